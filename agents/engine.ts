@@ -1,0 +1,66 @@
+/**
+ * What an agent needs from an inference engine. `engine-client/` implements it for OpenAI-compatible servers
+ * (vLLM, SGLang, llama.cpp server, TGI); agents depend only on this interface, never on the client itself.
+ */
+
+export interface ChatToolCall {
+  id: string;
+  name: string;
+  /** The raw JSON text of the arguments, as the model produced it. */
+  arguments: string;
+}
+
+export type ChatMessage =
+  | { role: "system"; content: string }
+  | { role: "user"; content: string }
+  | { role: "assistant"; content: string | null; toolCalls?: ChatToolCall[] }
+  | { role: "tool"; toolCallId: string; content: string };
+
+export interface ChatTool {
+  name: string;
+  description: string;
+  /** JSON Schema of the arguments. */
+  parameters: Record<string, unknown>;
+}
+
+export interface ChatRequest {
+  messages: ChatMessage[];
+  tools?: ChatTool[];
+  /** Upper bound on completion tokens. */
+  maxTokens?: number;
+  temperature?: number;
+  /** Ask for JSON output that matches a schema (`response_format: {type: "json_schema"}`). */
+  jsonSchema?: { name: string; schema: Record<string, unknown> };
+  /** Model name; the engine's default (first of /v1/models) when absent. */
+  model?: string;
+}
+
+export interface ChatUsage {
+  promptTokens: number;
+  completionTokens: number;
+  /** Prompt tokens served from the engine's prefix cache (`usage.prompt_tokens_details.cached_tokens`). */
+  cachedTokens: number;
+}
+
+/** What a streamed chat yields, in order: text deltas and tool calls, then exactly one `done`. */
+export type ChatStreamEvent =
+  | { type: "text"; text: string }
+  | { type: "tool-call"; call: ChatToolCall }
+  | { type: "done"; finishReason: string; usage: ChatUsage };
+
+export interface ChatOptions {
+  /** Who asks: the fairness and affinity key (the agent id). */
+  agentId: string;
+  /** Aborts the request; the HTTP stream is closed so the engine frees the slot. */
+  signal?: AbortSignal;
+  /** Higher runs first among waiting requests. Default 0. */
+  priority?: number;
+  /** Absolute deadline, ms since the Unix epoch. */
+  deadline?: number;
+}
+
+/** An inference engine as agents see it. Faults are thrown as BridgeError with BRIDGE_ERR_ENGINE_* codes. */
+export interface ReasoningEngine {
+  /** Streams one chat completion. The iterator ends after the `done` event. */
+  stream(request: ChatRequest, options: ChatOptions): AsyncIterable<ChatStreamEvent>;
+}

@@ -1,0 +1,1 @@
+export { BridgeError, hasErrorCode } from "./bridge-error.ts";
