@@ -1,0 +1,257 @@
+/**
+ * Builds the bridge configuration from its sources, later ones winning: defaults < config file < environment < flags.
+ * Every problem is returned as a value naming the field and where the bad value came from, so the CLI can print them
+ * all at once and exit 2; nothing here throws for bad input.
+ */
+import { accessSync, constants, readFileSync } from "node:fs";
+import path from "node:path";
+import type { z } from "zod";
+import { type BridgeConfig, configSchema } from "./schema.ts";
+import { convertText, flagAttribute, SETTING_SOURCES } from "./sources.ts";
+
+/** One configuration problem. `toString()` gives the line the CLI prints. */
+export interface ConfigIssue {
+  /** Dotted setting path (`mqtt.port`), or `config file`. */
+  field: string;
+  /** The rule, phrased to follow the field name. */
+  message: string;
+  /** Where the value came from: `BRIDGE_MQTT_PORT`, `--mqtt-port`, `config file bridge.json`, `default`. */
+  source: string;
+}
+
+export type LoadConfigResult =
+  | { ok: true; config: BridgeConfig; sources: ReadonlyMap<string, string> }
+  | { ok: false; issues: ConfigIssue[] };
+
+export interface LoadConfigOptions {
+  /** Path of a JSON config file. None by default. */
+  file?: string;
+  /** Environment to read `BRIDGE_*` variables from. Default: none (the CLI passes `process.env`). */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Parsed `start` flags by commander attribute name (`mqttPort`). Default: none. */
+  flags?: Readonly<Record<string, unknown>>;
+  /** Settings given as an object (tests, embedding), applied after the file and before the environment. */
+  overrides?: Readonly<Record<string, unknown>>;
+  /** Directory relative module paths and file paths resolve against. Default: the config file's, else cwd. */
+  baseDir?: string;
+}
+
+/** Formats an issue the way the CLI prints it. */
+export function formatConfigIssue(issue: ConfigIssue): string {
+  return `config error: ${issue.field} ${issue.message} (from ${issue.source})`;
+}
+
+type Tree = Record<string, unknown>;
+
+function isPlainObject(value: unknown): value is Tree {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+function setPath(tree: Tree, dotted: string, value: unknown): void {
+  const parts = dotted.split(".");
+  let node = tree;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (!isPlainObject(next)) node[part] = {};
+    node = node[part] as Tree;
+  }
+  node[parts[parts.length - 1]] = value;
+}
+
+/** Deep merge of plain objects; arrays and scalars of `top` replace those of `base`. */
+function merge(base: Tree, top: Tree): Tree {
+  const out: Tree = { ...base };
+  for (const [key, value] of Object.entries(top)) {
+    const prev = out[key];
+    out[key] = isPlainObject(prev) && isPlainObject(value) ? merge(prev, value) : value;
+  }
+  return out;
+}
+
+/** Records the source of every leaf of `tree` (arrays and records count as leaves below known objects). */
+function recordSources(tree: Tree, label: string, sources: Map<string, string>, prefix = ""): void {
+  for (const [key, value] of Object.entries(tree)) {
+    const dotted = prefix ? `${prefix}.${key}` : key;
+    sources.set(dotted, label);
+    if (isPlainObject(value) && dotted !== "agents.config") recordSources(value, label, sources, dotted);
+  }
+}
+
+function sourceOf(sources: ReadonlyMap<string, string>, dotted: string): string {
+  const parts = dotted.replace(/\[\d+\]/g, "").split(".");
+  for (let n = parts.length; n > 0; n -= 1) {
+    const found = sources.get(parts.slice(0, n).join("."));
+    if (found) return found;
+  }
+  return "default";
+}
+
+function readFileLayer(file: string, issues: ConfigIssue[]): Tree {
+  const source = `config file ${file}`;
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "unknown error";
+    issues.push({ field: "config file", message: `cannot be read (${code})`, source });
+    return {};
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    issues.push({ field: "config file", message: `is not valid JSON (${(err as Error).message})`, source });
+    return {};
+  }
+  if (!isPlainObject(parsed)) {
+    issues.push({ field: "config file", message: "must hold a JSON object", source });
+    return {};
+  }
+  return parsed;
+}
+
+function issuesFromZod(error: z.ZodError, sources: ReadonlyMap<string, string>): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  for (const issue of error.issues) {
+    const dotted = issue.path
+      .map((p) => (typeof p === "number" ? `[${p}]` : String(p)))
+      .join(".")
+      .replace(/\.\[/g, "[");
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) {
+        const field = dotted ? `${dotted}.${key}` : key;
+        out.push({ field, message: "is not a known setting", source: sourceOf(sources, field) });
+      }
+      continue;
+    }
+    out.push({ field: dotted || "config", message: issue.message, source: sourceOf(sources, dotted) });
+  }
+  return out;
+}
+
+const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|::1|\[::1\])$/i;
+
+/** True for addresses only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK.test(host);
+}
+
+function checkReadable(file: string | undefined, field: string, sources: ReadonlyMap<string, string>): ConfigIssue[] {
+  if (file === undefined) return [];
+  try {
+    accessSync(file, constants.R_OK);
+    return [];
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? "unknown error";
+    return [{ field, message: `names a file that cannot be read (${code})`, source: sourceOf(sources, field) }];
+  }
+}
+
+/** Rules that span fields, checked once the shape is valid. */
+function crossChecks(config: BridgeConfig, sources: ReadonlyMap<string, string>): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  if (!isLoopbackHost(config.http.host) && config.http.apiToken === undefined) {
+    issues.push({
+      field: "http.apiToken",
+      message: `is required when http.host (${config.http.host}) is not a loopback address`,
+      source: sourceOf(sources, "http.host"),
+    });
+  }
+  const tls = config.mqtt.tls;
+  if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
+    const missing = tls.certFile === undefined ? "mqtt.tls.certFile" : "mqtt.tls.keyFile";
+    const given = tls.certFile === undefined ? "mqtt.tls.keyFile" : "mqtt.tls.certFile";
+    issues.push({ field: missing, message: `is required with ${given}`, source: sourceOf(sources, given) });
+  }
+  if (tls.requestClientCert && tls.caFile === undefined) {
+    issues.push({
+      field: "mqtt.tls.caFile",
+      message: "is required with mqtt.tls.requestClientCert",
+      source: sourceOf(sources, "mqtt.tls.requestClientCert"),
+    });
+  }
+  issues.push(...checkReadable(tls.certFile, "mqtt.tls.certFile", sources));
+  issues.push(...checkReadable(tls.keyFile, "mqtt.tls.keyFile", sources));
+  issues.push(...checkReadable(tls.caFile, "mqtt.tls.caFile", sources));
+  return issues;
+}
+
+/** Makes relative paths of the file layer absolute against `baseDir` (module paths of agent classes, TLS files). */
+function resolvePaths(config: BridgeConfig, baseDir: string): BridgeConfig {
+  const abs = (p: string | undefined) => (p === undefined ? undefined : path.resolve(baseDir, p));
+  return {
+    ...config,
+    dataDir: path.resolve(config.dataDir),
+    mqtt: {
+      ...config.mqtt,
+      tls: {
+        ...config.mqtt.tls,
+        certFile: abs(config.mqtt.tls.certFile),
+        keyFile: abs(config.mqtt.tls.keyFile),
+        caFile: abs(config.mqtt.tls.caFile),
+      },
+    },
+    agents: {
+      ...config.agents,
+      classes: config.agents.classes.map((c) => ({
+        ...c,
+        // Bare names ("my-agents-package") are package imports; only paths are resolved.
+        module: c.module.startsWith(".") || path.isAbsolute(c.module) ? path.resolve(baseDir, c.module) : c.module,
+      })),
+    },
+  };
+}
+
+/**
+ * Loads and validates the configuration.
+ *
+ * @example
+ * const result = loadConfig({ file: "bridge.json", env: process.env, flags: { mqttPort: "0" } });
+ * if (!result.ok) for (const issue of result.issues) console.error(formatConfigIssue(issue));
+ */
+export function loadConfig(options: LoadConfigOptions = {}): LoadConfigResult {
+  const issues: ConfigIssue[] = [];
+  const sources = new Map<string, string>();
+  let tree: Tree = {};
+
+  if (options.file !== undefined) {
+    const fileTree = readFileLayer(options.file, issues);
+    recordSources(fileTree, `config file ${options.file}`, sources);
+    tree = merge(tree, fileTree);
+  }
+  if (options.overrides !== undefined) {
+    const overrides = { ...options.overrides };
+    recordSources(overrides, "overrides", sources);
+    tree = merge(tree, overrides);
+  }
+  const env = options.env ?? {};
+  const flags = options.flags ?? {};
+  for (const setting of SETTING_SOURCES) {
+    const raw = setting.env === undefined ? undefined : env[setting.env];
+    if (raw !== undefined && raw !== "") {
+      setPath(tree, setting.path, convertText(setting.kind, raw));
+      sources.set(setting.path, setting.env as string);
+    }
+  }
+  for (const setting of SETTING_SOURCES) {
+    if (setting.flag === undefined) continue;
+    const raw = flags[flagAttribute(setting.flag)];
+    if (raw === undefined) continue;
+    let value: unknown = raw;
+    if (typeof raw === "string") value = convertText(setting.kind, raw);
+    else if (Array.isArray(raw))
+      value = raw.flatMap((r) => (typeof r === "string" ? (convertText("list", r) as string[]) : [r]));
+    setPath(tree, setting.path, value);
+    sources.set(setting.path, setting.flag);
+  }
+  if (issues.length > 0) return { ok: false, issues };
+
+  const parsed = configSchema.safeParse(tree);
+  if (!parsed.success) return { ok: false, issues: issuesFromZod(parsed.error, sources) };
+  const baseDir =
+    options.baseDir ?? (options.file === undefined ? process.cwd() : path.dirname(path.resolve(options.file)));
+  const config = resolvePaths(parsed.data, baseDir);
+  const crossIssues = crossChecks(config, sources);
+  if (crossIssues.length > 0) return { ok: false, issues: crossIssues };
+  return { ok: true, config, sources };
+}

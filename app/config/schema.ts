@@ -1,0 +1,112 @@
+/**
+ * The one schema of every bridge setting, with its default. Sources (file, environment, flags) are merged in
+ * `load.ts`; this file only says what a valid configuration is. Messages are phrased to follow the field name
+ * (`mqtt.port must be an integer from 0 to 65535`), so `load.ts` can prefix the field and suffix the source.
+ */
+import { z } from "zod";
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+const CODECS = ["json", "cbor", "pb"] as const;
+
+/** One message for every check of a field, so a user sees the rule, not zod's internal step that failed. */
+function intIn(min: number, max: number): z.ZodNumber {
+  const error = `must be an integer from ${min} to ${max}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+}
+
+const port = () => intIn(0, 65535);
+const text = (what = "a non-empty string") =>
+  z.string({ error: `must be ${what}` }).min(1, { error: `must be ${what}` });
+const bool = () => z.boolean({ error: "must be true or false" });
+
+/** An agent class mapped to device ids by a glob pattern, loaded from `module` (relative to the config file). */
+export const agentClassSchema = z.strictObject({
+  pattern: text("a glob pattern on device ids, e.g. thermo-*"),
+  module: text("a module path"),
+  export: text("an export name").default("default"),
+});
+
+export const configSchema = z.strictObject({
+  /** Where agent databases and the device registry live. */
+  dataDir: text("a directory path").default("./data"),
+  log: z
+    .strictObject({
+      level: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(", ")}` }).default("info"),
+    })
+    .prefault({}),
+  mqtt: z
+    .strictObject({
+      /** Devices connect from the network, so MQTT listens on every interface by default. */
+      host: text("a host name or IP address").default("0.0.0.0"),
+      port: port().default(1883),
+      /** Off by default: every device authenticates with its own secret. */
+      allowAnonymous: bool().default(false),
+      /** Codec for devices that never said otherwise (no hello codec, no registry codec). */
+      defaultCodec: z.enum(CODECS, { error: `must be one of ${CODECS.join(", ")}` }).default("cbor"),
+      tls: z
+        .strictObject({
+          port: port().default(8883),
+          certFile: text("a file path").optional(),
+          keyFile: text("a file path").optional(),
+          caFile: text("a file path").optional(),
+          /** Ask devices for a client certificate (verified against caFile). */
+          requestClientCert: bool().default(false),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  http: z
+    .strictObject({
+      /** The operator surface stays on loopback unless an operator opens it (and then a token is required). */
+      host: text("a host name or IP address").default("127.0.0.1"),
+      port: port().default(8080),
+      /** Bearer token for the operator API. Never logged. */
+      apiToken: text().optional(),
+    })
+    .prefault({}),
+  engine: z
+    .strictObject({
+      /** Base URLs of OpenAI-compatible engine replicas; reasoning is off when empty. */
+      urls: z
+        .array(z.url({ protocol: /^https?$/, error: "must be a list of http(s) URLs" }), {
+          error: "must be a list of http(s) URLs",
+        })
+        .default([]),
+      /** Sent as a bearer token to the engine. Never logged, never sent to a device. */
+      apiKey: text().optional(),
+      /** Model name; the engine's first model when absent. */
+      model: text().optional(),
+      /** Bound on concurrent requests per replica. */
+      maxInFlightPerReplica: intIn(1, 10000).default(16),
+      /** Per-request timeout, ms. */
+      requestTimeoutMs: intIn(1, 3_600_000).default(120_000),
+    })
+    .prefault({}),
+  agents: z
+    .strictObject({
+      /** An agent idle this long leaves memory (hibernates); its device stays connected. */
+      idleTimeoutMs: intIn(1, 86_400_000).default(60_000),
+      maxActiveAgents: intIn(1, 10_000_000).default(1000),
+      mailboxCapacity: intIn(1, 1_000_000).default(256),
+      maxDatabaseBytes: intIn(65536, Number.MAX_SAFE_INTEGER).default(1024 * 1024 * 1024),
+      classes: z.array(agentClassSchema, { error: "must be a list of {pattern, module, export}" }).default([]),
+      /** Per-agent-class options, by class name (AgentEnv.config). */
+      config: z
+        .record(z.string(), z.record(z.string(), z.unknown()), { error: "must be an object of objects by class name" })
+        .default({}),
+    })
+    .prefault({}),
+  shutdown: z
+    .strictObject({
+      /** A graceful stop that takes longer than this is forced (exit 1). */
+      timeoutMs: intIn(1, 3_600_000).default(15_000),
+    })
+    .prefault({}),
+});
+
+/** A complete, validated bridge configuration. */
+export type BridgeConfig = z.infer<typeof configSchema>;
+/** What a config file (or a test) may give: any subset. */
+export type BridgeConfigInput = z.input<typeof configSchema>;
+export type AgentClassConfig = z.infer<typeof agentClassSchema>;
+export const LOG_LEVEL_NAMES = LOG_LEVELS;

@@ -1,0 +1,89 @@
+/**
+ * Where a setting can come from besides the config file: the environment variable and the `start` flag of each
+ * setting. One table, so docs/configuration.md, the CLI and the loader never disagree.
+ */
+
+/** How a text value from the environment or a flag becomes a config value. */
+export type ValueKind = "string" | "int" | "bool" | "list";
+
+export interface SettingSource {
+  /** Dotted path in the config object, e.g. `mqtt.port`. */
+  path: string;
+  kind: ValueKind;
+  /** Environment variable, when the setting has one. */
+  env?: string;
+  /** Long flag of `agent-bridge start` (commander attribute name is derived), when the setting has one. */
+  flag?: string;
+}
+
+/**
+ * Secrets (engine.apiKey, http.apiToken) have no flag on purpose: a command line is visible to every user of the
+ * machine through `ps`.
+ */
+export const SETTING_SOURCES: readonly SettingSource[] = [
+  { path: "dataDir", kind: "string", env: "BRIDGE_DATA_DIR", flag: "--data-dir" },
+  { path: "log.level", kind: "string", env: "BRIDGE_LOG_LEVEL", flag: "--log-level" },
+  { path: "mqtt.host", kind: "string", env: "BRIDGE_HOST", flag: "--host" },
+  { path: "mqtt.port", kind: "int", env: "BRIDGE_MQTT_PORT", flag: "--mqtt-port" },
+  { path: "mqtt.allowAnonymous", kind: "bool", env: "BRIDGE_ALLOW_ANONYMOUS", flag: "--allow-anonymous" },
+  { path: "mqtt.defaultCodec", kind: "string", env: "BRIDGE_DEFAULT_CODEC", flag: "--default-codec" },
+  { path: "mqtt.tls.port", kind: "int", env: "BRIDGE_TLS_PORT", flag: "--tls-port" },
+  { path: "mqtt.tls.certFile", kind: "string", env: "BRIDGE_TLS_CERT", flag: "--tls-cert" },
+  { path: "mqtt.tls.keyFile", kind: "string", env: "BRIDGE_TLS_KEY", flag: "--tls-key" },
+  { path: "mqtt.tls.caFile", kind: "string", env: "BRIDGE_TLS_CA", flag: "--tls-ca" },
+  {
+    path: "mqtt.tls.requestClientCert",
+    kind: "bool",
+    env: "BRIDGE_TLS_REQUEST_CLIENT_CERT",
+    flag: "--tls-request-client-cert",
+  },
+  { path: "http.host", kind: "string", env: "BRIDGE_HTTP_HOST", flag: "--http-host" },
+  { path: "http.port", kind: "int", env: "BRIDGE_HTTP_PORT", flag: "--http-port" },
+  { path: "http.apiToken", kind: "string", env: "BRIDGE_API_TOKEN" },
+  { path: "engine.urls", kind: "list", env: "BRIDGE_ENGINE_URL", flag: "--engine-url" },
+  { path: "engine.apiKey", kind: "string", env: "BRIDGE_ENGINE_API_KEY" },
+  { path: "engine.model", kind: "string", env: "BRIDGE_ENGINE_MODEL", flag: "--engine-model" },
+  { path: "engine.maxInFlightPerReplica", kind: "int", env: "BRIDGE_ENGINE_MAX_IN_FLIGHT" },
+  { path: "engine.requestTimeoutMs", kind: "int", env: "BRIDGE_ENGINE_REQUEST_TIMEOUT_MS" },
+  { path: "agents.idleTimeoutMs", kind: "int", env: "BRIDGE_IDLE_TIMEOUT_MS", flag: "--idle-timeout-ms" },
+  { path: "agents.maxActiveAgents", kind: "int", env: "BRIDGE_MAX_ACTIVE_AGENTS" },
+  { path: "agents.mailboxCapacity", kind: "int", env: "BRIDGE_MAILBOX_CAPACITY" },
+  { path: "agents.maxDatabaseBytes", kind: "int", env: "BRIDGE_MAX_DATABASE_BYTES" },
+  { path: "shutdown.timeoutMs", kind: "int", env: "BRIDGE_SHUTDOWN_TIMEOUT_MS" },
+];
+
+/** Names of secret settings: never logged, never echoed in errors. */
+export const SECRET_PATHS: readonly string[] = ["http.apiToken", "engine.apiKey"];
+
+const TRUE = new Set(["1", "true", "yes", "on"]);
+const FALSE = new Set(["0", "false", "no", "off"]);
+
+/**
+ * Converts a text value to the setting's kind. A value that does not convert is passed through unchanged, so the
+ * schema rejects it with a message that names the field and the rule, rather than this layer guessing.
+ */
+export function convertText(kind: ValueKind, raw: string): unknown {
+  const value = raw.trim();
+  switch (kind) {
+    case "string":
+      return value;
+    case "int":
+      return /^[+-]?\d+$/.test(value) ? Number(value) : value;
+    case "bool": {
+      const lower = value.toLowerCase();
+      if (TRUE.has(lower)) return true;
+      if (FALSE.has(lower)) return false;
+      return value;
+    }
+    case "list":
+      return value
+        .split(",")
+        .map((part) => part.trim())
+        .filter((part) => part.length > 0);
+  }
+}
+
+/** The commander attribute name of a long flag: `--mqtt-port` -> `mqttPort`. */
+export function flagAttribute(flag: string): string {
+  return flag.replace(/^--/, "").replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+}
