@@ -1,0 +1,109 @@
+/**
+ * What the operator surface (REST API, fleet view) needs from the rest of the bridge, as narrow structural
+ * interfaces. The composition root passes the real runtime, registry, broker and engine client; tests pass
+ * small fakes. Keeping these narrow means the API never reaches into agent or broker internals.
+ */
+import type { CodecName, Value } from "../../codecs/frames.ts";
+
+/** The outcome of `runtime.call`: expected failures (unknown method, conflict) are values. */
+export type AgentCallResult = { ok: true; value: Value } | { ok: false; code: string; message: string };
+
+/** The part of the agent runtime the API uses. */
+export interface OperatorRuntime {
+  /** Runs one agent method as a mailbox event; resolves after the event committed. */
+  call(agentId: string, method: string, args: Value[]): Promise<AgentCallResult>;
+  /** Fleet-wide index written by agents (kind "approval" for pending tool approvals). */
+  readonly directory: { list(kind: string): Array<{ agentId: string; key: string; value: Value }> };
+  stats(): { active: number; hibernated: number; mailboxDepth: number; commits: number };
+  /** Removes the agent and its database (device deletion). */
+  destroyAgent?(agentId: string): Promise<void>;
+}
+
+/** A registered device as the registry returns it (broker/registry `DeviceRecord` fits). */
+export interface OperatorDeviceRecord {
+  id: string;
+  /** null: the bridge default codec. */
+  codec?: CodecName | null;
+  /** null: the default agent class. */
+  agentClass?: string | null;
+  /** ms since the Unix epoch. */
+  createdAt?: number | null;
+  /** ms since the Unix epoch of the last message or connection. */
+  lastSeen?: number | null;
+  /** Firmware version from the device's last hello. */
+  firmware?: string | null;
+}
+
+/** What provisioning returns: `exists` and `invalid` are expected outcomes, not faults. */
+export type OperatorAddResult =
+  | { status: "created"; device: OperatorDeviceRecord; secret: string }
+  | { status: "exists"; device: OperatorDeviceRecord }
+  | { status: "invalid"; field: string; message: string };
+
+/** The device registry (broker/registry `DeviceRegistry` fits). */
+export interface OperatorRegistry {
+  /** Provisions a device and returns its secret, which is shown once and stored only as a hash. */
+  add(id: string, options?: { codec?: CodecName; agentClass?: string }): Promise<OperatorAddResult>;
+  get(id: string): OperatorDeviceRecord | undefined;
+  /** Devices ordered by id. */
+  list(options?: { limit?: number; offset?: number }): OperatorDeviceRecord[];
+  remove(id: string): boolean;
+}
+
+/** Live MQTT facts. */
+export interface OperatorBroker {
+  isOnline(id: string): boolean;
+  connectedDevices(): string[];
+  /** Disconnects a device's MQTT session (used when it is deleted). */
+  disconnect?(id: string): void;
+}
+
+/** The engine client's operator view. Absent when no engine is configured. */
+export interface OperatorEngine {
+  health(): Promise<unknown>;
+  stats(): unknown;
+}
+
+/** Recent activity and rates, kept by the metrics module (no agent is woken to draw the fleet table). */
+export interface OperatorActivity {
+  /** Last time any message arrived from the device, ms since the Unix epoch. */
+  lastSeen(id: string): number | undefined;
+  /** Last telemetry frame from the device: when, and its readings. */
+  lastTelemetry(id: string): { at: number; readings: Value } | undefined;
+  /** Messages per second, in and out, over the recent window, plus per-second history for charts. */
+  rates(): FleetRates;
+  /** Engine figures over the recent window. */
+  engine(): EngineActivity;
+}
+
+export interface FleetRates {
+  windowSeconds: number;
+  inPerSecond: number;
+  outPerSecond: number;
+  /** One point per second, oldest first: `t` is the start of that second, ms since the Unix epoch. */
+  history: Array<{ t: number; in: number; out: number; tokens: number }>;
+}
+
+export interface EngineActivity {
+  windowSeconds: number;
+  tokensPerSecond: number;
+  requests: number;
+  errors: number;
+  /** Mean time to first token over the window, ms; null without requests. */
+  ttftMsMean: number | null;
+  /** Mean queue wait over the window, ms; null without requests. */
+  queueWaitMsMean: number | null;
+}
+
+/** Everything `registerOperatorApi` needs. */
+export interface OperatorDeps {
+  runtime: OperatorRuntime;
+  registry: OperatorRegistry;
+  broker: OperatorBroker;
+  engine?: OperatorEngine;
+  activity?: OperatorActivity;
+  /** The operator API token (see `loadOrCreateApiToken`). */
+  apiToken: string;
+  /** Wall clock for responses; default `Date.now`. */
+  clock?: { now(): number };
+}

@@ -1,0 +1,120 @@
+/**
+ * The REST API's error shape, `{ error: { code, message, field? } }`, and how agent and validation failures map to
+ * HTTP statuses. Codes are stable (docs/errors.md); clients branch on `code`, never on `message`.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { BridgeError } from "../../errors/index.ts";
+
+/** Stable codes the operator API itself returns. */
+export const API_ERROR_CODES = {
+  unauthorized: "BRIDGE_ERR_API_UNAUTHORIZED",
+  validation: "BRIDGE_ERR_API_VALIDATION",
+  notFound: "BRIDGE_ERR_API_NOT_FOUND",
+  deviceNotFound: "BRIDGE_ERR_API_DEVICE_NOT_FOUND",
+  deviceExists: "BRIDGE_ERR_API_DEVICE_EXISTS",
+  payloadTooLarge: "BRIDGE_ERR_API_PAYLOAD_TOO_LARGE",
+  unavailable: "BRIDGE_ERR_API_UNAVAILABLE",
+  internal: "BRIDGE_ERR_API_INTERNAL",
+} as const;
+
+/** The JSON body of every API error. */
+export interface ApiErrorBody {
+  error: { code: string; message: string; field?: string };
+}
+
+/** An expected API failure carried to the error handler: a status, a stable code, and the field at fault. */
+export class ApiError extends BridgeError {
+  readonly statusCode: number;
+  readonly field: string | undefined;
+
+  constructor(statusCode: number, code: string, message: string, field?: string, options?: { cause?: unknown }) {
+    super(code, message, field === undefined ? {} : { field }, options);
+    this.name = "ApiError";
+    this.statusCode = statusCode;
+    this.field = field;
+  }
+}
+
+/**
+ * HTTP status for an error code an agent returned from `runtime.call`. Agent codes are matched by their stable
+ * suffix so a new agent class with, say, `BRIDGE_ERR_THERMO_NOT_FOUND` maps sensibly without a table change.
+ */
+export function statusForAgentCode(code: string): number {
+  if (code in EXACT_AGENT_STATUS) return EXACT_AGENT_STATUS[code] as number;
+  if (/_NOT_FOUND$/.test(code)) return 404;
+  if (/_(CONFLICT|STALE|VERSION|VERSION_CONFLICT|EXISTS)$/.test(code)) return 409;
+  if (/_(INVALID|VALIDATION|BAD_REQUEST|ARGS|ARGUMENT)$/.test(code)) return 400;
+  if (/_(READONLY|FORBIDDEN|NOT_CALLABLE)$/.test(code)) return 403;
+  if (/_(MAILBOX_FULL|OVERLOADED|UNAVAILABLE|SHUTTING_DOWN|SHUTDOWN)$/.test(code)) return 503;
+  if (/_(TOO_LARGE|STORAGE_FULL)$/.test(code)) return 413;
+  return 500;
+}
+
+const EXACT_AGENT_STATUS: Record<string, number> = {
+  BRIDGE_ERR_METHOD_NOT_FOUND: 404,
+  BRIDGE_ERR_UNKNOWN_METHOD: 404,
+};
+
+/** Sends the standard error body. */
+export function sendError(
+  reply: FastifyReply,
+  status: number,
+  code: string,
+  message: string,
+  field?: string,
+): FastifyReply {
+  const body: ApiErrorBody = { error: field === undefined ? { code, message } : { code, message, field } };
+  return reply.code(status).type("application/json; charset=utf-8").send(body);
+}
+
+/**
+ * Fastify error handler for the API scope: schema failures become 400s naming the field, ApiErrors keep their
+ * status, anything else is a 500 whose details stay in the log, never in the response.
+ */
+export function apiErrorHandler(
+  error: FastifyError | Error,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply {
+  if (error instanceof ApiError) {
+    if (error.statusCode >= 500) request.log.error({ err: error }, "operator API request failed");
+    return sendError(reply, error.statusCode, error.code, error.message, error.field);
+  }
+  const fe = error as FastifyError;
+  if (fe.validation !== undefined) {
+    const first = fe.validation[0];
+    const field = validationField(fe.validationContext, first?.instancePath, first?.params);
+    const message = `${field} ${first?.message ?? "is invalid"}`;
+    return sendError(reply, 400, API_ERROR_CODES.validation, message, field);
+  }
+  if (fe.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+    return sendError(reply, 413, API_ERROR_CODES.payloadTooLarge, "request body too large");
+  }
+  if (fe.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE" || fe.code === "FST_ERR_CTP_EMPTY_JSON_BODY") {
+    return sendError(
+      reply,
+      415,
+      API_ERROR_CODES.validation,
+      "send a JSON body with content-type application/json",
+      "body",
+    );
+  }
+  if (typeof fe.statusCode === "number" && fe.statusCode >= 400 && fe.statusCode < 500) {
+    // JSON syntax errors and other client faults fastify detected before our handlers ran.
+    return sendError(reply, fe.statusCode, API_ERROR_CODES.validation, fe.message, "body");
+  }
+  request.log.error({ err: error }, "operator API request failed");
+  return sendError(reply, 500, API_ERROR_CODES.internal, "internal error; see the bridge log");
+}
+
+/** Builds a dotted field name (`body.state`, `query.limit`) from an ajv error. */
+function validationField(context: string | undefined, instancePath: string | undefined, params: unknown): string {
+  const parts: string[] = [context ?? "body"];
+  for (const seg of (instancePath ?? "").split("/")) if (seg !== "") parts.push(seg);
+  if (typeof params === "object" && params !== null) {
+    const p = params as Record<string, unknown>;
+    if (typeof p.missingProperty === "string") parts.push(p.missingProperty);
+    else if (typeof p.additionalProperty === "string") parts.push(p.additionalProperty);
+  }
+  return parts.join(".");
+}

@@ -1,0 +1,74 @@
+/**
+ * Mounts the operator REST API on the bridge's fastify instance: `/api/*` and `/openapi.json`, both behind the
+ * bearer token, with the JSON error shape for every failure inside the scope.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { bearerToken, tokensEqual } from "./auth.ts";
+import type { OperatorDeps } from "./deps.ts";
+import { API_ERROR_CODES, apiErrorHandler, sendError } from "./errors.ts";
+import { OpenApiCollector } from "./openapi.ts";
+import { registerApprovalRoutes } from "./routes/approvals.ts";
+import { registerCommandRoutes } from "./routes/commands.ts";
+import { registerConversationRoutes } from "./routes/conversation.ts";
+import { registerDeviceRoutes } from "./routes/devices.ts";
+import { registerFleetRoutes } from "./routes/fleet.ts";
+import { registerShadowRoutes } from "./routes/shadow.ts";
+import { registerTelemetryRoutes } from "./routes/telemetry.ts";
+
+/** Largest JSON body the API accepts, bytes. Desired-state patches and command args are small. */
+export const API_BODY_LIMIT_BYTES = 256 * 1024;
+
+/**
+ * Registers the REST API and `/openapi.json`.
+ *
+ * @example
+ * const app = Fastify();
+ * await registerOperatorApi(app, { runtime, registry, broker, engine, activity: metrics.activity, apiToken });
+ */
+export async function registerOperatorApi(app: FastifyInstance, deps: OperatorDeps): Promise<void> {
+  if (typeof deps.apiToken !== "string" || deps.apiToken === "") {
+    throw new TypeError("registerOperatorApi: deps.apiToken must be a non-empty string");
+  }
+  const openapi = new OpenApiCollector({
+    title: "Agent Bridge operator API",
+    version: "1",
+    description: "Devices, shadows, commands, telemetry, conversations and approvals. See docs/api.md.",
+  });
+  openapi.addManual("get", "/metrics", "Prometheus metrics (text exposition format)", ["metrics"]);
+  const authenticate = bearerHook(deps.apiToken);
+
+  await app.register(
+    async (api) => {
+      api.setErrorHandler(apiErrorHandler);
+      api.setNotFoundHandler((request, reply) => {
+        sendError(reply, 404, API_ERROR_CODES.notFound, `no route ${request.method} ${request.url.split("?")[0]}`);
+      });
+      api.addHook("onRoute", (route) => openapi.add(route));
+      api.addHook("onRequest", authenticate);
+      registerDeviceRoutes(api, deps);
+      registerShadowRoutes(api, deps);
+      registerCommandRoutes(api, deps);
+      registerTelemetryRoutes(api, deps);
+      registerConversationRoutes(api, deps);
+      registerApprovalRoutes(api, deps);
+      registerFleetRoutes(api, deps);
+    },
+    { prefix: "/api", bodyLimit: API_BODY_LIMIT_BYTES } as { prefix: string },
+  );
+
+  await app.register(async (scope) => {
+    scope.setErrorHandler(apiErrorHandler);
+    scope.addHook("onRequest", authenticate);
+    scope.get("/openapi.json", async () => openapi.document());
+  });
+}
+
+/** An onRequest hook answering 401 with the standard error body unless the bearer token matches. */
+export function bearerHook(expected: string): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  return async (request, reply) => {
+    const given = bearerToken(request.headers.authorization);
+    if (given !== undefined && tokensEqual(given, expected)) return;
+    reply.header("www-authenticate", 'Bearer realm="agent-bridge"');
+    await sendError(reply, 401, API_ERROR_CODES.unauthorized, "send Authorization: Bearer <operator token>");
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * Tool calls waiting for an operator. Listed from the runtime's fleet directory (kind "approval"), so listing
+ * never wakes an agent; resolving one is an event on the owning agent.
+ */
+import type { FastifyInstance } from "fastify";
+import type { Value } from "../../../codecs/frames.ts";
+import { callDeviceAgent } from "../agent-call.ts";
+import type { OperatorDeps } from "../deps.ts";
+import { asMap, type JsonValue, toJsonValue } from "../json-value.ts";
+import { DEVICE_ID_PATTERN } from "../schemas.ts";
+
+/** Directory kind DeviceAgent writes pending approvals under. */
+export const APPROVAL_KIND = "approval";
+
+/** One pending approval across the fleet. */
+export interface PendingApproval {
+  deviceId: string;
+  approvalId: string;
+  [key: string]: JsonValue;
+}
+
+export function listApprovals(deps: OperatorDeps): PendingApproval[] {
+  return deps.runtime.directory
+    .list(APPROVAL_KIND)
+    .map((entry) => {
+      const fields = asMap(entry.value) ?? { value: entry.value };
+      const json = toJsonValue(fields) as { [key: string]: JsonValue };
+      const approval: PendingApproval = { ...json, deviceId: entry.agentId, approvalId: entry.key };
+      return approval;
+    })
+    .sort((a, b) => Number(a.createdAt ?? 0) - Number(b.createdAt ?? 0));
+}
+
+export function registerApprovalRoutes(api: FastifyInstance, deps: OperatorDeps): void {
+  api.get(
+    "/approvals",
+    { schema: { summary: "Pending tool-call approvals across the fleet, oldest first", tags: ["approvals"] } },
+    async () => {
+      const approvals = listApprovals(deps);
+      return { approvals, total: approvals.length };
+    },
+  );
+
+  api.post<{ Params: { deviceId: string; approvalId: string }; Body: { approve: boolean; reason?: string } }>(
+    "/approvals/:deviceId/:approvalId",
+    {
+      schema: {
+        summary: "Approve or reject a pending tool call; the agent runs (or refuses) it and resumes the conversation",
+        tags: ["approvals"],
+        params: {
+          type: "object",
+          required: ["deviceId", "approvalId"],
+          properties: {
+            deviceId: { type: "string", pattern: DEVICE_ID_PATTERN },
+            approvalId: { type: "string", minLength: 1, maxLength: 128 },
+          },
+        },
+        body: {
+          type: "object",
+          required: ["approve"],
+          properties: { approve: { type: "boolean" }, reason: { type: "string", maxLength: 1000 } },
+        },
+      },
+    },
+    async (request) => {
+      const { deviceId, approvalId } = request.params;
+      const { approve, reason } = request.body;
+      const args: Value[] = reason === undefined ? [approvalId, approve] : [approvalId, approve, reason];
+      const result = await callDeviceAgent(deps, deviceId, "resolveApproval", args, "params.deviceId");
+      return { deviceId, approvalId, approved: approve, result: toJsonValue(result) };
+    },
+  );
+}

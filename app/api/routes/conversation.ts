@@ -1,0 +1,35 @@
+/**
+ * The device agent's persisted reasoning conversation and its token usage.
+ */
+import type { FastifyInstance } from "fastify";
+import { callDeviceAgent } from "../agent-call.ts";
+import type { OperatorDeps } from "../deps.ts";
+import { toJsonValue } from "../json-value.ts";
+import { deviceIdParams } from "../schemas.ts";
+
+export const MAX_CONVERSATION_LIMIT = 500;
+
+export function registerConversationRoutes(api: FastifyInstance, deps: OperatorDeps): void {
+  api.get<{ Params: { id: string }; Querystring: { limit?: number } }>(
+    "/devices/:id/conversation",
+    {
+      schema: {
+        summary: "Recent conversation messages (oldest first) and token usage",
+        tags: ["reasoning"],
+        params: deviceIdParams,
+        querystring: {
+          type: "object",
+          properties: {
+            limit: { type: "integer", minimum: 1, default: 50, description: `Capped at ${MAX_CONVERSATION_LIMIT}` },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const limit = Math.min(request.query.limit ?? 50, MAX_CONVERSATION_LIMIT);
+      const messages = await callDeviceAgent(deps, request.params.id, "getConversation", [{ limit }]);
+      const usage = await callDeviceAgent(deps, request.params.id, "getUsage", []);
+      return { messages: toJsonValue(messages), usage: toJsonValue(usage) };
+    },
+  );
+}

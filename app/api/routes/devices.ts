@@ -1,0 +1,132 @@
+/**
+ * Device provisioning and the fleet table: list, get, create (secret shown once), delete.
+ */
+import type { FastifyInstance } from "fastify";
+import type { CodecName } from "../../../codecs/frames.ts";
+import { callDeviceAgent, requireDevice } from "../agent-call.ts";
+import type { OperatorDeps, OperatorDeviceRecord } from "../deps.ts";
+import { API_ERROR_CODES, ApiError } from "../errors.ts";
+import { type JsonValue, toJsonValue } from "../json-value.ts";
+import { codecSchema, DEVICE_ID_PATTERN, deviceIdParams } from "../schemas.ts";
+
+/** One row of the fleet table. */
+export interface DeviceSummary {
+  id: string;
+  online: boolean;
+  codec: CodecName | null;
+  agentClass: string | null;
+  firmware: string | null;
+  createdAt: number | null;
+  lastSeenAt: number | null;
+  lastTelemetry: { at: number; readings: JsonValue } | null;
+}
+
+export function summarize(deps: OperatorDeps, record: OperatorDeviceRecord): DeviceSummary {
+  const seen = [record.lastSeen, deps.activity?.lastSeen(record.id)].filter((t): t is number => typeof t === "number");
+  const telemetry = deps.activity?.lastTelemetry(record.id);
+  return {
+    id: record.id,
+    online: deps.broker.isOnline(record.id),
+    codec: record.codec ?? null,
+    agentClass: record.agentClass ?? null,
+    firmware: record.firmware ?? null,
+    createdAt: record.createdAt ?? null,
+    lastSeenAt: seen.length > 0 ? Math.max(...seen) : null,
+    lastTelemetry: telemetry === undefined ? null : { at: telemetry.at, readings: toJsonValue(telemetry.readings) },
+  };
+}
+
+export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): void {
+  api.get<{ Querystring: { online?: boolean } }>(
+    "/devices",
+    {
+      schema: {
+        summary: "List registered devices with online status, last seen and last telemetry",
+        tags: ["devices"],
+        querystring: {
+          type: "object",
+          properties: { online: { type: "boolean", description: "Only online (true) or offline (false) devices" } },
+        },
+      },
+    },
+    async (request) => {
+      const records = deps.registry.list();
+      let devices = records.map((r) => summarize(deps, r)).sort((a, b) => a.id.localeCompare(b.id));
+      const { online } = request.query;
+      if (online !== undefined) devices = devices.filter((d) => d.online === online);
+      return { devices, total: devices.length };
+    },
+  );
+
+  api.get<{ Params: { id: string } }>(
+    "/devices/:id",
+    {
+      schema: {
+        summary: "One device: registry record, live status and the agent's status",
+        tags: ["devices"],
+        params: deviceIdParams,
+      },
+    },
+    async (request) => {
+      const record = await requireDevice(deps, request.params.id);
+      const status = await callDeviceAgent(deps, record.id, "getStatus", []);
+      return { ...summarize(deps, record), status: toJsonValue(status) };
+    },
+  );
+
+  api.post<{ Body: { id: string; codec?: CodecName; agentClass?: string } }>(
+    "/devices",
+    {
+      schema: {
+        summary: "Provision a device; the response holds its MQTT secret, shown only this once",
+        tags: ["devices"],
+        body: {
+          type: "object",
+          required: ["id"],
+          properties: {
+            id: { type: "string", pattern: DEVICE_ID_PATTERN },
+            codec: codecSchema,
+            agentClass: { type: "string", minLength: 1, maxLength: 128 },
+          },
+        },
+      },
+      config: { successStatus: 201 },
+    },
+    async (request, reply) => {
+      const { id, codec, agentClass } = request.body;
+      const options: { codec?: CodecName; agentClass?: string } = {};
+      if (codec !== undefined) options.codec = codec;
+      if (agentClass !== undefined) options.agentClass = agentClass;
+      const result = await deps.registry.add(id, options);
+      if (result.status === "exists") {
+        throw new ApiError(409, API_ERROR_CODES.deviceExists, `device ${id} is already registered`, "body.id");
+      }
+      if (result.status === "invalid") {
+        throw new ApiError(400, API_ERROR_CODES.validation, result.message, `body.${result.field}`);
+      }
+      reply.code(201).header("cache-control", "no-store");
+      return { device: summarize(deps, result.device), secret: result.secret };
+    },
+  );
+
+  api.delete<{ Params: { id: string } }>(
+    "/devices/:id",
+    {
+      schema: {
+        summary: "Remove a device: its registry record, its MQTT session and its agent's data",
+        tags: ["devices"],
+        params: deviceIdParams,
+      },
+      config: { successStatus: 204 },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      await requireDevice(deps, id);
+      // Registry first so the device cannot log in again while its agent is being destroyed.
+      deps.registry.remove(id);
+      deps.broker.disconnect?.(id);
+      await deps.runtime.destroyAgent?.(id);
+      return reply.code(204).send();
+    },
+  );
+}

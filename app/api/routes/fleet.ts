@@ -1,0 +1,65 @@
+/**
+ * The dashboard's overview in one request: device counts, agent counts, message rates with a short history,
+ * engine health and pending approvals. Built from counters and the registry, never by waking agents.
+ */
+import type { FastifyInstance } from "fastify";
+import type { OperatorDeps } from "../deps.ts";
+import { type JsonValue, toJsonValue } from "../json-value.ts";
+import { listApprovals } from "./approvals.ts";
+
+/** How long an engine health probe may take before the fleet view reports it as unknown. */
+export const ENGINE_HEALTH_TIMEOUT_MS = 2000;
+
+export function registerFleetRoutes(api: FastifyInstance, deps: OperatorDeps): void {
+  const now = () => (deps.clock ?? Date).now();
+  api.get(
+    "/fleet",
+    { schema: { summary: "Fleet overview for the dashboard: counts, rates, engine health", tags: ["fleet"] } },
+    async () => {
+      const records = deps.registry.list();
+      const online = deps.broker.connectedDevices().length;
+      return {
+        serverTime: now(),
+        devices: { registered: records.length, online, offline: Math.max(0, records.length - online) },
+        agents: deps.runtime.stats(),
+        rates: deps.activity?.rates() ?? null,
+        engine: await engineView(deps),
+        approvalsPending: listApprovals(deps).length,
+      };
+    },
+  );
+}
+
+async function engineView(deps: OperatorDeps): Promise<Record<string, unknown>> {
+  const activity = deps.activity?.engine() ?? null;
+  if (deps.engine === undefined) return { configured: false, health: null, stats: null, activity };
+  const engine = deps.engine;
+  let health: JsonValue;
+  try {
+    health = plainJson(await withTimeout(engine.health(), ENGINE_HEALTH_TIMEOUT_MS));
+  } catch (err) {
+    health = { healthy: false, error: err instanceof Error ? err.message : String(err) };
+  }
+  let stats: JsonValue;
+  try {
+    stats = plainJson(engine.stats());
+  } catch {
+    stats = null;
+  }
+  return { configured: true, health, stats, activity };
+}
+
+/** Engine objects are plain data but typed `unknown`; a JSON round trip keeps only what JSON can carry. */
+function plainJson(value: unknown): JsonValue {
+  if (value === undefined) return null;
+  return toJsonValue(JSON.parse(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? Number(v) : v))));
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`engine health did not answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,77 @@
+/**
+ * Stored telemetry of one device, by time range and metric. Time bounds accept ms since the epoch or ISO 8601.
+ */
+import type { FastifyInstance } from "fastify";
+import type { ValueMap } from "../../../codecs/frames.ts";
+import { callDeviceAgent } from "../agent-call.ts";
+import type { OperatorDeps } from "../deps.ts";
+import { API_ERROR_CODES, ApiError } from "../errors.ts";
+import { toJsonValue } from "../json-value.ts";
+import { deviceIdParams } from "../schemas.ts";
+
+/** Most readings one request returns; larger `limit`s are capped, not refused. */
+export const MAX_TELEMETRY_LIMIT = 5000;
+export const DEFAULT_TELEMETRY_LIMIT = 500;
+/** Range used when `from` is absent: the last day. */
+export const DEFAULT_TELEMETRY_RANGE_MS = 24 * 3600 * 1000;
+
+interface TelemetryQuery {
+  from?: string;
+  to?: string;
+  metric?: string;
+  limit?: number;
+}
+
+export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps): void {
+  const now = () => (deps.clock ?? Date).now();
+  api.get<{ Params: { id: string }; Querystring: TelemetryQuery }>(
+    "/devices/:id/telemetry",
+    {
+      schema: {
+        summary: "Stored readings in a time range, oldest first",
+        tags: ["telemetry"],
+        params: deviceIdParams,
+        querystring: {
+          type: "object",
+          properties: {
+            from: { type: "string", description: "Start, ms since the epoch or ISO 8601; default 24 h before `to`" },
+            to: { type: "string", description: "End, ms since the epoch or ISO 8601; default now" },
+            metric: { type: "string", pattern: "^[A-Za-z0-9_.:/-]{1,128}$", description: "Only this metric" },
+            limit: {
+              type: "integer",
+              minimum: 1,
+              default: DEFAULT_TELEMETRY_LIMIT,
+              description: `Capped at ${MAX_TELEMETRY_LIMIT}`,
+            },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const to = q.to === undefined ? now() : parseTime(q.to, "query.to");
+      const from = q.from === undefined ? to - DEFAULT_TELEMETRY_RANGE_MS : parseTime(q.from, "query.from");
+      if (from > to)
+        throw new ApiError(400, API_ERROR_CODES.validation, "query.from must not be after query.to", "query.from");
+      const limit = Math.min(q.limit ?? DEFAULT_TELEMETRY_LIMIT, MAX_TELEMETRY_LIMIT);
+      const spec: ValueMap = { from, to, limit };
+      if (q.metric !== undefined) spec.metric = q.metric;
+      const rows = await callDeviceAgent(deps, request.params.id, "queryTelemetry", [spec]);
+      return { from, to, metric: q.metric ?? null, limit, readings: toJsonValue(rows) };
+    },
+  );
+}
+
+/** Parses ms-since-epoch digits or an ISO 8601 date; a 400 naming `field` otherwise. */
+export function parseTime(text: string, field: string): number {
+  const ms = /^\d{1,15}$/.test(text) ? Number(text) : Date.parse(text);
+  if (!Number.isFinite(ms)) {
+    throw new ApiError(
+      400,
+      API_ERROR_CODES.validation,
+      `${field} must be ms since the epoch or an ISO 8601 date`,
+      field,
+    );
+  }
+  return ms;
+}

@@ -1,0 +1,79 @@
+/**
+ * The operator API token: configured (config file or BRIDGE_API_TOKEN), or generated once into the data
+ * directory so a fresh install is never open. The caller prints a generated token once at start.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { BridgeError } from "../../errors/index.ts";
+
+/** Name of the token file inside the data directory. */
+export const API_TOKEN_FILE = "api-token";
+
+/** Shortest token accepted: shorter ones are guessable. */
+export const MIN_API_TOKEN_LENGTH = 16;
+
+/** Where the token came from; `generated` means it was just created and should be shown to the operator once. */
+export type ApiTokenSource = "configured" | "file" | "generated";
+
+/**
+ * Returns the operator token: `configured` when given, else the one stored in `dataDir`, else a new random one
+ * written there with mode 0600.
+ *
+ * @example
+ * const { token, source } = loadOrCreateApiToken(config.dataDir, process.env.BRIDGE_API_TOKEN);
+ * if (source === "generated") logger.warn(`operator API token: ${token}`);
+ */
+export function loadOrCreateApiToken(
+  dataDir: string,
+  configured?: string,
+  random: (size: number) => Buffer = randomBytes,
+): { token: string; source: ApiTokenSource } {
+  if (configured !== undefined && configured !== "") {
+    checkToken(configured, "api.token");
+    return { token: configured, source: "configured" };
+  }
+  const file = join(dataDir, API_TOKEN_FILE);
+  let stored: string | undefined;
+  try {
+    stored = readFileSync(file, "utf8").trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
+      throw new BridgeError(
+        "BRIDGE_ERR_API_TOKEN",
+        `cannot read ${API_TOKEN_FILE} in the data directory`,
+        {},
+        { cause: err },
+      );
+    }
+  }
+  if (stored !== undefined && stored !== "") {
+    checkToken(stored, API_TOKEN_FILE);
+    return { token: stored, source: "file" };
+  }
+  const token = random(32).toString("base64url");
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    // `wx` so two bridges starting on the same data dir never overwrite each other's token.
+    writeFileSync(file, `${token}\n`, { mode: 0o600, flag: "wx" });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") return loadOrCreateApiToken(dataDir, undefined, random);
+    throw new BridgeError(
+      "BRIDGE_ERR_API_TOKEN",
+      `cannot write ${API_TOKEN_FILE} in the data directory`,
+      {},
+      { cause: err },
+    );
+  }
+  return { token, source: "generated" };
+}
+
+function checkToken(token: string, field: string): void {
+  if (token.length < MIN_API_TOKEN_LENGTH || /\s/.test(token)) {
+    throw new BridgeError(
+      "BRIDGE_ERR_API_TOKEN",
+      `${field} must be at least ${MIN_API_TOKEN_LENGTH} characters without whitespace`,
+      { field },
+    );
+  }
+}
