@@ -150,13 +150,6 @@ function checkReadable(file: string | undefined, field: string, sources: Readonl
 /** Rules that span fields, checked once the shape is valid. */
 function crossChecks(config: BridgeConfig, sources: ReadonlyMap<string, string>): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  if (!isLoopbackHost(config.http.host) && config.http.apiToken === undefined) {
-    issues.push({
-      field: "http.apiToken",
-      message: `is required when http.host (${config.http.host}) is not a loopback address`,
-      source: sourceOf(sources, "http.host"),
-    });
-  }
   const tls = config.mqtt.tls;
   if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) {
     const missing = tls.certFile === undefined ? "mqtt.tls.certFile" : "mqtt.tls.keyFile";

@@ -17,6 +17,7 @@ function intIn(min: number, max: number): z.ZodNumber {
 const port = () => intIn(0, 65535);
 const text = (what = "a non-empty string") =>
   z.string({ error: `must be ${what}` }).min(1, { error: `must be ${what}` });
+const TOKEN_RULE = "must be at least 16 characters without whitespace";
 const bool = () => z.boolean({ error: "must be true or false" });
 
 /** An agent class mapped to device ids by a glob pattern, loaded from `module` (relative to the config file). */
@@ -43,6 +44,27 @@ export const configSchema = z.strictObject({
       allowAnonymous: bool().default(false),
       /** Codec for devices that never said otherwise (no hello codec, no registry codec). */
       defaultCodec: z.enum(CODECS, { error: `must be one of ${CODECS.join(", ")}` }).default("cbor"),
+      /** A socket must send CONNECT within this many ms. */
+      connectTimeoutMs: intIn(1, 3_600_000).default(30_000),
+      /** Per-device and global broker limits; each breach moves a counter (docs/broker.md). */
+      limits: z
+        .strictObject({
+          /** Largest accepted up payload, bytes. */
+          maxPayloadBytes: intIn(1, 268_435_455).default(65536),
+          /** Deepest nesting of maps/arrays in a frame. */
+          maxDepth: intIn(1, 1000).default(16),
+          /** Sustained up messages per second per device. */
+          messagesPerSecond: intIn(1, 1_000_000).default(100),
+          /** Burst size per device. */
+          burstMessages: intIn(1, 1_000_000).default(200),
+          /** Consecutive rate-limited messages before a flood disconnect. */
+          maxRateBreaches: intIn(1, 1_000_000).default(50),
+          /** Device connections at once. */
+          maxConnections: intIn(1, 10_000_000).default(10_000),
+          /** Up messages of one device in processing before it is disconnected. */
+          maxInflightPerDevice: intIn(1, 1_000_000).default(256),
+        })
+        .prefault({}),
       tls: z
         .strictObject({
           port: port().default(8883),
@@ -57,11 +79,18 @@ export const configSchema = z.strictObject({
     .prefault({}),
   http: z
     .strictObject({
-      /** The operator surface stays on loopback unless an operator opens it (and then a token is required). */
+      /** The operator surface stays on loopback unless an operator opens it; the API always needs its token. */
       host: text("a host name or IP address").default("127.0.0.1"),
       port: port().default(8080),
-      /** Bearer token for the operator API. Never logged. */
-      apiToken: text().optional(),
+      /**
+       * Bearer token for the operator API. Never logged. When absent, one is generated once into the data
+       * directory (file `api-token`, mode 0600), so a fresh install is never open.
+       */
+      apiToken: z
+        .string({ error: TOKEN_RULE })
+        .min(16, { error: TOKEN_RULE })
+        .regex(/^\S+$/, { error: TOKEN_RULE })
+        .optional(),
     })
     .prefault({}),
   engine: z

@@ -1,0 +1,75 @@
+/**
+ * The operator HTTP server: fastify with `/healthz` and `/readyz`, the upgrade dispatch for WebSocket paths, and
+ * whatever the operator surface registers (REST API, metrics, dashboard).
+ */
+import type { AddressInfo } from "node:net";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { createUpgradeDispatcher, type UpgradeRoute } from "./upgrade.ts";
+
+/** What `/readyz` reports. Ready only after every listener is up; ports are the real ones (port 0 resolved). */
+export interface Readiness {
+  ready: boolean;
+  /** "starting", "ready", "stopping". */
+  phase: string;
+  listeners: Record<string, { host: string; port: number } | undefined>;
+}
+
+export interface HttpServerOptions {
+  /** Bind address. */
+  host: string;
+  /** Port; 0 picks a free one. */
+  port: number;
+  logger: Logger;
+  readiness: () => Readiness;
+  upgradeRoutes: readonly UpgradeRoute[];
+  /** Largest request body, bytes. Default 1 MiB. */
+  bodyLimitBytes?: number;
+}
+
+export interface HttpServer {
+  readonly app: FastifyInstance;
+  /** Starts listening; resolves with the real address. */
+  listen(): Promise<{ host: string; port: number }>;
+  /** Refuses new upgrades from now on (shutdown has begun). */
+  stopAccepting(): void;
+  close(): Promise<void>;
+}
+
+/** Creates the server with its health routes; register more routes on `app` before `listen()`. */
+export function createHttpServer(options: HttpServerOptions): HttpServer {
+  const logger = options.logger.child({ component: "http" });
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    // Idle keep-alive sockets would otherwise hold `close()` open until they time out.
+    forceCloseConnections: "idle",
+  });
+  let accepting = true;
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/readyz", async (_request, reply) => {
+    const report = options.readiness();
+    return reply.code(report.ready ? 200 : 503).send({ status: report.phase, listeners: report.listeners });
+  });
+
+  const dispatch = createUpgradeDispatcher(options.upgradeRoutes, logger, () => accepting);
+  app.server.on("upgrade", dispatch);
+
+  return {
+    app,
+    async listen() {
+      await app.listen({ host: options.host, port: options.port });
+      const address = app.server.address() as AddressInfo;
+      return { host: address.address, port: address.port };
+    },
+    stopAccepting() {
+      accepting = false;
+    },
+    async close() {
+      accepting = false;
+      await app.close();
+    },
+  };
+}

@@ -1,0 +1,127 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import { formatConfigIssue, loadConfig, redactConfig } from "../../app/config/index.ts";
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bridge-config-"));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+function writeConfig(name: string, body: unknown): string {
+  const file = path.join(tmp, name);
+  fs.writeFileSync(file, typeof body === "string" ? body : JSON.stringify(body));
+  return file;
+}
+
+function errorsOf(result: ReturnType<typeof loadConfig>): string[] {
+  assert.equal(result.ok, false, "expected the configuration to be refused");
+  return result.ok ? [] : result.issues.map(formatConfigIssue);
+}
+
+describe("bridge configuration", () => {
+  test("defaults give devices MQTT on every interface and keep the operator API on loopback", () => {
+    const result = loadConfig({});
+    assert.ok(result.ok);
+    const c = result.config;
+    assert.equal(c.mqtt.host, "0.0.0.0");
+    assert.equal(c.mqtt.port, 1883);
+    assert.equal(c.mqtt.allowAnonymous, false);
+    assert.equal(c.http.host, "127.0.0.1");
+    assert.equal(c.http.port, 8080);
+    assert.equal(c.dataDir, path.resolve("data"));
+    assert.deepEqual(c.engine.urls, []);
+    assert.equal(c.agents.idleTimeoutMs, 60_000);
+  });
+
+  test("flags override the environment, which overrides the file, which overrides defaults", () => {
+    const file = writeConfig("layers.json", { mqtt: { port: 1000, host: "10.0.0.1" }, http: { port: 2000 } });
+    const result = loadConfig({
+      file,
+      env: { BRIDGE_MQTT_PORT: "1001", BRIDGE_HTTP_PORT: "2001" },
+      flags: { mqttPort: "1002" },
+    });
+    assert.ok(result.ok);
+    assert.equal(result.config.mqtt.port, 1002);
+    assert.equal(result.config.http.port, 2001);
+    assert.equal(result.config.mqtt.host, "10.0.0.1");
+    assert.equal(result.sources.get("mqtt.port"), "--mqtt-port");
+    assert.equal(result.sources.get("http.port"), "BRIDGE_HTTP_PORT");
+  });
+
+  test("a bad port from the environment names the field, the rule and the variable", () => {
+    const errors = errorsOf(loadConfig({ env: { BRIDGE_MQTT_PORT: "70000" } }));
+    assert.deepEqual(errors, ["config error: mqtt.port must be an integer from 0 to 65535 (from BRIDGE_MQTT_PORT)"]);
+  });
+
+  test("text that is not a number or a boolean is refused rather than guessed", () => {
+    const errors = errorsOf(loadConfig({ env: { BRIDGE_HTTP_PORT: "80a", BRIDGE_ALLOW_ANONYMOUS: "maybe" } }));
+    assert.ok(errors.includes("config error: http.port must be an integer from 0 to 65535 (from BRIDGE_HTTP_PORT)"));
+    assert.ok(errors.includes("config error: mqtt.allowAnonymous must be true or false (from BRIDGE_ALLOW_ANONYMOUS)"));
+  });
+
+  test("an unknown key in the config file is reported with the file it came from", () => {
+    const file = writeConfig("typo.json", { mqtt: { prot: 1883 } });
+    const errors = errorsOf(loadConfig({ file }));
+    assert.deepEqual(errors, [`config error: mqtt.prot is not a known setting (from config file ${file})`]);
+  });
+
+  test("a config file that is not JSON is refused with its parse error", () => {
+    const file = writeConfig("broken.json", "{ mqtt: ");
+    const [error] = errorsOf(loadConfig({ file }));
+    assert.match(error, /^config error: config file is not valid JSON/);
+  });
+
+  test("a missing config file is refused naming the file", () => {
+    const file = path.join(tmp, "absent.json");
+    assert.deepEqual(errorsOf(loadConfig({ file })), [
+      `config error: config file cannot be read (ENOENT) (from config file ${file})`,
+    ]);
+  });
+
+  test("engine URLs come comma-separated from the environment and repeated from flags", () => {
+    const fromEnv = loadConfig({ env: { BRIDGE_ENGINE_URL: "http://a:1, http://b:2" } });
+    assert.ok(fromEnv.ok);
+    assert.deepEqual(fromEnv.config.engine.urls, ["http://a:1", "http://b:2"]);
+    const fromFlags = loadConfig({ flags: { engineUrl: ["http://c:3", "http://d:4"] } });
+    assert.ok(fromFlags.ok);
+    assert.deepEqual(fromFlags.config.engine.urls, ["http://c:3", "http://d:4"]);
+    const bad = errorsOf(loadConfig({ env: { BRIDGE_ENGINE_URL: "ftp://x" } }));
+    assert.deepEqual(bad, ["config error: engine.urls[0] must be a list of http(s) URLs (from BRIDGE_ENGINE_URL)"]);
+  });
+
+  test("a short API token is refused without echoing it", () => {
+    const errors = errorsOf(loadConfig({ env: { BRIDGE_API_TOKEN: "short-secret" } }));
+    assert.deepEqual(errors, [
+      "config error: http.apiToken must be at least 16 characters without whitespace (from BRIDGE_API_TOKEN)",
+    ]);
+    assert.ok(!errors.join("").includes("short-secret"));
+  });
+
+  test("redaction hides the engine key and the API token", () => {
+    const result = loadConfig({
+      env: { BRIDGE_ENGINE_API_KEY: "sk-engine-key-123", BRIDGE_API_TOKEN: "operator-token-0123456789" },
+    });
+    assert.ok(result.ok);
+    const text = JSON.stringify(redactConfig(result.config));
+    assert.ok(!text.includes("sk-engine-key-123"));
+    assert.ok(!text.includes("operator-token-0123456789"));
+  });
+
+  test("a TLS key without a certificate names the missing field", () => {
+    const key = writeConfig("key.pem", "not really a key");
+    const errors = errorsOf(loadConfig({ flags: { tlsKey: key } }));
+    assert.deepEqual(errors, ["config error: mqtt.tls.certFile is required with mqtt.tls.keyFile (from --tls-key)"]);
+  });
+
+  test("agent class modules given as paths resolve against the config file's directory", () => {
+    const file = writeConfig("classes.json", {
+      agents: { classes: [{ pattern: "thermo-*", module: "./thermo.ts", export: "Thermostat" }] },
+    });
+    const result = loadConfig({ file });
+    assert.ok(result.ok);
+    assert.deepEqual(result.config.agents.classes, [
+      { pattern: "thermo-*", module: path.join(tmp, "thermo.ts"), export: "Thermostat" },
+    ]);
+  });
+});
