@@ -1,0 +1,155 @@
+/**
+ * Recent fleet activity for the operator API and dashboard: last seen and last telemetry per device, message
+ * and token rates, engine latencies over a short window. Fed by the observers in `metrics.ts` and by
+ * `trackHost`, so drawing the fleet table never wakes an agent.
+ */
+import type { Value } from "../../codecs/frames.ts";
+import type { AgentHost } from "../../agents/host.ts";
+import type { EngineActivity, FleetRates, OperatorActivity } from "../api/deps.ts";
+import { type NowSource, SlidingWindow } from "./sliding-window.ts";
+
+/** Readings larger than this (JSON characters) are not kept in memory; the API can query the agent instead. */
+export const MAX_KEPT_READINGS_CHARS = 2048;
+
+type RateKey = "in" | "out" | "tokens";
+type EngineKey = "requests" | "errors" | "ttftMsSum" | "ttftCount" | "waitMsSum" | "waitCount";
+
+export class ActivityTracker implements OperatorActivity {
+  readonly #clock: NowSource;
+  readonly #rates: SlidingWindow<RateKey>;
+  readonly #engine: SlidingWindow<EngineKey>;
+  readonly #lastSeen = new Map<string, number>();
+  readonly #lastTelemetry = new Map<string, { at: number; readings: Value }>();
+
+  constructor(clock: NowSource, windowSeconds = 60) {
+    this.#clock = clock;
+    this.#rates = new SlidingWindow<RateKey>(["in", "out", "tokens"], clock, windowSeconds);
+    this.#engine = new SlidingWindow<EngineKey>(
+      ["requests", "errors", "ttftMsSum", "ttftCount", "waitMsSum", "waitCount"],
+      clock,
+      windowSeconds,
+    );
+  }
+
+  messageIn(): void {
+    this.#rates.add("in");
+  }
+  messageOut(): void {
+    this.#rates.add("out");
+  }
+  engineDispatch(queueWaitMs: number): void {
+    this.#engine.add("waitMsSum", queueWaitMs);
+    this.#engine.add("waitCount");
+  }
+  engineFirstToken(ttftMs: number): void {
+    this.#engine.add("ttftMsSum", ttftMs);
+    this.#engine.add("ttftCount");
+  }
+  engineComplete(completionTokens: number): void {
+    this.#engine.add("requests");
+    this.#rates.add("tokens", completionTokens);
+  }
+  engineError(): void {
+    this.#engine.add("errors");
+  }
+
+  /** Records an event from device `id`; telemetry readings are kept when small. */
+  seen(id: string, telemetry?: Value): void {
+    const at = this.#clock.now();
+    this.#lastSeen.set(id, at);
+    if (telemetry !== undefined) {
+      const small = jsonLength(telemetry) <= MAX_KEPT_READINGS_CHARS;
+      this.#lastTelemetry.set(id, { at, readings: small ? telemetry : { truncated: true } });
+    }
+  }
+
+  /** Forgets a deleted device. */
+  forget(id: string): void {
+    this.#lastSeen.delete(id);
+    this.#lastTelemetry.delete(id);
+  }
+
+  lastSeen(id: string): number | undefined {
+    return this.#lastSeen.get(id);
+  }
+
+  lastTelemetry(id: string): { at: number; readings: Value } | undefined {
+    return this.#lastTelemetry.get(id);
+  }
+
+  rates(): FleetRates {
+    const points = this.#rates.points();
+    const window = this.#rates.windowSeconds;
+    let inSum = 0;
+    let outSum = 0;
+    for (const p of points) {
+      inSum += p.in;
+      outSum += p.out;
+    }
+    return { windowSeconds: window, inPerSecond: inSum / window, outPerSecond: outSum / window, history: points };
+  }
+
+  engine(): EngineActivity {
+    const t = this.#engine.totals();
+    const window = this.#engine.windowSeconds;
+    return {
+      windowSeconds: window,
+      tokensPerSecond: this.#rates.totals().tokens / window,
+      requests: t.requests,
+      errors: t.errors,
+      ttftMsMean: t.ttftCount > 0 ? t.ttftMsSum / t.ttftCount : null,
+      queueWaitMsMean: t.waitCount > 0 ? t.waitMsSum / t.waitCount : null,
+    };
+  }
+}
+
+/**
+ * Wraps an AgentHost so every event a transport delivers marks its device as seen, and telemetry frames are kept
+ * as the device's last readings. Pass the wrapped host to the broker; behaviour is otherwise unchanged.
+ */
+export function trackHost<H extends AgentHost>(host: H, activity: ActivityTracker): H {
+  const wrapped: AgentHost = {
+    open: (agentId, connection) => {
+      activity.seen(agentId);
+      return host.open(agentId, connection);
+    },
+    deliver: (agentId, connectionId, message) => {
+      if (message.channel === "telemetry") activity.seen(agentId, telemetryReadings(message.frame));
+      else activity.seen(agentId);
+      return host.deliver(agentId, connectionId, message);
+    },
+    close: (agentId, connectionId, reason) => host.close(agentId, connectionId, reason),
+  };
+  // Keep every other member of the runtime (call, stats, directory) reachable through the wrapper.
+  return new Proxy(host, {
+    get(target, prop) {
+      if (prop === "open" || prop === "deliver" || prop === "close") return wrapped[prop];
+      // `this` stays the target so class getters with private fields work.
+      const value = Reflect.get(target, prop);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+function telemetryReadings(frame: { ts?: number; r?: Value; senml?: unknown }): Value {
+  if (frame.r !== undefined) return frame.r;
+  if (Array.isArray(frame.senml)) {
+    const out: { [k: string]: Value } = {};
+    for (const rec of frame.senml as Array<{ bn?: string; n?: string; v?: number; vs?: string; vb?: boolean }>) {
+      const name = `${rec.bn ?? ""}${rec.n ?? ""}`;
+      const v = rec.v ?? rec.vs ?? rec.vb;
+      if (name !== "" && v !== undefined) out[name] = v;
+    }
+    return out;
+  }
+  return {};
+}
+
+function jsonLength(value: Value): number {
+  try {
+    return JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? 0 : v instanceof Uint8Array ? v.length : v))
+      .length;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}

@@ -1,0 +1,364 @@
+/**
+ * Prometheus metrics for the whole bridge: one prom-client Registry, the observer objects the runtime, broker and
+ * engine client call, and gauges read from the runtime at scrape time. Series names are listed in docs/api.md.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { RuntimeObserver } from "../../agents/types.ts";
+import type { BrokerObserver } from "../../broker/observer.ts";
+import type { EngineObserver } from "../../engine-client/observer.ts";
+import { ActivityTracker } from "./activity.ts";
+import type { NowSource } from "./sliding-window.ts";
+
+/** Options of `createMetrics`. */
+export interface MetricsOptions {
+  /** Time source for the live rates. Default `Date`. */
+  clock?: NowSource;
+  /** Collect prom-client's default process metrics (CPU, memory, event loop, GC). Default true. */
+  defaultMetrics?: boolean;
+  /** Seconds of per-second history kept for the dashboard. Default 60. */
+  activityWindowSeconds?: number;
+}
+
+/** Scrape-time sources: read when Prometheus scrapes, so nothing polls in between. */
+export interface MetricsSources {
+  runtime?: { stats(): { active: number; hibernated: number; mailboxDepth: number; commits: number } };
+}
+
+/** Hooks for the WebSocket agent endpoint (app/ws). */
+export interface SocketObserver {
+  opened(): void;
+  closed(): void;
+  messageIn(channel: string): void;
+  messageOut(channel: string): void;
+  protocolError(code: string): void;
+}
+
+export interface BridgeMetrics {
+  readonly registry: Registry;
+  readonly runtimeObserver: RuntimeObserver;
+  readonly brokerObserver: BrokerObserver;
+  readonly engineObserver: EngineObserver;
+  readonly socketObserver: SocketObserver;
+  /** Live rates and last-seen facts for the REST API (`OperatorDeps.activity`). */
+  readonly activity: ActivityTracker;
+  /** Counts a command state transition (QUEUED, SENT, SUCCEEDED, FAILED, EXPIRED). */
+  commandState(state: string): void;
+  /** Sets where scrape-time gauges read from (call once the runtime exists). */
+  setSources(sources: MetricsSources): void;
+  /** The text exposition. */
+  scrape(): Promise<string>;
+  readonly contentType: string;
+}
+
+const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const ENGINE_BUCKETS_S = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
+
+/**
+ * Creates the metrics registry and observers.
+ *
+ * @example
+ * const metrics = createMetrics();
+ * const runtime = createRuntime({ ..., observer: metrics.runtimeObserver });
+ * metrics.setSources({ runtime });
+ * registerMetricsRoute(app, metrics, { token });
+ */
+export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  const activity = new ActivityTracker(options.clock ?? Date, options.activityWindowSeconds ?? 60);
+  let sources: MetricsSources = {};
+  const reg = [registry];
+
+  const connections = new Gauge({
+    name: "bridge_connections",
+    help: "Open connections by transport (tcp, tls, ws: MQTT; agent-ws: WebSocket agent clients)",
+    labelNames: ["transport"],
+    registers: reg,
+  });
+  const messagesIn = new Counter({
+    name: "bridge_messages_in_total",
+    help: "Messages received from devices and WebSocket clients, by channel and codec",
+    labelNames: ["channel", "codec"],
+    registers: reg,
+  });
+  const messagesOut = new Counter({
+    name: "bridge_messages_out_total",
+    help: "Messages sent to devices and WebSocket clients, by channel and codec",
+    labelNames: ["channel", "codec"],
+    registers: reg,
+  });
+  const decodeErrors = new Counter({
+    name: "bridge_decode_errors_total",
+    help: "Inbound payloads that failed to decode, by error code",
+    labelNames: ["code"],
+    registers: reg,
+  });
+  const limitBreaches = new Counter({
+    name: "bridge_limit_breaches_total",
+    help: "Limits breached (rate, frame size, ...), by error code",
+    labelNames: ["code"],
+    registers: reg,
+  });
+  const authFailures = new Counter({
+    name: "bridge_auth_failures_total",
+    help: "Refused device CONNECTs, by reason",
+    labelNames: ["reason"],
+    registers: reg,
+  });
+  const aclDenied = new Counter({
+    name: "bridge_acl_denied_total",
+    help: "Publishes or subscriptions outside the device namespace, by action",
+    labelNames: ["action"],
+    registers: reg,
+  });
+  const errors = new Counter({
+    name: "bridge_errors_total",
+    help: "Agent event and hook failures, by error code",
+    labelNames: ["code"],
+    registers: reg,
+  });
+  const commits = new Counter({ name: "bridge_commits_total", help: "Agent group commits", registers: reg });
+  const commitEvents = new Counter({
+    name: "bridge_committed_events_total",
+    help: "Events written by agent group commits",
+    registers: reg,
+  });
+  const commitSeconds = new Histogram({
+    name: "bridge_commit_duration_seconds",
+    help: "Duration of one agent group commit",
+    buckets: LATENCY_BUCKETS_S,
+    registers: reg,
+  });
+  const events = new Counter({
+    name: "bridge_agent_events_total",
+    help: "Agent events run, by kind and outcome",
+    labelNames: ["kind", "status"],
+    registers: reg,
+  });
+  const mailboxFull = new Counter({
+    name: "bridge_mailbox_full_total",
+    help: "Events refused because an agent mailbox was full (the sender was slowed)",
+    registers: reg,
+  });
+  const wakeSeconds = new Histogram({
+    name: "bridge_agent_wake_duration_seconds",
+    help: "Time to load a hibernated agent into memory",
+    buckets: LATENCY_BUCKETS_S,
+    registers: reg,
+  });
+  const hibernations = new Counter({
+    name: "bridge_agent_hibernations_total",
+    help: "Agents that left memory, by reason",
+    labelNames: ["reason"],
+    registers: reg,
+  });
+  const commandStates = new Counter({
+    name: "bridge_command_states_total",
+    help: "Command state transitions, by new state",
+    labelNames: ["state"],
+    registers: reg,
+  });
+  new Gauge({
+    name: "bridge_agents_active",
+    help: "Agents in memory",
+    registers: reg,
+    collect() {
+      const s = sources.runtime?.stats();
+      if (s !== undefined) this.set(s.active);
+    },
+  });
+  new Gauge({
+    name: "bridge_agents_hibernated",
+    help: "Agents on disk only",
+    registers: reg,
+    collect() {
+      const s = sources.runtime?.stats();
+      if (s !== undefined) this.set(s.hibernated);
+    },
+  });
+  new Gauge({
+    name: "bridge_mailbox_depth",
+    help: "Events waiting in all agent mailboxes",
+    registers: reg,
+    collect() {
+      const s = sources.runtime?.stats();
+      if (s !== undefined) this.set(s.mailboxDepth);
+    },
+  });
+  const engineQueueWait = new Histogram({
+    name: "bridge_engine_queue_wait_seconds",
+    help: "Time a reasoning request waited in the engine client's fair queue",
+    buckets: ENGINE_BUCKETS_S,
+    registers: reg,
+  });
+  const engineTtft = new Histogram({
+    name: "bridge_engine_time_to_first_token_seconds",
+    help: "Time from request accepted to first streamed token",
+    buckets: ENGINE_BUCKETS_S,
+    registers: reg,
+  });
+  const engineTokens = new Counter({
+    name: "bridge_engine_tokens_total",
+    help: "Engine tokens, by type (prompt, completion, cached)",
+    labelNames: ["type"],
+    registers: reg,
+  });
+  const engineRequests = new Counter({
+    name: "bridge_engine_requests_total",
+    help: "Finished engine requests, by finish reason",
+    labelNames: ["finish_reason"],
+    registers: reg,
+  });
+  const engineErrors = new Counter({
+    name: "bridge_engine_errors_total",
+    help: "Engine requests that failed for good, by error code",
+    labelNames: ["code"],
+    registers: reg,
+  });
+  const engineRetries = new Counter({
+    name: "bridge_engine_retries_total",
+    help: "Engine attempts retried, by error code",
+    labelNames: ["code"],
+    registers: reg,
+  });
+  const engineInFlight = new Gauge({
+    name: "bridge_engine_in_flight",
+    help: "Engine requests in flight, by replica",
+    labelNames: ["replica"],
+    registers: reg,
+  });
+  const engineQueueDepth = new Gauge({
+    name: "bridge_engine_queue_depth",
+    help: "Requests waiting in the engine client's fair queue",
+    registers: reg,
+  });
+  const engineReplicaUp = new Gauge({
+    name: "bridge_engine_replica_healthy",
+    help: "1 when the replica is healthy, 0 while cooling down",
+    labelNames: ["replica"],
+    registers: reg,
+  });
+
+  const runtimeObserver: RuntimeObserver = {
+    onCommit(info) {
+      commits.inc();
+      commitEvents.inc(info.events);
+      commitSeconds.observe(info.durationMs / 1000);
+    },
+    onEvent(info) {
+      events.inc({ kind: info.kind, status: info.status });
+    },
+    onError(info) {
+      errors.inc({ code: info.code });
+    },
+    onMailboxFull() {
+      mailboxFull.inc();
+    },
+    onWake(info) {
+      wakeSeconds.observe(info.durationMs / 1000);
+    },
+    onHibernate(info) {
+      hibernations.inc({ reason: info.reason });
+    },
+  };
+
+  const brokerObserver: BrokerObserver = {
+    connectionOpened(transport) {
+      connections.inc({ transport });
+    },
+    connectionClosed(transport) {
+      connections.dec({ transport });
+    },
+    messageIn(channel, codec) {
+      messagesIn.inc({ channel, codec });
+      activity.messageIn();
+    },
+    messageOut(channel, codec) {
+      messagesOut.inc({ channel, codec });
+      activity.messageOut();
+    },
+    decodeError(code) {
+      decodeErrors.inc({ code });
+    },
+    limitBreach(code) {
+      limitBreaches.inc({ code });
+    },
+    authFailure(reason) {
+      authFailures.inc({ reason });
+    },
+    aclDenied(action) {
+      aclDenied.inc({ action });
+    },
+  };
+
+  const engineObserver: EngineObserver = {
+    onDispatch(e) {
+      engineQueueWait.observe(e.queueWaitMs / 1000);
+      activity.engineDispatch(e.queueWaitMs);
+    },
+    onFirstToken(e) {
+      engineTtft.observe(e.ttftMs / 1000);
+      activity.engineFirstToken(e.ttftMs);
+    },
+    onComplete(e) {
+      engineRequests.inc({ finish_reason: e.finishReason });
+      engineTokens.inc({ type: "prompt" }, e.usage.promptTokens);
+      engineTokens.inc({ type: "completion" }, e.usage.completionTokens);
+      engineTokens.inc({ type: "cached" }, e.usage.cachedTokens);
+      activity.engineComplete(e.usage.completionTokens);
+    },
+    onError(e) {
+      engineErrors.inc({ code: e.code });
+      activity.engineError();
+    },
+    onRetry(e) {
+      engineRetries.inc({ code: e.code });
+    },
+    onInFlight(e) {
+      engineInFlight.set({ replica: e.replica }, e.inFlight);
+    },
+    onQueueDepth(e) {
+      engineQueueDepth.set(e.depth);
+    },
+    onReplicaState(e) {
+      engineReplicaUp.set({ replica: e.replica }, e.state === "healthy" ? 1 : 0);
+    },
+  };
+
+  const socketObserver: SocketObserver = {
+    opened() {
+      connections.inc({ transport: "agent-ws" });
+    },
+    closed() {
+      connections.dec({ transport: "agent-ws" });
+    },
+    messageIn(channel) {
+      messagesIn.inc({ channel, codec: "json" });
+      activity.messageIn();
+    },
+    messageOut(channel) {
+      messagesOut.inc({ channel, codec: "json" });
+      activity.messageOut();
+    },
+    protocolError(code) {
+      decodeErrors.inc({ code });
+    },
+  };
+
+  return {
+    registry,
+    runtimeObserver,
+    brokerObserver,
+    engineObserver,
+    socketObserver,
+    activity,
+    commandState(state) {
+      commandStates.inc({ state });
+    },
+    setSources(next) {
+      sources = { ...sources, ...next };
+    },
+    scrape: () => registry.metrics(),
+    contentType: registry.contentType,
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * Per-second counters over a short sliding window, for live rates and small charts. Prometheus keeps the real
+ * history; this only answers "what is happening now" for the dashboard without a time-series database.
+ */
+
+/** Time source (ms since the Unix epoch). */
+export interface NowSource {
+  now(): number;
+}
+
+/** One second of counts, `t` is the start of that second. */
+export type WindowPoint<K extends string> = { t: number } & Record<K, number>;
+
+export class SlidingWindow<K extends string> {
+  readonly #keys: readonly K[];
+  readonly #seconds: number;
+  readonly #clock: NowSource;
+  /** Ring of per-second buckets indexed by (second % size); `second` tells whether a slot is current. */
+  readonly #ring: Array<{ second: number; counts: Record<K, number> }>;
+
+  /**
+   * @param keys the counters kept per second
+   * @param windowSeconds how many whole seconds are kept (default 60)
+   */
+  constructor(keys: readonly K[], clock: NowSource, windowSeconds = 60) {
+    if (!Number.isInteger(windowSeconds) || windowSeconds < 1) {
+      throw new RangeError("windowSeconds must be a positive integer");
+    }
+    this.#keys = keys;
+    this.#seconds = windowSeconds;
+    this.#clock = clock;
+    this.#ring = Array.from({ length: windowSeconds }, () => ({ second: -1, counts: this.#zero() }));
+  }
+
+  get windowSeconds(): number {
+    return this.#seconds;
+  }
+
+  /** Adds `amount` to counter `key` in the current second. */
+  add(key: K, amount = 1): void {
+    const second = Math.floor(this.#clock.now() / 1000);
+    const slot = this.#ring[second % this.#seconds] as { second: number; counts: Record<K, number> };
+    if (slot.second !== second) {
+      slot.second = second;
+      slot.counts = this.#zero();
+    }
+    slot.counts[key] += amount;
+  }
+
+  /** The last `windowSeconds` complete and current seconds, oldest first, with zeros where nothing happened. */
+  points(): Array<WindowPoint<K>> {
+    const current = Math.floor(this.#clock.now() / 1000);
+    const out: Array<WindowPoint<K>> = [];
+    for (let s = current - this.#seconds + 1; s <= current; s++) {
+      const slot = this.#ring[((s % this.#seconds) + this.#seconds) % this.#seconds];
+      const counts = slot !== undefined && slot.second === s ? slot.counts : this.#zero();
+      out.push({ t: s * 1000, ...counts } as WindowPoint<K>);
+    }
+    return out;
+  }
+
+  /** Sum of each counter over the window. */
+  totals(): Record<K, number> {
+    const sum = this.#zero();
+    for (const p of this.points()) for (const k of this.#keys) sum[k] += p[k];
+    return sum;
+  }
+
+  #zero(): Record<K, number> {
+    const z = {} as Record<K, number>;
+    for (const k of this.#keys) z[k] = 0;
+    return z;
+  }
+}

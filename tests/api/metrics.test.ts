@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import { after, describe, test } from "node:test";
+import Fastify from "fastify";
+import { createMetrics, registerMetricsRoute, SlidingWindow } from "../../app/metrics/index.ts";
+
+class FakeClock {
+  t = 1_700_000_000_000;
+  now(): number {
+    return this.t;
+  }
+}
+
+describe("metrics", () => {
+  const app = Fastify();
+  after(() => app.close());
+
+  test("a scrape shows every named series after the observers were called", async () => {
+    const clock = new FakeClock();
+    const metrics = createMetrics({ clock });
+    metrics.setSources({ runtime: { stats: () => ({ active: 3, hibernated: 7, mailboxDepth: 2, commits: 11 }) } });
+    metrics.brokerObserver.connectionOpened?.("tcp");
+    metrics.brokerObserver.messageIn?.("telemetry", "cbor");
+    metrics.brokerObserver.messageOut?.("cmd", "cbor");
+    metrics.brokerObserver.decodeError?.("BRIDGE_ERR_FRAME_DECODE");
+    metrics.brokerObserver.limitBreach?.("BRIDGE_ERR_RATE_LIMITED");
+    metrics.runtimeObserver.onCommit?.({ agentId: "a", events: 4, durationMs: 3 });
+    metrics.runtimeObserver.onError?.({ agentId: "a", event: "message", code: "BRIDGE_ERR_X" });
+    metrics.engineObserver.onDispatch?.({ agentId: "a", replica: "r1", queueWaitMs: 20, attempt: 1 });
+    metrics.engineObserver.onFirstToken?.({ agentId: "a", replica: "r1", ttftMs: 150 });
+    metrics.engineObserver.onComplete?.({
+      agentId: "a",
+      replica: "r1",
+      usage: { promptTokens: 10, completionTokens: 5, cachedTokens: 8 },
+      durationMs: 400,
+      tokensPerSecond: 20,
+      finishReason: "stop",
+    });
+    metrics.engineObserver.onError?.({ agentId: "a", replica: "r1", code: "BRIDGE_ERR_ENGINE_OVERLOADED" });
+    metrics.commandState("SUCCEEDED");
+    metrics.socketObserver.opened();
+
+    await registerMetricsRoute(app, metrics, { token: "t".repeat(32) });
+    const denied = await app.inject({ method: "GET", url: "/metrics" });
+    assert.equal(denied.statusCode, 401);
+    assert.equal(denied.json().error.code, "BRIDGE_ERR_API_UNAUTHORIZED");
+
+    const res = await app.inject({
+      method: "GET",
+      url: "/metrics",
+      headers: { authorization: `Bearer ${"t".repeat(32)}` },
+    });
+    assert.equal(res.statusCode, 200);
+    assert.match(res.headers["content-type"] as string, /text\/plain/);
+    const text = res.body;
+    const expected = [
+      'bridge_connections{transport="tcp"} 1',
+      'bridge_connections{transport="agent-ws"} 1',
+      'bridge_messages_in_total{channel="telemetry",codec="cbor"} 1',
+      'bridge_messages_out_total{channel="cmd",codec="cbor"} 1',
+      'bridge_decode_errors_total{code="BRIDGE_ERR_FRAME_DECODE"} 1',
+      'bridge_limit_breaches_total{code="BRIDGE_ERR_RATE_LIMITED"} 1',
+      "bridge_mailbox_depth 2",
+      "bridge_agents_active 3",
+      "bridge_agents_hibernated 7",
+      "bridge_commits_total 1",
+      "bridge_commit_duration_seconds_count 1",
+      'bridge_command_states_total{state="SUCCEEDED"} 1',
+      "bridge_engine_queue_wait_seconds_count 1",
+      "bridge_engine_time_to_first_token_seconds_count 1",
+      'bridge_engine_tokens_total{type="completion"} 5',
+      'bridge_engine_errors_total{code="BRIDGE_ERR_ENGINE_OVERLOADED"} 1',
+      'bridge_errors_total{code="BRIDGE_ERR_X"} 1',
+      "process_cpu_user_seconds_total",
+      "nodejs_heap_size_used_bytes",
+    ];
+    for (const line of expected) assert.ok(text.includes(line), `missing ${line}`);
+  });
+
+  test("live rates count messages per second over the window and forget old seconds", () => {
+    const clock = new FakeClock();
+    const metrics = createMetrics({ clock, defaultMetrics: false, activityWindowSeconds: 10 });
+    for (let i = 0; i < 20; i++) metrics.brokerObserver.messageIn?.("telemetry", "json");
+    clock.t += 1000;
+    metrics.brokerObserver.messageOut?.("cmd", "json");
+    let rates = metrics.activity.rates();
+    assert.equal(rates.inPerSecond, 2);
+    assert.equal(rates.outPerSecond, 0.1);
+    assert.equal(rates.history.length, 10);
+    assert.equal(rates.history.at(-2)?.in, 20);
+    clock.t += 10_000;
+    rates = metrics.activity.rates();
+    assert.equal(rates.inPerSecond, 0);
+    assert.equal(rates.outPerSecond, 0);
+  });
+
+  test("a sliding window refuses a window that is not a positive integer", () => {
+    assert.throws(() => new SlidingWindow(["a"], new FakeClock(), 0), /windowSeconds/);
+  });
+
+  test("engine activity averages time to first token and queue wait over the window", () => {
+    const clock = new FakeClock();
+    const metrics = createMetrics({ clock, defaultMetrics: false });
+    assert.equal(metrics.activity.engine().ttftMsMean, null);
+    metrics.engineObserver.onFirstToken?.({ agentId: "a", replica: "r", ttftMs: 100 });
+    metrics.engineObserver.onFirstToken?.({ agentId: "b", replica: "r", ttftMs: 300 });
+    metrics.engineObserver.onDispatch?.({ agentId: "b", replica: "r", queueWaitMs: 40, attempt: 1 });
+    const e = metrics.activity.engine();
+    assert.equal(e.ttftMsMean, 200);
+    assert.equal(e.queueWaitMsMean, 40);
+  });
+});
