@@ -156,13 +156,6 @@ function crossChecks(config: BridgeConfig, sources: ReadonlyMap<string, string>)
     const given = tls.certFile === undefined ? "mqtt.tls.keyFile" : "mqtt.tls.certFile";
     issues.push({ field: missing, message: `is required with ${given}`, source: sourceOf(sources, given) });
   }
-  if (tls.requestClientCert && tls.caFile === undefined) {
-    issues.push({
-      field: "mqtt.tls.caFile",
-      message: "is required with mqtt.tls.requestClientCert",
-      source: sourceOf(sources, "mqtt.tls.requestClientCert"),
-    });
-  }
   issues.push(...checkReadable(tls.certFile, "mqtt.tls.certFile", sources));
   issues.push(...checkReadable(tls.keyFile, "mqtt.tls.keyFile", sources));
   issues.push(...checkReadable(tls.caFile, "mqtt.tls.caFile", sources));

@@ -71,8 +71,6 @@ export const configSchema = z.strictObject({
           certFile: text("a file path").optional(),
           keyFile: text("a file path").optional(),
           caFile: text("a file path").optional(),
-          /** Ask devices for a client certificate (verified against caFile). */
-          requestClientCert: bool().default(false),
         })
         .prefault({}),
     })
@@ -105,10 +103,14 @@ export const configSchema = z.strictObject({
       apiKey: text().optional(),
       /** Model name; the engine's first model when absent. */
       model: text().optional(),
-      /** Bound on concurrent requests per replica. */
-      maxInFlightPerReplica: intIn(1, 10000).default(16),
-      /** Per-request timeout, ms. */
-      requestTimeoutMs: intIn(1, 3_600_000).default(120_000),
+      /** Requests in flight per replica; more wait in the client's fair queue. */
+      maxInFlightPerReplica: intIn(1, 100_000).default(64),
+      /** Requests waiting in the fair queue; one more is refused as overloaded. */
+      maxQueued: intIn(1, 10_000_000).default(4096),
+      /** Longest wait for response headers and the first byte, ms. */
+      headersTimeoutMs: intIn(1, 3_600_000).default(60_000),
+      /** Longest silence between two streamed chunks, ms. */
+      bodyTimeoutMs: intIn(1, 3_600_000).default(60_000),
     })
     .prefault({}),
   agents: z

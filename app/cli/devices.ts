@@ -1,0 +1,135 @@
+/**
+ * `agent-bridge devices add|list|rm`: provisioning against the registry file in the data directory. Works while
+ * the bridge runs (the registry is shared through SQLite WAL), so no restart is needed to add a device.
+ */
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import type { Command } from "commander";
+import { CODEC_NAMES, type CodecName } from "../../codecs/frames.ts";
+import type { DeviceRecord, DeviceRegistry } from "../../broker/registry/index.ts";
+import { REGISTRY_FILE } from "../bridge/layout.ts";
+import { loadConfigOrExit } from "./config-flags.ts";
+import { CliExit, EXIT_FAILURE, EXIT_USAGE } from "./exit.ts";
+
+type Flags = Record<string, unknown>;
+
+async function openRegistry(flags: Flags): Promise<DeviceRegistry> {
+  const config = loadConfigOrExit(flags);
+  mkdirSync(config.dataDir, { recursive: true });
+  // Loaded on use so `--help` and usage errors never depend on the registry's native SQLite module.
+  const { createDeviceRegistry } = await import("../../broker/registry/index.ts");
+  return createDeviceRegistry({ path: path.join(config.dataDir, REGISTRY_FILE) });
+}
+
+function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+function toJson(record: DeviceRecord): Record<string, unknown> {
+  return { ...record };
+}
+
+function iso(ms: number | null): string {
+  return ms === null ? "never" : new Date(ms).toISOString();
+}
+
+async function add(id: string, flags: Flags): Promise<void> {
+  const codec = flags.codec as string | undefined;
+  if (codec !== undefined && !(CODEC_NAMES as readonly string[]).includes(codec)) {
+    process.stderr.write(`error: --codec must be one of ${CODEC_NAMES.join(", ")}\n`);
+    throw new CliExit(EXIT_USAGE);
+  }
+  const registry = await openRegistry(flags);
+  try {
+    const result = await registry.add(id, {
+      codec: codec as CodecName | undefined,
+      agentClass: flags.agentClass as string | undefined,
+    });
+    switch (result.status) {
+      case "created":
+        if (flags.json) out(JSON.stringify({ id: result.device.id, secret: result.secret }));
+        else {
+          out(`device ${result.device.id} added`);
+          out(`secret: ${result.secret}`);
+          out("The secret is shown once and stored only as a hash: keep it now.");
+          out(`Devices connect with client id and username ${result.device.id} and the secret as password.`);
+        }
+        return;
+      case "exists":
+        process.stderr.write(`error: device ${id} already exists (remove it first to issue a new secret)\n`);
+        throw new CliExit(EXIT_FAILURE);
+      case "invalid":
+        process.stderr.write(`error: ${result.message}\n`);
+        throw new CliExit(EXIT_USAGE);
+    }
+  } finally {
+    registry.close();
+  }
+}
+
+async function list(flags: Flags): Promise<void> {
+  const registry = await openRegistry(flags);
+  try {
+    const devices = registry.list();
+    if (flags.json) {
+      out(JSON.stringify(devices.map(toJson)));
+      return;
+    }
+    if (devices.length === 0) {
+      out("no devices (add one with: agent-bridge devices add ID)");
+      return;
+    }
+    out(["ID", "CODEC", "AGENT CLASS", "FIRMWARE", "CREATED", "LAST SEEN"].join("\t"));
+    for (const d of devices) {
+      out(
+        [
+          d.id,
+          d.codec ?? "default",
+          d.agentClass ?? "default",
+          d.firmware ?? "-",
+          iso(d.createdAt),
+          iso(d.lastSeen),
+        ].join("\t"),
+      );
+    }
+  } finally {
+    registry.close();
+  }
+}
+
+async function remove(id: string, flags: Flags): Promise<void> {
+  const registry = await openRegistry(flags);
+  try {
+    if (!registry.remove(id)) {
+      process.stderr.write(`error: no device ${id}\n`);
+      throw new CliExit(EXIT_FAILURE);
+    }
+    out(`device ${id} removed (its agent data stays in the data directory until the agent is destroyed)`);
+  } finally {
+    registry.close();
+  }
+}
+
+/** Adds the `devices` command group to `program`. */
+export function registerDevicesCommand(program: Command): void {
+  const devices = program.command("devices").description("provision, list and remove devices");
+  const common = (cmd: Command) =>
+    cmd
+      .option("-c, --config <file>", "JSON config file (or BRIDGE_CONFIG)")
+      .option("--data-dir <dir>", "data directory (or BRIDGE_DATA_DIR; default ./data)");
+  common(
+    devices
+      .command("add")
+      .description("provision a device and print its secret once")
+      .argument("<id>", "device id, [A-Za-z0-9_.-]{1,64}, also its MQTT client id")
+      .option("--codec <codec>", `the device's codec: ${CODEC_NAMES.join(", ")}`)
+      .option("--agent-class <name>", "agent class that serves the device")
+      .option("--json", 'print {"id":...,"secret":...}'),
+  ).action((id: string, flags: Flags) => add(id, flags));
+  common(devices.command("list").description("list provisioned devices").option("--json", "print JSON")).action(
+    (flags: Flags) => list(flags),
+  );
+  common(devices.command("rm").description("remove a device").argument("<id>", "device id")).action(
+    (id: string, flags: Flags) => remove(id, flags),
+  );
+}

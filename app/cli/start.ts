@@ -1,0 +1,111 @@
+/**
+ * `agent-bridge start`: load the configuration, start the bridge, log the real addresses, and stop gracefully on
+ * SIGTERM/SIGINT (stop accepting, drain mailboxes, commit, close, exit 0). A second signal forces exit 1.
+ */
+import type { Command } from "commander";
+import type { Logger } from "pino";
+import { type BridgeConfig, isLoopbackHost } from "../config/index.ts";
+import { createLogger } from "../logging.ts";
+import { loadConfigOrExit } from "./config-flags.ts";
+import { CliExit, EXIT_FAILURE } from "./exit.ts";
+
+type Flags = Record<string, unknown>;
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+/** The flags every command that starts a bridge accepts (`start`, `demo`). */
+export function addBridgeFlags(cmd: Command): Command {
+  return cmd
+    .option("-c, --config <file>", "JSON config file (or BRIDGE_CONFIG)")
+    .option("--data-dir <dir>", "data directory (default ./data)")
+    .option("--host <address>", "MQTT bind address (default 0.0.0.0)")
+    .option("--mqtt-port <port>", "MQTT TCP port, 0 picks a free one (default 1883)")
+    .option("--http-host <address>", "operator HTTP bind address (default 127.0.0.1)")
+    .option("--http-port <port>", "operator HTTP port, 0 picks a free one (default 8080)")
+    .option("--allow-anonymous", "accept devices without credentials (development only)")
+    .option("--default-codec <codec>", "codec for devices that never said: json, cbor, pb (default cbor)")
+    .option("--engine-url <url>", "OpenAI-compatible engine base URL (repeatable)", collect)
+    .option("--engine-model <name>", "engine model name (default: the engine's first)")
+    .option("--idle-timeout-ms <ms>", "hibernate an agent idle this long (default 60000)")
+    .option("--log-level <level>", "fatal, error, warn, info, debug, trace, silent (default info)")
+    .option("--tls-cert <file>", "PEM certificate: enables MQTT over TLS")
+    .option("--tls-key <file>", "PEM private key for --tls-cert")
+    .option("--tls-ca <file>", "PEM CA bundle for client certificates")
+    .option("--tls-port <port>", "MQTT over TLS port (default 8883)");
+}
+
+/** Logs loud warnings for settings that weaken security, so they never go unnoticed. */
+function warnInsecure(config: BridgeConfig, logger: Logger): void {
+  if (config.mqtt.allowAnonymous) {
+    logger.warn("ANONYMOUS MODE: devices connect without credentials; use only on a trusted network");
+  }
+  if (!isLoopbackHost(config.http.host)) {
+    logger.warn({ host: config.http.host }, "the operator HTTP server is reachable from the network (token required)");
+  }
+}
+
+/**
+ * Runs the bridge until a signal. Resolves with the exit code; the caller exits with it once stdout drained.
+ */
+export async function runStart(flags: Flags, overrides?: Readonly<Record<string, unknown>>): Promise<number> {
+  const config = loadConfigOrExit(flags, process.env, overrides);
+  const logger = createLogger({ level: config.log.level });
+  warnInsecure(config, logger);
+  // Loaded here, not at the top, so `devices` and `--help` never pay for the runtime, broker and engine client.
+  const { createBridge } = await import("../bridge.ts");
+  let bridge: Awaited<ReturnType<typeof createBridge>>;
+  try {
+    bridge = await createBridge(config, { logger });
+  } catch (err) {
+    logger.fatal({ err }, "bridge could not be built");
+    throw new CliExit(EXIT_FAILURE, "start failed");
+  }
+  let stopping: Promise<number> | undefined;
+
+  const stop = (signal: string): Promise<number> => {
+    if (stopping) {
+      logger.warn({ signal }, "second signal: forcing exit");
+      process.exit(EXIT_FAILURE);
+    }
+    logger.info({ signal }, "stopping: no new connections, draining mailboxes");
+    const timer = setTimeout(() => {
+      logger.error({ timeoutMs: config.shutdown.timeoutMs }, "graceful stop took too long: forcing exit");
+      process.exit(EXIT_FAILURE);
+    }, config.shutdown.timeoutMs);
+    timer.unref();
+    const result = bridge.stop().then(
+      () => {
+        logger.info("stopped");
+        return 0;
+      },
+      (err: unknown) => {
+        logger.error({ err }, "stop failed");
+        return EXIT_FAILURE;
+      },
+    );
+    stopping = result;
+    return result;
+  };
+
+  const done = new Promise<number>((resolve) => {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => void stop(signal).then(resolve));
+  });
+  try {
+    const addresses = await bridge.start();
+    logger.info({ addresses, dataDir: config.dataDir, engines: config.engine.urls.length }, "bridge started");
+  } catch (err) {
+    logger.fatal({ err }, "bridge failed to start");
+    await bridge.stop().catch(() => undefined);
+    throw new CliExit(EXIT_FAILURE, "start failed");
+  }
+  return done;
+}
+
+/** Adds the `start` command to `program`. */
+export function registerStartCommand(program: Command): void {
+  addBridgeFlags(program.command("start").description("start the bridge (MQTT broker, agents, operator HTTP)")).action(
+    async (flags: Flags) => {
+      process.exitCode = await runStart(flags);
+    },
+  );
+}
