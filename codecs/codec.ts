@@ -34,7 +34,11 @@ export interface Codec {
   /** True for codecs whose bytes are not text (a binary device must never receive JSON). */
   readonly binary: boolean;
   encodeUp<C extends UpChannel>(channel: C, frame: UpFrames[C]): Uint8Array;
-  decodeUp<C extends UpChannel>(channel: C, bytes: Uint8Array, limits?: Partial<DecodeLimits>): DecodeResult<UpFrames[C]>;
+  decodeUp<C extends UpChannel>(
+    channel: C,
+    bytes: Uint8Array,
+    limits?: Partial<DecodeLimits>,
+  ): DecodeResult<UpFrames[C]>;
   encodeDown<C extends DownChannel>(channel: C, frame: DownFrames[C]): Uint8Array;
   decodeDown<C extends DownChannel>(
     channel: C,

@@ -1,0 +1,290 @@
+/**
+ * A strict, single-pass RFC 8949 decoder for untrusted device bytes. It accepts any well-formed encoding of a Value
+ * (non-shortest heads and indefinite-length items included, as tinycbor and QCBOR may write them) and refuses, with
+ * a typed fault, everything else: truncation, trailing bytes, reserved or break bytes out of place, invalid UTF-8,
+ * non-text or duplicate map keys, tags other than 2/3 (bignums) and 55799 (self-described CBOR), `undefined` and
+ * other simple values, non-finite floats, and nesting deeper than the limit. Lengths are checked against the bytes
+ * left before anything is allocated, so a forged length cannot make it allocate more than the frame's size.
+ */
+import { DecodeFault, joinPath } from "../schema/fault.ts";
+import { bytesToBigInt, checkKey, normalizeBigInt } from "../schema/value.ts";
+import { fromHalfBits } from "./float.ts";
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const TWO_32 = 2 ** 32;
+const BREAK = Symbol("break");
+
+const EMPTY = new Uint8Array(0);
+const EMPTY_VIEW = new DataView(EMPTY.buffer);
+let bytes: Uint8Array = EMPTY;
+let view: DataView = EMPTY_VIEW;
+let pos = 0;
+let maxDepth = 16;
+
+function malformed(message: string): DecodeFault {
+  return new DecodeFault("BRIDGE_ERR_FRAME_DECODE", `${message} at byte ${pos}`);
+}
+
+function need(n: number): void {
+  if (pos + n > bytes.length) throw malformed("truncated CBOR item");
+}
+
+/** Reads the argument of a head whose additional info is `ai`: a number, or a bigint beyond 2^53. -1 = indefinite. */
+function readArg(ai: number): number | bigint {
+  if (ai < 24) return ai;
+  switch (ai) {
+    case 24:
+      need(1);
+      return bytes[pos++];
+    case 25:
+      need(2);
+      pos += 2;
+      return view.getUint16(pos - 2);
+    case 26:
+      need(4);
+      pos += 4;
+      return view.getUint32(pos - 4);
+    case 27: {
+      need(8);
+      const hi = view.getUint32(pos);
+      const lo = view.getUint32(pos + 4);
+      pos += 8;
+      if (hi < 0x200000) return hi * TWO_32 + lo;
+      return (BigInt(hi) << 32n) | BigInt(lo);
+    }
+    case 31:
+      return -1;
+    default:
+      pos--;
+      throw malformed(`reserved additional information ${ai}`);
+  }
+}
+
+/** A length (of a string, array or map) that must fit in what is left of the frame. */
+function readLength(ai: number, minItemBytes: number): number {
+  const n = readArg(ai);
+  if (n === -1) return -1;
+  if (typeof n === "bigint" || n * minItemBytes > bytes.length - pos) throw malformed("length runs past the frame");
+  return n;
+}
+
+function readString(major: 2 | 3, ai: number, field: string): Uint8Array | string {
+  const n = readLength(ai, 1);
+  if (n === -1) {
+    // Indefinite-length string: definite chunks of the same major type until a break (RFC 8949 section 3.2.3).
+    const chunks: Uint8Array[] = [];
+    for (;;) {
+      need(1);
+      const ib = bytes[pos++];
+      if (ib === 0xff) break;
+      if (ib >> 5 !== major || (ib & 31) === 31) throw malformed("bad chunk in an indefinite-length string");
+      const len = readLength(ib & 31, 1);
+      chunks.push(bytes.subarray(pos, pos + len));
+      pos += len;
+    }
+    const total = chunks.reduce((s, c) => s + c.length, 0);
+    const joined = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) {
+      joined.set(c, at);
+      at += c.length;
+    }
+    return major === 2 ? joined : decodeText(joined, field);
+  }
+  const start = pos;
+  pos += n;
+  if (major === 2) return bytes.slice(start, pos);
+  // ASCII fast path: short keys and ids dominate frames.
+  if (n < 32) {
+    let s = "";
+    for (let i = start; i < pos; i++) {
+      const b = bytes[i];
+      if (b > 0x7f) return decodeText(bytes.subarray(start, pos), field);
+      s += String.fromCharCode(b);
+    }
+    return s;
+  }
+  return decodeText(bytes.subarray(start, pos), field);
+}
+
+function decodeText(raw: Uint8Array, field: string): string {
+  try {
+    return utf8.decode(raw);
+  } catch {
+    throw new DecodeFault(
+      "BRIDGE_ERR_FRAME_DECODE",
+      `${field || "frame"}: text string is not valid UTF-8`,
+      field || undefined,
+    );
+  }
+}
+
+function enter(depth: number, field: string): void {
+  if (depth > maxDepth) {
+    throw new DecodeFault(
+      "BRIDGE_ERR_FRAME_TOO_DEEP",
+      `${field || "frame"}: nested deeper than ${maxDepth}`,
+      field || undefined,
+    );
+  }
+}
+
+function readItem(depth: number, field: string): unknown {
+  need(1);
+  const ib = bytes[pos++];
+  const major = ib >> 5;
+  const ai = ib & 31;
+  switch (major) {
+    case 0: {
+      const n = readArg(ai);
+      if (n === -1) throw malformed("indefinite integer");
+      return n;
+    }
+    case 1: {
+      const n = readArg(ai);
+      if (n === -1) throw malformed("indefinite integer");
+      return typeof n === "number" ? -1 - n : normalizeBigInt(-1n - n);
+    }
+    case 2:
+      return readString(2, ai, field);
+    case 3:
+      return readString(3, ai, field);
+    case 4: {
+      enter(depth, field);
+      const n = readLength(ai, 1);
+      const out: unknown[] = [];
+      for (let i = 0; n === -1 || i < n; i++) {
+        const item = readItem(depth + 1, joinPath(field, i));
+        if (item === BREAK) {
+          if (n === -1) break;
+          throw malformed("break inside a definite-length array");
+        }
+        out.push(item);
+      }
+      return out;
+    }
+    case 5:
+      enter(depth, field);
+      return readMap(readLength(ai, 2), depth, field);
+    case 6:
+      return readTagged(ai, depth, field);
+    default:
+      return readSimple(ai, field);
+  }
+}
+
+function readMap(n: number, depth: number, field: string): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; n === -1 || i < n; i++) {
+    const key = readItem(depth + 1, field);
+    if (key === BREAK) {
+      if (n === -1) break;
+      throw malformed("break inside a definite-length map");
+    }
+    if (typeof key !== "string") {
+      throw new DecodeFault(
+        "BRIDGE_ERR_FRAME_INVALID",
+        `${field || "frame"}: map keys must be text strings`,
+        field || undefined,
+      );
+    }
+    const path = joinPath(field, key);
+    checkKey(key, path);
+    if (Object.hasOwn(out, key)) {
+      throw new DecodeFault("BRIDGE_ERR_FRAME_INVALID", `${path}: duplicate map key`, path);
+    }
+    const value = readItem(depth + 1, path);
+    if (value === BREAK) throw malformed("break in place of a map value");
+    out[key] = value;
+  }
+  return out;
+}
+
+function readTagged(ai: number, depth: number, field: string): unknown {
+  const tag = readArg(ai);
+  if (tag === 55799) return readItem(depth, field);
+  if (tag !== 2 && tag !== 3) {
+    throw new DecodeFault(
+      "BRIDGE_ERR_FRAME_INVALID",
+      `${field || "frame"}: CBOR tag ${tag} is not accepted`,
+      field || undefined,
+    );
+  }
+  const content = readItem(depth, field);
+  if (!(content instanceof Uint8Array)) {
+    throw new DecodeFault(
+      "BRIDGE_ERR_FRAME_INVALID",
+      `${field || "frame"}: a bignum tag must hold a byte string`,
+      field || undefined,
+    );
+  }
+  const magnitude = bytesToBigInt(content);
+  return normalizeBigInt(tag === 2 ? magnitude : -1n - magnitude);
+}
+
+function readSimple(ai: number, field: string): unknown {
+  let value: number;
+  switch (ai) {
+    case 20:
+      return false;
+    case 21:
+      return true;
+    case 22:
+      return null;
+    case 25:
+      need(2);
+      value = fromHalfBits(view.getUint16(pos));
+      pos += 2;
+      break;
+    case 26:
+      need(4);
+      value = view.getFloat32(pos);
+      pos += 4;
+      break;
+    case 27:
+      need(8);
+      value = view.getFloat64(pos);
+      pos += 8;
+      break;
+    case 31:
+      return BREAK;
+    case 28:
+    case 29:
+    case 30:
+      pos--;
+      throw malformed(`reserved additional information ${ai}`);
+    default:
+      throw new DecodeFault(
+        "BRIDGE_ERR_FRAME_INVALID",
+        `${field || "frame"}: CBOR simple value ${ai === 24 ? "(1-byte)" : ai} is not a Value`,
+        field || undefined,
+      );
+  }
+  if (!Number.isFinite(value)) {
+    throw new DecodeFault(
+      "BRIDGE_ERR_FRAME_INVALID",
+      `${field || "frame"}: NaN and infinities are not accepted`,
+      field || undefined,
+    );
+  }
+  // -0 reads as 0: JSON cannot carry -0, so the codecs agree on 0.
+  return value === 0 ? 0 : value;
+}
+
+/** Decodes exactly one CBOR item filling `input`. Throws DecodeFault. */
+export function decodeCborItem(input: Uint8Array, depthLimit: number): unknown {
+  bytes = input;
+  view = new DataView(input.buffer, input.byteOffset, input.byteLength);
+  pos = 0;
+  maxDepth = depthLimit;
+  try {
+    const item = readItem(1, "");
+    if (item === BREAK) throw malformed("break outside an indefinite-length item");
+    if (pos !== input.length) throw malformed(`${input.length - pos} trailing bytes after the frame`);
+    return item;
+  } finally {
+    // Do not keep the caller's buffer alive between calls.
+    bytes = EMPTY;
+    view = EMPTY_VIEW;
+  }
+}

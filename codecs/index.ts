@@ -1,0 +1,29 @@
+/**
+ * Codecs and the device wire protocol (docs/protocol.md): the three encodings of frames, the topic scheme, codec
+ * negotiation and the frame types.
+ */
+export { cborCodec } from "./cbor/cbor-codec.ts";
+export type { Codec, DecodeErrorCode, DecodeLimits, DecodeResult } from "./codec.ts";
+export { DEFAULT_DECODE_LIMITS } from "./codec.ts";
+export type * from "./frames.ts";
+export { CODEC_NAMES, DOWN_CHANNELS, PROTOCOL_CHANNELS, PROTOCOL_VERSION, UP_CHANNELS } from "./frames.ts";
+export { jsonCodec } from "./json/json-codec.ts";
+export { resolveLimits } from "./limits.ts";
+export { decodeDownMessage, decodeUpMessage, encodeDownMessage, encodeUpMessage } from "./messages.ts";
+export { type CodecHints, type CodecSource, DEFAULT_CODEC, negotiateCodec, sniffCodec } from "./negotiate.ts";
+export { bridgeProtoRoot, pbCodec } from "./pb/pb-codec.ts";
+export { ALL_CODECS, getCodec } from "./registry.ts";
+export { DOWN_SCHEMAS, type FieldKind, type FieldSpec, type FrameSchema, UP_SCHEMAS } from "./schema/channels.ts";
+export {
+  type DeviceTopic,
+  deviceTopicFilters,
+  formatDownTopic,
+  formatUpTopic,
+  isCodecName,
+  isDownChannel,
+  isUpChannel,
+  isValidDeviceId,
+  parseTopic,
+  type TopicErrorCode,
+  type TopicParseResult,
+} from "./topics.ts";

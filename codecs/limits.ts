@@ -1,0 +1,24 @@
+import { BridgeError } from "../errors/index.ts";
+import { type DecodeLimits, DEFAULT_DECODE_LIMITS } from "./codec.ts";
+
+/** Hard ceiling on `maxDepth`: deeper limits would let a frame exhaust the decoders' stack. */
+export const MAX_DEPTH_CEILING = 256;
+
+/**
+ * Merges caller limits over the defaults and checks them. Called on every decode, so a bad limit is a programming
+ * fault and throws `BRIDGE_ERR_CONFIG` naming the field.
+ */
+export function resolveLimits(limits?: Partial<DecodeLimits>): DecodeLimits {
+  if (limits === undefined) return DEFAULT_DECODE_LIMITS;
+  const maxFrameBytes = limits.maxFrameBytes ?? DEFAULT_DECODE_LIMITS.maxFrameBytes;
+  const maxDepth = limits.maxDepth ?? DEFAULT_DECODE_LIMITS.maxDepth;
+  if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes < 1) {
+    throw new BridgeError("BRIDGE_ERR_CONFIG", "maxFrameBytes must be a positive integer", { field: "maxFrameBytes" });
+  }
+  if (!Number.isSafeInteger(maxDepth) || maxDepth < 1 || maxDepth > MAX_DEPTH_CEILING) {
+    throw new BridgeError("BRIDGE_ERR_CONFIG", `maxDepth must be an integer from 1 to ${MAX_DEPTH_CEILING}`, {
+      field: "maxDepth",
+    });
+  }
+  return { maxFrameBytes, maxDepth };
+}
