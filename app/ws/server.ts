@@ -1,0 +1,158 @@
+/**
+ * The WebSocket agent endpoint `/agents/{id}` (ws, noServer): authenticates the upgrade, then hands each socket
+ * to an AgentSocketSession. The HTTP server's upgrade dispatch calls `handleUpgrade`.
+ */
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocketServer } from "ws";
+import type { AgentHost } from "../../agents/host.ts";
+import { bearerToken, tokensEqual } from "../api/auth.ts";
+import type { SocketObserver } from "../metrics/metrics.ts";
+import { AgentSocketSession, type SessionLogger } from "./session.ts";
+
+/** Options of `createAgentSocketServer`. */
+export interface AgentSocketServerOptions {
+  /** The agent runtime (or any AgentHost). */
+  host: AgentHost;
+  /** Operator token; sent as `Authorization: Bearer` or, from browsers, `?token=`. */
+  apiToken: string;
+  /**
+   * Whether `/agents/{id}` may be reached; false answers 404 before the upgrade. Default: every valid id.
+   * The bridge passes a registry check so a token holder cannot create agents for unknown ids.
+   */
+  agentExists?: (agentId: string) => boolean | Promise<boolean>;
+  /** Path prefix. Default "/agents/". */
+  pathPrefix?: string;
+  /** Largest message accepted, bytes; larger closes the socket with 1009. Default 65536. */
+  maxMessageBytes?: number;
+  /** Client messages queued per socket before reading pauses. Default 32. */
+  maxPendingMessages?: number;
+  /** Malformed messages tolerated per socket before it is closed with 1008. Default 10. */
+  maxProtocolErrors?: number;
+  observer?: SocketObserver;
+  logger?: SessionLogger;
+  /** Connection id source. Default `ws-` + random UUID. */
+  newConnectionId?: () => string;
+}
+
+/** Defaults of the optional options. */
+export const AGENT_SOCKET_DEFAULTS = {
+  pathPrefix: "/agents/",
+  maxMessageBytes: 65536,
+  maxPendingMessages: 32,
+  maxProtocolErrors: 10,
+} as const;
+
+export interface AgentSocketServer {
+  /** True when `pathname` belongs to this endpoint (for the upgrade dispatch). */
+  matches(pathname: string): boolean;
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Closes every socket with 1001 and waits until their agents saw the close. */
+  close(): Promise<void>;
+  /** Open sockets. */
+  readonly size: number;
+}
+
+const AGENT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+const noopObserver: SocketObserver = {
+  opened() {},
+  closed() {},
+  messageIn() {},
+  messageOut() {},
+  protocolError() {},
+};
+const noopLogger: SessionLogger = { debug() {}, warn() {} };
+
+/**
+ * Creates the endpoint.
+ *
+ * @example
+ * const sockets = createAgentSocketServer({ host: runtime, apiToken, agentExists: (id) => registry.get(id) !== undefined });
+ * upgradeRoutes.push({ name: "agents", match: sockets.matches, handle: sockets.handleUpgrade });
+ */
+export function createAgentSocketServer(options: AgentSocketServerOptions): AgentSocketServer {
+  const o = { ...AGENT_SOCKET_DEFAULTS, ...stripUndefined(options) };
+  for (const field of ["maxMessageBytes", "maxPendingMessages", "maxProtocolErrors"] as const) {
+    if (!Number.isInteger(o[field]) || o[field] < 1) throw new RangeError(`${field} must be a positive integer`);
+  }
+  if (typeof o.apiToken !== "string" || o.apiToken === "") throw new TypeError("apiToken must be a non-empty string");
+  const observer = o.observer ?? noopObserver;
+  const logger = o.logger ?? noopLogger;
+  const newId = o.newConnectionId ?? (() => `ws-${randomUUID()}`);
+  const wss = new WebSocketServer({ noServer: true, maxPayload: o.maxMessageBytes });
+  const sessions = new Set<AgentSocketSession>();
+  let closing = false;
+
+  const matches = (pathname: string): boolean => pathname.startsWith(o.pathPrefix);
+
+  async function upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const url = new URL(request.url ?? "/", "http://localhost");
+    const agentId = decodeURIComponent(url.pathname.slice(o.pathPrefix.length));
+    if (closing) return refuse(socket, 503, "Service Unavailable");
+    if (!AGENT_ID.test(agentId)) return refuse(socket, 400, "Bad Request");
+    const given = bearerToken(request.headers.authorization) ?? url.searchParams.get("token") ?? undefined;
+    if (given === undefined || !tokensEqual(given, o.apiToken)) return refuse(socket, 401, "Unauthorized");
+    if (o.agentExists !== undefined && !(await o.agentExists(agentId))) return refuse(socket, 404, "Not Found");
+    if (closing || socket.destroyed) return refuse(socket, 503, "Service Unavailable");
+    const readonlyParam = url.searchParams.get("readonly");
+    const readonly = readonlyParam === "1" || readonlyParam === "true";
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      const session = new AgentSocketSession(ws, {
+        host: o.host,
+        agentId,
+        connectionId: newId(),
+        readonly,
+        context: {
+          transport: "ws",
+          remoteAddress: request.socket.remoteAddress,
+          userAgent: request.headers["user-agent"],
+          readonly,
+        },
+        observer,
+        logger,
+        maxPendingMessages: o.maxPendingMessages,
+        maxProtocolErrors: o.maxProtocolErrors,
+      });
+      sessions.add(session);
+      ws.on("close", () => {
+        void session.settled().then(() => sessions.delete(session));
+      });
+    });
+  }
+
+  return {
+    matches,
+    handleUpgrade(request, socket, head) {
+      socket.on("error", (err) => logger.debug({ err }, "agent socket upgrade error"));
+      upgrade(request, socket, head).catch((err) => {
+        logger.warn({ err }, "agent socket upgrade failed");
+        refuse(socket, 500, "Internal Server Error");
+      });
+    },
+    async close() {
+      closing = true;
+      for (const s of sessions) s.shutdown();
+      await Promise.all([...sessions].map((s) => s.settled()));
+      for (const client of wss.clients) client.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+    get size() {
+      return wss.clients.size;
+    },
+  };
+}
+
+function refuse(socket: Duplex, status: number, reason: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  // Destroy only once the status line is flushed, or the client sees a reset instead of the status.
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`, () => socket.destroy());
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}

@@ -1,0 +1,212 @@
+/**
+ * One WebSocket client connected to one agent: opens the agent connection, feeds client messages through the
+ * agent mailbox one at a time in arrival order, and maps the agent's frames back to JSON messages.
+ *
+ * Backpressure: messages are queued per socket; when the queue reaches `maxPendingMessages` the socket is paused
+ * (no more reads) until it drains, and a full agent mailbox is waited out, so a flooding client slows itself
+ * rather than growing memory.
+ */
+import type { WebSocket } from "ws";
+import type { AgentHost, ConnectionTransport, EventResult, InboundMessage } from "../../agents/host.ts";
+import type { SocketObserver } from "../metrics/metrics.ts";
+import {
+  type ClientMessage,
+  fromDown,
+  fromProtocol,
+  parseClientMessage,
+  type ServerMessage,
+  WS_ERROR_CODES,
+} from "./protocol.ts";
+
+/** Minimal logger (pino fits). */
+export interface SessionLogger {
+  debug(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface SessionOptions {
+  host: AgentHost;
+  agentId: string;
+  connectionId: string;
+  readonly: boolean;
+  context: Record<string, string | number | boolean | undefined>;
+  observer: SocketObserver;
+  logger: SessionLogger;
+  maxPendingMessages: number;
+  maxProtocolErrors: number;
+}
+
+/** WebSocket close codes used by the endpoint (RFC 6455 section 7.4.1). */
+export const CLOSE_CODES = { normal: 1000, goingAway: 1001, policy: 1008, internal: 1011 } as const;
+
+export class AgentSocketSession {
+  readonly #ws: WebSocket;
+  readonly #o: SessionOptions;
+  /** Resolves when the agent connection is open (true) or could not open (false). */
+  readonly #opened: Promise<boolean>;
+  #chain: Promise<void>;
+  #pending = 0;
+  #protocolErrors = 0;
+  #closed = false;
+  /** rpc ids waiting for a reply, so a failed event still answers its caller. */
+  readonly #awaitingRpc = new Set<string>();
+
+  constructor(ws: WebSocket, options: SessionOptions) {
+    this.#ws = ws;
+    this.#o = options;
+    options.observer.opened();
+    this.#opened = this.#open();
+    this.#chain = this.#opened.then(() => undefined);
+    ws.on("message", (data, isBinary) => this.#onMessage(data, isBinary));
+    ws.on("close", () => this.#onClose());
+    ws.on("error", (err) => options.logger.debug({ err, agentId: options.agentId }, "agent socket error"));
+  }
+
+  /** Closes from the server side (bridge shutdown). */
+  shutdown(): void {
+    this.#ws.close(CLOSE_CODES.goingAway, "bridge shutting down");
+  }
+
+  async #open(): Promise<boolean> {
+    const transport: ConnectionTransport = {
+      send: (message) => {
+        if (message.channel === "rpc") this.#awaitingRpc.delete(message.frame.id);
+        this.#send(fromDown(message), message.channel);
+      },
+      sendProtocol: (message) => this.#send(fromProtocol(message), message.type),
+      close: (reason) => this.#ws.close(CLOSE_CODES.normal, reason.slice(0, 120)),
+    };
+    let result: EventResult;
+    try {
+      result = await this.#o.host.open(this.#o.agentId, {
+        id: this.#o.connectionId,
+        kind: "ws",
+        codec: "json",
+        readonly: this.#o.readonly,
+        context: this.#o.context,
+        transport,
+      });
+    } catch (err) {
+      this.#o.logger.warn({ err, agentId: this.#o.agentId }, "agent socket open failed");
+      result = { status: "failed", code: WS_ERROR_CODES.openFailed, message: "the agent could not be opened" };
+    }
+    if (result.status === "failed") {
+      this.#send({ type: "error", code: result.code, message: result.message }, "error");
+      this.#ws.close(CLOSE_CODES.internal, "agent open failed");
+      return false;
+    }
+    return true;
+  }
+
+  #onMessage(data: unknown, isBinary: boolean): void {
+    if (this.#closed) return;
+    if (isBinary) {
+      this.#protocolError(WS_ERROR_CODES.badMessage, "binary messages are not part of this protocol; send JSON text");
+      return;
+    }
+    const text = Buffer.isBuffer(data)
+      ? data.toString("utf8")
+      : Array.isArray(data)
+        ? Buffer.concat(data).toString("utf8")
+        : Buffer.from(data as ArrayBuffer).toString("utf8");
+    const parsed = parseClientMessage(text);
+    if (!parsed.ok) {
+      this.#protocolError(parsed.code, parsed.message, parsed.id);
+      return;
+    }
+    this.#o.observer.messageIn(parsed.message.type === "rpc" ? "rpc" : "client-state");
+    this.#pending++;
+    if (this.#pending >= this.#o.maxPendingMessages) this.#ws.pause();
+    this.#chain = this.#chain.then(async () => {
+      try {
+        if (!this.#closed && (await this.#opened)) await this.#handle(parsed.message);
+      } catch (err) {
+        this.#o.logger.warn({ err, agentId: this.#o.agentId }, "agent socket message failed");
+      } finally {
+        this.#pending--;
+        if (this.#pending < this.#o.maxPendingMessages && !this.#closed) this.#ws.resume();
+      }
+    });
+  }
+
+  async #handle(message: ClientMessage): Promise<void> {
+    let inbound: InboundMessage;
+    if (message.type === "cf_agent_state") {
+      if (this.#o.readonly) {
+        // Refused here so a viewer never costs the agent a mailbox slot; the runtime refuses it too.
+        this.#send(
+          { type: "cf_agent_state_error", error: "this connection is readonly", code: WS_ERROR_CODES.readonly },
+          "state-error",
+        );
+        return;
+      }
+      inbound = { channel: "client-state", frame: { state: message.state } };
+    } else {
+      this.#awaitingRpc.add(message.id);
+      inbound = { channel: "rpc", frame: { id: message.id, m: message.method, a: message.args } };
+    }
+    const result = await this.#deliver(inbound);
+    if (result.status === "committed") {
+      // An agent that swallowed an rpc without answering still owes the caller a reply.
+      if (message.type === "rpc" && this.#awaitingRpc.delete(message.id)) {
+        this.#send({ type: "rpc", id: message.id, success: true, result: null, done: true }, "rpc");
+      }
+      return;
+    }
+    if (message.type === "rpc") {
+      if (this.#awaitingRpc.delete(message.id)) {
+        this.#send(
+          { type: "rpc", id: message.id, success: false, error: result.message, code: result.code, done: true },
+          "rpc",
+        );
+      }
+    } else {
+      this.#send({ type: "cf_agent_state_error", error: result.message, code: result.code }, "state-error");
+    }
+  }
+
+  async #deliver(message: InboundMessage): Promise<EventResult> {
+    for (;;) {
+      const outcome = this.#o.host.deliver(this.#o.agentId, this.#o.connectionId, message);
+      if (outcome.accepted) return outcome.done;
+      await outcome.ready;
+      if (this.#closed) return { status: "failed", code: WS_ERROR_CODES.eventFailed, message: "socket closed" };
+    }
+  }
+
+  #protocolError(code: string, message: string, id?: string): void {
+    this.#o.observer.protocolError(code);
+    const out: ServerMessage = { type: "error", code, message };
+    if (id !== undefined) out.id = id;
+    this.#send(out, "error");
+    if (++this.#protocolErrors >= this.#o.maxProtocolErrors) {
+      this.#ws.close(CLOSE_CODES.policy, "too many protocol errors");
+    }
+  }
+
+  #send(message: ServerMessage, channel: string): void {
+    if (this.#ws.readyState !== this.#ws.OPEN) return;
+    this.#o.observer.messageOut(channel);
+    this.#ws.send(JSON.stringify(message));
+  }
+
+  #onClose(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#o.observer.closed();
+    // Close after queued messages so the agent sees events in order; only if the connection ever opened.
+    this.#chain = this.#chain.then(async () => {
+      if (!(await this.#opened)) return;
+      try {
+        await this.#o.host.close(this.#o.agentId, this.#o.connectionId, "disconnect");
+      } catch (err) {
+        this.#o.logger.warn({ err, agentId: this.#o.agentId }, "agent socket close failed");
+      }
+    });
+  }
+
+  /** Resolves when every queued message and the close event have been handled. */
+  settled(): Promise<void> {
+    return this.#chain;
+  }
+}
