@@ -1,0 +1,292 @@
+/**
+ * DeviceAgent: the default agent class, serving one device with zero code: telemetry with retention, a shadow with
+ * versions and deltas, a command outbox, online status, rpc, and reasoning with tools and operator approvals.
+ * Subclass it (`class Thermostat extends DeviceAgent`) to add callable methods, override the `on*` device hooks or
+ * set `static deviceOptions`.
+ */
+import type { Value, ValueMap } from "../../codecs/frames.ts";
+import { Agent } from "../agent.ts";
+import type { CloseReason, InboundMessage } from "../host.ts";
+import type { Connection, TaskInfo } from "../types.ts";
+import type { CommandRecord, CommandState } from "./command-outbox.ts";
+import { COMMAND_STATES } from "./command-outbox.ts";
+import { DeviceCore, EXPIRE_COMMAND_METHOD } from "./device-core.ts";
+import { handleAck } from "./handlers/ack.ts";
+import { handleHello } from "./handlers/hello.ts";
+import { handleReportedState } from "./handlers/state.ts";
+import { handleTelemetry } from "./handlers/telemetry.ts";
+import type { DeviceAgentOptions } from "./options.ts";
+import { resolveDeviceAgentOptions } from "./options.ts";
+import type { DeviceProfile, DeviceStatus } from "./presence.ts";
+import type { Approval, ApprovalStatus } from "./reasoning/approval-store.ts";
+import type { ResolveApprovalResult } from "./reasoning/approval-flow.ts";
+import { handleToolCalls, resolveApproval } from "./reasoning/approval-flow.ts";
+import type { ConversationEntry } from "./reasoning/conversation-store.ts";
+import { Reasoner } from "./reasoning/reasoner.ts";
+import type { UsageTotals } from "./reasoning/turn-store.ts";
+import { migrateDeviceSchema } from "./schema.ts";
+import type { Shadow } from "./shadow-store.ts";
+import type { Reading } from "./telemetry-readings.ts";
+import type { TelemetryRow } from "./telemetry-store.ts";
+import { invalidArgument, optionalInteger, readCommandInput, readTelemetryQuery } from "./arguments.ts";
+import { isValueMap } from "./values.ts";
+
+/** Result of `setDesired`: applied at `version`, or refused because `expectedVersion` was not current. */
+export type SetDesiredResult = { status: "ok"; version: number } | { status: "conflict"; version: number };
+
+/**
+ * @example
+ * class Thermostat extends DeviceAgent {
+ *   static override callable = [...DeviceAgent.callable, "setTarget"];
+ *   static override deviceOptions = { telemetryMaxRows: 10_000 };
+ *   setTarget(celsius: number) { return this.setDesired({ target: celsius }); }
+ * }
+ */
+export class DeviceAgent extends Agent<ValueMap> {
+  /** Methods the device (up/rpc) and WebSocket clients may call. Operators reach every public method via the API. */
+  static override callable: readonly string[] = ["ping", "getShadow", "getStatus", "getCommand"];
+  /** Per-class option overrides, under the bridge config's `agentConfig[ClassName]`. */
+  static deviceOptions: Partial<DeviceAgentOptions> = {};
+
+  /** The resolved options (validated at construction). */
+  protected readonly options: DeviceAgentOptions = resolveDeviceAgentOptions(
+    (this.constructor as typeof DeviceAgent).deviceOptions,
+    this.env.config,
+  );
+  readonly #core: DeviceCore = new DeviceCore(
+    {
+      id: this.id,
+      className: this.constructor.name,
+      sql: (strings, ...values) => this.sql(strings, ...values),
+      now: () => this.env.clock.now(),
+      random: () => this.env.random(),
+      logger: this.env.logger,
+      directory: this.env.directory,
+      engine: () => this.env.engine,
+      connections: () => this.getConnections(),
+      connection: (id) => this.getConnection(id),
+      scheduleIn: (delaySeconds, method, payload) => this.schedule(delaySeconds, method, payload),
+      cancelSchedule: (id) => this.cancelSchedule(id),
+      startTask: (kind, input, run) => this.startTask(kind, input, run),
+      cancelTask: (id) => this.cancelTask(id),
+    },
+    this.options,
+  );
+  readonly #reasoner: Reasoner = new Reasoner(this.#core, {
+    queryTelemetry: (q) => this.queryTelemetry(q) as unknown as Value,
+    getShadow: () => this.getShadow() as unknown as Value,
+    setDesired: (patch, expected) => this.setDesired(patch, expected),
+    sendCommand: (input) => this.sendCommand(input) as unknown as Value,
+  });
+
+  // ---------- device hooks for subclasses ----------
+
+  /** After a hello was recorded. */
+  protected onHello(_profile: DeviceProfile, _conn: Connection): void | Promise<void> {}
+  /** After telemetry was stored (the readings as stored, with resolved times). */
+  protected onTelemetry(_readings: readonly Reading[], _conn: Connection): void | Promise<void> {}
+  /** After a reported patch was applied. */
+  protected onReportedState(_shadow: Shadow, _conn: Connection): void | Promise<void> {}
+  /** After a command reached SUCCEEDED or FAILED by the device's ack. */
+  protected onCommandResult(_command: CommandRecord): void | Promise<void> {}
+
+  // ---------- lifecycle ----------
+
+  override onStart(): void | Promise<void> {
+    migrateDeviceSchema(this.#core.ports.sql);
+  }
+
+  override onConnect(conn: Connection, _ctx: { request?: unknown }): void | Promise<void> {
+    if (!this.#core.isDevice(conn)) return;
+    this.#core.presence.touch();
+    // A device that speaks hello gets commands after its hello (it has subscribed by then); others on connect.
+    if (this.#core.presence.profile().helloAt === null) this.#core.deliverCommands(false, conn);
+  }
+
+  override async onMessage(conn: Connection, message: InboundMessage): Promise<void> {
+    const core = this.#core;
+    const device = core.isDevice(conn);
+    if (device) core.presence.touch();
+    switch (message.channel) {
+      case "hello":
+      case "telemetry":
+      case "state":
+      case "ack":
+        if (!device) {
+          core.sendError(conn, "BRIDGE_ERR_DEVICE_ONLY", `${message.channel} is accepted only from the device itself`);
+          return;
+        }
+        return this.onDeviceFrame(conn, message);
+      case "reason":
+        this.#reasoner.request(conn, message.frame);
+        return;
+      default:
+        return super.onMessage(conn, message);
+    }
+  }
+
+  private async onDeviceFrame(conn: Connection, message: InboundMessage): Promise<void> {
+    const core = this.#core;
+    switch (message.channel) {
+      case "hello": {
+        const profile = handleHello(core, conn, message.frame);
+        if (profile !== undefined) await this.onHello(profile, conn);
+        return;
+      }
+      case "telemetry": {
+        const readings = handleTelemetry(core, conn, message.frame);
+        if (readings.length > 0) await this.onTelemetry(readings, conn);
+        return;
+      }
+      case "state": {
+        if (handleReportedState(core, conn, message.frame) !== undefined)
+          await this.onReportedState(core.shadow.get(), conn);
+        return;
+      }
+      case "ack": {
+        const command = handleAck(core, conn, message.frame);
+        if (command !== undefined) await this.onCommandResult(command);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  override onClose(conn: Connection, reason: CloseReason): void | Promise<void> {
+    if (!this.#core.isDevice(conn)) {
+      this.#reasoner.onConnectionClosing(conn.id);
+      return;
+    }
+    // Online is the count of open device sessions: a takeover closes the old session after the new one opened.
+    if (this.#core.deviceConnections(conn.id).length === 0) this.#core.presence.recordClose(reason);
+    else this.#core.presence.touch();
+    this.#reasoner.onConnectionClosing(conn.id);
+  }
+
+  override onTaskProgress(task: TaskInfo, update: Value): void | Promise<void> {
+    this.#reasoner.onProgress(task, update);
+  }
+
+  override onTaskDone(task: TaskInfo, result: Value): void | Promise<void> {
+    this.#reasoner.onDone(task, result, (turn, round) => handleToolCalls(this.#reasoner, turn, round));
+  }
+
+  override onTaskFailed(task: TaskInfo, error: { code: string; message: string }): void | Promise<void> {
+    this.#reasoner.onFailed(task, error);
+  }
+
+  override onTaskInterrupted(task: TaskInfo): void | Promise<void> {
+    this.#reasoner.onInterrupted(task);
+  }
+
+  // ---------- public API (device rpc: `callable`; operators: runtime.call) ----------
+
+  /** Liveness check: the server time. */
+  ping(): { pong: true; t: number } {
+    return { pong: true, t: this.env.clock.now() };
+  }
+
+  /** Online status, last seen, firmware, codec and capabilities. */
+  getStatus(): DeviceStatus {
+    return this.#core.presence.status(this.#core.deviceConnections().length);
+  }
+
+  /** Stored telemetry: `{from, to, metric, limit, order}` (times ms since epoch; newest first by default). */
+  queryTelemetry(query: Value = {}): TelemetryRow[] {
+    return this.#core.telemetry.query(readTelemetryQuery(query));
+  }
+
+  /** Runs telemetry retention now (it also runs every `telemetryRetentionEveryRows` inserts). Returns rows deleted. */
+  enforceTelemetryRetention(): number {
+    return this.#core.telemetry.enforceRetention();
+  }
+
+  /** Reported and desired state with versions, and the delta between them. */
+  getShadow(): Shadow {
+    return this.#core.shadow.get();
+  }
+
+  /** Merges `patch` into the desired state (null deletes); with `expectedVersion`, only if it is current. */
+  setDesired(patch: Value, expectedVersion?: Value): SetDesiredResult {
+    if (!isValueMap(patch)) throw invalidArgument("patch", "must be a map");
+    const expected = optionalInteger(expectedVersion, "expectedVersion");
+    const result = this.#core.shadow.desire(patch, expected);
+    if (result.status === "conflict") return result;
+    if (result.deltaChanged) this.#core.pushDelta(result.version, result.delta);
+    return { status: "ok", version: result.version };
+  }
+
+  /** Queues a command `{name, args?, ttlSeconds?, maxAttempts?}`; sent at once when the device is online. */
+  sendCommand(input: Value): CommandRecord {
+    const core = this.#core;
+    const { name, args, ttlSeconds, maxAttempts } = readCommandInput(input, this.options);
+    let id = "";
+    do
+      id = `cmd-${Math.floor(this.env.random() * 36 ** 8)
+        .toString(36)
+        .padStart(8, "0")}`;
+    while (core.commands.get(id) !== undefined);
+    core.commands.add({ id, name, args, ttlSeconds, maxAttempts });
+    core.commands.setSchedule(id, this.schedule(ttlSeconds, EXPIRE_COMMAND_METHOD, { id }).id);
+    core.deliverCommands(true);
+    return core.commands.get(id)!;
+  }
+
+  getCommand(id: Value): CommandRecord | null {
+    if (typeof id !== "string") throw invalidArgument("id", "must be text");
+    return this.#core.commands.get(id) ?? null;
+  }
+
+  /** Commands newest first, optionally of one state. */
+  listCommands(filter: Value = {}): CommandRecord[] {
+    const map = isValueMap(filter) ? filter : {};
+    const state = map.state;
+    if (state !== undefined && !COMMAND_STATES.includes(state as CommandState)) {
+      throw invalidArgument("state", `must be one of ${COMMAND_STATES.join(", ")}`);
+    }
+    return this.#core.commands.list({
+      state: state as CommandState | undefined,
+      limit: optionalInteger(map.limit, "limit"),
+    });
+  }
+
+  /** Alarm target: expires command `payload.id` if it is still open at its TTL. */
+  expireCommand(payload: Value): void {
+    if (!isValueMap(payload) || typeof payload.id !== "string") return;
+    const command = this.#core.commands.expire(payload.id);
+    if (command !== undefined) this.#core.commandFinished(command, null);
+  }
+
+  /** The last `limit` conversation messages (default 50), oldest first. */
+  getConversation(options: Value = {}): ConversationEntry[] {
+    const map = isValueMap(options) ? options : {};
+    return this.#reasoner.conversation.recent(optionalInteger(map.limit, "limit") ?? 50);
+  }
+
+  /** Engine usage of this device so far: requests (engine rounds), prompt, cached and completion tokens. */
+  getUsage(): UsageTotals {
+    return this.#reasoner.turns.usage();
+  }
+
+  /** Approvals newest first, optionally of one status. */
+  listApprovals(filter: Value = {}): Approval[] {
+    const map = isValueMap(filter) ? filter : {};
+    const status = typeof map.status === "string" ? (map.status as ApprovalStatus) : undefined;
+    return this.#reasoner.approvals.list(status, optionalInteger(map.limit, "limit") ?? 100);
+  }
+
+  /** An operator approves or refuses a pending tool call; the reasoning turn then continues. */
+  resolveApproval(approvalId: Value, approve: Value, reason?: Value): ResolveApprovalResult {
+    if (typeof approvalId !== "string") throw invalidArgument("approvalId", "must be text");
+    if (typeof approve !== "boolean") throw invalidArgument("approve", "must be a boolean");
+    const why = typeof reason === "string" ? reason.slice(0, 500) : null;
+    return resolveApproval(this.#reasoner, approvalId, approve ? "approved" : "rejected", why);
+  }
+
+  /** Alarm target: a pending approval ran out of time and counts as refused. */
+  expireApproval(payload: Value): void {
+    if (!isValueMap(payload) || typeof payload.id !== "string") return;
+    resolveApproval(this.#reasoner, payload.id, "expired", "approval timed out");
+  }
+}

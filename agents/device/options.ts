@@ -1,0 +1,155 @@
+/**
+ * DeviceAgent options: one defaults object, validated once when the agent is constructed. Values come from the
+ * bridge config (`agentConfig[ClassName]`, handed to the agent as `env.config`), over a subclass's
+ * `static deviceOptions`, over `DEVICE_AGENT_DEFAULTS`.
+ */
+import { BridgeError } from "../../errors/bridge-error.ts";
+
+/** Options of a DeviceAgent. Every field has a default; units are in the names. */
+export interface DeviceAgentOptions {
+  /** Telemetry rows older than this are deleted. Default 604800 (7 days). */
+  telemetryMaxAgeSeconds: number;
+  /** Most telemetry rows kept per device; the oldest go first. Default 100000. */
+  telemetryMaxRows: number;
+  /** Retention runs once every this many inserted rows, so it costs nothing per message. Default 500. */
+  telemetryRetentionEveryRows: number;
+  /** Most readings accepted from one telemetry frame; the rest are refused with an error frame. Default 256. */
+  telemetryMaxReadingsPerFrame: number;
+  /** A device timestamp older than now minus this is implausible (unset clock); server time is used. Default 2592000000 (30 days). */
+  deviceTsMaxPastMs: number;
+  /** A device timestamp later than now plus this is implausible; server time is used. Default 300000 (5 min). */
+  deviceTsMaxFutureMs: number;
+  /** Time to live of a command when `sendCommand` gives none. Default 3600. */
+  commandTtlSeconds: number;
+  /** Deliveries of a command before it fails, when `sendCommand` gives none. Default 5. */
+  commandMaxAttempts: number;
+  /** Finished commands kept for `getCommand`/`listCommands`; older ones are pruned. Default 1000. */
+  commandHistoryMax: number;
+  /** The stable system prompt, first in every reasoning prompt. */
+  systemPrompt: string;
+  /** Engine calls per reasoning turn that may ask for tools; the last round is asked without tools. Default 4. */
+  maxToolRounds: number;
+  /** Finished turns of history put in a prompt. Default 8. */
+  maxHistoryTurns: number;
+  /** A conversation message longer than this is compacted (head and tail kept, with a note). Default 16000. */
+  maxMessageChars: number;
+  /** A tool output longer than this is compacted before the model sees it. Default 4000. */
+  maxToolOutputChars: number;
+  /** A reasoning question longer than this is refused with BRIDGE_ERR_FRAME_INVALID. Default 4000. */
+  maxQuestionChars: number;
+  /** Completion tokens when the reason frame gives no `max`. Default 512. */
+  reasonDefaultMaxTokens: number;
+  /** Upper bound on a reason frame's `max`. Default 4096. */
+  reasonMaxTokensLimit: number;
+  /** Reasoning turns of one device running at once; more are refused with BRIDGE_ERR_REASON_BUSY. Default 1. */
+  maxConcurrentTurns: number;
+  /** Recent telemetry rows put at the end of a prompt. Default 20. */
+  promptTelemetryRows: number;
+  /** Tools the model may call but only after an operator approves. Default ["send_command", "set_desired"]. */
+  toolsRequiringApproval: string[];
+  /** A pending approval not resolved within this is refused automatically. Default 86400 (1 day). */
+  approvalTtlSeconds: number;
+  /** Model name sent to the engine; the engine's default when empty. Default "". */
+  model: string;
+}
+
+export const DEFAULT_SYSTEM_PROMPT =
+  "You are the agent of one IoT device on an edge gateway. Answer the device's questions briefly and factually from " +
+  "its profile, its state and its telemetry. Use the tools to read more data or to act on the device; never invent " +
+  "readings. Replies go to a small screen or a log: plain text, no markdown.";
+
+/** The defaults, in one place. */
+export const DEVICE_AGENT_DEFAULTS: Readonly<DeviceAgentOptions> = Object.freeze({
+  telemetryMaxAgeSeconds: 7 * 24 * 3600,
+  telemetryMaxRows: 100_000,
+  telemetryRetentionEveryRows: 500,
+  telemetryMaxReadingsPerFrame: 256,
+  deviceTsMaxPastMs: 30 * 24 * 3600 * 1000,
+  deviceTsMaxFutureMs: 5 * 60 * 1000,
+  commandTtlSeconds: 3600,
+  commandMaxAttempts: 5,
+  commandHistoryMax: 1000,
+  systemPrompt: DEFAULT_SYSTEM_PROMPT,
+  maxToolRounds: 4,
+  maxHistoryTurns: 8,
+  maxMessageChars: 16_000,
+  maxToolOutputChars: 4000,
+  maxQuestionChars: 4000,
+  reasonDefaultMaxTokens: 512,
+  reasonMaxTokensLimit: 4096,
+  maxConcurrentTurns: 1,
+  promptTelemetryRows: 20,
+  toolsRequiringApproval: ["send_command", "set_desired"],
+  approvalTtlSeconds: 24 * 3600,
+  model: "",
+});
+
+type NumberKey = {
+  [K in keyof DeviceAgentOptions]: DeviceAgentOptions[K] extends number ? K : never;
+}[keyof DeviceAgentOptions];
+
+/** Smallest accepted value of each numeric option (all are integers). */
+const MINIMUMS: Record<NumberKey, number> = {
+  telemetryMaxAgeSeconds: 1,
+  telemetryMaxRows: 1,
+  telemetryRetentionEveryRows: 1,
+  telemetryMaxReadingsPerFrame: 1,
+  deviceTsMaxPastMs: 0,
+  deviceTsMaxFutureMs: 0,
+  commandTtlSeconds: 1,
+  commandMaxAttempts: 1,
+  commandHistoryMax: 1,
+  maxToolRounds: 1,
+  maxHistoryTurns: 0,
+  maxMessageChars: 256,
+  maxToolOutputChars: 256,
+  maxQuestionChars: 1,
+  reasonDefaultMaxTokens: 1,
+  reasonMaxTokensLimit: 1,
+  maxConcurrentTurns: 1,
+  promptTelemetryRows: 0,
+  approvalTtlSeconds: 1,
+};
+
+function fail(field: string, message: string): never {
+  throw new BridgeError("BRIDGE_ERR_CONFIG", `device agent option ${field} ${message}`, { field });
+}
+
+/**
+ * Merges `layers` (lowest first) over the defaults and validates the result.
+ * Unknown keys are refused so a typo in the config is caught at start, not silently ignored.
+ * @throws BridgeError BRIDGE_ERR_CONFIG naming the field.
+ */
+export function resolveDeviceAgentOptions(
+  ...layers: ReadonlyArray<Readonly<Record<string, unknown>> | undefined>
+): DeviceAgentOptions {
+  const out: DeviceAgentOptions = {
+    ...DEVICE_AGENT_DEFAULTS,
+    toolsRequiringApproval: [...DEVICE_AGENT_DEFAULTS.toolsRequiringApproval],
+  };
+  const target = out as unknown as Record<string, unknown>;
+  for (const layer of layers) {
+    if (layer === undefined) continue;
+    for (const [key, value] of Object.entries(layer)) {
+      if (value === undefined) continue;
+      if (!Object.hasOwn(DEVICE_AGENT_DEFAULTS, key)) fail(key, "is not a known option");
+      target[key] = value;
+    }
+  }
+  for (const [key, min] of Object.entries(MINIMUMS)) {
+    const value = target[key];
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+      fail(key, `must be an integer >= ${min}`);
+    }
+  }
+  if (typeof out.systemPrompt !== "string" || out.systemPrompt.length === 0)
+    fail("systemPrompt", "must be a non-empty string");
+  if (typeof out.model !== "string") fail("model", "must be a string");
+  if (!Array.isArray(out.toolsRequiringApproval) || !out.toolsRequiringApproval.every((t) => typeof t === "string")) {
+    fail("toolsRequiringApproval", "must be an array of tool names");
+  }
+  if (out.reasonDefaultMaxTokens > out.reasonMaxTokensLimit) {
+    fail("reasonDefaultMaxTokens", "must not exceed reasonMaxTokensLimit");
+  }
+  return out;
+}

@@ -1,0 +1,28 @@
+/**
+ * What the DeviceAgent's parts need from the agent they live in. The agent class builds this from its base-class
+ * methods; the stores and handlers see only this narrow surface (and tests can fake it).
+ */
+import type { Logger } from "pino";
+import type { Value } from "../../codecs/frames.ts";
+import type { ReasoningEngine } from "../engine.ts";
+import type { Connection, FleetDirectory, Schedule, TaskContext } from "../types.ts";
+import type { SqlTag } from "./sql.ts";
+
+export interface DevicePorts {
+  readonly id: string;
+  /** The agent's class name (for the prompt profile and logs). */
+  readonly className: string;
+  readonly sql: SqlTag;
+  now(): number;
+  random(): number;
+  readonly logger: Logger;
+  readonly directory: FleetDirectory;
+  engine(): ReasoningEngine | undefined;
+  connections(): Connection[];
+  connection(id: string): Connection | undefined;
+  /** Runs agent method `method(payload)` after `delaySeconds`. */
+  scheduleIn(delaySeconds: number, method: string, payload: Value): Schedule;
+  cancelSchedule(id: string): boolean;
+  startTask(kind: string, input: Value, run: (task: TaskContext) => Promise<Value>): string;
+  cancelTask(id: string): boolean;
+}

@@ -1,0 +1,121 @@
+/**
+ * What the agent knows about its device between connections: the hello profile (firmware, codec, capabilities),
+ * last seen, and how the last session ended. Whether it is online now is not stored: it is the count of open device
+ * connections, which stays exact through takeovers (a new session opens before the old one closes) and restarts.
+ */
+import type { CodecName, HelloFrame, Value, ValueMap } from "../../codecs/frames.ts";
+import { CODEC_NAMES } from "../../codecs/frames.ts";
+import type { SqlTag } from "./sql.ts";
+import { decodeValue, encodeValue, isValueMap } from "./values.ts";
+
+/** Capabilities from the device's hello, with the protocol's defaults when it said nothing. */
+export interface DeviceCaps {
+  /** Wants the desired state on hello and deltas when it changes. Default true. */
+  sync: boolean;
+  /** Takes streamed reasoning chunks. Default true. */
+  stream: boolean;
+  /** Largest frame the device takes, bytes; null when unknown. */
+  maxFrame: number | null;
+}
+
+export const DEFAULT_CAPS: Readonly<DeviceCaps> = Object.freeze({ sync: true, stream: true, maxFrame: null });
+
+/** The device profile from its last hello. */
+export interface DeviceProfile {
+  firmware: string | null;
+  codec: CodecName | null;
+  caps: DeviceCaps;
+  helloAt: number | null;
+}
+
+/** What `getStatus()` returns. */
+export interface DeviceStatus {
+  online: boolean;
+  /** Open device connections (2 for a moment during a takeover). */
+  connections: number;
+  /** Last time anything was heard from the device or it connected/disconnected, ms since epoch; null if never. */
+  lastSeen: number | null;
+  /** How the last session ended: disconnect, will, takeover, error, shutdown; null while never closed. */
+  lastClose: string | null;
+  firmware: string | null;
+  codec: CodecName | null;
+  caps: DeviceCaps;
+}
+
+/** Reads and writes the device_meta rows about presence. */
+export class PresenceStore {
+  constructor(
+    private readonly sql: SqlTag,
+    private readonly now: () => number,
+  ) {}
+
+  private getMeta(key: string): Value {
+    const rows = this.sql<{ value: Uint8Array | null }>`SELECT value FROM device_meta WHERE key = ${key}`;
+    return rows.length > 0 ? decodeValue(rows[0].value) : null;
+  }
+
+  private setMeta(key: string, value: Value): void {
+    this.sql`INSERT INTO device_meta (key, value) VALUES (${key}, ${encodeValue(value)})
+      ON CONFLICT (key) DO UPDATE SET value = excluded.value`;
+  }
+
+  /** Records a hello; unknown or malformed fields fall back to defaults. */
+  recordHello(frame: HelloFrame): DeviceProfile {
+    const codec = CODEC_NAMES.find((c) => c === frame.codec) ?? null;
+    const maxFrame =
+      typeof frame.maxFrame === "number" && Number.isFinite(frame.maxFrame) && frame.maxFrame > 0
+        ? frame.maxFrame
+        : null;
+    const profile: ValueMap = {
+      firmware: typeof frame.fw === "string" ? frame.fw.slice(0, 128) : null,
+      codec,
+      sync: typeof frame.sync === "boolean" ? frame.sync : DEFAULT_CAPS.sync,
+      stream: typeof frame.stream === "boolean" ? frame.stream : DEFAULT_CAPS.stream,
+      maxFrame,
+      helloAt: this.now(),
+    };
+    this.setMeta("profile", profile);
+    return this.profile();
+  }
+
+  profile(): DeviceProfile {
+    const raw = this.getMeta("profile");
+    if (!isValueMap(raw)) return { firmware: null, codec: null, caps: { ...DEFAULT_CAPS }, helloAt: null };
+    return {
+      firmware: typeof raw.firmware === "string" ? raw.firmware : null,
+      codec: CODEC_NAMES.find((c) => c === raw.codec) ?? null,
+      caps: {
+        sync: typeof raw.sync === "boolean" ? raw.sync : DEFAULT_CAPS.sync,
+        stream: typeof raw.stream === "boolean" ? raw.stream : DEFAULT_CAPS.stream,
+        maxFrame: typeof raw.maxFrame === "number" ? raw.maxFrame : null,
+      },
+      helloAt: typeof raw.helloAt === "number" ? raw.helloAt : null,
+    };
+  }
+
+  /** Something was heard from the device now. */
+  touch(): void {
+    this.setMeta("last_seen", this.now());
+  }
+
+  /** A device session ended with `reason`. */
+  recordClose(reason: string): void {
+    this.setMeta("last_seen", this.now());
+    this.setMeta("last_close", reason);
+  }
+
+  status(openConnections: number): DeviceStatus {
+    const profile = this.profile();
+    const lastSeen = this.getMeta("last_seen");
+    const lastClose = this.getMeta("last_close");
+    return {
+      online: openConnections > 0,
+      connections: openConnections,
+      lastSeen: typeof lastSeen === "number" ? lastSeen : null,
+      lastClose: typeof lastClose === "string" ? lastClose : null,
+      firmware: profile.firmware,
+      codec: profile.codec,
+      caps: profile.caps,
+    };
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * Tool calls of a round: tools that need no approval run at once; the others become pending approvals (own table +
+ * fleet directory entry "approval") and park the turn. `resolveApproval` runs the tool (or tells the model it was
+ * refused) and, once nothing of the turn is pending, starts the next engine round, which streams to the device.
+ * All of it is in SQLite, so it works after hibernation and restarts alike.
+ */
+import type { ValueMap } from "../../../codecs/frames.ts";
+import { valueToJson } from "../values.ts";
+import type { Approval } from "./approval-store.ts";
+import { approvalValue } from "./approval-store.ts";
+import { compactText } from "./compact.ts";
+import type { Reasoner } from "./reasoner.ts";
+import type { RoundResult } from "./round.ts";
+import { executeTool } from "./tools.ts";
+import type { Turn } from "./turn-store.ts";
+
+/** Agent method the approval TTL schedule calls (public on DeviceAgent). */
+export const EXPIRE_APPROVAL_METHOD = "expireApproval";
+/** Directory kind of pending approvals. */
+export const APPROVAL_DIRECTORY_KIND = "approval";
+
+/** Outcome of `resolveApproval`. */
+export type ResolveApprovalResult =
+  | { status: "ok"; approval: Approval; output: string }
+  | { status: "not_found" }
+  | { status: "already_resolved"; approval: Approval };
+
+function recordToolOutput(reasoner: Reasoner, turnId: string, toolCallId: string, output: string): string {
+  const max = reasoner.core.options.maxToolOutputChars;
+  const text = compactText(output, max, "the tool output").text;
+  reasoner.conversation.append(turnId, { role: "tool", toolCallId, content: text });
+  return text;
+}
+
+/** Runs or parks the tool calls of a finished round, then continues the turn when nothing waits. */
+export function handleToolCalls(reasoner: Reasoner, turn: Turn, round: RoundResult): void {
+  const { core } = reasoner;
+  const needsApproval = new Set(core.options.toolsRequiringApproval);
+  for (const call of round.toolCalls) {
+    if (needsApproval.has(call.name)) {
+      const approval = reasoner.approvals.create({
+        id: reasoner.approvals.nextId(),
+        turnId: turn.id,
+        toolCallId: call.id,
+        tool: call.name,
+        args: call.arguments,
+      });
+      const schedule = core.ports.scheduleIn(core.options.approvalTtlSeconds, EXPIRE_APPROVAL_METHOD, {
+        id: approval.id,
+      });
+      reasoner.approvals.setSchedule(approval.id, schedule.id);
+      core.ports.directory.put(
+        APPROVAL_DIRECTORY_KIND,
+        approval.id,
+        approvalValue(approval, { requestId: turn.requestId, question: turn.question.slice(0, 200) }),
+      );
+    } else {
+      recordToolOutput(
+        reasoner,
+        turn.id,
+        call.id,
+        executeTool(reasoner.tools, call.name, call.arguments, core.ports.now()),
+      );
+    }
+  }
+  continueIfUnblocked(reasoner, turn.id);
+}
+
+function continueIfUnblocked(reasoner: Reasoner, turnId: string): void {
+  if (reasoner.approvals.pendingForTurn(turnId) > 0) {
+    reasoner.turns.setStatus(turnId, "awaiting_approval");
+    return;
+  }
+  const turn = reasoner.turns.get(turnId);
+  if (turn === undefined || (turn.status !== "running" && turn.status !== "awaiting_approval")) return;
+  reasoner.startRound(turn);
+}
+
+/**
+ * An operator (or the expiry alarm) decides a pending approval. Approved: the tool runs now and its output goes to
+ * the model. Refused or expired: the model is told so, with the reason. Either way the turn continues.
+ */
+export function resolveApproval(
+  reasoner: Reasoner,
+  approvalId: string,
+  decision: "approved" | "rejected" | "expired",
+  reason: string | null,
+): ResolveApprovalResult {
+  const approval = reasoner.approvals.get(approvalId);
+  if (approval === undefined) return { status: "not_found" };
+  if (!reasoner.approvals.resolve(approvalId, decision, reason)) return { status: "already_resolved", approval };
+  const { core } = reasoner;
+  const scheduleId = reasoner.approvals.scheduleOf(approvalId);
+  if (scheduleId !== null && decision !== "expired") core.ports.cancelSchedule(scheduleId);
+  core.ports.directory.put(APPROVAL_DIRECTORY_KIND, approvalId, null);
+  const refusal: ValueMap = {
+    error: decision === "expired" ? "the operator did not approve this in time" : "the operator refused this action",
+  };
+  if (reason !== null) refusal.reason = reason;
+  const raw =
+    decision === "approved"
+      ? executeTool(reasoner.tools, approval.tool, approval.args, core.ports.now())
+      : valueToJson(refusal);
+  const output = recordToolOutput(reasoner, approval.turnId, approval.toolCallId, raw);
+  continueIfUnblocked(reasoner, approval.turnId);
+  return { status: "ok", approval: reasoner.approvals.get(approvalId)!, output };
+}

@@ -1,0 +1,16 @@
+/**
+ * The row-size guard of the conversation: an oversized message or tool output keeps its head and tail and says,
+ * in the text itself, how much was cut. Nothing is dropped silently and the write never fails for size.
+ */
+
+/** Shortens `text` to at most `maxChars` characters (the note included) when it is longer. */
+export function compactText(text: string, maxChars: number, what: string): { text: string; compacted: boolean } {
+  if (text.length <= maxChars) return { text, compacted: false };
+  const note = `\n[compacted: ${what} was ${text.length} characters; ${"N"} from the middle were cut]\n`;
+  const budget = Math.max(0, maxChars - note.length - 16);
+  const head = Math.ceil(budget * 0.75);
+  const tail = budget - head;
+  const cut = text.length - head - tail;
+  const finalNote = note.replace("N", String(cut));
+  return { text: text.slice(0, head) + finalNote + (tail > 0 ? text.slice(text.length - tail) : ""), compacted: true };
+}

@@ -1,0 +1,223 @@
+/**
+ * The reasoning path of a DeviceAgent. An `up/reason` frame opens a turn; each engine round runs as a background
+ * task (never holding the mailbox) and comes back as task events: progress -> `down/reason` chunks, done -> tools
+ * or the final frame, failed -> `down/error` plus a final frame with fr "error". Tools that need approval park the
+ * turn until an operator resolves them (see approval-flow.ts).
+ */
+import type { ReasonRequestFrame, Value } from "../../../codecs/frames.ts";
+import type { ChatRequest } from "../../engine.ts";
+import type { Connection, TaskInfo } from "../../types.ts";
+import type { DeviceCore } from "../device-core.ts";
+import { isValueMap } from "../values.ts";
+import { ApprovalStore } from "./approval-store.ts";
+import { ConversationStore } from "./conversation-store.ts";
+import { buildMessages, deviceContext, systemMessage } from "./prompt.ts";
+import { parseRoundResult, runRound } from "./round.ts";
+import type { RoundResult } from "./round.ts";
+import type { ToolHost } from "./tools.ts";
+import { DEVICE_TOOLS } from "./tools.ts";
+import type { Turn } from "./turn-store.ts";
+import { TurnStore } from "./turn-store.ts";
+
+/** Task kind of an engine round. */
+export const REASON_TASK_KIND = "device-reason";
+
+const REQUEST_ID_MAX = 64;
+
+export class Reasoner {
+  readonly turns: TurnStore;
+  readonly conversation: ConversationStore;
+  readonly approvals: ApprovalStore;
+
+  constructor(
+    readonly core: DeviceCore,
+    readonly tools: ToolHost,
+  ) {
+    const { sql } = core.ports;
+    const now = () => core.ports.now();
+    this.turns = new TurnStore(sql, now);
+    this.conversation = new ConversationStore(sql, now, core.options.maxMessageChars);
+    this.approvals = new ApprovalStore(sql, now);
+  }
+
+  /** Handles `up/reason`: validates, checks the engine and the concurrency bound, opens a turn and its first round. */
+  request(conn: Connection, frame: ReasonRequestFrame): Turn | undefined {
+    const { core } = this;
+    const id =
+      typeof frame?.id === "string" && frame.id.length > 0 && frame.id.length <= REQUEST_ID_MAX ? frame.id : null;
+    if (id === null) {
+      core.sendError(conn, "BRIDGE_ERR_FRAME_INVALID", `reason needs id (1-${REQUEST_ID_MAX} characters)`);
+      return undefined;
+    }
+    if (typeof frame.q !== "string" || frame.q.trim().length === 0 || frame.q.length > core.options.maxQuestionChars) {
+      core.sendError(
+        conn,
+        "BRIDGE_ERR_FRAME_INVALID",
+        `reason needs q (1-${core.options.maxQuestionChars} characters)`,
+        { id },
+      );
+      return undefined;
+    }
+    if (core.ports.engine() === undefined) {
+      core.sendError(conn, "BRIDGE_ERR_ENGINE_NOT_CONFIGURED", "no reasoning engine is configured on this bridge", {
+        id,
+      });
+      return undefined;
+    }
+    const active = this.turns.withStatus("running");
+    if (active.some((t) => t.requestId === id) || active.length >= core.options.maxConcurrentTurns) {
+      core.sendError(conn, "BRIDGE_ERR_REASON_BUSY", "a reasoning request of this device is still running", { id });
+      return undefined;
+    }
+    const max =
+      typeof frame.max === "number" && Number.isInteger(frame.max) && frame.max > 0
+        ? frame.max
+        : core.options.reasonDefaultMaxTokens;
+    const stream = typeof frame.stream === "boolean" ? frame.stream : core.presence.profile().caps.stream;
+    const context = deviceContext(
+      core.ports.now(),
+      core.deviceConnections().length > 0,
+      core.shadow.get(),
+      core.options.promptTelemetryRows > 0 ? core.telemetry.query({ limit: core.options.promptTelemetryRows }) : [],
+    );
+    const turn = this.turns.create({
+      id: this.turns.nextId(),
+      requestId: id,
+      connId: conn.id,
+      question: frame.q,
+      context,
+      stream,
+      maxTokens: Math.min(max, core.options.reasonMaxTokensLimit),
+    });
+    this.conversation.append(turn.id, { role: "user", content: frame.q });
+    this.startRound(turn);
+    return turn;
+  }
+
+  /** Starts the next engine round of `turn` as a background task. The last allowed round is asked without tools. */
+  startRound(turn: Turn): void {
+    const engine = this.core.ports.engine();
+    if (engine === undefined) {
+      this.fail(turn, "BRIDGE_ERR_ENGINE_NOT_CONFIGURED", "no reasoning engine is configured on this bridge");
+      return;
+    }
+    const { options, ports } = this.core;
+    const request: ChatRequest = {
+      messages: buildMessages({
+        system: systemMessage(
+          options.systemPrompt,
+          { id: ports.id, className: ports.className },
+          this.core.presence.profile(),
+        ),
+        history: this.conversation.history(options.maxHistoryTurns),
+        turn: this.conversation.turnMessages(turn.id),
+        context: turn.context,
+      }),
+      maxTokens: turn.maxTokens,
+    };
+    if (turn.round < options.maxToolRounds) request.tools = [...DEVICE_TOOLS];
+    if (options.model !== "") request.model = options.model;
+    const taskId = ports.startTask(
+      REASON_TASK_KIND,
+      { turnId: turn.id },
+      runRound(engine, request, ports.id, turn.stream),
+    );
+    this.turns.startRound(turn.id, taskId);
+  }
+
+  /** The turn a task event belongs to, only while that task is still the turn's current round. */
+  private turnOf(task: TaskInfo): Turn | undefined {
+    if (task.kind !== REASON_TASK_KIND || !isValueMap(task.input) || typeof task.input.turnId !== "string")
+      return undefined;
+    const turn = this.turns.get(task.input.turnId);
+    return turn !== undefined && turn.status === "running" && turn.taskId === task.id ? turn : undefined;
+  }
+
+  /** Where a turn's frames go: its own connection, else (after a takeover) the device's current session. */
+  private target(turn: Turn): Connection | undefined {
+    const own = this.core.ports.connection(turn.connId);
+    if (own !== undefined) return own;
+    const devices = this.core.deviceConnections();
+    return devices[devices.length - 1];
+  }
+
+  onProgress(task: TaskInfo, update: Value): void {
+    const turn = this.turnOf(task);
+    if (turn === undefined || !isValueMap(update) || typeof update.text !== "string") return;
+    const seq = this.turns.takeSeq(turn.id);
+    // Chunks go at QoS 0: a lost chunk shows as a gap in seq; the final frame (QoS 1) always arrives.
+    this.target(turn)?.send({ channel: "reason", frame: { id: turn.requestId, seq, text: update.text } }, { qos: 0 });
+  }
+
+  onDone(task: TaskInfo, value: Value, continueWithTools: (turn: Turn, round: RoundResult) => void): void {
+    const turn = this.turnOf(task);
+    if (turn === undefined) return;
+    const round = parseRoundResult(value);
+    this.turns.addUsage(turn.id, round.usage);
+    if (!turn.stream && round.text.length > 0) this.turns.appendText(turn.id, round.text);
+    const offeredTools = turn.round <= this.core.options.maxToolRounds;
+    if (round.toolCalls.length > 0 && offeredTools) {
+      this.conversation.append(turn.id, { role: "assistant", content: round.text || null, toolCalls: round.toolCalls });
+      continueWithTools(turn, round);
+      return;
+    }
+    this.conversation.append(turn.id, { role: "assistant", content: round.text });
+    this.finish(turn.id, "done", round.finishReason);
+  }
+
+  onFailed(task: TaskInfo, error: { code: string; message: string }): void {
+    const turn = this.turnOf(task);
+    if (turn !== undefined) this.fail(turn, error.code, error.message);
+  }
+
+  /** A round was in flight at the last stop. Its partial output is gone, so the turn ends cleanly with an error. */
+  onInterrupted(task: TaskInfo): void {
+    const turn = this.turnOf(task);
+    if (turn !== undefined)
+      this.fail(turn, "BRIDGE_ERR_REASON_INTERRUPTED", "the bridge restarted during this request");
+  }
+
+  /** Ends a turn with `down/error` and a final frame with fr "error". */
+  fail(turn: Turn, code: string, message: string): void {
+    const target = this.target(turn);
+    target?.send({ channel: "error", frame: { code, msg: message, id: turn.requestId } }, { qos: 1 });
+    this.finish(turn.id, code === "BRIDGE_ERR_REASON_INTERRUPTED" ? "interrupted" : "failed", "error");
+  }
+
+  /** Records the end of a turn and sends the final frame (QoS 1), with the whole text for non-streaming devices. */
+  finish(turnId: string, status: "done" | "failed" | "cancelled" | "interrupted", finishReason: string): void {
+    this.turns.finish(turnId, status, finishReason);
+    const turn = this.turns.get(turnId);
+    if (turn === undefined) return;
+    const seq = this.turns.takeSeq(turn.id);
+    const u = turn.usage;
+    const frame = {
+      id: turn.requestId,
+      seq,
+      fin: true,
+      fr: finishReason,
+      u: { p: u.promptTokens, c: u.completionTokens, k: u.cachedTokens },
+    };
+    this.target(turn)?.send(
+      { channel: "reason", frame: turn.stream || turn.text === "" ? frame : { ...frame, text: turn.text } },
+      { qos: 1 },
+    );
+  }
+
+  /**
+   * A device connection is closing. When no device session remains, running generations are aborted: nobody is
+   * left to read them and the engine slot is freed. Turns waiting for an approval keep waiting.
+   */
+  onConnectionClosing(closingId: string): void {
+    const remaining = this.core.deviceConnections(closingId);
+    for (const turn of this.turns.withStatus("running")) {
+      const own = this.core.ports.connection(turn.connId);
+      if (own !== undefined && own.id !== closingId) continue;
+      // A device turn follows the device to its new session (takeover); a WebSocket client's turn ends with it.
+      const ownWasDevice = own === undefined || this.core.isDevice(own);
+      if (ownWasDevice && remaining.length > 0) continue;
+      this.turns.finish(turn.id, "cancelled", "cancelled");
+      if (turn.taskId !== null) this.core.ports.cancelTask(turn.taskId);
+    }
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * One engine round, run as a background task outside the mailbox: streams the chat completion, reports text deltas
+ * as task progress (streaming devices) and returns text, tool calls, finish reason and usage as the task result.
+ */
+import type { Value } from "../../../codecs/frames.ts";
+import type { ChatRequest, ChatToolCall, ChatUsage, ReasoningEngine } from "../../engine.ts";
+import type { TaskContext } from "../../types.ts";
+import { isValueMap } from "../values.ts";
+
+/** What a round returns (as a task result Value). */
+export interface RoundResult {
+  text: string;
+  toolCalls: ChatToolCall[];
+  finishReason: string;
+  usage: ChatUsage;
+}
+
+/** Builds the task body of one round. `streamText` reports each text delta as progress `{ text }`. */
+export function runRound(
+  engine: ReasoningEngine,
+  request: ChatRequest,
+  agentId: string,
+  streamText: boolean,
+): (task: TaskContext) => Promise<Value> {
+  return async (task) => {
+    let text = "";
+    const toolCalls: ChatToolCall[] = [];
+    let finishReason = "stop";
+    let usage: ChatUsage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
+    for await (const event of engine.stream(request, { agentId, signal: task.signal })) {
+      if (event.type === "text") {
+        if (event.text.length === 0) continue;
+        text += event.text;
+        if (streamText) task.progress({ text: event.text });
+      } else if (event.type === "tool-call") {
+        toolCalls.push(event.call);
+      } else {
+        finishReason = event.finishReason;
+        usage = event.usage;
+      }
+    }
+    return {
+      text,
+      toolCalls: toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })),
+      finishReason,
+      usage: {
+        promptTokens: usage.promptTokens,
+        completionTokens: usage.completionTokens,
+        cachedTokens: usage.cachedTokens,
+      },
+    };
+  };
+}
+
+function num(value: Value | undefined): number {
+  return typeof value === "number" && Number.isFinite(value) ? value : typeof value === "bigint" ? Number(value) : 0;
+}
+
+/** Reads a task result back into a RoundResult (it went through the runtime as a Value). */
+export function parseRoundResult(value: Value): RoundResult {
+  const map = isValueMap(value) ? value : {};
+  const usage = isValueMap(map.usage) ? map.usage : {};
+  const calls = Array.isArray(map.toolCalls) ? map.toolCalls : [];
+  return {
+    text: typeof map.text === "string" ? map.text : "",
+    toolCalls: calls.filter(isValueMap).map((c) => ({
+      id: typeof c.id === "string" ? c.id : "",
+      name: typeof c.name === "string" ? c.name : "",
+      arguments: typeof c.arguments === "string" ? c.arguments : "",
+    })),
+    finishReason: typeof map.finishReason === "string" ? map.finishReason : "stop",
+    usage: {
+      promptTokens: num(usage.promptTokens),
+      completionTokens: num(usage.completionTokens),
+      cachedTokens: num(usage.cachedTokens),
+    },
+  };
+}

@@ -1,0 +1,162 @@
+/**
+ * Reasoning turns: one per `up/reason` request. A turn runs engine rounds (one background task each) until the
+ * model answers without tool calls, waits while a tool needs an operator's approval, and ends done, failed,
+ * cancelled or interrupted. Everything needed to resume is here, so a restart loses nothing but the round in flight.
+ */
+import type { ChatUsage } from "../../engine.ts";
+import type { SqlTag } from "../sql.ts";
+
+export type TurnStatus = "running" | "awaiting_approval" | "done" | "failed" | "cancelled" | "interrupted";
+
+export interface Turn {
+  id: string;
+  requestId: string;
+  connId: string;
+  question: string;
+  /** The volatile device context snapshotted when the turn began (kept so every round shares one prefix). */
+  context: string;
+  status: TurnStatus;
+  stream: boolean;
+  maxTokens: number;
+  round: number;
+  seq: number;
+  text: string;
+  taskId: string | null;
+  usage: ChatUsage;
+  finishReason: string | null;
+  createdAt: number;
+}
+
+interface TurnRow {
+  id: string;
+  request_id: string;
+  conn_id: string;
+  question: string;
+  context: string;
+  status: string;
+  stream: number;
+  max_tokens: number;
+  round: number;
+  seq: number;
+  text: string;
+  task_id: string | null;
+  prompt_tokens: number;
+  cached_tokens: number;
+  completion_tokens: number;
+  finish_reason: string | null;
+  created_at: number;
+}
+
+function toTurn(row: TurnRow): Turn {
+  return {
+    id: row.id,
+    requestId: row.request_id,
+    connId: row.conn_id,
+    question: row.question,
+    context: row.context,
+    status: row.status as TurnStatus,
+    stream: Number(row.stream) !== 0,
+    maxTokens: Number(row.max_tokens),
+    round: Number(row.round),
+    seq: Number(row.seq),
+    text: row.text,
+    taskId: row.task_id,
+    usage: {
+      promptTokens: Number(row.prompt_tokens),
+      cachedTokens: Number(row.cached_tokens),
+      completionTokens: Number(row.completion_tokens),
+    },
+    finishReason: row.finish_reason,
+    createdAt: Number(row.created_at),
+  };
+}
+
+/** Per-agent usage totals (`getUsage()`). */
+export interface UsageTotals {
+  requests: number;
+  promptTokens: number;
+  cachedTokens: number;
+  completionTokens: number;
+}
+
+/** Reads and writes reason_turns and reason_usage. */
+export class TurnStore {
+  constructor(
+    private readonly sql: SqlTag,
+    private readonly now: () => number,
+  ) {}
+
+  /** A fresh turn id: sequential per agent, so ids are deterministic in tests and unique per database. */
+  nextId(): string {
+    const n = Number(this.sql<{ n: number }>`SELECT COUNT(*) AS n FROM reason_turns`[0].n) + 1;
+    return `turn-${n}`;
+  }
+
+  create(input: Pick<Turn, "id" | "requestId" | "connId" | "question" | "context" | "stream" | "maxTokens">): Turn {
+    this
+      .sql`INSERT INTO reason_turns (id, request_id, conn_id, question, context, status, stream, max_tokens, created_at)
+      VALUES (${input.id}, ${input.requestId}, ${input.connId}, ${input.question}, ${input.context}, 'running',
+        ${input.stream ? 1 : 0}, ${input.maxTokens}, ${this.now()})`;
+    return this.get(input.id)!;
+  }
+
+  get(id: string): Turn | undefined {
+    const rows = this.sql<TurnRow>`SELECT * FROM reason_turns WHERE id = ${id}`;
+    return rows.length > 0 ? toTurn(rows[0]) : undefined;
+  }
+
+  /** Turns with one of `statuses`, oldest first. */
+  withStatus(...statuses: TurnStatus[]): Turn[] {
+    const rows = this
+      .sql<TurnRow>`SELECT * FROM reason_turns WHERE status IN (SELECT value FROM json_each(${JSON.stringify(statuses)}))
+      ORDER BY created_at ASC, rowid ASC`;
+    return rows.map(toTurn);
+  }
+
+  /** A new engine round began as background task `taskId`. */
+  startRound(id: string, taskId: string): void {
+    this.sql`UPDATE reason_turns SET status = 'running', round = round + 1, task_id = ${taskId} WHERE id = ${id}`;
+  }
+
+  setStatus(id: string, status: TurnStatus): void {
+    this.sql`UPDATE reason_turns SET status = ${status}, task_id = NULL WHERE id = ${id}`;
+  }
+
+  /** Takes the next chunk sequence number of the turn. */
+  takeSeq(id: string): number {
+    const seq = Number(this.sql<{ seq: number }>`SELECT seq FROM reason_turns WHERE id = ${id}`[0]?.seq ?? 0);
+    this.sql`UPDATE reason_turns SET seq = ${seq + 1} WHERE id = ${id}`;
+    return seq;
+  }
+
+  /** Keeps answer text for a device that takes only one final frame. */
+  appendText(id: string, text: string): void {
+    this.sql`UPDATE reason_turns SET text = text || ${text} WHERE id = ${id}`;
+  }
+
+  /** Adds one round's usage to the turn and to the agent's totals. */
+  addUsage(id: string, usage: ChatUsage): void {
+    this.sql`UPDATE reason_turns SET prompt_tokens = prompt_tokens + ${usage.promptTokens},
+      cached_tokens = cached_tokens + ${usage.cachedTokens}, completion_tokens = completion_tokens + ${usage.completionTokens}
+      WHERE id = ${id}`;
+    this.sql`UPDATE reason_usage SET requests = requests + 1, prompt_tokens = prompt_tokens + ${usage.promptTokens},
+      cached_tokens = cached_tokens + ${usage.cachedTokens}, completion_tokens = completion_tokens + ${usage.completionTokens}
+      WHERE id = 1`;
+  }
+
+  finish(id: string, status: "done" | "failed" | "cancelled" | "interrupted", finishReason: string): void {
+    this.sql`UPDATE reason_turns SET status = ${status}, finish_reason = ${finishReason}, task_id = NULL,
+      finished_at = ${this.now()} WHERE id = ${id}`;
+  }
+
+  usage(): UsageTotals {
+    const row = this.sql<{ requests: number; prompt_tokens: number; cached_tokens: number; completion_tokens: number }>`
+      SELECT requests, prompt_tokens, cached_tokens, completion_tokens FROM reason_usage WHERE id = 1`[0];
+    return {
+      requests: Number(row?.requests ?? 0),
+      promptTokens: Number(row?.prompt_tokens ?? 0),
+      cachedTokens: Number(row?.cached_tokens ?? 0),
+      completionTokens: Number(row?.completion_tokens ?? 0),
+    };
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Tables of the DeviceAgent, created by idempotent, numbered migrations in `onStart`. The applied version is kept in
+ * `device_schema` (not `PRAGMA user_version`, which belongs to the runtime), so a subclass or the runtime may add
+ * their own tables without clashing.
+ */
+import type { SqlTag } from "./sql.ts";
+
+type Migration = (sql: SqlTag) => void;
+
+const MIGRATIONS: readonly Migration[] = [
+  // 1: telemetry, shadow, presence, commands.
+  (sql) => {
+    sql`CREATE TABLE IF NOT EXISTS telemetry (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      ts INTEGER NOT NULL,
+      metric TEXT NOT NULL,
+      kind TEXT NOT NULL,
+      value REAL,
+      value_text TEXT,
+      value_blob BLOB,
+      unit TEXT
+    )`;
+    sql`CREATE INDEX IF NOT EXISTS telemetry_metric_ts ON telemetry (metric, ts)`;
+    sql`CREATE INDEX IF NOT EXISTS telemetry_ts ON telemetry (ts)`;
+    sql`CREATE TABLE IF NOT EXISTS shadow (
+      doc TEXT PRIMARY KEY,
+      version INTEGER NOT NULL,
+      state BLOB NOT NULL,
+      updated_at INTEGER NOT NULL
+    )`;
+    sql`CREATE TABLE IF NOT EXISTS device_meta (key TEXT PRIMARY KEY, value BLOB)`;
+    sql`CREATE TABLE IF NOT EXISTS commands (
+      id TEXT PRIMARY KEY,
+      seq INTEGER NOT NULL UNIQUE,
+      name TEXT NOT NULL,
+      args BLOB,
+      state TEXT NOT NULL,
+      attempts INTEGER NOT NULL,
+      max_attempts INTEGER NOT NULL,
+      created_at INTEGER NOT NULL,
+      expires_at INTEGER NOT NULL,
+      sent_at INTEGER,
+      done_at INTEGER,
+      result BLOB,
+      error TEXT,
+      schedule_id TEXT
+    )`;
+    sql`CREATE INDEX IF NOT EXISTS commands_state_seq ON commands (state, seq)`;
+  },
+  // 2: reasoning: turns, conversation, approvals, usage.
+  (sql) => {
+    sql`CREATE TABLE IF NOT EXISTS reason_turns (
+      id TEXT PRIMARY KEY,
+      request_id TEXT NOT NULL,
+      conn_id TEXT NOT NULL,
+      question TEXT NOT NULL,
+      context TEXT NOT NULL,
+      status TEXT NOT NULL,
+      stream INTEGER NOT NULL,
+      max_tokens INTEGER NOT NULL,
+      round INTEGER NOT NULL DEFAULT 0,
+      seq INTEGER NOT NULL DEFAULT 0,
+      text TEXT NOT NULL DEFAULT '',
+      task_id TEXT,
+      prompt_tokens INTEGER NOT NULL DEFAULT 0,
+      cached_tokens INTEGER NOT NULL DEFAULT 0,
+      completion_tokens INTEGER NOT NULL DEFAULT 0,
+      finish_reason TEXT,
+      created_at INTEGER NOT NULL,
+      finished_at INTEGER
+    )`;
+    sql`CREATE INDEX IF NOT EXISTS reason_turns_status ON reason_turns (status)`;
+    sql`CREATE TABLE IF NOT EXISTS conversation (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      turn_id TEXT NOT NULL,
+      role TEXT NOT NULL,
+      content TEXT,
+      tool_calls TEXT,
+      tool_call_id TEXT,
+      compacted INTEGER NOT NULL DEFAULT 0,
+      created_at INTEGER NOT NULL
+    )`;
+    sql`CREATE INDEX IF NOT EXISTS conversation_turn ON conversation (turn_id, id)`;
+    sql`CREATE TABLE IF NOT EXISTS approvals (
+      id TEXT PRIMARY KEY,
+      turn_id TEXT NOT NULL,
+      tool_call_id TEXT NOT NULL,
+      tool TEXT NOT NULL,
+      args TEXT NOT NULL,
+      status TEXT NOT NULL,
+      reason TEXT,
+      created_at INTEGER NOT NULL,
+      resolved_at INTEGER,
+      schedule_id TEXT
+    )`;
+    sql`CREATE INDEX IF NOT EXISTS approvals_status ON approvals (status)`;
+    sql`CREATE TABLE IF NOT EXISTS reason_usage (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      requests INTEGER NOT NULL,
+      prompt_tokens INTEGER NOT NULL,
+      cached_tokens INTEGER NOT NULL,
+      completion_tokens INTEGER NOT NULL
+    )`;
+    sql`INSERT OR IGNORE INTO reason_usage (id, requests, prompt_tokens, cached_tokens, completion_tokens) VALUES (1, 0, 0, 0, 0)`;
+  },
+];
+
+/** The schema version this code writes. */
+export const DEVICE_SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Brings the agent's database to `DEVICE_SCHEMA_VERSION`. Safe to run on every start. */
+export function migrateDeviceSchema(sql: SqlTag): number {
+  sql`CREATE TABLE IF NOT EXISTS device_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)`;
+  const rows = sql<{ version: number }>`SELECT version FROM device_schema WHERE id = 1`;
+  let version = rows.length > 0 ? Number(rows[0].version) : 0;
+  while (version < MIGRATIONS.length) {
+    MIGRATIONS[version](sql);
+    version += 1;
+    sql`INSERT INTO device_schema (id, version) VALUES (1, ${version}) ON CONFLICT (id) DO UPDATE SET version = excluded.version`;
+  }
+  return version;
+}

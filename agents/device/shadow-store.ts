@@ -1,0 +1,92 @@
+/**
+ * The device shadow: a reported and a desired document, each with its own monotonically increasing version, and the
+ * delta (desired minus reported) last sent to the device, so a delta goes out only when it actually changes.
+ */
+import type { ValueMap } from "../../codecs/frames.ts";
+import type { SqlTag } from "./sql.ts";
+import { decodeValue, deepEqual, encodeValue, isValueMap, mergePatch, shadowDelta } from "./values.ts";
+
+/** One shadow document with its version. */
+export interface ShadowDoc {
+  version: number;
+  state: ValueMap;
+}
+
+/** What `getShadow()` returns. */
+export interface Shadow {
+  reported: ShadowDoc;
+  desired: ShadowDoc;
+  delta: ValueMap;
+}
+
+/** Outcome of a reported patch: applied, or refused because its base version is not the current one. */
+export type ReportResult =
+  | { status: "ok"; version: number; delta: ValueMap; deltaChanged: boolean }
+  | { status: "stale"; version: number };
+
+/** Outcome of a desired patch: applied, or refused because `expectedVersion` is not the current one. */
+export type DesireResult =
+  | { status: "ok"; version: number; delta: ValueMap; deltaChanged: boolean }
+  | { status: "conflict"; version: number };
+
+type DocName = "reported" | "desired" | "sent_delta";
+
+/** Reads and writes the shadow table. */
+export class ShadowStore {
+  constructor(
+    private readonly sql: SqlTag,
+    private readonly now: () => number,
+  ) {}
+
+  private read(doc: DocName): ShadowDoc {
+    const rows = this.sql<{ version: number; state: Uint8Array }>`SELECT version, state FROM shadow WHERE doc = ${doc}`;
+    if (rows.length === 0) return { version: 0, state: {} };
+    const state = decodeValue(rows[0].state);
+    return { version: Number(rows[0].version), state: isValueMap(state) ? state : {} };
+  }
+
+  private write(doc: DocName, version: number, state: ValueMap): void {
+    this
+      .sql`INSERT INTO shadow (doc, version, state, updated_at) VALUES (${doc}, ${version}, ${encodeValue(state)}, ${this.now()})
+      ON CONFLICT (doc) DO UPDATE SET version = excluded.version, state = excluded.state, updated_at = excluded.updated_at`;
+  }
+
+  /** The whole shadow with its current delta. */
+  get(): Shadow {
+    const reported = this.read("reported");
+    const desired = this.read("desired");
+    return { reported, desired, delta: shadowDelta(desired.state, reported.state) };
+  }
+
+  /** Applies a reported patch based on version `baseVersion` (the device's view of the reported version). */
+  report(baseVersion: number, patch: ValueMap): ReportResult {
+    const reported = this.read("reported");
+    if (baseVersion !== reported.version) return { status: "stale", version: reported.version };
+    const next = mergePatch(reported.state, patch);
+    const version = reported.version + 1;
+    this.write("reported", version, next);
+    return { status: "ok", version, ...this.deltaChange(this.read("desired").state, next) };
+  }
+
+  /** Applies a desired patch; with `expectedVersion` only when it is the current desired version. */
+  desire(patch: ValueMap, expectedVersion?: number): DesireResult {
+    const desired = this.read("desired");
+    if (expectedVersion !== undefined && expectedVersion !== desired.version) {
+      return { status: "conflict", version: desired.version };
+    }
+    const next = mergePatch(desired.state, patch);
+    const version = desired.version + 1;
+    this.write("desired", version, next);
+    return { status: "ok", version, ...this.deltaChange(next, this.read("reported").state) };
+  }
+
+  /** Records `delta` as sent (a full resync counts as sending the current delta). */
+  markDeltaSent(delta: ValueMap): void {
+    this.write("sent_delta", 0, delta);
+  }
+
+  private deltaChange(desired: ValueMap, reported: ValueMap): { delta: ValueMap; deltaChanged: boolean } {
+    const delta = shadowDelta(desired, reported);
+    return { delta, deltaChanged: !deepEqual(delta, this.read("sent_delta").state) };
+  }
+}
