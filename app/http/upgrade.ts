@@ -6,8 +6,11 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 
-/** Takes over an upgrade request's socket (ws `handleUpgrade` shape). */
-export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+/**
+ * Takes over an upgrade request's socket (ws `handleUpgrade` shape). Returning `false` means "not mine after all":
+ * the dispatcher answers 404 and closes the socket.
+ */
+export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => boolean | undefined | void;
 
 export interface UpgradeRoute {
   /** For logs and errors, e.g. "mqtt". */
@@ -51,7 +54,7 @@ export function createUpgradeDispatcher(
       return;
     }
     try {
-      route.handle(request, socket, head);
+      if (route.handle(request, socket, head) === false) refuse(socket, 404, "Not Found");
     } catch (err) {
       logger.error({ err, route: route.name }, "upgrade handler failed");
       refuse(socket, 500, "Internal Server Error");

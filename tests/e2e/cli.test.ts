@@ -1,0 +1,86 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { after, describe, test } from "node:test";
+import { makeTempDir, runCli } from "./support/bridge-process.ts";
+
+const dataDir = makeTempDir("bridge-cli-");
+after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+describe("agent-bridge CLI", () => {
+  test("devices add prints the secret once, list shows the device without it, rm removes it", () => {
+    const added = runCli(["devices", "add", "sensor-1", "--codec", "pb", "--data-dir", dataDir, "--json"]);
+    assert.equal(added.status, 0, added.stderr);
+    const { id, secret } = JSON.parse(added.stdout) as { id: string; secret: string };
+    assert.equal(id, "sensor-1");
+    assert.ok(secret.length >= 24);
+
+    const listed = runCli(["devices", "list", "--data-dir", dataDir, "--json"]);
+    assert.equal(listed.status, 0, listed.stderr);
+    const devices = JSON.parse(listed.stdout) as Array<{ id: string; codec: string }>;
+    assert.deepEqual(
+      devices.map((d) => [d.id, d.codec]),
+      [["sensor-1", "pb"]],
+    );
+    assert.ok(!listed.stdout.includes(secret), "list must never show a secret");
+
+    const human = runCli(["devices", "list", "--data-dir", dataDir]);
+    assert.match(human.stdout, /sensor-1\tpb/);
+
+    const removed = runCli(["devices", "rm", "sensor-1", "--data-dir", dataDir]);
+    assert.equal(removed.status, 0, removed.stderr);
+    const empty = runCli(["devices", "list", "--data-dir", dataDir, "--json"]);
+    assert.deepEqual(JSON.parse(empty.stdout), []);
+  });
+
+  test("adding an existing device is refused and does not issue a new secret", () => {
+    assert.equal(runCli(["devices", "add", "dup-1", "--data-dir", dataDir]).status, 0);
+    const again = runCli(["devices", "add", "dup-1", "--data-dir", dataDir, "--json"]);
+    assert.equal(again.status, 1);
+    assert.equal(again.stdout, "");
+    assert.match(again.stderr, /already exists/);
+  });
+
+  test("an invalid device id or codec is a usage error with exit code 2", () => {
+    const badId = runCli(["devices", "add", "bad/id", "--data-dir", dataDir]);
+    assert.equal(badId.status, 2);
+    assert.match(badId.stderr, /device id must match/);
+    const badCodec = runCli(["devices", "add", "ok-id", "--codec", "xml", "--data-dir", dataDir]);
+    assert.equal(badCodec.status, 2);
+    assert.match(badCodec.stderr, /--codec must be one of json, cbor, pb/);
+  });
+
+  test("removing an unknown device fails with exit code 1", () => {
+    const result = runCli(["devices", "rm", "nobody", "--data-dir", dataDir]);
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /no device nobody/);
+  });
+
+  test("unknown commands and flags give a clear message and exit code 2", () => {
+    const command = runCli(["frobnicate"]);
+    assert.equal(command.status, 2);
+    assert.match(command.stderr, /unknown command 'frobnicate'/);
+    const flag = runCli(["start", "--no-such-flag"]);
+    assert.equal(flag.status, 2);
+    assert.match(flag.stderr, /unknown option '--no-such-flag'/);
+  });
+
+  test("a bad setting stops start with exit code 2 and a line naming the field and its source", () => {
+    const fromEnv = runCli(["start", "--data-dir", dataDir], { BRIDGE_MQTT_PORT: "99999" });
+    assert.equal(fromEnv.status, 2);
+    assert.equal(
+      fromEnv.stderr.trim(),
+      "config error: mqtt.port must be an integer from 0 to 65535 (from BRIDGE_MQTT_PORT)",
+    );
+    const fromFlag = runCli(["start", "--data-dir", dataDir, "--log-level", "loud"]);
+    assert.equal(fromFlag.status, 2);
+    assert.match(fromFlag.stderr, /^config error: log\.level must be one of .* \(from --log-level\)/);
+    const file = `${dataDir}/bad.json`;
+    fs.writeFileSync(file, JSON.stringify({ http: { port: "eighty" } }));
+    const fromFile = runCli(["start", "--config", file]);
+    assert.equal(fromFile.status, 2);
+    assert.equal(
+      fromFile.stderr.trim(),
+      `config error: http.port must be an integer from 0 to 65535 (from config file ${file})`,
+    );
+  });
+});

@@ -1,0 +1,173 @@
+/**
+ * Starts the bridge the way a user does (`node bin/agent-bridge.js start`) in a child process, on ports 0 and a
+ * temporary data directory, and reads the real ports from its "bridge started" log line.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+export const BIN = path.join(ROOT, "bin/agent-bridge.js");
+/** The operator token the tests configure (BRIDGE_API_TOKEN). */
+export const TEST_API_TOKEN = "e2e-operator-token-0123456789";
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export interface BridgeProcess {
+  readonly child: ChildProcess;
+  readonly dataDir: string;
+  readonly mqttPort: number;
+  readonly httpPort: number;
+  readonly logs: LogLine[];
+  /** Raw stderr text. */
+  stderr(): string;
+  /** Resolves with the exit code (or the signal name) once the process ended. */
+  exited: Promise<number | string>;
+  /** Sends `signal` and waits for the exit. */
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+  /** GET/POST on the operator HTTP server with the test token. */
+  api(method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: unknown }>;
+}
+
+export function makeTempDir(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface StartOptions {
+  dataDir: string;
+  /** Extra flags after `start`. */
+  args?: string[];
+  env?: Record<string, string>;
+  /** Longest wait for the start line. Default 30000 ms. */
+  timeoutMs?: number;
+}
+
+/** Spawns `agent-bridge start` and resolves once it logged its real addresses. */
+export async function startBridgeProcess(options: StartOptions): Promise<BridgeProcess> {
+  const args = [
+    BIN,
+    "start",
+    "--data-dir",
+    options.dataDir,
+    "--host",
+    "127.0.0.1",
+    "--mqtt-port",
+    "0",
+    "--http-port",
+    "0",
+    ...(options.args ?? []),
+  ];
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, BRIDGE_API_TOKEN: TEST_API_TOKEN, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: LogLine[] = [];
+  let stderrText = "";
+  let stdoutRest = "";
+  const exited = new Promise<number | string>((resolve) => {
+    child.on("exit", (code, signal) => resolve(code ?? signal ?? "unknown"));
+  });
+  const started = new Promise<LogLine>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`bridge did not start in time; stderr: ${stderrText}; logs: ${JSON.stringify(logs)}`)),
+      options.timeoutMs ?? 30_000,
+    );
+    child.stdout?.setEncoding("utf8");
+    child.stdout?.on("data", (chunk: string) => {
+      stdoutRest += chunk;
+      const lines = stdoutRest.split("\n");
+      stdoutRest = lines.pop() ?? "";
+      for (const line of lines) {
+        if (line.trim() === "") continue;
+        try {
+          const parsed = JSON.parse(line) as LogLine;
+          logs.push(parsed);
+          if (parsed.msg === "bridge started") {
+            clearTimeout(timer);
+            resolve(parsed);
+          }
+        } catch {
+          logs.push({ level: 0, msg: line });
+        }
+      }
+    });
+    child.stderr?.setEncoding("utf8");
+    child.stderr?.on("data", (chunk: string) => {
+      stderrText += chunk;
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(
+        new Error(`bridge exited (${code}) before it started; stderr: ${stderrText}; logs: ${JSON.stringify(logs)}`),
+      );
+    });
+  });
+  let line: LogLine;
+  try {
+    line = await started;
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw err;
+  }
+  const addresses = line.addresses as { mqtt: { port: number }; http: { port: number } };
+  const httpPort = addresses.http.port;
+  return {
+    child,
+    dataDir: options.dataDir,
+    mqttPort: addresses.mqtt.port,
+    httpPort,
+    logs,
+    stderr: () => stderrText,
+    exited,
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+    async api(method, urlPath, body) {
+      const response = await fetch(`http://127.0.0.1:${httpPort}${urlPath}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${TEST_API_TOKEN}`,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await response.text();
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // not JSON: keep the text
+      }
+      return { status: response.status, body: parsed };
+    },
+  };
+}
+
+/** Runs the CLI to completion (devices add/list/rm, config errors). */
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Provisions a device through the CLI and returns its secret. */
+export function addDevice(dataDir: string, id: string, codec?: string): string {
+  const result = runCli(["devices", "add", id, "--data-dir", dataDir, "--json", ...(codec ? ["--codec", codec] : [])]);
+  if (result.status !== 0) throw new Error(`devices add ${id} failed: ${result.stderr}`);
+  return (JSON.parse(result.stdout) as { secret: string }).secret;
+}
