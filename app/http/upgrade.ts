@@ -10,7 +10,7 @@ import type { Logger } from "pino";
  * Takes over an upgrade request's socket (ws `handleUpgrade` shape). Returning `false` means "not mine after all":
  * the dispatcher answers 404 and closes the socket.
  */
-export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => boolean | undefined | void;
+export type UpgradeHandler = (request: IncomingMessage, socket: Duplex, head: Buffer) => unknown;
 
 export interface UpgradeRoute {
   /** For logs and errors, e.g. "mqtt". */
