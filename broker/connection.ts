@@ -1,0 +1,81 @@
+/**
+ * One accepted device session: the broker's per-connection state between an aedes client and the agent host.
+ * A new MQTT session for the same device (takeover) is a new DeviceConnection with a new id.
+ */
+import type { Client } from "aedes";
+import type { CloseReason } from "../agents/host.ts";
+import type { CodecName } from "../codecs/frames.ts";
+import type { CodecSource } from "../codecs/index.ts";
+import type { Clock } from "./clock.ts";
+import type { BrokerTransportKind } from "./observer.ts";
+import type { BrokerLimits } from "./options.ts";
+import { TokenBucket } from "./token-bucket.ts";
+
+export interface ConnectionFacts {
+  connectionId: string;
+  deviceId: string;
+  transport: BrokerTransportKind;
+  remoteAddress: string;
+  codec: CodecName;
+  /** Where `codec` came from (codecs negotiateCodec): a hello beats the registry, the registry the default. */
+  codecSource: CodecSource;
+  client: Client;
+  clean: boolean;
+  firmware?: string;
+  /** False for a device accepted in anonymous mode without a registry record. */
+  registered: boolean;
+}
+
+export class DeviceConnection {
+  readonly connectionId: string;
+  readonly deviceId: string;
+  readonly transport: BrokerTransportKind;
+  readonly remoteAddress: string;
+  readonly client: Client;
+  readonly clean: boolean;
+  readonly firmware: string | undefined;
+  readonly registered: boolean;
+  /** Codec of down frames (and of up frames without a codec suffix): last hello, else registry, else default. */
+  codec: CodecName;
+  codecSource: CodecSource;
+  /** Set once `host.open` committed; until then (and after close) up messages are refused. */
+  opened = false;
+  /** Set once the session is over for the broker; no more deliveries, no more down frames. */
+  closed = false;
+  /** Decided by whoever ended the session (takeover, shutdown, protocol abuse, last will). */
+  closeReason: CloseReason | undefined;
+  /** Set once `host.close` was called for this connection (it is called at most once). */
+  hostClosed = false;
+  /** Set once the broker finished its bookkeeping for the ended session. */
+  finished = false;
+  /** Resolves when `host.open` settled; close waits for it so the host sees open before close. */
+  openSettled: Promise<unknown> = Promise.resolve();
+  /** Up messages accepted but not yet acknowledged. */
+  inflight = 0;
+  /** Consecutive messages refused by the rate limit. */
+  rateBreaches = 0;
+  readonly bucket: TokenBucket;
+  /** Tail of the ordered hand-over to `host.deliver`: events reach the mailbox in arrival order. */
+  deliverTail: Promise<void> = Promise.resolve();
+  /** Granted subscription filters and their QoS; down frames go only where one matches. */
+  readonly subscriptions = new Map<string, 0 | 1>();
+
+  constructor(facts: ConnectionFacts, limits: BrokerLimits, clock: Clock) {
+    this.connectionId = facts.connectionId;
+    this.deviceId = facts.deviceId;
+    this.transport = facts.transport;
+    this.remoteAddress = facts.remoteAddress;
+    this.client = facts.client;
+    this.clean = facts.clean;
+    this.firmware = facts.firmware;
+    this.registered = facts.registered;
+    this.codec = facts.codec;
+    this.codecSource = facts.codecSource;
+    this.bucket = new TokenBucket(limits.burstMessages, limits.messagesPerSecond, clock);
+  }
+
+  /** Marks why the session ends; the first reason wins. */
+  markClosing(reason: CloseReason): void {
+    this.closeReason ??= reason;
+  }
+}

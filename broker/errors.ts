@@ -1,0 +1,42 @@
+/**
+ * Stable error codes the broker raises, sends to devices in `down/error` frames, or reports to its observer.
+ * The table with meanings lives in docs/errors.md under "Broker".
+ */
+export const BrokerErrorCode = {
+  /** An option given to createBroker or createDeviceRegistry is invalid; `details.field` names it. */
+  config: "BRIDGE_ERR_BROKER_CONFIG",
+  /** A listener could not bind its address; `cause` holds the system error. */
+  listen: "BRIDGE_ERR_BROKER_LISTEN",
+  /** The broker was already closed. */
+  closed: "BRIDGE_ERR_BROKER_CLOSED",
+  /** Username or password wrong or missing (CONNACK 4). */
+  authFailed: "BRIDGE_ERR_AUTH_FAILED",
+  /** No such device in the registry and anonymous mode is off (CONNACK 5). */
+  authUnknownDevice: "BRIDGE_ERR_AUTH_UNKNOWN_DEVICE",
+  /** Client id is not a valid device id, or differs from the username (CONNACK 2). */
+  authClientId: "BRIDGE_ERR_AUTH_CLIENT_ID",
+  /** The last will targets a topic the device may not publish to (CONNACK 5). */
+  authWillDenied: "BRIDGE_ERR_AUTH_WILL_DENIED",
+  /** Publish or subscribe outside the device's own `devices/{id}/` namespace. */
+  aclDenied: "BRIDGE_ERR_ACL_DENIED",
+  /** An up topic inside the device's namespace that is not `devices/{id}/up/{channel}[/{codec}]`. */
+  topicInvalid: "BRIDGE_ERR_TOPIC_INVALID",
+  /** Payload larger than `limits.maxPayloadBytes`. */
+  frameTooLarge: "BRIDGE_ERR_FRAME_TOO_LARGE",
+  /** The device sends faster than `limits.messagesPerSecond` allows. */
+  rateLimited: "BRIDGE_ERR_RATE_LIMITED",
+  /** More up messages in flight for one device than `limits.maxInflightPerDevice`. */
+  inflightLimit: "BRIDGE_ERR_INFLIGHT_LIMIT",
+  /** `limits.maxConnections` devices are connected already (CONNACK 3). */
+  connectionLimit: "BRIDGE_ERR_CONNECTION_LIMIT",
+  /** The agent host refused or failed to open the connection (CONNACK 3). */
+  openFailed: "BRIDGE_ERR_OPEN_FAILED",
+  /** The agent host threw while taking an event: a fault on the server side. */
+  hostFault: "BRIDGE_ERR_HOST_FAULT",
+  /** The device registry database failed. */
+  registry: "BRIDGE_ERR_REGISTRY",
+  /** A device id that is not `[A-Za-z0-9_.-]{1,64}`. */
+  deviceIdInvalid: "BRIDGE_ERR_DEVICE_ID_INVALID",
+} as const;
+
+export type BrokerErrorCodeValue = (typeof BrokerErrorCode)[keyof typeof BrokerErrorCode];

@@ -1,0 +1,82 @@
+/**
+ * MQTT over TCP and over TLS: a net or tls server whose sockets are handed to aedes. Sockets are tracked so
+ * `close()` can end those that never sent CONNECT (aedes only knows connected clients).
+ */
+import net from "node:net";
+import tls from "node:tls";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { BridgeError } from "../../errors/index.ts";
+import { BrokerErrorCode } from "../errors.ts";
+import type { BrokerTransportKind } from "../observer.ts";
+
+/** Where a listener is bound. */
+export interface BoundAddress {
+  host: string;
+  port: number;
+}
+
+export interface SocketListener {
+  readonly kind: BrokerTransportKind;
+  address(): BoundAddress;
+  /** Stops accepting, destroys every socket still open, resolves when the server closed. */
+  close(): Promise<void>;
+}
+
+export type AcceptFn = (
+  stream: Duplex,
+  kind: BrokerTransportKind,
+  remoteAddress: string,
+  req?: IncomingMessage,
+) => void;
+
+export interface SocketListenerOptions {
+  kind: "tcp" | "tls";
+  host: string;
+  port: number;
+  tls?: tls.TlsOptions;
+  accept: AcceptFn;
+}
+
+/** Binds a TCP or TLS listener; rejects with BRIDGE_ERR_BROKER_LISTEN (keeping the system error as cause). */
+export function listenSockets(options: SocketListenerOptions): Promise<SocketListener> {
+  const sockets = new Set<net.Socket>();
+  const onSocket = (socket: net.Socket): void => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    // A device that vanishes mid-handshake must never surface as an unhandled error.
+    socket.on("error", () => {});
+    options.accept(socket, options.kind, socket.remoteAddress ?? "");
+  };
+  const server =
+    options.kind === "tls"
+      ? tls.createServer(options.tls ?? {}, onSocket).on("tlsClientError", () => {})
+      : net.createServer(onSocket);
+  return new Promise((resolve, reject) => {
+    const onError = (cause: Error): void => {
+      reject(
+        new BridgeError(
+          BrokerErrorCode.listen,
+          `cannot listen for MQTT over ${options.kind} on ${options.host}:${options.port}`,
+          { host: options.host, port: options.port },
+          { cause },
+        ),
+      );
+    };
+    server.once("error", onError);
+    server.listen(options.port, options.host, () => {
+      server.off("error", onError);
+      server.on("error", () => {});
+      const bound = server.address() as net.AddressInfo;
+      resolve({
+        kind: options.kind,
+        address: () => ({ host: bound.address, port: bound.port }),
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            for (const socket of sockets) socket.destroy();
+          }),
+      });
+    });
+  });
+}

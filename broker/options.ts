@@ -1,0 +1,213 @@
+/** createBroker's options, their defaults (one object) and their validation at construction. */
+import type { AgentHost } from "../agents/host.ts";
+import { CODEC_NAMES, type CodecName } from "../codecs/frames.ts";
+import { BridgeError } from "../errors/index.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import { BrokerErrorCode } from "./errors.ts";
+import type { BrokerObserver } from "./observer.ts";
+import type { DeviceRegistry } from "./registry/index.ts";
+
+/** A plain TCP listener. */
+export interface TcpListenerOptions {
+  /** Bind address. Default "0.0.0.0" (devices are on the network). */
+  host?: string;
+  /** Port; 0 picks a free one (see `broker.addresses()`). Default 1883. */
+  port?: number;
+}
+
+/** MQTT over TLS; enabled when both `cert` and `key` are given. */
+export interface TlsListenerOptions {
+  /** Bind address. Default "0.0.0.0". */
+  host?: string;
+  /** Port; 0 picks a free one. Default 8883. */
+  port?: number;
+  /** PEM certificate chain. */
+  cert?: string | Buffer;
+  /** PEM private key. */
+  key?: string | Buffer;
+  /** PEM CA bundle for client certificates (optional). */
+  ca?: string | Buffer;
+}
+
+/** MQTT over WebSocket, served through the app's HTTP server calling `broker.handleUpgrade`. */
+export interface WebSocketOptions {
+  /** URL path accepted by `handleUpgrade`. Default "/mqtt". */
+  path?: string;
+}
+
+/** Per-device and global limits. Each breach moves a counter (see docs/broker.md). */
+export interface BrokerLimits {
+  /** Largest accepted up payload in bytes; larger ones get an error frame. Default 65536. */
+  maxPayloadBytes: number;
+  /** Deepest nesting of maps/arrays accepted in a frame. Default 16. */
+  maxDepth: number;
+  /** Sustained up messages per second per device (token bucket refill). Default 100. */
+  messagesPerSecond: number;
+  /** Bucket size: messages a device may send in a burst. Default 200. */
+  burstMessages: number;
+  /** Consecutive rate-limited messages after which the device is disconnected as a flood. Default 50. */
+  maxRateBreaches: number;
+  /** Device connections at once; further CONNECTs get CONNACK 3 (server unavailable). Default 10000. */
+  maxConnections: number;
+  /** Up messages of one device being processed at once before it is disconnected. Default 256. */
+  maxInflightPerDevice: number;
+}
+
+export interface BrokerOptions {
+  /** The agent runtime (or any AgentHost) that receives device events. Required. */
+  host: AgentHost;
+  /** The device registry. Required unless `dataDir` is given. */
+  registry?: DeviceRegistry;
+  /** Where to open `registry.db` when no `registry` is given; the broker then closes it on `close()`. */
+  dataDir?: string;
+  /** MQTT over TCP; `false` disables it. Default { host: "0.0.0.0", port: 1883 }. */
+  tcp?: TcpListenerOptions | false;
+  /** MQTT over TLS; listens only when `cert` and `key` are set. */
+  tls?: TlsListenerOptions;
+  /** MQTT over WebSocket via `handleUpgrade`; `false` refuses every upgrade. Default { path: "/mqtt" }. */
+  websocket?: WebSocketOptions | false;
+  /** Accept devices that are not in the registry, without credentials. Default false; logs a warning at start. */
+  anonymous?: boolean;
+  /** Codec for devices with neither a hello codec nor a registry codec. Default "cbor". */
+  defaultCodec?: CodecName;
+  limits?: Partial<BrokerLimits>;
+  /** Metrics hooks. Default: none. */
+  observer?: BrokerObserver;
+  /** pino-compatible logger. Default: silent. */
+  logger?: BrokerLogger;
+  /** Time source for rate limiting. Default: the system clock. */
+  clock?: Clock;
+  /** A socket must send CONNECT within this many ms. Default 30000. */
+  connectTimeoutMs?: number;
+}
+
+/** The subset of a pino logger the broker uses. */
+export interface BrokerLogger {
+  info(obj: Record<string, unknown>, msg: string): void;
+  warn(obj: Record<string, unknown>, msg: string): void;
+  error(obj: Record<string, unknown>, msg: string): void;
+}
+
+export const silentLogger: BrokerLogger = { info() {}, warn() {}, error() {} };
+
+/** All defaults in one place. */
+export const BROKER_DEFAULTS = {
+  tcp: { host: "0.0.0.0", port: 1883 },
+  tls: { host: "0.0.0.0", port: 8883 },
+  websocket: { path: "/mqtt" },
+  anonymous: false,
+  defaultCodec: "cbor" as CodecName,
+  limits: {
+    maxPayloadBytes: 65536,
+    maxDepth: 16,
+    messagesPerSecond: 100,
+    burstMessages: 200,
+    maxRateBreaches: 50,
+    maxConnections: 10000,
+    maxInflightPerDevice: 256,
+  } satisfies BrokerLimits,
+  connectTimeoutMs: 30_000,
+} as const;
+
+/** Options after defaults and validation. */
+export interface ResolvedBrokerOptions {
+  host: AgentHost;
+  registry?: DeviceRegistry;
+  dataDir?: string;
+  tcp: { host: string; port: number } | false;
+  tls: { host: string; port: number; cert: string | Buffer; key: string | Buffer; ca?: string | Buffer } | false;
+  websocket: { path: string } | false;
+  anonymous: boolean;
+  defaultCodec: CodecName;
+  limits: BrokerLimits;
+  observer: BrokerObserver;
+  logger: BrokerLogger;
+  clock: Clock;
+  connectTimeoutMs: number;
+}
+
+function fail(field: string, message: string): never {
+  throw new BridgeError(BrokerErrorCode.config, `broker option ${field} ${message}`, { field });
+}
+
+function checkInt(field: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
+    fail(field, `must be an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function checkHost(field: string, value: unknown): string {
+  if (typeof value !== "string" || value.length === 0) fail(field, "must be a non-empty address");
+  return value;
+}
+
+/** Applies defaults and validates; throws BridgeError BRIDGE_ERR_BROKER_CONFIG naming the field. */
+export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOptions {
+  if (typeof options !== "object" || options === null) fail("options", "must be an object");
+  const host = options.host;
+  if (!host || typeof host.open !== "function" || typeof host.deliver !== "function") {
+    fail("host", "must be an AgentHost (open, deliver, close)");
+  }
+  if (!options.registry && (typeof options.dataDir !== "string" || options.dataDir.length === 0)) {
+    fail("registry", "or dataDir is required");
+  }
+  let tcp: ResolvedBrokerOptions["tcp"] = false;
+  if (options.tcp !== false) {
+    const t = { ...BROKER_DEFAULTS.tcp, ...options.tcp };
+    tcp = { host: checkHost("tcp.host", t.host), port: checkInt("tcp.port", t.port, 0, 65535) };
+  }
+  let tls: ResolvedBrokerOptions["tls"] = false;
+  if (options.tls?.cert !== undefined || options.tls?.key !== undefined) {
+    const t = { ...BROKER_DEFAULTS.tls, ...options.tls };
+    if (!t.cert) fail("tls.cert", "is required when tls.key is set");
+    if (!t.key) fail("tls.key", "is required when tls.cert is set");
+    tls = {
+      host: checkHost("tls.host", t.host),
+      port: checkInt("tls.port", t.port, 0, 65535),
+      cert: t.cert,
+      key: t.key,
+      ca: t.ca,
+    };
+  }
+  let websocket: ResolvedBrokerOptions["websocket"] = false;
+  if (options.websocket !== false) {
+    const path = options.websocket?.path ?? BROKER_DEFAULTS.websocket.path;
+    if (typeof path !== "string" || !path.startsWith("/")) fail("websocket.path", "must start with /");
+    websocket = { path };
+  }
+  const defaultCodec = options.defaultCodec ?? BROKER_DEFAULTS.defaultCodec;
+  if (!(CODEC_NAMES as readonly string[]).includes(defaultCodec)) {
+    fail("defaultCodec", `must be one of ${CODEC_NAMES.join(", ")}`);
+  }
+  const l = { ...BROKER_DEFAULTS.limits, ...options.limits };
+  const limits: BrokerLimits = {
+    maxPayloadBytes: checkInt("limits.maxPayloadBytes", l.maxPayloadBytes, 1, 268_435_455),
+    maxDepth: checkInt("limits.maxDepth", l.maxDepth, 1, 1000),
+    messagesPerSecond: checkInt("limits.messagesPerSecond", l.messagesPerSecond, 1),
+    burstMessages: checkInt("limits.burstMessages", l.burstMessages, 1),
+    maxRateBreaches: checkInt("limits.maxRateBreaches", l.maxRateBreaches, 1),
+    maxConnections: checkInt("limits.maxConnections", l.maxConnections, 1),
+    maxInflightPerDevice: checkInt("limits.maxInflightPerDevice", l.maxInflightPerDevice, 1),
+  };
+  if (options.anonymous !== undefined && typeof options.anonymous !== "boolean") fail("anonymous", "must be a boolean");
+  return {
+    host,
+    registry: options.registry,
+    dataDir: options.dataDir,
+    tcp,
+    tls,
+    websocket,
+    anonymous: options.anonymous ?? BROKER_DEFAULTS.anonymous,
+    defaultCodec,
+    limits,
+    observer: options.observer ?? {},
+    logger: options.logger ?? silentLogger,
+    clock: options.clock ?? systemClock,
+    connectTimeoutMs: checkInt(
+      "connectTimeoutMs",
+      options.connectTimeoutMs ?? BROKER_DEFAULTS.connectTimeoutMs,
+      1,
+    ),
+  };
+}

@@ -1,0 +1,287 @@
+/**
+ * The device registry: one SQLite file (better-sqlite3, WAL) in the data directory. Other processes (the CLI's
+ * `devices add`) open the same file at the same time, so it never takes an exclusive lock and waits on a busy
+ * database instead of failing at once.
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import type Database from "better-sqlite3";
+import { isValidDeviceId } from "../../codecs/index.ts";
+import type { CodecName } from "../../codecs/frames.ts";
+import { CODEC_NAMES } from "../../codecs/frames.ts";
+import { BridgeError } from "../../errors/index.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { BrokerErrorCode } from "../errors.ts";
+import {
+  burnVerification,
+  DEFAULT_SCRYPT_PARAMS,
+  generateSecret,
+  hashSecret,
+  type ScryptParams,
+  verifySecret,
+} from "./secret-hash.ts";
+import { openRegistryDatabase, type DeviceRow } from "./schema.ts";
+
+/** A registered device as the registry returns it. The secret hash never leaves the registry. */
+export interface DeviceRecord {
+  id: string;
+  /** The codec chosen at provisioning or by the device's last hello; null means the bridge default. */
+  codec: CodecName | null;
+  /** Agent class that serves the device; null means the default DeviceAgent. */
+  agentClass: string | null;
+  /** ms since the Unix epoch. */
+  createdAt: number;
+  /** ms since the Unix epoch of the last message or connection; null when never seen. */
+  lastSeen: number | null;
+  /** Firmware version from the device's last hello. */
+  firmware: string | null;
+}
+
+export interface AddDeviceOptions {
+  codec?: CodecName;
+  agentClass?: string;
+}
+
+/** Outcome of `add`. The secret appears only here, once; only its hash is stored. */
+export type AddDeviceResult =
+  | { status: "created"; device: DeviceRecord; secret: string }
+  | { status: "exists"; device: DeviceRecord }
+  | { status: "invalid"; field: string; message: string };
+
+/** Outcome of `verify`. */
+export type VerifyResult =
+  | { status: "ok"; device: DeviceRecord }
+  | { status: "unknown-device" }
+  | { status: "bad-secret" };
+
+export interface DeviceRegistryOptions {
+  /** Path of the SQLite file (created when absent), e.g. `<dataDir>/registry.db`. `:memory:` for tests. */
+  path: string;
+  /** Time source for created_at / last_seen and cache expiry. Default: the system clock. */
+  clock?: Clock;
+  /**
+   * How long a successful verification is remembered, in ms. Default 60000; 0 disables the cache.
+   * Safe because a hit also requires the stored hash to be unchanged: a removed or re-keyed device misses at once,
+   * even when another process changed the file.
+   */
+  verifyCacheMs?: number;
+  /** last_seen updates are batched and written at most this often, in ms. Default 5000. */
+  touchFlushMs?: number;
+  /** scrypt cost for new secrets. Default N=16384, r=8, p=1. Lower only in tests. */
+  scrypt?: ScryptParams;
+}
+
+export const DEFAULT_REGISTRY_OPTIONS = {
+  verifyCacheMs: 60_000,
+  touchFlushMs: 5_000,
+  scrypt: DEFAULT_SCRYPT_PARAMS,
+} as const;
+
+/** The device registry API. */
+export interface DeviceRegistry {
+  /** Provisions a device and returns its secret, once. */
+  add(id: string, options?: AddDeviceOptions): Promise<AddDeviceResult>;
+  get(id: string): DeviceRecord | undefined;
+  /** Devices ordered by id. */
+  list(options?: { limit?: number; offset?: number }): DeviceRecord[];
+  /** Removes a device; false when there was none. */
+  remove(id: string): boolean;
+  /** Checks a device's secret without blocking the event loop (scrypt runs on the thread pool). */
+  verify(id: string, secret: string): Promise<VerifyResult>;
+  /** Issues a new secret, invalidating the old one; undefined when the device does not exist. */
+  rotateSecret(id: string): Promise<string | undefined>;
+  /** Records the codec a device asked for in its hello. */
+  setCodec(id: string, codec: CodecName): void;
+  /** Records the firmware version a device reported in its hello. */
+  setFirmware(id: string, firmware: string): void;
+  /** Marks a device as seen now (or at `atMs`). Batched: written within `touchFlushMs`. */
+  touch(id: string, atMs?: number): void;
+  /** Writes pending last_seen updates now. */
+  flush(): void;
+  /** Flushes and closes the database. */
+  close(): void;
+}
+
+function toRecord(row: DeviceRow): DeviceRecord {
+  const codec = (CODEC_NAMES as readonly string[]).includes(row.codec ?? "") ? (row.codec as CodecName) : null;
+  return {
+    id: row.id,
+    codec,
+    agentClass: row.agent_class,
+    createdAt: row.created_at,
+    lastSeen: row.last_seen,
+    firmware: row.firmware,
+  };
+}
+
+function configError(field: string, message: string): BridgeError {
+  return new BridgeError(BrokerErrorCode.config, `${field} ${message}`, { field });
+}
+
+function validate(options: DeviceRegistryOptions): Required<Omit<DeviceRegistryOptions, "path">> & { path: string } {
+  if (typeof options.path !== "string" || options.path.length === 0) {
+    throw configError("path", "must be a non-empty file path");
+  }
+  const merged = { clock: systemClock, ...DEFAULT_REGISTRY_OPTIONS, ...options };
+  for (const field of ["verifyCacheMs", "touchFlushMs"] as const) {
+    const value = merged[field];
+    if (!Number.isSafeInteger(value) || value < 0) throw configError(field, "must be an integer >= 0 (ms)");
+  }
+  const { N, r, p } = merged.scrypt;
+  if (!Number.isSafeInteger(N) || N < 2 || (N & (N - 1)) !== 0) throw configError("scrypt.N", "must be a power of two");
+  if (!Number.isSafeInteger(r) || r < 1 || !Number.isSafeInteger(p) || p < 1) {
+    throw configError("scrypt", "r and p must be positive integers");
+  }
+  return merged;
+}
+
+const sha256 = (text: string): Buffer => createHash("sha256").update(text).digest();
+
+/**
+ * Opens (creating when absent) the device registry.
+ *
+ * @example
+ * const registry = createDeviceRegistry({ path: path.join(dataDir, "registry.db") });
+ * const added = await registry.add("thermo-1", { codec: "cbor" });
+ * if (added.status === "created") console.log("secret, shown once:", added.secret);
+ */
+export function createDeviceRegistry(options: DeviceRegistryOptions): DeviceRegistry {
+  const opts = validate(options);
+  const clock = opts.clock;
+  let db: Database.Database;
+  try {
+    db = openRegistryDatabase(opts.path);
+  } catch (cause) {
+    throw new BridgeError(BrokerErrorCode.registry, `cannot open device registry at ${opts.path}`, {}, { cause });
+  }
+  const stmt = {
+    get: db.prepare<[string], DeviceRow>("SELECT * FROM devices WHERE id = ?"),
+    list: db.prepare<[number, number], DeviceRow>("SELECT * FROM devices ORDER BY id LIMIT ? OFFSET ?"),
+    insert: db.prepare<[string, string, string | null, string | null, number]>(
+      "INSERT OR IGNORE INTO devices (id, secret_hash, codec, agent_class, created_at) VALUES (?, ?, ?, ?, ?)",
+    ),
+    remove: db.prepare<[string]>("DELETE FROM devices WHERE id = ?"),
+    setHash: db.prepare<[string, string]>("UPDATE devices SET secret_hash = ? WHERE id = ?"),
+    setCodec: db.prepare<[string, string]>("UPDATE devices SET codec = ? WHERE id = ?"),
+    setFirmware: db.prepare<[string, string]>("UPDATE devices SET firmware = ? WHERE id = ?"),
+    touch: db.prepare<[number, string, number]>(
+      "UPDATE devices SET last_seen = ? WHERE id = ? AND (last_seen IS NULL OR last_seen < ?)",
+    ),
+  };
+  /** Positive verifications: id -> the stored hash they were checked against, a digest of the secret, expiry. */
+  const verified = new Map<string, { hash: string; digest: Buffer; expiresAt: number }>();
+  const pendingTouches = new Map<string, number>();
+  let touchTimer: unknown;
+  let closed = false;
+
+  function guard<T>(what: string, fn: () => T): T {
+    if (closed) throw new BridgeError(BrokerErrorCode.registry, "device registry is closed");
+    try {
+      return fn();
+    } catch (cause) {
+      if (cause instanceof BridgeError) throw cause;
+      throw new BridgeError(BrokerErrorCode.registry, `device registry ${what} failed`, {}, { cause });
+    }
+  }
+
+  function flush(): void {
+    if (touchTimer !== undefined) clock.clearTimeout(touchTimer);
+    touchTimer = undefined;
+    if (pendingTouches.size === 0 || closed) return;
+    const batch = [...pendingTouches];
+    pendingTouches.clear();
+    guard("touch", () =>
+      db.transaction(() => {
+        for (const [id, at] of batch) stmt.touch.run(at, id, at);
+      })(),
+    );
+  }
+
+  function flushInBackground(): void {
+    try {
+      flush();
+    } catch {
+      // last_seen is advisory: a busy or failing database must not crash the bridge from a timer.
+      // The next touch schedules another attempt.
+    }
+  }
+
+  const registry: DeviceRegistry = {
+    async add(id, addOptions = {}) {
+      if (typeof id !== "string" || !isValidDeviceId(id)) {
+        return { status: "invalid", field: "id", message: "device id must match [A-Za-z0-9_.-]{1,64}" };
+      }
+      if (addOptions.codec !== undefined && !(CODEC_NAMES as readonly string[]).includes(addOptions.codec)) {
+        return { status: "invalid", field: "codec", message: `codec must be one of ${CODEC_NAMES.join(", ")}` };
+      }
+      const existing = guard("get", () => stmt.get.get(id));
+      if (existing) return { status: "exists", device: toRecord(existing) };
+      const secret = generateSecret();
+      const hash = await hashSecret(secret, opts.scrypt);
+      const inserted = guard("add", () =>
+        stmt.insert.run(id, hash, addOptions.codec ?? null, addOptions.agentClass ?? null, clock.now()),
+      );
+      const row = guard("get", () => stmt.get.get(id))!;
+      // Another process (or a concurrent add) may have won the race while we hashed.
+      if (inserted.changes === 0) return { status: "exists", device: toRecord(row) };
+      return { status: "created", device: toRecord(row), secret };
+    },
+    get(id) {
+      const row = guard("get", () => stmt.get.get(id));
+      return row ? toRecord(row) : undefined;
+    },
+    list(listOptions = {}) {
+      const limit = listOptions.limit ?? -1;
+      const offset = listOptions.offset ?? 0;
+      return guard("list", () => stmt.list.all(limit, offset)).map(toRecord);
+    },
+    remove(id) {
+      verified.delete(id);
+      pendingTouches.delete(id);
+      return guard("remove", () => stmt.remove.run(id)).changes > 0;
+    },
+    async verify(id, secret) {
+      const row = typeof id === "string" ? guard("get", () => stmt.get.get(id)) : undefined;
+      if (!row || typeof secret !== "string") {
+        await burnVerification(opts.scrypt);
+        return row ? { status: "bad-secret" } : { status: "unknown-device" };
+      }
+      const digest = sha256(secret);
+      const cached = verified.get(id);
+      if (cached && cached.hash === row.secret_hash && cached.expiresAt > clock.now()) {
+        if (timingSafeEqual(cached.digest, digest)) return { status: "ok", device: toRecord(row) };
+      }
+      if (!(await verifySecret(secret, row.secret_hash))) return { status: "bad-secret" };
+      if (opts.verifyCacheMs > 0) {
+        verified.set(id, { hash: row.secret_hash, digest, expiresAt: clock.now() + opts.verifyCacheMs });
+      }
+      return { status: "ok", device: toRecord(row) };
+    },
+    async rotateSecret(id) {
+      if (!guard("get", () => stmt.get.get(id))) return undefined;
+      const secret = generateSecret();
+      const hash = await hashSecret(secret, opts.scrypt);
+      verified.delete(id);
+      return guard("rotate", () => stmt.setHash.run(hash, id)).changes > 0 ? secret : undefined;
+    },
+    setCodec(id, codec) {
+      guard("setCodec", () => stmt.setCodec.run(codec, id));
+    },
+    setFirmware(id, firmware) {
+      guard("setFirmware", () => stmt.setFirmware.run(firmware, id));
+    },
+    touch(id, atMs = clock.now()) {
+      if (closed) return;
+      pendingTouches.set(id, Math.max(atMs, pendingTouches.get(id) ?? 0));
+      if (touchTimer === undefined) touchTimer = clock.setTimeout(flushInBackground, opts.touchFlushMs);
+    },
+    flush,
+    close() {
+      if (closed) return;
+      flush();
+      closed = true;
+      verified.clear();
+      db.close();
+    },
+  };
+  return registry;
+}

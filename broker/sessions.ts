@@ -1,0 +1,144 @@
+/**
+ * Device sessions as the agent host sees them: open on CONNECT, close on disconnect, last will, takeover or
+ * shutdown. Host calls for one device run one after another, so the host always sees the old session closed
+ * (reason "takeover") before the new one opens, and a close never overtakes its open.
+ */
+import type { AgentHost, CloseReason, ConnectionTransport, EventResult } from "../agents/host.ts";
+import type { DeviceConnection } from "./connection.ts";
+import type { ObserverHub } from "./observer.ts";
+import type { BrokerLogger } from "./options.ts";
+
+export class SessionManager {
+  /** Sessions whose open committed and that have not closed: the online devices. */
+  private readonly online = new Map<string, DeviceConnection>();
+  /** Every accepted session not yet finished (opening, open or closing). */
+  private readonly live = new Set<DeviceConnection>();
+  private readonly chains = new Map<string, Promise<unknown>>();
+  private readonly finishing = new Set<Promise<void>>();
+
+  constructor(
+    private readonly host: AgentHost,
+    private readonly hub: ObserverHub,
+    private readonly logger: BrokerLogger,
+  ) {}
+
+  /** Runs `fn` after every earlier host call for the same device settled. */
+  private serial<T>(deviceId: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.chains.get(deviceId) ?? Promise.resolve();
+    const next = previous.then(fn, fn);
+    const tail = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.chains.set(deviceId, tail);
+    void tail.then(() => {
+      if (this.chains.get(deviceId) === tail) this.chains.delete(deviceId);
+    });
+    return next;
+  }
+
+  /** Live sessions other than those of `exceptDeviceId` (a takeover does not add a connection). */
+  countExcept(exceptDeviceId: string): number {
+    let n = 0;
+    for (const c of this.live) if (c.deviceId !== exceptDeviceId && !c.closed) n++;
+    return n;
+  }
+
+  isOnline(deviceId: string): boolean {
+    return this.online.has(deviceId);
+  }
+
+  onlineDevices(): string[] {
+    return [...this.online.keys()];
+  }
+
+  liveSessions(): DeviceConnection[] {
+    return [...this.live];
+  }
+
+  /**
+   * Opens `connection` with the host, first closing any earlier session of the same device as a takeover.
+   * Resolves with the host's result; a host fault becomes a failed result.
+   */
+  open(connection: DeviceConnection, transport: ConnectionTransport): Promise<EventResult> {
+    this.live.add(connection);
+    const opening = this.serial(connection.deviceId, async (): Promise<EventResult> => {
+      for (const other of this.live) {
+        if (other !== connection && other.deviceId === connection.deviceId && !other.hostClosed) {
+          other.markClosing("takeover");
+          other.closed = true;
+          await this.closeInHost(other);
+        }
+      }
+      if (connection.closed) return { status: "failed", code: "closed", message: "connection closed while opening" };
+      let result: EventResult;
+      try {
+        result = await this.host.open(connection.deviceId, {
+          id: connection.connectionId,
+          kind: "mqtt",
+          codec: connection.codec,
+          context: {
+            firmware: connection.firmware,
+            remoteAddress: connection.remoteAddress,
+            clean: connection.clean,
+            transport: connection.transport,
+          },
+          transport,
+        });
+      } catch (err) {
+        this.logger.error({ err, device: connection.deviceId }, "agent host failed to open a connection");
+        result = { status: "failed", code: "BRIDGE_ERR_OPEN_FAILED", message: "agent host fault" };
+      }
+      if (result.status === "committed") {
+        connection.opened = true;
+        this.online.set(connection.deviceId, connection);
+        this.hub.connectionOpened(connection.transport);
+      } else {
+        connection.closed = true;
+        connection.hostClosed = true;
+      }
+      return result;
+    });
+    connection.openSettled = opening.catch(() => undefined);
+    return opening;
+  }
+
+  private async closeInHost(connection: DeviceConnection): Promise<void> {
+    if (connection.hostClosed) return;
+    connection.hostClosed = true;
+    if (this.online.get(connection.deviceId) === connection) this.online.delete(connection.deviceId);
+    if (!connection.opened) return;
+    const reason: CloseReason = connection.closeReason ?? "disconnect";
+    try {
+      const result = await this.host.close(connection.deviceId, connection.connectionId, reason);
+      if (result.status === "failed") {
+        this.logger.warn({ device: connection.deviceId, code: result.code }, "agent onClose failed");
+      }
+    } catch (err) {
+      this.logger.error({ err, device: connection.deviceId }, "agent host failed to close a connection");
+    }
+  }
+
+  /** Called once the session's stream closed: tells the host (unless a takeover already did) and counts. */
+  finish(connection: DeviceConnection): Promise<void> {
+    if (connection.finished) return Promise.resolve();
+    connection.finished = true;
+    connection.closed = true;
+    const done = connection.openSettled
+      .then(() => this.serial(connection.deviceId, () => this.closeInHost(connection)))
+      .then(() => {
+        this.live.delete(connection);
+        if (connection.opened) {
+          this.hub.connectionClosed(connection.transport, connection.closeReason ?? "disconnect");
+        }
+      });
+    this.finishing.add(done);
+    void done.finally(() => this.finishing.delete(done));
+    return done;
+  }
+
+  /** Resolves when every session that is finishing has finished. */
+  async drain(): Promise<void> {
+    while (this.finishing.size > 0) await Promise.all([...this.finishing]);
+  }
+}

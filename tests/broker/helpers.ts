@@ -1,0 +1,285 @@
+/**
+ * Shared fixtures of the broker tests: a recording AgentHost with controllable commits and mailbox, a manual clock,
+ * a broker on 127.0.0.1 port 0 with a temp registry, and promise helpers around mqtt.js.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type {
+  AgentHost,
+  CloseReason,
+  ConnectionInit,
+  ConnectionTransport,
+  DeliverOutcome,
+  EventResult,
+  InboundMessage,
+} from "../../agents/host.ts";
+import {
+  type Broker,
+  type BrokerLogger,
+  type BrokerOptions,
+  type Clock,
+  createBroker,
+  createDeviceRegistry,
+  type DeviceRegistry,
+} from "../../broker/index.ts";
+
+export type HostEvent =
+  | { type: "open"; agentId: string; connectionId: string; init: ConnectionInit }
+  | { type: "deliver"; agentId: string; connectionId: string; message: InboundMessage }
+  | { type: "close"; agentId: string; connectionId: string; reason: CloseReason };
+
+/** An AgentHost that records every call. Commits can be held, and the mailbox can be made to report full. */
+export class RecordingHost implements AgentHost {
+  readonly events: HostEvent[] = [];
+  readonly transports = new Map<string, ConnectionTransport>();
+  /** When true, `done` of new deliveries stays pending until `release()`. */
+  hold = false;
+  private held: Array<() => void> = [];
+  /** When true, deliver answers mailbox-full until `setMailboxFull(false)`. */
+  private full = false;
+  private readyWaiters: Array<() => void> = [];
+  fullRefusals = 0;
+  openResult: EventResult = { status: "committed" };
+  deliverResult: EventResult = { status: "committed" };
+  open(agentId: string, init: ConnectionInit): Promise<EventResult> {
+    this.events.push({ type: "open", agentId, connectionId: init.id, init });
+    this.transports.set(init.id, init.transport);
+    return Promise.resolve(this.openResult);
+  }
+
+  deliver(agentId: string, connectionId: string, message: InboundMessage): DeliverOutcome {
+    if (this.full) {
+      this.fullRefusals++;
+        return {
+        accepted: false,
+        reason: "mailbox-full",
+        ready: new Promise<void>((resolve) => this.readyWaiters.push(resolve)),
+      };
+    }
+    this.events.push({ type: "deliver", agentId, connectionId, message });
+    const result = this.deliverResult;
+    if (!this.hold) return { accepted: true, done: Promise.resolve(result) };
+    return { accepted: true, done: new Promise<EventResult>((resolve) => this.held.push(() => resolve(result))) };
+  }
+
+  close(agentId: string, connectionId: string, reason: CloseReason): Promise<EventResult> {
+    this.events.push({ type: "close", agentId, connectionId, reason });
+    return Promise.resolve({ status: "committed" });
+  }
+
+  /** Commits every held delivery. */
+  release(): void {
+    this.hold = false;
+    for (const r of this.held.splice(0)) r();
+  }
+
+  setMailboxFull(full: boolean): void {
+    this.full = full;
+    if (!full) for (const r of this.readyWaiters.splice(0)) r();
+  }
+
+  deliveries(agentId?: string): Array<Extract<HostEvent, { type: "deliver" }>> {
+    return this.events.filter(
+      (e): e is Extract<HostEvent, { type: "deliver" }> =>
+        e.type === "deliver" && (agentId === undefined || e.agentId === agentId),
+    );
+  }
+
+  opens(agentId?: string): Array<Extract<HostEvent, { type: "open" }>> {
+    return this.events.filter(
+      (e): e is Extract<HostEvent, { type: "open" }> =>
+        e.type === "open" && (agentId === undefined || e.agentId === agentId),
+    );
+  }
+
+  closes(agentId?: string): Array<Extract<HostEvent, { type: "close" }>> {
+    return this.events.filter(
+      (e): e is Extract<HostEvent, { type: "close" }> =>
+        e.type === "close" && (agentId === undefined || e.agentId === agentId),
+    );
+  }
+
+  /** The transport of the latest connection of `agentId`. */
+  transportOf(agentId: string): ConnectionTransport {
+    const open = this.opens(agentId).at(-1);
+    if (!open) throw new Error(`no connection opened for ${agentId}`);
+    return open.init.transport;
+  }
+
+  /** Resolves once `predicate` holds; rejects after `timeoutMs`. */
+  waitFor(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+    return waitUntil(predicate, timeoutMs);
+  }
+}
+
+/** Polls `predicate` every 5 ms until it holds; rejects after `timeoutMs`. */
+export function waitUntil(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const check = (): void => {
+      if (predicate()) {
+        resolve();
+      } else if (Date.now() - started > timeoutMs) {
+        reject(new Error("condition not reached in time"));
+      } else {
+        setTimeout(check, 5);
+      }
+    };
+    check();
+  });
+}
+
+/** A clock the test moves by hand. Timers fire on `advance`. */
+export class ManualClock implements Clock {
+  private t: number;
+  private timers = new Map<number, { at: number; fn: () => void }>();
+  private nextId = 1;
+  constructor(start = 1_700_000_000_000) {
+    this.t = start;
+  }
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, delayMs: number): unknown {
+    const id = this.nextId++;
+    this.timers.set(id, { at: this.t + delayMs, fn });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.timers.delete(handle as number);
+  }
+  advance(ms: number): void {
+    this.t += ms;
+    for (const [id, timer] of [...this.timers]) {
+      if (timer.at <= this.t) {
+        this.timers.delete(id);
+        timer.fn();
+      }
+    }
+  }
+}
+
+/** A logger that keeps every line, to assert on warnings. */
+export class MemoryLogger implements BrokerLogger {
+  readonly lines: Array<{ level: string; msg: string; obj: Record<string, unknown> }> = [];
+  info(obj: Record<string, unknown>, msg: string): void {
+    this.lines.push({ level: "info", msg, obj });
+  }
+  warn(obj: Record<string, unknown>, msg: string): void {
+    this.lines.push({ level: "warn", msg, obj });
+  }
+  error(obj: Record<string, unknown>, msg: string): void {
+    this.lines.push({ level: "error", msg, obj });
+  }
+}
+
+export interface TestBroker {
+  broker: Broker;
+  host: RecordingHost;
+  registry: DeviceRegistry;
+  logger: MemoryLogger;
+  port: number;
+  url: string;
+  dir: string;
+  /** Provisions a device and returns its secret. */
+  addDevice(id: string, codec?: "json" | "cbor" | "pb"): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Starts a broker on 127.0.0.1:0 with a temp registry (cheap scrypt) and a RecordingHost. */
+export async function startTestBroker(
+  overrides: Partial<Omit<BrokerOptions, "host">> & { host?: AgentHost } = {},
+): Promise<TestBroker> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "broker-test-"));
+  const registry = createDeviceRegistry({ path: path.join(dir, "registry.db"), scrypt: { N: 1024, r: 8, p: 1 } });
+  const host = new RecordingHost();
+  const logger = new MemoryLogger();
+  const broker = createBroker({
+    host,
+    registry,
+    logger,
+    tcp: { host: "127.0.0.1", port: 0 },
+    ...overrides,
+  });
+  const addresses = await broker.start();
+  const port = addresses.tcp?.port ?? 0;
+  return {
+    broker,
+    host,
+    registry,
+    logger,
+    port,
+    url: `mqtt://127.0.0.1:${port}`,
+    dir,
+    async addDevice(id, codec) {
+      const added = await registry.add(id, codec ? { codec } : {});
+      if (added.status !== "created") throw new Error(`could not add ${id}: ${added.status}`);
+      return added.secret;
+    },
+    async close() {
+      await broker.close();
+      registry.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Connects an mqtt.js client; resolves on CONNACK 0, rejects with the client's error (err.code = return code). */
+export function connectDevice(url: string, options: IClientOptions): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4, ...options });
+    client.once("connect", () => resolve(client));
+    client.once("error", (err) => {
+      client.end(true);
+      reject(err);
+    });
+  });
+}
+
+/** The CONNACK return code a connection attempt gets (0 when accepted; the client is closed either way). */
+export async function connackCode(url: string, options: IClientOptions): Promise<number> {
+  try {
+    const client = await connectDevice(url, options);
+    await endClient(client);
+    return 0;
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === "number") return code;
+    throw err;
+  }
+}
+
+export function endClient(client: MqttClient, force = false): Promise<void> {
+  return new Promise((resolve) => client.end(force, {}, () => resolve()));
+}
+
+export function publish(client: MqttClient, topic: string, payload: Uint8Array | string, qos: 0 | 1 = 1): Promise<void> {
+  return new Promise((resolve, reject) =>
+    client.publish(topic, Buffer.from(payload), { qos }, (err) => (err ? reject(err) : resolve())),
+  );
+}
+
+export function subscribe(client: MqttClient, topic: string, qos: 0 | 1 = 1): Promise<number[]> {
+  return new Promise((resolve, reject) =>
+    client.subscribe(topic, { qos }, (err, granted) =>
+      err ? reject(err) : resolve((granted ?? []).map((g) => g.qos)),
+    ),
+  );
+}
+
+/** Resolves once the client's connection closed. */
+export function closed(client: MqttClient): Promise<void> {
+  return new Promise((resolve) => {
+    if (!client.connected && client.disconnected) return resolve();
+    client.once("close", () => resolve());
+  });
+}
+
+/** Collects messages the client receives. */
+export function collect(client: MqttClient): Array<{ topic: string; payload: Buffer; qos: number }> {
+  const out: Array<{ topic: string; payload: Buffer; qos: number }> = [];
+  client.on("message", (topic, payload, packet) => out.push({ topic, payload, qos: packet.qos }));
+  return out;
+}
