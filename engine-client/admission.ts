@@ -1,0 +1,133 @@
+/**
+ * Admission: which replica a request runs on, and when. Each replica takes at most `maxInFlightPerReplica`
+ * requests; the rest wait in a fair queue. A request prefers its agent's rendezvous replica (prefix-cache
+ * affinity) and spills to the next one in its rendezvous order only when the preferred one is full, so the
+ * client stays work-conserving while keeping affinity whenever there is room.
+ */
+import { rendezvousOrder } from "./affinity.ts";
+import { ENGINE_ERROR_CODES, engineError } from "./errors.ts";
+import { FairQueue } from "./fair-queue.ts";
+import { type EngineObserver, notify } from "./observer.ts";
+import type { Replica } from "./replica.ts";
+
+interface Waiter {
+  agentId: string;
+  priority: number;
+  avoid: ReadonlySet<Replica>;
+  resolve(replica: Replica): void;
+  reject(err: unknown): void;
+}
+
+export class Admission {
+  readonly #queue = new FairQueue<Waiter>();
+
+  constructor(
+    private readonly replicas: readonly Replica[],
+    private readonly maxQueued: number,
+    private readonly observer: EngineObserver,
+  ) {}
+
+  get queued(): number {
+    return this.#queue.size;
+  }
+
+  /**
+   * Resolves with a replica whose slot is now held by the caller (give it back with `release`). Rejects with
+   * OVERLOADED when the queue is full, UNAVAILABLE when no replica is in rotation, or `signal.reason` on abort.
+   * `avoid` holds replicas that already failed this request: they are used only when nothing else has room.
+   */
+  acquire(agentId: string, priority: number, signal: AbortSignal, avoid: ReadonlySet<Replica>): Promise<Replica> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    if (!this.replicas.some((r) => r.state === "healthy")) {
+      return Promise.reject(
+        engineError(ENGINE_ERROR_CODES.unavailable, "every engine replica is cooling down after failures", {
+          replicas: this.replicas.length,
+        }),
+      );
+    }
+    if (this.#queue.size === 0) {
+      const replica = this.#choose(agentId, avoid);
+      if (replica !== undefined) {
+        this.#take(replica);
+        return Promise.resolve(replica);
+      }
+    }
+    if (this.#queue.size >= this.maxQueued) {
+      return Promise.reject(
+        engineError(ENGINE_ERROR_CODES.overloaded, `engine request queue is full (${this.maxQueued} waiting)`, {
+          maxQueued: this.maxQueued,
+        }),
+      );
+    }
+    return new Promise<Replica>((resolve, reject) => {
+      const onAbort = () => {
+        if (this.#queue.remove(agentId, priority, waiter)) {
+          notify(this.observer, "onQueueDepth", { depth: this.#queue.size });
+          reject(signal.reason);
+        }
+      };
+      const waiter: Waiter = {
+        agentId,
+        priority,
+        avoid,
+        resolve: (replica) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(replica);
+        },
+        reject: (err) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.#queue.push(agentId, priority, waiter);
+      notify(this.observer, "onQueueDepth", { depth: this.#queue.size });
+    });
+  }
+
+  /** Gives a slot back and lets the next waiter in. */
+  release(replica: Replica): void {
+    replica.inFlight--;
+    notify(this.observer, "onInFlight", { replica: replica.key, inFlight: replica.inFlight });
+    this.pump();
+  }
+
+  /** Called when a replica changes state: lets waiters in, or fails them all when no replica is left. */
+  pump(): void {
+    if (this.#queue.size > 0 && !this.replicas.some((r) => r.state === "healthy")) {
+      this.rejectAll(
+        engineError(ENGINE_ERROR_CODES.unavailable, "every engine replica is cooling down after failures", {
+          replicas: this.replicas.length,
+        }),
+      );
+      return;
+    }
+    while (this.#queue.size > 0 && this.replicas.some((r) => r.hasCapacity)) {
+      const waiter = this.#queue.shift()!;
+      const replica = this.#choose(waiter.agentId, waiter.avoid)!;
+      this.#take(replica);
+      waiter.resolve(replica);
+    }
+    notify(this.observer, "onQueueDepth", { depth: this.#queue.size });
+  }
+
+  rejectAll(err: unknown): void {
+    for (const waiter of this.#queue.drain()) waiter.reject(err);
+    notify(this.observer, "onQueueDepth", { depth: 0 });
+  }
+
+  #take(replica: Replica): void {
+    replica.inFlight++;
+    notify(this.observer, "onInFlight", { replica: replica.key, inFlight: replica.inFlight });
+  }
+
+  /** The first replica with room in the agent's rendezvous order, replicas that failed this request last. */
+  #choose(agentId: string, avoid: ReadonlySet<Replica>): Replica | undefined {
+    const ordered = rendezvousOrder(
+      agentId,
+      this.replicas.filter((r) => r.state === "healthy"),
+    );
+    const preferred = ordered.filter((r) => !avoid.has(r)).concat(ordered.filter((r) => avoid.has(r)));
+    return preferred.find((r) => r.hasCapacity);
+  }
+}

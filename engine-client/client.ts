@@ -1,0 +1,379 @@
+/**
+ * The engine client: an OpenAI-compatible `ReasoningEngine` over one or more replicas, with admission
+ * (per-replica cap, fair queue, priorities), affinity, deadlines, cancellation, retries before the first byte,
+ * replica cooldown and metrics hooks. The moving parts live in their own files; this one composes them.
+ */
+import type { ChatOptions, ChatRequest, ChatStreamEvent, ChatUsage, ReasoningEngine } from "../agents/engine.ts";
+import { BridgeError } from "../errors/index.ts";
+import { Admission } from "./admission.ts";
+import { fullJitterDelayMs, parseRetryAfterMs } from "./backoff.ts";
+import { ENGINE_ERROR_CODES, engineError, isRetryableEngineError } from "./errors.ts";
+import { openStream, readLimited, sendRequest } from "./http.ts";
+import { notify } from "./observer.ts";
+import { type EngineClientInit, type EngineClientOptions, resolveEngineClientOptions } from "./options.ts";
+import { Replica, type ReplicaStats } from "./replica.ts";
+import { RequestContext } from "./request-context.ts";
+import { readChatStream } from "./stream-reader.ts";
+import { type ChatCompletion, asObject, buildChatBody, parseCompletion } from "./wire.ts";
+
+/** Largest non-streamed answer accepted. */
+const MAX_COMPLETION_BYTES = 8 << 20;
+
+/** Health of the engine as a whole and of each replica, from a live `GET /health` on each. */
+export interface EngineHealth {
+  status: "ok" | "degraded" | "down" | "not-configured";
+  replicas: Array<{ url: string; state: ReplicaStats["state"]; healthy: boolean }>;
+}
+
+/** Counters since the client was created. */
+export interface EngineClientStats {
+  queued: number;
+  inFlight: number;
+  requests: number;
+  completed: number;
+  retries: number;
+  /** Failed requests by error code. */
+  errors: Record<string, number>;
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+  replicas: ReplicaStats[];
+}
+
+/** A ReasoningEngine with the extras the bridge needs around it. */
+export interface EngineClient extends ReasoningEngine {
+  /** One non-streamed completion (`stream: false`), with the same admission, retries and deadlines. */
+  complete(request: ChatRequest, options: ChatOptions): Promise<ChatCompletion>;
+  health(): Promise<EngineHealth>;
+  /** Model ids served by the engine (`GET /v1/models` on a replica in rotation). */
+  models(options?: { signal?: AbortSignal }): Promise<string[]>;
+  stats(): EngineClientStats;
+  /** Fails waiting requests with CANCELLED, aborts running ones, closes every connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates an engine client. Options are validated here (BRIDGE_ERR_CONFIG naming the field).
+ *
+ * @example
+ * const engine = createEngineClient({ urls: ["http://127.0.0.1:8000"], apiKey: process.env.ENGINE_KEY });
+ * for await (const event of engine.stream({ messages: [{ role: "user", content: "hi" }] }, { agentId: "dev-1" })) {
+ *   if (event.type === "text") process.stdout.write(event.text);
+ * }
+ */
+export function createEngineClient(init: EngineClientInit = {}): EngineClient {
+  return new OpenAiEngineClient(resolveEngineClientOptions(init));
+}
+
+class OpenAiEngineClient implements EngineClient {
+  readonly #options: EngineClientOptions;
+  readonly #replicas: Replica[];
+  readonly #admission: Admission;
+  readonly #running = new Set<RequestContext>();
+  #modelPromise: Promise<string | undefined> | undefined;
+  #sequence = 0;
+  #closed = false;
+  #counters = { requests: 0, completed: 0, retries: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
+  #errors: Record<string, number> = {};
+
+  constructor(options: EngineClientOptions) {
+    this.#options = options;
+    this.#replicas = options.urls.map(
+      (url) =>
+        new Replica(url, options, (replica) => {
+          notify(options.observer, "onReplicaState", { replica: replica.key, state: replica.state });
+          this.#admission.pump();
+        }),
+    );
+    this.#admission = new Admission(this.#replicas, options.maxQueued, options.observer);
+  }
+
+  async *stream(request: ChatRequest, options: ChatOptions): AsyncGenerator<ChatStreamEvent> {
+    const ctx = this.#begin(request, options);
+    let replicaKey: string | undefined;
+    let opened: Awaited<ReturnType<typeof openStream>> | undefined;
+    let release: (() => void) | undefined;
+    let finished = false;
+    try {
+      const body = JSON.stringify(buildChatBody(request, await this.#model(request, ctx), true));
+      const attempt = await this.#withAttempts(ctx, (replica) =>
+        openStream(replica, this.#options, { body, requestId: ctx.requestId, signal: ctx.signal }),
+      );
+      opened = attempt.value;
+      release = attempt.release;
+      replicaKey = attempt.replica.key;
+      let firstTokenAt: number | undefined;
+      const reader = readChatStream(opened, { replica: replicaKey, apiKey: this.#options.apiKey, signal: ctx.signal });
+      for await (const event of reader) {
+        if (event.type === "done") {
+          finished = true;
+          // The slot goes back before the caller sees `done`, so its next request can be admitted at once.
+          release?.();
+          release = undefined;
+          this.#recordDone(ctx, replicaKey, event.usage, event.finishReason, firstTokenAt);
+        } else if (firstTokenAt === undefined) {
+          firstTokenAt = this.#options.clock.now();
+          notify(this.#options.observer, "onFirstToken", {
+            agentId: ctx.agentId,
+            replica: replicaKey,
+            ttftMs: firstTokenAt - ctx.startedAt,
+          });
+        }
+        yield event;
+      }
+    } catch (err) {
+      throw this.#fail(ctx, replicaKey, err);
+    } finally {
+      // Reached also when the consumer stops early: closing the body closes the socket, so the engine
+      // sees the disconnect and frees the sequence's batch slot and KV blocks.
+      if (!finished) opened?.body.destroy();
+      release?.();
+      this.#end(ctx);
+    }
+  }
+
+  async complete(request: ChatRequest, options: ChatOptions): Promise<ChatCompletion> {
+    const ctx = this.#begin(request, options);
+    let replicaKey: string | undefined;
+    try {
+      const body = JSON.stringify(buildChatBody(request, await this.#model(request, ctx), false));
+      const attempt = await this.#withAttempts(ctx, async (replica) => {
+        const response = await sendRequest(replica, this.#options, {
+          method: "POST",
+          path: "/v1/chat/completions",
+          body,
+          requestId: ctx.requestId,
+          signal: ctx.signal,
+        });
+        const text = await readLimited(response.body, MAX_COMPLETION_BYTES);
+        let parsed: ChatCompletion | undefined;
+        try {
+          parsed = parseCompletion(JSON.parse(text));
+        } catch {
+          parsed = undefined;
+        }
+        if (parsed === undefined) {
+          throw engineError(
+            ENGINE_ERROR_CODES.streamBroken,
+            `engine replica ${replica.key} sent an unreadable answer`,
+            {
+              replica: replica.key,
+            },
+          );
+        }
+        return parsed;
+      });
+      replicaKey = attempt.replica.key;
+      attempt.release();
+      const completion = attempt.value;
+      this.#recordDone(ctx, replicaKey, completion.usage, completion.finishReason, undefined);
+      return completion;
+    } catch (err) {
+      throw this.#fail(ctx, replicaKey, err);
+    } finally {
+      this.#end(ctx);
+    }
+  }
+
+  async health(): Promise<EngineHealth> {
+    if (this.#replicas.length === 0) return { status: "not-configured", replicas: [] };
+    const replicas = await Promise.all(
+      this.#replicas.map(async (r) => ({ url: r.key, state: r.state, healthy: await r.checkHealth() })),
+    );
+    const up = replicas.filter((r) => r.healthy && r.state === "healthy").length;
+    const status = up === replicas.length ? "ok" : up === 0 ? "down" : "degraded";
+    return { status, replicas };
+  }
+
+  async models(options: { signal?: AbortSignal } = {}): Promise<string[]> {
+    this.#assertConfigured();
+    const candidates = this.#replicas.filter((r) => r.state === "healthy");
+    let lastError: unknown;
+    for (const replica of candidates.length > 0 ? candidates : this.#replicas) {
+      try {
+        const signal = options.signal ?? new AbortController().signal;
+        const response = await sendRequest(replica, this.#options, {
+          method: "GET",
+          path: "/v1/models",
+          requestId: `models-${++this.#sequence}`,
+          signal,
+        });
+        const list = asObject(JSON.parse(await readLimited(response.body, MAX_COMPLETION_BYTES)));
+        const data = Array.isArray(list?.data) ? list.data : [];
+        return data.map((m) => asObject(m)?.id).filter((id): id is string => typeof id === "string");
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    throw lastError instanceof BridgeError
+      ? lastError
+      : engineError(ENGINE_ERROR_CODES.unavailable, "no engine replica listed its models", {}, lastError);
+  }
+
+  stats(): EngineClientStats {
+    const replicas = this.#replicas.map((r) => r.stats());
+    return {
+      queued: this.#admission.queued,
+      inFlight: replicas.reduce((n, r) => n + r.inFlight, 0),
+      ...this.#counters,
+      errors: { ...this.#errors },
+      replicas,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const closing = engineError(ENGINE_ERROR_CODES.cancelled, "the engine client was closed");
+    this.#admission.rejectAll(closing);
+    for (const ctx of this.#running) ctx.abort(closing);
+    await Promise.all(this.#replicas.map((r) => r.close()));
+  }
+
+  #begin(request: ChatRequest, options: ChatOptions): RequestContext {
+    const ctx = new RequestContext(
+      options,
+      `bridge-${(++this.#sequence).toString(36)}-${Math.floor(this.#options.random() * 2 ** 32).toString(36)}`,
+      this.#options.clock,
+    );
+    this.#counters.requests++;
+    this.#running.add(ctx);
+    if (this.#closed) ctx.abort(engineError(ENGINE_ERROR_CODES.cancelled, "the engine client was closed"));
+    const problem = validateCall(request, options);
+    if (problem !== undefined) ctx.abort(engineError(ENGINE_ERROR_CODES.badRequest, problem));
+    if (this.#replicas.length === 0) {
+      ctx.abort(
+        engineError(ENGINE_ERROR_CODES.notConfigured, "no reasoning engine is configured (engine.urls is empty)"),
+      );
+    }
+    return ctx;
+  }
+
+  #end(ctx: RequestContext): void {
+    ctx.dispose();
+    this.#running.delete(ctx);
+  }
+
+  #assertConfigured(): void {
+    if (this.#replicas.length === 0) {
+      throw engineError(ENGINE_ERROR_CODES.notConfigured, "no reasoning engine is configured (engine.urls is empty)");
+    }
+  }
+
+  /** The model to name: the request's, the configured one, or the engine's first listed (looked up once). */
+  async #model(request: ChatRequest, ctx: RequestContext): Promise<string | undefined> {
+    if (ctx.signal.aborted) throw ctx.signal.reason;
+    if (request.model !== undefined) return request.model;
+    if (this.#options.model !== undefined) return this.#options.model;
+    this.#modelPromise ??= this.models().then(
+      (ids) => ids[0],
+      () => {
+        // Try again next time; vLLM and llama.cpp serve their only model when none is named.
+        this.#modelPromise = undefined;
+        return undefined;
+      },
+    );
+    return this.#modelPromise;
+  }
+
+  /** Runs `attempt` on an admitted replica, retrying retryable failures with backoff on other replicas. */
+  async #withAttempts<T>(
+    ctx: RequestContext,
+    attempt: (replica: Replica) => Promise<T>,
+  ): Promise<{ value: T; replica: Replica; release: () => void }> {
+    const { retry, clock, observer } = this.#options;
+    const avoid = new Set<Replica>();
+    for (let n = 1; ; n++) {
+      const queuedAt = clock.now();
+      const replica = await this.#admission.acquire(ctx.agentId, ctx.priority, ctx.signal, avoid);
+      notify(observer, "onDispatch", {
+        agentId: ctx.agentId,
+        replica: replica.key,
+        queueWaitMs: clock.now() - queuedAt,
+        attempt: n,
+      });
+      let released = false;
+      const release = () => {
+        if (released) return;
+        released = true;
+        this.#admission.release(replica);
+      };
+      try {
+        const value = await attempt(replica);
+        replica.recordSuccess();
+        return { value, replica, release };
+      } catch (raw) {
+        const err = ctx.signal.aborted ? ctx.signal.reason : raw;
+        const retryable = !ctx.signal.aborted && isRetryableEngineError(err);
+        if (retryable) replica.recordFailure();
+        release();
+        if (!retryable || n >= retry.maxAttempts) throw err;
+        const retryAfter = err instanceof BridgeError ? err.details.retryAfter : undefined;
+        const retryAfterMs = parseRetryAfterMs(typeof retryAfter === "string" ? retryAfter : undefined, clock.now());
+        // The engine's own estimate wins over jitter; one longer than we would ever wait ends the retries.
+        if (retryAfterMs !== undefined && retryAfterMs > retry.maxDelayMs) throw err;
+        const delayMs = Math.max(
+          retryAfterMs ?? 0,
+          fullJitterDelayMs(n, retry.baseDelayMs, retry.maxDelayMs, this.#options.random),
+        );
+        if (ctx.deadline !== undefined && clock.now() + delayMs >= ctx.deadline) throw err;
+        this.#counters.retries++;
+        const code = err instanceof BridgeError ? err.code : ENGINE_ERROR_CODES.unavailable;
+        notify(observer, "onRetry", { agentId: ctx.agentId, replica: replica.key, attempt: n, delayMs, code });
+        avoid.add(replica);
+        await ctx.sleep(delayMs);
+      }
+    }
+  }
+
+  #recordDone(
+    ctx: RequestContext,
+    replica: string,
+    usage: ChatUsage,
+    finishReason: string,
+    firstTokenAt: number | undefined,
+  ): void {
+    const now = this.#options.clock.now();
+    this.#counters.completed++;
+    this.#counters.promptTokens += usage.promptTokens;
+    this.#counters.completionTokens += usage.completionTokens;
+    this.#counters.cachedTokens += usage.cachedTokens;
+    const generatingMs = now - (firstTokenAt ?? ctx.startedAt);
+    notify(this.#options.observer, "onComplete", {
+      agentId: ctx.agentId,
+      replica,
+      usage,
+      durationMs: now - ctx.startedAt,
+      tokensPerSecond: generatingMs > 0 ? (usage.completionTokens * 1000) / generatingMs : 0,
+      finishReason,
+    });
+  }
+
+  /** Normalises a failure to a BridgeError, counts it and tells the observer. */
+  #fail(ctx: RequestContext, replica: string | undefined, raw: unknown): BridgeError {
+    const err =
+      ctx.signal.aborted && ctx.signal.reason instanceof BridgeError
+        ? ctx.signal.reason
+        : raw instanceof BridgeError
+          ? raw
+          : engineError(ENGINE_ERROR_CODES.unavailable, "engine request failed", {}, raw);
+    this.#errors[err.code] = (this.#errors[err.code] ?? 0) + 1;
+    notify(this.#options.observer, "onError", { agentId: ctx.agentId, replica, code: err.code });
+    return err;
+  }
+}
+
+/** Checks what the types cannot: callers may be plain JavaScript or pass values from a device. */
+function validateCall(request: ChatRequest, options: ChatOptions): string | undefined {
+  if (typeof options?.agentId !== "string" || options.agentId.length === 0)
+    return "options.agentId must be a non-empty string";
+  if (options.priority !== undefined && !Number.isFinite(options.priority))
+    return "options.priority must be a finite number";
+  if (options.deadline !== undefined && !Number.isFinite(options.deadline))
+    return "options.deadline must be ms since the epoch";
+  if (!Array.isArray(request?.messages) || request.messages.length === 0) return "request.messages must not be empty";
+  if (request.maxTokens !== undefined && (!Number.isInteger(request.maxTokens) || request.maxTokens < 1)) {
+    return "request.maxTokens must be a positive integer";
+  }
+  return undefined;
+}

@@ -1,0 +1,94 @@
+/**
+ * The engine client's error codes and the one predicate that decides whether a failure may be retried.
+ * Callers branch on `code` (docs/errors.md, "## Engine"), never on message text.
+ */
+import { BridgeError } from "../errors/index.ts";
+
+/** Stable codes of every fault the engine client raises. */
+export const ENGINE_ERROR_CODES = {
+  /** The engine (or this client's queue) is full: 429/503 from the engine, or too many requests waiting here. */
+  overloaded: "BRIDGE_ERR_ENGINE_OVERLOADED",
+  /** No replica answered: connection refused or reset, 5xx, every replica cooling down. */
+  unavailable: "BRIDGE_ERR_ENGINE_UNAVAILABLE",
+  /** The request's deadline passed, while queued or while streaming. */
+  timeout: "BRIDGE_ERR_ENGINE_TIMEOUT",
+  /** The engine refused the request itself (4xx other than 408/429): bad model, bad schema, bad API key. */
+  badRequest: "BRIDGE_ERR_ENGINE_BAD_REQUEST",
+  /** The stream broke after its first byte: an error object mid-stream, a dropped connection, no `[DONE]`. */
+  streamBroken: "BRIDGE_ERR_ENGINE_STREAM_BROKEN",
+  /** The caller's AbortSignal fired, or the client was closed. */
+  cancelled: "BRIDGE_ERR_ENGINE_CANCELLED",
+  /** No engine URL is configured. */
+  notConfigured: "BRIDGE_ERR_ENGINE_NOT_CONFIGURED",
+} as const;
+
+export type EngineErrorCode = (typeof ENGINE_ERROR_CODES)[keyof typeof ENGINE_ERROR_CODES];
+
+const ENGINE_CODES = new Set<string>(Object.values(ENGINE_ERROR_CODES));
+const RETRYABLE_CODES = new Set<string>([ENGINE_ERROR_CODES.overloaded, ENGINE_ERROR_CODES.unavailable]);
+
+/**
+ * Node and undici codes of connection-level failures: the request never reached the engine, or the engine
+ * went away before answering, so sending it again is safe.
+ */
+const RETRYABLE_NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_CLOSED",
+]);
+
+/** Creates an engine fault with a stable code. */
+export function engineError(
+  code: EngineErrorCode,
+  message: string,
+  details: Record<string, unknown> = {},
+  cause?: unknown,
+): BridgeError {
+  return new BridgeError(code, message, details, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * The one retry predicate: walks `err` and its `cause` chain from the outside in, and the first link that
+ * says something decides. An engine BridgeError decides by its code (overloaded and unavailable are retryable;
+ * timeout, cancelled, bad request, stream broken and not configured are not; `details.retryable: false` vetoes,
+ * as for a 5xx the operator removed from `retry.statusCodes`), a raw network error by its code.
+ *
+ * @example
+ * if (isRetryableEngineError(err)) scheduleRetry();
+ */
+export function isRetryableEngineError(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  let current: unknown = err;
+  while (current !== undefined && current !== null && !seen.has(current)) {
+    seen.add(current);
+    if (current instanceof BridgeError && ENGINE_CODES.has(current.code)) {
+      return RETRYABLE_CODES.has(current.code) && current.details.retryable !== false;
+    }
+    const code = networkCode(current);
+    if (code !== undefined && RETRYABLE_NETWORK_CODES.has(code)) return true;
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return false;
+}
+
+function networkCode(err: unknown): string | undefined {
+  if (typeof err !== "object" || err === null || !("code" in err)) return undefined;
+  const code = (err as { code: unknown }).code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/**
+ * Removes the API key from any text that may end up in an error, a log line or a frame. Engines have been
+ * seen echoing the presented key in their 401 bodies, so text from the engine is never trusted verbatim.
+ */
+export function redactSecret(text: string, secret: string | undefined): string {
+  if (secret === undefined || secret.length === 0) return text;
+  return text.split(secret).join("[REDACTED]");
+}

@@ -1,0 +1,147 @@
+/**
+ * One HTTP attempt against one replica. Everything that can go wrong before the first byte of the answer is
+ * turned into a BridgeError here (OVERLOADED / UNAVAILABLE are retryable, BAD_REQUEST is not), so the retry
+ * loop decides with `isRetryableEngineError` alone.
+ */
+import type { Dispatcher } from "undici";
+import { ENGINE_ERROR_CODES, engineError, redactSecret } from "./errors.ts";
+import type { EngineClientOptions } from "./options.ts";
+import type { Replica } from "./replica.ts";
+import { parseEngineErrorObject } from "./wire.ts";
+
+/** Largest error body read from an engine; the rest is discarded. */
+const MAX_ERROR_BODY_BYTES = 16_384;
+
+/** A 200 response whose first body chunk has arrived: from here on, nothing is retried. */
+export interface OpenedStream {
+  body: Dispatcher.ResponseData["body"];
+  chunks: AsyncIterator<Buffer>;
+  firstChunk: Buffer;
+}
+
+export function requestHeaders(options: EngineClientOptions, requestId: string): Record<string, string> {
+  const headers: Record<string, string> = {
+    "content-type": "application/json",
+    accept: "application/json, text/event-stream",
+    // vLLM adopts X-Request-Id as its request id, so engine logs and ours can be correlated.
+    "x-request-id": requestId,
+  };
+  if (options.apiKey !== undefined) headers.authorization = `Bearer ${options.apiKey}`;
+  return headers;
+}
+
+/** Sends a request and returns the response when its status is 2xx; otherwise throws a classified error. */
+export async function sendRequest(
+  replica: Replica,
+  options: EngineClientOptions,
+  init: { method: "GET" | "POST"; path: string; body?: string; requestId: string; signal: AbortSignal },
+): Promise<Dispatcher.ResponseData> {
+  replica.attempts++;
+  let response: Dispatcher.ResponseData;
+  try {
+    response = await replica.pool.request({
+      method: init.method,
+      path: `${replica.basePath}${init.path}`,
+      headers: requestHeaders(options, init.requestId),
+      body: init.body,
+      signal: init.signal,
+    });
+  } catch (err) {
+    if (init.signal.aborted) throw init.signal.reason;
+    throw engineError(
+      ENGINE_ERROR_CODES.unavailable,
+      `engine replica ${replica.key} could not be reached: ${describeNetworkError(err, options.apiKey)}`,
+      { replica: replica.key },
+      err,
+    );
+  }
+  if (response.statusCode >= 200 && response.statusCode < 300) return response;
+  throw await statusError(replica, options, response);
+}
+
+/** Opens a streamed completion and waits for its first body chunk. */
+export async function openStream(
+  replica: Replica,
+  options: EngineClientOptions,
+  init: { body: string; requestId: string; signal: AbortSignal },
+): Promise<OpenedStream> {
+  const response = await sendRequest(replica, options, { method: "POST", path: "/v1/chat/completions", ...init });
+  const chunks = response.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let first: IteratorResult<Buffer>;
+  try {
+    first = await chunks.next();
+  } catch (err) {
+    response.body.destroy();
+    if (init.signal.aborted) throw init.signal.reason;
+    throw engineError(
+      ENGINE_ERROR_CODES.unavailable,
+      `engine replica ${replica.key} dropped the stream before its first byte: ${describeNetworkError(err, options.apiKey)}`,
+      { replica: replica.key },
+      err,
+    );
+  }
+  if (first.done) {
+    throw engineError(ENGINE_ERROR_CODES.unavailable, `engine replica ${replica.key} sent an empty stream`, {
+      replica: replica.key,
+    });
+  }
+  return { body: response.body, chunks, firstChunk: first.value };
+}
+
+async function statusError(replica: Replica, options: EngineClientOptions, response: Dispatcher.ResponseData) {
+  const status = response.statusCode;
+  let text = "";
+  try {
+    text = await readLimited(response.body, MAX_ERROR_BODY_BYTES);
+  } catch {
+    // The status alone is enough to classify the failure.
+  }
+  let engineMessage = text.trim().slice(0, 500);
+  try {
+    const parsed = parseEngineErrorObject(JSON.parse(text));
+    if (parsed !== undefined) engineMessage = parsed.message;
+  } catch {
+    // Not JSON: keep the raw text.
+  }
+  engineMessage = redactSecret(engineMessage, options.apiKey);
+  const retryAfter = response.headers["retry-after"];
+  const details: Record<string, unknown> = { replica: replica.key, status };
+  if (retryAfter !== undefined) details.retryAfter = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
+  const suffix = engineMessage.length > 0 ? `: ${engineMessage}` : "";
+  if (options.retry.statusCodes.includes(status)) {
+    const code = status === 429 || status === 503 ? ENGINE_ERROR_CODES.overloaded : ENGINE_ERROR_CODES.unavailable;
+    return engineError(code, `engine replica ${replica.key} answered ${status}${suffix}`, details);
+  }
+  if (status >= 500) {
+    return engineError(ENGINE_ERROR_CODES.unavailable, `engine replica ${replica.key} answered ${status}${suffix}`, {
+      ...details,
+      retryable: false,
+    });
+  }
+  return engineError(
+    ENGINE_ERROR_CODES.badRequest,
+    `engine replica ${replica.key} refused the request (${status})${suffix}`,
+    details,
+  );
+}
+
+/** Reads a body as UTF-8 text, keeping at most `limit` bytes and discarding the rest. */
+export async function readLimited(body: Dispatcher.ResponseData["body"], limit: number): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (size < limit) {
+      parts.push(chunk.subarray(0, limit - size));
+      size += Math.min(chunk.length, limit - size);
+    }
+  }
+  return Buffer.concat(parts).toString("utf8");
+}
+
+/** A short description of a network failure: its code and message, with any secret removed. */
+export function describeNetworkError(err: unknown, secret: string | undefined): string {
+  if (!(err instanceof Error)) return "unknown error";
+  const code = (err as { code?: unknown }).code;
+  const text = typeof code === "string" ? `${code} ${err.message}` : err.message;
+  return redactSecret(text, secret);
+}

@@ -1,0 +1,141 @@
+/** Options of the engine client, their defaults and their validation (done once, at construction). */
+import { BridgeError } from "../errors/index.ts";
+import { type Clock, type RandomSource, systemClock } from "./clock.ts";
+import { type EngineObserver, noopEngineObserver } from "./observer.ts";
+
+export interface EngineRetryOptions {
+  /** Tries per request, the first included. Default 4. */
+  maxAttempts: number;
+  /** Ceiling of the first backoff delay. Default 100 ms. */
+  baseDelayMs: number;
+  /** Largest backoff delay (a longer Retry-After is still honoured, up to the deadline). Default 5000 ms. */
+  maxDelayMs: number;
+  /** HTTP statuses that are retried before the first streamed byte. Default 429, 500, 502, 503, 504. */
+  statusCodes: number[];
+}
+
+export interface EngineCooldownOptions {
+  /** Consecutive failed attempts after which a replica is taken out of rotation. Default 3. */
+  failureThreshold: number;
+  /** How long a replica stays out before its first health check. Default 5000 ms. */
+  cooldownMs: number;
+  /** Longest cooldown after repeated failed health checks (the cooldown doubles each time). Default 60000 ms. */
+  maxCooldownMs: number;
+}
+
+export interface EngineClientOptions {
+  /**
+   * Base URLs of the engine replicas (e.g. `http://127.0.0.1:8000`), all serving the same model.
+   * Default none: every request then fails with BRIDGE_ERR_ENGINE_NOT_CONFIGURED.
+   */
+  urls: string[];
+  /** Sent as `Authorization: Bearer …`. Never logged, never put in an error. Default none. */
+  apiKey?: string;
+  /** Model name when a request names none. Default: the first model of the engine's `/v1/models`. */
+  model?: string;
+  /** Requests in flight per replica; above it requests wait in the client's fair queue. Default 64. */
+  maxInFlightPerReplica: number;
+  /** Requests waiting in the fair queue; one more fails with BRIDGE_ERR_ENGINE_OVERLOADED. Default 4096. */
+  maxQueued: number;
+  /** Longest wait for response headers (and the first byte of the body). Default 60000 ms. */
+  headersTimeoutMs: number;
+  /** Longest silence between two chunks of a stream. Default 60000 ms. */
+  bodyTimeoutMs: number;
+  /** Idle keep-alive sockets are closed after this. Default 30000 ms. */
+  keepAliveTimeoutMs: number;
+  retry: EngineRetryOptions;
+  cooldown: EngineCooldownOptions;
+  /** Metrics hooks. Default: none. */
+  observer: EngineObserver;
+  /** Time source for deadlines, backoff and cooldowns. Default: the system clock. */
+  clock: Clock;
+  /** Jitter source. Default: Math.random. */
+  random: RandomSource;
+}
+
+/** What `createEngineClient` accepts: everything but the replicas is optional. */
+export type EngineClientInit = Partial<Omit<EngineClientOptions, "retry" | "cooldown">> & {
+  retry?: Partial<EngineRetryOptions>;
+  cooldown?: Partial<EngineCooldownOptions>;
+};
+
+export const ENGINE_CLIENT_DEFAULTS: EngineClientOptions = {
+  urls: [],
+  maxInFlightPerReplica: 64,
+  maxQueued: 4096,
+  headersTimeoutMs: 60_000,
+  bodyTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 30_000,
+  retry: { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 5000, statusCodes: [429, 500, 502, 503, 504] },
+  cooldown: { failureThreshold: 3, cooldownMs: 5000, maxCooldownMs: 60_000 },
+  observer: noopEngineObserver,
+  clock: systemClock,
+  random: Math.random,
+};
+
+function configError(field: string, rule: string): BridgeError {
+  return new BridgeError("BRIDGE_ERR_CONFIG", `engine.${field} ${rule}`, { field: `engine.${field}` });
+}
+
+function positiveInt(value: number, field: string, min = 1): void {
+  if (!Number.isInteger(value) || value < min) throw configError(field, `must be an integer >= ${min}`);
+}
+
+function nonNegative(value: number, field: string): void {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+    throw configError(field, "must be a finite number >= 0");
+  }
+}
+
+/** Merges `init` over the defaults and validates every field; throws BRIDGE_ERR_CONFIG naming the field. */
+export function resolveEngineClientOptions(init: EngineClientInit): EngineClientOptions {
+  const options: EngineClientOptions = {
+    ...ENGINE_CLIENT_DEFAULTS,
+    ...stripUndefined(init),
+    retry: { ...ENGINE_CLIENT_DEFAULTS.retry, ...stripUndefined(init.retry ?? {}) },
+    cooldown: { ...ENGINE_CLIENT_DEFAULTS.cooldown, ...stripUndefined(init.cooldown ?? {}) },
+  };
+  if (!Array.isArray(options.urls)) throw configError("urls", "must be an array of http(s) URLs");
+  options.urls.forEach((url, i) => {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw configError(`urls[${i}]`, "must be an absolute http(s) URL");
+    }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+      throw configError(`urls[${i}]`, "must use http or https");
+    }
+  });
+  if (new Set(options.urls.map(normalizeBaseUrl)).size !== options.urls.length) {
+    throw configError("urls", "must not repeat a replica");
+  }
+  if (options.apiKey !== undefined && (typeof options.apiKey !== "string" || /[\r\n]/.test(options.apiKey))) {
+    throw configError("apiKey", "must be a string without line breaks");
+  }
+  positiveInt(options.maxInFlightPerReplica, "maxInFlightPerReplica");
+  positiveInt(options.maxQueued, "maxQueued", 0);
+  positiveInt(options.headersTimeoutMs, "headersTimeoutMs");
+  positiveInt(options.bodyTimeoutMs, "bodyTimeoutMs");
+  positiveInt(options.keepAliveTimeoutMs, "keepAliveTimeoutMs");
+  positiveInt(options.retry.maxAttempts, "retry.maxAttempts");
+  nonNegative(options.retry.baseDelayMs, "retry.baseDelayMs");
+  nonNegative(options.retry.maxDelayMs, "retry.maxDelayMs");
+  if (!Array.isArray(options.retry.statusCodes) || options.retry.statusCodes.some((s) => !Number.isInteger(s))) {
+    throw configError("retry.statusCodes", "must be an array of HTTP status integers");
+  }
+  positiveInt(options.cooldown.failureThreshold, "cooldown.failureThreshold");
+  nonNegative(options.cooldown.cooldownMs, "cooldown.cooldownMs");
+  nonNegative(options.cooldown.maxCooldownMs, "cooldown.maxCooldownMs");
+  if (typeof options.random !== "function") throw configError("random", "must be a function returning [0, 1)");
+  return options;
+}
+
+/** A replica's base URL without a trailing slash, so `${base}/v1/...` is well-formed. */
+export function normalizeBaseUrl(url: string): string {
+  return url.replace(/\/+$/, "");
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,86 @@
+/**
+ * The life of one request as the client tracks it: one AbortController that fires for the caller's signal,
+ * the deadline, or the client closing, with the BridgeError that says which as its reason.
+ */
+import type { ChatOptions } from "../agents/engine.ts";
+import type { Clock, TimerHandle } from "./clock.ts";
+import { ENGINE_ERROR_CODES, engineError } from "./errors.ts";
+
+export class RequestContext {
+  readonly controller = new AbortController();
+  readonly agentId: string;
+  readonly priority: number;
+  readonly deadline: number | undefined;
+  readonly startedAt: number;
+  #deadlineTimer: TimerHandle | undefined;
+  #detach: (() => void) | undefined;
+
+  constructor(
+    options: ChatOptions,
+    readonly requestId: string,
+    private readonly clock: Clock,
+  ) {
+    this.agentId = options.agentId;
+    this.priority = options.priority ?? 0;
+    this.deadline = options.deadline;
+    this.startedAt = clock.now();
+    const external = options.signal;
+    if (external !== undefined) {
+      const onAbort = () => this.abort(cancelledError(external.reason));
+      if (external.aborted) onAbort();
+      else {
+        external.addEventListener("abort", onAbort, { once: true });
+        this.#detach = () => external.removeEventListener("abort", onAbort);
+      }
+    }
+    if (this.deadline !== undefined && !this.signal.aborted) {
+      const remaining = this.deadline - this.startedAt;
+      if (remaining <= 0) this.abort(this.#timeoutError());
+      else this.#deadlineTimer = clock.setTimeout(() => this.abort(this.#timeoutError()), remaining);
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (!this.controller.signal.aborted) this.controller.abort(reason);
+  }
+
+  /** Waits `delayMs`, or rejects with the abort reason as soon as the request is aborted. */
+  sleep(delayMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.signal.aborted) {
+        reject(this.signal.reason);
+        return;
+      }
+      const onAbort = () => {
+        this.clock.clearTimeout(timer);
+        reject(this.signal.reason);
+      };
+      const timer = this.clock.setTimeout(() => {
+        this.signal.removeEventListener("abort", onAbort);
+        resolve();
+      }, delayMs);
+      this.signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** Stops the deadline timer and unhooks the caller's signal. */
+  dispose(): void {
+    if (this.#deadlineTimer !== undefined) this.clock.clearTimeout(this.#deadlineTimer);
+    this.#detach?.();
+  }
+
+  #timeoutError() {
+    return engineError(ENGINE_ERROR_CODES.timeout, `engine request passed its deadline`, {
+      deadline: this.deadline,
+      elapsedMs: this.clock.now() - this.startedAt,
+    });
+  }
+}
+
+function cancelledError(reason: unknown) {
+  return engineError(ENGINE_ERROR_CODES.cancelled, "engine request was cancelled by its caller", {}, reason);
+}

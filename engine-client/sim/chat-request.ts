@@ -1,0 +1,115 @@
+/**
+ * Reads and validates a `/v1/chat/completions` body the way vLLM does (400 for a malformed request, 404 for
+ * an unknown model), into what the generator and the scheduler need.
+ */
+import type { SimTool } from "./generator.ts";
+import type { SimMessage } from "./tokenizer.ts";
+
+export interface SimChatRequest {
+  model: string;
+  messages: SimMessage[];
+  tools: SimTool[];
+  /** The tools as JSON, rendered into the prompt like a chat template does. */
+  toolsJson: string | undefined;
+  toolChoice: unknown;
+  /** The schema of `response_format: {type: "json_schema"}`, or `{type:"object"}` for `json_object`. */
+  jsonSchema: unknown;
+  maxTokens: number | undefined;
+  ignoreEos: boolean;
+  stream: boolean;
+  includeUsage: boolean;
+}
+
+export type ParseOutcome =
+  | { ok: true; request: SimChatRequest }
+  | { ok: false; status: 400 | 404; type: string; message: string };
+
+const ROLES = new Set(["system", "developer", "user", "assistant", "tool"]);
+
+function bad(message: string): ParseOutcome {
+  return { ok: false, status: 400, type: "BadRequestError", message };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** Text of a message `content`: a string, null, or an array of `{type:"text", text}` parts. */
+function contentText(content: unknown): string | undefined {
+  if (content === null || content === undefined) return "";
+  if (typeof content === "string") return content;
+  if (!Array.isArray(content)) return undefined;
+  let text = "";
+  for (const part of content) {
+    if (!isObject(part) || part.type !== "text" || typeof part.text !== "string") return undefined;
+    text += part.text;
+  }
+  return text;
+}
+
+export function parseChatRequest(raw: unknown, servedModel: string): ParseOutcome {
+  if (!isObject(raw)) return bad("request body must be a JSON object");
+  if (raw.model !== undefined && raw.model !== null && raw.model !== servedModel) {
+    return {
+      ok: false,
+      status: 404,
+      type: "NotFoundError",
+      message: `The model \`${String(raw.model)}\` does not exist.`,
+    };
+  }
+  if (!Array.isArray(raw.messages) || raw.messages.length === 0) return bad("messages must be a non-empty array");
+  const messages: SimMessage[] = [];
+  for (const [i, m] of raw.messages.entries()) {
+    if (!isObject(m) || typeof m.role !== "string" || !ROLES.has(m.role)) return bad(`messages[${i}].role is invalid`);
+    const content = contentText(m.content);
+    if (content === undefined) return bad(`messages[${i}].content is invalid`);
+    const message: SimMessage = { role: m.role, content };
+    if (Array.isArray(m.tool_calls)) message.toolCalls = JSON.stringify(m.tool_calls);
+    messages.push(message);
+  }
+  const tools: SimTool[] = [];
+  if (raw.tools !== undefined && raw.tools !== null) {
+    if (!Array.isArray(raw.tools)) return bad("tools must be an array");
+    for (const [i, t] of raw.tools.entries()) {
+      const fn = isObject(t) ? t.function : undefined;
+      if (!isObject(t) || t.type !== "function" || !isObject(fn) || typeof fn.name !== "string") {
+        return bad(`tools[${i}] must be {type: "function", function: {name, parameters}}`);
+      }
+      tools.push({ name: fn.name, parameters: fn.parameters });
+    }
+  }
+  let jsonSchema: unknown;
+  if (isObject(raw.response_format)) {
+    const format = raw.response_format;
+    if (format.type === "json_schema") {
+      if (!isObject(format.json_schema) || !isObject(format.json_schema.schema)) {
+        return bad("response_format.json_schema.schema must be an object");
+      }
+      jsonSchema = format.json_schema.schema;
+    } else if (format.type === "json_object") {
+      jsonSchema = { type: "object" };
+    } else if (format.type !== "text") {
+      return bad("response_format.type must be text, json_object or json_schema");
+    }
+  }
+  const maxTokens = raw.max_completion_tokens ?? raw.max_tokens;
+  if (maxTokens !== undefined && maxTokens !== null && (!Number.isInteger(maxTokens) || (maxTokens as number) < 1)) {
+    return bad("max_tokens must be a positive integer");
+  }
+  const streamOptions = isObject(raw.stream_options) ? raw.stream_options : {};
+  return {
+    ok: true,
+    request: {
+      model: servedModel,
+      messages,
+      tools,
+      toolsJson: tools.length > 0 ? JSON.stringify(raw.tools) : undefined,
+      toolChoice: raw.tool_choice,
+      jsonSchema,
+      maxTokens: typeof maxTokens === "number" ? maxTokens : undefined,
+      ignoreEos: raw.ignore_eos === true,
+      stream: raw.stream === true,
+      includeUsage: streamOptions.include_usage === true,
+    },
+  };
+}

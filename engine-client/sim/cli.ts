@@ -1,0 +1,67 @@
+/**
+ * `agent-bridge engine-sim`: runs the simulator in the foreground until SIGINT/SIGTERM.
+ * The app's CLI wires `runEngineSimCli(process.argv.slice(3))` (arguments after the subcommand).
+ */
+import { Command, InvalidArgumentError } from "commander";
+import { type EngineSimulator, startEngineSimulator } from "./simulator.ts";
+
+function number(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed)) throw new InvalidArgumentError("not a number");
+  return parsed;
+}
+
+/** Parses `argv` (without the node and script names), starts the simulator and prints its URL. */
+export async function runEngineSimCli(
+  argv: string[],
+  io: { log: (line: string) => void; handleSignals: boolean } = { log: console.log, handleSignals: true },
+): Promise<EngineSimulator> {
+  const program = new Command("engine-sim")
+    .description("Run the OpenAI-compatible engine simulator (vLLM-shaped) for tests, demos and benchmarks")
+    .option("--host <host>", "interface to bind", "127.0.0.1")
+    .option("--port <port>", "TCP port (0 picks one)", number, 8000)
+    .option("--model <id>", "served model id", "sim-llama-3.1-8b")
+    .option("--max-model-len <tokens>", "context window", number, 8192)
+    .option("--api-key <key>", "require this bearer token on /v1/* (or ENGINE_SIM_API_KEY)")
+    .option("--time-scale <factor>", "wall time per modelled ms (0.01 = 100x faster, 0 = no waiting)", number, 1)
+    .option("--max-num-seqs <n>", "sequences per batch", number, 256)
+    .option("--max-num-batched-tokens <n>", "prefill tokens per step", number, 8192)
+    .option("--max-waiting <n>", "waiting requests before 503", number, 1024)
+    .option("--prefix-cache-blocks <n>", "prefix cache capacity in 16-token blocks", number, 8192)
+    .option("--sse-crlf", "end SSE lines with CRLF")
+    .exitOverride();
+  program.parse(argv, { from: "user" });
+  const flags = program.opts<{
+    host: string;
+    port: number;
+    model: string;
+    maxModelLen: number;
+    apiKey?: string;
+    timeScale: number;
+    maxNumSeqs: number;
+    maxNumBatchedTokens: number;
+    maxWaiting: number;
+    prefixCacheBlocks: number;
+    sseCrlf?: boolean;
+  }>();
+  const sim = await startEngineSimulator({
+    host: flags.host,
+    port: flags.port,
+    model: flags.model,
+    maxModelLen: flags.maxModelLen,
+    apiKey: flags.apiKey ?? process.env.ENGINE_SIM_API_KEY,
+    timeScale: flags.timeScale,
+    maxNumSeqs: flags.maxNumSeqs,
+    maxNumBatchedTokens: flags.maxNumBatchedTokens,
+    maxWaiting: flags.maxWaiting,
+    prefixCacheBlocks: flags.prefixCacheBlocks,
+    sseLineEnding: flags.sseCrlf ? "\r\n" : "\n",
+  });
+  io.log(`engine simulator serving ${sim.model} at ${sim.url} (OpenAI API under ${sim.url}/v1)`);
+  if (io.handleSignals) {
+    const stop = () => void sim.close().then(() => process.exit(0));
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  }
+  return sim;
+}

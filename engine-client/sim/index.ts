@@ -1,0 +1,14 @@
+/**
+ * The engine simulator: a real OpenAI-compatible HTTP server (vLLM-shaped) with continuous batching, a
+ * step-time model, a prefix cache, deterministic output, tool calls, vLLM metrics and fault injection,
+ * for tests, benchmarks and demos.
+ */
+export type { SimRequestRecord } from "./context.ts";
+export type { EngineSimFaults, EngineSimInit, EngineSimOptions, StepModel } from "./options.ts";
+export { ENGINE_SIM_DEFAULTS, NO_FAULTS, resolveEngineSimOptions } from "./options.ts";
+export type { EngineSimStats } from "./stats.ts";
+export { BLOCK_SIZE_TOKENS } from "./prefix-cache.ts";
+export { decodeStepMs, prefillMs } from "./step-model.ts";
+export { runEngineSimCli } from "./cli.ts";
+export type { EngineSimulator } from "./simulator.ts";
+export { startEngineSimulator } from "./simulator.ts";

@@ -1,0 +1,80 @@
+/**
+ * The simulator's `/metrics`, with vLLM's metric names (docs.vllm.ai "Production Metrics") so dashboards and
+ * scrapers built for vLLM read the simulator unchanged.
+ */
+
+/** vLLM's TTFT histogram buckets, in seconds. */
+const TTFT_BUCKETS_S = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+
+export class SimMetrics {
+  promptTokens = 0;
+  generationTokens = 0;
+  /** Finished requests by finish reason ("stop", "length", "tool_calls", "abort", "error"). */
+  readonly success = new Map<string, number>();
+  readonly ttftCounts = new Array<number>(TTFT_BUCKETS_S.length).fill(0);
+  ttftSum = 0;
+  ttftCount = 0;
+  rejected = 0;
+
+  observeTtft(seconds: number): void {
+    this.ttftSum += seconds;
+    this.ttftCount++;
+    for (let i = 0; i < TTFT_BUCKETS_S.length; i++) if (seconds <= TTFT_BUCKETS_S[i]) this.ttftCounts[i]++;
+  }
+
+  finished(reason: string): void {
+    this.success.set(reason, (this.success.get(reason) ?? 0) + 1);
+  }
+
+  /** Prometheus text exposition (version 0.0.4). */
+  render(state: { model: string; running: number; waiting: number; cacheQueries: number; cacheHits: number }): string {
+    const label = `model_name="${state.model.replace(/["\\\n]/g, "_")}"`;
+    const lines: string[] = [];
+    const metric = (name: string, type: string, help: string, samples: string[]) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`, ...samples);
+    };
+    metric("vllm:num_requests_running", "gauge", "Number of requests in model execution batches.", [
+      `vllm:num_requests_running{${label}} ${state.running}`,
+    ]);
+    metric("vllm:num_requests_waiting", "gauge", "Number of requests waiting to be processed.", [
+      `vllm:num_requests_waiting{${label}} ${state.waiting}`,
+    ]);
+    metric("vllm:prompt_tokens_total", "counter", "Number of prefill tokens processed.", [
+      `vllm:prompt_tokens_total{${label}} ${this.promptTokens}`,
+    ]);
+    metric("vllm:generation_tokens_total", "counter", "Number of generation tokens processed.", [
+      `vllm:generation_tokens_total{${label}} ${this.generationTokens}`,
+    ]);
+    metric(
+      "vllm:request_success_total",
+      "counter",
+      "Count of finished requests by finish reason.",
+      [...this.success.entries()].map(
+        ([reason, n]) => `vllm:request_success_total{${label},finished_reason="${reason}"} ${n}`,
+      ),
+    );
+    metric(
+      "vllm:prefix_cache_queries_total",
+      "counter",
+      "Prefix cache queries, in terms of number of queried tokens.",
+      [`vllm:prefix_cache_queries_total{${label}} ${state.cacheQueries}`],
+    );
+    metric("vllm:prefix_cache_hits_total", "counter", "Prefix cache hits, in terms of number of cached tokens.", [
+      `vllm:prefix_cache_hits_total{${label}} ${state.cacheHits}`,
+    ]);
+    const rate = state.cacheQueries === 0 ? 0 : state.cacheHits / state.cacheQueries;
+    metric("vllm:gpu_prefix_cache_hit_rate", "gauge", "GPU prefix cache block hit rate (legacy name).", [
+      `vllm:gpu_prefix_cache_hit_rate{${label}} ${rate}`,
+    ]);
+    const buckets = TTFT_BUCKETS_S.map(
+      (le, i) => `vllm:time_to_first_token_seconds_bucket{${label},le="${le}"} ${this.ttftCounts[i]}`,
+    );
+    metric("vllm:time_to_first_token_seconds", "histogram", "Histogram of time to first token in seconds.", [
+      ...buckets,
+      `vllm:time_to_first_token_seconds_bucket{${label},le="+Inf"} ${this.ttftCount}`,
+      `vllm:time_to_first_token_seconds_sum{${label}} ${this.ttftSum}`,
+      `vllm:time_to_first_token_seconds_count{${label}} ${this.ttftCount}`,
+    ]);
+    return `${lines.join("\n")}\n`;
+  }
+}

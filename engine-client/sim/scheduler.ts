@@ -1,0 +1,141 @@
+/**
+ * Continuous batching: every step admits waiting sequences (their prefill) and advances every running
+ * sequence by one token (decode), and a step lasts what the step model says, scaled by `timeScale`.
+ * A finished or aborted sequence leaves the batch at once, and the next waiting one takes its place on the
+ * next step, as in vLLM's scheduler. Output depends only on the prompt, never on the batch around it.
+ */
+import type { EngineSimOptions } from "./options.ts";
+import type { PrefixCache } from "./prefix-cache.ts";
+import { decodeStepMs, prefillMs } from "./step-model.ts";
+
+/** One request inside the engine. */
+export interface Sequence {
+  promptTokens: readonly number[];
+  /** Tokens to generate. */
+  outputTokens: number;
+  /** Called once per generated token, index from 0; `cachedTokens` is known from the first one. */
+  onToken(index: number, cachedTokens: number): void;
+  /** Set by the scheduler. */
+  cachedTokens?: number;
+  generated?: number;
+  cancelled?: boolean;
+}
+
+export class BatchScheduler {
+  readonly #waiting: Sequence[] = [];
+  readonly #running: Sequence[] = [];
+  #stepping = false;
+  #closed = false;
+  /** When the previous step ended, in wall ms, so timer lateness does not accumulate over steps. */
+  #lastStepEnd = 0;
+  /** Modelled milliseconds of engine time spent stepping. */
+  modelledMs = 0;
+  steps = 0;
+
+  constructor(
+    private readonly options: EngineSimOptions,
+    private readonly cache: PrefixCache,
+  ) {}
+
+  get waiting(): number {
+    return this.#waiting.length;
+  }
+
+  get running(): number {
+    return this.#running.length;
+  }
+
+  /** Queues a sequence; false when the waiting queue is full (the server answers 503). */
+  submit(sequence: Sequence): boolean {
+    if (this.#closed || this.#waiting.length >= this.options.maxWaiting) return false;
+    this.#waiting.push(sequence);
+    this.#kick();
+    return true;
+  }
+
+  /** Frees a sequence's slot (client went away). */
+  cancel(sequence: Sequence): void {
+    sequence.cancelled = true;
+    const index = this.#waiting.indexOf(sequence);
+    if (index !== -1) this.#waiting.splice(index, 1);
+  }
+
+  close(): void {
+    this.#closed = true;
+    for (const sequence of [...this.#waiting, ...this.#running]) sequence.cancelled = true;
+    this.#waiting.length = 0;
+    this.#running.length = 0;
+  }
+
+  #kick(): void {
+    if (this.#stepping || this.#closed || (this.#waiting.length === 0 && this.#running.length === 0)) return;
+    this.#stepping = true;
+    // Admission happens at the start of the step, so requests arriving together are prefilled together.
+    setImmediate(() => this.#step());
+  }
+
+  #step(): void {
+    if (this.#closed) return;
+    const { stepModel, maxNumSeqs, maxNumBatchedTokens, timeScale } = this.options;
+    this.#prune();
+    const admitted: Sequence[] = [];
+    let prefillTokens = 0;
+    while (this.#waiting.length > 0 && this.#running.length + admitted.length < maxNumSeqs) {
+      const next = this.#waiting[0];
+      const cached = this.cache.lookup(next.promptTokens);
+      const uncached = next.promptTokens.length - cached;
+      // A long prompt alone may exceed the budget; it still runs (vLLM would chunk it over several steps).
+      if (admitted.length > 0 && prefillTokens + uncached > maxNumBatchedTokens) break;
+      this.#waiting.shift();
+      next.cachedTokens = cached;
+      next.generated = 0;
+      prefillTokens += uncached;
+      admitted.push(next);
+    }
+    let ms = admitted.length > 0 ? prefillMs(stepModel, prefillTokens) : 0;
+    if (this.#running.length > 0) {
+      ms += decodeStepMs(
+        stepModel,
+        this.#running.map((s) => s.promptTokens.length + (s.generated ?? 0)),
+      );
+    }
+    this.modelledMs += ms;
+    this.steps++;
+    const now = performance.now();
+    const start = Math.max(now, this.#lastStepEnd);
+    const end = start + ms * timeScale;
+    this.#lastStepEnd = end;
+    const finish = () => this.#finishStep(admitted);
+    if (end - now < 1) setImmediate(finish);
+    else setTimeout(finish, end - now);
+  }
+
+  #finishStep(admitted: Sequence[]): void {
+    if (this.#closed) return;
+    for (const sequence of this.#running) this.#emit(sequence);
+    for (const sequence of admitted) {
+      if (sequence.cancelled) continue;
+      this.cache.insert(sequence.promptTokens);
+      this.#running.push(sequence);
+      this.#emit(sequence);
+    }
+    this.#prune();
+    this.#stepping = false;
+    this.#kick();
+  }
+
+  #emit(sequence: Sequence): void {
+    if (sequence.cancelled) return;
+    const index = sequence.generated ?? 0;
+    if (index >= sequence.outputTokens) return;
+    sequence.generated = index + 1;
+    sequence.onToken(index, sequence.cachedTokens ?? 0);
+  }
+
+  #prune(): void {
+    for (let i = this.#running.length - 1; i >= 0; i--) {
+      const s = this.#running[i];
+      if (s.cancelled || (s.generated ?? 0) >= s.outputTokens) this.#running.splice(i, 1);
+    }
+  }
+}

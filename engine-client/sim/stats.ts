@@ -1,0 +1,35 @@
+/** The simulator's counters, for `stats()` and `GET /admin/stats`. */
+import type { SimContext } from "./context.ts";
+
+export interface EngineSimStats {
+  running: number;
+  waiting: number;
+  /** Requests by outcome among the recorded ones. */
+  outcomes: Record<string, number>;
+  promptTokens: number;
+  generationTokens: number;
+  /** Prompt tokens looked up in the prefix cache, and those found. */
+  prefixCacheQueries: number;
+  prefixCacheHits: number;
+  prefixCacheBlocks: number;
+  /** Engine steps run and their modelled duration (unscaled). */
+  steps: number;
+  modelledMs: number;
+}
+
+export function simStats(ctx: SimContext): EngineSimStats {
+  const outcomes: Record<string, number> = {};
+  for (const record of ctx.records) outcomes[record.outcome] = (outcomes[record.outcome] ?? 0) + 1;
+  return {
+    running: ctx.scheduler.running,
+    waiting: ctx.scheduler.waiting,
+    outcomes,
+    promptTokens: ctx.metrics.promptTokens,
+    generationTokens: ctx.metrics.generationTokens,
+    prefixCacheQueries: ctx.cache.queriedTokens,
+    prefixCacheHits: ctx.cache.hitTokens,
+    prefixCacheBlocks: ctx.cache.size,
+    steps: ctx.scheduler.steps,
+    modelledMs: ctx.scheduler.modelledMs,
+  };
+}

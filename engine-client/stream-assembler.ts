@@ -1,0 +1,89 @@
+/**
+ * Turns the `chat.completion.chunk` objects of one streamed answer into the agents' `ChatStreamEvent`s.
+ * Tool calls arrive as fragments keyed by `index` (the first fragment carries id and name, later ones append
+ * to `arguments`), so they are assembled here and emitted whole when the choice finishes.
+ */
+import type { ChatStreamEvent, ChatToolCall, ChatUsage } from "../agents/engine.ts";
+import { asObject, parseUsage } from "./wire.ts";
+
+interface PartialCall {
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/** Stateful assembler for one stream; feed it each chunk object, then call `finish` on `[DONE]`. */
+export class StreamAssembler {
+  #calls = new Map<number, PartialCall>();
+  #finishReason: string | undefined;
+  #usage: ChatUsage | undefined;
+  #callsEmitted = false;
+
+  /** Events produced by one chunk (zero or more text deltas and, when the choice finishes, its tool calls). */
+  push(chunk: unknown): ChatStreamEvent[] {
+    const object = asObject(chunk);
+    if (object === undefined) return [];
+    const events: ChatStreamEvent[] = [];
+    const usage = parseUsage(object.usage);
+    if (usage !== undefined) this.#usage = usage;
+    if (!Array.isArray(object.choices)) return events;
+    for (const rawChoice of object.choices) {
+      const choice = asObject(rawChoice);
+      // Only the first choice is requested (n = 1); others are ignored rather than interleaved.
+      if (choice === undefined || (choice.index !== undefined && choice.index !== 0)) continue;
+      const delta = asObject(choice.delta);
+      if (delta !== undefined) {
+        if (typeof delta.content === "string" && delta.content.length > 0) {
+          events.push({ type: "text", text: delta.content });
+        }
+        if (Array.isArray(delta.tool_calls)) this.#addToolFragments(delta.tool_calls);
+      }
+      if (typeof choice.finish_reason === "string") {
+        this.#finishReason = choice.finish_reason;
+        events.push(...this.#flushCalls());
+      }
+    }
+    return events;
+  }
+
+  /** The closing events after `[DONE]`: tool calls not yet emitted, then exactly one `done`. */
+  finish(): ChatStreamEvent[] {
+    const events = this.#flushCalls();
+    events.push({
+      type: "done",
+      finishReason: this.#finishReason ?? "stop",
+      usage: this.#usage ?? { promptTokens: 0, completionTokens: 0, cachedTokens: 0 },
+    });
+    return events;
+  }
+
+  #addToolFragments(fragments: unknown[]): void {
+    for (const raw of fragments) {
+      const fragment = asObject(raw);
+      if (fragment === undefined) continue;
+      const index = typeof fragment.index === "number" ? fragment.index : this.#calls.size;
+      let call = this.#calls.get(index);
+      if (call === undefined) {
+        call = { id: "", name: "", arguments: "" };
+        this.#calls.set(index, call);
+      }
+      if (typeof fragment.id === "string" && fragment.id.length > 0) call.id = fragment.id;
+      const fn = asObject(fragment.function);
+      if (fn !== undefined) {
+        // The name comes once, in the first fragment; some servers repeat it, so it is not appended.
+        if (typeof fn.name === "string" && fn.name.length > 0 && call.name === "") call.name = fn.name;
+        if (typeof fn.arguments === "string") call.arguments += fn.arguments;
+      }
+    }
+  }
+
+  #flushCalls(): ChatStreamEvent[] {
+    if (this.#callsEmitted || this.#calls.size === 0) return [];
+    this.#callsEmitted = true;
+    const ordered = [...this.#calls.entries()].sort((a, b) => a[0] - b[0]);
+    return ordered.map(([index, call]): ChatStreamEvent => {
+      const complete: ChatToolCall = { id: call.id || `call_${index}`, name: call.name, arguments: call.arguments };
+      return { type: "tool-call", call: complete };
+    });
+  }
+}
