@@ -1,0 +1,257 @@
+/** Pure parts of the DeviceAgent: values, SenML, time plausibility, compaction, options, stores on a bare SQLite. */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import Database from "better-sqlite3";
+import { CommandOutbox } from "../../agents/device/command-outbox.ts";
+import { resolveDeviceAgentOptions } from "../../agents/device/options.ts";
+import { compactText } from "../../agents/device/reasoning/compact.ts";
+import { buildMessages } from "../../agents/device/reasoning/prompt.ts";
+import { migrateDeviceSchema } from "../../agents/device/schema.ts";
+import { ShadowStore } from "../../agents/device/shadow-store.ts";
+import type { SqlTag, SqlValue } from "../../agents/device/sql.ts";
+import { plausibleTime, readingsFromFrame, resolveSenml } from "../../agents/device/telemetry-readings.ts";
+import { TelemetryStore } from "../../agents/device/telemetry-store.ts";
+import { deepEqual, mergePatch, shadowDelta } from "../../agents/device/values.ts";
+import { BridgeError } from "../../errors/bridge-error.ts";
+
+function memorySql(): { sql: SqlTag; close(): void } {
+  const db = new Database(":memory:");
+  const sql = (<Row>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => {
+    const stmt = db.prepare(strings.join("?"));
+    const params = values.map((v) => (typeof v === "boolean" ? (v ? 1 : 0) : v));
+    if (stmt.reader) return stmt.all(...params) as Row[];
+    stmt.run(...params);
+    return [];
+  }) as SqlTag;
+  migrateDeviceSchema(sql);
+  return { sql, close: () => db.close() };
+}
+
+const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
+const policy = { now: NOW, maxPastMs: 30 * 86_400_000, maxFutureMs: 300_000 };
+
+describe("shadow values", () => {
+  test("a merge patch deletes keys set to null and merges nested maps", () => {
+    const out = mergePatch({ a: 1, b: { c: 2, d: 3 }, e: 5 }, { a: null, b: { c: 9, d: null }, f: [1] });
+    assert.deepEqual(out, { b: { c: 9 }, e: 5, f: [1] });
+  });
+
+  test("the delta lists only desired keys whose value differs from reported, comparing deeply", () => {
+    const delta = shadowDelta(
+      { t: 21, mode: "eco", fan: { speed: 2, on: true } },
+      { t: 21, mode: "off", fan: { speed: 2, on: false }, x: 1 },
+    );
+    assert.deepEqual(delta, { mode: "eco", fan: { on: true } });
+    assert.deepEqual(shadowDelta({ a: [1, 2] }, { a: [1, 2] }), {});
+  });
+
+  test("deep equality treats a bigint and the same integer number as equal and compares bytes", () => {
+    assert.equal(deepEqual(3n, 3), true);
+    assert.equal(deepEqual(3.5, 3n), false);
+    assert.equal(deepEqual(new Uint8Array([1, 2]), new Uint8Array([1, 2])), true);
+    assert.equal(deepEqual({ a: [1, { b: null }] }, { a: [1, { b: null }] }), true);
+    assert.equal(deepEqual({ a: 1 }, { a: 1, b: 2 }), false);
+  });
+});
+
+describe("telemetry readings", () => {
+  test("SenML base name and base time carry over to later records and times are seconds", () => {
+    const t0 = NOW / 1000 - 60;
+    const { readings, skipped } = resolveSenml(
+      [
+        { bn: "urn:dev:ow:1/", bt: t0, n: "temp", u: "Cel", v: 23.5 },
+        { n: "hum", v: 40, t: 10 },
+        { n: "door", vb: true },
+        { n: "nov" },
+      ],
+      policy,
+    );
+    assert.equal(skipped, 1);
+    assert.deepEqual(readings, [
+      { metric: "urn:dev:ow:1/temp", ts: NOW - 60_000, value: 23.5, unit: "Cel" },
+      { metric: "urn:dev:ow:1/hum", ts: NOW - 50_000, value: 40 },
+      { metric: "urn:dev:ow:1/door", ts: NOW - 60_000, value: true },
+    ]);
+  });
+
+  test("SenML times below 2**28 are relative to now", () => {
+    const { readings } = resolveSenml([{ n: "x", v: 1, t: -5 }], policy);
+    assert.equal(readings[0].ts, NOW - 5000);
+  });
+
+  test("a device time outside the plausible window falls back to server time", () => {
+    assert.equal(plausibleTime(NOW - 1000, policy), NOW - 1000);
+    assert.equal(plausibleTime(12_345, policy), NOW, "uptime counter instead of a clock");
+    assert.equal(plausibleTime(NOW + 3_600_000, policy), NOW, "clock far in the future");
+    assert.equal(plausibleTime(undefined, policy), NOW);
+  });
+
+  test("nested reading maps are flattened with dots and nulls are skipped", () => {
+    const result = readingsFromFrame({ ts: NOW - 10, r: { t: 1, gps: { lat: 1.5, lon: 2 }, gone: null } }, policy, 10);
+    assert.ok(result.ok);
+    assert.deepEqual(
+      result.readings.map((r) => [r.metric, r.value, r.ts]),
+      [
+        ["t", 1, NOW - 10],
+        ["gps.lat", 1.5, NOW - 10],
+        ["gps.lon", 2, NOW - 10],
+      ],
+    );
+    assert.equal(result.skipped, 1);
+  });
+
+  test("a frame with more readings than the limit is refused whole", () => {
+    const result = readingsFromFrame({ r: { a: 1, b: 2, c: 3 } }, policy, 2);
+    assert.equal(result.ok, false);
+    if (!result.ok) assert.equal(result.code, "BRIDGE_ERR_TELEMETRY_TOO_MANY");
+  });
+});
+
+describe("telemetry store", () => {
+  test("retention deletes rows by age and beyond the row cap every N inserts", () => {
+    const { sql, close } = memorySql();
+    try {
+      let now = NOW;
+      const store = new TelemetryStore(sql, () => now, { maxAgeSeconds: 3600, maxRows: 5, everyRows: 4 });
+      store.insert([{ metric: "old", ts: NOW - 7_200_000, value: 1 }]);
+      store.insert([1, 2].map((i) => ({ metric: "m", ts: NOW + i, value: i })));
+      assert.equal(store.count(), 3, "no retention before the 4th row");
+      const result = store.insert([3, 4, 5, 6, 7].map((i) => ({ metric: "m", ts: NOW + i, value: i })));
+      assert.ok(result.pruned > 0);
+      assert.deepEqual(
+        store.query({ order: "asc" }).map((r) => r.value),
+        [3, 4, 5, 6, 7],
+      );
+      now += 10 * 3_600_000;
+      assert.equal(store.enforceRetention(), 5);
+    } finally {
+      close();
+    }
+  });
+
+  test("queries filter by metric and time window and return typed values", () => {
+    const { sql, close } = memorySql();
+    try {
+      const store = new TelemetryStore(sql, () => NOW, { maxAgeSeconds: 3600, maxRows: 100, everyRows: 100 });
+      store.insert([
+        { metric: "t", ts: NOW - 3000, value: 20 },
+        { metric: "t", ts: NOW - 2000, value: 21 },
+        { metric: "s", ts: NOW - 2000, value: "ok" },
+        { metric: "b", ts: NOW - 1000, value: false },
+        { metric: "blob", ts: NOW - 1000, value: new Uint8Array([7]) },
+        { metric: "arr", ts: NOW - 1000, value: [1, "x"] },
+        { metric: "t", ts: NOW - 1000, value: 22, unit: "Cel" },
+      ]);
+      assert.deepEqual(store.query({ metric: "t", from: NOW - 2500, limit: 10 }), [
+        { ts: NOW - 1000, metric: "t", value: 22, unit: "Cel" },
+        { ts: NOW - 2000, metric: "t", value: 21 },
+      ]);
+      const values = Object.fromEntries(store.query({ from: NOW - 1500 }).map((r) => [r.metric, r.value]));
+      assert.deepEqual(values, { t: 22, b: false, blob: new Uint8Array([7]), arr: [1, "x"] });
+      assert.equal(store.query({ limit: 1 }).length, 1);
+    } finally {
+      close();
+    }
+  });
+});
+
+describe("shadow store and outbox", () => {
+  test("reported patches need the current version and desired patches honour expectedVersion", () => {
+    const { sql, close } = memorySql();
+    try {
+      const shadow = new ShadowStore(sql, () => NOW);
+      assert.deepEqual(shadow.report(0, { t: 20 }), { status: "ok", version: 1, delta: {}, deltaChanged: false });
+      assert.deepEqual(shadow.report(0, { t: 21 }), { status: "stale", version: 1 });
+      const d = shadow.desire({ t: 22 }, 0);
+      assert.deepEqual(d, { status: "ok", version: 1, delta: { t: 22 }, deltaChanged: true });
+      assert.deepEqual(shadow.desire({ t: 23 }, 0), { status: "conflict", version: 1 });
+      shadow.markDeltaSent({ t: 22 });
+      assert.equal(shadow.report(1, { t: 22 }).status, "ok");
+      assert.deepEqual(shadow.get().delta, {});
+    } finally {
+      close();
+    }
+  });
+
+  test("the outbox delivers in order, fails commands out of attempts and ignores a repeated ack", () => {
+    const { sql, close } = memorySql();
+    try {
+      let now = NOW;
+      const outbox = new CommandOutbox(sql, () => now);
+      outbox.add({ id: "a", name: "x", args: null, ttlSeconds: 60, maxAttempts: 1 });
+      outbox.add({ id: "b", name: "y", args: { n: 1 }, ttlSeconds: 60, maxAttempts: 3 });
+      assert.deepEqual(
+        outbox.takeDeliveries(false).deliver.map((c) => c.id),
+        ["a", "b"],
+      );
+      const again = outbox.takeDeliveries(false);
+      assert.deepEqual(
+        again.deliver.map((c) => c.id),
+        ["b"],
+      );
+      assert.equal(again.finished[0].command.state, "FAILED");
+      assert.equal(outbox.ack("b", true, 42, null).status, "applied");
+      assert.equal(outbox.ack("b", false, null, "late").status, "duplicate");
+      assert.equal(outbox.get("b")?.state, "SUCCEEDED");
+      assert.equal(outbox.get("b")?.result, 42);
+      outbox.add({ id: "c", name: "z", args: null, ttlSeconds: 1, maxAttempts: 3 });
+      now += 2000;
+      assert.equal(outbox.takeDeliveries(true).finished[0].command.state, "EXPIRED");
+    } finally {
+      close();
+    }
+  });
+});
+
+describe("conversation guard and prompt", () => {
+  test("an oversized text keeps head and tail and says how much was cut", () => {
+    const text = "a".repeat(5000) + "b".repeat(5000);
+    const out = compactText(text, 1000, "the tool output");
+    assert.equal(out.compacted, true);
+    assert.ok(out.text.length <= 1000);
+    assert.match(out.text, /compacted: the tool output was 10000 characters; \d+ from the middle were cut/);
+    assert.ok(out.text.startsWith("aaa") && out.text.endsWith("bbb"));
+    assert.deepEqual(compactText("short", 1000, "x"), { text: "short", compacted: false });
+  });
+
+  test("the prompt puts the system message first, history next and the volatile context after the question", () => {
+    const entry = (id: number, turnId: string, role: "user" | "assistant", content: string) => ({
+      id,
+      turnId,
+      role,
+      content,
+      compacted: false,
+      createdAt: 0,
+    });
+    const messages = buildMessages({
+      system: "SYS",
+      history: [entry(1, "t1", "user", "q1"), entry(2, "t1", "assistant", "a1")],
+      turn: [entry(3, "t2", "user", "q2")],
+      context: "CTX",
+    });
+    assert.deepEqual(messages, [
+      { role: "system", content: "SYS" },
+      { role: "user", content: "q1" },
+      { role: "assistant", content: "a1" },
+      { role: "user", content: "q2\n\n---\nCTX" },
+    ]);
+  });
+});
+
+describe("options", () => {
+  test("options merge defaults, class overrides and config, and a bad field is named", () => {
+    const o = resolveDeviceAgentOptions({ telemetryMaxRows: 10 }, { commandTtlSeconds: 5 });
+    assert.equal(o.telemetryMaxRows, 10);
+    assert.equal(o.commandTtlSeconds, 5);
+    assert.deepEqual(o.toolsRequiringApproval, ["send_command", "set_desired"]);
+    assert.throws(
+      () => resolveDeviceAgentOptions({ telemetryMaxRows: 0 }),
+      (err: unknown) =>
+        err instanceof BridgeError && err.code === "BRIDGE_ERR_CONFIG" && err.details.field === "telemetryMaxRows",
+    );
+    assert.throws(
+      () => resolveDeviceAgentOptions({ telemetryMaxRow: 5 }),
+      (err: unknown) => err instanceof BridgeError && err.details.field === "telemetryMaxRow",
+    );
+  });
+});
