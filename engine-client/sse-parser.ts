@@ -35,6 +35,7 @@ export class SseParser {
       this.#started = true;
       if (input.charCodeAt(0) === 0xfeff) input = input.slice(1);
     }
+    if (input.length === 0) return [];
     if (this.#skipLeadingLf && input.startsWith("\n")) input = input.slice(1);
     this.#skipLeadingLf = false;
     this.#buffer += input;

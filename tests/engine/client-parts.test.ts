@@ -1,0 +1,138 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { BridgeError } from "../../errors/index.ts";
+import {
+  ENGINE_ERROR_CODES,
+  FairQueue,
+  createEngineClient,
+  fullJitterDelayMs,
+  isRetryableEngineError,
+  parseRetryAfterMs,
+  redactSecret,
+  rendezvousOrder,
+} from "../../engine-client/index.ts";
+
+describe("fair queue", () => {
+  test("agents take turns, so a single request is not stuck behind a flood from another agent", () => {
+    const q = new FairQueue<string>();
+    for (let i = 0; i < 5; i++) q.push("flood", 0, `f${i}`);
+    q.push("quiet", 0, "q0");
+    const order = Array.from({ length: 6 }, () => q.shift());
+    assert.deepEqual(order, ["f0", "q0", "f1", "f2", "f3", "f4"]);
+  });
+
+  test("higher priority is served first; within an agent order is FIFO; removed items never come out", () => {
+    const q = new FairQueue<string>();
+    q.push("a", 0, "a0");
+    q.push("a", 0, "a1");
+    q.push("b", 5, "b0");
+    q.push("c", 5, "c0");
+    assert.equal(q.remove("a", 0, "a0"), true);
+    assert.equal(q.remove("a", 0, "missing"), false);
+    assert.equal(q.size, 3);
+    assert.deepEqual([q.shift(), q.shift(), q.shift(), q.shift()], ["b0", "c0", "a1", undefined]);
+    assert.equal(q.size, 0);
+  });
+});
+
+describe("retry policy", () => {
+  test("full jitter stays below the exponential ceiling, capped by maxDelayMs, using the injected random", () => {
+    assert.equal(
+      fullJitterDelayMs(1, 100, 5000, () => 0.5),
+      50,
+    );
+    assert.equal(
+      fullJitterDelayMs(3, 100, 5000, () => 0.5),
+      200,
+    );
+    assert.equal(
+      fullJitterDelayMs(20, 100, 5000, () => 0.999),
+      4995,
+    );
+    assert.equal(
+      fullJitterDelayMs(2, 100, 5000, () => 0),
+      0,
+    );
+  });
+
+  test("Retry-After is read as seconds or as an HTTP date", () => {
+    const now = Date.UTC(2026, 0, 1, 0, 0, 0);
+    assert.equal(parseRetryAfterMs("3", now), 3000);
+    assert.equal(parseRetryAfterMs(new Date(now + 10_000).toUTCString(), now), 10_000);
+    assert.equal(parseRetryAfterMs("soon", now), undefined);
+    assert.equal(parseRetryAfterMs(undefined, now), undefined);
+  });
+
+  test("the retryable predicate walks the cause chain and the outermost engine code decides", () => {
+    const overloaded = new BridgeError(ENGINE_ERROR_CODES.overloaded, "busy");
+    const broken = new BridgeError(ENGINE_ERROR_CODES.streamBroken, "broken", {}, { cause: overloaded });
+    const wrapped = new Error("agent failed", { cause: overloaded });
+    const network = Object.assign(new Error("refused"), { code: "ECONNREFUSED" });
+    assert.equal(isRetryableEngineError(overloaded), true);
+    assert.equal(isRetryableEngineError(wrapped), true);
+    assert.equal(isRetryableEngineError(broken), false);
+    assert.equal(isRetryableEngineError(new Error("x", { cause: network })), true);
+    assert.equal(isRetryableEngineError(new BridgeError(ENGINE_ERROR_CODES.cancelled, "c")), false);
+    assert.equal(
+      isRetryableEngineError(new BridgeError(ENGINE_ERROR_CODES.unavailable, "501", { retryable: false })),
+      false,
+    );
+    assert.equal(isRetryableEngineError(new Error("plain")), false);
+  });
+
+  test("secrets are redacted wherever they appear in a text", () => {
+    assert.equal(redactSecret("bad key sk-1 (sk-1)", "sk-1"), "bad key [REDACTED] ([REDACTED])");
+    assert.equal(redactSecret("nothing", undefined), "nothing");
+  });
+});
+
+describe("affinity", () => {
+  test("rendezvous order is stable per key, and removing a replica moves only the keys it had", () => {
+    const replicas = ["http://a:1", "http://b:1", "http://c:1"].map((key) => ({ key }));
+    const first = new Map<string, string>();
+    for (let i = 0; i < 300; i++) first.set(`dev-${i}`, rendezvousOrder(`dev-${i}`, replicas)[0].key);
+    const used = new Set(first.values());
+    assert.equal(used.size, 3, "all replicas get some agents");
+    const without = replicas.filter((r) => r.key !== "http://b:1");
+    for (const [agent, replica] of first) {
+      const now = rendezvousOrder(agent, without)[0].key;
+      if (replica !== "http://b:1") assert.equal(now, replica, `${agent} stays where it was`);
+    }
+  });
+});
+
+describe("client options", () => {
+  test("invalid options are refused at construction with an error naming the field", () => {
+    assert.throws(
+      () => createEngineClient({ urls: ["ftp://x"] }),
+      (err: unknown) =>
+        err instanceof BridgeError && err.code === "BRIDGE_ERR_CONFIG" && err.details.field === "engine.urls[0]",
+    );
+    assert.throws(
+      () => createEngineClient({ urls: ["http://x"], maxInFlightPerReplica: 0 }),
+      (err: unknown) => err instanceof BridgeError && err.details.field === "engine.maxInFlightPerReplica",
+    );
+    assert.throws(
+      () => createEngineClient({ urls: ["http://x"], retry: { maxAttempts: 1.5 } }),
+      (err: unknown) => err instanceof BridgeError && err.details.field === "engine.retry.maxAttempts",
+    );
+  });
+
+  test("without engine URLs every request fails with NOT_CONFIGURED and health says so", async () => {
+    const engine = createEngineClient({});
+    await assert.rejects(
+      async () => {
+        for await (const _ of engine.stream({ messages: [{ role: "user", content: "x" }] }, { agentId: "d" })) {
+          // never reached
+        }
+      },
+      (err: unknown) => err instanceof BridgeError && err.code === ENGINE_ERROR_CODES.notConfigured,
+    );
+    await assert.rejects(
+      engine.complete({ messages: [{ role: "user", content: "x" }] }, { agentId: "d" }),
+      (err: unknown) => err instanceof BridgeError && err.code === ENGINE_ERROR_CODES.notConfigured,
+    );
+    assert.deepEqual(await engine.health(), { status: "not-configured", replicas: [] });
+    await engine.close();
+  });
+});

@@ -1,0 +1,36 @@
+/** Helpers shared by the engine tests. */
+import type { ChatStreamEvent } from "../../agents/engine.ts";
+import { BridgeError } from "../../errors/index.ts";
+
+/** Collects a stream; returns the events, or the error it threw (with the events before it). */
+export async function collect(
+  stream: AsyncIterable<ChatStreamEvent>,
+): Promise<{ events: ChatStreamEvent[]; text: string; error?: BridgeError }> {
+  const events: ChatStreamEvent[] = [];
+  try {
+    for await (const event of stream) events.push(event);
+  } catch (err) {
+    if (!(err instanceof BridgeError)) throw err;
+    return { events, text: textOf(events), error: err };
+  }
+  return { events, text: textOf(events) };
+}
+
+export function textOf(events: ChatStreamEvent[]): string {
+  return events.map((e) => (e.type === "text" ? e.text : "")).join("");
+}
+
+/** Polls `condition` every few ms until it holds; fails the test after `timeoutMs` (a hang guard, not a timing assertion). */
+export async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** A deterministic random source cycling through `values`. */
+export function fixedRandom(...values: number[]): () => number {
+  let i = 0;
+  return () => values[i++ % values.length];
+}
