@@ -53,7 +53,8 @@ function checkField(kind: FieldKind, value: unknown, field: string): unknown {
       return value;
     case "number":
       if (typeof value !== "number" || !Number.isFinite(value)) throw invalid(field, "must be a finite number");
-      return value;
+      // -0 becomes 0 in every codec, since JSON cannot carry it.
+      return value === 0 ? 0 : value;
     case "uint":
       if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
         throw invalid(field, "must be a non-negative integer up to 2^53-1");
