@@ -39,6 +39,11 @@ export interface ConnectionInit {
   readonly?: boolean;
   /** Transport-specific facts for `onConnect` / `shouldSendProtocolMessages` (remote address, firmware, url...). */
   context?: Readonly<Record<string, string | number | boolean | undefined>>;
+  /**
+   * The transport's raw request (an HTTP upgrade request, an MQTT CONNECT packet), handed to `onConnect` and
+   * `shouldSendProtocolMessages` as `ctx.request`. Never persisted. Added after the first contract; optional.
+   */
+  request?: unknown;
   transport: ConnectionTransport;
 }
 

@@ -1,0 +1,190 @@
+import type { Value, ValueMap } from "../codecs/frames.ts";
+import type { AgentCell } from "./cell.ts";
+import { handleDefaultMessage } from "./default-message.ts";
+import type { CloseReason, InboundMessage } from "./host.ts";
+import { retryWithBackoff } from "./retry.ts";
+import * as queue from "./queue.ts";
+import * as schedules from "./schedules.ts";
+import * as tasks from "./tasks.ts";
+import type {
+  AgentEnv,
+  Connection,
+  QueueItem,
+  RetryOptions,
+  Schedule,
+  ScheduleType,
+  SqlValue,
+  TaskContext,
+  TaskInfo,
+} from "./types.ts";
+
+/** What the runtime hands the base constructor. Internal: agents are constructed only by the runtime. */
+export interface AgentInit {
+  id: string;
+  env: AgentEnv;
+  cell: AgentCell;
+}
+
+/**
+ * The base class of every agent: a persistent single-threaded actor with its own SQLite database, state,
+ * connections, schedules, queue and background tasks. Subclass it (or DeviceAgent) and override the hooks.
+ *
+ * @example
+ * class Counter extends Agent<{ n: number }> {
+ *   static override callable = ["add"];
+ *   override initialState = { n: 0 };
+ *   add(by: number) { this.setState({ n: this.state.n + by }); return this.state.n; }
+ * }
+ */
+export abstract class Agent<S extends Value = ValueMap> {
+  /** Methods devices (up/rpc) and WebSocket clients may call by name. Nothing else is callable. */
+  static callable: readonly string[] = [];
+  readonly id: string;
+  readonly env: AgentEnv;
+  /** State before the first setState. Override as a class field. */
+  initialState: S = {} as S;
+  readonly #cell: AgentCell;
+
+  constructor(init: AgentInit) {
+    this.id = init.id;
+    this.env = init.env;
+    this.#cell = init.cell;
+  }
+
+  /** The current state (as of this event, including its own uncommitted setState). */
+  get state(): S {
+    const s = this.#cell.getState();
+    return (s === undefined ? this.initialState : s) as S;
+  }
+
+  /**
+   * Replaces the state: validated now (validateStateChange), persisted in this event's transaction, broadcast after
+   * commit to protocol-enabled connections, then onStateChanged.
+   */
+  setState(next: S): void {
+    this.#cell.setAgentState(next, null);
+  }
+
+  /** Throw a BridgeError to refuse a state change. `source` is the connection that asked, or null. */
+  validateStateChange(_next: S, _source: Connection | null): void {}
+
+  onStateChanged(_state: S, _source: Connection | null): void | Promise<void> {}
+
+  /** Runs one statement on this agent's database; values are always bound parameters. */
+  sql<Row = Record<string, SqlValue>>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] {
+    return this.#cell.sqlRunner().tagged<Row>(strings, values);
+  }
+
+  /** Runs `fn` in a savepoint: it commits with the event, or rolls back alone when it throws. `fn` is synchronous. */
+  transaction<T>(fn: () => T): T {
+    return this.#cell.nested(fn);
+  }
+
+  getConnections(): Connection[] {
+    return [...this.#cell.connections.values()];
+  }
+
+  getConnection(id: string): Connection | undefined {
+    return this.#cell.connections.get(id);
+  }
+
+  /** Runs `this[method](payload, schedule)` at a Date, after a delay in seconds, or on a cron expression. */
+  schedule(when: Date | number | string, method: string, payload?: Value, opts?: { retry?: RetryOptions }): Schedule {
+    return schedules.createSchedule(this.#cell, when, method, payload ?? null, opts?.retry);
+  }
+
+  /** Runs `this[method](payload, schedule)` every `intervalSeconds`. */
+  scheduleEvery(intervalSeconds: number, method: string, payload?: Value, opts?: { retry?: RetryOptions }): Schedule {
+    return schedules.createInterval(this.#cell, intervalSeconds, method, payload ?? null, opts?.retry);
+  }
+
+  cancelSchedule(id: string): boolean {
+    return schedules.cancelSchedule(this.#cell, id);
+  }
+
+  getSchedule(id: string): Schedule | undefined {
+    return schedules.getSchedule(this.#cell, id);
+  }
+
+  getSchedules(filter?: { type?: ScheduleType; timeRange?: { start?: Date; end?: Date } }): Schedule[] {
+    return schedules.listSchedules(this.#cell, filter);
+  }
+
+  /** Appends `this[method](payload, item)` to the persistent FIFO queue; returns the item id. */
+  queue(method: string, payload: Value, opts?: { retry?: RetryOptions }): string {
+    return queue.enqueueItem(this.#cell, method, payload, opts?.retry);
+  }
+
+  getQueue(id: string): QueueItem | undefined {
+    return queue.getItem(this.#cell, id);
+  }
+
+  dequeue(id: string): boolean {
+    return queue.removeItem(this.#cell, id);
+  }
+
+  getQueues(): QueueItem[] {
+    return queue.listItems(this.#cell);
+  }
+
+  /** Retries `fn` with exponential backoff and full jitter on the injected clock and random source. */
+  retry<T>(fn: (attempt: number) => Promise<T>, opts?: RetryOptions): Promise<T> {
+    return retryWithBackoff(fn, opts, this.env.clock, this.env.random);
+  }
+
+  /** Starts background work outside the mailbox (after this event commits); returns the task id. */
+  startTask(kind: string, input: Value, run: (task: TaskContext) => Promise<Value>): string {
+    return tasks.startTask(this.#cell, kind, input, run);
+  }
+
+  cancelTask(id: string): boolean {
+    return tasks.cancelTask(this.#cell, id);
+  }
+
+  getTasks(): TaskInfo[] {
+    return tasks.listTasks(this.#cell);
+  }
+
+  onTaskProgress(_task: TaskInfo, _update: Value): void | Promise<void> {}
+  onTaskDone(_task: TaskInfo, _result: Value): void | Promise<void> {}
+  onTaskFailed(_task: TaskInfo, _error: { code: string; message: string }): void | Promise<void> {}
+  /** A task was unfinished at the last stop (restart); start it again or give up. */
+  onTaskInterrupted(_task: TaskInfo): void | Promise<void> {}
+
+  /** Runs on every wake (first use, after hibernation, after restart) before any other event. */
+  onStart(): void | Promise<void> {}
+  onConnect(_conn: Connection, _ctx: { request?: unknown }): void | Promise<void> {}
+
+  /** Default: up/rpc calls `static callable` methods and replies on down/rpc; client-state sets the state. */
+  onMessage(conn: Connection, message: InboundMessage): void | Promise<void> {
+    return handleDefaultMessage(this, this.#cell, conn, message);
+  }
+
+  onClose(_conn: Connection, _reason: CloseReason): void | Promise<void> {}
+
+  /** Told about every failed event, hook, schedule, queue item. Default: logs it. */
+  onError(error: unknown, context: { event: string }): void {
+    this.env.logger.error({ err: error, event: context.event, agent: this.id }, "agent event failed");
+  }
+
+  /** Asked once per connection. Default: protocol messages for JSON connections only. */
+  shouldSendProtocolMessages(conn: Connection, _ctx: { request?: unknown }): boolean {
+    return conn.codec === "json";
+  }
+
+  /** Destroys this agent (database, schedules, queue) after the current event; do not await it inside an event. */
+  destroy(): Promise<void> {
+    return this.#cell.requestDestroy();
+  }
+}
+
+/**
+ * Any concrete agent class. Constructed only by the runtime (it passes an internal AgentInit); a subclass that
+ * declares a constructor must pass its arguments through to `super`.
+ */
+export type AgentClass = new (...args: never[]) => Agent<Value>;
+
+/** How the runtime constructs a class (the one place the constructor's real parameter is named). */
+export function constructAgent(cls: AgentClass, init: AgentInit): Agent<Value> {
+  return new (cls as unknown as new (init: AgentInit) => Agent<Value>)(init);
+}

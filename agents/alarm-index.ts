@@ -1,0 +1,174 @@
+import { MAX_TIMER_MS } from "./clock.ts";
+import type { RuntimeDb } from "./runtime-db.ts";
+import type { Clock } from "./types.ts";
+
+/** Marks an agent whose alarm fired but whose stored row stays until the agent recomputes it (a crash re-fires). */
+const FIRED = -1;
+
+/**
+ * ONE index of the next alarm of every agent: a min-heap with lazy deletion plus one timer, mirrored in the runtime
+ * database. Sleeping agents cost a map entry, not a timer. Writes are ahead of the agents' commits, so the index may
+ * wake an agent early (it finds nothing due and recomputes) but never late.
+ */
+export class AlarmIndex {
+  readonly #db: RuntimeDb;
+  readonly #clock: Clock;
+  readonly #fire: (agentIds: string[]) => void;
+  readonly #times = new Map<string, number>();
+  readonly #pending = new Set<string>();
+  #heap: Array<{ id: string; t: number }> = [];
+  #timer: unknown = null;
+  #timerAt = Number.POSITIVE_INFINITY;
+  #running = false;
+
+  constructor(db: RuntimeDb, clock: Clock, fire: (agentIds: string[]) => void) {
+    this.#db = db;
+    this.#clock = clock;
+    this.#fire = fire;
+    for (const { agentId, at } of db.alarms()) {
+      this.#times.set(agentId, at);
+      this.#push({ id: agentId, t: at });
+    }
+    for (const id of db.pendingAgents()) this.#pending.add(id);
+  }
+
+  /** Starts firing (runtime.start): alarms missed while the process was down fire now. */
+  start(): void {
+    this.#running = true;
+    this.#arm();
+  }
+
+  stop(): void {
+    this.#running = false;
+    if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+  }
+
+  get(agentId: string): number | undefined {
+    const t = this.#times.get(agentId);
+    return t === FIRED ? undefined : t;
+  }
+
+  /** Sets the agent's next alarm exactly (after its commit); null removes it. */
+  set(agentId: string, at: number | null): void {
+    const current = this.#times.get(agentId);
+    if (at === null) {
+      if (current === undefined) return;
+      this.#times.delete(agentId);
+      this.#db.setAlarm(agentId, null);
+    } else {
+      if (current === at) return;
+      this.#db.setAlarm(agentId, at);
+      this.#times.set(agentId, at);
+      this.#push({ id: agentId, t: at });
+    }
+    this.#arm();
+  }
+
+  /** Write-ahead: moves the alarm earlier if `at` is earlier than what the index holds. */
+  lowerTo(agentId: string, at: number): void {
+    const current = this.get(agentId);
+    if (current === undefined || at < current) this.set(agentId, at);
+  }
+
+  markPending(agentId: string): void {
+    if (this.#pending.has(agentId)) return;
+    this.#db.setPending(agentId, true);
+    this.#pending.add(agentId);
+  }
+
+  clearPending(agentId: string): void {
+    if (!this.#pending.delete(agentId)) return;
+    this.#db.setPending(agentId, false);
+  }
+
+  isPending(agentId: string): boolean {
+    return this.#pending.has(agentId);
+  }
+
+  pendingAgents(): string[] {
+    return [...this.#pending];
+  }
+
+  forget(agentId: string): void {
+    this.#times.delete(agentId);
+    this.#pending.delete(agentId);
+    this.#db.deleteAgent(agentId);
+  }
+
+  get size(): number {
+    return this.#times.size;
+  }
+
+  #valid(e: { id: string; t: number }): boolean {
+    return this.#times.get(e.id) === e.t;
+  }
+
+  #arm(): void {
+    if (!this.#running) return;
+    while (this.#heap.length > 0 && !this.#valid(this.#heap[0])) this.#pop();
+    const next = this.#heap.length > 0 ? this.#heap[0].t : Number.POSITIVE_INFINITY;
+    if (next === this.#timerAt && this.#timer !== null) return;
+    if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#timerAt = next;
+    if (next === Number.POSITIVE_INFINITY) return;
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, next - this.#clock.now()));
+    this.#timer = this.#clock.setTimeout(() => this.#onTimer(), delay);
+  }
+
+  #onTimer(): void {
+    this.#timer = null;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    const now = this.#clock.now();
+    const due: string[] = [];
+    while (this.#heap.length > 0 && this.#heap[0].t <= now) {
+      const e = this.#pop();
+      if (this.#valid(e)) {
+        this.#times.set(e.id, FIRED);
+        due.push(e.id);
+      }
+    }
+    if (due.length > 0) this.#fire(due);
+    this.#arm();
+  }
+
+  #push(e: { id: string; t: number }): void {
+    // Stale entries are dropped lazily; compact when they dominate so the heap stays proportional to live alarms.
+    if (this.#heap.length > 64 && this.#heap.length > 4 * this.#times.size) {
+      this.#heap = this.#heap.filter((x) => this.#valid(x));
+      this.#heap.sort((a, b) => a.t - b.t);
+    }
+    const h = this.#heap;
+    h.push(e);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (h[p].t <= h[i].t) break;
+      [h[p], h[i]] = [h[i], h[p]];
+      i = p;
+    }
+  }
+
+  #pop(): { id: string; t: number } {
+    const h = this.#heap;
+    const top = h[0];
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && h[l].t < h[m].t) m = l;
+        if (r < h.length && h[r].t < h[m].t) m = r;
+        if (m === i) break;
+        [h[m], h[i]] = [h[i], h[m]];
+        i = m;
+      }
+    }
+    return top;
+  }
+}

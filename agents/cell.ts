@@ -1,0 +1,482 @@
+import fs from "node:fs";
+import { performance } from "node:perf_hooks";
+import type { Value } from "../codecs/frames.ts";
+import { BridgeError } from "../errors/bridge-error.ts";
+import { type Agent, type AgentClass, constructAgent } from "./agent.ts";
+import type { ConnectionImpl } from "./connection.ts";
+import type { RuntimeCore } from "./core.ts";
+import { AGENT_ERRORS, errorCode, errorMessage } from "./errors.ts";
+import { dispatchEvent } from "./events/index.ts";
+import type { EventOutcome, QueuedEvent } from "./events/types.ts";
+import { type Output, Scope } from "./scope.ts";
+import { readStateChunks, writeStateChunks } from "./state-store.ts";
+import { hasQueueItems, nextQueueTime } from "./queue.ts";
+import { nextScheduleTime } from "./schedules.ts";
+import { openAgentDatabase, SqlRunner } from "./storage.ts";
+import type { RunningTask } from "./tasks.ts";
+import type { Connection } from "./types.ts";
+import { decodeValue, encodeValue } from "./value-codec.ts";
+
+/**
+ * One agent in memory: its mailbox, database handle, connections, state cache and running tasks.
+ * Events run strictly one at a time (the input gate is `running`); the events waiting when a batch starts run in one
+ * transaction with a SAVEPOINT each (group commit), and their outputs leave only after COMMIT (output gate).
+ */
+export class AgentCell {
+  readonly id: string;
+  readonly cls: AgentClass;
+  readonly core: RuntimeCore;
+  agent: Agent<Value> | null = null;
+  readonly connections = new Map<string, ConnectionImpl>();
+  readonly mailbox: QueuedEvent[] = [];
+  readonly tasks = new Map<string, RunningTask>();
+  /** Deliver events waiting (the bounded part of the mailbox). */
+  userDepth = 0;
+  running = false;
+  closed = false;
+  lastActiveMs: number;
+  /** Schedules or queue retry times changed: recompute the agent's next alarm after the batch. */
+  alarmDirty = false;
+  /** Queue items were added: flush after the batch. */
+  queueDirty = false;
+  #sql: SqlRunner | null = null;
+  #state: Value | undefined = undefined;
+  #stateChunks = 0;
+  #scope: Scope | null = null;
+  #capacityWaiters: Array<() => void> = [];
+  #destroy: { promise: Promise<void>; resolve: () => void } | null = null;
+
+  constructor(id: string, cls: AgentClass, core: RuntimeCore) {
+    this.id = id;
+    this.cls = cls;
+    this.core = core;
+    this.lastActiveMs = core.clock.now();
+  }
+
+  // ---------- mailbox ----------
+
+  enqueue(item: QueuedEvent): void {
+    this.mailbox.push(item);
+    if (item.user) this.userDepth++;
+    this.lastActiveMs = this.core.clock.now();
+    if (!this.running) void this.#drain();
+  }
+
+  /** Resolves when the bounded part of the mailbox has room again. */
+  waitForCapacity(): Promise<void> {
+    return new Promise((resolve) => this.#capacityWaiters.push(resolve));
+  }
+
+  get idle(): boolean {
+    return !this.running && this.mailbox.length === 0 && this.tasks.size === 0 && this.#destroy === null;
+  }
+
+  async #drain(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.mailbox.length > 0 && !this.closed) {
+        const batch = this.mailbox.splice(0, this.core.maxBatchEvents);
+        for (const item of batch) if (item.user) this.userDepth--;
+        const waiters = this.#capacityWaiters;
+        this.#capacityWaiters = [];
+        for (const w of waiters) w();
+        if (this.#sql === null) {
+          try {
+            this.#wake();
+          } catch (err) {
+            for (const item of batch) item.resolve(failure(err));
+            this.#reportError(err, "wake");
+            continue;
+          }
+          batch.unshift({ event: { kind: "start" }, user: false, resolve: () => {} });
+        }
+        await this.#runBatch(batch);
+        this.#afterBatch();
+        if (this.#destroy !== null && this.mailbox.length === 0) break;
+      }
+    } finally {
+      this.running = false;
+      this.lastActiveMs = this.core.clock.now();
+      if (this.#destroy !== null && this.mailbox.length === 0) this.#finishDestroy();
+      else this.core.cellIdle(this.id);
+    }
+  }
+
+  #wake(): void {
+    const t0 = performance.now();
+    const file = this.core.agentFile(this.id);
+    const existed = fs.existsSync(file);
+    const sql = new SqlRunner(openAgentDatabase(file, this.core.storage));
+    if (!existed) this.core.noteCreated();
+    this.#sql = sql;
+    const stored = readStateChunks(sql);
+    this.#state = stored === null ? undefined : decodeValue(stored.bytes);
+    this.#stateChunks = stored?.chunks ?? 0;
+    const env = {
+      clock: this.core.clock,
+      random: this.core.random,
+      engine: this.core.engine,
+      logger: this.core.logger.child({ agent: this.id }),
+      config: this.core.agentConfig[this.cls.name] ?? {},
+      directory: {
+        put: (kind: string, key: string, value: Value | null) => this.directoryPut(kind, key, value),
+        list: (kind: string) => this.core.listDirectory(kind),
+      },
+    };
+    this.agent = constructAgent(this.cls, { id: this.id, env, cell: this });
+    this.core.observer.onWake?.({ agentId: this.id, durationMs: performance.now() - t0 });
+  }
+
+  async #runBatch(batch: QueuedEvent[]): Promise<void> {
+    const sql = this.sqlRunner();
+    const t0 = performance.now();
+    const done: Array<{ item: QueuedEvent; scope: Scope; outcome: EventOutcome }> = [];
+    sql.run("BEGIN");
+    for (const item of batch) {
+      const e0 = performance.now();
+      const scope = new Scope(null);
+      this.#scope = scope;
+      let outcome: EventOutcome;
+      sql.run("SAVEPOINT ev");
+      try {
+        const value = await dispatchEvent(this, item.event);
+        await this.#finishState(scope);
+        sql.run("RELEASE ev");
+        outcome = { status: "committed", value: value ?? null };
+      } catch (err) {
+        if (sql.db.inTransaction) {
+          sql.run("ROLLBACK TO ev");
+          sql.run("RELEASE ev");
+        }
+        scope.rollback();
+        outcome = failure(err);
+        this.#scope = null;
+        this.#reportError(err, item.event.kind);
+        if (!sql.db.inTransaction) {
+          // SQLite rolled the whole transaction back (a fault such as SQLITE_FULL while spilling): the earlier events
+          // of this batch are gone too, so they fail with it, and the rest start a fresh transaction.
+          for (const d of done.reverse()) d.scope.rollback();
+          for (const d of done) d.outcome = outcome;
+          sql.run("BEGIN");
+        }
+      }
+      this.#scope = null;
+      done.push({ item, scope, outcome });
+      this.core.observer.onEvent?.({
+        agentId: this.id,
+        kind: item.event.kind,
+        status: outcome.status,
+        durationMs: performance.now() - e0,
+      });
+    }
+    try {
+      sql.run("COMMIT");
+      this.core.countCommit();
+    } catch (err) {
+      if (sql.db.inTransaction) sql.run("ROLLBACK");
+      for (let i = done.length - 1; i >= 0; i--) done[i].scope.rollback();
+      const outcome = failure(err);
+      for (const d of done) d.outcome = outcome;
+      this.#reportError(err, "commit");
+    }
+    this.core.observer.onCommit?.({ agentId: this.id, events: batch.length, durationMs: performance.now() - t0 });
+    for (const d of done) {
+      if (d.outcome.status === "committed") this.#release(d.scope.outputs);
+      d.item.resolve(d.outcome);
+    }
+  }
+
+  /** Persists a state changed in this event, queues its broadcast, then runs onStateChanged in its own savepoint. */
+  async #finishState(scope: Scope): Promise<void> {
+    const changed = scope.stateSource;
+    if (changed === null) return;
+    const state = this.#state ?? null;
+    const bytes = encodeValue(state);
+    if (bytes.length > this.core.storage.maxDatabaseBytes) {
+      throw new BridgeError(AGENT_ERRORS.STATE_TOO_LARGE, "state is larger than the agent database cap", {
+        bytes: bytes.length,
+        maxDatabaseBytes: this.core.storage.maxDatabaseBytes,
+      });
+    }
+    const previousChunks = this.#stateChunks;
+    this.#stateChunks = writeStateChunks(this.sqlRunner(), bytes, previousChunks);
+    scope.undo.push(() => {
+      this.#stateChunks = previousChunks;
+    });
+    for (const conn of this.connections.values()) {
+      if (conn.protocol && conn.id !== changed.source) {
+        scope.outputs.push({ type: "protocol", connectionId: conn.id, message: { type: "state", state } });
+      }
+    }
+    const source = changed.source === null ? null : (this.connections.get(changed.source) ?? null);
+    const agent = this.agent!;
+    try {
+      await this.nestedAsync(async () => agent.onStateChanged(state, source));
+    } catch (err) {
+      this.#reportError(err, "onStateChanged");
+    }
+  }
+
+  #release(outputs: Output[]): void {
+    for (const o of outputs) {
+      try {
+        if (o.type === "action") {
+          o.run();
+          continue;
+        }
+        const conn = this.connections.get(o.connectionId);
+        if (conn === undefined) continue;
+        if (o.type === "send") conn.transport.send(o.message, { qos: o.qos });
+        else if (o.type === "protocol") {
+          // Protocol frames never reach a connection whose flag is off (protocol suppression, DESIGN section 3).
+          if (conn.protocol) conn.transport.sendProtocol(o.message);
+        } else conn.transport.close(o.reason);
+      } catch (err) {
+        this.core.logger.warn({ err, agent: this.id }, "transport refused an output");
+      }
+    }
+  }
+
+  /** Bookkeeping after a commit: the agent's next alarm, a queue flush, and the pending mark for restarts. */
+  #afterBatch(): void {
+    if (this.closed || this.#sql === null) return;
+    const alarms = this.core.alarms;
+    try {
+      if (this.alarmDirty) {
+        this.alarmDirty = false;
+        const a = nextScheduleTime(this);
+        const b = nextQueueTime(this);
+        alarms.set(this.id, a === null ? b : b === null ? a : Math.min(a, b));
+      }
+      const hasQueue = this.queueDirty || alarms.isPending(this.id) ? hasQueueItems(this) : false;
+      if (this.queueDirty) {
+        this.queueDirty = false;
+        if (hasQueue) this.enqueue({ event: { kind: "queue" }, user: false, resolve: () => {} });
+      }
+      if (alarms.isPending(this.id) && !hasQueue && this.tasks.size === 0) {
+        const taskRows = this.sqlRunner().get("SELECT 1 FROM _bridge_tasks LIMIT 1");
+        if (taskRows === undefined) alarms.clearPending(this.id);
+      }
+    } catch (err) {
+      this.#reportError(err, "alarm-index");
+    }
+  }
+
+  // ---------- scopes: writes, outputs, undo ----------
+
+  get inEvent(): boolean {
+    return this.#scope !== null;
+  }
+
+  /** Runs `fn` in the current event, or alone in its own transaction when no event runs (a timer in agent code). */
+  write<T>(fn: () => T): T {
+    if (this.#scope !== null) return fn();
+    const sql = this.sqlRunner();
+    const scope = new Scope(null, true);
+    this.#scope = scope;
+    sql.run("BEGIN");
+    try {
+      const result = fn();
+      sql.run("COMMIT");
+      this.#scope = null;
+      this.#release(scope.outputs);
+      if (!this.running) this.#afterBatch();
+      return result;
+    } catch (err) {
+      if (sql.db.inTransaction) sql.run("ROLLBACK");
+      this.#scope = null;
+      scope.rollback();
+      throw err;
+    }
+  }
+
+  onUndo(step: () => void): void {
+    this.#scope?.undo.push(step);
+  }
+
+  output(o: Output): void {
+    if (this.#scope !== null) this.#scope.outputs.push(o);
+    else this.#release([o]);
+  }
+
+  /** Synchronous savepoint: `fn`'s writes and in-memory changes roll back alone when it throws. */
+  nested<T>(fn: () => T): T {
+    if (this.#scope === null) return this.write(() => this.nested(fn));
+    const sql = this.sqlRunner();
+    const scope = new Scope(this.#scope);
+    this.#scope = scope;
+    sql.run("SAVEPOINT nest");
+    try {
+      const result = fn();
+      if (result instanceof Promise) {
+        throw new BridgeError(AGENT_ERRORS.INVALID_OPTION, "transaction() takes a synchronous function", {
+          field: "fn",
+        });
+      }
+      sql.run("RELEASE nest");
+      this.#scope = scope.parent;
+      scope.mergeIntoParent();
+      return result;
+    } catch (err) {
+      this.#unwindNested(scope);
+      throw err;
+    }
+  }
+
+  /** Savepoint around an awaited hook or callback inside an event (rpc method, schedule, queue item). */
+  async nestedAsync<T>(fn: () => Promise<T>): Promise<T> {
+    const sql = this.sqlRunner();
+    const scope = new Scope(this.#scope);
+    this.#scope = scope;
+    sql.run("SAVEPOINT nest");
+    try {
+      const result = await fn();
+      sql.run("RELEASE nest");
+      this.#scope = scope.parent;
+      scope.mergeIntoParent();
+      return result;
+    } catch (err) {
+      this.#unwindNested(scope);
+      throw err;
+    }
+  }
+
+  #unwindNested(scope: Scope): void {
+    const sql = this.sqlRunner();
+    if (sql.db.inTransaction) {
+      sql.run("ROLLBACK TO nest");
+      sql.run("RELEASE nest");
+    }
+    this.#scope = scope.parent;
+    scope.rollback();
+  }
+
+  // ---------- storage and state ----------
+
+  sqlRunner(): SqlRunner {
+    if (this.#sql === null) {
+      throw new BridgeError(AGENT_ERRORS.AGENT_HIBERNATED, `agent ${this.id} is not in memory`, { agent: this.id });
+    }
+    return this.#sql;
+  }
+
+  getState(): Value | undefined {
+    return this.#state;
+  }
+
+  setAgentState(next: Value, source: Connection | null): void {
+    const agent = this.agent!;
+    agent.validateStateChange(next, source);
+    encodeValue(next); // a value that cannot be stored fails here, at the call, not at commit
+    this.write(() => {
+      const previous = this.#state;
+      this.#state = next;
+      const scope = this.#scope!;
+      scope.undo.push(() => {
+        this.#state = previous;
+      });
+      if (!scope.root.implicit) {
+        scope.stateSource = { source: source?.id ?? null };
+        return;
+      }
+      // Outside an event there is no event end to persist at: persist and broadcast with this write.
+      const previousChunks = this.#stateChunks;
+      this.#stateChunks = writeStateChunks(this.sqlRunner(), encodeValue(next), previousChunks);
+      scope.undo.push(() => {
+        this.#stateChunks = previousChunks;
+      });
+      for (const conn of this.connections.values()) {
+        if (conn.protocol && conn.id !== source?.id) {
+          scope.outputs.push({ type: "protocol", connectionId: conn.id, message: { type: "state", state: next } });
+        }
+      }
+      scope.outputs.push({
+        type: "action",
+        run: () => {
+          Promise.resolve()
+            .then(() => agent.onStateChanged(next, source))
+            .catch((err: unknown) => this.#reportError(err, "onStateChanged"));
+        },
+      });
+    });
+  }
+
+  /** The fleet directory: this agent's row in its own DB now, the runtime's index after commit. */
+  directoryPut(kind: string, key: string, value: Value | null): void {
+    this.write(() => {
+      const sql = this.sqlRunner();
+      if (value === null) sql.run("DELETE FROM _bridge_directory WHERE kind = ? AND key = ?", kind, key);
+      else
+        sql.run(
+          "INSERT OR REPLACE INTO _bridge_directory (kind, key, value) VALUES (?, ?, ?)",
+          kind,
+          key,
+          encodeValue(value),
+        );
+      this.core.alarms.markPending(this.id);
+      this.output({ type: "action", run: () => this.core.db.directoryPut(this.id, kind, key, value) });
+    });
+  }
+
+  #reportError(err: unknown, event: string): void {
+    this.core.observer.onError?.({ agentId: this.id, event, code: errorCode(err) });
+    try {
+      if (this.agent !== null) this.agent.onError(err, { event });
+      else this.core.logger.error({ err, agent: this.id, event }, "agent event failed");
+    } catch (hookErr) {
+      this.core.logger.error({ err: hookErr, agent: this.id }, "onError threw");
+    }
+  }
+
+  reportError(err: unknown, event: string): void {
+    this.#reportError(err, event);
+  }
+
+  // ---------- lifecycle ----------
+
+  /** Releases the object and DB handle (hibernation or shutdown); connections stay with the host. */
+  hibernate(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.#sql?.db.close();
+    this.#sql = null;
+    this.agent = null;
+    this.connections.clear();
+  }
+
+  requestDestroy(): Promise<void> {
+    if (this.#destroy !== null) return this.#destroy.promise;
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => {
+      resolve = r;
+    });
+    this.#destroy = { promise, resolve };
+    if (!this.running) this.#finishDestroy();
+    return promise;
+  }
+
+  #finishDestroy(): void {
+    const pending = this.#destroy!;
+    for (const task of this.tasks.values()) task.controller.abort();
+    this.tasks.clear();
+    for (const item of this.mailbox.splice(0)) {
+      item.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message: "agent destroyed" });
+    }
+    this.hibernate();
+    try {
+      this.core.destroyFiles(this.id);
+    } finally {
+      pending.resolve();
+    }
+  }
+
+  /** Fails every queued event (shutdown of a cell that cannot run). */
+  failAll(code: string, message: string): void {
+    for (const item of this.mailbox.splice(0)) item.resolve({ status: "failed", code, message });
+    this.userDepth = 0;
+  }
+}
+
+function failure(err: unknown): EventOutcome {
+  return { status: "failed", code: errorCode(err), message: errorMessage(err) };
+}

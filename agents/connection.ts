@@ -1,0 +1,108 @@
+import type { CodecName, DownMessage, Value } from "../codecs/frames.ts";
+import type { AgentCell } from "./cell.ts";
+import { decodeValue, encodeValue } from "./value-codec.ts";
+import type { ConnectionKind, ConnectionTransport } from "./host.ts";
+import type { Connection } from "./types.ts";
+
+/** A connection row as persisted in `_bridge_connections`. */
+export interface ConnectionRow {
+  id: string;
+  kind: string;
+  codec: string;
+  readonly: number;
+  protocol: number;
+  context: Uint8Array | null;
+  state: Uint8Array | null;
+}
+
+type Context = Readonly<Record<string, string | number | boolean | undefined>>;
+
+/** The runtime's Connection: facts persisted per row, the live transport kept by the host across hibernation. */
+export class ConnectionImpl implements Connection {
+  readonly id: string;
+  readonly kind: ConnectionKind;
+  readonly codec: CodecName;
+  readonly readonly: boolean;
+  protocol: boolean;
+  readonly context: Context;
+  state: Value | null;
+  readonly transport: ConnectionTransport;
+  readonly #cell: AgentCell;
+
+  constructor(
+    cell: AgentCell,
+    facts: {
+      id: string;
+      kind: ConnectionKind;
+      codec: CodecName;
+      readonly: boolean;
+      protocol: boolean;
+      context: Context;
+    },
+    state: Value | null,
+    transport: ConnectionTransport,
+  ) {
+    this.#cell = cell;
+    this.id = facts.id;
+    this.kind = facts.kind;
+    this.codec = facts.codec;
+    this.readonly = facts.readonly;
+    this.protocol = facts.protocol;
+    this.context = facts.context;
+    this.state = state;
+    this.transport = transport;
+  }
+
+  static fromRow(cell: AgentCell, row: ConnectionRow, transport: ConnectionTransport): ConnectionImpl {
+    const context = (decodeValue(row.context) ?? {}) as Context;
+    return new ConnectionImpl(
+      cell,
+      {
+        id: row.id,
+        kind: row.kind as ConnectionKind,
+        codec: row.codec as CodecName,
+        readonly: row.readonly === 1,
+        protocol: row.protocol === 1,
+        context,
+      },
+      decodeValue(row.state),
+      transport,
+    );
+  }
+
+  /** Inserts or replaces this connection's row (inside the current event). */
+  persist(): void {
+    this.#cell
+      .sqlRunner()
+      .run(
+        "INSERT OR REPLACE INTO _bridge_connections (id, kind, codec, readonly, protocol, context, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        this.id,
+        this.kind,
+        this.codec,
+        this.readonly ? 1 : 0,
+        this.protocol ? 1 : 0,
+        encodeValue(this.context as Value),
+        this.state === null ? null : encodeValue(this.state),
+      );
+  }
+
+  setState(next: Value | null): void {
+    const bytes = next === null ? null : encodeValue(next);
+    this.#cell.write(() => {
+      this.#cell.sqlRunner().run("UPDATE _bridge_connections SET state = ? WHERE id = ?", bytes, this.id);
+      const previous = this.state;
+      this.state = next;
+      this.#cell.onUndo(() => {
+        this.state = previous;
+      });
+    });
+  }
+
+  send(message: DownMessage, options?: { qos?: 0 | 1 }): void {
+    this.#cell.output({ type: "send", connectionId: this.id, message, qos: options?.qos ?? 1 });
+  }
+
+  close(reason: string): void {
+    this.#cell.output({ type: "close", connectionId: this.id, reason });
+  }
+}

@@ -1,0 +1,40 @@
+import type { Logger } from "pino";
+import type { Value } from "../codecs/frames.ts";
+import type { AlarmIndex } from "./alarm-index.ts";
+import type { ReasoningEngine } from "./engine.ts";
+import type { AgentEvent } from "./events/types.ts";
+import type { ConnectionTransport } from "./host.ts";
+import type { RuntimeDb } from "./runtime-db.ts";
+import type { StorageSettings } from "./storage.ts";
+import type { Clock, RuntimeObserver } from "./types.ts";
+
+/** What the runtime lends each agent cell: shared services, never another agent's internals. */
+export interface RuntimeCore {
+  readonly clock: Clock;
+  readonly random: () => number;
+  readonly logger: Logger;
+  readonly engine: ReasoningEngine | undefined;
+  readonly observer: RuntimeObserver;
+  readonly storage: StorageSettings;
+  /** Most events run in one group commit. */
+  readonly maxBatchEvents: number;
+  readonly alarms: AlarmIndex;
+  readonly db: RuntimeDb;
+  readonly agentConfig: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** Live transports of an agent's open connections, kept while it hibernates. */
+  transportsOf(agentId: string): Map<string, ConnectionTransport> | undefined;
+  agentFile(agentId: string): string;
+  /** Delivers a runtime event (alarm, task result) to an agent, waking it; bypasses the mailbox capacity. */
+  enqueueInternal(agentId: string, event: AgentEvent): void;
+  /** A cell finished its mailbox: eviction bookkeeping. */
+  cellIdle(agentId: string): void;
+  /** Destroys an agent's files and index entries (the cell already drained). */
+  destroyFiles(agentId: string): void;
+  countCommit(): void;
+  /** An agent database file was created (for the hibernated count). */
+  noteCreated(): void;
+  /** True once shutdown began: task outcomes are ignored so their rows stay for onTaskInterrupted. */
+  readonly closing: boolean;
+  /** Directory entries of `kind` (read side). */
+  listDirectory(kind: string): Array<{ agentId: string; key: string; value: Value }>;
+}

@@ -1,0 +1,33 @@
+/** Stable error codes of the agent runtime (docs/errors.md, "Agents"). */
+export const AGENT_ERRORS = {
+  INVALID_OPTION: "BRIDGE_ERR_INVALID_OPTION",
+  INVALID_AGENT_ID: "BRIDGE_ERR_INVALID_AGENT_ID",
+  STORAGE_FULL: "BRIDGE_ERR_STORAGE_FULL",
+  STORAGE: "BRIDGE_ERR_STORAGE",
+  STATE_TOO_LARGE: "BRIDGE_ERR_STATE_TOO_LARGE",
+  STATE_INVALID: "BRIDGE_ERR_STATE_INVALID",
+  READONLY: "BRIDGE_ERR_READONLY",
+  RPC_UNKNOWN_METHOD: "BRIDGE_ERR_RPC_UNKNOWN_METHOD",
+  RPC_FAILED: "BRIDGE_ERR_RPC_FAILED",
+  CALL_UNKNOWN_METHOD: "BRIDGE_ERR_CALL_UNKNOWN_METHOD",
+  CONNECTION_UNKNOWN: "BRIDGE_ERR_CONNECTION_UNKNOWN",
+  HANDLER_FAILED: "BRIDGE_ERR_HANDLER_FAILED",
+  SCHEDULE_INVALID: "BRIDGE_ERR_SCHEDULE_INVALID",
+  TASK_CANCELLED: "BRIDGE_ERR_TASK_CANCELLED",
+  TASK_FAILED: "BRIDGE_ERR_TASK_FAILED",
+  AGENT_HIBERNATED: "BRIDGE_ERR_AGENT_HIBERNATED",
+  RUNTIME_CLOSED: "BRIDGE_ERR_RUNTIME_CLOSED",
+  VALUE_ENCODE: "BRIDGE_ERR_VALUE_ENCODE",
+} as const;
+
+import { BridgeError } from "../errors/bridge-error.ts";
+
+/** The stable code of any thrown value: a BridgeError's own code, else BRIDGE_ERR_HANDLER_FAILED. */
+export function errorCode(err: unknown): string {
+  return err instanceof BridgeError ? err.code : AGENT_ERRORS.HANDLER_FAILED;
+}
+
+/** A short message of any thrown value. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

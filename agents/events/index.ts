@@ -1,0 +1,38 @@
+import type { Value } from "../../codecs/frames.ts";
+import type { AgentCell } from "../cell.ts";
+import { handleAlarm, handleQueueFlush } from "./alarm.ts";
+import { handleCall } from "./call.ts";
+import { handleClose } from "./close.ts";
+import { handleMessage } from "./message.ts";
+import { handleOpen } from "./open.ts";
+import { handleStart } from "./start.ts";
+import { handleTaskDone, handleTaskFailed, handleTaskProgress } from "./task.ts";
+import type { AgentEvent } from "./types.ts";
+
+/** Runs one mailbox event inside its savepoint. The one switch over event kinds. */
+export async function dispatchEvent(cell: AgentCell, event: AgentEvent): Promise<Value | undefined> {
+  switch (event.kind) {
+    case "start":
+      return handleStart(cell);
+    case "wake":
+      return null;
+    case "open":
+      return handleOpen(cell, event.init);
+    case "message":
+      return handleMessage(cell, event.connectionId, event.message);
+    case "close":
+      return handleClose(cell, event.connectionId, event.reason);
+    case "call":
+      return handleCall(cell, event.method, event.args);
+    case "alarm":
+      return handleAlarm(cell);
+    case "queue":
+      return handleQueueFlush(cell);
+    case "task-progress":
+      return handleTaskProgress(cell, event.taskId, event.update);
+    case "task-done":
+      return handleTaskDone(cell, event.taskId, event.result);
+    case "task-failed":
+      return handleTaskFailed(cell, event.taskId, event.error);
+  }
+}

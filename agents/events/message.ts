@@ -1,0 +1,14 @@
+import { BridgeError } from "../../errors/bridge-error.ts";
+import type { AgentCell } from "../cell.ts";
+import { AGENT_ERRORS } from "../errors.ts";
+import type { InboundMessage } from "../host.ts";
+
+/** A decoded inbound message from an open connection goes to onMessage. */
+export async function handleMessage(cell: AgentCell, connectionId: string, message: InboundMessage): Promise<null> {
+  const conn = cell.connections.get(connectionId);
+  if (conn === undefined) {
+    throw new BridgeError(AGENT_ERRORS.CONNECTION_UNKNOWN, "no open connection with this id", { connectionId });
+  }
+  await cell.agent!.onMessage(conn, message);
+  return null;
+}

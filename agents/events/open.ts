@@ -1,0 +1,50 @@
+import { PROTOCOL_VERSION } from "../../codecs/frames.ts";
+import type { AgentCell } from "../cell.ts";
+import { ConnectionImpl } from "../connection.ts";
+import type { ConnectionInit } from "../host.ts";
+
+/**
+ * A connection opens: its protocol flag is decided once (shouldSendProtocolMessages) and persisted with it;
+ * only a protocol connection gets identity and the current state; then onConnect.
+ */
+export async function handleOpen(cell: AgentCell, init: ConnectionInit): Promise<null> {
+  const agent = cell.agent!;
+  const conn = new ConnectionImpl(
+    cell,
+    {
+      id: init.id,
+      kind: init.kind,
+      codec: init.codec,
+      readonly: init.readonly === true,
+      protocol: false,
+      context: { ...(init.context ?? {}) },
+    },
+    null,
+    init.transport,
+  );
+  const previous = cell.connections.get(conn.id);
+  cell.connections.set(conn.id, conn);
+  cell.onUndo(() => {
+    if (previous === undefined) cell.connections.delete(conn.id);
+    else cell.connections.set(conn.id, previous);
+  });
+  const ctx = { request: init.request };
+  conn.protocol = agent.shouldSendProtocolMessages(conn, ctx) === true;
+  conn.persist();
+  if (conn.protocol) {
+    cell.output({
+      type: "protocol",
+      connectionId: conn.id,
+      message: {
+        type: "identity",
+        name: agent.constructor.name,
+        agent: cell.id,
+        protocolVersion: PROTOCOL_VERSION,
+        serverTime: cell.core.clock.now(),
+      },
+    });
+    cell.output({ type: "protocol", connectionId: conn.id, message: { type: "state", state: agent.state } });
+  }
+  await agent.onConnect(conn, ctx);
+  return null;
+}

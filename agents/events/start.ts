@@ -1,0 +1,63 @@
+import type { Value } from "../../codecs/frames.ts";
+import type { AgentCell } from "../cell.ts";
+import { ConnectionImpl, type ConnectionRow } from "../connection.ts";
+import { decodeValue } from "../value-codec.ts";
+
+/**
+ * First event after a wake. Reattaches persisted connections to the transports the host kept; a row without a
+ * transport belonged to a previous process, so it is closed with reason "shutdown". Runs onStart, then tells the
+ * agent about tasks that were unfinished at the last stop, and reconciles its fleet-directory entries.
+ */
+export async function handleStart(cell: AgentCell): Promise<null> {
+  const agent = cell.agent!;
+  const sql = cell.sqlRunner();
+  const transports = cell.core.transportsOf(cell.id);
+  const stale: ConnectionImpl[] = [];
+  for (const row of sql.all<ConnectionRow>("SELECT * FROM _bridge_connections")) {
+    const transport = transports?.get(row.id);
+    const conn = ConnectionImpl.fromRow(cell, row, transport ?? DEAD_TRANSPORT);
+    if (transport === undefined) stale.push(conn);
+    cell.connections.set(conn.id, conn);
+  }
+  try {
+    await cell.nestedAsync(async () => agent.onStart());
+  } catch (err) {
+    cell.reportError(err, "onStart");
+  }
+  for (const conn of stale) {
+    try {
+      await cell.nestedAsync(async () => agent.onClose(conn, "shutdown"));
+    } catch (err) {
+      cell.reportError(err, "onClose");
+    }
+    sql.run("DELETE FROM _bridge_connections WHERE id = ?", conn.id);
+    cell.connections.delete(conn.id);
+  }
+  const rows = sql.all<{ id: string; kind: string; input: Uint8Array | null; started_at: number }>(
+    "SELECT * FROM _bridge_tasks ORDER BY started_at, id",
+  );
+  for (const row of rows) {
+    if (cell.tasks.has(row.id)) continue;
+    sql.run("DELETE FROM _bridge_tasks WHERE id = ?", row.id);
+    const info = { id: row.id, kind: row.kind, input: decodeValue(row.input), startedAt: row.started_at };
+    try {
+      await cell.nestedAsync(async () => agent.onTaskInterrupted(info));
+    } catch (err) {
+      cell.reportError(err, "onTaskInterrupted");
+    }
+  }
+  const entries = sql
+    .all<{ kind: string; key: string; value: Uint8Array }>("SELECT kind, key, value FROM _bridge_directory")
+    .map((r) => ({ kind: r.kind, key: r.key, value: decodeValue(r.value) as Value }));
+  cell.output({ type: "action", run: () => cell.core.db.directoryReplace(cell.id, entries) });
+  cell.queueDirty = true;
+  cell.alarmDirty = true;
+  return null;
+}
+
+/** Stands in for a transport that died with a previous process; nothing is sent through it. */
+const DEAD_TRANSPORT = {
+  send(): void {},
+  sendProtocol(): void {},
+  close(): void {},
+};

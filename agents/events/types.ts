@@ -1,0 +1,26 @@
+import type { Value } from "../../codecs/frames.ts";
+import type { CloseReason, ConnectionInit, InboundMessage } from "../host.ts";
+
+/** Everything that runs in an agent's mailbox, one at a time. */
+export type AgentEvent =
+  | { kind: "start" }
+  | { kind: "wake" }
+  | { kind: "open"; init: ConnectionInit }
+  | { kind: "message"; connectionId: string; message: InboundMessage }
+  | { kind: "close"; connectionId: string; reason: CloseReason }
+  | { kind: "call"; method: string; args: Value[] }
+  | { kind: "alarm" }
+  | { kind: "queue" }
+  | { kind: "task-progress"; taskId: string; update: Value }
+  | { kind: "task-done"; taskId: string; result: Value }
+  | { kind: "task-failed"; taskId: string; error: { code: string; message: string } };
+
+/** How one event ended, after its batch committed (or failed). */
+export type EventOutcome = { status: "committed"; value: Value } | { status: "failed"; code: string; message: string };
+
+/** An event waiting in a mailbox. `user` events (deliver) count against the mailbox capacity. */
+export interface QueuedEvent {
+  event: AgentEvent;
+  user: boolean;
+  resolve: (outcome: EventOutcome) => void;
+}

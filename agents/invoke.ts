@@ -1,0 +1,49 @@
+import type { Value } from "../codecs/frames.ts";
+import { BridgeError } from "../errors/bridge-error.ts";
+import { Agent } from "./agent.ts";
+import { AGENT_ERRORS } from "./errors.ts";
+
+/** Methods of the base class (API and hooks): never callable by name from outside. Lazy: agent.ts imports us. */
+let baseNames: ReadonlySet<string> | null = null;
+
+function isBaseName(name: string): boolean {
+  baseNames ??= new Set([...Object.getOwnPropertyNames(Agent.prototype), "constructor"]);
+  return baseNames.has(name);
+}
+
+/** The function `name` of `agent` declared by a subclass, or undefined. Base API, hooks and `_private` are excluded. */
+export function findPublicMethod(agent: Agent<Value>, name: string): ((...args: unknown[]) => unknown) | undefined {
+  if (typeof name !== "string" || name.length === 0 || name.startsWith("_") || isBaseName(name)) return undefined;
+  let proto: object | null = Object.getPrototypeOf(agent);
+  while (proto !== null && proto !== Agent.prototype) {
+    const desc = Object.getOwnPropertyDescriptor(proto, name);
+    if (desc !== undefined)
+      return typeof desc.value === "function" ? (desc.value as (...a: unknown[]) => unknown) : undefined;
+    proto = Object.getPrototypeOf(proto);
+  }
+  return undefined;
+}
+
+/** The union of `static callable` along the class chain (a subclass adds to what its parents expose). */
+export function callableNames(agent: Agent<Value>): ReadonlySet<string> {
+  const names = new Set<string>();
+  let ctor: unknown = agent.constructor;
+  while (typeof ctor === "function" && ctor !== Agent) {
+    const own = Object.getOwnPropertyDescriptor(ctor, "callable")?.value as unknown;
+    if (Array.isArray(own)) for (const n of own) if (typeof n === "string") names.add(n);
+    ctor = Object.getPrototypeOf(ctor);
+  }
+  return names;
+}
+
+/** Calls `agent[method](...args)` for schedules, queue items and operator calls; the result must be a Value. */
+export async function invokeMethod(agent: Agent<Value>, method: string, args: unknown[]): Promise<Value> {
+  const fn = findPublicMethod(agent, method);
+  if (fn === undefined) {
+    throw new BridgeError(AGENT_ERRORS.CALL_UNKNOWN_METHOD, `agent has no public method ${JSON.stringify(method)}`, {
+      method,
+    });
+  }
+  const result = await fn.apply(agent, args);
+  return (result === undefined ? null : result) as Value;
+}

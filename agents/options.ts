@@ -1,0 +1,106 @@
+import type { Logger } from "pino";
+import { BridgeError } from "../errors/bridge-error.ts";
+import type { AgentClass } from "./agent.ts";
+import type { ReasoningEngine } from "./engine.ts";
+import { AGENT_ERRORS } from "./errors.ts";
+import type { Clock, RuntimeObserver } from "./types.ts";
+
+/** Options of `createRuntime`. */
+export interface RuntimeOptions {
+  /** Folder for agent databases (`agents/<id>.db`) and the runtime's own `runtime.db`. Created if missing. */
+  dataDir: string;
+  /** Class of agents no pattern matches. */
+  defaultAgentClass: AgentClass;
+  /** Classes by glob on agent ids (`*`, `?`), first match wins. */
+  agentClasses?: Array<{ pattern: string; agentClass: AgentClass }>;
+  /** Default: the system clock. */
+  clock?: Clock;
+  /** Default: Math.random. */
+  random?: () => number;
+  engine?: ReasoningEngine;
+  /** Default: a pino logger at level "warn". */
+  logger?: Logger;
+  /** Per-class options (`AgentEnv.config`), by class name. */
+  agentConfig?: Record<string, Record<string, unknown>>;
+  /** Deliver events waiting per agent before `deliver` answers mailbox-full. Default 256. */
+  mailboxCapacity?: number;
+  /** An agent idle this long hibernates, ms. Default 60000. */
+  idleTimeoutMs?: number;
+  /** Agents in memory at most; the least recently used idle ones hibernate beyond it. Default 1000. */
+  maxActiveAgents?: number;
+  /** Cap of one agent database, bytes (SQLite max_page_count). Default 1 GiB. */
+  maxDatabaseBytes?: number;
+  /** Metrics hooks. Default: none. */
+  observer?: RuntimeObserver;
+  /** Most waiting events run in one group commit. Default 64. */
+  maxBatchEvents?: number;
+  /**
+   * SQLite `synchronous` of agent databases. Default "NORMAL": with WAL, durable across a process crash (kill -9)
+   * but not power loss; "FULL" also survives power loss at the cost of an fsync per commit.
+   */
+  synchronous?: "NORMAL" | "FULL";
+  /** SQLite `locking_mode` of agent databases. Default "EXCLUSIVE" (one process owns each file; see docs/agents.md). */
+  lockingMode?: "EXCLUSIVE" | "NORMAL";
+}
+
+/** The one defaults object. */
+export const RUNTIME_DEFAULTS = {
+  mailboxCapacity: 256,
+  idleTimeoutMs: 60_000,
+  maxActiveAgents: 1000,
+  maxDatabaseBytes: 1024 ** 3,
+  maxBatchEvents: 64,
+  synchronous: "NORMAL",
+  lockingMode: "EXCLUSIVE",
+} as const;
+
+export type ResolvedRuntimeOptions = Required<
+  Pick<
+    RuntimeOptions,
+    | "mailboxCapacity"
+    | "idleTimeoutMs"
+    | "maxActiveAgents"
+    | "maxDatabaseBytes"
+    | "maxBatchEvents"
+    | "synchronous"
+    | "lockingMode"
+  >
+>;
+
+function fail(field: string, message: string): never {
+  throw new BridgeError(AGENT_ERRORS.INVALID_OPTION, `${field} ${message}`, { field });
+}
+
+function integer(value: unknown, field: string, min: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min) fail(field, `must be an integer >= ${min}`);
+  return value;
+}
+
+/** Validates options at construction; each error names its field (BRIDGE_ERR_INVALID_OPTION). */
+export function resolveRuntimeOptions(o: RuntimeOptions): ResolvedRuntimeOptions {
+  if (o === null || typeof o !== "object") fail("options", "must be an object");
+  if (typeof o.dataDir !== "string" || o.dataDir.length === 0) fail("dataDir", "must be a non-empty path");
+  if (typeof o.defaultAgentClass !== "function") fail("defaultAgentClass", "must be an Agent subclass");
+  for (const [i, entry] of (o.agentClasses ?? []).entries()) {
+    if (typeof entry?.pattern !== "string" || entry.pattern.length === 0)
+      fail(`agentClasses[${i}].pattern`, "must be a glob");
+    if (typeof entry.agentClass !== "function") fail(`agentClasses[${i}].agentClass`, "must be an Agent subclass");
+  }
+  if (o.clock !== undefined && (typeof o.clock.now !== "function" || typeof o.clock.setTimeout !== "function")) {
+    fail("clock", "must have now(), setTimeout() and clearTimeout()");
+  }
+  if (o.random !== undefined && typeof o.random !== "function") fail("random", "must be a function");
+  const synchronous = o.synchronous ?? RUNTIME_DEFAULTS.synchronous;
+  if (synchronous !== "NORMAL" && synchronous !== "FULL") fail("synchronous", 'must be "NORMAL" or "FULL"');
+  const lockingMode = o.lockingMode ?? RUNTIME_DEFAULTS.lockingMode;
+  if (lockingMode !== "EXCLUSIVE" && lockingMode !== "NORMAL") fail("lockingMode", 'must be "EXCLUSIVE" or "NORMAL"');
+  return {
+    mailboxCapacity: integer(o.mailboxCapacity ?? RUNTIME_DEFAULTS.mailboxCapacity, "mailboxCapacity", 1),
+    idleTimeoutMs: integer(o.idleTimeoutMs ?? RUNTIME_DEFAULTS.idleTimeoutMs, "idleTimeoutMs", 1),
+    maxActiveAgents: integer(o.maxActiveAgents ?? RUNTIME_DEFAULTS.maxActiveAgents, "maxActiveAgents", 1),
+    maxDatabaseBytes: integer(o.maxDatabaseBytes ?? RUNTIME_DEFAULTS.maxDatabaseBytes, "maxDatabaseBytes", 65536),
+    maxBatchEvents: integer(o.maxBatchEvents ?? RUNTIME_DEFAULTS.maxBatchEvents, "maxBatchEvents", 1),
+    synchronous,
+    lockingMode,
+  };
+}

@@ -1,0 +1,115 @@
+import type { Value } from "../codecs/frames.ts";
+import { BridgeError } from "../errors/bridge-error.ts";
+import type { AgentCell } from "./cell.ts";
+import { AGENT_ERRORS } from "./errors.ts";
+import { randomId } from "./ids.ts";
+import { findPublicMethod, invokeMethod } from "./invoke.ts";
+import { backoffDelayMs, resolveRetryOptions, retryFromJson, retryToJson } from "./retry.ts";
+import type { QueueItem, RetryOptions } from "./types.ts";
+import { decodeValue, encodeValue } from "./value-codec.ts";
+
+interface QueueRow {
+  seq: number;
+  id: string;
+  method: string;
+  payload: Uint8Array | null;
+  attempts: number;
+  created_at: number;
+  retry: string | null;
+  next_at: number;
+}
+
+function toItem(row: QueueRow): QueueItem {
+  return {
+    id: row.id,
+    seq: row.seq,
+    method: row.method,
+    payload: decodeValue(row.payload),
+    attempts: row.attempts,
+    createdAt: row.created_at,
+  };
+}
+
+/** Appends an item; it runs after the current event commits (and on wake, and after a restart). */
+export function enqueueItem(cell: AgentCell, method: string, payload: Value, retry: RetryOptions | undefined): string {
+  if (findPublicMethod(cell.agent!, method) === undefined) {
+    throw new BridgeError(
+      AGENT_ERRORS.SCHEDULE_INVALID,
+      `agent has no public method ${JSON.stringify(method)} to queue`,
+      {
+        field: "method",
+      },
+    );
+  }
+  const policy = resolveRetryOptions(retry);
+  const bytes = encodeValue(payload);
+  const id = randomId(cell.core.random);
+  cell.write(() => {
+    cell
+      .sqlRunner()
+      .run(
+        "INSERT INTO _bridge_queue (id, method, payload, created_at, retry) VALUES (?, ?, ?, ?, ?)",
+        id,
+        method,
+        bytes,
+        cell.core.clock.now(),
+        retryToJson(policy),
+      );
+    // Written ahead of the commit so a restart finds this agent (runtime.start wakes pending agents).
+    cell.core.alarms.markPending(cell.id);
+    cell.queueDirty = true;
+  });
+  return id;
+}
+
+export function getItem(cell: AgentCell, id: string): QueueItem | undefined {
+  const row = cell.sqlRunner().get<QueueRow>("SELECT * FROM _bridge_queue WHERE id = ?", id);
+  return row === undefined ? undefined : toItem(row);
+}
+
+export function removeItem(cell: AgentCell, id: string): boolean {
+  return cell.write(() => cell.sqlRunner().run("DELETE FROM _bridge_queue WHERE id = ?", id).changes > 0);
+}
+
+export function listItems(cell: AgentCell): QueueItem[] {
+  return cell.sqlRunner().all<QueueRow>("SELECT * FROM _bridge_queue ORDER BY seq").map(toItem);
+}
+
+/** Earliest retry time among items waiting for a retry, or null. */
+export function nextQueueTime(cell: AgentCell): number | null {
+  return cell.sqlRunner().get<{ t: number | null }>("SELECT MIN(next_at) AS t FROM _bridge_queue")?.t ?? null;
+}
+
+export function hasQueueItems(cell: AgentCell): boolean {
+  return cell.sqlRunner().get("SELECT 1 FROM _bridge_queue LIMIT 1") !== undefined;
+}
+
+/**
+ * Runs due items in sequence order, each in its own savepoint. A failing item is deleted on success only; on failure
+ * it gets a later `next_at` (backoff) and the flush moves on, so one poison item never blocks the rest; after its last
+ * attempt it goes to onError and is removed. First attempts are strictly FIFO; retries run when their time comes.
+ */
+export async function flushQueue(cell: AgentCell): Promise<void> {
+  const sql = cell.sqlRunner();
+  const now = cell.core.clock.now();
+  const rows = sql.all<QueueRow>("SELECT * FROM _bridge_queue WHERE next_at <= ? ORDER BY seq", now);
+  for (const row of rows) {
+    if (sql.get("SELECT 1 FROM _bridge_queue WHERE seq = ?", row.seq) === undefined) continue; // dequeued meanwhile
+    const item = toItem(row);
+    try {
+      await cell.nestedAsync(() => invokeMethod(cell.agent!, row.method, [item.payload, item]));
+      sql.run("DELETE FROM _bridge_queue WHERE seq = ?", row.seq);
+    } catch (err) {
+      const policy = retryFromJson(row.retry);
+      const attempts = row.attempts + 1;
+      if (attempts < policy.maxAttempts) {
+        const nextAt = now + Math.max(1, backoffDelayMs(policy, attempts, cell.core.random));
+        sql.run("UPDATE _bridge_queue SET attempts = ?, next_at = ? WHERE seq = ?", attempts, nextAt, row.seq);
+        cell.alarmDirty = true;
+      } else {
+        sql.run("DELETE FROM _bridge_queue WHERE seq = ?", row.seq);
+        cell.reportError(err, `queue:${row.method}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,136 @@
+import Database from "better-sqlite3";
+import type { Value } from "../codecs/frames.ts";
+import { storageError } from "./storage.ts";
+import { decodeValue, encodeValue } from "./value-codec.ts";
+
+type Param = null | number | bigint | string | Uint8Array;
+
+/**
+ * The runtime's own small database in the data dir: the next alarm of every agent that has one, the agents with
+ * unfinished work (queue items, tasks, directory changes) to wake on start, and the fleet directory. It lets the
+ * runtime find sleeping agents' work without opening their databases.
+ */
+export class RuntimeDb {
+  readonly #db: Database.Database;
+  readonly #stmts = new Map<string, Database.Statement>();
+
+  constructor(file: string, synchronous: "NORMAL" | "FULL") {
+    this.#db = new Database(file);
+    try {
+      this.#db.pragma("journal_mode = WAL");
+      this.#db.pragma(`synchronous = ${synchronous}`);
+      this.#db.exec(`
+        CREATE TABLE IF NOT EXISTS alarms (agent_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
+        CREATE TABLE IF NOT EXISTS pending (agent_id TEXT PRIMARY KEY);
+        CREATE TABLE IF NOT EXISTS directory (kind TEXT NOT NULL, agent_id TEXT NOT NULL, key TEXT NOT NULL,
+          value BLOB NOT NULL, PRIMARY KEY (kind, agent_id, key));
+        CREATE INDEX IF NOT EXISTS directory_agent ON directory (agent_id);`);
+    } catch (err) {
+      this.#db.close();
+      throw storageError(err, "opening the runtime database");
+    }
+  }
+
+  #stmt(text: string): Database.Statement {
+    let s = this.#stmts.get(text);
+    if (s === undefined) {
+      s = this.#db.prepare(text);
+      this.#stmts.set(text, s);
+    }
+    return s;
+  }
+
+  #run(text: string, ...params: Param[]): void {
+    try {
+      this.#stmt(text).run(...params);
+    } catch (err) {
+      throw storageError(err, "runtime database");
+    }
+  }
+
+  alarms(): Array<{ agentId: string; at: number }> {
+    return (this.#stmt("SELECT agent_id, at FROM alarms").all() as Array<{ agent_id: string; at: number }>).map(
+      (r) => ({
+        agentId: r.agent_id,
+        at: r.at,
+      }),
+    );
+  }
+
+  setAlarm(agentId: string, at: number | null): void {
+    if (at === null) this.#run("DELETE FROM alarms WHERE agent_id = ?", agentId);
+    else this.#run("INSERT OR REPLACE INTO alarms (agent_id, at) VALUES (?, ?)", agentId, at);
+  }
+
+  pendingAgents(): string[] {
+    return (this.#stmt("SELECT agent_id FROM pending").all() as Array<{ agent_id: string }>).map((r) => r.agent_id);
+  }
+
+  setPending(agentId: string, on: boolean): void {
+    if (on) this.#run("INSERT OR IGNORE INTO pending (agent_id) VALUES (?)", agentId);
+    else this.#run("DELETE FROM pending WHERE agent_id = ?", agentId);
+  }
+
+  directoryPut(agentId: string, kind: string, key: string, value: Value | null): void {
+    if (value === null)
+      this.#run("DELETE FROM directory WHERE kind = ? AND agent_id = ? AND key = ?", kind, agentId, key);
+    else {
+      this.#run(
+        "INSERT OR REPLACE INTO directory (kind, agent_id, key, value) VALUES (?, ?, ?, ?)",
+        kind,
+        agentId,
+        key,
+        encodeValue(value),
+      );
+    }
+  }
+
+  /** Makes the index match the agent's own entries (after a crash between its commit and the index write). */
+  directoryReplace(agentId: string, entries: Array<{ kind: string; key: string; value: Value }>): void {
+    const current = this.#stmt("SELECT kind, key, value FROM directory WHERE agent_id = ? ORDER BY kind, key").all(
+      agentId,
+    ) as Array<{ kind: string; key: string; value: Uint8Array }>;
+    const wanted = entries
+      .map((e) => ({ kind: e.kind, key: e.key, value: Buffer.from(encodeValue(e.value)) }))
+      .sort((a, b) => (a.kind === b.kind ? cmp(a.key, b.key) : cmp(a.kind, b.kind)));
+    const same =
+      current.length === wanted.length &&
+      current.every((c, i) => c.kind === wanted[i].kind && c.key === wanted[i].key && wanted[i].value.equals(c.value));
+    if (same) return;
+    this.#db.transaction(() => {
+      this.#run("DELETE FROM directory WHERE agent_id = ?", agentId);
+      for (const w of wanted) {
+        this.#run(
+          "INSERT INTO directory (kind, agent_id, key, value) VALUES (?, ?, ?, ?)",
+          w.kind,
+          agentId,
+          w.key,
+          w.value,
+        );
+      }
+    })();
+  }
+
+  directoryList(kind: string): Array<{ agentId: string; key: string; value: Value }> {
+    const rows = this.#stmt("SELECT agent_id, key, value FROM directory WHERE kind = ? ORDER BY agent_id, key").all(
+      kind,
+    ) as Array<{ agent_id: string; key: string; value: Uint8Array }>;
+    return rows.map((r) => ({ agentId: r.agent_id, key: r.key, value: decodeValue(r.value) }));
+  }
+
+  deleteAgent(agentId: string): void {
+    this.#db.transaction(() => {
+      this.#run("DELETE FROM alarms WHERE agent_id = ?", agentId);
+      this.#run("DELETE FROM pending WHERE agent_id = ?", agentId);
+      this.#run("DELETE FROM directory WHERE agent_id = ?", agentId);
+    })();
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,366 @@
+import fs from "node:fs";
+import path from "node:path";
+import pino from "pino";
+import type { Value } from "../codecs/frames.ts";
+import type { AgentClass } from "./agent.ts";
+import { AlarmIndex } from "./alarm-index.ts";
+import { AgentCell } from "./cell.ts";
+import { systemClock } from "./clock.ts";
+import type { RuntimeCore } from "./core.ts";
+import { AGENT_ERRORS } from "./errors.ts";
+import type { AgentEvent, EventOutcome } from "./events/types.ts";
+import type {
+  CloseReason,
+  ConnectionInit,
+  ConnectionTransport,
+  DeliverOutcome,
+  EventResult,
+  InboundMessage,
+} from "./host.ts";
+import { globToRegExp, isValidAgentId } from "./ids.ts";
+import { type ResolvedRuntimeOptions, type RuntimeOptions, resolveRuntimeOptions } from "./options.ts";
+import { RuntimeDb } from "./runtime-db.ts";
+import type { AgentRuntime, CallResult } from "./types.ts";
+
+/**
+ * Creates the agent runtime: the registry of agents (get-or-create by id), their mailboxes, storage, alarms and
+ * hibernation. Implements `AgentHost` for transports.
+ *
+ * @example
+ * const runtime = createRuntime({ dataDir: "./data", defaultAgentClass: Counter });
+ * await runtime.start();
+ * const r = await runtime.call("dev-1", "add", [2]);
+ */
+export function createRuntime(options: RuntimeOptions): AgentRuntime {
+  return new Runtime(options);
+}
+
+const noop = () => {};
+
+function toEventResult(o: EventOutcome): EventResult {
+  return o.status === "committed" ? { status: "committed" } : { status: "failed", code: o.code, message: o.message };
+}
+
+function failed(code: string, message: string): EventResult {
+  return { status: "failed", code, message };
+}
+
+class Runtime implements AgentRuntime {
+  readonly #opts: ResolvedRuntimeOptions;
+  readonly #agentsDir: string;
+  readonly #defaultClass: AgentClass;
+  readonly #classes: Array<{ re: RegExp; cls: AgentClass }>;
+  readonly #cells = new Map<string, AgentCell>();
+  readonly #transports = new Map<string, Map<string, ConnectionTransport>>();
+  readonly #core: RuntimeCore;
+  readonly #db: RuntimeDb;
+  readonly #alarms: AlarmIndex;
+  #commits = 0;
+  #known: number;
+  #closing = false;
+  #closed = false;
+  #idleTimer: unknown = null;
+  #idleAt = Number.POSITIVE_INFINITY;
+  readonly directory: { list(kind: string): Array<{ agentId: string; key: string; value: Value }> };
+
+  constructor(options: RuntimeOptions) {
+    this.#opts = resolveRuntimeOptions(options);
+    this.#defaultClass = options.defaultAgentClass;
+    this.#classes = (options.agentClasses ?? []).map((c) => ({ re: globToRegExp(c.pattern), cls: c.agentClass }));
+    this.#agentsDir = path.join(options.dataDir, "agents");
+    fs.mkdirSync(this.#agentsDir, { recursive: true });
+    this.#known = fs.readdirSync(this.#agentsDir).filter((f) => f.endsWith(".db")).length;
+    this.#db = new RuntimeDb(path.join(options.dataDir, "runtime.db"), this.#opts.synchronous);
+    const clock = options.clock ?? systemClock;
+    this.#alarms = new AlarmIndex(this.#db, clock, (ids) => {
+      for (const id of ids) this.#enqueueInternal(id, { kind: "alarm" });
+    });
+    const self = this;
+    this.#core = {
+      clock,
+      random: options.random ?? Math.random,
+      logger: options.logger ?? pino({ level: "warn" }),
+      engine: options.engine,
+      observer: options.observer ?? {},
+      storage: {
+        maxDatabaseBytes: this.#opts.maxDatabaseBytes,
+        synchronous: this.#opts.synchronous,
+        lockingMode: this.#opts.lockingMode,
+      },
+      maxBatchEvents: this.#opts.maxBatchEvents,
+      alarms: this.#alarms,
+      db: this.#db,
+      agentConfig: options.agentConfig ?? {},
+      transportsOf: (id) => this.#transports.get(id),
+      agentFile: (id) => path.join(this.#agentsDir, `${id}.db`),
+      enqueueInternal: (id, event) => this.#enqueueInternal(id, event),
+      cellIdle: (id) => this.#cellIdle(id),
+      destroyFiles: (id) => this.#destroyFiles(id),
+      countCommit: () => {
+        this.#commits++;
+      },
+      get closing() {
+        return self.#closing;
+      },
+      listDirectory: (kind) => this.#db.directoryList(kind),
+      noteCreated: () => {
+        this.#known++;
+      },
+    };
+    this.directory = { list: (kind) => this.#db.directoryList(kind) };
+  }
+
+  // ---------- AgentHost ----------
+
+  open(agentId: string, connection: ConnectionInit): Promise<EventResult> {
+    if (this.#closing) return Promise.resolve(failed(AGENT_ERRORS.RUNTIME_CLOSED, "runtime is shutting down"));
+    if (!isValidAgentId(agentId)) return Promise.resolve(failed(AGENT_ERRORS.INVALID_AGENT_ID, "invalid agent id"));
+    let conns = this.#transports.get(agentId);
+    if (conns === undefined) {
+      conns = new Map();
+      this.#transports.set(agentId, conns);
+    }
+    conns.set(connection.id, connection.transport);
+    return this.#run(agentId, { kind: "open", init: connection }, false).then((o) => {
+      if (o.status === "failed" && this.#transports.get(agentId)?.get(connection.id) === connection.transport) {
+        this.#dropTransport(agentId, connection.id);
+      }
+      return toEventResult(o);
+    });
+  }
+
+  deliver(agentId: string, connectionId: string, message: InboundMessage): DeliverOutcome {
+    if (this.#closing) {
+      return { accepted: true, done: Promise.resolve(failed(AGENT_ERRORS.RUNTIME_CLOSED, "runtime is shutting down")) };
+    }
+    if (this.#transports.get(agentId)?.get(connectionId) === undefined) {
+      return {
+        accepted: true,
+        done: Promise.resolve(failed(AGENT_ERRORS.CONNECTION_UNKNOWN, "no open connection with this id")),
+      };
+    }
+    const cell = this.#cell(agentId);
+    if (cell.userDepth >= this.#opts.mailboxCapacity) {
+      this.#core.observer.onMailboxFull?.({ agentId, depth: cell.userDepth });
+      return { accepted: false, reason: "mailbox-full", ready: cell.waitForCapacity() };
+    }
+    const done = new Promise<EventOutcome>((resolve) =>
+      cell.enqueue({ event: { kind: "message", connectionId, message }, user: true, resolve }),
+    ).then(toEventResult);
+    return { accepted: true, done };
+  }
+
+  close(agentId: string, connectionId: string, reason: CloseReason): Promise<EventResult> {
+    if (this.#transports.get(agentId)?.get(connectionId) === undefined) return Promise.resolve({ status: "committed" });
+    return this.#run(agentId, { kind: "close", connectionId, reason }, false).then((o) => {
+      this.#dropTransport(agentId, connectionId);
+      return toEventResult(o);
+    });
+  }
+
+  // ---------- AgentRuntime ----------
+
+  async call(agentId: string, method: string, args: Value[]): Promise<CallResult> {
+    if (this.#closing) return { ok: false, code: AGENT_ERRORS.RUNTIME_CLOSED, message: "runtime is shutting down" };
+    if (!isValidAgentId(agentId))
+      return { ok: false, code: AGENT_ERRORS.INVALID_AGENT_ID, message: "invalid agent id" };
+    if (!Array.isArray(args)) return { ok: false, code: AGENT_ERRORS.INVALID_OPTION, message: "args must be an array" };
+    const o = await this.#run(agentId, { kind: "call", method, args }, false);
+    return o.status === "committed" ? { ok: true, value: o.value } : { ok: false, code: o.code, message: o.message };
+  }
+
+  async start(): Promise<void> {
+    this.#alarms.start();
+    const pending = this.#alarms.pendingAgents().filter(isValidAgentId);
+    await Promise.all(pending.map((id) => this.#run(id, { kind: "wake" }, false)));
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.#closed) return;
+    this.#closing = true;
+    this.#alarms.stop();
+    this.#clearIdleTimer();
+    for (const cell of this.#cells.values()) {
+      // Unfinished tasks keep their rows: the next start reports them through onTaskInterrupted.
+      for (const task of cell.tasks.values()) task.controller.abort();
+      cell.tasks.clear();
+    }
+    for (let round = 0; round < 100; round++) {
+      const busy = [...this.#cells.values()].filter((c) => c.running || c.mailbox.length > 0);
+      if (busy.length === 0) break;
+      await Promise.all(
+        busy.map(
+          (c) => new Promise<EventOutcome>((resolve) => c.enqueue({ event: { kind: "wake" }, user: false, resolve })),
+        ),
+      );
+    }
+    for (const [id, cell] of this.#cells) {
+      cell.failAll(AGENT_ERRORS.RUNTIME_CLOSED, "runtime shut down");
+      cell.hibernate();
+      this.#core.observer.onHibernate?.({ agentId: id, reason: "shutdown" });
+    }
+    this.#cells.clear();
+    this.#db.close();
+    this.#closed = true;
+  }
+
+  async destroyAgent(agentId: string): Promise<void> {
+    if (!isValidAgentId(agentId)) return;
+    const cell = this.#cells.get(agentId);
+    if (cell !== undefined) await cell.requestDestroy();
+    else this.#destroyFiles(agentId);
+  }
+
+  stats(): { active: number; hibernated: number; mailboxDepth: number; commits: number } {
+    let depth = 0;
+    for (const c of this.#cells.values()) depth += c.mailbox.length;
+    const active = this.#cells.size;
+    return { active, hibernated: Math.max(0, this.#known - active), mailboxDepth: depth, commits: this.#commits };
+  }
+
+  // ---------- registry ----------
+
+  #classFor(id: string): AgentClass {
+    for (const c of this.#classes) if (c.re.test(id)) return c.cls;
+    return this.#defaultClass;
+  }
+
+  /** Get-or-create; touching moves the agent to the most-recently-used end of the LRU order. */
+  #cell(id: string): AgentCell {
+    let cell = this.#cells.get(id);
+    if (cell !== undefined) {
+      this.#cells.delete(id);
+      this.#cells.set(id, cell);
+      return cell;
+    }
+    cell = new AgentCell(id, this.#classFor(id), this.#core);
+    this.#cells.set(id, cell);
+    this.#enforceCap();
+    return cell;
+  }
+
+  #run(agentId: string, event: AgentEvent, user: boolean): Promise<EventOutcome> {
+    if (this.#closed)
+      return Promise.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message: "closed" });
+    const cell = this.#cell(agentId);
+    return new Promise((resolve) => cell.enqueue({ event, user, resolve }));
+  }
+
+  #enqueueInternal(agentId: string, event: AgentEvent): void {
+    if (this.#closed || !isValidAgentId(agentId)) return;
+    if (this.#closing && event.kind !== "wake") return;
+    this.#cell(agentId).enqueue({ event, user: false, resolve: noop });
+  }
+
+  #dropTransport(agentId: string, connectionId: string): void {
+    const conns = this.#transports.get(agentId);
+    if (conns === undefined) return;
+    conns.delete(connectionId);
+    if (conns.size === 0) this.#transports.delete(agentId);
+  }
+
+  // ---------- hibernation ----------
+
+  #evict(cell: AgentCell, reason: "idle" | "lru"): void {
+    cell.hibernate();
+    this.#cells.delete(cell.id);
+    this.#core.observer.onHibernate?.({ agentId: cell.id, reason });
+  }
+
+  /** Least recently used idle agents leave memory while more than maxActiveAgents are in it. */
+  #enforceCap(): void {
+    if (this.#cells.size <= this.#opts.maxActiveAgents) return;
+    for (const cell of this.#cells.values()) {
+      if (this.#cells.size <= this.#opts.maxActiveAgents) break;
+      if (cell.idle) this.#evict(cell, "lru");
+    }
+  }
+
+  #cellIdle(_id: string): void {
+    if (this.#closing) return;
+    this.#enforceCap();
+    this.#armIdleTimer();
+  }
+
+  #clearIdleTimer(): void {
+    if (this.#idleTimer !== null) this.#core.clock.clearTimeout(this.#idleTimer);
+    this.#idleTimer = null;
+    this.#idleAt = Number.POSITIVE_INFINITY;
+  }
+
+  /** One timer for the whole registry, at the moment the least recently used agent turns idle-expired. */
+  #armIdleTimer(): void {
+    const first = this.#cells.values().next();
+    if (first.done) {
+      this.#clearIdleTimer();
+      return;
+    }
+    const at = first.value.lastActiveMs + this.#opts.idleTimeoutMs;
+    if (this.#idleTimer !== null && this.#idleAt <= at) return;
+    this.#clearIdleTimer();
+    this.#idleAt = at;
+    this.#idleTimer = this.#core.clock.setTimeout(
+      () => {
+        this.#idleTimer = null;
+        this.#idleAt = Number.POSITIVE_INFINITY;
+        this.#sweepIdle();
+      },
+      Math.max(0, at - this.#core.clock.now()),
+    );
+  }
+
+  #sweepIdle(): void {
+    if (this.#closing) return;
+    const now = this.#core.clock.now();
+    let waiting = false;
+    for (const cell of [...this.#cells.values()]) {
+      if (cell.lastActiveMs + this.#opts.idleTimeoutMs > now) {
+        waiting = true;
+        continue;
+      }
+      if (cell.idle) this.#evict(cell, "idle");
+      else waiting = true;
+    }
+    if (waiting) this.#armIdleTimerAt(now);
+  }
+
+  #armIdleTimerAt(now: number): void {
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const cell of this.#cells.values())
+      earliest = Math.min(earliest, cell.lastActiveMs + this.#opts.idleTimeoutMs);
+    if (earliest === Number.POSITIVE_INFINITY) return;
+    // A busy agent past its timeout is looked at again one timeout later rather than in a tight loop.
+    const at = earliest <= now ? now + this.#opts.idleTimeoutMs : earliest;
+    this.#idleAt = at;
+    this.#idleTimer = this.#core.clock.setTimeout(() => {
+      this.#idleTimer = null;
+      this.#idleAt = Number.POSITIVE_INFINITY;
+      this.#sweepIdle();
+    }, at - now);
+  }
+
+  #destroyFiles(agentId: string): void {
+    this.#cells.delete(agentId);
+    const conns = this.#transports.get(agentId);
+    this.#transports.delete(agentId);
+    for (const transport of conns?.values() ?? []) {
+      try {
+        transport.close("agent destroyed");
+      } catch {}
+    }
+    this.#alarms.forget(agentId);
+    const file = path.join(this.#agentsDir, `${agentId}.db`);
+    let existed = false;
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+      try {
+        fs.unlinkSync(f);
+        if (f === file) existed = true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+          this.#core.logger.warn({ err, agent: agentId }, "unlink failed");
+      }
+    }
+    if (existed) this.#known = Math.max(0, this.#known - 1);
+    this.#core.observer.onHibernate?.({ agentId, reason: "destroy" });
+  }
+}

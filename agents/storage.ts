@@ -1,0 +1,136 @@
+import Database from "better-sqlite3";
+import { BridgeError } from "../errors/bridge-error.ts";
+import { AGENT_ERRORS } from "./errors.ts";
+import type { SqlValue } from "./types.ts";
+
+type Db = Database.Database;
+type Statement = Database.Statement;
+
+/** How agent databases are opened (see docs/agents.md, "Durability"). */
+export interface StorageSettings {
+  /** Cap of one agent database in bytes, enforced by SQLite's max_page_count. */
+  maxDatabaseBytes: number;
+  /** NORMAL: durable across a process crash (kill -9), not power loss. FULL: also power loss, slower. */
+  synchronous: "NORMAL" | "FULL";
+  /** EXCLUSIVE keeps the WAL index in heap memory and skips per-transaction file locking. */
+  lockingMode: "EXCLUSIVE" | "NORMAL";
+}
+
+/** The runtime's own tables in every agent database; user tables must not start with `_bridge_`. */
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS _bridge_state (chunk INTEGER PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS _bridge_connections (id TEXT PRIMARY KEY, kind TEXT NOT NULL, codec TEXT NOT NULL,
+  readonly INTEGER NOT NULL, protocol INTEGER NOT NULL, context BLOB, state BLOB);
+CREATE TABLE IF NOT EXISTS _bridge_schedules (id TEXT PRIMARY KEY, method TEXT NOT NULL, payload BLOB,
+  type TEXT NOT NULL, time INTEGER NOT NULL, cron TEXT, interval_s REAL, retry TEXT, attempts INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS _bridge_schedules_time ON _bridge_schedules (time);
+CREATE TABLE IF NOT EXISTS _bridge_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+  method TEXT NOT NULL, payload BLOB, attempts INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL,
+  retry TEXT, next_at INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS _bridge_tasks (id TEXT PRIMARY KEY, kind TEXT NOT NULL, input BLOB, started_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS _bridge_directory (kind TEXT NOT NULL, key TEXT NOT NULL, value BLOB, PRIMARY KEY (kind, key));
+`;
+
+/** Maps SQLite faults to stable codes: a full database is BRIDGE_ERR_STORAGE_FULL, anything else BRIDGE_ERR_STORAGE. */
+export function storageError(err: unknown, what: string): unknown {
+  if (err instanceof BridgeError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === "SQLITE_FULL") {
+    return new BridgeError(AGENT_ERRORS.STORAGE_FULL, `agent database is full (${what})`, {}, { cause: err });
+  }
+  if (typeof code === "string" && code.startsWith("SQLITE_")) {
+    return new BridgeError(
+      AGENT_ERRORS.STORAGE,
+      `${what}: ${(err as Error).message}`,
+      { sqlite: code },
+      { cause: err },
+    );
+  }
+  return err;
+}
+
+/** Opens (creating if needed) one agent database with the runtime's pragmas and tables. */
+export function openAgentDatabase(file: string, settings: StorageSettings): Db {
+  const db = new Database(file);
+  try {
+    db.pragma(`locking_mode = ${settings.lockingMode}`);
+    db.pragma("journal_mode = WAL");
+    db.pragma(`synchronous = ${settings.synchronous}`);
+    const pageSize = Number(db.pragma("page_size", { simple: true }));
+    const pages = Math.max(16, Math.floor(settings.maxDatabaseBytes / pageSize));
+    db.pragma(`max_page_count = ${pages}`);
+    db.exec(SCHEMA);
+    return db;
+  } catch (err) {
+    db.close();
+    throw storageError(err, "opening the agent database");
+  }
+}
+
+function bind(value: SqlValue): null | number | bigint | string | Uint8Array {
+  return typeof value === "boolean" ? (value ? 1 : 0) : value;
+}
+
+/**
+ * The `sql` tagged template of one database. Values are always bound parameters, never spliced into the text.
+ * Statements are cached by the template's strings array, which JavaScript keeps identical for one call site.
+ */
+export class SqlRunner {
+  readonly db: Db;
+  readonly #cache = new WeakMap<TemplateStringsArray, Statement>();
+  readonly #byText = new Map<string, Statement>();
+
+  constructor(db: Db) {
+    this.db = db;
+  }
+
+  tagged<Row>(strings: TemplateStringsArray, values: SqlValue[]): Row[] {
+    let stmt = this.#cache.get(strings);
+    try {
+      if (stmt === undefined) {
+        stmt = this.db.prepare(strings.join("?"));
+        this.#cache.set(strings, stmt);
+      }
+      const params = values.map(bind);
+      if (stmt.reader) return stmt.all(...params) as Row[];
+      stmt.run(...params);
+      return [];
+    } catch (err) {
+      throw storageError(err, "sql");
+    }
+  }
+
+  /** A cached statement by text, for the runtime's own queries. */
+  prepare(text: string): Statement {
+    let stmt = this.#byText.get(text);
+    if (stmt === undefined) {
+      stmt = this.db.prepare(text);
+      this.#byText.set(text, stmt);
+    }
+    return stmt;
+  }
+
+  run(text: string, ...params: Array<null | number | bigint | string | Uint8Array>): Database.RunResult {
+    try {
+      return this.prepare(text).run(...params);
+    } catch (err) {
+      throw storageError(err, text.split(" ", 2).join(" "));
+    }
+  }
+
+  all<Row>(text: string, ...params: Array<null | number | bigint | string | Uint8Array>): Row[] {
+    try {
+      return this.prepare(text).all(...params) as Row[];
+    } catch (err) {
+      throw storageError(err, text.split(" ", 2).join(" "));
+    }
+  }
+
+  get<Row>(text: string, ...params: Array<null | number | bigint | string | Uint8Array>): Row | undefined {
+    try {
+      return this.prepare(text).get(...params) as Row | undefined;
+    } catch (err) {
+      throw storageError(err, text.split(" ", 2).join(" "));
+    }
+  }
+}

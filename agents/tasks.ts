@@ -1,0 +1,99 @@
+import type { Value } from "../codecs/frames.ts";
+import type { AgentCell } from "./cell.ts";
+import { AGENT_ERRORS, errorCode, errorMessage } from "./errors.ts";
+import { randomId } from "./ids.ts";
+import type { TaskContext, TaskInfo } from "./types.ts";
+import { encodeValue } from "./value-codec.ts";
+
+/** A background task in memory. `finished` once its outcome was handed to the mailbox (or it was cancelled). */
+export interface RunningTask {
+  info: TaskInfo;
+  controller: AbortController;
+  finished: boolean;
+}
+
+/**
+ * Starts background work. The task row is written in the current event, and `run` starts only after that event
+ * commits (a rolled-back event starts nothing). Progress and the outcome come back as mailbox events, so the task
+ * never holds the mailbox and never races the agent's own events. The row stays until the outcome event ran, so a
+ * task cut off by a restart reaches onTaskInterrupted.
+ */
+export function startTask(
+  cell: AgentCell,
+  kind: string,
+  input: Value,
+  run: (task: TaskContext) => Promise<Value>,
+): string {
+  const id = randomId(cell.core.random);
+  const info: TaskInfo = { id, kind, input, startedAt: cell.core.clock.now() };
+  const bytes = encodeValue(input);
+  cell.write(() => {
+    cell
+      .sqlRunner()
+      .run(
+        "INSERT INTO _bridge_tasks (id, kind, input, started_at) VALUES (?, ?, ?, ?)",
+        id,
+        kind,
+        bytes,
+        info.startedAt,
+      );
+    cell.core.alarms.markPending(cell.id);
+    const task: RunningTask = { info, controller: new AbortController(), finished: false };
+    cell.tasks.set(id, task);
+    cell.onUndo(() => cell.tasks.delete(id));
+    cell.output({ type: "action", run: () => launch(cell, task, run) });
+  });
+  return id;
+}
+
+function launch(cell: AgentCell, task: RunningTask, run: (task: TaskContext) => Promise<Value>): void {
+  if (task.finished) return;
+  const core = cell.core;
+  const agentId = cell.id;
+  const taskId = task.info.id;
+  const ctx: TaskContext = {
+    id: taskId,
+    signal: task.controller.signal,
+    progress(update: Value): void {
+      if (!task.finished && !core.closing) core.enqueueInternal(agentId, { kind: "task-progress", taskId, update });
+    },
+  };
+  const settle = (outcome: { ok: true; result: Value } | { ok: false; err: unknown }) => {
+    // After shutdown began the row stays, so the next start reports the task as interrupted.
+    if (task.finished || core.closing) return;
+    task.finished = true;
+    cell.tasks.delete(taskId);
+    if (outcome.ok) {
+      core.enqueueInternal(agentId, { kind: "task-done", taskId, result: outcome.result ?? null });
+    } else {
+      const error = { code: errorCode(outcome.err), message: errorMessage(outcome.err) };
+      if (error.code === AGENT_ERRORS.HANDLER_FAILED) error.code = AGENT_ERRORS.TASK_FAILED;
+      core.enqueueInternal(agentId, { kind: "task-failed", taskId, error });
+    }
+  };
+  Promise.resolve()
+    .then(() => run(ctx))
+    .then(
+      (result) => settle({ ok: true, result }),
+      (err: unknown) => settle({ ok: false, err }),
+    );
+}
+
+/** Aborts a running task; onTaskFailed then gets BRIDGE_ERR_TASK_CANCELLED. False when no such task runs. */
+export function cancelTask(cell: AgentCell, id: string): boolean {
+  const task = cell.tasks.get(id);
+  if (task === undefined || task.finished) return false;
+  task.finished = true;
+  cell.tasks.delete(id);
+  task.controller.abort();
+  cell.core.enqueueInternal(cell.id, {
+    kind: "task-failed",
+    taskId: id,
+    error: { code: AGENT_ERRORS.TASK_CANCELLED, message: "task cancelled" },
+  });
+  return true;
+}
+
+export function listTasks(cell: AgentCell): TaskInfo[] {
+  return [...cell.tasks.values()].filter((t) => !t.finished).map((t) => t.info);
+}

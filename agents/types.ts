@@ -1,0 +1,145 @@
+/**
+ * Public types of the agent runtime (the AGENT API CONTRACT). The Agent base class lives in `agent.ts`,
+ * the runtime in `runtime.ts`; both re-exported from `agents/index.ts`.
+ */
+import type { Logger } from "pino";
+import type { CodecName, DownMessage, Value } from "../codecs/frames.ts";
+import type { ReasoningEngine } from "./engine.ts";
+import type { AgentHost, ConnectionKind } from "./host.ts";
+
+/** What the `sql` tagged template binds. Booleans are stored as 1/0. */
+export type SqlValue = null | number | bigint | string | Uint8Array | boolean;
+
+/** Injected time: tests pass a fake clock so schedules, retries and idle eviction run without waiting. */
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** Retry policy as plain data, validated when used (integers >= 1, baseDelayMs <= maxDelayMs). */
+export interface RetryOptions {
+  /** Total attempts including the first. Default 3. */
+  maxAttempts?: number;
+  /** Backoff ceiling of the first retry, ms. Default 100. */
+  baseDelayMs?: number;
+  /** Largest backoff ceiling, ms. Default 3000. */
+  maxDelayMs?: number;
+  /** Whether to try again after `err` on attempt `attempt` (1-based). Default: always. */
+  shouldRetry?: (err: unknown, attempt: number) => boolean;
+}
+
+/** A fleet-wide index the operator API can read without waking agents (pending approvals, ...). */
+export interface FleetDirectory {
+  /** Sets (or with `null` deletes) this agent's entry `key` of `kind`; applied after the current event commits. */
+  put(kind: string, key: string, value: Value | null): void;
+  /** Every entry of `kind` across the fleet, as last committed. */
+  list(kind: string): Array<{ agentId: string; key: string; value: Value }>;
+}
+
+/** What the runtime gives each agent. */
+export interface AgentEnv {
+  clock: Clock;
+  random: () => number;
+  engine?: ReasoningEngine;
+  logger: Logger;
+  /** Per-agent-class options from the bridge config (`agentConfig[ClassName]`), `{}` when absent. */
+  config: Readonly<Record<string, unknown>>;
+  directory: FleetDirectory;
+}
+
+/** One open connection (an MQTT session, a WebSocket) to an agent, as the agent sees it. */
+export interface Connection {
+  readonly id: string;
+  readonly kind: ConnectionKind;
+  readonly codec: CodecName;
+  readonly readonly: boolean;
+  /** Decided once by `shouldSendProtocolMessages` when the connection opened; persisted. */
+  readonly protocol: boolean;
+  readonly context: Readonly<Record<string, string | number | boolean | undefined>>;
+  /** Per-connection state, persisted with the connection row; survives hibernation. */
+  readonly state: Value | null;
+  setState(next: Value | null): void;
+  /** Sends an application frame; held until the current event commits. `qos` defaults to 1. */
+  send(message: DownMessage, options?: { qos?: 0 | 1 }): void;
+  /** Asks the transport to close the connection (after the current event commits). */
+  close(reason: string): void;
+}
+
+export type ScheduleType = "delayed" | "scheduled" | "cron" | "interval";
+
+/** A persisted alarm of one agent. */
+export interface Schedule {
+  id: string;
+  method: string;
+  payload: Value;
+  type: ScheduleType;
+  /** Next run, ms since the Unix epoch. */
+  time: number;
+  cron?: string;
+  intervalSeconds?: number;
+}
+
+/** One item of an agent's persistent FIFO work queue. */
+export interface QueueItem {
+  id: string;
+  /** Exact FIFO position. */
+  seq: number;
+  method: string;
+  payload: Value;
+  /** Failed attempts so far. */
+  attempts: number;
+  createdAt: number;
+}
+
+/** A background task as its hooks see it. */
+export interface TaskInfo {
+  id: string;
+  kind: string;
+  input: Value;
+  startedAt: number;
+}
+
+/** Given to a background task's `run` function. */
+export interface TaskContext {
+  id: string;
+  /** Aborted by `cancelTask`, runtime shutdown or agent destruction. */
+  signal: AbortSignal;
+  /** Reports progress; it reaches `onTaskProgress` as an ordinary mailbox event. */
+  progress(update: Value): void;
+}
+
+/** Metrics hooks (the app maps them to Prometheus). Every hook is optional; the default does nothing. */
+export interface RuntimeObserver {
+  /** One group commit of `events` events finished. */
+  onCommit?(info: { agentId: string; events: number; durationMs: number }): void;
+  /** One event ran. `kind` is open, message, close, call, alarm, queue, task, start. */
+  onEvent?(info: { agentId: string; kind: string; status: "committed" | "failed"; durationMs: number }): void;
+  /** An event or hook failed (also given to the agent's `onError`). */
+  onError?(info: { agentId: string; event: string; code: string }): void;
+  /** A mailbox refused an event because it was full. */
+  onMailboxFull?(info: { agentId: string; depth: number }): void;
+  /** An agent was loaded into memory (`durationMs`: open + state load, before onStart). */
+  onWake?(info: { agentId: string; durationMs: number }): void;
+  /** An agent left memory. */
+  onHibernate?(info: { agentId: string; reason: "idle" | "lru" | "shutdown" | "destroy" }): void;
+}
+
+/** Result of `runtime.call`: expected failures are values. */
+export type CallResult = { ok: true; value: Value } | { ok: false; code: string; message: string };
+
+/** The runtime, as the app and the transports see it. */
+export interface AgentRuntime extends AgentHost {
+  /** Runs `method` of agent `agentId` as one mailbox event (operators: REST API). Any public method but hooks. */
+  call(agentId: string, method: string, args: Value[]): Promise<CallResult>;
+  /** Arms the alarm timer and resumes queues, interrupted tasks and missed alarms of agents on disk. */
+  start(): Promise<void>;
+  /** Refuses new events, drains mailboxes, commits, closes every database. */
+  shutdown(): Promise<void>;
+  /** Drops agent `agentId`: its database, schedules, queue, directory entries; closes its connections. */
+  destroyAgent(agentId: string): Promise<void>;
+  stats(): { active: number; hibernated: number; mailboxDepth: number; commits: number };
+  /** Fleet-wide read side of `AgentEnv.directory`. */
+  readonly directory: { list(kind: string): Array<{ agentId: string; key: string; value: Value }> };
+}
