@@ -29,7 +29,7 @@ describe("SSE parser", () => {
   });
 
   test("an event split across chunks, even between CR and LF, is reassembled once", () => {
-    const events = parseAll(["da", 'ta: {"x":', '"y"}\r', "\n\r", "\n"]);
+    const events = parseAll(["da", 'ta: {"x":', '"y"}\r', "", "\n\r", "\n"]);
     assert.deepEqual(
       events.map((e) => e.data),
       ['{"x":"y"}'],
