@@ -293,7 +293,13 @@ export function createBroker(options: BrokerOptions): Broker {
         if (opts.tls) {
           const { cert, key, ca } = opts.tls;
           listeners.push(
-            await listenSockets({ kind: "tls", host: opts.tls.host, port: opts.tls.port, tls: { cert, key, ca }, accept }),
+            await listenSockets({
+              kind: "tls",
+              host: opts.tls.host,
+              port: opts.tls.port,
+              tls: { cert, key, ca },
+              accept,
+            }),
           );
         }
       } catch (err) {

@@ -204,10 +204,6 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
     observer: options.observer ?? {},
     logger: options.logger ?? silentLogger,
     clock: options.clock ?? systemClock,
-    connectTimeoutMs: checkInt(
-      "connectTimeoutMs",
-      options.connectTimeoutMs ?? BROKER_DEFAULTS.connectTimeoutMs,
-      1,
-    ),
+    connectTimeoutMs: checkInt("connectTimeoutMs", options.connectTimeoutMs ?? BROKER_DEFAULTS.connectTimeoutMs, 1),
   };
 }

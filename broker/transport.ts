@@ -36,7 +36,11 @@ export function protocolToDown(message: ProtocolMessage): DownMessage {
     };
   }
   // The runtime's state broadcast is the whole state; a device sees it as a full desired state at version 0.
-  const frame: DesiredStateFrame = { v: 0, d: isValueMap(message.state) ? message.state : { value: message.state }, full: true };
+  const frame: DesiredStateFrame = {
+    v: 0,
+    d: isValueMap(message.state) ? message.state : { value: message.state },
+    full: true,
+  };
   return { channel: "state", frame };
 }
 

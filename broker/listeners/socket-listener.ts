@@ -43,6 +43,8 @@ export function listenSockets(options: SocketListenerOptions): Promise<SocketLis
   const sockets = new Set<net.Socket>();
   const onSocket = (socket: net.Socket): void => {
     sockets.add(socket);
+    // Small MQTT packets (a PUBACK) must not wait for Nagle's algorithm and the peer's delayed ACK.
+    socket.setNoDelay(true);
     socket.once("close", () => sockets.delete(socket));
     // A device that vanishes mid-handshake must never surface as an unhandled error.
     socket.on("error", () => {});

@@ -52,7 +52,7 @@ export class RecordingHost implements AgentHost {
   deliver(agentId: string, connectionId: string, message: InboundMessage): DeliverOutcome {
     if (this.full) {
       this.fullRefusals++;
-        return {
+      return {
         accepted: false,
         reason: "mailbox-full",
         ready: new Promise<void>((resolve) => this.readyWaiters.push(resolve)),
@@ -255,17 +255,27 @@ export function endClient(client: MqttClient, force = false): Promise<void> {
   return new Promise((resolve) => client.end(force, {}, () => resolve()));
 }
 
-export function publish(client: MqttClient, topic: string, payload: Uint8Array | string, qos: 0 | 1 = 1): Promise<void> {
+export function publish(
+  client: MqttClient,
+  topic: string,
+  payload: Uint8Array | string,
+  qos: 0 | 1 = 1,
+): Promise<void> {
   return new Promise((resolve, reject) =>
     client.publish(topic, Buffer.from(payload), { qos }, (err) => (err ? reject(err) : resolve())),
   );
 }
 
+/** Subscribes; resolves with the granted QoS list from the SUBACK (128 = refused). */
 export function subscribe(client: MqttClient, topic: string, qos: 0 | 1 = 1): Promise<number[]> {
   return new Promise((resolve, reject) =>
-    client.subscribe(topic, { qos }, (err, granted) =>
-      err ? reject(err) : resolve((granted ?? []).map((g) => g.qos)),
-    ),
+    client.subscribe(topic, { qos }, (err, granted) => {
+      // mqtt.js reports a 0x80 SUBACK as an error that carries the packet.
+      const refused = (err as { packet?: { granted?: number[] } } | null)?.packet?.granted;
+      if (refused) return resolve(refused);
+      if (err) return reject(err);
+      resolve((granted ?? []).map((g) => g.qos));
+    }),
   );
 }
 

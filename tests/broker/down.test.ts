@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { DownMessage } from "../../codecs/frames.ts";
+import { CODEC_NAMES, getCodec } from "../../codecs/index.ts";
+import {
+  collect,
+  connectDevice,
+  endClient,
+  startTestBroker,
+  subscribe,
+  type TestBroker,
+  waitUntil,
+} from "./helpers.ts";
+
+const frames: Array<{ message: DownMessage; qos: 0 | 1 }> = [
+  { message: { channel: "cmd", frame: { id: "c1", n: "reboot", a: { delay: 5 }, exp: 1_700_000_100_000 } }, qos: 1 },
+  { message: { channel: "rpc", frame: { id: "r1", ok: true, res: [1, "two"] } }, qos: 1 },
+  { message: { channel: "reason", frame: { id: "q1", seq: 0, text: "Hel" } }, qos: 0 },
+  { message: { channel: "reason", frame: { id: "q1", seq: 1, fin: true, fr: "stop", u: { p: 10, c: 2 } } }, qos: 1 },
+  { message: { channel: "error", frame: { code: "BRIDGE_ERR_X", msg: "nope", id: "r2" } }, qos: 0 },
+  { message: { channel: "state", frame: { v: 3, d: { led: "on" } } }, qos: 0 },
+];
+
+describe("broker down frames", () => {
+  let tb: TestBroker;
+
+  before(async () => {
+    tb = await startTestBroker();
+  });
+  after(() => tb.close());
+
+  for (const codecName of CODEC_NAMES) {
+    test(`a ${codecName} device receives every down frame in ${codecName} with the QoS of its channel`, async () => {
+      const id = `down-${codecName}`;
+      const secret = await tb.addDevice(id, codecName);
+      const client = await connectDevice(tb.url, { clientId: id, username: id, password: secret });
+      try {
+        const received = collect(client);
+        await subscribe(client, `devices/${id}/down/#`);
+        const codec = getCodec(codecName);
+        const transport = tb.host.transportOf(id);
+        for (const { message } of frames) transport.send(message, { qos: 0 });
+        transport.sendProtocol({
+          type: "identity",
+          name: "DeviceAgent",
+          agent: id,
+          protocolVersion: 1,
+          serverTime: 42,
+        });
+        transport.sendProtocol({ type: "state", state: { mode: "eco" } });
+        await waitUntil(() => received.length === frames.length + 2);
+        frames.forEach(({ message, qos }, i) => {
+          const got = received[i];
+          assert.equal(got.topic, `devices/${id}/down/${message.channel}`);
+          assert.equal(got.qos, qos, `${message.channel} QoS`);
+          assert.deepEqual(codec.decodeDown(message.channel, got.payload), { ok: true, frame: message.frame });
+        });
+        const identity = received[frames.length];
+        assert.equal(identity.topic, `devices/${id}/down/identity`);
+        assert.deepEqual(codec.decodeDown("identity", identity.payload), {
+          ok: true,
+          frame: { name: "DeviceAgent", id, pv: 1, t: 42 },
+        });
+        const state = received[frames.length + 1];
+        assert.equal(state.topic, `devices/${id}/down/state`);
+        assert.deepEqual(codec.decodeDown("state", state.payload), {
+          ok: true,
+          frame: { v: 0, d: { mode: "eco" }, full: true },
+        });
+        if (codec.binary) {
+          for (const m of received) assert.notEqual(m.payload[0], 0x7b, "a binary device never receives JSON text");
+        }
+      } finally {
+        await endClient(client);
+      }
+    });
+  }
+
+  test("a down frame reaches only a session subscribed to it, with the granted QoS", async () => {
+    const secret = await tb.addDevice("partial");
+    const client = await connectDevice(tb.url, { clientId: "partial", username: "partial", password: secret });
+    try {
+      const received = collect(client);
+      await subscribe(client, "devices/partial/down/cmd", 0);
+      const transport = tb.host.transportOf("partial");
+      const dropped = tb.broker.stats().downDropped;
+      transport.send({ channel: "rpc", frame: { id: "r", ok: true } }, { qos: 1 });
+      transport.send({ channel: "cmd", frame: { id: "c", n: "x" } }, { qos: 1 });
+      await waitUntil(() => received.length === 1);
+      assert.equal(received[0].topic, "devices/partial/down/cmd");
+      assert.equal(received[0].qos, 0);
+      assert.equal(tb.broker.stats().downDropped, dropped + 1);
+    } finally {
+      await endClient(client);
+    }
+  });
+
+  test("frames sent after the session closed are dropped and counted, never thrown", async () => {
+    const secret = await tb.addDevice("gone");
+    const client = await connectDevice(tb.url, { clientId: "gone", username: "gone", password: secret });
+    const transport = tb.host.transportOf("gone");
+    await endClient(client);
+    await tb.host.waitFor(() => tb.host.closes("gone").length === 1);
+    const dropped = tb.broker.stats().downDropped;
+    transport.send({ channel: "cmd", frame: { id: "c", n: "x" } }, { qos: 1 });
+    assert.equal(tb.broker.stats().downDropped, dropped + 1);
+  });
+});

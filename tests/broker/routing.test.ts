@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { MqttClient } from "mqtt";
+import { getCodec } from "../../codecs/index.ts";
+import {
+  collect,
+  connectDevice,
+  endClient,
+  publish,
+  startTestBroker,
+  subscribe,
+  type TestBroker,
+  waitUntil,
+} from "./helpers.ts";
+
+const cbor = getCodec("cbor");
+const json = getCodec("json");
+
+describe("broker routing of up messages", () => {
+  let tb: TestBroker;
+  let client: MqttClient;
+  let received: ReturnType<typeof collect>;
+
+  before(async () => {
+    tb = await startTestBroker();
+    const secret = await tb.addDevice("dev-a");
+    client = await connectDevice(tb.url, { clientId: "dev-a", username: "dev-a", password: secret });
+    received = collect(client);
+    await subscribe(client, "devices/dev-a/down/#");
+  });
+  after(async () => {
+    await endClient(client, true);
+    await tb.close();
+  });
+
+  test("an up telemetry frame is decoded in the device's codec and delivered on its connection", async () => {
+    await publish(client, "devices/dev-a/up/telemetry", cbor.encodeUp("telemetry", { ts: 5, r: { t: 21.5 } }));
+    const last = tb.host.deliveries("dev-a").at(-1);
+    assert.ok(last);
+    assert.deepEqual(last.message, { channel: "telemetry", frame: { ts: 5, r: { t: 21.5 } } });
+    assert.equal(last.connectionId, tb.host.opens("dev-a").at(-1)?.connectionId);
+  });
+
+  test("a codec suffix on the topic decodes that one message in the named codec", async () => {
+    await publish(client, "devices/dev-a/up/telemetry/json", json.encodeUp("telemetry", { r: { h: 40 } }));
+    assert.deepEqual(tb.host.deliveries("dev-a").at(-1)?.message, { channel: "telemetry", frame: { r: { h: 40 } } });
+  });
+
+  test("the PUBACK of a QoS 1 message is sent only after the host's done resolved", async () => {
+    tb.host.hold = true;
+    const before = tb.host.deliveries("dev-a").length;
+    let acked = false;
+    const pubacks: number[] = [];
+    const onPacket = (packet: { cmd: string; messageId?: number }): void => {
+      if (packet.cmd === "puback") pubacks.push(packet.messageId ?? -1);
+    };
+    client.on("packetreceive", onPacket);
+    try {
+      const sent = publish(client, "devices/dev-a/up/telemetry", cbor.encodeUp("telemetry", { r: { n: 1 } })).then(
+        () => {
+          acked = true;
+        },
+      );
+      await tb.host.waitFor(() => tb.host.deliveries("dev-a").length === before + 1);
+      // The event is in the agent's hands but not committed: no PUBACK may arrive, however long we wait.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(acked, false);
+      assert.deepEqual(pubacks, []);
+      tb.host.release();
+      await sent;
+      assert.equal(acked, true);
+      assert.equal(pubacks.length, 1);
+    } finally {
+      client.off("packetreceive", onPacket);
+      tb.host.release();
+    }
+  });
+
+  test("a full mailbox holds the PUBACK and retries after ready, keeping arrival order", async () => {
+    tb.host.setMailboxFull(true);
+    const before = tb.host.deliveries("dev-a").length;
+    const refusalsBefore = tb.host.fullRefusals;
+    let acked = 0;
+    const sends = [1, 2, 3].map((n) =>
+      publish(client, "devices/dev-a/up/telemetry", cbor.encodeUp("telemetry", { r: { n } })).then(() => {
+        acked++;
+      }),
+    );
+    try {
+      await waitUntil(() => tb.host.fullRefusals > refusalsBefore);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(acked, 0);
+      assert.equal(tb.host.deliveries("dev-a").length, before);
+    } finally {
+      tb.host.setMailboxFull(false);
+    }
+    await Promise.all(sends);
+    const delivered = tb.host.deliveries("dev-a").slice(before);
+    assert.deepEqual(
+      delivered.map((d) => d.message.frame),
+      [1, 2, 3].map((n) => ({ r: { n } })),
+    );
+  });
+
+  test("up messages are consumed by the bridge and never relayed to subscribers", async () => {
+    const count = received.length;
+    await publish(client, "devices/dev-a/up/telemetry", cbor.encodeUp("telemetry", { r: { x: 1 } }));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(received.filter((m) => m.topic.includes("/up/")).length, 0);
+    assert.equal(received.length, count);
+  });
+
+  test("a hello's codec becomes the connection's codec and is stored with the firmware", async () => {
+    await publish(client, "devices/dev-a/up/hello", cbor.encodeUp("hello", { fw: "2.0.1", codec: "json" }));
+    assert.equal(tb.registry.get("dev-a")?.codec, "json");
+    assert.equal(tb.registry.get("dev-a")?.firmware, "2.0.1");
+    // Up frames without a suffix are now read as JSON, and down frames are JSON.
+    await publish(client, "devices/dev-a/up/telemetry", json.encodeUp("telemetry", { r: { j: true } }));
+    assert.deepEqual(tb.host.deliveries("dev-a").at(-1)?.message.frame, { r: { j: true } });
+    tb.host.transportOf("dev-a").send({ channel: "cmd", frame: { id: "c1", n: "blink" } }, { qos: 1 });
+    await waitUntil(() => received.some((m) => m.topic === "devices/dev-a/down/cmd"));
+    const cmd = received.find((m) => m.topic === "devices/dev-a/down/cmd")!;
+    assert.deepEqual(JSON.parse(cmd.payload.toString("utf8")), { id: "c1", n: "blink" });
+    assert.equal(cmd.qos, 1);
+    // Back to CBOR for the other tests.
+    await publish(client, "devices/dev-a/up/hello", json.encodeUp("hello", { fw: "2.0.1", codec: "cbor" }));
+    assert.equal(tb.registry.get("dev-a")?.codec, "cbor");
+  });
+
+  test("an event the agent failed to apply is acknowledged and answered with an error frame", async () => {
+    tb.host.deliverResult = { status: "failed", code: "BRIDGE_ERR_AGENT_HANDLER", message: "boom" };
+    try {
+      const count = received.length;
+      await publish(client, "devices/dev-a/up/rpc", cbor.encodeUp("rpc", { id: "r9", m: "explode" }));
+      await waitUntil(() => received.length > count);
+      const err = received.at(-1)!;
+      assert.equal(err.topic, "devices/dev-a/down/error");
+      assert.deepEqual(cbor.decodeDown("error", err.payload), {
+        ok: true,
+        frame: { code: "BRIDGE_ERR_AGENT_HANDLER", msg: "boom", id: "r9" },
+      });
+    } finally {
+      tb.host.deliverResult = { status: "committed" };
+    }
+  });
+});
