@@ -3,7 +3,7 @@
  * whatever the operator surface registers (REST API, metrics, dashboard).
  */
 import type { AddressInfo } from "node:net";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import type { Logger } from "pino";
 import { createUpgradeDispatcher, type UpgradeRoute } from "./upgrade.ts";
 
@@ -41,7 +41,8 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   const logger = options.logger.child({ component: "http" });
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // One line per request would drown the device logs; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
     // Idle keep-alive sockets would otherwise hold `close()` open until they time out.
     forceCloseConnections: "idle",

@@ -1,0 +1,226 @@
+/**
+ * The composition root: builds the agent runtime (DeviceAgent by default), the engine client when engines are
+ * configured, the device registry, the MQTT broker and the operator HTTP server from one validated config, and
+ * starts and stops them in the right order.
+ *
+ * Start: runtime (resumes alarms, queues, outboxes) -> broker listeners -> HTTP; ready only when all are up.
+ * Stop: refuse new upgrades -> close device sessions (broker) -> close HTTP -> drain and commit every agent ->
+ * close the engine client and the registry. Nothing acknowledged is lost at any step: acks follow commits.
+ */
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import type { Logger } from "pino";
+import { type AgentRuntime, type Clock, createRuntime } from "../agents/index.ts";
+import { DeviceAgent } from "../agents/device/index.ts";
+import { type Broker, createBroker } from "../broker/index.ts";
+import { createDeviceRegistry, type DeviceRegistry } from "../broker/registry/index.ts";
+import { createEngineClient, type EngineClient } from "../engine-client/index.ts";
+import { loadOrCreateApiToken, registerOperatorApi } from "./api/index.ts";
+import { loadAgentClasses } from "./bridge/agent-classes.ts";
+import { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
+import { type Address, readTlsFiles } from "./bridge/listeners.ts";
+import type { BridgeConfig } from "./config/index.ts";
+import { createHttpServer, type HttpServer, type Readiness } from "./http/index.ts";
+import { type BridgeMetrics, createMetrics, registerMetricsRoute, trackHost } from "./metrics/index.ts";
+import { createAgentSocketServer } from "./ws/index.ts";
+
+export { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
+
+export interface BridgeOptions {
+  logger: Logger;
+  /** Time source for agents, broker and engine client. Default: the system clock. */
+  clock?: Clock;
+  /** Random source for agents and engine jitter. Default: Math.random. */
+  random?: () => number;
+}
+
+/** Real addresses of every listener (port 0 resolved). Absent: that listener is off or not started yet. */
+export interface BridgeAddresses {
+  mqtt?: Address;
+  mqtts?: Address;
+  http?: Address;
+}
+
+export interface Bridge {
+  readonly config: BridgeConfig;
+  readonly runtime: AgentRuntime;
+  readonly broker: Broker;
+  readonly registry: DeviceRegistry;
+  /** Present when `engine.urls` is not empty. */
+  readonly engine: EngineClient | undefined;
+  readonly http: HttpServer;
+  readonly metrics: BridgeMetrics;
+  /** The operator API token (configured, or generated into the data directory). */
+  readonly apiToken: string;
+  /** Starts every listener; resolves with their real addresses once the bridge is ready. */
+  start(): Promise<BridgeAddresses>;
+  /** Graceful stop; idempotent. */
+  stop(): Promise<void>;
+  addresses(): BridgeAddresses;
+}
+
+/**
+ * Builds a bridge from a validated config (see `loadConfig`). Async because configured agent classes are
+ * imported here, so a bad module fails before anything listens.
+ *
+ * @example
+ * const result = loadConfig({ env: process.env });
+ * if (result.ok) {
+ *   const bridge = await createBridge(result.config, { logger: createLogger() });
+ *   console.log(await bridge.start());
+ * }
+ */
+export async function createBridge(config: BridgeConfig, options: BridgeOptions): Promise<Bridge> {
+  const logger = options.logger;
+  mkdirSync(config.dataDir, { recursive: true });
+  const agentClasses = await loadAgentClasses(config.agents.classes);
+  const tls = readTlsFiles(config);
+  const metrics = createMetrics();
+
+  const registry = createDeviceRegistry({ path: path.join(config.dataDir, REGISTRY_FILE) });
+  const engine =
+    config.engine.urls.length === 0
+      ? undefined
+      : createEngineClient({
+          urls: config.engine.urls,
+          apiKey: config.engine.apiKey,
+          model: config.engine.model,
+          maxInFlightPerReplica: config.engine.maxInFlightPerReplica,
+          maxQueued: config.engine.maxQueued,
+          headersTimeoutMs: config.engine.headersTimeoutMs,
+          bodyTimeoutMs: config.engine.bodyTimeoutMs,
+          observer: metrics.engineObserver,
+          ...(options.random ? { random: options.random } : {}),
+        });
+  const runtime = createRuntime({
+    dataDir: path.join(config.dataDir, AGENTS_DIR),
+    defaultAgentClass: DeviceAgent,
+    agentClasses,
+    clock: options.clock,
+    random: options.random,
+    engine,
+    logger: logger.child({ component: "agents" }),
+    agentConfig: config.agents.config,
+    mailboxCapacity: config.agents.mailboxCapacity,
+    idleTimeoutMs: config.agents.idleTimeoutMs,
+    maxActiveAgents: config.agents.maxActiveAgents,
+    maxDatabaseBytes: config.agents.maxDatabaseBytes,
+    observer: metrics.runtimeObserver,
+  });
+  metrics.setSources({ runtime });
+  // Transports see the runtime through the activity tracker, so the dashboard knows last-seen without waking agents.
+  const trackedHost = trackHost(runtime, metrics.activity);
+  const broker = createBroker({
+    host: trackedHost,
+    registry,
+    tcp: { host: config.mqtt.host, port: config.mqtt.port },
+    tls: tls === undefined ? undefined : { host: config.mqtt.host, port: config.mqtt.tls.port, ...tls },
+    websocket: { path: "/mqtt" },
+    anonymous: config.mqtt.allowAnonymous,
+    defaultCodec: config.mqtt.defaultCodec,
+    limits: config.mqtt.limits,
+    connectTimeoutMs: config.mqtt.connectTimeoutMs,
+    observer: metrics.brokerObserver,
+    logger: logger.child({ component: "broker" }),
+  });
+  const token = loadOrCreateApiToken(config.dataDir, config.http.apiToken);
+  if (token.source === "generated") {
+    // Shown once, like a device secret; it stays readable only by this user in the data directory.
+    logger.warn({ file: path.join(config.dataDir, "api-token") }, `generated operator API token: ${token.token}`);
+  }
+
+  let phase: "created" | "starting" | "ready" | "stopping" | "stopped" = "created";
+  const current: BridgeAddresses = {};
+  const readiness = (): Readiness => ({
+    ready: phase === "ready",
+    phase,
+    listeners: { mqtt: current.mqtt, mqtts: current.mqtts, http: current.http },
+  });
+
+  const sockets = createAgentSocketServer({
+    host: trackedHost,
+    apiToken: token.token,
+    // A token holder may open sockets only to provisioned devices (or any id in anonymous mode).
+    agentExists: (id) => config.mqtt.allowAnonymous || registry.get(id) !== undefined,
+    observer: metrics.socketObserver,
+    logger: logger.child({ component: "ws" }),
+  });
+  const http = createHttpServer({
+    host: config.http.host,
+    port: config.http.port,
+    logger,
+    readiness,
+    upgradeRoutes: [
+      {
+        name: "mqtt",
+        match: (p) => p === "/mqtt",
+        handle: (req, socket, head) => broker.handleUpgrade(req, socket, head),
+      },
+      {
+        name: "agents",
+        match: (p) => sockets.matches(p),
+        handle: (req, socket, head) => sockets.handleUpgrade(req, socket, head),
+      },
+    ],
+  });
+  await registerOperatorApi(http.app, {
+    runtime,
+    registry,
+    broker,
+    engine,
+    activity: metrics.activity,
+    apiToken: token.token,
+  });
+  await registerMetricsRoute(http.app, metrics, { token: token.token });
+  // INTEGRATION POINT: the dashboard (app/dashboard) registers here once it lands.
+
+  let stopping: Promise<void> | undefined;
+
+  async function stopAll(): Promise<void> {
+    phase = "stopping";
+    http.stopAccepting();
+    const step = async (name: string, fn: () => unknown): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        logger.error({ err, step: name }, "error while stopping");
+      }
+    };
+    await step("broker", () => broker.close());
+    await step("websockets", () => sockets.close());
+    await step("http", () => http.close());
+    await step("runtime", () => runtime.shutdown());
+    if (engine) await step("engine", () => engine.close());
+    await step("registry", () => registry.close());
+    phase = "stopped";
+  }
+
+  return {
+    config,
+    runtime,
+    broker,
+    registry,
+    engine,
+    http,
+    metrics,
+    apiToken: token.token,
+    async start() {
+      if (phase !== "created") throw new Error(`bridge cannot start when ${phase}`);
+      phase = "starting";
+      await runtime.start();
+      const listening = await broker.start();
+      if (listening.tcp) current.mqtt = listening.tcp;
+      if (listening.tls) current.mqtts = listening.tls;
+      current.http = await http.listen();
+      phase = "ready";
+      return { ...current };
+    },
+    stop() {
+      stopping ??= stopAll();
+      return stopping;
+    },
+    addresses() {
+      return { ...current };
+    },
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * Loads the agent classes named in the config (`agents.classes`: pattern, module, export) at start, so a typo in a
+ * module path or export name stops the bridge at once with the entry named, instead of failing on the first device.
+ */
+import { pathToFileURL } from "node:url";
+import type { AgentClass } from "../../agents/index.ts";
+import { BridgeError } from "../../errors/index.ts";
+import type { AgentClassConfig } from "../config/index.ts";
+
+/** Stable code for an agent class entry that cannot be loaded. */
+export const AGENT_CLASS_ERROR = "BRIDGE_ERR_AGENT_CLASS";
+
+/** An agent class mapped to device ids by a glob pattern, as the runtime takes it. */
+export interface LoadedAgentClass {
+  pattern: string;
+  agentClass: AgentClass;
+}
+
+function specifier(module: string): string {
+  // Absolute paths (config loading resolved relative ones) need a file URL on every platform.
+  return module.startsWith("/") || /^[A-Za-z]:[\\/]/.test(module) ? pathToFileURL(module).href : module;
+}
+
+/** Imports every configured class; throws BridgeError BRIDGE_ERR_AGENT_CLASS naming the entry on any problem. */
+export async function loadAgentClasses(entries: readonly AgentClassConfig[]): Promise<LoadedAgentClass[]> {
+  const loaded: LoadedAgentClass[] = [];
+  for (const [index, entry] of entries.entries()) {
+    const field = `agents.classes[${index}]`;
+    let mod: Record<string, unknown>;
+    try {
+      mod = (await import(specifier(entry.module))) as Record<string, unknown>;
+    } catch (cause) {
+      throw new BridgeError(
+        AGENT_CLASS_ERROR,
+        `${field}.module ${entry.module} cannot be loaded`,
+        { field },
+        { cause },
+      );
+    }
+    const exported = mod[entry.export];
+    if (typeof exported !== "function") {
+      throw new BridgeError(
+        AGENT_CLASS_ERROR,
+        `${field}.export ${entry.export} is not a class exported by ${entry.module}`,
+        { field },
+      );
+    }
+    loaded.push({ pattern: entry.pattern, agentClass: exported as AgentClass });
+  }
+  return loaded;
+}

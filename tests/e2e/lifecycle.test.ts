@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import { makeTempDir, startBridgeProcess } from "./support/bridge-process.ts";
+
+const dataDir = makeTempDir("bridge-lifecycle-");
+after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+describe("bridge lifecycle", () => {
+  test("start reports real ports in its log line and /readyz, and SIGTERM exits 0 after a graceful stop", async () => {
+    const engineKey = "sk-e2e-engine-key-never-logged";
+    const bridge = await startBridgeProcess({
+      dataDir,
+      // An engine nobody listens on: the client must not need it to start, and its key must never be logged.
+      args: ["--engine-url", "http://127.0.0.1:9"],
+      env: { BRIDGE_ENGINE_API_KEY: engineKey },
+    });
+    try {
+      assert.ok(bridge.mqttPort > 0, "MQTT port 0 resolves to a real port");
+      assert.ok(bridge.httpPort > 0, "HTTP port 0 resolves to a real port");
+
+      const health = await fetch(`http://127.0.0.1:${bridge.httpPort}/healthz`);
+      assert.equal(health.status, 200);
+      const ready = await fetch(`http://127.0.0.1:${bridge.httpPort}/readyz`);
+      assert.equal(ready.status, 200);
+      const body = (await ready.json()) as { status: string; listeners: Record<string, { port: number }> };
+      assert.equal(body.status, "ready");
+      assert.equal(body.listeners.mqtt.port, bridge.mqttPort);
+      assert.equal(body.listeners.http.port, bridge.httpPort);
+
+      const unauthorized = await fetch(`http://127.0.0.1:${bridge.httpPort}/api/devices`);
+      assert.equal(unauthorized.status, 401, "the operator API needs its token");
+      const devices = await bridge.api("GET", "/api/devices");
+      assert.equal(devices.status, 200);
+    } finally {
+      const code = await bridge.stop("SIGTERM");
+      assert.equal(code, 0, `exit code after SIGTERM; stderr: ${bridge.stderr()}`);
+    }
+    assert.ok(bridge.logs.some((l) => l.msg === "stopped"));
+    const text = JSON.stringify(bridge.logs) + bridge.stderr();
+    assert.ok(!text.includes("sk-e2e-engine-key-never-logged"), "the engine key never reaches a log line");
+    assert.ok(fs.existsSync(path.join(dataDir, "registry.db")));
+  });
+
+  test("a second start on the same data directory works after a graceful stop", async () => {
+    const bridge = await startBridgeProcess({ dataDir });
+    assert.equal(await bridge.stop("SIGINT"), 0, bridge.stderr());
+  });
+
+  test("an upgrade on an unknown path is refused with 404 and the server keeps serving", async () => {
+    const bridge = await startBridgeProcess({ dataDir });
+    try {
+      const status = await rawUpgrade(bridge.httpPort, "/nowhere");
+      assert.match(status, /^HTTP\/1\.1 404/);
+      const noToken = await rawUpgrade(bridge.httpPort, "/agents/some-device");
+      assert.match(noToken, /^HTTP\/1\.1 401/, "the agent socket needs the operator token");
+      const health = await fetch(`http://127.0.0.1:${bridge.httpPort}/healthz`);
+      assert.equal(health.status, 200);
+    } finally {
+      assert.equal(await bridge.stop(), 0, bridge.stderr());
+    }
+  });
+});
+
+/** Sends a WebSocket upgrade request on a raw socket and resolves with the status line of the answer. */
+function rawUpgrade(port: number, urlPath: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1", () => {
+      socket.write(
+        `GET ${urlPath} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+          "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+      );
+    });
+    let text = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      text += chunk;
+    });
+    socket.on("close", () => resolve(text.split("\r\n")[0] ?? ""));
+    socket.on("error", reject);
+  });
+}
