@@ -1,0 +1,194 @@
+/**
+ * Test harness for DeviceAgent suites: the real runtime on a temp dataDir, a fake clock that tests advance, and an
+ * in-test transport per connection that records every frame it is handed.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import pino from "pino";
+import type { CodecName, DownChannel, DownFrames, DownMessage, UpMessage } from "../../codecs/frames.ts";
+import type { AgentClass } from "../../agents/agent.ts";
+import type { ReasoningEngine } from "../../agents/engine.ts";
+import type { ConnectionKind, ConnectionTransport, EventResult, ProtocolMessage } from "../../agents/host.ts";
+import { createRuntime } from "../../agents/runtime.ts";
+import type { AgentRuntime, Clock } from "../../agents/types.ts";
+import { DeviceAgent } from "../../agents/device/index.ts";
+
+/** A clock whose time moves only when the test says so. */
+export class FakeClock implements Clock {
+  #now: number;
+  #timers = new Map<number, { at: number; fn: () => void }>();
+  #next = 1;
+
+  constructor(start: number) {
+    this.#now = start;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.#next++;
+    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
+    return id;
+  }
+
+  clearTimeout(handle: unknown): void {
+    this.#timers.delete(handle as number);
+  }
+
+  /** Moves time forward by `ms`, firing due timers in time order and letting their work settle. */
+  async advance(ms: number): Promise<void> {
+    const target = this.#now + ms;
+    for (;;) {
+      let due: [number, { at: number; fn: () => void }] | undefined;
+      for (const entry of this.#timers)
+        if (entry[1].at <= target && (due === undefined || entry[1].at < due[1].at)) due = entry;
+      if (due === undefined) break;
+      this.#timers.delete(due[0]);
+      this.#now = Math.max(this.#now, due[1].at);
+      due[1].fn();
+      await settle();
+    }
+    this.#now = target;
+    await settle();
+  }
+}
+
+/** Lets queued events and their commits run. */
+export async function settle(rounds = 5): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Waits (real time) until `check` returns a value other than undefined/false. */
+export async function waitFor<T>(check: () => T | undefined | false, what: string, timeoutMs = 10_000): Promise<T> {
+  const start = Date.now();
+  for (;;) {
+    const value = check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+export interface SentFrame {
+  message: DownMessage;
+  qos: 0 | 1;
+}
+
+/** One connection's recording transport. */
+export class RecordingDevice {
+  readonly sent: SentFrame[] = [];
+  readonly protocol: ProtocolMessage[] = [];
+  closedWith: string | null = null;
+  readonly transport: ConnectionTransport = {
+    send: (message, options) => {
+      this.sent.push({ message, qos: options.qos });
+    },
+    sendProtocol: (message) => {
+      this.protocol.push(message);
+    },
+    close: (reason) => {
+      this.closedWith = reason;
+    },
+  };
+
+  constructor(
+    readonly agentId: string,
+    readonly connectionId: string,
+    readonly codec: CodecName,
+    readonly kind: ConnectionKind,
+  ) {}
+
+  /** Frames of one down channel, in order. */
+  frames<C extends DownChannel>(channel: C): DownFrames[C][] {
+    return this.sent.filter((s) => s.message.channel === channel).map((s) => s.message.frame as DownFrames[C]);
+  }
+
+  clear(): void {
+    this.sent.length = 0;
+    this.protocol.length = 0;
+  }
+}
+
+export interface HarnessOptions {
+  agentClass?: AgentClass;
+  engine?: ReasoningEngine;
+  agentConfig?: Record<string, Record<string, unknown>>;
+  start?: number;
+  idleTimeoutMs?: number;
+}
+
+/** The runtime under test, restartable on the same dataDir. */
+export class DeviceHarness {
+  readonly dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "device-agent-"));
+  readonly clock: FakeClock;
+  runtime: AgentRuntime;
+  #n = 0;
+
+  constructor(readonly options: HarnessOptions = {}) {
+    this.clock = new FakeClock(options.start ?? Date.UTC(2026, 0, 15, 12, 0, 0));
+    this.runtime = this.#create();
+  }
+
+  #create(): AgentRuntime {
+    let seed = 42;
+    return createRuntime({
+      dataDir: this.dataDir,
+      defaultAgentClass: this.options.agentClass ?? DeviceAgent,
+      clock: this.clock,
+      random: () => {
+        seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+        return seed / 2 ** 31;
+      },
+      engine: this.options.engine,
+      logger: pino({ level: "silent" }),
+      agentConfig: this.options.agentConfig,
+      idleTimeoutMs: this.options.idleTimeoutMs,
+    });
+  }
+
+  /** Opens a connection (an MQTT session unless `kind` says otherwise) and waits for its open event. */
+  async open(agentId: string, codec: CodecName = "cbor", kind: ConnectionKind = "mqtt"): Promise<RecordingDevice> {
+    const device = new RecordingDevice(agentId, `conn-${++this.#n}`, codec, kind);
+    const result = await this.runtime.open(agentId, {
+      id: device.connectionId,
+      kind,
+      codec,
+      transport: device.transport,
+    });
+    if (result.status !== "committed") throw new Error(`open failed: ${result.message}`);
+    return device;
+  }
+
+  /** Delivers an up frame and waits until it committed. */
+  async send(device: RecordingDevice, message: UpMessage): Promise<EventResult> {
+    const outcome = this.runtime.deliver(device.agentId, device.connectionId, message);
+    if (!outcome.accepted) throw new Error("mailbox full");
+    return outcome.done;
+  }
+
+  close(device: RecordingDevice, reason: "disconnect" | "will" | "takeover" = "disconnect"): Promise<EventResult> {
+    return this.runtime.close(device.agentId, device.connectionId, reason);
+  }
+
+  /** Calls a public agent method like the operator API does, and unwraps the value. */
+  async call<T>(agentId: string, method: string, ...args: unknown[]): Promise<T> {
+    const result = await this.runtime.call(agentId, method, args as never);
+    if (!result.ok) throw new Error(`${method} failed: ${result.code} ${result.message}`);
+    return result.value as T;
+  }
+
+  /** Shuts the runtime down and starts a new one on the same data (a bridge restart). */
+  async restart(): Promise<void> {
+    await this.runtime.shutdown();
+    this.runtime = this.#create();
+    await this.runtime.start();
+  }
+
+  async dispose(): Promise<void> {
+    await this.runtime.shutdown();
+    fs.rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
