@@ -1,0 +1,100 @@
+// Dashboard entry: token handling, hash routing (#/ and #/device/<id>), and polling while the tab is visible.
+import { adoptTokenFromLink, clearToken, getToken, setToken } from "./api.js";
+import { errorBox, replace } from "./dom.js";
+import { mountDevice, refreshDevice, unmountDevice } from "./views/device.js";
+import { fleetError, refreshFleet } from "./views/fleet.js";
+
+const FLEET_POLL_MS = 2000;
+const DEVICE_POLL_MS = 3000;
+const $ = (id) => document.getElementById(id);
+let timer = null;
+let generation = 0;
+
+function route() {
+  const m = /^#\/device\/(.+)$/.exec(location.hash);
+  return m ? { view: "device", id: decodeURIComponent(m[1]) } : { view: "fleet" };
+}
+
+function setStatus(text, kind) {
+  const el = $("conn-status");
+  el.textContent = text;
+  el.className = `pill pill-${kind}`;
+}
+
+function askToken(message) {
+  const dialog = $("login");
+  $("login-error").hidden = message === undefined;
+  $("login-error").textContent = message ?? "";
+  if (!dialog.open) dialog.showModal();
+  $("login-token").focus();
+}
+
+async function tick(gen) {
+  if (gen !== generation) return;
+  const r = route();
+  try {
+    if (r.view === "device") await refreshDevice(r.id);
+    else await refreshFleet();
+    setStatus("live", "ok");
+    $("last-update").textContent = `Updated ${new Date().toLocaleTimeString()}`;
+  } catch (err) {
+    if (err.status === 401) {
+      clearToken();
+      setStatus("signed out", "muted");
+      askToken("That token was refused. Paste the operator token again.");
+      return; // polling resumes after a new token is given
+    }
+    setStatus(err.status === 0 ? "offline" : "error", "bad");
+    if (r.view === "device") replace($("view-device").querySelector(".device-head") ?? $("view-device"), errorBox(err));
+    else fleetError(err);
+  }
+  if (gen === generation) timer = setTimeout(() => tick(gen), r.view === "device" ? DEVICE_POLL_MS : FLEET_POLL_MS);
+}
+
+function start() {
+  clearTimeout(timer);
+  generation++;
+  if (getToken() === null) {
+    setStatus("signed out", "muted");
+    askToken();
+    return;
+  }
+  $("logout").hidden = false;
+  const r = route();
+  $("view-fleet").hidden = r.view !== "fleet";
+  $("view-device").hidden = r.view !== "device";
+  if (r.view === "device") mountDevice($("view-device"), r.id);
+  else unmountDevice();
+  void tick(generation);
+}
+
+$("login-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const token = $("login-token").value.trim();
+  if (token.length < 16) {
+    askToken("A token has at least 16 characters.");
+    return;
+  }
+  setToken(token);
+  $("login-token").value = "";
+  $("login").close();
+  start();
+});
+$("logout").addEventListener("click", () => {
+  clearToken();
+  $("logout").hidden = true;
+  start();
+});
+$("fleet-filter").addEventListener("input", () => {
+  if (route().view === "fleet") start();
+});
+window.addEventListener("hashchange", start);
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) {
+    clearTimeout(timer);
+    generation++;
+  } else start();
+});
+
+adoptTokenFromLink();
+start();

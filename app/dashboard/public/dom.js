@@ -1,0 +1,57 @@
+// Tiny DOM helpers. Text always goes through textContent, so device-supplied strings can never inject markup.
+
+/** h("div", {class: "x", onclick: fn}, "text", child) */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs ?? {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+export function replace(container, ...children) {
+  container.replaceChildren(...children.flat().filter((c) => c !== undefined && c !== null && c !== false));
+}
+
+/** "12 s ago", "3 min ago", or "never". */
+export function ago(ms, now = Date.now()) {
+  if (ms === null || ms === undefined) return "never";
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
+  return new Date(ms).toLocaleString();
+}
+
+export function time(ms) {
+  return ms === null || ms === undefined ? "–" : new Date(ms).toLocaleTimeString();
+}
+
+export function json(value) {
+  return JSON.stringify(value, null, 2);
+}
+
+/** Short one-line view of readings: "temp=21.5 hum=40". */
+export function readingsLine(readings) {
+  if (readings === null || typeof readings !== "object") return readings === null ? "" : String(readings);
+  return Object.entries(readings)
+    .slice(0, 4)
+    .map(([k, v]) => `${k}=${typeof v === "number" ? Number(v.toFixed(3)) : JSON.stringify(v)}`)
+    .join(" ");
+}
+
+export function empty(text) {
+  return h("p", { class: "empty" }, text);
+}
+
+export function errorBox(err) {
+  return h("p", { class: "error", role: "alert" }, `${err.message}${err.code ? ` (${err.code})` : ""}`);
+}

@@ -1,0 +1,111 @@
+// The fleet overview: KPI cards, live charts, pending approvals and the device table.
+import { api, enc } from "../api.js";
+import { lineChart } from "../charts.js";
+import { ago, empty, errorBox, h, readingsLine, replace } from "../dom.js";
+import { renderApprovals } from "./approvals.js";
+
+const $ = (id) => document.getElementById(id);
+
+/** Loads everything the fleet view shows and renders it. Rejects with ApiError on failure. */
+export async function refreshFleet() {
+  const [fleet, devices, approvals] = await Promise.all([
+    api("GET", "/api/fleet"),
+    api("GET", "/api/devices"),
+    api("GET", "/api/approvals"),
+  ]);
+  renderKpis(fleet);
+  renderCharts(fleet);
+  renderApprovals($("approvals"), approvals.approvals, () => refreshFleet().catch(() => {}));
+  renderTable(devices.devices, fleet.serverTime);
+  return fleet;
+}
+
+function renderKpis(fleet) {
+  $("kpi-online").textContent = `${fleet.devices.online} / ${fleet.devices.registered}`;
+  $("kpi-in").textContent = fleet.rates ? fleet.rates.inPerSecond.toFixed(1) : "–";
+  $("kpi-out").textContent = fleet.rates ? fleet.rates.outPerSecond.toFixed(1) : "–";
+  $("kpi-agents").textContent = `${fleet.agents.active} / ${fleet.agents.hibernated}`;
+  $("kpi-approvals").textContent = String(fleet.approvalsPending);
+  $("kpi-engine").textContent = engineLabel(fleet.engine);
+}
+
+function engineLabel(engine) {
+  if (!engine.configured) return "not configured";
+  const healthy = engine.health?.healthy ?? engine.health?.ok ?? (engine.health?.error ? false : undefined);
+  const ttft = engine.activity?.ttftMsMean;
+  const state = healthy === false ? "unhealthy" : healthy === true ? "healthy" : "configured";
+  return ttft === null || ttft === undefined ? state : `${state} · TTFT ${Math.round(ttft)} ms`;
+}
+
+function renderCharts(fleet) {
+  const history = fleet.rates?.history ?? [];
+  const busy = history.some((p) => p.in > 0 || p.out > 0);
+  lineChart(
+    $("chart-rates"),
+    busy
+      ? [
+          { name: "in", points: history.map((p) => ({ t: p.t, v: p.in })) },
+          { name: "out", points: history.map((p) => ({ t: p.t, v: p.out })) },
+        ]
+      : [],
+    { emptyText: "No messages in the last minute", minY: 0 },
+  );
+  const tokens = history.some((p) => p.tokens > 0);
+  lineChart(
+    $("chart-engine"),
+    tokens ? [{ name: "completion tokens", points: history.map((p) => ({ t: p.t, v: p.tokens })) }] : [],
+    { emptyText: fleet.engine.configured ? "No engine traffic in the last minute" : "No engine configured", minY: 0 },
+  );
+}
+
+function renderTable(devices, now) {
+  const filter = $("fleet-filter").value.trim().toLowerCase();
+  const shown = devices.filter((d) => d.id.toLowerCase().includes(filter));
+  if (devices.length === 0) {
+    replace(
+      $("fleet"),
+      empty("No devices yet. Provision one with `agent-bridge devices add <id>` or POST /api/devices."),
+    );
+    return;
+  }
+  if (shown.length === 0) {
+    replace($("fleet"), empty(`No device id contains “${filter}”.`));
+    return;
+  }
+  const rows = shown.map((d) =>
+    h(
+      "tr",
+      { dataset: { device: d.id } },
+      h("td", {}, h("a", { href: `#/device/${enc(d.id)}` }, d.id)),
+      h("td", {}, h("span", { class: d.online ? "pill pill-ok" : "pill pill-muted" }, d.online ? "online" : "offline")),
+      h("td", {}, ago(d.lastSeenAt, now)),
+      h("td", { class: "mono" }, d.lastTelemetry ? readingsLine(d.lastTelemetry.readings) : "–"),
+      h("td", {}, d.codec ?? "default"),
+      h("td", {}, d.firmware ?? "–"),
+      h("td", {}, d.agentClass ?? "DeviceAgent"),
+    ),
+  );
+  replace(
+    $("fleet"),
+    h(
+      "table",
+      { class: "table", id: "fleet-table" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["Device", "Status", "Last seen", "Last telemetry", "Codec", "Firmware", "Agent"].map((c) =>
+            h("th", { scope: "col" }, c),
+          ),
+        ),
+      ),
+      h("tbody", {}, rows),
+    ),
+  );
+}
+
+export function fleetError(err) {
+  replace($("fleet"), errorBox(err));
+}
