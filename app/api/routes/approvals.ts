@@ -6,8 +6,14 @@ import type { FastifyInstance } from "fastify";
 import type { Value } from "../../../codecs/frames.ts";
 import { callDeviceAgent } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
+import { ApiError } from "../errors.ts";
 import { asMap, type JsonValue, toJsonValue } from "../json-value.ts";
 import { DEVICE_ID_PATTERN } from "../schemas.ts";
+
+export const APPROVAL_ERROR_CODES = {
+  notFound: "BRIDGE_ERR_API_APPROVAL_NOT_FOUND",
+  resolved: "BRIDGE_ERR_API_APPROVAL_RESOLVED",
+} as const;
 
 /** Directory kind DeviceAgent writes pending approvals under. */
 export const APPROVAL_KIND = "approval";
@@ -67,6 +73,24 @@ export function registerApprovalRoutes(api: FastifyInstance, deps: OperatorDeps)
       const { approve, reason } = request.body;
       const args: Value[] = reason === undefined ? [approvalId, approve] : [approvalId, approve, reason];
       const result = await callDeviceAgent(deps, deviceId, "resolveApproval", args, "params.deviceId");
+      // DeviceAgent answers expected outcomes as values: ok, not_found, already_resolved.
+      const status = asMap(result)?.status;
+      if (status === "not_found") {
+        throw new ApiError(
+          404,
+          APPROVAL_ERROR_CODES.notFound,
+          `no approval ${approvalId} on ${deviceId}`,
+          "params.approvalId",
+        );
+      }
+      if (status === "already_resolved") {
+        throw new ApiError(
+          409,
+          APPROVAL_ERROR_CODES.resolved,
+          `approval ${approvalId} was already resolved`,
+          "params.approvalId",
+        );
+      }
       return { deviceId, approvalId, approved: approve, result: toJsonValue(result) };
     },
   );
