@@ -126,10 +126,13 @@ export class DeviceHarness {
   readonly clock: FakeClock;
   runtime: AgentRuntime;
   #n = 0;
+  /** runtime.start() arms alarms; every helper waits for it. */
+  #ready: Promise<void>;
 
   constructor(readonly options: HarnessOptions = {}) {
     this.clock = new FakeClock(options.start ?? Date.UTC(2026, 0, 15, 12, 0, 0));
     this.runtime = this.#create();
+    this.#ready = this.runtime.start();
   }
 
   #create(): AgentRuntime {
@@ -151,6 +154,7 @@ export class DeviceHarness {
 
   /** Opens a connection (an MQTT session unless `kind` says otherwise) and waits for its open event. */
   async open(agentId: string, codec: CodecName = "cbor", kind: ConnectionKind = "mqtt"): Promise<RecordingDevice> {
+    await this.#ready;
     const device = new RecordingDevice(agentId, `conn-${++this.#n}`, codec, kind);
     const result = await this.runtime.open(agentId, {
       id: device.connectionId,
@@ -175,6 +179,7 @@ export class DeviceHarness {
 
   /** Calls a public agent method like the operator API does, and unwraps the value. */
   async call<T>(agentId: string, method: string, ...args: unknown[]): Promise<T> {
+    await this.#ready;
     const result = await this.runtime.call(agentId, method, args as never);
     if (!result.ok) throw new Error(`${method} failed: ${result.code} ${result.message}`);
     return result.value as T;
@@ -184,10 +189,12 @@ export class DeviceHarness {
   async restart(): Promise<void> {
     await this.runtime.shutdown();
     this.runtime = this.#create();
-    await this.runtime.start();
+    this.#ready = this.runtime.start();
+    await this.#ready;
   }
 
   async dispose(): Promise<void> {
+    await this.#ready;
     await this.runtime.shutdown();
     fs.rmSync(this.dataDir, { recursive: true, force: true });
   }

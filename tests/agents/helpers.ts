@@ -1,3 +1,4 @@
+import pino from "pino";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -92,3 +93,6 @@ export class RecordingTransport implements ConnectionTransport {
     this.closed.push(reason);
   }
 }
+
+/** Tests keep agent error logs out of the report; failures are asserted, not read from logs. */
+export const silentLogger = pino({ level: "silent" });

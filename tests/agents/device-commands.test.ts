@@ -1,0 +1,137 @@
+/** DeviceAgent command outbox and online status through the real runtime (injected clock for TTLs). */
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+import type { CommandRecord, DeviceStatus } from "../../agents/device/index.ts";
+import { DeviceHarness } from "./device-harness.ts";
+
+const harnesses: DeviceHarness[] = [];
+after(async () => {
+  for (const h of harnesses) await h.dispose();
+});
+
+function harness(): DeviceHarness {
+  const h = new DeviceHarness();
+  harnesses.push(h);
+  return h;
+}
+
+test("commands sent while the device is online go out at once, in order, as QoS 1 cmd frames", async () => {
+  const h = harness();
+  const dev = await h.open("door-1", "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "1.0" } });
+  const a = await h.call<CommandRecord>("door-1", "sendCommand", { name: "unlock", args: { s: 5 }, ttlSeconds: 30 });
+  const b = await h.call<CommandRecord>("door-1", "sendCommand", { name: "lock" });
+  assert.equal(a.state, "SENT");
+  assert.equal(a.attempts, 1);
+  assert.deepEqual(
+    dev.sent.filter((s) => s.message.channel === "cmd").map((s) => [s.message.frame, s.qos]),
+    [
+      [{ id: a.id, n: "unlock", a: { s: 5 }, exp: h.clock.now() + 30_000 }, 1],
+      [{ id: b.id, n: "lock", exp: h.clock.now() + 3_600_000 }, 1],
+    ],
+  );
+});
+
+test("a command queued while offline is delivered after the next hello and redelivered after reconnect until acked", async () => {
+  const h = harness();
+  const queued = await h.call<CommandRecord>("door-2", "sendCommand", { name: "reboot", maxAttempts: 5 });
+  assert.equal(queued.state, "QUEUED");
+  const first = await h.open("door-2");
+  assert.equal(first.frames("cmd").length, 1, "a device that never said hello gets commands on connect");
+  await h.send(first, { channel: "hello", frame: { fw: "1.0" } });
+  assert.equal(first.frames("cmd").length, 1, "its hello in the same session does not send it twice");
+  await h.close(first);
+
+  const second = await h.open("door-2");
+  await h.send(second, { channel: "hello", frame: { fw: "1.0" } });
+  assert.deepEqual(
+    second.frames("cmd").map((f) => f.id),
+    [queued.id],
+    "unacknowledged command redelivered",
+  );
+  await h.send(second, { channel: "ack", frame: { id: queued.id, ok: true, res: { up: 1 } } });
+  await h.send(second, { channel: "ack", frame: { id: queued.id, ok: false, err: "dup" } });
+  const done = await h.call<CommandRecord>("door-2", "getCommand", queued.id);
+  assert.equal(done.state, "SUCCEEDED");
+  assert.deepEqual(done.result, { up: 1 });
+  assert.equal(done.attempts, 2);
+  assert.equal(done.error, null, "the duplicate ack changed nothing");
+  await h.close(second);
+  const third = await h.open("door-2");
+  await h.send(third, { channel: "hello", frame: { fw: "1.0" } });
+  assert.deepEqual(third.frames("cmd"), [], "an acked command is not sent again");
+});
+
+test("a device that never says hello gets its pending commands when it connects", async () => {
+  const h = harness();
+  const cmd = await h.call<CommandRecord>("plain-1", "sendCommand", { name: "blink" });
+  const dev = await h.open("plain-1", "json");
+  assert.deepEqual(
+    dev.frames("cmd").map((f) => f.id),
+    [cmd.id],
+  );
+});
+
+test("an unacknowledged command expires at its TTL by schedule, and a late ack does not revive it", async () => {
+  const h = harness();
+  const dev = await h.open("door-3");
+  await h.send(dev, { channel: "hello", frame: { fw: "1.0" } });
+  const cmd = await h.call<CommandRecord>("door-3", "sendCommand", { name: "open", ttlSeconds: 10 });
+  await h.clock.advance(9_000);
+  assert.equal((await h.call<CommandRecord>("door-3", "getCommand", cmd.id)).state, "SENT");
+  await h.clock.advance(2_000);
+  const expired = await h.call<CommandRecord>("door-3", "getCommand", cmd.id);
+  assert.equal(expired.state, "EXPIRED");
+  await h.send(dev, { channel: "ack", frame: { id: cmd.id, ok: true } });
+  assert.equal((await h.call<CommandRecord>("door-3", "getCommand", cmd.id)).state, "EXPIRED");
+  assert.deepEqual(
+    (await h.call<CommandRecord[]>("door-3", "listCommands", { state: "EXPIRED" })).map((c) => c.id),
+    [cmd.id],
+  );
+});
+
+test("a command runs out of attempts after maxAttempts deliveries without an ack", async () => {
+  const h = harness();
+  const cmd = await h.call<CommandRecord>("door-4", "sendCommand", { name: "x", maxAttempts: 2 });
+  for (let i = 0; i < 3; i++) {
+    const dev = await h.open("door-4");
+    await h.send(dev, { channel: "hello", frame: { fw: "1" } });
+    await h.close(dev);
+  }
+  const failed = await h.call<CommandRecord>("door-4", "getCommand", cmd.id);
+  assert.equal(failed.state, "FAILED");
+  assert.equal(failed.attempts, 2);
+});
+
+test("sendCommand refuses a bad name with an error value naming the field", async () => {
+  const h = harness();
+  const result = await h.runtime.call("door-5", "sendCommand", [{ name: "" }]);
+  assert.equal(result.ok, false);
+  if (!result.ok) {
+    assert.equal(result.code, "BRIDGE_ERR_INVALID_ARGUMENT");
+    assert.match(result.message, /^name /);
+  }
+});
+
+test("online status stays exact through a takeover and goes offline on the last will", async () => {
+  const h = harness();
+  const t0 = h.clock.now();
+  const status = () => h.call<DeviceStatus>("car-1", "getStatus");
+  assert.equal((await status()).online, false);
+  const first = await h.open("car-1");
+  await h.send(first, { channel: "hello", frame: { fw: "4.2", codec: "cbor", stream: false, maxFrame: 512 } });
+  await h.clock.advance(1000);
+  const second = await h.open("car-1");
+  await h.close(first, "takeover");
+  const during = await status();
+  assert.equal(during.online, true, "takeover keeps it online");
+  assert.equal(during.connections, 1);
+  assert.equal(during.firmware, "4.2");
+  assert.deepEqual(during.caps, { sync: true, stream: false, maxFrame: 512 });
+  await h.clock.advance(5000);
+  await h.close(second, "will");
+  const after = await status();
+  assert.equal(after.online, false);
+  assert.equal(after.lastClose, "will");
+  assert.equal(after.lastSeen, t0 + 6000);
+});
