@@ -100,7 +100,10 @@ export class DeviceAgent extends Agent<ValueMap> {
     if (!this.#core.isDevice(conn)) return;
     this.#core.presence.touch();
     // A device that speaks hello gets commands after its hello (it has subscribed by then); others on connect.
-    if (this.#core.presence.profile().helloAt === null) this.#core.deliverCommands(false, conn);
+    if (this.#core.presence.profile().helloAt === null) {
+      this.#core.deliverCommands(false, conn);
+      this.#core.deliveredOnConnect.add(conn.id);
+    }
   }
 
   override async onMessage(conn: Connection, message: InboundMessage): Promise<void> {
@@ -154,6 +157,7 @@ export class DeviceAgent extends Agent<ValueMap> {
   }
 
   override onClose(conn: Connection, reason: CloseReason): void | Promise<void> {
+    this.#core.deliveredOnConnect.delete(conn.id);
     if (!this.#core.isDevice(conn)) {
       this.#reasoner.onConnectionClosing(conn.id);
       return;

@@ -21,6 +21,11 @@ export class DeviceCore {
   readonly shadow: ShadowStore;
   readonly commands: CommandOutbox;
   readonly presence: PresenceStore;
+  /**
+   * Sessions that already got every open command on connect (a device that had never said hello); their first
+   * hello then sends only new ones. In memory only: after hibernation a hello may redeliver, which acks dedupe.
+   */
+  readonly deliveredOnConnect = new Set<string>();
 
   constructor(
     readonly ports: DevicePorts,

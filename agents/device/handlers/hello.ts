@@ -18,6 +18,6 @@ export function handleHello(core: DeviceCore, conn: Connection, frame: HelloFram
   }
   const profile = core.presence.recordHello(frame);
   core.resync(conn);
-  core.deliverCommands(false, conn);
+  core.deliverCommands(core.deliveredOnConnect.delete(conn.id), conn);
   return profile;
 }
