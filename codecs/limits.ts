@@ -1,8 +1,11 @@
 import { BridgeError } from "../errors/index.ts";
 import { type DecodeLimits, DEFAULT_DECODE_LIMITS } from "./codec.ts";
 
-/** Hard ceiling on `maxDepth`: deeper limits would let a frame exhaust the decoders' stack. */
-export const MAX_DEPTH_CEILING = 256;
+/**
+ * Hard ceiling on `maxDepth`. protobufjs stops at 100 nested messages (protoc's default recursion limit), and each
+ * level of a Value map costs three (Value, MapValue, MapEntry), so 32 is the most all three codecs can honour alike.
+ */
+export const MAX_DEPTH_CEILING = 32;
 
 /**
  * Merges caller limits over the defaults and checks them. Called on every decode, so a bad limit is a programming

@@ -38,6 +38,10 @@ function decodeFrame(bytes: Uint8Array): PbObject {
     return FrameType.decode(reader) as unknown as PbObject;
   } catch (err) {
     if (err instanceof DecodeFault || err instanceof RangeError) throw err;
+    // protobufjs's own recursion limit (100 messages) carries no code, only this text.
+    if (err instanceof Error && err.message === "maximum nesting depth exceeded") {
+      throw new DecodeFault("BRIDGE_ERR_FRAME_TOO_DEEP", "protobuf messages nested deeper than 100");
+    }
     throw new DecodeFault("BRIDGE_ERR_FRAME_DECODE", `malformed protobuf: ${(err as Error).message}`);
   }
 }

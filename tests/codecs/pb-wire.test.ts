@@ -1,0 +1,75 @@
+/** Protobuf wire details beyond the shared contract: presence rules, Value kinds and compatibility of MapValue. */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import protobuf from "protobufjs";
+import { bridgeProtoRoot, pbCodec } from "../../codecs/index.ts";
+
+const Frame = bridgeProtoRoot.lookupType("agentbridge.v1.Frame");
+
+describe("protobuf frames", () => {
+  test("omit required fields at their default value and read them back as that default", () => {
+    const bytes = pbCodec.encodeUp("ack", { id: "c-1", ok: false });
+    assert.equal(Buffer.from(bytes).toString("hex"), "2205" + "0a03632d31");
+    assert.deepStrictEqual(pbCodec.decodeUp("ack", bytes), { ok: true, frame: { id: "c-1", ok: false } });
+  });
+
+  test("write numbers as int_value, float_value or double_value by what holds them exactly", () => {
+    const Value = bridgeProtoRoot.lookupType("agentbridge.v1.Value");
+    const res = (v: number) => {
+      const frame = Frame.decode(pbCodec.encodeUp("ack", { id: "a", ok: true, res: v })) as unknown as {
+        upAck: { res: unknown };
+      };
+      return Object.keys(Value.toObject(frame.upAck.res as protobuf.Message))[0];
+    };
+    assert.equal(res(-3), "intValue");
+    assert.equal(res(21.5), "floatValue");
+    assert.equal(res(0.1), "doubleValue");
+  });
+
+  test("refuses a Value that sets two kinds", () => {
+    // Two oneof members on the wire (int_value then string_value): a well-behaved encoder never writes that.
+    const value = "18 04" + "2a 01 78";
+    const bytes = Buffer.from(`220c 0a0161 1001 1a05 ${value}`.replace(/ /g, ""), "hex");
+    const result = pbCodec.decodeUp("ack", new Uint8Array(bytes));
+    assert.equal(result.ok, false);
+    if (!result.ok) assert.equal(result.code, "BRIDGE_ERR_FRAME_INVALID", result.message);
+  });
+
+  test("refuses 64 KiB of nested lists as too deep without crashing", () => {
+    // Value{list_value: ListValue{values: Value{...}}} nested until the buffer is full.
+    let inner = Buffer.from("0800", "hex");
+    while (inner.length < 60000) {
+      const list = Buffer.concat([Buffer.from([0x0a]), varint(inner.length), inner]);
+      inner = Buffer.concat([Buffer.from([0x3a]), varint(list.length), list]);
+    }
+    const ack = Buffer.concat([Buffer.from("0a01611001", "hex"), Buffer.from([0x1a]), varint(inner.length), inner]);
+    const frame = Buffer.concat([Buffer.from([0x22]), varint(ack.length), ack]);
+    const result = pbCodec.decodeUp("ack", new Uint8Array(frame));
+    assert.equal(result.ok, false);
+    if (!result.ok) assert.equal(result.code, "BRIDGE_ERR_FRAME_TOO_DEEP", result.message);
+  });
+
+  test("MapValue is wire-compatible with map<string, Value> for firmware that declares a map", () => {
+    const alt = protobuf.parse(`syntax = "proto3";
+      message Value { oneof kind { sint64 int_value = 3; string string_value = 5; } }
+      message Readings { map<string, Value> entries = 1; }`).root;
+    const readings = alt
+      .lookupType("Readings")
+      .encode({ entries: { temp: { intValue: 21 }, unit: { stringValue: "C" } } })
+      .finish();
+    const telemetry = Buffer.concat([Buffer.from([0x12]), varint(readings.length), readings]);
+    const frame = Buffer.concat([Buffer.from([0x12]), varint(telemetry.length), telemetry]);
+    const result = pbCodec.decodeUp("telemetry", new Uint8Array(frame));
+    assert.deepStrictEqual(result, { ok: true, frame: { r: { temp: 21, unit: "C" } } });
+  });
+});
+
+function varint(n: number): Buffer {
+  const out: number[] = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+  return Buffer.from(out);
+}
