@@ -196,14 +196,16 @@ export async function startTestBroker(
   const registry = createDeviceRegistry({ path: path.join(dir, "registry.db"), scrypt: { N: 1024, r: 8, p: 1 } });
   const host = new RecordingHost();
   const logger = new MemoryLogger();
-  const broker = createBroker({
-    host,
-    registry,
-    logger,
-    tcp: { host: "127.0.0.1", port: 0 },
-    ...overrides,
-  });
-  const addresses = await broker.start();
+  let broker: Broker;
+  let addresses: Awaited<ReturnType<Broker["start"]>>;
+  try {
+    broker = createBroker({ host, registry, logger, tcp: { host: "127.0.0.1", port: 0 }, ...overrides });
+    addresses = await broker.start();
+  } catch (err) {
+    registry.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   const port = addresses.tcp?.port ?? 0;
   return {
     broker,

@@ -1,0 +1,146 @@
+import assert from "node:assert/strict";
+import net from "node:net";
+import { describe, test } from "node:test";
+import mqttPacket from "mqtt-packet";
+import { getCodec } from "../../codecs/index.ts";
+import {
+  closed,
+  collect,
+  connackCode,
+  connectDevice,
+  endClient,
+  ManualClock,
+  publish,
+  startTestBroker,
+  subscribe,
+  waitUntil,
+} from "./helpers.ts";
+
+const cbor = getCodec("cbor");
+const telemetry = (n: number) => cbor.encodeUp("telemetry", { r: { n } });
+
+describe("broker limits", () => {
+  test("the per-device rate limit answers with an error frame, refills on the clock, and disconnects a flood", async () => {
+    const clock = new ManualClock();
+    const tb = await startTestBroker({
+      clock,
+      limits: { messagesPerSecond: 2, burstMessages: 3, maxRateBreaches: 2 },
+    });
+    try {
+      const secret = await tb.addDevice("fast");
+      const client = await connectDevice(tb.url, { clientId: "fast", username: "fast", password: secret });
+      const inbox = collect(client);
+      await subscribe(client, "devices/fast/down/#");
+      for (const n of [1, 2, 3]) await publish(client, "devices/fast/up/telemetry", telemetry(n));
+      assert.equal(tb.host.deliveries("fast").length, 3);
+
+      await publish(client, "devices/fast/up/telemetry", telemetry(4));
+      await waitUntil(() => inbox.length === 1);
+      assert.equal(inbox[0].topic, "devices/fast/down/error");
+      const frame = cbor.decodeDown("error", inbox[0].payload);
+      assert.ok(frame.ok && frame.frame.code === "BRIDGE_ERR_RATE_LIMITED");
+      assert.equal(tb.host.deliveries("fast").length, 3);
+
+      clock.advance(500); // one token at 2 messages/s
+      await publish(client, "devices/fast/up/telemetry", telemetry(5));
+      assert.deepEqual(tb.host.deliveries("fast").at(-1)?.message.frame, { r: { n: 5 } });
+
+      // A flood: more than maxRateBreaches refused messages in a row ends the session.
+      const gone = closed(client);
+      for (const n of [6, 7, 8]) client.publish("devices/fast/up/telemetry", Buffer.from(telemetry(n)), { qos: 0 });
+      await gone;
+      assert.equal(tb.broker.stats().limitBreaches.BRIDGE_ERR_RATE_LIMITED, 4);
+      await tb.host.waitFor(() => tb.host.closes("fast").at(-1)?.reason === "error");
+      await endClient(client, true);
+    } finally {
+      await tb.close();
+    }
+  });
+
+  test("connections beyond maxConnections get CONNACK 3, while a takeover of a connected device still works", async () => {
+    const tb = await startTestBroker({ limits: { maxConnections: 2 } });
+    try {
+      const secrets: Record<string, string> = {};
+      for (const id of ["c1", "c2", "c3"]) secrets[id] = await tb.addDevice(id);
+      const opts = (id: string) => ({ clientId: id, username: id, password: secrets[id] });
+      const c1 = await connectDevice(tb.url, opts("c1"));
+      const c2 = await connectDevice(tb.url, opts("c2"));
+      assert.equal(await connackCode(tb.url, opts("c3")), 3);
+      assert.equal(tb.broker.stats().limitBreaches.BRIDGE_ERR_CONNECTION_LIMIT, 1);
+      const c1again = await connectDevice(tb.url, opts("c1"));
+      assert.deepEqual(tb.broker.connectedDevices().sort(), ["c1", "c2"]);
+      await endClient(c1, true);
+      await endClient(c1again);
+      await endClient(c2);
+    } finally {
+      await tb.close();
+    }
+  });
+
+  test("more up messages in flight than maxInflightPerDevice disconnects that device only", async () => {
+    const tb = await startTestBroker({ limits: { maxInflightPerDevice: 2 } });
+    try {
+      const secret = await tb.addDevice("pipe");
+      const otherSecret = await tb.addDevice("calm");
+      const calm = await connectDevice(tb.url, { clientId: "calm", username: "calm", password: otherSecret });
+      tb.host.hold = true;
+      const socket = net.connect(tb.port, "127.0.0.1");
+      socket.on("error", () => {});
+      await new Promise((resolve) => socket.once("connect", resolve));
+      const parser = mqttPacket.parser({ protocolVersion: 4 });
+      const packets: string[] = [];
+      parser.on("packet", (p) => packets.push(p.cmd));
+      socket.on("data", (d) => parser.parse(d));
+      socket.write(
+        mqttPacket.generate({
+          cmd: "connect",
+          protocolId: "MQTT",
+          protocolVersion: 4,
+          clean: true,
+          keepalive: 30,
+          clientId: "pipe",
+          username: "pipe",
+          password: Buffer.from(secret),
+        }),
+      );
+      await waitUntil(() => packets.includes("connack"));
+      const burst = Buffer.concat(
+        [1, 2, 3].map((n) =>
+          mqttPacket.generate({
+            cmd: "publish",
+            topic: "devices/pipe/up/telemetry",
+            payload: Buffer.from(telemetry(n)),
+            qos: 1,
+            messageId: n,
+            dup: false,
+            retain: false,
+          }),
+        ),
+      );
+      const gone = new Promise((resolve) => socket.once("close", resolve));
+      socket.write(burst); // one write: aedes handles the three publishes of one read together
+      await gone;
+      assert.equal(tb.broker.stats().limitBreaches.BRIDGE_ERR_INFLIGHT_LIMIT, 1);
+      assert.ok(!packets.includes("puback"), "nothing was acknowledged before commit");
+      tb.host.release();
+      await publish(calm, "devices/calm/up/telemetry", telemetry(9));
+      assert.deepEqual(tb.host.deliveries("calm").at(-1)?.message.frame, { r: { n: 9 } });
+      await endClient(calm);
+    } finally {
+      tb.host.release();
+      await tb.close();
+    }
+  });
+
+  test("invalid limits are refused at construction with the field named", async () => {
+    await assert.rejects(
+      startTestBroker({ limits: { maxPayloadBytes: 0 } }),
+      (err: { code?: string; details?: { field?: string } }) =>
+        err.code === "BRIDGE_ERR_BROKER_CONFIG" && err.details?.field === "limits.maxPayloadBytes",
+    );
+    await assert.rejects(
+      startTestBroker({ tcp: { port: 70000 } }),
+      (err: { details?: { field?: string } }) => err.details?.field === "tcp.port",
+    );
+  });
+});

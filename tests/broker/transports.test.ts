@@ -1,0 +1,181 @@
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { getCodec } from "../../codecs/index.ts";
+import { missingDebianPackage } from "../support/debian-package.ts";
+import {
+  collect,
+  connackCode,
+  connectDevice,
+  endClient,
+  publish,
+  startTestBroker,
+  subscribe,
+  type TestBroker,
+  waitUntil,
+} from "./helpers.ts";
+
+const cbor = getCodec("cbor");
+
+describe("MQTT over WebSocket", () => {
+  let tb: TestBroker;
+  let server: http.Server;
+  let wsUrl: string;
+  let secret: string;
+
+  before(async () => {
+    tb = await startTestBroker();
+    secret = await tb.addDevice("ws-dev");
+    server = http.createServer((_req, res) => res.writeHead(404).end());
+    server.on("upgrade", (req, socket, head) => {
+      if (!tb.broker.handleUpgrade(req, socket, head)) socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    wsUrl = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/mqtt`;
+  });
+  after(async () => {
+    await tb.close();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  test("a device connects over WebSocket at /mqtt, publishes up and receives down frames", async () => {
+    const client = await connectDevice(wsUrl, { clientId: "ws-dev", username: "ws-dev", password: secret });
+    try {
+      assert.equal(tb.host.opens("ws-dev").at(-1)?.init.context?.transport, "ws");
+      assert.equal(tb.broker.stats().connectionsOpened.ws, 1);
+      await publish(client, "devices/ws-dev/up/telemetry", cbor.encodeUp("telemetry", { r: { ws: 1 } }));
+      assert.deepEqual(tb.host.deliveries("ws-dev").at(-1)?.message.frame, { r: { ws: 1 } });
+      const inbox = collect(client);
+      await subscribe(client, "devices/ws-dev/down/#");
+      tb.host.transportOf("ws-dev").send({ channel: "cmd", frame: { id: "w", n: "ping" } }, { qos: 1 });
+      await waitUntil(() => inbox.length === 1);
+      assert.deepEqual(cbor.decodeDown("cmd", inbox[0].payload), { ok: true, frame: { id: "w", n: "ping" } });
+    } finally {
+      await endClient(client);
+    }
+  });
+
+  test("an upgrade on another path is left to the caller", async () => {
+    const code = await connackCode(wsUrl.replace("/mqtt", "/other"), {
+      clientId: "ws-dev",
+      username: "ws-dev",
+      password: secret,
+      connectTimeout: 1000,
+    }).catch((err: Error) => err.message);
+    assert.notEqual(code, 0);
+  });
+});
+
+function tlsMaterial(dir: string): { cert: Buffer; key: Buffer } {
+  const certFile = path.join(dir, "cert.pem");
+  const keyFile = path.join(dir, "key.pem");
+  const made = spawnSync(
+    "openssl",
+    ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyFile, "-out", certFile, "-days", "1"].concat([
+      "-subj",
+      "/CN=localhost",
+      "-addext",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    ]),
+    { stdio: "ignore" },
+  );
+  if (made.status === 0) return { cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) };
+  // No openssl: the checked-in self-signed fixture.
+  const fixtures = path.join(import.meta.dirname, "fixtures");
+  return {
+    cert: fs.readFileSync(path.join(fixtures, "server-cert.pem")),
+    key: fs.readFileSync(path.join(fixtures, "server-key.pem")),
+  };
+}
+
+describe("MQTT over TLS", () => {
+  test("a device connects over TLS with a self-signed certificate and is served like over TCP", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "broker-tls-"));
+    const { cert, key } = tlsMaterial(dir);
+    const tb = await startTestBroker({ tls: { host: "127.0.0.1", port: 0, cert, key } });
+    try {
+      const port = tb.broker.addresses().tls?.port;
+      assert.ok(port && port > 0);
+      const secret = await tb.addDevice("tls-dev");
+      const url = `mqtts://127.0.0.1:${port}`;
+      const client = await connectDevice(url, { clientId: "tls-dev", username: "tls-dev", password: secret, ca: cert });
+      try {
+        assert.equal(tb.host.opens("tls-dev").at(-1)?.init.context?.transport, "tls");
+        await publish(client, "devices/tls-dev/up/telemetry", cbor.encodeUp("telemetry", { r: { tls: 1 } }));
+        assert.deepEqual(tb.host.deliveries("tls-dev").at(-1)?.message.frame, { r: { tls: 1 } });
+      } finally {
+        await endClient(client);
+      }
+      // A client that does not trust the certificate never gets through.
+      await assert.rejects(connectDevice(url, { clientId: "tls-dev", username: "tls-dev", password: secret }));
+    } finally {
+      await tb.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "ignore"] });
+    let stdout = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString("utf8");
+    });
+    child.on("close", (code) => resolve({ code, stdout }));
+  });
+}
+
+describe("third-party MQTT clients", () => {
+  test("mosquitto_pub and mosquitto_sub work as devices with credentials", async (t) => {
+    const missing = missingDebianPackage("mosquitto-clients", "mosquitto_pub");
+    if (missing) return t.skip(missing);
+    const tb = await startTestBroker();
+    try {
+      const pubSecret = await tb.addDevice("mq-pub", "json");
+      const subSecret = await tb.addDevice("mq-sub", "json");
+      const common = ["-h", "127.0.0.1", "-p", String(tb.port), "-V", "mqttv311"];
+
+      const published = await run("mosquitto_pub", [
+        ...common,
+        ...["-i", "mq-pub", "-u", "mq-pub", "-P", pubSecret, "-q", "1"],
+        ...["-t", "devices/mq-pub/up/telemetry", "-m", '{"r":{"t":20.5}}'],
+      ]);
+      assert.equal(published.code, 0);
+      assert.deepEqual(tb.host.deliveries("mq-pub").at(-1)?.message, {
+        channel: "telemetry",
+        frame: { r: { t: 20.5 } },
+      });
+
+      const refused = await run("mosquitto_pub", [
+        ...common,
+        ...["-i", "mq-pub", "-u", "mq-pub", "-P", "wrong", "-t", "devices/mq-pub/up/telemetry", "-m", "{}"],
+      ]);
+      assert.notEqual(refused.code, 0);
+
+      const received = run("mosquitto_sub", [
+        ...common,
+        ...["-i", "mq-sub", "-u", "mq-sub", "-P", subSecret, "-q", "1", "-C", "1", "-W", "20"],
+        ...["-t", "devices/mq-sub/down/#"],
+      ]);
+      await tb.host.waitFor(() => tb.host.opens("mq-sub").length === 1, 10_000);
+      const transport = tb.host.transportOf("mq-sub");
+      // Send until the subscription is in place (a frame to an unsubscribed session is dropped and counted).
+      await waitUntil(() => {
+        const dropped = tb.broker.stats().downDropped;
+        transport.send({ channel: "cmd", frame: { id: "m1", n: "hello" } }, { qos: 1 });
+        return tb.broker.stats().downDropped === dropped;
+      }, 10_000);
+      const sub = await received;
+      assert.equal(sub.code, 0);
+      assert.deepEqual(JSON.parse(sub.stdout.trim()), { id: "m1", n: "hello" });
+    } finally {
+      await tb.close();
+    }
+  });
+});
