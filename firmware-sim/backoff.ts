@@ -1,0 +1,35 @@
+/**
+ * Reconnect delays. Real firmware should back off exponentially with full jitter (AWS architecture blog,
+ * "Exponential Backoff and Jitter") so that a fleet dropped at once does not come back at once. The `zero` mode is
+ * deliberately broken firmware that reconnects immediately, to reproduce reconnect storms against a broker.
+ */
+import type { RandomSource } from "./clock.ts";
+
+/** How a device waits before reconnecting. */
+export interface BackoffOptions {
+  /** `exponential` (full jitter) or `zero` (broken firmware: no delay at all). Default `exponential`. */
+  mode: "exponential" | "zero";
+  /** Cap of the first retry's delay, in milliseconds. Default 1000. */
+  baseDelayMs: number;
+  /** Largest delay, in milliseconds. Default 30000. */
+  maxDelayMs: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffOptions = { mode: "exponential", baseDelayMs: 1000, maxDelayMs: 30_000 };
+
+/** The window a delay is drawn from for retry number `attempt` (0 for the first retry). */
+export function backoffCapMs(attempt: number, options: BackoffOptions): number {
+  if (options.mode === "zero") return 0;
+  // 2 ** attempt overflows to Infinity for large attempts; Math.min then yields maxDelayMs, which is what we want.
+  return Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** Math.max(0, attempt));
+}
+
+/**
+ * The delay before retry number `attempt` (0-based): uniform in [0, cap) where cap = min(max, base * 2^attempt).
+ *
+ * @example
+ * backoffDelayMs(3, DEFAULT_BACKOFF, Math.random); // somewhere in [0, 8000)
+ */
+export function backoffDelayMs(attempt: number, options: BackoffOptions, random: RandomSource): number {
+  return Math.floor(random() * backoffCapMs(attempt, options));
+}

@@ -1,0 +1,224 @@
+/**
+ * The `sim` command: `agent-bridge sim --url mqtt://h:p --devices N --rate R --codec cbor|pb|json
+ * --profile sensor|thermostat|constrained|reasoning --duration S [--credentials FILE] [--json]`.
+ * Exit code 0 when no invariant was violated, 1 when one was, 2 for bad usage.
+ */
+import { readFileSync } from "node:fs";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { CODEC_NAMES, type CodecName } from "../codecs/frames.ts";
+import { BridgeError } from "../errors/index.ts";
+import { seededRandom } from "./clock.ts";
+import { loadCredentials } from "./credentials.ts";
+import { createFleet } from "./fleet/fleet.ts";
+import type { FleetOptions } from "./fleet/options.ts";
+import type { FleetReport } from "./fleet/report.ts";
+import { PROFILE_NAMES, type ProfileName } from "./profiles/index.ts";
+import { formatSummary } from "./report/format.ts";
+import { type ProgressStream, startProgress } from "./report/progress.ts";
+
+/** Where the CLI writes; injectable for tests. */
+export interface SimCliIo {
+  stdout: { write(text: string): unknown };
+  stderr: ProgressStream;
+  /** Installs a Ctrl-C handler; returns its remover. Default: process SIGINT/SIGTERM. */
+  onInterrupt?: (handler: () => void) => () => void;
+}
+
+interface RawFlags {
+  url: string;
+  devices?: number;
+  rate: number;
+  codec: CodecName;
+  profile: ProfileName[];
+  duration: number;
+  credentials?: string;
+  json?: boolean;
+  quiet?: boolean;
+  secret?: string;
+  idPrefix?: string;
+  connectRate?: number;
+  backoff: "exponential" | "zero";
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  buffer?: number;
+  inflight?: number;
+  persistent?: boolean;
+  keepalive?: number;
+  duplicates?: number;
+  dropMeanMs?: number;
+  willTopic?: string;
+  clockSkewMs?: number;
+  noClockRatio?: number;
+  takeover?: number;
+  localAddresses?: string;
+  verifyApi?: string;
+  apiToken?: string;
+  seed?: number;
+  reasonIntervalMs?: number;
+  settleMs?: number;
+  drainTimeoutMs?: number;
+  ca?: string;
+  insecure?: boolean;
+}
+
+const number = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
+  return n;
+};
+
+const profiles = (value: string): ProfileName[] => {
+  const list = value.split(",").map((p) => p.trim()).filter((p) => p !== "");
+  for (const p of list) {
+    if (!(PROFILE_NAMES as readonly string[]).includes(p)) {
+      throw new InvalidArgumentError(`profiles are ${PROFILE_NAMES.join(", ")} (comma-separated for a mix)`);
+    }
+  }
+  return list as ProfileName[];
+};
+
+/** Builds the commander definition of `sim` (the app's CLI can mount it as a subcommand). */
+export function createSimCommand(): Command {
+  return new Command("sim")
+    .description("Run a simulated device fleet against an MQTT broker and check the bridge's invariants")
+    .requiredOption("--url <url>", "broker URL, mqtt://host:port or mqtts://host:port")
+    .option("--devices <n>", "number of devices (default: all credentials, else 10)", number("--devices"))
+    .option("--rate <r>", "telemetry messages per second per device", number("--rate"), 1)
+    .addOption(new Option("--codec <codec>", "device codec").choices(CODEC_NAMES).default("cbor"))
+    .option("--profile <list>", `firmware profile(s), comma-separated: ${PROFILE_NAMES.join(", ")}`, profiles, ["sensor"])
+    .option("--duration <s>", "seconds of traffic before stopping", number("--duration"), 10)
+    .option("--credentials <file>", 'JSON array or JSON lines of {"id","secret"} (as `devices add --json` prints)')
+    .option("--json", "print one JSON report object last on stdout")
+    .option("--quiet", "no progress line")
+    .option("--secret <secret>", "password of generated devices (default: none)")
+    .option("--id-prefix <prefix>", "prefix of generated device ids (default sim-)")
+    .option("--connect-rate <n>", "devices powered on per second (default 500)", number("--connect-rate"))
+    .addOption(new Option("--backoff <mode>", "reconnect backoff; zero reproduces reconnect storms").choices(["exponential", "zero"]).default("exponential"))
+    .option("--backoff-base-ms <ms>", "first retry's delay cap (default 1000)", number("--backoff-base-ms"))
+    .option("--backoff-max-ms <ms>", "largest retry delay (default 30000)", number("--backoff-max-ms"))
+    .option("--buffer <n>", "offline buffer size per device, oldest dropped first (default 1000)", number("--buffer"))
+    .option("--inflight <n>", "unacknowledged QoS 1 messages per device (default 16)", number("--inflight"))
+    .option("--persistent", "persistent sessions (clean session off)")
+    .option("--keepalive <s>", "MQTT keepalive seconds (default 60)", number("--keepalive"))
+    .option("--duplicates <ratio>", "share of publishes sent twice with DUP set, 0..1", number("--duplicates"))
+    .option("--drop-mean-ms <ms>", "mean time between abrupt network drops per device", number("--drop-mean-ms"))
+    .option("--will-topic <topic>", "last-will topic, {id} replaced by the device id")
+    .option("--clock-skew-ms <ms>", "largest device clock offset", number("--clock-skew-ms"))
+    .option("--no-clock-ratio <ratio>", "share of devices without a clock (no ts)", number("--no-clock-ratio"))
+    .option("--takeover <pairs>", "devices that get a twin with the same client id", number("--takeover"))
+    .option("--local-addresses <list>", "comma-separated source addresses, e.g. 127.0.0.1,127.0.0.2")
+    .option("--verify-api <url>", "bridge operator API base URL to read telemetry back, e.g. http://127.0.0.1:8080")
+    .option("--api-token <token>", "operator API token (default: $AGENT_BRIDGE_API_TOKEN)")
+    .option("--seed <n>", "seed of the random source, to replay a run", number("--seed"))
+    .option("--reason-interval-ms <ms>", "pause between reasoning questions (default 5000)", number("--reason-interval-ms"))
+    .option("--settle-ms <ms>", "quiet period before the final checks (default 1000)", number("--settle-ms"))
+    .option("--drain-timeout-ms <ms>", "longest wait for queued messages at stop (default 10000)", number("--drain-timeout-ms"))
+    .option("--ca <file>", "CA certificate (PEM) for mqtts://")
+    .option("--insecure", "mqtts:// without certificate verification");
+}
+
+async function toFleetOptions(flags: RawFlags, env: NodeJS.ProcessEnv): Promise<FleetOptions> {
+  const token = flags.apiToken ?? env.AGENT_BRIDGE_API_TOKEN;
+  const tls = flags.ca || flags.insecure ? { ca: flags.ca ? readFileSync(flags.ca) : undefined, rejectUnauthorized: !flags.insecure } : undefined;
+  return {
+    url: flags.url,
+    devices: flags.devices,
+    rate: flags.rate,
+    codec: flags.codec,
+    profile: flags.profile,
+    credentials: flags.credentials ? await loadCredentials(flags.credentials) : undefined,
+    secret: flags.secret,
+    idPrefix: flags.idPrefix,
+    connectRatePerSec: flags.connectRate,
+    backoff: { mode: flags.backoff, baseDelayMs: flags.backoffBaseMs, maxDelayMs: flags.backoffMaxMs },
+    offlineBufferSize: flags.buffer,
+    maxInflight: flags.inflight,
+    cleanSession: flags.persistent ? false : undefined,
+    keepaliveSec: flags.keepalive,
+    duplicateRatio: flags.duplicates,
+    networkDropMeanMs: flags.dropMeanMs,
+    lastWillTopic: flags.willTopic,
+    clockSkewMs: flags.clockSkewMs,
+    noClockRatio: flags.noClockRatio,
+    takeoverPairs: flags.takeover,
+    localAddresses: flags.localAddresses?.split(",").map((a) => a.trim()).filter((a) => a !== ""),
+    verifyTelemetry: flags.verifyApi ? { apiUrl: flags.verifyApi, token } : undefined,
+    random: flags.seed === undefined ? undefined : seededRandom(flags.seed),
+    reasonIntervalMs: flags.reasonIntervalMs,
+    settleMs: flags.settleMs,
+    drainTimeoutMs: flags.drainTimeoutMs,
+    tls,
+  };
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  const out = { ...value };
+  for (const key of Object.keys(out) as (keyof T)[]) if (out[key] === undefined) delete out[key];
+  if ("backoff" in out && out.backoff && typeof out.backoff === "object") {
+    (out as { backoff: object }).backoff = withoutUndefined(out.backoff as object);
+  }
+  return out;
+}
+
+const defaultInterrupt = (handler: () => void) => {
+  process.once("SIGINT", handler);
+  process.once("SIGTERM", handler);
+  return () => {
+    process.off("SIGINT", handler);
+    process.off("SIGTERM", handler);
+  };
+};
+
+/**
+ * Runs the fleet simulator CLI with `argv` (the arguments after `sim`) and resolves to the exit code; it never calls
+ * process.exit, so the caller decides.
+ *
+ * @example
+ * process.exitCode = await runSimCli(["--url", "mqtt://127.0.0.1:1883", "--devices", "100", "--duration", "30"]);
+ */
+export async function runSimCli(argv: readonly string[], io: SimCliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const command = createSimCommand()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+  let flags: RawFlags;
+  try {
+    command.parse([...argv], { from: "user" });
+    flags = command.opts<RawFlags>();
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    throw err;
+  }
+  let fleet: ReturnType<typeof createFleet>;
+  try {
+    fleet = createFleet(withoutUndefined(await toFleetOptions(flags, process.env)));
+  } catch (err) {
+    if (err instanceof BridgeError) {
+      io.stderr.write(`sim: ${err.message} (${err.code})\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const stopProgress = flags.quiet ? () => {} : startProgress(io.stderr, () => fleet.stats());
+  let interrupted = false;
+  const removeInterrupt = (io.onInterrupt ?? defaultInterrupt)(() => {
+    interrupted = true;
+    void fleet.stop();
+  });
+  let report: FleetReport;
+  try {
+    // An interrupt makes run() stop early and still report, so Ctrl-C gives a summary rather than nothing.
+    report = await fleet.run(flags.duration * 1000);
+  } finally {
+    removeInterrupt();
+    stopProgress();
+  }
+  if (interrupted) io.stderr.write("sim: interrupted, stopped early\n");
+  const summary = `${formatSummary(report)}\n`;
+  if (flags.json) {
+    io.stderr.write(summary);
+    io.stdout.write(`${JSON.stringify(report)}\n`);
+  } else {
+    io.stdout.write(summary);
+  }
+  return report.ok ? 0 : 1;
+}

@@ -1,0 +1,425 @@
+/**
+ * One simulated device: the firmware's connection loop (connect, subscribe, hello, replay, online; on loss, back off
+ * and reconnect), its producers (telemetry, state reports, reasoning questions) and its reaction to down frames.
+ * It owns no timers: every delayed action goes through the fleet's shared scheduler.
+ */
+import type { Codec } from "../../codecs/codec.ts";
+import type { DownMessage, UpChannel, UpFrames } from "../../codecs/frames.ts";
+import { getCodec } from "../../codecs/index.ts";
+import { backoffDelayMs } from "../backoff.ts";
+import { dispatchDown, type DeviceContext } from "../handlers/index.ts";
+import type { ViolationKind } from "../invariants/violations.ts";
+import { type CloseReason, LeanConnection } from "../mqtt/lean-connection.ts";
+import { REASONING_QUESTIONS } from "../profiles/index.ts";
+import type { ScheduledTask } from "../scheduler.ts";
+import { DeviceTopics, looksLikeJsonText } from "../wire.ts";
+import { CommandBook } from "./command-book.ts";
+import type { DeviceConfig, DeviceEnv } from "./device-env.ts";
+import { type Outgoing, type OutgoingKind, Outbox } from "./outbox.ts";
+import { ReasonTracker } from "./reason-tracker.ts";
+import { DeviceShadow } from "./shadow.ts";
+
+/** Where a device is in its connection loop. */
+export type DevicePhase = "off" | "connecting" | "subscribing" | "hello" | "online" | "backoff" | "stopped";
+
+const SUBSCRIBE_PACKET_ID = 1;
+
+export class VirtualDevice implements DeviceContext {
+  readonly deviceId: string;
+  readonly profile: DeviceConfig["profile"];
+  readonly metrics: DeviceEnv["metrics"];
+  readonly commands: CommandBook;
+  readonly reasons = new ReasonTracker();
+  readonly shadow: DeviceShadow | undefined;
+  readonly #config: DeviceConfig;
+  readonly #env: DeviceEnv;
+  readonly #codec: Codec;
+  readonly #outbox: Outbox;
+  readonly #topics: DeviceTopics;
+  /** Telemetry seqs that got a PUBACK (the fleet reads them for the verifier). */
+  readonly ackedSeqs: number[] = [];
+  #phase: DevicePhase = "off";
+  #connection: LeanConnection | undefined;
+  #attempt = 0;
+  #lastErrorCode: string | undefined;
+  #everOnline = false;
+  #producing = false;
+  #telemetryCount = 0;
+  #reasonCount = 0;
+  #pingOutstanding = false;
+  /** A CONNACK accepted the current connection. */
+  #sessionUp = false;
+  #tasks: { telemetry?: ScheduledTask; reason?: ScheduledTask; ping?: ScheduledTask; drop?: ScheduledTask; connect?: ScheduledTask } = {};
+
+  constructor(config: DeviceConfig, env: DeviceEnv) {
+    this.#config = config;
+    this.#env = env;
+    this.deviceId = config.id;
+    this.profile = config.profile;
+    this.metrics = env.metrics;
+    this.commands = config.commands ?? new CommandBook();
+    this.#codec = getCodec(config.codec);
+    this.#outbox = new Outbox(env.behaviour.offlineBufferSize);
+    this.#topics = new DeviceTopics(config.id);
+    this.shadow = config.profile.hasShadow ? new DeviceShadow(config.profile.initialState()) : undefined;
+  }
+
+  get phase(): DevicePhase {
+    return this.#phase;
+  }
+
+  get everOnline(): boolean {
+    return this.#everOnline;
+  }
+
+  get isTwin(): boolean {
+    return this.#config.twin;
+  }
+
+  /** True when nothing is waiting to be sent or acknowledged. */
+  get drained(): boolean {
+    return this.#outbox.inflight === 0 && this.#outbox.queued === 0;
+  }
+
+  /** Powers the device on: it starts producing and connecting. */
+  powerOn(): void {
+    if (this.#phase !== "off") return;
+    this.#producing = true;
+    const interval = this.#env.behaviour.telemetryIntervalMs;
+    // A random phase spreads the fleet's publishes evenly over the interval instead of in lockstep bursts.
+    if (interval > 0) this.#tasks.telemetry = this.#env.scheduler.after(this.#env.random() * interval, () => this.#telemetryTick());
+    this.#connect();
+  }
+
+  /** Stops producing new messages (end of the run); what is queued still goes out. */
+  stopProducing(): void {
+    this.#producing = false;
+    this.#env.scheduler.cancel(this.#tasks.telemetry);
+    this.#env.scheduler.cancel(this.#tasks.reason);
+    this.#env.scheduler.cancel(this.#tasks.drop);
+  }
+
+  /** Disconnects cleanly (DISCONNECT, so no last will) and stops reconnecting. */
+  shutdown(): void {
+    this.stopProducing();
+    this.#phase = "stopped";
+    for (const task of Object.values(this.#tasks)) this.#env.scheduler.cancel(task);
+    this.#connection?.disconnect("shutdown");
+  }
+
+  /** Drops the connection without DISCONNECT, as a network loss would (the broker publishes the last will). */
+  dropConnection(reason = "network-drop"): void {
+    if (!this.#connection || this.#connection.closed) return;
+    this.metrics.counters.networkDrops++;
+    this.#connection.destroy(reason);
+  }
+
+  /** Invariant checks at the end of a run. */
+  finalChecks(): void {
+    if (!this.#everOnline) this.violation("device-never-connected", `device ${this.deviceId} never came online`);
+    // A twin shares its original's command book; the original reports on it.
+    if (this.#config.twin) return;
+    for (const id of this.commands.unconfirmed()) {
+      this.violation("command-unacked", `command ${id}: no ack of it was acknowledged`);
+    }
+    const convergence = this.shadow?.convergence();
+    if (convergence?.status === "diverged") {
+      this.violation(
+        "state-not-converged",
+        `${convergence.key}: desired ${JSON.stringify(convergence.desired)}, reported ${JSON.stringify(convergence.reported)}`,
+      );
+    } else if (convergence?.status === "report-unconfirmed") {
+      this.violation("state-not-converged", `${convergence.pending} state report(s) never acknowledged`);
+    }
+  }
+
+  // ---------- DeviceContext ----------
+
+  nowMs(): number {
+    return this.#env.clock.now();
+  }
+
+  deviceNowMs(): number | undefined {
+    return this.#config.hasClock ? this.#env.clock.now() + this.#config.skewMs : undefined;
+  }
+
+  send<C extends UpChannel>(channel: C, frame: UpFrames[C], ref?: string): void {
+    this.#queue(this.#encode(channel, frame, channel as OutgoingKind, ref));
+  }
+
+  violation(kind: ViolationKind, message: string): void {
+    this.#env.violations.add({ kind, deviceId: this.deviceId, message, atMs: this.nowMs() });
+  }
+
+  reasonDone(): void {
+    if (!this.#producing || !this.profile.asksReasoning) return;
+    this.#env.scheduler.cancel(this.#tasks.reason);
+    this.#tasks.reason = this.#env.scheduler.after(this.#env.behaviour.reasonIntervalMs, () => this.#askReason());
+  }
+
+  // ---------- producers ----------
+
+  #telemetryTick(): void {
+    if (!this.#producing) return;
+    const interval = this.#env.behaviour.telemetryIntervalMs;
+    this.#tasks.telemetry = this.#env.scheduler.after(interval, () => this.#telemetryTick());
+    const seq = this.#config.seqBase + this.#telemetryCount++;
+    const ts = this.deviceNowMs();
+    const readings = { seq, ...this.profile.readings(this.#env.random) };
+    this.metrics.counters.telemetrySent++;
+    this.#queue(this.#encode("telemetry", ts === undefined ? { r: readings } : { ts, r: readings }, "telemetry", seq));
+  }
+
+  #askReason(): void {
+    if (!this.#producing) return;
+    const now = this.nowMs();
+    const open = this.reasons.openSinceMs;
+    if (open !== undefined) {
+      // A request that never finished is given up, so one lost answer does not silence the device for the run.
+      if (now - open < this.#env.behaviour.reasonTimeoutMs) return;
+      this.metrics.counters.reasonTimedOut++;
+      this.reasons.abandon();
+    }
+    const n = this.#reasonCount++;
+    const id = `${this.deviceId}.${this.#config.seqBase.toString(36)}.${n}`;
+    const q = REASONING_QUESTIONS[n % REASONING_QUESTIONS.length];
+    this.reasons.start(id, this.profile.streams, now);
+    this.metrics.counters.reasonAsked++;
+    this.send("reason", { id, q, max: this.#env.behaviour.reasonMaxTokens, stream: this.profile.streams }, id);
+    this.#tasks.reason = this.#env.scheduler.after(this.#env.behaviour.reasonTimeoutMs, () => this.#askReason());
+  }
+
+  #encode<C extends UpChannel>(channel: C, frame: UpFrames[C], kind: OutgoingKind, ref: number | string | undefined): Outgoing {
+    // The hello names its codec in the topic: the bridge cannot know the codec before it has read the hello.
+    const topic = channel === "hello" ? this.#topics.up(channel, this.#config.codec) : this.#topics.up(channel);
+    return { channel, topic, payload: this.#codec.encodeUp(channel, frame), kind, ref, dup: false, sentMs: 0 };
+  }
+
+  #queue(message: Outgoing): void {
+    if (this.#phase !== "online") this.metrics.counters.buffered++;
+    for (const dropped of this.#outbox.enqueue(message)) this.#lost(dropped);
+    this.#flush();
+  }
+
+  #lost(message: Outgoing): void {
+    this.metrics.counters.bufferDropped++;
+    if (message.kind === "state") this.shadow?.reportLost();
+  }
+
+  #flush(): void {
+    if (this.#phase !== "online" || !this.#connection) return;
+    for (let next = this.#outbox.next(this.#env.behaviour.maxInflight); next; next = this.#outbox.next(this.#env.behaviour.maxInflight)) {
+      this.#transmit(next.messageId, next.message);
+    }
+  }
+
+  #transmit(messageId: number, message: Outgoing): void {
+    const connection = this.#connection!;
+    const c = this.metrics.counters;
+    if (message.dup) c.retransmitted++;
+    else c.published++;
+    message.sentMs = this.nowMs();
+    connection.publish(message.topic, message.payload, 1, messageId, message.dup);
+    message.dup = true;
+    if (this.#env.behaviour.duplicateRatio > 0 && this.#env.random() < this.#env.behaviour.duplicateRatio) {
+      c.duplicatesSent++;
+      this.#outbox.owesExtra(messageId);
+      connection.publish(message.topic, message.payload, 1, messageId, true);
+    }
+  }
+
+  // ---------- connection loop ----------
+
+  #connect(): void {
+    const env = this.#env;
+    const b = env.behaviour;
+    this.#phase = "connecting";
+    this.metrics.counters.connectAttempts++;
+    const target = { ...env.target, localAddress: env.localAddress(this.#attempt, this.#lastErrorCode) };
+    const will = b.lastWillTopic
+      ? { topic: b.lastWillTopic.replaceAll("{id}", this.deviceId), payload: Buffer.alloc(0), qos: 1 as const, retain: false }
+      : undefined;
+    this.#connection = new LeanConnection(
+      target,
+      {
+        clientId: this.deviceId,
+        username: this.#config.secret === undefined ? undefined : this.deviceId,
+        password: this.#config.secret === undefined ? undefined : Buffer.from(this.#config.secret),
+        clean: b.cleanSession,
+        keepaliveSec: b.keepaliveSec,
+        will,
+      },
+      {
+        onConnack: (sessionPresent, rc) => this.#onConnack(sessionPresent, rc),
+        onPublish: (topic, payload, qos, id, dup) => this.#onPublish(topic, payload, qos, id, dup),
+        onPuback: (id) => this.#onPuback(id),
+        onSuback: (id) => {
+          if (id === SUBSCRIBE_PACKET_ID && this.#phase === "subscribing") this.#sendHello();
+        },
+        onPingresp: () => {
+          this.#pingOutstanding = false;
+        },
+        onClose: (reason) => this.#onClose(reason),
+      },
+      env.socketFactory,
+    );
+    this.#tasks.connect = env.scheduler.after(b.connectTimeoutMs, () => {
+      if (this.#phase === "connecting" || this.#phase === "subscribing" || this.#phase === "hello") {
+        this.#connection?.destroy("connect-timeout");
+      }
+    });
+  }
+
+  #onConnack(sessionPresent: boolean, returnCode: number): void {
+    const m = this.metrics;
+    if (returnCode !== 0) {
+      m.counters.connectRefused++;
+      m.refusalCodes.set(returnCode, (m.refusalCodes.get(returnCode) ?? 0) + 1);
+      this.#connection?.destroy(`connack-${returnCode}`);
+      return;
+    }
+    m.counters.connects++;
+    m.online++;
+    this.#sessionUp = true;
+    // A persistent session the broker kept still has the subscription; firmware saves the round trip.
+    if (!this.#env.behaviour.cleanSession && sessionPresent) {
+      this.#sendHello();
+      return;
+    }
+    this.#phase = "subscribing";
+    this.#connection?.subscribe(SUBSCRIBE_PACKET_ID, [this.#topics.down], 1);
+  }
+
+  #sendHello(): void {
+    this.#phase = "hello";
+    const p = this.profile;
+    const hello: UpFrames["hello"] = { fw: p.firmware, codec: this.#config.codec, sync: true, stream: p.streams };
+    if (p.maxFrameBytes !== undefined) hello.maxFrame = p.maxFrameBytes;
+    const message = this.#encode("hello", hello, "hello", undefined);
+    // The hello skips the buffer: it must be the first message of every connection.
+    this.#transmit(this.#outbox.track(message, 1), message);
+  }
+
+  #online(): void {
+    const env = this.#env;
+    this.#phase = "online";
+    this.#everOnline = true;
+    this.#attempt = 0;
+    env.listener.online(this.deviceId);
+    if (this.shadow) {
+      // After any reconnect the bridge may have missed reports: report the whole state once.
+      this.metrics.counters.stateReports++;
+      this.#queue(this.#encode("state", this.shadow.fullReport(), "state", undefined));
+    }
+    this.#flush();
+    this.#schedulePing();
+    if (env.behaviour.networkDropMeanMs > 0 && this.#producing) {
+      // Exponentially distributed time to the next network loss: drops form a Poisson process per device.
+      const delay = -Math.log(1 - env.random()) * env.behaviour.networkDropMeanMs;
+      this.#tasks.drop = env.scheduler.after(delay, () => this.dropConnection());
+    }
+    if (this.profile.asksReasoning && this.#producing && this.reasons.openId === undefined) {
+      env.scheduler.cancel(this.#tasks.reason);
+      this.#tasks.reason = env.scheduler.after(env.random() * env.behaviour.reasonIntervalMs, () => this.#askReason());
+    }
+  }
+
+  #schedulePing(): void {
+    const intervalMs = this.#env.behaviour.keepaliveSec * 1000;
+    if (intervalMs <= 0) return;
+    this.#tasks.ping = this.#env.scheduler.after(intervalMs * 0.75, () => {
+      if (this.#phase !== "online" || !this.#connection) return;
+      if (this.#pingOutstanding) {
+        this.#connection.destroy("keepalive-timeout");
+        return;
+      }
+      this.#pingOutstanding = true;
+      this.#connection.ping();
+      this.#schedulePing();
+    });
+  }
+
+  #onPuback(messageId: number): void {
+    const message = this.#outbox.onPuback(messageId);
+    if (!message) return;
+    const m = this.metrics;
+    m.counters.acked++;
+    m.pubackLatency.record(this.nowMs() - message.sentMs);
+    switch (message.kind) {
+      case "hello":
+        if (this.#phase === "hello") this.#online();
+        return;
+      case "telemetry":
+        m.counters.telemetryAcked++;
+        this.ackedSeqs.push(message.ref as number);
+        return;
+      case "state":
+        this.shadow?.reportConfirmed();
+        return;
+      case "ack":
+        this.commands.confirm(message.ref as string);
+        return;
+      case "reason":
+        return;
+    }
+  }
+
+  #onPublish(topic: string, payload: Buffer, qos: 0 | 1 | 2, messageId: number | undefined, dup: boolean): void {
+    this.metrics.counters.downReceived++;
+    try {
+      this.#handleDown(topic, payload, dup);
+    } finally {
+      // Acknowledge after handling, as firmware that has acted on the message would.
+      if (qos === 1 && messageId !== undefined) this.#connection?.puback(messageId);
+    }
+  }
+
+  #handleDown(topic: string, payload: Buffer, dup: boolean): void {
+    const channel = this.#topics.parseDown(topic);
+    if (channel === undefined) return;
+    if (channel === "unknown") {
+      this.metrics.counters.unknownDownChannel++;
+      return;
+    }
+    if (this.#codec.binary && looksLikeJsonText(payload)) {
+      this.violation("json-to-binary-device", `${this.#config.codec} device received JSON text on down/${channel}`);
+      return;
+    }
+    const maxFrame = this.profile.maxFrameBytes;
+    if (maxFrame !== undefined && payload.byteLength > maxFrame) {
+      this.violation("frame-too-large", `down/${channel}: ${payload.byteLength} bytes, maxFrame ${maxFrame}`);
+      return;
+    }
+    const decoded = this.#codec.decodeDown(channel, payload, maxFrame === undefined ? undefined : { maxFrameBytes: maxFrame });
+    if (!decoded.ok) {
+      this.violation("undecodable-down-frame", `down/${channel}: ${decoded.code} ${decoded.message}`);
+      return;
+    }
+    dispatchDown(this, { channel, frame: decoded.frame } as DownMessage, dup);
+  }
+
+  #onClose(reason: CloseReason): void {
+    const env = this.#env;
+    const m = this.metrics;
+    const wasConnected = this.#sessionUp;
+    this.#sessionUp = false;
+    this.#connection = undefined;
+    this.#pingOutstanding = false;
+    env.scheduler.cancel(this.#tasks.ping);
+    env.scheduler.cancel(this.#tasks.drop);
+    env.scheduler.cancel(this.#tasks.connect);
+    if (wasConnected) m.online--;
+    m.counters.disconnects++;
+    if (reason.kind === "remote") m.counters.serverCloses++;
+    if (reason.kind === "error" && !wasConnected) m.counters.connectErrors++;
+    this.#lastErrorCode = reason.kind === "error" ? reason.code : undefined;
+    for (const dropped of this.#outbox.onDisconnect()) this.#lost(dropped);
+    if (this.#phase === "online") env.listener.offline(this.deviceId, reason.kind === "local" ? reason.reason : reason.kind);
+    if (this.#phase === "stopped") return;
+    this.#phase = "backoff";
+    const delay = backoffDelayMs(this.#attempt++, env.behaviour.backoff, env.random);
+    this.#tasks.connect = env.scheduler.after(delay, () => {
+      if (this.#phase === "backoff") this.#connect();
+    });
+  }
+}

@@ -1,0 +1,262 @@
+/**
+ * createFleet: builds the simulated devices, powers them on along the connection ramp, and at stop drains, checks
+ * the invariants and reports.
+ */
+import { EventEmitter } from "node:events";
+import { BridgeError } from "../../errors/index.ts";
+import { CommandBook } from "../device/command-book.ts";
+import type { DeviceBehaviour, DeviceEnv } from "../device/device-env.ts";
+import { VirtualDevice } from "../device/virtual-device.ts";
+import { SimErrorCode } from "../errors.ts";
+import { type Violation, ViolationLog } from "../invariants/violations.ts";
+import { getProfile } from "../profiles/index.ts";
+import { type ScheduledTask, TickScheduler } from "../scheduler.ts";
+import { FleetMetrics, type FleetStats } from "../stats.ts";
+import { localAddressPicker, planLocalAddresses } from "./local-addresses.ts";
+import { type FleetOptions, resolveFleetOptions } from "./options.ts";
+import type { FleetReport, TelemetryCheckResult } from "./report.ts";
+import { toVerifier, verifyTelemetry } from "./verify-run.ts";
+
+/** Events of a running fleet. */
+export interface FleetEvents {
+  /** A device completed connect, subscribe and hello. */
+  online: [deviceId: string];
+  /** An online device lost its connection. */
+  offline: [deviceId: string, reason: string];
+  /** An invariant broke (also counted in the final report). */
+  violation: [violation: Violation];
+  /** stop() finished. */
+  finished: [report: FleetReport];
+}
+
+/** A simulated fleet. */
+export interface Fleet {
+  readonly events: EventEmitter<FleetEvents>;
+  /** Device ids, in power-on order. */
+  readonly deviceIds: readonly string[];
+  /** Starts the connection ramp; resolves once every device is powered on (not necessarily connected). */
+  start(): Promise<void>;
+  /** Resolves true once `count` devices (default all) are online at the same time; false after `timeoutMs`. */
+  whenOnline(count?: number, timeoutMs?: number): Promise<boolean>;
+  /** Stops producing, drains, checks the invariants, disconnects and reports. Idempotent. */
+  stop(): Promise<FleetReport>;
+  /** start(), wait `durationMs`, stop(). */
+  run(durationMs: number): Promise<FleetReport>;
+  /** Counters and latencies so far. */
+  stats(): FleetStats;
+}
+
+/**
+ * Creates a fleet of simulated devices pointing at an MQTT broker. Options are validated here
+ * (BRIDGE_ERR_SIM_OPTIONS naming the field); nothing connects before `start()`.
+ *
+ * @example
+ * const fleet = createFleet({ url: "mqtt://127.0.0.1:1883", devices: 100, profile: "thermostat", rate: 2 });
+ * const report = await fleet.run(30_000);
+ * if (!report.ok) console.error(report.violationDetails);
+ */
+export function createFleet(options: FleetOptions): Fleet {
+  const o = resolveFleetOptions(options);
+  const { clock, random } = o;
+  const events = new EventEmitter<FleetEvents>();
+  const metrics = new FleetMetrics();
+  const violations = new ViolationLog(o.maxViolationDetails);
+  violations.onViolation((v) => events.emit("violation", v));
+  const scheduler = new TickScheduler(clock);
+  const behaviour: DeviceBehaviour = {
+    telemetryIntervalMs: o.rate > 0 ? 1000 / o.rate : 0,
+    backoff: o.backoff,
+    offlineBufferSize: o.offlineBufferSize,
+    maxInflight: o.maxInflight,
+    cleanSession: o.cleanSession,
+    keepaliveSec: o.keepaliveSec,
+    connectTimeoutMs: o.connectTimeoutMs,
+    duplicateRatio: o.duplicateRatio,
+    networkDropMeanMs: o.networkDropMeanMs,
+    lastWillTopic: o.lastWillTopic,
+    reasonIntervalMs: o.reasonIntervalMs,
+    reasonTimeoutMs: o.reasonTimeoutMs,
+    reasonMaxTokens: o.reasonMaxTokens,
+  };
+  const addresses = planLocalAddresses(o.target.host, o.devices + o.takeoverPairs, o.localAddresses);
+  const listener = {
+    online: (id: string) => events.emit("online", id),
+    offline: (id: string, reason: string) => events.emit("offline", id, reason),
+  };
+  const envFor = (index: number): DeviceEnv => ({
+    clock,
+    scheduler,
+    random,
+    metrics,
+    violations,
+    behaviour,
+    target: { ...o.target, tlsOptions: o.tls },
+    socketFactory: o.socketFactory,
+    localAddress: localAddressPicker(addresses, index),
+    listener,
+  });
+
+  // seq readings are unique per run (a random nonce in the high bits) and per device instance (twins use bit 31),
+  // so telemetry stored by earlier runs or by the twin can never satisfy this run's check.
+  const runBase = Math.floor(random() * 2 ** 20) * 2 ** 32;
+  const width = String(o.devices).length;
+  const devices: VirtualDevice[] = [];
+  const twins: VirtualDevice[] = [];
+  for (let i = 0; i < o.devices; i++) {
+    const credential = o.credentials?.[i];
+    const id = credential?.id ?? `${o.idPrefix}${String(i + 1).padStart(width, "0")}`;
+    const profile = getProfile(o.profiles[i % o.profiles.length]);
+    const codec = profile.binaryOnly && o.codec === "json" ? "cbor" : o.codec;
+    const secret = credential?.secret ?? o.secret;
+    const skewMs = o.clockSkewMs === 0 ? 0 : Math.round((random() * 2 - 1) * o.clockSkewMs);
+    const hasClock = o.noClockRatio === 0 || random() >= o.noClockRatio;
+    const commands = new CommandBook();
+    const base = { id, secret, codec, skewMs, hasClock, commands };
+    devices.push(new VirtualDevice({ ...base, profile, seqBase: runBase, twin: false }, envFor(i)));
+    if (i < o.takeoverPairs) {
+      // The twin runs sensor firmware: two shadows fighting over one reported state would test the twins, not the bridge.
+      const twinBase = { ...base, profile: getProfile("sensor"), seqBase: runBase + 2 ** 31, twin: true };
+      twins.push(new VirtualDevice(twinBase, envFor(o.devices + i)));
+    }
+  }
+  const all = [...devices, ...twins];
+
+  let state: "new" | "running" | "stopping" | "stopped" = "new";
+  let startedMs = 0;
+  let stoppedProducingMs = 0;
+  let powered = 0;
+  const rampTasks: ScheduledTask[] = [];
+  let stopPromise: Promise<FleetReport> | undefined;
+
+  const sleep = (ms: number) => new Promise<void>((resolve) => clock.setTimer(resolve, ms));
+  // Resolved when stop() begins, so run() does not keep waiting out its duration after an early stop.
+  let signalStop: () => void = () => {};
+  const stopRequested = new Promise<void>((resolve) => {
+    signalStop = resolve;
+  });
+  const sleepUnlessStopped = async (ms: number) => {
+    let cancel = () => {};
+    await Promise.race([new Promise<void>((resolve) => (cancel = clock.setTimer(resolve, ms))), stopRequested]);
+    cancel();
+  };
+  const waitFor = async (predicate: () => boolean, timeoutMs: number, pollMs = 20): Promise<boolean> => {
+    const deadline = clock.now() + timeoutMs;
+    while (!predicate()) {
+      if (clock.now() >= deadline) return false;
+      await sleep(Math.min(pollMs, Math.max(1, deadline - clock.now())));
+    }
+    return true;
+  };
+
+  const stats = (): FleetStats => ({
+    elapsedMs: state === "new" ? 0 : clock.now() - startedMs,
+    devices: o.devices,
+    started: powered,
+    online: metrics.online,
+    counters: { ...metrics.counters },
+    pubackLatency: metrics.pubackLatency.summary(),
+    reasonFirstChunk: metrics.reasonFirstChunk.summary(),
+    reasonTotal: metrics.reasonTotal.summary(),
+    errorCodes: Object.fromEntries(metrics.errorCodes),
+    refusalCodes: Object.fromEntries(metrics.refusalCodes),
+    violations: violations.total,
+  });
+
+  const start = (): Promise<void> => {
+    if (state !== "new") {
+      return Promise.reject(new BridgeError(SimErrorCode.state, `start() called on a fleet that is ${state}`, { state }));
+    }
+    state = "running";
+    startedMs = clock.now();
+    const spacingMs = 1000 / o.connectRatePerSec;
+    return new Promise<void>((resolve) => {
+      if (all.length === 0) resolve();
+      const powerOn = (device: VirtualDevice) => {
+        if (state !== "running") return;
+        device.powerOn();
+        powered++;
+        if (powered === all.length) resolve();
+      };
+      devices.forEach((device, i) => {
+        rampTasks.push(scheduler.after(i * spacingMs, () => powerOn(device)));
+      });
+      twins.forEach((twin, i) => {
+        rampTasks.push(scheduler.after(i * spacingMs + o.takeoverDelayMs, () => powerOn(twin)));
+      });
+      // stop() during the ramp resolves start() too.
+      events.once("finished", () => resolve());
+    });
+  };
+
+  const stop = (): Promise<FleetReport> => {
+    signalStop();
+    stopPromise ??= (async () => {
+      const wasRunning = state === "running";
+      state = "stopping";
+      for (const task of rampTasks) scheduler.cancel(task);
+      stoppedProducingMs = clock.now();
+      for (const device of all) device.stopProducing();
+      const poweredDevices = all.filter((d) => d.phase !== "off");
+      if (wasRunning) {
+        await waitFor(() => poweredDevices.every((d) => d.drained), o.drainTimeoutMs);
+        await sleep(o.settleMs);
+        await waitFor(() => poweredDevices.every((d) => d.drained), o.drainTimeoutMs);
+      }
+      for (const device of poweredDevices) device.finalChecks();
+      for (const device of all) device.shutdown();
+      await waitFor(() => metrics.online === 0, 2000);
+      scheduler.close();
+      const telemetryCheck = await checkTelemetry(poweredDevices);
+      state = "stopped";
+      const report = buildReport(telemetryCheck);
+      events.emit("finished", report);
+      return report;
+    })();
+    return stopPromise;
+  };
+
+  const checkTelemetry = async (powered: readonly VirtualDevice[]): Promise<TelemetryCheckResult> => {
+    const verifier = toVerifier(o.verifyTelemetry);
+    if (!verifier) return { status: "skipped", reason: "no verifyTelemetry hook or API URL given" };
+    const acked = new Map<string, number[]>();
+    for (const device of powered) {
+      const list = acked.get(device.deviceId) ?? [];
+      list.push(...device.ackedSeqs);
+      acked.set(device.deviceId, list);
+    }
+    for (const list of acked.values()) list.sort((a, b) => a - b);
+    return verifyTelemetry(verifier, acked, o.verifyConcurrency, (v) => violations.add({ ...v, atMs: clock.now() }));
+  };
+
+  const buildReport = (telemetryCheck: TelemetryCheckResult): FleetReport => {
+    const s = stats();
+    const activeMs = Math.max(1, stoppedProducingMs - startedMs);
+    return {
+      ok: violations.total === 0,
+      violations: violations.total,
+      violationCounts: violations.counts(),
+      violationDetails: violations.details(),
+      telemetryCheck,
+      durationMs: clock.now() - startedMs,
+      activeMs,
+      ackedPerSec: Math.round((s.counters.acked / activeMs) * 1000 * 10) / 10,
+      pubackLatency: s.pubackLatency,
+      stats: s,
+    };
+  };
+
+  return {
+    events,
+    deviceIds: devices.map((d) => d.deviceId),
+    start,
+    whenOnline: (count = o.devices, timeoutMs = 30_000) => waitFor(() => metrics.online >= count, timeoutMs),
+    stop,
+    async run(durationMs) {
+      // Devices power on along the ramp during the run; the duration counts from start(), not from the ramp's end.
+      if (state === "new") void start();
+      await sleepUnlessStopped(durationMs);
+      return stop();
+    },
+    stats,
+  };
+}

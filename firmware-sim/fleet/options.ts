@@ -1,0 +1,210 @@
+/**
+ * Options of a simulated fleet: one interface, one defaults object, validated in createFleet so a mistake names its
+ * field before any socket opens.
+ */
+import type tls from "node:tls";
+import { CODEC_NAMES, type CodecName } from "../../codecs/frames.ts";
+import { BridgeError } from "../../errors/index.ts";
+import { type BackoffOptions, DEFAULT_BACKOFF } from "../backoff.ts";
+import { type Clock, type RandomSource, systemClock } from "../clock.ts";
+import type { DeviceCredential } from "../credentials.ts";
+import { SimErrorCode } from "../errors.ts";
+import type { TelemetryVerifier } from "../invariants/telemetry-check.ts";
+import { defaultSocketFactory, type SocketFactory } from "../mqtt/lean-connection.ts";
+import { PROFILE_NAMES, type ProfileName } from "../profiles/index.ts";
+
+/** Options of {@link createFleet}. Only `url` is required. */
+export interface FleetOptions {
+  /** Broker URL: `mqtt://host:port` (default port 1883) or `mqtts://host:port` (default 8883). */
+  url: string;
+  /** Number of devices. Default: the number of credentials when given, else 10. */
+  devices?: number;
+  /** Firmware profile, or a list assigned round-robin over the devices. Default `sensor`. */
+  profile?: ProfileName | readonly ProfileName[];
+  /** Codec of every device (constrained devices use `cbor` when this is `json`). Default `cbor`. */
+  codec?: CodecName;
+  /** Telemetry messages per second per device; 0 sends none. Default 1. */
+  rate?: number;
+  /** Device ids and secrets (as `devices add --json` prints). Default: ids `{idPrefix}{n}` with `secret`. */
+  credentials?: readonly DeviceCredential[];
+  /** Prefix of generated device ids. Default `sim-`. */
+  idPrefix?: string;
+  /** Password of generated devices; none connects without credentials (anonymous brokers). Default none. */
+  secret?: string;
+  /** Connection ramp: devices powered on per second. Default 500. */
+  connectRatePerSec?: number;
+  /** Reconnect delays; `{ mode: "zero" }` reproduces a reconnect storm. Default exponential, 1 s base, 30 s cap. */
+  backoff?: Partial<BackoffOptions>;
+  /** Messages a device keeps while offline; the oldest are dropped beyond it. Default 1000. */
+  offlineBufferSize?: number;
+  /** Unacknowledged QoS 1 messages per device. Default 16. */
+  maxInflight?: number;
+  /** Clean sessions (true) or persistent ones (false: the broker keeps subscriptions and queued messages). Default true. */
+  cleanSession?: boolean;
+  /** MQTT keepalive in seconds; 0 disables pings. Default 60. */
+  keepaliveSec?: number;
+  /** Time allowed from socket open to the hello's PUBACK, ms. Default 10000. */
+  connectTimeoutMs?: number;
+  /** Share of publishes sent twice with the same packet id and DUP set (QoS 1 duplicates), 0..1. Default 0. */
+  duplicateRatio?: number;
+  /** Mean time between abrupt network losses per device (no DISCONNECT, so the last will fires), ms; 0 never. Default 0. */
+  networkDropMeanMs?: number;
+  /** Last-will topic, `{id}` replaced by the device id, empty payload; undefined sets no will. Default none. */
+  lastWillTopic?: string;
+  /** Largest device clock offset, ms; each device draws one in [-skew, +skew]. Default 0. */
+  clockSkewMs?: number;
+  /** Share of devices without a real-time clock (telemetry without `ts`), 0..1. Default 0. */
+  noClockRatio?: number;
+  /** Devices that get a twin using the same client id (takeover); they keep kicking each other. Default 0. */
+  takeoverPairs?: number;
+  /** Delay between a device and its twin powering on, ms. Default 1000. */
+  takeoverDelayMs?: number;
+  /** Pause between a reasoning device's answer and its next question, ms. Default 5000. */
+  reasonIntervalMs?: number;
+  /** A question without a final frame after this long is given up, ms. Default 60000. */
+  reasonTimeoutMs?: number;
+  /** `max` tokens asked for per question. Default 64. */
+  reasonMaxTokens?: number;
+  /** Source addresses, round-robin per device (e.g. 127.0.0.1..127.0.0.8 to exceed one address' ports). Default: OS choice, or several 127.0.0.x for more than 20000 devices on loopback. */
+  localAddresses?: readonly string[];
+  /** TLS options for mqtts:// (ca, rejectUnauthorized...). */
+  tls?: tls.ConnectionOptions;
+  /** At stop, the longest wait for queued messages to be acknowledged, ms. Default 10000. */
+  drainTimeoutMs?: number;
+  /** At stop, a quiet period for late down frames (commands, deltas, reasoning) before the checks, ms. Default 1000. */
+  settleMs?: number;
+  /** Reads telemetry back at the end: a function, or the bridge's operator API. Default: the check is skipped. */
+  verifyTelemetry?: TelemetryVerifier | { apiUrl: string; token?: string };
+  /** Devices verified at once. Default 8. */
+  verifyConcurrency?: number;
+  /** Violation details kept (all are counted). Default 1000. */
+  maxViolationDetails?: number;
+  /** Injected time. Default the system clock. */
+  clock?: Clock;
+  /** Injected randomness. Default Math.random. */
+  random?: RandomSource;
+  /** Injected transport. Default TCP / TLS sockets. */
+  socketFactory?: SocketFactory;
+}
+
+/** Options after defaults, as the fleet uses them. */
+export type ResolvedFleetOptions = Required<Omit<FleetOptions, "credentials" | "secret" | "lastWillTopic" | "localAddresses" | "tls" | "verifyTelemetry" | "backoff" | "profile">> & {
+  profiles: readonly ProfileName[];
+  backoff: BackoffOptions;
+  credentials: readonly DeviceCredential[] | undefined;
+  secret: string | undefined;
+  lastWillTopic: string | undefined;
+  localAddresses: readonly string[] | undefined;
+  tls: tls.ConnectionOptions | undefined;
+  verifyTelemetry: FleetOptions["verifyTelemetry"];
+  target: { host: string; port: number; tls: boolean };
+};
+
+export const FLEET_DEFAULTS = {
+  devices: 10,
+  codec: "cbor" as CodecName,
+  rate: 1,
+  idPrefix: "sim-",
+  connectRatePerSec: 500,
+  offlineBufferSize: 1000,
+  maxInflight: 16,
+  cleanSession: true,
+  keepaliveSec: 60,
+  connectTimeoutMs: 10_000,
+  duplicateRatio: 0,
+  networkDropMeanMs: 0,
+  clockSkewMs: 0,
+  noClockRatio: 0,
+  takeoverPairs: 0,
+  takeoverDelayMs: 1000,
+  reasonIntervalMs: 5000,
+  reasonTimeoutMs: 60_000,
+  reasonMaxTokens: 64,
+  drainTimeoutMs: 10_000,
+  settleMs: 1000,
+  verifyConcurrency: 8,
+  maxViolationDetails: 1000,
+} as const;
+
+function fail(field: string, message: string): never {
+  throw new BridgeError(SimErrorCode.options, `${field} ${message}`, { field });
+}
+
+function num(field: string, value: number | undefined, fallback: number, min: number, max: number, integer = false): number {
+  const v = value ?? fallback;
+  if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+    fail(field, `must be ${integer ? "an integer" : "a number"} from ${min} to ${max}, got ${String(value)}`);
+  }
+  return v;
+}
+
+/** Applies defaults and validates; throws BRIDGE_ERR_SIM_OPTIONS naming the field. */
+export function resolveFleetOptions(options: FleetOptions): ResolvedFleetOptions {
+  const d = FLEET_DEFAULTS;
+  let url: URL;
+  try {
+    url = new URL(options.url);
+  } catch (err) {
+    throw new BridgeError(SimErrorCode.options, `url is not a URL: ${String(options.url)}`, { field: "url" }, { cause: err });
+  }
+  if (url.protocol !== "mqtt:" && url.protocol !== "mqtts:" && url.protocol !== "tcp:") {
+    fail("url", `must be mqtt:// or mqtts://, got ${url.protocol}//`);
+  }
+  const secure = url.protocol === "mqtts:";
+  const port = url.port === "" ? (secure ? 8883 : 1883) : Number(url.port);
+  const profileList = options.profile === undefined ? ["sensor" as const] : typeof options.profile === "string" ? [options.profile] : options.profile;
+  if (profileList.length === 0) fail("profile", "must name at least one profile");
+  for (const p of profileList) if (!PROFILE_NAMES.includes(p)) fail("profile", `must be one of ${PROFILE_NAMES.join(", ")}, got ${p}`);
+  const codec = options.codec ?? d.codec;
+  if (!CODEC_NAMES.includes(codec)) fail("codec", `must be one of ${CODEC_NAMES.join(", ")}, got ${codec}`);
+  const credentials = options.credentials;
+  const devices = num("devices", options.devices, credentials?.length ?? d.devices, 1, 1_000_000, true);
+  if (credentials && devices > credentials.length) {
+    fail("devices", `is ${devices} but the credentials list only ${credentials.length} devices`);
+  }
+  const backoff: BackoffOptions = { ...DEFAULT_BACKOFF, ...options.backoff };
+  if (backoff.mode !== "exponential" && backoff.mode !== "zero") fail("backoff.mode", "must be exponential or zero");
+  num("backoff.baseDelayMs", backoff.baseDelayMs, 0, 0, 3_600_000);
+  num("backoff.maxDelayMs", backoff.maxDelayMs, 0, backoff.baseDelayMs, 3_600_000);
+  const takeoverPairs = num("takeoverPairs", options.takeoverPairs, d.takeoverPairs, 0, devices, true);
+  const idPrefix = options.idPrefix ?? d.idPrefix;
+  if (!/^[A-Za-z0-9_.-]{0,40}$/.test(idPrefix)) fail("idPrefix", "must match [A-Za-z0-9_.-]{0,40}");
+  return {
+    url: options.url,
+    target: { host: url.hostname.replace(/^\[|\]$/g, ""), port, tls: secure },
+    devices,
+    profiles: profileList,
+    codec,
+    rate: num("rate", options.rate, d.rate, 0, 10_000),
+    credentials,
+    idPrefix,
+    secret: options.secret,
+    connectRatePerSec: num("connectRatePerSec", options.connectRatePerSec, d.connectRatePerSec, 0.001, 1_000_000),
+    backoff,
+    offlineBufferSize: num("offlineBufferSize", options.offlineBufferSize, d.offlineBufferSize, 0, 10_000_000, true),
+    maxInflight: num("maxInflight", options.maxInflight, d.maxInflight, 1, 65_000, true),
+    cleanSession: options.cleanSession ?? d.cleanSession,
+    keepaliveSec: num("keepaliveSec", options.keepaliveSec, d.keepaliveSec, 0, 65_535, true),
+    connectTimeoutMs: num("connectTimeoutMs", options.connectTimeoutMs, d.connectTimeoutMs, 1, 3_600_000),
+    duplicateRatio: num("duplicateRatio", options.duplicateRatio, d.duplicateRatio, 0, 1),
+    networkDropMeanMs: num("networkDropMeanMs", options.networkDropMeanMs, d.networkDropMeanMs, 0, 1e9),
+    lastWillTopic: options.lastWillTopic,
+    clockSkewMs: num("clockSkewMs", options.clockSkewMs, d.clockSkewMs, 0, 1e12),
+    noClockRatio: num("noClockRatio", options.noClockRatio, d.noClockRatio, 0, 1),
+    takeoverPairs,
+    takeoverDelayMs: num("takeoverDelayMs", options.takeoverDelayMs, d.takeoverDelayMs, 0, 3_600_000),
+    reasonIntervalMs: num("reasonIntervalMs", options.reasonIntervalMs, d.reasonIntervalMs, 0, 3_600_000),
+    reasonTimeoutMs: num("reasonTimeoutMs", options.reasonTimeoutMs, d.reasonTimeoutMs, 1, 3_600_000),
+    reasonMaxTokens: num("reasonMaxTokens", options.reasonMaxTokens, d.reasonMaxTokens, 1, 1_000_000, true),
+    localAddresses: options.localAddresses,
+    tls: options.tls,
+    drainTimeoutMs: num("drainTimeoutMs", options.drainTimeoutMs, d.drainTimeoutMs, 0, 3_600_000),
+    settleMs: num("settleMs", options.settleMs, d.settleMs, 0, 3_600_000),
+    verifyTelemetry: options.verifyTelemetry,
+    verifyConcurrency: num("verifyConcurrency", options.verifyConcurrency, d.verifyConcurrency, 1, 1000, true),
+    maxViolationDetails: num("maxViolationDetails", options.maxViolationDetails, d.maxViolationDetails, 0, 1e7, true),
+    clock: options.clock ?? systemClock,
+    random: options.random ?? Math.random,
+    socketFactory: options.socketFactory ?? defaultSocketFactory,
+  };
+}

@@ -1,0 +1,27 @@
+import type { LatencySummary } from "../latency.ts";
+import type { Violation, ViolationKind } from "../invariants/violations.ts";
+import type { FleetStats } from "../stats.ts";
+
+/** How the telemetry read-back went. */
+export type TelemetryCheckResult =
+  | { status: "skipped"; reason: string }
+  | { status: "checked"; devices: number; ackedMessages: number; missingMessages: number; unavailableDevices: number };
+
+/** The outcome of a run: what `stop()` resolves to and what `--json` prints. */
+export interface FleetReport {
+  /** True when no invariant was violated. */
+  ok: boolean;
+  /** Number of violations found (all counted, details capped). */
+  violations: number;
+  violationCounts: Partial<Record<ViolationKind, number>>;
+  violationDetails: readonly Violation[];
+  telemetryCheck: TelemetryCheckResult;
+  /** From start() to the end of stop(), ms. */
+  durationMs: number;
+  /** Time devices were producing (start to stop), ms. */
+  activeMs: number;
+  /** Acknowledged up messages per second of active time. */
+  ackedPerSec: number;
+  pubackLatency: LatencySummary;
+  stats: FleetStats;
+}

@@ -1,0 +1,18 @@
+import { executeCommon, type Profile } from "./profile.ts";
+
+/**
+ * A microcontroller with a few kilobytes of RAM: binary frames only (a JSON text frame is a violation), a small
+ * receive buffer announced as `maxFrame`, no streamed reasoning (`stream: false`), terse readings.
+ */
+export const constrainedProfile: Profile = {
+  name: "constrained",
+  firmware: "sim-mcu/0.9",
+  binaryOnly: true,
+  maxFrameBytes: 256,
+  streams: false,
+  hasShadow: false,
+  asksReasoning: false,
+  readings: (random) => ({ v: Math.floor(3000 + random() * 300) }),
+  initialState: () => ({}),
+  execute: (name, args) => executeCommon(name, args),
+};

@@ -1,0 +1,28 @@
+/**
+ * The live progress line on stderr. On a terminal it rewrites one line in place every second; otherwise (CI logs,
+ * files) it prints a plain line every `plainIntervalMs`, so logs stay readable.
+ */
+import type { FleetStats } from "../stats.ts";
+import { formatProgress } from "./format.ts";
+
+/** Where progress goes: a stream-like object (process.stderr in the CLI). */
+export interface ProgressStream {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
+/** Starts printing; returns a function that stops it (and ends the in-place line). */
+export function startProgress(stream: ProgressStream, stats: () => FleetStats, plainIntervalMs = 5000): () => void {
+  const tty = stream.isTTY === true;
+  const timer = setInterval(
+    () => {
+      const line = formatProgress(stats());
+      stream.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
+    },
+    tty ? 1000 : plainIntervalMs,
+  );
+  return () => {
+    clearInterval(timer);
+    if (tty) stream.write("\r\x1b[2K");
+  };
+}
