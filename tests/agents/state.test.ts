@@ -113,7 +113,7 @@ describe("agent state and protocol connections", () => {
       assert.ok(ro.accepted);
       await ro.done;
       assert.equal(viewer.sent.at(-1)?.message.channel, "error");
-      assert.equal((viewer.sent.at(-1)?.message.frame as { code: string }).code, "BRIDGE_ERR_READONLY");
+      assert.equal((viewer.sent.at(-1)!.message.frame as { code: string }).code, "BRIDGE_ERR_READONLY");
       assert.deepEqual(changes, []);
       const direct = await rt.call("th", "setTarget", [31]);
       assert.equal(!direct.ok && direct.code, "BRIDGE_ERR_STATE_INVALID");

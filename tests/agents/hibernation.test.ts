@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import { Agent, createRuntime, type RuntimeObserver } from "../../agents/index.ts";
+import { FakeClock, RecordingTransport, silentLogger, tempDir } from "./helpers.ts";
+
+const starts = new Map<string, number>();
+
+class Sleeper extends Agent<{ n: number }> {
+  static override callable = ["bump"];
+  override initialState = { n: 0 };
+  override onStart(): void {
+    starts.set(this.id, (starts.get(this.id) ?? 0) + 1);
+  }
+  bump(): number {
+    this.setState({ n: this.state.n + 1 });
+    return this.state.n;
+  }
+  push(text: string): void {
+    for (const c of this.getConnections()) c.send({ channel: "cmd", frame: { id: text, n: "say" } });
+  }
+}
+
+describe("agent hibernation", () => {
+  const t = tempDir();
+  after(() => t.remove());
+
+  test("beyond maxActiveAgents the least recently used idle agents hibernate and rehydrate with nothing lost", async () => {
+    starts.clear();
+    const hibernated: string[] = [];
+    const observer: RuntimeObserver = { onHibernate: (i) => hibernated.push(`${i.agentId}:${i.reason}`) };
+    const rt = createRuntime({
+      dataDir: path.join(t.dir, "lru"),
+      defaultAgentClass: Sleeper,
+      clock: new FakeClock(),
+      logger: silentLogger,
+      maxActiveAgents: 2,
+      observer,
+    });
+    try {
+      await rt.call("a", "bump", []);
+      await rt.call("b", "bump", []);
+      await rt.call("a", "bump", []); // a is now more recent than b
+      await rt.call("c", "bump", []);
+      assert.deepEqual(hibernated, ["b:lru"]);
+      assert.deepEqual(rt.stats(), { active: 2, hibernated: 1, mailboxDepth: 0, commits: rt.stats().commits });
+      assert.deepEqual(await rt.call("b", "bump", []), { ok: true, value: 2 }, "state reloaded from SQLite");
+      assert.equal(starts.get("b"), 2, "onStart ran again on wake");
+      assert.deepEqual(hibernated, ["b:lru", "a:lru"]);
+      assert.deepEqual(await rt.call("a", "bump", []), { ok: true, value: 3 });
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("an idle agent hibernates after idleTimeoutMs while its connection stays open in the host", async () => {
+    starts.clear();
+    const clock = new FakeClock();
+    const rt = createRuntime({
+      dataDir: path.join(t.dir, "idle"),
+      defaultAgentClass: Sleeper,
+      clock,
+      logger: silentLogger,
+      idleTimeoutMs: 60_000,
+    });
+    try {
+      const tr = new RecordingTransport();
+      await rt.open("d", { id: "conn", kind: "mqtt", codec: "cbor", transport: tr });
+      await clock.advance(59_000);
+      assert.equal(rt.stats().active, 1);
+      await clock.advance(2_000);
+      assert.equal(rt.stats().active, 0);
+      // The next event wakes it; the connection is still there and frames reach the same transport.
+      const out = rt.deliver("d", "conn", { channel: "rpc", frame: { id: "r1", m: "bump" } });
+      assert.ok(out.accepted);
+      assert.deepEqual(await out.done, { status: "committed" });
+      assert.deepEqual(tr.sent.at(-1)?.message, { channel: "rpc", frame: { id: "r1", ok: true, res: 1 } });
+      await rt.call("d", "push", ["hello"]);
+      assert.equal(tr.sent.at(-1)?.message.channel, "cmd");
+      assert.equal(starts.get("d"), 2);
+      assert.deepEqual(tr.closed, []);
+      // After close the connection is gone for good.
+      await rt.close("d", "conn", "disconnect");
+      const after = rt.deliver("d", "conn", { channel: "rpc", frame: { id: "r2", m: "bump" } });
+      assert.ok(after.accepted);
+      const r = await after.done;
+      assert.equal(r.status === "failed" && r.code, "BRIDGE_ERR_CONNECTION_UNKNOWN");
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("a connection whose transport died with the previous process is closed with reason shutdown on wake", async () => {
+    const dataDir = path.join(t.dir, "stale");
+    const closes: string[] = [];
+    class Tracker extends Sleeper {
+      override onClose(conn: { id: string }, reason: string): void {
+        closes.push(`${conn.id}:${reason}`);
+      }
+      count(): number {
+        return this.getConnections().length;
+      }
+    }
+    let rt = createRuntime({ dataDir, defaultAgentClass: Tracker, clock: new FakeClock(), logger: silentLogger });
+    await rt.open("d", { id: "old", kind: "mqtt", codec: "cbor", transport: new RecordingTransport() });
+    await rt.shutdown();
+    rt = createRuntime({ dataDir, defaultAgentClass: Tracker, clock: new FakeClock(), logger: silentLogger });
+    try {
+      assert.deepEqual(await rt.call("d", "count", []), { ok: true, value: 0 });
+      assert.deepEqual(closes, ["old:shutdown"]);
+    } finally {
+      await rt.shutdown();
+    }
+  });
+});

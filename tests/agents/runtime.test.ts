@@ -1,0 +1,182 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import { Agent, type Connection, createRuntime, type Value } from "../../agents/index.ts";
+import { BridgeError } from "../../errors/index.ts";
+import { FakeClock, RecordingTransport, silentLogger, tempDir } from "./helpers.ts";
+
+class Base extends Agent {
+  static override callable = ["ping"];
+  ping(): string {
+    return `pong:${this.constructor.name}`;
+  }
+  secret(): string {
+    return "operator only";
+  }
+  _hidden(): string {
+    return "never";
+  }
+  config(): Value {
+    return this.env.config as Value;
+  }
+  approve(key: string, value: Value): void {
+    this.env.directory.put("approval", key, value);
+  }
+  approvals(): Value {
+    return this.env.directory.list("approval").map((e) => `${e.agentId}/${e.key}`);
+  }
+  later(): string {
+    return this.schedule(60, "ping").id;
+  }
+  override onConnect(conn: Connection): void {
+    if (conn.context.fail === true) throw new Error("refused");
+  }
+}
+class Thermostat extends Base {
+  static override callable = ["heat"];
+  heat(): string {
+    return "warm";
+  }
+}
+
+describe("agent runtime registry and operator calls", () => {
+  const t = tempDir();
+  after(() => t.remove());
+
+  test("classes are chosen by glob pattern with the default as fallback, and get their class config", async () => {
+    const rt = createRuntime({
+      dataDir: path.join(t.dir, "classes"),
+      defaultAgentClass: Base,
+      agentClasses: [{ pattern: "thermo-*", agentClass: Thermostat }],
+      agentConfig: { Thermostat: { setpoint: 21 } },
+      clock: new FakeClock(),
+      logger: silentLogger,
+    });
+    try {
+      assert.deepEqual(await rt.call("thermo-1", "ping", []), { ok: true, value: "pong:Thermostat" });
+      assert.deepEqual(await rt.call("lamp-1", "ping", []), { ok: true, value: "pong:Base" });
+      assert.deepEqual(await rt.call("thermo-1", "config", []), { ok: true, value: { setpoint: 21 } });
+      assert.deepEqual(await rt.call("lamp-1", "config", []), { ok: true, value: {} });
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("rpc reaches only static callable methods along the class chain; call reaches public methods but not hooks", async () => {
+    const rt = createRuntime({
+      dataDir: path.join(t.dir, "rpc"),
+      defaultAgentClass: Thermostat,
+      clock: new FakeClock(),
+      logger: silentLogger,
+    });
+    try {
+      const tr = new RecordingTransport();
+      await rt.open("t", { id: "c", kind: "mqtt", codec: "pb", transport: tr });
+      for (const [id, m] of [
+        ["1", "heat"],
+        ["2", "ping"],
+        ["3", "secret"],
+        ["4", "onStart"],
+        ["5", "setState"],
+        ["6", "constructor"],
+      ]) {
+        const out = rt.deliver("t", "c", { channel: "rpc", frame: { id, m, a: [] } });
+        assert.ok(out.accepted);
+        await out.done;
+      }
+      assert.deepEqual(
+        tr.sent.map((s) => s.message.frame),
+        [
+          { id: "1", ok: true, res: "warm" },
+          { id: "2", ok: true, res: "pong:Thermostat" },
+          { id: "3", ok: false, err: "BRIDGE_ERR_RPC_UNKNOWN_METHOD" },
+          { id: "4", ok: false, err: "BRIDGE_ERR_RPC_UNKNOWN_METHOD" },
+          { id: "5", ok: false, err: "BRIDGE_ERR_RPC_UNKNOWN_METHOD" },
+          { id: "6", ok: false, err: "BRIDGE_ERR_RPC_UNKNOWN_METHOD" },
+        ],
+      );
+      assert.deepEqual(await rt.call("t", "secret", []), { ok: true, value: "operator only" });
+      for (const m of ["onStart", "onMessage", "setState", "destroy", "_hidden", "sql", "nope"]) {
+        const r = await rt.call("t", m, []);
+        assert.equal(!r.ok && r.code, "BRIDGE_ERR_CALL_UNKNOWN_METHOD", m);
+      }
+      const bad = await rt.call("../etc", "ping", []);
+      assert.equal(!bad.ok && bad.code, "BRIDGE_ERR_INVALID_AGENT_ID");
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("a throwing onConnect fails the open and forgets the connection", async () => {
+    const rt = createRuntime({
+      dataDir: path.join(t.dir, "open"),
+      defaultAgentClass: Base,
+      clock: new FakeClock(),
+      logger: silentLogger,
+    });
+    try {
+      const r = await rt.open("a", {
+        id: "c",
+        kind: "ws",
+        codec: "json",
+        context: { fail: true },
+        transport: new RecordingTransport(),
+      });
+      assert.equal(r.status, "failed");
+      const out = rt.deliver("a", "c", { channel: "rpc", frame: { id: "1", m: "ping" } });
+      assert.ok(out.accepted);
+      const d = await out.done;
+      assert.equal(d.status === "failed" && d.code, "BRIDGE_ERR_CONNECTION_UNKNOWN");
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("the fleet directory lists entries across agents after commit and destroyAgent removes everything", async () => {
+    const dataDir = path.join(t.dir, "dir");
+    const rt = createRuntime({ dataDir, defaultAgentClass: Base, clock: new FakeClock(), logger: silentLogger });
+    try {
+      await rt.call("a", "approve", ["k1", { tool: "open-valve" }]);
+      await rt.call("b", "approve", ["k2", 1]);
+      await rt.call("b", "later", []);
+      assert.deepEqual(
+        rt.directory.list("approval").map((e) => `${e.agentId}/${e.key}`),
+        ["a/k1", "b/k2"],
+      );
+      assert.deepEqual(rt.directory.list("approval")[0].value, { tool: "open-valve" });
+      await rt.call("a", "approve", ["k1", null]);
+      assert.deepEqual(await rt.call("b", "approvals", []), { ok: true, value: ["b/k2"] });
+      const tr = new RecordingTransport();
+      await rt.open("b", { id: "c", kind: "mqtt", codec: "cbor", transport: tr });
+      await rt.destroyAgent("b");
+      assert.deepEqual(tr.closed, ["agent destroyed"]);
+      assert.deepEqual(rt.directory.list("approval"), []);
+      assert.equal(fs.existsSync(path.join(dataDir, "agents", "b.db")), false);
+      assert.deepEqual(await rt.call("b", "approvals", []), { ok: true, value: [] });
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("options are validated at construction with the field named", () => {
+    const dataDir = path.join(t.dir, "opts");
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ mailboxCapacity: 0 }, "mailboxCapacity"],
+      [{ idleTimeoutMs: 1.5 }, "idleTimeoutMs"],
+      [{ maxActiveAgents: -1 }, "maxActiveAgents"],
+      [{ maxDatabaseBytes: 10 }, "maxDatabaseBytes"],
+      [{ synchronous: "OFF" }, "synchronous"],
+      [{ defaultAgentClass: 3 }, "defaultAgentClass"],
+      [{ agentClasses: [{ pattern: "", agentClass: Base }] }, "agentClasses[0].pattern"],
+    ];
+    for (const [extra, field] of cases) {
+      assert.throws(
+        () => createRuntime({ dataDir, defaultAgentClass: Base, ...extra } as Parameters<typeof createRuntime>[0]),
+        (err: unknown) =>
+          err instanceof BridgeError && err.code === "BRIDGE_ERR_INVALID_OPTION" && err.details.field === field,
+        field,
+      );
+    }
+  });
+});

@@ -1,0 +1,163 @@
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import { Agent, createRuntime, type TaskInfo, type Value } from "../../agents/index.ts";
+import { FakeClock, RecordingTransport, seededRandom, settle, silentLogger, tempDir } from "./helpers.ts";
+
+const seen: string[] = [];
+/** Lets a test finish a running task from outside. */
+const finishers = new Map<string, (v: Value) => void>();
+
+class Streamer extends Agent {
+  begin(question: string): string {
+    return this.startTask("answer", { q: question }, async (task) => {
+      task.progress("chunk-1");
+      task.progress("chunk-2");
+      return new Promise<Value>((resolve, reject) => {
+        finishers.set(question, resolve);
+        task.signal.addEventListener("abort", () => reject(new Error("aborted")));
+      });
+    });
+  }
+  beginThenThrow(question: string): void {
+    this.begin(question);
+    throw new Error("event fails");
+  }
+  cancel(id: string): boolean {
+    return this.cancelTask(id);
+  }
+  running(): Value {
+    return this.getTasks().map((t) => t.kind);
+  }
+  override onTaskProgress(task: TaskInfo, update: Value): void {
+    seen.push(`progress:${(task.input as { q: string }).q}:${update}`);
+    for (const c of this.getConnections())
+      c.send({ channel: "reason", frame: { id: task.id, seq: 0, text: String(update) } });
+  }
+  override onTaskDone(task: TaskInfo, result: Value): void {
+    seen.push(`done:${(task.input as { q: string }).q}:${result}`);
+    this.sql`CREATE TABLE IF NOT EXISTS answers (a TEXT)`;
+    this.sql`INSERT INTO answers (a) VALUES (${String(result)})`;
+  }
+  override onTaskFailed(task: TaskInfo, error: { code: string }): void {
+    seen.push(`failed:${(task.input as { q: string }).q}:${error.code}`);
+  }
+  override onTaskInterrupted(task: TaskInfo): void {
+    seen.push(`interrupted:${(task.input as { q: string }).q}`);
+  }
+  answers(): Value {
+    return this.sql<{ a: string }>`SELECT a FROM answers`.map((r) => r.a);
+  }
+}
+
+describe("agent background tasks", () => {
+  const t = tempDir();
+  after(() => t.remove());
+
+  test("a task runs outside the mailbox and its progress and result come back as events", async () => {
+    seen.length = 0;
+    const clock = new FakeClock();
+    const rt = createRuntime({
+      dataDir: path.join(t.dir, "run"),
+      defaultAgentClass: Streamer,
+      clock,
+      random: seededRandom(1),
+      logger: silentLogger,
+      idleTimeoutMs: 1000,
+    });
+    try {
+      const tr = new RecordingTransport();
+      await rt.open("s", { id: "c", kind: "mqtt", codec: "cbor", transport: tr });
+      const started = await rt.call("s", "begin", ["q1"]);
+      assert.ok(started.ok);
+      await settle();
+      // The mailbox is free while the task runs.
+      assert.deepEqual(await rt.call("s", "running", []), { ok: true, value: ["answer"] });
+      assert.deepEqual(seen, ["progress:q1:chunk-1", "progress:q1:chunk-2"]);
+      assert.deepEqual(
+        tr.sent.map((s) => s.message.channel),
+        ["reason", "reason"],
+      );
+      await clock.advance(10_000);
+      assert.equal(rt.stats().active, 1, "an agent with a running task is not evicted");
+      finishers.get("q1")!("the answer");
+      await settle();
+      assert.deepEqual(seen.at(-1), "done:q1:the answer");
+      assert.deepEqual(await rt.call("s", "answers", []), { ok: true, value: ["the answer"] });
+      assert.deepEqual(await rt.call("s", "running", []), { ok: true, value: [] });
+      await clock.advance(10_000);
+      assert.equal(rt.stats().active, 0, "evicted once the task finished");
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("cancelTask aborts the signal and onTaskFailed gets BRIDGE_ERR_TASK_CANCELLED; a rolled-back event starts nothing", async () => {
+    seen.length = 0;
+    const rt = createRuntime({
+      dataDir: path.join(t.dir, "cancel"),
+      defaultAgentClass: Streamer,
+      clock: new FakeClock(),
+      random: seededRandom(2),
+      logger: silentLogger,
+    });
+    try {
+      const started = (await rt.call("s", "begin", ["q2"])) as { ok: true; value: string };
+      await settle();
+      assert.deepEqual(await rt.call("s", "cancel", [started.value]), { ok: true, value: true });
+      await settle();
+      assert.deepEqual(seen, ["progress:q2:chunk-1", "progress:q2:chunk-2", "failed:q2:BRIDGE_ERR_TASK_CANCELLED"]);
+      assert.deepEqual(await rt.call("s", "cancel", [started.value]), { ok: true, value: false });
+      seen.length = 0;
+      const r = await rt.call("s", "beginThenThrow", ["q3"]);
+      assert.equal(r.ok, false);
+      await settle();
+      assert.deepEqual(seen, []);
+      assert.equal(finishers.has("q3"), false);
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("a task unfinished at shutdown reaches onTaskInterrupted after the restart", async () => {
+    seen.length = 0;
+    const dataDir = path.join(t.dir, "restart");
+    let rt = createRuntime({
+      dataDir,
+      defaultAgentClass: Streamer,
+      clock: new FakeClock(),
+      random: seededRandom(3),
+      logger: silentLogger,
+    });
+    await rt.start();
+    await rt.call("s", "begin", ["q4"]);
+    await settle();
+    await rt.shutdown();
+    finishers.get("q4")?.("too late");
+    assert.ok(!seen.some((s) => s.startsWith("done:q4")));
+    seen.length = 0;
+    rt = createRuntime({
+      dataDir,
+      defaultAgentClass: Streamer,
+      clock: new FakeClock(),
+      random: seededRandom(4),
+      logger: silentLogger,
+    });
+    try {
+      await rt.start();
+      assert.deepEqual(seen, ["interrupted:q4"]);
+      await rt.shutdown();
+      rt = createRuntime({
+        dataDir,
+        defaultAgentClass: Streamer,
+        clock: new FakeClock(),
+        random: seededRandom(5),
+        logger: silentLogger,
+      });
+      await rt.start();
+      assert.deepEqual(seen, ["interrupted:q4"], "reported once");
+    } finally {
+      await rt.shutdown();
+    }
+  });
+});
