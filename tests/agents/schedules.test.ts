@@ -120,6 +120,7 @@ describe("agent schedules", () => {
         "interval:every@60",
       ]);
       const left = await rt.call("a", "list", []);
+      assert.ok(left.ok);
       assert.deepEqual((left.value as Array<{ type: string }>).map((s) => s.type).sort(), ["cron", "interval"]);
       assert.deepEqual(await rt.call("a", "list", ["cron"]), {
         ok: true,
@@ -196,7 +197,7 @@ describe("agent schedules", () => {
     await rt.call("c", "every", [30]);
     await rt.shutdown();
     await clock.advance(50_000); // the process is down: nothing fires
-    assert.deepEqual(fired, []);
+    assert.equal(fired.length, 0);
     rt = runtime(dataDir, clock);
     try {
       await rt.start();

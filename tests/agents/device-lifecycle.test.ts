@@ -1,0 +1,137 @@
+/**
+ * DeviceAgent edges through the real runtime: subclassing, device rpc, approval expiry by alarm, a round cut by a
+ * restart, the conversation row-size guard, hibernation, and device-only channels.
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import type { ConversationEntry, DeviceAgentOptions, Shadow } from "../../agents/device/index.ts";
+import { DeviceAgent } from "../../agents/device/index.ts";
+import { createEngineClient } from "../../engine-client/index.ts";
+import type { EngineClient } from "../../engine-client/index.ts";
+import { startEngineSimulator } from "../../engine-client/sim/index.ts";
+import type { EngineSimulator } from "../../engine-client/sim/index.ts";
+import { DeviceHarness, waitFor } from "./device-harness.ts";
+
+let sim: EngineSimulator;
+let engine: EngineClient;
+const harnesses: DeviceHarness[] = [];
+
+before(async () => {
+  sim = await startEngineSimulator({ timeScale: 0 });
+  engine = createEngineClient({ urls: [sim.url] });
+});
+
+after(async () => {
+  for (const h of harnesses) await h.dispose();
+  await engine.close();
+  await sim.close();
+});
+
+class Thermostat extends DeviceAgent {
+  static override callable = [...DeviceAgent.callable, "setTarget"];
+  static override deviceOptions: Partial<DeviceAgentOptions> = { telemetryMaxRows: 50 };
+  seen = 0;
+
+  setTarget(celsius: unknown) {
+    if (typeof celsius !== "number") throw new Error("celsius must be a number");
+    return this.setDesired({ target: celsius });
+  }
+
+  protected override onTelemetry(): void {
+    this.seen += 1;
+  }
+
+  readingsSeen(): number {
+    return this.seen;
+  }
+}
+
+test("a subclass adds a device-callable method, keeps the built-in ones and gets its class options", async () => {
+  const h = new DeviceHarness({ agentClass: Thermostat });
+  harnesses.push(h);
+  const dev = await h.open("thermo-s1", "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "1" } });
+  dev.clear();
+  await h.send(dev, { channel: "rpc", frame: { id: "1", m: "setTarget", a: [22] } });
+  await h.send(dev, { channel: "rpc", frame: { id: "2", m: "ping" } });
+  await h.send(dev, { channel: "rpc", frame: { id: "3", m: "sendCommand", a: [{ name: "x" }] } });
+  const rpc = dev.frames("rpc");
+  assert.deepEqual(rpc[0], { id: "1", ok: true, res: { status: "ok", version: 1 } });
+  assert.equal(rpc[1].ok, true);
+  assert.equal(rpc[2].ok, false, "operator-only methods are not device-callable");
+  assert.deepEqual(dev.frames("state"), [{ v: 1, d: { target: 22 } }]);
+  await h.send(dev, { channel: "telemetry", frame: { r: { t: 1 } } });
+  assert.equal(await h.call<number>("thermo-s1", "readingsSeen"), 1);
+});
+
+test("device channels from a WebSocket viewer are refused and change nothing", async () => {
+  const h = new DeviceHarness();
+  harnesses.push(h);
+  const viewer = await h.open("cam-s2", "json", "ws");
+  await h.send(viewer, { channel: "state", frame: { v: 0, s: { hacked: true } } });
+  assert.equal(viewer.frames("error")[0]?.code, "BRIDGE_ERR_DEVICE_ONLY");
+  assert.equal((await h.call<Shadow>("cam-s2", "getShadow")).reported.version, 0);
+});
+
+test("shadow, outbox and presence survive hibernation of an idle agent", async () => {
+  const h = new DeviceHarness({ idleTimeoutMs: 1000 });
+  harnesses.push(h);
+  const dev = await h.open("sleepy-s3", "cbor");
+  await h.send(dev, { channel: "state", frame: { v: 0, s: { a: 1 } } });
+  const before = h.runtime.stats().active;
+  await h.clock.advance(5000);
+  assert.ok(h.runtime.stats().active < before, "the agent hibernated");
+  await h.send(dev, { channel: "state", frame: { v: 1, s: { b: 2 } } });
+  assert.deepEqual((await h.call<Shadow>("sleepy-s3", "getShadow")).reported, { version: 2, state: { a: 1, b: 2 } });
+  assert.equal((await h.call<{ online: boolean }>("sleepy-s3", "getStatus")).online, true);
+});
+
+test("a pending approval not resolved in time expires by alarm and the turn answers anyway", async () => {
+  const h = new DeviceHarness({ engine, agentConfig: { DeviceAgent: { approvalTtlSeconds: 60 } } });
+  harnesses.push(h);
+  const dev = await h.open("door-s4", "cbor");
+  await h.send(dev, { channel: "reason", frame: { id: "x", q: "send_command now" } });
+  await waitFor(() => h.runtime.directory.list("approval").find((a) => a.agentId === "door-s4"), "approval");
+  await h.clock.advance(61_000);
+  const fin = await waitFor(() => dev.frames("reason").find((f) => f.fin === true), "final frame");
+  assert.equal(fin.fr, "stop");
+  const approvals = await h.call<Array<{ status: string }>>("door-s4", "listApprovals", {});
+  assert.equal(approvals[0].status, "expired");
+  assert.equal(h.runtime.directory.list("approval").filter((a) => a.agentId === "door-s4").length, 0);
+});
+
+test("a round in flight at a restart ends cleanly as interrupted and does not block the next request", async () => {
+  const slowSim = await startEngineSimulator({ timeScale: 1, minOutputTokens: 400, maxOutputTokens: 400 });
+  const slowEngine = createEngineClient({ urls: [slowSim.url] });
+  const h = new DeviceHarness({ engine: slowEngine });
+  harnesses.push(h);
+  try {
+    const dev = await h.open("cut-s5", "cbor");
+    await h.send(dev, { channel: "reason", frame: { id: "r", q: "Long answer please", max: 400 } });
+    await waitFor(() => dev.frames("reason").length > 0, "first chunk");
+    await h.restart();
+    slowSim.setFaults({ failRequests: { status: 400 } });
+    const again = await h.open("cut-s5", "cbor");
+    await h.send(again, { channel: "reason", frame: { id: "r2", q: "Again" } });
+    const errors = again.frames("error").map((e) => e.code);
+    assert.ok(!errors.includes("BRIDGE_ERR_REASON_BUSY"), `not busy: ${errors.join(",")}`);
+    await waitFor(() => again.frames("reason").find((f) => f.fin === true), "final frame of the second request");
+  } finally {
+    await h.runtime.shutdown();
+    await slowEngine.close();
+    await slowSim.close();
+  }
+});
+
+test("an oversized tool output is compacted with a note instead of failing the write", async () => {
+  const h = new DeviceHarness({ engine, agentConfig: { DeviceAgent: { maxToolOutputChars: 300 } } });
+  harnesses.push(h);
+  const dev = await h.open("big-s6", "cbor");
+  await h.send(dev, { channel: "state", frame: { v: 0, s: { blob: "x".repeat(5000) } } });
+  await h.send(dev, { channel: "reason", frame: { id: "b", q: "read_shadow please" } });
+  await waitFor(() => dev.frames("reason").find((f) => f.fin === true), "final frame");
+  const conversation = await h.call<ConversationEntry[]>("big-s6", "getConversation", {});
+  const tool = conversation.find((m) => m.role === "tool");
+  assert.ok(tool !== undefined && (tool.content ?? "").length <= 300);
+  assert.match(tool?.content ?? "", /\[compacted: the tool output was \d+ characters; \d+ from the middle were cut\]/);
+});
