@@ -100,7 +100,7 @@ test("a pending approval not resolved in time expires by alarm and the turn answ
   assert.equal(h.runtime.directory.list("approval").filter((a) => a.agentId === "door-s4").length, 0);
 });
 
-test("a round in flight at a restart ends cleanly as interrupted and does not block the next request", async () => {
+test("a round in flight at a restart is ended cleanly and does not block the next request", async () => {
   const slowSim = await startEngineSimulator({ timeScale: 1, minOutputTokens: 400, maxOutputTokens: 400 });
   const slowEngine = createEngineClient({ urls: [slowSim.url] });
   const h = new DeviceHarness({ engine: slowEngine });
