@@ -49,7 +49,8 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
   }
   const promptTokens = tokenize(renderPrompt(request.messages, request.toolsJson));
   const maxLen = ctx.options.maxModelLen;
-  const maxTokens = request.maxTokens ?? Math.min(ctx.options.defaultMaxTokens, maxLen - promptTokens.length);
+  const maxTokens = request.maxTokens ?? Math.max(1, Math.min(ctx.options.defaultMaxTokens, maxLen - promptTokens.length));
+  // At least one completion token must fit, as in vLLM, so no sequence is ever scheduled with nothing to do.
   if (promptTokens.length + maxTokens > maxLen) {
     return reject(
       400,
@@ -123,6 +124,11 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
     if (!done) finish("aborted", "abort");
   });
   if (request.stream) out.open();
+  if (plan.pieces.length === 0) {
+    // Nothing to generate (cannot happen with max_tokens >= 1, kept so a response can never hang).
+    finish("completed", plan.finishReason);
+    return out.end(plan.finishReason);
+  }
   const delayMs = ctx.faults.firstTokenDelayMs;
   if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
   if (done) return;
