@@ -8,13 +8,13 @@ import { bigintToBytes, checkKey, checkText, normalizeBigInt } from "../schema/v
 import { DecodeFault, joinPath } from "../schema/fault.ts";
 import { toHalfBits } from "./float.ts";
 
-const textEncoder = new TextEncoder();
 const TWO_32 = 2 ** 32;
 const U64_LIMIT = 1n << 64n;
 
 /** Encoder state; one module-level instance is reused because encoding is synchronous and never re-entered. */
-let buf = new Uint8Array(4096);
-let view = new DataView(buf.buffer);
+// A Buffer so long strings are written in place by Node's native UTF-8 writer.
+let buf = Buffer.allocUnsafe(4096);
+let view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 let pos = 0;
 let maxDepth = 16;
 
@@ -22,10 +22,10 @@ function ensure(n: number): void {
   if (pos + n <= buf.length) return;
   let size = buf.length * 2;
   while (size < pos + n) size *= 2;
-  const next = new Uint8Array(size);
+  const next = Buffer.allocUnsafe(size);
   next.set(buf.subarray(0, pos));
   buf = next;
-  view = new DataView(buf.buffer);
+  view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
 /** Writes a major type with its argument in the shortest form. `arg` is a non-negative safe integer. */
@@ -131,11 +131,10 @@ function writeText(s: string, field: string): void {
     }
   }
   checkText(s, field);
-  const bytes = textEncoder.encode(s);
-  writeHead(3, bytes.length);
-  ensure(bytes.length);
-  buf.set(bytes, pos);
-  pos += bytes.length;
+  const length = Buffer.byteLength(s, "utf8");
+  writeHead(3, length);
+  ensure(length);
+  pos += buf.write(s, pos, length, "utf8");
 }
 
 function writeValue(v: unknown, depth: number, field: string): void {
@@ -199,5 +198,8 @@ export function encodeCborMap(frame: Record<string, unknown>, depthLimit: number
   pos = 0;
   maxDepth = depthLimit;
   writeMap(frame, 1, "");
-  return buf.slice(0, pos);
+  // A copy, as a plain Uint8Array: the scratch buffer is reused by the next call.
+  const out = new Uint8Array(pos);
+  out.set(buf.subarray(0, pos));
+  return out;
 }

@@ -23,7 +23,26 @@ export function frameCase(direction: Direction, channel: string): string {
 
 /** protobufjs decodes strings leniently; the bridge refuses invalid UTF-8 as the other codecs do. */
 function strictString(this: protobuf.Reader): string {
-  const raw = this.bytes();
+  const length = this.uint32();
+  const start = this.pos;
+  const end = start + length;
+  if (end > this.len) throw new DecodeFault("BRIDGE_ERR_FRAME_DECODE", "a string field runs past the frame");
+  this.pos = end;
+  const buf = this.buf;
+  // ASCII fast path: keys and ids are short and plain; TextDecoder's call overhead dominates for them.
+  if (length < 24) {
+    let s = "";
+    for (let i = start; i < end; i++) {
+      const b = buf[i];
+      if (b > 0x7f) return decodeUtf8(buf.subarray(start, end));
+      s += String.fromCharCode(b);
+    }
+    return s;
+  }
+  return decodeUtf8(buf.subarray(start, end));
+}
+
+function decodeUtf8(raw: Uint8Array): string {
   try {
     return utf8.decode(raw);
   } catch {
@@ -60,7 +79,10 @@ export const pbCodec: Codec = createCodec({
   binary: true,
   encode: (direction, channel, schema, frame, maxDepth) => {
     const body = frameToPb(schema, frame, 1, maxDepth, "");
-    return FrameType.encode({ [frameCase(direction, channel)]: body }).finish();
+    const bytes = FrameType.encode({ [frameCase(direction, channel)]: body }).finish();
+    // protobufjs returns a Buffer cut from Node's shared 8 KiB pool; a plain copy neither pins the pool nor differs
+    // in type from what the other codecs return.
+    return new Uint8Array(bytes);
   },
   decode: (direction, channel, schema, bytes, limits) => {
     const message = decodeFrame(bytes);

@@ -117,15 +117,13 @@ export function mapToPb(map: Record<string, unknown>, depth: number, maxDepth: n
 
 /** Converts a decoded `Value` message into a Value. Throws DecodeFault. */
 export function valueFromPb(msg: PbObject, depth: number, maxDepth: number, field: string): unknown {
-  let kind: (typeof VALUE_KINDS)[number] | undefined;
-  for (const k of VALUE_KINDS) {
-    if (!Object.hasOwn(msg, k) || msg[k] === null || msg[k] === undefined) continue;
-    if (kind !== undefined) throw invalid(field, `Value sets both ${kind} and ${k}`);
-    kind = k;
+  // A decoded message owns exactly the fields that were on the wire, so its own keys name the kinds it sets.
+  const keys = Object.keys(msg);
+  if (keys.length !== 1) {
+    throw invalid(field, keys.length === 0 ? "Value sets no kind" : `Value sets ${keys.join(" and ")}`);
   }
+  const kind = keys[0] as (typeof VALUE_KINDS)[number];
   switch (kind) {
-    case undefined:
-      throw invalid(field, "Value sets no kind");
     case "nullValue":
       return null;
     case "boolValue":
@@ -151,6 +149,8 @@ export function valueFromPb(msg: PbObject, depth: number, maxDepth: number, fiel
     case "mapValue":
       if (depth > maxDepth) throw tooDeep(field, maxDepth);
       return mapFromPb(msg.mapValue as PbObject, depth, maxDepth, field);
+    default:
+      throw invalid(field, `Value sets an unknown kind ${String(kind)}`);
   }
 }
 

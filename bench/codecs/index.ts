@@ -1,0 +1,106 @@
+/**
+ * Codec benchmark (`npm run bench:codecs`): bytes per frame and encode+decode round trips per second for CBOR and
+ * protobuf, each as a ratio to JSON measured in the same run, on realistic frames. cbor-x (no validation, its
+ * own number rules) is shown as a reference point for the bridge's strict CBOR codec.
+ *
+ * Options: --rounds N (default 5), --round-ms N (default 400). Each figure is the median of the rounds.
+ */
+import { Encoder } from "cbor-x";
+import { type Codec, cborCodec, type DownChannel, jsonCodec, pbCodec, type UpChannel } from "../../codecs/index.ts";
+import { reasonChunk, shadowDelta, telemetry, telemetryFloat32 } from "./frames.ts";
+
+interface Case {
+  name: string;
+  direction: "up" | "down";
+  channel: UpChannel | DownChannel;
+  frame: object;
+}
+
+const CASES: Case[] = [
+  { name: "telemetry, 8 readings", direction: "up", channel: "telemetry", frame: telemetry },
+  { name: "telemetry, 8 readings as float32", direction: "up", channel: "telemetry", frame: telemetryFloat32 },
+  { name: "shadow delta", direction: "down", channel: "state", frame: shadowDelta },
+  { name: "reasoning chunk, 200 chars", direction: "down", channel: "reason", frame: reasonChunk },
+];
+
+function option(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
+  return value;
+}
+
+const rounds = option("rounds", 5);
+const roundMs = option("round-ms", 400);
+
+type RoundTrip = () => number;
+
+function codecRoundTrip(codec: Codec, c: Case): { bytes: number; run: RoundTrip } {
+  const encode = () =>
+    c.direction === "up"
+      ? codec.encodeUp(c.channel as UpChannel, c.frame as never)
+      : codec.encodeDown(c.channel as DownChannel, c.frame as never);
+  const decode = (b: Uint8Array) =>
+    c.direction === "up" ? codec.decodeUp(c.channel as UpChannel, b) : codec.decodeDown(c.channel as DownChannel, b);
+  const sample = encode();
+  const check = decode(sample);
+  if (!check.ok) throw new Error(`${codec.name} cannot decode its own ${c.name}: ${check.message}`);
+  return {
+    bytes: sample.length,
+    run: () => {
+      const result = decode(encode());
+      return result.ok ? 1 : 0;
+    },
+  };
+}
+
+const cborX = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true, tagUint8Array: false });
+function cborXRoundTrip(c: Case): { bytes: number; run: RoundTrip } {
+  const sample = cborX.encode(c.frame);
+  return { bytes: sample.length, run: () => (cborX.decode(cborX.encode(c.frame)) ? 1 : 0) };
+}
+
+/** Round trips per second over one timed round. */
+function measure(run: RoundTrip): number {
+  let n = 0;
+  let sink = 0;
+  const start = performance.now();
+  let now = start;
+  while (now - start < roundMs) {
+    for (let i = 0; i < 200; i++) sink += run();
+    n += 200;
+    now = performance.now();
+  }
+  if (sink !== n) throw new Error("a round trip failed");
+  return (n * 1000) / (now - start);
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+const contenders: { name: string; make: (c: Case) => { bytes: number; run: RoundTrip } }[] = [
+  { name: "json", make: (c) => codecRoundTrip(jsonCodec, c) },
+  { name: "cbor", make: (c) => codecRoundTrip(cborCodec, c) },
+  { name: "pb", make: (c) => codecRoundTrip(pbCodec, c) },
+  { name: "cbor-x (reference, unvalidated)", make: cborXRoundTrip },
+];
+
+console.log(`node ${process.version}, ${rounds} rounds of ${roundMs} ms, median of rounds\n`);
+console.log("| frame | codec | bytes | bytes vs json | round trips/s | speed vs json |");
+console.log("|---|---|---:|---:|---:|---:|");
+for (const c of CASES) {
+  const runs = contenders.map((k) => ({ name: k.name, ...k.make(c), rates: [] as number[] }));
+  for (const r of runs) for (let i = 0; i < 2000; i++) r.run(); // warm up the JIT
+  // Interleave contenders within each round so drift in machine load hits them alike.
+  for (let round = 0; round < rounds; round++) for (const r of runs) r.rates.push(measure(r.run));
+  const json = runs[0];
+  const jsonRate = median(json.rates);
+  for (const r of runs) {
+    const rate = median(r.rates);
+    console.log(
+      `| ${c.name} | ${r.name} | ${r.bytes} | ${(r.bytes / json.bytes).toFixed(2)} | ${Math.round(rate).toLocaleString("en-US")} | ${(rate / jsonRate).toFixed(2)} |`,
+    );
+  }
+}
