@@ -29,7 +29,7 @@ export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps
     "/devices/:id/telemetry",
     {
       schema: {
-        summary: "Stored readings in a time range, newest first unless order=asc",
+        summary: "Stored readings in a time range, oldest first unless order=desc",
         tags: ["telemetry"],
         params: deviceIdParams,
         querystring: {
@@ -38,7 +38,12 @@ export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps
             from: { type: "string", description: "Start, ms since the epoch or ISO 8601; default 24 h before `to`" },
             to: { type: "string", description: "End, ms since the epoch or ISO 8601; default now" },
             metric: { type: "string", pattern: "^[A-Za-z0-9_.:/-]{1,128}$", description: "Only this metric" },
-            order: { type: "string", enum: ["asc", "desc"], default: "desc", description: "desc: newest first" },
+            order: {
+              type: "string",
+              enum: ["asc", "desc"],
+              default: "asc",
+              description: "asc (default): oldest first, for paging on ts; desc: newest first",
+            },
             limit: {
               type: "integer",
               minimum: 1,
@@ -56,7 +61,7 @@ export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps
       if (from > to)
         throw new ApiError(400, API_ERROR_CODES.validation, "query.from must not be after query.to", "query.from");
       const limit = Math.min(q.limit ?? DEFAULT_TELEMETRY_LIMIT, MAX_TELEMETRY_LIMIT);
-      const order = q.order ?? "desc";
+      const order = q.order ?? "asc";
       const spec: ValueMap = { from, to, limit, order };
       if (q.metric !== undefined) spec.metric = q.metric;
       const rows = await callDeviceAgent(deps, request.params.id, "queryTelemetry", [spec]);

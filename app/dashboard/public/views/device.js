@@ -265,7 +265,7 @@ function renderCommands(el, commands) {
 async function refreshTelemetry(id) {
   const { els } = current;
   const metricParam = current.metric ? `&metric=${enc(current.metric)}` : "";
-  const data = await api("GET", `/api/devices/${enc(id)}/telemetry?limit=300${metricParam}`);
+  const data = await api("GET", `/api/devices/${enc(id)}/telemetry?order=desc&limit=300${metricParam}`);
   const rows = Array.isArray(data.readings) ? data.readings : [];
   const metrics = [...new Set(rows.map((r) => r.metric))].sort();
   if (!current.metric && metrics.length > 0)

@@ -31,9 +31,10 @@ function renderKpis(fleet) {
 
 function engineLabel(engine) {
   if (!engine.configured) return "not configured";
-  const healthy = engine.health?.healthy ?? engine.health?.ok ?? (engine.health?.error ? false : undefined);
+  // engine-client health(): { status: "ok" | "degraded" | "down", replicas }; a failed probe: { healthy: false, error }.
+  const status = engine.health?.status ?? (engine.health?.healthy === false ? "down" : "unknown");
   const ttft = engine.activity?.ttftMsMean;
-  const state = healthy === false ? "unhealthy" : healthy === true ? "healthy" : "configured";
+  const state = status === "ok" ? "healthy" : status;
   return ttft === null || ttft === undefined ? state : `${state} · TTFT ${Math.round(ttft)} ms`;
 }
 

@@ -1,0 +1,147 @@
+/**
+ * Fixture for operator API tests: the real agent runtime with DeviceAgent on a temp data dir, the real SQLite
+ * device registry (cheap scrypt), a broker stand-in whose online set the test controls, and the API mounted on a
+ * fastify instance driven with `inject`.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import Fastify, { type FastifyInstance } from "fastify";
+import pino from "pino";
+import type { UpMessage } from "../../codecs/frames.ts";
+import type { ReasoningEngine } from "../../agents/engine.ts";
+import type { ConnectionTransport, EventResult } from "../../agents/host.ts";
+import { createRuntime, DeviceAgent } from "../../agents/index.ts";
+import type { AgentRuntime, Clock } from "../../agents/types.ts";
+import { createDeviceRegistry, type DeviceRegistry } from "../../broker/registry/index.ts";
+import { type OperatorEngine, registerOperatorApi } from "../../app/api/index.ts";
+import { createMetrics, trackHost } from "../../app/metrics/index.ts";
+
+export const TOKEN = "api-test-token-0123456789abcdef";
+export const AUTH = { authorization: `Bearer ${TOKEN}` };
+
+/** Wall-clock-like time that moves only when told; timers fire on `advance`. */
+export class TestClock implements Clock {
+  #now: number;
+  #timers = new Map<number, { at: number; fn: () => void }>();
+  #next = 1;
+  constructor(start: number) {
+    this.#now = start;
+  }
+  now(): number {
+    return this.#now;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.#next++;
+    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
+    return id;
+  }
+  clearTimeout(handle: unknown): void {
+    this.#timers.delete(handle as number);
+  }
+  advance(ms: number): void {
+    const target = this.#now + ms;
+    for (const [id, t] of [...this.#timers].sort((a, b) => a[1].at - b[1].at)) {
+      if (t.at > target) continue;
+      this.#timers.delete(id);
+      this.#now = Math.max(this.#now, t.at);
+      t.fn();
+    }
+    this.#now = target;
+  }
+}
+
+export interface ApiFixture {
+  app: FastifyInstance;
+  runtime: AgentRuntime;
+  registry: DeviceRegistry;
+  clock: TestClock;
+  online: Set<string>;
+  /** Provisions a device through the registry (not the API). */
+  provision(id: string): Promise<void>;
+  /** Opens an internal device connection and delivers frames through it, as the broker would. */
+  device(id: string): Promise<{ send(message: UpMessage): Promise<EventResult>; close(): Promise<void> }>;
+  close(): Promise<void>;
+}
+
+export async function createApiFixture(
+  options: { engine?: ReasoningEngine & Partial<OperatorEngine>; agentConfig?: Record<string, unknown> } = {},
+): Promise<ApiFixture> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "api-test-"));
+  const clock = new TestClock(Date.UTC(2026, 0, 15, 12, 0, 0));
+  let seed = 7;
+  const random = () => {
+    seed = (seed * 16807) % 2147483647;
+    return seed / 2147483647;
+  };
+  const metrics = createMetrics({ clock, defaultMetrics: false });
+  const runtime = createRuntime({
+    dataDir: path.join(dataDir, "agents"),
+    defaultAgentClass: DeviceAgent,
+    clock,
+    random,
+    engine: options.engine,
+    logger: pino({ level: "silent" }),
+    agentConfig: options.agentConfig === undefined ? undefined : { DeviceAgent: options.agentConfig },
+    observer: metrics.runtimeObserver,
+  });
+  await runtime.start();
+  const registry = createDeviceRegistry({
+    path: path.join(dataDir, "registry.db"),
+    clock,
+    scrypt: { N: 1024, r: 8, p: 1 },
+  });
+  const online = new Set<string>();
+  const app = Fastify();
+  const engine =
+    options.engine?.health !== undefined && options.engine.stats !== undefined
+      ? (options.engine as OperatorEngine)
+      : undefined;
+  await registerOperatorApi(app, {
+    runtime,
+    registry,
+    broker: { isOnline: (id) => online.has(id), connectedDevices: () => [...online] },
+    engine,
+    activity: metrics.activity,
+    apiToken: TOKEN,
+    clock,
+  });
+  // Devices reach the runtime through the activity tracker, as the broker does in the bridge.
+  const host = trackHost(runtime, metrics.activity);
+  let n = 0;
+  return {
+    app,
+    runtime,
+    registry,
+    clock,
+    online,
+    async provision(id) {
+      const r = await registry.add(id, { codec: "json" });
+      if (r.status !== "created") throw new Error(`provision ${id}: ${r.status}`);
+    },
+    async device(id) {
+      const connectionId = `test-${++n}`;
+      const transport: ConnectionTransport = { send() {}, sendProtocol() {}, close() {} };
+      const opened = await host.open(id, { id: connectionId, kind: "internal", codec: "json", transport });
+      if (opened.status !== "committed") throw new Error(`open ${id}: ${opened.message}`);
+      online.add(id);
+      return {
+        async send(message) {
+          const outcome = host.deliver(id, connectionId, message);
+          if (!outcome.accepted) throw new Error("mailbox full");
+          return outcome.done;
+        },
+        async close() {
+          online.delete(id);
+          await host.close(id, connectionId, "disconnect");
+        },
+      };
+    },
+    async close() {
+      await app.close();
+      await runtime.shutdown();
+      registry.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

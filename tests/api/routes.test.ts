@@ -1,0 +1,375 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { AUTH, type ApiFixture, createApiFixture, TOKEN } from "./helpers.ts";
+
+describe("operator REST API", () => {
+  let f: ApiFixture;
+  before(async () => {
+    f = await createApiFixture();
+  });
+  after(() => f.close());
+
+  const get = (url: string) => f.app.inject({ method: "GET", url, headers: AUTH });
+  const send = (method: "POST" | "PUT" | "DELETE", url: string, payload?: unknown) =>
+    f.app.inject({ method, url, headers: AUTH, ...(payload === undefined ? {} : { payload: payload as object }) });
+
+  function assertError(res: { statusCode: number; json(): unknown }, status: number, code: string, field?: string) {
+    assert.equal(res.statusCode, status);
+    const body = res.json() as { error: { code: string; message: string; field?: string } };
+    assert.equal(body.error.code, code);
+    assert.equal(typeof body.error.message, "string");
+    if (field !== undefined) assert.equal(body.error.field, field);
+  }
+
+  test("every route refuses a missing or wrong token with 401 and the error shape", async () => {
+    const routes = [
+      ["GET", "/api/devices"],
+      ["GET", "/api/devices/x"],
+      ["POST", "/api/devices"],
+      ["DELETE", "/api/devices/x"],
+      ["GET", "/api/devices/x/shadow"],
+      ["PUT", "/api/devices/x/shadow/desired"],
+      ["POST", "/api/devices/x/commands"],
+      ["GET", "/api/devices/x/commands"],
+      ["GET", "/api/devices/x/commands/c"],
+      ["GET", "/api/devices/x/telemetry"],
+      ["GET", "/api/devices/x/conversation"],
+      ["GET", "/api/approvals"],
+      ["POST", "/api/approvals/x/a"],
+      ["GET", "/api/fleet"],
+      ["GET", "/openapi.json"],
+    ] as const;
+    for (const [method, url] of routes) {
+      const none = await f.app.inject({ method, url });
+      assertError(none, 401, "BRIDGE_ERR_API_UNAUTHORIZED");
+      assert.match(String(none.headers["www-authenticate"]), /^Bearer/);
+      const wrong = await f.app.inject({ method, url, headers: { authorization: `Bearer ${TOKEN}x` } });
+      assertError(wrong, 401, "BRIDGE_ERR_API_UNAUTHORIZED");
+      const basic = await f.app.inject({ method, url, headers: { authorization: `Basic ${TOKEN}` } });
+      assertError(basic, 401, "BRIDGE_ERR_API_UNAUTHORIZED");
+    }
+  });
+
+  test("the OpenAPI document lists every route with its parameters and the bearer scheme", async () => {
+    const res = await get("/openapi.json");
+    assert.equal(res.statusCode, 200);
+    const doc = res.json() as {
+      openapi: string;
+      paths: Record<string, Record<string, { parameters?: Array<{ name: string }> }>>;
+    };
+    assert.equal(doc.openapi, "3.0.3");
+    for (const path of [
+      "/api/devices",
+      "/api/devices/{id}",
+      "/api/devices/{id}/shadow",
+      "/api/devices/{id}/shadow/desired",
+      "/api/devices/{id}/commands",
+      "/api/devices/{id}/commands/{cmdId}",
+      "/api/devices/{id}/telemetry",
+      "/api/devices/{id}/conversation",
+      "/api/approvals",
+      "/api/approvals/{deviceId}/{approvalId}",
+      "/api/fleet",
+      "/metrics",
+    ]) {
+      assert.ok(doc.paths[path] !== undefined, `missing ${path}`);
+    }
+    const telemetry = doc.paths["/api/devices/{id}/telemetry"]?.get?.parameters?.map((p) => p.name);
+    assert.deepEqual(telemetry?.sort(), ["from", "id", "limit", "metric", "order", "to"]);
+  });
+
+  test("provisioning answers 201 with the secret once, 409 for a taken id and 400 naming a bad field", async () => {
+    const res = await send("POST", "/api/devices", { id: "prov-1", codec: "cbor" });
+    assert.equal(res.statusCode, 201);
+    const body = res.json() as { device: { id: string; codec: string; online: boolean }; secret: string };
+    assert.equal(body.device.id, "prov-1");
+    assert.equal(body.device.codec, "cbor");
+    assert.equal(body.device.online, false);
+    assert.ok(body.secret.length >= 16);
+    assert.equal(res.headers["cache-control"], "no-store");
+    assert.equal((await f.registry.verify("prov-1", body.secret)).status, "ok");
+    assertError(await send("POST", "/api/devices", { id: "prov-1" }), 409, "BRIDGE_ERR_API_DEVICE_EXISTS", "body.id");
+    assertError(await send("POST", "/api/devices", { id: "bad id!" }), 400, "BRIDGE_ERR_API_VALIDATION", "body.id");
+    assertError(await send("POST", "/api/devices", { codec: "json" }), 400, "BRIDGE_ERR_API_VALIDATION", "body.id");
+    assertError(
+      await send("POST", "/api/devices", { id: "p2", codec: "xml" }),
+      400,
+      "BRIDGE_ERR_API_VALIDATION",
+      "body.codec",
+    );
+    const malformed = await f.app.inject({
+      method: "POST",
+      url: "/api/devices",
+      headers: { ...AUTH, "content-type": "application/json" },
+      payload: "{nope",
+    });
+    assertError(malformed, 400, "BRIDGE_ERR_API_VALIDATION");
+  });
+
+  test("the device list shows online status, last seen and last telemetry, and filters by online", async () => {
+    await f.provision("list-a");
+    await f.provision("list-b");
+    const dev = await f.device("list-a");
+    const list = (await get("/api/devices")).json() as { devices: Array<{ id: string; online: boolean }> };
+    const a = list.devices.find((d) => d.id === "list-a");
+    const b = list.devices.find((d) => d.id === "list-b");
+    assert.equal(a?.online, true);
+    assert.equal(b?.online, false);
+    const onlineOnly = (await get("/api/devices?online=true")).json() as { devices: Array<{ id: string }> };
+    assert.deepEqual(
+      onlineOnly.devices.map((d) => d.id),
+      ["list-a"],
+    );
+    assertError(await get("/api/devices?online=maybe"), 400, "BRIDGE_ERR_API_VALIDATION", "querystring.online");
+    await dev.close();
+  });
+
+  test("one device shows the agent's status; an unknown device is 404 and a malformed id 400", async () => {
+    await f.provision("one-1");
+    const dev = await f.device("one-1");
+    await dev.send({ channel: "hello", frame: { fw: "1.2.3", codec: "json" } });
+    const res = await get("/api/devices/one-1");
+    assert.equal(res.statusCode, 200);
+    const body = res.json() as { id: string; online: boolean; status: { firmware: string; online: boolean } };
+    assert.equal(body.id, "one-1");
+    assert.equal(body.online, true);
+    assert.equal(body.status.firmware, "1.2.3");
+    assertError(await get("/api/devices/nobody"), 404, "BRIDGE_ERR_API_DEVICE_NOT_FOUND", "params.id");
+    assertError(await get(`/api/devices/${"x".repeat(65)}`), 400, "BRIDGE_ERR_API_VALIDATION", "params.id");
+    await dev.close();
+  });
+
+  test("desired state is versioned, a stale expectedVersion is a 409, and bad bodies name the field", async () => {
+    await f.provision("shadow-1");
+    const initial = (await get("/api/devices/shadow-1/shadow")).json() as { desired: { version: number } };
+    assert.equal(initial.desired.version, 0);
+    const set = await send("PUT", "/api/devices/shadow-1/shadow/desired", { state: { led: "on" }, expectedVersion: 0 });
+    assert.equal(set.statusCode, 200);
+    assert.deepEqual(set.json(), { status: "ok", version: 1 });
+    const shadow = (await get("/api/devices/shadow-1/shadow")).json() as {
+      desired: { version: number; state: object };
+      delta: object;
+    };
+    assert.deepEqual(shadow.desired, { version: 1, state: { led: "on" } });
+    assert.deepEqual(shadow.delta, { led: "on" });
+    const stale = await send("PUT", "/api/devices/shadow-1/shadow/desired", {
+      state: { led: "off" },
+      expectedVersion: 0,
+    });
+    assertError(stale, 409, "BRIDGE_ERR_API_SHADOW_CONFLICT", "body.expectedVersion");
+    assert.match((stale.json() as { error: { message: string } }).error.message, /current version 1/);
+    assertError(
+      await send("PUT", "/api/devices/shadow-1/shadow/desired", {}),
+      400,
+      "BRIDGE_ERR_API_VALIDATION",
+      "body.state",
+    );
+    assertError(
+      await send("PUT", "/api/devices/shadow-1/shadow/desired", { state: 5 }),
+      400,
+      "BRIDGE_ERR_API_VALIDATION",
+      "body.state",
+    );
+    assertError(
+      await send("PUT", "/api/devices/shadow-1/shadow/desired", { state: {}, expectedVersion: -1 }),
+      400,
+      "BRIDGE_ERR_API_VALIDATION",
+      "body.expectedVersion",
+    );
+    assertError(
+      await send("PUT", "/api/devices/ghost/shadow/desired", { state: {} }),
+      404,
+      "BRIDGE_ERR_API_DEVICE_NOT_FOUND",
+    );
+  });
+
+  test("commands are queued with 201, listed, read one by one, and bad input names the field", async () => {
+    await f.provision("cmd-1");
+    const res = await send("POST", "/api/devices/cmd-1/commands", {
+      name: "reboot",
+      args: { delay: 5 },
+      ttlSeconds: 60,
+    });
+    assert.equal(res.statusCode, 201);
+    const cmd = res.json() as { id: string; name: string; state: string; args: unknown; maxAttempts: number };
+    assert.equal(cmd.name, "reboot");
+    assert.equal(cmd.state, "QUEUED");
+    assert.deepEqual(cmd.args, { delay: 5 });
+    const list = (await get("/api/devices/cmd-1/commands")).json() as { commands: Array<{ id: string }> };
+    assert.deepEqual(
+      list.commands.map((c) => c.id),
+      [cmd.id],
+    );
+    const queued = (await get("/api/devices/cmd-1/commands?state=QUEUED&limit=5")).json() as { commands: unknown[] };
+    assert.equal(queued.commands.length, 1);
+    const one = await get(`/api/devices/cmd-1/commands/${cmd.id}`);
+    assert.equal(one.statusCode, 200);
+    assert.equal((one.json() as { id: string }).id, cmd.id);
+    assertError(
+      await get("/api/devices/cmd-1/commands/cmd-nope"),
+      404,
+      "BRIDGE_ERR_API_COMMAND_NOT_FOUND",
+      "params.cmdId",
+    );
+    assertError(await send("POST", "/api/devices/cmd-1/commands", {}), 400, "BRIDGE_ERR_API_VALIDATION", "body.name");
+    assertError(
+      await send("POST", "/api/devices/cmd-1/commands", { name: "x", ttlSeconds: 0 }),
+      400,
+      "BRIDGE_ERR_API_VALIDATION",
+      "body.ttlSeconds",
+    );
+    assertError(
+      await get("/api/devices/cmd-1/commands?state=DONE"),
+      400,
+      "BRIDGE_ERR_API_VALIDATION",
+      "querystring.state",
+    );
+  });
+
+  test("telemetry is queried by range and metric, oldest first, with the limit capped and bad bounds refused", async () => {
+    await f.provision("tel-1");
+    const dev = await f.device("tel-1");
+    const t0 = f.clock.now();
+    for (let i = 0; i < 5; i++) {
+      const r = await dev.send({
+        channel: "telemetry",
+        frame: { ts: t0 - 5000 + i * 1000, r: { temp: 20 + i, hum: 40 } },
+      });
+      assert.equal(r.status, "committed");
+    }
+    const all = (await get("/api/devices/tel-1/telemetry?metric=temp")).json() as {
+      readings: Array<{ ts: number; metric: string; value: number }>;
+      limit: number;
+      order: string;
+    };
+    assert.deepEqual(
+      all.readings.map((r) => r.value),
+      [20, 21, 22, 23, 24],
+    );
+    assert.equal(all.order, "asc");
+    const newest = (await get("/api/devices/tel-1/telemetry?metric=temp&order=desc&limit=2")).json() as {
+      readings: Array<{ value: number }>;
+    };
+    assert.deepEqual(
+      newest.readings.map((r) => r.value),
+      [24, 23],
+    );
+    const ranged = (
+      await get(`/api/devices/tel-1/telemetry?metric=temp&from=${t0 - 4000}&to=${new Date(t0 - 2000).toISOString()}`)
+    ).json() as {
+      readings: Array<{ value: number }>;
+    };
+    assert.deepEqual(
+      ranged.readings.map((r) => r.value),
+      [21, 22, 23],
+    );
+    const capped = (await get("/api/devices/tel-1/telemetry?limit=999999")).json() as {
+      limit: number;
+      readings: unknown[];
+    };
+    assert.equal(capped.limit, 5000);
+    assert.equal(capped.readings.length, 10);
+    assertError(
+      await get("/api/devices/tel-1/telemetry?from=yesterday"),
+      400,
+      "BRIDGE_ERR_API_VALIDATION",
+      "query.from",
+    );
+    assertError(
+      await get(`/api/devices/tel-1/telemetry?from=${t0}&to=${t0 - 1}`),
+      400,
+      "BRIDGE_ERR_API_VALIDATION",
+      "query.from",
+    );
+    assertError(
+      await get("/api/devices/tel-1/telemetry?limit=0"),
+      400,
+      "BRIDGE_ERR_API_VALIDATION",
+      "querystring.limit",
+    );
+    assertError(
+      await get("/api/devices/tel-1/telemetry?metric=a%20b"),
+      400,
+      "BRIDGE_ERR_API_VALIDATION",
+      "querystring.metric",
+    );
+    const fleetRow = (
+      (await get("/api/devices")).json() as {
+        devices: Array<{ id: string; lastSeenAt: number | null; lastTelemetry: { readings: unknown } | null }>;
+      }
+    ).devices.find((d) => d.id === "tel-1");
+    assert.equal(fleetRow?.lastSeenAt, t0);
+    assert.deepEqual(fleetRow?.lastTelemetry?.readings, { temp: 24, hum: 40 });
+    await dev.close();
+  });
+
+  test("the conversation of a device without reasoning is empty with zero usage", async () => {
+    await f.provision("conv-1");
+    const res = await get("/api/devices/conv-1/conversation?limit=10");
+    assert.equal(res.statusCode, 200);
+    const body = res.json() as { messages: unknown[]; usage: { requests: number } };
+    assert.deepEqual(body.messages, []);
+    assert.equal(body.usage.requests, 0);
+  });
+
+  test("approvals are listed across the fleet and resolving an unknown one is a 404 naming it", async () => {
+    await f.provision("appr-1");
+    const list = (await get("/api/approvals")).json() as { approvals: unknown[]; total: number };
+    assert.deepEqual(list, { approvals: [], total: 0 });
+    assertError(
+      await send("POST", "/api/approvals/appr-1/apr-missing", { approve: true }),
+      404,
+      "BRIDGE_ERR_API_APPROVAL_NOT_FOUND",
+      "params.approvalId",
+    );
+    assertError(
+      await send("POST", "/api/approvals/appr-1/apr-1", {}),
+      400,
+      "BRIDGE_ERR_API_VALIDATION",
+      "body.approve",
+    );
+    assertError(
+      await send("POST", "/api/approvals/nobody/apr-1", { approve: false }),
+      404,
+      "BRIDGE_ERR_API_DEVICE_NOT_FOUND",
+      "params.deviceId",
+    );
+  });
+
+  test("the fleet overview counts devices and agents and reports no engine when none is configured", async () => {
+    const body = (await get("/api/fleet")).json() as {
+      devices: { registered: number; online: number };
+      agents: { active: number };
+      rates: { windowSeconds: number; history: unknown[] };
+      engine: { configured: boolean };
+      approvalsPending: number;
+      serverTime: number;
+    };
+    assert.equal(body.devices.registered, f.registry.list().length);
+    assert.equal(body.devices.online, f.online.size);
+    assert.equal(typeof body.agents.active, "number");
+    assert.equal(body.rates.windowSeconds, 60);
+    assert.equal(body.rates.history.length, 60);
+    assert.equal(body.engine.configured, false);
+    assert.equal(body.approvalsPending, 0);
+    assert.equal(body.serverTime, f.clock.now());
+  });
+
+  test("deleting a device removes it from the registry and its agent, then it is 404", async () => {
+    await f.provision("del-1");
+    await send("PUT", "/api/devices/del-1/shadow/desired", { state: { a: 1 } });
+    const res = await send("DELETE", "/api/devices/del-1");
+    assert.equal(res.statusCode, 204);
+    assert.equal(f.registry.get("del-1"), undefined);
+    assertError(await get("/api/devices/del-1"), 404, "BRIDGE_ERR_API_DEVICE_NOT_FOUND");
+    assertError(await send("DELETE", "/api/devices/del-1"), 404, "BRIDGE_ERR_API_DEVICE_NOT_FOUND");
+    // Re-provisioned under the same id, the device starts from an empty shadow.
+    await f.provision("del-1");
+    const shadow = (await get("/api/devices/del-1/shadow")).json() as { desired: { version: number } };
+    assert.equal(shadow.desired.version, 0);
+  });
+
+  test("an unknown API path is a JSON 404", async () => {
+    assertError(await get("/api/nothing-here"), 404, "BRIDGE_ERR_API_NOT_FOUND");
+  });
+});
