@@ -59,7 +59,11 @@ export class AgentCell {
     this.mailbox.push(item);
     if (item.user) this.userDepth++;
     this.lastActiveMs = this.core.clock.now();
-    if (!this.running) void this.#drain();
+    if (!this.running) {
+      // Start on the next microtask, so events delivered in the same tick share one group commit.
+      this.running = true;
+      queueMicrotask(() => void this.#drain());
+    }
   }
 
   /** Resolves when the bounded part of the mailbox has room again. */
@@ -72,7 +76,6 @@ export class AgentCell {
   }
 
   async #drain(): Promise<void> {
-    this.running = true;
     try {
       while (this.mailbox.length > 0 && !this.closed) {
         const batch = this.mailbox.splice(0, this.core.maxBatchEvents);
@@ -131,22 +134,26 @@ export class AgentCell {
     const sql = this.sqlRunner();
     const t0 = performance.now();
     const done: Array<{ item: QueuedEvent; scope: Scope; outcome: EventOutcome }> = [];
+    // A batch of one needs no savepoint: rolling back its transaction rolls back exactly that event.
+    const savepoints = batch.length > 1;
     sql.run("BEGIN");
     for (const item of batch) {
       const e0 = performance.now();
       const scope = new Scope(null);
       this.#scope = scope;
       let outcome: EventOutcome;
-      sql.run("SAVEPOINT ev");
+      if (savepoints) sql.run("SAVEPOINT ev");
       try {
         const value = await dispatchEvent(this, item.event);
         await this.#finishState(scope);
-        sql.run("RELEASE ev");
+        if (savepoints) sql.run("RELEASE ev");
         outcome = { status: "committed", value: value ?? null };
       } catch (err) {
         if (sql.db.inTransaction) {
-          sql.run("ROLLBACK TO ev");
-          sql.run("RELEASE ev");
+          if (savepoints) {
+            sql.run("ROLLBACK TO ev");
+            sql.run("RELEASE ev");
+          } else sql.run("ROLLBACK");
         }
         scope.rollback();
         outcome = failure(err);
@@ -155,7 +162,7 @@ export class AgentCell {
         if (!sql.db.inTransaction) {
           // SQLite rolled the whole transaction back (a fault such as SQLITE_FULL while spilling): the earlier events
           // of this batch are gone too, so they fail with it, and the rest start a fresh transaction.
-          for (const d of done.reverse()) d.scope.rollback();
+          for (let i = done.length - 1; i >= 0; i--) done[i].scope.rollback();
           for (const d of done) d.outcome = outcome;
           sql.run("BEGIN");
         }
