@@ -171,3 +171,21 @@ export function addDevice(dataDir: string, id: string, codec?: string): string {
   if (result.status !== 0) throw new Error(`devices add ${id} failed: ${result.stderr}`);
   return (JSON.parse(result.stdout) as { secret: string }).secret;
 }
+
+/** Sum of every sample of metric `name` in a Prometheus text exposition (0 when absent). */
+export function metricSum(exposition: string, name: string): number {
+  let sum = 0;
+  for (const line of exposition.split("\n")) {
+    if (line.startsWith("#")) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
+    if (match && match[1] === name) sum += Number(match[3]);
+  }
+  return sum;
+}
+
+/** Scrapes /metrics of a bridge process with the test token. */
+export async function scrapeMetrics(bridge: BridgeProcess): Promise<string> {
+  const response = await bridge.api("GET", "/metrics");
+  if (response.status !== 200) throw new Error(`/metrics answered ${response.status}`);
+  return String(response.body);
+}
