@@ -345,6 +345,8 @@ export class VirtualDevice implements DeviceContext {
     const m = this.metrics;
     m.counters.acked++;
     m.pubackLatency.record(this.nowMs() - message.sentMs);
+    // A slot in the in-flight window opened: send what waits behind it.
+    if (message.kind !== "hello") this.#flush();
     switch (message.kind) {
       case "hello":
         if (this.#phase === "hello") this.#online();

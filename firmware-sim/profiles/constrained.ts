@@ -2,7 +2,8 @@ import { executeCommon, type Profile } from "./profile.ts";
 
 /**
  * A microcontroller with a few kilobytes of RAM: binary frames only (a JSON text frame is a violation), a small
- * receive buffer announced as `maxFrame`, no streamed reasoning (`stream: false`), terse readings.
+ * receive buffer announced as `maxFrame`, terse readings. It asks reasoning questions too, but says `stream: false`:
+ * the bridge must answer with one final frame, and any partial chunk is a violation.
  */
 export const constrainedProfile: Profile = {
   name: "constrained",
@@ -11,7 +12,7 @@ export const constrainedProfile: Profile = {
   maxFrameBytes: 256,
   streams: false,
   hasShadow: false,
-  asksReasoning: false,
+  asksReasoning: true,
   readings: (random) => ({ v: Math.floor(3000 + random() * 300) }),
   initialState: () => ({}),
   execute: (name, args) => executeCommon(name, args),

@@ -14,6 +14,8 @@ export interface FakeAgentOptions {
   loseEveryNth?: number;
   /** Stream reasoning answers as chunks even to devices that asked for stream:false. */
   ignoreStreamFlag?: boolean;
+  /** The reported version the agent starts from, so a fresh device's first report is stale. Default 0. */
+  initialReportedVersion?: number;
 }
 
 interface DeviceRecord {
@@ -80,7 +82,7 @@ export class FakeAgent {
     if (channel === "hello") {
       const hello = decoded.frame as UpFrames["hello"];
       const codec = hello.codec && isCodecName(hello.codec) ? hello.codec : codecName;
-      record ??= { codec, stream: true, helloCount: 0, reportedVersion: 0, reported: {}, desired: {}, acks: new Map(), seqs: [] };
+      record ??= { codec, stream: true, helloCount: 0, reportedVersion: this.#options.initialReportedVersion ?? 0, reported: {}, desired: {}, acks: new Map(), seqs: [] };
       record.codec = codec;
       record.stream = hello.stream !== false;
       record.helloCount++;
