@@ -31,6 +31,8 @@ export interface DeviceAgentOptions {
   maxToolRounds: number;
   /** Finished turns of history put in a prompt. Default 8. */
   maxHistoryTurns: number;
+  /** Finished turns kept in the database (with their messages and approvals); older ones are pruned. Default 200. */
+  conversationMaxTurns: number;
   /** A conversation message longer than this is compacted (head and tail kept, with a note). Default 16000. */
   maxMessageChars: number;
   /** A tool output longer than this is compacted before the model sees it. Default 4000. */
@@ -72,6 +74,7 @@ export const DEVICE_AGENT_DEFAULTS: Readonly<DeviceAgentOptions> = Object.freeze
   systemPrompt: DEFAULT_SYSTEM_PROMPT,
   maxToolRounds: 4,
   maxHistoryTurns: 8,
+  conversationMaxTurns: 200,
   maxMessageChars: 16_000,
   maxToolOutputChars: 4000,
   maxQuestionChars: 4000,
@@ -101,6 +104,7 @@ const MINIMUMS: Record<NumberKey, number> = {
   commandHistoryMax: 1,
   maxToolRounds: 1,
   maxHistoryTurns: 0,
+  conversationMaxTurns: 1,
   maxMessageChars: 256,
   maxToolOutputChars: 256,
   maxQuestionChars: 1,

@@ -135,3 +135,30 @@ test("an oversized tool output is compacted with a note instead of failing the w
   assert.ok(tool !== undefined && (tool.content ?? "").length <= 300);
   assert.match(tool?.content ?? "", /\[compacted: the tool output was \d+ characters; \d+ from the middle were cut\]/);
 });
+
+test("a non-streaming device's final frame is cut to its maxFrame and says length", async () => {
+  const h = new DeviceHarness({ engine });
+  harnesses.push(h);
+  const dev = await h.open("tiny-s7", "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "1", stream: false, maxFrame: 180 } });
+  await h.send(dev, { channel: "reason", frame: { id: "m", q: "Explain everything" } });
+  const fin = await waitFor(() => dev.frames("reason").find((f) => f.fin === true), "final frame");
+  assert.ok(Buffer.byteLength(fin.text ?? "", "utf8") <= 20, `text of ${fin.text?.length} characters`);
+  assert.equal(fin.fr, "length");
+  const stored = await h.call<ConversationEntry[]>("tiny-s7", "getConversation", {});
+  assert.ok((stored.at(-1)?.content ?? "").length > 20, "the conversation keeps the whole answer");
+});
+
+test("old finished turns are pruned beyond conversationMaxTurns", async () => {
+  const h = new DeviceHarness({ engine, agentConfig: { DeviceAgent: { conversationMaxTurns: 1 } } });
+  harnesses.push(h);
+  const dev = await h.open("chatty-s8", "cbor");
+  for (const id of ["p1", "p2", "p3"]) {
+    await h.send(dev, { channel: "reason", frame: { id, q: `Question ${id}` } });
+    await waitFor(() => dev.frames("reason").find((f) => f.fin === true && f.id === id), `final ${id}`);
+  }
+  const conversation = await h.call<ConversationEntry[]>("chatty-s8", "getConversation", {});
+  assert.deepEqual(conversation.map((m) => m.content).slice(0, 1), ["Question p3"]);
+  assert.equal(conversation.length, 2);
+  assert.equal(conversation[0].turnId, "turn-3", "ids keep counting after pruning");
+});

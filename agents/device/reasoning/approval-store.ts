@@ -112,6 +112,9 @@ export class ApprovalStore {
 
   /** A sequential id, unique within this agent. */
   nextId(): string {
-    return `ap-${Number(this.sql<{ n: number }>`SELECT COUNT(*) AS n FROM approvals`[0].n) + 1}`;
+    const n = this.sql<{
+      n: number;
+    }>`SELECT COALESCE(MAX(CAST(substr(id, 4) AS INTEGER)), 0) + 1 AS n FROM approvals`[0].n;
+    return `ap-${Number(n)}`;
   }
 }

@@ -4,7 +4,7 @@
  * or the final frame, failed -> `down/error` plus a final frame with fr "error". Tools that need approval park the
  * turn until an operator resolves them (see approval-flow.ts).
  */
-import type { ReasonRequestFrame, Value } from "../../../codecs/frames.ts";
+import type { ReasonRequestFrame, ReasonStreamFrame, Value } from "../../../codecs/frames.ts";
 import type { ChatRequest } from "../../engine.ts";
 import type { Connection, TaskInfo } from "../../types.ts";
 import type { DeviceCore } from "../device-core.ts";
@@ -23,6 +23,17 @@ import { TurnStore } from "./turn-store.ts";
 export const REASON_TASK_KIND = "device-reason";
 
 const REQUEST_ID_MAX = 64;
+/** Room kept in a final frame for its other fields (id, seq, fin, fr, usage) when fitting text to maxFrame. */
+const FINAL_FRAME_OVERHEAD_BYTES = 160;
+
+/** Cuts `text` to at most `maxBytes` UTF-8 bytes without splitting a character. */
+export function truncateUtf8(text: string, maxBytes: number): { text: string; cut: boolean } {
+  const bytes = Buffer.from(text, "utf8");
+  if (bytes.byteLength <= maxBytes) return { text, cut: false };
+  let end = Math.max(0, maxBytes);
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return { text: bytes.subarray(0, end).toString("utf8"), cut: true };
+}
 
 export class Reasoner {
   readonly turns: TurnStore;
@@ -191,17 +202,25 @@ export class Reasoner {
     if (turn === undefined) return;
     const seq = this.turns.takeSeq(turn.id);
     const u = turn.usage;
-    const frame = {
+    const frame: ReasonStreamFrame = {
       id: turn.requestId,
       seq,
       fin: true,
       fr: finishReason,
       u: { p: u.promptTokens, c: u.completionTokens, k: u.cachedTokens },
     };
-    this.target(turn)?.send(
-      { channel: "reason", frame: turn.stream || turn.text === "" ? frame : { ...frame, text: turn.text } },
-      { qos: 1 },
-    );
+    if (!turn.stream && turn.text !== "") {
+      // One frame must fit the device's maxFrame: the text is cut (and fr says "length") rather than the frame lost.
+      const maxFrame = this.core.presence.profile().caps.maxFrame;
+      const fit =
+        maxFrame === null
+          ? { text: turn.text, cut: false }
+          : truncateUtf8(turn.text, maxFrame - FINAL_FRAME_OVERHEAD_BYTES);
+      frame.text = fit.text;
+      if (fit.cut) frame.fr = "length";
+    }
+    this.target(turn)?.send({ channel: "reason", frame }, { qos: 1 });
+    this.turns.prune(this.core.options.conversationMaxTurns);
   }
 
   /**

@@ -88,8 +88,27 @@ export class TurnStore {
 
   /** A fresh turn id: sequential per agent, so ids are deterministic in tests and unique per database. */
   nextId(): string {
-    const n = Number(this.sql<{ n: number }>`SELECT COUNT(*) AS n FROM reason_turns`[0].n) + 1;
+    // MAX of the numeric suffix rather than COUNT: old turns are pruned, ids must never repeat.
+    const n = Number(
+      this.sql<{ n: number }>`SELECT COALESCE(MAX(CAST(substr(id, 6) AS INTEGER)), 0) + 1 AS n FROM reason_turns`[0].n,
+    );
     return `turn-${n}`;
+  }
+
+  /**
+   * Deletes finished turns beyond the newest `keep`, with their messages and resolved approvals, so a device that
+   * talks for years keeps a bounded database. Returns turns deleted.
+   */
+  prune(keep: number): number {
+    const old = this.sql<{ id: string }>`SELECT id FROM reason_turns
+      WHERE status IN ('done', 'failed', 'cancelled', 'interrupted')
+      ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ${keep}`;
+    for (const { id } of old) {
+      this.sql`DELETE FROM conversation WHERE turn_id = ${id}`;
+      this.sql`DELETE FROM approvals WHERE turn_id = ${id} AND status != 'pending'`;
+      this.sql`DELETE FROM reason_turns WHERE id = ${id}`;
+    }
+    return old.length;
   }
 
   create(input: Pick<Turn, "id" | "requestId" | "connId" | "question" | "context" | "stream" | "maxTokens">): Turn {
