@@ -3,54 +3,26 @@
  * (per-replica cap, fair queue, priorities), affinity, deadlines, cancellation, retries before the first byte,
  * replica cooldown and metrics hooks. The moving parts live in their own files; this one composes them.
  */
-import type { ChatOptions, ChatRequest, ChatStreamEvent, ChatUsage, ReasoningEngine } from "../agents/engine.ts";
+import type { ChatOptions, ChatRequest, ChatStreamEvent, ChatUsage } from "../agents/engine.ts";
 import { BridgeError } from "../errors/index.ts";
 import { Admission } from "./admission.ts";
-import { fullJitterDelayMs, parseRetryAfterMs } from "./backoff.ts";
-import { ENGINE_ERROR_CODES, engineError, isRetryableEngineError } from "./errors.ts";
+import { ENGINE_ERROR_CODES, engineError } from "./errors.ts";
 import { openStream, readLimited, sendRequest } from "./http.ts";
 import { notify } from "./observer.ts";
 import { type EngineClientInit, type EngineClientOptions, resolveEngineClientOptions } from "./options.ts";
-import { Replica, type ReplicaStats } from "./replica.ts";
+import { Replica } from "./replica.ts";
 import { RequestContext } from "./request-context.ts";
+import { withAttempts } from "./retry-loop.ts";
 import { readChatStream } from "./stream-reader.ts";
+import type { EngineClient, EngineClientStats, EngineHealth } from "./types.ts";
+import { validateCall } from "./validate-call.ts";
 import { type ChatCompletion, asObject, buildChatBody, parseCompletion } from "./wire.ts";
+
+/** Longest wait for `/v1/models` when a request names no model; afterwards the request goes without one. */
+const MODEL_LOOKUP_TIMEOUT_MS = 5000;
 
 /** Largest non-streamed answer accepted. */
 const MAX_COMPLETION_BYTES = 8 << 20;
-
-/** Health of the engine as a whole and of each replica, from a live `GET /health` on each. */
-export interface EngineHealth {
-  status: "ok" | "degraded" | "down" | "not-configured";
-  replicas: Array<{ url: string; state: ReplicaStats["state"]; healthy: boolean }>;
-}
-
-/** Counters since the client was created. */
-export interface EngineClientStats {
-  queued: number;
-  inFlight: number;
-  requests: number;
-  completed: number;
-  retries: number;
-  /** Failed requests by error code. */
-  errors: Record<string, number>;
-  promptTokens: number;
-  completionTokens: number;
-  cachedTokens: number;
-  replicas: ReplicaStats[];
-}
-
-/** A ReasoningEngine with the extras the bridge needs around it. */
-export interface EngineClient extends ReasoningEngine {
-  /** One non-streamed completion (`stream: false`), with the same admission, retries and deadlines. */
-  complete(request: ChatRequest, options: ChatOptions): Promise<ChatCompletion>;
-  health(): Promise<EngineHealth>;
-  /** Model ids served by the engine (`GET /v1/models` on a replica in rotation). */
-  models(options?: { signal?: AbortSignal }): Promise<string[]>;
-  stats(): EngineClientStats;
-  /** Fails waiting requests with CANCELLED, aborts running ones, closes every connection. */
-  close(): Promise<void>;
-}
 
 /**
  * Creates an engine client. Options are validated here (BRIDGE_ERR_CONFIG naming the field).
@@ -96,8 +68,12 @@ class OpenAiEngineClient implements EngineClient {
     let finished = false;
     try {
       const body = JSON.stringify(buildChatBody(request, await this.#model(request, ctx), true));
-      const attempt = await this.#withAttempts(ctx, (replica) =>
-        openStream(replica, this.#options, { body, requestId: ctx.requestId, signal: ctx.signal }),
+      const attempt = await withAttempts(
+        ctx,
+        this.#admission,
+        this.#options,
+        () => this.#counters.retries++,
+        (replica) => openStream(replica, this.#options, { body, requestId: ctx.requestId, signal: ctx.signal }),
       );
       opened = attempt.value;
       release = attempt.release;
@@ -137,32 +113,38 @@ class OpenAiEngineClient implements EngineClient {
     let replicaKey: string | undefined;
     try {
       const body = JSON.stringify(buildChatBody(request, await this.#model(request, ctx), false));
-      const attempt = await this.#withAttempts(ctx, async (replica) => {
-        const response = await sendRequest(replica, this.#options, {
-          method: "POST",
-          path: "/v1/chat/completions",
-          body,
-          requestId: ctx.requestId,
-          signal: ctx.signal,
-        });
-        const text = await readLimited(response.body, MAX_COMPLETION_BYTES);
-        let parsed: ChatCompletion | undefined;
-        try {
-          parsed = parseCompletion(JSON.parse(text));
-        } catch {
-          parsed = undefined;
-        }
-        if (parsed === undefined) {
-          throw engineError(
-            ENGINE_ERROR_CODES.streamBroken,
-            `engine replica ${replica.key} sent an unreadable answer`,
-            {
-              replica: replica.key,
-            },
-          );
-        }
-        return parsed;
-      });
+      const attempt = await withAttempts(
+        ctx,
+        this.#admission,
+        this.#options,
+        () => this.#counters.retries++,
+        async (replica) => {
+          const response = await sendRequest(replica, this.#options, {
+            method: "POST",
+            path: "/v1/chat/completions",
+            body,
+            requestId: ctx.requestId,
+            signal: ctx.signal,
+          });
+          const text = await readLimited(response.body, MAX_COMPLETION_BYTES);
+          let parsed: ChatCompletion | undefined;
+          try {
+            parsed = parseCompletion(JSON.parse(text));
+          } catch {
+            parsed = undefined;
+          }
+          if (parsed === undefined) {
+            throw engineError(
+              ENGINE_ERROR_CODES.streamBroken,
+              `engine replica ${replica.key} sent an unreadable answer`,
+              {
+                replica: replica.key,
+              },
+            );
+          }
+          return parsed;
+        },
+      );
       replicaKey = attempt.replica.key;
       attempt.release();
       const completion = attempt.value;
@@ -265,7 +247,8 @@ class OpenAiEngineClient implements EngineClient {
     if (ctx.signal.aborted) throw ctx.signal.reason;
     if (request.model !== undefined) return request.model;
     if (this.#options.model !== undefined) return this.#options.model;
-    this.#modelPromise ??= this.models().then(
+    // The lookup is shared by every request waiting on it, so no one request's signal may cancel it.
+    this.#modelPromise ??= this.models({ signal: AbortSignal.timeout(MODEL_LOOKUP_TIMEOUT_MS) }).then(
       (ids) => ids[0],
       () => {
         // Try again next time; vLLM and llama.cpp serve their only model when none is named.
@@ -274,56 +257,6 @@ class OpenAiEngineClient implements EngineClient {
       },
     );
     return this.#modelPromise;
-  }
-
-  /** Runs `attempt` on an admitted replica, retrying retryable failures with backoff on other replicas. */
-  async #withAttempts<T>(
-    ctx: RequestContext,
-    attempt: (replica: Replica) => Promise<T>,
-  ): Promise<{ value: T; replica: Replica; release: () => void }> {
-    const { retry, clock, observer } = this.#options;
-    const avoid = new Set<Replica>();
-    for (let n = 1; ; n++) {
-      const queuedAt = clock.now();
-      const replica = await this.#admission.acquire(ctx.agentId, ctx.priority, ctx.signal, avoid);
-      notify(observer, "onDispatch", {
-        agentId: ctx.agentId,
-        replica: replica.key,
-        queueWaitMs: clock.now() - queuedAt,
-        attempt: n,
-      });
-      let released = false;
-      const release = () => {
-        if (released) return;
-        released = true;
-        this.#admission.release(replica);
-      };
-      try {
-        const value = await attempt(replica);
-        replica.recordSuccess();
-        return { value, replica, release };
-      } catch (raw) {
-        const err = ctx.signal.aborted ? ctx.signal.reason : raw;
-        const retryable = !ctx.signal.aborted && isRetryableEngineError(err);
-        if (retryable) replica.recordFailure();
-        release();
-        if (!retryable || n >= retry.maxAttempts) throw err;
-        const retryAfter = err instanceof BridgeError ? err.details.retryAfter : undefined;
-        const retryAfterMs = parseRetryAfterMs(typeof retryAfter === "string" ? retryAfter : undefined, clock.now());
-        // The engine's own estimate wins over jitter; one longer than we would ever wait ends the retries.
-        if (retryAfterMs !== undefined && retryAfterMs > retry.maxDelayMs) throw err;
-        const delayMs = Math.max(
-          retryAfterMs ?? 0,
-          fullJitterDelayMs(n, retry.baseDelayMs, retry.maxDelayMs, this.#options.random),
-        );
-        if (ctx.deadline !== undefined && clock.now() + delayMs >= ctx.deadline) throw err;
-        this.#counters.retries++;
-        const code = err instanceof BridgeError ? err.code : ENGINE_ERROR_CODES.unavailable;
-        notify(observer, "onRetry", { agentId: ctx.agentId, replica: replica.key, attempt: n, delayMs, code });
-        avoid.add(replica);
-        await ctx.sleep(delayMs);
-      }
-    }
   }
 
   #recordDone(
@@ -361,19 +294,4 @@ class OpenAiEngineClient implements EngineClient {
     notify(this.#options.observer, "onError", { agentId: ctx.agentId, replica, code: err.code });
     return err;
   }
-}
-
-/** Checks what the types cannot: callers may be plain JavaScript or pass values from a device. */
-function validateCall(request: ChatRequest, options: ChatOptions): string | undefined {
-  if (typeof options?.agentId !== "string" || options.agentId.length === 0)
-    return "options.agentId must be a non-empty string";
-  if (options.priority !== undefined && !Number.isFinite(options.priority))
-    return "options.priority must be a finite number";
-  if (options.deadline !== undefined && !Number.isFinite(options.deadline))
-    return "options.deadline must be ms since the epoch";
-  if (!Array.isArray(request?.messages) || request.messages.length === 0) return "request.messages must not be empty";
-  if (request.maxTokens !== undefined && (!Number.isInteger(request.maxTokens) || request.maxTokens < 1)) {
-    return "request.maxTokens must be a positive integer";
-  }
-  return undefined;
 }

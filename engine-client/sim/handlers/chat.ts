@@ -49,7 +49,8 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
   }
   const promptTokens = tokenize(renderPrompt(request.messages, request.toolsJson));
   const maxLen = ctx.options.maxModelLen;
-  const maxTokens = request.maxTokens ?? Math.max(1, Math.min(ctx.options.defaultMaxTokens, maxLen - promptTokens.length));
+  const maxTokens =
+    request.maxTokens ?? Math.max(1, Math.min(ctx.options.defaultMaxTokens, maxLen - promptTokens.length));
   // At least one completion token must fit, as in vLLM, so no sequence is ever scheduled with nothing to do.
   if (promptTokens.length + maxTokens > maxLen) {
     return reject(

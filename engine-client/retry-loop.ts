@@ -1,0 +1,82 @@
+/**
+ * The retry loop around one request: admit, attempt, and on a retryable failure (before the first streamed
+ * byte) count it against the replica, back off with full jitter or the engine's Retry-After, and try again,
+ * preferring replicas that have not failed this request. Deadlines and cancellation end the loop at once.
+ */
+import { BridgeError } from "../errors/index.ts";
+import type { Admission } from "./admission.ts";
+import { fullJitterDelayMs, parseRetryAfterMs } from "./backoff.ts";
+import { ENGINE_ERROR_CODES, type EngineErrorCode, engineError, isRetryableEngineError } from "./errors.ts";
+import { notify } from "./observer.ts";
+import type { EngineClientOptions } from "./options.ts";
+import type { Replica } from "./replica.ts";
+import type { RequestContext } from "./request-context.ts";
+
+/** A successful attempt: its value, where it ran, and how to give its slot back (idempotent). */
+export interface Attempted<T> {
+  value: T;
+  replica: Replica;
+  release: () => void;
+}
+
+/** Runs `attempt` on an admitted replica, retrying retryable failures with backoff on other replicas. */
+export async function withAttempts<T>(
+  ctx: RequestContext,
+  admission: Admission,
+  options: EngineClientOptions,
+  onRetry: () => void,
+  attempt: (replica: Replica) => Promise<T>,
+): Promise<Attempted<T>> {
+  const { retry, clock, observer } = options;
+  const avoid = new Set<Replica>();
+  let lastError: unknown;
+  for (let n = 1; ; n++) {
+    const queuedAt = clock.now();
+    let replica: Replica;
+    try {
+      replica = await admission.acquire(ctx.agentId, ctx.priority, ctx.signal, avoid);
+    } catch (err) {
+      // After failed attempts, say what they were: "every replica is cooling" alone hides the engine's answer.
+      if (lastError === undefined || !(err instanceof BridgeError) || ctx.signal.aborted) throw err;
+      throw engineError(err.code as EngineErrorCode, err.message, { ...err.details, attempts: n - 1 }, lastError);
+    }
+    notify(observer, "onDispatch", {
+      agentId: ctx.agentId,
+      replica: replica.key,
+      queueWaitMs: clock.now() - queuedAt,
+      attempt: n,
+    });
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      admission.release(replica);
+    };
+    try {
+      const value = await attempt(replica);
+      replica.recordSuccess();
+      return { value, replica, release };
+    } catch (raw) {
+      const err = ctx.signal.aborted ? ctx.signal.reason : raw;
+      const retryable = !ctx.signal.aborted && isRetryableEngineError(err);
+      if (retryable) replica.recordFailure();
+      release();
+      if (!retryable || n >= retry.maxAttempts) throw err;
+      const retryAfter = err instanceof BridgeError ? err.details.retryAfter : undefined;
+      const retryAfterMs = parseRetryAfterMs(typeof retryAfter === "string" ? retryAfter : undefined, clock.now());
+      // The engine's own estimate wins over jitter; one longer than we would ever wait ends the retries.
+      if (retryAfterMs !== undefined && retryAfterMs > retry.maxDelayMs) throw err;
+      const delayMs = Math.max(
+        retryAfterMs ?? 0,
+        fullJitterDelayMs(n, retry.baseDelayMs, retry.maxDelayMs, options.random),
+      );
+      if (ctx.deadline !== undefined && clock.now() + delayMs >= ctx.deadline) throw err;
+      onRetry();
+      const code = err instanceof BridgeError ? err.code : ENGINE_ERROR_CODES.unavailable;
+      notify(observer, "onRetry", { agentId: ctx.agentId, replica: replica.key, attempt: n, delayMs, code });
+      avoid.add(replica);
+      lastError = err;
+      await ctx.sleep(delayMs);
+    }
+  }
+}
