@@ -57,6 +57,8 @@ export class DeviceConnection {
   readonly bucket: TokenBucket;
   /** Tail of the ordered hand-over to `host.deliver`: events reach the mailbox in arrival order. */
   deliverTail: Promise<void> = Promise.resolve();
+  /** Tail of the outcomes of this session's up messages: they settle in arrival order, so PUBACKs do too. */
+  ackTail: Promise<unknown> = Promise.resolve();
   /** Granted subscription filters and their QoS; down frames go only where one matches. */
   readonly subscriptions = new Map<string, 0 | 1>();
 

@@ -1,6 +1,7 @@
 /** createBroker's options, their defaults (one object) and their validation at construction. */
 import type { AgentHost } from "../agents/host.ts";
 import { CODEC_NAMES, type CodecName } from "../codecs/frames.ts";
+import { MAX_DEPTH_CEILING } from "../codecs/limits.ts";
 import { BridgeError } from "../errors/index.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { BrokerErrorCode } from "./errors.ts";
@@ -39,7 +40,7 @@ export interface WebSocketOptions {
 export interface BrokerLimits {
   /** Largest accepted up payload in bytes; larger ones get an error frame. Default 65536. */
   maxPayloadBytes: number;
-  /** Deepest nesting of maps/arrays accepted in a frame. Default 16. */
+  /** Deepest nesting of maps/arrays accepted in a frame, at most 32 (what all codecs honour). Default 16. */
   maxDepth: number;
   /** Sustained up messages per second per device (token bucket refill). Default 100. */
   messagesPerSecond: number;
@@ -183,7 +184,7 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
   const l = { ...BROKER_DEFAULTS.limits, ...options.limits };
   const limits: BrokerLimits = {
     maxPayloadBytes: checkInt("limits.maxPayloadBytes", l.maxPayloadBytes, 1, 268_435_455),
-    maxDepth: checkInt("limits.maxDepth", l.maxDepth, 1, 1000),
+    maxDepth: checkInt("limits.maxDepth", l.maxDepth, 1, MAX_DEPTH_CEILING),
     messagesPerSecond: checkInt("limits.messagesPerSecond", l.messagesPerSecond, 1),
     burstMessages: checkInt("limits.burstMessages", l.burstMessages, 1),
     maxRateBreaches: checkInt("limits.maxRateBreaches", l.maxRateBreaches, 1),

@@ -37,6 +37,18 @@ export interface Uplink {
 
 const ACK: UplinkOutcome = { status: "ack" };
 
+/**
+ * Failed results that mean the event was never applied for a reason outside the message itself (the runtime is
+ * shutting down, the connection is unknown to it, its storage failed). Acknowledging those would lose the message,
+ * so the session ends unacknowledged and the device sends it again after reconnecting. Any other failure is the
+ * handler refusing this message: it is acknowledged with an error frame, since sending it again cannot help.
+ */
+export const UNAPPLIED_FAILURE_CODES: readonly string[] = [
+  "BRIDGE_ERR_RUNTIME_CLOSED",
+  "BRIDGE_ERR_CONNECTION_UNKNOWN",
+  "BRIDGE_ERR_STORAGE",
+];
+
 export function createUplink(deps: UplinkDeps): Uplink {
   const { host, hub, limits, sender } = deps;
 
@@ -44,12 +56,19 @@ export function createUplink(deps: UplinkDeps): Uplink {
     sender.send(connection, { channel: "error", frame: id === undefined ? { code, msg } : { code, msg, id } }, 0);
   }
 
-  /** Offers the event to the mailbox until it is accepted; waits on `ready` while the mailbox is full. */
-  async function handOver(connection: DeviceConnection, message: UpMessage): Promise<Promise<EventResult> | undefined> {
+  /**
+   * Offers the event to the mailbox until it is accepted; waits on `ready` while the mailbox is full. Resolves on
+   * acceptance, not on commit: `done` is wrapped so the async function does not adopt it, which would make the next
+   * message of the device wait for this one's commit instead of only for its place in the mailbox.
+   */
+  async function handOver(
+    connection: DeviceConnection,
+    message: UpMessage,
+  ): Promise<{ done: Promise<EventResult> } | undefined> {
     for (;;) {
       if (connection.closed) return undefined;
       const outcome = host.deliver(connection.deviceId, connection.connectionId, message);
-      if (outcome.accepted) return outcome.done;
+      if (outcome.accepted) return { done: outcome.done };
       // Backpressure: this publish stays unacknowledged, and aedes reads no further packets of this session
       // until it is handled, so the device slows down instead of the mailbox growing.
       await outcome.ready;
@@ -64,13 +83,16 @@ export function createUplink(deps: UplinkDeps): Uplink {
     );
     let result: EventResult;
     try {
-      const done = await accepted;
-      if (done === undefined) return { status: "disconnect", code: "closed", message: "connection closed" };
-      result = await done;
+      const handedOver = await accepted;
+      if (handedOver === undefined) return { status: "disconnect", code: "closed", message: "connection closed" };
+      result = await handedOver.done;
     } catch (err) {
       deps.logger.error({ err, device: connection.deviceId }, "agent host failed to take an event");
       hub.limitBreach(BrokerErrorCode.hostFault);
       return { status: "disconnect", code: BrokerErrorCode.hostFault, message: "agent host fault" };
+    }
+    if (result.status === "failed" && UNAPPLIED_FAILURE_CODES.includes(result.code)) {
+      return { status: "disconnect", code: result.code, message: result.message };
     }
     if (result.status === "failed") {
       // The handler threw and its frames were dropped; the device still learns its message was not applied.
@@ -82,51 +104,60 @@ export function createUplink(deps: UplinkDeps): Uplink {
 
   return {
     handle(connection, topic, payload) {
-      if (!connection.bucket.take()) {
-        connection.rateBreaches++;
-        hub.limitBreach(BrokerErrorCode.rateLimited);
-        if (connection.rateBreaches > limits.maxRateBreaches) {
-          return Promise.resolve({
-            status: "disconnect",
-            code: BrokerErrorCode.rateLimited,
-            message: `flood: more than ${limits.maxRateBreaches} messages over the rate limit`,
-          });
-        }
-        refuse(connection, BrokerErrorCode.rateLimited, `over ${limits.messagesPerSecond} messages/s; message dropped`);
-        return Promise.resolve(ACK);
-      }
-      connection.rateBreaches = 0;
-      if (payload.length > limits.maxPayloadBytes) {
-        hub.limitBreach(BrokerErrorCode.frameTooLarge);
-        refuse(connection, BrokerErrorCode.frameTooLarge, `payload over ${limits.maxPayloadBytes} bytes`);
-        return Promise.resolve(ACK);
-      }
-      const parsed = parseUpTopic(topic);
-      if (!parsed.ok) {
-        hub.decodeError(parsed.code);
-        refuse(connection, parsed.code, parsed.message);
-        return Promise.resolve(ACK);
-      }
-      let codec = parsed.codec ?? connection.codec;
-      if (parsed.codec === undefined && parsed.channel === "hello" && connection.codecSource === "default") {
-        codec = guessHelloCodec(payload) ?? codec;
-      }
-      const decoded = decodeUp(codec, parsed.channel, payload, {
-        maxFrameBytes: limits.maxPayloadBytes,
-        maxDepth: limits.maxDepth,
-      });
-      if (!decoded.ok) {
-        hub.decodeError(decoded.code);
-        refuse(connection, decoded.code, decoded.message);
-        return Promise.resolve(ACK);
-      }
-      handleUp(
-        { registry: deps.registry, logger: deps.logger, connection, registered: connection.registered },
-        decoded.message,
-      );
-      hub.messageIn(parsed.channel, codec);
-      if (connection.registered) deps.registry.touch(connection.deviceId);
-      return deliver(connection, decoded.message);
+      // [MQTT-4.6.0-2] PUBACKs go out in the order the PUBLISHes came: a message refused at once (an error frame)
+      // still waits for the commits of the messages before it.
+      const own = handleNow(connection, topic, payload);
+      const ordered = connection.ackTail.then(() => own);
+      connection.ackTail = ordered.catch(() => undefined);
+      return ordered;
     },
   };
+
+  function handleNow(connection: DeviceConnection, topic: string, payload: Buffer): Promise<UplinkOutcome> {
+    if (!connection.bucket.take()) {
+      connection.rateBreaches++;
+      hub.limitBreach(BrokerErrorCode.rateLimited);
+      if (connection.rateBreaches > limits.maxRateBreaches) {
+        return Promise.resolve({
+          status: "disconnect",
+          code: BrokerErrorCode.rateLimited,
+          message: `flood: more than ${limits.maxRateBreaches} messages over the rate limit`,
+        });
+      }
+      refuse(connection, BrokerErrorCode.rateLimited, `over ${limits.messagesPerSecond} messages/s; message dropped`);
+      return Promise.resolve(ACK);
+    }
+    connection.rateBreaches = 0;
+    if (payload.length > limits.maxPayloadBytes) {
+      hub.limitBreach(BrokerErrorCode.frameTooLarge);
+      refuse(connection, BrokerErrorCode.frameTooLarge, `payload over ${limits.maxPayloadBytes} bytes`);
+      return Promise.resolve(ACK);
+    }
+    const parsed = parseUpTopic(topic);
+    if (!parsed.ok) {
+      hub.decodeError(parsed.code);
+      refuse(connection, parsed.code, parsed.message);
+      return Promise.resolve(ACK);
+    }
+    let codec = parsed.codec ?? connection.codec;
+    if (parsed.codec === undefined && parsed.channel === "hello" && connection.codecSource === "default") {
+      codec = guessHelloCodec(payload) ?? codec;
+    }
+    const decoded = decodeUp(codec, parsed.channel, payload, {
+      maxFrameBytes: limits.maxPayloadBytes,
+      maxDepth: limits.maxDepth,
+    });
+    if (!decoded.ok) {
+      hub.decodeError(decoded.code);
+      refuse(connection, decoded.code, decoded.message);
+      return Promise.resolve(ACK);
+    }
+    handleUp(
+      { registry: deps.registry, logger: deps.logger, connection, registered: connection.registered },
+      decoded.message,
+    );
+    hub.messageIn(parsed.channel, codec);
+    if (connection.registered) deps.registry.touch(connection.deviceId);
+    return deliver(connection, decoded.message);
+  }
 }

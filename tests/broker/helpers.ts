@@ -4,7 +4,9 @@
  */
 import fs from "node:fs";
 import os from "node:os";
+import net from "node:net";
 import path from "node:path";
+import mqttPacket from "mqtt-packet";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type {
   AgentHost,
@@ -294,4 +296,43 @@ export function collect(client: MqttClient): Array<{ topic: string; payload: Buf
   const out: Array<{ topic: string; payload: Buffer; qos: number }> = [];
   client.on("message", (topic, payload, packet) => out.push({ topic, payload, qos: packet.qos }));
   return out;
+}
+
+/** A device speaking raw MQTT over a socket, for what mqtt.js will not do (bursts in one write, vanishing). */
+export interface RawDevice {
+  socket: net.Socket;
+  /** Every packet received, in order. */
+  packets: mqttPacket.Packet[];
+  /** Writes all packets in one socket write, so the broker reads them in one chunk. */
+  burst(packets: mqttPacket.Packet[]): void;
+  /** Resolves when the socket closed. */
+  closed: Promise<void>;
+}
+
+/** Connects a raw device and waits for its CONNACK (any return code). */
+export async function connectRaw(port: number, connect: Partial<mqttPacket.IConnectPacket>): Promise<RawDevice> {
+  const socket = net.connect(port, "127.0.0.1");
+  socket.on("error", () => {});
+  const closedPromise = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  await new Promise((resolve) => socket.once("connect", resolve));
+  const parser = mqttPacket.parser({ protocolVersion: 4 });
+  const packets: mqttPacket.Packet[] = [];
+  parser.on("packet", (p) => packets.push(p));
+  socket.on("data", (d) => parser.parse(d));
+  const device: RawDevice = {
+    socket,
+    packets,
+    burst: (list) => socket.write(Buffer.concat(list.map((p) => mqttPacket.generate(p)))),
+    closed: closedPromise,
+  };
+  device.burst([
+    { cmd: "connect", protocolId: "MQTT", protocolVersion: 4, clean: true, keepalive: 30, clientId: "", ...connect },
+  ]);
+  await waitUntil(() => packets.some((p) => p.cmd === "connack"));
+  return device;
+}
+
+/** A QoS 1 publish packet. */
+export function publishPacket(topic: string, payload: Uint8Array, messageId: number): mqttPacket.IPublishPacket {
+  return { cmd: "publish", topic, payload: Buffer.from(payload), qos: 1, messageId, dup: false, retain: false };
 }

@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
-import net from "node:net";
 import { describe, test } from "node:test";
-import mqttPacket from "mqtt-packet";
 import { getCodec } from "../../codecs/index.ts";
 import {
   closed,
   collect,
   connackCode,
   connectDevice,
+  connectRaw,
   endClient,
   ManualClock,
   publish,
+  publishPacket,
   startTestBroker,
   subscribe,
   waitUntil,
@@ -84,44 +84,12 @@ describe("broker limits", () => {
       const otherSecret = await tb.addDevice("calm");
       const calm = await connectDevice(tb.url, { clientId: "calm", username: "calm", password: otherSecret });
       tb.host.hold = true;
-      const socket = net.connect(tb.port, "127.0.0.1");
-      socket.on("error", () => {});
-      await new Promise((resolve) => socket.once("connect", resolve));
-      const parser = mqttPacket.parser({ protocolVersion: 4 });
-      const packets: string[] = [];
-      parser.on("packet", (p) => packets.push(p.cmd));
-      socket.on("data", (d) => parser.parse(d));
-      socket.write(
-        mqttPacket.generate({
-          cmd: "connect",
-          protocolId: "MQTT",
-          protocolVersion: 4,
-          clean: true,
-          keepalive: 30,
-          clientId: "pipe",
-          username: "pipe",
-          password: Buffer.from(secret),
-        }),
-      );
-      await waitUntil(() => packets.includes("connack"));
-      const burst = Buffer.concat(
-        [1, 2, 3].map((n) =>
-          mqttPacket.generate({
-            cmd: "publish",
-            topic: "devices/pipe/up/telemetry",
-            payload: Buffer.from(telemetry(n)),
-            qos: 1,
-            messageId: n,
-            dup: false,
-            retain: false,
-          }),
-        ),
-      );
-      const gone = new Promise((resolve) => socket.once("close", resolve));
-      socket.write(burst); // one write: aedes handles the three publishes of one read together
-      await gone;
+      const raw = await connectRaw(tb.port, { clientId: "pipe", username: "pipe", password: Buffer.from(secret) });
+      // One write: aedes handles the three publishes of one read together, so all three are in flight at once.
+      raw.burst([1, 2, 3].map((n) => publishPacket("devices/pipe/up/telemetry", telemetry(n), n)));
+      await raw.closed;
       assert.equal(tb.broker.stats().limitBreaches.BRIDGE_ERR_INFLIGHT_LIMIT, 1);
-      assert.ok(!packets.includes("puback"), "nothing was acknowledged before commit");
+      assert.ok(!raw.packets.some((p) => p.cmd === "puback"), "nothing was acknowledged before commit");
       tb.host.release();
       await publish(calm, "devices/calm/up/telemetry", telemetry(9));
       assert.deepEqual(tb.host.deliveries("calm").at(-1)?.message.frame, { r: { n: 9 } });

@@ -5,8 +5,10 @@ import { getCodec } from "../../codecs/index.ts";
 import {
   collect,
   connectDevice,
+  connectRaw,
   endClient,
   publish,
+  publishPacket,
   startTestBroker,
   subscribe,
   type TestBroker,
@@ -139,6 +141,27 @@ describe("broker routing of up messages", () => {
         ok: true,
         frame: { code: "BRIDGE_ERR_AGENT_HANDLER", msg: "boom", id: "r9" },
       });
+    } finally {
+      tb.host.deliverResult = { status: "committed" };
+    }
+  });
+
+  test("an event the runtime could not apply (shutting down) is not acknowledged and ends the session", async () => {
+    const secret = await tb.addDevice("dev-late");
+    const raw = await connectRaw(tb.port, {
+      clientId: "dev-late",
+      username: "dev-late",
+      password: Buffer.from(secret),
+    });
+    tb.host.deliverResult = {
+      status: "failed",
+      code: "BRIDGE_ERR_RUNTIME_CLOSED",
+      message: "runtime is shutting down",
+    };
+    try {
+      raw.burst([publishPacket("devices/dev-late/up/telemetry", cbor.encodeUp("telemetry", { r: { n: 1 } }), 7)]);
+      await raw.closed;
+      assert.ok(!raw.packets.some((p) => p.cmd === "puback"), "a message that was not stored is never acknowledged");
     } finally {
       tb.host.deliverResult = { status: "committed" };
     }
