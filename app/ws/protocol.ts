@@ -101,7 +101,11 @@ export function fromDown(message: DownMessage): ServerMessage {
     case "rpc": {
       const f = message.frame;
       if (f.ok) return { type: "rpc", id: f.id, success: true, result: toJsonValue(f.res ?? null), done: true };
-      return { type: "rpc", id: f.id, success: false, error: f.err ?? "rpc failed", done: true };
+      const error = f.err ?? "rpc failed";
+      // The runtime puts a stable code in `err`; expose it as `code` too so clients branch on codes.
+      if (/^BRIDGE_ERR_[A-Z0-9_]+$/.test(error))
+        return { type: "rpc", id: f.id, success: false, error, code: error, done: true };
+      return { type: "rpc", id: f.id, success: false, error, done: true };
     }
     case "error": {
       const f = message.frame;

@@ -48,6 +48,8 @@ export class AgentSocketSession {
   #pending = 0;
   #protocolErrors = 0;
   #closed = false;
+  /** True while this socket's client-state event runs: an `error` frame then means the state was refused. */
+  #stateInFlight = false;
   /** rpc ids waiting for a reply, so a failed event still answers its caller. */
   readonly #awaitingRpc = new Set<string>();
 
@@ -71,6 +73,12 @@ export class AgentSocketSession {
     const transport: ConnectionTransport = {
       send: (message) => {
         if (message.channel === "rpc") this.#awaitingRpc.delete(message.frame.id);
+        if (message.channel === "error" && this.#stateInFlight && message.frame.id === undefined) {
+          // The runtime refuses a state change with an error frame; the Agents SDK client expects this shape.
+          const { code, msg } = message.frame;
+          this.#send({ type: "cf_agent_state_error", error: msg, code }, "state-error");
+          return;
+        }
         this.#send(fromDown(message), message.channel);
       },
       sendProtocol: (message) => this.#send(fromProtocol(message), message.type),
@@ -145,7 +153,13 @@ export class AgentSocketSession {
       this.#awaitingRpc.add(message.id);
       inbound = { channel: "rpc", frame: { id: message.id, m: message.method, a: message.args } };
     }
-    const result = await this.#deliver(inbound);
+    this.#stateInFlight = message.type === "cf_agent_state";
+    let result: EventResult;
+    try {
+      result = await this.#deliver(inbound);
+    } finally {
+      this.#stateInFlight = false;
+    }
     if (result.status === "committed") {
       // An agent that swallowed an rpc without answering still owes the caller a reply.
       if (message.type === "rpc" && this.#awaitingRpc.delete(message.id)) {

@@ -1,0 +1,140 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import pino from "pino";
+import WebSocket from "ws";
+import { Agent, createRuntime } from "../../agents/index.ts";
+import type { AgentRuntime, Connection } from "../../agents/types.ts";
+import { BridgeError } from "../../errors/index.ts";
+import { createAgentSocketServer, type AgentSocketServer } from "../../app/ws/index.ts";
+import { TestClock } from "./helpers.ts";
+
+const TOKEN = "ws-runtime-token-0123456789";
+
+type CounterState = { n: number };
+
+/** A small agent with a callable method and a state rule, to exercise the protocol against the real runtime. */
+class Counter extends Agent<CounterState> {
+  static override callable = ["add", "fail"];
+  override initialState: CounterState = { n: 0 };
+  add(by: unknown): number {
+    this.setState({ n: this.state.n + Number(by) });
+    return this.state.n;
+  }
+  fail(): never {
+    throw new BridgeError("BRIDGE_ERR_COUNTER_BROKEN", "counter is broken");
+  }
+  /** Not callable: a client must not reach it. */
+  reset(): void {
+    this.setState({ n: 0 });
+  }
+  override validateStateChange(next: CounterState, _source: Connection | null): void {
+    if (typeof next?.n !== "number" || next.n < 0) throw new BridgeError("BRIDGE_ERR_STATE_INVALID", "n must be >= 0");
+  }
+}
+
+function connect(url: string): Promise<{ ws: WebSocket; next: (type: string) => Promise<Record<string, unknown>> }> {
+  const ws = new WebSocket(url);
+  const queue: Array<Record<string, unknown>> = [];
+  const waiters: Array<{ type: string; resolve: (m: Record<string, unknown>) => void }> = [];
+  ws.on("message", (data) => {
+    const m = JSON.parse(String(data)) as Record<string, unknown>;
+    const i = waiters.findIndex((w) => w.type === m.type);
+    if (i >= 0) waiters.splice(i, 1)[0]?.resolve(m);
+    else queue.push(m);
+  });
+  const next = (type: string) => {
+    const i = queue.findIndex((m) => m.type === type);
+    if (i >= 0) return Promise.resolve(queue.splice(i, 1)[0] as Record<string, unknown>);
+    return new Promise<Record<string, unknown>>((resolve) => waiters.push({ type, resolve }));
+  };
+  return new Promise((resolve, reject) => {
+    ws.once("open", () => resolve({ ws, next }));
+    ws.once("error", reject);
+  });
+}
+
+describe("WebSocket agent protocol against the real runtime", () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ws-runtime-"));
+  let runtime: AgentRuntime;
+  let sockets: AgentSocketServer;
+  let server: Server;
+  let base: string;
+  const opened: WebSocket[] = [];
+
+  before(async () => {
+    runtime = createRuntime({
+      dataDir,
+      defaultAgentClass: Counter,
+      clock: new TestClock(Date.UTC(2026, 0, 1)),
+      random: () => 0.5,
+      logger: pino({ level: "silent" }),
+    });
+    await runtime.start();
+    sockets = createAgentSocketServer({ host: runtime, apiToken: TOKEN });
+    server = createServer();
+    server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    base = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/agents`;
+  });
+
+  after(async () => {
+    for (const ws of opened) ws.terminate();
+    await sockets.close();
+    await new Promise<void>((r) => server.close(() => r()));
+    await runtime.shutdown();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test("identity and state arrive on connect, rpc changes state, and other clients are synced", async () => {
+    const a = await connect(`${base}/counter-1?token=${TOKEN}`);
+    const b = await connect(`${base}/counter-1?token=${TOKEN}&readonly=1`);
+    opened.push(a.ws, b.ws);
+    const identity = await a.next("cf_agent_identity");
+    assert.equal(identity.name, "Counter");
+    assert.equal(identity.agent, "counter-1");
+    assert.deepEqual((await a.next("cf_agent_state")).state, { n: 0 });
+    assert.deepEqual((await b.next("cf_agent_state")).state, { n: 0 });
+
+    a.ws.send(JSON.stringify({ type: "rpc", id: "1", method: "add", args: [5] }));
+    assert.deepEqual(await a.next("rpc"), { type: "rpc", id: "1", success: true, result: 5, done: true });
+    assert.deepEqual((await b.next("cf_agent_state")).state, { n: 5 });
+
+    a.ws.send(JSON.stringify({ type: "cf_agent_state", state: { n: 9 } }));
+    assert.deepEqual((await b.next("cf_agent_state")).state, { n: 9 });
+  });
+
+  test("a readonly client cannot set state, and a state the agent rejects comes back as cf_agent_state_error", async () => {
+    const a = await connect(`${base}/counter-2?token=${TOKEN}`);
+    const viewer = await connect(`${base}/counter-2?token=${TOKEN}&readonly=1`);
+    opened.push(a.ws, viewer.ws);
+    await viewer.next("cf_agent_state");
+    viewer.ws.send(JSON.stringify({ type: "cf_agent_state", state: { n: 100 } }));
+    assert.equal((await viewer.next("cf_agent_state_error")).code, "BRIDGE_ERR_WS_READONLY");
+    a.ws.send(JSON.stringify({ type: "cf_agent_state", state: { n: -1 } }));
+    const refused = await a.next("cf_agent_state_error");
+    assert.equal(refused.code, "BRIDGE_ERR_STATE_INVALID");
+    assert.match(String(refused.error), /n must be >= 0/);
+    const result = await runtime.call("counter-2", "add", [0]);
+    assert.deepEqual(result, { ok: true, value: 0 });
+  });
+
+  test("unknown, non-callable and failing methods answer success false with a stable code", async () => {
+    const a = await connect(`${base}/counter-3?token=${TOKEN}`);
+    opened.push(a.ws);
+    a.ws.send(JSON.stringify({ type: "rpc", id: "u", method: "nope", args: [] }));
+    const unknown = await a.next("rpc");
+    assert.equal(unknown.success, false);
+    assert.equal(unknown.code, "BRIDGE_ERR_RPC_UNKNOWN_METHOD");
+    a.ws.send(JSON.stringify({ type: "rpc", id: "r", method: "reset", args: [] }));
+    assert.equal((await a.next("rpc")).code, "BRIDGE_ERR_RPC_UNKNOWN_METHOD");
+    a.ws.send(JSON.stringify({ type: "rpc", id: "f", method: "fail", args: [] }));
+    const failed = await a.next("rpc");
+    assert.equal(failed.success, false);
+    assert.equal(failed.code, "BRIDGE_ERR_COUNTER_BROKEN");
+  });
+});
