@@ -11,8 +11,8 @@ export interface TestBroker {
   close(): Promise<void>;
 }
 
-export async function startAedes(): Promise<TestBroker> {
-  const broker = await Aedes.createBroker();
+export async function startAedes(options: Parameters<typeof Aedes.createBroker>[0] = {}): Promise<TestBroker> {
+  const broker = await Aedes.createBroker(options);
   const server = net.createServer(broker.handle);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();

@@ -1,0 +1,108 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { runSimCli } from "../../firmware-sim/cli.ts";
+import { startAedes, type TestBroker } from "./helpers/aedes-broker.ts";
+
+function captureIo() {
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    out,
+    err,
+    io: {
+      stdout: { write: (s: string) => out.push(s) },
+      stderr: { write: (s: string) => err.push(s), isTTY: false },
+      onInterrupt: () => () => {},
+    },
+  };
+}
+
+describe("sim CLI", () => {
+  let broker: TestBroker;
+  let dir: string;
+  const logins: string[] = [];
+  before(async () => {
+    broker = await startAedes({
+      authenticate: (client, username, password, done) => {
+        logins.push(`${client.id}:${username ?? ""}:${password?.toString() ?? ""}`);
+        done(null, true);
+      },
+    });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "fleet-sim-cli-"));
+  });
+  after(async () => {
+    await broker.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("prints one JSON report last on stdout with a violations count and exits 0 on a clean run", async () => {
+    const { out, err, io } = captureIo();
+    const code = await runSimCli(
+      ["--url", broker.url, "--devices", "3", "--rate", "10", "--duration", "0.5", "--settle-ms", "50", "--json", "--quiet", "--id-prefix", "cli-"],
+      io,
+    );
+    assert.equal(code, 0, err.join(""));
+    assert.equal(out.length, 1, "stdout holds only the JSON object");
+    const report = JSON.parse(out[0]) as { violations: number; ok: boolean; stats: { counters: { acked: number } } };
+    assert.equal(report.violations, 0);
+    assert.equal(report.ok, true);
+    assert.ok(report.stats.counters.acked > 0);
+    assert.match(err.join(""), /publish->PUBACK ms p50/, "the summary table goes to stderr with --json");
+  });
+
+  it("uses the ids and secrets of a JSON-lines credentials file", async () => {
+    const file = path.join(dir, "creds.jsonl");
+    fs.writeFileSync(file, '{"id":"cred-a","secret":"s1"}\n{"id":"cred-b","secret":"s2"}\n');
+    const seen: string[] = [];
+    const listener = (client: { id: string }) => seen.push(client.id);
+    broker.broker.on("client", listener);
+    try {
+      const { out, io } = captureIo();
+      const code = await runSimCli(["--url", broker.url, "--credentials", file, "--duration", "0.3", "--settle-ms", "0", "--quiet"], io);
+      assert.equal(code, 0);
+      assert.match(out.join(""), /devices \(powered \/ total\)\s+2 \/ 2/);
+    } finally {
+      broker.broker.off("client", listener);
+    }
+    assert.deepEqual(seen.sort(), ["cred-a", "cred-b"]);
+    assert.ok(logins.includes("cred-a:cred-a:s1") && logins.includes("cred-b:cred-b:s2"), "client id = username = device id, password = secret");
+  });
+
+  it("exits 1 with the violations listed when devices never connect", async () => {
+    const { out, err, io } = captureIo();
+    const code = await runSimCli(
+      ["--url", "mqtt://127.0.0.1:1", "--devices", "2", "--duration", "0.3", "--settle-ms", "0", "--drain-timeout-ms", "50", "--json", "--quiet"],
+      io,
+    );
+    assert.equal(code, 1);
+    const report = JSON.parse(out.at(-1) ?? "{}") as { violations: number; violationCounts: Record<string, number> };
+    assert.equal(report.violations, 2);
+    assert.equal(report.violationCounts["device-never-connected"], 2);
+    assert.match(err.join(""), /device-never-connected/);
+  });
+
+  it("exits 2 naming the flag for bad usage", async () => {
+    const bad = [
+      [["--devices", "3"], /--url/],
+      [["--url", broker.url, "--profile", "toaster"], /profiles are/],
+      [["--url", broker.url, "--codec", "xml"], /codec/],
+      [["--url", "http://x", "--duration", "1"], /url must be mqtt/],
+      [["--url", broker.url, "--duplicates", "2"], /duplicateRatio/],
+    ] as const;
+    for (const [argv, message] of bad) {
+      const { err, io } = captureIo();
+      assert.equal(await runSimCli(argv, io), 2, argv.join(" "));
+      assert.match(err.join(""), message);
+    }
+  });
+
+  it("reports a missing credentials file as bad usage", async () => {
+    const { err, io } = captureIo();
+    const code = await runSimCli(["--url", broker.url, "--credentials", path.join(dir, "missing.json")], io);
+    assert.equal(code, 2);
+    assert.match(err.join(""), /BRIDGE_ERR_SIM_CREDENTIALS/);
+  });
+});

@@ -1,0 +1,53 @@
+import assert from "node:assert/strict";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { httpTelemetryVerifier } from "../../firmware-sim/index.ts";
+
+// A stand-in for GET /api/devices/{id}/telemetry: rows oldest first, `from`/`limit` paging, a bearer token.
+describe("telemetry read-back over the operator API", () => {
+  const stored = new Map<string, { ts: number; metric: string; value: number }[]>();
+  const requests: string[] = [];
+  let server: http.Server;
+  let baseUrl: string;
+
+  before(async () => {
+    server = http.createServer((req, res) => {
+      requests.push(req.url ?? "");
+      if (req.headers.authorization !== "Bearer t0ken") {
+        res.writeHead(401).end();
+        return;
+      }
+      const url = new URL(req.url ?? "/", "http://x");
+      const match = /^\/api\/devices\/([^/]+)\/telemetry$/.exec(url.pathname);
+      const rows = match ? (stored.get(decodeURIComponent(match[1])) ?? []) : [];
+      const from = Number(url.searchParams.get("from") ?? 0);
+      const limit = Number(url.searchParams.get("limit") ?? 500);
+      const page = rows.filter((r) => r.ts >= from && r.metric === url.searchParams.get("metric")).slice(0, limit);
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ from, limit, readings: page }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it("pages through the stored seq readings and names the acknowledged ones that are missing", async () => {
+    const rows = [];
+    for (let seq = 0; seq < 25; seq++) if (seq !== 7 && seq !== 19) rows.push({ ts: 1000 + seq * 10, metric: "seq", value: 500 + seq });
+    rows.push({ ts: 1000, metric: "temp", value: 21 });
+    stored.set("dev-1", rows);
+    const verify = httpTelemetryVerifier({ baseUrl: `${baseUrl}/`, token: "t0ken", pageSize: 10 });
+    const acked = Array.from({ length: 25 }, (_, i) => 500 + i);
+    assert.deepEqual(await verify("dev-1", acked), { status: "read", missingSeqs: [507, 519] });
+    assert.ok(requests.filter((r) => r.startsWith("/api/devices/dev-1/telemetry?metric=seq")).length >= 3, "it read several pages");
+  });
+
+  it("says the check was impossible when the API refuses", async () => {
+    const verify = httpTelemetryVerifier({ baseUrl, token: "wrong" });
+    const outcome = await verify("dev-1", [1]);
+    assert.equal(outcome.status, "unavailable");
+    assert.match(outcome.status === "unavailable" ? outcome.reason : "", /401/);
+  });
+});

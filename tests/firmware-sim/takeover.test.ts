@@ -1,0 +1,48 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { createFleet, seededRandom } from "../../firmware-sim/index.ts";
+import { startAedes, type TestBroker } from "./helpers/aedes-broker.ts";
+
+describe("client-id takeover", () => {
+  let broker: TestBroker;
+  before(async () => {
+    broker = await startAedes();
+  });
+  after(async () => {
+    await broker.close();
+  });
+
+  it("has the broker close the first device when its twin connects with the same client id, and both keep coming back", async () => {
+    const fleet = createFleet({
+      url: broker.url,
+      devices: 2,
+      idPrefix: "twin-",
+      takeoverPairs: 1,
+      takeoverDelayMs: 100,
+      rate: 10,
+      settleMs: 100,
+      random: seededRandom(11),
+      backoff: { baseDelayMs: 50, maxDelayMs: 100 },
+    });
+    const onlineCount = new Map<string, number>();
+    const offlineReasons: string[] = [];
+    fleet.events.on("online", (id) => onlineCount.set(id, (onlineCount.get(id) ?? 0) + 1));
+    fleet.events.on("offline", (id, reason) => {
+      if (id === "twin-1") offlineReasons.push(reason);
+    });
+    const report = await fleet.run(1200);
+    const c = report.stats.counters;
+    assert.ok(c.serverCloses >= 2, `server closes: ${c.serverCloses}`);
+    assert.ok(offlineReasons.includes("remote"), "the broker, not the simulator, closed twin-1's connection");
+    assert.ok((onlineCount.get("twin-1") ?? 0) >= 3, `twin-1 online ${onlineCount.get("twin-1")} times`);
+    assert.equal(onlineCount.get("twin-2"), 1, "the device without a twin is never kicked");
+    assert.equal(report.violations, 0);
+  });
+
+  it("refuses more takeover pairs than devices", () => {
+    assert.throws(
+      () => createFleet({ url: broker.url, devices: 2, takeoverPairs: 3 }),
+      (err: unknown) => err instanceof Error && "code" in err && err.code === "BRIDGE_ERR_SIM_OPTIONS" && /takeoverPairs/.test(err.message),
+    );
+  });
+});
