@@ -5,6 +5,7 @@ import Database from "better-sqlite3";
 import { CommandOutbox } from "../../agents/device/command-outbox.ts";
 import { resolveDeviceAgentOptions } from "../../agents/device/options.ts";
 import { compactText } from "../../agents/device/reasoning/compact.ts";
+import { historyWindowBase } from "../../agents/device/reasoning/conversation-store.ts";
 import { buildMessages } from "../../agents/device/reasoning/prompt.ts";
 import { migrateDeviceSchema } from "../../agents/device/schema.ts";
 import { ShadowStore } from "../../agents/device/shadow-store.ts";
@@ -235,6 +236,18 @@ describe("conversation guard and prompt", () => {
       { role: "assistant", content: "a1" },
       { role: "user", content: "q2\n\n---\nCTX" },
     ]);
+  });
+});
+
+describe("history window", () => {
+  test("the history window holds every turn up to its size, then jumps by half its size and never exceeds it", () => {
+    assert.equal(historyWindowBase(8, 8), 0);
+    const bases = [9, 10, 11, 12, 13, 15, 16].map((last) => historyWindowBase(last, 8));
+    assert.deepEqual(bases, [4, 4, 4, 8, 8, 8, 12]);
+    for (let last = 1; last < 100; last++) {
+      const base = historyWindowBase(last, 8);
+      assert.ok(last - base <= 8 && last - base >= (last > 8 ? 4 : last));
+    }
   });
 });
 

@@ -64,6 +64,16 @@ function toEntry(row: MessageRow): ConversationEntry {
   return entry;
 }
 
+/**
+ * Turns numbered above the returned base are in the history window: all of them while there are at most `size`,
+ * then a window that jumps forward by ceil(size / 2) turns at a time and never holds more than `size`.
+ */
+export function historyWindowBase(lastTurn: number, size: number): number {
+  if (lastTurn <= size) return 0;
+  const step = Math.ceil(size / 2);
+  return (Math.floor((lastTurn - size) / step) + 1) * step;
+}
+
 /** Converts stored entries to engine messages. */
 export function toChatMessages(entries: readonly ConversationEntry[]): ChatMessage[] {
   return entries.map((e): ChatMessage => {
@@ -132,12 +142,25 @@ export class ConversationStore {
     return this.sql<MessageRow>`SELECT * FROM conversation WHERE turn_id = ${turnId} ORDER BY id ASC`.map(toEntry);
   }
 
-  /** Messages of the last `turns` finished turns, oldest first. */
+  /**
+   * Messages of at most `turns` recent finished turns, each turn's messages together, turns in the order they
+   * finished (so the history only ever grows at its end).
+   *
+   * The window does not slide by one turn per request, which would change the prompt right after the system message
+   * every time and defeat the engine's prefix cache. It moves in steps of half its size: between two steps the
+   * history is append-only and consecutive prompts share it.
+   */
   history(turns: number): ConversationEntry[] {
     if (turns <= 0) return [];
-    return this.sql<MessageRow>`SELECT c.* FROM conversation c
-      WHERE c.turn_id IN (SELECT id FROM reason_turns WHERE status = 'done' ORDER BY finished_at DESC, rowid DESC LIMIT ${turns})
-      ORDER BY c.id ASC`.map(toEntry);
+    const last = Number(
+      this.sql<{
+        n: number | null;
+      }>`SELECT MAX(CAST(substr(id, 6) AS INTEGER)) AS n FROM reason_turns WHERE status = 'done'`[0]?.n ?? 0,
+    );
+    const base = historyWindowBase(last, turns);
+    return this.sql<MessageRow>`SELECT c.* FROM conversation c JOIN reason_turns t ON t.id = c.turn_id
+      WHERE t.status = 'done' AND CAST(substr(t.id, 6) AS INTEGER) > ${base}
+      ORDER BY t.finished_at ASC, t.rowid ASC, c.id ASC`.map(toEntry);
   }
 
   /** The last `limit` messages of the whole conversation, oldest first. */
