@@ -15,6 +15,7 @@ import { authenticateDevice } from "./auth.ts";
 import { DeviceConnection } from "./connection.ts";
 import { BrokerErrorCode } from "./errors.ts";
 import { type BoundAddress, listenSockets, type SocketListener } from "./listeners/socket-listener.ts";
+import { guardPacketSize } from "./listeners/packet-guard.ts";
 import { createWebSocketEndpoint, type WebSocketEndpoint } from "./listeners/websocket.ts";
 import { type BrokerStats, type BrokerTransportKind, ObserverHub } from "./observer.ts";
 import { type BrokerOptions, resolveBrokerOptions } from "./options.ts";
@@ -257,20 +258,26 @@ export function createBroker(options: BrokerOptions): Broker {
     logger.info({ err: err.message }, "connection error before CONNECT completed");
   });
 
+  // A payload up to the limit, plus a topic of up to 64 KiB and the packet's own header bytes.
+  const maxPacketBytes = limits.maxPayloadBytes + 65_536 + 16;
   const accept = (stream: Duplex, transport: BrokerTransportKind, remoteAddress: string, req?: IncomingMessage) => {
     if (state !== "running") {
       stream.destroy();
       return;
     }
-    streamFacts.set(stream, { transport, remoteAddress });
-    aedes.handle(stream, req);
+    const guarded = guardPacketSize(stream, maxPacketBytes, () => {
+      hub.limitBreach(BrokerErrorCode.packetTooLarge);
+      logger.warn({ remoteAddress, max: maxPacketBytes }, "MQTT packet too large; connection cut");
+    });
+    streamFacts.set(guarded, { transport, remoteAddress });
+    aedes.handle(guarded, req);
   };
 
   if (opts.websocket) {
     websocket = createWebSocketEndpoint({
       path: opts.websocket.path,
       // One MQTT packet per WebSocket message: the payload limit plus room for the topic and header.
-      maxPayloadBytes: limits.maxPayloadBytes + 65_536,
+      maxPayloadBytes: limits.maxPayloadBytes + 65_536 + 16,
       accept,
     });
   }

@@ -23,6 +23,8 @@ export const BrokerErrorCode = {
   topicInvalid: "BRIDGE_ERR_TOPIC_INVALID",
   /** Payload larger than `limits.maxPayloadBytes`. */
   frameTooLarge: "BRIDGE_ERR_FRAME_TOO_LARGE",
+  /** An MQTT packet announced more than `limits.maxPayloadBytes` + 64 KiB: cut before its body is buffered. */
+  packetTooLarge: "BRIDGE_ERR_PACKET_TOO_LARGE",
   /** The device sends faster than `limits.messagesPerSecond` allows. */
   rateLimited: "BRIDGE_ERR_RATE_LIMITED",
   /** More up messages in flight for one device than `limits.maxInflightPerDevice`. */
