@@ -18,6 +18,7 @@ import { createEngineClient, type EngineClient } from "../engine-client/index.ts
 import { loadOrCreateApiToken, registerOperatorApi } from "./api/index.ts";
 import { loadAgentClasses } from "./bridge/agent-classes.ts";
 import { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
+import { type BridgeTap, tapHost } from "./bridge/tap.ts";
 import { type Address, readTlsFiles } from "./bridge/listeners.ts";
 import type { BridgeConfig } from "./config/index.ts";
 import { createHttpServer, type HttpServer, type Readiness } from "./http/index.ts";
@@ -25,6 +26,7 @@ import { type BridgeMetrics, createMetrics, registerMetricsRoute, trackHost } fr
 import { createAgentSocketServer } from "./ws/index.ts";
 
 export { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
+export type { BridgeTap } from "./bridge/tap.ts";
 
 export interface BridgeOptions {
   logger: Logger;
@@ -32,6 +34,8 @@ export interface BridgeOptions {
   clock?: Clock;
   /** Random source for agents and engine jitter. Default: Math.random. */
   random?: () => number;
+  /** Observes device traffic (the demo prints reasoning answers with it). Default: none. */
+  tap?: BridgeTap;
 }
 
 /** Real addresses of every listener (port 0 resolved). Absent: that listener is off or not started yet. */
@@ -109,7 +113,8 @@ export async function createBridge(config: BridgeConfig, options: BridgeOptions)
   });
   metrics.setSources({ runtime });
   // Transports see the runtime through the activity tracker, so the dashboard knows last-seen without waking agents.
-  const trackedHost = trackHost(runtime, metrics.activity);
+  const activityHost = trackHost(runtime, metrics.activity);
+  const trackedHost = options.tap === undefined ? activityHost : tapHost(activityHost, options.tap);
   const broker = createBroker({
     host: trackedHost,
     registry,

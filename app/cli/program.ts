@@ -6,6 +6,7 @@ import { Command, CommanderError } from "commander";
 import { registerDevicesCommand } from "./devices.ts";
 import { CliExit, EXIT_FAILURE, EXIT_USAGE } from "./exit.ts";
 import { registerStartCommand } from "./start.ts";
+import { PASS_THROUGH_COMMANDS, registerToolCommands, runEngineSim, runFleetSim } from "./tools.ts";
 
 /** Builds the program; `exitOverride` turns commander's own exits into `CommanderError`s that `runCli` maps. */
 export function buildProgram(): Command {
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerStartCommand(program);
   registerDevicesCommand(program);
+  registerToolCommands(program);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     for (const sub of cmd.commands) sub.exitOverride();
@@ -32,6 +34,10 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     return EXIT_USAGE;
   }
   try {
+    // The simulators parse their own flags: everything after the command name goes to them untouched.
+    const command = argv[2] as (typeof PASS_THROUGH_COMMANDS)[number];
+    if (command === "engine-sim") return await runEngineSim(argv.slice(3));
+    if (command === "sim") return await runFleetSim(argv.slice(3));
     await program.parseAsync([...argv]);
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {

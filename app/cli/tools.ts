@@ -1,0 +1,74 @@
+/**
+ * `agent-bridge engine-sim ...`, `agent-bridge sim ...` and `agent-bridge demo`. The first two hand their arguments
+ * to the simulators' own command lines (engine-client/sim, firmware-sim), so their flags are documented there once.
+ */
+import { type Command, CommanderError } from "commander";
+import { addBridgeFlags } from "./start.ts";
+import { EXIT_USAGE } from "./exit.ts";
+
+/** Commands whose arguments are passed through untouched (parsed by the simulator itself). */
+export const PASS_THROUGH_COMMANDS = ["engine-sim", "sim"] as const;
+
+/** Runs the engine simulator until SIGINT/SIGTERM. */
+export async function runEngineSim(args: readonly string[]): Promise<number> {
+  const { runEngineSimCli } = await import("../../engine-client/sim/index.ts");
+  let sim: Awaited<ReturnType<typeof runEngineSimCli>>;
+  try {
+    sim = await runEngineSimCli([...args], { log: (line) => process.stdout.write(`${line}\n`), handleSignals: false });
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE;
+    throw err;
+  }
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
+  await sim.close();
+  return 0;
+}
+
+/** Runs the fleet simulator CLI; resolves with its exit code. */
+export async function runFleetSim(args: readonly string[]): Promise<number> {
+  const { runSimCli } = await import("../../firmware-sim/cli.ts");
+  return runSimCli(args);
+}
+
+function positiveNumber(value: string, name: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0)
+    throw new CommanderError(EXIT_USAGE, "agent-bridge.invalidArgument", `${name} must be a number >= 0`);
+  return n;
+}
+
+/** Adds `engine-sim`, `sim` (for help; arguments are passed through by `runCli`) and `demo`. */
+export function registerToolCommands(program: Command): void {
+  program
+    .command("engine-sim")
+    .description("run the OpenAI-compatible engine simulator (agent-bridge engine-sim --help for its flags)")
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments();
+  program
+    .command("sim")
+    .description("run a simulated device fleet against a broker (agent-bridge sim --help for its flags)")
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments();
+  addBridgeFlags(
+    program
+      .command("demo")
+      .description("bridge + engine simulator + a small simulated fleet; prints reasoning answers as they arrive"),
+  )
+    .option("--duration-s <seconds>", "stop after this many seconds (default: run until Ctrl-C)")
+    .option("--reason-interval-ms <ms>", "pause between a device's answer and its next question", "4000")
+    .action(async (flags: Record<string, unknown>) => {
+      const { runDemo } = await import("../demo.ts");
+      const { durationS, reasonIntervalMs, ...bridgeFlags } = flags;
+      process.exitCode = await runDemo({
+        flags: bridgeFlags,
+        durationSeconds: durationS === undefined ? 0 : positiveNumber(String(durationS), "--duration-s"),
+        reasonIntervalMs: positiveNumber(String(reasonIntervalMs), "--reason-interval-ms"),
+        print: (line) => process.stdout.write(`${line}\n`),
+      });
+    });
+}
