@@ -101,6 +101,8 @@ export class DeviceAgent extends Agent<ValueMap> {
     this.#core.presence.touch();
     // A device that speaks hello gets commands after its hello (it has subscribed by then); others on connect.
     if (this.#core.presence.profile().helloAt === null) {
+      // Same for the desired state: a hello-less device gets it on connect, once there is one.
+      if (this.#core.shadow.get().desired.version > 0) this.#core.resync(conn);
       this.#core.deliverCommands(false, conn);
       this.#core.deliveredOnConnect.add(conn.id);
     }
@@ -119,16 +121,19 @@ export class DeviceAgent extends Agent<ValueMap> {
           core.sendError(conn, "BRIDGE_ERR_DEVICE_ONLY", `${message.channel} is accepted only from the device itself`);
           return;
         }
-        return this.onDeviceFrame(conn, message);
+        return this.#onDeviceFrame(conn, message);
       case "reason":
-        this.#reasoner.request(conn, message.frame);
+        // A reasoning turn writes the conversation and may act on the device: not for readonly viewers.
+        if (conn.readonly) core.sendError(conn, "BRIDGE_ERR_READONLY", "a readonly connection may not start reasoning");
+        else this.#reasoner.request(conn, message.frame);
         return;
       default:
         return super.onMessage(conn, message);
     }
   }
 
-  private async onDeviceFrame(conn: Connection, message: InboundMessage): Promise<void> {
+  // #private: a prototype method would be reachable by name through runtime.call.
+  async #onDeviceFrame(conn: Connection, message: InboundMessage): Promise<void> {
     const core = this.#core;
     switch (message.channel) {
       case "hello": {

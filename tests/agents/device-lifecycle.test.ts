@@ -10,7 +10,7 @@ import { createEngineClient } from "../../engine-client/index.ts";
 import type { EngineClient } from "../../engine-client/index.ts";
 import { startEngineSimulator } from "../../engine-client/sim/index.ts";
 import type { EngineSimulator } from "../../engine-client/sim/index.ts";
-import { DeviceHarness, waitFor } from "./device-harness.ts";
+import { DeviceHarness, RecordingDevice, waitFor } from "./device-harness.ts";
 
 let sim: EngineSimulator;
 let engine: EngineClient;
@@ -161,4 +161,22 @@ test("old finished turns are pruned beyond conversationMaxTurns", async () => {
   assert.deepEqual(conversation.map((m) => m.content).slice(0, 1), ["Question p3"]);
   assert.equal(conversation.length, 2);
   assert.equal(conversation[0].turnId, "turn-3", "ids keep counting after pruning");
+});
+
+test("a hello-less device gets the desired state on connect, and a readonly viewer may not start reasoning", async () => {
+  const h = new DeviceHarness({ engine });
+  harnesses.push(h);
+  await h.call("dumb-s9", "setDesired", { led: "on" });
+  const dev = await h.open("dumb-s9", "cbor");
+  assert.deepEqual(dev.frames("state"), [{ v: 1, d: { led: "on" }, full: true }]);
+  const viewer = new RecordingDevice("dumb-s9", "viewer-1", "json", "ws");
+  await h.runtime.open("dumb-s9", {
+    id: viewer.connectionId,
+    kind: "ws",
+    codec: "json",
+    readonly: true,
+    transport: viewer.transport,
+  });
+  await h.send(viewer, { channel: "reason", frame: { id: "v", q: "hi" } });
+  assert.equal(viewer.frames("error")[0]?.code, "BRIDGE_ERR_READONLY");
 });

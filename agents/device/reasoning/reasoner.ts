@@ -80,9 +80,10 @@ export class Reasoner {
       core.sendError(conn, "BRIDGE_ERR_REASON_BUSY", "a reasoning request of this device is still running", { id });
       return undefined;
     }
+    const askedMax = typeof frame.max === "bigint" ? Number(frame.max) : frame.max;
     const max =
-      typeof frame.max === "number" && Number.isInteger(frame.max) && frame.max > 0
-        ? frame.max
+      typeof askedMax === "number" && Number.isInteger(askedMax) && askedMax > 0
+        ? askedMax
         : core.options.reasonDefaultMaxTokens;
     const stream = typeof frame.stream === "boolean" ? frame.stream : core.presence.profile().caps.stream;
     const context = deviceContext(
