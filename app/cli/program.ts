@@ -6,7 +6,7 @@ import { Command, CommanderError } from "commander";
 import { registerDevicesCommand } from "./devices.ts";
 import { CliExit, EXIT_FAILURE, EXIT_USAGE } from "./exit.ts";
 import { registerStartCommand } from "./start.ts";
-import { PASS_THROUGH_COMMANDS, registerToolCommands, runEngineSim, runFleetSim } from "./tools.ts";
+import { type PASS_THROUGH_COMMANDS, registerToolCommands, runEngineSim, runFleetSim } from "./tools.ts";
 
 /** Builds the program; `exitOverride` turns commander's own exits into `CommanderError`s that `runCli` maps. */
 export function buildProgram(): Command {
