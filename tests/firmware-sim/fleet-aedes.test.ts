@@ -113,6 +113,7 @@ describe("fleet against a plain aedes broker", () => {
         networkDropMeanMs: 150,
         cleanSession: false,
         duplicateRatio: 0.2,
+        lastWillTopic: "devices/{id}/up/status",
         random: seededRandom(7),
         settleMs: 200,
         backoff: { baseDelayMs: 30, maxDelayMs: 100 },
@@ -122,6 +123,7 @@ describe("fleet against a plain aedes broker", () => {
       const c = report.stats.counters;
       assert.deepEqual(report.violationDetails, []);
       assert.ok(c.networkDrops >= 4, `drops: ${c.networkDrops}`);
+      assert.ok(agent.wills >= 1, "the broker published last wills for dropped devices");
       assert.ok(c.buffered > 0, "messages were produced while offline");
       assert.ok(c.duplicatesSent > 0);
       assert.equal(c.telemetryAcked, c.telemetrySent - c.bufferDropped);
@@ -148,5 +150,39 @@ describe("fleet against a plain aedes broker", () => {
       assert.ok(report.stats.counters.bufferDropped > 0, "the tiny buffer overflowed");
       assert.deepEqual(report.violationDetails, []);
     });
+  });
+});
+
+describe("device clocks", () => {
+  let broker: TestBroker;
+  before(async () => {
+    broker = await startAedes();
+  });
+  after(async () => {
+    await broker.close();
+  });
+
+  it("sends no ts from devices without a clock and skewed ts from the others", async () => {
+    const agent = new FakeAgent();
+    await agent.connect(broker.url);
+    try {
+      const fleet = createFleet({
+        url: broker.url,
+        devices: 6,
+        idPrefix: "clock-",
+        rate: 20,
+        noClockRatio: 0.5,
+        clockSkewMs: 3_600_000,
+        random: seededRandom(2),
+        settleMs: 50,
+      });
+      const report = await fleet.run(500);
+      assert.equal(report.violations, 0);
+      assert.ok(agent.withoutTs > 0, "some devices have no clock");
+      assert.ok(agent.tsOffsetsMs.length > 0, "some devices have one");
+      assert.ok(agent.tsOffsetsMs.some((offset) => Math.abs(offset) > 60_000), "their clocks are off by minutes");
+    } finally {
+      await agent.close();
+    }
   });
 });

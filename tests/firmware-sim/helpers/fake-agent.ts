@@ -32,6 +32,12 @@ interface DeviceRecord {
 export class FakeAgent {
   readonly devices = new Map<string, DeviceRecord>();
   readonly errors: string[] = [];
+  /** Last-will messages seen (published by the broker for devices that vanished without DISCONNECT). */
+  wills = 0;
+  /** Telemetry frames without a device timestamp. */
+  withoutTs = 0;
+  /** Device timestamp minus arrival time of every telemetry frame that had one, ms. */
+  readonly tsOffsetsMs: number[] = [];
   #client: MqttClient | undefined;
   #telemetryCount = 0;
   readonly #options: FakeAgentOptions;
@@ -69,6 +75,7 @@ export class FakeAgent {
   }
 
   #onMessage(topic: string, payload: Buffer): void {
+    if (topic.endsWith("/up/status")) this.wills++;
     const parsed = parseTopic(topic);
     if (!parsed.ok || parsed.topic.direction !== "up") return;
     const { deviceId, channel } = parsed.topic;
@@ -95,6 +102,8 @@ export class FakeAgent {
       case "telemetry": {
         const frame = decoded.frame as UpFrames["telemetry"];
         this.#telemetryCount++;
+        if (frame.ts === undefined) this.withoutTs++;
+        else this.tsOffsetsMs.push(frame.ts - Date.now());
         const lose = this.#options.loseEveryNth && this.#telemetryCount % this.#options.loseEveryNth === 0;
         if (!lose && typeof frame.r?.seq === "number") record.seqs.push(frame.r.seq);
         return;
@@ -102,7 +111,7 @@ export class FakeAgent {
       case "state": {
         const frame = decoded.frame as UpFrames["state"];
         if (frame.v !== record.reportedVersion) {
-          this.#send(deviceId, "error", { code: "BRIDGE_ERR_STATE_STALE", msg: "stale reported version", v: record.reportedVersion });
+          this.#send(deviceId, "error", { code: "BRIDGE_ERR_STALE_VERSION", msg: "stale reported version", v: record.reportedVersion });
           return;
         }
         record.reported = { ...record.reported, ...frame.s };

@@ -1,0 +1,87 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { CommandBook } from "../../firmware-sim/device/command-book.ts";
+import { ReasonTracker } from "../../firmware-sim/device/reason-tracker.ts";
+import { DeviceShadow } from "../../firmware-sim/device/shadow.ts";
+
+describe("device shadow", () => {
+  it("reports each patch on the reported version it is based on and recovers from a stale one", () => {
+    const shadow = new DeviceShadow({ mode: "heat", target: 21 });
+    assert.deepEqual(shadow.fullReport(), { v: 0, s: { mode: "heat", target: 21 } });
+    const delta = shadow.onDesired({ v: 1, d: { target: 23 } });
+    assert.deepEqual(delta, { status: "apply", patch: { target: 23 } });
+    assert.deepEqual(shadow.report({ target: 23 }), { v: 1, s: { target: 23 } });
+    assert.deepEqual(shadow.onStale(7), { v: 7, s: { mode: "heat", target: 23 } });
+    assert.equal(shadow.reportedVersion, 8);
+  });
+
+  it("converges only when every report was acknowledged and reported equals desired", () => {
+    const shadow = new DeviceShadow({ mode: "heat" });
+    assert.equal(shadow.convergence().status, "no-desired-state");
+    shadow.onDesired({ v: 1, d: { mode: "cool" } });
+    assert.equal(shadow.convergence().status, "diverged");
+    shadow.report({ mode: "cool" });
+    assert.equal(shadow.convergence().status, "report-unconfirmed");
+    shadow.reportConfirmed();
+    assert.deepEqual(shadow.convergence(), { status: "converged" });
+    shadow.report({ fan: 1 });
+    shadow.reportLost();
+    assert.equal(shadow.convergence().status, "report-unconfirmed", "a report that fell out of the buffer is not converged");
+    shadow.fullReport();
+    shadow.reportConfirmed();
+    assert.deepEqual(shadow.convergence(), { status: "converged" });
+  });
+
+  it("ignores a late delta older than one already applied, and deletes fields desired as null", () => {
+    const shadow = new DeviceShadow({ a: 1, b: 2 });
+    shadow.onDesired({ v: 5, d: { a: 3 } });
+    assert.deepEqual(shadow.onDesired({ v: 4, d: { a: 9 } }), { status: "stale" });
+    assert.deepEqual(shadow.onDesired({ v: 6, d: { b: null } }), { status: "apply", patch: { b: null } });
+    shadow.report({ a: 3, b: null });
+    assert.deepEqual(shadow.reported, { a: 3 });
+  });
+});
+
+describe("command book", () => {
+  it("runs a command once and answers a redelivery with the first ack", () => {
+    const book = new CommandBook();
+    assert.deepEqual(book.receive("c1"), { status: "new" });
+    book.executed({ id: "c1", ok: true, res: 1 });
+    assert.deepEqual(book.receive("c1"), { status: "duplicate", ack: { id: "c1", ok: true, res: 1 } });
+    assert.deepEqual(book.unconfirmed(), ["c1"]);
+    book.confirm("c1");
+    assert.deepEqual(book.unconfirmed(), []);
+  });
+});
+
+describe("reasoning stream checks", () => {
+  it("accepts increasing chunks then the final frame and times the answer", () => {
+    const tracker = new ReasonTracker();
+    tracker.start("r1", true, 1000);
+    assert.deepEqual(tracker.onFrame({ id: "r1", seq: 0, text: "a" }, false, 1010), { status: "chunk", firstChunk: true });
+    assert.deepEqual(tracker.onFrame({ id: "r1", seq: 1, text: "b" }, false, 1020), { status: "chunk", firstChunk: false });
+    assert.deepEqual(tracker.onFrame({ id: "r1", seq: 2, fin: true }, false, 1050), { status: "finished", totalMs: 50, firstChunkMs: 10 });
+    assert.equal(tracker.openId, undefined);
+  });
+
+  it("flags a chunk out of order, a stray chunk, and a partial chunk to a non-streaming device", () => {
+    const tracker = new ReasonTracker();
+    tracker.start("r1", true, 0);
+    tracker.onFrame({ id: "r1", seq: 3, text: "x" }, false, 1);
+    assert.equal(tracker.onFrame({ id: "r1", seq: 2, text: "y" }, false, 2).status, "violation");
+    assert.equal(tracker.onFrame({ id: "zz", seq: 0, text: "y" }, false, 2).status, "violation");
+    const quiet = new ReasonTracker();
+    quiet.start("q", false, 0);
+    const outcome = quiet.onFrame({ id: "q", seq: 0, text: "partial" }, false, 1);
+    assert.equal(outcome.status === "violation" && outcome.kind, "stream-to-non-streaming-device");
+  });
+
+  it("tolerates a QoS 1 redelivery (DUP) of a chunk or of a finished request", () => {
+    const tracker = new ReasonTracker();
+    tracker.start("r1", true, 0);
+    tracker.onFrame({ id: "r1", seq: 0, text: "a" }, false, 1);
+    assert.deepEqual(tracker.onFrame({ id: "r1", seq: 0, text: "a" }, true, 2), { status: "duplicate" });
+    tracker.onFrame({ id: "r1", seq: 1, fin: true }, false, 3);
+    assert.deepEqual(tracker.onFrame({ id: "r1", seq: 1, fin: true }, true, 4), { status: "duplicate" });
+  });
+});
