@@ -6,8 +6,9 @@
  * other simple values, non-finite floats, and nesting deeper than the limit. Lengths are checked against the bytes
  * left before anything is allocated, so a forged length cannot make it allocate more than the frame's size.
  */
-import { DecodeFault, joinPath } from "../schema/fault.ts";
-import { bytesToBigInt, checkKey, normalizeBigInt } from "../schema/value.ts";
+import { DecodeFault } from "../schema/fault.ts";
+import { PathStack } from "../schema/path.ts";
+import { bytesToBigInt, normalizeBigInt } from "../schema/value.ts";
 import { fromHalfBits } from "./float.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -20,6 +21,21 @@ let bytes: Uint8Array = EMPTY;
 let view: DataView = EMPTY_VIEW;
 let pos = 0;
 let maxDepth = 16;
+const path = new PathStack();
+
+/** The current field path, or undefined at the top of the frame. */
+function here(): string | undefined {
+  const p = path.toString();
+  return p === "" ? undefined : p;
+}
+
+function fault(
+  code: "BRIDGE_ERR_FRAME_INVALID" | "BRIDGE_ERR_FRAME_DECODE" | "BRIDGE_ERR_FRAME_TOO_DEEP",
+  message: string,
+): DecodeFault {
+  const field = here();
+  return new DecodeFault(code, `${field ?? "frame"}: ${message}`, field);
+}
 
 function malformed(message: string): DecodeFault {
   return new DecodeFault("BRIDGE_ERR_FRAME_DECODE", `${message} at byte ${pos}`);
@@ -68,7 +84,7 @@ function readLength(ai: number, minItemBytes: number): number {
   return n;
 }
 
-function readString(major: 2 | 3, ai: number, field: string): Uint8Array | string {
+function readString(major: 2 | 3, ai: number): Uint8Array | string {
   const n = readLength(ai, 1);
   if (n === -1) {
     // Indefinite-length string: definite chunks of the same major type until a break (RFC 8949 section 3.2.3).
@@ -89,7 +105,7 @@ function readString(major: 2 | 3, ai: number, field: string): Uint8Array | strin
       joined.set(c, at);
       at += c.length;
     }
-    return major === 2 ? joined : decodeText(joined, field);
+    return major === 2 ? joined : decodeText(joined);
   }
   const start = pos;
   pos += n;
@@ -99,37 +115,27 @@ function readString(major: 2 | 3, ai: number, field: string): Uint8Array | strin
     let s = "";
     for (let i = start; i < pos; i++) {
       const b = bytes[i];
-      if (b > 0x7f) return decodeText(bytes.subarray(start, pos), field);
+      if (b > 0x7f) return decodeText(bytes.subarray(start, pos));
       s += String.fromCharCode(b);
     }
     return s;
   }
-  return decodeText(bytes.subarray(start, pos), field);
+  return decodeText(bytes.subarray(start, pos));
 }
 
-function decodeText(raw: Uint8Array, field: string): string {
+function decodeText(raw: Uint8Array): string {
   try {
     return utf8.decode(raw);
   } catch {
-    throw new DecodeFault(
-      "BRIDGE_ERR_FRAME_DECODE",
-      `${field || "frame"}: text string is not valid UTF-8`,
-      field || undefined,
-    );
+    throw fault("BRIDGE_ERR_FRAME_DECODE", "text string is not valid UTF-8");
   }
 }
 
-function enter(depth: number, field: string): void {
-  if (depth > maxDepth) {
-    throw new DecodeFault(
-      "BRIDGE_ERR_FRAME_TOO_DEEP",
-      `${field || "frame"}: nested deeper than ${maxDepth}`,
-      field || undefined,
-    );
-  }
+function enter(depth: number): void {
+  if (depth > maxDepth) throw fault("BRIDGE_ERR_FRAME_TOO_DEEP", `nested deeper than ${maxDepth}`);
 }
 
-function readItem(depth: number, field: string): unknown {
+function readItem(depth: number): unknown {
   need(1);
   const ib = bytes[pos++];
   const major = ib >> 5;
@@ -146,15 +152,17 @@ function readItem(depth: number, field: string): unknown {
       return typeof n === "number" ? -1 - n : normalizeBigInt(-1n - n);
     }
     case 2:
-      return readString(2, ai, field);
+      return readString(2, ai);
     case 3:
-      return readString(3, ai, field);
+      return readString(3, ai);
     case 4: {
-      enter(depth, field);
+      enter(depth);
       const n = readLength(ai, 1);
       const out: unknown[] = [];
       for (let i = 0; n === -1 || i < n; i++) {
-        const item = readItem(depth + 1, joinPath(field, i));
+        path.push(i);
+        const item = readItem(depth + 1);
+        path.pop();
         if (item === BREAK) {
           if (n === -1) break;
           throw malformed("break inside a definite-length array");
@@ -164,65 +172,46 @@ function readItem(depth: number, field: string): unknown {
       return out;
     }
     case 5:
-      enter(depth, field);
-      return readMap(readLength(ai, 2), depth, field);
+      enter(depth);
+      return readMap(readLength(ai, 2), depth);
     case 6:
-      return readTagged(ai, depth, field);
+      return readTagged(ai, depth);
     default:
-      return readSimple(ai, field);
+      return readSimple(ai);
   }
 }
 
-function readMap(n: number, depth: number, field: string): Record<string, unknown> {
+function readMap(n: number, depth: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (let i = 0; n === -1 || i < n; i++) {
-    const key = readItem(depth + 1, field);
+    const key = readItem(depth + 1);
     if (key === BREAK) {
       if (n === -1) break;
       throw malformed("break inside a definite-length map");
     }
-    if (typeof key !== "string") {
-      throw new DecodeFault(
-        "BRIDGE_ERR_FRAME_INVALID",
-        `${field || "frame"}: map keys must be text strings`,
-        field || undefined,
-      );
-    }
-    const path = joinPath(field, key);
-    checkKey(key, path);
-    if (Object.hasOwn(out, key)) {
-      throw new DecodeFault("BRIDGE_ERR_FRAME_INVALID", `${path}: duplicate map key`, path);
-    }
-    const value = readItem(depth + 1, path);
+    if (typeof key !== "string") throw fault("BRIDGE_ERR_FRAME_INVALID", "map keys must be text strings");
+    path.push(key);
+    if (key === "__proto__") throw fault("BRIDGE_ERR_FRAME_INVALID", "the map key __proto__ is not accepted");
+    if (Object.hasOwn(out, key)) throw fault("BRIDGE_ERR_FRAME_INVALID", "duplicate map key");
+    const value = readItem(depth + 1);
     if (value === BREAK) throw malformed("break in place of a map value");
+    path.pop();
     out[key] = value;
   }
   return out;
 }
 
-function readTagged(ai: number, depth: number, field: string): unknown {
+function readTagged(ai: number, depth: number): unknown {
   const tag = readArg(ai);
-  if (tag === 55799) return readItem(depth, field);
-  if (tag !== 2 && tag !== 3) {
-    throw new DecodeFault(
-      "BRIDGE_ERR_FRAME_INVALID",
-      `${field || "frame"}: CBOR tag ${tag} is not accepted`,
-      field || undefined,
-    );
-  }
-  const content = readItem(depth, field);
-  if (!(content instanceof Uint8Array)) {
-    throw new DecodeFault(
-      "BRIDGE_ERR_FRAME_INVALID",
-      `${field || "frame"}: a bignum tag must hold a byte string`,
-      field || undefined,
-    );
-  }
+  if (tag === 55799) return readItem(depth);
+  if (tag !== 2 && tag !== 3) throw fault("BRIDGE_ERR_FRAME_INVALID", `CBOR tag ${tag} is not accepted`);
+  const content = readItem(depth);
+  if (!(content instanceof Uint8Array)) throw fault("BRIDGE_ERR_FRAME_INVALID", "a bignum tag must hold a byte string");
   const magnitude = bytesToBigInt(content);
   return normalizeBigInt(tag === 2 ? magnitude : -1n - magnitude);
 }
 
-function readSimple(ai: number, field: string): unknown {
+function readSimple(ai: number): unknown {
   let value: number;
   switch (ai) {
     case 20:
@@ -254,18 +243,10 @@ function readSimple(ai: number, field: string): unknown {
       pos--;
       throw malformed(`reserved additional information ${ai}`);
     default:
-      throw new DecodeFault(
-        "BRIDGE_ERR_FRAME_INVALID",
-        `${field || "frame"}: CBOR simple value ${ai === 24 ? "(1-byte)" : ai} is not a Value`,
-        field || undefined,
-      );
+      throw fault("BRIDGE_ERR_FRAME_INVALID", `CBOR simple value ${ai === 24 ? "(1-byte)" : ai} is not a Value`);
   }
   if (!Number.isFinite(value)) {
-    throw new DecodeFault(
-      "BRIDGE_ERR_FRAME_INVALID",
-      `${field || "frame"}: NaN and infinities are not accepted`,
-      field || undefined,
-    );
+    throw fault("BRIDGE_ERR_FRAME_INVALID", "NaN and infinities are not accepted");
   }
   // -0 reads as 0: JSON cannot carry -0, so the codecs agree on 0.
   return value === 0 ? 0 : value;
@@ -277,8 +258,9 @@ export function decodeCborItem(input: Uint8Array, depthLimit: number): unknown {
   view = new DataView(input.buffer, input.byteOffset, input.byteLength);
   pos = 0;
   maxDepth = depthLimit;
+  path.reset();
   try {
-    const item = readItem(1, "");
+    const item = readItem(1);
     if (item === BREAK) throw malformed("break outside an indefinite-length item");
     if (pos !== input.length) throw malformed(`${input.length - pos} trailing bytes after the frame`);
     return item;

@@ -4,28 +4,37 @@
  * 64 bits). Written here rather than through cbor-x because cbor-x writes integers between 2^32 and 2^53 as float64
  * and every bigint as a full 8-byte integer, which a C firmware would have to special-case.
  */
-import { bigintToBytes, checkKey, checkText, normalizeBigInt } from "../schema/value.ts";
-import { DecodeFault, joinPath } from "../schema/fault.ts";
+import { bigintToBytes, normalizeBigInt } from "../schema/value.ts";
+import { DecodeFault } from "../schema/fault.ts";
+import { PathStack } from "../schema/path.ts";
 import { toHalfBits } from "./float.ts";
 
 const TWO_32 = 2 ** 32;
 const U64_LIMIT = 1n << 64n;
 
 /** Encoder state; one module-level instance is reused because encoding is synchronous and never re-entered. */
-// A Buffer so long strings are written in place by Node's native UTF-8 writer.
-let buf = Buffer.allocUnsafe(4096);
-let view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+let buf = new Uint8Array(4096);
+// A Buffer view of the same memory, so long strings are written in place by Node's native UTF-8 writer.
+let nodeBuf = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+let view = new DataView(buf.buffer);
 let pos = 0;
 let maxDepth = 16;
+const path = new PathStack();
+
+function fault(code: "BRIDGE_ERR_FRAME_INVALID" | "BRIDGE_ERR_FRAME_TOO_DEEP", message: string): DecodeFault {
+  const field = path.toString();
+  return new DecodeFault(code, `${field || "frame"}: ${message}`, field || undefined);
+}
 
 function ensure(n: number): void {
   if (pos + n <= buf.length) return;
   let size = buf.length * 2;
   while (size < pos + n) size *= 2;
-  const next = Buffer.allocUnsafe(size);
+  const next = new Uint8Array(size);
   next.set(buf.subarray(0, pos));
   buf = next;
-  view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  nodeBuf = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  view = new DataView(buf.buffer);
 }
 
 /** Writes a major type with its argument in the shortest form. `arg` is a non-negative safe integer. */
@@ -53,8 +62,8 @@ function writeHead(major: number, arg: number): void {
   }
 }
 
-function writeNumber(v: number, field: string): void {
-  if (!Number.isFinite(v)) throw new DecodeFault("BRIDGE_ERR_FRAME_INVALID", `${field}: must be finite`, field);
+function writeNumber(v: number): void {
+  if (!Number.isFinite(v)) throw fault("BRIDGE_ERR_FRAME_INVALID", "must be finite");
   if (Number.isSafeInteger(v)) {
     if (v >= 0) writeHead(0, v);
     else writeHead(1, -1 - v);
@@ -82,7 +91,7 @@ function writeNumber(v: number, field: string): void {
 function writeBigInt(n: bigint): void {
   const small = normalizeBigInt(n);
   if (typeof small === "number") {
-    writeNumber(small, "");
+    writeNumber(small);
     return;
   }
   if (n >= 0n && n < U64_LIMIT) {
@@ -112,7 +121,7 @@ function writeBytes(bytes: Uint8Array): void {
   pos += bytes.length;
 }
 
-function writeText(s: string, field: string): void {
+function writeText(s: string): void {
   const n = s.length;
   // Fast path for ASCII, the common case for keys and ids: byte length equals string length.
   if (n < 64) {
@@ -130,20 +139,22 @@ function writeText(s: string, field: string): void {
       return;
     }
   }
-  checkText(s, field);
+  if (!(s as string & { isWellFormed(): boolean }).isWellFormed()) {
+    throw fault("BRIDGE_ERR_FRAME_INVALID", "text holds a lone surrogate");
+  }
   const length = Buffer.byteLength(s, "utf8");
   writeHead(3, length);
   ensure(length);
-  pos += buf.write(s, pos, length, "utf8");
+  pos += nodeBuf.write(s, pos, length, "utf8");
 }
 
-function writeValue(v: unknown, depth: number, field: string): void {
+function writeValue(v: unknown, depth: number): void {
   switch (typeof v) {
     case "number":
-      writeNumber(v, field);
+      writeNumber(v);
       return;
     case "string":
-      writeText(v, field);
+      writeText(v);
       return;
     case "boolean":
       ensure(1);
@@ -162,22 +173,24 @@ function writeValue(v: unknown, depth: number, field: string): void {
         writeBytes(v);
         return;
       }
-      if (depth > maxDepth) {
-        throw new DecodeFault("BRIDGE_ERR_FRAME_TOO_DEEP", `${field}: nested deeper than ${maxDepth}`, field);
-      }
+      if (depth > maxDepth) throw fault("BRIDGE_ERR_FRAME_TOO_DEEP", `nested deeper than ${maxDepth}`);
       if (Array.isArray(v)) {
         writeHead(4, v.length);
-        for (let i = 0; i < v.length; i++) writeValue(v[i], depth + 1, joinPath(field, i));
+        for (let i = 0; i < v.length; i++) {
+          path.push(i);
+          writeValue(v[i], depth + 1);
+          path.pop();
+        }
         return;
       }
-      writeMap(v as Record<string, unknown>, depth, field);
+      writeMap(v as Record<string, unknown>, depth);
       return;
     default:
-      throw new DecodeFault("BRIDGE_ERR_FRAME_INVALID", `${field}: a ${typeof v} is not a Value`, field);
+      throw fault("BRIDGE_ERR_FRAME_INVALID", `a ${typeof v} is not a Value`);
   }
 }
 
-function writeMap(map: Record<string, unknown>, depth: number, field: string): void {
+function writeMap(map: Record<string, unknown>, depth: number): void {
   const keys = Object.keys(map);
   let count = 0;
   for (const k of keys) if (map[k] !== undefined) count++;
@@ -186,10 +199,11 @@ function writeMap(map: Record<string, unknown>, depth: number, field: string): v
     const value = map[k];
     // An undefined property is an absent field, as in JSON.stringify.
     if (value === undefined) continue;
-    const path = joinPath(field, k);
-    checkKey(k, path);
-    writeText(k, path);
-    writeValue(value, depth + 1, path);
+    path.push(k);
+    if (k === "__proto__") throw fault("BRIDGE_ERR_FRAME_INVALID", "the map key __proto__ is not accepted");
+    writeText(k);
+    writeValue(value, depth + 1);
+    path.pop();
   }
 }
 
@@ -197,9 +211,8 @@ function writeMap(map: Record<string, unknown>, depth: number, field: string): v
 export function encodeCborMap(frame: Record<string, unknown>, depthLimit: number): Uint8Array {
   pos = 0;
   maxDepth = depthLimit;
-  writeMap(frame, 1, "");
-  // A copy, as a plain Uint8Array: the scratch buffer is reused by the next call.
-  const out = new Uint8Array(pos);
-  out.set(buf.subarray(0, pos));
-  return out;
+  path.reset();
+  writeMap(frame, 1);
+  // A copy: the scratch buffer is reused by the next call.
+  return buf.slice(0, pos);
 }
