@@ -10,7 +10,7 @@ export interface EngineRetryOptions {
   baseDelayMs: number;
   /** Largest backoff delay (a longer Retry-After is still honoured, up to the deadline). Default 5000 ms. */
   maxDelayMs: number;
-  /** HTTP statuses that are retried before the first streamed byte. Default 429, 500, 502, 503, 504. */
+  /** HTTP statuses that are retried before the first streamed byte. Default 408, 429, 500, 502, 503, 504. */
   statusCodes: number[];
 }
 
@@ -66,7 +66,7 @@ export const ENGINE_CLIENT_DEFAULTS: EngineClientOptions = {
   headersTimeoutMs: 60_000,
   bodyTimeoutMs: 60_000,
   keepAliveTimeoutMs: 30_000,
-  retry: { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 5000, statusCodes: [429, 500, 502, 503, 504] },
+  retry: { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 5000, statusCodes: [408, 429, 500, 502, 503, 504] },
   cooldown: { failureThreshold: 3, cooldownMs: 5000, maxCooldownMs: 60_000 },
   observer: noopEngineObserver,
   clock: systemClock,

@@ -1,0 +1,161 @@
+/**
+ * Engine-path benchmark (`node --import tsx bench/engine/index.ts`): streams chat completions from the engine
+ * simulator (in its own process) directly and through the engine client, in the same run, at several
+ * concurrencies. Reports tokens/s, latency and TTFT p50/p99, the latency the client adds, CPU per streamed
+ * token in the calling process, and the prefix-cache hit rate.
+ *
+ * Options: --concurrency 1,16,64,256  --requests-per-worker 4  --min-requests 64  --output-tokens 64  --time-scale 1
+ * --json
+ */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { type BenchMode, type StreamOutcome, clientMode, directMode } from "./modes.ts";
+
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
+}
+
+const concurrencies = option("concurrency", "1,16,64,256").split(",").map(Number);
+const perWorker = Number(option("requests-per-worker", "4"));
+/** Low concurrencies run more requests per worker, so every percentile rests on at least this many. */
+const minRequests = Number(option("min-requests", "64"));
+const outputTokens = Number(option("output-tokens", "64"));
+const timeScale = Number(option("time-scale", "1"));
+const asJson = process.argv.includes("--json");
+const MODEL = "sim-llama-3.1-8b";
+/** A stable system prompt shared by every request (about 300 tokens), as the DeviceAgent puts first. */
+const SYSTEM = `You are the agent of an edge device. ${"Answer briefly and cite the readings you used. ".repeat(24)}`;
+
+interface ModeResult {
+  mode: string;
+  concurrency: number;
+  requests: number;
+  tokens: number;
+  wallMs: number;
+  tokensPerSecond: number;
+  cpuUsPerToken: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  ttftP50Ms: number;
+  ttftP99Ms: number;
+  cacheHitRate: number;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+async function runMode(mode: BenchMode, concurrency: number, round: number): Promise<ModeResult> {
+  const outcomes: StreamOutcome[] = [];
+  const cpuBefore = process.cpuUsage();
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      const count = Math.max(perWorker, Math.ceil(minRequests / concurrency));
+      for (let i = 0; i < count; i++) {
+        const agentId = `dev-${worker}`;
+        outcomes.push(
+          await mode.call({
+            system: SYSTEM,
+            user: `${mode.name} r${round} ${agentId} q${i}: how are the readings?`,
+            agentId,
+          }),
+        );
+      }
+    }),
+  );
+  const wallMs = performance.now() - start;
+  const cpu = process.cpuUsage(cpuBefore);
+  const tokens = outcomes.reduce((n, o) => n + o.tokens, 0);
+  const prompt = outcomes.reduce((n, o) => n + o.promptTokens, 0);
+  const cached = outcomes.reduce((n, o) => n + o.cachedTokens, 0);
+  return {
+    mode: mode.name,
+    concurrency,
+    requests: outcomes.length,
+    tokens,
+    wallMs,
+    tokensPerSecond: (tokens * 1000) / wallMs,
+    cpuUsPerToken: (cpu.user + cpu.system) / tokens,
+    latencyP50Ms: percentile(
+      outcomes.map((o) => o.latencyMs),
+      50,
+    ),
+    latencyP99Ms: percentile(
+      outcomes.map((o) => o.latencyMs),
+      99,
+    ),
+    ttftP50Ms: percentile(
+      outcomes.map((o) => o.ttftMs),
+      50,
+    ),
+    ttftP99Ms: percentile(
+      outcomes.map((o) => o.ttftMs),
+      99,
+    ),
+    cacheHitRate: prompt === 0 ? 0 : cached / prompt,
+  };
+}
+
+async function startSim(): Promise<{ url: string; stop(): Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", new URL("./sim-process.ts", import.meta.url).pathname, String(timeScale), String(outputTokens)],
+    {
+      stdio: ["pipe", "pipe", "inherit"],
+    },
+  );
+  const lines = createInterface({ input: child.stdout! });
+  const [line] = (await once(lines, "line")) as [string];
+  const { url } = JSON.parse(line) as { url: string };
+  return {
+    url,
+    async stop() {
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    },
+  };
+}
+
+const f = (n: number, digits = 1) => n.toFixed(digits);
+
+async function main(): Promise<void> {
+  const sim = await startSim();
+  const results: ModeResult[] = [];
+  try {
+    const maxConcurrency = Math.max(...concurrencies);
+    const modes = [directMode(sim.url, maxConcurrency, MODEL), clientMode(sim.url, maxConcurrency, MODEL)];
+    for (const mode of modes) await runMode(mode, 4, 0); // warm-up: connections, JIT, prefix cache (min-requests applies)
+    for (const [index, concurrency] of concurrencies.entries()) {
+      // Alternate which mode goes first, so neither always runs on a warmer or cooler engine.
+      const ordered = index % 2 === 0 ? modes : [...modes].reverse();
+      for (const mode of ordered) results.push(await runMode(mode, concurrency, index + 1));
+    }
+    await Promise.all(modes.map((m) => m.close()));
+  } finally {
+    await sim.stop();
+  }
+  if (asJson) {
+    console.log(JSON.stringify(results, null, 2));
+    return;
+  }
+  console.log(
+    `engine path: ${outputTokens} tokens per answer, time scale ${timeScale}, ${perWorker} requests per worker`,
+  );
+  console.log(
+    "| concurrency | tokens/s direct | tokens/s client | ratio | p50 latency direct / client ms | added p50 / p99 ms | TTFT p50 direct / client ms | CPU us/token direct / client | ratio | cache hit rate |",
+  );
+  console.log("|---|---|---|---|---|---|---|---|---|---|");
+  for (const concurrency of concurrencies) {
+    const d = results.find((r) => r.mode === "direct" && r.concurrency === concurrency)!;
+    const c = results.find((r) => r.mode === "client" && r.concurrency === concurrency)!;
+    console.log(
+      `| ${concurrency} | ${f(d.tokensPerSecond, 0)} | ${f(c.tokensPerSecond, 0)} | ${f(c.tokensPerSecond / d.tokensPerSecond, 2)} | ${f(d.latencyP50Ms)} / ${f(c.latencyP50Ms)} | ${f(c.latencyP50Ms - d.latencyP50Ms)} / ${f(c.latencyP99Ms - d.latencyP99Ms)} | ${f(d.ttftP50Ms)} / ${f(c.ttftP50Ms)} | ${f(d.cpuUsPerToken)} / ${f(c.cpuUsPerToken)} | ${f(c.cpuUsPerToken / d.cpuUsPerToken, 2)} | ${f(c.cacheHitRate * 100, 0)}% |`,
+    );
+  }
+}
+
+await main();
