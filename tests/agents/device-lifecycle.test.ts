@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { ConversationEntry, DeviceAgentOptions, Shadow } from "../../agents/device/index.ts";
 import { DeviceAgent } from "../../agents/device/index.ts";
+import type { ChatRequest, ChatStreamEvent, ReasoningEngine } from "../../agents/engine.ts";
 import { createEngineClient } from "../../engine-client/index.ts";
 import type { EngineClient } from "../../engine-client/index.ts";
 import { startEngineSimulator } from "../../engine-client/sim/index.ts";
@@ -179,4 +180,32 @@ test("a hello-less device gets the desired state on connect, and a readonly view
   });
   await h.send(viewer, { channel: "reason", frame: { id: "v", q: "hi" } });
   assert.equal(viewer.frames("error")[0]?.code, "BRIDGE_ERR_READONLY");
+});
+
+test("tool-call rounds per turn are bounded: the last round is asked without tools and must answer", async () => {
+  const requests: ChatRequest[] = [];
+  const looping: ReasoningEngine = {
+    async *stream(request: ChatRequest): AsyncIterable<ChatStreamEvent> {
+      requests.push(request);
+      const usage = { promptTokens: 10, completionTokens: 1, cachedTokens: 0 };
+      if (request.tools !== undefined) {
+        yield { type: "tool-call", call: { id: `c${requests.length}`, name: "read_shadow", arguments: "{}" } };
+        yield { type: "done", finishReason: "tool_calls", usage };
+      } else {
+        yield { type: "text", text: "done" };
+        yield { type: "done", finishReason: "stop", usage };
+      }
+    },
+  };
+  const h = new DeviceHarness({ engine: looping, agentConfig: { DeviceAgent: { maxToolRounds: 2 } } });
+  harnesses.push(h);
+  const dev = await h.open("loop-s10", "cbor");
+  await h.send(dev, { channel: "reason", frame: { id: "l", q: "loop forever" } });
+  const fin = await waitFor(() => dev.frames("reason").find((f) => f.fin === true), "final frame");
+  assert.equal(fin.fr, "stop");
+  assert.deepEqual(
+    requests.map((r) => r.tools !== undefined),
+    [true, true, false],
+  );
+  assert.deepEqual(fin.u, { p: 30, c: 3, k: 0 });
 });
