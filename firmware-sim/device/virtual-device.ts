@@ -4,15 +4,16 @@
  * It owns no timers: every delayed action goes through the fleet's shared scheduler.
  */
 import type { Codec } from "../../codecs/codec.ts";
-import type { DownMessage, UpChannel, UpFrames } from "../../codecs/frames.ts";
+import type { UpChannel, UpFrames } from "../../codecs/frames.ts";
 import { getCodec } from "../../codecs/index.ts";
 import { backoffDelayMs } from "../backoff.ts";
-import { dispatchDown, type DeviceContext } from "../handlers/index.ts";
+import type { DeviceContext } from "../handlers/index.ts";
+import { receiveDown } from "../handlers/receive.ts";
 import type { ViolationKind } from "../invariants/violations.ts";
 import { type CloseReason, LeanConnection } from "../mqtt/lean-connection.ts";
 import { REASONING_QUESTIONS } from "../profiles/index.ts";
 import type { ScheduledTask } from "../scheduler.ts";
-import { DeviceTopics, looksLikeJsonText } from "../wire.ts";
+import { DeviceTopics } from "../wire.ts";
 import { CommandBook } from "./command-book.ts";
 import type { DeviceConfig, DeviceEnv } from "./device-env.ts";
 import { type Outgoing, type OutgoingKind, Outbox } from "./outbox.ts";
@@ -369,35 +370,11 @@ export class VirtualDevice implements DeviceContext {
   #onPublish(topic: string, payload: Buffer, qos: 0 | 1 | 2, messageId: number | undefined, dup: boolean): void {
     this.metrics.counters.downReceived++;
     try {
-      this.#handleDown(topic, payload, dup);
+      receiveDown(this, this.#codec, this.#topics, topic, payload, dup);
     } finally {
       // Acknowledge after handling, as firmware that has acted on the message would.
       if (qos === 1 && messageId !== undefined) this.#connection?.puback(messageId);
     }
-  }
-
-  #handleDown(topic: string, payload: Buffer, dup: boolean): void {
-    const channel = this.#topics.parseDown(topic);
-    if (channel === undefined) return;
-    if (channel === "unknown") {
-      this.metrics.counters.unknownDownChannel++;
-      return;
-    }
-    if (this.#codec.binary && looksLikeJsonText(payload)) {
-      this.violation("json-to-binary-device", `${this.#config.codec} device received JSON text on down/${channel}`);
-      return;
-    }
-    const maxFrame = this.profile.maxFrameBytes;
-    if (maxFrame !== undefined && payload.byteLength > maxFrame) {
-      this.violation("frame-too-large", `down/${channel}: ${payload.byteLength} bytes, maxFrame ${maxFrame}`);
-      return;
-    }
-    const decoded = this.#codec.decodeDown(channel, payload, maxFrame === undefined ? undefined : { maxFrameBytes: maxFrame });
-    if (!decoded.ok) {
-      this.violation("undecodable-down-frame", `down/${channel}: ${decoded.code} ${decoded.message}`);
-      return;
-    }
-    dispatchDown(this, { channel, frame: decoded.frame } as DownMessage, dup);
   }
 
   #onClose(reason: CloseReason): void {
