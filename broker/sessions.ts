@@ -11,8 +11,9 @@ import type { BrokerLogger } from "./options.ts";
 export class SessionManager {
   /** Sessions whose open committed and that have not closed: the online devices. */
   private readonly online = new Map<string, DeviceConnection>();
-  /** Every accepted session not yet finished (opening, open or closing). */
-  private readonly live = new Set<DeviceConnection>();
+  /** Every accepted session not yet finished (opening, open or closing), by device. */
+  private readonly live = new Map<string, Set<DeviceConnection>>();
+  private liveCount = 0;
   private readonly chains = new Map<string, Promise<unknown>>();
   private readonly finishing = new Set<Promise<void>>();
 
@@ -37,11 +38,28 @@ export class SessionManager {
     return next;
   }
 
-  /** Live sessions other than those of `exceptDeviceId` (a takeover does not add a connection). */
+  /** Live sessions other than those of `exceptDeviceId` (a takeover does not add a connection). O(1). */
   countExcept(exceptDeviceId: string): number {
-    let n = 0;
-    for (const c of this.live) if (c.deviceId !== exceptDeviceId && !c.closed) n++;
-    return n;
+    return this.liveCount - (this.live.get(exceptDeviceId)?.size ?? 0);
+  }
+
+  private addLive(connection: DeviceConnection): void {
+    let set = this.live.get(connection.deviceId);
+    if (!set) {
+      set = new Set();
+      this.live.set(connection.deviceId, set);
+    }
+    if (!set.has(connection)) {
+      set.add(connection);
+      this.liveCount++;
+    }
+  }
+
+  private deleteLive(connection: DeviceConnection): void {
+    const set = this.live.get(connection.deviceId);
+    if (!set?.delete(connection)) return;
+    this.liveCount--;
+    if (set.size === 0) this.live.delete(connection.deviceId);
   }
 
   isOnline(deviceId: string): boolean {
@@ -53,7 +71,7 @@ export class SessionManager {
   }
 
   liveSessions(): DeviceConnection[] {
-    return [...this.live];
+    return [...this.live.values()].flatMap((set) => [...set]);
   }
 
   /**
@@ -61,10 +79,10 @@ export class SessionManager {
    * Resolves with the host's result; a host fault becomes a failed result.
    */
   open(connection: DeviceConnection, transport: ConnectionTransport): Promise<EventResult> {
-    this.live.add(connection);
+    this.addLive(connection);
     const opening = this.serial(connection.deviceId, async (): Promise<EventResult> => {
-      for (const other of this.live) {
-        if (other !== connection && other.deviceId === connection.deviceId && !other.hostClosed) {
+      for (const other of this.live.get(connection.deviceId) ?? []) {
+        if (other !== connection && !other.hostClosed) {
           other.markClosing("takeover");
           other.closed = true;
           await this.closeInHost(other);
@@ -127,7 +145,7 @@ export class SessionManager {
     const done = connection.openSettled
       .then(() => this.serial(connection.deviceId, () => this.closeInHost(connection)))
       .then(() => {
-        this.live.delete(connection);
+        this.deleteLive(connection);
         if (connection.opened) {
           this.hub.connectionClosed(connection.transport, connection.closeReason ?? "disconnect");
         }
