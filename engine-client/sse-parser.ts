@@ -41,6 +41,16 @@ export class SseParser {
     this.#buffer += input;
     const events: SseEvent[] = [];
     let start = 0;
+    if (!this.#buffer.includes("\r")) {
+      // Fast path for LF-only streams (vLLM, SGLang): jump from line end to line end with indexOf.
+      for (let end = this.#buffer.indexOf("\n"); end !== -1; end = this.#buffer.indexOf("\n", start)) {
+        const event = this.#line(this.#buffer.slice(start, end));
+        start = end + 1;
+        if (event !== undefined) events.push(event);
+      }
+      this.#buffer = this.#buffer.slice(start);
+      return events;
+    }
     for (let i = 0; i < this.#buffer.length; i++) {
       const ch = this.#buffer.charCodeAt(i);
       if (ch !== 0x0a && ch !== 0x0d) continue;
