@@ -8,7 +8,7 @@ export { DEFAULT_DECODE_LIMITS } from "./codec.ts";
 export type * from "./frames.ts";
 export { CODEC_NAMES, DOWN_CHANNELS, PROTOCOL_CHANNELS, PROTOCOL_VERSION, UP_CHANNELS } from "./frames.ts";
 export { jsonCodec } from "./json/json-codec.ts";
-export { resolveLimits } from "./limits.ts";
+export { MAX_DEPTH_CEILING, resolveLimits } from "./limits.ts";
 export { decodeDownMessage, decodeUpMessage, encodeDownMessage, encodeUpMessage } from "./messages.ts";
 export { type CodecHints, type CodecSource, DEFAULT_CODEC, negotiateCodec, sniffCodec } from "./negotiate.ts";
 export { bridgeProtoRoot, pbCodec } from "./pb/pb-codec.ts";
