@@ -54,12 +54,15 @@ async function tick(gen) {
 function start() {
   clearTimeout(timer);
   generation++;
+  // A one-time link may also arrive as a hash change on an open page.
+  adoptTokenFromLink();
   if (getToken() === null) {
     setStatus("signed out", "muted");
     askToken();
     return;
   }
   $("logout").hidden = false;
+  if ($("login").open) $("login").close();
   const r = route();
   $("view-fleet").hidden = r.view !== "fleet";
   $("view-device").hidden = r.view !== "device";
@@ -96,5 +99,4 @@ document.addEventListener("visibilitychange", () => {
   } else start();
 });
 
-adoptTokenFromLink();
 start();
