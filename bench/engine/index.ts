@@ -4,8 +4,8 @@
  * concurrencies. Reports tokens/s, latency and TTFT p50/p99, the latency the client adds, CPU per streamed
  * token in the calling process, and the prefix-cache hit rate.
  *
- * Options: --concurrency 1,16,64,256  --requests-per-worker 4  --min-requests 64  --output-tokens 64  --time-scale 1
- * --json
+ * Options: --concurrency 1,16,64,256  --requests-per-worker 4  --min-requests 32  --rounds 3  --output-tokens 64
+ * --time-scale 1  --json. Every figure is the median of the rounds.
  */
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -20,7 +20,9 @@ function option(name: string, fallback: string): string {
 const concurrencies = option("concurrency", "1,16,64,256").split(",").map(Number);
 const perWorker = Number(option("requests-per-worker", "4"));
 /** Low concurrencies run more requests per worker, so every percentile rests on at least this many. */
-const minRequests = Number(option("min-requests", "64"));
+const minRequests = Number(option("min-requests", "32"));
+/** Each figure is the median over this many rounds (modes alternate inside a round). */
+const rounds = Number(option("rounds", "3"));
 const outputTokens = Number(option("output-tokens", "64"));
 const timeScale = Number(option("time-scale", "1"));
 const asJson = process.argv.includes("--json");
@@ -100,6 +102,24 @@ async function runMode(mode: BenchMode, concurrency: number, round: number): Pro
   };
 }
 
+/** The median of each figure over rounds (figures of one row may come from different rounds). */
+function medianResult(list: ModeResult[]): ModeResult {
+  const median = (pick: (r: ModeResult) => number) => percentile(list.map(pick), 50);
+  return {
+    ...list[0],
+    requests: median((r) => r.requests),
+    tokens: median((r) => r.tokens),
+    wallMs: median((r) => r.wallMs),
+    tokensPerSecond: median((r) => r.tokensPerSecond),
+    cpuUsPerToken: median((r) => r.cpuUsPerToken),
+    latencyP50Ms: median((r) => r.latencyP50Ms),
+    latencyP99Ms: median((r) => r.latencyP99Ms),
+    ttftP50Ms: median((r) => r.ttftP50Ms),
+    ttftP99Ms: median((r) => r.ttftP99Ms),
+    cacheHitRate: median((r) => r.cacheHitRate),
+  };
+}
+
 async function startSim(): Promise<{ url: string; stop(): Promise<void> }> {
   const child = spawn(
     process.execPath,
@@ -130,9 +150,16 @@ async function main(): Promise<void> {
     const modes = [directMode(sim.url, maxConcurrency, MODEL), clientMode(sim.url, maxConcurrency, MODEL)];
     for (const mode of modes) await runMode(mode, 4, 0); // warm-up: connections, JIT, prefix cache (min-requests applies)
     for (const [index, concurrency] of concurrencies.entries()) {
-      // Alternate which mode goes first, so neither always runs on a warmer or cooler engine.
-      const ordered = index % 2 === 0 ? modes : [...modes].reverse();
-      for (const mode of ordered) results.push(await runMode(mode, concurrency, index + 1));
+      const perMode = new Map<string, ModeResult[]>();
+      for (let round = 0; round < rounds; round++) {
+        // Alternate which mode goes first, so neither always runs on a warmer or cooler engine.
+        const ordered = (index + round) % 2 === 0 ? modes : [...modes].reverse();
+        for (const mode of ordered) {
+          const result = await runMode(mode, concurrency, index * rounds + round + 1);
+          perMode.set(mode.name, [...(perMode.get(mode.name) ?? []), result]);
+        }
+      }
+      for (const list of perMode.values()) results.push(medianResult(list));
     }
     await Promise.all(modes.map((m) => m.close()));
   } finally {
