@@ -9,4 +9,6 @@ export const SimErrorCode = {
   credentials: "BRIDGE_ERR_SIM_CREDENTIALS",
   /** `start()` was called twice, or after `stop()`. */
   state: "BRIDGE_ERR_SIM_STATE",
+  /** The broker sent bytes that are not valid MQTT 3.1.1 (a connection's close reason, not thrown). */
+  protocol: "BRIDGE_ERR_SIM_PROTOCOL",
 } as const;

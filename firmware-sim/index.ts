@@ -5,6 +5,7 @@
  */
 export { type BackoffOptions, backoffCapMs, backoffDelayMs, DEFAULT_BACKOFF } from "./backoff.ts";
 export { type CancelTimer, type Clock, createManualClock, type ManualClock, type RandomSource, seededRandom, systemClock } from "./clock.ts";
+export { createSimCommand, runSimCli, type SimCliIo } from "./cli.ts";
 export { type DeviceCredential, loadCredentials, parseCredentials } from "./credentials.ts";
 export { SimErrorCode } from "./errors.ts";
 export { createFleet, type Fleet, type FleetEvents } from "./fleet/fleet.ts";
@@ -17,6 +18,7 @@ export {
   type TelemetryVerifier,
   verifierFromReader,
 } from "./invariants/telemetry-check.ts";
+export { SeqRanges } from "./invariants/seq-ranges.ts";
 export type { Violation, ViolationKind } from "./invariants/violations.ts";
 export { LatencyHistogram, type LatencySummary } from "./latency.ts";
 export { type CloseReason, type ConnectTarget, defaultSocketFactory, type SocketFactory } from "./mqtt/lean-connection.ts";

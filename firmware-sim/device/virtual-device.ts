@@ -9,6 +9,7 @@ import { getCodec } from "../../codecs/index.ts";
 import { backoffDelayMs } from "../backoff.ts";
 import type { DeviceContext } from "../handlers/index.ts";
 import { receiveDown } from "../handlers/receive.ts";
+import { SeqRanges } from "../invariants/seq-ranges.ts";
 import type { ViolationKind } from "../invariants/violations.ts";
 import { type CloseReason, LeanConnection } from "../mqtt/lean-connection.ts";
 import { REASONING_QUESTIONS } from "../profiles/index.ts";
@@ -38,7 +39,7 @@ export class VirtualDevice implements DeviceContext {
   readonly #outbox: Outbox;
   readonly #topics: DeviceTopics;
   /** Telemetry seqs that got a PUBACK (the fleet reads them for the verifier). */
-  readonly ackedSeqs: number[] = [];
+  readonly ackedSeqs = new SeqRanges();
   #phase: DevicePhase = "off";
   #connection: LeanConnection | undefined;
   #attempt = 0;
@@ -75,6 +76,11 @@ export class VirtualDevice implements DeviceContext {
 
   get isTwin(): boolean {
     return this.#config.twin;
+  }
+
+  /** Messages queued or in flight. */
+  get pending(): number {
+    return this.#outbox.inflight + this.#outbox.queued;
   }
 
   /** True when nothing is waiting to be sent or acknowledged. */
@@ -354,7 +360,7 @@ export class VirtualDevice implements DeviceContext {
         return;
       case "telemetry":
         m.counters.telemetryAcked++;
-        this.ackedSeqs.push(message.ref as number);
+        this.ackedSeqs.add(message.ref as number);
         return;
       case "state":
         this.shadow?.reportConfirmed();

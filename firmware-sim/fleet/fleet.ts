@@ -125,6 +125,7 @@ export function createFleet(options: FleetOptions): Fleet {
   let startedMs = 0;
   let stoppedProducingMs = 0;
   let powered = 0;
+  let undelivered = 0;
   const rampTasks: ScheduledTask[] = [];
   let stopPromise: Promise<FleetReport> | undefined;
 
@@ -203,6 +204,7 @@ export function createFleet(options: FleetOptions): Fleet {
         await waitFor(() => poweredDevices.every((d) => d.drained), o.drainTimeoutMs);
       }
       for (const device of poweredDevices) device.finalChecks();
+      undelivered = poweredDevices.reduce((sum, d) => sum + d.pending, 0);
       for (const device of all) device.shutdown();
       await waitFor(() => metrics.online === 0, 2000);
       scheduler.close();
@@ -221,7 +223,7 @@ export function createFleet(options: FleetOptions): Fleet {
     const acked = new Map<string, number[]>();
     for (const device of powered) {
       const list = acked.get(device.deviceId) ?? [];
-      list.push(...device.ackedSeqs);
+      for (const seq of device.ackedSeqs.values()) list.push(seq);
       acked.set(device.deviceId, list);
     }
     for (const list of acked.values()) list.sort((a, b) => a - b);
@@ -239,6 +241,7 @@ export function createFleet(options: FleetOptions): Fleet {
       telemetryCheck,
       durationMs: clock.now() - startedMs,
       activeMs,
+      undelivered,
       ackedPerSec: Math.round((s.counters.acked / activeMs) * 1000 * 10) / 10,
       pubackLatency: s.pubackLatency,
       stats: s,

@@ -20,6 +20,8 @@ export interface FleetReport {
   durationMs: number;
   /** Time devices were producing (start to stop), ms. */
   activeMs: number;
+  /** Messages still queued or unacknowledged when the drain timed out (not violations: never acknowledged). */
+  undelivered: number;
   /** Acknowledged up messages per second of active time. */
   ackedPerSec: number;
   pubackLatency: LatencySummary;

@@ -26,10 +26,22 @@ export class SeqRanges {
       return;
     }
     if (this.has(n)) return;
-    const values = [...this.values(), n].sort((a, b) => a - b);
-    this.#ranges = [];
-    this.#size = 0;
-    for (const v of values) this.add(v);
+    // Out of order (a retransmission acknowledged late): find the first range starting after n, then merge.
+    let lo = 0;
+    let hi = r.length / 2;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (r[2 * mid] > n) hi = mid;
+      else lo = mid + 1;
+    }
+    const next = lo;
+    const joinsPrev = next > 0 && r[2 * next - 1] + 1 === n;
+    const joinsNext = next < r.length / 2 && r[2 * next] - 1 === n;
+    if (joinsPrev && joinsNext) r.splice(2 * next - 1, 2);
+    else if (joinsPrev) r[2 * next - 1] = n;
+    else if (joinsNext) r[2 * next] = n;
+    else r.splice(2 * next, 0, n, n);
+    this.#size++;
   }
 
   has(n: number): boolean {

@@ -8,6 +8,7 @@ import tls from "node:tls";
 import type { Duplex } from "node:stream";
 import mqttPacket from "mqtt-packet";
 import type { Packet } from "mqtt-packet";
+import { SimErrorCode } from "../errors.ts";
 
 /** Where and how to connect. */
 export interface ConnectTarget {
@@ -74,7 +75,7 @@ export class LeanConnection {
     this.#socket = factory(target);
     const parser = mqttPacket.parser({ protocolVersion: 4 });
     parser.on("packet", (packet: Packet) => this.#onPacket(packet));
-    parser.on("error", (err: unknown) => this.#fail("BRIDGE_ERR_SIM_PROTOCOL", errorMessage(err)));
+    parser.on("error", (err: unknown) => this.#fail(SimErrorCode.protocol, errorMessage(err)));
     this.#socket.on("data", (chunk: Buffer) => {
       if (!this.#closed) parser.parse(chunk);
     });

@@ -35,6 +35,7 @@ export function formatSummary(report: FleetReport, maxViolations = 20): string {
     ["acked per second", `${report.ackedPerSec}`],
     ["retransmitted (DUP) / duplicates sent", `${c.retransmitted} / ${c.duplicatesSent}`],
     ["buffered offline / dropped oldest", `${c.buffered} / ${c.bufferDropped}`],
+    ["undelivered at stop", `${report.undelivered}`],
     ["telemetry sent / acked", `${c.telemetrySent} / ${c.telemetryAcked}`],
     ["publish->PUBACK ms p50 / p90 / p99 / max", `${l.p50Ms} / ${l.p90Ms} / ${l.p99Ms} / ${l.maxMs}`],
     ["down frames received", `${c.downReceived}`],
