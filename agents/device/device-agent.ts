@@ -97,21 +97,18 @@ export class DeviceAgent extends Agent<ValueMap> {
   }
 
   override onConnect(conn: Connection, _ctx: { request?: unknown }): void | Promise<void> {
-    if (!this.#core.isDevice(conn)) return;
-    this.#core.presence.touch();
-    // A device that speaks hello gets commands after its hello (it has subscribed by then); others on connect.
-    if (this.#core.presence.profile().helloAt === null) {
-      // Same for the desired state: a hello-less device gets it on connect, once there is one.
-      if (this.#core.shadow.get().desired.version > 0) this.#core.resync(conn);
-      this.#core.deliverCommands(false, conn);
-      this.#core.deliveredOnConnect.add(conn.id);
-    }
+    // Nothing is sent here: an MQTT session opens before its CONNACK, so it has subscribed to nothing yet and the
+    // broker would drop the frames (and a command would spend a delivery attempt). See `greet`.
+    if (this.#core.isDevice(conn)) this.#core.presence.touch();
   }
 
   override async onMessage(conn: Connection, message: InboundMessage): Promise<void> {
     const core = this.#core;
     const device = core.isDevice(conn);
-    if (device) core.presence.touch();
+    if (device) {
+      core.presence.touch();
+      if (message.channel !== "hello") core.greetHelloless(conn);
+    }
     switch (message.channel) {
       case "hello":
       case "telemetry":
@@ -162,7 +159,6 @@ export class DeviceAgent extends Agent<ValueMap> {
   }
 
   override onClose(conn: Connection, reason: CloseReason): void | Promise<void> {
-    this.#core.deliveredOnConnect.delete(conn.id);
     if (!this.#core.isDevice(conn)) {
       this.#reasoner.onConnectionClosing(conn.id);
       return;
@@ -171,6 +167,12 @@ export class DeviceAgent extends Agent<ValueMap> {
     if (this.#core.deviceConnections(conn.id).length === 0) this.#core.presence.recordClose(reason);
     else this.#core.presence.touch();
     this.#reasoner.onConnectionClosing(conn.id);
+  }
+
+  override onError(error: unknown, context: { event: string }): void {
+    // The failed event's writes were rolled back: cached rows may be ahead of the database.
+    this.#core.invalidateCaches();
+    super.onError(error, context);
   }
 
   override onTaskProgress(task: TaskInfo, update: Value): void | Promise<void> {

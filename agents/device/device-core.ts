@@ -4,6 +4,7 @@
  * after the event's writes commit and always in the connection's own codec.
  */
 import type { DownMessage, ValueMap } from "../../codecs/frames.ts";
+import { PROTOCOL_VERSION } from "../../codecs/frames.ts";
 import type { Connection } from "../types.ts";
 import { CommandOutbox, commandFrame } from "./command-outbox.ts";
 import type { CommandRecord } from "./command-outbox.ts";
@@ -12,6 +13,7 @@ import type { DevicePorts } from "./ports.ts";
 import { PresenceStore } from "./presence.ts";
 import { ShadowStore } from "./shadow-store.ts";
 import { TelemetryStore } from "./telemetry-store.ts";
+import { decodeValue, encodeValue } from "./values.ts";
 
 /** Agent method the command TTL schedule calls (public on DeviceAgent). */
 export const EXPIRE_COMMAND_METHOD = "expireCommand";
@@ -21,11 +23,8 @@ export class DeviceCore {
   readonly shadow: ShadowStore;
   readonly commands: CommandOutbox;
   readonly presence: PresenceStore;
-  /**
-   * Sessions that already got every open command on connect (a device that had never said hello); their first
-   * hello then sends only new ones. In memory only: after hibernation a hello may redeliver, which acks dedupe.
-   */
-  readonly deliveredOnConnect = new Set<string>();
+  /** Id of the device session that already got its pending commands (cache of device_meta "greeted"). */
+  #greeted: string | null | undefined;
 
   constructor(
     readonly ports: DevicePorts,
@@ -40,6 +39,53 @@ export class DeviceCore {
     this.shadow = new ShadowStore(ports.sql, now);
     this.commands = new CommandOutbox(ports.sql, now);
     this.presence = new PresenceStore(ports.sql, now);
+  }
+
+  /**
+   * Marks `conn` as the session that got its pending frames; true when it had not been greeted yet. Persisted, so a
+   * wake from hibernation does not redeliver (and spend attempts) within the same session.
+   */
+  markGreeted(conn: Connection): boolean {
+    if (this.#greeted === undefined) {
+      const rows = this.ports.sql<{ value: Uint8Array | null }>`SELECT value FROM device_meta WHERE key = 'greeted'`;
+      const stored = rows.length > 0 ? decodeValue(rows[0].value) : null;
+      this.#greeted = typeof stored === "string" ? stored : null;
+    }
+    if (this.#greeted === conn.id) return false;
+    this.ports.sql`INSERT INTO device_meta (key, value) VALUES ('greeted', ${encodeValue(conn.id)})
+      ON CONFLICT (key) DO UPDATE SET value = excluded.value`;
+    this.#greeted = conn.id;
+    return true;
+  }
+
+  /**
+   * Drops in-memory caches of rows (greeted session, device profile). Called when an event failed: its writes were
+   * rolled back, so the caches may be ahead of the database.
+   */
+  invalidateCaches(): void {
+    this.#greeted = undefined;
+    this.presence.invalidate();
+  }
+
+  /**
+   * A device that has never said hello gets its desired state and pending commands with its first up message of a
+   * session: by then it has subscribed (firmware subscribes before it publishes), unlike at connect time.
+   */
+  greetHelloless(conn: Connection): void {
+    if (this.presence.profile().helloAt !== null || !this.markGreeted(conn)) return;
+    if (this.shadow.get().desired.version > 0) this.resync(conn);
+    this.deliverCommands(false, conn);
+  }
+
+  /** Answers a hello with identity (protocol-enabled connections only; the caller checks). */
+  sendIdentity(conn: Connection): void {
+    conn.send(
+      {
+        channel: "identity",
+        frame: { name: this.ports.className, id: this.ports.id, pv: PROTOCOL_VERSION, t: this.ports.now() },
+      },
+      { qos: 1 },
+    );
   }
 
   /** Connections that are the device itself (MQTT sessions; WebSocket clients are viewers, not the device). */

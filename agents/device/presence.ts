@@ -44,6 +44,9 @@ export interface DeviceStatus {
 
 /** Reads and writes the device_meta rows about presence. */
 export class PresenceStore {
+  /** The profile is read on every message (capabilities gate deltas and streams): cached, rewritten on hello. */
+  #profile: DeviceProfile | undefined;
+
   constructor(
     private readonly sql: SqlTag,
     private readonly now: () => number,
@@ -75,10 +78,21 @@ export class PresenceStore {
       helloAt: this.now(),
     };
     this.setMeta("profile", profile);
+    this.#profile = undefined;
     return this.profile();
   }
 
+  /** Forgets the cached profile (after a rolled-back event). */
+  invalidate(): void {
+    this.#profile = undefined;
+  }
+
   profile(): DeviceProfile {
+    this.#profile ??= this.readProfile();
+    return { ...this.#profile, caps: { ...this.#profile.caps } };
+  }
+
+  private readProfile(): DeviceProfile {
     const raw = this.getMeta("profile");
     if (!isValueMap(raw)) return { firmware: null, codec: null, caps: { ...DEFAULT_CAPS }, helloAt: null };
     return {

@@ -37,9 +37,11 @@ test("a command queued while offline is delivered after the next hello and redel
   const queued = await h.call<CommandRecord>("door-2", "sendCommand", { name: "reboot", maxAttempts: 5 });
   assert.equal(queued.state, "QUEUED");
   const first = await h.open("door-2");
-  assert.equal(first.frames("cmd").length, 1, "a device that never said hello gets commands on connect");
+  assert.deepEqual(first.frames("cmd"), [], "nothing on connect: the session has not subscribed yet");
   await h.send(first, { channel: "hello", frame: { fw: "1.0" } });
-  assert.equal(first.frames("cmd").length, 1, "its hello in the same session does not send it twice");
+  assert.equal(first.frames("cmd").length, 1, "delivered after the hello");
+  await h.send(first, { channel: "telemetry", frame: { r: { x: 1 } } });
+  assert.equal(first.frames("cmd").length, 1, "not again within the session");
   await h.close(first);
 
   const second = await h.open("door-2");
@@ -62,13 +64,24 @@ test("a command queued while offline is delivered after the next hello and redel
   assert.deepEqual(third.frames("cmd"), [], "an acked command is not sent again");
 });
 
-test("a device that never says hello gets its pending commands when it connects", async () => {
+test("a device that never says hello gets its pending commands with its first message of a session", async () => {
   const h = harness();
   const cmd = await h.call<CommandRecord>("plain-1", "sendCommand", { name: "blink" });
   const dev = await h.open("plain-1", "json");
+  assert.deepEqual(dev.frames("cmd"), []);
+  await h.send(dev, { channel: "telemetry", frame: { r: { t: 1 } } });
+  await h.send(dev, { channel: "telemetry", frame: { r: { t: 2 } } });
   assert.deepEqual(
     dev.frames("cmd").map((f) => f.id),
     [cmd.id],
+  );
+  await h.close(dev);
+  const next = await h.open("plain-1", "json");
+  await h.send(next, { channel: "telemetry", frame: { r: { t: 3 } } });
+  assert.deepEqual(
+    next.frames("cmd").map((f) => f.id),
+    [cmd.id],
+    "redelivered in the next session until acked",
   );
 });
 

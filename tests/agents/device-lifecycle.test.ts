@@ -164,12 +164,14 @@ test("old finished turns are pruned beyond conversationMaxTurns", async () => {
   assert.equal(conversation[0].turnId, "turn-3", "ids keep counting after pruning");
 });
 
-test("a hello-less device gets the desired state on connect, and a readonly viewer may not start reasoning", async () => {
+test("a hello-less device gets the desired state with its first message, and a readonly viewer may not reason", async () => {
   const h = new DeviceHarness({ engine });
   harnesses.push(h);
   await h.call("dumb-s9", "setDesired", { led: "on" });
   const dev = await h.open("dumb-s9", "cbor");
-  assert.deepEqual(dev.frames("state"), [{ v: 1, d: { led: "on" }, full: true }]);
+  assert.deepEqual(dev.frames("state"), []);
+  await h.send(dev, { channel: "state", frame: { v: 0, s: { led: "off" } } });
+  assert.deepEqual(dev.frames("state")[0], { v: 1, d: { led: "on" }, full: true });
   const viewer = new RecordingDevice("dumb-s9", "viewer-1", "json", "ws");
   await h.runtime.open("dumb-s9", {
     id: viewer.connectionId,

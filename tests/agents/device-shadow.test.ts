@@ -67,11 +67,15 @@ test("a device whose hello says sync false gets no deltas and no resync", async 
   assert.deepEqual(dev.frames("state"), []);
 });
 
-test("a JSON device with protocol messages gets identity once on connect and not again on hello", async () => {
+test("hello is answered with identity only where protocol messages are on", async () => {
   const h = new DeviceHarness();
   harnesses.push(h);
-  const dev = await h.open("panel-1", "json");
-  await h.send(dev, { channel: "hello", frame: { fw: "3.0", codec: "json" } });
-  assert.equal(dev.protocol.filter((p) => p.type === "identity").length, 1);
-  assert.equal(dev.frames("identity").length, 0);
+  const json = await h.open("panel-1", "json");
+  await h.send(json, { channel: "hello", frame: { fw: "3.0", codec: "json" } });
+  const [identity] = json.frames("identity");
+  assert.deepEqual(identity, { name: "DeviceAgent", id: "panel-1", pv: 1, t: h.clock.now() });
+  const binary = await h.open("panel-2", "cbor");
+  await h.send(binary, { channel: "hello", frame: { fw: "3.0" } });
+  assert.deepEqual(binary.frames("identity"), []);
+  assert.deepEqual(binary.protocol, []);
 });

@@ -3,8 +3,9 @@
  * device wants sync) and delivers pending commands to this session. A device that says hello gets its commands
  * here rather than on connect, because by now it has subscribed to its down topics.
  *
- * Identity is not sent here: the runtime sends it when a protocol-enabled connection opens, and sending it again
- * on hello would duplicate it; connections with the protocol flag off never get it at all.
+ * Identity is answered here to protocol-enabled connections (never to others). The runtime also emits it when the
+ * connection opens, but an MQTT session opens before its CONNACK, has subscribed to nothing, and the broker drops
+ * it; the hello is the first moment the device can receive it.
  */
 import type { HelloFrame } from "../../../codecs/frames.ts";
 import type { Connection } from "../../types.ts";
@@ -17,7 +18,9 @@ export function handleHello(core: DeviceCore, conn: Connection, frame: HelloFram
     return undefined;
   }
   const profile = core.presence.recordHello(frame);
+  if (conn.protocol) core.sendIdentity(conn);
   core.resync(conn);
-  core.deliverCommands(core.deliveredOnConnect.delete(conn.id), conn);
+  // A session greeted earlier (it published before its hello) already got the unacknowledged ones.
+  core.deliverCommands(!core.markGreeted(conn), conn);
   return profile;
 }
