@@ -242,6 +242,11 @@ export function createBroker(options: BrokerOptions): Broker {
     return packet.topic.startsWith(`devices/${client.id}/down/`) ? packet : null;
   };
 
+  // After the CONNACK and a persistent session's offline queue: frames the agent sent while opening may leave now.
+  aedes.on("clientReady", (client) => {
+    const connection = connections.get(client);
+    if (connection) sender.flush(connection);
+  });
   aedes.on("unsubscribe", (topics, client) => {
     const connection = connections.get(client);
     for (const topic of topics) connection?.subscriptions.delete(topic);

@@ -4,7 +4,7 @@
  */
 import type { Client } from "aedes";
 import type { CloseReason } from "../agents/host.ts";
-import type { CodecName } from "../codecs/frames.ts";
+import type { CodecName, DownMessage } from "../codecs/frames.ts";
 import type { CodecSource } from "../codecs/index.ts";
 import type { Clock } from "./clock.ts";
 import type { BrokerTransportKind } from "./observer.ts";
@@ -57,6 +57,13 @@ export class DeviceConnection {
   readonly bucket: TokenBucket;
   /** Tail of the ordered hand-over to `host.deliver`: events reach the mailbox in arrival order. */
   deliverTail: Promise<void> = Promise.resolve();
+  /**
+   * Set when aedes reports the session ready (CONNACK written and a persistent session's offline queue flushed).
+   * Frames the agent sends before that (from onConnect, during CONNECT) wait in `pendingDown`: a PUBLISH must not
+   * precede the CONNACK, and aedes would send a frame twice if it raced the offline-queue flush.
+   */
+  ready = false;
+  readonly pendingDown: Array<{ message: DownMessage; qos: 0 | 1 }> = [];
   /** Tail of the outcomes of this session's up messages: they settle in arrival order, so PUBACKs do too. */
   ackTail: Promise<unknown> = Promise.resolve();
   /** Granted subscription filters and their QoS; down frames go only where one matches. */

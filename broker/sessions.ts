@@ -145,6 +145,7 @@ export class SessionManager {
     const done = connection.openSettled
       .then(() => this.serial(connection.deviceId, () => this.closeInHost(connection)))
       .then(() => {
+        for (const _ of connection.pendingDown.splice(0)) this.hub.downDropped();
         this.deleteLive(connection);
         if (connection.opened) {
           this.hub.connectionClosed(connection.transport, connection.closeReason ?? "disconnect");

@@ -47,15 +47,28 @@ export function protocolToDown(message: ProtocolMessage): DownMessage {
 export interface DownSender {
   /** Publishes one frame to the connection; false when dropped (closed, not subscribed, unencodable). */
   send(connection: DeviceConnection, message: DownMessage, qos: 0 | 1): boolean;
+  /** Marks the session ready and sends the frames that waited for it, in order. */
+  flush(connection: DeviceConnection): void;
 }
+
+/** Frames held for a session that is not ready yet; beyond this the oldest are dropped and counted. */
+const MAX_PENDING_DOWN = 1024;
 
 /** Creates the sender that publishes down frames straight to one aedes client (no fan-out to other sessions). */
 export function createDownSender(hub: ObserverHub, logger: BrokerLogger): DownSender {
-  return {
+  const sender: DownSender = {
     send(connection, message, requestedQos) {
       if (connection.closed || connection.client.closed) {
         hub.downDropped();
         return false;
+      }
+      if (!connection.ready) {
+        if (connection.pendingDown.length >= MAX_PENDING_DOWN) {
+          connection.pendingDown.shift();
+          hub.downDropped();
+        }
+        connection.pendingDown.push({ message, qos: requestedQos });
+        return true;
       }
       const topic = downTopic(connection.deviceId, message.channel);
       let grantedQos = -1;
@@ -85,7 +98,12 @@ export function createDownSender(hub: ObserverHub, logger: BrokerLogger): DownSe
       hub.messageOut(message.channel, connection.codec);
       return true;
     },
+    flush(connection) {
+      connection.ready = true;
+      for (const { message, qos } of connection.pendingDown.splice(0)) sender.send(connection, message, qos);
+    },
   };
+  return sender;
 }
 
 /** The transport object given to `host.open` for one connection. */

@@ -44,10 +44,13 @@ export class RecordingHost implements AgentHost {
   private readyWaiters: Array<() => void> = [];
   fullRefusals = 0;
   openResult: EventResult = { status: "committed" };
+  /** Runs inside `open`, as an agent's onConnect would (e.g. to send frames while the CONNECT is in progress). */
+  onOpen: ((init: ConnectionInit) => void) | undefined;
   deliverResult: EventResult = { status: "committed" };
   open(agentId: string, init: ConnectionInit): Promise<EventResult> {
     this.events.push({ type: "open", agentId, connectionId: init.id, init });
     this.transports.set(init.id, init.transport);
+    this.onOpen?.(init);
     return Promise.resolve(this.openResult);
   }
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { MqttClient } from "mqtt";
+import mqtt, { type MqttClient } from "mqtt";
 import { getCodec } from "../../codecs/index.ts";
 import {
   collect,
@@ -164,6 +164,49 @@ describe("broker routing of up messages", () => {
       assert.ok(!raw.packets.some((p) => p.cmd === "puback"), "a message that was not stored is never acknowledged");
     } finally {
       tb.host.deliverResult = { status: "committed" };
+    }
+  });
+
+  test("QoS 0 and QoS 2 up messages are delivered too; QoS 2 completes its handshake after the commit", async () => {
+    const before = tb.host.deliveries("dev-a").length;
+    await publish(client, "devices/dev-a/up/telemetry", cbor.encodeUp("telemetry", { r: { q: 0 } }), 0);
+    await new Promise<void>((resolve, reject) =>
+      client.publish(
+        "devices/dev-a/up/telemetry",
+        Buffer.from(cbor.encodeUp("telemetry", { r: { q: 2 } })),
+        { qos: 2 },
+        (err) => (err ? reject(err) : resolve()),
+      ),
+    );
+    await waitUntil(() => tb.host.deliveries("dev-a").length === before + 2);
+    assert.deepEqual(
+      tb.host
+        .deliveries("dev-a")
+        .slice(before)
+        .map((d) => d.message.frame),
+      [{ r: { q: 0 } }, { r: { q: 2 } }],
+    );
+  });
+
+  test("frames the agent sends while the CONNECT is in progress arrive after the CONNACK, exactly once", async () => {
+    const secret = await tb.addDevice("dev-p");
+    const opts = { clientId: "dev-p", username: "dev-p", password: secret, clean: false };
+    const first = await connectDevice(tb.url, opts);
+    assert.equal(tb.host.opens("dev-p").at(-1)?.init.context?.clean, false);
+    await subscribe(first, "devices/dev-p/down/#");
+    await endClient(first);
+    // The agent sends a command from onConnect; the persistent session restores the subscription by itself.
+    tb.host.onOpen = (init) => init.transport.send({ channel: "cmd", frame: { id: "p", n: "x" } }, { qos: 1 });
+    const seen: string[] = [];
+    const second = mqtt.connect(tb.url, { ...opts, reconnectPeriod: 0, protocolVersion: 4 });
+    second.on("packetreceive", (p) => seen.push(p.cmd));
+    try {
+      await waitUntil(() => seen.includes("publish"));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(seen, ["connack", "publish"]);
+    } finally {
+      tb.host.onOpen = undefined;
+      await endClient(second);
     }
   });
 });
