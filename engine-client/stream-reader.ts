@@ -16,6 +16,27 @@ import { parseEngineErrorObject } from "./wire.ts";
 const MAX_PENDING_CHARS = 1 << 20;
 
 /**
+ * After `[DONE]` the body should end at once; draining it keeps the keep-alive socket reusable. A server that
+ * holds the response open instead gets this long before the body is destroyed (closing that socket).
+ */
+const DRAIN_AFTER_DONE_MS = 1000;
+
+async function drainStep(opened: OpenedStream): Promise<IteratorResult<Buffer>> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<IteratorResult<Buffer>>((resolve) => {
+    timer = setTimeout(() => {
+      opened.body.destroy();
+      resolve({ done: true, value: undefined });
+    }, DRAIN_AFTER_DONE_MS);
+  });
+  try {
+    return await Promise.race([opened.chunks.next(), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * Yields the stream's events; the last one is `done`. Throws STREAM_BROKEN on an error object, bad JSON, a
  * dropped connection or an end without `[DONE]`; rethrows `signal.reason` when the request was aborted.
  */
@@ -60,7 +81,7 @@ export async function* readChatStream(
     }
     let next: IteratorResult<Buffer>;
     try {
-      next = await opened.chunks.next();
+      next = finalEvents === undefined ? await opened.chunks.next() : await drainStep(opened);
     } catch (err) {
       if (context.signal.aborted) throw context.signal.reason;
       if (finalEvents !== undefined) break;

@@ -1,0 +1,99 @@
+/** The engine client against hand-written SSE from a raw server: byte-level splits, comments, odd endings. */
+import assert from "node:assert/strict";
+import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, test } from "node:test";
+import { createEngineClient } from "../../engine-client/index.ts";
+import { collect } from "./support.ts";
+
+type Script = (res: ServerResponse) => Promise<void>;
+
+const chunk = (delta: Record<string, unknown>, finish: string | null = null) =>
+  `data: ${JSON.stringify({ id: "x", object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+const usage = `data: ${JSON.stringify({ id: "x", choices: [], usage: { prompt_tokens: 5, completion_tokens: 2, prompt_tokens_details: { cached_tokens: 0 } } })}\n\n`;
+const pause = () => new Promise((resolve) => setTimeout(resolve, 2));
+
+describe("engine client against raw SSE", () => {
+  let script: Script = async () => {};
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    req.resume();
+    req.on("end", () => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      void script(res);
+    });
+  });
+  let url = "";
+  before(async () => {
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const ask = async (s: Script) => {
+    script = s;
+    const engine = createEngineClient({ urls: [url], model: "m", retry: { maxAttempts: 1 } });
+    try {
+      return await collect(engine.stream({ messages: [{ role: "user", content: "x" }] }, { agentId: "d" }));
+    } finally {
+      await engine.close();
+    }
+  };
+
+  test("a stream written one byte at a time, splitting a multi-byte character, arrives intact", async () => {
+    const body = Buffer.from(
+      `: hello\n\n${chunk({ content: "h\u00e9\u20ac\u{1f600}" })}${chunk({ content: "!" }, "stop")}${usage}data: [DONE]\n\n`,
+    );
+    const result = await ask(async (res) => {
+      for (const byte of body) {
+        res.write(Buffer.from([byte]));
+        if (byte === 0xe2 || byte === 0xf0) await pause();
+      }
+      res.end();
+    });
+    assert.equal(result.error, undefined);
+    assert.equal(result.text, "h\u00e9\u20ac\u{1f600}!");
+    assert.deepEqual(result.events.at(-1), {
+      type: "done",
+      finishReason: "stop",
+      usage: { promptTokens: 5, completionTokens: 2, cachedTokens: 0 },
+    });
+  });
+
+  test("keep-alive comments between events and CRLF endings change nothing", async () => {
+    const result = await ask(async (res) => {
+      res.write(": keep-alive\r\n\r\n");
+      res.write(chunk({ content: "a" }).replace(/\n/g, "\r\n"));
+      await pause();
+      res.write(": ping\n\n");
+      res.end(`${chunk({ content: "b" }, "stop")}data: [DONE]\r\n\r\n`);
+    });
+    assert.equal(result.error, undefined);
+    assert.equal(result.text, "ab");
+  });
+
+  test("a stream that ends without [DONE] is STREAM_BROKEN, with the text before it delivered", async () => {
+    const result = await ask(async (res) => {
+      res.end(chunk({ content: "partial" }));
+    });
+    assert.equal(result.text, "partial");
+    assert.equal(result.error?.code, "BRIDGE_ERR_ENGINE_STREAM_BROKEN");
+  });
+
+  test("a chunk that is not JSON is STREAM_BROKEN", async () => {
+    const result = await ask(async (res) => {
+      res.end(`${chunk({ content: "a" })}data: {not json\n\n`);
+    });
+    assert.equal(result.error?.code, "BRIDGE_ERR_ENGINE_STREAM_BROKEN");
+  });
+
+  test("a server that keeps the response open after [DONE] does not hold the caller", async () => {
+    const result = await ask(async (res) => {
+      res.write(`${chunk({ content: "done" }, "stop")}data: [DONE]\n\n`);
+      // never ends the response
+    });
+    assert.equal(result.error, undefined);
+    assert.equal(result.events.at(-1)?.type, "done");
+  });
+});
