@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { encode as cborEncode } from "cbor-x";
 import type { MqttClient } from "mqtt";
+import mqttPacket from "mqtt-packet";
 import { getCodec } from "../../codecs/index.ts";
 import {
   collect,
@@ -149,5 +151,43 @@ describe("broker with malformed frames", () => {
     const tooLarge = stats.limitBreaches.BRIDGE_ERR_FRAME_TOO_LARGE ?? 0;
     assert.equal(decodeErrors + tooLarge, cases.length);
     assert.equal(tb.broker.isOnline("strict"), true);
+  });
+
+  test("random bytes on raw sockets, before and after a valid CONNECT, never harm the broker or another device", async () => {
+    // A seeded generator keeps the test deterministic.
+    let seed = 0x2545f491;
+    const nextByte = (): number => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) & 0xff;
+    };
+    const garbage = (n: number): Buffer => Buffer.from(Array.from({ length: n }, nextByte));
+    const secret = await tb.addDevice("fuzz");
+    for (let round = 0; round < 12; round++) {
+      const raw = net.createConnection(tb.port, "127.0.0.1").on("error", () => {});
+      await new Promise((resolve) => raw.once("connect", resolve));
+      if (round % 2 === 1) {
+        raw.write(
+          mqttPacket.generate({
+            cmd: "connect",
+            protocolId: "MQTT",
+            protocolVersion: 4,
+            clean: true,
+            keepalive: 30,
+            clientId: "fuzz",
+            username: "fuzz",
+            password: Buffer.from(secret),
+          }),
+        );
+      }
+      raw.write(garbage(64 + round * 97));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      raw.destroy();
+    }
+    const n = tb.host.deliveries("good").length;
+    await publish(good, "devices/good/up/telemetry", cbor.encodeUp("telemetry", { r: { n } }));
+    assert.deepEqual(tb.host.deliveries("good").at(-1)?.message.frame, { r: { n } });
+    assert.equal(strict.connected, true);
   });
 });
