@@ -43,7 +43,11 @@ export async function registerOperatorApi(app: FastifyInstance, deps: OperatorDe
       api.setNotFoundHandler((request, reply) => {
         sendError(reply, 404, API_ERROR_CODES.notFound, `no route ${request.method} ${request.url.split("?")[0]}`);
       });
-      api.addHook("onRoute", (route) => openapi.add(route));
+      api.addHook("onRoute", (route) => {
+        // Patches and command args are small; a tighter limit than the server's keeps floods cheap.
+        route.bodyLimit ??= API_BODY_LIMIT_BYTES;
+        openapi.add(route);
+      });
       api.addHook("onRequest", authenticate);
       registerDeviceRoutes(api, deps);
       registerShadowRoutes(api, deps);
@@ -53,7 +57,7 @@ export async function registerOperatorApi(app: FastifyInstance, deps: OperatorDe
       registerApprovalRoutes(api, deps);
       registerFleetRoutes(api, deps);
     },
-    { prefix: "/api", bodyLimit: API_BODY_LIMIT_BYTES } as { prefix: string },
+    { prefix: "/api" },
   );
 
   await app.register(async (scope) => {

@@ -369,6 +369,14 @@ describe("operator REST API", () => {
     assert.equal(shadow.desired.version, 0);
   });
 
+  test("a body over the API limit is refused with 413 before any agent sees it", async () => {
+    await f.provision("big-1");
+    const huge = { state: { blob: "x".repeat(300 * 1024) } };
+    assertError(await send("PUT", "/api/devices/big-1/shadow/desired", huge), 413, "BRIDGE_ERR_API_PAYLOAD_TOO_LARGE");
+    const shadow = (await get("/api/devices/big-1/shadow")).json() as { desired: { version: number } };
+    assert.equal(shadow.desired.version, 0);
+  });
+
   test("an unknown API path is a JSON 404", async () => {
     assertError(await get("/api/nothing-here"), 404, "BRIDGE_ERR_API_NOT_FOUND");
   });
