@@ -31,9 +31,9 @@ describe("engine client against raw SSE", () => {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   });
-  const ask = async (s: Script) => {
+  const ask = async (s: Script, bodyTimeoutMs = 60_000) => {
     script = s;
-    const engine = createEngineClient({ urls: [url], model: "m", retry: { maxAttempts: 1 } });
+    const engine = createEngineClient({ urls: [url], model: "m", retry: { maxAttempts: 1 }, bodyTimeoutMs });
     try {
       return await collect(engine.stream({ messages: [{ role: "user", content: "x" }] }, { agentId: "d" }));
     } finally {
@@ -92,7 +92,7 @@ describe("engine client against raw SSE", () => {
     const result = await ask(async (res) => {
       res.write(`${chunk({ content: "done" }, "stop")}data: [DONE]\n\n`);
       // never ends the response
-    });
+    }, 600_000); // far beyond the test's own timeout: only the client's drain limit can end this
     assert.equal(result.error, undefined);
     assert.equal(result.events.at(-1)?.type, "done");
   });
