@@ -63,8 +63,9 @@ export function parseRoundResult(value: Value): RoundResult {
   const calls = Array.isArray(map.toolCalls) ? map.toolCalls : [];
   return {
     text: typeof map.text === "string" ? map.text : "",
-    toolCalls: calls.filter(isValueMap).map((c) => ({
-      id: typeof c.id === "string" ? c.id : "",
+    toolCalls: calls.filter(isValueMap).map((c, i) => ({
+      // Some servers omit the id; the tool result must still name the call it answers.
+      id: typeof c.id === "string" && c.id !== "" ? c.id : `call-${i}`,
       name: typeof c.name === "string" ? c.name : "",
       arguments: typeof c.arguments === "string" ? c.arguments : "",
     })),
