@@ -108,7 +108,7 @@ describe("dashboard in headless Chromium", { skip }, () => {
     await page.fill("#login-token", "wrong-token-0123456789");
     await page.click("#login-form button[type=submit]");
     await page.locator("#login-error").waitFor({ state: "visible" });
-    assert.match(await page.locator("#login-error").innerText(), /refused/);
+    assert.match((await page.locator("#login-error").textContent()) ?? "", /refused/);
     await page.screenshot({ path: path.join(SHOTS, "01-login-refused.png") });
   });
 
@@ -123,7 +123,7 @@ describe("dashboard in headless Chromium", { skip }, () => {
     assert.equal(await page.evaluate(() => sessionStorage.getItem("agent-bridge.token")), TOKEN);
     await page.waitForFunction(() => document.querySelector("#kpi-online")?.textContent === "3 / 3");
     await page.waitForFunction(() => Number(document.querySelector("#chart-rates")?.getAttribute("data-points")) > 0);
-    const telemetry = await page.locator('#fleet-table tr[data-device="sensor-1"] td.mono').innerText();
+    const telemetry = (await page.locator('#fleet-table tr[data-device="sensor-1"] td.mono').textContent()) ?? "";
     assert.notEqual(telemetry.trim(), "–", "last telemetry is shown");
     await page.screenshot({ path: path.join(SHOTS, "02-fleet.png"), fullPage: true });
   });
@@ -131,12 +131,12 @@ describe("dashboard in headless Chromium", { skip }, () => {
   test("the device view sets desired state and shows the new version", async () => {
     await page.click('#fleet-table a[href="#/device/sensor-2"]');
     await page.locator("#desired-version").waitFor();
-    assert.equal(await page.locator("#desired-version").innerText(), "v0");
+    assert.equal((await page.locator("#desired-version").textContent()) ?? "", "v0");
     assert.equal(await page.locator("#view-fleet").isVisible(), false, "the fleet view is hidden in the device view");
     await page.fill("#desired-input", '{"led": "blue", "interval": 5}');
     await page.click("#desired-form button[type=submit]");
     await page.waitForFunction(() => document.querySelector("#desired-version")?.textContent === "v1");
-    assert.match(await page.locator("#desired-msg").innerText(), /version 1/);
+    assert.match((await page.locator("#desired-msg").textContent()) ?? "", /version 1/);
     const shadow = await fetch(`${base}/api/devices/sensor-2/shadow`, {
       headers: { authorization: `Bearer ${TOKEN}` },
     });
@@ -185,7 +185,7 @@ describe("dashboard in headless Chromium", { skip }, () => {
     await page.goto(`${base}/#/`);
     const item = page.locator('#approvals li.approval[data-device="assistant-1"]');
     await item.waitFor({ timeout: 20_000 });
-    assert.match(await item.innerText(), /send_command/);
+    assert.match((await item.textContent()) ?? "", /send_command/);
     await page.screenshot({ path: path.join(SHOTS, "04-approval-pending.png"), fullPage: true });
     await item.locator('button[data-action="approve"]').click();
     await page.waitForFunction(
@@ -204,7 +204,7 @@ describe("dashboard in headless Chromium", { skip }, () => {
       null,
       { timeout: 15_000 },
     );
-    assert.match(await row.innerText(), /rebooted/);
+    assert.match((await row.textContent()) ?? "", /rebooted/);
     await page.locator("#conversation li").first().waitFor();
     await page.screenshot({ path: path.join(SHOTS, "05-approved-command.png"), fullPage: true });
   });
