@@ -24,6 +24,7 @@ export { LatencyHistogram, type LatencySummary } from "./latency.ts";
 export { type CloseReason, type ConnectTarget, defaultSocketFactory, type SocketFactory } from "./mqtt/lean-connection.ts";
 export { type BufferPush, OfflineBuffer } from "./offline-buffer.ts";
 export { PROFILE_NAMES, type ProfileName } from "./profiles/index.ts";
+export { formatProgress, formatSummary } from "./report/format.ts";
 export { TickScheduler } from "./scheduler.ts";
 export type { FleetCounters, FleetStats } from "./stats.ts";
 export { looksLikeJsonText } from "./wire.ts";

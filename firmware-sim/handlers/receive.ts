@@ -27,7 +27,8 @@ export function receiveDown(ctx: DeviceContext, codec: Codec, topics: DeviceTopi
   }
   const decoded = codec.decodeDown(channel, payload, maxFrame === undefined ? undefined : { maxFrameBytes: maxFrame });
   if (!decoded.ok) {
-    ctx.violation("undecodable-down-frame", `down/${channel}: ${decoded.code} ${decoded.message}`);
+    const head = Buffer.from(payload.subarray(0, 16)).toString("hex");
+    ctx.violation("undecodable-down-frame", `down/${channel}: ${decoded.code} ${decoded.message} (${payload.byteLength} bytes: ${head}...)`);
     return;
   }
   dispatchDown(ctx, { channel, frame: decoded.frame } as DownMessage, dup);

@@ -76,6 +76,15 @@ describe("fleet against a plain aedes broker", () => {
     });
   });
 
+  it("flags a down frame the device cannot decode in its own codec", async () => {
+    await withAgent({ cborToAll: true }, async () => {
+      const fleet = createFleet({ url: broker.url, devices: 2, idPrefix: "pbdev-", profile: "sensor", codec: "pb", ...fast });
+      const report = await fleet.run(500);
+      assert.equal(report.violationCounts["undecodable-down-frame"], 2);
+      assert.match(report.violationDetails[0]?.message ?? "", /down\/cmd: BRIDGE_ERR_FRAME_DECODE .* bytes: a[0-9a-f]/);
+    });
+  });
+
   it("reports acknowledged telemetry that cannot be read back", async () => {
     await withAgent({ loseEveryNth: 7 }, async (agent) => {
       const fleet = createFleet({

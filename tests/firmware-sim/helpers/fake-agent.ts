@@ -4,12 +4,14 @@
  * telemetry it decodes, so the fleet's invariants can be checked end to end without any bridge code.
  */
 import { type MqttClient, connectAsync } from "mqtt";
-import { type CodecName, type DownChannel, type DownFrames, getCodec, isCodecName, jsonCodec, parseTopic } from "../../../codecs/index.ts";
+import { cborCodec, type CodecName, type DownChannel, type DownFrames, getCodec, isCodecName, jsonCodec, parseTopic } from "../../../codecs/index.ts";
 import type { UpFrames, ValueMap } from "../../../codecs/frames.ts";
 
 export interface FakeAgentOptions {
   /** Send commands encoded as JSON text whatever the device's codec (to provoke json-to-binary-device). */
   jsonToBinary?: boolean;
+  /** Send commands in CBOR whatever the device's codec (to provoke undecodable-down-frame on pb devices). */
+  cborToAll?: boolean;
   /** Forget every n-th telemetry message (to provoke telemetry-lost). 0: keep all. */
   loseEveryNth?: number;
   /** Stream reasoning answers as chunks even to devices that asked for stream:false. */
@@ -70,7 +72,8 @@ export class FakeAgent {
   #send<C extends DownChannel>(deviceId: string, channel: C, frame: DownFrames[C], jsonAnyway = false): void {
     const record = this.devices.get(deviceId);
     if (!record) return;
-    const codec = jsonAnyway ? jsonCodec : getCodec(record.codec);
+    const forced = jsonAnyway ? jsonCodec : channel === "cmd" && this.#options.cborToAll ? cborCodec : undefined;
+    const codec = forced ?? getCodec(record.codec);
     this.#client?.publish(`devices/${deviceId}/down/${channel}`, Buffer.from(codec.encodeDown(channel, frame)), { qos: 1 });
   }
 
