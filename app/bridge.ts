@@ -16,11 +16,12 @@ import { type Broker, createBroker } from "../broker/index.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "../broker/registry/index.ts";
 import { createEngineClient, type EngineClient } from "../engine-client/index.ts";
 import { loadOrCreateApiToken, registerOperatorApi } from "./api/index.ts";
-import { loadAgentClasses } from "./bridge/agent-classes.ts";
+import { classesByName, type LoadedAgentClass, loadAgentClasses } from "./bridge/agent-classes.ts";
 import { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
 import { type BridgeTap, tapHost } from "./bridge/tap.ts";
 import { type Address, readTlsFiles } from "./bridge/listeners.ts";
 import type { BridgeConfig } from "./config/index.ts";
+import { registerDashboard } from "./dashboard/index.ts";
 import { createHttpServer, type HttpServer, type Readiness } from "./http/index.ts";
 import { type BridgeMetrics, createMetrics, registerMetricsRoute, trackHost } from "./metrics/index.ts";
 import { createAgentSocketServer } from "./ws/index.ts";
@@ -82,6 +83,7 @@ export async function createBridge(config: BridgeConfig, options: BridgeOptions)
   const metrics = createMetrics();
 
   const registry = createDeviceRegistry({ path: path.join(config.dataDir, REGISTRY_FILE) });
+  const perDevice = registryClasses(registry, agentClasses, config, logger);
   const engine =
     config.engine.urls.length === 0
       ? undefined
@@ -99,7 +101,8 @@ export async function createBridge(config: BridgeConfig, options: BridgeOptions)
   const runtime = createRuntime({
     dataDir: path.join(config.dataDir, AGENTS_DIR),
     defaultAgentClass: DeviceAgent,
-    agentClasses,
+    // Devices provisioned with a class name come first (exact ids), then the configured patterns.
+    agentClasses: [...perDevice, ...agentClasses],
     clock: options.clock,
     random: options.random,
     engine,
@@ -177,7 +180,7 @@ export async function createBridge(config: BridgeConfig, options: BridgeOptions)
     apiToken: token.token,
   });
   await registerMetricsRoute(http.app, metrics, { token: token.token });
-  // INTEGRATION POINT: the dashboard (app/dashboard) registers here once it lands.
+  await registerDashboard(http.app);
 
   let stopping: Promise<void> | undefined;
 
@@ -228,4 +231,36 @@ export async function createBridge(config: BridgeConfig, options: BridgeOptions)
       return { ...current };
     },
   };
+}
+
+/**
+ * Exact-id class entries for devices provisioned with `--agent-class NAME`. Read once at start: a device added with
+ * a class while the bridge runs gets it from the next start (documented in docs/cli.md).
+ */
+function registryClasses(
+  registry: DeviceRegistry,
+  loaded: readonly LoadedAgentClass[],
+  config: BridgeConfig,
+  logger: Logger,
+): LoadedAgentClass[] {
+  const byName = classesByName(
+    DeviceAgent,
+    loaded,
+    config.agents.classes.map((c) => c.export),
+  );
+  const out: LoadedAgentClass[] = [];
+  for (const device of registry.list()) {
+    if (device.agentClass === null) continue;
+    const agentClass = byName.get(device.agentClass);
+    if (agentClass === undefined) {
+      logger.warn(
+        { device: device.id, agentClass: device.agentClass },
+        "unknown agent class for device; using the default",
+      );
+      continue;
+    }
+    // Device ids hold no glob characters ([A-Za-z0-9_.-]), so the id itself is an exact pattern.
+    out.push({ pattern: device.id, agentClass });
+  }
+  return out;
 }

@@ -14,6 +14,7 @@ import { createFleet, type DeviceCredential, type ProfileName } from "../firmwar
 import { formatSummary } from "../firmware-sim/report/format.ts";
 import type { BridgeTap } from "./bridge/tap.ts";
 import { createBridge } from "./bridge.ts";
+import { dashboardLink } from "./dashboard/index.ts";
 import { loadConfigOrExit } from "./cli/config-flags.ts";
 import { createLogger } from "./logging.ts";
 
@@ -99,6 +100,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const mqttPort = addresses.mqtt?.port ?? 0;
     print(`bridge ready: MQTT 127.0.0.1:${mqttPort}, HTTP http://127.0.0.1:${addresses.http?.port}`);
     print(`operator API token: ${bridge.apiToken}`);
+    print(`dashboard: ${dashboardLink(`http://127.0.0.1:${addresses.http?.port}`, bridge.apiToken)}`);
     fleet = createFleet({
       url: `mqtt://127.0.0.1:${mqttPort}`,
       credentials,

@@ -3,7 +3,7 @@
  * module path or export name stops the bridge at once with the entry named, instead of failing on the first device.
  */
 import { pathToFileURL } from "node:url";
-import type { AgentClass } from "../../agents/index.ts";
+import { Agent, type AgentClass } from "../../agents/index.ts";
 import { BridgeError } from "../../errors/index.ts";
 import type { AgentClassConfig } from "../config/index.ts";
 
@@ -38,14 +38,32 @@ export async function loadAgentClasses(entries: readonly AgentClassConfig[]): Pr
       );
     }
     const exported = mod[entry.export];
-    if (typeof exported !== "function") {
+    if (typeof exported !== "function" || !(exported.prototype instanceof Agent)) {
       throw new BridgeError(
         AGENT_CLASS_ERROR,
-        `${field}.export ${entry.export} is not a class exported by ${entry.module}`,
+        `${field}.export ${entry.export} of ${entry.module} is not an Agent subclass`,
         { field },
       );
     }
     loaded.push({ pattern: entry.pattern, agentClass: exported as AgentClass });
   }
   return loaded;
+}
+
+/**
+ * Agent classes by name, for devices provisioned with `--agent-class NAME`: `DeviceAgent` plus every configured
+ * class under its export name and its class name.
+ */
+export function classesByName(
+  defaultClass: AgentClass,
+  loaded: readonly LoadedAgentClass[],
+  exports: readonly string[],
+): Map<string, AgentClass> {
+  const byName = new Map<string, AgentClass>([[defaultClass.name, defaultClass]]);
+  loaded.forEach((entry, index) => {
+    byName.set(entry.agentClass.name, entry.agentClass);
+    const exportName = exports[index];
+    if (exportName !== undefined && exportName !== "default") byName.set(exportName, entry.agentClass);
+  });
+  return byName;
 }

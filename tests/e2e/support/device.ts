@@ -44,6 +44,8 @@ export interface TestDevice {
 
 export interface DeviceOptions {
   port: number;
+  /** Broker URL instead of mqtt://127.0.0.1:{port} (e.g. ws://127.0.0.1:{httpPort}/mqtt). */
+  url?: string;
   id: string;
   secret?: string;
   codec: CodecName;
@@ -70,7 +72,7 @@ function looksLikeJsonText(payload: Buffer): boolean {
 export async function connectDevice(options: DeviceOptions): Promise<TestDevice> {
   const codec = getCodec(options.codec);
   const strict = options.strict ?? true;
-  const client = mqtt.connect(`mqtt://127.0.0.1:${options.port}`, {
+  const client = mqtt.connect(options.url ?? `mqtt://127.0.0.1:${options.port}`, {
     clientId: options.id,
     username: options.secret === undefined ? undefined : options.id,
     password: options.secret,
