@@ -170,7 +170,7 @@ async function main(): Promise<void> {
     return;
   }
   console.log(
-    `engine path: ${outputTokens} tokens per answer, time scale ${timeScale}, ${perWorker} requests per worker`,
+    `engine path: ${outputTokens} tokens per answer, time scale ${timeScale}, >= ${perWorker} requests per worker and >= ${minRequests} per run, median of ${rounds} rounds`,
   );
   console.log(
     "| concurrency | tokens/s direct | tokens/s client | ratio | p50 latency direct / client ms | added p50 / p99 ms | TTFT p50 direct / client ms | CPU us/token direct / client | ratio | cache hit rate |",
