@@ -12,14 +12,14 @@ export interface ProgressStream {
 }
 
 /** Starts printing; returns a function that stops it (and ends the in-place line). */
-export function startProgress(stream: ProgressStream, stats: () => FleetStats, plainIntervalMs = 5000): () => void {
+export function startProgress(stream: ProgressStream, stats: () => FleetStats, plainIntervalMs = 5000, ttyIntervalMs = 1000): () => void {
   const tty = stream.isTTY === true;
   const timer = setInterval(
     () => {
       const line = formatProgress(stats());
       stream.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
     },
-    tty ? 1000 : plainIntervalMs,
+    tty ? ttyIntervalMs : plainIntervalMs,
   );
   return () => {
     clearInterval(timer);
