@@ -121,6 +121,21 @@ describe("operator REST API", () => {
       ["list-a"],
     );
     assertError(await get("/api/devices?online=maybe"), 400, "BRIDGE_ERR_API_VALIDATION", "querystring.online");
+    const found = (await get("/api/devices?q=LIST-")).json() as { devices: Array<{ id: string }>; matched: number };
+    assert.deepEqual(
+      found.devices.map((d) => d.id),
+      ["list-a", "list-b"],
+    );
+    assert.equal(found.matched, 2);
+    const page = (await get("/api/devices?q=list-&limit=1&offset=1")).json() as { devices: Array<{ id: string }> };
+    assert.deepEqual(
+      page.devices.map((d) => d.id),
+      ["list-b"],
+    );
+    const all = (await get("/api/devices")).json() as { devices: Array<{ id: string }> };
+    const second = (await get("/api/devices?limit=1&offset=1")).json() as { devices: Array<{ id: string }> };
+    assert.deepEqual(second.devices, [all.devices[1]]);
+    assertError(await get("/api/devices?limit=0"), 400, "BRIDGE_ERR_API_VALIDATION", "querystring.limit");
     await dev.close();
   });
 

@@ -123,6 +123,11 @@ describe("dashboard in headless Chromium", { skip }, () => {
     assert.equal(await page.evaluate(() => sessionStorage.getItem("agent-bridge.token")), TOKEN);
     await page.waitForFunction(() => document.querySelector("#kpi-online")?.textContent === "3 / 3");
     await page.waitForFunction(() => Number(document.querySelector("#chart-rates")?.getAttribute("data-points")) > 0);
+    await page.fill("#fleet-filter", "SOR-2");
+    await page.waitForFunction(() => document.querySelectorAll("#fleet-table tbody tr").length === 1);
+    assert.equal(await page.locator('#fleet-table tr[data-device="sensor-2"]').count(), 1);
+    await page.fill("#fleet-filter", "");
+    await page.waitForFunction(() => document.querySelectorAll("#fleet-table tbody tr").length === 3);
     const telemetry = (await page.locator('#fleet-table tr[data-device="sensor-1"] td.mono').textContent()) ?? "";
     assert.notEqual(telemetry.trim(), "–", "last telemetry is shown");
     await page.screenshot({ path: path.join(SHOTS, "02-fleet.png"), fullPage: true });

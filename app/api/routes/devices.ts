@@ -9,6 +9,9 @@ import { API_ERROR_CODES, ApiError } from "../errors.ts";
 import { type JsonValue, toJsonValue } from "../json-value.ts";
 import { codecSchema, DEVICE_ID_PATTERN, deviceIdParams } from "../schemas.ts";
 
+/** Largest page of `GET /api/devices`. */
+export const MAX_DEVICE_PAGE = 10_000;
+
 /** One row of the fleet table. */
 export interface DeviceSummary {
   id: string;
@@ -37,24 +40,38 @@ export function summarize(deps: OperatorDeps, record: OperatorDeviceRecord): Dev
 }
 
 export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): void {
-  api.get<{ Querystring: { online?: boolean } }>(
+  api.get<{ Querystring: { online?: boolean; q?: string; limit?: number; offset?: number } }>(
     "/devices",
     {
       schema: {
-        summary: "List registered devices with online status, last seen and last telemetry",
+        summary: "List registered devices with online status, last seen and last telemetry, sorted by id",
         tags: ["devices"],
         querystring: {
           type: "object",
-          properties: { online: { type: "boolean", description: "Only online (true) or offline (false) devices" } },
+          properties: {
+            online: { type: "boolean", description: "Only online (true) or offline (false) devices" },
+            q: { type: "string", maxLength: 64, description: "Only ids containing this text (case-insensitive)" },
+            limit: { type: "integer", minimum: 1, maximum: MAX_DEVICE_PAGE, description: "Page size; default all" },
+            offset: { type: "integer", minimum: 0, default: 0 },
+          },
         },
       },
     },
     async (request) => {
-      const records = deps.registry.list();
-      let devices = records.map((r) => summarize(deps, r)).sort((a, b) => a.id.localeCompare(b.id));
-      const { online } = request.query;
+      const { online, q, limit, offset = 0 } = request.query;
+      // Filters need every record; without them the registry pages in SQL.
+      const filtered = online !== undefined || (q !== undefined && q !== "");
+      const records = filtered ? deps.registry.list() : deps.registry.list({ limit: limit ?? -1, offset });
+      let devices = records.map((r) => summarize(deps, r));
       if (online !== undefined) devices = devices.filter((d) => d.online === online);
-      return { devices, total: devices.length };
+      if (q !== undefined && q !== "") {
+        const needle = q.toLowerCase();
+        devices = devices.filter((d) => d.id.toLowerCase().includes(needle));
+      }
+      devices.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const matched = filtered ? devices.length : undefined;
+      if (filtered) devices = devices.slice(offset, limit === undefined ? undefined : offset + limit);
+      return { devices, total: devices.length, ...(matched === undefined ? {} : { matched }) };
     },
   );
 

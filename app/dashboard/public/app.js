@@ -88,8 +88,13 @@ $("logout").addEventListener("click", () => {
   $("logout").hidden = true;
   start();
 });
+let filterTimer = null;
 $("fleet-filter").addEventListener("input", () => {
-  if (route().view === "fleet") start();
+  // Debounced: the filter runs on the server.
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(() => {
+    if (route().view === "fleet") start();
+  }, 250);
 });
 window.addEventListener("hashchange", start);
 document.addEventListener("visibilitychange", () => {

@@ -5,18 +5,23 @@ import { ago, empty, errorBox, h, readingsLine, replace } from "../dom.js";
 import { renderApprovals } from "./approvals.js";
 
 const $ = (id) => document.getElementById(id);
+/** Rows drawn at most; more devices are reached with the id filter. */
+const TABLE_ROWS = 500;
 
 /** Loads everything the fleet view shows and renders it. Rejects with ApiError on failure. */
 export async function refreshFleet() {
+  const filter = $("fleet-filter").value.trim();
+  // A large fleet is shown a page at a time; the filter runs on the server over every device.
+  const query = `limit=${TABLE_ROWS}${filter === "" ? "" : `&q=${enc(filter)}`}`;
   const [fleet, devices, approvals] = await Promise.all([
     api("GET", "/api/fleet"),
-    api("GET", "/api/devices"),
+    api("GET", `/api/devices?${query}`),
     api("GET", "/api/approvals"),
   ]);
   renderKpis(fleet);
   renderCharts(fleet);
   renderApprovals($("approvals"), approvals.approvals, () => refreshFleet().catch(() => {}));
-  renderTable(devices.devices, fleet.serverTime);
+  renderTable(devices, fleet, filter);
   return fleet;
 }
 
@@ -59,21 +64,26 @@ function renderCharts(fleet) {
   );
 }
 
-function renderTable(devices, now) {
-  const filter = $("fleet-filter").value.trim().toLowerCase();
-  const shown = devices.filter((d) => d.id.toLowerCase().includes(filter));
-  if (devices.length === 0) {
+function renderTable(page, fleet, filter) {
+  const devices = page.devices;
+  const now = fleet.serverTime;
+  if (fleet.devices.registered === 0) {
     replace(
       $("fleet"),
       empty("No devices yet. Provision one with `agent-bridge devices add <id>` or POST /api/devices."),
     );
     return;
   }
-  if (shown.length === 0) {
+  if (devices.length === 0) {
     replace($("fleet"), empty(`No device id contains “${filter}”.`));
     return;
   }
-  const rows = shown.map((d) =>
+  const matched = page.matched ?? fleet.devices.registered;
+  const note =
+    matched > devices.length
+      ? h("p", { class: "muted" }, `Showing ${devices.length} of ${matched} devices; filter by id to find others.`)
+      : null;
+  const rows = devices.map((d) =>
     h(
       "tr",
       { dataset: { device: d.id } },
@@ -104,6 +114,7 @@ function renderTable(devices, now) {
       ),
       h("tbody", {}, rows),
     ),
+    note,
   );
 }
 
