@@ -66,7 +66,7 @@ function answerPrinter(print: (line: string) => void): BridgeTap {
 /** Runs the demo until a signal or the duration; resolves with the exit code. */
 export async function runDemo(options: DemoOptions): Promise<number> {
   const { print } = options;
-  const explicitDataDir = typeof options.flags.dataDir === "string" || process.env.BRIDGE_DATA_DIR !== undefined;
+  const explicitDataDir = typeof options.flags.dataDir === "string" || Boolean(process.env.BRIDGE_DATA_DIR);
   const tempDir = explicitDataDir ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), "agent-bridge-demo-"));
   const config = loadConfigOrExit(options.flags, process.env, {
     ...(tempDir === undefined ? {} : { dataDir: tempDir }),
