@@ -252,11 +252,11 @@ export function createBroker(options: BrokerOptions): Broker {
     for (const topic of topics) connection?.subscriptions.delete(topic);
   });
   aedes.on("clientError", (client, err) => {
-    connections.get(client)?.markClosing("error");
+    connections.get(client)?.markClosing("error", { tentative: true });
     logger.info({ device: client.id, err: err.message }, "device session error");
   });
   aedes.on("keepaliveTimeout", (client) => {
-    connections.get(client)?.markClosing("error");
+    connections.get(client)?.markClosing("error", { tentative: true });
     logger.info({ device: client.id }, "device keepalive timeout");
   });
   aedes.on("connectionError", (_client, err) => {

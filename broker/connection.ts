@@ -44,6 +44,7 @@ export class DeviceConnection {
   closed = false;
   /** Decided by whoever ended the session (takeover, shutdown, protocol abuse, last will). */
   closeReason: CloseReason | undefined;
+  private closeReasonTentative = false;
   /** Set once `host.close` was called for this connection (it is called at most once). */
   hostClosed = false;
   /** Set once the broker finished its bookkeeping for the ended session. */
@@ -83,8 +84,15 @@ export class DeviceConnection {
     this.bucket = new TokenBucket(limits.burstMessages, limits.messagesPerSecond, clock);
   }
 
-  /** Marks why the session ends; the first reason wins. */
-  markClosing(reason: CloseReason): void {
-    this.closeReason ??= reason;
+  /**
+   * Marks why the session ends. The first decided reason wins (takeover, shutdown, a disconnect the broker imposed).
+   * A tentative reason (a socket error or keepalive timeout noticed by aedes) gives way to `will` when the last will
+   * turns out to be due: the device vanished, which is what the will means.
+   */
+  markClosing(reason: CloseReason, options: { tentative?: boolean } = {}): void {
+    if (this.closeReason === undefined || (this.closeReasonTentative && reason === "will")) {
+      this.closeReason = reason;
+      this.closeReasonTentative = options.tentative === true;
+    }
   }
 }

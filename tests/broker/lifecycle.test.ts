@@ -1,9 +1,7 @@
 import assert from "node:assert/strict";
-import net from "node:net";
 import { after, before, describe, test } from "node:test";
-import mqttPacket from "mqtt-packet";
 import { getCodec } from "../../codecs/index.ts";
-import { closed, connectDevice, endClient, publish, startTestBroker, type TestBroker } from "./helpers.ts";
+import { closed, connectDevice, connectRaw, endClient, publish, startTestBroker, type TestBroker } from "./helpers.ts";
 
 const cbor = getCodec("cbor");
 
@@ -51,40 +49,53 @@ describe("broker session lifecycle", () => {
 
   test("a device that vanishes with a last will closes with reason will", async () => {
     // A raw socket so the connection can be cut without a DISCONNECT packet.
-    const port = tb.port;
-    const socket = net.connect(port, "127.0.0.1");
-    await new Promise((resolve) => socket.once("connect", resolve));
-    const connack = new Promise<number>((resolve) => {
-      const parser = mqttPacket.parser({ protocolVersion: 4 });
-      parser.on("packet", (p) => {
-        if (p.cmd === "connack") resolve(p.returnCode ?? -1);
-      });
-      socket.on("data", (d) => parser.parse(d));
+    const raw = await connectRaw(tb.port, {
+      clientId: "dev",
+      username: "dev",
+      password: Buffer.from(secret),
+      will: {
+        topic: "devices/dev/up/telemetry",
+        payload: Buffer.from(cbor.encodeUp("telemetry", { r: { lost: 1 } })),
+        qos: 1,
+        retain: false,
+      },
     });
-    socket.write(
-      mqttPacket.generate({
-        cmd: "connect",
-        protocolId: "MQTT",
-        protocolVersion: 4,
-        clean: true,
-        keepalive: 30,
-        clientId: "dev",
-        username: "dev",
-        password: Buffer.from(secret),
-        will: {
-          topic: "devices/dev/up/telemetry",
-          payload: Buffer.from(cbor.encodeUp("telemetry", { r: { lost: 1 } })),
-          qos: 1,
-          retain: false,
-        },
-      }),
-    );
-    assert.equal(await connack, 0);
+    assert.equal(raw.packets.find((p) => p.cmd === "connack")?.returnCode, 0);
     const connectionId = tb.host.opens("dev").at(-1)!.connectionId;
-    socket.destroy();
+    raw.socket.destroy();
     await tb.host.waitFor(() => tb.host.closes("dev").some((c) => c.connectionId === connectionId));
     assert.equal(tb.host.closes("dev").find((c) => c.connectionId === connectionId)?.reason, "will");
     assert.equal(tb.broker.isOnline("dev"), false);
+  });
+
+  test("a device that goes silent past its keepalive with a last will closes with reason will", async () => {
+    const willPayload = Buffer.from(cbor.encodeUp("telemetry", { r: { lost: 1 } }));
+    const raw = await connectRaw(tb.port, {
+      clientId: "dev",
+      username: "dev",
+      password: Buffer.from(secret),
+      keepalive: 1,
+      will: { topic: "devices/dev/up/telemetry", payload: willPayload, qos: 0, retain: false },
+    });
+    const connectionId = tb.host.opens("dev").at(-1)!.connectionId;
+    // No PINGREQ: aedes gives up after 1.5 keepalive periods ([MQTT-3.1.2-24]).
+    await raw.closed;
+    await tb.host.waitFor(() => tb.host.closes("dev").some((c) => c.connectionId === connectionId));
+    assert.equal(tb.host.closes("dev").find((c) => c.connectionId === connectionId)?.reason, "will");
+  });
+
+  test("a device the broker disconnects for abuse closes with reason error even with a last will", async () => {
+    const client = await connectDevice(tb.url, {
+      ...options(),
+      will: { topic: "devices/dev/up/telemetry", payload: Buffer.from("x"), qos: 0, retain: false },
+    });
+    const connectionId = tb.host.opens("dev").at(-1)!.connectionId;
+    const gone = closed(client);
+    client.publish("devices/other/up/telemetry", Buffer.from("x"), { qos: 0 });
+    await gone;
+    await tb.host.waitFor(() => tb.host.closes("dev").some((c) => c.connectionId === connectionId));
+    assert.equal(tb.host.closes("dev").find((c) => c.connectionId === connectionId)?.reason, "error");
+    await endClient(client, true);
   });
 
   test("a clean DISCONNECT with a will set closes with reason disconnect and no will", async () => {
