@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { describe, test } from "node:test";
+import { BROKER_DEFAULTS, createBroker, startBroker } from "../../broker/index.ts";
+import { connectDevice, endClient, RecordingHost, startTestBroker } from "./helpers.ts";
+
+describe("broker options and start", () => {
+  test("defaults are documented in one object", () => {
+    assert.deepEqual(BROKER_DEFAULTS.tcp, { host: "0.0.0.0", port: 1883 });
+    assert.deepEqual(BROKER_DEFAULTS.tls, { host: "0.0.0.0", port: 8883 });
+    assert.equal(BROKER_DEFAULTS.anonymous, false);
+    assert.equal(BROKER_DEFAULTS.defaultCodec, "cbor");
+    assert.equal(BROKER_DEFAULTS.limits.maxPayloadBytes, 65536);
+  });
+
+  test("a broker without a host, or with neither registry nor dataDir, is refused naming the field", () => {
+    const field = (fn: () => unknown): unknown => {
+      try {
+        fn();
+      } catch (err) {
+        return (err as { details?: { field?: string } }).details?.field;
+      }
+      return undefined;
+    };
+    assert.equal(
+      field(() => createBroker({ dataDir: "x" } as never)),
+      "host",
+    );
+    assert.equal(
+      field(() => createBroker({ host: new RecordingHost() })),
+      "registry",
+    );
+    assert.equal(
+      field(() => createBroker({ host: new RecordingHost(), dataDir: "x", defaultCodec: "xml" as "json" })),
+      "defaultCodec",
+    );
+    assert.equal(
+      field(() => createBroker({ host: new RecordingHost(), dataDir: "x", tls: { key: "k" } })),
+      "tls.cert",
+    );
+    assert.equal(
+      field(() => createBroker({ host: new RecordingHost(), dataDir: "x", websocket: { path: "mqtt" } })),
+      "websocket.path",
+    );
+  });
+
+  test("a port already in use fails start with BRIDGE_ERR_BROKER_LISTEN and its cause", async () => {
+    const first = await startTestBroker();
+    try {
+      await assert.rejects(
+        startTestBroker({ tcp: { host: "127.0.0.1", port: first.port } }),
+        (err: { code?: string; cause?: { code?: string } }) =>
+          err.code === "BRIDGE_ERR_BROKER_LISTEN" && err.cause?.code === "EADDRINUSE",
+      );
+    } finally {
+      await first.close();
+    }
+  });
+
+  test("with dataDir the broker opens registry.db there and closes it with itself", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "broker-datadir-"));
+    const broker = await startBroker({ host: new RecordingHost(), dataDir: dir, tcp: { host: "127.0.0.1", port: 0 } });
+    try {
+      assert.ok(fs.existsSync(path.join(dir, "registry.db")));
+      const added = await broker.registry.add("dd-1");
+      assert.equal(added.status, "created");
+      if (added.status !== "created") return;
+      const port = broker.addresses().tcp?.port;
+      const client = await connectDevice(`mqtt://127.0.0.1:${port}`, {
+        clientId: "dd-1",
+        username: "dd-1",
+        password: added.secret,
+      });
+      await endClient(client);
+    } finally {
+      await broker.close();
+      assert.throws(
+        () => broker.registry.get("dd-1"),
+        (err: { code?: string }) => err.code === "BRIDGE_ERR_REGISTRY",
+      );
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("start twice is refused, and close is idempotent", async () => {
+    const tb = await startTestBroker();
+    await assert.rejects(tb.broker.start(), (err: { code?: string }) => err.code === "BRIDGE_ERR_BROKER_CLOSED");
+    await tb.broker.close();
+    await tb.broker.close();
+    await tb.close();
+  });
+});
