@@ -2,8 +2,9 @@ import { BridgeError } from "../errors/index.ts";
 import { type DecodeLimits, DEFAULT_DECODE_LIMITS } from "./codec.ts";
 
 /**
- * Hard ceiling on `maxDepth`. protobufjs stops at 100 nested messages (protoc's default recursion limit), and each
- * level of a Value map costs three (Value, MapValue, MapEntry), so 32 is the most all three codecs can honour alike.
+ * Hard ceiling on `maxDepth`. protoc and protobufjs stop at 100 nested messages by default, and each level of a
+ * Value map costs three (Value, MapValue, MapEntry), so 32 is the deepest a frame can be and still be read by any
+ * standard protobuf runtime; it also bounds the recursion of the bridge's own decoders.
  */
 export const MAX_DEPTH_CEILING = 32;
 

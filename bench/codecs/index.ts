@@ -3,7 +3,8 @@
  * protobuf, each as a ratio to JSON measured in the same run, on realistic frames. cbor-x (no validation, its
  * own number rules) is shown as a reference point for the bridge's strict CBOR codec.
  *
- * Options: --rounds N (default 5), --round-ms N (default 400). Each figure is the median of the rounds.
+ * Options: --slices N (default 40), --slice-ms N (default 25). The contenders take turns in short slices, so a change
+ * in machine load hits them alike; each figure is the total round trips over the total time of a contender's slices.
  */
 import { Encoder } from "cbor-x";
 import { type Codec, cborCodec, type DownChannel, jsonCodec, pbCodec, type UpChannel } from "../../codecs/index.ts";
@@ -30,8 +31,8 @@ function option(name: string, fallback: number): number {
   return value;
 }
 
-const rounds = option("rounds", 5);
-const roundMs = option("round-ms", 400);
+const slices = option("slices", 40);
+const sliceMs = option("slice-ms", 25);
 
 type RoundTrip = () => number;
 
@@ -60,24 +61,19 @@ function cborXRoundTrip(c: Case): { bytes: number; run: RoundTrip } {
   return { bytes: sample.length, run: () => (cborX.decode(cborX.encode(c.frame)) ? 1 : 0) };
 }
 
-/** Round trips per second over one timed round. */
-function measure(run: RoundTrip): number {
+/** Runs round trips for about one slice; returns how many ran and for how long (ms). */
+function slice(run: RoundTrip): { n: number; ms: number } {
   let n = 0;
   let sink = 0;
   const start = performance.now();
   let now = start;
-  while (now - start < roundMs) {
-    for (let i = 0; i < 200; i++) sink += run();
-    n += 200;
+  while (now - start < sliceMs) {
+    for (let i = 0; i < 50; i++) sink += run();
+    n += 50;
     now = performance.now();
   }
   if (sink !== n) throw new Error("a round trip failed");
-  return (n * 1000) / (now - start);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  return { n, ms: now - start };
 }
 
 const contenders: { name: string; make: (c: Case) => { bytes: number; run: RoundTrip } }[] = [
@@ -87,18 +83,23 @@ const contenders: { name: string; make: (c: Case) => { bytes: number; run: Round
   { name: "cbor-x (reference, unvalidated)", make: cborXRoundTrip },
 ];
 
-console.log(`node ${process.version}, ${rounds} rounds of ${roundMs} ms, median of rounds\n`);
+console.log(`node ${process.version}, ${slices} interleaved slices of ${sliceMs} ms per contender and frame\n`);
 console.log("| frame | codec | bytes | bytes vs json | round trips/s | speed vs json |");
 console.log("|---|---|---:|---:|---:|---:|");
 for (const c of CASES) {
-  const runs = contenders.map((k) => ({ name: k.name, ...k.make(c), rates: [] as number[] }));
+  const runs = contenders.map((k) => ({ name: k.name, ...k.make(c), n: 0, ms: 0 }));
   for (const r of runs) for (let i = 0; i < 2000; i++) r.run(); // warm up the JIT
-  // Interleave contenders within each round so drift in machine load hits them alike.
-  for (let round = 0; round < rounds; round++) for (const r of runs) r.rates.push(measure(r.run));
+  for (let i = 0; i < slices; i++) {
+    for (const r of runs) {
+      const done = slice(r.run);
+      r.n += done.n;
+      r.ms += done.ms;
+    }
+  }
   const json = runs[0];
-  const jsonRate = median(json.rates);
+  const jsonRate = (json.n * 1000) / json.ms;
   for (const r of runs) {
-    const rate = median(r.rates);
+    const rate = (r.n * 1000) / r.ms;
     console.log(
       `| ${c.name} | ${r.name} | ${r.bytes} | ${(r.bytes / json.bytes).toFixed(2)} | ${Math.round(rate).toLocaleString("en-US")} | ${(rate / jsonRate).toFixed(2)} |`,
     );

@@ -3,8 +3,8 @@
  * .proto are the frame keys (protobufjs turns `max_frame` into `maxFrame`), so one table (schema/channels.ts)
  * drives all three codecs.
  */
-import type { FrameSchema } from "../schema/channels.ts";
-import { DecodeFault, joinPath } from "../schema/fault.ts";
+import type { FrameSchema } from "../../../codecs/schema/channels.ts";
+import { DecodeFault, joinPath } from "../../../codecs/schema/fault.ts";
 import {
   type PbObject,
   listFromPb,

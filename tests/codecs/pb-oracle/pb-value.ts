@@ -2,8 +2,8 @@
  * Conversions between `Value`s and the `Value` / `ListValue` / `MapValue` messages of bridge.proto.
  * protobufjs represents 64-bit integers as `{ low, high }` pairs (Long); integers within ±(2^53-1) become numbers.
  */
-import { DecodeFault, joinPath } from "../schema/fault.ts";
-import { bigintToBytes, bytesToBigInt, checkKey, checkText, normalizeBigInt } from "../schema/value.ts";
+import { DecodeFault, joinPath } from "../../../codecs/schema/fault.ts";
+import { bigintToBytes, bytesToBigInt, checkKey, checkText, normalizeBigInt } from "../../../codecs/schema/value.ts";
 
 /** A protobufjs message as plain properties. */
 export type PbObject = Record<string, unknown>;
