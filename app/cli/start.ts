@@ -51,6 +51,14 @@ export async function runStart(flags: Flags, overrides?: Readonly<Record<string,
   const config = loadConfigOrExit(flags, process.env, overrides);
   const logger = createLogger({ level: config.log.level });
   warnInsecure(config, logger);
+  // A fault nothing caught is a bug: log it as one line an operator can find, then exit. Staying up in an unknown
+  // state is worse; nothing acknowledged is lost, because acknowledgements follow commits.
+  for (const event of ["uncaughtException", "unhandledRejection"] as const) {
+    process.on(event, (err: unknown) => {
+      logger.fatal({ err, event }, "uncaught fault: exiting");
+      process.exit(EXIT_FAILURE);
+    });
+  }
   // Loaded here, not at the top, so `devices` and `--help` never pay for the runtime, broker and engine client.
   const { createBridge } = await import("../bridge.ts");
   let bridge: Awaited<ReturnType<typeof createBridge>>;

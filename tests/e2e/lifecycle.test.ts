@@ -3,7 +3,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { makeTempDir, startBridgeProcess } from "./support/bridge-process.ts";
+import { makeTempDir, runCli, startBridgeProcess } from "./support/bridge-process.ts";
 
 const dataDir = makeTempDir("bridge-lifecycle-");
 after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
@@ -47,6 +47,30 @@ describe("bridge lifecycle", () => {
   test("a second start on the same data directory works after a graceful stop", async () => {
     const bridge = await startBridgeProcess({ dataDir });
     assert.equal(await bridge.stop("SIGINT"), 0, bridge.stderr());
+  });
+
+  test("a port already in use stops start with exit code 1 and a log line naming the address", async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const result = runCli([
+        "start",
+        "--data-dir",
+        dataDir,
+        "--host",
+        "127.0.0.1",
+        "--mqtt-port",
+        String(port),
+        "--http-port",
+        "0",
+      ]);
+      assert.equal(result.status, 1);
+      assert.match(result.stdout, new RegExp(`cannot listen for MQTT over tcp on 127\\.0\\.0\\.1:${port}`));
+      assert.match(result.stdout, /"msg":"bridge failed to start"/);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
   });
 
   test("an upgrade on an unknown path is refused with 404 and the server keeps serving", async () => {
