@@ -58,7 +58,7 @@ export class ActivityTracker implements OperatorActivity {
     const at = this.#clock.now();
     this.#lastSeen.set(id, at);
     if (telemetry !== undefined) {
-      const small = jsonLength(telemetry) <= MAX_KEPT_READINGS_CHARS;
+      const small = approxSize(telemetry, MAX_KEPT_READINGS_CHARS) <= MAX_KEPT_READINGS_CHARS;
       this.#lastTelemetry.set(id, { at, readings: small ? telemetry : { truncated: true } });
     }
   }
@@ -145,11 +145,27 @@ function telemetryReadings(frame: { ts?: number; r?: Value; senml?: unknown }): 
   return {};
 }
 
-function jsonLength(value: Value): number {
-  try {
-    return JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? 0 : v instanceof Uint8Array ? v.length : v))
-      .length;
-  } catch {
-    return Number.POSITIVE_INFINITY;
+/**
+ * Rough size of a value in characters, stopping as soon as it passes `limit`. Runs on every telemetry message,
+ * so it never serializes: strings and bytes count their length, numbers a few characters, containers their items.
+ */
+export function approxSize(value: Value, limit: number): number {
+  let total = 0;
+  const stack: Value[] = [value];
+  while (stack.length > 0 && total <= limit) {
+    const v = stack.pop() as Value;
+    if (v === null || typeof v === "boolean" || typeof v === "number" || typeof v === "bigint") total += 8;
+    else if (typeof v === "string") total += v.length + 2;
+    else if (v instanceof Uint8Array) total += Math.ceil((v.length * 4) / 3) + 16;
+    else if (Array.isArray(v)) {
+      total += 2;
+      for (const item of v) stack.push(item);
+    } else {
+      for (const [k, item] of Object.entries(v)) {
+        total += k.length + 4;
+        stack.push(item);
+      }
+    }
   }
+  return total;
 }

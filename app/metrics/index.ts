@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics (prom-client) and the live activity the dashboard reads. See docs/api.md, "Metrics".
  */
-export { ActivityTracker, MAX_KEPT_READINGS_CHARS, trackHost } from "./activity.ts";
+export { ActivityTracker, approxSize, MAX_KEPT_READINGS_CHARS, trackHost } from "./activity.ts";
 export {
   type BridgeMetrics,
   createMetrics,

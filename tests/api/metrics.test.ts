@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import Fastify from "fastify";
-import { createMetrics, registerMetricsRoute, SlidingWindow } from "../../app/metrics/index.ts";
+import type { InboundMessage } from "../../agents/host.ts";
+import { approxSize, createMetrics, registerMetricsRoute, SlidingWindow, trackHost } from "../../app/metrics/index.ts";
 
 class FakeClock {
   t = 1_700_000_000_000;
@@ -107,5 +108,44 @@ describe("metrics", () => {
     const e = metrics.activity.engine();
     assert.equal(e.ttftMsMean, 200);
     assert.equal(e.queueWaitMsMean, 40);
+  });
+});
+
+describe("activity tracking", () => {
+  test("telemetry readings through a tracked host become the device's last readings, large ones are not kept", async () => {
+    const clock = new FakeClock();
+    const metrics = createMetrics({ clock, defaultMetrics: false });
+    const delivered: string[] = [];
+    const host = {
+      open: async () => ({ status: "committed" as const }),
+      deliver: (agentId: string, _c: string, message: InboundMessage) => {
+        delivered.push(`${agentId}:${message.channel}`);
+        return { accepted: true as const, done: Promise.resolve({ status: "committed" as const }) };
+      },
+      close: async () => ({ status: "committed" as const }),
+      extra: () => "still reachable",
+    };
+    const tracked = trackHost(host, metrics.activity);
+    tracked.deliver("d1", "c1", { channel: "telemetry", frame: { r: { temp: 21.5 } } });
+    assert.deepEqual(metrics.activity.lastTelemetry("d1"), { at: clock.t, readings: { temp: 21.5 } });
+    clock.t += 5000;
+    tracked.deliver("d1", "c1", { channel: "telemetry", frame: { senml: [{ bn: "room/", n: "hum", v: 40 }] } });
+    assert.deepEqual(metrics.activity.lastTelemetry("d1")?.readings, { "room/hum": 40 });
+    tracked.deliver("d1", "c1", { channel: "telemetry", frame: { r: { blob: "x".repeat(5000) } } });
+    assert.deepEqual(metrics.activity.lastTelemetry("d1")?.readings, { truncated: true });
+    clock.t += 1000;
+    tracked.deliver("d1", "c1", { channel: "ack", frame: { id: "c", ok: true } });
+    assert.equal(metrics.activity.lastSeen("d1"), clock.t);
+    assert.deepEqual(delivered, ["d1:telemetry", "d1:telemetry", "d1:telemetry", "d1:ack"]);
+    assert.equal(tracked.extra(), "still reachable");
+    metrics.activity.forget("d1");
+    assert.equal(metrics.activity.lastSeen("d1"), undefined);
+  });
+
+  test("the size estimate stops early and counts strings, bytes and nesting", () => {
+    assert.ok(approxSize({ a: 1 }, 100) < 20);
+    assert.ok(approxSize({ s: "x".repeat(500) }, 100) > 100);
+    assert.ok(approxSize([new Uint8Array(300)], 100) > 100);
+    assert.ok(approxSize({ deep: [[[["y".repeat(200)]]]] }, 100) > 100);
   });
 });
