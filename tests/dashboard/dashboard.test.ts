@@ -109,6 +109,7 @@ describe("dashboard in headless Chromium", { skip }, () => {
     await page.click("#login-form button[type=submit]");
     await page.locator("#login-error").waitFor({ state: "visible" });
     assert.match((await page.locator("#login-error").textContent()) ?? "", /refused/);
+    assert.equal(await page.locator("#logout").isVisible(), false, "no sign-out button while signed out");
     await page.screenshot({ path: path.join(SHOTS, "01-login-refused.png") });
   });
 

@@ -40,6 +40,7 @@ async function tick(gen) {
   } catch (err) {
     if (err.status === 401) {
       clearToken();
+      $("logout").hidden = true;
       setStatus("signed out", "muted");
       askToken("That token was refused. Paste the operator token again.");
       return; // polling resumes after a new token is given
@@ -57,6 +58,7 @@ function start() {
   // A one-time link may also arrive as a hash change on an open page.
   adoptTokenFromLink();
   if (getToken() === null) {
+    $("logout").hidden = true;
     setStatus("signed out", "muted");
     askToken();
     return;
