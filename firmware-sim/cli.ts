@@ -68,7 +68,10 @@ const number = (name: string) => (value: string) => {
 };
 
 const profiles = (value: string): ProfileName[] => {
-  const list = value.split(",").map((p) => p.trim()).filter((p) => p !== "");
+  const list = value
+    .split(",")
+    .map((p) => p.trim())
+    .filter((p) => p !== "");
   for (const p of list) {
     if (!(PROFILE_NAMES as readonly string[]).includes(p)) {
       throw new InvalidArgumentError(`profiles are ${PROFILE_NAMES.join(", ")} (comma-separated for a mix)`);
@@ -85,7 +88,9 @@ export function createSimCommand(): Command {
     .option("--devices <n>", "number of devices (default: all credentials, else 10)", number("--devices"))
     .option("--rate <r>", "telemetry messages per second per device", number("--rate"), 1)
     .addOption(new Option("--codec <codec>", "device codec").choices(CODEC_NAMES).default("cbor"))
-    .option("--profile <list>", `firmware profile(s), comma-separated: ${PROFILE_NAMES.join(", ")}`, profiles, ["sensor"])
+    .option("--profile <list>", `firmware profile(s), comma-separated: ${PROFILE_NAMES.join(", ")}`, profiles, [
+      "sensor",
+    ])
     .option("--duration <s>", "seconds of traffic before stopping", number("--duration"), 10)
     .option("--credentials <file>", 'JSON array or JSON lines of {"id","secret"} (as `devices add --json` prints)')
     .option("--json", "print one JSON report object last on stdout")
@@ -93,7 +98,11 @@ export function createSimCommand(): Command {
     .option("--secret <secret>", "password of generated devices (default: none)")
     .option("--id-prefix <prefix>", "prefix of generated device ids (default sim-)")
     .option("--connect-rate <n>", "devices powered on per second (default 500)", number("--connect-rate"))
-    .addOption(new Option("--backoff <mode>", "reconnect backoff; zero reproduces reconnect storms").choices(["exponential", "zero"]).default("exponential"))
+    .addOption(
+      new Option("--backoff <mode>", "reconnect backoff; zero reproduces reconnect storms")
+        .choices(["exponential", "zero"])
+        .default("exponential"),
+    )
     .option("--backoff-base-ms <ms>", "first retry's delay cap (default 1000)", number("--backoff-base-ms"))
     .option("--backoff-max-ms <ms>", "largest retry delay (default 30000)", number("--backoff-max-ms"))
     .option("--buffer <n>", "offline buffer size per device, oldest dropped first (default 1000)", number("--buffer"))
@@ -110,16 +119,27 @@ export function createSimCommand(): Command {
     .option("--verify-api <url>", "bridge operator API base URL to read telemetry back, e.g. http://127.0.0.1:8080")
     .option("--api-token <token>", "operator API token (default: $AGENT_BRIDGE_API_TOKEN)")
     .option("--seed <n>", "seed of the random source, to replay a run", number("--seed"))
-    .option("--reason-interval-ms <ms>", "pause between reasoning questions (default 5000)", number("--reason-interval-ms"))
+    .option(
+      "--reason-interval-ms <ms>",
+      "pause between reasoning questions (default 5000)",
+      number("--reason-interval-ms"),
+    )
     .option("--settle-ms <ms>", "quiet period before the final checks (default 1000)", number("--settle-ms"))
-    .option("--drain-timeout-ms <ms>", "longest wait for queued messages at stop (default 10000)", number("--drain-timeout-ms"))
+    .option(
+      "--drain-timeout-ms <ms>",
+      "longest wait for queued messages at stop (default 10000)",
+      number("--drain-timeout-ms"),
+    )
     .option("--ca <file>", "CA certificate (PEM) for mqtts://")
     .option("--insecure", "mqtts:// without certificate verification");
 }
 
 async function toFleetOptions(flags: RawFlags, env: NodeJS.ProcessEnv): Promise<FleetOptions> {
   const token = flags.apiToken ?? env.AGENT_BRIDGE_API_TOKEN;
-  const tls = flags.ca || flags.insecure ? { ca: flags.ca ? readFileSync(flags.ca) : undefined, rejectUnauthorized: !flags.insecure } : undefined;
+  const tls =
+    flags.ca || flags.insecure
+      ? { ca: flags.ca ? readFileSync(flags.ca) : undefined, rejectUnauthorized: !flags.insecure }
+      : undefined;
   return {
     url: flags.url,
     devices: flags.devices,
@@ -141,7 +161,10 @@ async function toFleetOptions(flags: RawFlags, env: NodeJS.ProcessEnv): Promise<
     clockSkewMs: flags.clockSkewMs,
     noClockRatio: flags.noClockRatio,
     takeoverPairs: flags.takeover,
-    localAddresses: flags.localAddresses?.split(",").map((a) => a.trim()).filter((a) => a !== ""),
+    localAddresses: flags.localAddresses
+      ?.split(",")
+      .map((a) => a.trim())
+      .filter((a) => a !== ""),
     verifyTelemetry: flags.verifyApi ? { apiUrl: flags.verifyApi, token } : undefined,
     random: flags.seed === undefined ? undefined : seededRandom(flags.seed),
     reasonIntervalMs: flags.reasonIntervalMs,
@@ -176,7 +199,10 @@ const defaultInterrupt = (handler: () => void) => {
  * @example
  * process.exitCode = await runSimCli(["--url", "mqtt://127.0.0.1:1883", "--devices", "100", "--duration", "30"]);
  */
-export async function runSimCli(argv: readonly string[], io: SimCliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function runSimCli(
+  argv: readonly string[],
+  io: SimCliIo = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   const command = createSimCommand()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });

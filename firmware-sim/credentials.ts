@@ -35,7 +35,12 @@ export function parseCredentials(text: string): DeviceCredential[] {
         try {
           return JSON.parse(line) as unknown;
         } catch (err) {
-          throw new BridgeError(SimErrorCode.credentials, `credentials line ${index + 1} is not valid JSON`, { line: index + 1 }, { cause: err });
+          throw new BridgeError(
+            SimErrorCode.credentials,
+            `credentials line ${index + 1} is not valid JSON`,
+            { line: index + 1 },
+            { cause: err },
+          );
         }
       });
   }
@@ -44,13 +49,24 @@ export function parseCredentials(text: string): DeviceCredential[] {
     const record = typeof entry === "object" && entry !== null ? (entry as Record<string, unknown>) : {};
     const { id, secret } = record;
     if (typeof id !== "string" || !DEVICE_ID.test(id)) {
-      throw new BridgeError(SimErrorCode.credentials, `credentials entry ${index + 1}: "id" must match [A-Za-z0-9_.-]{1,64}`, { entry: index + 1, field: "id" });
+      throw new BridgeError(
+        SimErrorCode.credentials,
+        `credentials entry ${index + 1}: "id" must match [A-Za-z0-9_.-]{1,64}`,
+        { entry: index + 1, field: "id" },
+      );
     }
     if (typeof secret !== "string" || secret === "") {
-      throw new BridgeError(SimErrorCode.credentials, `credentials entry ${index + 1} (${id}): "secret" must be a non-empty string`, { entry: index + 1, field: "secret" });
+      throw new BridgeError(
+        SimErrorCode.credentials,
+        `credentials entry ${index + 1} (${id}): "secret" must be a non-empty string`,
+        { entry: index + 1, field: "secret" },
+      );
     }
     if (seen.has(id)) {
-      throw new BridgeError(SimErrorCode.credentials, `credentials entry ${index + 1}: duplicate id ${id}`, { entry: index + 1, field: "id" });
+      throw new BridgeError(SimErrorCode.credentials, `credentials entry ${index + 1}: duplicate id ${id}`, {
+        entry: index + 1,
+        field: "id",
+      });
     }
     seen.add(id);
     return { id, secret };

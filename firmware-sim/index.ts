@@ -4,7 +4,15 @@
  * point at any broker. See docs/firmware-sim.md.
  */
 export { type BackoffOptions, backoffCapMs, backoffDelayMs, DEFAULT_BACKOFF } from "./backoff.ts";
-export { type CancelTimer, type Clock, createManualClock, type ManualClock, type RandomSource, seededRandom, systemClock } from "./clock.ts";
+export {
+  type CancelTimer,
+  type Clock,
+  createManualClock,
+  type ManualClock,
+  type RandomSource,
+  seededRandom,
+  systemClock,
+} from "./clock.ts";
 export { createSimCommand, runSimCli, type SimCliIo } from "./cli.ts";
 export { type DeviceCredential, loadCredentials, parseCredentials } from "./credentials.ts";
 export { SimErrorCode } from "./errors.ts";
@@ -21,7 +29,12 @@ export {
 export { SeqRanges } from "./invariants/seq-ranges.ts";
 export type { Violation, ViolationKind } from "./invariants/violations.ts";
 export { LatencyHistogram, type LatencySummary } from "./latency.ts";
-export { type CloseReason, type ConnectTarget, defaultSocketFactory, type SocketFactory } from "./mqtt/lean-connection.ts";
+export {
+  type CloseReason,
+  type ConnectTarget,
+  defaultSocketFactory,
+  type SocketFactory,
+} from "./mqtt/lean-connection.ts";
 export { type BufferPush, OfflineBuffer } from "./offline-buffer.ts";
 export { PROFILE_NAMES, type ProfileName } from "./profiles/index.ts";
 export { formatProgress, formatSummary } from "./report/format.ts";

@@ -2,7 +2,14 @@
  * The device's view of the wire: topics (through the codecs' topic helpers) and the JSON-text sniff. Frame encoding
  * itself is the codecs' job.
  */
-import { type CodecName, type DownChannel, deviceTopicFilters, formatUpTopic, parseTopic, type UpChannel } from "../codecs/index.ts";
+import {
+  type CodecName,
+  type DownChannel,
+  deviceTopicFilters,
+  formatUpTopic,
+  parseTopic,
+  type UpChannel,
+} from "../codecs/index.ts";
 
 /** Up topics of one device, formatted once: ten thousand devices publishing should not rebuild strings per message. */
 export class DeviceTopics {

@@ -47,7 +47,11 @@ export class ReasonTracker {
     const open = this.#open;
     if (!open || open.id !== frame.id) {
       if (dup || this.#finished.includes(frame.id)) return { status: "duplicate" };
-      return { status: "violation", kind: "reason-out-of-order", message: `reason frame for unknown request ${frame.id}` };
+      return {
+        status: "violation",
+        kind: "reason-out-of-order",
+        message: `reason frame for unknown request ${frame.id}`,
+      };
     }
     if (frame.seq <= open.lastSeq) {
       if (dup) return { status: "duplicate" };
@@ -63,7 +67,11 @@ export class ReasonTracker {
     if (frame.fin) {
       this.#open = undefined;
       this.#remember(open.id);
-      return { status: "finished", totalMs: nowMs - open.sentMs, firstChunkMs: (open.firstChunkMs ?? nowMs) - open.sentMs };
+      return {
+        status: "finished",
+        totalMs: nowMs - open.sentMs,
+        firstChunkMs: (open.firstChunkMs ?? nowMs) - open.sentMs,
+      };
     }
     if (!open.streams) {
       return {

@@ -9,15 +9,16 @@ import { getCodec } from "../../codecs/index.ts";
 import { backoffDelayMs } from "../backoff.ts";
 import type { DeviceContext } from "../handlers/index.ts";
 import { receiveDown } from "../handlers/receive.ts";
+import { checkDeviceAtEnd } from "../invariants/device-checks.ts";
 import { SeqRanges } from "../invariants/seq-ranges.ts";
 import type { ViolationKind } from "../invariants/violations.ts";
 import { type CloseReason, LeanConnection } from "../mqtt/lean-connection.ts";
-import { REASONING_QUESTIONS } from "../profiles/index.ts";
 import type { ScheduledTask } from "../scheduler.ts";
 import { DeviceTopics } from "../wire.ts";
 import { CommandBook } from "./command-book.ts";
 import type { DeviceConfig, DeviceEnv } from "./device-env.ts";
 import { type Outgoing, type OutgoingKind, Outbox } from "./outbox.ts";
+import { ReasonAsker } from "./reason-asker.ts";
 import { ReasonTracker } from "./reason-tracker.ts";
 import { DeviceShadow } from "./shadow.ts";
 
@@ -47,11 +48,11 @@ export class VirtualDevice implements DeviceContext {
   #everOnline = false;
   #producing = false;
   #telemetryCount = 0;
-  #reasonCount = 0;
   #pingOutstanding = false;
   /** A CONNACK accepted the current connection. */
   #sessionUp = false;
-  #tasks: { telemetry?: ScheduledTask; reason?: ScheduledTask; ping?: ScheduledTask; drop?: ScheduledTask; connect?: ScheduledTask } = {};
+  #tasks: { telemetry?: ScheduledTask; ping?: ScheduledTask; drop?: ScheduledTask; connect?: ScheduledTask } = {};
+  readonly #asker: ReasonAsker | undefined;
 
   constructor(config: DeviceConfig, env: DeviceEnv) {
     this.#config = config;
@@ -64,6 +65,18 @@ export class VirtualDevice implements DeviceContext {
     this.#outbox = new Outbox(env.behaviour.offlineBufferSize);
     this.#topics = new DeviceTopics(config.id);
     this.shadow = config.profile.hasShadow ? new DeviceShadow(config.profile.initialState()) : undefined;
+    this.#asker = config.profile.asksReasoning
+      ? new ReasonAsker(
+          env.scheduler,
+          env.behaviour,
+          this.reasons,
+          env.metrics,
+          `${config.id}.${config.seqBase.toString(36)}`,
+          config.profile.streams,
+          () => this.nowMs(),
+          (frame) => this.send("reason", frame, frame.id),
+        )
+      : undefined;
   }
 
   get phase(): DevicePhase {
@@ -83,9 +96,13 @@ export class VirtualDevice implements DeviceContext {
     return this.#outbox.inflight + this.#outbox.queued;
   }
 
-  /** True when nothing is waiting to be sent or acknowledged. */
+  /**
+   * True when nothing is waiting to be sent or acknowledged and no connection attempt is under way (an attempt in
+   * progress at stop is let finish, so a short run does not count a device still shaking hands as never connected).
+   */
   get drained(): boolean {
-    return this.#outbox.inflight === 0 && this.#outbox.queued === 0;
+    const midAttempt = this.#phase === "connecting" || this.#phase === "subscribing" || this.#phase === "hello";
+    return !midAttempt && this.#outbox.inflight === 0 && this.#outbox.queued === 0;
   }
 
   /** Powers the device on: it starts producing and connecting. */
@@ -94,7 +111,8 @@ export class VirtualDevice implements DeviceContext {
     this.#producing = true;
     const interval = this.#env.behaviour.telemetryIntervalMs;
     // A random phase spreads the fleet's publishes evenly over the interval instead of in lockstep bursts.
-    if (interval > 0) this.#tasks.telemetry = this.#env.scheduler.after(this.#env.random() * interval, () => this.#telemetryTick());
+    if (interval > 0)
+      this.#tasks.telemetry = this.#env.scheduler.after(this.#env.random() * interval, () => this.#telemetryTick());
     this.#connect();
   }
 
@@ -102,7 +120,7 @@ export class VirtualDevice implements DeviceContext {
   stopProducing(): void {
     this.#producing = false;
     this.#env.scheduler.cancel(this.#tasks.telemetry);
-    this.#env.scheduler.cancel(this.#tasks.reason);
+    this.#asker?.stop();
     this.#env.scheduler.cancel(this.#tasks.drop);
   }
 
@@ -123,21 +141,14 @@ export class VirtualDevice implements DeviceContext {
 
   /** Invariant checks at the end of a run. */
   finalChecks(): void {
-    if (!this.#everOnline) this.violation("device-never-connected", `device ${this.deviceId} never came online`);
-    // A twin shares its original's command book; the original reports on it.
-    if (this.#config.twin) return;
-    for (const id of this.commands.unconfirmed()) {
-      this.violation("command-unacked", `command ${id}: no ack of it was acknowledged`);
-    }
-    const convergence = this.shadow?.convergence();
-    if (convergence?.status === "diverged") {
-      this.violation(
-        "state-not-converged",
-        `${convergence.key}: desired ${JSON.stringify(convergence.desired)}, reported ${JSON.stringify(convergence.reported)}`,
-      );
-    } else if (convergence?.status === "report-unconfirmed") {
-      this.violation("state-not-converged", `${convergence.pending} state report(s) never acknowledged`);
-    }
+    const end = {
+      deviceId: this.deviceId,
+      everOnline: this.#everOnline,
+      twin: this.#config.twin,
+      commands: this.commands,
+      shadow: this.shadow,
+    };
+    checkDeviceAtEnd(end, (kind, message) => this.violation(kind, message));
   }
 
   // ---------- DeviceContext ----------
@@ -159,9 +170,7 @@ export class VirtualDevice implements DeviceContext {
   }
 
   reasonDone(): void {
-    if (!this.#producing || !this.profile.asksReasoning) return;
-    this.#env.scheduler.cancel(this.#tasks.reason);
-    this.#tasks.reason = this.#env.scheduler.after(this.#env.behaviour.reasonIntervalMs, () => this.#askReason());
+    this.#asker?.answered();
   }
 
   // ---------- producers ----------
@@ -177,26 +186,12 @@ export class VirtualDevice implements DeviceContext {
     this.#queue(this.#encode("telemetry", ts === undefined ? { r: readings } : { ts, r: readings }, "telemetry", seq));
   }
 
-  #askReason(): void {
-    if (!this.#producing) return;
-    const now = this.nowMs();
-    const open = this.reasons.openSinceMs;
-    if (open !== undefined) {
-      // A request that never finished is given up, so one lost answer does not silence the device for the run.
-      if (now - open < this.#env.behaviour.reasonTimeoutMs) return;
-      this.metrics.counters.reasonTimedOut++;
-      this.reasons.abandon();
-    }
-    const n = this.#reasonCount++;
-    const id = `${this.deviceId}.${this.#config.seqBase.toString(36)}.${n}`;
-    const q = REASONING_QUESTIONS[n % REASONING_QUESTIONS.length];
-    this.reasons.start(id, this.profile.streams, now);
-    this.metrics.counters.reasonAsked++;
-    this.send("reason", { id, q, max: this.#env.behaviour.reasonMaxTokens, stream: this.profile.streams }, id);
-    this.#tasks.reason = this.#env.scheduler.after(this.#env.behaviour.reasonTimeoutMs, () => this.#askReason());
-  }
-
-  #encode<C extends UpChannel>(channel: C, frame: UpFrames[C], kind: OutgoingKind, ref: number | string | undefined): Outgoing {
+  #encode<C extends UpChannel>(
+    channel: C,
+    frame: UpFrames[C],
+    kind: OutgoingKind,
+    ref: number | string | undefined,
+  ): Outgoing {
     // The hello names its codec in the topic: the bridge cannot know the codec before it has read the hello.
     const topic = channel === "hello" ? this.#topics.up(channel, this.#config.codec) : this.#topics.up(channel);
     return { channel, topic, payload: this.#codec.encodeUp(channel, frame), kind, ref, dup: false, sentMs: 0 };
@@ -215,7 +210,11 @@ export class VirtualDevice implements DeviceContext {
 
   #flush(): void {
     if (this.#phase !== "online" || !this.#connection) return;
-    for (let next = this.#outbox.next(this.#env.behaviour.maxInflight); next; next = this.#outbox.next(this.#env.behaviour.maxInflight)) {
+    for (
+      let next = this.#outbox.next(this.#env.behaviour.maxInflight);
+      next;
+      next = this.#outbox.next(this.#env.behaviour.maxInflight)
+    ) {
       this.#transmit(next.messageId, next.message);
     }
   }
@@ -244,7 +243,12 @@ export class VirtualDevice implements DeviceContext {
     this.metrics.counters.connectAttempts++;
     const target = { ...env.target, localAddress: env.localAddress(this.#attempt, this.#lastErrorCode) };
     const will = b.lastWillTopic
-      ? { topic: b.lastWillTopic.replaceAll("{id}", this.deviceId), payload: Buffer.alloc(0), qos: 1 as const, retain: false }
+      ? {
+          topic: b.lastWillTopic.replaceAll("{id}", this.deviceId),
+          payload: Buffer.alloc(0),
+          qos: 1 as const,
+          retain: false,
+        }
       : undefined;
     this.#connection = new LeanConnection(
       target,
@@ -325,10 +329,7 @@ export class VirtualDevice implements DeviceContext {
       const delay = -Math.log(1 - env.random()) * env.behaviour.networkDropMeanMs;
       this.#tasks.drop = env.scheduler.after(delay, () => this.dropConnection());
     }
-    if (this.profile.asksReasoning && this.#producing && this.reasons.openId === undefined) {
-      env.scheduler.cancel(this.#tasks.reason);
-      this.#tasks.reason = env.scheduler.after(env.random() * env.behaviour.reasonIntervalMs, () => this.#askReason());
-    }
+    if (this.#producing) this.#asker?.resume(env.random() * env.behaviour.reasonIntervalMs);
   }
 
   #schedulePing(): void {
@@ -399,7 +400,8 @@ export class VirtualDevice implements DeviceContext {
     if (reason.kind === "error" && !wasConnected) m.counters.connectErrors++;
     this.#lastErrorCode = reason.kind === "error" ? reason.code : undefined;
     for (const dropped of this.#outbox.onDisconnect()) this.#lost(dropped);
-    if (this.#phase === "online") env.listener.offline(this.deviceId, reason.kind === "local" ? reason.reason : reason.kind);
+    if (this.#phase === "online")
+      env.listener.offline(this.deviceId, reason.kind === "local" ? reason.reason : reason.kind);
     if (this.#phase === "stopped") return;
     this.#phase = "backoff";
     const delay = backoffDelayMs(this.#attempt++, env.behaviour.backoff, env.random);

@@ -165,7 +165,9 @@ export function createFleet(options: FleetOptions): Fleet {
 
   const start = (): Promise<void> => {
     if (state !== "new") {
-      return Promise.reject(new BridgeError(SimErrorCode.state, `start() called on a fleet that is ${state}`, { state }));
+      return Promise.reject(
+        new BridgeError(SimErrorCode.state, `start() called on a fleet that is ${state}`, { state }),
+      );
     }
     state = "running";
     startedMs = clock.now();

@@ -11,7 +11,11 @@ export const CONNECTIONS_PER_ADDRESS = 20_000;
 const EXHAUSTED = new Set(["EADDRNOTAVAIL", "EADDRINUSE"]);
 
 /** The addresses to use: the given ones, or enough 127.0.0.x for a large fleet on loopback, or none (OS choice). */
-export function planLocalAddresses(host: string, connections: number, given: readonly string[] | undefined): readonly string[] {
+export function planLocalAddresses(
+  host: string,
+  connections: number,
+  given: readonly string[] | undefined,
+): readonly string[] {
   if (given && given.length > 0) return given;
   if (!/^127\./.test(host) || connections <= CONNECTIONS_PER_ADDRESS) return [];
   const count = Math.min(254, Math.ceil(connections / CONNECTIONS_PER_ADDRESS));
@@ -22,7 +26,10 @@ export function planLocalAddresses(host: string, connections: number, given: rea
  * A picker for device number `index`: its round-robin address, moving on to the next one after an attempt failed
  * because its address ran out of ports.
  */
-export function localAddressPicker(addresses: readonly string[], index: number): (attempt: number, lastErrorCode: string | undefined) => string | undefined {
+export function localAddressPicker(
+  addresses: readonly string[],
+  index: number,
+): (attempt: number, lastErrorCode: string | undefined) => string | undefined {
   if (addresses.length === 0) return () => undefined;
   let offset = 0;
   return (_attempt, lastErrorCode) => {

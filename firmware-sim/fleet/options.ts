@@ -88,7 +88,12 @@ export interface FleetOptions {
 }
 
 /** Options after defaults, as the fleet uses them. */
-export type ResolvedFleetOptions = Required<Omit<FleetOptions, "credentials" | "secret" | "lastWillTopic" | "localAddresses" | "tls" | "verifyTelemetry" | "backoff" | "profile">> & {
+export type ResolvedFleetOptions = Required<
+  Omit<
+    FleetOptions,
+    "credentials" | "secret" | "lastWillTopic" | "localAddresses" | "tls" | "verifyTelemetry" | "backoff" | "profile"
+  >
+> & {
   profiles: readonly ProfileName[];
   backoff: BackoffOptions;
   credentials: readonly DeviceCredential[] | undefined;
@@ -130,7 +135,14 @@ function fail(field: string, message: string): never {
   throw new BridgeError(SimErrorCode.options, `${field} ${message}`, { field });
 }
 
-function num(field: string, value: number | undefined, fallback: number, min: number, max: number, integer = false): number {
+function num(
+  field: string,
+  value: number | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+  integer = false,
+): number {
   const v = value ?? fallback;
   if (typeof v !== "number" || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
     fail(field, `must be ${integer ? "an integer" : "a number"} from ${min} to ${max}, got ${String(value)}`);
@@ -145,16 +157,27 @@ export function resolveFleetOptions(options: FleetOptions): ResolvedFleetOptions
   try {
     url = new URL(options.url);
   } catch (err) {
-    throw new BridgeError(SimErrorCode.options, `url is not a URL: ${String(options.url)}`, { field: "url" }, { cause: err });
+    throw new BridgeError(
+      SimErrorCode.options,
+      `url is not a URL: ${String(options.url)}`,
+      { field: "url" },
+      { cause: err },
+    );
   }
   if (url.protocol !== "mqtt:" && url.protocol !== "mqtts:" && url.protocol !== "tcp:") {
     fail("url", `must be mqtt:// or mqtts://, got ${url.protocol}//`);
   }
   const secure = url.protocol === "mqtts:";
   const port = url.port === "" ? (secure ? 8883 : 1883) : Number(url.port);
-  const profileList = options.profile === undefined ? ["sensor" as const] : typeof options.profile === "string" ? [options.profile] : options.profile;
+  const profileList =
+    options.profile === undefined
+      ? ["sensor" as const]
+      : typeof options.profile === "string"
+        ? [options.profile]
+        : options.profile;
   if (profileList.length === 0) fail("profile", "must name at least one profile");
-  for (const p of profileList) if (!PROFILE_NAMES.includes(p)) fail("profile", `must be one of ${PROFILE_NAMES.join(", ")}, got ${p}`);
+  for (const p of profileList)
+    if (!PROFILE_NAMES.includes(p)) fail("profile", `must be one of ${PROFILE_NAMES.join(", ")}, got ${p}`);
   const codec = options.codec ?? d.codec;
   if (!CODEC_NAMES.includes(codec)) fail("codec", `must be one of ${CODEC_NAMES.join(", ")}, got ${codec}`);
   const credentials = options.credentials;

@@ -8,7 +8,14 @@ import { type DeviceTopics, looksLikeJsonText } from "../wire.ts";
 import type { DeviceContext } from "./context.ts";
 import { dispatchDown } from "./index.ts";
 
-export function receiveDown(ctx: DeviceContext, codec: Codec, topics: DeviceTopics, topic: string, payload: Uint8Array, dup: boolean): void {
+export function receiveDown(
+  ctx: DeviceContext,
+  codec: Codec,
+  topics: DeviceTopics,
+  topic: string,
+  payload: Uint8Array,
+  dup: boolean,
+): void {
   const channel = topics.parseDown(topic);
   if (channel === undefined) return;
   if (channel === "unknown") {
@@ -28,7 +35,10 @@ export function receiveDown(ctx: DeviceContext, codec: Codec, topics: DeviceTopi
   const decoded = codec.decodeDown(channel, payload, maxFrame === undefined ? undefined : { maxFrameBytes: maxFrame });
   if (!decoded.ok) {
     const head = Buffer.from(payload.subarray(0, 16)).toString("hex");
-    ctx.violation("undecodable-down-frame", `down/${channel}: ${decoded.code} ${decoded.message} (${payload.byteLength} bytes: ${head}...)`);
+    ctx.violation(
+      "undecodable-down-frame",
+      `down/${channel}: ${decoded.code} ${decoded.message} (${payload.byteLength} bytes: ${head}...)`,
+    );
     return;
   }
   dispatchDown(ctx, { channel, frame: decoded.frame } as DownMessage, dup);

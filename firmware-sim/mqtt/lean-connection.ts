@@ -80,7 +80,9 @@ export class LeanConnection {
       if (!this.#closed) parser.parse(chunk);
     });
     this.#socket.on("error", (err: NodeJS.ErrnoException) => this.#fail(err.code ?? "ERR_SOCKET", err.message));
-    this.#socket.on("close", () => this.#finish(this.#localReason ? { kind: "local", reason: this.#localReason } : { kind: "remote" }));
+    this.#socket.on("close", () =>
+      this.#finish(this.#localReason ? { kind: "local", reason: this.#localReason } : { kind: "remote" }),
+    );
     this.#write({
       cmd: "connect",
       protocolId: "MQTT",
@@ -148,7 +150,10 @@ export class LeanConnection {
         if (packet.messageId !== undefined) this.#events.onPuback(packet.messageId);
         return;
       case "suback":
-        this.#events.onSuback(packet.messageId ?? 0, (packet.granted as unknown[]).filter((g): g is number => typeof g === "number"));
+        this.#events.onSuback(
+          packet.messageId ?? 0,
+          (packet.granted as unknown[]).filter((g): g is number => typeof g === "number"),
+        );
         return;
       case "pingresp":
         this.#events.onPingresp();

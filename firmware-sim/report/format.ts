@@ -41,7 +41,10 @@ export function formatSummary(report: FleetReport, maxViolations = 20): string {
     ["down frames received", `${c.downReceived}`],
     ["desired-state frames / state reports", `${c.desiredFrames} / ${c.stateReports}`],
     ["commands received (redelivered) / acks sent", `${c.commandsReceived} (${c.commandsRedelivered}) / ${c.acksSent}`],
-    ["reasoning asked / finished / errors / timed out", `${c.reasonAsked} / ${c.reasonFinished} / ${c.reasonErrors} / ${c.reasonTimedOut}`],
+    [
+      "reasoning asked / finished / errors / timed out",
+      `${c.reasonAsked} / ${c.reasonFinished} / ${c.reasonErrors} / ${c.reasonTimedOut}`,
+    ],
     ["reasoning first chunk ms p50 / p99", `${s.reasonFirstChunk.p50Ms} / ${s.reasonFirstChunk.p99Ms}`],
     ["error frames", formatCounts(s.errorCodes, c.errorFrames)],
     ["CONNACK refusals", formatCounts(s.refusalCodes, c.connectRefused)],
@@ -54,7 +57,8 @@ export function formatSummary(report: FleetReport, maxViolations = 20): string {
     lines.push("", "violations by kind:");
     for (const [kind, count] of Object.entries(report.violationCounts)) lines.push(`  ${kind}: ${count}`);
     lines.push("first violations:");
-    for (const v of report.violationDetails.slice(0, maxViolations)) lines.push(`  ${v.kind} ${v.deviceId}: ${v.message}`);
+    for (const v of report.violationDetails.slice(0, maxViolations))
+      lines.push(`  ${v.kind} ${v.deviceId}: ${v.message}`);
   }
   return lines.join("\n");
 }

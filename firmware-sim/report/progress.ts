@@ -12,7 +12,12 @@ export interface ProgressStream {
 }
 
 /** Starts printing; returns a function that stops it (and ends the in-place line). */
-export function startProgress(stream: ProgressStream, stats: () => FleetStats, plainIntervalMs = 5000, ttyIntervalMs = 1000): () => void {
+export function startProgress(
+  stream: ProgressStream,
+  stats: () => FleetStats,
+  plainIntervalMs = 5000,
+  ttyIntervalMs = 1000,
+): () => void {
   const tty = stream.isTTY === true;
   const timer = setInterval(
     () => {

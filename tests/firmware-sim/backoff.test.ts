@@ -15,16 +15,25 @@ describe("reconnect backoff", () => {
   it("draws full jitter: 0 at the bottom of the random range and just under the cap at the top", () => {
     for (const attempt of [0, 3, 10]) {
       const cap = backoffCapMs(attempt, options);
-      assert.equal(backoffDelayMs(attempt, options, () => 0), 0);
-      assert.equal(backoffDelayMs(attempt, options, () => 0.999999), cap - 1);
-      assert.equal(backoffDelayMs(attempt, options, () => 0.5), cap / 2);
+      assert.equal(
+        backoffDelayMs(attempt, options, () => 0),
+        0,
+      );
+      assert.equal(
+        backoffDelayMs(attempt, options, () => 0.999999),
+        cap - 1,
+      );
+      assert.equal(
+        backoffDelayMs(attempt, options, () => 0.5),
+        cap / 2,
+      );
     }
   });
 
   it("stays within [0, cap) for any random value", () => {
     let x = 0.123;
     const random = () => {
-      x = (x * 9301 + 49297) % 233280 / 233280;
+      x = ((x * 9301 + 49297) % 233280) / 233280;
       return x;
     };
     for (let attempt = 0; attempt < 40; attempt++) {
@@ -35,8 +44,14 @@ describe("reconnect backoff", () => {
 
   it("reconnects with no delay at all in the broken zero mode", () => {
     const zero = { ...options, mode: "zero" as const };
-    assert.equal(backoffDelayMs(0, zero, () => 0.99), 0);
-    assert.equal(backoffDelayMs(12, zero, () => 0.99), 0);
+    assert.equal(
+      backoffDelayMs(0, zero, () => 0.99),
+      0,
+    );
+    assert.equal(
+      backoffDelayMs(12, zero, () => 0.99),
+      0,
+    );
   });
 
   it("defaults to exponential backoff from one second up to thirty", () => {

@@ -41,7 +41,22 @@ describe("sim CLI", () => {
   it("prints one JSON report last on stdout with a violations count and exits 0 on a clean run", async () => {
     const { out, err, io } = captureIo();
     const code = await runSimCli(
-      ["--url", broker.url, "--devices", "3", "--rate", "10", "--duration", "0.5", "--settle-ms", "50", "--json", "--quiet", "--id-prefix", "cli-"],
+      [
+        "--url",
+        broker.url,
+        "--devices",
+        "3",
+        "--rate",
+        "10",
+        "--duration",
+        "0.5",
+        "--settle-ms",
+        "50",
+        "--json",
+        "--quiet",
+        "--id-prefix",
+        "cli-",
+      ],
       io,
     );
     assert.equal(code, 0, err.join(""));
@@ -61,20 +76,39 @@ describe("sim CLI", () => {
     broker.broker.on("client", listener);
     try {
       const { out, io } = captureIo();
-      const code = await runSimCli(["--url", broker.url, "--credentials", file, "--duration", "0.3", "--settle-ms", "0", "--quiet"], io);
+      const code = await runSimCli(
+        ["--url", broker.url, "--credentials", file, "--duration", "0.3", "--settle-ms", "0", "--quiet"],
+        io,
+      );
       assert.equal(code, 0);
       assert.match(out.join(""), /devices \(powered \/ total\)\s+2 \/ 2/);
     } finally {
       broker.broker.off("client", listener);
     }
     assert.deepEqual(seen.sort(), ["cred-a", "cred-b"]);
-    assert.ok(logins.includes("cred-a:cred-a:s1") && logins.includes("cred-b:cred-b:s2"), "client id = username = device id, password = secret");
+    assert.ok(
+      logins.includes("cred-a:cred-a:s1") && logins.includes("cred-b:cred-b:s2"),
+      "client id = username = device id, password = secret",
+    );
   });
 
   it("exits 1 with the violations listed when devices never connect", async () => {
     const { out, err, io } = captureIo();
     const code = await runSimCli(
-      ["--url", "mqtt://127.0.0.1:1", "--devices", "2", "--duration", "0.3", "--settle-ms", "0", "--drain-timeout-ms", "50", "--json", "--quiet"],
+      [
+        "--url",
+        "mqtt://127.0.0.1:1",
+        "--devices",
+        "2",
+        "--duration",
+        "0.3",
+        "--settle-ms",
+        "0",
+        "--drain-timeout-ms",
+        "50",
+        "--json",
+        "--quiet",
+      ],
       io,
     );
     assert.equal(code, 1);

@@ -16,7 +16,11 @@ describe("constrained device", () => {
   it("never mistakes a CBOR or protobuf frame for JSON", () => {
     for (const codec of [cborCodec, pbCodec]) {
       assert.equal(looksLikeJsonText(codec.encodeDown("cmd", cmd)), false, codec.name);
-      assert.equal(looksLikeJsonText(codec.encodeDown("reason", { id: "r", seq: 1, text: '{"x":1}' })), false, codec.name);
+      assert.equal(
+        looksLikeJsonText(codec.encodeDown("reason", { id: "r", seq: 1, text: '{"x":1}' })),
+        false,
+        codec.name,
+      );
       assert.equal(looksLikeJsonText(codec.encodeDown("state", { v: 3, d: { "{": "[" } })), false, codec.name);
     }
   });

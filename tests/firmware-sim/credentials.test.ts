@@ -27,7 +27,11 @@ describe("credentials file", () => {
     for (const [text, message] of cases) {
       assert.throws(
         () => parseCredentials(text),
-        (err: unknown) => err instanceof Error && "code" in err && err.code === "BRIDGE_ERR_SIM_CREDENTIALS" && message.test(err.message),
+        (err: unknown) =>
+          err instanceof Error &&
+          "code" in err &&
+          err.code === "BRIDGE_ERR_SIM_CREDENTIALS" &&
+          message.test(err.message),
         text,
       );
     }

@@ -26,7 +26,11 @@ describe("device shadow", () => {
     assert.deepEqual(shadow.convergence(), { status: "converged" });
     shadow.report({ fan: 1 });
     shadow.reportLost();
-    assert.equal(shadow.convergence().status, "report-unconfirmed", "a report that fell out of the buffer is not converged");
+    assert.equal(
+      shadow.convergence().status,
+      "report-unconfirmed",
+      "a report that fell out of the buffer is not converged",
+    );
     shadow.fullReport();
     shadow.reportConfirmed();
     assert.deepEqual(shadow.convergence(), { status: "converged" });
@@ -58,9 +62,19 @@ describe("reasoning stream checks", () => {
   it("accepts increasing chunks then the final frame and times the answer", () => {
     const tracker = new ReasonTracker();
     tracker.start("r1", true, 1000);
-    assert.deepEqual(tracker.onFrame({ id: "r1", seq: 0, text: "a" }, false, 1010), { status: "chunk", firstChunk: true });
-    assert.deepEqual(tracker.onFrame({ id: "r1", seq: 1, text: "b" }, false, 1020), { status: "chunk", firstChunk: false });
-    assert.deepEqual(tracker.onFrame({ id: "r1", seq: 2, fin: true }, false, 1050), { status: "finished", totalMs: 50, firstChunkMs: 10 });
+    assert.deepEqual(tracker.onFrame({ id: "r1", seq: 0, text: "a" }, false, 1010), {
+      status: "chunk",
+      firstChunk: true,
+    });
+    assert.deepEqual(tracker.onFrame({ id: "r1", seq: 1, text: "b" }, false, 1020), {
+      status: "chunk",
+      firstChunk: false,
+    });
+    assert.deepEqual(tracker.onFrame({ id: "r1", seq: 2, fin: true }, false, 1050), {
+      status: "finished",
+      totalMs: 50,
+      firstChunkMs: 10,
+    });
     assert.equal(tracker.openId, undefined);
   });
 

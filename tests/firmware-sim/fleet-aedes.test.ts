@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { createFleet, seededRandom, verifierFromReader } from "../../firmware-sim/index.ts";
+import { runUntil } from "./helpers/wait.ts";
 import { startAedes, type TestBroker } from "./helpers/aedes-broker.ts";
 import { FakeAgent, type FakeAgentOptions } from "./helpers/fake-agent.ts";
 
@@ -37,7 +38,15 @@ describe("fleet against a plain aedes broker", () => {
         verifyTelemetry: verifierFromReader(async (id) => agent.telemetry(id).map((seq) => ({ seq }))),
         ...fast,
       });
-      const report = await fleet.run(1500);
+      const report = await runUntil(
+        fleet,
+        (s) =>
+          s.counters.telemetryAcked > 50 &&
+          s.counters.commandsRedelivered >= 2 &&
+          s.counters.staleStateErrors >= 2 &&
+          s.counters.reasonFinished >= 4,
+        "deltas, commands and reasoning answers",
+      );
       assert.deepEqual(report.violationDetails, []);
       assert.equal(report.ok, true);
       assert.equal(report.violations, 0);
@@ -68,8 +77,15 @@ describe("fleet against a plain aedes broker", () => {
 
   it("flags every JSON text frame sent to a binary device", async () => {
     await withAgent({ jsonToBinary: true }, async () => {
-      const fleet = createFleet({ url: broker.url, devices: 4, idPrefix: "bin-", profile: ["constrained", "sensor"], codec: "pb", ...fast });
-      const report = await fleet.run(500);
+      const fleet = createFleet({
+        url: broker.url,
+        devices: 4,
+        idPrefix: "bin-",
+        profile: ["constrained", "sensor"],
+        codec: "pb",
+        ...fast,
+      });
+      const report = await runUntil(fleet, (s) => s.violations >= 4, "a violation per device");
       assert.equal(report.ok, false);
       assert.equal(report.violationCounts["json-to-binary-device"], 4);
       assert.ok(report.violationDetails.every((v) => v.kind === "json-to-binary-device"));
@@ -78,8 +94,15 @@ describe("fleet against a plain aedes broker", () => {
 
   it("flags a down frame the device cannot decode in its own codec", async () => {
     await withAgent({ cborToAll: true }, async () => {
-      const fleet = createFleet({ url: broker.url, devices: 2, idPrefix: "pbdev-", profile: "sensor", codec: "pb", ...fast });
-      const report = await fleet.run(500);
+      const fleet = createFleet({
+        url: broker.url,
+        devices: 2,
+        idPrefix: "pbdev-",
+        profile: "sensor",
+        codec: "pb",
+        ...fast,
+      });
+      const report = await runUntil(fleet, (s) => s.violations >= 2, "a violation per device");
       assert.equal(report.violationCounts["undecodable-down-frame"], 2);
       assert.match(report.violationDetails[0]?.message ?? "", /down\/cmd: BRIDGE_ERR_FRAME_DECODE .* bytes: a[0-9a-f]/);
     });
@@ -94,7 +117,7 @@ describe("fleet against a plain aedes broker", () => {
         verifyTelemetry: verifierFromReader(async (id) => agent.telemetry(id).map((seq) => ({ seq }))),
         ...fast,
       });
-      const report = await fleet.run(800);
+      const report = await runUntil(fleet, (s) => s.counters.telemetryAcked >= 40, "some telemetry");
       assert.equal(report.ok, false);
       assert.ok((report.violationCounts["telemetry-lost"] ?? 0) >= 1);
       const check = report.telemetryCheck;
@@ -106,8 +129,14 @@ describe("fleet against a plain aedes broker", () => {
 
   it("flags partial reasoning chunks sent to a device that asked for stream:false", async () => {
     await withAgent({ ignoreStreamFlag: true }, async () => {
-      const fleet = createFleet({ url: broker.url, devices: 2, idPrefix: "nostream-", profile: "constrained", ...fast });
-      const report = await fleet.run(600);
+      const fleet = createFleet({
+        url: broker.url,
+        devices: 2,
+        idPrefix: "nostream-",
+        profile: "constrained",
+        ...fast,
+      });
+      const report = await runUntil(fleet, (s) => s.violations >= 1, "a partial chunk");
       assert.ok((report.violationCounts["stream-to-non-streaming-device"] ?? 0) >= 1);
     });
   });
@@ -128,7 +157,12 @@ describe("fleet against a plain aedes broker", () => {
         backoff: { baseDelayMs: 30, maxDelayMs: 100 },
         verifyTelemetry: verifierFromReader(async (id) => agent.telemetry(id).map((seq) => ({ seq }))),
       });
-      const report = await fleet.run(1500);
+      const report = await runUntil(
+        fleet,
+        (s) =>
+          s.counters.networkDrops >= 4 && s.counters.buffered > 0 && s.counters.duplicatesSent > 0 && agent.wills >= 1,
+        "drops, buffering, duplicates and a last will",
+      );
       const c = report.stats.counters;
       assert.deepEqual(report.violationDetails, []);
       assert.ok(c.networkDrops >= 4, `drops: ${c.networkDrops}`);
@@ -155,7 +189,7 @@ describe("fleet against a plain aedes broker", () => {
         backoff: { baseDelayMs: 100, maxDelayMs: 200 },
         verifyTelemetry: verifierFromReader(async (id) => agent.telemetry(id).map((seq) => ({ seq }))),
       });
-      const report = await fleet.run(1000);
+      const report = await runUntil(fleet, (s) => s.counters.bufferDropped > 0, "the tiny buffer to overflow");
       assert.ok(report.stats.counters.bufferDropped > 0, "the tiny buffer overflowed");
       assert.deepEqual(report.violationDetails, []);
     });
@@ -185,11 +219,18 @@ describe("device clocks", () => {
         random: seededRandom(2),
         settleMs: 50,
       });
-      const report = await fleet.run(500);
+      const report = await runUntil(
+        fleet,
+        () => agent.withoutTs > 0 && agent.tsOffsetsMs.length > 0,
+        "telemetry with and without ts",
+      );
       assert.equal(report.violations, 0);
       assert.ok(agent.withoutTs > 0, "some devices have no clock");
       assert.ok(agent.tsOffsetsMs.length > 0, "some devices have one");
-      assert.ok(agent.tsOffsetsMs.some((offset) => Math.abs(offset) > 60_000), "their clocks are off by minutes");
+      assert.ok(
+        agent.tsOffsetsMs.some((offset) => Math.abs(offset) > 60_000),
+        "their clocks are off by minutes",
+      );
     } finally {
       await agent.close();
     }

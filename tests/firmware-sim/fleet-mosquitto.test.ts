@@ -4,6 +4,7 @@ import { createFleet, seededRandom, verifierFromReader } from "../../firmware-si
 import { missingDebianPackage } from "../support/debian-package.ts";
 import { FakeAgent } from "./helpers/fake-agent.ts";
 import { startMosquitto } from "./helpers/mosquitto.ts";
+import { runUntil } from "./helpers/wait.ts";
 
 // The simulator is a device: it must work against any broker, so it also runs against mosquitto.
 describe("fleet against mosquitto", () => {
@@ -34,7 +35,16 @@ describe("fleet against mosquitto", () => {
         backoff: { baseDelayMs: 30, maxDelayMs: 150 },
         verifyTelemetry: verifierFromReader(async (id) => agent.telemetry(id).map((seq) => ({ seq }))),
       });
-      const report = await fleet.run(1500);
+      const report = await runUntil(
+        fleet,
+        (s) =>
+          s.counters.serverCloses >= 1 &&
+          s.counters.reasonFinished >= 2 &&
+          s.counters.acksSent >= 8 &&
+          s.counters.desiredFrames >= 2 &&
+          s.counters.telemetryAcked > 50,
+        "takeover, reasoning, commands, deltas and telemetry",
+      );
       assert.deepEqual(report.violationDetails, []);
       const c = report.stats.counters;
       assert.ok(c.serverCloses >= 1, "mosquitto closed the taken-over session");

@@ -35,13 +35,17 @@ describe("telemetry read-back over the operator API", () => {
 
   it("pages through the stored seq readings and names the acknowledged ones that are missing", async () => {
     const rows = [];
-    for (let seq = 0; seq < 25; seq++) if (seq !== 7 && seq !== 19) rows.push({ ts: 1000 + seq * 10, metric: "seq", value: 500 + seq });
+    for (let seq = 0; seq < 25; seq++)
+      if (seq !== 7 && seq !== 19) rows.push({ ts: 1000 + seq * 10, metric: "seq", value: 500 + seq });
     rows.push({ ts: 1000, metric: "temp", value: 21 });
     stored.set("dev-1", rows);
     const verify = httpTelemetryVerifier({ baseUrl: `${baseUrl}/`, token: "t0ken", pageSize: 10 });
     const acked = Array.from({ length: 25 }, (_, i) => 500 + i);
     assert.deepEqual(await verify("dev-1", acked), { status: "read", missingSeqs: [507, 519] });
-    assert.ok(requests.filter((r) => r.startsWith("/api/devices/dev-1/telemetry?metric=seq")).length >= 3, "it read several pages");
+    assert.ok(
+      requests.filter((r) => r.startsWith("/api/devices/dev-1/telemetry?metric=seq")).length >= 3,
+      "it read several pages",
+    );
   });
 
   it("says the check was impossible when the API refuses", async () => {

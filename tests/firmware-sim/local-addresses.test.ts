@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { localAddressPicker, planLocalAddresses } from "../../firmware-sim/fleet/local-addresses.ts";
 import { createFleet } from "../../firmware-sim/index.ts";
+import { runUntil } from "./helpers/wait.ts";
 import { startAedes, type TestBroker } from "./helpers/aedes-broker.ts";
 
 describe("source addresses", () => {
@@ -41,8 +42,14 @@ describe("source addresses", () => {
         const conn = client.conn as { remoteAddress?: string };
         if (conn.remoteAddress) remotes.add(conn.remoteAddress.replace(/^::ffff:/, ""));
       });
-      const fleet = createFleet({ url: broker.url, devices: 4, idPrefix: "src-", localAddresses: ["127.0.0.2", "127.0.0.3"], settleMs: 0 });
-      const report = await fleet.run(300);
+      const fleet = createFleet({
+        url: broker.url,
+        devices: 4,
+        idPrefix: "src-",
+        localAddresses: ["127.0.0.2", "127.0.0.3"],
+        settleMs: 0,
+      });
+      const report = await runUntil(fleet, (s) => s.online === 4, "all devices online");
       assert.equal(report.violations, 0);
       assert.deepEqual([...remotes].sort(), ["127.0.0.2", "127.0.0.3"]);
     });

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { createFleet, seededRandom } from "../../firmware-sim/index.ts";
+import { runUntil } from "./helpers/wait.ts";
 import { startAedes, type TestBroker } from "./helpers/aedes-broker.ts";
 
 describe("client-id takeover", () => {
@@ -30,7 +31,11 @@ describe("client-id takeover", () => {
     fleet.events.on("offline", (id, reason) => {
       if (id === "twin-1") offlineReasons.push(reason);
     });
-    const report = await fleet.run(1200);
+    const report = await runUntil(
+      fleet,
+      (s) => s.counters.serverCloses >= 2 && (onlineCount.get("twin-1") ?? 0) >= 3,
+      "the twins to kick each other",
+    );
     const c = report.stats.counters;
     assert.ok(c.serverCloses >= 2, `server closes: ${c.serverCloses}`);
     assert.ok(offlineReasons.includes("remote"), "the broker, not the simulator, closed twin-1's connection");
@@ -42,7 +47,11 @@ describe("client-id takeover", () => {
   it("refuses more takeover pairs than devices", () => {
     assert.throws(
       () => createFleet({ url: broker.url, devices: 2, takeoverPairs: 3 }),
-      (err: unknown) => err instanceof Error && "code" in err && err.code === "BRIDGE_ERR_SIM_OPTIONS" && /takeoverPairs/.test(err.message),
+      (err: unknown) =>
+        err instanceof Error &&
+        "code" in err &&
+        err.code === "BRIDGE_ERR_SIM_OPTIONS" &&
+        /takeoverPairs/.test(err.message),
     );
   });
 });

@@ -4,7 +4,16 @@
  * telemetry it decodes, so the fleet's invariants can be checked end to end without any bridge code.
  */
 import { type MqttClient, connectAsync } from "mqtt";
-import { cborCodec, type CodecName, type DownChannel, type DownFrames, getCodec, isCodecName, jsonCodec, parseTopic } from "../../../codecs/index.ts";
+import {
+  cborCodec,
+  type CodecName,
+  type DownChannel,
+  type DownFrames,
+  getCodec,
+  isCodecName,
+  jsonCodec,
+  parseTopic,
+} from "../../../codecs/index.ts";
 import type { UpFrames, ValueMap } from "../../../codecs/frames.ts";
 
 export interface FakeAgentOptions {
@@ -74,7 +83,9 @@ export class FakeAgent {
     if (!record) return;
     const forced = jsonAnyway ? jsonCodec : channel === "cmd" && this.#options.cborToAll ? cborCodec : undefined;
     const codec = forced ?? getCodec(record.codec);
-    this.#client?.publish(`devices/${deviceId}/down/${channel}`, Buffer.from(codec.encodeDown(channel, frame)), { qos: 1 });
+    this.#client?.publish(`devices/${deviceId}/down/${channel}`, Buffer.from(codec.encodeDown(channel, frame)), {
+      qos: 1,
+    });
   }
 
   #onMessage(topic: string, payload: Buffer): void {
@@ -92,7 +103,16 @@ export class FakeAgent {
     if (channel === "hello") {
       const hello = decoded.frame as UpFrames["hello"];
       const codec = hello.codec && isCodecName(hello.codec) ? hello.codec : codecName;
-      record ??= { codec, stream: true, helloCount: 0, reportedVersion: this.#options.initialReportedVersion ?? 0, reported: {}, desired: {}, acks: new Map(), seqs: [] };
+      record ??= {
+        codec,
+        stream: true,
+        helloCount: 0,
+        reportedVersion: this.#options.initialReportedVersion ?? 0,
+        reported: {},
+        desired: {},
+        acks: new Map(),
+        seqs: [],
+      };
       record.codec = codec;
       record.stream = hello.stream !== false;
       record.helloCount++;
@@ -114,7 +134,11 @@ export class FakeAgent {
       case "state": {
         const frame = decoded.frame as UpFrames["state"];
         if (frame.v !== record.reportedVersion) {
-          this.#send(deviceId, "error", { code: "BRIDGE_ERR_STALE_VERSION", msg: "stale reported version", v: record.reportedVersion });
+          this.#send(deviceId, "error", {
+            code: "BRIDGE_ERR_STALE_VERSION",
+            msg: "stale reported version",
+            v: record.reportedVersion,
+          });
           return;
         }
         record.reported = { ...record.reported, ...frame.s };
@@ -130,10 +154,18 @@ export class FakeAgent {
         const frame = decoded.frame as UpFrames["reason"];
         const stream = (frame.stream ?? record.stream) || this.#options.ignoreStreamFlag === true;
         if (stream) {
-          for (const [seq, text] of ["It ", "looks ", "fine."].entries()) this.#send(deviceId, "reason", { id: frame.id, seq, text });
+          for (const [seq, text] of ["It ", "looks ", "fine."].entries())
+            this.#send(deviceId, "reason", { id: frame.id, seq, text });
           this.#send(deviceId, "reason", { id: frame.id, seq: 3, fin: true, fr: "stop", u: { p: 10, c: 3 } });
         } else {
-          this.#send(deviceId, "reason", { id: frame.id, seq: 0, text: "It looks fine.", fin: true, fr: "stop", u: { p: 10, c: 3 } });
+          this.#send(deviceId, "reason", {
+            id: frame.id,
+            seq: 0,
+            text: "It looks fine.",
+            fin: true,
+            fr: "stop",
+            u: { p: 10, c: 3 },
+          });
         }
         return;
       }

@@ -42,7 +42,18 @@ export async function startMosquitto(): Promise<Mosquitto> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fleet-sim-mosquitto-"));
   const port = await freePort();
   const config = path.join(dir, "mosquitto.conf");
-  fs.writeFileSync(config, [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", "log_dest stderr", "log_type error", "max_inflight_messages 0", ""].join("\n"));
+  fs.writeFileSync(
+    config,
+    [
+      `listener ${port} 127.0.0.1`,
+      "allow_anonymous true",
+      "persistence false",
+      "log_dest stderr",
+      "log_type error",
+      "max_inflight_messages 0",
+      "",
+    ].join("\n"),
+  );
   const child: ChildProcess = spawn("mosquitto", ["-c", config], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => {
