@@ -35,6 +35,25 @@ export interface BridgeProcess {
   api(method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: unknown }>;
 }
 
+/** Bridges this test process started and that still run; killed if the test process ends first (a timeout). */
+const children = new Set<ChildProcess>();
+let reaperInstalled = false;
+
+function installReaper(): void {
+  if (reaperInstalled) return;
+  reaperInstalled = true;
+  const reap = () => {
+    for (const child of children) child.kill("SIGKILL");
+  };
+  process.once("exit", reap);
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.once(signal, () => {
+      reap();
+      process.exit(1);
+    });
+  }
+}
+
 export function makeTempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
@@ -68,6 +87,9 @@ export async function startBridgeProcess(options: StartOptions): Promise<BridgeP
     env: { ...process.env, BRIDGE_API_TOKEN: TEST_API_TOKEN, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  installReaper();
+  children.add(child);
+  child.once("exit", () => children.delete(child));
   const logs: LogLine[] = [];
   let stderrText = "";
   let stdoutRest = "";
