@@ -20,7 +20,7 @@ export class OfflineBuffer<T> {
       throw new RangeError(`capacity must be a non-negative integer, got ${capacity}`);
     }
     this.capacity = capacity;
-    this.#items = new Array(Math.min(capacity, 1024));
+    this.#items = new Array(Math.min(capacity, 4));
   }
 
   get size(): number {
