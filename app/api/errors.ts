@@ -50,9 +50,15 @@ export function statusForAgentCode(code: string): number {
   return 500;
 }
 
+/** Runtime codes (agents/errors.ts) whose suffix alone would not say the right thing. */
 const EXACT_AGENT_STATUS: Record<string, number> = {
-  BRIDGE_ERR_METHOD_NOT_FOUND: 404,
-  BRIDGE_ERR_UNKNOWN_METHOD: 404,
+  BRIDGE_ERR_CALL_UNKNOWN_METHOD: 404,
+  BRIDGE_ERR_RPC_UNKNOWN_METHOD: 404,
+  BRIDGE_ERR_INVALID_AGENT_ID: 400,
+  BRIDGE_ERR_STATE_INVALID: 400,
+  BRIDGE_ERR_STATE_TOO_LARGE: 413,
+  BRIDGE_ERR_STORAGE_FULL: 507,
+  BRIDGE_ERR_RUNTIME_CLOSED: 503,
 };
 
 /** Sends the standard error body. */
