@@ -28,6 +28,8 @@ export async function runEngineSimCli(
     .option("--max-num-batched-tokens <n>", "prefill tokens per step", number, 8192)
     .option("--max-waiting <n>", "waiting requests before 503", number, 1024)
     .option("--prefix-cache-blocks <n>", "prefix cache capacity in 16-token blocks", number, 8192)
+    .option("--min-output-tokens <n>", "shortest natural answer", number, 8)
+    .option("--max-output-tokens <n>", "longest natural answer", number, 64)
     .option("--sse-crlf", "end SSE lines with CRLF")
     .exitOverride();
   program.parse(argv, { from: "user" });
@@ -42,6 +44,8 @@ export async function runEngineSimCli(
     maxNumBatchedTokens: number;
     maxWaiting: number;
     prefixCacheBlocks: number;
+    minOutputTokens: number;
+    maxOutputTokens: number;
     sseCrlf?: boolean;
   }>();
   const sim = await startEngineSimulator({
@@ -55,6 +59,8 @@ export async function runEngineSimCli(
     maxNumBatchedTokens: flags.maxNumBatchedTokens,
     maxWaiting: flags.maxWaiting,
     prefixCacheBlocks: flags.prefixCacheBlocks,
+    minOutputTokens: flags.minOutputTokens,
+    maxOutputTokens: flags.maxOutputTokens,
     sseLineEnding: flags.sseCrlf ? "\r\n" : "\n",
   });
   io.log(`engine simulator serving ${sim.model} at ${sim.url} (OpenAI API under ${sim.url}/v1)`);

@@ -239,14 +239,30 @@ describe("simulator HTTP surface", () => {
 
   test("the CLI entry starts a simulator on the requested port and prints its URL", async () => {
     const lines: string[] = [];
-    const sim = await runEngineSimCli(["--port", "0", "--time-scale", "0", "--model", "cli-model"], {
-      log: (line) => lines.push(line),
-      handleSignals: false,
-    });
+    const sim = await runEngineSimCli(
+      [
+        "--port",
+        "0",
+        "--time-scale",
+        "0",
+        "--model",
+        "cli-model",
+        "--min-output-tokens",
+        "5",
+        "--max-output-tokens",
+        "5",
+      ],
+      {
+        log: (line) => lines.push(line),
+        handleSignals: false,
+      },
+    );
     try {
       assert.match(lines[0], new RegExp(`cli-model at ${sim.url}`));
       const models = (await (await fetch(`${sim.url}/v1/models`)).json()) as { data: Array<{ id: string }> };
       assert.equal(models.data[0].id, "cli-model");
+      const answer = await post(`${sim.url}/v1/chat/completions`, { messages: [{ role: "user", content: "hi" }] });
+      assert.equal(JSON.parse(answer.text).usage.completion_tokens, 5);
     } finally {
       await sim.close();
     }
