@@ -16,7 +16,9 @@ import { type CloseReason, LeanConnection } from "../mqtt/lean-connection.ts";
 import type { ScheduledTask } from "../scheduler.ts";
 import { DeviceTopics } from "../wire.ts";
 import { CommandBook } from "./command-book.ts";
+import { connectPacketFor } from "./connect-packet.ts";
 import type { DeviceConfig, DeviceEnv } from "./device-env.ts";
+import { Keepalive } from "./keepalive.ts";
 import { type Outgoing, type OutgoingKind, Outbox } from "./outbox.ts";
 import { ReasonAsker } from "./reason-asker.ts";
 import { ReasonTracker } from "./reason-tracker.ts";
@@ -48,10 +50,10 @@ export class VirtualDevice implements DeviceContext {
   #everOnline = false;
   #producing = false;
   #telemetryCount = 0;
-  #pingOutstanding = false;
   /** A CONNACK accepted the current connection. */
   #sessionUp = false;
-  #tasks: { telemetry?: ScheduledTask; ping?: ScheduledTask; drop?: ScheduledTask; connect?: ScheduledTask } = {};
+  #tasks: { telemetry?: ScheduledTask; drop?: ScheduledTask; connect?: ScheduledTask } = {};
+  readonly #keepalive: Keepalive;
   readonly #asker: ReasonAsker | undefined;
 
   constructor(config: DeviceConfig, env: DeviceEnv) {
@@ -64,6 +66,12 @@ export class VirtualDevice implements DeviceContext {
     this.#codec = getCodec(config.codec);
     this.#outbox = new Outbox(env.behaviour.offlineBufferSize);
     this.#topics = new DeviceTopics(config.id);
+    this.#keepalive = new Keepalive(
+      env.scheduler,
+      env.behaviour.keepaliveSec,
+      () => this.#connection?.ping(),
+      () => this.#connection?.destroy("keepalive-timeout"),
+    );
     this.shadow = config.profile.hasShadow ? new DeviceShadow(config.profile.initialState()) : undefined;
     this.#asker = config.profile.asksReasoning
       ? new ReasonAsker(
@@ -129,6 +137,7 @@ export class VirtualDevice implements DeviceContext {
     this.stopProducing();
     this.#phase = "stopped";
     for (const task of Object.values(this.#tasks)) this.#env.scheduler.cancel(task);
+    this.#keepalive.stop();
     this.#connection?.disconnect("shutdown");
   }
 
@@ -242,24 +251,9 @@ export class VirtualDevice implements DeviceContext {
     this.#phase = "connecting";
     this.metrics.counters.connectAttempts++;
     const target = { ...env.target, localAddress: env.localAddress(this.#attempt, this.#lastErrorCode) };
-    const will = b.lastWillTopic
-      ? {
-          topic: b.lastWillTopic.replaceAll("{id}", this.deviceId),
-          payload: Buffer.alloc(0),
-          qos: 1 as const,
-          retain: false,
-        }
-      : undefined;
     this.#connection = new LeanConnection(
       target,
-      {
-        clientId: this.deviceId,
-        username: this.#config.secret === undefined ? undefined : this.deviceId,
-        password: this.#config.secret === undefined ? undefined : Buffer.from(this.#config.secret),
-        clean: b.cleanSession,
-        keepaliveSec: b.keepaliveSec,
-        will,
-      },
+      connectPacketFor(this.#config, b),
       {
         onConnack: (sessionPresent, rc) => this.#onConnack(sessionPresent, rc),
         onPublish: (topic, payload, qos, id, dup) => this.#onPublish(topic, payload, qos, id, dup),
@@ -267,9 +261,7 @@ export class VirtualDevice implements DeviceContext {
         onSuback: (id) => {
           if (id === SUBSCRIBE_PACKET_ID && this.#phase === "subscribing") this.#sendHello();
         },
-        onPingresp: () => {
-          this.#pingOutstanding = false;
-        },
+        onPingresp: () => this.#keepalive.pong(),
         onClose: (reason) => this.#onClose(reason),
       },
       env.socketFactory,
@@ -323,28 +315,13 @@ export class VirtualDevice implements DeviceContext {
       this.#queue(this.#encode("state", this.shadow.fullReport(), "state", undefined));
     }
     this.#flush();
-    this.#schedulePing();
+    this.#keepalive.start();
     if (env.behaviour.networkDropMeanMs > 0 && this.#producing) {
       // Exponentially distributed time to the next network loss: drops form a Poisson process per device.
       const delay = -Math.log(1 - env.random()) * env.behaviour.networkDropMeanMs;
       this.#tasks.drop = env.scheduler.after(delay, () => this.dropConnection());
     }
     if (this.#producing) this.#asker?.resume(env.random() * env.behaviour.reasonIntervalMs);
-  }
-
-  #schedulePing(): void {
-    const intervalMs = this.#env.behaviour.keepaliveSec * 1000;
-    if (intervalMs <= 0) return;
-    this.#tasks.ping = this.#env.scheduler.after(intervalMs * 0.75, () => {
-      if (this.#phase !== "online" || !this.#connection) return;
-      if (this.#pingOutstanding) {
-        this.#connection.destroy("keepalive-timeout");
-        return;
-      }
-      this.#pingOutstanding = true;
-      this.#connection.ping();
-      this.#schedulePing();
-    });
   }
 
   #onPuback(messageId: number): void {
@@ -390,8 +367,7 @@ export class VirtualDevice implements DeviceContext {
     const wasConnected = this.#sessionUp;
     this.#sessionUp = false;
     this.#connection = undefined;
-    this.#pingOutstanding = false;
-    env.scheduler.cancel(this.#tasks.ping);
+    this.#keepalive.stop();
     env.scheduler.cancel(this.#tasks.drop);
     env.scheduler.cancel(this.#tasks.connect);
     if (wasConnected) m.online--;
