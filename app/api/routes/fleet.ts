@@ -9,9 +9,18 @@ import { listApprovals } from "./approvals.ts";
 
 /** How long an engine health probe may take before the fleet view reports it as unknown. */
 export const ENGINE_HEALTH_TIMEOUT_MS = 2000;
+/** A health answer is reused this long, so many open dashboards cost the engine one probe, not one each. */
+export const ENGINE_HEALTH_CACHE_MS = 5000;
 
 export function registerFleetRoutes(api: FastifyInstance, deps: OperatorDeps): void {
   const now = () => (deps.clock ?? Date).now();
+  let cached: { at: number; health: Promise<JsonValue> } | undefined;
+  const health = (engine: NonNullable<OperatorDeps["engine"]>): Promise<JsonValue> => {
+    if (cached === undefined || now() - cached.at >= ENGINE_HEALTH_CACHE_MS) {
+      cached = { at: now(), health: probe(engine) };
+    }
+    return cached.health;
+  };
   api.get(
     "/fleet",
     { schema: { summary: "Fleet overview for the dashboard: counts, rates, engine health", tags: ["fleet"] } },
@@ -23,30 +32,36 @@ export function registerFleetRoutes(api: FastifyInstance, deps: OperatorDeps): v
         devices: { registered: records.length, online, offline: Math.max(0, records.length - online) },
         agents: deps.runtime.stats(),
         rates: deps.activity?.rates() ?? null,
-        engine: await engineView(deps),
+        engine: await engineView(deps, health),
         approvalsPending: listApprovals(deps).length,
       };
     },
   );
 }
 
-async function engineView(deps: OperatorDeps): Promise<Record<string, unknown>> {
+/** One health probe; never rejects (a failure is reported as a value). */
+async function probe(engine: NonNullable<OperatorDeps["engine"]>): Promise<JsonValue> {
+  try {
+    return plainJson(await withTimeout(engine.health(), ENGINE_HEALTH_TIMEOUT_MS));
+  } catch (err) {
+    return { healthy: false, error: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+async function engineView(
+  deps: OperatorDeps,
+  health: (engine: NonNullable<OperatorDeps["engine"]>) => Promise<JsonValue>,
+): Promise<Record<string, unknown>> {
   const activity = deps.activity?.engine() ?? null;
   if (deps.engine === undefined) return { configured: false, health: null, stats: null, activity };
   const engine = deps.engine;
-  let health: JsonValue;
-  try {
-    health = plainJson(await withTimeout(engine.health(), ENGINE_HEALTH_TIMEOUT_MS));
-  } catch (err) {
-    health = { healthy: false, error: err instanceof Error ? err.message : String(err) };
-  }
   let stats: JsonValue;
   try {
     stats = plainJson(engine.stats());
   } catch {
     stats = null;
   }
-  return { configured: true, health, stats, activity };
+  return { configured: true, health: await health(engine), stats, activity };
 }
 
 /** Engine objects are plain data but typed `unknown`; a JSON round trip keeps only what JSON can carry. */
