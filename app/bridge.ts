@@ -15,7 +15,7 @@ import { DeviceAgent } from "../agents/device/index.ts";
 import { type Broker, createBroker } from "../broker/index.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "../broker/registry/index.ts";
 import { createEngineClient, type EngineClient } from "../engine-client/index.ts";
-import { loadOrCreateApiToken, registerOperatorApi } from "./api/index.ts";
+import { API_TOKEN_FILE, loadOrCreateApiToken, registerOperatorApi } from "./api/index.ts";
 import { classesByName, type LoadedAgentClass, loadAgentClasses } from "./bridge/agent-classes.ts";
 import { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
 import { type BridgeTap, tapHost } from "./bridge/tap.ts";
@@ -133,8 +133,11 @@ export async function createBridge(config: BridgeConfig, options: BridgeOptions)
   });
   const token = loadOrCreateApiToken(config.dataDir, config.http.apiToken);
   if (token.source === "generated") {
-    // Shown once, like a device secret; it stays readable only by this user in the data directory.
-    logger.warn({ file: path.join(config.dataDir, "api-token") }, `generated operator API token: ${token.token}`);
+    // The token itself never reaches a log line (logs get shipped and shared); the file is readable only by this user.
+    logger.warn(
+      { file: path.join(config.dataDir, API_TOKEN_FILE) },
+      "generated the operator API token; read it from this file or set BRIDGE_API_TOKEN",
+    );
   }
 
   let phase: "created" | "starting" | "ready" | "stopping" | "stopped" = "created";

@@ -49,6 +49,27 @@ describe("bridge lifecycle", () => {
     assert.equal(await bridge.stop("SIGINT"), 0, bridge.stderr());
   });
 
+  test("without a configured token one is generated into the data directory and never logged", async () => {
+    const dir = makeTempDir("bridge-token-");
+    try {
+      const bridge = await startBridgeProcess({ dataDir: dir, env: { BRIDGE_API_TOKEN: "" } });
+      try {
+        const token = fs.readFileSync(path.join(dir, "api-token"), "utf8").trim();
+        assert.ok(token.length >= 16);
+        assert.equal(fs.statSync(path.join(dir, "api-token")).mode & 0o077, 0, "only the owner may read it");
+        const response = await fetch(`http://127.0.0.1:${bridge.httpPort}/api/devices`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        assert.equal(response.status, 200);
+        assert.ok(!(JSON.stringify(bridge.logs) + bridge.stderr()).includes(token), "the token is not in the logs");
+      } finally {
+        assert.equal(await bridge.stop(), 0);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("a port already in use stops start with exit code 1 and a log line naming the address", async () => {
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
