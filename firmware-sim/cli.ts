@@ -116,7 +116,10 @@ export function createSimCommand(): Command {
     .option("--no-clock-ratio <ratio>", "share of devices without a clock (no ts)", number("--no-clock-ratio"))
     .option("--takeover <pairs>", "devices that get a twin with the same client id", number("--takeover"))
     .option("--local-addresses <list>", "comma-separated source addresses, e.g. 127.0.0.1,127.0.0.2")
-    .option("--verify-api <url>", "bridge operator API base URL to read telemetry back, e.g. http://127.0.0.1:8080")
+    .option(
+      "--verify-api <url>",
+      "bridge operator API base URL to read telemetry and command states back, e.g. http://127.0.0.1:8080",
+    )
     .option("--api-token <token>", "operator API token (default: $AGENT_BRIDGE_API_TOKEN)")
     .option("--seed <n>", "seed of the random source, to replay a run", number("--seed"))
     .option(
@@ -166,6 +169,7 @@ async function toFleetOptions(flags: RawFlags, env: NodeJS.ProcessEnv): Promise<
       .map((a) => a.trim())
       .filter((a) => a !== ""),
     verifyTelemetry: flags.verifyApi ? { apiUrl: flags.verifyApi, token } : undefined,
+    verifyCommands: flags.verifyApi ? { apiUrl: flags.verifyApi, token } : undefined,
     random: flags.seed === undefined ? undefined : seededRandom(flags.seed),
     reasonIntervalMs: flags.reasonIntervalMs,
     settleMs: flags.settleMs,

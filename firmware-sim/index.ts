@@ -18,7 +18,13 @@ export { type DeviceCredential, loadCredentials, parseCredentials } from "./cred
 export { SimErrorCode } from "./errors.ts";
 export { createFleet, type Fleet, type FleetEvents } from "./fleet/fleet.ts";
 export { FLEET_DEFAULTS, type FleetOptions } from "./fleet/options.ts";
-export type { FleetReport, TelemetryCheckResult } from "./fleet/report.ts";
+export type { CommandCheckResult, FleetReport, TelemetryCheckResult } from "./fleet/report.ts";
+export {
+  type AckedCommand,
+  type CommandReadback,
+  type CommandVerifier,
+  httpCommandVerifier,
+} from "./invariants/command-check.ts";
 export {
   type HttpVerifierOptions,
   httpTelemetryVerifier,

@@ -38,6 +38,11 @@ export class CommandBook {
     return this.#records.size;
   }
 
+  /** Commands whose ack got a PUBACK, with the ack's outcome. */
+  confirmed(): { id: string; ok: boolean }[] {
+    return [...this.#records].filter(([, r]) => r.confirmed).map(([id, r]) => ({ id, ok: r.ack.ok }));
+  }
+
   /** Ids of commands whose ack never got a PUBACK. */
   unconfirmed(): string[] {
     return [...this.#records].filter(([, r]) => !r.confirmed).map(([id]) => id);

@@ -8,14 +8,15 @@ import { CommandBook } from "../device/command-book.ts";
 import type { DeviceBehaviour, DeviceEnv } from "../device/device-env.ts";
 import { VirtualDevice } from "../device/virtual-device.ts";
 import { SimErrorCode } from "../errors.ts";
+import type { AckedCommand } from "../invariants/command-check.ts";
 import { type Violation, ViolationLog } from "../invariants/violations.ts";
 import { getProfile } from "../profiles/index.ts";
 import { type ScheduledTask, TickScheduler } from "../scheduler.ts";
 import { FleetMetrics, type FleetStats } from "../stats.ts";
 import { localAddressPicker, planLocalAddresses } from "./local-addresses.ts";
 import { type FleetOptions, resolveFleetOptions } from "./options.ts";
-import type { FleetReport, TelemetryCheckResult } from "./report.ts";
-import { toVerifier, verifyTelemetry } from "./verify-run.ts";
+import type { CommandCheckResult, FleetReport, TelemetryCheckResult } from "./report.ts";
+import { toCommandVerifier, toVerifier, verifyCommands, verifyTelemetry } from "./verify-run.ts";
 
 /** Events of a running fleet. */
 export interface FleetEvents {
@@ -211,8 +212,9 @@ export function createFleet(options: FleetOptions): Fleet {
       await waitFor(() => metrics.online === 0, 2000);
       scheduler.close();
       const telemetryCheck = await checkTelemetry(poweredDevices);
+      const commandCheck = await checkCommands(poweredDevices);
       state = "stopped";
-      const report = buildReport(telemetryCheck);
+      const report = buildReport(telemetryCheck, commandCheck);
       events.emit("finished", report);
       return report;
     })();
@@ -232,7 +234,16 @@ export function createFleet(options: FleetOptions): Fleet {
     return verifyTelemetry(verifier, acked, o.verifyConcurrency, (v) => violations.add({ ...v, atMs: clock.now() }));
   };
 
-  const buildReport = (telemetryCheck: TelemetryCheckResult): FleetReport => {
+  const checkCommands = async (powered: readonly VirtualDevice[]): Promise<CommandCheckResult> => {
+    const verifier = toCommandVerifier(o.verifyCommands);
+    if (!verifier) return { status: "skipped", reason: "no verifyCommands hook or API URL given" };
+    // Twins share their original's command book: one entry per device id.
+    const acked = new Map<string, AckedCommand[]>();
+    for (const device of powered) if (!device.isTwin) acked.set(device.deviceId, device.commands.confirmed());
+    return verifyCommands(verifier, acked, o.verifyConcurrency, (v) => violations.add({ ...v, atMs: clock.now() }));
+  };
+
+  const buildReport = (telemetryCheck: TelemetryCheckResult, commandCheck: CommandCheckResult): FleetReport => {
     const s = stats();
     const activeMs = Math.max(1, stoppedProducingMs - startedMs);
     return {
@@ -241,6 +252,7 @@ export function createFleet(options: FleetOptions): Fleet {
       violationCounts: violations.counts(),
       violationDetails: violations.details(),
       telemetryCheck,
+      commandCheck,
       durationMs: clock.now() - startedMs,
       activeMs,
       undelivered,

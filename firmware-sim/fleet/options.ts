@@ -9,6 +9,7 @@ import { type BackoffOptions, DEFAULT_BACKOFF } from "../backoff.ts";
 import { type Clock, type RandomSource, systemClock } from "../clock.ts";
 import type { DeviceCredential } from "../credentials.ts";
 import { SimErrorCode } from "../errors.ts";
+import type { CommandVerifier } from "../invariants/command-check.ts";
 import type { TelemetryVerifier } from "../invariants/telemetry-check.ts";
 import { defaultSocketFactory, type SocketFactory } from "../mqtt/lean-connection.ts";
 import { PROFILE_NAMES, type ProfileName } from "../profiles/index.ts";
@@ -75,6 +76,8 @@ export interface FleetOptions {
   settleMs?: number;
   /** Reads telemetry back at the end: a function, or the bridge's operator API. Default: the check is skipped. */
   verifyTelemetry?: TelemetryVerifier | { apiUrl: string; token?: string };
+  /** Reads the acked commands back at the end: a function, or the bridge's operator API. Default: skipped. */
+  verifyCommands?: CommandVerifier | { apiUrl: string; token?: string };
   /** Devices verified at once. Default 8. */
   verifyConcurrency?: number;
   /** Violation details kept (all are counted). Default 1000. */
@@ -91,7 +94,15 @@ export interface FleetOptions {
 export type ResolvedFleetOptions = Required<
   Omit<
     FleetOptions,
-    "credentials" | "secret" | "lastWillTopic" | "localAddresses" | "tls" | "verifyTelemetry" | "backoff" | "profile"
+    | "credentials"
+    | "secret"
+    | "lastWillTopic"
+    | "localAddresses"
+    | "tls"
+    | "verifyTelemetry"
+    | "verifyCommands"
+    | "backoff"
+    | "profile"
   >
 > & {
   profiles: readonly ProfileName[];
@@ -102,6 +113,7 @@ export type ResolvedFleetOptions = Required<
   localAddresses: readonly string[] | undefined;
   tls: tls.ConnectionOptions | undefined;
   verifyTelemetry: FleetOptions["verifyTelemetry"];
+  verifyCommands: FleetOptions["verifyCommands"];
   target: { host: string; port: number; tls: boolean };
 };
 
@@ -224,6 +236,7 @@ export function resolveFleetOptions(options: FleetOptions): ResolvedFleetOptions
     drainTimeoutMs: num("drainTimeoutMs", options.drainTimeoutMs, d.drainTimeoutMs, 0, 3_600_000),
     settleMs: num("settleMs", options.settleMs, d.settleMs, 0, 3_600_000),
     verifyTelemetry: options.verifyTelemetry,
+    verifyCommands: options.verifyCommands,
     verifyConcurrency: num("verifyConcurrency", options.verifyConcurrency, d.verifyConcurrency, 1, 1000, true),
     maxViolationDetails: num("maxViolationDetails", options.maxViolationDetails, d.maxViolationDetails, 0, 1e7, true),
     clock: options.clock ?? systemClock,

@@ -7,6 +7,11 @@ export type TelemetryCheckResult =
   | { status: "skipped"; reason: string }
   | { status: "checked"; devices: number; ackedMessages: number; missingMessages: number; unavailableDevices: number };
 
+/** How the command read-back went. */
+export type CommandCheckResult =
+  | { status: "skipped"; reason: string }
+  | { status: "checked"; devices: number; commands: number; unrecorded: number; unavailableDevices: number };
+
 /** The outcome of a run: what `stop()` resolves to and what `--json` prints. */
 export interface FleetReport {
   /** True when no invariant was violated. */
@@ -16,6 +21,7 @@ export interface FleetReport {
   violationCounts: Partial<Record<ViolationKind, number>>;
   violationDetails: readonly Violation[];
   telemetryCheck: TelemetryCheckResult;
+  commandCheck: CommandCheckResult;
   /** From start() to the end of stop(), ms. */
   durationMs: number;
   /** Time devices were producing (start to stop), ms. */

@@ -1,10 +1,17 @@
 /**
- * The end-of-run telemetry check: ask the verifier about every device's acknowledged seqs, a few devices at a time.
+ * The end-of-run read-back checks: ask the verifiers about every device's acknowledged telemetry and command acks,
+ * a few devices at a time.
  */
+import {
+  type AckedCommand,
+  type CommandReadback,
+  type CommandVerifier,
+  httpCommandVerifier,
+} from "../invariants/command-check.ts";
 import { httpTelemetryVerifier, type TelemetryVerifier } from "../invariants/telemetry-check.ts";
 import type { Violation } from "../invariants/violations.ts";
 import type { FleetOptions } from "./options.ts";
-import type { TelemetryCheckResult } from "./report.ts";
+import type { CommandCheckResult, TelemetryCheckResult } from "./report.ts";
 
 /** Turns the `verifyTelemetry` option into a verifier function. */
 export function toVerifier(option: FleetOptions["verifyTelemetry"]): TelemetryVerifier | undefined {
@@ -51,4 +58,52 @@ export async function verifyTelemetry(
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, entries.length)) }, worker));
   return { status: "checked", devices: entries.length, ackedMessages, missingMessages, unavailableDevices };
+}
+
+/** Turns the `verifyCommands` option into a verifier function. */
+export function toCommandVerifier(option: FleetOptions["verifyCommands"]): CommandVerifier | undefined {
+  if (option === undefined) return undefined;
+  if (typeof option === "function") return option;
+  return httpCommandVerifier({ baseUrl: option.apiUrl, token: option.token });
+}
+
+/** Checks every device's acked commands; reports each unrecorded or unreadable device through `violation`. */
+export async function verifyCommands(
+  verifier: CommandVerifier,
+  ackedByDevice: ReadonlyMap<string, readonly AckedCommand[]>,
+  concurrency: number,
+  violation: (v: Omit<Violation, "atMs">) => void,
+): Promise<CommandCheckResult> {
+  const entries = [...ackedByDevice].filter(([, acked]) => acked.length > 0);
+  let commands = 0;
+  let unrecorded = 0;
+  let unavailableDevices = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < entries.length) {
+      const [deviceId, acked] = entries[next++];
+      commands += acked.length;
+      let outcome: CommandReadback;
+      try {
+        outcome = await verifier(deviceId, acked);
+      } catch (err) {
+        outcome = { status: "unavailable", reason: err instanceof Error ? err.message : String(err) };
+      }
+      if (outcome.status === "unavailable") {
+        unavailableDevices++;
+        violation({ kind: "command-unverifiable", deviceId, message: outcome.reason });
+        continue;
+      }
+      unrecorded += outcome.unrecorded.length;
+      for (const { id, state } of outcome.unrecorded) {
+        violation({
+          kind: "command-ack-unrecorded",
+          deviceId,
+          message: `command ${id}: ack acknowledged, still ${state}`,
+        });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, entries.length)) }, worker));
+  return { status: "checked", devices: entries.length, commands, unrecorded, unavailableDevices };
 }

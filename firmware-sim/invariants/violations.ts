@@ -17,6 +17,10 @@ export type ViolationKind =
   | "undecodable-down-frame"
   /** A command was received but no ack of it was acknowledged (PUBACK) by the end of the run. */
   | "command-unacked"
+  /** A command whose ack got a PUBACK is still waiting (QUEUED or SENT) on the bridge afterwards. */
+  | "command-ack-unrecorded"
+  /** Reading the commands back failed, so the check could not be made. */
+  | "command-unverifiable"
   /** The thermostat's reported state differs from the desired state it was last sent. */
   | "state-not-converged"
   /** Streamed reasoning chunks arrived out of order, after the final frame, or for an unknown request. */

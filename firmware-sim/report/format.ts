@@ -49,6 +49,7 @@ export function formatSummary(report: FleetReport, maxViolations = 20): string {
     ["error frames", formatCounts(s.errorCodes, c.errorFrames)],
     ["CONNACK refusals", formatCounts(s.refusalCodes, c.connectRefused)],
     ["telemetry read-back", formatTelemetryCheck(report)],
+    ["command read-back", formatCommandCheck(report)],
     ["violations", `${report.violations}`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
@@ -66,6 +67,12 @@ export function formatSummary(report: FleetReport, maxViolations = 20): string {
 function formatCounts(counts: Record<string, number>, total: number): string {
   const parts = Object.entries(counts).map(([k, v]) => `${k}=${v}`);
   return parts.length === 0 ? String(total) : `${total} (${parts.join(", ")})`;
+}
+
+function formatCommandCheck(report: FleetReport): string {
+  const t = report.commandCheck;
+  if (t.status === "skipped") return `skipped (${t.reason})`;
+  return `${t.commands - t.unrecorded}/${t.commands} acked commands recorded on ${t.devices} devices, ${t.unavailableDevices} unreadable`;
 }
 
 function formatTelemetryCheck(report: FleetReport): string {

@@ -36,6 +36,13 @@ describe("fleet against a plain aedes broker", () => {
         profile: ["sensor", "thermostat", "constrained", "reasoning"],
         random: seededRandom(1),
         verifyTelemetry: verifierFromReader(async (id) => agent.telemetry(id).map((seq) => ({ seq }))),
+        // The stand-in agent "records" a command when it has seen its ack.
+        verifyCommands: async (id, acked) => ({
+          status: "read",
+          unrecorded: acked
+            .filter((c) => !agent.devices.get(id)?.acks.has(c.id))
+            .map((c) => ({ id: c.id, state: "SENT" })),
+        }),
         ...fast,
       });
       const report = await runUntil(
@@ -58,6 +65,8 @@ describe("fleet against a plain aedes broker", () => {
         assert.equal(report.telemetryCheck.ackedMessages, c.telemetryAcked);
       }
       assert.ok(c.telemetryAcked > 50, `telemetry acked: ${c.telemetryAcked}`);
+      assert.ok(report.commandCheck.status === "checked" && report.commandCheck.commands >= 8 + 2);
+      assert.equal(report.commandCheck.unrecorded, 0);
       assert.ok(report.pubackLatency.count > 0 && report.pubackLatency.p99Ms >= report.pubackLatency.p50Ms);
       assert.ok(c.commandsRedelivered >= 2, "the thermostats saw their set command twice");
       assert.ok(c.staleStateErrors >= 2, "each thermostat recovered from a stale base version");
@@ -105,6 +114,24 @@ describe("fleet against a plain aedes broker", () => {
       const report = await runUntil(fleet, (s) => s.violations >= 2, "a violation per device");
       assert.equal(report.violationCounts["undecodable-down-frame"], 2);
       assert.match(report.violationDetails[0]?.message ?? "", /down\/cmd: BRIDGE_ERR_FRAME_DECODE .* bytes: a[0-9a-f]/);
+    });
+  });
+
+  it("reports command acks the bridge did not record", async () => {
+    await withAgent({}, async () => {
+      const fleet = createFleet({
+        url: broker.url,
+        devices: 2,
+        idPrefix: "unrec-",
+        verifyCommands: async (_id, acked) => ({
+          status: "read",
+          unrecorded: acked.map((c) => ({ id: c.id, state: "SENT" })),
+        }),
+        ...fast,
+      });
+      const report = await runUntil(fleet, (s) => s.counters.acksSent >= 2, "the ping commands acked");
+      assert.equal(report.violationCounts["command-ack-unrecorded"], 2);
+      assert.match(report.violationDetails[0]?.message ?? "", /command unrec-\d-ping: ack acknowledged, still SENT/);
     });
   });
 

@@ -2,12 +2,17 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { httpTelemetryVerifier } from "../../firmware-sim/index.ts";
+import { httpCommandVerifier, httpTelemetryVerifier } from "../../firmware-sim/index.ts";
 
 // A stand-in for GET /api/devices/{id}/telemetry: rows oldest first, `from`/`limit` paging, a bearer token.
 describe("telemetry read-back over the operator API", () => {
   const stored = new Map<string, { ts: number; metric: string; value: number }[]>();
   const requests: string[] = [];
+  const commandStates = new Map([
+    ["c-done", "SUCCEEDED"],
+    ["c-failed", "FAILED"],
+    ["c-stuck", "SENT"],
+  ]);
   let server: http.Server;
   let baseUrl: string;
 
@@ -19,6 +24,13 @@ describe("telemetry read-back over the operator API", () => {
         return;
       }
       const url = new URL(req.url ?? "/", "http://x");
+      const command = /^\/api\/devices\/([^/]+)\/commands\/([^/]+)$/.exec(url.pathname);
+      if (command) {
+        const state = commandStates.get(decodeURIComponent(command[2]));
+        if (state === undefined) res.writeHead(404).end();
+        else res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ id: command[2], state }));
+        return;
+      }
       const match = /^\/api\/devices\/([^/]+)\/telemetry$/.exec(url.pathname);
       const rows = match ? (stored.get(decodeURIComponent(match[1])) ?? []) : [];
       const from = Number(url.searchParams.get("from") ?? 0);
@@ -46,6 +58,12 @@ describe("telemetry read-back over the operator API", () => {
       requests.filter((r) => r.startsWith("/api/devices/dev-1/telemetry?metric=seq")).length >= 3,
       "it read several pages",
     );
+  });
+
+  it("names acked commands still waiting on the bridge, counting pruned ones as recorded", async () => {
+    const verify = httpCommandVerifier({ baseUrl, token: "t0ken" });
+    const acked = ["c-done", "c-failed", "c-stuck", "c-pruned"].map((id) => ({ id, ok: true }));
+    assert.deepEqual(await verify("dev-1", acked), { status: "read", unrecorded: [{ id: "c-stuck", state: "SENT" }] });
   });
 
   it("says the check was impossible when the API refuses", async () => {
