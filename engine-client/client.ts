@@ -62,6 +62,7 @@ class OpenAiEngineClient implements EngineClient {
 
   async *stream(request: ChatRequest, options: ChatOptions): AsyncGenerator<ChatStreamEvent> {
     const ctx = this.#begin(request, options);
+    let replica: Replica | undefined;
     let replicaKey: string | undefined;
     let opened: Awaited<ReturnType<typeof openStream>> | undefined;
     let release: (() => void) | undefined;
@@ -77,7 +78,8 @@ class OpenAiEngineClient implements EngineClient {
       );
       opened = attempt.value;
       release = attempt.release;
-      replicaKey = attempt.replica.key;
+      replica = attempt.replica;
+      replicaKey = replica.key;
       let firstTokenAt: number | undefined;
       const reader = readChatStream(opened, { replica: replicaKey, apiKey: this.#options.apiKey, signal: ctx.signal });
       for await (const event of reader) {
@@ -86,6 +88,7 @@ class OpenAiEngineClient implements EngineClient {
           // The slot goes back before the caller sees `done`, so its next request can be admitted at once.
           release?.();
           release = undefined;
+          replica.recordSuccess();
           this.#recordDone(ctx, replicaKey, event.usage, event.finishReason, firstTokenAt);
         } else if (firstTokenAt === undefined) {
           firstTokenAt = this.#options.clock.now();
@@ -98,6 +101,10 @@ class OpenAiEngineClient implements EngineClient {
         yield event;
       }
     } catch (err) {
+      // A replica whose streams break is as unhealthy as one that refuses them: it counts towards its cooldown.
+      if (!ctx.signal.aborted && err instanceof BridgeError && err.code === ENGINE_ERROR_CODES.streamBroken) {
+        replica?.recordFailure();
+      }
       throw this.#fail(ctx, replicaKey, err);
     } finally {
       // Reached also when the consumer stops early: closing the body closes the socket, so the engine
@@ -146,6 +153,7 @@ class OpenAiEngineClient implements EngineClient {
         },
       );
       replicaKey = attempt.replica.key;
+      attempt.replica.recordSuccess();
       attempt.release();
       const completion = attempt.value;
       this.#recordDone(ctx, replicaKey, completion.usage, completion.finishReason, undefined);

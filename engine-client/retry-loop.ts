@@ -53,8 +53,9 @@ export async function withAttempts<T>(
       admission.release(replica);
     };
     try {
+      // Success is recorded by the caller once the answer is complete: a stream that opens and then breaks is
+      // not a healthy replica.
       const value = await attempt(replica);
-      replica.recordSuccess();
       return { value, replica, release };
     } catch (raw) {
       const err = ctx.signal.aborted ? ctx.signal.reason : raw;

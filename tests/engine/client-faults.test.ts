@@ -27,6 +27,31 @@ describe("engine client faults", () => {
     }
   });
 
+  test("streams that keep breaking mid-way cool their replica down like refused connections do", async () => {
+    const sim = await startEngineSimulator({
+      timeScale: 0,
+      faults: { errorAfterTokens: { tokens: 1 }, healthStatus: 503 },
+    });
+    const engine = createEngineClient({
+      urls: [sim.url],
+      model: sim.model,
+      cooldown: { failureThreshold: 2, cooldownMs: 60_000 },
+    });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const { error } = await collect(engine.stream(ASK, { agentId: "d" }));
+        assert.equal(error?.code, "BRIDGE_ERR_ENGINE_STREAM_BROKEN");
+      }
+      assert.equal(engine.stats().replicas[0].state, "cooling");
+      const { error } = await collect(engine.stream(ASK, { agentId: "d" }));
+      assert.equal(error?.code, "BRIDGE_ERR_ENGINE_UNAVAILABLE");
+      assert.equal(sim.requests().length, 2);
+    } finally {
+      await engine.close();
+      await sim.close();
+    }
+  });
+
   test("a connection dropped after the first byte is STREAM_BROKEN; one dropped before it is retried", async () => {
     const sim = await startEngineSimulator({ timeScale: 0, faults: { dropAfterTokens: { tokens: 2, count: 1 } } });
     const engine = createEngineClient({ urls: [sim.url], model: sim.model, retry: FAST_RETRY });
