@@ -30,6 +30,8 @@ export interface AgentSocketServerOptions {
   maxPendingMessages?: number;
   /** Malformed messages tolerated per socket before it is closed with 1008. Default 10. */
   maxProtocolErrors?: number;
+  /** Open sockets at most; one more is refused with HTTP 503 before the upgrade. Default 1024. */
+  maxSockets?: number;
   observer?: SocketObserver;
   logger?: SessionLogger;
   /** Connection id source. Default `ws-` + random UUID. */
@@ -42,6 +44,7 @@ export const AGENT_SOCKET_DEFAULTS = {
   maxMessageBytes: 65536,
   maxPendingMessages: 32,
   maxProtocolErrors: 10,
+  maxSockets: 1024,
 } as const;
 
 export interface AgentSocketServer {
@@ -74,7 +77,7 @@ const noopLogger: SessionLogger = { debug() {}, warn() {} };
  */
 export function createAgentSocketServer(options: AgentSocketServerOptions): AgentSocketServer {
   const o = { ...AGENT_SOCKET_DEFAULTS, ...stripUndefined(options) };
-  for (const field of ["maxMessageBytes", "maxPendingMessages", "maxProtocolErrors"] as const) {
+  for (const field of ["maxMessageBytes", "maxPendingMessages", "maxProtocolErrors", "maxSockets"] as const) {
     if (!Number.isInteger(o[field]) || o[field] < 1) throw new RangeError(`${field} must be a positive integer`);
   }
   if (typeof o.apiToken !== "string" || o.apiToken === "") throw new TypeError("apiToken must be a non-empty string");
@@ -96,6 +99,8 @@ export function createAgentSocketServer(options: AgentSocketServerOptions): Agen
     if (given === undefined || !tokensEqual(given, o.apiToken)) return refuse(socket, 401, "Unauthorized");
     if (o.agentExists !== undefined && !(await o.agentExists(agentId))) return refuse(socket, 404, "Not Found");
     if (closing || socket.destroyed) return refuse(socket, 503, "Service Unavailable");
+    // Counted after every await, right before the upgrade, so concurrent upgrades cannot overshoot.
+    if (wss.clients.size >= o.maxSockets) return refuse(socket, 503, "Service Unavailable");
     const readonlyParam = url.searchParams.get("readonly");
     const readonly = readonlyParam === "1" || readonlyParam === "true";
     wss.handleUpgrade(request, socket, head, (ws) => {

@@ -185,6 +185,27 @@ describe("WebSocket agent endpoint", () => {
     ws.close();
   });
 
+  test("options are validated and sockets beyond the limit are refused with 503", async () => {
+    assert.throws(() => createAgentSocketServer({ host, apiToken: TOKEN, maxSockets: 0 }), /maxSockets/);
+    assert.throws(() => createAgentSocketServer({ host, apiToken: "" }), /apiToken/);
+    const small = createAgentSocketServer({ host, apiToken: TOKEN, maxSockets: 1 });
+    const srv = createServer();
+    srv.on("upgrade", (req, socket, head) => small.handleUpgrade(req, socket, head));
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    const url = `ws://127.0.0.1:${(srv.address() as AddressInfo).port}/agents/lim-1?token=${TOKEN}`;
+    const first = new WebSocket(url);
+    await new Promise((r) => first.once("open", r));
+    const status = await new Promise<number>((resolve) => {
+      const second = new WebSocket(url);
+      second.once("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
+      second.once("error", () => {});
+    });
+    assert.equal(status, 503);
+    first.close();
+    await small.close();
+    await new Promise<void>((r) => srv.close(() => r()));
+  });
+
   test("the agent is told when a client disconnects", async () => {
     const { ws, inbox } = await connect(`/agents/dev-6?token=${TOKEN}`);
     await inbox.next((m) => m.type === "cf_agent_identity");
