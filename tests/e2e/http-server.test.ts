@@ -1,0 +1,126 @@
+import assert from "node:assert/strict";
+import net from "node:net";
+import { after, describe, test } from "node:test";
+import { pino } from "pino";
+import type { AgentHost, ConnectionInit } from "../../agents/host.ts";
+import type { DownMessage } from "../../codecs/frames.ts";
+import { tapHost } from "../../app/bridge/tap.ts";
+import { createHttpServer, type HttpServer, type Readiness } from "../../app/http/index.ts";
+
+const logger = pino({ level: "silent" });
+const servers: HttpServer[] = [];
+after(async () => {
+  for (const s of servers) await s.close();
+});
+
+function upgrade(port: number, urlPath: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1", () =>
+      socket.write(`GET ${urlPath} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`),
+    );
+    let text = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      text += chunk;
+    });
+    socket.on("close", () => resolve(text.split("\r\n")[0] ?? ""));
+    socket.on("error", reject);
+  });
+}
+
+describe("operator HTTP server (in process)", () => {
+  test("readiness answers 503 with the phase until ready, then 200 with the listeners", async () => {
+    let state: Readiness = { ready: false, phase: "starting", listeners: {} };
+    const server = createHttpServer({ host: "127.0.0.1", port: 0, logger, readiness: () => state, upgradeRoutes: [] });
+    servers.push(server);
+    const { port } = await server.listen();
+    const before = await fetch(`http://127.0.0.1:${port}/readyz`);
+    assert.equal(before.status, 503);
+    assert.deepEqual(await before.json(), { status: "starting", listeners: {} });
+    state = { ready: true, phase: "ready", listeners: { http: { host: "127.0.0.1", port } } };
+    const afterReady = await fetch(`http://127.0.0.1:${port}/readyz`);
+    assert.equal(afterReady.status, 200);
+    assert.deepEqual(await afterReady.json(), { status: "ready", listeners: { http: { host: "127.0.0.1", port } } });
+    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+  });
+
+  test("upgrades go to the route matching their path; a declined, unknown or failing route gets a status", async () => {
+    const seen: string[] = [];
+    const server = createHttpServer({
+      host: "127.0.0.1",
+      port: 0,
+      logger,
+      readiness: () => ({ ready: true, phase: "ready", listeners: {} }),
+      upgradeRoutes: [
+        {
+          name: "ok",
+          match: (p) => p === "/ok",
+          handle: (_req, socket) => {
+            seen.push("ok");
+            socket.end("HTTP/1.1 101 Switching Protocols\r\n\r\n");
+          },
+        },
+        { name: "declines", match: (p) => p === "/declines", handle: () => false },
+        {
+          name: "throws",
+          match: (p) => p === "/throws",
+          handle: () => {
+            throw new Error("handler bug");
+          },
+        },
+      ],
+    });
+    servers.push(server);
+    const { port } = await server.listen();
+    assert.match(await upgrade(port, "/ok?x=1"), /^HTTP\/1\.1 101/);
+    assert.deepEqual(seen, ["ok"]);
+    assert.match(await upgrade(port, "/declines"), /^HTTP\/1\.1 404/);
+    assert.match(await upgrade(port, "/elsewhere"), /^HTTP\/1\.1 404/);
+    assert.match(await upgrade(port, "/throws"), /^HTTP\/1\.1 500/);
+    server.stopAccepting();
+    assert.match(await upgrade(port, "/ok"), /^HTTP\/1\.1 503/, "no new sockets once stopping");
+    assert.deepEqual(seen, ["ok"]);
+  });
+});
+
+describe("traffic tap", () => {
+  test("sees inbound messages and down frames without changing them, and survives a throwing observer", async () => {
+    const sent: DownMessage[] = [];
+    let opened: ConnectionInit | undefined;
+    const host: AgentHost & { extra(): string } = {
+      open: async (_id, connection) => {
+        opened = connection;
+        return { status: "committed" };
+      },
+      deliver: () => ({ accepted: true, done: Promise.resolve({ status: "committed" }) }),
+      close: async () => ({ status: "committed" }),
+      extra: () => "still reachable",
+    };
+    const ups: string[] = [];
+    const downs: string[] = [];
+    const tapped = tapHost(host, {
+      up: (id, m) => {
+        ups.push(`${id}:${m.channel}`);
+        throw new Error("observer bug");
+      },
+      down: (id, m) => {
+        downs.push(`${id}:${m.channel}`);
+        throw new Error("observer bug");
+      },
+    });
+    await tapped.open("d-1", {
+      id: "c-1",
+      kind: "internal",
+      codec: "cbor",
+      transport: { send: (m) => sent.push(m), sendProtocol: () => {}, close: () => {} },
+    });
+    const result = tapped.deliver("d-1", "c-1", { channel: "telemetry", frame: { r: { t: 1 } } });
+    assert.equal(result.accepted, true);
+    const frame: DownMessage = { channel: "rpc", frame: { id: "1", ok: true } };
+    opened?.transport.send(frame, { qos: 1 });
+    assert.deepEqual(ups, ["d-1:telemetry"]);
+    assert.deepEqual(downs, ["d-1:rpc"]);
+    assert.deepEqual(sent, [frame], "the frame still reached the transport");
+    assert.equal(tapped.extra(), "still reachable");
+  });
+});
