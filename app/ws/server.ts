@@ -91,8 +91,14 @@ export function createAgentSocketServer(options: AgentSocketServerOptions): Agen
   const matches = (pathname: string): boolean => pathname.startsWith(o.pathPrefix);
 
   async function upgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const url = new URL(request.url ?? "/", "http://localhost");
-    const agentId = decodeURIComponent(url.pathname.slice(o.pathPrefix.length));
+    let url: URL;
+    let agentId: string;
+    try {
+      url = new URL(request.url ?? "/", "http://localhost");
+      agentId = decodeURIComponent(url.pathname.slice(o.pathPrefix.length));
+    } catch {
+      return refuse(socket, 400, "Bad Request");
+    }
     if (closing) return refuse(socket, 503, "Service Unavailable");
     if (!AGENT_ID.test(agentId)) return refuse(socket, 400, "Bad Request");
     const given = bearerToken(request.headers.authorization) ?? url.searchParams.get("token") ?? undefined;

@@ -99,6 +99,7 @@ describe("WebSocket agent endpoint", () => {
     assert.equal(await refusedStatus("/agents/dev-1?token=wrong"), 401);
     assert.equal(await refusedStatus("/agents/dev-1", { authorization: "Bearer nope" }), 401);
     assert.equal(await refusedStatus(`/agents/bad%20id?token=${TOKEN}`), 400);
+    assert.equal(await refusedStatus(`/agents/%E0%A4%A?token=${TOKEN}`), 400);
     assert.equal(await refusedStatus(`/agents/ghost?token=${TOKEN}`), 404);
   });
 
