@@ -47,7 +47,8 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
     if (fault.retryAfterSeconds !== undefined) headers["retry-after"] = String(fault.retryAfterSeconds);
     return reject(fault.status, "ServiceUnavailableError", "injected failure", headers);
   }
-  const promptTokens = tokenize(renderPrompt(request.messages, request.toolsJson));
+  const prompt = renderPrompt(request.messages, request.toolsJson);
+  const promptTokens = tokenize(prompt);
   const maxLen = ctx.options.maxModelLen;
   const maxTokens =
     request.maxTokens ?? Math.max(1, Math.min(ctx.options.defaultMaxTokens, maxLen - promptTokens.length));
@@ -67,7 +68,7 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
   }
   const last = request.messages[request.messages.length - 1];
   const plan = planGeneration({
-    prompt: renderPrompt(request.messages, request.toolsJson),
+    prompt,
     model: request.model,
     lastRole: last.role,
     lastContent: last.content,
