@@ -33,7 +33,9 @@ before(async () => {
   );
   fs.writeFileSync(
     configFile,
-    JSON.stringify({ agents: { classes: [{ pattern: "thermo-*", module: "./thermostat.mts", export: "Thermostat" }] } }),
+    JSON.stringify({
+      agents: { classes: [{ pattern: "thermo-*", module: "./thermostat.mts", export: "Thermostat" }] },
+    }),
   );
   secrets.set("thermo-1", addDevice(dataDir, "thermo-1", "cbor"));
   secrets.set("plain-1", addDevice(dataDir, "plain-1", "cbor"));

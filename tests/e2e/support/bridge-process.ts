@@ -24,6 +24,8 @@ export interface BridgeProcess {
   readonly dataDir: string;
   readonly mqttPort: number;
   readonly httpPort: number;
+  /** Every listener's address from the start line (mqtt, mqtts, http). */
+  readonly addresses: Record<string, { host: string; port: number }>;
   readonly logs: LogLine[];
   /** Raw stderr text. */
   stderr(): string;
@@ -138,13 +140,17 @@ export async function startBridgeProcess(options: StartOptions): Promise<BridgeP
     child.kill("SIGKILL");
     throw err;
   }
-  const addresses = line.addresses as { mqtt: { port: number }; http: { port: number } };
+  const addresses = line.addresses as Record<string, { host: string; port: number }> & {
+    mqtt: { port: number };
+    http: { port: number };
+  };
   const httpPort = addresses.http.port;
   return {
     child,
     dataDir: options.dataDir,
     mqttPort: addresses.mqtt.port,
     httpPort,
+    addresses,
     logs,
     stderr: () => stderrText,
     exited,

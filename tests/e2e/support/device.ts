@@ -46,6 +46,8 @@ export interface DeviceOptions {
   port: number;
   /** Broker URL instead of mqtt://127.0.0.1:{port} (e.g. ws://127.0.0.1:{httpPort}/mqtt). */
   url?: string;
+  /** CA certificate to trust for mqtts:// URLs. */
+  ca?: Buffer;
   id: string;
   secret?: string;
   codec: CodecName;
@@ -80,6 +82,7 @@ export async function connectDevice(options: DeviceOptions): Promise<TestDevice>
     reconnectPeriod: 0,
     connectTimeout: 10_000,
     protocolVersion: 4,
+    ...(options.ca === undefined ? {} : { ca: options.ca, rejectUnauthorized: true }),
   });
   const received: ReceivedFrame[] = [];
   const violations: string[] = [];
