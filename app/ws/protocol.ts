@@ -5,6 +5,7 @@
  */
 import type { DownMessage, Value } from "../../codecs/frames.ts";
 import type { ProtocolMessage } from "../../agents/host.ts";
+import { DEFAULT_DECODE_LIMITS } from "../../codecs/codec.ts";
 import { type JsonValue, toJsonValue } from "../api/json-value.ts";
 
 /** Stable codes of protocol errors sent to a client (docs/errors.md). */
@@ -50,6 +51,14 @@ export function parseClientMessage(text: string): ParseOutcome {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     return { ok: false, code: WS_ERROR_CODES.badMessage, message: "message must be a JSON object with a type" };
   }
+  // Same nesting bound as device frames: deep values would cost every later encoder a deep recursion.
+  if (depthExceeds(raw, DEFAULT_DECODE_LIMITS.maxDepth + 2)) {
+    return {
+      ok: false,
+      code: WS_ERROR_CODES.badMessage,
+      message: `values nest deeper than ${DEFAULT_DECODE_LIMITS.maxDepth}`,
+    };
+  }
   const m = raw as Record<string, unknown>;
   switch (m.type) {
     case "rpc": {
@@ -79,6 +88,18 @@ export function parseClientMessage(text: string): ParseOutcome {
         message: `unknown message type ${JSON.stringify(m.type)}; expected rpc or cf_agent_state`,
       };
   }
+}
+
+/** True when `value` nests arrays/objects deeper than `max` (iterative, so the check itself cannot overflow). */
+function depthExceeds(value: unknown, max: number): boolean {
+  const stack: Array<{ v: unknown; d: number }> = [{ v: value, d: 0 }];
+  while (stack.length > 0) {
+    const { v, d } = stack.pop() as { v: unknown; d: number };
+    if (typeof v !== "object" || v === null) continue;
+    if (d >= max) return true;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push({ v: child, d: d + 1 });
+  }
+  return false;
 }
 
 /** Maps a runtime protocol message to the wire. */

@@ -167,7 +167,8 @@ describe("WebSocket agent endpoint", () => {
     const bad = await inbox.next((m) => m.type === "error");
     assert.equal(bad.code, "BRIDGE_ERR_WS_BAD_MESSAGE");
     assert.equal(bad.id, "x");
-    ws.send(JSON.stringify({ type: "launch" }));
+    ws.send(`{"type":"rpc","id":"d","method":"add","args":[${"[".repeat(5000)}${"]".repeat(5000)}]}`);
+    assert.match(String((await inbox.next((m) => m.type === "error")).message), /nest deeper/);
     assert.equal(await closed, 1008);
   });
 
