@@ -3,9 +3,11 @@
  * bearer token, with the JSON error shape for every failure inside the scope.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { DEFAULT_DECODE_LIMITS } from "../../codecs/codec.ts";
 import { bearerToken, tokensEqual } from "./auth.ts";
 import type { OperatorDeps } from "./deps.ts";
-import { API_ERROR_CODES, apiErrorHandler, sendError } from "./errors.ts";
+import { API_ERROR_CODES, ApiError, apiErrorHandler, sendError } from "./errors.ts";
+import { depthExceeds } from "./json-value.ts";
 import { OpenApiCollector } from "./openapi.ts";
 import { registerApprovalRoutes } from "./routes/approvals.ts";
 import { registerCommandRoutes } from "./routes/commands.ts";
@@ -14,6 +16,9 @@ import { registerDeviceRoutes } from "./routes/devices.ts";
 import { registerFleetRoutes } from "./routes/fleet.ts";
 import { registerShadowRoutes } from "./routes/shadow.ts";
 import { registerTelemetryRoutes } from "./routes/telemetry.ts";
+
+/** Deepest nesting of a JSON body: the device frame limit (16) plus the request's own wrapping. */
+export const MAX_BODY_DEPTH = DEFAULT_DECODE_LIMITS.maxDepth + 2;
 
 /** Largest JSON body the API accepts, bytes. Desired-state patches and command args are small. */
 export const API_BODY_LIMIT_BYTES = 256 * 1024;
@@ -49,6 +54,12 @@ export async function registerOperatorApi(app: FastifyInstance, deps: OperatorDe
         openapi.add(route);
       });
       api.addHook("onRequest", authenticate);
+      api.addHook("preValidation", async (request) => {
+        // Agents store values in binary codecs with recursive encoders; refuse deep bodies as device frames are.
+        if (depthExceeds(request.body, MAX_BODY_DEPTH)) {
+          throw new ApiError(400, API_ERROR_CODES.validation, `body nests deeper than ${MAX_BODY_DEPTH}`, "body");
+        }
+      });
       registerDeviceRoutes(api, deps);
       registerShadowRoutes(api, deps);
       registerCommandRoutes(api, deps);

@@ -6,7 +6,7 @@
 import type { DownMessage, Value } from "../../codecs/frames.ts";
 import type { ProtocolMessage } from "../../agents/host.ts";
 import { DEFAULT_DECODE_LIMITS } from "../../codecs/codec.ts";
-import { type JsonValue, toJsonValue } from "../api/json-value.ts";
+import { depthExceeds, type JsonValue, toJsonValue } from "../api/json-value.ts";
 
 /** Stable codes of protocol errors sent to a client (docs/errors.md). */
 export const WS_ERROR_CODES = {
@@ -88,18 +88,6 @@ export function parseClientMessage(text: string): ParseOutcome {
         message: `unknown message type ${JSON.stringify(m.type)}; expected rpc or cf_agent_state`,
       };
   }
-}
-
-/** True when `value` nests arrays/objects deeper than `max` (iterative, so the check itself cannot overflow). */
-function depthExceeds(value: unknown, max: number): boolean {
-  const stack: Array<{ v: unknown; d: number }> = [{ v: value, d: 0 }];
-  while (stack.length > 0) {
-    const { v, d } = stack.pop() as { v: unknown; d: number };
-    if (typeof v !== "object" || v === null) continue;
-    if (d >= max) return true;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push({ v: child, d: d + 1 });
-  }
-  return false;
 }
 
 /** Maps a runtime protocol message to the wire. */

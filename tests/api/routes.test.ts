@@ -392,6 +392,19 @@ describe("operator REST API", () => {
     assert.equal(shadow.desired.version, 0);
   });
 
+  test("a body nested deeper than device frames may be is refused with 400 naming the body", async () => {
+    await f.provision("deep-1");
+    const res = await f.app.inject({
+      method: "PUT",
+      url: "/api/devices/deep-1/shadow/desired",
+      headers: { ...AUTH, "content-type": "application/json" },
+      payload: `{"state":{"a":${"[".repeat(20000)}${"]".repeat(20000)}}}`,
+    });
+    assertError(res, 400, "BRIDGE_ERR_API_VALIDATION", "body");
+    const ok = await send("PUT", "/api/devices/deep-1/shadow/desired", { state: { a: { b: { c: [1, [2, [3]]] } } } });
+    assert.equal(ok.statusCode, 200);
+  });
+
   test("an unknown API path is a JSON 404", async () => {
     assertError(await get("/api/nothing-here"), 404, "BRIDGE_ERR_API_NOT_FOUND");
   });
