@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import { after, describe, test } from "node:test";
-import { makeTempDir, runCli } from "./support/bridge-process.ts";
+import { BIN, makeTempDir, ROOT, runCli } from "./support/bridge-process.ts";
 
 const dataDir = makeTempDir("bridge-cli-");
 after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
@@ -82,5 +83,40 @@ describe("agent-bridge CLI", () => {
       fromFile.stderr.trim(),
       `config error: http.port must be an integer from 0 to 65535 (from config file ${file})`,
     );
+  });
+});
+
+describe("agent-bridge simulator commands", () => {
+  test("engine-sim serves until SIGTERM and then exits 0", async () => {
+    const child = spawn(process.execPath, [BIN, "engine-sim", "--port", "0", "--host", "127.0.0.1"], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (chunk: Buffer) => {
+          out += chunk.toString();
+          const match = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
+          if (match) resolve(match[1]);
+        });
+        child.on("exit", (code) => reject(new Error(`engine-sim exited ${code}: ${out}`)));
+      });
+      const models = await fetch(`${url}/v1/models`);
+      assert.equal(models.status, 200);
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+      child.kill("SIGTERM");
+      assert.equal(await exited, 0);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  });
+
+  test("sim and engine-sim pass their flags through and report usage errors with exit code 2", () => {
+    const help = runCli(["sim", "--help"]);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /--devices/);
+    assert.equal(runCli(["sim", "--no-such-flag"]).status, 2);
+    assert.equal(runCli(["engine-sim", "--no-such-flag"]).status, 2);
   });
 });
