@@ -51,7 +51,8 @@ export class Replica {
     this.key = `${parsed.protocol}//${parsed.host}${path}`;
     this.#cooldownMs = options.cooldown.cooldownMs;
     this.pool = new Pool(parsed.origin, {
-      connections: options.maxInFlightPerReplica,
+      // Two spare sockets so health checks and model lookups never queue behind a full set of long streams.
+      connections: options.maxInFlightPerReplica + 2,
       keepAliveTimeout: options.keepAliveTimeoutMs,
       headersTimeout: options.headersTimeoutMs,
       bodyTimeout: options.bodyTimeoutMs,
