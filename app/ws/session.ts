@@ -82,7 +82,7 @@ export class AgentSocketSession {
         this.#send(fromDown(message), message.channel);
       },
       sendProtocol: (message) => this.#send(fromProtocol(message), message.type),
-      close: (reason) => this.#ws.close(CLOSE_CODES.normal, reason.slice(0, 120)),
+      close: (reason) => this.#ws.close(CLOSE_CODES.normal, closeReason(reason)),
     };
     let result: EventResult;
     try {
@@ -223,4 +223,11 @@ export class AgentSocketSession {
   settled(): Promise<void> {
     return this.#chain;
   }
+}
+
+/** A close reason must fit 123 bytes of UTF-8 (RFC 6455 section 5.5); cut on a character boundary. */
+export function closeReason(reason: string): string {
+  let out = reason;
+  while (Buffer.byteLength(out, "utf8") > 123) out = [...out].slice(0, -1).join("");
+  return out;
 }

@@ -4,6 +4,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import WebSocket from "ws";
 import { createAgentSocketServer, type AgentSocketServer } from "../../app/ws/index.ts";
+import { closeReason } from "../../app/ws/session.ts";
 import { FakeHost } from "./ws-fake-host.ts";
 
 const TOKEN = "test-token-0123456789abcdef";
@@ -216,4 +217,11 @@ describe("WebSocket agent endpoint", () => {
     for (let i = 0; i < 200 && !host.closed.includes("dev-6"); i++) await new Promise((r) => setTimeout(r, 5));
     assert.ok(host.closed.includes("dev-6"));
   });
+});
+
+test("a close reason is cut to 123 bytes of UTF-8 on a character boundary", () => {
+  assert.equal(closeReason("short"), "short");
+  const cut = closeReason("é".repeat(100));
+  assert.ok(Buffer.byteLength(cut) <= 123);
+  assert.equal(cut, "é".repeat(61));
 });
