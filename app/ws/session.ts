@@ -227,7 +227,8 @@ export class AgentSocketSession {
 
 /** A close reason must fit 123 bytes of UTF-8 (RFC 6455 section 5.5); cut on a character boundary. */
 export function closeReason(reason: string): string {
-  let out = reason;
+  // Every character is at least one byte, so 123 code points are the most that can fit.
+  let out = [...reason].slice(0, 123).join("");
   while (Buffer.byteLength(out, "utf8") > 123) out = [...out].slice(0, -1).join("");
   return out;
 }
