@@ -224,6 +224,17 @@ export async function createBridge(config: BridgeConfig, options: BridgeOptions)
       if (listening.tls) current.mqtts = listening.tls;
       current.http = await http.listen();
       phase = "ready";
+      if (engine) {
+        // Reported, not awaited: reasoning is one feature among many, and a slow engine must not delay devices.
+        engine.health().then(
+          (h) => {
+            const healthy = h.replicas.filter((r) => r.healthy).length;
+            const log = h.status === "ok" ? logger.info.bind(logger) : logger.warn.bind(logger);
+            log({ engineStatus: h.status, healthy, replicas: h.replicas.length }, "engine health at start");
+          },
+          (err: unknown) => logger.warn({ err }, "engine health check failed at start"),
+        );
+      }
       return { ...current };
     },
     stop() {
