@@ -7,7 +7,7 @@ import type { ChatOptions, ChatRequest, ChatStreamEvent, ChatUsage } from "../ag
 import { BridgeError } from "../errors/index.ts";
 import { Admission } from "./admission.ts";
 import { ENGINE_ERROR_CODES, engineError } from "./errors.ts";
-import { openStream, readLimited, sendRequest } from "./http.ts";
+import { openStream, postCompletion, readLimited, sendRequest } from "./http.ts";
 import { notify } from "./observer.ts";
 import { type EngineClientInit, type EngineClientOptions, resolveEngineClientOptions } from "./options.ts";
 import { Replica } from "./replica.ts";
@@ -16,13 +16,13 @@ import { withAttempts } from "./retry-loop.ts";
 import { readChatStream } from "./stream-reader.ts";
 import type { EngineClient, EngineClientStats, EngineHealth } from "./types.ts";
 import { validateCall } from "./validate-call.ts";
-import { type ChatCompletion, asObject, buildChatBody, parseCompletion } from "./wire.ts";
+import { type ChatCompletion, asObject, buildChatBody } from "./wire.ts";
 
 /** Longest wait for `/v1/models` when a request names no model; afterwards the request goes without one. */
 const MODEL_LOOKUP_TIMEOUT_MS = 5000;
 
-/** Largest non-streamed answer accepted. */
-const MAX_COMPLETION_BYTES = 8 << 20;
+/** Largest `/v1/models` answer accepted. */
+const MAX_MODELS_BYTES = 1 << 20;
 
 /**
  * Creates an engine client. Options are validated here (BRIDGE_ERR_CONFIG naming the field).
@@ -125,32 +125,7 @@ class OpenAiEngineClient implements EngineClient {
         this.#admission,
         this.#options,
         () => this.#counters.retries++,
-        async (replica) => {
-          const response = await sendRequest(replica, this.#options, {
-            method: "POST",
-            path: "/v1/chat/completions",
-            body,
-            requestId: ctx.requestId,
-            signal: ctx.signal,
-          });
-          const text = await readLimited(response.body, MAX_COMPLETION_BYTES);
-          let parsed: ChatCompletion | undefined;
-          try {
-            parsed = parseCompletion(JSON.parse(text));
-          } catch {
-            parsed = undefined;
-          }
-          if (parsed === undefined) {
-            throw engineError(
-              ENGINE_ERROR_CODES.streamBroken,
-              `engine replica ${replica.key} sent an unreadable answer`,
-              {
-                replica: replica.key,
-              },
-            );
-          }
-          return parsed;
-        },
+        (replica) => postCompletion(replica, this.#options, { body, requestId: ctx.requestId, signal: ctx.signal }),
       );
       replicaKey = attempt.replica.key;
       attempt.replica.recordSuccess();
@@ -188,7 +163,7 @@ class OpenAiEngineClient implements EngineClient {
           requestId: `models-${++this.#sequence}`,
           signal,
         });
-        const list = asObject(JSON.parse(await readLimited(response.body, MAX_COMPLETION_BYTES)));
+        const list = asObject(JSON.parse(await readLimited(response.body, MAX_MODELS_BYTES)));
         const data = Array.isArray(list?.data) ? list.data : [];
         return data.map((m) => asObject(m)?.id).filter((id): id is string => typeof id === "string");
       } catch (err) {

@@ -7,10 +7,13 @@ import type { Dispatcher } from "undici";
 import { ENGINE_ERROR_CODES, engineError, redactSecret } from "./errors.ts";
 import type { EngineClientOptions } from "./options.ts";
 import type { Replica } from "./replica.ts";
-import { parseEngineErrorObject } from "./wire.ts";
+import { type ChatCompletion, parseCompletion, parseEngineErrorObject } from "./wire.ts";
 
 /** Largest error body read from an engine; the rest is discarded. */
 const MAX_ERROR_BODY_BYTES = 16_384;
+
+/** Largest non-streamed answer accepted. */
+const MAX_COMPLETION_BYTES = 8 << 20;
 
 /** A 200 response whose first body chunk has arrived: from here on, nothing is retried. */
 export interface OpenedStream {
@@ -86,6 +89,28 @@ export async function openStream(
     });
   }
   return { body: response.body, chunks, firstChunk: first.value };
+}
+
+/** Sends a non-streamed completion and reads its answer; an unreadable answer is STREAM_BROKEN (not retried). */
+export async function postCompletion(
+  replica: Replica,
+  options: EngineClientOptions,
+  init: { body: string; requestId: string; signal: AbortSignal },
+): Promise<ChatCompletion> {
+  const response = await sendRequest(replica, options, { method: "POST", path: "/v1/chat/completions", ...init });
+  const text = await readLimited(response.body, MAX_COMPLETION_BYTES);
+  let parsed: ChatCompletion | undefined;
+  try {
+    parsed = parseCompletion(JSON.parse(text));
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined) {
+    throw engineError(ENGINE_ERROR_CODES.streamBroken, `engine replica ${replica.key} sent an unreadable answer`, {
+      replica: replica.key,
+    });
+  }
+  return parsed;
 }
 
 async function statusError(replica: Replica, options: EngineClientOptions, response: Dispatcher.ResponseData) {
