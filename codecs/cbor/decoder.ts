@@ -202,12 +202,21 @@ function readMap(n: number, depth: number): Record<string, unknown> {
 }
 
 function readTagged(ai: number, depth: number): unknown {
-  const tag = readArg(ai);
-  if (tag === 55799) return readItem(depth);
+  let tag = readArg(ai);
+  // Self-described CBOR (tag 55799) may repeat; it is peeled off in a loop, so a run of them cannot deepen the stack.
+  while (tag === 55799) {
+    need(1);
+    const ib = bytes[pos];
+    if (ib >> 5 !== 6) return readItem(depth);
+    pos++;
+    tag = readArg(ib & 31);
+  }
   if (tag !== 2 && tag !== 3) throw fault("BRIDGE_ERR_FRAME_INVALID", `CBOR tag ${tag} is not accepted`);
-  const content = readItem(depth);
-  if (!(content instanceof Uint8Array)) throw fault("BRIDGE_ERR_FRAME_INVALID", "a bignum tag must hold a byte string");
-  const magnitude = bytesToBigInt(content);
+  // The content must be a byte string; it is read directly rather than as any item, so tags cannot nest here.
+  need(1);
+  const ib = bytes[pos++];
+  if (ib >> 5 !== 2) throw fault("BRIDGE_ERR_FRAME_INVALID", "a bignum tag must hold a byte string");
+  const magnitude = bytesToBigInt(readString(2, ib & 31) as Uint8Array);
   return normalizeBigInt(tag === 2 ? magnitude : -1n - magnitude);
 }
 

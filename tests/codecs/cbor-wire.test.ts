@@ -123,6 +123,19 @@ describe("CBOR liberal reading", () => {
     });
   }
 
+  test("peels any run of self-described CBOR tags without deepening the stack", () => {
+    const prefix = Buffer.from("d9d9f7".repeat(20000), "hex");
+    const bytes = new Uint8Array(Buffer.concat([prefix, Buffer.from("a1626677613f", "hex")]));
+    assert.deepStrictEqual(cborCodec.decodeUp("hello", bytes), { ok: true, frame: { fw: "?" } });
+  });
+
+  test("refuses 64 KiB of nested bignum tags as a bad bignum, not as a stack overflow", () => {
+    const bytes = new Uint8Array(Buffer.concat([Buffer.from("a1617281", "hex"), Buffer.alloc(65000, 0xc2)]));
+    const result = cborCodec.decodeUp("telemetry", bytes);
+    assert.equal(result.ok, false);
+    if (!result.ok) assert.equal(result.code, "BRIDGE_ERR_FRAME_INVALID", result.message);
+  });
+
   test("refuses 64 KiB of nested arrays as too deep without exhausting the stack", () => {
     const bytes = new Uint8Array(65536).fill(0x81);
     const result = cborCodec.decodeUp("telemetry", bytes);
