@@ -132,6 +132,16 @@ export class VirtualDevice implements DeviceContext {
     this.#env.scheduler.cancel(this.#tasks.drop);
   }
 
+  /**
+   * Ends a backoff wait now (at the end of a run): what the device still owes (acks, reports, telemetry) can only
+   * drain once it is connected, and a 30 s backoff would otherwise outlast the drain.
+   */
+  reconnectNow(): void {
+    if (this.#phase !== "backoff") return;
+    this.#env.scheduler.cancel(this.#tasks.connect);
+    this.#connect();
+  }
+
   /** Disconnects cleanly (DISCONNECT, so no last will) and stops reconnecting. */
   shutdown(): void {
     this.stopProducing();

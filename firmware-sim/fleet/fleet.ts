@@ -200,6 +200,8 @@ export function createFleet(options: FleetOptions): Fleet {
       for (const task of rampTasks) scheduler.cancel(task);
       stoppedProducingMs = clock.now();
       for (const device of all) device.stopProducing();
+      // Only devices that were online before: one refused from the start would just be refused again.
+      if (wasRunning) for (const device of all) if (device.everOnline && !device.drained) device.reconnectNow();
       const poweredDevices = all.filter((d) => d.phase !== "off");
       if (wasRunning) {
         await waitFor(() => poweredDevices.every((d) => d.drained), o.drainTimeoutMs);

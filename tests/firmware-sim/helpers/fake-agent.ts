@@ -40,6 +40,8 @@ interface DeviceRecord {
   seqs: number[];
 }
 
+let agentCount = 0;
+
 export class FakeAgent {
   readonly devices = new Map<string, DeviceRecord>();
   readonly errors: string[] = [];
@@ -58,7 +60,10 @@ export class FakeAgent {
   }
 
   async connect(url: string): Promise<void> {
-    this.#client = await connectAsync(url, { clientId: "fake-agent", reconnectPeriod: 0 });
+    this.#client = await connectAsync(url, {
+      clientId: `fake-agent-${process.pid}-${++agentCount}`,
+      reconnectPeriod: 0,
+    });
     await this.#client.subscribeAsync("devices/+/up/#", { qos: 1 });
     this.#client.on("message", (topic, payload) => {
       try {

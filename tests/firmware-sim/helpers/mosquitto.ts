@@ -13,12 +13,20 @@ export interface Mosquitto {
 }
 
 async function freePort(): Promise<number> {
-  // mosquitto cannot listen on port 0, so borrow a free port from the OS and hand it over.
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  // mosquitto cannot listen on port 0. A port borrowed from the OS's ephemeral range could be handed to another
+  // test's port-0 listener before mosquitto binds it, so pick one below that range (Linux: 32768-60999) that is free.
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const server = net.createServer();
+    const free = await new Promise<boolean>((resolve) => {
+      server.once("error", () => resolve(false));
+      server.listen(port, "127.0.0.1", () => resolve(true));
+    });
+    if (free) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      return port;
+    }
+  }
 }
 
 async function waitForPort(port: number, timeoutMs: number): Promise<void> {
@@ -61,6 +69,9 @@ export async function startMosquitto(): Promise<Mosquitto> {
   });
   try {
     await waitForPort(port, 5000);
+    // Someone else answering on the port while mosquitto failed to bind it must not pass for mosquitto.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    if (child.exitCode !== null) throw new Error(`mosquitto exited with ${child.exitCode}`);
   } catch (err) {
     child.kill("SIGKILL");
     fs.rmSync(dir, { recursive: true, force: true });
