@@ -81,7 +81,8 @@ export interface FleetRates {
   inPerSecond: number;
   outPerSecond: number;
   /** One point per second, oldest first: `t` is the start of that second, ms since the Unix epoch. */
-  history: Array<{ t: number; in: number; out: number; tokens: number }>;
+  /** `tokens`: completion tokens finished that second; `ttftMs`: mean time to first token, null without requests. */
+  history: Array<{ t: number; in: number; out: number; tokens: number; ttftMs: number | null }>;
 }
 
 export interface EngineActivity {

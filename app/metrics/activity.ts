@@ -86,7 +86,14 @@ export class ActivityTracker implements OperatorActivity {
       inSum += p.in;
       outSum += p.out;
     }
-    return { windowSeconds: window, inPerSecond: inSum / window, outPerSecond: outSum / window, history: points };
+    // Both windows share the clock and length, so their points line up second by second.
+    const engine = this.#engine.points();
+    const history = points.map((p, i) => {
+      const e = engine[i];
+      const ttftMs = e !== undefined && e.ttftCount > 0 ? e.ttftMsSum / e.ttftCount : null;
+      return { t: p.t, in: p.in, out: p.out, tokens: p.tokens, ttftMs };
+    });
+    return { windowSeconds: window, inPerSecond: inSum / window, outPerSecond: outSum / window, history };
   }
 
   engine(): EngineActivity {

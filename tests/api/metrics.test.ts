@@ -107,6 +107,9 @@ describe("metrics", () => {
     metrics.engineObserver.onDispatch?.({ agentId: "b", replica: "r", queueWaitMs: 40, attempt: 1 });
     const e = metrics.activity.engine();
     assert.equal(e.ttftMsMean, 200);
+    const history = metrics.activity.rates().history;
+    assert.equal(history.at(-1)?.ttftMs, 200);
+    assert.equal(history.at(-2)?.ttftMs, null);
     assert.equal(e.queueWaitMsMean, 40);
   });
 });

@@ -192,6 +192,9 @@ describe("dashboard in headless Chromium", { skip }, () => {
     const item = page.locator('#approvals li.approval[data-device="assistant-1"]');
     await item.waitFor({ timeout: 20_000 });
     assert.match((await item.textContent()) ?? "", /send_command/);
+    // The engine round that asked for the tool shows on the engine charts.
+    await page.waitForFunction(() => Number(document.querySelector("#chart-ttft")?.getAttribute("data-points")) > 0);
+    await page.waitForFunction(() => Number(document.querySelector("#chart-engine")?.getAttribute("data-points")) > 0);
     await page.screenshot({ path: path.join(SHOTS, "04-approval-pending.png"), fullPage: true });
     await item.locator('button[data-action="approve"]').click();
     await page.waitForFunction(

@@ -5,7 +5,7 @@ const PALETTE = ["#2563eb", "#16a34a", "#d97706", "#dc2626", "#7c3aed"];
 
 /**
  * Draws `series` ([{name, points: [{t, v}]}]) into `canvas`.
- * options: { emptyText, formatY(v), minY }
+ * options: { emptyText, formatY(v), minY, xRange: [t0, t1] (default: the data's own span) }
  */
 export function lineChart(canvas, series, options = {}) {
   const dpr = window.devicePixelRatio || 1;
@@ -33,8 +33,8 @@ export function lineChart(canvas, series, options = {}) {
   }
   canvas.dataset.points = String(all.length);
   const pad = { left: 48, right: 12, top: 22, bottom: 22 };
-  const t0 = Math.min(...all.map((p) => p.t));
-  const t1 = Math.max(...all.map((p) => p.t), t0 + 1);
+  const t0 = options.xRange?.[0] ?? Math.min(...all.map((p) => p.t));
+  const t1 = Math.max(options.xRange?.[1] ?? Math.max(...all.map((p) => p.t)), t0 + 1);
   let y0 = Math.min(options.minY ?? Number.POSITIVE_INFINITY, ...all.map((p) => p.v));
   let y1 = Math.max(...all.map((p) => p.v));
   if (y1 === y0) {

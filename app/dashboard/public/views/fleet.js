@@ -46,6 +46,8 @@ function engineLabel(engine) {
 function renderCharts(fleet) {
   const history = fleet.rates?.history ?? [];
   const busy = history.some((p) => p.in > 0 || p.out > 0);
+  // Every fleet chart spans the same minute so they can be read side by side.
+  const xRange = history.length > 0 ? [history[0].t, history[history.length - 1].t] : undefined;
   lineChart(
     $("chart-rates"),
     busy
@@ -54,14 +56,22 @@ function renderCharts(fleet) {
           { name: "out", points: history.map((p) => ({ t: p.t, v: p.out })) },
         ]
       : [],
-    { emptyText: "No messages in the last minute", minY: 0 },
+    { emptyText: "No messages in the last minute", minY: 0, xRange },
   );
   const tokens = history.some((p) => p.tokens > 0);
+  const idle = fleet.engine.configured ? "No engine traffic in the last minute" : "No engine configured";
   lineChart(
     $("chart-engine"),
     tokens ? [{ name: "completion tokens", points: history.map((p) => ({ t: p.t, v: p.tokens })) }] : [],
-    { emptyText: fleet.engine.configured ? "No engine traffic in the last minute" : "No engine configured", minY: 0 },
+    { emptyText: idle, minY: 0, xRange },
   );
+  // Seconds without a request have no TTFT: they are left out rather than drawn as zero.
+  const ttft = history.filter((p) => p.ttftMs !== null && p.ttftMs !== undefined).map((p) => ({ t: p.t, v: p.ttftMs }));
+  lineChart($("chart-ttft"), ttft.length > 0 ? [{ name: "TTFT ms", points: ttft, color: "#d97706" }] : [], {
+    emptyText: idle,
+    minY: 0,
+    xRange,
+  });
 }
 
 function renderTable(page, fleet, filter) {
