@@ -78,11 +78,13 @@ describe("engine client faults", () => {
 
   test("a short 503 storm is ridden out with retries and the caller never sees it", async () => {
     const sim = await startEngineSimulator({ timeScale: 0, faults: { failRequests: { status: 503, count: 2 } } });
+    const retries: string[] = [];
     const engine = createEngineClient({
       urls: [sim.url],
       model: sim.model,
-      retry: FAST_RETRY,
+      retry: { baseDelayMs: 4, maxDelayMs: 100 },
       random: fixedRandom(0.5),
+      observer: { onRetry: (e) => retries.push(`${e.attempt} ${e.code} ${e.delayMs}`) },
     });
     try {
       const { error } = await collect(engine.stream(ASK, { agentId: "d" }));
@@ -92,6 +94,8 @@ describe("engine client faults", () => {
         [503, 503, 200],
       );
       assert.equal(engine.stats().retries, 2);
+      // full jitter with random 0.5: half of 4 ms, then half of 8 ms
+      assert.deepEqual(retries, ["1 BRIDGE_ERR_ENGINE_OVERLOADED 2", "2 BRIDGE_ERR_ENGINE_OVERLOADED 4"]);
     } finally {
       await engine.close();
       await sim.close();
@@ -174,6 +178,15 @@ describe("engine client faults", () => {
       assert.equal(badStats.failures, 2, "no attempt reaches a cooled replica");
       assert.deepEqual(states, ["bad cooling"]);
       assert.equal(good.requests().length, 12);
+      const health = await engine.health();
+      assert.equal(health.status, "degraded");
+      assert.deepEqual(
+        health.replicas.map((r) => [r.url === bad.url ? "bad" : "good", r.state, r.healthy]),
+        [
+          ["bad", "cooling", false],
+          ["good", "healthy", true],
+        ],
+      );
     } finally {
       await engine.close();
       await good.close();
