@@ -84,8 +84,8 @@ export function createBroker(options: BrokerOptions): Broker {
   const registry = opts.registry ?? createDeviceRegistry({ path: path.join(opts.dataDir!, "registry.db") });
   const { logger, limits } = opts;
   const hub = new ObserverHub(opts.observer);
-  const sessions = new SessionManager(opts.host, hub, logger);
-  const sender = createDownSender(hub, logger);
+  const sender = createDownSender(hub, logger, opts.clock, opts.subscribeGraceMs);
+  const sessions = new SessionManager(opts.host, hub, logger, (c) => sender.discard(c));
   const uplink = createUplink({ host: opts.host, registry, hub, logger, limits, sender });
   const streamFacts = new WeakMap<object, StreamFacts>();
   const connectFacts = new WeakMap<Client, ConnectFacts>();
@@ -246,6 +246,11 @@ export function createBroker(options: BrokerOptions): Broker {
   aedes.on("clientReady", (client) => {
     const connection = connections.get(client);
     if (connection) sender.flush(connection);
+  });
+  // After the SUBACK: frames the agent sent before the device subscribed go out now.
+  aedes.on("subscribe", (_subscriptions, client) => {
+    const connection = connections.get(client);
+    if (connection) sender.subscribed(connection);
   });
   aedes.on("unsubscribe", (topics, client) => {
     const connection = connections.get(client);

@@ -65,6 +65,15 @@ export class DeviceConnection {
    */
   ready = false;
   readonly pendingDown: Array<{ message: DownMessage; qos: 0 | 1 }> = [];
+  /**
+   * Frames for topics the session had not subscribed to yet, sent within `subscribeGraceMs` of the CONNACK: a device
+   * subscribes right after connecting, and the agent's first frames (identity, state) must not be lost to that race.
+   */
+  readonly heldDown: Array<{ message: DownMessage; qos: 0 | 1 }> = [];
+  /** Until when (ms, the broker's clock) unsubscribed frames are held rather than dropped. */
+  holdUntilMs = 0;
+  /** The timer that drops what is still held when the grace period ends. */
+  holdTimer: unknown;
   /** Tail of the outcomes of this session's up messages: they settle in arrival order, so PUBACKs do too. */
   ackTail: Promise<unknown> = Promise.resolve();
   /** Granted subscription filters and their QoS; down frames go only where one matches. */

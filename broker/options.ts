@@ -80,6 +80,12 @@ export interface BrokerOptions {
   clock?: Clock;
   /** A socket must send CONNECT within this many ms. Default 30000. */
   connectTimeoutMs?: number;
+  /**
+   * For this many ms after the CONNACK, down frames for topics the device has not subscribed to yet are held and sent
+   * when a matching SUBSCRIBE arrives (a device subscribes right after connecting; the agent may speak first).
+   * Default 10000; 0 drops them at once, as plain MQTT would.
+   */
+  subscribeGraceMs?: number;
 }
 
 /** The subset of a pino logger the broker uses. */
@@ -108,6 +114,7 @@ export const BROKER_DEFAULTS = {
     maxInflightPerDevice: 256,
   } satisfies BrokerLimits,
   connectTimeoutMs: 30_000,
+  subscribeGraceMs: 10_000,
 } as const;
 
 /** Options after defaults and validation. */
@@ -125,6 +132,7 @@ export interface ResolvedBrokerOptions {
   logger: BrokerLogger;
   clock: Clock;
   connectTimeoutMs: number;
+  subscribeGraceMs: number;
 }
 
 function fail(field: string, message: string): never {
@@ -206,5 +214,6 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
     logger: options.logger ?? silentLogger,
     clock: options.clock ?? systemClock,
     connectTimeoutMs: checkInt("connectTimeoutMs", options.connectTimeoutMs ?? BROKER_DEFAULTS.connectTimeoutMs, 1),
+    subscribeGraceMs: checkInt("subscribeGraceMs", options.subscribeGraceMs ?? BROKER_DEFAULTS.subscribeGraceMs, 0),
   };
 }

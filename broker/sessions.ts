@@ -21,6 +21,8 @@ export class SessionManager {
     private readonly host: AgentHost,
     private readonly hub: ObserverHub,
     private readonly logger: BrokerLogger,
+    /** Runs when a session's bookkeeping ends (drops the frames it still held). */
+    private readonly onFinished: (connection: DeviceConnection) => void,
   ) {}
 
   /** Runs `fn` after every earlier host call for the same device settled. */
@@ -145,7 +147,7 @@ export class SessionManager {
     const done = connection.openSettled
       .then(() => this.serial(connection.deviceId, () => this.closeInHost(connection)))
       .then(() => {
-        for (const _ of connection.pendingDown.splice(0)) this.hub.downDropped();
+        this.onFinished(connection);
         this.deleteLive(connection);
         if (connection.opened) {
           this.hub.connectionClosed(connection.transport, connection.closeReason ?? "disconnect");

@@ -5,6 +5,7 @@
 import type { ConnectionTransport, ProtocolMessage } from "../agents/host.ts";
 import type { DesiredStateFrame, DownMessage, Value, ValueMap } from "../codecs/frames.ts";
 import { filterMatches } from "./acl.ts";
+import type { Clock } from "./clock.ts";
 import type { DeviceConnection } from "./connection.ts";
 import type { ObserverHub } from "./observer.ts";
 import type { BrokerLogger } from "./options.ts";
@@ -49,13 +50,37 @@ export interface DownSender {
   send(connection: DeviceConnection, message: DownMessage, qos: 0 | 1): boolean;
   /** Marks the session ready and sends the frames that waited for it, in order. */
   flush(connection: DeviceConnection): void;
+  /** After a SUBSCRIBE: sends the held frames it matches, in order. */
+  subscribed(connection: DeviceConnection): void;
+  /** Drops (and counts) whatever the session still holds; called when it ends. */
+  discard(connection: DeviceConnection): void;
 }
 
 /** Frames held for a session that is not ready yet; beyond this the oldest are dropped and counted. */
 const MAX_PENDING_DOWN = 1024;
 
 /** Creates the sender that publishes down frames straight to one aedes client (no fan-out to other sessions). */
-export function createDownSender(hub: ObserverHub, logger: BrokerLogger): DownSender {
+export function createDownSender(
+  hub: ObserverHub,
+  logger: BrokerLogger,
+  clock: Clock,
+  subscribeGraceMs: number,
+): DownSender {
+  const hold = (list: Array<{ message: DownMessage; qos: 0 | 1 }>, message: DownMessage, qos: 0 | 1): void => {
+    if (list.length >= MAX_PENDING_DOWN) {
+      list.shift();
+      hub.downDropped();
+    }
+    list.push({ message, qos });
+  };
+  const grantedQos = (connection: DeviceConnection, topic: string): number => {
+    let granted = -1;
+    for (const [filter, qos] of connection.subscriptions) {
+      if (qos > granted && filterMatches(filter, topic)) granted = qos;
+    }
+    return granted;
+  };
+
   const sender: DownSender = {
     send(connection, message, requestedQos) {
       if (connection.closed || connection.client.closed) {
@@ -63,19 +88,16 @@ export function createDownSender(hub: ObserverHub, logger: BrokerLogger): DownSe
         return false;
       }
       if (!connection.ready) {
-        if (connection.pendingDown.length >= MAX_PENDING_DOWN) {
-          connection.pendingDown.shift();
-          hub.downDropped();
-        }
-        connection.pendingDown.push({ message, qos: requestedQos });
+        hold(connection.pendingDown, message, requestedQos);
         return true;
       }
       const topic = downTopic(connection.deviceId, message.channel);
-      let grantedQos = -1;
-      for (const [filter, qos] of connection.subscriptions) {
-        if (qos > grantedQos && filterMatches(filter, topic)) grantedQos = qos;
-      }
-      if (grantedQos < 0) {
+      const granted = grantedQos(connection, topic);
+      if (granted < 0) {
+        if (clock.now() < connection.holdUntilMs) {
+          hold(connection.heldDown, message, requestedQos);
+          return true;
+        }
         // MQTT delivers only what a session subscribed to; the agent's outbox redelivers commands on resubscribe.
         hub.downDropped();
         return false;
@@ -88,7 +110,7 @@ export function createDownSender(hub: ObserverHub, logger: BrokerLogger): DownSe
         hub.downDropped();
         return false;
       }
-      const qos = Math.min(Math.max(requestedQos, downQos(message)), grantedQos) as 0 | 1;
+      const qos = Math.min(Math.max(requestedQos, downQos(message)), granted) as 0 | 1;
       connection.client.publish(
         { cmd: "publish", topic, payload: Buffer.from(payload), qos, retain: false, dup: false },
         (err) => {
@@ -100,7 +122,31 @@ export function createDownSender(hub: ObserverHub, logger: BrokerLogger): DownSe
     },
     flush(connection) {
       connection.ready = true;
+      if (subscribeGraceMs > 0) {
+        connection.holdUntilMs = clock.now() + subscribeGraceMs;
+        connection.holdTimer = clock.setTimeout(() => {
+          connection.holdTimer = undefined;
+          for (const _ of connection.heldDown.splice(0)) hub.downDropped();
+        }, subscribeGraceMs);
+      }
       for (const { message, qos } of connection.pendingDown.splice(0)) sender.send(connection, message, qos);
+    },
+    subscribed(connection) {
+      if (connection.heldDown.length === 0) return;
+      const held = connection.heldDown.splice(0);
+      for (const item of held) {
+        if (grantedQos(connection, downTopic(connection.deviceId, item.message.channel)) >= 0) {
+          sender.send(connection, item.message, item.qos);
+        } else {
+          connection.heldDown.push(item);
+        }
+      }
+    },
+    discard(connection) {
+      if (connection.holdTimer !== undefined) clock.clearTimeout(connection.holdTimer);
+      connection.holdTimer = undefined;
+      for (const _ of connection.pendingDown.splice(0)) hub.downDropped();
+      for (const _ of connection.heldDown.splice(0)) hub.downDropped();
     },
   };
   return sender;

@@ -6,6 +6,7 @@ import {
   collect,
   connectDevice,
   endClient,
+  ManualClock,
   startTestBroker,
   subscribe,
   type TestBroker,
@@ -25,7 +26,8 @@ describe("broker down frames", () => {
   let tb: TestBroker;
 
   before(async () => {
-    tb = await startTestBroker();
+    // No grace period: a frame for an unsubscribed topic is dropped at once (the grace is tested below).
+    tb = await startTestBroker({ subscribeGraceMs: 0 });
   });
   after(() => tb.close());
 
@@ -104,5 +106,79 @@ describe("broker down frames", () => {
     const dropped = tb.broker.stats().downDropped;
     transport.send({ channel: "cmd", frame: { id: "c", n: "x" } }, { qos: 1 });
     assert.equal(tb.broker.stats().downDropped, dropped + 1);
+  });
+});
+
+describe("broker down frames before the device subscribed", () => {
+  test("frames the agent sent before the device subscribed arrive after its SUBSCRIBE, in order", async () => {
+    const clock = new ManualClock();
+    const tb = await startTestBroker({ clock, subscribeGraceMs: 5000 });
+    try {
+      const secret = await tb.addDevice("early", "json");
+      // The agent greets the device as the session opens (identity), as the runtime does for JSON connections.
+      tb.host.onOpen = (init) =>
+        init.transport.sendProtocol({
+          type: "identity",
+          name: "DeviceAgent",
+          agent: "early",
+          protocolVersion: 1,
+          serverTime: 7,
+        });
+      const client = await connectDevice(tb.url, { clientId: "early", username: "early", password: secret });
+      tb.host.onOpen = undefined;
+      try {
+        const inbox = collect(client);
+        const transport = tb.host.transportOf("early");
+        transport.send({ channel: "cmd", frame: { id: "c0", n: "first" } }, { qos: 1 });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.equal(inbox.length, 0, "nothing is sent before the device subscribed");
+        await subscribe(client, "devices/early/down/#");
+        await waitUntil(() => inbox.length === 2);
+        assert.deepEqual(
+          inbox.map((m) => [m.topic, JSON.parse(m.payload.toString("utf8"))]),
+          [
+            ["devices/early/down/identity", { name: "DeviceAgent", id: "early", pv: 1, t: 7 }],
+            ["devices/early/down/cmd", { id: "c0", n: "first" }],
+          ],
+        );
+      } finally {
+        await endClient(client);
+      }
+    } finally {
+      await tb.close();
+    }
+  });
+
+  test("frames held for a topic the device never subscribes to are dropped and counted when the grace period ends", async () => {
+    const clock = new ManualClock();
+    const tb = await startTestBroker({ clock, subscribeGraceMs: 5000 });
+    try {
+      const secret = await tb.addDevice("partial-sub", "cbor");
+      const client = await connectDevice(tb.url, {
+        clientId: "partial-sub",
+        username: "partial-sub",
+        password: secret,
+      });
+      try {
+        const inbox = collect(client);
+        const transport = tb.host.transportOf("partial-sub");
+        const dropped = tb.broker.stats().downDropped;
+        transport.send({ channel: "rpc", frame: { id: "r", ok: true } }, { qos: 1 });
+        await subscribe(client, "devices/partial-sub/down/cmd");
+        assert.equal(tb.broker.stats().downDropped, dropped, "held, not yet dropped");
+        clock.advance(5000);
+        assert.equal(tb.broker.stats().downDropped, dropped + 1);
+        // After the grace period an unsubscribed frame is dropped at once.
+        transport.send({ channel: "rpc", frame: { id: "r2", ok: true } }, { qos: 1 });
+        assert.equal(tb.broker.stats().downDropped, dropped + 2);
+        transport.send({ channel: "cmd", frame: { id: "c", n: "x" } }, { qos: 1 });
+        await waitUntil(() => inbox.length === 1);
+        assert.equal(inbox[0].topic, "devices/partial-sub/down/cmd");
+      } finally {
+        await endClient(client);
+      }
+    } finally {
+      await tb.close();
+    }
   });
 });
