@@ -178,6 +178,13 @@ const BAD_BYTES: Record<string, { name: string; bytes: Uint8Array; code: string 
     { name: "invalid UTF-8", bytes: hex("0a 04 0a 02 fffe"), code: "BRIDGE_ERR_FRAME_DECODE" },
     { name: "a truncated message", bytes: hex("0a 05 0a 03 31"), code: "BRIDGE_ERR_FRAME_DECODE" },
     { name: "an invalid wire type", bytes: hex("0a 03 0a 01 31 0f"), code: "BRIDGE_ERR_FRAME_DECODE" },
+    { name: "field number 0", bytes: hex("0a 03 0a 01 31 00 00"), code: "BRIDGE_ERR_FRAME_DECODE" },
+    {
+      name: "an over-long varint",
+      bytes: hex("0a 0d 28 ff ff ff ff ff ff ff ff ff ff 01 00"),
+      code: "BRIDGE_ERR_FRAME_DECODE",
+    },
+    { name: "a known field with the wrong wire type", bytes: hex("0a 02 08 01"), code: "BRIDGE_ERR_FRAME_DECODE" },
     { name: "a frame of another channel", bytes: hex("22 05 0a 01 31 10 01"), code: "BRIDGE_ERR_FRAME_INVALID" },
     { name: "an empty payload", bytes: new Uint8Array(0), code: "BRIDGE_ERR_FRAME_INVALID" },
   ],
