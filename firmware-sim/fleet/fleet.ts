@@ -196,6 +196,7 @@ export function createFleet(options: FleetOptions): Fleet {
     signalStop();
     stopPromise ??= (async () => {
       const wasRunning = state === "running";
+      if (state === "new") startedMs = clock.now();
       state = "stopping";
       for (const task of rampTasks) scheduler.cancel(task);
       stoppedProducingMs = clock.now();

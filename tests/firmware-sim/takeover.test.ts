@@ -55,3 +55,18 @@ describe("client-id takeover", () => {
     );
   });
 });
+
+describe("fleet lifecycle", () => {
+  it("reports an empty run when stopped before it started, and refuses to start afterwards", async () => {
+    const fleet = createFleet({ url: "mqtt://127.0.0.1:1", devices: 2 });
+    const report = await fleet.stop();
+    assert.equal(report.violations, 0);
+    assert.equal(report.stats.started, 0);
+    assert.ok(report.durationMs < 60_000);
+    assert.equal(await fleet.stop(), report, "stop is idempotent");
+    await assert.rejects(
+      fleet.start(),
+      (err: unknown) => err instanceof Error && "code" in err && err.code === "BRIDGE_ERR_SIM_STATE",
+    );
+  });
+});

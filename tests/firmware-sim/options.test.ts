@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { resolveFleetOptions } from "../../firmware-sim/fleet/options.ts";
+import { BridgeError } from "../../errors/index.ts";
+
+function field(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof BridgeError);
+    assert.equal(err.code, "BRIDGE_ERR_SIM_OPTIONS");
+    return err.details.field;
+  }
+  assert.fail("expected BRIDGE_ERR_SIM_OPTIONS");
+}
+
+describe("fleet options", () => {
+  it("fills in defaults and the broker's default ports", () => {
+    const o = resolveFleetOptions({ url: "mqtt://broker.local" });
+    assert.deepEqual(o.target, { host: "broker.local", port: 1883, tls: false });
+    assert.equal(o.devices, 10);
+    assert.deepEqual(o.profiles, ["sensor"]);
+    assert.equal(o.codec, "cbor");
+    assert.deepEqual(resolveFleetOptions({ url: "mqtts://[::1]" }).target, { host: "::1", port: 8883, tls: true });
+    const creds = [
+      { id: "a", secret: "x" },
+      { id: "b", secret: "y" },
+    ];
+    assert.equal(resolveFleetOptions({ url: "mqtt://h:1", credentials: creds }).devices, 2);
+  });
+
+  it("names the field of every invalid option", () => {
+    assert.equal(
+      field(() => resolveFleetOptions({ url: "not a url" })),
+      "url",
+    );
+    assert.equal(
+      field(() => resolveFleetOptions({ url: "ws://h:1" })),
+      "url",
+    );
+    assert.equal(
+      field(() => resolveFleetOptions({ url: "mqtt://h", devices: 0 })),
+      "devices",
+    );
+    assert.equal(
+      field(() => resolveFleetOptions({ url: "mqtt://h", devices: 1.5 })),
+      "devices",
+    );
+    assert.equal(
+      field(() => resolveFleetOptions({ url: "mqtt://h", devices: 3, credentials: [{ id: "a", secret: "x" }] })),
+      "devices",
+    );
+    assert.equal(
+      field(() => resolveFleetOptions({ url: "mqtt://h", profile: [] })),
+      "profile",
+    );
+    assert.equal(
+      field(() => resolveFleetOptions({ url: "mqtt://h", rate: -1 })),
+      "rate",
+    );
+    assert.equal(
+      field(() => resolveFleetOptions({ url: "mqtt://h", noClockRatio: 2 })),
+      "noClockRatio",
+    );
+    assert.equal(
+      field(() => resolveFleetOptions({ url: "mqtt://h", backoff: { baseDelayMs: 500, maxDelayMs: 100 } })),
+      "backoff.maxDelayMs",
+    );
+    assert.equal(
+      field(() => resolveFleetOptions({ url: "mqtt://h", idPrefix: "bad prefix" })),
+      "idPrefix",
+    );
+    assert.equal(
+      field(() => resolveFleetOptions({ url: "mqtt://h", maxInflight: 0 })),
+      "maxInflight",
+    );
+  });
+});
