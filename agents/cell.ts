@@ -136,24 +136,27 @@ export class AgentCell {
     const done: Array<{ item: QueuedEvent; scope: Scope; outcome: EventOutcome }> = [];
     // A batch of one needs no savepoint: rolling back its transaction rolls back exactly that event.
     const savepoints = batch.length > 1;
-    sql.run("BEGIN");
+    sql.control("BEGIN");
+    const timed = this.core.observer.onEvent !== undefined;
     for (const item of batch) {
-      const e0 = performance.now();
+      const e0 = timed ? performance.now() : 0;
       const scope = new Scope(null);
       this.#scope = scope;
       let outcome: EventOutcome;
-      if (savepoints) sql.run("SAVEPOINT ev");
+      if (savepoints) sql.control("SAVEPOINT ev");
       try {
-        const value = await dispatchEvent(this, item.event);
-        await this.#finishState(scope);
-        if (savepoints) sql.run("RELEASE ev");
-        outcome = { status: "committed", value: value ?? null };
+        // Sync handlers skip the await: one microtask less per event on the hot path.
+        let value = dispatchEvent(this, item.event);
+        if (value instanceof Promise) value = await value;
+        if (scope.stateSource !== null) await this.#finishState(scope);
+        if (savepoints) sql.control("RELEASE ev");
+        outcome = { status: "committed", value: (value ?? null) as Value };
       } catch (err) {
         if (sql.db.inTransaction) {
           if (savepoints) {
-            sql.run("ROLLBACK TO ev");
-            sql.run("RELEASE ev");
-          } else sql.run("ROLLBACK");
+            sql.control("ROLLBACK TO ev");
+            sql.control("RELEASE ev");
+          } else sql.control("ROLLBACK");
         }
         scope.rollback();
         outcome = failure(err);
@@ -164,23 +167,24 @@ export class AgentCell {
           // of this batch are gone too, so they fail with it, and the rest start a fresh transaction.
           for (let i = done.length - 1; i >= 0; i--) done[i].scope.rollback();
           for (const d of done) d.outcome = outcome;
-          sql.run("BEGIN");
+          sql.control("BEGIN");
         }
       }
       this.#scope = null;
       done.push({ item, scope, outcome });
-      this.core.observer.onEvent?.({
-        agentId: this.id,
-        kind: item.event.kind,
-        status: outcome.status,
-        durationMs: performance.now() - e0,
-      });
+      if (timed)
+        this.core.observer.onEvent?.({
+          agentId: this.id,
+          kind: item.event.kind,
+          status: outcome.status,
+          durationMs: performance.now() - e0,
+        });
     }
     try {
-      sql.run("COMMIT");
+      sql.control("COMMIT");
       this.core.countCommit();
     } catch (err) {
-      if (sql.db.inTransaction) sql.run("ROLLBACK");
+      if (sql.db.inTransaction) sql.control("ROLLBACK");
       for (let i = done.length - 1; i >= 0; i--) done[i].scope.rollback();
       const outcome = failure(err);
       for (const d of done) d.outcome = outcome;
@@ -281,16 +285,16 @@ export class AgentCell {
     const sql = this.sqlRunner();
     const scope = new Scope(null, true);
     this.#scope = scope;
-    sql.run("BEGIN");
+    sql.control("BEGIN");
     try {
       const result = fn();
-      sql.run("COMMIT");
+      sql.control("COMMIT");
       this.#scope = null;
       this.#release(scope.outputs);
       if (!this.running) this.#afterBatch();
       return result;
     } catch (err) {
-      if (sql.db.inTransaction) sql.run("ROLLBACK");
+      if (sql.db.inTransaction) sql.control("ROLLBACK");
       this.#scope = null;
       scope.rollback();
       throw err;
@@ -312,7 +316,7 @@ export class AgentCell {
     const sql = this.sqlRunner();
     const scope = new Scope(this.#scope);
     this.#scope = scope;
-    sql.run("SAVEPOINT nest");
+    sql.control("SAVEPOINT nest");
     try {
       const result = fn();
       if (result instanceof Promise) {
@@ -320,7 +324,7 @@ export class AgentCell {
           field: "fn",
         });
       }
-      sql.run("RELEASE nest");
+      sql.control("RELEASE nest");
       this.#scope = scope.parent;
       scope.mergeIntoParent();
       return result;
@@ -335,10 +339,10 @@ export class AgentCell {
     const sql = this.sqlRunner();
     const scope = new Scope(this.#scope);
     this.#scope = scope;
-    sql.run("SAVEPOINT nest");
+    sql.control("SAVEPOINT nest");
     try {
       const result = await fn();
-      sql.run("RELEASE nest");
+      sql.control("RELEASE nest");
       this.#scope = scope.parent;
       scope.mergeIntoParent();
       return result;
@@ -351,8 +355,8 @@ export class AgentCell {
   #unwindNested(scope: Scope): void {
     const sql = this.sqlRunner();
     if (sql.db.inTransaction) {
-      sql.run("ROLLBACK TO nest");
-      sql.run("RELEASE nest");
+      sql.control("ROLLBACK TO nest");
+      sql.control("RELEASE nest");
     }
     this.#scope = scope.parent;
     scope.rollback();

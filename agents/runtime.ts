@@ -37,8 +37,10 @@ export function createRuntime(options: RuntimeOptions): AgentRuntime {
 
 const noop = () => {};
 
+const COMMITTED: EventResult = Object.freeze({ status: "committed" });
+
 function toEventResult(o: EventOutcome): EventResult {
-  return o.status === "committed" ? { status: "committed" } : { status: "failed", code: o.code, message: o.message };
+  return o.status === "committed" ? COMMITTED : { status: "failed", code: o.code, message: o.message };
 }
 
 function failed(code: string, message: string): EventResult {
@@ -144,9 +146,13 @@ class Runtime implements AgentRuntime {
       this.#core.observer.onMailboxFull?.({ agentId, depth: cell.userDepth });
       return { accepted: false, reason: "mailbox-full", ready: cell.waitForCapacity() };
     }
-    const done = new Promise<EventOutcome>((resolve) =>
-      cell.enqueue({ event: { kind: "message", connectionId, message }, user: true, resolve }),
-    ).then(toEventResult);
+    const done = new Promise<EventResult>((resolve) =>
+      cell.enqueue({
+        event: { kind: "message", connectionId, message },
+        user: true,
+        resolve: (o) => resolve(toEventResult(o)),
+      }),
+    );
     return { accepted: true, done };
   }
 

@@ -100,6 +100,20 @@ export class SqlRunner {
     }
   }
 
+  /** Runs a parameterless control statement (BEGIN, COMMIT, SAVEPOINT ...): the hot path of every event. */
+  control(text: string): void {
+    let stmt = this.#byText.get(text);
+    try {
+      if (stmt === undefined) {
+        stmt = this.db.prepare(text);
+        this.#byText.set(text, stmt);
+      }
+      stmt.run();
+    } catch (err) {
+      throw storageError(err, text);
+    }
+  }
+
   /** A cached statement by text, for the runtime's own queries. */
   prepare(text: string): Statement {
     let stmt = this.#byText.get(text);

@@ -1,4 +1,3 @@
-import type { Value } from "../../codecs/frames.ts";
 import type { AgentCell } from "../cell.ts";
 import { handleAlarm, handleQueueFlush } from "./alarm.ts";
 import { handleCall } from "./call.ts";
@@ -10,7 +9,7 @@ import { handleTaskDone, handleTaskFailed, handleTaskProgress } from "./task.ts"
 import type { AgentEvent } from "./types.ts";
 
 /** Runs one mailbox event inside its savepoint. The one switch over event kinds. */
-export async function dispatchEvent(cell: AgentCell, event: AgentEvent): Promise<Value | undefined> {
+export function dispatchEvent(cell: AgentCell, event: AgentEvent): unknown {
   switch (event.kind) {
     case "start":
       return handleStart(cell);

@@ -1,0 +1,215 @@
+/**
+ * One benchmark phase per process (`node --expose-gc --import tsx bench/agents/phases.ts <phase> <json>`), so
+ * memory and timing of one phase never leak into another. Prints one JSON line.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import pino from "pino";
+import { type AgentRuntime, createRuntime } from "../../agents/index.ts";
+import { BenchAgent, nullTransport, RawBaseline } from "./workload.ts";
+
+const logger = pino({ level: "silent" });
+const ids = (n: number) => Array.from({ length: n }, (_, i) => `a${i}`);
+
+function runtimeFor(dataDir: string, maxActiveAgents: number, extra: Record<string, unknown> = {}): AgentRuntime {
+  const defined = Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined));
+  return createRuntime({ dataDir, defaultAgentClass: BenchAgent, logger, maxActiveAgents, ...defined });
+}
+
+/** Agents are driven in waves of at most `wave` at once (1,000 = maxActiveAgents), so each is woken once per run. */
+function waves(agents: number, wave: number): string[][] {
+  const all = ids(agents);
+  const out: string[][] = [];
+  for (let i = 0; i < all.length; i += wave) out.push(all.slice(i, i + wave));
+  return out;
+}
+
+interface ThroughputCase {
+  dataDir: string;
+  agents: number;
+  wave: number;
+  perAgent: number;
+}
+
+interface RuntimeSettings {
+  inFlight: number;
+  lockingMode?: string;
+  synchronous?: string;
+}
+
+/** Events through deliver -> mailbox -> handler -> group commit -> done, `inFlight` per agent at a time. */
+async function runtimeRound(
+  c: ThroughputCase,
+  s: RuntimeSettings,
+): Promise<{ eventsPerSecond: number; eventsPerCommit: number }> {
+  const rt = runtimeFor(c.dataDir, 1000, { lockingMode: s.lockingMode, synchronous: s.synchronous });
+  // Connections open first (not timed); beyond 1,000 agents the earlier ones hibernate with their connection open.
+  const all = ids(c.agents);
+  for (let i = 0; i < all.length; i += 100) {
+    await Promise.all(
+      all
+        .slice(i, i + 100)
+        .map((id) => rt.open(id, { id: "c", kind: "internal", codec: "cbor", transport: nullTransport })),
+    );
+  }
+  const start = performance.now();
+  const before = rt.stats().commits;
+  for (const group of waves(c.agents, c.wave)) {
+    await Promise.all(
+      group.map(async (id) => {
+        for (let sent = 0; sent < c.perAgent; sent += s.inFlight) {
+          const round: Array<Promise<unknown>> = [];
+          for (let k = 0; k < s.inFlight && sent + k < c.perAgent; k++) {
+            const frame = { id: String(sent + k), m: "x" };
+            let out = rt.deliver(id, "c", { channel: "rpc", frame });
+            while (!out.accepted) {
+              await out.ready;
+              out = rt.deliver(id, "c", { channel: "rpc", frame });
+            }
+            round.push(out.done);
+          }
+          await Promise.all(round);
+        }
+      }),
+    );
+  }
+  const seconds = (performance.now() - start) / 1000;
+  const commits = rt.stats().commits - before;
+  await rt.shutdown();
+  const events = c.agents * c.perAgent;
+  return { eventsPerSecond: events / seconds, eventsPerCommit: events / commits };
+}
+
+/** The same rows into the same files with raw better-sqlite3, one transaction per event, in the same waves. */
+function baselineRound(c: ThroughputCase): { eventsPerSecond: number } {
+  const base = new RawBaseline(path.join(c.dataDir, "agents"), 1000);
+  // Same starting point as the runtime after its connections opened: the most recent 1,000 agents are open.
+  base.warm(ids(c.agents).slice(-1000));
+  const start = performance.now();
+  for (const group of waves(c.agents, c.wave)) {
+    for (let i = 0; i < c.perAgent; i++) for (const id of group) base.event(id, i);
+  }
+  const seconds = (performance.now() - start) / 1000;
+  base.close();
+  return { eventsPerSecond: (c.agents * c.perAgent) / seconds };
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/**
+ * Interleaved rounds in one process: baseline, then each runtime setting, repeated; medians. Interleaving keeps a
+ * shared machine's changing load from favouring one side.
+ */
+async function throughput(
+  p: ThroughputCase & { rounds: number; settings: Record<string, RuntimeSettings> },
+): Promise<object> {
+  await runtimeRound({ ...p, perAgent: 1 }, { inFlight: 1 }); // creates the files and tables, warms the code
+  const base: number[] = [];
+  const runs: Record<string, { eps: number[]; epc: number[] }> = {};
+  for (let r = 0; r < p.rounds; r++) {
+    base.push(baselineRound(p).eventsPerSecond);
+    for (const [name, s] of Object.entries(p.settings)) {
+      const out = await runtimeRound(p, s);
+      runs[name] ??= { eps: [], epc: [] };
+      runs[name].eps.push(out.eventsPerSecond);
+      runs[name].epc.push(out.eventsPerCommit);
+    }
+  }
+  const result: Record<string, { eventsPerSecond: number; eventsPerCommit?: number }> = {
+    baseline: { eventsPerSecond: median(base) },
+  };
+  for (const [name, r] of Object.entries(runs)) {
+    result[name] = { eventsPerSecond: median(r.eps), eventsPerCommit: median(r.epc) };
+  }
+  return result;
+}
+
+function percentile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/** Latency of an event on a hibernated agent (wake + onStart + event + commit) vs on an active one. */
+async function wakeLatency(p: { dataDir: string; agents: number; lockingMode?: string }): Promise<object> {
+  const wakes: number[] = [];
+  const rt = runtimeFor(p.dataDir, 1, {
+    lockingMode: p.lockingMode,
+    observer: { onWake: (i: { durationMs: number }) => wakes.push(i.durationMs) },
+  });
+  const list = ids(p.agents);
+  for (const id of list) await rt.call(id, "touch", []); // state written; maxActiveAgents 1 hibernates the previous one
+  wakes.length = 0;
+  const cold: number[] = [];
+  for (const id of list) {
+    const t0 = performance.now();
+    const r = await rt.call(id, "ping", []);
+    cold.push(performance.now() - t0);
+    if (!r.ok) throw new Error(r.message);
+  }
+  await rt.shutdown();
+  const hot: number[] = [];
+  const rt2 = runtimeFor(p.dataDir, 10, { lockingMode: p.lockingMode });
+  await rt2.call("a0", "ping", []);
+  for (let i = 0; i < p.agents; i++) {
+    const t0 = performance.now();
+    await rt2.call("a0", "ping", []);
+    hot.push(performance.now() - t0);
+  }
+  await rt2.shutdown();
+  for (const a of [wakes, cold, hot]) a.sort((x, y) => x - y);
+  return {
+    wakeOpenP50: percentile(wakes, 0.5),
+    wakeOpenP99: percentile(wakes, 0.99),
+    coldEventP50: percentile(cold, 0.5),
+    coldEventP99: percentile(cold, 0.99),
+    hotEventP50: percentile(hot, 0.5),
+    hotEventP99: percentile(hot, 0.99),
+  };
+}
+
+function gc(): void {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (g === undefined) throw new Error("run with node --expose-gc");
+  for (let i = 0; i < 4; i++) g();
+}
+
+/** RSS per agent: `agents` agents with one open connection each, all hibernated, vs the same number kept active. */
+async function memory(p: { dataDir: string; agents: number; active: boolean }): Promise<object> {
+  const rt = runtimeFor(p.dataDir, p.active ? p.agents : 1, { idleTimeoutMs: 3_600_000 });
+  await rt.call("warmup", "touch", []);
+  await rt.destroyAgent("warmup");
+  gc();
+  const rss0 = process.memoryUsage().rss;
+  const heap0 = process.memoryUsage().heapUsed;
+  for (const id of ids(p.agents)) {
+    await rt.open(id, { id: "c", kind: "internal", codec: "cbor", transport: nullTransport });
+    await rt.call(id, "touch", []);
+  }
+  gc();
+  const mem = process.memoryUsage();
+  const stats = rt.stats();
+  await rt.shutdown();
+  return {
+    active: stats.active,
+    hibernated: stats.hibernated,
+    rssPerAgentBytes: (mem.rss - rss0) / p.agents,
+    heapPerAgentBytes: (mem.heapUsed - heap0) / p.agents,
+  };
+}
+
+const phases: Record<string, (p: never) => Promise<object>> = {
+  throughput,
+  wakeLatency,
+  memory,
+};
+
+const [name, json] = process.argv.slice(2);
+const phase = phases[name];
+if (phase === undefined) throw new Error(`unknown phase ${name}`);
+const params = JSON.parse(json) as { dataDir: string };
+fs.mkdirSync(params.dataDir, { recursive: true });
+const result = await phase(params as never);
+process.stdout.write(`${JSON.stringify(result)}\n`);

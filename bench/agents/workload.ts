@@ -1,0 +1,83 @@
+/** The agent and raw-SQLite baseline the agent benchmark drives: one telemetry row per event. */
+import Database from "better-sqlite3";
+import { Agent, type Connection, type ConnectionTransport, type InboundMessage } from "../../agents/index.ts";
+
+/** One row per event, the same row the baseline inserts. */
+export class BenchAgent extends Agent<{ n: number; note: string }> {
+  static override callable = ["ping"];
+  override initialState = { n: 0, note: "x".repeat(160) };
+  override onStart(): void {
+    this.sql`CREATE TABLE IF NOT EXISTS readings (ts INTEGER NOT NULL, v REAL NOT NULL)`;
+  }
+  override onMessage(_conn: Connection, message: InboundMessage): void {
+    if (message.channel !== "rpc") return;
+    this.sql`INSERT INTO readings (ts, v) VALUES (${Date.now()}, ${Number(message.frame.id)})`;
+  }
+  ping(): number {
+    return 1;
+  }
+  touch(): number {
+    this.setState({ ...this.state, n: this.state.n + 1 });
+    return this.state.n;
+  }
+}
+
+/** A transport that drops what it is given (the broker's cost is not the runtime's). */
+export const nullTransport: ConnectionTransport = { send() {}, sendProtocol() {}, close() {} };
+
+/**
+ * The baseline: better-sqlite3 on the same per-agent files with the same pragmas, one transaction per event,
+ * no runtime around it. `maxOpen` bounds open handles like the runtime's maxActiveAgents (LRU).
+ */
+export class RawBaseline {
+  readonly #dir: string;
+  readonly #maxOpen: number;
+  readonly #open = new Map<
+    string,
+    { db: Database.Database; insert: Database.Statement; begin: Database.Statement; commit: Database.Statement }
+  >();
+  constructor(agentsDir: string, maxOpen: number) {
+    this.#dir = agentsDir;
+    this.#maxOpen = maxOpen;
+  }
+  #handle(id: string) {
+    let h = this.#open.get(id);
+    if (h !== undefined) {
+      this.#open.delete(id);
+      this.#open.set(id, h);
+      return h;
+    }
+    const db = new Database(`${this.#dir}/${id}.db`);
+    db.pragma("locking_mode = EXCLUSIVE");
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    db.exec("CREATE TABLE IF NOT EXISTS readings (ts INTEGER NOT NULL, v REAL NOT NULL)");
+    h = {
+      db,
+      insert: db.prepare("INSERT INTO readings (ts, v) VALUES (?, ?)"),
+      begin: db.prepare("BEGIN"),
+      commit: db.prepare("COMMIT"),
+    };
+    this.#open.set(id, h);
+    if (this.#open.size > this.#maxOpen) {
+      const [oldId, old] = this.#open.entries().next().value!;
+      old.db.close();
+      this.#open.delete(oldId);
+    }
+    return h;
+  }
+  /** Opens handles ahead of the timed part, as the runtime has its most recent agents active. */
+  warm(agentIds: string[]): void {
+    for (const id of agentIds) this.#handle(id);
+  }
+  event(id: string, v: number): void {
+    const h = this.#handle(id);
+    h.begin.run();
+    h.insert.run(Date.now(), v);
+    h.commit.run();
+  }
+  close(): void {
+    for (const h of this.#open.values()) h.db.close();
+    this.#open.clear();
+  }
+}
