@@ -128,6 +128,7 @@ export async function createBridge(config: BridgeConfig, options: BridgeOptions)
     defaultCodec: config.mqtt.defaultCodec,
     limits: config.mqtt.limits,
     connectTimeoutMs: config.mqtt.connectTimeoutMs,
+    subscribeGraceMs: config.mqtt.subscribeGraceMs,
     observer: metrics.brokerObserver,
     logger: logger.child({ component: "broker" }),
   });

@@ -46,6 +46,8 @@ export const configSchema = z.strictObject({
       defaultCodec: z.enum(CODECS, { error: `must be one of ${CODECS.join(", ")}` }).default("cbor"),
       /** A socket must send CONNECT within this many ms. */
       connectTimeoutMs: intIn(1, 3_600_000).default(30_000),
+      /** Down frames for a topic the device has not subscribed to yet are held this long after CONNACK, ms. */
+      subscribeGraceMs: intIn(0, 3_600_000).default(10_000),
       /** Per-device and global broker limits; each breach moves a counter (docs/broker.md). */
       limits: z
         .strictObject({
