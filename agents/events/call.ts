@@ -1,8 +1,16 @@
 import type { Value } from "../../codecs/frames.ts";
+import { BridgeError } from "../../errors/bridge-error.ts";
 import type { AgentCell } from "../cell.ts";
+import { AGENT_ERRORS } from "../errors.ts";
 import { invokeMethod } from "../invoke.ts";
+
+/** Hooks of subclasses follow the base class's naming (`onTelemetry`); operators never call them. */
+const HOOK_NAME = /^on[A-Z]/;
 
 /** An operator call (REST API): any public method declared by the agent's class, hooks and base API excluded. */
 export function handleCall(cell: AgentCell, method: string, args: Value[]): Promise<Value> {
+  if (typeof method !== "string" || HOOK_NAME.test(method)) {
+    throw new BridgeError(AGENT_ERRORS.CALL_UNKNOWN_METHOD, "hooks are not callable", { method: String(method) });
+  }
   return invokeMethod(cell.agent!, method, args);
 }

@@ -29,6 +29,9 @@ class Base extends Agent {
   later(): string {
     return this.schedule(60, "ping").id;
   }
+  onCustomHook(): string {
+    return "a subclass hook";
+  }
   override onConnect(conn: Connection): void {
     if (conn.context.fail === true) throw new Error("refused");
   }
@@ -97,7 +100,7 @@ describe("agent runtime registry and operator calls", () => {
         ],
       );
       assert.deepEqual(await rt.call("t", "secret", []), { ok: true, value: "operator only" });
-      for (const m of ["onStart", "onMessage", "setState", "destroy", "_hidden", "sql", "nope"]) {
+      for (const m of ["onStart", "onMessage", "onCustomHook", "setState", "destroy", "_hidden", "sql", "nope"]) {
         const r = await rt.call("t", m, []);
         assert.equal(!r.ok && r.code, "BRIDGE_ERR_CALL_UNKNOWN_METHOD", m);
       }
