@@ -26,18 +26,26 @@ export class PrefixCache {
    * a position to produce the first output from), so a fully cached prompt reports one block less.
    */
   lookup(tokens: readonly number[]): number {
-    const hashes = blockHashes(tokens, Math.floor((tokens.length - 1) / BLOCK_SIZE_TOKENS));
-    let hits = 0;
+    const hashes = this.#matched(tokens);
     for (const hash of hashes) {
-      if (!this.#blocks.has(hash)) break;
       this.#blocks.delete(hash);
       this.#blocks.set(hash, true);
-      hits++;
     }
-    const cached = hits * BLOCK_SIZE_TOKENS;
+    const cached = hashes.length * BLOCK_SIZE_TOKENS;
     this.queriedTokens += tokens.length;
     this.hitTokens += cached;
     return cached;
+  }
+
+  /** What `lookup` would return, without counting a query or refreshing recency (for scheduling decisions). */
+  peek(tokens: readonly number[]): number {
+    return this.#matched(tokens).length * BLOCK_SIZE_TOKENS;
+  }
+
+  #matched(tokens: readonly number[]): string[] {
+    const hashes = blockHashes(tokens, Math.floor((tokens.length - 1) / BLOCK_SIZE_TOKENS));
+    const end = hashes.findIndex((hash) => !this.#blocks.has(hash));
+    return end === -1 ? hashes : hashes.slice(0, end);
   }
 
   /** Stores every full block of `tokens` (after their prefill computed them). */

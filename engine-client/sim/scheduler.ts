@@ -82,10 +82,11 @@ export class BatchScheduler {
     let prefillTokens = 0;
     while (this.#waiting.length > 0 && this.#running.length + admitted.length < maxNumSeqs) {
       const next = this.#waiting[0];
-      const cached = this.cache.lookup(next.promptTokens);
-      const uncached = next.promptTokens.length - cached;
+      const uncached = next.promptTokens.length - this.cache.peek(next.promptTokens);
       // A long prompt alone may exceed the budget; it still runs (vLLM would chunk it over several steps).
       if (admitted.length > 0 && prefillTokens + uncached > maxNumBatchedTokens) break;
+      // Counted only now, so a request that waits for the next step is not counted twice.
+      const cached = this.cache.lookup(next.promptTokens);
       this.#waiting.shift();
       next.cachedTokens = cached;
       next.generated = 0;

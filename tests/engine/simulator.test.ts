@@ -53,6 +53,27 @@ describe("step model", () => {
   });
 });
 
+describe("prefill budget", () => {
+  test("a request that waits for a later step's prefill budget is counted once in the prefix-cache queries", async () => {
+    const options = resolveEngineSimOptions({ timeScale: 0, maxNumBatchedTokens: 100 });
+    const cache = new PrefixCache(100);
+    const scheduler = new BatchScheduler(options, cache);
+    const firstTokens: number[] = [];
+    for (let s = 0; s < 3; s++) {
+      const prompt = Array.from({ length: 80 }, (_, i) => s * 1000 + i);
+      scheduler.submit({
+        promptTokens: prompt,
+        outputTokens: 2,
+        onToken: (i) => i === 0 && firstTokens.push(scheduler.steps),
+      });
+    }
+    await waitFor(() => firstTokens.length === 3, "all first tokens");
+    assert.deepEqual(firstTokens, [1, 2, 3], "one 80-token prefill per step under a 100-token budget");
+    assert.equal(cache.queriedTokens, 240);
+    scheduler.close();
+  });
+});
+
 describe("prefix cache", () => {
   test("blocks match from the start until the first difference, and one prompt token is always computed", () => {
     const cache = new PrefixCache(100);
