@@ -112,6 +112,8 @@ export async function createBridge(config: BridgeConfig, options: BridgeOptions)
     idleTimeoutMs: config.agents.idleTimeoutMs,
     maxActiveAgents: config.agents.maxActiveAgents,
     maxDatabaseBytes: config.agents.maxDatabaseBytes,
+    maxBatchEvents: config.agents.maxBatchEvents,
+    synchronous: config.agents.synchronous,
     observer: metrics.runtimeObserver,
   });
   metrics.setSources({ runtime });

@@ -122,6 +122,13 @@ export const configSchema = z.strictObject({
       maxActiveAgents: intIn(1, 10_000_000).default(1000),
       mailboxCapacity: intIn(1, 1_000_000).default(256),
       maxDatabaseBytes: intIn(65536, Number.MAX_SAFE_INTEGER).default(1024 * 1024 * 1024),
+      /** Most waiting events of one agent run in one group commit. */
+      maxBatchEvents: intIn(1, 100_000).default(64),
+      /**
+       * SQLite `synchronous` of agent databases: NORMAL survives a process crash (kill -9); FULL also survives power
+       * loss, at the cost of an fsync per commit.
+       */
+      synchronous: z.enum(["NORMAL", "FULL"], { error: "must be NORMAL or FULL" }).default("NORMAL"),
       classes: z.array(agentClassSchema, { error: "must be a list of {pattern, module, export}" }).default([]),
       /** Per-agent-class options, by class name (AgentEnv.config). */
       config: z

@@ -50,6 +50,8 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: "agents.maxActiveAgents", kind: "int", env: "BRIDGE_MAX_ACTIVE_AGENTS" },
   { path: "agents.mailboxCapacity", kind: "int", env: "BRIDGE_MAILBOX_CAPACITY" },
   { path: "agents.maxDatabaseBytes", kind: "int", env: "BRIDGE_MAX_DATABASE_BYTES" },
+  { path: "agents.maxBatchEvents", kind: "int", env: "BRIDGE_MAX_BATCH_EVENTS" },
+  { path: "agents.synchronous", kind: "string", env: "BRIDGE_AGENTS_SYNCHRONOUS" },
   { path: "shutdown.timeoutMs", kind: "int", env: "BRIDGE_SHUTDOWN_TIMEOUT_MS" },
 ];
 
