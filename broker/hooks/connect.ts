@@ -1,0 +1,108 @@
+/** CONNECT: `preConnect` records the packet's facts, `authenticate` decides and opens the agent connection. */
+import { randomUUID } from "node:crypto";
+import type { Duplex } from "node:stream";
+import type { AedesOptions, AuthenticateError } from "aedes";
+import type { CloseReason } from "../../agents/host.ts";
+import { negotiateCodec } from "../../codecs/index.ts";
+import { authenticateDevice } from "../auth.ts";
+import { DeviceConnection } from "../connection.ts";
+import { BrokerErrorCode } from "../errors.ts";
+import { createConnectionTransport } from "../transport.ts";
+import type { HookContext } from "./context.ts";
+
+type PreConnect = NonNullable<AedesOptions["preConnect"]>;
+type Authenticate = NonNullable<AedesOptions["authenticate"]>;
+
+function connackError(returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+function closeFromServer(connection: DeviceConnection, reason: CloseReason): void {
+  connection.markClosing(reason);
+  connection.closed = true;
+  connection.client.close();
+}
+
+export function createPreConnect(ctx: HookContext): PreConnect {
+  return (client, packet, callback) => {
+    if (!ctx.accepting()) return callback(new Error("broker is not accepting connections"), false);
+    ctx.connectFacts.set(client, {
+      clientId: packet.clientId,
+      willTopic: packet.will?.topic,
+      clean: packet.clean ?? true,
+    });
+    callback(null, true);
+  };
+}
+
+/**
+ * Checks the device, applies the connection limit, then opens the agent connection; the CONNACK (0) goes out only
+ * after `host.open` committed. Refusals carry their MQTT 3.1.1 return code (docs/broker.md).
+ */
+export function createAuthenticate(ctx: HookContext): Authenticate {
+  const { opts, registry, hub, sessions, sender, connections, connectFacts, streamFacts } = ctx;
+  const { logger, limits } = opts;
+  return (client, username, password, callback) => {
+    const facts = connectFacts.get(client);
+    const stream = streamFacts.get(client.conn) ?? { transport: "tcp", remoteAddress: "" };
+    if (!facts || !ctx.accepting()) return callback(connackError(3, "broker is not accepting connections"), false);
+    void (async () => {
+      const decision = await authenticateDevice(
+        { registry, anonymous: opts.anonymous },
+        { clientId: facts.clientId, username, password, willTopic: facts.willTopic },
+      );
+      if (decision.status === "refused") {
+        hub.authFailure(decision.reason);
+        logger.warn(
+          { device: facts.clientId.slice(0, 64), code: decision.code, remoteAddress: stream.remoteAddress },
+          `device refused: ${decision.message}`,
+        );
+        return callback(connackError(decision.returnCode, decision.message), false);
+      }
+      const deviceId = facts.clientId;
+      if (sessions.countExcept(deviceId) >= limits.maxConnections) {
+        hub.limitBreach(BrokerErrorCode.connectionLimit);
+        logger.warn({ device: deviceId, max: limits.maxConnections }, "connection limit reached");
+        return callback(connackError(3, "connection limit reached"), false);
+      }
+      // aedes drops a client that went away during the (async) checks without calling back; so do we.
+      if (client.closed || (client.conn as Duplex).destroyed) return;
+      const negotiated = negotiateCodec({
+        registryCodec: decision.device?.codec ?? undefined,
+        defaultCodec: opts.defaultCodec,
+      });
+      const connection = new DeviceConnection(
+        {
+          connectionId: randomUUID(),
+          deviceId,
+          transport: stream.transport,
+          remoteAddress: stream.remoteAddress,
+          codec: negotiated.codec,
+          codecSource: negotiated.source,
+          client,
+          clean: facts.clean,
+          firmware: decision.device?.firmware ?? undefined,
+          registered: decision.device !== undefined,
+        },
+        limits,
+        opts.clock,
+      );
+      connections.set(client, connection);
+      client.conn.once("close", () => void sessions.finish(connection));
+      const transport = createConnectionTransport(connection, sender, (c, reason) =>
+        closeFromServer(c, reason === "shutdown" ? "shutdown" : "error"),
+      );
+      const result = await sessions.open(connection, transport);
+      if (result.status !== "committed") {
+        hub.limitBreach(BrokerErrorCode.openFailed);
+        logger.warn({ device: deviceId, code: result.code }, "agent refused the connection");
+        return callback(connackError(3, "agent unavailable"), false);
+      }
+      if (decision.device) registry.touch(deviceId);
+      callback(null, true);
+    })().catch((err: unknown) => {
+      logger.error({ err, device: facts.clientId.slice(0, 64) }, "authentication failed with a fault");
+      callback(connackError(3, "server unavailable"), false);
+    });
+  };
+}

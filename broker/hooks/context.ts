@@ -1,0 +1,36 @@
+/** What the aedes hooks share: the broker's parts and its per-client bookkeeping. */
+import type { Client } from "aedes";
+import type { DeviceConnection } from "../connection.ts";
+import type { BrokerTransportKind, ObserverHub } from "../observer.ts";
+import type { ResolvedBrokerOptions } from "../options.ts";
+import type { DeviceRegistry } from "../registry/index.ts";
+import type { SessionManager } from "../sessions.ts";
+import type { DownSender } from "../transport.ts";
+import type { Uplink } from "../uplink.ts";
+
+/** How a stream reached the broker, recorded when the listener accepts it. */
+export interface StreamFacts {
+  transport: BrokerTransportKind;
+  remoteAddress: string;
+}
+
+/** The CONNECT packet's facts that authentication needs (aedes hands `authenticate` only user and password). */
+export interface ConnectFacts {
+  clientId: string;
+  willTopic: string | undefined;
+  clean: boolean;
+}
+
+export interface HookContext {
+  opts: ResolvedBrokerOptions;
+  registry: DeviceRegistry;
+  hub: ObserverHub;
+  sessions: SessionManager;
+  sender: DownSender;
+  uplink: Uplink;
+  streamFacts: WeakMap<object, StreamFacts>;
+  connectFacts: WeakMap<Client, ConnectFacts>;
+  connections: WeakMap<Client, DeviceConnection>;
+  /** True while the broker accepts connections (started, not closing). */
+  accepting(): boolean;
+}

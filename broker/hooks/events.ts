@@ -1,0 +1,33 @@
+/** aedes events the broker follows: readiness, subscriptions, and why sessions end. */
+import type { Aedes } from "aedes";
+import type { HookContext } from "./context.ts";
+
+export function followEvents(aedes: Aedes, ctx: HookContext): void {
+  const { sender, connections } = ctx;
+  const { logger } = ctx.opts;
+  // After the CONNACK and a persistent session's offline queue: frames the agent sent while opening may leave now.
+  aedes.on("clientReady", (client) => {
+    const connection = connections.get(client);
+    if (connection) sender.flush(connection);
+  });
+  // After the SUBACK: frames the agent sent before the device subscribed go out now.
+  aedes.on("subscribe", (_subscriptions, client) => {
+    const connection = connections.get(client);
+    if (connection) sender.subscribed(connection);
+  });
+  aedes.on("unsubscribe", (topics, client) => {
+    const connection = connections.get(client);
+    for (const topic of topics) connection?.subscriptions.delete(topic);
+  });
+  aedes.on("clientError", (client, err) => {
+    connections.get(client)?.markClosing("error", { tentative: true });
+    logger.info({ device: client.id, err: err.message }, "device session error");
+  });
+  aedes.on("keepaliveTimeout", (client) => {
+    connections.get(client)?.markClosing("error", { tentative: true });
+    logger.info({ device: client.id }, "device keepalive timeout");
+  });
+  aedes.on("connectionError", (_client, err) => {
+    logger.info({ err: err.message }, "connection error before CONNECT completed");
+  });
+}

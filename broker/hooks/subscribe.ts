@@ -1,0 +1,33 @@
+/** SUBSCRIBE and forwarding: a session subscribes to, and is forwarded, only its own device's down topics. */
+import type { AedesOptions } from "aedes";
+import { isUpTopic, maySubscribe } from "../acl.ts";
+import type { HookContext } from "./context.ts";
+
+type AuthorizeSubscribe = NonNullable<AedesOptions["authorizeSubscribe"]>;
+type AuthorizeForward = NonNullable<AedesOptions["authorizeForward"]>;
+
+export function createAuthorizeSubscribe(ctx: HookContext): AuthorizeSubscribe {
+  const { hub, connections } = ctx;
+  const { logger } = ctx.opts;
+  return (client, subscription, callback) => {
+    const connection = connections.get(client);
+    if (!connection || connection.closed || !maySubscribe(connection.deviceId, subscription.topic)) {
+      hub.aclDenied("subscribe");
+      logger.warn(
+        { device: client.id, topic: String(subscription.topic).slice(0, 256) },
+        "subscribe outside namespace",
+      );
+      // A null subscription is answered with SUBACK return code 0x80 (failure); the session stays up.
+      return callback(null, null);
+    }
+    const qos: 0 | 1 = subscription.qos >= 1 ? 1 : 0;
+    connection.subscriptions.set(subscription.topic, qos);
+    callback(null, { ...subscription, qos });
+  };
+}
+
+/** Defence in depth: whatever gets published, a session only ever receives its own device's down topics. */
+export const authorizeForward: AuthorizeForward = (client, packet) => {
+  if (isUpTopic(packet.topic)) return null;
+  return packet.topic.startsWith(`devices/${client.id}/down/`) ? packet : null;
+};
