@@ -19,7 +19,8 @@ import { CommandBook } from "./command-book.ts";
 import { connectPacketFor } from "./connect-packet.ts";
 import type { DeviceConfig, DeviceEnv } from "./device-env.ts";
 import { Keepalive } from "./keepalive.ts";
-import { type Outgoing, type OutgoingKind, Outbox } from "./outbox.ts";
+import type { Outgoing, OutgoingKind } from "./outbox.ts";
+import { Publisher } from "./publisher.ts";
 import { ReasonAsker } from "./reason-asker.ts";
 import { ReasonTracker } from "./reason-tracker.ts";
 import { DeviceShadow } from "./shadow.ts";
@@ -39,7 +40,7 @@ export class VirtualDevice implements DeviceContext {
   readonly #config: DeviceConfig;
   readonly #env: DeviceEnv;
   readonly #codec: Codec;
-  readonly #outbox: Outbox;
+  readonly #publisher: Publisher;
   readonly #topics: DeviceTopics;
   /** Telemetry seqs that got a PUBACK (the fleet reads them for the verifier). */
   readonly ackedSeqs = new SeqRanges();
@@ -64,7 +65,15 @@ export class VirtualDevice implements DeviceContext {
     this.metrics = env.metrics;
     this.commands = config.commands ?? new CommandBook();
     this.#codec = getCodec(config.codec);
-    this.#outbox = new Outbox(env.behaviour.offlineBufferSize);
+    this.#publisher = new Publisher(
+      env.behaviour,
+      env.metrics,
+      env.random,
+      () => this.nowMs(),
+      (message) => {
+        if (message.kind === "state") this.shadow?.reportLost();
+      },
+    );
     this.#topics = new DeviceTopics(config.id);
     this.#keepalive = new Keepalive(
       env.scheduler,
@@ -101,7 +110,7 @@ export class VirtualDevice implements DeviceContext {
 
   /** Messages queued or in flight. */
   get pending(): number {
-    return this.#outbox.inflight + this.#outbox.queued;
+    return this.#publisher.pending;
   }
 
   /**
@@ -110,7 +119,7 @@ export class VirtualDevice implements DeviceContext {
    */
   get drained(): boolean {
     const midAttempt = this.#phase === "connecting" || this.#phase === "subscribing" || this.#phase === "hello";
-    return !midAttempt && this.#outbox.inflight === 0 && this.#outbox.queued === 0;
+    return !midAttempt && this.#publisher.pending === 0;
   }
 
   /** Powers the device on: it starts producing and connecting. */
@@ -181,7 +190,7 @@ export class VirtualDevice implements DeviceContext {
   }
 
   send<C extends UpChannel>(channel: C, frame: UpFrames[C], ref?: string): void {
-    this.#queue(this.#encode(channel, frame, channel as OutgoingKind, ref));
+    this.#publisher.queue(this.#encode(channel, frame, channel as OutgoingKind, ref));
   }
 
   violation(kind: ViolationKind, message: string): void {
@@ -202,7 +211,9 @@ export class VirtualDevice implements DeviceContext {
     const ts = this.deviceNowMs();
     const readings = { seq, ...this.profile.readings(this.#env.random) };
     this.metrics.counters.telemetrySent++;
-    this.#queue(this.#encode("telemetry", ts === undefined ? { r: readings } : { ts, r: readings }, "telemetry", seq));
+    this.#publisher.queue(
+      this.#encode("telemetry", ts === undefined ? { r: readings } : { ts, r: readings }, "telemetry", seq),
+    );
   }
 
   #encode<C extends UpChannel>(
@@ -214,43 +225,6 @@ export class VirtualDevice implements DeviceContext {
     // The hello names its codec in the topic: the bridge cannot know the codec before it has read the hello.
     const topic = channel === "hello" ? this.#topics.up(channel, this.#config.codec) : this.#topics.up(channel);
     return { channel, topic, payload: this.#codec.encodeUp(channel, frame), kind, ref, dup: false, sentMs: 0 };
-  }
-
-  #queue(message: Outgoing): void {
-    if (this.#phase !== "online") this.metrics.counters.buffered++;
-    for (const dropped of this.#outbox.enqueue(message)) this.#lost(dropped);
-    this.#flush();
-  }
-
-  #lost(message: Outgoing): void {
-    this.metrics.counters.bufferDropped++;
-    if (message.kind === "state") this.shadow?.reportLost();
-  }
-
-  #flush(): void {
-    if (this.#phase !== "online" || !this.#connection) return;
-    for (
-      let next = this.#outbox.next(this.#env.behaviour.maxInflight);
-      next;
-      next = this.#outbox.next(this.#env.behaviour.maxInflight)
-    ) {
-      this.#transmit(next.messageId, next.message);
-    }
-  }
-
-  #transmit(messageId: number, message: Outgoing): void {
-    const connection = this.#connection!;
-    const c = this.metrics.counters;
-    if (message.dup) c.retransmitted++;
-    else c.published++;
-    message.sentMs = this.nowMs();
-    connection.publish(message.topic, message.payload, 1, messageId, message.dup);
-    message.dup = true;
-    if (this.#env.behaviour.duplicateRatio > 0 && this.#env.random() < this.#env.behaviour.duplicateRatio) {
-      c.duplicatesSent++;
-      this.#outbox.owesExtra(messageId);
-      connection.publish(message.topic, message.payload, 1, messageId, true);
-    }
   }
 
   // ---------- connection loop ----------
@@ -294,6 +268,7 @@ export class VirtualDevice implements DeviceContext {
     m.counters.connects++;
     m.online++;
     this.#sessionUp = true;
+    if (this.#connection) this.#publisher.attach(this.#connection);
     // A persistent session the broker kept still has the subscription; firmware saves the round trip.
     if (!this.#env.behaviour.cleanSession && sessionPresent) {
       this.#sendHello();
@@ -310,7 +285,7 @@ export class VirtualDevice implements DeviceContext {
     if (p.maxFrameBytes !== undefined) hello.maxFrame = p.maxFrameBytes;
     const message = this.#encode("hello", hello, "hello", undefined);
     // The hello skips the buffer: it must be the first message of every connection.
-    this.#transmit(this.#outbox.track(message, 1), message);
+    this.#publisher.sendFirst(message);
   }
 
   #online(): void {
@@ -322,9 +297,9 @@ export class VirtualDevice implements DeviceContext {
     if (this.shadow) {
       // After any reconnect the bridge may have missed reports: report the whole state once.
       this.metrics.counters.stateReports++;
-      this.#queue(this.#encode("state", this.shadow.fullReport(), "state", undefined));
+      this.#publisher.queue(this.#encode("state", this.shadow.fullReport(), "state", undefined));
     }
-    this.#flush();
+    this.#publisher.open();
     this.#keepalive.start();
     if (env.behaviour.networkDropMeanMs > 0 && this.#producing) {
       // Exponentially distributed time to the next network loss: drops form a Poisson process per device.
@@ -335,13 +310,9 @@ export class VirtualDevice implements DeviceContext {
   }
 
   #onPuback(messageId: number): void {
-    const message = this.#outbox.onPuback(messageId);
+    const message = this.#publisher.onPuback(messageId);
     if (!message) return;
     const m = this.metrics;
-    m.counters.acked++;
-    m.pubackLatency.record(this.nowMs() - message.sentMs);
-    // A slot in the in-flight window opened: send what waits behind it.
-    if (message.kind !== "hello") this.#flush();
     switch (message.kind) {
       case "hello":
         if (this.#phase === "hello") this.#online();
@@ -385,7 +356,7 @@ export class VirtualDevice implements DeviceContext {
     if (reason.kind === "remote") m.counters.serverCloses++;
     if (reason.kind === "error" && !wasConnected) m.counters.connectErrors++;
     this.#lastErrorCode = reason.kind === "error" ? reason.code : undefined;
-    for (const dropped of this.#outbox.onDisconnect()) this.#lost(dropped);
+    this.#publisher.detach();
     if (this.#phase === "online")
       env.listener.offline(this.deviceId, reason.kind === "local" ? reason.reason : reason.kind);
     if (this.#phase === "stopped") return;
