@@ -15,6 +15,7 @@ import { DeviceAgent } from "../agents/device/index.ts";
 import { type Broker, createBroker } from "../broker/index.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "../broker/registry/index.ts";
 import { createEngineClient, type EngineClient } from "../engine-client/index.ts";
+import { BridgeError } from "../errors/index.ts";
 import { API_TOKEN_FILE, loadOrCreateApiToken, registerOperatorApi } from "./api/index.ts";
 import { classesByName, type LoadedAgentClass, loadAgentClasses } from "./bridge/agent-classes.ts";
 import { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
@@ -219,13 +220,20 @@ export async function createBridge(config: BridgeConfig, options: BridgeOptions)
     metrics,
     apiToken: token.token,
     async start() {
-      if (phase !== "created") throw new Error(`bridge cannot start when ${phase}`);
+      if (phase !== "created") throw new BridgeError("BRIDGE_ERR_STOPPED", `the bridge cannot start when ${phase}`);
       phase = "starting";
+      // A stop requested while starting wins: no listener opens after it began.
+      const stillStarting = () => {
+        if (phase !== "starting") throw new BridgeError("BRIDGE_ERR_STOPPED", "the bridge was stopped while starting");
+      };
       await runtime.start();
+      stillStarting();
       const listening = await broker.start();
       if (listening.tcp) current.mqtt = listening.tcp;
       if (listening.tls) current.mqtts = listening.tls;
+      stillStarting();
       current.http = await http.listen();
+      stillStarting();
       phase = "ready";
       if (engine) {
         // Reported, not awaited: reasoning is one feature among many, and a slow engine must not delay devices.
