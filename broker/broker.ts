@@ -142,7 +142,7 @@ export function createBroker(options: BrokerOptions): Broker {
               kind: "tls",
               host: opts.tls.host,
               port: opts.tls.port,
-              tls: { cert, key, ca },
+              tls: ca === undefined ? { cert, key } : { cert, key, ca, requestCert: true, rejectUnauthorized: true },
               accept,
             }),
           );

@@ -26,7 +26,10 @@ export interface TlsListenerOptions {
   cert?: string | Buffer;
   /** PEM private key. */
   key?: string | Buffer;
-  /** PEM CA bundle for client certificates (optional). */
+  /**
+   * PEM CA bundle for client certificates. When set, TLS is mutual: a device must present a certificate signed by
+   * it, or the handshake fails (it still authenticates with its id and secret on top). Default: none.
+   */
   ca?: string | Buffer;
 }
 

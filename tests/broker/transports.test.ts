@@ -120,6 +120,80 @@ describe("MQTT over TLS", () => {
   });
 });
 
+describe("MQTT over mutual TLS", () => {
+  test("with a CA configured, only a device presenting a certificate signed by it gets through", async (t) => {
+    const missing = missingDebianPackage("openssl", "openssl");
+    if (missing) return t.skip(missing);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "broker-mtls-"));
+    const f = (name: string) => path.join(dir, name);
+    const openssl = (...args: string[]) => {
+      const r = spawnSync("openssl", args, { stdio: "ignore" });
+      assert.equal(r.status, 0, `openssl ${args[0]} failed`);
+    };
+    openssl(
+      "req",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      f("ca.key"),
+      "-out",
+      f("ca.pem"),
+      "-days",
+      "1",
+      "-subj",
+      "/CN=test-ca",
+    );
+    openssl(
+      "req",
+      "-newkey",
+      "rsa:2048",
+      "-nodes",
+      "-keyout",
+      f("dev.key"),
+      "-out",
+      f("dev.csr"),
+      "-subj",
+      "/CN=mtls-dev",
+    );
+    openssl(
+      "x509",
+      "-req",
+      "-in",
+      f("dev.csr"),
+      "-CA",
+      f("ca.pem"),
+      "-CAkey",
+      f("ca.key"),
+      "-CAcreateserial",
+      "-out",
+      f("dev.pem"),
+      "-days",
+      "1",
+    );
+    const { cert, key } = tlsMaterial(dir);
+    const tb = await startTestBroker({
+      tls: { host: "127.0.0.1", port: 0, cert, key, ca: fs.readFileSync(f("ca.pem")) },
+    });
+    try {
+      const url = `mqtts://127.0.0.1:${tb.broker.addresses().tls?.port}`;
+      const secret = await tb.addDevice("mtls-dev");
+      const base = { clientId: "mtls-dev", username: "mtls-dev", password: secret, ca: cert, connectTimeout: 2000 };
+      const client = await connectDevice(url, {
+        ...base,
+        cert: fs.readFileSync(f("dev.pem")),
+        key: fs.readFileSync(f("dev.key")),
+      });
+      await endClient(client);
+      await assert.rejects(connectDevice(url, base));
+    } finally {
+      await tb.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 function run(cmd: string, args: string[]): Promise<{ code: number | null; stdout: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "ignore"] });
