@@ -48,6 +48,8 @@ export interface OperatorRegistry {
   /** Devices ordered by id. */
   list(options?: { limit?: number; offset?: number }): OperatorDeviceRecord[];
   remove(id: string): boolean;
+  /** Issues a new secret, invalidating the old one; undefined when the device does not exist. */
+  rotateSecret?(id: string): Promise<string | undefined>;
 }
 
 /** Live MQTT facts. */

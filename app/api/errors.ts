@@ -14,6 +14,7 @@ export const API_ERROR_CODES = {
   deviceExists: "BRIDGE_ERR_API_DEVICE_EXISTS",
   payloadTooLarge: "BRIDGE_ERR_API_PAYLOAD_TOO_LARGE",
   unavailable: "BRIDGE_ERR_API_UNAVAILABLE",
+  notImplemented: "BRIDGE_ERR_API_NOT_IMPLEMENTED",
   internal: "BRIDGE_ERR_API_INTERNAL",
 } as const;
 

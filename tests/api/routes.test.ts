@@ -27,6 +27,7 @@ describe("operator REST API", () => {
       ["GET", "/api/devices/x"],
       ["POST", "/api/devices"],
       ["DELETE", "/api/devices/x"],
+      ["POST", "/api/devices/x/secret"],
       ["GET", "/api/devices/x/shadow"],
       ["PUT", "/api/devices/x/shadow/desired"],
       ["POST", "/api/devices/x/commands"],
@@ -61,6 +62,7 @@ describe("operator REST API", () => {
     for (const path of [
       "/api/devices",
       "/api/devices/{id}",
+      "/api/devices/{id}/secret",
       "/api/devices/{id}/shadow",
       "/api/devices/{id}/shadow/desired",
       "/api/devices/{id}/commands",
@@ -104,6 +106,18 @@ describe("operator REST API", () => {
       payload: "{nope",
     });
     assertError(malformed, 400, "BRIDGE_ERR_API_VALIDATION");
+  });
+
+  test("rotating a secret returns a new one once and the old one stops working", async () => {
+    const created = (await send("POST", "/api/devices", { id: "rot-1" })).json() as { secret: string };
+    const res = await send("POST", "/api/devices/rot-1/secret");
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers["cache-control"], "no-store");
+    const { secret } = res.json() as { secret: string };
+    assert.notEqual(secret, created.secret);
+    assert.equal((await f.registry.verify("rot-1", secret)).status, "ok");
+    assert.equal((await f.registry.verify("rot-1", created.secret)).status, "bad-secret");
+    assertError(await send("POST", "/api/devices/nobody/secret"), 404, "BRIDGE_ERR_API_DEVICE_NOT_FOUND", "params.id");
   });
 
   test("the device list shows online status, last seen and last telemetry, and filters by online", async () => {

@@ -126,6 +126,30 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
     },
   );
 
+  api.post<{ Params: { id: string } }>(
+    "/devices/:id/secret",
+    {
+      schema: {
+        summary: "Issue a new MQTT secret for the device (shown once); the old one stops working at once",
+        tags: ["devices"],
+        params: deviceIdParams,
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      await requireDevice(deps, id);
+      if (deps.registry.rotateSecret === undefined) {
+        throw new ApiError(501, API_ERROR_CODES.notImplemented, "this registry cannot rotate secrets");
+      }
+      const secret = await deps.registry.rotateSecret(id);
+      if (secret === undefined) {
+        throw new ApiError(404, API_ERROR_CODES.deviceNotFound, `device ${id} is not registered`, "params.id");
+      }
+      reply.header("cache-control", "no-store");
+      return { id, secret };
+    },
+  );
+
   api.delete<{ Params: { id: string } }>(
     "/devices/:id",
     {
