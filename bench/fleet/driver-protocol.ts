@@ -14,8 +14,13 @@ export interface ConnectCommand {
   count: number;
   /** Passwords by device index (username = client id); absent connects anonymously. */
   secrets?: string[];
-  /** CONNECTs sent per second. */
+  /** CONNECTs sent per second, at most. */
   connectRatePerSec: number;
+  /**
+   * CONNECTs awaiting their CONNACK, at most: a server that creates an agent per connection accepts devices more
+   * slowly than any ramp, and a storm beyond it would only measure its connect timeout.
+   */
+  maxPendingConnects: number;
   /** Source addresses, round-robin per device (one address has about 28,000 ephemeral ports). */
   localAddresses?: string[];
   /** MQTT keepalive; 0 because the lean client has no timers and idle devices must not be dropped. */

@@ -46,12 +46,14 @@ export class LoadFleet {
   async connect(cmd: ConnectCommand): Promise<ConnectReply> {
     const started = performance.now();
     let failed = 0;
+    let pendingCount = 0;
     let firstError: string | undefined;
     const pending: Promise<void>[] = [];
     const intervalMs = 10;
     const perTick = Math.max(1, Math.round((cmd.connectRatePerSec * intervalMs) / 1000));
     for (let i = 0; i < cmd.count; i++) {
       if (i > 0 && i % perTick === 0) await sleep(intervalMs);
+      while (pendingCount >= cmd.maxPendingConnects) await sleep(2);
       const index = cmd.startIndex + i;
       const id = `${cmd.idPrefix}${index}`;
       const device: Device = {
@@ -68,11 +70,16 @@ export class LoadFleet {
       this.#devices.push(device);
       const localAddress = cmd.localAddresses?.[index % cmd.localAddresses.length];
       const secret = cmd.secrets?.[i];
+      pendingCount++;
       pending.push(
-        this.#open(device, cmd, localAddress, secret).catch((err: unknown) => {
-          failed++;
-          firstError ??= err instanceof Error ? err.message : String(err);
-        }),
+        this.#open(device, cmd, localAddress, secret)
+          .catch((err: unknown) => {
+            failed++;
+            firstError ??= err instanceof Error ? err.message : String(err);
+          })
+          .finally(() => {
+            pendingCount--;
+          }),
       );
     }
     await Promise.all(pending);

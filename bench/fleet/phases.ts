@@ -71,6 +71,7 @@ export async function sweepPhase(
       count: devices,
       secrets: name === "bridge" ? started.secrets : undefined,
       connectRatePerSec: 1000,
+      maxPendingConnects: 50,
       keepaliveSec: 0,
       timeoutMs: 30_000,
     });
@@ -156,6 +157,7 @@ export async function scalePhase(name: TargetName, counts: number[], cleanup: Cl
         startIndex: connected,
         count: count - connected,
         connectRatePerSec: 2000,
+        maxPendingConnects: 100,
         // Four source addresses: 10,000 connections fit one, but earlier phases leave ports in TIME_WAIT.
         localAddresses: ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"],
         keepaliveSec: 0,
@@ -214,7 +216,7 @@ export async function crashPhase(devices: number, ratePerSec: number, runMs: num
   const driver = startDriver(cleanup);
   let second: Target | undefined;
   try {
-    await driver.connect({ host: started.target.host, port: started.target.port, idPrefix: "crash-", startIndex: 0, count: devices, secrets: started.secrets, connectRatePerSec: 1000, keepaliveSec: 0, timeoutMs: 30_000 });
+    await driver.connect({ host: started.target.host, port: started.target.port, idPrefix: "crash-", startIndex: 0, count: devices, secrets: started.secrets, connectRatePerSec: 1000, maxPendingConnects: 50, keepaliveSec: 0, timeoutMs: 30_000 });
     const killedAfterMs = runMs / 2;
     const killer = setTimeout(() => void started.target.stop("SIGKILL"), killedAfterMs);
     const run = await driver.run({ ratePerSec, durationMs: runMs, windowPerDevice: 16, drainMs: 1000, recordSeqs: true });
