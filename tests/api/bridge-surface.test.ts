@@ -20,6 +20,8 @@ describe("operator surface wired into the bridge", () => {
   let bridge: Bridge;
   let http: string;
   let device: mqtt.MqttClient;
+  let secret = "";
+  let mqttUrl = "";
 
   before(async () => {
     const loaded = loadConfig({
@@ -35,7 +37,9 @@ describe("operator surface wired into the bridge", () => {
     http = `127.0.0.1:${addresses.http?.port}`;
     const added = await bridge.registry.add("meter-1", { codec: "json" });
     if (added.status !== "created") throw new Error("provisioning failed");
-    device = await mqtt.connectAsync(`mqtt://127.0.0.1:${addresses.mqtt?.port}`, {
+    secret = added.secret;
+    mqttUrl = `mqtt://127.0.0.1:${addresses.mqtt?.port}`;
+    device = await mqtt.connectAsync(mqttUrl, {
       clientId: "meter-1",
       username: "meter-1",
       password: added.secret,
@@ -101,5 +105,20 @@ describe("operator surface wired into the bridge", () => {
       stray.once("error", () => {});
     });
     assert.equal(status, 404);
+  });
+
+  test("deleting the device through the API ends its MQTT session and its secret stops working", async () => {
+    const closed = new Promise<void>((resolve) => device.once("close", () => resolve()));
+    const res = await fetch(`http://${http}/api/devices/meter-1`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    assert.equal(res.status, 204);
+    await closed;
+    assert.equal(bridge.broker.isOnline("meter-1"), false);
+    assert.equal(bridge.registry.get("meter-1"), undefined);
+    await assert.rejects(
+      mqtt.connectAsync(mqttUrl, { clientId: "meter-1", username: "meter-1", password: secret, reconnectPeriod: 0 }),
+    );
   });
 });
