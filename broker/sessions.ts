@@ -152,6 +152,10 @@ export class SessionManager {
         if (connection.opened) {
           this.hub.connectionClosed(connection.transport, connection.closeReason ?? "disconnect");
         }
+      })
+      .catch((err: unknown) => {
+        // Runs from a socket's close event: a fault here must be logged, never become an unhandled rejection.
+        this.logger.error({ err, device: connection.deviceId }, "session cleanup failed");
       });
     this.finishing.add(done);
     void done.finally(() => this.finishing.delete(done));
