@@ -30,6 +30,12 @@ export interface HelloFrame {
   stream?: boolean;
   /** Largest frame in bytes the device can receive. */
   maxFrame?: number;
+  /**
+   * The metric alias table (as in a Sparkplug B birth certificate): metric names in alias order, so `metrics[i]` is
+   * the metric of reading `i` in a later telemetry frame's `rv`. 1 to 256 distinct names of 1 to 128 characters. The
+   * agent keeps the last table it was given across sessions and restarts; a hello without `metrics` leaves it as is.
+   */
+  metrics?: string[];
 }
 
 /** One SenML record (RFC 8428) with its text labels. */
@@ -45,13 +51,22 @@ export interface SenmlRecord {
   t?: number;
 }
 
-/** `up/telemetry`: readings, with an optional device timestamp (ms since the Unix epoch), or a SenML pack. */
+/**
+ * `up/telemetry`: readings, with an optional device timestamp (ms since the Unix epoch): by name (`r`), by position
+ * in the device's alias table (`rv`) or as a SenML pack; at least one of the three.
+ */
 export interface TelemetryFrame {
   ts?: number;
   /** Readings by metric name. */
   r?: ValueMap;
   /** A SenML pack, accepted instead of (or with) `r`. */
   senml?: SenmlRecord[];
+  /**
+   * Readings by position (at most 256): `rv[i]` is a reading of the metric `metrics[i]` of the device's last hello
+   * that declared an alias table; `null` means no reading of that metric this time. Without a known table the frame
+   * is refused with `BRIDGE_ERR_TELEMETRY_ALIASES_UNKNOWN`.
+   */
+  rv?: Value[];
 }
 
 /** `up/state`: a reported-state patch based on reported version `v`. */

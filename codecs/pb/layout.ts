@@ -51,6 +51,7 @@ const PROTO_TYPE: Partial<Record<string, readonly string[]>> = {
   value: ["Value"],
   map: ["MapValue"],
   list: ["ListValue"],
+  names: ["string"],
 };
 
 function wireTypeOf(protoType: string): number {
@@ -81,8 +82,9 @@ function layoutOf(type: protobuf.Type, schema: FrameSchema): MessageLayout {
       throw new Error(`bridge.proto: ${type.name}.${spec.key} is ${field.type}, the codec expects ${PROTO_TYPE[kind]}`);
     }
     const wireType = wireTypeOf(field.type);
-    if (field.id >= 16 || field.repeated)
-      throw new Error(`bridge.proto: ${type.name}.${spec.key} must be a single field below 16`);
+    // Only an alias table is a repeated field (of strings); everything else is singular.
+    if (field.id >= 16 || field.repeated !== (kind === "names"))
+      throw new Error(`bridge.proto: ${type.name}.${spec.key} must be a ${kind === "names" ? "repeated" : "single"} field below 16`);
     fields.push({
       key: spec.key,
       kind,

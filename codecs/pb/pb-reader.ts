@@ -173,6 +173,13 @@ function message(layout: MessageLayout, end: number, depth: number): Record<stri
       case "bytes":
         out[f.key] = r.byteString();
         break;
+      case "names": {
+        // `repeated string`: each occurrence appends (unpacked; strings are never packed).
+        const names = (out[f.key] as string[] | undefined) ?? [];
+        names.push(r.text());
+        out[f.key] = names;
+        break;
+      }
       case "value":
         out[f.key] = value(r.lengthEnd(), depth + 1);
         break;

@@ -143,6 +143,13 @@ function field(f: FieldLayout, value: unknown, depth: number): void {
       w.byte(f.tag);
       w.bytes(value as Uint8Array);
       return;
+    case "names":
+      // `repeated string`: one tagged field per name, in order.
+      for (const name of value as string[]) {
+        w.byte(f.tag);
+        w.text(name);
+      }
+      return;
     case "value": {
       w.byte(f.tag);
       const at = w.open();

@@ -19,6 +19,12 @@ export type FieldKind =
   | "value"
   | "map"
   | "list"
+  /**
+   * A list of 1 to `maxItems` distinct metric names (text of 1 to `MAX_METRIC_NAME_LENGTH` characters, never
+   * `__proto__`): the hello's alias table. Never empty, because protobuf cannot tell an empty repeated field from an
+   * absent one.
+   */
+  | "names"
   | { object: FrameSchema }
   | { arrayOf: FrameSchema };
 
@@ -26,6 +32,8 @@ export interface FieldSpec {
   readonly key: string;
   readonly kind: FieldKind;
   readonly required: boolean;
+  /** For `list` and `names` fields: the most items accepted. Unbounded when absent. */
+  readonly maxItems?: number;
 }
 
 export interface FrameSchema {
@@ -37,6 +45,17 @@ export interface FrameSchema {
 
 const req = (key: string, kind: FieldKind): FieldSpec => ({ key, kind, required: true });
 const opt = (key: string, kind: FieldKind): FieldSpec => ({ key, kind, required: false });
+const optBounded = (key: string, kind: FieldKind, maxItems: number): FieldSpec => ({
+  key,
+  kind,
+  required: false,
+  maxItems,
+});
+
+/** Most metric names in a hello's alias table, and so most positional readings (`rv`) in one telemetry frame. */
+export const MAX_METRIC_ALIASES = 256;
+/** Longest metric name in an alias table, in UTF-16 code units (the DeviceAgent's own limit on metric names). */
+export const MAX_METRIC_NAME_LENGTH = 128;
 
 export const SENML_RECORD_SCHEMA: FrameSchema = {
   name: "senml record",
@@ -67,12 +86,18 @@ export const UP_SCHEMAS: { readonly [C in UpChannel]: FrameSchema } = {
       opt("sync", "bool"),
       opt("stream", "bool"),
       opt("maxFrame", "uint"),
+      optBounded("metrics", "names", MAX_METRIC_ALIASES),
     ],
   },
   telemetry: {
     name: "up/telemetry",
-    fields: [opt("ts", "uint"), opt("r", "map"), opt("senml", { arrayOf: SENML_RECORD_SCHEMA })],
-    atLeastOne: ["r", "senml"],
+    fields: [
+      opt("ts", "uint"),
+      opt("r", "map"),
+      opt("senml", { arrayOf: SENML_RECORD_SCHEMA }),
+      optBounded("rv", "list", MAX_METRIC_ALIASES),
+    ],
+    atLeastOne: ["r", "senml", "rv"],
   },
   state: { name: "up/state", fields: [req("v", "uint"), req("s", "map")] },
   ack: { name: "up/ack", fields: [req("id", "id"), req("ok", "bool"), opt("res", "value"), opt("err", "string")] },

@@ -1,5 +1,5 @@
 import { CODEC_NAMES } from "../frames.ts";
-import { type FieldKind, type FrameSchema, MAX_ID_LENGTH } from "./channels.ts";
+import { type FieldSpec, type FrameSchema, MAX_ID_LENGTH, MAX_METRIC_NAME_LENGTH } from "./channels.ts";
 import { DecodeFault, joinPath } from "./fault.ts";
 
 /** True for a map-shaped value: an object that is not null, an array or a byte string. */
@@ -29,7 +29,7 @@ export function checkFrame(schema: FrameSchema, raw: unknown, path = ""): Record
       if (spec.required) throw invalid(field, `required field of ${schema.name} is missing`);
       continue;
     }
-    out[spec.key] = checkField(spec.kind, value, field);
+    out[spec.key] = checkField(spec, value, field);
   }
   if (schema.atLeastOne !== undefined && !schema.atLeastOne.some((k) => out[k] !== undefined)) {
     const keys = schema.atLeastOne.join(" or ");
@@ -38,7 +38,8 @@ export function checkFrame(schema: FrameSchema, raw: unknown, path = ""): Record
   return out;
 }
 
-function checkField(kind: FieldKind, value: unknown, field: string): unknown {
+function checkField(spec: FieldSpec, value: unknown, field: string): unknown {
+  const kind = spec.kind;
   switch (kind) {
     case "string":
       if (typeof value !== "string") throw invalid(field, "must be a text string");
@@ -75,10 +76,37 @@ function checkField(kind: FieldKind, value: unknown, field: string): unknown {
       return value;
     case "list":
       if (!Array.isArray(value)) throw invalid(field, "must be an array");
+      checkCount(spec, value, field);
       return value;
+    case "names":
+      return checkNames(spec, value, field);
     default:
       if ("object" in kind) return checkFrame(kind.object, value, field);
       if (!Array.isArray(value)) throw invalid(field, "must be an array");
       return value.map((item, i) => checkFrame(kind.arrayOf, item, joinPath(field, i)));
   }
+}
+
+function checkCount(spec: FieldSpec, list: readonly unknown[], field: string): void {
+  if (spec.maxItems !== undefined && list.length > spec.maxItems) {
+    throw invalid(field, `holds ${list.length} items, more than the limit of ${spec.maxItems}`);
+  }
+}
+
+/** An alias table: each name is a future map key of readings, so it follows the map-key rules and is unique. */
+function checkNames(spec: FieldSpec, value: unknown, field: string): string[] {
+  if (!Array.isArray(value) || value.length === 0) throw invalid(field, "must be a non-empty array of names");
+  checkCount(spec, value, field);
+  const seen = new Set<string>();
+  for (let i = 0; i < value.length; i++) {
+    const name: unknown = value[i];
+    const at = joinPath(field, i);
+    if (typeof name !== "string" || name.length === 0 || name.length > MAX_METRIC_NAME_LENGTH) {
+      throw invalid(at, `must be a text string of 1 to ${MAX_METRIC_NAME_LENGTH} characters`);
+    }
+    if (name === "__proto__") throw invalid(at, "the name __proto__ is not accepted");
+    if (seen.has(name)) throw invalid(at, `repeats the metric name ${JSON.stringify(name)}`);
+    seen.add(name);
+  }
+  return value as string[];
 }

@@ -37,6 +37,21 @@ export const value: fc.Arbitrary<Value> = fc.letrec<{ value: Value }>((tie) => (
 
 export const valueMap = fc.dictionary(key, value, { maxKeys: 6, noNullPrototype: true });
 const id = fc.string({ minLength: 1, maxLength: 40 });
+/** An alias table: distinct metric names of 1 to 128 characters. */
+export const metricNames = fc.uniqueArray(
+  text.filter((n) => n.length >= 1 && n.length <= 128 && n !== "__proto__"),
+  { minLength: 1, maxLength: 12 },
+);
+/** Positional readings: mostly numbers (float32 as a sensor driver makes them), some nulls and other Values. */
+export const positionalReadings = fc.array(
+  fc.oneof(
+    { weight: 3, arbitrary: fc.float({ noNaN: true, noDefaultInfinity: true }).map(noNegZero) },
+    { weight: 2, arbitrary: fc.integer({ min: -1000, max: 100000 }) },
+    { weight: 1, arbitrary: fc.constant(null) },
+    { weight: 1, arbitrary: value },
+  ),
+  { maxLength: 12 },
+);
 const uint = fc.maxSafeNat();
 
 const senmlRecord = fc.record(
@@ -62,6 +77,7 @@ export const upFrames: { [C in UpChannel]: fc.Arbitrary<Record<string, unknown>>
       sync: fc.boolean(),
       stream: fc.boolean(),
       maxFrame: uint,
+      metrics: metricNames,
     },
     { requiredKeys: ["fw"], noNullPrototype: true },
   ),
@@ -71,6 +87,7 @@ export const upFrames: { [C in UpChannel]: fc.Arbitrary<Record<string, unknown>>
       { ts: uint, r: valueMap, senml: fc.array(senmlRecord, { maxLength: 4 }) },
       { requiredKeys: ["senml"], noNullPrototype: true },
     ),
+    fc.record({ ts: uint, rv: positionalReadings, r: valueMap }, { requiredKeys: ["rv"], noNullPrototype: true }),
   ),
   state: fc.record({ v: uint, s: valueMap }, { noNullPrototype: true }),
   ack: fc.record(

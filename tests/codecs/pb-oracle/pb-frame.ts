@@ -49,6 +49,7 @@ export function frameToPb(
         break;
       case "number":
       case "bytes":
+      case "names":
         out[spec.key] = value;
         break;
       case "value":
@@ -107,6 +108,10 @@ export function frameFromPb(
         break;
       case "bytes":
         out[spec.key] = plainBytes(raw);
+        break;
+      case "names":
+        // protobufjs reads an absent repeated field as []; proto3 cannot tell the two apart.
+        if ((raw as unknown[]).length > 0) out[spec.key] = raw;
         break;
       case "value":
         out[spec.key] = valueFromPb(raw as PbObject, depth + 1, maxDepth, path);
