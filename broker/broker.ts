@@ -2,6 +2,7 @@
  * The embedded MQTT broker: aedes with its hooks wired to device auth, the ACL, the up path and the device
  * sessions, plus the TCP, TLS and WebSocket listeners.
  */
+import fs from "node:fs";
 import type { IncomingMessage } from "node:http";
 import path from "node:path";
 import type { Duplex } from "node:stream";
@@ -51,6 +52,11 @@ export interface Broker {
   close(): Promise<void>;
 }
 
+function openOwnRegistry(dataDir: string): DeviceRegistry {
+  fs.mkdirSync(dataDir, { recursive: true });
+  return createDeviceRegistry({ path: path.join(dataDir, "registry.db") });
+}
+
 /**
  * Creates the broker (validating options; throws BRIDGE_ERR_BROKER_CONFIG naming a bad field). Call `start()`.
  *
@@ -62,7 +68,7 @@ export interface Broker {
 export function createBroker(options: BrokerOptions): Broker {
   const opts = resolveBrokerOptions(options);
   const ownsRegistry = !opts.registry;
-  const registry = opts.registry ?? createDeviceRegistry({ path: path.join(opts.dataDir!, "registry.db") });
+  const registry = opts.registry ?? openOwnRegistry(opts.dataDir!);
   const { logger, limits } = opts;
   const hub = new ObserverHub(opts.observer);
   const sender = createDownSender(hub, logger, opts.clock, opts.subscribeGraceMs);

@@ -61,9 +61,10 @@ describe("broker options and start", () => {
 
   test("with dataDir the broker opens registry.db there and closes it with itself", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "broker-datadir-"));
-    const broker = await startBroker({ host: new RecordingHost(), dataDir: dir, tcp: { host: "127.0.0.1", port: 0 } });
+    const dataDir = path.join(dir, "not-yet-there");
+    const broker = await startBroker({ host: new RecordingHost(), dataDir, tcp: { host: "127.0.0.1", port: 0 } });
     try {
-      assert.ok(fs.existsSync(path.join(dir, "registry.db")));
+      assert.ok(fs.existsSync(path.join(dataDir, "registry.db")));
       const added = await broker.registry.add("dd-1");
       assert.equal(added.status, "created");
       if (added.status !== "created") return;
