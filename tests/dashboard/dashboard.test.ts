@@ -218,6 +218,25 @@ describe("dashboard in headless Chromium", { skip }, () => {
     await page.screenshot({ path: path.join(SHOTS, "05-approved-command.png"), fullPage: true });
   });
 
+  test("an operator adds a device, sees its secret once, and deletes it again", async () => {
+    await page.goto(`${base}/#/`);
+    await page.locator("#provision summary").click();
+    await page.fill("#provision-id", "added-1");
+    await page.selectOption("#provision-codec", "cbor");
+    await page.click("#provision-form button[type=submit]");
+    const secret = ((await page.locator("#provision-secret").textContent()) ?? "").trim();
+    assert.equal((await bridge.registry.verify("added-1", secret)).status, "ok");
+    await page.locator('#fleet-table tr[data-device="added-1"]').waitFor();
+    await page.screenshot({ path: path.join(SHOTS, "06-provisioned.png"), fullPage: true });
+
+    await page.click('#fleet-table a[href="#/device/added-1"]');
+    page.once("dialog", (dialog) => void dialog.accept());
+    await page.click("#delete-device");
+    await page.waitForFunction(() => location.hash === "#/");
+    await page.waitForFunction(() => document.querySelector('#fleet-table tr[data-device="added-1"]') === null);
+    assert.equal(bridge.registry.get("added-1"), undefined);
+  });
+
   test("the layout fits a tablet without horizontal scrolling", async () => {
     await page.setViewportSize({ width: 768, height: 1024 });
     await page.goto(`${base}/#/`);
@@ -226,7 +245,7 @@ describe("dashboard in headless Chromium", { skip }, () => {
       () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
     );
     assert.ok(overflow <= 0, `page is ${overflow}px wider than the viewport`);
-    await page.screenshot({ path: path.join(SHOTS, "06-tablet.png"), fullPage: true });
+    await page.screenshot({ path: path.join(SHOTS, "07-tablet.png"), fullPage: true });
   });
 
   test("the page raised no script errors along the way", () => {

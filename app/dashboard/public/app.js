@@ -3,6 +3,7 @@ import { adoptTokenFromLink, clearToken, getToken, setToken } from "./api.js";
 import { errorBox, replace } from "./dom.js";
 import { mountDevice, refreshDevice, unmountDevice } from "./views/device.js";
 import { fleetError, refreshFleet } from "./views/fleet.js";
+import { setupProvisioning } from "./views/provision.js";
 
 const FLEET_POLL_MS = 2000;
 const DEVICE_POLL_MS = 3000;
@@ -98,6 +99,7 @@ $("fleet-filter").addEventListener("input", () => {
     if (route().view === "fleet") start();
   }, 250);
 });
+setupProvisioning(() => refreshFleet().catch(() => {}));
 window.addEventListener("hashchange", start);
 document.addEventListener("visibilitychange", () => {
   if (document.hidden) {

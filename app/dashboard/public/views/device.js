@@ -65,9 +65,21 @@ export function mountDevice(container, id) {
     current.metric = els.metric.value;
     refreshTelemetry(id).catch((err) => replace(els.readings, errorBox(err)));
   });
+  const deleteBtn = h("button", { class: "btn btn-danger", type: "button", id: "delete-device" }, "Delete device");
+  deleteBtn.addEventListener("click", async () => {
+    if (!window.confirm(`Delete ${id}? Its secret stops working and its stored data is removed.`)) return;
+    deleteBtn.disabled = true;
+    try {
+      await api("DELETE", `/api/devices/${enc(id)}`);
+      location.hash = "#/";
+    } catch (err) {
+      deleteBtn.disabled = false;
+      replace(els.head, errorBox(err));
+    }
+  });
   replace(
     container,
-    h("p", {}, h("a", { href: "#/" }, "← Fleet")),
+    h("div", { class: "row" }, h("a", { href: "#/" }, "← Fleet"), h("span", { class: "spacer" }), deleteBtn),
     els.head,
     h(
       "div",
