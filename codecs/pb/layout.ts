@@ -84,7 +84,9 @@ function layoutOf(type: protobuf.Type, schema: FrameSchema): MessageLayout {
     const wireType = wireTypeOf(field.type);
     // Only an alias table is a repeated field (of strings); everything else is singular.
     if (field.id >= 16 || field.repeated !== (kind === "names"))
-      throw new Error(`bridge.proto: ${type.name}.${spec.key} must be a ${kind === "names" ? "repeated" : "single"} field below 16`);
+      throw new Error(
+        `bridge.proto: ${type.name}.${spec.key} must be a ${kind === "names" ? "repeated" : "single"} field below 16`,
+      );
     fields.push({
       key: spec.key,
       kind,

@@ -22,55 +22,65 @@ function assertRefused(result: DecodeResult<unknown>, field: string | undefined)
 }
 
 /** Bad alias tables and positional readings, as maps and (where the .proto can say it) as protobuf bodies. */
-const BAD: { name: string; channel: "hello" | "telemetry"; map: unknown; pb?: Record<string, unknown>; field?: string }[] =
-  [
-    {
-      name: "a repeated metric name",
-      channel: "hello",
-      map: { fw: "1", metrics: ["temp", "hum", "temp"] },
-      pb: { upHello: { fw: "1", metrics: ["temp", "hum", "temp"] } },
-      field: "metrics[2]",
-    },
-    {
-      name: "an empty metric name",
-      channel: "hello",
-      map: { fw: "1", metrics: ["temp", ""] },
-      pb: { upHello: { fw: "1", metrics: ["temp", ""] } },
-      field: "metrics[1]",
-    },
-    {
-      name: "a metric name of 129 characters",
-      channel: "hello",
-      map: { fw: "1", metrics: ["x".repeat(129)] },
-      pb: { upHello: { fw: "1", metrics: ["x".repeat(129)] } },
-      field: "metrics[0]",
-    },
-    {
-      name: "the metric name __proto__",
-      channel: "hello",
-      map: { fw: "1", metrics: ["__proto__"] },
-      pb: { upHello: { fw: "1", metrics: ["__proto__"] } },
-      field: "metrics[0]",
-    },
-    {
-      name: "an alias table of 257 names",
-      channel: "hello",
-      map: { fw: "1", metrics: names(MAX_METRIC_ALIASES + 1) },
-      pb: { upHello: { fw: "1", metrics: names(MAX_METRIC_ALIASES + 1) } },
-      field: "metrics",
-    },
-    { name: "an empty alias table", channel: "hello", map: { fw: "1", metrics: [] }, field: "metrics" },
-    { name: "a metric name that is a number", channel: "hello", map: { fw: "1", metrics: ["a", 7] }, field: "metrics[1]" },
-    { name: "an alias table that is a map", channel: "hello", map: { fw: "1", metrics: { a: 1 } }, field: "metrics" },
-    { name: "positional readings that are a map", channel: "telemetry", map: { rv: { a: 1 } }, field: "rv" },
-    {
-      name: "257 positional readings",
-      channel: "telemetry",
-      map: { rv: names(MAX_METRIC_ALIASES + 1).map((_, i) => i) },
-      pb: { upTelemetry: { rv: { values: names(MAX_METRIC_ALIASES + 1).map((_, i) => ({ intValue: i })) } } },
-      field: "rv",
-    },
-  ];
+const BAD: {
+  name: string;
+  channel: "hello" | "telemetry";
+  map: unknown;
+  pb?: Record<string, unknown>;
+  field?: string;
+}[] = [
+  {
+    name: "a repeated metric name",
+    channel: "hello",
+    map: { fw: "1", metrics: ["temp", "hum", "temp"] },
+    pb: { upHello: { fw: "1", metrics: ["temp", "hum", "temp"] } },
+    field: "metrics[2]",
+  },
+  {
+    name: "an empty metric name",
+    channel: "hello",
+    map: { fw: "1", metrics: ["temp", ""] },
+    pb: { upHello: { fw: "1", metrics: ["temp", ""] } },
+    field: "metrics[1]",
+  },
+  {
+    name: "a metric name of 129 characters",
+    channel: "hello",
+    map: { fw: "1", metrics: ["x".repeat(129)] },
+    pb: { upHello: { fw: "1", metrics: ["x".repeat(129)] } },
+    field: "metrics[0]",
+  },
+  {
+    name: "the metric name __proto__",
+    channel: "hello",
+    map: { fw: "1", metrics: ["__proto__"] },
+    pb: { upHello: { fw: "1", metrics: ["__proto__"] } },
+    field: "metrics[0]",
+  },
+  {
+    name: "an alias table of 257 names",
+    channel: "hello",
+    map: { fw: "1", metrics: names(MAX_METRIC_ALIASES + 1) },
+    pb: { upHello: { fw: "1", metrics: names(MAX_METRIC_ALIASES + 1) } },
+    field: "metrics",
+  },
+  { name: "an empty alias table", channel: "hello", map: { fw: "1", metrics: [] }, field: "metrics" },
+  {
+    name: "a metric name that is a number",
+    channel: "hello",
+    map: { fw: "1", metrics: ["a", 7] },
+    field: "metrics[1]",
+  },
+  { name: "an alias table that is a map", channel: "hello", map: { fw: "1", metrics: { a: 1 } }, field: "metrics" },
+  { name: "positional readings that are a map", channel: "telemetry", map: { rv: { a: 1 } }, field: "rv" },
+  {
+    name: "257 positional readings",
+    channel: "telemetry",
+    map: { rv: names(MAX_METRIC_ALIASES + 1).map((_, i) => i) },
+    pb: { upTelemetry: { rv: { values: names(MAX_METRIC_ALIASES + 1).map((_, i) => ({ intValue: i })) } } },
+    field: "rv",
+  },
+];
 
 for (const codec of ALL_CODECS) {
   describe(`metric aliases in ${codec.name}`, () => {
