@@ -19,6 +19,7 @@ import { type BrokerOptions, resolveBrokerOptions } from "./options.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "./registry/index.ts";
 import { SessionManager } from "./sessions.ts";
 import { createDownSender } from "./transport.ts";
+import { DeviceRateLimits } from "./token-bucket.ts";
 import { createUplink } from "./uplink.ts";
 
 /** Where the broker listens. A listener that is off is absent. */
@@ -72,7 +73,16 @@ export function createBroker(options: BrokerOptions): Broker {
   const { logger, limits } = opts;
   const hub = new ObserverHub(opts.observer);
   const sender = createDownSender(hub, logger, opts.clock, opts.subscribeGraceMs);
-  const sessions = new SessionManager(opts.host, hub, logger, (c) => sender.discard(c));
+  const rateLimits = new DeviceRateLimits(
+    limits.burstMessages,
+    limits.messagesPerSecond,
+    opts.clock,
+    limits.maxConnections,
+  );
+  const sessions = new SessionManager(opts.host, hub, logger, (c) => {
+    sender.discard(c);
+    rateLimits.release(c.deviceId);
+  });
   const uplink = createUplink({ host: opts.host, registry, hub, logger, limits, sender });
   const streamFacts = new WeakMap<object, StreamFacts>();
   const connectFacts = new WeakMap<Client, ConnectFacts>();
@@ -96,6 +106,7 @@ export function createBroker(options: BrokerOptions): Broker {
     sessions,
     sender,
     uplink,
+    rateLimits,
     streamFacts,
     connectFacts,
     connections,

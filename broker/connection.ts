@@ -6,10 +6,8 @@ import type { Client } from "aedes";
 import type { CloseReason } from "../agents/host.ts";
 import type { CodecName, DownMessage } from "../codecs/frames.ts";
 import type { CodecSource } from "../codecs/index.ts";
-import type { Clock } from "./clock.ts";
 import type { BrokerTransportKind } from "./observer.ts";
-import type { BrokerLimits } from "./options.ts";
-import { TokenBucket } from "./token-bucket.ts";
+import type { TokenBucket } from "./token-bucket.ts";
 
 export interface ConnectionFacts {
   connectionId: string;
@@ -79,7 +77,8 @@ export class DeviceConnection {
   /** Granted subscription filters and their QoS; down frames go only where one matches. */
   readonly subscriptions = new Map<string, 0 | 1>();
 
-  constructor(facts: ConnectionFacts, limits: BrokerLimits, clock: Clock) {
+  /** `bucket` is the device's rate limit, shared by its sessions (DeviceRateLimits). */
+  constructor(facts: ConnectionFacts, bucket: TokenBucket) {
     this.connectionId = facts.connectionId;
     this.deviceId = facts.deviceId;
     this.transport = facts.transport;
@@ -90,7 +89,7 @@ export class DeviceConnection {
     this.registered = facts.registered;
     this.codec = facts.codec;
     this.codecSource = facts.codecSource;
-    this.bucket = new TokenBucket(limits.burstMessages, limits.messagesPerSecond, clock);
+    this.bucket = bucket;
   }
 
   /**

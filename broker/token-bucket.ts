@@ -14,14 +14,71 @@ export class TokenBucket {
     this.updatedAt = clock.now();
   }
 
-  /** Takes one token; false when the bucket is empty (the caller refuses the message). */
-  take(): boolean {
+  private refill(): void {
     const now = this.clock.now();
     // A clock that steps backwards must not mint tokens, hence max(0, ...).
     this.tokens = Math.min(this.capacity, this.tokens + (Math.max(0, now - this.updatedAt) * this.ratePerSec) / 1000);
     this.updatedAt = now;
+  }
+
+  /** Takes one token; false when the bucket is empty (the caller refuses the message). */
+  take(): boolean {
+    this.refill();
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;
+  }
+
+  /** True when the bucket has refilled completely: forgetting it changes nothing. */
+  isFull(): boolean {
+    this.refill();
+    return this.tokens >= this.capacity;
+  }
+}
+
+/**
+ * Token buckets by device id, kept across sessions so reconnecting does not refill a flooding device's bucket.
+ * Buckets of devices without a session are forgotten once full again (then a new one is identical).
+ */
+export class DeviceRateLimits {
+  private readonly buckets = new Map<string, { bucket: TokenBucket; sessions: number }>();
+
+  constructor(
+    private readonly capacity: number,
+    private readonly ratePerSec: number,
+    private readonly clock: Clock,
+    /** Above this many remembered devices, idle full buckets are pruned. */
+    private readonly pruneAbove: number,
+  ) {}
+
+  /** The device's bucket, for a new session. Pair with `release`. */
+  acquire(deviceId: string): TokenBucket {
+    let entry = this.buckets.get(deviceId);
+    if (!entry) {
+      if (this.buckets.size >= this.pruneAbove) this.prune();
+      entry = { bucket: new TokenBucket(this.capacity, this.ratePerSec, this.clock), sessions: 0 };
+      this.buckets.set(deviceId, entry);
+    }
+    entry.sessions++;
+    return entry.bucket;
+  }
+
+  /** A session of the device ended. */
+  release(deviceId: string): void {
+    const entry = this.buckets.get(deviceId);
+    if (!entry) return;
+    entry.sessions = Math.max(0, entry.sessions - 1);
+    if (entry.sessions === 0 && entry.bucket.isFull()) this.buckets.delete(deviceId);
+  }
+
+  private prune(): void {
+    for (const [id, entry] of this.buckets) {
+      if (entry.sessions === 0 && entry.bucket.isFull()) this.buckets.delete(id);
+    }
+  }
+
+  /** Devices with a remembered bucket (for tests and metrics). */
+  get size(): number {
+    return this.buckets.size;
   }
 }

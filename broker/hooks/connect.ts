@@ -84,8 +84,7 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
           firmware: decision.device?.firmware ?? undefined,
           registered: decision.device !== undefined,
         },
-        limits,
-        opts.clock,
+        ctx.rateLimits.acquire(deviceId),
       );
       connections.set(client, connection);
       client.conn.once("close", () => void sessions.finish(connection));

@@ -5,6 +5,7 @@ import type { BrokerTransportKind, ObserverHub } from "../observer.ts";
 import type { ResolvedBrokerOptions } from "../options.ts";
 import type { DeviceRegistry } from "../registry/index.ts";
 import type { SessionManager } from "../sessions.ts";
+import type { DeviceRateLimits } from "../token-bucket.ts";
 import type { DownSender } from "../transport.ts";
 import type { Uplink } from "../uplink.ts";
 
@@ -28,6 +29,7 @@ export interface HookContext {
   sessions: SessionManager;
   sender: DownSender;
   uplink: Uplink;
+  rateLimits: DeviceRateLimits;
   streamFacts: WeakMap<object, StreamFacts>;
   connectFacts: WeakMap<Client, ConnectFacts>;
   connections: WeakMap<Client, DeviceConnection>;

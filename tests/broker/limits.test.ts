@@ -52,6 +52,19 @@ describe("broker limits", () => {
       assert.equal(tb.broker.stats().limitBreaches.BRIDGE_ERR_RATE_LIMITED, 4);
       await tb.host.waitFor(() => tb.host.closes("fast").at(-1)?.reason === "error");
       await endClient(client, true);
+
+      // The bucket belongs to the device, not the session: reconnecting does not refill it.
+      const again = await connectDevice(tb.url, { clientId: "fast", username: "fast", password: secret });
+      const inbox2 = collect(again);
+      await subscribe(again, "devices/fast/down/#");
+      await publish(again, "devices/fast/up/telemetry", telemetry(9));
+      await waitUntil(() => inbox2.length === 1);
+      const refused = cbor.decodeDown("error", inbox2[0].payload);
+      assert.ok(refused.ok && refused.frame.code === "BRIDGE_ERR_RATE_LIMITED");
+      clock.advance(500);
+      await publish(again, "devices/fast/up/telemetry", telemetry(10));
+      assert.deepEqual(tb.host.deliveries("fast").at(-1)?.message.frame, { r: { n: 10 } });
+      await endClient(again);
     } finally {
       await tb.close();
     }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { filterMatches, isUpTopic, mayPublish, maySubscribe } from "../../broker/acl.ts";
-import { TokenBucket } from "../../broker/token-bucket.ts";
+import { DeviceRateLimits, TokenBucket } from "../../broker/token-bucket.ts";
 import { downQos, protocolToDown } from "../../broker/transport.ts";
 import { ManualClock } from "./helpers.ts";
 
@@ -49,6 +49,29 @@ describe("token bucket", () => {
     assert.equal(bucket.take(), true);
     clock.advance(60_000);
     assert.deepEqual([bucket.take(), bucket.take(), bucket.take(), bucket.take()], [true, true, true, false]);
+  });
+});
+
+describe("device rate limits", () => {
+  test("a device's bucket outlives its sessions until it is full again, and idle full buckets are pruned", () => {
+    const clock = new ManualClock();
+    const limits = new DeviceRateLimits(2, 1, clock, 2);
+    const first = limits.acquire("a");
+    assert.deepEqual([first.take(), first.take(), first.take()], [true, true, false]);
+    limits.release("a");
+    // Reconnecting gets the same, still empty, bucket.
+    const second = limits.acquire("a");
+    assert.equal(second, first);
+    assert.equal(second.take(), false);
+    limits.release("a");
+    clock.advance(2000);
+    limits.acquire("b");
+    limits.release("b"); // full: forgotten at once
+    assert.equal(limits.size, 1);
+    limits.acquire("c");
+    limits.acquire("d"); // over pruneAbove: "a" is full again and idle, so it goes
+    assert.equal(limits.size, 2);
+    assert.notEqual(limits.acquire("a"), first);
   });
 });
 
