@@ -12,7 +12,7 @@ export function sweepTables(results: SweepPhaseResult[]): string {
   out.push("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
   for (const r of results) {
     for (const s of r.steps) {
-      out.push(`| ${r.target} | ${fmt(s.offeredPerSec)} | ${fmt(s.ackedPerSec)} | ${fmt(s.p50Ms, 2)} | ${fmt(s.p99Ms, 2)} | ${fmt(s.maxMs, 1)} | ${fmt(s.cpuSecondsPer100k, 2)} | ${fmt(s.cpuCores, 2)} | ${fmt(s.loadGenCores, 2)} | ${mib(s.rssBytes)} | ${s.limit ?? ""} |`);
+      out.push(`| ${r.target} | ${fmt(s.offeredPerSec)} | ${fmt(s.ackedPerSec)} | ${fmt(s.p50Ms, 2)} | ${fmt(s.p99Ms, 2)} | ${fmt(s.maxMs, 1)} | ${fmt(s.cpuSecondsPer100k, 2)} | ${fmt(s.cpuCores, 2)} | ${fmt(s.loadGenCores, 2)} | ${mib(s.rssBytes)} | ${s.limit ?? (s.retried ? "p99 once, rerun" : "")} |`);
     }
     if (r.at80) {
       const s = r.at80;

@@ -1,7 +1,7 @@
 /**
  * Throughput sweep: the same devices publish QoS 1 CBOR telemetry at rising offered rates until the server stops
  * keeping up (acked rate below 95 % of offered, or due messages left unsent) or p99 publish->PUBACK latency passes
- * the limit. Server CPU and RSS come from /proc around each step, so the load generator's own work is never counted.
+ * the limit twice in a row at the same rate. Server CPU and RSS come from /proc around each step, so the load generator's own work is never counted.
  */
 import type { DriverProcess } from "./driver-process.ts";
 import { type ProcSample, sampleProcess } from "./proc.ts";
@@ -37,6 +37,14 @@ export interface StepResult {
   disconnects: number;
   /** Why this step ended the sweep, when it did. */
   limit?: "p99" | "throughput" | "disconnects";
+  /** This step missed the p99 limit once and was run again (the next step holds the rerun). */
+  retried?: boolean;
+}
+
+function logStep(target: Target, step: StepResult, log: (line: string) => void): void {
+  log(
+    `  ${target.name} offered ${Math.round(step.offeredPerSec)}/s -> acked ${Math.round(step.ackedPerSec)}/s, p50 ${step.p50Ms.toFixed(2)} ms, p99 ${step.p99Ms.toFixed(2)} ms, cpu ${step.cpuCores.toFixed(2)} cores (load gen ${step.loadGenCores.toFixed(2)})${step.limit ? ` [limit: ${step.limit}]` : ""}`,
+  );
 }
 
 export interface SweepResult {
@@ -86,13 +94,20 @@ export async function sweep(target: Target, driver: DriverProcess, options: Swee
   await driver.run({ ratePerSec: first, durationMs: options.warmupMs, windowPerDevice: options.windowPerDevice, drainMs: 5000, recordSeqs: false });
   const steps: StepResult[] = [];
   for (const rate of options.ratesPerSec) {
-    const step = await measureStep(target, driver, rate, options);
+    let step = await measureStep(target, driver, rate, options);
+    logStep(target, step, log);
+    if (step.limit === "p99") {
+      // On a shared machine one scheduling stall can cost a 5 s step its p99; a latency limit counts only when the
+      // same rate misses it twice in a row. Not keeping up (throughput) or losing devices ends the sweep at once.
+      steps.push({ ...step, limit: undefined, retried: true });
+      step = await measureStep(target, driver, rate, options);
+      logStep(target, step, log);
+    }
     steps.push(step);
-    log(`  ${target.name} offered ${Math.round(step.offeredPerSec)}/s -> acked ${Math.round(step.ackedPerSec)}/s, p50 ${step.p50Ms.toFixed(2)} ms, p99 ${step.p99Ms.toFixed(2)} ms, cpu ${step.cpuCores.toFixed(2)} cores (load gen ${step.loadGenCores.toFixed(2)})${step.limit ? ` [limit: ${step.limit}]` : ""}`);
     if (step.limit) break;
   }
   const capacityPerSec = Math.max(0, ...steps.map((s) => s.ackedPerSec));
-  const sustainedPerSec = Math.max(0, ...steps.filter((s) => !s.limit).map((s) => s.ackedPerSec));
+  const sustainedPerSec = Math.max(0, ...steps.filter((s) => !s.limit && !s.retried).map((s) => s.ackedPerSec));
   let at80: StepResult | undefined;
   if (capacityPerSec > 0) {
     at80 = await measureStep(target, driver, 0.8 * capacityPerSec, options);
