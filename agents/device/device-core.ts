@@ -9,6 +9,7 @@ import type { Connection } from "../types.ts";
 import { CommandOutbox, commandFrame } from "./command-outbox.ts";
 import type { CommandRecord } from "./command-outbox.ts";
 import type { DeviceAgentOptions } from "./options.ts";
+import { MetricAliasStore } from "./metric-aliases.ts";
 import type { DevicePorts } from "./ports.ts";
 import { PresenceStore } from "./presence.ts";
 import { ShadowStore } from "./shadow-store.ts";
@@ -23,6 +24,8 @@ export class DeviceCore {
   readonly shadow: ShadowStore;
   readonly commands: CommandOutbox;
   readonly presence: PresenceStore;
+  /** The metric alias table of the device's last hello that declared one. */
+  readonly aliases: MetricAliasStore;
   /** Id of the device session that already got its pending commands (cache of device_meta "greeted"). */
   #greeted: string | null | undefined;
 
@@ -39,6 +42,7 @@ export class DeviceCore {
     this.shadow = new ShadowStore(ports.sql, now);
     this.commands = new CommandOutbox(ports.sql, now);
     this.presence = new PresenceStore(ports.sql, now);
+    this.aliases = new MetricAliasStore(ports.sql);
   }
 
   /**
@@ -65,6 +69,7 @@ export class DeviceCore {
   invalidateCaches(): void {
     this.#greeted = undefined;
     this.presence.invalidate();
+    this.aliases.invalidate();
   }
 
   /**

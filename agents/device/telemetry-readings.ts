@@ -1,9 +1,11 @@
 /**
- * Turns a telemetry frame into flat readings: the bridge `r` map (nested maps flattened with dots) and SenML packs
+ * Turns a telemetry frame into flat readings: the bridge `r` map (nested maps flattened with dots), positional
+ * readings `rv` resolved by name through the device's metric alias table (then flattened like `r`), and SenML packs
  * resolved per RFC 8428 section 4.6 (base name and base time carry over to later records; times are seconds;
  * a resolved time below 2**28 is relative to now).
  */
 import type { SenmlRecord, TelemetryFrame, Value } from "../../codecs/frames.ts";
+import { resolveAliases } from "./metric-aliases.ts";
 import { isValueMap } from "./values.ts";
 
 /** One reading ready to store. */
@@ -24,7 +26,11 @@ export interface TimePolicy {
 
 export type ReadingsResult =
   | { ok: true; readings: Reading[]; skipped: number }
-  | { ok: false; code: "BRIDGE_ERR_FRAME_INVALID" | "BRIDGE_ERR_TELEMETRY_TOO_MANY"; message: string };
+  | {
+      ok: false;
+      code: "BRIDGE_ERR_FRAME_INVALID" | "BRIDGE_ERR_TELEMETRY_TOO_MANY" | "BRIDGE_ERR_TELEMETRY_ALIASES_UNKNOWN";
+      message: string;
+    };
 
 const METRIC_NAME_MAX = 128;
 const FLATTEN_DEPTH = 4;
@@ -38,8 +44,16 @@ export function plausibleTime(deviceTs: number | undefined, policy: TimePolicy):
   return Math.round(deviceTs);
 }
 
-/** Flattens a telemetry frame; refuses it whole when it is malformed or carries more than `maxReadings`. */
-export function readingsFromFrame(frame: TelemetryFrame, policy: TimePolicy, maxReadings: number): ReadingsResult {
+/**
+ * Flattens a telemetry frame; refuses it whole when it is malformed, carries more than `maxReadings`, or carries
+ * positional readings (`rv`) that `aliases` (the device's alias table, null when it declared none) cannot name.
+ */
+export function readingsFromFrame(
+  frame: TelemetryFrame,
+  policy: TimePolicy,
+  maxReadings: number,
+  aliases: readonly string[] | null = null,
+): ReadingsResult {
   if (!isValueMap(frame as unknown))
     return { ok: false, code: "BRIDGE_ERR_FRAME_INVALID", message: "telemetry frame is not a map" };
   const readings: Reading[] = [];
@@ -50,6 +64,13 @@ export function readingsFromFrame(frame: TelemetryFrame, policy: TimePolicy, max
     if (!isValueMap(frame.r))
       return { ok: false, code: "BRIDGE_ERR_FRAME_INVALID", message: "telemetry r must be a map" };
     skipped += flatten("", frame.r, 0, frameTime, readings);
+  }
+  if (frame.rv !== undefined) {
+    if (!Array.isArray(frame.rv))
+      return { ok: false, code: "BRIDGE_ERR_FRAME_INVALID", message: "telemetry rv must be an array" };
+    const named = resolveAliases(frame.rv, aliases);
+    if (!named.ok) return named;
+    skipped += flatten("", named.readings, 0, frameTime, readings);
   }
   if (frame.senml !== undefined) {
     if (!Array.isArray(frame.senml))

@@ -1,4 +1,7 @@
-/** `up/telemetry`: readings (`r` map and/or SenML pack) stored with device time when plausible, else server time. */
+/**
+ * `up/telemetry`: readings (`r` map, positional `rv` named through the device's alias table, SenML pack) stored by
+ * metric name with device time when plausible, else server time.
+ */
 import type { TelemetryFrame } from "../../../codecs/frames.ts";
 import type { Connection } from "../../types.ts";
 import type { DeviceCore } from "../device-core.ts";
@@ -10,6 +13,8 @@ export function handleTelemetry(core: DeviceCore, conn: Connection, frame: Telem
     frame,
     { now: core.ports.now(), maxPastMs: core.options.deviceTsMaxPastMs, maxFutureMs: core.options.deviceTsMaxFutureMs },
     core.options.telemetryMaxReadingsPerFrame,
+    // Read only when needed: most frames carry no rv.
+    frame?.rv === undefined ? null : core.aliases.table(),
   );
   if (!result.ok) {
     core.sendError(conn, result.code, result.message);
