@@ -46,6 +46,15 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
     const facts = connectFacts.get(client);
     const stream = streamFacts.get(client.conn) ?? { transport: "tcp", remoteAddress: "" };
     if (!facts || !ctx.accepting()) return callback(connackError(3, "broker is not accepting connections"), false);
+    const atLimit = (): boolean => {
+      if (sessions.countExcept(facts.clientId) < limits.maxConnections) return false;
+      hub.limitBreach(BrokerErrorCode.connectionLimit);
+      logger.warn({ device: facts.clientId.slice(0, 64), max: limits.maxConnections }, "connection limit reached");
+      callback(connackError(3, "connection limit reached"), false);
+      return true;
+    };
+    // Checked before the secret (a flood past the limit costs no scrypt work) and again after it.
+    if (atLimit()) return;
     void (async () => {
       const decision = await authenticateDevice(
         { registry, anonymous: opts.anonymous },
@@ -60,11 +69,7 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
         return callback(connackError(decision.returnCode, decision.message), false);
       }
       const deviceId = facts.clientId;
-      if (sessions.countExcept(deviceId) >= limits.maxConnections) {
-        hub.limitBreach(BrokerErrorCode.connectionLimit);
-        logger.warn({ device: deviceId, max: limits.maxConnections }, "connection limit reached");
-        return callback(connackError(3, "connection limit reached"), false);
-      }
+      if (atLimit()) return;
       // aedes drops a client that went away during the (async) checks without calling back; so do we.
       if (client.closed || (client.conn as Duplex).destroyed) return;
       const negotiated = negotiateCodec({
