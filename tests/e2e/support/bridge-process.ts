@@ -65,7 +65,7 @@ export interface StartOptions {
   /** Extra flags after `start`. */
   args?: string[];
   env?: Record<string, string>;
-  /** Longest wait for the start line. Default 30000 ms. */
+  /** Longest wait for the start line. Default 60000 ms (a busy CI machine starts slowly). */
   timeoutMs?: number;
 }
 
@@ -101,7 +101,7 @@ export async function startBridgeProcess(options: StartOptions): Promise<BridgeP
   const started = new Promise<LogLine>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`bridge did not start in time; stderr: ${stderrText}; logs: ${JSON.stringify(logs)}`)),
-      options.timeoutMs ?? 30_000,
+      options.timeoutMs ?? 60_000,
     );
     child.stdout?.setEncoding("utf8");
     child.stdout?.on("data", (chunk: string) => {
@@ -190,13 +190,17 @@ export function runCli(
     encoding: "utf8",
     timeout: 60_000,
   });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  const killed =
+    result.signal === null ? "" : `killed by ${result.signal}${result.error ? ` (${result.error.message})` : ""}`;
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr + killed };
 }
 
 /** Provisions a device through the CLI and returns its secret. */
 export function addDevice(dataDir: string, id: string, codec?: string): string {
   const result = runCli(["devices", "add", id, "--data-dir", dataDir, "--json", ...(codec ? ["--codec", codec] : [])]);
-  if (result.status !== 0) throw new Error(`devices add ${id} failed: ${result.stderr}`);
+  if (result.status !== 0) {
+    throw new Error(`devices add ${id} failed (status ${result.status}): ${result.stderr} ${result.stdout}`);
+  }
   return (JSON.parse(result.stdout) as { secret: string }).secret;
 }
 
