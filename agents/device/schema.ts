@@ -103,6 +103,10 @@ const MIGRATIONS: readonly Migration[] = [
     )`;
     sql`INSERT OR IGNORE INTO reason_usage (id, requests, prompt_tokens, cached_tokens, completion_tokens) VALUES (1, 0, 0, 0, 0)`;
   },
+  // 3: the newest telemetry row id a turn's context snapshot saw, so the next turn lists only rows stored after it.
+  (sql) => {
+    sql`ALTER TABLE reason_turns ADD COLUMN telemetry_mark INTEGER`;
+  },
 ];
 
 /** The schema version this code writes. */

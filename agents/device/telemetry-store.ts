@@ -68,6 +68,12 @@ function rowValue(row: StoredRow): Value {
   }
 }
 
+function toRow(row: StoredRow): TelemetryRow {
+  const out: TelemetryRow = { ts: Number(row.ts), metric: row.metric, value: rowValue(row) };
+  if (row.unit !== null) out.unit = row.unit;
+  return out;
+}
+
 /** Reading and writing the telemetry table. */
 export class TelemetryStore {
   constructor(
@@ -108,6 +114,21 @@ export class TelemetryStore {
     return byAge + byCount;
   }
 
+  /** The id of the newest stored row (0 when none): a mark for `storedAfter`. */
+  newestId(): number {
+    return Number(this.sql<{ n: number | null }>`SELECT MAX(id) AS n FROM telemetry`[0]?.n ?? 0);
+  }
+
+  /**
+   * At most `limit` rows stored after the row with id `afterId`, newest reading first. By storage order rather
+   * than by timestamp, so a late reading with an old device timestamp is not missed and none is listed twice.
+   */
+  storedAfter(afterId: number, limit: number): TelemetryRow[] {
+    const n = Math.max(0, Math.min(limit, TELEMETRY_QUERY_MAX_ROWS));
+    return this.sql<StoredRow>`SELECT ts, metric, kind, value, value_text, value_blob, unit FROM telemetry
+      WHERE id > ${afterId} ORDER BY ts DESC, id DESC LIMIT ${n}`.map(toRow);
+  }
+
   /** Rows matching `query`, newest first unless `order` is "asc". */
   query(query: TelemetryQuery = {}): TelemetryRow[] {
     const from = query.from ?? Number.MIN_SAFE_INTEGER;
@@ -130,11 +151,7 @@ export class TelemetryStore {
       rows = this.sql<StoredRow>`SELECT ts, metric, kind, value, value_text, value_blob, unit FROM telemetry
         WHERE ts >= ${from} AND ts <= ${to} ORDER BY ts DESC, id DESC LIMIT ${limit}`;
     }
-    return rows.map((row) => {
-      const out: TelemetryRow = { ts: Number(row.ts), metric: row.metric, value: rowValue(row) };
-      if (row.unit !== null) out.unit = row.unit;
-      return out;
-    });
+    return rows.map(toRow);
   }
 
   /** Rows stored now. */

@@ -6,7 +6,7 @@ import { CommandOutbox } from "../../agents/device/command-outbox.ts";
 import { resolveDeviceAgentOptions } from "../../agents/device/options.ts";
 import { compactText } from "../../agents/device/reasoning/compact.ts";
 import { historyWindowBase } from "../../agents/device/reasoning/conversation-store.ts";
-import { buildMessages } from "../../agents/device/reasoning/prompt.ts";
+import { buildMessages, deviceContext } from "../../agents/device/reasoning/prompt.ts";
 import { migrateDeviceSchema } from "../../agents/device/schema.ts";
 import { ShadowStore } from "../../agents/device/shadow-store.ts";
 import type { SqlTag, SqlValue } from "../../agents/device/sql.ts";
@@ -226,27 +226,84 @@ describe("conversation guard and prompt", () => {
     });
     const messages = buildMessages({
       system: "SYS",
-      history: [entry(1, "t1", "user", "q1"), entry(2, "t1", "assistant", "a1")],
-      turn: [entry(3, "t2", "user", "q2")],
-      context: "CTX",
+      history: [{ context: "CTX1", messages: [entry(1, "t1", "user", "q1"), entry(2, "t1", "assistant", "a1")] }],
+      turn: { context: "CTX2", messages: [entry(3, "t2", "user", "q2")] },
     });
     assert.deepEqual(messages, [
       { role: "system", content: "SYS" },
-      { role: "user", content: "q1" },
+      { role: "user", content: "q1\n\n---\nCTX1" },
       { role: "assistant", content: "a1" },
-      { role: "user", content: "q2\n\n---\nCTX" },
+      { role: "user", content: "q2\n\n---\nCTX2" },
     ]);
+  });
+
+  test("a turn renders the same messages as the current turn and later as history, so the next prompt only appends", () => {
+    const entry = (id: number, role: "user" | "assistant", content: string) => ({
+      id,
+      turnId: "t1",
+      role,
+      content,
+      compacted: false,
+      createdAt: 0,
+    });
+    const asked = buildMessages({
+      system: "SYS",
+      history: [],
+      turn: { context: "CTX", messages: [entry(1, "user", "q1")] },
+    });
+    const next = buildMessages({
+      system: "SYS",
+      history: [{ context: "CTX", messages: [entry(1, "user", "q1"), entry(2, "assistant", "a1")] }],
+      turn: { context: "CTX2", messages: [entry(3, "user", "q2")] },
+    });
+    assert.deepEqual(next.slice(0, asked.length), asked);
+  });
+
+  test("the device context lists readings of one instant on one line and says when it holds only newer readings", () => {
+    const shadow = {
+      reported: { version: 3, state: { mode: "eco" } },
+      desired: { version: 1, state: {} },
+      delta: {},
+    };
+    const t0 = Date.UTC(2026, 0, 1, 0, 0, 0);
+    const rows = [
+      { ts: t0 + 1000, metric: "temp", value: 21.5, unit: "Cel" },
+      { ts: t0 + 1000, metric: "hum", value: 40 },
+      { ts: t0, metric: "temp", value: 21 },
+    ];
+    const recent = deviceContext(t0 + 2000, true, shadow, rows);
+    assert.equal(
+      recent,
+      [
+        "Device context at 2026-01-01T00:00:02.000Z (online):",
+        'Reported state (v3): {"mode":"eco"}',
+        "Desired state (v1): {}",
+        "Pending delta: {}",
+        "Recent telemetry (newest first):",
+        "- 2026-01-01T00:00:01.000Z temp=21.5 Cel, hum=40",
+        "- 2026-01-01T00:00:00.000Z temp=21",
+      ].join("\n"),
+    );
+    const since = deviceContext(t0 + 2000, false, shadow, [], true);
+    assert.match(since, /\(offline\)/);
+    assert.match(since, /Telemetry since the previous question: none$/);
   });
 });
 
 describe("history window", () => {
-  test("the history window holds every turn up to its size, then jumps by half its size and never exceeds it", () => {
+  test("the history window holds every turn up to its size, then jumps keeping a quarter of it and never exceeds it", () => {
     assert.equal(historyWindowBase(8, 8), 0);
-    const bases = [9, 10, 11, 12, 13, 15, 16].map((last) => historyWindowBase(last, 8));
-    assert.deepEqual(bases, [4, 4, 4, 8, 8, 8, 12]);
+    const bases = [9, 10, 15, 16, 22, 23].map((last) => historyWindowBase(last, 8));
+    assert.deepEqual(bases, [7, 7, 7, 14, 14, 21]);
     for (let last = 1; last < 100; last++) {
       const base = historyWindowBase(last, 8);
-      assert.ok(last - base <= 8 && last - base >= (last > 8 ? 4 : last));
+      assert.ok(last - base <= 8 && last - base >= (last > 8 ? 2 : last));
+    }
+    for (const size of [1, 2, 3, 5]) {
+      for (let last = 1; last < 40; last++) {
+        const kept = last - historyWindowBase(last, size);
+        assert.ok(kept >= 1 && kept <= size, `size ${size} last ${last} kept ${kept}`);
+      }
     }
   });
 });

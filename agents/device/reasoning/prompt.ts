@@ -1,8 +1,10 @@
 /**
  * Prompt layout, ordered for the engine's prefix cache: what never changes first (system prompt, device profile,
- * tools), then the finished conversation history (append-only), then this turn's question with the volatile device
- * context (shadow and recent telemetry) LAST, snapshotted once per turn so every tool round of a turn extends the
- * same prefix. Consecutive requests of one device therefore share everything up to the new question.
+ * tools), then the finished turns of the history window exactly as they were sent (question with its context
+ * snapshot, tool rounds, answer), then this turn's question with its context snapshot LAST. Each turn is rendered
+ * by one function whether it is the current turn or history, so the next request repeats this one byte for byte
+ * and only appends: the answer, the new question and what changed since (state, readings newer than the previous
+ * snapshot). The volatile part stays small instead of resending the last N readings after every question.
  */
 import type { ChatMessage } from "../../engine.ts";
 import type { DeviceProfile } from "../presence.ts";
@@ -11,6 +13,12 @@ import type { TelemetryRow } from "../telemetry-store.ts";
 import { valueToJson } from "../values.ts";
 import type { ConversationEntry } from "./conversation-store.ts";
 import { toChatMessages } from "./conversation-store.ts";
+
+/** One turn as the prompt shows it: its stored messages and the context snapshot taken when it began. */
+export interface PromptTurn {
+  context: string;
+  messages: readonly ConversationEntry[];
+}
 
 /** The stable first message: system prompt and device profile. No clock, no readings: those would break the prefix. */
 export function systemMessage(
@@ -31,12 +39,16 @@ export function systemMessage(
   ].join("\n");
 }
 
-/** The volatile context, snapshotted when a turn starts. */
+/**
+ * The volatile context, snapshotted when a turn starts. `sincePrevious`: `telemetry` holds only the readings stored
+ * after the previous turn's snapshot (which is in the history), and the heading says so; else the latest readings.
+ */
 export function deviceContext(
   now: number,
   online: boolean,
   shadow: Shadow,
   telemetry: readonly TelemetryRow[],
+  sincePrevious = false,
 ): string {
   const lines = [
     `Device context at ${new Date(now).toISOString()} (${online ? "online" : "offline"}):`,
@@ -44,40 +56,56 @@ export function deviceContext(
     `Desired state (v${shadow.desired.version}): ${valueToJson(shadow.desired.state)}`,
     `Pending delta: ${valueToJson(shadow.delta)}`,
   ];
+  const scope = sincePrevious ? "Telemetry since the previous question" : "Recent telemetry";
   if (telemetry.length === 0) {
-    lines.push("Recent telemetry: none");
+    lines.push(`${scope}: none`);
   } else {
-    lines.push("Recent telemetry (newest first):");
+    lines.push(`${scope} (newest first):`);
+    // Readings of one instant share a line: the timestamp is the longest part of a line and every token of the
+    // volatile tail is computed afresh by the engine.
+    let line = "";
+    let lineTs: number | undefined;
     for (const row of telemetry) {
-      lines.push(
-        `- ${new Date(row.ts).toISOString()} ${row.metric}=${valueToJson(row.value)}${row.unit ? ` ${row.unit}` : ""}`,
-      );
+      const reading = `${row.metric}=${valueToJson(row.value)}${row.unit ? ` ${row.unit}` : ""}`;
+      if (row.ts === lineTs) {
+        line += `, ${reading}`;
+        continue;
+      }
+      if (line !== "") lines.push(line);
+      line = `- ${new Date(row.ts).toISOString()} ${reading}`;
+      lineTs = row.ts;
     }
+    lines.push(line);
   }
   return lines.join("\n");
 }
 
-/** The question as the model sees it in the turn that asks it: the question, then the context. */
+/** The question as the model sees it, now and later in the history: the question, then its context. */
 export function questionWithContext(question: string, context: string): string {
   return `${question}\n\n---\n${context}`;
 }
 
-/**
- * Assembles the engine messages: system, history of finished turns (questions without their old context), then the
- * current turn, whose first user message carries the context snapshot.
- */
+/** A turn's engine messages: its first user message carries the turn's context snapshot. */
+export function turnToMessages(turn: PromptTurn): ChatMessage[] {
+  const messages = toChatMessages(turn.messages);
+  const firstUser = messages.findIndex((m) => m.role === "user");
+  if (firstUser >= 0) {
+    const m = messages[firstUser];
+    if (m.role === "user")
+      messages[firstUser] = { role: "user", content: questionWithContext(m.content, turn.context) };
+  }
+  return messages;
+}
+
+/** Assembles the engine messages: system, the finished turns of the history window, then the current turn. */
 export function buildMessages(input: {
   system: string;
-  history: readonly ConversationEntry[];
-  turn: readonly ConversationEntry[];
-  context: string;
+  history: readonly PromptTurn[];
+  turn: PromptTurn;
 }): ChatMessage[] {
-  const current = toChatMessages(input.turn);
-  const firstUser = current.findIndex((m) => m.role === "user");
-  if (firstUser >= 0) {
-    const m = current[firstUser];
-    if (m.role === "user")
-      current[firstUser] = { role: "user", content: questionWithContext(m.content, input.context) };
-  }
-  return [{ role: "system", content: input.system }, ...toChatMessages(input.history), ...current];
+  return [
+    { role: "system", content: input.system },
+    ...input.history.flatMap(turnToMessages),
+    ...turnToMessages(input.turn),
+  ];
 }

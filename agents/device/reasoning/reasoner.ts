@@ -86,21 +86,36 @@ export class Reasoner {
         ? askedMax
         : core.options.reasonDefaultMaxTokens;
     const stream = typeof frame.stream === "boolean" ? frame.stream : core.presence.profile().caps.stream;
+    // With history in the prompt, the previous turn's snapshot is in it too: list only the readings stored since
+    // it, so the volatile tail (the part the prefix cache cannot hold) stays small. Without history, the latest.
+    const rows = core.options.promptTelemetryRows;
+    const mark = core.telemetry.newestId();
+    const since = core.options.maxHistoryTurns > 0 ? this.turns.lastDoneTelemetryMark() : undefined;
+    const telemetry =
+      rows === 0
+        ? []
+        : since === undefined
+          ? core.telemetry.query({ limit: rows })
+          : core.telemetry.storedAfter(since, rows);
     const context = deviceContext(
       core.ports.now(),
       core.deviceConnections().length > 0,
       core.shadow.get(),
-      core.options.promptTelemetryRows > 0 ? core.telemetry.query({ limit: core.options.promptTelemetryRows }) : [],
+      telemetry,
+      since !== undefined,
     );
-    const turn = this.turns.create({
-      id: this.turns.nextId(),
-      requestId: id,
-      connId: conn.id,
-      question: frame.q,
-      context,
-      stream,
-      maxTokens: Math.min(max, core.options.reasonMaxTokensLimit),
-    });
+    const turn = this.turns.create(
+      {
+        id: this.turns.nextId(),
+        requestId: id,
+        connId: conn.id,
+        question: frame.q,
+        context,
+        stream,
+        maxTokens: Math.min(max, core.options.reasonMaxTokensLimit),
+      },
+      mark,
+    );
     this.conversation.append(turn.id, { role: "user", content: frame.q });
     this.startRound(turn);
     return turn;
@@ -122,8 +137,7 @@ export class Reasoner {
           this.core.presence.profile(),
         ),
         history: this.conversation.history(options.maxHistoryTurns),
-        turn: this.conversation.turnMessages(turn.id),
-        context: turn.context,
+        turn: { context: turn.context, messages: this.conversation.turnMessages(turn.id) },
       }),
       maxTokens: turn.maxTokens,
     };

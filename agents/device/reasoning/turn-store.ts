@@ -111,12 +111,27 @@ export class TurnStore {
     return old.length;
   }
 
-  create(input: Pick<Turn, "id" | "requestId" | "connId" | "question" | "context" | "stream" | "maxTokens">): Turn {
-    this
-      .sql`INSERT INTO reason_turns (id, request_id, conn_id, question, context, status, stream, max_tokens, created_at)
+  /** Opens a turn; `telemetryMark` is the newest telemetry row id its context snapshot saw. */
+  create(
+    input: Pick<Turn, "id" | "requestId" | "connId" | "question" | "context" | "stream" | "maxTokens">,
+    telemetryMark?: number,
+  ): Turn {
+    this.sql`INSERT INTO reason_turns
+      (id, request_id, conn_id, question, context, status, stream, max_tokens, created_at, telemetry_mark)
       VALUES (${input.id}, ${input.requestId}, ${input.connId}, ${input.question}, ${input.context}, 'running',
-        ${input.stream ? 1 : 0}, ${input.maxTokens}, ${this.now()})`;
+        ${input.stream ? 1 : 0}, ${input.maxTokens}, ${this.now()}, ${telemetryMark ?? null})`;
     return this.get(input.id)!;
+  }
+
+  /**
+   * The newest telemetry row id that a finished turn's context snapshot saw, or undefined when no finished turn
+   * has one. The next turn's context lists only rows stored after it: the older ones are already in the history.
+   */
+  lastDoneTelemetryMark(): number | undefined {
+    const row = this.sql<{
+      mark: number | null;
+    }>`SELECT MAX(telemetry_mark) AS mark FROM reason_turns WHERE status = 'done'`[0];
+    return row?.mark === null || row?.mark === undefined ? undefined : Number(row.mark);
   }
 
   get(id: string): Turn | undefined {

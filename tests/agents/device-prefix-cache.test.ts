@@ -1,0 +1,101 @@
+/**
+ * The prefix-cache target of the DeviceAgent prompt layout: on a fixed multi-turn workload (telemetry and state
+ * change between questions) the engine simulator must find at least 80% of all prompt tokens in its prefix cache.
+ * The figure comes from token counts the simulator reports (`u.k` / `u.p` of the final frames), so it is a property
+ * of the prompt layout, not a timing.
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import type { ReasonStreamFrame } from "../../codecs/frames.ts";
+import { createEngineClient } from "../../engine-client/index.ts";
+import type { EngineClient } from "../../engine-client/index.ts";
+import { startEngineSimulator } from "../../engine-client/sim/index.ts";
+import type { EngineSimulator } from "../../engine-client/sim/index.ts";
+import { type TurnUsage, multiTurnWorkload, overallHitRate } from "../../bench/engine/multi-turn.ts";
+import { DeviceHarness, waitFor } from "./device-harness.ts";
+
+let sim: EngineSimulator;
+let engine: EngineClient;
+const harnesses: DeviceHarness[] = [];
+
+before(async () => {
+  sim = await startEngineSimulator({ timeScale: 0 });
+  engine = createEngineClient({ urls: [sim.url] });
+});
+
+after(async () => {
+  for (const h of harnesses) await h.dispose();
+  await engine.close();
+  await sim.close();
+});
+
+/** Runs the workload on one device and returns the usage of every answered question. */
+async function runWorkload(deviceId: string, turns: number, config?: Record<string, unknown>): Promise<TurnUsage[]> {
+  const h = new DeviceHarness({ engine, agentConfig: config ? { DeviceAgent: config } : undefined });
+  harnesses.push(h);
+  const dev = await h.open(deviceId, "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "3.1.0" } });
+  const usages: TurnUsage[] = [];
+  for (const [i, step] of multiTurnWorkload(turns).entries()) {
+    for (const frame of step.telemetry) {
+      await h.clock.advance(20_000);
+      await h.send(dev, { channel: "telemetry", frame });
+    }
+    await h.send(dev, { channel: "state", frame: step.state });
+    await h.send(dev, { channel: "reason", frame: { id: `q${i}`, q: step.question } });
+    const fin = await waitFor(
+      () => dev.frames("reason").find((f: ReasonStreamFrame) => f.id === `q${i}` && f.fin === true),
+      `final frame q${i}`,
+    );
+    assert.equal(fin.fr, "stop", `question ${i} answered`);
+    usages.push({ promptTokens: fin.u?.p ?? 0, cachedTokens: fin.u?.k ?? 0 });
+  }
+  return usages;
+}
+
+test("a device asking 24 questions with telemetry and state changing between them finds at least 80% of its prompt tokens in the prefix cache", async (t) => {
+  const usages = await runWorkload("cache-multi-1", 24);
+  const rate = overallHitRate(usages);
+  t.diagnostic(
+    `hit rate ${rate.toFixed(3)}; per turn ${usages.map((u) => `${u.cachedTokens}/${u.promptTokens}`).join(" ")}`,
+  );
+  assert.ok(
+    rate >= 0.8,
+    `hit rate ${rate.toFixed(3)}; per turn ${usages.map((u) => `${u.cachedTokens}/${u.promptTokens}`).join(" ")}`,
+  );
+});
+
+test("the next question lists only readings stored since the previous one, a late reading with an old device time included", async () => {
+  const h = new DeviceHarness({ engine });
+  harnesses.push(h);
+  const dev = await h.open("cache-late-2", "cbor");
+  await h.send(dev, { channel: "telemetry", frame: { r: { temp: 11.5 } } });
+  await h.send(dev, { channel: "reason", frame: { id: "a", q: "First?" } });
+  await waitFor(() => dev.frames("reason").find((f) => f.id === "a" && f.fin === true), "final frame a");
+  await h.clock.advance(60_000);
+  // Stamped before the first question by the device, but stored after it.
+  await h.send(dev, { channel: "telemetry", frame: { ts: h.clock.now() - 120_000, r: { temp: 12.5 } } });
+  await h.send(dev, { channel: "reason", frame: { id: "b", q: "Second?" } });
+  await waitFor(() => dev.frames("reason").find((f) => f.id === "b" && f.fin === true), "final frame b");
+  const body = sim.requests().at(-1)?.body as { messages: Array<{ role: string; content: string }> };
+  const users = body.messages.filter((m) => m.role === "user").map((m) => m.content);
+  assert.equal(users.length, 2);
+  assert.match(users[0], /^First\?\n\n---\n.*Recent telemetry \(newest first\):\n- \S+ temp=11\.5$/s);
+  assert.match(
+    users[1],
+    /^Second\?\n\n---\n.*Telemetry since the previous question \(newest first\):\n- \S+ temp=12\.5$/s,
+  );
+});
+
+test("without history every question lists the latest readings", async () => {
+  await runWorkload("cache-nohist-3", 2, { maxHistoryTurns: 0, promptTelemetryRows: 4 });
+  const body = sim.requests().at(-1)?.body as { messages: Array<{ role: string; content: string }> };
+  assert.deepEqual(
+    body.messages.map((m) => m.role),
+    ["system", "user"],
+  );
+  // Four rows: the three readings of the newest instant on one line, one of the instant before on the next.
+  const [, readings] = body.messages[1].content.split("Recent telemetry (newest first):\n");
+  assert.equal(readings.split("\n").length, 2);
+  assert.match(readings, /^- \S+ co2=\d+, hum=[\d.]+, temp=[\d.]+\n- \S+ co2=\d+$/);
+});
