@@ -15,4 +15,4 @@ export {
   configSchema,
   LOG_LEVEL_NAMES,
 } from "./schema.ts";
-export { SECRET_PATHS, SETTING_SOURCES, type SettingSource } from "./sources.ts";
+export { SETTING_SOURCES, type SettingSource } from "./sources.ts";

@@ -55,9 +55,6 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: "shutdown.timeoutMs", kind: "int", env: "BRIDGE_SHUTDOWN_TIMEOUT_MS" },
 ];
 
-/** Names of secret settings: never logged, never echoed in errors. */
-export const SECRET_PATHS: readonly string[] = ["http.apiToken", "engine.apiKey"];
-
 const TRUE = new Set(["1", "true", "yes", "on"]);
 const FALSE = new Set(["0", "false", "no", "off"]);
 

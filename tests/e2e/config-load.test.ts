@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { formatConfigIssue, loadConfig, redactConfig } from "../../app/config/index.ts";
+import { formatConfigIssue, loadConfig, redactConfig, SETTING_SOURCES } from "../../app/config/index.ts";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bridge-config-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -123,5 +123,37 @@ describe("bridge configuration", () => {
     assert.deepEqual(result.config.agents.classes, [
       { pattern: "thermo-*", module: path.join(tmp, "thermo.ts"), export: "Thermostat" },
     ]);
+  });
+});
+
+describe("configuration docs", () => {
+  const docs = fs.readFileSync(new URL("../../docs/configuration.md", import.meta.url), "utf8");
+
+  test("every environment variable and flag appears in the settings table on its setting's row", () => {
+    for (const setting of SETTING_SOURCES) {
+      const row = docs.split("\n").find((line) => line.startsWith(`| \`${setting.path}\` |`));
+      assert.ok(row, `docs/configuration.md has a row for ${setting.path}`);
+      if (setting.env) assert.ok(row.includes(`\`${setting.env}\``), `${setting.path} row names ${setting.env}`);
+      if (setting.flag) assert.ok(row.includes(`\`${setting.flag}\``), `${setting.path} row names ${setting.flag}`);
+    }
+  });
+
+  test("every setting of the schema has a row, with its default", () => {
+    const result = loadConfig({});
+    assert.ok(result.ok);
+    const leaves: Array<[string, unknown]> = [];
+    const walk = (value: unknown, prefix: string): void => {
+      if (value && typeof value === "object" && !Array.isArray(value) && prefix !== "agents.config") {
+        for (const [k, v] of Object.entries(value)) walk(v, prefix ? `${prefix}.${k}` : k);
+      } else leaves.push([prefix, value]);
+    };
+    walk(result.config, "");
+    for (const [key, value] of leaves) {
+      const row = docs.split("\n").find((line) => line.startsWith(`| \`${key}\` |`));
+      assert.ok(row, `docs/configuration.md has a row for ${key}`);
+      if (typeof value === "number" || typeof value === "boolean") {
+        assert.ok(row.includes(`\`${value}\``), `${key} row shows its default ${value}`);
+      }
+    }
   });
 });
