@@ -35,6 +35,7 @@ before(async () => {
     ["victim-1", "cbor"],
     ["abuser-1", "cbor"],
     ["other-1", "cbor"],
+    ["flood-1", "cbor"],
   ] as const) {
     secrets.set(id, addDevice(dataDir, id, codec));
   }
@@ -171,5 +172,20 @@ describe("devices end to end", () => {
     assert.equal(bridge.child.exitCode, null, "the bridge is still running");
     const metrics = await scrapeMetrics(bridge);
     assert.ok(metricSum(metrics, "bridge_decode_errors_total") >= 3, "decode failures are counted");
+  });
+
+  test("a flooding device is rate limited and cut off while another device keeps working", async () => {
+    const flood = await device("flood-1", "cbor", false);
+    const other = await device("other-1", "cbor");
+    const closed = new Promise<void>((resolve) => flood.client.once("close", () => resolve()));
+    const payload = Buffer.from(getCodec("cbor").encodeUp("telemetry", { r: { x: 1 } }));
+    // QoS 0 so the flood is not paced by PUBACKs; far beyond the default 100 msg/s with a burst of 200.
+    for (let i = 0; i < 3000 && flood.client.connected; i += 1)
+      flood.client.publish("devices/flood-1/up/telemetry", payload, { qos: 0 });
+    await closed;
+    await other.send("rpc", { id: "after-flood", m: "ping", a: [] });
+    await other.waitFor("rpc", (f) => f.id === "after-flood");
+    const metrics = await scrapeMetrics(bridge);
+    assert.ok(metricSum(metrics, "bridge_limit_breaches_total") >= 1, "the breach is counted");
   });
 });
