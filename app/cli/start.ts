@@ -100,7 +100,11 @@ export async function runStart(flags: Flags, overrides?: Readonly<Record<string,
   });
   try {
     const addresses = await bridge.start();
-    logger.info({ addresses, dataDir: config.dataDir, engines: config.engine.urls.length }, "bridge started");
+    const dashboard = addresses.http ? `http://${addresses.http.host}:${addresses.http.port}/` : undefined;
+    logger.info(
+      { addresses, dashboard, dataDir: config.dataDir, engines: config.engine.urls.length },
+      "bridge started",
+    );
   } catch (err) {
     logger.fatal({ err }, "bridge failed to start");
     await bridge.stop().catch(() => undefined);
