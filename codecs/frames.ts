@@ -62,7 +62,7 @@ export interface TelemetryFrame {
   /** A SenML pack, accepted instead of (or with) `r`. */
   senml?: SenmlRecord[];
   /**
-   * Readings by position (at most 256): `rv[i]` is a reading of the metric `metrics[i]` of the device's last hello
+   * Readings by position (1 to 256 of them): `rv[i]` is a reading of the metric `metrics[i]` of the device's last hello
    * that declared an alias table; `null` means no reading of that metric this time. Without a known table the frame
    * is refused with `BRIDGE_ERR_TELEMETRY_ALIASES_UNKNOWN`.
    */

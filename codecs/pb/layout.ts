@@ -52,6 +52,7 @@ const PROTO_TYPE: Partial<Record<string, readonly string[]>> = {
   map: ["MapValue"],
   list: ["ListValue"],
   names: ["string"],
+  values: ["Value"],
 };
 
 function wireTypeOf(protoType: string): number {
@@ -82,10 +83,11 @@ function layoutOf(type: protobuf.Type, schema: FrameSchema): MessageLayout {
       throw new Error(`bridge.proto: ${type.name}.${spec.key} is ${field.type}, the codec expects ${PROTO_TYPE[kind]}`);
     }
     const wireType = wireTypeOf(field.type);
-    // Only an alias table is a repeated field (of strings); everything else is singular.
-    if (field.id >= 16 || field.repeated !== (kind === "names"))
+    // Only alias tables (strings) and positional readings (Values) are repeated fields; everything else is singular.
+    const repeated = kind === "names" || kind === "values";
+    if (field.id >= 16 || field.repeated !== repeated)
       throw new Error(
-        `bridge.proto: ${type.name}.${spec.key} must be a ${kind === "names" ? "repeated" : "single"} field below 16`,
+        `bridge.proto: ${type.name}.${spec.key} must be a ${repeated ? "repeated" : "single"} field below 16`,
       );
     fields.push({
       key: spec.key,

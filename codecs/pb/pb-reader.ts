@@ -183,6 +183,16 @@ function message(layout: MessageLayout, end: number, depth: number): Record<stri
       case "value":
         out[f.key] = value(r.lengthEnd(), depth + 1);
         break;
+      case "values": {
+        // `repeated Value`: each occurrence appends; items sit at the depth a `list` field's items do.
+        tooDeep(depth + 1);
+        const items = (out[f.key] as unknown[] | undefined) ?? [];
+        r.path.push(items.length);
+        items.push(value(r.lengthEnd(), depth + 2));
+        r.path.pop();
+        out[f.key] = items;
+        break;
+      }
       default: {
         tooDeep(depth + 1);
         const inner = r.lengthEnd();

@@ -150,6 +150,20 @@ function field(f: FieldLayout, value: unknown, depth: number): void {
         w.text(name);
       }
       return;
+    case "values": {
+      // `repeated Value`: one tagged Value per item; items sit at the depth a `list` field's items do.
+      tooDeep(depth + 1);
+      const items = value as unknown[];
+      for (let i = 0; i < items.length; i++) {
+        w.path.push(i);
+        w.byte(f.tag);
+        const at = w.open();
+        valueBody(items[i], depth + 2);
+        w.close(at);
+        w.path.pop();
+      }
+      return;
+    }
     case "value": {
       w.byte(f.tag);
       const at = w.open();

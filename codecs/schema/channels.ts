@@ -25,6 +25,11 @@ export type FieldKind =
    * absent one.
    */
   | "names"
+  /**
+   * A list of 1 to `maxItems` `Value`s: positional readings. Protobuf writes it as `repeated Value`, without the
+   * ListValue wrapper that `list` has (two bytes less per frame), and so, like `names`, it is never empty.
+   */
+  | "values"
   | { object: FrameSchema }
   | { arrayOf: FrameSchema };
 
@@ -32,7 +37,7 @@ export interface FieldSpec {
   readonly key: string;
   readonly kind: FieldKind;
   readonly required: boolean;
-  /** For `list` and `names` fields: the most items accepted. Unbounded when absent. */
+  /** For `list`, `names` and `values` fields: the most items accepted. Unbounded when absent. */
   readonly maxItems?: number;
 }
 
@@ -95,7 +100,7 @@ export const UP_SCHEMAS: { readonly [C in UpChannel]: FrameSchema } = {
       opt("ts", "uint"),
       opt("r", "map"),
       opt("senml", { arrayOf: SENML_RECORD_SCHEMA }),
-      optBounded("rv", "list", MAX_METRIC_ALIASES),
+      optBounded("rv", "values", MAX_METRIC_ALIASES),
     ],
     atLeastOne: ["r", "senml", "rv"],
   },

@@ -80,6 +80,10 @@ function checkField(spec: FieldSpec, value: unknown, field: string): unknown {
       return value;
     case "names":
       return checkNames(spec, value, field);
+    case "values":
+      if (!Array.isArray(value) || value.length === 0) throw invalid(field, "must be a non-empty array");
+      checkCount(spec, value, field);
+      return value;
     default:
       if ("object" in kind) return checkFrame(kind.object, value, field);
       if (!Array.isArray(value)) throw invalid(field, "must be an array");

@@ -50,7 +50,7 @@ export const positionalReadings = fc.array(
     { weight: 1, arbitrary: fc.constant(null) },
     { weight: 1, arbitrary: value },
   ),
-  { maxLength: 12 },
+  { minLength: 1, maxLength: 12 },
 );
 const uint = fc.maxSafeNat();
 

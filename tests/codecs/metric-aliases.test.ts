@@ -72,12 +72,13 @@ const BAD: {
     field: "metrics[1]",
   },
   { name: "an alias table that is a map", channel: "hello", map: { fw: "1", metrics: { a: 1 } }, field: "metrics" },
+  { name: "empty positional readings", channel: "telemetry", map: { rv: [] }, field: "rv" },
   { name: "positional readings that are a map", channel: "telemetry", map: { rv: { a: 1 } }, field: "rv" },
   {
     name: "257 positional readings",
     channel: "telemetry",
     map: { rv: names(MAX_METRIC_ALIASES + 1).map((_, i) => i) },
-    pb: { upTelemetry: { rv: { values: names(MAX_METRIC_ALIASES + 1).map((_, i) => ({ intValue: i })) } } },
+    pb: { upTelemetry: { rv: names(MAX_METRIC_ALIASES + 1).map((_, i) => ({ intValue: i })) } },
     field: "rv",
   },
 ];
@@ -142,4 +143,22 @@ describe("metric aliases in protobuf", () => {
     assert.ok(back.ok, back.ok ? "" : back.message);
     assert.equal(Object.hasOwn(back.frame, "metrics"), false);
   });
+});
+
+test("all codecs draw the depth limit at the same place inside positional readings", () => {
+  const nest = (levels: number): Value => {
+    let v: Value = 1;
+    for (let i = 0; i < levels; i++) v = i % 2 === 0 ? [v] : { a: v };
+    return v;
+  };
+  const verdicts = ALL_CODECS.map((codec) =>
+    Array.from({ length: 7 }, (_, levels) => {
+      const result = codec.decodeUp("telemetry", codec.encodeUp("telemetry", { rv: [nest(levels)] }), {
+        maxDepth: 5,
+      });
+      return result.ok ? "ok" : result.code;
+    }).join(","),
+  );
+  assert.equal(new Set(verdicts).size, 1, verdicts.join(" | "));
+  assert.match(verdicts[0], /^ok,.*BRIDGE_ERR_FRAME_TOO_DEEP$/);
 });

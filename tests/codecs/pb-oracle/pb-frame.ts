@@ -63,6 +63,11 @@ export function frameToPb(
         enter(depth + 1, maxDepth, path);
         out[spec.key] = listToPb(value as unknown[], depth + 1, maxDepth, path);
         break;
+      case "values":
+        // `repeated Value`: the ListValue's items without the wrapper.
+        enter(depth + 1, maxDepth, path);
+        out[spec.key] = listToPb(value as unknown[], depth + 1, maxDepth, path).values;
+        break;
       default:
         enter(depth + 1, maxDepth, path);
         if ("object" in kind) {
@@ -123,6 +128,12 @@ export function frameFromPb(
       case "list":
         enter(depth + 1, maxDepth, path);
         out[spec.key] = listFromPb(raw as PbObject, depth + 1, maxDepth, path);
+        break;
+      case "values":
+        // protobufjs reads an absent repeated field as []; proto3 cannot tell the two apart.
+        if ((raw as unknown[]).length === 0) break;
+        enter(depth + 1, maxDepth, path);
+        out[spec.key] = listFromPb({ values: raw }, depth + 1, maxDepth, path);
         break;
       default:
         enter(depth + 1, maxDepth, path);
