@@ -16,6 +16,9 @@ export interface StorageSettings {
   lockingMode: "EXCLUSIVE" | "NORMAL";
 }
 
+/** Version of the runtime's tables, kept in the database's user_version. */
+const SCHEMA_VERSION = 1;
+
 /** The runtime's own tables in every agent database; user tables must not start with `_bridge_`. */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS _bridge_state (chunk INTEGER PRIMARY KEY, data BLOB NOT NULL);
@@ -59,7 +62,11 @@ export function openAgentDatabase(file: string, settings: StorageSettings): Db {
     const pageSize = Number(db.pragma("page_size", { simple: true }));
     const pages = Math.max(16, Math.floor(settings.maxDatabaseBytes / pageSize));
     db.pragma(`max_page_count = ${pages}`);
-    db.exec(SCHEMA);
+    // user_version marks a database whose runtime tables exist, so a wake skips the schema statements.
+    if (Number(db.pragma("user_version", { simple: true })) < SCHEMA_VERSION) {
+      db.exec(SCHEMA);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }
     return db;
   } catch (err) {
     db.close();

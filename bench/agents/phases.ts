@@ -38,21 +38,21 @@ interface RuntimeSettings {
   synchronous?: string;
 }
 
-/** Events through deliver -> mailbox -> handler -> group commit -> done, `inFlight` per agent at a time. */
+/**
+ * Events through runtime.call -> mailbox -> handler -> group commit -> result (the path deliver takes, without
+ * needing a connection per agent), `inFlight` per agent at a time.
+ */
 async function runtimeRound(
   c: ThroughputCase,
   s: RuntimeSettings,
 ): Promise<{ eventsPerSecond: number; eventsPerCommit: number }> {
   const rt = runtimeFor(c.dataDir, 1000, { lockingMode: s.lockingMode, synchronous: s.synchronous });
-  // Connections open first (not timed); beyond 1,000 agents the earlier ones hibernate with their connection open.
-  const all = ids(c.agents);
-  for (let i = 0; i < all.length; i += 100) {
-    await Promise.all(
-      all
-        .slice(i, i + 100)
-        .map((id) => rt.open(id, { id: "c", kind: "internal", codec: "cbor", transport: nullTransport })),
-    );
-  }
+  // Same starting point as the baseline: the most recent 1,000 agents are in memory (not timed).
+  await Promise.all(
+    ids(c.agents)
+      .slice(-1000)
+      .map((id) => rt.call(id, "ping", [])),
+  );
   const start = performance.now();
   const before = rt.stats().commits;
   for (const group of waves(c.agents, c.wave)) {
@@ -60,15 +60,7 @@ async function runtimeRound(
       group.map(async (id) => {
         for (let sent = 0; sent < c.perAgent; sent += s.inFlight) {
           const round: Array<Promise<unknown>> = [];
-          for (let k = 0; k < s.inFlight && sent + k < c.perAgent; k++) {
-            const frame = { id: String(sent + k), m: "x" };
-            let out = rt.deliver(id, "c", { channel: "rpc", frame });
-            while (!out.accepted) {
-              await out.ready;
-              out = rt.deliver(id, "c", { channel: "rpc", frame });
-            }
-            round.push(out.done);
-          }
+          for (let k = 0; k < s.inFlight && sent + k < c.perAgent; k++) round.push(rt.call(id, "record", [sent + k]));
           await Promise.all(round);
         }
       }),
@@ -84,7 +76,7 @@ async function runtimeRound(
 /** The same rows into the same files with raw better-sqlite3, one transaction per event, in the same waves. */
 function baselineRound(c: ThroughputCase): { eventsPerSecond: number } {
   const base = new RawBaseline(path.join(c.dataDir, "agents"), 1000);
-  // Same starting point as the runtime after its connections opened: the most recent 1,000 agents are open.
+  // Same starting point as the runtime: the most recent 1,000 agents are open (and have a WAL file).
   base.warm(ids(c.agents).slice(-1000));
   const start = performance.now();
   for (const group of waves(c.agents, c.wave)) {
@@ -119,11 +111,16 @@ async function throughput(
       runs[name].epc.push(out.eventsPerCommit);
     }
   }
-  const result: Record<string, { eventsPerSecond: number; eventsPerCommit?: number }> = {
-    baseline: { eventsPerSecond: median(base) },
+  // Median and best of the rounds: on a shared machine the best round is the least disturbed one.
+  const result: Record<string, { eventsPerSecond: number; bestEventsPerSecond: number; eventsPerCommit?: number }> = {
+    baseline: { eventsPerSecond: median(base), bestEventsPerSecond: Math.max(...base) },
   };
   for (const [name, r] of Object.entries(runs)) {
-    result[name] = { eventsPerSecond: median(r.eps), eventsPerCommit: median(r.epc) };
+    result[name] = {
+      eventsPerSecond: median(r.eps),
+      bestEventsPerSecond: Math.max(...r.eps),
+      eventsPerCommit: median(r.epc),
+    };
   }
   return result;
 }

@@ -16,6 +16,11 @@ export class BenchAgent extends Agent<{ n: number; note: string }> {
   ping(): number {
     return 1;
   }
+  /** The throughput event: the same row the baseline inserts. */
+  record(v: number): null {
+    this.sql`INSERT INTO readings (ts, v) VALUES (${Date.now()}, ${v})`;
+    return null;
+  }
   touch(): number {
     this.setState({ ...this.state, n: this.state.n + 1 });
     return this.state.n;
@@ -66,9 +71,12 @@ export class RawBaseline {
     }
     return h;
   }
-  /** Opens handles ahead of the timed part, as the runtime has its most recent agents active. */
+  /**
+   * Opens handles ahead of the timed part, as the runtime has its most recent agents active, and writes once to each
+   * so its WAL file exists (the runtime's connection opens did the same untimed).
+   */
   warm(agentIds: string[]): void {
-    for (const id of agentIds) this.#handle(id);
+    for (const id of agentIds) this.event(id, -1);
   }
   event(id: string, v: number): void {
     const h = this.#handle(id);
