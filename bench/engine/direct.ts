@@ -3,12 +3,12 @@
  * SSE events on blank lines, JSON.parse each and take the text. No queue, no retries, no affinity, no metrics.
  */
 import { Pool } from "undici";
-import type { StreamOutcome } from "./modes.ts";
+import type { BenchPrompt, StreamOutcome } from "./modes.ts";
 
 export function createDirectCaller(url: string, connections: number, model: string) {
   const pool = new Pool(url, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
   return {
-    async call(prompt: { system: string; user: string }): Promise<StreamOutcome> {
+    async call(prompt: BenchPrompt): Promise<StreamOutcome> {
       const start = performance.now();
       const response = await pool.request({
         method: "POST",
@@ -20,6 +20,14 @@ export function createDirectCaller(url: string, connections: number, model: stri
             { role: "system", content: prompt.system },
             { role: "user", content: prompt.user },
           ],
+          ...(prompt.tools === undefined || prompt.tools.length === 0
+            ? {}
+            : {
+                tools: prompt.tools.map((tool) => ({
+                  type: "function",
+                  function: { name: tool.name, description: tool.description, parameters: tool.parameters },
+                })),
+              }),
           stream: true,
           stream_options: { include_usage: true },
         }),

@@ -7,10 +7,8 @@
  * Options: --concurrency 1,16,64,256  --requests-per-worker 4  --min-requests 32  --rounds 3  --output-tokens 64
  * --time-scale 1  --json. Every figure is the median of the rounds.
  */
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { createInterface } from "node:readline";
 import { type BenchMode, type StreamOutcome, clientMode, directMode } from "./modes.ts";
+import { type SimProcess, startSimProcess } from "./sim-start.ts";
 
 function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -120,24 +118,8 @@ function medianResult(list: ModeResult[]): ModeResult {
   };
 }
 
-async function startSim(): Promise<{ url: string; stop(): Promise<void> }> {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", new URL("./sim-process.ts", import.meta.url).pathname, String(timeScale), String(outputTokens)],
-    {
-      stdio: ["pipe", "pipe", "inherit"],
-    },
-  );
-  const lines = createInterface({ input: child.stdout! });
-  const [line] = (await once(lines, "line")) as [string];
-  const { url } = JSON.parse(line) as { url: string };
-  return {
-    url,
-    async stop() {
-      child.kill("SIGTERM");
-      await once(child, "exit");
-    },
-  };
+function startSim(): Promise<SimProcess> {
+  return startSimProcess(timeScale, outputTokens);
 }
 
 const f = (n: number, digits = 1) => n.toFixed(digits);

@@ -1,10 +1,19 @@
 /**
  * Benchmark modes: each streams one chat completion for a prompt and reports what it saw. "direct" calls
- * the simulator with a bare undici pool, "client" goes through the engine client. A "bridge" mode (a device
- * reason frame through MQTT, agent and client) plugs in here later with the same shape.
+ * the simulator with a bare undici pool, "client" goes through the engine client, "bridge" is a device that sends
+ * `up/reason` over MQTT to a bridge process and reads the streamed `down/reason` chunks (bridge-mode.ts).
  */
+import type { ChatTool } from "../../agents/engine.ts";
 import { createEngineClient } from "../../engine-client/index.ts";
 import { createDirectCaller } from "./direct.ts";
+
+/** One request of a workload. A bridge builds its own prompt: it takes only `user` (the question) and `agentId`. */
+export interface BenchPrompt {
+  system: string;
+  user: string;
+  agentId: string;
+  tools?: readonly ChatTool[];
+}
 
 export interface StreamOutcome {
   latencyMs: number;
@@ -16,7 +25,7 @@ export interface StreamOutcome {
 
 export interface BenchMode {
   name: string;
-  call(prompt: { system: string; user: string; agentId: string }): Promise<StreamOutcome>;
+  call(prompt: BenchPrompt): Promise<StreamOutcome>;
   close(): Promise<void>;
 }
 
@@ -38,6 +47,7 @@ export function clientMode(url: string, connections: number, model: string): Ben
             { role: "system", content: prompt.system },
             { role: "user", content: prompt.user },
           ],
+          ...(prompt.tools === undefined ? {} : { tools: [...prompt.tools] }),
         },
         { agentId: prompt.agentId },
       )) {

@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const direct = createDirectCaller(url, 4, "m");
   const engine = createEngineClient({ urls: [url], model: "m", maxInFlightPerReplica: 4 });
-  const prompt = { system: "You are an agent.", user: "status?" };
+  const prompt = { system: "You are an agent.", user: "status?", agentId: "dev-1" };
   const modes = {
     direct: () => direct.call(prompt).then(() => undefined),
     client: async () => {

@@ -1,0 +1,295 @@
+/**
+ * Reasoning path through the bridge (`node --import tsx bench/engine/bridge.ts`). In one run, against one engine
+ * simulator (its own process): the same workload straight to the simulator ("direct", bench/engine/direct.ts, the
+ * prompt a DeviceAgent would send) and through a bridge process (`agent-bridge start`) by MQTT devices in this
+ * process that publish `up/reason` and read the streamed `down/reason` chunks. Reports per concurrency (devices
+ * each with one request outstanding): tokens/s and its ratio, first-chunk and completion latency p50/p99 with what
+ * the bridge adds, and the bridge's CPU per streamed token (utime + stime from /proc/PID/stat). Then one device
+ * asks `--turns` questions with telemetry and state changing between them, through a second bridge with the
+ * default DeviceAgent options, and the prefix-cache hit rate comes from the usage the simulator reports.
+ *
+ * Options: --concurrency 1,16,64,256  --requests-per-worker 4  --min-requests 32  --rounds 3  --output-tokens 64
+ * --time-scale 1  --turns 24  --json FILE (also write the results as JSON). Figures are medians of the rounds; the
+ * mode that goes first alternates. Stops itself after --deadline-s (default 900) and removes what it started.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { execFileSync } from "node:child_process";
+import { Cleanup } from "../fleet/cleanup.ts";
+import { sampleProcess } from "../fleet/proc.ts";
+import { type Target, startBridge } from "../fleet/targets.ts";
+import { agentShapedPrompt } from "./agent-prompt.ts";
+import { type BridgeMode, bridgeMode } from "./bridge-mode.ts";
+import { connectDevice } from "./mqtt-device.ts";
+import { type BenchMode, type StreamOutcome, directMode } from "./modes.ts";
+import { type TurnUsage, multiTurnWorkload, overallHitRate, warmHitRate } from "./multi-turn.ts";
+import { startSimProcess } from "./sim-start.ts";
+
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
+}
+
+const concurrencies = option("concurrency", "1,16,64,256").split(",").map(Number);
+const perWorker = Number(option("requests-per-worker", "4"));
+/** Low concurrencies run more requests per worker, so every percentile rests on at least this many. */
+const minRequests = Number(option("min-requests", "32"));
+const rounds = Number(option("rounds", "3"));
+const outputTokens = Number(option("output-tokens", "64"));
+const timeScale = Number(option("time-scale", "1"));
+const turns = Number(option("turns", "24"));
+const jsonFile = option("json", "");
+const deadlineS = Number(option("deadline-s", "900"));
+const MODEL = "sim-llama-3.1-8b";
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+interface Row {
+  mode: string;
+  concurrency: number;
+  requests: number;
+  tokens: number;
+  tokensPerSecond: number;
+  firstP50Ms: number;
+  firstP99Ms: number;
+  doneP50Ms: number;
+  doneP99Ms: number;
+  /** CPU of the process doing the calling work (this process for direct, the bridge for bridge), us per token. */
+  cpuUsPerToken: number;
+  promptTokensMean: number;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/** CPU seconds of the process a mode's work runs in. */
+function cpuSeconds(mode: BenchMode, bridgePid: number): number {
+  if (mode.name === "bridge") return sampleProcess(bridgePid)?.cpuSeconds ?? Number.NaN;
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
+async function runMode(mode: BenchMode, concurrency: number, tag: string, bridgePid: number): Promise<Row> {
+  const outcomes: StreamOutcome[] = [];
+  const count = Math.max(perWorker, Math.ceil(minRequests / concurrency));
+  const cpu0 = cpuSeconds(mode, bridgePid);
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      const agentId = `bench-${worker}`;
+      for (let i = 0; i < count; i++) {
+        const question = `${tag} ${agentId} q${i}: how are the readings?`;
+        outcomes.push(await mode.call(agentShapedPrompt(agentId, question, Date.now())));
+      }
+    }),
+  );
+  const wallMs = performance.now() - start;
+  const cpu = cpuSeconds(mode, bridgePid) - cpu0;
+  const tokens = outcomes.reduce((n, o) => n + o.tokens, 0);
+  return {
+    mode: mode.name,
+    concurrency,
+    requests: outcomes.length,
+    tokens,
+    tokensPerSecond: (tokens * 1000) / wallMs,
+    firstP50Ms: percentile(
+      outcomes.map((o) => o.ttftMs),
+      50,
+    ),
+    firstP99Ms: percentile(
+      outcomes.map((o) => o.ttftMs),
+      99,
+    ),
+    doneP50Ms: percentile(
+      outcomes.map((o) => o.latencyMs),
+      50,
+    ),
+    doneP99Ms: percentile(
+      outcomes.map((o) => o.latencyMs),
+      99,
+    ),
+    cpuUsPerToken: (cpu * 1e6) / tokens,
+    promptTokensMean: outcomes.reduce((n, o) => n + o.promptTokens, 0) / outcomes.length,
+  };
+}
+
+function median(rows: Row[]): Row {
+  const m = (pick: (r: Row) => number) => percentile(rows.map(pick), 50);
+  return {
+    ...rows[0],
+    requests: m((r) => r.requests),
+    tokens: m((r) => r.tokens),
+    tokensPerSecond: m((r) => r.tokensPerSecond),
+    firstP50Ms: m((r) => r.firstP50Ms),
+    firstP99Ms: m((r) => r.firstP99Ms),
+    doneP50Ms: m((r) => r.doneP50Ms),
+    doneP99Ms: m((r) => r.doneP99Ms),
+    cpuUsPerToken: m((r) => r.cpuUsPerToken),
+    promptTokensMean: m((r) => r.promptTokensMean),
+  };
+}
+
+function machine() {
+  let lscpu = "";
+  try {
+    lscpu = execFileSync("lscpu", { encoding: "utf8" }).split("\n").slice(0, 10).join("\n");
+  } catch {
+    // lscpu is optional; nproc and the node version still describe the run.
+  }
+  return {
+    nproc: os.availableParallelism(),
+    cpuModel: /Model name:\s+(.*)/.exec(lscpu)?.[1] ?? os.cpus()[0]?.model ?? "unknown",
+    node: process.version,
+    loadAverage: os.loadavg(),
+    lscpu,
+  };
+}
+
+async function bridgeWith(
+  cleanup: Cleanup,
+  simUrl: string,
+  maxInFlight: number,
+  deviceAgent: Record<string, unknown>,
+): Promise<Target> {
+  const dir = cleanup.tempDir("bench-engine-bridge-");
+  const configFile = path.join(dir, "config.json");
+  fs.writeFileSync(
+    configFile,
+    JSON.stringify({
+      engine: { urls: [simUrl], model: MODEL, maxInFlightPerReplica: maxInFlight },
+      agents: { config: { DeviceAgent: deviceAgent } },
+      log: { level: "info" },
+    }),
+  );
+  return startBridge(
+    { dataDir: path.join(dir, "data"), configFile, apiToken: "bench-token-0123456789abcdef", anonymous: true },
+    cleanup,
+  );
+}
+
+/** One device asks the multi-turn workload through `bridge`; returns each answer's usage. */
+async function multiTurn(bridge: Target): Promise<TurnUsage[]> {
+  const device = await connectDevice(`mqtt://${bridge.host}:${bridge.port}`, "bench-multi-turn");
+  const usages: TurnUsage[] = [];
+  try {
+    await device.publish("hello", { fw: "3.1.0" });
+    for (const [i, step] of multiTurnWorkload(turns).entries()) {
+      for (const frame of step.telemetry) await device.publish("telemetry", frame);
+      await device.publish("state", step.state);
+      const answer = await device.ask(`mt${i}`, step.question, outputTokens);
+      usages.push({ promptTokens: answer.promptTokens, cachedTokens: answer.cachedTokens });
+    }
+  } finally {
+    await device.close();
+  }
+  return usages;
+}
+
+const f = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
+
+async function main(): Promise<void> {
+  const cleanup = new Cleanup();
+  const deadline = setTimeout(() => {
+    log(`engine bridge benchmark: deadline of ${deadlineS} s passed, stopping`);
+    cleanup.all();
+    process.exit(1);
+  }, deadlineS * 1000);
+  deadline.unref();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      cleanup.all();
+      process.exit(130);
+    });
+  }
+  process.once("exit", () => cleanup.all());
+
+  const m = machine();
+  log(
+    `engine bridge benchmark: ${m.nproc} x ${m.cpuModel}, node ${m.node}, load ${m.loadAverage.map((l) => l.toFixed(1)).join(" ")}`,
+  );
+  const sim = await startSimProcess(timeScale, outputTokens);
+  cleanup.process(sim.child);
+  const maxConcurrency = Math.max(...concurrencies);
+  const results: Row[] = [];
+  let lostChunks = 0;
+  let usages: TurnUsage[] = [];
+  try {
+    // Throughput bridge: no history and no telemetry in the prompt, so both modes ask the engine for the same work
+    // (agent-prompt.ts); the engine client may have as many requests in flight as the direct pool has connections.
+    const bridge = await bridgeWith(cleanup, sim.url, maxConcurrency, { maxHistoryTurns: 0, promptTelemetryRows: 0 });
+    const direct = directMode(sim.url, maxConcurrency, MODEL);
+    const viaBridge: BridgeMode = bridgeMode(`mqtt://${bridge.host}:${bridge.port}`, outputTokens);
+    const modes: BenchMode[] = [direct, viaBridge];
+    const ids = Array.from({ length: maxConcurrency }, (_, i) => `bench-${i}`);
+    log(`connecting ${ids.length} devices`);
+    await viaBridge.connect(ids);
+    // Warm-up: every device's agent (its SQLite database), connections, JIT, the prefix cache.
+    for (const mode of modes) await runMode(mode, maxConcurrency, "warm", bridge.pid);
+    for (const [index, concurrency] of concurrencies.entries()) {
+      const perMode = new Map<string, Row[]>();
+      for (let round = 0; round < rounds; round++) {
+        const ordered = (index + round) % 2 === 0 ? modes : [...modes].reverse();
+        for (const mode of ordered) {
+          const row = await runMode(mode, concurrency, `c${concurrency}r${round}`, bridge.pid);
+          perMode.set(mode.name, [...(perMode.get(mode.name) ?? []), row]);
+        }
+      }
+      for (const list of perMode.values()) results.push(median(list));
+      log(`concurrency ${concurrency} done`);
+    }
+    lostChunks = viaBridge.lostChunks();
+    await Promise.all(modes.map((mode) => mode.close()));
+    await bridge.stop();
+
+    // Prefix-cache bridge: the DeviceAgent defaults (history, telemetry in the prompt).
+    const cacheBridge = await bridgeWith(cleanup, sim.url, 64, {});
+    usages = await multiTurn(cacheBridge);
+    await cacheBridge.stop();
+  } finally {
+    await sim.stop();
+    cleanup.all();
+    clearTimeout(deadline);
+  }
+
+  const lines: string[] = [];
+  lines.push(
+    `reasoning path through the bridge: ${outputTokens} tokens per answer, time scale ${timeScale}, >= ${perWorker} requests per device and >= ${minRequests} per run, median of ${rounds} rounds`,
+  );
+  lines.push(
+    "| devices | tokens/s direct | tokens/s bridge | ratio | first chunk p50 direct / bridge ms | added first-chunk p50 / p99 ms | completion p50 direct / bridge ms | added completion p50 / p99 ms | bridge CPU us/token | prompt tokens direct / bridge |",
+  );
+  lines.push("|---|---|---|---|---|---|---|---|---|---|");
+  for (const c of concurrencies) {
+    const d = results.find((r) => r.mode === "direct" && r.concurrency === c);
+    const b = results.find((r) => r.mode === "bridge" && r.concurrency === c);
+    if (d === undefined || b === undefined) continue;
+    lines.push(
+      `| ${c} | ${f(d.tokensPerSecond, 0)} | ${f(b.tokensPerSecond, 0)} | ${f(b.tokensPerSecond / d.tokensPerSecond, 3)} | ${f(d.firstP50Ms, 2)} / ${f(b.firstP50Ms, 2)} | ${f(b.firstP50Ms - d.firstP50Ms, 2)} / ${f(b.firstP99Ms - d.firstP99Ms, 2)} | ${f(d.doneP50Ms)} / ${f(b.doneP50Ms)} | ${f(b.doneP50Ms - d.doneP50Ms, 2)} / ${f(b.doneP99Ms - d.doneP99Ms, 2)} | ${f(b.cpuUsPerToken)} | ${f(d.promptTokensMean, 0)} / ${f(b.promptTokensMean, 0)} |`,
+    );
+  }
+  lines.push(`chunks lost on the way (QoS 0): ${lostChunks}`);
+  lines.push(
+    `prefix cache, one device, ${usages.length} questions through the bridge: ${f(overallHitRate(usages) * 100)}% of prompt tokens cached (${f(warmHitRate(usages) * 100)}% after the first question); per question cached/prompt: ${usages.map((u) => `${u.cachedTokens}/${u.promptTokens}`).join(" ")}`,
+  );
+  console.log(lines.join("\n"));
+  if (jsonFile !== "") {
+    fs.writeFileSync(
+      jsonFile,
+      JSON.stringify(
+        {
+          machine: m,
+          options: { concurrencies, perWorker, minRequests, rounds, outputTokens, timeScale, turns },
+          results,
+          lostChunks,
+          multiTurn: { usages, hitRate: overallHitRate(usages), warmHitRate: warmHitRate(usages) },
+        },
+        null,
+        2,
+      ),
+    );
+  }
+}
+
+await main();
