@@ -13,7 +13,15 @@ export { decodeDownMessage, decodeUpMessage, encodeDownMessage, encodeUpMessage 
 export { type CodecHints, type CodecSource, DEFAULT_CODEC, negotiateCodec, sniffCodec } from "./negotiate.ts";
 export { bridgeProtoRoot, pbCodec } from "./pb/pb-codec.ts";
 export { ALL_CODECS, getCodec } from "./registry.ts";
-export { DOWN_SCHEMAS, type FieldKind, type FieldSpec, type FrameSchema, UP_SCHEMAS } from "./schema/channels.ts";
+export {
+  DOWN_SCHEMAS,
+  type FieldKind,
+  type FieldSpec,
+  type FrameSchema,
+  MAX_METRIC_ALIASES,
+  MAX_METRIC_NAME_LENGTH,
+  UP_SCHEMAS,
+} from "./schema/channels.ts";
 export {
   type DeviceTopic,
   deviceTopicFilters,

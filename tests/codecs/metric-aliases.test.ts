@@ -4,8 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { ALL_CODECS, bridgeProtoRoot, type DecodeResult, type Value } from "../../codecs/index.ts";
-import { MAX_METRIC_ALIASES } from "../../codecs/schema/channels.ts";
+import { ALL_CODECS, bridgeProtoRoot, type DecodeResult, MAX_METRIC_ALIASES, type Value } from "../../codecs/index.ts";
 import { hasErrorCode } from "../../errors/index.ts";
 import { rawWriters } from "./raw-writers.ts";
 
