@@ -9,6 +9,7 @@ import type { Duplex } from "node:stream";
 import { Aedes, type Client } from "aedes";
 import { BridgeError } from "../errors/index.ts";
 import type { DeviceConnection } from "./connection.ts";
+import { DeviceCodecs } from "./device-codecs.ts";
 import { BrokerErrorCode } from "./errors.ts";
 import { type ConnectFacts, installHooks, type StreamFacts } from "./hooks/index.ts";
 import { type BoundAddress, listenSockets, type SocketListener } from "./listeners/socket-listener.ts";
@@ -79,9 +80,11 @@ export function createBroker(options: BrokerOptions): Broker {
     opts.clock,
     limits.maxConnections,
   );
+  const deviceCodecs = new DeviceCodecs();
   const sessions = new SessionManager(opts.host, hub, logger, (c) => {
     sender.discard(c);
     rateLimits.release(c.deviceId);
+    deviceCodecs.release(c.deviceId);
   });
   const uplink = createUplink({ host: opts.host, registry, hub, logger, limits, sender });
   const streamFacts = new WeakMap<object, StreamFacts>();
@@ -107,6 +110,7 @@ export function createBroker(options: BrokerOptions): Broker {
     sender,
     uplink,
     rateLimits,
+    deviceCodecs,
     streamFacts,
     connectFacts,
     connections,

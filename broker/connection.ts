@@ -6,17 +6,27 @@ import type { Client } from "aedes";
 import type { CloseReason } from "../agents/host.ts";
 import type { CodecName, DownMessage } from "../codecs/frames.ts";
 import type { CodecSource } from "../codecs/index.ts";
+import type { SharedDeviceCodec } from "./device-codecs.ts";
 import type { BrokerTransportKind } from "./observer.ts";
 import type { TokenBucket } from "./token-bucket.ts";
+
+/** A down frame waiting for the session to be ready or subscribed; encoded when it leaves. */
+export interface HeldDown {
+  message: DownMessage;
+  qos: 0 | 1;
+}
 
 export interface ConnectionFacts {
   connectionId: string;
   deviceId: string;
   transport: BrokerTransportKind;
   remoteAddress: string;
-  codec: CodecName;
-  /** Where `codec` came from (codecs negotiateCodec): a hello beats the registry, the registry the default. */
-  codecSource: CodecSource;
+  /** The codec of the device's registry record when the session was accepted (provisioning or an earlier hello). */
+  registryCodec: CodecName | undefined;
+  /** The broker's default codec. */
+  defaultCodec: CodecName;
+  /** The device's last hello codec, shared with its other sessions (DeviceCodecs). */
+  shared: SharedDeviceCodec;
   client: Client;
   clean: boolean;
   firmware?: string;
@@ -33,9 +43,13 @@ export class DeviceConnection {
   readonly clean: boolean;
   readonly firmware: string | undefined;
   readonly registered: boolean;
-  /** Codec of down frames (and of up frames without a codec suffix): last hello, else registry, else default. */
-  codec: CodecName;
-  codecSource: CodecSource;
+  readonly registryCodec: CodecName | undefined;
+  readonly defaultCodec: CodecName;
+  readonly shared: SharedDeviceCodec;
+  /** The codec this session's own hello named. */
+  helloCodec: CodecName | undefined;
+  /** The codec suffix of this session's latest decoded up message; undefined when it had none. */
+  topicCodec: CodecName | undefined;
   /** Set once `host.open` committed; until then (and after close) up messages are refused. */
   opened = false;
   /** Set once the session is over for the broker; no more deliveries, no more down frames. */
@@ -62,12 +76,12 @@ export class DeviceConnection {
    * precede the CONNACK, and aedes would send a frame twice if it raced the offline-queue flush.
    */
   ready = false;
-  readonly pendingDown: Array<{ message: DownMessage; qos: 0 | 1 }> = [];
+  readonly pendingDown: HeldDown[] = [];
   /**
    * Frames for topics the session had not subscribed to yet, sent within `subscribeGraceMs` of the CONNACK: a device
    * subscribes right after connecting, and the agent's first frames (identity, state) must not be lost to that race.
    */
-  readonly heldDown: Array<{ message: DownMessage; qos: 0 | 1 }> = [];
+  readonly heldDown: HeldDown[] = [];
   /** Until when (ms, the broker's clock) unsubscribed frames are held rather than dropped. */
   holdUntilMs = 0;
   /** The timer that drops what is still held when the grace period ends. */
@@ -87,9 +101,46 @@ export class DeviceConnection {
     this.clean = facts.clean;
     this.firmware = facts.firmware;
     this.registered = facts.registered;
-    this.codec = facts.codec;
-    this.codecSource = facts.codecSource;
+    this.registryCodec = facts.registryCodec;
+    this.defaultCodec = facts.defaultCodec;
+    this.shared = facts.shared;
     this.bucket = bucket;
+  }
+
+  /**
+   * Codec of down frames, decided when a frame leaves, not when the session opened: this session's hello, else the
+   * device's last hello in another session (a takeover twin), else the registry record, else the codec suffix of
+   * the device's latest up message in this session (none when that one had no suffix), else the default.
+   */
+  get codec(): CodecName {
+    return this.codecChoice(true).codec;
+  }
+
+  /** Where `codec` comes from now. */
+  get codecSource(): CodecSource {
+    return this.codecChoice(true).source;
+  }
+
+  /**
+   * The codec of up messages without a suffix: as `codec`, but a suffix names the codec of its own message only.
+   * `source` "default" means nothing is known about the device's codec.
+   */
+  upCodec(): { codec: CodecName; source: CodecSource } {
+    return this.codecChoice(false);
+  }
+
+  private codecChoice(withTopic: boolean): { codec: CodecName; source: CodecSource } {
+    const hello = this.helloCodec ?? this.shared.hello;
+    if (hello !== undefined) return { codec: hello, source: "hello" };
+    if (this.registryCodec !== undefined) return { codec: this.registryCodec, source: "registry" };
+    if (withTopic && this.topicCodec !== undefined) return { codec: this.topicCodec, source: "topic" };
+    return { codec: this.defaultCodec, source: "default" };
+  }
+
+  /** Records the codec a hello of this session named; the device's other sessions follow it. */
+  noteHello(codec: CodecName): void {
+    this.helloCodec = codec;
+    this.shared.hello = codec;
   }
 
   /**

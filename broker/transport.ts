@@ -6,7 +6,7 @@ import type { ConnectionTransport, ProtocolMessage } from "../agents/host.ts";
 import type { DesiredStateFrame, DownMessage, Value, ValueMap } from "../codecs/frames.ts";
 import { filterMatches } from "./acl.ts";
 import type { Clock } from "./clock.ts";
-import type { DeviceConnection } from "./connection.ts";
+import type { DeviceConnection, HeldDown } from "./connection.ts";
 import type { ObserverHub } from "./observer.ts";
 import type { BrokerLogger } from "./options.ts";
 import { downTopic, encodeDown } from "./wire.ts";
@@ -66,7 +66,7 @@ export function createDownSender(
   clock: Clock,
   subscribeGraceMs: number,
 ): DownSender {
-  const hold = (list: Array<{ message: DownMessage; qos: 0 | 1 }>, message: DownMessage, qos: 0 | 1): void => {
+  const hold = (list: HeldDown[], message: DownMessage, qos: 0 | 1): void => {
     if (list.length >= MAX_PENDING_DOWN) {
       list.shift();
       hub.downDropped();
@@ -102,9 +102,11 @@ export function createDownSender(
         hub.downDropped();
         return false;
       }
+      // Decided now, not when the frame was produced: a hello that arrived meanwhile counts.
+      const codec = connection.codec;
       let payload: Uint8Array;
       try {
-        payload = encodeDown(connection.codec, message);
+        payload = encodeDown(codec, message);
       } catch (err) {
         logger.error({ err, device: connection.deviceId, channel: message.channel }, "down frame does not encode");
         hub.downDropped();
@@ -117,7 +119,7 @@ export function createDownSender(
           if (err) logger.warn({ err, device: connection.deviceId }, "down publish failed");
         },
       );
-      hub.messageOut(message.channel, connection.codec);
+      hub.messageOut(message.channel, codec);
       return true;
     },
     flush(connection) {

@@ -52,6 +52,8 @@ export const UNAPPLIED_FAILURE_CODES: readonly string[] = [
 export function createUplink(deps: UplinkDeps): Uplink {
   const { host, hub, limits, sender } = deps;
 
+  // Refusals go in the connection's codec, not the refused message's suffix: a binary device that sent a /json
+  // message must still never receive a JSON text frame (DESIGN section 3, protocol suppression).
   function refuse(connection: DeviceConnection, code: string, msg: string, id?: string): void {
     sender.send(connection, { channel: "error", frame: id === undefined ? { code, msg } : { code, msg, id } }, 0);
   }
@@ -139,8 +141,9 @@ export function createUplink(deps: UplinkDeps): Uplink {
       refuse(connection, parsed.code, parsed.message);
       return Promise.resolve(ACK);
     }
-    let codec = parsed.codec ?? connection.codec;
-    if (parsed.codec === undefined && parsed.channel === "hello" && connection.codecSource === "default") {
+    const known = connection.upCodec();
+    let codec = parsed.codec ?? known.codec;
+    if (parsed.codec === undefined && parsed.channel === "hello" && known.source === "default") {
       codec = guessHelloCodec(payload) ?? codec;
     }
     const decoded = decodeUp(codec, parsed.channel, payload, {
@@ -152,6 +155,9 @@ export function createUplink(deps: UplinkDeps): Uplink {
       refuse(connection, decoded.code, decoded.message);
       return Promise.resolve(ACK);
     }
+    // What the device's latest message was in tells what it speaks: its down frames use that when nothing better is
+    // known (no hello, no registry codec). A message without a suffix was in the connection's codec already.
+    connection.topicCodec = parsed.codec;
     handleUp(
       { registry: deps.registry, logger: deps.logger, connection, registered: connection.registered },
       decoded.message,

@@ -7,10 +7,7 @@ import type { HandlerContext } from "./context.ts";
  */
 export function handleHello(ctx: HandlerContext, frame: HelloFrame): void {
   const { connection, registry } = ctx;
-  if (frame.codec !== undefined) {
-    connection.codec = frame.codec;
-    connection.codecSource = "hello";
-  }
+  if (frame.codec !== undefined) connection.noteHello(frame.codec);
   if (!ctx.registered) return;
   try {
     if (frame.codec !== undefined) registry.setCodec(connection.deviceId, frame.codec);

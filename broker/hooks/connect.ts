@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { Duplex } from "node:stream";
 import type { AedesOptions, AuthenticateError } from "aedes";
 import type { CloseReason } from "../../agents/host.ts";
-import { negotiateCodec } from "../../codecs/index.ts";
+import { isCodecName } from "../../codecs/index.ts";
 import { authenticateDevice } from "../auth.ts";
 import { DeviceConnection } from "../connection.ts";
 import { BrokerErrorCode } from "../errors.ts";
@@ -72,18 +72,17 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
       if (atLimit()) return;
       // aedes drops a client that went away during the (async) checks without calling back; so do we.
       if (client.closed || (client.conn as Duplex).destroyed) return;
-      const negotiated = negotiateCodec({
-        registryCodec: decision.device?.codec ?? undefined,
-        defaultCodec: opts.defaultCodec,
-      });
+      // Read again after the (slow) secret check: a hello of another session may have changed it meanwhile.
+      const registryCodec = decision.device ? registry.get(deviceId)?.codec : undefined;
       const connection = new DeviceConnection(
         {
           connectionId: randomUUID(),
           deviceId,
           transport: stream.transport,
           remoteAddress: stream.remoteAddress,
-          codec: negotiated.codec,
-          codecSource: negotiated.source,
+          registryCodec: isCodecName(registryCodec) ? registryCodec : undefined,
+          defaultCodec: opts.defaultCodec,
+          shared: ctx.deviceCodecs.acquire(deviceId),
           client,
           clean: facts.clean,
           firmware: decision.device?.firmware ?? undefined,

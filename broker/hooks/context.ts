@@ -1,6 +1,7 @@
 /** What the aedes hooks share: the broker's parts and its per-client bookkeeping. */
 import type { Client } from "aedes";
 import type { DeviceConnection } from "../connection.ts";
+import type { DeviceCodecs } from "../device-codecs.ts";
 import type { BrokerTransportKind, ObserverHub } from "../observer.ts";
 import type { ResolvedBrokerOptions } from "../options.ts";
 import type { DeviceRegistry } from "../registry/index.ts";
@@ -30,6 +31,8 @@ export interface HookContext {
   sender: DownSender;
   uplink: Uplink;
   rateLimits: DeviceRateLimits;
+  /** The devices' last hello codecs, shared by their sessions. */
+  deviceCodecs: DeviceCodecs;
   streamFacts: WeakMap<object, StreamFacts>;
   connectFacts: WeakMap<Client, ConnectFacts>;
   connections: WeakMap<Client, DeviceConnection>;
