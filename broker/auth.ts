@@ -21,7 +21,10 @@ export type AuthDecision =
   | { status: "accepted"; device: DeviceRecord | undefined }
   | {
       status: "refused";
-      /** CONNACK return code: 2 identifier rejected, 4 bad user name or password, 5 not authorized. */
+      /**
+       * CONNACK return code: 2 identifier rejected, 4 bad user name or password (also for an unknown device, so ids
+       * cannot be probed), 5 not authorized (a last will outside the device's own topics).
+       */
       returnCode: 2 | 4 | 5;
       reason: AuthFailureReason;
       code: string;
@@ -51,16 +54,14 @@ export async function authenticateDevice(policy: AuthPolicy, creds: ConnectCrede
     return refused(5, "will-denied", BrokerErrorCode.authWillDenied, "last will must be under devices/{id}/up/");
   }
   const device = policy.registry.get(id);
-  if (!device) {
-    if (policy.anonymous) return { status: "accepted", device: undefined };
-    // Spend the same time as a real check so the answer's timing does not add to what the code tells.
-    await policy.registry.verify(id, creds.password?.toString("utf8") ?? "");
-    return refused(5, "unknown-device", BrokerErrorCode.authUnknownDevice, "unknown device");
-  }
+  if (!device && policy.anonymous) return { status: "accepted", device: undefined };
+  // An unknown device and a wrong secret get the same CONNACK (4) after the same scrypt work, so neither the code nor
+  // the timing tells an attacker which device ids exist. The reason differs only in logs and counters.
+  const verdict = await policy.registry.verify(id, creds.password?.toString("utf8") ?? "");
+  if (!device) return refused(4, "unknown-device", BrokerErrorCode.authUnknownDevice, "unknown device");
   if (creds.password === undefined || creds.username === undefined) {
     return refused(4, "bad-credentials", BrokerErrorCode.authFailed, "username and password are required");
   }
-  const verdict = await policy.registry.verify(id, creds.password.toString("utf8"));
   if (verdict.status !== "ok") {
     return refused(4, "bad-credentials", BrokerErrorCode.authFailed, "bad username or password");
   }

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { authenticateDevice } from "../../broker/auth.ts";
+import type { DeviceRegistry } from "../../broker/index.ts";
 import { connackCode, connectDevice, endClient, startTestBroker, type TestBroker } from "./helpers.ts";
 
 describe("broker authentication", () => {
@@ -43,10 +45,10 @@ describe("broker authentication", () => {
     assert.equal(await connackCode(tb.url, { clientId: "sensor-1", username: "sensor-1" }), 4);
   });
 
-  test("an unknown device gets CONNACK 5 (not authorized)", async () => {
-    assert.equal(await connackCode(tb.url, { clientId: "ghost", username: "ghost", password: "x" }), 5);
-    assert.equal(await connackCode(tb.url, { clientId: "ghost" }), 5);
-    assert.ok((tb.broker.stats().authFailures["unknown-device"] ?? 0) >= 2);
+  test("an unknown device gets CONNACK 4, the same answer as a wrong secret, so device ids cannot be probed", async () => {
+    assert.equal(await connackCode(tb.url, { clientId: "ghost", username: "ghost", password: "x" }), 4);
+    assert.equal(await connackCode(tb.url, { clientId: "ghost" }), 4);
+    assert.ok((tb.broker.stats().authFailures["unknown-device"] ?? 0) >= 2, "operators still see the reason");
   });
 
   test("a client id that differs from the username, or is not a device id, gets CONNACK 2", async () => {
@@ -100,5 +102,56 @@ describe("broker anonymous mode", () => {
   test("a registered device still needs its secret in anonymous mode", async () => {
     assert.equal(await connackCode(tb.url, { clientId: "known", username: "known", password: "nope" }), 4);
     assert.equal(await connackCode(tb.url, { clientId: "known", username: "known", password: secret }), 0);
+  });
+});
+
+describe("authenticateDevice", () => {
+  let tb: TestBroker;
+  let secret: string;
+  before(async () => {
+    tb = await startTestBroker();
+    secret = await tb.addDevice("known-1");
+  });
+  after(() => tb.close());
+
+  test("an unknown device, a wrong secret and missing credentials each cost exactly one secret verification and get CONNACK 4", async () => {
+    let verifications = 0;
+    const registry = Object.assign(Object.create(tb.registry) as DeviceRegistry, {
+      verify: (id: string, s: string) => {
+        verifications++;
+        return tb.registry.verify(id, s);
+      },
+    });
+    const policy = { registry, anonymous: false };
+    const cases = [
+      { clientId: "ghost-1", username: "ghost-1", password: Buffer.from("x") },
+      { clientId: "ghost-1", username: undefined, password: undefined },
+      { clientId: "known-1", username: "known-1", password: Buffer.from("wrong") },
+      { clientId: "known-1", username: undefined, password: undefined },
+    ];
+    for (const creds of cases) {
+      const before = verifications;
+      const decision = await authenticateDevice(policy, { ...creds, willTopic: undefined });
+      assert.equal(decision.status, "refused", creds.clientId);
+      if (decision.status === "refused") assert.equal(decision.returnCode, 4, creds.clientId);
+      assert.equal(verifications - before, 1, `${creds.clientId} spends one verification`);
+    }
+    const ok = await authenticateDevice(policy, {
+      clientId: "known-1",
+      username: "known-1",
+      password: Buffer.from(secret),
+      willTopic: undefined,
+    });
+    assert.equal(ok.status, "accepted");
+  });
+
+  test("a last will outside the device's topics is refused with CONNACK 5 whether or not the device exists", async () => {
+    for (const clientId of ["known-1", "ghost-2"]) {
+      const decision = await authenticateDevice(
+        { registry: tb.registry, anonymous: false },
+        { clientId, username: clientId, password: Buffer.from("x"), willTopic: "devices/other/up/x" },
+      );
+      assert.equal(decision.status === "refused" && decision.returnCode, 5);
+    }
   });
 });
