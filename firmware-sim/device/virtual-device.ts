@@ -13,6 +13,7 @@ import { checkDeviceAtEnd } from "../invariants/device-checks.ts";
 import { SeqRanges } from "../invariants/seq-ranges.ts";
 import type { ViolationKind } from "../invariants/violations.ts";
 import { type CloseReason, LeanConnection } from "../mqtt/lean-connection.ts";
+import { telemetryReadings } from "../profiles/profile.ts";
 import type { ScheduledTask } from "../scheduler.ts";
 import { DeviceTopics } from "../wire.ts";
 import { CommandBook } from "./command-book.ts";
@@ -212,7 +213,12 @@ export class VirtualDevice implements DeviceContext {
     const readings = { seq, ...this.profile.readings(this.#env.random) };
     this.metrics.counters.telemetrySent++;
     this.#publisher.queue(
-      this.#encode("telemetry", ts === undefined ? { r: readings } : { ts, r: readings }, "telemetry", seq),
+      this.#encode(
+        "telemetry",
+        { ...(ts === undefined ? {} : { ts }), ...telemetryReadings(this.profile, readings) },
+        "telemetry",
+        seq,
+      ),
     );
   }
 
@@ -283,6 +289,8 @@ export class VirtualDevice implements DeviceContext {
     const p = this.profile;
     const hello: UpFrames["hello"] = { fw: p.firmware, codec: this.#config.codec, sync: true, stream: p.streams };
     if (p.maxFrameBytes !== undefined) hello.maxFrame = p.maxFrameBytes;
+    // Every hello carries the table: the bridge may have lost it (new gateway, wiped data) since the last one.
+    if (p.metricAliases !== undefined && p.metricAliases.length > 0) hello.metrics = [...p.metricAliases];
     const message = this.#encode("hello", hello, "hello", undefined);
     // The hello skips the buffer: it must be the first message of every connection.
     this.#publisher.sendFirst(message);

@@ -1,5 +1,5 @@
 import type { RandomSource } from "../clock.ts";
-import type { AckFrame, Value, ValueMap } from "../../codecs/frames.ts";
+import type { AckFrame, TelemetryFrame, Value, ValueMap } from "../../codecs/frames.ts";
 
 export const PROFILE_NAMES = ["sensor", "thermostat", "constrained", "reasoning"] as const;
 /** The kinds of simulated firmware. */
@@ -31,6 +31,11 @@ export interface Profile {
   readonly asksReasoning: boolean;
   /** Readings of one telemetry message (the device adds `seq`). */
   readings(random: RandomSource): ValueMap;
+  /**
+   * The metric alias table the hello declares (docs/protocol.md, "Metric aliases"): readings of these metrics travel
+   * by position in `rv`, the others (`seq`) by name in `r`. Undefined: every reading by name.
+   */
+  readonly metricAliases?: readonly string[];
   /** The reported state at power-on (devices with a shadow). */
   initialState(): ValueMap;
   /** Runs command `name`; the result becomes the ack (without its id). */
@@ -52,4 +57,17 @@ export function executeCommon(name: string, args: Value | undefined): Omit<AckFr
 /** Rounds to one decimal, as a cheap sensor would report. */
 export function round1(x: number): number {
   return Math.round(x * 10) / 10;
+}
+
+/**
+ * The readings of one telemetry frame as the profile's firmware sends them: by position (`rv`, in alias order, null
+ * for a metric without a reading) for its aliased metrics, by name (`r`) for the rest.
+ */
+export function telemetryReadings(profile: Profile, readings: ValueMap): Pick<TelemetryFrame, "r" | "rv"> {
+  const aliases = profile.metricAliases;
+  if (aliases === undefined || aliases.length === 0) return { r: readings };
+  const named: ValueMap = {};
+  for (const [key, value] of Object.entries(readings)) if (!aliases.includes(key)) named[key] = value;
+  const rv = aliases.map((name) => (Object.hasOwn(readings, name) ? readings[name] : null));
+  return Object.keys(named).length > 0 ? { r: named, rv } : { rv };
 }

@@ -1,0 +1,77 @@
+/**
+ * The constrained profile sends its readings by position through a metric alias table declared in every hello
+ * (docs/protocol.md, "Metric aliases"); the real bridge stores them by name.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, describe, it } from "node:test";
+import { pino } from "pino";
+import { createBridge } from "../../app/bridge.ts";
+import { loadConfig } from "../../app/config/index.ts";
+import { createFleet, seededRandom } from "../../firmware-sim/index.ts";
+import { getProfile } from "../../firmware-sim/profiles/index.ts";
+import { telemetryReadings } from "../../firmware-sim/profiles/profile.ts";
+
+describe("constrained firmware with metric aliases", () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "sim-aliases-"));
+  after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  it("sends aliased readings by position and the bookkeeping seq by name", () => {
+    const constrained = getProfile("constrained");
+    assert.deepEqual(constrained.metricAliases, ["v"]);
+    assert.deepEqual(telemetryReadings(constrained, { seq: 5, v: 3100 }), { r: { seq: 5 }, rv: [3100] });
+    assert.deepEqual(telemetryReadings(constrained, { v: 3100 }), { rv: [3100] });
+    assert.deepEqual(telemetryReadings({ ...constrained, metricAliases: ["a", "b"] }, { b: 1 }), { rv: [null, 1] });
+    const sensor = getProfile("sensor");
+    assert.deepEqual(telemetryReadings(sensor, { seq: 1, temp: 20 }), { r: { seq: 1, temp: 20 } });
+  });
+
+  it("has its positional readings stored by metric name on the real bridge, with no alias errors", async () => {
+    const loaded = loadConfig({
+      overrides: {
+        dataDir,
+        mqtt: { host: "127.0.0.1", port: 0 },
+        http: { port: 0, apiToken: "sim-aliases-token-0123456789abcdef" },
+      },
+    });
+    assert.ok(loaded.ok);
+    const bridge = await createBridge(loaded.config, { logger: pino({ level: "silent" }) });
+    try {
+      const credentials: Array<{ id: string; secret: string }> = [];
+      for (const id of ["mcu-1", "mcu-2"]) {
+        const added = await bridge.registry.add(id, { codec: "cbor" });
+        assert.equal(added.status, "created");
+        if (added.status === "created") credentials.push({ id, secret: added.secret });
+      }
+      const addresses = await bridge.start();
+      const fleet = createFleet({
+        url: `mqtt://127.0.0.1:${addresses.mqtt?.port}`,
+        credentials,
+        profile: "constrained",
+        codec: "cbor",
+        rate: 20,
+        settleMs: 200,
+        random: seededRandom(3),
+      });
+      void fleet.start();
+      const started = Date.now();
+      while (fleet.stats().counters.telemetryAcked < 10) {
+        assert.ok(Date.now() - started < 20_000, "telemetry was acknowledged");
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const report = await fleet.stop();
+      assert.equal(report.stats.errorCodes.BRIDGE_ERR_TELEMETRY_ALIASES_UNKNOWN ?? 0, 0);
+      for (const { id } of credentials) {
+        const rows = await bridge.runtime.call(id, "queryTelemetry", [{ metric: "v", limit: 10 }]);
+        assert.ok(rows.ok, rows.ok ? "" : rows.message);
+        const values = rows.value as Array<{ metric: string; value: unknown }>;
+        assert.ok(values.length > 0, `${id} has readings of v`);
+        for (const row of values) assert.ok(typeof row.value === "number" && row.value >= 3000 && row.value < 3300);
+      }
+    } finally {
+      await bridge.stop();
+    }
+  });
+});
