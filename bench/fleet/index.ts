@@ -35,7 +35,7 @@ const sweepOptions: SweepOptions = {
   p99LimitMs: 50,
   keepUpRatio: 0.95,
 };
-const scaleCounts = quick ? [500, 1000] : [1000, 10_000];
+const scaleCounts = quick ? [250, 500] : [1000, 10_000];
 const targets: TargetName[] = ["aedes", "mosquitto", "bridge"];
 /**
  * The whole run stops by itself after this, whatever happens. The bridge accepts idle devices at tens per second on a
