@@ -5,8 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
+import fc from "fast-check";
 import type { TelemetryRow } from "../../agents/device/index.ts";
-import { getCodec, type TelemetryFrame, type UpMessage } from "../../codecs/index.ts";
+import { readingsFromFrame } from "../../agents/device/telemetry-readings.ts";
+import { getCodec, type TelemetryFrame, type UpMessage, type Value } from "../../codecs/index.ts";
 import { DeviceHarness } from "./device-harness.ts";
 
 const harnesses: DeviceHarness[] = [];
@@ -158,4 +160,31 @@ test("positional readings count toward telemetryMaxReadingsPerFrame", async () =
     ["BRIDGE_ERR_TELEMETRY_TOO_MANY"],
   );
   assert.equal((await rows(h, "node-a7")).length, 2);
+});
+
+test("resolving rv through a table gives the readings the same frame keyed by name would give", () => {
+  const policy = { now: 1_800_000_000_000, maxPastMs: 1000, maxFutureMs: 1000 };
+  const reading = fc.oneof(fc.constant(null), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }));
+  const case_ = fc
+    .uniqueArray(
+      fc.string({ minLength: 1, maxLength: 12 }).filter((n) => n !== "__proto__" && !n.includes(".")),
+      {
+        minLength: 1,
+        maxLength: 10,
+      },
+    )
+    .chain((table) => fc.tuple(fc.constant(table), fc.array(reading, { minLength: 1, maxLength: table.length })));
+  fc.assert(
+    fc.property(case_, ([table, rv]) => {
+      const named: Record<string, Value> = {};
+      rv.forEach((v, i) => {
+        if (v !== null) named[table[i]] = v;
+      });
+      const byPosition = readingsFromFrame({ rv }, policy, 256, table);
+      const byName = readingsFromFrame({ r: named }, policy, 256, null);
+      assert.ok(byPosition.ok && byName.ok);
+      assert.deepStrictEqual(byPosition.readings, byName.readings);
+    }),
+    { seed: 11, numRuns: 200 },
+  );
 });
