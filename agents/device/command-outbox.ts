@@ -77,11 +77,15 @@ export function commandFrame(command: CommandRecord): CommandFrame {
   return frame;
 }
 
+/** Told of each state change the outbox makes (`from` null for a new command); a redelivery is no change. */
+export type CommandTransitionListener = (commandId: string, from: CommandState | null, to: CommandState) => void;
+
 /** Reads and writes the commands table. */
 export class CommandOutbox {
   constructor(
     private readonly sql: SqlTag,
     private readonly now: () => number,
+    private readonly onTransition: CommandTransitionListener = () => {},
   ) {}
 
   /**
@@ -95,6 +99,7 @@ export class CommandOutbox {
     this.sql`INSERT INTO commands (id, seq, name, args, state, attempts, max_attempts, created_at, expires_at)
       VALUES (${input.id}, ${seq}, ${input.name}, ${input.args === null ? null : encodeValue(input.args)}, 'QUEUED', 0,
         ${input.maxAttempts}, ${now}, ${now + input.ttlSeconds * 1000})`;
+    this.onTransition(input.id, null, "QUEUED");
     return this.get(input.id)!;
   }
 
@@ -134,13 +139,14 @@ export class CommandOutbox {
     const finished: Array<{ command: CommandRecord; scheduleId: string | null }> = [];
     for (const row of rows) {
       if (Number(row.expires_at) <= now) {
-        this.finish(row.id, "EXPIRED", null, "expired before delivery was acknowledged");
+        this.finish(row, "EXPIRED", null, "expired before delivery was acknowledged");
         finished.push({ command: this.get(row.id)!, scheduleId: row.schedule_id });
       } else if (Number(row.attempts) >= Number(row.max_attempts)) {
-        this.finish(row.id, "FAILED", null, `no ack after ${row.attempts} deliveries`);
+        this.finish(row, "FAILED", null, `no ack after ${row.attempts} deliveries`);
         finished.push({ command: this.get(row.id)!, scheduleId: row.schedule_id });
       } else {
         this.sql`UPDATE commands SET state = 'SENT', attempts = attempts + 1, sent_at = ${now} WHERE id = ${row.id}`;
+        if (row.state !== "SENT") this.onTransition(row.id, row.state as CommandState, "SENT");
         deliver.push(this.get(row.id)!);
       }
     }
@@ -153,7 +159,7 @@ export class CommandOutbox {
     if (rows.length === 0) return { status: "unknown" };
     const row = rows[0];
     if (row.state !== "QUEUED" && row.state !== "SENT") return { status: "duplicate", command: toRecord(row) };
-    this.finish(id, ok ? "SUCCEEDED" : "FAILED", result, ok ? null : (error ?? "device reported failure"));
+    this.finish(row, ok ? "SUCCEEDED" : "FAILED", result, ok ? null : (error ?? "device reported failure"));
     return { status: "applied", command: this.get(id)!, scheduleId: row.schedule_id };
   }
 
@@ -161,7 +167,7 @@ export class CommandOutbox {
   expire(id: string): CommandRecord | undefined {
     const rows = this.sql<CommandRow>`SELECT * FROM commands WHERE id = ${id} AND state IN ('QUEUED', 'SENT')`;
     if (rows.length === 0) return undefined;
-    this.finish(id, "EXPIRED", null, "time to live elapsed before an ack");
+    this.finish(rows[0], "EXPIRED", null, "time to live elapsed before an ack");
     return this.get(id);
   }
 
@@ -175,9 +181,12 @@ export class CommandOutbox {
       .length;
   }
 
-  private finish(id: string, state: CommandState, result: Value, error: string | null): void {
+  /** Moves an open command (QUEUED or SENT) to a final state. */
+  private finish(row: CommandRow, state: CommandState, result: Value, error: string | null): void {
+    const id = row.id;
     this
       .sql`UPDATE commands SET state = ${state}, done_at = ${this.now()}, result = ${result === null ? null : encodeValue(result)},
       error = ${error} WHERE id = ${id}`;
+    this.onTransition(id, row.state as CommandState, state);
   }
 }

@@ -10,6 +10,8 @@ import type { CloseReason, InboundMessage } from "../host.ts";
 import type { Connection, TaskInfo } from "../types.ts";
 import type { CommandRecord, CommandState } from "./command-outbox.ts";
 import { COMMAND_STATES } from "./command-outbox.ts";
+import type { CommandObserver } from "./command-observer.ts";
+import { commandObserverFrom, withoutCommandObserver } from "./command-observer.ts";
 import { DeviceCore, EXPIRE_COMMAND_METHOD } from "./device-core.ts";
 import { handleAck } from "./handlers/ack.ts";
 import { handleHello } from "./handlers/hello.ts";
@@ -51,8 +53,10 @@ export class DeviceAgent extends Agent<ValueMap> {
   /** The resolved options (validated at construction). */
   protected readonly options: DeviceAgentOptions = resolveDeviceAgentOptions(
     (this.constructor as typeof DeviceAgent).deviceOptions,
-    this.env.config,
+    withoutCommandObserver(this.env.config),
   );
+  /** The app's command metrics hook, from `env.config` (see command-observer.ts). */
+  readonly #commandObserver: CommandObserver | undefined = commandObserverFrom(this.env.config);
   readonly #core: DeviceCore = new DeviceCore(
     {
       id: this.id,
@@ -69,6 +73,7 @@ export class DeviceAgent extends Agent<ValueMap> {
       cancelSchedule: (id) => this.cancelSchedule(id),
       startTask: (kind, input, run) => this.startTask(kind, input, run),
       cancelTask: (id) => this.cancelTask(id),
+      commandTransition: (commandId, from, state) => this.#reportCommandTransition(commandId, from, state),
     },
     this.options,
   );
@@ -126,6 +131,16 @@ export class DeviceAgent extends Agent<ValueMap> {
         return;
       default:
         return super.onMessage(conn, message);
+    }
+  }
+
+  #reportCommandTransition(commandId: string, from: CommandState | null, state: CommandState): void {
+    if (this.#commandObserver === undefined) return;
+    try {
+      this.#commandObserver({ agentId: this.id, commandId, from, state });
+    } catch (err) {
+      // Metrics must never fail a command.
+      this.env.logger.warn({ err, agent: this.id }, "command observer threw");
     }
   }
 

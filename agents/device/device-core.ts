@@ -40,7 +40,7 @@ export class DeviceCore {
       everyRows: options.telemetryRetentionEveryRows,
     });
     this.shadow = new ShadowStore(ports.sql, now);
-    this.commands = new CommandOutbox(ports.sql, now);
+    this.commands = new CommandOutbox(ports.sql, now, (id, from, to) => ports.commandTransition?.(id, from, to));
     this.presence = new PresenceStore(ports.sql, now);
     this.aliases = new MetricAliasStore(ports.sql);
   }

@@ -8,6 +8,8 @@ export { DEVICE_AGENT_DEFAULTS, DEFAULT_SYSTEM_PROMPT, resolveDeviceAgentOptions
 export type { DeviceAgentOptions } from "./options.ts";
 export type { CommandRecord, CommandState } from "./command-outbox.ts";
 export { COMMAND_STATES } from "./command-outbox.ts";
+export type { CommandObserver, CommandTransition } from "./command-observer.ts";
+export { COMMAND_OBSERVER_CONFIG_KEY, withCommandObserver } from "./command-observer.ts";
 export type { DeviceCaps, DeviceProfile, DeviceStatus } from "./presence.ts";
 export type { Shadow, ShadowDoc } from "./shadow-store.ts";
 export type { TelemetryQuery, TelemetryRow } from "./telemetry-store.ts";

@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import type { Value } from "../../codecs/frames.ts";
 import type { ReasoningEngine } from "../engine.ts";
 import type { Connection, FleetDirectory, Schedule, TaskContext } from "../types.ts";
+import type { CommandState } from "./command-outbox.ts";
 import type { SqlTag } from "./sql.ts";
 
 export interface DevicePorts {
@@ -25,4 +26,6 @@ export interface DevicePorts {
   cancelSchedule(id: string): boolean;
   startTask(kind: string, input: Value, run: (task: TaskContext) => Promise<Value>): string;
   cancelTask(id: string): boolean;
+  /** Told of each command state change the outbox makes (the app's metrics); optional, must not throw. */
+  commandTransition?(commandId: string, from: CommandState | null, to: CommandState): void;
 }
