@@ -11,7 +11,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
 import { type AgentRuntime, type Clock, createRuntime } from "../agents/index.ts";
-import { DeviceAgent } from "../agents/device/index.ts";
+import { DeviceAgent, withCommandObserver } from "../agents/device/index.ts";
 import { type Broker, createBroker } from "../broker/index.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "../broker/registry/index.ts";
 import { createEngineClient, type EngineClient } from "../engine-client/index.ts";
@@ -108,7 +108,13 @@ export async function createBridge(config: BridgeConfig, options: BridgeOptions)
     random: options.random,
     engine,
     logger: logger.child({ component: "agents" }),
-    agentConfig: config.agents.config,
+    // DeviceAgent classes report command state transitions to the metrics (bridge_command_states_total).
+    agentConfig: withCommandObserver(
+      config.agents.config,
+      [DeviceAgent, ...perDevice.map((c) => c.agentClass), ...agentClasses.map((c) => c.agentClass)],
+      DeviceAgent,
+      (transition) => metrics.commandState(transition.state),
+    ),
     mailboxCapacity: config.agents.mailboxCapacity,
     idleTimeoutMs: config.agents.idleTimeoutMs,
     maxActiveAgents: config.agents.maxActiveAgents,
