@@ -29,8 +29,8 @@ const only = new Set((onlyArg >= 0 ? argv[onlyArg + 1] ?? "" : "sweep,scale,cras
 const DEVICES = 100;
 const sweepOptions: SweepOptions = {
   ratesPerSec: [250, 500, 1000, 2000, 3000, 4000, 5000, 6500, 8000, 10_000, 12_500, 15_000, 18_000, 22_000, 27_000, 33_000],
-  stepMs: quick ? 2500 : 5000,
-  warmupMs: quick ? 1500 : 3000,
+  stepMs: quick ? 2000 : 5000,
+  warmupMs: quick ? 1000 : 3000,
   windowPerDevice: 16,
   p99LimitMs: 50,
   keepUpRatio: 0.95,
