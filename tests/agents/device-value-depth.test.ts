@@ -46,8 +46,14 @@ test("setDesired with a patch nested 100000 levels deep is refused with BRIDGE_E
   assert.deepEqual(shadow.desired, { version: 0, state: {} });
   assert.deepEqual(dev.frames("state"), []);
   // Just past the bound is refused too; the agent keeps working afterwards.
-  assert.equal((await failure(h, "deep-1", "setDesired", nested(maxFieldDepth() + 1))).code, "BRIDGE_ERR_INVALID_ARGUMENT");
-  assert.deepEqual(await h.call<SetDesiredResult>("deep-1", "setDesired", { mode: "eco" }), { status: "ok", version: 1 });
+  assert.equal(
+    (await failure(h, "deep-1", "setDesired", nested(maxFieldDepth() + 1))).code,
+    "BRIDGE_ERR_INVALID_ARGUMENT",
+  );
+  assert.deepEqual(await h.call<SetDesiredResult>("deep-1", "setDesired", { mode: "eco" }), {
+    status: "ok",
+    version: 1,
+  });
 });
 
 test("the deepest patch accepted still fits a device frame in every codec", async () => {

@@ -60,7 +60,11 @@ describe("the codec a device session is addressed in", () => {
     assert.deepEqual([helloless.codec, helloless.codecSource], ["cbor", "default"]);
     helloless.topicCodec = "pb";
     assert.deepEqual([helloless.codec, helloless.codecSource], ["pb", "topic"]);
-    assert.deepEqual(helloless.upCodec(), { codec: "cbor", source: "default" }, "a suffix names its own message's codec");
+    assert.deepEqual(
+      helloless.upCodec(),
+      { codec: "cbor", source: "default" },
+      "a suffix names its own message's codec",
+    );
   });
 
   test("device codecs are shared by a device's sessions and forgotten with the last one", () => {
