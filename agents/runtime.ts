@@ -63,6 +63,7 @@ class Runtime implements AgentRuntime {
   #closed = false;
   #idleTimer: unknown = null;
   #idleAt = Number.POSITIVE_INFINITY;
+  #capPending = false;
   readonly directory: { list(kind: string): Array<{ agentId: string; key: string; value: Value }> };
 
   constructor(options: RuntimeOptions) {
@@ -241,7 +242,14 @@ class Runtime implements AgentRuntime {
     }
     cell = new AgentCell(id, this.#classFor(id), this.#core);
     this.#cells.set(id, cell);
-    this.#enforceCap();
+    // Evicting closes a database (a WAL checkpoint): do it off the path of the event that is arriving.
+    if (this.#cells.size > this.#opts.maxActiveAgents && !this.#capPending) {
+      this.#capPending = true;
+      setImmediate(() => {
+        this.#capPending = false;
+        if (!this.#closing) this.#enforceCap();
+      });
+    }
     return cell;
   }
 
