@@ -109,8 +109,8 @@ export class DeviceConnection {
 
   /**
    * Codec of down frames, decided when a frame leaves, not when the session opened: this session's hello, else the
-   * device's last hello in another session (a takeover twin), else the registry record, else the codec suffix of
-   * the device's latest up message in this session (none when that one had no suffix), else the default.
+   * device's last hello in another session (a takeover twin), else the codec suffix of the device's latest up
+   * message in this session (none when that one had no suffix), else the registry record, else the default.
    */
   get codec(): CodecName {
     return this.codecChoice(true).codec;
@@ -132,8 +132,9 @@ export class DeviceConnection {
   private codecChoice(withTopic: boolean): { codec: CodecName; source: CodecSource } {
     const hello = this.helloCodec ?? this.shared.hello;
     if (hello !== undefined) return { codec: hello, source: "hello" };
-    if (this.registryCodec !== undefined) return { codec: this.registryCodec, source: "registry" };
+    // A device that publishes in a codec can read it: better evidence than a record made at provisioning.
     if (withTopic && this.topicCodec !== undefined) return { codec: this.topicCodec, source: "topic" };
+    if (this.registryCodec !== undefined) return { codec: this.registryCodec, source: "registry" };
     return { codec: this.defaultCodec, source: "default" };
   }
 

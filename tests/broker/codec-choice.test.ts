@@ -41,16 +41,20 @@ function connection(shared: ReturnType<DeviceCodecs["acquire"]>, registryCodec?:
 }
 
 describe("the codec a device session is addressed in", () => {
-  test("is this session's hello, else the device's last hello in another session, else the registry record, else the suffix the device publishes with, else the default", () => {
+  test("is this session's hello, else the device's last hello in another session, else the suffix of its latest message, else the registry record, else the default", () => {
     const codecs = new DeviceCodecs();
     const old = connection(codecs.acquire("d1"), "cbor");
     const twin = connection(codecs.acquire("d1"), "cbor");
     assert.deepEqual([twin.codec, twin.codecSource], ["cbor", "registry"]);
-    twin.topicCodec = "json";
-    assert.deepEqual([twin.codec, twin.codecSource], ["cbor", "registry"], "the registry record beats a suffix");
+    twin.topicCodec = "pb";
+    assert.deepEqual([twin.codec, twin.codecSource], ["pb", "topic"], "what the device publishes in beats the record");
+    assert.deepEqual(twin.upCodec(), { codec: "cbor", source: "registry" }, "a suffix names its own message's codec");
+    twin.topicCodec = undefined;
     // The old session's hello was read after the twin's CONNECT: the twin follows it at once.
     old.noteHello("pb");
     assert.deepEqual([twin.codec, twin.codecSource], ["pb", "hello"]);
+    twin.topicCodec = "json";
+    assert.equal(twin.codec, "pb", "a hello beats a suffix");
     twin.noteHello("json");
     assert.equal(twin.codec, "json");
     assert.equal(old.codec, "pb", "a session's own hello beats another session's");
@@ -89,18 +93,27 @@ describe("broker: down frames in the device's codec", () => {
     await tb.close();
   });
 
-  test("a device that never says hello and publishes with a /pb suffix receives its commands in pb", async () => {
-    const client = await connectDevice(tb.url, { clientId: "silent-pb" });
-    const received = collect(client);
-    try {
-      await subscribe(client, "devices/silent-pb/down/#");
-      await publish(client, "devices/silent-pb/up/telemetry/pb", pb.encodeUp("telemetry", { r: { t: 1 } }));
-      tb.host.transportOf("silent-pb").send({ channel: "cmd", frame: { id: "c1", n: "blink" } }, { qos: 1 });
-      await waitUntil(() => received.some((m) => m.topic.endsWith("/down/cmd")));
-      const cmd = received.find((m) => m.topic.endsWith("/down/cmd"))!;
-      assert.deepEqual(pb.decodeDown("cmd", cmd.payload), { ok: true, frame: { id: "c1", n: "blink" } });
-    } finally {
-      await endClient(client, true);
+  test("a device that never says hello and publishes with a /pb suffix receives its commands in pb, even when provisioned as cbor", async () => {
+    const secret = await tb.addDevice("silent-cbor", "cbor");
+    for (const [id, password] of [
+      ["silent-pb", undefined],
+      ["silent-cbor", secret],
+    ] as const) {
+      const client = await connectDevice(
+        tb.url,
+        password ? { clientId: id, username: id, password } : { clientId: id },
+      );
+      const received = collect(client);
+      try {
+        await subscribe(client, `devices/${id}/down/#`);
+        await publish(client, `devices/${id}/up/telemetry/pb`, pb.encodeUp("telemetry", { r: { t: 1 } }));
+        tb.host.transportOf(id).send({ channel: "cmd", frame: { id: "c1", n: "blink" } }, { qos: 1 });
+        await waitUntil(() => received.some((m) => m.topic.endsWith("/down/cmd")));
+        const cmd = received.find((m) => m.topic.endsWith("/down/cmd"))!;
+        assert.deepEqual(pb.decodeDown("cmd", cmd.payload), { ok: true, frame: { id: "c1", n: "blink" } }, id);
+      } finally {
+        await endClient(client, true);
+      }
     }
   });
 
