@@ -62,7 +62,9 @@ export class AgentCell {
     if (!this.running) {
       // Start on the next microtask, so events delivered in the same tick share one group commit.
       this.running = true;
-      queueMicrotask(() => void this.#drain());
+      queueMicrotask(() => {
+        this.#drain().catch((err: unknown) => this.core.logger.error({ err, agent: this.id }, "mailbox drain failed"));
+      });
     }
   }
 
@@ -93,16 +95,42 @@ export class AgentCell {
           }
           batch.unshift({ event: { kind: "start" }, user: false, resolve: () => {} });
         }
-        await this.#runBatch(batch);
+        try {
+          await this.#runBatch(batch);
+        } catch (err) {
+          // A storage fault outside any handler (BEGIN or ROLLBACK failing): the batch fails as a value, the process
+          // and other agents carry on. Resolving an already-resolved event is a no-op.
+          this.#abandonBatch(batch, err);
+        }
         this.#afterBatch();
         if (this.#destroy !== null && this.mailbox.length === 0) break;
       }
     } finally {
       this.running = false;
       this.lastActiveMs = this.core.clock.now();
-      if (this.#destroy !== null && this.mailbox.length === 0) this.#finishDestroy();
-      else this.core.cellIdle(this.id);
+      try {
+        if (this.#destroy !== null && this.mailbox.length === 0) this.#finishDestroy();
+        else this.core.cellIdle(this.id);
+      } catch (err) {
+        this.#reportError(err, "lifecycle");
+      }
     }
+  }
+
+  #abandonBatch(batch: QueuedEvent[], err: unknown): void {
+    this.#scope = null;
+    try {
+      if (this.#sql?.db.inTransaction) this.#sql.control("ROLLBACK");
+    } catch {}
+    for (const item of batch) item.resolve(failure(err));
+    this.#reportError(err, "batch");
+    // Memory may now differ from the database: drop the handle and object so the next event reloads both.
+    try {
+      this.#sql?.db.close();
+    } catch {}
+    this.#sql = null;
+    this.agent = null;
+    this.connections.clear();
   }
 
   #wake(): void {
@@ -148,6 +176,10 @@ export class AgentCell {
         // Sync handlers skip the await: one microtask less per event on the hot path.
         let value = dispatchEvent(this, item.event);
         if (value instanceof Promise) value = await value;
+        if (!sql.db.inTransaction) {
+          // A storage fault ended the transaction: nothing more may be written outside it.
+          throw new BridgeError(AGENT_ERRORS.STORAGE, "the event's transaction was lost", { event: item.event.kind });
+        }
         if (scope.stateSource !== null) await this.#finishState(scope);
         if (savepoints) sql.control("RELEASE ev");
         outcome = { status: "committed", value: (value ?? null) as Value };

@@ -74,6 +74,8 @@ export function openAgentDatabase(file: string, settings: StorageSettings): Db {
   }
 }
 
+const TRANSACTION_CONTROL = /^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/i;
+
 function bind(value: SqlValue): null | number | bigint | string | Uint8Array {
   return typeof value === "boolean" ? (value ? 1 : 0) : value;
 }
@@ -95,7 +97,14 @@ export class SqlRunner {
     let stmt = this.#cache.get(strings);
     try {
       if (stmt === undefined) {
-        stmt = this.db.prepare(strings.join("?"));
+        const text = strings.join("?");
+        // The runtime owns transactions (one per batch, a savepoint per event); agent code uses transaction().
+        if (TRANSACTION_CONTROL.test(text)) {
+          throw new BridgeError(AGENT_ERRORS.STORAGE, "sql may not control transactions; use transaction()", {
+            statement: text.slice(0, 40),
+          });
+        }
+        stmt = this.db.prepare(text);
         this.#cache.set(strings, stmt);
       }
       const params = values.map(bind);
