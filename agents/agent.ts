@@ -1,6 +1,7 @@
 import type { Value, ValueMap } from "../codecs/frames.ts";
 import type { AgentCell } from "./cell.ts";
 import { handleDefaultMessage } from "./default-message.ts";
+import { assertStateWritable } from "./readonly-guard.ts";
 import type { CloseReason, InboundMessage } from "./host.ts";
 import { retryWithBackoff } from "./retry.ts";
 import * as queue from "./queue.ts";
@@ -59,9 +60,11 @@ export abstract class Agent<S extends Value = ValueMap> {
 
   /**
    * Replaces the state: validated now (validateStateChange), persisted in this event's transaction, broadcast after
-   * commit to protocol-enabled connections, then onStateChanged.
+   * commit to protocol-enabled connections, then onStateChanged. Throws BRIDGE_ERR_READONLY_CONNECTION inside an event
+   * that a readonly connection sent (an rpc from a viewer), so that event's writes roll back.
    */
   setState(next: S): void {
+    assertStateWritable(this.#cell);
     this.#cell.setAgentState(next, null);
   }
 

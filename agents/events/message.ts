@@ -2,6 +2,7 @@ import { BridgeError } from "../../errors/bridge-error.ts";
 import type { AgentCell } from "../cell.ts";
 import { AGENT_ERRORS } from "../errors.ts";
 import type { InboundMessage } from "../host.ts";
+import { runAsConnection } from "../readonly-guard.ts";
 
 /** A decoded inbound message from an open connection goes to onMessage. */
 export function handleMessage(cell: AgentCell, connectionId: string, message: InboundMessage): void | Promise<void> {
@@ -9,6 +10,7 @@ export function handleMessage(cell: AgentCell, connectionId: string, message: In
   if (conn === undefined) {
     throw new BridgeError(AGENT_ERRORS.CONNECTION_UNKNOWN, "no open connection with this id", { connectionId });
   }
-  // Returned, not awaited here: the batch awaits it once (one promise layer less per event).
-  return cell.agent!.onMessage(conn, message);
+  // Returned, not awaited here: the batch awaits it once (one promise layer less per event). A readonly connection's
+  // event may read and call, but setState throws inside it (an rpc from a viewer must not change state).
+  return runAsConnection(cell, conn, () => cell.agent!.onMessage(conn, message));
 }

@@ -28,6 +28,10 @@ class Counter extends Agent<CounterState> {
   fail(): never {
     throw new BridgeError("BRIDGE_ERR_COUNTER_BROKEN", "counter is broken");
   }
+  /** Reads only: runtime.call reaches every public method. */
+  peek(): number {
+    return this.state.n;
+  }
   /** Not callable: a client must not reach it. */
   reset(): void {
     this.setState({ n: 0 });
@@ -121,6 +125,23 @@ describe("WebSocket agent protocol against the real runtime", () => {
     assert.match(String(refused.error), /n must be >= 0/);
     const result = await runtime.call("counter-2", "add", [0]);
     assert.deepEqual(result, { ok: true, value: 0 });
+  });
+
+  test("a readonly client's rpc to a method that calls setState fails with BRIDGE_ERR_READONLY_CONNECTION and changes nothing", async () => {
+    const a = await connect(`${base}/counter-4?token=${TOKEN}`);
+    const viewer = await connect(`${base}/counter-4?token=${TOKEN}&readonly=1`);
+    opened.push(a.ws, viewer.ws);
+    await viewer.next("cf_agent_state");
+    await a.next("cf_agent_state");
+    viewer.ws.send(JSON.stringify({ type: "rpc", id: "v1", method: "add", args: [7] }));
+    const refused = await viewer.next("rpc");
+    assert.equal(refused.success, false);
+    assert.equal(refused.code, "BRIDGE_ERR_READONLY_CONNECTION");
+    assert.deepEqual(await runtime.call("counter-4", "peek", []), { ok: true, value: 0 });
+    // The same method from the read-write client still works, and the viewer is synced with it.
+    a.ws.send(JSON.stringify({ type: "rpc", id: "a1", method: "add", args: [2] }));
+    assert.deepEqual(await a.next("rpc"), { type: "rpc", id: "a1", success: true, result: 2, done: true });
+    assert.deepEqual((await viewer.next("cf_agent_state")).state, { n: 2 });
   });
 
   test("unknown, non-callable and failing methods answer success false with a stable code", async () => {
