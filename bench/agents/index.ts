@@ -15,6 +15,14 @@ import os from "node:os";
 import path from "node:path";
 
 const quick = process.argv.includes("--quick");
+/** `--only throughput,settings,wake,memory` runs those parts; `--agents 1,100` limits the throughput cases. */
+function listOption(name: string): string[] | null {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? "").split(",") : null;
+}
+const only = listOption("only");
+const agentCounts = listOption("agents")?.map(Number) ?? null;
+const runs = (part: string) => only === null || only.includes(part);
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "bench-agents-"));
 const phasesFile = path.join(import.meta.dirname, "phases.ts");
 
@@ -59,6 +67,7 @@ try {
   const t0 = Date.now();
   const progress = (what: string) => console.error(`${what} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
   for (const c of cases) {
+    if (!runs("throughput") || (agentCounts !== null && !agentCounts.includes(c.agents))) continue;
     const dataDir = path.join(root, `n${c.agents}`);
     const r = phase<Record<string, Throughput>>("throughput", {
       dataDir,
@@ -80,73 +89,83 @@ try {
   console.log("|---:|---:|---:|---:|---:|---:|---:|---:|");
   for (const r of rows) console.log(r);
 
-  // SQLite settings of agent databases, 100 agents, against the default (EXCLUSIVE, NORMAL), interleaved.
-  const s = phase<Record<string, Throughput>>("throughput", {
-    dataDir: path.join(root, "settings"),
-    ...cases[1],
-    settings: {
-      dflt: { inFlight: 1 },
-      shared: { inFlight: 1, lockingMode: "NORMAL" },
-      full: { inFlight: 1, synchronous: "FULL" },
-      full4: { inFlight: 4, synchronous: "FULL" },
-    },
-  });
-  const d = s.dflt.eventsPerSecond;
-  console.log("\n| agent DB settings (100 agents) | events/s | ratio to default |");
-  console.log("|---|---:|---:|");
-  console.log(
-    `| raw SQLite baseline, EXCLUSIVE + NORMAL, 1 tx/event | ${fmt(s.baseline.eventsPerSecond)} | ${fmt(s.baseline.eventsPerSecond / d, 2)}x |`,
-  );
-  console.log(`| locking_mode=EXCLUSIVE, synchronous=NORMAL (default), 1 at a time | ${fmt(d)} | 1.00x |`);
-  console.log(
-    `| locking_mode=NORMAL, synchronous=NORMAL, 1 at a time | ${fmt(s.shared.eventsPerSecond)} | ${fmt(s.shared.eventsPerSecond / d, 2)}x |`,
-  );
-  console.log(
-    `| locking_mode=EXCLUSIVE, synchronous=FULL, 1 at a time | ${fmt(s.full.eventsPerSecond)} | ${fmt(s.full.eventsPerSecond / d, 2)}x |`,
-  );
-  console.log(
-    `| locking_mode=EXCLUSIVE, synchronous=FULL, 4 queued | ${fmt(s.full4.eventsPerSecond)} | ${fmt(s.full4.eventsPerSecond / d, 2)}x |`,
-  );
-  progress("settings done");
+  if (runs("settings")) {
+    // SQLite settings of agent databases, 100 agents, against the default (EXCLUSIVE, NORMAL), interleaved.
+    const s = phase<Record<string, Throughput>>("throughput", {
+      dataDir: path.join(root, "settings"),
+      ...cases[1],
+      settings: {
+        dflt: { inFlight: 1 },
+        shared: { inFlight: 1, lockingMode: "NORMAL" },
+        full: { inFlight: 1, synchronous: "FULL" },
+        full4: { inFlight: 4, synchronous: "FULL" },
+      },
+    });
+    const d = s.dflt.eventsPerSecond;
+    console.log("\n| agent DB settings (100 agents) | events/s | ratio to default |");
+    console.log("|---|---:|---:|");
+    console.log(
+      `| raw SQLite baseline, EXCLUSIVE + NORMAL, 1 tx/event | ${fmt(s.baseline.eventsPerSecond)} | ${fmt(s.baseline.eventsPerSecond / d, 2)}x |`,
+    );
+    console.log(`| locking_mode=EXCLUSIVE, synchronous=NORMAL (default), 1 at a time | ${fmt(d)} | 1.00x |`);
+    console.log(
+      `| locking_mode=NORMAL, synchronous=NORMAL, 1 at a time | ${fmt(s.shared.eventsPerSecond)} | ${fmt(s.shared.eventsPerSecond / d, 2)}x |`,
+    );
+    console.log(
+      `| locking_mode=EXCLUSIVE, synchronous=FULL, 1 at a time | ${fmt(s.full.eventsPerSecond)} | ${fmt(s.full.eventsPerSecond / d, 2)}x |`,
+    );
+    console.log(
+      `| locking_mode=EXCLUSIVE, synchronous=FULL, 4 queued | ${fmt(s.full4.eventsPerSecond)} | ${fmt(s.full4.eventsPerSecond / d, 2)}x |`,
+    );
+    progress("settings done");
+  }
 
-  const wakeAgents = quick ? 300 : 1000;
-  const wake = phase<Record<string, number>>("wakeLatency", { dataDir: path.join(root, "wake"), agents: wakeAgents });
-  const wakeShared = phase<Record<string, number>>("wakeLatency", {
-    dataDir: path.join(root, "wake-normal"),
-    agents: wakeAgents,
-    lockingMode: "NORMAL",
-  });
-  console.log("\n| latency | p50 ms | p99 ms | p99 ratio to an event on an active agent |");
-  console.log("|---|---:|---:|---:|");
-  console.log(
-    `| event on an active agent (baseline) | ${fmt(wake.hotEventP50, 3)} | ${fmt(wake.hotEventP99, 3)} | 1.00x |`,
-  );
-  console.log(
-    `| wake: open DB + load state | ${fmt(wake.wakeOpenP50, 3)} | ${fmt(wake.wakeOpenP99, 3)} | ${fmt(wake.wakeOpenP99 / wake.hotEventP99, 2)}x |`,
-  );
-  console.log(
-    `| event on a hibernated agent (wake + onStart + event + commit) | ${fmt(wake.coldEventP50, 3)} | ${fmt(wake.coldEventP99, 3)} | ${fmt(wake.coldEventP99 / wake.hotEventP99, 2)}x |`,
-  );
-  console.log(
-    `| wake with locking_mode=NORMAL: open DB + load state | ${fmt(wakeShared.wakeOpenP50, 3)} | ${fmt(wakeShared.wakeOpenP99, 3)} | ${fmt(wakeShared.wakeOpenP99 / wake.hotEventP99, 2)}x |`,
-  );
-  progress("wake done");
+  if (runs("wake")) {
+    const wakeAgents = quick ? 300 : 1000;
+    const wake = phase<Record<string, number>>("wakeLatency", { dataDir: path.join(root, "wake"), agents: wakeAgents });
+    const wakeShared = phase<Record<string, number>>("wakeLatency", {
+      dataDir: path.join(root, "wake-normal"),
+      agents: wakeAgents,
+      lockingMode: "NORMAL",
+    });
+    console.log("\n| latency | p50 ms | p99 ms | p99 ratio to an event on an active agent |");
+    console.log("|---|---:|---:|---:|");
+    console.log(
+      `| event on an active agent (baseline) | ${fmt(wake.hotEventP50, 3)} | ${fmt(wake.hotEventP99, 3)} | 1.00x |`,
+    );
+    console.log(
+      `| wake: open DB + load state | ${fmt(wake.wakeOpenP50, 3)} | ${fmt(wake.wakeOpenP99, 3)} | ${fmt(wake.wakeOpenP99 / wake.hotEventP99, 2)}x |`,
+    );
+    console.log(
+      `| event on a hibernated agent (wake + onStart + event + commit) | ${fmt(wake.coldEventP50, 3)} | ${fmt(wake.coldEventP99, 3)} | ${fmt(wake.coldEventP99 / wake.hotEventP99, 2)}x |`,
+    );
+    console.log(
+      `| wake with locking_mode=NORMAL: open DB + load state | ${fmt(wakeShared.wakeOpenP50, 3)} | ${fmt(wakeShared.wakeOpenP99, 3)} | ${fmt(wakeShared.wakeOpenP99 / wake.hotEventP99, 2)}x |`,
+    );
+    progress("wake done");
+  }
 
-  const n = quick ? 2000 : 10_000;
-  const hib = phase<Record<string, number>>("memory", { dataDir: path.join(root, "mem-h"), agents: n, active: false });
-  const act = phase<Record<string, number>>("memory", {
-    dataDir: path.join(root, "mem-a"),
-    agents: 1000,
-    active: true,
-  });
-  console.log("\n| memory per agent (one open connection each) | RSS bytes | heap bytes | ratio (RSS) |");
-  console.log("|---|---:|---:|---:|");
-  console.log(
-    `| active agent, 1,000 in memory (baseline) | ${fmt(act.rssPerAgentBytes)} | ${fmt(act.heapPerAgentBytes)} | 1.00x |`,
-  );
-  console.log(
-    `| hibernated agent, ${fmt(n)} (active ${hib.active}) | ${fmt(hib.rssPerAgentBytes)} | ${fmt(hib.heapPerAgentBytes)} | ${fmt(hib.rssPerAgentBytes / act.rssPerAgentBytes, 3)}x |`,
-  );
+  if (runs("memory")) {
+    const n = quick ? 2000 : 10_000;
+    const hib = phase<Record<string, number>>("memory", {
+      dataDir: path.join(root, "mem-h"),
+      agents: n,
+      active: false,
+    });
+    const act = phase<Record<string, number>>("memory", {
+      dataDir: path.join(root, "mem-a"),
+      agents: 1000,
+      active: true,
+    });
+    console.log("\n| memory per agent (one open connection each) | RSS bytes | heap bytes | ratio (RSS) |");
+    console.log("|---|---:|---:|---:|");
+    console.log(
+      `| active agent, 1,000 in memory (baseline) | ${fmt(act.rssPerAgentBytes)} | ${fmt(act.heapPerAgentBytes)} | 1.00x |`,
+    );
+    console.log(
+      `| hibernated agent, ${fmt(n)} (active ${hib.active}) | ${fmt(hib.rssPerAgentBytes)} | ${fmt(hib.heapPerAgentBytes)} | ${fmt(hib.rssPerAgentBytes / act.rssPerAgentBytes, 3)}x |`,
+    );
+  }
   progress("total");
 } finally {
   if (!process.argv.includes("--keep")) fs.rmSync(root, { recursive: true, force: true });
