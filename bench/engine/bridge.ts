@@ -9,7 +9,8 @@
  * default DeviceAgent options, and the prefix-cache hit rate comes from the usage the simulator reports.
  *
  * Options: --concurrency 1,16,64,256  --requests-per-worker 4  --min-requests 32  --rounds 3  --output-tokens 64
- * --time-scale 1  --turns 24  --json FILE (also write the results as JSON). Figures are medians of the rounds; the
+ * --time-scale 1  --turns 24  --json FILE (also write the results as JSON)  --cpu-prof DIR (write a V8 CPU profile
+ * of the throughput bridge there; summarize it with bench/fleet/profile-summary.ts). Figures are medians of the rounds; the
  * mode that goes first alternates. Stops itself after --deadline-s (default 900) and removes what it started.
  */
 import fs from "node:fs";
@@ -41,6 +42,7 @@ const timeScale = Number(option("time-scale", "1"));
 const turns = Number(option("turns", "24"));
 const jsonFile = option("json", "");
 const deadlineS = Number(option("deadline-s", "900"));
+const cpuProfDir = option("cpu-prof", "");
 const MODEL = "sim-llama-3.1-8b";
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -54,6 +56,7 @@ interface Row {
   firstP99Ms: number;
   doneP50Ms: number;
   doneP99Ms: number;
+  wallMs: number;
   /** CPU of the process doing the calling work (this process for direct, the bridge for bridge), us per token. */
   cpuUsPerToken: number;
   promptTokensMean: number;
@@ -94,6 +97,7 @@ async function runMode(mode: BenchMode, concurrency: number, tag: string, bridge
     requests: outcomes.length,
     tokens,
     tokensPerSecond: (tokens * 1000) / wallMs,
+    wallMs,
     firstP50Ms: percentile(
       outcomes.map((o) => o.ttftMs),
       50,
@@ -122,6 +126,7 @@ function median(rows: Row[]): Row {
     requests: m((r) => r.requests),
     tokens: m((r) => r.tokens),
     tokensPerSecond: m((r) => r.tokensPerSecond),
+    wallMs: m((r) => r.wallMs),
     firstP50Ms: m((r) => r.firstP50Ms),
     firstP99Ms: m((r) => r.firstP99Ms),
     doneP50Ms: m((r) => r.doneP50Ms),
@@ -152,6 +157,7 @@ async function bridgeWith(
   simUrl: string,
   maxInFlight: number,
   deviceAgent: Record<string, unknown>,
+  nodeFlags: string[] = [],
 ): Promise<Target> {
   const dir = cleanup.tempDir("bench-engine-bridge-");
   const configFile = path.join(dir, "config.json");
@@ -164,7 +170,13 @@ async function bridgeWith(
     }),
   );
   return startBridge(
-    { dataDir: path.join(dir, "data"), configFile, apiToken: "bench-token-0123456789abcdef", anonymous: true },
+    {
+      dataDir: path.join(dir, "data"),
+      configFile,
+      apiToken: "bench-token-0123456789abcdef",
+      anonymous: true,
+      nodeFlags,
+    },
     cleanup,
   );
 }
@@ -214,11 +226,18 @@ async function main(): Promise<void> {
   const maxConcurrency = Math.max(...concurrencies);
   const results: Row[] = [];
   let lostChunks = 0;
+  let idleCpuMsPerS = Number.NaN;
   let usages: TurnUsage[] = [];
   try {
     // Throughput bridge: no history and no telemetry in the prompt, so both modes ask the engine for the same work
     // (agent-prompt.ts); the engine client may have as many requests in flight as the direct pool has connections.
-    const bridge = await bridgeWith(cleanup, sim.url, maxConcurrency, { maxHistoryTurns: 0, promptTelemetryRows: 0 });
+    const bridge = await bridgeWith(
+      cleanup,
+      sim.url,
+      maxConcurrency,
+      { maxHistoryTurns: 0, promptTelemetryRows: 0 },
+      cpuProfDir === "" ? [] : ["--cpu-prof", "--cpu-prof-dir", path.resolve(cpuProfDir)],
+    );
     const direct = directMode(sim.url, maxConcurrency, MODEL);
     const viaBridge: BridgeMode = bridgeMode(`mqtt://${bridge.host}:${bridge.port}`, outputTokens);
     const modes: BenchMode[] = [direct, viaBridge];
@@ -227,6 +246,11 @@ async function main(): Promise<void> {
     await viaBridge.connect(ids);
     // Warm-up: every device's agent (its SQLite database), connections, JIT, the prefix cache.
     for (const mode of modes) await runMode(mode, maxConcurrency, "warm", bridge.pid);
+    // What the bridge burns with the devices connected and nothing asked (timers, metrics, keepalives), so the
+    // CPU per token can be read net of it at low load.
+    const idle0 = sampleProcess(bridge.pid)?.cpuSeconds ?? Number.NaN;
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    idleCpuMsPerS = (((sampleProcess(bridge.pid)?.cpuSeconds ?? Number.NaN) - idle0) * 1000) / 5;
     for (const [index, concurrency] of concurrencies.entries()) {
       const perMode = new Map<string, Row[]>();
       for (let round = 0; round < rounds; round++) {
@@ -258,7 +282,7 @@ async function main(): Promise<void> {
     `reasoning path through the bridge: ${outputTokens} tokens per answer, time scale ${timeScale}, >= ${perWorker} requests per device and >= ${minRequests} per run, median of ${rounds} rounds`,
   );
   lines.push(
-    "| devices | tokens/s direct | tokens/s bridge | ratio | first chunk p50 direct / bridge ms | added first-chunk p50 / p99 ms | completion p50 direct / bridge ms | added completion p50 / p99 ms | bridge CPU us/token | prompt tokens direct / bridge |",
+    "| devices | tokens/s direct | tokens/s bridge | ratio | first chunk p50 direct / bridge ms | added first-chunk p50 / p99 ms | completion p50 direct / bridge ms | added completion p50 / p99 ms | bridge CPU us/token (net of idle) | prompt tokens direct / bridge |",
   );
   lines.push("|---|---|---|---|---|---|---|---|---|---|");
   for (const c of concurrencies) {
@@ -266,10 +290,10 @@ async function main(): Promise<void> {
     const b = results.find((r) => r.mode === "bridge" && r.concurrency === c);
     if (d === undefined || b === undefined) continue;
     lines.push(
-      `| ${c} | ${f(d.tokensPerSecond, 0)} | ${f(b.tokensPerSecond, 0)} | ${f(b.tokensPerSecond / d.tokensPerSecond, 3)} | ${f(d.firstP50Ms, 2)} / ${f(b.firstP50Ms, 2)} | ${f(b.firstP50Ms - d.firstP50Ms, 2)} / ${f(b.firstP99Ms - d.firstP99Ms, 2)} | ${f(d.doneP50Ms)} / ${f(b.doneP50Ms)} | ${f(b.doneP50Ms - d.doneP50Ms, 2)} / ${f(b.doneP99Ms - d.doneP99Ms, 2)} | ${f(b.cpuUsPerToken)} | ${f(d.promptTokensMean, 0)} / ${f(b.promptTokensMean, 0)} |`,
+      `| ${c} | ${f(d.tokensPerSecond, 0)} | ${f(b.tokensPerSecond, 0)} | ${f(b.tokensPerSecond / d.tokensPerSecond, 3)} | ${f(d.firstP50Ms, 2)} / ${f(b.firstP50Ms, 2)} | ${f(b.firstP50Ms - d.firstP50Ms, 2)} / ${f(b.firstP99Ms - d.firstP99Ms, 2)} | ${f(d.doneP50Ms)} / ${f(b.doneP50Ms)} | ${f(b.doneP50Ms - d.doneP50Ms, 2)} / ${f(b.doneP99Ms - d.doneP99Ms, 2)} | ${f(b.cpuUsPerToken)} (${f(b.cpuUsPerToken - (idleCpuMsPerS * b.wallMs) / b.tokens)}) | ${f(d.promptTokensMean, 0)} / ${f(b.promptTokensMean, 0)} |`,
     );
   }
-  lines.push(`chunks lost on the way (QoS 0): ${lostChunks}`);
+  lines.push(`chunks lost on the way (QoS 0): ${lostChunks}; bridge CPU while idle: ${f(idleCpuMsPerS)} ms/s`);
   lines.push(
     `prefix cache, one device, ${usages.length} questions through the bridge: ${f(overallHitRate(usages) * 100)}% of prompt tokens cached (${f(warmHitRate(usages) * 100)}% after the first question); per question cached/prompt: ${usages.map((u) => `${u.cachedTokens}/${u.promptTokens}`).join(" ")}`,
   );
@@ -283,6 +307,7 @@ async function main(): Promise<void> {
           options: { concurrencies, perWorker, minRequests, rounds, outputTokens, timeScale, turns },
           results,
           lostChunks,
+          idleCpuMsPerS,
           multiTurn: { usages, hitRate: overallHitRate(usages), warmHitRate: warmHitRate(usages) },
         },
         null,
