@@ -16,7 +16,7 @@ import { type Broker, createBroker } from "../broker/index.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "../broker/registry/index.ts";
 import { createEngineClient, type EngineClient } from "../engine-client/index.ts";
 import { BridgeError } from "../errors/index.ts";
-import { API_TOKEN_FILE, loadOrCreateApiToken, registerOperatorApi } from "./api/index.ts";
+import { API_TOKEN_FILE, type ApiTokenSource, loadOrCreateApiToken, registerOperatorApi } from "./api/index.ts";
 import { classesByName, type LoadedAgentClass, loadAgentClasses } from "./bridge/agent-classes.ts";
 import { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
 import { type BridgeTap, tapHost } from "./bridge/tap.ts";
@@ -58,6 +58,11 @@ export interface Bridge {
   readonly metrics: BridgeMetrics;
   /** The operator API token (configured, or generated into the data directory). */
   readonly apiToken: string;
+  /**
+   * Where the token came from. `generated` only on the start that created `<dataDir>/api-token`: `agent-bridge start`
+   * then prints it once on stdout (never to the log).
+   */
+  readonly apiTokenSource: ApiTokenSource;
   /** Starts every listener; resolves with their real addresses once the bridge is ready. */
   start(): Promise<BridgeAddresses>;
   /** Graceful stop; idempotent. */
@@ -146,7 +151,7 @@ export async function createBridge(config: BridgeConfig, options: BridgeOptions)
     // The token itself never reaches a log line (logs get shipped and shared); the file is readable only by this user.
     logger.warn(
       { file: path.join(config.dataDir, API_TOKEN_FILE) },
-      "generated the operator API token; read it from this file or set BRIDGE_API_TOKEN",
+      "generated the operator API token; it is printed once on stdout, kept in this file, or set BRIDGE_API_TOKEN",
     );
   }
 
@@ -225,6 +230,7 @@ export async function createBridge(config: BridgeConfig, options: BridgeOptions)
     http,
     metrics,
     apiToken: token.token,
+    apiTokenSource: token.source,
     async start() {
       if (phase !== "created") throw new BridgeError("BRIDGE_ERR_STOPPED", `the bridge cannot start when ${phase}`);
       phase = "starting";

@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import type { Logger } from "pino";
 import { type BridgeConfig, isLoopbackHost } from "../config/index.ts";
 import { createLogger } from "../logging.ts";
+import { dashboardLink } from "../dashboard/index.ts";
 import { loadConfigOrExit } from "./config-flags.ts";
 import { CliExit, EXIT_FAILURE } from "./exit.ts";
 
@@ -42,6 +43,16 @@ function warnInsecure(config: BridgeConfig, logger: Logger): void {
   if (!isLoopbackHost(config.http.host)) {
     logger.warn({ host: config.http.host }, "the operator HTTP server is reachable from the network (token required)");
   }
+}
+
+/**
+ * Shows a just-generated operator token once, as plain stdout lines and never through the logger: log lines get
+ * shipped and shared, and the token stays readable later only from `<dataDir>/api-token` (mode 0600).
+ */
+function printGeneratedToken(token: string, dashboard: string | undefined, dataDir: string): void {
+  const lines = [`operator API token (shown once; kept in ${dataDir}/api-token): ${token}`];
+  if (dashboard !== undefined) lines.push(`dashboard (one-time link): ${dashboardLink(dashboard, token)}`);
+  process.stdout.write(`${lines.join("\n")}\n`);
 }
 
 /**
@@ -105,6 +116,7 @@ export async function runStart(flags: Flags, overrides?: Readonly<Record<string,
       { addresses, dashboard, dataDir: config.dataDir, engines: config.engine.urls.length },
       "bridge started",
     );
+    if (bridge.apiTokenSource === "generated") printGeneratedToken(bridge.apiToken, dashboard, config.dataDir);
   } catch (err) {
     logger.fatal({ err }, "bridge failed to start");
     await bridge.stop().catch(() => undefined);

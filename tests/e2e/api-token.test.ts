@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { after, describe, test } from "node:test";
+import { type BridgeProcess, makeTempDir, startBridgeProcess } from "./support/bridge-process.ts";
+
+/** The plain (non-JSON) stdout lines a bridge printed: its log lines are JSON, the one-time token lines are not. */
+function plainLines(bridge: BridgeProcess): string[] {
+  return bridge.logs.filter((l) => l.level === 0).map((l) => l.msg);
+}
+
+async function waitForPlainLines(bridge: BridgeProcess, count: number): Promise<string[]> {
+  for (let i = 0; i < 100 && plainLines(bridge).length < count; i++) await new Promise((r) => setTimeout(r, 20));
+  return plainLines(bridge);
+}
+
+describe("a generated operator API token", () => {
+  const dataDir = makeTempDir("e2e-api-token-");
+  after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+  test("is printed once on stdout with the one-time dashboard link, never in a log line, and not again on the next start", async () => {
+    const first = await startBridgeProcess({ dataDir, env: { BRIDGE_API_TOKEN: "" } });
+    let token: string;
+    try {
+      const lines = await waitForPlainLines(first, 2);
+      const tokenLine = lines.find((l) => l.startsWith("operator API token"));
+      const linkLine = lines.find((l) => l.startsWith("dashboard (one-time link): "));
+      assert.ok(tokenLine !== undefined, `no token line in ${JSON.stringify(lines)}`);
+      assert.ok(linkLine !== undefined, `no dashboard link in ${JSON.stringify(lines)}`);
+      token = tokenLine.slice(tokenLine.lastIndexOf(" ") + 1);
+      assert.equal(token, fs.readFileSync(`${dataDir}/api-token`, "utf8").trim());
+      assert.equal(
+        linkLine,
+        `dashboard (one-time link): http://127.0.0.1:${first.httpPort}/#token=${encodeURIComponent(token)}`,
+      );
+      const json = first.logs.filter((l) => l.level !== 0);
+      assert.ok(!JSON.stringify(json).includes(token), "the token reached a log line");
+      const ok = await fetch(`http://127.0.0.1:${first.httpPort}/api/devices`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(ok.status, 200, "the printed token opens the API");
+      await ok.arrayBuffer();
+    } finally {
+      assert.equal(await first.stop(), 0);
+    }
+
+    const second = await startBridgeProcess({ dataDir, env: { BRIDGE_API_TOKEN: "" } });
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(plainLines(second), []);
+      assert.ok(!JSON.stringify(second.logs).includes(token));
+    } finally {
+      assert.equal(await second.stop(), 0);
+    }
+  });
+});
