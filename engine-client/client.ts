@@ -58,6 +58,10 @@ class OpenAiEngineClient implements EngineClient {
         }),
     );
     this.#admission = new Admission(this.#replicas, options.maxQueued, options.observer);
+    // Report every replica's starting state, so a gauge built on onReplicaState has a sample before the first change.
+    for (const replica of this.#replicas) {
+      notify(options.observer, "onReplicaState", { replica: replica.key, state: replica.state });
+    }
   }
 
   async *stream(request: ChatRequest, options: ChatOptions): AsyncGenerator<ChatStreamEvent> {

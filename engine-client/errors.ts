@@ -78,6 +78,18 @@ export function isRetryableEngineError(err: unknown): boolean {
   return false;
 }
 
+/**
+ * True for the engine's back-pressure answers (429, 503): the replica is alive and says "later". They are retried
+ * like any overload but never count towards the replica's cooldown: cooling the only replica of a busy engine
+ * would turn a short queue-full spell into UNAVAILABLE for every waiting request. Connection errors, other 5xx
+ * and broken streams still count.
+ */
+export function isEngineBackPressure(err: unknown): boolean {
+  if (!(err instanceof BridgeError) || err.code !== ENGINE_ERROR_CODES.overloaded) return false;
+  const status = err.details.status;
+  return status === 429 || status === 503;
+}
+
 function networkCode(err: unknown): string | undefined {
   if (typeof err !== "object" || err === null || !("code" in err)) return undefined;
   const code = (err as { code: unknown }).code;

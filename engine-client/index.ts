@@ -9,7 +9,7 @@ export { createEngineClient } from "./client.ts";
 export type { Clock, RandomSource, TimerHandle } from "./clock.ts";
 export { systemClock } from "./clock.ts";
 export type { EngineErrorCode } from "./errors.ts";
-export { ENGINE_ERROR_CODES, isRetryableEngineError, redactSecret } from "./errors.ts";
+export { ENGINE_ERROR_CODES, isEngineBackPressure, isRetryableEngineError, redactSecret } from "./errors.ts";
 export { FairQueue } from "./fair-queue.ts";
 export type { EngineObserver, ReplicaState } from "./observer.ts";
 export { noopEngineObserver } from "./observer.ts";

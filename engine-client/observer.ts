@@ -26,7 +26,10 @@ export interface EngineObserver {
   onInFlight?(event: { replica: string; inFlight: number }): void;
   /** The number of requests waiting in the client's fair queue changed. */
   onQueueDepth?(event: { depth: number }): void;
-  /** A replica was cooled down after repeated failures, or came back after a passing health check. */
+  /**
+   * A replica's state: once per replica when the client is created (its initial "healthy"), then each time it is
+   * cooled down after repeated failures or comes back after a passing health check.
+   */
   onReplicaState?(event: { replica: string; state: ReplicaState }): void;
 }
 

@@ -8,7 +8,10 @@ export interface EngineRetryOptions {
   maxAttempts: number;
   /** Ceiling of the first backoff delay. Default 100 ms. */
   baseDelayMs: number;
-  /** Largest backoff delay (a longer Retry-After is still honoured, up to the deadline). Default 5000 ms. */
+  /**
+   * Largest backoff delay. A longer Retry-After is honoured by a request with a deadline it leaves room for; a
+   * request without a deadline gets the OVERLOADED error instead of waiting. Default 5000 ms.
+   */
   maxDelayMs: number;
   /** HTTP statuses that are retried before the first streamed byte. Default 408, 429, 500, 502, 503, 504. */
   statusCodes: number[];

@@ -1,12 +1,19 @@
 /**
  * The retry loop around one request: admit, attempt, and on a retryable failure (before the first streamed
- * byte) count it against the replica, back off with full jitter or the engine's Retry-After, and try again,
- * preferring replicas that have not failed this request. Deadlines and cancellation end the loop at once.
+ * byte) count it against the replica (unless it was back-pressure: 429/503), back off with full jitter or the
+ * engine's Retry-After, and try again, preferring replicas that have not failed this request. Deadlines and
+ * cancellation end the loop at once.
  */
 import { BridgeError } from "../errors/index.ts";
 import type { Admission } from "./admission.ts";
 import { fullJitterDelayMs, parseRetryAfterMs } from "./backoff.ts";
-import { ENGINE_ERROR_CODES, type EngineErrorCode, engineError, isRetryableEngineError } from "./errors.ts";
+import {
+  ENGINE_ERROR_CODES,
+  type EngineErrorCode,
+  engineError,
+  isEngineBackPressure,
+  isRetryableEngineError,
+} from "./errors.ts";
 import { notify } from "./observer.ts";
 import type { EngineClientOptions } from "./options.ts";
 import type { Replica } from "./replica.ts";
@@ -60,13 +67,15 @@ export async function withAttempts<T>(
     } catch (raw) {
       const err = ctx.signal.aborted ? ctx.signal.reason : raw;
       const retryable = !ctx.signal.aborted && isRetryableEngineError(err);
-      if (retryable) replica.recordFailure();
+      // Back-pressure is a live replica asking for patience, not a sick one: it never cools the replica down.
+      if (retryable && !isEngineBackPressure(err)) replica.recordFailure();
       release();
       if (!retryable || n >= retry.maxAttempts) throw err;
       const retryAfter = err instanceof BridgeError ? err.details.retryAfter : undefined;
       const retryAfterMs = parseRetryAfterMs(typeof retryAfter === "string" ? retryAfter : undefined, clock.now());
-      // The engine's own estimate wins over jitter; one longer than we would ever wait ends the retries.
-      if (retryAfterMs !== undefined && retryAfterMs > retry.maxDelayMs) throw err;
+      // The engine's own estimate wins over jitter. One longer than maxDelayMs is waited only by a request whose
+      // deadline leaves room for it; without a deadline it ends the retries (the caller decides what to do).
+      if (retryAfterMs !== undefined && retryAfterMs > retry.maxDelayMs && ctx.deadline === undefined) throw err;
       const delayMs = Math.max(
         retryAfterMs ?? 0,
         fullJitterDelayMs(n, retry.baseDelayMs, retry.maxDelayMs, options.random),

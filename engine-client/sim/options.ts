@@ -29,6 +29,11 @@ export interface EngineSimFaults {
   healthStatus: number;
   /** Extra real (unscaled) delay before a request is scheduled, so its first token is late. */
   firstTokenDelayMs: number;
+  /**
+   * While the first token is delayed, a streamed answer sends an SSE comment (`: keep-alive`) every this many real
+   * ms, as proxies and some servers do: the connection looks alive though no token comes. 0 sends none. Default 0.
+   */
+  keepAliveCommentMs: number;
   /** Send an error object mid-stream after `tokens` tokens; `count` requests, or all when absent. */
   errorAfterTokens: { tokens: number; count?: number } | null;
   /** Destroy the connection after `tokens` tokens; `count` requests, or all when absent. */
@@ -85,6 +90,7 @@ export const NO_FAULTS: EngineSimFaults = {
   failRequests: null,
   healthStatus: 200,
   firstTokenDelayMs: 0,
+  keepAliveCommentMs: 0,
   errorAfterTokens: null,
   dropAfterTokens: null,
   echoApiKey: false,
@@ -164,6 +170,7 @@ export function resolveEngineSimOptions(init: EngineSimInit): EngineSimOptions {
 export function validateFaults(faults: Partial<EngineSimFaults>, field: string): void {
   if (faults.healthStatus !== undefined) int(faults.healthStatus, `${field}.healthStatus`, 100, 599);
   if (faults.firstTokenDelayMs !== undefined) nonNegative(faults.firstTokenDelayMs, `${field}.firstTokenDelayMs`);
+  if (faults.keepAliveCommentMs !== undefined) nonNegative(faults.keepAliveCommentMs, `${field}.keepAliveCommentMs`);
   if (faults.failRequests) {
     int(faults.failRequests.status, `${field}.failRequests.status`, 400, 599);
     if (faults.failRequests.count !== undefined) int(faults.failRequests.count, `${field}.failRequests.count`, 0);

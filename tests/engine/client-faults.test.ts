@@ -176,7 +176,7 @@ describe("engine client faults", () => {
       const badStats = engine.stats().replicas.find((r) => r.url === bad.url)!;
       assert.equal(badStats.state, "cooling");
       assert.equal(badStats.failures, 2, "no attempt reaches a cooled replica");
-      assert.deepEqual(states, ["bad cooling"]);
+      assert.deepEqual(states, ["bad healthy", "good healthy", "bad cooling"], "initial states, then the change");
       assert.equal(good.requests().length, 12);
       const health = await engine.health();
       assert.equal(health.status, "degraded");
@@ -197,7 +197,7 @@ describe("engine client faults", () => {
   test("a cooled replica is health-checked back into rotation once it recovers", async () => {
     const sim = await startEngineSimulator({
       timeScale: 0,
-      faults: { failRequests: { status: 503 }, healthStatus: 503 },
+      faults: { failRequests: { status: 500 }, healthStatus: 503 },
     });
     const engine = createEngineClient({
       urls: [sim.url],
@@ -207,7 +207,7 @@ describe("engine client faults", () => {
     });
     try {
       const failed = await collect(engine.stream(ASK, { agentId: "d" }));
-      assert.equal(failed.error?.code, "BRIDGE_ERR_ENGINE_OVERLOADED");
+      assert.equal(failed.error?.code, "BRIDGE_ERR_ENGINE_UNAVAILABLE");
       assert.equal(engine.stats().replicas[0].state, "cooling");
       const whileCooling = await collect(engine.stream(ASK, { agentId: "d" }));
       assert.equal(whileCooling.error?.code, "BRIDGE_ERR_ENGINE_UNAVAILABLE");

@@ -132,7 +132,15 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
     return out.end(plan.finishReason);
   }
   const delayMs = ctx.faults.firstTokenDelayMs;
-  if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+  if (delayMs > 0) {
+    const everyMs = ctx.faults.keepAliveCommentMs;
+    const ticker = request.stream && everyMs > 0 ? setInterval(() => out.comment("keep-alive"), everyMs) : undefined;
+    try {
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+    } finally {
+      if (ticker !== undefined) clearInterval(ticker);
+    }
+  }
   if (done) return;
   ctx.metrics.promptTokens += promptTokens.length;
   if (!ctx.scheduler.submit(sequence)) {
@@ -191,7 +199,11 @@ class ChatWriter {
       return;
     }
     const message: Record<string, unknown> = { role: "assistant", content: this.#call ? null : this.#text };
-    if (this.#call) message.tool_calls = [{ id: this.#call.id, type: "function", function: this.#call }];
+    if (this.#call) {
+      // vLLM's shape: the id sits beside `function`, which holds only name and arguments.
+      const { id, name, arguments: args } = this.#call;
+      message.tool_calls = [{ id, type: "function", function: { name, arguments: args } }];
+    }
     const body = JSON.stringify({
       id: this.record.id,
       object: "chat.completion",
@@ -227,6 +239,13 @@ class ChatWriter {
       model: this.ctx.options.model,
       choices: delta === null ? [] : [choice],
     };
+  }
+
+  /** An SSE comment line: ignored by parsers, but it is body bytes, so it resets idle timers on the way. */
+  comment(text: string): void {
+    if (this.res.writableEnded || this.res.destroyed) return;
+    const eol = this.ctx.options.sseLineEnding;
+    this.res.write(`: ${text}${eol}${eol}`);
   }
 
   #send(object: unknown): void {
