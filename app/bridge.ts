@@ -18,6 +18,7 @@ import { createEngineClient, type EngineClient } from "../engine-client/index.ts
 import { BridgeError } from "../errors/index.ts";
 import { API_TOKEN_FILE, type ApiTokenSource, loadOrCreateApiToken, registerOperatorApi } from "./api/index.ts";
 import { classesByName, type LoadedAgentClass, loadAgentClasses } from "./bridge/agent-classes.ts";
+import { acquireDataDirLock, type DataDirLock } from "./bridge/data-dir-lock.ts";
 import { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
 import { type BridgeTap, tapHost } from "./bridge/tap.ts";
 import { type Address, readTlsFiles } from "./bridge/listeners.ts";
@@ -82,8 +83,19 @@ export interface Bridge {
  * }
  */
 export async function createBridge(config: BridgeConfig, options: BridgeOptions): Promise<Bridge> {
-  const logger = options.logger;
   mkdirSync(config.dataDir, { recursive: true });
+  // One bridge per data directory, locked before anything in it is opened (app/bridge/data-dir-lock.ts).
+  const lock = acquireDataDirLock(config.dataDir);
+  try {
+    return await buildBridge(config, options, lock);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+}
+
+async function buildBridge(config: BridgeConfig, options: BridgeOptions, lock: DataDirLock): Promise<Bridge> {
+  const logger = options.logger;
   const agentClasses = await loadAgentClasses(config.agents.classes);
   const tls = readTlsFiles(config);
   const metrics = createMetrics();
@@ -218,6 +230,7 @@ export async function createBridge(config: BridgeConfig, options: BridgeOptions)
     await step("runtime", () => runtime.shutdown());
     if (engine) await step("engine", () => engine.close());
     await step("registry", () => registry.close());
+    await step("data-dir lock", () => lock.release());
     phase = "stopped";
   }
 

@@ -1,0 +1,184 @@
+/**
+ * One bridge per data directory. Two bridges on one directory would share `registry.db` and every agent database;
+ * agent databases are opened with `locking_mode=EXCLUSIVE`, so the second bridge's agents would hit SQLITE_BUSY and
+ * disconnect devices at random. The lock is a file, `<dataDir>/bridge.lock`, holding the owner's pid; it is taken
+ * before anything in the directory is opened and removed on stop.
+ *
+ * A bridge killed with SIGKILL leaves the file behind. The next start reads the pid: a pid that no longer runs, or
+ * that now belongs to another program (its start time differs from the one recorded, which happens after a reboot or
+ * a container restart), marks the lock stale and the new bridge takes it over. The `devices` CLI commands open only
+ * `registry.db` (WAL, shared) and never take this lock, so they keep working while the bridge runs.
+ */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { BridgeError } from "../../errors/index.ts";
+
+/** Name of the lock file inside the data directory. */
+export const LOCK_FILE = "bridge.lock";
+
+/** What the lock file holds (JSON). */
+export interface LockOwner {
+  pid: number;
+  /** ISO time the owner took the lock, for operators reading the file. */
+  startedAt: string;
+  /** The owner's process start time as the kernel reports it (`/proc/<pid>/stat` field 22); absent off Linux. */
+  processStart?: string;
+  /** The owner's host name, for operators reading the file (not checked: a re-created container gets a new one). */
+  host: string;
+}
+
+/** A held lock. */
+export interface DataDirLock {
+  /** Absolute path of the lock file. */
+  readonly file: string;
+  /** Removes the lock file if it is still ours; idempotent, never throws. */
+  release(): void;
+}
+
+/** Probes of the process table, injectable for tests. */
+export interface DataDirLockOptions {
+  /** This process's pid. Default `process.pid`. */
+  pid?: number;
+  /** Wall-clock time in ms for `startedAt`. Default `Date.now`. */
+  nowMs?: () => number;
+  /** True when `pid` runs. Default: `process.kill(pid, 0)` (EPERM counts as running: another user's process). */
+  isRunning?: (pid: number) => boolean;
+  /** The kernel's start time of `pid`, or undefined when unknown. Default: read from `/proc`. */
+  processStart?: (pid: number) => string | undefined;
+}
+
+/** Lock files this process holds, so that a second bridge in the same process is refused too. */
+const heldHere = new Set<string>();
+
+function defaultIsRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Field 22 of `/proc/<pid>/stat` (start time in clock ticks since boot); fields are counted after the `comm` field. */
+function defaultProcessStart(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function readOwner(file: string): LockOwner | undefined {
+  try {
+    const parsed: unknown = JSON.parse(fs.readFileSync(file, "utf8"));
+    if (typeof parsed !== "object" || parsed === null) return undefined;
+    const owner = parsed as Record<string, unknown>;
+    if (!Number.isSafeInteger(owner.pid) || (owner.pid as number) <= 0) return undefined;
+    return owner as unknown as LockOwner;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Takes the lock of `dataDir` (which must exist), or throws `BridgeError` `BRIDGE_ERR_DATA_DIR_LOCKED`
+ * ("data directory D is in use by pid N") when a running bridge holds it. A stale lock is taken over.
+ *
+ * @example
+ * const lock = acquireDataDirLock(config.dataDir);
+ * try { await run(); } finally { lock.release(); }
+ */
+export function acquireDataDirLock(dataDir: string, options: DataDirLockOptions = {}): DataDirLock {
+  const pid = options.pid ?? process.pid;
+  const isRunning = options.isRunning ?? defaultIsRunning;
+  const processStart = options.processStart ?? defaultProcessStart;
+  const file = path.resolve(dataDir, LOCK_FILE);
+  const me: LockOwner = {
+    pid,
+    startedAt: new Date((options.nowMs ?? Date.now)()).toISOString(),
+    host: os.hostname(),
+  };
+  const myStart = processStart(pid);
+  if (myStart !== undefined) me.processStart = myStart;
+  const text = `${JSON.stringify(me)}\n`;
+
+  // The content is written to a private file first and linked into place: link(2) fails atomically when the lock
+  // exists, and a reader never sees a half-written lock (as it could with open("wx") followed by a write).
+  const temp = `${file}.${pid}.${process.hrtime.bigint()}.tmp`;
+  fs.writeFileSync(temp, text, { mode: 0o644 });
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        fs.linkSync(temp, file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") {
+          throw new BridgeError(
+            "BRIDGE_ERR_DATA_DIR_LOCKED",
+            `cannot create the lock file ${file}: ${(err as Error).message}`,
+            { dataDir, file },
+            { cause: err },
+          );
+        }
+        const owner = readOwner(file);
+        if (owner !== undefined && ownerIsAlive(owner, file, pid, isRunning, processStart)) {
+          throw new BridgeError(
+            "BRIDGE_ERR_DATA_DIR_LOCKED",
+            `data directory ${dataDir} is in use by pid ${owner.pid}`,
+            { dataDir, file, pid: owner.pid },
+          );
+        }
+        // Stale (or unreadable: a lock is always written whole, so an unreadable one was damaged): take it over.
+        fs.rmSync(file, { force: true });
+        continue;
+      }
+      // Two starts taking over the same stale lock at once could both link; only the one whose content is in the
+      // file holds it.
+      if (fs.readFileSync(file, "utf8") !== text) continue;
+      heldHere.add(file);
+      return makeLock(file, text);
+    }
+    throw new BridgeError("BRIDGE_ERR_DATA_DIR_LOCKED", `data directory ${dataDir} is being locked by another start`, {
+      dataDir,
+      file,
+    });
+  } finally {
+    fs.rmSync(temp, { force: true });
+  }
+}
+
+function ownerIsAlive(
+  owner: LockOwner,
+  file: string,
+  myPid: number,
+  isRunning: (pid: number) => boolean,
+  processStart: (pid: number) => string | undefined,
+): boolean {
+  // Our own pid in the file: held by another bridge of this process, or left by an earlier process that had the same
+  // pid (containers start the bridge with the same small pid every time).
+  if (owner.pid === myPid) return heldHere.has(file);
+  if (!isRunning(owner.pid)) return false;
+  if (owner.processStart === undefined) return true;
+  const now = processStart(owner.pid);
+  return now === undefined || now === owner.processStart;
+}
+
+function makeLock(file: string, text: string): DataDirLock {
+  let released = false;
+  return {
+    file,
+    release() {
+      if (released) return;
+      released = true;
+      heldHere.delete(file);
+      try {
+        // Only our own lock is removed: a lock that was taken over meanwhile belongs to someone else.
+        if (fs.readFileSync(file, "utf8") === text) fs.rmSync(file, { force: true });
+      } catch {
+        // Already gone: nothing to release.
+      }
+    },
+  };
+}
