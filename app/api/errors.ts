@@ -91,7 +91,7 @@ export function apiErrorHandler(
   if (fe.validation !== undefined) {
     const first = fe.validation[0];
     const field = validationField(fe.validationContext, first?.instancePath, first?.params);
-    const message = `${field} ${first?.message ?? "is invalid"}`;
+    const message = `${field} ${validationProblem(first?.keyword, first?.message)}`;
     return sendError(reply, 400, API_ERROR_CODES.validation, message, field);
   }
   if (fe.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
@@ -112,6 +112,16 @@ export function apiErrorHandler(
   }
   request.log.error({ err: error }, "operator API request failed");
   return sendError(reply, 500, API_ERROR_CODES.internal, "internal error; see the bridge log");
+}
+
+/**
+ * The part after the field name. ajv's own text repeats the field (`must have required property 'state'`), so the
+ * two keywords an operator meets most get plain sentences: `body.state is required`, `body.ttl is not a known field`.
+ */
+function validationProblem(keyword: string | undefined, message: string | undefined): string {
+  if (keyword === "required") return "is required";
+  if (keyword === "additionalProperties") return "is not a known field";
+  return message ?? "is invalid";
 }
 
 /** Builds a dotted field name (`body.state`, `query.limit`) from an ajv error. */

@@ -16,6 +16,7 @@ import { registerDeviceRoutes } from "./routes/devices.ts";
 import { registerFleetRoutes } from "./routes/fleet.ts";
 import { registerShadowRoutes } from "./routes/shadow.ts";
 import { registerTelemetryRoutes } from "./routes/telemetry.ts";
+import { apiValidatorCompiler } from "./validation.ts";
 
 /** Deepest nesting of a JSON body: the device frame limit (16) plus the request's own wrapping. */
 export const MAX_BODY_DEPTH = DEFAULT_DECODE_LIMITS.maxDepth + 2;
@@ -45,6 +46,7 @@ export async function registerOperatorApi(app: FastifyInstance, deps: OperatorDe
   await app.register(
     async (api) => {
       api.setErrorHandler(apiErrorHandler);
+      api.setValidatorCompiler(apiValidatorCompiler);
       api.setNotFoundHandler((request, reply) => {
         sendError(reply, 404, API_ERROR_CODES.notFound, `no route ${request.method} ${request.url.split("?")[0]}`);
       });

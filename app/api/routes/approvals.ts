@@ -64,6 +64,7 @@ export function registerApprovalRoutes(api: FastifyInstance, deps: OperatorDeps)
         body: {
           type: "object",
           required: ["approve"],
+          additionalProperties: false,
           properties: { approve: { type: "boolean" }, reason: { type: "string", maxLength: 1000 } },
         },
       },

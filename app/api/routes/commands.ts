@@ -33,6 +33,7 @@ export function registerCommandRoutes(api: FastifyInstance, deps: OperatorDeps):
         body: {
           type: "object",
           required: ["name"],
+          additionalProperties: false,
           properties: {
             name: { type: "string", minLength: 1, maxLength: 64 },
             args: { description: "Command arguments, any JSON" },

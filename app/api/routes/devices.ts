@@ -100,6 +100,7 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
         body: {
           type: "object",
           required: ["id"],
+          additionalProperties: false,
           properties: {
             id: { type: "string", pattern: DEVICE_ID_PATTERN },
             codec: codecSchema,

@@ -32,6 +32,7 @@ export function registerShadowRoutes(api: FastifyInstance, deps: OperatorDeps): 
         body: {
           type: "object",
           required: ["state"],
+          additionalProperties: false,
           properties: {
             state: { type: "object", description: "Patch of desired state" },
             expectedVersion: {
