@@ -5,7 +5,7 @@
 import type { Client } from "aedes";
 import type { CloseReason } from "../agents/host.ts";
 import type { CodecName, DownMessage } from "../codecs/frames.ts";
-import type { CodecSource } from "../codecs/index.ts";
+import { type CodecSource, negotiateCodec } from "../codecs/index.ts";
 import type { SharedDeviceCodec } from "./device-codecs.ts";
 import type { BrokerTransportKind } from "./observer.ts";
 import type { TokenBucket } from "./token-bucket.ts";
@@ -109,8 +109,9 @@ export class DeviceConnection {
 
   /**
    * Codec of down frames, decided when a frame leaves, not when the session opened: this session's hello, else the
-   * device's last hello in another session (a takeover twin), else the codec suffix of the device's latest up
-   * message in this session (none when that one had no suffix), else the registry record, else the default.
+   * device's last hello in another session (a takeover twin), else the registry record, else the codec suffix of the
+   * device's latest up message in this session (only a device nothing else is known about), else the default.
+   * The rule itself is `negotiateCodec` (codecs/negotiate.ts), shared with the rest of the bridge.
    */
   get codec(): CodecName {
     return this.codecChoice(true).codec;
@@ -130,12 +131,14 @@ export class DeviceConnection {
   }
 
   private codecChoice(withTopic: boolean): { codec: CodecName; source: CodecSource } {
-    const hello = this.helloCodec ?? this.shared.hello;
-    if (hello !== undefined) return { codec: hello, source: "hello" };
-    // A device that publishes in a codec can read it: better evidence than a record made at provisioning.
-    if (withTopic && this.topicCodec !== undefined) return { codec: this.topicCodec, source: "topic" };
-    if (this.registryCodec !== undefined) return { codec: this.registryCodec, source: "registry" };
-    return { codec: this.defaultCodec, source: "default" };
+    // A suffix never outranks a hello or the registry: a CBOR device that sends one /json message is still a CBOR
+    // device, and a binary connection never receives JSON text (DESIGN section 3).
+    return negotiateCodec({
+      helloCodec: this.helloCodec ?? this.shared.hello,
+      registryCodec: this.registryCodec,
+      latestTopicCodec: withTopic ? this.topicCodec : undefined,
+      defaultCodec: this.defaultCodec,
+    });
   }
 
   /** Records the codec a hello of this session named; the device's other sessions follow it. */

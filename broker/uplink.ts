@@ -39,14 +39,17 @@ const ACK: UplinkOutcome = { status: "ack" };
 
 /**
  * Failed results that mean the event was never applied for a reason outside the message itself (the runtime is
- * shutting down, the connection is unknown to it, its storage failed). Acknowledging those would lose the message,
- * so the session ends unacknowledged and the device sends it again after reconnecting. Any other failure is the
- * handler refusing this message: it is acknowledged with an error frame, since sending it again cannot help.
+ * shutting down, the connection is unknown to it, its storage failed or is full). Acknowledged means stored, so
+ * these get no PUBACK: the device is told with an error frame, then the session ends and the device sends the
+ * message again after reconnecting (by then the retention may have made room, or an operator raised the cap).
+ * Any other failure is the handler refusing this message: it is acknowledged with an error frame, since sending
+ * it again cannot help.
  */
 export const UNAPPLIED_FAILURE_CODES: readonly string[] = [
   "BRIDGE_ERR_RUNTIME_CLOSED",
   "BRIDGE_ERR_CONNECTION_UNKNOWN",
   "BRIDGE_ERR_STORAGE",
+  "BRIDGE_ERR_STORAGE_FULL",
 ];
 
 export function createUplink(deps: UplinkDeps): Uplink {
@@ -93,13 +96,13 @@ export function createUplink(deps: UplinkDeps): Uplink {
       hub.limitBreach(BrokerErrorCode.hostFault);
       return { status: "disconnect", code: BrokerErrorCode.hostFault, message: "agent host fault" };
     }
-    if (result.status === "failed" && UNAPPLIED_FAILURE_CODES.includes(result.code)) {
+    if (result.status !== "failed") return ACK;
+    // The handler threw and its frames were dropped; the device still learns its message was not applied. The frame
+    // is QoS 0 and written before the session ends, so a device cut for an unapplied message sees why.
+    const id = "id" in message.frame && typeof message.frame.id === "string" ? message.frame.id : undefined;
+    refuse(connection, result.code, result.message, id);
+    if (UNAPPLIED_FAILURE_CODES.includes(result.code)) {
       return { status: "disconnect", code: result.code, message: result.message };
-    }
-    if (result.status === "failed") {
-      // The handler threw and its frames were dropped; the device still learns its message was not applied.
-      const id = "id" in message.frame && typeof message.frame.id === "string" ? message.frame.id : undefined;
-      refuse(connection, result.code, result.message, id);
     }
     return ACK;
   }
@@ -155,7 +158,7 @@ export function createUplink(deps: UplinkDeps): Uplink {
       refuse(connection, decoded.code, decoded.message);
       return Promise.resolve(ACK);
     }
-    // What the device's latest message was in tells what it speaks: its down frames use that when nothing better is
+    // What the device's latest message was in hints at what it speaks: its down frames use that only when nothing is
     // known (no hello, no registry codec). A message without a suffix was in the connection's codec already.
     connection.topicCodec = parsed.codec;
     handleUp(

@@ -1,6 +1,7 @@
 /**
  * Which codec a device's payloads are in (DESIGN section 3): the topic's codec suffix (for that one up message),
- * then the codec of the device's last hello, then its registry record, then the bridge default (`cbor`).
+ * then the codec of the device's last hello, then its registry record, then (down frames of a device nothing else is
+ * known about) the suffix of its latest up message, then the bridge default (`cbor`).
  */
 import type { CodecName } from "./frames.ts";
 import { isCodecName } from "./topics.ts";
@@ -15,6 +16,12 @@ export interface CodecHints {
   helloCodec?: CodecName;
   /** The codec stored in the device registry. */
   registryCodec?: CodecName;
+  /**
+   * For down frames: the `{codec}` suffix of the device's latest up message. Added after the first contract. A weak
+   * hint, used only when neither a hello nor the registry names a codec: a suffix applies to its own message, so a
+   * device known to be binary that sends one `/json` message keeps its codec (a binary device never gets JSON text).
+   */
+  latestTopicCodec?: CodecName;
   /** The bridge default. Default `cbor`. */
   defaultCodec?: CodecName;
 }
@@ -32,6 +39,7 @@ export function negotiateCodec(hints: CodecHints): { codec: CodecName; source: C
   if (isCodecName(hints.topicCodec)) return { codec: hints.topicCodec, source: "topic" };
   if (isCodecName(hints.helloCodec)) return { codec: hints.helloCodec, source: "hello" };
   if (isCodecName(hints.registryCodec)) return { codec: hints.registryCodec, source: "registry" };
+  if (isCodecName(hints.latestTopicCodec)) return { codec: hints.latestTopicCodec, source: "topic" };
   return { codec: isCodecName(hints.defaultCodec) ? hints.defaultCodec : DEFAULT_CODEC, source: "default" };
 }
 

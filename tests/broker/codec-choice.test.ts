@@ -41,14 +41,16 @@ function connection(shared: ReturnType<DeviceCodecs["acquire"]>, registryCodec?:
 }
 
 describe("the codec a device session is addressed in", () => {
-  test("is this session's hello, else the device's last hello in another session, else the suffix of its latest message, else the registry record, else the default", () => {
+  test("is this session's hello, else the device's last hello in another session, else the registry record, else the suffix of its latest message, else the default", () => {
     const codecs = new DeviceCodecs();
     const old = connection(codecs.acquire("d1"), "cbor");
     const twin = connection(codecs.acquire("d1"), "cbor");
     assert.deepEqual([twin.codec, twin.codecSource], ["cbor", "registry"]);
-    twin.topicCodec = "pb";
-    assert.deepEqual([twin.codec, twin.codecSource], ["pb", "topic"], "what the device publishes in beats the record");
-    assert.deepEqual(twin.upCodec(), { codec: "cbor", source: "registry" }, "a suffix names its own message's codec");
+    for (const suffix of ["json", "pb"] as const) {
+      twin.topicCodec = suffix;
+      assert.deepEqual([twin.codec, twin.codecSource], ["cbor", "registry"], `a /${suffix} message leaves the record`);
+      assert.deepEqual(twin.upCodec(), { codec: "cbor", source: "registry" }, "a suffix names its own message's codec");
+    }
     twin.topicCodec = undefined;
     // The old session's hello was read after the twin's CONNECT: the twin follows it at once.
     old.noteHello("pb");
@@ -93,11 +95,11 @@ describe("broker: down frames in the device's codec", () => {
     await tb.close();
   });
 
-  test("a device that never says hello and publishes with a /pb suffix receives its commands in pb, even when provisioned as cbor", async () => {
-    const secret = await tb.addDevice("silent-cbor", "cbor");
+  test("a device that never says hello and publishes with a /pb suffix receives its commands in pb when nothing else names its codec", async () => {
+    const secret = await tb.addDevice("silent-nocodec");
     for (const [id, password] of [
       ["silent-pb", undefined],
-      ["silent-cbor", secret],
+      ["silent-nocodec", secret],
     ] as const) {
       const client = await connectDevice(
         tb.url,
