@@ -67,13 +67,16 @@ test("a device whose hello says sync false gets no deltas and no resync", async 
   assert.deepEqual(dev.frames("state"), []);
 });
 
-test("hello is answered with identity only where protocol messages are on", async () => {
+test("a protocol connection gets exactly one identity, the one sent when it opened, and a hello adds none", async () => {
   const h = new DeviceHarness();
   harnesses.push(h);
   const json = await h.open("panel-1", "json");
   await h.send(json, { channel: "hello", frame: { fw: "3.0", codec: "json" } });
-  const [identity] = json.frames("identity");
-  assert.deepEqual(identity, { name: "DeviceAgent", id: "panel-1", pv: 1, t: h.clock.now() });
+  assert.deepEqual(
+    json.protocol.filter((m) => m.type === "identity").map((m) => m.type === "identity" && m.agent),
+    ["panel-1"],
+  );
+  assert.deepEqual(json.frames("identity"), [], "the hello is not answered with a second identity");
   const binary = await h.open("panel-2", "cbor");
   await h.send(binary, { channel: "hello", frame: { fw: "3.0" } });
   assert.deepEqual(binary.frames("identity"), []);

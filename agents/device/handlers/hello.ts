@@ -5,9 +5,10 @@
  *
  * A hello with `metrics` replaces the device's metric alias table (kept across sessions); one without leaves it.
  *
- * Identity is answered here to protocol-enabled connections (never to others). The runtime also emits it when the
- * connection opens, but an MQTT session opens before its CONNACK, has subscribed to nothing, and the broker drops
- * it; the hello is the first moment the device can receive it.
+ * No identity is sent here: a protocol-enabled connection gets exactly one per session, the runtime's, emitted when
+ * the connection opens. The MQTT broker holds that one until the session subscribes to its down topics (within its
+ * subscribe grace period), so answering the hello with another would make two. The protocol flag was decided at open
+ * from the connection's codec; a hello that reveals JSON later does not turn it on (the next session opens with it).
  */
 import type { HelloFrame } from "../../../codecs/frames.ts";
 import type { Connection } from "../../types.ts";
@@ -21,7 +22,6 @@ export function handleHello(core: DeviceCore, conn: Connection, frame: HelloFram
   }
   const profile = core.presence.recordHello(frame);
   if (Array.isArray(frame.metrics) && frame.metrics.length > 0) core.aliases.replace(frame.metrics);
-  if (conn.protocol) core.sendIdentity(conn);
   core.resync(conn);
   // A session greeted earlier (it published before its hello) already got the unacknowledged ones.
   core.deliverCommands(!core.markGreeted(conn), conn);
