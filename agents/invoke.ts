@@ -36,14 +36,22 @@ export function callableNames(agent: Agent<Value>): ReadonlySet<string> {
   return names;
 }
 
-/** Calls `agent[method](...args)` for schedules, queue items and operator calls; the result must be a Value. */
-export async function invokeMethod(agent: Agent<Value>, method: string, args: unknown[]): Promise<Value> {
+/**
+ * Calls `agent[method](...args)` for schedules, queue items and operator calls; the result must be a Value.
+ * A synchronous method returns synchronously (no promise layer on the hot path); an async one returns its promise.
+ */
+export function invokeMethod(agent: Agent<Value>, method: string, args: unknown[]): Value | Promise<Value> {
   const fn = findPublicMethod(agent, method);
   if (fn === undefined) {
     throw new BridgeError(AGENT_ERRORS.CALL_UNKNOWN_METHOD, `agent has no public method ${JSON.stringify(method)}`, {
       method,
     });
   }
-  const result = await fn.apply(agent, args);
+  const result = fn.apply(agent, args);
+  if (result instanceof Promise) return result.then(toValue);
+  return toValue(result);
+}
+
+function toValue(result: unknown): Value {
   return (result === undefined ? null : result) as Value;
 }

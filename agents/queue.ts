@@ -97,7 +97,7 @@ export async function flushQueue(cell: AgentCell): Promise<void> {
     if (sql.get("SELECT 1 FROM _bridge_queue WHERE seq = ?", row.seq) === undefined) continue; // dequeued meanwhile
     const item = toItem(row);
     try {
-      await cell.nestedAsync(() => invokeMethod(cell.agent!, row.method, [item.payload, item]));
+      await cell.nestedAsync(async () => invokeMethod(cell.agent!, row.method, [item.payload, item]));
       sql.run("DELETE FROM _bridge_queue WHERE seq = ?", row.seq);
     } catch (err) {
       const policy = retryFromJson(row.retry);

@@ -175,7 +175,7 @@ export async function runDueSchedules(cell: AgentCell): Promise<void> {
     const schedule = toSchedule(row);
     let error: unknown = null;
     try {
-      await cell.nestedAsync(() => invokeMethod(cell.agent!, row.method, [schedule.payload, schedule]));
+      await cell.nestedAsync(async () => invokeMethod(cell.agent!, row.method, [schedule.payload, schedule]));
     } catch (err) {
       error = err ?? new Error("schedule callback failed");
     }

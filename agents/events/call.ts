@@ -8,7 +8,7 @@ import { invokeMethod } from "../invoke.ts";
 const HOOK_NAME = /^on[A-Z]/;
 
 /** An operator call (REST API): any public method declared by the agent's class, hooks and base API excluded. */
-export function handleCall(cell: AgentCell, method: string, args: Value[]): Promise<Value> {
+export function handleCall(cell: AgentCell, method: string, args: Value[]): Value | Promise<Value> {
   if (typeof method !== "string" || HOOK_NAME.test(method)) {
     throw new BridgeError(AGENT_ERRORS.CALL_UNKNOWN_METHOD, "hooks are not callable", { method: String(method) });
   }
