@@ -28,6 +28,12 @@ export interface FieldLayout {
   readonly wireType: number;
   /** The encoded tag, `(number << 3) | wireType` (all numbers here are below 16, so one byte). */
   readonly tag: number;
+  /**
+   * True for a required field declared proto3 `optional`: it is always written (even at its default) and an absent
+   * one is refused, not read as the default. Used where the default would flip the meaning (`Ack.ok`: a missing
+   * `ok` must not read as a failure report).
+   */
+  readonly explicitPresence: boolean;
   /** For `object` and `arrayOf` kinds: the nested message's layout. */
   readonly nested?: MessageLayout;
 }
@@ -96,6 +102,7 @@ function layoutOf(type: protobuf.Type, schema: FrameSchema): MessageLayout {
       number: field.id,
       wireType,
       tag: (field.id << 3) | wireType,
+      explicitPresence: field.options?.proto3_optional === true,
       nested,
     });
   }

@@ -205,9 +205,10 @@ function message(layout: MessageLayout, end: number, depth: number): Record<stri
     r.path.pop();
   }
   r.endAt(end);
-  // Implicit presence (proto3): an absent required scalar reads as its type's default.
+  // Implicit presence (proto3): an absent required scalar reads as its type's default, unless the field is declared
+  // `optional`; then its absence stays visible and checkFrame refuses the frame, as CBOR and JSON do.
   for (const f of layout.fields) {
-    if (!f.required || Object.hasOwn(out, f.key)) continue;
+    if (!f.required || f.explicitPresence || Object.hasOwn(out, f.key)) continue;
     if (f.kind === "string" || f.kind === "id" || f.kind === "codec") out[f.key] = "";
     else if (f.kind === "bool") out[f.key] = false;
     else if (f.kind === "uint") out[f.key] = 0;

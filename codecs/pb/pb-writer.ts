@@ -1,6 +1,6 @@
 /**
  * Writes frames as protobuf, driven by the layout read from bridge.proto. It writes the same bytes as protobufjs
- * (fields in number order, proto3 defaults of required fields left out), without building protobufjs message
+ * (fields in number order, proto3 defaults of required fields left out unless they are declared `optional`), without building protobufjs message
  * objects first; tests compare both.
  */
 import { bigintToBytes, normalizeBigInt } from "../schema/value.ts";
@@ -121,17 +121,17 @@ function field(f: FieldLayout, value: unknown, depth: number): void {
     case "id":
     case "codec":
       // Implicit presence (proto3): a required field at its default value is not written.
-      if (f.required && value === "") return;
+      if (f.required && !f.explicitPresence && value === "") return;
       w.byte(f.tag);
       w.text(value as string);
       return;
     case "bool":
-      if (f.required && value === false) return;
+      if (f.required && !f.explicitPresence && value === false) return;
       w.byte(f.tag);
       w.byte(value ? 1 : 0);
       return;
     case "uint":
-      if (f.required && value === 0) return;
+      if (f.required && !f.explicitPresence && value === 0) return;
       w.byte(f.tag);
       w.varint(value as number);
       return;

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
+import type protobuf from "protobufjs";
 import {
   bridgeProtoRoot,
   DOWN_CHANNELS,
@@ -24,8 +25,14 @@ import type { PbObject } from "./pb-oracle/pb-value.ts";
 const Frame = bridgeProtoRoot.lookupType("agentbridge.v1.Frame");
 const caseOf = (direction: string, channel: string) => `${direction}${channel[0].toUpperCase()}${channel.slice(1)}`;
 
+/** Fields of a Frame case declared proto3 `optional`, read from bridge.proto itself. */
+function optionalFields(direction: string, channel: string): Set<string> {
+  const type = Frame.fields[caseOf(direction, channel)].resolvedType as protobuf.Type;
+  return new Set(type.fieldsArray.filter((f) => f.options?.proto3_optional === true).map((f) => f.name));
+}
+
 function protobufjsEncode(direction: string, channel: string, schema: FrameSchema, frame: unknown): string {
-  const body = frameToPb(schema, checkFrame(schema, frame), 1, 16, "");
+  const body = frameToPb(schema, checkFrame(schema, frame), 1, 16, "", optionalFields(direction, channel));
   return Buffer.from(Frame.encode({ [caseOf(direction, channel)]: body }).finish()).toString("hex");
 }
 

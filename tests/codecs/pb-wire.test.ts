@@ -2,16 +2,43 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import protobuf from "protobufjs";
-import { bridgeProtoRoot, pbCodec } from "../../codecs/index.ts";
+import { bridgeProtoRoot, cborCodec, jsonCodec, pbCodec } from "../../codecs/index.ts";
 
 const Frame = bridgeProtoRoot.lookupType("agentbridge.v1.Frame");
 
 describe("protobuf frames", () => {
   test("omit required fields at their default value and read them back as that default", () => {
-    const bytes = pbCodec.encodeUp("ack", { id: "c-1", ok: false });
-    assert.equal(Buffer.from(bytes).toString("hex"), "2205" + "0a03632d31");
-    assert.deepStrictEqual(pbCodec.decodeUp("ack", bytes), { ok: true, frame: { id: "c-1", ok: false } });
+    const bytes = pbCodec.encodeUp("state", { v: 0, s: {} });
+    assert.equal(Buffer.from(bytes).toString("hex"), "1a02" + "1200");
+    assert.deepStrictEqual(pbCodec.decodeUp("state", bytes), { ok: true, frame: { v: 0, s: {} } });
   });
+
+  for (const [direction, channel, caseKey] of [
+    ["up", "ack", "22"],
+    ["down", "rpc", "52"],
+  ] as const) {
+    test(`write ${direction}/${channel} ok:false explicitly and refuse a frame without ok, as CBOR and JSON do`, () => {
+      const frame = { id: "c-1", ok: false };
+      const bytes = direction === "up" ? pbCodec.encodeUp("ack", frame) : pbCodec.encodeDown("rpc", frame);
+      // ok is proto3 `optional`: field 2 is on the wire even when false (1000).
+      assert.equal(Buffer.from(bytes).toString("hex"), `${caseKey}07` + "0a03632d31" + "1000");
+      // {"id": "c-1"} in each codec.
+      const withoutOk = [
+        [pbCodec, `${caseKey}05` + "0a03632d31"],
+        [cborCodec, "a1" + "626964" + "63632d31"],
+        [jsonCodec, Buffer.from('{"id":"c-1"}').toString("hex")],
+      ] as const;
+      for (const [codec, hexBytes] of withoutOk) {
+        const input = new Uint8Array(Buffer.from(hexBytes, "hex"));
+        const result = direction === "up" ? codec.decodeUp("ack", input) : codec.decodeDown("rpc", input);
+        assert.equal(result.ok, false, codec.name);
+        if (!result.ok) {
+          assert.equal(result.code, "BRIDGE_ERR_FRAME_INVALID", `${codec.name}: ${result.message}`);
+          assert.equal(result.field, "ok", codec.name);
+        }
+      }
+    });
+  }
 
   test("write numbers as int_value, float_value or double_value by what holds them exactly", () => {
     const Value = bridgeProtoRoot.lookupType("agentbridge.v1.Value");

@@ -23,13 +23,20 @@ function enter(depth: number, maxDepth: number, field: string): void {
   }
 }
 
-/** Builds the message object of a checked frame at nesting `depth` (the frame itself is 1). */
+const NO_PRESENCE: ReadonlySet<string> = new Set();
+
+/**
+ * Builds the message object of a checked frame at nesting `depth` (the frame itself is 1). `presence` names the
+ * required fields declared proto3 `optional` (`ok` of Ack and RpcResult): they are given to protobufjs even at their
+ * default, which it then writes.
+ */
 export function frameToPb(
   schema: FrameSchema,
   frame: Record<string, unknown>,
   depth: number,
   maxDepth: number,
   field: string,
+  presence: ReadonlySet<string> = NO_PRESENCE,
 ): PbObject {
   const out: PbObject = {};
   for (const spec of schema.fields) {
@@ -44,7 +51,7 @@ export function frameToPb(
       case "bool":
       case "uint":
         // Implicit presence (proto3): a required field at its default value is simply not written.
-        if (spec.required && (value === "" || value === false || value === 0)) continue;
+        if (spec.required && !presence.has(spec.key) && (value === "" || value === false || value === 0)) continue;
         out[spec.key] = value;
         break;
       case "number":
