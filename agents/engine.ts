@@ -57,6 +57,11 @@ export interface ChatOptions {
   priority?: number;
   /** Absolute deadline, ms since the Unix epoch. */
   deadline?: number;
+  /**
+   * Time budget in ms, counted by the engine's own clock from the moment it accepts the call (the earlier of this
+   * and `deadline` wins). Callers whose clock may differ from the engine's (an injected agent clock) use this.
+   */
+  timeoutMs?: number;
 }
 
 /** An inference engine as agents see it. Faults are thrown as BridgeError with BRIDGE_ERR_ENGINE_* codes. */

@@ -22,8 +22,18 @@ export class RequestContext {
   ) {
     this.agentId = options.agentId;
     this.priority = options.priority ?? 0;
-    this.deadline = options.deadline;
     this.startedAt = clock.now();
+    // A relative budget is turned into a deadline on this client's clock; the earlier of the two wins.
+    const budget =
+      typeof options.timeoutMs === "number" && Number.isFinite(options.timeoutMs)
+        ? this.startedAt + options.timeoutMs
+        : undefined;
+    this.deadline =
+      options.deadline === undefined
+        ? budget
+        : budget === undefined
+          ? options.deadline
+          : Math.min(budget, options.deadline);
     const external = options.signal;
     if (external !== undefined) {
       const onAbort = () => this.abort(cancelledError(external.reason));

@@ -154,6 +154,28 @@ describe("engine client overload and failure", () => {
     }
   });
 
+  test("a timeoutMs budget becomes a deadline on the client's own clock, and the earlier of it and deadline wins", async () => {
+    const sim = await startEngineSimulator({
+      timeScale: 0,
+      faults: { firstTokenDelayMs: 1500, keepAliveCommentMs: 10 },
+    });
+    const clock = recordingClock(1000);
+    const engine = createEngineClient({ urls: [sim.url], model: sim.model, clock });
+    try {
+      const budget = await collect(engine.stream(ASK, { agentId: "d", timeoutMs: 40 }));
+      assert.equal(budget.error?.code, "BRIDGE_ERR_ENGINE_TIMEOUT");
+      const both = await collect(engine.stream(ASK, { agentId: "d", timeoutMs: 900_000, deadline: Date.now() + 50 }));
+      assert.equal(both.error?.code, "BRIDGE_ERR_ENGINE_TIMEOUT");
+      assert.equal(clock.delays[0], 40);
+      assert.ok(clock.delays[1] <= 50, "the absolute deadline, being earlier, armed the timer");
+      const bad = await collect(engine.stream(ASK, { agentId: "d", timeoutMs: Number.NaN }));
+      assert.equal(bad.error?.code, "BRIDGE_ERR_ENGINE_BAD_REQUEST");
+    } finally {
+      await engine.close();
+      await sim.close();
+    }
+  });
+
   test("only 429 and 503 answers are back-pressure", () => {
     const overloaded = (status: number) =>
       new BridgeError("BRIDGE_ERR_ENGINE_OVERLOADED", "busy", { status, replica: "http://x" });
