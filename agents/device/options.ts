@@ -53,6 +53,16 @@ export interface DeviceAgentOptions {
   approvalTtlSeconds: number;
   /** Model name sent to the engine; the engine's default when empty. Default "". */
   model: string;
+  /**
+   * Longest time one engine round may take, queueing included; it becomes the request's deadline, so a stalled
+   * engine ends the turn with BRIDGE_ERR_ENGINE_TIMEOUT instead of holding it forever. Default 120000 (2 min).
+   */
+  reasonTimeoutMs: number;
+  /**
+   * Priority of this agent class's engine requests among those waiting in the engine client's queue: higher runs
+   * first. Any safe integer, negative included. Default 0.
+   */
+  reasonPriority: number;
 }
 
 export const DEFAULT_SYSTEM_PROMPT =
@@ -85,6 +95,8 @@ export const DEVICE_AGENT_DEFAULTS: Readonly<DeviceAgentOptions> = Object.freeze
   toolsRequiringApproval: ["send_command", "set_desired"],
   approvalTtlSeconds: 24 * 3600,
   model: "",
+  reasonTimeoutMs: 120_000,
+  reasonPriority: 0,
 });
 
 type NumberKey = {
@@ -113,6 +125,8 @@ const MINIMUMS: Record<NumberKey, number> = {
   maxConcurrentTurns: 1,
   promptTelemetryRows: 0,
   approvalTtlSeconds: 1,
+  reasonTimeoutMs: 1,
+  reasonPriority: Number.MIN_SAFE_INTEGER,
 };
 
 function fail(field: string, message: string): never {

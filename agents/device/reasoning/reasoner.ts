@@ -5,12 +5,14 @@
  * turn until an operator resolves them (see approval-flow.ts).
  */
 import type { ReasonRequestFrame, ReasonStreamFrame, Value } from "../../../codecs/frames.ts";
+import { getCodec } from "../../../codecs/index.ts";
 import type { ChatRequest } from "../../engine.ts";
 import type { Connection, TaskInfo } from "../../types.ts";
 import type { DeviceCore } from "../device-core.ts";
 import { isValueMap } from "../values.ts";
 import { ApprovalStore } from "./approval-store.ts";
 import { ConversationStore } from "./conversation-store.ts";
+import { fitFinalFrame, splitChunkText } from "./fit-frame.ts";
 import { buildMessages, deviceContext, systemMessage } from "./prompt.ts";
 import { parseRoundResult, runRound } from "./round.ts";
 import type { RoundResult } from "./round.ts";
@@ -23,17 +25,7 @@ import { TurnStore } from "./turn-store.ts";
 export const REASON_TASK_KIND = "device-reason";
 
 const REQUEST_ID_MAX = 64;
-/** Room kept in a final frame for its other fields (id, seq, fin, fr, usage) when fitting text to maxFrame. */
-const FINAL_FRAME_OVERHEAD_BYTES = 160;
-
-/** Cuts `text` to at most `maxBytes` UTF-8 bytes without splitting a character. */
-export function truncateUtf8(text: string, maxBytes: number): { text: string; cut: boolean } {
-  const bytes = Buffer.from(text, "utf8");
-  if (bytes.byteLength <= maxBytes) return { text, cut: false };
-  let end = Math.max(0, maxBytes);
-  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
-  return { text: bytes.subarray(0, end).toString("utf8"), cut: true };
-}
+export { truncateUtf8 } from "./fit-frame.ts";
 
 export class Reasoner {
   readonly turns: TurnStore;
@@ -146,7 +138,10 @@ export class Reasoner {
     const taskId = ports.startTask(
       REASON_TASK_KIND,
       { turnId: turn.id },
-      runRound(engine, request, ports.id, turn.stream),
+      runRound(engine, request, ports.id, turn.stream, {
+        timeoutMs: options.reasonTimeoutMs,
+        priority: options.reasonPriority,
+      }),
     );
     this.turns.startRound(turn.id, taskId);
   }
@@ -170,9 +165,18 @@ export class Reasoner {
   onProgress(task: TaskInfo, update: Value): void {
     const turn = this.turnOf(task);
     if (turn === undefined || !isValueMap(update) || typeof update.text !== "string") return;
-    const seq = this.turns.takeSeq(turn.id);
-    // Chunks go at QoS 0: a lost chunk shows as a gap in seq; the final frame (QoS 1) always arrives.
-    this.target(turn)?.send({ channel: "reason", frame: { id: turn.requestId, seq, text: update.text } }, { qos: 0 });
+    const target = this.target(turn);
+    // A delta that would not fit the device's maxFrame goes as several chunks, each measured in its codec.
+    const maxFrame = this.core.presence.profile().caps.maxFrame;
+    const pieces =
+      target === undefined
+        ? [update.text]
+        : splitChunkText(getCodec(target.codec), turn.requestId, update.text, maxFrame, turn.seq + update.text.length);
+    for (const text of pieces) {
+      const seq = this.turns.takeSeq(turn.id);
+      // Chunks go at QoS 0: a lost chunk shows as a gap in seq; the final frame (QoS 1) always arrives.
+      target?.send({ channel: "reason", frame: { id: turn.requestId, seq, text } }, { qos: 0 });
+    }
   }
 
   onDone(task: TaskInfo, value: Value, continueWithTools: (turn: Turn, round: RoundResult) => void): void {
@@ -217,24 +221,21 @@ export class Reasoner {
     if (turn === undefined) return;
     const seq = this.turns.takeSeq(turn.id);
     const u = turn.usage;
-    const frame: ReasonStreamFrame = {
+    const target = this.target(turn);
+    let frame: ReasonStreamFrame = {
       id: turn.requestId,
       seq,
       fin: true,
       fr: finishReason,
       u: { p: u.promptTokens, c: u.completionTokens, k: u.cachedTokens },
     };
-    if (!turn.stream && turn.text !== "") {
-      // One frame must fit the device's maxFrame: the text is cut (and fr says "length") rather than the frame lost.
+    if (!turn.stream && turn.text !== "" && target !== undefined) {
+      // One frame must fit the device's maxFrame, measured in its codec: the text is cut (and fr says "length")
+      // rather than the frame lost.
       const maxFrame = this.core.presence.profile().caps.maxFrame;
-      const fit =
-        maxFrame === null
-          ? { text: turn.text, cut: false }
-          : truncateUtf8(turn.text, maxFrame - FINAL_FRAME_OVERHEAD_BYTES);
-      frame.text = fit.text;
-      if (fit.cut) frame.fr = "length";
+      frame = fitFinalFrame(getCodec(target.codec), frame, turn.text, maxFrame);
     }
-    this.target(turn)?.send({ channel: "reason", frame }, { qos: 1 });
+    target?.send({ channel: "reason", frame }, { qos: 1 });
     this.turns.prune(this.core.options.conversationMaxTurns);
   }
 

@@ -15,19 +15,35 @@ export interface RoundResult {
   usage: ChatUsage;
 }
 
+/** How a round asks the engine: its time budget and its place among waiting requests. */
+export interface RoundCall {
+  /** The round's time budget, queueing included (DeviceAgent option `reasonTimeoutMs`). */
+  timeoutMs: number;
+  /** Priority among waiting engine requests (DeviceAgent option `reasonPriority`). */
+  priority: number;
+}
+
 /** Builds the task body of one round. `streamText` reports each text delta as progress `{ text }`. */
 export function runRound(
   engine: ReasoningEngine,
   request: ChatRequest,
   agentId: string,
   streamText: boolean,
+  call: RoundCall,
 ): (task: TaskContext) => Promise<Value> {
   return async (task) => {
     let text = "";
     const toolCalls: ChatToolCall[] = [];
     let finishReason = "stop";
     let usage: ChatUsage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
-    for await (const event of engine.stream(request, { agentId, signal: task.signal })) {
+    for await (const event of engine.stream(request, {
+      agentId,
+      signal: task.signal,
+      // A budget, not an absolute deadline: the engine counts it on its own clock, which need not be the agent's
+      // (an injected test clock); the client turns it into its deadline when it accepts the call.
+      timeoutMs: call.timeoutMs,
+      priority: call.priority,
+    })) {
       if (event.type === "text") {
         if (event.text.length === 0) continue;
         text += event.text;
