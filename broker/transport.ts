@@ -48,6 +48,13 @@ export function protocolToDown(message: ProtocolMessage): DownMessage {
 export interface DownSender {
   /** Publishes one frame to the connection; false when dropped (closed, not subscribed, unencodable). */
   send(connection: DeviceConnection, message: DownMessage, qos: 0 | 1): boolean;
+  /**
+   * Sends a frame that the session's end follows (the error frame of a message the broker will not acknowledge):
+   * resolves once aedes wrote it to the socket (aedes writes on a later tick, and a session closed before then
+   * would lose it), at once when it was dropped or held, and after `LAST_FRAME_WAIT_MS` at the latest (a device that
+   * does not read must not keep its session open).
+   */
+  sendLast(connection: DeviceConnection, message: DownMessage): Promise<void>;
   /** Marks the session ready and sends the frames that waited for it, in order. */
   flush(connection: DeviceConnection): void;
   /** After a SUBSCRIBE: sends the held frames it matches, in order. */
@@ -58,6 +65,8 @@ export interface DownSender {
 
 /** Frames held for a session that is not ready yet; beyond this the oldest are dropped and counted. */
 const MAX_PENDING_DOWN = 1024;
+/** How long `sendLast` waits for its frame to be written before the session may end anyway. */
+export const LAST_FRAME_WAIT_MS = 1000;
 
 /** Creates the sender that publishes down frames straight to one aedes client (no fan-out to other sessions). */
 export function createDownSender(
@@ -81,46 +90,72 @@ export function createDownSender(
     return granted;
   };
 
+  /**
+   * Publishes now, holds for later, or drops (and counts) one frame. `written` runs once aedes wrote a published
+   * frame to the socket (or failed to); never for a held or dropped one.
+   */
+  const publishDown = (
+    connection: DeviceConnection,
+    message: DownMessage,
+    requestedQos: 0 | 1,
+    written: (() => void) | undefined,
+  ): "published" | "held" | "dropped" => {
+    if (connection.closed || connection.client.closed) {
+      hub.downDropped();
+      return "dropped";
+    }
+    if (!connection.ready) {
+      hold(connection.pendingDown, message, requestedQos);
+      return "held";
+    }
+    const topic = downTopic(connection.deviceId, message.channel);
+    const granted = grantedQos(connection, topic);
+    if (granted < 0) {
+      if (clock.now() < connection.holdUntilMs) {
+        hold(connection.heldDown, message, requestedQos);
+        return "held";
+      }
+      // MQTT delivers only what a session subscribed to; the agent's outbox redelivers commands on resubscribe.
+      hub.downDropped();
+      return "dropped";
+    }
+    // Decided now, not when the frame was produced: a hello that arrived meanwhile counts.
+    const codec = connection.codec;
+    let payload: Uint8Array;
+    try {
+      payload = encodeDown(codec, message);
+    } catch (err) {
+      logger.error({ err, device: connection.deviceId, channel: message.channel }, "down frame does not encode");
+      hub.downDropped();
+      return "dropped";
+    }
+    const qos = Math.min(Math.max(requestedQos, downQos(message)), granted) as 0 | 1;
+    connection.client.publish(
+      { cmd: "publish", topic, payload: Buffer.from(payload), qos, retain: false, dup: false },
+      (err) => {
+        if (err) logger.warn({ err, device: connection.deviceId }, "down publish failed");
+        written?.();
+      },
+    );
+    hub.messageOut(message.channel, codec);
+    return "published";
+  };
+
   const sender: DownSender = {
     send(connection, message, requestedQos) {
-      if (connection.closed || connection.client.closed) {
-        hub.downDropped();
-        return false;
-      }
-      if (!connection.ready) {
-        hold(connection.pendingDown, message, requestedQos);
-        return true;
-      }
-      const topic = downTopic(connection.deviceId, message.channel);
-      const granted = grantedQos(connection, topic);
-      if (granted < 0) {
-        if (clock.now() < connection.holdUntilMs) {
-          hold(connection.heldDown, message, requestedQos);
-          return true;
-        }
-        // MQTT delivers only what a session subscribed to; the agent's outbox redelivers commands on resubscribe.
-        hub.downDropped();
-        return false;
-      }
-      // Decided now, not when the frame was produced: a hello that arrived meanwhile counts.
-      const codec = connection.codec;
-      let payload: Uint8Array;
-      try {
-        payload = encodeDown(codec, message);
-      } catch (err) {
-        logger.error({ err, device: connection.deviceId, channel: message.channel }, "down frame does not encode");
-        hub.downDropped();
-        return false;
-      }
-      const qos = Math.min(Math.max(requestedQos, downQos(message)), granted) as 0 | 1;
-      connection.client.publish(
-        { cmd: "publish", topic, payload: Buffer.from(payload), qos, retain: false, dup: false },
-        (err) => {
-          if (err) logger.warn({ err, device: connection.deviceId }, "down publish failed");
-        },
-      );
-      hub.messageOut(message.channel, codec);
-      return true;
+      return publishDown(connection, message, requestedQos, undefined) !== "dropped";
+    },
+    sendLast(connection, message) {
+      return new Promise<void>((resolve) => {
+        let timer: unknown;
+        const done = (): void => {
+          if (timer !== undefined) clock.clearTimeout(timer);
+          timer = undefined;
+          resolve();
+        };
+        timer = clock.setTimeout(done, LAST_FRAME_WAIT_MS);
+        if (publishDown(connection, message, 0, done) !== "published") done();
+      });
     },
     flush(connection) {
       connection.ready = true;

@@ -97,13 +97,20 @@ export function createUplink(deps: UplinkDeps): Uplink {
       return { status: "disconnect", code: BrokerErrorCode.hostFault, message: "agent host fault" };
     }
     if (result.status !== "failed") return ACK;
-    // The handler threw and its frames were dropped; the device still learns its message was not applied. The frame
-    // is QoS 0 and written before the session ends, so a device cut for an unapplied message sees why.
+    // The handler threw and its frames were dropped; the device still learns its message was not applied.
     const id = "id" in message.frame && typeof message.frame.id === "string" ? message.frame.id : undefined;
-    refuse(connection, result.code, result.message, id);
+    const frame =
+      id === undefined ? { code: result.code, msg: result.message } : { code: result.code, msg: result.message, id };
     if (UNAPPLIED_FAILURE_CODES.includes(result.code)) {
+      deps.logger.warn(
+        { device: connection.deviceId, code: result.code },
+        "up message not applied; the session ends without acknowledging it",
+      );
+      // Written before the session ends (aedes writes on a later tick), so the device sees why it was cut.
+      await sender.sendLast(connection, { channel: "error", frame });
       return { status: "disconnect", code: result.code, message: result.message };
     }
+    sender.send(connection, { channel: "error", frame }, 0);
     return ACK;
   }
 

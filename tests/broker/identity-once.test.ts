@@ -52,9 +52,6 @@ describe("identity frames of a JSON device", () => {
     // The first session opened as the default (cbor): its protocol flag is off for the whole session.
     assert.equal(await session("panel-nocodec", secret, 1), 0);
     assert.equal(rb.registry.get("panel-nocodec")?.codec, "json", "the hello's codec is remembered");
-    assert.deepEqual(
-      [await session("panel-nocodec", secret, 2), await session("panel-nocodec", secret, 3)],
-      [1, 1],
-    );
+    assert.deepEqual([await session("panel-nocodec", secret, 2), await session("panel-nocodec", secret, 3)], [1, 1]);
   });
 });
