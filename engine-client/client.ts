@@ -52,10 +52,15 @@ class OpenAiEngineClient implements EngineClient {
     this.#options = options;
     this.#replicas = options.urls.map(
       (url) =>
-        new Replica(url, options, (replica) => {
-          notify(options.observer, "onReplicaState", { replica: replica.key, state: replica.state });
-          this.#admission.pump();
-        }),
+        new Replica(
+          url,
+          options,
+          (replica) => {
+            notify(options.observer, "onReplicaState", { replica: replica.key, state: replica.state });
+            this.#admission.pump();
+          },
+          () => this.#admission.pump(),
+        ),
     );
     this.#admission = new Admission(this.#replicas, options.maxQueued, options.observer);
     // Report every replica's starting state, so a gauge built on onReplicaState has a sample before the first change.

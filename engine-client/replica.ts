@@ -2,6 +2,8 @@
  * One engine replica: its keep-alive connection pool, the requests it has in flight, and its health.
  * A replica that fails `failureThreshold` attempts in a row is cooled down (taken out of rotation); when the
  * cooldown ends it is health-checked (`GET /health`) and either comes back or cools again for twice as long.
+ * A replica that answers 429/503 with `Retry-After` is not failing, only busy: it is held (no new attempts) until
+ * then, stays in rotation, and requests wait in the client's queue meanwhile.
  */
 import { Pool } from "undici";
 import type { Clock, TimerHandle } from "./clock.ts";
@@ -17,10 +19,12 @@ export interface ReplicaStats {
   consecutiveFailures: number;
   /** Attempts sent to this replica. */
   attempts: number;
-  /** Attempts that failed (connection error, 429, 5xx, broken stream). */
+  /** Attempts that failed (connection error, 5xx other than 503, broken stream); 429/503 back-pressure is not counted. */
   failures: number;
   /** When the current cooldown ends (ms since the epoch), when cooling. */
   cooldownUntil?: number;
+  /** Until when the replica asked for no new requests (its Retry-After), while held. */
+  heldUntil?: number;
 }
 
 export class Replica {
@@ -35,14 +39,19 @@ export class Replica {
   attempts = 0;
   failures = 0;
   cooldownUntil: number | undefined;
+  /** Set while the replica's own Retry-After holds new attempts back; cleared by its timer. */
+  heldUntil: number | undefined;
   #cooldownMs: number;
   #timer: TimerHandle | undefined;
+  #holdTimer: TimerHandle | undefined;
   #closed = false;
 
   constructor(
     url: string,
     private readonly options: EngineClientOptions,
     private readonly onStateChange: (replica: Replica) => void,
+    /** Called when a Retry-After hold ends, so waiting requests can be let in. */
+    private readonly onRelease: (replica: Replica) => void = () => {},
   ) {
     const parsed = new URL(url);
     // OpenAI SDKs are configured with `.../v1`; accept that spelling and keep the API root.
@@ -65,7 +74,27 @@ export class Replica {
   }
 
   get hasCapacity(): boolean {
-    return this.state === "healthy" && this.inFlight < this.options.maxInFlightPerReplica;
+    return (
+      this.state === "healthy" && this.heldUntil === undefined && this.inFlight < this.options.maxInFlightPerReplica
+    );
+  }
+
+  /**
+   * Holds new attempts back for `delayMs` (the engine's Retry-After). Never longer than `cooldown.maxCooldownMs`: a
+   * replica asking for an hour is still tried again within a bounded time. A longer hold already running is kept.
+   */
+  hold(delayMs: number): void {
+    if (this.#closed || !(delayMs > 0)) return;
+    const ms = Math.min(delayMs, this.options.cooldown.maxCooldownMs);
+    const until = this.options.clock.now() + ms;
+    if (this.heldUntil !== undefined && this.heldUntil >= until) return;
+    if (this.#holdTimer !== undefined) this.options.clock.clearTimeout(this.#holdTimer);
+    this.heldUntil = until;
+    this.#holdTimer = this.options.clock.setTimeout(() => {
+      this.#holdTimer = undefined;
+      this.heldUntil = undefined;
+      if (!this.#closed) this.onRelease(this);
+    }, ms);
   }
 
   recordSuccess(): void {
@@ -91,6 +120,7 @@ export class Replica {
       failures: this.failures,
     };
     if (this.cooldownUntil !== undefined) stats.cooldownUntil = this.cooldownUntil;
+    if (this.heldUntil !== undefined) stats.heldUntil = this.heldUntil;
     return stats;
   }
 
@@ -108,6 +138,7 @@ export class Replica {
   async close(): Promise<void> {
     this.#closed = true;
     if (this.#timer !== undefined) this.options.clock.clearTimeout(this.#timer);
+    if (this.#holdTimer !== undefined) this.options.clock.clearTimeout(this.#holdTimer);
     await this.pool.destroy();
   }
 

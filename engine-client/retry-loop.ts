@@ -67,12 +67,15 @@ export async function withAttempts<T>(
     } catch (raw) {
       const err = ctx.signal.aborted ? ctx.signal.reason : raw;
       const retryable = !ctx.signal.aborted && isRetryableEngineError(err);
+      const backPressure = retryable && isEngineBackPressure(err);
       // Back-pressure is a live replica asking for patience, not a sick one: it never cools the replica down.
-      if (retryable && !isEngineBackPressure(err)) replica.recordFailure();
-      release();
-      if (!retryable || n >= retry.maxAttempts) throw err;
+      if (retryable && !backPressure) replica.recordFailure();
       const retryAfter = err instanceof BridgeError ? err.details.retryAfter : undefined;
       const retryAfterMs = parseRetryAfterMs(typeof retryAfter === "string" ? retryAfter : undefined, clock.now());
+      // The replica asked everyone, not just this request, to come back later: hold its new attempts until then.
+      if (backPressure && retryAfterMs !== undefined) replica.hold(retryAfterMs);
+      release();
+      if (!retryable || n >= retry.maxAttempts) throw err;
       // The engine's own estimate wins over jitter. One longer than maxDelayMs is waited only by a request whose
       // deadline leaves room for it; without a deadline it ends the retries (the caller decides what to do).
       if (retryAfterMs !== undefined && retryAfterMs > retry.maxDelayMs && ctx.deadline === undefined) throw err;

@@ -186,3 +186,58 @@ describe("engine client overload and failure", () => {
     assert.equal(isEngineBackPressure(new Error("ECONNREFUSED")), false);
   });
 });
+
+describe("a replica's Retry-After holds new attempts", () => {
+  test("while held, new requests wait in the queue (until their deadline) and are let in when the hold ends", async () => {
+    const sim = await startEngineSimulator({
+      timeScale: 0,
+      faults: { failRequests: { status: 503, count: 1, retryAfterSeconds: 1 } },
+    });
+    // Timers are held until the test fires them, by the delay they were armed with.
+    const timers = new Map<number, { ms: number; fn: () => void }>();
+    let seq = 0;
+    const clock: Clock = {
+      now: () => Date.now(),
+      setTimeout: (fn, ms) => {
+        timers.set(++seq, { ms, fn });
+        return seq;
+      },
+      clearTimeout: (h) => {
+        timers.delete(h as number);
+      },
+    };
+    const fire = (ms: number) => {
+      for (const [id, t] of [...timers]) {
+        if (t.ms !== ms) continue;
+        timers.delete(id);
+        t.fn();
+      }
+    };
+    const engine = createEngineClient({ urls: [sim.url], model: sim.model, clock, random: fixedRandom(0) });
+    try {
+      const first = collect(engine.stream(ASK, { agentId: "a" }));
+      await waitFor(() => engine.stats().replicas[0].heldUntil !== undefined, "the 503 to hold the replica");
+      const second = collect(engine.stream(ASK, { agentId: "b" }));
+      const late = collect(engine.stream(ASK, { agentId: "c", timeoutMs: 30_000 }));
+      await waitFor(() => engine.stats().queued === 2, "both new requests to queue");
+      assert.equal(sim.requests().length, 1, "nothing is sent to a held replica");
+      assert.equal(engine.stats().replicas[0].state, "healthy", "held, not cooling");
+      fire(30_000);
+      assert.equal((await late).error?.code, "BRIDGE_ERR_ENGINE_TIMEOUT", "a queued request still has its deadline");
+      fire(1000);
+      const results = await Promise.all([first, second]);
+      assert.deepEqual(
+        results.map((r) => r.error?.code),
+        [undefined, undefined],
+      );
+      assert.deepEqual(
+        sim.requests().map((r) => r.status),
+        [503, 200, 200],
+      );
+      assert.equal(engine.stats().replicas[0].failures, 0);
+    } finally {
+      await engine.close();
+      await sim.close();
+    }
+  });
+});
