@@ -1,6 +1,7 @@
 /**
  * The `sim` command: `agent-bridge sim --url mqtt://h:p --devices N --rate R --codec cbor|pb|json
- * --profile sensor|thermostat|constrained|reasoning --duration S [--credentials FILE] [--json]`.
+ * --profile sensor|thermostat|constrained|reasoning --duration S [--credentials FILE] [--json]
+ * [--verify-api URL [--commands-per-min N] [--desired-per-min N]]`.
  * Exit code 0 when no invariant was violated, 1 when one was, 2 for bad usage.
  */
 import { readFileSync } from "node:fs";
@@ -9,6 +10,8 @@ import { CODEC_NAMES, type CodecName } from "../codecs/frames.ts";
 import { BridgeError } from "../errors/index.ts";
 import { seededRandom } from "./clock.ts";
 import { loadCredentials } from "./credentials.ts";
+import { SimErrorCode } from "./errors.ts";
+import type { ApiDriveOptions } from "./fleet/api-driver.ts";
 import { createFleet } from "./fleet/fleet.ts";
 import type { FleetOptions } from "./fleet/options.ts";
 import type { FleetReport } from "./fleet/report.ts";
@@ -22,6 +25,8 @@ export interface SimCliIo {
   stderr: ProgressStream;
   /** Installs a Ctrl-C handler; returns its remover. Default: process SIGINT/SIGTERM. */
   onInterrupt?: (handler: () => void) => () => void;
+  /** Environment read for BRIDGE_API_TOKEN. Default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 interface RawFlags {
@@ -53,6 +58,8 @@ interface RawFlags {
   localAddresses?: string;
   verifyApi?: string;
   apiToken?: string;
+  commandsPerMin?: number;
+  desiredPerMin?: number;
   seed?: number;
   reasonIntervalMs?: number;
   settleMs?: number;
@@ -120,7 +127,17 @@ export function createSimCommand(): Command {
       "--verify-api <url>",
       "bridge operator API base URL to read telemetry and command states back, e.g. http://127.0.0.1:8080",
     )
-    .option("--api-token <token>", "operator API token (default: $AGENT_BRIDGE_API_TOKEN)")
+    .option("--api-token <token>", "operator API token (default: $BRIDGE_API_TOKEN, else $AGENT_BRIDGE_API_TOKEN)")
+    .option(
+      "--commands-per-min <n>",
+      "with --verify-api: commands sent through the API per online device per minute (default 0)",
+      number("--commands-per-min"),
+    )
+    .option(
+      "--desired-per-min <n>",
+      "with --verify-api: desired-state changes per online thermostat per minute (default 0)",
+      number("--desired-per-min"),
+    )
     .option("--seed <n>", "seed of the random source, to replay a run", number("--seed"))
     .option(
       "--reason-interval-ms <ms>",
@@ -138,7 +155,7 @@ export function createSimCommand(): Command {
 }
 
 async function toFleetOptions(flags: RawFlags, env: NodeJS.ProcessEnv): Promise<FleetOptions> {
-  const token = flags.apiToken ?? env.AGENT_BRIDGE_API_TOKEN;
+  const token = simApiToken(flags.apiToken, env);
   const tls =
     flags.ca || flags.insecure
       ? { ca: flags.ca ? readFileSync(flags.ca) : undefined, rejectUnauthorized: !flags.insecure }
@@ -170,12 +187,40 @@ async function toFleetOptions(flags: RawFlags, env: NodeJS.ProcessEnv): Promise<
       .filter((a) => a !== ""),
     verifyTelemetry: flags.verifyApi ? { apiUrl: flags.verifyApi, token } : undefined,
     verifyCommands: flags.verifyApi ? { apiUrl: flags.verifyApi, token } : undefined,
+    driveApi: toDriveApi(flags, token),
     random: flags.seed === undefined ? undefined : seededRandom(flags.seed),
     reasonIntervalMs: flags.reasonIntervalMs,
     settleMs: flags.settleMs,
     drainTimeoutMs: flags.drainTimeoutMs,
     tls,
   };
+}
+
+/** The API driver's options, or undefined when neither rate was given. The rates need --verify-api (the URL). */
+function toDriveApi(flags: RawFlags, token: string | undefined): ApiDriveOptions | undefined {
+  if (flags.commandsPerMin === undefined && flags.desiredPerMin === undefined) return undefined;
+  if (flags.verifyApi === undefined) {
+    const flag = flags.commandsPerMin !== undefined ? "--commands-per-min" : "--desired-per-min";
+    throw new BridgeError(SimErrorCode.options, `${flag} needs --verify-api <url> (the bridge's operator API)`, {
+      field: flag,
+    });
+  }
+  const drive: ApiDriveOptions = { apiUrl: flags.verifyApi, commandsPerMin: flags.commandsPerMin ?? 0 };
+  drive.desiredPerMin = flags.desiredPerMin ?? 0;
+  if (token !== undefined) drive.token = token;
+  return drive;
+}
+
+/**
+ * The operator token: the flag, else BRIDGE_API_TOKEN (the name the bridge reads), else the older
+ * AGENT_BRIDGE_API_TOKEN. Empty values count as unset.
+ */
+export function simApiToken(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  return nonEmpty(flag) ?? nonEmpty(env.BRIDGE_API_TOKEN) ?? nonEmpty(env.AGENT_BRIDGE_API_TOKEN);
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : value;
 }
 
 function withoutUndefined<T extends object>(value: T): T {
@@ -220,7 +265,7 @@ export async function runSimCli(
   }
   let fleet: ReturnType<typeof createFleet>;
   try {
-    fleet = createFleet(withoutUndefined(await toFleetOptions(flags, process.env)));
+    fleet = createFleet(withoutUndefined(await toFleetOptions(flags, io.env ?? process.env)));
   } catch (err) {
     if (err instanceof BridgeError) {
       io.stderr.write(`sim: ${err.message} (${err.code})\n`);

@@ -13,9 +13,17 @@ export {
   seededRandom,
   systemClock,
 } from "./clock.ts";
-export { createSimCommand, runSimCli, type SimCliIo } from "./cli.ts";
+export { createSimCommand, runSimCli, type SimCliIo, simApiToken } from "./cli.ts";
 export { type DeviceCredential, loadCredentials, parseCredentials } from "./credentials.ts";
 export { SimErrorCode } from "./errors.ts";
+export {
+  type ApiDriveOptions,
+  type ApiDriver,
+  type ApiDriveResult,
+  type ApiDriveTarget,
+  startApiDriver,
+  validateApiDriveOptions,
+} from "./fleet/api-driver.ts";
 export { createFleet, type Fleet, type FleetEvents } from "./fleet/fleet.ts";
 export { FLEET_DEFAULTS, type FleetOptions } from "./fleet/options.ts";
 export type { CommandCheckResult, FleetReport, TelemetryCheckResult } from "./fleet/report.ts";
@@ -23,7 +31,9 @@ export {
   type AckedCommand,
   type CommandReadback,
   type CommandVerifier,
+  ackMatchesState,
   httpCommandVerifier,
+  type MismatchedCommand,
 } from "./invariants/command-check.ts";
 export {
   type HttpVerifierOptions,

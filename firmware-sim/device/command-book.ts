@@ -12,7 +12,10 @@ interface CommandRecord {
 }
 
 /** Outcome of receiving a command. */
-export type CommandReceipt = { status: "new" } | { status: "duplicate"; ack: AckFrame };
+export type CommandReceipt =
+  | { status: "new" }
+  /** `afterConfirmedAck`: the device's ack of it had already been acknowledged (stored) by the bridge. */
+  | { status: "duplicate"; ack: AckFrame; afterConfirmedAck: boolean };
 
 export class CommandBook {
   readonly #records = new Map<string, CommandRecord>();
@@ -21,7 +24,7 @@ export class CommandBook {
     const record = this.#records.get(id);
     if (!record) return { status: "new" };
     record.deliveries++;
-    return { status: "duplicate", ack: record.ack };
+    return { status: "duplicate", ack: record.ack, afterConfirmedAck: record.confirmed };
   }
 
   /** Remembers the ack of a newly executed command. */

@@ -13,6 +13,7 @@ import { type Violation, ViolationLog } from "../invariants/violations.ts";
 import { getProfile } from "../profiles/index.ts";
 import { type ScheduledTask, TickScheduler } from "../scheduler.ts";
 import { FleetMetrics, type FleetStats } from "../stats.ts";
+import { type ApiDriver, type ApiDriveTarget, startApiDriver } from "./api-driver.ts";
 import { localAddressPicker, planLocalAddresses } from "./local-addresses.ts";
 import { type FleetOptions, resolveFleetOptions } from "./options.ts";
 import type { CommandCheckResult, FleetReport, TelemetryCheckResult } from "./report.ts";
@@ -103,6 +104,7 @@ export function createFleet(options: FleetOptions): Fleet {
   const width = String(o.devices).length;
   const devices: VirtualDevice[] = [];
   const twins: VirtualDevice[] = [];
+  const driveTargets: ApiDriveTarget[] = [];
   for (let i = 0; i < o.devices; i++) {
     const credential = o.credentials?.[i];
     const id = credential?.id ?? `${o.idPrefix}${String(i + 1).padStart(width, "0")}`;
@@ -113,7 +115,9 @@ export function createFleet(options: FleetOptions): Fleet {
     const hasClock = o.noClockRatio === 0 || random() >= o.noClockRatio;
     const commands = new CommandBook();
     const base = { id, secret, codec, skewMs, hasClock, commands };
-    devices.push(new VirtualDevice({ ...base, profile, seqBase: runBase, twin: false }, envFor(i)));
+    const device = new VirtualDevice({ ...base, profile, seqBase: runBase, twin: false }, envFor(i));
+    devices.push(device);
+    driveTargets.push({ deviceId: id, hasShadow: profile.hasShadow, online: () => device.phase === "online" });
     if (i < o.takeoverPairs) {
       // The twin runs sensor firmware: two shadows fighting over one reported state would test the twins, not the bridge.
       const twinBase = { ...base, profile: getProfile("sensor"), seqBase: runBase + 2 ** 31, twin: true };
@@ -129,6 +133,7 @@ export function createFleet(options: FleetOptions): Fleet {
   let undelivered = 0;
   const rampTasks: ScheduledTask[] = [];
   let stopPromise: Promise<FleetReport> | undefined;
+  let driver: ApiDriver | undefined;
 
   const sleep = (ms: number) => new Promise<void>((resolve) => clock.setTimer(resolve, ms));
   // Resolved when stop() begins, so run() does not keep waiting out its duration after an early stop.
@@ -172,6 +177,11 @@ export function createFleet(options: FleetOptions): Fleet {
     }
     state = "running";
     startedMs = clock.now();
+    if (o.driveApi !== undefined) {
+      driver = startApiDriver(o.driveApi, driveTargets, scheduler, random, (kind, deviceId, message) =>
+        violations.add({ kind, deviceId, message, atMs: clock.now() }),
+      );
+    }
     const spacingMs = 1000 / o.connectRatePerSec;
     return new Promise<void>((resolve) => {
       if (all.length === 0) resolve();
@@ -199,6 +209,8 @@ export function createFleet(options: FleetOptions): Fleet {
       if (state === "new") startedMs = clock.now();
       state = "stopping";
       for (const task of rampTasks) scheduler.cancel(task);
+      // Requests already made finish first, so the commands and deltas they create are delivered during the drain.
+      await driver?.stop();
       stoppedProducingMs = clock.now();
       for (const device of all) device.stopProducing();
       // Only devices that were online before: one refused from the start would just be refused again.
@@ -216,6 +228,7 @@ export function createFleet(options: FleetOptions): Fleet {
       scheduler.close();
       const telemetryCheck = await checkTelemetry(poweredDevices);
       const commandCheck = await checkCommands(poweredDevices);
+      await driver?.checkConvergence();
       state = "stopped";
       const report = buildReport(telemetryCheck, commandCheck);
       events.emit("finished", report);
@@ -262,6 +275,7 @@ export function createFleet(options: FleetOptions): Fleet {
       ackedPerSec: Math.round((s.counters.acked / activeMs) * 1000 * 10) / 10,
       pubackLatency: s.pubackLatency,
       stats: s,
+      ...(driver === undefined ? {} : { apiDrive: driver.result() }),
     };
   };
 

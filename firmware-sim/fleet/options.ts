@@ -13,6 +13,7 @@ import type { CommandVerifier } from "../invariants/command-check.ts";
 import type { TelemetryVerifier } from "../invariants/telemetry-check.ts";
 import { defaultSocketFactory, type SocketFactory } from "../mqtt/lean-connection.ts";
 import { PROFILE_NAMES, type ProfileName } from "../profiles/index.ts";
+import { type ApiDriveOptions, validateApiDriveOptions } from "./api-driver.ts";
 
 /** Options of {@link createFleet}. Only `url` is required. */
 export interface FleetOptions {
@@ -78,6 +79,11 @@ export interface FleetOptions {
   verifyTelemetry?: TelemetryVerifier | { apiUrl: string; token?: string };
   /** Reads the acked commands back at the end: a function, or the bridge's operator API. Default: skipped. */
   verifyCommands?: CommandVerifier | { apiUrl: string; token?: string };
+  /**
+   * Drives the bridge's operator API during the run (commands, desired-state changes) and reads the changed shadows
+   * back at the end. Default: off.
+   */
+  driveApi?: ApiDriveOptions;
   /** Devices verified at once. Default 8. */
   verifyConcurrency?: number;
   /** Violation details kept (all are counted). Default 1000. */
@@ -101,6 +107,7 @@ export type ResolvedFleetOptions = Required<
     | "tls"
     | "verifyTelemetry"
     | "verifyCommands"
+    | "driveApi"
     | "backoff"
     | "profile"
   >
@@ -114,6 +121,7 @@ export type ResolvedFleetOptions = Required<
   tls: tls.ConnectionOptions | undefined;
   verifyTelemetry: FleetOptions["verifyTelemetry"];
   verifyCommands: FleetOptions["verifyCommands"];
+  driveApi: ApiDriveOptions | undefined;
   target: { host: string; port: number; tls: boolean };
 };
 
@@ -202,6 +210,7 @@ export function resolveFleetOptions(options: FleetOptions): ResolvedFleetOptions
   num("backoff.baseDelayMs", backoff.baseDelayMs, 0, 0, 3_600_000);
   num("backoff.maxDelayMs", backoff.maxDelayMs, 0, backoff.baseDelayMs, 3_600_000);
   const takeoverPairs = num("takeoverPairs", options.takeoverPairs, d.takeoverPairs, 0, devices, true);
+  if (options.driveApi !== undefined) validateApiDriveOptions(options.driveApi);
   const idPrefix = options.idPrefix ?? d.idPrefix;
   if (!/^[A-Za-z0-9_.-]{0,40}$/.test(idPrefix)) fail("idPrefix", "must match [A-Za-z0-9_.-]{0,40}");
   return {
@@ -237,6 +246,7 @@ export function resolveFleetOptions(options: FleetOptions): ResolvedFleetOptions
     settleMs: num("settleMs", options.settleMs, d.settleMs, 0, 3_600_000),
     verifyTelemetry: options.verifyTelemetry,
     verifyCommands: options.verifyCommands,
+    driveApi: options.driveApi,
     verifyConcurrency: num("verifyConcurrency", options.verifyConcurrency, d.verifyConcurrency, 1, 1000, true),
     maxViolationDetails: num("maxViolationDetails", options.maxViolationDetails, d.maxViolationDetails, 0, 1e7, true),
     clock: options.clock ?? systemClock,

@@ -1,3 +1,4 @@
+import type { ApiDriveResult } from "./api-driver.ts";
 import type { LatencySummary } from "../latency.ts";
 import type { Violation, ViolationKind } from "../invariants/violations.ts";
 import type { FleetStats } from "../stats.ts";
@@ -10,7 +11,18 @@ export type TelemetryCheckResult =
 /** How the command read-back went. */
 export type CommandCheckResult =
   | { status: "skipped"; reason: string }
-  | { status: "checked"; devices: number; commands: number; unrecorded: number; unavailableDevices: number };
+  | {
+      status: "checked";
+      devices: number;
+      commands: number;
+      /** Acked but still QUEUED or SENT. */
+      unrecorded: number;
+      /** Finished with another outcome than the ack's (ok -> SUCCEEDED, not ok -> FAILED). */
+      mismatched: number;
+      /** Acked but unknown to the bridge (404). */
+      missing: number;
+      unavailableDevices: number;
+    };
 
 /** The outcome of a run: what `stop()` resolves to and what `--json` prints. */
 export interface FleetReport {
@@ -32,4 +44,6 @@ export interface FleetReport {
   ackedPerSec: number;
   pubackLatency: LatencySummary;
   stats: FleetStats;
+  /** What the API driver did (`driveApi`); absent when the run did not drive the API. */
+  apiDrive?: ApiDriveResult;
 }

@@ -67,7 +67,10 @@ export function toCommandVerifier(option: FleetOptions["verifyCommands"]): Comma
   return httpCommandVerifier({ baseUrl: option.apiUrl, token: option.token });
 }
 
-/** Checks every device's acked commands; reports each unrecorded or unreadable device through `violation`. */
+/**
+ * Checks every device's acked commands; reports each unrecorded, mismatched or missing command and each unreadable
+ * device through `violation`.
+ */
 export async function verifyCommands(
   verifier: CommandVerifier,
   ackedByDevice: ReadonlyMap<string, readonly AckedCommand[]>,
@@ -77,6 +80,8 @@ export async function verifyCommands(
   const entries = [...ackedByDevice].filter(([, acked]) => acked.length > 0);
   let commands = 0;
   let unrecorded = 0;
+  let mismatched = 0;
+  let missing = 0;
   let unavailableDevices = 0;
   let next = 0;
   const worker = async () => {
@@ -102,8 +107,20 @@ export async function verifyCommands(
           message: `command ${id}: ack acknowledged, still ${state}`,
         });
       }
+      for (const { id, state, expected } of outcome.mismatched ?? []) {
+        mismatched++;
+        violation({
+          kind: "command-outcome-mismatch",
+          deviceId,
+          message: `command ${id}: the ack said ${expected === "SUCCEEDED" ? "ok" : "not ok"}, the bridge records ${state}`,
+        });
+      }
+      for (const id of outcome.missing ?? []) {
+        missing++;
+        violation({ kind: "command-missing", deviceId, message: `command ${id}: acked, but the bridge answers 404` });
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, Math.max(1, entries.length)) }, worker));
-  return { status: "checked", devices: entries.length, commands, unrecorded, unavailableDevices };
+  return { status: "checked", devices: entries.length, commands, unrecorded, mismatched, missing, unavailableDevices };
 }

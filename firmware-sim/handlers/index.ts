@@ -22,7 +22,7 @@ export function dispatchDown(ctx: DeviceContext, message: DownMessage, dup: bool
       handleDesiredState(ctx, message.frame);
       return;
     case "cmd":
-      handleCommand(ctx, message.frame);
+      handleCommand(ctx, message.frame, dup);
       return;
     case "rpc":
       handleRpcResult(ctx, message.frame);

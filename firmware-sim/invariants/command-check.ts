@@ -1,7 +1,8 @@
 /**
- * "A command ack that got a PUBACK is recorded": after the run, every command whose ack the broker acknowledged
- * must have left the bridge's outbox (not QUEUED or SENT any more). Like the telemetry check, a plain function so
- * tests can look at an agent directly; the operator API is one implementation.
+ * "A command ack that got a PUBACK is recorded as its outcome": after the run, every command whose ack the broker
+ * acknowledged must be finished on the bridge with the outcome the ack gave (ok -> SUCCEEDED, not ok -> FAILED).
+ * Like the telemetry check, a plain function so tests can look at an agent directly; the operator API is one
+ * implementation.
  */
 
 /** One command the device acked, and whether its ack said ok. */
@@ -10,20 +11,45 @@ export interface AckedCommand {
   ok: boolean;
 }
 
+/** An acked command the bridge records with another outcome than the ack's. */
+export interface MismatchedCommand {
+  id: string;
+  state: string;
+  expected: "SUCCEEDED" | "FAILED";
+}
+
 /** What reading the commands back gave. */
 export type CommandReadback =
-  | { status: "read"; unrecorded: readonly { id: string; state: string }[] }
+  | {
+      status: "read";
+      /** Still waiting (QUEUED or SENT) although the ack was acknowledged. */
+      unrecorded: readonly { id: string; state: string }[];
+      /** Finished, but not as the ack said. Absent means none. */
+      mismatched?: readonly MismatchedCommand[];
+      /** Unknown to the bridge (404): an acknowledged ack of a command the bridge does not hold. Absent means none. */
+      missing?: readonly string[];
+    }
   | { status: "unavailable"; reason: string };
 
-/** Checks that the acked commands of `deviceId` are recorded as finished. */
+/** Checks that the acked commands of `deviceId` are recorded as finished with the ack's outcome. */
 export type CommandVerifier = (deviceId: string, acked: readonly AckedCommand[]) => Promise<CommandReadback>;
 
 /** States in which a command still waits for its ack: an acknowledged ack must have moved it on. */
 const WAITING_STATES = new Set(["QUEUED", "SENT"]);
 
 /**
- * Reads `GET {baseUrl}/api/devices/{id}/commands/{cmdId}` per acked command. A 404 counts as recorded: finished
- * commands beyond the agent's history limit are pruned.
+ * The state an acked command must be in. A device that refuses a command it believes expired acks `ok: false`; the
+ * bridge may have expired it by then too, so EXPIRED also matches a failed ack (never a successful one).
+ */
+export function ackMatchesState(ok: boolean, state: string): boolean {
+  return ok ? state === "SUCCEEDED" : state === "FAILED" || state === "EXPIRED";
+}
+
+/**
+ * Reads `GET {baseUrl}/api/devices/{id}/commands/{cmdId}` per acked command and compares the state with the ack.
+ * A 404 is a violation (`missing`): the bridge keeps the last 1000 finished commands per device by default, far more
+ * than a run acks, so a pruned command means the run was long or the history limit tiny; raise it rather than
+ * weaken the check.
  */
 export function httpCommandVerifier(options: {
   baseUrl: string;
@@ -36,19 +62,28 @@ export function httpCommandVerifier(options: {
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   return async (deviceId, acked) => {
     const unrecorded: { id: string; state: string }[] = [];
+    const mismatched: MismatchedCommand[] = [];
+    const missing: string[] = [];
     try {
       for (const command of acked) {
         const url = `${base}/api/devices/${encodeURIComponent(deviceId)}/commands/${encodeURIComponent(command.id)}`;
         const response = await doFetch(url, { headers });
-        if (response.status === 404) continue;
+        if (response.status === 404) {
+          await response.arrayBuffer();
+          missing.push(command.id);
+          continue;
+        }
         if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
         const body: unknown = await response.json();
         const state = typeof body === "object" && body !== null && "state" in body ? String(body.state) : "unknown";
         if (WAITING_STATES.has(state)) unrecorded.push({ id: command.id, state });
+        else if (!ackMatchesState(command.ok, state)) {
+          mismatched.push({ id: command.id, state, expected: command.ok ? "SUCCEEDED" : "FAILED" });
+        }
       }
     } catch (err) {
       return { status: "unavailable", reason: err instanceof Error ? err.message : String(err) };
     }
-    return { status: "read", unrecorded };
+    return { status: "read", unrecorded, mismatched, missing };
   };
 }

@@ -19,6 +19,14 @@ export type ViolationKind =
   | "command-unacked"
   /** A command whose ack got a PUBACK is still waiting (QUEUED or SENT) on the bridge afterwards. */
   | "command-ack-unrecorded"
+  /** A command whose ack got a PUBACK is finished on the bridge with another outcome (ok but FAILED, or the reverse). */
+  | "command-outcome-mismatch"
+  /** A command whose ack got a PUBACK is unknown to the bridge (404 on read-back). */
+  | "command-missing"
+  /** The bridge delivered a command again (not an MQTT DUP retransmission) after the device's ack of it was acknowledged. */
+  | "command-redelivered-after-ack"
+  /** An operator API call the simulator made to drive the run (a command, a desired-state change) was refused. */
+  | "api-request-failed"
   /** Reading the commands back failed, so the check could not be made. */
   | "command-unverifiable"
   /** The thermostat's reported state differs from the desired state it was last sent. */

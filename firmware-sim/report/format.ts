@@ -52,6 +52,17 @@ export function formatSummary(report: FleetReport, maxViolations = 20): string {
     ["command read-back", formatCommandCheck(report)],
     ["violations", `${report.violations}`],
   ];
+  const d = report.apiDrive;
+  if (d !== undefined) {
+    rows.splice(rows.length - 1, 0, [
+      "API: commands / desired changes / refused / skipped",
+      `${d.commandsIssued} / ${d.desiredIssued} / ${d.refused} / ${d.skipped}`,
+    ]);
+    rows.splice(rows.length - 1, 0, [
+      "API: shadows read back / not converged",
+      `${d.shadowsChecked} / ${d.notConverged}`,
+    ]);
+  }
   const width = Math.max(...rows.map(([k]) => k.length));
   const lines = rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`);
   if (report.violations > 0) {
@@ -72,7 +83,8 @@ function formatCounts(counts: Record<string, number>, total: number): string {
 function formatCommandCheck(report: FleetReport): string {
   const t = report.commandCheck;
   if (t.status === "skipped") return `skipped (${t.reason})`;
-  return `${t.commands - t.unrecorded}/${t.commands} acked commands recorded on ${t.devices} devices, ${t.unavailableDevices} unreadable`;
+  const right = t.commands - t.unrecorded - t.mismatched - t.missing;
+  return `${right}/${t.commands} acked commands recorded with the ack's outcome on ${t.devices} devices (${t.unrecorded} waiting, ${t.mismatched} mismatched, ${t.missing} missing), ${t.unavailableDevices} unreadable`;
 }
 
 function formatTelemetryCheck(report: FleetReport): string {

@@ -125,6 +125,8 @@ describe("sim CLI", () => {
       [["--url", broker.url, "--codec", "xml"], /codec/],
       [["--url", "http://x", "--duration", "1"], /url must be mqtt/],
       [["--url", broker.url, "--duplicates", "2"], /duplicateRatio/],
+      [["--url", broker.url, "--commands-per-min", "6"], /--commands-per-min needs --verify-api/],
+      [["--url", broker.url, "--desired-per-min", "x"], /--desired-per-min must be a number/],
     ] as const;
     for (const [argv, message] of bad) {
       const { err, io } = captureIo();

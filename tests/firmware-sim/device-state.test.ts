@@ -51,10 +51,15 @@ describe("command book", () => {
     const book = new CommandBook();
     assert.deepEqual(book.receive("c1"), { status: "new" });
     book.executed({ id: "c1", ok: true, res: 1 });
-    assert.deepEqual(book.receive("c1"), { status: "duplicate", ack: { id: "c1", ok: true, res: 1 } });
+    assert.deepEqual(book.receive("c1"), {
+      status: "duplicate",
+      ack: { id: "c1", ok: true, res: 1 },
+      afterConfirmedAck: false,
+    });
     assert.deepEqual(book.unconfirmed(), ["c1"]);
     book.confirm("c1");
     assert.deepEqual(book.unconfirmed(), []);
+    assert.equal((book.receive("c1") as { afterConfirmedAck: boolean }).afterConfirmedAck, true);
   });
 });
 

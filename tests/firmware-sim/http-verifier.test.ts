@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { httpCommandVerifier, httpTelemetryVerifier } from "../../firmware-sim/index.ts";
+import { ackMatchesState, httpCommandVerifier, httpTelemetryVerifier } from "../../firmware-sim/index.ts";
 
 // A stand-in for GET /api/devices/{id}/telemetry: rows oldest first, `from`/`limit` paging, a bearer token.
 describe("telemetry read-back over the operator API", () => {
@@ -60,10 +60,40 @@ describe("telemetry read-back over the operator API", () => {
     );
   });
 
-  it("names acked commands still waiting on the bridge, counting pruned ones as recorded", async () => {
+  it("names acked commands still waiting, recorded with another outcome than the ack's, or unknown (404)", async () => {
     const verify = httpCommandVerifier({ baseUrl, token: "t0ken" });
-    const acked = ["c-done", "c-failed", "c-stuck", "c-pruned"].map((id) => ({ id, ok: true }));
-    assert.deepEqual(await verify("dev-1", acked), { status: "read", unrecorded: [{ id: "c-stuck", state: "SENT" }] });
+    const acked = [
+      { id: "c-done", ok: true },
+      { id: "c-failed", ok: false },
+      { id: "c-stuck", ok: true },
+      { id: "c-pruned", ok: true },
+    ];
+    assert.deepEqual(await verify("dev-1", acked), {
+      status: "read",
+      unrecorded: [{ id: "c-stuck", state: "SENT" }],
+      mismatched: [],
+      missing: ["c-pruned"],
+    });
+    const swapped = [
+      { id: "c-done", ok: false },
+      { id: "c-failed", ok: true },
+    ];
+    assert.deepEqual(await verify("dev-1", swapped), {
+      status: "read",
+      unrecorded: [],
+      mismatched: [
+        { id: "c-done", state: "SUCCEEDED", expected: "FAILED" },
+        { id: "c-failed", state: "FAILED", expected: "SUCCEEDED" },
+      ],
+      missing: [],
+    });
+  });
+
+  it("accepts EXPIRED only for an ack that said not ok", () => {
+    assert.equal(ackMatchesState(false, "EXPIRED"), true);
+    assert.equal(ackMatchesState(true, "EXPIRED"), false);
+    assert.equal(ackMatchesState(true, "SUCCEEDED"), true);
+    assert.equal(ackMatchesState(false, "SUCCEEDED"), false);
   });
 
   it("says the check was impossible when the API refuses", async () => {
