@@ -61,7 +61,8 @@ test("a streaming device gets numbered chunks then one final QoS 1 frame with us
   assert.equal(fin.seq, chunks.length);
   assert.equal(fin.fr, "stop");
   assert.equal(fin.text, undefined, "a streaming device gets no text in the final frame");
-  assert.ok(fin.u !== undefined && fin.u.p > 0 && fin.u.c === chunks.length);
+  // Deltas that arrive close together share one chunk, so there are at most as many chunks as tokens.
+  assert.ok(fin.u !== undefined && fin.u.p > 0 && fin.u.c >= chunks.length);
   const conversation = await h.call<ConversationEntry[]>("thermo-r1", "getConversation", { limit: 10 });
   assert.deepEqual(
     conversation.map((m) => [m.role, m.content]),

@@ -11,6 +11,7 @@ import type { Connection, TaskInfo } from "../../types.ts";
 import type { DeviceCore } from "../device-core.ts";
 import { isValueMap } from "../values.ts";
 import { ApprovalStore } from "./approval-store.ts";
+import { CHUNK_BATCH_DEFAULTS, coalesceProgress } from "./chunk-batcher.ts";
 import { ConversationStore } from "./conversation-store.ts";
 import { fitFinalFrame, splitChunkText } from "./fit-frame.ts";
 import { buildMessages, deviceContext, systemMessage } from "./prompt.ts";
@@ -135,13 +136,18 @@ export class Reasoner {
     };
     if (turn.round < options.maxToolRounds) request.tools = [...DEVICE_TOOLS];
     if (options.model !== "") request.model = options.model;
+    const round = runRound(engine, request, ports.id, turn.stream, {
+      timeoutMs: options.reasonTimeoutMs,
+      priority: options.reasonPriority,
+    });
+    // Each progress update is a mailbox event and a packet: deltas are coalesced before they become either. A
+    // flush never needs to exceed what one frame of the device can carry (onProgress splits what does).
+    const maxFrame = this.core.presence.profile().caps.maxFrame;
+    const flushBytes = Math.max(1, Math.min(CHUNK_BATCH_DEFAULTS.flushBytes, maxFrame ?? Number.POSITIVE_INFINITY));
     const taskId = ports.startTask(
       REASON_TASK_KIND,
       { turnId: turn.id },
-      runRound(engine, request, ports.id, turn.stream, {
-        timeoutMs: options.reasonTimeoutMs,
-        priority: options.reasonPriority,
-      }),
+      turn.stream ? coalesceProgress(round, { ...CHUNK_BATCH_DEFAULTS, flushBytes }) : round,
     );
     this.turns.startRound(turn.id, taskId);
   }
@@ -150,8 +156,7 @@ export class Reasoner {
   private turnOf(task: TaskInfo): Turn | undefined {
     if (task.kind !== REASON_TASK_KIND || !isValueMap(task.input) || typeof task.input.turnId !== "string")
       return undefined;
-    const turn = this.turns.get(task.input.turnId);
-    return turn !== undefined && turn.status === "running" && turn.taskId === task.id ? turn : undefined;
+    return this.turns.current(task.input.turnId, task.id);
   }
 
   /** Where a turn's frames go: its own connection, else (after a takeover) the device's current session. */
@@ -171,7 +176,13 @@ export class Reasoner {
     const pieces =
       target === undefined
         ? [update.text]
-        : splitChunkText(getCodec(target.codec), turn.requestId, update.text, maxFrame, turn.seq + update.text.length);
+        : splitChunkText(
+            getCodec(target.codec),
+            turn.requestId,
+            update.text,
+            maxFrame,
+            this.turns.peekSeq(turn.id) + update.text.length,
+          );
     for (const text of pieces) {
       const seq = this.turns.takeSeq(turn.id);
       // Chunks go at QoS 0: a lost chunk shows as a gap in seq; the final frame (QoS 1) always arrives.
@@ -216,10 +227,11 @@ export class Reasoner {
 
   /** Records the end of a turn and sends the final frame (QoS 1), with the whole text for non-streaming devices. */
   finish(turnId: string, status: "done" | "failed" | "cancelled" | "interrupted", finishReason: string): void {
+    // The final frame's seq is taken before finish() writes the turn's seq, so the stored value counts it.
+    const seq = this.turns.takeSeq(turnId);
     this.turns.finish(turnId, status, finishReason);
     const turn = this.turns.get(turnId);
     if (turn === undefined) return;
-    const seq = this.turns.takeSeq(turn.id);
     const u = turn.usage;
     const target = this.target(turn);
     let frame: ReasonStreamFrame = {

@@ -79,8 +79,20 @@ export interface UsageTotals {
   completionTokens: number;
 }
 
-/** Reads and writes reason_turns and reason_usage. */
+/**
+ * Reads and writes reason_turns and reason_usage.
+ *
+ * The streaming path is kept off SQLite: a streamed chunk costs no statement. The chunk sequence of a turn lives in
+ * memory and is written with the turn's next status change (parked for an approval, finished), because chunks are
+ * QoS 0 and a round cut off by a restart ends its turn anyway (onTaskInterrupted), so a seq lost with the process is
+ * never needed again. A running round's turn is read once and kept per task id until a write to that turn.
+ */
 export class TurnStore {
+  /** Next chunk seq per turn, ahead of the `seq` column while the turn streams. */
+  readonly #nextSeq = new Map<string, number>();
+  /** Snapshot of a running turn, by the task id of its current round (see `current`). */
+  readonly #byTask = new Map<string, Turn>();
+
   constructor(
     private readonly sql: SqlTag,
     private readonly now: () => number,
@@ -107,6 +119,8 @@ export class TurnStore {
       this.sql`DELETE FROM conversation WHERE turn_id = ${id}`;
       this.sql`DELETE FROM approvals WHERE turn_id = ${id} AND status != 'pending'`;
       this.sql`DELETE FROM reason_turns WHERE id = ${id}`;
+      this.#nextSeq.delete(id);
+      this.#forget(id);
     }
     return old.length;
   }
@@ -120,6 +134,9 @@ export class TurnStore {
       (id, request_id, conn_id, question, context, status, stream, max_tokens, created_at, telemetry_mark)
       VALUES (${input.id}, ${input.requestId}, ${input.connId}, ${input.question}, ${input.context}, 'running',
         ${input.stream ? 1 : 0}, ${input.maxTokens}, ${this.now()}, ${telemetryMark ?? null})`;
+    // Ids are MAX + 1: a pruned or rolled-back id can come back, and must start from seq 0 again.
+    this.#nextSeq.set(input.id, 0);
+    this.#forget(input.id);
     return this.get(input.id)!;
   }
 
@@ -134,9 +151,31 @@ export class TurnStore {
     return row?.mark === null || row?.mark === undefined ? undefined : Number(row.mark);
   }
 
+  /** The turn as stored, with `seq` the next chunk seq (which may be ahead of the database while it streams). */
   get(id: string): Turn | undefined {
     const rows = this.sql<TurnRow>`SELECT * FROM reason_turns WHERE id = ${id}`;
-    return rows.length > 0 ? toTurn(rows[0]) : undefined;
+    if (rows.length === 0) return undefined;
+    const turn = toTurn(rows[0]);
+    turn.seq = this.#nextSeq.get(id) ?? turn.seq;
+    return turn;
+  }
+
+  /**
+   * Turn `turnId` while it runs round `taskId`, else undefined. Read once per round and then served from memory, so
+   * a streamed chunk costs no SELECT. It is filled only here, at the start of a task event and before that event's
+   * own writes, so it holds committed state; every write to the turn through this store drops it. Do not mutate it.
+   */
+  current(turnId: string, taskId: string): Turn | undefined {
+    const cached = this.#byTask.get(taskId);
+    if (cached !== undefined && cached.id === turnId) return cached;
+    const turn = this.get(turnId);
+    if (turn === undefined || turn.status !== "running" || turn.taskId !== taskId) return undefined;
+    this.#byTask.set(taskId, turn);
+    return turn;
+  }
+
+  #forget(id: string): void {
+    for (const [taskId, turn] of this.#byTask) if (turn.id === id) this.#byTask.delete(taskId);
   }
 
   /** Turns with one of `statuses`, oldest first. */
@@ -149,27 +188,42 @@ export class TurnStore {
 
   /** A new engine round began as background task `taskId`. */
   startRound(id: string, taskId: string): void {
+    this.#forget(id);
     this.sql`UPDATE reason_turns SET status = 'running', round = round + 1, task_id = ${taskId} WHERE id = ${id}`;
   }
 
+  /** Changes the status; the chunk seq is written too, as a parked turn may outlive this agent in memory. */
   setStatus(id: string, status: TurnStatus): void {
-    this.sql`UPDATE reason_turns SET status = ${status}, task_id = NULL WHERE id = ${id}`;
+    this.#forget(id);
+    this
+      .sql`UPDATE reason_turns SET status = ${status}, task_id = NULL, seq = COALESCE(${this.#nextSeq.get(id) ?? null}, seq)
+      WHERE id = ${id}`;
   }
 
-  /** Takes the next chunk sequence number of the turn. */
+  /** Takes the next chunk sequence number of the turn (in memory; written at the next status change). */
   takeSeq(id: string): number {
-    const seq = Number(this.sql<{ seq: number }>`SELECT seq FROM reason_turns WHERE id = ${id}`[0]?.seq ?? 0);
-    this.sql`UPDATE reason_turns SET seq = ${seq + 1} WHERE id = ${id}`;
+    const seq = this.peekSeq(id);
+    this.#nextSeq.set(id, seq + 1);
     return seq;
+  }
+
+  /** The seq the next chunk of the turn will take, without taking it. */
+  peekSeq(id: string): number {
+    return (
+      this.#nextSeq.get(id) ??
+      Number(this.sql<{ seq: number }>`SELECT seq FROM reason_turns WHERE id = ${id}`[0]?.seq ?? 0)
+    );
   }
 
   /** Keeps answer text for a device that takes only one final frame. */
   appendText(id: string, text: string): void {
+    this.#forget(id);
     this.sql`UPDATE reason_turns SET text = text || ${text} WHERE id = ${id}`;
   }
 
   /** Adds one round's usage to the turn and to the agent's totals. */
   addUsage(id: string, usage: ChatUsage): void {
+    this.#forget(id);
     this.sql`UPDATE reason_turns SET prompt_tokens = prompt_tokens + ${usage.promptTokens},
       cached_tokens = cached_tokens + ${usage.cachedTokens}, completion_tokens = completion_tokens + ${usage.completionTokens}
       WHERE id = ${id}`;
@@ -178,9 +232,11 @@ export class TurnStore {
       WHERE id = 1`;
   }
 
+  /** Ends the turn, writing its final chunk seq once. */
   finish(id: string, status: "done" | "failed" | "cancelled" | "interrupted", finishReason: string): void {
+    this.#forget(id);
     this.sql`UPDATE reason_turns SET status = ${status}, finish_reason = ${finishReason}, task_id = NULL,
-      finished_at = ${this.now()} WHERE id = ${id}`;
+      finished_at = ${this.now()}, seq = COALESCE(${this.#nextSeq.get(id) ?? null}, seq) WHERE id = ${id}`;
   }
 
   usage(): UsageTotals {
