@@ -9,6 +9,7 @@ import { CODEC_NAMES, type CodecName } from "../../codecs/frames.ts";
 import type { DeviceRecord, DeviceRegistry } from "../../broker/registry/index.ts";
 import { REGISTRY_FILE } from "../bridge/layout.ts";
 import { loadConfigOrExit } from "./config-flags.ts";
+import { addBatch, batchIds } from "./devices-batch.ts";
 import { CliExit, EXIT_FAILURE, EXIT_USAGE } from "./exit.ts";
 
 type Flags = Record<string, unknown>;
@@ -33,10 +34,18 @@ function iso(ms: number | null): string {
   return ms === null ? "never" : new Date(ms).toISOString();
 }
 
-async function add(id: string, flags: Flags): Promise<void> {
+async function add(id: string | undefined, flags: Flags): Promise<void> {
   const codec = flags.codec as string | undefined;
   if (codec !== undefined && !(CODEC_NAMES as readonly string[]).includes(codec)) {
     process.stderr.write(`error: --codec must be one of ${CODEC_NAMES.join(", ")}\n`);
+    throw new CliExit(EXIT_USAGE);
+  }
+  if (flags.count !== undefined || flags.prefix !== undefined) {
+    await addMany(id, codec as CodecName | undefined, flags);
+    return;
+  }
+  if (id === undefined) {
+    process.stderr.write("error: give a device id, or --count N --prefix P for several\n");
     throw new CliExit(EXIT_USAGE);
   }
   const registry = await openRegistry(flags);
@@ -62,6 +71,29 @@ async function add(id: string, flags: Flags): Promise<void> {
         process.stderr.write(`error: ${result.message}\n`);
         throw new CliExit(EXIT_USAGE);
     }
+  } finally {
+    registry.close();
+  }
+}
+
+async function addMany(id: string | undefined, codec: CodecName | undefined, flags: Flags): Promise<void> {
+  if (id !== undefined || flags.count === undefined || flags.prefix === undefined) {
+    process.stderr.write("error: --count and --prefix go together and replace the id argument\n");
+    throw new CliExit(EXIT_USAGE);
+  }
+  const planned = batchIds(String(flags.count), String(flags.prefix));
+  if (!planned.ok) {
+    process.stderr.write(`error: ${planned.message}\n`);
+    throw new CliExit(EXIT_USAGE);
+  }
+  const registry = await openRegistry(flags);
+  try {
+    await addBatch(
+      registry,
+      planned.ids,
+      { codec, agentClass: flags.agentClass as string | undefined, json: flags.json === true },
+      out,
+    );
   } finally {
     registry.close();
   }
@@ -120,12 +152,14 @@ export function registerDevicesCommand(program: Command): void {
   common(
     devices
       .command("add")
-      .description("provision a device and print its secret once")
-      .argument("<id>", "device id, [A-Za-z0-9_.-]{1,64}, also its MQTT client id")
+      .description("provision a device (or --count of them) and print the secret(s) once")
+      .argument("[id]", "device id, [A-Za-z0-9_.-]{1,64}, also its MQTT client id")
+      .option("--count <n>", "provision n devices, ids --prefix plus 1..n zero-padded to the width of n")
+      .option("--prefix <p>", "id prefix for --count (e.g. sensor- gives sensor-001 .. sensor-200)")
       .option("--codec <codec>", `the device's codec: ${CODEC_NAMES.join(", ")}`)
       .option("--agent-class <name>", "agent class that serves the device")
-      .option("--json", 'print {"id":...,"secret":...}'),
-  ).action((id: string, flags: Flags) => add(id, flags));
+      .option("--json", 'print {"id":...,"secret":...}, one object per line (what sim --credentials reads)'),
+  ).action((id: string | undefined, flags: Flags) => add(id, flags));
   common(devices.command("list").description("list provisioned devices").option("--json", "print JSON")).action(
     (flags: Flags) => list(flags),
   );
