@@ -56,6 +56,12 @@ export class AgentCell {
   // ---------- mailbox ----------
 
   enqueue(item: QueuedEvent): void {
+    if (this.closed) {
+      // A hibernated or destroyed cell never drains again: the event goes to the agent's current cell (or fails
+      // with BRIDGE_ERR_RUNTIME_CLOSED), so no event is ever left unresolved here.
+      this.core.reroute(this.id, item);
+      return;
+    }
     this.mailbox.push(item);
     if (item.user) this.userDepth++;
     this.lastActiveMs = this.core.clock.now();
@@ -68,9 +74,24 @@ export class AgentCell {
     }
   }
 
-  /** Resolves when the bounded part of the mailbox has room again. */
+  /** Resolves when the bounded part of the mailbox has room again, or the cell closed (deliver again to learn why). */
   waitForCapacity(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     return new Promise((resolve) => this.#capacityWaiters.push(resolve));
+  }
+
+  #releaseCapacityWaiters(): void {
+    const waiters = this.#capacityWaiters;
+    this.#capacityWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Hands every queued event of a closed cell on (see enqueue) and wakes transports waiting for capacity. */
+  #evacuate(): void {
+    const items = this.mailbox.splice(0);
+    this.userDepth = 0;
+    this.#releaseCapacityWaiters();
+    for (const item of items) this.core.reroute(this.id, item);
   }
 
   get idle(): boolean {
@@ -82,9 +103,7 @@ export class AgentCell {
       while (this.mailbox.length > 0 && !this.closed) {
         const batch = this.mailbox.splice(0, this.core.maxBatchEvents);
         for (const item of batch) if (item.user) this.userDepth--;
-        const waiters = this.#capacityWaiters;
-        this.#capacityWaiters = [];
-        for (const w of waiters) w();
+        this.#releaseCapacityWaiters();
         if (this.#sql === null) {
           try {
             this.#wake();
@@ -109,7 +128,8 @@ export class AgentCell {
       this.running = false;
       this.lastActiveMs = this.core.clock.now();
       try {
-        if (this.#destroy !== null && this.mailbox.length === 0) this.#finishDestroy();
+        if (this.closed) this.#evacuate();
+        else if (this.#destroy !== null && this.mailbox.length === 0) this.#finishDestroy();
         else this.core.cellIdle(this.id);
       } catch (err) {
         this.#reportError(err, "lifecycle");
@@ -120,7 +140,7 @@ export class AgentCell {
   #abandonBatch(batch: QueuedEvent[], err: unknown): void {
     this.#scope = null;
     try {
-      if (this.#sql?.db.inTransaction) this.#sql.control("ROLLBACK");
+      if (this.#sql?.inTransaction) this.#sql.control("ROLLBACK");
     } catch {}
     for (const item of batch) item.resolve(failure(err));
     this.#reportError(err, "batch");
@@ -164,7 +184,8 @@ export class AgentCell {
     const done: Array<{ item: QueuedEvent; scope: Scope; outcome: EventOutcome }> = [];
     // A batch of one needs no savepoint: rolling back its transaction rolls back exactly that event.
     const savepoints = batch.length > 1;
-    sql.control("BEGIN");
+    // Lazy: a batch that writes nothing (task progress that only sends frames) never reaches SQLite's BEGIN/COMMIT.
+    sql.beginLazy();
     const timed = this.core.observer.onEvent !== undefined;
     for (const item of batch) {
       const e0 = timed ? performance.now() : 0;
@@ -176,7 +197,7 @@ export class AgentCell {
         // Sync handlers skip the await: one microtask less per event on the hot path.
         let value = dispatchEvent(this, item.event);
         if (value instanceof Promise) value = await value;
-        if (!sql.db.inTransaction) {
+        if (!sql.inTransaction) {
           // A storage fault ended the transaction: nothing more may be written outside it.
           throw new BridgeError(AGENT_ERRORS.STORAGE, "the event's transaction was lost", { event: item.event.kind });
         }
@@ -184,7 +205,7 @@ export class AgentCell {
         if (savepoints) sql.control("RELEASE ev");
         outcome = { status: "committed", value: (value ?? null) as Value };
       } catch (err) {
-        if (sql.db.inTransaction) {
+        if (sql.inTransaction) {
           if (savepoints) {
             sql.control("ROLLBACK TO ev");
             sql.control("RELEASE ev");
@@ -194,12 +215,12 @@ export class AgentCell {
         outcome = failure(err);
         this.#scope = null;
         this.#reportError(err, item.event.kind);
-        if (!sql.db.inTransaction) {
+        if (!sql.inTransaction) {
           // SQLite rolled the whole transaction back (a fault such as SQLITE_FULL while spilling): the earlier events
           // of this batch are gone too, so they fail with it, and the rest start a fresh transaction.
           for (let i = done.length - 1; i >= 0; i--) done[i].scope.rollback();
           for (const d of done) d.outcome = outcome;
-          sql.control("BEGIN");
+          sql.beginLazy();
         }
       }
       this.#scope = null;
@@ -212,17 +233,19 @@ export class AgentCell {
           durationMs: performance.now() - e0,
         });
     }
+    // Nothing reached SQLite: there is nothing to commit, and the frames may leave at once (the output gate holds).
+    const wrote = sql.wrote;
     try {
       sql.control("COMMIT");
-      this.core.countCommit();
+      if (wrote) this.core.countCommit();
     } catch (err) {
-      if (sql.db.inTransaction) sql.control("ROLLBACK");
+      if (sql.inTransaction) sql.control("ROLLBACK");
       for (let i = done.length - 1; i >= 0; i--) done[i].scope.rollback();
       const outcome = failure(err);
       for (const d of done) d.outcome = outcome;
       this.#reportError(err, "commit");
     }
-    this.core.observer.onCommit?.({ agentId: this.id, events: batch.length, durationMs: performance.now() - t0 });
+    if (wrote) this.core.observer.onCommit?.({ agentId: this.id, events: batch.length, durationMs: performance.now() - t0 });
     for (const d of done) {
       if (d.outcome.status === "committed") this.#release(d.scope.outputs);
       d.item.resolve(d.outcome);
@@ -326,7 +349,7 @@ export class AgentCell {
       if (!this.running) this.#afterBatch();
       return result;
     } catch (err) {
-      if (sql.db.inTransaction) sql.control("ROLLBACK");
+      if (sql.inTransaction) sql.control("ROLLBACK");
       this.#scope = null;
       scope.rollback();
       throw err;
@@ -386,7 +409,7 @@ export class AgentCell {
 
   #unwindNested(scope: Scope): void {
     const sql = this.sqlRunner();
-    if (sql.db.inTransaction) {
+    if (sql.inTransaction) {
       sql.control("ROLLBACK TO nest");
       sql.control("RELEASE nest");
     }
@@ -485,6 +508,9 @@ export class AgentCell {
     this.#sql = null;
     this.agent = null;
     this.connections.clear();
+    // Nothing may wait on a closed cell: a running drain hands its rest on when it stops (see #drain).
+    if (!this.running) this.#evacuate();
+    else this.#releaseCapacityWaiters();
   }
 
   requestDestroy(): Promise<void> {
@@ -505,6 +531,7 @@ export class AgentCell {
     for (const item of this.mailbox.splice(0)) {
       item.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message: "agent destroyed" });
     }
+    this.userDepth = 0;
     this.hibernate();
     try {
       this.core.destroyFiles(this.id);
@@ -517,6 +544,7 @@ export class AgentCell {
   failAll(code: string, message: string): void {
     for (const item of this.mailbox.splice(0)) item.resolve({ status: "failed", code, message });
     this.userDepth = 0;
+    this.#releaseCapacityWaiters();
   }
 }
 

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { Value } from "../codecs/frames.ts";
 import type { AlarmIndex } from "./alarm-index.ts";
 import type { ReasoningEngine } from "./engine.ts";
-import type { AgentEvent } from "./events/types.ts";
+import type { AgentEvent, QueuedEvent } from "./events/types.ts";
 import type { ConnectionTransport } from "./host.ts";
 import type { RuntimeDb } from "./runtime-db.ts";
 import type { StorageSettings } from "./storage.ts";
@@ -26,6 +26,11 @@ export interface RuntimeCore {
   agentFile(agentId: string): string;
   /** Delivers a runtime event (alarm, task result) to an agent, waking it; bypasses the mailbox capacity. */
   enqueueInternal(agentId: string, event: AgentEvent): void;
+  /**
+   * An event reached a cell that closed (hibernated or destroyed): it runs in the agent's current cell, woken if
+   * needed, or fails with BRIDGE_ERR_RUNTIME_CLOSED once the runtime is shutting down. Never leaves it unresolved.
+   */
+  reroute(agentId: string, item: QueuedEvent): void;
   /** A cell finished its mailbox: eviction bookkeeping. */
   cellIdle(agentId: string): void;
   /** Destroys an agent's files and index entries (the cell already drained). */

@@ -39,6 +39,8 @@ export interface RuntimeOptions {
    * but not power loss; "FULL" also survives power loss at the cost of an fsync per commit.
    */
   synchronous?: "NORMAL" | "FULL";
+  /** Page cache cap of each agent database, KiB (SQLite `cache_size`; pages are allocated as used). Default 256. */
+  cacheSizeKiB?: number;
   /** SQLite `locking_mode` of agent databases. Default "EXCLUSIVE" (one process owns each file; see docs/agents.md). */
   lockingMode?: "EXCLUSIVE" | "NORMAL";
 }
@@ -52,6 +54,7 @@ export const RUNTIME_DEFAULTS = {
   maxBatchEvents: 64,
   synchronous: "NORMAL",
   lockingMode: "EXCLUSIVE",
+  cacheSizeKiB: 256,
 } as const;
 
 export type ResolvedRuntimeOptions = Required<
@@ -64,6 +67,7 @@ export type ResolvedRuntimeOptions = Required<
     | "maxBatchEvents"
     | "synchronous"
     | "lockingMode"
+    | "cacheSizeKiB"
   >
 >;
 
@@ -102,5 +106,6 @@ export function resolveRuntimeOptions(o: RuntimeOptions): ResolvedRuntimeOptions
     maxBatchEvents: integer(o.maxBatchEvents ?? RUNTIME_DEFAULTS.maxBatchEvents, "maxBatchEvents", 1),
     synchronous,
     lockingMode,
+    cacheSizeKiB: integer(o.cacheSizeKiB ?? RUNTIME_DEFAULTS.cacheSizeKiB, "cacheSizeKiB", 16),
   };
 }

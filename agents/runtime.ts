@@ -8,7 +8,7 @@ import { AgentCell } from "./cell.ts";
 import { systemClock } from "./clock.ts";
 import type { RuntimeCore } from "./core.ts";
 import { AGENT_ERRORS } from "./errors.ts";
-import type { AgentEvent, EventOutcome } from "./events/types.ts";
+import type { AgentEvent, EventOutcome, QueuedEvent } from "./events/types.ts";
 import type {
   CloseReason,
   ConnectionInit,
@@ -89,6 +89,7 @@ class Runtime implements AgentRuntime {
         maxDatabaseBytes: this.#opts.maxDatabaseBytes,
         synchronous: this.#opts.synchronous,
         lockingMode: this.#opts.lockingMode,
+        cacheSizeKiB: this.#opts.cacheSizeKiB,
       },
       maxBatchEvents: this.#opts.maxBatchEvents,
       alarms: this.#alarms,
@@ -98,6 +99,7 @@ class Runtime implements AgentRuntime {
       agentFile: (id) => path.join(this.#agentsDir, `${id}.db`),
       enqueueInternal: (id, event) => this.#enqueueInternal(id, event),
       cellIdle: (id) => this.#cellIdle(id),
+      reroute: (id, item) => this.#reroute(id, item),
       destroyFiles: (id) => this.#destroyFiles(id),
       countCommit: () => {
         this.#commits++;
@@ -264,6 +266,17 @@ class Runtime implements AgentRuntime {
     if (this.#closed || !isValidAgentId(agentId)) return;
     if (this.#closing && event.kind !== "wake") return;
     this.#cell(agentId).enqueue({ event, user: false, resolve: noop });
+  }
+
+  #reroute(agentId: string, item: QueuedEvent): void {
+    if (this.#closing || this.#closed) {
+      item.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message: "runtime is shutting down" });
+      return;
+    }
+    const stale = this.#cells.get(agentId);
+    // A closed cell still in the registry would bounce the event back here forever.
+    if (stale?.closed === true) this.#cells.delete(agentId);
+    this.#cell(agentId).enqueue(item);
   }
 
   #dropTransport(agentId: string, connectionId: string): void {

@@ -2,6 +2,7 @@ import Database from "better-sqlite3";
 import { BridgeError } from "../errors/bridge-error.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 import type { SqlValue } from "./types.ts";
+import { creationSynchronous, walAutocheckpointPages } from "./wal-tuning.ts";
 
 type Db = Database.Database;
 type Statement = Database.Statement;
@@ -14,6 +15,8 @@ export interface StorageSettings {
   synchronous: "NORMAL" | "FULL";
   /** EXCLUSIVE keeps the WAL index in heap memory and skips per-transaction file locking. */
   lockingMode: "EXCLUSIVE" | "NORMAL";
+  /** Most page cache one agent database may hold, KiB (SQLite `cache_size = -N`). */
+  cacheSizeKiB: number;
 }
 
 /** Version of the runtime's tables, kept in the database's user_version. */
@@ -57,16 +60,28 @@ export function openAgentDatabase(file: string, settings: StorageSettings): Db {
   const db = new Database(file);
   try {
     db.pragma(`locking_mode = ${settings.lockingMode}`);
+    // A new file holds nothing acknowledged yet: under NORMAL its creation (journal-mode switch, schema) skips the
+    // fsyncs that cost a connecting device tens of ms; the first checkpoint or close syncs it (see wal-tuning.ts).
+    const creating = creationSynchronous(db, settings.synchronous);
     db.pragma("journal_mode = WAL");
-    db.pragma(`synchronous = ${settings.synchronous}`);
+    if (!creating) db.pragma(`synchronous = ${settings.synchronous}`);
+    // Spread per database so agents with the same traffic do not all checkpoint in the same second (wal-tuning.ts).
+    db.pragma(`wal_autocheckpoint = ${walAutocheckpointPages(file)}`);
+    // SQLite's default (2 MiB) times 1000 active agents is the bridge's largest memory cost; agent databases are
+    // small and hot pages stay in the OS cache, so a small per-database cap costs little (docs/benchmarks.md).
+    db.pragma(`cache_size = -${settings.cacheSizeKiB}`);
     const pageSize = Number(db.pragma("page_size", { simple: true }));
     const pages = Math.max(16, Math.floor(settings.maxDatabaseBytes / pageSize));
     db.pragma(`max_page_count = ${pages}`);
     // user_version marks a database whose runtime tables exist, so a wake skips the schema statements.
     if (Number(db.pragma("user_version", { simple: true })) < SCHEMA_VERSION) {
+      // One transaction: one WAL commit instead of one per statement.
+      db.exec("BEGIN");
       db.exec(SCHEMA);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      db.exec("COMMIT");
     }
+    if (creating) db.pragma(`synchronous = ${settings.synchronous}`);
     return db;
   } catch (err) {
     db.close();
@@ -88,9 +103,76 @@ export class SqlRunner {
   readonly db: Db;
   readonly #cache = new WeakMap<TemplateStringsArray, Statement>();
   readonly #byText = new Map<string, Statement>();
+  /** A transaction was begun lazily and nothing has been written yet, so SQLite has not seen its BEGIN. */
+  #lazy = false;
+  /** Savepoints opened while lazy, issued to SQLite (after BEGIN) by the first write. */
+  #pendingSavepoints: string[] = [];
 
   constructor(db: Db) {
     this.db = db;
+  }
+
+  /**
+   * Opens a transaction that reaches SQLite only with the first statement that writes. An event that writes nothing
+   * (a task-progress event that only sends frames) then costs no BEGIN/COMMIT at all; one that writes gets its
+   * BEGIN and savepoints just before that write, so its writes still commit together.
+   */
+  beginLazy(): void {
+    if (this.#lazy || this.db.inTransaction) {
+      throw new BridgeError(AGENT_ERRORS.STORAGE, "a transaction is already open", {});
+    }
+    this.#lazy = true;
+    this.#pendingSavepoints = [];
+  }
+
+  /** True while a transaction is open, whether begun in SQLite or still lazy. */
+  get inTransaction(): boolean {
+    return this.#lazy || this.db.inTransaction;
+  }
+
+  /** True when the open transaction has reached SQLite (something was written). */
+  get wrote(): boolean {
+    return !this.#lazy && this.db.inTransaction;
+  }
+
+  /** Issues a lazy transaction's BEGIN and savepoints before a statement that may write. */
+  #materialize(stmt: Statement): void {
+    if (!this.#lazy || stmt.readonly) return;
+    this.#lazy = false;
+    const pending = this.#pendingSavepoints;
+    this.#pendingSavepoints = [];
+    this.#exec("BEGIN");
+    for (const name of pending) this.#exec(`SAVEPOINT ${name}`);
+  }
+
+  /** Transaction control while lazy: nothing was written, so it only moves the pending savepoint stack. */
+  #lazyControl(text: string): boolean {
+    if (text === "COMMIT" || text === "ROLLBACK" || text === "END") {
+      this.#lazy = false;
+      this.#pendingSavepoints = [];
+      return true;
+    }
+    const m = /^(SAVEPOINT|RELEASE|ROLLBACK TO) (\w+)$/.exec(text);
+    if (m === null) return false;
+    const [, verb, name] = m;
+    if (verb === "SAVEPOINT") {
+      this.#pendingSavepoints.push(name);
+      return true;
+    }
+    const at = this.#pendingSavepoints.lastIndexOf(name);
+    if (at < 0) throw new BridgeError(AGENT_ERRORS.STORAGE, `no such savepoint: ${name}`, { savepoint: name });
+    // RELEASE drops the savepoint and those inside it; ROLLBACK TO keeps it and drops those inside it.
+    this.#pendingSavepoints.length = verb === "RELEASE" ? at : at + 1;
+    return true;
+  }
+
+  #exec(text: string): void {
+    let stmt = this.#byText.get(text);
+    if (stmt === undefined) {
+      stmt = this.db.prepare(text);
+      this.#byText.set(text, stmt);
+    }
+    stmt.run();
   }
 
   tagged<Row>(strings: TemplateStringsArray, values: SqlValue[]): Row[] {
@@ -107,6 +189,7 @@ export class SqlRunner {
         stmt = this.db.prepare(text);
         this.#cache.set(strings, stmt);
       }
+      this.#materialize(stmt);
       const params = values.map(bind);
       if (stmt.reader) return stmt.all(...params) as Row[];
       stmt.run(...params);
@@ -118,13 +201,9 @@ export class SqlRunner {
 
   /** Runs a parameterless control statement (BEGIN, COMMIT, SAVEPOINT ...): the hot path of every event. */
   control(text: string): void {
-    let stmt = this.#byText.get(text);
     try {
-      if (stmt === undefined) {
-        stmt = this.db.prepare(text);
-        this.#byText.set(text, stmt);
-      }
-      stmt.run();
+      if (this.#lazy && this.#lazyControl(text)) return;
+      this.#exec(text);
     } catch (err) {
       throw storageError(err, text);
     }
@@ -142,7 +221,9 @@ export class SqlRunner {
 
   run(text: string, ...params: Array<null | number | bigint | string | Uint8Array>): Database.RunResult {
     try {
-      return this.prepare(text).run(...params);
+      const stmt = this.prepare(text);
+      this.#materialize(stmt);
+      return stmt.run(...params);
     } catch (err) {
       throw storageError(err, text.split(" ", 2).join(" "));
     }
@@ -150,7 +231,9 @@ export class SqlRunner {
 
   all<Row>(text: string, ...params: Array<null | number | bigint | string | Uint8Array>): Row[] {
     try {
-      return this.prepare(text).all(...params) as Row[];
+      const stmt = this.prepare(text);
+      this.#materialize(stmt);
+      return stmt.all(...params) as Row[];
     } catch (err) {
       throw storageError(err, text.split(" ", 2).join(" "));
     }
@@ -158,7 +241,9 @@ export class SqlRunner {
 
   get<Row>(text: string, ...params: Array<null | number | bigint | string | Uint8Array>): Row | undefined {
     try {
-      return this.prepare(text).get(...params) as Row | undefined;
+      const stmt = this.prepare(text);
+      this.#materialize(stmt);
+      return stmt.get(...params) as Row | undefined;
     } catch (err) {
       throw storageError(err, text.split(" ", 2).join(" "));
     }

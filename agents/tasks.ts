@@ -1,5 +1,6 @@
 import type { Value } from "../codecs/frames.ts";
 import type { AgentCell } from "./cell.ts";
+import type { ProgressBatch } from "./events/types.ts";
 import { AGENT_ERRORS, errorCode, errorMessage } from "./errors.ts";
 import { randomId } from "./ids.ts";
 import type { TaskContext, TaskInfo } from "./types.ts";
@@ -10,6 +11,8 @@ export interface RunningTask {
   info: TaskInfo;
   controller: AbortController;
   finished: boolean;
+  /** The task's progress event still waiting in the mailbox, which later updates join (at most one per task). */
+  progress: ProgressBatch | null;
 }
 
 /**
@@ -38,7 +41,7 @@ export function startTask(
         info.startedAt,
       );
     cell.core.alarms.markPending(cell.id);
-    const task: RunningTask = { info, controller: new AbortController(), finished: false };
+    const task: RunningTask = { info, controller: new AbortController(), finished: false, progress: null };
     cell.tasks.set(id, task);
     cell.onUndo(() => cell.tasks.delete(id));
     cell.output({ type: "action", run: () => launch(cell, task, run) });
@@ -55,7 +58,15 @@ function launch(cell: AgentCell, task: RunningTask, run: (task: TaskContext) => 
     id: taskId,
     signal: task.controller.signal,
     progress(update: Value): void {
-      if (!task.finished && !core.closing) core.enqueueInternal(agentId, { kind: "task-progress", taskId, update });
+      if (task.finished || core.closing) return;
+      const pending = task.progress;
+      if (pending !== null && !pending.taken) {
+        pending.updates.push(update);
+        return;
+      }
+      const batch: ProgressBatch = { updates: [update], taken: false };
+      task.progress = batch;
+      core.enqueueInternal(agentId, { kind: "task-progress", taskId, batch });
     },
   };
   const settle = (outcome: { ok: true; result: Value } | { ok: false; err: unknown }) => {

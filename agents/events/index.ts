@@ -28,7 +28,7 @@ export function dispatchEvent(cell: AgentCell, event: AgentEvent): unknown {
     case "queue":
       return handleQueueFlush(cell);
     case "task-progress":
-      return handleTaskProgress(cell, event.taskId, event.update);
+      return handleTaskProgress(cell, event.taskId, event.batch);
     case "task-done":
       return handleTaskDone(cell, event.taskId, event.result);
     case "task-failed":

@@ -1,6 +1,7 @@
 import type { Value } from "../../codecs/frames.ts";
 import type { AgentCell } from "../cell.ts";
 import type { TaskInfo } from "../types.ts";
+import type { ProgressBatch } from "./types.ts";
 import { decodeValue } from "../value-codec.ts";
 
 function taskRow(cell: AgentCell, taskId: string): TaskInfo | undefined {
@@ -15,9 +16,20 @@ function taskRow(cell: AgentCell, taskId: string): TaskInfo | undefined {
     : { id: row.id, kind: row.kind, input: decodeValue(row.input), startedAt: row.started_at };
 }
 
-export async function handleTaskProgress(cell: AgentCell, taskId: string, update: Value): Promise<null> {
+/**
+ * Hands a task's coalesced progress to onTaskProgress, one call per update in the order they were reported. A hook
+ * that throws fails the whole event (its writes and frames roll back), as one update's event did before coalescing.
+ */
+export async function handleTaskProgress(cell: AgentCell, taskId: string, batch: ProgressBatch): Promise<null> {
+  batch.taken = true;
   const info = taskRow(cell, taskId);
-  if (info !== undefined) await cell.agent!.onTaskProgress(info, update);
+  if (info === undefined) return null;
+  const agent = cell.agent!;
+  for (const update of batch.updates) {
+    // Sync hooks (the DeviceAgent's) skip the await: one microtask less per streamed chunk.
+    const r = agent.onTaskProgress(info, update);
+    if (r instanceof Promise) await r;
+  }
   return null;
 }
 

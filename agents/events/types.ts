@@ -11,7 +11,7 @@ export type AgentEvent =
   | { kind: "call"; method: string; args: Value[] }
   | { kind: "alarm" }
   | { kind: "queue" }
-  | { kind: "task-progress"; taskId: string; update: Value }
+  | { kind: "task-progress"; taskId: string; batch: ProgressBatch }
   | { kind: "task-done"; taskId: string; result: Value }
   | { kind: "task-failed"; taskId: string; error: { code: string; message: string } };
 
@@ -23,4 +23,14 @@ export interface QueuedEvent {
   event: AgentEvent;
   user: boolean;
   resolve: (outcome: EventOutcome) => void;
+}
+
+/**
+ * Progress updates of one task waiting in its one pending task-progress event. Updates reported while the event
+ * waits join it (in order) instead of adding mailbox events, so a per-token stream into a slow agent costs one event,
+ * not one per token. `taken` is set when the event starts: later updates start a new batch.
+ */
+export interface ProgressBatch {
+  readonly updates: Value[];
+  taken: boolean;
 }
