@@ -1,10 +1,12 @@
 /**
- * The JSON form of `Value`s. JSON has no byte strings and no integers beyond 2^53, so two one-key maps stand in:
+ * The JSON form of `Value`s. JSON has no byte strings, and most JSON readers lose integers beyond 2^53, so two
+ * one-key maps stand in (the bridge's own decoder also reads plain integer tokens exactly, see json-parse.ts):
  * `{"$bytes": "<base64, RFC 4648 section 4, padded>"}` and `{"$bigint": "<decimal>"}`. A real map whose only key is
  * `$bytes`, `$bigint` or `$map` is escaped as `{"$map": {...}}`, so every Value has exactly one JSON form.
  */
 import { DecodeFault, joinPath } from "../schema/fault.ts";
 import { checkKey, checkText, normalizeBigInt } from "../schema/value.ts";
+import { isIntegralFloat } from "./json-write.ts";
 
 const RESERVED = new Set(["$bytes", "$bigint", "$map"]);
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -22,11 +24,24 @@ function invalid(field: string, message: string): DecodeFault {
   return new DecodeFault("BRIDGE_ERR_FRAME_INVALID", `${field || "frame"}: ${message}`, field || undefined);
 }
 
+let integralFloats = 0;
+
+/**
+ * How many integral floats beyond 2^53 (json-write.ts) `toJsonValue` met since the last call, and resets the count:
+ * the encoder writes with `JSON.stringify` unless there was one.
+ */
+export function takeIntegralFloatCount(): number {
+  const n = integralFloats;
+  integralFloats = 0;
+  return n;
+}
+
 /** Converts a Value (checked on the way) into its JSON-ready form. Throws DecodeFault. */
 export function toJsonValue(v: unknown, depth: number, maxDepth: number, field: string): unknown {
   switch (typeof v) {
     case "number":
       if (!Number.isFinite(v)) throw invalid(field, "must be finite");
+      if (isIntegralFloat(v)) integralFloats++;
       return v === 0 ? 0 : v;
     case "string":
       checkText(v, field);

@@ -1,0 +1,210 @@
+/**
+ * A strict RFC 8259 parser for device JSON, used instead of `JSON.parse` for two things it cannot do on Node 20:
+ *
+ * - integers beyond ±(2^53-1) keep their exact value: an integer token (no fraction, no exponent) that is not a safe
+ *   integer becomes a `bigint`, as the same integer does in CBOR and protobuf (`JSON.parse` rounds it to a float,
+ *   silently; the reviver's `context.source` that would expose the token is Node 21+);
+ * - duplicate keys in an object are refused (`BRIDGE_ERR_FRAME_INVALID`, naming the key's path), as CBOR and protobuf
+ *   refuse them, instead of the last one winning.
+ *
+ * `__proto__` keys are refused here too, before they could be assigned. Nesting is bounded, so the recursion is:
+ * `maxNesting` counts objects and arrays, the frame being 1. Numbers with a fraction or an exponent stay floats, and
+ * escapes in strings are decoded by `JSON.parse` itself once this parser has checked the literal. Throws `DecodeFault`.
+ */
+import { DecodeFault } from "../schema/fault.ts";
+import { PathStack } from "../schema/path.ts";
+import { checkKey, normalizeBigInt } from "../schema/value.ts";
+
+/** Most digits of an integer token; the same bound as `{"$bigint": ...}` text, so both forms reach the same range. */
+export const MAX_INTEGER_DIGITS = 4001;
+
+const NUMBER = /-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
+const HEX4 = /^[0-9a-fA-F]{4}$/;
+
+let text = "";
+let pos = 0;
+let maxNesting = 16;
+const path = new PathStack();
+
+function here(): string | undefined {
+  const p = path.toString();
+  return p === "" ? undefined : p;
+}
+
+function syntax(message: string): DecodeFault {
+  return new DecodeFault("BRIDGE_ERR_FRAME_DECODE", `payload is not JSON: ${message} at position ${pos}`);
+}
+
+function invalid(message: string): DecodeFault {
+  const field = here();
+  return new DecodeFault("BRIDGE_ERR_FRAME_INVALID", `${field ?? "frame"}: ${message}`, field);
+}
+
+function skipSpace(): void {
+  for (;;) {
+    const c = text.charCodeAt(pos);
+    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) pos++;
+    else return;
+  }
+}
+
+function unexpected(): DecodeFault {
+  return pos >= text.length ? syntax("unexpected end") : syntax(`unexpected ${JSON.stringify(text[pos])}`);
+}
+
+function parseString(): string {
+  // pos is at the opening quote.
+  const start = pos;
+  pos++;
+  let escaped = false;
+  for (;;) {
+    if (pos >= text.length) throw syntax("unterminated string");
+    const c = text.charCodeAt(pos);
+    if (c === 0x22) break;
+    if (c < 0x20) throw syntax("control character in a string");
+    if (c === 0x5c) {
+      escaped = true;
+      const e = text[pos + 1];
+      if (e === "u") {
+        if (!HEX4.test(text.slice(pos + 2, pos + 6))) throw syntax("bad \\u escape");
+        pos += 6;
+        continue;
+      }
+      if (e === undefined || !'"\\/bfnrt'.includes(e)) throw syntax("bad escape");
+      pos += 2;
+      continue;
+    }
+    pos++;
+  }
+  pos++;
+  // The literal is checked above, so JSON.parse only decodes its escapes (lone surrogates included, as it would).
+  return escaped ? (JSON.parse(text.slice(start, pos)) as string) : text.slice(start + 1, pos - 1);
+}
+
+function parseNumber(): number | bigint {
+  NUMBER.lastIndex = pos;
+  const match = NUMBER.exec(text);
+  if (match === null) throw unexpected();
+  const token = match[0];
+  pos += token.length;
+  if (match[1] !== undefined || match[2] !== undefined) return Number(token);
+  const digits = token.charCodeAt(0) === 0x2d ? token.length - 1 : token.length;
+  // Up to 15 digits is always a safe integer; longer tokens are read exactly.
+  if (digits <= 15) return Number(token);
+  if (digits > MAX_INTEGER_DIGITS) throw invalid(`an integer of more than ${MAX_INTEGER_DIGITS} digits`);
+  return normalizeBigInt(BigInt(token));
+}
+
+function parseValue(nesting: number): unknown {
+  skipSpace();
+  const c = text.charCodeAt(pos);
+  switch (c) {
+    case 0x7b: // {
+      return parseObject(nesting + 1);
+    case 0x5b: // [
+      return parseArray(nesting + 1);
+    case 0x22: // "
+      return parseString();
+    case 0x74: // t
+      return literal("true", true);
+    case 0x66: // f
+      return literal("false", false);
+    case 0x6e: // n
+      return literal("null", null);
+    default:
+      if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return parseNumber();
+      throw unexpected();
+  }
+}
+
+function literal<T>(word: string, value: T): T {
+  if (!text.startsWith(word, pos)) throw unexpected();
+  pos += word.length;
+  return value;
+}
+
+function enter(nesting: number): void {
+  if (nesting > maxNesting) {
+    const field = here();
+    throw new DecodeFault(
+      "BRIDGE_ERR_FRAME_TOO_DEEP",
+      `${field ?? "frame"}: nested deeper than the decoder allows`,
+      field,
+    );
+  }
+}
+
+function parseObject(nesting: number): Record<string, unknown> {
+  enter(nesting);
+  pos++;
+  const out: Record<string, unknown> = {};
+  skipSpace();
+  if (text.charCodeAt(pos) === 0x7d) {
+    pos++;
+    return out;
+  }
+  for (;;) {
+    skipSpace();
+    if (text.charCodeAt(pos) !== 0x22) throw unexpected();
+    const key = parseString();
+    path.push(key);
+    checkKey(key, path.toString());
+    if (Object.hasOwn(out, key)) throw invalid("duplicate map key");
+    skipSpace();
+    if (text.charCodeAt(pos) !== 0x3a) throw unexpected();
+    pos++;
+    out[key] = parseValue(nesting);
+    path.pop();
+    skipSpace();
+    const c = text.charCodeAt(pos);
+    pos++;
+    if (c === 0x7d) return out;
+    if (c !== 0x2c) {
+      pos--;
+      throw unexpected();
+    }
+  }
+}
+
+function parseArray(nesting: number): unknown[] {
+  enter(nesting);
+  pos++;
+  const out: unknown[] = [];
+  skipSpace();
+  if (text.charCodeAt(pos) === 0x5d) {
+    pos++;
+    return out;
+  }
+  for (;;) {
+    path.push(out.length);
+    out.push(parseValue(nesting));
+    path.pop();
+    skipSpace();
+    const c = text.charCodeAt(pos);
+    pos++;
+    if (c === 0x5d) return out;
+    if (c !== 0x2c) {
+      pos--;
+      throw unexpected();
+    }
+  }
+}
+
+/**
+ * Parses one JSON text. `nestingLimit` bounds objects and arrays (the outermost is 1); callers pass room for the
+ * `{"$map": ...}` escapes of json-value.ts and check the exact depth of Values there.
+ */
+export function parseJson(input: string, nestingLimit: number): unknown {
+  text = input;
+  pos = 0;
+  maxNesting = nestingLimit;
+  path.reset();
+  try {
+    const value = parseValue(0);
+    skipSpace();
+    if (pos < text.length) throw syntax("trailing characters");
+    return value;
+  } finally {
+    text = "";
+  }
+}
