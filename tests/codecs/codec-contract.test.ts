@@ -255,6 +255,29 @@ for (const codec of ALL_CODECS) {
       });
     }
 
+    test("refuses a duplicate map key with BRIDGE_ERR_FRAME_INVALID naming it, at the frame and inside a Value", () => {
+      // {"r": {"a": 1, "a": 2}} and {"fw": "1", "fw": "2"}: no codec keeps the first or the last.
+      const nestedDuplicate: Record<string, Uint8Array> = {
+        json: new TextEncoder().encode('{"r":{"a":1,"a":2}}'),
+        cbor: hex("a1 61 72 a2 61 61 01 61 61 02"),
+        pb: pbFrame({
+          upTelemetry: {
+            r: {
+              entries: [
+                { key: "a", value: { intValue: 1 } },
+                { key: "a", value: { intValue: 2 } },
+              ],
+            },
+          },
+        }),
+      };
+      assertFailure(codec.decodeUp("telemetry", nestedDuplicate[codec.name]), "BRIDGE_ERR_FRAME_INVALID", "r.a");
+      if (codec.name === "pb") return; // a repeated singular protobuf field is not a map key: the last one wins
+      const frameDuplicate =
+        codec.name === "json" ? new TextEncoder().encode('{"fw":"1","fw":"2"}') : hex("a2 62 6677 61 31 62 6677 61 32");
+      assertFailure(codec.decodeUp("hello", frameDuplicate), "BRIDGE_ERR_FRAME_INVALID", "fw");
+    });
+
     test("refuses a frame over maxFrameBytes before parsing it", () => {
       const bytes = up(codec, "hello", { fw: "x".repeat(200) });
       assertFailure(codec.decodeUp("hello", bytes, { maxFrameBytes: 100 }), "BRIDGE_ERR_FRAME_TOO_LARGE");
@@ -324,6 +347,43 @@ for (const codec of ALL_CODECS) {
         }),
         { seed: 7, numRuns: 3000 },
       );
+    });
+
+    test("turns random, truncated and bit-flipped down bytes only into frames or typed decode errors", () => {
+      const valid = fc.oneof(
+        ...DOWN_CHANNELS.map((channel) =>
+          downFrames[channel].map((frame) => ({ channel, bytes: down(codec, channel, frame) })),
+        ),
+      );
+      const damaged = fc.oneof(
+        fc.record({ channel: fc.constantFrom(...DOWN_CHANNELS), bytes: fc.uint8Array({ maxLength: 64 }) }),
+        fc
+          .tuple(valid, fc.nat())
+          .map(([v, cut]) => ({ channel: v.channel, bytes: v.bytes.slice(0, cut % (v.bytes.length + 1)) })),
+        fc.tuple(valid, fc.array(fc.nat(), { minLength: 1, maxLength: 4 })).map(([v, flips]) => {
+          const bytes = v.bytes.slice();
+          for (const f of flips) if (bytes.length > 0) bytes[f % bytes.length] ^= 1 << (f % 8);
+          return { channel: v.channel, bytes };
+        }),
+      );
+      let decoded = 0;
+      fc.assert(
+        fc.property(damaged, ({ channel, bytes }) => {
+          const result = codec.decodeDown(channel, bytes);
+          if (result.ok) {
+            decoded++;
+            // A frame that decoded is a whole, valid frame: it encodes again without a fault.
+            down(codec, channel, result.frame);
+          } else {
+            assert.ok(DECODE_CODES.has(result.code), result.code);
+            assert.equal(typeof result.message, "string");
+          }
+        }),
+        { seed: 11, numRuns: 3000 },
+      );
+      // Truncation at the full length and harmless flips leave frames that decode: the pass reached the decoders'
+      // accepting paths, not only their first refusal.
+      assert.ok(decoded > 0, "no damaged down frame decoded");
     });
   });
 }

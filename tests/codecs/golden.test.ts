@@ -68,3 +68,17 @@ for (const v of vectors) {
     });
   }
 }
+
+test("every golden vector's bytes are printed in docs/protocol.md, so the docs stay true", () => {
+  const doc = readFileSync(new URL("../../docs/protocol.md", import.meta.url), "utf8");
+  // The docs print bytes as spaced pairs ("a5 62 66"), one line per encoding.
+  const spaced = (h: string) => h.replace(/(..)(?!$)/g, "$1 ");
+  for (const v of vectors) {
+    for (const name of ["cbor", "pb"] as const) {
+      assert.ok(
+        doc.includes(`${name.padEnd(5)} ${spaced(v[name])}\n`),
+        `${v.name}: ${name} ${v[name]} is not in the docs`,
+      );
+    }
+  }
+});
