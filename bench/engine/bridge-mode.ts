@@ -43,6 +43,7 @@ export function bridgeMode(mqttUrl: string, maxTokens: number): BridgeMode {
         tokens: answer.completionTokens,
         promptTokens: answer.promptTokens,
         cachedTokens: answer.cachedTokens,
+        chunks: answer.chunks,
       };
     },
     async close() {

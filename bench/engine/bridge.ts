@@ -60,6 +60,8 @@ interface Row {
   /** CPU of the process doing the calling work (this process for direct, the bridge for bridge), us per token. */
   cpuUsPerToken: number;
   promptTokensMean: number;
+  /** Completion tokens per streamed chunk (bridge: how much the bridge coalesced), NaN where not chunked. */
+  tokensPerChunk: number;
 }
 
 function percentile(values: number[], p: number): number {
@@ -116,6 +118,9 @@ async function runMode(mode: BenchMode, concurrency: number, tag: string, bridge
     ),
     cpuUsPerToken: (cpu * 1e6) / tokens,
     promptTokensMean: outcomes.reduce((n, o) => n + o.promptTokens, 0) / outcomes.length,
+    tokensPerChunk: outcomes.every((o) => o.chunks !== undefined)
+      ? tokens / outcomes.reduce((n, o) => n + (o.chunks ?? 0), 0)
+      : Number.NaN,
   };
 }
 
@@ -133,6 +138,7 @@ function median(rows: Row[]): Row {
     doneP99Ms: m((r) => r.doneP99Ms),
     cpuUsPerToken: m((r) => r.cpuUsPerToken),
     promptTokensMean: m((r) => r.promptTokensMean),
+    tokensPerChunk: m((r) => r.tokensPerChunk),
   };
 }
 
@@ -282,15 +288,15 @@ async function main(): Promise<void> {
     `reasoning path through the bridge: ${outputTokens} tokens per answer, time scale ${timeScale}, >= ${perWorker} requests per device and >= ${minRequests} per run, median of ${rounds} rounds`,
   );
   lines.push(
-    "| devices | tokens/s direct | tokens/s bridge | ratio | first chunk p50 direct / bridge ms | added first-chunk p50 / p99 ms | completion p50 direct / bridge ms | added completion p50 / p99 ms | bridge CPU us/token (net of idle) | prompt tokens direct / bridge |",
+    "| devices | tokens/s direct | tokens/s bridge | ratio | first chunk p50 direct / bridge ms | added first-chunk p50 / p99 ms | completion p50 direct / bridge ms | added completion p50 / p99 ms | bridge CPU us/token (net of idle) | prompt tokens direct / bridge | tokens per chunk (bridge) |",
   );
-  lines.push("|---|---|---|---|---|---|---|---|---|---|");
+  lines.push("|---|---|---|---|---|---|---|---|---|---|---|");
   for (const c of concurrencies) {
     const d = results.find((r) => r.mode === "direct" && r.concurrency === c);
     const b = results.find((r) => r.mode === "bridge" && r.concurrency === c);
     if (d === undefined || b === undefined) continue;
     lines.push(
-      `| ${c} | ${f(d.tokensPerSecond, 0)} | ${f(b.tokensPerSecond, 0)} | ${f(b.tokensPerSecond / d.tokensPerSecond, 3)} | ${f(d.firstP50Ms, 2)} / ${f(b.firstP50Ms, 2)} | ${f(b.firstP50Ms - d.firstP50Ms, 2)} / ${f(b.firstP99Ms - d.firstP99Ms, 2)} | ${f(d.doneP50Ms)} / ${f(b.doneP50Ms)} | ${f(b.doneP50Ms - d.doneP50Ms, 2)} / ${f(b.doneP99Ms - d.doneP99Ms, 2)} | ${f(b.cpuUsPerToken)} (${f(b.cpuUsPerToken - (idleCpuMsPerS * b.wallMs) / b.tokens)}) | ${f(d.promptTokensMean, 0)} / ${f(b.promptTokensMean, 0)} |`,
+      `| ${c} | ${f(d.tokensPerSecond, 0)} | ${f(b.tokensPerSecond, 0)} | ${f(b.tokensPerSecond / d.tokensPerSecond, 3)} | ${f(d.firstP50Ms, 2)} / ${f(b.firstP50Ms, 2)} | ${f(b.firstP50Ms - d.firstP50Ms, 2)} / ${f(b.firstP99Ms - d.firstP99Ms, 2)} | ${f(d.doneP50Ms)} / ${f(b.doneP50Ms)} | ${f(b.doneP50Ms - d.doneP50Ms, 2)} / ${f(b.doneP99Ms - d.doneP99Ms, 2)} | ${f(b.cpuUsPerToken)} (${f(b.cpuUsPerToken - (idleCpuMsPerS * b.wallMs) / b.tokens)}) | ${f(d.promptTokensMean, 0)} / ${f(b.promptTokensMean, 0)} | ${f(b.tokensPerChunk, 2)} |`,
     );
   }
   lines.push(`chunks lost on the way (QoS 0): ${lostChunks}; bridge CPU while idle: ${f(idleCpuMsPerS)} ms/s`);

@@ -21,6 +21,8 @@ export interface StreamOutcome {
   tokens: number;
   promptTokens: number;
   cachedTokens: number;
+  /** Streamed text chunks that carried the answer (bridge mode; absent where the answer is not chunked). */
+  chunks?: number;
 }
 
 export interface BenchMode {
