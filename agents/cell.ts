@@ -245,7 +245,8 @@ export class AgentCell {
       for (const d of done) d.outcome = outcome;
       this.#reportError(err, "commit");
     }
-    if (wrote) this.core.observer.onCommit?.({ agentId: this.id, events: batch.length, durationMs: performance.now() - t0 });
+    if (wrote)
+      this.core.observer.onCommit?.({ agentId: this.id, events: batch.length, durationMs: performance.now() - t0 });
     for (const d of done) {
       if (d.outcome.status === "committed") this.#release(d.scope.outputs);
       d.item.resolve(d.outcome);

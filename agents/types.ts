@@ -112,7 +112,7 @@ export interface TaskContext {
 
 /** Metrics hooks (the app maps them to Prometheus). Every hook is optional; the default does nothing. */
 export interface RuntimeObserver {
-  /** One group commit of `events` events finished. */
+  /** One group commit of `events` events finished. A batch that wrote nothing commits nothing and is not reported. */
   onCommit?(info: { agentId: string; events: number; durationMs: number }): void;
   /** One event ran. `kind` is open, message, close, call, alarm, queue, task, start. */
   onEvent?(info: { agentId: string; kind: string; status: "committed" | "failed"; durationMs: number }): void;

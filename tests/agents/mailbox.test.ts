@@ -147,11 +147,13 @@ describe("agent mailbox", () => {
   });
 
   test("a handler that throws rolls back its writes, drops its frames and leaves the rest of the batch committed", async () => {
+    const commitSizes: number[] = [];
     const rt = createRuntime({
       dataDir: path.join(t.dir, "rollback"),
       defaultAgentClass: Recorder,
       clock: new FakeClock(),
       logger: silentLogger,
+      observer: { onCommit: (c) => commitSizes.push(c.events) },
     });
     try {
       const tr = new RecordingTransport();
@@ -170,6 +172,8 @@ describe("agent mailbox", () => {
       assert.equal(failed.status, "failed");
       assert.equal(failed.status === "failed" && failed.code, "BRIDGE_ERR_HANDLER_FAILED");
       assert.deepEqual(await ok3.done, { status: "committed" });
+      // start + open (2 events), the gated event (1), then the three waiting ones in one COMMIT, not one each.
+      assert.deepEqual(commitSizes, [2, 1, 3]);
       assert.deepEqual(await rt.call("a", "rows", []), { ok: true, value: ["0", "1", "3"] });
       assert.deepEqual(
         tr.sent.map((s) => (s.message.frame as { id: string }).id),
