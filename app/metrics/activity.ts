@@ -20,6 +20,8 @@ export class ActivityTracker implements OperatorActivity {
   readonly #engine: SlidingWindow<EngineKey>;
   readonly #lastSeen = new Map<string, number>();
   readonly #lastTelemetry = new Map<string, { at: number; readings: Value }>();
+  /** Each device's metric alias table from its last hello that had one (docs/protocol.md, metric aliases). */
+  readonly #aliases = new Map<string, readonly string[]>();
 
   constructor(clock: NowSource, windowSeconds = 60) {
     this.#clock = clock;
@@ -67,6 +69,17 @@ export class ActivityTracker implements OperatorActivity {
   forget(id: string): void {
     this.#lastSeen.delete(id);
     this.#lastTelemetry.delete(id);
+    this.#aliases.delete(id);
+  }
+
+  /** Records the alias table of a device's hello, so its `rv` readings show by name. */
+  setAliases(id: string, metrics: readonly string[]): void {
+    this.#aliases.set(id, metrics);
+  }
+
+  /** The alias table last seen for `id`, if any. */
+  aliases(id: string): readonly string[] | undefined {
+    return this.#aliases.get(id);
   }
 
   lastSeen(id: string): number | undefined {
@@ -121,8 +134,15 @@ export function trackHost<H extends AgentHost>(host: H, activity: ActivityTracke
       return host.open(agentId, connection);
     },
     deliver: (agentId, connectionId, message) => {
-      if (message.channel === "telemetry") activity.seen(agentId, telemetryReadings(message.frame));
-      else activity.seen(agentId);
+      if (message.channel === "telemetry") {
+        activity.seen(agentId, telemetryReadings(message.frame, activity.aliases(agentId)));
+      } else {
+        // A hello without `metrics` leaves the table as it was, as the agent does.
+        if (message.channel === "hello" && isNameList(message.frame.metrics)) {
+          activity.setAliases(agentId, message.frame.metrics);
+        }
+        activity.seen(agentId);
+      }
       return host.deliver(agentId, connectionId, message);
     },
     close: (agentId, connectionId, reason) => host.close(agentId, connectionId, reason),
@@ -138,18 +158,40 @@ export function trackHost<H extends AgentHost>(host: H, activity: ActivityTracke
   });
 }
 
-function telemetryReadings(frame: { ts?: number; r?: Value; senml?: unknown }): Value {
-  if (frame.r !== undefined) return frame.r;
+function isNameList(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === "string");
+}
+
+/**
+ * The readings of one telemetry frame as one map: SenML records, `r`, and `rv` by alias name (`rv[i]` under the name
+ * `aliases[i]`, or under `rv[i]` when the tracker never saw a table that long; `null` means no reading and is
+ * skipped). A frame may carry several of the three; all show.
+ */
+export function telemetryReadings(
+  frame: { ts?: number; r?: Value; senml?: unknown; rv?: unknown },
+  aliases?: readonly string[],
+): Value {
+  const hasR = frame.r !== undefined;
+  if (hasR && frame.senml === undefined && frame.rv === undefined) return frame.r as Value;
+  const out: { [k: string]: Value } = {};
   if (Array.isArray(frame.senml)) {
-    const out: { [k: string]: Value } = {};
     for (const rec of frame.senml as Array<{ bn?: string; n?: string; v?: number; vs?: string; vb?: boolean }>) {
       const name = `${rec.bn ?? ""}${rec.n ?? ""}`;
       const v = rec.v ?? rec.vs ?? rec.vb;
       if (name !== "" && v !== undefined) out[name] = v;
     }
-    return out;
   }
-  return {};
+  if (hasR) {
+    const r = frame.r as Value;
+    if (typeof r !== "object" || r === null || Array.isArray(r) || r instanceof Uint8Array) return r;
+    Object.assign(out, r);
+  }
+  if (Array.isArray(frame.rv)) {
+    (frame.rv as Value[]).forEach((v, i) => {
+      if (v !== null && v !== undefined) out[aliases?.[i] ?? `rv[${i}]`] = v;
+    });
+  }
+  return out;
 }
 
 /**

@@ -145,6 +145,38 @@ describe("activity tracking", () => {
     assert.equal(metrics.activity.lastSeen("d1"), undefined);
   });
 
+  test("rv readings show by alias name once the tracker saw the hello's metrics, else by index", () => {
+    const clock = new FakeClock();
+    const metrics = createMetrics({ clock, defaultMetrics: false });
+    const host = {
+      open: async () => ({ status: "committed" as const }),
+      deliver: (_a: string, _c: string, _m: InboundMessage) => ({
+        accepted: true as const,
+        done: Promise.resolve({ status: "committed" as const }),
+      }),
+      close: async () => ({ status: "committed" as const }),
+    };
+    const tracked = trackHost(host, metrics.activity);
+    tracked.deliver("c1", "s1", { channel: "telemetry", frame: { rv: [21.5, null, 7] } });
+    assert.deepEqual(metrics.activity.lastTelemetry("c1")?.readings, { "rv[0]": 21.5, "rv[2]": 7 });
+    tracked.deliver("c1", "s1", { channel: "hello", frame: { fw: "1.0", metrics: ["temp", "hum", "co2"] } });
+    tracked.deliver("c1", "s1", { channel: "telemetry", frame: { rv: [21.4, null, 612] } });
+    assert.deepEqual(metrics.activity.lastTelemetry("c1")?.readings, { temp: 21.4, co2: 612 });
+    // A hello without metrics keeps the table; rv beyond the table falls back to the index; r and rv both show.
+    tracked.deliver("c1", "s1", { channel: "hello", frame: { fw: "1.1" } });
+    tracked.deliver("c1", "s1", { channel: "telemetry", frame: { r: { seq: 9 }, rv: [20, 40, 600, 1] } });
+    assert.deepEqual(metrics.activity.lastTelemetry("c1")?.readings, {
+      seq: 9,
+      temp: 20,
+      hum: 40,
+      co2: 600,
+      "rv[3]": 1,
+    });
+    metrics.activity.forget("c1");
+    tracked.deliver("c1", "s1", { channel: "telemetry", frame: { rv: [1] } });
+    assert.deepEqual(metrics.activity.lastTelemetry("c1")?.readings, { "rv[0]": 1 });
+  });
+
   test("the size estimate stops early and counts strings, bytes and nesting", () => {
     assert.ok(approxSize({ a: 1 }, 100) < 20);
     assert.ok(approxSize({ s: "x".repeat(500) }, 100) > 100);
