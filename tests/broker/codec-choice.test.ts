@@ -6,7 +6,7 @@ import { DeviceCodecs } from "../../broker/device-codecs.ts";
 import type { DeviceRegistry } from "../../broker/index.ts";
 import { TokenBucket } from "../../broker/token-bucket.ts";
 import type { CodecName } from "../../codecs/frames.ts";
-import { getCodec } from "../../codecs/index.ts";
+import { getCodec, negotiateCodec } from "../../codecs/index.ts";
 import {
   collect,
   connectDevice,
@@ -71,6 +71,19 @@ describe("the codec a device session is addressed in", () => {
       { codec: "cbor", source: "default" },
       "a suffix names its own message's codec",
     );
+  });
+
+  test("negotiateCodec ranks the latest message's suffix below a hello and the registry record, above the default", () => {
+    assert.deepEqual(negotiateCodec({ registryCodec: "cbor", latestTopicCodec: "json" }), {
+      codec: "cbor",
+      source: "registry",
+    });
+    assert.deepEqual(negotiateCodec({ helloCodec: "pb", latestTopicCodec: "json" }), { codec: "pb", source: "hello" });
+    assert.deepEqual(negotiateCodec({ latestTopicCodec: "json", defaultCodec: "cbor" }), {
+      codec: "json",
+      source: "topic",
+    });
+    assert.deepEqual(negotiateCodec({ topicCodec: "json", registryCodec: "cbor" }), { codec: "json", source: "topic" });
   });
 
   test("device codecs are shared by a device's sessions and forgotten with the last one", () => {
