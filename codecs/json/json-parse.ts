@@ -18,8 +18,9 @@ import { checkKey, normalizeBigInt } from "../schema/value.ts";
 /** Most digits of an integer token; the same bound as `{"$bigint": ...}` text, so both forms reach the same range. */
 export const MAX_INTEGER_DIGITS = 4001;
 
-const NUMBER = /-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/y;
 const HEX4 = /^[0-9a-fA-F]{4}$/;
+/** What the fast path of parseString leaves to the character loop: escapes and (refused) control characters. */
+const SLOW_STRING = /[\\\u0000-\u001f]/;
 
 let text = "";
 let pos = 0;
@@ -53,7 +54,15 @@ function unexpected(): DecodeFault {
 }
 
 function parseString(): string {
-  // pos is at the opening quote.
+  // pos is at the opening quote. Fast path: a string without escapes or control characters, found natively.
+  const close = text.indexOf('"', pos + 1);
+  if (close !== -1) {
+    const candidate = text.slice(pos + 1, close);
+    if (!SLOW_STRING.test(candidate)) {
+      pos = close + 1;
+      return candidate;
+    }
+  }
   const start = pos;
   pos++;
   let escaped = false;
@@ -81,16 +90,53 @@ function parseString(): string {
   return escaped ? (JSON.parse(text.slice(start, pos)) as string) : text.slice(start + 1, pos - 1);
 }
 
+function digitsFrom(at: number): number {
+  let i = at;
+  for (;;) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x30 && c <= 0x39) i++;
+    else return i;
+  }
+}
+
+/** Scans a number token by hand (a sticky regex cost a match array per number on the hot path). */
 function parseNumber(): number | bigint {
-  NUMBER.lastIndex = pos;
-  const match = NUMBER.exec(text);
-  if (match === null) throw unexpected();
-  const token = match[0];
-  pos += token.length;
-  if (match[1] !== undefined || match[2] !== undefined) return Number(token);
-  const digits = token.charCodeAt(0) === 0x2d ? token.length - 1 : token.length;
-  // Up to 15 digits is always a safe integer; longer tokens are read exactly.
-  if (digits <= 15) return Number(token);
+  const start = pos;
+  let i = pos;
+  if (text.charCodeAt(i) === 0x2d) i++;
+  const first = text.charCodeAt(i);
+  if (first === 0x30) i++;
+  else if (first >= 0x31 && first <= 0x39) i = digitsFrom(i + 1);
+  else throw unexpected();
+  const intEnd = i;
+  let integral = true;
+  if (text.charCodeAt(i) === 0x2e) {
+    const end = digitsFrom(i + 1);
+    if (end === i + 1) {
+      pos = i + 1;
+      throw unexpected();
+    }
+    i = end;
+    integral = false;
+  }
+  const e = text.charCodeAt(i);
+  if (e === 0x65 || e === 0x45) {
+    let j = i + 1;
+    const sign = text.charCodeAt(j);
+    if (sign === 0x2b || sign === 0x2d) j++;
+    const end = digitsFrom(j);
+    if (end === j) {
+      pos = j;
+      throw unexpected();
+    }
+    i = end;
+    integral = false;
+  }
+  pos = i;
+  const token = text.slice(start, i);
+  const digits = intEnd - start - (text.charCodeAt(start) === 0x2d ? 1 : 0);
+  // Up to 15 digits is always a safe integer; longer integer tokens are read exactly.
+  if (!integral || digits <= 15) return Number(token);
   if (digits > MAX_INTEGER_DIGITS) throw invalid(`an integer of more than ${MAX_INTEGER_DIGITS} digits`);
   return normalizeBigInt(BigInt(token));
 }
@@ -148,7 +194,8 @@ function parseObject(nesting: number): Record<string, unknown> {
     if (text.charCodeAt(pos) !== 0x22) throw unexpected();
     const key = parseString();
     path.push(key);
-    checkKey(key, path.toString());
+    // The path text is built only for the refusal (building it per key cost a string per map entry).
+    if (key === "__proto__") checkKey(key, path.toString());
     if (Object.hasOwn(out, key)) throw invalid("duplicate map key");
     skipSpace();
     if (text.charCodeAt(pos) !== 0x3a) throw unexpected();
