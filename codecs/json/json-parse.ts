@@ -20,6 +20,7 @@ export const MAX_INTEGER_DIGITS = 4001;
 
 const HEX4 = /^[0-9a-fA-F]{4}$/;
 /** What the fast path of parseString leaves to the character loop: escapes and (refused) control characters. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this looks for (RFC 8259 7).
 const SLOW_STRING = /[\\\u0000-\u001f]/;
 
 let text = "";
