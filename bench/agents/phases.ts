@@ -173,27 +173,71 @@ function gc(): void {
   for (let i = 0; i < 4; i++) g();
 }
 
-/** RSS per agent: `agents` agents with one open connection each, all hibernated, vs the same number kept active. */
-async function memory(p: { dataDir: string; agents: number; active: boolean }): Promise<object> {
-  const rt = runtimeFor(p.dataDir, p.active ? p.agents : 1, { idleTimeoutMs: 3_600_000 });
+/** A manual clock, so the memory phase can let every agent reach its idle timeout at once (all DBs closed). */
+class ManualClock {
+  #now = 0;
+  #timers = new Map<number, { at: number; fn: () => void }>();
+  #seq = 0;
+  now(): number {
+    return this.#now;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    this.#timers.set(++this.#seq, { at: this.#now + ms, fn });
+    return this.#seq;
+  }
+  clearTimeout(h: unknown): void {
+    this.#timers.delete(h as number);
+  }
+  advance(ms: number): void {
+    this.#now += ms;
+    for (const [id, t] of [...this.#timers]) {
+      if (t.at > this.#now) continue;
+      this.#timers.delete(id);
+      t.fn();
+    }
+  }
+}
+
+function usage(): { rss: number; heap: number } {
+  const m = process.memoryUsage();
+  return { rss: m.rss, heap: m.heapUsed + m.external + m.arrayBuffers };
+}
+
+/**
+ * Memory per agent, each with one open connection (its transport stays with the runtime while it hibernates).
+ * active: all `agents` kept in memory. Hibernated: every agent woken once, then all reach their idle timeout, so every
+ * agent database is closed before the second measurement. Both after forced GCs; heap counts JS heap + external.
+ */
+async function memory(p: { dataDir: string; agents: number; active: boolean; cacheSizeKiB?: number }): Promise<object> {
+  const clock = new ManualClock();
+  const idleTimeoutMs = 1000;
+  // Hibernated case: at most 10 open at once (LRU), the rest closed by the idle sweep below. A larger cap measures the
+  // allocator's high-water mark instead: RSS freed by 1,000 closed databases is not returned to the OS.
+  const rt = runtimeFor(p.dataDir, p.active ? p.agents : 10, { idleTimeoutMs, clock, cacheSizeKiB: p.cacheSizeKiB });
   await rt.call("warmup", "touch", []);
   await rt.destroyAgent("warmup");
   gc();
-  const rss0 = process.memoryUsage().rss;
-  const heap0 = process.memoryUsage().heapUsed;
+  const before = usage();
   for (const id of ids(p.agents)) {
     await rt.open(id, { id: "c", kind: "internal", codec: "cbor", transport: nullTransport });
     await rt.call(id, "touch", []);
   }
+  if (!p.active) {
+    clock.advance(idleTimeoutMs * 2);
+    await new Promise((r) => setImmediate(r));
+  }
   gc();
-  const mem = process.memoryUsage();
+  const after = usage();
   const stats = rt.stats();
+  if (!p.active && stats.active !== 0) throw new Error(`expected every agent hibernated, ${stats.active} active`);
   await rt.shutdown();
   return {
     active: stats.active,
     hibernated: stats.hibernated,
-    rssPerAgentBytes: (mem.rss - rss0) / p.agents,
-    heapPerAgentBytes: (mem.heapUsed - heap0) / p.agents,
+    rssPerAgentBytes: (after.rss - before.rss) / p.agents,
+    heapPerAgentBytes: (after.heap - before.heap) / p.agents,
+    rssBeforeBytes: before.rss,
+    rssAfterBytes: after.rss,
   };
 }
 
