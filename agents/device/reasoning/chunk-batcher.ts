@@ -25,7 +25,7 @@ export interface BatchTimers {
 export interface ChunkBatchOptions {
   /**
    * Least time between two flushes, ms. Text arriving sooner waits and goes out together. 0 flushes on every
-   * event-loop turn (only same-tick text is coalesced). Default 15.
+   * event-loop turn (only same-tick text is coalesced). Default 20.
    */
   flushIntervalMs: number;
   /** Pending text reaching this many UTF-8 bytes is flushed at once, window or not. Default 1024. */
@@ -33,7 +33,7 @@ export interface ChunkBatchOptions {
 }
 
 export const CHUNK_BATCH_DEFAULTS: Readonly<ChunkBatchOptions> = Object.freeze({
-  flushIntervalMs: 15,
+  flushIntervalMs: 20,
   flushBytes: 1024,
 });
 
