@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import Database from "better-sqlite3";
+import { SqlRunner } from "../../agents/storage.ts";
+import type { SqlValue } from "../../agents/types.ts";
+
+function runner(): SqlRunner {
+  const db = new Database(":memory:");
+  db.exec("CREATE TABLE t (v INTEGER)");
+  return new SqlRunner(db);
+}
+
+/** The runner's template as a tag function, as Agent.sql calls it. */
+function tag<Row = Record<string, unknown>>(sql: SqlRunner) {
+  return (strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => sql.tagged<Row>(strings, values);
+}
+
+function count(sql: SqlRunner): number {
+  return (sql.get<{ n: number }>("SELECT COUNT(*) AS n FROM t")?.n ?? -1) as number;
+}
+
+describe("lazy transactions of the sql runner", () => {
+  test("reads and savepoints alone never reach SQLite, and COMMIT then ends nothing", () => {
+    const sql = runner();
+    try {
+      sql.beginLazy();
+      sql.control("SAVEPOINT ev");
+      assert.equal(count(sql), 0);
+      tag(sql)`SELECT v FROM t`;
+      sql.control("RELEASE ev");
+      assert.equal(sql.inTransaction, true);
+      assert.equal(sql.db.inTransaction, false, "SQLite saw no BEGIN");
+      assert.equal(sql.wrote, false);
+      sql.control("COMMIT");
+      assert.equal(sql.inTransaction, false);
+    } finally {
+      sql.db.close();
+    }
+  });
+
+  test("the first write issues BEGIN and the pending savepoints, so rolling back to one undoes only its writes", () => {
+    const sql = runner();
+    try {
+      sql.beginLazy();
+      sql.control("SAVEPOINT ev");
+      sql.control("RELEASE ev");
+      sql.control("SAVEPOINT ev");
+      sql.control("SAVEPOINT nest");
+      sql.run("INSERT INTO t (v) VALUES (1)");
+      assert.equal(sql.db.inTransaction, true);
+      assert.equal(sql.wrote, true);
+      sql.control("ROLLBACK TO nest");
+      sql.control("RELEASE nest");
+      tag(sql)`INSERT INTO t (v) VALUES (${2})`;
+      sql.control("RELEASE ev");
+      sql.control("SAVEPOINT ev");
+      tag(sql)`INSERT INTO t (v) VALUES (${3})`;
+      sql.control("ROLLBACK TO ev");
+      sql.control("RELEASE ev");
+      sql.control("COMMIT");
+      assert.equal(sql.db.inTransaction, false);
+      assert.deepEqual(
+        sql.all<{ v: number }>("SELECT v FROM t").map((r) => r.v),
+        [2],
+      );
+    } finally {
+      sql.db.close();
+    }
+  });
+
+  test("a statement with RETURNING counts as a write and a lazy ROLLBACK discards nothing real", () => {
+    const sql = runner();
+    try {
+      sql.beginLazy();
+      sql.control("ROLLBACK");
+      assert.equal(sql.inTransaction, false);
+      sql.beginLazy();
+      const rows = tag<{ v: number }>(sql)`INSERT INTO t (v) VALUES (${5}) RETURNING v`;
+      assert.deepEqual(rows, [{ v: 5 }]);
+      assert.equal(sql.wrote, true, "RETURNING is a reader statement that writes");
+      sql.control("ROLLBACK");
+      assert.equal(count(sql), 0);
+      assert.throws(() => {
+        sql.beginLazy();
+        sql.beginLazy();
+      }, /already open/);
+    } finally {
+      sql.db.close();
+    }
+  });
+});
