@@ -16,7 +16,7 @@ import { type BridgeProcess, makeTempDir, startBridgeProcess, TEST_API_TOKEN } f
 
 const DEVICES = 200;
 /** Traffic after every device is online. The ramp before it is what takes time here (new agents, 2 shared cores). */
-const RUN_MS = 5000;
+const RUN_MS = 3000;
 
 describe("a 200-device fleet against the real bridge", () => {
   const dataDir = makeTempDir("e2e-fleet-");
