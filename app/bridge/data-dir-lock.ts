@@ -40,7 +40,7 @@ export interface DataDirLock {
 export interface DataDirLockOptions {
   /** This process's pid. Default `process.pid`. */
   pid?: number;
-  /** Wall-clock time in ms for `startedAt`. Default `Date.now`. */
+  /** Wall-clock time in ms, for `startedAt` and the age of an unreadable lock file. Default `Date.now`. */
   nowMs?: () => number;
   /** True when `pid` runs. Default: `process.kill(pid, 0)` (EPERM counts as running: another user's process). */
   isRunning?: (pid: number) => boolean;
@@ -95,10 +95,11 @@ export function acquireDataDirLock(dataDir: string, options: DataDirLockOptions 
   const pid = options.pid ?? process.pid;
   const isRunning = options.isRunning ?? defaultIsRunning;
   const processStart = options.processStart ?? defaultProcessStart;
+  const nowMs = options.nowMs ?? Date.now;
   const file = path.resolve(dataDir, LOCK_FILE);
   const me: LockOwner = {
     pid,
-    startedAt: new Date((options.nowMs ?? Date.now)()).toISOString(),
+    startedAt: new Date(nowMs()).toISOString(),
     host: os.hostname(),
   };
   const myStart = processStart(pid);
@@ -108,20 +109,24 @@ export function acquireDataDirLock(dataDir: string, options: DataDirLockOptions 
   // The content is written to a private file first and linked into place: link(2) fails atomically when the lock
   // exists, and a reader never sees a half-written lock (as it could with open("wx") followed by a write).
   const temp = `${file}.${pid}.${process.hrtime.bigint()}.tmp`;
-  fs.writeFileSync(temp, text, { mode: 0o644 });
+  const cannotCreate = (err: unknown) =>
+    new BridgeError(
+      "BRIDGE_ERR_DATA_DIR_LOCKED",
+      `cannot create the lock file ${file}: ${(err as Error).message}`,
+      { dataDir, file },
+      { cause: err },
+    );
+  try {
+    fs.writeFileSync(temp, text, { mode: 0o644 });
+  } catch (err) {
+    throw cannotCreate(err);
+  }
   try {
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        fs.linkSync(temp, file);
+        place(temp, file, text);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== "EEXIST") {
-          throw new BridgeError(
-            "BRIDGE_ERR_DATA_DIR_LOCKED",
-            `cannot create the lock file ${file}: ${(err as Error).message}`,
-            { dataDir, file },
-            { cause: err },
-          );
-        }
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw cannotCreate(err);
         const owner = readOwner(file);
         if (owner !== undefined && ownerIsAlive(owner, file, pid, isRunning, processStart)) {
           throw new BridgeError(
@@ -130,7 +135,10 @@ export function acquireDataDirLock(dataDir: string, options: DataDirLockOptions 
             { dataDir, file, pid: owner.pid },
           );
         }
-        // Stale (or unreadable: a lock is always written whole, so an unreadable one was damaged): take it over.
+        // An unreadable lock may be one being written by a start on a file system without hard links (see place);
+        // only an old one is taken as damaged.
+        if (owner === undefined && isRecent(file, nowMs())) break;
+        // Stale: take it over.
         fs.rmSync(file, { force: true });
         continue;
       }
@@ -146,6 +154,29 @@ export function acquireDataDirLock(dataDir: string, options: DataDirLockOptions 
     });
   } finally {
     fs.rmSync(temp, { force: true });
+  }
+}
+
+/** How long an unreadable lock file is taken for one still being written, in ms. */
+const UNREADABLE_GRACE_MS = 5000;
+
+function isRecent(file: string, now: number): boolean {
+  try {
+    return now - fs.statSync(file).mtimeMs < UNREADABLE_GRACE_MS;
+  } catch {
+    return false; // gone meanwhile: the next attempt creates it
+  }
+}
+
+/** Puts the lock in place; throws EEXIST when there is one. */
+function place(temp: string, file: string, text: string): void {
+  try {
+    fs.linkSync(temp, file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "ENOSYS") throw err;
+    // A file system without hard links (some network and FUSE mounts): an exclusive create, then the write.
+    fs.writeFileSync(file, text, { flag: "wx", mode: 0o644 });
   }
 }
 

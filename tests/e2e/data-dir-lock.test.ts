@@ -135,10 +135,18 @@ describe("acquireDataDirLock", () => {
     again.release();
   });
 
-  test("treats an unreadable lock file as stale and leaves no temporary files behind", () => {
+  test("refuses while a fresh unreadable lock may still be being written, takes an old one as stale, leaves no temp files", () => {
     const dir = tempDir("lock-unit-");
-    fs.writeFileSync(path.join(dir, LOCK_FILE), "not json");
-    const lock = acquireDataDirLock(dir, { pid: 5151, isRunning: () => true });
+    const file = path.join(dir, LOCK_FILE);
+    fs.writeFileSync(file, "not json");
+    const written = fs.statSync(file).mtimeMs;
+    // Fresh: another start may be writing it.
+    assert.throws(
+      () => acquireDataDirLock(dir, { pid: 5151, isRunning: () => true, nowMs: () => written + 1000 }),
+      (err: unknown) => hasErrorCode(err, "BRIDGE_ERR_DATA_DIR_LOCKED"),
+    );
+    assert.deepEqual(fs.readdirSync(dir), [LOCK_FILE]);
+    const lock = acquireDataDirLock(dir, { pid: 5151, isRunning: () => true, nowMs: () => written + 60_000 });
     assert.deepEqual(fs.readdirSync(dir), [LOCK_FILE]);
     lock.release();
     assert.deepEqual(fs.readdirSync(dir), []);
