@@ -64,19 +64,21 @@ function batcher(options: { flushIntervalMs?: number; flushBytes?: number } = {}
   return { timers, out, b };
 }
 
-test("the first text of a window leaves on the next loop turn, together with text of the same turn", () => {
+test("the round's first text leaves at once; after a quiet window text leaves on the next loop turn, with that turn's text", () => {
   const { timers, out, b } = batcher({ flushIntervalMs: 15 });
-  b.push({ text: "Hel" });
+  b.push({ text: "Hi" });
+  assert.deepEqual(out, [{ text: "Hi" }], "the first chunk is never held back");
+  timers.advance(50);
+  b.push({ text: " Hel" });
   b.push({ text: "lo" });
-  assert.deepEqual(out, []);
+  assert.deepEqual(out, [{ text: "Hi" }]);
   timers.turn();
-  assert.deepEqual(out, [{ text: "Hello" }]);
+  assert.deepEqual(out, [{ text: "Hi" }, { text: " Hello" }]);
 });
 
 test("text arriving within the flush window waits for the window's end and goes as one update", () => {
   const { timers, out, b } = batcher({ flushIntervalMs: 15 });
   b.push({ text: "a" });
-  timers.turn();
   timers.advance(5);
   b.push({ text: "b" });
   timers.turn();
@@ -90,14 +92,15 @@ test("text arriving within the flush window waits for the window's end and goes 
   timers.advance(100);
   b.push({ text: "d" });
   timers.turn();
-  assert.deepEqual(out, [{ text: "a" }, { text: "bc" }, { text: "d" }], "after a quiet window text leaves at once");
+  assert.deepEqual(out, [{ text: "a" }, { text: "bc" }, { text: "d" }], "after a quiet window, on the next loop turn");
 });
 
 test("pending text reaching flushBytes is flushed at once", () => {
   const { out, b } = batcher({ flushIntervalMs: 15, flushBytes: 4 });
+  b.push({ text: "first" });
   b.push({ text: "ab" });
   b.push({ text: "é" });
-  assert.deepEqual(out, [{ text: "abé" }], "é is two UTF-8 bytes");
+  assert.deepEqual(out, [{ text: "first" }, { text: "abé" }], "é is two UTF-8 bytes");
 });
 
 test("an update that is not plain text flushes the pending text first, keeping order", () => {
@@ -131,6 +134,7 @@ test("a coalesced task body reports its pending text before it returns or throws
     const seen: string[] = [];
     const body = coalesceProgress(
       async (task) => {
+        task.progress({ text: "zero " });
         task.progress({ text: "one " });
         task.progress({ text: "two" });
         if (fails) throw new Error("boom");
@@ -148,7 +152,7 @@ test("a coalesced task body reports its pending text before it returns or throws
       () => "failed",
     );
     seen.push(await outcome);
-    assert.deepEqual(seen, ['{"text":"one two"}', fails ? "failed" : "done result"]);
+    assert.deepEqual(seen, ['{"text":"zero "}', '{"text":"one two"}', fails ? "failed" : "done result"]);
   }
 });
 

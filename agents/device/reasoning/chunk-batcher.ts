@@ -2,8 +2,9 @@
  * Coalescing of streamed text on the task side, before it becomes mailbox events. Every `task.progress` call is one
  * event through the agent's mailbox (a transaction) and one `down/reason` packet, so per-token progress made the
  * bridge's CPU per streamed token the limit of the reasoning path. Text that arrives within one flush window is
- * sent as one progress update instead: the first text of a window leaves on the next turn of the event loop (so the
- * first chunk is not held back), later text waits at most `flushIntervalMs`, and the round's end flushes whatever
+ * sent as one progress update instead: the round's very first text leaves at once (time to the first chunk is what a
+ * user waits for), the first text of a later window leaves on the next turn of the event loop (with whatever else
+ * that turn parsed), later text waits at most `flushIntervalMs`, and the round's end flushes whatever
  * is pending before the round's result is reported, so ordering holds and the final frame stays last.
  */
 import type { Value } from "../../../codecs/frames.ts";
@@ -90,7 +91,7 @@ export class ChunkBatcher {
     if (text === "") return;
     this.#pending.push(text);
     this.#pendingBytes += Buffer.byteLength(text, "utf8");
-    if (this.#pendingBytes >= this.options.flushBytes) {
+    if (this.#pendingBytes >= this.options.flushBytes || this.#lastFlushAt === Number.NEGATIVE_INFINITY) {
       this.flush();
       return;
     }
