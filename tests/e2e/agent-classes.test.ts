@@ -108,7 +108,9 @@ describe("agent classes and WebSocket transports end to end", () => {
   });
 
   test("a configured class module that does not exist stops start with the entry named", () => {
-    const badConfig = path.join(dataDir, "bad.json");
+    // Its own data directory: the suite's bridge still holds the lock on the shared one (one bridge per directory).
+    const ownDir = makeTempDir("bridge-classes-bad-");
+    const badConfig = path.join(ownDir, "bad.json");
     fs.writeFileSync(
       badConfig,
       JSON.stringify({ agents: { classes: [{ pattern: "x-*", module: "./missing.ts", export: "X" }] } }),
@@ -118,12 +120,13 @@ describe("agent classes and WebSocket transports end to end", () => {
       "--config",
       badConfig,
       "--data-dir",
-      dataDir,
+      ownDir,
       "--mqtt-port",
       "0",
       "--http-port",
       "0",
     ]);
+    fs.rmSync(ownDir, { recursive: true, force: true });
     assert.equal(result.status, 1);
     assert.match(result.stdout, /agents\.classes\[0\]\.module .*missing\.ts cannot be loaded/);
   });
