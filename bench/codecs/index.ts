@@ -22,6 +22,7 @@ import {
   telemetrySensorFloat32,
   telemetrySensorJson,
 } from "./frames.ts";
+import { interleave, positiveOption, type Run } from "./cpu-slices.ts";
 
 interface Case {
   name: string;
@@ -47,19 +48,10 @@ const CASES: Case[] = [
   { name: "reasoning chunk, 200 chars", direction: "down", channel: "reason", frame: reasonChunk },
 ];
 
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
-  return value;
-}
+const slices = positiveOption("slices", 40);
+const sliceMs = positiveOption("slice-ms", 25);
 
-const slices = option("slices", 40);
-const sliceMs = option("slice-ms", 25);
-
-type RoundTrip = () => number;
-
-function codecRoundTrip(codec: Codec, c: Case): { bytes: number; run: RoundTrip } {
+function codecRoundTrip(codec: Codec, c: Case): { bytes: number; run: Run } {
   const encode = () =>
     c.direction === "up"
       ? codec.encodeUp(c.channel as UpChannel, c.frame as never)
@@ -79,31 +71,12 @@ function codecRoundTrip(codec: Codec, c: Case): { bytes: number; run: RoundTrip 
 }
 
 const cborX = new Encoder({ useRecords: false, mapsAsObjects: true, variableMapSize: true, tagUint8Array: false });
-function cborXRoundTrip(c: Case): { bytes: number; run: RoundTrip } {
+function cborXRoundTrip(c: Case): { bytes: number; run: Run } {
   const sample = cborX.encode(c.frame);
   return { bytes: sample.length, run: () => (cborX.decode(cborX.encode(c.frame)) ? 1 : 0) };
 }
 
-/**
- * Runs round trips for about one slice of this process's CPU time; returns how many ran and the CPU time (ms) they
- * took. CPU time rather than wall time, so that being descheduled on a busy machine does not count against a codec.
- */
-function slice(run: RoundTrip): { n: number; ms: number } {
-  let n = 0;
-  let sink = 0;
-  const start = process.cpuUsage();
-  let ms = 0;
-  while (ms < sliceMs) {
-    for (let i = 0; i < 100; i++) sink += run();
-    n += 100;
-    const used = process.cpuUsage(start);
-    ms = (used.user + used.system) / 1000;
-  }
-  if (sink !== n) throw new Error("a round trip failed");
-  return { n, ms };
-}
-
-const contenders: { name: string; make: (c: Case) => { bytes: number; run: RoundTrip } }[] = [
+const contenders: { name: string; make: (c: Case) => { bytes: number; run: Run } }[] = [
   { name: "json", make: (c) => codecRoundTrip(jsonCodec, c) },
   { name: "cbor", make: (c) => codecRoundTrip(cborCodec, c) },
   { name: "pb", make: (c) => codecRoundTrip(pbCodec, c) },
@@ -120,14 +93,7 @@ console.log("| frame | codec | bytes | bytes vs json | round trips per CPU-secon
 console.log("|---|---|---:|---:|---:|---:|");
 for (const c of CASES) {
   const runs = contenders.map((k) => ({ name: k.name, ...k.make(c), n: 0, ms: 0 }));
-  for (const r of runs) for (let i = 0; i < 2000; i++) r.run(); // warm up the JIT
-  for (let i = 0; i < slices; i++) {
-    for (const r of runs) {
-      const done = slice(r.run);
-      r.n += done.n;
-      r.ms += done.ms;
-    }
-  }
+  interleave(runs, { slices, sliceMs, failure: "a round trip failed" });
   sizes.set(c.name, new Map(runs.map((r) => [r.name, r.bytes])));
   const json = runs[0];
   const jsonRate = (json.n * 1000) / json.ms;

@@ -17,6 +17,7 @@ import {
   telemetryAliased,
   telemetrySensorJson,
 } from "./frames.ts";
+import { interleave, positiveOption } from "./cpu-slices.ts";
 
 const CASES: { name: string; direction: "up" | "down"; channel: string; frame: object }[] = [
   { name: "telemetry, 8 readings", direction: "up", channel: "telemetry", frame: telemetry },
@@ -27,30 +28,9 @@ const CASES: { name: string; direction: "up" | "down"; channel: string; frame: o
   { name: "reasoning chunk, 200 chars", direction: "down", channel: "reason", frame: reasonChunk },
 ];
 
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
-  return value;
-}
-const slices = option("slices", 40);
-const sliceMs = option("slice-ms", 25);
+const slices = positiveOption("slices", 40);
+const sliceMs = positiveOption("slice-ms", 25);
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
-function slice(run: () => number): { n: number; ms: number } {
-  let n = 0;
-  let sink = 0;
-  const start = process.cpuUsage();
-  let ms = 0;
-  while (ms < sliceMs) {
-    for (let i = 0; i < 100; i++) sink += run();
-    n += 100;
-    const used = process.cpuUsage(start);
-    ms = (used.user + used.system) / 1000;
-  }
-  if (sink !== n) throw new Error("a decode failed");
-  return { n, ms };
-}
 
 console.log(
   `node ${process.version}, ${slices} interleaved slices of ${sliceMs} ms CPU time per contender and frame\n`,
@@ -80,14 +60,7 @@ for (const c of CASES) {
     { run: baseline, n: 0, ms: 0 },
     { run: strict, n: 0, ms: 0 },
   ];
-  for (const r of runs) for (let i = 0; i < 2000; i++) r.run();
-  for (let i = 0; i < slices; i++) {
-    for (const r of runs) {
-      const done = slice(r.run);
-      r.n += done.n;
-      r.ms += done.ms;
-    }
-  }
+  interleave(runs, { slices, sliceMs, failure: "a decode failed" });
   const [base, ours] = runs.map((r) => (r.n * 1000) / r.ms);
   const fmt = (x: number) => Math.round(x).toLocaleString("en-US");
   console.log(`| ${c.name} | ${bytes.length} | ${fmt(base)} | ${fmt(ours)} | ${(ours / base).toFixed(2)} |`);
