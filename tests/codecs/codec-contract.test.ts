@@ -32,6 +32,35 @@ const DECODE_CODES = new Set([
 const up = (codec: Codec, channel: UpChannel, frame: unknown) => codec.encodeUp(channel, frame as never);
 const down = (codec: Codec, channel: DownChannel, frame: unknown) => codec.encodeDown(channel, frame as never);
 
+/**
+ * Damaged inputs for the fuzz passes: random bytes on any of `channels`, and `valid` encodings cut short or with one
+ * to four bits flipped.
+ */
+function damagedBytes<C extends string>(
+  channels: readonly C[],
+  valid: fc.Arbitrary<{ channel: C; bytes: Uint8Array }>,
+): fc.Arbitrary<{ channel: C; bytes: Uint8Array }> {
+  return fc.oneof(
+    fc.record({ channel: fc.constantFrom(...channels), bytes: fc.uint8Array({ maxLength: 64 }) }),
+    fc
+      .tuple(valid, fc.nat())
+      .map(([v, cut]) => ({ channel: v.channel, bytes: v.bytes.slice(0, cut % (v.bytes.length + 1)) })),
+    fc.tuple(valid, fc.array(fc.nat(), { minLength: 1, maxLength: 4 })).map(([v, flips]) => {
+      const bytes = v.bytes.slice();
+      for (const f of flips) if (bytes.length > 0) bytes[f % bytes.length] ^= 1 << (f % 8);
+      return { channel: v.channel, bytes };
+    }),
+  );
+}
+
+/** A fuzz outcome is a frame (true) or a decode error with one of the stable decode codes and a message (false). */
+function assertFrameOrDecodeError<T>(result: DecodeResult<T>): result is { ok: true; frame: T } {
+  if (result.ok) return true;
+  assert.ok(DECODE_CODES.has(result.code), result.code);
+  assert.equal(typeof result.message, "string");
+  return false;
+}
+
 function assertFailure(result: DecodeResult<unknown>, code: string, field?: string): void {
   assert.equal(result.ok, false, `expected ${code}, got a frame`);
   if (result.ok) return;
@@ -323,27 +352,12 @@ for (const codec of ALL_CODECS) {
           upFrames[channel].map((frame) => ({ channel, bytes: up(codec, channel, frame) })),
         ),
       );
-      const damaged = fc.oneof(
-        fc.record({ channel: fc.constantFrom(...UP_CHANNELS), bytes: fc.uint8Array({ maxLength: 64 }) }),
-        fc
-          .tuple(valid, fc.nat())
-          .map(([v, cut]) => ({ channel: v.channel, bytes: v.bytes.slice(0, cut % (v.bytes.length + 1)) })),
-        fc.tuple(valid, fc.array(fc.nat(), { minLength: 1, maxLength: 4 })).map(([v, flips]) => {
-          const bytes = v.bytes.slice();
-          for (const f of flips) if (bytes.length > 0) bytes[f % bytes.length] ^= 1 << (f % 8);
-          return { channel: v.channel, bytes };
-        }),
-      );
+      const damaged = damagedBytes(UP_CHANNELS, valid);
       fc.assert(
         fc.property(damaged, ({ channel, bytes }) => {
           const result = codec.decodeUp(channel, bytes);
-          if (result.ok) {
-            // A frame that decoded is a whole, valid frame: it encodes again without a fault.
-            up(codec, channel, result.frame);
-          } else {
-            assert.ok(DECODE_CODES.has(result.code), result.code);
-            assert.equal(typeof result.message, "string");
-          }
+          // A frame that decoded is a whole, valid frame: it encodes again without a fault.
+          if (assertFrameOrDecodeError(result)) up(codec, channel, result.frame);
         }),
         { seed: 7, numRuns: 3000 },
       );
@@ -355,28 +369,15 @@ for (const codec of ALL_CODECS) {
           downFrames[channel].map((frame) => ({ channel, bytes: down(codec, channel, frame) })),
         ),
       );
-      const damaged = fc.oneof(
-        fc.record({ channel: fc.constantFrom(...DOWN_CHANNELS), bytes: fc.uint8Array({ maxLength: 64 }) }),
-        fc
-          .tuple(valid, fc.nat())
-          .map(([v, cut]) => ({ channel: v.channel, bytes: v.bytes.slice(0, cut % (v.bytes.length + 1)) })),
-        fc.tuple(valid, fc.array(fc.nat(), { minLength: 1, maxLength: 4 })).map(([v, flips]) => {
-          const bytes = v.bytes.slice();
-          for (const f of flips) if (bytes.length > 0) bytes[f % bytes.length] ^= 1 << (f % 8);
-          return { channel: v.channel, bytes };
-        }),
-      );
+      const damaged = damagedBytes(DOWN_CHANNELS, valid);
       let decoded = 0;
       fc.assert(
         fc.property(damaged, ({ channel, bytes }) => {
           const result = codec.decodeDown(channel, bytes);
-          if (result.ok) {
+          if (assertFrameOrDecodeError(result)) {
             decoded++;
             // A frame that decoded is a whole, valid frame: it encodes again without a fault.
             down(codec, channel, result.frame);
-          } else {
-            assert.ok(DECODE_CODES.has(result.code), result.code);
-            assert.equal(typeof result.message, "string");
           }
         }),
         { seed: 11, numRuns: 3000 },
