@@ -244,15 +244,22 @@ class Runtime implements AgentRuntime {
     }
     cell = new AgentCell(id, this.#classFor(id), this.#core);
     this.#cells.set(id, cell);
-    // Evicting closes a database (a WAL checkpoint): do it off the path of the event that is arriving.
-    if (this.#cells.size > this.#opts.maxActiveAgents && !this.#capPending) {
-      this.#capPending = true;
-      setImmediate(() => {
-        this.#capPending = false;
-        if (!this.#closing) this.#enforceCap();
-      });
-    }
+    this.#scheduleCap();
     return cell;
+  }
+
+  /**
+   * Eviction runs on a later turn of the event loop, never inside #cell: closing a database is a WAL checkpoint that
+   * must stay off the arriving event's path, and by then the caller has enqueued into the new cell, so it is not idle
+   * and cannot be evicted before its event ran (the LRU hang fixed in 566a33b).
+   */
+  #scheduleCap(): void {
+    if (this.#cells.size <= this.#opts.maxActiveAgents || this.#capPending) return;
+    this.#capPending = true;
+    setImmediate(() => {
+      this.#capPending = false;
+      if (!this.#closing) this.#enforceCap();
+    });
   }
 
   #run(agentId: string, event: AgentEvent, user: boolean): Promise<EventOutcome> {
