@@ -7,10 +7,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import pino from "pino";
-import { type Bridge, createBridge } from "../../app/bridge.ts";
-import { loadConfig } from "../../app/config/index.ts";
+import type { Bridge } from "../../app/bridge.ts";
 import { type EngineSimulator, startEngineSimulator } from "../../engine-client/sim/index.ts";
+import { createLoopbackBridge } from "../support/in-process-bridge.ts";
 
 const TOKEN = "bridge-engine-metrics-token-0123456789";
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "bridge-engine-metrics-"));
@@ -20,16 +19,7 @@ let http = "";
 
 before(async () => {
   sim = await startEngineSimulator({ timeScale: 0 });
-  const loaded = loadConfig({
-    overrides: {
-      dataDir,
-      mqtt: { host: "127.0.0.1", port: 0 },
-      http: { host: "127.0.0.1", port: 0, apiToken: TOKEN },
-      engine: { urls: [sim.url] },
-    },
-  });
-  if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues));
-  bridge = await createBridge(loaded.config, { logger: pino({ level: "silent" }) });
+  bridge = await createLoopbackBridge({ dataDir, apiToken: TOKEN, engineUrls: [sim.url] });
   const addresses = await bridge.start();
   http = `127.0.0.1:${addresses.http?.port}`;
 });

@@ -8,10 +8,9 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import mqtt from "mqtt";
-import pino from "pino";
 import WebSocket from "ws";
-import { type Bridge, createBridge } from "../../app/bridge.ts";
-import { loadConfig } from "../../app/config/index.ts";
+import type { Bridge } from "../../app/bridge.ts";
+import { createLoopbackBridge } from "../support/in-process-bridge.ts";
 
 const TOKEN = "bridge-surface-token-0123456789";
 
@@ -24,15 +23,7 @@ describe("operator surface wired into the bridge", () => {
   let mqttUrl = "";
 
   before(async () => {
-    const loaded = loadConfig({
-      overrides: {
-        dataDir,
-        mqtt: { host: "127.0.0.1", port: 0 },
-        http: { host: "127.0.0.1", port: 0, apiToken: TOKEN },
-      },
-    });
-    if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues));
-    bridge = await createBridge(loaded.config, { logger: pino({ level: "silent" }) });
+    bridge = await createLoopbackBridge({ dataDir, apiToken: TOKEN });
     const addresses = await bridge.start();
     http = `127.0.0.1:${addresses.http?.port}`;
     const added = await bridge.registry.add("meter-1", { codec: "json" });

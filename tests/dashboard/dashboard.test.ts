@@ -10,15 +10,14 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import mqtt from "mqtt";
-import pino from "pino";
 import type { BrowserContext, Page } from "playwright-core";
 import { chromium } from "playwright-core";
 import { registerDashboard } from "../../app/dashboard/index.ts";
-import { type Bridge, createBridge } from "../../app/bridge.ts";
-import { loadConfig } from "../../app/config/index.ts";
+import type { Bridge } from "../../app/bridge.ts";
 import { startEngineSimulator } from "../../engine-client/sim/index.ts";
 import { createFleet, type Fleet } from "../../firmware-sim/index.ts";
 import { missingDebianPackage } from "../support/debian-package.ts";
+import { createLoopbackBridge, provisionDevices } from "../support/in-process-bridge.ts";
 
 const TOKEN = "dashboard-test-token-0123456789";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -40,27 +39,13 @@ describe("dashboard in headless Chromium", { skip }, () => {
   before(async () => {
     fs.mkdirSync(SHOTS, { recursive: true });
     sim = await startEngineSimulator({ timeScale: 0.01 });
-    const loaded = loadConfig({
-      overrides: {
-        dataDir,
-        mqtt: { host: "127.0.0.1", port: 0 },
-        http: { host: "127.0.0.1", port: 0, apiToken: TOKEN },
-        engine: { urls: [sim.url] },
-      },
-    });
-    if (!loaded.ok) throw new Error(JSON.stringify(loaded.issues));
-    bridge = await createBridge(loaded.config, { logger: pino({ level: "silent" }) });
+    bridge = await createLoopbackBridge({ dataDir, apiToken: TOKEN, engineUrls: [sim.url] });
     // The bridge registers the dashboard itself once wired; register it here only when it has not.
     if (!bridge.http.app.hasRoute({ method: "GET", url: "/dashboard/app.js" }))
       await registerDashboard(bridge.http.app);
     const addresses = await bridge.start();
     base = `http://127.0.0.1:${addresses.http?.port}`;
-    const credentials = [];
-    for (const id of ["sensor-1", "sensor-2", "sensor-3"]) {
-      const r = await bridge.registry.add(id, { codec: "json" });
-      assert.equal(r.status, "created");
-      if (r.status === "created") credentials.push({ id, secret: r.secret });
-    }
+    const credentials = await provisionDevices(bridge, ["sensor-1", "sensor-2", "sensor-3"], "json");
     fleet = createFleet({
       url: `mqtt://127.0.0.1:${addresses.mqtt?.port}`,
       credentials,

@@ -3,24 +3,14 @@ import fs from "node:fs";
 import { after, describe, test } from "node:test";
 import { pino } from "pino";
 import { createBridge } from "../../app/bridge.ts";
-import { loadConfig } from "../../app/config/index.ts";
 import { hasErrorCode } from "../../errors/index.ts";
 import { makeTempDir } from "./support/bridge-process.ts";
+import { loopbackConfig } from "../support/in-process-bridge.ts";
 
 const dataDir = makeTempDir("bridge-inproc-");
 after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
-function config() {
-  const result = loadConfig({
-    overrides: {
-      dataDir,
-      mqtt: { host: "127.0.0.1", port: 0 },
-      http: { port: 0, apiToken: "in-process-token-0123456789" },
-    },
-  });
-  assert.ok(result.ok);
-  return result.config;
-}
+const config = () => loopbackConfig({ dataDir, apiToken: "in-process-token-0123456789" });
 
 describe("createBridge in process", () => {
   test("start resolves with real addresses, operators reach agents through the runtime, and stop is idempotent", async () => {

@@ -1,11 +1,9 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { after, describe, test } from "node:test";
-import { pino } from "pino";
-import { createBridge } from "../../app/bridge.ts";
-import { loadConfig } from "../../app/config/index.ts";
 import { makeTempDir } from "./support/bridge-process.ts";
 import { connectDevice } from "./support/device.ts";
+import { createLoopbackBridge } from "../support/in-process-bridge.ts";
 
 const dataDir = makeTempDir("bridge-command-metrics-");
 after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
@@ -18,15 +16,7 @@ function commandStates(text: string, state: string): number {
 
 describe("command metrics", () => {
   test("bridge_command_states_total moves when a command is queued, sent and acked by the device", async () => {
-    const result = loadConfig({
-      overrides: {
-        dataDir,
-        mqtt: { host: "127.0.0.1", port: 0 },
-        http: { port: 0, apiToken: "command-metrics-token-0123456789" },
-      },
-    });
-    assert.ok(result.ok);
-    const bridge = await createBridge(result.config, { logger: pino({ level: "silent" }) });
+    const bridge = await createLoopbackBridge({ dataDir, apiToken: "command-metrics-token-0123456789" });
     try {
       const added = await bridge.registry.add("valve-1", { codec: "cbor" });
       assert.equal(added.status, "created");

@@ -1,33 +1,18 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { after, describe, test } from "node:test";
-import { pino } from "pino";
-import { createBridge } from "../../app/bridge.ts";
-import { loadConfig } from "../../app/config/index.ts";
 import { createFleet, seededRandom } from "../../firmware-sim/index.ts";
 import { makeTempDir } from "./support/bridge-process.ts";
+import { createLoopbackBridge, provisionDevices } from "../support/in-process-bridge.ts";
 
 const dataDir = makeTempDir("bridge-takeover-codec-");
 after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
 describe("the codec of a device session", () => {
   test("pb devices provisioned as cbor, kicking each other off with one client id over a lossy network, receive every command in pb", async () => {
-    const result = loadConfig({
-      overrides: {
-        dataDir,
-        mqtt: { host: "127.0.0.1", port: 0 },
-        http: { port: 0, apiToken: "takeover-codec-token-0123456789" },
-      },
-    });
-    assert.ok(result.ok);
-    const bridge = await createBridge(result.config, { logger: pino({ level: "silent" }) });
+    const bridge = await createLoopbackBridge({ dataDir, apiToken: "takeover-codec-token-0123456789" });
     try {
-      const credentials: Array<{ id: string; secret: string }> = [];
-      for (const id of ["pbtwin-1", "pbtwin-2", "pbtwin-3"]) {
-        const added = await bridge.registry.add(id, { codec: "cbor" });
-        assert.equal(added.status, "created");
-        if (added.status === "created") credentials.push({ id, secret: added.secret });
-      }
+      const credentials = await provisionDevices(bridge, ["pbtwin-1", "pbtwin-2", "pbtwin-3"], "cbor");
       const addresses = await bridge.start();
       const fleet = createFleet({
         url: `mqtt://127.0.0.1:${addresses.mqtt?.port}`,

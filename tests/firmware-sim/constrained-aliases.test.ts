@@ -7,12 +7,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { pino } from "pino";
-import { createBridge } from "../../app/bridge.ts";
-import { loadConfig } from "../../app/config/index.ts";
 import { createFleet, seededRandom } from "../../firmware-sim/index.ts";
 import { getProfile } from "../../firmware-sim/profiles/index.ts";
 import { telemetryReadings } from "../../firmware-sim/profiles/profile.ts";
+import { createLoopbackBridge, provisionDevices } from "../support/in-process-bridge.ts";
 
 describe("constrained firmware with metric aliases", () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "sim-aliases-"));
@@ -29,22 +27,9 @@ describe("constrained firmware with metric aliases", () => {
   });
 
   it("has its positional readings stored by metric name on the real bridge, with no alias errors", async () => {
-    const loaded = loadConfig({
-      overrides: {
-        dataDir,
-        mqtt: { host: "127.0.0.1", port: 0 },
-        http: { port: 0, apiToken: "sim-aliases-token-0123456789abcdef" },
-      },
-    });
-    assert.ok(loaded.ok);
-    const bridge = await createBridge(loaded.config, { logger: pino({ level: "silent" }) });
+    const bridge = await createLoopbackBridge({ dataDir, apiToken: "sim-aliases-token-0123456789abcdef" });
     try {
-      const credentials: Array<{ id: string; secret: string }> = [];
-      for (const id of ["mcu-1", "mcu-2"]) {
-        const added = await bridge.registry.add(id, { codec: "cbor" });
-        assert.equal(added.status, "created");
-        if (added.status === "created") credentials.push({ id, secret: added.secret });
-      }
+      const credentials = await provisionDevices(bridge, ["mcu-1", "mcu-2"], "cbor");
       const addresses = await bridge.start();
       const fleet = createFleet({
         url: `mqtt://127.0.0.1:${addresses.mqtt?.port}`,
