@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import net from "node:net";
 import { after, describe, test } from "node:test";
 import { pino } from "pino";
 import type { AgentHost, ConnectionInit } from "../../agents/host.ts";
 import type { DownMessage } from "../../codecs/frames.ts";
 import { tapHost } from "../../app/bridge/tap.ts";
 import { createHttpServer, type HttpServer, type Readiness } from "../../app/http/index.ts";
+import { rawStatusLine } from "./support/raw-http.ts";
 
 const logger = pino({ level: "silent" });
 const servers: HttpServer[] = [];
@@ -14,18 +14,7 @@ after(async () => {
 });
 
 function upgrade(port: number, urlPath: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, "127.0.0.1", () =>
-      socket.write(`GET ${urlPath} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`),
-    );
-    let text = "";
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => {
-      text += chunk;
-    });
-    socket.on("close", () => resolve(text.split("\r\n")[0] ?? ""));
-    socket.on("error", reject);
-  });
+  return rawStatusLine(port, `GET ${urlPath} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
 }
 
 describe("operator HTTP server (in process)", () => {

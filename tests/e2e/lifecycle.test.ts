@@ -4,6 +4,7 @@ import net from "node:net";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { makeTempDir, runCli, startBridgeProcess } from "./support/bridge-process.ts";
+import { rawStatusLine } from "./support/raw-http.ts";
 
 const dataDir = makeTempDir("bridge-lifecycle-");
 after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
@@ -114,19 +115,9 @@ describe("bridge lifecycle", () => {
 
 /** Sends a WebSocket upgrade request on a raw socket and resolves with the status line of the answer. */
 function rawUpgrade(port: number, urlPath: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, "127.0.0.1", () => {
-      socket.write(
-        `GET ${urlPath} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
-          "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-      );
-    });
-    let text = "";
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => {
-      text += chunk;
-    });
-    socket.on("close", () => resolve(text.split("\r\n")[0] ?? ""));
-    socket.on("error", reject);
-  });
+  return rawStatusLine(
+    port,
+    `GET ${urlPath} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+      "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+  );
 }
