@@ -158,33 +158,23 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
     labelNames: ["state"],
     registers: reg,
   });
-  new Gauge({
-    name: "bridge_agents_active",
-    help: "Agents in memory",
-    registers: reg,
-    collect() {
-      const s = sources.runtime?.stats();
-      if (s !== undefined) this.set(s.active);
-    },
-  });
-  new Gauge({
-    name: "bridge_agents_hibernated",
-    help: "Agents on disk only",
-    registers: reg,
-    collect() {
-      const s = sources.runtime?.stats();
-      if (s !== undefined) this.set(s.hibernated);
-    },
-  });
-  new Gauge({
-    name: "bridge_mailbox_depth",
-    help: "Events waiting in all agent mailboxes",
-    registers: reg,
-    collect() {
-      const s = sources.runtime?.stats();
-      if (s !== undefined) this.set(s.mailboxDepth);
-    },
-  });
+  // One gauge per runtime count, read from the runtime's stats at scrape time so it never lags the runtime.
+  const runtimeGauges = [
+    { name: "bridge_agents_active", help: "Agents in memory", stat: "active" },
+    { name: "bridge_agents_hibernated", help: "Agents on disk only", stat: "hibernated" },
+    { name: "bridge_mailbox_depth", help: "Events waiting in all agent mailboxes", stat: "mailboxDepth" },
+  ] as const;
+  for (const { name, help, stat } of runtimeGauges) {
+    new Gauge({
+      name,
+      help,
+      registers: reg,
+      collect() {
+        const s = sources.runtime?.stats();
+        if (s !== undefined) this.set(s[stat]);
+      },
+    });
+  }
   const engineQueueWait = new Histogram({
     name: "bridge_engine_queue_wait_seconds",
     help: "Time a reasoning request waited in the engine client's fair queue",
