@@ -43,7 +43,12 @@ export async function handleOpen(cell: AgentCell, init: ConnectionInit): Promise
         serverTime: cell.core.clock.now(),
       },
     });
-    cell.output({ type: "protocol", connectionId: conn.id, message: { type: "state", state: agent.state } });
+    // A WebSocket client always gets a state sync at open (the JSON protocol's clients wait for one). A device gets it
+    // only once the agent has set a state: on MQTT, down/state is also the channel of DeviceAgent's shadow, where an
+    // unset runtime state would read as "the desired state is empty".
+    if (conn.kind !== "mqtt" || cell.getState() !== undefined) {
+      cell.output({ type: "protocol", connectionId: conn.id, message: { type: "state", state: agent.state } });
+    }
   }
   await agent.onConnect(conn, ctx);
   return null;
