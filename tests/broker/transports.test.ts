@@ -8,6 +8,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { getCodec } from "../../codecs/index.ts";
 import { missingDebianPackage } from "../support/debian-package.ts";
+import { makeSelfSignedCert } from "../support/self-signed-cert.ts";
 import {
   collect,
   connackCode,
@@ -72,19 +73,8 @@ describe("MQTT over WebSocket", () => {
 });
 
 function tlsMaterial(dir: string): { cert: Buffer; key: Buffer } {
-  const certFile = path.join(dir, "cert.pem");
-  const keyFile = path.join(dir, "key.pem");
-  const made = spawnSync(
-    "openssl",
-    ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyFile, "-out", certFile, "-days", "1"].concat([
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=DNS:localhost,IP:127.0.0.1",
-    ]),
-    { stdio: "ignore" },
-  );
-  if (made.status === 0) return { cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) };
+  const { certFile, keyFile, made } = makeSelfSignedCert(dir, "localhost", "DNS:localhost,IP:127.0.0.1");
+  if (made) return { cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) };
   // No openssl: the checked-in self-signed fixture.
   const fixtures = path.join(import.meta.dirname, "fixtures");
   return {

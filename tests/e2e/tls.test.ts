@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
-import path from "node:path";
 import { after, describe, test } from "node:test";
 import { missingDebianPackage } from "../support/debian-package.ts";
+import { makeSelfSignedCert } from "../support/self-signed-cert.ts";
 import { addDevice, type BridgeProcess, makeTempDir, startBridgeProcess } from "./support/bridge-process.ts";
 import { connectDevice, type TestDevice } from "./support/device.ts";
 
@@ -20,19 +19,8 @@ after(async () => {
 
 describe("MQTT over TLS end to end", { skip: missing }, () => {
   test("a device connects with TLS to the port from the start line and its credentials work as over TCP", async () => {
-    const cert = path.join(dataDir, "cert.pem");
-    const key = path.join(dataDir, "key.pem");
-    const made = spawnSync(
-      "openssl",
-      ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1"].concat([
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-      ]),
-      { encoding: "utf8" },
-    );
-    assert.equal(made.status, 0, made.stderr);
+    const { certFile: cert, keyFile: key, made, stderr } = makeSelfSignedCert(dataDir, "127.0.0.1", "IP:127.0.0.1");
+    assert.ok(made, stderr);
     const secret = addDevice(dataDir, "tls-1", "cbor");
     bridge = await startBridgeProcess({ dataDir, args: ["--tls-cert", cert, "--tls-key", key, "--tls-port", "0"] });
     const mqtts = bridge.addresses.mqtts;

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -8,6 +7,7 @@ import { describe, it } from "node:test";
 import { Aedes } from "aedes";
 import { createFleet } from "../../firmware-sim/index.ts";
 import { missingDebianPackage } from "../support/debian-package.ts";
+import { makeSelfSignedCert } from "../support/self-signed-cert.ts";
 import { runUntil } from "./helpers/wait.ts";
 
 describe("fleet over TLS", () => {
@@ -18,30 +18,8 @@ describe("fleet over TLS", () => {
       return;
     }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "fleet-sim-tls-"));
-    const key = path.join(dir, "key.pem");
-    const cert = path.join(dir, "cert.pem");
-    const made = spawnSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=localhost",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-keyout",
-        key,
-        "-out",
-        cert,
-      ],
-      { stdio: "ignore" },
-    );
-    assert.equal(made.status, 0, "openssl made a certificate");
+    const { certFile: cert, keyFile: key, made } = makeSelfSignedCert(dir, "localhost", "IP:127.0.0.1");
+    assert.ok(made, "openssl made a certificate");
     const broker = await Aedes.createBroker();
     const server = tls.createServer({ key: fs.readFileSync(key), cert: fs.readFileSync(cert) }, broker.handle);
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
