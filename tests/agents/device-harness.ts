@@ -5,6 +5,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { after, before } from "node:test";
 import pino from "pino";
 import type { CodecName, DownChannel, DownFrames, DownMessage, UpMessage } from "../../codecs/frames.ts";
 import type { AgentClass } from "../../agents/agent.ts";
@@ -13,6 +14,10 @@ import type { ConnectionKind, ConnectionTransport, EventResult, ProtocolMessage 
 import { createRuntime } from "../../agents/runtime.ts";
 import type { AgentRuntime, Clock } from "../../agents/types.ts";
 import { DeviceAgent } from "../../agents/device/index.ts";
+import { createEngineClient } from "../../engine-client/index.ts";
+import type { EngineClient } from "../../engine-client/index.ts";
+import { startEngineSimulator } from "../../engine-client/sim/index.ts";
+import type { EngineSimulator } from "../../engine-client/sim/index.ts";
 
 /** A clock whose time moves only when the test says so. */
 export class FakeClock implements Clock {
@@ -198,4 +203,41 @@ export class DeviceHarness {
     await this.runtime.shutdown();
     fs.rmSync(this.dataDir, { recursive: true, force: true });
   }
+}
+
+/** The engine simulator, a client pointed at it, and the harnesses a test file started (disposed first in after()). */
+export interface SimulatedEngine {
+  readonly sim: EngineSimulator;
+  readonly engine: EngineClient;
+  readonly harnesses: DeviceHarness[];
+}
+
+/**
+ * Registers before()/after() hooks in the calling test file: starts the engine simulator (timeScale 0) and a client
+ * for it, then disposes every harness pushed to `harnesses` before closing the client and the simulator.
+ */
+export function useSimulatedEngine(): SimulatedEngine {
+  let sim: EngineSimulator | undefined;
+  let engine: EngineClient | undefined;
+  const harnesses: DeviceHarness[] = [];
+  before(async () => {
+    sim = await startEngineSimulator({ timeScale: 0 });
+    engine = createEngineClient({ urls: [sim.url] });
+  });
+  after(async () => {
+    for (const h of harnesses) await h.dispose();
+    await engine?.close();
+    await sim?.close();
+  });
+  return {
+    get sim(): EngineSimulator {
+      if (sim === undefined) throw new Error("the engine simulator starts in before()");
+      return sim;
+    },
+    get engine(): EngineClient {
+      if (engine === undefined) throw new Error("the engine client starts in before()");
+      return engine;
+    },
+    harnesses,
+  };
 }

@@ -3,31 +3,17 @@
  * restart, the conversation row-size guard, hibernation, and device-only channels.
  */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import type { ConversationEntry, DeviceAgentOptions, Shadow } from "../../agents/device/index.ts";
 import { DeviceAgent } from "../../agents/device/index.ts";
 import { getCodec } from "../../codecs/index.ts";
 import type { ChatRequest, ChatStreamEvent, ReasoningEngine } from "../../agents/engine.ts";
 import { createEngineClient } from "../../engine-client/index.ts";
-import type { EngineClient } from "../../engine-client/index.ts";
 import { startEngineSimulator } from "../../engine-client/sim/index.ts";
-import type { EngineSimulator } from "../../engine-client/sim/index.ts";
-import { DeviceHarness, RecordingDevice, waitFor } from "./device-harness.ts";
+import { DeviceHarness, RecordingDevice, waitFor, useSimulatedEngine } from "./device-harness.ts";
 
-let sim: EngineSimulator;
-let engine: EngineClient;
-const harnesses: DeviceHarness[] = [];
-
-before(async () => {
-  sim = await startEngineSimulator({ timeScale: 0 });
-  engine = createEngineClient({ urls: [sim.url] });
-});
-
-after(async () => {
-  for (const h of harnesses) await h.dispose();
-  await engine.close();
-  await sim.close();
-});
+const env = useSimulatedEngine();
+const { harnesses } = env;
 
 class Thermostat extends DeviceAgent {
   static override callable = [...DeviceAgent.callable, "setTarget"];
@@ -89,7 +75,7 @@ test("shadow, outbox and presence survive hibernation of an idle agent", async (
 });
 
 test("a pending approval not resolved in time expires by alarm and the turn answers anyway", async () => {
-  const h = new DeviceHarness({ engine, agentConfig: { DeviceAgent: { approvalTtlSeconds: 60 } } });
+  const h = new DeviceHarness({ engine: env.engine, agentConfig: { DeviceAgent: { approvalTtlSeconds: 60 } } });
   harnesses.push(h);
   const dev = await h.open("door-s4", "cbor");
   await h.send(dev, { channel: "reason", frame: { id: "x", q: "send_command now" } });
@@ -126,7 +112,7 @@ test("a round in flight at a restart is ended cleanly and does not block the nex
 });
 
 test("an oversized tool output is compacted with a note instead of failing the write", async () => {
-  const h = new DeviceHarness({ engine, agentConfig: { DeviceAgent: { maxToolOutputChars: 300 } } });
+  const h = new DeviceHarness({ engine: env.engine, agentConfig: { DeviceAgent: { maxToolOutputChars: 300 } } });
   harnesses.push(h);
   const dev = await h.open("big-s6", "cbor");
   await h.send(dev, { channel: "state", frame: { v: 0, s: { blob: "x".repeat(5000) } } });
@@ -139,7 +125,7 @@ test("an oversized tool output is compacted with a note instead of failing the w
 });
 
 test("a non-streaming device's final frame is cut to its maxFrame and says length", async () => {
-  const h = new DeviceHarness({ engine });
+  const h = new DeviceHarness({ engine: env.engine });
   harnesses.push(h);
   const dev = await h.open("tiny-s7", "cbor");
   await h.send(dev, { channel: "hello", frame: { fw: "1", stream: false, maxFrame: 180 } });
@@ -155,7 +141,7 @@ test("a non-streaming device's final frame is cut to its maxFrame and says lengt
 });
 
 test("old finished turns are pruned beyond conversationMaxTurns", async () => {
-  const h = new DeviceHarness({ engine, agentConfig: { DeviceAgent: { conversationMaxTurns: 1 } } });
+  const h = new DeviceHarness({ engine: env.engine, agentConfig: { DeviceAgent: { conversationMaxTurns: 1 } } });
   harnesses.push(h);
   const dev = await h.open("chatty-s8", "cbor");
   for (const id of ["p1", "p2", "p3"]) {
@@ -169,7 +155,7 @@ test("old finished turns are pruned beyond conversationMaxTurns", async () => {
 });
 
 test("a hello-less device gets the desired state with its first message, and a readonly viewer may not reason", async () => {
-  const h = new DeviceHarness({ engine });
+  const h = new DeviceHarness({ engine: env.engine });
   harnesses.push(h);
   await h.call("dumb-s9", "setDesired", { led: "on" });
   const dev = await h.open("dumb-s9", "cbor");

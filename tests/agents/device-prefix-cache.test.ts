@@ -5,33 +5,17 @@
  * of the prompt layout, not a timing.
  */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import type { ReasonStreamFrame } from "../../codecs/frames.ts";
-import { createEngineClient } from "../../engine-client/index.ts";
-import type { EngineClient } from "../../engine-client/index.ts";
-import { startEngineSimulator } from "../../engine-client/sim/index.ts";
-import type { EngineSimulator } from "../../engine-client/sim/index.ts";
 import { type TurnUsage, multiTurnWorkload, overallHitRate } from "../../bench/engine/multi-turn.ts";
-import { DeviceHarness, waitFor } from "./device-harness.ts";
+import { DeviceHarness, waitFor, useSimulatedEngine } from "./device-harness.ts";
 
-let sim: EngineSimulator;
-let engine: EngineClient;
-const harnesses: DeviceHarness[] = [];
-
-before(async () => {
-  sim = await startEngineSimulator({ timeScale: 0 });
-  engine = createEngineClient({ urls: [sim.url] });
-});
-
-after(async () => {
-  for (const h of harnesses) await h.dispose();
-  await engine.close();
-  await sim.close();
-});
+const env = useSimulatedEngine();
+const { harnesses } = env;
 
 /** Runs the workload on one device and returns the usage of every answered question. */
 async function runWorkload(deviceId: string, turns: number, config?: Record<string, unknown>): Promise<TurnUsage[]> {
-  const h = new DeviceHarness({ engine, agentConfig: config ? { DeviceAgent: config } : undefined });
+  const h = new DeviceHarness({ engine: env.engine, agentConfig: config ? { DeviceAgent: config } : undefined });
   harnesses.push(h);
   const dev = await h.open(deviceId, "cbor");
   await h.send(dev, { channel: "hello", frame: { fw: "3.1.0" } });
@@ -66,7 +50,7 @@ test("a device asking 24 questions with telemetry and state changing between the
 });
 
 test("the next question lists only readings stored since the previous one, a late reading with an old device time included", async () => {
-  const h = new DeviceHarness({ engine });
+  const h = new DeviceHarness({ engine: env.engine });
   harnesses.push(h);
   const dev = await h.open("cache-late-2", "cbor");
   await h.send(dev, { channel: "telemetry", frame: { r: { temp: 11.5 } } });
@@ -77,7 +61,7 @@ test("the next question lists only readings stored since the previous one, a lat
   await h.send(dev, { channel: "telemetry", frame: { ts: h.clock.now() - 120_000, r: { temp: 12.5 } } });
   await h.send(dev, { channel: "reason", frame: { id: "b", q: "Second?" } });
   await waitFor(() => dev.frames("reason").find((f) => f.id === "b" && f.fin === true), "final frame b");
-  const body = sim.requests().at(-1)?.body as { messages: Array<{ role: string; content: string }> };
+  const body = env.sim.requests().at(-1)?.body as { messages: Array<{ role: string; content: string }> };
   const users = body.messages.filter((m) => m.role === "user").map((m) => m.content);
   assert.equal(users.length, 2);
   assert.match(users[0], /^First\?\n\n---\n.*Recent telemetry \(newest first\):\n- \S+ temp=11\.5$/s);
@@ -89,7 +73,7 @@ test("the next question lists only readings stored since the previous one, a lat
 
 test("without history every question lists the latest readings", async () => {
   await runWorkload("cache-nohist-3", 2, { maxHistoryTurns: 0, promptTelemetryRows: 4 });
-  const body = sim.requests().at(-1)?.body as { messages: Array<{ role: string; content: string }> };
+  const body = env.sim.requests().at(-1)?.body as { messages: Array<{ role: string; content: string }> };
   assert.deepEqual(
     body.messages.map((m) => m.role),
     ["system", "user"],

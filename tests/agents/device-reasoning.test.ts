@@ -4,34 +4,21 @@
  * disconnect aborts, tools, and approvals that survive a runtime restart.
  */
 import assert from "node:assert/strict";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { DOWN_CHANNELS } from "../../codecs/frames.ts";
 import type { ReasonStreamFrame } from "../../codecs/frames.ts";
 import type { Approval, CommandRecord, ConversationEntry, UsageTotals } from "../../agents/device/index.ts";
 import { createEngineClient } from "../../engine-client/index.ts";
 import type { EngineClient } from "../../engine-client/index.ts";
 import { startEngineSimulator } from "../../engine-client/sim/index.ts";
-import type { EngineSimulator } from "../../engine-client/sim/index.ts";
-import { DeviceHarness, type RecordingDevice, waitFor } from "./device-harness.ts";
+import { DeviceHarness, type RecordingDevice, waitFor, useSimulatedEngine } from "./device-harness.ts";
 
-let sim: EngineSimulator;
-let engine: EngineClient;
-const harnesses: DeviceHarness[] = [];
-
-before(async () => {
-  sim = await startEngineSimulator({ timeScale: 0 });
-  engine = createEngineClient({ urls: [sim.url] });
-});
-
-after(async () => {
-  for (const h of harnesses) await h.dispose();
-  await engine.close();
-  await sim.close();
-});
+const env = useSimulatedEngine();
+const { harnesses } = env;
 
 function harness(options: { engine?: EngineClient | null; config?: Record<string, unknown> } = {}): DeviceHarness {
   const h = new DeviceHarness({
-    engine: options.engine === null ? undefined : (options.engine ?? engine),
+    engine: options.engine === null ? undefined : (options.engine ?? env.engine),
     agentConfig: options.config ? { DeviceAgent: options.config } : undefined,
   });
   harnesses.push(h);
@@ -71,7 +58,7 @@ test("a streaming device gets numbered chunks then one final QoS 1 frame with us
       ["assistant", chunks.map((c) => c.text).join("")],
     ],
   );
-  const prompt = sim.requests().at(-1)?.body as { messages: Array<{ role: string; content: string }> };
+  const prompt = env.sim.requests().at(-1)?.body as { messages: Array<{ role: string; content: string }> };
   assert.match(prompt.messages[0].content, /firmware: 1\.2\.3/);
   assert.match(prompt.messages.at(-1)?.content ?? "", /^Is it warm in here\?\n\n---\nDevice context .*temp=21\.5/s);
 });
@@ -95,7 +82,7 @@ test("a binary device that cannot stream gets exactly one final frame with the w
 
 test("consecutive requests of one device share their prompt prefix and hit the engine's prefix cache", async () => {
   const h = harness();
-  sim.reset();
+  env.sim.reset();
   const dev = await h.open("cache-r3", "cbor");
   await h.send(dev, { channel: "hello", frame: { fw: "2.0" } });
   await h.send(dev, { channel: "reason", frame: { id: "a", q: "First question about the device." } });
@@ -104,7 +91,7 @@ test("consecutive requests of one device share their prompt prefix and hit the e
   await h.send(dev, { channel: "reason", frame: { id: "b", q: "Second question." } });
   const second = await finalFrame(dev, "b");
   assert.equal(first.u?.k, 0, "a cold cache");
-  const [r1, r2] = sim
+  const [r1, r2] = env.sim
     .requests()
     .slice(-2)
     .map((r) => r.body as { messages: Array<{ role: string; content: string }> });
@@ -137,7 +124,7 @@ test("without an engine a reasoning request gets BRIDGE_ERR_ENGINE_NOT_CONFIGURE
 test("an engine error becomes an error frame with its code and a final frame with fr error", async () => {
   const h = harness();
   const dev = await h.open("err-r5", "cbor");
-  sim.setFaults({ failRequests: { status: 400, count: 1 } });
+  env.sim.setFaults({ failRequests: { status: 400, count: 1 } });
   try {
     await h.send(dev, { channel: "reason", frame: { id: "e", q: "Fail please" } });
     const fin = await finalFrame(dev, "e");
@@ -146,7 +133,7 @@ test("an engine error becomes an error frame with its code and a final frame wit
     assert.equal(error.id, "e");
     assert.match(error.code, /^BRIDGE_ERR_ENGINE_/);
   } finally {
-    sim.clearFaults();
+    env.sim.clearFaults();
   }
 });
 

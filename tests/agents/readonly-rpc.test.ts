@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent, createRuntime } from "../../agents/index.ts";
+import { Agent, type AgentRuntime, createRuntime } from "../../agents/index.ts";
 import { FakeClock, RecordingTransport, silentLogger, tempDir } from "./helpers.ts";
 
 /** A callable that writes a row and then the state: a readonly caller must leave neither behind. */
@@ -31,23 +31,29 @@ class Ledger extends Agent<{ n: number }> {
   }
 }
 
+/** A runtime with one Ledger and two connections to it, "view" (readonly) and "edit"; shut down after `fn`. */
+async function withLedger(
+  dataDir: string,
+  fn: (ctx: { rt: AgentRuntime; viewer: RecordingTransport; editor: RecordingTransport }) => Promise<void>,
+): Promise<void> {
+  const rt = createRuntime({ dataDir, defaultAgentClass: Ledger, clock: new FakeClock(), logger: silentLogger });
+  try {
+    const viewer = new RecordingTransport();
+    const editor = new RecordingTransport();
+    await rt.open("led", { id: "view", kind: "ws", codec: "json", readonly: true, transport: viewer });
+    await rt.open("led", { id: "edit", kind: "ws", codec: "json", transport: editor });
+    await fn({ rt, viewer, editor });
+  } finally {
+    await rt.shutdown();
+  }
+}
+
 describe("an rpc from a readonly connection", () => {
   const t = tempDir("agents-readonly-rpc-");
   after(() => t.remove());
 
   test("cannot change state: setState throws BRIDGE_ERR_READONLY_CONNECTION, the reply is ok false and no write commits", async () => {
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "rt"),
-      defaultAgentClass: Ledger,
-      clock: new FakeClock(),
-      logger: silentLogger,
-    });
-    try {
-      const viewer = new RecordingTransport();
-      const editor = new RecordingTransport();
-      await rt.open("led", { id: "view", kind: "ws", codec: "json", readonly: true, transport: viewer });
-      await rt.open("led", { id: "edit", kind: "ws", codec: "json", transport: editor });
-
+    await withLedger(path.join(t.dir, "rt"), async ({ rt, viewer }) => {
       const ro = rt.deliver("led", "view", { channel: "rpc", frame: { id: "1", m: "bump", a: [] } });
       assert.ok(ro.accepted);
       await ro.done;
@@ -72,23 +78,11 @@ describe("an rpc from a readonly connection", () => {
         channel: "rpc",
         frame: { id: "3", ok: true, res: { n: 0, rows: 0 } },
       });
-    } finally {
-      await rt.shutdown();
-    }
+    });
   });
 
   test("leaves later events of read-write connections and direct calls free to change state", async () => {
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "rw"),
-      defaultAgentClass: Ledger,
-      clock: new FakeClock(),
-      logger: silentLogger,
-    });
-    try {
-      const viewer = new RecordingTransport();
-      const editor = new RecordingTransport();
-      await rt.open("led", { id: "view", kind: "ws", codec: "json", readonly: true, transport: viewer });
-      await rt.open("led", { id: "edit", kind: "ws", codec: "json", transport: editor });
+    await withLedger(path.join(t.dir, "rw"), async ({ rt, editor }) => {
       const ro = rt.deliver("led", "view", { channel: "rpc", frame: { id: "1", m: "bump", a: [] } });
       const rw = rt.deliver("led", "edit", { channel: "rpc", frame: { id: "2", m: "bump", a: [] } });
       assert.ok(ro.accepted && rw.accepted);
@@ -96,8 +90,6 @@ describe("an rpc from a readonly connection", () => {
       assert.deepEqual(editor.sent.at(-1)?.message, { channel: "rpc", frame: { id: "2", ok: true, res: 1 } });
       assert.deepEqual(await rt.call("led", "bump", []), { ok: true, value: 2 });
       assert.deepEqual(await rt.call("led", "read", []), { ok: true, value: { n: 2, rows: 2 } });
-    } finally {
-      await rt.shutdown();
-    }
+    });
   });
 });
