@@ -5,9 +5,9 @@ import { BridgeError } from "../errors/bridge-error.ts";
 import { type Agent, type AgentClass, constructAgent } from "./agent.ts";
 import type { ConnectionImpl } from "./connection.ts";
 import type { RuntimeCore } from "./core.ts";
-import { AGENT_ERRORS, errorCode, errorMessage } from "./errors.ts";
-import { dispatchEvent } from "./events/index.ts";
-import type { EventOutcome, QueuedEvent } from "./events/types.ts";
+import { failure, releaseOutputs, runBatch } from "./cell-batch.ts";
+import { AGENT_ERRORS, errorCode } from "./errors.ts";
+import type { QueuedEvent } from "./events/types.ts";
 import { type Output, Scope } from "./scope.ts";
 import { readStateChunks, writeStateChunks } from "./state-store.ts";
 import { hasQueueItems, nextQueueTime } from "./queue.ts";
@@ -115,7 +115,7 @@ export class AgentCell {
           batch.unshift({ event: { kind: "start" }, user: false, resolve: () => {} });
         }
         try {
-          await this.#runBatch(batch);
+          await runBatch(this, batch);
         } catch (err) {
           // A storage fault outside any handler (BEGIN or ROLLBACK failing): the batch fails as a value, the process
           // and other agents carry on. Resolving an already-resolved event is a no-op.
@@ -178,132 +178,6 @@ export class AgentCell {
     this.core.observer.onWake?.({ agentId: this.id, durationMs: performance.now() - t0 });
   }
 
-  async #runBatch(batch: QueuedEvent[]): Promise<void> {
-    const sql = this.sqlRunner();
-    const t0 = performance.now();
-    const done: Array<{ item: QueuedEvent; scope: Scope; outcome: EventOutcome }> = [];
-    // A batch of one needs no savepoint: rolling back its transaction rolls back exactly that event.
-    const savepoints = batch.length > 1;
-    // Lazy: a batch that writes nothing (task progress that only sends frames) never reaches SQLite's BEGIN/COMMIT.
-    sql.beginLazy();
-    const timed = this.core.observer.onEvent !== undefined;
-    for (const item of batch) {
-      const e0 = timed ? performance.now() : 0;
-      const scope = new Scope(null);
-      this.#scope = scope;
-      let outcome: EventOutcome;
-      if (savepoints) sql.control("SAVEPOINT ev");
-      try {
-        // Sync handlers skip the await: one microtask less per event on the hot path.
-        let value = dispatchEvent(this, item.event);
-        if (value instanceof Promise) value = await value;
-        if (!sql.inTransaction) {
-          // A storage fault ended the transaction: nothing more may be written outside it.
-          throw new BridgeError(AGENT_ERRORS.STORAGE, "the event's transaction was lost", { event: item.event.kind });
-        }
-        if (scope.stateSource !== null) await this.#finishState(scope);
-        if (savepoints) sql.control("RELEASE ev");
-        outcome = { status: "committed", value: (value ?? null) as Value };
-      } catch (err) {
-        if (sql.inTransaction) {
-          if (savepoints) {
-            sql.control("ROLLBACK TO ev");
-            sql.control("RELEASE ev");
-          } else sql.control("ROLLBACK");
-        }
-        scope.rollback();
-        outcome = failure(err);
-        this.#scope = null;
-        this.#reportError(err, item.event.kind);
-        if (!sql.inTransaction) {
-          // SQLite rolled the whole transaction back (a fault such as SQLITE_FULL while spilling): the earlier events
-          // of this batch are gone too, so they fail with it, and the rest start a fresh transaction.
-          for (let i = done.length - 1; i >= 0; i--) done[i].scope.rollback();
-          for (const d of done) d.outcome = outcome;
-          sql.beginLazy();
-        }
-      }
-      this.#scope = null;
-      done.push({ item, scope, outcome });
-      if (timed)
-        this.core.observer.onEvent?.({
-          agentId: this.id,
-          kind: item.event.kind,
-          status: outcome.status,
-          durationMs: performance.now() - e0,
-        });
-    }
-    // Nothing reached SQLite: there is nothing to commit, and the frames may leave at once (the output gate holds).
-    const wrote = sql.wrote;
-    try {
-      sql.control("COMMIT");
-      if (wrote) this.core.countCommit();
-    } catch (err) {
-      if (sql.inTransaction) sql.control("ROLLBACK");
-      for (let i = done.length - 1; i >= 0; i--) done[i].scope.rollback();
-      const outcome = failure(err);
-      for (const d of done) d.outcome = outcome;
-      this.#reportError(err, "commit");
-    }
-    if (wrote)
-      this.core.observer.onCommit?.({ agentId: this.id, events: batch.length, durationMs: performance.now() - t0 });
-    for (const d of done) {
-      if (d.outcome.status === "committed") this.#release(d.scope.outputs);
-      d.item.resolve(d.outcome);
-    }
-  }
-
-  /** Persists a state changed in this event, queues its broadcast, then runs onStateChanged in its own savepoint. */
-  async #finishState(scope: Scope): Promise<void> {
-    const changed = scope.stateSource;
-    if (changed === null) return;
-    const state = this.#state ?? null;
-    const bytes = encodeValue(state);
-    if (bytes.length > this.core.storage.maxDatabaseBytes) {
-      throw new BridgeError(AGENT_ERRORS.STATE_TOO_LARGE, "state is larger than the agent database cap", {
-        bytes: bytes.length,
-        maxDatabaseBytes: this.core.storage.maxDatabaseBytes,
-      });
-    }
-    const previousChunks = this.#stateChunks;
-    this.#stateChunks = writeStateChunks(this.sqlRunner(), bytes, previousChunks);
-    scope.undo.push(() => {
-      this.#stateChunks = previousChunks;
-    });
-    for (const conn of this.connections.values()) {
-      if (conn.protocol && conn.id !== changed.source) {
-        scope.outputs.push({ type: "protocol", connectionId: conn.id, message: { type: "state", state } });
-      }
-    }
-    const source = changed.source === null ? null : (this.connections.get(changed.source) ?? null);
-    const agent = this.agent!;
-    try {
-      await this.nestedAsync(async () => agent.onStateChanged(state, source));
-    } catch (err) {
-      this.#reportError(err, "onStateChanged");
-    }
-  }
-
-  #release(outputs: Output[]): void {
-    for (const o of outputs) {
-      try {
-        if (o.type === "action") {
-          o.run();
-          continue;
-        }
-        const conn = this.connections.get(o.connectionId);
-        if (conn === undefined) continue;
-        if (o.type === "send") conn.transport.send(o.message, { qos: o.qos });
-        else if (o.type === "protocol") {
-          // Protocol frames never reach a connection whose flag is off (protocol suppression, DESIGN section 3).
-          if (conn.protocol) conn.transport.sendProtocol(o.message);
-        } else conn.transport.close(o.reason);
-      } catch (err) {
-        this.core.logger.warn({ err, agent: this.id }, "transport refused an output");
-      }
-    }
-  }
-
   /** Bookkeeping after a commit: the agent's next alarm, a queue flush, and the pending mark for restarts. */
   #afterBatch(): void {
     if (this.closed || this.#sql === null) return;
@@ -335,6 +209,11 @@ export class AgentCell {
     return this.#scope !== null;
   }
 
+  /** The batch runner (cell-batch.ts) sets the scope of the event it runs, and clears it after. */
+  setScope(scope: Scope | null): void {
+    this.#scope = scope;
+  }
+
   /** Runs `fn` in the current event, or alone in its own transaction when no event runs (a timer in agent code). */
   write<T>(fn: () => T): T {
     if (this.#scope !== null) return fn();
@@ -346,7 +225,7 @@ export class AgentCell {
       const result = fn();
       sql.control("COMMIT");
       this.#scope = null;
-      this.#release(scope.outputs);
+      releaseOutputs(this, scope.outputs);
       if (!this.running) this.#afterBatch();
       return result;
     } catch (err) {
@@ -363,7 +242,7 @@ export class AgentCell {
 
   output(o: Output): void {
     if (this.#scope !== null) this.#scope.outputs.push(o);
-    else this.#release([o]);
+    else releaseOutputs(this, [o]);
   }
 
   /** Synchronous savepoint: `fn`'s writes and in-memory changes roll back alone when it throws. */
@@ -431,6 +310,15 @@ export class AgentCell {
     return this.#state;
   }
 
+  /** Writes the encoded state in chunks in the current transaction; the scope's undo restores the chunk count. */
+  writeStateBytes(scope: Scope, bytes: Uint8Array): void {
+    const previousChunks = this.#stateChunks;
+    this.#stateChunks = writeStateChunks(this.sqlRunner(), bytes, previousChunks);
+    scope.undo.push(() => {
+      this.#stateChunks = previousChunks;
+    });
+  }
+
   setAgentState(next: Value, source: Connection | null): void {
     const agent = this.agent!;
     agent.validateStateChange(next, source);
@@ -447,11 +335,7 @@ export class AgentCell {
         return;
       }
       // Outside an event there is no event end to persist at: persist and broadcast with this write.
-      const previousChunks = this.#stateChunks;
-      this.#stateChunks = writeStateChunks(this.sqlRunner(), encodeValue(next), previousChunks);
-      scope.undo.push(() => {
-        this.#stateChunks = previousChunks;
-      });
+      this.writeStateBytes(scope, encodeValue(next));
       for (const conn of this.connections.values()) {
         if (conn.protocol && conn.id !== source?.id) {
           scope.outputs.push({ type: "protocol", connectionId: conn.id, message: { type: "state", state: next } });
@@ -547,8 +431,4 @@ export class AgentCell {
     this.userDepth = 0;
     this.#releaseCapacityWaiters();
   }
-}
-
-function failure(err: unknown): EventOutcome {
-  return { status: "failed", code: errorCode(err), message: errorMessage(err) };
 }
