@@ -4,6 +4,8 @@ import { BridgeError } from "../errors/bridge-error.ts";
 import type { AgentCell } from "./cell.ts";
 import { AGENT_ERRORS, errorCode, errorMessage } from "./errors.ts";
 import { dispatchEvent } from "./events/index.ts";
+import { hasQueueItems, nextQueueTime } from "./queue.ts";
+import { nextScheduleTime } from "./schedules.ts";
 import type { EventOutcome, QueuedEvent } from "./events/types.ts";
 import { type Output, Scope } from "./scope.ts";
 import { encodeValue } from "./value-codec.ts";
@@ -132,6 +134,31 @@ export function releaseOutputs(cell: AgentCell, outputs: Output[]): void {
     } catch (err) {
       cell.core.logger.warn({ err, agent: cell.id }, "transport refused an output");
     }
+  }
+}
+
+/** Bookkeeping after a commit: the agent's next alarm, a queue flush, and the pending mark for restarts. */
+export function afterBatch(cell: AgentCell): void {
+  if (cell.closed || !cell.inMemory) return;
+  const alarms = cell.core.alarms;
+  try {
+    if (cell.alarmDirty) {
+      cell.alarmDirty = false;
+      const a = nextScheduleTime(cell);
+      const b = nextQueueTime(cell);
+      alarms.set(cell.id, a === null ? b : b === null ? a : Math.min(a, b));
+    }
+    const hasQueue = cell.queueDirty || alarms.isPending(cell.id) ? hasQueueItems(cell) : false;
+    if (cell.queueDirty) {
+      cell.queueDirty = false;
+      if (hasQueue) cell.enqueue({ event: { kind: "queue" }, user: false, resolve: () => {} });
+    }
+    if (alarms.isPending(cell.id) && !hasQueue && cell.tasks.size === 0) {
+      const taskRows = cell.sqlRunner().get("SELECT 1 FROM _bridge_tasks LIMIT 1");
+      if (taskRows === undefined) alarms.clearPending(cell.id);
+    }
+  } catch (err) {
+    cell.reportError(err, "alarm-index");
   }
 }
 

@@ -5,13 +5,11 @@ import { BridgeError } from "../errors/bridge-error.ts";
 import { type Agent, type AgentClass, constructAgent } from "./agent.ts";
 import type { ConnectionImpl } from "./connection.ts";
 import type { RuntimeCore } from "./core.ts";
-import { failure, releaseOutputs, runBatch } from "./cell-batch.ts";
+import { afterBatch, failure, releaseOutputs, runBatch } from "./cell-batch.ts";
 import { AGENT_ERRORS, errorCode } from "./errors.ts";
 import type { QueuedEvent } from "./events/types.ts";
 import { type Output, Scope } from "./scope.ts";
 import { readStateChunks, writeStateChunks } from "./state-store.ts";
-import { hasQueueItems, nextQueueTime } from "./queue.ts";
-import { nextScheduleTime } from "./schedules.ts";
 import { openAgentDatabase, SqlRunner } from "./storage.ts";
 import type { RunningTask } from "./tasks.ts";
 import type { Connection } from "./types.ts";
@@ -94,6 +92,11 @@ export class AgentCell {
     for (const item of items) this.core.reroute(this.id, item);
   }
 
+  /** Whether the database handle is open (woken and not dropped after a fault or hibernation). */
+  get inMemory(): boolean {
+    return this.#sql !== null;
+  }
+
   get idle(): boolean {
     return !this.running && this.mailbox.length === 0 && this.tasks.size === 0 && this.#destroy === null;
   }
@@ -121,7 +124,7 @@ export class AgentCell {
           // and other agents carry on. Resolving an already-resolved event is a no-op.
           this.#abandonBatch(batch, err);
         }
-        this.#afterBatch();
+        afterBatch(this);
         if (this.#destroy !== null && this.mailbox.length === 0) break;
       }
     } finally {
@@ -178,31 +181,6 @@ export class AgentCell {
     this.core.observer.onWake?.({ agentId: this.id, durationMs: performance.now() - t0 });
   }
 
-  /** Bookkeeping after a commit: the agent's next alarm, a queue flush, and the pending mark for restarts. */
-  #afterBatch(): void {
-    if (this.closed || this.#sql === null) return;
-    const alarms = this.core.alarms;
-    try {
-      if (this.alarmDirty) {
-        this.alarmDirty = false;
-        const a = nextScheduleTime(this);
-        const b = nextQueueTime(this);
-        alarms.set(this.id, a === null ? b : b === null ? a : Math.min(a, b));
-      }
-      const hasQueue = this.queueDirty || alarms.isPending(this.id) ? hasQueueItems(this) : false;
-      if (this.queueDirty) {
-        this.queueDirty = false;
-        if (hasQueue) this.enqueue({ event: { kind: "queue" }, user: false, resolve: () => {} });
-      }
-      if (alarms.isPending(this.id) && !hasQueue && this.tasks.size === 0) {
-        const taskRows = this.sqlRunner().get("SELECT 1 FROM _bridge_tasks LIMIT 1");
-        if (taskRows === undefined) alarms.clearPending(this.id);
-      }
-    } catch (err) {
-      this.#reportError(err, "alarm-index");
-    }
-  }
-
   // ---------- scopes: writes, outputs, undo ----------
 
   get inEvent(): boolean {
@@ -226,7 +204,7 @@ export class AgentCell {
       sql.control("COMMIT");
       this.#scope = null;
       releaseOutputs(this, scope.outputs);
-      if (!this.running) this.#afterBatch();
+      if (!this.running) afterBatch(this);
       return result;
     } catch (err) {
       if (sql.inTransaction) sql.control("ROLLBACK");
