@@ -22,15 +22,11 @@ import { sampleProcess } from "../fleet/proc.ts";
 import { type Target, startBridge } from "../fleet/targets.ts";
 import { agentShapedPrompt } from "./agent-prompt.ts";
 import { type BridgeMode, bridgeMode } from "./bridge-mode.ts";
+import { option, percentile } from "./args.ts";
 import { connectDevice } from "./mqtt-device.ts";
 import { type BenchMode, type StreamOutcome, directMode } from "./modes.ts";
 import { type TurnUsage, multiTurnWorkload, overallHitRate, warmHitRate } from "./multi-turn.ts";
 import { startSimProcess } from "./sim-start.ts";
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
-}
 
 const concurrencies = option("concurrency", "1,16,64,256").split(",").map(Number);
 const perWorker = Number(option("requests-per-worker", "4"));
@@ -62,11 +58,6 @@ interface Row {
   promptTokensMean: number;
   /** Completion tokens per streamed chunk (bridge: how much the bridge coalesced), NaN where not chunked. */
   tokensPerChunk: number;
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
 /** CPU seconds of the process a mode's work runs in. */

@@ -7,13 +7,9 @@
  * Options: --concurrency 1,16,64,256  --requests-per-worker 4  --min-requests 32  --rounds 3  --output-tokens 64
  * --time-scale 1  --json. Every figure is the median of the rounds.
  */
+import { option, percentile } from "./args.ts";
 import { type BenchMode, type StreamOutcome, clientMode, directMode } from "./modes.ts";
 import { type SimProcess, startSimProcess } from "./sim-start.ts";
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
-}
 
 const concurrencies = option("concurrency", "1,16,64,256").split(",").map(Number);
 const perWorker = Number(option("requests-per-worker", "4"));
@@ -41,11 +37,6 @@ interface ModeResult {
   ttftP50Ms: number;
   ttftP99Ms: number;
   cacheHitRate: number;
-}
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
 async function runMode(mode: BenchMode, concurrency: number, round: number): Promise<ModeResult> {

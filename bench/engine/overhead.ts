@@ -9,12 +9,8 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createEngineClient } from "../../engine-client/index.ts";
+import { option } from "./args.ts";
 import { createDirectCaller } from "./direct.ts";
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
-}
 
 const tokenCounts = option("tokens", "1,64").split(",").map(Number);
 const requests = Number(option("requests", "2000"));
