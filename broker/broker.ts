@@ -86,7 +86,7 @@ export function createBroker(options: BrokerOptions): Broker {
     rateLimits.release(c.deviceId);
     deviceCodecs.release(c.deviceId);
   });
-  const uplink = createUplink({ host: opts.host, registry, hub, logger, limits, sender });
+  const uplink = createUplink({ host: opts.host, registry, hub, logger, limits, sender, clock: opts.clock });
   const streamFacts = new WeakMap<object, StreamFacts>();
   const connectFacts = new WeakMap<Client, ConnectFacts>();
   const connections = new WeakMap<Client, DeviceConnection>();

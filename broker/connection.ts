@@ -9,6 +9,7 @@ import { type CodecSource, negotiateCodec } from "../codecs/index.ts";
 import type { SharedDeviceCodec } from "./device-codecs.ts";
 import type { BrokerTransportKind } from "./observer.ts";
 import type { TokenBucket } from "./token-bucket.ts";
+import type { UpTopic } from "./wire.ts";
 
 /** A down frame waiting for the session to be ready or subscribed; encoded when it leaves. */
 export interface HeldDown {
@@ -61,33 +62,53 @@ export class DeviceConnection {
   hostClosed = false;
   /** Set once the broker finished its bookkeeping for the ended session. */
   finished = false;
-  /** Resolves when `host.open` settled; close waits for it so the host sees open before close. */
-  openSettled: Promise<unknown> = Promise.resolve();
+  /** Settles when `host.open` settled; close waits for it so the host sees open before close. Unset until opening. */
+  openSettled: Promise<unknown> | undefined;
   /** Up messages accepted but not yet acknowledged. */
   inflight = 0;
   /** Consecutive messages refused by the rate limit. */
   rateBreaches = 0;
   readonly bucket: TokenBucket;
-  /** Tail of the ordered hand-over to `host.deliver`: events reach the mailbox in arrival order. */
-  deliverTail: Promise<void> = Promise.resolve();
+  /**
+   * Hand-overs to `host.deliver` started and not yet accepted by the mailbox. While none is, the next message is
+   * handed over synchronously; otherwise it queues behind `deliverTail`, so events reach the mailbox in arrival order.
+   */
+  handOversPending = 0;
+  /** Settles when the latest pending hand-over did; meaningful only while `handOversPending > 0`. */
+  deliverTail: Promise<void> | undefined;
   /**
    * Set when aedes reports the session ready (CONNACK written and a persistent session's offline queue flushed).
    * Frames the agent sends before that (from onConnect, during CONNECT) wait in `pendingDown`: a PUBLISH must not
    * precede the CONNACK, and aedes would send a frame twice if it raced the offline-queue flush.
    */
   ready = false;
-  readonly pendingDown: HeldDown[] = [];
+  /** Created on first use: most sessions never hold a frame, and 10,000 idle sessions should not carry empty arrays. */
+  pendingDown: HeldDown[] | undefined;
   /**
    * Frames for topics the session had not subscribed to yet, sent within `subscribeGraceMs` of the CONNACK: a device
    * subscribes right after connecting, and the agent's first frames (identity, state) must not be lost to that race.
+   * Created on first use.
    */
-  readonly heldDown: HeldDown[] = [];
+  heldDown: HeldDown[] | undefined;
   /** Until when (ms, the broker's clock) unsubscribed frames are held rather than dropped. */
   holdUntilMs = 0;
-  /** The timer that drops what is still held when the grace period ends. */
+  /** The timer that drops what is still held when the grace period ends (armed only while something is held). */
   holdTimer: unknown;
-  /** Tail of the outcomes of this session's up messages: they settle in arrival order, so PUBACKs do too. */
-  ackTail: Promise<unknown> = Promise.resolve();
+  /**
+   * Up messages whose outcome has not been reported to aedes yet. While none is, an outcome known at once (a refusal)
+   * is reported at once; otherwise outcomes are reported in arrival order through `ackTail`, so PUBACKs are too.
+   */
+  acksPending = 0;
+  /** Settles after the latest pending outcome was reported; meaningful only while `acksPending > 0`. */
+  ackTail: Promise<void> | undefined;
+  /**
+   * The latest up topic that passed the ACL and parsed, and its parse: a device publishes to the same few topics,
+   * so the per-message split and checks run once per topic change, not once per message.
+   */
+  lastUpTopic: string | undefined;
+  lastUpParsed: UpTopic | undefined;
+  /** When the registry was last told this device was seen (ms, broker clock); touched at most once a second. */
+  touchedAtMs = Number.NEGATIVE_INFINITY;
   /** Granted subscription filters and their QoS; down frames go only where one matches. */
   readonly subscriptions = new Map<string, 0 | 1>();
 

@@ -83,13 +83,23 @@ export class ObserverHub {
     bump(this.stats.connectionsClosed, reason);
     this.call(() => this.observer.connectionClosed?.(transport, reason));
   }
+  // The two per-message hooks call the observer directly, without the closure `call` takes: one allocation less
+  // per message on the hot path.
   messageIn(channel: string, codec: CodecName): void {
     this.stats.messagesIn++;
-    this.call(() => this.observer.messageIn?.(channel, codec));
+    try {
+      this.observer.messageIn?.(channel, codec);
+    } catch {
+      // Metrics must never take a device connection down.
+    }
   }
   messageOut(channel: string, codec: CodecName): void {
     this.stats.messagesOut++;
-    this.call(() => this.observer.messageOut?.(channel, codec));
+    try {
+      this.observer.messageOut?.(channel, codec);
+    } catch {
+      // Metrics must never take a device connection down.
+    }
   }
   decodeError(code: string): void {
     bump(this.stats.decodeErrors, code);

@@ -144,7 +144,7 @@ export class SessionManager {
     if (connection.finished) return Promise.resolve();
     connection.finished = true;
     connection.closed = true;
-    const done = connection.openSettled
+    const done = (connection.openSettled ?? Promise.resolve())
       .then(() => this.serial(connection.deviceId, () => this.closeInHost(connection)))
       .then(() => {
         this.onFinished(connection);

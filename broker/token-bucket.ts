@@ -14,16 +14,18 @@ export class TokenBucket {
     this.updatedAt = clock.now();
   }
 
-  private refill(): void {
-    const now = this.clock.now();
+  private refill(now: number): void {
     // A clock that steps backwards must not mint tokens, hence max(0, ...).
     this.tokens = Math.min(this.capacity, this.tokens + (Math.max(0, now - this.updatedAt) * this.ratePerSec) / 1000);
     this.updatedAt = now;
   }
 
-  /** Takes one token; false when the bucket is empty (the caller refuses the message). */
-  take(): boolean {
-    this.refill();
+  /**
+   * Takes one token; false when the bucket is empty (the caller refuses the message). `nowMs` saves a clock read when
+   * the caller has just read the same clock.
+   */
+  take(nowMs: number = this.clock.now()): boolean {
+    this.refill(nowMs);
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;
@@ -31,7 +33,7 @@ export class TokenBucket {
 
   /** True when the bucket has refilled completely: forgetting it changes nothing. */
   isFull(): boolean {
-    this.refill();
+    this.refill(this.clock.now());
     return this.tokens >= this.capacity;
   }
 }

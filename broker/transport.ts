@@ -105,14 +105,21 @@ export function createDownSender(
       return "dropped";
     }
     if (!connection.ready) {
+      connection.pendingDown ??= [];
       hold(connection.pendingDown, message, requestedQos);
       return "held";
     }
     const topic = downTopic(connection.deviceId, message.channel);
     const granted = grantedQos(connection, topic);
     if (granted < 0) {
-      if (clock.now() < connection.holdUntilMs) {
+      const now = clock.now();
+      if (now < connection.holdUntilMs) {
+        connection.heldDown ??= [];
         hold(connection.heldDown, message, requestedQos);
+        // Armed with the first held frame, not for every session: most devices subscribe before any frame is held.
+        if (connection.holdTimer === undefined) {
+          connection.holdTimer = clock.setTimeout(() => dropHeld(connection), connection.holdUntilMs - now);
+        }
         return "held";
       }
       // MQTT delivers only what a session subscribed to; the agent's outbox redelivers commands on resubscribe.
@@ -141,6 +148,14 @@ export function createDownSender(
     return "published";
   };
 
+  /** The grace period ended: whatever is still held was never subscribed to in time. */
+  const dropHeld = (connection: DeviceConnection): void => {
+    connection.holdTimer = undefined;
+    const held = connection.heldDown;
+    connection.heldDown = undefined;
+    for (let i = 0; i < (held?.length ?? 0); i++) hub.downDropped();
+  };
+
   const sender: DownSender = {
     send(connection, message, requestedQos) {
       return publishDown(connection, message, requestedQos, undefined) !== "dropped";
@@ -159,31 +174,36 @@ export function createDownSender(
     },
     flush(connection) {
       connection.ready = true;
-      if (subscribeGraceMs > 0) {
-        connection.holdUntilMs = clock.now() + subscribeGraceMs;
-        connection.holdTimer = clock.setTimeout(() => {
-          connection.holdTimer = undefined;
-          for (const _ of connection.heldDown.splice(0)) hub.downDropped();
-        }, subscribeGraceMs);
-      }
-      for (const { message, qos } of connection.pendingDown.splice(0)) sender.send(connection, message, qos);
+      if (subscribeGraceMs > 0) connection.holdUntilMs = clock.now() + subscribeGraceMs;
+      const pending = connection.pendingDown;
+      connection.pendingDown = undefined;
+      for (const { message, qos } of pending ?? []) sender.send(connection, message, qos);
     },
     subscribed(connection) {
-      if (connection.heldDown.length === 0) return;
-      const held = connection.heldDown.splice(0);
+      const held = connection.heldDown;
+      if (held === undefined || held.length === 0) return;
+      const still: HeldDown[] = [];
       for (const item of held) {
         if (grantedQos(connection, downTopic(connection.deviceId, item.message.channel)) >= 0) {
           sender.send(connection, item.message, item.qos);
         } else {
-          connection.heldDown.push(item);
+          still.push(item);
         }
+      }
+      connection.heldDown = still.length === 0 ? undefined : still;
+      if (still.length === 0 && connection.holdTimer !== undefined) {
+        // Nothing left to drop when the grace period ends.
+        clock.clearTimeout(connection.holdTimer);
+        connection.holdTimer = undefined;
       }
     },
     discard(connection) {
       if (connection.holdTimer !== undefined) clock.clearTimeout(connection.holdTimer);
       connection.holdTimer = undefined;
-      for (const _ of connection.pendingDown.splice(0)) hub.downDropped();
-      for (const _ of connection.heldDown.splice(0)) hub.downDropped();
+      for (let i = 0; i < (connection.pendingDown?.length ?? 0); i++) hub.downDropped();
+      for (let i = 0; i < (connection.heldDown?.length ?? 0); i++) hub.downDropped();
+      connection.pendingDown = undefined;
+      connection.heldDown = undefined;
     },
   };
   return sender;

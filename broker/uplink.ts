@@ -5,6 +5,7 @@
  */
 import type { AgentHost, EventResult } from "../agents/host.ts";
 import type { UpMessage } from "../codecs/frames.ts";
+import type { Clock } from "./clock.ts";
 import type { DeviceConnection } from "./connection.ts";
 import { BrokerErrorCode } from "./errors.ts";
 import { handleUp } from "./handlers/index.ts";
@@ -12,7 +13,7 @@ import type { ObserverHub } from "./observer.ts";
 import type { BrokerLimits, BrokerLogger } from "./options.ts";
 import type { DeviceRegistry } from "./registry/index.ts";
 import type { DownSender } from "./transport.ts";
-import { decodeUp, guessHelloCodec, parseUpTopic } from "./wire.ts";
+import { decodeUp, guessHelloCodec, parseUpTopic, type UpTopic } from "./wire.ts";
 
 /**
  * What to tell aedes about one up message. `ack`: it was handled (stored, or refused with an error frame the
@@ -28,14 +29,32 @@ export interface UplinkDeps {
   logger: BrokerLogger;
   limits: BrokerLimits;
   sender: DownSender;
+  /** The broker's clock: the rate limit and the registry's last-seen marks read it once per message. */
+  clock: Clock;
 }
 
+/** Receives the outcome of one up message; called exactly once, in the order the messages arrived. */
+export type UplinkDone = (outcome: UplinkOutcome) => void;
+
 export interface Uplink {
-  /** Handles one publish from `connection` on `topic` (already inside its up namespace). */
-  handle(connection: DeviceConnection, topic: string, payload: Buffer): Promise<UplinkOutcome>;
+  /**
+   * Handles one publish from `connection` on `topic` (already inside its up namespace). `done` runs once the outcome
+   * is known and every earlier message of the connection has had its own (synchronously, for a refusal with nothing
+   * pending before it), so PUBACKs keep arrival order.
+   */
+  handle(connection: DeviceConnection, topic: string, payload: Buffer, done: UplinkDone): void;
 }
 
 const ACK: UplinkOutcome = { status: "ack" };
+const CLOSED: UplinkOutcome = { status: "disconnect", code: "closed", message: "connection closed" };
+const HOST_FAULT: UplinkOutcome = {
+  status: "disconnect",
+  code: BrokerErrorCode.hostFault,
+  message: "agent host fault",
+};
+
+/** The registry's last_seen is advisory and written in batches: one mark a second per session is plenty. */
+const TOUCH_EVERY_MS = 1000;
 
 /**
  * Failed results that mean the event was never applied for a reason outside the message itself (the runtime is
@@ -53,7 +72,7 @@ export const UNAPPLIED_FAILURE_CODES: readonly string[] = [
 ];
 
 export function createUplink(deps: UplinkDeps): Uplink {
-  const { host, hub, limits, sender } = deps;
+  const { host, hub, limits, sender, clock, logger } = deps;
 
   // Refusals go in the connection's codec, not the refused message's suffix: a binary device that sent a /json
   // message must still never receive a JSON text frame (DESIGN section 3, protocol suppression).
@@ -61,48 +80,21 @@ export function createUplink(deps: UplinkDeps): Uplink {
     sender.send(connection, { channel: "error", frame: id === undefined ? { code, msg } : { code, msg, id } }, 0);
   }
 
-  /**
-   * Offers the event to the mailbox until it is accepted; waits on `ready` while the mailbox is full. Resolves on
-   * acceptance, not on commit: `done` is wrapped so the async function does not adopt it, which would make the next
-   * message of the device wait for this one's commit instead of only for its place in the mailbox.
-   */
-  async function handOver(
-    connection: DeviceConnection,
-    message: UpMessage,
-  ): Promise<{ done: Promise<EventResult> } | undefined> {
-    for (;;) {
-      if (connection.closed) return undefined;
-      const outcome = host.deliver(connection.deviceId, connection.connectionId, message);
-      if (outcome.accepted) return { done: outcome.done };
-      // Backpressure: this publish stays unacknowledged, and aedes reads no further packets of this session
-      // until it is handled, so the device slows down instead of the mailbox growing.
-      await outcome.ready;
-    }
+  function hostFault(connection: DeviceConnection, err: unknown): UplinkOutcome {
+    logger.error({ err, device: connection.deviceId }, "agent host failed to take an event");
+    hub.limitBreach(BrokerErrorCode.hostFault);
+    return HOST_FAULT;
   }
 
-  async function deliver(connection: DeviceConnection, message: UpMessage): Promise<UplinkOutcome> {
-    const accepted = connection.deliverTail.then(() => handOver(connection, message));
-    connection.deliverTail = accepted.then(
-      () => undefined,
-      () => undefined,
-    );
-    let result: EventResult;
-    try {
-      const handedOver = await accepted;
-      if (handedOver === undefined) return { status: "disconnect", code: "closed", message: "connection closed" };
-      result = await handedOver.done;
-    } catch (err) {
-      deps.logger.error({ err, device: connection.deviceId }, "agent host failed to take an event");
-      hub.limitBreach(BrokerErrorCode.hostFault);
-      return { status: "disconnect", code: BrokerErrorCode.hostFault, message: "agent host fault" };
-    }
+  /** What the device is told about its message once the agent handled it (or could not). */
+  async function outcomeOf(connection: DeviceConnection, message: UpMessage, result: EventResult): Promise<UplinkOutcome> {
     if (result.status !== "failed") return ACK;
     // The handler threw and its frames were dropped; the device still learns its message was not applied.
     const id = "id" in message.frame && typeof message.frame.id === "string" ? message.frame.id : undefined;
     const frame =
       id === undefined ? { code: result.code, msg: result.message } : { code: result.code, msg: result.message, id };
     if (UNAPPLIED_FAILURE_CODES.includes(result.code)) {
-      deps.logger.warn(
+      logger.warn(
         { device: connection.deviceId, code: result.code },
         "up message not applied; the session ends without acknowledging it",
       );
@@ -114,42 +106,148 @@ export function createUplink(deps: UplinkDeps): Uplink {
     return ACK;
   }
 
+  /** Waits for the commit of an accepted event and maps its result. */
+  function afterCommit(connection: DeviceConnection, message: UpMessage, done: Promise<EventResult>) {
+    return done.then(
+      (result) => (result.status === "failed" ? outcomeOf(connection, message, result) : ACK),
+      (err: unknown) => hostFault(connection, err),
+    );
+  }
+
+  /**
+   * The slow hand-over: after the connection's earlier hand-overs, offers the event to the mailbox until it is
+   * accepted, waiting on `ready` while the mailbox is full. Resolves on acceptance, not on commit: `done` is wrapped
+   * so the async function does not adopt it, which would make the next message wait for this one's commit instead
+   * of only for its place in the mailbox.
+   */
+  async function handOverInOrder(
+    connection: DeviceConnection,
+    message: UpMessage,
+    previous: Promise<void> | undefined,
+  ): Promise<{ done: Promise<EventResult> } | undefined> {
+    if (previous !== undefined) await previous;
+    for (;;) {
+      if (connection.closed) return undefined;
+      const outcome = host.deliver(connection.deviceId, connection.connectionId, message);
+      if (outcome.accepted) return { done: outcome.done };
+      // Backpressure: this publish stays unacknowledged, and aedes reads no further packets of this session
+      // until it is handled, so the device slows down instead of the mailbox growing.
+      await outcome.ready;
+    }
+  }
+
+  function deliver(connection: DeviceConnection, message: UpMessage): UplinkOutcome | Promise<UplinkOutcome> {
+    if (connection.handOversPending === 0) {
+      // Fast path: nothing of this connection is waiting for the mailbox, so the order is kept by handing over now,
+      // with no promise chain per message.
+      if (connection.closed) return CLOSED;
+      let outcome: ReturnType<AgentHost["deliver"]>;
+      try {
+        outcome = host.deliver(connection.deviceId, connection.connectionId, message);
+      } catch (err) {
+        return hostFault(connection, err);
+      }
+      if (outcome.accepted) return afterCommit(connection, message, outcome.done);
+      // The mailbox is full: wait for room, then keep later messages of this connection behind this one.
+      return slowDeliver(connection, message, outcome.ready);
+    }
+    return slowDeliver(connection, message, undefined);
+  }
+
+  function slowDeliver(
+    connection: DeviceConnection,
+    message: UpMessage,
+    firstWait: Promise<void> | undefined,
+  ): Promise<UplinkOutcome> {
+    connection.handOversPending++;
+    const accepted = handOverInOrder(connection, message, firstWait ?? connection.deliverTail);
+    const settled = accepted.then(
+      () => {
+        connection.handOversPending--;
+      },
+      () => {
+        connection.handOversPending--;
+      },
+    );
+    connection.deliverTail = settled;
+    return accepted.then(
+      (handedOver) => (handedOver === undefined ? CLOSED : afterCommit(connection, message, handedOver.done)),
+      (err: unknown) => hostFault(connection, err),
+    );
+  }
+
   return {
-    handle(connection, topic, payload) {
+    handle(connection, topic, payload, done) {
       // [MQTT-4.6.0-2] PUBACKs go out in the order the PUBLISHes came: a message refused at once (an error frame)
       // still waits for the commits of the messages before it.
-      const own = handleNow(connection, topic, payload);
-      const ordered = connection.ackTail.then(() => own);
-      connection.ackTail = ordered.catch(() => undefined);
-      return ordered;
+      let own: UplinkOutcome | Promise<UplinkOutcome>;
+      try {
+        own = handleNow(connection, topic, payload);
+      } catch (err) {
+        own = hostFault(connection, err);
+      }
+      const report = (outcome: UplinkOutcome): void => {
+        connection.acksPending--;
+        try {
+          done(outcome);
+        } catch (err) {
+          // aedes' callback should never throw; if it does, the next message's outcome must still be reported.
+          logger.error({ err, device: connection.deviceId }, "reporting an up message outcome failed");
+        }
+      };
+      const fault = (err: unknown): void => report(hostFault(connection, err));
+      if (connection.acksPending === 0) {
+        if (!(own instanceof Promise)) {
+          done(own);
+          return;
+        }
+        connection.acksPending++;
+        connection.ackTail = own.then(report, fault);
+        return;
+      }
+      connection.acksPending++;
+      const previous = connection.ackTail ?? Promise.resolve();
+      connection.ackTail = previous.then(() => own).then(report, fault);
     },
   };
 
-  function handleNow(connection: DeviceConnection, topic: string, payload: Buffer): Promise<UplinkOutcome> {
-    if (!connection.bucket.take()) {
+  function handleNow(
+    connection: DeviceConnection,
+    topic: string,
+    payload: Buffer,
+  ): UplinkOutcome | Promise<UplinkOutcome> {
+    const now = clock.now();
+    if (!connection.bucket.take(now)) {
       connection.rateBreaches++;
       hub.limitBreach(BrokerErrorCode.rateLimited);
       if (connection.rateBreaches > limits.maxRateBreaches) {
-        return Promise.resolve({
+        return {
           status: "disconnect",
           code: BrokerErrorCode.rateLimited,
           message: `flood: more than ${limits.maxRateBreaches} messages over the rate limit`,
-        });
+        };
       }
       refuse(connection, BrokerErrorCode.rateLimited, `over ${limits.messagesPerSecond} messages/s; message dropped`);
-      return Promise.resolve(ACK);
+      return ACK;
     }
     connection.rateBreaches = 0;
     if (payload.length > limits.maxPayloadBytes) {
       hub.limitBreach(BrokerErrorCode.frameTooLarge);
       refuse(connection, BrokerErrorCode.frameTooLarge, `payload over ${limits.maxPayloadBytes} bytes`);
-      return Promise.resolve(ACK);
+      return ACK;
     }
-    const parsed = parseUpTopic(topic);
+    let parsed: UpTopic;
+    if (topic === connection.lastUpTopic && connection.lastUpParsed !== undefined) {
+      parsed = connection.lastUpParsed;
+    } else {
+      parsed = parseUpTopic(topic);
+      connection.lastUpTopic = topic;
+      connection.lastUpParsed = parsed;
+    }
     if (!parsed.ok) {
       hub.decodeError(parsed.code);
       refuse(connection, parsed.code, parsed.message);
-      return Promise.resolve(ACK);
+      return ACK;
     }
     const known = connection.upCodec();
     let codec = parsed.codec ?? known.codec;
@@ -163,17 +261,17 @@ export function createUplink(deps: UplinkDeps): Uplink {
     if (!decoded.ok) {
       hub.decodeError(decoded.code);
       refuse(connection, decoded.code, decoded.message);
-      return Promise.resolve(ACK);
+      return ACK;
     }
     // What the device's latest message was in hints at what it speaks: its down frames use that only when nothing is
     // known (no hello, no registry codec). A message without a suffix was in the connection's codec already.
     connection.topicCodec = parsed.codec;
-    handleUp(
-      { registry: deps.registry, logger: deps.logger, connection, registered: connection.registered },
-      decoded.message,
-    );
+    handleUp({ registry: deps.registry, logger, connection, registered: connection.registered }, decoded.message);
     hub.messageIn(parsed.channel, codec);
-    if (connection.registered) deps.registry.touch(connection.deviceId);
+    if (connection.registered && now - connection.touchedAtMs >= TOUCH_EVERY_MS) {
+      connection.touchedAtMs = now;
+      deps.registry.touch(connection.deviceId, now);
+    }
     return deliver(connection, decoded.message);
   }
 }

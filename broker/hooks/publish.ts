@@ -20,7 +20,8 @@ export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
       return callback(new Error("last will consumed by the bridge"));
     }
     if (connection.closed || !connection.opened) return callback(new Error("session closed"));
-    if (!mayPublish(connection.deviceId, packet.topic)) {
+    // The topic of the previous message passed already; a device publishes to the same topic again and again.
+    if (packet.topic !== connection.lastUpTopic && !mayPublish(connection.deviceId, packet.topic)) {
       hub.aclDenied("publish");
       logger.warn({ device: connection.deviceId, topic: packet.topic.slice(0, 256) }, "publish outside namespace");
       connection.markClosing("error");
@@ -36,19 +37,11 @@ export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
     packet.retain = false;
     const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;
     connection.inflight++;
-    uplink.handle(connection, packet.topic, payload).then(
-      (outcome) => {
-        connection.inflight--;
-        if (outcome.status === "ack") return callback(null);
-        connection.markClosing("error");
-        callback(new BridgeError(outcome.code, outcome.message));
-      },
-      (err: unknown) => {
-        connection.inflight--;
-        logger.error({ err, device: connection.deviceId }, "up message failed with a fault");
-        connection.markClosing("error");
-        callback(err instanceof Error ? err : new Error("up message fault"));
-      },
-    );
+    uplink.handle(connection, packet.topic, payload, (outcome) => {
+      connection.inflight--;
+      if (outcome.status === "ack") return callback(null);
+      connection.markClosing("error");
+      callback(new BridgeError(outcome.code, outcome.message));
+    });
   };
 }
