@@ -12,14 +12,29 @@ import { type NowSource, SlidingWindow } from "./sliding-window.ts";
 export const MAX_KEPT_READINGS_CHARS = 2048;
 
 type RateKey = "in" | "out" | "tokens";
+
+/** What the tracker remembers of one device. */
+interface DeviceActivity {
+  /** ms, the tracker's clock. */
+  seenAt: number;
+  /** ms of the last telemetry; meaningful when `readings` is set. */
+  telemetryAt: number;
+  readings: Value | undefined;
+}
+
+/** Kept instead of readings over MAX_KEPT_READINGS_CHARS. */
+const TRUNCATED: Value = Object.freeze({ truncated: true });
 type EngineKey = "requests" | "errors" | "ttftMsSum" | "ttftCount" | "waitMsSum" | "waitCount";
 
 export class ActivityTracker implements OperatorActivity {
   readonly #clock: NowSource;
   readonly #rates: SlidingWindow<RateKey>;
   readonly #engine: SlidingWindow<EngineKey>;
-  readonly #lastSeen = new Map<string, number>();
-  readonly #lastTelemetry = new Map<string, { at: number; readings: Value }>();
+  /**
+   * One entry per device, updated in place: the up path calls `seen` for every message, so it allocates nothing
+   * once the device has an entry (one map and one object per device, not two maps and an object per message).
+   */
+  readonly #devices = new Map<string, DeviceActivity>();
   /** Each device's metric alias table from its last hello that had one (docs/protocol.md, metric aliases). */
   readonly #aliases = new Map<string, readonly string[]>();
 
@@ -58,17 +73,22 @@ export class ActivityTracker implements OperatorActivity {
   /** Records an event from device `id`; telemetry readings are kept when small. */
   seen(id: string, telemetry?: Value): void {
     const at = this.#clock.now();
-    this.#lastSeen.set(id, at);
+    let entry = this.#devices.get(id);
+    if (entry === undefined) {
+      entry = { seenAt: at, telemetryAt: 0, readings: undefined };
+      this.#devices.set(id, entry);
+    }
+    entry.seenAt = at;
     if (telemetry !== undefined) {
       const small = approxSize(telemetry, MAX_KEPT_READINGS_CHARS) <= MAX_KEPT_READINGS_CHARS;
-      this.#lastTelemetry.set(id, { at, readings: small ? telemetry : { truncated: true } });
+      entry.telemetryAt = at;
+      entry.readings = small ? telemetry : TRUNCATED;
     }
   }
 
   /** Forgets a deleted device. */
   forget(id: string): void {
-    this.#lastSeen.delete(id);
-    this.#lastTelemetry.delete(id);
+    this.#devices.delete(id);
     this.#aliases.delete(id);
   }
 
@@ -83,11 +103,13 @@ export class ActivityTracker implements OperatorActivity {
   }
 
   lastSeen(id: string): number | undefined {
-    return this.#lastSeen.get(id);
+    return this.#devices.get(id)?.seenAt;
   }
 
   lastTelemetry(id: string): { at: number; readings: Value } | undefined {
-    return this.#lastTelemetry.get(id);
+    const entry = this.#devices.get(id);
+    // A fresh object: the entry itself changes with the device's next message.
+    return entry?.readings === undefined ? undefined : { at: entry.telemetryAt, readings: entry.readings };
   }
 
   rates(): FleetRates {

@@ -7,6 +7,7 @@ import type { RuntimeObserver } from "../../agents/types.ts";
 import type { BrokerObserver } from "../../broker/observer.ts";
 import type { EngineObserver } from "../../engine-client/observer.ts";
 import { ActivityTracker } from "./activity.ts";
+import { BatchedCounter } from "./batched-counter.ts";
 import type { NowSource } from "./sliding-window.ts";
 
 /** Options of `createMetrics`. */
@@ -75,13 +76,14 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
     labelNames: ["transport"],
     registers: reg,
   });
-  const messagesIn = new Counter({
+  // The per-message and per-commit counters add plain numbers and reach prom-client at scrape time (batched-counter.ts).
+  const messagesIn = new BatchedCounter({
     name: "bridge_messages_in_total",
     help: "Messages received from devices and WebSocket clients, by channel and codec",
     labelNames: ["channel", "codec"],
     registers: reg,
   });
-  const messagesOut = new Counter({
+  const messagesOut = new BatchedCounter({
     name: "bridge_messages_out_total",
     help: "Messages sent to devices and WebSocket clients, by channel and codec",
     labelNames: ["channel", "codec"],
@@ -117,8 +119,8 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
     labelNames: ["code"],
     registers: reg,
   });
-  const commits = new Counter({ name: "bridge_commits_total", help: "Agent group commits", registers: reg });
-  const commitEvents = new Counter({
+  const commits = new BatchedCounter({ name: "bridge_commits_total", help: "Agent group commits", registers: reg });
+  const commitEvents = new BatchedCounter({
     name: "bridge_committed_events_total",
     help: "Events written by agent group commits",
     registers: reg,
@@ -129,7 +131,7 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
     buckets: LATENCY_BUCKETS_S,
     registers: reg,
   });
-  const events = new Counter({
+  const events = new BatchedCounter({
     name: "bridge_agent_events_total",
     help: "Agent events run, by kind and outcome",
     labelNames: ["kind", "status"],
@@ -232,11 +234,11 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
   const runtimeObserver: RuntimeObserver = {
     onCommit(info) {
       commits.inc();
-      commitEvents.inc(info.events);
+      commitEvents.inc("", "", info.events);
       commitSeconds.observe(info.durationMs / 1000);
     },
     onEvent(info) {
-      events.inc({ kind: info.kind, status: info.status });
+      events.inc(info.kind, info.status);
     },
     onError(info) {
       errors.inc({ code: info.code });
@@ -260,11 +262,11 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
       connections.dec({ transport });
     },
     messageIn(channel, codec) {
-      messagesIn.inc({ channel, codec });
+      messagesIn.inc(channel, codec);
       activity.messageIn();
     },
     messageOut(channel, codec) {
-      messagesOut.inc({ channel, codec });
+      messagesOut.inc(channel, codec);
       activity.messageOut();
     },
     decodeError(code) {
@@ -323,11 +325,11 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
       connections.dec({ transport: "agent-ws" });
     },
     messageIn(channel) {
-      messagesIn.inc({ channel, codec: "json" });
+      messagesIn.inc(channel, "json");
       activity.messageIn();
     },
     messageOut(channel) {
-      messagesOut.inc({ channel, codec: "json" });
+      messagesOut.inc(channel, "json");
       activity.messageOut();
     },
     protocolError(code) {
