@@ -3,7 +3,6 @@
  * `devices add`) open the same file at the same time, so it never takes an exclusive lock and waits on a busy
  * database instead of failing at once.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import type Database from "better-sqlite3";
 import { isValidDeviceId } from "../../codecs/index.ts";
 import type { CodecName } from "../../codecs/frames.ts";
@@ -11,6 +10,7 @@ import { CODEC_NAMES } from "../../codecs/frames.ts";
 import { BridgeError } from "../../errors/index.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { BrokerErrorCode } from "../errors.ts";
+import { CredentialCache } from "./credential-cache.ts";
 import {
   burnVerification,
   DEFAULT_SCRYPT_PARAMS,
@@ -59,11 +59,15 @@ export interface DeviceRegistryOptions {
   /** Time source for created_at / last_seen and cache expiry. Default: the system clock. */
   clock?: Clock;
   /**
-   * How long a successful verification is remembered, in ms. Default 60000; 0 disables the cache.
+   * How long a successful verification is remembered, in ms, so a reconnect with the same secret skips scrypt.
+   * Default 3600000 (one hour: long enough to cover a reconnect storm after an outage); 0 disables the cache.
    * Safe because a hit also requires the stored hash to be unchanged: a removed or re-keyed device misses at once,
-   * even when another process changed the file.
+   * even when another process changed the file. Only an HMAC of the secret under a per-process random key is kept
+   * (broker/registry/credential-cache.ts).
    */
   verifyCacheMs?: number;
+  /** At most this many devices' verifications are remembered (least recently verified dropped first). Default 100000. */
+  verifyCacheMaxEntries?: number;
   /** last_seen updates are batched and written at most this often, in ms. Default 5000. */
   touchFlushMs?: number;
   /** scrypt cost for new secrets. Default N=16384, r=8, p=1. Lower only in tests. */
@@ -71,7 +75,8 @@ export interface DeviceRegistryOptions {
 }
 
 export const DEFAULT_REGISTRY_OPTIONS = {
-  verifyCacheMs: 60_000,
+  verifyCacheMs: 3_600_000,
+  verifyCacheMaxEntries: 100_000,
   touchFlushMs: 5_000,
   scrypt: DEFAULT_SCRYPT_PARAMS,
 } as const;
@@ -126,6 +131,9 @@ function validate(options: DeviceRegistryOptions): Required<Omit<DeviceRegistryO
     const value = merged[field];
     if (!Number.isSafeInteger(value) || value < 0) throw configError(field, "must be an integer >= 0 (ms)");
   }
+  if (!Number.isSafeInteger(merged.verifyCacheMaxEntries) || merged.verifyCacheMaxEntries < 0) {
+    throw configError("verifyCacheMaxEntries", "must be an integer >= 0");
+  }
   const { N, r, p } = merged.scrypt;
   if (!Number.isSafeInteger(N) || N < 2 || (N & (N - 1)) !== 0) throw configError("scrypt.N", "must be a power of two");
   if (!Number.isSafeInteger(r) || r < 1 || !Number.isSafeInteger(p) || p < 1) {
@@ -133,8 +141,6 @@ function validate(options: DeviceRegistryOptions): Required<Omit<DeviceRegistryO
   }
   return merged;
 }
-
-const sha256 = (text: string): Buffer => createHash("sha256").update(text).digest();
 
 /**
  * Opens (creating when absent) the device registry.
@@ -167,8 +173,12 @@ export function createDeviceRegistry(options: DeviceRegistryOptions): DeviceRegi
       "UPDATE devices SET last_seen = ? WHERE id = ? AND (last_seen IS NULL OR last_seen < ?)",
     ),
   };
-  /** Positive verifications: id -> the stored hash they were checked against, a digest of the secret, expiry. */
-  const verified = new Map<string, { hash: string; digest: Buffer; expiresAt: number }>();
+  /** Positive verifications, bound to the stored hash they were checked against. */
+  const verified = new CredentialCache({
+    ttlMs: opts.verifyCacheMs,
+    maxEntries: opts.verifyCacheMaxEntries,
+    clock,
+  });
   const pendingTouches = new Map<string, number>();
   let touchTimer: unknown;
   let closed = false;
@@ -235,7 +245,7 @@ export function createDeviceRegistry(options: DeviceRegistryOptions): DeviceRegi
       return guard("list", () => stmt.list.all(limit, offset)).map(toRecord);
     },
     remove(id) {
-      verified.delete(id);
+      verified.forget(id);
       pendingTouches.delete(id);
       return guard("remove", () => stmt.remove.run(id)).changes > 0;
     },
@@ -245,22 +255,17 @@ export function createDeviceRegistry(options: DeviceRegistryOptions): DeviceRegi
         await burnVerification(opts.scrypt);
         return row ? { status: "bad-secret" } : { status: "unknown-device" };
       }
-      const digest = sha256(secret);
-      const cached = verified.get(id);
-      if (cached && cached.hash === row.secret_hash && cached.expiresAt > clock.now()) {
-        if (timingSafeEqual(cached.digest, digest)) return { status: "ok", device: toRecord(row) };
-      }
+      if (verified.has(id, row.secret_hash, secret)) return { status: "ok", device: toRecord(row) };
       if (!(await verifySecret(secret, row.secret_hash))) return { status: "bad-secret" };
-      if (opts.verifyCacheMs > 0) {
-        verified.set(id, { hash: row.secret_hash, digest, expiresAt: clock.now() + opts.verifyCacheMs });
-      }
+      // Bound to the hash read before scrypt ran: if the secret was rotated meanwhile, the entry simply never hits.
+      verified.remember(id, row.secret_hash, secret);
       return { status: "ok", device: toRecord(row) };
     },
     async rotateSecret(id) {
       if (!guard("get", () => stmt.get.get(id))) return undefined;
       const secret = generateSecret();
       const hash = await hashSecret(secret, opts.scrypt);
-      verified.delete(id);
+      verified.forget(id);
       return guard("rotate", () => stmt.setHash.run(hash, id)).changes > 0 ? secret : undefined;
     },
     setCodec(id, codec) {
