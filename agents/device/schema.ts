@@ -4,24 +4,14 @@
  * their own tables without clashing.
  */
 import type { SqlTag } from "./sql.ts";
+import { migrateTelemetryRows } from "./telemetry-migration.ts";
 
 type Migration = (sql: SqlTag) => void;
 
 const MIGRATIONS: readonly Migration[] = [
-  // 1: telemetry, shadow, presence, commands.
+  // 1: shadow, presence, commands. It also created the row-per-reading `telemetry` table, until migration 4 replaced
+  // it: a new database skips it (migration 4 converts it where an older version created it).
   (sql) => {
-    sql`CREATE TABLE IF NOT EXISTS telemetry (
-      id INTEGER PRIMARY KEY AUTOINCREMENT,
-      ts INTEGER NOT NULL,
-      metric TEXT NOT NULL,
-      kind TEXT NOT NULL,
-      value REAL,
-      value_text TEXT,
-      value_blob BLOB,
-      unit TEXT
-    )`;
-    sql`CREATE INDEX IF NOT EXISTS telemetry_metric_ts ON telemetry (metric, ts)`;
-    sql`CREATE INDEX IF NOT EXISTS telemetry_ts ON telemetry (ts)`;
     sql`CREATE TABLE IF NOT EXISTS shadow (
       doc TEXT PRIMARY KEY,
       version INTEGER NOT NULL,
@@ -107,6 +97,9 @@ const MIGRATIONS: readonly Migration[] = [
   (sql) => {
     sql`ALTER TABLE reason_turns ADD COLUMN telemetry_mark INTEGER`;
   },
+  // 4: telemetry one row per frame (issue #6): telemetry_rows, telemetry_shapes, telemetry_shape_metrics; the rows of
+  // the schema-1 `telemetry` table are copied with their ids, then it is dropped.
+  migrateTelemetryRows,
 ];
 
 /** The schema version this code writes. */

@@ -1,10 +1,18 @@
 /**
- * Telemetry in the agent's SQLite: one row per reading, typed by `kind`, with retention by age and by row count
- * enforced once every N inserted rows (the AUTOINCREMENT id tells when, so the cadence survives hibernation).
+ * Telemetry in the agent's SQLite, one row per frame (issue #6). A row of `telemetry_rows` holds the readings of one
+ * frame that share a timestamp: a shape id (the metric names and units, telemetry-shapes.ts), the count `n` and the
+ * values as one CBOR array. A telemetry commit then writes two B-tree leaves (the row and the `(ts, shape)` index)
+ * instead of one leaf per index per reading plus `sqlite_sequence` (docs/device-agent.md, "Telemetry storage").
+ *
+ * Every reading keeps its own id: a row's readings are `id`, `id + 1`, ... `id + n - 1`. Ids strictly increase and are
+ * never reused, also after retention emptied the table: the next id is held in memory, and every deletion writes it
+ * to `device_meta` (`telemetry_next_id`) in the same transaction, so `max(meta, newest row's id + n)` restores it.
  */
 import type { Value } from "../../codecs/frames.ts";
 import type { Reading } from "./telemetry-readings.ts";
-import type { SqlTag, SqlValue } from "./sql.ts";
+import { shapeSpec, TelemetryShapes } from "./telemetry-shapes.ts";
+import type { TelemetryShape } from "./telemetry-shapes.ts";
+import type { SqlTag } from "./sql.ts";
 import { decodeValue, encodeValue } from "./values.ts";
 
 /** A stored reading as queries return it. */
@@ -33,129 +41,214 @@ export interface TelemetryRetention {
 }
 
 export const TELEMETRY_QUERY_MAX_ROWS = 10_000;
+/** Most readings in one stored row; a larger frame takes several rows. Bounds the id window `storedAfter` reads. */
+export const TELEMETRY_ROW_MAX_READINGS = 64;
+/** `device_meta` key of the next reading id, written with every deletion. */
+export const TELEMETRY_NEXT_ID_KEY = "telemetry_next_id";
 
 interface StoredRow {
+  id: number;
   ts: number;
-  metric: string;
-  kind: string;
-  value: number | null;
-  value_text: string | null;
-  value_blob: Uint8Array | null;
-  unit: string | null;
+  shape: number;
+  vals: Uint8Array;
 }
 
-function columns(value: Value): { kind: string; num: SqlValue; text: SqlValue; blob: SqlValue } {
-  if (typeof value === "number") return { kind: "n", num: value, text: null, blob: null };
-  if (typeof value === "bigint") return { kind: "n", num: Number(value), text: null, blob: null };
-  if (typeof value === "boolean") return { kind: "b", num: value ? 1 : 0, text: null, blob: null };
-  if (typeof value === "string") return { kind: "s", num: null, text: value, blob: null };
-  if (value instanceof Uint8Array) return { kind: "d", num: null, text: null, blob: value };
-  return { kind: "v", num: null, text: null, blob: encodeValue(value) };
+/** The value as stored: numbers as doubles (bigints too, NaN as null, as the REAL column of schema 1 did). */
+export function storedValue(value: Value): Value {
+  if (typeof value === "bigint") return Number(value);
+  if (typeof value === "number" && Number.isNaN(value)) return null;
+  return value;
 }
 
-function rowValue(row: StoredRow): Value {
-  switch (row.kind) {
-    case "n":
-      return row.value === null ? null : Number(row.value);
-    case "b":
-      return Number(row.value) !== 0;
-    case "s":
-      return row.value_text;
-    case "d":
-      return row.value_blob === null ? null : new Uint8Array(row.value_blob);
-    default:
-      return decodeValue(row.value_blob);
-  }
+/** A decoded top-level value back in the type a query returns (plain Uint8Array bytes, numbers never bigints). */
+function readValue(value: Value | undefined): Value {
+  if (value === undefined) return null;
+  if (typeof value === "bigint") return Number(value);
+  if (value instanceof Uint8Array) return new Uint8Array(value);
+  return value;
 }
 
-function toRow(row: StoredRow): TelemetryRow {
-  const out: TelemetryRow = { ts: Number(row.ts), metric: row.metric, value: rowValue(row) };
-  if (row.unit !== null) out.unit = row.unit;
-  return out;
-}
-
-/** Reading and writing the telemetry table. */
+/** Reading and writing the telemetry rows. */
 export class TelemetryStore {
+  readonly shapes: TelemetryShapes;
+  /** The next reading id; undefined until first needed (read from the database). */
+  #nextId: number | undefined;
+  /** Readings stored, once counted for row-count retention; kept exact by inserts and deletes. */
+  #readings: number | undefined;
+
   constructor(
     private readonly sql: SqlTag,
     private readonly now: () => number,
     private readonly retention: TelemetryRetention,
-  ) {}
+  ) {
+    this.shapes = new TelemetryShapes(sql);
+  }
+
+  /** Forgets what memory holds ahead of the database (after a rolled-back event). */
+  invalidate(): void {
+    this.#nextId = undefined;
+    this.#readings = undefined;
+    this.shapes.invalidate();
+  }
+
+  #next(): number {
+    if (this.#nextId === undefined) {
+      const newest = this.sql<{ next: number }>`SELECT id + n AS next FROM telemetry_rows ORDER BY id DESC LIMIT 1`;
+      const meta = this.sql<{
+        value: Uint8Array | null;
+      }>`SELECT value FROM device_meta WHERE key = ${TELEMETRY_NEXT_ID_KEY}`;
+      const stored = meta.length > 0 ? decodeValue(meta[0].value) : null;
+      this.#nextId = Math.max(1, Number(newest[0]?.next ?? 1), typeof stored === "number" ? stored : 1);
+    }
+    return this.#nextId;
+  }
 
   /** Stores readings; runs retention when the id counter crosses a multiple of `everyRows`. */
   insert(readings: readonly Reading[]): { stored: number; pruned: number } {
-    let lastId = 0;
-    for (const reading of readings) {
-      const c = columns(reading.value);
-      const rows = this.sql<{
-        id: number;
-      }>`INSERT INTO telemetry (ts, metric, kind, value, value_text, value_blob, unit)
-        VALUES (${reading.ts}, ${reading.metric}, ${c.kind}, ${c.num}, ${c.text}, ${c.blob}, ${reading.unit ?? null})
-        RETURNING id`;
-      lastId = Number(rows[0]?.id ?? lastId);
-    }
     if (readings.length === 0) return { stored: 0, pruned: 0 };
+    const first = this.#next();
+    let id = first;
+    let start = 0;
+    // One row per run of readings with the same timestamp (a frame's `r` and `rv` share one; SenML may not).
+    for (let i = 1; i <= readings.length; i++) {
+      if (i < readings.length && readings[i].ts === readings[start].ts && i - start < TELEMETRY_ROW_MAX_READINGS)
+        continue;
+      const shape = this.shapes.idFor(shapeSpec(readings, start, i));
+      const values: Value[] = [];
+      for (let k = start; k < i; k++) values.push(storedValue(readings[k].value));
+      const n = i - start;
+      this.sql`INSERT INTO telemetry_rows (id, ts, shape, n, vals)
+        VALUES (${id}, ${readings[start].ts}, ${shape}, ${n}, ${encodeValue(values)})`;
+      id += n;
+      start = i;
+    }
+    this.#nextId = id;
+    if (this.#readings !== undefined) this.#readings += readings.length;
     const every = this.retention.everyRows;
-    const crossed = Math.floor(lastId / every) > Math.floor((lastId - readings.length) / every);
+    const lastId = id - 1;
+    const crossed = Math.floor(lastId / every) > Math.floor((first - 1) / every);
     return { stored: readings.length, pruned: crossed ? this.enforceRetention() : 0 };
   }
 
-  /** Deletes rows older than the age limit and the oldest rows beyond the row limit. Returns rows deleted. */
+  /** Deletes readings older than the age limit and the oldest readings beyond the row limit. Returns readings deleted. */
   enforceRetention(): number {
+    const next = this.#next();
     const cutoff = this.now() - this.retention.maxAgeSeconds * 1000;
-    const byAge = this.sql<{ n: number }>`DELETE FROM telemetry WHERE ts < ${cutoff} RETURNING 1 AS n`.length;
-    const boundary = this.sql<{
-      id: number;
-    }>`SELECT id FROM telemetry ORDER BY id DESC LIMIT 1 OFFSET ${this.retention.maxRows}`;
-    let byCount = 0;
-    if (boundary.length > 0) {
-      byCount = this.sql<{ n: number }>`DELETE FROM telemetry WHERE id <= ${boundary[0].id} RETURNING 1 AS n`.length;
+    let deleted = sum(this.sql<{ n: number }>`DELETE FROM telemetry_rows WHERE ts < ${cutoff} RETURNING n`);
+    if (this.#readings !== undefined) this.#readings -= deleted;
+    const max = this.retention.maxRows;
+    const oldest = this.sql<{ id: number }>`SELECT id FROM telemetry_rows ORDER BY id ASC LIMIT 1`[0];
+    // The ids in the table lie in [oldest, next): when that span fits the cap, so do the readings (no count needed).
+    if (oldest !== undefined && next - Number(oldest.id) > max) {
+      this.#readings ??= sum(this.sql<{ n: number }>`SELECT COALESCE(SUM(n), 0) AS n FROM telemetry_rows`);
+      const excess = this.#readings - max;
+      if (excess > 0) {
+        // The oldest rows holding at least `excess` readings; a row is kept or deleted whole, so at most `max` stay.
+        const rows = this.sql<{
+          id: number;
+          n: number;
+        }>`SELECT id, n FROM telemetry_rows ORDER BY id ASC LIMIT ${excess}`;
+        let covered = 0;
+        let boundary = 0;
+        for (const row of rows) {
+          covered += Number(row.n);
+          boundary = Number(row.id);
+          if (covered >= excess) break;
+        }
+        const byCount = sum(this.sql<{ n: number }>`DELETE FROM telemetry_rows WHERE id <= ${boundary} RETURNING n`);
+        this.#readings -= byCount;
+        deleted += byCount;
+      }
     }
-    return byAge + byCount;
+    if (deleted > 0) {
+      // The newest row may be gone: keep the next id so that ids are never reused.
+      this.sql`INSERT INTO device_meta (key, value) VALUES (${TELEMETRY_NEXT_ID_KEY}, ${encodeValue(next)})
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value`;
+      this.shapes.prune();
+    }
+    return deleted;
   }
 
-  /** The id of the newest stored row (0 when none): a mark for `storedAfter`. */
+  /** The id of the newest reading ever stored (0 when none): a mark for `storedAfter`. */
   newestId(): number {
-    return Number(this.sql<{ n: number | null }>`SELECT MAX(id) AS n FROM telemetry`[0]?.n ?? 0);
+    return this.#next() - 1;
   }
 
   /**
-   * At most `limit` rows stored after the row with id `afterId`, newest reading first. By storage order rather
-   * than by timestamp, so a late reading with an old device timestamp is not missed and none is listed twice.
+   * At most `limit` readings stored after the reading with id `afterId`, newest reading first. By storage order
+   * rather than by timestamp, so a late reading with an old device timestamp is not missed and none is listed twice.
    */
   storedAfter(afterId: number, limit: number): TelemetryRow[] {
     const n = Math.max(0, Math.min(limit, TELEMETRY_QUERY_MAX_ROWS));
-    return this.sql<StoredRow>`SELECT ts, metric, kind, value, value_text, value_blob, unit FROM telemetry
-      WHERE id > ${afterId} ORDER BY ts DESC, id DESC LIMIT ${n}`.map(toRow);
+    // A row holds ids [id, id + n): rows with id > afterId - ROW_MAX may still hold readings after the mark.
+    const rows = this.sql<StoredRow>`SELECT id, ts, shape, vals FROM telemetry_rows
+      WHERE id > ${afterId - TELEMETRY_ROW_MAX_READINGS} AND id + n > ${afterId + 1}
+      ORDER BY ts DESC, id DESC LIMIT ${n}`;
+    return this.#expand(rows, n, false, null, afterId);
   }
 
-  /** Rows matching `query`, newest first unless `order` is "asc". */
+  /** Readings matching `query`, newest first unless `order` is "asc". */
   query(query: TelemetryQuery = {}): TelemetryRow[] {
     const from = query.from ?? Number.MIN_SAFE_INTEGER;
     const to = query.to ?? Number.MAX_SAFE_INTEGER;
     const limit = Math.max(0, Math.min(query.limit ?? 1000, TELEMETRY_QUERY_MAX_ROWS));
     const metric = query.metric ?? null;
-    // Four literal statements rather than `(? IS NULL OR metric = ?)`, so SQLite can use the (metric, ts) index.
     const asc = query.order === "asc";
+    if (limit === 0 || (metric !== null && !this.shapes.hasMetric(metric))) return [];
+    // Literal statements rather than `(? IS NULL OR ...)`, so SQLite can use the (ts, shape) index. A row of a
+    // matching shape holds the metric at least once, so `limit` rows always hold `limit` readings when there are.
     let rows: StoredRow[];
     if (metric !== null && asc) {
-      rows = this.sql<StoredRow>`SELECT ts, metric, kind, value, value_text, value_blob, unit FROM telemetry
-        WHERE metric = ${metric} AND ts >= ${from} AND ts <= ${to} ORDER BY ts ASC, id ASC LIMIT ${limit}`;
+      rows = this.sql<StoredRow>`SELECT id, ts, shape, vals FROM telemetry_rows WHERE ts >= ${from} AND ts <= ${to}
+        AND shape IN (SELECT shape FROM telemetry_shape_metrics WHERE metric = ${metric})
+        ORDER BY ts ASC, id ASC LIMIT ${limit}`;
     } else if (metric !== null) {
-      rows = this.sql<StoredRow>`SELECT ts, metric, kind, value, value_text, value_blob, unit FROM telemetry
-        WHERE metric = ${metric} AND ts >= ${from} AND ts <= ${to} ORDER BY ts DESC, id DESC LIMIT ${limit}`;
+      rows = this.sql<StoredRow>`SELECT id, ts, shape, vals FROM telemetry_rows WHERE ts >= ${from} AND ts <= ${to}
+        AND shape IN (SELECT shape FROM telemetry_shape_metrics WHERE metric = ${metric})
+        ORDER BY ts DESC, id DESC LIMIT ${limit}`;
     } else if (asc) {
-      rows = this.sql<StoredRow>`SELECT ts, metric, kind, value, value_text, value_blob, unit FROM telemetry
-        WHERE ts >= ${from} AND ts <= ${to} ORDER BY ts ASC, id ASC LIMIT ${limit}`;
+      rows = this.sql<StoredRow>`SELECT id, ts, shape, vals FROM telemetry_rows WHERE ts >= ${from} AND ts <= ${to}
+        ORDER BY ts ASC, id ASC LIMIT ${limit}`;
     } else {
-      rows = this.sql<StoredRow>`SELECT ts, metric, kind, value, value_text, value_blob, unit FROM telemetry
-        WHERE ts >= ${from} AND ts <= ${to} ORDER BY ts DESC, id DESC LIMIT ${limit}`;
+      rows = this.sql<StoredRow>`SELECT id, ts, shape, vals FROM telemetry_rows WHERE ts >= ${from} AND ts <= ${to}
+        ORDER BY ts DESC, id DESC LIMIT ${limit}`;
     }
-    return rows.map(toRow);
+    return this.#expand(rows, limit, asc, metric, 0);
   }
 
-  /** Rows stored now. */
+  /** Readings stored now. */
   count(): number {
-    return Number(this.sql<{ n: number }>`SELECT COUNT(*) AS n FROM telemetry`[0]?.n ?? 0);
+    return sum(this.sql<{ n: number }>`SELECT COALESCE(SUM(n), 0) AS n FROM telemetry_rows`);
   }
+
+  /** Rows to readings in row order (reversed within a row when newest first), filtered, at most `limit`. */
+  #expand(rows: StoredRow[], limit: number, asc: boolean, metric: string | null, afterId: number): TelemetryRow[] {
+    const out: TelemetryRow[] = [];
+    for (const row of rows) {
+      const shape = this.shapes.get(Number(row.shape));
+      const decoded = decodeValue(row.vals);
+      if (shape === undefined || !Array.isArray(decoded)) continue;
+      const n = shape.metrics.length;
+      for (let j = 0; j < n && out.length < limit; j++) {
+        const k = asc ? j : n - 1 - j;
+        if (Number(row.id) + k <= afterId || (metric !== null && shape.metrics[k] !== metric)) continue;
+        out.push(reading(shape, k, Number(row.ts), decoded[k]));
+      }
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+}
+
+function reading(shape: TelemetryShape, k: number, ts: number, value: Value | undefined): TelemetryRow {
+  const out: TelemetryRow = { ts, metric: shape.metrics[k], value: readValue(value) };
+  const unit = shape.units[k];
+  if (unit !== null && unit !== undefined) out.unit = unit;
+  return out;
+}
+
+function sum(rows: ReadonlyArray<{ n: number }>): number {
+  let total = 0;
+  for (const row of rows) total += Number(row.n);
+  return total;
 }
