@@ -63,11 +63,12 @@ export class DeviceCore {
   }
 
   /**
-   * Drops in-memory caches of rows (greeted session, device profile). Called when an event failed: its writes were
+   * Drops in-memory caches of rows (greeted session, device profile, telemetry ids and shapes). Called when an event failed: its writes were
    * rolled back, so the caches may be ahead of the database.
    */
   invalidateCaches(): void {
     this.#greeted = undefined;
+    this.telemetry.invalidate();
     this.presence.invalidate();
     this.aliases.invalidate();
   }
