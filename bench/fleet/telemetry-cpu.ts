@@ -1,8 +1,10 @@
 /**
  * CPU per telemetry message in the runtime alone (no broker, no sockets): N DeviceAgents, each with an open MQTT
  * connection, take QoS 1 style CBOR telemetry events and every event's commit is awaited, as the broker awaits it
- * before PUBACK. The baseline in the same run: raw better-sqlite3, same pragmas and telemetry table and indexes, one
- * BEGIN / two INSERTs / COMMIT per message on one database. Run: node --import tsx bench/fleet/telemetry-cpu.ts [messages] [devices]
+ * before PUBACK. Baselines in the same run: raw better-sqlite3 with the schema-1 telemetry table, one BEGIN / an
+ * INSERT per reading / COMMIT per message on one database (the figure earlier runs reported); then the telemetry layouts of
+ * issue #6 (telemetry-layouts.ts) over N databases, twice each, interleaved so they see the same machine load, with
+ * the WAL frames each commit appends. Run: node --import tsx bench/fleet/telemetry-cpu.ts [messages] [devices] [readings]
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -10,9 +12,13 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import pino from "pino";
 import { createRuntime, DeviceAgent } from "../../agents/index.ts";
+import { LAYOUTS, runLayout } from "./telemetry-layouts.ts";
 
 const messages = Number(process.argv[2] ?? 40_000);
 const devices = Number(process.argv[3] ?? 250);
+/** Readings per message (default 2, as in the runs before issue #6; the fleet benchmark sends 3). */
+const readings = Number(process.argv[4] ?? 2);
+const metricNames = [..."thsabcdefgijklmnopqruvwxyz"].slice(0, readings);
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "telemetry-cpu-"));
 const rt = createRuntime({ dataDir, defaultAgentClass: DeviceAgent, logger: pino({ level: "silent" }) });
 const transport = { send() {}, sendProtocol() {}, close() {} };
@@ -30,7 +36,7 @@ try {
           next++;
           const out = rt.deliver(id, `${id}-c`, {
             channel: "telemetry",
-            frame: { r: { t: 21.5 + (sent++ % 7), h: 40 } },
+            frame: { r: frameReadings(sent++) },
           });
           if (!out.accepted) {
             await out.ready;
@@ -56,9 +62,40 @@ try {
   console.log(
     `baseline raw better-sqlite3: ${raw.toFixed(1)} us CPU/msg; runtime ${(cpuUs / messages / raw).toFixed(2)}x`,
   );
+  console.log(
+    `\nraw layouts, ${devices} databases, ${messages} messages of ${readings} readings each, twice interleaved:`,
+  );
+  console.log("| layout | CPU us/msg (run 1) | CPU us/msg (run 2) | ratio to schema 1 (mean) | WAL frames/commit |");
+  console.log("|---|---:|---:|---:|---:|");
+  const runs = LAYOUTS.map(() => [] as number[]);
+  const frames: number[] = [];
+  for (let round = 0; round < 2; round++) {
+    LAYOUTS.forEach((layout, i) => {
+      const dir = fs.mkdtempSync(path.join(dataDir, "layout-"));
+      const r = runLayout(layout, dir, devices, messages, metricNames);
+      fs.rmSync(dir, { recursive: true, force: true });
+      runs[i].push(r.cpuUsPerMessage);
+      frames[i] = r.walFramesPerCommit;
+    });
+  }
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  LAYOUTS.forEach((layout, i) => {
+    console.log(
+      `| ${layout.name} | ${runs[i][0].toFixed(1)} | ${runs[i][1].toFixed(1)} | ${(mean(runs[i]) / mean(runs[0])).toFixed(2)} | ${frames[i].toFixed(2)} |`,
+    );
+  });
 } finally {
   await rt.shutdown();
   fs.rmSync(dataDir, { recursive: true, force: true });
+}
+
+/** The `r` map of message `i`: the first reading varies, the others are constant. */
+function frameReadings(i: number): Record<string, number> {
+  const r: Record<string, number> = {};
+  metricNames.forEach((name, k) => {
+    r[name] = k === 0 ? 21.5 + (i % 7) : 40 + k;
+  });
+  return r;
 }
 
 /** CPU per message of the same writes without the runtime, microseconds. */
@@ -81,8 +118,7 @@ function rawSqliteUs(dir: string, count: number): number {
     const c0 = process.cpuUsage();
     for (let i = 0; i < count; i++) {
       begin.run();
-      insert.all(Date.now(), "t", 21.5 + (i % 7));
-      insert.all(Date.now(), "h", 40);
+      for (const [name, value] of Object.entries(frameReadings(i))) insert.all(Date.now(), name, value);
       commit.run();
     }
     const c = process.cpuUsage(c0);
