@@ -42,8 +42,31 @@ function parseSpec(id: number, spec: string): TelemetryShape {
 export class TelemetryShapes {
   readonly #idBySpec = new Map<string, number>();
   readonly #byId = new Map<number, TelemetryShape>();
+  /** The shape of the last frame stored: a device repeats it, and comparing names is cheaper than building a key. */
+  #last: TelemetryShape | undefined;
 
   constructor(private readonly sql: SqlTag) {}
+
+  /** The id of the shape of `readings[from..to)`, created (with its metric index rows) when new. */
+  idForReadings(readings: readonly NamedUnit[], from: number, to: number): number {
+    const last = this.#last;
+    if (last !== undefined && last.metrics.length === to - from) {
+      let same = true;
+      for (let i = from; i < to && same; i++) {
+        same = readings[i].metric === last.metrics[i - from] && (readings[i].unit ?? null) === last.units[i - from];
+      }
+      if (same) return last.id;
+    }
+    const id = this.idFor(shapeSpec(readings, from, to));
+    const metrics: string[] = [];
+    const units: Array<string | null> = [];
+    for (let i = from; i < to; i++) {
+      metrics.push(readings[i].metric);
+      units.push(readings[i].unit ?? null);
+    }
+    this.#last = { id, metrics, units };
+    return id;
+  }
 
   /** The id of the shape with `spec`, created (with its metric index rows) when new. */
   idFor(spec: string): number {
@@ -95,6 +118,7 @@ export class TelemetryShapes {
 
   /** Forgets the caches (after a rolled-back event, or after pruning). */
   invalidate(): void {
+    this.#last = undefined;
     this.#idBySpec.clear();
     this.#byId.clear();
   }

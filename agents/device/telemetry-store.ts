@@ -10,7 +10,7 @@
  */
 import type { Value } from "../../codecs/frames.ts";
 import type { Reading } from "./telemetry-readings.ts";
-import { shapeSpec, TelemetryShapes } from "./telemetry-shapes.ts";
+import { TelemetryShapes } from "./telemetry-shapes.ts";
 import type { TelemetryShape } from "./telemetry-shapes.ts";
 import type { SqlTag } from "./sql.ts";
 import { decodeValue, encodeValue } from "./values.ts";
@@ -113,7 +113,7 @@ export class TelemetryStore {
     for (let i = 1; i <= readings.length; i++) {
       if (i < readings.length && readings[i].ts === readings[start].ts && i - start < TELEMETRY_ROW_MAX_READINGS)
         continue;
-      const shape = this.shapes.idFor(shapeSpec(readings, start, i));
+      const shape = this.shapes.idForReadings(readings, start, i);
       const values: Value[] = [];
       for (let k = start; k < i; k++) values.push(storedValue(readings[k].value));
       const n = i - start;

@@ -151,6 +151,31 @@ describe("telemetry store", () => {
     );
   });
 
+  test("frames with the same metric names but another unit or order keep their own units and order", () => {
+    const { sql } = database();
+    const s = store(sql, { now: T0 });
+    s.insert([
+      { metric: "t", ts: T0, value: 1, unit: "Cel" },
+      { metric: "h", ts: T0, value: 2 },
+    ]);
+    s.insert([
+      { metric: "t", ts: T0 + 1, value: 3, unit: "K" },
+      { metric: "h", ts: T0 + 1, value: 4 },
+    ]);
+    s.insert([
+      { metric: "h", ts: T0 + 2, value: 5 },
+      { metric: "t", ts: T0 + 2, value: 6, unit: "K" },
+    ]);
+    s.insert([
+      { metric: "h", ts: T0 + 3, value: 7 },
+      { metric: "t", ts: T0 + 3, value: 8, unit: "K" },
+    ]);
+    assert.deepEqual(
+      s.query({ order: "asc" }).map((r) => `${r.metric}=${String(r.value)}${r.unit ?? ""}`),
+      ["t=1Cel", "h=2", "t=3K", "h=4", "h=5", "t=6K", "h=7", "t=8K"],
+    );
+  });
+
   test("a rolled-back insert leaves no rows, and after invalidate its ids are handed out again", () => {
     const { db, sql } = database();
     const s = store(sql, { now: T0 });
