@@ -1,6 +1,6 @@
 import type { Value } from "../codecs/frames.ts";
 import type { AgentCell } from "./cell.ts";
-import type { ProgressBatch } from "./events/types.ts";
+import type { ProgressBatch, TaskOrigin } from "./events/types.ts";
 import { AGENT_ERRORS, errorCode, errorMessage } from "./errors.ts";
 import { randomId } from "./ids.ts";
 import type { TaskContext, TaskInfo } from "./types.ts";
@@ -13,6 +13,8 @@ export interface RunningTask {
   finished: boolean;
   /** The task's progress event still waiting in the mailbox, which later updates join (at most one per task). */
   progress: ProgressBatch | null;
+  /** The row as written, carried by the task's events so they need no SELECT of it (agents/events/task.ts). */
+  origin: TaskOrigin;
 }
 
 /**
@@ -41,7 +43,15 @@ export function startTask(
         info.startedAt,
       );
     cell.core.alarms.markPending(cell.id);
-    const task: RunningTask = { info, controller: new AbortController(), finished: false, progress: null };
+    // A copy: the encoder's output may share its buffer with later encodings.
+    const origin: TaskOrigin = {
+      id,
+      kind,
+      input: Uint8Array.from(bytes),
+      startedAt: info.startedAt,
+      handle: cell.sqlRunner(),
+    };
+    const task: RunningTask = { info, controller: new AbortController(), finished: false, progress: null, origin };
     cell.tasks.set(id, task);
     cell.onUndo(() => cell.tasks.delete(id));
     cell.output({ type: "action", run: () => launch(cell, task, run) });
@@ -64,7 +74,7 @@ function launch(cell: AgentCell, task: RunningTask, run: (task: TaskContext) => 
         pending.updates.push(update);
         return;
       }
-      const batch: ProgressBatch = { updates: [update], taken: false };
+      const batch: ProgressBatch = { updates: [update], taken: false, origin: task.origin };
       task.progress = batch;
       core.enqueueInternal(agentId, { kind: "task-progress", taskId, batch });
     },
@@ -75,11 +85,11 @@ function launch(cell: AgentCell, task: RunningTask, run: (task: TaskContext) => 
     task.finished = true;
     cell.tasks.delete(taskId);
     if (outcome.ok) {
-      core.enqueueInternal(agentId, { kind: "task-done", taskId, result: outcome.result ?? null });
+      core.enqueueInternal(agentId, { kind: "task-done", taskId, result: outcome.result ?? null, origin: task.origin });
     } else {
       const error = { code: errorCode(outcome.err), message: errorMessage(outcome.err) };
       if (error.code === AGENT_ERRORS.HANDLER_FAILED) error.code = AGENT_ERRORS.TASK_FAILED;
-      core.enqueueInternal(agentId, { kind: "task-failed", taskId, error });
+      core.enqueueInternal(agentId, { kind: "task-failed", taskId, error, origin: task.origin });
     }
   };
   Promise.resolve()
@@ -101,6 +111,7 @@ export function cancelTask(cell: AgentCell, id: string): boolean {
     kind: "task-failed",
     taskId: id,
     error: { code: AGENT_ERRORS.TASK_CANCELLED, message: "task cancelled" },
+    origin: task.origin,
   });
   return true;
 }

@@ -30,8 +30,8 @@ export function dispatchEvent(cell: AgentCell, event: AgentEvent): unknown {
     case "task-progress":
       return handleTaskProgress(cell, event.taskId, event.batch);
     case "task-done":
-      return handleTaskDone(cell, event.taskId, event.result);
+      return handleTaskDone(cell, event.taskId, event.result, event.origin);
     case "task-failed":
-      return handleTaskFailed(cell, event.taskId, event.error);
+      return handleTaskFailed(cell, event.taskId, event.error, event.origin);
   }
 }

@@ -1,10 +1,20 @@
 import type { Value } from "../../codecs/frames.ts";
 import type { AgentCell } from "../cell.ts";
 import type { TaskInfo } from "../types.ts";
-import type { ProgressBatch } from "./types.ts";
+import type { ProgressBatch, TaskOrigin } from "./types.ts";
 import { decodeValue } from "../value-codec.ts";
 
-function taskRow(cell: AgentCell, taskId: string): TaskInfo | undefined {
+/**
+ * The task's row as its event sees it, or undefined when the row is gone. An event that carries its task's origin
+ * skips the SELECT while the database handle is the one the row was written through: on that handle only the task's
+ * own outcome event deletes the row (and no event of a task follows its outcome), and the row committed before the
+ * task started. After a wake (a new handle) the start event may have removed the row and reported the task as
+ * interrupted, so the row is read as before. Each call decodes the input afresh, as a read of the row would.
+ */
+function taskRow(cell: AgentCell, taskId: string, origin: TaskOrigin | undefined): TaskInfo | undefined {
+  if (origin !== undefined && origin.id === taskId && origin.handle === cell.sqlRunner()) {
+    return { id: origin.id, kind: origin.kind, input: decodeValue(origin.input), startedAt: origin.startedAt };
+  }
   const row = cell
     .sqlRunner()
     .get<{ id: string; kind: string; input: Uint8Array | null; started_at: number }>(
@@ -20,22 +30,45 @@ function taskRow(cell: AgentCell, taskId: string): TaskInfo | undefined {
  * Hands a task's coalesced progress to onTaskProgress, one call per update in the order they were reported. A hook
  * that throws fails the whole event (its writes and frames roll back), as one update's event did before coalescing.
  */
-export async function handleTaskProgress(cell: AgentCell, taskId: string, batch: ProgressBatch): Promise<null> {
+export function handleTaskProgress(cell: AgentCell, taskId: string, batch: ProgressBatch): null | Promise<null> {
   batch.taken = true;
-  const info = taskRow(cell, taskId);
+  const info = taskRow(cell, taskId, batch.origin);
   if (info === undefined) return null;
   const agent = cell.agent!;
-  for (const update of batch.updates) {
-    // Sync hooks (the DeviceAgent's) skip the await: one microtask less per streamed chunk.
-    const r = agent.onTaskProgress(info, update);
+  const updates = batch.updates;
+  // Synchronous while the hooks are (the DeviceAgent's): the event then costs no promise, and the batch runner can
+  // finish it without a microtask. The first hook that returns a promise continues the rest asynchronously.
+  for (let i = 0; i < updates.length; i++) {
+    const r = agent.onTaskProgress(info, updates[i]);
+    if (r instanceof Promise) return finishProgress(r, agent, info, updates, i + 1);
+  }
+  return null;
+}
+
+async function finishProgress(
+  pending: Promise<void>,
+  agent: NonNullable<AgentCell["agent"]>,
+  info: TaskInfo,
+  updates: readonly Value[],
+  from: number,
+): Promise<null> {
+  await pending;
+  for (let i = from; i < updates.length; i++) {
+    const r = agent.onTaskProgress(info, updates[i]);
     if (r instanceof Promise) await r;
   }
   return null;
 }
 
 /** The outcome hooks run in their own savepoint: the task row is removed even when the hook throws. */
-async function finish(cell: AgentCell, taskId: string, hook: (info: TaskInfo) => void | Promise<void>, name: string) {
-  const info = taskRow(cell, taskId);
+async function finish(
+  cell: AgentCell,
+  taskId: string,
+  origin: TaskOrigin | undefined,
+  hook: (info: TaskInfo) => void | Promise<void>,
+  name: string,
+) {
+  const info = taskRow(cell, taskId, origin);
   if (info === undefined) return;
   try {
     await cell.nestedAsync(async () => hook(info));
@@ -45,8 +78,13 @@ async function finish(cell: AgentCell, taskId: string, hook: (info: TaskInfo) =>
   cell.sqlRunner().run("DELETE FROM _bridge_tasks WHERE id = ?", taskId);
 }
 
-export async function handleTaskDone(cell: AgentCell, taskId: string, result: Value): Promise<null> {
-  await finish(cell, taskId, (info) => cell.agent!.onTaskDone(info, result), "onTaskDone");
+export async function handleTaskDone(
+  cell: AgentCell,
+  taskId: string,
+  result: Value,
+  origin?: TaskOrigin,
+): Promise<null> {
+  await finish(cell, taskId, origin, (info) => cell.agent!.onTaskDone(info, result), "onTaskDone");
   return null;
 }
 
@@ -54,7 +92,8 @@ export async function handleTaskFailed(
   cell: AgentCell,
   taskId: string,
   error: { code: string; message: string },
+  origin?: TaskOrigin,
 ): Promise<null> {
-  await finish(cell, taskId, (info) => cell.agent!.onTaskFailed(info, error), "onTaskFailed");
+  await finish(cell, taskId, origin, (info) => cell.agent!.onTaskFailed(info, error), "onTaskFailed");
   return null;
 }

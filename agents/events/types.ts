@@ -12,8 +12,8 @@ export type AgentEvent =
   | { kind: "alarm" }
   | { kind: "queue" }
   | { kind: "task-progress"; taskId: string; batch: ProgressBatch }
-  | { kind: "task-done"; taskId: string; result: Value }
-  | { kind: "task-failed"; taskId: string; error: { code: string; message: string } };
+  | { kind: "task-done"; taskId: string; result: Value; origin?: TaskOrigin }
+  | { kind: "task-failed"; taskId: string; error: { code: string; message: string }; origin?: TaskOrigin };
 
 /** How one event ended, after its batch committed (or failed). */
 export type EventOutcome = { status: "committed"; value: Value } | { status: "failed"; code: string; message: string };
@@ -33,4 +33,19 @@ export interface QueuedEvent {
 export interface ProgressBatch {
   readonly updates: Value[];
   taken: boolean;
+  /** The task the updates belong to, as this process started it (so the event needs no read of the task row). */
+  readonly origin?: TaskOrigin;
+}
+
+/**
+ * What a task event knows of its task without reading `_bridge_tasks`: the row as written and the database handle it
+ * was written through. Valid only while that handle is the cell's current one (see `agents/events/task.ts`).
+ */
+export interface TaskOrigin {
+  readonly id: string;
+  readonly kind: string;
+  /** The stored (encoded) input, decoded afresh for each event as a read of the row would be. */
+  readonly input: Uint8Array;
+  readonly startedAt: number;
+  readonly handle: object;
 }

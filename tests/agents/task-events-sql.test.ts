@@ -1,0 +1,120 @@
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import Database from "better-sqlite3";
+import { Agent, createRuntime, type TaskInfo, type Value } from "../../agents/index.ts";
+import { FakeClock, seededRandom, settle, silentLogger, tempDir } from "./helpers.ts";
+
+let driver: { progress(update: Value): void; finish(): void } | null = null;
+const seen: Array<{ info: TaskInfo; update: Value }> = [];
+const outcomes: TaskInfo[] = [];
+
+class Streamer extends Agent {
+  static override callable = ["stream"];
+  stream(): string {
+    const input = { turn: "t-1", tags: ["a"] };
+    const id = this.startTask(
+      "tokens",
+      input,
+      (task) =>
+        new Promise<Value>((resolve) => {
+          driver = { progress: (u) => task.progress(u), finish: () => resolve("end") };
+        }),
+    );
+    // Changed after the start: the task's events must still see the input as it was stored.
+    input.turn = "changed";
+    return id;
+  }
+  override onTaskProgress(task: TaskInfo, update: Value): void {
+    seen.push({ info: task, update });
+  }
+  override onTaskDone(task: TaskInfo): void {
+    outcomes.push(task);
+  }
+}
+
+/** Records the SQL text of every statement executed while `on` is set (better-sqlite3's Statement methods). */
+function statementSpy() {
+  const probe = new Database(":memory:");
+  const proto = Object.getPrototypeOf(probe.prepare("SELECT 1")) as Record<string, unknown>;
+  probe.close();
+  const names = ["get", "all", "run", "iterate"] as const;
+  const original = new Map(names.map((n) => [n, proto[n] as (...args: unknown[]) => unknown]));
+  const executed: string[] = [];
+  const spy = { on: false, executed };
+  for (const name of names) {
+    const fn = original.get(name)!;
+    proto[name] = function (this: { source: string }, ...args: unknown[]) {
+      if (spy.on) executed.push(this.source);
+      return fn.apply(this, args);
+    };
+  }
+  return {
+    spy,
+    restore() {
+      for (const name of names) proto[name] = original.get(name);
+    },
+  };
+}
+
+describe("task events and the task row", () => {
+  const t = tempDir();
+  after(() => t.remove());
+
+  test("progress and outcome events of a running task read neither the task row nor the queue, and see the stored input", async () => {
+    const { spy, restore } = statementSpy();
+    const rt = createRuntime({
+      dataDir: path.join(t.dir, "no-select"),
+      defaultAgentClass: Streamer,
+      clock: new FakeClock(),
+      random: seededRandom(5),
+      logger: silentLogger,
+    });
+    try {
+      const started = await rt.call("a", "stream", []);
+      assert.equal(started.ok, true);
+      await settle();
+      assert.ok(driver !== null);
+      spy.on = true;
+      driver.progress("one");
+      await settle();
+      driver.progress("two");
+      await settle();
+      const duringProgress = spy.executed.splice(0);
+      assert.deepEqual(
+        duringProgress.filter((s) => /_bridge_tasks|_bridge_queue/.test(s)),
+        [],
+        `statements while streaming: ${duringProgress.join(" | ")}`,
+      );
+      driver.finish();
+      await settle();
+      spy.on = false;
+      assert.deepEqual(
+        spy.executed.filter((s) => /^SELECT \* FROM _bridge_tasks WHERE id/.test(s)),
+        [],
+        "the outcome event deletes the row without reading it first",
+      );
+      assert.ok(
+        spy.executed.some((s) => /^DELETE FROM _bridge_tasks/.test(s)),
+        "the row is removed",
+      );
+      assert.deepEqual(
+        seen.map((s) => s.update),
+        ["one", "two"],
+      );
+      const id = started.ok ? started.value : null;
+      for (const { info } of seen) {
+        assert.equal(info.id, id);
+        assert.equal(info.kind, "tokens");
+        assert.deepEqual(info.input, { turn: "t-1", tags: ["a"] });
+      }
+      assert.notEqual(seen[0].info.input, seen[1].info.input, "each event decodes its own copy of the input");
+      assert.equal(outcomes.length, 1);
+      assert.deepEqual(outcomes[0].input, { turn: "t-1", tags: ["a"] });
+    } finally {
+      restore();
+      driver = null;
+      await rt.close();
+    }
+  });
+});
