@@ -148,7 +148,11 @@ export function afterBatch(cell: AgentCell): void {
       const b = nextQueueTime(cell);
       alarms.set(cell.id, a === null ? b : b === null ? a : Math.min(a, b));
     }
-    const hasQueue = cell.queueDirty || alarms.isPending(cell.id) ? hasQueueItems(cell) : false;
+    // Read only when it decides something: a queue flush, or clearing the pending mark (which a running task
+    // forbids anyway). A running task keeps its agent pending, so asking on every batch cost a SELECT per streamed
+    // chunk.
+    const hasQueue =
+      cell.queueDirty || (alarms.isPending(cell.id) && cell.tasks.size === 0) ? hasQueueItems(cell) : false;
     if (cell.queueDirty) {
       cell.queueDirty = false;
       if (hasQueue) cell.enqueue({ event: { kind: "queue" }, user: false, resolve: () => {} });
