@@ -119,15 +119,20 @@ export function createBroker(options: BrokerOptions): Broker {
 
   // A payload up to the limit, plus a topic of up to 64 KiB and the packet's own header bytes.
   const maxPacketBytes = limits.maxPayloadBytes + 65_536 + 16;
+  // Shared by every connection (one closure per broker, not per socket).
+  const tooLarge = (stream: Duplex): void => {
+    hub.limitBreach(BrokerErrorCode.packetTooLarge);
+    // The facts are dropped once the session is accepted; a socket still knows its peer.
+    const remoteAddress =
+      streamFacts.get(stream)?.remoteAddress ?? (stream as Partial<{ remoteAddress: string }>).remoteAddress;
+    logger.warn({ remoteAddress, max: maxPacketBytes }, "MQTT packet too large; connection cut");
+  };
   const accept = (stream: Duplex, transport: BrokerTransportKind, remoteAddress: string, req?: IncomingMessage) => {
     if (state !== "running") {
       stream.destroy();
       return;
     }
-    const guarded = guardPacketSize(stream, maxPacketBytes, () => {
-      hub.limitBreach(BrokerErrorCode.packetTooLarge);
-      logger.warn({ remoteAddress, max: maxPacketBytes }, "MQTT packet too large; connection cut");
-    });
+    const guarded = guardPacketSize(stream, maxPacketBytes, tooLarge);
     streamFacts.set(guarded, { transport, remoteAddress });
     aedes.handle(guarded, req);
   };

@@ -12,18 +12,23 @@ export interface SharedDeviceCodec {
   hello: CodecName | undefined;
 }
 
+/** The shared facts and the count of sessions holding them, in one object per device. */
+interface Entry extends SharedDeviceCodec {
+  sessions: number;
+}
+
 export class DeviceCodecs {
-  private readonly entries = new Map<string, { shared: SharedDeviceCodec; sessions: number }>();
+  private readonly entries = new Map<string, Entry>();
 
   /** The device's shared codec facts, for a new session. Pair with `release`. */
   acquire(deviceId: string): SharedDeviceCodec {
     let entry = this.entries.get(deviceId);
     if (!entry) {
-      entry = { shared: { hello: undefined }, sessions: 0 };
+      entry = { hello: undefined, sessions: 0 };
       this.entries.set(deviceId, entry);
     }
     entry.sessions++;
-    return entry.shared;
+    return entry;
   }
 
   /** A session of the device ended; the entry goes with the last one (the registry remembers the codec). */

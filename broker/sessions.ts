@@ -11,8 +11,11 @@ import type { BrokerLogger } from "./options.ts";
 export class SessionManager {
   /** Sessions whose open committed and that have not closed: the online devices. */
   private readonly online = new Map<string, DeviceConnection>();
-  /** Every accepted session not yet finished (opening, open or closing), by device. */
-  private readonly live = new Map<string, Set<DeviceConnection>>();
+  /**
+   * Every accepted session not yet finished (opening, open or closing), by device. An array, not a Set: a device has
+   * one session except during a takeover, and 10,000 idle devices should not carry 10,000 hash tables.
+   */
+  private readonly live = new Map<string, DeviceConnection[]>();
   private liveCount = 0;
   private readonly chains = new Map<string, Promise<unknown>>();
   private readonly finishing = new Set<Promise<void>>();
@@ -42,26 +45,27 @@ export class SessionManager {
 
   /** Live sessions other than those of `exceptDeviceId` (a takeover does not add a connection). O(1). */
   countExcept(exceptDeviceId: string): number {
-    return this.liveCount - (this.live.get(exceptDeviceId)?.size ?? 0);
+    return this.liveCount - (this.live.get(exceptDeviceId)?.length ?? 0);
   }
 
   private addLive(connection: DeviceConnection): void {
-    let set = this.live.get(connection.deviceId);
-    if (!set) {
-      set = new Set();
-      this.live.set(connection.deviceId, set);
-    }
-    if (!set.has(connection)) {
-      set.add(connection);
+    const list = this.live.get(connection.deviceId);
+    if (list === undefined) {
+      this.live.set(connection.deviceId, [connection]);
+      this.liveCount++;
+    } else if (!list.includes(connection)) {
+      list.push(connection);
       this.liveCount++;
     }
   }
 
   private deleteLive(connection: DeviceConnection): void {
-    const set = this.live.get(connection.deviceId);
-    if (!set?.delete(connection)) return;
+    const list = this.live.get(connection.deviceId);
+    const at = list?.indexOf(connection) ?? -1;
+    if (list === undefined || at < 0) return;
+    list.splice(at, 1);
     this.liveCount--;
-    if (set.size === 0) this.live.delete(connection.deviceId);
+    if (list.length === 0) this.live.delete(connection.deviceId);
   }
 
   isOnline(deviceId: string): boolean {
@@ -73,7 +77,7 @@ export class SessionManager {
   }
 
   liveSessions(): DeviceConnection[] {
-    return [...this.live.values()].flatMap((set) => [...set]);
+    return [...this.live.values()].flat();
   }
 
   /**
@@ -83,7 +87,8 @@ export class SessionManager {
   open(connection: DeviceConnection, transport: ConnectionTransport): Promise<EventResult> {
     this.addLive(connection);
     const opening = this.serial(connection.deviceId, async (): Promise<EventResult> => {
-      for (const other of this.live.get(connection.deviceId) ?? []) {
+      // A copy: closing in the host awaits, and the list may change meanwhile.
+      for (const other of [...(this.live.get(connection.deviceId) ?? [])]) {
         if (other !== connection && !other.hostClosed) {
           other.markClosing("takeover");
           other.closed = true;
@@ -119,7 +124,16 @@ export class SessionManager {
       }
       return result;
     });
-    connection.openSettled = opening.catch(() => undefined);
+    const settled = opening.then(
+      () => {
+        // Settled: nothing needs to wait for it any more, so an idle session does not keep a promise.
+        if (connection.openSettled === settled) connection.openSettled = undefined;
+      },
+      () => {
+        if (connection.openSettled === settled) connection.openSettled = undefined;
+      },
+    );
+    connection.openSettled = settled;
     return opening;
   }
 

@@ -43,6 +43,7 @@ export class TokenBucket {
  * Buckets of devices without a session are forgotten once full again (then a new one is identical).
  */
 export class DeviceRateLimits {
+  /** The device's bucket and how many of its sessions hold it. */
   private readonly buckets = new Map<string, { bucket: TokenBucket; sessions: number }>();
 
   constructor(

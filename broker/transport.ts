@@ -209,21 +209,35 @@ export function createDownSender(
   return sender;
 }
 
+/**
+ * The transport object given to `host.open` for one connection. A class rather than an object of three closures:
+ * the methods live once on the prototype, and an idle session keeps one small object.
+ */
+export class MqttConnectionTransport implements ConnectionTransport {
+  constructor(
+    private readonly connection: DeviceConnection,
+    private readonly sender: DownSender,
+    private readonly closeFromServer: (connection: DeviceConnection, reason: string) => void,
+  ) {}
+
+  send(message: DownMessage, options: { qos: 0 | 1 }): void {
+    this.sender.send(this.connection, message, options.qos);
+  }
+
+  sendProtocol(message: ProtocolMessage): void {
+    this.sender.send(this.connection, protocolToDown(message), 0);
+  }
+
+  close(reason: string): void {
+    this.closeFromServer(this.connection, reason);
+  }
+}
+
 /** The transport object given to `host.open` for one connection. */
 export function createConnectionTransport(
   connection: DeviceConnection,
   sender: DownSender,
   closeFromServer: (connection: DeviceConnection, reason: string) => void,
 ): ConnectionTransport {
-  return {
-    send(message, options) {
-      sender.send(connection, message, options.qos);
-    },
-    sendProtocol(message) {
-      sender.send(connection, protocolToDown(message), 0);
-    },
-    close(reason) {
-      closeFromServer(connection, reason);
-    },
-  };
+  return new MqttConnectionTransport(connection, sender, closeFromServer);
 }

@@ -7,7 +7,8 @@ import { isCodecName } from "../../codecs/index.ts";
 import { authenticateDevice } from "../auth.ts";
 import { DeviceConnection } from "../connection.ts";
 import { BrokerErrorCode } from "../errors.ts";
-import { createConnectionTransport } from "../transport.ts";
+import type { SessionManager } from "../sessions.ts";
+import { MqttConnectionTransport } from "../transport.ts";
 import type { HookContext } from "./context.ts";
 
 type PreConnect = NonNullable<AedesOptions["preConnect"]>;
@@ -17,10 +18,21 @@ function connackError(returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateE
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
 
-function closeFromServer(connection: DeviceConnection, reason: CloseReason): void {
-  connection.markClosing(reason);
+/** The runtime's `transport.close(reason)`: the session ends as `shutdown` when the runtime shuts down, else `error`. */
+function closeFromServer(connection: DeviceConnection, reason: string): void {
+  const closeReason: CloseReason = reason === "shutdown" ? "shutdown" : "error";
+  connection.markClosing(closeReason);
   connection.closed = true;
   connection.client.close();
+}
+
+/**
+ * The session's close listener, built outside `authenticate` so its closure keeps only these two references, not the
+ * whole CONNECT scope (callback, facts, decision) for the life of the session. `close` is emitted once, so `on` saves
+ * the wrapper `once` would allocate.
+ */
+function finishOnClose(sessions: SessionManager, connection: DeviceConnection): () => void {
+  return () => void sessions.finish(connection);
 }
 
 export function createPreConnect(ctx: HookContext): PreConnect {
@@ -91,10 +103,11 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
         ctx.rateLimits.acquire(deviceId),
       );
       connections.set(client, connection);
-      client.conn.once("close", () => void sessions.finish(connection));
-      const transport = createConnectionTransport(connection, sender, (c, reason) =>
-        closeFromServer(c, reason === "shutdown" ? "shutdown" : "error"),
-      );
+      // Copied into the connection; the per-stream records need not live as long as the session.
+      connectFacts.delete(client);
+      streamFacts.delete(client.conn);
+      client.conn.on("close", finishOnClose(sessions, connection));
+      const transport = new MqttConnectionTransport(connection, sender, closeFromServer);
       const result = await sessions.open(connection, transport);
       if (result.status !== "committed") {
         hub.limitBreach(BrokerErrorCode.openFailed);

@@ -56,13 +56,18 @@ export class PacketSizeTracker {
  * a packet announces more than `maxPacketBytes`. No extra stream sits in the data path (a wrapping Duplex cost about
  * as much CPU per message as the rest of the broker's own work).
  */
-export function guardPacketSize<S extends Duplex>(stream: S, maxPacketBytes: number, onTooLarge: () => void): S {
+export function guardPacketSize<S extends Duplex>(
+  stream: S,
+  maxPacketBytes: number,
+  onTooLarge: (stream: S) => void,
+): S {
   const tracker = new PacketSizeTracker(maxPacketBytes);
-  const read = stream.read.bind(stream);
+  // `call` rather than `bind`: one bound function less per connection.
+  const read = stream.read;
   stream.read = (size?: number) => {
-    const chunk: unknown = read(size);
+    const chunk: unknown = read.call(stream, size);
     if (chunk instanceof Uint8Array && !tracker.feed(chunk)) {
-      onTooLarge();
+      onTooLarge(stream);
       stream.destroy();
       return null;
     }
