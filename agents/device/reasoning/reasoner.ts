@@ -171,10 +171,17 @@ export class Reasoner {
     const turn = this.turnOf(task);
     if (turn === undefined || !isValueMap(update) || typeof update.text !== "string") return;
     const target = this.target(turn);
-    // A delta that would not fit the device's maxFrame goes as several chunks, each measured in its codec.
+    if (target === undefined) {
+      // Nobody to send to: the seq still advances, so a device that comes back sees the gap.
+      this.turns.takeSeq(turn.id);
+      return;
+    }
+    if (update.text === "") return;
     const maxFrame = this.core.presence.profile().caps.maxFrame;
+    // A delta that would not fit the device's maxFrame goes as several chunks, each measured in its codec. Without
+    // a maxFrame there is nothing to measure: one chunk, no encoding on the side.
     const pieces =
-      target === undefined
+      maxFrame === null
         ? [update.text]
         : splitChunkText(
             getCodec(target.codec),
@@ -186,7 +193,7 @@ export class Reasoner {
     for (const text of pieces) {
       const seq = this.turns.takeSeq(turn.id);
       // Chunks go at QoS 0: a lost chunk shows as a gap in seq; the final frame (QoS 1) always arrives.
-      target?.send({ channel: "reason", frame: { id: turn.requestId, seq, text } }, { qos: 0 });
+      target.send({ channel: "reason", frame: { id: turn.requestId, seq, text } }, { qos: 0 });
     }
   }
 
@@ -229,8 +236,7 @@ export class Reasoner {
   finish(turnId: string, status: "done" | "failed" | "cancelled" | "interrupted", finishReason: string): void {
     // The final frame's seq is taken before finish() writes the turn's seq, so the stored value counts it.
     const seq = this.turns.takeSeq(turnId);
-    this.turns.finish(turnId, status, finishReason);
-    const turn = this.turns.get(turnId);
+    const turn = this.turns.finish(turnId, status, finishReason);
     if (turn === undefined) return;
     const u = turn.usage;
     const target = this.target(turn);

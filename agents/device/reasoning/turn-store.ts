@@ -130,14 +130,15 @@ export class TurnStore {
     input: Pick<Turn, "id" | "requestId" | "connId" | "question" | "context" | "stream" | "maxTokens">,
     telemetryMark?: number,
   ): Turn {
-    this.sql`INSERT INTO reason_turns
+    // RETURNING: the stored row comes back from the INSERT itself, with no SELECT after it.
+    const [row] = this.sql<TurnRow>`INSERT INTO reason_turns
       (id, request_id, conn_id, question, context, status, stream, max_tokens, created_at, telemetry_mark)
       VALUES (${input.id}, ${input.requestId}, ${input.connId}, ${input.question}, ${input.context}, 'running',
-        ${input.stream ? 1 : 0}, ${input.maxTokens}, ${this.now()}, ${telemetryMark ?? null})`;
+        ${input.stream ? 1 : 0}, ${input.maxTokens}, ${this.now()}, ${telemetryMark ?? null}) RETURNING *`;
     // Ids are MAX + 1: a pruned or rolled-back id can come back, and must start from seq 0 again.
     this.#nextSeq.set(input.id, 0);
     this.#forget(input.id);
-    return this.get(input.id)!;
+    return toTurn(row);
   }
 
   /**
@@ -161,9 +162,10 @@ export class TurnStore {
   }
 
   /**
-   * Turn `turnId` while it runs round `taskId`, else undefined. Read once per round and then served from memory, so
-   * a streamed chunk costs no SELECT. It is filled only here, at the start of a task event and before that event's
-   * own writes, so it holds committed state; every write to the turn through this store drops it. Do not mutate it.
+   * Turn `turnId` while it runs round `taskId`, else undefined. Served from memory, so a streamed chunk costs no
+   * SELECT: filled by `startRound` with the row it wrote (a task event runs only after that write committed), else
+   * here, at the start of a task event and before that event's own writes; so it holds committed state when a task
+   * event reads it. Every write to the turn through this store drops it. Do not mutate it.
    */
   current(turnId: string, taskId: string): Turn | undefined {
     const cached = this.#byTask.get(taskId);
@@ -180,16 +182,32 @@ export class TurnStore {
 
   /** Turns with one of `statuses`, oldest first. */
   withStatus(...statuses: TurnStatus[]): Turn[] {
+    // One status (every `up/reason` asks for the running turns): a plain indexed lookup, no json_each.
+    if (statuses.length === 1) {
+      return this.sql<TurnRow>`SELECT * FROM reason_turns WHERE status = ${statuses[0]}
+        ORDER BY created_at ASC, rowid ASC`.map(toTurn);
+    }
     const rows = this
       .sql<TurnRow>`SELECT * FROM reason_turns WHERE status IN (SELECT value FROM json_each(${JSON.stringify(statuses)}))
       ORDER BY created_at ASC, rowid ASC`;
     return rows.map(toTurn);
   }
 
-  /** A new engine round began as background task `taskId`. */
+  /**
+   * A new engine round began as background task `taskId`. The updated row (RETURNING, no extra SELECT) is what
+   * `current` serves to the round's first task event, which then reads nothing: that event runs only after this one
+   * committed (a rolled-back event starts no task, so its entry is never looked up; the turn id's next write or
+   * reuse drops it).
+   */
   startRound(id: string, taskId: string): void {
     this.#forget(id);
-    this.sql`UPDATE reason_turns SET status = 'running', round = round + 1, task_id = ${taskId} WHERE id = ${id}`;
+    const [row] = this
+      .sql<TurnRow>`UPDATE reason_turns SET status = 'running', round = round + 1, task_id = ${taskId} WHERE id = ${id}
+      RETURNING *`;
+    if (row === undefined) return;
+    const turn = toTurn(row);
+    turn.seq = this.#nextSeq.get(id) ?? turn.seq;
+    this.#byTask.set(taskId, turn);
   }
 
   /** Changes the status; the chunk seq is written too, as a parked turn may outlive this agent in memory. */
@@ -232,11 +250,16 @@ export class TurnStore {
       WHERE id = 1`;
   }
 
-  /** Ends the turn, writing its final chunk seq once. */
-  finish(id: string, status: "done" | "failed" | "cancelled" | "interrupted", finishReason: string): void {
+  /** Ends the turn, writing its final chunk seq once. Returns the turn as stored now (undefined when it is gone). */
+  finish(id: string, status: "done" | "failed" | "cancelled" | "interrupted", finishReason: string): Turn | undefined {
     this.#forget(id);
-    this.sql`UPDATE reason_turns SET status = ${status}, finish_reason = ${finishReason}, task_id = NULL,
-      finished_at = ${this.now()}, seq = COALESCE(${this.#nextSeq.get(id) ?? null}, seq) WHERE id = ${id}`;
+    const [row] = this.sql<TurnRow>`UPDATE reason_turns SET status = ${status}, finish_reason = ${finishReason},
+      task_id = NULL, finished_at = ${this.now()}, seq = COALESCE(${this.#nextSeq.get(id) ?? null}, seq)
+      WHERE id = ${id} RETURNING *`;
+    if (row === undefined) return undefined;
+    const turn = toTurn(row);
+    turn.seq = this.#nextSeq.get(id) ?? turn.seq;
+    return turn;
   }
 
   usage(): UsageTotals {
