@@ -7,8 +7,8 @@
  * device at 1,000 and 10,000 devices; (3) SIGKILL of the bridge under load, restart, and a count of acknowledged
  * messages that cannot be read back (must be 0). Prints markdown tables and writes bench/results/fleet-*.json.
  *
- * Options: --quick (about 2 minutes), --cpu-prof (write a V8 CPU profile of the bridge during its sweep to
- * bench/results/), --only sweep,scale,crash.
+ * Options: --quick (about 2 minutes), --cpu-prof (write a V8 CPU profile of the bridge during its sweep and its scale
+ * phase to bench/results/), --only sweep,scale,crash, --targets aedes,mosquitto,bridge (default all three).
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -36,7 +36,11 @@ const sweepOptions: SweepOptions = {
   keepUpRatio: 0.95,
 };
 const scaleCounts = quick ? [250, 500] : [1000, 10_000];
-const targets: TargetName[] = ["aedes", "mosquitto", "bridge"];
+const targetsArg = argv.indexOf("--targets");
+/** `--targets bridge` (or a comma list) runs only those servers; the baselines are what make a figure a ratio. */
+const targets: TargetName[] = (["aedes", "mosquitto", "bridge"] as const).filter(
+  (t) => targetsArg < 0 || (argv[targetsArg + 1] ?? "").split(",").includes(t),
+);
 /**
  * The whole run stops by itself after this, whatever happens. The bridge accepts idle devices at tens per second on a
  * loaded 2-core machine (an agent database is created per device), which dominates the full run.
@@ -99,7 +103,13 @@ try {
   if (only.has("scale")) {
     log(`\n[2/3] idle connection scale: ${scaleCounts.join(", ")} devices, agents hibernated (idle timeout 1 s), bridge in anonymous mode`);
     for (const name of targets) {
-      const r = await scalePhase(name, scaleCounts, cleanup, log);
+      let flags: string[] | undefined;
+      if (cpuProf && name === "bridge") {
+        profileDir = path.join(resultsDir, `fleet-cpu-prof-scale-${startedAt.toISOString().replace(/[:.]/g, "-")}`);
+        fs.mkdirSync(profileDir, { recursive: true });
+        flags = ["--cpu-prof", "--cpu-prof-dir", profileDir];
+      }
+      const r = await scalePhase(name, scaleCounts, cleanup, log, flags);
       if (r) scales.push(r);
     }
   }

@@ -136,10 +136,16 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * and commits its connection), wait past the idle timeout so agents hibernate, then read the server's RSS.
  * The bridge runs anonymous here: see the report for the scrypt provisioning cost that rules out 10,000 secrets.
  */
-export async function scalePhase(name: TargetName, counts: number[], cleanup: Cleanup, log: Log): Promise<ScalePhaseResult | undefined> {
+export async function scalePhase(
+  name: TargetName,
+  counts: number[],
+  cleanup: Cleanup,
+  log: Log,
+  nodeFlags?: string[],
+): Promise<ScalePhaseResult | undefined> {
   const idleTimeoutMs = 1000;
   const max = Math.max(...counts);
-  const started = await startTarget(name, cleanup, { provision: 0, idPrefix: "idle-", idleTimeoutMs, maxConnections: max + 1000 });
+  const started = await startTarget(name, cleanup, { provision: 0, idPrefix: "idle-", idleTimeoutMs, maxConnections: max + 1000, nodeFlags });
   if (!started) return undefined;
   const { target } = started;
   const driver = startDriver(cleanup);
