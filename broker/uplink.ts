@@ -73,6 +73,7 @@ export const UNAPPLIED_FAILURE_CODES: readonly string[] = [
 
 export function createUplink(deps: UplinkDeps): Uplink {
   const { host, hub, limits, sender, clock, logger } = deps;
+  const decodeLimits = { maxFrameBytes: limits.maxPayloadBytes, maxDepth: limits.maxDepth };
 
   // Refusals go in the connection's codec, not the refused message's suffix: a binary device that sent a /json
   // message must still never receive a JSON text frame (DESIGN section 3, protocol suppression).
@@ -254,10 +255,7 @@ export function createUplink(deps: UplinkDeps): Uplink {
     if (parsed.codec === undefined && parsed.channel === "hello" && known.source === "default") {
       codec = guessHelloCodec(payload) ?? codec;
     }
-    const decoded = decodeUp(codec, parsed.channel, payload, {
-      maxFrameBytes: limits.maxPayloadBytes,
-      maxDepth: limits.maxDepth,
-    });
+    const decoded = decodeUp(codec, parsed.channel, payload, decodeLimits);
     if (!decoded.ok) {
       hub.decodeError(decoded.code);
       refuse(connection, decoded.code, decoded.message);
