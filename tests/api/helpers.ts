@@ -57,6 +57,8 @@ export interface ApiFixture {
   registry: DeviceRegistry;
   clock: TestClock;
   online: Set<string>;
+  /** The runtime's data directory: agent databases are `agents/<id>.db` under it. */
+  runtimeDir: string;
   /** Provisions a device through the registry (not the API). */
   provision(id: string): Promise<void>;
   /** Opens an internal device connection and delivers frames through it, as the broker would. */
@@ -115,6 +117,7 @@ export async function createApiFixture(
     registry,
     clock,
     online,
+    runtimeDir: path.join(dataDir, "agents"),
     async provision(id) {
       const r = await registry.add(id, { codec: "json" });
       if (r.status !== "created") throw new Error(`provision ${id}: ${r.status}`);
