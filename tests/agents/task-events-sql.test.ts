@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import Database from "better-sqlite3";
 import { Agent, createRuntime, type TaskInfo, type Value } from "../../agents/index.ts";
 import { FakeClock, seededRandom, settle, silentLogger, tempDir } from "./helpers.ts";
+import { statementSpy } from "./statement-spy.ts";
 
 let driver: { progress(update: Value): void; finish(): void } | null = null;
 const seen: Array<{ info: TaskInfo; update: Value }> = [];
@@ -31,30 +31,6 @@ class Streamer extends Agent {
   override onTaskDone(task: TaskInfo): void {
     outcomes.push(task);
   }
-}
-
-/** Records the SQL text of every statement executed while `on` is set (better-sqlite3's Statement methods). */
-function statementSpy() {
-  const probe = new Database(":memory:");
-  const proto = Object.getPrototypeOf(probe.prepare("SELECT 1")) as Record<string, unknown>;
-  probe.close();
-  const names = ["get", "all", "run", "iterate"] as const;
-  const original = new Map(names.map((n) => [n, proto[n] as (...args: unknown[]) => unknown]));
-  const executed: string[] = [];
-  const spy = { on: false, executed };
-  for (const name of names) {
-    const fn = original.get(name)!;
-    proto[name] = function (this: { source: string }, ...args: unknown[]) {
-      if (spy.on) executed.push(this.source);
-      return fn.apply(this, args);
-    };
-  }
-  return {
-    spy,
-    restore() {
-      for (const name of names) proto[name] = original.get(name);
-    },
-  };
 }
 
 describe("task events and the task row", () => {
@@ -114,7 +90,7 @@ describe("task events and the task row", () => {
     } finally {
       restore();
       driver = null;
-      await rt.close();
+      await rt.shutdown();
     }
   });
 });

@@ -1,0 +1,34 @@
+/**
+ * What a streamed reasoning turn costs the agent's database: the turn's rows are written with RETURNING and the
+ * round's turn is cached when the round starts, so no statement re-reads a turn, a task row or the queue while the
+ * answer streams.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { DeviceHarness, useSimulatedEngine, waitFor } from "./device-harness.ts";
+import { statementSpy } from "./statement-spy.ts";
+
+const env = useSimulatedEngine();
+
+test("a streamed turn re-reads no turn or task row and asks the queue at most once, however many chunks it sends", async () => {
+  const h = new DeviceHarness({ engine: env.engine, agentConfig: { DeviceAgent: { maxHistoryTurns: 0 } } });
+  env.harnesses.push(h);
+  const dev = await h.open("sql-r1", "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "1.0.0" } });
+  const { spy, restore } = statementSpy();
+  try {
+    spy.on = true;
+    await h.send(dev, { channel: "reason", frame: { id: "q1", q: "How warm is it?", max: 48 } });
+    await waitFor(() => dev.frames("reason").find((f) => f.id === "q1" && f.fin === true), "final reason frame");
+    spy.on = false;
+    const chunks = dev.frames("reason").filter((f) => f.fin !== true);
+    assert.ok(chunks.length > 1, `streamed in ${chunks.length} chunks`);
+    const rereads = spy.executed.filter((s) => /^SELECT \* FROM (reason_turns|_bridge_tasks) WHERE id/.test(s.trim()));
+    assert.deepEqual(rereads, [], `statements of the turn: ${spy.executed.length}`);
+    // The queue is asked once, when the finished task lets the agent's pending mark go; not per chunk.
+    const queueReads = spy.executed.filter((s) => /FROM _bridge_queue/.test(s));
+    assert.ok(queueReads.length <= 1, `${queueReads.length} queue reads for ${chunks.length} chunks`);
+  } finally {
+    restore();
+  }
+});
