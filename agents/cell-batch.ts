@@ -8,67 +8,161 @@ import { hasQueueItems, nextQueueTime } from "./queue.ts";
 import { nextScheduleTime } from "./schedules.ts";
 import type { EventOutcome, QueuedEvent } from "./events/types.ts";
 import { type Output, Scope } from "./scope.ts";
+import type { SqlRunner } from "./storage.ts";
 import { encodeValue } from "./value-codec.ts";
 
 // The batch, commit and output-gate part of AgentCell (cell.ts): the events waiting when a batch starts run in one
 // transaction with a SAVEPOINT each (group commit), and their outputs leave only after COMMIT (output gate).
 
-/** Runs one batch of a cell's mailbox in one transaction and resolves each event with its outcome. */
-export async function runBatch(cell: AgentCell, batch: QueuedEvent[]): Promise<void> {
+/** One batch in progress: what its events share (transaction, timing) and how each ended so far. */
+interface BatchRun {
+  readonly cell: AgentCell;
+  readonly batch: QueuedEvent[];
+  readonly sql: SqlRunner;
+  readonly t0: number;
+  /** A batch of one needs no savepoint: rolling back its transaction rolls back exactly that event. */
+  readonly savepoints: boolean;
+  readonly timed: boolean;
+  readonly done: Array<{ item: QueuedEvent; scope: Scope; outcome: EventOutcome }>;
+}
+
+/**
+ * Runs one batch of a cell's mailbox in one transaction and resolves each event with its outcome. Returns undefined
+ * when every event finished synchronously (a sync handler that changed no state): then the batch costs no promise
+ * and no microtask at all, which is most of the runtime's own cost per event when many agents each run one-event
+ * batches (docs/benchmarks.md, "Agents"). Otherwise it returns the promise of the rest of the batch.
+ */
+export function runBatch(cell: AgentCell, batch: QueuedEvent[]): Promise<void> | undefined {
   const sql = cell.sqlRunner();
-  const t0 = performance.now();
-  const done: Array<{ item: QueuedEvent; scope: Scope; outcome: EventOutcome }> = [];
-  // A batch of one needs no savepoint: rolling back its transaction rolls back exactly that event.
-  const savepoints = batch.length > 1;
+  const run: BatchRun = {
+    cell,
+    batch,
+    sql,
+    // Read only for onCommit: a clock read per batch is a visible share of a one-event batch.
+    t0: cell.core.observer.onCommit !== undefined ? performance.now() : 0,
+    savepoints: batch.length > 1,
+    timed: cell.core.observer.onEvent !== undefined,
+    done: [],
+  };
   // Lazy: a batch that writes nothing (task progress that only sends frames) never reaches SQLite's BEGIN/COMMIT.
   sql.beginLazy();
-  const timed = cell.core.observer.onEvent !== undefined;
-  for (const item of batch) {
-    const e0 = timed ? performance.now() : 0;
+  const suspended = runSync(run, 0);
+  return suspended === null ? undefined : finishAsync(run, suspended);
+}
+
+/** An event whose handler returned a promise (or changed state): the batch continues on the async path. */
+interface Suspended {
+  i: number;
+  scope: Scope;
+  e0: number;
+  pending: unknown;
+}
+
+/**
+ * Runs the batch's events from `from` on for as long as they finish synchronously, then commits. Returns the first
+ * event that needs the async path instead (the batch is then neither finished nor committed).
+ */
+function runSync(run: BatchRun, from: number): Suspended | null {
+  const { cell, batch, sql } = run;
+  for (let i = from; i < batch.length; i++) {
+    const item = batch[i];
+    const e0 = run.timed ? performance.now() : 0;
     const scope = new Scope(null);
     cell.setScope(scope);
-    let outcome: EventOutcome;
-    if (savepoints) sql.control("SAVEPOINT ev");
+    if (run.savepoints) sql.control("SAVEPOINT ev");
+    let value: unknown;
     try {
-      // Sync handlers skip the await: one microtask less per event on the hot path.
-      let value = dispatchEvent(cell, item.event);
-      if (value instanceof Promise) value = await value;
-      if (!sql.inTransaction) {
-        // A storage fault ended the transaction: nothing more may be written outside it.
-        throw new BridgeError(AGENT_ERRORS.STORAGE, "the event's transaction was lost", { event: item.event.kind });
-      }
-      if (scope.stateSource !== null) await finishState(cell, scope);
-      if (savepoints) sql.control("RELEASE ev");
-      outcome = { status: "committed", value: (value ?? null) as Value };
+      value = dispatchEvent(cell, item.event);
     } catch (err) {
-      if (sql.inTransaction) {
-        if (savepoints) {
-          sql.control("ROLLBACK TO ev");
-          sql.control("RELEASE ev");
-        } else sql.control("ROLLBACK");
-      }
-      scope.rollback();
-      outcome = failure(err);
-      cell.setScope(null);
-      cell.reportError(err, item.event.kind);
-      if (!sql.inTransaction) {
-        // SQLite rolled the whole transaction back (a fault such as SQLITE_FULL while spilling): the earlier events
-        // of this batch are gone too, so they fail with it, and the rest start a fresh transaction.
-        for (let i = done.length - 1; i >= 0; i--) done[i].scope.rollback();
-        for (const d of done) d.outcome = outcome;
-        sql.beginLazy();
-      }
+      settle(run, item, scope, e0, failEvent(run, scope, item, err));
+      continue;
     }
-    cell.setScope(null);
-    done.push({ item, scope, outcome });
-    if (timed)
-      cell.core.observer.onEvent?.({
-        agentId: cell.id,
-        kind: item.event.kind,
-        status: outcome.status,
-        durationMs: performance.now() - e0,
-      });
+    // An async handler, or a state change (whose onStateChanged may be async), continues on the async path.
+    if (value instanceof Promise || scope.stateSource !== null) return { i, scope, e0, pending: value };
+    let outcome: EventOutcome;
+    try {
+      outcome = completeEvent(run, item, value);
+    } catch (err) {
+      outcome = failEvent(run, scope, item, err);
+    }
+    settle(run, item, scope, e0, outcome);
   }
+  commitBatch(run);
+  return null;
+}
+
+/**
+ * The async path: awaits each suspended event's handler and state hook, then runs on synchronously. One loop, not
+ * one promise per async event, so the batch's end is as few microtasks after its events resolved as before.
+ */
+async function finishAsync(run: BatchRun, first: Suspended): Promise<void> {
+  let s: Suspended | null = first;
+  while (s !== null) {
+    const item = run.batch[s.i];
+    let outcome: EventOutcome;
+    try {
+      const value = s.pending instanceof Promise ? await s.pending : s.pending;
+      if (!run.sql.inTransaction) lostTransaction(item);
+      if (s.scope.stateSource !== null) await finishState(run.cell, s.scope);
+      outcome = completeEvent(run, item, value);
+    } catch (err) {
+      outcome = failEvent(run, s.scope, item, err);
+    }
+    settle(run, item, s.scope, s.e0, outcome);
+    s = runSync(run, s.i + 1);
+  }
+}
+
+function lostTransaction(item: QueuedEvent): never {
+  // A storage fault ended the transaction: nothing more may be written outside it.
+  throw new BridgeError(AGENT_ERRORS.STORAGE, "the event's transaction was lost", { event: item.event.kind });
+}
+
+/** The handler returned: its savepoint is released and the event counts as committed (once the batch commits). */
+function completeEvent(run: BatchRun, item: QueuedEvent, value: unknown): EventOutcome {
+  if (!run.sql.inTransaction) lostTransaction(item);
+  if (run.savepoints) run.sql.control("RELEASE ev");
+  return { status: "committed", value: (value ?? null) as Value };
+}
+
+/** The handler threw: its writes and in-memory changes roll back alone (or the batch's, when SQLite lost it). */
+function failEvent(run: BatchRun, scope: Scope, item: QueuedEvent, err: unknown): EventOutcome {
+  const { cell, sql, done } = run;
+  if (sql.inTransaction) {
+    if (run.savepoints) {
+      sql.control("ROLLBACK TO ev");
+      sql.control("RELEASE ev");
+    } else sql.control("ROLLBACK");
+  }
+  scope.rollback();
+  const outcome = failure(err);
+  cell.setScope(null);
+  cell.reportError(err, item.event.kind);
+  if (!sql.inTransaction) {
+    // SQLite rolled the whole transaction back (a fault such as SQLITE_FULL while spilling): the earlier events
+    // of this batch are gone too, so they fail with it, and the rest start a fresh transaction.
+    for (let i = done.length - 1; i >= 0; i--) done[i].scope.rollback();
+    for (const d of done) d.outcome = outcome;
+    sql.beginLazy();
+  }
+  return outcome;
+}
+
+function settle(run: BatchRun, item: QueuedEvent, scope: Scope, e0: number, outcome: EventOutcome): void {
+  run.cell.setScope(null);
+  run.done.push({ item, scope, outcome });
+  if (run.timed)
+    run.cell.core.observer.onEvent?.({
+      agentId: run.cell.id,
+      kind: item.event.kind,
+      status: outcome.status,
+      durationMs: performance.now() - e0,
+    });
+}
+
+/** COMMIT (or nothing, when nothing reached SQLite), then the output gate opens and every event learns its outcome. */
+function commitBatch(run: BatchRun): void {
+  const { cell, sql, done } = run;
   // Nothing reached SQLite: there is nothing to commit, and the frames may leave at once (the output gate holds).
   const wrote = sql.wrote;
   try {
@@ -82,11 +176,14 @@ export async function runBatch(cell: AgentCell, batch: QueuedEvent[]): Promise<v
     cell.reportError(err, "commit");
   }
   if (wrote)
-    cell.core.observer.onCommit?.({ agentId: cell.id, events: batch.length, durationMs: performance.now() - t0 });
+    cell.core.observer.onCommit?.({ agentId: cell.id, events: run.batch.length, durationMs: performance.now() - run.t0 });
   for (const d of done) {
     if (d.outcome.status === "committed") releaseOutputs(cell, d.scope.outputs);
     d.item.resolve(d.outcome);
   }
+  // In the same synchronous turn as the resolves: a queue flush this batch asked for is in the mailbox before any
+  // caller, resumed by its event's outcome, can enqueue its next event.
+  afterBatch(cell);
 }
 
 /** Persists a state changed in this event, queues its broadcast, then runs onStateChanged in its own savepoint. */

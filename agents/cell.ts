@@ -15,6 +15,9 @@ import type { RunningTask } from "./tasks.ts";
 import type { Connection } from "./types.ts";
 import { decodeValue, encodeValue } from "./value-codec.ts";
 
+/** Starts a drain on the next microtask (see enqueue). */
+const RESOLVED = Promise.resolve();
+
 /**
  * One agent in memory: its mailbox, database handle, connections, state cache and running tasks.
  * Events run strictly one at a time (the input gate is `running`); the events waiting when a batch starts run in one
@@ -43,6 +46,14 @@ export class AgentCell {
   #scope: Scope | null = null;
   #capacityWaiters: Array<() => void> = [];
   #destroy: { promise: Promise<void>; resolve: () => void } | null = null;
+  /** One closure per cell, not one per batch: the microtask that starts a drain. Never rejects. */
+  readonly #startDrain = (): void => {
+    try {
+      this.#drain();
+    } catch (err) {
+      this.#drainFailed(err);
+    }
+  };
 
   constructor(id: string, cls: AgentClass, core: RuntimeCore) {
     this.id = id;
@@ -64,11 +75,11 @@ export class AgentCell {
     if (item.user) this.userDepth++;
     this.lastActiveMs = this.core.clock.now();
     if (!this.running) {
-      // Start on the next microtask, so events delivered in the same tick share one group commit.
+      // Start on the next microtask, so events delivered in the same tick share one group commit. A resolved
+      // promise's then, not queueMicrotask: Node wraps each queueMicrotask callback in an AsyncResource, which cost
+      // more than the rest of the mailbox's work for a one-event batch.
       this.running = true;
-      queueMicrotask(() => {
-        this.#drain().catch((err: unknown) => this.core.logger.error({ err, agent: this.id }, "mailbox drain failed"));
-      });
+      RESOLVED.then(this.#startDrain);
     }
   }
 
@@ -79,6 +90,7 @@ export class AgentCell {
   }
 
   #releaseCapacityWaiters(): void {
+    if (this.#capacityWaiters.length === 0) return;
     const waiters = this.#capacityWaiters;
     this.#capacityWaiters = [];
     for (const w of waiters) w();
@@ -101,7 +113,12 @@ export class AgentCell {
     return !this.running && this.mailbox.length === 0 && this.tasks.size === 0 && this.#destroy === null;
   }
 
-  async #drain(): Promise<void> {
+  /**
+   * Runs batches until the mailbox is empty. Synchronous while the batches finish synchronously (see runBatch);
+   * an async batch hands the rest of the drain to its promise, and `running` stays true until the drain stops.
+   */
+  #drain(): void {
+    let handedOff = false;
     try {
       while (this.mailbox.length > 0 && !this.closed) {
         const batch = this.mailbox.splice(0, this.core.maxBatchEvents);
@@ -117,26 +134,54 @@ export class AgentCell {
           }
           batch.unshift({ event: { kind: "start" }, user: false, resolve: () => {} });
         }
+        let pending: Promise<void> | undefined;
         try {
-          await runBatch(this, batch);
+          pending = runBatch(this, batch);
         } catch (err) {
-          // A storage fault outside any handler (BEGIN or ROLLBACK failing): the batch fails as a value, the process
-          // and other agents carry on. Resolving an already-resolved event is a no-op.
           this.#abandonBatch(batch, err);
         }
-        afterBatch(this);
+        if (pending !== undefined) {
+          handedOff = true;
+          this.#finishAsyncBatch(batch, pending).catch((err: unknown) => this.#drainFailed(err));
+          return;
+        }
         if (this.#destroy !== null && this.mailbox.length === 0) break;
       }
     } finally {
-      this.running = false;
-      this.lastActiveMs = this.core.clock.now();
-      try {
-        if (this.closed) this.#evacuate();
-        else if (this.#destroy !== null && this.mailbox.length === 0) this.#finishDestroy();
-        else this.core.cellIdle(this.id);
-      } catch (err) {
-        this.#reportError(err, "lifecycle");
-      }
+      if (!handedOff) this.#stopDrain();
+    }
+  }
+
+  /** The rest of a drain after an async batch; one await, as few microtasks after its events resolved as before. */
+  async #finishAsyncBatch(batch: QueuedEvent[], pending: Promise<void>): Promise<void> {
+    try {
+      await pending;
+    } catch (err) {
+      // A storage fault outside any handler (BEGIN or ROLLBACK failing): see #abandonBatch.
+      this.#abandonBatch(batch, err);
+    }
+    this.#afterAsyncBatch();
+  }
+
+  #afterAsyncBatch(): void {
+    if (this.#destroy !== null && this.mailbox.length === 0) this.#stopDrain();
+    else this.#drain();
+  }
+
+  #drainFailed(err: unknown): void {
+    this.core.logger.error({ err, agent: this.id }, "mailbox drain failed");
+  }
+
+  /** The drain stopped: hand a closed cell's rest on, finish a destroy, or tell the runtime the cell is idle. */
+  #stopDrain(): void {
+    this.running = false;
+    this.lastActiveMs = this.core.clock.now();
+    try {
+      if (this.closed) this.#evacuate();
+      else if (this.#destroy !== null && this.mailbox.length === 0) this.#finishDestroy();
+      else this.core.cellIdle(this.id);
+    } catch (err) {
+      this.#reportError(err, "lifecycle");
     }
   }
 

@@ -11,10 +11,33 @@ function isBaseName(name: string): boolean {
   return baseNames.has(name);
 }
 
+/**
+ * Lookups by prototype, then name: an operator call or device rpc resolves its method on every event, and walking the
+ * prototype chain with descriptors each time was a visible share of a one-event batch. Class prototypes do not gain
+ * methods at run time; a WeakMap lets an unloaded class go.
+ */
+const methodCache = new WeakMap<object, Map<string, (...args: unknown[]) => unknown>>();
+
 /** The function `name` of `agent` declared by a subclass, or undefined. Base API, hooks and `_private` are excluded. */
 export function findPublicMethod(agent: Agent<Value>, name: string): ((...args: unknown[]) => unknown) | undefined {
   if (typeof name !== "string" || name.length === 0 || name.startsWith("_") || isBaseName(name)) return undefined;
-  let proto: object | null = Object.getPrototypeOf(agent);
+  const start: object | null = Object.getPrototypeOf(agent);
+  if (start === null) return undefined;
+  let byName = methodCache.get(start);
+  if (byName === undefined) {
+    byName = new Map();
+    methodCache.set(start, byName);
+  }
+  const hit = byName.get(name);
+  if (hit !== undefined) return hit;
+  const found = lookUpMethod(start, name);
+  // Only names that exist are kept: a flood of unknown names must not grow the cache.
+  if (found !== undefined) byName.set(name, found);
+  return found;
+}
+
+function lookUpMethod(start: object, name: string): ((...args: unknown[]) => unknown) | undefined {
+  let proto: object | null = start;
   while (proto !== null && proto !== Agent.prototype) {
     const desc = Object.getOwnPropertyDescriptor(proto, name);
     if (desc !== undefined)

@@ -43,6 +43,14 @@ function toEventResult(o: EventOutcome): EventResult {
   return o.status === "committed" ? COMMITTED : { status: "failed", code: o.code, message: o.message };
 }
 
+function toCallResult(o: EventOutcome): CallResult {
+  return o.status === "committed" ? { ok: true, value: o.value } : { ok: false, code: o.code, message: o.message };
+}
+
+function callFailed(code: string, message: string): Promise<CallResult> {
+  return Promise.resolve({ ok: false, code, message });
+}
+
 function failed(code: string, message: string): EventResult {
   return { status: "failed", code, message };
 }
@@ -169,13 +177,17 @@ class Runtime implements AgentRuntime {
 
   // ---------- AgentRuntime ----------
 
-  async call(agentId: string, method: string, args: Value[]): Promise<CallResult> {
-    if (this.#closing) return { ok: false, code: AGENT_ERRORS.RUNTIME_CLOSED, message: "runtime is shutting down" };
-    if (!isValidAgentId(agentId))
-      return { ok: false, code: AGENT_ERRORS.INVALID_AGENT_ID, message: "invalid agent id" };
-    if (!Array.isArray(args)) return { ok: false, code: AGENT_ERRORS.INVALID_OPTION, message: "args must be an array" };
-    const o = await this.#run(agentId, { kind: "call", method, args }, false);
-    return o.status === "committed" ? { ok: true, value: o.value } : { ok: false, code: o.code, message: o.message };
+  call(agentId: string, method: string, args: Value[]): Promise<CallResult> {
+    if (this.#closing) return callFailed(AGENT_ERRORS.RUNTIME_CLOSED, "runtime is shutting down");
+    if (!isValidAgentId(agentId)) return callFailed(AGENT_ERRORS.INVALID_AGENT_ID, "invalid agent id");
+    if (!Array.isArray(args)) return callFailed(AGENT_ERRORS.INVALID_OPTION, "args must be an array");
+    if (this.#closed) return callFailed(AGENT_ERRORS.RUNTIME_CLOSED, "closed");
+    // The event resolves the caller's promise itself: no async function or then around it, so an operator call
+    // costs one promise and its result is one microtask closer.
+    const cell = this.#cell(agentId);
+    return new Promise((resolve) =>
+      cell.enqueue({ event: { kind: "call", method, args }, user: false, resolve: (o) => resolve(toCallResult(o)) }),
+    );
   }
 
   async start(): Promise<void> {

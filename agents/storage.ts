@@ -95,6 +95,26 @@ function bind(value: SqlValue): null | number | bigint | string | Uint8Array {
   return typeof value === "boolean" ? (value ? 1 : 0) : value;
 }
 
+/** Runs a write with its values bound; short parameter lists skip the array and the spread call of the general case. */
+function runBound(stmt: Statement, values: SqlValue[]): void {
+  switch (values.length) {
+    case 0:
+      stmt.run();
+      return;
+    case 1:
+      stmt.run(bind(values[0]));
+      return;
+    case 2:
+      stmt.run(bind(values[0]), bind(values[1]));
+      return;
+    case 3:
+      stmt.run(bind(values[0]), bind(values[1]), bind(values[2]));
+      return;
+    default:
+      stmt.run(...values.map(bind));
+  }
+}
+
 /**
  * The `sql` tagged template of one database. Values are always bound parameters, never spliced into the text.
  * Statements are cached by the template's strings array, which JavaScript keeps identical for one call site.
@@ -190,9 +210,8 @@ export class SqlRunner {
         this.#cache.set(strings, stmt);
       }
       this.#materialize(stmt);
-      const params = values.map(bind);
-      if (stmt.reader) return stmt.all(...params) as Row[];
-      stmt.run(...params);
+      if (stmt.reader) return stmt.all(...values.map(bind)) as Row[];
+      runBound(stmt, values);
       return [];
     } catch (err) {
       throw storageError(err, "sql");
