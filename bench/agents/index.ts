@@ -4,7 +4,9 @@
  * Each figure is printed beside a baseline measured in the same run, as a ratio:
  * - events/s through call -> mailbox -> handler -> commit -> result, for 1, 100 and 10,000 agents, one event per
  *   agent at a time and 4 queued per agent, vs raw better-sqlite3 inserting the same rows into the same per-agent
- *   files with one transaction per event;
+ *   files with one transaction per event; each side both as wall-clock events/s and as events per CPU-second of this
+ *   process (process.cpuUsage around each round), and the verdict says which of the two it used (CPU time when the
+ *   load average says the machine was shared);
  * - latency of an event on a hibernated agent (wake) vs on an active agent;
  * - RSS per hibernated agent vs per active agent.
  * Each phase runs in its own process. Options: --quick (about 2-3 minutes: fewer rounds, 2,000 instead of 10,000 agents
@@ -44,22 +46,36 @@ const fmt = (n: number, digits = 0) =>
 
 interface Throughput {
   eventsPerSecond: number;
-  bestEventsPerSecond?: number;
+  bestEventsPerSecond: number;
+  eventsPerCpuSecond: number;
+  bestEventsPerCpuSecond: number;
   eventsPerCommit?: number;
 }
 
 // Agents are driven in waves of at most 1,000 at once (the default maxActiveAgents; the baseline keeps as many
 // handles open, LRU), so in the 10,000 case every agent is woken once per run on the runtime side and its file opened
 // once on the baseline side. Each agent's file exists before the timed part (an untimed warm-up round creates it).
+// Events per agent are enough for a round of at least 10,000 events: shorter rounds measured the machine's noise.
 const cases = [
-  { agents: 1, perAgent: quick ? 2000 : 5000, wave: 1, rounds: quick ? 3 : 5 },
-  { agents: 100, perAgent: quick ? 20 : 50, wave: 100, rounds: quick ? 3 : 5 },
+  { agents: 1, perAgent: quick ? 10_000 : 20_000, wave: 1, rounds: quick ? 3 : 5 },
+  { agents: 100, perAgent: quick ? 100 : 200, wave: 100, rounds: quick ? 3 : 5 },
   // --quick: 2,000 agents instead of 10,000 (every DB close checkpoints its WAL; the full case takes minutes).
   { agents: quick ? 2000 : 10_000, perAgent: 4, wave: 1000, rounds: 1 },
 ];
 
+const cpus = os.cpus().length;
+/**
+ * The verdict's basis. Both sides run single-threaded in this one process, so events per CPU-second is the cost per
+ * event and does not move when another process takes the CPU; wall-clock events/s does. When the 1-minute load
+ * average says another process wanted a core (above cpus - 0.5, i.e. 1.5 on 2 cores), the verdict uses CPU time.
+ */
+function basisNow(): { load: number; basis: "wall" | "cpu" } {
+  const load = os.loadavg()[0];
+  return { load, basis: load > cpus - 0.5 ? "cpu" : "wall" };
+}
+
 console.log(
-  `machine: ${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}, load ${os
+  `machine: ${cpus} x ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}, load ${os
     .loadavg()
     .map((l) => l.toFixed(1))
     .join(" ")}`,
@@ -71,25 +87,31 @@ try {
   for (const c of cases) {
     if (!runs("throughput") || (agentCounts !== null && !agentCounts.includes(c.agents))) continue;
     const dataDir = path.join(root, `n${c.agents}`);
+    const { load, basis } = basisNow();
     const r = phase<Record<string, Throughput>>("throughput", {
       dataDir,
       ...c,
       settings: { one: { inFlight: 1 }, four: { inFlight: 4 } },
     });
-    const base = r.baseline.eventsPerSecond;
-    const best = r.baseline.bestEventsPerSecond ?? base;
-    const ratios = (x: Throughput) =>
-      `${fmt(x.eventsPerSecond / base, 2)}x (best ${fmt((x.bestEventsPerSecond ?? x.eventsPerSecond) / best, 2)}x)`;
+    const b = r.baseline;
+    const ratio = (x: Throughput, cpu: boolean) =>
+      cpu
+        ? `${fmt(x.eventsPerCpuSecond / b.eventsPerCpuSecond, 2)}x (best ${fmt(x.bestEventsPerCpuSecond / b.bestEventsPerCpuSecond, 2)}x)`
+        : `${fmt(x.eventsPerSecond / b.eventsPerSecond, 2)}x (best ${fmt(x.bestEventsPerSecond / b.bestEventsPerSecond, 2)}x)`;
+    const side = (x: Throughput) => `${fmt(x.eventsPerSecond)} / ${fmt(x.eventsPerCpuSecond)}`;
+    const verdict = (x: Throughput) =>
+      fmt(basis === "cpu" ? x.eventsPerCpuSecond / b.eventsPerCpuSecond : x.eventsPerSecond / b.eventsPerSecond, 2);
     rows.push(
-      `| ${fmt(c.agents)} | ${c.rounds} | ${fmt(base)} | ${fmt(r.one.eventsPerSecond)} | ${ratios(r.one)} | ${fmt(r.four.eventsPerSecond)} | ${ratios(r.four)} | ${fmt(r.four.eventsPerCommit ?? 1, 1)} |`,
+      `| ${fmt(c.agents)} | ${c.rounds} x ${fmt(c.agents * c.perAgent)} | ${fmt(load, 1)} | ${side(b)} | ${side(r.one)} | ${ratio(r.one, false)} | ${ratio(r.one, true)} | ${side(r.four)} | ${ratio(r.four, false)} | ${ratio(r.four, true)} | ${fmt(r.four.eventsPerCommit ?? 1, 1)} | ${basis}: ${verdict(r.one)}x, ${verdict(r.four)}x |`,
     );
     progress(rows.at(-1)!);
   }
-  if (rows.length > 0)
+  if (rows.length > 0) {
     console.log(
-      "\n| agents | rounds | baseline events/s (raw SQLite, 1 tx/event) | runtime, 1 at a time | ratio | runtime, 4 queued | ratio | events per commit (4 queued) |",
+      "\n| agents | rounds x events | load (1 min) | baseline events/s / per CPU-s (raw SQLite, 1 tx/event) | runtime 1 at a time, events/s / per CPU-s | ratio, wall | ratio, CPU | runtime 4 queued, events/s / per CPU-s | ratio, wall | ratio, CPU | events per commit (4 queued) | verdict basis: 1 at a time, 4 queued |",
     );
-  if (rows.length > 0) console.log("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+  }
   for (const r of rows) console.log(r);
 
   if (runs("settings")) {
@@ -104,22 +126,18 @@ try {
         full4: { inFlight: 4, synchronous: "FULL" },
       },
     });
-    const d = s.dflt.eventsPerSecond;
-    console.log("\n| agent DB settings (100 agents) | events/s | ratio to default |");
-    console.log("|---|---:|---:|");
+    const d = s.dflt;
+    const row = (label: string, x: Throughput) =>
+      `| ${label} | ${fmt(x.eventsPerSecond)} | ${fmt(x.eventsPerSecond / d.eventsPerSecond, 2)}x | ${fmt(x.eventsPerCpuSecond)} | ${fmt(x.eventsPerCpuSecond / d.eventsPerCpuSecond, 2)}x |`;
     console.log(
-      `| raw SQLite baseline, EXCLUSIVE + NORMAL, 1 tx/event | ${fmt(s.baseline.eventsPerSecond)} | ${fmt(s.baseline.eventsPerSecond / d, 2)}x |`,
+      `\n| agent DB settings (100 agents, load ${fmt(os.loadavg()[0], 1)}) | events/s | ratio to default | events per CPU-s | ratio to default |`,
     );
-    console.log(`| locking_mode=EXCLUSIVE, synchronous=NORMAL (default), 1 at a time | ${fmt(d)} | 1.00x |`);
-    console.log(
-      `| locking_mode=NORMAL, synchronous=NORMAL, 1 at a time | ${fmt(s.shared.eventsPerSecond)} | ${fmt(s.shared.eventsPerSecond / d, 2)}x |`,
-    );
-    console.log(
-      `| locking_mode=EXCLUSIVE, synchronous=FULL, 1 at a time | ${fmt(s.full.eventsPerSecond)} | ${fmt(s.full.eventsPerSecond / d, 2)}x |`,
-    );
-    console.log(
-      `| locking_mode=EXCLUSIVE, synchronous=FULL, 4 queued | ${fmt(s.full4.eventsPerSecond)} | ${fmt(s.full4.eventsPerSecond / d, 2)}x |`,
-    );
+    console.log("|---|---:|---:|---:|---:|");
+    console.log(row("raw SQLite baseline, EXCLUSIVE + NORMAL, 1 tx/event", s.baseline));
+    console.log(row("locking_mode=EXCLUSIVE, synchronous=NORMAL (default), 1 at a time", d));
+    console.log(row("locking_mode=NORMAL, synchronous=NORMAL, 1 at a time", s.shared));
+    console.log(row("locking_mode=EXCLUSIVE, synchronous=FULL, 1 at a time", s.full));
+    console.log(row("locking_mode=EXCLUSIVE, synchronous=FULL, 4 queued", s.full4));
     progress("settings done");
   }
 
