@@ -24,15 +24,18 @@ interface BatchRun {
   readonly savepoints: boolean;
   readonly timed: boolean;
   readonly done: Array<{ item: QueuedEvent; scope: Scope; outcome: EventOutcome }>;
+  readonly onAsyncEnd: () => void;
 }
 
 /**
  * Runs one batch of a cell's mailbox in one transaction and resolves each event with its outcome. Returns undefined
  * when every event finished synchronously (a sync handler that changed no state): then the batch costs no promise
  * and no microtask at all, which is most of the runtime's own cost per event when many agents each run one-event
- * batches (docs/benchmarks.md, "Agents"). Otherwise it returns the promise of the rest of the batch.
+ * batches (docs/benchmarks.md, "Agents"). Otherwise it returns the promise of the rest of the batch, and calls
+ * `onAsyncEnd` (which must not throw) in the same turn as the commit and the resolves, so the cell is idle again
+ * before any caller resumed by its outcome runs; the promise rejects only for a fault outside any handler.
  */
-export function runBatch(cell: AgentCell, batch: QueuedEvent[]): Promise<void> | undefined {
+export function runBatch(cell: AgentCell, batch: QueuedEvent[], onAsyncEnd: () => void): Promise<void> | undefined {
   const sql = cell.sqlRunner();
   const run: BatchRun = {
     cell,
@@ -43,6 +46,7 @@ export function runBatch(cell: AgentCell, batch: QueuedEvent[]): Promise<void> |
     savepoints: batch.length > 1,
     timed: cell.core.observer.onEvent !== undefined,
     done: [],
+    onAsyncEnd,
   };
   // Lazy: a batch that writes nothing (task progress that only sends frames) never reaches SQLite's BEGIN/COMMIT.
   sql.beginLazy();
@@ -111,6 +115,7 @@ async function finishAsync(run: BatchRun, first: Suspended): Promise<void> {
     settle(run, item, s.scope, s.e0, outcome);
     s = runSync(run, s.i + 1);
   }
+  run.onAsyncEnd();
 }
 
 function lostTransaction(item: QueuedEvent): never {

@@ -136,13 +136,17 @@ export class AgentCell {
         }
         let pending: Promise<void> | undefined;
         try {
-          pending = runBatch(this, batch);
+          pending = runBatch(this, batch, this.#afterAsyncBatch);
         } catch (err) {
           this.#abandonBatch(batch, err);
         }
         if (pending !== undefined) {
           handedOff = true;
-          this.#finishAsyncBatch(batch, pending).catch((err: unknown) => this.#drainFailed(err));
+          pending.catch((err: unknown) => {
+            // A storage fault outside any handler (BEGIN or ROLLBACK failing): see #abandonBatch.
+            this.#abandonBatch(batch, err);
+            this.#afterAsyncBatch();
+          });
           return;
         }
         if (this.#destroy !== null && this.mailbox.length === 0) break;
@@ -152,21 +156,15 @@ export class AgentCell {
     }
   }
 
-  /** The rest of a drain after an async batch; one await, as few microtasks after its events resolved as before. */
-  async #finishAsyncBatch(batch: QueuedEvent[], pending: Promise<void>): Promise<void> {
+  /** The rest of a drain after an async batch, run by the batch in the turn it committed in. Never throws. */
+  readonly #afterAsyncBatch = (): void => {
     try {
-      await pending;
+      if (this.#destroy !== null && this.mailbox.length === 0) this.#stopDrain();
+      else this.#drain();
     } catch (err) {
-      // A storage fault outside any handler (BEGIN or ROLLBACK failing): see #abandonBatch.
-      this.#abandonBatch(batch, err);
+      this.#drainFailed(err);
     }
-    this.#afterAsyncBatch();
-  }
-
-  #afterAsyncBatch(): void {
-    if (this.#destroy !== null && this.mailbox.length === 0) this.#stopDrain();
-    else this.#drain();
-  }
+  };
 
   #drainFailed(err: unknown): void {
     this.core.logger.error({ err, agent: this.id }, "mailbox drain failed");
