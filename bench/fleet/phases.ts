@@ -6,6 +6,7 @@ import { httpTelemetryVerifier } from "../../firmware-sim/index.ts";
 import { prepareBridgeData } from "./bridge-data.ts";
 import type { Cleanup } from "./cleanup.ts";
 import { startDriver } from "./driver-process.ts";
+import { collectGarbage } from "./inspector-gc.ts";
 import { sampleProcess } from "./proc.ts";
 import { type SweepOptions, type SweepResult, sweep } from "./sweep.ts";
 import { startAedes, startBridge, startMosquitto, type Target, type TargetName } from "./targets.ts";
@@ -100,11 +101,17 @@ export interface ScaleRow {
   heapUsedBytes?: number;
   heapTotalBytes?: number;
   externalBytes?: number;
+  /** Bridge only: RSS and V8 heap in use right after a full GC (inspector), and (RSS - base after GC) / devices. */
+  rssAfterGcBytes?: number;
+  heapUsedAfterGcBytes?: number;
+  bytesPerDeviceAfterGc?: number;
 }
 
 export interface ScalePhaseResult {
   target: TargetName;
   baseRssBytes: number;
+  /** Bridge only: RSS with no device, right after a full GC. */
+  baseRssAfterGcBytes?: number;
   rows: ScaleRow[];
   connectMs: number[];
 }
@@ -145,13 +152,24 @@ export async function scalePhase(
 ): Promise<ScalePhaseResult | undefined> {
   const idleTimeoutMs = 1000;
   const max = Math.max(...counts);
-  const started = await startTarget(name, cleanup, { provision: 0, idPrefix: "idle-", idleTimeoutMs, maxConnections: max + 1000, nodeFlags });
+  // The bridge also opens its inspector on loopback, so RSS can be read again after a full GC (inspector-gc.ts).
+  const flags = name === "bridge" ? [...(nodeFlags ?? []), "--inspect=127.0.0.1:0"] : nodeFlags;
+  const started = await startTarget(name, cleanup, { provision: 0, idPrefix: "idle-", idleTimeoutMs, maxConnections: max + 1000, nodeFlags: flags });
   if (!started) return undefined;
   const { target } = started;
   const driver = startDriver(cleanup);
   try {
     await sleep(1500);
     const baseRssBytes = sampleProcess(target.pid)?.rssBytes ?? Number.NaN;
+    const gcUrl = target.inspectorUrl?.();
+    const afterGc = async (): Promise<number> => {
+      if (gcUrl === undefined) return Number.NaN;
+      await collectGarbage(gcUrl);
+      await collectGarbage(gcUrl);
+      await sleep(1000);
+      return sampleProcess(target.pid)?.rssBytes ?? Number.NaN;
+    };
+    const baseRssAfterGcBytes = gcUrl === undefined ? undefined : await afterGc();
     const rows: ScaleRow[] = [];
     const connectMs: number[] = [];
     let connected = 0;
@@ -191,10 +209,15 @@ export async function scalePhase(
         row.heapTotalBytes = g.heapTotal;
         row.externalBytes = g.external;
       }
+      if (gcUrl !== undefined && baseRssAfterGcBytes !== undefined) {
+        row.rssAfterGcBytes = await afterGc();
+        row.bytesPerDeviceAfterGc = (row.rssAfterGcBytes - baseRssAfterGcBytes) / count;
+        if (target.apiUrl) row.heapUsedAfterGcBytes = (await bridgeGauges(target.apiUrl)).heapUsed;
+      }
       rows.push(row);
-      log(`  ${name} ${count} idle devices (${reply.online} online, ${reply.failed} failed${reply.firstError ? `, first error: ${reply.firstError}` : ""}, connected in ${Math.round(reply.elapsedMs)} ms): RSS ${(rss / 2 ** 20).toFixed(1)} MiB (anon ${(row.rssAnonBytes / 2 ** 20).toFixed(1)}, file/shm ${(row.rssFileBytes / 2 ** 20).toFixed(1)}), ${(row.bytesPerDevice / 1024).toFixed(1)} KiB/device${row.agentsActive === undefined ? "" : `, agents active ${row.agentsActive} hibernated ${row.agentsHibernated}, heap used/total ${((row.heapUsedBytes ?? 0) / 2 ** 20).toFixed(1)}/${((row.heapTotalBytes ?? 0) / 2 ** 20).toFixed(1)} MiB, external ${((row.externalBytes ?? 0) / 2 ** 20).toFixed(1)} MiB`}`);
+      log(`  ${name} ${count} idle devices (${reply.online} online, ${reply.failed} failed${reply.firstError ? `, first error: ${reply.firstError}` : ""}, connected in ${Math.round(reply.elapsedMs)} ms): RSS ${(rss / 2 ** 20).toFixed(1)} MiB (anon ${(row.rssAnonBytes / 2 ** 20).toFixed(1)}, file/shm ${(row.rssFileBytes / 2 ** 20).toFixed(1)}), ${(row.bytesPerDevice / 1024).toFixed(1)} KiB/device${row.agentsActive === undefined ? "" : `, agents active ${row.agentsActive} hibernated ${row.agentsHibernated}, heap used/total ${((row.heapUsedBytes ?? 0) / 2 ** 20).toFixed(1)}/${((row.heapTotalBytes ?? 0) / 2 ** 20).toFixed(1)} MiB, external ${((row.externalBytes ?? 0) / 2 ** 20).toFixed(1)} MiB`}${row.rssAfterGcBytes === undefined ? "" : `; after a full GC: RSS ${(row.rssAfterGcBytes / 2 ** 20).toFixed(1)} MiB, heap used ${((row.heapUsedAfterGcBytes ?? 0) / 2 ** 20).toFixed(1)} MiB, ${((row.bytesPerDeviceAfterGc ?? 0) / 1024).toFixed(1)} KiB/device`}`);
     }
-    return { target: name, baseRssBytes, rows, connectMs };
+    return { target: name, baseRssBytes, baseRssAfterGcBytes, rows, connectMs };
   } finally {
     await driver.close();
     await target.stop();

@@ -35,13 +35,13 @@ export function sweepTables(results: SweepPhaseResult[]): string {
 export function scaleTable(results: ScalePhaseResult[]): string {
   const out: string[] = [];
   const bridge = results.find((r) => r.target === "bridge");
-  out.push("| target | idle devices | online | RSS MiB (no device: base) | bytes per device | bridge per-device ratio | agents active / hibernated |");
-  out.push("|---|---:|---:|---:|---:|---:|---|");
+  out.push("| target | idle devices | online | RSS MiB (no device: base) | bytes per device | bridge per-device ratio | agents active / hibernated | after a full GC: RSS MiB (base) | bytes per device | bridge (after GC) per-device ratio |");
+  out.push("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|");
   for (const r of results) {
     for (const row of r.rows) {
       const b = bridge?.rows.find((x) => x.devices === row.devices);
       out.push(
-        `| ${r.target} | ${fmt(row.devices)} | ${fmt(row.connected)} | ${mib(row.rssBytes)} (${mib(r.baseRssBytes)}) | ${fmt(row.bytesPerDevice)} | ${r.target === "bridge" ? "1.00x" : ratio(b?.bytesPerDevice ?? Number.NaN, row.bytesPerDevice)} | ${row.agentsActive === undefined ? "" : `${row.agentsActive} / ${row.agentsHibernated}`} |`,
+        `| ${r.target} | ${fmt(row.devices)} | ${fmt(row.connected)} | ${mib(row.rssBytes)} (${mib(r.baseRssBytes)}) | ${fmt(row.bytesPerDevice)} | ${r.target === "bridge" ? "1.00x" : ratio(b?.bytesPerDevice ?? Number.NaN, row.bytesPerDevice)} | ${row.agentsActive === undefined ? "" : `${row.agentsActive} / ${row.agentsHibernated}`} | ${row.rssAfterGcBytes === undefined ? "" : `${mib(row.rssAfterGcBytes)} (${mib(r.baseRssAfterGcBytes ?? Number.NaN)})`} | ${row.bytesPerDeviceAfterGc === undefined ? "" : fmt(row.bytesPerDeviceAfterGc)} | ${r.target === "bridge" || b?.bytesPerDeviceAfterGc === undefined ? "" : ratio(b.bytesPerDeviceAfterGc, row.bytesPerDevice)} |`,
       );
     }
   }

@@ -8,6 +8,7 @@ import net from "node:net";
 import path from "node:path";
 import readline from "node:readline";
 import type { Cleanup } from "./cleanup.ts";
+import { inspectorUrlIn } from "./inspector-gc.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const BIN = path.join(ROOT, "bin/agent-bridge.js");
@@ -23,6 +24,8 @@ export interface Target {
   readonly port: number;
   /** The bridge's operator HTTP base URL. */
   readonly apiUrl?: string;
+  /** The inspector's URL when the process was started with `--inspect=127.0.0.1:0` (bridge only). */
+  inspectorUrl?(): string | undefined;
   /** Resolves with the exit code or signal name. */
   readonly exited: Promise<number | string>;
   /** Sends `signal` (SIGTERM by default), waits for the exit (SIGKILL after `graceMs`). */
@@ -103,6 +106,13 @@ export async function startBridge(options: BridgeStartOptions, cleanup: Cleanup)
     stdio: ["ignore", "pipe", "pipe"],
   });
   const exited = track(child, cleanup);
+  let inspector: string | undefined;
+  let stderrHead = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    if (inspector !== undefined || stderrHead.length > 8000) return;
+    stderrHead += chunk.toString("utf8");
+    inspector = inspectorUrlIn(stderrHead);
+  });
   const ports = await waitForLine(child, exited, 60_000, (line) => {
     try {
       const parsed = JSON.parse(line) as { msg?: string; addresses?: { mqtt: { port: number }; http: { port: number } } };
@@ -119,6 +129,7 @@ export async function startBridge(options: BridgeStartOptions, cleanup: Cleanup)
     host: "127.0.0.1",
     port: ports.mqtt.port,
     apiUrl: `http://127.0.0.1:${ports.http.port}`,
+    inspectorUrl: () => inspector,
     exited,
     stop: stopper(child, exited),
   };
