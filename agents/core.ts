@@ -21,8 +21,8 @@ export interface RuntimeCore {
   readonly alarms: AlarmIndex;
   readonly db: RuntimeDb;
   readonly agentConfig: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
-  /** Live transports of an agent's open connections, kept while it hibernates. */
-  transportsOf(agentId: string): Map<string, ConnectionTransport> | undefined;
+  /** The live transport of an agent's open connection, kept while it hibernates; undefined when none. */
+  transportOf(agentId: string, connectionId: string): ConnectionTransport | undefined;
   agentFile(agentId: string): string;
   /** Delivers a runtime event (alarm, task result) to an agent, waking it; bypasses the mailbox capacity. */
   enqueueInternal(agentId: string, event: AgentEvent): void;

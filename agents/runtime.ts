@@ -12,7 +12,6 @@ import type { AgentEvent, EventOutcome, QueuedEvent } from "./events/types.ts";
 import type {
   CloseReason,
   ConnectionInit,
-  ConnectionTransport,
   DeliverOutcome,
   EventResult,
   InboundMessage,
@@ -20,6 +19,7 @@ import type {
 import { globToRegExp, isValidAgentId } from "./ids.ts";
 import { type ResolvedRuntimeOptions, type RuntimeOptions, resolveRuntimeOptions } from "./options.ts";
 import { RuntimeDb } from "./runtime-db.ts";
+import { TransportTable } from "./transport-table.ts";
 import type { AgentRuntime, CallResult } from "./types.ts";
 
 /**
@@ -61,7 +61,7 @@ class Runtime implements AgentRuntime {
   readonly #defaultClass: AgentClass;
   readonly #classes: Array<{ re: RegExp; cls: AgentClass }>;
   readonly #cells = new Map<string, AgentCell>();
-  readonly #transports = new Map<string, Map<string, ConnectionTransport>>();
+  readonly #transports = new TransportTable();
   readonly #core: RuntimeCore;
   readonly #db: RuntimeDb;
   readonly #alarms: AlarmIndex;
@@ -103,7 +103,7 @@ class Runtime implements AgentRuntime {
       alarms: this.#alarms,
       db: this.#db,
       agentConfig: options.agentConfig ?? {},
-      transportsOf: (id) => this.#transports.get(id),
+      transportOf: (id, connectionId) => this.#transports.get(id, connectionId),
       agentFile: (id) => path.join(this.#agentsDir, `${id}.db`),
       enqueueInternal: (id, event) => this.#enqueueInternal(id, event),
       cellIdle: (id) => this.#cellIdle(id),
@@ -128,14 +128,9 @@ class Runtime implements AgentRuntime {
   open(agentId: string, connection: ConnectionInit): Promise<EventResult> {
     if (this.#closing) return Promise.resolve(failed(AGENT_ERRORS.RUNTIME_CLOSED, "runtime is shutting down"));
     if (!isValidAgentId(agentId)) return Promise.resolve(failed(AGENT_ERRORS.INVALID_AGENT_ID, "invalid agent id"));
-    let conns = this.#transports.get(agentId);
-    if (conns === undefined) {
-      conns = new Map();
-      this.#transports.set(agentId, conns);
-    }
-    conns.set(connection.id, connection.transport);
+    this.#transports.set(agentId, connection.id, connection.transport);
     return this.#run(agentId, { kind: "open", init: connection }, false).then((o) => {
-      if (o.status === "failed" && this.#transports.get(agentId)?.get(connection.id) === connection.transport) {
+      if (o.status === "failed" && this.#transports.get(agentId, connection.id) === connection.transport) {
         this.#dropTransport(agentId, connection.id);
       }
       return toEventResult(o);
@@ -146,7 +141,7 @@ class Runtime implements AgentRuntime {
     if (this.#closing) {
       return { accepted: true, done: Promise.resolve(failed(AGENT_ERRORS.RUNTIME_CLOSED, "runtime is shutting down")) };
     }
-    if (this.#transports.get(agentId)?.get(connectionId) === undefined) {
+    if (this.#transports.get(agentId, connectionId) === undefined) {
       return {
         accepted: true,
         done: Promise.resolve(failed(AGENT_ERRORS.CONNECTION_UNKNOWN, "no open connection with this id")),
@@ -168,7 +163,7 @@ class Runtime implements AgentRuntime {
   }
 
   close(agentId: string, connectionId: string, reason: CloseReason): Promise<EventResult> {
-    if (this.#transports.get(agentId)?.get(connectionId) === undefined) return Promise.resolve({ status: "committed" });
+    if (this.#transports.get(agentId, connectionId) === undefined) return Promise.resolve({ status: "committed" });
     return this.#run(agentId, { kind: "close", connectionId, reason }, false).then((o) => {
       this.#dropTransport(agentId, connectionId);
       return toEventResult(o);
@@ -299,10 +294,7 @@ class Runtime implements AgentRuntime {
   }
 
   #dropTransport(agentId: string, connectionId: string): void {
-    const conns = this.#transports.get(agentId);
-    if (conns === undefined) return;
-    conns.delete(connectionId);
-    if (conns.size === 0) this.#transports.delete(agentId);
+    this.#transports.delete(agentId, connectionId);
   }
 
   // ---------- hibernation ----------
@@ -387,9 +379,7 @@ class Runtime implements AgentRuntime {
 
   #destroyFiles(agentId: string): void {
     this.#cells.delete(agentId);
-    const conns = this.#transports.get(agentId);
-    this.#transports.delete(agentId);
-    for (const transport of conns?.values() ?? []) {
+    for (const transport of this.#transports.take(agentId)) {
       try {
         transport.close("agent destroyed");
       } catch {}

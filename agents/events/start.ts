@@ -11,10 +11,9 @@ import { decodeValue } from "../value-codec.ts";
 export async function handleStart(cell: AgentCell): Promise<null> {
   const agent = cell.agent!;
   const sql = cell.sqlRunner();
-  const transports = cell.core.transportsOf(cell.id);
   const stale: ConnectionImpl[] = [];
   for (const row of sql.all<ConnectionRow>("SELECT * FROM _bridge_connections")) {
-    const transport = transports?.get(row.id);
+    const transport = cell.core.transportOf(cell.id, row.id);
     const conn = ConnectionImpl.fromRow(cell, row, transport ?? DEAD_TRANSPORT);
     if (transport === undefined) stale.push(conn);
     cell.connections.set(conn.id, conn);
