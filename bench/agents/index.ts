@@ -186,20 +186,20 @@ try {
       cacheSizeKiB: 2000,
     });
     console.log(
-      "\n| memory per agent (one open connection each; after forced GC) | RSS bytes | heap+external bytes | ratio (RSS) |",
+      "\n| memory per agent (one open connection each; after forced GC) | RSS bytes | heap+external bytes | ratio (RSS) | marginal RSS bytes (last 4/5) | marginal heap+external bytes |",
     );
-    console.log("|---|---:|---:|---:|");
+    console.log("|---|---:|---:|---:|---:|---:|");
     console.log(
-      `| active agent, 1,000 in memory, cacheSizeKiB 256 (baseline) | ${fmt(act.rssPerAgentBytes)} | ${fmt(act.heapPerAgentBytes)} | 1.00x |`,
-    );
-    console.log(
-      `| active agent, 1,000 in memory, cacheSizeKiB 2000 (SQLite default) | ${fmt(actBig.rssPerAgentBytes)} | ${fmt(actBig.heapPerAgentBytes)} | ${fmt(actBig.rssPerAgentBytes / act.rssPerAgentBytes, 3)}x |`,
+      `| active agent, 1,000 in memory, cacheSizeKiB 256 (baseline) | ${fmt(act.rssPerAgentBytes)} | ${fmt(act.heapPerAgentBytes)} | 1.00x | | |`,
     );
     console.log(
-      `| hibernated agent, ${fmt(n)} (active ${hib.active}, every DB closed) | ${fmt(hib.rssPerAgentBytes)} | ${fmt(hib.heapPerAgentBytes)} | ${fmt(hib.rssPerAgentBytes / act.rssPerAgentBytes, 3)}x |`,
+      `| active agent, 1,000 in memory, cacheSizeKiB 2000 (SQLite default) | ${fmt(actBig.rssPerAgentBytes)} | ${fmt(actBig.heapPerAgentBytes)} | ${fmt(actBig.rssPerAgentBytes / act.rssPerAgentBytes, 3)}x | | |`,
+    );
+    console.log(
+      `| hibernated agent, ${fmt(n)} (active ${hib.active}, every DB closed) | ${fmt(hib.rssPerAgentBytes)} | ${fmt(hib.heapPerAgentBytes)} | ${fmt(hib.rssPerAgentBytes / act.rssPerAgentBytes, 3)}x | ${fmt(hib.rssMarginalPerAgentBytes)} | ${fmt(hib.heapMarginalPerAgentBytes)} |`,
     );
     console.error(
-      `memory: hibernated RSS ${fmt(hib.rssBeforeBytes / 2 ** 20, 1)} -> ${fmt(hib.rssAfterBytes / 2 ** 20, 1)} MiB over ${fmt(n)} agents`,
+      `memory: hibernated RSS ${fmt(hib.rssBeforeBytes / 2 ** 20, 1)} -> ${fmt(hib.rssMidBytes / 2 ** 20, 1)} (first fifth) -> ${fmt(hib.rssAfterBytes / 2 ** 20, 1)} MiB over ${fmt(n)} agents`,
     );
   }
   progress("total");
