@@ -65,10 +65,13 @@ try {
   console.log(
     `\nraw layouts, ${devices} databases, ${messages} messages of ${readings} readings each, twice interleaved:`,
   );
-  console.log("| layout | CPU us/msg (run 1) | CPU us/msg (run 2) | ratio to schema 1 (mean) | WAL frames/commit |");
-  console.log("|---|---:|---:|---:|---:|");
+  console.log(
+    "| layout | CPU us/msg (run 1) | CPU us/msg (run 2) | ratio to schema 1 (mean) | WAL frames/commit | WAL KiB/commit |",
+  );
+  console.log("|---|---:|---:|---:|---:|---:|");
   const runs = LAYOUTS.map(() => [] as number[]);
   const frames: number[] = [];
+  const kib: number[] = [];
   for (let round = 0; round < 2; round++) {
     LAYOUTS.forEach((layout, i) => {
       const dir = fs.mkdtempSync(path.join(dataDir, "layout-"));
@@ -76,12 +79,13 @@ try {
       fs.rmSync(dir, { recursive: true, force: true });
       runs[i].push(r.cpuUsPerMessage);
       frames[i] = r.walFramesPerCommit;
+      kib[i] = r.walKiBPerCommit;
     });
   }
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   LAYOUTS.forEach((layout, i) => {
     console.log(
-      `| ${layout.name} | ${runs[i][0].toFixed(1)} | ${runs[i][1].toFixed(1)} | ${(mean(runs[i]) / mean(runs[0])).toFixed(2)} | ${frames[i].toFixed(2)} |`,
+      `| ${layout.name} | ${runs[i][0].toFixed(1)} | ${runs[i][1].toFixed(1)} | ${(mean(runs[i]) / mean(runs[0])).toFixed(2)} | ${frames[i].toFixed(2)} | ${kib[i].toFixed(1)} |`,
     );
   });
 } finally {

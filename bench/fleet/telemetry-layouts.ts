@@ -6,8 +6,10 @@
  * shape key and value encoding (agents/device/telemetry-shapes.ts, values.ts), so its JavaScript cost is counted too.
  */
 import path from "node:path";
+import DatabaseClass from "better-sqlite3";
 import type Database from "better-sqlite3";
 import { openAgentDatabase } from "../../agents/storage.ts";
+import { walAutocheckpointPages } from "../../agents/wal-tuning.ts";
 import { shapeSpec } from "../../agents/device/telemetry-shapes.ts";
 import { encodeValue } from "../../agents/device/values.ts";
 
@@ -15,6 +17,8 @@ import { encodeValue } from "../../agents/device/values.ts";
 export interface TelemetryLayout {
   name: string;
   schema: string;
+  /** SQLite page size of the databases, bytes; default what `openAgentDatabase` gives (4096). */
+  pageSizeBytes?: number;
   /** Returns a function that writes one message's readings (inside the caller's transaction). */
   writer(db: Database.Database): (ts: number, metrics: readonly string[], values: readonly number[]) => void;
 }
@@ -80,6 +84,28 @@ export const LAYOUTS: readonly TelemetryLayout[] = [
       };
     },
   },
+  {
+    name: "schema 4 on 1 KiB pages (not the runtime's setting: a page_size for new agent databases to consider)",
+    pageSizeBytes: 1024,
+    schema: `CREATE TABLE telemetry_rows (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, shape INTEGER NOT NULL,
+      n INTEGER NOT NULL, vals BLOB NOT NULL);
+      CREATE INDEX telemetry_rows_ts ON telemetry_rows (ts, shape);`,
+    writer(db) {
+      const insert = db.prepare("INSERT INTO telemetry_rows (id, ts, shape, n, vals) VALUES (?, ?, ?, ?, ?)");
+      const shapes = new Map<string, number>();
+      let id = 1;
+      return (ts, metrics, values) => {
+        const spec = shapeSpec(metrics.map((metric) => ({ metric })));
+        let shape = shapes.get(spec);
+        if (shape === undefined) {
+          shape = shapes.size + 1;
+          shapes.set(spec, shape);
+        }
+        insert.run(id, ts, shape, metrics.length, encodeValue([...values]));
+        id += metrics.length;
+      };
+    },
+  },
 ];
 
 /** Messages written to the frame-count probe before counting (about the default retention cap of 100,000 readings). */
@@ -90,6 +116,8 @@ export interface LayoutResult {
   name: string;
   cpuUsPerMessage: number;
   walFramesPerCommit: number;
+  /** WAL bytes per commit (frames of page size + 24 header bytes), KiB. */
+  walKiBPerCommit: number;
 }
 
 /**
@@ -110,8 +138,12 @@ export function runLayout(
     lockingMode: "EXCLUSIVE",
     cacheSizeKiB: 2048,
   } as const;
+  const open = (file: string) =>
+    layout.pageSizeBytes === undefined
+      ? openAgentDatabase(file, settings)
+      : openWithPageSize(file, layout.pageSizeBytes);
   const dbs = Array.from({ length: databases }, (_, i) => {
-    const db = openAgentDatabase(path.join(dir, `layout-${i}.db`), settings);
+    const db = open(path.join(dir, `layout-${i}.db`));
     db.exec(layout.schema);
     return { db, write: layout.writer(db), begin: db.prepare("BEGIN"), commit: db.prepare("COMMIT") };
   });
@@ -128,8 +160,9 @@ export function runLayout(
   const c = process.cpuUsage(c0);
   for (const d of dbs) d.db.close();
 
-  const probe = openAgentDatabase(path.join(dir, "layout-probe.db"), settings);
+  const probe = open(path.join(dir, "layout-probe.db"));
   let frames = 0;
+  let pageSize = 0;
   const commits = 300;
   try {
     probe.exec(layout.schema);
@@ -147,8 +180,29 @@ export function runLayout(
     }
     const status = probe.pragma("wal_checkpoint(PASSIVE)") as Array<{ log: number }>;
     frames = Number(status[0]?.log ?? 0);
+    pageSize = Number(probe.pragma("page_size", { simple: true }));
   } finally {
     probe.close();
   }
-  return { name: layout.name, cpuUsPerMessage: (c.user + c.system) / messages, walFramesPerCommit: frames / commits };
+  return {
+    name: layout.name,
+    cpuUsPerMessage: (c.user + c.system) / messages,
+    walFramesPerCommit: frames / commits,
+    walKiBPerCommit: (frames * (pageSize + 24)) / commits / 1024,
+  };
+}
+
+/**
+ * A database with `openAgentDatabase`'s pragmas but another page size (it must be set before the file is written):
+ * the checkpoint threshold is scaled so that the WAL holds as many bytes as with 4 KiB pages.
+ */
+function openWithPageSize(file: string, pageSizeBytes: number): Database.Database {
+  const db = new DatabaseClass(file);
+  db.pragma(`page_size = ${pageSizeBytes}`);
+  db.pragma("locking_mode = EXCLUSIVE");
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = NORMAL");
+  db.pragma(`wal_autocheckpoint = ${Math.round((walAutocheckpointPages(file) * 4096) / pageSizeBytes)}`);
+  db.pragma("cache_size = -2048");
+  return db;
 }
