@@ -36,6 +36,8 @@ export class AgentCell {
   running = false;
   closed = false;
   lastActiveMs: number;
+  /** The runtime's LRU order: a higher tick was used more recently (see Runtime #cell). */
+  lruTick = 0;
   /** Schedules or queue retry times changed: recompute the agent's next alarm after the batch. */
   alarmDirty = false;
   /** Queue items were added: flush after the batch. */

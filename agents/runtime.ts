@@ -68,9 +68,9 @@ class Runtime implements AgentRuntime {
   #commits = 0;
   #known: number;
   #closing = false;
+  #lruTick = 0;
   #closed = false;
   #idleTimer: unknown = null;
-  #idleAt = Number.POSITIVE_INFINITY;
   #capPending = false;
   readonly directory: { list(kind: string): Array<{ agentId: string; key: string; value: Value }> };
 
@@ -241,17 +241,19 @@ class Runtime implements AgentRuntime {
     return this.#defaultClass;
   }
 
-  /** Get-or-create; touching moves the agent to the most-recently-used end of the LRU order. */
+  /**
+   * Get-or-create; touching makes the agent the most recently used. The LRU order is a tick per cell, not the Map's
+   * order: moving an entry to the Map's end on every event left deleted slots at its front that every walk from the
+   * front (the idle timer's) stepped over, a cost per event that grew with the number of active agents.
+   */
   #cell(id: string): AgentCell {
     let cell = this.#cells.get(id);
-    if (cell !== undefined) {
-      this.#cells.delete(id);
+    if (cell === undefined) {
+      cell = new AgentCell(id, this.#classFor(id), this.#core);
       this.#cells.set(id, cell);
-      return cell;
+      this.#scheduleCap();
     }
-    cell = new AgentCell(id, this.#classFor(id), this.#core);
-    this.#cells.set(id, cell);
-    this.#scheduleCap();
+    cell.lruTick = ++this.#lruTick;
     return cell;
   }
 
@@ -307,11 +309,19 @@ class Runtime implements AgentRuntime {
 
   /** Least recently used idle agents leave memory while more than maxActiveAgents are in it. */
   #enforceCap(): void {
-    if (this.#cells.size <= this.#opts.maxActiveAgents) return;
-    for (const cell of this.#cells.values()) {
-      if (this.#cells.size <= this.#opts.maxActiveAgents) break;
-      if (cell.idle) this.#evict(cell, "lru");
+    const excess = this.#cells.size - this.#opts.maxActiveAgents;
+    if (excess <= 0) return;
+    const idle: AgentCell[] = [];
+    for (const cell of this.#cells.values()) if (cell.idle) idle.push(cell);
+    if (idle.length === 0) return;
+    if (excess === 1) {
+      let lru = idle[0];
+      for (const cell of idle) if (cell.lruTick < lru.lruTick) lru = cell;
+      this.#evict(lru, "lru");
+      return;
     }
+    idle.sort((a, b) => a.lruTick - b.lruTick);
+    for (const cell of idle.slice(0, excess)) this.#evict(cell, "lru");
   }
 
   #cellIdle(_id: string): void {
@@ -323,28 +333,20 @@ class Runtime implements AgentRuntime {
   #clearIdleTimer(): void {
     if (this.#idleTimer !== null) this.#core.clock.clearTimeout(this.#idleTimer);
     this.#idleTimer = null;
-    this.#idleAt = Number.POSITIVE_INFINITY;
   }
 
-  /** One timer for the whole registry, at the moment the least recently used agent turns idle-expired. */
+  /**
+   * One timer for the whole registry, at the moment the earliest agent turns idle-expired. An armed timer stays: it
+   * is due no later than any agent active since (their expiry is at least now + idleTimeoutMs), so the walk over
+   * every agent runs only when no timer is armed, not after every event.
+   */
   #armIdleTimer(): void {
-    const first = this.#cells.values().next();
-    if (first.done) {
+    if (this.#idleTimer !== null) return;
+    if (this.#cells.size === 0) {
       this.#clearIdleTimer();
       return;
     }
-    const at = first.value.lastActiveMs + this.#opts.idleTimeoutMs;
-    if (this.#idleTimer !== null && this.#idleAt <= at) return;
-    this.#clearIdleTimer();
-    this.#idleAt = at;
-    this.#idleTimer = this.#core.clock.setTimeout(
-      () => {
-        this.#idleTimer = null;
-        this.#idleAt = Number.POSITIVE_INFINITY;
-        this.#sweepIdle();
-      },
-      Math.max(0, at - this.#core.clock.now()),
-    );
+    this.#armIdleTimerAt(this.#core.clock.now());
   }
 
   #sweepIdle(): void {
@@ -369,10 +371,8 @@ class Runtime implements AgentRuntime {
     if (earliest === Number.POSITIVE_INFINITY) return;
     // A busy agent past its timeout is looked at again one timeout later rather than in a tight loop.
     const at = earliest <= now ? now + this.#opts.idleTimeoutMs : earliest;
-    this.#idleAt = at;
     this.#idleTimer = this.#core.clock.setTimeout(() => {
       this.#idleTimer = null;
-      this.#idleAt = Number.POSITIVE_INFINITY;
       this.#sweepIdle();
     }, at - now);
   }
