@@ -63,8 +63,8 @@ export class DeviceCore {
   }
 
   /**
-   * Drops in-memory caches of rows (greeted session, device profile, telemetry ids and shapes). Called when an event failed: its writes were
-   * rolled back, so the caches may be ahead of the database.
+   * Drops in-memory caches of rows (greeted session, device profile, telemetry ids and shapes). Called when an event
+   * failed: its writes were rolled back, so the caches may be ahead of the database.
    */
   invalidateCaches(): void {
     this.#greeted = undefined;

@@ -28,7 +28,7 @@ export interface TelemetryQuery {
   from?: number;
   to?: number;
   metric?: string;
-  /** Rows returned. Default 1000, at most 10000. */
+  /** Readings returned. Default 1000, at most 10000. */
   limit?: number;
   /** Newest first ("desc", the default) or oldest first ("asc"). */
   order?: "asc" | "desc";
