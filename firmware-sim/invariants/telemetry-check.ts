@@ -21,7 +21,11 @@ export type TelemetryVerifier = (deviceId: string, ackedSeqs: readonly number[])
  * counts as readable.
  *
  * @example
- * const verify = verifierFromReader(async (id) => openAgentDb(id).prepare("SELECT metric, value FROM telemetry").all());
+ * const verify = verifierFromReader(async (id) => {
+ *   const result = await runtime.call(id, "queryTelemetry", [{ metric: "seq", limit: 5000 }]);
+ *   if (!result.ok) throw new Error(result.message);
+ *   return result.value;
+ * });
  */
 export function verifierFromReader(read: (deviceId: string) => Promise<unknown>): TelemetryVerifier {
   return async (deviceId, ackedSeqs) => {
