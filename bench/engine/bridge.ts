@@ -10,8 +10,11 @@
  *
  * Options: --concurrency 1,16,64,256  --requests-per-worker 4  --min-requests 32  --rounds 3  --output-tokens 64
  * --time-scale 1  --turns 24  --json FILE (also write the results as JSON)  --cpu-prof DIR (write a V8 CPU profile
- * of the throughput bridge there; summarize it with bench/fleet/profile-summary.ts). Figures are medians of the rounds; the
- * mode that goes first alternates. Stops itself after --deadline-s (default 900) and removes what it started.
+ * of the throughput bridge there; summarize it with bench/fleet/profile-summary.ts), --compare-bin FILE (a second
+ * throughput bridge started from another build's bin/agent-bridge.js, e.g. a git worktree of the baseline commit,
+ * measured as mode "compare" in the same rounds, so two builds are compared under the same load). Figures are medians
+ * of the rounds; the order of the modes rotates from round to round. Stops itself after --deadline-s (default 900) and
+ * removes what it started.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -39,6 +42,7 @@ const turns = Number(option("turns", "24"));
 const jsonFile = option("json", "");
 const deadlineS = Number(option("deadline-s", "900"));
 const cpuProfDir = option("cpu-prof", "");
+const compareBin = option("compare-bin", "");
 const MODEL = "sim-llama-3.1-8b";
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -60,9 +64,9 @@ interface Row {
   tokensPerChunk: number;
 }
 
-/** CPU seconds of the process a mode's work runs in. */
+/** CPU seconds of the process a mode's work runs in (`bridgePid`: the bridge of a bridge mode). */
 function cpuSeconds(mode: BenchMode, bridgePid: number): number {
-  if (mode.name === "bridge") return sampleProcess(bridgePid)?.cpuSeconds ?? Number.NaN;
+  if (mode.name !== "direct") return sampleProcess(bridgePid)?.cpuSeconds ?? Number.NaN;
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
 }
@@ -155,6 +159,7 @@ async function bridgeWith(
   maxInFlight: number,
   deviceAgent: Record<string, unknown>,
   nodeFlags: string[] = [],
+  bin?: string,
 ): Promise<Target> {
   const dir = cleanup.tempDir("bench-engine-bridge-");
   const configFile = path.join(dir, "config.json");
@@ -173,6 +178,7 @@ async function bridgeWith(
       apiToken: "bench-token-0123456789abcdef",
       anonymous: true,
       nodeFlags,
+      ...(bin === undefined ? {} : { bin }),
     },
     cleanup,
   );
@@ -224,6 +230,7 @@ async function main(): Promise<void> {
   const results: Row[] = [];
   let lostChunks = 0;
   let idleCpuMsPerS = Number.NaN;
+  let compareIdleCpuMsPerS = Number.NaN;
   let usages: TurnUsage[] = [];
   try {
     // Throughput bridge: no history and no telemetry in the prompt, so both modes ask the engine for the same work
@@ -238,31 +245,56 @@ async function main(): Promise<void> {
     const direct = directMode(sim.url, maxConcurrency, MODEL);
     const viaBridge: BridgeMode = bridgeMode(`mqtt://${bridge.host}:${bridge.port}`, outputTokens);
     const modes: BenchMode[] = [direct, viaBridge];
+    const pids = new Map<string, number>([["bridge", bridge.pid]]);
+    const bridges: BridgeMode[] = [viaBridge];
+    let compare: Target | undefined;
+    if (compareBin !== "") {
+      // The same settings, another build: its rows sit beside the bridge's, measured in the same rounds.
+      compare = await bridgeWith(
+        cleanup,
+        sim.url,
+        maxConcurrency,
+        { maxHistoryTurns: 0, promptTelemetryRows: 0 },
+        [],
+        path.resolve(compareBin),
+      );
+      const viaCompare = { ...bridgeMode(`mqtt://${compare.host}:${compare.port}`, outputTokens), name: "compare" };
+      modes.push(viaCompare);
+      bridges.push(viaCompare);
+      pids.set("compare", compare.pid);
+    }
+    const pidOf = (mode: BenchMode) => pids.get(mode.name) ?? 0;
     const ids = Array.from({ length: maxConcurrency }, (_, i) => `bench-${i}`);
     log(`connecting ${ids.length} devices`);
-    await viaBridge.connect(ids);
+    for (const via of bridges) await via.connect(ids);
     // Warm-up: every device's agent (its SQLite database), connections, JIT, the prefix cache.
-    for (const mode of modes) await runMode(mode, maxConcurrency, "warm", bridge.pid);
+    for (const mode of modes) await runMode(mode, maxConcurrency, "warm", pidOf(mode));
     // What the bridge burns with the devices connected and nothing asked (timers, metrics, keepalives), so the
     // CPU per token can be read net of it at low load.
     const idle0 = sampleProcess(bridge.pid)?.cpuSeconds ?? Number.NaN;
+    const compareIdle0 = compare === undefined ? Number.NaN : (sampleProcess(compare.pid)?.cpuSeconds ?? Number.NaN);
     await new Promise((resolve) => setTimeout(resolve, 5000));
     idleCpuMsPerS = (((sampleProcess(bridge.pid)?.cpuSeconds ?? Number.NaN) - idle0) * 1000) / 5;
+    if (compare !== undefined)
+      compareIdleCpuMsPerS = (((sampleProcess(compare.pid)?.cpuSeconds ?? Number.NaN) - compareIdle0) * 1000) / 5;
     for (const [index, concurrency] of concurrencies.entries()) {
       const perMode = new Map<string, Row[]>();
       for (let round = 0; round < rounds; round++) {
-        const ordered = (index + round) % 2 === 0 ? modes : [...modes].reverse();
+        // Rotated from round to round, so no mode always runs first (two modes: they alternate).
+        const turn = (index + round) % modes.length;
+        const ordered = [...modes.slice(turn), ...modes.slice(0, turn)];
         for (const mode of ordered) {
-          const row = await runMode(mode, concurrency, `c${concurrency}r${round}`, bridge.pid);
+          const row = await runMode(mode, concurrency, `c${concurrency}r${round}`, pidOf(mode));
           perMode.set(mode.name, [...(perMode.get(mode.name) ?? []), row]);
         }
       }
       for (const list of perMode.values()) results.push(median(list));
       log(`concurrency ${concurrency} done`);
     }
-    lostChunks = viaBridge.lostChunks();
+    lostChunks = bridges.reduce((n, via) => n + via.lostChunks(), 0);
     await Promise.all(modes.map((mode) => mode.close()));
     await bridge.stop();
+    await compare?.stop();
 
     // Prefix-cache bridge: the DeviceAgent defaults (history, telemetry in the prompt).
     const cacheBridge = await bridgeWith(cleanup, sim.url, 64, {});
@@ -278,19 +310,28 @@ async function main(): Promise<void> {
   lines.push(
     `reasoning path through the bridge: ${outputTokens} tokens per answer, time scale ${timeScale}, >= ${perWorker} requests per device and >= ${minRequests} per run, median of ${rounds} rounds`,
   );
-  lines.push(
-    "| devices | tokens/s direct | tokens/s bridge | ratio | first chunk p50 direct / bridge ms | added first-chunk p50 / p99 ms | completion p50 direct / bridge ms | added completion p50 / p99 ms | bridge CPU us/token (net of idle) | prompt tokens direct / bridge | tokens per chunk (bridge) |",
-  );
-  lines.push("|---|---|---|---|---|---|---|---|---|---|---|");
-  for (const c of concurrencies) {
-    const d = results.find((r) => r.mode === "direct" && r.concurrency === c);
-    const b = results.find((r) => r.mode === "bridge" && r.concurrency === c);
-    if (d === undefined || b === undefined) continue;
-    lines.push(
-      `| ${c} | ${f(d.tokensPerSecond, 0)} | ${f(b.tokensPerSecond, 0)} | ${f(b.tokensPerSecond / d.tokensPerSecond, 3)} | ${f(d.firstP50Ms, 2)} / ${f(b.firstP50Ms, 2)} | ${f(b.firstP50Ms - d.firstP50Ms, 2)} / ${f(b.firstP99Ms - d.firstP99Ms, 2)} | ${f(d.doneP50Ms)} / ${f(b.doneP50Ms)} | ${f(b.doneP50Ms - d.doneP50Ms, 2)} / ${f(b.doneP99Ms - d.doneP99Ms, 2)} | ${f(b.cpuUsPerToken)} (${f(b.cpuUsPerToken - (idleCpuMsPerS * b.wallMs) / b.tokens)}) | ${f(d.promptTokensMean, 0)} / ${f(b.promptTokensMean, 0)} | ${f(b.tokensPerChunk, 2)} |`,
-    );
+  const header =
+    "| devices | tokens/s direct | tokens/s bridge | ratio | first chunk p50 direct / bridge ms | added first-chunk p50 / p99 ms | completion p50 direct / bridge ms | added completion p50 / p99 ms | bridge CPU us/token (net of idle) | prompt tokens direct / bridge | tokens per chunk (bridge) |";
+  const bridgeModes = compareBin === "" ? ["bridge"] : ["bridge", "compare"];
+  for (const name of bridgeModes) {
+    if (name === "compare") lines.push(`compare: the same rows for the bridge built from ${compareBin}`);
+    lines.push(header, "|---|---|---|---|---|---|---|---|---|---|---|");
+    const idle = name === "compare" ? compareIdleCpuMsPerS : idleCpuMsPerS;
+    for (const c of concurrencies) {
+      const d = results.find((r) => r.mode === "direct" && r.concurrency === c);
+      const b = results.find((r) => r.mode === name && r.concurrency === c);
+      if (d === undefined || b === undefined) continue;
+      lines.push(
+        `| ${c} | ${f(d.tokensPerSecond, 0)} | ${f(b.tokensPerSecond, 0)} | ${f(b.tokensPerSecond / d.tokensPerSecond, 3)} | ${f(d.firstP50Ms, 2)} / ${f(b.firstP50Ms, 2)} | ${f(b.firstP50Ms - d.firstP50Ms, 2)} / ${f(b.firstP99Ms - d.firstP99Ms, 2)} | ${f(d.doneP50Ms)} / ${f(b.doneP50Ms)} | ${f(b.doneP50Ms - d.doneP50Ms, 2)} / ${f(b.doneP99Ms - d.doneP99Ms, 2)} | ${f(b.cpuUsPerToken)} (${f(b.cpuUsPerToken - (idle * b.wallMs) / b.tokens)}) | ${f(d.promptTokensMean, 0)} / ${f(b.promptTokensMean, 0)} | ${f(b.tokensPerChunk, 2)} |`,
+      );
+    }
   }
-  lines.push(`chunks lost on the way (QoS 0): ${lostChunks}; bridge CPU while idle: ${f(idleCpuMsPerS)} ms/s`);
+  lines.push(
+    `chunks lost on the way (QoS 0): ${lostChunks}; bridge CPU while idle: ${f(idleCpuMsPerS)} ms/s${compareBin === "" ? "" : ` (compare: ${f(compareIdleCpuMsPerS)})`}; load average at the end: ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")}`,
+  );
   lines.push(
     `prefix cache, one device, ${usages.length} questions through the bridge: ${f(overallHitRate(usages) * 100)}% of prompt tokens cached (${f(warmHitRate(usages) * 100)}% after the first question); per question cached/prompt: ${usages.map((u) => `${u.cachedTokens}/${u.promptTokens}`).join(" ")}`,
   );
@@ -301,10 +342,11 @@ async function main(): Promise<void> {
       JSON.stringify(
         {
           machine: m,
-          options: { concurrencies, perWorker, minRequests, rounds, outputTokens, timeScale, turns },
+          options: { concurrencies, perWorker, minRequests, rounds, outputTokens, timeScale, turns, compareBin },
           results,
           lostChunks,
           idleCpuMsPerS,
+          compareIdleCpuMsPerS,
           multiTurn: { usages, hitRate: overallHitRate(usages), warmHitRate: warmHitRate(usages) },
         },
         null,

@@ -48,13 +48,22 @@ function stopper(child: ChildProcess, exited: Promise<number | string>) {
 }
 
 /** Resolves with the first stdout line `pick` accepts; rejects when the process exits first or after `timeoutMs`. */
-function waitForLine<T>(child: ChildProcess, exited: Promise<number | string>, timeoutMs: number, pick: (line: string) => T | undefined, what: string): Promise<T> {
+function waitForLine<T>(
+  child: ChildProcess,
+  exited: Promise<number | string>,
+  timeoutMs: number,
+  pick: (line: string) => T | undefined,
+  what: string,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     let stderr = "";
     child.stderr?.on("data", (chunk: Buffer) => {
       stderr = (stderr + chunk.toString("utf8")).slice(-4000);
     });
-    const timer = setTimeout(() => reject(new Error(`${what} did not start within ${timeoutMs} ms: ${stderr}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`${what} did not start within ${timeoutMs} ms: ${stderr}`)),
+      timeoutMs,
+    );
     if (child.stdout) {
       readline.createInterface({ input: child.stdout }).on("line", (line) => {
         const found = pick(line);
@@ -80,13 +89,15 @@ export interface BridgeStartOptions {
   anonymous: boolean;
   /** Extra node flags before the script (e.g. --cpu-prof). */
   nodeFlags?: string[];
+  /** The bridge's entry script; default this checkout's bin/agent-bridge.js (another build's, to compare two). */
+  bin?: string;
 }
 
 /** `agent-bridge start` on 127.0.0.1, ports picked by the OS, read back from its "bridge started" log line. */
 export async function startBridge(options: BridgeStartOptions, cleanup: Cleanup): Promise<Target> {
   const args = [
     ...(options.nodeFlags ?? []),
-    BIN,
+    options.bin ?? BIN,
     "start",
     "--data-dir",
     options.dataDir,
@@ -113,14 +124,23 @@ export async function startBridge(options: BridgeStartOptions, cleanup: Cleanup)
     stderrHead += chunk.toString("utf8");
     inspector = inspectorUrlIn(stderrHead);
   });
-  const ports = await waitForLine(child, exited, 60_000, (line) => {
-    try {
-      const parsed = JSON.parse(line) as { msg?: string; addresses?: { mqtt: { port: number }; http: { port: number } } };
-      return parsed.msg === "bridge started" && parsed.addresses ? parsed.addresses : undefined;
-    } catch {
-      return undefined;
-    }
-  }, "the bridge");
+  const ports = await waitForLine(
+    child,
+    exited,
+    60_000,
+    (line) => {
+      try {
+        const parsed = JSON.parse(line) as {
+          msg?: string;
+          addresses?: { mqtt: { port: number }; http: { port: number } };
+        };
+        return parsed.msg === "bridge started" && parsed.addresses ? parsed.addresses : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+    "the bridge",
+  );
   // Keep draining stdout so a chatty log never blocks the bridge on a full pipe.
   child.stdout?.resume();
   return {
@@ -142,13 +162,19 @@ export async function startAedes(cleanup: Cleanup): Promise<Target> {
     stdio: ["ignore", "pipe", "pipe"],
   });
   const exited = track(child, cleanup);
-  const port = await waitForLine(child, exited, 30_000, (line) => {
-    try {
-      return (JSON.parse(line) as { port?: number }).port;
-    } catch {
-      return undefined;
-    }
-  }, "aedes");
+  const port = await waitForLine(
+    child,
+    exited,
+    30_000,
+    (line) => {
+      try {
+        return (JSON.parse(line) as { port?: number }).port;
+      } catch {
+        return undefined;
+      }
+    },
+    "aedes",
+  );
   return { name: "aedes", pid: child.pid ?? 0, host: "127.0.0.1", port, exited, stop: stopper(child, exited) };
 }
 
@@ -186,7 +212,15 @@ export async function startMosquitto(cleanup: Cleanup): Promise<Target | undefin
   const config = path.join(dir, "mosquitto.conf");
   fs.writeFileSync(
     config,
-    [`listener ${port} 127.0.0.1`, "allow_anonymous true", "persistence false", "log_dest stderr", "log_type error", "max_connections -1", ""].join("\n"),
+    [
+      `listener ${port} 127.0.0.1`,
+      "allow_anonymous true",
+      "persistence false",
+      "log_dest stderr",
+      "log_type error",
+      "max_connections -1",
+      "",
+    ].join("\n"),
   );
   const child = spawn(MOSQUITTO, ["-c", config], { stdio: ["ignore", "ignore", "pipe"] });
   child.stderr?.resume();
