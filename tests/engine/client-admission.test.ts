@@ -36,7 +36,9 @@ describe("engine client admission", () => {
   });
 
   test("a higher-priority request overtakes waiting lower-priority ones", async () => {
-    const sim = await startEngineSimulator({ timeScale: 0 });
+    // The first request holds the only slot for a while: with an instant answer it could finish before the test
+    // sees the other two waiting (a race that failed this test on a loaded machine).
+    const sim = await startEngineSimulator({ timeScale: 0, faults: { firstTokenDelayMs: 200 } });
     const engine = createEngineClient({ urls: [sim.url], model: sim.model, maxInFlightPerReplica: 1 });
     try {
       const finished: string[] = [];
