@@ -178,10 +178,13 @@ class Runtime implements AgentRuntime {
     if (!Array.isArray(args)) return callFailed(AGENT_ERRORS.INVALID_OPTION, "args must be an array");
     if (this.#closed) return callFailed(AGENT_ERRORS.RUNTIME_CLOSED, "closed");
     // The event resolves the caller's promise itself: no async function or then around it, so an operator call
-    // costs one promise and its result is one microtask closer.
-    const cell = this.#cell(agentId);
+    // costs one promise and its result is one microtask closer. Inside the executor, so a fault rejects, never throws.
     return new Promise((resolve) =>
-      cell.enqueue({ event: { kind: "call", method, args }, user: false, resolve: (o) => resolve(toCallResult(o)) }),
+      this.#cell(agentId).enqueue({
+        event: { kind: "call", method, args },
+        user: false,
+        resolve: (o) => resolve(toCallResult(o)),
+      }),
     );
   }
 
