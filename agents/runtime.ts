@@ -98,6 +98,7 @@ class Runtime implements AgentRuntime {
         synchronous: this.#opts.synchronous,
         lockingMode: this.#opts.lockingMode,
         cacheSizeKiB: this.#opts.cacheSizeKiB,
+        pageSizeBytes: this.#opts.pageSizeBytes,
       },
       maxBatchEvents: this.#opts.maxBatchEvents,
       alarms: this.#alarms,

@@ -17,6 +17,8 @@ export interface StorageSettings {
   lockingMode: "EXCLUSIVE" | "NORMAL";
   /** Most page cache one agent database may hold, KiB (SQLite `cache_size = -N`). */
   cacheSizeKiB: number;
+  /** SQLite `page_size` of a database this call creates; an existing file keeps its own. */
+  pageSizeBytes: number;
 }
 
 /** Version of the runtime's tables, kept in the database's user_version. */
@@ -63,14 +65,16 @@ export function openAgentDatabase(file: string, settings: StorageSettings): Db {
     // A new file holds nothing acknowledged yet: under NORMAL its creation (journal-mode switch, schema) skips the
     // fsyncs that cost a connecting device tens of ms; the first checkpoint or close syncs it (see wal-tuning.ts).
     const creating = creationSynchronous(db, settings.synchronous);
+    // Only an empty file takes a page size (before WAL mode fixes it); SQLite ignores the pragma on an existing one.
+    if (Number(db.pragma("page_count", { simple: true })) === 0) db.pragma(`page_size = ${settings.pageSizeBytes}`);
     db.pragma("journal_mode = WAL");
     if (!creating) db.pragma(`synchronous = ${settings.synchronous}`);
     // Spread per database so agents with the same traffic do not all checkpoint in the same second (wal-tuning.ts).
-    db.pragma(`wal_autocheckpoint = ${walAutocheckpointPages(file)}`);
+    const pageSize = Number(db.pragma("page_size", { simple: true }));
+    db.pragma(`wal_autocheckpoint = ${walAutocheckpointPages(file, pageSize)}`);
     // SQLite's default (2 MiB) times 1000 active agents is the bridge's largest memory cost; agent databases are
     // small and hot pages stay in the OS cache, so a small per-database cap costs little (docs/benchmarks.md).
     db.pragma(`cache_size = -${settings.cacheSizeKiB}`);
-    const pageSize = Number(db.pragma("page_size", { simple: true }));
     const pages = Math.max(16, Math.floor(settings.maxDatabaseBytes / pageSize));
     db.pragma(`max_page_count = ${pages}`);
     // user_version marks a database whose runtime tables exist, so a wake skips the schema statements.

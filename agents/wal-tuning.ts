@@ -33,9 +33,14 @@ function fnv1a(text: string): number {
   return h;
 }
 
-/** The `wal_autocheckpoint` threshold of the database at `file`, in pages. */
-export function walAutocheckpointPages(file: string): number {
-  return WAL_CHECKPOINT_MIN_PAGES + (fnv1a(file) % WAL_CHECKPOINT_SPREAD_PAGES);
+/**
+ * The `wal_autocheckpoint` threshold of the database at `file`, in pages of `pageSizeBytes`. The spread above is in
+ * 4 KiB pages (SQLite's default size); smaller pages get proportionally more of them, so a checkpoint falls due after
+ * the same WAL bytes whatever the page size.
+ */
+export function walAutocheckpointPages(file: string, pageSizeBytes = 4096): number {
+  const pages4k = WAL_CHECKPOINT_MIN_PAGES + (fnv1a(file) % WAL_CHECKPOINT_SPREAD_PAGES);
+  return Math.max(1, Math.round((pages4k * 4096) / pageSizeBytes));
 }
 
 /**

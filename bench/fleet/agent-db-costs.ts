@@ -23,6 +23,7 @@ const settings: StorageSettings = {
   synchronous: "NORMAL",
   lockingMode: "EXCLUSIVE",
   cacheSizeKiB: 2048,
+  pageSizeBytes: 4096,
 };
 const TELEMETRY = `CREATE TABLE IF NOT EXISTS telemetry (id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL,
   metric TEXT NOT NULL, kind TEXT NOT NULL, value REAL, value_text TEXT, value_blob BLOB, unit TEXT);

@@ -5,6 +5,7 @@
  * INSERT per reading / COMMIT per message on one database (the figure earlier runs reported); then the telemetry layouts of
  * issue #6 (telemetry-layouts.ts) over N databases, twice each, interleaved so they see the same machine load, with
  * the WAL frames each commit appends. Run: node --import tsx bench/fleet/telemetry-cpu.ts [messages] [devices] [readings]
+ * [pageSizeBytes of the runtime's agent databases, default the runtime's own]
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -19,8 +20,14 @@ const devices = Number(process.argv[3] ?? 250);
 /** Readings per message (default 2, as in the runs before issue #6; the fleet benchmark sends 3). */
 const readings = Number(process.argv[4] ?? 2);
 const metricNames = [..."thsabcdefgijklmnopqruvwxyz"].slice(0, readings);
+const pageSizeBytes = process.argv[5] === undefined ? undefined : Number(process.argv[5]);
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "telemetry-cpu-"));
-const rt = createRuntime({ dataDir, defaultAgentClass: DeviceAgent, logger: pino({ level: "silent" }) });
+const rt = createRuntime({
+  dataDir,
+  defaultAgentClass: DeviceAgent,
+  logger: pino({ level: "silent" }),
+  ...(pageSizeBytes === undefined ? {} : { pageSizeBytes }),
+});
 const transport = { send() {}, sendProtocol() {}, close() {} };
 try {
   await rt.start();

@@ -85,7 +85,7 @@ export const LAYOUTS: readonly TelemetryLayout[] = [
     },
   },
   {
-    name: "schema 4 on 1 KiB pages (not the runtime's setting: a page_size for new agent databases to consider)",
+    name: "schema 4 on 1 KiB pages (the runtime's default page size for new agent databases since session 2)",
     pageSizeBytes: 1024,
     schema: `CREATE TABLE telemetry_rows (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, shape INTEGER NOT NULL,
       n INTEGER NOT NULL, vals BLOB NOT NULL);
@@ -137,6 +137,7 @@ export function runLayout(
     synchronous: "NORMAL",
     lockingMode: "EXCLUSIVE",
     cacheSizeKiB: 2048,
+    pageSizeBytes: 4096,
   } as const;
   const open = (file: string) =>
     layout.pageSizeBytes === undefined

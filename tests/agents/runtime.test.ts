@@ -170,6 +170,9 @@ describe("agent runtime registry and operator calls", () => {
       [{ maxActiveAgents: -1 }, "maxActiveAgents"],
       [{ maxDatabaseBytes: 10 }, "maxDatabaseBytes"],
       [{ synchronous: "OFF" }, "synchronous"],
+      [{ pageSizeBytes: 3000 }, "pageSizeBytes"],
+      [{ pageSizeBytes: 256 }, "pageSizeBytes"],
+      [{ pageSizeBytes: 131072 }, "pageSizeBytes"],
       [{ defaultAgentClass: 3 }, "defaultAgentClass"],
       [{ agentClasses: [{ pattern: "", agentClass: Base }] }, "agentClasses[0].pattern"],
     ];

@@ -14,6 +14,7 @@ const settings: StorageSettings = {
   synchronous: "NORMAL",
   lockingMode: "EXCLUSIVE",
   cacheSizeKiB: 2048,
+  pageSizeBytes: 4096,
 };
 // SQLite's synchronous pragma reads back as a number: 1 NORMAL, 2 FULL.
 const SYNC_LEVEL = { NORMAL: 1, FULL: 2 } as const;
@@ -24,8 +25,10 @@ describe("WAL tuning of agent databases", () => {
 
   test("checkpoint thresholds are stable per file and spread over the range so agents do not checkpoint together", () => {
     const files = Array.from({ length: 200 }, (_, i) => path.join("data", "agents", `dev-${i}.db`));
-    const pages = files.map(walAutocheckpointPages);
-    assert.deepEqual(files.map(walAutocheckpointPages), pages, "the same file always gets the same threshold");
+    const pages = files.map((f) => walAutocheckpointPages(f));
+    assert.deepEqual(
+      files.map((f) => walAutocheckpointPages(f)),
+      pages, "the same file always gets the same threshold");
     for (const p of pages) {
       assert.ok(p >= WAL_CHECKPOINT_MIN_PAGES && p < WAL_CHECKPOINT_MIN_PAGES + WAL_CHECKPOINT_SPREAD_PAGES, `${p}`);
     }
@@ -54,6 +57,25 @@ describe("WAL tuning of agent databases", () => {
       }
     });
   }
+
+  test("a new database takes the configured page size and a checkpoint threshold of the same WAL bytes; an existing one keeps its page size", () => {
+    const file = path.join(t.dir, "small-pages.db");
+    const created = openAgentDatabase(file, { ...settings, pageSizeBytes: 1024 });
+    try {
+      assert.equal(created.pragma("page_size", { simple: true }), 1024);
+      assert.equal(created.pragma("wal_autocheckpoint", { simple: true }), walAutocheckpointPages(file) * 4);
+      assert.equal(walAutocheckpointPages(file, 1024), walAutocheckpointPages(file) * 4);
+    } finally {
+      created.close();
+    }
+    const reopened = openAgentDatabase(file, { ...settings, pageSizeBytes: 8192 });
+    try {
+      assert.equal(reopened.pragma("page_size", { simple: true }), 1024, "a page size is fixed at creation");
+      assert.equal(reopened.pragma("wal_autocheckpoint", { simple: true }), walAutocheckpointPages(file, 1024));
+    } finally {
+      reopened.close();
+    }
+  });
 
   test("a database reopened after a commit keeps its rows and the configured synchronous level", () => {
     const file = path.join(t.dir, "reopen.db");
