@@ -17,11 +17,34 @@ import { encodeValue } from "../../agents/device/values.ts";
 export interface TelemetryLayout {
   name: string;
   schema: string;
-  /** SQLite page size of the databases, bytes; default what `openAgentDatabase` gives (4096). */
+  /** SQLite page size of the databases, bytes; default 4096 (SQLite's own, set explicitly by `runLayout`). */
   pageSizeBytes?: number;
   /** Returns a function that writes one message's readings (inside the caller's transaction). */
   writer(db: Database.Database): (ts: number, metrics: readonly string[], values: readonly number[]) => void;
 }
+
+/** The layout DeviceAgent stores since schema 4; measured on 4 KiB and on 1 KiB pages. */
+const SCHEMA_4: TelemetryLayout = {
+  name: "schema 4: row per frame (shape id + CBOR values), (ts, shape) index",
+  schema: `CREATE TABLE telemetry_rows (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, shape INTEGER NOT NULL,
+      n INTEGER NOT NULL, vals BLOB NOT NULL);
+      CREATE INDEX telemetry_rows_ts ON telemetry_rows (ts, shape);`,
+  writer(db) {
+    const insert = db.prepare("INSERT INTO telemetry_rows (id, ts, shape, n, vals) VALUES (?, ?, ?, ?, ?)");
+    const shapes = new Map<string, number>();
+    let id = 1;
+    return (ts, metrics, values) => {
+      const spec = shapeSpec(metrics.map((metric) => ({ metric })));
+      let shape = shapes.get(spec);
+      if (shape === undefined) {
+        shape = shapes.size + 1;
+        shapes.set(spec, shape);
+      }
+      insert.run(id, ts, shape, metrics.length, encodeValue([...values]));
+      id += metrics.length;
+    };
+  },
+};
 
 export const LAYOUTS: readonly TelemetryLayout[] = [
   {
@@ -63,48 +86,11 @@ export const LAYOUTS: readonly TelemetryLayout[] = [
       };
     },
   },
+  SCHEMA_4,
   {
-    name: "schema 4: row per frame (shape id + CBOR values), (ts, shape) index",
-    schema: `CREATE TABLE telemetry_rows (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, shape INTEGER NOT NULL,
-      n INTEGER NOT NULL, vals BLOB NOT NULL);
-      CREATE INDEX telemetry_rows_ts ON telemetry_rows (ts, shape);`,
-    writer(db) {
-      const insert = db.prepare("INSERT INTO telemetry_rows (id, ts, shape, n, vals) VALUES (?, ?, ?, ?, ?)");
-      const shapes = new Map<string, number>();
-      let id = 1;
-      return (ts, metrics, values) => {
-        const spec = shapeSpec(metrics.map((metric) => ({ metric })));
-        let shape = shapes.get(spec);
-        if (shape === undefined) {
-          shape = shapes.size + 1;
-          shapes.set(spec, shape);
-        }
-        insert.run(id, ts, shape, metrics.length, encodeValue([...values]));
-        id += metrics.length;
-      };
-    },
-  },
-  {
+    ...SCHEMA_4,
     name: "schema 4 on 1 KiB pages (the runtime's default page size for new agent databases since session 2)",
     pageSizeBytes: 1024,
-    schema: `CREATE TABLE telemetry_rows (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, shape INTEGER NOT NULL,
-      n INTEGER NOT NULL, vals BLOB NOT NULL);
-      CREATE INDEX telemetry_rows_ts ON telemetry_rows (ts, shape);`,
-    writer(db) {
-      const insert = db.prepare("INSERT INTO telemetry_rows (id, ts, shape, n, vals) VALUES (?, ?, ?, ?, ?)");
-      const shapes = new Map<string, number>();
-      let id = 1;
-      return (ts, metrics, values) => {
-        const spec = shapeSpec(metrics.map((metric) => ({ metric })));
-        let shape = shapes.get(spec);
-        if (shape === undefined) {
-          shape = shapes.size + 1;
-          shapes.set(spec, shape);
-        }
-        insert.run(id, ts, shape, metrics.length, encodeValue([...values]));
-        id += metrics.length;
-      };
-    },
   },
 ];
 
