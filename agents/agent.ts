@@ -19,6 +19,13 @@ import type {
   TaskInfo,
 } from "./types.ts";
 
+/**
+ * Told by the runtime before `onError`, for every failed event or hook (whose writes were rolled back). Keyed by a
+ * symbol, so a subclass that overrides `onError` without `super` (its default only logs) cannot skip it: rows cached
+ * in memory (DeviceAgent's telemetry ids and shapes, presence) must never run ahead of the database. Internal.
+ */
+export const ROLLED_BACK: unique symbol = Symbol("agent.rolledBack");
+
 /** What the runtime hands the base constructor. Internal: agents are constructed only by the runtime. */
 export interface AgentInit {
   id: string;
@@ -164,6 +171,9 @@ export abstract class Agent<S extends Value = ValueMap> {
   }
 
   onClose(_conn: Connection, _reason: CloseReason): void | Promise<void> {}
+
+  /** Internal: see ROLLED_BACK. Nothing to drop in the base class. */
+  [ROLLED_BACK](): void {}
 
   /** Told about every failed event, hook, schedule, queue item. Default: logs it. */
   onError(error: unknown, context: { event: string }): void {

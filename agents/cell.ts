@@ -2,7 +2,7 @@ import fs from "node:fs";
 import { performance } from "node:perf_hooks";
 import type { Value } from "../codecs/frames.ts";
 import { BridgeError } from "../errors/bridge-error.ts";
-import { type Agent, type AgentClass, constructAgent } from "./agent.ts";
+import { type Agent, type AgentClass, constructAgent, ROLLED_BACK } from "./agent.ts";
 import type { ConnectionImpl } from "./connection.ts";
 import type { RuntimeCore } from "./core.ts";
 import { afterBatch, failure, releaseOutputs, runBatch } from "./cell-batch.ts";
@@ -394,6 +394,12 @@ export class AgentCell {
 
   #reportError(err: unknown, event: string): void {
     this.core.observer.onError?.({ agentId: this.id, event, code: errorCode(err) });
+    try {
+      // Before onError, and whatever a subclass's onError does: memory must not stay ahead of the rolled-back rows.
+      this.agent?.[ROLLED_BACK]();
+    } catch (hookErr) {
+      this.core.logger.error({ err: hookErr, agent: this.id }, "dropping cached rows failed");
+    }
     try {
       if (this.agent !== null) this.agent.onError(err, { event });
       else this.core.logger.error({ err, agent: this.id, event }, "agent event failed");

@@ -5,7 +5,7 @@
  * set `static deviceOptions`.
  */
 import type { Value, ValueMap } from "../../codecs/frames.ts";
-import { Agent } from "../agent.ts";
+import { Agent, ROLLED_BACK } from "../agent.ts";
 import type { CloseReason, InboundMessage } from "../host.ts";
 import type { Connection, TaskInfo } from "../types.ts";
 import type { CommandRecord, CommandState } from "./command-outbox.ts";
@@ -184,10 +184,12 @@ export class DeviceAgent extends Agent<ValueMap> {
     this.#reasoner.onConnectionClosing(conn.id);
   }
 
-  override onError(error: unknown, context: { event: string }): void {
-    // The failed event's writes were rolled back: cached rows may be ahead of the database.
+  /**
+   * A failed event's writes were rolled back: cached rows may be ahead of the database. Not in onError, which a
+   * subclass may override without calling super.
+   */
+  override [ROLLED_BACK](): void {
     this.#core.invalidateCaches();
-    super.onError(error, context);
   }
 
   override onTaskProgress(task: TaskInfo, update: Value): void | Promise<void> {

@@ -1,6 +1,7 @@
 /** DeviceAgent telemetry through the real runtime: storage, SenML, device time, retention, queries, bad frames. */
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
+import { DeviceAgent } from "../../agents/device/index.ts";
 import type { TelemetryRow } from "../../agents/device/index.ts";
 import { DeviceHarness } from "./device-harness.ts";
 
@@ -80,4 +81,31 @@ test("a malformed or oversized telemetry frame gets an error frame in the device
   const bad = await h.runtime.call("bad-1", "queryTelemetry", [{ limit: "many" }]);
   assert.equal(bad.ok, false);
   if (!bad.ok) assert.equal(bad.code, "BRIDGE_ERR_INVALID_ARGUMENT");
+});
+
+test("a failed event's new telemetry shape is not reused by later readings when a subclass's onError skips super", async () => {
+  // The telemetry store keeps the next id and the shape of the last frame in memory; a failed event's rollback must
+  // drop them even when a subclass overrides onError (a documented hook whose default only logs) without super.
+  let failNext = false;
+  class Quiet extends DeviceAgent {
+    protected override onTelemetry(): void {
+      if (failNext) {
+        failNext = false;
+        throw new Error("hook failed");
+      }
+    }
+    override onError(): void {}
+  }
+  const h = new DeviceHarness({ agentClass: Quiet });
+  harnesses.push(h);
+  const now = h.clock.now();
+  const dev = await h.open("quiet-1");
+  failNext = true;
+  assert.equal((await h.send(dev, { channel: "telemetry", frame: { r: { temp: 1 } } })).status, "failed");
+  assert.equal((await h.send(dev, { channel: "telemetry", frame: { r: { temp: 2 } } })).status, "committed");
+  assert.equal((await h.send(dev, { channel: "telemetry", frame: { r: { hum: 3 } } })).status, "committed");
+  assert.deepEqual(await h.call<TelemetryRow[]>("quiet-1", "queryTelemetry", { order: "asc" }), [
+    { ts: now, metric: "temp", value: 2 },
+    { ts: now, metric: "hum", value: 3 },
+  ]);
 });
