@@ -20,7 +20,9 @@ import type {
 } from "./types.ts";
 
 /**
- * Told by the runtime before `onError`, for every failed event or hook (whose writes were rolled back). Keyed by a
+ * Told by the runtime before `onError` for every failed event or hook (whose writes were rolled back), and whenever a
+ * savepoint is rolled back without an error report (a schedule or queue callback to be retried, a `transaction()`
+ * whose error the caller caught). Keyed by a
  * symbol, so a subclass that overrides `onError` without `super` (its default only logs) cannot skip it: rows cached
  * in memory (DeviceAgent's telemetry ids and shapes, presence) must never run ahead of the database. Internal.
  */

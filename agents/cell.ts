@@ -318,6 +318,18 @@ export class AgentCell {
     }
     this.#scope = scope.parent;
     scope.rollback();
+    // A savepoint rolled back without an error report (a schedule or queue callback that will be retried, a
+    // transaction() whose error the caller caught) undoes rows the agent may have cached too.
+    this.#rolledBack();
+  }
+
+  /** Tells the agent that rows it wrote were rolled back, so it drops what it cached of them (see ROLLED_BACK). */
+  #rolledBack(): void {
+    try {
+      this.agent?.[ROLLED_BACK]();
+    } catch (hookErr) {
+      this.core.logger.error({ err: hookErr, agent: this.id }, "dropping cached rows failed");
+    }
   }
 
   // ---------- storage and state ----------
@@ -394,12 +406,8 @@ export class AgentCell {
 
   #reportError(err: unknown, event: string): void {
     this.core.observer.onError?.({ agentId: this.id, event, code: errorCode(err) });
-    try {
-      // Before onError, and whatever a subclass's onError does: memory must not stay ahead of the rolled-back rows.
-      this.agent?.[ROLLED_BACK]();
-    } catch (hookErr) {
-      this.core.logger.error({ err: hookErr, agent: this.id }, "dropping cached rows failed");
-    }
+    // Before onError, and whatever a subclass's onError does: memory must not stay ahead of the rolled-back rows.
+    this.#rolledBack();
     try {
       if (this.agent !== null) this.agent.onError(err, { event });
       else this.core.logger.error({ err, agent: this.id, event }, "agent event failed");

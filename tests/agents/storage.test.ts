@@ -1,10 +1,19 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
+import { ROLLED_BACK } from "../../agents/agent.ts";
 import { Agent, createRuntime, type Value } from "../../agents/index.ts";
 import { FakeClock, silentLogger, tempDir } from "./helpers.ts";
 
 class Store extends Agent {
+  /** How often the runtime said rows this agent wrote were rolled back (what DeviceAgent drops its caches on). */
+  rolledBack = 0;
+  override [ROLLED_BACK](): void {
+    this.rolledBack++;
+  }
+  rollbacksSeen(): number {
+    return this.rolledBack;
+  }
   override onStart(): void {
     this.sql`CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB, flag INTEGER)`;
   }
@@ -67,6 +76,8 @@ describe("agent storage", () => {
     try {
       assert.deepEqual(await rt.call("s", "partial", []), { ok: true, value: {} });
       assert.deepEqual(await rt.call("s", "keys", []), { ok: true, value: ["outer:0"] });
+      // The caught inner failure reported no error, yet the agent is told its inner rows were rolled back.
+      assert.deepEqual(await rt.call("s", "rollbacksSeen", []), { ok: true, value: 1 });
       const hostile = "x' OR '1'='1";
       assert.deepEqual(await rt.call("s", "lookup", [hostile]), { ok: true, value: [] });
     } finally {
