@@ -6,8 +6,21 @@ export function option(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
 }
 
+/** Nearest-rank percentile `p` (0-100) of `sorted`, which is in ascending order. */
+function rank(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
 /** Nearest-rank percentile `p` (0-100) of `values`. */
 export function percentile(values: number[], p: number): number {
+  return rank(
+    [...values].sort((a, b) => a - b),
+    p,
+  );
+}
+
+/** The p50 and p99 of `values` (nearest rank), sorting once. */
+export function p50p99(values: number[]): { p50: number; p99: number } {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+  return { p50: rank(sorted, 50), p99: rank(sorted, 99) };
 }

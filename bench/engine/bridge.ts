@@ -25,7 +25,7 @@ import { sampleProcess } from "../fleet/proc.ts";
 import { type Target, startBridge } from "../fleet/targets.ts";
 import { agentShapedPrompt } from "./agent-prompt.ts";
 import { type BridgeMode, bridgeMode } from "./bridge-mode.ts";
-import { option, percentile } from "./args.ts";
+import { option, p50p99, percentile } from "./args.ts";
 import { connectDevice } from "./mqtt-device.ts";
 import { type BenchMode, type StreamOutcome, directMode } from "./modes.ts";
 import { type TurnUsage, multiTurnWorkload, overallHitRate, warmHitRate } from "./multi-turn.ts";
@@ -88,6 +88,8 @@ async function runMode(mode: BenchMode, concurrency: number, tag: string, bridge
   const wallMs = performance.now() - start;
   const cpu = cpuSeconds(mode, bridgePid) - cpu0;
   const tokens = outcomes.reduce((n, o) => n + o.tokens, 0);
+  const first = p50p99(outcomes.map((o) => o.ttftMs));
+  const done = p50p99(outcomes.map((o) => o.latencyMs));
   return {
     mode: mode.name,
     concurrency,
@@ -95,22 +97,10 @@ async function runMode(mode: BenchMode, concurrency: number, tag: string, bridge
     tokens,
     tokensPerSecond: (tokens * 1000) / wallMs,
     wallMs,
-    firstP50Ms: percentile(
-      outcomes.map((o) => o.ttftMs),
-      50,
-    ),
-    firstP99Ms: percentile(
-      outcomes.map((o) => o.ttftMs),
-      99,
-    ),
-    doneP50Ms: percentile(
-      outcomes.map((o) => o.latencyMs),
-      50,
-    ),
-    doneP99Ms: percentile(
-      outcomes.map((o) => o.latencyMs),
-      99,
-    ),
+    firstP50Ms: first.p50,
+    firstP99Ms: first.p99,
+    doneP50Ms: done.p50,
+    doneP99Ms: done.p99,
     cpuUsPerToken: (cpu * 1e6) / tokens,
     promptTokensMean: outcomes.reduce((n, o) => n + o.promptTokens, 0) / outcomes.length,
     tokensPerChunk: outcomes.every((o) => o.chunks !== undefined)
@@ -206,19 +196,7 @@ const f = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "
 
 async function main(): Promise<void> {
   const cleanup = new Cleanup();
-  const deadline = setTimeout(() => {
-    log(`engine bridge benchmark: deadline of ${deadlineS} s passed, stopping`);
-    cleanup.all();
-    process.exit(1);
-  }, deadlineS * 1000);
-  deadline.unref();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.once(signal, () => {
-      cleanup.all();
-      process.exit(130);
-    });
-  }
-  process.once("exit", () => cleanup.all());
+  const disarmDeadline = cleanup.guardProcess("engine bridge benchmark", deadlineS * 1000, log);
 
   const m = machine();
   log(
@@ -303,7 +281,7 @@ async function main(): Promise<void> {
   } finally {
     await sim.stop();
     cleanup.all();
-    clearTimeout(deadline);
+    disarmDeadline();
   }
 
   const lines: string[] = [];

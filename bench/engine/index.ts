@@ -7,7 +7,7 @@
  * Options: --concurrency 1,16,64,256  --requests-per-worker 4  --min-requests 32  --rounds 3  --output-tokens 64
  * --time-scale 1  --json. Every figure is the median of the rounds.
  */
-import { option, percentile } from "./args.ts";
+import { option, p50p99, percentile } from "./args.ts";
 import { type BenchMode, type StreamOutcome, clientMode, directMode } from "./modes.ts";
 import { type SimProcess, startSimProcess } from "./sim-start.ts";
 
@@ -63,6 +63,8 @@ async function runMode(mode: BenchMode, concurrency: number, round: number): Pro
   const tokens = outcomes.reduce((n, o) => n + o.tokens, 0);
   const prompt = outcomes.reduce((n, o) => n + o.promptTokens, 0);
   const cached = outcomes.reduce((n, o) => n + o.cachedTokens, 0);
+  const latency = p50p99(outcomes.map((o) => o.latencyMs));
+  const ttft = p50p99(outcomes.map((o) => o.ttftMs));
   return {
     mode: mode.name,
     concurrency,
@@ -71,22 +73,10 @@ async function runMode(mode: BenchMode, concurrency: number, round: number): Pro
     wallMs,
     tokensPerSecond: (tokens * 1000) / wallMs,
     cpuUsPerToken: (cpu.user + cpu.system) / tokens,
-    latencyP50Ms: percentile(
-      outcomes.map((o) => o.latencyMs),
-      50,
-    ),
-    latencyP99Ms: percentile(
-      outcomes.map((o) => o.latencyMs),
-      99,
-    ),
-    ttftP50Ms: percentile(
-      outcomes.map((o) => o.ttftMs),
-      50,
-    ),
-    ttftP99Ms: percentile(
-      outcomes.map((o) => o.ttftMs),
-      99,
-    ),
+    latencyP50Ms: latency.p50,
+    latencyP99Ms: latency.p99,
+    ttftP50Ms: ttft.p50,
+    ttftP99Ms: ttft.p99,
     cacheHitRate: prompt === 0 ? 0 : cached / prompt,
   };
 }

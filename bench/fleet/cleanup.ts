@@ -29,6 +29,28 @@ export class Cleanup {
     this.#dirs.delete(dir);
   }
 
+  /**
+   * Makes sure nothing outlives the benchmark: cleans up when the process exits or is interrupted (exit code 130),
+   * and after `deadlineMs` says so through `log` and exits with 1. The deadline timer does not keep the process alive;
+   * the returned function disarms it once the work is done.
+   */
+  guardProcess(label: string, deadlineMs: number, log: (line: string) => void): () => void {
+    const deadline = setTimeout(() => {
+      log(`${label}: deadline of ${deadlineMs / 1000} s passed, stopping`);
+      this.all();
+      process.exit(1);
+    }, deadlineMs);
+    deadline.unref();
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      process.once(signal, () => {
+        this.all();
+        process.exit(130);
+      });
+    }
+    process.once("exit", () => this.all());
+    return () => clearTimeout(deadline);
+  }
+
   /** SIGKILLs every child still running (each by its own pid) and removes every temp dir. Synchronous: safe in exit handlers. */
   all(): void {
     for (const child of this.#children) {

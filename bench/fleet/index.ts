@@ -63,19 +63,7 @@ function machine() {
   return { nproc: os.availableParallelism(), cpuModel: model, memoryBytes: os.totalmem(), node: process.version, platform: `${os.platform()} ${os.release()}`, lscpu, loadAverage: os.loadavg() };
 }
 
-const deadline = setTimeout(() => {
-  log(`fleet benchmark: deadline of ${deadlineMs / 1000} s passed, stopping`);
-  cleanup.all();
-  process.exit(1);
-}, deadlineMs);
-deadline.unref();
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    cleanup.all();
-    process.exit(130);
-  });
-}
-process.once("exit", () => cleanup.all());
+const disarmDeadline = cleanup.guardProcess("fleet benchmark", deadlineMs, log);
 
 const startedAt = new Date();
 const m = machine();
@@ -138,5 +126,5 @@ fs.mkdirSync(resultsDir, { recursive: true });
 const file = path.join(resultsDir, `fleet-${startedAt.toISOString().replace(/[:.]/g, "-")}.json`);
 fs.writeFileSync(file, JSON.stringify({ startedAt, quick, machine: m, sweepOptions, devices: DEVICES, sweeps, provisionPerSecretMs, scales, crash, skipped, profileDir }, null, 2));
 log(`\nresults: ${path.relative(process.cwd(), file)}${profileDir ? `; CPU profile: ${path.relative(process.cwd(), profileDir)}` : ""} (${Math.round((Date.now() - startedAt.getTime()) / 1000)} s)`);
-clearTimeout(deadline);
+disarmDeadline();
 if (crash && crash.lostAcknowledged > 0) process.exitCode = 1;
