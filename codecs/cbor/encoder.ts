@@ -8,6 +8,7 @@ import { bigintToBytes, normalizeBigInt } from "../schema/value.ts";
 import { DecodeFault } from "../schema/fault.ts";
 import { PathStack } from "../schema/path.ts";
 import { toHalfBits } from "./float.ts";
+import { isShortAscii, isWellFormedText } from "../text-utf8.ts";
 
 const TWO_32 = 2 ** 32;
 const U64_LIMIT = 1n << 64n;
@@ -122,24 +123,15 @@ function writeBytes(bytes: Uint8Array): void {
 }
 
 function writeText(s: string): void {
-  const n = s.length;
   // Fast path for ASCII, the common case for keys and ids: byte length equals string length.
-  if (n < 64) {
-    let ascii = true;
-    for (let i = 0; i < n; i++) {
-      if (s.charCodeAt(i) > 0x7f) {
-        ascii = false;
-        break;
-      }
-    }
-    if (ascii) {
-      writeHead(3, n);
-      ensure(n);
-      for (let i = 0; i < n; i++) buf[pos++] = s.charCodeAt(i);
-      return;
-    }
+  if (isShortAscii(s)) {
+    const n = s.length;
+    writeHead(3, n);
+    ensure(n);
+    for (let i = 0; i < n; i++) buf[pos++] = s.charCodeAt(i);
+    return;
   }
-  if (!(s as string & { isWellFormed(): boolean }).isWellFormed()) {
+  if (!isWellFormedText(s)) {
     throw fault("BRIDGE_ERR_FRAME_INVALID", "text holds a lone surrogate");
   }
   const length = Buffer.byteLength(s, "utf8");

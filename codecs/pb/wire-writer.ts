@@ -5,6 +5,7 @@
 import { DecodeFault } from "../schema/fault.ts";
 import { PathStack } from "../schema/path.ts";
 
+import { isShortAscii, isWellFormedText } from "../text-utf8.ts";
 export class WireWriter {
   private buf = new Uint8Array(4096);
   // A Buffer view of the same memory, so long strings are written in place by Node's native UTF-8 writer.
@@ -116,23 +117,14 @@ export class WireWriter {
 
   /** A length-prefixed UTF-8 string. */
   text(s: string): void {
-    const n = s.length;
-    if (n < 64) {
-      let ascii = true;
-      for (let i = 0; i < n; i++) {
-        if (s.charCodeAt(i) > 0x7f) {
-          ascii = false;
-          break;
-        }
-      }
-      if (ascii) {
-        this.varint(n);
-        this.ensure(n);
-        for (let i = 0; i < n; i++) this.buf[this.pos++] = s.charCodeAt(i);
-        return;
-      }
+    if (isShortAscii(s)) {
+      const n = s.length;
+      this.varint(n);
+      this.ensure(n);
+      for (let i = 0; i < n; i++) this.buf[this.pos++] = s.charCodeAt(i);
+      return;
     }
-    if (!(s as string & { isWellFormed(): boolean }).isWellFormed()) {
+    if (!isWellFormedText(s)) {
       throw this.fault("BRIDGE_ERR_FRAME_INVALID", "text holds a lone surrogate");
     }
     const length = Buffer.byteLength(s, "utf8");
