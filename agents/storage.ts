@@ -64,9 +64,10 @@ export function openAgentDatabase(file: string, settings: StorageSettings): Db {
     db.pragma(`locking_mode = ${settings.lockingMode}`);
     // A new file holds nothing acknowledged yet: under NORMAL its creation (journal-mode switch, schema) skips the
     // fsyncs that cost a connecting device tens of ms; the first checkpoint or close syncs it (see wal-tuning.ts).
-    const creating = creationSynchronous(db, settings.synchronous);
+    const fresh = Number(db.pragma("page_count", { simple: true })) === 0;
+    const creating = creationSynchronous(db, settings.synchronous, fresh);
     // Only an empty file takes a page size (before WAL mode fixes it); SQLite ignores the pragma on an existing one.
-    if (Number(db.pragma("page_count", { simple: true })) === 0) db.pragma(`page_size = ${settings.pageSizeBytes}`);
+    if (fresh) db.pragma(`page_size = ${settings.pageSizeBytes}`);
     db.pragma("journal_mode = WAL");
     if (!creating) db.pragma(`synchronous = ${settings.synchronous}`);
     // Spread per database so agents with the same traffic do not all checkpoint in the same second (wal-tuning.ts).

@@ -44,13 +44,12 @@ export function walAutocheckpointPages(file: string, pageSizeBytes = 4096): numb
 }
 
 /**
- * Before the journal-mode switch: when the file is new and empty and the configured level is NORMAL, sets
- * `synchronous = OFF` for its creation and returns true; the caller sets the configured level once the schema is
- * written. Otherwise changes nothing and returns false.
+ * Before the journal-mode switch: when the file is new and empty (`fresh`, from its `page_count`) and the configured
+ * level is NORMAL, sets `synchronous = OFF` for its creation and returns true; the caller sets the configured level
+ * once the schema is written. Otherwise changes nothing and returns false.
  */
-export function creationSynchronous(db: Database.Database, synchronous: "NORMAL" | "FULL"): boolean {
-  if (synchronous !== "NORMAL") return false;
-  if (Number(db.pragma("page_count", { simple: true })) !== 0) return false;
+export function creationSynchronous(db: Database.Database, synchronous: "NORMAL" | "FULL", fresh: boolean): boolean {
+  if (synchronous !== "NORMAL" || !fresh) return false;
   db.pragma("synchronous = OFF");
   return true;
 }
