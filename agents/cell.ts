@@ -75,7 +75,8 @@ export class AgentCell {
     }
     this.mailbox.push(item);
     if (item.user) this.userDepth++;
-    this.lastActiveMs = this.core.clock.now();
+    // No clock read here: an agent with events waiting is running, and a running agent is never idle-evicted; the
+    // drain stamps lastActiveMs when it stops.
     if (!this.running) {
       // Start on the next microtask, so events delivered in the same tick share one group commit. A resolved
       // promise's then, not queueMicrotask: Node wraps each queueMicrotask callback in an AsyncResource, which cost

@@ -131,7 +131,18 @@ export class SqlRunner {
   /** A transaction was begun lazily and nothing has been written yet, so SQLite has not seen its BEGIN. */
   #lazy = false;
   /** Savepoints opened while lazy, issued to SQLite (after BEGIN) by the first write. */
-  #pendingSavepoints: string[] = [];
+  readonly #pendingSavepoints: string[] = [];
+  /**
+   * SQLite's transaction state as this runner drove it (BEGIN issued, no COMMIT or ROLLBACK since): asking SQLite
+   * (`db.inTransaction`, a native call) two or three times per event was a visible share of a one-event batch.
+   */
+  #begun = false;
+  /**
+   * Something this runner cannot follow happened since the last BEGIN: a statement failed (SQLite may then have
+   * rolled the whole transaction back on its own, e.g. SQLITE_FULL while spilling) or a savepoint opened outside a
+   * transaction (which begins one). Until the next BEGIN, the state is asked of SQLite.
+   */
+  #untracked = false;
 
   constructor(db: Db) {
     this.db = db;
@@ -143,38 +154,54 @@ export class SqlRunner {
    * BEGIN and savepoints just before that write, so its writes still commit together.
    */
   beginLazy(): void {
-    if (this.#lazy || this.db.inTransaction) {
+    if (this.#lazy || this.#sqliteInTransaction()) {
       throw new BridgeError(AGENT_ERRORS.STORAGE, "a transaction is already open", {});
     }
     this.#lazy = true;
-    this.#pendingSavepoints = [];
+    this.#pendingSavepoints.length = 0;
   }
 
   /** True while a transaction is open, whether begun in SQLite or still lazy. */
   get inTransaction(): boolean {
-    return this.#lazy || this.db.inTransaction;
+    return this.#lazy || this.#sqliteInTransaction();
   }
 
   /** True when the open transaction has reached SQLite (something was written). */
   get wrote(): boolean {
-    return !this.#lazy && this.db.inTransaction;
+    return !this.#lazy && this.#sqliteInTransaction();
+  }
+
+  #sqliteInTransaction(): boolean {
+    return this.#untracked ? this.db.inTransaction : this.#begun;
+  }
+
+  /** Follows the transaction state through a control statement that SQLite just ran without error. */
+  #track(text: string): void {
+    if (text === "BEGIN") {
+      this.#begun = true;
+      this.#untracked = false;
+    } else if (text === "COMMIT" || text === "ROLLBACK" || text === "END") {
+      this.#begun = false;
+    } else if (!this.#begun) {
+      this.#untracked = true;
+    }
   }
 
   /** Issues a lazy transaction's BEGIN and savepoints before a statement that may write. */
   #materialize(stmt: Statement): void {
     if (!this.#lazy || stmt.readonly) return;
     this.#lazy = false;
-    const pending = this.#pendingSavepoints;
-    this.#pendingSavepoints = [];
     this.#exec("BEGIN");
+    const pending = this.#pendingSavepoints;
     for (const name of pending) this.#exec(`SAVEPOINT ${name}`);
+    pending.length = 0;
   }
 
   /** Transaction control while lazy: nothing was written, so it only moves the pending savepoint stack. */
   #lazyControl(text: string): boolean {
     if (text === "COMMIT" || text === "ROLLBACK" || text === "END") {
       this.#lazy = false;
-      this.#pendingSavepoints = [];
+      this.#pendingSavepoints.length = 0;
       return true;
     }
     const m = /^(SAVEPOINT|RELEASE|ROLLBACK TO) (\w+)$/.exec(text);
@@ -198,6 +225,13 @@ export class SqlRunner {
       this.#byText.set(text, stmt);
     }
     stmt.run();
+    this.#track(text);
+  }
+
+  /** A statement failed: see #untracked. */
+  #fault(err: unknown, what: string): unknown {
+    this.#untracked = true;
+    return storageError(err, what);
   }
 
   tagged<Row>(strings: TemplateStringsArray, values: SqlValue[]): Row[] {
@@ -219,7 +253,7 @@ export class SqlRunner {
       runBound(stmt, values);
       return [];
     } catch (err) {
-      throw storageError(err, "sql");
+      throw this.#fault(err, "sql");
     }
   }
 
@@ -229,7 +263,7 @@ export class SqlRunner {
       if (this.#lazy && this.#lazyControl(text)) return;
       this.#exec(text);
     } catch (err) {
-      throw storageError(err, text);
+      throw this.#fault(err, text);
     }
   }
 
@@ -249,7 +283,7 @@ export class SqlRunner {
       this.#materialize(stmt);
       return stmt.run(...params);
     } catch (err) {
-      throw storageError(err, text.split(" ", 2).join(" "));
+      throw this.#fault(err, text.split(" ", 2).join(" "));
     }
   }
 
@@ -259,7 +293,7 @@ export class SqlRunner {
       this.#materialize(stmt);
       return stmt.all(...params) as Row[];
     } catch (err) {
-      throw storageError(err, text.split(" ", 2).join(" "));
+      throw this.#fault(err, text.split(" ", 2).join(" "));
     }
   }
 
@@ -269,7 +303,7 @@ export class SqlRunner {
       this.#materialize(stmt);
       return stmt.get(...params) as Row | undefined;
     } catch (err) {
-      throw storageError(err, text.split(" ", 2).join(" "));
+      throw this.#fault(err, text.split(" ", 2).join(" "));
     }
   }
 }

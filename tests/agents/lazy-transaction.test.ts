@@ -88,4 +88,44 @@ describe("lazy transactions of the sql runner", () => {
       sql.db.close();
     }
   });
+
+  test("the runner follows SQLite's transaction state itself, and asks SQLite again once a statement failed", () => {
+    const sql = runner();
+    try {
+      sql.db.exec("CREATE TABLE u (k INTEGER UNIQUE)");
+      sql.beginLazy();
+      tag(sql)`INSERT INTO t (v) VALUES (${1})`;
+      tag(sql)`INSERT OR ROLLBACK INTO u (k) VALUES (${1})`;
+      assert.equal(sql.wrote, true);
+      // OR ROLLBACK makes SQLite end the whole transaction on its own when the statement fails.
+      assert.throws(() => tag(sql)`INSERT OR ROLLBACK INTO u (k) VALUES (${1})`, /UNIQUE/);
+      assert.equal(sql.db.inTransaction, false);
+      assert.equal(sql.inTransaction, false, "a failed statement makes the runner ask SQLite");
+      assert.equal(sql.wrote, false);
+      assert.equal(count(sql), 0, "the first insert went with the transaction");
+      sql.beginLazy();
+      tag(sql)`INSERT INTO t (v) VALUES (${2})`;
+      sql.control("COMMIT");
+      assert.equal(sql.inTransaction, false);
+      assert.equal(count(sql), 1);
+    } finally {
+      sql.db.close();
+    }
+  });
+
+  test("a savepoint opened outside any transaction begins one, and the runner sees it", () => {
+    const sql = runner();
+    try {
+      sql.control("SAVEPOINT outer");
+      assert.equal(sql.db.inTransaction, true);
+      assert.equal(sql.inTransaction, true);
+      sql.control("RELEASE outer");
+      assert.equal(sql.inTransaction, false);
+      sql.beginLazy();
+      sql.control("COMMIT");
+      assert.equal(sql.inTransaction, false);
+    } finally {
+      sql.db.close();
+    }
+  });
 });
