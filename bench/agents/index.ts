@@ -57,8 +57,10 @@ interface Throughput {
 // once on the baseline side. Each agent's file exists before the timed part (an untimed warm-up round creates it).
 // Events per agent are enough for a round of at least 10,000 events: shorter rounds measured the machine's noise.
 const cases = [
-  { agents: 1, perAgent: quick ? 10_000 : 20_000, wave: 1, rounds: quick ? 3 : 5 },
-  { agents: 100, perAgent: quick ? 100 : 200, wave: 100, rounds: quick ? 3 : 5 },
+  // Up to 1,000 agents each side keeps its files open between rounds (bench/agents/throughput.ts), so rounds are
+  // cheap and more of them make a steadier median.
+  { agents: 1, perAgent: quick ? 10_000 : 20_000, wave: 1, rounds: quick ? 5 : 9 },
+  { agents: 100, perAgent: quick ? 100 : 200, wave: 100, rounds: quick ? 5 : 9 },
   // --quick: 2,000 agents instead of 10,000 (every DB close checkpoints its WAL; the full case takes minutes).
   { agents: quick ? 2000 : 10_000, perAgent: 4, wave: 1000, rounds: 1 },
 ];
@@ -81,6 +83,7 @@ console.log(
     .join(" ")}`,
 );
 const rows: string[] = [];
+const ceilingRows: string[] = [];
 try {
   const t0 = Date.now();
   const progress = (what: string) => console.error(`${what} (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
@@ -92,6 +95,8 @@ try {
       dataDir,
       ...c,
       settings: { one: { inFlight: 1 }, four: { inFlight: 4 } },
+      // The group-commit ceiling: the runtime's statements for 4 queued events with no runtime around them.
+      raw: { ceiling4: { inFlight: 4 } },
     });
     const b = r.baseline;
     const ratio = (x: Throughput, cpu: boolean) =>
@@ -105,6 +110,10 @@ try {
       `| ${fmt(c.agents)} | ${c.rounds} x ${fmt(c.agents * c.perAgent)} | ${fmt(load, 1)} | ${side(b)} | ${side(r.one)} | ${ratio(r.one, false)} | ${ratio(r.one, true)} | ${side(r.four)} | ${ratio(r.four, false)} | ${ratio(r.four, true)} | ${fmt(r.four.eventsPerCommit ?? 1, 1)} | ${basis}: ${verdict(r.one)}x, ${verdict(r.four)}x |`,
     );
     progress(rows.at(-1)!);
+    const ceiling = r.ceiling4;
+    ceilingRows.push(
+      `| ${fmt(c.agents)} | ${side(ceiling)} | ${ratio(ceiling, false)} | ${ratio(ceiling, true)} | ${fmt(r.four.eventsPerSecond / ceiling.eventsPerSecond, 2)}x | ${fmt(r.four.eventsPerCpuSecond / ceiling.eventsPerCpuSecond, 2)}x |`,
+    );
   }
   if (rows.length > 0) {
     console.log(
@@ -113,6 +122,13 @@ try {
     console.log("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
   }
   for (const r of rows) console.log(r);
+  if (ceilingRows.length > 0) {
+    console.log(
+      "\n| agents | raw group commit, 4 per transaction with a savepoint each: events/s / per CPU-s | its ratio to the baseline, wall | its ratio, CPU | runtime 4 queued / this ceiling, wall | same, CPU |",
+    );
+    console.log("|---:|---:|---:|---:|---:|---:|");
+    for (const r of ceilingRows) console.log(r);
+  }
 
   if (runs("settings")) {
     // SQLite settings of agent databases, 100 agents, against the default (EXCLUSIVE, NORMAL), interleaved.
@@ -125,19 +141,23 @@ try {
         full: { inFlight: 1, synchronous: "FULL" },
         full4: { inFlight: 4, synchronous: "FULL" },
       },
+      // FULL syncs the WAL at every commit (durable across power loss): its runtime rows get a raw baseline that
+      // syncs the same way.
+      raw: { rawFull: { synchronous: "FULL" } },
     });
     const d = s.dflt;
-    const row = (label: string, x: Throughput) =>
-      `| ${label} | ${fmt(x.eventsPerSecond)} | ${fmt(x.eventsPerSecond / d.eventsPerSecond, 2)}x | ${fmt(x.eventsPerCpuSecond)} | ${fmt(x.eventsPerCpuSecond / d.eventsPerCpuSecond, 2)}x |`;
+    const row = (label: string, x: Throughput, base: Throughput) =>
+      `| ${label} | ${fmt(x.eventsPerSecond)} | ${fmt(x.eventsPerSecond / d.eventsPerSecond, 2)}x | ${fmt(x.eventsPerCpuSecond)} | ${fmt(x.eventsPerCpuSecond / d.eventsPerCpuSecond, 2)}x | ${fmt(x.eventsPerSecond / base.eventsPerSecond, 2)}x / ${fmt(x.eventsPerCpuSecond / base.eventsPerCpuSecond, 2)}x |`;
     console.log(
-      `\n| agent DB settings (100 agents, load ${fmt(os.loadavg()[0], 1)}) | events/s | ratio to default | events per CPU-s | ratio to default |`,
+      `\n| agent DB settings (100 agents, load ${fmt(os.loadavg()[0], 1)}) | events/s | ratio to default | events per CPU-s | ratio to default | ratio to the raw baseline of the same synchronous level, wall / CPU |`,
     );
-    console.log("|---|---:|---:|---:|---:|");
-    console.log(row("raw SQLite baseline, EXCLUSIVE + NORMAL, 1 tx/event", s.baseline));
-    console.log(row("locking_mode=EXCLUSIVE, synchronous=NORMAL (default), 1 at a time", d));
-    console.log(row("locking_mode=NORMAL, synchronous=NORMAL, 1 at a time", s.shared));
-    console.log(row("locking_mode=EXCLUSIVE, synchronous=FULL, 1 at a time", s.full));
-    console.log(row("locking_mode=EXCLUSIVE, synchronous=FULL, 4 queued", s.full4));
+    console.log("|---|---:|---:|---:|---:|---:|");
+    console.log(row("raw SQLite baseline, EXCLUSIVE + NORMAL, 1 tx/event", s.baseline, s.baseline));
+    console.log(row("raw SQLite baseline, EXCLUSIVE + FULL, 1 tx/event", s.rawFull, s.rawFull));
+    console.log(row("locking_mode=EXCLUSIVE, synchronous=NORMAL (default), 1 at a time", d, s.baseline));
+    console.log(row("locking_mode=NORMAL, synchronous=NORMAL, 1 at a time", s.shared, s.baseline));
+    console.log(row("locking_mode=EXCLUSIVE, synchronous=FULL, 1 at a time", s.full, s.rawFull));
+    console.log(row("locking_mode=EXCLUSIVE, synchronous=FULL, 4 queued", s.full4, s.rawFull));
     progress("settings done");
   }
 
@@ -196,10 +216,13 @@ try {
       `| active agent, 1,000 in memory, cacheSizeKiB 2000 (SQLite default) | ${fmt(actBig.rssPerAgentBytes)} | ${fmt(actBig.heapPerAgentBytes)} | ${fmt(actBig.rssPerAgentBytes / act.rssPerAgentBytes, 3)}x | | |`,
     );
     console.log(
-      `| hibernated agent, ${fmt(n)} (active ${hib.active}, every DB closed) | ${fmt(hib.rssPerAgentBytes)} | ${fmt(hib.heapPerAgentBytes)} | ${fmt(hib.rssPerAgentBytes / act.rssPerAgentBytes, 3)}x | ${fmt(hib.rssMarginalPerAgentBytes)} | ${fmt(hib.heapMarginalPerAgentBytes)} |`,
+      `| hibernated agent, ${fmt(n)} (active ${hib.active}, every DB closed), warm process | ${fmt(hib.rssPerAgentBytes)} | ${fmt(hib.heapPerAgentBytes)} | ${fmt(hib.rssPerAgentBytes / act.rssPerAgentBytes, 3)}x | ${fmt(hib.rssMarginalPerAgentBytes)} | ${fmt(hib.heapMarginalPerAgentBytes)} |`,
+    );
+    console.log(
+      `| same ${fmt(n)}, counted from the cold process (before the warm-up's throwaway agents) | ${fmt(hib.rssColdPerAgentBytes)} | ${fmt(hib.heapColdPerAgentBytes)} | ${fmt(hib.rssColdPerAgentBytes / act.rssPerAgentBytes, 3)}x | | |`,
     );
     console.error(
-      `memory: hibernated RSS ${fmt(hib.rssBeforeBytes / 2 ** 20, 1)} -> ${fmt(hib.rssMidBytes / 2 ** 20, 1)} (first fifth) -> ${fmt(hib.rssAfterBytes / 2 ** 20, 1)} MiB over ${fmt(n)} agents`,
+      `memory: hibernated RSS ${fmt(hib.rssColdBytes / 2 ** 20, 1)} (cold) -> ${fmt(hib.rssBeforeBytes / 2 ** 20, 1)} (warm) -> ${fmt(hib.rssMidBytes / 2 ** 20, 1)} (first fifth) -> ${fmt(hib.rssAfterBytes / 2 ** 20, 1)} MiB over ${fmt(n)} agents`,
     );
   }
   progress("total");

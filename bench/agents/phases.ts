@@ -3,158 +3,9 @@
  * memory and timing of one phase never leak into another. Prints one JSON line.
  */
 import fs from "node:fs";
-import path from "node:path";
 import { performance } from "node:perf_hooks";
-import pino from "pino";
-import { type AgentRuntime, createRuntime } from "../../agents/index.ts";
-import { BenchAgent, nullTransport, RawBaseline } from "./workload.ts";
-
-const logger = pino({ level: "silent" });
-const ids = (n: number) => Array.from({ length: n }, (_, i) => `a${i}`);
-
-function runtimeFor(dataDir: string, maxActiveAgents: number, extra: Record<string, unknown> = {}): AgentRuntime {
-  const defined = Object.fromEntries(Object.entries(extra).filter(([, v]) => v !== undefined));
-  return createRuntime({ dataDir, defaultAgentClass: BenchAgent, logger, maxActiveAgents, ...defined });
-}
-
-/** Agents are driven in waves of at most `wave` at once (1,000 = maxActiveAgents), so each is woken once per run. */
-function waves(agents: number, wave: number): string[][] {
-  const all = ids(agents);
-  const out: string[][] = [];
-  for (let i = 0; i < all.length; i += wave) out.push(all.slice(i, i + wave));
-  return out;
-}
-
-interface ThroughputCase {
-  dataDir: string;
-  agents: number;
-  wave: number;
-  perAgent: number;
-}
-
-interface RuntimeSettings {
-  inFlight: number;
-  lockingMode?: string;
-  synchronous?: string;
-}
-
-/** Wall-clock and CPU time of one timed part (process.cpuUsage: user + system of this process). */
-interface RoundResult {
-  eventsPerSecond: number;
-  /** Events per CPU-second of this process: both sides run single-threaded here, so it is the cost per event. */
-  eventsPerCpuSecond: number;
-}
-
-/** Starts timing a round; the returned function ends it for `events` events. */
-function timer(): (events: number) => RoundResult {
-  const t0 = performance.now();
-  const c0 = process.cpuUsage();
-  return (events) => {
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu = process.cpuUsage(c0);
-    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-    return { eventsPerSecond: events / seconds, eventsPerCpuSecond: events / Math.max(cpuSeconds, 1e-6) };
-  };
-}
-
-/**
- * Events through runtime.call -> mailbox -> handler -> group commit -> result (the path deliver takes, without
- * needing a connection per agent), `inFlight` per agent at a time.
- */
-async function runtimeRound(c: ThroughputCase, s: RuntimeSettings): Promise<RoundResult & { eventsPerCommit: number }> {
-  const rt = runtimeFor(c.dataDir, 1000, { lockingMode: s.lockingMode, synchronous: s.synchronous });
-  // Same starting point as the baseline (not timed): the most recent 1,000 agents are in memory and have each written
-  // one row, so their WAL file exists again (closing a database deletes it, and the first write to a new WAL syncs
-  // its header: two fsyncs per agent that the baseline's warm-up also pays outside its timed part) and their INSERT
-  // is prepared, as the baseline's statements are.
-  await Promise.all(
-    ids(c.agents)
-      .slice(-1000)
-      .map((id) => rt.call(id, "record", [-1])),
-  );
-  const before = rt.stats().commits;
-  const stop = timer();
-  for (const group of waves(c.agents, c.wave)) {
-    await Promise.all(
-      group.map(async (id) => {
-        for (let sent = 0; sent < c.perAgent; sent += s.inFlight) {
-          const round: Array<Promise<unknown>> = [];
-          for (let k = 0; k < s.inFlight && sent + k < c.perAgent; k++) round.push(rt.call(id, "record", [sent + k]));
-          await Promise.all(round);
-        }
-      }),
-    );
-  }
-  const events = c.agents * c.perAgent;
-  const result = stop(events);
-  const commits = rt.stats().commits - before;
-  await rt.shutdown();
-  return { ...result, eventsPerCommit: events / commits };
-}
-
-/** The same rows into the same files with raw better-sqlite3, one transaction per event, in the same waves. */
-function baselineRound(c: ThroughputCase): RoundResult {
-  const base = new RawBaseline(path.join(c.dataDir, "agents"), 1000);
-  // Same starting point as the runtime: the most recent 1,000 agents are open (and have a WAL file).
-  base.warm(ids(c.agents).slice(-1000));
-  const stop = timer();
-  for (const group of waves(c.agents, c.wave)) {
-    for (let i = 0; i < c.perAgent; i++) for (const id of group) base.event(id, i);
-  }
-  const result = stop(c.agents * c.perAgent);
-  base.close();
-  return result;
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-/** Median and best of a side's rounds, wall-clock and per CPU-second. */
-interface Summary {
-  eventsPerSecond: number;
-  bestEventsPerSecond: number;
-  eventsPerCpuSecond: number;
-  bestEventsPerCpuSecond: number;
-  eventsPerCommit?: number;
-}
-
-function summarize(rounds: RoundResult[]): Summary {
-  const wall = rounds.map((r) => r.eventsPerSecond);
-  const cpu = rounds.map((r) => r.eventsPerCpuSecond);
-  // Median and best of the rounds: on a shared machine the best round is the least disturbed one.
-  return {
-    eventsPerSecond: median(wall),
-    bestEventsPerSecond: Math.max(...wall),
-    eventsPerCpuSecond: median(cpu),
-    bestEventsPerCpuSecond: Math.max(...cpu),
-  };
-}
-
-/**
- * Interleaved rounds in one process: baseline, then each runtime setting, repeated; medians. Interleaving keeps a
- * shared machine's changing load from favouring one side.
- */
-async function throughput(
-  p: ThroughputCase & { rounds: number; settings: Record<string, RuntimeSettings> },
-): Promise<object> {
-  await runtimeRound({ ...p, perAgent: 1 }, { inFlight: 1 }); // creates the files and tables, warms the code
-  const base: RoundResult[] = [];
-  const runs: Record<string, Array<RoundResult & { eventsPerCommit: number }>> = {};
-  for (let r = 0; r < p.rounds; r++) {
-    base.push(baselineRound(p));
-    for (const [name, s] of Object.entries(p.settings)) {
-      runs[name] ??= [];
-      runs[name].push(await runtimeRound(p, s));
-    }
-  }
-  const result: Record<string, Summary> = { baseline: summarize(base) };
-  for (const [name, r] of Object.entries(runs)) {
-    result[name] = { ...summarize(r), eventsPerCommit: median(r.map((x) => x.eventsPerCommit)) };
-  }
-  return result;
-}
+import { ids, runtimeFor, throughput } from "./throughput.ts";
+import { nullTransport } from "./workload.ts";
 
 function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
@@ -251,7 +102,7 @@ async function memory(p: { dataDir: string; agents: number; active: boolean; cac
   await rt.call("warmup", "touch", []);
   await rt.destroyAgent("warmup");
   gc();
-  const before = usage();
+  const cold = usage();
   const all = ids(p.agents);
   const firstPart = p.active ? all.length : Math.floor(all.length / 5);
   const hibernateAll = async () => {
@@ -260,6 +111,21 @@ async function memory(p: { dataDir: string; agents: number; active: boolean; cac
     const active = rt.stats().active;
     if (active !== 0) throw new Error(`expected every agent hibernated, ${active} active`);
   };
+  // A warm process (hibernated case): as many throwaway agents as the first fifth are woken, hibernated and
+  // destroyed first, so the one-time growth of a fresh process (malloc keeping what the first thousands of database
+  // opens and closes freed, V8's young generation growing) is paid before `before`, as it is in a bridge that has
+  // been running. The cold figure (from `cold`) is reported beside it.
+  if (!p.active) {
+    const throwaway = ids(firstPart).map((id) => `warm-${id}`);
+    for (const id of throwaway) {
+      await rt.open(id, { id: "c", kind: "internal", codec: "cbor", transport: nullTransport });
+      await rt.call(id, "touch", []);
+    }
+    await hibernateAll();
+    for (const id of throwaway) await rt.destroyAgent(id);
+    gc();
+  }
+  const before = usage();
   for (const id of all.slice(0, firstPart)) {
     await rt.open(id, { id: "c", kind: "internal", codec: "cbor", transport: nullTransport });
     await rt.call(id, "touch", []);
@@ -285,8 +151,11 @@ async function memory(p: { dataDir: string; agents: number; active: boolean; cac
     hibernated: stats.hibernated,
     rssPerAgentBytes: (after.rss - before.rss) / p.agents,
     heapPerAgentBytes: (after.heap - before.heap) / p.agents,
+    rssColdPerAgentBytes: (after.rss - cold.rss) / p.agents,
+    heapColdPerAgentBytes: (after.heap - cold.heap) / p.agents,
     rssMarginalPerAgentBytes: (after.rss - (p.active ? before : mid).rss) / marginal,
     heapMarginalPerAgentBytes: (after.heap - (p.active ? before : mid).heap) / marginal,
+    rssColdBytes: cold.rss,
     rssBeforeBytes: before.rss,
     rssMidBytes: mid.rss,
     rssAfterBytes: after.rss,

@@ -30,22 +30,32 @@ export class BenchAgent extends Agent<{ n: number; note: string }> {
 /** A transport that drops what it is given (the broker's cost is not the runtime's). */
 export const nullTransport: ConnectionTransport = { send() {}, sendProtocol() {}, close() {} };
 
+/** The statements one open baseline database runs, prepared once per open. */
+interface BaselineHandle {
+  db: Database.Database;
+  insert: Database.Statement;
+  begin: Database.Statement;
+  commit: Database.Statement;
+  savepoint: Database.Statement;
+  release: Database.Statement;
+}
+
 /**
  * The baseline: better-sqlite3 on the same per-agent files with the same pragmas, one transaction per event,
- * no runtime around it. `maxOpen` bounds open handles like the runtime's maxActiveAgents (LRU).
+ * no runtime around it. `maxOpen` bounds open handles like the runtime's maxActiveAgents (LRU). `synchronous` is
+ * the runtime's default (NORMAL) unless a settings row compares another level.
  */
 export class RawBaseline {
   readonly #dir: string;
   readonly #maxOpen: number;
-  readonly #open = new Map<
-    string,
-    { db: Database.Database; insert: Database.Statement; begin: Database.Statement; commit: Database.Statement }
-  >();
-  constructor(agentsDir: string, maxOpen: number) {
+  readonly #synchronous: "NORMAL" | "FULL";
+  readonly #open = new Map<string, BaselineHandle>();
+  constructor(agentsDir: string, maxOpen: number, synchronous: "NORMAL" | "FULL" = "NORMAL") {
     this.#dir = agentsDir;
     this.#maxOpen = maxOpen;
+    this.#synchronous = synchronous;
   }
-  #handle(id: string) {
+  #handle(id: string): BaselineHandle {
     let h = this.#open.get(id);
     if (h !== undefined) {
       this.#open.delete(id);
@@ -55,13 +65,15 @@ export class RawBaseline {
     const db = new Database(`${this.#dir}/${id}.db`);
     db.pragma("locking_mode = EXCLUSIVE");
     db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = NORMAL");
+    db.pragma(`synchronous = ${this.#synchronous}`);
     db.exec("CREATE TABLE IF NOT EXISTS readings (ts INTEGER NOT NULL, v REAL NOT NULL)");
     h = {
       db,
       insert: db.prepare("INSERT INTO readings (ts, v) VALUES (?, ?)"),
       begin: db.prepare("BEGIN"),
       commit: db.prepare("COMMIT"),
+      savepoint: db.prepare("SAVEPOINT ev"),
+      release: db.prepare("RELEASE ev"),
     };
     this.#open.set(id, h);
     if (this.#open.size > this.#maxOpen) {
@@ -82,6 +94,20 @@ export class RawBaseline {
     const h = this.#handle(id);
     h.begin.run();
     h.insert.run(Date.now(), v);
+    h.commit.run();
+  }
+  /**
+   * The group-commit ceiling: exactly the statements the runtime's group commit runs for `count` queued events
+   * (one transaction, a SAVEPOINT and RELEASE around each event's row), with no runtime around them.
+   */
+  group(id: string, first: number, count: number): void {
+    const h = this.#handle(id);
+    h.begin.run();
+    for (let k = 0; k < count; k++) {
+      h.savepoint.run();
+      h.insert.run(Date.now(), first + k);
+      h.release.run();
+    }
     h.commit.run();
   }
   close(): void {
