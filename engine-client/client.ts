@@ -13,7 +13,7 @@ import { type EngineClientInit, type EngineClientOptions, resolveEngineClientOpt
 import { Replica } from "./replica.ts";
 import { RequestContext } from "./request-context.ts";
 import { withAttempts } from "./retry-loop.ts";
-import { readChatStream } from "./stream-reader.ts";
+import { ChatStreamReader } from "./stream-reader.ts";
 import type { EngineClient, EngineClientStats, EngineHealth } from "./types.ts";
 import { validateCall } from "./validate-call.ts";
 import { type ChatCompletion, asObject, buildChatBody } from "./wire.ts";
@@ -90,24 +90,31 @@ class OpenAiEngineClient implements EngineClient {
       replica = attempt.replica;
       replicaKey = replica.key;
       let firstTokenAt: number | undefined;
-      const reader = readChatStream(opened, { replica: replicaKey, apiKey: this.#options.apiKey, signal: ctx.signal });
-      for await (const event of reader) {
-        if (event.type === "done") {
-          finished = true;
-          // The slot goes back before the caller sees `done`, so its next request can be admitted at once.
-          release?.();
-          release = undefined;
-          replica.recordSuccess();
-          this.#recordDone(ctx, replicaKey, event.usage, event.finishReason, firstTokenAt);
-        } else if (firstTokenAt === undefined) {
-          firstTokenAt = this.#options.clock.now();
-          notify(this.#options.observer, "onFirstToken", {
-            agentId: ctx.agentId,
-            replica: replicaKey,
-            ttftMs: firstTokenAt - ctx.startedAt,
-          });
+      const reader = new ChatStreamReader(opened, {
+        replica: replicaKey,
+        apiKey: this.#options.apiKey,
+        signal: ctx.signal,
+      });
+      // One await per batch of socket reads; the events of a batch are handed on one by one, in order.
+      for (let events = await reader.next(); events.length > 0; events = await reader.next()) {
+        for (const event of events) {
+          if (event.type === "done") {
+            finished = true;
+            // The slot goes back before the caller sees `done`, so its next request can be admitted at once.
+            release?.();
+            release = undefined;
+            replica.recordSuccess();
+            this.#recordDone(ctx, replicaKey, event.usage, event.finishReason, firstTokenAt);
+          } else if (firstTokenAt === undefined) {
+            firstTokenAt = this.#options.clock.now();
+            notify(this.#options.observer, "onFirstToken", {
+              agentId: ctx.agentId,
+              replica: replicaKey,
+              ttftMs: firstTokenAt - ctx.startedAt,
+            });
+          }
+          yield event;
         }
-        yield event;
       }
     } catch (err) {
       // A replica whose streams break is as unhealthy as one that refuses them: it counts towards its cooldown.

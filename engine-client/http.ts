@@ -4,6 +4,7 @@
  * loop decides with `isRetryableEngineError` alone.
  */
 import type { Dispatcher } from "undici";
+import { BodyFeed } from "./body-feed.ts";
 import { ENGINE_ERROR_CODES, engineError, redactSecret } from "./errors.ts";
 import type { EngineClientOptions } from "./options.ts";
 import type { Replica } from "./replica.ts";
@@ -18,8 +19,10 @@ const MAX_COMPLETION_BYTES = 8 << 20;
 /** A 200 response whose first body chunk has arrived: from here on, nothing is retried. */
 export interface OpenedStream {
   body: Dispatcher.ResponseData["body"];
-  chunks: AsyncIterator<Buffer>;
-  firstChunk: Buffer;
+  /** The body's reads, taken by its `data` events (see body-feed.ts). */
+  feed: BodyFeed;
+  /** What the feed held when the first chunk arrived (at least that chunk). */
+  firstChunks: Buffer[];
 }
 
 export function requestHeaders(options: EngineClientOptions, requestId: string): Record<string, string> {
@@ -69,10 +72,10 @@ export async function openStream(
   init: { body: string; requestId: string; signal: AbortSignal },
 ): Promise<OpenedStream> {
   const response = await sendRequest(replica, options, { method: "POST", path: "/v1/chat/completions", ...init });
-  const chunks = response.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  let first: IteratorResult<Buffer>;
+  const feed = new BodyFeed(response.body);
+  let first: Buffer[] | null;
   try {
-    first = await chunks.next();
+    first = await feed.take();
   } catch (err) {
     response.body.destroy();
     if (init.signal.aborted) throw init.signal.reason;
@@ -83,12 +86,12 @@ export async function openStream(
       err,
     );
   }
-  if (first.done) {
+  if (first === null) {
     throw engineError(ENGINE_ERROR_CODES.unavailable, `engine replica ${replica.key} sent an empty stream`, {
       replica: replica.key,
     });
   }
-  return { body: response.body, chunks, firstChunk: first.value };
+  return { body: response.body, feed, firstChunks: first };
 }
 
 /** Sends a non-streamed completion and reads its answer; an unreadable answer is STREAM_BROKEN (not retried). */
