@@ -7,8 +7,8 @@
  * stalls of 150 to 880 ms (docs/benchmarks.md, "Fleet"). Each database gets its own threshold, spread over
  * [WAL_CHECKPOINT_MIN_PAGES, WAL_CHECKPOINT_MIN_PAGES + WAL_CHECKPOINT_SPREAD_PAGES) by a hash of its file name, so the
  * checkpoints of agents with the same traffic fall due at different times. The average stays at SQLite's default of
- * 1000 pages, so WAL files take no more disk than before. Deterministic (a hash, not a random source), so a restart
- * keeps each agent's cadence.
+ * 1000 pages, so WAL files take no more disk than before. Deterministic (a hash of the file's name, not of its
+ * directory, and not a random source), so a restart or a moved data directory keeps each agent's cadence.
  *
  * Creation: switching a new, empty file to WAL and writing the runtime's tables syncs the file two or three times
  * under SQLite's defaults, tens of ms on a virtual disk for each connecting device. Nothing acknowledged lives in a
@@ -16,6 +16,7 @@
  * loses nothing (the writes are in the OS), and the first checkpoint or close syncs the file. Under FULL nothing
  * changes. Acknowledged-means-stored is untouched: every later commit runs with the configured level.
  */
+import path from "node:path";
 import type Database from "better-sqlite3";
 
 /** Lowest per-database `wal_autocheckpoint` threshold, in pages. */
@@ -39,7 +40,7 @@ function fnv1a(text: string): number {
  * the same WAL bytes whatever the page size.
  */
 export function walAutocheckpointPages(file: string, pageSizeBytes = 4096): number {
-  const pages4k = WAL_CHECKPOINT_MIN_PAGES + (fnv1a(file) % WAL_CHECKPOINT_SPREAD_PAGES);
+  const pages4k = WAL_CHECKPOINT_MIN_PAGES + (fnv1a(path.basename(file)) % WAL_CHECKPOINT_SPREAD_PAGES);
   return Math.max(1, Math.round((pages4k * 4096) / pageSizeBytes));
 }
 

@@ -1,6 +1,8 @@
 /** The agent and raw-SQLite baseline the agent benchmark drives: one telemetry row per event. */
 import Database from "better-sqlite3";
 import { Agent, type Connection, type ConnectionTransport, type InboundMessage } from "../../agents/index.ts";
+import { RUNTIME_DEFAULTS } from "../../agents/options.ts";
+import { walAutocheckpointPages } from "../../agents/wal-tuning.ts";
 
 /** One row per event, the same row the baseline inserts. */
 export class BenchAgent extends Agent<{ n: number; note: string }> {
@@ -41,7 +43,8 @@ interface BaselineHandle {
 }
 
 /**
- * The baseline: better-sqlite3 on the same per-agent files with the same pragmas, one transaction per event,
+ * The baseline: better-sqlite3 on the same per-agent files with the same pragmas (locking mode, journal mode,
+ * synchronous level, checkpoint threshold, page cache), one transaction per event,
  * no runtime around it. `maxOpen` bounds open handles like the runtime's maxActiveAgents (LRU). `synchronous` is
  * the runtime's default (NORMAL) unless a settings row compares another level.
  */
@@ -62,10 +65,16 @@ export class RawBaseline {
       this.#open.set(id, h);
       return h;
     }
-    const db = new Database(`${this.#dir}/${id}.db`);
+    const file = `${this.#dir}/${id}.db`;
+    const db = new Database(file);
     db.pragma("locking_mode = EXCLUSIVE");
     db.pragma("journal_mode = WAL");
     db.pragma(`synchronous = ${this.#synchronous}`);
+    // The runtime's checkpoint threshold for this agent (it follows the file name): a checkpoint copies pages and
+    // syncs the database, so with SQLite's default threshold the baseline checkpointed several times as often as the
+    // runtime in a short run, which charged it work the runtime had not done yet.
+    db.pragma(`wal_autocheckpoint = ${walAutocheckpointPages(file, Number(db.pragma("page_size", { simple: true })))}`);
+    db.pragma(`cache_size = -${RUNTIME_DEFAULTS.cacheSizeKiB}`);
     db.exec("CREATE TABLE IF NOT EXISTS readings (ts INTEGER NOT NULL, v REAL NOT NULL)");
     h = {
       db,

@@ -28,11 +28,18 @@ describe("WAL tuning of agent databases", () => {
     const pages = files.map((f) => walAutocheckpointPages(f));
     assert.deepEqual(
       files.map((f) => walAutocheckpointPages(f)),
-      pages, "the same file always gets the same threshold");
+      pages,
+      "the same file always gets the same threshold",
+    );
     for (const p of pages) {
       assert.ok(p >= WAL_CHECKPOINT_MIN_PAGES && p < WAL_CHECKPOINT_MIN_PAGES + WAL_CHECKPOINT_SPREAD_PAGES, `${p}`);
     }
     assert.ok(new Set(pages).size > 150, `distinct thresholds: ${new Set(pages).size}`);
+    assert.deepEqual(
+      files.map((f) => walAutocheckpointPages(path.join("elsewhere", path.basename(f)))),
+      pages,
+      "an agent's threshold follows its file name, not the data directory",
+    );
     // Spread over the range, not bunched: each quarter of it holds some of the 200 databases.
     const quarters = [0, 0, 0, 0];
     for (const p of pages) quarters[Math.floor(((p - WAL_CHECKPOINT_MIN_PAGES) / WAL_CHECKPOINT_SPREAD_PAGES) * 4)]++;
