@@ -98,6 +98,11 @@ async function runtimeRound(
   for (const group of waves(c.agents, c.wave)) {
     await Promise.all(
       group.map(async (id) => {
+        if (inFlight === 1) {
+          // One at a time as a caller writes it: no array and Promise.all around a single call.
+          for (let sent = 0; sent < c.perAgent; sent++) await rt.call(id, "record", [sent]);
+          return;
+        }
         for (let sent = 0; sent < c.perAgent; sent += inFlight) {
           const round: Array<Promise<unknown>> = [];
           for (let k = 0; k < inFlight && sent + k < c.perAgent; k++) round.push(rt.call(id, "record", [sent + k]));
