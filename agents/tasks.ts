@@ -67,11 +67,15 @@ function launch(cell: AgentCell, task: RunningTask, run: (task: TaskContext) => 
   const ctx: TaskContext = {
     id: taskId,
     signal: task.controller.signal,
-    progress(update: Value): void {
+    progress(update: Value, merge?: (previous: Value, update: Value) => Value | undefined): void {
       if (task.finished || core.closing) return;
       const pending = task.progress;
       if (pending !== null && !pending.taken) {
-        pending.updates.push(update);
+        // The agent is behind: its previous update is still queued, so the two may leave as one.
+        const last = pending.updates.length - 1;
+        const merged = merge === undefined || last < 0 ? undefined : merge(pending.updates[last], update);
+        if (merged !== undefined) pending.updates[last] = merged;
+        else pending.updates.push(update);
         return;
       }
       const batch: ProgressBatch = { updates: [update], taken: false, origin: task.origin };

@@ -106,8 +106,14 @@ export interface TaskContext {
   id: string;
   /** Aborted by `cancelTask`, runtime shutdown or agent destruction. */
   signal: AbortSignal;
-  /** Reports progress; it reaches `onTaskProgress` as an ordinary mailbox event. */
-  progress(update: Value): void;
+  /**
+   * Reports progress; it reaches `onTaskProgress` as an ordinary mailbox event. Updates reported while the task's
+   * previous progress event still waits in the mailbox join that event. With `merge`, such an update is first
+   * offered to `merge(previous, update)` (previous = the last update waiting): a Value replaces the previous
+   * update (the hook then sees one update instead of two), undefined keeps both. Nothing is ever merged into an
+   * update the agent already saw, so merging adds no wait.
+   */
+  progress(update: Value, merge?: (previous: Value, update: Value) => Value | undefined): void;
 }
 
 /** Metrics hooks (the app maps them to Prometheus). Every hook is optional; the default does nothing. */

@@ -5,7 +5,10 @@ import { Agent, createRuntime, type TaskInfo, type Value } from "../../agents/in
 import { FakeClock, seededRandom, settle, silentLogger, tempDir } from "./helpers.ts";
 
 let releaseBusy: (() => void) | null = null;
-let driver: { progress(update: Value): void; finish(): void } | null = null;
+let driver: {
+  progress(update: Value, merge?: (previous: Value, update: Value) => Value | undefined): void;
+  finish(): void;
+} | null = null;
 const received: Value[] = [];
 
 class SlowReader extends Agent {
@@ -22,7 +25,7 @@ class SlowReader extends Agent {
       null,
       (task) =>
         new Promise<Value>((resolve) => {
-          driver = { progress: (u) => task.progress(u), finish: () => resolve("end") };
+          driver = { progress: (u, merge) => task.progress(u, merge), finish: () => resolve("end") };
         }),
     );
   }
@@ -76,6 +79,54 @@ describe("task progress into a slow agent", () => {
       await settle();
       assert.deepEqual(received.slice(1000), ["late", "done:end"]);
       assert.equal(progressEvents.length, 2);
+    } finally {
+      releaseBusy = null;
+      driver = null;
+      await rt.shutdown();
+    }
+  });
+  test("updates offered with a merge join the update still waiting in the mailbox, and never one the agent saw", async () => {
+    received.length = 0;
+    const rt = createRuntime({
+      dataDir: path.join(t.dir, "merge"),
+      defaultAgentClass: SlowReader,
+      clock: new FakeClock(),
+      random: seededRandom(4),
+      logger: silentLogger,
+    });
+    // Strings merge by concatenation; one starting with "!" merges with nothing (as a non-text update would).
+    const plain = (v: Value): v is string => typeof v === "string" && !v.startsWith("!");
+    const merge = (previous: Value, update: Value): Value | undefined =>
+      plain(previous) && plain(update) ? previous + update : undefined;
+    try {
+      assert.equal((await rt.call("a", "stream", [])).ok, true);
+      await settle();
+      assert.ok(driver !== null);
+      // While the agent keeps up, every update reaches it as it came.
+      driver.progress("a", merge);
+      await settle();
+      driver.progress("b", merge);
+      await settle();
+      assert.deepEqual(received, ["a", "b"]);
+      const busy = rt.call("a", "busy", []);
+      await settle();
+      assert.ok(releaseBusy !== null, "the agent is inside a slow event");
+      const sent: string[] = [];
+      for (let i = 0; i < 200; i++) {
+        const update = i === 100 ? "!mark" : `${i},`;
+        sent.push(update);
+        driver.progress(update, merge);
+      }
+      releaseBusy();
+      assert.deepEqual(await busy, { ok: true, value: "free" });
+      await settle();
+      const merged = received.slice(2);
+      assert.deepEqual(merged.length, 3, "the refused update splits the run into three updates");
+      assert.equal(merged.join(""), sent.join(""), "nothing dropped, reordered or repeated");
+      assert.equal(merged[1], "!mark");
+      driver.finish();
+      await settle();
+      assert.equal(received.at(-1), "done:end");
     } finally {
       releaseBusy = null;
       driver = null;
