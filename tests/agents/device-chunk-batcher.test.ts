@@ -9,10 +9,13 @@ import type { ReasonStreamFrame, Value } from "../../codecs/frames.ts";
 import type { ChatStreamEvent, ReasoningEngine } from "../../agents/engine.ts";
 import {
   type BatchTimers,
+  type ChunkBatchOptions,
   ChunkBatcher,
   chunkBatchOptions,
   coalesceProgress,
+  mergeTextDeltas,
 } from "../../agents/device/reasoning/chunk-batcher.ts";
+import { type LoadGauge, idleGauge } from "../../agents/device/reasoning/load-gauge.ts";
 import { DeviceHarness, waitFor } from "./device-harness.ts";
 
 /** Timers that fire only when the test says so. */
@@ -57,11 +60,20 @@ class FakeTimers implements BatchTimers {
   }
 }
 
-function batcher(options: { flushIntervalMs?: number; flushBytes?: number } = {}) {
+/** A load gauge the test sets. */
+class FakeGauge implements LoadGauge {
+  value = 0;
+  utilization(): number {
+    return this.value;
+  }
+}
+
+function batcher(options: Partial<ChunkBatchOptions> = {}) {
   const timers = new FakeTimers();
+  const gauge = new FakeGauge();
   const out: Value[] = [];
-  const b = new ChunkBatcher((u) => out.push(u), chunkBatchOptions(options), timers);
-  return { timers, out, b };
+  const b = new ChunkBatcher((u) => out.push(u), chunkBatchOptions(options), timers, gauge);
+  return { timers, gauge, out, b };
 }
 
 test("the round's first text leaves at once; after a quiet window text leaves on the next loop turn, with that turn's text", () => {
@@ -95,6 +107,51 @@ test("text arriving within the flush window waits for the window's end and goes 
   assert.deepEqual(out, [{ text: "a" }, { text: "bc" }, { text: "d" }], "after a quiet window, on the next loop turn");
 });
 
+test("while the process is busy the window stretches to busyFlushIntervalMs, and shrinks back when it is not", () => {
+  const { timers, gauge, out, b } = batcher({ flushIntervalMs: 20, busyFlushIntervalMs: 50, busyUtilization: 0.8 });
+  b.push({ text: "first" });
+  gauge.value = 0.85;
+  timers.advance(5);
+  b.push({ text: "a" });
+  timers.advance(30);
+  b.push({ text: "b" });
+  assert.deepEqual(out, [{ text: "first" }], "20 ms passed, but the busy window is 50");
+  timers.advance(15);
+  assert.deepEqual(out, [{ text: "first" }, { text: "ab" }]);
+  gauge.value = 0.5;
+  timers.advance(5);
+  b.push({ text: "c" });
+  timers.advance(14);
+  assert.deepEqual(out.length, 2);
+  timers.advance(1);
+  assert.deepEqual(out, [{ text: "first" }, { text: "ab" }, { text: "c" }], "idle again: the 20 ms window");
+});
+
+test("the round's first text leaves at once even when the process is busy", () => {
+  const { gauge, out, b } = batcher({ busyUtilization: 0.5 });
+  gauge.value = 1;
+  b.push({ text: "now" });
+  assert.deepEqual(out, [{ text: "now" }]);
+});
+
+test("a busyUtilization of 1 never stretches the window", () => {
+  const { timers, gauge, out, b } = batcher({ flushIntervalMs: 20, busyFlushIntervalMs: 50, busyUtilization: 1 });
+  gauge.value = 1;
+  b.push({ text: "x" });
+  timers.advance(1);
+  b.push({ text: "y" });
+  timers.advance(19);
+  assert.deepEqual(out, [{ text: "x" }, { text: "y" }]);
+});
+
+test("text deltas merge by concatenation; anything that is not a plain text delta is never merged", () => {
+  assert.deepEqual(mergeTextDeltas({ text: "ab" }, { text: "c" }), { text: "abc" });
+  assert.equal(mergeTextDeltas({ text: "ab" }, { text: "c", extra: 1 }), undefined);
+  assert.equal(mergeTextDeltas({ text: "ab", extra: 1 }, { text: "c" }), undefined);
+  assert.equal(mergeTextDeltas("ab", { text: "c" }), undefined);
+  assert.equal(mergeTextDeltas({ text: "ab" }, "c"), undefined);
+});
+
 test("pending text reaching flushBytes is flushed at once", () => {
   const { out, b } = batcher({ flushIntervalMs: 15, flushBytes: 4 });
   b.push({ text: "first" });
@@ -126,6 +183,9 @@ test("options are validated and a bad one is named", () => {
   assert.throws(() => chunkBatchOptions({ flushIntervalMs: -1 }), /flushIntervalMs/);
   assert.throws(() => chunkBatchOptions({ flushBytes: 0 }), /flushBytes/);
   assert.throws(() => chunkBatchOptions({ flushBytes: Number.NaN }), /flushBytes/);
+  assert.throws(() => chunkBatchOptions({ busyFlushIntervalMs: -1 }), /busyFlushIntervalMs/);
+  assert.throws(() => chunkBatchOptions({ busyUtilization: 1.5 }), /busyUtilization/);
+  assert.throws(() => chunkBatchOptions({ busyUtilization: Number.NaN }), /busyUtilization/);
 });
 
 test("a coalesced task body reports its pending text before it returns or throws", async () => {
@@ -142,6 +202,7 @@ test("a coalesced task body reports its pending text before it returns or throws
       },
       chunkBatchOptions(),
       timers,
+      idleGauge,
     );
     const outcome = body({
       id: "t",
