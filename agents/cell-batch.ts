@@ -123,11 +123,14 @@ function lostTransaction(item: QueuedEvent): never {
   throw new BridgeError(AGENT_ERRORS.STORAGE, "the event's transaction was lost", { event: item.event.kind });
 }
 
+/** The outcome of most events (a handler that returns nothing): one shared object, never mutated. */
+const COMMITTED_NULL: EventOutcome = Object.freeze({ status: "committed", value: null });
+
 /** The handler returned: its savepoint is released and the event counts as committed (once the batch commits). */
 function completeEvent(run: BatchRun, item: QueuedEvent, value: unknown): EventOutcome {
   if (!run.sql.inTransaction) lostTransaction(item);
   if (run.savepoints) run.sql.control("RELEASE ev");
-  return { status: "committed", value: (value ?? null) as Value };
+  return value == null ? COMMITTED_NULL : { status: "committed", value: value as Value };
 }
 
 /** The handler threw: its writes and in-memory changes roll back alone (or the batch's, when SQLite lost it). */
@@ -206,7 +209,7 @@ async function finishState(cell: AgentCell, scope: Scope): Promise<void> {
   cell.writeStateBytes(scope, bytes);
   for (const conn of cell.connections.values()) {
     if (conn.protocol && conn.id !== changed.source) {
-      scope.outputs.push({ type: "protocol", connectionId: conn.id, message: { type: "state", state } });
+      scope.addOutput({ type: "protocol", connectionId: conn.id, message: { type: "state", state } });
     }
   }
   const source = changed.source === null ? null : (cell.connections.get(changed.source) ?? null);

@@ -261,11 +261,11 @@ export class AgentCell {
   }
 
   onUndo(step: () => void): void {
-    this.#scope?.undo.push(step);
+    this.#scope?.addUndo(step);
   }
 
   output(o: Output): void {
-    if (this.#scope !== null) this.#scope.outputs.push(o);
+    if (this.#scope !== null) this.#scope.addOutput(o);
     else releaseOutputs(this, [o]);
   }
 
@@ -350,7 +350,7 @@ export class AgentCell {
   writeStateBytes(scope: Scope, bytes: Uint8Array): void {
     const previousChunks = this.#stateChunks;
     this.#stateChunks = writeStateChunks(this.sqlRunner(), bytes, previousChunks);
-    scope.undo.push(() => {
+    scope.addUndo(() => {
       this.#stateChunks = previousChunks;
     });
   }
@@ -363,7 +363,7 @@ export class AgentCell {
       const previous = this.#state;
       this.#state = next;
       const scope = this.#scope!;
-      scope.undo.push(() => {
+      scope.addUndo(() => {
         this.#state = previous;
       });
       if (!scope.root.implicit) {
@@ -374,10 +374,10 @@ export class AgentCell {
       this.writeStateBytes(scope, encodeValue(next));
       for (const conn of this.connections.values()) {
         if (conn.protocol && conn.id !== source?.id) {
-          scope.outputs.push({ type: "protocol", connectionId: conn.id, message: { type: "state", state: next } });
+          scope.addOutput({ type: "protocol", connectionId: conn.id, message: { type: "state", state: next } });
         }
       }
-      scope.outputs.push({
+      scope.addOutput({
         type: "action",
         run: () => {
           Promise.resolve()

@@ -12,10 +12,19 @@ export type Output =
  * The bookkeeping of one event or nested savepoint: frames held behind the output gate, and undo steps for
  * in-memory changes, so a rolled-back savepoint leaves memory exactly as the database.
  */
+/**
+ * What a scope holds until its first output or undo step: most events have neither, and two arrays per event were a
+ * visible share of a one-event batch. Frozen, so a push that bypassed addOutput/addUndo fails loudly.
+ */
+const NO_OUTPUTS: Output[] = Object.freeze([]) as unknown as Output[];
+const NO_UNDO: Array<() => void> = Object.freeze([]) as unknown as Array<() => void>;
+
 export class Scope {
   readonly parent: Scope | null;
-  outputs: Output[] = [];
-  undo: Array<() => void> = [];
+  /** Read-only outside this class: add with addOutput. */
+  outputs: Output[] = NO_OUTPUTS;
+  /** Read-only outside this class: add with addUndo. */
+  undo: Array<() => void> = NO_UNDO;
   /** Set when setState ran inside this scope; its source connection (or null). */
   stateSource: { source: string | null } | null = null;
 
@@ -25,6 +34,16 @@ export class Scope {
   constructor(parent: Scope | null, implicit = false) {
     this.parent = parent;
     this.implicit = implicit;
+  }
+
+  addOutput(o: Output): void {
+    if (this.outputs === NO_OUTPUTS) this.outputs = [o];
+    else this.outputs.push(o);
+  }
+
+  addUndo(step: () => void): void {
+    if (this.undo === NO_UNDO) this.undo = [step];
+    else this.undo.push(step);
   }
 
   get root(): Scope {
@@ -37,16 +56,16 @@ export class Scope {
   mergeIntoParent(): void {
     const p = this.parent;
     if (p === null) return;
-    for (const o of this.outputs) p.outputs.push(o);
-    for (const u of this.undo) p.undo.push(u);
+    for (const o of this.outputs) p.addOutput(o);
+    for (const u of this.undo) p.addUndo(u);
     if (this.stateSource !== null) p.stateSource = this.stateSource;
   }
 
   /** Drops this scope's effects: reverts in-memory changes newest first. */
   rollback(): void {
     for (let i = this.undo.length - 1; i >= 0; i--) this.undo[i]();
-    this.undo = [];
-    this.outputs = [];
+    this.undo = NO_UNDO;
+    this.outputs = NO_OUTPUTS;
     this.stateSource = null;
   }
 }
