@@ -68,4 +68,15 @@ export interface ChatOptions {
 export interface ReasoningEngine {
   /** Streams one chat completion. The iterator ends after the `done` event. */
   stream(request: ChatRequest, options: ChatOptions): AsyncIterable<ChatStreamEvent>;
+  /**
+   * Optional: the same stream handed over a batch at a time (what one read of the connection held). `onEvents` is
+   * called synchronously with each batch, in order, `done` last; the promise resolves after the last batch and
+   * rejects with what `stream` would throw. A throw from `onEvents` ends the stream and rejects with that error.
+   * Callers that take events as they come use it to skip an async-iterator step per event.
+   */
+  streamBatches?(
+    request: ChatRequest,
+    options: ChatOptions,
+    onEvents: (events: readonly ChatStreamEvent[]) => void,
+  ): Promise<void>;
 }

@@ -7,7 +7,7 @@ import type { ChatOptions, ChatRequest, ChatStreamEvent, ChatUsage } from "../ag
 import { BridgeError } from "../errors/index.ts";
 import { Admission } from "./admission.ts";
 import { ENGINE_ERROR_CODES, engineError } from "./errors.ts";
-import { openStream, postCompletion, readLimited, sendRequest } from "./http.ts";
+import { type OpenedStream, openStream, postCompletion, readLimited, sendRequest } from "./http.ts";
 import { notify } from "./observer.ts";
 import { type EngineClientInit, type EngineClientOptions, resolveEngineClientOptions } from "./options.ts";
 import { Replica } from "./replica.ts";
@@ -17,6 +17,16 @@ import { ChatStreamReader } from "./stream-reader.ts";
 import type { EngineClient, EngineClientStats, EngineHealth } from "./types.ts";
 import { validateCall } from "./validate-call.ts";
 import { type ChatCompletion, asObject, buildChatBody } from "./wire.ts";
+
+/** One streamed call as `stream` and `streamBatches` drive it. */
+interface StreamedCall {
+  /** The next batch of events (opening the call first); `[]` after the batch that held `done`. */
+  next(): Promise<ChatStreamEvent[]>;
+  /** Counts and classifies a failure; returns the error to throw. */
+  fail(err: unknown): BridgeError;
+  /** Ends the call: closes an unfinished body, gives the slot back, disposes the context. */
+  close(): void;
+}
 
 /** Longest wait for `/v1/models` when a request names no model; afterwards the request goes without one. */
 const MODEL_LOOKUP_TIMEOUT_MS = 5000;
@@ -70,13 +80,54 @@ class OpenAiEngineClient implements EngineClient {
   }
 
   async *stream(request: ChatRequest, options: ChatOptions): AsyncGenerator<ChatStreamEvent> {
+    const call = this.#streamed(request, options);
+    try {
+      // One await per batch of socket reads; the events of a batch are handed on one by one, in order.
+      for (let events = await call.next(); events.length > 0; events = await call.next()) {
+        for (const event of events) yield event;
+      }
+    } catch (err) {
+      throw call.fail(err);
+    } finally {
+      // Reached also when the consumer stops early: closing the body closes the socket, so the engine
+      // sees the disconnect and frees the sequence's batch slot and KV blocks.
+      call.close();
+    }
+  }
+
+  async streamBatches(
+    request: ChatRequest,
+    options: ChatOptions,
+    onEvents: (events: readonly ChatStreamEvent[]) => void,
+  ): Promise<void> {
+    const call = this.#streamed(request, options);
+    try {
+      for (;;) {
+        let events: ChatStreamEvent[];
+        try {
+          events = await call.next();
+        } catch (err) {
+          throw call.fail(err);
+        }
+        if (events.length === 0) return;
+        // A throw here is the caller's own: it ends the call (finally) and reaches the caller as it was thrown.
+        onEvents(events);
+      }
+    } finally {
+      call.close();
+    }
+  }
+
+  /** One streamed call, shared by `stream` and `streamBatches`: opened on the first `next()`, read a batch at a time. */
+  #streamed(request: ChatRequest, options: ChatOptions): StreamedCall {
     const ctx = this.#begin(request, options);
     let replica: Replica | undefined;
-    let replicaKey: string | undefined;
-    let opened: Awaited<ReturnType<typeof openStream>> | undefined;
+    let opened: OpenedStream | undefined;
+    let reader: ChatStreamReader | undefined;
     let release: (() => void) | undefined;
     let finished = false;
-    try {
+    let firstTokenAt: number | undefined;
+    const open = async (): Promise<ChatStreamReader> => {
       const body = JSON.stringify(buildChatBody(request, await this.#model(request, ctx), true));
       const attempt = await withAttempts(
         ctx,
@@ -88,47 +139,45 @@ class OpenAiEngineClient implements EngineClient {
       opened = attempt.value;
       release = attempt.release;
       replica = attempt.replica;
-      replicaKey = replica.key;
-      let firstTokenAt: number | undefined;
-      const reader = new ChatStreamReader(opened, {
-        replica: replicaKey,
-        apiKey: this.#options.apiKey,
-        signal: ctx.signal,
-      });
-      // One await per batch of socket reads; the events of a batch are handed on one by one, in order.
-      for (let events = await reader.next(); events.length > 0; events = await reader.next()) {
+      return new ChatStreamReader(opened, { replica: replica.key, apiKey: this.#options.apiKey, signal: ctx.signal });
+    };
+    return {
+      next: async () => {
+        reader ??= await open();
+        const events = await reader.next();
+        const key = replica?.key ?? "";
         for (const event of events) {
           if (event.type === "done") {
             finished = true;
             // The slot goes back before the caller sees `done`, so its next request can be admitted at once.
             release?.();
             release = undefined;
-            replica.recordSuccess();
-            this.#recordDone(ctx, replicaKey, event.usage, event.finishReason, firstTokenAt);
+            replica?.recordSuccess();
+            this.#recordDone(ctx, key, event.usage, event.finishReason, firstTokenAt);
           } else if (firstTokenAt === undefined) {
             firstTokenAt = this.#options.clock.now();
             notify(this.#options.observer, "onFirstToken", {
               agentId: ctx.agentId,
-              replica: replicaKey,
+              replica: key,
               ttftMs: firstTokenAt - ctx.startedAt,
             });
           }
-          yield event;
         }
-      }
-    } catch (err) {
-      // A replica whose streams break is as unhealthy as one that refuses them: it counts towards its cooldown.
-      if (!ctx.signal.aborted && err instanceof BridgeError && err.code === ENGINE_ERROR_CODES.streamBroken) {
-        replica?.recordFailure();
-      }
-      throw this.#fail(ctx, replicaKey, err);
-    } finally {
-      // Reached also when the consumer stops early: closing the body closes the socket, so the engine
-      // sees the disconnect and frees the sequence's batch slot and KV blocks.
-      if (!finished) opened?.body.destroy();
-      release?.();
-      this.#end(ctx);
-    }
+        return events;
+      },
+      fail: (err) => {
+        // A replica whose streams break is as unhealthy as one that refuses them: it counts towards its cooldown.
+        if (!ctx.signal.aborted && err instanceof BridgeError && err.code === ENGINE_ERROR_CODES.streamBroken) {
+          replica?.recordFailure();
+        }
+        return this.#fail(ctx, replica?.key, err);
+      },
+      close: () => {
+        if (!finished) opened?.body.destroy();
+        release?.();
+        this.#end(ctx);
+      },
+    };
   }
 
   async complete(request: ChatRequest, options: ChatOptions): Promise<ChatCompletion> {

@@ -1,5 +1,5 @@
 /** The engine client's public shape: what the bridge calls besides `ReasoningEngine.stream`. */
-import type { ChatOptions, ChatRequest, ReasoningEngine } from "../agents/engine.ts";
+import type { ChatOptions, ChatRequest, ChatStreamEvent, ReasoningEngine } from "../agents/engine.ts";
 import type { ReplicaStats } from "./replica.ts";
 import type { ChatCompletion } from "./wire.ts";
 
@@ -26,6 +26,12 @@ export interface EngineClientStats {
 
 /** A ReasoningEngine with the extras the bridge needs around it. */
 export interface EngineClient extends ReasoningEngine {
+  /** Always offered by the engine client (see `ReasoningEngine.streamBatches`): one batch per read of the socket. */
+  streamBatches(
+    request: ChatRequest,
+    options: ChatOptions,
+    onEvents: (events: readonly ChatStreamEvent[]) => void,
+  ): Promise<void>;
   /** One non-streamed completion (`stream: false`), with the same admission, retries and deadlines. */
   complete(request: ChatRequest, options: ChatOptions): Promise<ChatCompletion>;
   health(): Promise<EngineHealth>;

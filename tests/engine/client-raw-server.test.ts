@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
+import type { ChatStreamEvent } from "../../agents/engine.ts";
 import { createEngineClient } from "../../engine-client/index.ts";
+import { BridgeError } from "../../errors/index.ts";
 import { collect } from "./support.ts";
 
 type Script = (res: ServerResponse) => Promise<void>;
@@ -40,6 +42,53 @@ describe("engine client against raw SSE", () => {
       await engine.close();
     }
   };
+
+  const askBatches = async (s: Script, onEvents: (events: readonly ChatStreamEvent[]) => void) => {
+    script = s;
+    const engine = createEngineClient({ urls: [url], model: "m", retry: { maxAttempts: 1 } });
+    try {
+      await engine.streamBatches({ messages: [{ role: "user", content: "x" }] }, { agentId: "d" }, onEvents);
+      return { error: undefined, inFlight: engine.stats().inFlight };
+    } catch (error) {
+      return { error, inFlight: engine.stats().inFlight };
+    } finally {
+      await engine.close();
+    }
+  };
+
+  test("streamBatches hands over the text read before a stream broke, then rejects with STREAM_BROKEN", async () => {
+    const seen: ChatStreamEvent[] = [];
+    const result = await askBatches(
+      async (res) => {
+        res.write(chunk({ content: "one " }));
+        await pause();
+        res.end(chunk({ content: "two" }));
+      },
+      (events) => seen.push(...events),
+    );
+    assert.equal(seen.map((e) => (e.type === "text" ? e.text : e.type)).join(""), "one two");
+    assert.ok(result.error instanceof BridgeError);
+    assert.equal(result.error.code, "BRIDGE_ERR_ENGINE_STREAM_BROKEN");
+    assert.equal(result.inFlight, 0);
+  });
+
+  test("a throw from streamBatches' onEvents ends the stream, rejects with that error and closes the response", async () => {
+    let closed!: Promise<void>;
+    const fault = new Error("consumer fault");
+    const result = await askBatches(
+      async (res) => {
+        closed = new Promise((resolve) => res.once("close", () => resolve()));
+        res.write(chunk({ content: "a" }));
+        // Never ends: only the client closing the connection ends this response.
+      },
+      () => {
+        throw fault;
+      },
+    );
+    assert.equal(result.error, fault);
+    assert.equal(result.inFlight, 0);
+    await closed;
+  });
 
   test("a stream written one byte at a time, splitting a multi-byte character, arrives intact", async () => {
     const body = Buffer.from(

@@ -56,6 +56,26 @@ export function describeReasoningEngineContract(name: string, setup: () => Promi
       assert.ok(last.finishReason.length > 0);
     });
 
+    test("streamBatches, where offered, hands over the same events as stream, in order, in non-empty batches", async (t) => {
+      const engine = subject.engine;
+      if (engine.streamBatches === undefined) {
+        t.skip("this engine offers no streamBatches");
+        return;
+      }
+      const request = { messages: [{ role: "user" as const, content: "Describe the weather twice." }], maxTokens: 24 };
+      const streamed = await drain(engine.stream(request, { agentId: "c-batches" }));
+      const batches: ChatStreamEvent[][] = [];
+      await engine.streamBatches(request, { agentId: "c-batches" }, (events) => {
+        batches.push([...events]);
+      });
+      assert.ok(batches.every((b) => b.length > 0));
+      const batched = batches.flat();
+      assert.equal(batched.at(-1)?.type, "done");
+      assert.equal(batched.filter((e) => e.type === "done").length, 1);
+      const text = (events: ChatStreamEvent[]) => events.map((e) => (e.type === "text" ? e.text : "")).join("");
+      assert.equal(text(batched), text(streamed), "the same answer, in the same order");
+    });
+
     test("a tool call arrives whole: an id, the tool's name and arguments that parse as JSON", async () => {
       const events = await drain(
         subject.engine.stream(

@@ -3,7 +3,7 @@
  * as task progress (streaming devices) and returns text, tool calls, finish reason and usage as the task result.
  */
 import type { Value } from "../../../codecs/frames.ts";
-import type { ChatRequest, ChatToolCall, ChatUsage, ReasoningEngine } from "../../engine.ts";
+import type { ChatRequest, ChatStreamEvent, ChatToolCall, ChatUsage, ReasoningEngine } from "../../engine.ts";
 import type { TaskContext } from "../../types.ts";
 import { isValueMap } from "../values.ts";
 
@@ -36,16 +36,9 @@ export function runRound(
     const toolCalls: ChatToolCall[] = [];
     let finishReason = "stop";
     let usage: ChatUsage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
-    for await (const event of engine.stream(request, {
-      agentId,
-      signal: task.signal,
-      // A budget, not an absolute deadline: the engine counts it on its own clock, which need not be the agent's
-      // (an injected test clock); the client turns it into its deadline when it accepts the call.
-      timeoutMs: call.timeoutMs,
-      priority: call.priority,
-    })) {
+    const take = (event: ChatStreamEvent) => {
       if (event.type === "text") {
-        if (event.text.length === 0) continue;
+        if (event.text.length === 0) return;
         text += event.text;
         if (streamText) task.progress({ text: event.text });
       } else if (event.type === "tool-call") {
@@ -54,6 +47,22 @@ export function runRound(
         finishReason = event.finishReason;
         usage = event.usage;
       }
+    };
+    const options = {
+      agentId,
+      signal: task.signal,
+      // A budget, not an absolute deadline: the engine counts it on its own clock, which need not be the agent's
+      // (an injected test clock); the client turns it into its deadline when it accepts the call.
+      timeoutMs: call.timeoutMs,
+      priority: call.priority,
+    };
+    if (engine.streamBatches !== undefined) {
+      // Events as each read of the engine's connection brings them, with no async-iterator step per event.
+      await engine.streamBatches(request, options, (events) => {
+        for (const event of events) take(event);
+      });
+    } else {
+      for await (const event of engine.stream(request, options)) take(event);
     }
     return {
       text,
