@@ -2,6 +2,9 @@ import { performance } from "node:perf_hooks";
 import type { Value } from "../codecs/frames.ts";
 import { BridgeError } from "../errors/bridge-error.ts";
 import type { AgentCell } from "./cell.ts";
+import { enqueue } from "./cell-mailbox.ts";
+import { nestedAsync, reportError } from "./cell-scope.ts";
+import { writeStateBytes } from "./cell-state.ts";
 import { AGENT_ERRORS, errorCode, errorMessage } from "./errors.ts";
 import { dispatchEvent } from "./events/index.ts";
 import { hasQueueItems, nextQueueTime } from "./queue.ts";
@@ -12,7 +15,8 @@ import type { SqlRunner } from "./storage.ts";
 import { encodeValue } from "./value-codec.ts";
 
 // The batch, commit and output-gate part of AgentCell (cell.ts): the events waiting when a batch starts run in one
-// transaction with a SAVEPOINT each (group commit), and their outputs leave only after COMMIT (output gate).
+// transaction with a SAVEPOINT each (group commit), and their outputs leave only after COMMIT (output gate). The
+// drain that calls runBatch is cell-mailbox.ts.
 
 /** One batch in progress: what its events share (transaction, timing) and how each ended so far. */
 interface BatchRun {
@@ -145,7 +149,7 @@ function failEvent(run: BatchRun, scope: Scope, item: QueuedEvent, err: unknown)
   scope.rollback();
   const outcome = failure(err);
   cell.setScope(null);
-  cell.reportError(err, item.event.kind);
+  reportError(cell, err, item.event.kind);
   if (!sql.inTransaction) {
     // SQLite rolled the whole transaction back (a fault such as SQLITE_FULL while spilling): the earlier events
     // of this batch are gone too, so they fail with it, and the rest start a fresh transaction.
@@ -181,7 +185,7 @@ function commitBatch(run: BatchRun): void {
     for (let i = done.length - 1; i >= 0; i--) done[i].scope.rollback();
     const outcome = failure(err);
     for (const d of done) d.outcome = outcome;
-    cell.reportError(err, "commit");
+    reportError(cell, err, "commit");
   }
   if (wrote)
     cell.core.observer.onCommit?.({ agentId: cell.id, events: run.batch.length, durationMs: performance.now() - run.t0 });
@@ -206,7 +210,7 @@ async function finishState(cell: AgentCell, scope: Scope): Promise<void> {
       maxDatabaseBytes: cell.core.storage.maxDatabaseBytes,
     });
   }
-  cell.writeStateBytes(scope, bytes);
+  writeStateBytes(cell, scope, bytes);
   for (const conn of cell.connections.values()) {
     if (conn.protocol && conn.id !== changed.source) {
       scope.addOutput({ type: "protocol", connectionId: conn.id, message: { type: "state", state } });
@@ -215,9 +219,9 @@ async function finishState(cell: AgentCell, scope: Scope): Promise<void> {
   const source = changed.source === null ? null : (cell.connections.get(changed.source) ?? null);
   const agent = cell.agent!;
   try {
-    await cell.nestedAsync(async () => agent.onStateChanged(state, source));
+    await nestedAsync(cell, async () => agent.onStateChanged(state, source));
   } catch (err) {
-    cell.reportError(err, "onStateChanged");
+    reportError(cell, err, "onStateChanged");
   }
 }
 
@@ -260,14 +264,14 @@ export function afterBatch(cell: AgentCell): void {
       cell.queueDirty || (alarms.isPending(cell.id) && cell.tasks.size === 0) ? hasQueueItems(cell) : false;
     if (cell.queueDirty) {
       cell.queueDirty = false;
-      if (hasQueue) cell.enqueue({ event: { kind: "queue" }, user: false, resolve: () => {} });
+      if (hasQueue) enqueue(cell, { event: { kind: "queue" }, user: false, resolve: () => {} });
     }
     if (alarms.isPending(cell.id) && !hasQueue && cell.tasks.size === 0) {
       const taskRows = cell.sqlRunner().get("SELECT 1 FROM _bridge_tasks LIMIT 1");
       if (taskRows === undefined) alarms.clearPending(cell.id);
     }
   } catch (err) {
-    cell.reportError(err, "alarm-index");
+    reportError(cell, err, "alarm-index");
   }
 }
 

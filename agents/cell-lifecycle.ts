@@ -1,0 +1,90 @@
+import fs from "node:fs";
+import { performance } from "node:perf_hooks";
+import type { Value } from "../codecs/frames.ts";
+import { constructAgent } from "./agent.ts";
+import type { AgentCell } from "./cell.ts";
+import { evacuate, releaseCapacityWaiters } from "./cell-mailbox.ts";
+import { directoryPut } from "./cell-state.ts";
+import { AGENT_ERRORS } from "./errors.ts";
+import { readStateChunks } from "./state-store.ts";
+import { openAgentDatabase, SqlRunner } from "./storage.ts";
+import { decodeValue } from "./value-codec.ts";
+
+// The lifecycle of AgentCell (cell.ts): waking (database, state, agent object), hibernating, destroying, and failing
+// what is queued at shutdown. When the runtime hibernates a cell is its policy (runtime-hibernation.ts); this is
+// what hibernating does to the cell. Functions taking the cell, like cell-batch.ts.
+
+/** Opens the agent's database, loads its state and constructs the agent object (the drain's first batch). */
+export function wakeCell(cell: AgentCell): void {
+  const t0 = performance.now();
+  const core = cell.core;
+  const file = core.agentFile(cell.id);
+  const existed = fs.existsSync(file);
+  const sql = new SqlRunner(openAgentDatabase(file, core.storage));
+  if (!existed) core.noteCreated();
+  cell.sql = sql;
+  const stored = readStateChunks(sql);
+  cell.state = stored === null ? undefined : decodeValue(stored.bytes);
+  cell.stateChunks = stored?.chunks ?? 0;
+  const env = {
+    clock: core.clock,
+    random: core.random,
+    engine: core.engine,
+    logger: core.logger.child({ agent: cell.id }),
+    config: core.agentConfig[cell.cls.name] ?? {},
+    directory: {
+      put: (kind: string, key: string, value: Value | null) => directoryPut(cell, kind, key, value),
+      list: (kind: string) => core.listDirectory(kind),
+    },
+  };
+  cell.agent = constructAgent(cell.cls, { id: cell.id, env, cell });
+  core.observer.onWake?.({ agentId: cell.id, durationMs: performance.now() - t0 });
+}
+
+/** AgentCell.hibernate: releases the object and DB handle (hibernation or shutdown); connections stay with the host. */
+export function hibernate(cell: AgentCell): void {
+  if (cell.closed) return;
+  cell.closed = true;
+  cell.sql?.db.close();
+  cell.sql = null;
+  cell.agent = null;
+  cell.connections.clear();
+  // Nothing may wait on a closed cell: a running drain hands its rest on when it stops (see drain).
+  if (!cell.running) evacuate(cell);
+  else releaseCapacityWaiters(cell);
+}
+
+/** AgentCell.requestDestroy: destroys the agent once its drain stops (at once when none runs). */
+export function requestDestroy(cell: AgentCell): Promise<void> {
+  if (cell.pendingDestroy !== null) return cell.pendingDestroy.promise;
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  cell.pendingDestroy = { promise, resolve };
+  if (!cell.running) finishDestroy(cell);
+  return promise;
+}
+
+export function finishDestroy(cell: AgentCell): void {
+  const pending = cell.pendingDestroy!;
+  for (const task of cell.tasks.values()) task.controller.abort();
+  cell.tasks.clear();
+  for (const item of cell.mailbox.splice(0)) {
+    item.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message: "agent destroyed" });
+  }
+  cell.userDepth = 0;
+  hibernate(cell);
+  try {
+    cell.core.destroyFiles(cell.id);
+  } finally {
+    pending.resolve();
+  }
+}
+
+/** AgentCell.failAll: fails every queued event (shutdown of a cell that cannot run). */
+export function failAll(cell: AgentCell, code: string, message: string): void {
+  for (const item of cell.mailbox.splice(0)) item.resolve({ status: "failed", code, message });
+  cell.userDepth = 0;
+  releaseCapacityWaiters(cell);
+}

@@ -1,0 +1,159 @@
+import type { AgentCell } from "./cell.ts";
+import { failure, runBatch } from "./cell-batch.ts";
+import { finishDestroy, wakeCell } from "./cell-lifecycle.ts";
+import { reportError } from "./cell-scope.ts";
+import type { QueuedEvent } from "./events/types.ts";
+
+// The mailbox and drain of AgentCell (cell.ts): events wait in `cell.mailbox` and run strictly one batch at a time
+// (the input gate is `cell.running`); a batch runs through cell-batch.ts. Functions taking the cell, like
+// cell-batch.ts, so the cell's file stays its fields and entry points while this one holds the drain loop.
+
+/** Starts a drain on the next microtask (see enqueue). */
+const RESOLVED = Promise.resolve();
+
+/** AgentCell.enqueue: adds an event and starts a drain unless one runs. */
+export function enqueue(cell: AgentCell, item: QueuedEvent): void {
+  if (cell.closed) {
+    // A hibernated or destroyed cell never drains again: the event goes to the agent's current cell (or fails
+    // with BRIDGE_ERR_RUNTIME_CLOSED), so no event is ever left unresolved here.
+    cell.core.reroute(cell.id, item);
+    return;
+  }
+  cell.mailbox.push(item);
+  if (item.user) cell.userDepth++;
+  // No clock read here: an agent with events waiting is running, and a running agent is never idle-evicted; the
+  // drain stamps lastActiveMs when it stops.
+  if (!cell.running) {
+    // Start on the next microtask, so events delivered in the same tick share one group commit. A resolved
+    // promise's then, not queueMicrotask: Node wraps each queueMicrotask callback in an AsyncResource, which cost
+    // more than the rest of the mailbox's work for a one-event batch.
+    cell.running = true;
+    RESOLVED.then(cell.startDrain);
+  }
+}
+
+/** AgentCell.waitForCapacity: resolves when the bounded part of the mailbox has room again, or the cell closed. */
+export function waitForCapacity(cell: AgentCell): Promise<void> {
+  if (cell.closed) return Promise.resolve();
+  return new Promise((resolve) => cell.capacityWaiters.push(resolve));
+}
+
+export function releaseCapacityWaiters(cell: AgentCell): void {
+  if (cell.capacityWaiters.length === 0) return;
+  const waiters = cell.capacityWaiters;
+  cell.capacityWaiters = [];
+  for (const w of waiters) w();
+}
+
+/** Hands every queued event of a closed cell on (see enqueue) and wakes transports waiting for capacity. */
+export function evacuate(cell: AgentCell): void {
+  const items = cell.mailbox.splice(0);
+  cell.userDepth = 0;
+  releaseCapacityWaiters(cell);
+  for (const item of items) cell.core.reroute(cell.id, item);
+}
+
+/**
+ * Runs batches until the mailbox is empty. Synchronous while the batches finish synchronously (see runBatch);
+ * an async batch hands the rest of the drain to its promise, and `running` stays true until the drain stops.
+ */
+export function drain(cell: AgentCell): void {
+  let handedOff = false;
+  try {
+    while (cell.mailbox.length > 0 && !cell.closed) {
+      const batch = cell.mailbox.splice(0, cell.core.maxBatchEvents);
+      for (const item of batch) if (item.user) cell.userDepth--;
+      releaseCapacityWaiters(cell);
+      if (cell.sql === null) {
+        try {
+          wakeCell(cell);
+        } catch (err) {
+          for (const item of batch) item.resolve(failure(err));
+          reportError(cell, err, "wake");
+          continue;
+        }
+        batch.unshift({ event: { kind: "start" }, user: false, resolve: () => {} });
+      }
+      let pending: Promise<void> | undefined;
+      try {
+        pending = runBatch(cell, batch, cell.afterAsyncBatch);
+      } catch (err) {
+        abandonBatch(cell, batch, err);
+      }
+      if (pending !== undefined) {
+        handedOff = true;
+        pending.catch((err: unknown) => {
+          // A storage fault outside any handler (BEGIN or ROLLBACK failing): see abandonBatch.
+          abandonBatch(cell, batch, err);
+          cell.afterAsyncBatch();
+        });
+        return;
+      }
+      if (cell.pendingDestroy !== null && cell.mailbox.length === 0) break;
+    }
+  } finally {
+    if (!handedOff) stopDrain(cell);
+  }
+}
+
+/**
+ * The cell's `startDrain`: the microtask that starts a drain. Made once per cell, not once per batch, so starting a
+ * drain allocates nothing. Never throws, so the microtask's promise never rejects.
+ */
+export function drainStarter(cell: AgentCell): () => void {
+  return () => {
+    try {
+      drain(cell);
+    } catch (err) {
+      drainFailed(cell, err);
+    }
+  };
+}
+
+/**
+ * The cell's `afterAsyncBatch`: the rest of a drain after an async batch, run by the batch in the turn it committed
+ * in. Made once per cell, like drainStarter. Never throws.
+ */
+export function drainContinuation(cell: AgentCell): () => void {
+  return () => {
+    try {
+      if (cell.pendingDestroy !== null && cell.mailbox.length === 0) stopDrain(cell);
+      else drain(cell);
+    } catch (err) {
+      drainFailed(cell, err);
+    }
+  };
+}
+
+function drainFailed(cell: AgentCell, err: unknown): void {
+  cell.core.logger.error({ err, agent: cell.id }, "mailbox drain failed");
+}
+
+/** The drain stopped: hand a closed cell's rest on, finish a destroy, or tell the runtime the cell is idle. */
+function stopDrain(cell: AgentCell): void {
+  cell.running = false;
+  cell.lastActiveMs = cell.core.clock.now();
+  try {
+    if (cell.closed) evacuate(cell);
+    else if (cell.pendingDestroy !== null && cell.mailbox.length === 0) finishDestroy(cell);
+    else cell.core.cellIdle(cell.id);
+  } catch (err) {
+    reportError(cell, err, "lifecycle");
+  }
+}
+
+function abandonBatch(cell: AgentCell, batch: QueuedEvent[], err: unknown): void {
+  cell.scope = null;
+  try {
+    if (cell.sql?.inTransaction) cell.sql.control("ROLLBACK");
+  } catch {}
+  for (const item of batch) item.resolve(failure(err));
+  reportError(cell, err, "batch");
+  // Memory may now differ from the database: drop the handle and object so the next event reloads both.
+  try {
+    cell.sql?.db.close();
+  } catch {}
+  cell.sql = null;
+  cell.agent = null;
+  cell.connections.clear();
+}

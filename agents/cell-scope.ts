@@ -1,0 +1,109 @@
+import { BridgeError } from "../errors/bridge-error.ts";
+import { ROLLED_BACK } from "./agent.ts";
+import type { AgentCell } from "./cell.ts";
+import { afterBatch, releaseOutputs } from "./cell-batch.ts";
+import { AGENT_ERRORS, errorCode } from "./errors.ts";
+import { Scope } from "./scope.ts";
+
+// The scopes of AgentCell (cell.ts): a write outside any event in its own transaction, nested savepoints inside an
+// event, and what a rollback owes the agent's memory. `cell.scope` is the innermost scope now open (null between
+// events); a batch's event scopes are opened by cell-batch.ts. Functions taking the cell, like cell-batch.ts.
+
+/** AgentCell.write: runs `fn` in the current event, or alone in its own transaction when no event runs. */
+export function write<T>(cell: AgentCell, fn: () => T): T {
+  if (cell.scope !== null) return fn();
+  const sql = cell.sqlRunner();
+  const scope = new Scope(null, true);
+  cell.scope = scope;
+  sql.control("BEGIN");
+  try {
+    const result = fn();
+    sql.control("COMMIT");
+    cell.scope = null;
+    releaseOutputs(cell, scope.outputs);
+    if (!cell.running) afterBatch(cell);
+    return result;
+  } catch (err) {
+    if (sql.inTransaction) sql.control("ROLLBACK");
+    cell.scope = null;
+    scope.rollback();
+    throw err;
+  }
+}
+
+/** AgentCell.nested: a synchronous savepoint; `fn`'s writes and in-memory changes roll back alone when it throws. */
+export function nested<T>(cell: AgentCell, fn: () => T): T {
+  if (cell.scope === null) return write(cell, () => nested(cell, fn));
+  const sql = cell.sqlRunner();
+  const scope = new Scope(cell.scope);
+  cell.scope = scope;
+  sql.control("SAVEPOINT nest");
+  try {
+    const result = fn();
+    if (result instanceof Promise) {
+      throw new BridgeError(AGENT_ERRORS.INVALID_OPTION, "transaction() takes a synchronous function", {
+        field: "fn",
+      });
+    }
+    sql.control("RELEASE nest");
+    cell.scope = scope.parent;
+    scope.mergeIntoParent();
+    return result;
+  } catch (err) {
+    unwindNested(cell, scope);
+    throw err;
+  }
+}
+
+/** AgentCell.nestedAsync: a savepoint around an awaited hook or callback inside an event (rpc, schedule, queue). */
+export async function nestedAsync<T>(cell: AgentCell, fn: () => Promise<T>): Promise<T> {
+  const sql = cell.sqlRunner();
+  const scope = new Scope(cell.scope);
+  cell.scope = scope;
+  sql.control("SAVEPOINT nest");
+  try {
+    const result = await fn();
+    sql.control("RELEASE nest");
+    cell.scope = scope.parent;
+    scope.mergeIntoParent();
+    return result;
+  } catch (err) {
+    unwindNested(cell, scope);
+    throw err;
+  }
+}
+
+function unwindNested(cell: AgentCell, scope: Scope): void {
+  const sql = cell.sqlRunner();
+  if (sql.inTransaction) {
+    sql.control("ROLLBACK TO nest");
+    sql.control("RELEASE nest");
+  }
+  cell.scope = scope.parent;
+  scope.rollback();
+  // A savepoint rolled back without an error report (a schedule or queue callback that will be retried, a
+  // transaction() whose error the caller caught) undoes rows the agent may have cached too.
+  rolledBack(cell);
+}
+
+/** Tells the agent that rows it wrote were rolled back, so it drops what it cached of them (see ROLLED_BACK). */
+function rolledBack(cell: AgentCell): void {
+  try {
+    cell.agent?.[ROLLED_BACK]();
+  } catch (hookErr) {
+    cell.core.logger.error({ err: hookErr, agent: cell.id }, "dropping cached rows failed");
+  }
+}
+
+/** AgentCell.reportError: an event's work failed and rolled back; the observer and the agent's onError learn it. */
+export function reportError(cell: AgentCell, err: unknown, event: string): void {
+  cell.core.observer.onError?.({ agentId: cell.id, event, code: errorCode(err) });
+  // Before onError, and whatever a subclass's onError does: memory must not stay ahead of the rolled-back rows.
+  rolledBack(cell);
+  try {
+    if (cell.agent !== null) cell.agent.onError(err, { event });
+    else cell.core.logger.error({ err, agent: cell.id, event }, "agent event failed");
+  } catch (hookErr) {
+    cell.core.logger.error({ err: hookErr, agent: cell.id }, "onError threw");
+  }
+}
