@@ -80,9 +80,9 @@ class ManualClock {
   }
 }
 
-function usage(): { rss: number; heap: number } {
+function usage(): { rss: number; heap: number; heapTotal: number } {
   const m = process.memoryUsage();
-  return { rss: m.rss, heap: m.heapUsed + m.external + m.arrayBuffers };
+  return { rss: m.rss, heap: m.heapUsed + m.external + m.arrayBuffers, heapTotal: m.heapTotal };
 }
 
 /**
@@ -160,6 +160,7 @@ async function memory(p: { dataDir: string; agents: number; active: boolean; cac
     rssBeforeBytes: before.rss,
     rssMidBytes: mid.rss,
     rssAfterBytes: after.rss,
+    heapTotal: [cold.heapTotal, before.heapTotal, mid.heapTotal, after.heapTotal],
   };
 }
 
