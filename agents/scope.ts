@@ -9,16 +9,16 @@ export type Output =
   | { type: "action"; run: () => void };
 
 /**
- * The bookkeeping of one event or nested savepoint: frames held behind the output gate, and undo steps for
- * in-memory changes, so a rolled-back savepoint leaves memory exactly as the database.
- */
-/**
  * What a scope holds until its first output or undo step: most events have neither, and two arrays per event were a
  * visible share of a one-event batch. Frozen, so a push that bypassed addOutput/addUndo fails loudly.
  */
 const NO_OUTPUTS: Output[] = Object.freeze([]) as unknown as Output[];
 const NO_UNDO: Array<() => void> = Object.freeze([]) as unknown as Array<() => void>;
 
+/**
+ * The bookkeeping of one event or nested savepoint: frames held behind the output gate, and undo steps for
+ * in-memory changes, so a rolled-back savepoint leaves memory exactly as the database.
+ */
 export class Scope {
   readonly parent: Scope | null;
   /** Read-only outside this class: add with addOutput. */
