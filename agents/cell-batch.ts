@@ -181,7 +181,7 @@ function commitBatch(run: BatchRun): void {
     sql.control("COMMIT");
     if (wrote) cell.core.countCommit();
   } catch (err) {
-    if (sql.inTransaction) sql.control("ROLLBACK");
+    sql.rollback();
     for (let i = done.length - 1; i >= 0; i--) done[i].scope.rollback();
     const outcome = failure(err);
     for (const d of done) d.outcome = outcome;

@@ -45,7 +45,7 @@ export function wakeCell(cell: AgentCell): void {
 export function hibernate(cell: AgentCell): void {
   if (cell.closed) return;
   cell.closed = true;
-  cell.sql?.db.close();
+  cell.sql?.close();
   cell.sql = null;
   cell.agent = null;
   cell.connections.clear();

@@ -145,13 +145,13 @@ function stopDrain(cell: AgentCell): void {
 function abandonBatch(cell: AgentCell, batch: QueuedEvent[], err: unknown): void {
   cell.scope = null;
   try {
-    if (cell.sql?.inTransaction) cell.sql.control("ROLLBACK");
+    cell.sql?.rollback();
   } catch {}
   for (const item of batch) item.resolve(failure(err));
   reportError(cell, err, "batch");
   // Memory may now differ from the database: drop the handle and object so the next event reloads both.
   try {
-    cell.sql?.db.close();
+    cell.sql?.close();
   } catch {}
   cell.sql = null;
   cell.agent = null;

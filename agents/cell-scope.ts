@@ -24,7 +24,8 @@ export function write<T>(cell: AgentCell, fn: () => T): T {
     if (!cell.running) afterBatch(cell);
     return result;
   } catch (err) {
-    if (sql.inTransaction) sql.control("ROLLBACK");
+    // rollback(), not ROLLBACK when inTransaction: a transaction SQLite rolled back on its own is ended too (#lost).
+    sql.rollback();
     cell.scope = null;
     scope.rollback();
     throw err;

@@ -94,7 +94,14 @@ export function openAgentDatabase(file: string, settings: StorageSettings): Db {
   }
 }
 
-const TRANSACTION_CONTROL = /^\s*(BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/i;
+/**
+ * A transaction control statement, after what SQLite skips before a statement's first keyword (whitespace, comments,
+ * empty statements): COMMIT behind a comment or a semicolon still runs as COMMIT. The runner follows the transaction
+ * state in JS, so a control statement that got past this test would leave it believing a transaction open that
+ * SQLite already ended (or the reverse), with no failed statement to make it ask SQLite again.
+ */
+const TRANSACTION_CONTROL =
+  /^(?:\s|;|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*(?:BEGIN|COMMIT|END|ROLLBACK|SAVEPOINT|RELEASE)\b/i;
 
 function bind(value: SqlValue): null | number | bigint | string | Uint8Array {
   return typeof value === "boolean" ? (value ? 1 : 0) : value;
@@ -139,10 +146,18 @@ export class SqlRunner {
   #begun = false;
   /**
    * Something this runner cannot follow happened since the last BEGIN: a statement failed (SQLite may then have
-   * rolled the whole transaction back on its own, e.g. SQLITE_FULL while spilling) or a savepoint opened outside a
-   * transaction (which begins one). Until the next BEGIN, the state is asked of SQLite.
+   * rolled the whole transaction back on its own, e.g. SQLITE_FULL while spilling), a savepoint opened outside a
+   * transaction (which begins one), or a control statement in a form #track does not follow. Until the next BEGIN,
+   * the state is asked of SQLite.
    */
   #untracked = false;
+  /**
+   * SQLite rolled back, on its own, a transaction this runner began (a failed `INSERT OR ROLLBACK`, SQLITE_FULL while
+   * spilling), and the runtime has not ended it yet. A write now would run outside any transaction and commit at once,
+   * ahead of an event that is going to fail (its handler may catch the error and write on), so writes are refused until
+   * the runtime ends the transaction (rollback(), beginLazy or BEGIN). Reads still run.
+   */
+  #lost = false;
 
   constructor(db: Db) {
     this.db = db;
@@ -158,7 +173,27 @@ export class SqlRunner {
       throw new BridgeError(AGENT_ERRORS.STORAGE, "a transaction is already open", {});
     }
     this.#lazy = true;
+    this.#lost = false;
     this.#pendingSavepoints.length = 0;
+  }
+
+  /**
+   * Ends the open transaction after a failure: ROLLBACK when SQLite still holds it, otherwise (SQLite rolled it back
+   * on its own) only the runner's note that it was lost.
+   */
+  rollback(): void {
+    this.#lost = false;
+    if (this.inTransaction) this.control("ROLLBACK");
+  }
+
+  /** Closes the handle; nothing is open afterwards, as SQLite answers for a closed handle. */
+  close(): void {
+    this.#lazy = false;
+    this.#begun = false;
+    this.#untracked = false;
+    this.#lost = false;
+    this.#pendingSavepoints.length = 0;
+    this.db.close();
   }
 
   /** True while a transaction is open, whether begun in SQLite or still lazy. */
@@ -180,16 +215,29 @@ export class SqlRunner {
     if (text === "BEGIN") {
       this.#begun = true;
       this.#untracked = false;
+      this.#lost = false;
     } else if (text === "COMMIT" || text === "ROLLBACK" || text === "END") {
       this.#begun = false;
-    } else if (!this.#begun) {
+    } else if (
+      !this.#begun ||
+      !(text.startsWith("SAVEPOINT ") || text.startsWith("RELEASE ") || text.startsWith("ROLLBACK TO "))
+    ) {
+      // A savepoint outside a transaction begins one, and a form not followed here (BEGIN IMMEDIATE, COMMIT
+      // TRANSACTION, lower case) may begin or end one: SQLite is asked until the next BEGIN. A savepoint inside a
+      // BEGIN never ends the transaction.
       this.#untracked = true;
     }
   }
 
   /** Issues a lazy transaction's BEGIN and savepoints before a statement that may write. */
   #materialize(stmt: Statement): void {
-    if (!this.#lazy || stmt.readonly) return;
+    if (!this.#lazy) {
+      if (this.#lost && !stmt.readonly) {
+        throw new BridgeError(AGENT_ERRORS.STORAGE, "the transaction was lost: SQLite rolled it back", {});
+      }
+      return;
+    }
+    if (stmt.readonly) return;
     this.#lazy = false;
     this.#exec("BEGIN");
     const pending = this.#pendingSavepoints;
@@ -231,6 +279,11 @@ export class SqlRunner {
   /** A statement failed: see #untracked. */
   #fault(err: unknown, what: string): unknown {
     this.#untracked = true;
+    // The one native call of the fault path: did SQLite end the transaction this runner began? (see #lost)
+    if (this.#begun && !this.#lazy && !this.db.inTransaction) {
+      this.#begun = false;
+      this.#lost = true;
+    }
     return storageError(err, what);
   }
 

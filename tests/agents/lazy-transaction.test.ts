@@ -128,4 +128,109 @@ describe("lazy transactions of the sql runner", () => {
       sql.db.close();
     }
   });
+  test("transaction control behind a leading comment or semicolon is refused, so SQLite never moves behind the runner", () => {
+    const sql = runner();
+    const t = tag(sql);
+    // Each hides a control statement from a plain `^\s*BEGIN|COMMIT...` test; SQLite skips the prefix and runs it.
+    const hidden: Array<() => unknown> = [
+      () => t`/* note */ COMMIT`,
+      () => t`-- note
+ROLLBACK`,
+      () => t`; COMMIT`,
+      () => t` /* a */ -- b
+ /**/END`,
+      () => t`/**/SAVEPOINT s`,
+      () => t`/**/RELEASE ev`,
+    ];
+    try {
+      for (const run of hidden) {
+        sql.control("BEGIN");
+        sql.control("SAVEPOINT ev");
+        t`INSERT INTO t (v) VALUES (${1})`;
+        assert.throws(run, /may not control transactions/);
+        assert.equal(sql.db.inTransaction, true, "SQLite's transaction is still open");
+        assert.equal(sql.inTransaction, sql.db.inTransaction);
+        sql.control("RELEASE ev");
+        sql.control("ROLLBACK");
+        assert.equal(sql.inTransaction, false);
+      }
+      assert.equal(count(sql), 0, "every insert rolled back with its transaction");
+      sql.beginLazy();
+      assert.throws(() => t`/* x */ BEGIN`, /may not control transactions/);
+      assert.equal(sql.db.inTransaction, false, "no BEGIN behind the lazy transaction's back");
+      sql.control("COMMIT");
+    } finally {
+      sql.db.close();
+    }
+  });
+  test("after SQLite rolled the transaction back on its own, a write is refused instead of committing alone", () => {
+    const sql = runner();
+    const t = tag(sql);
+    try {
+      sql.db.exec("CREATE TABLE u (k INTEGER UNIQUE); INSERT INTO u (k) VALUES (1)");
+      sql.beginLazy();
+      t`INSERT INTO t (v) VALUES (${1})`;
+      assert.throws(() => t`INSERT OR ROLLBACK INTO u (k) VALUES (${1})`, /UNIQUE/);
+      assert.equal(sql.db.inTransaction, false, "SQLite ended the transaction");
+      // The handler caught that error and writes on: outside a transaction this row would commit at once, ahead of
+      // an event that is going to fail.
+      assert.throws(() => t`INSERT INTO t (v) VALUES (${2})`, /transaction was lost/);
+      assert.throws(() => sql.run("INSERT INTO t (v) VALUES (3)"), /transaction was lost/);
+      assert.equal(count(sql), 0, "reads still run; nothing was written");
+      assert.equal(sql.inTransaction, false);
+      sql.rollback();
+      assert.equal(sql.inTransaction, false);
+      t`INSERT INTO t (v) VALUES (${4})`;
+      assert.equal(count(sql), 1, "once the runtime ended the transaction, a write outside one commits alone again");
+      // The same through the batch's path: a fresh lazy transaction ends the lost one too.
+      sql.beginLazy();
+      t`INSERT INTO t (v) VALUES (${5})`;
+      assert.throws(() => t`INSERT OR ROLLBACK INTO u (k) VALUES (${1})`, /UNIQUE/);
+      assert.throws(() => t`INSERT INTO t (v) VALUES (${6})`, /transaction was lost/);
+      sql.beginLazy();
+      t`INSERT INTO t (v) VALUES (${7})`;
+      sql.control("COMMIT");
+      assert.deepEqual(
+        sql.all<{ v: number }>("SELECT v FROM t ORDER BY v").map((r) => r.v),
+        [4, 7],
+      );
+    } finally {
+      sql.db.close();
+    }
+  });
+
+  test("closing the handle through the runner ends what it believed open, as SQLite's own answer for a closed handle", () => {
+    const sql = runner();
+    sql.control("BEGIN");
+    tag(sql)`INSERT INTO t (v) VALUES (${1})`;
+    assert.equal(sql.inTransaction, true);
+    sql.close();
+    assert.equal(sql.db.open, false);
+    assert.equal(sql.db.inTransaction, false);
+    assert.equal(sql.inTransaction, false);
+    assert.equal(sql.wrote, false);
+    sql.close();
+  });
+  test("a control statement in a form the runner does not follow makes it ask SQLite, not keep its own belief", () => {
+    const sql = runner();
+    try {
+      for (const [open, end] of [
+        ["BEGIN", "END TRANSACTION"],
+        ["BEGIN", "COMMIT TRANSACTION"],
+        ["BEGIN", "rollback"],
+        ["BEGIN IMMEDIATE", "COMMIT"],
+      ]) {
+        sql.control(open);
+        sql.run("INSERT INTO t (v) VALUES (1)");
+        assert.equal(sql.inTransaction, true, open);
+        sql.control(end);
+        assert.equal(sql.db.inTransaction, false, end);
+        assert.equal(sql.inTransaction, false, `${open} ... ${end}`);
+        sql.beginLazy();
+        sql.control("COMMIT");
+      }
+    } finally {
+      sql.db.close();
+    }
+  });
 });
