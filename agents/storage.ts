@@ -224,8 +224,10 @@ export class SqlRunner {
     ) {
       // A savepoint outside a transaction begins one, and a form not followed here (BEGIN IMMEDIATE, COMMIT
       // TRANSACTION, lower case) may begin or end one: SQLite is asked until the next BEGIN. A savepoint inside a
-      // BEGIN never ends the transaction.
+      // BEGIN never ends the transaction. #begun is dropped too, so a later fault cannot mistake a transaction
+      // ended this way for one SQLite lost (#lost).
       this.#untracked = true;
+      this.#begun = false;
     }
   }
 

@@ -229,6 +229,12 @@ ROLLBACK`,
         sql.beginLazy();
         sql.control("COMMIT");
       }
+      // A failed write outside any transaction afterwards is only a failed write, not a lost transaction.
+      sql.control("BEGIN");
+      sql.control("END TRANSACTION");
+      assert.throws(() => sql.run("INSERT INTO nowhere (v) VALUES (1)"), /no such table/);
+      sql.run("INSERT INTO t (v) VALUES (2)");
+      assert.equal(sql.inTransaction, false);
     } finally {
       sql.db.close();
     }
