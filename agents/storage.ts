@@ -135,6 +135,10 @@ export class SqlRunner {
   readonly db: Db;
   readonly #cache = new WeakMap<TemplateStringsArray, Statement>();
   readonly #byText = new Map<string, Statement>();
+  #begin: Statement | undefined;
+  #commit: Statement | undefined;
+  #lastStrings: TemplateStringsArray | undefined;
+  #lastStmt: Statement | undefined;
   /** A transaction was begun lazily and nothing has been written yet, so SQLite has not seen its BEGIN. */
   #lazy = false;
   /** Savepoints opened while lazy, issued to SQLite (after BEGIN) by the first write. */
@@ -269,11 +273,12 @@ export class SqlRunner {
   }
 
   #exec(text: string): void {
-    let stmt = this.#byText.get(text);
-    if (stmt === undefined) {
-      stmt = this.db.prepare(text);
-      this.#byText.set(text, stmt);
-    }
+    let stmt: Statement | undefined;
+    // BEGIN and COMMIT run once per batch: held in fields, so the hot path reads this object only and not the
+    // statement map's table as well (with many agents active, each agent's map is one more cache miss per event).
+    if (text === "BEGIN") stmt = this.#begin ??= this.prepare(text);
+    else if (text === "COMMIT") stmt = this.#commit ??= this.prepare(text);
+    else stmt = this.prepare(text);
     stmt.run();
     this.#track(text);
   }
@@ -290,7 +295,9 @@ export class SqlRunner {
   }
 
   tagged<Row>(strings: TemplateStringsArray, values: SqlValue[]): Row[] {
-    let stmt = this.#cache.get(strings);
+    // The last template used is checked first: an agent's hot handler repeats one statement, and this skips the
+    // WeakMap's hash lookup (see #exec on cache misses with many agents).
+    let stmt = strings === this.#lastStrings ? this.#lastStmt : this.#cache.get(strings);
     try {
       if (stmt === undefined) {
         const text = strings.join("?");
@@ -303,6 +310,8 @@ export class SqlRunner {
         stmt = this.db.prepare(text);
         this.#cache.set(strings, stmt);
       }
+      this.#lastStrings = strings;
+      this.#lastStmt = stmt;
       this.#materialize(stmt);
       if (stmt.reader) return stmt.all(...values.map(bind)) as Row[];
       runBound(stmt, values);
