@@ -35,9 +35,12 @@ export function createWebSocketEndpoint(options: {
       }
       socket.on("error", () => {});
       wss.handleUpgrade(req, socket, head, (ws) => {
-        const stream = createWebSocketStream(ws);
+        const stream: Duplex & { remoteAddress?: string } = createWebSocketStream(ws);
         stream.on("error", () => {});
-        options.accept(stream, "ws", req.socket.remoteAddress ?? "", req);
+        // The peer's address on the stream itself, as a TCP socket has it: the broker drops its per-connection facts
+        // once a session is accepted, and a later fault (a packet too large) is still logged with the address.
+        stream.remoteAddress = req.socket.remoteAddress ?? "";
+        options.accept(stream, "ws", stream.remoteAddress, req);
       });
       return true;
     },

@@ -70,6 +70,25 @@ describe("MQTT over WebSocket", () => {
     }).catch((err: Error) => err.message);
     assert.notEqual(code, 0);
   });
+
+  test("a WebSocket device cut for a packet too large is logged with its address", async () => {
+    const client = await connectDevice(wsUrl, {
+      clientId: "ws-dev",
+      username: "ws-dev",
+      password: secret,
+      reconnectPeriod: 0,
+    });
+    try {
+      client.on("error", () => {});
+      // Over the default 64 KiB payload limit: the guard cuts the connection from the packet's header.
+      client.publish("devices/ws-dev/up/telemetry", Buffer.alloc(200_000, 1), { qos: 0 });
+      await waitUntil(() => tb.logger.lines.some((l) => l.msg === "MQTT packet too large; connection cut"));
+      const line = tb.logger.lines.find((l) => l.msg === "MQTT packet too large; connection cut");
+      assert.equal(line?.obj.remoteAddress, "127.0.0.1");
+    } finally {
+      client.end(true);
+    }
+  });
 });
 
 function tlsMaterial(dir: string): { cert: Buffer; key: Buffer } {
