@@ -6,6 +6,9 @@ import fs from "node:fs";
 import { performance } from "node:perf_hooks";
 import { ids, runtimeFor, throughput } from "./throughput.ts";
 import { nullTransport } from "./workload.ts";
+// The tests' manual clock (dev-only code like this bench): the memory phase lets every agent reach its idle timeout
+// at once (all DBs closed) by moving it.
+import { ManualClock } from "../../tests/support/manual-clock.ts";
 
 function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
@@ -55,31 +58,6 @@ function gc(): void {
   for (let i = 0; i < 4; i++) g();
 }
 
-/** A manual clock, so the memory phase can let every agent reach its idle timeout at once (all DBs closed). */
-class ManualClock {
-  #now = 0;
-  #timers = new Map<number, { at: number; fn: () => void }>();
-  #seq = 0;
-  now(): number {
-    return this.#now;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    this.#timers.set(++this.#seq, { at: this.#now + ms, fn });
-    return this.#seq;
-  }
-  clearTimeout(h: unknown): void {
-    this.#timers.delete(h as number);
-  }
-  advance(ms: number): void {
-    this.#now += ms;
-    for (const [id, t] of [...this.#timers]) {
-      if (t.at > this.#now) continue;
-      this.#timers.delete(id);
-      t.fn();
-    }
-  }
-}
-
 function usage(): { rss: number; heap: number; heapTotal: number } {
   const m = process.memoryUsage();
   return { rss: m.rss, heap: m.heapUsed + m.external + m.arrayBuffers, heapTotal: m.heapTotal };
@@ -94,7 +72,7 @@ function usage(): { rss: number; heap: number; heapTotal: number } {
  * freed by closed databases that malloc keeps) already paid in the first fifth.
  */
 async function memory(p: { dataDir: string; agents: number; active: boolean; cacheSizeKiB?: number }): Promise<object> {
-  const clock = new ManualClock();
+  const clock = new ManualClock(0);
   const idleTimeoutMs = 1000;
   // Hibernated case: at most 10 open at once (LRU), the rest closed by the idle sweep below. A larger cap measures the
   // allocator's high-water mark instead: RSS freed by 1,000 closed databases is not returned to the OS.
@@ -106,7 +84,7 @@ async function memory(p: { dataDir: string; agents: number; active: boolean; cac
   const all = ids(p.agents);
   const firstPart = p.active ? all.length : Math.floor(all.length / 5);
   const hibernateAll = async () => {
-    clock.advance(idleTimeoutMs * 2);
+    clock.advanceSync(idleTimeoutMs * 2);
     await new Promise((r) => setImmediate(r));
     const active = rt.stats().active;
     if (active !== 0) throw new Error(`expected every agent hibernated, ${active} active`);

@@ -4,7 +4,8 @@ import { after, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import fc from "fast-check";
 import { Agent, type AgentRuntime, type Connection, createRuntime, type InboundMessage } from "../../agents/index.ts";
-import { FakeClock, RecordingTransport, settle, silentLogger, tempDir } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { RecordingTransport, settle, silentLogger, tempDir } from "./helpers.ts";
 
 // A model check of the batch machinery (group commit, savepoints per event, nested transaction(), the output gate,
 // state undo, SQLite losing a transaction on its own) against random sequences of events for a few agents.
@@ -226,7 +227,7 @@ describe("the batch machinery against a model of committed events", () => {
         const options = {
           dataDir,
           defaultAgentClass: ModelAgent,
-          clock: new FakeClock(),
+          clock: new ManualClock(),
           logger: silentLogger,
           // NORMAL so the test reads each database from a second connection between rounds.
           lockingMode: "NORMAL" as const,

@@ -5,7 +5,8 @@ import { Agent, createRuntime } from "../../agents/index.ts";
 import { AgentCell } from "../../agents/cell.ts";
 import type { RuntimeCore } from "../../agents/core.ts";
 import type { EventOutcome, QueuedEvent } from "../../agents/events/types.ts";
-import { FakeClock, settle, silentLogger, tempDir } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { settle, silentLogger, tempDir } from "./helpers.ts";
 
 let releaseSlow: (() => void) | null = null;
 
@@ -24,7 +25,7 @@ class Lru extends Agent {
 
 /** The parts of RuntimeCore a cell touches when it closes; anything else used would throw. */
 function stubCore(rerouted: QueuedEvent[], destroyed: string[]): RuntimeCore {
-  const clock = new FakeClock();
+  const clock = new ManualClock();
   return {
     clock,
     logger: silentLogger,
@@ -58,7 +59,7 @@ describe("closed agent cells never leave an event or a waiting transport behind"
     const rt = createRuntime({
       dataDir: path.join(t.dir, "lru"),
       defaultAgentClass: Lru,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
       maxActiveAgents: 1,
     });
@@ -133,7 +134,7 @@ describe("closed agent cells never leave an event or a waiting transport behind"
     const rt = createRuntime({
       dataDir: path.join(t.dir, "shutdown"),
       defaultAgentClass: Lru,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
     });
     const tr = { send() {}, sendProtocol() {}, close() {} };

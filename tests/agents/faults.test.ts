@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, type Connection, createRuntime, type InboundMessage, type Value } from "../../agents/index.ts";
-import { FakeClock, RecordingTransport, settle, silentLogger, tempDir } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { RecordingTransport, settle, silentLogger, tempDir } from "./helpers.ts";
 
 /** An agent whose rpc "abort" tries to end the runtime's transaction behind its back. */
 class Saboteur extends Agent<{ n: number }> {
@@ -31,7 +32,7 @@ describe("agent runtime faults", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "control"),
       defaultAgentClass: Saboteur,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
     });
     try {

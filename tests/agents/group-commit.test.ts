@@ -10,7 +10,8 @@ import {
   type TaskInfo,
   type Value,
 } from "../../agents/index.ts";
-import { FakeClock, RecordingTransport, seededRandom, settle, silentLogger, tempDir } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { RecordingTransport, seededRandom, settle, silentLogger, tempDir } from "./helpers.ts";
 
 const waiting = new Map<string, () => void>();
 function gate(key: string): Promise<void> {
@@ -68,7 +69,7 @@ describe("group commit and the output gate", () => {
     const rt = createRuntime({
       dataDir,
       defaultAgentClass: Batcher,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
       lockingMode: "NORMAL",
       observer: { onCommit: (c) => commitSizes.push(c.events) },
@@ -127,7 +128,7 @@ describe("group commit and the output gate", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "no-write"),
       defaultAgentClass: Batcher,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       random: seededRandom(7),
       logger: silentLogger,
       observer: { onCommit: (c) => commitSizes.push(c.events) },

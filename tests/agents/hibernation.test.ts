@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, createRuntime, type RuntimeObserver } from "../../agents/index.ts";
-import { FakeClock, RecordingTransport, silentLogger, tempDir } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { RecordingTransport, silentLogger, tempDir } from "./helpers.ts";
 
 const starts = new Map<string, number>();
 
@@ -32,7 +33,7 @@ describe("agent hibernation", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "lru"),
       defaultAgentClass: Sleeper,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
       maxActiveAgents: 2,
       observer,
@@ -55,7 +56,7 @@ describe("agent hibernation", () => {
 
   test("an idle agent hibernates after idleTimeoutMs while its connection stays open in the host", async () => {
     starts.clear();
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const rt = createRuntime({
       dataDir: path.join(t.dir, "idle"),
       defaultAgentClass: Sleeper,
@@ -101,10 +102,10 @@ describe("agent hibernation", () => {
         return this.getConnections().length;
       }
     }
-    let rt = createRuntime({ dataDir, defaultAgentClass: Tracker, clock: new FakeClock(), logger: silentLogger });
+    let rt = createRuntime({ dataDir, defaultAgentClass: Tracker, clock: new ManualClock(), logger: silentLogger });
     await rt.open("d", { id: "old", kind: "mqtt", codec: "cbor", transport: new RecordingTransport() });
     await rt.shutdown();
-    rt = createRuntime({ dataDir, defaultAgentClass: Tracker, clock: new FakeClock(), logger: silentLogger });
+    rt = createRuntime({ dataDir, defaultAgentClass: Tracker, clock: new ManualClock(), logger: silentLogger });
     try {
       assert.deepEqual(await rt.call("d", "count", []), { ok: true, value: 0 });
       assert.deepEqual(closes, ["old:shutdown"]);

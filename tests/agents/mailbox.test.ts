@@ -3,7 +3,8 @@ import { after, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import path from "node:path";
 import { Agent, type Connection, createRuntime, type InboundMessage } from "../../agents/index.ts";
-import { FakeClock, RecordingTransport, settle, silentLogger, tempDir } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { RecordingTransport, settle, silentLogger, tempDir } from "./helpers.ts";
 
 /** Gates a test controls: a handler awaits `wait(key)` until the test calls `open(key)`. */
 class Gates {
@@ -56,7 +57,7 @@ describe("agent mailbox", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "order"),
       defaultAgentClass: Recorder,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
     });
     try {
@@ -86,7 +87,7 @@ describe("agent mailbox", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "conc"),
       defaultAgentClass: Recorder,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
     });
     try {
@@ -112,7 +113,7 @@ describe("agent mailbox", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "full"),
       defaultAgentClass: Recorder,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
       mailboxCapacity: 2,
     });
@@ -151,7 +152,7 @@ describe("agent mailbox", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "rollback"),
       defaultAgentClass: Recorder,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
       observer: { onCommit: (c) => commitSizes.push(c.events) },
     });
@@ -190,7 +191,7 @@ describe("agent mailbox", () => {
     const rt = createRuntime({
       dataDir,
       defaultAgentClass: Recorder,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
       lockingMode: "NORMAL",
     });
@@ -227,7 +228,7 @@ describe("agent mailbox", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "unknown"),
       defaultAgentClass: Recorder,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
     });
     try {

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, type CallResult, createRuntime } from "../../agents/index.ts";
-import { FakeClock, silentLogger, tempDir } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { silentLogger, tempDir } from "./helpers.ts";
 
 const ran: string[] = [];
 
@@ -54,7 +55,7 @@ describe("batches mixing synchronous and async handlers", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "mixed"),
       defaultAgentClass: Mixed,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
       observer: { onCommit: (c) => commits.push(c.events) },
     });
@@ -92,7 +93,7 @@ describe("batches mixing synchronous and async handlers", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "after-async"),
       defaultAgentClass: Mixed,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
       observer: { onCommit: (c) => commits.push(c.events) },
     });

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, createRuntime, type QueueItem, type Value } from "../../agents/index.ts";
-import { FakeClock, seededRandom, silentLogger, tempDir } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { seededRandom, silentLogger, tempDir } from "./helpers.ts";
 
 const ran: string[] = [];
 const errors: string[] = [];
@@ -46,7 +47,7 @@ describe("agent queue", () => {
 
   test("items run in strict FIFO order after the event that queued them commits", async () => {
     ran.length = 0;
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const rt = createRuntime({
       dataDir: path.join(t.dir, "fifo"),
       defaultAgentClass: Worker,
@@ -74,7 +75,7 @@ describe("agent queue", () => {
     failing.clear();
     failing.set("flaky", 1);
     failing.set("poison", 100);
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const rt = createRuntime({
       dataDir: path.join(t.dir, "retry"),
       defaultAgentClass: Worker,
@@ -110,7 +111,7 @@ describe("agent queue", () => {
     failing.clear();
     failing.set("later", 1);
     const dataDir = path.join(t.dir, "restart");
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     let rt = createRuntime({
       dataDir,
       defaultAgentClass: Worker,

@@ -3,10 +3,10 @@ import { describe, test } from "node:test";
 import { backoffDelayMs, resolveRetryOptions } from "../../agents/index.ts";
 import { retryWithBackoff } from "../../agents/retry.ts";
 import { BridgeError } from "../../errors/index.ts";
-import { FakeClock } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 
 /** A clock that records every delay asked for and fires it at once. */
-class RecordingClock extends FakeClock {
+class RecordingClock extends ManualClock {
   delays: number[] = [];
   override setTimeout(fn: () => void, ms: number): unknown {
     this.delays.push(ms);

@@ -4,7 +4,8 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, type Connection, createRuntime, type Value } from "../../agents/index.ts";
 import { BridgeError } from "../../errors/index.ts";
-import { FakeClock, RecordingTransport, silentLogger, tempDir } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { RecordingTransport, silentLogger, tempDir } from "./helpers.ts";
 
 class Base extends Agent {
   static override callable = ["ping"];
@@ -53,7 +54,7 @@ describe("agent runtime registry and operator calls", () => {
       defaultAgentClass: Base,
       agentClasses: [{ pattern: "thermo-*", agentClass: Thermostat }],
       agentConfig: { Thermostat: { setpoint: 21 } },
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
     });
     try {
@@ -70,7 +71,7 @@ describe("agent runtime registry and operator calls", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "rpc"),
       defaultAgentClass: Thermostat,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
     });
     try {
@@ -115,7 +116,7 @@ describe("agent runtime registry and operator calls", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "open"),
       defaultAgentClass: Base,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
     });
     try {
@@ -138,7 +139,7 @@ describe("agent runtime registry and operator calls", () => {
 
   test("the fleet directory lists entries across agents after commit and destroyAgent removes everything", async () => {
     const dataDir = path.join(t.dir, "dir");
-    const rt = createRuntime({ dataDir, defaultAgentClass: Base, clock: new FakeClock(), logger: silentLogger });
+    const rt = createRuntime({ dataDir, defaultAgentClass: Base, clock: new ManualClock(), logger: silentLogger });
     try {
       await rt.call("a", "approve", ["k1", { tool: "open-valve" }]);
       await rt.call("b", "approve", ["k2", 1]);

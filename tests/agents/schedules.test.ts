@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, type AgentRuntime, createRuntime, type Schedule, type Value } from "../../agents/index.ts";
-import { FakeClock, seededRandom, silentLogger, tempDir } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { seededRandom, silentLogger, tempDir } from "./helpers.ts";
 
 const fired: Array<{ agent: string; payload: Value; type: string; at: number }> = [];
 const errors: Array<{ agent: string; event: string }> = [];
@@ -63,7 +64,7 @@ class Alarmed extends Agent {
 
 function runtime(
   dataDir: string,
-  clock: FakeClock,
+  clock: ManualClock,
   extra: Partial<Parameters<typeof createRuntime>[0]> = {},
 ): AgentRuntime {
   return createRuntime({
@@ -82,7 +83,7 @@ describe("agent schedules", () => {
 
   test("delayed, dated, cron and interval schedules fire on the injected clock and one-shots are removed", async () => {
     fired.length = 0;
-    const clock = new FakeClock(Date.UTC(2026, 0, 1, 0, 0, 0));
+    const clock = new ManualClock(Date.UTC(2026, 0, 1, 0, 0, 0));
     const rt = runtime(path.join(t.dir, "kinds"), clock);
     await rt.start();
     try {
@@ -139,7 +140,7 @@ describe("agent schedules", () => {
 
   test("getSchedule, time-range filters and cancelSchedule work, and bad schedules fail with named fields", async () => {
     fired.length = 0;
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const rt = runtime(path.join(t.dir, "api"), clock);
     await rt.start();
     try {
@@ -166,7 +167,7 @@ describe("agent schedules", () => {
 
   test("a hibernated agent is woken by its alarm from the global index", async () => {
     fired.length = 0;
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const rt = runtime(path.join(t.dir, "hib"), clock, { idleTimeoutMs: 1000 });
     await rt.start();
     try {
@@ -188,7 +189,7 @@ describe("agent schedules", () => {
   test("alarms missed while the runtime was down fire after start(), and pending ones after the restart", async () => {
     fired.length = 0;
     const dataDir = path.join(t.dir, "restart");
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const t0 = clock.now();
     let rt = runtime(dataDir, clock);
     await rt.start();
@@ -215,7 +216,7 @@ describe("agent schedules", () => {
   test("a failing callback is retried per its options and then reported to onError; a later success stops retries", async () => {
     fired.length = 0;
     errors.length = 0;
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const rt = runtime(path.join(t.dir, "retry"), clock);
     await rt.start();
     try {

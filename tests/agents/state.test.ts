@@ -3,7 +3,8 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, type Connection, createRuntime } from "../../agents/index.ts";
 import { BridgeError } from "../../errors/index.ts";
-import { FakeClock, RecordingTransport, silentLogger, tempDir } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { RecordingTransport, silentLogger, tempDir } from "./helpers.ts";
 
 const changes: Array<{ state: unknown; source: string | null }> = [];
 let protocolAsked = 0;
@@ -51,7 +52,7 @@ describe("agent state and protocol connections", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "bcast"),
       defaultAgentClass: Thermo,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
     });
     try {
@@ -94,7 +95,7 @@ describe("agent state and protocol connections", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "refuse"),
       defaultAgentClass: Thermo,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
     });
     try {
@@ -128,7 +129,7 @@ describe("agent state and protocol connections", () => {
 
   test("the protocol flag is asked once and, with per-connection state, survives hibernation", async () => {
     protocolAsked = 0;
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const rt = createRuntime({
       dataDir: path.join(t.dir, "flag"),
       defaultAgentClass: Thermo,
@@ -158,7 +159,7 @@ describe("agent state and protocol connections", () => {
   test("a state larger than one SQLite row is stored in chunks and read back whole after a restart", async () => {
     const dataDir = path.join(t.dir, "large");
     const size = 1_300_000; // > 2 chunks of 512 KiB
-    let rt = createRuntime({ dataDir, defaultAgentClass: Thermo, clock: new FakeClock(), logger: silentLogger });
+    let rt = createRuntime({ dataDir, defaultAgentClass: Thermo, clock: new ManualClock(), logger: silentLogger });
     try {
       assert.deepEqual(await rt.call("th", "setBig", [size]), { ok: true, value: size });
       await rt.call("th", "setBig", [10]);
@@ -166,7 +167,7 @@ describe("agent state and protocol connections", () => {
     } finally {
       await rt.shutdown();
     }
-    rt = createRuntime({ dataDir, defaultAgentClass: Thermo, clock: new FakeClock(), logger: silentLogger });
+    rt = createRuntime({ dataDir, defaultAgentClass: Thermo, clock: new ManualClock(), logger: silentLogger });
     try {
       assert.deepEqual(await rt.call("th", "bigLength", []), { ok: true, value: size });
     } finally {
@@ -178,7 +179,7 @@ describe("agent state and protocol connections", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "cap"),
       defaultAgentClass: Thermo,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
       maxDatabaseBytes: 256 * 1024,
     });

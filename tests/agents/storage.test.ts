@@ -3,7 +3,8 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import { ROLLED_BACK } from "../../agents/agent.ts";
 import { Agent, createRuntime, type Value } from "../../agents/index.ts";
-import { FakeClock, silentLogger, tempDir } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { silentLogger, tempDir } from "./helpers.ts";
 
 class Store extends Agent {
   /** How often the runtime said rows this agent wrote were rolled back (what DeviceAgent drops its caches on). */
@@ -49,7 +50,7 @@ describe("agent storage", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "cap"),
       defaultAgentClass: Store,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
       maxDatabaseBytes: 128 * 1024,
     });
@@ -70,7 +71,7 @@ describe("agent storage", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "tx"),
       defaultAgentClass: Store,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       logger: silentLogger,
     });
     try {

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, createRuntime, type TaskInfo, type Value } from "../../agents/index.ts";
-import { FakeClock, seededRandom, settle, silentLogger, tempDir } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { seededRandom, settle, silentLogger, tempDir } from "./helpers.ts";
 import { statementSpy } from "./statement-spy.ts";
 
 let driver: { progress(update: Value): void; finish(): void } | null = null;
@@ -42,7 +43,7 @@ describe("task events and the task row", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "no-select"),
       defaultAgentClass: Streamer,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       random: seededRandom(5),
       logger: silentLogger,
     });

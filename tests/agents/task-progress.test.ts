@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, createRuntime, type TaskInfo, type Value } from "../../agents/index.ts";
-import { FakeClock, seededRandom, settle, silentLogger, tempDir } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { seededRandom, settle, silentLogger, tempDir } from "./helpers.ts";
 
 let releaseBusy: (() => void) | null = null;
 let driver: {
@@ -47,7 +48,7 @@ describe("task progress into a slow agent", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "coalesce"),
       defaultAgentClass: SlowReader,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       random: seededRandom(3),
       logger: silentLogger,
       observer: {
@@ -90,7 +91,7 @@ describe("task progress into a slow agent", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "merge"),
       defaultAgentClass: SlowReader,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       random: seededRandom(4),
       logger: silentLogger,
     });

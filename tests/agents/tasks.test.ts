@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, createRuntime, type TaskInfo, type Value } from "../../agents/index.ts";
-import { FakeClock, RecordingTransport, seededRandom, settle, silentLogger, tempDir } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { RecordingTransport, seededRandom, settle, silentLogger, tempDir } from "./helpers.ts";
 
 const seen: string[] = [];
 /** Lets a test finish a running task from outside. */
@@ -56,7 +57,7 @@ describe("agent background tasks", () => {
 
   test("a task runs outside the mailbox and its progress and result come back as events", async () => {
     seen.length = 0;
-    const clock = new FakeClock();
+    const clock = new ManualClock();
     const rt = createRuntime({
       dataDir: path.join(t.dir, "run"),
       defaultAgentClass: Streamer,
@@ -97,7 +98,7 @@ describe("agent background tasks", () => {
     const rt = createRuntime({
       dataDir: path.join(t.dir, "cancel"),
       defaultAgentClass: Streamer,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       random: seededRandom(2),
       logger: silentLogger,
     });
@@ -125,7 +126,7 @@ describe("agent background tasks", () => {
     let rt = createRuntime({
       dataDir,
       defaultAgentClass: Streamer,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       random: seededRandom(3),
       logger: silentLogger,
     });
@@ -139,7 +140,7 @@ describe("agent background tasks", () => {
     rt = createRuntime({
       dataDir,
       defaultAgentClass: Streamer,
-      clock: new FakeClock(),
+      clock: new ManualClock(),
       random: seededRandom(4),
       logger: silentLogger,
     });
@@ -150,7 +151,7 @@ describe("agent background tasks", () => {
       rt = createRuntime({
         dataDir,
         defaultAgentClass: Streamer,
-        clock: new FakeClock(),
+        clock: new ManualClock(),
         random: seededRandom(5),
         logger: silentLogger,
       });

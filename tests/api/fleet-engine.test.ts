@@ -38,14 +38,14 @@ test("the fleet view reports engine health and stats, probing the engine at most
   await fleet();
   await fleet();
   assert.equal(probes, 1);
-  f.clock.advance(5000);
+  f.clock.advanceSync(5000);
   await fleet();
   assert.equal(probes, 2);
 });
 
 test("a failing health probe is shown as unhealthy, not as an API error", async () => {
   failing = true;
-  f.clock.advance(5000);
+  f.clock.advanceSync(5000);
   const view = await fleet();
   assert.equal(view.engine.health.healthy, false);
   assert.match(String(view.engine.health.error), /connection refused/);

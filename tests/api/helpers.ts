@@ -12,50 +12,21 @@ import type { UpMessage } from "../../codecs/frames.ts";
 import type { ReasoningEngine } from "../../agents/engine.ts";
 import type { ConnectionTransport, EventResult } from "../../agents/host.ts";
 import { createRuntime, DeviceAgent } from "../../agents/index.ts";
-import type { AgentRuntime, Clock } from "../../agents/types.ts";
+import type { AgentRuntime } from "../../agents/types.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "../../broker/registry/index.ts";
 import { type OperatorEngine, registerOperatorApi } from "../../app/api/index.ts";
 import { createMetrics, trackHost } from "../../app/metrics/index.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 
 export const TOKEN = "api-test-token-0123456789abcdef";
 export const AUTH = { authorization: `Bearer ${TOKEN}` };
-
-/** Wall-clock-like time that moves only when told; timers fire on `advance`. */
-export class TestClock implements Clock {
-  #now: number;
-  #timers = new Map<number, { at: number; fn: () => void }>();
-  #next = 1;
-  constructor(start: number) {
-    this.#now = start;
-  }
-  now(): number {
-    return this.#now;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.#next++;
-    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.#timers.delete(handle as number);
-  }
-  advance(ms: number): void {
-    const target = this.#now + ms;
-    for (const [id, t] of [...this.#timers].sort((a, b) => a[1].at - b[1].at)) {
-      if (t.at > target) continue;
-      this.#timers.delete(id);
-      this.#now = Math.max(this.#now, t.at);
-      t.fn();
-    }
-    this.#now = target;
-  }
-}
 
 export interface ApiFixture {
   app: FastifyInstance;
   runtime: AgentRuntime;
   registry: DeviceRegistry;
-  clock: TestClock;
+  /** Time of the runtime, registry, metrics and API; tests move it with `advanceSync`. */
+  clock: ManualClock;
   online: Set<string>;
   /** The runtime's data directory: agent databases are `agents/<id>.db` under it. */
   runtimeDir: string;
@@ -70,7 +41,7 @@ export async function createApiFixture(
   options: { engine?: ReasoningEngine & Partial<OperatorEngine>; agentConfig?: Record<string, unknown> } = {},
 ): Promise<ApiFixture> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "api-test-"));
-  const clock = new TestClock(Date.UTC(2026, 0, 15, 12, 0, 0));
+  const clock = new ManualClock(Date.UTC(2026, 0, 15, 12, 0, 0));
   let seed = 7;
   const random = () => {
     seed = (seed * 16807) % 2147483647;

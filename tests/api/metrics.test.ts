@@ -3,20 +3,17 @@ import { after, describe, test } from "node:test";
 import Fastify from "fastify";
 import type { InboundMessage } from "../../agents/host.ts";
 import { approxSize, createMetrics, registerMetricsRoute, SlidingWindow, trackHost } from "../../app/metrics/index.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 
-class FakeClock {
-  t = 1_700_000_000_000;
-  now(): number {
-    return this.t;
-  }
-}
+/** A whole second, as the metrics' one-second buckets were first tested with. */
+const START_MS = 1_700_000_000_000;
 
 describe("metrics", () => {
   const app = Fastify();
   after(() => app.close());
 
   test("a scrape shows every named series after the observers were called", async () => {
-    const clock = new FakeClock();
+    const clock = new ManualClock(START_MS);
     const metrics = createMetrics({ clock });
     metrics.setSources({ runtime: { stats: () => ({ active: 3, hibernated: 7, mailboxDepth: 2, commits: 11 }) } });
     metrics.brokerObserver.connectionOpened?.("tcp");
@@ -78,28 +75,28 @@ describe("metrics", () => {
   });
 
   test("live rates count messages per second over the window and forget old seconds", () => {
-    const clock = new FakeClock();
+    const clock = new ManualClock(START_MS);
     const metrics = createMetrics({ clock, defaultMetrics: false, activityWindowSeconds: 10 });
     for (let i = 0; i < 20; i++) metrics.brokerObserver.messageIn?.("telemetry", "json");
-    clock.t += 1000;
+    clock.advanceSync(1000);
     metrics.brokerObserver.messageOut?.("cmd", "json");
     let rates = metrics.activity.rates();
     assert.equal(rates.inPerSecond, 2);
     assert.equal(rates.outPerSecond, 0.1);
     assert.equal(rates.history.length, 10);
     assert.equal(rates.history.at(-2)?.in, 20);
-    clock.t += 10_000;
+    clock.advanceSync(10_000);
     rates = metrics.activity.rates();
     assert.equal(rates.inPerSecond, 0);
     assert.equal(rates.outPerSecond, 0);
   });
 
   test("a sliding window refuses a window that is not a positive integer", () => {
-    assert.throws(() => new SlidingWindow(["a"], new FakeClock(), 0), /windowSeconds/);
+    assert.throws(() => new SlidingWindow(["a"], new ManualClock(START_MS), 0), /windowSeconds/);
   });
 
   test("engine activity averages time to first token and queue wait over the window", () => {
-    const clock = new FakeClock();
+    const clock = new ManualClock(START_MS);
     const metrics = createMetrics({ clock, defaultMetrics: false });
     assert.equal(metrics.activity.engine().ttftMsMean, null);
     metrics.engineObserver.onFirstToken?.({ agentId: "a", replica: "r", ttftMs: 100 });
@@ -116,7 +113,7 @@ describe("metrics", () => {
 
 describe("activity tracking", () => {
   test("telemetry readings through a tracked host become the device's last readings, large ones are not kept", async () => {
-    const clock = new FakeClock();
+    const clock = new ManualClock(START_MS);
     const metrics = createMetrics({ clock, defaultMetrics: false });
     const delivered: string[] = [];
     const host = {
@@ -130,15 +127,15 @@ describe("activity tracking", () => {
     };
     const tracked = trackHost(host, metrics.activity);
     tracked.deliver("d1", "c1", { channel: "telemetry", frame: { r: { temp: 21.5 } } });
-    assert.deepEqual(metrics.activity.lastTelemetry("d1"), { at: clock.t, readings: { temp: 21.5 } });
-    clock.t += 5000;
+    assert.deepEqual(metrics.activity.lastTelemetry("d1"), { at: clock.now(), readings: { temp: 21.5 } });
+    clock.advanceSync(5000);
     tracked.deliver("d1", "c1", { channel: "telemetry", frame: { senml: [{ bn: "room/", n: "hum", v: 40 }] } });
     assert.deepEqual(metrics.activity.lastTelemetry("d1")?.readings, { "room/hum": 40 });
     tracked.deliver("d1", "c1", { channel: "telemetry", frame: { r: { blob: "x".repeat(5000) } } });
     assert.deepEqual(metrics.activity.lastTelemetry("d1")?.readings, { truncated: true });
-    clock.t += 1000;
+    clock.advanceSync(1000);
     tracked.deliver("d1", "c1", { channel: "ack", frame: { id: "c", ok: true } });
-    assert.equal(metrics.activity.lastSeen("d1"), clock.t);
+    assert.equal(metrics.activity.lastSeen("d1"), clock.now());
     assert.deepEqual(delivered, ["d1:telemetry", "d1:telemetry", "d1:telemetry", "d1:ack"]);
     assert.equal(tracked.extra(), "still reachable");
     metrics.activity.forget("d1");
@@ -146,7 +143,7 @@ describe("activity tracking", () => {
   });
 
   test("rv readings show by alias name once the tracker saw the hello's metrics, else by index", () => {
-    const clock = new FakeClock();
+    const clock = new ManualClock(START_MS);
     const metrics = createMetrics({ clock, defaultMetrics: false });
     const host = {
       open: async () => ({ status: "committed" as const }),

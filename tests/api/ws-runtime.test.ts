@@ -11,7 +11,7 @@ import { Agent, createRuntime } from "../../agents/index.ts";
 import type { AgentRuntime, Connection } from "../../agents/types.ts";
 import { BridgeError } from "../../errors/index.ts";
 import { createAgentSocketServer, type AgentSocketServer } from "../../app/ws/index.ts";
-import { TestClock } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 
 const TOKEN = "ws-runtime-token-0123456789";
 
@@ -74,7 +74,7 @@ describe("WebSocket agent protocol against the real runtime", () => {
     runtime = createRuntime({
       dataDir,
       defaultAgentClass: Counter,
-      clock: new TestClock(Date.UTC(2026, 0, 1)),
+      clock: new ManualClock(Date.UTC(2026, 0, 1)),
       random: () => 0.5,
       logger: pino({ level: "silent" }),
     });

@@ -7,11 +7,11 @@ import type { DeviceRegistry } from "../../broker/index.ts";
 import { TokenBucket } from "../../broker/token-bucket.ts";
 import type { CodecName } from "../../codecs/frames.ts";
 import { getCodec, negotiateCodec } from "../../codecs/index.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 import {
   collect,
   connectDevice,
   endClient,
-  ManualClock,
   publish,
   startTestBroker,
   subscribe,

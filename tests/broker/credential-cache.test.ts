@@ -7,7 +7,7 @@ import path from "node:path";
 import { after, before, describe, mock, test } from "node:test";
 import { createDeviceRegistry } from "../../broker/index.ts";
 import { CredentialCache } from "../../broker/registry/credential-cache.ts";
-import { ManualClock } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 
 const cheap = { N: 1024, r: 8, p: 1 };
 const key = Buffer.alloc(32, 7);
@@ -20,9 +20,9 @@ describe("credential cache", () => {
     assert.equal(cache.has("d1", "hash-1", "s3cret"), true);
     assert.equal(cache.has("d1", "hash-1", "s3cret-not"), false);
     assert.equal(cache.has("d2", "hash-1", "s3cret"), false);
-    clock.advance(999);
+    clock.advanceSync(999);
     assert.equal(cache.has("d1", "hash-1", "s3cret"), true);
-    clock.advance(1);
+    clock.advanceSync(1);
     assert.equal(cache.has("d1", "hash-1", "s3cret"), false);
     assert.equal(cache.size, 0);
   });

@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { DownMessage } from "../../codecs/frames.ts";
 import { CODEC_NAMES, getCodec } from "../../codecs/index.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 import {
   collect,
   connectDevice,
   endClient,
-  ManualClock,
   startTestBroker,
   subscribe,
   type TestBroker,
@@ -166,7 +166,7 @@ describe("broker down frames before the device subscribed", () => {
         transport.send({ channel: "rpc", frame: { id: "r", ok: true } }, { qos: 1 });
         await subscribe(client, "devices/partial-sub/down/cmd");
         assert.equal(tb.broker.stats().downDropped, dropped, "held, not yet dropped");
-        clock.advance(5000);
+        clock.advanceSync(5000);
         assert.equal(tb.broker.stats().downDropped, dropped + 1);
         // After the grace period an unsubscribed frame is dropped at once.
         transport.send({ channel: "rpc", frame: { id: "r2", ok: true } }, { qos: 1 });

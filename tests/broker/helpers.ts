@@ -1,6 +1,7 @@
 /**
- * Shared fixtures of the broker tests: a recording AgentHost with controllable commits and mailbox, a manual clock,
- * a broker on 127.0.0.1 port 0 with a temp registry, and promise helpers around mqtt.js.
+ * Shared fixtures of the broker tests: a recording AgentHost with controllable commits and mailbox, a broker on
+ * 127.0.0.1 port 0 with a temp registry, and promise helpers around mqtt.js. The manual clock is the shared one in
+ * tests/support/manual-clock.ts.
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -21,7 +22,6 @@ import {
   type Broker,
   type BrokerLogger,
   type BrokerOptions,
-  type Clock,
   createBroker,
   createDeviceRegistry,
   type DeviceRegistry,
@@ -134,36 +134,6 @@ export function waitUntil(predicate: () => boolean, timeoutMs = 5000): Promise<v
     };
     check();
   });
-}
-
-/** A clock the test moves by hand. Timers fire on `advance`. */
-export class ManualClock implements Clock {
-  private t: number;
-  private timers = new Map<number, { at: number; fn: () => void }>();
-  private nextId = 1;
-  constructor(start = 1_700_000_000_000) {
-    this.t = start;
-  }
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, delayMs: number): unknown {
-    const id = this.nextId++;
-    this.timers.set(id, { at: this.t + delayMs, fn });
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.delete(handle as number);
-  }
-  advance(ms: number): void {
-    this.t += ms;
-    for (const [id, timer] of [...this.timers]) {
-      if (timer.at <= this.t) {
-        this.timers.delete(id);
-        timer.fn();
-      }
-    }
-  }
 }
 
 /** A logger that keeps every line, to assert on warnings. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { getCodec } from "../../codecs/index.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 import {
   closed,
   collect,
@@ -8,7 +9,6 @@ import {
   connectDevice,
   connectRaw,
   endClient,
-  ManualClock,
   publish,
   publishPacket,
   startTestBroker,
@@ -41,7 +41,7 @@ describe("broker limits", () => {
       assert.ok(frame.ok && frame.frame.code === "BRIDGE_ERR_RATE_LIMITED");
       assert.equal(tb.host.deliveries("fast").length, 3);
 
-      clock.advance(500); // one token at 2 messages/s
+      clock.advanceSync(500); // one token at 2 messages/s
       await publish(client, "devices/fast/up/telemetry", telemetry(5));
       assert.deepEqual(tb.host.deliveries("fast").at(-1)?.message.frame, { r: { n: 5 } });
 
@@ -61,7 +61,7 @@ describe("broker limits", () => {
       await waitUntil(() => inbox2.length === 1);
       const refused = cbor.decodeDown("error", inbox2[0].payload);
       assert.ok(refused.ok && refused.frame.code === "BRIDGE_ERR_RATE_LIMITED");
-      clock.advance(500);
+      clock.advanceSync(500);
       await publish(again, "devices/fast/up/telemetry", telemetry(10));
       assert.deepEqual(tb.host.deliveries("fast").at(-1)?.message.frame, { r: { n: 10 } });
       await endClient(again);

@@ -5,7 +5,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { createDeviceRegistry, type DeviceRegistry } from "../../broker/index.ts";
-import { ManualClock } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 
 const cheap = { N: 1024, r: 8, p: 1 };
 
@@ -109,9 +109,9 @@ describe("device registry", () => {
     registry.touch("dev-4");
     registry.touch("dev-4", clock.now() + 5);
     assert.equal(registry.get("dev-4")?.lastSeen, null);
-    clock.advance(999);
+    clock.advanceSync(999);
     assert.equal(registry.get("dev-4")?.lastSeen, null);
-    clock.advance(1);
+    clock.advanceSync(1);
     assert.equal(registry.get("dev-4")?.lastSeen, clock.now() - 1000 + 5);
     // An older touch never moves last_seen backwards.
     registry.touch("dev-4", 1);

@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import { filterMatches, isUpTopic, mayPublish, maySubscribe } from "../../broker/acl.ts";
 import { DeviceRateLimits, TokenBucket } from "../../broker/token-bucket.ts";
 import { downQos, protocolToDown } from "../../broker/transport.ts";
-import { ManualClock } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 
 describe("broker ACL rules", () => {
   test("a device may publish only under its own up namespace", () => {
@@ -43,11 +43,11 @@ describe("token bucket", () => {
     const clock = new ManualClock();
     const bucket = new TokenBucket(3, 2, clock);
     assert.deepEqual([bucket.take(), bucket.take(), bucket.take(), bucket.take()], [true, true, true, false]);
-    clock.advance(499);
+    clock.advanceSync(499);
     assert.equal(bucket.take(), false);
-    clock.advance(1);
+    clock.advanceSync(1);
     assert.equal(bucket.take(), true);
-    clock.advance(60_000);
+    clock.advanceSync(60_000);
     assert.deepEqual([bucket.take(), bucket.take(), bucket.take(), bucket.take()], [true, true, true, false]);
   });
 });
@@ -64,7 +64,7 @@ describe("device rate limits", () => {
     assert.equal(second, first);
     assert.equal(second.take(), false);
     limits.release("a");
-    clock.advance(2000);
+    clock.advanceSync(2000);
     limits.acquire("b");
     limits.release("b"); // full: forgotten at once
     assert.equal(limits.size, 1);
