@@ -38,8 +38,11 @@ export class BodyFeed {
     });
     body.once("end", () => this.#stop({ ended: true }));
     body.once("error", (error: unknown) => this.#stop({ ended: false, error }));
-    // A body destroyed without an error closes without `end`: for the reader that is a dropped stream.
-    body.once("close", () => this.#stop({ ended: false, error: new Error("the response body closed early") }));
+    // A body destroyed without an error closes without `end`: for the reader that is a dropped stream. (After `end`
+    // or `error`, the usual case, nothing is built: an Error captures a stack.)
+    body.once("close", () => {
+      if (this.#stopped === undefined) this.#stop({ ended: false, error: new Error("the response body closed early") });
+    });
   }
 
   /**
