@@ -7,26 +7,16 @@ import type { ChatOptions, ChatRequest, ChatStreamEvent, ChatUsage } from "../ag
 import { BridgeError } from "../errors/index.ts";
 import { Admission } from "./admission.ts";
 import { ENGINE_ERROR_CODES, engineError } from "./errors.ts";
-import { type OpenedStream, openStream, postCompletion, readLimited, sendRequest } from "./http.ts";
+import { postCompletion, readLimited, sendRequest } from "./http.ts";
 import { notify } from "./observer.ts";
 import { type EngineClientInit, type EngineClientOptions, resolveEngineClientOptions } from "./options.ts";
 import { Replica } from "./replica.ts";
 import { RequestContext } from "./request-context.ts";
 import { withAttempts } from "./retry-loop.ts";
-import { ChatStreamReader } from "./stream-reader.ts";
+import { StreamedCall, type StreamedCallHost } from "./streamed-call.ts";
 import type { EngineClient, EngineClientStats, EngineHealth } from "./types.ts";
 import { validateCall } from "./validate-call.ts";
 import { type ChatCompletion, asObject, buildChatBody } from "./wire.ts";
-
-/** One streamed call as `stream` and `streamBatches` drive it. */
-interface StreamedCall {
-  /** The next batch of events (opening the call first); `[]` after the batch that held `done`. */
-  next(): Promise<ChatStreamEvent[]>;
-  /** Counts and classifies a failure; returns the error to throw. */
-  fail(err: unknown): BridgeError;
-  /** Ends the call: closes an unfinished body, gives the slot back, disposes the context. */
-  close(): void;
-}
 
 /** Longest wait for `/v1/models` when a request names no model; afterwards the request goes without one. */
 const MODEL_LOOKUP_TIMEOUT_MS = 5000;
@@ -57,9 +47,21 @@ class OpenAiEngineClient implements EngineClient {
   #closed = false;
   #counters = { requests: 0, completed: 0, retries: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
   #errors: Record<string, number> = {};
+  /** The client's part in every streamed call (one object, not one set of closures per call). */
+  readonly #callHost: StreamedCallHost;
 
   constructor(options: EngineClientOptions) {
     this.#options = options;
+    this.#callHost = {
+      options,
+      model: (request, ctx) => this.#model(request, ctx),
+      attempts: (ctx, attempt) =>
+        withAttempts(ctx, this.#admission, this.#options, () => this.#counters.retries++, attempt),
+      recordDone: (ctx, replica, usage, finishReason, firstTokenAt) =>
+        this.#recordDone(ctx, replica, usage, finishReason, firstTokenAt),
+      fail: (ctx, replica, raw) => this.#fail(ctx, replica, raw),
+      end: (ctx) => this.#end(ctx),
+    };
     this.#replicas = options.urls.map(
       (url) =>
         new Replica(
@@ -118,66 +120,9 @@ class OpenAiEngineClient implements EngineClient {
     }
   }
 
-  /** One streamed call, shared by `stream` and `streamBatches`: opened on the first `next()`, read a batch at a time. */
+  /** One streamed call, shared by `stream` and `streamBatches` (streamed-call.ts). */
   #streamed(request: ChatRequest, options: ChatOptions): StreamedCall {
-    const ctx = this.#begin(request, options);
-    let replica: Replica | undefined;
-    let opened: OpenedStream | undefined;
-    let reader: ChatStreamReader | undefined;
-    let release: (() => void) | undefined;
-    let finished = false;
-    let firstTokenAt: number | undefined;
-    const open = async (): Promise<ChatStreamReader> => {
-      const body = JSON.stringify(buildChatBody(request, await this.#model(request, ctx), true));
-      const attempt = await withAttempts(
-        ctx,
-        this.#admission,
-        this.#options,
-        () => this.#counters.retries++,
-        (replica) => openStream(replica, this.#options, { body, requestId: ctx.requestId, signal: ctx.signal }),
-      );
-      opened = attempt.value;
-      release = attempt.release;
-      replica = attempt.replica;
-      return new ChatStreamReader(opened, { replica: replica.key, apiKey: this.#options.apiKey, signal: ctx.signal });
-    };
-    return {
-      next: async () => {
-        reader ??= await open();
-        const events = await reader.next();
-        const key = replica?.key ?? "";
-        for (const event of events) {
-          if (event.type === "done") {
-            finished = true;
-            // The slot goes back before the caller sees `done`, so its next request can be admitted at once.
-            release?.();
-            release = undefined;
-            replica?.recordSuccess();
-            this.#recordDone(ctx, key, event.usage, event.finishReason, firstTokenAt);
-          } else if (firstTokenAt === undefined) {
-            firstTokenAt = this.#options.clock.now();
-            notify(this.#options.observer, "onFirstToken", {
-              agentId: ctx.agentId,
-              replica: key,
-              ttftMs: firstTokenAt - ctx.startedAt,
-            });
-          }
-        }
-        return events;
-      },
-      fail: (err) => {
-        // A replica whose streams break is as unhealthy as one that refuses them: it counts towards its cooldown.
-        if (!ctx.signal.aborted && err instanceof BridgeError && err.code === ENGINE_ERROR_CODES.streamBroken) {
-          replica?.recordFailure();
-        }
-        return this.#fail(ctx, replica?.key, err);
-      },
-      close: () => {
-        if (!finished) opened?.body.destroy();
-        release?.();
-        this.#end(ctx);
-      },
-    };
+    return new StreamedCall(this.#callHost, this.#begin(request, options), request);
   }
 
   async complete(request: ChatRequest, options: ChatOptions): Promise<ChatCompletion> {

@@ -1,0 +1,113 @@
+/**
+ * One streamed chat call as `stream` and `streamBatches` drive it: opened (admission, retries) on the first
+ * `next()`, then read a batch of events at a time, with the client's bookkeeping done as each batch passes: the
+ * first-token notice, and at `done` the slot released, the replica's success and the completion recorded.
+ */
+import type { ChatRequest, ChatStreamEvent, ChatUsage } from "../agents/engine.ts";
+import { BridgeError } from "../errors/index.ts";
+import { ENGINE_ERROR_CODES } from "./errors.ts";
+import { type OpenedStream, openStream } from "./http.ts";
+import { notify } from "./observer.ts";
+import type { EngineClientOptions } from "./options.ts";
+import type { Replica } from "./replica.ts";
+import type { RequestContext } from "./request-context.ts";
+import type { Attempted } from "./retry-loop.ts";
+import { ChatStreamReader } from "./stream-reader.ts";
+import { buildChatBody } from "./wire.ts";
+
+/** What a streamed call needs from its client. */
+export interface StreamedCallHost {
+  readonly options: EngineClientOptions;
+  /** The model to name in the request body. */
+  model(request: ChatRequest, ctx: RequestContext): Promise<string | undefined>;
+  /** Runs one attempt loop (admission, retries before the first byte) around `attempt`. */
+  attempts<T>(ctx: RequestContext, attempt: (replica: Replica) => Promise<T>): Promise<Attempted<T>>;
+  recordDone(
+    ctx: RequestContext,
+    replica: string,
+    usage: ChatUsage,
+    finishReason: string,
+    firstTokenAt: number | undefined,
+  ): void;
+  /** Counts and classifies a failure; returns the error to throw. */
+  fail(ctx: RequestContext, replica: string | undefined, raw: unknown): BridgeError;
+  /** Disposes the request's context once the call is over. */
+  end(ctx: RequestContext): void;
+}
+
+export class StreamedCall {
+  #replica: Replica | undefined;
+  #opened: OpenedStream | undefined;
+  #reader: ChatStreamReader | undefined;
+  #release: (() => void) | undefined;
+  #finished = false;
+  #firstTokenAt: number | undefined;
+
+  constructor(
+    private readonly host: StreamedCallHost,
+    private readonly ctx: RequestContext,
+    private readonly request: ChatRequest,
+  ) {}
+
+  /** The next batch of events (opening the call first); `[]` after the batch that held `done`. */
+  async next(): Promise<ChatStreamEvent[]> {
+    this.#reader ??= await this.#open();
+    const events = await this.#reader.next();
+    const { ctx, host } = this;
+    const key = this.#replica?.key ?? "";
+    for (const event of events) {
+      if (event.type === "done") {
+        this.#finished = true;
+        // The slot goes back before the caller sees `done`, so its next request can be admitted at once.
+        this.#release?.();
+        this.#release = undefined;
+        this.#replica?.recordSuccess();
+        host.recordDone(ctx, key, event.usage, event.finishReason, this.#firstTokenAt);
+      } else if (this.#firstTokenAt === undefined) {
+        this.#firstTokenAt = host.options.clock.now();
+        notify(host.options.observer, "onFirstToken", {
+          agentId: ctx.agentId,
+          replica: key,
+          ttftMs: this.#firstTokenAt - ctx.startedAt,
+        });
+      }
+    }
+    return events;
+  }
+
+  /** Counts and classifies a failure of the call; returns the error to throw. */
+  fail(err: unknown): BridgeError {
+    // A replica whose streams break is as unhealthy as one that refuses them: it counts towards its cooldown.
+    if (!this.ctx.signal.aborted && err instanceof BridgeError && err.code === ENGINE_ERROR_CODES.streamBroken) {
+      this.#replica?.recordFailure();
+    }
+    return this.host.fail(this.ctx, this.#replica?.key, err);
+  }
+
+  /**
+   * Ends the call: an unfinished body is destroyed (closing the socket, so the engine sees the disconnect and frees
+   * the sequence's batch slot and KV blocks), the slot goes back, the context is disposed.
+   */
+  close(): void {
+    if (!this.#finished) this.#opened?.body.destroy();
+    this.#release?.();
+    this.#release = undefined;
+    this.host.end(this.ctx);
+  }
+
+  async #open(): Promise<ChatStreamReader> {
+    const { ctx, host, request } = this;
+    const body = JSON.stringify(buildChatBody(request, await host.model(request, ctx), true));
+    const attempt = await host.attempts(ctx, (replica) =>
+      openStream(replica, host.options, { body, requestId: ctx.requestId, signal: ctx.signal }),
+    );
+    this.#opened = attempt.value;
+    this.#release = attempt.release;
+    this.#replica = attempt.replica;
+    return new ChatStreamReader(attempt.value, {
+      replica: attempt.replica.key,
+      apiKey: host.options.apiKey,
+      signal: ctx.signal,
+    });
+  }
+}
