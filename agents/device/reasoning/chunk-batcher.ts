@@ -41,7 +41,7 @@ export interface ChunkBatchOptions {
   /**
    * The window while the process is busy (see `busyUtilization`), ms; at least `flushIntervalMs` is used. Default
    * 50: at 256 streaming devices a token reaches each device about every 30 ms, so a 20 ms window sends one packet
-   * per token; 50 ms halves the packets when that is what limits the bridge.
+   * per token; with the busy window about a third fewer packets went out there (docs/benchmarks.md).
    */
   busyFlushIntervalMs: number;
   /**
