@@ -12,59 +12,16 @@ import type { AgentClass } from "../../agents/agent.ts";
 import type { ReasoningEngine } from "../../agents/engine.ts";
 import type { ConnectionKind, ConnectionTransport, EventResult, ProtocolMessage } from "../../agents/host.ts";
 import { createRuntime } from "../../agents/runtime.ts";
-import type { AgentRuntime, Clock } from "../../agents/types.ts";
+import type { AgentRuntime } from "../../agents/types.ts";
 import { DeviceAgent } from "../../agents/device/index.ts";
 import { createEngineClient } from "../../engine-client/index.ts";
 import type { EngineClient } from "../../engine-client/index.ts";
 import { startEngineSimulator } from "../../engine-client/sim/index.ts";
 import type { EngineSimulator } from "../../engine-client/sim/index.ts";
+import { ManualClock, settle } from "../support/manual-clock.ts";
 
-/** A clock whose time moves only when the test says so. */
-export class FakeClock implements Clock {
-  #now: number;
-  #timers = new Map<number, { at: number; fn: () => void }>();
-  #next = 1;
-
-  constructor(start: number) {
-    this.#now = start;
-  }
-
-  now(): number {
-    return this.#now;
-  }
-
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.#next++;
-    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
-    return id;
-  }
-
-  clearTimeout(handle: unknown): void {
-    this.#timers.delete(handle as number);
-  }
-
-  /** Moves time forward by `ms`, firing due timers in time order and letting their work settle. */
-  async advance(ms: number): Promise<void> {
-    const target = this.#now + ms;
-    for (;;) {
-      let due: [number, { at: number; fn: () => void }] | undefined;
-      for (const entry of this.#timers)
-        if (entry[1].at <= target && (due === undefined || entry[1].at < due[1].at)) due = entry;
-      if (due === undefined) break;
-      this.#timers.delete(due[0]);
-      this.#now = Math.max(this.#now, due[1].at);
-      due[1].fn();
-      await settle();
-    }
-    this.#now = target;
-    await settle();
-  }
-}
-
-/** Lets queued events and their commits run. */
-export async function settle(rounds = 5): Promise<void> {
-  for (let i = 0; i < rounds; i++) await new Promise((resolve) => setImmediate(resolve));
-}
+/** Lets queued events and their commits run (the shared helper, re-exported for the device suites). */
+export { settle };
 
 /** Waits (real time) until `check` returns a value other than undefined/false. */
 export async function waitFor<T>(check: () => T | undefined | false, what: string, timeoutMs = 10_000): Promise<T> {
@@ -128,14 +85,14 @@ export interface HarnessOptions {
 /** The runtime under test, restartable on the same dataDir. */
 export class DeviceHarness {
   readonly dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "device-agent-"));
-  readonly clock: FakeClock;
+  readonly clock: ManualClock;
   runtime: AgentRuntime;
   #n = 0;
   /** runtime.start() arms alarms; every helper waits for it. */
   #ready: Promise<void>;
 
   constructor(readonly options: HarnessOptions = {}) {
-    this.clock = new FakeClock(options.start ?? Date.UTC(2026, 0, 15, 12, 0, 0));
+    this.clock = new ManualClock(options.start ?? Date.UTC(2026, 0, 15, 12, 0, 0));
     this.runtime = this.#create();
     this.#ready = this.runtime.start();
   }
