@@ -35,10 +35,7 @@ export function write<T>(cell: AgentCell, fn: () => T): T {
 /** AgentCell.nested: a synchronous savepoint; `fn`'s writes and in-memory changes roll back alone when it throws. */
 export function nested<T>(cell: AgentCell, fn: () => T): T {
   if (cell.scope === null) return write(cell, () => nested(cell, fn));
-  const sql = cell.sqlRunner();
-  const scope = new Scope(cell.scope);
-  cell.scope = scope;
-  sql.control("SAVEPOINT nest");
+  const scope = enterNested(cell);
   try {
     const result = fn();
     if (result instanceof Promise) {
@@ -46,9 +43,7 @@ export function nested<T>(cell: AgentCell, fn: () => T): T {
         field: "fn",
       });
     }
-    sql.control("RELEASE nest");
-    cell.scope = scope.parent;
-    scope.mergeIntoParent();
+    keepNested(cell, scope);
     return result;
   } catch (err) {
     unwindNested(cell, scope);
@@ -58,20 +53,33 @@ export function nested<T>(cell: AgentCell, fn: () => T): T {
 
 /** AgentCell.nestedAsync: a savepoint around an awaited hook or callback inside an event (rpc, schedule, queue). */
 export async function nestedAsync<T>(cell: AgentCell, fn: () => Promise<T>): Promise<T> {
-  const sql = cell.sqlRunner();
-  const scope = new Scope(cell.scope);
-  cell.scope = scope;
-  sql.control("SAVEPOINT nest");
+  const scope = enterNested(cell);
   try {
     const result = await fn();
-    sql.control("RELEASE nest");
-    cell.scope = scope.parent;
-    scope.mergeIntoParent();
+    keepNested(cell, scope);
     return result;
   } catch (err) {
     unwindNested(cell, scope);
     throw err;
   }
+}
+
+/**
+ * Opens a nested savepoint and makes its scope the cell's current one. The savepoint first: if SQLite refuses it,
+ * the cell's current scope is left as it was.
+ */
+function enterNested(cell: AgentCell): Scope {
+  cell.sqlRunner().control("SAVEPOINT nest");
+  const scope = new Scope(cell.scope);
+  cell.scope = scope;
+  return scope;
+}
+
+/** The nested work succeeded: its savepoint is released and its effects join the enclosing scope. */
+function keepNested(cell: AgentCell, scope: Scope): void {
+  cell.sqlRunner().control("RELEASE nest");
+  cell.scope = scope.parent;
+  scope.mergeIntoParent();
 }
 
 function unwindNested(cell: AgentCell, scope: Scope): void {
