@@ -170,6 +170,30 @@ interface Side {
   close(): Promise<void>;
 }
 
+/** Opens one side on the files under `dir`, with `warmIds` in memory (or open) and written once, untimed. */
+type Opener = (dir: string, warmIds: string[]) => Promise<Side>;
+
+/** Every side of a case, by name: the raw ones (baseline first), then the runtime settings. */
+function openers(c: ThroughputCase): Array<[string, Opener]> {
+  const raw = rawSides(c).map(([name, r]): [string, Opener] => [
+    name,
+    async (dir, warmIds) => {
+      const base = new RawBaseline(path.join(dir, "agents"), MAX_OPEN, r.synchronous);
+      base.warm(warmIds);
+      return { round: async () => baselineRound(base, c, r.inFlight), close: async () => base.close() };
+    },
+  ]);
+  const runtimes = Object.entries(c.settings).map(([name, s]): [string, Opener] => [
+    name,
+    async (dir, warmIds) => {
+      const rt = runtimeFor(dir, MAX_OPEN, { lockingMode: s.lockingMode, synchronous: s.synchronous });
+      await warmRuntime(rt, warmIds);
+      return { round: () => runtimeRound(rt, c, s.inFlight), close: () => rt.shutdown() };
+    },
+  ]);
+  return [...raw, ...runtimes];
+}
+
 /**
  * Up to MAX_OPEN agents: every side keeps its databases open for the whole phase, each side on its own copy of the
  * same files (both use locking_mode=EXCLUSIVE, so they cannot share one file at once). A round then measures events
@@ -178,20 +202,10 @@ interface Side {
  */
 async function residentSides(c: ThroughputCase, template: string): Promise<Record<string, Side>> {
   const sides: Record<string, Side> = {};
-  const copy = (name: string) => {
+  for (const [name, open] of openers(c)) {
     const dir = path.join(c.dataDir, name);
     fs.cpSync(template, dir, { recursive: true });
-    return dir;
-  };
-  for (const [name, r] of rawSides(c)) {
-    const base = new RawBaseline(path.join(copy(name), "agents"), MAX_OPEN, r.synchronous);
-    base.warm(ids(c.agents));
-    sides[name] = { round: async () => baselineRound(base, c, r.inFlight), close: async () => base.close() };
-  }
-  for (const [name, s] of Object.entries(c.settings)) {
-    const rt = runtimeFor(copy(name), MAX_OPEN, { lockingMode: s.lockingMode, synchronous: s.synchronous });
-    await warmRuntime(rt, ids(c.agents));
-    sides[name] = { round: () => runtimeRound(rt, c, s.inFlight), close: () => rt.shutdown() };
+    sides[name] = await open(dir, ids(c.agents));
   }
   return sides;
 }
@@ -204,26 +218,13 @@ async function residentSides(c: ThroughputCase, template: string): Promise<Recor
 function wavedSides(c: ThroughputCase, dir: string): Record<string, Side> {
   const recent = ids(c.agents).slice(-MAX_OPEN);
   const sides: Record<string, Side> = {};
-  for (const [name, r] of rawSides(c)) {
+  for (const [name, open] of openers(c)) {
     sides[name] = {
       async round() {
-        const base = new RawBaseline(path.join(dir, "agents"), MAX_OPEN, r.synchronous);
-        base.warm(recent);
-        const result = baselineRound(base, c, r.inFlight);
-        base.close();
+        const side = await open(dir, recent);
+        const result = await side.round();
+        await side.close();
         return result;
-      },
-      close: async () => {},
-    };
-  }
-  for (const [name, s] of Object.entries(c.settings)) {
-    sides[name] = {
-      async round() {
-        const rt = runtimeFor(dir, MAX_OPEN, { lockingMode: s.lockingMode, synchronous: s.synchronous });
-        await warmRuntime(rt, recent);
-        const r = await runtimeRound(rt, c, s.inFlight);
-        await rt.shutdown();
-        return r;
       },
       close: async () => {},
     };
