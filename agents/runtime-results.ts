@@ -17,7 +17,8 @@ function toCallResult(o: EventOutcome): CallResult {
 
 // The per-event resolvers are made by these functions rather than written inline as `resolve: (o) => ...`: tsx
 // (esbuild with keepNames) wraps a function literal in a name-giving position in a `__name` call, an
-// Object.defineProperty on every event that cost about a tenth of a call's time. A returned arrow has no name to keep.
+// Object.defineProperty on every event that was about half of a no-write call's CPU time (2.1-2.3 us before, 0.9-1.6
+// us after). A returned arrow has no name to keep.
 export function eventResolver(resolve: (r: EventResult) => void): (o: EventOutcome) => void {
   return (o) => resolve(toEventResult(o));
 }
