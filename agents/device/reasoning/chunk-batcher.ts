@@ -66,19 +66,20 @@ export const realBatchTimers: BatchTimers = {
   clearImmediate: (handle) => clearImmediate(handle as ReturnType<typeof setImmediate>),
 };
 
+/** A flush window must be a finite number of ms >= 0. */
+function requireWindowMs(options: ChunkBatchOptions, field: "flushIntervalMs" | "busyFlushIntervalMs"): void {
+  const value = options[field];
+  if (!Number.isFinite(value) || value < 0)
+    throw new BridgeError("BRIDGE_ERR_CONFIG", `${field} must be a finite number >= 0`, { field });
+}
+
 /** Validates options, naming the field at fault; missing fields take the defaults. */
 export function chunkBatchOptions(given: Partial<ChunkBatchOptions> = {}): ChunkBatchOptions {
   const options = { ...CHUNK_BATCH_DEFAULTS, ...given };
-  if (!Number.isFinite(options.flushIntervalMs) || options.flushIntervalMs < 0)
-    throw new BridgeError("BRIDGE_ERR_CONFIG", "flushIntervalMs must be a finite number >= 0", {
-      field: "flushIntervalMs",
-    });
+  requireWindowMs(options, "flushIntervalMs");
   if (!(options.flushBytes >= 1))
     throw new BridgeError("BRIDGE_ERR_CONFIG", "flushBytes must be a number >= 1", { field: "flushBytes" });
-  if (!Number.isFinite(options.busyFlushIntervalMs) || options.busyFlushIntervalMs < 0)
-    throw new BridgeError("BRIDGE_ERR_CONFIG", "busyFlushIntervalMs must be a finite number >= 0", {
-      field: "busyFlushIntervalMs",
-    });
+  requireWindowMs(options, "busyFlushIntervalMs");
   if (!(options.busyUtilization >= 0 && options.busyUtilization <= 1))
     throw new BridgeError("BRIDGE_ERR_CONFIG", "busyUtilization must be a number from 0 to 1", {
       field: "busyUtilization",
