@@ -107,7 +107,9 @@ export class DeviceAgent extends Agent<ValueMap> {
     if (this.#core.isDevice(conn)) this.#core.presence.touch();
   }
 
-  override async onMessage(conn: Connection, message: InboundMessage): Promise<void> {
+  // Not async: a frame whose hooks return nothing stays on the runtime's synchronous batch path (no promise and no
+  // microtask per event); a hook's promise, when there is one, is handed back for the runtime to await.
+  override onMessage(conn: Connection, message: InboundMessage): void | Promise<void> {
     const core = this.#core;
     const device = core.isDevice(conn);
     if (device) {
@@ -145,28 +147,25 @@ export class DeviceAgent extends Agent<ValueMap> {
   }
 
   // #private: a prototype method would be reachable by name through runtime.call.
-  async #onDeviceFrame(conn: Connection, message: InboundMessage): Promise<void> {
+  #onDeviceFrame(conn: Connection, message: InboundMessage): void | Promise<void> {
     const core = this.#core;
     switch (message.channel) {
       case "hello": {
         const profile = handleHello(core, conn, message.frame);
-        if (profile !== undefined) await this.onHello(profile, conn);
-        return;
+        return profile === undefined ? undefined : this.onHello(profile, conn);
       }
       case "telemetry": {
         const readings = handleTelemetry(core, conn, message.frame);
-        if (readings.length > 0) await this.onTelemetry(readings, conn);
-        return;
+        return readings.length > 0 ? this.onTelemetry(readings, conn) : undefined;
       }
       case "state": {
-        if (handleReportedState(core, conn, message.frame) !== undefined)
-          await this.onReportedState(core.shadow.get(), conn);
-        return;
+        return handleReportedState(core, conn, message.frame) === undefined
+          ? undefined
+          : this.onReportedState(core.shadow.get(), conn);
       }
       case "ack": {
         const command = handleAck(core, conn, message.frame);
-        if (command !== undefined) await this.onCommandResult(command);
-        return;
+        return command === undefined ? undefined : this.onCommandResult(command);
       }
       default:
         return;
