@@ -189,6 +189,7 @@ export class DeviceAgent extends Agent<ValueMap> {
    */
   override [ROLLED_BACK](): void {
     this.#core.invalidateCaches();
+    this.#reasoner.turns.invalidate();
   }
 
   override onTaskProgress(task: TaskInfo, update: Value): void | Promise<void> {

@@ -1,10 +1,11 @@
 /**
- * What a streamed reasoning turn costs the agent's database: the turn's rows are written with RETURNING and the
- * round's turn is cached when the round starts, so no statement re-reads a turn, a task row or the queue while the
- * answer streams.
+ * What a streamed reasoning turn costs the agent's database: the turn's row is written once, already running its
+ * first round, and that turn is cached for the round, so no statement re-reads a turn, a task row or the queue while
+ * the answer streams, and the request reads back nothing it just wrote.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import type { ConversationEntry } from "../../agents/device/reasoning/conversation-store.ts";
 import { DeviceHarness, useSimulatedEngine, waitFor } from "./device-harness.ts";
 import { statementSpy } from "./statement-spy.ts";
 
@@ -28,6 +29,33 @@ test("a streamed turn re-reads no turn or task row and asks the queue at most on
     // The queue is asked once, when the finished task lets the agent's pending mark go; not per chunk.
     const queueReads = spy.executed.filter((s) => /FROM _bridge_queue/.test(s));
     assert.ok(queueReads.length <= 1, `${queueReads.length} queue reads for ${chunks.length} chunks`);
+  } finally {
+    restore();
+  }
+});
+
+test("an up/reason writes its turn row once and reads back nothing it just wrote", async () => {
+  const h = new DeviceHarness({ engine: env.engine, agentConfig: { DeviceAgent: { maxHistoryTurns: 0 } } });
+  env.harnesses.push(h);
+  const dev = await h.open("sql-r2", "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "1.0.0" } });
+  const { spy, restore } = statementSpy();
+  try {
+    spy.on = true;
+    for (const id of ["q1", "q2"]) {
+      await h.send(dev, { channel: "reason", frame: { id, q: "How warm is it?", max: 8 } });
+      await waitFor(() => dev.frames("reason").find((f) => f.id === id && f.fin === true), `final frame of ${id}`);
+    }
+    spy.on = false;
+    const count = (pattern: RegExp) => spy.executed.filter((s) => pattern.test(s)).length;
+    assert.equal(count(/INSERT INTO reason_turns/), 2);
+    // The first round is written with the row: no UPDATE starts it, and its messages are not read back.
+    assert.equal(count(/SET status = 'running', round = round \+ 1/), 0);
+    assert.equal(count(/FROM conversation WHERE turn_id/), 0);
+    // The next turn id is read once per agent in memory, not per request.
+    assert.ok(count(/MAX\(CAST\(substr\(id, 6\)/) <= 1, "turn id scans");
+    const conversation = await h.call<ConversationEntry[]>("sql-r2", "getConversation", {});
+    assert.deepEqual([...new Set(conversation.map((m) => m.turnId))], ["turn-1", "turn-2"]);
   } finally {
     restore();
   }

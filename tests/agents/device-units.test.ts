@@ -5,8 +5,9 @@ import Database from "better-sqlite3";
 import { CommandOutbox } from "../../agents/device/command-outbox.ts";
 import { resolveDeviceAgentOptions } from "../../agents/device/options.ts";
 import { compactText } from "../../agents/device/reasoning/compact.ts";
-import { historyWindowBase } from "../../agents/device/reasoning/conversation-store.ts";
+import { ConversationStore, historyWindowBase } from "../../agents/device/reasoning/conversation-store.ts";
 import { buildMessages, deviceContext } from "../../agents/device/reasoning/prompt.ts";
+import { TurnStore } from "../../agents/device/reasoning/turn-store.ts";
 import { migrateDeviceSchema } from "../../agents/device/schema.ts";
 import { ShadowStore } from "../../agents/device/shadow-store.ts";
 import type { SqlTag, SqlValue } from "../../agents/device/sql.ts";
@@ -287,6 +288,65 @@ describe("conversation guard and prompt", () => {
     const since = deviceContext(t0 + 2000, false, shadow, [], true);
     assert.match(since, /\(offline\)/);
     assert.match(since, /Telemetry since the previous question: none$/);
+  });
+});
+
+describe("reasoning turns", () => {
+  const turnInput = (id: string) => ({
+    id,
+    requestId: `r-${id}`,
+    connId: "c1",
+    question: "How warm is it?",
+    context: "device: online",
+    stream: true,
+    maxTokens: 64,
+  });
+
+  test("turn ids come from memory after the first, and are read again after a rolled-back event", () => {
+    const { sql, close } = memorySql();
+    try {
+      const turns = new TurnStore(sql, () => NOW);
+      assert.equal(turns.nextId(), "turn-1");
+      turns.create(turnInput("turn-1"), "task-1");
+      assert.equal(turns.nextId(), "turn-2");
+      // turn-2 was never written (its event rolled back): memory is ahead of the database until invalidated.
+      assert.equal(turns.nextId(), "turn-3");
+      turns.invalidate();
+      assert.equal(turns.nextId(), "turn-2");
+      // A store over the same database (the agent woken again) continues after what was written.
+      assert.equal(new TurnStore(sql, () => NOW).nextId(), "turn-2");
+    } finally {
+      close();
+    }
+  });
+
+  test("a created turn runs its first round and is the stored row, served to the round without reading it", () => {
+    const { sql, close } = memorySql();
+    try {
+      const turns = new TurnStore(sql, () => NOW);
+      const created = turns.create(turnInput("turn-1"), "task-1", 7);
+      assert.equal(created.round, 1);
+      assert.equal(created.taskId, "task-1");
+      assert.equal(turns.current("turn-1", "task-1"), created);
+      const stored = new TurnStore(sql, () => NOW).get("turn-1");
+      assert.deepEqual(stored, created);
+      assert.deepEqual(turns.runningRequestIds(), ["r-turn-1"]);
+    } finally {
+      close();
+    }
+  });
+
+  test("an appended message comes back as stored, compaction included", () => {
+    const { sql, close } = memorySql();
+    try {
+      const conversation = new ConversationStore(sql, () => NOW, 40);
+      const short = conversation.append("turn-1", { role: "user", content: "How warm is it?" });
+      const long = conversation.append("turn-1", { role: "user", content: "x".repeat(200) });
+      assert.equal(long.compacted, true);
+      assert.deepEqual(conversation.turnMessages("turn-1"), [short, long]);
+    } finally {
+      close();
+    }
   });
 });
 

@@ -113,8 +113,11 @@ export class ConversationStore {
     private readonly maxMessageChars: number,
   ) {}
 
-  /** Appends a message, compacting oversized text and tool-call arguments (with a note) instead of failing. */
-  append(turnId: string, message: ChatMessage): void {
+  /**
+   * Appends a message, compacting oversized text and tool-call arguments (with a note) instead of failing. Returns
+   * the entry as stored, so a prompt built right after needs no SELECT of it.
+   */
+  append(turnId: string, message: ChatMessage): ConversationEntry {
     let compacted = false;
     const guard = (text: string, what: string): string => {
       const result = compactText(text, this.maxMessageChars, what);
@@ -146,8 +149,21 @@ export class ConversationStore {
       default:
         content = guard(message.content, `the ${message.role} message`);
     }
-    this.sql`INSERT INTO conversation (turn_id, role, content, tool_calls, tool_call_id, compacted, created_at)
-      VALUES (${turnId}, ${message.role}, ${content}, ${toolCalls}, ${toolCallId}, ${compacted ? 1 : 0}, ${this.now()})`;
+    const createdAt = this.now();
+    const [row] = this.sql<{ id: number }>`INSERT INTO conversation
+      (turn_id, role, content, tool_calls, tool_call_id, compacted, created_at)
+      VALUES (${turnId}, ${message.role}, ${content}, ${toolCalls}, ${toolCallId}, ${compacted ? 1 : 0}, ${createdAt})
+      RETURNING id`;
+    return toEntry({
+      id: row.id,
+      turn_id: turnId,
+      role: message.role,
+      content,
+      tool_calls: toolCalls,
+      tool_call_id: toolCallId,
+      compacted: compacted ? 1 : 0,
+      created_at: createdAt,
+    });
   }
 
   /** Messages of one turn, in order. */

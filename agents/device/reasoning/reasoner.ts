@@ -6,7 +6,7 @@
  */
 import type { ReasonRequestFrame, ReasonStreamFrame, Value } from "../../../codecs/frames.ts";
 import { getCodec } from "../../../codecs/index.ts";
-import type { ChatRequest } from "../../engine.ts";
+import type { ChatRequest, ReasoningEngine } from "../../engine.ts";
 import type { Connection, TaskInfo } from "../../types.ts";
 import type { DeviceCore } from "../device-core.ts";
 import { isValueMap } from "../values.ts";
@@ -14,7 +14,7 @@ import { ApprovalStore } from "./approval-store.ts";
 import { CHUNK_BATCH_DEFAULTS, coalesceProgress } from "./chunk-batcher.ts";
 import { ConversationStore } from "./conversation-store.ts";
 import { fitFinalFrame, splitChunkText } from "./fit-frame.ts";
-import { buildMessages, deviceContext, systemMessage } from "./prompt.ts";
+import { buildMessages, deviceContext, type PromptTurn, systemMessage } from "./prompt.ts";
 import { parseRoundResult, runRound } from "./round.ts";
 import type { RoundResult } from "./round.ts";
 import type { ToolHost } from "./tools.ts";
@@ -62,14 +62,15 @@ export class Reasoner {
       );
       return undefined;
     }
-    if (core.ports.engine() === undefined) {
+    const engine = core.ports.engine();
+    if (engine === undefined) {
       core.sendError(conn, "BRIDGE_ERR_ENGINE_NOT_CONFIGURED", "no reasoning engine is configured on this bridge", {
         id,
       });
       return undefined;
     }
-    const active = this.turns.withStatus("running");
-    if (active.some((t) => t.requestId === id) || active.length >= core.options.maxConcurrentTurns) {
+    const active = this.turns.runningRequestIds();
+    if (active.includes(id) || active.length >= core.options.maxConcurrentTurns) {
       core.sendError(conn, "BRIDGE_ERR_REASON_BUSY", "a reasoning request of this device is still running", { id });
       return undefined;
     }
@@ -97,21 +98,16 @@ export class Reasoner {
       telemetry,
       since !== undefined,
     );
-    const turn = this.turns.create(
-      {
-        id: this.turns.nextId(),
-        requestId: id,
-        connId: conn.id,
-        question: frame.q,
-        context,
-        stream,
-        maxTokens: Math.min(max, core.options.reasonMaxTokensLimit),
-      },
+    const turnId = this.turns.nextId();
+    const question = this.conversation.append(turnId, { role: "user", content: frame.q });
+    const maxTokens = Math.min(max, core.options.reasonMaxTokensLimit);
+    // The round starts before the turn row is written, so the row is written once, already running it.
+    const taskId = this.#startEngineRound(engine, turnId, 0, { context, messages: [question] }, stream, maxTokens);
+    return this.turns.create(
+      { id: turnId, requestId: id, connId: conn.id, question: frame.q, context, stream, maxTokens },
+      taskId,
       mark,
     );
-    this.conversation.append(turn.id, { role: "user", content: frame.q });
-    this.startRound(turn);
-    return turn;
   }
 
   /** Starts the next engine round of `turn` as a background task. The last allowed round is asked without tools. */
@@ -121,6 +117,24 @@ export class Reasoner {
       this.fail(turn, "BRIDGE_ERR_ENGINE_NOT_CONFIGURED", "no reasoning engine is configured on this bridge");
       return;
     }
+    const messages = this.conversation.turnMessages(turn.id);
+    const current = { context: turn.context, messages };
+    const taskId = this.#startEngineRound(engine, turn.id, turn.round, current, turn.stream, turn.maxTokens);
+    this.turns.startRound(turn.id, taskId);
+  }
+
+  /**
+   * Starts round `round + 1` of turn `turnId` (whose messages so far are `current`) as a background task on
+   * `engine` and returns its task id.
+   */
+  #startEngineRound(
+    engine: ReasoningEngine,
+    turnId: string,
+    round: number,
+    current: PromptTurn,
+    stream: boolean,
+    maxTokens: number,
+  ): string {
     const { options, ports } = this.core;
     const request: ChatRequest = {
       messages: buildMessages({
@@ -130,13 +144,13 @@ export class Reasoner {
           this.core.presence.profile(),
         ),
         history: this.conversation.history(options.maxHistoryTurns),
-        turn: { context: turn.context, messages: this.conversation.turnMessages(turn.id) },
+        turn: current,
       }),
-      maxTokens: turn.maxTokens,
+      maxTokens,
     };
-    if (turn.round < options.maxToolRounds) request.tools = [...DEVICE_TOOLS];
+    if (round < options.maxToolRounds) request.tools = [...DEVICE_TOOLS];
     if (options.model !== "") request.model = options.model;
-    const round = runRound(engine, request, ports.id, turn.stream, {
+    const body = runRound(engine, request, ports.id, stream, {
       timeoutMs: options.reasonTimeoutMs,
       priority: options.reasonPriority,
     });
@@ -144,12 +158,11 @@ export class Reasoner {
     // flush never needs to exceed what one frame of the device can carry (onProgress splits what does).
     const maxFrame = this.core.presence.profile().caps.maxFrame;
     const flushBytes = Math.max(1, Math.min(CHUNK_BATCH_DEFAULTS.flushBytes, maxFrame ?? Number.POSITIVE_INFINITY));
-    const taskId = ports.startTask(
+    return ports.startTask(
       REASON_TASK_KIND,
-      { turnId: turn.id },
-      turn.stream ? coalesceProgress(round, { ...CHUNK_BATCH_DEFAULTS, flushBytes }) : round,
+      { turnId },
+      stream ? coalesceProgress(body, { ...CHUNK_BATCH_DEFAULTS, flushBytes }) : body,
     );
-    this.turns.startRound(turn.id, taskId);
   }
 
   /** The turn a task event belongs to, only while that task is still the turn's current round. */

@@ -92,19 +92,29 @@ export class TurnStore {
   readonly #nextSeq = new Map<string, number>();
   /** Snapshot of a running turn, by the task id of its current round (see `current`). */
   readonly #byTask = new Map<string, Turn>();
+  /** Number of the next turn id; undefined until first needed (read from the database). */
+  #nextNumber: number | undefined;
 
   constructor(
     private readonly sql: SqlTag,
     private readonly now: () => number,
   ) {}
 
-  /** A fresh turn id: sequential per agent, so ids are deterministic in tests and unique per database. */
+  /**
+   * A fresh turn id: sequential per agent, so ids are deterministic in tests and unique per database. The table is
+   * scanned once per agent in memory, not once per request (the scan was a visible share of an `up/reason`).
+   */
   nextId(): string {
     // MAX of the numeric suffix rather than COUNT: old turns are pruned, ids must never repeat.
-    const n = Number(
+    this.#nextNumber ??= Number(
       this.sql<{ n: number }>`SELECT COALESCE(MAX(CAST(substr(id, 6) AS INTEGER)), 0) + 1 AS n FROM reason_turns`[0].n,
     );
-    return `turn-${n}`;
+    return `turn-${this.#nextNumber++}`;
+  }
+
+  /** Forgets what memory holds ahead of the database (after a rolled-back event): the next id is read again. */
+  invalidate(): void {
+    this.#nextNumber = undefined;
   }
 
   /**
@@ -125,20 +135,45 @@ export class TurnStore {
     return old.length;
   }
 
-  /** Opens a turn; `telemetryMark` is the newest telemetry row id its context snapshot saw. */
+  /**
+   * Opens a turn already running its first round as task `taskId` (the round is started first, in the same event,
+   * so the row is written once); `telemetryMark` is the newest telemetry row id its context snapshot saw. The turn
+   * is built from what was written, with no RETURNING and no SELECT, and is what `current` serves to the round's
+   * first task event (which runs only after this event committed).
+   */
   create(
     input: Pick<Turn, "id" | "requestId" | "connId" | "question" | "context" | "stream" | "maxTokens">,
+    taskId: string,
     telemetryMark?: number,
   ): Turn {
-    // RETURNING: the stored row comes back from the INSERT itself, with no SELECT after it.
-    const [row] = this.sql<TurnRow>`INSERT INTO reason_turns
-      (id, request_id, conn_id, question, context, status, stream, max_tokens, created_at, telemetry_mark)
+    const createdAt = this.now();
+    this.sql`INSERT INTO reason_turns
+      (id, request_id, conn_id, question, context, status, stream, max_tokens, round, task_id, created_at,
+        telemetry_mark)
       VALUES (${input.id}, ${input.requestId}, ${input.connId}, ${input.question}, ${input.context}, 'running',
-        ${input.stream ? 1 : 0}, ${input.maxTokens}, ${this.now()}, ${telemetryMark ?? null}) RETURNING *`;
+        ${input.stream ? 1 : 0}, ${input.maxTokens}, 1, ${taskId}, ${createdAt}, ${telemetryMark ?? null})`;
     // Ids are MAX + 1: a pruned or rolled-back id can come back, and must start from seq 0 again.
     this.#nextSeq.set(input.id, 0);
     this.#forget(input.id);
-    return toTurn(row);
+    const turn: Turn = {
+      id: input.id,
+      requestId: input.requestId,
+      connId: input.connId,
+      question: input.question,
+      context: input.context,
+      stream: input.stream,
+      maxTokens: input.maxTokens,
+      status: "running",
+      round: 1,
+      seq: 0,
+      text: "",
+      taskId,
+      usage: { promptTokens: 0, cachedTokens: 0, completionTokens: 0 },
+      finishReason: null,
+      createdAt,
+    };
+    this.#byTask.set(taskId, turn);
+    return turn;
   }
 
   /**
@@ -178,6 +213,13 @@ export class TurnStore {
 
   #forget(id: string): void {
     for (const [taskId, turn] of this.#byTask) if (turn.id === id) this.#byTask.delete(taskId);
+  }
+
+  /** Request ids of the running turns (every `up/reason` asks, to refuse a duplicate id or one turn too many). */
+  runningRequestIds(): string[] {
+    return this.sql<{ request_id: string }>`SELECT request_id FROM reason_turns WHERE status = 'running'`.map(
+      (r) => r.request_id,
+    );
   }
 
   /** Turns with one of `statuses`, oldest first. */
