@@ -188,7 +188,11 @@ function commitBatch(run: BatchRun): void {
     reportError(cell, err, "commit");
   }
   if (wrote)
-    cell.core.observer.onCommit?.({ agentId: cell.id, events: run.batch.length, durationMs: performance.now() - run.t0 });
+    cell.core.observer.onCommit?.({
+      agentId: cell.id,
+      events: run.batch.length,
+      durationMs: performance.now() - run.t0,
+    });
   for (const d of done) {
     if (d.outcome.status === "committed") releaseOutputs(cell, d.scope.outputs);
     d.item.resolve(d.outcome);

@@ -4,6 +4,7 @@
  * `static deviceOptions`, over `DEVICE_AGENT_DEFAULTS`.
  */
 import { BridgeError } from "../../errors/bridge-error.ts";
+import { CHUNK_BATCH_DEFAULTS } from "./reasoning/chunk-batcher.ts";
 
 /** Options of a DeviceAgent. Every field has a default; units are in the names. */
 export interface DeviceAgentOptions {
@@ -63,6 +64,17 @@ export interface DeviceAgentOptions {
    * first. Any safe integer, negative included. Default 0.
    */
   reasonPriority: number;
+  /**
+   * Least time between two streamed `down/reason` chunks of one answer, ms: text arriving sooner goes out together.
+   * The first text of an answer and its end are never held. 0 sends what each read of the engine brought. Default
+   * 50.
+   */
+  reasonChunkIntervalMs: number;
+  /**
+   * The chunk interval while the bridge process is busy (its event loop at least 80% utilized over the last 100 ms),
+   * ms; never below `reasonChunkIntervalMs`. Default 100.
+   */
+  reasonBusyChunkIntervalMs: number;
 }
 
 export const DEFAULT_SYSTEM_PROMPT =
@@ -97,6 +109,8 @@ export const DEVICE_AGENT_DEFAULTS: Readonly<DeviceAgentOptions> = Object.freeze
   model: "",
   reasonTimeoutMs: 120_000,
   reasonPriority: 0,
+  reasonChunkIntervalMs: CHUNK_BATCH_DEFAULTS.flushIntervalMs,
+  reasonBusyChunkIntervalMs: CHUNK_BATCH_DEFAULTS.busyFlushIntervalMs,
 });
 
 type NumberKey = {
@@ -127,6 +141,8 @@ const MINIMUMS: Record<NumberKey, number> = {
   approvalTtlSeconds: 1,
   reasonTimeoutMs: 1,
   reasonPriority: Number.MIN_SAFE_INTEGER,
+  reasonChunkIntervalMs: 0,
+  reasonBusyChunkIntervalMs: 0,
 };
 
 function fail(field: string, message: string): never {

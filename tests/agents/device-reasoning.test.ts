@@ -63,6 +63,24 @@ test("a streaming device gets numbered chunks then one final QoS 1 frame with us
   assert.match(prompt.messages.at(-1)?.content ?? "", /^Is it warm in here\?\n\n---\nDevice context .*temp=21\.5/s);
 });
 
+test("the chunk interval is a class option: one longer than the answer sends its first text, then the rest at the end", async () => {
+  const h = harness({ config: { reasonChunkIntervalMs: 600_000, reasonBusyChunkIntervalMs: 600_000 } });
+  const dev = await h.open("thermo-r9", "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "1.2.3" } });
+  await h.send(dev, { channel: "reason", frame: { id: "q9", q: "Is it warm in here?", max: 24 } });
+  const fin = await finalFrame(dev, "q9");
+  const chunks = dev.frames("reason").filter((f) => f.fin !== true);
+  assert.ok(fin.u !== undefined && fin.u.c > 2, `${fin.u?.c} tokens`);
+  // The first text is never held and the end never waits for the window: two chunks, not one per token.
+  assert.equal(chunks.length, 2);
+  assert.deepEqual(
+    chunks.map((c) => c.seq),
+    [0, 1],
+  );
+  const conversation = await h.call<ConversationEntry[]>("thermo-r9", "getConversation", { limit: 10 });
+  assert.equal(conversation.at(-1)?.content, chunks.map((c) => c.text).join(""));
+});
+
 test("a binary device that cannot stream gets exactly one final frame with the whole text and no protocol frames", async () => {
   const h = harness();
   const dev = await h.open("tiny-r2", "pb");

@@ -379,6 +379,13 @@ describe("options", () => {
       (err: unknown) =>
         err instanceof BridgeError && err.code === "BRIDGE_ERR_CONFIG" && err.details.field === "telemetryMaxRows",
     );
+    assert.equal(o.reasonChunkIntervalMs, 50);
+    assert.equal(o.reasonBusyChunkIntervalMs, 100);
+    assert.equal(resolveDeviceAgentOptions({ reasonChunkIntervalMs: 0 }).reasonChunkIntervalMs, 0);
+    assert.throws(
+      () => resolveDeviceAgentOptions({ reasonBusyChunkIntervalMs: -1 }),
+      (err: unknown) => err instanceof BridgeError && err.details.field === "reasonBusyChunkIntervalMs",
+    );
     assert.throws(
       () => resolveDeviceAgentOptions({ telemetryMaxRow: 5 }),
       (err: unknown) => err instanceof BridgeError && err.details.field === "telemetryMaxRow",

@@ -7,9 +7,10 @@
  * that turn parsed), later text waits at most the window, and the round's end flushes whatever is pending before
  * the round's result is reported, so ordering holds and the final frame stays last.
  *
- * The coalescing follows the load, so it costs no wait while the bridge keeps up:
- * - the window is `flushIntervalMs` (20 ms), and `busyFlushIntervalMs` only while the process's event loop was busy
- *   at least `busyUtilization` of the last 100 ms (then every packet saved is CPU handed back to the streams);
+ * The coalescing follows the load:
+ * - the window is `flushIntervalMs` (50 ms, about 20 chunks a second, smooth to read), and `busyFlushIntervalMs`
+ *   (100 ms) while the process's event loop was busy at least `busyUtilization` of the last 100 ms (then every
+ *   packet saved is CPU handed back to the streams);
  * - text flushed while the previous update still waits in the agent's mailbox is merged into that update (one
  *   mailbox event, one chunk), see `TaskContext.progress`.
  */
@@ -33,15 +34,16 @@ export interface BatchTimers {
 export interface ChunkBatchOptions {
   /**
    * Least time between two flushes, ms. Text arriving sooner waits and goes out together. 0 flushes on every
-   * event-loop turn (only same-tick text is coalesced). Default 20.
+   * event-loop turn (only same-tick text is coalesced). Default 50 (DeviceAgent option `reasonChunkIntervalMs`).
    */
   flushIntervalMs: number;
   /** Pending text reaching this many UTF-8 bytes is flushed at once, window or not. Default 1024. */
   flushBytes: number;
   /**
    * The window while the process is busy (see `busyUtilization`), ms; at least `flushIntervalMs` is used. Default
-   * 50: at 256 streaming devices a token reaches each device about every 30 ms, so a 20 ms window sends one packet
-   * per token; with the busy window about a third fewer packets went out there (docs/benchmarks.md).
+   * 100 (DeviceAgent option `reasonBusyChunkIntervalMs`). At 256 streaming devices a token reaches each device
+   * about every 30 ms: 20 and 50 ms windows sent 1.4-1.5 tokens per packet there, 50 and 100 ms about 2.5, for
+   * 8-12% less bridge CPU per token (docs/benchmarks.md, "Engine through the bridge").
    */
   busyFlushIntervalMs: number;
   /**
@@ -52,9 +54,9 @@ export interface ChunkBatchOptions {
 }
 
 export const CHUNK_BATCH_DEFAULTS: Readonly<ChunkBatchOptions> = Object.freeze({
-  flushIntervalMs: 20,
+  flushIntervalMs: 50,
   flushBytes: 1024,
-  busyFlushIntervalMs: 50,
+  busyFlushIntervalMs: 100,
   busyUtilization: 0.8,
 });
 

@@ -161,7 +161,14 @@ export class Reasoner {
     return ports.startTask(
       REASON_TASK_KIND,
       { turnId },
-      stream ? coalesceProgress(body, { ...CHUNK_BATCH_DEFAULTS, flushBytes }) : body,
+      stream
+        ? coalesceProgress(body, {
+            ...CHUNK_BATCH_DEFAULTS,
+            flushIntervalMs: options.reasonChunkIntervalMs,
+            busyFlushIntervalMs: options.reasonBusyChunkIntervalMs,
+            flushBytes,
+          })
+        : body,
     );
   }
 
