@@ -11,52 +11,46 @@ import { statementSpy } from "./statement-spy.ts";
 
 const env = useSimulatedEngine();
 
-test("a streamed turn re-reads no turn or task row and asks the queue at most once, however many chunks it sends", async () => {
+/** Opens a device that said hello, asks `questions` one after the other, and returns the statements they ran. */
+async function spiedQuestions(agentId: string, questions: string[], max: number) {
   const h = new DeviceHarness({ engine: env.engine, agentConfig: { DeviceAgent: { maxHistoryTurns: 0 } } });
   env.harnesses.push(h);
-  const dev = await h.open("sql-r1", "cbor");
+  const dev = await h.open(agentId, "cbor");
   await h.send(dev, { channel: "hello", frame: { fw: "1.0.0" } });
   const { spy, restore } = statementSpy();
   try {
     spy.on = true;
-    await h.send(dev, { channel: "reason", frame: { id: "q1", q: "How warm is it?", max: 48 } });
-    await waitFor(() => dev.frames("reason").find((f) => f.id === "q1" && f.fin === true), "final reason frame");
-    spy.on = false;
-    const chunks = dev.frames("reason").filter((f) => f.fin !== true);
-    assert.ok(chunks.length > 1, `streamed in ${chunks.length} chunks`);
-    const rereads = spy.executed.filter((s) => /^SELECT \* FROM (reason_turns|_bridge_tasks) WHERE id/.test(s.trim()));
-    assert.deepEqual(rereads, [], `statements of the turn: ${spy.executed.length}`);
-    // The queue is asked once, when the finished task lets the agent's pending mark go; not per chunk.
-    const queueReads = spy.executed.filter((s) => /FROM _bridge_queue/.test(s));
-    assert.ok(queueReads.length <= 1, `${queueReads.length} queue reads for ${chunks.length} chunks`);
-  } finally {
-    restore();
-  }
-});
-
-test("an up/reason writes its turn row once and reads back nothing it just wrote", async () => {
-  const h = new DeviceHarness({ engine: env.engine, agentConfig: { DeviceAgent: { maxHistoryTurns: 0 } } });
-  env.harnesses.push(h);
-  const dev = await h.open("sql-r2", "cbor");
-  await h.send(dev, { channel: "hello", frame: { fw: "1.0.0" } });
-  const { spy, restore } = statementSpy();
-  try {
-    spy.on = true;
-    for (const id of ["q1", "q2"]) {
-      await h.send(dev, { channel: "reason", frame: { id, q: "How warm is it?", max: 8 } });
+    for (const id of questions) {
+      await h.send(dev, { channel: "reason", frame: { id, q: "How warm is it?", max } });
       await waitFor(() => dev.frames("reason").find((f) => f.id === id && f.fin === true), `final frame of ${id}`);
     }
     spy.on = false;
-    const count = (pattern: RegExp) => spy.executed.filter((s) => pattern.test(s)).length;
-    assert.equal(count(/INSERT INTO reason_turns/), 2);
-    // The first round is written with the row: no UPDATE starts it, and its messages are not read back.
-    assert.equal(count(/SET status = 'running', round = round \+ 1/), 0);
-    assert.equal(count(/FROM conversation WHERE turn_id/), 0);
-    // The next turn id is read once per agent in memory, not per request.
-    assert.ok(count(/MAX\(CAST\(substr\(id, 6\)/) <= 1, "turn id scans");
-    const conversation = await h.call<ConversationEntry[]>("sql-r2", "getConversation", {});
-    assert.deepEqual([...new Set(conversation.map((m) => m.turnId))], ["turn-1", "turn-2"]);
+    return { h, dev, executed: [...spy.executed] };
   } finally {
     restore();
   }
+}
+
+test("a streamed turn re-reads no turn or task row and asks the queue at most once, however many chunks it sends", async () => {
+  const { dev, executed } = await spiedQuestions("sql-r1", ["q1"], 48);
+  const chunks = dev.frames("reason").filter((f) => f.fin !== true);
+  assert.ok(chunks.length > 1, `streamed in ${chunks.length} chunks`);
+  const rereads = executed.filter((s) => /^SELECT \* FROM (reason_turns|_bridge_tasks) WHERE id/.test(s.trim()));
+  assert.deepEqual(rereads, [], `statements of the turn: ${executed.length}`);
+  // The queue is asked once, when the finished task lets the agent's pending mark go; not per chunk.
+  const queueReads = executed.filter((s) => /FROM _bridge_queue/.test(s));
+  assert.ok(queueReads.length <= 1, `${queueReads.length} queue reads for ${chunks.length} chunks`);
+});
+
+test("an up/reason writes its turn row once and reads back nothing it just wrote", async () => {
+  const { h, executed } = await spiedQuestions("sql-r2", ["q1", "q2"], 8);
+  const count = (pattern: RegExp) => executed.filter((s) => pattern.test(s)).length;
+  assert.equal(count(/INSERT INTO reason_turns/), 2);
+  // The first round is written with the row: no UPDATE starts it, and its messages are not read back.
+  assert.equal(count(/SET status = 'running', round = round \+ 1/), 0);
+  assert.equal(count(/FROM conversation WHERE turn_id/), 0);
+  // The next turn id is read once per agent in memory, not per request.
+  assert.ok(count(/MAX\(CAST\(substr\(id, 6\)/) <= 1, "turn id scans");
+  const conversation = await h.call<ConversationEntry[]>("sql-r2", "getConversation", {});
+  assert.deepEqual([...new Set(conversation.map((m) => m.turnId))], ["turn-1", "turn-2"]);
 });
