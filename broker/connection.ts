@@ -8,6 +8,7 @@ import type { CodecName, DownMessage } from "../codecs/frames.ts";
 import { type CodecSource, negotiateCodec } from "../codecs/index.ts";
 import type { SharedDeviceCodec } from "./device-codecs.ts";
 import type { BrokerTransportKind } from "./observer.ts";
+import { SubscriptionTable } from "./subscription-table.ts";
 import type { TokenBucket } from "./token-bucket.ts";
 import type { UpTopic } from "./wire.ts";
 
@@ -110,7 +111,7 @@ export class DeviceConnection {
   /** When the registry was last told this device was seen (ms, broker clock); touched at most once a second. */
   touchedAtMs = Number.NEGATIVE_INFINITY;
   /** Granted subscription filters and their QoS; down frames go only where one matches. */
-  readonly subscriptions = new Map<string, 0 | 1>();
+  readonly subscriptions = new SubscriptionTable();
 
   /** `bucket` is the device's rate limit, shared by its sessions (DeviceRateLimits). */
   constructor(facts: ConnectionFacts, bucket: TokenBucket) {

@@ -4,7 +4,6 @@
  */
 import type { ConnectionTransport, ProtocolMessage } from "../agents/host.ts";
 import type { DesiredStateFrame, DownMessage, Value, ValueMap } from "../codecs/frames.ts";
-import { filterMatches } from "./acl.ts";
 import type { Clock } from "./clock.ts";
 import type { DeviceConnection, HeldDown } from "./connection.ts";
 import type { ObserverHub } from "./observer.ts";
@@ -82,14 +81,6 @@ export function createDownSender(
     }
     list.push({ message, qos });
   };
-  const grantedQos = (connection: DeviceConnection, topic: string): number => {
-    let granted = -1;
-    for (const [filter, qos] of connection.subscriptions) {
-      if (qos > granted && filterMatches(filter, topic)) granted = qos;
-    }
-    return granted;
-  };
-
   /**
    * Publishes now, holds for later, or drops (and counts) one frame. `written` runs once aedes wrote a published
    * frame to the socket (or failed to); never for a held or dropped one.
@@ -110,7 +101,7 @@ export function createDownSender(
       return "held";
     }
     const topic = downTopic(connection.deviceId, message.channel);
-    const granted = grantedQos(connection, topic);
+    const granted = connection.subscriptions.grantedQos(topic);
     if (granted < 0) {
       const now = clock.now();
       if (now < connection.holdUntilMs) {
@@ -184,7 +175,7 @@ export function createDownSender(
       if (held === undefined || held.length === 0) return;
       const still: HeldDown[] = [];
       for (const item of held) {
-        if (grantedQos(connection, downTopic(connection.deviceId, item.message.channel)) >= 0) {
+        if (connection.subscriptions.grantedQos(downTopic(connection.deviceId, item.message.channel)) >= 0) {
           sender.send(connection, item.message, item.qos);
         } else {
           still.push(item);

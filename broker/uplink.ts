@@ -88,7 +88,11 @@ export function createUplink(deps: UplinkDeps): Uplink {
   }
 
   /** What the device is told about its message once the agent handled it (or could not). */
-  async function outcomeOf(connection: DeviceConnection, message: UpMessage, result: EventResult): Promise<UplinkOutcome> {
+  async function outcomeOf(
+    connection: DeviceConnection,
+    message: UpMessage,
+    result: EventResult,
+  ): Promise<UplinkOutcome> {
     if (result.status !== "failed") return ACK;
     // The handler threw and its frames were dropped; the device still learns its message was not applied.
     const id = "id" in message.frame && typeof message.frame.id === "string" ? message.frame.id : undefined;
