@@ -261,22 +261,44 @@ export function afterBatch(cell: AgentCell): void {
       const b = nextQueueTime(cell);
       alarms.set(cell.id, a === null ? b : b === null ? a : Math.min(a, b));
     }
-    // Read only when it decides something: a queue flush, or clearing the pending mark (which a running task
-    // forbids anyway). A running task keeps its agent pending, so asking on every batch cost a SELECT per streamed
-    // chunk.
-    const hasQueue =
-      cell.queueDirty || (alarms.isPending(cell.id) && cell.tasks.size === 0) ? hasQueueItems(cell) : false;
     if (cell.queueDirty) {
       cell.queueDirty = false;
-      if (hasQueue) enqueue(cell, { event: { kind: "queue" }, user: false, resolve: () => {} });
-    }
-    if (alarms.isPending(cell.id) && !hasQueue && cell.tasks.size === 0) {
-      const taskRows = cell.sqlRunner().get("SELECT 1 FROM _bridge_tasks LIMIT 1");
-      if (taskRows === undefined) alarms.clearPending(cell.id);
+      if (hasQueueItems(cell)) {
+        enqueue(cell, { event: { kind: "queue" }, user: false, resolve: () => {} });
+        return;
+      }
     }
   } catch (err) {
     reportError(cell, err, "alarm-index");
+    return;
   }
+  // Asked only when it decides something: a running task keeps its agent pending, so asking on every batch cost a
+  // SELECT per streamed chunk.
+  if (alarms.isPending(cell.id) && cell.tasks.size === 0) queuePendingCheck(cell);
+}
+
+/**
+ * Clears the agent's pending mark once it has no queue item and no task row left, on the next turn of the event loop
+ * rather than in this one: the frames this batch released are written by aedes on the next `setImmediate`, and the
+ * check (two SELECTs and a write to the runtime database) used to run before them, in front of every reasoning
+ * answer's final frame. The mark only makes a restart wake the agent, so clearing it a turn later loses nothing; a
+ * check that finds the agent busy, closed or hibernated leaves it to the next batch (or to that wake).
+ */
+function queuePendingCheck(cell: AgentCell): void {
+  if (cell.pendingCheckQueued) return;
+  cell.pendingCheckQueued = true;
+  setImmediate(() => {
+    cell.pendingCheckQueued = false;
+    const alarms = cell.core.alarms;
+    if (cell.closed || !cell.inMemory || cell.running || cell.core.closing) return;
+    if (!alarms.isPending(cell.id) || cell.tasks.size > 0) return;
+    try {
+      if (hasQueueItems(cell)) return;
+      if (cell.sqlRunner().get("SELECT 1 FROM _bridge_tasks LIMIT 1") === undefined) alarms.clearPending(cell.id);
+    } catch (err) {
+      reportError(cell, err, "alarm-index");
+    }
+  });
 }
 
 /** An event outcome for a failure: the stable code and message of `err`. */

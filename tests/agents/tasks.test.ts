@@ -51,6 +51,14 @@ class Streamer extends Agent {
   }
 }
 
+/** Counts starts: an agent woken by the runtime's start runs onStart. */
+let starts = 0;
+class CountedStreamer extends Streamer {
+  override onStart(): void {
+    starts++;
+  }
+}
+
 describe("agent background tasks", () => {
   const t = tempDir();
   after(() => t.remove());
@@ -115,6 +123,37 @@ describe("agent background tasks", () => {
       await settle();
       assert.deepEqual(seen, []);
       assert.equal(finishers.has("q3"), false);
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("a finished task lets its agent's pending mark go, so the next start wakes nothing", async () => {
+    seen.length = 0;
+    const dataDir = path.join(t.dir, "pending-mark");
+    const open = (seed: number) =>
+      createRuntime({
+        dataDir,
+        defaultAgentClass: CountedStreamer,
+        clock: new ManualClock(),
+        random: seededRandom(seed),
+        logger: silentLogger,
+      });
+    let rt = open(6);
+    await rt.start();
+    await rt.call("s", "begin", ["q6"]);
+    await settle();
+    finishers.get("q6")?.("answer");
+    await settle();
+    // The mark is cleared on the turn after the task's outcome committed (after its frames were written).
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(seen.includes("done:q6:answer"));
+    await rt.shutdown();
+    starts = 0;
+    rt = open(7);
+    try {
+      await rt.start();
+      assert.equal(starts, 0, "no agent had work left, so none was woken");
     } finally {
       await rt.shutdown();
     }
