@@ -282,23 +282,39 @@ export function afterBatch(cell: AgentCell): void {
  * rather than in this one: the frames this batch released are written by aedes on the next `setImmediate`, and the
  * check (two SELECTs and a write to the runtime database) used to run before them, in front of every reasoning
  * answer's final frame. The mark only makes a restart wake the agent, so clearing it a turn later loses nothing; a
- * check that finds the agent busy, closed or hibernated leaves it to the next batch (or to that wake).
+ * check that finds the agent busy leaves it to the next batch. A cell that leaves memory before that turn (the cap
+ * evicts an idle agent in the turn its drain stopped; shutdown) runs the check as it hibernates, or the mark would
+ * stay and every such agent be woken at the next start.
  */
 function queuePendingCheck(cell: AgentCell): void {
   if (cell.pendingCheckQueued) return;
   cell.pendingCheckQueued = true;
   setImmediate(() => {
-    cell.pendingCheckQueued = false;
-    const alarms = cell.core.alarms;
-    if (cell.closed || !cell.inMemory || cell.running || cell.core.closing) return;
-    if (!alarms.isPending(cell.id) || cell.tasks.size > 0) return;
-    try {
-      if (hasQueueItems(cell)) return;
-      if (cell.sqlRunner().get("SELECT 1 FROM _bridge_tasks LIMIT 1") === undefined) alarms.clearPending(cell.id);
-    } catch (err) {
-      reportError(cell, err, "alarm-index");
-    }
+    // Already run by hibernate (see runQueuedPendingCheck), or left to it: shutdown hibernates every cell.
+    if (!cell.pendingCheckQueued || cell.core.closing) return;
+    checkPending(cell);
   });
+}
+
+/**
+ * Runs the check queued by the last batch now, if any: `cell` is leaving memory (hibernation, eviction by the cap
+ * in the turn its drain stopped, shutdown), and its database closes before the queued turn would run it.
+ */
+export function runQueuedPendingCheck(cell: AgentCell): void {
+  if (cell.pendingCheckQueued) checkPending(cell);
+}
+
+function checkPending(cell: AgentCell): void {
+  cell.pendingCheckQueued = false;
+  const alarms = cell.core.alarms;
+  if (cell.closed || !cell.inMemory || cell.running) return;
+  if (!alarms.isPending(cell.id) || cell.tasks.size > 0) return;
+  try {
+    if (hasQueueItems(cell)) return;
+    if (cell.sqlRunner().get("SELECT 1 FROM _bridge_tasks LIMIT 1") === undefined) alarms.clearPending(cell.id);
+  } catch (err) {
+    reportError(cell, err, "alarm-index");
+  }
 }
 
 /** An event outcome for a failure: the stable code and message of `err`. */

@@ -159,6 +159,44 @@ describe("agent background tasks", () => {
     }
   });
 
+  test("an agent evicted as its task's outcome commits still lets its pending mark go", async () => {
+    seen.length = 0;
+    const dataDir = path.join(t.dir, "pending-mark-evicted");
+    const open = (seed: number) =>
+      createRuntime({
+        dataDir,
+        defaultAgentClass: CountedStreamer,
+        clock: new ManualClock(),
+        random: seededRandom(seed),
+        logger: silentLogger,
+        maxActiveAgents: 1,
+      });
+    let rt = open(8);
+    await rt.start();
+    // Two agents over a cap of one, both busy with a task: neither can leave memory yet.
+    await rt.call("e1", "begin", ["q8"]);
+    await rt.call("e2", "begin", ["q9"]);
+    await settle();
+    // e1's outcome commits, its drain stops and the cap evicts it in that same turn (it is the only idle agent).
+    finishers.get("q8")?.("answer");
+    await settle();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(seen.includes("done:q8:answer"));
+    finishers.get("q9")?.("answer");
+    await settle();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(seen.includes("done:q9:answer"));
+    await rt.shutdown();
+    starts = 0;
+    rt = open(9);
+    try {
+      await rt.start();
+      assert.equal(starts, 0, "no agent had work left, so none was woken");
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
   test("a task unfinished at shutdown reaches onTaskInterrupted after the restart", async () => {
     seen.length = 0;
     const dataDir = path.join(t.dir, "restart");
