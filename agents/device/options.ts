@@ -4,6 +4,7 @@
  * `static deviceOptions`, over `DEVICE_AGENT_DEFAULTS`.
  */
 import { BridgeError } from "../../errors/bridge-error.ts";
+import { MAX_TIMER_MS } from "../clock.ts";
 import { CHUNK_BATCH_DEFAULTS } from "./reasoning/chunk-batcher.ts";
 
 /** Options of a DeviceAgent. Every field has a default; units are in the names. */
@@ -66,13 +67,13 @@ export interface DeviceAgentOptions {
   reasonPriority: number;
   /**
    * Least time between two streamed `down/reason` chunks of one answer, ms: text arriving sooner goes out together.
-   * The first text of an answer and its end are never held. 0 sends what each read of the engine brought. Default
-   * 50.
+   * The first text of an answer and its end are never held. 0 sends what each read of the engine brought. At most
+   * 2147483647 (the longest Node timer). Default 50.
    */
   reasonChunkIntervalMs: number;
   /**
    * The chunk interval while the bridge process is busy (its event loop at least 80% utilized over the last 100 ms),
-   * ms; never below `reasonChunkIntervalMs`. Default 100.
+   * ms; never below `reasonChunkIntervalMs`. At most 2147483647. Default 100.
    */
   reasonBusyChunkIntervalMs: number;
 }
@@ -145,6 +146,15 @@ const MINIMUMS: Record<NumberKey, number> = {
   reasonBusyChunkIntervalMs: 0,
 };
 
+/**
+ * Largest accepted value of the numeric options that arm a timer directly: a Node timer longer than MAX_TIMER_MS
+ * fires after 1 ms instead.
+ */
+const MAXIMUMS: Partial<Record<NumberKey, number>> = {
+  reasonChunkIntervalMs: MAX_TIMER_MS,
+  reasonBusyChunkIntervalMs: MAX_TIMER_MS,
+};
+
 function fail(field: string, message: string): never {
   throw new BridgeError("BRIDGE_ERR_CONFIG", `device agent option ${field} ${message}`, { field });
 }
@@ -175,6 +185,8 @@ export function resolveDeviceAgentOptions(
     if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
       fail(key, `must be an integer >= ${min}`);
     }
+    const max = MAXIMUMS[key as NumberKey];
+    if (max !== undefined && value > max) fail(key, `must be an integer from ${min} to ${max}`);
   }
   if (typeof out.systemPrompt !== "string" || out.systemPrompt.length === 0)
     fail("systemPrompt", "must be a non-empty string");

@@ -386,6 +386,17 @@ describe("options", () => {
       () => resolveDeviceAgentOptions({ reasonBusyChunkIntervalMs: -1 }),
       (err: unknown) => err instanceof BridgeError && err.details.field === "reasonBusyChunkIntervalMs",
     );
+    // Longer than a Node timer can wait (it would fire after 1 ms: chunks more often, not less): refused.
+    assert.equal(
+      resolveDeviceAgentOptions({ reasonChunkIntervalMs: 2_147_483_647 }).reasonChunkIntervalMs,
+      2_147_483_647,
+    );
+    for (const field of ["reasonChunkIntervalMs", "reasonBusyChunkIntervalMs"]) {
+      assert.throws(
+        () => resolveDeviceAgentOptions({ [field]: 2_147_483_648 }),
+        (err: unknown) => err instanceof BridgeError && err.code === "BRIDGE_ERR_CONFIG" && err.details.field === field,
+      );
+    }
     assert.throws(
       () => resolveDeviceAgentOptions({ telemetryMaxRow: 5 }),
       (err: unknown) => err instanceof BridgeError && err.details.field === "telemetryMaxRow",
