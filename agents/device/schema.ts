@@ -100,6 +100,10 @@ const MIGRATIONS: readonly Migration[] = [
   // 4: telemetry one row per frame (issue #6): telemetry_rows, telemetry_shapes, telemetry_shape_metrics; the rows of
   // the schema-1 `telemetry` table are copied with their ids, then it is dropped.
   migrateTelemetryRows,
+  // 5: turns by age, so pruning the oldest finished turns walks from the oldest instead of sorting them all.
+  (sql) => {
+    sql`CREATE INDEX IF NOT EXISTS reason_turns_created ON reason_turns (created_at)`;
+  },
 ];
 
 /** The schema version this code writes. */

@@ -336,6 +336,43 @@ describe("reasoning turns", () => {
     }
   });
 
+  test("pruning keeps the newest finished turns, never a running one, and counts them once per store", () => {
+    const { sql, close } = memorySql();
+    try {
+      const statements: string[] = [];
+      const counted = (<Row>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => {
+        statements.push(strings.join("?"));
+        return sql<Row>(strings, ...values);
+      }) as SqlTag;
+      let now = NOW;
+      const turns = new TurnStore(counted, () => now);
+      const ask = (finish: boolean): string => {
+        now += 1000;
+        const id = turns.nextId();
+        turns.create(turnInput(id), `task-${id}`);
+        if (finish) turns.finish(id, "done", "stop");
+        return id;
+      };
+      const running = ask(false);
+      for (let i = 0; i < 5; i++) ask(true);
+      assert.equal(turns.prune(3), 2);
+      const ids = () => sql<{ id: string }>`SELECT id FROM reason_turns ORDER BY created_at`.map((r) => r.id);
+      assert.deepEqual(ids(), [running, "turn-4", "turn-5", "turn-6"]);
+      ask(true);
+      assert.equal(turns.prune(3), 1);
+      assert.deepEqual(ids(), [running, "turn-5", "turn-6", "turn-7"]);
+      assert.equal(turns.prune(3), 0, "nothing beyond keep");
+      turns.finish("turn-7", "done", "stop");
+      assert.equal(turns.prune(3), 0, "finishing a finished turn again counts it once");
+      assert.equal(statements.filter((t) => t.includes("COUNT(*)")).length, 1, "counted once");
+      turns.invalidate();
+      assert.equal(turns.prune(2), 1, "counted again after a rollback");
+      assert.deepEqual(ids(), [running, "turn-6", "turn-7"]);
+    } finally {
+      close();
+    }
+  });
+
   test("an appended message comes back as stored, compaction included", () => {
     const { sql, close } = memorySql();
     try {
@@ -391,7 +428,7 @@ describe("options", () => {
       resolveDeviceAgentOptions({ reasonChunkIntervalMs: 2_147_483_647 }).reasonChunkIntervalMs,
       2_147_483_647,
     );
-    for (const field of ["reasonChunkIntervalMs", "reasonBusyChunkIntervalMs"]) {
+    for (const field of ["reasonChunkIntervalMs", "reasonBusyChunkIntervalMs", "reasonTimeoutMs"]) {
       assert.throws(
         () => resolveDeviceAgentOptions({ [field]: 2_147_483_648 }),
         (err: unknown) => err instanceof BridgeError && err.code === "BRIDGE_ERR_CONFIG" && err.details.field === field,
