@@ -57,7 +57,8 @@ export interface DeviceAgentOptions {
   model: string;
   /**
    * Longest time one engine round may take, queueing included; it becomes the request's deadline, so a stalled
-   * engine ends the turn with BRIDGE_ERR_ENGINE_TIMEOUT instead of holding it forever. Default 120000 (2 min).
+   * engine ends the turn with BRIDGE_ERR_ENGINE_TIMEOUT instead of holding it forever. At most 2147483647 (the
+   * longest Node timer). Default 120000 (2 min).
    */
   reasonTimeoutMs: number;
   /**
@@ -67,8 +68,8 @@ export interface DeviceAgentOptions {
   reasonPriority: number;
   /**
    * Least time between two streamed `down/reason` chunks of one answer, ms: text arriving sooner goes out together.
-   * The first text of an answer and its end are never held. 0 sends what each read of the engine brought. At most
-   * 2147483647 (the longest Node timer). Default 50.
+   * The first text of an answer and its end are never held. 0 (with `reasonBusyChunkIntervalMs` 0 too) sends what
+   * each read of the engine brought. At most 2147483647 (the longest Node timer). Default 50.
    */
   reasonChunkIntervalMs: number;
   /**
@@ -151,6 +152,8 @@ const MINIMUMS: Record<NumberKey, number> = {
  * fires after 1 ms instead.
  */
 const MAXIMUMS: Partial<Record<NumberKey, number>> = {
+  // The engine client arms the round's deadline as one timer.
+  reasonTimeoutMs: MAX_TIMER_MS,
   reasonChunkIntervalMs: MAX_TIMER_MS,
   reasonBusyChunkIntervalMs: MAX_TIMER_MS,
 };
