@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent, createRuntime, type TaskInfo, type Value } from "../../agents/index.ts";
+import { Agent, type AgentRuntime, createRuntime, type TaskInfo, type Value } from "../../agents/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { RecordingTransport, seededRandom, settle, silentLogger, tempDir } from "./helpers.ts";
 
@@ -128,73 +128,60 @@ describe("agent background tasks", () => {
     }
   });
 
+  /** A runtime of CountedStreamer agents on `dir` (a folder of this suite's temp dir). */
+  const countedRuntime = (dir: string, seed: number, maxActiveAgents?: number) =>
+    createRuntime({
+      dataDir: path.join(t.dir, dir),
+      defaultAgentClass: CountedStreamer,
+      clock: new ManualClock(),
+      random: seededRandom(seed),
+      logger: silentLogger,
+      maxActiveAgents,
+    });
+
+  /** Finishes task `q` and waits for its outcome and for the turn after it (when the pending mark is checked). */
+  async function finishTask(q: string): Promise<void> {
+    finishers.get(q)?.("answer");
+    await settle();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(seen.includes(`done:${q}:answer`));
+  }
+
+  /** Shuts `rt` down and asserts that a fresh runtime on the same folder wakes no agent as it starts. */
+  async function assertRestartWakesNobody(rt: AgentRuntime, dir: string, seed: number): Promise<void> {
+    await rt.shutdown();
+    starts = 0;
+    const next = countedRuntime(dir, seed);
+    try {
+      await next.start();
+      assert.equal(starts, 0, "no agent had work left, so none was woken");
+    } finally {
+      await next.shutdown();
+    }
+  }
+
   test("a finished task lets its agent's pending mark go, so the next start wakes nothing", async () => {
     seen.length = 0;
-    const dataDir = path.join(t.dir, "pending-mark");
-    const open = (seed: number) =>
-      createRuntime({
-        dataDir,
-        defaultAgentClass: CountedStreamer,
-        clock: new ManualClock(),
-        random: seededRandom(seed),
-        logger: silentLogger,
-      });
-    let rt = open(6);
+    const rt = countedRuntime("pending-mark", 6);
     await rt.start();
     await rt.call("s", "begin", ["q6"]);
     await settle();
-    finishers.get("q6")?.("answer");
-    await settle();
-    // The mark is cleared on the turn after the task's outcome committed (after its frames were written).
-    await new Promise((resolve) => setImmediate(resolve));
-    assert.ok(seen.includes("done:q6:answer"));
-    await rt.shutdown();
-    starts = 0;
-    rt = open(7);
-    try {
-      await rt.start();
-      assert.equal(starts, 0, "no agent had work left, so none was woken");
-    } finally {
-      await rt.shutdown();
-    }
+    await finishTask("q6");
+    await assertRestartWakesNobody(rt, "pending-mark", 7);
   });
 
   test("an agent evicted as its task's outcome commits still lets its pending mark go", async () => {
     seen.length = 0;
-    const dataDir = path.join(t.dir, "pending-mark-evicted");
-    const open = (seed: number) =>
-      createRuntime({
-        dataDir,
-        defaultAgentClass: CountedStreamer,
-        clock: new ManualClock(),
-        random: seededRandom(seed),
-        logger: silentLogger,
-        maxActiveAgents: 1,
-      });
-    let rt = open(8);
+    const rt = countedRuntime("pending-mark-evicted", 8, 1);
     await rt.start();
     // Two agents over a cap of one, both busy with a task: neither can leave memory yet.
     await rt.call("e1", "begin", ["q8"]);
     await rt.call("e2", "begin", ["q9"]);
     await settle();
     // e1's outcome commits, its drain stops and the cap evicts it in that same turn (it is the only idle agent).
-    finishers.get("q8")?.("answer");
-    await settle();
-    await new Promise((resolve) => setImmediate(resolve));
-    assert.ok(seen.includes("done:q8:answer"));
-    finishers.get("q9")?.("answer");
-    await settle();
-    await new Promise((resolve) => setImmediate(resolve));
-    assert.ok(seen.includes("done:q9:answer"));
-    await rt.shutdown();
-    starts = 0;
-    rt = open(9);
-    try {
-      await rt.start();
-      assert.equal(starts, 0, "no agent had work left, so none was woken");
-    } finally {
-      await rt.shutdown();
-    }
+    await finishTask("q8");
+    await finishTask("q9");
+    await assertRestartWakesNobody(rt, "pending-mark-evicted", 9);
   });
 
   test("a task unfinished at shutdown reaches onTaskInterrupted after the restart", async () => {
