@@ -9,6 +9,7 @@
  * default DeviceAgent options, and the prefix-cache hit rate comes from the usage the simulator reports.
  *
  * Options: --concurrency 1,16,64,256  --requests-per-worker 4  --min-requests 32  --rounds 3  --output-tokens 64
+ * --pairs 48 (paired latency at one device, paired.ts; 0 skips it)
  * --time-scale 1  --turns 24  --json FILE (also write the results as JSON)  --cpu-prof DIR (write a V8 CPU profile
  * of the throughput bridge there; summarize it with bench/fleet/profile-summary.ts), --compare-bin FILE (a second
  * throughput bridge started from another build's bin/agent-bridge.js, e.g. a git worktree of the baseline commit,
@@ -27,6 +28,7 @@ import { agentShapedPrompt } from "./agent-prompt.ts";
 import { type BridgeMode, bridgeMode } from "./bridge-mode.ts";
 import { option, p50p99, percentile } from "./args.ts";
 import { connectDevice } from "./mqtt-device.ts";
+import { type PairedLatency, pairedLatency } from "./paired.ts";
 import { type BenchMode, type StreamOutcome, directMode } from "./modes.ts";
 import { type TurnUsage, multiTurnWorkload, overallHitRate, warmHitRate } from "./multi-turn.ts";
 import { startSimProcess } from "./sim-start.ts";
@@ -43,6 +45,7 @@ const jsonFile = option("json", "");
 const deadlineS = Number(option("deadline-s", "900"));
 const cpuProfDir = option("cpu-prof", "");
 const compareBin = option("compare-bin", "");
+const pairCount = Number(option("pairs", "48"));
 const MODEL = "sim-llama-3.1-8b";
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -210,6 +213,7 @@ async function main(): Promise<void> {
   let idleCpuMsPerS = Number.NaN;
   let compareIdleCpuMsPerS = Number.NaN;
   let usages: TurnUsage[] = [];
+  let paired: PairedLatency | undefined;
   try {
     // Throughput bridge: no history and no telemetry in the prompt, so both modes ask the engine for the same work
     // (agent-prompt.ts); the engine client may have as many requests in flight as the direct pool has connections.
@@ -269,6 +273,12 @@ async function main(): Promise<void> {
       for (const list of perMode.values()) results.push(median(list));
       log(`concurrency ${concurrency} done`);
     }
+    if (pairCount > 0) {
+      paired = await pairedLatency(direct, viaBridge, pairCount, (i) =>
+        agentShapedPrompt("bench-0", `pair ${i} bench-0: how are the readings?`, Date.now()),
+      );
+      log("paired latency done");
+    }
     lostChunks = bridges.reduce((n, via) => n + via.lostChunks(), 0);
     await Promise.all(modes.map((mode) => mode.close()));
     await bridge.stop();
@@ -310,6 +320,12 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(1))
       .join(" ")}`,
   );
+  if (paired !== undefined) {
+    const { addedFirst: a, addedDone: d } = paired;
+    lines.push(
+      `paired at one device (${paired.pairs} pairs of one direct and one bridge request, alternating; bridge minus direct per pair, ms): first chunk p50 ${f(a.p50, 2)} (p10 ${f(a.p10, 2)}, p90 ${f(a.p90, 2)}); completion p50 ${f(d.p50, 2)} (p10 ${f(d.p10, 2)}, p90 ${f(d.p90, 2)})`,
+    );
+  }
   lines.push(
     `prefix cache, one device, ${usages.length} questions through the bridge: ${f(overallHitRate(usages) * 100)}% of prompt tokens cached (${f(warmHitRate(usages) * 100)}% after the first question); per question cached/prompt: ${usages.map((u) => `${u.cachedTokens}/${u.promptTokens}`).join(" ")}`,
   );
@@ -323,6 +339,7 @@ async function main(): Promise<void> {
           options: { concurrencies, perWorker, minRequests, rounds, outputTokens, timeScale, turns, compareBin },
           results,
           lostChunks,
+          paired,
           idleCpuMsPerS,
           compareIdleCpuMsPerS,
           multiTurn: { usages, hitRate: overallHitRate(usages), warmHitRate: warmHitRate(usages) },
