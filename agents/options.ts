@@ -41,7 +41,10 @@ export interface RuntimeOptions {
   synchronous?: "NORMAL" | "FULL";
   /** Page cache cap of each agent database, KiB (SQLite `cache_size`; pages are allocated as used). Default 256. */
   cacheSizeKiB?: number;
-  /** SQLite `locking_mode` of agent databases. Default "EXCLUSIVE" (one process owns each file; see docs/agents.md). */
+  /**
+   * SQLite `locking_mode` of agent databases and of the runtime's own `runtime.db`. Default "EXCLUSIVE" (one process
+   * owns each file; see docs/agents.md).
+   */
   lockingMode?: "EXCLUSIVE" | "NORMAL";
   /**
    * SQLite `page_size` of agent databases created from now on, bytes (a power of two, 512 to 65536). Default 1024: a

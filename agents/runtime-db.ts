@@ -14,9 +14,17 @@ export class RuntimeDb {
   readonly #db: Database.Database;
   readonly #stmts = new Map<string, Database.Statement>();
 
-  constructor(file: string, synchronous: "NORMAL" | "FULL") {
+  /**
+   * `lockingMode` is the agent databases' (runtime option): under EXCLUSIVE, as there, the bridge holds the file for
+   * its lifetime and its autocommits (the alarm index and pending marks, a few per task or schedule) skip the file
+   * and shared-memory locks, about a quarter of each. One bridge per data directory is enforced before anything in
+   * it is opened (app/bridge/data-dir-lock.ts).
+   */
+  constructor(file: string, synchronous: "NORMAL" | "FULL", lockingMode: "EXCLUSIVE" | "NORMAL" = "EXCLUSIVE") {
     this.#db = new Database(file);
     try {
+      // Before the WAL switch, so an exclusive WAL keeps its index in memory rather than in a -shm file.
+      this.#db.pragma(`locking_mode = ${lockingMode}`);
       this.#db.pragma("journal_mode = WAL");
       this.#db.pragma(`synchronous = ${synchronous}`);
       this.#db.exec(`

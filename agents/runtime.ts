@@ -78,7 +78,7 @@ export class Runtime implements AgentRuntime {
     this.agentsDir = path.join(options.dataDir, "agents");
     fs.mkdirSync(this.agentsDir, { recursive: true });
     this.known = fs.readdirSync(this.agentsDir).filter((f) => f.endsWith(".db")).length;
-    this.#db = new RuntimeDb(path.join(options.dataDir, "runtime.db"), this.opts.synchronous);
+    this.#db = new RuntimeDb(path.join(options.dataDir, "runtime.db"), this.opts.synchronous, this.opts.lockingMode);
     const clock = options.clock ?? systemClock;
     this.alarms = new AlarmIndex(this.#db, clock, (ids) => {
       for (const id of ids) enqueueInternal(this, id, { kind: "alarm" });

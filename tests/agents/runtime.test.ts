@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
+import Database from "better-sqlite3";
 import { Agent, type Connection, createRuntime, type Value } from "../../agents/index.ts";
 import { BridgeError } from "../../errors/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
@@ -47,6 +48,30 @@ class Thermostat extends Base {
 describe("agent runtime registry and operator calls", () => {
   const t = tempDir();
   after(() => t.remove());
+
+  test("runtime.db follows lockingMode: held by the runtime under EXCLUSIVE, readable from outside under NORMAL", async () => {
+    for (const lockingMode of ["EXCLUSIVE", "NORMAL"] as const) {
+      const dataDir = path.join(t.dir, `runtime-db-${lockingMode}`);
+      const rt = createRuntime({
+        dataDir,
+        defaultAgentClass: Base,
+        clock: new ManualClock(),
+        logger: silentLogger,
+        lockingMode,
+      });
+      await rt.start();
+      await rt.call("a1", "later", []);
+      const outside = new Database(path.join(dataDir, "runtime.db"), { timeout: 0 });
+      try {
+        const read = () => outside.prepare("SELECT agent_id FROM alarms").all();
+        if (lockingMode === "EXCLUSIVE") assert.throws(read, /locked/);
+        else assert.deepEqual(read(), [{ agent_id: "a1" }]);
+      } finally {
+        outside.close();
+        await rt.shutdown();
+      }
+    }
+  });
 
   test("classes are chosen by glob pattern with the default as fallback, and get their class config", async () => {
     const rt = createRuntime({
