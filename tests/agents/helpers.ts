@@ -3,7 +3,14 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { DownMessage } from "../../codecs/frames.ts";
-import type { ConnectionTransport, ProtocolMessage } from "../../agents/index.ts";
+import {
+  type AgentRuntime,
+  type ConnectionTransport,
+  createRuntime,
+  type ProtocolMessage,
+  type RuntimeOptions,
+} from "../../agents/index.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 
 /** Lets queued promise callbacks and immediates run (kept here for the tests that import it with the fixtures). */
 export { settle } from "../support/manual-clock.ts";
@@ -48,3 +55,23 @@ export class RecordingTransport implements ConnectionTransport {
 
 /** Tests keep agent error logs out of the report; failures are asserted, not read from logs. */
 export const silentLogger = pino({ level: "silent" });
+
+/**
+ * A runtime on `dataDir` for a test: agents of `agentClass`, a fresh manual clock, the seeded random source and the
+ * silent logger, then whatever `extra` sets (a shared clock, limits, an observer).
+ */
+export function testRuntime(
+  dataDir: string,
+  agentClass: RuntimeOptions["defaultAgentClass"],
+  seed: number,
+  extra: Partial<RuntimeOptions> = {},
+): AgentRuntime {
+  return createRuntime({
+    dataDir,
+    defaultAgentClass: agentClass,
+    clock: new ManualClock(),
+    random: seededRandom(seed),
+    logger: silentLogger,
+    ...extra,
+  });
+}

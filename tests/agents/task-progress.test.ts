@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent, createRuntime, type TaskInfo, type Value } from "../../agents/index.ts";
-import { ManualClock } from "../support/manual-clock.ts";
-import { seededRandom, settle, silentLogger, tempDir } from "./helpers.ts";
+import { Agent, type TaskInfo, type Value } from "../../agents/index.ts";
+import { settle, tempDir, testRuntime } from "./helpers.ts";
 
 let releaseBusy: (() => void) | null = null;
 let driver: {
@@ -45,12 +44,7 @@ describe("task progress into a slow agent", () => {
   test("a per-token stream into a busy agent keeps one progress event and hands over every update in order", async () => {
     received.length = 0;
     const progressEvents: number[] = [];
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "coalesce"),
-      defaultAgentClass: SlowReader,
-      clock: new ManualClock(),
-      random: seededRandom(3),
-      logger: silentLogger,
+    const rt = testRuntime(path.join(t.dir, "coalesce"), SlowReader, 3, {
       observer: {
         onEvent: (e) => {
           if (e.kind === "task-progress") progressEvents.push(1);
@@ -88,13 +82,7 @@ describe("task progress into a slow agent", () => {
   });
   test("updates offered with a merge join the update still waiting in the mailbox, and never one the agent saw", async () => {
     received.length = 0;
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "merge"),
-      defaultAgentClass: SlowReader,
-      clock: new ManualClock(),
-      random: seededRandom(4),
-      logger: silentLogger,
-    });
+    const rt = testRuntime(path.join(t.dir, "merge"), SlowReader, 4);
     // Strings merge by concatenation; one starting with "!" merges with nothing (as a non-text update would).
     const plain = (v: Value): v is string => typeof v === "string" && !v.startsWith("!");
     const merge = (previous: Value, update: Value): Value | undefined =>

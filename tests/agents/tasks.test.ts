@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent, type AgentRuntime, createRuntime, type TaskInfo, type Value } from "../../agents/index.ts";
+import { Agent, type AgentRuntime, type TaskInfo, type Value } from "../../agents/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { RecordingTransport, seededRandom, settle, silentLogger, tempDir } from "./helpers.ts";
+import { RecordingTransport, settle, tempDir, testRuntime } from "./helpers.ts";
 
 const seen: string[] = [];
 /** Lets a test finish a running task from outside. */
@@ -66,14 +66,7 @@ describe("agent background tasks", () => {
   test("a task runs outside the mailbox and its progress and result come back as events", async () => {
     seen.length = 0;
     const clock = new ManualClock();
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "run"),
-      defaultAgentClass: Streamer,
-      clock,
-      random: seededRandom(1),
-      logger: silentLogger,
-      idleTimeoutMs: 1000,
-    });
+    const rt = testRuntime(path.join(t.dir, "run"), Streamer, 1, { clock, idleTimeoutMs: 1000 });
     try {
       const tr = new RecordingTransport();
       await rt.open("s", { id: "c", kind: "mqtt", codec: "cbor", transport: tr });
@@ -103,13 +96,7 @@ describe("agent background tasks", () => {
 
   test("cancelTask aborts the signal and onTaskFailed gets BRIDGE_ERR_TASK_CANCELLED; a rolled-back event starts nothing", async () => {
     seen.length = 0;
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "cancel"),
-      defaultAgentClass: Streamer,
-      clock: new ManualClock(),
-      random: seededRandom(2),
-      logger: silentLogger,
-    });
+    const rt = testRuntime(path.join(t.dir, "cancel"), Streamer, 2);
     try {
       const started = (await rt.call("s", "begin", ["q2"])) as { ok: true; value: string };
       await settle();
@@ -130,14 +117,7 @@ describe("agent background tasks", () => {
 
   /** A runtime of CountedStreamer agents on `dir` (a folder of this suite's temp dir). */
   const countedRuntime = (dir: string, seed: number, maxActiveAgents?: number) =>
-    createRuntime({
-      dataDir: path.join(t.dir, dir),
-      defaultAgentClass: CountedStreamer,
-      clock: new ManualClock(),
-      random: seededRandom(seed),
-      logger: silentLogger,
-      maxActiveAgents,
-    });
+    testRuntime(path.join(t.dir, dir), CountedStreamer, seed, { maxActiveAgents });
 
   /** Finishes task `q` and waits for its outcome and for the turn after it (when the pending mark is checked). */
   async function finishTask(q: string): Promise<void> {
@@ -187,13 +167,7 @@ describe("agent background tasks", () => {
   test("a task unfinished at shutdown reaches onTaskInterrupted after the restart", async () => {
     seen.length = 0;
     const dataDir = path.join(t.dir, "restart");
-    let rt = createRuntime({
-      dataDir,
-      defaultAgentClass: Streamer,
-      clock: new ManualClock(),
-      random: seededRandom(3),
-      logger: silentLogger,
-    });
+    let rt = testRuntime(dataDir, Streamer, 3);
     await rt.start();
     await rt.call("s", "begin", ["q4"]);
     await settle();
@@ -201,24 +175,12 @@ describe("agent background tasks", () => {
     finishers.get("q4")?.("too late");
     assert.ok(!seen.some((s) => s.startsWith("done:q4")));
     seen.length = 0;
-    rt = createRuntime({
-      dataDir,
-      defaultAgentClass: Streamer,
-      clock: new ManualClock(),
-      random: seededRandom(4),
-      logger: silentLogger,
-    });
+    rt = testRuntime(dataDir, Streamer, 4);
     try {
       await rt.start();
       assert.deepEqual(seen, ["interrupted:q4"]);
       await rt.shutdown();
-      rt = createRuntime({
-        dataDir,
-        defaultAgentClass: Streamer,
-        clock: new ManualClock(),
-        random: seededRandom(5),
-        logger: silentLogger,
-      });
+      rt = testRuntime(dataDir, Streamer, 5);
       await rt.start();
       assert.deepEqual(seen, ["interrupted:q4"], "reported once");
     } finally {
