@@ -213,7 +213,7 @@ async function main(): Promise<void> {
   let idleCpuMsPerS = Number.NaN;
   let compareIdleCpuMsPerS = Number.NaN;
   let usages: TurnUsage[] = [];
-  let paired: PairedLatency | undefined;
+  let paired: PairedLatency[] = [];
   try {
     // Throughput bridge: no history and no telemetry in the prompt, so both modes ask the engine for the same work
     // (agent-prompt.ts); the engine client may have as many requests in flight as the direct pool has connections.
@@ -274,7 +274,7 @@ async function main(): Promise<void> {
       log(`concurrency ${concurrency} done`);
     }
     if (pairCount > 0) {
-      paired = await pairedLatency(direct, viaBridge, pairCount, (i) =>
+      paired = await pairedLatency(direct, bridges, pairCount, (i) =>
         agentShapedPrompt("bench-0", `pair ${i} bench-0: how are the readings?`, Date.now()),
       );
       log("paired latency done");
@@ -320,10 +320,10 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(1))
       .join(" ")}`,
   );
-  if (paired !== undefined) {
-    const { addedFirst: a, addedDone: d } = paired;
+  for (const pair of paired) {
+    const { addedFirst: a, addedDone: d } = pair;
     lines.push(
-      `paired at one device (${paired.pairs} pairs of one direct and one bridge request, alternating; bridge minus direct per pair, ms): first chunk p50 ${f(a.p50, 2)} (p10 ${f(a.p10, 2)}, p90 ${f(a.p90, 2)}); completion p50 ${f(d.p50, 2)} (p10 ${f(d.p10, 2)}, p90 ${f(d.p90, 2)})`,
+      `paired at one device, ${pair.mode} (${pair.pairs} groups of one direct request and one per bridge, order rotating; ${pair.mode} minus direct per group, ms): first chunk p50 ${f(a.p50, 2)} (p10 ${f(a.p10, 2)}, p90 ${f(a.p90, 2)}); completion p50 ${f(d.p50, 2)} (p10 ${f(d.p10, 2)}, p90 ${f(d.p90, 2)})`,
     );
   }
   lines.push(

@@ -3,12 +3,15 @@
  * per pair (bridge minus the direct request next to it), then summarized. The round-based figures compare medians of
  * runs a few seconds apart, and on a shared virtual machine the latency of everything drifts by more than the bridge
  * adds within that time; two requests a third of a second apart see the same machine. The order inside a pair
- * alternates too, so neither mode always runs right after the other.
+ * rotates too, so no mode always runs right after another. With a second bridge (`--compare-bin`), each group is
+ * one direct request and one request through each bridge, so two builds are compared against the same direct calls.
  */
 import { percentile } from "./args.ts";
 import type { BenchMode, BenchPrompt } from "./modes.ts";
 
 export interface PairedLatency {
+  /** The bridge mode measured ("bridge", or "compare" for the second build). */
+  mode: string;
   pairs: number;
   /** Bridge minus direct, per pair, ms: time to the first text. */
   addedFirst: { p10: number; p50: number; p90: number };
@@ -20,21 +23,31 @@ function spread(values: number[]): { p10: number; p50: number; p90: number } {
   return { p10: percentile(values, 10), p50: percentile(values, 50), p90: percentile(values, 90) };
 }
 
-/** Runs `pairs` pairs of one `direct` and one `bridge` request, each asking `prompt(i)`. */
+/** Runs `pairs` groups of one `direct` request and one request through each of `bridges`, each asking `prompt(i)`. */
 export async function pairedLatency(
   direct: BenchMode,
-  bridge: BenchMode,
+  bridges: readonly BenchMode[],
   pairs: number,
   prompt: (i: number) => BenchPrompt,
-): Promise<PairedLatency> {
-  const addedFirst: number[] = [];
-  const addedDone: number[] = [];
+): Promise<PairedLatency[]> {
+  const modes = [direct, ...bridges];
+  const added = bridges.map(() => ({ first: [] as number[], done: [] as number[] }));
   for (let i = 0; i < pairs; i++) {
-    const order = i % 2 === 0 ? [direct, bridge] : [bridge, direct];
-    const [a, b] = [await order[0].call(prompt(i)), await order[1].call(prompt(i))];
-    const [d, v] = order[0] === direct ? [a, b] : [b, a];
-    addedFirst.push(v.ttftMs - d.ttftMs);
-    addedDone.push(v.latencyMs - d.latencyMs);
+    const turn = i % modes.length;
+    const order = [...modes.slice(turn), ...modes.slice(0, turn)];
+    const outcomes = new Map<BenchMode, { ttftMs: number; latencyMs: number }>();
+    for (const mode of order) outcomes.set(mode, await mode.call(prompt(i)));
+    const d = outcomes.get(direct)!;
+    bridges.forEach((bridge, k) => {
+      const v = outcomes.get(bridge)!;
+      added[k].first.push(v.ttftMs - d.ttftMs);
+      added[k].done.push(v.latencyMs - d.latencyMs);
+    });
   }
-  return { pairs, addedFirst: spread(addedFirst), addedDone: spread(addedDone) };
+  return bridges.map((bridge, k) => ({
+    mode: bridge.name,
+    pairs,
+    addedFirst: spread(added[k].first),
+    addedDone: spread(added[k].done),
+  }));
 }
