@@ -32,11 +32,17 @@ export class Admission {
   }
 
   /**
-   * Resolves with a replica whose slot is now held by the caller (give it back with `release`). Rejects with
-   * OVERLOADED when the queue is full, UNAVAILABLE when no replica is in rotation, or `signal.reason` on abort.
-   * `avoid` holds replicas that already failed this request: they are used only when nothing else has room.
+   * A replica whose slot is now held by the caller (give it back with `release`): at once when one has room and
+   * nobody waits, else a promise. The promise rejects with OVERLOADED when the queue is full, UNAVAILABLE when no
+   * replica is in rotation, or `signal.reason` on abort. `avoid` holds replicas that already failed this request:
+   * they are used only when nothing else has room.
    */
-  acquire(agentId: string, priority: number, signal: AbortSignal, avoid: ReadonlySet<Replica>): Promise<Replica> {
+  acquire(
+    agentId: string,
+    priority: number,
+    signal: AbortSignal,
+    avoid: ReadonlySet<Replica>,
+  ): Replica | Promise<Replica> {
     if (signal.aborted) return Promise.reject(signal.reason);
     if (!this.replicas.some((r) => r.state === "healthy")) {
       return Promise.reject(
@@ -49,7 +55,7 @@ export class Admission {
       const replica = this.#choose(agentId, avoid);
       if (replica !== undefined) {
         this.#take(replica);
-        return Promise.resolve(replica);
+        return replica;
       }
     }
     if (this.#queue.size >= this.maxQueued) {

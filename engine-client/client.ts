@@ -43,6 +43,8 @@ class OpenAiEngineClient implements EngineClient {
   readonly #admission: Admission;
   readonly #running = new Set<RequestContext>();
   #modelPromise: Promise<string | undefined> | undefined;
+  /** The engine's first listed model, once looked up. */
+  #listedModel: string | undefined;
   #sequence = 0;
   #closed = false;
   #counters = { requests: 0, completed: 0, retries: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
@@ -235,14 +237,21 @@ class OpenAiEngineClient implements EngineClient {
     }
   }
 
-  /** The model to name: the request's, the configured one, or the engine's first listed (looked up once). */
-  async #model(request: ChatRequest, ctx: RequestContext): Promise<string | undefined> {
-    if (ctx.signal.aborted) throw ctx.signal.reason;
+  /**
+   * The model to name: the request's, the configured one, or the engine's first listed (looked up once). Known
+   * without waiting once looked up, so a request can leave in the same turn it was made (see streamed-call.ts).
+   */
+  #model(request: ChatRequest, ctx: RequestContext): string | undefined | Promise<string | undefined> {
+    if (ctx.signal.aborted) return Promise.reject(ctx.signal.reason);
     if (request.model !== undefined) return request.model;
     if (this.#options.model !== undefined) return this.#options.model;
+    if (this.#listedModel !== undefined) return this.#listedModel;
     // The lookup is shared by every request waiting on it, so no one request's signal may cancel it.
     this.#modelPromise ??= this.models({ signal: AbortSignal.timeout(MODEL_LOOKUP_TIMEOUT_MS) }).then(
-      (ids) => ids[0],
+      (ids) => {
+        this.#listedModel = ids[0];
+        return ids[0];
+      },
       () => {
         // Try again next time; vLLM and llama.cpp serve their only model when none is named.
         this.#modelPromise = undefined;

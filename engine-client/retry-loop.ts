@@ -41,7 +41,9 @@ export async function withAttempts<T>(
     const queuedAt = clock.now();
     let replica: Replica;
     try {
-      replica = await admission.acquire(ctx.agentId, ctx.priority, ctx.signal, avoid);
+      // A free slot is taken without waiting, so the attempt below starts in this same turn.
+      const admitted = admission.acquire(ctx.agentId, ctx.priority, ctx.signal, avoid);
+      replica = admitted instanceof Promise ? await admitted : admitted;
     } catch (err) {
       // After failed attempts, say what they were: "every replica is cooling" alone hides the engine's answer.
       if (lastError === undefined || !(err instanceof BridgeError) || ctx.signal.aborted) throw err;

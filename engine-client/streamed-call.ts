@@ -18,8 +18,8 @@ import { buildChatBody } from "./wire.ts";
 /** What a streamed call needs from its client. */
 export interface StreamedCallHost {
   readonly options: EngineClientOptions;
-  /** The model to name in the request body. */
-  model(request: ChatRequest, ctx: RequestContext): Promise<string | undefined>;
+  /** The model to name in the request body: a value when known now, a promise when it must be looked up. */
+  model(request: ChatRequest, ctx: RequestContext): string | undefined | Promise<string | undefined>;
   /** Runs one attempt loop (admission, retries before the first byte) around `attempt`. */
   attempts<T>(ctx: RequestContext, attempt: (replica: Replica) => Promise<T>): Promise<Attempted<T>>;
   recordDone(
@@ -95,9 +95,16 @@ export class StreamedCall {
     this.host.end(this.ctx);
   }
 
+  /**
+   * Opens the call. Nothing here waits unless it must (a model lookup, a full engine, a retry), so a caller that
+   * starts the call inside an agent's event has the request on the socket before the event commits (undici writes
+   * to an idle connection synchronously).
+   */
   async #open(): Promise<ChatStreamReader> {
     const { ctx, host, request } = this;
-    const body = JSON.stringify(buildChatBody(request, await host.model(request, ctx), true));
+    const named = host.model(request, ctx);
+    const model = named instanceof Promise ? await named : named;
+    const body = JSON.stringify(buildChatBody(request, model, true));
     const attempt = await host.attempts(ctx, (replica) =>
       openStream(replica, host.options, { body, requestId: ctx.requestId, signal: ctx.signal }),
     );

@@ -55,6 +55,30 @@ describe("engine client against the simulator", () => {
     assert.equal((record.body as { model: unknown }).model, sim.model, "the model is looked up in /v1/models");
   });
 
+  test("with the model known and a slot free, a streamed request starts before the caller's turn ends", async () => {
+    // An agent starts its engine round inside an event (an eager task): nothing in the call may wait, so that the
+    // request is handed to undici, and written on the loop's next check phase, while the event commits.
+    const named = createEngineClient({ urls: [sim.url], model: sim.model });
+    try {
+      const call = named.streamBatches(
+        { messages: [{ role: "user", content: "at once" }] },
+        { agentId: "a" },
+        () => {},
+      );
+      assert.equal(named.stats().replicas[0].attempts, 1, "the configured model needs no wait");
+      assert.equal(named.stats().replicas[0].inFlight, 1);
+      await call;
+    } finally {
+      await named.close();
+    }
+    // This suite's client names no model: its first request looks the model up, every later one starts at once.
+    await collect(engine.stream({ messages: [{ role: "user", content: "look the model up" }] }, { agentId: "b" }));
+    const attempts = engine.stats().replicas[0].attempts;
+    const call = engine.streamBatches({ messages: [{ role: "user", content: "at once" }] }, { agentId: "b" }, () => {});
+    assert.equal(engine.stats().replicas[0].attempts, attempts + 1, "the looked-up model is kept");
+    await call;
+  });
+
   test("the same prompt gets the same text streamed and non-streamed", async () => {
     const request: ChatRequest = { messages: [{ role: "user", content: "Summarise the day" }], maxTokens: 40 };
     const streamed = await collect(engine.stream(request, { agentId: "dev-2" }));
