@@ -16,6 +16,7 @@ import type {
   ScheduleType,
   SqlValue,
   TaskContext,
+  TaskOptions,
   TaskInfo,
 } from "./types.ts";
 
@@ -144,9 +145,9 @@ export abstract class Agent<S extends Value = ValueMap> {
     return retryWithBackoff(fn, opts, this.env.clock, this.env.random);
   }
 
-  /** Starts background work outside the mailbox (after this event commits); returns the task id. */
-  startTask(kind: string, input: Value, run: (task: TaskContext) => Promise<Value>): string {
-    return tasks.startTask(this.#cell, kind, input, run);
+  /** Starts background work outside the mailbox (after this event commits, or now: `eager`); returns the task id. */
+  startTask(kind: string, input: Value, run: (task: TaskContext) => Promise<Value>, options?: TaskOptions): string {
+    return tasks.startTask(this.#cell, kind, input, run, options);
   }
 
   cancelTask(id: string): boolean {

@@ -40,5 +40,6 @@ export type {
   ScheduleType,
   SqlValue,
   TaskContext,
+  TaskOptions,
   TaskInfo,
 } from "./types.ts";

@@ -1,10 +1,14 @@
 import type { Value } from "../codecs/frames.ts";
 import type { AgentCell } from "./cell.ts";
-import type { ProgressBatch, TaskOrigin } from "./events/types.ts";
+import { BridgeError } from "../errors/index.ts";
+import type { AgentEvent, ProgressBatch, TaskOrigin } from "./events/types.ts";
 import { AGENT_ERRORS, errorCode, errorMessage } from "./errors.ts";
 import { randomId } from "./ids.ts";
-import type { TaskContext, TaskInfo } from "./types.ts";
+import type { TaskContext, TaskInfo, TaskOptions } from "./types.ts";
 import { encodeValue } from "./value-codec.ts";
+
+/** What a task reports to its agent's mailbox. */
+type InternalTaskEvent = Extract<AgentEvent, { kind: "task-progress" | "task-done" | "task-failed" }>;
 
 /** A background task in memory. `finished` once its outcome was handed to the mailbox (or it was cancelled). */
 export interface RunningTask {
@@ -15,6 +19,11 @@ export interface RunningTask {
   progress: ProgressBatch | null;
   /** The row as written, carried by the task's events so they need no SELECT of it (agents/events/task.ts). */
   origin: TaskOrigin;
+  /**
+   * Events an eager task reported before the event that started it committed; null once it has (then they go to
+   * the mailbox at once). Held so that no report of a task can run before its row exists.
+   */
+  held: InternalTaskEvent[] | null;
 }
 
 /**
@@ -22,12 +31,17 @@ export interface RunningTask {
  * commits (a rolled-back event starts nothing). Progress and the outcome come back as mailbox events, so the task
  * never holds the mailbox and never races the agent's own events. The row stays until the outcome event ran, so a
  * task cut off by a restart reaches onTaskInterrupted.
+ *
+ * `eager` starts `run` at once, inside the event, so that its first I/O (an engine request) is on its way while the
+ * event's writes commit. Its reports are held until the commit; if the event rolls back, the task's signal aborts
+ * and whatever it reports is dropped. Only for work that is safe to abandon half-started.
  */
 export function startTask(
   cell: AgentCell,
   kind: string,
   input: Value,
   run: (task: TaskContext) => Promise<Value>,
+  options: TaskOptions = {},
 ): string {
   const id = randomId(cell.core.random);
   const info: TaskInfo = { id, kind, input, startedAt: cell.core.clock.now() };
@@ -51,18 +65,56 @@ export function startTask(
       startedAt: info.startedAt,
       handle: cell.sqlRunner(),
     };
-    const task: RunningTask = { info, controller: new AbortController(), finished: false, progress: null, origin };
+    const task: RunningTask = {
+      info,
+      controller: new AbortController(),
+      finished: false,
+      progress: null,
+      origin,
+      held: options.eager === true ? [] : null,
+    };
     cell.tasks.set(id, task);
-    cell.onUndo(() => cell.tasks.delete(id));
-    cell.output({ type: "action", run: () => launch(cell, task, run) });
+    if (options.eager === true) {
+      cell.onUndo(() => {
+        cell.tasks.delete(id);
+        task.finished = true;
+        task.held = null;
+        task.controller.abort(
+          new BridgeError(AGENT_ERRORS.TASK_CANCELLED, "the event that started the task rolled back"),
+        );
+      });
+      launch(cell, task, run, true);
+      cell.output({ type: "action", run: () => goLive(cell, task) });
+    } else {
+      cell.onUndo(() => cell.tasks.delete(id));
+      cell.output({ type: "action", run: () => launch(cell, task, run, false) });
+    }
   });
   return id;
 }
 
-function launch(cell: AgentCell, task: RunningTask, run: (task: TaskContext) => Promise<Value>): void {
+/** The event that started an eager task committed: what the task reported meanwhile goes to the mailbox, in order. */
+function goLive(cell: AgentCell, task: RunningTask): void {
+  const held = task.held;
+  task.held = null;
+  if (held === null || cell.core.closing) return;
+  for (const event of held) cell.core.enqueueInternal(cell.id, event);
+}
+
+/** Hands a task's report to the mailbox, or holds it while the task's starting event has not committed. */
+function report(cell: AgentCell, task: RunningTask, event: InternalTaskEvent): void {
+  if (task.held !== null) task.held.push(event);
+  else cell.core.enqueueInternal(cell.id, event);
+}
+
+function launch(
+  cell: AgentCell,
+  task: RunningTask,
+  run: (task: TaskContext) => Promise<Value>,
+  eager: boolean,
+): void {
   if (task.finished) return;
   const core = cell.core;
-  const agentId = cell.id;
   const taskId = task.info.id;
   const ctx: TaskContext = {
     id: taskId,
@@ -80,7 +132,7 @@ function launch(cell: AgentCell, task: RunningTask, run: (task: TaskContext) => 
       }
       const batch: ProgressBatch = { updates: [update], taken: false, origin: task.origin };
       task.progress = batch;
-      core.enqueueInternal(agentId, { kind: "task-progress", taskId, batch });
+      report(cell, task, { kind: "task-progress", taskId, batch });
     },
   };
   const settle = (outcome: { ok: true; result: Value } | { ok: false; err: unknown }) => {
@@ -89,19 +141,29 @@ function launch(cell: AgentCell, task: RunningTask, run: (task: TaskContext) => 
     task.finished = true;
     cell.tasks.delete(taskId);
     if (outcome.ok) {
-      core.enqueueInternal(agentId, { kind: "task-done", taskId, result: outcome.result ?? null, origin: task.origin });
+      report(cell, task, { kind: "task-done", taskId, result: outcome.result ?? null, origin: task.origin });
     } else {
       const error = { code: errorCode(outcome.err), message: errorMessage(outcome.err) };
       if (error.code === AGENT_ERRORS.HANDLER_FAILED) error.code = AGENT_ERRORS.TASK_FAILED;
-      core.enqueueInternal(agentId, { kind: "task-failed", taskId, error, origin: task.origin });
+      report(cell, task, { kind: "task-failed", taskId, error, origin: task.origin });
     }
   };
-  Promise.resolve()
-    .then(() => run(ctx))
-    .then(
-      (result) => settle({ ok: true, result }),
-      (err: unknown) => settle({ ok: false, err }),
-    );
+  // An eager task runs its synchronous start now, inside its event; any other starts on a microtask, after the
+  // outputs released with it.
+  const started = eager ? startNow(run, ctx) : Promise.resolve().then(() => run(ctx));
+  started.then(
+    (result) => settle({ ok: true, result }),
+    (err: unknown) => settle({ ok: false, err }),
+  );
+}
+
+/** Calls `run` now; a synchronous throw becomes a rejection, as it would be from an async function. */
+function startNow(run: (task: TaskContext) => Promise<Value>, ctx: TaskContext): Promise<Value> {
+  try {
+    return Promise.resolve(run(ctx));
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
 
 /** Aborts a running task; onTaskFailed then gets BRIDGE_ERR_TASK_CANCELLED. False when no such task runs. */
@@ -111,7 +173,7 @@ export function cancelTask(cell: AgentCell, id: string): boolean {
   task.finished = true;
   cell.tasks.delete(id);
   task.controller.abort();
-  cell.core.enqueueInternal(cell.id, {
+  report(cell, task, {
     kind: "task-failed",
     taskId: id,
     error: { code: AGENT_ERRORS.TASK_CANCELLED, message: "task cancelled" },

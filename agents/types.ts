@@ -116,6 +116,16 @@ export interface TaskContext {
   progress(update: Value, merge?: (previous: Value, update: Value) => Value | undefined): void;
 }
 
+/** How `startTask` starts a task. */
+export interface TaskOptions {
+  /**
+   * Start `run` at once, inside the current event, instead of after it commits: its first I/O overlaps the commit.
+   * The task's reports reach the agent only after the event committed; a rolled-back event aborts the task's signal
+   * and drops its reports. Only for work that is safe to abandon half-started (a streamed engine call). Default false.
+   */
+  eager?: boolean;
+}
+
 /** Metrics hooks (the app maps them to Prometheus). Every hook is optional; the default does nothing. */
 export interface RuntimeObserver {
   /** One group commit of `events` events finished. A batch that wrote nothing commits nothing and is not reported. */

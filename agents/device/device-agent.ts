@@ -71,7 +71,7 @@ export class DeviceAgent extends Agent<ValueMap> {
       connection: (id) => this.getConnection(id),
       scheduleIn: (delaySeconds, method, payload) => this.schedule(delaySeconds, method, payload),
       cancelSchedule: (id) => this.cancelSchedule(id),
-      startTask: (kind, input, run) => this.startTask(kind, input, run),
+      startTask: (kind, input, run, taskOptions) => this.startTask(kind, input, run, taskOptions),
       cancelTask: (id) => this.cancelTask(id),
       commandTransition: (commandId, from, state) => this.#reportCommandTransition(commandId, from, state),
     },

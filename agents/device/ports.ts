@@ -5,7 +5,7 @@
 import type { Logger } from "pino";
 import type { Value } from "../../codecs/frames.ts";
 import type { ReasoningEngine } from "../engine.ts";
-import type { Connection, FleetDirectory, Schedule, TaskContext } from "../types.ts";
+import type { Connection, FleetDirectory, Schedule, TaskContext, TaskOptions } from "../types.ts";
 import type { CommandState } from "./command-outbox.ts";
 import type { SqlTag } from "./sql.ts";
 
@@ -24,7 +24,7 @@ export interface DevicePorts {
   /** Runs agent method `method(payload)` after `delaySeconds`. */
   scheduleIn(delaySeconds: number, method: string, payload: Value): Schedule;
   cancelSchedule(id: string): boolean;
-  startTask(kind: string, input: Value, run: (task: TaskContext) => Promise<Value>): string;
+  startTask(kind: string, input: Value, run: (task: TaskContext) => Promise<Value>, options?: TaskOptions): string;
   cancelTask(id: string): boolean;
   /** Told of each command state change the outbox makes (the app's metrics); optional, must not throw. */
   commandTransition?(commandId: string, from: CommandState | null, to: CommandState): void;

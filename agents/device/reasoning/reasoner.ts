@@ -169,6 +169,10 @@ export class Reasoner {
             flushBytes,
           })
         : body,
+      // The engine request leaves inside this event, while its writes commit: the engine's prefill overlaps the
+      // commit instead of waiting for it. Abandoning the round is safe (the abort closes the stream), so a
+      // rolled-back event costs the engine a cancelled request and nothing else.
+      { eager: true },
     );
   }
 

@@ -1,0 +1,147 @@
+/** Eager tasks (`startTask(..., { eager: true })`): started inside the event, reporting only after it committed. */
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import { Agent, type TaskInfo, type Value } from "../../agents/index.ts";
+import { BridgeError } from "../../errors/index.ts";
+import { settle, tempDir, testRuntime } from "./helpers.ts";
+
+const seen: string[] = [];
+/** The abort reason each eager task's signal received, by question. */
+const aborted = new Map<string, unknown>();
+
+class EagerAgent extends Agent {
+  /** Starts a task that reports progress and finishes at once; returns what ran before the handler went on. */
+  quick(q: string): Value {
+    const order: string[] = [];
+    this.#start(q, order, () => Promise.resolve(`answer:${q}`));
+    order.push("handler after startTask");
+    return order;
+  }
+
+  /** Starts a task that only ends when aborted, then fails the event. */
+  quickThenThrow(q: string): void {
+    this.#start(
+      q,
+      [],
+      (signal) => new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
+    );
+    throw new Error("the event fails after starting the task");
+  }
+
+  /** Starts a task that reports and finishes while the handler still awaits, then fails the event. */
+  async settleThenThrow(q: string): Promise<void> {
+    this.#start(q, [], () => Promise.resolve(`answer:${q}`));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    throw new Error("the event fails after its task finished");
+  }
+
+  /** Starts a task whose synchronous start throws. */
+  throwsAtStart(q: string): void {
+    this.startTask(
+      "eager",
+      { q },
+      () => {
+        throw new Error("refused at once");
+      },
+      { eager: true },
+    );
+  }
+
+  running(): Value {
+    return this.getTasks().map((t) => (t.input as { q: string }).q);
+  }
+
+  #start(q: string, order: string[], body: (signal: AbortSignal) => Promise<Value>): void {
+    this.startTask(
+      "eager",
+      { q },
+      (task) => {
+        order.push("task running");
+        task.signal.addEventListener("abort", () => aborted.set(q, task.signal.reason));
+        task.progress(`progress:${q}`);
+        return body(task.signal);
+      },
+      { eager: true },
+    );
+  }
+
+  override onTaskProgress(task: TaskInfo, update: Value): void {
+    seen.push(`progress ${(task.input as { q: string }).q}: ${update}`);
+  }
+  override onTaskDone(task: TaskInfo, result: Value): void {
+    seen.push(`done ${(task.input as { q: string }).q}: ${result}`);
+  }
+  override onTaskFailed(task: TaskInfo, error: { code: string; message: string }): void {
+    seen.push(`failed ${(task.input as { q: string }).q}: ${error.code} ${error.message}`);
+  }
+}
+
+describe("eager background tasks", () => {
+  const t = tempDir();
+  after(() => t.remove());
+
+  test("an eager task starts inside the event; its reports reach the agent after the event committed", async () => {
+    seen.length = 0;
+    const rt = testRuntime(path.join(t.dir, "quick"), EagerAgent, 1);
+    try {
+      const r = await rt.call("a", "quick", ["q1"]);
+      assert.deepEqual(r, { ok: true, value: ["task running", "handler after startTask"] });
+      await settle();
+      assert.deepEqual(seen, ["progress q1: progress:q1", "done q1: answer:q1"]);
+      assert.deepEqual(await rt.call("a", "running", []), { ok: true, value: [] });
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("an event that rolls back aborts its eager task with TASK_CANCELLED and nothing of the task reaches the agent", async () => {
+    seen.length = 0;
+    aborted.clear();
+    const rt = testRuntime(path.join(t.dir, "rollback"), EagerAgent, 2);
+    try {
+      const r = await rt.call("a", "quickThenThrow", ["q2"]);
+      assert.equal(r.ok, false);
+      await settle();
+      const reason = aborted.get("q2");
+      assert.ok(reason instanceof BridgeError, "the task's signal was aborted");
+      assert.equal(reason.code, "BRIDGE_ERR_TASK_CANCELLED");
+      assert.deepEqual(seen, [], "no progress and no failure of a task whose event rolled back");
+      assert.deepEqual(await rt.call("a", "running", []), { ok: true, value: [] });
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("reports an eager task made before its event rolled back are dropped, even when the task already ended", async () => {
+    seen.length = 0;
+    const rt = testRuntime(path.join(t.dir, "settled"), EagerAgent, 3);
+    try {
+      const r = await rt.call("a", "settleThenThrow", ["q3"]);
+      assert.equal(r.ok, false);
+      await settle();
+      assert.deepEqual(seen, [], "the task's progress and result were held, then dropped with the event");
+      // The agent goes on normally after it.
+      assert.deepEqual(await rt.call("a", "quick", ["q4"]), {
+        ok: true,
+        value: ["task running", "handler after startTask"],
+      });
+      await settle();
+      assert.deepEqual(seen, ["progress q4: progress:q4", "done q4: answer:q4"]);
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("an eager task whose start throws fails like any task, after its event committed", async () => {
+    seen.length = 0;
+    const rt = testRuntime(path.join(t.dir, "throws"), EagerAgent, 4);
+    try {
+      assert.deepEqual(await rt.call("a", "throwsAtStart", ["q5"]), { ok: true, value: null });
+      await settle();
+      assert.deepEqual(seen, ["failed q5: BRIDGE_ERR_TASK_FAILED refused at once"]);
+    } finally {
+      await rt.shutdown();
+    }
+  });
+});
