@@ -39,9 +39,17 @@ export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
     connection.inflight++;
     uplink.handle(connection, packet.topic, payload, (outcome) => {
       connection.inflight--;
-      if (outcome.status === "ack") return callback(null);
-      connection.markClosing("error");
-      callback(new BridgeError(outcome.code, outcome.message));
+      let error: BridgeError | null = null;
+      if (outcome.status !== "ack") {
+        connection.markClosing("error");
+        error = new BridgeError(outcome.code, outcome.message);
+      }
+      // The answer (PUBACK, or the session's end) leaves on the loop's check phase, after the I/O this message
+      // started in the poll phase: an engine request an agent started while handling it, which undici also writes
+      // on the check phase, and first. Written at once, the ack would wake the device's process just ahead of the
+      // request, and on a machine with few cores the two wake-ups compete (docs/benchmarks.md, "Session 5"). Every
+      // outcome takes the same path, so answers keep the order of the PUBLISHes.
+      setImmediate(callback, error);
     });
   };
 }
