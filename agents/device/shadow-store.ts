@@ -32,6 +32,12 @@ export type DesireResult =
 
 type DocName = "reported" | "desired" | "sent_delta";
 
+/** A stored shadow document, decoded (a row that does not hold a map reads as empty). */
+function toDoc(row: { version: number; state: Uint8Array }): ShadowDoc {
+  const state = decodeValue(row.state);
+  return { version: Number(row.version), state: isValueMap(state) ? state : {} };
+}
+
 /** Reads and writes the shadow table. */
 export class ShadowStore {
   constructor(
@@ -41,9 +47,7 @@ export class ShadowStore {
 
   private read(doc: DocName): ShadowDoc {
     const rows = this.sql<{ version: number; state: Uint8Array }>`SELECT version, state FROM shadow WHERE doc = ${doc}`;
-    if (rows.length === 0) return { version: 0, state: {} };
-    const state = decodeValue(rows[0].state);
-    return { version: Number(rows[0].version), state: isValueMap(state) ? state : {} };
+    return rows.length === 0 ? { version: 0, state: {} } : toDoc(rows[0]);
   }
 
   private write(doc: DocName, version: number, state: ValueMap): void {
@@ -52,10 +56,16 @@ export class ShadowStore {
       ON CONFLICT (doc) DO UPDATE SET version = excluded.version, state = excluded.state, updated_at = excluded.updated_at`;
   }
 
-  /** The whole shadow with its current delta. */
+  /** The whole shadow with its current delta (one SELECT: a reasoning request reads it before its engine call). */
   get(): Shadow {
-    const reported = this.read("reported");
-    const desired = this.read("desired");
+    const rows = this.sql<{ doc: DocName; version: number; state: Uint8Array }>`SELECT doc, version, state FROM shadow
+      WHERE doc IN ('reported', 'desired')`;
+    const doc = (name: DocName): ShadowDoc => {
+      const row = rows.find((r) => r.doc === name);
+      return row === undefined ? { version: 0, state: {} } : toDoc(row);
+    };
+    const reported = doc("reported");
+    const desired = doc("desired");
     return { reported, desired, delta: shadowDelta(desired.state, reported.state) };
   }
 

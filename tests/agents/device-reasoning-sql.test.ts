@@ -51,6 +51,9 @@ test("an up/reason writes its turn row once and reads back nothing it just wrote
   assert.equal(count(/FROM conversation WHERE turn_id/), 0);
   // The next turn id is read once per agent in memory, not per request.
   assert.ok(count(/MAX\(CAST\(substr\(id, 6\)/) <= 1, "turn id scans");
+  // The prompt's device context reads both shadow documents in one statement.
+  assert.equal(count(/FROM shadow WHERE doc = /), 0);
+  assert.equal(count(/FROM shadow\s+WHERE doc IN/), 2);
   const conversation = await h.call<ConversationEntry[]>("sql-r2", "getConversation", {});
   assert.deepEqual([...new Set(conversation.map((m) => m.turnId))], ["turn-1", "turn-2"]);
 });
