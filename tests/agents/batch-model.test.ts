@@ -3,9 +3,9 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import fc from "fast-check";
-import { Agent, type AgentRuntime, type Connection, createRuntime, type InboundMessage } from "../../agents/index.ts";
+import { Agent, type AgentRuntime, type Connection, type InboundMessage } from "../../agents/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { RecordingTransport, settle, silentLogger, tempDir } from "./helpers.ts";
+import { RecordingTransport, settle, tempDir, testRuntime } from "./helpers.ts";
 
 // A model check of the batch machinery (group commit, savepoints per event, nested transaction(), the output gate,
 // state undo, SQLite losing a transaction on its own) against random sequences of events for a few agents.
@@ -224,16 +224,14 @@ describe("the batch machinery against a model of committed events", () => {
       fc.asyncProperty(scenario, async ({ maxBatchEvents, rounds }) => {
         const dataDir = path.join(t.dir, `run-${++run}`);
         ran.clear();
-        const options = {
-          dataDir,
-          defaultAgentClass: ModelAgent,
+        // Both runtimes of a run share one clock.
+        const extra = {
           clock: new ManualClock(),
-          logger: silentLogger,
           // NORMAL so the test reads each database from a second connection between rounds.
           lockingMode: "NORMAL" as const,
           maxBatchEvents,
         };
-        let rt = createRuntime(options);
+        let rt = testRuntime(dataDir, ModelAgent, 1, extra);
         const transports = AGENTS.map(() => new RecordingTransport());
         const expected: Expected[] = AGENTS.map(() => ({ rows: [], frames: [], state: null, ran: [] }));
         try {
@@ -293,7 +291,7 @@ describe("the batch machinery against a model of committed events", () => {
           }
           await rt.shutdown();
           // The stored state is the last committed one too: a fresh runtime loads it from disk.
-          rt = createRuntime(options);
+          rt = testRuntime(dataDir, ModelAgent, 1, extra);
           for (let a = 0; a < AGENTS.length; a++) {
             assert.equal(await peek(rt, AGENTS[a]), expected[a].state, `${AGENTS[a]}: stored state`);
             assert.deepEqual(readRows(dataDir, AGENTS[a]), expected[a].rows);

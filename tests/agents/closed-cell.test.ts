@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent, createRuntime } from "../../agents/index.ts";
+import { Agent } from "../../agents/index.ts";
 import { AgentCell } from "../../agents/cell.ts";
 import type { RuntimeCore } from "../../agents/core.ts";
 import type { EventOutcome, QueuedEvent } from "../../agents/events/types.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { settle, silentLogger, tempDir } from "./helpers.ts";
+import { settle, silentLogger, tempDir, testRuntime } from "./helpers.ts";
 
 let releaseSlow: (() => void) | null = null;
 
@@ -56,13 +56,7 @@ describe("closed agent cells never leave an event or a waiting transport behind"
 
   test("a new agent arriving while every other active agent is busy is answered, not evicted unanswered", async () => {
     // Regression: with maxActiveAgents 1 the new, still idle cell could be evicted before its event ran.
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "lru"),
-      defaultAgentClass: Lru,
-      clock: new ManualClock(),
-      logger: silentLogger,
-      maxActiveAgents: 1,
-    });
+    const rt = testRuntime(path.join(t.dir, "lru"), Lru, 1, { maxActiveAgents: 1 });
     try {
       const p1 = rt.call("a1", "slow", []);
       await settle();
@@ -131,12 +125,7 @@ describe("closed agent cells never leave an event or a waiting transport behind"
   });
 
   test("after a shutdown a transport that waited for room delivers again and gets BRIDGE_ERR_RUNTIME_CLOSED", async () => {
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "shutdown"),
-      defaultAgentClass: Lru,
-      clock: new ManualClock(),
-      logger: silentLogger,
-    });
+    const rt = testRuntime(path.join(t.dir, "shutdown"), Lru, 2);
     const tr = { send() {}, sendProtocol() {}, close() {} };
     await rt.open("a", { id: "c", kind: "mqtt", codec: "cbor", transport: tr });
     await rt.shutdown();

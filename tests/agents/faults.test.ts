@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent, type Connection, createRuntime, type InboundMessage, type Value } from "../../agents/index.ts";
-import { ManualClock } from "../support/manual-clock.ts";
-import { RecordingTransport, settle, silentLogger, tempDir } from "./helpers.ts";
+import { Agent, type Connection, type InboundMessage, type Value } from "../../agents/index.ts";
+import { RecordingTransport, settle, tempDir, testRuntime } from "./helpers.ts";
 
 /** An agent whose rpc "abort" tries to end the runtime's transaction behind its back. */
 class Saboteur extends Agent<{ n: number }> {
@@ -29,12 +28,7 @@ describe("agent runtime faults", () => {
   after(() => t.remove());
 
   test("sql refuses transaction control, failing only that event of a group commit", async () => {
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "control"),
-      defaultAgentClass: Saboteur,
-      clock: new ManualClock(),
-      logger: silentLogger,
-    });
+    const rt = testRuntime(path.join(t.dir, "control"), Saboteur, 1);
     try {
       const tr = new RecordingTransport();
       await rt.open("s", { id: "c", kind: "mqtt", codec: "cbor", transport: tr });

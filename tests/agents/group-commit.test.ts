@@ -2,16 +2,8 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import Database from "better-sqlite3";
-import {
-  Agent,
-  type Connection,
-  createRuntime,
-  type InboundMessage,
-  type TaskInfo,
-  type Value,
-} from "../../agents/index.ts";
-import { ManualClock } from "../support/manual-clock.ts";
-import { RecordingTransport, seededRandom, settle, silentLogger, tempDir } from "./helpers.ts";
+import { Agent, type Connection, type InboundMessage, type TaskInfo, type Value } from "../../agents/index.ts";
+import { RecordingTransport, settle, tempDir, testRuntime } from "./helpers.ts";
 
 const waiting = new Map<string, () => void>();
 function gate(key: string): Promise<void> {
@@ -66,11 +58,7 @@ describe("group commit and the output gate", () => {
     const dataDir = path.join(t.dir, "batch-gate");
     const commitSizes: number[] = [];
     // NORMAL locking so the test can read the file from a second connection while each frame is sent.
-    const rt = createRuntime({
-      dataDir,
-      defaultAgentClass: Batcher,
-      clock: new ManualClock(),
-      logger: silentLogger,
+    const rt = testRuntime(dataDir, Batcher, 1, {
       lockingMode: "NORMAL",
       observer: { onCommit: (c) => commitSizes.push(c.events) },
     });
@@ -125,12 +113,7 @@ describe("group commit and the output gate", () => {
 
   test("a task-progress event that writes nothing commits nothing, and its frames still leave in order", async () => {
     const commitSizes: number[] = [];
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "no-write"),
-      defaultAgentClass: Batcher,
-      clock: new ManualClock(),
-      random: seededRandom(7),
-      logger: silentLogger,
+    const rt = testRuntime(path.join(t.dir, "no-write"), Batcher, 7, {
       observer: { onCommit: (c) => commitSizes.push(c.events) },
     });
     try {

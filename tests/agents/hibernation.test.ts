@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent, createRuntime, type RuntimeObserver } from "../../agents/index.ts";
+import { Agent, type RuntimeObserver } from "../../agents/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { RecordingTransport, silentLogger, tempDir } from "./helpers.ts";
+import { RecordingTransport, tempDir, testRuntime } from "./helpers.ts";
 
 const starts = new Map<string, number>();
 
@@ -30,14 +30,7 @@ describe("agent hibernation", () => {
     starts.clear();
     const hibernated: string[] = [];
     const observer: RuntimeObserver = { onHibernate: (i) => hibernated.push(`${i.agentId}:${i.reason}`) };
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "lru"),
-      defaultAgentClass: Sleeper,
-      clock: new ManualClock(),
-      logger: silentLogger,
-      maxActiveAgents: 2,
-      observer,
-    });
+    const rt = testRuntime(path.join(t.dir, "lru"), Sleeper, 1, { maxActiveAgents: 2, observer });
     try {
       await rt.call("a", "bump", []);
       await rt.call("b", "bump", []);
@@ -57,13 +50,7 @@ describe("agent hibernation", () => {
   test("an idle agent hibernates after idleTimeoutMs while its connection stays open in the host", async () => {
     starts.clear();
     const clock = new ManualClock();
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "idle"),
-      defaultAgentClass: Sleeper,
-      clock,
-      logger: silentLogger,
-      idleTimeoutMs: 60_000,
-    });
+    const rt = testRuntime(path.join(t.dir, "idle"), Sleeper, 2, { clock, idleTimeoutMs: 60_000 });
     try {
       const tr = new RecordingTransport();
       await rt.open("d", { id: "conn", kind: "mqtt", codec: "cbor", transport: tr });
@@ -102,10 +89,10 @@ describe("agent hibernation", () => {
         return this.getConnections().length;
       }
     }
-    let rt = createRuntime({ dataDir, defaultAgentClass: Tracker, clock: new ManualClock(), logger: silentLogger });
+    let rt = testRuntime(dataDir, Tracker, 3);
     await rt.open("d", { id: "old", kind: "mqtt", codec: "cbor", transport: new RecordingTransport() });
     await rt.shutdown();
-    rt = createRuntime({ dataDir, defaultAgentClass: Tracker, clock: new ManualClock(), logger: silentLogger });
+    rt = testRuntime(dataDir, Tracker, 4);
     try {
       assert.deepEqual(await rt.call("d", "count", []), { ok: true, value: 0 });
       assert.deepEqual(closes, ["old:shutdown"]);

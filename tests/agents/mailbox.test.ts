@@ -2,9 +2,8 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import path from "node:path";
-import { Agent, type Connection, createRuntime, type InboundMessage } from "../../agents/index.ts";
-import { ManualClock } from "../support/manual-clock.ts";
-import { RecordingTransport, settle, silentLogger, tempDir } from "./helpers.ts";
+import { Agent, type Connection, type InboundMessage } from "../../agents/index.ts";
+import { RecordingTransport, settle, tempDir, testRuntime } from "./helpers.ts";
 
 /** Gates a test controls: a handler awaits `wait(key)` until the test calls `open(key)`. */
 class Gates {
@@ -54,12 +53,7 @@ describe("agent mailbox", () => {
 
   test("events of one agent run one at a time in arrival order even when a handler awaits", async () => {
     log.length = 0;
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "order"),
-      defaultAgentClass: Recorder,
-      clock: new ManualClock(),
-      logger: silentLogger,
-    });
+    const rt = testRuntime(path.join(t.dir, "order"), Recorder, 1);
     try {
       const tr = new RecordingTransport();
       await rt.open("a", { id: "c", kind: "mqtt", codec: "cbor", transport: tr });
@@ -84,12 +78,7 @@ describe("agent mailbox", () => {
 
   test("different agents run concurrently: one agent waiting does not hold another", async () => {
     log.length = 0;
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "conc"),
-      defaultAgentClass: Recorder,
-      clock: new ManualClock(),
-      logger: silentLogger,
-    });
+    const rt = testRuntime(path.join(t.dir, "conc"), Recorder, 2);
     try {
       const ta = new RecordingTransport();
       const tb = new RecordingTransport();
@@ -110,13 +99,7 @@ describe("agent mailbox", () => {
   });
 
   test("a full mailbox refuses with mailbox-full and ready resolves once it drains", async () => {
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "full"),
-      defaultAgentClass: Recorder,
-      clock: new ManualClock(),
-      logger: silentLogger,
-      mailboxCapacity: 2,
-    });
+    const rt = testRuntime(path.join(t.dir, "full"), Recorder, 3, { mailboxCapacity: 2 });
     try {
       const tr = new RecordingTransport();
       await rt.open("a", { id: "c", kind: "mqtt", codec: "cbor", transport: tr });
@@ -149,11 +132,7 @@ describe("agent mailbox", () => {
 
   test("a handler that throws rolls back its writes, drops its frames and leaves the rest of the batch committed", async () => {
     const commitSizes: number[] = [];
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "rollback"),
-      defaultAgentClass: Recorder,
-      clock: new ManualClock(),
-      logger: silentLogger,
+    const rt = testRuntime(path.join(t.dir, "rollback"), Recorder, 4, {
       observer: { onCommit: (c) => commitSizes.push(c.events) },
     });
     try {
@@ -188,13 +167,7 @@ describe("agent mailbox", () => {
   test("frames leave only after the event's writes committed, and done resolves after they left", async () => {
     const dataDir = path.join(t.dir, "gate");
     // NORMAL locking so the test can look at the file from a second connection while the frame is sent.
-    const rt = createRuntime({
-      dataDir,
-      defaultAgentClass: Recorder,
-      clock: new ManualClock(),
-      logger: silentLogger,
-      lockingMode: "NORMAL",
-    });
+    const rt = testRuntime(dataDir, Recorder, 5, { lockingMode: "NORMAL" });
     try {
       const tr = new RecordingTransport();
       const seenAtSend: string[][] = [];
@@ -225,12 +198,7 @@ describe("agent mailbox", () => {
   });
 
   test("deliver on an unknown connection fails as a value and never reaches the agent", async () => {
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "unknown"),
-      defaultAgentClass: Recorder,
-      clock: new ManualClock(),
-      logger: silentLogger,
-    });
+    const rt = testRuntime(path.join(t.dir, "unknown"), Recorder, 6);
     try {
       const out = rt.deliver("a", "nope", rpc("1"));
       assert.ok(out.accepted);

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent, type CallResult, createRuntime } from "../../agents/index.ts";
-import { ManualClock } from "../support/manual-clock.ts";
-import { silentLogger, tempDir } from "./helpers.ts";
+import { Agent, type CallResult } from "../../agents/index.ts";
+import { tempDir, testRuntime } from "./helpers.ts";
 
 const ran: string[] = [];
 
@@ -52,11 +51,7 @@ describe("batches mixing synchronous and async handlers", () => {
   test("events of one batch run in arrival order whether their handlers are sync or async, commit once, and only the failing ones roll back", async () => {
     ran.length = 0;
     const commits: number[] = [];
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "mixed"),
-      defaultAgentClass: Mixed,
-      clock: new ManualClock(),
-      logger: silentLogger,
+    const rt = testRuntime(path.join(t.dir, "mixed"), Mixed, 1, {
       observer: { onCommit: (c) => commits.push(c.events) },
     });
     try {
@@ -90,11 +85,7 @@ describe("batches mixing synchronous and async handlers", () => {
   test("a synchronous event right after an async batch still waits for that batch to commit", async () => {
     ran.length = 0;
     const commits: number[] = [];
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "after-async"),
-      defaultAgentClass: Mixed,
-      clock: new ManualClock(),
-      logger: silentLogger,
+    const rt = testRuntime(path.join(t.dir, "after-async"), Mixed, 2, {
       observer: { onCommit: (c) => commits.push(c.events) },
     });
     try {

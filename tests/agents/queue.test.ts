@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent, createRuntime, type QueueItem, type Value } from "../../agents/index.ts";
+import { Agent, type QueueItem, type Value } from "../../agents/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { seededRandom, silentLogger, tempDir } from "./helpers.ts";
+import { tempDir, testRuntime } from "./helpers.ts";
 
 const ran: string[] = [];
 const errors: string[] = [];
@@ -48,12 +48,7 @@ describe("agent queue", () => {
   test("items run in strict FIFO order after the event that queued them commits", async () => {
     ran.length = 0;
     const clock = new ManualClock();
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "fifo"),
-      defaultAgentClass: Worker,
-      clock,
-      logger: silentLogger,
-    });
+    const rt = testRuntime(path.join(t.dir, "fifo"), Worker, 1, { clock });
     try {
       await rt.call("w", "add", [["a", "b", "c"]]);
       await rt.call("w", "add", [["d"]]);
@@ -76,13 +71,7 @@ describe("agent queue", () => {
     failing.set("flaky", 1);
     failing.set("poison", 100);
     const clock = new ManualClock();
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "retry"),
-      defaultAgentClass: Worker,
-      clock,
-      random: seededRandom(3),
-      logger: silentLogger,
-    });
+    const rt = testRuntime(path.join(t.dir, "retry"), Worker, 3, { clock });
     await rt.start();
     try {
       await rt.call("w", "add", [["poison", "flaky", "ok1", "ok2"]]);
@@ -112,20 +101,14 @@ describe("agent queue", () => {
     failing.set("later", 1);
     const dataDir = path.join(t.dir, "restart");
     const clock = new ManualClock();
-    let rt = createRuntime({
-      dataDir,
-      defaultAgentClass: Worker,
-      clock,
-      random: seededRandom(11),
-      logger: silentLogger,
-    });
+    let rt = testRuntime(dataDir, Worker, 11, { clock });
     await rt.start();
     const ids = (await rt.call("w", "add", [["later", "x"], 5])) as { ok: true; value: string[] };
     await clock.advance(0);
     assert.deepEqual(ran, ["x#2"]);
     assert.deepEqual(await rt.call("w", "one", [ids.value[0]]), { ok: true, value: "later" });
     await rt.shutdown();
-    rt = createRuntime({ dataDir, defaultAgentClass: Worker, clock, random: seededRandom(11), logger: silentLogger });
+    rt = testRuntime(dataDir, Worker, 11, { clock });
     try {
       await rt.start();
       assert.equal(rt.stats().active, 1, "start() woke the agent with pending work");

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent, type AgentRuntime, createRuntime } from "../../agents/index.ts";
-import { ManualClock } from "../support/manual-clock.ts";
-import { RecordingTransport, silentLogger, tempDir } from "./helpers.ts";
+import { Agent, type AgentRuntime } from "../../agents/index.ts";
+import { RecordingTransport, tempDir, testRuntime } from "./helpers.ts";
 
 /** A callable that writes a row and then the state: a readonly caller must leave neither behind. */
 class Ledger extends Agent<{ n: number }> {
@@ -37,7 +36,7 @@ async function withLedger(
   dataDir: string,
   fn: (ctx: { rt: AgentRuntime; viewer: RecordingTransport; editor: RecordingTransport }) => Promise<void>,
 ): Promise<void> {
-  const rt = createRuntime({ dataDir, defaultAgentClass: Ledger, clock: new ManualClock(), logger: silentLogger });
+  const rt = testRuntime(dataDir, Ledger, 1);
   try {
     const viewer = new RecordingTransport();
     const editor = new RecordingTransport();

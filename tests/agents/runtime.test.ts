@@ -5,8 +5,7 @@ import { after, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { Agent, type Connection, createRuntime, type Value } from "../../agents/index.ts";
 import { BridgeError } from "../../errors/index.ts";
-import { ManualClock } from "../support/manual-clock.ts";
-import { RecordingTransport, silentLogger, tempDir } from "./helpers.ts";
+import { RecordingTransport, tempDir, testRuntime } from "./helpers.ts";
 
 class Base extends Agent {
   static override callable = ["ping"];
@@ -52,13 +51,7 @@ describe("agent runtime registry and operator calls", () => {
   test("runtime.db follows lockingMode: held by the runtime under EXCLUSIVE, readable from outside under NORMAL", async () => {
     for (const lockingMode of ["EXCLUSIVE", "NORMAL"] as const) {
       const dataDir = path.join(t.dir, `runtime-db-${lockingMode}`);
-      const rt = createRuntime({
-        dataDir,
-        defaultAgentClass: Base,
-        clock: new ManualClock(),
-        logger: silentLogger,
-        lockingMode,
-      });
+      const rt = testRuntime(dataDir, Base, 1, { lockingMode });
       await rt.start();
       await rt.call("a1", "later", []);
       const outside = new Database(path.join(dataDir, "runtime.db"), { timeout: 0 });
@@ -74,13 +67,9 @@ describe("agent runtime registry and operator calls", () => {
   });
 
   test("classes are chosen by glob pattern with the default as fallback, and get their class config", async () => {
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "classes"),
-      defaultAgentClass: Base,
+    const rt = testRuntime(path.join(t.dir, "classes"), Base, 2, {
       agentClasses: [{ pattern: "thermo-*", agentClass: Thermostat }],
       agentConfig: { Thermostat: { setpoint: 21 } },
-      clock: new ManualClock(),
-      logger: silentLogger,
     });
     try {
       assert.deepEqual(await rt.call("thermo-1", "ping", []), { ok: true, value: "pong:Thermostat" });
@@ -93,12 +82,7 @@ describe("agent runtime registry and operator calls", () => {
   });
 
   test("rpc reaches only static callable methods along the class chain; call reaches public methods but not hooks", async () => {
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "rpc"),
-      defaultAgentClass: Thermostat,
-      clock: new ManualClock(),
-      logger: silentLogger,
-    });
+    const rt = testRuntime(path.join(t.dir, "rpc"), Thermostat, 3);
     try {
       const tr = new RecordingTransport();
       await rt.open("t", { id: "c", kind: "mqtt", codec: "pb", transport: tr });
@@ -138,12 +122,7 @@ describe("agent runtime registry and operator calls", () => {
   });
 
   test("a throwing onConnect fails the open and forgets the connection", async () => {
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "open"),
-      defaultAgentClass: Base,
-      clock: new ManualClock(),
-      logger: silentLogger,
-    });
+    const rt = testRuntime(path.join(t.dir, "open"), Base, 4);
     try {
       const r = await rt.open("a", {
         id: "c",
@@ -164,7 +143,7 @@ describe("agent runtime registry and operator calls", () => {
 
   test("the fleet directory lists entries across agents after commit and destroyAgent removes everything", async () => {
     const dataDir = path.join(t.dir, "dir");
-    const rt = createRuntime({ dataDir, defaultAgentClass: Base, clock: new ManualClock(), logger: silentLogger });
+    const rt = testRuntime(dataDir, Base, 5);
     try {
       await rt.call("a", "approve", ["k1", { tool: "open-valve" }]);
       await rt.call("b", "approve", ["k2", 1]);

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent, type AgentRuntime, createRuntime, type Schedule, type Value } from "../../agents/index.ts";
+import { Agent, type AgentRuntime, type RuntimeOptions, type Schedule, type Value } from "../../agents/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { seededRandom, silentLogger, tempDir } from "./helpers.ts";
+import { tempDir, testRuntime } from "./helpers.ts";
 
 const fired: Array<{ agent: string; payload: Value; type: string; at: number }> = [];
 const errors: Array<{ agent: string; event: string }> = [];
@@ -62,19 +62,8 @@ class Alarmed extends Agent {
   }
 }
 
-function runtime(
-  dataDir: string,
-  clock: ManualClock,
-  extra: Partial<Parameters<typeof createRuntime>[0]> = {},
-): AgentRuntime {
-  return createRuntime({
-    dataDir,
-    defaultAgentClass: Alarmed,
-    clock,
-    random: seededRandom(7),
-    logger: silentLogger,
-    ...extra,
-  });
+function runtime(dataDir: string, clock: ManualClock, extra: Partial<RuntimeOptions> = {}): AgentRuntime {
+  return testRuntime(dataDir, Alarmed, 7, { clock, ...extra });
 }
 
 describe("agent schedules", () => {

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent, type Connection, createRuntime } from "../../agents/index.ts";
+import { Agent, type Connection } from "../../agents/index.ts";
 import { BridgeError } from "../../errors/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { RecordingTransport, silentLogger, tempDir } from "./helpers.ts";
+import { RecordingTransport, tempDir, testRuntime } from "./helpers.ts";
 
 const changes: Array<{ state: unknown; source: string | null }> = [];
 let protocolAsked = 0;
@@ -49,12 +49,7 @@ describe("agent state and protocol connections", () => {
 
   test("state changes are broadcast to protocol connections except the source, and never to binary devices", async () => {
     changes.length = 0;
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "bcast"),
-      defaultAgentClass: Thermo,
-      clock: new ManualClock(),
-      logger: silentLogger,
-    });
+    const rt = testRuntime(path.join(t.dir, "bcast"), Thermo, 1);
     try {
       const ws1 = new RecordingTransport();
       const ws2 = new RecordingTransport();
@@ -92,12 +87,7 @@ describe("agent state and protocol connections", () => {
 
   test("an invalid or readonly client-state change is refused with an error frame and changes nothing", async () => {
     changes.length = 0;
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "refuse"),
-      defaultAgentClass: Thermo,
-      clock: new ManualClock(),
-      logger: silentLogger,
-    });
+    const rt = testRuntime(path.join(t.dir, "refuse"), Thermo, 2);
     try {
       const ws = new RecordingTransport();
       const viewer = new RecordingTransport();
@@ -130,13 +120,7 @@ describe("agent state and protocol connections", () => {
   test("the protocol flag is asked once and, with per-connection state, survives hibernation", async () => {
     protocolAsked = 0;
     const clock = new ManualClock();
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "flag"),
-      defaultAgentClass: Thermo,
-      clock,
-      logger: silentLogger,
-      idleTimeoutMs: 1000,
-    });
+    const rt = testRuntime(path.join(t.dir, "flag"), Thermo, 3, { clock, idleTimeoutMs: 1000 });
     try {
       const dev = new RecordingTransport();
       const ws = new RecordingTransport();
@@ -159,7 +143,7 @@ describe("agent state and protocol connections", () => {
   test("a state larger than one SQLite row is stored in chunks and read back whole after a restart", async () => {
     const dataDir = path.join(t.dir, "large");
     const size = 1_300_000; // > 2 chunks of 512 KiB
-    let rt = createRuntime({ dataDir, defaultAgentClass: Thermo, clock: new ManualClock(), logger: silentLogger });
+    let rt = testRuntime(dataDir, Thermo, 4);
     try {
       assert.deepEqual(await rt.call("th", "setBig", [size]), { ok: true, value: size });
       await rt.call("th", "setBig", [10]);
@@ -167,7 +151,7 @@ describe("agent state and protocol connections", () => {
     } finally {
       await rt.shutdown();
     }
-    rt = createRuntime({ dataDir, defaultAgentClass: Thermo, clock: new ManualClock(), logger: silentLogger });
+    rt = testRuntime(dataDir, Thermo, 5);
     try {
       assert.deepEqual(await rt.call("th", "bigLength", []), { ok: true, value: size });
     } finally {
@@ -176,13 +160,7 @@ describe("agent state and protocol connections", () => {
   });
 
   test("a state beyond the database cap fails the event with BRIDGE_ERR_STATE_TOO_LARGE, keeping the old state", async () => {
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "cap"),
-      defaultAgentClass: Thermo,
-      clock: new ManualClock(),
-      logger: silentLogger,
-      maxDatabaseBytes: 256 * 1024,
-    });
+    const rt = testRuntime(path.join(t.dir, "cap"), Thermo, 6, { maxDatabaseBytes: 256 * 1024 });
     try {
       await rt.call("th", "setTarget", [21]);
       const r = await rt.call("th", "setBig", [400 * 1024]);

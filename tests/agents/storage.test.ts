@@ -2,9 +2,8 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { ROLLED_BACK } from "../../agents/agent.ts";
-import { Agent, createRuntime, type Value } from "../../agents/index.ts";
-import { ManualClock } from "../support/manual-clock.ts";
-import { silentLogger, tempDir } from "./helpers.ts";
+import { Agent, type Value } from "../../agents/index.ts";
+import { tempDir, testRuntime } from "./helpers.ts";
 
 class Store extends Agent {
   /** How often the runtime said rows this agent wrote were rolled back (what DeviceAgent drops its caches on). */
@@ -47,13 +46,7 @@ describe("agent storage", () => {
   after(() => t.remove());
 
   test("the per-agent cap is enforced by SQLite and reported as BRIDGE_ERR_STORAGE_FULL without losing earlier data", async () => {
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "cap"),
-      defaultAgentClass: Store,
-      clock: new ManualClock(),
-      logger: silentLogger,
-      maxDatabaseBytes: 128 * 1024,
-    });
+    const rt = testRuntime(path.join(t.dir, "cap"), Store, 1, { maxDatabaseBytes: 128 * 1024 });
     try {
       assert.deepEqual(await rt.call("s", "put", ["a", 20_000]), { ok: true, value: 20_000 });
       const full = await rt.call("s", "put", ["b", 400_000]);
@@ -68,12 +61,7 @@ describe("agent storage", () => {
   });
 
   test("transaction() rolls back its own writes and state alone, and values are always bound", async () => {
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "tx"),
-      defaultAgentClass: Store,
-      clock: new ManualClock(),
-      logger: silentLogger,
-    });
+    const rt = testRuntime(path.join(t.dir, "tx"), Store, 2);
     try {
       assert.deepEqual(await rt.call("s", "partial", []), { ok: true, value: {} });
       assert.deepEqual(await rt.call("s", "keys", []), { ok: true, value: ["outer:0"] });

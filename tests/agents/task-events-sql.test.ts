@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent, createRuntime, type TaskInfo, type Value } from "../../agents/index.ts";
-import { ManualClock } from "../support/manual-clock.ts";
-import { seededRandom, settle, silentLogger, tempDir } from "./helpers.ts";
+import { Agent, type TaskInfo, type Value } from "../../agents/index.ts";
+import { settle, tempDir, testRuntime } from "./helpers.ts";
 import { statementSpy } from "./statement-spy.ts";
 
 let driver: { progress(update: Value): void; finish(): void } | null = null;
@@ -40,13 +39,7 @@ describe("task events and the task row", () => {
 
   test("progress and outcome events of a running task read neither the task row nor the queue, and see the stored input", async () => {
     const { spy, restore } = statementSpy();
-    const rt = createRuntime({
-      dataDir: path.join(t.dir, "no-select"),
-      defaultAgentClass: Streamer,
-      clock: new ManualClock(),
-      random: seededRandom(5),
-      logger: silentLogger,
-    });
+    const rt = testRuntime(path.join(t.dir, "no-select"), Streamer, 5);
     try {
       const started = await rt.call("a", "stream", []);
       assert.equal(started.ok, true);
