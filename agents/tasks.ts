@@ -20,8 +20,9 @@ export interface RunningTask {
   /** The row as written, carried by the task's events so they need no SELECT of it (agents/events/task.ts). */
   origin: TaskOrigin;
   /**
-   * Events an eager task reported before the event that started it committed; null once it has (then they go to
-   * the mailbox at once). Held so that no report of a task can run before its row exists.
+   * Events the task reported (or a `cancelTask` made for it) before the event that started it committed; null once
+   * it has (then they go to the mailbox at once) or rolled back (then they are dropped). Held so that no report of a
+   * task can run before its row exists, nor for a row that was rolled back.
    */
   held: InternalTaskEvent[] | null;
 }
@@ -71,29 +72,35 @@ export function startTask(
       finished: false,
       progress: null,
       origin,
-      held: options.eager === true ? [] : null,
+      held: [],
     };
     cell.tasks.set(id, task);
+    cell.onUndo(() => dropUncommitted(cell, task));
     if (options.eager === true) {
-      cell.onUndo(() => {
-        cell.tasks.delete(id);
-        task.finished = true;
-        task.held = null;
-        task.controller.abort(
-          new BridgeError(AGENT_ERRORS.TASK_CANCELLED, "the event that started the task rolled back"),
-        );
-      });
       launch(cell, task, run, true);
       cell.output({ type: "action", run: () => goLive(cell, task) });
     } else {
-      cell.onUndo(() => cell.tasks.delete(id));
-      cell.output({ type: "action", run: () => launch(cell, task, run, false) });
+      cell.output({
+        type: "action",
+        run: () => {
+          goLive(cell, task);
+          launch(cell, task, run, false);
+        },
+      });
     }
   });
   return id;
 }
 
-/** The event that started an eager task committed: what the task reported meanwhile goes to the mailbox, in order. */
+/** The event that started `task` rolled back: the task is gone, its signal aborts, what it reported is dropped. */
+function dropUncommitted(cell: AgentCell, task: RunningTask): void {
+  cell.tasks.delete(task.info.id);
+  task.finished = true;
+  task.held = null;
+  task.controller.abort(new BridgeError(AGENT_ERRORS.TASK_CANCELLED, "the event that started the task rolled back"));
+}
+
+/** The event that started a task committed: what the task reported meanwhile goes to the mailbox, in order. */
 function goLive(cell: AgentCell, task: RunningTask): void {
   const held = task.held;
   task.held = null;
@@ -107,12 +114,7 @@ function report(cell: AgentCell, task: RunningTask, event: InternalTaskEvent): v
   else cell.core.enqueueInternal(cell.id, event);
 }
 
-function launch(
-  cell: AgentCell,
-  task: RunningTask,
-  run: (task: TaskContext) => Promise<Value>,
-  eager: boolean,
-): void {
+function launch(cell: AgentCell, task: RunningTask, run: (task: TaskContext) => Promise<Value>, eager: boolean): void {
   if (task.finished) return;
   const core = cell.core;
   const taskId = task.info.id;

@@ -24,6 +24,11 @@ class Streamer extends Agent {
     this.begin(question);
     throw new Error("event fails");
   }
+  /** Starts a task, cancels it in the same event, then fails the event. */
+  beginCancelThenThrow(question: string): void {
+    this.cancelTask(this.begin(question));
+    throw new Error("event fails");
+  }
   cancel(id: string): boolean {
     return this.cancelTask(id);
   }
@@ -110,6 +115,20 @@ describe("agent background tasks", () => {
       await settle();
       assert.deepEqual(seen, []);
       assert.equal(finishers.has("q3"), false);
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("a task cancelled in the event that started it reports nothing when that event rolls back", async () => {
+    seen.length = 0;
+    const rt = testRuntime(path.join(t.dir, "cancel-rollback"), Streamer, 10);
+    try {
+      const r = await rt.call("s", "beginCancelThenThrow", ["q10"]);
+      assert.equal(r.ok, false);
+      await settle();
+      assert.deepEqual(seen, [], "no onTaskFailed for a task whose row was rolled back");
+      assert.deepEqual(await rt.call("s", "running", []), { ok: true, value: [] });
     } finally {
       await rt.shutdown();
     }
