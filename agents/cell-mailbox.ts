@@ -3,6 +3,7 @@ import { failure, runBatch } from "./cell-batch.ts";
 import { finishDestroy, wakeCell } from "./cell-lifecycle.ts";
 import { reportError } from "./cell-scope.ts";
 import type { QueuedEvent } from "./events/types.ts";
+import { dropUncommittedTasks } from "./tasks.ts";
 
 // The mailbox and drain of AgentCell (cell.ts): events wait in `cell.mailbox` and run strictly one batch at a time
 // (the input gate is `cell.running`); a batch runs through cell-batch.ts. Functions taking the cell, like
@@ -147,6 +148,8 @@ function abandonBatch(cell: AgentCell, batch: QueuedEvent[], err: unknown): void
   try {
     cell.sql?.rollback();
   } catch {}
+  // The batch's undo steps never ran: the tasks its events started would run on (and leak) for rows never written.
+  dropUncommittedTasks(cell);
   for (const item of batch) item.resolve(failure(err));
   reportError(cell, err, "batch");
   // Memory may now differ from the database: drop the handle and object so the next event reloads both.

@@ -92,6 +92,14 @@ export function startTask(
   return id;
 }
 
+/**
+ * The batch now running was abandoned (a storage fault outside any handler: its transaction rolled back without its
+ * events' undo steps): every task an event of it started is dropped as a rollback would.
+ */
+export function dropUncommittedTasks(cell: AgentCell): void {
+  for (const task of [...cell.tasks.values()]) if (task.held !== null) dropUncommitted(cell, task);
+}
+
 /** The event that started `task` rolled back: the task is gone, its signal aborts, what it reported is dropped. */
 function dropUncommitted(cell: AgentCell, task: RunningTask): void {
   cell.tasks.delete(task.info.id);

@@ -3,12 +3,15 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, type TaskInfo, type Value } from "../../agents/index.ts";
+import { SqlRunner } from "../../agents/storage.ts";
 import { BridgeError } from "../../errors/index.ts";
 import { settle, tempDir, testRuntime } from "./helpers.ts";
 
 const seen: string[] = [];
 /** The abort reason each eager task's signal received, by question. */
 const aborted = new Map<string, unknown>();
+/** Set by an event: the batch's next savepoint fails, a storage fault outside any handler that abandons the batch. */
+let failNextSavepoint = false;
 
 class EagerAgent extends Agent {
   /** Starts a task that reports progress and finishes at once; returns what ran before the handler went on. */
@@ -27,6 +30,16 @@ class EagerAgent extends Agent {
       (signal) => new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
     );
     throw new Error("the event fails after starting the task");
+  }
+
+  /** Starts a task that only ends when aborted; the next event of the batch then cannot open its savepoint. */
+  quickThenFault(q: string): void {
+    this.#start(
+      q,
+      [],
+      (signal) => new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason))),
+    );
+    failNextSavepoint = true;
   }
 
   /** Starts a task that reports and finishes while the handler still awaits, then fails the event. */
@@ -129,6 +142,37 @@ describe("eager background tasks", () => {
       await settle();
       assert.deepEqual(seen, ["progress q4: progress:q4", "done q4: answer:q4"]);
     } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("a batch abandoned to a storage fault aborts the eager tasks its events started and drops their reports", async () => {
+    seen.length = 0;
+    aborted.clear();
+    const rt = testRuntime(path.join(t.dir, "abandoned"), EagerAgent, 5);
+    const control = SqlRunner.prototype.control;
+    SqlRunner.prototype.control = function (this: SqlRunner, text: string): void {
+      if (failNextSavepoint && text === "SAVEPOINT ev") {
+        failNextSavepoint = false;
+        throw new Error("disk I/O error");
+      }
+      control.call(this, text);
+    };
+    try {
+      assert.deepEqual(await rt.call("a", "running", []), { ok: true, value: [] });
+      // One batch of two events: the first starts its task, the second's savepoint fails and the batch is abandoned.
+      const [first, second] = await Promise.all([rt.call("a", "quickThenFault", ["q6"]), rt.call("a", "running", [])]);
+      assert.equal(first.ok, false);
+      assert.equal(second.ok, false);
+      await settle();
+      const reason = aborted.get("q6");
+      assert.ok(reason instanceof BridgeError, "the task's signal was aborted");
+      assert.equal(reason.code, "BRIDGE_ERR_TASK_CANCELLED");
+      assert.deepEqual(seen, []);
+      assert.deepEqual(await rt.call("a", "running", []), { ok: true, value: [] }, "no task left of the batch");
+    } finally {
+      SqlRunner.prototype.control = control;
+      failNextSavepoint = false;
       await rt.shutdown();
     }
   });
