@@ -71,7 +71,11 @@ export function requestDestroy(cell: AgentCell): Promise<void> {
 
 export function finishDestroy(cell: AgentCell): void {
   const pending = cell.pendingDestroy!;
-  for (const task of cell.tasks.values()) task.controller.abort();
+  for (const task of cell.tasks.values()) {
+    // Finished first: an outcome reported to a destroyed agent would make it again (a new cell and database).
+    task.finished = true;
+    task.controller.abort();
+  }
   cell.tasks.clear();
   for (const item of cell.mailbox.splice(0)) {
     item.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message: "agent destroyed" });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import fs from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, type AgentRuntime, type TaskInfo, type Value } from "../../agents/index.ts";
@@ -129,6 +130,23 @@ describe("agent background tasks", () => {
       await settle();
       assert.deepEqual(seen, [], "no onTaskFailed for a task whose row was rolled back");
       assert.deepEqual(await rt.call("s", "running", []), { ok: true, value: [] });
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("destroying an agent with a running task aborts the task and leaves no agent behind", async () => {
+    seen.length = 0;
+    const dataDir = path.join(t.dir, "destroy");
+    const rt = testRuntime(dataDir, Streamer, 11);
+    try {
+      await rt.call("s", "begin", ["q11"]);
+      await settle();
+      await rt.destroyAgent("s");
+      await settle();
+      assert.ok(!seen.includes("failed:q11:BRIDGE_ERR_TASK_CANCELLED"), "the aborted task reports to nobody");
+      assert.deepEqual(fs.readdirSync(path.join(dataDir, "agents")), [], "no database was made again for the task");
+      assert.equal(rt.stats().active, 0);
     } finally {
       await rt.shutdown();
     }
