@@ -10,7 +10,10 @@ import { encodeValue } from "./value-codec.ts";
 /** What a task reports to its agent's mailbox. */
 type InternalTaskEvent = Extract<AgentEvent, { kind: "task-progress" | "task-done" | "task-failed" }>;
 
-/** A background task in memory. `finished` once its outcome was handed to the mailbox (or it was cancelled). */
+/**
+ * A background task in memory. `finished` once its outcome was reported (or it was cancelled); a finished task stays
+ * in the cell's tasks only while its starting event has not committed (see forget).
+ */
 export interface RunningTask {
   info: TaskInfo;
   controller: AbortController;
@@ -112,8 +115,20 @@ function dropUncommitted(cell: AgentCell, task: RunningTask): void {
 function goLive(cell: AgentCell, task: RunningTask): void {
   const held = task.held;
   task.held = null;
+  // A task that ended before its row committed stayed listed until now (see forget).
+  if (task.finished) cell.tasks.delete(task.info.id);
   if (held === null || cell.core.closing) return;
   for (const event of held) cell.core.enqueueInternal(cell.id, event);
+}
+
+/**
+ * A task ended (its outcome reported, or cancelled): it leaves the cell's tasks, unless its starting event has not
+ * committed yet. Until then it stays, finished, so that the event sees its row as a live task's: the start event,
+ * which reports every task row without a task in memory as interrupted, would report an eager task started in onStart
+ * that had already ended.
+ */
+function forget(cell: AgentCell, task: RunningTask): void {
+  if (task.held === null) cell.tasks.delete(task.info.id);
 }
 
 /** Hands a task's report to the mailbox, or holds it while the task's starting event has not committed. */
@@ -149,7 +164,7 @@ function launch(cell: AgentCell, task: RunningTask, run: (task: TaskContext) => 
     // After shutdown began the row stays, so the next start reports the task as interrupted.
     if (task.finished || core.closing) return;
     task.finished = true;
-    cell.tasks.delete(taskId);
+    forget(cell, task);
     if (outcome.ok) {
       report(cell, task, { kind: "task-done", taskId, result: outcome.result ?? null, origin: task.origin });
     } else {
@@ -181,7 +196,7 @@ export function cancelTask(cell: AgentCell, id: string): boolean {
   const task = cell.tasks.get(id);
   if (task === undefined || task.finished) return false;
   task.finished = true;
-  cell.tasks.delete(id);
+  forget(cell, task);
   task.controller.abort();
   report(cell, task, {
     kind: "task-failed",

@@ -90,6 +90,29 @@ class EagerAgent extends Agent {
   }
 }
 
+/** Starts, as it wakes, an eager task that fails at once (its engine refused the request, say). */
+class StartsAtWake extends Agent {
+  override onStart(): void {
+    this.startTask(
+      "eager",
+      { q: "wake" },
+      () => {
+        throw new Error("refused at once");
+      },
+      { eager: true },
+    );
+  }
+  ping(): Value {
+    return "pong";
+  }
+  override onTaskFailed(task: TaskInfo, error: { code: string; message: string }): void {
+    seen.push(`failed ${(task.input as { q: string }).q}: ${error.code}`);
+  }
+  override onTaskInterrupted(task: TaskInfo): void {
+    seen.push(`interrupted ${(task.input as { q: string }).q}`);
+  }
+}
+
 describe("eager background tasks", () => {
   const t = tempDir();
   after(() => t.remove());
@@ -173,6 +196,18 @@ describe("eager background tasks", () => {
     } finally {
       SqlRunner.prototype.control = control;
       failNextSavepoint = false;
+      await rt.shutdown();
+    }
+  });
+
+  test("an eager task started by onStart that ends before the start event's end is not taken for an interrupted one", async () => {
+    seen.length = 0;
+    const rt = testRuntime(path.join(t.dir, "wake"), StartsAtWake, 6);
+    try {
+      assert.deepEqual(await rt.call("a", "ping", []), { ok: true, value: "pong" });
+      await settle();
+      assert.deepEqual(seen, ["failed wake: BRIDGE_ERR_TASK_FAILED"]);
+    } finally {
       await rt.shutdown();
     }
   });
