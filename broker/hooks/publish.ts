@@ -49,7 +49,14 @@ export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
       // on the check phase, and first. Written at once, the ack would wake the device's process just ahead of the
       // request, and on a machine with few cores the two wake-ups compete (docs/benchmarks.md, "Session 5"). Every
       // outcome takes the same path, so answers keep the order of the PUBLISHes.
-      setImmediate(callback, error);
+      setImmediate(() => {
+        try {
+          callback(error);
+        } catch (err) {
+          // Outside the uplink's own guard now: a throw here would otherwise end the process.
+          logger.error({ err, device: connection.deviceId }, "answering an up message failed");
+        }
+      });
     });
   };
 }
