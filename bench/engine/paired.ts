@@ -1,5 +1,5 @@
 /**
- * Paired latency at one device: direct and bridge requests alternate one by one, and what the bridge adds is taken
+ * Paired latency at one device: direct and bridge requests take turns one by one, and what the bridge adds is taken
  * per pair (bridge minus the direct request next to it), then summarized. The round-based figures compare medians of
  * runs a few seconds apart, and on a shared virtual machine the latency of everything drifts by more than the bridge
  * adds within that time; two requests a third of a second apart see the same machine. The order inside a pair
@@ -30,11 +30,14 @@ export async function pairedLatency(
   pairs: number,
   prompt: (i: number) => BenchPrompt,
 ): Promise<PairedLatency[]> {
-  const modes = [direct, ...bridges];
+  const modes: readonly BenchMode[] = [direct, ...bridges];
   const added = bridges.map(() => ({ first: [] as number[], done: [] as number[] }));
   for (let i = 0; i < pairs; i++) {
-    const turn = i % modes.length;
-    const order = [...modes.slice(turn), ...modes.slice(0, turn)];
+    // Rotated, so each mode takes each place in turn; with two bridges their order flips every full rotation too,
+    // so neither always runs right after the other.
+    const cycle = Math.floor(i / modes.length) % 2 === 0 ? modes : [direct, ...[...bridges].reverse()];
+    const turn = i % cycle.length;
+    const order = [...cycle.slice(turn), ...cycle.slice(0, turn)];
     const outcomes = new Map<BenchMode, { ttftMs: number; latencyMs: number }>();
     for (const mode of order) outcomes.set(mode, await mode.call(prompt(i)));
     const d = outcomes.get(direct)!;
