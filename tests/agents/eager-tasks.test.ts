@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent, type TaskInfo, type Value } from "../../agents/index.ts";
+import { Agent, type AgentRuntime, type RuntimeOptions, type TaskInfo, type Value } from "../../agents/index.ts";
 import { SqlRunner } from "../../agents/storage.ts";
 import { BridgeError } from "../../errors/index.ts";
 import { settle, tempDir, testRuntime } from "./helpers.ts";
@@ -117,25 +117,35 @@ describe("eager background tasks", () => {
   const t = tempDir();
   after(() => t.remove());
 
-  test("an eager task starts inside the event; its reports reach the agent after the event committed", async () => {
+  /** Runs `fn` on a fresh runtime of `agentClass` in folder `dir` of the suite, reports cleared; then shuts it down. */
+  async function withRuntime(
+    dir: string,
+    agentClass: RuntimeOptions["defaultAgentClass"],
+    seed: number,
+    fn: (rt: AgentRuntime) => Promise<void>,
+  ): Promise<void> {
     seen.length = 0;
-    const rt = testRuntime(path.join(t.dir, "quick"), EagerAgent, 1);
+    aborted.clear();
+    const rt = testRuntime(path.join(t.dir, dir), agentClass, seed);
     try {
+      await fn(rt);
+    } finally {
+      await rt.shutdown();
+    }
+  }
+
+  test("an eager task starts inside the event; its reports reach the agent after the event committed", async () => {
+    await withRuntime("quick", EagerAgent, 1, async (rt) => {
       const r = await rt.call("a", "quick", ["q1"]);
       assert.deepEqual(r, { ok: true, value: ["task running", "handler after startTask"] });
       await settle();
       assert.deepEqual(seen, ["progress q1: progress:q1", "done q1: answer:q1"]);
       assert.deepEqual(await rt.call("a", "running", []), { ok: true, value: [] });
-    } finally {
-      await rt.shutdown();
-    }
+    });
   });
 
   test("an event that rolls back aborts its eager task with TASK_CANCELLED and nothing of the task reaches the agent", async () => {
-    seen.length = 0;
-    aborted.clear();
-    const rt = testRuntime(path.join(t.dir, "rollback"), EagerAgent, 2);
-    try {
+    await withRuntime("rollback", EagerAgent, 2, async (rt) => {
       const r = await rt.call("a", "quickThenThrow", ["q2"]);
       assert.equal(r.ok, false);
       await settle();
@@ -144,15 +154,11 @@ describe("eager background tasks", () => {
       assert.equal(reason.code, "BRIDGE_ERR_TASK_CANCELLED");
       assert.deepEqual(seen, [], "no progress and no failure of a task whose event rolled back");
       assert.deepEqual(await rt.call("a", "running", []), { ok: true, value: [] });
-    } finally {
-      await rt.shutdown();
-    }
+    });
   });
 
   test("reports an eager task made before its event rolled back are dropped, even when the task already ended", async () => {
-    seen.length = 0;
-    const rt = testRuntime(path.join(t.dir, "settled"), EagerAgent, 3);
-    try {
+    await withRuntime("settled", EagerAgent, 3, async (rt) => {
       const r = await rt.call("a", "settleThenThrow", ["q3"]);
       assert.equal(r.ok, false);
       await settle();
@@ -164,9 +170,7 @@ describe("eager background tasks", () => {
       });
       await settle();
       assert.deepEqual(seen, ["progress q4: progress:q4", "done q4: answer:q4"]);
-    } finally {
-      await rt.shutdown();
-    }
+    });
   });
 
   test("a batch abandoned to a storage fault aborts the eager tasks its events started and drops their reports", async () => {
@@ -201,26 +205,18 @@ describe("eager background tasks", () => {
   });
 
   test("an eager task started by onStart that ends before the start event's end is not taken for an interrupted one", async () => {
-    seen.length = 0;
-    const rt = testRuntime(path.join(t.dir, "wake"), StartsAtWake, 6);
-    try {
+    await withRuntime("wake", StartsAtWake, 6, async (rt) => {
       assert.deepEqual(await rt.call("a", "ping", []), { ok: true, value: "pong" });
       await settle();
       assert.deepEqual(seen, ["failed wake: BRIDGE_ERR_TASK_FAILED"]);
-    } finally {
-      await rt.shutdown();
-    }
+    });
   });
 
   test("an eager task whose start throws fails like any task, after its event committed", async () => {
-    seen.length = 0;
-    const rt = testRuntime(path.join(t.dir, "throws"), EagerAgent, 4);
-    try {
+    await withRuntime("throws", EagerAgent, 4, async (rt) => {
       assert.deepEqual(await rt.call("a", "throwsAtStart", ["q5"]), { ok: true, value: null });
       await settle();
       assert.deepEqual(seen, ["failed q5: BRIDGE_ERR_TASK_FAILED refused at once"]);
-    } finally {
-      await rt.shutdown();
-    }
+    });
   });
 });
