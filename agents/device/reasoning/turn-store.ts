@@ -238,17 +238,10 @@ export class TurnStore {
     );
   }
 
-  /** Turns with one of `statuses`, oldest first. */
-  withStatus(...statuses: TurnStatus[]): Turn[] {
-    // One status (every `up/reason` asks for the running turns): a plain indexed lookup, no json_each.
-    if (statuses.length === 1) {
-      return this.sql<TurnRow>`SELECT * FROM reason_turns WHERE status = ${statuses[0]}
-        ORDER BY created_at ASC, rowid ASC`.map(toTurn);
-    }
-    const rows = this
-      .sql<TurnRow>`SELECT * FROM reason_turns WHERE status IN (SELECT value FROM json_each(${JSON.stringify(statuses)}))
-      ORDER BY created_at ASC, rowid ASC`;
-    return rows.map(toTurn);
+  /** Turns with `status`, oldest first. */
+  withStatus(status: TurnStatus): Turn[] {
+    return this.sql<TurnRow>`SELECT * FROM reason_turns WHERE status = ${status}
+      ORDER BY created_at ASC, rowid ASC`.map(toTurn);
   }
 
   /**
