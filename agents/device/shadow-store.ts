@@ -32,8 +32,9 @@ export type DesireResult =
 
 type DocName = "reported" | "desired" | "sent_delta";
 
-/** A stored shadow document, decoded (a row that does not hold a map reads as empty). */
-function toDoc(row: { version: number; state: Uint8Array }): ShadowDoc {
+/** A stored shadow document, decoded: no row (never written) or a row that does not hold a map reads as empty. */
+function decodeDoc(row: { version: number; state: Uint8Array } | undefined): ShadowDoc {
+  if (row === undefined) return { version: 0, state: {} };
   const state = decodeValue(row.state);
   return { version: Number(row.version), state: isValueMap(state) ? state : {} };
 }
@@ -47,7 +48,7 @@ export class ShadowStore {
 
   private read(doc: DocName): ShadowDoc {
     const rows = this.sql<{ version: number; state: Uint8Array }>`SELECT version, state FROM shadow WHERE doc = ${doc}`;
-    return rows.length === 0 ? { version: 0, state: {} } : toDoc(rows[0]);
+    return decodeDoc(rows[0]);
   }
 
   private write(doc: DocName, version: number, state: ValueMap): void {
@@ -60,12 +61,8 @@ export class ShadowStore {
   get(): Shadow {
     const rows = this.sql<{ doc: DocName; version: number; state: Uint8Array }>`SELECT doc, version, state FROM shadow
       WHERE doc IN ('reported', 'desired')`;
-    const doc = (name: DocName): ShadowDoc => {
-      const row = rows.find((r) => r.doc === name);
-      return row === undefined ? { version: 0, state: {} } : toDoc(row);
-    };
-    const reported = doc("reported");
-    const desired = doc("desired");
+    const reported = decodeDoc(rows.find((r) => r.doc === "reported"));
+    const desired = decodeDoc(rows.find((r) => r.doc === "desired"));
     return { reported, desired, delta: shadowDelta(desired.state, reported.state) };
   }
 
