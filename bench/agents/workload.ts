@@ -39,7 +39,6 @@ interface BaselineHandle {
   begin: Database.Statement;
   commit: Database.Statement;
   savepoint: Database.Statement;
-  release: Database.Statement;
 }
 
 /**
@@ -82,7 +81,6 @@ export class RawBaseline {
       begin: db.prepare("BEGIN"),
       commit: db.prepare("COMMIT"),
       savepoint: db.prepare("SAVEPOINT ev"),
-      release: db.prepare("RELEASE ev"),
     };
     this.#open.set(id, h);
     if (this.#open.size > this.#maxOpen) {
@@ -107,15 +105,16 @@ export class RawBaseline {
   }
   /**
    * The group-commit ceiling: exactly the statements the runtime's group commit runs for `count` queued events
-   * (one transaction, a SAVEPOINT and RELEASE around each event's row), with no runtime around them.
+   * (one transaction; the first event's row, then a SAVEPOINT before each later event's row, released by the
+   * COMMIT), with no runtime around them.
    */
   group(id: string, first: number, count: number): void {
     const h = this.#handle(id);
     h.begin.run();
-    for (let k = 0; k < count; k++) {
+    h.insert.run(Date.now(), first);
+    for (let k = 1; k < count; k++) {
       h.savepoint.run();
       h.insert.run(Date.now(), first + k);
-      h.release.run();
     }
     h.commit.run();
   }

@@ -1,0 +1,182 @@
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import { Agent, type AgentRuntime, type Value } from "../../agents/index.ts";
+import { RecordingTransport, tempDir, testRuntime } from "./helpers.ts";
+import { statementSpy } from "./statement-spy.ts";
+
+// The statements of a group commit (agents/cell-batch.ts): an event gets a savepoint only when something before it in
+// the batch reached SQLite, and the first eight savepoints nest until the COMMIT; deeper ones are released. These tests pin the statement sequence and what a
+// failing event rolls back in each position.
+
+class Rows extends Agent {
+  static override callable = ["write", "writeThenThrow", "send", "sendThenThrow", "rows"];
+  override onStart(): void {
+    this.sql`CREATE TABLE IF NOT EXISTS rows (n TEXT)`;
+  }
+  write(n: string): string {
+    this.sql`INSERT INTO rows (n) VALUES (${n})`;
+    return n;
+  }
+  writeThenThrow(n: string): never {
+    this.sql`INSERT INTO rows (n) VALUES (${n})`;
+    throw new Error(`refused ${n}`);
+  }
+  /** Writes nothing: only a frame to every connection. */
+  send(n: string): null {
+    for (const c of this.getConnections()) c.send({ channel: "rpc", frame: { id: n, ok: true, res: n } });
+    return null;
+  }
+  sendThenThrow(n: string): never {
+    this.send(n);
+    throw new Error(`refused ${n}`);
+  }
+  rows(): Value {
+    return this.sql<{ n: string }>`SELECT n FROM rows ORDER BY rowid`.map((r) => r.n);
+  }
+}
+
+/** Calls delivered in one turn, so they run as one batch. */
+function batch(rt: AgentRuntime, calls: Array<[string, string]>) {
+  return Promise.all(calls.map(([m, n]) => rt.call("a", m, [n])));
+}
+
+describe("savepoints of a group commit", () => {
+  const t = tempDir();
+  after(() => t.remove());
+  let seed = 0;
+  async function withRows(name: string, fn: (rt: AgentRuntime) => Promise<void>): Promise<void> {
+    const rt = testRuntime(path.join(t.dir, name), Rows, ++seed);
+    try {
+      assert.deepEqual(await rt.call("a", "rows", []), { ok: true, value: [] });
+      await fn(rt);
+    } finally {
+      await rt.shutdown();
+    }
+  }
+
+  test("four queued writing events run BEGIN, the first write, then a savepoint and a write each, and one COMMIT", async () => {
+    await withRows("sequence", async (rt) => {
+      const s = statementSpy();
+      try {
+        s.spy.on = true;
+        const results = await batch(rt, [
+          ["write", "1"],
+          ["write", "2"],
+          ["write", "3"],
+          ["write", "4"],
+        ]);
+        s.spy.on = false;
+        assert.deepEqual(
+          results.map((r) => r.ok),
+          [true, true, true, true],
+        );
+        const insert = "INSERT INTO rows (n) VALUES (?)";
+        assert.deepEqual(s.spy.executed, [
+          "BEGIN",
+          insert,
+          "SAVEPOINT ev",
+          insert,
+          "SAVEPOINT ev",
+          insert,
+          "SAVEPOINT ev",
+          insert,
+          "COMMIT",
+        ]);
+      } finally {
+        s.restore();
+      }
+      assert.deepEqual(await rt.call("a", "rows", []), { ok: true, value: ["1", "2", "3", "4"] });
+    });
+  });
+
+  test("past eight nested savepoints, each later event's savepoint is released when it ends", async () => {
+    await withRows("deep", async (rt) => {
+      const s = statementSpy();
+      let results: Awaited<ReturnType<typeof batch>>;
+      try {
+        s.spy.on = true;
+        const calls: Array<[string, string]> = [];
+        for (let i = 1; i <= 12; i++) calls.push([i === 11 ? "writeThenThrow" : "write", String(i)]);
+        results = await batch(rt, calls);
+        s.spy.on = false;
+        const insert = "INSERT INTO rows (n) VALUES (?)";
+        const nested = Array.from({ length: 8 }, () => ["SAVEPOINT ev", insert]).flat();
+        assert.deepEqual(s.spy.executed, [
+          "BEGIN",
+          insert,
+          ...nested,
+          ...["SAVEPOINT ev", insert, "RELEASE ev"],
+          ...["SAVEPOINT ev", insert, "ROLLBACK TO ev", "RELEASE ev"],
+          ...["SAVEPOINT ev", insert, "RELEASE ev"],
+          "COMMIT",
+        ]);
+      } finally {
+        s.restore();
+      }
+      assert.deepEqual(
+        results.map((r) => r.ok),
+        [true, true, true, true, true, true, true, true, true, true, false, true],
+      );
+      assert.deepEqual(await rt.call("a", "rows", []), {
+        ok: true,
+        value: ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "12"],
+      });
+    });
+  });
+
+  test("the first event of a batch failing after its write rolls back alone, and the events after it commit", async () => {
+    await withRows("first-fails", async (rt) => {
+      const results = await batch(rt, [
+        ["writeThenThrow", "x"],
+        ["write", "2"],
+        ["write", "3"],
+      ]);
+      assert.equal(results[0].ok, false);
+      assert.deepEqual(
+        results.slice(1).map((r) => r.ok),
+        [true, true],
+      );
+      assert.deepEqual(await rt.call("a", "rows", []), { ok: true, value: ["2", "3"] });
+    });
+  });
+
+  test("a failing event inside nested savepoints rolls back only its own write, first, middle or last", async () => {
+    await withRows("nested-fails", async (rt) => {
+      const results = await batch(rt, [
+        ["write", "1"],
+        ["writeThenThrow", "x"],
+        ["write", "3"],
+        ["writeThenThrow", "y"],
+        ["write", "5"],
+        ["writeThenThrow", "z"],
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.ok),
+        [true, false, true, false, true, false],
+      );
+      assert.deepEqual(await rt.call("a", "rows", []), { ok: true, value: ["1", "3", "5"] });
+    });
+  });
+
+  test("an event after events that wrote nothing rolls back the transaction alone: their frames still leave", async () => {
+    await withRows("after-frames", async (rt) => {
+      const tr = new RecordingTransport();
+      await rt.open("a", { id: "c", kind: "mqtt", codec: "cbor", transport: tr });
+      const results = await batch(rt, [
+        ["send", "f1"],
+        ["sendThenThrow", "f2"],
+        ["writeThenThrow", "x"],
+        ["send", "f3"],
+        ["write", "4"],
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.ok),
+        [true, false, false, true, true],
+      );
+      const frames = tr.sent.map((s) => (s.message.frame as { id: string }).id);
+      assert.deepEqual(frames, ["f1", "f3"], "a failed event's frame is dropped, the others leave");
+      assert.deepEqual(await rt.call("a", "rows", []), { ok: true, value: ["4"] });
+    });
+  });
+});
