@@ -137,6 +137,9 @@ export class SqlRunner {
   readonly #byText = new Map<string, Statement>();
   #begin: Statement | undefined;
   #commit: Statement | undefined;
+  /** The last other control statement run and its text: a group commit repeats one SAVEPOINT per event. */
+  #lastControl: Statement | undefined;
+  #lastControlText = "";
   #lastStrings: TemplateStringsArray | undefined;
   #lastStmt: Statement | undefined;
   /** A transaction was begun lazily and nothing has been written yet, so SQLite has not seen its BEGIN. */
@@ -274,11 +277,16 @@ export class SqlRunner {
 
   #exec(text: string): void {
     let stmt: Statement | undefined;
-    // BEGIN and COMMIT run once per batch: held in fields, so the hot path reads this object only and not the
-    // statement map's table as well (with many agents active, each agent's map is one more cache miss per event).
+    // BEGIN and COMMIT run once per batch, SAVEPOINT once per later event: held in fields, so the hot path reads this
+    // object only and not the statement map's table as well (with many agents active, each agent's map is one more
+    // cache miss per event).
     if (text === "BEGIN") stmt = this.#begin ??= this.prepare(text);
     else if (text === "COMMIT") stmt = this.#commit ??= this.prepare(text);
-    else stmt = this.prepare(text);
+    else if (text === this.#lastControlText && this.#lastControl !== undefined) stmt = this.#lastControl;
+    else {
+      stmt = this.#lastControl = this.prepare(text);
+      this.#lastControlText = text;
+    }
     stmt.run();
     this.#track(text);
   }
