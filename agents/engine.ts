@@ -53,7 +53,10 @@ export interface ChatOptions {
   agentId: string;
   /** Aborts the request; the HTTP stream is closed so the engine frees the slot. */
   signal?: AbortSignal;
-  /** Higher runs first among waiting requests. Default 0. */
+  /**
+   * Higher runs first among waiting requests. Default 0. An engine may age it so lower priorities never starve: the
+   * engine client raises a waiting request one level per its `priorityAgingMs`.
+   */
   priority?: number;
   /** Absolute deadline, ms since the Unix epoch. */
   deadline?: number;

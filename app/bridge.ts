@@ -111,6 +111,7 @@ async function buildBridge(config: BridgeConfig, options: BridgeOptions, lock: D
           model: config.engine.model,
           maxInFlightPerReplica: config.engine.maxInFlightPerReplica,
           maxQueued: config.engine.maxQueued,
+          priorityAgingMs: config.engine.priorityAgingMs,
           headersTimeoutMs: config.engine.headersTimeoutMs,
           bodyTimeoutMs: config.engine.bodyTimeoutMs,
           observer: metrics.engineObserver,

@@ -5,6 +5,7 @@
  * client stays work-conserving while keeping affinity whenever there is room.
  */
 import { rendezvousOrder } from "./affinity.ts";
+import type { Clock } from "./clock.ts";
 import { ENGINE_ERROR_CODES, engineError } from "./errors.ts";
 import { FairQueue } from "./fair-queue.ts";
 import { type EngineObserver, notify } from "./observer.ts";
@@ -18,14 +19,28 @@ interface Waiter {
   reject(err: unknown): void;
 }
 
+/** What admission needs of the client's options. */
+export interface AdmissionOptions {
+  maxQueued: number;
+  priorityAgingMs: number;
+  observer: EngineObserver;
+  clock: Clock;
+}
+
 export class Admission {
-  readonly #queue = new FairQueue<Waiter>();
+  readonly #queue: FairQueue<Waiter>;
+  private readonly maxQueued: number;
+  private readonly observer: EngineObserver;
 
   constructor(
     private readonly replicas: readonly Replica[],
-    private readonly maxQueued: number,
-    private readonly observer: EngineObserver,
-  ) {}
+    options: AdmissionOptions,
+  ) {
+    this.maxQueued = options.maxQueued;
+    this.observer = options.observer;
+    // Waiting time is read from the client's clock, like deadlines, so tests drive aging with a manual clock.
+    this.#queue = new FairQueue({ priorityAgingMs: options.priorityAgingMs, clock: options.clock });
+  }
 
   get queued(): number {
     return this.#queue.size;

@@ -76,7 +76,7 @@ class OpenAiEngineClient implements EngineClient {
           () => this.#admission.pump(),
         ),
     );
-    this.#admission = new Admission(this.#replicas, options.maxQueued, options.observer);
+    this.#admission = new Admission(this.#replicas, options);
     // Report every replica's starting state, so a gauge built on onReplicaState has a sample before the first change.
     for (const replica of this.#replicas) {
       notify(options.observer, "onReplicaState", { replica: replica.key, state: replica.state });

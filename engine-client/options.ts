@@ -40,6 +40,11 @@ export interface EngineClientOptions {
   maxInFlightPerReplica: number;
   /** Requests waiting in the fair queue; one more fails with BRIDGE_ERR_ENGINE_OVERLOADED. Default 4096. */
   maxQueued: number;
+  /**
+   * A waiting request rises one priority level per this many ms it has waited, so a stream of higher-priority
+   * requests cannot starve it. 0 keeps priority strict (starvation possible). Default 5000 ms.
+   */
+  priorityAgingMs: number;
   /** Longest wait for response headers (and the first byte of the body). Default 60000 ms. */
   headersTimeoutMs: number;
   /** Longest silence between two chunks of a stream. Default 60000 ms. */
@@ -66,6 +71,7 @@ export const ENGINE_CLIENT_DEFAULTS: EngineClientOptions = {
   urls: [],
   maxInFlightPerReplica: 64,
   maxQueued: 4096,
+  priorityAgingMs: 5000,
   headersTimeoutMs: 60_000,
   bodyTimeoutMs: 60_000,
   keepAliveTimeoutMs: 30_000,
@@ -118,6 +124,7 @@ export function resolveEngineClientOptions(init: EngineClientInit): EngineClient
   }
   positiveInt(options.maxInFlightPerReplica, "maxInFlightPerReplica");
   positiveInt(options.maxQueued, "maxQueued", 0);
+  positiveInt(options.priorityAgingMs, "priorityAgingMs", 0);
   positiveInt(options.headersTimeoutMs, "headersTimeoutMs");
   positiveInt(options.bodyTimeoutMs, "bodyTimeoutMs");
   positiveInt(options.keepAliveTimeoutMs, "keepAliveTimeoutMs");

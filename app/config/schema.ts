@@ -109,6 +109,8 @@ export const configSchema = z.strictObject({
       maxInFlightPerReplica: intIn(1, 100_000).default(64),
       /** Requests waiting in the fair queue; one more is refused as overloaded. */
       maxQueued: intIn(1, 10_000_000).default(4096),
+      /** A waiting request rises one priority level per this many ms waited, so none starves; 0: strict priority. */
+      priorityAgingMs: intIn(0, 3_600_000).default(5000),
       /** Longest wait for response headers and the first byte, ms. */
       headersTimeoutMs: intIn(1, 3_600_000).default(60_000),
       /** Longest silence between two streamed chunks, ms. */

@@ -44,6 +44,7 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: "engine.model", kind: "string", env: "BRIDGE_ENGINE_MODEL", flag: "--engine-model" },
   { path: "engine.maxInFlightPerReplica", kind: "int", env: "BRIDGE_ENGINE_MAX_IN_FLIGHT" },
   { path: "engine.maxQueued", kind: "int", env: "BRIDGE_ENGINE_MAX_QUEUED" },
+  { path: "engine.priorityAgingMs", kind: "int", env: "BRIDGE_ENGINE_PRIORITY_AGING_MS" },
   { path: "engine.headersTimeoutMs", kind: "int", env: "BRIDGE_ENGINE_HEADERS_TIMEOUT_MS" },
   { path: "engine.bodyTimeoutMs", kind: "int", env: "BRIDGE_ENGINE_BODY_TIMEOUT_MS" },
   { path: "agents.idleTimeoutMs", kind: "int", env: "BRIDGE_IDLE_TIMEOUT_MS", flag: "--idle-timeout-ms" },

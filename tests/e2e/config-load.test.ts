@@ -90,6 +90,18 @@ describe("bridge configuration", () => {
     assert.deepEqual(bad, ["config error: engine.urls[0] must be a list of http(s) URLs (from BRIDGE_ENGINE_URL)"]);
   });
 
+  test("engine priority aging defaults to 5000 ms, comes from the environment, and 0 (strict priority) is allowed", () => {
+    const defaults = loadConfig({});
+    assert.ok(defaults.ok);
+    assert.equal(defaults.config.engine.priorityAgingMs, 5000);
+    const strict = loadConfig({ env: { BRIDGE_ENGINE_PRIORITY_AGING_MS: "0" } });
+    assert.ok(strict.ok);
+    assert.equal(strict.config.engine.priorityAgingMs, 0);
+    const bad = errorsOf(loadConfig({ env: { BRIDGE_ENGINE_PRIORITY_AGING_MS: "-5" } }));
+    assert.equal(bad.length, 1);
+    assert.match(bad[0], /^config error: engine\.priorityAgingMs .*\(from BRIDGE_ENGINE_PRIORITY_AGING_MS\)$/);
+  });
+
   test("a short API token is refused without echoing it", () => {
     const errors = errorsOf(loadConfig({ env: { BRIDGE_API_TOKEN: "short-secret" } }));
     assert.deepEqual(errors, [

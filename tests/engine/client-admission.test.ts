@@ -4,6 +4,7 @@ import { describe, test } from "node:test";
 import type { ChatRequest } from "../../agents/engine.ts";
 import { createEngineClient } from "../../engine-client/index.ts";
 import { startEngineSimulator } from "../../engine-client/sim/index.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 import { collect, waitFor } from "./support.ts";
 
 const ask = (content: string): ChatRequest => ({ messages: [{ role: "user", content }] });
@@ -49,6 +50,50 @@ describe("engine client admission", () => {
       all.push(run("urgent", 10));
       await Promise.all(all);
       assert.deepEqual(finished, ["first", "urgent", "low-1", "low-2"]);
+    } finally {
+      await engine.close();
+      await sim.close();
+    }
+  });
+
+  test("a low-priority request completes while higher-priority ones keep the only slot busy (priority aging)", async () => {
+    // Each finished urgent request moves the client's clock by one aging step, as if every answer took that long.
+    // Three urgent agents resubmit as soon as theirs finish, so the replica never idles and urgent work always waits.
+    const clock = new ManualClock();
+    const sim = await startEngineSimulator({ timeScale: 0 });
+    const engine = createEngineClient({
+      urls: [sim.url],
+      model: sim.model,
+      maxInFlightPerReplica: 1,
+      priorityAgingMs: 1000,
+      clock,
+    });
+    try {
+      const finished: string[] = [];
+      const urgentRounds = 30;
+      const urgent = async (agentId: string) => {
+        for (let round = 0; round < urgentRounds / 3; round++) {
+          const { error } = await collect(engine.stream(ask(`${agentId} ${round}`), { agentId, priority: 5 }));
+          assert.equal(error, undefined);
+          finished.push(agentId);
+          clock.advanceSync(1000);
+        }
+      };
+      const urgentAgents = [urgent("urgent-a"), urgent("urgent-b"), urgent("urgent-c")];
+      await waitFor(() => engine.stats().queued === 2, "urgent work to wait");
+      const finishedBefore = finished.length;
+      const low = collect(engine.stream(ask("low"), { agentId: "quiet", priority: 0 })).then(({ error }) => {
+        assert.equal(error, undefined);
+        finished.push("quiet");
+      });
+      await Promise.all([...urgentAgents, low]);
+      const overtakenBy = finished.indexOf("quiet") - finishedBefore;
+      // It ranks 0 + floor(waited / 1000) against 5 + the urgent level's own, shorter wait (one or two steps), so it
+      // wins after about eight urgent answers. Strict priority would serve it after every urgent request.
+      assert.ok(
+        overtakenBy <= 9,
+        `${overtakenBy} urgent requests finished before the low-priority one: ${finished.slice(finishedBefore)}`,
+      );
     } finally {
       await engine.close();
       await sim.close();
