@@ -161,27 +161,31 @@ function completeEvent(run: BatchRun, item: QueuedEvent, value: unknown, savepoi
 /** The handler threw: its writes and in-memory changes roll back alone (or the batch's, when SQLite lost it). */
 function failEvent(run: BatchRun, scope: Scope, item: QueuedEvent, err: unknown, savepoint: boolean): EventOutcome {
   const { cell, sql, done } = run;
-  if (savepoint) {
-    if (sql.inTransaction) {
+  if (sql.inTransaction) {
+    if (savepoint) {
       sql.control("ROLLBACK TO ev");
       sql.control("RELEASE ev");
       run.savepoints--;
     }
-  } else {
     // Nothing before this event reached SQLite, so the transaction is this event's alone (see the top of this file):
-    // rolled back whole, and the rest of the batch starts a fresh lazy one. The events before it wrote nothing.
-    sql.rollback();
-    sql.beginLazy();
+    // rolled back whole. The events before it wrote nothing; the rest of the batch begins a fresh lazy one below.
+    else sql.control("ROLLBACK");
   }
   scope.rollback();
   const outcome = failure(err);
   cell.setScope(null);
+  // With no transaction open when this event had no savepoint, as after a batch of one: a change onError makes through
+  // the runtime's own write (setState, schedule) begins and commits its own. A transaction SQLite lost is not ended
+  // here yet, so onError's writes are refused as that event's are (docs/errors.md, BRIDGE_ERR_STORAGE).
   reportError(cell, err, item.event.kind);
   if (!sql.inTransaction) {
-    // SQLite rolled the whole transaction back (a fault such as SQLITE_FULL while spilling): the earlier events
-    // of this batch are gone too, so they fail with it, and the rest start a fresh transaction.
-    for (let i = done.length - 1; i >= 0; i--) done[i].scope.rollback();
-    for (const d of done) d.outcome = outcome;
+    if (savepoint) {
+      // SQLite rolled the whole transaction back (a fault such as SQLITE_FULL while spilling): the earlier events
+      // of this batch are gone too, so they fail with it.
+      for (let i = done.length - 1; i >= 0; i--) done[i].scope.rollback();
+      for (const d of done) d.outcome = outcome;
+    }
+    // The rest start a fresh transaction (which ends a lost one too).
     sql.beginLazy();
     run.savepoints = 0;
   }

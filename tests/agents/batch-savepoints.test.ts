@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, type AgentRuntime, type Value } from "../../agents/index.ts";
-import { RecordingTransport, tempDir, testRuntime } from "./helpers.ts";
+import { RecordingTransport, settle, tempDir, testRuntime } from "./helpers.ts";
 import { statementSpy } from "./statement-spy.ts";
 
 // The statements of a group commit (agents/cell-batch.ts): an event gets a savepoint only when something before it in
@@ -33,6 +33,61 @@ class Rows extends Agent {
   }
   rows(): Value {
     return this.sql<{ n: string }>`SELECT n FROM rows ORDER BY rowid`.map((r) => r.n);
+  }
+}
+
+/**
+ * Its onError records the failure the way an agent may: a row through `sql`, a schedule and a state change (the
+ * last two through the runtime's own write of a change outside any event). What each attempt threw is kept.
+ */
+class Recorder extends Agent<{ err: string | null }> {
+  static override callable = ["send", "fail", "lose", "write", "seen"];
+  override initialState = { err: null as string | null };
+  readonly refused: string[] = [];
+  override onStart(): void {
+    this.sql`CREATE TABLE IF NOT EXISTS rows (n TEXT)`;
+    this.sql`CREATE TABLE IF NOT EXISTS u (k INTEGER PRIMARY KEY)`;
+    this.sql`INSERT OR IGNORE INTO u (k) VALUES (1)`;
+  }
+  send(n: string): null {
+    for (const c of this.getConnections()) c.send({ channel: "rpc", frame: { id: n, ok: true, res: n } });
+    return null;
+  }
+  write(n: string): string {
+    this.sql`INSERT INTO rows (n) VALUES (${n})`;
+    return n;
+  }
+  fail(n: string): never {
+    this.sql`INSERT INTO rows (n) VALUES (${n})`;
+    throw new Error(`refused ${n}`);
+  }
+  /** SQLite rolls the whole transaction back on its own (`INSERT OR ROLLBACK`), and the event fails with it. */
+  lose(n: string): never {
+    this.sql`INSERT INTO rows (n) VALUES (${n})`;
+    this.sql`INSERT OR ROLLBACK INTO u (k) VALUES (1)`;
+    throw new Error("unreachable");
+  }
+  seen(): Value {
+    return {
+      rows: this.sql<{ n: string }>`SELECT n FROM rows ORDER BY rowid`.map((r) => r.n),
+      schedules: this.getSchedules().length,
+      err: this.state.err,
+      refused: this.refused,
+    };
+  }
+  override onError(error: unknown, ctx: { event: string }): void {
+    const steps: Array<[string, () => void]> = [
+      ["sql", () => this.sql`INSERT INTO rows (n) VALUES (${`onError:${ctx.event}`})`],
+      ["schedule", () => this.schedule(3600, "seen")],
+      ["state", () => this.setState({ err: (error as Error).message })],
+    ];
+    for (const [what, step] of steps) {
+      try {
+        step();
+      } catch (err) {
+        this.refused.push(`${what}: ${(err as Error).message}`);
+      }
+    }
   }
 }
 
@@ -178,5 +233,70 @@ describe("savepoints of a group commit", () => {
       assert.deepEqual(frames, ["f1", "f3"], "a failed event's frame is dropped, the others leave");
       assert.deepEqual(await rt.call("a", "rows", []), { ok: true, value: ["4"] });
     });
+  });
+
+  test("onError of an event without a savepoint runs outside the batch's transaction: its schedule and state stand", async () => {
+    // The failing event is the first that writes, so it has no savepoint and its transaction is rolled back whole.
+    // onError must then run as it does after a one-event batch, outside any transaction: a change it makes through
+    // the runtime's own write (setState, schedule) begins and commits its own, and the batch goes on after it.
+    for (const [name, calls] of [
+      ["alone", [["fail", "x"]]],
+      [
+        "after-frames",
+        [
+          ["send", "f1"],
+          ["fail", "x"],
+          ["write", "3"],
+        ],
+      ],
+    ] as Array<[string, Array<[string, string]>]>) {
+      const rt = testRuntime(path.join(t.dir, `onerror-${name}`), Recorder, ++seed);
+      try {
+        const tr = new RecordingTransport();
+        await rt.open("a", { id: "c", kind: "mqtt", codec: "cbor", transport: tr });
+        const results = await batch(rt, calls);
+        await settle();
+        assert.deepEqual(
+          results.map((r) => r.ok),
+          calls.map(([m]) => m !== "fail"),
+          name,
+        );
+        assert.deepEqual(
+          tr.sent.map((s) => (s.message.frame as { id: string }).id),
+          calls.filter(([m]) => m === "send").map(([, n]) => n),
+          `${name}: the frames of the events that committed leave`,
+        );
+        assert.deepEqual(await rt.call("a", "seen", []), {
+          ok: true,
+          value: {
+            rows: ["onError:call", ...calls.filter(([m]) => m === "write").map(([, n]) => n)],
+            schedules: 1,
+            err: "refused x",
+            refused: [],
+          },
+        });
+      } finally {
+        await rt.shutdown();
+      }
+    }
+  });
+
+  test("after SQLite lost the transaction of an event without a savepoint, its onError's writes are refused", async () => {
+    // docs/errors.md (BRIDGE_ERR_STORAGE): further writes of that event, and of its onError, are refused.
+    const rt = testRuntime(path.join(t.dir, "onerror-lost"), Recorder, ++seed);
+    try {
+      // Woken first, so the start event's writes do not give the failing event a savepoint.
+      assert.ok((await rt.call("a", "seen", [])).ok);
+      const results = await batch(rt, [["lose", "x"]]);
+      await settle();
+      assert.equal(results[0].ok, false);
+      const seen = await rt.call("a", "seen", []);
+      assert.ok(seen.ok, JSON.stringify(seen));
+      const value = seen.value as { rows: string[]; refused: string[] };
+      assert.deepEqual(value.rows, [], "no row of the lost event, nor of its onError, was stored");
+      assert.match(value.refused[0] ?? "", /^sql: the transaction was lost/);
+    } finally {
+      await rt.shutdown();
+    }
   });
 });
