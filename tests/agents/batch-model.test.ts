@@ -8,7 +8,9 @@ import { ManualClock } from "../support/manual-clock.ts";
 import { RecordingTransport, settle, tempDir, testRuntime } from "./helpers.ts";
 
 // A model check of the batch machinery (group commit, savepoints per event, nested transaction(), the output gate,
-// state undo, SQLite losing a transaction on its own) against random sequences of events for a few agents.
+// state undo, SQLite losing a transaction on its own) against random sequences of events for a few agents. Some
+// rounds are bursts of one agent's events, longer than the savepoints a batch nests (cell-batch.ts), so events past
+// them commit and fail too.
 
 /** One step of a handler. Steps inside `nested` run in transaction(), so they are all synchronous. */
 type Op =
@@ -184,10 +186,25 @@ const planShape = fc.record({
   }),
 });
 
+/** Events for one agent only, more than the group commit nests savepoints for (NESTED_SAVEPOINTS, cell-batch.ts). */
+const burst = fc.array(
+  planShape.map((p) => ({ ...p, agent: 0 })),
+  { minLength: 10, maxLength: 14 },
+);
+
 const scenario = fc.record({
   maxBatchEvents: fc.constantFrom(1, 3, 64),
-  rounds: fc.array(fc.array(planShape, { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 5 }),
+  rounds: fc.array(
+    fc.oneof(
+      { arbitrary: fc.array(planShape, { minLength: 1, maxLength: 8 }), weight: 4 },
+      { arbitrary: burst, weight: 1 },
+    ),
+    { minLength: 1, maxLength: 5 },
+  ),
 });
+
+/** Where in a deep batch (one agent's events of a burst, one batch) an event failed or committed on its own. */
+const DEEP = 10;
 
 /** What one agent should hold: every committed event's rows and frames in order, and the last committed state. */
 interface Expected {
@@ -219,7 +236,18 @@ describe("the batch machinery against a model of committed events", () => {
   test("after every drained batch each agent holds exactly its committed events' rows, frames and last state", async () => {
     let run = 0;
     // What the runs exercised, so a generator that stopped producing the interesting cases fails the test.
-    const seen = { committed: 0, failed: 0, failedByLoss: 0, asyncCommitted: 0, nestedCaught: 0 };
+    const seen = {
+      committed: 0,
+      failed: 0,
+      failedByLoss: 0,
+      asyncCommitted: 0,
+      nestedCaught: 0,
+      // One batch of more events than the nested savepoints: an event past them committed or failed alone, and one
+      // among them failed alone.
+      deepCommitted: 0,
+      deepFailed: 0,
+      nestedFailedInDeep: 0,
+    };
     await fc.assert(
       fc.asyncProperty(scenario, async ({ maxBatchEvents, rounds }) => {
         const dataDir = path.join(t.dir, `run-${++run}`);
@@ -253,6 +281,8 @@ describe("the batch machinery against a model of committed events", () => {
             const committed = await Promise.all(results);
             await settle();
             const lostIn = new Set(plans.filter((p) => simulate(p.ops, `${p.id}/`).lost).map((p) => p.agent));
+            // A burst: every event of the round is agent 0's, in one batch.
+            const deep = maxBatchEvents >= plans.length && plans.length >= DEEP && plans.every((p) => p.agent === 0);
             for (let i = 0; i < plans.length; i++) {
               const plan = plans[i];
               const model = simulate(plan.ops, `${plan.id}/`);
@@ -265,6 +295,7 @@ describe("the batch machinery against a model of committed events", () => {
                 if (plan.ops.some((op) => op.t === "nested" && op.caught && !simulate(op.ops, "").ok)) {
                   seen.nestedCaught++;
                 }
+                if (deep && i >= DEEP - 1) seen.deepCommitted++;
                 exp.rows.push(...model.rows);
                 exp.frames.push(...model.frames);
                 if (model.state !== undefined) exp.state = model.state;
@@ -272,6 +303,8 @@ describe("the batch machinery against a model of committed events", () => {
                 // Only a transaction SQLite lost takes other events of the batch down with it.
                 assert.equal(model.ok, false, `${plan.id} failed, but the model says it commits`);
                 seen.failed++;
+                if (deep && i >= DEEP - 1) seen.deepFailed++;
+                if (deep && i > 0 && i < DEEP - 1 && plans.length > DEEP) seen.nestedFailedInDeep++;
               } else {
                 seen.failed++;
                 if (model.ok) seen.failedByLoss++;
@@ -300,7 +333,7 @@ describe("the batch machinery against a model of committed events", () => {
           await rt.shutdown();
         }
       }),
-      { seed: 20261127, numRuns: 60 },
+      { seed: 20261127, numRuns: 100 },
     );
     for (const [what, n] of Object.entries(seen)) assert.ok(n > 0, `no run exercised ${what}`);
   });
