@@ -3,7 +3,7 @@ import type { Value } from "../codecs/frames.ts";
 import { BridgeError } from "../errors/bridge-error.ts";
 import type { AgentCell } from "./cell.ts";
 import { enqueue } from "./cell-mailbox.ts";
-import { nestedAsync, reportError } from "./cell-scope.ts";
+import { nestedAsync, reportError, rolledBack, tellError } from "./cell-scope.ts";
 import { writeStateBytes } from "./cell-state.ts";
 import { AGENT_ERRORS, errorCode, errorMessage } from "./errors.ts";
 import { dispatchEvent } from "./events/index.ts";
@@ -40,6 +40,8 @@ interface BatchRun {
   savepoints: number;
   readonly timed: boolean;
   readonly done: Array<{ item: QueuedEvent; scope: Scope; outcome: EventOutcome }>;
+  /** Failures whose onError waits for the batch's end (see failEvent); null until the first. */
+  laterErrors: Array<{ err: unknown; event: string }> | null;
   readonly onAsyncEnd: () => void;
 }
 
@@ -62,6 +64,7 @@ export function runBatch(cell: AgentCell, batch: QueuedEvent[], onAsyncEnd: () =
     savepoints: 0,
     timed: cell.core.observer.onEvent !== undefined,
     done: [],
+    laterErrors: null,
     onAsyncEnd,
   };
   // Lazy: a batch that writes nothing (task progress that only sends frames) never reaches SQLite's BEGIN/COMMIT.
@@ -174,10 +177,16 @@ function failEvent(run: BatchRun, scope: Scope, item: QueuedEvent, err: unknown,
   scope.rollback();
   const outcome = failure(err);
   cell.setScope(null);
-  // With no transaction open when this event had no savepoint, as after a batch of one: a change onError makes through
-  // the runtime's own write (setState, schedule) begins and commits its own. A transaction SQLite lost is not ended
-  // here yet, so onError's writes are refused as that event's are (docs/errors.md, BRIDGE_ERR_STORAGE).
-  reportError(cell, err, item.event.kind);
+  // onError runs outside any transaction, as after a batch of one: a change it makes through the runtime's own write
+  // (setState, schedule) begins and commits its own. With no savepoint, that is now (the transaction was this event's
+  // alone and is rolled back). With one, the batch's transaction holds the earlier events' writes, so onError waits
+  // for the batch's end (commitBatch); the agent drops its cached rows now, before the next event can read them. A
+  // transaction SQLite lost is not ended here yet, so onError's writes are refused as that event's are
+  // (docs/errors.md, BRIDGE_ERR_STORAGE).
+  if (savepoint && sql.inTransaction) {
+    rolledBack(cell);
+    (run.laterErrors ??= []).push({ err, event: item.event.kind });
+  } else reportError(cell, err, item.event.kind);
   if (!sql.inTransaction) {
     if (savepoint) {
       // SQLite rolled the whole transaction back (a fault such as SQLITE_FULL while spilling): the earlier events
@@ -229,6 +238,8 @@ function commitBatch(run: BatchRun): void {
     if (d.outcome.status === "committed") releaseOutputs(cell, d.scope.outputs);
     d.item.resolve(d.outcome);
   }
+  // Outside the batch's transaction now, and before any caller resumed by an outcome runs (see failEvent).
+  if (run.laterErrors !== null) for (const e of run.laterErrors) tellError(cell, e.err, e.event);
   // In the same synchronous turn as the resolves: a queue flush this batch asked for is in the mailbox before any
   // caller, resumed by its event's outcome, can enqueue its next event.
   afterBatch(cell);

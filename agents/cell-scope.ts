@@ -96,7 +96,7 @@ function unwindNested(cell: AgentCell, scope: Scope): void {
 }
 
 /** Tells the agent that rows it wrote were rolled back, so it drops what it cached of them (see ROLLED_BACK). */
-function rolledBack(cell: AgentCell): void {
+export function rolledBack(cell: AgentCell): void {
   try {
     cell.agent?.[ROLLED_BACK]();
   } catch (hookErr) {
@@ -106,9 +106,14 @@ function rolledBack(cell: AgentCell): void {
 
 /** AgentCell.reportError: an event's work failed and rolled back; the observer and the agent's onError learn it. */
 export function reportError(cell: AgentCell, err: unknown, event: string): void {
-  cell.core.observer.onError?.({ agentId: cell.id, event, code: errorCode(err) });
   // Before onError, and whatever a subclass's onError does: memory must not stay ahead of the rolled-back rows.
   rolledBack(cell);
+  tellError(cell, err, event);
+}
+
+/** The observer's and the agent's onError, for a failure whose rollback the agent was already told of (rolledBack). */
+export function tellError(cell: AgentCell, err: unknown, event: string): void {
+  cell.core.observer.onError?.({ agentId: cell.id, event, code: errorCode(err) });
   try {
     if (cell.agent !== null) cell.agent.onError(err, { event });
     else cell.core.logger.error({ err, agent: cell.id, event }, "agent event failed");

@@ -281,6 +281,32 @@ describe("savepoints of a group commit", () => {
     }
   });
 
+  test("onError of an event with a savepoint runs after the batch's commit: its schedule and state stand", async () => {
+    // The failing event has a savepoint (the event before it wrote), so the batch's transaction stays open past it.
+    // onError is told after the COMMIT, outside any transaction, as after a one-event batch; before, its setState and
+    // schedule failed on BEGIN inside the batch's transaction.
+    const rt = testRuntime(path.join(t.dir, "onerror-savepoint"), Recorder, ++seed);
+    try {
+      assert.ok((await rt.call("a", "seen", [])).ok);
+      const results = await batch(rt, [
+        ["write", "1"],
+        ["fail", "x"],
+        ["write", "3"],
+      ]);
+      await settle();
+      assert.deepEqual(
+        results.map((r) => r.ok),
+        [true, false, true],
+      );
+      assert.deepEqual(await rt.call("a", "seen", []), {
+        ok: true,
+        value: { rows: ["1", "3", "onError:call"], schedules: 1, err: "refused x", refused: [] },
+      });
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
   test("after SQLite lost the transaction of an event without a savepoint, its onError's writes are refused", async () => {
     // docs/errors.md (BRIDGE_ERR_STORAGE): further writes of that event, and of its onError, are refused.
     const rt = testRuntime(path.join(t.dir, "onerror-lost"), Recorder, ++seed);
