@@ -13,9 +13,10 @@ import { Scope } from "./scope.ts";
 export function write<T>(cell: AgentCell, fn: () => T): T {
   if (cell.scope !== null) return fn();
   const sql = cell.sqlRunner();
+  // BEGIN first: if SQLite refuses it, no scope is left behind as the cell's current one.
+  sql.control("BEGIN");
   const scope = new Scope(null, true);
   cell.scope = scope;
-  sql.control("BEGIN");
   try {
     const result = fn();
     sql.control("COMMIT");

@@ -256,6 +256,8 @@ export class SqlRunner {
 
   /** Transaction control while lazy: nothing was written, so it only moves the pending savepoint stack. */
   #lazyControl(text: string): boolean {
+    // SQLite would accept it (its BEGIN is still to come), and the lazy transaction's own BEGIN then fail later.
+    if (text === "BEGIN") throw new BridgeError(AGENT_ERRORS.STORAGE, "a transaction is already open", {});
     if (text === "COMMIT" || text === "ROLLBACK" || text === "END") {
       this.#lazy = false;
       this.#pendingSavepoints.length = 0;

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, type AgentRuntime, type Value } from "../../agents/index.ts";
+import { SqlRunner } from "../../agents/storage.ts";
 import { RecordingTransport, settle, tempDir, testRuntime } from "./helpers.ts";
 import { statementSpy } from "./statement-spy.ts";
 
@@ -88,6 +89,19 @@ class Recorder extends Agent<{ err: string | null }> {
         this.refused.push(`${what}: ${(err as Error).message}`);
       }
     }
+  }
+}
+
+/** Keeps its instance, so a test can change its state outside any event as a timer callback of the agent would. */
+class Outside extends Agent<{ n: number }> {
+  static last: Outside | null = null;
+  static override callable = ["n"];
+  override initialState = { n: 0 };
+  override onStart(): void {
+    Outside.last = this;
+  }
+  n(): number {
+    return this.state.n;
   }
 }
 
@@ -323,6 +337,44 @@ describe("savepoints of a group commit", () => {
       assert.match(value.refused[0] ?? "", /^sql: the transaction was lost/);
     } finally {
       await rt.shutdown();
+    }
+  });
+
+  test("a change outside any event whose BEGIN fails leaves no scope behind: the next change commits and broadcasts", async () => {
+    const rt = testRuntime(path.join(t.dir, "outside-begin"), Outside, ++seed);
+    const control = SqlRunner.prototype.control;
+    let failBegin = true;
+    SqlRunner.prototype.control = function (this: SqlRunner, text: string): void {
+      if (failBegin && text === "BEGIN") {
+        failBegin = false;
+        throw new Error("disk I/O error");
+      }
+      control.call(this, text);
+    };
+    try {
+      const tr = new RecordingTransport();
+      await rt.open("a", { id: "c", kind: "ws", codec: "json", transport: tr });
+      const agent = Outside.last!;
+      tr.protocol.length = 0;
+      assert.throws(() => agent.setState({ n: 1 }), /disk I\/O error/);
+      agent.setState({ n: 2 });
+      await settle();
+      assert.deepEqual(
+        tr.protocol.filter((m) => m.type === "state"),
+        [{ type: "state", state: { n: 2 } }],
+        "the second change was broadcast",
+      );
+      assert.deepEqual(await rt.call("a", "n", []), { ok: true, value: 2 });
+    } finally {
+      SqlRunner.prototype.control = control;
+      await rt.shutdown();
+    }
+    // Stored, not only in memory: a new runtime on the same files reads it back.
+    const again = testRuntime(path.join(t.dir, "outside-begin"), Outside, ++seed);
+    try {
+      assert.deepEqual(await again.call("a", "n", []), { ok: true, value: 2 });
+    } finally {
+      await again.shutdown();
     }
   });
 });

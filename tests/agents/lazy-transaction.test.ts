@@ -38,6 +38,25 @@ describe("lazy transactions of the sql runner", () => {
     }
   });
 
+  test("a BEGIN while a lazy transaction is open is refused, and the lazy transaction goes on", () => {
+    const sql = runner();
+    try {
+      sql.beginLazy();
+      assert.throws(
+        () => sql.control("BEGIN"),
+        (err: Error & { code?: string }) =>
+          err.code === "BRIDGE_ERR_STORAGE" && /a transaction is already open/.test(err.message),
+      );
+      assert.equal(sql.db.inTransaction, false, "SQLite saw no BEGIN");
+      sql.run("INSERT INTO t (v) VALUES (1)");
+      sql.control("COMMIT");
+      assert.equal(sql.db.inTransaction, false);
+      assert.equal(count(sql), 1);
+    } finally {
+      sql.db.close();
+    }
+  });
+
   test("the first write issues BEGIN and the pending savepoints, so rolling back to one undoes only its writes", () => {
     const sql = runner();
     try {
