@@ -104,9 +104,9 @@ export class RawBaseline {
     h.commit.run();
   }
   /**
-   * The group-commit ceiling: exactly the statements the runtime's group commit runs for `count` queued events
-   * (one transaction; the first event's row, then a SAVEPOINT before each later event's row, released by the
-   * COMMIT), with no runtime around them.
+   * The group-commit ceiling: exactly the statements the runtime's group commit runs for `count` (up to nine)
+   * queued events (one transaction; the first event's row, then a SAVEPOINT before each later event's row, released
+   * by the COMMIT; the runtime releases deeper ones as their event ends), with no runtime around them.
    */
   group(id: string, first: number, count: number): void {
     const h = this.#handle(id);
