@@ -171,7 +171,10 @@ export async function runDueSchedules(cell: AgentCell): Promise<void> {
   const sql = cell.sqlRunner();
   const now = cell.core.clock.now();
   const due = sql.all<ScheduleRow>("SELECT * FROM _bridge_schedules WHERE time <= ? ORDER BY time, id", now);
-  for (const row of due) {
+  for (const listed of due) {
+    // Read again: an earlier callback of this run may have cancelled it (cancelSchedule said true, so it must not run).
+    const row = sql.get<ScheduleRow>("SELECT * FROM _bridge_schedules WHERE id = ?", listed.id);
+    if (row === undefined || row.time !== listed.time) continue;
     const schedule = toSchedule(row);
     let error: unknown = null;
     try {

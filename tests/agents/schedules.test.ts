@@ -43,6 +43,12 @@ class Alarmed extends Agent {
   cancel(id: string): boolean {
     return this.cancelSchedule(id);
   }
+  cancelling(payload: Value): void {
+    this.cancelSchedule(String(payload));
+  }
+  cancelAt(ms: number, victim: string): string {
+    return this.schedule(new Date(ms), "cancelling", victim).id;
+  }
   list(type?: string): Array<{ id: string; type: string; time: number }> {
     const filter = type === undefined ? undefined : { type: type as Schedule["type"] };
     return this.getSchedules(filter).map((s) => ({ id: s.id, type: s.type, time: s.time }));
@@ -197,6 +203,25 @@ describe("agent schedules", () => {
       const got = fired.map((f) => `${f.agent}:${f.payload}@${(f.at - t0) / 1000}`);
       assert.ok(got.includes("b:later@100"), got.join());
       assert.ok(got.includes("c:every@80"), got.join());
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("a schedule cancelled by an earlier callback of the same alarm run does not fire", async () => {
+    fired.length = 0;
+    const clock = new ManualClock();
+    const rt = runtime(path.join(t.dir, "cancel-in-run"), clock);
+    try {
+      const t0 = clock.now();
+      const victim = (await rt.call("a", "at", [t0 + 2000, "victim"])) as { ok: true; value: string };
+      await rt.call("a", "cancelAt", [t0 + 1000, victim.value]);
+      // Alarms are not armed before start(): both are due when it runs them, the canceller first (time order).
+      await clock.advance(5000);
+      await rt.start();
+      await clock.advance(0);
+      assert.deepEqual(fired, [], "cancelSchedule returned true, so the callback must not run");
+      assert.deepEqual(await rt.call("a", "list", []), { ok: true, value: [] });
     } finally {
       await rt.shutdown();
     }
