@@ -23,6 +23,22 @@ export function wakeCell(cell: AgentCell): void {
   const existed = fs.existsSync(file);
   const sql = new SqlRunner(openAgentDatabase(file, core.storage));
   if (!existed) core.noteCreated();
+  try {
+    loadAgent(cell, sql);
+  } catch (err) {
+    // Half awake (a handle without an agent) every later event would fail on the missing object, and an alarm would
+    // spend its schedules' attempts on it: the cell stays asleep, so the next event tries the whole wake again.
+    cell.sql = null;
+    cell.agent = null;
+    sql.close();
+    throw err;
+  }
+  core.observer.onWake?.({ agentId: cell.id, durationMs: performance.now() - t0 });
+}
+
+/** Loads the state and constructs the agent object on an opened database (a constructor may already use it). */
+function loadAgent(cell: AgentCell, sql: SqlRunner): void {
+  const core = cell.core;
   cell.sql = sql;
   const stored = readStateChunks(sql);
   cell.state = stored === null ? undefined : decodeValue(stored.bytes);
@@ -39,7 +55,6 @@ export function wakeCell(cell: AgentCell): void {
     },
   };
   cell.agent = constructAgent(cell.cls, { id: cell.id, env, cell });
-  core.observer.onWake?.({ agentId: cell.id, durationMs: performance.now() - t0 });
 }
 
 /** AgentCell.hibernate: releases the object and DB handle (hibernation or shutdown); connections stay with the host. */

@@ -78,6 +78,30 @@ describe("agent hibernation", () => {
     }
   });
 
+  test("a wake whose agent constructor throws leaves the agent asleep, so the next event wakes it again", async () => {
+    starts.clear();
+    let constructorFailures = 1;
+    class Fragile extends Sleeper {
+      constructor(...args: ConstructorParameters<typeof Sleeper>) {
+        super(...args);
+        if (constructorFailures > 0) {
+          constructorFailures--;
+          throw new Error("config not ready");
+        }
+      }
+    }
+    const rt = testRuntime(path.join(t.dir, "wake-fails"), Fragile, 5);
+    try {
+      const first = await rt.call("f", "bump", []);
+      assert.equal(first.ok, false, "the event of the failed wake fails");
+      assert.equal(!first.ok && first.message, "config not ready");
+      assert.deepEqual(await rt.call("f", "bump", []), { ok: true, value: 1 }, "the next event wakes the agent");
+      assert.equal(starts.get("f"), 1, "onStart ran on the wake that succeeded");
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
   test("a connection whose transport died with the previous process is closed with reason shutdown on wake", async () => {
     const dataDir = path.join(t.dir, "stale");
     const closes: string[] = [];
