@@ -113,6 +113,23 @@ describe("engine client admission", () => {
     }
   });
 
+  test("a deadline or budget longer than the longest Node timer (about 24.8 days) does not fire at once", async () => {
+    const sim = await startEngineSimulator({ timeScale: 0, faults: { firstTokenDelayMs: 50 } });
+    const engine = createEngineClient({ urls: [sim.url], model: sim.model });
+    const monthMs = 30 * 86_400_000;
+    try {
+      const byDeadline = await collect(engine.stream(ask("far"), { agentId: "d", deadline: Date.now() + monthMs }));
+      assert.equal(byDeadline.error, undefined);
+      assert.equal(byDeadline.events.at(-1)?.type, "done");
+      const byBudget = await collect(engine.stream(ask("far"), { agentId: "d", timeoutMs: monthMs }));
+      assert.equal(byBudget.error, undefined);
+      assert.equal(byBudget.events.at(-1)?.type, "done");
+    } finally {
+      await engine.close();
+      await sim.close();
+    }
+  });
+
   test("a request whose deadline passes while it waits in the queue fails with TIMEOUT and leaves the queue", async () => {
     const sim = await startEngineSimulator({ timeScale: 0, faults: { firstTokenDelayMs: 300 } });
     const engine = createEngineClient({ urls: [sim.url], model: sim.model, maxInFlightPerReplica: 1 });

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { describe, mock, test } from "node:test";
 import { BridgeError } from "../../errors/index.ts";
 import {
   ENGINE_ERROR_CODES,
@@ -10,6 +10,7 @@ import {
   parseRetryAfterMs,
   redactSecret,
   rendezvousOrder,
+  systemClock,
 } from "../../engine-client/index.ts";
 
 describe("fair queue", () => {
@@ -83,6 +84,23 @@ describe("retry policy", () => {
   test("secrets are redacted wherever they appear in a text", () => {
     assert.equal(redactSecret("bad key sk-1 (sk-1)", "sk-1"), "bad key [REDACTED] ([REDACTED])");
     assert.equal(redactSecret("nothing", undefined), "nothing");
+  });
+});
+
+describe("system clock", () => {
+  test("a timer longer than the longest Node timer fires after its whole delay, and can be cleared", (t) => {
+    mock.timers.enable({ apis: ["setTimeout"] });
+    t.after(() => mock.timers.reset());
+    const delayMs = 2 * 2_147_483_647 + 10;
+    let fired = 0;
+    systemClock.setTimeout(() => fired++, delayMs);
+    const cleared = systemClock.setTimeout(() => fired++, delayMs);
+    mock.timers.tick(2_147_483_647);
+    systemClock.clearTimeout(cleared);
+    mock.timers.tick(2_147_483_647);
+    assert.equal(fired, 0, "not before its delay");
+    mock.timers.tick(10);
+    assert.equal(fired, 1, "once, at its delay; the cleared one never");
   });
 });
 
