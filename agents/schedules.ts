@@ -121,10 +121,12 @@ export function createInterval(
   retry: RetryOptions | undefined,
 ): Schedule {
   checkMethod(cell, method);
-  if (typeof intervalSeconds !== "number" || !Number.isFinite(intervalSeconds) || intervalSeconds <= 0) {
-    throw invalid("intervalSeconds must be a number > 0", "intervalSeconds");
+  const intervalMs = typeof intervalSeconds === "number" ? Math.round(intervalSeconds * 1000) : Number.NaN;
+  // Times are whole milliseconds: an interval that rounds to 0 ms would re-arm at the moment it fired, forever.
+  if (!Number.isFinite(intervalMs) || intervalMs < 1) {
+    throw invalid("intervalSeconds must be a number >= 0.001 (one millisecond)", "intervalSeconds");
   }
-  const time = cell.core.clock.now() + Math.round(intervalSeconds * 1000);
+  const time = cell.core.clock.now() + intervalMs;
   return insert(
     cell,
     { id: randomId(cell.core.random), method, payload, type: "interval", time, intervalSeconds },

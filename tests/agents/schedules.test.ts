@@ -227,6 +227,22 @@ describe("agent schedules", () => {
     }
   });
 
+  test("an interval shorter than a millisecond is refused instead of firing in a zero-delay loop", async () => {
+    fired.length = 0;
+    const clock = new ManualClock();
+    const rt = runtime(path.join(t.dir, "tiny-interval"), clock);
+    await rt.start();
+    try {
+      const tiny = await rt.call("a", "every", [0.0001]);
+      assert.equal(!tiny.ok && tiny.code, "BRIDGE_ERR_SCHEDULE_INVALID");
+      await clock.advance(10);
+      assert.deepEqual(fired, []);
+      assert.equal((await rt.call("a", "every", [0.001])).ok, true, "one millisecond is the shortest interval");
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
   test("a failing callback is retried per its options and then reported to onError; a later success stops retries", async () => {
     fired.length = 0;
     errors.length = 0;
