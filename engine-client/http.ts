@@ -124,14 +124,14 @@ async function statusError(replica: Replica, options: EngineClientOptions, respo
   } catch {
     // The status alone is enough to classify the failure.
   }
-  let engineMessage = text.trim().slice(0, 500);
+  // Redacted before it is cut: a cut through an echoed key would leave its first part behind, unmatched.
+  let engineMessage = redactSecret(text, options.apiKey).trim().slice(0, 500);
   try {
     const parsed = parseEngineErrorObject(JSON.parse(text));
-    if (parsed !== undefined) engineMessage = parsed.message;
+    if (parsed !== undefined) engineMessage = redactSecret(parsed.message, options.apiKey);
   } catch {
     // Not JSON: keep the raw text.
   }
-  engineMessage = redactSecret(engineMessage, options.apiKey);
   const retryAfter = response.headers["retry-after"];
   const details: Record<string, unknown> = { replica: replica.key, status };
   if (retryAfter !== undefined) details.retryAfter = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;

@@ -1,5 +1,7 @@
 /** The engine client when things go wrong: mid-stream errors, drops, 503 storms, failover, cooldown, secrets. */
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { inspect } from "node:util";
 import { describe, test } from "node:test";
 import type { ChatRequest } from "../../agents/engine.ts";
@@ -219,6 +221,34 @@ describe("engine client faults", () => {
     } finally {
       await engine.close();
       await sim.close();
+    }
+  });
+
+  test("an error body cut to its first 500 characters never keeps part of an echoed API key", async () => {
+    const secret = "sk-bridge-test-secret-0123456789";
+    // The key straddles character 500 of a plain-text 401 body: cutting before redacting would keep its first half.
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(401, { "content-type": "text/plain" });
+        res.end(`${"x".repeat(485)}Bearer ${secret} is not a valid key`);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const engine = createEngineClient({
+      urls: [`http://127.0.0.1:${(server.address() as AddressInfo).port}`],
+      model: "m",
+      apiKey: secret,
+    });
+    try {
+      const { error } = await collect(engine.stream(ASK, { agentId: "d" }));
+      assert.equal(error?.code, "BRIDGE_ERR_ENGINE_BAD_REQUEST");
+      const seen = [error?.message, JSON.stringify(error), inspect(error, { depth: 10 })].join("\n");
+      assert.ok(!seen.includes(secret.slice(0, 8)), `part of the key leaked: ${error?.message}`);
+    } finally {
+      await engine.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 
