@@ -1,4 +1,5 @@
 import { BridgeError } from "../errors/bridge-error.ts";
+import { MAX_TIMER_MS } from "./clock.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 import type { Clock, RetryOptions } from "./types.ts";
 
@@ -26,6 +27,13 @@ export function resolveRetryOptions(options: RetryOptions | undefined, prefix = 
   const maxAttempts = positiveInteger(o.maxAttempts ?? RETRY_DEFAULTS.maxAttempts, `${prefix}.maxAttempts`);
   const baseDelayMs = positiveInteger(o.baseDelayMs ?? RETRY_DEFAULTS.baseDelayMs, `${prefix}.baseDelayMs`);
   const maxDelayMs = positiveInteger(o.maxDelayMs ?? RETRY_DEFAULTS.maxDelayMs, `${prefix}.maxDelayMs`);
+  if (maxDelayMs > MAX_TIMER_MS) {
+    // retry() waits on a timer, and Node fires a longer one after 1 ms (TimeoutOverflowWarning): no wait at all.
+    throw new BridgeError(AGENT_ERRORS.INVALID_OPTION, `${prefix}.maxDelayMs must be <= ${MAX_TIMER_MS}`, {
+      field: `${prefix}.maxDelayMs`,
+      value: maxDelayMs,
+    });
+  }
   if (baseDelayMs > maxDelayMs) {
     throw new BridgeError(AGENT_ERRORS.INVALID_OPTION, `${prefix}.baseDelayMs must be <= ${prefix}.maxDelayMs`, {
       field: `${prefix}.baseDelayMs`,

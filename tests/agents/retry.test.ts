@@ -102,6 +102,8 @@ describe("retry with exponential backoff and full jitter", () => {
       [{ baseDelayMs: -1 }, "retry.baseDelayMs"],
       [{ maxDelayMs: "x" }, "retry.maxDelayMs"],
       [{ baseDelayMs: 500, maxDelayMs: 100 }, "retry.baseDelayMs"],
+      // Longer than a Node timer can wait: setTimeout would fire it after 1 ms, retrying at once instead of waiting.
+      [{ maxDelayMs: 2 ** 31 }, "retry.maxDelayMs"],
     ];
     for (const [opts, field] of cases) {
       let ran = false;
