@@ -1,4 +1,5 @@
 import type { AgentCell } from "./cell.ts";
+import { MAX_TIMER_MS } from "./clock.ts";
 import type { Runtime } from "./runtime.ts";
 
 // When agents leave memory (the policy; what leaving does to a cell is cell-lifecycle.ts, hibernate): the least
@@ -89,8 +90,10 @@ function armIdleTimerAt(rt: Runtime, now: number): void {
   if (earliest === Number.POSITIVE_INFINITY) return;
   // A busy agent past its timeout is looked at again one timeout later rather than in a tight loop.
   const at = earliest <= now ? now + rt.opts.idleTimeoutMs : earliest;
+  // Node fires a longer timer after 1 ms; a capped one finds nobody expired yet and is armed again.
+  const delay = Math.min(MAX_TIMER_MS, at - now);
   rt.idleTimer = rt.core.clock.setTimeout(() => {
     rt.idleTimer = null;
     sweepIdle(rt);
-  }, at - now);
+  }, delay);
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
+import { MAX_TIMER_MS } from "../../agents/clock.ts";
 import { Agent, type RuntimeObserver } from "../../agents/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { RecordingTransport, tempDir, testRuntime } from "./helpers.ts";
@@ -73,6 +74,31 @@ describe("agent hibernation", () => {
       assert.ok(after.accepted);
       const r = await after.done;
       assert.equal(r.status === "failed" && r.code, "BRIDGE_ERR_CONNECTION_UNKNOWN");
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("an idleTimeoutMs longer than a Node timer can wait is waited for in steps, never handed to setTimeout whole", async () => {
+    // Node fires a timer longer than MAX_TIMER_MS after 1 ms: the idle sweep would then run every millisecond.
+    class StepClock extends ManualClock {
+      longest = 0;
+      override setTimeout(fn: () => void, ms: number): unknown {
+        this.longest = Math.max(this.longest, ms);
+        return super.setTimeout(fn, ms);
+      }
+    }
+    const clock = new StepClock();
+    const idleTimeoutMs = 2 * MAX_TIMER_MS;
+    const rt = testRuntime(path.join(t.dir, "long-idle"), Sleeper, 6, { clock, idleTimeoutMs });
+    try {
+      await rt.call("d", "bump", []);
+      assert.ok(clock.longest <= MAX_TIMER_MS, `asked setTimeout for ${clock.longest} ms`);
+      await clock.advance(idleTimeoutMs - 1000);
+      assert.equal(rt.stats().active, 1, "not idle long enough yet");
+      await clock.advance(2000);
+      assert.equal(rt.stats().active, 0, "hibernated once idleTimeoutMs passed");
+      assert.ok(clock.longest <= MAX_TIMER_MS, `asked setTimeout for ${clock.longest} ms`);
     } finally {
       await rt.shutdown();
     }
