@@ -258,7 +258,8 @@ class OpenAiEngineClient implements EngineClient {
         return undefined;
       },
     );
-    return this.#modelPromise;
+    // The caller's deadline and signal still hold while it waits (up to MODEL_LOOKUP_TIMEOUT_MS) for the lookup.
+    return ctx.until(this.#modelPromise);
   }
 
   #recordDone(

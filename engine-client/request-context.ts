@@ -77,6 +77,28 @@ export class RequestContext {
     });
   }
 
+  /**
+   * Settles as `promise` does, or rejects with the abort reason as soon as the request is aborted: for a wait this
+   * request shares with others (the model lookup), which its own deadline or signal must not cancel but must end.
+   */
+  until<T>(promise: Promise<T>): Promise<T> {
+    if (this.signal.aborted) return Promise.reject(this.signal.reason);
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(this.signal.reason);
+      this.signal.addEventListener("abort", onAbort, { once: true });
+      promise.then(
+        (value) => {
+          this.signal.removeEventListener("abort", onAbort);
+          resolve(value);
+        },
+        (err: unknown) => {
+          this.signal.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      );
+    });
+  }
+
   /** Stops the deadline timer and unhooks the caller's signal. */
   dispose(): void {
     if (this.#deadlineTimer !== undefined) this.clock.clearTimeout(this.#deadlineTimer);

@@ -1,5 +1,7 @@
 /** Admission: fairness, priorities, deadlines, cancellation, affinity and the bounded queue. */
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { describe, test } from "node:test";
 import type { ChatRequest } from "../../agents/engine.ts";
 import { createEngineClient } from "../../engine-client/index.ts";
@@ -127,6 +129,30 @@ describe("engine client admission", () => {
     } finally {
       await engine.close();
       await sim.close();
+    }
+  });
+
+  test("a deadline or an abort ends a request that waits for the engine's model list, without waiting for the lookup", async () => {
+    // An engine that takes the request for its model list and never answers: the lookup gives up only after 5 s.
+    const server = createServer((req) => req.resume());
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const engine = createEngineClient({ urls: [`http://127.0.0.1:${(server.address() as AddressInfo).port}`] });
+    const withinLookup = <T>(promise: Promise<T>) =>
+      Promise.race([
+        promise,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error("waited for the model lookup")), 2500)),
+      ]);
+    try {
+      const timed = await withinLookup(collect(engine.stream(ask("x"), { agentId: "d", timeoutMs: 20 })));
+      assert.equal(timed.error?.code, "BRIDGE_ERR_ENGINE_TIMEOUT");
+      const controller = new AbortController();
+      const cancelled = engine.complete(ask("x"), { agentId: "d", signal: controller.signal });
+      setTimeout(() => controller.abort(), 20);
+      await assert.rejects(withinLookup(cancelled), { code: "BRIDGE_ERR_ENGINE_CANCELLED" });
+    } finally {
+      await engine.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 
