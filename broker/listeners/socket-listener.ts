@@ -48,19 +48,25 @@ export function listenSockets(options: SocketListenerOptions): Promise<SocketLis
   const forget = function (this: net.Socket): void {
     sockets.delete(this);
   };
-  const onSocket = (socket: net.Socket): void => {
+  const track = (socket: net.Socket): void => {
     sockets.add(socket);
-    // Small MQTT packets (a PUBACK) must not wait for Nagle's algorithm and the peer's delayed ACK.
-    socket.setNoDelay(true);
     socket.on("close", forget);
     // A device that vanishes mid-handshake must never surface as an unhandled error.
     socket.on("error", ignoreError);
+  };
+  const onSocket = (socket: net.Socket): void => {
+    track(socket);
+    // Small MQTT packets (a PUBACK) must not wait for Nagle's algorithm and the peer's delayed ACK.
+    socket.setNoDelay(true);
     options.accept(socket, options.kind, socket.remoteAddress ?? "");
   };
   const server =
     options.kind === "tls"
       ? tls.createServer(options.tls ?? {}, onSocket).on("tlsClientError", () => {})
       : net.createServer(onSocket);
+  // A TLS socket reaches `onSocket` only after its handshake; until then the TCP socket under it is tracked too, or
+  // `close()` would wait for every peer that never sends its ClientHello (Node's handshake timeout is 120 s).
+  if (options.kind === "tls") server.on("connection", track);
   return new Promise((resolve, reject) => {
     const onError = (cause: Error): void => {
       reject(

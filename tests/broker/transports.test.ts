@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -123,6 +123,34 @@ describe("MQTT over TLS", () => {
       // A client that does not trust the certificate never gets through.
       await assert.rejects(connectDevice(url, { clientId: "tls-dev", username: "tls-dev", password: secret }));
     } finally {
+      await tb.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("MQTT over TLS shutdown", () => {
+  test("closing the broker ends a TLS connection that never finished its handshake", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "broker-tls-idle-"));
+    const { cert, key } = tlsMaterial(dir);
+    const tb = await startTestBroker({ tls: { host: "127.0.0.1", port: 0, cert, key } });
+    // A port scanner or a device stuck before its ClientHello: TCP is up, TLS never starts.
+    const idle = net.connect(tb.broker.addresses().tls?.port ?? 0, "127.0.0.1");
+    idle.on("error", () => {});
+    const idleClosed = new Promise<void>((resolve) => idle.once("close", () => resolve()));
+    try {
+      await new Promise((resolve) => idle.once("connect", resolve));
+      let timer: NodeJS.Timeout | undefined;
+      // Node's TLS handshake timeout is 120 s; shutdown must not wait for it.
+      const stuck = new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve("still closing after 5 s"), 5000);
+      });
+      const outcome = await Promise.race([tb.broker.close().then(() => "closed"), stuck]);
+      clearTimeout(timer);
+      assert.equal(outcome, "closed");
+      await idleClosed;
+    } finally {
+      idle.destroy();
       await tb.close();
       fs.rmSync(dir, { recursive: true, force: true });
     }
