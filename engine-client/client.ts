@@ -208,15 +208,17 @@ class OpenAiEngineClient implements EngineClient {
   }
 
   #begin(request: ChatRequest, options: ChatOptions): RequestContext {
+    const problem = validateCall(request, options);
+    // Invalid options are not read further: a negative budget would otherwise fail the call as TIMEOUT, and
+    // missing options would throw a TypeError, before validation could say what is wrong.
     const ctx = new RequestContext(
-      options,
+      problem === undefined ? options : { agentId: typeof options?.agentId === "string" ? options.agentId : "" },
       `bridge-${(++this.#sequence).toString(36)}-${Math.floor(this.#options.random() * 2 ** 32).toString(36)}`,
       this.#options.clock,
     );
     this.#counters.requests++;
     this.#running.add(ctx);
     if (this.#closed) ctx.abort(engineError(ENGINE_ERROR_CODES.cancelled, "the engine client was closed"));
-    const problem = validateCall(request, options);
     if (problem !== undefined) ctx.abort(engineError(ENGINE_ERROR_CODES.badRequest, problem));
     if (this.#replicas.length === 0) {
       ctx.abort(

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, mock, test } from "node:test";
+import type { ChatOptions, ChatRequest } from "../../agents/engine.ts";
 import { BridgeError } from "../../errors/index.ts";
 import {
   ENGINE_ERROR_CODES,
@@ -134,6 +135,24 @@ describe("client options", () => {
       () => createEngineClient({ urls: ["http://x"], retry: { maxAttempts: 1.5 } }),
       (err: unknown) => err instanceof BridgeError && err.details.field === "engine.retry.maxAttempts",
     );
+  });
+
+  test("a call with invalid options is BAD_REQUEST, a negative timeoutMs or missing options included", async () => {
+    // Nothing listens on port 1: a call that got past validation would fail as UNAVAILABLE instead.
+    const engine = createEngineClient({ urls: ["http://127.0.0.1:1"], model: "m", retry: { maxAttempts: 1 } });
+    const request: ChatRequest = { messages: [{ role: "user", content: "x" }] };
+    try {
+      for (const options of [{ agentId: "d", timeoutMs: -5 }, undefined, null]) {
+        await assert.rejects(
+          engine.streamBatches(request, options as unknown as ChatOptions, () => {}),
+          (err: unknown) => err instanceof BridgeError && err.code === ENGINE_ERROR_CODES.badRequest,
+          `options ${JSON.stringify(options)}`,
+        );
+      }
+      assert.deepEqual(engine.stats().errors, { [ENGINE_ERROR_CODES.badRequest]: 3 });
+    } finally {
+      await engine.close();
+    }
   });
 
   test("without engine URLs every request fails with NOT_CONFIGURED and health says so", async () => {
