@@ -122,6 +122,10 @@ export function createBroker(options: BrokerOptions): Broker {
   // Shared by every connection (one closure per broker, not per socket).
   const tooLarge = (stream: Duplex): void => {
     hub.limitBreach(BrokerErrorCode.packetTooLarge);
+    // A limit breach ends the session as "error", even with a last will due (docs/broker.md, Sessions); without this
+    // the cut socket would read as a plain disconnect, or as the device vanishing. aedes links its client to the stream.
+    const client = (stream as Partial<{ client: Client }>).client;
+    if (client !== undefined) connections.get(client)?.markClosing("error");
     // The facts are dropped once the session is accepted; a socket still knows its peer.
     const remoteAddress =
       streamFacts.get(stream)?.remoteAddress ?? (stream as Partial<{ remoteAddress: string }>).remoteAddress;

@@ -113,6 +113,38 @@ describe("broker limits", () => {
     }
   });
 
+  test("a device cut for a packet too large closes as error, even with a last will", async () => {
+    const tb = await startTestBroker();
+    try {
+      const secret = await tb.addDevice("huge");
+      const will = {
+        topic: "devices/huge/up/telemetry",
+        payload: Buffer.from(telemetry(0)),
+        qos: 0 as const,
+        retain: false,
+      };
+      for (const withWill of [false, true]) {
+        const client = await connectDevice(tb.url, {
+          clientId: "huge",
+          username: "huge",
+          password: secret,
+          ...(withWill ? { will } : {}),
+        });
+        client.on("error", () => {});
+        const before = tb.host.closes("huge").length;
+        // Over the 64 KiB payload limit by far: the packet guard cuts the connection from the packet's header.
+        client.publish("devices/huge/up/telemetry", Buffer.alloc(200_000, 1), { qos: 0 });
+        await tb.host.waitFor(() => tb.host.closes("huge").length === before + 1);
+        assert.equal(tb.host.closes("huge").at(-1)?.reason, "error", `with a will: ${withWill}`);
+        await endClient(client, true);
+      }
+      assert.equal(tb.broker.stats().limitBreaches.BRIDGE_ERR_PACKET_TOO_LARGE, 2);
+      await tb.host.waitFor(() => tb.broker.stats().connectionsClosed.error === 2);
+    } finally {
+      await tb.close();
+    }
+  });
+
   test("invalid limits are refused at construction with the field named", async () => {
     await assert.rejects(
       startTestBroker({ limits: { maxPayloadBytes: 0 } }),
