@@ -116,7 +116,7 @@ export function resolveEngineClientOptions(init: EngineClientInit): EngineClient
       throw configError(`urls[${i}]`, "must use http or https");
     }
   });
-  if (new Set(options.urls.map(normalizeBaseUrl)).size !== options.urls.length) {
+  if (new Set(options.urls.map((url) => replicaApiRoot(new URL(url)).key)).size !== options.urls.length) {
     throw configError("urls", "must not repeat a replica");
   }
   if (options.apiKey !== undefined && (typeof options.apiKey !== "string" || /[\r\n]/.test(options.apiKey))) {
@@ -141,9 +141,14 @@ export function resolveEngineClientOptions(init: EngineClientInit): EngineClient
   return options;
 }
 
-/** A replica's base URL without a trailing slash, so `${base}/v1/...` is well-formed. */
-export function normalizeBaseUrl(url: string): string {
-  return url.replace(/\/+$/, "");
+/**
+ * Where a replica's API lives: `key` names the replica (no credentials; the rendezvous key and metrics label) and
+ * `basePath` prefixes its API paths. OpenAI SDKs are configured with `.../v1`; that spelling means the same replica
+ * as the server root, so URLs that differ only by it (or by a trailing slash, or the host's case) are one replica.
+ */
+export function replicaApiRoot(parsed: URL): { key: string; basePath: string } {
+  const basePath = parsed.pathname.replace(/\/+$/, "").replace(/\/v1$/, "");
+  return { key: `${parsed.protocol}//${parsed.host}${basePath}`, basePath };
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

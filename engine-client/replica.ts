@@ -8,7 +8,7 @@
 import { Pool } from "undici";
 import type { Clock, TimerHandle } from "./clock.ts";
 import type { ReplicaState } from "./observer.ts";
-import type { EngineClientOptions } from "./options.ts";
+import { type EngineClientOptions, replicaApiRoot } from "./options.ts";
 
 /** Counters of one replica, as `stats()` reports them. */
 export interface ReplicaStats {
@@ -54,10 +54,7 @@ export class Replica {
     private readonly onRelease: (replica: Replica) => void = () => {},
   ) {
     const parsed = new URL(url);
-    // OpenAI SDKs are configured with `.../v1`; accept that spelling and keep the API root.
-    const path = parsed.pathname.replace(/\/+$/, "").replace(/\/v1$/, "");
-    this.basePath = path;
-    this.key = `${parsed.protocol}//${parsed.host}${path}`;
+    ({ key: this.key, basePath: this.basePath } = replicaApiRoot(parsed));
     this.#cooldownMs = options.cooldown.cooldownMs;
     this.pool = new Pool(parsed.origin, {
       // Two spare sockets so health checks and model lookups never queue behind a full set of long streams.

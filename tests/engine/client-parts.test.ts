@@ -131,6 +131,17 @@ describe("client options", () => {
       () => createEngineClient({ urls: ["http://x"], maxInFlightPerReplica: 0 }),
       (err: unknown) => err instanceof BridgeError && err.details.field === "engine.maxInFlightPerReplica",
     );
+    // The server root and the OpenAI SDK's `/v1` base URL name one replica, whatever the spelling of the host.
+    for (const urls of [
+      ["http://127.0.0.1:8000", "http://127.0.0.1:8000/v1/"],
+      ["http://Engine:8000", "http://engine:8000/"],
+    ]) {
+      assert.throws(
+        () => createEngineClient({ urls }),
+        (err: unknown) => err instanceof BridgeError && err.details.field === "engine.urls",
+        `${urls.join(" and ")} are one replica`,
+      );
+    }
     assert.throws(
       () => createEngineClient({ urls: ["http://x"], retry: { maxAttempts: 1.5 } }),
       (err: unknown) => err instanceof BridgeError && err.details.field === "engine.retry.maxAttempts",
