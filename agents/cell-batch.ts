@@ -185,7 +185,9 @@ function failEvent(run: BatchRun, scope: Scope, item: QueuedEvent, err: unknown,
   // (docs/errors.md, BRIDGE_ERR_STORAGE).
   if (savepoint && sql.inTransaction) {
     rolledBack(cell);
-    (run.laterErrors ??= []).push({ err, event: item.event.kind });
+    const later = run.laterErrors ?? [];
+    later.push({ err, event: item.event.kind });
+    run.laterErrors = later;
   } else reportError(cell, err, item.event.kind);
   if (!sql.inTransaction) {
     if (savepoint) {
