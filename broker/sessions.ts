@@ -8,6 +8,16 @@ import type { DeviceConnection } from "./connection.ts";
 import type { ObserverHub } from "./observer.ts";
 import type { BrokerLogger } from "./options.ts";
 
+/**
+ * Ends the MQTT session of a connection the host closed as a takeover. aedes ends it only once the new session is
+ * registered, after its CONNACK; when the new one fails instead (the host refuses it, its socket goes), the old one
+ * would stay connected to an agent that has let it go, getting no frames. Resolves once aedes has unregistered it, so
+ * the new session cannot be registered first and then removed by the old one's late cleanup.
+ */
+function endMqttSession(connection: DeviceConnection): Promise<void> {
+  return new Promise((resolve) => connection.client.close(() => resolve()));
+}
+
 export class SessionManager {
   /** Sessions whose open committed and that have not closed: the online devices. */
   private readonly online = new Map<string, DeviceConnection>();
@@ -93,6 +103,7 @@ export class SessionManager {
           other.markClosing("takeover");
           other.closed = true;
           await this.closeInHost(other);
+          await endMqttSession(other);
         }
       }
       if (connection.closed) return { status: "failed", code: "closed", message: "connection closed while opening" };

@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { getCodec } from "../../codecs/index.ts";
-import { closed, connectDevice, connectRaw, endClient, publish, startTestBroker, type TestBroker } from "./helpers.ts";
+import {
+  closed,
+  connectDevice,
+  connectRaw,
+  endClient,
+  publish,
+  startTestBroker,
+  type TestBroker,
+  waitUntil,
+} from "./helpers.ts";
 
 const cbor = getCodec("cbor");
 
@@ -116,6 +125,22 @@ describe("broker session lifecycle", () => {
       assert.equal(tb.broker.isOnline("dev"), false);
     } finally {
       tb.host.openResult = { status: "committed" };
+    }
+  });
+
+  test("a takeover whose new session the host refuses still ends the old session it closed", async () => {
+    const first = await connectDevice(tb.url, options());
+    const firstId = tb.host.opens("dev").at(-1)!.connectionId;
+    tb.host.openResult = { status: "failed", code: "BRIDGE_ERR_AGENT_START", message: "no" };
+    try {
+      await assert.rejects(connectDevice(tb.url, options()), (err: { code?: number }) => err.code === 3);
+      assert.equal(tb.host.closes("dev").find((c) => c.connectionId === firstId)?.reason, "takeover");
+      // The agent has let the first session go: it must not stay connected to nothing, receiving no frames.
+      await waitUntil(() => !first.connected);
+      assert.equal(tb.broker.isOnline("dev"), false);
+    } finally {
+      tb.host.openResult = { status: "committed" };
+      await endClient(first, true);
     }
   });
 
