@@ -16,7 +16,7 @@ import { withAttempts } from "./retry-loop.ts";
 import { StreamedCall, type StreamedCallHost } from "./streamed-call.ts";
 import type { EngineClient, EngineClientStats, EngineHealth } from "./types.ts";
 import { validateCall } from "./validate-call.ts";
-import { type ChatCompletion, asObject, buildChatBody } from "./wire.ts";
+import { type ChatCompletion, asObject, encodeChatBody } from "./wire.ts";
 
 /** Longest wait for `/v1/models` when a request names no model; afterwards the request goes without one. */
 const MODEL_LOOKUP_TIMEOUT_MS = 5000;
@@ -131,7 +131,7 @@ class OpenAiEngineClient implements EngineClient {
     const ctx = this.#begin(request, options);
     let replicaKey: string | undefined;
     try {
-      const body = JSON.stringify(buildChatBody(request, await this.#model(request, ctx), false));
+      const body = encodeChatBody(request, await this.#model(request, ctx), false);
       const attempt = await withAttempts(
         ctx,
         this.#admission,

@@ -12,7 +12,7 @@ export const ENGINE_ERROR_CODES = {
   unavailable: "BRIDGE_ERR_ENGINE_UNAVAILABLE",
   /** The request's deadline passed, while queued or while streaming. */
   timeout: "BRIDGE_ERR_ENGINE_TIMEOUT",
-  /** The engine refused the request itself (4xx other than 408/429): bad model, bad schema, bad API key. */
+  /** The engine refused the request itself (4xx other than 408/429): bad model, bad schema, bad API key; or it is malformed. */
   badRequest: "BRIDGE_ERR_ENGINE_BAD_REQUEST",
   /** The stream broke after its first byte: an error object mid-stream, a dropped connection, no `[DONE]`. */
   streamBroken: "BRIDGE_ERR_ENGINE_STREAM_BROKEN",

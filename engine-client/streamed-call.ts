@@ -13,7 +13,7 @@ import type { Replica } from "./replica.ts";
 import type { RequestContext } from "./request-context.ts";
 import type { Attempted } from "./retry-loop.ts";
 import { ChatStreamReader } from "./stream-reader.ts";
-import { buildChatBody } from "./wire.ts";
+import { encodeChatBody } from "./wire.ts";
 
 /** What a streamed call needs from its client. */
 export interface StreamedCallHost {
@@ -104,7 +104,7 @@ export class StreamedCall {
     const { ctx, host, request } = this;
     const named = host.model(request, ctx);
     const model = named instanceof Promise ? await named : named;
-    const body = JSON.stringify(buildChatBody(request, model, true));
+    const body = encodeChatBody(request, model, true);
     const attempt = await host.attempts(ctx, (replica) =>
       openStream(replica, host.options, { body, requestId: ctx.requestId, signal: ctx.signal }),
     );

@@ -4,6 +4,7 @@
  * well-formed).
  */
 import type { ChatMessage, ChatRequest, ChatToolCall, ChatUsage } from "../agents/engine.ts";
+import { ENGINE_ERROR_CODES, engineError } from "./errors.ts";
 
 /** Builds the JSON body of one chat completion request. */
 export function buildChatBody(
@@ -31,6 +32,19 @@ export function buildChatBody(
   body.stream = stream;
   if (stream) body.stream_options = { include_usage: true };
   return body;
+}
+
+/**
+ * The JSON text of one request body. A request that cannot be encoded (a value JSON cannot hold, a cycle, a shape
+ * validateCall does not look into) is the caller's fault: BAD_REQUEST, never a retryable UNAVAILABLE.
+ */
+export function encodeChatBody(request: ChatRequest, model: string | undefined, stream: boolean): string {
+  try {
+    return JSON.stringify(buildChatBody(request, model, stream));
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw engineError(ENGINE_ERROR_CODES.badRequest, `the request could not be encoded: ${reason}`, {}, err);
+  }
 }
 
 function toWireMessage(message: ChatMessage): Record<string, unknown> {

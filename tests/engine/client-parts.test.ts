@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, mock, test } from "node:test";
+import { inspect } from "node:util";
 import type { ChatOptions, ChatRequest } from "../../agents/engine.ts";
 import { BridgeError } from "../../errors/index.ts";
 import {
@@ -161,6 +162,37 @@ describe("client options", () => {
         );
       }
       assert.deepEqual(engine.stats().errors, { [ENGINE_ERROR_CODES.badRequest]: 3 });
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test("a malformed request is BAD_REQUEST, not retryable, and never sent", async () => {
+    const engine = createEngineClient({ urls: ["http://127.0.0.1:1"], model: "m", retry: { maxAttempts: 1 } });
+    const user = { role: "user", content: "x" };
+    const malformed = [
+      { messages: [null] },
+      { messages: [user], tools: "set_led" },
+      { messages: [user], tools: [null] },
+      { messages: [user], jsonSchema: null },
+      // Passes the shape checks but JSON cannot hold it: caught when the body is encoded.
+      { messages: [user], temperature: 1n },
+    ];
+    try {
+      for (const request of malformed) {
+        for (const call of [
+          () => engine.complete(request as unknown as ChatRequest, { agentId: "d" }),
+          () => engine.streamBatches(request as unknown as ChatRequest, { agentId: "d" }, () => {}),
+        ]) {
+          await assert.rejects(
+            call(),
+            (err: unknown) =>
+              err instanceof BridgeError && err.code === ENGINE_ERROR_CODES.badRequest && !isRetryableEngineError(err),
+            `request ${inspect(request)}`,
+          );
+        }
+      }
+      assert.equal(engine.stats().replicas[0].attempts, 0);
     } finally {
       await engine.close();
     }
