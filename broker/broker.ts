@@ -31,6 +31,11 @@ export interface BrokerAddresses {
   websocket?: { path: string };
 }
 
+/** The one call of aedes' persistence the broker makes: it rejects when the client holds no such QoS 2 message. */
+interface IncomingQos2Store {
+  incomingGetPacket(client: Client, packet: { messageId: number }): Promise<unknown>;
+}
+
 /** A running broker. */
 export interface Broker {
   /** The device registry the broker authenticates against. */
@@ -102,6 +107,17 @@ export function createBroker(options: BrokerOptions): Broker {
     maxTopicLevels: 16,
   });
 
+  // aedes keeps a client's QoS 2 messages between PUBLISH and PUBREL in its persistence (in memory); the up path asks it
+  // whether a retransmission was received already. Read at call time: aedes creates it in `listen()`.
+  const incomingQos2 = (): IncomingQos2Store => (aedes as unknown as { persistence: IncomingQos2Store }).persistence;
+  const holdsQos2 = (client: Client, messageId: number): Promise<boolean> =>
+    incomingQos2()
+      .incomingGetPacket(client, { messageId })
+      .then(
+        () => true,
+        () => false,
+      );
+
   installHooks(aedes, {
     opts,
     registry,
@@ -115,6 +131,7 @@ export function createBroker(options: BrokerOptions): Broker {
     connectFacts,
     connections,
     accepting: () => state === "running",
+    holdsQos2,
   });
 
   // A payload up to the limit, plus a topic of up to 64 KiB and the packet's own header bytes.

@@ -67,6 +67,11 @@ export class DeviceConnection {
   openSettled: Promise<unknown> | undefined;
   /** Up messages accepted but not yet acknowledged. */
   inflight = 0;
+  /**
+   * Set while a QoS 2 retransmission is checked against aedes' store (asynchronously); the session's later up
+   * messages wait behind it, so they still reach the agent, and are answered, in arrival order.
+   */
+  upGate: Promise<void> | undefined;
   /** Consecutive messages refused by the rate limit. */
   rateBreaches = 0;
   readonly bucket: TokenBucket;

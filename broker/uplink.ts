@@ -43,6 +43,11 @@ export interface Uplink {
    * pending before it), so PUBACKs keep arrival order.
    */
   handle(connection: DeviceConnection, topic: string, payload: Buffer, done: UplinkDone): void;
+  /**
+   * Acknowledges a message that was handled already (a QoS 2 retransmission aedes still holds) without handing it to
+   * the agent again; `done` runs in arrival order with the connection's other messages, as for `handle`.
+   */
+  skip(connection: DeviceConnection, done: UplinkDone): void;
 }
 
 const ACK: UplinkOutcome = { status: "ack" };
@@ -183,38 +188,51 @@ export function createUplink(deps: UplinkDeps): Uplink {
 
   return {
     handle(connection, topic, payload, done) {
-      // [MQTT-4.6.0-2] PUBACKs go out in the order the PUBLISHes came: a message refused at once (an error frame)
-      // still waits for the commits of the messages before it.
       let own: UplinkOutcome | Promise<UplinkOutcome>;
       try {
         own = handleNow(connection, topic, payload);
       } catch (err) {
         own = hostFault(connection, err);
       }
-      // Inline arrows, not named closures: under tsx every named function expression costs a `__name` call per
-      // message on top of its allocation.
-      if (connection.acksPending === 0) {
-        if (!(own instanceof Promise)) {
-          done(own);
-          return;
-        }
-        connection.acksPending++;
-        connection.ackTail = own.then(
-          (outcome) => report(connection, done, outcome),
-          (err: unknown) => report(connection, done, hostFault(connection, err)),
-        );
+      answerInOrder(connection, own, done);
+    },
+    skip(connection, done) {
+      answerInOrder(connection, ACK, done);
+    },
+  };
+
+  /**
+   * [MQTT-4.6.0-2] PUBACKs go out in the order the PUBLISHes came: a message refused at once (an error frame) still
+   * waits for the commits of the messages before it.
+   */
+  function answerInOrder(
+    connection: DeviceConnection,
+    own: UplinkOutcome | Promise<UplinkOutcome>,
+    done: UplinkDone,
+  ): void {
+    // Inline arrows, not named closures: under tsx every named function expression costs a `__name` call per
+    // message on top of its allocation.
+    if (connection.acksPending === 0) {
+      if (!(own instanceof Promise)) {
+        done(own);
         return;
       }
       connection.acksPending++;
-      const previous = connection.ackTail ?? Promise.resolve();
-      connection.ackTail = previous
-        .then(() => own)
-        .then(
-          (outcome) => report(connection, done, outcome),
-          (err: unknown) => report(connection, done, hostFault(connection, err)),
-        );
-    },
-  };
+      connection.ackTail = own.then(
+        (outcome) => report(connection, done, outcome),
+        (err: unknown) => report(connection, done, hostFault(connection, err)),
+      );
+      return;
+    }
+    connection.acksPending++;
+    const previous = connection.ackTail ?? Promise.resolve();
+    connection.ackTail = previous
+      .then(() => own)
+      .then(
+        (outcome) => report(connection, done, outcome),
+        (err: unknown) => report(connection, done, hostFault(connection, err)),
+      );
+  }
 
   /** Reports one outcome to aedes; never throws, so the chain of later outcomes is never broken. */
   function report(connection: DeviceConnection, done: UplinkDone, outcome: UplinkOutcome): void {

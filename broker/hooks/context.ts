@@ -38,4 +38,9 @@ export interface HookContext {
   connections: WeakMap<Client, DeviceConnection>;
   /** True while the broker accepts connections (started, not closing). */
   accepting(): boolean;
+  /**
+   * True when aedes still holds the QoS 2 message `messageId` of this client (received, PUBREL not yet): a PUBLISH
+   * with that id is a retransmission that aedes answers with PUBREC alone ([MQTT-4.3.3-2]).
+   */
+  holdsQos2(client: Client, messageId: number): Promise<boolean>;
 }

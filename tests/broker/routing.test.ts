@@ -210,3 +210,52 @@ describe("broker routing of up messages", () => {
     }
   });
 });
+
+describe("QoS 2 retransmissions", () => {
+  test("a QoS 2 message resent after a reconnect is delivered once, and later messages keep their order", async () => {
+    const tb = await startTestBroker();
+    try {
+      const secret = await tb.addDevice("dev-q2");
+      const creds = { clientId: "dev-q2", username: "dev-q2", password: Buffer.from(secret), clean: false };
+      const frame = (n: number) => cbor.encodeUp("telemetry", { r: { n } });
+      const qos2 = (n: number, messageId: number, dup: boolean) => ({
+        ...publishPacket("devices/dev-q2/up/telemetry", frame(n), messageId),
+        qos: 2 as const,
+        dup,
+      });
+      const first = await connectRaw(tb.port, creds);
+      first.burst([qos2(1, 9, false)]);
+      await waitUntil(() => first.packets.some((p) => p.cmd === "pubrec"));
+      // The PUBREC was lost with the connection: the device sends the message again, DUP set ([MQTT-4.3.3]).
+      first.socket.destroy();
+      await tb.host.waitFor(() => tb.host.closes("dev-q2").length === 1);
+
+      const second = await connectRaw(tb.port, creds);
+      try {
+        second.burst([
+          qos2(1, 9, true),
+          publishPacket("devices/dev-q2/up/telemetry", frame(2), 10),
+          // DUP set, but its first copy never arrived: it is new to the broker and must be delivered.
+          qos2(3, 11, true),
+        ]);
+        await waitUntil(() => second.packets.filter((p) => p.cmd === "pubrec" || p.cmd === "puback").length === 3);
+        assert.deepEqual(
+          tb.host.deliveries("dev-q2").map((d) => d.message.frame),
+          [{ r: { n: 1 } }, { r: { n: 2 } }, { r: { n: 3 } }],
+        );
+        assert.deepEqual(
+          second.packets.filter((p) => p.cmd !== "connack").map((p) => [p.cmd, p.messageId]),
+          [
+            ["pubrec", 9],
+            ["puback", 10],
+            ["pubrec", 11],
+          ],
+        );
+      } finally {
+        second.socket.destroy();
+      }
+    } finally {
+      await tb.close();
+    }
+  });
+});
