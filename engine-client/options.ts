@@ -49,7 +49,11 @@ export interface EngineClientOptions {
   headersTimeoutMs: number;
   /** Longest silence between two chunks of a stream. Default 60000 ms. */
   bodyTimeoutMs: number;
-  /** Idle keep-alive sockets are closed after this. Default 30000 ms. */
+  /**
+   * Idle keep-alive sockets are closed after this, unless the engine's `Keep-Alive` header says sooner. Default 4000
+   * ms: vLLM's server (uvicorn) closes a socket idle for 5 s and sends no such header, so a longer client timeout
+   * sends some requests onto a socket the engine is closing (a failed request, a retry, a count toward cooldown).
+   */
   keepAliveTimeoutMs: number;
   retry: EngineRetryOptions;
   cooldown: EngineCooldownOptions;
@@ -74,7 +78,7 @@ export const ENGINE_CLIENT_DEFAULTS: EngineClientOptions = {
   priorityAgingMs: 5000,
   headersTimeoutMs: 60_000,
   bodyTimeoutMs: 60_000,
-  keepAliveTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 4_000,
   retry: { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 5000, statusCodes: [408, 429, 500, 502, 503, 504] },
   cooldown: { failureThreshold: 3, cooldownMs: 5000, maxCooldownMs: 60_000 },
   observer: noopEngineObserver,

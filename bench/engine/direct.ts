@@ -6,7 +6,7 @@ import { Pool } from "undici";
 import type { BenchPrompt, StreamOutcome } from "./modes.ts";
 
 export function createDirectCaller(url: string, connections: number, model: string) {
-  const pool = new Pool(url, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
+  const pool = new Pool(url, { connections, pipelining: 1, keepAliveTimeout: 4_000 });
   return {
     async call(prompt: BenchPrompt): Promise<StreamOutcome> {
       const start = performance.now();

@@ -21,7 +21,8 @@ export function createSimServer(ctx: SimContext): { server: Server; sockets: Set
   });
   // Long generations must not be cut by Node's default request timeout.
   server.requestTimeout = 0;
-  server.keepAliveTimeout = 60_000;
+  // vLLM's default idle close (VLLM_HTTP_TIMEOUT_KEEP_ALIVE, 5 s), so clients meet the same socket lifetime.
+  server.keepAliveTimeout = 5_000;
   server.on("connection", (socket: Socket) => {
     if (ctx.faults.refuseConnections) {
       socket.destroy();
