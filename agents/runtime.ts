@@ -15,6 +15,7 @@ import { type ResolvedRuntimeOptions, type RuntimeOptions, resolveRuntimeOptions
 import { RuntimeDb } from "./runtime-db.ts";
 import { cellIdle, clearIdleTimer } from "./runtime-hibernation.ts";
 import { cellFor, destroyFiles, enqueueInternal, reroute, runEvent } from "./runtime-registry.ts";
+import { START_WAKE_CONCURRENCY, wakePendingAgents } from "./runtime-start.ts";
 import { callFailed, callResolver, eventResolver, failed, toEventResult } from "./runtime-results.ts";
 import { TransportTable } from "./transport-table.ts";
 import type { AgentRuntime, CallResult } from "./types.ts";
@@ -191,7 +192,7 @@ export class Runtime implements AgentRuntime {
   async start(): Promise<void> {
     this.alarms.start();
     const pending = this.alarms.pendingAgents().filter(isValidAgentId);
-    await Promise.all(pending.map((id) => runEvent(this, id, { kind: "wake" }, false)));
+    await wakePendingAgents(this, pending, Math.min(this.opts.maxActiveAgents, START_WAKE_CONCURRENCY));
   }
 
   async shutdown(): Promise<void> {
