@@ -98,6 +98,8 @@ export function createBroker(options: BrokerOptions): Broker {
   let listeners: SocketListener[] = [];
   let websocket: WebSocketEndpoint | undefined;
   let state: "new" | "starting" | "running" | "closing" | "closed" = "new";
+  /** Settles when a `start` in progress has bound what it could; `close` waits for it. */
+  let binding: Promise<void> | undefined;
 
   const aedes = new Aedes({
     // [MQTT-3.1.3-5] allows servers longer client ids; device ids are up to 64 characters (DESIGN section 3).
@@ -167,6 +169,27 @@ export function createBroker(options: BrokerOptions): Broker {
     });
   }
 
+  /** Binds aedes and the socket listeners; `start` settles the outcome. */
+  async function bindListeners(): Promise<void> {
+    await aedes.listen();
+    if (opts.tcp) listeners.push(await listenSockets({ kind: "tcp", ...opts.tcp, accept }));
+    if (opts.tls) {
+      const { cert, key, ca } = opts.tls;
+      listeners.push(
+        await listenSockets({
+          kind: "tls",
+          host: opts.tls.host,
+          port: opts.tls.port,
+          tls: ca === undefined ? { cert, key } : { cert, key, ca, requestCert: true, rejectUnauthorized: true },
+          accept,
+        }),
+      );
+    }
+  }
+
+  /** A function, so the check after an await reads the state as it is then, not as narrowed before the await. */
+  const isClosing = (): boolean => state === "closing" || state === "closed";
+
   function addresses(): BrokerAddresses {
     const out: BrokerAddresses = {};
     for (const l of listeners) out[l.kind as "tcp" | "tls"] = l.address();
@@ -179,28 +202,20 @@ export function createBroker(options: BrokerOptions): Broker {
     async start() {
       if (state !== "new") throw new BridgeError(BrokerErrorCode.closed, `broker cannot start: it is ${state}`);
       state = "starting";
+      binding = bindListeners();
       try {
-        await aedes.listen();
-        if (opts.tcp) listeners.push(await listenSockets({ kind: "tcp", ...opts.tcp, accept }));
-        if (opts.tls) {
-          const { cert, key, ca } = opts.tls;
-          listeners.push(
-            await listenSockets({
-              kind: "tls",
-              host: opts.tls.host,
-              port: opts.tls.port,
-              tls: ca === undefined ? { cert, key } : { cert, key, ca, requestCert: true, rejectUnauthorized: true },
-              accept,
-            }),
-          );
-        }
+        await binding;
       } catch (err) {
         await Promise.all(listeners.map((l) => l.close()));
         listeners = [];
         await new Promise<void>((resolve) => aedes.close(() => resolve()));
         state = "closed";
         throw err;
+      } finally {
+        binding = undefined;
       }
+      // close() was called while binding: it waited for this point and now closes what was bound.
+      if (isClosing()) throw new BridgeError(BrokerErrorCode.closed, "broker was closed while starting");
       state = "running";
       if (opts.anonymous) {
         logger.warn(
@@ -222,6 +237,9 @@ export function createBroker(options: BrokerOptions): Broker {
     async close() {
       if (state === "closing" || state === "closed") return;
       state = "closing";
+      // A start in progress would bind listeners (and aedes its timers) after this close; let it finish binding first,
+      // then close everything it bound (start rejects).
+      await binding?.catch(() => {});
       for (const connection of sessions.liveSessions()) connection.markClosing("shutdown");
       const listenersClosed = Promise.all(listeners.map((l) => l.close()));
       const websocketClosed = websocket?.close();

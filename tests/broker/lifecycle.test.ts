@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import net from "node:net";
 import { after, before, describe, test } from "node:test";
+import { createBroker, createDeviceRegistry } from "../../broker/index.ts";
 import { getCodec } from "../../codecs/index.ts";
 import {
   closed,
@@ -7,6 +9,7 @@ import {
   connectRaw,
   endClient,
   publish,
+  RecordingHost,
   startTestBroker,
   type TestBroker,
   waitUntil,
@@ -156,6 +159,31 @@ describe("broker session lifecycle", () => {
 });
 
 describe("broker shutdown", () => {
+  test("close() while start() is binding leaves nothing listening, and start() rejects", async () => {
+    const registry = createDeviceRegistry({ path: ":memory:" });
+    const broker = createBroker({ host: new RecordingHost(), registry, tcp: { host: "127.0.0.1", port: 0 } });
+    try {
+      const started = broker.start();
+      const startFailure = assert.rejects(started, (err: { code?: string }) => err.code === "BRIDGE_ERR_BROKER_CLOSED");
+      await broker.close();
+      await startFailure;
+      const port = broker.addresses().tcp?.port;
+      if (port !== undefined) {
+        const refused = await new Promise<boolean>((resolve) => {
+          const socket = net.connect(port, "127.0.0.1");
+          socket.once("connect", () => {
+            socket.destroy();
+            resolve(false);
+          });
+          socket.once("error", () => resolve(true));
+        });
+        assert.equal(refused, true, "the TCP listener bound during start() is closed");
+      }
+    } finally {
+      registry.close();
+    }
+  });
+
   test("close() ends every session with reason shutdown and refuses new connections", async () => {
     const tb = await startTestBroker();
     const secret = await tb.addDevice("s1");
