@@ -1,6 +1,13 @@
-import { MAX_TIMER_MS } from "./clock.ts";
 import type { RuntimeDb } from "./runtime-db.ts";
 import type { Clock } from "./types.ts";
+
+/**
+ * The longest the one timer waits before looking at the wall clock again. Alarm times are wall-clock times, while
+ * Node's timers run on a monotonic clock: when the wall clock jumps forward (an NTP correction on a gateway that has
+ * no real-time clock), an alarm it jumped past is due now, and is noticed within this long. One timer per runtime, so
+ * the cost is one wake-up a minute.
+ */
+export const ALARM_RECHECK_MS = 60_000;
 
 /** Marks an agent whose alarm fired but whose stored row stays until the agent recomputes it (a crash re-fires). */
 const FIRED = -1;
@@ -114,7 +121,7 @@ export class AlarmIndex {
     this.#timer = null;
     this.#timerAt = next;
     if (next === Number.POSITIVE_INFINITY) return;
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, next - this.#clock.now()));
+    const delay = Math.min(ALARM_RECHECK_MS, Math.max(0, next - this.#clock.now()));
     this.#timer = this.#clock.setTimeout(() => this.#onTimer(), delay);
   }
 
