@@ -73,7 +73,11 @@ export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
     const retransmitted = isQos2Retransmission(packet) ? packet.messageId : undefined;
     const gate = (connection.upGate ?? Promise.resolve())
       .then(() => (retransmitted === undefined ? false : ctx.holdsQos2(client, retransmitted).catch(() => false)))
-      .then((duplicate) => forward(connection, packet, payload, callback, duplicate))
+      .then((duplicate) => {
+        // As for an ungated message: a session that ended meanwhile hands nothing more to its agent.
+        if (connection.closed) callback(new Error("session closed"));
+        else forward(connection, packet, payload, callback, duplicate);
+      })
       .catch((err: unknown) => logger.error({ err, device: connection.deviceId }, "forwarding an up message failed"));
     connection.upGate = gate;
     void gate.then(() => {
