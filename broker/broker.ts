@@ -107,6 +107,11 @@ export function createBroker(options: BrokerOptions): Broker {
     connectTimeout: opts.connectTimeoutMs,
     // A device may subscribe under devices/{id}/down/ only, so no deep topic trees are needed.
     maxTopicLevels: 16,
+    // Packets a device sends behind its CONNECT, before the CONNACK ([MQTT-3.1.4] allows it: a device flushing its
+    // offline buffer on reconnect), wait in aedes' queue until authentication ends. aedes' default of 42 cut such a
+    // device before it was even accepted, however often it retried; the broker's own bound on pipelined messages is
+    // maxInflightPerDevice. Their bytes stay bounded by the socket's read buffer: aedes reads no more meanwhile.
+    queueLimit: limits.maxInflightPerDevice,
   });
 
   // aedes keeps a client's QoS 2 messages between PUBLISH and PUBREL in its persistence (in memory); the up path asks it

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import net from "node:net";
 import { describe, test } from "node:test";
+import mqttPacket from "mqtt-packet";
 import { getCodec } from "../../codecs/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import {
@@ -109,6 +111,45 @@ describe("broker limits", () => {
       await endClient(calm);
     } finally {
       tb.host.release();
+      await tb.close();
+    }
+  });
+
+  test("a device may pipeline up messages right behind its CONNECT, as MQTT 3.1.1 allows, and all are handled", async () => {
+    const tb = await startTestBroker();
+    const secret = await tb.addDevice("eager");
+    const socket = net.connect(tb.port, "127.0.0.1");
+    socket.on("error", () => {});
+    try {
+      await new Promise((resolve) => socket.once("connect", resolve));
+      const parser = mqttPacket.parser({ protocolVersion: 4 });
+      const received: mqttPacket.Packet[] = [];
+      parser.on("packet", (p) => received.push(p));
+      socket.on("data", (d) => parser.parse(d));
+      // A device flushing its offline buffer on reconnect: [MQTT-3.1.4] lets it send before the CONNACK arrives.
+      const connect = mqttPacket.generate({
+        cmd: "connect",
+        protocolId: "MQTT",
+        protocolVersion: 4,
+        clean: true,
+        keepalive: 30,
+        clientId: "eager",
+        username: "eager",
+        password: Buffer.from(secret),
+      });
+      const count = 60;
+      const buffered = Array.from({ length: count }, (_, i) =>
+        mqttPacket.generate(publishPacket("devices/eager/up/telemetry", telemetry(i), i + 1)),
+      );
+      socket.write(Buffer.concat([connect, ...buffered]));
+      await waitUntil(() => received.filter((p) => p.cmd === "puback").length === count);
+      assert.equal(received.find((p) => p.cmd === "connack")?.returnCode, 0);
+      assert.deepEqual(
+        tb.host.deliveries("eager").map((d) => d.message.frame),
+        Array.from({ length: count }, (_, n) => ({ r: { n } })),
+      );
+    } finally {
+      socket.destroy();
       await tb.close();
     }
   });
