@@ -1,4 +1,5 @@
 /** aedes events the broker follows: readiness, subscriptions, and why sessions end. */
+import type { EventEmitter } from "node:events";
 import type { Aedes } from "aedes";
 import type { HookContext } from "./context.ts";
 
@@ -29,5 +30,12 @@ export function followEvents(aedes: Aedes, ctx: HookContext): void {
   });
   aedes.on("connectionError", (_client, err) => {
     logger.info({ err: err.message }, "connection error before CONNECT completed");
+  });
+  // aedes is an EventEmitter: an "error" it emits with no listener (its will-cleanup timer can) would throw and end
+  // the process, and with it every other device's session.
+  // Its typings list no "error" event, so the listener goes on through the EventEmitter it is.
+  const emitter: EventEmitter = aedes;
+  emitter.on("error", (err: Error) => {
+    logger.error({ err }, "broker error");
   });
 }
