@@ -153,6 +153,14 @@ describe("operator REST API", () => {
     await dev.close();
   });
 
+  test("an offset beyond what SQLite can page is a 400 naming it, not a 500", async () => {
+    for (const offset of ["1e20", "99999999999999999999"]) {
+      assertError(await get(`/api/devices?offset=${offset}`), 400, "BRIDGE_ERR_API_VALIDATION", "querystring.offset");
+    }
+    const far = (await get(`/api/devices?offset=${Number.MAX_SAFE_INTEGER}`)).json() as { devices: unknown[] };
+    assert.deepEqual(far.devices, []);
+  });
+
   test("one device shows the agent's status; an unknown device is 404 and a malformed id 400", async () => {
     await f.provision("one-1");
     const dev = await f.device("one-1");

@@ -52,7 +52,8 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
             online: { type: "boolean", description: "Only online (true) or offline (false) devices" },
             q: { type: "string", maxLength: 64, description: "Only ids containing this text (case-insensitive)" },
             limit: { type: "integer", minimum: 1, maximum: MAX_DEVICE_PAGE, description: "Page size; default all" },
-            offset: { type: "integer", minimum: 0, default: 0 },
+            // Bounded because the registry pages in SQL, where an offset past 64 bits is an error, not an empty page.
+            offset: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 },
           },
         },
       },
