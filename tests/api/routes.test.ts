@@ -312,6 +312,19 @@ describe("operator REST API", () => {
       "BRIDGE_ERR_API_VALIDATION",
       "query.from",
     );
+    // Text that V8's lenient Date.parse would read as some date in 2001 is neither ms nor ISO 8601.
+    for (const bad of ["-5", "Jan%205", "1%202", "5.5"]) {
+      assertError(
+        await get(`/api/devices/tel-1/telemetry?from=${bad}`),
+        400,
+        "BRIDGE_ERR_API_VALIDATION",
+        "query.from",
+      );
+    }
+    const iso = (
+      await get("/api/devices/tel-1/telemetry?from=2026-01-15T11:59:55%2B00:00&to=2026-01-15%2012:00:00Z")
+    ).json() as { from: number; to: number };
+    assert.deepEqual([iso.from, iso.to], [t0 - 5000, t0]);
     assertError(
       await get(`/api/devices/tel-1/telemetry?from=${t0}&to=${t0 - 1}`),
       400,

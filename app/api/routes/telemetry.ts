@@ -70,9 +70,16 @@ export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps
   );
 }
 
+/**
+ * ISO 8601 dates and date-times (`2026-01-15`, `2026-01-15T12:00:00.5Z`, `2026-01-15 12:00+01:00`). Checked before
+ * `Date.parse`, whose fallback reads almost any text as some date (`-5` is May 2001), so a typo would silently query
+ * the wrong range.
+ */
+const ISO_8601 = /^\d{4}-\d{2}(?:-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?)?)?$/;
+
 /** Parses ms-since-epoch digits or an ISO 8601 date; a 400 naming `field` otherwise. */
 export function parseTime(text: string, field: string): number {
-  const ms = /^\d{1,15}$/.test(text) ? Number(text) : Date.parse(text);
+  const ms = /^\d{1,15}$/.test(text) ? Number(text) : ISO_8601.test(text) ? Date.parse(text) : Number.NaN;
   if (!Number.isFinite(ms)) {
     throw new ApiError(
       400,
