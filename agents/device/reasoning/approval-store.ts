@@ -5,6 +5,10 @@
  */
 import type { ValueMap } from "../../../codecs/frames.ts";
 import type { SqlTag } from "../sql.ts";
+import { decodeValue, encodeValue } from "../values.ts";
+
+/** `device_meta` key of the next approval number (see `ApprovalStore.nextId`). */
+const NEXT_ID_KEY = "approval_next_id";
 
 export type ApprovalStatus = "pending" | "approved" | "rejected" | "expired";
 
@@ -110,11 +114,20 @@ export class ApprovalStore {
     return rows.length > 0;
   }
 
-  /** A sequential id, unique within this agent. */
+  /**
+   * A sequential id, never given twice by this agent: resolved approvals are pruned with their turns, so the table's
+   * largest id can go back; the next number is kept in `device_meta` as well (approvals are rare, the write is cheap).
+   * An operator's stale or retried decision on a pruned approval then finds nothing instead of a later action.
+   */
   nextId(): string {
-    const n = this.sql<{
-      n: number;
-    }>`SELECT COALESCE(MAX(CAST(substr(id, 4) AS INTEGER)), 0) + 1 AS n FROM approvals`[0].n;
-    return `ap-${Number(n)}`;
+    const newest = Number(
+      this.sql<{ n: number }>`SELECT COALESCE(MAX(CAST(substr(id, 4) AS INTEGER)), 0) + 1 AS n FROM approvals`[0].n,
+    );
+    const meta = this.sql<{ value: Uint8Array | null }>`SELECT value FROM device_meta WHERE key = ${NEXT_ID_KEY}`;
+    const stored = meta.length > 0 ? decodeValue(meta[0].value) : null;
+    const n = Math.max(newest, typeof stored === "number" ? stored : 1);
+    this.sql`INSERT INTO device_meta (key, value) VALUES (${NEXT_ID_KEY}, ${encodeValue(n + 1)})
+      ON CONFLICT (key) DO UPDATE SET value = excluded.value`;
+    return `ap-${n}`;
   }
 }

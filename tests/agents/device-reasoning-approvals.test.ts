@@ -1,0 +1,50 @@
+/**
+ * Approvals over a device's lifetime: an approval id names one action forever (an operator's retried or stale
+ * decision must never land on a later action).
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { ReasonStreamFrame } from "../../codecs/frames.ts";
+import type { Approval, ResolveApprovalResult } from "../../agents/device/index.ts";
+import { DeviceHarness, type RecordingDevice, useSimulatedEngine, waitFor } from "./device-harness.ts";
+
+const env = useSimulatedEngine();
+
+function harness(config: Record<string, unknown> = {}): DeviceHarness {
+  const h = new DeviceHarness({ engine: env.engine, agentConfig: { DeviceAgent: config } });
+  env.harnesses.push(h);
+  return h;
+}
+
+function finalFrame(dev: RecordingDevice, id: string): Promise<ReasonStreamFrame> {
+  return waitFor(() => dev.frames("reason").find((f) => f.id === id && f.fin === true), `final reason frame ${id}`);
+}
+
+/** Waits for the device's one pending approval in the fleet directory and returns its id. */
+function pendingApprovalId(h: DeviceHarness, agentId: string): Promise<string> {
+  return waitFor(
+    () => h.runtime.directory.list("approval").find((entry) => entry.agentId === agentId)?.key,
+    `a pending approval of ${agentId}`,
+  );
+}
+
+test("an approval id is never given again after the turn that held it was pruned", async () => {
+  const h = harness({ conversationMaxTurns: 1 });
+  const dev = await h.open("ids-a1", "cbor");
+  await h.send(dev, { channel: "reason", frame: { id: "q1", q: "Please send_command to open the door" } });
+  const first = await pendingApprovalId(h, "ids-a1");
+  await h.call("ids-a1", "resolveApproval", first, true);
+  await finalFrame(dev, "q1");
+  // A second finished turn prunes the first one, with its resolved approval.
+  await h.send(dev, { channel: "reason", frame: { id: "q2", q: "How are you?" } });
+  await finalFrame(dev, "q2");
+  assert.deepEqual(await h.call<Approval[]>("ids-a1", "listApprovals", {}), []);
+  await h.send(dev, { channel: "reason", frame: { id: "q3", q: "Please send_command to close the door" } });
+  const second = await pendingApprovalId(h, "ids-a1");
+  assert.notEqual(second, first);
+  // An operator's retried decision on the old approval must not decide the new action.
+  const stale = await h.call<ResolveApprovalResult>("ids-a1", "resolveApproval", first, true);
+  assert.equal(stale.status, "not_found");
+  const [pending] = await h.call<Approval[]>("ids-a1", "listApprovals", { status: "pending" });
+  assert.equal(pending.id, second);
+});
