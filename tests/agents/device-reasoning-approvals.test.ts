@@ -1,6 +1,7 @@
 /**
- * Approvals over a device's lifetime: an approval id names one action forever (an operator's retried or stale
- * decision must never land on a later action).
+ * Approvals and request ids over a device's lifetime: an approval id names one action forever (an operator's retried
+ * or stale decision must never land on a later action), and a request id stays taken while its turn waits for an
+ * operator, since that turn will still stream under it.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
@@ -47,4 +48,22 @@ test("an approval id is never given again after the turn that held it was pruned
   assert.equal(stale.status, "not_found");
   const [pending] = await h.call<Approval[]>("ids-a1", "listApprovals", { status: "pending" });
   assert.equal(pending.id, second);
+});
+
+test("a request id is refused as busy while its turn waits for an approval", async () => {
+  const h = harness();
+  const dev = await h.open("ids-a2", "cbor");
+  await h.send(dev, { channel: "reason", frame: { id: "act", q: "Please send_command to open the door" } });
+  const approvalId = await pendingApprovalId(h, "ids-a2");
+  await h.send(dev, { channel: "reason", frame: { id: "act", q: "How are you?" } });
+  assert.deepEqual(
+    dev.frames("error").map((e) => [e.code, e.id]),
+    [["BRIDGE_ERR_REASON_BUSY", "act"]],
+  );
+  // Another id is free: a turn parked for an operator does not block the device.
+  await h.send(dev, { channel: "reason", frame: { id: "other", q: "How are you?" } });
+  await finalFrame(dev, "other");
+  await h.call("ids-a2", "resolveApproval", approvalId, true);
+  await finalFrame(dev, "act");
+  assert.equal(dev.frames("reason").filter((f) => f.id === "act" && f.fin === true).length, 1);
 });

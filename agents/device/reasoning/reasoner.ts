@@ -69,8 +69,14 @@ export class Reasoner {
       });
       return undefined;
     }
-    const active = this.turns.runningRequestIds();
-    if (active.includes(id) || active.length >= core.options.maxConcurrentTurns) {
+    const open = this.turns.openRequests();
+    const same = open.find((turn) => turn.requestId === id);
+    // A turn parked for an approval does not hold the device, but it keeps its id: it will still stream under it.
+    if (same !== undefined && !same.running) {
+      core.sendError(conn, "BRIDGE_ERR_REASON_BUSY", `reasoning request ${id} still waits for an approval`, { id });
+      return undefined;
+    }
+    if (same !== undefined || open.filter((turn) => turn.running).length >= core.options.maxConcurrentTurns) {
       core.sendError(conn, "BRIDGE_ERR_REASON_BUSY", "a reasoning request of this device is still running", { id });
       return undefined;
     }

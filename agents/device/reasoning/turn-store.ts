@@ -238,6 +238,18 @@ export class TurnStore {
     );
   }
 
+  /**
+   * Request ids of the turns not yet ended: running, or parked for an approval (which will still stream under its
+   * id). Every `up/reason` asks, to refuse an id still in use or one running turn too many.
+   */
+  openRequests(): { requestId: string; running: boolean }[] {
+    return this.sql<{ request_id: string; status: string }>`SELECT request_id, status FROM reason_turns
+      WHERE status IN ('running', 'awaiting_approval')`.map((r) => ({
+      requestId: r.request_id,
+      running: r.status === "running",
+    }));
+  }
+
   /** Turns with `status`, oldest first. */
   withStatus(status: TurnStatus): Turn[] {
     return this.sql<TurnRow>`SELECT * FROM reason_turns WHERE status = ${status}
