@@ -4,7 +4,7 @@
  */
 import { type Command, CommanderError } from "commander";
 import { addBridgeFlags } from "./start.ts";
-import { EXIT_USAGE } from "./exit.ts";
+import { CliExit, EXIT_USAGE } from "./exit.ts";
 
 /** Commands whose arguments are passed through untouched (parsed by the simulator itself). */
 export const PASS_THROUGH_COMMANDS = ["engine-sim", "sim"] as const;
@@ -33,10 +33,13 @@ export async function runFleetSim(args: readonly string[]): Promise<number> {
   return runSimCli(args);
 }
 
+/** Reads a flag's number; bad usage prints its message here, since commander prints only the errors it raised. */
 function positiveNumber(value: string, name: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0)
-    throw new CommanderError(EXIT_USAGE, "agent-bridge.invalidArgument", `${name} must be a number >= 0`);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0) {
+    process.stderr.write(`error: ${name} must be a number >= 0 (got ${JSON.stringify(value)})\n`);
+    throw new CliExit(EXIT_USAGE, "invalid argument");
+  }
   return n;
 }
 
