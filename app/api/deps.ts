@@ -76,6 +76,8 @@ export interface OperatorActivity {
   rates(): FleetRates;
   /** Engine figures over the recent window. */
   engine(): EngineActivity;
+  /** Drops what is kept about a deleted device, so an id provisioned again starts unseen. */
+  forget?(id: string): void;
 }
 
 export interface FleetRates {

@@ -419,6 +419,18 @@ describe("operator REST API", () => {
     assert.equal(shadow.desired.version, 0);
   });
 
+  test("a device re-provisioned after deletion shows no last-seen time or readings of the deleted one", async () => {
+    await f.provision("del-2");
+    const dev = await f.device("del-2");
+    await dev.send({ channel: "telemetry", frame: { r: { temp: 99 } } });
+    await dev.close();
+    assert.equal((await send("DELETE", "/api/devices/del-2")).statusCode, 204);
+    await f.provision("del-2");
+    const row = (await get("/api/devices/del-2")).json() as { lastSeenAt: number | null; lastTelemetry: unknown };
+    assert.equal(row.lastSeenAt, null);
+    assert.equal(row.lastTelemetry, null);
+  });
+
   test("a body over the API limit is refused with 413 before any agent sees it", async () => {
     await f.provision("big-1");
     const huge = { state: { blob: "x".repeat(300 * 1024) } };

@@ -169,6 +169,8 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
       deps.registry.remove(id);
       deps.broker.disconnect?.(id);
       await deps.runtime.destroyAgent?.(id);
+      // Last, once the session has ended: a device later provisioned under this id must not inherit its last readings.
+      deps.activity?.forget?.(id);
       return reply.code(204).send();
     },
   );
