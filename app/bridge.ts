@@ -142,7 +142,7 @@ async function buildBridge(config: BridgeConfig, options: BridgeOptions, lock: D
     observer: metrics.runtimeObserver,
   });
   metrics.setSources({ runtime });
-  // Transports see the runtime through the activity tracker, so the dashboard knows last-seen without waking agents.
+  // Devices reach the runtime through the activity tracker, so the dashboard knows last-seen without waking agents.
   const activityHost = trackHost(runtime, metrics.activity);
   const trackedHost = options.tap === undefined ? activityHost : tapHost(activityHost, options.tap);
   const broker = createBroker({
@@ -177,7 +177,8 @@ async function buildBridge(config: BridgeConfig, options: BridgeOptions, lock: D
   });
 
   const sockets = createAgentSocketServer({
-    host: trackedHost,
+    // Not through the activity tracker: an operator's client is not the device, and must not make it look seen.
+    host: options.tap === undefined ? runtime : tapHost(runtime, options.tap),
     apiToken: token.token,
     // A token holder may open sockets only to provisioned devices (or any id in anonymous mode).
     agentExists: (id) => config.mqtt.allowAnonymous || registry.get(id) !== undefined,

@@ -98,6 +98,32 @@ describe("operator surface wired into the bridge", () => {
     assert.equal(status, 404);
   });
 
+  test("an operator's WebSocket viewer does not make a device that never connected look seen", async () => {
+    const added = await bridge.registry.add("quiet-1", { codec: "cbor" });
+    assert.equal(added.status, "created");
+    const ws = new WebSocket(`ws://${http}/agents/quiet-1?readonly=1`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    const reply = new Promise<Record<string, unknown>>((resolve) => {
+      ws.on("message", (data) => {
+        const m = JSON.parse(String(data)) as Record<string, unknown>;
+        if (m.type === "rpc") resolve(m);
+      });
+    });
+    await new Promise((resolve, reject) => {
+      ws.once("open", resolve);
+      ws.once("error", reject);
+    });
+    ws.send(JSON.stringify({ type: "rpc", id: "s", method: "getStatus", args: [] }));
+    assert.equal((await reply).success, true);
+    const closed = new Promise((resolve) => ws.once("close", resolve));
+    ws.close();
+    await closed;
+    const row = JSON.parse((await api("/api/devices/quiet-1")).text) as { lastSeenAt: number | null; online: boolean };
+    assert.equal(row.online, false);
+    assert.equal(row.lastSeenAt, null);
+  });
+
   test("deleting the device through the API ends its MQTT session and its secret stops working", async () => {
     const closed = new Promise<void>((resolve) => device.once("close", () => resolve()));
     const res = await fetch(`http://${http}/api/devices/meter-1`, {
