@@ -74,11 +74,13 @@ export class DeviceCore {
   }
 
   /**
-   * A device that has never said hello gets its desired state and pending commands with its first up message of a
-   * session: by then it has subscribed (firmware subscribes before it publishes), unlike at connect time.
+   * A session whose first up message is not a hello gets the desired state and pending commands with that message:
+   * by then it has subscribed (firmware subscribes before it publishes), unlike at connect time. This holds for a
+   * device that said hello in an earlier session too: the alias table and profile are kept, so firmware may reconnect
+   * and go straight to telemetry, and its unacknowledged commands must still go again in the new session.
    */
   greetHelloless(conn: Connection): void {
-    if (this.presence.profile().helloAt !== null || !this.markGreeted(conn)) return;
+    if (!this.markGreeted(conn)) return;
     if (this.shadow.get().desired.version > 0) this.resync(conn);
     this.deliverCommands(false, conn);
   }

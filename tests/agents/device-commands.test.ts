@@ -85,6 +85,27 @@ test("a device that never says hello gets its pending commands with its first me
   );
 });
 
+test("a device that said hello once and reconnects without one gets its open commands and desired state with its first message", async () => {
+  const h = harness();
+  const first = await h.open("plain-2");
+  await h.send(first, { channel: "hello", frame: { fw: "1.0", metrics: ["t"] } });
+  const unacked = await h.call<CommandRecord>("plain-2", "sendCommand", { name: "a" });
+  await h.close(first);
+  const queued = await h.call<CommandRecord>("plain-2", "sendCommand", { name: "b" });
+  await h.call("plain-2", "setDesired", { led: "on" });
+
+  // The alias table is kept across sessions, so firmware may go straight to rv after a reconnect (protocol.md).
+  const second = await h.open("plain-2");
+  await h.send(second, { channel: "telemetry", frame: { rv: [1] } });
+  await h.send(second, { channel: "telemetry", frame: { rv: [2] } });
+  assert.deepEqual(
+    second.frames("cmd").map((f) => f.id),
+    [unacked.id, queued.id],
+    "the unacknowledged command goes again and the one queued while offline goes, once per session",
+  );
+  assert.deepEqual(second.frames("state"), [{ v: 1, d: { led: "on" }, full: true }]);
+});
+
 test("an unacknowledged command expires at its TTL by schedule, and a late ack does not revive it", async () => {
   const h = harness();
   const dev = await h.open("door-3");
