@@ -7,6 +7,7 @@ import type { Logger } from "pino";
 import { type BridgeConfig, isLoopbackHost } from "../config/index.ts";
 import { createLogger } from "../logging.ts";
 import { dashboardLink } from "../dashboard/index.ts";
+import { hasErrorCode } from "../../errors/index.ts";
 import { loadConfigOrExit } from "./config-flags.ts";
 import { CliExit, EXIT_FAILURE } from "./exit.ts";
 
@@ -118,6 +119,8 @@ export async function runStart(flags: Flags, overrides?: Readonly<Record<string,
     );
     if (bridge.apiTokenSource === "generated") printGeneratedToken(bridge.apiToken, dashboard, config.dataDir);
   } catch (err) {
+    // A signal during start stops the bridge on purpose (BRIDGE_ERR_STOPPED): a graceful stop, not a failed start.
+    if (stopping !== undefined && hasErrorCode(err, "BRIDGE_ERR_STOPPED")) return stopping;
     logger.fatal({ err }, "bridge failed to start");
     await bridge.stop().catch(() => undefined);
     throw new CliExit(EXIT_FAILURE, "start failed");
