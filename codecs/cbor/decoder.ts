@@ -149,7 +149,8 @@ function readItem(depth: number): unknown {
     case 1: {
       const n = readArg(ai);
       if (n === -1) throw malformed("indefinite integer");
-      return typeof n === "number" ? -1 - n : normalizeBigInt(-1n - n);
+      // -1 - n leaves the safe range already at n = 2^53 - 1: -2^53 is a bigint, as JSON and protobuf read it.
+      return typeof n === "number" && n < Number.MAX_SAFE_INTEGER ? -1 - n : normalizeBigInt(-1n - BigInt(n));
     }
     case 2:
       return readString(2, ai);

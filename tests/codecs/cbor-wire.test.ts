@@ -98,6 +98,9 @@ describe("CBOR liberal reading", () => {
     ["a small bignum as a number", "c24105", 5],
     ["a 64-bit integer beyond 2^53 as a bigint", "1b0020000000000001", 2n ** 53n + 1n],
     ["the most negative 64-bit integer as a bigint", "3bffffffffffffffff", -(2n ** 64n)],
+    ["the most negative safe integer as a number", "3b001ffffffffffffe", Number.MIN_SAFE_INTEGER],
+    // -1 - (2^53 - 1): the argument is safe, the integer is not; JSON and protobuf read it as a bigint too.
+    ["-2^53 as a bigint", "3b001fffffffffffff", -(2n ** 53n)],
   ];
   for (const [name, resHex, expected] of accepted) {
     test(`accepts ${name}`, () => {
