@@ -247,6 +247,32 @@ describe("simulator HTTP surface", () => {
     }
   });
 
+  test("a client that leaves during a first-token delay leaves no timer behind, so a closed simulator lets the process exit", async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((type) => type === "Timeout").length;
+    const sim = await startEngineSimulator({
+      timeScale: 0,
+      faults: { firstTokenDelayMs: 600_000, keepAliveCommentMs: 5 },
+    });
+    const before = timers();
+    const leaving = new AbortController();
+    try {
+      const answer = await fetch(`${sim.url}/v1/chat/completions`, {
+        method: "POST",
+        signal: leaving.signal,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ stream: true, messages: [{ role: "user", content: "hi" }] }),
+      });
+      assert.equal(answer.status, 200, "headers come before the delayed first token");
+      leaving.abort();
+      await waitFor(() => sim.requests()[0]?.outcome === "aborted", "the request recorded as aborted");
+    } finally {
+      await sim.close();
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    // The ten-minute delay and its keep-alive ticker would otherwise hold the event loop that long.
+    assert.ok(timers() <= before, `${timers()} timers now, ${before} before the request`);
+  });
+
   test("invalid simulator options are refused with an error naming the field", async () => {
     await assert.rejects(
       startEngineSimulator({ timeScale: -1 }),

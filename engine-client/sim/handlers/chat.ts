@@ -132,11 +132,11 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
     return out.end(plan.finishReason);
   }
   const delayMs = ctx.faults.firstTokenDelayMs;
-  if (delayMs > 0) {
+  if (delayMs > 0 && !done) {
     const everyMs = ctx.faults.keepAliveCommentMs;
     const ticker = request.stream && everyMs > 0 ? setInterval(() => out.comment("keep-alive"), everyMs) : undefined;
     try {
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      await delayUnlessClosed(res, delayMs);
     } finally {
       if (ticker !== undefined) clearInterval(ticker);
     }
@@ -147,6 +147,24 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
     finish("rejected", "error");
     out.fail("ServiceUnavailableError", "the engine's waiting queue is full", 503);
   }
+}
+
+/**
+ * Waits `delayMs`, or less when the response closes first (the client left, or the simulator closed): neither the
+ * timer nor the keep-alive ticker may outlive the request and hold the process's event loop.
+ */
+function delayUnlessClosed(res: ServerResponse, delayMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const closed = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      res.off("close", closed);
+      resolve();
+    }, delayMs);
+    res.once("close", closed);
+  });
 }
 
 /** Writes one answer, streamed or whole. */
