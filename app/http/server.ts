@@ -5,6 +5,7 @@
 import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import type { Logger } from "pino";
+import { API_ERROR_CODES, sendError } from "../api/errors.ts";
 import { createUpgradeDispatcher, type UpgradeRoute } from "./upgrade.ts";
 
 /** What `/readyz` reports. Ready only after every listener is up; ports are the real ones (port 0 resolved). */
@@ -46,6 +47,12 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
     // Idle keep-alive sockets would otherwise hold `close()` open until they time out.
     forceCloseConnections: "idle",
+    // The router refuses some paths before any route or scope sees them (a malformed percent-encoding, a path
+    // parameter over 100 characters); they get the operator API's error shape, not fastify's own.
+    frameworkErrors: (error, _request, reply) => {
+      const status = typeof error.statusCode === "number" && error.statusCode < 500 ? error.statusCode : 400;
+      sendError(reply, status, API_ERROR_CODES.validation, error.message, "url");
+    },
   });
   let accepting = true;
 

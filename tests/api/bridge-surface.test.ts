@@ -124,6 +124,21 @@ describe("operator surface wired into the bridge", () => {
     assert.equal(row.lastSeenAt, null);
   });
 
+  test("a path the router cannot read gets the API's JSON error shape with a stable code", async () => {
+    for (const [url, status] of [
+      ["/api/devices/%ZZ", 400],
+      ["/api/devices/%ZZ/shadow", 400],
+      [`/api/devices/${"a".repeat(101)}`, 414],
+    ] as const) {
+      const res = await api(url);
+      assert.equal(res.status, status, url);
+      const body = JSON.parse(res.text) as { error: { code: string; message: string; field: string } };
+      assert.equal(body.error.code, "BRIDGE_ERR_API_VALIDATION", url);
+      assert.equal(body.error.field, "url");
+      assert.equal(typeof body.error.message, "string");
+    }
+  });
+
   test("deleting the device through the API ends its MQTT session and its secret stops working", async () => {
     const closed = new Promise<void>((resolve) => device.once("close", () => resolve()));
     const res = await fetch(`http://${http}/api/devices/meter-1`, {
