@@ -262,9 +262,17 @@ function readSimple(ai: number): unknown {
   return value === 0 ? 0 : value;
 }
 
+/** `input` as a plain Uint8Array over the same memory (no copy). */
+function plainView(input: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(input) === Uint8Array.prototype
+    ? input
+    : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
+}
+
 /** Decodes exactly one CBOR item filling `input`. Throws DecodeFault. */
 export function decodeCborItem(input: Uint8Array, depthLimit: number): unknown {
-  bytes = input;
+  // A plain view: `slice` on a Node Buffer (an MQTT payload) returns a view, and a byte string must be a copy.
+  bytes = plainView(input);
   view = new DataView(input.buffer, input.byteOffset, input.byteLength);
   pos = 0;
   maxDepth = depthLimit;

@@ -26,7 +26,11 @@ export class WireReader {
   }
 
   reset(input: Uint8Array): void {
-    this.bytes = input;
+    // A plain view: `slice` on a Node Buffer (an MQTT payload) returns a view, and `byteString` must copy.
+    this.bytes =
+      Object.getPrototypeOf(input) === Uint8Array.prototype
+        ? input
+        : new Uint8Array(input.buffer, input.byteOffset, input.byteLength);
     this.view = new DataView(input.buffer, input.byteOffset, input.byteLength);
     this.pos = 0;
     this.path.reset();

@@ -261,6 +261,16 @@ for (const codec of ALL_CODECS) {
       assert.deepStrictEqual(result.frame, { r });
     });
 
+    test("decodes byte strings of a Buffer payload (an MQTT packet) as plain copies that do not pin it", () => {
+      const res = { blob: new Uint8Array([1, 2, 3]), list: [new Uint8Array([4])] };
+      const packet = Buffer.from(up(codec, "ack", { id: "a", ok: true, res }));
+      const result = codec.decodeUp("ack", packet);
+      packet.fill(0);
+      assert.ok(result.ok);
+      // deepStrictEqual compares prototypes: a Buffer view of the packet is not a Uint8Array copy.
+      assert.deepStrictEqual(result.frame.res, res);
+    });
+
     test("drops unknown keys instead of refusing the frame", () => {
       const writer = rawWriters[codec.name];
       const bytes = writer ? writer({ fw: "1.2", future: [1, 2] }) : pbFrame({ upHello: { fw: "1.2" } });
