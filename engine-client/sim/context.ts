@@ -1,5 +1,5 @@
 /** Everything the simulator's handlers share: options, live faults, the scheduler, the cache, metrics, records. */
-import type { EngineSimFaults, EngineSimOptions } from "./options.ts";
+import { type EngineSimFaults, type EngineSimOptions, ownFaults } from "./options.ts";
 import { PrefixCache } from "./prefix-cache.ts";
 import { BatchScheduler } from "./scheduler.ts";
 import { SimMetrics } from "./metrics.ts";
@@ -32,7 +32,7 @@ export class SimContext {
   #sequence = 0;
 
   constructor(readonly options: EngineSimOptions) {
-    this.faults = { ...options.faults };
+    this.faults = ownFaults(options.faults);
     this.cache = new PrefixCache(options.prefixCacheBlocks);
     this.scheduler = new BatchScheduler(options, this.cache);
   }

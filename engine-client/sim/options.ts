@@ -166,6 +166,18 @@ export function resolveEngineSimOptions(init: EngineSimInit): EngineSimOptions {
   return options;
 }
 
+/**
+ * A copy of `faults` whose counted faults are objects of its own: the simulator counts their `count` down as it uses
+ * them, which must not change the object a caller passed (reused for another simulator, it would start used up).
+ */
+export function ownFaults<T extends Partial<EngineSimFaults>>(faults: T): T {
+  const copy = { ...faults };
+  if (faults.failRequests) copy.failRequests = { ...faults.failRequests };
+  if (faults.errorAfterTokens) copy.errorAfterTokens = { ...faults.errorAfterTokens };
+  if (faults.dropAfterTokens) copy.dropAfterTokens = { ...faults.dropAfterTokens };
+  return copy;
+}
+
 /** Validates a (partial) fault set; used for options and for the admin endpoint. */
 export function validateFaults(faults: Partial<EngineSimFaults>, field: string): void {
   if (faults.healthStatus !== undefined) int(faults.healthStatus, `${field}.healthStatus`, 100, 599);

@@ -247,6 +247,31 @@ describe("simulator HTTP surface", () => {
     }
   });
 
+  test("a counted fault is used up in the simulator, not in the object the caller passed", async () => {
+    const faults = { failRequests: { status: 503, count: 1 } };
+    const statuses: number[] = [];
+    for (let run = 0; run < 2; run++) {
+      const sim = await startEngineSimulator({ timeScale: 0, faults });
+      try {
+        statuses.push(
+          (await post(`${sim.url}/v1/chat/completions`, { messages: [{ role: "user", content: "x" }] })).status,
+        );
+        sim.setFaults(faults);
+        statuses.push(
+          (await post(`${sim.url}/v1/chat/completions`, { messages: [{ role: "user", content: "x" }] })).status,
+        );
+      } finally {
+        await sim.close();
+      }
+    }
+    assert.deepEqual(
+      statuses,
+      [503, 503, 503, 503],
+      "each simulator, and each setFaults, gets the one failure asked for",
+    );
+    assert.deepEqual(faults, { failRequests: { status: 503, count: 1 } });
+  });
+
   test("a client that leaves during a first-token delay leaves no timer behind, so a closed simulator lets the process exit", async () => {
     const timers = () => process.getActiveResourcesInfo().filter((type) => type === "Timeout").length;
     const sim = await startEngineSimulator({

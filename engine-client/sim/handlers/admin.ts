@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { BridgeError } from "../../../errors/index.ts";
 import type { SimContext } from "../context.ts";
-import { type EngineSimFaults, NO_FAULTS, validateFaults } from "../options.ts";
+import { type EngineSimFaults, NO_FAULTS, ownFaults, validateFaults } from "../options.ts";
 import { readBody, sendError, sendJson } from "../respond.ts";
 import { simStats } from "../stats.ts";
 
@@ -55,6 +55,6 @@ export function applyFaults(ctx: SimContext, patch: unknown): string | undefined
   } catch (err) {
     return err instanceof BridgeError ? err.message : "invalid faults";
   }
-  ctx.faults = { ...ctx.faults, ...(patch as Partial<EngineSimFaults>) };
+  ctx.faults = { ...ctx.faults, ...ownFaults(patch as Partial<EngineSimFaults>) };
   return undefined;
 }
