@@ -47,15 +47,21 @@ function isPlainObject(value: unknown): value is Tree {
   return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 }
 
-function setPath(tree: Tree, dotted: string, value: unknown): void {
+/**
+ * Sets `dotted` in `tree`; false when a section on the way holds something that is not an object (`"mqtt": 1883` in
+ * the file). That value is left for the schema to report: replacing it would drop the file's mistake silently.
+ */
+function setPath(tree: Tree, dotted: string, value: unknown): boolean {
   const parts = dotted.split(".");
   let node = tree;
   for (const part of parts.slice(0, -1)) {
     const next = node[part];
-    if (!isPlainObject(next)) node[part] = {};
+    if (next === undefined) node[part] = {};
+    else if (!isPlainObject(next)) return false;
     node = node[part] as Tree;
   }
   node[parts[parts.length - 1]] = value;
+  return true;
 }
 
 /** Deep merge of plain objects; arrays and scalars of `top` replace those of `base`. */
@@ -214,8 +220,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadConfigResult {
   const flags = options.flags ?? {};
   for (const setting of SETTING_SOURCES) {
     const raw = setting.env === undefined ? undefined : env[setting.env];
-    if (raw !== undefined && raw !== "") {
-      setPath(tree, setting.path, convertText(setting.kind, raw));
+    if (raw !== undefined && raw !== "" && setPath(tree, setting.path, convertText(setting.kind, raw))) {
       sources.set(setting.path, setting.env as string);
     }
   }
@@ -227,8 +232,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadConfigResult {
     if (typeof raw === "string") value = convertText(setting.kind, raw);
     else if (Array.isArray(raw))
       value = raw.flatMap((r) => (typeof r === "string" ? (convertText("list", r) as string[]) : [r]));
-    setPath(tree, setting.path, value);
-    sources.set(setting.path, setting.flag);
+    if (setPath(tree, setting.path, value)) sources.set(setting.path, setting.flag);
   }
   if (issues.length > 0) return { ok: false, issues };
 

@@ -66,6 +66,13 @@ describe("bridge configuration", () => {
     assert.deepEqual(errors, [`config error: mqtt.prot is not a known setting (from config file ${file})`]);
   });
 
+  test("a section of the file that is not an object is reported even when the environment sets a field in it", () => {
+    const file = writeConfig("scalar-section.json", { mqtt: 1883 });
+    const errors = errorsOf(loadConfig({ file, env: { BRIDGE_MQTT_PORT: "1884" }, flags: { mqttPort: "1885" } }));
+    assert.equal(errors.length, 1);
+    assert.match(errors[0] as string, new RegExp(`^config error: mqtt .* \\(from config file ${file}\\)$`));
+  });
+
   test("a config file that is not JSON is refused with its parse error", () => {
     const file = writeConfig("broken.json", "{ mqtt: ");
     const [error] = errorsOf(loadConfig({ file }));
