@@ -13,7 +13,7 @@ import { startEngineSimulator } from "../engine-client/sim/index.ts";
 import { createFleet, type DeviceCredential, type ProfileName } from "../firmware-sim/index.ts";
 import { formatSummary } from "../firmware-sim/report/format.ts";
 import type { BridgeTap } from "./bridge/tap.ts";
-import { createBridge } from "./bridge.ts";
+import { type Bridge, createBridge } from "./bridge.ts";
 import { dashboardLink } from "./dashboard/index.ts";
 import { loadConfigOrExit } from "./cli/config-flags.ts";
 import { createLogger } from "./logging.ts";
@@ -65,9 +65,18 @@ function answerPrinter(print: (line: string) => void): BridgeTap {
 
 /** Runs the demo until a signal or the duration; resolves with the exit code. */
 export async function runDemo(options: DemoOptions): Promise<number> {
-  const { print } = options;
   const explicitDataDir = typeof options.flags.dataDir === "string" || Boolean(process.env.BRIDGE_DATA_DIR);
   const tempDir = explicitDataDir ? undefined : fs.mkdtempSync(path.join(os.tmpdir(), "agent-bridge-demo-"));
+  try {
+    return await runDemoIn(options, tempDir);
+  } finally {
+    // Also when the demo never got going (a config error, a bridge that could not be built).
+    if (tempDir !== undefined) fs.rmSync(tempDir, { recursive: true, force: true });
+  }
+}
+
+async function runDemoIn(options: DemoOptions, tempDir: string | undefined): Promise<number> {
+  const { print } = options;
   const config = loadConfigOrExit(options.flags, process.env, {
     ...(tempDir === undefined ? {} : { dataDir: tempDir }),
     mqtt: { host: "127.0.0.1", port: 0 },
@@ -80,10 +89,16 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   print("starting the engine simulator ...");
   const sim = await startEngineSimulator({ host: "127.0.0.1", port: 0 });
   print(`engine simulator: ${sim.url} (model ${sim.model})`);
-  const bridge = await createBridge(
-    { ...config, engine: { ...config.engine, urls: [sim.url] } },
-    { logger, tap: answerPrinter(print) },
-  );
+  let bridge: Bridge;
+  try {
+    bridge = await createBridge(
+      { ...config, engine: { ...config.engine, urls: [sim.url] } },
+      { logger, tap: answerPrinter(print) },
+    );
+  } catch (err) {
+    await sim.close();
+    throw err;
+  }
   let fleet: ReturnType<typeof createFleet> | undefined;
   try {
     const credentials: DeviceCredential[] = [];
@@ -137,7 +152,6 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     if (fleet) await fleet.stop().catch(() => undefined);
     await bridge.stop();
     await sim.close();
-    if (tempDir !== undefined) fs.rmSync(tempDir, { recursive: true, force: true });
     print("demo stopped");
   }
 }

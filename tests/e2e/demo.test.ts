@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
 import { describe, test } from "node:test";
-import { BIN, ROOT } from "./support/bridge-process.ts";
+import { BIN, makeTempDir, ROOT } from "./support/bridge-process.ts";
 
 describe("agent-bridge demo", () => {
   test("runs the engine simulator, a bridge and a small fleet, prints reasoning answers and a clean report", () => {
@@ -18,5 +20,29 @@ describe("agent-bridge demo", () => {
     assert.match(result.stdout, /! demo-assistant-1 answer \(\w+, \d+ prompt \+ \d+ completion tokens\): \S+/);
     assert.match(result.stdout, /violations\s+0/);
     assert.match(result.stdout, /demo stopped/);
+  });
+
+  test("a demo that cannot start leaves no temporary data directory behind", () => {
+    const tmp = makeTempDir("bridge-demo-tmp-");
+    try {
+      const badClass = path.join(tmp, "bad-class.json");
+      fs.writeFileSync(badClass, JSON.stringify({ agents: { classes: [{ pattern: "x-*", module: "./absent.mts" }] } }));
+      for (const [args, status] of [
+        [["--log-level", "loud"], 2],
+        [["--config", badClass], 1],
+      ] as const) {
+        const result = spawnSync(process.execPath, [BIN, "demo", "--duration-s", "1", ...args], {
+          cwd: ROOT,
+          encoding: "utf8",
+          timeout: 60_000,
+          env: { ...process.env, TMPDIR: tmp, BRIDGE_DATA_DIR: "", BRIDGE_API_TOKEN: "" },
+        });
+        assert.equal(result.status, status, `stdout: ${result.stdout}\nstderr: ${result.stderr}`);
+        const left = fs.readdirSync(tmp).filter((name) => name.startsWith("agent-bridge-demo-"));
+        assert.deepEqual(left, [], `after demo ${args.join(" ")}`);
+      }
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
