@@ -5,7 +5,7 @@
  */
 import type { CommandFrame, Value } from "../../codecs/frames.ts";
 import type { SqlTag } from "./sql.ts";
-import { checkFieldDepth } from "./value-depth.ts";
+import { checkFieldDepth, checkFieldEncodable } from "./value-depth.ts";
 import { decodeValue, encodeValue } from "./values.ts";
 
 export type CommandState = "QUEUED" | "SENT" | "SUCCEEDED" | "FAILED" | "EXPIRED";
@@ -90,10 +90,11 @@ export class CommandOutbox {
 
   /**
    * Adds a QUEUED command with the next sequence number. Throws BRIDGE_ERR_INVALID_ARGUMENT (field `args`) for args
-   * nested deeper than a `down/cmd` frame allows.
+   * nested deeper than a `down/cmd` frame allows or holding what no codec can write.
    */
   add(input: { id: string; name: string; args: Value; ttlSeconds: number; maxAttempts: number }): CommandRecord {
     checkFieldDepth(input.args, "args");
+    checkFieldEncodable(input.args, "args");
     const now = this.now();
     const seq = Number(this.sql<{ s: number }>`SELECT COALESCE(MAX(seq), 0) + 1 AS s FROM commands`[0].s);
     this.sql`INSERT INTO commands (id, seq, name, args, state, attempts, max_attempts, created_at, expires_at)

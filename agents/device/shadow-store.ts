@@ -4,7 +4,7 @@
  */
 import type { ValueMap } from "../../codecs/frames.ts";
 import type { SqlTag } from "./sql.ts";
-import { checkFieldDepth } from "./value-depth.ts";
+import { checkFieldDepth, checkFieldEncodable } from "./value-depth.ts";
 import { decodeValue, deepEqual, encodeValue, isValueMap, mergePatch, shadowDelta } from "./values.ts";
 
 /** One shadow document with its version. */
@@ -78,11 +78,12 @@ export class ShadowStore {
 
   /**
    * Applies a desired patch; with `expectedVersion` only when it is the current desired version. Throws
-   * BRIDGE_ERR_INVALID_ARGUMENT (field `patch`) for a patch nested deeper than a device frame allows: it comes from an
-   * operator or a tool call, not from a decoder that already bounded it.
+   * BRIDGE_ERR_INVALID_ARGUMENT (field `patch`) for a patch nested deeper than a device frame allows or holding what no
+   * codec can write: it comes from an operator or a tool call, not from a decoder that already checked it.
    */
   desire(patch: ValueMap, expectedVersion?: number): DesireResult {
     checkFieldDepth(patch, "patch");
+    checkFieldEncodable(patch, "patch");
     const desired = this.read("desired");
     if (expectedVersion !== undefined && expectedVersion !== desired.version) {
       return { status: "conflict", version: desired.version };

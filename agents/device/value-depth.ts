@@ -5,7 +5,7 @@
  * accepts encodable: a frame that nests deeper than `maxDepth` would be dropped by the codec on its way out.
  */
 import type { Value } from "../../codecs/frames.ts";
-import { resolveLimits } from "../../codecs/index.ts";
+import { cborCodec, resolveLimits } from "../../codecs/index.ts";
 import { BridgeError } from "../../errors/bridge-error.ts";
 
 /**
@@ -49,6 +49,32 @@ export function checkFieldDepth(value: Value, field: string): void {
       "BRIDGE_ERR_INVALID_ARGUMENT",
       `${field} nests deeper than ${max} levels of maps and lists (a device frame allows ${max + 1} with the frame)`,
       { field, reason: "too-deep", maxDepth: max },
+    );
+  }
+}
+
+/**
+ * Throws when `value` holds what no codec can write to a device: a lone surrogate in text or a key (JSON.parse, the
+ * operator API's body parser, accepts "\ud800"; UTF-8 cannot carry it), a non-finite number, a `__proto__` key or
+ * something that is not a Value. Such a value, once stored, failed only when its frame was encoded on the way out:
+ * the broker dropped every `down/cmd` (spending the command's attempts) or every shadow delta holding it. The check
+ * encodes it as the `a` of a command frame (the three codecs refuse the same values); call it after
+ * `checkFieldDepth`, so the encoder's recursion is bounded. BRIDGE_ERR_INVALID_ARGUMENT naming `field`, with
+ * `details.reason` "not-encodable" and `details.path` where the bad value sits.
+ */
+export function checkFieldEncodable(value: Value, field: string): void {
+  try {
+    cborCodec.encodeDown("cmd", { id: "-", n: "-", a: value });
+  } catch (err) {
+    if (!(err instanceof BridgeError) || err.code !== "BRIDGE_ERR_FRAME_ENCODE") throw err;
+    const cause = err.cause instanceof Error ? err.cause.message : err.message;
+    // The encoder names paths inside the frame (`a.label`, `a[2]`); the caller knows the value as `field`.
+    const path = typeof err.details.field === "string" ? err.details.field.replace(/^a(?=$|[.[])/, field) : field;
+    throw new BridgeError(
+      "BRIDGE_ERR_INVALID_ARGUMENT",
+      `${field} cannot be sent to a device: ${cause.replace(/^a(?=[.[:])/, field)}`,
+      { field, reason: "not-encodable", path },
+      { cause: err },
     );
   }
 }

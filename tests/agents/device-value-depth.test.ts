@@ -84,3 +84,28 @@ test("sendCommand with args nested too deeply is refused with BRIDGE_ERR_INVALID
   const ok = await h.call<CommandRecord>("deep-3", "sendCommand", { name: "blink", args: nested(maxFieldDepth()) });
   assert.equal(ok.state, "QUEUED");
 });
+
+test("a patch or args that no device frame can carry (a lone surrogate, NaN) is refused naming the field, not stored to fail on the wire", async () => {
+  const h = new DeviceHarness();
+  harnesses.push(h);
+  const dev = await h.open("bad-1", "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "1.0", sync: true } });
+  dev.clear();
+  // JSON.parse (the operator API's body parser) accepts "\ud800"; no codec can write it as UTF-8.
+  const unencodable: Array<[string, Value]> = [
+    ["a lone surrogate in a value", { label: "x\ud800" }],
+    ["a lone surrogate in a key", { nested: { "k\udc00": 1 } }],
+    ["NaN", { t: [1, Number.NaN] }],
+  ];
+  for (const [name, patch] of unencodable) {
+    const refused = await failure(h, "bad-1", "setDesired", patch);
+    assert.equal(refused.code, "BRIDGE_ERR_INVALID_ARGUMENT", name);
+    assert.match(refused.message, /^patch /, name);
+    const args = await failure(h, "bad-1", "sendCommand", { name: "blink", args: patch });
+    assert.equal(args.code, "BRIDGE_ERR_INVALID_ARGUMENT", name);
+    assert.match(args.message, /^args /, name);
+  }
+  assert.deepEqual((await h.call<Shadow>("bad-1", "getShadow")).desired, { version: 0, state: {} });
+  assert.deepEqual(await h.call<CommandRecord[]>("bad-1", "listCommands"), []);
+  assert.deepEqual(dev.sent, []);
+});
