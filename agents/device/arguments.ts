@@ -5,6 +5,7 @@
 import type { Value } from "../../codecs/frames.ts";
 import { BridgeError } from "../../errors/bridge-error.ts";
 import type { DeviceAgentOptions } from "./options.ts";
+import { COMMAND_TTL_MAX_SECONDS } from "./options.ts";
 import type { TelemetryQuery } from "./telemetry-store.ts";
 import { isValueMap } from "./values.ts";
 
@@ -62,7 +63,9 @@ export function readCommandInput(
   }
   const ttlSeconds = optionalInteger(input.ttlSeconds, "ttlSeconds") ?? options.commandTtlSeconds;
   const maxAttempts = optionalInteger(input.maxAttempts, "maxAttempts") ?? options.commandMaxAttempts;
-  if (ttlSeconds < 1) throw invalidArgument("ttlSeconds", "must be >= 1");
+  if (ttlSeconds < 1 || ttlSeconds > COMMAND_TTL_MAX_SECONDS) {
+    throw invalidArgument("ttlSeconds", `must be from 1 to ${COMMAND_TTL_MAX_SECONDS}`);
+  }
   if (maxAttempts < 1) throw invalidArgument("maxAttempts", "must be >= 1");
   return { name: input.name, args: input.args ?? null, ttlSeconds, maxAttempts };
 }

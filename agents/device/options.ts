@@ -21,7 +21,7 @@ export interface DeviceAgentOptions {
   deviceTsMaxPastMs: number;
   /** A device timestamp later than now plus this is implausible; server time is used. Default 300000 (5 min). */
   deviceTsMaxFutureMs: number;
-  /** Time to live of a command when `sendCommand` gives none. Default 3600. */
+  /** Time to live of a command when `sendCommand` gives none. Default 3600, at most 315360000 (10 years). */
   commandTtlSeconds: number;
   /** Deliveries of a command before it fails, when `sendCommand` gives none. Default 5. */
   commandMaxAttempts: number;
@@ -83,6 +83,12 @@ export const DEFAULT_SYSTEM_PROMPT =
   "You are the agent of one IoT device on an edge gateway. Answer the device's questions briefly and factually from " +
   "its profile, its state and its telemetry. Use the tools to read more data or to act on the device; never invent " +
   "readings. Replies go to a small screen or a log: plain text, no markdown.";
+
+/**
+ * Longest command time to live, seconds (10 years): the expiry travels as `down/cmd` `exp` in ms since the epoch, an
+ * unsigned safe integer, and a TTL beyond about 2^53 ms would make every delivery of the command fail to encode.
+ */
+export const COMMAND_TTL_MAX_SECONDS = 10 * 365 * 86_400;
 
 /** The defaults, in one place. */
 export const DEVICE_AGENT_DEFAULTS: Readonly<DeviceAgentOptions> = Object.freeze({
@@ -148,12 +154,14 @@ const MINIMUMS: Record<NumberKey, number> = {
 };
 
 /**
- * Largest accepted value of the numeric options that arm a timer directly: a Node timer longer than MAX_TIMER_MS
- * fires after 1 ms instead.
+ * Largest accepted value of the numeric options that arm a timer directly (a Node timer longer than MAX_TIMER_MS
+ * fires after 1 ms instead), or that end up in a frame field with a bound.
  */
 const MAXIMUMS: Partial<Record<NumberKey, number>> = {
   // The engine client arms the round's deadline as one timer.
   reasonTimeoutMs: MAX_TIMER_MS,
+  // Not a timer: the expiry must stay a safe integer in the command frame.
+  commandTtlSeconds: COMMAND_TTL_MAX_SECONDS,
   reasonChunkIntervalMs: MAX_TIMER_MS,
   reasonBusyChunkIntervalMs: MAX_TIMER_MS,
 };

@@ -1,7 +1,10 @@
 /** DeviceAgent command outbox and online status through the real runtime (injected clock for TTLs). */
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
+import { commandFrame } from "../../agents/device/command-outbox.ts";
 import type { CommandRecord, DeviceStatus } from "../../agents/device/index.ts";
+import { COMMAND_TTL_MAX_SECONDS, resolveDeviceAgentOptions } from "../../agents/device/options.ts";
+import { getCodec } from "../../codecs/index.ts";
 import { DeviceHarness } from "./device-harness.ts";
 
 const harnesses: DeviceHarness[] = [];
@@ -145,6 +148,27 @@ test("sendCommand refuses a bad name with an error value naming the field", asyn
     assert.equal(result.code, "BRIDGE_ERR_INVALID_ARGUMENT");
     assert.match(result.message, /^name /);
   }
+});
+
+test("a TTL whose expiry no down/cmd frame can carry is refused, in sendCommand and as the class default", async () => {
+  const h = harness();
+  // now + 10^13 s is beyond 2^53 ms: the frame's exp (an unsigned safe integer) would fail to encode on every delivery.
+  const result = await h.runtime.call("door-6", "sendCommand", [{ name: "x", ttlSeconds: 10_000_000_000_000 }]);
+  assert.equal(result.ok, false);
+  if (!result.ok) {
+    assert.equal(result.code, "BRIDGE_ERR_INVALID_ARGUMENT");
+    assert.match(result.message, /^ttlSeconds /);
+  }
+  assert.deepEqual(await h.call<CommandRecord[]>("door-6", "listCommands"), []);
+  const longest = await h.call<CommandRecord>("door-6", "sendCommand", {
+    name: "x",
+    ttlSeconds: COMMAND_TTL_MAX_SECONDS,
+  });
+  assert.doesNotThrow(() => getCodec("cbor").encodeDown("cmd", commandFrame(longest)));
+  assert.throws(
+    () => resolveDeviceAgentOptions({ commandTtlSeconds: COMMAND_TTL_MAX_SECONDS + 1 }),
+    /commandTtlSeconds/,
+  );
 });
 
 test("online status stays exact through a takeover and goes offline on the last will", async () => {
