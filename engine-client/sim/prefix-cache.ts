@@ -27,10 +27,7 @@ export class PrefixCache {
    */
   lookup(tokens: readonly number[]): number {
     const hashes = this.#matched(tokens);
-    for (const hash of hashes) {
-      this.#blocks.delete(hash);
-      this.#blocks.set(hash, true);
-    }
+    this.#touch(hashes);
     const cached = hashes.length * BLOCK_SIZE_TOKENS;
     this.queriedTokens += tokens.length;
     this.hitTokens += cached;
@@ -51,9 +48,19 @@ export class PrefixCache {
   /** Stores every full block of `tokens` (after their prefill computed them). */
   insert(tokens: readonly number[]): void {
     if (this.maxBlocks === 0) return;
-    for (const hash of blockHashes(tokens, Math.floor(tokens.length / BLOCK_SIZE_TOKENS))) {
-      this.#blocks.delete(hash);
-      this.#blocks.set(hash, true);
+    this.#touch(blockHashes(tokens, Math.floor(tokens.length / BLOCK_SIZE_TOKENS)));
+  }
+
+  /**
+   * Makes a prompt's blocks the most recently used, its first block last, evicting the least recently used beyond
+   * capacity. vLLM frees a request's blocks in reverse order for the same reason: a prompt under pressure loses its
+   * tail first and keeps a prefix that still matches. Evicting its first block would strand every later one (held,
+   * counted against capacity, never matched again, since a block matches only after its parent).
+   */
+  #touch(hashes: readonly string[]): void {
+    for (let i = hashes.length - 1; i >= 0; i--) {
+      this.#blocks.delete(hashes[i]);
+      this.#blocks.set(hashes[i], true);
       if (this.#blocks.size > this.maxBlocks) this.#blocks.delete(this.#blocks.keys().next().value as string);
     }
   }

@@ -100,6 +100,20 @@ describe("prefix cache", () => {
     assert.equal(cache.lookup(b), 0);
     assert.equal(cache.lookup(a), 32);
   });
+
+  test("under pressure a prompt loses its last blocks first, as vLLM frees them, so its prefix still matches", () => {
+    const cache = new PrefixCache(4);
+    const a = Array.from({ length: 65 }, (_, i) => i);
+    const b = Array.from({ length: 33 }, (_, i) => 1000 + i);
+    cache.insert(a);
+    cache.insert(b);
+    // Evicting a's first block would strand its three others: held in the cache, never matched again.
+    assert.equal(cache.lookup(a), 32, "a keeps its first two blocks");
+    assert.equal(cache.lookup(b), 32);
+    const long = Array.from({ length: 16 * 6 + 1 }, (_, i) => 5000 + i);
+    cache.insert(long);
+    assert.equal(cache.lookup(long), 64, "a prompt longer than the cache keeps its head, not its tail");
+  });
 });
 
 describe("generator", () => {
