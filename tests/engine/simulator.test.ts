@@ -261,6 +261,18 @@ describe("simulator HTTP surface", () => {
     }
   });
 
+  test("a non-streamed answer that fails is recorded with the status it was answered with", async () => {
+    const sim = await startEngineSimulator({ timeScale: 0, faults: { errorAfterTokens: { tokens: 1, count: 1 } } });
+    try {
+      const failed = await post(`${sim.url}/v1/chat/completions`, { messages: [{ role: "user", content: "x" }] });
+      assert.equal(failed.status, 500);
+      const [record] = sim.requests();
+      assert.deepEqual([record.status, record.outcome], [500, "failed"]);
+    } finally {
+      await sim.close();
+    }
+  });
+
   test("a counted fault is used up in the simulator, not in the object the caller passed", async () => {
     const faults = { failRequests: { status: 503, count: 1 } };
     const statuses: number[] = [];

@@ -243,6 +243,8 @@ class ChatWriter {
       return;
     }
     const text = JSON.stringify(body);
+    // Not streamed: nothing was sent yet, so this is the status the client gets (a stream keeps its 200).
+    this.record.status = status;
     this.res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
     this.res.end(text);
   }
