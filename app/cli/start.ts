@@ -56,6 +56,12 @@ function printGeneratedToken(token: string, dashboard: string | undefined, dataD
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 
+/** The base URL of an HTTP listener; an IPv6 address goes in brackets (RFC 3986 section 3.2.2) or the URL is broken. */
+function httpBaseUrl(address: { host: string; port: number }): string {
+  const host = address.host.includes(":") ? `[${address.host}]` : address.host;
+  return `http://${host}:${address.port}/`;
+}
+
 /**
  * Runs the bridge until a signal. Resolves with the exit code; the caller exits with it once stdout drained.
  */
@@ -112,7 +118,7 @@ export async function runStart(flags: Flags, overrides?: Readonly<Record<string,
   });
   try {
     const addresses = await bridge.start();
-    const dashboard = addresses.http ? `http://${addresses.http.host}:${addresses.http.port}/` : undefined;
+    const dashboard = addresses.http ? httpBaseUrl(addresses.http) : undefined;
     logger.info(
       { addresses, dashboard, dataDir: config.dataDir, engines: config.engine.urls.length },
       "bridge started",

@@ -52,4 +52,26 @@ describe("a generated operator API token", () => {
       assert.equal(await second.stop(), 0);
     }
   });
+
+  test("on an IPv6 address the start line and the one-time link carry a usable URL with the host in brackets", async () => {
+    const v6Dir = makeTempDir("e2e-api-token-v6-");
+    const bridge = await startBridgeProcess({
+      dataDir: v6Dir,
+      args: ["--http-host", "::1"],
+      env: { BRIDGE_API_TOKEN: "" },
+    });
+    try {
+      const origin = `http://[::1]:${bridge.httpPort}`;
+      assert.equal(bridge.logs.find((l) => l.msg === "bridge started")?.dashboard, `${origin}/`);
+      const lines = await waitForPlainLines(bridge, 2);
+      const link = lines.find((l) => l.startsWith("dashboard (one-time link): "))?.split(": ")[1] ?? "";
+      assert.ok(link.startsWith(`${origin}/#token=`), link);
+      const page = await fetch(new URL(link));
+      assert.equal(page.status, 200, "the printed link opens the dashboard");
+      await page.arrayBuffer();
+    } finally {
+      assert.equal(await bridge.stop(), 0);
+      fs.rmSync(v6Dir, { recursive: true, force: true });
+    }
+  });
 });
