@@ -124,7 +124,10 @@ export class PresenceStore {
   touch(): void {
     const now = this.now();
     this.#heardAt = now;
-    if (this.#lastSeenWrittenAt !== null && now - this.#lastSeenWrittenAt < LAST_SEEN_PERSIST_MS) return;
+    // A negative interval is a wall clock stepped back: write now, or the row would keep the time before the step
+    // (and `status` would prefer it as the later one) until the clock caught up, possibly hours later.
+    const sinceWrite = this.#lastSeenWrittenAt === null ? Number.POSITIVE_INFINITY : now - this.#lastSeenWrittenAt;
+    if (sinceWrite >= 0 && sinceWrite < LAST_SEEN_PERSIST_MS) return;
     this.setMeta("last_seen", now);
     this.#lastSeenWrittenAt = now;
   }

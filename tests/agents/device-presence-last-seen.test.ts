@@ -62,6 +62,23 @@ describe("presence last_seen", () => {
     }
   });
 
+  test("a wall clock stepped back (an NTP correction) does not freeze last_seen at the time before the step", () => {
+    let now = 50_000_000;
+    const s = store(() => now);
+    try {
+      s.presence.touch();
+      now -= 3_600_000;
+      s.presence.touch();
+      assert.equal(s.writes(), 2, "the step back is written at once, not an hour later");
+      assert.equal(s.presence.status(1).lastSeen, now);
+      now += 100;
+      s.presence.touch();
+      assert.equal(s.writes(), 2, "and then at most once per interval again");
+    } finally {
+      s.close();
+    }
+  });
+
   test("after a rolled-back event (invalidate) the next touch writes last_seen again", () => {
     let now = 9_000;
     const s = store(() => now);
