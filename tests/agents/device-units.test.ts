@@ -373,6 +373,30 @@ describe("reasoning turns", () => {
     }
   });
 
+  test("after the wall clock went back, pruning still deletes the oldest turns and keeps the one just finished", () => {
+    const { sql, close } = memorySql();
+    try {
+      // A gateway that booted with its clock a year ahead, then corrected it (NTP): older turns carry later times.
+      let now = NOW + 365 * 86_400_000;
+      const turns = new TurnStore(sql, () => now);
+      const ask = (): string => {
+        now += 1000;
+        const id = turns.nextId();
+        turns.create(turnInput(id), `task-${id}`);
+        turns.finish(id, "done", "stop");
+        return id;
+      };
+      for (let i = 0; i < 3; i++) ask();
+      now = NOW;
+      const latest = ask();
+      assert.equal(turns.prune(3), 1);
+      const ids = sql<{ id: string }>`SELECT id FROM reason_turns ORDER BY rowid`.map((r) => r.id);
+      assert.deepEqual(ids, ["turn-2", "turn-3", latest]);
+    } finally {
+      close();
+    }
+  });
+
   test("an appended message comes back as stored, compaction included", () => {
     const { sql, close } = memorySql();
     try {

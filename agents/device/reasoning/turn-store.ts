@@ -129,7 +129,9 @@ export class TurnStore {
    */
   prune(keep: number): number {
     // Counted once per agent in memory: a request no longer sorts every finished turn (about 80 us at 200 turns)
-    // to find the ones beyond `keep`; the oldest are found by walking the creation-time index (migration 5).
+    // to find the ones beyond `keep`; the oldest are found by walking the table in insertion order (rowid), not by
+    // created_at: after the wall clock went back (an NTP correction), the turn just finished would look oldest and
+    // be deleted at once, and every later one with it.
     this.#finished ??= Number(
       this.sql<{ n: number }>`SELECT COUNT(*) AS n FROM reason_turns
         WHERE status IN ('done', 'failed', 'cancelled', 'interrupted')`[0].n,
@@ -139,7 +141,7 @@ export class TurnStore {
     // `+status`: not the status index, whose rows would all be read and sorted; the walk stops after `excess`.
     const old = this.sql<{ id: string }>`SELECT id FROM reason_turns
       WHERE +status IN ('done', 'failed', 'cancelled', 'interrupted')
-      ORDER BY created_at ASC, rowid ASC LIMIT ${excess}`;
+      ORDER BY rowid ASC LIMIT ${excess}`;
     this.#finished -= old.length;
     for (const { id } of old) {
       this.sql`DELETE FROM conversation WHERE turn_id = ${id}`;
