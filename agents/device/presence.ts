@@ -45,6 +45,19 @@ export interface DeviceStatus {
   caps: DeviceCaps;
 }
 
+/** Longest firmware version kept from a hello, in UTF-16 code units. */
+const FIRMWARE_MAX_CHARS = 128;
+
+/**
+ * `text` cut to at most `max` UTF-16 code units, never between the halves of a surrogate pair: a lone surrogate
+ * cannot be written as UTF-8, so a frame holding it (a getStatus rpc result) would fail to encode for the device.
+ */
+function cutText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const last = text.charCodeAt(max - 1);
+  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
+}
+
 /** Reads and writes the device_meta rows about presence. */
 export class PresenceStore {
   /** The profile is read on every message (capabilities gate deltas and streams): cached, rewritten on hello. */
@@ -77,7 +90,7 @@ export class PresenceStore {
         ? frame.maxFrame
         : null;
     const profile: ValueMap = {
-      firmware: typeof frame.fw === "string" ? frame.fw.slice(0, 128) : null,
+      firmware: typeof frame.fw === "string" ? cutText(frame.fw, FIRMWARE_MAX_CHARS) : null,
       codec,
       sync: typeof frame.sync === "boolean" ? frame.sync : DEFAULT_CAPS.sync,
       stream: typeof frame.stream === "boolean" ? frame.stream : DEFAULT_CAPS.stream,

@@ -193,3 +193,13 @@ test("online status stays exact through a takeover and goes offline on the last 
   assert.equal(after.lastClose, "will");
   assert.equal(after.lastSeen, t0 + 6000);
 });
+
+test("a firmware version cut to 128 characters keeps its last character whole, so getStatus still reaches the device", async () => {
+  const h = harness();
+  const dev = await h.open("fw-1", "cbor");
+  // 127 characters, then an emoji whose surrogate pair straddles the cut.
+  await h.send(dev, { channel: "hello", frame: { fw: `${"v".repeat(127)}\u{1F600}tail` } });
+  const status = await h.call<DeviceStatus>("fw-1", "getStatus");
+  assert.equal(status.firmware, "v".repeat(127));
+  assert.doesNotThrow(() => getCodec("cbor").encodeDown("rpc", { id: "s", ok: true, res: status as never }));
+});
