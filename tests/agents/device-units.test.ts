@@ -397,6 +397,32 @@ describe("reasoning turns", () => {
     }
   });
 
+  test("the history lists turns in the order they finished, even after the wall clock went back", () => {
+    const { sql, close } = memorySql();
+    try {
+      let now = NOW + 365 * 86_400_000;
+      const turns = new TurnStore(sql, () => now);
+      const conversation = new ConversationStore(sql, () => now, 1000);
+      const ask = (question: string): void => {
+        now += 1000;
+        const id = turns.nextId();
+        turns.create(turnInput(id), `task-${id}`);
+        conversation.append(id, { role: "user", content: question });
+        conversation.append(id, { role: "assistant", content: `answer to ${question}` });
+        turns.finish(id, "done", "stop");
+      };
+      ask("first");
+      now = NOW;
+      ask("second");
+      assert.deepEqual(
+        conversation.history(8).map((turn) => turn.messages[0].content),
+        ["first", "second"],
+      );
+    } finally {
+      close();
+    }
+  });
+
   test("an appended message comes back as stored, compaction included", () => {
     const { sql, close } = memorySql();
     try {

@@ -187,10 +187,14 @@ export class ConversationStore {
       }>`SELECT MAX(CAST(substr(id, 6) AS INTEGER)) AS n FROM reason_turns WHERE status = 'done'`[0]?.n ?? 0,
     );
     const base = historyWindowBase(last, turns);
-    const rows = this.sql<MessageRow & { turn_context: string }>`SELECT c.*, t.context AS turn_context
+    // Finish order is the order of each turn's last message (its answer, stored in the event that finishes it), not
+    // finished_at: a wall clock corrected backwards would put the newest turns first, and a parked turn that finished
+    // in the same millisecond as a later one would not be last.
+    const rows = this.sql<MessageRow & { turn_context: string }>`SELECT c.*, t.context AS turn_context,
+        MAX(c.id) OVER (PARTITION BY c.turn_id) AS turn_end
       FROM conversation c JOIN reason_turns t ON t.id = c.turn_id
       WHERE t.status = 'done' AND CAST(substr(t.id, 6) AS INTEGER) > ${base}
-      ORDER BY t.finished_at ASC, t.rowid ASC, c.id ASC`;
+      ORDER BY turn_end ASC, c.id ASC`;
     const out: HistoryTurn[] = [];
     for (const row of rows) {
       let turn = out.at(-1);
