@@ -112,10 +112,20 @@ export class DeviceAgent extends Agent<ValueMap> {
   override onMessage(conn: Connection, message: InboundMessage): void | Promise<void> {
     const core = this.#core;
     const device = core.isDevice(conn);
-    if (device) {
-      core.presence.touch();
-      if (message.channel !== "hello") core.greetHelloless(conn);
-    }
+    if (device) core.presence.touch();
+    // A session's first message other than a hello greets it. Before the message is handled, so that a state report
+    // compares against the full state just sent (no extra delta); but after an ack, so that a session opening with
+    // the ack of a command (firmware flushing what it buffered offline) is not sent that command again.
+    const greets = device && message.channel !== "hello";
+    if (greets && message.channel !== "ack") core.greetHelloless(conn);
+    const handled = this.#dispatch(conn, message, device);
+    if (greets && message.channel === "ack") core.greetHelloless(conn);
+    return handled;
+  }
+
+  // #private: a prototype method would be reachable by name through runtime.call.
+  #dispatch(conn: Connection, message: InboundMessage, device: boolean): void | Promise<void> {
+    const core = this.#core;
     switch (message.channel) {
       case "hello":
       case "telemetry":

@@ -109,6 +109,24 @@ test("a device that said hello once and reconnects without one gets its open com
   assert.deepEqual(second.frames("state"), [{ v: 1, d: { led: "on" }, full: true }]);
 });
 
+test("a session that opens with the ack of a command does not get that command again", async () => {
+  const h = harness();
+  const first = await h.open("plain-3");
+  await h.send(first, { channel: "hello", frame: { fw: "1.0" } });
+  const done = await h.call<CommandRecord>("plain-3", "sendCommand", { name: "a" });
+  const open = await h.call<CommandRecord>("plain-3", "sendCommand", { name: "b" });
+  await h.close(first);
+  // The device ran `a` offline and flushes its ack first thing after reconnecting.
+  const second = await h.open("plain-3");
+  await h.send(second, { channel: "ack", frame: { id: done.id, ok: true } });
+  assert.deepEqual(
+    second.frames("cmd").map((f) => f.id),
+    [open.id],
+  );
+  const acked = await h.call<CommandRecord>("plain-3", "getCommand", done.id);
+  assert.deepEqual([acked.state, acked.attempts], ["SUCCEEDED", 1]);
+});
+
 test("an unacknowledged command expires at its TTL by schedule, and a late ack does not revive it", async () => {
   const h = harness();
   const dev = await h.open("door-3");
