@@ -124,8 +124,13 @@ export function createDownSender(
       payload = encodeDown(codec, message);
     } catch (err) {
       logger.error({ err, device: connection.deviceId, channel: message.channel }, "down frame does not encode");
-      hub.downDropped();
-      return "dropped";
+      const refusal = unencodableRpcAnswer(message, err);
+      if (refusal === undefined) {
+        hub.downDropped();
+        return "dropped";
+      }
+      // A device waits for the answer to its rpc: it gets one that says why, instead of waiting forever.
+      payload = encodeDown(codec, refusal);
     }
     const qos = Math.min(Math.max(requestedQos, downQos(message)), granted) as 0 | 1;
     connection.client.publish(
@@ -231,4 +236,17 @@ export function createConnectionTransport(
   closeFromServer: (connection: DeviceConnection, reason: string) => void,
 ): ConnectionTransport {
   return new MqttConnectionTransport(connection, sender, closeFromServer);
+}
+
+/**
+ * The answer to send in place of an rpc result that the device's codec cannot carry (a value nested deeper than the
+ * codec allows, a number it has no form for): the same id, ok false and the reason. Undefined for any other frame.
+ */
+function unencodableRpcAnswer(message: DownMessage, err: unknown): DownMessage | undefined {
+  if (message.channel !== "rpc" || message.frame.ok !== true) return undefined;
+  const reason = err instanceof Error ? err.message : String(err);
+  return {
+    channel: "rpc",
+    frame: { id: message.frame.id, ok: false, err: `result does not encode: ${reason}`.slice(0, 200) },
+  };
 }

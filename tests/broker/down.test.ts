@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { DownMessage } from "../../codecs/frames.ts";
+import type { DownMessage, Value } from "../../codecs/frames.ts";
 import { CODEC_NAMES, getCodec } from "../../codecs/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import {
@@ -92,6 +92,28 @@ describe("broker down frames", () => {
       assert.equal(received[0].topic, "devices/partial/down/cmd");
       assert.equal(received[0].qos, 0);
       assert.equal(tb.broker.stats().downDropped, dropped + 1);
+    } finally {
+      await endClient(client);
+    }
+  });
+
+  test("an rpc result the device's codec cannot carry is answered with ok false and the reason, not dropped", async () => {
+    const secret = await tb.addDevice("deep");
+    const client = await connectDevice(tb.url, { clientId: "deep", username: "deep", password: secret });
+    try {
+      const received = collect(client);
+      await subscribe(client, "devices/deep/down/rpc", 1);
+      let deep: Value = "leaf";
+      for (let i = 0; i < 64; i++) deep = { d: deep };
+      const transport = tb.host.transportOf("deep");
+      transport.send({ channel: "rpc", frame: { id: "r1", ok: true, res: deep } }, { qos: 1 });
+      await waitUntil(() => received.length === 1);
+      const decoded = getCodec("cbor").decodeDown("rpc", received[0].payload);
+      assert.ok(decoded.ok, "the answer decodes as an rpc frame");
+      const answer = decoded.frame as { id: string; ok: boolean; err: string };
+      assert.equal(answer.id, "r1");
+      assert.equal(answer.ok, false);
+      assert.match(answer.err, /^result does not encode: /);
     } finally {
       await endClient(client);
     }
