@@ -2,6 +2,7 @@
  * What an agent needs from an inference engine. `engine-client/` implements it for OpenAI-compatible servers
  * (vLLM, SGLang, llama.cpp server, TGI); agents depend only on this interface, never on the client itself.
  */
+import { BridgeError } from "../errors/bridge-error.ts";
 
 export interface ChatToolCall {
   id: string;
@@ -67,7 +68,40 @@ export interface ChatOptions {
   timeoutMs?: number;
 }
 
-/** An inference engine as agents see it. Faults are thrown as BridgeError with BRIDGE_ERR_ENGINE_* codes. */
+/**
+ * `details.reason` of a BRIDGE_ERR_ENGINE_BAD_REQUEST the engine answered because the prompt (with the completion's
+ * `maxTokens`) does not fit the model's context window: the one refusal a shorter prompt can cure.
+ */
+export const CONTEXT_LENGTH_REASON = "context-length";
+
+/**
+ * True when `err`, or anything in its `cause` chain, is the engine's refusal of a prompt too long for its context
+ * window (BRIDGE_ERR_ENGINE_BAD_REQUEST with `details.reason` CONTEXT_LENGTH_REASON).
+ *
+ * @example
+ * if (isContextLengthRefusal(err)) retryWithShorterPrompt();
+ */
+export function isContextLengthRefusal(err: unknown): boolean {
+  const seen = new Set<unknown>();
+  let current: unknown = err;
+  while (current !== undefined && current !== null && !seen.has(current)) {
+    seen.add(current);
+    if (
+      current instanceof BridgeError &&
+      current.code === "BRIDGE_ERR_ENGINE_BAD_REQUEST" &&
+      current.details.reason === CONTEXT_LENGTH_REASON
+    )
+      return true;
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return false;
+}
+
+/**
+ * An inference engine as agents see it. Faults are thrown as BridgeError with BRIDGE_ERR_ENGINE_* codes; a prompt
+ * too long for the engine's context window is BRIDGE_ERR_ENGINE_BAD_REQUEST with `details.reason`
+ * CONTEXT_LENGTH_REASON (see isContextLengthRefusal).
+ */
 export interface ReasoningEngine {
   /** Streams one chat completion. The iterator ends after the `done` event. */
   stream(request: ChatRequest, options: ChatOptions): AsyncIterable<ChatStreamEvent>;

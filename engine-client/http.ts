@@ -5,6 +5,7 @@
  */
 import type { Dispatcher } from "undici";
 import { BodyFeed } from "./body-feed.ts";
+import { CONTEXT_LENGTH_REASON, isContextLengthRefusalText } from "./context-length.ts";
 import { ENGINE_ERROR_CODES, engineError, redactSecret } from "./errors.ts";
 import type { EngineClientOptions } from "./options.ts";
 import type { Replica } from "./replica.ts";
@@ -126,9 +127,13 @@ async function statusError(replica: Replica, options: EngineClientOptions, respo
   }
   // Redacted before it is cut: a cut through an echoed key would leave its first part behind, unmatched.
   let engineMessage = redactSecret(text, options.apiKey).trim().slice(0, 500);
+  let marks: unknown[] = [];
   try {
     const parsed = parseEngineErrorObject(JSON.parse(text));
-    if (parsed !== undefined) engineMessage = redactSecret(parsed.message, options.apiKey);
+    if (parsed !== undefined) {
+      engineMessage = redactSecret(parsed.message, options.apiKey);
+      marks = [parsed.type, parsed.code];
+    }
   } catch {
     // Not JSON: keep the raw text.
   }
@@ -146,6 +151,8 @@ async function statusError(replica: Replica, options: EngineClientOptions, respo
       retryable: false,
     });
   }
+  // The one refusal a caller can cure by sending less: said in details, so nobody downstream reads the text.
+  if (isContextLengthRefusalText(engineMessage, marks)) details.reason = CONTEXT_LENGTH_REASON;
   return engineError(
     ENGINE_ERROR_CODES.badRequest,
     `engine replica ${replica.key} refused the request (${status})${suffix}`,
