@@ -33,6 +33,12 @@ export interface DeviceAgentOptions {
   maxToolRounds: number;
   /** Finished turns of history put in a prompt. Default 8. */
   maxHistoryTurns: number;
+  /**
+   * Most characters of history put in a prompt, counted as the turns are rendered (questions with their context
+   * snapshots, tool calls and outputs, answers): whole turns, oldest dropped first (history-budget.ts). 0: no
+   * history. Default 12000 (see HISTORY_CHARS_DEFAULT).
+   */
+  maxHistoryChars: number;
   /** Finished turns kept in the database (with their messages and approvals); older ones are pruned. Default 200. */
   conversationMaxTurns: number;
   /** A conversation message longer than this is compacted (head and tail kept, with a note). Default 16000. */
@@ -90,6 +96,15 @@ export const DEFAULT_SYSTEM_PROMPT =
  */
 export const COMMAND_TTL_MAX_SECONDS = 10 * 365 * 86_400;
 
+/**
+ * Default history budget, characters. About 3000 tokens at the usual 4 characters a token (4000 for JSON-dense text):
+ * with the system prompt and tools (about 500 tokens), a question of up to `maxQuestionChars` (4000 characters,
+ * about 1000 tokens), its context snapshot (about 400) and a 512-token answer, a prompt stays near 6000 tokens, well
+ * under the 8192-token window that small models served at the edge commonly have. An engine with a smaller window
+ * still answers: a round it refuses as too long is asked again without history (reasoner.ts).
+ */
+export const HISTORY_CHARS_DEFAULT = 12_000;
+
 /** The defaults, in one place. */
 export const DEVICE_AGENT_DEFAULTS: Readonly<DeviceAgentOptions> = Object.freeze({
   telemetryMaxAgeSeconds: 7 * 24 * 3600,
@@ -104,6 +119,7 @@ export const DEVICE_AGENT_DEFAULTS: Readonly<DeviceAgentOptions> = Object.freeze
   systemPrompt: DEFAULT_SYSTEM_PROMPT,
   maxToolRounds: 4,
   maxHistoryTurns: 8,
+  maxHistoryChars: HISTORY_CHARS_DEFAULT,
   conversationMaxTurns: 200,
   maxMessageChars: 16_000,
   maxToolOutputChars: 4000,
@@ -138,6 +154,7 @@ const MINIMUMS: Record<NumberKey, number> = {
   commandHistoryMax: 1,
   maxToolRounds: 1,
   maxHistoryTurns: 0,
+  maxHistoryChars: 0,
   conversationMaxTurns: 1,
   maxMessageChars: 256,
   maxToolOutputChars: 256,

@@ -466,6 +466,15 @@ describe("options", () => {
       (err: unknown) =>
         err instanceof BridgeError && err.code === "BRIDGE_ERR_CONFIG" && err.details.field === "telemetryMaxRows",
     );
+    assert.equal(o.maxHistoryChars, 12_000);
+    assert.equal(resolveDeviceAgentOptions({ maxHistoryChars: 0 }).maxHistoryChars, 0);
+    for (const bad of [-1, 1.5, "2000"]) {
+      assert.throws(
+        () => resolveDeviceAgentOptions({ maxHistoryChars: bad }),
+        (err: unknown) =>
+          err instanceof BridgeError && err.code === "BRIDGE_ERR_CONFIG" && err.details.field === "maxHistoryChars",
+      );
+    }
     assert.equal(o.reasonChunkIntervalMs, 50);
     assert.equal(o.reasonBusyChunkIntervalMs, 100);
     assert.equal(resolveDeviceAgentOptions({ reasonChunkIntervalMs: 0 }).reasonChunkIntervalMs, 0);

@@ -85,6 +85,21 @@ export interface HistoryTurn {
   turnId: string;
   context: string;
   messages: ConversationEntry[];
+  /** The newest telemetry row id its context snapshot saw; undefined for turns older than schema migration 3. */
+  telemetryMark?: number;
+}
+
+/**
+ * The newest telemetry row id the context snapshots of `history` saw, or undefined when none has one. A new turn's
+ * context lists only rows stored after it: the older ones are already in the prompt.
+ */
+export function newestTelemetryMark(history: readonly HistoryTurn[]): number | undefined {
+  let newest: number | undefined;
+  for (const turn of history) {
+    if (turn.telemetryMark !== undefined && (newest === undefined || turn.telemetryMark > newest))
+      newest = turn.telemetryMark;
+  }
+  return newest;
 }
 
 /** Converts stored entries to engine messages. */
@@ -190,7 +205,8 @@ export class ConversationStore {
     // Finish order is the order of each turn's last message (its answer, stored in the event that finishes it), not
     // finished_at: a wall clock corrected backwards would put the newest turns first, and a parked turn that finished
     // in the same millisecond as a later one would not be last.
-    const rows = this.sql<MessageRow & { turn_context: string }>`SELECT c.*, t.context AS turn_context,
+    const rows = this.sql<MessageRow & { turn_context: string; turn_mark: number | null }>`SELECT c.*,
+        t.context AS turn_context, t.telemetry_mark AS turn_mark,
         MAX(c.id) OVER (PARTITION BY c.turn_id) AS turn_end
       FROM conversation c JOIN reason_turns t ON t.id = c.turn_id
       WHERE t.status = 'done' AND CAST(substr(t.id, 6) AS INTEGER) > ${base}
@@ -200,6 +216,7 @@ export class ConversationStore {
       let turn = out.at(-1);
       if (turn === undefined || turn.turnId !== row.turn_id) {
         turn = { turnId: row.turn_id, context: row.turn_context, messages: [] };
+        if (row.turn_mark !== null) turn.telemetryMark = Number(row.turn_mark);
         out.push(turn);
       }
       turn.messages.push(toEntry(row));

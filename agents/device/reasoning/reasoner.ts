@@ -12,8 +12,9 @@ import type { DeviceCore } from "../device-core.ts";
 import { isValueMap } from "../values.ts";
 import { ApprovalStore } from "./approval-store.ts";
 import { CHUNK_BATCH_DEFAULTS, coalesceProgress } from "./chunk-batcher.ts";
-import { ConversationStore } from "./conversation-store.ts";
+import { ConversationStore, type HistoryTurn, newestTelemetryMark } from "./conversation-store.ts";
 import { fitFinalFrame, splitChunkText } from "./fit-frame.ts";
+import { budgetHistory } from "./history-budget.ts";
 import { buildMessages, deviceContext, type PromptTurn, systemMessage } from "./prompt.ts";
 import { parseRoundResult, runRound } from "./round.ts";
 import type { RoundResult } from "./round.ts";
@@ -87,10 +88,12 @@ export class Reasoner {
         : core.options.reasonDefaultMaxTokens;
     const stream = typeof frame.stream === "boolean" ? frame.stream : core.presence.profile().caps.stream;
     // With history in the prompt, the previous turn's snapshot is in it too: list only the readings stored since
-    // it, so the volatile tail (the part the prefix cache cannot hold) stays small. Without history, the latest.
+    // it, so the volatile tail (the part the prefix cache cannot hold) stays small. Without history (none kept, none
+    // finished yet, or the budget left none), the latest.
+    const history = this.#history();
     const rows = core.options.promptTelemetryRows;
     const mark = core.telemetry.newestId();
-    const since = core.options.maxHistoryTurns > 0 ? this.turns.lastDoneTelemetryMark() : undefined;
+    const since = newestTelemetryMark(history);
     const telemetry =
       rows === 0
         ? []
@@ -108,7 +111,8 @@ export class Reasoner {
     const question = this.conversation.append(turnId, { role: "user", content: frame.q });
     const maxTokens = Math.min(max, core.options.reasonMaxTokensLimit);
     // The round starts before the turn row is written, so the row is written once, already running it.
-    const taskId = this.#startEngineRound(engine, turnId, 0, { context, messages: [question] }, stream, maxTokens);
+    const current = { context, messages: [question] };
+    const taskId = this.#startEngineRound(engine, turnId, 0, { history, current }, stream, maxTokens);
     return this.turns.create(
       { id: turnId, requestId: id, connId: conn.id, question: frame.q, context, stream, maxTokens },
       taskId,
@@ -123,21 +127,27 @@ export class Reasoner {
       this.fail(turn, "BRIDGE_ERR_ENGINE_NOT_CONFIGURED", "no reasoning engine is configured on this bridge");
       return;
     }
-    const messages = this.conversation.turnMessages(turn.id);
-    const current = { context: turn.context, messages };
-    const taskId = this.#startEngineRound(engine, turn.id, turn.round, current, turn.stream, turn.maxTokens);
+    const current = { context: turn.context, messages: this.conversation.turnMessages(turn.id) };
+    const prompt = { history: this.#history(), current };
+    const taskId = this.#startEngineRound(engine, turn.id, turn.round, prompt, turn.stream, turn.maxTokens);
     this.turns.startRound(turn.id, taskId);
   }
 
+  /** The finished turns a prompt carries: the history window (maxHistoryTurns), cut to its budget (maxHistoryChars). */
+  #history(): HistoryTurn[] {
+    const { maxHistoryTurns, maxHistoryChars } = this.core.options;
+    return budgetHistory(this.conversation.history(maxHistoryTurns), maxHistoryChars);
+  }
+
   /**
-   * Starts round `round + 1` of turn `turnId` (whose messages so far are `current`) as a background task on
-   * `engine` and returns its task id.
+   * Starts round `round + 1` of turn `turnId` (whose messages so far are `prompt.current`, after the finished turns
+   * `prompt.history`) as a background task on `engine` and returns its task id.
    */
   #startEngineRound(
     engine: ReasoningEngine,
     turnId: string,
     round: number,
-    current: PromptTurn,
+    prompt: { history: readonly PromptTurn[]; current: PromptTurn },
     stream: boolean,
     maxTokens: number,
   ): string {
@@ -149,8 +159,8 @@ export class Reasoner {
           { id: ports.id, className: ports.className },
           this.core.presence.profile(),
         ),
-        history: this.conversation.history(options.maxHistoryTurns),
-        turn: current,
+        history: prompt.history,
+        turn: prompt.current,
       }),
       maxTokens,
     };

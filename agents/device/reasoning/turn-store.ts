@@ -194,17 +194,6 @@ export class TurnStore {
     return turn;
   }
 
-  /**
-   * The newest telemetry row id that a finished turn's context snapshot saw, or undefined when no finished turn
-   * has one. The next turn's context lists only rows stored after it: the older ones are already in the history.
-   */
-  lastDoneTelemetryMark(): number | undefined {
-    const row = this.sql<{
-      mark: number | null;
-    }>`SELECT MAX(telemetry_mark) AS mark FROM reason_turns WHERE status = 'done'`[0];
-    return row?.mark === null || row?.mark === undefined ? undefined : Number(row.mark);
-  }
-
   /** The turn as stored, with `seq` the next chunk seq (which may be ahead of the database while it streams). */
   get(id: string): Turn | undefined {
     const rows = this.sql<TurnRow>`SELECT * FROM reason_turns WHERE id = ${id}`;
