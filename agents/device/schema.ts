@@ -104,6 +104,11 @@ const MIGRATIONS: readonly Migration[] = [
   (sql) => {
     sql`CREATE INDEX IF NOT EXISTS reason_turns_created ON reason_turns (created_at)`;
   },
+  // 6: turns asked without history after the engine refused their prompt as too long for its context window; the
+  // history of later turns starts at the newest of them (reasoner.ts).
+  (sql) => {
+    sql`ALTER TABLE reason_turns ADD COLUMN without_history INTEGER NOT NULL DEFAULT 0`;
+  },
 ];
 
 /** The schema version this code writes. */

@@ -1,7 +1,7 @@
 /**
  * A device's conversation never outgrows the engine's context window for good: the history in a prompt is bounded by
- * `maxHistoryChars` (whole turns, oldest first). Against the engine simulator with a small `maxModelLen`, over
- * loopback.
+ * `maxHistoryChars` (whole turns, oldest first), and a round the engine refuses as too long for its context window
+ * is asked once more without history. Against the engine simulator with a small `maxModelLen`, over loopback.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -147,4 +147,126 @@ test("with a history budget that fits the engine's window, many long questions a
   assert.ok(users.length >= 2, `${users.length} user messages`);
   assert.match(users.at(-2) ?? "", /^Question 10: /);
   assert.match(users.at(-1) ?? "", /^Question 11: /);
+});
+
+test("a device asking many long questions of an engine with a small context window keeps getting answers", async () => {
+  const h = harness();
+  sim.reset();
+  const dev = await h.open("ctx-long-1", "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "1.0" } });
+  for (let i = 0; i < 12; i++) {
+    const fin = await ask(h, dev, `q${i}`, longQuestion(i, 900));
+    assert.notEqual(fin.fr, "error", `question ${i} answered: ${JSON.stringify(dev.frames("error"))}`);
+  }
+  assert.deepEqual(dev.frames("error"), []);
+  // The default budget is larger than this engine's window: some prompts are refused and asked again without
+  // history, and the history of the next questions starts at the one answered so; not every question is refused.
+  const records = sim.requests();
+  const refused = records.filter((r) => r.status === 400);
+  assert.ok(refused.length > 0 && refused.length <= 6, `${refused.length} refusals in ${records.length} requests`);
+  assert.equal(records.length, 12 + refused.length, "each refusal was asked once more");
+  for (const [i, r] of records.entries()) {
+    if (r.status !== 400) continue;
+    assert.equal(userMessages(records[i + 1]).length, 1, "the retry carries no history");
+  }
+});
+
+test("a question too long even without history is asked twice, then fails with BAD_REQUEST and fr error", async () => {
+  const h = harness();
+  const dev = await h.open("ctx-twice-2", "cbor");
+  assert.notEqual((await ask(h, dev, "short", "How warm is it?")).fr, "error");
+  sim.reset();
+  const fin = await ask(h, dev, "huge", longQuestion(1, 4000));
+  assert.equal(fin.fr, "error");
+  const records = sim.requests();
+  assert.deepEqual(
+    records.map((r) => [r.status, userMessages(r).length]),
+    [
+      [400, 2],
+      [400, 1],
+    ],
+    "once with history, once without, and no more",
+  );
+  const [error] = dev.frames("error");
+  assert.equal(error.code, "BRIDGE_ERR_ENGINE_BAD_REQUEST");
+  assert.equal(error.id, "huge");
+  assert.match(error.msg, /even without history: .*maximum context length is 1200 tokens/);
+  // The device can ask again, and the failed turn is in nobody's history.
+  assert.notEqual((await ask(h, dev, "after", "And now?")).fr, "error");
+  assert.equal(userMessages(sim.requests().at(-1)).length, 2);
+});
+
+test("a prompt refused without any history in it is not asked again", async () => {
+  const h = harness();
+  const dev = await h.open("ctx-first-3", "cbor");
+  sim.reset();
+  const fin = await ask(h, dev, "huge", longQuestion(1, 4000));
+  assert.equal(fin.fr, "error");
+  assert.equal(sim.requests().length, 1);
+  const [error] = dev.frames("error");
+  assert.equal(error.code, "BRIDGE_ERR_ENGINE_BAD_REQUEST");
+  assert.doesNotMatch(error.msg, /without history/);
+});
+
+test("another 400 of the engine fails the turn at once, with no retry", async () => {
+  const h = harness();
+  const dev = await h.open("ctx-other-4", "cbor");
+  assert.notEqual((await ask(h, dev, "short", "How warm is it?")).fr, "error");
+  sim.reset();
+  sim.setFaults({ failRequests: { status: 400, count: 1 } });
+  try {
+    const fin = await ask(h, dev, "bad", "Is the window open?");
+    assert.equal(fin.fr, "error");
+    assert.equal(sim.requests().length, 1, "refused once, not asked again");
+    assert.deepEqual(
+      dev.frames("error").map((e) => e.code),
+      ["BRIDGE_ERR_ENGINE_BAD_REQUEST"],
+    );
+  } finally {
+    sim.clearFaults();
+  }
+});
+
+test("after a retry without history, the turn's tool rounds stay without it, across an approval and a restart", async () => {
+  const h = harness();
+  let dev = await h.open("ctx-tool-5", "cbor");
+  // Fits alone; with the first question and its answer in front of it, it does not.
+  assert.notEqual((await ask(h, dev, "first", longQuestion(0, 2000))).fr, "error");
+  sim.reset();
+  await h.send(dev, {
+    channel: "reason",
+    frame: { id: "act", q: `${longQuestion(1, 1000)} Please send_command.`, max: 24 },
+  });
+  const [approval] = await waitFor(() => {
+    const list = h.runtime.directory.list("approval").filter((a) => a.agentId === "ctx-tool-5");
+    return list.length > 0 ? list : undefined;
+  }, "a pending approval");
+  assert.deepEqual(
+    sim.requests().map((r) => [r.status, userMessages(r).length]),
+    [
+      [400, 2],
+      [200, 1],
+    ],
+  );
+  await h.restart();
+  dev = await h.open("ctx-tool-5", "cbor");
+  await h.call("ctx-tool-5", "resolveApproval", approval.key, true, "ok");
+  const fin = await waitFor(() => dev.frames("reason").find((f) => f.id === "act" && f.fin === true), "final act");
+  assert.notEqual(fin.fr, "error");
+  const resumed = sim.requests().at(-1);
+  assert.equal(resumed?.status, 200);
+  assert.equal(userMessages(resumed).length, 1, "the round after the approval carries no history either");
+  // The next question's history starts at the turn answered without history.
+  const before = sim.requests().length;
+  assert.notEqual((await ask(h, dev, "next", "Done?")).fr, "error");
+  assert.deepEqual(
+    sim
+      .requests()
+      .slice(before)
+      .map((r) => r.status),
+    [200],
+  );
+  const users = userMessages(sim.requests().at(-1));
+  assert.equal(users.length, 2);
+  assert.match(users[0], /^Question 1: /);
 });

@@ -192,7 +192,8 @@ export class ConversationStore {
    *
    * The window does not slide by one turn per request, which would change the prompt right after the system message
    * every time and defeat the engine's prefix cache. It moves in steps (see historyWindowBase): between two steps
-   * the history is append-only and consecutive prompts share it.
+   * the history is append-only and consecutive prompts share it. It starts no earlier than the newest turn that was
+   * answered without history.
    */
   history(turns: number): HistoryTurn[] {
     if (turns <= 0) return [];
@@ -205,23 +206,28 @@ export class ConversationStore {
     // Finish order is the order of each turn's last message (its answer, stored in the event that finishes it), not
     // finished_at: a wall clock corrected backwards would put the newest turns first, and a parked turn that finished
     // in the same millisecond as a later one would not be last.
-    const rows = this.sql<MessageRow & { turn_context: string; turn_mark: number | null }>`SELECT c.*,
-        t.context AS turn_context, t.telemetry_mark AS turn_mark,
+    const rows = this.sql<
+      MessageRow & { turn_context: string; turn_mark: number | null; turn_without_history: number }
+    >`SELECT c.*, t.context AS turn_context, t.telemetry_mark AS turn_mark, t.without_history AS turn_without_history,
         MAX(c.id) OVER (PARTITION BY c.turn_id) AS turn_end
       FROM conversation c JOIN reason_turns t ON t.id = c.turn_id
       WHERE t.status = 'done' AND CAST(substr(t.id, 6) AS INTEGER) > ${base}
       ORDER BY turn_end ASC, c.id ASC`;
     const out: HistoryTurn[] = [];
+    let fresh = 0;
     for (const row of rows) {
       let turn = out.at(-1);
       if (turn === undefined || turn.turnId !== row.turn_id) {
         turn = { turnId: row.turn_id, context: row.turn_context, messages: [] };
         if (row.turn_mark !== null) turn.telemetryMark = Number(row.turn_mark);
+        // A turn answered without history (the engine refused its prompt as too long) starts the history afresh:
+        // the turns before it are what did not fit, and carrying them again would be refused again.
+        if (Number(row.turn_without_history) !== 0) fresh = out.length;
         out.push(turn);
       }
       turn.messages.push(toEntry(row));
     }
-    return out;
+    return fresh === 0 ? out : out.slice(fresh);
   }
 
   /** The last `limit` messages of the whole conversation, oldest first. */

@@ -1,8 +1,9 @@
 /**
  * The reasoning path of a DeviceAgent. An `up/reason` frame opens a turn; each engine round runs as a background
  * task (never holding the mailbox) and comes back as task events: progress -> `down/reason` chunks, done -> tools
- * or the final frame, failed -> `down/error` plus a final frame with fr "error". Tools that need approval park the
- * turn until an operator resolves them (see approval-flow.ts).
+ * or the final frame (or, when the engine refused the prompt as too long for its context window, the same round once
+ * more without history), failed -> `down/error` plus a final frame with fr "error". Tools that need approval park
+ * the turn until an operator resolves them (see approval-flow.ts).
  */
 import type { ReasonRequestFrame, ReasonStreamFrame, Value } from "../../../codecs/frames.ts";
 import { getCodec } from "../../../codecs/index.ts";
@@ -16,7 +17,7 @@ import { ConversationStore, type HistoryTurn, newestTelemetryMark } from "./conv
 import { fitFinalFrame, splitChunkText } from "./fit-frame.ts";
 import { budgetHistory } from "./history-budget.ts";
 import { buildMessages, deviceContext, type PromptTurn, systemMessage } from "./prompt.ts";
-import { parseRoundResult, runRound } from "./round.ts";
+import { parseContextRefusal, parseRoundResult, runRound } from "./round.ts";
 import type { RoundResult } from "./round.ts";
 import type { ToolHost } from "./tools.ts";
 import { DEVICE_TOOLS } from "./tools.ts";
@@ -91,22 +92,7 @@ export class Reasoner {
     // it, so the volatile tail (the part the prefix cache cannot hold) stays small. Without history (none kept, none
     // finished yet, or the budget left none), the latest.
     const history = this.#history();
-    const rows = core.options.promptTelemetryRows;
-    const mark = core.telemetry.newestId();
-    const since = newestTelemetryMark(history);
-    const telemetry =
-      rows === 0
-        ? []
-        : since === undefined
-          ? core.telemetry.query({ limit: rows })
-          : core.telemetry.storedAfter(since, rows);
-    const context = deviceContext(
-      core.ports.now(),
-      core.deviceConnections().length > 0,
-      core.shadow.get(),
-      telemetry,
-      since !== undefined,
-    );
+    const { context, mark } = this.#snapshot(newestTelemetryMark(history));
     const turnId = this.turns.nextId();
     const question = this.conversation.append(turnId, { role: "user", content: frame.q });
     const maxTokens = Math.min(max, core.options.reasonMaxTokensLimit);
@@ -128,9 +114,61 @@ export class Reasoner {
       return;
     }
     const current = { context: turn.context, messages: this.conversation.turnMessages(turn.id) };
-    const prompt = { history: this.#history(), current };
+    const prompt = { history: turn.withoutHistory ? [] : this.#history(), current };
     const taskId = this.#startEngineRound(engine, turn.id, turn.round, prompt, turn.stream, turn.maxTokens);
     this.turns.startRound(turn.id, taskId);
+  }
+
+  /**
+   * The volatile device context, snapshotted now, and the newest telemetry row id it saw. `since`: list only the
+   * readings stored after that row (the prompt's history holds the older ones), else the latest.
+   */
+  #snapshot(since: number | undefined): { context: string; mark: number } {
+    const { core } = this;
+    const rows = core.options.promptTelemetryRows;
+    const mark = core.telemetry.newestId();
+    const telemetry =
+      rows === 0
+        ? []
+        : since === undefined
+          ? core.telemetry.query({ limit: rows })
+          : core.telemetry.storedAfter(since, rows);
+    const online = core.deviceConnections().length > 0;
+    const context = deviceContext(core.ports.now(), online, core.shadow.get(), telemetry, since !== undefined);
+    return { context, mark };
+  }
+
+  /**
+   * The engine refused the current round of `turn` as too long for its context window. Once per turn, when the
+   * refused prompt carried history, the round is asked again without it (question, profile, a fresh context
+   * snapshot and the turn's own tool rounds), so the device still gets an answer and the history of later turns
+   * starts at this one. Otherwise the turn fails as any other refusal does.
+   */
+  #onContextRefused(task: TaskInfo, turn: Turn, message: string): void {
+    // A round started before this field existed did not say: asking again once is then the safe side.
+    const sentHistory = !isValueMap(task.input) || task.input.history !== 0;
+    if (turn.withoutHistory || !sentHistory) {
+      const detail = turn.withoutHistory ? "the prompt is too long for the engine even without history: " : "";
+      this.fail(turn, "BRIDGE_ERR_ENGINE_BAD_REQUEST", `${detail}${message}`);
+      return;
+    }
+    const engine = this.core.ports.engine();
+    if (engine === undefined) {
+      this.fail(turn, "BRIDGE_ERR_ENGINE_NOT_CONFIGURED", "no reasoning engine is configured on this bridge");
+      return;
+    }
+    const { context, mark } = this.#snapshot(undefined);
+    const current = { context, messages: this.conversation.turnMessages(turn.id) };
+    // The retry is the same round again (round - 1 of them done before it): it keeps the turn's tool offer.
+    const taskId = this.#startEngineRound(
+      engine,
+      turn.id,
+      turn.round - 1,
+      { history: [], current },
+      turn.stream,
+      turn.maxTokens,
+    );
+    this.turns.retryWithoutHistory(turn.id, taskId, context, mark);
   }
 
   /** The finished turns a prompt carries: the history window (maxHistoryTurns), cut to its budget (maxHistoryChars). */
@@ -176,7 +214,9 @@ export class Reasoner {
     const flushBytes = Math.max(1, Math.min(CHUNK_BATCH_DEFAULTS.flushBytes, maxFrame ?? Number.POSITIVE_INFINITY));
     return ports.startTask(
       REASON_TASK_KIND,
-      { turnId },
+      // How many finished turns the prompt carried: a context-length refusal is worth a retry without them only
+      // when there were some.
+      { turnId, history: prompt.history.length },
       stream
         ? coalesceProgress(body, {
             ...CHUNK_BATCH_DEFAULTS,
@@ -240,6 +280,11 @@ export class Reasoner {
   onDone(task: TaskInfo, value: Value, continueWithTools: (turn: Turn, round: RoundResult) => void): void {
     const turn = this.turnOf(task);
     if (turn === undefined) return;
+    const refusal = parseContextRefusal(value);
+    if (refusal !== undefined) {
+      this.#onContextRefused(task, turn, refusal.message);
+      return;
+    }
     const round = parseRoundResult(value);
     this.turns.addUsage(turn.id, round.usage);
     if (!turn.stream && round.text.length > 0) this.turns.appendText(turn.id, round.text);

@@ -1,9 +1,12 @@
 /**
  * One engine round, run as a background task outside the mailbox: streams the chat completion, reports text deltas
- * as task progress (streaming devices) and returns text, tool calls, finish reason and usage as the task result.
+ * as task progress (streaming devices) and returns text, tool calls, finish reason and usage as the task result, or
+ * a ContextRefusal when the engine refused the prompt as too long for its context window.
  */
-import type { Value } from "../../../codecs/frames.ts";
+import type { Value, ValueMap } from "../../../codecs/frames.ts";
 import type { ChatRequest, ChatStreamEvent, ChatToolCall, ChatUsage, ReasoningEngine } from "../../engine.ts";
+import { CONTEXT_LENGTH_REASON, isContextLengthRefusal } from "../../engine.ts";
+import { errorMessage } from "../../errors.ts";
 import type { TaskContext } from "../../types.ts";
 import { isValueMap } from "../values.ts";
 
@@ -56,13 +59,23 @@ export function runRound(
       timeoutMs: call.timeoutMs,
       priority: call.priority,
     };
-    if (engine.streamBatches !== undefined) {
-      // Events as each read of the engine's connection brings them, with no async-iterator step per event.
-      await engine.streamBatches(request, options, (events) => {
-        for (const event of events) take(event);
-      });
-    } else {
-      for await (const event of engine.stream(request, options)) take(event);
+    try {
+      if (engine.streamBatches !== undefined) {
+        // Events as each read of the engine's connection brings them, with no async-iterator step per event.
+        await engine.streamBatches(request, options, (events) => {
+          for (const event of events) take(event);
+        });
+      } else {
+        for await (const event of engine.stream(request, options)) take(event);
+      }
+    } catch (err) {
+      // The one refusal the agent can cure by sending less comes back as a value: a task failure keeps only a code
+      // and a message, and the code (BAD_REQUEST) is the same as for refusals no shorter prompt would cure.
+      if (isContextLengthRefusal(err) && text === "" && toolCalls.length === 0) {
+        const refusal: ValueMap = { refused: CONTEXT_LENGTH_REASON, message: errorMessage(err) };
+        return refusal;
+      }
+      throw err;
     }
     return {
       text,
@@ -75,6 +88,19 @@ export function runRound(
       },
     };
   };
+}
+
+/** What a round returns instead of a RoundResult when the engine refused its prompt as too long for its context. */
+export interface ContextRefusal {
+  refused: typeof CONTEXT_LENGTH_REASON;
+  /** The engine client's error message (the engine's own words included). */
+  message: string;
+}
+
+/** The context-length refusal a round's task result holds, or undefined when the round was answered. */
+export function parseContextRefusal(value: Value): ContextRefusal | undefined {
+  if (!isValueMap(value) || value.refused !== CONTEXT_LENGTH_REASON) return undefined;
+  return { refused: CONTEXT_LENGTH_REASON, message: typeof value.message === "string" ? value.message : "" };
 }
 
 function num(value: Value | undefined): number {

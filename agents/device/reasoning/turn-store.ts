@@ -15,6 +15,11 @@ export interface Turn {
   question: string;
   /** The volatile device context snapshotted when the turn began (kept so every round shares one prefix). */
   context: string;
+  /**
+   * True once the engine refused a round of this turn as too long for its context window: its rounds are asked
+   * without history from then on, and the history of later turns starts at it.
+   */
+  withoutHistory: boolean;
   status: TurnStatus;
   stream: boolean;
   maxTokens: number;
@@ -33,6 +38,7 @@ interface TurnRow {
   conn_id: string;
   question: string;
   context: string;
+  without_history: number;
   status: string;
   stream: number;
   max_tokens: number;
@@ -54,6 +60,7 @@ function toTurn(row: TurnRow): Turn {
     connId: row.conn_id,
     question: row.question,
     context: row.context,
+    withoutHistory: Number(row.without_history) !== 0,
     status: row.status as TurnStatus,
     stream: Number(row.stream) !== 0,
     maxTokens: Number(row.max_tokens),
@@ -179,6 +186,7 @@ export class TurnStore {
       connId: input.connId,
       question: input.question,
       context: input.context,
+      withoutHistory: false,
       stream: input.stream,
       maxTokens: input.maxTokens,
       status: "running",
@@ -260,6 +268,23 @@ export class TurnStore {
     const [row] = this
       .sql<TurnRow>`UPDATE reason_turns SET status = 'running', round = round + 1, task_id = ${taskId} WHERE id = ${id}
       RETURNING *`;
+    if (row === undefined) return;
+    const turn = toTurn(row);
+    turn.seq = this.#nextSeq.get(id) ?? turn.seq;
+    this.#byTask.set(taskId, turn);
+  }
+
+  /**
+   * The engine refused the turn's current round as too long for its context window; the round is asked again as
+   * task `taskId`, without history, from now on for every round of the turn. `context` is the turn's new snapshot
+   * (the old one may list only the readings since a turn the prompt no longer carries) and `telemetryMark` the newest
+   * telemetry row id it saw. The round number stays: a refused round used none of the turn's tool rounds. Cached for
+   * the retry's first task event, as `startRound` does.
+   */
+  retryWithoutHistory(id: string, taskId: string, context: string, telemetryMark: number): void {
+    this.#forget(id);
+    const [row] = this.sql<TurnRow>`UPDATE reason_turns SET without_history = 1, context = ${context},
+      telemetry_mark = ${telemetryMark}, task_id = ${taskId} WHERE id = ${id} RETURNING *`;
     if (row === undefined) return;
     const turn = toTurn(row);
     turn.seq = this.#nextSeq.get(id) ?? turn.seq;
