@@ -47,6 +47,8 @@ export interface OperatorRegistry {
   get(id: string): OperatorDeviceRecord | undefined;
   /** Devices ordered by id. */
   list(options?: { limit?: number; offset?: number }): OperatorDeviceRecord[];
+  /** How many devices are provisioned. */
+  count(): number;
   remove(id: string): boolean;
   /** Issues a new secret, invalidating the old one; undefined when the device does not exist. */
   rotateSecret?(id: string): Promise<string | undefined>;

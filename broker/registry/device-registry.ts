@@ -88,6 +88,8 @@ export interface DeviceRegistry {
   get(id: string): DeviceRecord | undefined;
   /** Devices ordered by id. */
   list(options?: { limit?: number; offset?: number }): DeviceRecord[];
+  /** How many devices are provisioned. */
+  count(): number;
   /** Removes a device; false when there was none. */
   remove(id: string): boolean;
   /** Checks a device's secret without blocking the event loop (scrypt runs on the thread pool). */
@@ -162,6 +164,7 @@ export function createDeviceRegistry(options: DeviceRegistryOptions): DeviceRegi
   const stmt = {
     get: db.prepare<[string], DeviceRow>("SELECT * FROM devices WHERE id = ?"),
     list: db.prepare<[number, number], DeviceRow>("SELECT * FROM devices ORDER BY id LIMIT ? OFFSET ?"),
+    count: db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM devices"),
     insert: db.prepare<[string, string, string | null, string | null, number]>(
       "INSERT OR IGNORE INTO devices (id, secret_hash, codec, agent_class, created_at) VALUES (?, ?, ?, ?, ?)",
     ),
@@ -243,6 +246,9 @@ export function createDeviceRegistry(options: DeviceRegistryOptions): DeviceRegi
       const limit = listOptions.limit ?? -1;
       const offset = listOptions.offset ?? 0;
       return guard("list", () => stmt.list.all(limit, offset)).map(toRecord);
+    },
+    count() {
+      return guard("count", () => stmt.count.get())?.n ?? 0;
     },
     remove(id) {
       verified.forget(id);

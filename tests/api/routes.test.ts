@@ -147,7 +147,13 @@ describe("operator REST API", () => {
       ["list-b"],
     );
     const all = (await get("/api/devices")).json() as { devices: Array<{ id: string }> };
-    const second = (await get("/api/devices?limit=1&offset=1")).json() as { devices: Array<{ id: string }> };
+    const second = (await get("/api/devices?limit=1&offset=1")).json() as {
+      devices: Array<{ id: string }>;
+      total: number;
+      matched: number;
+    };
+    assert.equal(second.total, 1, "total is the page's size");
+    assert.equal(second.matched, all.devices.length, "without filters, matched is the fleet's size");
     assert.deepEqual(second.devices, [all.devices[1]]);
     assertError(await get("/api/devices?limit=0"), 400, "BRIDGE_ERR_API_VALIDATION", "querystring.limit");
     await dev.close();

@@ -70,9 +70,11 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
         devices = devices.filter((d) => d.id.toLowerCase().includes(needle));
       }
       devices.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      const matched = filtered ? devices.length : undefined;
+      // Every device the filters keep, before paging: without filters, the fleet's size (an operator paging through
+      // the fleet learns how many pages there are).
+      const matched = filtered ? devices.length : deps.registry.count();
       if (filtered) devices = devices.slice(offset, limit === undefined ? undefined : offset + limit);
-      return { devices, total: devices.length, ...(matched === undefined ? {} : { matched }) };
+      return { devices, total: devices.length, matched };
     },
   );
 
