@@ -141,6 +141,13 @@ export function resolveEngineClientOptions(init: EngineClientInit): EngineClient
   positiveInt(options.cooldown.failureThreshold, "cooldown.failureThreshold");
   nonNegative(options.cooldown.cooldownMs, "cooldown.cooldownMs");
   nonNegative(options.cooldown.maxCooldownMs, "cooldown.maxCooldownMs");
+  // A floor above its ceiling would silently act as the other bound: refused, as the runtime's retry() does.
+  if (options.retry.baseDelayMs > options.retry.maxDelayMs) {
+    throw configError("retry.baseDelayMs", "must not exceed retry.maxDelayMs");
+  }
+  if (options.cooldown.cooldownMs > options.cooldown.maxCooldownMs) {
+    throw configError("cooldown.cooldownMs", "must not exceed cooldown.maxCooldownMs");
+  }
   if (typeof options.random !== "function") throw configError("random", "must be a function returning [0, 1)");
   return options;
 }

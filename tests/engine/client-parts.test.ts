@@ -147,6 +147,15 @@ describe("client options", () => {
       () => createEngineClient({ urls: ["http://x"], retry: { maxAttempts: 1.5 } }),
       (err: unknown) => err instanceof BridgeError && err.details.field === "engine.retry.maxAttempts",
     );
+    // A lower bound above its upper bound.
+    assert.throws(
+      () => createEngineClient({ urls: ["http://x"], retry: { baseDelayMs: 5000, maxDelayMs: 1000 } }),
+      (err: unknown) => err instanceof BridgeError && err.details.field === "engine.retry.baseDelayMs",
+    );
+    assert.throws(
+      () => createEngineClient({ urls: ["http://x"], cooldown: { cooldownMs: 10_000, maxCooldownMs: 3000 } }),
+      (err: unknown) => err instanceof BridgeError && err.details.field === "engine.cooldown.cooldownMs",
+    );
   });
 
   test("a call with invalid options is BAD_REQUEST, a negative timeoutMs or missing options included", async () => {
