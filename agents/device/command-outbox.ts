@@ -126,9 +126,14 @@ export class CommandOutbox {
   /**
    * Marks every open command (QUEUED, or SENT but unacknowledged) as sent once more, in order, and returns what to
    * deliver. Commands past their expiry become EXPIRED; those out of attempts become FAILED. `onlyQueued` delivers
-   * just the QUEUED ones (a new command while the device is online must not resend the SENT ones).
+   * just the QUEUED ones (a new command while the device is online must not resend the SENT ones). `refusal` says
+   * why a command cannot be delivered at all (its frame is too large for the device), or null; such a command
+   * becomes FAILED with that reason rather than SENT.
    */
-  takeDeliveries(onlyQueued: boolean): {
+  takeDeliveries(
+    onlyQueued: boolean,
+    refusal: (command: CommandRecord) => string | null = () => null,
+  ): {
     deliver: CommandRecord[];
     finished: Array<{ command: CommandRecord; scheduleId: string | null }>;
   } {
@@ -139,19 +144,31 @@ export class CommandOutbox {
     const deliver: CommandRecord[] = [];
     const finished: Array<{ command: CommandRecord; scheduleId: string | null }> = [];
     for (const row of rows) {
-      if (Number(row.expires_at) <= now) {
-        this.finish(row, "EXPIRED", null, "expired before delivery was acknowledged");
+      const ended = this.undeliverable(row, now, refusal);
+      if (ended !== null) {
+        this.finish(row, ended.state, null, ended.reason);
         finished.push({ command: this.get(row.id)!, scheduleId: row.schedule_id });
-      } else if (Number(row.attempts) >= Number(row.max_attempts)) {
-        this.finish(row, "FAILED", null, `no ack after ${row.attempts} deliveries`);
-        finished.push({ command: this.get(row.id)!, scheduleId: row.schedule_id });
-      } else {
-        this.sql`UPDATE commands SET state = 'SENT', attempts = attempts + 1, sent_at = ${now} WHERE id = ${row.id}`;
-        if (row.state !== "SENT") this.onTransition(row.id, row.state as CommandState, "SENT");
-        deliver.push(this.get(row.id)!);
+        continue;
       }
+      this.sql`UPDATE commands SET state = 'SENT', attempts = attempts + 1, sent_at = ${now} WHERE id = ${row.id}`;
+      if (row.state !== "SENT") this.onTransition(row.id, row.state as CommandState, "SENT");
+      deliver.push(this.get(row.id)!);
     }
     return { deliver, finished };
+  }
+
+  /** The final state an open command moves to instead of being delivered now, and why; null to deliver it. */
+  private undeliverable(
+    row: CommandRow,
+    now: number,
+    refusal: (command: CommandRecord) => string | null,
+  ): { state: "EXPIRED" | "FAILED"; reason: string } | null {
+    if (Number(row.expires_at) <= now) return { state: "EXPIRED", reason: "expired before delivery was acknowledged" };
+    if (Number(row.attempts) >= Number(row.max_attempts)) {
+      return { state: "FAILED", reason: `no ack after ${row.attempts} deliveries` };
+    }
+    const refused = refusal(toRecord(row));
+    return refused === null ? null : { state: "FAILED", reason: refused };
   }
 
   /** Applies the device's ack. Only an open command changes; a repeat is reported as a duplicate. */

@@ -17,6 +17,7 @@ import { handleAck } from "./handlers/ack.ts";
 import { handleHello } from "./handlers/hello.ts";
 import { handleReportedState } from "./handlers/state.ts";
 import { handleTelemetry } from "./handlers/telemetry.ts";
+import { withRpcFrameLimit } from "./frame-limit.ts";
 import type { DeviceAgentOptions } from "./options.ts";
 import { resolveDeviceAgentOptions } from "./options.ts";
 import type { DeviceProfile, DeviceStatus } from "./presence.ts";
@@ -141,6 +142,11 @@ export class DeviceAgent extends Agent<ValueMap> {
         if (conn.readonly) core.sendError(conn, "BRIDGE_ERR_READONLY", "a readonly connection may not start reasoning");
         else this.#reasoner.request(conn, message.frame);
         return;
+      case "rpc": {
+        // The base class answers on the connection it is handed: a device's gets a send that keeps within maxFrame.
+        const maxFrame = device ? core.presence.profile().caps.maxFrame : null;
+        return super.onMessage(maxFrame === null ? conn : withRpcFrameLimit(conn, maxFrame), message);
+      }
       default:
         return super.onMessage(conn, message);
     }

@@ -3,7 +3,7 @@
  * (error frames, shadow resync and deltas, command delivery). Frames go through `Connection.send`, so they leave only
  * after the event's writes commit and always in the connection's own codec.
  */
-import type { DownMessage, ValueMap } from "../../codecs/frames.ts";
+import type { DesiredStateFrame, DownMessage, ValueMap } from "../../codecs/frames.ts";
 import { PROTOCOL_VERSION } from "../../codecs/frames.ts";
 import type { Connection } from "../types.ts";
 import { CommandOutbox, commandFrame } from "./command-outbox.ts";
@@ -14,6 +14,8 @@ import type { DevicePorts } from "./ports.ts";
 import { PresenceStore } from "./presence.ts";
 import { ShadowStore } from "./shadow-store.ts";
 import { TelemetryStore } from "./telemetry-store.ts";
+import type { Oversize } from "./frame-limit.ts";
+import { FRAME_TOO_LARGE, fitErrorFrame, oversize, oversizeReason } from "./frame-limit.ts";
 import { decodeValue, encodeValue } from "./values.ts";
 
 /** Agent method the command TTL schedule calls (public on DeviceAgent). */
@@ -105,27 +107,23 @@ export class DeviceCore {
     return conn.kind !== "ws";
   }
 
-  /** Sends `message` to every open device connection. */
-  sendToDevice(message: DownMessage, qos: 0 | 1 = 1): number {
-    const targets = this.deviceConnections();
-    for (const conn of targets) conn.send(message, { qos });
-    return targets.length;
-  }
-
-  /** Refuses something `conn` sent with a `down/error` frame (in its codec). */
+  /**
+   * Refuses something `conn` sent with a `down/error` frame (in its codec). For a device with a maxFrame the message
+   * is cut to fit, and a device whose maxFrame cannot hold even the code gets nothing.
+   */
   sendError(conn: Connection, code: string, msg: string, extra: { id?: string; v?: number } = {}): void {
-    conn.send({ channel: "error", frame: { code, msg, ...extra } }, { qos: 1 });
+    const maxFrame = this.isDevice(conn) ? this.presence.profile().caps.maxFrame : null;
+    const frame = fitErrorFrame(conn, { code, msg, ...extra }, maxFrame);
+    if (frame !== undefined) conn.send({ channel: "error", frame }, { qos: 1 });
   }
 
   /** Full resync on hello: the whole desired state at its version, when the device wants sync. */
   resync(conn: Connection): void {
-    if (!this.presence.profile().caps.sync) return;
+    const caps = this.presence.profile().caps;
+    if (!caps.sync) return;
     const shadow = this.shadow.get();
-    conn.send(
-      { channel: "state", frame: { v: shadow.desired.version, d: shadow.desired.state, full: true } },
-      { qos: 1 },
-    );
-    this.shadow.markDeltaSent(shadow.delta);
+    const frame: DesiredStateFrame = { v: shadow.desired.version, d: shadow.desired.state, full: true };
+    if (this.#sendState(conn, frame, "full desired state", caps.maxFrame)) this.shadow.markDeltaSent(shadow.delta);
   }
 
   /**
@@ -133,24 +131,51 @@ export class DeviceCore {
    * thermostat still gets its deltas, in its own codec.
    */
   pushDelta(desiredVersion: number, delta: ValueMap): void {
-    if (!this.presence.profile().caps.sync) return;
-    if (this.sendToDevice({ channel: "state", frame: { v: desiredVersion, d: delta } }) > 0) {
-      this.shadow.markDeltaSent(delta);
+    const caps = this.presence.profile().caps;
+    if (!caps.sync) return;
+    const frame: DesiredStateFrame = { v: desiredVersion, d: delta };
+    let sent = 0;
+    for (const conn of this.deviceConnections()) {
+      if (this.#sendState(conn, frame, "state delta", caps.maxFrame)) sent++;
     }
+    if (sent > 0) this.shadow.markDeltaSent(delta);
+  }
+
+  /**
+   * Sends a `down/state` frame, or, when it is larger than the device's maxFrame, a `down/error`
+   * BRIDGE_ERR_FRAME_TOO_LARGE carrying the desired version instead; true when the state went. The shadow is left as
+   * it is either way: the delta is not recorded as sent, so the next change sends it again.
+   */
+  #sendState(conn: Connection, frame: DesiredStateFrame, what: string, maxFrame: number | null): boolean {
+    const message: DownMessage = { channel: "state", frame };
+    const tooLarge = oversize(conn, message, maxFrame);
+    if (tooLarge === undefined) {
+      conn.send(message, { qos: 1 });
+      return true;
+    }
+    this.sendError(conn, FRAME_TOO_LARGE, oversizeReason(what, tooLarge), { v: frame.v });
+    return false;
   }
 
   /**
    * Delivers open commands in order while the device is online. `onlyQueued` sends just the new ones; otherwise
    * (reconnect, hello) unacknowledged SENT commands go again too. `target` limits delivery to one connection (the
-   * one that just said hello; during a takeover the old session is about to go).
+   * one that just said hello; during a takeover the old session is about to go). A command whose frame is larger
+   * than the device's maxFrame on every target is not sent: it ends FAILED with the sizes as its error (a session
+   * whose codec it does not fit is skipped, one it fits gets it).
    */
   deliverCommands(onlyQueued: boolean, target?: Connection): void {
     const targets = target === undefined ? this.deviceConnections() : [target];
     if (targets.length === 0) return;
-    const { deliver, finished } = this.commands.takeDeliveries(onlyQueued);
+    const maxFrame = this.presence.profile().caps.maxFrame;
+    const refusal = (command: CommandRecord) => commandRefusal(command, targets, maxFrame);
+    const { deliver, finished } = this.commands.takeDeliveries(onlyQueued, maxFrame === null ? undefined : refusal);
     for (const done of finished) this.commandFinished(done.command, done.scheduleId);
     for (const command of deliver) {
-      for (const conn of targets) conn.send({ channel: "cmd", frame: commandFrame(command) }, { qos: 1 });
+      const message: DownMessage = { channel: "cmd", frame: commandFrame(command) };
+      for (const conn of targets) {
+        if (oversize(conn, message, maxFrame) === undefined) conn.send(message, { qos: 1 });
+      }
     }
   }
 
@@ -160,4 +185,20 @@ export class DeviceCore {
     this.commands.prune(this.options.commandHistoryMax);
     this.ports.logger.debug({ agent: this.ports.id, command: command.id, state: command.state }, "command finished");
   }
+}
+
+/** Why `command` cannot go to any of `targets` (its frame exceeds maxFrame in each one's codec); null when it can. */
+function commandRefusal(
+  command: CommandRecord,
+  targets: readonly Connection[],
+  maxFrame: number | null,
+): string | null {
+  const message: DownMessage = { channel: "cmd", frame: commandFrame(command) };
+  let first: Oversize | undefined;
+  for (const conn of targets) {
+    const tooLarge = oversize(conn, message, maxFrame);
+    if (tooLarge === undefined) return null;
+    first ??= tooLarge;
+  }
+  return first === undefined ? null : oversizeReason("command frame", first);
 }

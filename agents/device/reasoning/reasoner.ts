@@ -313,7 +313,8 @@ export class Reasoner {
   /** Ends a turn with `down/error` and a final frame with fr "error". */
   fail(turn: Turn, code: string, message: string): void {
     const target = this.target(turn);
-    target?.send({ channel: "error", frame: { code, msg: message, id: turn.requestId } }, { qos: 1 });
+    // Through sendError, so an engine's long message is cut to the device's maxFrame.
+    if (target !== undefined) this.core.sendError(target, code, message, { id: turn.requestId });
     this.finish(turn.id, code === "BRIDGE_ERR_REASON_INTERRUPTED" ? "interrupted" : "failed", "error");
   }
 
