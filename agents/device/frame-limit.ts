@@ -7,7 +7,7 @@
 import type { DownMessage, ErrorFrame, RpcResultFrame } from "../../codecs/frames.ts";
 import { encodeDownMessage, getCodec } from "../../codecs/index.ts";
 import type { Connection } from "../types.ts";
-import { truncateUtf8 } from "./reasoning/fit-frame.ts";
+import { longestPrefixWhere } from "./reasoning/fit-frame.ts";
 
 /** Code of a frame the bridge did not send because it is larger than the device's maxFrame. */
 export const FRAME_TOO_LARGE = "BRIDGE_ERR_FRAME_TOO_LARGE";
@@ -46,21 +46,7 @@ export function fitErrorFrame(conn: Connection, frame: ErrorFrame, maxFrame: num
   const fits = (msg: string) => oversize(conn, { channel: "error", frame: { ...frame, msg } }, maxFrame) === undefined;
   if (fits(frame.msg)) return frame;
   if (!fits("")) return undefined;
-  // The encoded size grows with the message: binary search for the longest prefix that fits.
-  let lo = 0;
-  let hi = Buffer.byteLength(frame.msg, "utf8") - 1;
-  let best = "";
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const candidate = truncateUtf8(frame.msg, mid).text;
-    if (fits(candidate)) {
-      best = candidate.length > best.length ? candidate : best;
-      lo = mid + 1;
-    } else {
-      hi = mid - 1;
-    }
-  }
-  return { ...frame, msg: best };
+  return { ...frame, msg: longestPrefixWhere(frame.msg, fits) };
 }
 
 /** The rpc answer sent instead of a result too large for the device. */

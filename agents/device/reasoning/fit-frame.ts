@@ -31,15 +31,23 @@ export function longestFittingPrefix(
   maxFrame: number,
   frameWith: (text: string) => ReasonStreamFrame,
 ): string {
-  const bytes = Buffer.byteLength(text, "utf8");
-  if (reasonFrameBytes(codec, frameWith(text)) <= maxFrame) return text;
+  return longestPrefixWhere(text, (candidate) => reasonFrameBytes(codec, frameWith(candidate)) <= maxFrame);
+}
+
+/**
+ * The longest prefix of `text`, cut on a UTF-8 character boundary, for which `fits` holds ("" when none does).
+ * `fits` must hold for every shorter prefix of one it holds for (an encoded size grows with the text), so a binary
+ * search over the byte length finds it.
+ */
+export function longestPrefixWhere(text: string, fits: (candidate: string) => boolean): string {
+  if (fits(text)) return text;
   let lo = 0;
-  let hi = bytes - 1;
+  let hi = Buffer.byteLength(text, "utf8") - 1;
   let best = "";
   while (lo <= hi) {
     const mid = (lo + hi) >>> 1;
     const candidate = truncateUtf8(text, mid).text;
-    if (reasonFrameBytes(codec, frameWith(candidate)) <= maxFrame) {
+    if (fits(candidate)) {
       best = candidate.length > best.length ? candidate : best;
       lo = mid + 1;
     } else {
