@@ -43,10 +43,15 @@ export function runEvent(rt: Runtime, agentId: string, event: AgentEvent, user: 
 }
 
 /** RuntimeCore.enqueueInternal: a runtime event (alarm, task result) that nobody awaits. */
-export function enqueueInternal(rt: Runtime, agentId: string, event: AgentEvent): void {
+export function enqueueInternal(
+  rt: Runtime,
+  agentId: string,
+  event: AgentEvent,
+  resolve: (outcome: EventOutcome) => void = noop,
+): void {
   if (rt.closed || !isValidAgentId(agentId)) return;
   if (rt.closing && event.kind !== "wake") return;
-  cellFor(rt, agentId).enqueue({ event, user: false, resolve: noop });
+  cellFor(rt, agentId).enqueue({ event, user: false, resolve });
 }
 
 /** RuntimeCore.reroute: an event that reached a closed cell runs in the agent's current cell. */
@@ -64,6 +69,7 @@ export function reroute(rt: Runtime, agentId: string, item: QueuedEvent): void {
 /** RuntimeCore.destroyFiles: the agent leaves the registry, its connections, the alarm index and the disk. */
 export function destroyFiles(rt: Runtime, agentId: string): void {
   rt.cells.delete(agentId);
+  rt.alarmFailures.delete(agentId);
   for (const transport of rt.transports.take(agentId)) {
     try {
       transport.close("agent destroyed");

@@ -13,6 +13,7 @@ import type { CloseReason, ConnectionInit, DeliverOutcome, EventResult, InboundM
 import { globToRegExp, isValidAgentId } from "./ids.ts";
 import { type ResolvedRuntimeOptions, type RuntimeOptions, resolveRuntimeOptions } from "./options.ts";
 import { RuntimeDb } from "./runtime-db.ts";
+import { fireAlarm } from "./runtime-alarms.ts";
 import { cellIdle, clearIdleTimer } from "./runtime-hibernation.ts";
 import { cellFor, destroyFiles, enqueueInternal, reroute, runEvent } from "./runtime-registry.ts";
 import { START_WAKE_CONCURRENCY, wakePendingAgents } from "./runtime-start.ts";
@@ -56,6 +57,8 @@ export class Runtime implements AgentRuntime {
   readonly core: RuntimeCore;
   /** Internal (runtime-registry.ts). */
   readonly alarms: AlarmIndex;
+  /** Alarm events that failed as a whole in a row, by agent (runtime-alarms.ts); absent once one commits. */
+  readonly alarmFailures = new Map<string, number>();
   /** Internal (runtime-registry.ts). Agent database files on disk (for the hibernated count). */
   known: number;
   /** Internal (runtime-*.ts). Set once shutdown began. */
@@ -82,7 +85,7 @@ export class Runtime implements AgentRuntime {
     this.#db = new RuntimeDb(path.join(options.dataDir, "runtime.db"), this.opts.synchronous, this.opts.lockingMode);
     const clock = options.clock ?? systemClock;
     this.alarms = new AlarmIndex(this.#db, clock, (ids) => {
-      for (const id of ids) enqueueInternal(this, id, { kind: "alarm" });
+      for (const id of ids) fireAlarm(this, id);
     });
     const self = this;
     this.core = {

@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import { Agent } from "../../agents/index.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { tempDir, testRuntime } from "./helpers.ts";
+
+const ticks: string[] = [];
+/** How many alarm runs still lose their transaction (SQLite rolls it back on its own). */
+let losing = 0;
+
+class Ticker extends Agent {
+  static override callable = ["arm"];
+  override onStart(): void {
+    this.sql`CREATE TABLE IF NOT EXISTS u (k INTEGER PRIMARY KEY)`;
+    this.sql`INSERT OR IGNORE INTO u (k) VALUES (1)`;
+  }
+  arm(): string {
+    return this.scheduleEvery(60, "tick", "t").id;
+  }
+  tick(payload: string): void {
+    if (losing > 0) {
+      losing--;
+      // The whole alarm event fails: the schedule's own retry bookkeeping cannot be written either.
+      this.sql`INSERT OR ROLLBACK INTO u (k) VALUES (1)`;
+    }
+    ticks.push(payload);
+  }
+}
+
+describe("an alarm whose event fails", () => {
+  const t = tempDir();
+  after(() => t.remove());
+
+  test("is tried again with backoff instead of leaving the agent's schedules stopped", async () => {
+    const clock = new ManualClock();
+    const rt = testRuntime(path.join(t.dir, "retry"), Ticker, 1, { clock });
+    try {
+      await rt.start();
+      assert.equal((await rt.call("a", "arm", [])).ok, true);
+      losing = 2;
+      await clock.advance(60_000);
+      assert.deepEqual(ticks, [], "the first run lost its transaction");
+      await clock.advance(1_000);
+      assert.deepEqual(ticks, [], "the second, a second later, too");
+      await clock.advance(2_000);
+      assert.deepEqual(ticks, ["t"], "the third, two seconds after the second, ran");
+      await clock.advance(60_000);
+      assert.deepEqual(ticks, ["t", "t"], "and the schedule goes on at its interval");
+    } finally {
+      await rt.shutdown();
+    }
+  });
+});
