@@ -177,7 +177,8 @@ export function createBroker(options: BrokerOptions): Broker {
   /** Binds aedes and the socket listeners; `start` settles the outcome. */
   async function bindListeners(): Promise<void> {
     await aedes.listen();
-    if (opts.tcp) listeners.push(await listenSockets({ kind: "tcp", ...opts.tcp, accept }));
+    const maxSockets = socketsPerListener(limits.maxConnections);
+    if (opts.tcp) listeners.push(await listenSockets({ kind: "tcp", ...opts.tcp, accept, maxSockets }));
     if (opts.tls) {
       const { cert, key, ca } = opts.tls;
       listeners.push(
@@ -187,6 +188,7 @@ export function createBroker(options: BrokerOptions): Broker {
           port: opts.tls.port,
           tls: ca === undefined ? { cert, key } : { cert, key, ca, requestCert: true, rejectUnauthorized: true },
           accept,
+          maxSockets,
         }),
       );
     }
@@ -263,4 +265,13 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   const broker = createBroker(options);
   await broker.start();
   return broker;
+}
+
+/**
+ * The sockets one MQTT listener holds at most: the sessions `maxConnections` allows, plus room for sockets that have
+ * not sent CONNECT yet (each waits up to `connectTimeoutMs`), takeovers and refusals answered with CONNACK 3. Without
+ * a bound, a flood of sockets that never send CONNECT used file descriptors until the process could open no database.
+ */
+export function socketsPerListener(maxConnections: number): number {
+  return maxConnections + Math.max(64, Math.ceil(maxConnections / 10));
 }

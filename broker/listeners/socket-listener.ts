@@ -36,6 +36,8 @@ export interface SocketListenerOptions {
   port: number;
   tls?: tls.TlsOptions;
   accept: AcceptFn;
+  /** Sockets this listener holds at most, CONNECT sent or not; more are closed as they arrive. Default: no bound. */
+  maxSockets?: number;
 }
 
 function ignoreError(): void {}
@@ -67,6 +69,7 @@ export function listenSockets(options: SocketListenerOptions): Promise<SocketLis
   // A TLS socket reaches `onSocket` only after its handshake; until then the TCP socket under it is tracked too, or
   // `close()` would wait for every peer that never sends its ClientHello (Node's handshake timeout is 120 s).
   if (options.kind === "tls") server.on("connection", track);
+  if (options.maxSockets !== undefined) server.maxConnections = options.maxSockets;
   return new Promise((resolve, reject) => {
     const onError = (cause: Error): void => {
       reject(

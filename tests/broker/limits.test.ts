@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { describe, test } from "node:test";
 import mqttPacket from "mqtt-packet";
+import { socketsPerListener } from "../../broker/broker.ts";
 import { getCodec } from "../../codecs/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import {
@@ -88,6 +89,41 @@ describe("broker limits", () => {
       await endClient(c1again);
       await endClient(c2);
     } finally {
+      await tb.close();
+    }
+  });
+
+  test("sockets beyond maxConnections plus headroom are closed as they arrive; freed room takes devices again", async () => {
+    const tb = await startTestBroker({ limits: { maxConnections: 1 } });
+    const idle: net.Socket[] = [];
+    try {
+      const secret = await tb.addDevice("late");
+      const cap = socketsPerListener(1);
+      // Sockets that never send CONNECT, as a flood would open them.
+      for (let i = 0; i < cap; i++) {
+        const socket = net.connect(tb.port, "127.0.0.1");
+        socket.on("error", () => {});
+        idle.push(socket);
+        await new Promise((resolve) => socket.once("connect", resolve));
+      }
+      // One more is closed by the server at once: its close event comes without this side ending it.
+      const refused = net.connect(tb.port, "127.0.0.1");
+      refused.on("error", () => {});
+      const closedAtOnce = await new Promise<boolean>((resolve) => {
+        // Well before connectTimeoutMs, which would close an accepted socket that never sends CONNECT.
+        const timer = setTimeout(() => resolve(false), 2000);
+        refused.once("close", () => {
+          clearTimeout(timer);
+          resolve(true);
+        });
+      });
+      refused.destroy();
+      assert.ok(closedAtOnce, "the socket over the bound was closed by the server");
+      for (const socket of idle.splice(0, 2)) socket.destroy();
+      const device = await connectDevice(tb.url, { clientId: "late", username: "late", password: secret });
+      await endClient(device);
+    } finally {
+      for (const socket of idle) socket.destroy();
       await tb.close();
     }
   });
