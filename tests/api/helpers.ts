@@ -11,7 +11,7 @@ import pino from "pino";
 import type { UpMessage } from "../../codecs/frames.ts";
 import type { ReasoningEngine } from "../../agents/engine.ts";
 import type { ConnectionTransport, EventResult } from "../../agents/host.ts";
-import { createRuntime, DeviceAgent } from "../../agents/index.ts";
+import { createRuntime, DeviceAgent, type RuntimeOptions } from "../../agents/index.ts";
 import type { AgentRuntime } from "../../agents/types.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "../../broker/registry/index.ts";
 import { type OperatorEngine, registerOperatorApi } from "../../app/api/index.ts";
@@ -38,7 +38,12 @@ export interface ApiFixture {
 }
 
 export async function createApiFixture(
-  options: { engine?: ReasoningEngine & Partial<OperatorEngine>; agentConfig?: Record<string, unknown> } = {},
+  options: {
+    engine?: ReasoningEngine & Partial<OperatorEngine>;
+    agentConfig?: Record<string, unknown>;
+    /** Agent classes by id pattern besides the default DeviceAgent. */
+    agentClasses?: RuntimeOptions["agentClasses"];
+  } = {},
 ): Promise<ApiFixture> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "api-test-"));
   const clock = new ManualClock(Date.UTC(2026, 0, 15, 12, 0, 0));
@@ -56,6 +61,7 @@ export async function createApiFixture(
     engine: options.engine,
     logger: pino({ level: "silent" }),
     agentConfig: options.agentConfig === undefined ? undefined : { DeviceAgent: options.agentConfig },
+    agentClasses: options.agentClasses,
     observer: metrics.runtimeObserver,
   });
   await runtime.start();

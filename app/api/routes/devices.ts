@@ -2,6 +2,7 @@
  * Device provisioning and the fleet table: list, get, create (secret shown once), delete.
  */
 import type { FastifyInstance } from "fastify";
+import { AGENT_ERRORS } from "../../../agents/index.ts";
 import type { CodecName } from "../../../codecs/frames.ts";
 import { callDeviceAgent, requireDevice } from "../agent-call.ts";
 import type { OperatorDeps, OperatorDeviceRecord } from "../deps.ts";
@@ -37,6 +38,19 @@ export function summarize(deps: OperatorDeps, record: OperatorDeviceRecord): Dev
     lastSeenAt: seen.length > 0 ? Math.max(...seen) : null,
     lastTelemetry: telemetry === undefined ? null : { at: telemetry.at, readings: toJsonValue(telemetry.readings) },
   };
+}
+
+/**
+ * The agent's own status (DeviceAgent's `getStatus`), or null when the device's agent class has none: a device served
+ * by an agent of its own is still a device, with its registry record and live facts.
+ */
+async function agentStatus(deps: OperatorDeps, id: string): Promise<JsonValue | null> {
+  try {
+    return toJsonValue(await callDeviceAgent(deps, id, "getStatus", []));
+  } catch (err) {
+    if (err instanceof ApiError && err.code === AGENT_ERRORS.CALL_UNKNOWN_METHOD) return null;
+    throw err;
+  }
 }
 
 export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): void {
@@ -89,8 +103,7 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
     },
     async (request) => {
       const record = await requireDevice(deps, request.params.id);
-      const status = await callDeviceAgent(deps, record.id, "getStatus", []);
-      return { ...summarize(deps, record), status: toJsonValue(status) };
+      return { ...summarize(deps, record), status: await agentStatus(deps, record.id) };
     },
   );
 
