@@ -78,6 +78,19 @@ export class SseParser {
     return [];
   }
 
+  /**
+   * Whether what the stream left unterminated (an event without its blank line, its last line perhaps without a
+   * line ending) is exactly `data: [DONE]`. The spec drops such an event; a caller may still take it as the end of an
+   * OpenAI-compatible stream: every chunk before it arrived whole, so nothing was lost.
+   */
+  endsWithDone(): boolean {
+    const data = [...this.#data];
+    const line = this.#buffer.endsWith("\r") ? this.#buffer.slice(0, -1) : this.#buffer;
+    if (line.startsWith("data:")) data.push(line.slice(line.startsWith("data: ") ? 6 : 5));
+    else if (line.length > 0 && !line.startsWith(":")) return false;
+    return data.join("\n") === "[DONE]";
+  }
+
   /** Bytes held for an incomplete line, so a caller can bound memory against a server that never sends LF. */
   get pendingLength(): number {
     return this.#buffer.length + this.#data.reduce((n, d) => n + d.length, 0);

@@ -77,7 +77,12 @@ export class ChatStreamReader {
           throw this.#broken(`dropped the stream: ${describeNetworkError(err, this.#context.apiKey)}`, {}, err);
         }
       }
-      if (chunks === null) throw this.#broken("ended the stream without [DONE]");
+      if (chunks === null) {
+        // A proxy may drop the final blank line (or line ending) after [DONE]: the answer is complete all the same.
+        if (!this.#parser.endsWithDone()) throw this.#broken("ended the stream without [DONE]");
+        this.#over = true;
+        return this.#assembler.finish();
+      }
       const events: ChatStreamEvent[] = [];
       try {
         for (const chunk of chunks) {

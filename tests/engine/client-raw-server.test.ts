@@ -130,6 +130,22 @@ describe("engine client against raw SSE", () => {
     assert.equal(result.error?.code, "BRIDGE_ERR_ENGINE_STREAM_BROKEN");
   });
 
+  test("a stream whose [DONE] lacks its blank line (or line ending) at the very end is complete, not broken", async () => {
+    for (const tail of ["data: [DONE]\n", "data: [DONE]", "data: [DONE]\r"]) {
+      const result = await ask(async (res) => {
+        res.end(`${chunk({ content: "whole" }, "stop")}${tail}`);
+      });
+      assert.equal(result.error, undefined, JSON.stringify(tail));
+      assert.equal(result.text, "whole");
+      assert.equal(result.events.at(-1)?.type, "done");
+    }
+    // Anything else left unterminated is still a broken stream.
+    const cut = await ask(async (res) => {
+      res.end(`${chunk({ content: "cut" })}data: {"id":"x"`);
+    });
+    assert.equal(cut.error?.code, "BRIDGE_ERR_ENGINE_STREAM_BROKEN");
+  });
+
   test("a chunk that is not JSON is STREAM_BROKEN", async () => {
     const result = await ask(async (res) => {
       res.end(`${chunk({ content: "a" })}data: {not json\n\n`);
