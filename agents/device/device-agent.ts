@@ -23,7 +23,7 @@ import { resolveDeviceAgentOptions } from "./options.ts";
 import type { DeviceProfile, DeviceStatus } from "./presence.ts";
 import type { Approval, ApprovalStatus } from "./reasoning/approval-store.ts";
 import type { ResolveApprovalResult } from "./reasoning/approval-flow.ts";
-import { handleToolCalls, resolveApproval } from "./reasoning/approval-flow.ts";
+import { handleToolCalls, resolveApproval, resumeWaitingTurns } from "./reasoning/approval-flow.ts";
 import type { ConversationEntry } from "./reasoning/conversation-store.ts";
 import { Reasoner } from "./reasoning/reasoner.ts";
 import type { UsageTotals } from "./reasoning/turn-store.ts";
@@ -75,6 +75,7 @@ export class DeviceAgent extends Agent<ValueMap> {
       startTask: (kind, input, run, taskOptions) => this.startTask(kind, input, run, taskOptions),
       cancelTask: (id) => this.cancelTask(id),
       commandTransition: (commandId, from, state) => this.#reportCommandTransition(commandId, from, state),
+      sessionGreeted: () => resumeWaitingTurns(this.#reasoner),
     },
     this.options,
   );

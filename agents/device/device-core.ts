@@ -61,6 +61,7 @@ export class DeviceCore {
     this.ports.sql`INSERT INTO device_meta (key, value) VALUES ('greeted', ${encodeValue(conn.id)})
       ON CONFLICT (key) DO UPDATE SET value = excluded.value`;
     this.#greeted = conn.id;
+    this.ports.sessionGreeted?.();
     return true;
   }
 

@@ -28,4 +28,6 @@ export interface DevicePorts {
   cancelTask(id: string): boolean;
   /** Told of each command state change the outbox makes (the app's metrics); optional, must not throw. */
   commandTransition?(commandId: string, from: CommandState | null, to: CommandState): void;
+  /** A device session got its pending frames (the first message of a session): work held for the device resumes. */
+  sessionGreeted?(): void;
 }

@@ -248,6 +248,27 @@ test("a tool needing approval waits, survives a runtime restart, and resumes whe
   assert.equal(again.status, "already_resolved");
 });
 
+test("an approval decided while the device is offline resumes the turn when the device is back, not before", async () => {
+  const h = harness();
+  let dev = await h.open("door-r11", "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "5.0" } });
+  await h.send(dev, { channel: "reason", frame: { id: "later", q: "Please send_command to open the door" } });
+  const [entry] = await waitFor(() => {
+    const list = h.runtime.directory.list("approval").filter((a) => a.agentId === "door-r11");
+    return list.length > 0 ? list : undefined;
+  }, "a pending approval");
+  await h.close(dev);
+  const resolved = await h.call<{ status: string }>("door-r11", "resolveApproval", entry.key, true, "ok");
+  assert.equal(resolved.status, "ok");
+  // A round would have been handed to the engine client inside the resolving event (an eager task).
+  assert.equal(env.engine.stats().inFlight, 0, "no round is asked for while nobody can receive it");
+
+  dev = await h.open("door-r11", "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "5.0" } });
+  const fin = await finalFrame(dev, "later");
+  assert.equal(fin.fr, "stop", "the device that asked gets the answer in its next session");
+});
+
 test("a refused approval tells the model and the turn still ends with an answer", async () => {
   const h = harness();
   const dev = await h.open("door-r10", "cbor");

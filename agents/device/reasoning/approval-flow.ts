@@ -73,7 +73,20 @@ function continueIfUnblocked(reasoner: Reasoner, turnId: string): void {
   }
   const turn = reasoner.turns.get(turnId);
   if (turn === undefined || (turn.status !== "running" && turn.status !== "awaiting_approval")) return;
+  // Nobody would receive the answer (the device went offline while the turn waited): generating it now would lose
+  // it. The turn keeps waiting, with nothing pending, and resumes when the device's next session is greeted.
+  if (!reasoner.hasRecipient(turn)) {
+    if (turn.status !== "awaiting_approval") reasoner.turns.setStatus(turnId, "awaiting_approval");
+    return;
+  }
   reasoner.startRound(turn);
+}
+
+/** A device session was greeted: turns whose approvals were all decided while it was offline continue now. */
+export function resumeWaitingTurns(reasoner: Reasoner): void {
+  for (const turn of reasoner.turns.withStatus("awaiting_approval")) {
+    if (reasoner.approvals.pendingForTurn(turn.id) === 0) continueIfUnblocked(reasoner, turn.id);
+  }
 }
 
 /**

@@ -240,6 +240,11 @@ export class Reasoner {
   }
 
   /** Where a turn's frames go: its own connection, else (after a takeover) the device's current session. */
+  /** Whether a turn's frames would reach anyone now (its own connection, or the device's current session). */
+  hasRecipient(turn: Turn): boolean {
+    return this.target(turn) !== undefined;
+  }
+
   private target(turn: Turn): Connection | undefined {
     const own = this.core.ports.connection(turn.connId);
     if (own !== undefined) return own;
