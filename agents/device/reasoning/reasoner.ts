@@ -108,11 +108,8 @@ export class Reasoner {
 
   /** Starts the next engine round of `turn` as a background task. The last allowed round is asked without tools. */
   startRound(turn: Turn): void {
-    const engine = this.core.ports.engine();
-    if (engine === undefined) {
-      this.fail(turn, "BRIDGE_ERR_ENGINE_NOT_CONFIGURED", "no reasoning engine is configured on this bridge");
-      return;
-    }
+    const engine = this.#engineFor(turn);
+    if (engine === undefined) return;
     const current = { context: turn.context, messages: this.conversation.turnMessages(turn.id) };
     const prompt = { history: turn.withoutHistory ? [] : this.#history(), current };
     const taskId = this.#startEngineRound(engine, turn.id, turn.round, prompt, turn.stream, turn.maxTokens);
@@ -152,11 +149,8 @@ export class Reasoner {
       this.fail(turn, "BRIDGE_ERR_ENGINE_BAD_REQUEST", `${detail}${message}`);
       return;
     }
-    const engine = this.core.ports.engine();
-    if (engine === undefined) {
-      this.fail(turn, "BRIDGE_ERR_ENGINE_NOT_CONFIGURED", "no reasoning engine is configured on this bridge");
-      return;
-    }
+    const engine = this.#engineFor(turn);
+    if (engine === undefined) return;
     const { context, mark } = this.#snapshot(undefined);
     const current = { context, messages: this.conversation.turnMessages(turn.id) };
     // The retry is the same round again (round - 1 of them done before it): it keeps the turn's tool offer.
@@ -169,6 +163,15 @@ export class Reasoner {
       turn.maxTokens,
     );
     this.turns.retryWithoutHistory(turn.id, taskId, context, mark);
+  }
+
+  /** The configured engine; without one, `turn` fails with BRIDGE_ERR_ENGINE_NOT_CONFIGURED and this is undefined. */
+  #engineFor(turn: Turn): ReasoningEngine | undefined {
+    const engine = this.core.ports.engine();
+    if (engine === undefined) {
+      this.fail(turn, "BRIDGE_ERR_ENGINE_NOT_CONFIGURED", "no reasoning engine is configured on this bridge");
+    }
+    return engine;
   }
 
   /** The finished turns a prompt carries: the history window (maxHistoryTurns), cut to its budget (maxHistoryChars). */
@@ -239,12 +242,12 @@ export class Reasoner {
     return this.turns.current(task.input.turnId, task.id);
   }
 
-  /** Where a turn's frames go: its own connection, else (after a takeover) the device's current session. */
   /** Whether a turn's frames would reach anyone now (its own connection, or the device's current session). */
   hasRecipient(turn: Turn): boolean {
     return this.target(turn) !== undefined;
   }
 
+  /** Where a turn's frames go: its own connection, else (after a takeover) the device's current session. */
   private target(turn: Turn): Connection | undefined {
     const own = this.core.ports.connection(turn.connId);
     if (own !== undefined) return own;
