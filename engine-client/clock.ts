@@ -1,4 +1,7 @@
 /** Time and randomness, injected so retries, cooldowns and deadlines are testable without waiting. */
+// Node's timer limit is one fact for the whole bridge; the agent runtime states it (engine-client already depends on
+// agents/ for the engine interface).
+import { MAX_TIMER_MS } from "../agents/clock.ts";
 
 /** An opaque timer handle returned by `Clock.setTimeout`. */
 export type TimerHandle = unknown;
@@ -13,9 +16,6 @@ export interface Clock {
 
 /** A source of uniform numbers in [0, 1), like `Math.random`. */
 export type RandomSource = () => number;
-
-/** Longest delay one Node timer takes: a longer one fires after 1 ms instead (with a TimeoutOverflowWarning). */
-export const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * A timer for a delay longer than MAX_TIMER_MS, armed in steps of at most that: a deadline a month away must not
