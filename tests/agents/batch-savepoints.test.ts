@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, type AgentRuntime, type Value } from "../../agents/index.ts";
-import { SqlRunner } from "../../agents/storage.ts";
+import { failControlOnce } from "./control-fault.ts";
 import { RecordingTransport, settle, tempDir, testRuntime } from "./helpers.ts";
 import { statementSpy } from "./statement-spy.ts";
 
@@ -342,15 +342,7 @@ describe("savepoints of a group commit", () => {
 
   test("a change outside any event whose BEGIN fails leaves no scope behind: the next change commits and broadcasts", async () => {
     const rt = testRuntime(path.join(t.dir, "outside-begin"), Outside, ++seed);
-    const control = SqlRunner.prototype.control;
-    let failBegin = true;
-    SqlRunner.prototype.control = function (this: SqlRunner, text: string): void {
-      if (failBegin && text === "BEGIN") {
-        failBegin = false;
-        throw new Error("disk I/O error");
-      }
-      control.call(this, text);
-    };
+    const fault = failControlOnce((text) => text === "BEGIN");
     try {
       const tr = new RecordingTransport();
       await rt.open("a", { id: "c", kind: "ws", codec: "json", transport: tr });
@@ -366,7 +358,7 @@ describe("savepoints of a group commit", () => {
       );
       assert.deepEqual(await rt.call("a", "n", []), { ok: true, value: 2 });
     } finally {
-      SqlRunner.prototype.control = control;
+      fault.restore();
       await rt.shutdown();
     }
     // Stored, not only in memory: a new runtime on the same files reads it back.

@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, type AgentRuntime, type RuntimeOptions, type TaskInfo, type Value } from "../../agents/index.ts";
-import { SqlRunner } from "../../agents/storage.ts";
 import { BridgeError } from "../../errors/index.ts";
+import { failControlOnce } from "./control-fault.ts";
 import { settle, tempDir, testRuntime } from "./helpers.ts";
 
 const seen: string[] = [];
@@ -177,14 +177,7 @@ describe("eager background tasks", () => {
     seen.length = 0;
     aborted.clear();
     const rt = testRuntime(path.join(t.dir, "abandoned"), EagerAgent, 5);
-    const control = SqlRunner.prototype.control;
-    SqlRunner.prototype.control = function (this: SqlRunner, text: string): void {
-      if (failNextSavepoint && text === "SAVEPOINT ev") {
-        failNextSavepoint = false;
-        throw new Error("disk I/O error");
-      }
-      control.call(this, text);
-    };
+    const fault = failControlOnce((text) => failNextSavepoint && text === "SAVEPOINT ev");
     try {
       assert.deepEqual(await rt.call("a", "running", []), { ok: true, value: [] });
       // One batch of two events: the first starts its task, the second's savepoint fails and the batch is abandoned.
@@ -198,7 +191,7 @@ describe("eager background tasks", () => {
       assert.deepEqual(seen, []);
       assert.deepEqual(await rt.call("a", "running", []), { ok: true, value: [] }, "no task left of the batch");
     } finally {
-      SqlRunner.prototype.control = control;
+      fault.restore();
       failNextSavepoint = false;
       await rt.shutdown();
     }
