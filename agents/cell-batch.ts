@@ -295,7 +295,7 @@ export function releaseOutputs(cell: AgentCell, outputs: Output[]): void {
   }
 }
 
-/** Bookkeeping after a commit: the agent's next alarm, a queue flush, and the pending mark for restarts. */
+/** Bookkeeping after a commit: the agent's next alarm and a queue flush (the pending mark: clearPendingOnLeave). */
 export function afterBatch(cell: AgentCell): void {
   if (cell.closed || !cell.inMemory) return;
   const alarms = cell.core.alarms;
@@ -315,42 +315,19 @@ export function afterBatch(cell: AgentCell): void {
     }
   } catch (err) {
     reportError(cell, err, "alarm-index");
-    return;
   }
-  // Asked only when it decides something: a running task keeps its agent pending, so asking on every batch cost a
-  // SELECT per streamed chunk.
-  if (alarms.isPending(cell.id) && cell.tasks.size === 0) queuePendingCheck(cell);
 }
 
 /**
- * Clears the agent's pending mark once it has no queue item and no task row left, on the next turn of the event loop
- * rather than in this one: the frames this batch released are written by aedes on the next `setImmediate`, and the
- * check (two SELECTs and a write to the runtime database) used to run before them, in front of every reasoning
- * answer's final frame. The mark only makes a restart wake the agent, so clearing it a turn later loses nothing; a
- * check that finds the agent busy leaves it to the next batch. A cell that leaves memory before that turn (the cap
- * evicts an idle agent in the turn its drain stopped; shutdown) runs the check as it hibernates, or the mark would
- * stay and every such agent be woken at the next start.
+ * Clears the agent's pending mark (for restarts) as the cell leaves memory (hibernation, eviction by the cap,
+ * shutdown), once it has no queue item and no task row left. Not after every batch: the mark only makes the next
+ * start wake the agent, so keeping it while the agent is in memory loses nothing, and clearing it per task cost two
+ * SELECTs and an autocommit to the runtime database per reasoning answer, and one more autocommit to set it again at
+ * the next question (about 2% of the bridge's CPU at 256 streaming devices, docs/benchmarks.md). The price: after a
+ * crash, each agent that was in memory with a task or queue item since it last woke is woken once at the next start,
+ * finds nothing, and its mark goes then.
  */
-function queuePendingCheck(cell: AgentCell): void {
-  if (cell.pendingCheckQueued) return;
-  cell.pendingCheckQueued = true;
-  setImmediate(() => {
-    // Already run by hibernate (see runQueuedPendingCheck), or left to it: shutdown hibernates every cell.
-    if (!cell.pendingCheckQueued || cell.core.closing) return;
-    checkPending(cell);
-  });
-}
-
-/**
- * Runs the check queued by the last batch now, if any: `cell` is leaving memory (hibernation, eviction by the cap
- * in the turn its drain stopped, shutdown), and its database closes before the queued turn would run it.
- */
-export function runQueuedPendingCheck(cell: AgentCell): void {
-  if (cell.pendingCheckQueued) checkPending(cell);
-}
-
-function checkPending(cell: AgentCell): void {
-  cell.pendingCheckQueued = false;
+export function clearPendingOnLeave(cell: AgentCell): void {
   const alarms = cell.core.alarms;
   if (cell.closed || !cell.inMemory || cell.running) return;
   if (!alarms.isPending(cell.id) || cell.tasks.size > 0) return;

@@ -3,7 +3,7 @@ import { performance } from "node:perf_hooks";
 import type { Value } from "../codecs/frames.ts";
 import { constructAgent } from "./agent.ts";
 import type { AgentCell } from "./cell.ts";
-import { runQueuedPendingCheck } from "./cell-batch.ts";
+import { clearPendingOnLeave } from "./cell-batch.ts";
 import { evacuate, releaseCapacityWaiters } from "./cell-mailbox.ts";
 import { directoryPut } from "./cell-state.ts";
 import { AGENT_ERRORS } from "./errors.ts";
@@ -60,8 +60,8 @@ function loadAgent(cell: AgentCell, sql: SqlRunner): void {
 /** AgentCell.hibernate: releases the object and DB handle (hibernation or shutdown); connections stay with the host. */
 export function hibernate(cell: AgentCell): void {
   if (cell.closed) return;
-  // While the database is still open: the pending mark's check, queued for the next turn, would find it closed.
-  runQueuedPendingCheck(cell);
+  // While the database is still open: the check reads the agent's queue and task rows.
+  clearPendingOnLeave(cell);
   cell.closed = true;
   cell.sql?.close();
   cell.sql = null;

@@ -48,8 +48,6 @@ export class AgentCell {
   alarmDirty = false;
   /** Queue items were added: flush after the batch. */
   queueDirty = false;
-  /** A check whether the agent's pending mark may go is queued (cell-batch.ts, afterBatch). */
-  pendingCheckQueued = false;
 
   // ---------- internal: the cell-*.ts files only ----------
 

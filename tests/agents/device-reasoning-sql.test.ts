@@ -37,7 +37,7 @@ test("a streamed turn re-reads no turn or task row and asks the queue at most on
   assert.ok(chunks.length > 1, `streamed in ${chunks.length} chunks`);
   const rereads = executed.filter((s) => /^SELECT \* FROM (reason_turns|_bridge_tasks) WHERE id/.test(s.trim()));
   assert.deepEqual(rereads, [], `statements of the turn: ${executed.length}`);
-  // The queue is asked once, when the finished task lets the agent's pending mark go; not per chunk.
+  // The queue is asked at most once (when the agent's pending mark may go, as it leaves memory); never per chunk.
   const queueReads = executed.filter((s) => /FROM _bridge_queue/.test(s));
   assert.ok(queueReads.length <= 1, `${queueReads.length} queue reads for ${chunks.length} chunks`);
 });

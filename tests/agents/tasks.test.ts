@@ -3,6 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, type AgentRuntime, type TaskInfo, type Value } from "../../agents/index.ts";
+import { RuntimeDb } from "../../agents/runtime-db.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { RecordingTransport, settle, tempDir, testRuntime } from "./helpers.ts";
 
@@ -185,6 +186,35 @@ describe("agent background tasks", () => {
     await settle();
     await finishTask("q6");
     await assertRestartWakesNobody(rt, "pending-mark", 7);
+  });
+
+  test("an agent keeps its pending mark while in memory and lets it go when it hibernates", async () => {
+    seen.length = 0;
+    const writes: boolean[] = [];
+    const original = RuntimeDb.prototype.setPending;
+    RuntimeDb.prototype.setPending = function (this: RuntimeDb, agentId: string, on: boolean) {
+      writes.push(on);
+      original.call(this, agentId, on);
+    };
+    const clock = new ManualClock();
+    const rt = testRuntime(path.join(t.dir, "pending-resident"), CountedStreamer, 10, { clock, idleTimeoutMs: 1000 });
+    try {
+      await rt.start();
+      for (const q of ["q10", "q11", "q12"]) {
+        await rt.call("s", "begin", [q]);
+        await settle();
+        await finishTask(q);
+      }
+      // One write for three tasks: the mark is set by the first and kept while the agent stays in memory.
+      assert.deepEqual(writes, [true]);
+      await clock.advance(10_000);
+      await settle();
+      assert.equal(rt.stats().active, 0, "the idle agent hibernated");
+      assert.deepEqual(writes, [true, false], "hibernation let the mark go");
+    } finally {
+      RuntimeDb.prototype.setPending = original;
+    }
+    await assertRestartWakesNobody(rt, "pending-resident", 11);
   });
 
   test("an agent evicted as its task's outcome commits still lets its pending mark go", async () => {
