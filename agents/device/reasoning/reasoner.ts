@@ -2,7 +2,7 @@
  * The reasoning path of a DeviceAgent. An `up/reason` frame opens a turn; each engine round runs as a background
  * task (never holding the mailbox) and comes back as task events: progress -> `down/reason` chunks, done -> tools
  * or the final frame (or, when the engine refused the prompt as too long for its context window, the same round once
- * more without history), failed -> `down/error` plus a final frame with fr "error". Tools that need approval park
+ * more without history: context-retry.ts), failed -> `down/error` plus a final frame with fr "error". Tools that need approval park
  * the turn until an operator resolves them (see approval-flow.ts).
  */
 import type { ReasonRequestFrame, ReasonStreamFrame, Value } from "../../../codecs/frames.ts";
@@ -13,6 +13,7 @@ import type { DeviceCore } from "../device-core.ts";
 import { isValueMap } from "../values.ts";
 import { ApprovalStore } from "./approval-store.ts";
 import { CHUNK_BATCH_DEFAULTS, coalesceProgress } from "./chunk-batcher.ts";
+import { onContextRefused } from "./context-retry.ts";
 import { ConversationStore, type HistoryTurn, newestTelemetryMark } from "./conversation-store.ts";
 import { fitFinalFrame, splitChunkText } from "./fit-frame.ts";
 import { budgetHistory } from "./history-budget.ts";
@@ -92,13 +93,13 @@ export class Reasoner {
     // it, so the volatile tail (the part the prefix cache cannot hold) stays small. Without history (none kept, none
     // finished yet, or the budget left none), the latest.
     const history = this.#history();
-    const { context, mark } = this.#snapshot(newestTelemetryMark(history));
+    const { context, mark } = this.snapshot(newestTelemetryMark(history));
     const turnId = this.turns.nextId();
     const question = this.conversation.append(turnId, { role: "user", content: frame.q });
     const maxTokens = Math.min(max, core.options.reasonMaxTokensLimit);
     // The round starts before the turn row is written, so the row is written once, already running it.
     const current = { context, messages: [question] };
-    const taskId = this.#startEngineRound(engine, turnId, 0, { history, current }, stream, maxTokens);
+    const taskId = this.startEngineRound(engine, turnId, 0, { history, current }, stream, maxTokens);
     return this.turns.create(
       { id: turnId, requestId: id, connId: conn.id, question: frame.q, context, stream, maxTokens },
       taskId,
@@ -108,11 +109,11 @@ export class Reasoner {
 
   /** Starts the next engine round of `turn` as a background task. The last allowed round is asked without tools. */
   startRound(turn: Turn): void {
-    const engine = this.#engineFor(turn);
+    const engine = this.engineFor(turn);
     if (engine === undefined) return;
     const current = { context: turn.context, messages: this.conversation.turnMessages(turn.id) };
     const prompt = { history: turn.withoutHistory ? [] : this.#history(), current };
-    const taskId = this.#startEngineRound(engine, turn.id, turn.round, prompt, turn.stream, turn.maxTokens);
+    const taskId = this.startEngineRound(engine, turn.id, turn.round, prompt, turn.stream, turn.maxTokens);
     this.turns.startRound(turn.id, taskId);
   }
 
@@ -120,7 +121,7 @@ export class Reasoner {
    * The volatile device context, snapshotted now, and the newest telemetry row id it saw. `since`: list only the
    * readings stored after that row (the prompt's history holds the older ones), else the latest.
    */
-  #snapshot(since: number | undefined): { context: string; mark: number } {
+  snapshot(since: number | undefined): { context: string; mark: number } {
     const { core } = this;
     const rows = core.options.promptTelemetryRows;
     const mark = core.telemetry.newestId();
@@ -135,38 +136,8 @@ export class Reasoner {
     return { context, mark };
   }
 
-  /**
-   * The engine refused the current round of `turn` as too long for its context window. Once per turn, when the
-   * refused prompt carried history, the round is asked again without it (question, profile, a fresh context
-   * snapshot and the turn's own tool rounds), so the device still gets an answer and the history of later turns
-   * starts at this one. Otherwise the turn fails as any other refusal does.
-   */
-  #onContextRefused(task: TaskInfo, turn: Turn, message: string): void {
-    // A round started before this field existed did not say: asking again once is then the safe side.
-    const sentHistory = !isValueMap(task.input) || task.input.history !== 0;
-    if (turn.withoutHistory || !sentHistory) {
-      const detail = turn.withoutHistory ? "the prompt is too long for the engine even without history: " : "";
-      this.fail(turn, "BRIDGE_ERR_ENGINE_BAD_REQUEST", `${detail}${message}`);
-      return;
-    }
-    const engine = this.#engineFor(turn);
-    if (engine === undefined) return;
-    const { context, mark } = this.#snapshot(undefined);
-    const current = { context, messages: this.conversation.turnMessages(turn.id) };
-    // The retry is the same round again (round - 1 of them done before it): it keeps the turn's tool offer.
-    const taskId = this.#startEngineRound(
-      engine,
-      turn.id,
-      turn.round - 1,
-      { history: [], current },
-      turn.stream,
-      turn.maxTokens,
-    );
-    this.turns.retryWithoutHistory(turn.id, taskId, context, mark);
-  }
-
   /** The configured engine; without one, `turn` fails with BRIDGE_ERR_ENGINE_NOT_CONFIGURED and this is undefined. */
-  #engineFor(turn: Turn): ReasoningEngine | undefined {
+  engineFor(turn: Turn): ReasoningEngine | undefined {
     const engine = this.core.ports.engine();
     if (engine === undefined) {
       this.fail(turn, "BRIDGE_ERR_ENGINE_NOT_CONFIGURED", "no reasoning engine is configured on this bridge");
@@ -184,7 +155,7 @@ export class Reasoner {
    * Starts round `round + 1` of turn `turnId` (whose messages so far are `prompt.current`, after the finished turns
    * `prompt.history`) as a background task on `engine` and returns its task id.
    */
-  #startEngineRound(
+  startEngineRound(
     engine: ReasoningEngine,
     turnId: string,
     round: number,
@@ -290,7 +261,7 @@ export class Reasoner {
     if (turn === undefined) return;
     const refusal = parseContextRefusal(value);
     if (refusal !== undefined) {
-      this.#onContextRefused(task, turn, refusal.message);
+      onContextRefused(this, task, turn, refusal.message);
       return;
     }
     const round = parseRoundResult(value);
