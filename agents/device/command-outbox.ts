@@ -43,6 +43,8 @@ interface CommandRow {
   result: Uint8Array | null;
   error: string | null;
   schedule_id: string | null;
+  /** The device sessions (connection ids) that got the latest delivery, and still open ones that got an earlier. */
+  sent_sessions: Uint8Array | null;
 }
 
 /** Outcome of an ack from the device. */
@@ -75,6 +77,15 @@ export function commandFrame(command: CommandRecord): CommandFrame {
   const frame: CommandFrame = { id: command.id, n: command.name, exp: command.expiresAt };
   if (command.args !== null) frame.a = command.args;
   return frame;
+}
+
+/** Where a command can go now: the sessions its frame fits, or why it fits none of them. */
+export type CommandRoute = { to: readonly string[] } | { refused: string };
+
+/** The sessions a command was delivered to (none for a row written before they were recorded). */
+function sentSessions(row: CommandRow): string[] {
+  const value = row.state === "SENT" ? decodeValue(row.sent_sessions) : null;
+  return Array.isArray(value) ? value.filter((id): id is string => typeof id === "string") : [];
 }
 
 /** Told of each state change the outbox makes (`from` null for a new command); a redelivery is no change. */
@@ -124,51 +135,71 @@ export class CommandOutbox {
   }
 
   /**
-   * Marks every open command (QUEUED, or SENT but unacknowledged) as sent once more, in order, and returns what to
-   * deliver. Commands past their expiry become EXPIRED; those out of attempts become FAILED. `onlyQueued` delivers
-   * just the QUEUED ones (a new command while the device is online must not resend the SENT ones). `refusal` says
-   * why a command cannot be delivered at all (its frame is too large for the device), or null; such a command
-   * becomes FAILED with that reason rather than SENT.
+   * Marks every open command (QUEUED, or SENT but unacknowledged) as sent once more, in order, and says what to
+   * deliver to which of the device's sessions `sessions` (connection ids). Commands past their expiry become EXPIRED;
+   * those out of attempts become FAILED. `onlyQueued` delivers just the QUEUED ones (a new command while the device is
+   * online must not resend the SENT ones). A SENT command already delivered to every one of `sessions` is left as it
+   * is: a session gets each command once (a command sent after a session connected and before it greeted must not go
+   * again with the greeting); the next session gets it again. `route` picks the sessions a command can go to now
+   * among those that do not have it yet, or says why it cannot go to any (its frame is too large for the device):
+   * such a command becomes FAILED with that reason rather than SENT. `openSessions` are the device's open sessions:
+   * the sessions remembered per command are kept to those, so the list never grows past the open sessions.
    */
-  takeDeliveries(
-    onlyQueued: boolean,
-    refusal: (command: CommandRecord) => string | null = () => null,
-  ): {
-    deliver: CommandRecord[];
+  takeDeliveries(options: {
+    onlyQueued: boolean;
+    sessions: readonly string[];
+    openSessions?: readonly string[];
+    route?: (command: CommandRecord, sessions: readonly string[]) => CommandRoute;
+  }): {
+    deliver: Array<{ command: CommandRecord; to: readonly string[] }>;
     finished: Array<{ command: CommandRecord; scheduleId: string | null }>;
   } {
+    const { onlyQueued, sessions } = options;
+    const route = options.route ?? ((_command, pending) => ({ to: pending }));
+    const open = new Set(options.openSessions ?? sessions);
     const now = this.now();
     const rows = onlyQueued
       ? this.sql<CommandRow>`SELECT * FROM commands WHERE state = 'QUEUED' ORDER BY seq ASC`
       : this.sql<CommandRow>`SELECT * FROM commands WHERE state IN ('QUEUED', 'SENT') ORDER BY seq ASC`;
-    const deliver: CommandRecord[] = [];
+    const deliver: Array<{ command: CommandRecord; to: readonly string[] }> = [];
     const finished: Array<{ command: CommandRecord; scheduleId: string | null }> = [];
     for (const row of rows) {
-      const ended = this.undeliverable(row, now, refusal);
-      if (ended !== null) {
-        this.finish(row, ended.state, null, ended.reason);
+      const had = sentSessions(row);
+      const pending = sessions.filter((id) => !had.includes(id));
+      if (Number(row.expires_at) > now && pending.length === 0) continue;
+      const decided = this.decide(row, now, pending, route);
+      if (decided.status === "ended") {
+        this.finish(row, decided.state, null, decided.reason);
         finished.push({ command: this.get(row.id)!, scheduleId: row.schedule_id });
         continue;
       }
-      this.sql`UPDATE commands SET state = 'SENT', attempts = attempts + 1, sent_at = ${now} WHERE id = ${row.id}`;
+      // Still open sessions that had it, and those it goes to now.
+      const remembered = encodeValue([...had.filter((id) => open.has(id)), ...decided.to]);
+      this.sql`UPDATE commands SET state = 'SENT', attempts = attempts + 1, sent_at = ${now},
+        sent_sessions = ${remembered} WHERE id = ${row.id}`;
       if (row.state !== "SENT") this.onTransition(row.id, row.state as CommandState, "SENT");
-      deliver.push(this.get(row.id)!);
+      deliver.push({ command: this.get(row.id)!, to: decided.to });
     }
     return { deliver, finished };
   }
 
-  /** The final state an open command moves to instead of being delivered now, and why; null to deliver it. */
-  private undeliverable(
+  /** Whether an open command goes to `pending` now, and to which of them; or the final state it moves to, and why. */
+  private decide(
     row: CommandRow,
     now: number,
-    refusal: (command: CommandRecord) => string | null,
-  ): { state: "EXPIRED" | "FAILED"; reason: string } | null {
-    if (Number(row.expires_at) <= now) return { state: "EXPIRED", reason: "expired before delivery was acknowledged" };
-    if (Number(row.attempts) >= Number(row.max_attempts)) {
-      return { state: "FAILED", reason: `no ack after ${row.attempts} deliveries` };
+    pending: readonly string[],
+    route: (command: CommandRecord, sessions: readonly string[]) => CommandRoute,
+  ): { status: "deliver"; to: readonly string[] } | { status: "ended"; state: "EXPIRED" | "FAILED"; reason: string } {
+    if (Number(row.expires_at) <= now) {
+      return { status: "ended", state: "EXPIRED", reason: "expired before delivery was acknowledged" };
     }
-    const refused = refusal(toRecord(row));
-    return refused === null ? null : { state: "FAILED", reason: refused };
+    if (Number(row.attempts) >= Number(row.max_attempts)) {
+      return { status: "ended", state: "FAILED", reason: `no ack after ${row.attempts} deliveries` };
+    }
+    const routed = route(toRecord(row), pending);
+    return "refused" in routed
+      ? { status: "ended", state: "FAILED", reason: routed.refused }
+      : { status: "deliver", to: routed.to };
   }
 
   /** Applies the device's ack. Only an open command changes; a repeat is reported as a duplicate. */

@@ -7,7 +7,7 @@ import type { DesiredStateFrame, DownMessage, ValueMap } from "../../codecs/fram
 import { PROTOCOL_VERSION } from "../../codecs/frames.ts";
 import type { Connection } from "../types.ts";
 import { CommandOutbox, commandFrame } from "./command-outbox.ts";
-import type { CommandRecord } from "./command-outbox.ts";
+import type { CommandRecord, CommandRoute } from "./command-outbox.ts";
 import type { DeviceAgentOptions } from "./options.ts";
 import { MetricAliasStore } from "./metric-aliases.ts";
 import type { DevicePorts } from "./ports.ts";
@@ -160,23 +160,33 @@ export class DeviceCore {
 
   /**
    * Delivers open commands in order while the device is online. `onlyQueued` sends just the new ones; otherwise
-   * (reconnect, hello) unacknowledged SENT commands go again too. `target` limits delivery to one connection (the
-   * one that just said hello; during a takeover the old session is about to go). A command whose frame is larger
+   * (reconnect, hello) unacknowledged SENT commands go again too, except to a session that already got them (a
+   * command sent after the session connected and before its greeting). `target` limits delivery to one connection
+   * (the one that just said hello; during a takeover the old session is about to go). A command whose frame is larger
    * than the device's maxFrame on every target is not sent: it ends FAILED with the sizes as its error (a session
    * whose codec it does not fit is skipped, one it fits gets it).
    */
   deliverCommands(onlyQueued: boolean, target?: Connection): void {
-    const targets = target === undefined ? this.deviceConnections() : [target];
+    const open = this.deviceConnections();
+    const targets = target === undefined ? open : [target];
     if (targets.length === 0) return;
+    const byId = new Map(targets.map((conn) => [conn.id, conn]));
     const maxFrame = this.presence.profile().caps.maxFrame;
-    const refusal = (command: CommandRecord) => commandRefusal(command, targets, maxFrame);
-    const { deliver, finished } = this.commands.takeDeliveries(onlyQueued, maxFrame === null ? undefined : refusal);
+    const { deliver, finished } = this.commands.takeDeliveries({
+      onlyQueued,
+      sessions: [...byId.keys()],
+      openSessions: open.map((conn) => conn.id),
+      route: (command, sessions) =>
+        routeCommand(
+          command,
+          sessions.map((id) => byId.get(id)!),
+          maxFrame,
+        ),
+    });
     for (const done of finished) this.commandFinished(done.command, done.scheduleId);
-    for (const command of deliver) {
+    for (const { command, to } of deliver) {
       const message: DownMessage = { channel: "cmd", frame: commandFrame(command) };
-      for (const conn of targets) {
-        if (oversize(conn, message, maxFrame) === undefined) conn.send(message, { qos: 1 });
-      }
+      for (const id of to) byId.get(id)!.send(message, { qos: 1 });
     }
   }
 
@@ -188,18 +198,19 @@ export class DeviceCore {
   }
 }
 
-/** Why `command` cannot go to any of `targets` (its frame exceeds maxFrame in each one's codec); null when it can. */
-function commandRefusal(
-  command: CommandRecord,
-  targets: readonly Connection[],
-  maxFrame: number | null,
-): string | null {
+/**
+ * The sessions among `targets` that `command` can go to: those whose codec its frame fits within maxFrame. When it
+ * fits none, why (the sizes in the first one's codec).
+ */
+function routeCommand(command: CommandRecord, targets: readonly Connection[], maxFrame: number | null): CommandRoute {
+  if (maxFrame === null) return { to: targets.map((conn) => conn.id) };
   const message: DownMessage = { channel: "cmd", frame: commandFrame(command) };
+  const to: string[] = [];
   let first: Oversize | undefined;
   for (const conn of targets) {
     const tooLarge = oversize(conn, message, maxFrame);
-    if (tooLarge === undefined) return null;
-    first ??= tooLarge;
+    if (tooLarge === undefined) to.push(conn.id);
+    else first ??= tooLarge;
   }
-  return first === undefined ? null : oversizeReason("command frame", first);
+  return to.length > 0 || first === undefined ? { to } : { refused: oversizeReason("command frame", first) };
 }

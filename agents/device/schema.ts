@@ -109,6 +109,10 @@ const MIGRATIONS: readonly Migration[] = [
   (sql) => {
     sql`ALTER TABLE reason_turns ADD COLUMN without_history INTEGER NOT NULL DEFAULT 0`;
   },
+  // 7: the device sessions a command was delivered to, so a session gets each command once (command-outbox.ts).
+  (sql) => {
+    sql`ALTER TABLE commands ADD COLUMN sent_sessions BLOB`;
+  },
 ];
 
 /** The schema version this code writes. */

@@ -127,6 +127,42 @@ test("a session that opens with the ack of a command does not get that command a
   assert.deepEqual([acked.state, acked.attempts], ["SUCCEEDED", 1]);
 });
 
+test("a command sent to a session before its greeting is not sent again with it, even after the agent hibernated", async () => {
+  const h = new DeviceHarness({ idleTimeoutMs: 1000 });
+  harnesses.push(h);
+  const old = await h.open("plain-4");
+  await h.send(old, { channel: "hello", frame: { fw: "1.0" } });
+  // A takeover: the new session connected, the old one is still open, neither has sent anything since.
+  const fresh = await h.open("plain-4");
+  const cmd = await h.call<CommandRecord>("plain-4", "sendCommand", { name: "a" });
+  assert.deepEqual(
+    [old.frames("cmd").map((f) => f.id), fresh.frames("cmd").map((f) => f.id)],
+    [[cmd.id], [cmd.id]],
+    "a new command goes to every open session at once",
+  );
+  await h.close(old, "takeover");
+  const before = h.runtime.stats().active;
+  await h.clock.advance(5000);
+  assert.ok(h.runtime.stats().active < before, "the agent hibernated");
+  await h.send(fresh, { channel: "hello", frame: { fw: "1.0" } });
+  await h.send(fresh, { channel: "telemetry", frame: { r: { t: 1 } } });
+  assert.deepEqual(
+    fresh.frames("cmd").map((f) => f.id),
+    [cmd.id],
+    "the greeting does not send it again",
+  );
+  const record = await h.call<CommandRecord>("plain-4", "getCommand", cmd.id);
+  assert.deepEqual([record.state, record.attempts], ["SENT", 1]);
+  await h.close(fresh);
+  const next = await h.open("plain-4");
+  await h.send(next, { channel: "telemetry", frame: { r: { t: 2 } } });
+  assert.deepEqual(
+    next.frames("cmd").map((f) => f.id),
+    [cmd.id],
+    "the next session gets it again",
+  );
+});
+
 test("an unacknowledged command expires at its TTL by schedule, and a late ack does not revive it", async () => {
   const h = harness();
   const dev = await h.open("door-3");

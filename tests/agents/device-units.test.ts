@@ -13,7 +13,7 @@ import { ShadowStore } from "../../agents/device/shadow-store.ts";
 import type { SqlTag, SqlValue } from "../../agents/device/sql.ts";
 import { plausibleTime, readingsFromFrame, resolveSenml } from "../../agents/device/telemetry-readings.ts";
 import { TelemetryStore } from "../../agents/device/telemetry-store.ts";
-import { deepEqual, mergePatch, shadowDelta } from "../../agents/device/values.ts";
+import { decodeValue, deepEqual, mergePatch, shadowDelta } from "../../agents/device/values.ts";
 import { BridgeError } from "../../errors/bridge-error.ts";
 
 function memorySql(): { sql: SqlTag; close(): void } {
@@ -183,13 +183,14 @@ describe("shadow store and outbox", () => {
       outbox.add({ id: "a", name: "x", args: null, ttlSeconds: 60, maxAttempts: 1 });
       outbox.add({ id: "b", name: "y", args: { n: 1 }, ttlSeconds: 60, maxAttempts: 3 });
       assert.deepEqual(
-        outbox.takeDeliveries(false).deliver.map((c) => c.id),
+        outbox.takeDeliveries({ onlyQueued: false, sessions: ["s1"] }).deliver.map((d) => d.command.id),
         ["a", "b"],
       );
-      const again = outbox.takeDeliveries(false);
+      // A reconnect: the next session gets the unacknowledged ones again.
+      const again = outbox.takeDeliveries({ onlyQueued: false, sessions: ["s2"] });
       assert.deepEqual(
-        again.deliver.map((c) => c.id),
-        ["b"],
+        again.deliver.map((d) => [d.command.id, d.to]),
+        [["b", ["s2"]]],
       );
       assert.equal(again.finished[0].command.state, "FAILED");
       assert.equal(outbox.ack("b", true, 42, null).status, "applied");
@@ -198,7 +199,54 @@ describe("shadow store and outbox", () => {
       assert.equal(outbox.get("b")?.result, 42);
       outbox.add({ id: "c", name: "z", args: null, ttlSeconds: 1, maxAttempts: 3 });
       now += 2000;
-      assert.equal(outbox.takeDeliveries(true).finished[0].command.state, "EXPIRED");
+      assert.equal(outbox.takeDeliveries({ onlyQueued: true, sessions: ["s2"] }).finished[0].command.state, "EXPIRED");
+    } finally {
+      close();
+    }
+  });
+
+  test("the outbox sends a session each command once, even one out of attempts, and the next session again", () => {
+    const { sql, close } = memorySql();
+    try {
+      const outbox = new CommandOutbox(sql, () => NOW);
+      outbox.add({ id: "a", name: "x", args: null, ttlSeconds: 60, maxAttempts: 1 });
+      // A new command goes to both sessions of a takeover: the old one (greeted) and the new one (not yet).
+      const first = outbox.takeDeliveries({ onlyQueued: true, sessions: ["old", "new"] });
+      assert.deepEqual(
+        first.deliver.map((d) => [d.command.id, d.to]),
+        [["a", ["old", "new"]]],
+      );
+      // The new session's greeting: it has the command already, so nothing goes and no attempt is spent.
+      const greeting = outbox.takeDeliveries({ onlyQueued: false, sessions: ["new"], openSessions: ["new"] });
+      assert.deepEqual([greeting.deliver, greeting.finished], [[], []]);
+      assert.deepEqual([outbox.get("a")?.state, outbox.get("a")?.attempts], ["SENT", 1]);
+      // Another session, later: out of attempts now.
+      const next = outbox.takeDeliveries({ onlyQueued: false, sessions: ["third"] });
+      assert.deepEqual(
+        next.finished.map((f) => f.command.state),
+        ["FAILED"],
+      );
+    } finally {
+      close();
+    }
+  });
+
+  test("the outbox remembers, per command, the open sessions that got it, and forgets closed ones", () => {
+    const { sql, close } = memorySql();
+    try {
+      const outbox = new CommandOutbox(sql, () => NOW);
+      outbox.add({ id: "a", name: "x", args: null, ttlSeconds: 60, maxAttempts: 5 });
+      outbox.takeDeliveries({ onlyQueued: true, sessions: ["s1", "s2"] });
+      // s3 opened after the command went out: its greeting delivers it; s2, still open and ungreeted, keeps its copy.
+      const s3 = outbox.takeDeliveries({ onlyQueued: false, sessions: ["s3"], openSessions: ["s2", "s3"] });
+      assert.deepEqual(
+        s3.deliver.map((d) => d.to),
+        [["s3"]],
+      );
+      assert.deepEqual(outbox.takeDeliveries({ onlyQueued: false, sessions: ["s2"] }).deliver, []);
+      // s1 closed before the s3 delivery, so it is no longer remembered (a fresh session id would never match it).
+      const row = sql<{ sent_sessions: Uint8Array }>`SELECT sent_sessions FROM commands WHERE id = 'a'`[0];
+      assert.deepEqual(decodeValue(row.sent_sessions), ["s2", "s3"]);
     } finally {
       close();
     }
