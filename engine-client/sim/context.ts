@@ -12,7 +12,7 @@ export interface SimRequestRecord {
   requestId?: string;
   receivedAt: number;
   stream: boolean;
-  /** HTTP status answered (200 even when the stream later failed). */
+  /** HTTP status answered (200 even when the stream later failed; 0 while the `stall` fault holds it unanswered). */
   status: number;
   outcome: "running" | "completed" | "aborted" | "rejected" | "failed";
   promptTokens: number;
@@ -29,6 +29,8 @@ export class SimContext {
   readonly scheduler: BatchScheduler;
   readonly metrics = new SimMetrics();
   readonly records: SimRequestRecord[] = [];
+  /** `GET /health` requests received, answered or not (tests count a client's health checks with it). */
+  healthChecks = 0;
   #sequence = 0;
 
   constructor(readonly options: EngineSimOptions) {

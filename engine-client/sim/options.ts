@@ -23,6 +23,13 @@ export interface StepModel {
 export interface EngineSimFaults {
   /** Destroy every connection as it opens and every request as it arrives (the engine is "down"). */
   refuseConnections: boolean;
+  /**
+   * Accept every connection and read every request, then never answer (no headers): a hung engine process. Chat
+   * requests are recorded (outcome `running`, status 0, `aborted` once the client leaves); `/health`, `/v1/models` and
+   * `/metrics` hang too. Admin routes still answer. A held request stays held until its client leaves or the
+   * simulator closes, also after the fault is cleared.
+   */
+  stall: boolean;
   /** Answer chat requests with `status` (and `Retry-After` when given); `count` requests, or all when absent. */
   failRequests: { status: number; count?: number; retryAfterSeconds?: number } | null;
   /** Status of `GET /health` (200 when healthy). */
@@ -87,6 +94,7 @@ export type EngineSimInit = Partial<Omit<EngineSimOptions, "stepModel" | "faults
 
 export const NO_FAULTS: EngineSimFaults = {
   refuseConnections: false,
+  stall: false,
   failRequests: null,
   healthStatus: 200,
   firstTokenDelayMs: 0,
@@ -180,6 +188,9 @@ export function ownFaults<T extends Partial<EngineSimFaults>>(faults: T): T {
 
 /** Validates a (partial) fault set; used for options and for the admin endpoint. */
 export function validateFaults(faults: Partial<EngineSimFaults>, field: string): void {
+  for (const key of ["refuseConnections", "stall", "echoApiKey"] as const) {
+    if (faults[key] !== undefined && typeof faults[key] !== "boolean") fail(`${field}.${key}`, "must be a boolean");
+  }
   if (faults.healthStatus !== undefined) int(faults.healthStatus, `${field}.healthStatus`, 100, 599);
   if (faults.firstTokenDelayMs !== undefined) nonNegative(faults.firstTokenDelayMs, `${field}.firstTokenDelayMs`);
   if (faults.keepAliveCommentMs !== undefined) nonNegative(faults.keepAliveCommentMs, `${field}.keepAliveCommentMs`);

@@ -40,6 +40,12 @@ async function route(ctx: SimContext, req: IncomingMessage, res: ServerResponse)
     return;
   }
   const path = (req.url ?? "/").split("?")[0];
+  if (req.method === "GET" && path === "/health") ctx.healthChecks++;
+  // A hung engine answers nothing, not even its health check; chat requests are held (and recorded) by their handler.
+  if (ctx.faults.stall && !path.startsWith("/admin/") && path !== "/v1/chat/completions") {
+    req.resume();
+    return;
+  }
   if (path.startsWith("/v1/") && !authorized(ctx, req)) {
     const presented = (req.headers.authorization ?? "").replace(/^Bearer /, "");
     return sendJson(res, 401, {

@@ -12,6 +12,8 @@ export interface EngineSimStats {
   prefixCacheQueries: number;
   prefixCacheHits: number;
   prefixCacheBlocks: number;
+  /** `GET /health` requests received (answered or, under the `stall` fault, not). */
+  healthChecks: number;
   /** Engine steps run and their modelled duration (unscaled). */
   steps: number;
   modelledMs: number;
@@ -29,6 +31,7 @@ export function simStats(ctx: SimContext): EngineSimStats {
     prefixCacheQueries: ctx.cache.queriedTokens,
     prefixCacheHits: ctx.cache.hitTokens,
     prefixCacheBlocks: ctx.cache.size,
+    healthChecks: ctx.healthChecks,
     steps: ctx.scheduler.steps,
     modelledMs: ctx.scheduler.modelledMs,
   };

@@ -39,6 +39,7 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
     record.outcome = "rejected";
     sendError(ctx, res, status, type, message, headers);
   };
+  if (ctx.faults.stall) return holdUnanswered(res, record);
   if (!parsed.ok) return reject(parsed.status, parsed.type, parsed.message);
   const request = parsed.request;
   if (ctx.takeFault("failRequests")) {
@@ -147,6 +148,17 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
     finish("rejected", "error");
     out.fail("ServiceUnavailableError", "the engine's waiting queue is full", 503);
   }
+}
+
+/** The `stall` fault: no headers, no body, ever; the request is over when its client leaves or the simulator closes. */
+function holdUnanswered(res: ServerResponse, record: SimRequestRecord): Promise<void> {
+  record.status = 0;
+  return new Promise((resolve) => {
+    res.once("close", () => {
+      record.outcome = "aborted";
+      resolve();
+    });
+  });
 }
 
 /**
