@@ -17,6 +17,7 @@ import { guardPacketSize } from "./listeners/packet-guard.ts";
 import { createWebSocketEndpoint, type WebSocketEndpoint } from "./listeners/websocket.ts";
 import { type BrokerStats, type BrokerTransportKind, ObserverHub } from "./observer.ts";
 import { type BrokerOptions, resolveBrokerOptions } from "./options.ts";
+import { Qos2InFlight } from "./qos2-inflight.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "./registry/index.ts";
 import { SessionManager } from "./sessions.ts";
 import { createDownSender } from "./transport.ts";
@@ -137,6 +138,7 @@ export function createBroker(options: BrokerOptions): Broker {
     streamFacts,
     connectFacts,
     connections,
+    qos2InFlight: new Qos2InFlight(),
     accepting: () => state === "running",
     holdsQos2,
   });

@@ -44,10 +44,11 @@ export interface Uplink {
    */
   handle(connection: DeviceConnection, topic: string, payload: Buffer, done: UplinkDone): void;
   /**
-   * Acknowledges a message that was handled already (a QoS 2 retransmission aedes still holds) without handing it to
-   * the agent again; `done` runs in arrival order with the connection's other messages, as for `handle`.
+   * Answers a message without handing it to the agent (a QoS 2 copy of a message handled already, or being handled):
+   * with `outcome` once that settled, else with an ack. `done` runs in arrival order with the connection's other
+   * messages, as for `handle`.
    */
-  skip(connection: DeviceConnection, done: UplinkDone): void;
+  skip(connection: DeviceConnection, done: UplinkDone, outcome?: Promise<UplinkOutcome>): void;
 }
 
 const ACK: UplinkOutcome = { status: "ack" };
@@ -196,8 +197,8 @@ export function createUplink(deps: UplinkDeps): Uplink {
       }
       answerInOrder(connection, own, done);
     },
-    skip(connection, done) {
-      answerInOrder(connection, ACK, done);
+    skip(connection, done, outcome) {
+      answerInOrder(connection, outcome ?? ACK, done);
     },
   };
 

@@ -4,6 +4,7 @@ import type { DeviceConnection } from "../connection.ts";
 import type { DeviceCodecs } from "../device-codecs.ts";
 import type { BrokerTransportKind, ObserverHub } from "../observer.ts";
 import type { ResolvedBrokerOptions } from "../options.ts";
+import type { Qos2InFlight } from "../qos2-inflight.ts";
 import type { DeviceRegistry } from "../registry/index.ts";
 import type { SessionManager } from "../sessions.ts";
 import type { DeviceRateLimits } from "../token-bucket.ts";
@@ -36,6 +37,8 @@ export interface HookContext {
   streamFacts: WeakMap<object, StreamFacts>;
   connectFacts: WeakMap<Client, ConnectFacts>;
   connections: WeakMap<Client, DeviceConnection>;
+  /** QoS 2 messages being handled, by device and packet id: a copy resent meanwhile is not delivered twice. */
+  qos2InFlight: Qos2InFlight;
   /** True while the broker accepts connections (started, not closing). */
   accepting(): boolean;
   /**

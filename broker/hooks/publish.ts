@@ -20,17 +20,40 @@ function isQos2Retransmission(packet: PublishPacket): boolean {
   return packet.qos === 2 && packet.dup && packet.messageId !== undefined;
 }
 
+/**
+ * What to do with one up message. `deliver`: hand it to the agent. `skip`: a QoS 2 copy whose first copy aedes holds
+ * (received, PUBREL not yet): answer it alone ([MQTT-4.3.3-2]). `repeat`: a QoS 2 copy whose first copy this session
+ * is still handling: answer it as that one was answered, after it.
+ */
+type Handling = { kind: "deliver" } | { kind: "skip" } | { kind: "repeat"; outcome: Promise<UplinkOutcome> };
+
+const DELIVER: Handling = { kind: "deliver" };
+const SKIP: Handling = { kind: "skip" };
+const SESSION_CLOSED: UplinkOutcome = { status: "disconnect", code: "closed", message: "session closed" };
+
 export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
-  const { hub, uplink, connections } = ctx;
+  const { hub, uplink, connections, qos2InFlight } = ctx;
   const { logger, limits } = ctx.opts;
 
-  /** Hands one message to the up path (or, `duplicate`, only answers it); the answer keeps PUBLISH order. */
+  /** The first copy of a QoS 2 message may be in aedes' store already: then only answer this one. */
+  const askStore = (client: Client, messageId: number): Promise<Handling> =>
+    ctx.holdsQos2(client, messageId).then(
+      (held) => (held ? SKIP : DELIVER),
+      // A store that fails to answer counts as "not held": delivered at least once rather than lost.
+      () => DELIVER,
+    );
+
+  /**
+   * Hands one message to the up path (or only answers it); the answer keeps PUBLISH order. `settled` runs right after
+   * aedes took the answer (a QoS 2 message being tracked in `qos2InFlight`).
+   */
   const forward = (
     connection: DeviceConnection,
     packet: PublishPacket,
     payload: Buffer,
     callback: Answer,
-    duplicate: boolean,
+    handling: Handling,
+    settled: ((outcome: UplinkOutcome) => void) | undefined,
   ): void => {
     connection.inflight++;
     const answer = (outcome: UplinkOutcome): void => {
@@ -52,37 +75,81 @@ export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
           // Outside the uplink's own guard now: a throw here would otherwise end the process.
           logger.error({ err, device: connection.deviceId }, "answering an up message failed");
         }
+        // aedes stores an accepted QoS 2 message on its own from here on (in microtasks, before it reads the
+        // socket again), and its store answers later copies.
+        settled?.(outcome);
       });
     };
-    if (duplicate) uplink.skip(connection, answer);
-    else uplink.handle(connection, packet.topic, payload, answer);
+    if (handling.kind === "deliver") uplink.handle(connection, packet.topic, payload, answer);
+    else uplink.skip(connection, answer, handling.kind === "repeat" ? handling.outcome : undefined);
   };
 
   /**
-   * Forwards after the session's pending retransmission checks, asking aedes' store first when this message is one:
-   * later messages wait, so the agent still gets them in arrival order. A store that fails to answer counts as "not
-   * held": the message is delivered (at least once rather than lost).
+   * Forwards after the session's pending decisions and once `decide` settled: later messages wait, so the agent
+   * still gets them in arrival order.
    */
   const forwardGated = (
-    client: Client,
     connection: DeviceConnection,
     packet: PublishPacket,
     payload: Buffer,
     callback: Answer,
+    decide: () => Handling | Promise<Handling>,
+    settled: ((outcome: UplinkOutcome) => void) | undefined,
   ): void => {
-    const retransmitted = isQos2Retransmission(packet) ? packet.messageId : undefined;
     const gate = (connection.upGate ?? Promise.resolve())
-      .then(() => (retransmitted === undefined ? false : ctx.holdsQos2(client, retransmitted).catch(() => false)))
-      .then((duplicate) => {
+      .then(decide)
+      .then((handling) => {
         // As for an ungated message: a session that ended meanwhile hands nothing more to its agent.
-        if (connection.closed) callback(new Error("session closed"));
-        else forward(connection, packet, payload, callback, duplicate);
+        if (connection.closed) {
+          callback(new Error("session closed"));
+          settled?.(SESSION_CLOSED);
+        } else forward(connection, packet, payload, callback, handling, settled);
       })
       .catch((err: unknown) => logger.error({ err, device: connection.deviceId }, "forwarding an up message failed"));
     connection.upGate = gate;
     void gate.then(() => {
       if (connection.upGate === gate) connection.upGate = undefined;
     });
+  };
+
+  /**
+   * A QoS 2 message: tracked while it is handled, so a copy sent again meanwhile is not delivered twice. aedes
+   * itself recognises a copy only once the first is in its store, i.e. after this hook answered it.
+   */
+  const forwardQos2 = (
+    client: Client,
+    connection: DeviceConnection,
+    packet: PublishPacket,
+    payload: Buffer,
+    callback: Answer,
+    messageId: number,
+  ): void => {
+    const earlier = qos2InFlight.find(connection.deviceId, messageId);
+    if (earlier !== undefined && earlier.connection === connection) {
+      // The same message again within this session (a packet id is not reused before the handshake ends,
+      // [MQTT-2.3.1-3]): answered as its first copy is, after it; the agent sees it once.
+      const repeat: Handling = { kind: "repeat", outcome: earlier.outcome };
+      if (connection.upGate === undefined) forward(connection, packet, payload, callback, repeat, undefined);
+      else forwardGated(connection, packet, payload, callback, () => repeat, undefined);
+      return;
+    }
+    // A persistent session goes on across connections: its copy from before a reconnect may still be in flight.
+    // A clean session starts afresh ([MQTT-3.1.2-6]), and its packet ids name new messages.
+    const resumed = earlier !== undefined && !connection.clean && !earlier.connection.clean ? earlier : undefined;
+    const settled = qos2InFlight.begin(connection, messageId);
+    if (resumed !== undefined) {
+      // Handled by the earlier connection: only answered. Not applied there (that session ended first, or its
+      // storage failed): delivered here, unless aedes holds it after all.
+      const decide = () =>
+        resumed.outcome.then((outcome) => (outcome.status === "ack" ? SKIP : askStore(client, messageId)));
+      forwardGated(connection, packet, payload, callback, decide, settled);
+    } else if (isQos2Retransmission(packet)) {
+      forwardGated(connection, packet, payload, callback, () => askStore(client, messageId), settled);
+    } else if (connection.upGate !== undefined) {
+      forwardGated(connection, packet, payload, callback, () => DELIVER, settled);
+    } else {
+      forward(connection, packet, payload, callback, DELIVER, settled);
+    }
   };
 
   return (client, packet, callback) => {
@@ -111,10 +178,12 @@ export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
     // Up messages are consumed here; retaining them would keep device payloads in broker memory for nobody.
     packet.retain = false;
     const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;
-    if (connection.upGate !== undefined || isQos2Retransmission(packet)) {
-      forwardGated(client, connection, packet, payload, callback);
-      return;
+    if (packet.qos === 2 && packet.messageId !== undefined) {
+      forwardQos2(client, connection, packet, payload, callback, packet.messageId);
+    } else if (connection.upGate !== undefined) {
+      forwardGated(connection, packet, payload, callback, () => DELIVER, undefined);
+    } else {
+      forward(connection, packet, payload, callback, DELIVER, undefined);
     }
-    forward(connection, packet, payload, callback, false);
   };
 }
