@@ -51,7 +51,10 @@ export interface DeviceAgentOptions {
   reasonDefaultMaxTokens: number;
   /** Upper bound on a reason frame's `max`. Default 4096. */
   reasonMaxTokensLimit: number;
-  /** Reasoning turns of one device running at once; more are refused with BRIDGE_ERR_REASON_BUSY. Default 1. */
+  /**
+   * Reasoning turns of one device running at once; more requests are refused with BRIDGE_ERR_REASON_BUSY, and turns
+   * resuming after an approval wait for a free slot (turn-queue.ts). Default 1.
+   */
   maxConcurrentTurns: number;
   /** Recent telemetry rows put at the end of a prompt. Default 20. */
   promptTelemetryRows: number;

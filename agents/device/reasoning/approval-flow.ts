@@ -1,8 +1,8 @@
 /**
  * Tool calls of a round: tools that need no approval run at once; the others become pending approvals (own table +
  * fleet directory entry "approval") and park the turn. `resolveApproval` runs the tool (or tells the model it was
- * refused) and, once nothing of the turn is pending, starts the next engine round, which streams to the device.
- * All of it is in SQLite, so it works after hibernation and restarts alike.
+ * refused) and, once nothing of the turn is pending, queues the turn for its next engine round (turn-queue.ts), which
+ * streams to the device. All of it is in SQLite, so it works after hibernation and restarts alike.
  */
 import type { ValueMap } from "../../../codecs/frames.ts";
 import { valueToJson } from "../values.ts";
@@ -13,6 +13,7 @@ import type { Reasoner } from "./reasoner.ts";
 import type { RoundResult } from "./round.ts";
 import { executeTool } from "./tools.ts";
 import type { Turn } from "./turn-store.ts";
+import { queueTurn, startQueuedTurns } from "./turn-queue.ts";
 
 /** Agent method the approval TTL schedule calls (public on DeviceAgent). */
 export const EXPIRE_APPROVAL_METHOD = "expireApproval";
@@ -69,24 +70,32 @@ export function handleToolCalls(reasoner: Reasoner, turn: Turn, round: RoundResu
 function continueIfUnblocked(reasoner: Reasoner, turnId: string): void {
   if (reasoner.approvals.pendingForTurn(turnId) > 0) {
     reasoner.turns.setStatus(turnId, "awaiting_approval");
+    // A running turn that parks frees its slot.
+    startQueuedTurns(reasoner);
     return;
   }
   const turn = reasoner.turns.get(turnId);
   if (turn === undefined || (turn.status !== "running" && turn.status !== "awaiting_approval")) return;
-  // Nobody would receive the answer (the device went offline while the turn waited): generating it now would lose
-  // it. The turn keeps waiting, with nothing pending, and resumes when the device's next session is greeted.
-  if (!reasoner.hasRecipient(turn)) {
-    if (turn.status !== "awaiting_approval") reasoner.turns.setStatus(turnId, "awaiting_approval");
+  // A turn between two rounds of its own (its tools ran at once) keeps its slot and goes on.
+  if (turn.status === "running" && reasoner.hasRecipient(turn)) {
+    reasoner.startRound(turn);
     return;
   }
-  reasoner.startRound(turn);
+  // Back from an approval: the turn waits for a free slot like a new request, and for someone to receive the answer
+  // (generating it while the device is offline would lose it), then resumes in the order the questions were asked.
+  queueTurn(reasoner, turnId);
 }
 
-/** A device session was greeted: turns whose approvals were all decided while it was offline continue now. */
+/**
+ * A device session was greeted: turns whose approvals were all decided while it was offline continue now, as slots
+ * allow.
+ */
 export function resumeWaitingTurns(reasoner: Reasoner): void {
+  // Parked with nothing pending by an earlier version (before the queue): they wait as queued turns do.
   for (const turn of reasoner.turns.withStatus("awaiting_approval")) {
-    if (reasoner.approvals.pendingForTurn(turn.id) === 0) continueIfUnblocked(reasoner, turn.id);
+    if (reasoner.approvals.pendingForTurn(turn.id) === 0) reasoner.turns.setStatus(turn.id, "queued");
   }
+  startQueuedTurns(reasoner);
 }
 
 /**

@@ -24,6 +24,7 @@ import type { ToolHost } from "./tools.ts";
 import { DEVICE_TOOLS } from "./tools.ts";
 import type { Turn } from "./turn-store.ts";
 import { TurnStore } from "./turn-store.ts";
+import { startQueuedTurns } from "./turn-queue.ts";
 
 /** Task kind of an engine round. */
 export const REASON_TASK_KIND = "device-reason";
@@ -74,9 +75,15 @@ export class Reasoner {
     }
     const open = this.turns.openRequests();
     const same = open.find((turn) => turn.requestId === id);
-    // A turn parked for an approval does not hold the device, but it keeps its id: it will still stream under it.
+    // A turn parked for an approval or queued does not hold the device, but it keeps its id: it will still stream
+    // under it.
     if (same !== undefined && !same.running) {
-      core.sendError(conn, "BRIDGE_ERR_REASON_BUSY", `reasoning request ${id} still waits for an approval`, { id });
+      core.sendError(
+        conn,
+        "BRIDGE_ERR_REASON_BUSY",
+        `reasoning request ${id} is still open (waiting for an approval or a free slot)`,
+        { id },
+      );
       return undefined;
     }
     if (same !== undefined || open.filter((turn) => turn.running).length >= core.options.maxConcurrentTurns) {
@@ -320,6 +327,8 @@ export class Reasoner {
     }
     target?.send({ channel: "reason", frame }, { qos: 1 });
     this.turns.prune(this.core.options.conversationMaxTurns);
+    // Its slot is free: a turn queued for one takes it.
+    startQueuedTurns(this);
   }
 
   /**
@@ -337,5 +346,6 @@ export class Reasoner {
       this.turns.finish(turn.id, "cancelled", "cancelled");
       if (turn.taskId !== null) this.core.ports.cancelTask(turn.taskId);
     }
+    startQueuedTurns(this);
   }
 }

@@ -1,12 +1,17 @@
 /**
  * Reasoning turns: one per `up/reason` request. A turn runs engine rounds (one background task each) until the
- * model answers without tool calls, waits while a tool needs an operator's approval, and ends done, failed,
+ * model answers without tool calls, waits while a tool needs an operator's approval, then waits in the queue for its
+ * next round (a free slot under `maxConcurrentTurns` and someone to answer: turn-queue.ts), and ends done, failed,
  * cancelled or interrupted. Everything needed to resume is here, so a restart loses nothing but the round in flight.
  */
 import type { ChatUsage } from "../../engine.ts";
 import type { SqlTag } from "../sql.ts";
 
-export type TurnStatus = "running" | "awaiting_approval" | "done" | "failed" | "cancelled" | "interrupted";
+/**
+ * `awaiting_approval`: a tool call of the turn waits for an operator. `queued`: nothing is pending any more and the
+ * turn waits to run its next round (turn-queue.ts). Neither holds one of the device's `maxConcurrentTurns` slots.
+ */
+export type TurnStatus = "running" | "awaiting_approval" | "queued" | "done" | "failed" | "cancelled" | "interrupted";
 
 export interface Turn {
   id: string;
@@ -103,6 +108,11 @@ export class TurnStore {
   #nextNumber: number | undefined;
   /** Finished turns in the database, counted once and kept exact by `finish` and `prune`; undefined: count again. */
   #finished: number | undefined;
+  /**
+   * False when no turn is queued, so a turn's end (which asks whether one waits for its slot) costs no statement;
+   * true once `setStatus` queued one; undefined: ask the database.
+   */
+  #mayHaveQueued: boolean | undefined;
 
   constructor(
     private readonly sql: SqlTag,
@@ -128,6 +138,7 @@ export class TurnStore {
   invalidate(): void {
     this.#nextNumber = undefined;
     this.#finished = undefined;
+    this.#mayHaveQueued = undefined;
   }
 
   /**
@@ -238,15 +249,32 @@ export class TurnStore {
   }
 
   /**
-   * Request ids of the turns not yet ended: running, or parked for an approval (which will still stream under its
-   * id). Every `up/reason` asks, to refuse an id still in use or one running turn too many.
+   * Request ids of the turns not yet ended: running, parked for an approval or queued (which will still stream under
+   * their id). Every `up/reason` asks, to refuse an id still in use or one running turn too many.
    */
   openRequests(): { requestId: string; running: boolean }[] {
     return this.sql<{ request_id: string; status: string }>`SELECT request_id, status FROM reason_turns
-      WHERE status IN ('running', 'awaiting_approval')`.map((r) => ({
+      WHERE status IN ('running', 'awaiting_approval', 'queued')`.map((r) => ({
       requestId: r.request_id,
       running: r.status === "running",
     }));
+  }
+
+  /** How many turns run a round now (each holds one of the device's `maxConcurrentTurns` slots). */
+  runningCount(): number {
+    return Number(this.sql<{ n: number }>`SELECT COUNT(*) AS n FROM reason_turns WHERE status = 'running'`[0].n);
+  }
+
+  /**
+   * The queued turns, in the order they were asked (insertion order, so a wall clock set back does not reorder
+   * them). No statement while none is known to be queued.
+   */
+  queued(): Turn[] {
+    if (this.#mayHaveQueued === false) return [];
+    const turns = this.sql<TurnRow>`SELECT * FROM reason_turns WHERE status = 'queued' ORDER BY rowid ASC`.map(toTurn);
+    this.#mayHaveQueued = turns.length > 0;
+    for (const turn of turns) turn.seq = this.#nextSeq.get(turn.id) ?? turn.seq;
+    return turns;
   }
 
   /** Turns with `status`, oldest first. */
@@ -295,6 +323,7 @@ export class TurnStore {
   setStatus(id: string, status: TurnStatus): void {
     this.#forget(id);
     this.#finished = undefined;
+    if (status === "queued") this.#mayHaveQueued = true;
     this
       .sql`UPDATE reason_turns SET status = ${status}, task_id = NULL, seq = COALESCE(${this.#nextSeq.get(id) ?? null}, seq)
       WHERE id = ${id}`;
