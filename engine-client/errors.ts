@@ -90,6 +90,11 @@ export function isEngineBackPressure(err: unknown): boolean {
   return status === 429 || status === 503;
 }
 
+/** True for the error a request's own deadline aborts it with (TIMEOUT), as opposed to a caller's cancellation. */
+export function isDeadlineExpiry(err: unknown): boolean {
+  return err instanceof BridgeError && err.code === ENGINE_ERROR_CODES.timeout;
+}
+
 function networkCode(err: unknown): string | undefined {
   if (typeof err !== "object" || err === null || !("code" in err)) return undefined;
   const code = (err as { code: unknown }).code;

@@ -6,7 +6,7 @@
 import type { Dispatcher } from "undici";
 import { BodyFeed } from "./body-feed.ts";
 import { CONTEXT_LENGTH_REASON, isContextLengthRefusalText } from "./context-length.ts";
-import { ENGINE_ERROR_CODES, engineError, redactSecret } from "./errors.ts";
+import { ENGINE_ERROR_CODES, engineError, isDeadlineExpiry, redactSecret } from "./errors.ts";
 import type { EngineClientOptions } from "./options.ts";
 import type { Replica } from "./replica.ts";
 import { type ChatCompletion, parseCompletion, parseEngineErrorObject } from "./wire.ts";
@@ -54,7 +54,13 @@ export async function sendRequest(
       signal: init.signal,
     });
   } catch (err) {
-    if (init.signal.aborted) throw init.signal.reason;
+    if (init.signal.aborted) {
+      // The deadline passed with no headers yet: a hung replica, or only a busy one (or a non-streamed answer still
+      // being generated). Not a failure by itself; the replica's health is probed and a failed probe counts. A
+      // caller's own cancellation says nothing about the replica and probes nothing.
+      if (isDeadlineExpiry(init.signal.reason)) replica.suspectStall();
+      throw init.signal.reason;
+    }
     throw engineError(
       ENGINE_ERROR_CODES.unavailable,
       `engine replica ${replica.key} could not be reached: ${describeNetworkError(err, options.apiKey)}`,

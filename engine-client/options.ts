@@ -24,6 +24,13 @@ export interface EngineCooldownOptions {
   cooldownMs: number;
   /** Longest cooldown after repeated failed health checks (the cooldown doubles each time). Default 60000 ms. */
   maxCooldownMs: number;
+  /**
+   * A request's deadline that passes before its replica sent response headers gets the replica probed
+   * (`GET /health`); a probe with no 200 within this counts as one failed attempt of the replica. Default 2000 ms.
+   */
+  stallProbeTimeoutMs: number;
+  /** Least time between the starts of two stall probes of one replica (one runs at a time). Default 1000 ms. */
+  stallProbeIntervalMs: number;
 }
 
 export interface EngineClientOptions {
@@ -80,7 +87,13 @@ export const ENGINE_CLIENT_DEFAULTS: EngineClientOptions = {
   bodyTimeoutMs: 60_000,
   keepAliveTimeoutMs: 4_000,
   retry: { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 5000, statusCodes: [408, 429, 500, 502, 503, 504] },
-  cooldown: { failureThreshold: 3, cooldownMs: 5000, maxCooldownMs: 60_000 },
+  cooldown: {
+    failureThreshold: 3,
+    cooldownMs: 5000,
+    maxCooldownMs: 60_000,
+    stallProbeTimeoutMs: 2000,
+    stallProbeIntervalMs: 1000,
+  },
   observer: noopEngineObserver,
   clock: systemClock,
   random: Math.random,
@@ -141,6 +154,8 @@ export function resolveEngineClientOptions(init: EngineClientInit): EngineClient
   positiveInt(options.cooldown.failureThreshold, "cooldown.failureThreshold");
   nonNegative(options.cooldown.cooldownMs, "cooldown.cooldownMs");
   nonNegative(options.cooldown.maxCooldownMs, "cooldown.maxCooldownMs");
+  positiveInt(options.cooldown.stallProbeTimeoutMs, "cooldown.stallProbeTimeoutMs");
+  positiveInt(options.cooldown.stallProbeIntervalMs, "cooldown.stallProbeIntervalMs", 0);
   // A floor above its ceiling would silently act as the other bound: refused, as the runtime's retry() does.
   if (options.retry.baseDelayMs > options.retry.maxDelayMs) {
     throw configError("retry.baseDelayMs", "must not exceed retry.maxDelayMs");

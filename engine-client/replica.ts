@@ -3,12 +3,14 @@
  * A replica that fails `failureThreshold` attempts in a row is cooled down (taken out of rotation); when the
  * cooldown ends it is health-checked (`GET /health`) and either comes back or cools again for twice as long.
  * A replica that answers 429/503 with `Retry-After` is not failing, only busy: it is held (no new attempts) until
- * then, stays in rotation, and requests wait in the client's queue meanwhile.
+ * then, stays in rotation, and requests wait in the client's queue meanwhile. A replica that takes requests and never
+ * answers them is found out by its stall probe (stall-probe.ts).
  */
 import { Pool } from "undici";
 import type { Clock, TimerHandle } from "./clock.ts";
 import type { ReplicaState } from "./observer.ts";
 import { type EngineClientOptions, replicaApiRoot } from "./options.ts";
+import { StallProbe } from "./stall-probe.ts";
 
 /** Counters of one replica, as `stats()` reports them. */
 export interface ReplicaStats {
@@ -44,6 +46,7 @@ export class Replica {
   #cooldownMs: number;
   #timer: TimerHandle | undefined;
   #holdTimer: TimerHandle | undefined;
+  readonly #stallProbe: StallProbe;
   #closed = false;
 
   constructor(
@@ -56,6 +59,11 @@ export class Replica {
     const parsed = new URL(url);
     ({ key: this.key, basePath: this.basePath } = replicaApiRoot(parsed));
     this.#cooldownMs = options.cooldown.cooldownMs;
+    this.#stallProbe = new StallProbe(this, {
+      clock: options.clock,
+      timeoutMs: options.cooldown.stallProbeTimeoutMs,
+      intervalMs: options.cooldown.stallProbeIntervalMs,
+    });
     this.pool = new Pool(parsed.origin, {
       // Two spare sockets so health checks and model lookups never queue behind a full set of long streams.
       connections: options.maxInFlightPerReplica + 2,
@@ -68,6 +76,11 @@ export class Replica {
 
   get clock(): Clock {
     return this.options.clock;
+  }
+
+  /** In rotation: new attempts may be sent here (the stall probe asks). */
+  get inRotation(): boolean {
+    return this.state === "healthy";
   }
 
   get hasCapacity(): boolean {
@@ -99,6 +112,14 @@ export class Replica {
     this.#cooldownMs = this.options.cooldown.cooldownMs;
   }
 
+  /**
+   * A request's deadline passed before this replica sent response headers: maybe it hangs, maybe it is only busy.
+   * Its health is probed (stall-probe.ts); only a failed probe counts against it.
+   */
+  suspectStall(): void {
+    this.#stallProbe.suspect();
+  }
+
   recordFailure(): void {
     this.failures++;
     this.consecutiveFailures++;
@@ -121,19 +142,32 @@ export class Replica {
     return stats;
   }
 
-  /** `GET /health` answered 200 within the headers timeout. */
-  async checkHealth(): Promise<boolean> {
+  /**
+   * `GET /health` answered 200 within `timeoutMs` (on the client's clock), or within the headers timeout when none
+   * is given.
+   */
+  async checkHealth(timeoutMs?: number): Promise<boolean> {
+    let signal: AbortSignal | undefined;
+    let timer: TimerHandle | undefined;
+    if (timeoutMs !== undefined) {
+      const controller = new AbortController();
+      signal = controller.signal;
+      timer = this.options.clock.setTimeout(() => controller.abort(), timeoutMs);
+    }
     try {
-      const response = await this.pool.request({ method: "GET", path: `${this.basePath}/health` });
+      const response = await this.pool.request({ method: "GET", path: `${this.basePath}/health`, signal });
       await response.body.dump();
       return response.statusCode === 200;
     } catch {
       return false;
+    } finally {
+      if (timer !== undefined) this.options.clock.clearTimeout(timer);
     }
   }
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#stallProbe.close();
     if (this.#timer !== undefined) this.options.clock.clearTimeout(this.#timer);
     if (this.#holdTimer !== undefined) this.options.clock.clearTimeout(this.#holdTimer);
     await this.pool.destroy();
