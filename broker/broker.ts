@@ -20,6 +20,7 @@ import { type BrokerOptions, resolveBrokerOptions } from "./options.ts";
 import { Qos2InFlight } from "./qos2-inflight.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "./registry/index.ts";
 import { SessionManager } from "./sessions.ts";
+import { ThrottledWarning } from "./throttled-warning.ts";
 import { createDownSender } from "./transport.ts";
 import { DeviceRateLimits } from "./token-bucket.ts";
 import { createUplink } from "./uplink.ts";
@@ -167,12 +168,23 @@ export function createBroker(options: BrokerOptions): Broker {
     aedes.handle(guarded, req);
   };
 
+  const upgradesRefused = new ThrottledWarning(
+    logger,
+    opts.clock,
+    "MQTT over WebSocket socket limit reached; upgrades refused with 503",
+  );
   if (opts.websocket) {
     websocket = createWebSocketEndpoint({
       path: opts.websocket.path,
       // One MQTT packet per WebSocket message: the payload limit plus room for the topic and header.
       maxPayloadBytes: limits.maxPayloadBytes + 65_536 + 16,
       accept,
+      // The same bound as each TCP and TLS listener: the HTTP server it shares has none of its own.
+      maxSockets: socketsPerListener(limits.maxConnections),
+      onFull: (remoteAddress) => {
+        hub.limitBreach(BrokerErrorCode.socketLimit);
+        upgradesRefused.note({ remoteAddress, max: socketsPerListener(limits.maxConnections) });
+      },
     });
   }
 

@@ -11,7 +11,7 @@ export const BrokerErrorCode = {
   closed: "BRIDGE_ERR_BROKER_CLOSED",
   /** Username or password wrong or missing (CONNACK 4). */
   authFailed: "BRIDGE_ERR_AUTH_FAILED",
-  /** No such device in the registry and anonymous mode is off (CONNACK 5). */
+  /** No such device in the registry and anonymous mode is off (CONNACK 4, as a wrong secret). */
   authUnknownDevice: "BRIDGE_ERR_AUTH_UNKNOWN_DEVICE",
   /** Client id is not a valid device id, or differs from the username (CONNACK 2). */
   authClientId: "BRIDGE_ERR_AUTH_CLIENT_ID",
@@ -31,6 +31,8 @@ export const BrokerErrorCode = {
   inflightLimit: "BRIDGE_ERR_INFLIGHT_LIMIT",
   /** `limits.maxConnections` devices are connected already (CONNACK 3). */
   connectionLimit: "BRIDGE_ERR_CONNECTION_LIMIT",
+  /** An MQTT over WebSocket upgrade came while the endpoint held its most sockets: refused with HTTP 503. */
+  socketLimit: "BRIDGE_ERR_SOCKET_LIMIT",
   /** The agent host refused or failed to open the connection (CONNACK 3). */
   openFailed: "BRIDGE_ERR_OPEN_FAILED",
   /** The agent host threw while taking an event: a fault on the server side. */

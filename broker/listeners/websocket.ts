@@ -1,6 +1,7 @@
 /**
  * MQTT over WebSocket. The app's HTTP server owns the port and calls `handleUpgrade` for upgrade requests; the
- * WebSocket becomes a byte stream (ws createWebSocketStream) that aedes reads like a TCP socket.
+ * WebSocket becomes a byte stream (ws createWebSocketStream) that aedes reads like a TCP socket. Like a TCP listener,
+ * the endpoint holds at most `maxSockets` WebSockets, CONNECT sent or not; more upgrades are refused with a 503.
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
@@ -13,11 +14,29 @@ export interface WebSocketEndpoint {
   close(): Promise<void>;
 }
 
-export function createWebSocketEndpoint(options: {
+export interface WebSocketEndpointOptions {
   path: string;
   maxPayloadBytes: number;
   accept: AcceptFn;
-}): WebSocketEndpoint {
+  /** WebSockets this endpoint holds at most, CONNECT sent or not; more upgrades get a 503. Default: no bound. */
+  maxSockets?: number;
+  /** Told of each upgrade refused because `maxSockets` WebSockets are open. */
+  onFull?: (remoteAddress: string) => void;
+}
+
+/** Refuses an upgrade on the raw socket (no WebSocket exists yet) with a status and a short plain-text reason. */
+function refuseUpgrade(socket: Duplex, status: number, reason: string, message: string): void {
+  const body = Buffer.from(`${message}\n`, "utf8");
+  if (socket.writable) {
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+        `Content-Length: ${body.length}\r\n\r\n${body.toString("utf8")}`,
+    );
+  }
+  socket.destroy();
+}
+
+export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebSocketEndpoint {
   // MQTT clients offer the "mqtt" subprotocol (older ones "mqttv3.1"); answer with the one they offered.
   const wss = new WebSocketServer({
     noServer: true,
@@ -34,6 +53,19 @@ export function createWebSocketEndpoint(options: {
         return true;
       }
       socket.on("error", () => {});
+      // ws adds a WebSocket to `clients` within `handleUpgrade` itself, so this count includes every upgrade before
+      // this one, and concurrent upgrades cannot overshoot. Without a bound, a flood of WebSockets that never send
+      // CONNECT would use file descriptors until the process could open no database, as for TCP.
+      if (options.maxSockets !== undefined && wss.clients.size >= options.maxSockets) {
+        options.onFull?.(req.socket.remoteAddress ?? "");
+        refuseUpgrade(
+          socket,
+          503,
+          "Service Unavailable",
+          `too many MQTT over WebSocket connections (at most ${options.maxSockets}); try again later`,
+        );
+        return true;
+      }
       wss.handleUpgrade(req, socket, head, (ws) => {
         const stream: Duplex & { remoteAddress?: string } = createWebSocketStream(ws);
         stream.on("error", () => {});
