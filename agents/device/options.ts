@@ -6,6 +6,7 @@
 import { BridgeError } from "../../errors/bridge-error.ts";
 import { MAX_TIMER_MS } from "../clock.ts";
 import { CHUNK_BATCH_DEFAULTS } from "./reasoning/chunk-batcher.ts";
+import { MIN_TOOL_OUTPUT_CHARS } from "./reasoning/tool-output-budget.ts";
 
 /** Options of a DeviceAgent. Every field has a default; units are in the names. */
 export interface DeviceAgentOptions {
@@ -45,6 +46,12 @@ export interface DeviceAgentOptions {
   maxMessageChars: number;
   /** A tool output longer than this is compacted before the model sees it. Default 4000. */
   maxToolOutputChars: number;
+  /**
+   * Most characters of tool output in one turn, all its rounds together (at least `maxToolOutputChars`): outputs
+   * beyond it are cut to what is left, or left out with a note (tool-output-budget.ts). Default 8000 (see
+   * TURN_TOOL_OUTPUT_CHARS_DEFAULT).
+   */
+  maxTurnToolOutputChars: number;
   /** A reasoning question longer than this is refused with BRIDGE_ERR_FRAME_INVALID. Default 4000. */
   maxQuestionChars: number;
   /** Completion tokens when the reason frame gives no `max`. Default 512. */
@@ -108,6 +115,15 @@ export const COMMAND_TTL_MAX_SECONDS = 10 * 365 * 86_400;
  */
 export const HISTORY_CHARS_DEFAULT = 12_000;
 
+/**
+ * Default budget of one turn's tool outputs, characters: two outputs of the default `maxToolOutputChars`. About 2700
+ * tokens of JSON-dense text (3 characters a token); a turn asked without history (what a context-length refusal
+ * leaves: system prompt and tools, a question of up to `maxQuestionChars`, its context snapshot, the tool calls and
+ * outputs, and a 512-token answer) then stays near 5500 tokens, within the 8192-token window small models at the edge
+ * commonly have, however many tool rounds the turn runs.
+ */
+export const TURN_TOOL_OUTPUT_CHARS_DEFAULT = 8000;
+
 /** The defaults, in one place. */
 export const DEVICE_AGENT_DEFAULTS: Readonly<DeviceAgentOptions> = Object.freeze({
   telemetryMaxAgeSeconds: 7 * 24 * 3600,
@@ -126,6 +142,7 @@ export const DEVICE_AGENT_DEFAULTS: Readonly<DeviceAgentOptions> = Object.freeze
   conversationMaxTurns: 200,
   maxMessageChars: 16_000,
   maxToolOutputChars: 4000,
+  maxTurnToolOutputChars: TURN_TOOL_OUTPUT_CHARS_DEFAULT,
   maxQuestionChars: 4000,
   reasonDefaultMaxTokens: 512,
   reasonMaxTokensLimit: 4096,
@@ -160,7 +177,8 @@ const MINIMUMS: Record<NumberKey, number> = {
   maxHistoryChars: 0,
   conversationMaxTurns: 1,
   maxMessageChars: 256,
-  maxToolOutputChars: 256,
+  maxToolOutputChars: MIN_TOOL_OUTPUT_CHARS,
+  maxTurnToolOutputChars: MIN_TOOL_OUTPUT_CHARS,
   maxQuestionChars: 1,
   reasonDefaultMaxTokens: 1,
   reasonMaxTokensLimit: 1,
@@ -224,6 +242,9 @@ export function resolveDeviceAgentOptions(
   if (typeof out.model !== "string") fail("model", "must be a string");
   if (!Array.isArray(out.toolsRequiringApproval) || !out.toolsRequiringApproval.every((t) => typeof t === "string")) {
     fail("toolsRequiringApproval", "must be an array of tool names");
+  }
+  if (out.maxTurnToolOutputChars < out.maxToolOutputChars) {
+    fail("maxTurnToolOutputChars", `must be at least maxToolOutputChars (${out.maxToolOutputChars})`);
   }
   if (out.reasonDefaultMaxTokens > out.reasonMaxTokensLimit) {
     fail("reasonDefaultMaxTokens", "must not exceed reasonMaxTokensLimit");

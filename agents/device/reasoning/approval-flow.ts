@@ -8,9 +8,9 @@ import type { ValueMap } from "../../../codecs/frames.ts";
 import { valueToJson } from "../values.ts";
 import type { Approval } from "./approval-store.ts";
 import { approvalValue } from "./approval-store.ts";
-import { compactText } from "./compact.ts";
 import type { Reasoner } from "./reasoner.ts";
 import type { RoundResult } from "./round.ts";
+import { fitToolOutput } from "./tool-output-budget.ts";
 import { executeTool } from "./tools.ts";
 import type { Turn } from "./turn-store.ts";
 import { queueTurn, startQueuedTurns } from "./turn-queue.ts";
@@ -26,10 +26,14 @@ export type ResolveApprovalResult =
   | { status: "not_found" }
   | { status: "already_resolved"; approval: Approval };
 
+/** Stores a tool's output as the model will see it: within its own bound and what is left of the turn's budget. */
 function recordToolOutput(reasoner: Reasoner, turnId: string, toolCallId: string, output: string): string {
-  const max = reasoner.core.options.maxToolOutputChars;
-  const text = compactText(output, max, "the tool output").text;
-  reasoner.conversation.append(turnId, { role: "tool", toolCallId, content: text });
+  const { maxToolOutputChars, maxTurnToolOutputChars } = reasoner.core.options;
+  const { text, compacted } = fitToolOutput(output, reasoner.conversation.toolOutputChars(turnId), {
+    maxOutputChars: maxToolOutputChars,
+    maxTurnChars: maxTurnToolOutputChars,
+  });
+  reasoner.conversation.append(turnId, { role: "tool", toolCallId, content: text }, compacted);
   return text;
 }
 

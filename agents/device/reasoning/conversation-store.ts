@@ -130,10 +130,11 @@ export class ConversationStore {
 
   /**
    * Appends a message, compacting oversized text and tool-call arguments (with a note) instead of failing. Returns
-   * the entry as stored, so a prompt built right after needs no SELECT of it.
+   * the entry as stored, so a prompt built right after needs no SELECT of it. `alreadyCompacted`: the caller cut the
+   * text (a tool output, tool-output-budget.ts), so the row is marked as compacted whatever the guard does.
    */
-  append(turnId: string, message: ChatMessage): ConversationEntry {
-    let compacted = false;
+  append(turnId: string, message: ChatMessage, alreadyCompacted = false): ConversationEntry {
+    let compacted = alreadyCompacted;
     const guard = (text: string, what: string): string => {
       const result = compactText(text, this.maxMessageChars, what);
       compacted ||= result.compacted;
@@ -179,6 +180,15 @@ export class ConversationStore {
       compacted: compacted ? 1 : 0,
       created_at: createdAt,
     });
+  }
+
+  /** Characters of the tool outputs turn `turnId` holds so far (its tool-output budget counts them). */
+  toolOutputChars(turnId: string): number {
+    let chars = 0;
+    for (const row of this.sql<{ content: string | null }>`SELECT content FROM conversation
+      WHERE turn_id = ${turnId} AND role = 'tool'`)
+      chars += row.content?.length ?? 0;
+    return chars;
   }
 
   /** Messages of one turn, in order. */
