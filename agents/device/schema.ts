@@ -113,6 +113,11 @@ const MIGRATIONS: readonly Migration[] = [
   (sql) => {
     sql`ALTER TABLE commands ADD COLUMN sent_sessions BLOB`;
   },
+  // 8: who asked a turn: the device, or a WebSocket viewer whose turns answer only it and end with it
+  // (viewer-turns.ts). Turns stored before it count as the device's.
+  (sql) => {
+    sql`ALTER TABLE reason_turns ADD COLUMN origin TEXT NOT NULL DEFAULT 'device'`;
+  },
 ];
 
 /** The schema version this code writes. */

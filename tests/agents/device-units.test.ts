@@ -344,6 +344,7 @@ describe("reasoning turns", () => {
     id,
     requestId: `r-${id}`,
     connId: "c1",
+    origin: "device" as const,
     question: "How warm is it?",
     context: "device: online",
     stream: true,

@@ -7,7 +7,7 @@
 import type { ValueMap } from "../../../codecs/frames.ts";
 import { valueToJson } from "../values.ts";
 import type { Approval } from "./approval-store.ts";
-import { approvalValue } from "./approval-store.ts";
+import { APPROVAL_DIRECTORY_KIND, approvalValue } from "./approval-store.ts";
 import type { Reasoner } from "./reasoner.ts";
 import type { RoundResult } from "./round.ts";
 import { fitToolOutput } from "./tool-output-budget.ts";
@@ -17,8 +17,7 @@ import { queueTurn, startQueuedTurns } from "./turn-queue.ts";
 
 /** Agent method the approval TTL schedule calls (public on DeviceAgent). */
 export const EXPIRE_APPROVAL_METHOD = "expireApproval";
-/** Directory kind of pending approvals. */
-export const APPROVAL_DIRECTORY_KIND = "approval";
+export { APPROVAL_DIRECTORY_KIND };
 
 /** Outcome of `resolveApproval`. */
 export type ResolveApprovalResult =

@@ -7,10 +7,14 @@ import type { ValueMap } from "../../../codecs/frames.ts";
 import type { SqlTag } from "../sql.ts";
 import { decodeValue, encodeValue } from "../values.ts";
 
+/** Directory kind of pending approvals. */
+export const APPROVAL_DIRECTORY_KIND = "approval";
+
 /** `device_meta` key of the next approval number (see `ApprovalStore.nextId`). */
 const NEXT_ID_KEY = "approval_next_id";
 
-export type ApprovalStatus = "pending" | "approved" | "rejected" | "expired";
+/** `cancelled`: the turn ended before anyone decided (the viewer that asked disconnected). */
+export type ApprovalStatus = "pending" | "approved" | "rejected" | "expired" | "cancelled";
 
 /** An approval as `listApprovals` returns it. Times are ms since the Unix epoch. */
 export interface Approval {
@@ -96,6 +100,13 @@ export class ApprovalStore {
         : this
             .sql<ApprovalRow>`SELECT * FROM approvals WHERE status = ${status} ORDER BY created_at DESC, rowid DESC LIMIT ${n}`;
     return rows.map(toApproval);
+  }
+
+  /** Ids of the turn's pending approvals. */
+  pendingIdsOfTurn(turnId: string): string[] {
+    return this.sql<{ id: string }>`SELECT id FROM approvals WHERE turn_id = ${turnId} AND status = 'pending'`.map(
+      (r) => r.id,
+    );
   }
 
   pendingForTurn(turnId: string): number {

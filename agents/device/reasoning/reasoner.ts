@@ -25,6 +25,7 @@ import { DEVICE_TOOLS } from "./tools.ts";
 import type { Turn } from "./turn-store.ts";
 import { TurnStore } from "./turn-store.ts";
 import { startQueuedTurns } from "./turn-queue.ts";
+import { endViewerTurns } from "./viewer-turns.ts";
 
 /** Task kind of an engine round. */
 export const REASON_TASK_KIND = "device-reason";
@@ -108,7 +109,16 @@ export class Reasoner {
     const current = { context, messages: [question] };
     const taskId = this.startEngineRound(engine, turnId, 0, { history, current }, stream, maxTokens);
     return this.turns.create(
-      { id: turnId, requestId: id, connId: conn.id, question: frame.q, context, stream, maxTokens },
+      {
+        id: turnId,
+        requestId: id,
+        connId: conn.id,
+        origin: core.isDevice(conn) ? "device" : "viewer",
+        question: frame.q,
+        context,
+        stream,
+        maxTokens,
+      },
       taskId,
       mark,
     );
@@ -220,16 +230,23 @@ export class Reasoner {
     return this.turns.current(task.input.turnId, task.id);
   }
 
-  /** Whether a turn's frames would reach anyone now (its own connection, or the device's current session). */
-  hasRecipient(turn: Turn): boolean {
-    return this.target(turn) !== undefined;
+  /**
+   * Whether a turn's frames would reach anyone now (its own connection, or for a device's turn the device's current
+   * session). `closingId`: a connection that is closing, and counts as gone.
+   */
+  hasRecipient(turn: Turn, closingId?: string): boolean {
+    return this.target(turn, closingId) !== undefined;
   }
 
-  /** Where a turn's frames go: its own connection, else (after a takeover) the device's current session. */
-  private target(turn: Turn): Connection | undefined {
+  /**
+   * Where a turn's frames go: its own connection, else, for a turn the device asked, the device's current session
+   * (after a takeover). A viewer's turn goes to that viewer only: the device never asked it.
+   */
+  private target(turn: Turn, closingId?: string): Connection | undefined {
     const own = this.core.ports.connection(turn.connId);
-    if (own !== undefined) return own;
-    const devices = this.core.deviceConnections();
+    if (own !== undefined && own.id !== closingId) return own;
+    if (turn.origin === "viewer") return undefined;
+    const devices = this.core.deviceConnections(closingId);
     return devices[devices.length - 1];
   }
 
@@ -332,20 +349,23 @@ export class Reasoner {
   }
 
   /**
-   * A device connection is closing. When no device session remains, running generations are aborted: nobody is
-   * left to read them and the engine slot is freed. Turns waiting for an approval keep waiting.
+   * A connection is closing. A viewer's turns end with it (viewer-turns.ts). For a device session: when no other
+   * remains, the device's running generations are aborted (nobody is left to read them and the engine slot is freed);
+   * after a takeover they follow the device to its new session. A device's turns waiting for an approval or queued
+   * keep waiting. Either way, queued turns may take the slots this frees.
    */
   onConnectionClosing(closingId: string): void {
-    const remaining = this.core.deviceConnections(closingId);
-    for (const turn of this.turns.withStatus("running")) {
-      const own = this.core.ports.connection(turn.connId);
-      if (own !== undefined && own.id !== closingId) continue;
-      // A device turn follows the device to its new session (takeover); a WebSocket client's turn ends with it.
-      const ownWasDevice = own === undefined || this.core.isDevice(own);
-      if (ownWasDevice && remaining.length > 0) continue;
-      this.turns.finish(turn.id, "cancelled", "cancelled");
-      if (turn.taskId !== null) this.core.ports.cancelTask(turn.taskId);
+    const closing = this.core.ports.connection(closingId);
+    if (closing !== undefined && !this.core.isDevice(closing)) {
+      endViewerTurns(this, closingId);
+    } else if (this.core.deviceConnections(closingId).length === 0) {
+      for (const turn of this.turns.withStatus("running")) {
+        // A viewer's turn still has its viewer: it ends with that connection, not with the device.
+        if (turn.origin === "viewer") continue;
+        this.turns.finish(turn.id, "cancelled", "cancelled");
+        if (turn.taskId !== null) this.core.ports.cancelTask(turn.taskId);
+      }
     }
-    startQueuedTurns(this);
+    startQueuedTurns(this, closingId);
   }
 }

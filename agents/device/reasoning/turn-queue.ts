@@ -6,6 +6,7 @@
  * approval, a restart or a reconnect never runs beyond the bound that new requests are refused at.
  */
 import type { Reasoner } from "./reasoner.ts";
+import { endViewerTurn } from "./viewer-turns.ts";
 
 /** Queues turn `turnId` for its next round and starts what may run now (perhaps that turn). */
 export function queueTurn(reasoner: Reasoner, turnId: string): void {
@@ -14,10 +15,12 @@ export function queueTurn(reasoner: Reasoner, turnId: string): void {
 }
 
 /**
- * Starts queued turns, oldest first, while slots are free. A turn nobody could receive now stays queued and lets the
- * next one pass. Costs no statement while no turn is queued (every turn's end asks).
+ * Starts queued turns, oldest first, while slots are free. A device's turn nobody could receive now stays queued and
+ * lets the next one pass; a viewer's turn whose viewer is gone ends (it would have ended with its connection).
+ * `closingId`: a connection that is closing, and counts as gone. Costs no statement while no turn is queued (every
+ * turn's end asks).
  */
-export function startQueuedTurns(reasoner: Reasoner): void {
+export function startQueuedTurns(reasoner: Reasoner, closingId?: string): void {
   const { turns } = reasoner;
   const max = reasoner.core.options.maxConcurrentTurns;
   // Read again after every start: starting a round can end a turn instead (no engine), and that end starts queued
@@ -25,7 +28,14 @@ export function startQueuedTurns(reasoner: Reasoner): void {
   for (;;) {
     const waiting = turns.queued();
     if (waiting.length === 0 || turns.runningCount() >= max) return;
-    const next = waiting.find((turn) => reasoner.hasRecipient(turn));
+    let next: (typeof waiting)[number] | undefined;
+    for (const turn of waiting) {
+      if (reasoner.hasRecipient(turn, closingId)) {
+        next = turn;
+        break;
+      }
+      if (turn.origin === "viewer") endViewerTurn(reasoner, turn);
+    }
     if (next === undefined) return;
     reasoner.startRound(next);
   }

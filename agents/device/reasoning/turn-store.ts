@@ -13,10 +13,18 @@ import type { SqlTag } from "../sql.ts";
  */
 export type TurnStatus = "running" | "awaiting_approval" | "queued" | "done" | "failed" | "cancelled" | "interrupted";
 
+/**
+ * Who asked a turn: the device itself, or a viewer (a WebSocket client). A viewer's turn answers that viewer only and
+ * ends with its connection (viewer-turns.ts); a device's turn follows the device from session to session.
+ */
+export type TurnOrigin = "device" | "viewer";
+
 export interface Turn {
   id: string;
   requestId: string;
+  /** The connection that asked. */
   connId: string;
+  origin: TurnOrigin;
   question: string;
   /** The volatile device context snapshotted when the turn began (kept so every round shares one prefix). */
   context: string;
@@ -41,6 +49,7 @@ interface TurnRow {
   id: string;
   request_id: string;
   conn_id: string;
+  origin: string;
   question: string;
   context: string;
   without_history: number;
@@ -63,6 +72,7 @@ function toTurn(row: TurnRow): Turn {
     id: row.id,
     requestId: row.request_id,
     connId: row.conn_id,
+    origin: row.origin === "viewer" ? "viewer" : "device",
     question: row.question,
     context: row.context,
     withoutHistory: Number(row.without_history) !== 0,
@@ -178,16 +188,16 @@ export class TurnStore {
    * first task event (which runs only after this event committed).
    */
   create(
-    input: Pick<Turn, "id" | "requestId" | "connId" | "question" | "context" | "stream" | "maxTokens">,
+    input: Pick<Turn, "id" | "requestId" | "connId" | "origin" | "question" | "context" | "stream" | "maxTokens">,
     taskId: string,
     telemetryMark?: number,
   ): Turn {
     const createdAt = this.now();
     this.sql`INSERT INTO reason_turns
-      (id, request_id, conn_id, question, context, status, stream, max_tokens, round, task_id, created_at,
+      (id, request_id, conn_id, origin, question, context, status, stream, max_tokens, round, task_id, created_at,
         telemetry_mark)
-      VALUES (${input.id}, ${input.requestId}, ${input.connId}, ${input.question}, ${input.context}, 'running',
-        ${input.stream ? 1 : 0}, ${input.maxTokens}, 1, ${taskId}, ${createdAt}, ${telemetryMark ?? null})`;
+      VALUES (${input.id}, ${input.requestId}, ${input.connId}, ${input.origin}, ${input.question}, ${input.context},
+        'running', ${input.stream ? 1 : 0}, ${input.maxTokens}, 1, ${taskId}, ${createdAt}, ${telemetryMark ?? null})`;
     // Ids are MAX + 1: a pruned or rolled-back id can come back, and must start from seq 0 again.
     this.#nextSeq.set(input.id, 0);
     this.#forget(input.id);
@@ -195,6 +205,7 @@ export class TurnStore {
       id: input.id,
       requestId: input.requestId,
       connId: input.connId,
+      origin: input.origin,
       question: input.question,
       context: input.context,
       withoutHistory: false,
@@ -258,6 +269,13 @@ export class TurnStore {
       requestId: r.request_id,
       running: r.status === "running",
     }));
+  }
+
+  /** The turns connection `connId` asked that have not ended (running, waiting for an approval, queued). */
+  openOf(connId: string): Turn[] {
+    return this.sql<TurnRow>`SELECT * FROM reason_turns
+      WHERE status IN ('running', 'awaiting_approval', 'queued') AND conn_id = ${connId}
+      ORDER BY rowid ASC`.map(toTurn);
   }
 
   /** How many turns run a round now (each holds one of the device's `maxConcurrentTurns` slots). */

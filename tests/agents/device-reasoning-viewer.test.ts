@@ -1,0 +1,107 @@
+/**
+ * A reasoning turn a WebSocket viewer started belongs to that viewer: when its connection closes, its turns that wait
+ * (for an approval, or queued for a slot) end, their pending approvals are cancelled so no operator is asked about
+ * them, and the answer never goes to the device, which did not ask. Against a scripted engine.
+ */
+import assert from "node:assert/strict";
+import { after, test } from "node:test";
+import type { Approval, CommandRecord, ResolveApprovalResult } from "../../agents/device/index.ts";
+import { DeviceHarness, type RecordingDevice, settle, waitFor } from "./device-harness.ts";
+import { type ScriptedEngine, scriptedEngine } from "./scripted-engine.ts";
+
+const harnesses: DeviceHarness[] = [];
+after(async () => {
+  for (const h of harnesses) await h.dispose();
+});
+
+function harness(engine: ScriptedEngine, config: Record<string, unknown> = {}): DeviceHarness {
+  const h = new DeviceHarness({ engine, agentConfig: { DeviceAgent: config } });
+  harnesses.push(h);
+  return h;
+}
+
+function pendingApprovalIds(h: DeviceHarness, agentId: string): string[] {
+  return h.runtime.directory
+    .list("approval")
+    .filter((entry) => entry.agentId === agentId)
+    .map((entry) => entry.key);
+}
+
+/** A device that said hello and a viewer on the same agent; the viewer asks `q` and its model calls send_command. */
+async function viewerAsksForAction(h: DeviceHarness, engine: ScriptedEngine, agentId: string) {
+  const dev = await h.open(agentId, "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "1.0" } });
+  const viewer = await h.open(agentId, "json", "ws");
+  await h.send(viewer, { channel: "reason", frame: { id: "act", q: "Open the door" } });
+  (await engine.call(0)).reply({ tool: "send_command", args: '{"name":"open"}' });
+  const [approvalId] = await waitFor(() => {
+    const ids = pendingApprovalIds(h, agentId);
+    return ids.length > 0 ? ids : undefined;
+  }, "the viewer's pending approval");
+  return { dev, viewer, approvalId };
+}
+
+function assertNothingReachedTheDevice(dev: RecordingDevice): void {
+  assert.deepEqual(
+    dev.frames("reason").filter((f) => f.id === "act"),
+    [],
+  );
+  assert.deepEqual(dev.frames("error"), []);
+}
+
+test("a viewer's turn waiting for an approval ends when the viewer leaves, its approval cancelled", async () => {
+  const engine = scriptedEngine();
+  const h = harness(engine);
+  const { dev, viewer, approvalId } = await viewerAsksForAction(h, engine, "viewer-v1");
+  await h.close(viewer);
+  assert.deepEqual(pendingApprovalIds(h, "viewer-v1"), [], "the operator is no longer asked");
+  const [approval] = await h.call<Approval[]>("viewer-v1", "listApprovals", {});
+  assert.equal(approval.status, "cancelled");
+  assert.match(approval.reason ?? "", /viewer .*disconnected/);
+  // An operator's late decision lands on nothing: the tool does not run and no round starts.
+  const late = await h.call<ResolveApprovalResult>("viewer-v1", "resolveApproval", approvalId, true);
+  assert.equal(late.status, "already_resolved");
+  await settle();
+  assert.equal(engine.calls.length, 1);
+  assert.deepEqual(await h.call<CommandRecord[]>("viewer-v1", "listCommands", {}), []);
+  assertNothingReachedTheDevice(dev);
+  // The device's own questions are not held up by it.
+  await h.send(dev, { channel: "reason", frame: { id: "act", q: "How warm is it?" } });
+  (await engine.call(1)).reply({ text: "21 degrees." });
+  await waitFor(() => dev.frames("reason").find((f) => f.id === "act" && f.fin === true), "the device's answer");
+});
+
+test("a viewer's turn queued for a slot ends with its viewer and its answer never goes to the device", async () => {
+  const engine = scriptedEngine();
+  const h = harness(engine, { maxConcurrentTurns: 1 });
+  const { dev, viewer, approvalId } = await viewerAsksForAction(h, engine, "viewer-v2");
+  await h.send(dev, { channel: "reason", frame: { id: "busy", q: "How warm is it?" } });
+  const busy = await engine.call(1);
+  // Decided while the device's turn holds the slot: the viewer's turn is queued.
+  await h.call("viewer-v2", "resolveApproval", approvalId, true);
+  await h.close(viewer);
+  busy.reply({ text: "21 degrees." });
+  await waitFor(() => dev.frames("reason").find((f) => f.id === "busy" && f.fin === true), "the device's answer");
+  await settle();
+  assert.equal(engine.calls.length, 2, "no round for a viewer that left");
+  assertNothingReachedTheDevice(dev);
+  // Its request id is free again: the turn ended.
+  await h.send(dev, { channel: "reason", frame: { id: "act", q: "And now?" } });
+  (await engine.call(2)).reply({ text: "Still 21." });
+  await waitFor(() => dev.frames("reason").find((f) => f.id === "act" && f.fin === true), "the device's own act");
+});
+
+test("a viewer's waiting turn ends at the next start when its viewer was lost with the process", async () => {
+  const engine = scriptedEngine();
+  const h = harness(engine);
+  await viewerAsksForAction(h, engine, "viewer-v3");
+  await h.restart();
+  const [approval] = await h.call<Approval[]>("viewer-v3", "listApprovals", {});
+  assert.equal(approval.status, "cancelled");
+  assert.deepEqual(pendingApprovalIds(h, "viewer-v3"), []);
+  const dev = await h.open("viewer-v3", "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "1.0" } });
+  await settle();
+  assert.equal(engine.calls.length, 1);
+  assertNothingReachedTheDevice(dev);
+});
