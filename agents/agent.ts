@@ -2,7 +2,7 @@ import type { Value, ValueMap } from "../codecs/frames.ts";
 import type { AgentCell } from "./cell.ts";
 import { handleDefaultMessage } from "./default-message.ts";
 import { assertStateWritable } from "./readonly-guard.ts";
-import type { CloseReason, InboundMessage } from "./host.ts";
+import type { CloseReason, InboundMessage, ProtocolMessage } from "./host.ts";
 import { retryWithBackoff } from "./retry.ts";
 import * as queue from "./queue.ts";
 import * as schedules from "./schedules.ts";
@@ -30,6 +30,14 @@ import type {
 export const ROLLED_BACK: unique symbol = Symbol("agent.rolledBack");
 
 /** What the runtime hands the base constructor. Internal: agents are constructed only by the runtime. */
+/**
+ * Asked by the runtime, inside the event that produces it, before each of its own protocol frames (identity, a state
+ * sync) is queued for a protocol-enabled connection: false leaves it out for that connection. The base class admits
+ * every one; DeviceAgent declines a frame larger than the device's maxFrame (and sends a small error frame instead).
+ * Keyed by a symbol, like ROLLED_BACK: runtime plumbing, not a hook in the public API, and never callable by name.
+ */
+export const ADMIT_PROTOCOL: unique symbol = Symbol("agent.admitProtocol");
+
 export interface AgentInit {
   id: string;
   env: AgentEnv;
@@ -186,6 +194,11 @@ export abstract class Agent<S extends Value = ValueMap> {
   /** Asked once per connection. Default: protocol messages for JSON connections only. */
   shouldSendProtocolMessages(conn: Connection, _ctx: { request?: unknown }): boolean {
     return conn.codec === "json";
+  }
+
+  /** Internal: see ADMIT_PROTOCOL. The base class sends every protocol frame. */
+  [ADMIT_PROTOCOL](_conn: Connection, _message: ProtocolMessage): boolean {
+    return true;
   }
 
   /** Destroys this agent (database, schedules, queue) after the current event; do not await it inside an event. */

@@ -4,6 +4,7 @@ import { BridgeError } from "../errors/bridge-error.ts";
 import type { AgentCell } from "./cell.ts";
 import { enqueue } from "./cell-mailbox.ts";
 import { nestedAsync, reportError, rolledBack, tellError } from "./cell-scope.ts";
+import { queueProtocol } from "./protocol-output.ts";
 import { writeStateBytes } from "./cell-state.ts";
 import { AGENT_ERRORS, errorCode, errorMessage } from "./errors.ts";
 import { dispatchEvent } from "./events/index.ts";
@@ -261,9 +262,7 @@ async function finishState(cell: AgentCell, scope: Scope): Promise<void> {
   }
   writeStateBytes(cell, scope, bytes);
   for (const conn of cell.connections.values()) {
-    if (conn.protocol && conn.id !== changed.source) {
-      scope.addOutput({ type: "protocol", connectionId: conn.id, message: { type: "state", state } });
-    }
+    if (conn.id !== changed.source) queueProtocol(cell, conn, { type: "state", state });
   }
   const source = changed.source === null ? null : (cell.connections.get(changed.source) ?? null);
   const agent = cell.agent!;
@@ -275,6 +274,7 @@ async function finishState(cell: AgentCell, scope: Scope): Promise<void> {
 }
 
 /** The output gate opening: sends, protocol frames, closes and actions of committed work, each isolated. */
+  // cell.scope is this event's scope here, so what queueProtocol (and the agent's ADMIT_PROTOCOL) queues joins it.
 export function releaseOutputs(cell: AgentCell, outputs: Output[]): void {
   for (const o of outputs) {
     try {

@@ -1,6 +1,7 @@
 import type { Value } from "../codecs/frames.ts";
 import type { AgentCell } from "./cell.ts";
 import { reportError, write } from "./cell-scope.ts";
+import { queueProtocol } from "./protocol-output.ts";
 import type { Scope } from "./scope.ts";
 import { writeStateChunks } from "./state-store.ts";
 import type { Connection } from "./types.ts";
@@ -39,9 +40,7 @@ export function setAgentState(cell: AgentCell, next: Value, source: Connection |
     // Outside an event there is no event end to persist at: persist and broadcast with this write.
     writeStateBytes(cell, scope, encodeValue(next));
     for (const conn of cell.connections.values()) {
-      if (conn.protocol && conn.id !== source?.id) {
-        scope.addOutput({ type: "protocol", connectionId: conn.id, message: { type: "state", state: next } });
-      }
+      if (conn.id !== source?.id) queueProtocol(cell, conn, { type: "state", state: next });
     }
     scope.addOutput({
       type: "action",

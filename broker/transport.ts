@@ -3,7 +3,8 @@
  * publishes on `devices/{id}/down/{channel}`, always in the connection's own codec (a binary device never gets JSON).
  */
 import type { ConnectionTransport, ProtocolMessage } from "../agents/host.ts";
-import type { DesiredStateFrame, DownMessage, Value, ValueMap } from "../codecs/frames.ts";
+import { protocolToDown } from "../agents/protocol-down.ts";
+import type { DownMessage } from "../codecs/frames.ts";
 import type { Clock } from "./clock.ts";
 import type { DeviceConnection, HeldDown } from "./connection.ts";
 import type { ObserverHub } from "./observer.ts";
@@ -23,26 +24,8 @@ export function downQos(message: DownMessage): 0 | 1 {
   }
 }
 
-function isValueMap(value: Value): value is ValueMap {
-  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
-}
-
-/** Maps a runtime protocol message to its MQTT down frame. */
-export function protocolToDown(message: ProtocolMessage): DownMessage {
-  if (message.type === "identity") {
-    return {
-      channel: "identity",
-      frame: { name: message.name, id: message.agent, pv: message.protocolVersion, t: message.serverTime },
-    };
-  }
-  // The runtime's state broadcast is the whole state; a device sees it as a full desired state at version 0.
-  const frame: DesiredStateFrame = {
-    v: 0,
-    d: isValueMap(message.state) ? message.state : { value: message.state },
-    full: true,
-  };
-  return { channel: "state", frame };
-}
+/** Maps a runtime protocol message to its MQTT down frame (the mapping lives with the host contract, in agents/). */
+export { protocolToDown };
 
 export interface DownSender {
   /** Publishes one frame to the connection; false when dropped (closed, not subscribed, unencodable). */

@@ -5,8 +5,8 @@
  * set `static deviceOptions`.
  */
 import type { Value, ValueMap } from "../../codecs/frames.ts";
-import { Agent, ROLLED_BACK } from "../agent.ts";
-import type { CloseReason, InboundMessage } from "../host.ts";
+import { ADMIT_PROTOCOL, Agent, ROLLED_BACK } from "../agent.ts";
+import type { CloseReason, InboundMessage, ProtocolMessage } from "../host.ts";
 import type { Connection, TaskInfo } from "../types.ts";
 import type { CommandRecord, CommandState } from "./command-outbox.ts";
 import { COMMAND_STATES } from "./command-outbox.ts";
@@ -207,6 +207,11 @@ export class DeviceAgent extends Agent<ValueMap> {
   override [ROLLED_BACK](): void {
     this.#core.invalidateCaches();
     this.#reasoner.turns.invalidate();
+  }
+
+  /** The runtime's own frames (identity, state broadcasts) keep within the device's maxFrame too (frame-limit.ts). */
+  override [ADMIT_PROTOCOL](conn: Connection, message: ProtocolMessage): boolean {
+    return this.#core.admitProtocol(conn, message);
   }
 
   override onTaskProgress(task: TaskInfo, update: Value): void | Promise<void> {

@@ -5,6 +5,8 @@
  */
 import type { DesiredStateFrame, DownMessage, ValueMap } from "../../codecs/frames.ts";
 import { PROTOCOL_VERSION } from "../../codecs/frames.ts";
+import type { ProtocolMessage } from "../host.ts";
+import { protocolToDown } from "../protocol-down.ts";
 import type { Connection } from "../types.ts";
 import { CommandOutbox, commandFrame } from "./command-outbox.ts";
 import type { CommandRecord, CommandRoute } from "./command-outbox.ts";
@@ -18,6 +20,12 @@ import type { Oversize } from "./frame-limit.ts";
 import { FRAME_TOO_LARGE, fitErrorFrame, oversize, oversizeReason } from "./frame-limit.ts";
 import { decodeValue, encodeValue } from "./values.ts";
 
+/** How an error frame names a refused protocol frame. */
+const PROTOCOL_FRAME_NAMES: Record<ProtocolMessage["type"], string> = {
+  identity: "identity frame",
+  state: "agent state",
+};
+
 /** Agent method the command TTL schedule calls (public on DeviceAgent). */
 export const EXPIRE_COMMAND_METHOD = "expireCommand";
 
@@ -30,6 +38,8 @@ export class DeviceCore {
   readonly aliases: MetricAliasStore;
   /** Id of the device session that already got its pending commands (cache of device_meta "greeted"). */
   #greeted: string | null | undefined;
+  /** The kinds of protocol frame refused for maxFrame so far (logged once each while the agent is in memory). */
+  readonly #protocolRefusalsLogged = new Set<ProtocolMessage["type"]>();
 
   constructor(
     readonly ports: DevicePorts,
@@ -86,6 +96,29 @@ export class DeviceCore {
     if (!this.markGreeted(conn)) return;
     if (this.shadow.get().desired.version > 0) this.resync(conn);
     this.deliverCommands(false, conn);
+  }
+
+  /**
+   * Whether one of the runtime's own frames (identity, the agent-state broadcast) may go to `conn`: true unless it is
+   * larger than the device's maxFrame in the connection's codec (a WebSocket viewer has no limit). One that is larger
+   * is left out for that connection, and the device gets a `down/error` BRIDGE_ERR_FRAME_TOO_LARGE without `v`
+   * instead (a refused desired state carries its `v`); the first refusal of each kind is logged, not every broadcast.
+   */
+  admitProtocol(conn: Connection, message: ProtocolMessage): boolean {
+    if (!this.isDevice(conn)) return true;
+    const maxFrame = this.presence.profile().caps.maxFrame;
+    if (maxFrame === null) return true;
+    const tooLarge = oversize(conn, protocolToDown(message), maxFrame);
+    if (tooLarge === undefined) return true;
+    this.sendError(conn, FRAME_TOO_LARGE, oversizeReason(PROTOCOL_FRAME_NAMES[message.type], tooLarge));
+    if (!this.#protocolRefusalsLogged.has(message.type)) {
+      this.#protocolRefusalsLogged.add(message.type);
+      this.ports.logger.warn(
+        { agent: this.ports.id, connection: conn.id, frame: message.type, ...tooLarge },
+        "a protocol frame larger than the device's maxFrame was not sent (logged once)",
+      );
+    }
+    return false;
   }
 
   /** Answers a hello with identity (protocol-enabled connections only; the caller checks). */

@@ -2,6 +2,7 @@ import { PROTOCOL_VERSION } from "../../codecs/frames.ts";
 import type { AgentCell } from "../cell.ts";
 import { ConnectionImpl } from "../connection.ts";
 import type { ConnectionInit } from "../host.ts";
+import { queueProtocol } from "../protocol-output.ts";
 
 /**
  * A connection opens: its protocol flag is decided once (shouldSendProtocolMessages) and persisted with it;
@@ -32,22 +33,18 @@ export async function handleOpen(cell: AgentCell, init: ConnectionInit): Promise
   conn.protocol = agent.shouldSendProtocolMessages(conn, ctx) === true;
   conn.persist();
   if (conn.protocol) {
-    cell.output({
-      type: "protocol",
-      connectionId: conn.id,
-      message: {
-        type: "identity",
-        name: agent.constructor.name,
-        agent: cell.id,
-        protocolVersion: PROTOCOL_VERSION,
-        serverTime: cell.core.clock.now(),
-      },
+    queueProtocol(cell, conn, {
+      type: "identity",
+      name: agent.constructor.name,
+      agent: cell.id,
+      protocolVersion: PROTOCOL_VERSION,
+      serverTime: cell.core.clock.now(),
     });
     // A WebSocket client always gets a state sync at open (the JSON protocol's clients wait for one). A device gets it
     // only once the agent has set a state: on MQTT, down/state is also the channel of DeviceAgent's shadow, where an
     // unset runtime state would read as "the desired state is empty".
     if (conn.kind !== "mqtt" || cell.getState() !== undefined) {
-      cell.output({ type: "protocol", connectionId: conn.id, message: { type: "state", state: agent.state } });
+      queueProtocol(cell, conn, { type: "state", state: agent.state });
     }
   }
   await agent.onConnect(conn, ctx);

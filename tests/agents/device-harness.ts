@@ -6,7 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before } from "node:test";
-import pino from "pino";
+import pino, { type Logger } from "pino";
 import type { CodecName, DownChannel, DownFrames, DownMessage, UpMessage } from "../../codecs/frames.ts";
 import type { AgentClass } from "../../agents/agent.ts";
 import type { ReasoningEngine } from "../../agents/engine.ts";
@@ -80,6 +80,8 @@ export interface HarnessOptions {
   agentConfig?: Record<string, Record<string, unknown>>;
   start?: number;
   idleTimeoutMs?: number;
+  /** Where the runtime and its agents log; silent unless given. */
+  logger?: Logger;
 }
 
 /** The runtime under test, restartable on the same dataDir. */
@@ -108,7 +110,7 @@ export class DeviceHarness {
         return seed / 2 ** 31;
       },
       engine: this.options.engine,
-      logger: pino({ level: "silent" }),
+      logger: this.options.logger ?? pino({ level: "silent" }),
       agentConfig: this.options.agentConfig,
       idleTimeoutMs: this.options.idleTimeoutMs,
     });

@@ -1,0 +1,62 @@
+/**
+ * Over real MQTT with the runtime and DeviceAgent: the runtime's identity frame is measured against the maxFrame of
+ * the device's last hello like every other frame. A JSON device whose maxFrame cannot hold it gets, in its next
+ * session, a small `down/error` BRIDGE_ERR_FRAME_TOO_LARGE instead, and nothing larger than it said it can take.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { getCodec } from "../../codecs/index.ts";
+import { collect, connectDevice, endClient, publish, subscribe, waitUntil } from "./helpers.ts";
+import { type RuntimeBroker, startRuntimeBroker } from "./runtime-broker.ts";
+
+const json = getCodec("json");
+
+describe("protocol frames and a JSON device's maxFrame", () => {
+  let rb: RuntimeBroker;
+  before(async () => {
+    rb = await startRuntimeBroker();
+  });
+  after(async () => {
+    await rb.close();
+  });
+
+  test("an identity frame larger than the device's maxFrame is replaced by an error frame that fits", async () => {
+    const id = `panel-${"l".repeat(50)}`;
+    const secret = await rb.addDevice(id, "json");
+    // {"name":"DeviceAgent","id":"<56 characters>","pv":1,"t":<13 digits>} is about 105 bytes.
+    const maxFrame = 90;
+    const first = await connectDevice(rb.url, { clientId: id, username: id, password: secret });
+    try {
+      const inbox = collect(first);
+      await subscribe(first, `devices/${id}/down/#`);
+      await publish(first, `devices/${id}/up/hello`, json.encodeUp("hello", { fw: "1.0", codec: "json", maxFrame }));
+      await publish(first, `devices/${id}/up/rpc`, json.encodeUp("rpc", { id: "p1", m: "ping" }));
+      await waitUntil(() => inbox.some((m) => m.topic === `devices/${id}/down/rpc`));
+      const identity = inbox.find((m) => m.topic === `devices/${id}/down/identity`);
+      assert.ok(identity !== undefined && identity.payload.byteLength > maxFrame, "sent before any maxFrame was known");
+    } finally {
+      await endClient(first);
+    }
+
+    const second = await connectDevice(rb.url, { clientId: id, username: id, password: secret });
+    try {
+      const inbox = collect(second);
+      await subscribe(second, `devices/${id}/down/#`);
+      await publish(second, `devices/${id}/up/rpc`, json.encodeUp("rpc", { id: "p2", m: "ping" }));
+      await waitUntil(() => inbox.some((m) => m.topic === `devices/${id}/down/rpc`));
+      assert.deepEqual(
+        inbox.filter((m) => m.topic === `devices/${id}/down/identity`),
+        [],
+      );
+      const errors = inbox.filter((m) => m.topic === `devices/${id}/down/error`);
+      assert.equal(errors.length, 1);
+      const error = json.decodeDown("error", errors[0].payload);
+      assert.ok(error.ok);
+      assert.equal(error.frame.code, "BRIDGE_ERR_FRAME_TOO_LARGE");
+      assert.equal(error.frame.v, undefined, "no desired version: this is not the shadow");
+      for (const m of inbox) assert.ok(m.payload.byteLength <= maxFrame, `${m.topic} within maxFrame`);
+    } finally {
+      await endClient(second);
+    }
+  });
+});
