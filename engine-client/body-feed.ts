@@ -6,6 +6,7 @@
  * falls behind gets the backlog in one go.
  */
 import type { Readable } from "node:stream";
+import type { ConsumerWatchdog } from "./consumer-watchdog.ts";
 
 /** How a body stopped: it ended, or it failed (a dropped connection, an abort, undici's body timeout). */
 type Stopped = { ended: true } | { ended: false; error: unknown };
@@ -25,6 +26,8 @@ export class BodyFeed {
   #stopped: Stopped | undefined;
   #waiter: Waiter | undefined;
   #paused = false;
+  /** Told when reads wait unread and when the consumer takes them (see consumer-watchdog.ts). */
+  #watchdog: ConsumerWatchdog | undefined;
 
   constructor(private readonly body: Readable) {
     body.on("data", (chunk: Buffer) => {
@@ -34,7 +37,8 @@ export class BodyFeed {
         this.#paused = true;
         body.pause();
       }
-      this.#wake();
+      if (this.#waiter !== undefined) this.#wake();
+      else this.#watchdog?.waiting();
     });
     body.once("end", () => this.#stop({ ended: true }));
     body.once("error", (error: unknown) => this.#stop({ ended: false, error }));
@@ -50,6 +54,7 @@ export class BodyFeed {
    * taken. Rejects with the body's error once the chunks read before it were taken.
    */
   take(): Promise<Buffer[] | null> {
+    this.#watchdog?.taken();
     if (this.#waiter !== undefined) return Promise.reject(new Error("BodyFeed.take() is already waiting"));
     if (this.#chunks.length > 0) return Promise.resolve(this.#drain());
     if (this.#stopped !== undefined) {
@@ -58,6 +63,15 @@ export class BodyFeed {
     return new Promise((resolve, reject) => {
       this.#waiter = { resolve, reject };
     });
+  }
+
+  /**
+   * Has `watchdog` told when reads (or the body's end or error) wait for the consumer and when it takes them, so a
+   * consumer that stopped reading is noticed. What already waits counts from now.
+   */
+  watchConsumer(watchdog: ConsumerWatchdog): void {
+    this.#watchdog = watchdog;
+    if (this.#waiter === undefined && (this.#chunks.length > 0 || this.#stopped !== undefined)) watchdog.waiting();
   }
 
   #drain(): Buffer[] {
@@ -72,8 +86,10 @@ export class BodyFeed {
   }
 
   #stop(how: Stopped): void {
-    this.#stopped ??= how;
-    this.#wake();
+    if (this.#stopped !== undefined) return;
+    this.#stopped = how;
+    if (this.#waiter !== undefined) this.#wake();
+    else this.#watchdog?.waiting();
   }
 
   #wake(): void {

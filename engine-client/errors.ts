@@ -16,7 +16,10 @@ export const ENGINE_ERROR_CODES = {
   badRequest: "BRIDGE_ERR_ENGINE_BAD_REQUEST",
   /** The stream broke after its first byte: an error object mid-stream, a dropped connection, no `[DONE]`. */
   streamBroken: "BRIDGE_ERR_ENGINE_STREAM_BROKEN",
-  /** The caller's AbortSignal fired, or the client was closed. */
+  /**
+   * The caller's AbortSignal fired, the client was closed, or the caller stopped reading a stream without closing it
+   * (`details.reason` CONSUMER_IDLE_REASON).
+   */
   cancelled: "BRIDGE_ERR_ENGINE_CANCELLED",
   /** No engine URL is configured. */
   notConfigured: "BRIDGE_ERR_ENGINE_NOT_CONFIGURED",
@@ -89,6 +92,12 @@ export function isEngineBackPressure(err: unknown): boolean {
   const status = err.details.status;
   return status === 429 || status === 503;
 }
+
+/**
+ * `details.reason` of the CANCELLED error that ends a stream whose consumer stopped reading without closing it
+ * (`consumerIdleTimeoutMs`): the client gave its slot back on the caller's behalf.
+ */
+export const CONSUMER_IDLE_REASON = "consumer-idle";
 
 /** True for the error a request's own deadline aborts it with (TIMEOUT), as opposed to a caller's cancellation. */
 export function isDeadlineExpiry(err: unknown): boolean {

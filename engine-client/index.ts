@@ -9,7 +9,13 @@ export { createEngineClient } from "./client.ts";
 export type { Clock, RandomSource, TimerHandle } from "./clock.ts";
 export { systemClock } from "./clock.ts";
 export type { EngineErrorCode } from "./errors.ts";
-export { ENGINE_ERROR_CODES, isEngineBackPressure, isRetryableEngineError, redactSecret } from "./errors.ts";
+export {
+  CONSUMER_IDLE_REASON,
+  ENGINE_ERROR_CODES,
+  isEngineBackPressure,
+  isRetryableEngineError,
+  redactSecret,
+} from "./errors.ts";
 export { CONTEXT_LENGTH_REASON, isContextLengthRefusalText } from "./context-length.ts";
 export { FairQueue } from "./fair-queue.ts";
 export type { EngineObserver, ReplicaState } from "./observer.ts";

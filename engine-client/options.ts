@@ -57,6 +57,14 @@ export interface EngineClientOptions {
   /** Longest silence between two chunks of a stream. Default 60000 ms. */
   bodyTimeoutMs: number;
   /**
+   * Longest time a stream's answer may wait unread: a caller that stops reading without closing the stream (drops
+   * the iterator without `return()`) would otherwise hold its in-flight slot, and the engine its sequence, forever.
+   * Past it the request is aborted with CANCELLED (`details.reason` "consumer-idle") and the slot given back. Counted
+   * from the oldest unread read: a consumer that comes back for each batch within it is never cut, however long the
+   * stream. Default 60000 ms.
+   */
+  consumerIdleTimeoutMs: number;
+  /**
    * Idle keep-alive sockets are closed after this, unless the engine's `Keep-Alive` header says sooner. Default 4000
    * ms: vLLM's server (uvicorn) closes a socket idle for 5 s and sends no such header, so a longer client timeout
    * sends some requests onto a socket the engine is closing (a failed request, a retry, a count toward cooldown).
@@ -85,6 +93,7 @@ export const ENGINE_CLIENT_DEFAULTS: EngineClientOptions = {
   priorityAgingMs: 5000,
   headersTimeoutMs: 60_000,
   bodyTimeoutMs: 60_000,
+  consumerIdleTimeoutMs: 60_000,
   keepAliveTimeoutMs: 4_000,
   retry: { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 5000, statusCodes: [408, 429, 500, 502, 503, 504] },
   cooldown: {
@@ -144,6 +153,7 @@ export function resolveEngineClientOptions(init: EngineClientInit): EngineClient
   positiveInt(options.priorityAgingMs, "priorityAgingMs", 0);
   positiveInt(options.headersTimeoutMs, "headersTimeoutMs");
   positiveInt(options.bodyTimeoutMs, "bodyTimeoutMs");
+  positiveInt(options.consumerIdleTimeoutMs, "consumerIdleTimeoutMs");
   positiveInt(options.keepAliveTimeoutMs, "keepAliveTimeoutMs");
   positiveInt(options.retry.maxAttempts, "retry.maxAttempts");
   nonNegative(options.retry.baseDelayMs, "retry.baseDelayMs");

@@ -5,7 +5,8 @@
  */
 import type { ChatRequest, ChatStreamEvent, ChatUsage } from "../agents/engine.ts";
 import { BridgeError } from "../errors/index.ts";
-import { ENGINE_ERROR_CODES } from "./errors.ts";
+import { ConsumerWatchdog } from "./consumer-watchdog.ts";
+import { CONSUMER_IDLE_REASON, ENGINE_ERROR_CODES, engineError } from "./errors.ts";
 import { type OpenedStream, openStream } from "./http.ts";
 import { notify } from "./observer.ts";
 import type { EngineClientOptions } from "./options.ts";
@@ -42,6 +43,10 @@ export class StreamedCall {
   #release: (() => void) | undefined;
   #finished = false;
   #firstTokenAt: number | undefined;
+  /** Ends the call when its consumer stops reading without closing it (consumer-watchdog.ts). */
+  #watchdog: ConsumerWatchdog | undefined;
+  /** Set when the watchdog ended the call: what a consumer that comes back gets. */
+  #abandoned: BridgeError | undefined;
 
   constructor(
     private readonly host: StreamedCallHost,
@@ -51,6 +56,7 @@ export class StreamedCall {
 
   /** The next batch of events (opening the call first); `[]` after the batch that held `done`. */
   async next(): Promise<ChatStreamEvent[]> {
+    if (this.#abandoned !== undefined) throw this.#abandoned;
     this.#reader ??= await this.#open();
     const events = await this.#reader.next();
     const { ctx, host } = this;
@@ -58,6 +64,7 @@ export class StreamedCall {
     for (const event of events) {
       if (event.type === "done") {
         this.#finished = true;
+        this.#watchdog?.stop();
         // The slot goes back before the caller sees `done`, so its next request can be admitted at once.
         this.#release?.();
         this.#release = undefined;
@@ -77,6 +84,8 @@ export class StreamedCall {
 
   /** Counts and classifies a failure of the call; returns the error to throw. */
   fail(err: unknown): BridgeError {
+    // Counted when the watchdog ended the call; a consumer that comes back only hears of it.
+    if (this.#abandoned !== undefined && err === this.#abandoned) return this.#abandoned;
     // A replica whose streams break is as unhealthy as one that refuses them: it counts towards its cooldown.
     if (!this.ctx.signal.aborted && err instanceof BridgeError && err.code === ENGINE_ERROR_CODES.streamBroken) {
       this.#replica?.recordFailure();
@@ -89,10 +98,28 @@ export class StreamedCall {
    * the sequence's batch slot and KV blocks), the slot goes back, the context is disposed.
    */
   close(): void {
+    this.#watchdog?.stop();
     if (!this.#finished) this.#opened?.body.destroy();
     this.#release?.();
     this.#release = undefined;
     this.host.end(this.ctx);
+  }
+
+  /**
+   * The consumer left the answer unread for `consumerIdleTimeoutMs`: it dropped the stream without closing it, or
+   * stalled. Nobody else would end the call, so it is ended here: the request aborted (the engine frees the
+   * sequence), the slot given back, the failure counted now, and a consumer that comes back gets the error.
+   */
+  #abandon(idleMs: number): void {
+    const timeoutMs = this.host.options.consumerIdleTimeoutMs;
+    const err = engineError(
+      ENGINE_ERROR_CODES.cancelled,
+      `the engine stream was left unread for ${idleMs} ms (consumerIdleTimeoutMs ${timeoutMs}); it was aborted to free its slot`,
+      { reason: CONSUMER_IDLE_REASON, idleMs, consumerIdleTimeoutMs: timeoutMs },
+    );
+    this.ctx.abort(err);
+    this.#abandoned = this.host.fail(this.ctx, this.#replica?.key, err);
+    this.close();
   }
 
   /**
@@ -111,6 +138,10 @@ export class StreamedCall {
     this.#opened = attempt.value;
     this.#release = attempt.release;
     this.#replica = attempt.replica;
+    this.#watchdog = new ConsumerWatchdog(host.options.clock, host.options.consumerIdleTimeoutMs, (idleMs) =>
+      this.#abandon(idleMs),
+    );
+    attempt.value.feed.watchConsumer(this.#watchdog);
     return new ChatStreamReader(attempt.value, {
       replica: attempt.replica.key,
       apiKey: host.options.apiKey,

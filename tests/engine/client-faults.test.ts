@@ -129,11 +129,13 @@ describe("engine client faults", () => {
       faults: { failRequests: { status: 429, count: 1, retryAfterSeconds: 2 } },
     });
     const delays: number[] = [];
+    // The consumer watchdog's timer (a stream's unread answer) is set far above any delay this test is about.
+    const consumerIdleTimeoutMs = 3_600_000;
     // Records the backoff the client asks for, and fires at once so the test does not wait two seconds.
     const clock: Clock = {
       now: () => Date.now(),
       setTimeout: (fn, ms) => {
-        delays.push(ms);
+        if (ms < consumerIdleTimeoutMs / 2) delays.push(ms);
         return setTimeout(fn, 0);
       },
       clearTimeout: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
@@ -142,6 +144,7 @@ describe("engine client faults", () => {
       urls: [sim.url],
       model: sim.model,
       clock,
+      consumerIdleTimeoutMs,
       retry: { baseDelayMs: 1, maxDelayMs: 5000 },
     });
     try {
