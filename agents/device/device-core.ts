@@ -4,7 +4,6 @@
  * after the event's writes commit and always in the connection's own codec.
  */
 import type { DesiredStateFrame, DownMessage, ValueMap } from "../../codecs/frames.ts";
-import { PROTOCOL_VERSION } from "../../codecs/frames.ts";
 import type { ProtocolMessage } from "../host.ts";
 import { protocolToDown } from "../protocol-down.ts";
 import type { Connection } from "../types.ts";
@@ -119,17 +118,6 @@ export class DeviceCore {
       );
     }
     return false;
-  }
-
-  /** Answers a hello with identity (protocol-enabled connections only; the caller checks). */
-  sendIdentity(conn: Connection): void {
-    conn.send(
-      {
-        channel: "identity",
-        frame: { name: this.ports.className, id: this.ports.id, pv: PROTOCOL_VERSION, t: this.ports.now() },
-      },
-      { qos: 1 },
-    );
   }
 
   /** Connections that are the device itself (MQTT sessions; WebSocket clients are viewers, not the device). */
