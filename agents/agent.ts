@@ -4,6 +4,7 @@ import { handleDefaultMessage } from "./default-message.ts";
 import { assertStateWritable } from "./readonly-guard.ts";
 import type { CloseReason, InboundMessage, ProtocolMessage } from "./host.ts";
 import { retryWithBackoff } from "./retry.ts";
+import { liveCell } from "./retirement.ts";
 import * as queue from "./queue.ts";
 import * as schedules from "./schedules.ts";
 import * as tasks from "./tasks.ts";
@@ -62,12 +63,21 @@ export abstract class Agent<S extends Value = ValueMap> {
   readonly env: AgentEnv;
   /** State before the first setState. Override as a class field. */
   initialState: S = {} as S;
-  readonly #cell: AgentCell;
+  readonly #home: AgentCell;
 
   constructor(init: AgentInit) {
     this.id = init.id;
     this.env = init.env;
-    this.#cell = init.cell;
+    this.#home = init.cell;
+  }
+
+  /**
+   * The agent's cell, for every call this instance makes into the runtime. Once the runtime retired the instance (a
+   * schedule or queue callback of it ran past callbackTimeoutMs), each call throws BRIDGE_ERR_AGENT_RETIRED: the
+   * callback's promise may still run, and its late writes must not land in another event (agents/retirement.ts).
+   */
+  get #cell(): AgentCell {
+    return liveCell(this.#home);
   }
 
   /** The current state (as of this event, including its own uncommitted setState). */

@@ -91,6 +91,10 @@ interface Suspended {
 function runSync(run: BatchRun, from: number): Suspended | null {
   const { cell, batch, sql } = run;
   for (let i = from; i < batch.length; i++) {
+    if (cell.retired !== null) {
+      handBack(run, i);
+      break;
+    }
     const item = batch[i];
     const e0 = run.timed ? performance.now() : 0;
     const scope = new Scope(null);
@@ -119,6 +123,17 @@ function runSync(run: BatchRun, from: number): Suspended | null {
   }
   commitBatch(run);
   return null;
+}
+
+/**
+ * An event of this batch retired the agent instance (a callback ran past callbackTimeoutMs, retirement.ts): the events
+ * after it go back to the front of the mailbox untouched, to run on the fresh instance the next wake makes, and the
+ * batch commits without them. Run on the retired instance, their own calls into the runtime would be refused.
+ */
+function handBack(run: BatchRun, from: number): void {
+  const rest = run.batch.splice(from);
+  for (const item of rest) if (item.user) run.cell.userDepth++;
+  run.cell.mailbox.unshift(...rest);
 }
 
 /**

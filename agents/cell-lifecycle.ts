@@ -7,6 +7,7 @@ import { clearPendingOnLeave } from "./cell-batch.ts";
 import { evacuate, releaseCapacityWaiters } from "./cell-mailbox.ts";
 import { directoryPut } from "./cell-state.ts";
 import { AGENT_ERRORS } from "./errors.ts";
+import { liveCell } from "./retirement.ts";
 import { readStateChunks } from "./state-store.ts";
 import { openAgentDatabase, SqlRunner } from "./storage.ts";
 import { decodeValue } from "./value-codec.ts";
@@ -50,7 +51,8 @@ function loadAgent(cell: AgentCell, sql: SqlRunner): void {
     logger: core.logger.child({ agent: cell.id }),
     config: core.agentConfig[cell.cls.name] ?? {},
     directory: {
-      put: (kind: string, key: string, value: Value | null) => directoryPut(cell, kind, key, value),
+      // Through liveCell like the agent's own API: a retired instance's env must not write either (retirement.ts).
+      put: (kind: string, key: string, value: Value | null) => directoryPut(liveCell(cell), kind, key, value),
       list: (kind: string) => core.listDirectory(kind),
     },
   };
@@ -70,6 +72,26 @@ export function hibernate(cell: AgentCell): void {
   // Nothing may wait on a closed cell: a running drain hands its rest on when it stops (see drain).
   if (!cell.running) evacuate(cell);
   else releaseCapacityWaiters(cell);
+}
+
+/**
+ * The cell's agent instance was retired (a callback ran past callbackTimeoutMs, retirement.ts) and its batch has
+ * committed: the cell leaves memory as in hibernation, and what waits in its mailbox runs on a fresh instance woken
+ * from the database (onStart first). Its running tasks are aborted but keep their rows, so the next instance hears of
+ * them through onTaskInterrupted, as after a restart: their code may hold the retired instance, which refuses it.
+ */
+export function retireCell(cell: AgentCell): void {
+  for (const task of cell.tasks.values()) {
+    // Finished first: an outcome the aborted task still reports must not reach the next instance as well.
+    task.finished = true;
+    task.controller.abort(cell.retired);
+  }
+  cell.tasks.clear();
+  hibernate(cell);
+  cell.core.observer.onHibernate?.({ agentId: cell.id, reason: "retired" });
+  // The fresh instance starts now, not at the device's next message: it hears of the interrupted tasks, and its
+  // connections and schedules are live again at once.
+  if (!cell.core.closing) cell.core.enqueueInternal(cell.id, { kind: "wake" });
 }
 
 /** AgentCell.requestDestroy: destroys the agent once its drain stops (at once when none runs). */

@@ -1,6 +1,6 @@
 import type { AgentCell } from "./cell.ts";
 import { failure, runBatch } from "./cell-batch.ts";
-import { finishDestroy, wakeCell } from "./cell-lifecycle.ts";
+import { finishDestroy, retireCell, wakeCell } from "./cell-lifecycle.ts";
 import { reportError } from "./cell-scope.ts";
 import type { QueuedEvent } from "./events/types.ts";
 import { dropUncommittedTasks } from "./tasks.ts";
@@ -61,6 +61,9 @@ export function evacuate(cell: AgentCell): void {
 export function drain(cell: AgentCell): void {
   let handedOff = false;
   try {
+    // The batch that ended has retired the agent instance (a callback timed out): the cell leaves memory, and the
+    // rest of its mailbox runs on a fresh instance (stopDrain hands it on).
+    if (cell.retired !== null && !cell.closed && cell.pendingDestroy === null) retireCell(cell);
     while (cell.mailbox.length > 0 && !cell.closed) {
       const batch = cell.mailbox.splice(0, cell.core.maxBatchEvents);
       for (const item of batch) if (item.user) cell.userDepth--;

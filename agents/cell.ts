@@ -48,6 +48,11 @@ export class AgentCell {
   alarmDirty = false;
   /** Queue items were added: flush after the batch. */
   queueDirty = false;
+  /**
+   * Set when a callback ran past callbackTimeoutMs (the timeout): the agent instance is cut off and the cell leaves
+   * memory once its batch ends (retirement.ts). Null while the instance is live.
+   */
+  retired: BridgeError | null = null;
 
   // ---------- internal: the cell-*.ts files only ----------
 

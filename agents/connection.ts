@@ -1,5 +1,6 @@
 import type { CodecName, DownMessage, Value } from "../codecs/frames.ts";
 import type { AgentCell } from "./cell.ts";
+import { liveCell } from "./retirement.ts";
 import { decodeValue, encodeValue } from "./value-codec.ts";
 import type { ConnectionKind, ConnectionTransport } from "./host.ts";
 import type { Connection } from "./types.ts";
@@ -27,7 +28,7 @@ export class ConnectionImpl implements Connection {
   readonly context: Context;
   state: Value | null;
   readonly transport: ConnectionTransport;
-  readonly #cell: AgentCell;
+  readonly #home: AgentCell;
 
   constructor(
     cell: AgentCell,
@@ -42,7 +43,7 @@ export class ConnectionImpl implements Connection {
     state: Value | null,
     transport: ConnectionTransport,
   ) {
-    this.#cell = cell;
+    this.#home = cell;
     this.id = facts.id;
     this.kind = facts.kind;
     this.codec = facts.codec;
@@ -51,6 +52,11 @@ export class ConnectionImpl implements Connection {
     this.context = facts.context;
     this.state = state;
     this.transport = transport;
+  }
+
+  /** The cell, refused once its agent instance was retired: a late send must not join another event (retirement.ts). */
+  get #cell(): AgentCell {
+    return liveCell(this.#home);
   }
 
   static fromRow(cell: AgentCell, row: ConnectionRow, transport: ConnectionTransport): ConnectionImpl {

@@ -18,6 +18,8 @@ export interface RuntimeCore {
   readonly storage: StorageSettings;
   /** Most events run in one group commit. */
   readonly maxBatchEvents: number;
+  /** Longest a schedule callback or queue item may take to settle, ms (agents/callback-timeout.ts). */
+  readonly callbackTimeoutMs: number;
   readonly alarms: AlarmIndex;
   readonly db: RuntimeDb;
   readonly agentConfig: Readonly<Record<string, Readonly<Record<string, unknown>>>>;

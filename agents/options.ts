@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { BridgeError } from "../errors/bridge-error.ts";
 import type { AgentClass } from "./agent.ts";
 import type { ReasoningEngine } from "./engine.ts";
+import { MAX_TIMER_MS } from "./clock.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 import type { Clock, RuntimeObserver } from "./types.ts";
 
@@ -53,6 +54,12 @@ export interface RuntimeOptions {
    * page size it was created with.
    */
   pageSizeBytes?: number;
+  /**
+   * Longest a schedule callback or a queue item's method may take to settle, ms (1 to 2147483647). Default 60000.
+   * One that does not is failed with BRIDGE_ERR_CALLBACK_TIMEOUT (rolled back, retried by its options, then onError)
+   * and the agent instance that ran it is retired, so the mailbox moves on (docs/agents.md, "Callback time limit").
+   */
+  callbackTimeoutMs?: number;
 }
 
 /** The one defaults object. */
@@ -66,6 +73,7 @@ export const RUNTIME_DEFAULTS = {
   lockingMode: "EXCLUSIVE",
   cacheSizeKiB: 256,
   pageSizeBytes: 1024,
+  callbackTimeoutMs: 60_000,
 } as const;
 
 export type ResolvedRuntimeOptions = Required<
@@ -80,6 +88,7 @@ export type ResolvedRuntimeOptions = Required<
     | "lockingMode"
     | "cacheSizeKiB"
     | "pageSizeBytes"
+    | "callbackTimeoutMs"
   >
 >;
 
@@ -90,6 +99,13 @@ function fail(field: string, message: string): never {
 function integer(value: unknown, field: string, min: number): number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min) fail(field, `must be an integer >= ${min}`);
   return value;
+}
+
+/** A delay a timer can wait: longer ones would fire at once (Node clamps them to 1 ms). */
+function timerDelay(value: unknown, field: string): number {
+  const n = integer(value, field, 1);
+  if (n > MAX_TIMER_MS) fail(field, `must be at most ${MAX_TIMER_MS} (about 24.8 days)`);
+  return n;
 }
 
 /** SQLite accepts powers of two from 512 to 65536 and silently ignores anything else; we refuse it instead. */
@@ -127,5 +143,6 @@ export function resolveRuntimeOptions(o: RuntimeOptions): ResolvedRuntimeOptions
     lockingMode,
     cacheSizeKiB: integer(o.cacheSizeKiB ?? RUNTIME_DEFAULTS.cacheSizeKiB, "cacheSizeKiB", 16),
     pageSizeBytes: pageSize(o.pageSizeBytes ?? RUNTIME_DEFAULTS.pageSizeBytes),
+    callbackTimeoutMs: timerDelay(o.callbackTimeoutMs ?? RUNTIME_DEFAULTS.callbackTimeoutMs, "callbackTimeoutMs"),
   };
 }

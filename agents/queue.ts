@@ -1,9 +1,10 @@
 import type { Value } from "../codecs/frames.ts";
 import { BridgeError } from "../errors/bridge-error.ts";
 import type { AgentCell } from "./cell.ts";
+import { invokeCallback } from "./callback-timeout.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 import { randomId } from "./ids.ts";
-import { findPublicMethod, invokeMethod } from "./invoke.ts";
+import { findPublicMethod } from "./invoke.ts";
 import { backoffDelayMs, resolveRetryOptions, retryFromJson, retryToJson } from "./retry.ts";
 import type { QueueItem, RetryOptions } from "./types.ts";
 import { decodeValue, encodeValue } from "./value-codec.ts";
@@ -88,22 +89,26 @@ export function hasQueueItems(cell: AgentCell): boolean {
  * Runs due items in sequence order, each in its own savepoint. A failing item is deleted on success only; on failure
  * it gets a later `next_at` (backoff) and the flush moves on, so one poison item never blocks the rest; after its last
  * attempt it goes to onError and is removed. First attempts are strictly FIFO; retries run when their time comes.
+ * An item whose method does not settle within callbackTimeoutMs fails the same way and retires the agent instance
+ * (callback-timeout.ts): the items after it run on the next instance, which the alarm index wakes at once.
  */
 export async function flushQueue(cell: AgentCell): Promise<void> {
   const sql = cell.sqlRunner();
   const now = cell.core.clock.now();
   const rows = sql.all<QueueRow>("SELECT * FROM _bridge_queue WHERE next_at <= ? ORDER BY seq", now);
   for (const row of rows) {
+    if (cell.retired !== null) break;
     if (sql.get("SELECT 1 FROM _bridge_queue WHERE seq = ?", row.seq) === undefined) continue; // dequeued meanwhile
     const item = toItem(row);
     try {
-      await cell.nestedAsync(async () => invokeMethod(cell.agent!, row.method, [item.payload, item]));
+      await cell.nestedAsync(async () => invokeCallback(cell, "queue", row.method, [item.payload, item]));
       sql.run("DELETE FROM _bridge_queue WHERE seq = ?", row.seq);
     } catch (err) {
       const policy = retryFromJson(row.retry);
       const attempts = row.attempts + 1;
       if (attempts < policy.maxAttempts) {
-        const nextAt = now + Math.max(1, backoffDelayMs(policy, attempts, cell.core.random));
+        // From the failure, not from the flush's start (see runDueSchedules).
+        const nextAt = cell.core.clock.now() + Math.max(1, backoffDelayMs(policy, attempts, cell.core.random));
         sql.run("UPDATE _bridge_queue SET attempts = ?, next_at = ? WHERE seq = ?", attempts, nextAt, row.seq);
         cell.alarmDirty = true;
       } else {

@@ -102,6 +102,7 @@ export class Runtime implements AgentRuntime {
         pageSizeBytes: this.opts.pageSizeBytes,
       },
       maxBatchEvents: this.opts.maxBatchEvents,
+      callbackTimeoutMs: this.opts.callbackTimeoutMs,
       alarms: this.alarms,
       db: this.#db,
       agentConfig: options.agentConfig ?? {},

@@ -2,9 +2,10 @@ import { Cron } from "croner";
 import type { Value } from "../codecs/frames.ts";
 import { BridgeError } from "../errors/bridge-error.ts";
 import type { AgentCell } from "./cell.ts";
+import { invokeCallback } from "./callback-timeout.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 import { randomId } from "./ids.ts";
-import { findPublicMethod, invokeMethod } from "./invoke.ts";
+import { findPublicMethod } from "./invoke.ts";
 import { backoffDelayMs, resolveRetryOptions, retryFromJson, retryToJson } from "./retry.ts";
 import type { RetryOptions, Schedule, ScheduleType } from "./types.ts";
 import { decodeValue, encodeValue } from "./value-codec.ts";
@@ -167,20 +168,23 @@ export function nextScheduleTime(cell: AgentCell): number | null {
 /**
  * Runs every due schedule, each in its own savepoint. The row is updated in the same transaction as the callback's
  * writes, so a crash before commit runs it again (at least once). A failure is retried with backoff by moving the
- * row's time, so retries never hold the mailbox; after the last attempt it goes to onError.
+ * row's time, so retries never hold the mailbox; after the last attempt it goes to onError. A callback that does not
+ * settle within callbackTimeoutMs fails the same way and retires the agent instance (callback-timeout.ts): the
+ * schedules still due then run on the next instance, which the alarm index wakes at once.
  */
 export async function runDueSchedules(cell: AgentCell): Promise<void> {
   const sql = cell.sqlRunner();
   const now = cell.core.clock.now();
   const due = sql.all<ScheduleRow>("SELECT * FROM _bridge_schedules WHERE time <= ? ORDER BY time, id", now);
   for (const listed of due) {
+    if (cell.retired !== null) break;
     // Read again: an earlier callback of this run may have cancelled it (cancelSchedule said true, so it must not run).
     const row = sql.get<ScheduleRow>("SELECT * FROM _bridge_schedules WHERE id = ?", listed.id);
     if (row === undefined || row.time !== listed.time) continue;
     const schedule = toSchedule(row);
     let error: unknown = null;
     try {
-      await cell.nestedAsync(async () => invokeMethod(cell.agent!, row.method, [schedule.payload, schedule]));
+      await cell.nestedAsync(async () => invokeCallback(cell, "schedule", row.method, [schedule.payload, schedule]));
     } catch (err) {
       error = err ?? new Error("schedule callback failed");
     }
@@ -190,8 +194,10 @@ export async function runDueSchedules(cell: AgentCell): Promise<void> {
       const policy = retryFromJson(current.retry);
       const attempts = current.attempts + 1;
       if (attempts < policy.maxAttempts) {
-        const delay = backoffDelayMs(policy, attempts, cell.core.random);
-        sql.run("UPDATE _bridge_schedules SET attempts = ?, time = ? WHERE id = ?", attempts, now + delay, row.id);
+        // From the failure, not from the run's start: after a callback that took long to fail (a timeout), the
+        // backoff would otherwise be over before it began, and the retry run again at once.
+        const retryAt = cell.core.clock.now() + backoffDelayMs(policy, attempts, cell.core.random);
+        sql.run("UPDATE _bridge_schedules SET attempts = ?, time = ? WHERE id = ?", attempts, retryAt, row.id);
         continue;
       }
       cell.reportError(error, `schedule:${row.method}`);

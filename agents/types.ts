@@ -139,7 +139,7 @@ export interface RuntimeObserver {
   /** An agent was loaded into memory (`durationMs`: open + state load, before onStart). */
   onWake?(info: { agentId: string; durationMs: number }): void;
   /** An agent left memory. */
-  onHibernate?(info: { agentId: string; reason: "idle" | "lru" | "shutdown" | "destroy" }): void;
+  onHibernate?(info: { agentId: string; reason: "idle" | "lru" | "shutdown" | "destroy" | "retired" }): void;
 }
 
 /** Result of `runtime.call`: expected failures are values. */

@@ -139,6 +139,7 @@ async function buildBridge(config: BridgeConfig, options: BridgeOptions, lock: D
     maxDatabaseBytes: config.agents.maxDatabaseBytes,
     maxBatchEvents: config.agents.maxBatchEvents,
     synchronous: config.agents.synchronous,
+    callbackTimeoutMs: config.agents.callbackTimeoutMs,
     observer: metrics.runtimeObserver,
   });
   metrics.setSources({ runtime });

@@ -131,6 +131,11 @@ export const configSchema = z.strictObject({
        * loss, at the cost of an fsync per commit.
        */
       synchronous: z.enum(["NORMAL", "FULL"], { error: "must be NORMAL or FULL" }).default("NORMAL"),
+      /**
+       * Longest a schedule callback or queue item of an agent may take to settle; one that does not fails with
+       * BRIDGE_ERR_CALLBACK_TIMEOUT and its agent restarts, so the device's later messages are not held behind it.
+       */
+      callbackTimeoutMs: intIn(1, 2_147_483_647).default(60_000),
       classes: z.array(agentClassSchema, { error: "must be a list of {pattern, module, export}" }).default([]),
       /** Per-agent-class options, by class name (AgentEnv.config). */
       config: z

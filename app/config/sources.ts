@@ -53,6 +53,7 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: "agents.maxDatabaseBytes", kind: "int", env: "BRIDGE_MAX_DATABASE_BYTES" },
   { path: "agents.maxBatchEvents", kind: "int", env: "BRIDGE_MAX_BATCH_EVENTS" },
   { path: "agents.synchronous", kind: "string", env: "BRIDGE_AGENTS_SYNCHRONOUS" },
+  { path: "agents.callbackTimeoutMs", kind: "int", env: "BRIDGE_CALLBACK_TIMEOUT_MS" },
   { path: "shutdown.timeoutMs", kind: "int", env: "BRIDGE_SHUTDOWN_TIMEOUT_MS" },
 ];
 

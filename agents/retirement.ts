@@ -1,0 +1,36 @@
+import { BridgeError } from "../errors/bridge-error.ts";
+import type { AgentCell } from "./cell.ts";
+import { AGENT_ERRORS } from "./errors.ts";
+
+// Retiring an agent instance. A schedule callback or queue item that never settles (callback-timeout.ts) is failed
+// so its agent's mailbox can move on, but its promise keeps running and may call the agent's API later: sql,
+// setState, schedule, queue, a connection's send. Inside another event such a call would join that event's
+// transaction and commit with it (a write made outside any event joins the event running then, cell-scope.ts), and
+// nothing can tell it from the event's own. So the instance that ran it is cut off at once: every call it makes into
+// the runtime from then on throws BRIDGE_ERR_AGENT_RETIRED (agent.ts and connection.ts reach their cell through
+// liveCell), and the cell leaves memory once its batch ends (cell-lifecycle.ts, retireCell). The next event wakes a
+// fresh instance from the database, as after hibernation. The runtime itself keeps the cell's internals until then.
+
+/** Cuts the cell's agent instance off (see the top of this file); `cause` is the timeout that retired it. */
+export function markRetired(cell: AgentCell, cause: BridgeError): void {
+  if (cell.retired !== null) return;
+  cell.retired = cause;
+  // Schedules and queue items the cut-off event left due run on the next instance: the alarm index must say so.
+  cell.alarmDirty = true;
+  cell.core.logger.warn(
+    { agent: cell.id, code: cause.code, ...cause.details },
+    "a callback ran past callbackTimeoutMs: the agent instance is retired and the next event starts a fresh one",
+  );
+}
+
+/** `cell`, unless its agent instance was retired: then BRIDGE_ERR_AGENT_RETIRED (the agent API's gate). */
+export function liveCell(cell: AgentCell): AgentCell {
+  if (cell.retired === null) return cell;
+  throw new BridgeError(
+    AGENT_ERRORS.AGENT_RETIRED,
+    `this instance of agent ${cell.id} was retired after a callback ran past callbackTimeoutMs; it can no longer ` +
+      "reach the agent's database, state, schedules, queue or connections",
+    { agent: cell.id },
+    { cause: cell.retired },
+  );
+}
