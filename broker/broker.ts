@@ -8,6 +8,7 @@ import path from "node:path";
 import type { Duplex } from "node:stream";
 import { Aedes, type Client } from "aedes";
 import { BridgeError } from "../errors/index.ts";
+import { ConnectGuard } from "./connect-guard/index.ts";
 import type { DeviceConnection } from "./connection.ts";
 import { DeviceCodecs } from "./device-codecs.ts";
 import { BrokerErrorCode } from "./errors.ts";
@@ -140,6 +141,7 @@ export function createBroker(options: BrokerOptions): Broker {
     connectFacts,
     connections,
     qos2InFlight: new Qos2InFlight(),
+    connectGuard: new ConnectGuard(limits, opts.clock),
     accepting: () => state === "running",
     holdsQos2,
   });

@@ -17,6 +17,10 @@ export const BrokerErrorCode = {
   authClientId: "BRIDGE_ERR_AUTH_CLIENT_ID",
   /** The last will targets a topic the device may not publish to (CONNACK 5). */
   authWillDenied: "BRIDGE_ERR_AUTH_WILL_DENIED",
+  /** Too many CONNECTs are waiting for a secret verification (CONNACK 3); the device should retry later. */
+  authBusy: "BRIDGE_ERR_AUTH_BUSY",
+  /** The source address failed authentication too often and is refused for a while (CONNACK 5). */
+  authBlocked: "BRIDGE_ERR_AUTH_BLOCKED",
   /** Publish or subscribe outside the device's own `devices/{id}/` namespace. */
   aclDenied: "BRIDGE_ERR_ACL_DENIED",
   /** An up topic inside the device's namespace that is not `devices/{id}/up/{channel}[/{codec}]`. */

@@ -8,8 +8,17 @@ import type { CloseReason } from "../agents/host.ts";
 /** How a device reached the broker. */
 export type BrokerTransportKind = "tcp" | "tls" | "ws";
 
-/** Why a CONNECT was refused. */
-export type AuthFailureReason = "bad-credentials" | "unknown-device" | "client-id" | "will-denied";
+/**
+ * Why a CONNECT was refused. `server-busy`: too many verifications running and waiting (or this address has as many
+ * pending as failures left); `address-blocked`: the source address failed too often and is refused for a while.
+ */
+export type AuthFailureReason =
+  | "bad-credentials"
+  | "unknown-device"
+  | "client-id"
+  | "will-denied"
+  | "server-busy"
+  | "address-blocked";
 
 export interface BrokerObserver {
   /** A device connection was accepted (CONNACK 0) on `transport`. */

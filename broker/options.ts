@@ -55,6 +55,22 @@ export interface BrokerLimits {
   maxConnections: number;
   /** Up messages of one device being processed at once before it is disconnected. Default 256. */
   maxInflightPerDevice: number;
+  /**
+   * Secret verifications (scrypt on libuv's thread pool, tens of ms each) running at once; a CONNECT whose secret the
+   * credential cache remembers needs none. Default 4 (the thread pool's default size).
+   */
+  maxConcurrentVerifications: number;
+  /** CONNECTs waiting for a verification; further ones get CONNACK 3 at once (`server-busy`). Default 256. */
+  maxQueuedVerifications: number;
+  /**
+   * Failed authentications (unknown device or wrong secret) one source address (an IPv6 /64) may have in a burst; the
+   * one that uses up the allowance blocks the address for `authBlockMs`. 0 turns the per-address limit off. Default 20.
+   */
+  authFailuresPerAddress: number;
+  /** One failed authentication of an address is forgiven every this many ms. Default 3000 (20 a minute). */
+  authFailureRefillMs: number;
+  /** How long a blocked address's CONNECTs get CONNACK 5 without any verification, in ms. Default 60000. */
+  authBlockMs: number;
 }
 
 export interface BrokerOptions {
@@ -115,6 +131,11 @@ export const BROKER_DEFAULTS = {
     maxRateBreaches: 50,
     maxConnections: 10000,
     maxInflightPerDevice: 256,
+    maxConcurrentVerifications: 4,
+    maxQueuedVerifications: 256,
+    authFailuresPerAddress: 20,
+    authFailureRefillMs: 3000,
+    authBlockMs: 60_000,
   } satisfies BrokerLimits,
   connectTimeoutMs: 30_000,
   subscribeGraceMs: 10_000,
@@ -201,6 +222,11 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
     maxRateBreaches: checkInt("limits.maxRateBreaches", l.maxRateBreaches, 1),
     maxConnections: checkInt("limits.maxConnections", l.maxConnections, 1),
     maxInflightPerDevice: checkInt("limits.maxInflightPerDevice", l.maxInflightPerDevice, 1),
+    maxConcurrentVerifications: checkInt("limits.maxConcurrentVerifications", l.maxConcurrentVerifications, 1, 1024),
+    maxQueuedVerifications: checkInt("limits.maxQueuedVerifications", l.maxQueuedVerifications, 0),
+    authFailuresPerAddress: checkInt("limits.authFailuresPerAddress", l.authFailuresPerAddress, 0),
+    authFailureRefillMs: checkInt("limits.authFailureRefillMs", l.authFailureRefillMs, 1),
+    authBlockMs: checkInt("limits.authBlockMs", l.authBlockMs, 1),
   };
   if (options.anonymous !== undefined && typeof options.anonymous !== "boolean") fail("anonymous", "must be a boolean");
   return {

@@ -31,6 +31,12 @@ export class TokenBucket {
     return true;
   }
 
+  /** Tokens in the bucket now (after refilling), possibly fractional. */
+  available(nowMs: number = this.clock.now()): number {
+    this.refill(nowMs);
+    return this.tokens;
+  }
+
   /** True when the bucket has refilled completely: forgetting it changes nothing. */
   isFull(): boolean {
     this.refill(this.clock.now());

@@ -65,6 +65,16 @@ export const configSchema = z.strictObject({
           maxConnections: intIn(1, 10_000_000).default(10_000),
           /** Up messages of one device in processing before it is disconnected. */
           maxInflightPerDevice: intIn(1, 1_000_000).default(256),
+          /** Secret verifications (scrypt) running at once. */
+          maxConcurrentVerifications: intIn(1, 1024).default(4),
+          /** CONNECTs waiting for a verification before further ones get CONNACK 3. */
+          maxQueuedVerifications: intIn(0, 1_000_000).default(256),
+          /** Failed authentications one source address may have in a burst before it is blocked; 0: no limit. */
+          authFailuresPerAddress: intIn(0, 1_000_000).default(20),
+          /** One failed authentication of an address is forgiven every this many ms. */
+          authFailureRefillMs: intIn(1, 86_400_000).default(3000),
+          /** How long a blocked address is refused without verification, ms. */
+          authBlockMs: intIn(1, 86_400_000).default(60_000),
         })
         .prefault({}),
       tls: z

@@ -4,9 +4,10 @@ import type { Duplex } from "node:stream";
 import type { AedesOptions, AuthenticateError } from "aedes";
 import type { CloseReason } from "../../agents/host.ts";
 import { isCodecName } from "../../codecs/index.ts";
-import { authenticateDevice } from "../auth.ts";
+import { ADDRESS_BLOCKED, type AuthRefusal, authenticateDevice, type RefusalCode } from "../auth.ts";
 import { DeviceConnection } from "../connection.ts";
 import { BrokerErrorCode } from "../errors.ts";
+import { ThrottledWarning } from "../throttled-warning.ts";
 import type { SessionManager } from "../sessions.ts";
 import { MqttConnectionTransport } from "../transport.ts";
 import type { HookContext } from "./context.ts";
@@ -14,7 +15,7 @@ import type { HookContext } from "./context.ts";
 type PreConnect = NonNullable<AedesOptions["preConnect"]>;
 type Authenticate = NonNullable<AedesOptions["authenticate"]>;
 
-function connackError(returnCode: 2 | 3 | 4 | 5, message: string): AuthenticateError {
+function connackError(returnCode: RefusalCode, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
 
@@ -52,12 +53,38 @@ export function createPreConnect(ctx: HookContext): PreConnect {
  * after `host.open` committed. Refusals carry their MQTT 3.1.1 return code (docs/broker.md).
  */
 export function createAuthenticate(ctx: HookContext): Authenticate {
-  const { opts, registry, hub, sessions, sender, connections, connectFacts, streamFacts } = ctx;
+  const { opts, registry, hub, sessions, sender, connections, connectFacts, streamFacts, connectGuard } = ctx;
   const { logger, limits } = opts;
+  // Refusals a flood causes by the thousand are logged at most once per interval each, with how many there were.
+  const floodWarnings: Partial<Record<string, ThrottledWarning>> = {
+    "server-busy": new ThrottledWarning(logger, opts.clock, "CONNECTs refused: too many secret verifications waiting"),
+    "address-blocked": new ThrottledWarning(
+      logger,
+      opts.clock,
+      "CONNECTs refused: source address blocked after too many failed authentications",
+    ),
+  };
+  const refuse = (
+    decision: AuthRefusal,
+    clientId: string,
+    remoteAddress: string,
+    callback: Parameters<Authenticate>[3],
+  ): void => {
+    hub.authFailure(decision.reason);
+    const facts = { device: clientId.slice(0, 64), code: decision.code, remoteAddress };
+    const flood = floodWarnings[decision.reason];
+    if (flood !== undefined) flood.note(facts);
+    else logger.warn(facts, `device refused: ${decision.message}`);
+    callback(connackError(decision.returnCode, decision.message), false);
+  };
   return (client, username, password, callback) => {
     const facts = connectFacts.get(client);
     const stream = streamFacts.get(client.conn) ?? { transport: "tcp", remoteAddress: "" };
     if (!facts || !ctx.accepting()) return callback(connackError(3, "broker is not accepting connections"), false);
+    // Before anything else: a blocked address gets no verification, and the same answer whatever it sends.
+    if (connectGuard.isBlocked(stream.remoteAddress)) {
+      return refuse(ADDRESS_BLOCKED, facts.clientId, stream.remoteAddress, callback);
+    }
     const atLimit = (): boolean => {
       if (sessions.countExcept(facts.clientId) < limits.maxConnections) return false;
       hub.limitBreach(BrokerErrorCode.connectionLimit);
@@ -68,18 +95,18 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
     // Checked before the secret (a flood past the limit costs no scrypt work) and again after it.
     if (atLimit()) return;
     void (async () => {
+      const stillWanted = (): boolean => !client.closed && !(client.conn as Duplex).destroyed;
       const decision = await authenticateDevice(
-        { registry, anonymous: opts.anonymous },
+        {
+          registry,
+          anonymous: opts.anonymous,
+          admitVerification: () => connectGuard.admit(stream.remoteAddress, stillWanted),
+        },
         { clientId: facts.clientId, username, password, willTopic: facts.willTopic },
       );
-      if (decision.status === "refused") {
-        hub.authFailure(decision.reason);
-        logger.warn(
-          { device: facts.clientId.slice(0, 64), code: decision.code, remoteAddress: stream.remoteAddress },
-          `device refused: ${decision.message}`,
-        );
-        return callback(connackError(decision.returnCode, decision.message), false);
-      }
+      // Gone while waiting for its turn: aedes drops such a client without an answer, as below.
+      if (decision.status === "abandoned") return;
+      if (decision.status === "refused") return refuse(decision, facts.clientId, stream.remoteAddress, callback);
       const deviceId = facts.clientId;
       if (atLimit()) return;
       // aedes drops a client that went away during the (async) checks without calling back; so do we.

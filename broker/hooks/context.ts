@@ -1,5 +1,6 @@
 /** What the aedes hooks share: the broker's parts and its per-client bookkeeping. */
 import type { Client } from "aedes";
+import type { ConnectGuard } from "../connect-guard/index.ts";
 import type { DeviceConnection } from "../connection.ts";
 import type { DeviceCodecs } from "../device-codecs.ts";
 import type { BrokerTransportKind, ObserverHub } from "../observer.ts";
@@ -37,6 +38,8 @@ export interface HookContext {
   streamFacts: WeakMap<object, StreamFacts>;
   connectFacts: WeakMap<Client, ConnectFacts>;
   connections: WeakMap<Client, DeviceConnection>;
+  /** Per-address failed-authentication limits and the bound on secret verifications at once. */
+  connectGuard: ConnectGuard;
   /** QoS 2 messages being handled, by device and packet id: a copy resent meanwhile is not delivered twice. */
   qos2InFlight: Qos2InFlight;
   /** True while the broker accepts connections (started, not closing). */

@@ -94,6 +94,11 @@ export interface DeviceRegistry {
   remove(id: string): boolean;
   /** Checks a device's secret without blocking the event loop (scrypt runs on the thread pool). */
   verify(id: string, secret: string): Promise<VerifyResult>;
+  /**
+   * The device, when `secret` is the one that verified for it recently (a credential cache hit, no scrypt work);
+   * undefined means only `verify` can tell, never "wrong".
+   */
+  recall(id: string, secret: string): DeviceRecord | undefined;
   /** Issues a new secret, invalidating the old one; undefined when the device does not exist. */
   rotateSecret(id: string): Promise<string | undefined>;
   /** Records the codec a device asked for in its hello. */
@@ -266,6 +271,11 @@ export function createDeviceRegistry(options: DeviceRegistryOptions): DeviceRegi
       // Bound to the hash read before scrypt ran: if the secret was rotated meanwhile, the entry simply never hits.
       verified.remember(id, row.secret_hash, secret);
       return { status: "ok", device: toRecord(row) };
+    },
+    recall(id, secret) {
+      if (typeof id !== "string" || typeof secret !== "string") return undefined;
+      const row = guard("get", () => stmt.get.get(id));
+      return row !== undefined && verified.has(id, row.secret_hash, secret) ? toRecord(row) : undefined;
     },
     async rotateSecret(id) {
       if (!guard("get", () => stmt.get.get(id))) return undefined;

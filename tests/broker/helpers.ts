@@ -282,9 +282,16 @@ export interface RawDevice {
   closed: Promise<void>;
 }
 
-/** Connects a raw device and waits for its CONNACK (any return code). */
-export async function connectRaw(port: number, connect: Partial<mqttPacket.IConnectPacket>): Promise<RawDevice> {
-  const socket = net.connect(port, "127.0.0.1");
+/**
+ * Connects a raw device and waits for its CONNACK (any return code). `localAddress` picks the source address (another
+ * loopback address such as 127.0.0.2 stands for a second machine).
+ */
+export async function connectRaw(
+  port: number,
+  connect: Partial<mqttPacket.IConnectPacket>,
+  options: { localAddress?: string } = {},
+): Promise<RawDevice> {
+  const socket = net.connect({ port, host: "127.0.0.1", localAddress: options.localAddress });
   socket.on("error", () => {});
   const closedPromise = new Promise<void>((resolve) => socket.once("close", () => resolve()));
   await new Promise((resolve) => socket.once("connect", resolve));

@@ -1,0 +1,159 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { AddressFailures, addressKey, ConnectGuard, VerificationSlots } from "../../broker/connect-guard/index.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+
+describe("addressKey", () => {
+  test("an IPv4 address counts as itself, also when a dual-stack listener reports it IPv4-mapped", () => {
+    assert.equal(addressKey("192.0.2.7"), "192.0.2.7");
+    assert.equal(addressKey("::ffff:192.0.2.7"), "192.0.2.7");
+    assert.equal(addressKey("::FFFF:192.0.2.7"), "192.0.2.7");
+  });
+
+  test("an IPv6 address counts by its /64 prefix, however it is written", () => {
+    const key = "2001:db8:1:2::/64";
+    assert.equal(addressKey("2001:db8:1:2::1"), key);
+    assert.equal(addressKey("2001:0db8:0001:0002:ffff:ffff:ffff:ffff"), key);
+    assert.equal(addressKey("2001:db8:1:2:a:b:c:d%eth0"), key);
+    assert.equal(addressKey("::1"), "0:0:0:0::/64");
+    assert.equal(addressKey("64:ff9b::192.0.2.7"), "64:ff9b:0:0::/64");
+    assert.notEqual(addressKey("2001:db8:1:3::1"), key);
+  });
+
+  test("anything else counts as itself", () => {
+    assert.equal(addressKey(""), "");
+    assert.equal(addressKey("not-an-address"), "not-an-address");
+  });
+});
+
+describe("VerificationSlots", () => {
+  test("runs at most maxRunning at once, lets maxWaiting wait in arrival order, and refuses the rest at once", async () => {
+    const slots = new VerificationSlots(1, 2);
+    const first = await slots.acquire();
+    assert.ok(first);
+    const order: string[] = [];
+    const second = slots.acquire()?.then((release) => {
+      order.push("second");
+      return release;
+    });
+    const third = slots.acquire()?.then((release) => {
+      order.push("third");
+      return release;
+    });
+    assert.equal(slots.acquire(), undefined, "a fourth finds the queue full");
+    assert.deepEqual([slots.running, slots.waiting], [1, 2]);
+    first();
+    first();
+    const releaseSecond = await second;
+    assert.deepEqual(order, ["second"], "releasing twice hands on one slot only");
+    releaseSecond?.();
+    (await third)?.();
+    assert.deepEqual(order, ["second", "third"]);
+    assert.deepEqual([slots.running, slots.waiting], [0, 0]);
+  });
+});
+
+describe("AddressFailures", () => {
+  const make = (clock: ManualClock, capacity = 3, maxAddresses = 100) =>
+    new AddressFailures({ capacity, refillMs: 1000, blockMs: 10_000, clock, maxAddresses });
+
+  test("the failure that uses up the allowance blocks the address until blockMs passed", () => {
+    const clock = new ManualClock();
+    const failures = make(clock);
+    for (let i = 0; i < 3; i++) {
+      assert.equal(failures.blockedUntil("a"), undefined);
+      assert.ok(failures.begin("a"));
+      failures.end("a", true);
+    }
+    assert.equal(failures.blockedUntil("a"), clock.now() + 10_000);
+    assert.equal(failures.blockedUntil("b"), undefined, "other addresses are not affected");
+    clock.advanceSync(9_999);
+    assert.notEqual(failures.blockedUntil("a"), undefined);
+    clock.advanceSync(1);
+    assert.equal(failures.blockedUntil("a"), undefined);
+  });
+
+  test("an address may not have more verifications pending than failures left; successes cost nothing", () => {
+    const clock = new ManualClock();
+    const failures = make(clock);
+    assert.ok(failures.begin("a"));
+    failures.end("a", true);
+    assert.ok(failures.begin("a"));
+    assert.ok(failures.begin("a"));
+    assert.equal(failures.begin("a"), false, "two failures left, two pending");
+    failures.end("a", false);
+    failures.end("a", false);
+    assert.ok(failures.begin("a"), "a success gives the turn back");
+    failures.end("a", false);
+    // Refilled: one failure forgiven per refillMs, and then the address is forgotten.
+    clock.advanceSync(1000);
+    assert.equal(failures.size, 1);
+    assert.ok(failures.begin("a"));
+    failures.end("a", false);
+    assert.equal(failures.size, 0, "an address with its full allowance and nothing pending is not kept");
+  });
+
+  test("0 turns the limit off", () => {
+    const clock = new ManualClock();
+    const failures = make(clock, 0);
+    for (let i = 0; i < 100; i++) {
+      assert.ok(failures.begin("a"));
+      failures.end("a", true);
+    }
+    assert.equal(failures.blockedUntil("a"), undefined);
+    assert.equal(failures.size, 0);
+  });
+
+  test("remembers at most maxAddresses, dropping the least recently active one without pending work", () => {
+    const clock = new ManualClock();
+    const failures = make(clock, 3, 2);
+    for (const key of ["a", "b"]) {
+      assert.ok(failures.begin(key));
+      failures.end(key, true);
+    }
+    assert.ok(failures.begin("c"));
+    assert.equal(failures.size, 2);
+    failures.end("c", true);
+    // "a" was dropped: it starts again with a full allowance.
+    for (let i = 0; i < 2; i++) {
+      assert.ok(failures.begin("a"));
+      failures.end("a", true);
+    }
+    assert.equal(failures.blockedUntil("a"), undefined);
+  });
+});
+
+describe("ConnectGuard", () => {
+  const limits = {
+    maxConcurrentVerifications: 1,
+    maxQueuedVerifications: 1,
+    authFailuresPerAddress: 2,
+    authFailureRefillMs: 1000,
+    authBlockMs: 5000,
+  };
+
+  test("a CONNECT that went away while it waited costs no verification and frees its place", async () => {
+    const guard = new ConnectGuard(limits, new ManualClock());
+    const first = await guard.admit("192.0.2.1", () => true);
+    assert.equal(first.status, "granted");
+    let wanted = true;
+    const second = guard.admit("192.0.2.2", () => wanted);
+    wanted = false;
+    if (first.status === "granted") first.finish(false);
+    assert.deepEqual(await second, { status: "abandoned" });
+    assert.deepEqual(guard.load, { running: 0, waiting: 0, addresses: 0 });
+  });
+
+  test("an address blocked after its failures is refused without a turn, and others are not", async () => {
+    const guard = new ConnectGuard(limits, new ManualClock());
+    for (let i = 0; i < 2; i++) {
+      const ticket = await guard.admit("192.0.2.1", () => true);
+      assert.equal(ticket.status, "granted");
+      if (ticket.status === "granted") ticket.finish(true);
+    }
+    assert.equal(guard.isBlocked("192.0.2.1"), true);
+    assert.equal(guard.isBlocked("::ffff:192.0.2.1"), true);
+    assert.deepEqual(await guard.admit("192.0.2.1", () => true), { status: "refused", reason: "address-blocked" });
+    assert.equal((await guard.admit("192.0.2.9", () => true)).status, "granted");
+  });
+});
