@@ -157,6 +157,7 @@ async function buildBridge(config: BridgeConfig, options: BridgeOptions, lock: D
     limits: config.mqtt.limits,
     connectTimeoutMs: config.mqtt.connectTimeoutMs,
     subscribeGraceMs: config.mqtt.subscribeGraceMs,
+    registryCheckMs: config.mqtt.registryCheckMs,
     observer: metrics.brokerObserver,
     logger: logger.child({ component: "broker" }),
   });

@@ -11,6 +11,7 @@ import { BridgeError } from "../errors/index.ts";
 import { ConnectGuard } from "./connect-guard/index.ts";
 import type { DeviceConnection } from "./connection.ts";
 import { DeviceCodecs } from "./device-codecs.ts";
+import { closeFromServer } from "./hooks/connect.ts";
 import { BrokerErrorCode } from "./errors.ts";
 import { type ConnectFacts, installHooks, type StreamFacts } from "./hooks/index.ts";
 import { type BoundAddress, listenSockets, type SocketListener } from "./listeners/socket-listener.ts";
@@ -20,6 +21,7 @@ import { type BrokerStats, type BrokerTransportKind, ObserverHub } from "./obser
 import { type BrokerOptions, resolveBrokerOptions } from "./options.ts";
 import { Qos2InFlight } from "./qos2-inflight.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "./registry/index.ts";
+import { RegistryWatch } from "./registry-watch.ts";
 import { SessionManager } from "./sessions.ts";
 import { ThrottledWarning } from "./throttled-warning.ts";
 import { createDownSender } from "./transport.ts";
@@ -93,6 +95,15 @@ export function createBroker(options: BrokerOptions): Broker {
     sender.discard(c);
     rateLimits.release(c.deviceId);
     deviceCodecs.release(c.deviceId);
+  });
+  // A device removed from the registry by another process (the CLI) loses its live session within registryCheckMs.
+  const registryWatch = new RegistryWatch({
+    registry,
+    sessions,
+    clock: opts.clock,
+    intervalMs: opts.registryCheckMs,
+    logger,
+    endSession: (connection) => closeFromServer(connection, "device removed from the registry"),
   });
   const uplink = createUplink({ host: opts.host, registry, hub, logger, limits, sender, clock: opts.clock });
   const streamFacts = new WeakMap<object, StreamFacts>();
@@ -240,6 +251,7 @@ export function createBroker(options: BrokerOptions): Broker {
       // close() was called while binding: it waited for this point and now closes what was bound.
       if (isClosing()) throw new BridgeError(BrokerErrorCode.closed, "broker was closed while starting");
       state = "running";
+      registryWatch.start();
       if (opts.anonymous) {
         logger.warn(
           { anonymous: true },
@@ -260,6 +272,7 @@ export function createBroker(options: BrokerOptions): Broker {
     async close() {
       if (state === "closing" || state === "closed") return;
       state = "closing";
+      registryWatch.stop();
       // A start in progress would bind listeners (and aedes its timers) after this close; let it finish binding first,
       // then close everything it bound (start rejects).
       await binding?.catch(() => {});

@@ -105,6 +105,12 @@ export interface BrokerOptions {
    * Default 10000; 0 drops them at once, as plain MQTT would.
    */
   subscribeGraceMs?: number;
+  /**
+   * How often the broker looks for devices another process removed from the registry (`agent-bridge devices rm`),
+   * ms: a live session of such a device ends within this long. A look costs one SQLite pragma while nothing changed.
+   * Default 2000; 0 turns it off.
+   */
+  registryCheckMs?: number;
 }
 
 /** The subset of a pino logger the broker uses. */
@@ -139,6 +145,7 @@ export const BROKER_DEFAULTS = {
   } satisfies BrokerLimits,
   connectTimeoutMs: 30_000,
   subscribeGraceMs: 10_000,
+  registryCheckMs: 2_000,
 } as const;
 
 /** Options after defaults and validation. */
@@ -157,6 +164,7 @@ export interface ResolvedBrokerOptions {
   clock: Clock;
   connectTimeoutMs: number;
   subscribeGraceMs: number;
+  registryCheckMs: number;
 }
 
 function fail(field: string, message: string): never {
@@ -244,5 +252,11 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
     clock: options.clock ?? systemClock,
     connectTimeoutMs: checkInt("connectTimeoutMs", options.connectTimeoutMs ?? BROKER_DEFAULTS.connectTimeoutMs, 1),
     subscribeGraceMs: checkInt("subscribeGraceMs", options.subscribeGraceMs ?? BROKER_DEFAULTS.subscribeGraceMs, 0),
+    registryCheckMs: checkInt(
+      "registryCheckMs",
+      options.registryCheckMs ?? BROKER_DEFAULTS.registryCheckMs,
+      0,
+      86_400_000,
+    ),
   };
 }

@@ -8,14 +8,14 @@ import type { Command } from "commander";
 import { CODEC_NAMES, type CodecName } from "../../codecs/frames.ts";
 import type { DeviceRecord, DeviceRegistry } from "../../broker/registry/index.ts";
 import { REGISTRY_FILE } from "../bridge/layout.ts";
+import type { BridgeConfig } from "../config/index.ts";
 import { loadConfigOrExit } from "./config-flags.ts";
 import { addBatch, batchIds } from "./devices-batch.ts";
 import { CliExit, EXIT_FAILURE, EXIT_USAGE } from "./exit.ts";
 
 type Flags = Record<string, unknown>;
 
-async function openRegistry(flags: Flags): Promise<DeviceRegistry> {
-  const config = loadConfigOrExit(flags);
+async function openRegistry(flags: Flags, config: BridgeConfig = loadConfigOrExit(flags)): Promise<DeviceRegistry> {
   mkdirSync(config.dataDir, { recursive: true });
   // Loaded on use so `--help` and usage errors never depend on the registry's native SQLite module.
   const { createDeviceRegistry } = await import("../../broker/registry/index.ts");
@@ -129,14 +129,27 @@ async function list(flags: Flags): Promise<void> {
   }
 }
 
+/**
+ * What happens to the removed device's live session. This process cannot reach a running bridge's sessions; the bridge
+ * notices the removal itself within `mqtt.registryCheckMs` (broker/registry-watch.ts) and ends the session.
+ */
+function sessionNote(id: string, registryCheckMs: number): string {
+  if (registryCheckMs === 0) {
+    return "a bridge running on this data directory keeps its live MQTT session (mqtt.registryCheckMs is 0) and refuses its next connect";
+  }
+  const within = registryCheckMs % 1000 === 0 ? `${registryCheckMs / 1000} s` : `${registryCheckMs} ms`;
+  return `a bridge running on this data directory ends its live MQTT session within ${within} and refuses its reconnects; its agent data (agents/${id}.db) stays until the agent is destroyed`;
+}
+
 async function remove(id: string, flags: Flags): Promise<void> {
-  const registry = await openRegistry(flags);
+  const config = loadConfigOrExit(flags);
+  const registry = await openRegistry(flags, config);
   try {
     if (!registry.remove(id)) {
       process.stderr.write(`error: no device ${id}\n`);
       throw new CliExit(EXIT_FAILURE);
     }
-    out(`device ${id} removed (its agent data stays in the data directory until the agent is destroyed)`);
+    out(`device ${id} removed: ${sessionNote(id, config.mqtt.registryCheckMs)}`);
   } finally {
     registry.close();
   }

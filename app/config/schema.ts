@@ -48,6 +48,11 @@ export const configSchema = z.strictObject({
       connectTimeoutMs: intIn(1, 3_600_000).default(30_000),
       /** Down frames for a topic the device has not subscribed to yet are held this long after CONNACK, ms. */
       subscribeGraceMs: intIn(0, 3_600_000).default(10_000),
+      /**
+       * A device removed from the registry by another process (`agent-bridge devices rm`) loses its live session
+       * within this many ms; 0 leaves it connected until it reconnects (and is refused).
+       */
+      registryCheckMs: intIn(0, 86_400_000).default(2_000),
       /** Per-device and global broker limits; each breach moves a counter (docs/broker.md). */
       limits: z
         .strictObject({

@@ -19,8 +19,11 @@ function connackError(returnCode: RefusalCode, message: string): AuthenticateErr
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
 
-/** The runtime's `transport.close(reason)`: the session ends as `shutdown` when the runtime shuts down, else `error`. */
-function closeFromServer(connection: DeviceConnection, reason: string): void {
+/**
+ * The runtime's `transport.close(reason)`, and the broker's own end of a session (registry-watch.ts): the session ends
+ * as `shutdown` when the runtime shuts down, else `error`.
+ */
+export function closeFromServer(connection: DeviceConnection, reason: string): void {
   const closeReason: CloseReason = reason === "shutdown" ? "shutdown" : "error";
   connection.markClosing(closeReason);
   connection.closed = true;

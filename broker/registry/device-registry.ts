@@ -109,6 +109,11 @@ export interface DeviceRegistry {
   touch(id: string, atMs?: number): void;
   /** Writes pending last_seen updates now. */
   flush(): void;
+  /**
+   * A number that changes whenever another connection to the registry file commits: another process, such as
+   * `agent-bridge devices rm`. This registry's own writes leave it as it is (SQLite `PRAGMA data_version`).
+   */
+  externalVersion(): number;
   /** Flushes and closes the database. */
   close(): void;
 }
@@ -296,6 +301,9 @@ export function createDeviceRegistry(options: DeviceRegistryOptions): DeviceRegi
       if (touchTimer === undefined) touchTimer = clock.setTimeout(flushInBackground, opts.touchFlushMs);
     },
     flush,
+    externalVersion() {
+      return guard("data_version", () => db.pragma("data_version", { simple: true }) as number);
+    },
     close() {
       if (closed) return;
       flush();

@@ -1,0 +1,103 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import type { DeviceConnection } from "../../broker/connection.ts";
+import { createDeviceRegistry, type DeviceRegistry } from "../../broker/index.ts";
+import { silentLogger } from "../../broker/options.ts";
+import { RegistryWatch } from "../../broker/registry-watch.ts";
+import type { SessionManager } from "../../broker/sessions.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+
+const cheap = { N: 1024, r: 8, p: 1 };
+
+/** The parts of a session the watch reads. */
+function session(deviceId: string, registered = true): DeviceConnection {
+  return { deviceId, registered, closed: false } as unknown as DeviceConnection;
+}
+
+describe("registry watch: devices another process removes lose their session", () => {
+  let dir: string;
+  let file: string;
+  /** The bridge's registry. */
+  let bridge: DeviceRegistry;
+  /** Another process's (the CLI's) connection to the same file. */
+  let cli: DeviceRegistry;
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "broker-registry-watch-"));
+    file = path.join(dir, "registry.db");
+    bridge = createDeviceRegistry({ path: file, scrypt: cheap });
+    cli = createDeviceRegistry({ path: file, scrypt: cheap });
+    for (const id of ["kept-1", "gone-1", "gone-2", "own-1"]) await cli.add(id);
+  });
+  after(() => {
+    bridge.close();
+    cli.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("externalVersion moves with another connection's commits, not with the registry's own", () => {
+    const v0 = bridge.externalVersion();
+    bridge.setFirmware("kept-1", "1.0.0");
+    bridge.touch("kept-1", 1);
+    bridge.flush();
+    assert.equal(bridge.externalVersion(), v0, "own writes");
+    cli.setFirmware("kept-1", "1.0.1");
+    assert.notEqual(bridge.externalVersion(), v0, "another connection's commit");
+  });
+
+  test("on a change, registered sessions whose record is gone end, within one interval; others stay", async () => {
+    const clock = new ManualClock();
+    const live = [session("kept-1"), session("gone-1"), session("gone-2"), session("anon-1", false)];
+    const ended: string[] = [];
+    const watch = new RegistryWatch({
+      registry: bridge,
+      sessions: { liveSessions: () => live.filter((c) => !c.closed) } as unknown as SessionManager,
+      clock,
+      intervalMs: 500,
+      logger: silentLogger,
+      endSession: (c) => {
+        ended.push(c.deviceId);
+        c.closed = true;
+      },
+    });
+    watch.start();
+    try {
+      await clock.advance(500);
+      assert.deepEqual(ended, [], "nothing changed");
+      cli.remove("gone-1");
+      cli.remove("gone-2");
+      await clock.advance(499);
+      assert.deepEqual(ended, [], "not before the next look");
+      await clock.advance(1);
+      assert.deepEqual(ended, ["gone-1", "gone-2"]);
+      // The bridge's own removal (the operator API ends the session itself) does not trigger a look.
+      bridge.remove("own-1");
+      live.push(session("own-1"));
+      await clock.advance(1_000);
+      assert.deepEqual(ended, ["gone-1", "gone-2"]);
+    } finally {
+      watch.stop();
+    }
+  });
+
+  test("interval 0 never looks", async () => {
+    const clock = new ManualClock();
+    const watch = new RegistryWatch({
+      registry: bridge,
+      sessions: {
+        liveSessions: () => assert.fail("looked although turned off"),
+      } as unknown as SessionManager,
+      clock,
+      intervalMs: 0,
+      logger: silentLogger,
+      endSession: () => assert.fail("ended a session although turned off"),
+    });
+    watch.start();
+    cli.setFirmware("kept-1", "2.0.0");
+    await clock.advance(10_000);
+    watch.stop();
+  });
+});
