@@ -30,7 +30,6 @@ import type {
  */
 export const ROLLED_BACK: unique symbol = Symbol("agent.rolledBack");
 
-/** What the runtime hands the base constructor. Internal: agents are constructed only by the runtime. */
 /**
  * Asked by the runtime, inside the event that produces it, before each of its own protocol frames (identity, a state
  * sync) is queued for a protocol-enabled connection: false leaves it out for that connection. The base class admits
@@ -39,6 +38,7 @@ export const ROLLED_BACK: unique symbol = Symbol("agent.rolledBack");
  */
 export const ADMIT_PROTOCOL: unique symbol = Symbol("agent.admitProtocol");
 
+/** What the runtime hands the base constructor. Internal: agents are constructed only by the runtime. */
 export interface AgentInit {
   id: string;
   env: AgentEnv;
@@ -196,6 +196,11 @@ export abstract class Agent<S extends Value = ValueMap> {
   /** Internal: see ROLLED_BACK. Nothing to drop in the base class. */
   [ROLLED_BACK](): void {}
 
+  /** Internal: see ADMIT_PROTOCOL. The base class sends every protocol frame. */
+  [ADMIT_PROTOCOL](_conn: Connection, _message: ProtocolMessage): boolean {
+    return true;
+  }
+
   /** Told about every failed event, hook, schedule, queue item. Default: logs it. */
   onError(error: unknown, context: { event: string }): void {
     this.env.logger.error({ err: error, event: context.event, agent: this.id }, "agent event failed");
@@ -204,11 +209,6 @@ export abstract class Agent<S extends Value = ValueMap> {
   /** Asked once per connection. Default: protocol messages for JSON connections only. */
   shouldSendProtocolMessages(conn: Connection, _ctx: { request?: unknown }): boolean {
     return conn.codec === "json";
-  }
-
-  /** Internal: see ADMIT_PROTOCOL. The base class sends every protocol frame. */
-  [ADMIT_PROTOCOL](_conn: Connection, _message: ProtocolMessage): boolean {
-    return true;
   }
 
   /** Destroys this agent (database, schedules, queue) after the current event; do not await it inside an event. */

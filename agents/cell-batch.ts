@@ -276,6 +276,7 @@ async function finishState(cell: AgentCell, scope: Scope): Promise<void> {
     });
   }
   writeStateBytes(cell, scope, bytes);
+  // cell.scope is this event's scope here, so what queueProtocol (and the agent's ADMIT_PROTOCOL) queues joins it.
   for (const conn of cell.connections.values()) {
     if (conn.id !== changed.source) queueProtocol(cell, conn, { type: "state", state });
   }
@@ -289,7 +290,6 @@ async function finishState(cell: AgentCell, scope: Scope): Promise<void> {
 }
 
 /** The output gate opening: sends, protocol frames, closes and actions of committed work, each isolated. */
-  // cell.scope is this event's scope here, so what queueProtocol (and the agent's ADMIT_PROTOCOL) queues joins it.
 export function releaseOutputs(cell: AgentCell, outputs: Output[]): void {
   for (const o of outputs) {
     try {
