@@ -56,7 +56,13 @@ export class BodyFeed {
   take(): Promise<Buffer[] | null> {
     this.#watchdog?.taken();
     if (this.#waiter !== undefined) return Promise.reject(new Error("BodyFeed.take() is already waiting"));
-    if (this.#chunks.length > 0) return Promise.resolve(this.#drain());
+    if (this.#chunks.length > 0) {
+      const chunks = this.#drain();
+      // The body's end (or error) came before this take and is not in these chunks: it still waits for the
+      // consumer, and a consumer that walks away now (before the stream's `done`) must still be noticed.
+      if (this.#stopped !== undefined) this.#watchdog?.waiting();
+      return Promise.resolve(chunks);
+    }
     if (this.#stopped !== undefined) {
       return this.#stopped.ended ? Promise.resolve(null) : Promise.reject(this.#stopped.error);
     }

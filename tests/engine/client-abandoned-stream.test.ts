@@ -4,6 +4,8 @@
  * Time is the client's injected clock.
  */
 import assert from "node:assert/strict";
+import { type ServerResponse, createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
 import { describe, test } from "node:test";
 import type { ChatRequest } from "../../agents/engine.ts";
@@ -100,6 +102,49 @@ describe("an abandoned stream", () => {
     }
   });
 
+  test("that took the answer's last reads, its end already arrived, and walked away before done still gives its slot back", async () => {
+    // A raw engine: the first part of the answer, then (once the caller holds it) the rest, [DONE] and the end of
+    // the body in one write. The caller is slow, so the rest and the end both wait unread; its next read takes the
+    // rest (the text before [DONE]), and it walks away there, before the `done` that would give the slot back.
+    const sse = (content: string) =>
+      `data: ${JSON.stringify({ id: "x", choices: [{ index: 0, delta: { content }, finish_reason: null }] })}\n\n`;
+    let response: ServerResponse | undefined;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.write(sse("one "));
+        response = res;
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const clock = new ManualClock();
+    const engine = createEngineClient({
+      urls: [`http://127.0.0.1:${(server.address() as AddressInfo).port}`],
+      model: "m",
+      clock,
+      consumerIdleTimeoutMs: 1000,
+    });
+    try {
+      const iterator = engine.stream(ASK, { agentId: "walks-away" })[Symbol.asyncIterator]();
+      assert.deepEqual((await iterator.next()).value, { type: "text", text: "one " });
+      assert.equal(clock.pending, 0, "nothing waits unread yet");
+      response?.end(`${sse("two")}data: [DONE]\n\n`);
+      // The rest arrived unread (the watchdog armed its timer); the body's end comes with it.
+      await waitFor(() => clock.pending === 1, "the rest of the answer to arrive");
+      await tick();
+      assert.deepEqual((await iterator.next()).value, { type: "text", text: "two" });
+      // The caller stops here: the end of the body is all that still waits for it.
+      assert.equal(engine.stats().inFlight, 1);
+      await advanceUntilFreed(clock, engine, 1000);
+      assert.equal(clock.pending, 0, "no timer is left behind");
+    } finally {
+      await engine.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   test("a consumer that reads to the end is never disturbed and leaves no timer behind", async () => {
     const sim = await startEngineSimulator({ timeScale: 0 });
     const clock = new ManualClock();
@@ -164,6 +209,18 @@ describe("the consumer watchdog of a body feed", () => {
     assert.equal(clock.pending, 0);
     clock.advanceSync(10_000);
     assert.deepEqual(idle, []);
+  });
+
+  test("an end that arrived with the last reads still waits once those reads are taken", async () => {
+    const { clock, body, feed, idle } = watched();
+    body.end("a");
+    await tick();
+    assert.equal(Buffer.concat((await feed.take()) ?? []).toString(), "a");
+    clock.advanceSync(999);
+    assert.deepEqual(idle, []);
+    clock.advanceSync(1);
+    assert.deepEqual(idle, [1000], "the end was never taken");
+    assert.equal(await feed.take(), null);
   });
 
   test("an end or an error left unread counts as waiting data; stop() disarms", async () => {
