@@ -14,7 +14,7 @@ import { Replica } from "./replica.ts";
 import { RequestContext } from "./request-context.ts";
 import { withAttempts } from "./retry-loop.ts";
 import { StreamedCall, type StreamedCallHost } from "./streamed-call.ts";
-import type { EngineClient, EngineClientStats, EngineHealth } from "./types.ts";
+import type { EngineClient, EngineClientStats, EngineHealth, EngineReplicaHealth } from "./types.ts";
 import { validateCall } from "./validate-call.ts";
 import { type ChatCompletion, asObject, encodeChatBody } from "./wire.ts";
 
@@ -154,8 +154,17 @@ class OpenAiEngineClient implements EngineClient {
 
   async health(): Promise<EngineHealth> {
     if (this.#replicas.length === 0) return { status: "not-configured", replicas: [] };
+    // Checked together, each within healthCheckTimeoutMs: the answer never waits for a hung replica's headers timeout.
+    // An observation only: a failed check here neither counts against the replica nor takes it out of rotation (a
+    // flood of readiness probes must not cool a replica); the stall probe and the cooldown do that.
     const replicas = await Promise.all(
-      this.#replicas.map(async (r) => ({ url: r.key, state: r.state, healthy: await r.checkHealth() })),
+      this.#replicas.map(async (r): Promise<EngineReplicaHealth> => {
+        const check = await r.checkHealth(this.#options.healthCheckTimeoutMs);
+        // The state after the check: a replica cooled while it ran is reported cooling.
+        const health: EngineReplicaHealth = { url: r.key, state: r.state, healthy: check.healthy };
+        if (!check.healthy) health.problem = check.problem;
+        return health;
+      }),
     );
     const up = replicas.filter((r) => r.healthy && r.state === "healthy").length;
     const status = up === replicas.length ? "ok" : up === 0 ? "down" : "degraded";

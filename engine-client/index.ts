@@ -4,7 +4,8 @@
  */
 export { hash32, rendezvousOrder } from "./affinity.ts";
 export { fullJitterDelayMs, parseRetryAfterMs } from "./backoff.ts";
-export type { EngineClient, EngineClientStats, EngineHealth } from "./types.ts";
+export type { EngineClient, EngineClientStats, EngineHealth, EngineReplicaHealth } from "./types.ts";
+export type { HealthProblem, HealthProblemReason } from "./health-check.ts";
 export { createEngineClient } from "./client.ts";
 export type { Clock, RandomSource, TimerHandle } from "./clock.ts";
 export { systemClock } from "./clock.ts";

@@ -57,6 +57,14 @@ export interface EngineClientOptions {
   /** Longest silence between two chunks of a stream. Default 60000 ms. */
   bodyTimeoutMs: number;
   /**
+   * Longest wait for a 200 from `GET /health` when the client checks a replica: `health()` (the bridge's readiness
+   * and fleet views) and the check that ends a cooldown. No 200 within it is an unhealthy replica, so a hung one is
+   * reported in this time rather than after `headersTimeoutMs`. Generous for a live server: vLLM answers it from its
+   * API server, without queueing behind generation. The stall probe has its own
+   * `cooldown.stallProbeTimeoutMs`. Default 2000 ms.
+   */
+  healthCheckTimeoutMs: number;
+  /**
    * Longest time a stream's answer may wait unread: a caller that stops reading without closing the stream (drops
    * the iterator without `return()`) would otherwise hold its in-flight slot, and the engine its sequence, forever.
    * Past it the request is aborted with CANCELLED (`details.reason` "consumer-idle") and the slot given back. Counted
@@ -93,6 +101,7 @@ export const ENGINE_CLIENT_DEFAULTS: EngineClientOptions = {
   priorityAgingMs: 5000,
   headersTimeoutMs: 60_000,
   bodyTimeoutMs: 60_000,
+  healthCheckTimeoutMs: 2000,
   consumerIdleTimeoutMs: 60_000,
   keepAliveTimeoutMs: 4_000,
   retry: { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 5000, statusCodes: [408, 429, 500, 502, 503, 504] },
@@ -153,6 +162,7 @@ export function resolveEngineClientOptions(init: EngineClientInit): EngineClient
   positiveInt(options.priorityAgingMs, "priorityAgingMs", 0);
   positiveInt(options.headersTimeoutMs, "headersTimeoutMs");
   positiveInt(options.bodyTimeoutMs, "bodyTimeoutMs");
+  positiveInt(options.healthCheckTimeoutMs, "healthCheckTimeoutMs");
   positiveInt(options.consumerIdleTimeoutMs, "consumerIdleTimeoutMs");
   positiveInt(options.keepAliveTimeoutMs, "keepAliveTimeoutMs");
   positiveInt(options.retry.maxAttempts, "retry.maxAttempts");

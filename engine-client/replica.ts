@@ -8,6 +8,7 @@
  */
 import { Pool } from "undici";
 import type { Clock, TimerHandle } from "./clock.ts";
+import { type HealthCheckResult, checkHealth } from "./health-check.ts";
 import type { ReplicaState } from "./observer.ts";
 import { type EngineClientOptions, replicaApiRoot } from "./options.ts";
 import { StallProbe } from "./stall-probe.ts";
@@ -142,27 +143,9 @@ export class Replica {
     return stats;
   }
 
-  /**
-   * `GET /health` answered 200 within `timeoutMs` (on the client's clock), or within the headers timeout when none
-   * is given.
-   */
-  async checkHealth(timeoutMs?: number): Promise<boolean> {
-    let signal: AbortSignal | undefined;
-    let timer: TimerHandle | undefined;
-    if (timeoutMs !== undefined) {
-      const controller = new AbortController();
-      signal = controller.signal;
-      timer = this.options.clock.setTimeout(() => controller.abort(), timeoutMs);
-    }
-    try {
-      const response = await this.pool.request({ method: "GET", path: `${this.basePath}/health`, signal });
-      await response.body.dump();
-      return response.statusCode === 200;
-    } catch {
-      return false;
-    } finally {
-      if (timer !== undefined) this.options.clock.clearTimeout(timer);
-    }
+  /** `GET /health` answered 200 within `timeoutMs` on the client's clock (health-check.ts); never rejects. */
+  checkHealth(timeoutMs: number): Promise<HealthCheckResult> {
+    return checkHealth(this, this.options.clock, timeoutMs);
   }
 
   async close(): Promise<void> {
@@ -183,7 +166,9 @@ export class Replica {
   async #probe(): Promise<void> {
     this.#timer = undefined;
     if (this.#closed) return;
-    const healthy = await this.checkHealth();
+    // Bounded like every health check: a replica that still hangs is found out in healthCheckTimeoutMs, not after
+    // the headers timeout, and cools again.
+    const { healthy } = await this.checkHealth(this.options.healthCheckTimeoutMs);
     if (this.#closed) return;
     if (healthy) {
       this.state = "healthy";

@@ -11,13 +11,14 @@
  * costs the engine one health request, not one per caller.
  */
 import type { Clock } from "./clock.ts";
+import type { HealthCheckResult } from "./health-check.ts";
 
 /** What the probe needs of its replica. */
 export interface StallProbeTarget {
   /** Only a replica in rotation is probed: a cooling one has its own health check. */
   readonly inRotation: boolean;
-  /** `GET /health` answered 200 within `timeoutMs`. */
-  checkHealth(timeoutMs: number): Promise<boolean>;
+  /** `GET /health`, healthy when answered 200 within `timeoutMs`. */
+  checkHealth(timeoutMs: number): Promise<HealthCheckResult>;
   /** Counts one failed attempt (and cools the replica down at the threshold). */
   recordFailure(): void;
 }
@@ -56,7 +57,7 @@ export class StallProbe {
   async #probe(): Promise<void> {
     let healthy: boolean;
     try {
-      healthy = await this.target.checkHealth(this.options.timeoutMs);
+      ({ healthy } = await this.target.checkHealth(this.options.timeoutMs));
     } finally {
       this.#running = false;
     }

@@ -1,12 +1,28 @@
 /** The engine client's public shape: what the bridge calls besides `ReasoningEngine.stream`. */
 import type { ChatOptions, ChatRequest, ChatStreamEvent, ReasoningEngine } from "../agents/engine.ts";
+import type { HealthProblem } from "./health-check.ts";
 import type { ReplicaStats } from "./replica.ts";
 import type { ChatCompletion } from "./wire.ts";
 
-/** Health of the engine as a whole and of each replica, from a live `GET /health` on each. */
+/**
+ * Health of the engine as a whole and of each replica, from a live `GET /health` on each, bounded by
+ * `healthCheckTimeoutMs`. `ok`: every replica answered 200 and is in rotation; `down`: none is both; `degraded`:
+ * some are.
+ */
 export interface EngineHealth {
   status: "ok" | "degraded" | "down" | "not-configured";
-  replicas: Array<{ url: string; state: ReplicaStats["state"]; healthy: boolean }>;
+  replicas: EngineReplicaHealth[];
+}
+
+export interface EngineReplicaHealth {
+  /** The replica's URL without credentials. */
+  url: string;
+  /** In rotation (`healthy`) or taken out after failures (`cooling`). */
+  state: ReplicaStats["state"];
+  /** `GET /health` answered 200 within `healthCheckTimeoutMs`. */
+  healthy: boolean;
+  /** Why it did not, when it did not. */
+  problem?: HealthProblem;
 }
 
 /** Counters since the client was created. */
