@@ -37,7 +37,10 @@ export interface FleetCounters {
   /** Down messages received. */
   downReceived: number;
   identityFrames: number;
+  /** `down/state` frames of the shadow: desired-state deltas and full desired states. */
   desiredFrames: number;
+  /** `down/state` frames that were the agent's own state (the runtime's `setState` broadcast), not desired state. */
+  agentStateFrames: number;
   stateReports: number;
   staleStateErrors: number;
   commandsReceived: number;
@@ -75,6 +78,7 @@ export function createCounters(): FleetCounters {
     downReceived: 0,
     identityFrames: 0,
     desiredFrames: 0,
+    agentStateFrames: 0,
     stateReports: 0,
     staleStateErrors: 0,
     commandsReceived: 0,

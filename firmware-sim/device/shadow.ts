@@ -1,6 +1,8 @@
 /**
- * The device side of the shadow: what it was told to be (desired, from `down/state`) and what it says it is
- * (reported, sent on `up/state` with the reported version the patch is based on).
+ * The device side of the shadow: what it was told to be (desired, from the shadow's `down/state` frames) and what it
+ * says it is (reported, sent on `up/state` with the reported version the patch is based on). The agent's own state
+ * arrives on `down/state` too and is not desired state: handlers/state.ts tells the two apart before the shadow sees
+ * a frame.
  */
 import type { DesiredStateFrame, ReportedStateFrame, Value, ValueMap } from "../../codecs/frames.ts";
 import { mergePatch, valueEquals } from "./values.ts";
@@ -35,7 +37,7 @@ export class DeviceShadow {
     return this.#desired;
   }
 
-  /** Folds a desired-state frame in and says what to change locally. */
+  /** Folds a desired-state frame in and says what to change locally (never the agent's state: see readDownState). */
   onDesired(frame: DesiredStateFrame): DesiredOutcome {
     if (!frame.full && frame.v < this.#desiredVersion) return { status: "stale" };
     this.#desiredVersion = Math.max(this.#desiredVersion, frame.v);

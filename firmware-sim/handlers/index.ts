@@ -8,7 +8,7 @@ import { handleError } from "./error.ts";
 import { handleIdentity } from "./identity.ts";
 import { handleReasonStream } from "./reason.ts";
 import { handleRpcResult } from "./rpc.ts";
-import { handleDesiredState } from "./state.ts";
+import { handleDownState } from "./state.ts";
 
 export type { DeviceContext } from "./context.ts";
 
@@ -19,7 +19,7 @@ export function dispatchDown(ctx: DeviceContext, message: DownMessage, dup: bool
       handleIdentity(ctx, message.frame);
       return;
     case "state":
-      handleDesiredState(ctx, message.frame);
+      handleDownState(ctx, message.frame);
       return;
     case "cmd":
       handleCommand(ctx, message.frame, dup);

@@ -40,6 +40,7 @@ export function formatSummary(report: FleetReport, maxViolations = 20): string {
     ["publish->PUBACK ms p50 / p90 / p99 / max", `${l.p50Ms} / ${l.p90Ms} / ${l.p99Ms} / ${l.maxMs}`],
     ["down frames received", `${c.downReceived}`],
     ["desired-state frames / state reports", `${c.desiredFrames} / ${c.stateReports}`],
+    ["agent-state frames", `${c.agentStateFrames}`],
     ["commands received (redelivered) / acks sent", `${c.commandsReceived} (${c.commandsRedelivered}) / ${c.acksSent}`],
     [
       "reasoning asked / finished / errors / timed out",

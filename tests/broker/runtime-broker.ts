@@ -1,12 +1,13 @@
 /**
- * A broker in front of the real agent runtime with the default DeviceAgent, on 127.0.0.1 port 0, for tests that need
- * what a device really receives (frames the runtime and the DeviceAgent produce, in the codec the broker picks).
+ * A broker in front of the real agent runtime with the default DeviceAgent (or a given class), on 127.0.0.1 port 0,
+ * for tests that need what a device really receives (frames the runtime and the DeviceAgent produce, in the codec the
+ * broker picks).
  */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pino from "pino";
-import { type AgentRuntime, createRuntime, DeviceAgent } from "../../agents/index.ts";
+import { type AgentClass, type AgentRuntime, createRuntime, DeviceAgent } from "../../agents/index.ts";
 import { type Broker, createBroker, createDeviceRegistry, type DeviceRegistry } from "../../broker/index.ts";
 import type { CodecName } from "../../codecs/frames.ts";
 
@@ -21,11 +22,17 @@ export interface RuntimeBroker {
   close(): Promise<void>;
 }
 
-export async function startRuntimeBroker(options: { maxDatabaseBytes?: number } = {}): Promise<RuntimeBroker> {
+export interface RuntimeBrokerOptions {
+  maxDatabaseBytes?: number;
+  /** The class serving every device. Default: DeviceAgent. */
+  agentClass?: AgentClass;
+}
+
+export async function startRuntimeBroker(options: RuntimeBrokerOptions = {}): Promise<RuntimeBroker> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "broker-runtime-"));
   const runtime = createRuntime({
     dataDir: path.join(dir, "agents"),
-    defaultAgentClass: DeviceAgent,
+    defaultAgentClass: options.agentClass ?? DeviceAgent,
     logger: pino({ level: "silent" }),
     ...(options.maxDatabaseBytes === undefined ? {} : { maxDatabaseBytes: options.maxDatabaseBytes }),
   });

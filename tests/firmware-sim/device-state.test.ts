@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { DesiredStateFrame } from "../../codecs/frames.ts";
 import { CommandBook } from "../../firmware-sim/device/command-book.ts";
 import { ReasonTracker } from "../../firmware-sim/device/reason-tracker.ts";
 import { DeviceShadow } from "../../firmware-sim/device/shadow.ts";
+import { readDownState } from "../../firmware-sim/handlers/state.ts";
 
 describe("device shadow", () => {
   it("reports each patch on the reported version it is based on and recovers from a stale one", () => {
@@ -43,6 +45,27 @@ describe("device shadow", () => {
     assert.deepEqual(shadow.onDesired({ v: 6, d: { b: null } }), { status: "apply", patch: { b: null } });
     shadow.report({ a: 3, b: null });
     assert.deepEqual(shadow.reported, { a: 3 });
+  });
+});
+
+describe("down/state: desired state or the agent's state", () => {
+  it("reads a full frame at version 0 with anything in it as the agent's state", () => {
+    assert.deepEqual(readDownState({ v: 0, d: { note: "hi" }, full: true }), {
+      kind: "agent-state",
+      state: { note: "hi" },
+    });
+  });
+
+  it("reads deltas, full desired states from version 1 and the empty desired state at version 0 as desired state", () => {
+    const frames: DesiredStateFrame[] = [
+      { v: 1, d: { target: 23 } },
+      { v: 4, d: { target: 23 }, full: true },
+      // The documented overlap: "nothing desired yet" after a hello (an agent state set to {} reads the same).
+      { v: 0, d: {}, full: true },
+    ];
+    for (const frame of frames) {
+      assert.deepEqual(readDownState(frame), { kind: "desired", frame }, JSON.stringify(frame));
+    }
   });
 });
 
