@@ -15,6 +15,15 @@ import type { HookContext } from "./context.ts";
 type PreConnect = NonNullable<AedesOptions["preConnect"]>;
 type Authenticate = NonNullable<AedesOptions["authenticate"]>;
 
+/** A device whose record another process removed while its secret was being checked: refused as an unknown one. */
+const REMOVED_WHILE_VERIFIED: AuthRefusal = {
+  status: "refused",
+  returnCode: 4,
+  reason: "unknown-device",
+  code: BrokerErrorCode.authUnknownDevice,
+  message: "device removed from the registry while its CONNECT was being verified",
+};
+
 function connackError(returnCode: RefusalCode, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
@@ -114,8 +123,15 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
       if (atLimit()) return;
       // aedes drops a client that went away during the (async) checks without calling back; so do we.
       if (client.closed || (client.conn as Duplex).destroyed) return;
-      // Read again after the (slow) secret check: a hello of another session may have changed it meanwhile.
-      const registryCodec = decision.device ? registry.get(deviceId)?.codec : undefined;
+      // Read again after the (slow) secret check: a hello of another session may have changed it meanwhile, and
+      // another process (`agent-bridge devices rm`) may have removed the device. The registry watch ends only sessions
+      // that exist when it looks, so one that a look during the check missed would otherwise stay for good. Nothing
+      // from here to the session being live awaits, so no later removal can slip in between.
+      const record = decision.device ? registry.get(deviceId) : undefined;
+      if (decision.device && record === undefined) {
+        return refuse(REMOVED_WHILE_VERIFIED, facts.clientId, stream.remoteAddress, callback);
+      }
+      const registryCodec = record?.codec;
       const connection = new DeviceConnection(
         {
           connectionId: randomUUID(),

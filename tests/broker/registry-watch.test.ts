@@ -9,6 +9,7 @@ import { silentLogger } from "../../broker/options.ts";
 import { RegistryWatch } from "../../broker/registry-watch.ts";
 import type { SessionManager } from "../../broker/sessions.ts";
 import { ManualClock } from "../support/manual-clock.ts";
+import { connectDevice, endClient, startTestBroker } from "./helpers.ts";
 
 const cheap = { N: 1024, r: 8, p: 1 };
 
@@ -80,6 +81,45 @@ describe("registry watch: devices another process removes lose their session", (
       assert.deepEqual(ended, ["gone-1", "gone-2"]);
     } finally {
       watch.stop();
+    }
+  });
+
+  test("a device removed while its CONNECT was being verified is refused, although the look meanwhile found no session to end", async () => {
+    const clock = new ManualClock();
+    const added = await cli.add("racing-1");
+    assert.equal(added.status, "created");
+    const secret = added.status === "created" ? added.secret : "";
+    // The CLI removes the device while scrypt runs for its CONNECT, and the broker's look falls in the same window:
+    // the version moved, but the device has no session yet, so that look ends nothing (and the next sees no change).
+    const registry: DeviceRegistry = {
+      ...bridge,
+      async verify(id, given) {
+        const verdict = await bridge.verify(id, given);
+        cli.remove(id);
+        clock.advanceSync(500);
+        return verdict;
+      },
+    };
+    const tb = await startTestBroker({ registry, clock, registryCheckMs: 500 });
+    try {
+      const attempt = await connectDevice(tb.url, {
+        clientId: "racing-1",
+        username: "racing-1",
+        password: secret,
+      }).then(
+        (client) => ({ client, code: 0 }),
+        (err: { code?: unknown }) => ({ client: undefined, code: err.code }),
+      );
+      try {
+        await clock.advance(1_000);
+        assert.equal(tb.broker.isOnline("racing-1"), false, "the removed device keeps no session");
+        assert.equal(attempt.code, 4, "refused as an unknown device is");
+        assert.equal(tb.host.opens("racing-1").length, 0, "its agent never heard of it");
+      } finally {
+        if (attempt.client !== undefined) await endClient(attempt.client, true);
+      }
+    } finally {
+      await tb.close();
     }
   });
 
