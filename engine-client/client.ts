@@ -7,7 +7,8 @@ import type { ChatOptions, ChatRequest, ChatStreamEvent, ChatUsage } from "../ag
 import { BridgeError } from "../errors/index.ts";
 import { Admission } from "./admission.ts";
 import { ENGINE_ERROR_CODES, engineError } from "./errors.ts";
-import { postCompletion, readLimited, sendRequest } from "./http.ts";
+import { postCompletion } from "./http.ts";
+import { listModels } from "./model-list.ts";
 import { notify } from "./observer.ts";
 import { type EngineClientInit, type EngineClientOptions, resolveEngineClientOptions } from "./options.ts";
 import { Replica } from "./replica.ts";
@@ -16,13 +17,7 @@ import { withAttempts } from "./retry-loop.ts";
 import { StreamedCall, type StreamedCallHost } from "./streamed-call.ts";
 import type { EngineClient, EngineClientStats, EngineHealth, EngineReplicaHealth } from "./types.ts";
 import { validateCall } from "./validate-call.ts";
-import { type ChatCompletion, asObject, encodeChatBody } from "./wire.ts";
-
-/** Longest wait for `/v1/models` when a request names no model; afterwards the request goes without one. */
-const MODEL_LOOKUP_TIMEOUT_MS = 5000;
-
-/** Largest `/v1/models` answer accepted. */
-const MAX_MODELS_BYTES = 1 << 20;
+import { type ChatCompletion, encodeChatBody } from "./wire.ts";
 
 /**
  * Creates an engine client. Options are validated here (BRIDGE_ERR_CONFIG naming the field).
@@ -177,18 +172,11 @@ class OpenAiEngineClient implements EngineClient {
     let lastError: unknown;
     for (const replica of candidates.length > 0 ? candidates : this.#replicas) {
       try {
-        const signal = options.signal ?? new AbortController().signal;
-        const response = await sendRequest(replica, this.#options, {
-          method: "GET",
-          path: "/v1/models",
-          requestId: `models-${++this.#sequence}`,
-          signal,
-        });
-        const list = asObject(JSON.parse(await readLimited(response.body, MAX_MODELS_BYTES)));
-        const data = Array.isArray(list?.data) ? list.data : [];
-        return data.map((m) => asObject(m)?.id).filter((id): id is string => typeof id === "string");
+        // Each replica within its own bound (model-list.ts): a hung one is passed over for the next.
+        return await listModels(replica, this.#options, `models-${++this.#sequence}`, options.signal);
       } catch (err) {
         lastError = err;
+        if (options.signal?.aborted) throw err;
       }
     }
     throw lastError instanceof BridgeError
@@ -257,8 +245,9 @@ class OpenAiEngineClient implements EngineClient {
     if (request.model !== undefined) return request.model;
     if (this.#options.model !== undefined) return this.#options.model;
     if (this.#listedModel !== undefined) return this.#listedModel;
-    // The lookup is shared by every request waiting on it, so no one request's signal may cancel it.
-    this.#modelPromise ??= this.models({ signal: AbortSignal.timeout(MODEL_LOOKUP_TIMEOUT_MS) }).then(
+    // The lookup is shared by every request waiting on it, so no one request's signal may cancel it; each replica it
+    // asks has MODEL_LOOKUP_TIMEOUT_MS to answer.
+    this.#modelPromise ??= this.models().then(
       (ids) => {
         this.#listedModel = ids[0];
         return ids[0];
@@ -269,7 +258,7 @@ class OpenAiEngineClient implements EngineClient {
         return undefined;
       },
     );
-    // The caller's deadline and signal still hold while it waits (up to MODEL_LOOKUP_TIMEOUT_MS) for the lookup.
+    // The caller's deadline and signal still hold while it waits for the lookup.
     return ctx.until(this.#modelPromise);
   }
 
