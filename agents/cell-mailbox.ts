@@ -62,9 +62,11 @@ export function drain(cell: AgentCell): void {
   let handedOff = false;
   try {
     // The batch that ended has retired the agent instance (a callback timed out): the cell leaves memory, and the
-    // rest of its mailbox runs on a fresh instance (stopDrain hands it on).
+    // rest of its mailbox runs on a fresh instance (stopDrain hands it on). With a destroy pending there is no fresh
+    // instance: the retired one runs nothing more (every batch would hand its events straight back, forever), and
+    // stopDrain finishes the destroy, which fails what waits.
     if (cell.retired !== null && !cell.closed && cell.pendingDestroy === null) retireCell(cell);
-    while (cell.mailbox.length > 0 && !cell.closed) {
+    while (cell.mailbox.length > 0 && !cell.closed && cell.retired === null) {
       const batch = cell.mailbox.splice(0, cell.core.maxBatchEvents);
       for (const item of batch) if (item.user) cell.userDepth--;
       releaseCapacityWaiters(cell);
@@ -93,7 +95,7 @@ export function drain(cell: AgentCell): void {
         });
         return;
       }
-      if (cell.pendingDestroy !== null && cell.mailbox.length === 0) break;
+      if (destroyDue(cell)) break;
     }
   } finally {
     if (!handedOff) stopDrain(cell);
@@ -121,7 +123,7 @@ export function drainStarter(cell: AgentCell): () => void {
 export function drainContinuation(cell: AgentCell): () => void {
   return () => {
     try {
-      if (cell.pendingDestroy !== null && cell.mailbox.length === 0) stopDrain(cell);
+      if (destroyDue(cell)) stopDrain(cell);
       else drain(cell);
     } catch (err) {
       drainFailed(cell, err);
@@ -139,11 +141,19 @@ function stopDrain(cell: AgentCell): void {
   cell.lastActiveMs = cell.core.clock.now();
   try {
     if (cell.closed) evacuate(cell);
-    else if (cell.pendingDestroy !== null && cell.mailbox.length === 0) finishDestroy(cell);
+    else if (destroyDue(cell)) finishDestroy(cell);
     else cell.core.cellIdle(cell.id);
   } catch (err) {
     reportError(cell, err, "lifecycle");
   }
+}
+
+/**
+ * A destroy was asked and may finish now: the mailbox is empty, or the agent instance was retired (a callback timed
+ * out), so nothing can run before it and finishDestroy fails what waits.
+ */
+function destroyDue(cell: AgentCell): boolean {
+  return cell.pendingDestroy !== null && (cell.mailbox.length === 0 || cell.retired !== null);
 }
 
 function abandonBatch(cell: AgentCell, batch: QueuedEvent[], err: unknown): void {

@@ -283,6 +283,35 @@ describe("callback time limit (callbackTimeoutMs)", () => {
     }
   });
 
+  test("a destroy asked while a callback hangs goes ahead at its timeout and fails the events waiting behind it", async () => {
+    reset();
+    const clock = new ManualClock();
+    const rt = runtime(path.join(t.dir, "destroy"), clock);
+    await rt.start();
+    try {
+      await rt.call("a", "scheduleIn", [1, "hang", "d", 1]);
+      await clock.advance(1_000);
+      assert.deepEqual(log, ["start", "hang:d"]);
+      // Both wait behind the hung callback; the retired instance must run neither.
+      const ping = rt.call("a", "ping", []);
+      let destroyed = false;
+      const destroy = rt.destroyAgent("a").then(() => {
+        destroyed = true;
+      });
+      await settle();
+      assert.equal(destroyed, false, "the destroy waits for the event in progress");
+      await clock.advance(TIMEOUT_MS);
+      await destroy;
+      assert.deepEqual(await ping, { ok: false, code: "BRIDGE_ERR_RUNTIME_CLOSED", message: "agent destroyed" });
+      assert.deepEqual(log, ["start", "hang:d"], "nothing ran on the retired instance, and no fresh one was woken");
+      // The agent is gone: the next call makes a new one, with an empty database.
+      assert.deepEqual(await rt.call("a", "marks", []), { ok: true, value: [] });
+      assert.deepEqual(log, ["start", "hang:d", "start"]);
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
   test("a callback that settles within the limit is untouched, and its timer does not outlive it", async () => {
     reset();
     const clock = new ManualClock();
