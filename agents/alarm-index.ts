@@ -98,10 +98,11 @@ export class AlarmIndex {
     return [...this.#pending];
   }
 
-  forget(agentId: string): void {
+  /** Drops the agent's alarm, pending mark and directory entries; true when it had any. */
+  forget(agentId: string): boolean {
     this.#times.delete(agentId);
     this.#pending.delete(agentId);
-    this.#db.deleteAgent(agentId);
+    return this.#db.deleteAgent(agentId);
   }
 
   get size(): number {

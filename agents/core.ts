@@ -35,8 +35,8 @@ export interface RuntimeCore {
   reroute(agentId: string, item: QueuedEvent): void;
   /** A cell finished its mailbox: eviction bookkeeping. */
   cellIdle(agentId: string): void;
-  /** Destroys an agent's files and index entries (the cell already drained). */
-  destroyFiles(agentId: string): void;
+  /** Destroys an agent's files and index entries (the cell already drained); true when it had any. */
+  destroyFiles(agentId: string): boolean;
   countCommit(): void;
   /** An agent database file was created (for the hibernated count). */
   noteCreated(): void;

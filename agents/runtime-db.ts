@@ -49,8 +49,13 @@ export class RuntimeDb {
   }
 
   #run(text: string, ...params: Param[]): void {
+    this.#changes(text, ...params);
+  }
+
+  /** Runs a write; the number of rows it changed. */
+  #changes(text: string, ...params: Param[]): number {
     try {
-      this.#stmt(text).run(...params);
+      return this.#stmt(text).run(...params).changes;
     } catch (err) {
       throw storageError(err, "runtime database");
     }
@@ -126,11 +131,14 @@ export class RuntimeDb {
     return rows.map((r) => ({ agentId: r.agent_id, key: r.key, value: decodeValue(r.value) }));
   }
 
-  deleteAgent(agentId: string): void {
-    this.#db.transaction(() => {
-      this.#run("DELETE FROM alarms WHERE agent_id = ?", agentId);
-      this.#run("DELETE FROM pending WHERE agent_id = ?", agentId);
-      this.#run("DELETE FROM directory WHERE agent_id = ?", agentId);
+  /** Removes every row of the agent; true when it had any. */
+  deleteAgent(agentId: string): boolean {
+    return this.#db.transaction(() => {
+      let rows = 0;
+      for (const table of ["alarms", "pending", "directory"]) {
+        rows += this.#changes(`DELETE FROM ${table} WHERE agent_id = ?`, agentId);
+      }
+      return rows > 0;
     })();
   }
 

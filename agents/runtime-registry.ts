@@ -66,27 +66,34 @@ export function reroute(rt: Runtime, agentId: string, item: QueuedEvent): void {
   cellFor(rt, agentId).enqueue(item);
 }
 
-/** RuntimeCore.destroyFiles: the agent leaves the registry, its connections, the alarm index and the disk. */
-export function destroyFiles(rt: Runtime, agentId: string): void {
-  rt.cells.delete(agentId);
+/**
+ * RuntimeCore.destroyFiles: the agent leaves the registry, its connections, the alarm index and the disk. True when
+ * there was anything of it to remove (in memory, connected, on disk or in runtime.db): the operator API tells a
+ * removal from a miss by it, and a destroy is reported only for an agent that existed.
+ */
+export function destroyFiles(rt: Runtime, agentId: string): boolean {
+  let existed = rt.cells.delete(agentId);
   rt.alarmFailures.delete(agentId);
   for (const transport of rt.transports.take(agentId)) {
+    existed = true;
     try {
       transport.close("agent destroyed");
     } catch {}
   }
-  rt.alarms.forget(agentId);
+  if (rt.alarms.forget(agentId)) existed = true;
   const file = path.join(rt.agentsDir, `${agentId}.db`);
-  let existed = false;
   for (const f of [file, `${file}-wal`, `${file}-shm`]) {
     try {
       fs.unlinkSync(f);
-      if (f === file) existed = true;
+      if (f === file) {
+        existed = true;
+        rt.known = Math.max(0, rt.known - 1);
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ENOENT")
         rt.core.logger.warn({ err, agent: agentId }, "unlink failed");
     }
   }
-  if (existed) rt.known = Math.max(0, rt.known - 1);
-  rt.core.observer.onHibernate?.({ agentId, reason: "destroy" });
+  if (existed) rt.core.observer.onHibernate?.({ agentId, reason: "destroy" });
+  return existed;
 }

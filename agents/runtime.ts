@@ -228,11 +228,12 @@ export class Runtime implements AgentRuntime {
     this.closed = true;
   }
 
-  async destroyAgent(agentId: string): Promise<void> {
-    if (!isValidAgentId(agentId)) return;
+  async destroyAgent(agentId: string): Promise<boolean> {
+    if (!isValidAgentId(agentId)) return false;
     const cell = this.cells.get(agentId);
-    if (cell !== undefined) await cell.requestDestroy();
-    else destroyFiles(this, agentId);
+    if (cell === undefined) return destroyFiles(this, agentId);
+    await cell.requestDestroy();
+    return true;
   }
 
   stats(): { active: number; hibernated: number; mailboxDepth: number; commits: number } {

@@ -153,8 +153,11 @@ export interface AgentRuntime extends AgentHost {
   start(): Promise<void>;
   /** Refuses new events, drains mailboxes, commits, closes every database. */
   shutdown(): Promise<void>;
-  /** Drops agent `agentId`: its database, schedules, queue, directory entries; closes its connections. */
-  destroyAgent(agentId: string): Promise<void>;
+  /**
+   * Drops agent `agentId`: its database, schedules, queue, directory entries; closes its connections. Resolves true
+   * when there was anything of the agent to remove, false for an id that has (or can have) no agent.
+   */
+  destroyAgent(agentId: string): Promise<boolean>;
   stats(): { active: number; hibernated: number; mailboxDepth: number; commits: number };
   /** Fleet-wide read side of `AgentEnv.directory`. */
   readonly directory: { list(kind: string): Array<{ agentId: string; key: string; value: Value }> };

@@ -15,8 +15,8 @@ export interface OperatorRuntime {
   /** Fleet-wide index written by agents (kind "approval" for pending tool approvals). */
   readonly directory: { list(kind: string): Array<{ agentId: string; key: string; value: Value }> };
   stats(): { active: number; hibernated: number; mailboxDepth: number; commits: number };
-  /** Removes the agent and its database (device deletion). */
-  destroyAgent?(agentId: string): Promise<void>;
+  /** Removes the agent and its database (device deletion); true when there was anything of it to remove. */
+  destroyAgent?(agentId: string): Promise<boolean>;
 }
 
 /** A registered device as the registry returns it (broker/registry `DeviceRecord` fits). */

@@ -167,6 +167,36 @@ describe("agent runtime registry and operator calls", () => {
     }
   });
 
+  test("destroyAgent says whether the agent had anything to remove, and reports a destroy only then", async () => {
+    const dataDir = path.join(t.dir, "destroy-outcome");
+    const destroyed: string[] = [];
+    const observer = { onHibernate: (i: { agentId: string; reason: string }) => destroyed.push(i.agentId) };
+    const first = testRuntime(dataDir, Base, 6, { observer });
+    await first.call("live", "later", []);
+    await first.call("asleep", "later", []);
+    await first.shutdown();
+    destroyed.length = 0;
+
+    const rt = testRuntime(dataDir, Base, 6, { observer });
+    try {
+      await rt.call("live", "ping", []);
+      assert.equal(await rt.destroyAgent("live"), true, "an agent in memory");
+      // Never woken by this runtime: only its database file and its alarm row are left of it.
+      assert.equal(await rt.destroyAgent("asleep"), true, "an agent on disk");
+      assert.equal(fs.existsSync(path.join(dataDir, "agents", "asleep.db")), false);
+      assert.equal(await rt.destroyAgent("asleep"), false, "destroyed already");
+      assert.equal(await rt.destroyAgent("never-was"), false, "an id that never had an agent");
+      assert.equal(await rt.destroyAgent("bad/id"), false, "an id that cannot have one");
+      assert.deepEqual(
+        destroyed.filter((id) => id !== "live" && id !== "asleep"),
+        [],
+      );
+      assert.deepEqual(rt.stats().hibernated, 0);
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
   test("options are validated at construction with the field named", () => {
     const dataDir = path.join(t.dir, "opts");
     const cases: Array<[Record<string, unknown>, string]> = [
