@@ -181,11 +181,19 @@ export function createBroker(options: BrokerOptions): Broker {
     aedes.handle(guarded, req);
   };
 
-  const upgradesRefused = new ThrottledWarning(
-    logger,
-    opts.clock,
-    "MQTT over WebSocket socket limit reached; upgrades refused with 503",
-  );
+  const maxSockets = socketsPerListener(limits.maxConnections);
+  /**
+   * What every listener (TCP, TLS, WebSocket) does with a socket refused because it holds `maxSockets`: count it
+   * under BRIDGE_ERR_SOCKET_LIMIT and warn, at most once per 10 s per listener with how many it refused since, so a
+   * flood of sockets does not flood the log too.
+   */
+  const socketLimitRefusals = (transport: BrokerTransportKind, message: string): ((remoteAddress: string) => void) => {
+    const warning = new ThrottledWarning(logger, opts.clock, message);
+    return (remoteAddress) => {
+      hub.limitBreach(BrokerErrorCode.socketLimit);
+      warning.note({ transport, remoteAddress, max: maxSockets });
+    };
+  };
   if (opts.websocket) {
     websocket = createWebSocketEndpoint({
       path: opts.websocket.path,
@@ -193,19 +201,18 @@ export function createBroker(options: BrokerOptions): Broker {
       maxPayloadBytes: limits.maxPayloadBytes + 65_536 + 16,
       accept,
       // The same bound as each TCP and TLS listener: the HTTP server it shares has none of its own.
-      maxSockets: socketsPerListener(limits.maxConnections),
-      onFull: (remoteAddress) => {
-        hub.limitBreach(BrokerErrorCode.socketLimit);
-        upgradesRefused.note({ remoteAddress, max: socketsPerListener(limits.maxConnections) });
-      },
+      maxSockets,
+      onFull: socketLimitRefusals("ws", "MQTT over WebSocket socket limit reached; upgrades refused with 503"),
     });
   }
 
   /** Binds aedes and the socket listeners; `start` settles the outcome. */
   async function bindListeners(): Promise<void> {
     await aedes.listen();
-    const maxSockets = socketsPerListener(limits.maxConnections);
-    if (opts.tcp) listeners.push(await listenSockets({ kind: "tcp", ...opts.tcp, accept, maxSockets }));
+    if (opts.tcp) {
+      const onFull = socketLimitRefusals("tcp", "MQTT over TCP socket limit reached; sockets closed as they arrive");
+      listeners.push(await listenSockets({ kind: "tcp", ...opts.tcp, accept, maxSockets, onFull }));
+    }
     if (opts.tls) {
       const { cert, key, ca } = opts.tls;
       listeners.push(
@@ -216,6 +223,7 @@ export function createBroker(options: BrokerOptions): Broker {
           tls: ca === undefined ? { cert, key } : { cert, key, ca, requestCert: true, rejectUnauthorized: true },
           accept,
           maxSockets,
+          onFull: socketLimitRefusals("tls", "MQTT over TLS socket limit reached; sockets closed as they arrive"),
         }),
       );
     }

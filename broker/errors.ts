@@ -35,7 +35,10 @@ export const BrokerErrorCode = {
   inflightLimit: "BRIDGE_ERR_INFLIGHT_LIMIT",
   /** `limits.maxConnections` devices are connected already (CONNACK 3). */
   connectionLimit: "BRIDGE_ERR_CONNECTION_LIMIT",
-  /** An MQTT over WebSocket upgrade came while the endpoint held its most sockets: refused with HTTP 503. */
+  /**
+   * A socket came while its listener held its most sockets: closed as it arrived (TCP, TLS), or its MQTT over
+   * WebSocket upgrade refused with HTTP 503.
+   */
   socketLimit: "BRIDGE_ERR_SOCKET_LIMIT",
   /** The agent host refused or failed to open the connection (CONNACK 3). */
   openFailed: "BRIDGE_ERR_OPEN_FAILED",

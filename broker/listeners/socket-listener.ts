@@ -38,6 +38,8 @@ export interface SocketListenerOptions {
   accept: AcceptFn;
   /** Sockets this listener holds at most, CONNECT sent or not; more are closed as they arrive. Default: no bound. */
   maxSockets?: number;
+  /** Told of each socket closed on arrival because `maxSockets` sockets are open. */
+  onFull?: (remoteAddress: string) => void;
 }
 
 function ignoreError(): void {}
@@ -70,6 +72,10 @@ export function listenSockets(options: SocketListenerOptions): Promise<SocketLis
   // `close()` would wait for every peer that never sends its ClientHello (Node's handshake timeout is 120 s).
   if (options.kind === "tls") server.on("connection", track);
   if (options.maxSockets !== undefined) server.maxConnections = options.maxSockets;
+  // Node closes a socket over maxConnections before any of our code sees it: `drop` is the only trace of it (for TLS,
+  // the TCP socket is refused before its handshake).
+  const onFull = options.onFull;
+  if (onFull !== undefined) server.on("drop", (data) => onFull(data?.remoteAddress ?? ""));
   return new Promise((resolve, reject) => {
     const onError = (cause: Error): void => {
       reject(
