@@ -10,6 +10,24 @@ import type { Connection } from "./types.ts";
 
 export function queueProtocol(cell: AgentCell, conn: Connection, message: ProtocolMessage): void {
   if (!conn.protocol) return;
-  if (!cell.agent![ADMIT_PROTOCOL](conn, message)) return;
+  if (!admits(cell, conn, message)) return;
   cell.output({ type: "protocol", connectionId: conn.id, message });
+}
+
+/**
+ * Asks the agent whether `message` may go to `conn`. A hook that throws leaves the frame out (it could not be vetted)
+ * rather than failing the event: the frame is the runtime's, not the event's work. It throws for one when the agent
+ * instance was retired during the event (a callback timed out, retirement.ts) and the hook reaches the agent's
+ * storage or connections; the event still commits the callbacks that ran before it, state changes included.
+ */
+function admits(cell: AgentCell, conn: Connection, message: ProtocolMessage): boolean {
+  try {
+    return cell.agent![ADMIT_PROTOCOL](conn, message);
+  } catch (err) {
+    cell.core.logger.warn(
+      { err, agent: cell.id, connection: conn.id, frame: message.type },
+      "the agent could not vet a protocol frame, so it was not sent",
+    );
+    return false;
+  }
 }

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, type AgentRuntime, type RuntimeOptions, type Value } from "../../agents/index.ts";
+import { DeviceAgent } from "../../agents/device/index.ts";
 import { BridgeError } from "../../errors/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { RecordingTransport, settle, tempDir, testRuntime } from "./helpers.ts";
@@ -118,6 +119,36 @@ class Hanging extends Agent<{ n: number }> {
     return items.map(([method, payload, maxAttempts]) =>
       this.queue(method, payload, { retry: { maxAttempts, baseDelayMs: 100, maxDelayMs: 100 } }),
     );
+  }
+
+  override onError(error: unknown, context: { event: string }): void {
+    errors.push({ event: context.event, code: codeOf(error) });
+  }
+}
+
+/** A DeviceAgent with a runtime state and queue items, one of which may hang. */
+class StatefulDevice extends DeviceAgent {
+  /** Two queue items flushed in one event: the first changes the state, the second never settles. */
+  bumpThenHang(): void {
+    this.queue("bump", null);
+    this.queue("hang", null, { retry: { maxAttempts: 1 } });
+  }
+
+  bump(): void {
+    this.setState({ n: Number(this.state.n ?? 0) + 1 });
+  }
+
+  hang(): Promise<void> {
+    log.push("device hang");
+    return new Promise(() => {});
+  }
+
+  count(): number {
+    return Number(this.state.n ?? 0);
+  }
+
+  queued(): number {
+    return this.getQueues().length;
   }
 
   override onError(error: unknown, context: { event: string }): void {
@@ -309,6 +340,36 @@ describe("callback time limit (callbackTimeoutMs)", () => {
       assert.deepEqual(log, ["start", "hang:d", "start"]);
     } finally {
       await rt.shutdown();
+    }
+  });
+
+  test("a state change committed before a DeviceAgent callback timed out still commits with its event", async () => {
+    reset();
+    const clock = new ManualClock();
+    const rt = testRuntime(path.join(t.dir, "device-state"), StatefulDevice, 12, {
+      clock,
+      callbackTimeoutMs: TIMEOUT_MS,
+    });
+    await rt.start();
+    const tr = new RecordingTransport();
+    try {
+      // A JSON device gets the runtime's state broadcasts: whether each may go is asked of the (then retired) agent.
+      await rt.open("d", { id: "c", kind: "mqtt", codec: "json", transport: tr });
+      await rt.call("d", "bumpThenHang", []);
+      await clock.advance(0);
+      assert.deepEqual(log, ["device hang"]);
+      await clock.advance(TIMEOUT_MS);
+      // Not a failed queue event (BRIDGE_ERR_AGENT_RETIRED), which would roll back the first item's state and the
+      // hung item's spent attempt, and so run both again on the next instance, hanging again, forever.
+      assert.deepEqual(errors, [{ event: "queue:hang", code: "BRIDGE_ERR_CALLBACK_TIMEOUT" }]);
+      assert.deepEqual(log, ["device hang"], "the item out of attempts did not run again");
+      assert.deepEqual(await rt.call("d", "count", []), { ok: true, value: 1 }, "the first item's state committed");
+      assert.deepEqual(await rt.call("d", "queued", []), { ok: true, value: 0 }, "both items are done with");
+    } finally {
+      // A callback still hung (when this fails) holds the shutdown until its own timeout.
+      const closed = rt.shutdown();
+      await clock.advance(TIMEOUT_MS);
+      await closed;
     }
   });
 
