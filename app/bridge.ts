@@ -19,6 +19,7 @@ import { BridgeError } from "../errors/index.ts";
 import { API_TOKEN_FILE, type ApiTokenSource, loadOrCreateApiToken, registerOperatorApi } from "./api/index.ts";
 import { classesByName, type LoadedAgentClass, loadAgentClasses } from "./bridge/agent-classes.ts";
 import { acquireDataDirLock, type DataDirLock } from "./bridge/data-dir-lock.ts";
+import { engineClientInit } from "./bridge/engine-init.ts";
 import { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
 import { type BridgeTap, tapHost } from "./bridge/tap.ts";
 import { type Address, readTlsFiles } from "./bridge/listeners.ts";
@@ -106,14 +107,7 @@ async function buildBridge(config: BridgeConfig, options: BridgeOptions, lock: D
     config.engine.urls.length === 0
       ? undefined
       : createEngineClient({
-          urls: config.engine.urls,
-          apiKey: config.engine.apiKey,
-          model: config.engine.model,
-          maxInFlightPerReplica: config.engine.maxInFlightPerReplica,
-          maxQueued: config.engine.maxQueued,
-          priorityAgingMs: config.engine.priorityAgingMs,
-          headersTimeoutMs: config.engine.headersTimeoutMs,
-          bodyTimeoutMs: config.engine.bodyTimeoutMs,
+          ...engineClientInit(config),
           observer: metrics.engineObserver,
           ...(options.random ? { random: options.random } : {}),
         });

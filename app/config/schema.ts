@@ -130,6 +130,25 @@ export const configSchema = z.strictObject({
       headersTimeoutMs: intIn(1, 3_600_000).default(60_000),
       /** Longest silence between two streamed chunks, ms. */
       bodyTimeoutMs: intIn(1, 3_600_000).default(60_000),
+      /**
+       * Longest wait for a 200 from a replica's `GET /health` (engine health, the check that ends a
+       * cooldown), ms: a hung replica is reported unhealthy in this time, not after `headersTimeoutMs`.
+       */
+      healthCheckTimeoutMs: intIn(1, 3_600_000).default(2000),
+      /** A stream whose answer waits unread this long (its caller stopped reading) is aborted and its slot freed, ms. */
+      consumerIdleTimeoutMs: intIn(1, 86_400_000).default(60_000),
+      /** Replica cooldown: the stall probe's settings (the other cooldown options keep the client's defaults). */
+      cooldown: z
+        .strictObject({
+          /**
+           * A deadline that passes before a replica's response headers probes its `GET /health`; no 200 within
+           * this counts as one failed attempt, ms.
+           */
+          stallProbeTimeoutMs: intIn(1, 3_600_000).default(2000),
+          /** Least time between the starts of two stall probes of one replica, ms; 0: one at a time only. */
+          stallProbeIntervalMs: intIn(0, 3_600_000).default(1000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   agents: z
