@@ -58,8 +58,6 @@ export interface OperatorRegistry {
 export interface OperatorBroker {
   isOnline(id: string): boolean;
   connectedDevices(): string[];
-  /** Disconnects a device's MQTT session (used when it is deleted). */
-  disconnect?(id: string): void;
 }
 
 /** The engine client's operator view. Absent when no engine is configured. */

@@ -182,7 +182,8 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
       await requireDevice(deps, id);
       // Registry first so the device cannot log in again while its agent is being destroyed.
       deps.registry.remove(id);
-      deps.broker.disconnect?.(id);
+      // Destroying the agent closes its connections: the device's MQTT session ends (the broker closes it from the
+      // server side) and so do operators' WebSocket clients. The broker needs no call of its own for that.
       await deps.runtime.destroyAgent?.(id);
       // Last, once the session has ended: a device later provisioned under this id must not inherit its last readings.
       deps.activity?.forget?.(id);
