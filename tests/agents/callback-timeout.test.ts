@@ -373,6 +373,25 @@ describe("callback time limit (callbackTimeoutMs)", () => {
     }
   });
 
+  test("an agent retired while the runtime shuts down leaves memory once: one hibernation, reason retired", async () => {
+    reset();
+    const clock = new ManualClock();
+    const hibernations: string[] = [];
+    const rt = runtime(path.join(t.dir, "shutdown"), clock, {
+      observer: { onHibernate: (info) => hibernations.push(`${info.agentId}:${info.reason}`) },
+    });
+    await rt.start();
+    await rt.call("a", "scheduleIn", [1, "hang", "s", 1]);
+    await rt.call("b", "ping", []);
+    await clock.advance(1_000);
+    assert.deepEqual(log, ["start", "start", "ping", "hang:s"]);
+    // The shutdown waits for the hung callback until its timeout.
+    const closed = rt.shutdown();
+    await clock.advance(TIMEOUT_MS);
+    await closed;
+    assert.deepEqual(hibernations.sort(), ["a:retired", "b:shutdown"]);
+  });
+
   test("a callback that settles within the limit is untouched, and its timer does not outlive it", async () => {
     reset();
     const clock = new ManualClock();
