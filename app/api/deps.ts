@@ -16,7 +16,7 @@ export interface OperatorRuntime {
   readonly directory: { list(kind: string): Array<{ agentId: string; key: string; value: Value }> };
   stats(): { active: number; hibernated: number; mailboxDepth: number; commits: number };
   /** Removes the agent and its database (device deletion); true when there was anything of it to remove. */
-  destroyAgent?(agentId: string): Promise<boolean>;
+  destroyAgent(agentId: string): Promise<boolean>;
 }
 
 /** A registered device as the registry returns it (broker/registry `DeviceRecord` fits). */

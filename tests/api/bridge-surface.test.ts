@@ -145,7 +145,8 @@ describe("operator surface wired into the bridge", () => {
       method: "DELETE",
       headers: { authorization: `Bearer ${TOKEN}` },
     });
-    assert.equal(res.status, 204);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { id: "meter-1", removed: { record: true, agentData: true } });
     await closed;
     assert.equal(bridge.broker.isOnline("meter-1"), false);
     assert.equal(bridge.registry.get("meter-1"), undefined);

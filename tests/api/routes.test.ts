@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { AUTH, type ApiFixture, createApiFixture, TOKEN } from "./helpers.ts";
 
@@ -411,11 +413,12 @@ describe("operator REST API", () => {
     assert.equal(body.serverTime, f.clock.now());
   });
 
-  test("deleting a device removes it from the registry and its agent, then it is 404", async () => {
+  test("deleting a device removes it from the registry and its agent, says so, then it is 404", async () => {
     await f.provision("del-1");
     await send("PUT", "/api/devices/del-1/shadow/desired", { state: { a: 1 } });
     const res = await send("DELETE", "/api/devices/del-1");
-    assert.equal(res.statusCode, 204);
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), { id: "del-1", removed: { record: true, agentData: true } });
     assert.equal(f.registry.get("del-1"), undefined);
     assertError(await get("/api/devices/del-1"), 404, "BRIDGE_ERR_API_DEVICE_NOT_FOUND");
     assertError(await send("DELETE", "/api/devices/del-1"), 404, "BRIDGE_ERR_API_DEVICE_NOT_FOUND");
@@ -430,11 +433,43 @@ describe("operator REST API", () => {
     const dev = await f.device("del-2");
     await dev.send({ channel: "telemetry", frame: { r: { temp: 99 } } });
     await dev.close();
-    assert.equal((await send("DELETE", "/api/devices/del-2")).statusCode, 204);
+    assert.equal((await send("DELETE", "/api/devices/del-2")).statusCode, 200);
     await f.provision("del-2");
     const row = (await get("/api/devices/del-2")).json() as { lastSeenAt: number | null; lastTelemetry: unknown };
     assert.equal(row.lastSeenAt, null);
     assert.equal(row.lastTelemetry, null);
+  });
+
+  test("the agent data of a device whose record another process removed (devices rm) is removed by DELETE", async () => {
+    await f.provision("orphan-1");
+    await send("PUT", "/api/devices/orphan-1/shadow/desired", { state: { a: 1 } });
+    const dev = await f.device("orphan-1");
+    await dev.send({ channel: "telemetry", frame: { r: { temp: 20 } } });
+    await dev.close();
+    // What `agent-bridge devices rm` does: only the registry record goes.
+    assert.equal(f.registry.remove("orphan-1"), true);
+    const file = path.join(f.runtimeDir, "agents", "orphan-1.db");
+    assert.equal(fs.existsSync(file), true);
+    assertError(await get("/api/devices/orphan-1"), 404, "BRIDGE_ERR_API_DEVICE_NOT_FOUND");
+
+    const res = await send("DELETE", "/api/devices/orphan-1");
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), { id: "orphan-1", removed: { record: false, agentData: true } });
+    assert.equal(fs.existsSync(file), false);
+    assertError(await send("DELETE", "/api/devices/orphan-1"), 404, "BRIDGE_ERR_API_DEVICE_NOT_FOUND");
+    // Provisioned again, the id starts from nothing: no shadow, no last-seen time or readings.
+    await f.provision("orphan-1");
+    const row = (await get("/api/devices/orphan-1")).json() as { lastSeenAt: number | null; lastTelemetry: unknown };
+    assert.deepEqual([row.lastSeenAt, row.lastTelemetry], [null, null]);
+    const shadow = (await get("/api/devices/orphan-1/shadow")).json() as { desired: { version: number } };
+    assert.equal(shadow.desired.version, 0);
+  });
+
+  test("deleting an id with neither a record nor agent data is 404 and creates nothing", async () => {
+    const res = await send("DELETE", "/api/devices/never-1");
+    assertError(res, 404, "BRIDGE_ERR_API_DEVICE_NOT_FOUND", "params.id");
+    assert.match((res.json() as { error: { message: string } }).error.message, /no agent data/);
+    assert.equal(fs.existsSync(path.join(f.runtimeDir, "agents", "never-1.db")), false);
   });
 
   test("a body over the API limit is refused with 413 before any agent sees it", async () => {

@@ -1,5 +1,5 @@
 /**
- * Device provisioning and the fleet table: list, get, create (secret shown once), delete.
+ * Device provisioning and the fleet table: list, get, create (secret shown once), delete (record and agent data).
  */
 import type { FastifyInstance } from "fastify";
 import { AGENT_ERRORS } from "../../../agents/index.ts";
@@ -37,6 +37,17 @@ export function summarize(deps: OperatorDeps, record: OperatorDeviceRecord): Dev
     createdAt: record.createdAt ?? null,
     lastSeenAt: seen.length > 0 ? Math.max(...seen) : null,
     lastTelemetry: telemetry === undefined ? null : { at: telemetry.at, readings: toJsonValue(telemetry.readings) },
+  };
+}
+
+/** What `DELETE /api/devices/:id` removed. */
+export interface DeviceRemoval {
+  id: string;
+  removed: {
+    /** The registry record was there (false: `agent-bridge devices rm` had removed it). */
+    record: boolean;
+    /** The agent had data (database, schedules, directory entries) or live connections. */
+    agentData: boolean;
   };
 }
 
@@ -171,23 +182,31 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
     "/devices/:id",
     {
       schema: {
-        summary: "Remove a device: its registry record, its MQTT session and its agent's data",
+        summary:
+          "Remove a device: its registry record, its MQTT session and its agent's data (also data left by devices rm)",
         tags: ["devices"],
         params: deviceIdParams,
       },
-      config: { successStatus: 204 },
     },
-    async (request, reply) => {
+    async (request): Promise<DeviceRemoval> => {
       const { id } = request.params;
-      await requireDevice(deps, id);
       // Registry first so the device cannot log in again while its agent is being destroyed.
-      deps.registry.remove(id);
-      // Destroying the agent closes its connections: the device's MQTT session ends (the broker closes it from the
-      // server side) and so do operators' WebSocket clients. The broker needs no call of its own for that.
-      await deps.runtime.destroyAgent?.(id);
+      const record = deps.registry.remove(id);
+      // Whether or not the id is registered: `devices rm` (another process) removes only the record, and the agent's
+      // database, schedules and directory entries would otherwise be out of every operator's reach. Destroying the
+      // agent closes its connections: the device's MQTT session and operators' WebSocket clients.
+      const agentData = await deps.runtime.destroyAgent(id);
+      if (!record && !agentData) {
+        throw new ApiError(
+          404,
+          API_ERROR_CODES.deviceNotFound,
+          `device ${id} is not registered and has no agent data`,
+          "params.id",
+        );
+      }
       // Last, once the session has ended: a device later provisioned under this id must not inherit its last readings.
       deps.activity?.forget?.(id);
-      return reply.code(204).send();
+      return { id, removed: { record, agentData } };
     },
   );
 }
