@@ -25,7 +25,7 @@ import { type BridgeTap, tapHost } from "./bridge/tap.ts";
 import { type Address, readTlsFiles } from "./bridge/listeners.ts";
 import type { BridgeConfig } from "./config/index.ts";
 import { registerDashboard } from "./dashboard/index.ts";
-import { createHttpServer, type HttpServer, type Readiness } from "./http/index.ts";
+import { createHttpServer, engineReadinessCheck, type HttpServer, type Readiness } from "./http/index.ts";
 import { type BridgeMetrics, createMetrics, registerMetricsRoute, trackHost } from "./metrics/index.ts";
 import { createAgentSocketServer } from "./ws/index.ts";
 
@@ -186,6 +186,8 @@ async function buildBridge(config: BridgeConfig, options: BridgeOptions, lock: D
     port: config.http.port,
     logger,
     readiness,
+    // The engine is its own check: devices are served while it is down, so /readyz does not wait for it.
+    readinessChecks: { engine: engineReadinessCheck(engine, { clock: options.clock }) },
     upgradeRoutes: [
       {
         name: "mqtt",

@@ -131,8 +131,8 @@ export const configSchema = z.strictObject({
       /** Longest silence between two streamed chunks, ms. */
       bodyTimeoutMs: intIn(1, 3_600_000).default(60_000),
       /**
-       * Longest wait for a 200 from a replica's `GET /health` (engine health, the check that ends a
-       * cooldown), ms: a hung replica is reported unhealthy in this time, not after `headersTimeoutMs`.
+       * Longest wait for a 200 from a replica's `GET /health` (`/readyz/engine`, engine health, the check that ends
+       * a cooldown), ms: a hung replica is reported unhealthy in this time, not after `headersTimeoutMs`.
        */
       healthCheckTimeoutMs: intIn(1, 3_600_000).default(2000),
       /** A stream whose answer waits unread this long (its caller stopped reading) is aborted and its slot freed, ms. */

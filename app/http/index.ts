@@ -1,3 +1,10 @@
 /** The operator HTTP server and its upgrade dispatch. */
 export { createHttpServer, type HttpServer, type HttpServerOptions, type Readiness } from "./server.ts";
+export {
+  type EngineReadinessBody,
+  type EngineReadinessOptions,
+  engineReadinessCheck,
+  type ReadinessCheck,
+  type ReadinessCheckResult,
+} from "./engine-readiness.ts";
 export { createUpgradeDispatcher, type UpgradeHandler, type UpgradeRoute } from "./upgrade.ts";

@@ -1,11 +1,12 @@
 /**
- * The operator HTTP server: fastify with `/healthz` and `/readyz`, the upgrade dispatch for WebSocket paths, and
- * whatever the operator surface registers (REST API, metrics, dashboard).
+ * The operator HTTP server: fastify with `/healthz`, `/readyz` and named checks at `/readyz/{name}`, the upgrade
+ * dispatch for WebSocket paths, and whatever the operator surface registers (REST API, metrics, dashboard).
  */
 import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import type { Logger } from "pino";
 import { API_ERROR_CODES, sendError } from "../api/errors.ts";
+import type { ReadinessCheck } from "./engine-readiness.ts";
 import { createUpgradeDispatcher, type UpgradeRoute } from "./upgrade.ts";
 
 /** What `/readyz` reports. Ready only after every listener is up; ports are the real ones (port 0 resolved). */
@@ -24,6 +25,11 @@ export interface HttpServerOptions {
   logger: Logger;
   readiness: () => Readiness;
   upgradeRoutes: readonly UpgradeRoute[];
+  /**
+   * Named checks served at `/readyz/{name}` (e.g. `engine`), each answering 200 or 503 with its own body. Apart from
+   * `/readyz`, which says only whether the bridge serves devices. Default: none.
+   */
+  readinessChecks?: Readonly<Record<string, ReadinessCheck>>;
   /** Largest request body, bytes. Default 1 MiB. */
   bodyLimitBytes?: number;
 }
@@ -60,6 +66,21 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   app.get("/readyz", async (_request, reply) => {
     const report = options.readiness();
     return reply.code(report.ready ? 200 : 503).send({ status: report.phase, listeners: report.listeners });
+  });
+  const checks = new Map(Object.entries(options.readinessChecks ?? {}));
+  app.get<{ Params: { check: string } }>("/readyz/:check", async (request, reply) => {
+    const check = checks.get(request.params.check);
+    if (check === undefined) {
+      const known = [...checks.keys()].join(", ") || "none";
+      return sendError(
+        reply,
+        404,
+        API_ERROR_CODES.notFound,
+        `no readiness check is named ${request.params.check} (known: ${known})`,
+      );
+    }
+    const result = await check();
+    return reply.code(result.ready ? 200 : 503).send(result.body);
   });
 
   const dispatch = createUpgradeDispatcher(options.upgradeRoutes, logger, () => accepting);

@@ -1,0 +1,88 @@
+/**
+ * The `engine` readiness check (`GET /readyz/engine`): can the configured engine serve reasoning now? It asks every
+ * replica's `GET /health` through `EngineClient.health()`, which bounds each check by `engine.healthCheckTimeoutMs`,
+ * so a probe with a 1-5 s timeout gets an answer that names the replica at fault instead of its own timeout.
+ *
+ * A check of its own, not part of `/readyz`: the bridge's readiness says devices can connect and be served, and
+ * they can while the engine is down (reasoning requests get an error frame). Were the engine part of it, a hung
+ * engine would take every gateway out of its load balancer at once, devices and all.
+ *
+ * `/readyz` needs no token, so neither does this; one health round is shared by every probe that arrives while it
+ * runs and for `reuseMs` after, so a flood of probes cannot multiply the engine's health requests.
+ */
+import type { EngineClient, EngineHealth } from "../../engine-client/index.ts";
+
+/** What a named readiness check answers: 200 when `ready`, 503 otherwise, with `body` as JSON. */
+export interface ReadinessCheckResult {
+  ready: boolean;
+  body: EngineReadinessBody;
+}
+
+export type ReadinessCheck = () => Promise<ReadinessCheckResult>;
+
+export interface EngineReadinessBody {
+  status: EngineHealth["status"];
+  /** Which replicas are not serving and why, one clause each; absent when all are. */
+  message?: string;
+  replicas: EngineHealth["replicas"];
+}
+
+export interface EngineReadinessOptions {
+  /** Time source of the reuse window. Default: `Date`. */
+  clock?: { now(): number };
+  /** How long a finished health round answers later probes, ms. Default 1000. */
+  reuseMs?: number;
+}
+
+const NOT_CONFIGURED = "no reasoning engine is configured (engine.urls is empty)";
+
+/**
+ * The engine check: ready when at least one replica answered its health check and is in rotation (`ok`, or
+ * `degraded`: it serves, with fewer replicas); not ready when none is (`down`) or no engine is configured.
+ *
+ * @example
+ * createHttpServer({ ...options, readinessChecks: { engine: engineReadinessCheck(engine) } });
+ */
+export function engineReadinessCheck(
+  engine: Pick<EngineClient, "health"> | undefined,
+  options: EngineReadinessOptions = {},
+): ReadinessCheck {
+  const clock = options.clock ?? Date;
+  const reuseMs = options.reuseMs ?? 1000;
+  let current: Promise<ReadinessCheckResult> | undefined;
+  let settledAt: number | undefined;
+  return () => {
+    if (current !== undefined && (settledAt === undefined || clock.now() - settledAt < reuseMs)) return current;
+    settledAt = undefined;
+    const round = checkEngine(engine).finally(() => {
+      if (current === round) settledAt = clock.now();
+    });
+    current = round;
+    return round;
+  };
+}
+
+async function checkEngine(engine: Pick<EngineClient, "health"> | undefined): Promise<ReadinessCheckResult> {
+  if (engine === undefined) {
+    return { ready: false, body: { status: "not-configured", message: NOT_CONFIGURED, replicas: [] } };
+  }
+  let health: EngineHealth;
+  try {
+    health = await engine.health();
+  } catch (err) {
+    // health() reports replicas as values and does not reject; this is a fault of the client itself.
+    const message = `the engine health check failed: ${err instanceof Error ? err.message : String(err)}`;
+    return { ready: false, body: { status: "down", message, replicas: [] } };
+  }
+  if (health.status === "not-configured") {
+    return { ready: false, body: { status: health.status, message: NOT_CONFIGURED, replicas: [] } };
+  }
+  const problems = health.replicas.flatMap((r) => {
+    if (!r.healthy) return [`engine replica ${r.url}: ${r.problem?.message ?? "GET /health did not answer 200"}`];
+    if (r.state !== "healthy") return [`engine replica ${r.url}: out of rotation (${r.state}) after failed requests`];
+    return [];
+  });
+  const body: EngineReadinessBody = { status: health.status, replicas: health.replicas };
+  if (problems.length > 0) body.message = problems.join("; ");
+  return { ready: health.status !== "down", body };
+}
