@@ -78,7 +78,8 @@ export function drain(cell: AgentCell): void {
           reportError(cell, err, "wake");
           continue;
         }
-        batch.unshift({ event: { kind: "start" }, user: false, resolve: () => {} });
+        const settledTasks = settledTaskIds(batch, cell.mailbox);
+        batch.unshift({ event: { kind: "start", settledTasks }, user: false, resolve: () => {} });
       }
       let pending: Promise<void> | undefined;
       try {
@@ -100,6 +101,24 @@ export function drain(cell: AgentCell): void {
   } finally {
     if (!handedOff) stopDrain(cell);
   }
+}
+
+/**
+ * The tasks whose outcome event waits in `batch` or `mailbox` as the cell wakes. They ended while an earlier handle
+ * was open (its instance was retired after a callback timed out, or its batch abandoned) and their rows are still
+ * there: the start event must leave those rows to their outcome events, not report the tasks as interrupted.
+ * Undefined when there is none (a wake after hibernation: an agent with tasks never hibernates).
+ */
+function settledTaskIds(batch: readonly QueuedEvent[], mailbox: readonly QueuedEvent[]): Set<string> | undefined {
+  let ids: Set<string> | undefined;
+  for (const list of [batch, mailbox]) {
+    for (const { event } of list) {
+      if (event.kind !== "task-done" && event.kind !== "task-failed") continue;
+      ids ??= new Set();
+      ids.add(event.taskId);
+    }
+  }
+  return ids;
 }
 
 /**

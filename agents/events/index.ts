@@ -12,7 +12,7 @@ import type { AgentEvent } from "./types.ts";
 export function dispatchEvent(cell: AgentCell, event: AgentEvent): unknown {
   switch (event.kind) {
     case "start":
-      return handleStart(cell);
+      return handleStart(cell, event.settledTasks);
     case "wake":
       return null;
     case "open":

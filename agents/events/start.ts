@@ -7,8 +7,10 @@ import { decodeValue } from "../value-codec.ts";
  * First event after a wake. Reattaches persisted connections to the transports the host kept; a row without a
  * transport belonged to a previous process, so it is closed with reason "shutdown". Runs onStart, then tells the
  * agent about tasks that were unfinished at the last stop, and reconciles its fleet-directory entries.
+ * `settledTasks`: tasks that did finish and whose outcome event waits in the mailbox (the previous instance was
+ * retired, or its batch abandoned, before it ran): that event reports them, so they are not interrupted.
  */
-export async function handleStart(cell: AgentCell): Promise<null> {
+export async function handleStart(cell: AgentCell, settledTasks?: ReadonlySet<string>): Promise<null> {
   const agent = cell.agent!;
   const sql = cell.sqlRunner();
   const stale: ConnectionImpl[] = [];
@@ -36,7 +38,7 @@ export async function handleStart(cell: AgentCell): Promise<null> {
     "SELECT * FROM _bridge_tasks ORDER BY started_at, id",
   );
   for (const row of rows) {
-    if (cell.tasks.has(row.id)) continue;
+    if (cell.tasks.has(row.id) || settledTasks?.has(row.id) === true) continue;
     sql.run("DELETE FROM _bridge_tasks WHERE id = ?", row.id);
     const info = { id: row.id, kind: row.kind, input: decodeValue(row.input), startedAt: row.started_at };
     try {

@@ -3,7 +3,11 @@ import type { CloseReason, ConnectionInit, InboundMessage } from "../host.ts";
 
 /** Everything that runs in an agent's mailbox, one at a time. */
 export type AgentEvent =
-  | { kind: "start" }
+  /**
+   * First event after a wake. `settledTasks`: tasks whose outcome event waits behind it (they ended while an earlier
+   * handle was open): not interrupted, their outcome events finish them.
+   */
+  | { kind: "start"; settledTasks?: ReadonlySet<string> }
   | { kind: "wake" }
   | { kind: "open"; init: ConnectionInit }
   | { kind: "message"; connectionId: string; message: InboundMessage }

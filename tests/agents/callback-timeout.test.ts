@@ -93,6 +93,15 @@ class Hanging extends Agent<{ n: number }> {
     });
   }
 
+  /** A task that ends when the test opens the gate, then a queue item that never settles. */
+  taskThenHang(): void {
+    this.startTask("quick", null, async () => {
+      await hangGate.promise;
+      return "answer";
+    });
+    this.queue("hang", "after-task", { retry: { maxAttempts: 1 } });
+  }
+
   override onTaskInterrupted(): void {
     log.push("interrupted");
   }
@@ -309,6 +318,25 @@ describe("callback time limit (callbackTimeoutMs)", () => {
       await rt.call("a", "scheduleIn", [1, "hang", "t", 1]);
       await clock.advance(1_000 + TIMEOUT_MS);
       assert.deepEqual(log, ["start", "hang:t", "task aborted: BRIDGE_ERR_CALLBACK_TIMEOUT", "start", "interrupted"]);
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("a task that ended while a callback hung reaches the fresh instance with its outcome, not as interrupted", async () => {
+    reset();
+    const clock = new ManualClock();
+    const rt = runtime(path.join(t.dir, "task-ended"), clock);
+    await rt.start();
+    try {
+      await rt.call("a", "taskThenHang", []);
+      await clock.advance(0);
+      assert.deepEqual(log, ["start", "hang:after-task"]);
+      // The task's outcome waits in the mailbox behind the hung item.
+      hangGate.open();
+      await settle();
+      await clock.advance(TIMEOUT_MS);
+      assert.deepEqual(log, ["start", "hang:after-task", "start", "task done"]);
     } finally {
       await rt.shutdown();
     }
