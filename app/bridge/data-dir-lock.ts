@@ -7,7 +7,8 @@
  * A bridge killed with SIGKILL leaves the file behind. The next start reads the pid: a pid that no longer runs, or
  * that now belongs to another program (its start time differs from the one recorded, which happens after a reboot or
  * a container restart), marks the lock stale and the new bridge takes it over. The `devices` CLI commands open only
- * `registry.db` (WAL, shared) and never take this lock, so they keep working while the bridge runs.
+ * `registry.db` (WAL, shared) and never take this lock, so they keep working while the bridge runs; only
+ * `devices rm --purge`, which removes agent databases, takes it while it works (app/cli/devices-purge.ts).
  */
 import fs from "node:fs";
 import os from "node:os";

@@ -1,16 +1,19 @@
 /**
  * `agent-bridge devices add|list|rm`: provisioning against the registry file in the data directory. Works while
- * the bridge runs (the registry is shared through SQLite WAL), so no restart is needed to add a device.
+ * the bridge runs (the registry is shared through SQLite WAL), so no restart is needed to add a device. `rm --purge`
+ * also removes the agent's data, and only while no bridge runs (devices-purge.ts).
  */
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import { CODEC_NAMES, type CodecName } from "../../codecs/frames.ts";
 import type { DeviceRecord, DeviceRegistry } from "../../broker/registry/index.ts";
-import { REGISTRY_FILE } from "../bridge/layout.ts";
+import { isValidAgentId } from "../../agents/ids.ts";
+import { agentDatabaseFile, REGISTRY_FILE } from "../bridge/layout.ts";
 import type { BridgeConfig } from "../config/index.ts";
 import { loadConfigOrExit } from "./config-flags.ts";
 import { addBatch, batchIds } from "./devices-batch.ts";
+import { purgeDevice } from "./devices-purge.ts";
 import { CliExit, EXIT_FAILURE, EXIT_USAGE } from "./exit.ts";
 
 type Flags = Record<string, unknown>;
@@ -130,29 +133,66 @@ async function list(flags: Flags): Promise<void> {
 }
 
 /**
- * What happens to the removed device's live session. This process cannot reach a running bridge's sessions; the bridge
- * notices the removal itself within `mqtt.registryCheckMs` (broker/registry-watch.ts) and ends the session.
+ * What happens to the removed device's live session and its agent's data. This process cannot reach a running bridge's
+ * sessions; the bridge notices the removal itself within `mqtt.registryCheckMs` (broker/registry-watch.ts) and ends
+ * the session. The agent's data stays (a device removed to issue it a new secret keeps its history).
  */
 function sessionNote(id: string, registryCheckMs: number): string {
+  const data = `its agent data stays (remove it with \`devices rm ${id} --purge\` while no bridge runs, or DELETE /api/devices/${id} while one does)`;
   if (registryCheckMs === 0) {
-    return "a bridge running on this data directory keeps its live MQTT session (mqtt.registryCheckMs is 0) and refuses its next connect";
+    return `a bridge running on this data directory keeps its live MQTT session (mqtt.registryCheckMs is 0) and refuses its next connect; ${data}`;
   }
   const within = registryCheckMs % 1000 === 0 ? `${registryCheckMs / 1000} s` : `${registryCheckMs} ms`;
-  return `a bridge running on this data directory ends its live MQTT session within ${within} and refuses its reconnects; its agent data (agents/${id}.db) stays until the agent is destroyed`;
+  return `a bridge running on this data directory ends its live MQTT session within ${within} and refuses its reconnects; ${data}`;
+}
+
+/** What `rm` removed, in the shape of the API's `DELETE /api/devices/:id` answer. */
+function removal(id: string, record: boolean, agentData: boolean): string {
+  return JSON.stringify({ id, removed: { record, agentData } });
 }
 
 async function remove(id: string, flags: Flags): Promise<void> {
   const config = loadConfigOrExit(flags);
   const registry = await openRegistry(flags, config);
   try {
+    if (flags.purge === true) {
+      await purge(id, config, registry, flags.json === true);
+      return;
+    }
     if (!registry.remove(id)) {
-      process.stderr.write(`error: no device ${id}\n`);
+      // Removed earlier without --purge: say where the rest of it is.
+      const left = isValidAgentId(id) && existsSync(agentDatabaseFile(config.dataDir, id));
+      const hint = left ? `; its agent data is still there: \`devices rm ${id} --purge\` removes it` : "";
+      process.stderr.write(`error: no device ${id}${hint}\n`);
       throw new CliExit(EXIT_FAILURE);
     }
-    out(`device ${id} removed: ${sessionNote(id, config.mqtt.registryCheckMs)}`);
+    if (flags.json) out(removal(id, true, false));
+    else out(`device ${id} removed: ${sessionNote(id, config.mqtt.registryCheckMs)}`);
   } finally {
     registry.close();
   }
+}
+
+async function purge(id: string, config: BridgeConfig, registry: DeviceRegistry, json: boolean): Promise<void> {
+  const outcome = await purgeDevice(config.dataDir, registry, id);
+  if (outcome.status === "bridge-running") {
+    process.stderr.write(
+      `error: ${outcome.message}: nothing removed. A running bridge holds the agents' data; remove the device through it ` +
+        `(DELETE /api/devices/${id}, or "Delete device" on the dashboard), or stop it and run this again\n`,
+    );
+    throw new CliExit(EXIT_FAILURE);
+  }
+  if (!outcome.record && !outcome.agentData) {
+    process.stderr.write(`error: no device ${id} (no registry record and no agent data)\n`);
+    throw new CliExit(EXIT_FAILURE);
+  }
+  if (json) {
+    out(removal(id, outcome.record, outcome.agentData));
+    return;
+  }
+  const what = [outcome.record ? "registry record" : "", outcome.agentData ? "agent data" : ""].filter(Boolean);
+  const already = outcome.record ? "" : " (its registry record was removed earlier)";
+  out(`device ${id} removed: ${what.join(" and ")}${already}`);
 }
 
 /** Adds the `devices` command group to `program`. */
@@ -176,7 +216,12 @@ export function registerDevicesCommand(program: Command): void {
   common(devices.command("list").description("list provisioned devices").option("--json", "print JSON")).action(
     (flags: Flags) => list(flags),
   );
-  common(devices.command("rm").description("remove a device").argument("<id>", "device id")).action(
-    (id: string, flags: Flags) => remove(id, flags),
-  );
+  common(
+    devices
+      .command("rm")
+      .description("remove a device (its credentials); with --purge its agent's data too")
+      .argument("<id>", "device id")
+      .option("--purge", "also remove the agent's data (database, schedules, queue); only while no bridge runs")
+      .option("--json", 'print {"id":...,"removed":{"record":...,"agentData":...}} as the API\'s DELETE answers'),
+  ).action((id: string, flags: Flags) => remove(id, flags));
 }
