@@ -9,6 +9,7 @@ import { directoryPut } from "./cell-state.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 import { liveCell } from "./retirement.ts";
 import { readStateChunks } from "./state-store.ts";
+import { abandonTasks } from "./tasks.ts";
 import { openAgentDatabase, SqlRunner } from "./storage.ts";
 import { decodeValue } from "./value-codec.ts";
 
@@ -81,12 +82,7 @@ export function hibernate(cell: AgentCell): void {
  * them through onTaskInterrupted, as after a restart: their code may hold the retired instance, which refuses it.
  */
 export function retireCell(cell: AgentCell): void {
-  for (const task of cell.tasks.values()) {
-    // Finished first: an outcome the aborted task still reports must not reach the next instance as well.
-    task.finished = true;
-    task.controller.abort(cell.retired);
-  }
-  cell.tasks.clear();
+  abandonTasks(cell, cell.retired);
   hibernate(cell);
   cell.core.observer.onHibernate?.({ agentId: cell.id, reason: "retired" });
   // The fresh instance starts now, not at the device's next message: it hears of the interrupted tasks, and its
@@ -108,12 +104,7 @@ export function requestDestroy(cell: AgentCell): Promise<void> {
 
 export function finishDestroy(cell: AgentCell): void {
   const pending = cell.pendingDestroy!;
-  for (const task of cell.tasks.values()) {
-    // Finished first: an outcome reported to a destroyed agent would make it again (a new cell and database).
-    task.finished = true;
-    task.controller.abort();
-  }
-  cell.tasks.clear();
+  abandonTasks(cell);
   for (const item of cell.mailbox.splice(0)) {
     item.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message: "agent destroyed" });
   }

@@ -18,6 +18,7 @@ import { cellIdle, clearIdleTimer } from "./runtime-hibernation.ts";
 import { cellFor, destroyFiles, enqueueInternal, reroute, runEvent } from "./runtime-registry.ts";
 import { START_WAKE_CONCURRENCY, wakePendingAgents } from "./runtime-start.ts";
 import { callFailed, callResolver, eventResolver, failed, toEventResult } from "./runtime-results.ts";
+import { abandonTasks } from "./tasks.ts";
 import { TransportTable } from "./transport-table.ts";
 import type { AgentRuntime, CallResult } from "./types.ts";
 
@@ -204,11 +205,8 @@ export class Runtime implements AgentRuntime {
     this.closing = true;
     this.alarms.stop();
     clearIdleTimer(this);
-    for (const cell of this.cells.values()) {
-      // Unfinished tasks keep their rows: the next start reports them through onTaskInterrupted.
-      for (const task of cell.tasks.values()) task.controller.abort();
-      cell.tasks.clear();
-    }
+    // Unfinished tasks keep their rows: the next start reports them through onTaskInterrupted.
+    for (const cell of this.cells.values()) abandonTasks(cell);
     for (let round = 0; round < 100; round++) {
       const busy = [...this.cells.values()].filter((c) => c.running || c.mailbox.length > 0);
       if (busy.length === 0) break;

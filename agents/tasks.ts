@@ -191,6 +191,21 @@ function startNow(run: (task: TaskContext) => Promise<Value>, ctx: TaskContext):
   }
 }
 
+/**
+ * The cell's tasks are cut off as its agent leaves memory with them running (its instance retired, the agent
+ * destroyed, the runtime shutting down): each is aborted with `reason` (the signal's default AbortError when none)
+ * and finished first, so that nothing it still reports reaches an agent: a retired instance's successor would hear of
+ * it twice, a destroyed agent would be made again. Their rows stay (unless the agent is destroyed), so the next start
+ * reports them through onTaskInterrupted.
+ */
+export function abandonTasks(cell: AgentCell, reason?: unknown): void {
+  for (const task of cell.tasks.values()) {
+    task.finished = true;
+    task.controller.abort(reason);
+  }
+  cell.tasks.clear();
+}
+
 /** Aborts a running task; onTaskFailed then gets BRIDGE_ERR_TASK_CANCELLED. False when no such task runs. */
 export function cancelTask(cell: AgentCell, id: string): boolean {
   const task = cell.tasks.get(id);
