@@ -7,6 +7,7 @@
 import type { ValueMap } from "../../../codecs/frames.ts";
 import { valueToJson } from "../values.ts";
 import type { Approval } from "./approval-store.ts";
+import { closeApproval } from "./approval-close.ts";
 import { APPROVAL_DIRECTORY_KIND, approvalValue } from "./approval-store.ts";
 import type { Reasoner } from "./reasoner.ts";
 import type { RoundResult } from "./round.ts";
@@ -113,11 +114,8 @@ export function resolveApproval(
 ): ResolveApprovalResult {
   const approval = reasoner.approvals.get(approvalId);
   if (approval === undefined) return { status: "not_found" };
-  if (!reasoner.approvals.resolve(approvalId, decision, reason)) return { status: "already_resolved", approval };
+  if (!closeApproval(reasoner, approvalId, decision, reason)) return { status: "already_resolved", approval };
   const { core } = reasoner;
-  const scheduleId = reasoner.approvals.scheduleOf(approvalId);
-  if (scheduleId !== null && decision !== "expired") core.ports.cancelSchedule(scheduleId);
-  core.ports.directory.put(APPROVAL_DIRECTORY_KIND, approvalId, null);
   const refusal: ValueMap = {
     error: decision === "expired" ? "the operator did not approve this in time" : "the operator refused this action",
   };

@@ -5,7 +5,7 @@
  * (status "cancelled", off the operator's list), so no operator decides an action nobody waits for and no answer is
  * generated for nobody. A restart closes a viewer lost with the old process the same way.
  */
-import { APPROVAL_DIRECTORY_KIND } from "./approval-store.ts";
+import { closeApproval } from "./approval-close.ts";
 import type { Reasoner } from "./reasoner.ts";
 import type { Turn } from "./turn-store.ts";
 
@@ -22,12 +22,9 @@ export function endViewerTurns(reasoner: Reasoner, connId: string): void {
 
 /** Ends a viewer's open turn (its viewer is gone): nothing is sent, its round and approvals are cancelled. */
 export function endViewerTurn(reasoner: Reasoner, turn: Turn): void {
-  const { core, approvals } = reasoner;
-  for (const approvalId of approvals.pendingIdsOfTurn(turn.id)) {
-    if (!approvals.resolve(approvalId, "cancelled", VIEWER_CLOSED_APPROVAL_REASON)) continue;
-    const scheduleId = approvals.scheduleOf(approvalId);
-    if (scheduleId !== null) core.ports.cancelSchedule(scheduleId);
-    core.ports.directory.put(APPROVAL_DIRECTORY_KIND, approvalId, null);
+  const { core } = reasoner;
+  for (const approvalId of reasoner.approvals.pendingIdsOfTurn(turn.id)) {
+    closeApproval(reasoner, approvalId, "cancelled", VIEWER_CLOSED_APPROVAL_REASON);
   }
   reasoner.turns.finish(turn.id, "cancelled", VIEWER_CLOSED);
   if (turn.status === "running" && turn.taskId !== null) core.ports.cancelTask(turn.taskId);
