@@ -7,8 +7,12 @@ import type { OperatorDeps } from "../deps.ts";
 import { type JsonValue, toJsonValue } from "../json-value.ts";
 import { listApprovals } from "./approvals.ts";
 
-/** How long an engine health probe may take before the fleet view reports it as unknown. */
-export const ENGINE_HEALTH_TIMEOUT_MS = 2000;
+/**
+ * How long an engine health probe may take before the fleet view reports it as unknown. A guard only: the engine
+ * client bounds each replica's check itself (`engine.healthCheckTimeoutMs`, default 2 s) and then names the replica
+ * that did not answer, so this waits a little longer than that default rather than racing it.
+ */
+export const ENGINE_HEALTH_TIMEOUT_MS = 2500;
 /** A health answer is reused this long, so many open dashboards cost the engine one probe, not one each. */
 export const ENGINE_HEALTH_CACHE_MS = 5000;
 
