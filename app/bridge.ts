@@ -109,6 +109,7 @@ async function buildBridge(config: BridgeConfig, options: BridgeOptions, lock: D
       : createEngineClient({
           ...engineClientInit(config),
           observer: metrics.engineObserver,
+          ...(options.clock ? { clock: options.clock } : {}),
           ...(options.random ? { random: options.random } : {}),
         });
   const runtime = createRuntime({

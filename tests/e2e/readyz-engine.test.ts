@@ -19,7 +19,10 @@ const root = makeTempDir("bridge-readyz-engine-");
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 let dirs = 0;
 
-async function startBridge(engine: Record<string, unknown> | undefined): Promise<{ bridge: Bridge; url: string }> {
+async function startBridge(
+  engine: Record<string, unknown> | undefined,
+  clock?: ManualClock,
+): Promise<{ bridge: Bridge; url: string }> {
   const loaded = loadConfig({
     overrides: {
       dataDir: path.join(root, `bridge-${++dirs}`),
@@ -29,7 +32,7 @@ async function startBridge(engine: Record<string, unknown> | undefined): Promise
     },
   });
   if (!loaded.ok) throw new Error(`the test config did not load: ${JSON.stringify(loaded.issues)}`);
-  const bridge = await createBridge(loaded.config, { logger: pino({ level: "silent" }) });
+  const bridge = await createBridge(loaded.config, { logger: pino({ level: "silent" }), ...(clock ? { clock } : {}) });
   const addresses = await bridge.start();
   return { bridge, url: `http://127.0.0.1:${addresses.http?.port}` };
 }
@@ -59,6 +62,34 @@ describe("engine readiness", () => {
       });
       const ready = await fetch(`${url}/readyz`);
       assert.equal(ready.status, 200, "devices are still served: the bridge itself stays ready");
+    } finally {
+      await bridge.stop();
+      await sim.close();
+    }
+  });
+
+  test("the bridge's injected clock times the engine client's health checks too", async () => {
+    const sim = await startEngineSimulator({ timeScale: 0, faults: { stall: true } });
+    const clock = new ManualClock();
+    // 30 s on the bridge's clock: on the system clock this check would outlast the request's 10 s abort.
+    const { bridge, url } = await startBridge(
+      { urls: [sim.url], model: sim.model, healthCheckTimeoutMs: 30_000 },
+      clock,
+    );
+    try {
+      const answer = fetch(`${url}/readyz/engine`, { signal: AbortSignal.timeout(10_000) });
+      let done = false;
+      void answer.finally(() => {
+        done = true;
+      });
+      while (!done) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        clock.advanceSync(1000);
+      }
+      const response = await answer;
+      assert.equal(response.status, 503);
+      const body = (await response.json()) as { message: string };
+      assert.equal(body.message, `engine replica ${sim.url}: GET /health got no answer within 30000 ms`);
     } finally {
       await bridge.stop();
       await sim.close();
