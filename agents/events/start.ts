@@ -25,7 +25,12 @@ export async function handleStart(cell: AgentCell, settledTasks?: ReadonlySet<st
   } catch (err) {
     cell.reportError(err, "onStart");
   }
+  // Each lost connection is among the agent's connections during its own onClose, as a live one is when it closes,
+  // but the others lost with it are out of sight by then: a hook must not take a connection of the previous process
+  // for one it can still reach (DeviceAgent would start a queued reasoning turn's round for it).
+  for (const conn of stale) cell.connections.delete(conn.id);
   for (const conn of stale) {
+    cell.connections.set(conn.id, conn);
     try {
       await cell.nestedAsync(async () => agent.onClose(conn, "shutdown"));
     } catch (err) {

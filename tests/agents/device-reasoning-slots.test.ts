@@ -144,3 +144,32 @@ test("a turn resumed when the device comes back waits while a viewer's turn hold
     "the device's answer is not the viewer's",
   );
 });
+
+test("a device's queued turn still waits for the device after a restart that lost a viewer's running turn", async () => {
+  const engine = scriptedEngine();
+  const h = harness(engine);
+  // The viewer connected first: at the next start its lost connection is closed before the device's.
+  const viewer = await h.open("slot-a4", "json", "ws");
+  const dev = await h.open("slot-a4", "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "1.0" } });
+  await askForAction(h, dev, engine, "act", "Open the door");
+  const [approvalId] = await pendingApprovals(h, "slot-a4", 1);
+  await h.send(viewer, { channel: "reason", frame: { id: "look", q: "What is the device doing?" } });
+  await engine.call(1);
+  // Decided while the viewer's round holds the slot: the device's turn is queued.
+  await h.call("slot-a4", "resolveApproval", approvalId, true);
+  await settle();
+  assert.equal(engine.calls.length, 2);
+
+  // Both sessions are lost with the process. No round may start for a connection that is gone.
+  await h.restart();
+  await settle();
+  assert.equal(engine.calls.length, 2, "no round for a device that is not there");
+
+  const back = await h.open("slot-a4", "cbor");
+  await h.send(back, { channel: "hello", frame: { fw: "1.0" } });
+  const resumed = await engine.call(2);
+  assert.equal(questionOf(resumed), "Open the door");
+  resumed.reply({ text: "The door is open." });
+  assert.equal((await finalFrame(back, "act")).fr, "stop");
+});
