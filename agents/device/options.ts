@@ -49,7 +49,7 @@ export interface DeviceAgentOptions {
   /**
    * Most characters of tool output in one turn, all its rounds together (at least `maxToolOutputChars`): outputs
    * beyond it are cut to what is left, or left out with a note (tool-output-budget.ts). Default 8000 (see
-   * TURN_TOOL_OUTPUT_CHARS_DEFAULT).
+   * TURN_TOOL_OUTPUT_CHARS_DEFAULT), or `maxToolOutputChars` when that is set higher and this is not set.
    */
   maxTurnToolOutputChars: number;
   /** A reasoning question longer than this is refused with BRIDGE_ERR_FRAME_INVALID. Default 4000. */
@@ -221,13 +221,20 @@ export function resolveDeviceAgentOptions(
     toolsRequiringApproval: [...DEVICE_AGENT_DEFAULTS.toolsRequiringApproval],
   };
   const target = out as unknown as Record<string, unknown>;
+  let turnBudgetGiven = false;
   for (const layer of layers) {
     if (layer === undefined) continue;
     for (const [key, value] of Object.entries(layer)) {
       if (value === undefined) continue;
       if (!Object.hasOwn(DEVICE_AGENT_DEFAULTS, key)) fail(key, "is not a known option");
       target[key] = value;
+      if (key === "maxTurnToolOutputChars") turnBudgetGiven = true;
     }
+  }
+  // Not given: the turn's budget follows a maxToolOutputChars raised above its default, so that a configuration
+  // written before the budget existed (one output of 10000 characters, say) still builds its agents.
+  if (!turnBudgetGiven && Number.isSafeInteger(out.maxToolOutputChars)) {
+    out.maxTurnToolOutputChars = Math.max(TURN_TOOL_OUTPUT_CHARS_DEFAULT, out.maxToolOutputChars);
   }
   for (const [key, min] of Object.entries(MINIMUMS)) {
     const value = target[key];

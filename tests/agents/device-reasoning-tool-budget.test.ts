@@ -64,9 +64,20 @@ describe("options", () => {
     }
   });
 
-  test("a turn's budget below one output's bound is a config error", () => {
+  test("without its own value, the turn's budget is at least one output's bound (a config valid before it stays so)", () => {
+    const raised = resolveDeviceAgentOptions({ maxToolOutputChars: 9000 });
+    assert.equal(raised.maxTurnToolOutputChars, 9000);
+    // Set in a lower layer (the class's deviceOptions), raised in a higher one (the bridge config): still one output.
+    assert.equal(
+      resolveDeviceAgentOptions({ maxToolOutputChars: 500 }, { maxToolOutputChars: 12_000 }).maxTurnToolOutputChars,
+      12_000,
+    );
+    assert.equal(resolveDeviceAgentOptions({ maxToolOutputChars: 1000 }).maxTurnToolOutputChars, 8000);
+  });
+
+  test("a turn's budget set below one output's bound is a config error", () => {
     assert.throws(
-      () => resolveDeviceAgentOptions({ maxToolOutputChars: 9000 }),
+      () => resolveDeviceAgentOptions({ maxToolOutputChars: 9000, maxTurnToolOutputChars: 8000 }),
       (err) =>
         err instanceof BridgeError &&
         err.details.field === "maxTurnToolOutputChars" &&
