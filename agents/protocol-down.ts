@@ -3,12 +3,8 @@
  * Part of the host contract (host.ts), kept here so that the broker sends, and the DeviceAgent measures against a
  * device's maxFrame, the very same frame. A WebSocket client gets the JSON protocol's own shapes instead.
  */
-import type { DesiredStateFrame, DownMessage, Value, ValueMap } from "../codecs/frames.ts";
+import { type DesiredStateFrame, type DownMessage, isValueMap } from "../codecs/frames.ts";
 import type { ProtocolMessage } from "./host.ts";
-
-function isValueMap(value: Value): value is ValueMap {
-  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
-}
 
 /** Maps a runtime protocol message to its down frame. */
 export function protocolToDown(message: ProtocolMessage): DownMessage {

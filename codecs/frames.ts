@@ -10,6 +10,11 @@
 export type Value = null | boolean | number | bigint | string | Uint8Array | Value[] | { [key: string]: Value };
 export type ValueMap = { [key: string]: Value };
 
+/** True for a `{ key: Value }` map (not an array, not bytes, not null). */
+export function isValueMap(value: unknown): value is ValueMap {
+  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
 export const CODEC_NAMES = ["json", "cbor", "pb"] as const;
 export type CodecName = (typeof CODEC_NAMES)[number];
 

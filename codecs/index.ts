@@ -6,7 +6,14 @@ export { cborCodec } from "./cbor/cbor-codec.ts";
 export type { Codec, DecodeErrorCode, DecodeLimits, DecodeResult } from "./codec.ts";
 export { DEFAULT_DECODE_LIMITS } from "./codec.ts";
 export type * from "./frames.ts";
-export { CODEC_NAMES, DOWN_CHANNELS, PROTOCOL_CHANNELS, PROTOCOL_VERSION, UP_CHANNELS } from "./frames.ts";
+export {
+  CODEC_NAMES,
+  DOWN_CHANNELS,
+  isValueMap,
+  PROTOCOL_CHANNELS,
+  PROTOCOL_VERSION,
+  UP_CHANNELS,
+} from "./frames.ts";
 export { jsonCodec } from "./json/json-codec.ts";
 export { MAX_DEPTH_CEILING, resolveLimits } from "./limits.ts";
 export { decodeDownMessage, decodeUpMessage, encodeDownMessage, encodeUpMessage } from "./messages.ts";

@@ -3,16 +3,14 @@
  * storage encoding. Kept apart from the stores so the shadow rules (null deletes, maps merge) live in one place.
  */
 import { Decoder, Encoder } from "cbor-x";
-import type { Value, ValueMap } from "../../codecs/frames.ts";
+import { isValueMap, type Value, type ValueMap } from "../../codecs/frames.ts";
+
+// Defined with the Value type (codecs/frames.ts) so the runtime's modules share it; re-exported for the device modules.
+export { isValueMap };
 
 // Plain CBOR maps (no record extension) so a stored blob decodes the same in any CBOR reader.
 const encoder = new Encoder({ useRecords: false, mapsAsObjects: true });
 const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
-
-/** True for a `{ key: Value }` map (not an array, not bytes, not null). */
-export function isValueMap(value: unknown): value is ValueMap {
-  return typeof value === "object" && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
-}
 
 /** Encodes a value for a BLOB column. Bigints and bytes survive, unlike JSON. */
 export function encodeValue(value: Value): Uint8Array {
