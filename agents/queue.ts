@@ -5,7 +5,7 @@ import { invokeCallback } from "./callback-timeout.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 import { randomId } from "./ids.ts";
 import { findPublicMethod } from "./invoke.ts";
-import { backoffDelayMs, resolveRetryOptions, retryFromJson, retryToJson } from "./retry.ts";
+import { resolveRetryOptions, retryAtMs, retryFromJson, retryToJson } from "./retry.ts";
 import type { QueueItem, RetryOptions } from "./types.ts";
 import { decodeValue, encodeValue } from "./value-codec.ts";
 
@@ -107,8 +107,7 @@ export async function flushQueue(cell: AgentCell): Promise<void> {
       const policy = retryFromJson(row.retry);
       const attempts = row.attempts + 1;
       if (attempts < policy.maxAttempts) {
-        // From the failure, not from the flush's start (see runDueSchedules).
-        const nextAt = cell.core.clock.now() + Math.max(1, backoffDelayMs(policy, attempts, cell.core.random));
+        const nextAt = retryAtMs(policy, attempts, cell.core.clock.now(), cell.core.random);
         sql.run("UPDATE _bridge_queue SET attempts = ?, next_at = ? WHERE seq = ?", attempts, nextAt, row.seq);
         cell.alarmDirty = true;
       } else {

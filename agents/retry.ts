@@ -58,6 +58,15 @@ export function backoffDelayMs(policy: RetryPolicy, attempt: number, random: () 
   return Math.floor(random() * ceiling);
 }
 
+/**
+ * When a failed schedule callback or queue item runs again: `nowMs` (the failure's time, so a callback that took
+ * long to fail still gets its backoff) plus the backoff, at least 1 ms. A backoff of 0 (full jitter draws it) would
+ * make the row due again within the alarm run that failed it, a retry with no wait at all.
+ */
+export function retryAtMs(policy: RetryPolicy, attempt: number, nowMs: number, random: () => number): number {
+  return nowMs + Math.max(1, backoffDelayMs(policy, attempt, random));
+}
+
 /** Runs `fn` until it resolves, retrying per `options` with full-jitter backoff on the injected clock. */
 export async function retryWithBackoff<T>(
   fn: (attempt: number) => Promise<T>,

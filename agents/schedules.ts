@@ -6,7 +6,7 @@ import { invokeCallback } from "./callback-timeout.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 import { randomId } from "./ids.ts";
 import { findPublicMethod } from "./invoke.ts";
-import { backoffDelayMs, resolveRetryOptions, retryFromJson, retryToJson } from "./retry.ts";
+import { resolveRetryOptions, retryAtMs, retryFromJson, retryToJson } from "./retry.ts";
 import type { RetryOptions, Schedule, ScheduleType } from "./types.ts";
 import { decodeValue, encodeValue } from "./value-codec.ts";
 
@@ -196,7 +196,7 @@ export async function runDueSchedules(cell: AgentCell): Promise<void> {
       if (attempts < policy.maxAttempts) {
         // From the failure, not from the run's start: after a callback that took long to fail (a timeout), the
         // backoff would otherwise be over before it began, and the retry run again at once.
-        const retryAt = cell.core.clock.now() + backoffDelayMs(policy, attempts, cell.core.random);
+        const retryAt = retryAtMs(policy, attempts, cell.core.clock.now(), cell.core.random);
         sql.run("UPDATE _bridge_schedules SET attempts = ?, time = ? WHERE id = ?", attempts, retryAt, row.id);
         continue;
       }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { backoffDelayMs, resolveRetryOptions } from "../../agents/index.ts";
-import { retryWithBackoff } from "../../agents/retry.ts";
+import { retryAtMs, retryWithBackoff } from "../../agents/retry.ts";
 import { BridgeError } from "../../errors/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 
@@ -123,5 +123,16 @@ describe("retry with exponential backoff and full jitter", () => {
       });
       assert.equal(ran, false);
     }
+  });
+
+  test("a failed schedule or queue item runs again at least 1 ms after its failure, even when the backoff draws 0", () => {
+    const policy = resolveRetryOptions({ maxAttempts: 5, baseDelayMs: 100, maxDelayMs: 1000 });
+    const now = 1_000_000;
+    const zero = () => 0;
+    const half = () => 0.5;
+    assert.equal(retryAtMs(policy, 1, now, zero), now + 1);
+    assert.equal(retryAtMs(policy, 3, now, zero), now + 1);
+    assert.equal(retryAtMs(policy, 1, now, half), now + 50);
+    assert.equal(retryAtMs(policy, 3, now, half), now + 200);
   });
 });

@@ -266,4 +266,29 @@ describe("agent schedules", () => {
       await rt.shutdown();
     }
   });
+
+  test("a failing callback whose random backoff comes out as 0 is retried a millisecond later, not at once", async () => {
+    fired.length = 0;
+    errors.length = 0;
+    const clock = new ManualClock();
+    const start = clock.now();
+    const rt = runtime(path.join(t.dir, "zero-backoff"), clock, { random: () => 0 });
+    await rt.start();
+    try {
+      failuresLeft = 1;
+      const id = await rt.call("a", "flakyIn", [1, 3]);
+      await clock.advance(1000);
+      assert.equal(failuresLeft, 0, "the first attempt ran and failed");
+      assert.equal(fired.length, 0, "the retry waits for the next millisecond instead of running in the same run");
+      assert.deepEqual(await rt.call("a", "list", []), {
+        ok: true,
+        value: [{ id: id.ok ? id.value : null, type: "delayed", time: start + 1001 }],
+      });
+      await clock.advance(1);
+      assert.equal(fired.length, 1);
+      assert.deepEqual(errors, []);
+    } finally {
+      await rt.shutdown();
+    }
+  });
 });
