@@ -59,6 +59,23 @@ export interface AgentInit {
 export abstract class Agent<S extends Value = ValueMap> {
   /** Methods devices (up/rpc) and WebSocket clients may call by name. Nothing else is callable. */
   static callable: readonly string[] = [];
+
+  /**
+   * Checks this class's options (`agentConfig[ClassName]`, what its agents get as `env.config`) before any agent of
+   * it exists: the app calls it for every configured class when the bridge starts, so a bad option stops the start
+   * instead of failing every agent of the class when it wakes. Throw a BridgeError `BRIDGE_ERR_CONFIG` with
+   * `details.field` naming the option and `details.rule` saying what it must be. Default: any options are accepted.
+   *
+   * @example
+   * static override validateConfig(config: Readonly<Record<string, unknown>>): void {
+   *   if (config.targetC !== undefined && typeof config.targetC !== "number") {
+   *     const rule = "must be a number";
+   *     throw new BridgeError("BRIDGE_ERR_CONFIG", `targetC ${rule}`, { field: "targetC", rule });
+   *   }
+   * }
+   */
+  static validateConfig(_config: Readonly<Record<string, unknown>>): void {}
+
   readonly id: string;
   readonly env: AgentEnv;
   /** State before the first setState. Override as a class field. */
@@ -221,7 +238,11 @@ export abstract class Agent<S extends Value = ValueMap> {
  * Any concrete agent class. Constructed only by the runtime (it passes an internal AgentInit); a subclass that
  * declares a constructor must pass its arguments through to `super`.
  */
-export type AgentClass = new (...args: never[]) => Agent<Value>;
+export interface AgentClass {
+  new (...args: never[]): Agent<Value>;
+  /** Checks the class's options when the bridge starts (see `Agent.validateConfig`). */
+  validateConfig(config: Readonly<Record<string, unknown>>): void;
+}
 
 /** How the runtime constructs a class (the one place the constructor's real parameter is named). */
 export function constructAgent(cls: AgentClass, init: AgentInit): Agent<Value> {

@@ -18,6 +18,7 @@ import { createEngineClient, type EngineClient } from "../engine-client/index.ts
 import { BridgeError } from "../errors/index.ts";
 import { API_TOKEN_FILE, type ApiTokenSource, loadOrCreateApiToken, registerOperatorApi } from "./api/index.ts";
 import { classesByName, type LoadedAgentClass, loadAgentClasses } from "./bridge/agent-classes.ts";
+import { agentConfigError, checkAgentConfig } from "./bridge/agent-config.ts";
 import { acquireDataDirLock, type DataDirLock } from "./bridge/data-dir-lock.ts";
 import { engineClientInit } from "./bridge/engine-init.ts";
 import { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
@@ -74,7 +75,8 @@ export interface Bridge {
 
 /**
  * Builds a bridge from a validated config (see `loadConfig`). Async because configured agent classes are
- * imported here, so a bad module fails before anything listens.
+ * imported here, so a bad module fails before anything listens (BRIDGE_ERR_AGENT_CLASS), and so does a bad
+ * per-class option under `agents.config` (BRIDGE_ERR_CONFIG, `details.issues` naming each; app/bridge/agent-config.ts).
  *
  * @example
  * const result = loadConfig({ env: process.env });
@@ -98,6 +100,14 @@ export async function createBridge(config: BridgeConfig, options: BridgeOptions)
 async function buildBridge(config: BridgeConfig, options: BridgeOptions, lock: DataDirLock): Promise<Bridge> {
   const logger = options.logger;
   const agentClasses = await loadAgentClasses(config.agents.classes);
+  // Per-class options are checked now, before anything opens or listens, not when each agent first wakes.
+  const agentConfigIssues = checkAgentConfig(
+    config.agents.config,
+    DeviceAgent,
+    agentClasses,
+    config.agents.classes.map((c) => c.export),
+  );
+  if (agentConfigIssues.length > 0) throw agentConfigError(agentConfigIssues);
   const tls = readTlsFiles(config);
   const metrics = createMetrics();
 

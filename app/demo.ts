@@ -15,7 +15,7 @@ import { formatSummary } from "../firmware-sim/report/format.ts";
 import type { BridgeTap } from "./bridge/tap.ts";
 import { type Bridge, createBridge } from "./bridge.ts";
 import { dashboardLink } from "./dashboard/index.ts";
-import { loadConfigOrExit } from "./cli/config-flags.ts";
+import { exitOnAgentConfigError, loadConfigWithSourcesOrExit } from "./cli/config-flags.ts";
 import { createLogger } from "./logging.ts";
 
 /** The demo fleet: one device per profile, so every behaviour shows. */
@@ -77,7 +77,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 
 async function runDemoIn(options: DemoOptions, tempDir: string | undefined): Promise<number> {
   const { print } = options;
-  const config = loadConfigOrExit(options.flags, process.env, {
+  const { config, sources } = loadConfigWithSourcesOrExit(options.flags, process.env, {
     ...(tempDir === undefined ? {} : { dataDir: tempDir }),
     mqtt: { host: "127.0.0.1", port: 0 },
     http: { port: 0 },
@@ -97,6 +97,7 @@ async function runDemoIn(options: DemoOptions, tempDir: string | undefined): Pro
     );
   } catch (err) {
     await sim.close();
+    exitOnAgentConfigError(err, sources);
     throw err;
   }
   let fleet: ReturnType<typeof createFleet> | undefined;

@@ -51,6 +51,16 @@ export class DeviceAgent extends Agent<ValueMap> {
   /** Per-class option overrides, under the bridge config's `agentConfig[ClassName]`. */
   static deviceOptions: Partial<DeviceAgentOptions> = {};
 
+  /**
+   * The class's options as its agents will resolve them (`env.config` over `static deviceOptions` over the
+   * defaults), checked when the bridge starts. `this` is the class the app asks about, so a subclass's own
+   * `deviceOptions` are part of the check.
+   */
+  static override validateConfig(config: Readonly<Record<string, unknown>>): void {
+    // biome-ignore lint/complexity/noThisInStatic: the asked subclass's deviceOptions, not DeviceAgent's.
+    resolveDeviceAgentOptions(this.deviceOptions, withoutCommandObserver(config));
+  }
+
   /** The resolved options (validated at construction). */
   protected readonly options: DeviceAgentOptions = resolveDeviceAgentOptions(
     (this.constructor as typeof DeviceAgent).deviceOptions,

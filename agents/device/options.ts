@@ -204,14 +204,16 @@ const MAXIMUMS: Partial<Record<NumberKey, number>> = {
   reasonBusyChunkIntervalMs: MAX_TIMER_MS,
 };
 
-function fail(field: string, message: string): never {
-  throw new BridgeError("BRIDGE_ERR_CONFIG", `device agent option ${field} ${message}`, { field });
+function fail(field: string, rule: string): never {
+  throw new BridgeError("BRIDGE_ERR_CONFIG", `device agent option ${field} ${rule}`, { field, rule });
 }
 
 /**
  * Merges `layers` (lowest first) over the defaults and validates the result.
- * Unknown keys are refused so a typo in the config is caught at start, not silently ignored.
- * @throws BridgeError BRIDGE_ERR_CONFIG naming the field.
+ * Unknown keys are refused so a typo in the config is not silently ignored. The bridge calls this for every
+ * configured DeviceAgent class when it starts (`DeviceAgent.validateConfig`), so a bad option stops the start; each
+ * agent's construction calls it again (a runtime built without the app gets the same check there).
+ * @throws BridgeError BRIDGE_ERR_CONFIG, `details.field` naming the field and `details.rule` what it must be.
  */
 export function resolveDeviceAgentOptions(
   ...layers: ReadonlyArray<Readonly<Record<string, unknown>> | undefined>

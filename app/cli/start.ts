@@ -8,7 +8,7 @@ import { type BridgeConfig, isLoopbackHost } from "../config/index.ts";
 import { createLogger } from "../logging.ts";
 import { dashboardLink } from "../dashboard/index.ts";
 import { hasErrorCode } from "../../errors/index.ts";
-import { loadConfigOrExit } from "./config-flags.ts";
+import { exitOnAgentConfigError, loadConfigWithSourcesOrExit } from "./config-flags.ts";
 import { CliExit, EXIT_FAILURE } from "./exit.ts";
 
 type Flags = Record<string, unknown>;
@@ -66,7 +66,7 @@ function httpBaseUrl(address: { host: string; port: number }): string {
  * Runs the bridge until a signal. Resolves with the exit code; the caller exits with it once stdout drained.
  */
 export async function runStart(flags: Flags, overrides?: Readonly<Record<string, unknown>>): Promise<number> {
-  const config = loadConfigOrExit(flags, process.env, overrides);
+  const { config, sources } = loadConfigWithSourcesOrExit(flags, process.env, overrides);
   const logger = createLogger({ level: config.log.level });
   warnInsecure(config, logger);
   // A fault nothing caught is a bug: log it as one line an operator can find, then exit. Staying up in an unknown
@@ -83,6 +83,8 @@ export async function runStart(flags: Flags, overrides?: Readonly<Record<string,
   try {
     bridge = await createBridge(config, { logger });
   } catch (err) {
+    // A bad agents.config option is a configuration problem like any other: its lines, exit 2.
+    exitOnAgentConfigError(err, sources);
     logger.fatal({ err }, "bridge could not be built");
     throw new CliExit(EXIT_FAILURE, "start failed");
   }

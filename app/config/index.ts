@@ -6,6 +6,7 @@ export {
   type LoadConfigOptions,
   type LoadConfigResult,
   loadConfig,
+  sourceOf,
 } from "./load.ts";
 export { redactConfig } from "./redact.ts";
 export {

@@ -83,7 +83,11 @@ function recordSources(tree: Tree, label: string, sources: Map<string, string>, 
   }
 }
 
-function sourceOf(sources: ReadonlyMap<string, string>, dotted: string): string {
+/**
+ * Where the value of setting `dotted` came from, by its nearest recorded ancestor (`agents.config.X.y` is recorded as
+ * `agents.config`); `default` when no source set it.
+ */
+export function sourceOf(sources: ReadonlyMap<string, string>, dotted: string): string {
   const parts = dotted.replace(/\[\d+\]/g, "").split(".");
   for (let n = parts.length; n > 0; n -= 1) {
     const found = sources.get(parts.slice(0, n).join("."));
