@@ -11,22 +11,9 @@ import type { ChatRequest } from "../../agents/engine.ts";
 import { createEngineClient } from "../../engine-client/index.ts";
 import { startEngineSimulator } from "../../engine-client/sim/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { waitFor } from "./support.ts";
+import { settledWithin, waitFor } from "./support.ts";
 
 const ASK: ChatRequest = { messages: [{ role: "user", content: "status?" }] };
-
-/** Fails the test if `promise` has not settled within `ms` of real time: a hang guard, not a timing assertion. */
-async function settledWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const guard = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms of real time`)), ms);
-  });
-  try {
-    return await Promise.race([promise, guard]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 describe("engine client health checks are bounded", () => {
   test("health() reports a stalled replica unhealthy after healthCheckTimeoutMs, naming why, and the engine degraded", async () => {

@@ -10,23 +10,10 @@ import { createEngineClient, rendezvousOrder } from "../../engine-client/index.t
 import { startEngineSimulator } from "../../engine-client/sim/index.ts";
 import { BridgeError } from "../../errors/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { waitFor } from "./support.ts";
+import { settledWithin, waitFor } from "./support.ts";
 
 const ASK: ChatRequest = { messages: [{ role: "user", content: "status?" }] };
 const LOOKUP_TIMEOUT_MS = 5000;
-
-/** Fails the test if `promise` has not settled within `ms` of real time: a hang guard, not a timing assertion. */
-async function settledWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const guard = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms of real time`)), ms);
-  });
-  try {
-    return await Promise.race([promise, guard]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 describe("engine client model lookup", () => {
   test("a stalled replica is passed over after the lookup timeout, on the client's clock, and gets probed", async () => {

@@ -34,3 +34,16 @@ export function fixedRandom(...values: number[]): () => number {
   let i = 0;
   return () => values[i++ % values.length];
 }
+
+/** Fails the test if `promise` has not settled within `ms` of real time: a hang guard, not a timing assertion. */
+export async function settledWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms of real time`)), ms);
+  });
+  try {
+    return await Promise.race([promise, guard]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
