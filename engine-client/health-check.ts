@@ -26,6 +26,9 @@ export interface HealthCheckTarget {
   readonly basePath: string;
 }
 
+/** Most of a health answer read before the socket is dropped instead (undici's own default); the status decides. */
+const MAX_HEALTH_BODY_BYTES = 128 * 1024;
+
 /** `GET {basePath}/health`, aborted when no 200 came within `timeoutMs` (body included). Never rejects. */
 export async function checkHealth(
   target: HealthCheckTarget,
@@ -40,7 +43,9 @@ export async function checkHealth(
       path: `${target.basePath}/health`,
       signal: controller.signal,
     });
-    await response.body.dump();
+    // The same signal bounds the body: without it, `dump()` resolves when the abort destroys a stalled body, and a
+    // replica that sent its 200 headers and nothing more would pass as healthy once the time was up.
+    await response.body.dump({ limit: MAX_HEALTH_BODY_BYTES, signal: controller.signal });
     if (response.statusCode === 200) return { healthy: true };
     return { healthy: false, problem: { reason: "status", message: `GET /health answered ${response.statusCode}` } };
   } catch (err) {

@@ -98,6 +98,38 @@ describe("engine client health checks are bounded", () => {
     }
   });
 
+  test("a replica that sends a 200 but never ends its body is a timeout, not healthy", async () => {
+    // Headers and part of the body, then nothing: the bound covers the body too, and the abort that ends the read
+    // must not let the 200 it already saw count as an answer.
+    const held: ServerResponse[] = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      if (req.url !== "/health") return void res.writeHead(404).end();
+      res.writeHead(200, { "content-length": 10 });
+      res.write("ok");
+      held.push(res);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const clock = new ManualClock();
+    const engine = createEngineClient({ urls: [url], model: "m", clock, healthCheckTimeoutMs: 500 });
+    try {
+      const pending = engine.health();
+      await waitFor(() => held.length === 1, "the health check to get its headers");
+      await clock.advance(500);
+      const health = await settledWithin(pending, 5000, "health()");
+      assert.equal(health.status, "down");
+      assert.deepEqual(health.replicas[0].problem, {
+        reason: "timeout",
+        message: "GET /health got no answer within 500 ms",
+      });
+    } finally {
+      await engine.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   test("a cooled replica that stalls is not brought back by its health check; once it recovers it is", async () => {
     const sim = await startEngineSimulator({ timeScale: 0, faults: { failRequests: { status: 500 } } });
     const clock = new ManualClock();
