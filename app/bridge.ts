@@ -217,6 +217,7 @@ async function buildBridge(config: BridgeConfig, options: BridgeOptions, lock: D
     registry,
     broker,
     engine,
+    engineHealthCheckTimeoutMs: config.engine.healthCheckTimeoutMs,
     activity: metrics.activity,
     apiToken: token.token,
   });

@@ -106,6 +106,11 @@ export interface OperatorDeps {
   registry: OperatorRegistry;
   broker: OperatorBroker;
   engine?: OperatorEngine;
+  /**
+   * The engine client's own bound on each replica's health check (`engine.healthCheckTimeoutMs`), ms: the fleet
+   * view waits a little past it before it reports the engine's health as unknown. Default 2000.
+   */
+  engineHealthCheckTimeoutMs?: number;
   activity?: OperatorActivity;
   /** The operator API token (see `loadOrCreateApiToken`). */
   apiToken: string;

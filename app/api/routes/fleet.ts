@@ -8,20 +8,25 @@ import { type JsonValue, toJsonValue } from "../json-value.ts";
 import { listApprovals } from "./approvals.ts";
 
 /**
- * How long an engine health probe may take before the fleet view reports it as unknown. A guard only: the engine
- * client bounds each replica's check itself (`engine.healthCheckTimeoutMs`, default 2 s) and then names the replica
- * that did not answer, so this waits a little longer than that default rather than racing it.
+ * How much longer than the engine client's own bound on a health check the fleet view waits before it reports the
+ * engine's health as unknown. A guard only: the engine client bounds each replica's check itself
+ * (`engine.healthCheckTimeoutMs`) and then names the replica that did not answer, so the guard waits past that bound,
+ * whatever it is configured to, rather than racing it.
  */
-export const ENGINE_HEALTH_TIMEOUT_MS = 2500;
+export const ENGINE_HEALTH_GUARD_MARGIN_MS = 500;
+/** The engine client's bound when the deps do not give it (`engine.healthCheckTimeoutMs`' default). */
+const DEFAULT_ENGINE_HEALTH_CHECK_TIMEOUT_MS = 2000;
 /** A health answer is reused this long, so many open dashboards cost the engine one probe, not one each. */
 export const ENGINE_HEALTH_CACHE_MS = 5000;
 
 export function registerFleetRoutes(api: FastifyInstance, deps: OperatorDeps): void {
   const now = () => (deps.clock ?? Date).now();
+  const guardMs =
+    (deps.engineHealthCheckTimeoutMs ?? DEFAULT_ENGINE_HEALTH_CHECK_TIMEOUT_MS) + ENGINE_HEALTH_GUARD_MARGIN_MS;
   let cached: { at: number; health: Promise<JsonValue> } | undefined;
   const health = (engine: NonNullable<OperatorDeps["engine"]>): Promise<JsonValue> => {
     if (cached === undefined || now() - cached.at >= ENGINE_HEALTH_CACHE_MS) {
-      cached = { at: now(), health: probe(engine) };
+      cached = { at: now(), health: probe(engine, guardMs) };
     }
     return cached.health;
   };
@@ -45,9 +50,9 @@ export function registerFleetRoutes(api: FastifyInstance, deps: OperatorDeps): v
 }
 
 /** One health probe; never rejects (a failure is reported as a value). */
-async function probe(engine: NonNullable<OperatorDeps["engine"]>): Promise<JsonValue> {
+async function probe(engine: NonNullable<OperatorDeps["engine"]>, guardMs: number): Promise<JsonValue> {
   try {
-    return plainJson(await withTimeout(engine.health(), ENGINE_HEALTH_TIMEOUT_MS));
+    return plainJson(await withTimeout(engine.health(), guardMs));
   } catch (err) {
     return { healthy: false, error: err instanceof Error ? err.message : String(err) };
   }
