@@ -15,7 +15,7 @@ import { formatSummary } from "../firmware-sim/report/format.ts";
 import type { BridgeTap } from "./bridge/tap.ts";
 import { type Bridge, createBridge } from "./bridge.ts";
 import { dashboardLink } from "./dashboard/index.ts";
-import { exitOnAgentConfigError, loadConfigWithSourcesOrExit } from "./cli/config-flags.ts";
+import { exitOnConfigError, loadConfigWithSourcesOrExit } from "./cli/config-flags.ts";
 import { createLogger } from "./logging.ts";
 
 /** The demo fleet: one device per profile, so every behaviour shows. */
@@ -97,7 +97,7 @@ async function runDemoIn(options: DemoOptions, tempDir: string | undefined): Pro
     );
   } catch (err) {
     await sim.close();
-    exitOnAgentConfigError(err, sources);
+    exitOnConfigError(err, sources);
     throw err;
   }
   let fleet: ReturnType<typeof createFleet> | undefined;

@@ -36,14 +36,28 @@ export function loadConfigOrExit(
 
 /**
  * Ends the command as a bad setting does (one `config error:` line each, exit 2) when `err` is a configuration
- * problem `createBridge` found once the agent classes were loaded (`agents.config`: app/bridge/agent-config.ts).
+ * problem `createBridge` found: `agents.config` options checked once the agent classes were loaded
+ * (app/bridge/agent-config.ts, `details.issues`), or a setting a part refuses as it is built although the schema
+ * took it (the engine client refuses two URLs of one replica, or an API key with a line break; `details.field`).
  * Returns for any other error, which the caller reports as it did.
  */
-export function exitOnAgentConfigError(err: unknown, sources: ReadonlyMap<string, string>): void {
-  if (!(err instanceof BridgeError) || err.code !== "BRIDGE_ERR_CONFIG" || !Array.isArray(err.details.issues)) return;
-  for (const issue of err.details.issues as AgentConfigIssue[]) {
+export function exitOnConfigError(err: unknown, sources: ReadonlyMap<string, string>): void {
+  if (!(err instanceof BridgeError) || err.code !== "BRIDGE_ERR_CONFIG") return;
+  const issues = Array.isArray(err.details.issues) ? (err.details.issues as AgentConfigIssue[]) : issuesOf(err);
+  if (issues.length === 0) return;
+  for (const issue of issues) {
     const source = issue.source ?? sourceOf(sources, issue.field);
     process.stderr.write(`${formatConfigIssue({ field: issue.field, message: issue.message, source })}\n`);
   }
   throw new CliExit(EXIT_USAGE, "invalid configuration");
+}
+
+/** The one setting a BRIDGE_ERR_CONFIG names in `details.field`, its rule being the message after the field name. */
+function issuesOf(err: BridgeError): AgentConfigIssue[] {
+  const field = err.details.field;
+  if (typeof field !== "string") return [];
+  const rule = err.details.rule;
+  if (typeof rule === "string") return [{ field, message: rule }];
+  const message = err.message.startsWith(`${field} `) ? err.message.slice(field.length + 1) : err.message;
+  return [{ field, message }];
 }

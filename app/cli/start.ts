@@ -8,7 +8,7 @@ import { type BridgeConfig, isLoopbackHost } from "../config/index.ts";
 import { createLogger } from "../logging.ts";
 import { dashboardLink } from "../dashboard/index.ts";
 import { hasErrorCode } from "../../errors/index.ts";
-import { exitOnAgentConfigError, loadConfigWithSourcesOrExit } from "./config-flags.ts";
+import { exitOnConfigError, loadConfigWithSourcesOrExit } from "./config-flags.ts";
 import { CliExit, EXIT_FAILURE } from "./exit.ts";
 
 type Flags = Record<string, unknown>;
@@ -83,8 +83,9 @@ export async function runStart(flags: Flags, overrides?: Readonly<Record<string,
   try {
     bridge = await createBridge(config, { logger });
   } catch (err) {
-    // A bad agents.config option is a configuration problem like any other: its lines, exit 2.
-    exitOnAgentConfigError(err, sources);
+    // A bad agents.config option, or a setting the engine client refuses, is a configuration problem like any other:
+    // its lines, exit 2.
+    exitOnConfigError(err, sources);
     logger.fatal({ err }, "bridge could not be built");
     throw new CliExit(EXIT_FAILURE, "start failed");
   }

@@ -3,10 +3,16 @@
  * engine options: file, environment, validated with errors naming the field, and handed to the client as given.
  */
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import fs from "node:fs";
+import path from "node:path";
+import { after, describe, test } from "node:test";
 import { engineClientInit } from "../../app/bridge/engine-init.ts";
 import { formatConfigIssue, loadConfig } from "../../app/config/index.ts";
 import { ENGINE_CLIENT_DEFAULTS, resolveEngineClientOptions } from "../../engine-client/index.ts";
+import { makeTempDir, runCli } from "./support/bridge-process.ts";
+
+const tmp = makeTempDir("bridge-engine-options-");
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 function errorsOf(result: ReturnType<typeof loadConfig>): string[] {
   assert.equal(result.ok, false, "expected the configuration to be refused");
@@ -98,5 +104,51 @@ describe("engine health and watchdog settings", () => {
       "config error: engine.cooldown.stallProbeTimeoutMs must be an integer from 1 to 3600000 (from overrides)",
     ]);
     assert.deepEqual(errorsOf(loadConfig({ overrides: { engine: { cooldown: 5 } } })).length, 1);
+  });
+});
+
+describe("engine settings the engine client refuses at start", () => {
+  /** `start` on a data directory of its own; nothing listens on the engine URLs (the start must not get that far). */
+  function start(name: string, args: string[]) {
+    const dataDir = path.join(tmp, name);
+    const result = runCli([
+      "start",
+      "--data-dir",
+      dataDir,
+      "--host",
+      "127.0.0.1",
+      "--mqtt-port",
+      "0",
+      "--http-port",
+      "0",
+      ...args,
+    ]);
+    return { result, dataDir };
+  }
+
+  test("are config errors: exit code 2 and a line naming the field and where it came from", () => {
+    // Two spellings of one replica: the schema takes each URL, the engine client refuses the pair.
+    const repeated = start("repeated-replica", [
+      "--engine-url",
+      "http://127.0.0.1:9",
+      "--engine-url",
+      "http://127.0.0.1:9/v1",
+    ]);
+    assert.equal(repeated.result.status, 2, repeated.result.stdout + repeated.result.stderr);
+    assert.equal(
+      repeated.result.stderr.trim(),
+      "config error: engine.urls must not repeat a replica (from --engine-url)",
+    );
+    assert.doesNotMatch(repeated.result.stdout, /bridge started|bridge could not be built/);
+    assert.equal(fs.existsSync(path.join(repeated.dataDir, "bridge.lock")), false, "the data directory is let go");
+
+    const file = path.join(tmp, "api-key-line-break.json");
+    fs.writeFileSync(file, JSON.stringify({ engine: { urls: ["http://127.0.0.1:9"], apiKey: "engine-key\nmore" } }));
+    const key = start("api-key-line-break", ["--config", file]);
+    assert.equal(key.result.status, 2, key.result.stdout + key.result.stderr);
+    assert.equal(
+      key.result.stderr.trim(),
+      `config error: engine.apiKey must be a string without line breaks (from config file ${file})`,
+    );
   });
 });
