@@ -52,7 +52,7 @@ export function engineReadinessCheck(
   let current: Promise<ReadinessCheckResult> | undefined;
   let settledAt: number | undefined;
   return () => {
-    if (current !== undefined && (settledAt === undefined || clock.now() - settledAt < reuseMs)) return current;
+    if (current !== undefined && (settledAt === undefined || isFresh(clock.now() - settledAt, reuseMs))) return current;
     settledAt = undefined;
     const round = checkEngine(engine).finally(() => {
       if (current === round) settledAt = clock.now();
@@ -60,6 +60,15 @@ export function engineReadinessCheck(
     current = round;
     return round;
   };
+}
+
+/**
+ * A round that settled `ageMs` ago still answers. A negative age is a wall clock stepped back (NTP, an operator):
+ * the round is not that much younger than now, and reusing it until the clock caught up again (an hour, for a
+ * step of an hour) would hide every change of the engine meanwhile, so it is stale.
+ */
+function isFresh(ageMs: number, reuseMs: number): boolean {
+  return ageMs >= 0 && ageMs < reuseMs;
 }
 
 async function checkEngine(engine: Pick<EngineClient, "health"> | undefined): Promise<ReadinessCheckResult> {

@@ -169,4 +169,23 @@ describe("engine readiness", () => {
     answer({ status: "down", replicas: [{ url: "http://a:8000", state: "cooling", healthy: true }] });
     assert.equal((await next).ready, false);
   });
+  test("a wall clock stepped back does not keep answering probes with the last round", async () => {
+    let nowMs = Date.UTC(2026, 0, 1);
+    let rounds = 0;
+    const engine = {
+      health: async (): Promise<EngineHealth> => {
+        rounds++;
+        return { status: "ok", replicas: [{ url: "http://a:8000", state: "healthy", healthy: true }] };
+      },
+    };
+    const check = engineReadinessCheck(engine, { clock: { now: () => nowMs }, reuseMs: 1000 });
+    await check();
+    assert.equal(rounds, 1);
+    // NTP steps the clock back an hour: the round is not an hour younger than the probe, so it is not reused.
+    nowMs -= 3_600_000;
+    await check();
+    assert.equal(rounds, 2, "a round that settled 'in the future' is not reused");
+    await check();
+    assert.equal(rounds, 2, "the new round is reused as usual");
+  });
 });
