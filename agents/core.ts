@@ -29,8 +29,9 @@ export interface RuntimeCore {
   /** Delivers a runtime event (alarm, task result) to an agent, waking it; bypasses the mailbox capacity. */
   enqueueInternal(agentId: string, event: AgentEvent): void;
   /**
-   * An event reached a cell that closed (hibernated or destroyed): it runs in the agent's current cell, woken if
-   * needed, or fails with BRIDGE_ERR_RUNTIME_CLOSED once the runtime is shutting down. Never leaves it unresolved.
+   * An event reached a cell that closed (hibernated, retired or destroyed): it runs in the agent's current cell, woken
+   * if needed (while a shutdown drains too), or fails with BRIDGE_ERR_RUNTIME_CLOSED once the runtime has shut down.
+   * Never leaves it unresolved.
    */
   reroute(agentId: string, item: QueuedEvent): void;
   /** A cell finished its mailbox: eviction bookkeeping. */

@@ -54,9 +54,15 @@ export function enqueueInternal(
   cellFor(rt, agentId).enqueue({ event, user: false, resolve });
 }
 
-/** RuntimeCore.reroute: an event that reached a closed cell runs in the agent's current cell. */
+/**
+ * RuntimeCore.reroute: an event that reached a closed cell runs in the agent's current cell. Still while shutdown
+ * drains: the only cell that closes with events queued then is one whose instance was retired (a callback timed out
+ * while the shutdown waited for it), and what waited behind the callback was accepted before the shutdown, so it is
+ * drained on a fresh instance like any other mailbox (the shutdown's rounds wait for that cell too). A bare wake
+ * (the shutdown's own, which only waits for the drain) carries no work: it wakes no fresh instance then.
+ */
 export function reroute(rt: Runtime, agentId: string, item: QueuedEvent): void {
-  if (rt.closing || rt.closed) {
+  if (rt.closed || (rt.closing && item.event.kind === "wake")) {
     item.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message: "runtime is shutting down" });
     return;
   }

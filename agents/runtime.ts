@@ -218,8 +218,9 @@ export class Runtime implements AgentRuntime {
     }
     for (const [id, cell] of this.cells) {
       cell.failAll(AGENT_ERRORS.RUNTIME_CLOSED, "runtime shut down");
-      // Already out of memory, and counted then: an agent retired while the shutdown waited for its hung callback
-      // (nothing reroutes to a fresh cell once shutdown began, so its closed cell is still listed).
+      // Already out of memory, and counted then: an agent retired while the shutdown waited for its hung callback.
+      // Events that waited behind it were rerouted to a fresh cell, which replaced it here; with none but the
+      // shutdown's own wake (which wakes no fresh instance), its closed cell is still listed.
       if (cell.closed) continue;
       cell.hibernate();
       this.core.observer.onHibernate?.({ agentId: id, reason: "shutdown" });

@@ -6,7 +6,8 @@ import { decodeValue } from "../value-codec.ts";
 /**
  * First event after a wake. Reattaches persisted connections to the transports the host kept; a row without a
  * transport belonged to a previous process, so it is closed with reason "shutdown". Runs onStart, then tells the
- * agent about tasks that were unfinished at the last stop, and reconciles its fleet-directory entries.
+ * agent about tasks that were unfinished at the last stop (not while the runtime shuts down: the next start does), and
+ * reconciles its fleet-directory entries.
  * `settledTasks`: tasks that did finish and whose outcome event waits in the mailbox (the previous instance was
  * retired, or its batch abandoned, before it ran): that event reports them, so they are not interrupted.
  */
@@ -39,9 +40,13 @@ export async function handleStart(cell: AgentCell, settledTasks?: ReadonlySet<st
     sql.run("DELETE FROM _bridge_connections WHERE id = ?", conn.id);
     cell.connections.delete(conn.id);
   }
-  const rows = sql.all<{ id: string; kind: string; input: Uint8Array | null; started_at: number }>(
-    "SELECT * FROM _bridge_tasks ORDER BY started_at, id",
-  );
+  // A wake while the runtime shuts down (a fresh instance draining what waited behind a retired one) leaves unfinished
+  // tasks their rows, as the shutdown does for every agent: the next start reports each once.
+  const rows = cell.core.closing
+    ? []
+    : sql.all<{ id: string; kind: string; input: Uint8Array | null; started_at: number }>(
+        "SELECT * FROM _bridge_tasks ORDER BY started_at, id",
+      );
   for (const row of rows) {
     if (cell.tasks.has(row.id) || settledTasks?.has(row.id) === true) continue;
     sql.run("DELETE FROM _bridge_tasks WHERE id = ?", row.id);

@@ -420,6 +420,43 @@ describe("callback time limit (callbackTimeoutMs)", () => {
     assert.deepEqual(hibernations.sort(), ["a:retired", "b:shutdown"]);
   });
 
+  test("a shutdown that retires an agent still drains what waited behind its hung callback, on a fresh instance", async () => {
+    reset();
+    const clock = new ManualClock();
+    const dir = path.join(t.dir, "shutdown-drain");
+    const rt = runtime(dir, clock);
+    await rt.start();
+    // A task that keeps running, then one that ends while the item queued after it hangs.
+    await rt.call("a", "startWaitingTask", []);
+    await rt.call("a", "taskThenHang", []);
+    await clock.advance(0);
+    assert.deepEqual(log, ["start", "hang:after-task"]);
+    // Accepted before the shutdown: a call, then the outcome of the task, both waiting behind the hung item.
+    const ping = rt.call("a", "ping", []);
+    hangGate.open();
+    await settle();
+    const closed = rt.shutdown();
+    await clock.advance(TIMEOUT_MS);
+    await closed;
+    assert.deepEqual(await ping, { ok: true, value: "pong" }, "drained, not failed as the runtime shutting down");
+    assert.deepEqual(
+      log.filter((l) => !l.startsWith("task aborted")),
+      ["start", "hang:after-task", "start", "ping", "task done"],
+      "the task still running is not reported while the runtime shuts down",
+    );
+
+    // The task that ended is done with; the one cut off by the shutdown is reported once, by the next start.
+    log.length = 0;
+    const next = runtime(dir, clock);
+    await next.start();
+    try {
+      assert.deepEqual(await next.call("a", "ping", []), { ok: true, value: "pong" });
+      assert.deepEqual(log, ["start", "interrupted", "ping"]);
+    } finally {
+      await next.shutdown();
+    }
+  });
+
   test("a callback that settles within the limit is untouched, and its timer does not outlive it", async () => {
     reset();
     const clock = new ManualClock();
