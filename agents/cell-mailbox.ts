@@ -175,6 +175,22 @@ function destroyDue(cell: AgentCell): boolean {
   return cell.pendingDestroy !== null && (cell.mailbox.length === 0 || cell.retired !== null);
 }
 
+/**
+ * Task reports handed back once by abandonBatch. Once only: a fault that persists abandons every batch, and a report
+ * handed back each time would run again and again in one synchronous drain.
+ */
+const handedBack = new WeakSet<QueuedEvent>();
+
+/**
+ * A task's report (progress or outcome) that nobody else could send again: unlike a device message (resent unacked)
+ * or an alarm (set again, runtime-alarms.ts), it exists only in the mailbox, so failing it with the batch would lose
+ * a task that had ended, and the next wake would report it as interrupted.
+ */
+function isTaskReport(item: QueuedEvent): boolean {
+  const kind = item.event.kind;
+  return kind === "task-done" || kind === "task-failed" || kind === "task-progress";
+}
+
 function abandonBatch(cell: AgentCell, batch: QueuedEvent[], err: unknown): void {
   cell.scope = null;
   try {
@@ -182,7 +198,17 @@ function abandonBatch(cell: AgentCell, batch: QueuedEvent[], err: unknown): void
   } catch {}
   // The batch's undo steps never ran: the tasks its events started would run on (and leak) for rows never written.
   dropUncommittedTasks(cell);
-  for (const item of batch) item.resolve(failure(err));
+  // A task's report goes back to the front of the mailbox instead (its writes rolled back with the batch, and the
+  // agent object that saw it is dropped below): the wake that follows runs it on a fresh handle, and its start event
+  // leaves the task's row to it (settledTaskIds).
+  const again: QueuedEvent[] = [];
+  for (const item of batch) {
+    if (isTaskReport(item) && !handedBack.has(item)) {
+      handedBack.add(item);
+      again.push(item);
+    } else item.resolve(failure(err));
+  }
+  cell.mailbox.unshift(...again);
   reportError(cell, err, "batch");
   // Memory may now differ from the database: drop the handle and object so the next event reloads both.
   try {

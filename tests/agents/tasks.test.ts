@@ -5,6 +5,7 @@ import { after, describe, test } from "node:test";
 import { Agent, type AgentRuntime, type TaskInfo, type Value } from "../../agents/index.ts";
 import { RuntimeDb } from "../../agents/runtime-db.ts";
 import { ManualClock } from "../support/manual-clock.ts";
+import { failControlOnce } from "./control-fault.ts";
 import { RecordingTransport, settle, tempDir, testRuntime } from "./helpers.ts";
 
 const seen: string[] = [];
@@ -55,6 +56,22 @@ class Streamer extends Agent {
   }
   answers(): Value {
     return this.sql<{ a: string }>`SELECT a FROM answers`.map((r) => r.a);
+  }
+}
+
+/** Opens the gate a `hold` event waits on. */
+let releaseHold: () => void = () => {};
+
+/** A Streamer with an event that holds the mailbox, and one that writes, so events can queue up behind it. */
+class HoldingStreamer extends Streamer {
+  async hold(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      releaseHold = resolve;
+    });
+  }
+  note(): void {
+    this.sql`CREATE TABLE IF NOT EXISTS notes (n TEXT)`;
+    this.sql`INSERT INTO notes (n) VALUES ('note')`;
   }
 }
 
@@ -229,6 +246,34 @@ describe("agent background tasks", () => {
     await finishTask("q8");
     await finishTask("q9");
     await assertRestartWakesNobody(rt, "pending-mark-evicted", 9);
+  });
+
+  test("a task's outcome in a batch abandoned to a storage fault still finishes it after the wake, not as interrupted", async () => {
+    seen.length = 0;
+    const rt = testRuntime(path.join(t.dir, "abandoned-outcome"), HoldingStreamer, 12);
+    try {
+      await rt.call("s", "begin", ["q12"]);
+      await settle();
+      // The outcome queues up behind a writing event, in one batch: the savepoint before the outcome fails.
+      const hold = rt.call("s", "hold", []);
+      await settle();
+      const note = rt.call("s", "note", []);
+      finishers.get("q12")?.("the answer");
+      await settle();
+      const fault = failControlOnce((text) => text === "SAVEPOINT ev");
+      try {
+        releaseHold();
+        assert.deepEqual(await hold, { ok: true, value: null });
+        assert.equal((await note).ok, false, "the batch was abandoned");
+      } finally {
+        fault.restore();
+      }
+      await settle();
+      assert.deepEqual(await rt.call("s", "answers", []), { ok: true, value: ["the answer"] });
+      assert.deepEqual(seen.slice(2), ["done:q12:the answer"], "finished by its outcome, never interrupted");
+    } finally {
+      await rt.shutdown();
+    }
   });
 
   test("a task unfinished at shutdown reaches onTaskInterrupted after the restart", async () => {
