@@ -54,7 +54,10 @@ export interface DeviceAgentOptions {
   maxTurnToolOutputChars: number;
   /** A reasoning question longer than this is refused with BRIDGE_ERR_FRAME_INVALID. Default 4000. */
   maxQuestionChars: number;
-  /** Completion tokens when the reason frame gives no `max`. Default 512. */
+  /**
+   * Completion tokens when the reason frame gives no `max`. Default 512, or `reasonMaxTokensLimit` when that is set
+   * lower and this is not set.
+   */
   reasonDefaultMaxTokens: number;
   /** Upper bound on a reason frame's `max`. Default 4096. */
   reasonMaxTokensLimit: number;
@@ -223,20 +226,28 @@ export function resolveDeviceAgentOptions(
     toolsRequiringApproval: [...DEVICE_AGENT_DEFAULTS.toolsRequiringApproval],
   };
   const target = out as unknown as Record<string, unknown>;
-  let turnBudgetGiven = false;
+  const given = new Set<string>();
   for (const layer of layers) {
     if (layer === undefined) continue;
     for (const [key, value] of Object.entries(layer)) {
       if (value === undefined) continue;
       if (!Object.hasOwn(DEVICE_AGENT_DEFAULTS, key)) fail(key, "is not a known option");
       target[key] = value;
-      if (key === "maxTurnToolOutputChars") turnBudgetGiven = true;
+      given.add(key);
     }
   }
-  // Not given: the turn's budget follows a maxToolOutputChars raised above its default, so that a configuration
-  // written before the budget existed (one output of 10000 characters, say) still builds its agents.
-  if (!turnBudgetGiven && Number.isSafeInteger(out.maxToolOutputChars)) {
+  // A default bound to stay on one side of another option follows that option when only the other was set, so that
+  // setting one option alone never fails for a value nobody set. Not given: the turn's budget follows a
+  // maxToolOutputChars raised above its default (a configuration written before the budget existed, one output of
+  // 10000 characters say, still builds its agents), and the completion tokens of a frame without `max` stay within a
+  // reasonMaxTokensLimit lowered below them (the limit would cut them anyway). A bad value of the option followed is
+  // left for its own check below, which names it.
+  if (!given.has("maxTurnToolOutputChars") && Number.isSafeInteger(out.maxToolOutputChars)) {
     out.maxTurnToolOutputChars = Math.max(TURN_TOOL_OUTPUT_CHARS_DEFAULT, out.maxToolOutputChars);
+  }
+  const limit = out.reasonMaxTokensLimit;
+  if (!given.has("reasonDefaultMaxTokens") && Number.isSafeInteger(limit) && limit >= MINIMUMS.reasonMaxTokensLimit) {
+    out.reasonDefaultMaxTokens = Math.min(DEVICE_AGENT_DEFAULTS.reasonDefaultMaxTokens, limit);
   }
   for (const [key, min] of Object.entries(MINIMUMS)) {
     const value = target[key];

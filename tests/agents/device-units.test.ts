@@ -547,4 +547,23 @@ describe("options", () => {
       (err: unknown) => err instanceof BridgeError && err.details.field === "telemetryMaxRow",
     );
   });
+
+  test("a reasonMaxTokensLimit lowered below the default completion tokens is accepted: the unset default follows it", () => {
+    assert.equal(resolveDeviceAgentOptions({ reasonMaxTokensLimit: 256 }).reasonDefaultMaxTokens, 256);
+    // Set in a lower layer (the class's deviceOptions), lowered in a higher one (the bridge config).
+    assert.equal(
+      resolveDeviceAgentOptions({ reasonMaxTokensLimit: 2048 }, { reasonMaxTokensLimit: 128 }).reasonDefaultMaxTokens,
+      128,
+    );
+    assert.equal(resolveDeviceAgentOptions({ reasonMaxTokensLimit: 1024 }).reasonDefaultMaxTokens, 512);
+    // Set explicitly above the limit, it is still refused; a bad limit is named as the bad field.
+    assert.throws(
+      () => resolveDeviceAgentOptions({ reasonMaxTokensLimit: 256, reasonDefaultMaxTokens: 512 }),
+      (err: unknown) => err instanceof BridgeError && err.details.field === "reasonDefaultMaxTokens",
+    );
+    assert.throws(
+      () => resolveDeviceAgentOptions({ reasonMaxTokensLimit: 0 }),
+      (err: unknown) => err instanceof BridgeError && err.details.field === "reasonMaxTokensLimit",
+    );
+  });
 });
