@@ -8,7 +8,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { CODEC_NAMES, type CodecName } from "../../codecs/frames.ts";
 import type { DeviceRecord, DeviceRegistry } from "../../broker/registry/index.ts";
-import { isValidAgentId } from "../../agents/ids.ts";
+import { isValidDeviceId } from "../../codecs/index.ts";
 import { agentDatabaseFile, REGISTRY_FILE } from "../bridge/layout.ts";
 import type { BridgeConfig } from "../config/index.ts";
 import { loadConfigOrExit } from "./config-flags.ts";
@@ -23,6 +23,16 @@ async function openRegistry(flags: Flags, config: BridgeConfig = loadConfigOrExi
   // Loaded on use so `--help` and usage errors never depend on the registry's native SQLite module.
   const { createDeviceRegistry } = await import("../../broker/registry/index.ts");
   return createDeviceRegistry({ path: path.join(config.dataDir, REGISTRY_FILE) });
+}
+
+/**
+ * Refuses an id no device can have before anything is opened: a malformed id is bad usage (exit 2, docs/errors.md),
+ * not an unknown device, and must not create the data directory on its way to saying so.
+ */
+function requireDeviceId(id: string): void {
+  if (isValidDeviceId(id)) return;
+  process.stderr.write(`error: device id must match [A-Za-z0-9_.-]{1,64} (got ${JSON.stringify(id)})\n`);
+  throw new CliExit(EXIT_USAGE);
 }
 
 function out(line: string): void {
@@ -51,6 +61,7 @@ async function add(id: string | undefined, flags: Flags): Promise<void> {
     process.stderr.write("error: give a device id, or --count N --prefix P for several\n");
     throw new CliExit(EXIT_USAGE);
   }
+  requireDeviceId(id);
   const registry = await openRegistry(flags);
   try {
     const result = await registry.add(id, {
@@ -152,6 +163,7 @@ function removal(id: string, record: boolean, agentData: boolean): string {
 }
 
 async function remove(id: string, flags: Flags): Promise<void> {
+  requireDeviceId(id);
   const config = loadConfigOrExit(flags);
   const registry = await openRegistry(flags, config);
   try {
@@ -161,7 +173,7 @@ async function remove(id: string, flags: Flags): Promise<void> {
     }
     if (!registry.remove(id)) {
       // Removed earlier without --purge: say where the rest of it is.
-      const left = isValidAgentId(id) && existsSync(agentDatabaseFile(config.dataDir, id));
+      const left = existsSync(agentDatabaseFile(config.dataDir, id));
       const hint = left ? `; its agent data is still there: \`devices rm ${id} --purge\` removes it` : "";
       process.stderr.write(`error: no device ${id}${hint}\n`);
       throw new CliExit(EXIT_FAILURE);

@@ -1,0 +1,27 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import { makeTempDir, runCli } from "./support/bridge-process.ts";
+
+const dataDir = makeTempDir("bridge-devices-cli-");
+after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+
+describe("devices commands and bad input", () => {
+  for (const purge of [[], ["--purge"]]) {
+    test(`devices rm ${purge.join(" ")} with an invalid device id is a usage error (exit 2), as docs/errors.md says`, () => {
+      const result = runCli(["devices", "rm", "bad/id", ...purge, "--data-dir", dataDir]);
+      assert.equal(result.status, 2, result.stderr);
+      assert.match(result.stderr, /device id must match \[A-Za-z0-9_\.-\]\{1,64\}/);
+      assert.doesNotMatch(result.stderr, /no device/);
+    });
+  }
+
+  test("devices add with an invalid device id is a usage error (exit 2) and creates no data directory", () => {
+    const missing = path.join(dataDir, "never-made");
+    const result = runCli(["devices", "add", "bad/id", "--data-dir", missing]);
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(result.stderr, /device id must match/);
+    assert.equal(fs.existsSync(missing), false);
+  });
+});
