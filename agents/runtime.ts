@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import pino from "pino";
 import type { Value } from "../codecs/frames.ts";
+import { BridgeError } from "../errors/bridge-error.ts";
 import type { AgentClass } from "./agent.ts";
 import { AlarmIndex } from "./alarm-index.ts";
 import type { AgentCell } from "./cell.ts";
@@ -232,6 +233,9 @@ export class Runtime implements AgentRuntime {
 
   async destroyAgent(agentId: string): Promise<boolean> {
     if (!isValidAgentId(agentId)) return false;
+    // The runtime database is closed: answered like the other methods, rather than a raw SQLite error with the files
+    // of the agent (its database, alarm row) left half removed.
+    if (this.closed) throw new BridgeError(AGENT_ERRORS.RUNTIME_CLOSED, "runtime is shut down", { agent: agentId });
     const cell = this.cells.get(agentId);
     if (cell === undefined) return destroyFiles(this, agentId);
     await cell.requestDestroy();

@@ -155,7 +155,8 @@ export interface AgentRuntime extends AgentHost {
   shutdown(): Promise<void>;
   /**
    * Drops agent `agentId`: its database, schedules, queue, directory entries; closes its connections. Resolves true
-   * when there was anything of the agent to remove, false for an id that has (or can have) no agent.
+   * when there was anything of the agent to remove, false for an id that has (or can have) no agent. Rejects with
+   * BRIDGE_ERR_RUNTIME_CLOSED after shutdown (nothing is deleted then).
    */
   destroyAgent(agentId: string): Promise<boolean>;
   stats(): { active: number; hibernated: number; mailboxDepth: number; commits: number };

@@ -197,6 +197,18 @@ describe("agent runtime registry and operator calls", () => {
     }
   });
 
+  test("destroyAgent after shutdown is refused with BRIDGE_ERR_RUNTIME_CLOSED and deletes nothing", async () => {
+    const dataDir = path.join(t.dir, "destroy-after-shutdown");
+    const rt = testRuntime(dataDir, Base, 7);
+    await rt.call("kept", "later", []);
+    await rt.shutdown();
+    await assert.rejects(
+      rt.destroyAgent("kept"),
+      (err: unknown) => err instanceof BridgeError && err.code === "BRIDGE_ERR_RUNTIME_CLOSED",
+    );
+    assert.equal(fs.existsSync(path.join(dataDir, "agents", "kept.db")), true, "its database is left alone");
+  });
+
   test("options are validated at construction with the field named", () => {
     const dataDir = path.join(t.dir, "opts");
     const cases: Array<[Record<string, unknown>, string]> = [
