@@ -3,7 +3,7 @@
  * the bridge runs (the registry is shared through SQLite WAL), so no restart is needed to add a device. `rm --purge`
  * also removes the agent's data, and only while no bridge runs (devices-purge.ts).
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, statSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import { CODEC_NAMES, type CodecName } from "../../codecs/frames.ts";
@@ -18,8 +18,21 @@ import { CliExit, EXIT_FAILURE, EXIT_USAGE } from "./exit.ts";
 
 type Flags = Record<string, unknown>;
 
-async function openRegistry(flags: Flags, config: BridgeConfig = loadConfigOrExit(flags)): Promise<DeviceRegistry> {
-  mkdirSync(config.dataDir, { recursive: true });
+/**
+ * Opens the registry in the data directory. Only provisioning (`add`) makes the directory; reading or removing
+ * (`list`, `rm`) in a directory that is not there would leave an empty one with a registry behind a mistyped
+ * `--data-dir`, so they say so instead (exit 1) and create nothing.
+ */
+async function openRegistry(
+  flags: Flags,
+  use: "provision" | "existing",
+  config: BridgeConfig = loadConfigOrExit(flags),
+): Promise<DeviceRegistry> {
+  if (use === "provision") mkdirSync(config.dataDir, { recursive: true });
+  else if (!statSync(config.dataDir, { throwIfNoEntry: false })?.isDirectory()) {
+    process.stderr.write(`error: no data directory at ${config.dataDir}\n`);
+    throw new CliExit(EXIT_FAILURE);
+  }
   // Loaded on use so `--help` and usage errors never depend on the registry's native SQLite module.
   const { createDeviceRegistry } = await import("../../broker/registry/index.ts");
   return createDeviceRegistry({ path: path.join(config.dataDir, REGISTRY_FILE) });
@@ -62,7 +75,7 @@ async function add(id: string | undefined, flags: Flags): Promise<void> {
     throw new CliExit(EXIT_USAGE);
   }
   requireDeviceId(id);
-  const registry = await openRegistry(flags);
+  const registry = await openRegistry(flags, "provision");
   try {
     const result = await registry.add(id, {
       codec: codec as CodecName | undefined,
@@ -100,7 +113,7 @@ async function addMany(id: string | undefined, codec: CodecName | undefined, fla
     process.stderr.write(`error: ${planned.message}\n`);
     throw new CliExit(EXIT_USAGE);
   }
-  const registry = await openRegistry(flags);
+  const registry = await openRegistry(flags, "provision");
   try {
     await addBatch(
       registry,
@@ -114,7 +127,7 @@ async function addMany(id: string | undefined, codec: CodecName | undefined, fla
 }
 
 async function list(flags: Flags): Promise<void> {
-  const registry = await openRegistry(flags);
+  const registry = await openRegistry(flags, "existing");
   try {
     const devices = registry.list();
     if (flags.json) {
@@ -165,7 +178,7 @@ function removal(id: string, record: boolean, agentData: boolean): string {
 async function remove(id: string, flags: Flags): Promise<void> {
   requireDeviceId(id);
   const config = loadConfigOrExit(flags);
-  const registry = await openRegistry(flags, config);
+  const registry = await openRegistry(flags, "existing", config);
   try {
     if (flags.purge === true) {
       await purge(id, config, registry, flags.json === true);

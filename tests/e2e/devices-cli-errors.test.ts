@@ -9,7 +9,7 @@ after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
 describe("devices commands and bad input", () => {
   for (const purge of [[], ["--purge"]]) {
-    test(`devices rm ${purge.join(" ")} with an invalid device id is a usage error (exit 2), as docs/errors.md says`, () => {
+    test(`devices ${["rm", ...purge].join(" ")} with an invalid device id is a usage error (exit 2), as docs/errors.md says`, () => {
       const result = runCli(["devices", "rm", "bad/id", ...purge, "--data-dir", dataDir]);
       assert.equal(result.status, 2, result.stderr);
       assert.match(result.stderr, /device id must match \[A-Za-z0-9_\.-\]\{1,64\}/);
@@ -24,4 +24,15 @@ describe("devices commands and bad input", () => {
     assert.match(result.stderr, /device id must match/);
     assert.equal(fs.existsSync(missing), false);
   });
+
+  for (const args of [["list"], ["list", "--json"], ["rm", "sensor-1"], ["rm", "sensor-1", "--purge"]]) {
+    test(`devices ${args.join(" ")} on a data directory that does not exist says so (exit 1) and creates nothing`, () => {
+      const missing = path.join(dataDir, "typo");
+      const result = runCli(["devices", ...args, "--data-dir", missing]);
+      assert.equal(result.status, 1, result.stderr);
+      assert.equal(result.stdout, "");
+      assert.equal(result.stderr, `error: no data directory at ${missing}\n`);
+      assert.equal(fs.existsSync(missing), false);
+    });
+  }
 });
