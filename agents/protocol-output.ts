@@ -15,18 +15,20 @@ export function queueProtocol(cell: AgentCell, conn: Connection, message: Protoc
 }
 
 /**
- * Asks the agent whether `message` may go to `conn`. A hook that throws leaves the frame out (it could not be vetted)
- * rather than failing the event: the frame is the runtime's, not the event's work. It throws for one when the agent
- * instance was retired during the event (a callback timed out, retirement.ts) and the hook reaches the agent's
- * storage or connections; the event still commits the callbacks that ran before it, state changes included.
+ * Asks the agent whether `message` may go to `conn`. A live agent's hook that throws fails the event, as any fault
+ * of its own does (its writes roll back, its frames stay). Only a hook of an agent instance retired during the event
+ * (a callback timed out, retirement.ts) leaves the frame out instead: it throws for one because it reaches the
+ * retired agent's storage or connections, and the event must still commit the callbacks that ran before it, state
+ * changes included.
  */
 function admits(cell: AgentCell, conn: Connection, message: ProtocolMessage): boolean {
   try {
     return cell.agent![ADMIT_PROTOCOL](conn, message);
   } catch (err) {
+    if (cell.retired === null) throw err;
     cell.core.logger.warn(
       { err, agent: cell.id, connection: conn.id, frame: message.type },
-      "the agent could not vet a protocol frame, so it was not sent",
+      "the retired agent could not vet a protocol frame, so it was not sent",
     );
     return false;
   }
