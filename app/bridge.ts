@@ -20,6 +20,7 @@ import { API_TOKEN_FILE, type ApiTokenSource, loadOrCreateApiToken, registerOper
 import { classesByName, type LoadedAgentClass, loadAgentClasses } from "./bridge/agent-classes.ts";
 import { agentConfigError, checkAgentConfig } from "./bridge/agent-config.ts";
 import { acquireDataDirLock, type DataDirLock } from "./bridge/data-dir-lock.ts";
+import { OpenedParts } from "./bridge/opened-parts.ts";
 import { engineClientInit } from "./bridge/engine-init.ts";
 import { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
 import { type BridgeTap, tapHost } from "./bridge/tap.ts";
@@ -89,15 +90,23 @@ export async function createBridge(config: BridgeConfig, options: BridgeOptions)
   mkdirSync(config.dataDir, { recursive: true });
   // One bridge per data directory, locked before anything in it is opened (app/bridge/data-dir-lock.ts).
   const lock = acquireDataDirLock(config.dataDir);
+  const opened = new OpenedParts();
   try {
-    return await buildBridge(config, options, lock);
+    return await buildBridge(config, options, lock, opened);
   } catch (err) {
+    // What was opened before the failing step, in reverse order, then the lock: the data directory is free again.
+    await opened.closeAll(options.logger);
     lock.release();
     throw err;
   }
 }
 
-async function buildBridge(config: BridgeConfig, options: BridgeOptions, lock: DataDirLock): Promise<Bridge> {
+async function buildBridge(
+  config: BridgeConfig,
+  options: BridgeOptions,
+  lock: DataDirLock,
+  opened: OpenedParts,
+): Promise<Bridge> {
   const logger = options.logger;
   const agentClasses = await loadAgentClasses(config.agents.classes);
   // Per-class options are checked now, before anything opens or listens, not when each agent first wakes.
@@ -111,61 +120,77 @@ async function buildBridge(config: BridgeConfig, options: BridgeOptions, lock: D
   const tls = readTlsFiles(config);
   const metrics = createMetrics();
 
-  const registry = createDeviceRegistry({ path: path.join(config.dataDir, REGISTRY_FILE) });
+  const registry = opened.add(
+    "registry",
+    createDeviceRegistry({ path: path.join(config.dataDir, REGISTRY_FILE) }),
+    (r) => r.close(),
+  );
   const perDevice = registryClasses(registry, agentClasses, config, logger);
   const engine =
     config.engine.urls.length === 0
       ? undefined
-      : createEngineClient({
-          ...engineClientInit(config),
-          observer: metrics.engineObserver,
-          ...(options.clock ? { clock: options.clock } : {}),
-          ...(options.random ? { random: options.random } : {}),
-        });
-  const runtime = createRuntime({
-    dataDir: path.join(config.dataDir, AGENTS_DIR),
-    defaultAgentClass: DeviceAgent,
-    // Devices provisioned with a class name come first (exact ids), then the configured patterns.
-    agentClasses: [...perDevice, ...agentClasses],
-    clock: options.clock,
-    random: options.random,
-    engine,
-    logger: logger.child({ component: "agents" }),
-    // DeviceAgent classes report command state transitions to the metrics (bridge_command_states_total).
-    agentConfig: withCommandObserver(
-      config.agents.config,
-      [DeviceAgent, ...perDevice.map((c) => c.agentClass), ...agentClasses.map((c) => c.agentClass)],
-      DeviceAgent,
-      (transition) => metrics.commandState(transition.state),
-    ),
-    mailboxCapacity: config.agents.mailboxCapacity,
-    idleTimeoutMs: config.agents.idleTimeoutMs,
-    maxActiveAgents: config.agents.maxActiveAgents,
-    maxDatabaseBytes: config.agents.maxDatabaseBytes,
-    maxBatchEvents: config.agents.maxBatchEvents,
-    synchronous: config.agents.synchronous,
-    callbackTimeoutMs: config.agents.callbackTimeoutMs,
-    observer: metrics.runtimeObserver,
-  });
+      : opened.add(
+          "engine",
+          createEngineClient({
+            ...engineClientInit(config),
+            observer: metrics.engineObserver,
+            ...(options.clock ? { clock: options.clock } : {}),
+            ...(options.random ? { random: options.random } : {}),
+          }),
+          (e) => e.close(),
+        );
+  const runtime = opened.add(
+    "runtime",
+    createRuntime({
+      dataDir: path.join(config.dataDir, AGENTS_DIR),
+      defaultAgentClass: DeviceAgent,
+      // Devices provisioned with a class name come first (exact ids), then the configured patterns.
+      agentClasses: [...perDevice, ...agentClasses],
+      clock: options.clock,
+      random: options.random,
+      engine,
+      logger: logger.child({ component: "agents" }),
+      // DeviceAgent classes report command state transitions to the metrics (bridge_command_states_total).
+      agentConfig: withCommandObserver(
+        config.agents.config,
+        [DeviceAgent, ...perDevice.map((c) => c.agentClass), ...agentClasses.map((c) => c.agentClass)],
+        DeviceAgent,
+        (transition) => metrics.commandState(transition.state),
+      ),
+      mailboxCapacity: config.agents.mailboxCapacity,
+      idleTimeoutMs: config.agents.idleTimeoutMs,
+      maxActiveAgents: config.agents.maxActiveAgents,
+      maxDatabaseBytes: config.agents.maxDatabaseBytes,
+      maxBatchEvents: config.agents.maxBatchEvents,
+      synchronous: config.agents.synchronous,
+      callbackTimeoutMs: config.agents.callbackTimeoutMs,
+      observer: metrics.runtimeObserver,
+    }),
+    (r) => r.shutdown(),
+  );
   metrics.setSources({ runtime });
   // Devices reach the runtime through the activity tracker, so the dashboard knows last-seen without waking agents.
   const activityHost = trackHost(runtime, metrics.activity);
   const trackedHost = options.tap === undefined ? activityHost : tapHost(activityHost, options.tap);
-  const broker = createBroker({
-    host: trackedHost,
-    registry,
-    tcp: { host: config.mqtt.host, port: config.mqtt.port },
-    tls: tls === undefined ? undefined : { host: config.mqtt.host, port: config.mqtt.tls.port, ...tls },
-    websocket: { path: "/mqtt" },
-    anonymous: config.mqtt.allowAnonymous,
-    defaultCodec: config.mqtt.defaultCodec,
-    limits: config.mqtt.limits,
-    connectTimeoutMs: config.mqtt.connectTimeoutMs,
-    subscribeGraceMs: config.mqtt.subscribeGraceMs,
-    registryCheckMs: config.mqtt.registryCheckMs,
-    observer: metrics.brokerObserver,
-    logger: logger.child({ component: "broker" }),
-  });
+  const broker = opened.add(
+    "broker",
+    createBroker({
+      host: trackedHost,
+      registry,
+      tcp: { host: config.mqtt.host, port: config.mqtt.port },
+      tls: tls === undefined ? undefined : { host: config.mqtt.host, port: config.mqtt.tls.port, ...tls },
+      websocket: { path: "/mqtt" },
+      anonymous: config.mqtt.allowAnonymous,
+      defaultCodec: config.mqtt.defaultCodec,
+      limits: config.mqtt.limits,
+      connectTimeoutMs: config.mqtt.connectTimeoutMs,
+      subscribeGraceMs: config.mqtt.subscribeGraceMs,
+      registryCheckMs: config.mqtt.registryCheckMs,
+      observer: metrics.brokerObserver,
+      logger: logger.child({ component: "broker" }),
+    }),
+    (b) => b.close(),
+  );
   const token = loadOrCreateApiToken(config.dataDir, config.http.apiToken);
   if (token.source === "generated") {
     // The token itself never reaches a log line (logs get shipped and shared); the file is readable only by this user.
@@ -183,35 +208,43 @@ async function buildBridge(config: BridgeConfig, options: BridgeOptions, lock: D
     listeners: { mqtt: current.mqtt, mqtts: current.mqtts, http: current.http },
   });
 
-  const sockets = createAgentSocketServer({
-    // Not through the activity tracker: an operator's client is not the device, and must not make it look seen.
-    host: options.tap === undefined ? runtime : tapHost(runtime, options.tap),
-    apiToken: token.token,
-    // A token holder may open sockets only to provisioned devices (or any id in anonymous mode).
-    agentExists: (id) => config.mqtt.allowAnonymous || registry.get(id) !== undefined,
-    observer: metrics.socketObserver,
-    logger: logger.child({ component: "ws" }),
-  });
-  const http = createHttpServer({
-    host: config.http.host,
-    port: config.http.port,
-    logger,
-    readiness,
-    // The engine is its own check: devices are served while it is down, so /readyz does not wait for it.
-    readinessChecks: { engine: engineReadinessCheck(engine, { clock: options.clock }) },
-    upgradeRoutes: [
-      {
-        name: "mqtt",
-        match: (p) => p === "/mqtt",
-        handle: (req, socket, head) => broker.handleUpgrade(req, socket, head),
-      },
-      {
-        name: "agents",
-        match: (p) => sockets.matches(p),
-        handle: (req, socket, head) => sockets.handleUpgrade(req, socket, head),
-      },
-    ],
-  });
+  const sockets = opened.add(
+    "websockets",
+    createAgentSocketServer({
+      // Not through the activity tracker: an operator's client is not the device, and must not make it look seen.
+      host: options.tap === undefined ? runtime : tapHost(runtime, options.tap),
+      apiToken: token.token,
+      // A token holder may open sockets only to provisioned devices (or any id in anonymous mode).
+      agentExists: (id) => config.mqtt.allowAnonymous || registry.get(id) !== undefined,
+      observer: metrics.socketObserver,
+      logger: logger.child({ component: "ws" }),
+    }),
+    (s) => s.close(),
+  );
+  const http = opened.add(
+    "http",
+    createHttpServer({
+      host: config.http.host,
+      port: config.http.port,
+      logger,
+      readiness,
+      // The engine is its own check: devices are served while it is down, so /readyz does not wait for it.
+      readinessChecks: { engine: engineReadinessCheck(engine, { clock: options.clock }) },
+      upgradeRoutes: [
+        {
+          name: "mqtt",
+          match: (p) => p === "/mqtt",
+          handle: (req, socket, head) => broker.handleUpgrade(req, socket, head),
+        },
+        {
+          name: "agents",
+          match: (p) => sockets.matches(p),
+          handle: (req, socket, head) => sockets.handleUpgrade(req, socket, head),
+        },
+      ],
+    }),
+    (h) => h.close(),
+  );
   await registerOperatorApi(http.app, {
     runtime,
     registry,
