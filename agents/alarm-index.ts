@@ -23,6 +23,8 @@ export class AlarmIndex {
   readonly #fire: (agentIds: string[]) => void;
   readonly #times = new Map<string, number>();
   readonly #pending = new Set<string>();
+  /** Agents whose alarm or queue event failed as a whole: no alarm earlier than this (see backOff). */
+  readonly #backoff = new Map<string, number>();
   #heap: Array<{ id: string; t: number }> = [];
   #timer: unknown = null;
   #timerAt = Number.POSITIVE_INFINITY;
@@ -57,8 +59,15 @@ export class AlarmIndex {
     return t === FIRED ? undefined : t;
   }
 
-  /** Sets the agent's next alarm exactly (after its commit); null removes it. */
+  /**
+   * Sets the agent's next alarm exactly (after its commit); null removes it. Never earlier than a backoff in force
+   * (see backOff).
+   */
   set(agentId: string, at: number | null): void {
+    if (at !== null && this.#backoff.size > 0) {
+      const notBefore = this.#backoff.get(agentId);
+      if (notBefore !== undefined && at < notBefore) at = notBefore;
+    }
     const current = this.#times.get(agentId);
     if (at === null) {
       if (current === undefined) return;
@@ -77,6 +86,22 @@ export class AlarmIndex {
   lowerTo(agentId: string, at: number): void {
     const current = this.get(agentId);
     if (current === undefined || at < current) this.set(agentId, at);
+  }
+
+  /**
+   * The agent's alarm or queue event failed as a whole (runtime-alarms.ts): its alarm is set to `until`, and no
+   * recomputation moves it earlier until clearBackoff. Without the floor, the failed event's own bookkeeping (the
+   * next alarm recomputed from a queue item or schedule still due) set it in the past, so the alarm fired again at
+   * once, and a fault that persists became a loop.
+   */
+  backOff(agentId: string, until: number): void {
+    this.#backoff.set(agentId, until);
+    this.set(agentId, until);
+  }
+
+  /** An alarm event of the agent committed: its backoff ends. */
+  clearBackoff(agentId: string): void {
+    this.#backoff.delete(agentId);
   }
 
   markPending(agentId: string): void {
@@ -102,6 +127,7 @@ export class AlarmIndex {
   forget(agentId: string): boolean {
     this.#times.delete(agentId);
     this.#pending.delete(agentId);
+    this.#backoff.delete(agentId);
     return this.#db.deleteAgent(agentId);
   }
 

@@ -324,7 +324,10 @@ export function afterBatch(cell: AgentCell): void {
     if (cell.queueDirty) {
       cell.queueDirty = false;
       if (hasQueueItems(cell)) {
-        enqueue(cell, { event: { kind: "queue" }, user: false, resolve: () => {} });
+        // Its outcome goes to the runtime: a flush that fails as a whole is set again as an alarm, with backoff.
+        const core = cell.core;
+        const id = cell.id;
+        enqueue(cell, { event: { kind: "queue" }, user: false, resolve: (o) => core.queueFlushSettled(id, o) });
         return;
       }
     }

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { Value } from "../codecs/frames.ts";
 import type { AlarmIndex } from "./alarm-index.ts";
 import type { ReasoningEngine } from "./engine.ts";
-import type { AgentEvent, QueuedEvent } from "./events/types.ts";
+import type { AgentEvent, EventOutcome, QueuedEvent } from "./events/types.ts";
 import type { ConnectionTransport } from "./host.ts";
 import type { RuntimeDb } from "./runtime-db.ts";
 import type { StorageSettings } from "./storage.ts";
@@ -34,6 +34,8 @@ export interface RuntimeCore {
    * Never leaves it unresolved.
    */
   reroute(agentId: string, item: QueuedEvent): void;
+  /** The queue flush of `agentId` settled: one that failed as a whole sets the agent's alarm again (runtime-alarms.ts). */
+  queueFlushSettled(agentId: string, outcome: EventOutcome): void;
   /** A cell finished its mailbox: eviction bookkeeping. */
   cellIdle(agentId: string): void;
   /** Destroys an agent's files and index entries (the cell already drained); true when it had any. */

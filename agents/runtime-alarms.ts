@@ -20,16 +20,36 @@ export function fireAlarm(rt: Runtime, agentId: string): void {
  */
 function alarmSettled(rt: Runtime, agentId: string, outcome: EventOutcome): void {
   if (outcome.status !== "failed") {
-    rt.alarmFailures.delete(agentId);
+    if (rt.alarmFailures.delete(agentId)) rt.alarms.clearBackoff(agentId);
     return;
   }
+  setAlarmAgain(rt, agentId, outcome.code, "alarm");
+}
+
+/**
+ * A queue flush (the event a commit that queued items asks for) settled. One that failed as a whole (the state it
+ * left too large, a storage fault, an abandoned batch, a failed wake) left its items due with nothing to flush them:
+ * the queue event is asked for only by a commit that queued something. The alarm event flushes the queue too, so the
+ * agent's alarm is set again with the alarm's backoff, and its failures in a row count together with the alarm's (a
+ * committed alarm event resets them; a committed flush leaves them to it).
+ */
+export function queueFlushSettled(rt: Runtime, agentId: string, outcome: EventOutcome): void {
+  if (outcome.status === "failed") setAlarmAgain(rt, agentId, outcome.code, "queue");
+}
+
+/** The backoff for the agent's `failures`-th event failing as a whole in a row: 1 s doubling, up to 5 min. */
+export function eventRetryDelayMs(failures: number): number {
+  return Math.min(ALARM_RETRY_MAX_MS, ALARM_RETRY_FIRST_MS * 2 ** (failures - 1));
+}
+
+function setAlarmAgain(rt: Runtime, agentId: string, code: string, event: "alarm" | "queue"): void {
   if (rt.closing || rt.closed) return;
   const failures = (rt.alarmFailures.get(agentId) ?? 0) + 1;
   rt.alarmFailures.set(agentId, failures);
-  const delayMs = Math.min(ALARM_RETRY_MAX_MS, ALARM_RETRY_FIRST_MS * 2 ** (failures - 1));
-  rt.alarms.lowerTo(agentId, rt.core.clock.now() + delayMs);
+  const delayMs = eventRetryDelayMs(failures);
+  rt.alarms.backOff(agentId, rt.core.clock.now() + delayMs);
   rt.core.logger.warn(
-    { agent: agentId, failures, retryInMs: delayMs, code: outcome.code },
-    "alarm event failed; its alarm is set again later",
+    { agent: agentId, event, failures, retryInMs: delayMs, code },
+    "event failed as a whole; the agent's alarm is set again later",
   );
 }

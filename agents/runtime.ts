@@ -14,7 +14,7 @@ import type { CloseReason, ConnectionInit, DeliverOutcome, EventResult, InboundM
 import { globToRegExp, isValidAgentId } from "./ids.ts";
 import { type ResolvedRuntimeOptions, type RuntimeOptions, resolveRuntimeOptions } from "./options.ts";
 import { RuntimeDb } from "./runtime-db.ts";
-import { fireAlarm } from "./runtime-alarms.ts";
+import { fireAlarm, queueFlushSettled } from "./runtime-alarms.ts";
 import { cellIdle, clearIdleTimer } from "./runtime-hibernation.ts";
 import { cellFor, destroyFiles, enqueueInternal, reroute, runEvent } from "./runtime-registry.ts";
 import { START_WAKE_CONCURRENCY, wakePendingAgents } from "./runtime-start.ts";
@@ -111,6 +111,7 @@ export class Runtime implements AgentRuntime {
       transportOf: (id, connectionId) => this.transports.get(id, connectionId),
       agentFile: (id) => path.join(this.agentsDir, `${id}.db`),
       enqueueInternal: (id, event) => enqueueInternal(this, id, event),
+      queueFlushSettled: (id, outcome) => queueFlushSettled(this, id, outcome),
       cellIdle: (id) => cellIdle(this, id),
       reroute: (id, item) => reroute(this, id, item),
       destroyFiles: (id) => destroyFiles(this, id),

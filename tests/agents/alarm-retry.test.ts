@@ -3,7 +3,7 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent } from "../../agents/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { tempDir, testRuntime } from "./helpers.ts";
+import { settle, tempDir, testRuntime } from "./helpers.ts";
 
 const ticks: string[] = [];
 /** How many alarm runs still lose their transaction (SQLite rolls it back on its own). */
@@ -48,6 +48,61 @@ describe("an alarm whose event fails", () => {
       await clock.advance(60_000);
       assert.deepEqual(ticks, ["t", "t"], "and the schedule goes on at its interval");
     } finally {
+      await rt.shutdown();
+    }
+  });
+});
+
+const worked: string[] = [];
+/** How many queue flushes still lose their transaction. */
+let losingFlushes = 0;
+
+class Worker extends Agent {
+  static override callable = ["enqueue"];
+  override onStart(): void {
+    this.sql`CREATE TABLE IF NOT EXISTS u (k INTEGER PRIMARY KEY)`;
+    this.sql`INSERT OR IGNORE INTO u (k) VALUES (1)`;
+  }
+  enqueue(payload: string): void {
+    this.queue("work", payload);
+  }
+  queued(): number {
+    return this.getQueues().length;
+  }
+  work(payload: string): void {
+    if (losingFlushes > 0) {
+      losingFlushes--;
+      // The whole queue event fails: the item's own retry bookkeeping cannot be written either.
+      this.sql`INSERT OR ROLLBACK INTO u (k) VALUES (1)`;
+    }
+    worked.push(payload);
+  }
+}
+
+describe("a queue flush whose event fails", () => {
+  const t = tempDir();
+  after(() => t.remove());
+
+  test("comes back by itself with the alarm's backoff instead of stranding the items until a restart", async () => {
+    const clock = new ManualClock();
+    const rt = testRuntime(path.join(t.dir, "flush"), Worker, 2, { clock });
+    try {
+      await rt.start();
+      // Awake first: the wake's own bookkeeping would set the alarm for an item queued in its batch.
+      assert.equal((await rt.call("w", "queued", [])).ok, true);
+      losingFlushes = 2;
+      assert.equal((await rt.call("w", "enqueue", ["job"])).ok, true);
+      await settle();
+      assert.deepEqual(worked, [], "the flush after the enqueue lost its transaction");
+      await clock.advance(999);
+      assert.deepEqual(worked, [], "nothing runs it again at once");
+      await clock.advance(1);
+      assert.deepEqual(worked, [], "a second later it ran again and lost its transaction again");
+      await clock.advance(2_000);
+      assert.deepEqual(worked, ["job"], "two seconds after that it ran and committed");
+      assert.deepEqual(await rt.call("w", "queued", []), { ok: true, value: 0 }, "nothing is left queued");
+    } finally {
+      losingFlushes = 0;
       await rt.shutdown();
     }
   });
