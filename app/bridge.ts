@@ -307,13 +307,19 @@ async function buildBridge(
       phase = "ready";
       if (engine) {
         // Reported, not awaited: reasoning is one feature among many, and a slow engine must not delay devices.
+        // A stop that began before the check ended makes its answer moot (closing the engine client ends the check as
+        // failed): nothing is logged then, so no line follows the bridge's own "stopped".
+        const stillReady = () => phase === "ready";
         engine.health().then(
           (h) => {
+            if (!stillReady()) return;
             const healthy = h.replicas.filter((r) => r.healthy).length;
             const log = h.status === "ok" ? logger.info.bind(logger) : logger.warn.bind(logger);
             log({ engineStatus: h.status, healthy, replicas: h.replicas.length }, "engine health at start");
           },
-          (err: unknown) => logger.warn({ err }, "engine health check failed at start"),
+          (err: unknown) => {
+            if (stillReady()) logger.warn({ err }, "engine health check failed at start");
+          },
         );
       }
       return { ...current };
