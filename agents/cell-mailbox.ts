@@ -74,11 +74,14 @@ export function drain(cell: AgentCell): void {
         try {
           wakeCell(cell);
         } catch (err) {
-          for (const item of batch) item.resolve(failure(err));
+          for (const item of batch) {
+            if (isTaskReport(item)) retryReportLater(cell, item);
+            else item.resolve(failure(err));
+          }
           reportError(cell, err, "wake");
           continue;
         }
-        const settledTasks = settledTaskIds(batch, cell.mailbox);
+        const settledTasks = settledTaskIds([batch, cell.mailbox, cell.core.heldEvents(cell.id)]);
         batch.unshift({ event: { kind: "start", settledTasks }, user: false, resolve: () => {} });
       }
       let pending: Promise<void> | undefined;
@@ -104,14 +107,15 @@ export function drain(cell: AgentCell): void {
 }
 
 /**
- * The tasks whose outcome event waits in `batch` or `mailbox` as the cell wakes. They ended while an earlier handle
+ * The tasks whose outcome event waits in the batch, the mailbox or for a later try (retryReportLater) as the cell
+ * wakes. They ended while an earlier handle
  * was open (its instance was retired after a callback timed out, or its batch abandoned) and their rows are still
  * there: the start event must leave those rows to their outcome events, not report the tasks as interrupted.
  * Undefined when there is none (a wake after hibernation: an agent with tasks never hibernates).
  */
-function settledTaskIds(batch: readonly QueuedEvent[], mailbox: readonly QueuedEvent[]): Set<string> | undefined {
+function settledTaskIds(lists: ReadonlyArray<readonly QueuedEvent[]>): Set<string> | undefined {
   let ids: Set<string> | undefined;
-  for (const list of [batch, mailbox]) {
+  for (const list of lists) {
     for (const { event } of list) {
       if (event.kind !== "task-done" && event.kind !== "task-failed") continue;
       ids ??= new Set();
@@ -191,6 +195,21 @@ function isTaskReport(item: QueuedEvent): boolean {
   return kind === "task-done" || kind === "task-failed" || kind === "task-progress";
 }
 
+/** How many times each task report was sent back for a later try (retryReportLater), for its backoff. */
+const reportRetries = new WeakMap<QueuedEvent, number>();
+
+/**
+ * A task's report whose wake failed, or whose batch was abandoned again after its one immediate hand-back: it runs
+ * again later, with the backoff of a failed alarm (1 s doubling to 5 min), not at once, since the same failure would
+ * repeat in the same drain. The report itself waits (one timer, never in the mailbox meanwhile), so there is at most
+ * one try of it in flight, and a lasting fault costs one try per backoff step, never a loop.
+ */
+function retryReportLater(cell: AgentCell, item: QueuedEvent): void {
+  const tries = (reportRetries.get(item) ?? 0) + 1;
+  reportRetries.set(item, tries);
+  cell.core.retryEventLater(cell.id, item, tries);
+}
+
 function abandonBatch(cell: AgentCell, batch: QueuedEvent[], err: unknown): void {
   cell.scope = null;
   try {
@@ -203,10 +222,12 @@ function abandonBatch(cell: AgentCell, batch: QueuedEvent[], err: unknown): void
   // leaves the task's row to it (settledTaskIds).
   const again: QueuedEvent[] = [];
   for (const item of batch) {
-    if (isTaskReport(item) && !handedBack.has(item)) {
+    if (!isTaskReport(item)) item.resolve(failure(err));
+    else if (handedBack.has(item)) retryReportLater(cell, item);
+    else {
       handedBack.add(item);
       again.push(item);
-    } else item.resolve(failure(err));
+    }
   }
   cell.mailbox.unshift(...again);
   reportError(cell, err, "batch");

@@ -36,6 +36,13 @@ export interface RuntimeCore {
   reroute(agentId: string, item: QueuedEvent): void;
   /** The queue flush of `agentId` settled: one that failed as a whole sets the agent's alarm again (runtime-alarms.ts). */
   queueFlushSettled(agentId: string, outcome: EventOutcome): void;
+  /**
+   * Runs `item` (an event nothing would send again) in the agent's current cell later: its `tries`-th try waits as a
+   * failed alarm's would (1 s doubling to 5 min, runtime-alarms.ts).
+   */
+  retryEventLater(agentId: string, item: QueuedEvent, tries: number): void;
+  /** The agent's events that retryEventLater holds (a wake's start event must leave their tasks' rows to them). */
+  heldEvents(agentId: string): QueuedEvent[];
   /** A cell finished its mailbox: eviction bookkeeping. */
   cellIdle(agentId: string): void;
   /** Destroys an agent's files and index entries (the cell already drained); true when it had any. */

@@ -1,6 +1,7 @@
-import type { EventOutcome } from "./events/types.ts";
+import { AGENT_ERRORS } from "./errors.ts";
+import type { EventOutcome, QueuedEvent } from "./events/types.ts";
 import type { Runtime } from "./runtime.ts";
-import { enqueueInternal } from "./runtime-registry.ts";
+import { enqueueInternal, reroute } from "./runtime-registry.ts";
 
 /** First wait before an alarm whose event failed is tried again; it doubles with each failure in a row, up to the max. */
 export const ALARM_RETRY_FIRST_MS = 1_000;
@@ -52,4 +53,38 @@ function setAlarmAgain(rt: Runtime, agentId: string, code: string, event: "alarm
     { agent: agentId, event, failures, retryInMs: delayMs, code },
     "event failed as a whole; the agent's alarm is set again later",
   );
+}
+
+/**
+ * RuntimeCore.retryEventLater: an event that exists only in memory (a task's report: nothing sends it again) whose
+ * wake failed goes back to its agent after the backoff of its `tries`-th try, not at once: the same failure would repeat in the same drain.
+ * Held here until then, so a shutdown meanwhile fails it (its task's row stays for onTaskInterrupted at the next start).
+ */
+export function retryEventLater(rt: Runtime, agentId: string, item: QueuedEvent, tries: number): void {
+  if (rt.closing || rt.closed) {
+    item.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message: "runtime is shutting down" });
+    return;
+  }
+  const timer = rt.core.clock.setTimeout(() => {
+    rt.eventRetries.delete(timer);
+    reroute(rt, agentId, item);
+  }, eventRetryDelayMs(tries));
+  rt.eventRetries.set(timer, { agentId, item });
+}
+
+/** RuntimeCore.heldEvents: the agent's events waiting for a later try (a wake's start leaves their tasks' rows). */
+export function heldEvents(rt: Runtime, agentId: string): QueuedEvent[] {
+  const held: QueuedEvent[] = [];
+  if (rt.eventRetries.size === 0) return held;
+  for (const r of rt.eventRetries.values()) if (r.agentId === agentId) held.push(r.item);
+  return held;
+}
+
+/** Shutdown: the events waiting for a later try fail now (their timers would outlive the runtime). */
+export function failEventRetries(rt: Runtime): void {
+  for (const [timer, { item }] of rt.eventRetries) {
+    rt.core.clock.clearTimeout(timer);
+    item.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message: "runtime is shutting down" });
+  }
+  rt.eventRetries.clear();
 }

@@ -9,12 +9,12 @@ import type { AgentCell } from "./cell.ts";
 import { systemClock } from "./clock.ts";
 import type { RuntimeCore } from "./core.ts";
 import { AGENT_ERRORS } from "./errors.ts";
-import type { EventOutcome } from "./events/types.ts";
+import type { EventOutcome, QueuedEvent } from "./events/types.ts";
 import type { CloseReason, ConnectionInit, DeliverOutcome, EventResult, InboundMessage } from "./host.ts";
 import { globToRegExp, isValidAgentId } from "./ids.ts";
 import { type ResolvedRuntimeOptions, type RuntimeOptions, resolveRuntimeOptions } from "./options.ts";
 import { RuntimeDb } from "./runtime-db.ts";
-import { fireAlarm, queueFlushSettled } from "./runtime-alarms.ts";
+import { failEventRetries, fireAlarm, heldEvents, queueFlushSettled, retryEventLater } from "./runtime-alarms.ts";
 import { cellIdle, clearIdleTimer } from "./runtime-hibernation.ts";
 import { cellFor, destroyFiles, enqueueInternal, reroute, runEvent } from "./runtime-registry.ts";
 import { START_WAKE_CONCURRENCY, wakePendingAgents } from "./runtime-start.ts";
@@ -61,6 +61,8 @@ export class Runtime implements AgentRuntime {
   readonly alarms: AlarmIndex;
   /** Alarm events that failed as a whole in a row, by agent (runtime-alarms.ts); absent once one commits. */
   readonly alarmFailures = new Map<string, number>();
+  /** Events waiting for a later try after their wake failed, by timer (runtime-alarms.ts, retryEventLater). */
+  readonly eventRetries = new Map<unknown, { agentId: string; item: QueuedEvent }>();
   /** Internal (runtime-registry.ts). Agent database files on disk (for the hibernated count). */
   known: number;
   /** Internal (runtime-*.ts). Set once shutdown began. */
@@ -112,6 +114,8 @@ export class Runtime implements AgentRuntime {
       agentFile: (id) => path.join(this.agentsDir, `${id}.db`),
       enqueueInternal: (id, event) => enqueueInternal(this, id, event),
       queueFlushSettled: (id, outcome) => queueFlushSettled(this, id, outcome),
+      retryEventLater: (id, item, tries) => retryEventLater(this, id, item, tries),
+      heldEvents: (id) => heldEvents(this, id),
       cellIdle: (id) => cellIdle(this, id),
       reroute: (id, item) => reroute(this, id, item),
       destroyFiles: (id) => destroyFiles(this, id),
@@ -207,6 +211,7 @@ export class Runtime implements AgentRuntime {
     this.closing = true;
     this.alarms.stop();
     clearIdleTimer(this);
+    failEventRetries(this);
     // Unfinished tasks keep their rows: the next start reports them through onTaskInterrupted.
     for (const cell of this.cells.values()) abandonTasks(cell);
     for (let round = 0; round < 100; round++) {

@@ -75,6 +75,18 @@ class HoldingStreamer extends Streamer {
   }
 }
 
+/** How many wakes of WakeFailingStreamer still fail (its constructor throws, as for a database that cannot open). */
+let failingWakes = 0;
+class WakeFailingStreamer extends HoldingStreamer {
+  constructor(...args: ConstructorParameters<typeof HoldingStreamer>) {
+    if (failingWakes > 0) {
+      failingWakes--;
+      throw new Error("cannot wake");
+    }
+    super(...args);
+  }
+}
+
 /** Counts starts: an agent woken by the runtime's start runs onStart. */
 let starts = 0;
 class CountedStreamer extends Streamer {
@@ -272,6 +284,43 @@ describe("agent background tasks", () => {
       assert.deepEqual(await rt.call("s", "answers", []), { ok: true, value: ["the answer"] });
       assert.deepEqual(seen.slice(2), ["done:q12:the answer"], "finished by its outcome, never interrupted");
     } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("a task's outcome whose wake fails runs a backoff later, and an event in between does not interrupt it", async () => {
+    seen.length = 0;
+    const clock = new ManualClock();
+    const rt = testRuntime(path.join(t.dir, "wake-fails"), WakeFailingStreamer, 13, { clock });
+    try {
+      await rt.call("s", "begin", ["q13"]);
+      await settle();
+      const hold = rt.call("s", "hold", []);
+      await settle();
+      const note = rt.call("s", "note", []);
+      finishers.get("q13")?.("the answer");
+      await settle();
+      // The batch is abandoned, its outcome handed back once, and the wake that follows fails, twice over.
+      const fault = failControlOnce((text) => text === "SAVEPOINT ev");
+      failingWakes = 2;
+      try {
+        releaseHold();
+        assert.deepEqual(await hold, { ok: true, value: null });
+        assert.equal((await note).ok, false, "the batch was abandoned");
+      } finally {
+        fault.restore();
+      }
+      await settle();
+      assert.equal((await rt.call("s", "answers", [])).ok, false, "the second wake failed too");
+      assert.deepEqual(seen.slice(2), [], "the outcome waits; it is not run again at once");
+      // A wake in between: its start leaves the task's row to the outcome still held.
+      assert.equal((await rt.call("s", "running", [])).ok, true);
+      assert.deepEqual(seen.slice(2), [], "not reported as interrupted");
+      await clock.advance(1_000);
+      assert.deepEqual(seen.slice(2), ["done:q13:the answer"], "finished by its outcome a second later");
+      assert.deepEqual(await rt.call("s", "answers", []), { ok: true, value: ["the answer"] });
+    } finally {
+      failingWakes = 0;
       await rt.shutdown();
     }
   });
