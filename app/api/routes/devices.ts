@@ -9,6 +9,7 @@ import type { OperatorDeps, OperatorDeviceRecord } from "../deps.ts";
 import { API_ERROR_CODES, ApiError } from "../errors.ts";
 import { type JsonValue, toJsonValue } from "../json-value.ts";
 import { codecSchema, DEVICE_ID_PATTERN, deviceIdParams } from "../schemas.ts";
+import { DeviceRemovals } from "./device-removals.ts";
 
 /** Largest page of `GET /api/devices`. */
 export const MAX_DEVICE_PAGE = 10_000;
@@ -65,6 +66,7 @@ async function agentStatus(deps: OperatorDeps, id: string): Promise<JsonValue | 
 }
 
 export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): void {
+  const removals = new DeviceRemovals();
   api.get<{ Querystring: { online?: boolean; q?: string; limit?: number; offset?: number } }>(
     "/devices",
     {
@@ -142,6 +144,8 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
       const options: { codec?: CodecName; agentClass?: string } = {};
       if (codec !== undefined) options.codec = codec;
       if (agentClass !== undefined) options.agentClass = agentClass;
+      // Not into an agent that a DELETE of this id is still destroying (device-removals.ts).
+      await removals.settled(id);
       const result = await deps.registry.add(id, options);
       if (result.status === "exists") {
         throw new ApiError(409, API_ERROR_CODES.deviceExists, `device ${id} is already registered`, "body.id");
@@ -188,25 +192,26 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
         params: deviceIdParams,
       },
     },
-    async (request): Promise<DeviceRemoval> => {
-      const { id } = request.params;
-      // Registry first so the device cannot log in again while its agent is being destroyed.
-      const record = deps.registry.remove(id);
-      // Whether or not the id is registered: `devices rm` (another process) removes only the record, and the agent's
-      // database, schedules and directory entries would otherwise be out of every operator's reach. Destroying the
-      // agent closes its connections: the device's MQTT session and operators' WebSocket clients.
-      const agentData = await deps.runtime.destroyAgent(id);
-      if (!record && !agentData) {
-        throw new ApiError(
-          404,
-          API_ERROR_CODES.deviceNotFound,
-          `device ${id} is not registered and has no agent data`,
-          "params.id",
-        );
-      }
-      // Last, once the session has ended: a device later provisioned under this id must not inherit its last readings.
-      deps.activity?.forget?.(id);
-      return { id, removed: { record, agentData } };
-    },
+    (request): Promise<DeviceRemoval> => removals.run(request.params.id, () => removeDevice(deps, request.params.id)),
   );
+}
+
+async function removeDevice(deps: OperatorDeps, id: string): Promise<DeviceRemoval> {
+  // Registry first so the device cannot log in again while its agent is being destroyed.
+  const record = deps.registry.remove(id);
+  // Whether or not the id is registered: `devices rm` (another process) removes only the record, and the agent's
+  // database, schedules and directory entries would otherwise be out of every operator's reach. Destroying the
+  // agent closes its connections: the device's MQTT session and operators' WebSocket clients.
+  const agentData = await deps.runtime.destroyAgent(id);
+  if (!record && !agentData) {
+    throw new ApiError(
+      404,
+      API_ERROR_CODES.deviceNotFound,
+      `device ${id} is not registered and has no agent data`,
+      "params.id",
+    );
+  }
+  // Last, once the session has ended: a device later provisioned under this id must not inherit its last readings.
+  deps.activity?.forget?.(id);
+  return { id, removed: { record, agentData } };
 }
