@@ -172,11 +172,13 @@ function stopDrain(cell: AgentCell): void {
 }
 
 /**
- * A destroy was asked and may finish now: the mailbox is empty, or the agent instance was retired (a callback timed
- * out), so nothing can run before it and finishDestroy fails what waits.
+ * A destroy was asked: it finishes after the batch that was running when it was asked, and finishDestroy fails what
+ * waits in the mailbox ("agent destroyed"). Not once the mailbox is empty: a device that keeps sending would keep its
+ * agent, and the DELETE that asked for its end, waiting for good, and each of those events would be acknowledged by
+ * an agent whose data is about to go.
  */
 function destroyDue(cell: AgentCell): boolean {
-  return cell.pendingDestroy !== null && (cell.mailbox.length === 0 || cell.retired !== null);
+  return cell.pendingDestroy !== null;
 }
 
 /**
