@@ -80,6 +80,21 @@ export function heldEvents(rt: Runtime, agentId: string): QueuedEvent[] {
   return held;
 }
 
+/**
+ * The agent is destroyed (runtime-registry.ts, destroyFiles): its events waiting for a later try fail now. Left to
+ * their timers, they went to a new cell of the agent and woke it, so a destroyed agent was made again (its database,
+ * its runtime.db rows) and a device provisioned again under the same id heard of a task of the old one.
+ */
+export function dropHeldEvents(rt: Runtime, agentId: string): void {
+  if (rt.eventRetries.size === 0) return;
+  for (const [timer, held] of rt.eventRetries) {
+    if (held.agentId !== agentId) continue;
+    rt.core.clock.clearTimeout(timer);
+    rt.eventRetries.delete(timer);
+    held.item.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message: "agent destroyed" });
+  }
+}
+
 /** Shutdown: the events waiting for a later try fail now (their timers would outlive the runtime). */
 export function failEventRetries(rt: Runtime): void {
   for (const [timer, { item }] of rt.eventRetries) {

@@ -6,6 +6,7 @@ import { AGENT_ERRORS } from "./errors.ts";
 import type { AgentEvent, EventOutcome, QueuedEvent } from "./events/types.ts";
 import { isValidAgentId } from "./ids.ts";
 import type { Runtime } from "./runtime.ts";
+import { dropHeldEvents } from "./runtime-alarms.ts";
 import { scheduleCap } from "./runtime-hibernation.ts";
 
 // The registry of the Runtime (runtime.ts): the agents in memory by id (get-or-create, the LRU tick), the way runtime
@@ -80,6 +81,7 @@ export function reroute(rt: Runtime, agentId: string, item: QueuedEvent): void {
 export function destroyFiles(rt: Runtime, agentId: string): boolean {
   let existed = rt.cells.delete(agentId);
   rt.alarmFailures.delete(agentId);
+  dropHeldEvents(rt, agentId);
   for (const transport of rt.transports.take(agentId)) {
     existed = true;
     try {

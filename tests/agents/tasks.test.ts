@@ -325,6 +325,45 @@ describe("agent background tasks", () => {
     }
   });
 
+  test("a task's outcome held for a later try is dropped when its agent is destroyed, and does not make it again", async () => {
+    seen.length = 0;
+    const clock = new ManualClock();
+    const dataDir = path.join(t.dir, "wake-fails-destroy");
+    const rt = testRuntime(dataDir, WakeFailingStreamer, 14, { clock });
+    try {
+      await rt.call("s", "begin", ["q14"]);
+      await settle();
+      const hold = rt.call("s", "hold", []);
+      await settle();
+      const note = rt.call("s", "note", []);
+      finishers.get("q14")?.("the answer");
+      await settle();
+      // As above: the batch is abandoned, and the wake that follows fails, so the outcome is held for a later try.
+      const fault = failControlOnce((text) => text === "SAVEPOINT ev");
+      failingWakes = 1;
+      try {
+        releaseHold();
+        await hold;
+        await note;
+      } finally {
+        fault.restore();
+      }
+      await settle();
+      assert.equal(failingWakes, 0, "the wake failed: the outcome is held");
+      assert.equal(await rt.destroyAgent("s"), true);
+      const file = path.join(dataDir, "agents", "s.db");
+      assert.equal(fs.existsSync(file), false, "destroyed");
+      await clock.advance(1_000);
+      await settle();
+      assert.deepEqual(seen.slice(2), [], "the held outcome never ran");
+      assert.equal(fs.existsSync(file), false, "the held outcome did not make the destroyed agent again");
+      assert.equal(rt.stats().active, 0);
+    } finally {
+      failingWakes = 0;
+      await rt.shutdown();
+    }
+  });
+
   test("a task unfinished at shutdown reaches onTaskInterrupted after the restart", async () => {
     seen.length = 0;
     const dataDir = path.join(t.dir, "restart");
