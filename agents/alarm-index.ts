@@ -23,8 +23,11 @@ export class AlarmIndex {
   readonly #fire: (agentIds: string[]) => void;
   readonly #times = new Map<string, number>();
   readonly #pending = new Set<string>();
-  /** Agents whose alarm or queue event failed as a whole: no alarm earlier than this (see backOff). */
-  readonly #backoff = new Map<string, number>();
+  /**
+   * Agents whose alarm or queue event failed as a whole: no alarm earlier than `until`, and how many such failures in
+   * a row (see backOff). Dropped when the agent's alarm goes away: nothing is left due, so the run of failures ended.
+   */
+  readonly #backoff = new Map<string, { until: number; failures: number }>();
   #heap: Array<{ id: string; t: number }> = [];
   #timer: unknown = null;
   #timerAt = Number.POSITIVE_INFINITY;
@@ -64,9 +67,12 @@ export class AlarmIndex {
    * (see backOff).
    */
   set(agentId: string, at: number | null): void {
-    if (at !== null && this.#backoff.size > 0) {
-      const notBefore = this.#backoff.get(agentId);
-      if (notBefore !== undefined && at < notBefore) at = notBefore;
+    if (this.#backoff.size > 0) {
+      const backoff = this.#backoff.get(agentId);
+      // Nothing left due: the backoff has nothing to hold back, and a later failure starts a new run of them (kept,
+      // its entry would never be cleared and a failure days later would wait the old run's next, longer step).
+      if (at === null) this.#backoff.delete(agentId);
+      else if (backoff !== undefined && at < backoff.until) at = backoff.until;
     }
     const current = this.#times.get(agentId);
     if (at === null) {
@@ -89,14 +95,19 @@ export class AlarmIndex {
   }
 
   /**
-   * The agent's alarm or queue event failed as a whole (runtime-alarms.ts): its alarm is set to `until`, and no
-   * recomputation moves it earlier until clearBackoff. Without the floor, the failed event's own bookkeeping (the
-   * next alarm recomputed from a queue item or schedule still due) set it in the past, so the alarm fired again at
-   * once, and a fault that persists became a loop.
+   * The agent's alarm or queue event failed as a whole (runtime-alarms.ts): its alarm is set `delayMs(failures)`
+   * from now, `failures` counting this one and those before it in a row, and no recomputation moves it earlier until
+   * clearBackoff (or the alarm goes away, see set). Without the floor, the failed event's own bookkeeping (the next
+   * alarm recomputed from a queue item or schedule still due) set it in the past, so the alarm fired again at once,
+   * and a fault that persists became a loop. Returns the failures in a row and the delay chosen.
    */
-  backOff(agentId: string, until: number): void {
-    this.#backoff.set(agentId, until);
+  backOff(agentId: string, delayMs: (failures: number) => number): { failures: number; delayMs: number } {
+    const failures = (this.#backoff.get(agentId)?.failures ?? 0) + 1;
+    const delay = delayMs(failures);
+    const until = this.#clock.now() + delay;
+    this.#backoff.set(agentId, { until, failures });
     this.set(agentId, until);
+    return { failures, delayMs: delay };
   }
 
   /** An alarm event of the agent committed: its backoff ends. */

@@ -21,7 +21,7 @@ export function fireAlarm(rt: Runtime, agentId: string): void {
  */
 function alarmSettled(rt: Runtime, agentId: string, outcome: EventOutcome): void {
   if (outcome.status !== "failed") {
-    if (rt.alarmFailures.delete(agentId)) rt.alarms.clearBackoff(agentId);
+    rt.alarms.clearBackoff(agentId);
     return;
   }
   setAlarmAgain(rt, agentId, outcome.code, "alarm");
@@ -32,7 +32,7 @@ function alarmSettled(rt: Runtime, agentId: string, outcome: EventOutcome): void
  * left too large, a storage fault, an abandoned batch, a failed wake) left its items due with nothing to flush them:
  * the queue event is asked for only by a commit that queued something. The alarm event flushes the queue too, so the
  * agent's alarm is set again with the alarm's backoff, and its failures in a row count together with the alarm's (a
- * committed alarm event resets them; a committed flush leaves them to it).
+ * committed alarm event resets them; a committed flush leaves them to it; an alarm that goes away ends them).
  */
 export function queueFlushSettled(rt: Runtime, agentId: string, outcome: EventOutcome): void {
   if (outcome.status === "failed") setAlarmAgain(rt, agentId, outcome.code, "queue");
@@ -45,10 +45,7 @@ export function eventRetryDelayMs(failures: number): number {
 
 function setAlarmAgain(rt: Runtime, agentId: string, code: string, event: "alarm" | "queue"): void {
   if (rt.closing || rt.closed) return;
-  const failures = (rt.alarmFailures.get(agentId) ?? 0) + 1;
-  rt.alarmFailures.set(agentId, failures);
-  const delayMs = eventRetryDelayMs(failures);
-  rt.alarms.backOff(agentId, rt.core.clock.now() + delayMs);
+  const { failures, delayMs } = rt.alarms.backOff(agentId, eventRetryDelayMs);
   rt.core.logger.warn(
     { agent: agentId, event, failures, retryInMs: delayMs, code },
     "event failed as a whole; the agent's alarm is set again later",

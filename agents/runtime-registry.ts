@@ -80,7 +80,6 @@ export function reroute(rt: Runtime, agentId: string, item: QueuedEvent): void {
  */
 export function destroyFiles(rt: Runtime, agentId: string): boolean {
   let existed = rt.cells.delete(agentId);
-  rt.alarmFailures.delete(agentId);
   dropHeldEvents(rt, agentId);
   for (const transport of rt.transports.take(agentId)) {
     existed = true;

@@ -59,8 +59,6 @@ export class Runtime implements AgentRuntime {
   readonly core: RuntimeCore;
   /** Internal (runtime-registry.ts). */
   readonly alarms: AlarmIndex;
-  /** Alarm events that failed as a whole in a row, by agent (runtime-alarms.ts); absent once one commits. */
-  readonly alarmFailures = new Map<string, number>();
   /** Events waiting for a later try after their wake failed, by timer (runtime-alarms.ts, retryEventLater). */
   readonly eventRetries = new Map<unknown, { agentId: string; item: QueuedEvent }>();
   /** Internal (runtime-registry.ts). Agent database files on disk (for the hibernated count). */

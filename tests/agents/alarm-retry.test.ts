@@ -69,6 +69,11 @@ class Worker extends Agent {
   queued(): number {
     return this.getQueues().length;
   }
+  /** Drops every queue item and leaves no schedule: the agent has no alarm left. */
+  dropAll(): void {
+    for (const item of this.getQueues()) this.dequeue(item.id);
+    this.cancelSchedule(this.schedule(3_600, "work", "never").id);
+  }
   work(payload: string): void {
     if (losingFlushes > 0) {
       losingFlushes--;
@@ -101,6 +106,32 @@ describe("a queue flush whose event fails", () => {
       await clock.advance(2_000);
       assert.deepEqual(worked, ["job"], "two seconds after that it ran and committed");
       assert.deepEqual(await rt.call("w", "queued", []), { ok: true, value: 0 }, "nothing is left queued");
+    } finally {
+      losingFlushes = 0;
+      await rt.shutdown();
+    }
+  });
+
+  test("a failure after the agent's alarm went away starts a new run of backoffs, not the old one's next step", async () => {
+    worked.length = 0;
+    const clock = new ManualClock();
+    const rt = testRuntime(path.join(t.dir, "streak"), Worker, 3, { clock });
+    try {
+      await rt.start();
+      assert.equal((await rt.call("w", "queued", [])).ok, true);
+      losingFlushes = 1;
+      assert.equal((await rt.call("w", "enqueue", ["old"])).ok, true);
+      await settle();
+      // Nothing is due any more: the backoff has nothing left to hold back.
+      assert.equal((await rt.call("w", "dropAll", [])).ok, true);
+      await clock.advance(3_600_000);
+      assert.deepEqual(worked, []);
+      losingFlushes = 1;
+      assert.equal((await rt.call("w", "enqueue", ["new"])).ok, true);
+      await settle();
+      assert.deepEqual(worked, [], "the flush lost its transaction");
+      await clock.advance(1_000);
+      assert.deepEqual(worked, ["new"], "tried again after the first step of the backoff (1 s), not the second");
     } finally {
       losingFlushes = 0;
       await rt.shutdown();
