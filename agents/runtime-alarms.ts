@@ -44,7 +44,9 @@ export function eventRetryDelayMs(failures: number): number {
 }
 
 function setAlarmAgain(rt: Runtime, agentId: string, code: string, event: "alarm" | "queue"): void {
-  if (rt.closing || rt.closed) return;
+  // Dropped, not failed: the agent was destroyed (its mailbox failed "agent destroyed") or the runtime is closing
+  // (start() wakes agents with pending work again). Setting the alarm would write a row for a destroyed agent.
+  if (rt.closing || rt.closed || code === AGENT_ERRORS.RUNTIME_CLOSED) return;
   const { failures, delayMs } = rt.alarms.backOff(agentId, eventRetryDelayMs);
   rt.core.logger.warn(
     { agent: agentId, event, failures, retryInMs: delayMs, code },

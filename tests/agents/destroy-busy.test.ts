@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, test } from "node:test";
+import { pino } from "pino";
 import { Agent } from "../../agents/index.ts";
 import { settle, tempDir, testRuntime } from "./helpers.ts";
 
@@ -23,6 +24,11 @@ class Busy extends Agent {
       release = resolve;
     });
     return "slow done";
+  }
+  /** Queues an item and asks for its own destroy in the same event: the flush its commit asks for never runs. */
+  queueThenDestroy(): void {
+    this.queue("note", 9);
+    void this.destroy();
   }
   note(n: number): number {
     ran.push(`note ${n}`);
@@ -57,6 +63,31 @@ test("a destroy asked while an event runs ends the agent after that event; what 
     }
     assert.deepEqual(ran, ["note 0", "slow"], "nothing ran after the destroy was asked but the event already running");
     assert.equal(fs.existsSync(path.join(dataDir, "agents", "b.db")), false);
+  } finally {
+    await rt.shutdown();
+  }
+});
+
+test("the queue flush a destroyed agent's last event asked for is not set again as a failure", async () => {
+  const lines: Array<{ msg?: string; agent?: string }> = [];
+  const logger = pino(
+    { level: "warn" },
+    {
+      write(line: string) {
+        lines.push(JSON.parse(line) as { msg?: string; agent?: string });
+      },
+    },
+  );
+  const dataDir = path.join(t.dir, "queue-destroy");
+  const rt = testRuntime(dataDir, Busy, 2, { logger });
+  try {
+    ran.length = 0;
+    await rt.call("d", "queueThenDestroy", []);
+    await settle();
+    assert.equal(fs.existsSync(path.join(dataDir, "agents", "d.db")), false, "the agent was destroyed");
+    assert.deepEqual(ran, [], "the queued item never ran");
+    const retried = lines.filter((l) => l.agent === "d" && /set again/.test(l.msg ?? ""));
+    assert.deepEqual(retried, [], "a destroyed agent's dropped flush is not a failure to retry");
   } finally {
     await rt.shutdown();
   }
