@@ -9,7 +9,7 @@ import { after, describe, test } from "node:test";
 import { engineClientInit } from "../../app/bridge/engine-init.ts";
 import { formatConfigIssue, loadConfig } from "../../app/config/index.ts";
 import { ENGINE_CLIENT_DEFAULTS, resolveEngineClientOptions } from "../../engine-client/index.ts";
-import { makeTempDir, runCli } from "./support/bridge-process.ts";
+import { loopbackStartArgs, makeTempDir, runCli } from "./support/bridge-process.ts";
 
 const tmp = makeTempDir("bridge-engine-options-");
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -111,18 +111,7 @@ describe("engine settings the engine client refuses at start", () => {
   /** `start` on a data directory of its own; nothing listens on the engine URLs (the start must not get that far). */
   function start(name: string, args: string[]) {
     const dataDir = path.join(tmp, name);
-    const result = runCli([
-      "start",
-      "--data-dir",
-      dataDir,
-      "--host",
-      "127.0.0.1",
-      "--mqtt-port",
-      "0",
-      "--http-port",
-      "0",
-      ...args,
-    ]);
+    const result = runCli([...loopbackStartArgs(dataDir), ...args]);
     return { result, dataDir };
   }
 

@@ -14,6 +14,7 @@ import { hasErrorCode } from "../../errors/index.ts";
 import {
   BIN,
   type BridgeProcess,
+  loopbackStartArgs,
   makeTempDir,
   ROOT,
   runCli,
@@ -37,11 +38,12 @@ function tempDir(prefix: string): string {
 
 /** Runs a `start` that is expected to fail at once; a start that wrongly runs is killed after 30 s. */
 function startExpectingFailure(dataDir: string): { status: number | null; output: string } {
-  const result = spawnSync(
-    process.execPath,
-    [BIN, "start", "--data-dir", dataDir, "--host", "127.0.0.1", "--mqtt-port", "0", "--http-port", "0"],
-    { cwd: ROOT, env: { ...process.env, BRIDGE_API_TOKEN: TEST_API_TOKEN }, encoding: "utf8", timeout: 30_000 },
-  );
+  const result = spawnSync(process.execPath, [BIN, ...loopbackStartArgs(dataDir)], {
+    cwd: ROOT,
+    env: { ...process.env, BRIDGE_API_TOKEN: TEST_API_TOKEN },
+    encoding: "utf8",
+    timeout: 30_000,
+  });
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
 

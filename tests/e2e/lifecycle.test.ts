@@ -3,7 +3,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { makeTempDir, runCli, startBridgeProcess } from "./support/bridge-process.ts";
+import { loopbackStartArgs, makeTempDir, runCli, startBridgeProcess } from "./support/bridge-process.ts";
 import { rawStatusLine } from "./support/raw-http.ts";
 
 const dataDir = makeTempDir("bridge-lifecycle-");
@@ -79,17 +79,7 @@ describe("bridge lifecycle", () => {
     await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
     const port = (blocker.address() as net.AddressInfo).port;
     try {
-      const result = runCli([
-        "start",
-        "--data-dir",
-        dataDir,
-        "--host",
-        "127.0.0.1",
-        "--mqtt-port",
-        String(port),
-        "--http-port",
-        "0",
-      ]);
+      const result = runCli(loopbackStartArgs(dataDir, port));
       assert.equal(result.status, 1);
       assert.match(result.stdout, new RegExp(`cannot listen for MQTT over tcp on 127\\.0\\.0\\.1:${port}`));
       assert.match(result.stdout, /"msg":"bridge failed to start"/);

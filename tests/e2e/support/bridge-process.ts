@@ -69,21 +69,14 @@ export interface StartOptions {
   timeoutMs?: number;
 }
 
+/** `start` arguments for a bridge on `dataDir` listening on loopback only, on ports the system picks by default. */
+export function loopbackStartArgs(dataDir: string, mqttPort = 0): string[] {
+  return ["start", "--data-dir", dataDir, "--host", "127.0.0.1", "--mqtt-port", String(mqttPort), "--http-port", "0"];
+}
+
 /** Spawns `agent-bridge start` and resolves once it logged its real addresses. */
 export async function startBridgeProcess(options: StartOptions): Promise<BridgeProcess> {
-  const args = [
-    BIN,
-    "start",
-    "--data-dir",
-    options.dataDir,
-    "--host",
-    "127.0.0.1",
-    "--mqtt-port",
-    "0",
-    "--http-port",
-    "0",
-    ...(options.args ?? []),
-  ];
+  const args = [BIN, ...loopbackStartArgs(options.dataDir), ...(options.args ?? [])];
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, BRIDGE_API_TOKEN: TEST_API_TOKEN, ...options.env },
