@@ -34,6 +34,11 @@ export interface ConnectionFacts {
   firmware?: string;
   /** False for a device accepted in anonymous mode without a registry record. */
   registered: boolean;
+  /**
+   * `createdAt` of the registry record the session's secret was verified against (undefined when not registered): a
+   * record removed and added again (a new secret) has another, and the registry watch ends the old session.
+   */
+  recordCreatedAt?: number;
 }
 
 export class DeviceConnection {
@@ -45,6 +50,7 @@ export class DeviceConnection {
   readonly clean: boolean;
   readonly firmware: string | undefined;
   readonly registered: boolean;
+  readonly recordCreatedAt: number | undefined;
   readonly registryCodec: CodecName | undefined;
   readonly defaultCodec: CodecName;
   readonly shared: SharedDeviceCodec;
@@ -128,6 +134,7 @@ export class DeviceConnection {
     this.clean = facts.clean;
     this.firmware = facts.firmware;
     this.registered = facts.registered;
+    this.recordCreatedAt = facts.recordCreatedAt;
     this.registryCodec = facts.registryCodec;
     this.defaultCodec = facts.defaultCodec;
     this.shared = facts.shared;

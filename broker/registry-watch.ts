@@ -4,7 +4,7 @@
  * bridge's sessions, and a removed device would otherwise stay connected until it next reconnected and was refused.
  * Every `intervalMs` the broker asks SQLite whether another connection committed to the file (`PRAGMA data_version`,
  * one cheap statement); only then does it look up the registered devices with a live session, and ends those whose
- * record is gone. A device that connected anonymously (no record when it connected) is left alone. The bridge's own
+ * record is gone or is not the one their secret was verified against (removed and added again, with a new secret). A device that connected anonymously (no record when it connected) is left alone. The bridge's own
  * removals (the operator API's delete) end the session themselves and do not move the version.
  */
 import type { Clock } from "./clock.ts";
@@ -62,7 +62,10 @@ export class RegistryWatch {
       if (!connection.registered || connection.closed) continue;
       let removed: boolean;
       try {
-        removed = registry.get(connection.deviceId) === undefined;
+        // Removed, or removed and added again (a new secret, so a leaked one stops working): a record the session's
+        // secret was not verified against.
+        const record = registry.get(connection.deviceId);
+        removed = record === undefined || record.createdAt !== connection.recordCreatedAt;
       } catch (err) {
         // Busy or failing registry: keep the session; the version is looked at again (and differs) next time.
         this.#version = null;
@@ -72,7 +75,7 @@ export class RegistryWatch {
       if (!removed) continue;
       logger.warn(
         { device: connection.deviceId },
-        "device removed from the registry by another process: its session is ended",
+        "device removed (or removed and added again) by another process: its session is ended",
       );
       endSession(connection);
       ended.push(connection.deviceId);

@@ -128,7 +128,8 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
       // that exist when it looks, so one that a look during the check missed would otherwise stay for good. Nothing
       // from here to the session being live awaits, so no later removal can slip in between.
       const record = decision.device ? registry.get(deviceId) : undefined;
-      if (decision.device && record === undefined) {
+      // Gone, or removed and added again with a new secret: the secret just verified was the old record's.
+      if (decision.device && (record === undefined || record.createdAt !== decision.device.createdAt)) {
         return refuse(REMOVED_WHILE_VERIFIED, facts.clientId, stream.remoteAddress, callback);
       }
       const registryCodec = record?.codec;
@@ -145,6 +146,7 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
           clean: facts.clean,
           firmware: decision.device?.firmware ?? undefined,
           registered: decision.device !== undefined,
+          recordCreatedAt: record?.createdAt,
         },
         ctx.rateLimits.acquire(deviceId),
       );

@@ -13,9 +13,15 @@ import { connectDevice, endClient, startTestBroker } from "./helpers.ts";
 
 const cheap = { N: 1024, r: 8, p: 1 };
 
-/** The parts of a session the watch reads. */
-function session(deviceId: string, registered = true): DeviceConnection {
-  return { deviceId, registered, closed: false } as unknown as DeviceConnection;
+/** The parts of a session the watch reads; a registered one was verified against `registry`'s record of it. */
+function session(deviceId: string, registry?: DeviceRegistry): DeviceConnection {
+  const recordCreatedAt = registry?.get(deviceId)?.createdAt;
+  return {
+    deviceId,
+    registered: registry !== undefined,
+    recordCreatedAt,
+    closed: false,
+  } as unknown as DeviceConnection;
 }
 
 describe("registry watch: devices another process removes lose their session", () => {
@@ -31,7 +37,7 @@ describe("registry watch: devices another process removes lose their session", (
     file = path.join(dir, "registry.db");
     bridge = createDeviceRegistry({ path: file, scrypt: cheap });
     cli = createDeviceRegistry({ path: file, scrypt: cheap });
-    for (const id of ["kept-1", "gone-1", "gone-2", "own-1"]) await cli.add(id);
+    for (const id of ["kept-1", "gone-1", "gone-2", "own-1", "again-1"]) await cli.add(id);
   });
   after(() => {
     bridge.close();
@@ -51,7 +57,7 @@ describe("registry watch: devices another process removes lose their session", (
 
   test("on a change, registered sessions whose record is gone end, within one interval; others stay", async () => {
     const clock = new ManualClock();
-    const live = [session("kept-1"), session("gone-1"), session("gone-2"), session("anon-1", false)];
+    const live = [session("kept-1", bridge), session("gone-1", bridge), session("gone-2", bridge), session("anon-1")];
     const ended: string[] = [];
     const watch = new RegistryWatch({
       registry: bridge,
@@ -76,7 +82,7 @@ describe("registry watch: devices another process removes lose their session", (
       assert.deepEqual(ended, ["gone-1", "gone-2"]);
       // The bridge's own removal (the operator API ends the session itself) does not trigger a look.
       bridge.remove("own-1");
-      live.push(session("own-1"));
+      live.push(session("own-1", bridge));
       await clock.advance(1_000);
       assert.deepEqual(ended, ["gone-1", "gone-2"]);
     } finally {
@@ -120,6 +126,35 @@ describe("registry watch: devices another process removes lose their session", (
       }
     } finally {
       await tb.close();
+    }
+  });
+
+  test("a device removed and added again by another process (a new secret) loses the session of the old one", async () => {
+    const clock = new ManualClock();
+    const live = [session("again-1", bridge)];
+    const ended: string[] = [];
+    const watch = new RegistryWatch({
+      registry: bridge,
+      sessions: { liveSessions: () => live.filter((c) => !c.closed) } as unknown as SessionManager,
+      clock,
+      intervalMs: 500,
+      logger: silentLogger,
+      endSession: (c) => {
+        ended.push(c.deviceId);
+        c.closed = true;
+      },
+    });
+    watch.start();
+    try {
+      // Within one interval, as an operator re-provisioning a device whose secret leaked would.
+      cli.remove("again-1");
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      await cli.add("again-1");
+      assert.ok(bridge.get("again-1") !== undefined, "the device is registered again");
+      await clock.advance(500);
+      assert.deepEqual(ended, ["again-1"], "the session verified against the old record ends");
+    } finally {
+      watch.stop();
     }
   });
 
