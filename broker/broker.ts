@@ -58,6 +58,11 @@ export interface Broker {
   isOnline(deviceId: string): boolean;
   /** Ids of devices with an open session. */
   connectedDevices(): string[];
+  /**
+   * Ends every live session of `deviceId` from the server side (the agent sees `close(..., "error")`); the device
+   * must connect again, with whatever secret the registry holds now. Returns how many sessions it ended.
+   */
+  endSessions(deviceId: string, reason: string): number;
   /** A copy of the broker's counters. */
   stats(): BrokerStats;
   /** Stops accepting, closes every session (reason "shutdown") and the listeners, flushes the registry. */
@@ -276,6 +281,16 @@ export function createBroker(options: BrokerOptions): Broker {
     },
     isOnline: (deviceId) => sessions.isOnline(deviceId),
     connectedDevices: () => sessions.onlineDevices(),
+    endSessions(deviceId, reason) {
+      let ended = 0;
+      for (const connection of sessions.liveSessions()) {
+        if (connection.deviceId !== deviceId || connection.closed) continue;
+        closeFromServer(connection, reason);
+        ended++;
+      }
+      if (ended > 0) logger.info({ device: deviceId, sessions: ended, reason }, "device sessions ended");
+      return ended;
+    },
     stats: () => structuredClone(hub.stats),
     async close() {
       if (state === "closing" || state === "closed") return;

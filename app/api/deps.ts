@@ -58,6 +58,8 @@ export interface OperatorRegistry {
 export interface OperatorBroker {
   isOnline(id: string): boolean;
   connectedDevices(): string[];
+  /** Ends the device's live sessions (after a secret rotation); absent in fakes that have none. */
+  endSessions?(id: string, reason: string): number;
 }
 
 /** The engine client's operator view. Absent when no engine is configured. */

@@ -158,13 +158,26 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
     },
   );
 
-  api.post<{ Params: { id: string } }>(
+  api.post<{ Params: { id: string }; Querystring: { endSessions?: boolean } }>(
     "/devices/:id/secret",
     {
       schema: {
         summary: "Issue a new MQTT secret for the device (shown once); the old one stops working at once",
         tags: ["devices"],
         params: deviceIdParams,
+        querystring: {
+          type: "object",
+          properties: {
+            endSessions: {
+              type: "boolean",
+              default: false,
+              description:
+                "Also end the device's open sessions at once (a leaked secret). Default false: a session stays " +
+                "until it reconnects, so a new secret can still be delivered over it",
+            },
+          },
+          additionalProperties: false,
+        },
       },
     },
     async (request, reply) => {
@@ -177,8 +190,12 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
       if (secret === undefined) {
         throw new ApiError(404, API_ERROR_CODES.deviceNotFound, `device ${id} is not registered`, "params.id");
       }
+      // A leaked secret: a session that logged in with it would otherwise stay. Not by default, since a routine
+      // rotation may deliver the new secret to the device over the session it has.
+      const endedSessions =
+        request.query.endSessions === true ? (deps.broker.endSessions?.(id, "secret rotated") ?? 0) : 0;
       reply.header("cache-control", "no-store");
-      return { id, secret };
+      return { id, secret, endedSessions };
     },
   );
 
