@@ -24,6 +24,24 @@ function session(deviceId: string, registry?: DeviceRegistry): DeviceConnection 
   } as unknown as DeviceConnection;
 }
 
+/** A watch on `registry` over the sessions in `live`, looking every 500 ms of `clock`; `ended` lists what it ended. */
+function startWatch(registry: DeviceRegistry, live: DeviceConnection[], clock: ManualClock) {
+  const ended: string[] = [];
+  const watch = new RegistryWatch({
+    registry,
+    sessions: { liveSessions: () => live.filter((c) => !c.closed) } as unknown as SessionManager,
+    clock,
+    intervalMs: 500,
+    logger: silentLogger,
+    endSession: (c) => {
+      ended.push(c.deviceId);
+      c.closed = true;
+    },
+  });
+  watch.start();
+  return { watch, ended };
+}
+
 describe("registry watch: devices another process removes lose their session", () => {
   let dir: string;
   let file: string;
@@ -58,19 +76,7 @@ describe("registry watch: devices another process removes lose their session", (
   test("on a change, registered sessions whose record is gone end, within one interval; others stay", async () => {
     const clock = new ManualClock();
     const live = [session("kept-1", bridge), session("gone-1", bridge), session("gone-2", bridge), session("anon-1")];
-    const ended: string[] = [];
-    const watch = new RegistryWatch({
-      registry: bridge,
-      sessions: { liveSessions: () => live.filter((c) => !c.closed) } as unknown as SessionManager,
-      clock,
-      intervalMs: 500,
-      logger: silentLogger,
-      endSession: (c) => {
-        ended.push(c.deviceId);
-        c.closed = true;
-      },
-    });
-    watch.start();
+    const { watch, ended } = startWatch(bridge, live, clock);
     try {
       await clock.advance(500);
       assert.deepEqual(ended, [], "nothing changed");
@@ -132,19 +138,7 @@ describe("registry watch: devices another process removes lose their session", (
   test("a device removed and added again by another process (a new secret) loses the session of the old one", async () => {
     const clock = new ManualClock();
     const live = [session("again-1", bridge)];
-    const ended: string[] = [];
-    const watch = new RegistryWatch({
-      registry: bridge,
-      sessions: { liveSessions: () => live.filter((c) => !c.closed) } as unknown as SessionManager,
-      clock,
-      intervalMs: 500,
-      logger: silentLogger,
-      endSession: (c) => {
-        ended.push(c.deviceId);
-        c.closed = true;
-      },
-    });
-    watch.start();
+    const { watch, ended } = startWatch(bridge, live, clock);
     try {
       // Within one interval, as an operator re-provisioning a device whose secret leaked would.
       cli.remove("again-1");
