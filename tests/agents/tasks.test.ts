@@ -288,28 +288,38 @@ describe("agent background tasks", () => {
     }
   });
 
+  /**
+   * Starts task `q` on agent "s", then lets its outcome arrive in a batch a storage fault abandons (behind a held
+   * event and a note), with the next `failing` wakes of the agent failing. Returns the held event's and the note's
+   * results.
+   */
+  async function finishInAbandonedBatch(rt: AgentRuntime, q: string, failing: number) {
+    await rt.call("s", "begin", [q]);
+    await settle();
+    const hold = rt.call("s", "hold", []);
+    await settle();
+    const note = rt.call("s", "note", []);
+    finishers.get(q)?.("the answer");
+    await settle();
+    const fault = failControlOnce((text) => text === "SAVEPOINT ev");
+    failingWakes = failing;
+    try {
+      releaseHold();
+      return { hold: await hold, note: await note };
+    } finally {
+      fault.restore();
+    }
+  }
+
   test("a task's outcome whose wake fails runs a backoff later, and an event in between does not interrupt it", async () => {
     seen.length = 0;
     const clock = new ManualClock();
     const rt = testRuntime(path.join(t.dir, "wake-fails"), WakeFailingStreamer, 13, { clock });
     try {
-      await rt.call("s", "begin", ["q13"]);
-      await settle();
-      const hold = rt.call("s", "hold", []);
-      await settle();
-      const note = rt.call("s", "note", []);
-      finishers.get("q13")?.("the answer");
-      await settle();
       // The batch is abandoned, its outcome handed back once, and the wake that follows fails, twice over.
-      const fault = failControlOnce((text) => text === "SAVEPOINT ev");
-      failingWakes = 2;
-      try {
-        releaseHold();
-        assert.deepEqual(await hold, { ok: true, value: null });
-        assert.equal((await note).ok, false, "the batch was abandoned");
-      } finally {
-        fault.restore();
-      }
+      const { hold, note } = await finishInAbandonedBatch(rt, "q13", 2);
+      assert.deepEqual(hold, { ok: true, value: null });
+      assert.equal(note.ok, false, "the batch was abandoned");
       await settle();
       assert.equal((await rt.call("s", "answers", [])).ok, false, "the second wake failed too");
       assert.deepEqual(seen.slice(2), [], "the outcome waits; it is not run again at once");
@@ -331,23 +341,8 @@ describe("agent background tasks", () => {
     const dataDir = path.join(t.dir, "wake-fails-destroy");
     const rt = testRuntime(dataDir, WakeFailingStreamer, 14, { clock });
     try {
-      await rt.call("s", "begin", ["q14"]);
-      await settle();
-      const hold = rt.call("s", "hold", []);
-      await settle();
-      const note = rt.call("s", "note", []);
-      finishers.get("q14")?.("the answer");
-      await settle();
       // As above: the batch is abandoned, and the wake that follows fails, so the outcome is held for a later try.
-      const fault = failControlOnce((text) => text === "SAVEPOINT ev");
-      failingWakes = 1;
-      try {
-        releaseHold();
-        await hold;
-        await note;
-      } finally {
-        fault.restore();
-      }
+      await finishInAbandonedBatch(rt, "q14", 1);
       await settle();
       assert.equal(failingWakes, 0, "the wake failed: the outcome is held");
       assert.equal(await rt.destroyAgent("s"), true);
