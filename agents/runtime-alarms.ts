@@ -85,20 +85,21 @@ export function heldEvents(rt: Runtime, agentId: string): QueuedEvent[] {
  * its runtime.db rows) and a device provisioned again under the same id heard of a task of the old one.
  */
 export function dropHeldEvents(rt: Runtime, agentId: string): void {
-  if (rt.eventRetries.size === 0) return;
-  for (const [timer, held] of rt.eventRetries) {
-    if (held.agentId !== agentId) continue;
-    rt.core.clock.clearTimeout(timer);
-    rt.eventRetries.delete(timer);
-    held.item.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message: "agent destroyed" });
-  }
+  failHeldEvents(rt, "agent destroyed", agentId);
 }
 
 /** Shutdown: the events waiting for a later try fail now (their timers would outlive the runtime). */
 export function failEventRetries(rt: Runtime): void {
-  for (const [timer, { item }] of rt.eventRetries) {
+  failHeldEvents(rt, "runtime is shutting down");
+}
+
+/** Clears the timers of the events waiting for a later try (only `agentId`'s, when given) and fails those events. */
+function failHeldEvents(rt: Runtime, message: string, agentId?: string): void {
+  if (rt.eventRetries.size === 0) return;
+  for (const [timer, held] of rt.eventRetries) {
+    if (agentId !== undefined && held.agentId !== agentId) continue;
     rt.core.clock.clearTimeout(timer);
-    item.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message: "runtime is shutting down" });
+    rt.eventRetries.delete(timer);
+    held.item.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message });
   }
-  rt.eventRetries.clear();
 }
