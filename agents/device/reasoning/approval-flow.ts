@@ -13,7 +13,7 @@ import type { Reasoner } from "./reasoner.ts";
 import type { RoundResult } from "./round.ts";
 import { fitToolOutput } from "./tool-output-budget.ts";
 import { executeTool } from "./tools.ts";
-import type { Turn } from "./turn-store.ts";
+import type { Turn } from "./turn.ts";
 import { queueTurn, startQueuedTurns } from "./turn-queue.ts";
 
 /** Agent method the approval TTL schedule calls (public on DeviceAgent). */

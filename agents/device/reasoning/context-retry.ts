@@ -7,7 +7,7 @@
 import type { TaskInfo } from "../../types.ts";
 import { isValueMap } from "../values.ts";
 import type { Reasoner } from "./reasoner.ts";
-import type { Turn } from "./turn-store.ts";
+import type { Turn } from "./turn.ts";
 
 /** The engine refused the current round of `turn` (task `task`) as too long for its context window. */
 export function onContextRefused(reasoner: Reasoner, task: TaskInfo, turn: Turn, message: string): void {

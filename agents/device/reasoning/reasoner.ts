@@ -22,7 +22,7 @@ import { parseContextRefusal, parseRoundResult, runRound } from "./round.ts";
 import type { RoundResult } from "./round.ts";
 import type { ToolHost } from "./tools.ts";
 import { DEVICE_TOOLS } from "./tools.ts";
-import type { Turn } from "./turn-store.ts";
+import type { Turn } from "./turn.ts";
 import { TurnStore } from "./turn-store.ts";
 import { startQueuedTurns } from "./turn-queue.ts";
 import { endViewerTurns } from "./viewer-turns.ts";

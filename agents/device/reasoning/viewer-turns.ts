@@ -7,7 +7,7 @@
  */
 import { closeApproval } from "./approval-close.ts";
 import type { Reasoner } from "./reasoner.ts";
-import type { Turn } from "./turn-store.ts";
+import type { Turn } from "./turn.ts";
 
 /** Finish reason stored with a viewer's turn that ended with its connection. */
 export const VIEWER_CLOSED = "viewer-closed";

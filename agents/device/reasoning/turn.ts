@@ -1,0 +1,91 @@
+/**
+ * A reasoning turn as the agent holds it (`Turn`), its statuses and origin, and its mapping from a `reason_turns` row.
+ * Stored and read by turn-store.ts.
+ */
+import type { ChatUsage } from "../../engine.ts";
+
+/**
+ * `awaiting_approval`: a tool call of the turn waits for an operator. `queued`: nothing is pending any more and the
+ * turn waits to run its next round (turn-queue.ts). Neither holds one of the device's `maxConcurrentTurns` slots.
+ */
+export type TurnStatus = "running" | "awaiting_approval" | "queued" | "done" | "failed" | "cancelled" | "interrupted";
+
+/**
+ * Who asked a turn: the device itself, or a viewer (a WebSocket client). A viewer's turn answers that viewer only and
+ * ends with its connection (viewer-turns.ts); a device's turn follows the device from session to session.
+ */
+export type TurnOrigin = "device" | "viewer";
+
+export interface Turn {
+  id: string;
+  requestId: string;
+  /** The connection that asked. */
+  connId: string;
+  origin: TurnOrigin;
+  question: string;
+  /** The volatile device context snapshotted when the turn began (kept so every round shares one prefix). */
+  context: string;
+  /**
+   * True once the engine refused a round of this turn as too long for its context window: its rounds are asked
+   * without history from then on, and the history of later turns starts at it.
+   */
+  withoutHistory: boolean;
+  status: TurnStatus;
+  stream: boolean;
+  maxTokens: number;
+  round: number;
+  seq: number;
+  text: string;
+  taskId: string | null;
+  usage: ChatUsage;
+  finishReason: string | null;
+  createdAt: number;
+}
+
+export interface TurnRow {
+  id: string;
+  request_id: string;
+  conn_id: string;
+  origin: string;
+  question: string;
+  context: string;
+  without_history: number;
+  status: string;
+  stream: number;
+  max_tokens: number;
+  round: number;
+  seq: number;
+  text: string;
+  task_id: string | null;
+  prompt_tokens: number;
+  cached_tokens: number;
+  completion_tokens: number;
+  finish_reason: string | null;
+  created_at: number;
+}
+
+export function toTurn(row: TurnRow): Turn {
+  return {
+    id: row.id,
+    requestId: row.request_id,
+    connId: row.conn_id,
+    origin: row.origin === "viewer" ? "viewer" : "device",
+    question: row.question,
+    context: row.context,
+    withoutHistory: Number(row.without_history) !== 0,
+    status: row.status as TurnStatus,
+    stream: Number(row.stream) !== 0,
+    maxTokens: Number(row.max_tokens),
+    round: Number(row.round),
+    seq: Number(row.seq),
+    text: row.text,
+    taskId: row.task_id,
+    usage: {
+      promptTokens: Number(row.prompt_tokens),
+      cachedTokens: Number(row.cached_tokens),
+      completionTokens: Number(row.completion_tokens),
+    },
+    finishReason: row.finish_reason,
+    createdAt: Number(row.created_at),
+  };
+}
