@@ -37,10 +37,17 @@ export class DeviceShadow {
     return this.#desired;
   }
 
-  /** Folds a desired-state frame in and says what to change locally (never the agent's state: see readDownState). */
+  /**
+   * Folds a desired-state frame in and says what to change locally (never the agent's state: see readDownState).
+   *
+   * A delta older than the version held is a late redelivery and is ignored. A full frame is the whole desired state
+   * as the agent holds it now (the resync after a hello), so it replaces the version too, even with a lower one: an
+   * agent destroyed and created again (the device removed and provisioned anew) starts its versions over, and keeping
+   * the old, higher one would make each of its deltas look stale until its versions passed the old agent's.
+   */
   onDesired(frame: DesiredStateFrame): DesiredOutcome {
     if (!frame.full && frame.v < this.#desiredVersion) return { status: "stale" };
-    this.#desiredVersion = Math.max(this.#desiredVersion, frame.v);
+    this.#desiredVersion = frame.full ? frame.v : Math.max(this.#desiredVersion, frame.v);
     this.#desired = frame.full ? { ...frame.d } : mergePatch(this.#desired ?? {}, frame.d);
     const patch: ValueMap = {};
     for (const [key, value] of Object.entries(frame.d)) {

@@ -46,6 +46,21 @@ describe("device shadow", () => {
     shadow.report({ a: 3, b: null });
     assert.deepEqual(shadow.reported, { a: 3 });
   });
+
+  it("takes a full desired state's version as its own, even a lower one, so the deltas after it apply", () => {
+    // The agent was destroyed and created again (DELETE, then the device provisioned anew): its desired version
+    // starts over, and the hello's resync is the first thing the device hears from it.
+    const shadow = new DeviceShadow({ mode: "heat", target: 21 });
+    shadow.onDesired({ v: 40, d: { target: 23 } });
+    assert.deepEqual(shadow.onDesired({ v: 0, d: {}, full: true }), { status: "apply", patch: {} });
+    assert.equal(shadow.desired !== undefined && Object.keys(shadow.desired).length, 0);
+    assert.deepEqual(shadow.onDesired({ v: 1, d: { mode: "cool" } }), { status: "apply", patch: { mode: "cool" } });
+    assert.deepEqual(shadow.onDesired({ v: 2, d: { target: 19 } }), { status: "apply", patch: { target: 19 } });
+    assert.deepEqual(shadow.desired, { mode: "cool", target: 19 });
+    // The full frame's version is the base for staleness from then on.
+    shadow.onDesired({ v: 3, d: { target: 20 }, full: true });
+    assert.deepEqual(shadow.onDesired({ v: 2, d: { target: 19 } }), { status: "stale" });
+  });
 });
 
 describe("down/state: desired state or the agent's state", () => {
