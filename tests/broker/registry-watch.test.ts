@@ -135,6 +135,50 @@ describe("registry watch: devices another process removes lose their session", (
     }
   });
 
+  test("a CONNECT whose record another process replaced (removed and added again) while its secret was checked is refused", async () => {
+    const clock = new ManualClock();
+    const added = await cli.add("replaced-1");
+    assert.equal(added.status, "created");
+    const oldSecret = added.status === "created" ? added.secret : "";
+    const oldCreatedAt = bridge.get("replaced-1")?.createdAt;
+    // The old secret verifies against the old record; meanwhile the operator re-provisions the device (a leaked
+    // secret): the record exists again when the CONNECT reads it, but under a new secret.
+    const registry: DeviceRegistry = {
+      ...bridge,
+      async verify(id, given) {
+        const verdict = await bridge.verify(id, given);
+        cli.remove(id);
+        // createdAt has millisecond resolution: the new record must be visibly newer.
+        await new Promise((resolve) => setTimeout(resolve, 2));
+        await cli.add(id);
+        return verdict;
+      },
+    };
+    const tb = await startTestBroker({ registry, clock, registryCheckMs: 500 });
+    try {
+      const attempt = await connectDevice(tb.url, {
+        clientId: "replaced-1",
+        username: "replaced-1",
+        password: oldSecret,
+      }).then(
+        (client) => ({ client, code: 0 }),
+        (err: { code?: unknown }) => ({ client: undefined, code: err.code }),
+      );
+      try {
+        assert.notEqual(bridge.get("replaced-1")?.createdAt, oldCreatedAt, "the record was replaced");
+        // The watch would not end such a session later: the session would remember the new record's creation time.
+        await clock.advance(1_000);
+        assert.equal(attempt.code, 4, "the old secret is refused as a wrong one is");
+        assert.equal(tb.broker.isOnline("replaced-1"), false, "no session under the old secret");
+        assert.equal(tb.host.opens("replaced-1").length, 0, "its agent never heard of it");
+      } finally {
+        if (attempt.client !== undefined) await endClient(attempt.client, true);
+      }
+    } finally {
+      await tb.close();
+    }
+  });
+
   test("a device removed and added again by another process (a new secret) loses the session of the old one", async () => {
     const clock = new ManualClock();
     const live = [session("again-1", bridge)];
