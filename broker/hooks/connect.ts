@@ -61,8 +61,9 @@ export function createPreConnect(ctx: HookContext): PreConnect {
 }
 
 /**
- * Checks the device, applies the connection limit, then opens the agent connection; the CONNACK (0) goes out only
- * after `host.open` committed. Refusals carry their MQTT 3.1.1 return code (docs/broker.md).
+ * Checks the device, then applies the connection limit (after the secret, so the answer never depends on who is online
+ * for someone without it), then opens the agent connection; the CONNACK (0) goes out only after `host.open` committed.
+ * Refusals carry their MQTT 3.1.1 return code (docs/broker.md).
  */
 export function createAuthenticate(ctx: HookContext): Authenticate {
   const { opts, registry, hub, sessions, sender, connections, connectFacts, streamFacts, connectGuard } = ctx;
@@ -97,15 +98,6 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
     if (connectGuard.isBlocked(stream.remoteAddress)) {
       return refuse(ADDRESS_BLOCKED, facts.clientId, stream.remoteAddress, callback);
     }
-    const atLimit = (): boolean => {
-      if (sessions.countExcept(facts.clientId) < limits.maxConnections) return false;
-      hub.limitBreach(BrokerErrorCode.connectionLimit);
-      logger.warn({ device: facts.clientId.slice(0, 64), max: limits.maxConnections }, "connection limit reached");
-      callback(connackError(3, "connection limit reached"), false);
-      return true;
-    };
-    // Checked before the secret (a flood past the limit costs no scrypt work) and again after it.
-    if (atLimit()) return;
     void (async () => {
       const stillWanted = (): boolean => !client.closed && !(client.conn as Duplex).destroyed;
       const decision = await authenticateDevice(
@@ -120,7 +112,15 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
       if (decision.status === "abandoned") return;
       if (decision.status === "refused") return refuse(decision, facts.clientId, stream.remoteAddress, callback);
       const deviceId = facts.clientId;
-      if (atLimit()) return;
+      // The connection limit is applied only once the secret is known to be right. A takeover does not add a session,
+      // so a device with a live session passes where others get CONNACK 3; checked before the secret, that difference
+      // told anyone, secret or not, which ids were online while the broker was full. A flood at the limit costs
+      // verifications, which the connect guard bounds as it does below the limit.
+      if (sessions.countExcept(deviceId) >= limits.maxConnections) {
+        hub.limitBreach(BrokerErrorCode.connectionLimit);
+        logger.warn({ device: deviceId, max: limits.maxConnections }, "connection limit reached");
+        return callback(connackError(3, "connection limit reached"), false);
+      }
       // aedes drops a client that went away during the (async) checks without calling back; so do we.
       if (client.closed || (client.conn as Duplex).destroyed) return;
       // Read again after the (slow) secret check: a hello of another session may have changed it meanwhile, and

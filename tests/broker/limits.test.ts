@@ -93,6 +93,30 @@ describe("broker limits", () => {
     }
   });
 
+  test("at maxConnections, a CONNECT without the secret gets the same answer whether its device is online or not", async () => {
+    const tb = await startTestBroker({ limits: { maxConnections: 1 } });
+    try {
+      const online = await tb.addDevice("p-online");
+      const offline = await tb.addDevice("p-offline");
+      const device = await connectDevice(tb.url, { clientId: "p-online", username: "p-online", password: online });
+      const guess = (id: string) => connackCode(tb.url, { clientId: id, username: id, password: "not-the-secret" });
+      // Before the secret is known to be right, the broker being full must not tell which ids are connected.
+      const codes = { online: await guess("p-online"), offline: await guess("p-offline"), unknown: await guess("p-x") };
+      assert.deepEqual(codes, { online: 4, offline: 4, unknown: 4 });
+      assert.equal(tb.broker.stats().limitBreaches.BRIDGE_ERR_CONNECTION_LIMIT ?? 0, 0);
+      // With its secret, an offline device is refused for the limit; an online one takes its session over.
+      assert.equal(await connackCode(tb.url, { clientId: "p-offline", username: "p-offline", password: offline }), 3);
+      const gone = closed(device);
+      const again = await connectDevice(tb.url, { clientId: "p-online", username: "p-online", password: online });
+      await gone;
+      assert.deepEqual(tb.broker.connectedDevices(), ["p-online"]);
+      await endClient(device, true);
+      await endClient(again);
+    } finally {
+      await tb.close();
+    }
+  });
+
   test("sockets beyond maxConnections plus headroom are closed as they arrive; freed room takes devices again", async () => {
     const tb = await startTestBroker({ limits: { maxConnections: 1 } });
     const idle: net.Socket[] = [];
