@@ -67,9 +67,12 @@ export function drain(cell: AgentCell): void {
     // stopDrain finishes the destroy, which fails what waits.
     if (cell.retired !== null && !cell.closed && cell.pendingDestroy === null) retireCell(cell);
     while (cell.mailbox.length > 0 && !cell.closed && cell.retired === null) {
-      const batch = cell.mailbox.splice(0, cell.core.maxBatchEvents);
-      for (const item of batch) if (item.user) cell.userDepth--;
+      const taken = cell.mailbox.splice(0, cell.core.maxBatchEvents);
+      for (const item of taken) if (item.user) cell.userDepth--;
       releaseCapacityWaiters(cell);
+      // A report of a task with an earlier report held for a later try (retryReportLater) waits behind it.
+      const batch = cell.core.holdBehindReports(cell.id, taken);
+      if (batch.length === 0) continue;
       if (cell.sql === null) {
         try {
           wakeCell(cell);

@@ -43,6 +43,11 @@ export interface RuntimeCore {
   retryEventLater(agentId: string, item: QueuedEvent, tries: number): void;
   /** The agent's events that retryEventLater holds (a wake's start event must leave their tasks' rows to them). */
   heldEvents(agentId: string): QueuedEvent[];
+  /**
+   * `batch`, just taken from the agent's mailbox, less the task reports that must wait behind reports of the same
+   * task held by retryEventLater (they join those): a task's reports reach the agent in the order it made them.
+   */
+  holdBehindReports(agentId: string, batch: QueuedEvent[]): QueuedEvent[];
   /** A cell finished its mailbox: eviction bookkeeping. */
   cellIdle(agentId: string): void;
   /** Destroys an agent's files and index entries (the cell already drained); true when it had any. */

@@ -3,6 +3,16 @@ import type { EventOutcome, QueuedEvent } from "./events/types.ts";
 import type { Runtime } from "./runtime.ts";
 import { enqueueInternal, reroute } from "./runtime-registry.ts";
 
+/**
+ * Events waiting for a later try under one timer (Runtime.eventRetries): a task's reports, in the order the task made
+ * them; `taskId` is undefined for any other event (each then waits alone).
+ */
+export interface HeldEvents {
+  agentId: string;
+  taskId: string | undefined;
+  items: QueuedEvent[];
+}
+
 /** First wait before an alarm whose event failed is tried again; it doubles with each failure in a row, up to the max. */
 export const ALARM_RETRY_FIRST_MS = 1_000;
 export const ALARM_RETRY_MAX_MS = 300_000;
@@ -56,26 +66,70 @@ function setAlarmAgain(rt: Runtime, agentId: string, code: string, event: "alarm
 
 /**
  * RuntimeCore.retryEventLater: an event that exists only in memory (a task's report: nothing sends it again) whose
- * wake failed goes back to its agent after the backoff of its `tries`-th try, not at once: the same failure would repeat in the same drain.
- * Held here until then, so a shutdown meanwhile fails it (its task's row stays for onTaskInterrupted at the next start).
+ * wake failed goes back to its agent after the backoff of its `tries`-th try, not at once: the same failure would
+ * repeat in the same drain. Held here until then, so a shutdown meanwhile fails it (its task's row stays for
+ * onTaskInterrupted at the next start). A report of a task that already has reports held joins them, behind them and
+ * under their timer: reports of one task reach the agent in the order the task made them (see holdBehindReports).
  */
 export function retryEventLater(rt: Runtime, agentId: string, item: QueuedEvent, tries: number): void {
   if (rt.closing || rt.closed) {
     item.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message: "runtime is shutting down" });
     return;
   }
+  const taskId = taskOf(item);
+  const line = taskId === undefined ? undefined : heldLineOf(rt, agentId, taskId);
+  if (line !== undefined) {
+    line.items.push(item);
+    return;
+  }
   const timer = rt.core.clock.setTimeout(() => {
+    const held = rt.eventRetries.get(timer);
     rt.eventRetries.delete(timer);
-    reroute(rt, agentId, item);
+    // In order, in one turn: they reach the mailbox together and run in that order.
+    if (held !== undefined) for (const event of held.items) reroute(rt, agentId, event);
   }, eventRetryDelayMs(tries));
-  rt.eventRetries.set(timer, { agentId, item });
+  rt.eventRetries.set(timer, { agentId, taskId, items: [item] });
+}
+
+/**
+ * RuntimeCore.holdBehindReports: `batch` (just taken from the agent's mailbox) less the task reports whose task has
+ * reports held for a later try; those join the held ones, behind them. Without it, a report made after the held one
+ * (the task's next progress, its outcome) ran first: the agent heard of progress out of order, or of the outcome
+ * before progress, whose event then found the task's row gone and was dropped.
+ */
+export function holdBehindReports(rt: Runtime, agentId: string, batch: QueuedEvent[]): QueuedEvent[] {
+  if (rt.eventRetries.size === 0) return batch;
+  let kept: QueuedEvent[] | null = null;
+  for (let i = 0; i < batch.length; i++) {
+    const item = batch[i];
+    const taskId = taskOf(item);
+    const line = taskId === undefined ? undefined : heldLineOf(rt, agentId, taskId);
+    if (line !== undefined) {
+      kept ??= batch.slice(0, i);
+      line.items.push(item);
+    } else kept?.push(item);
+  }
+  return kept ?? batch;
+}
+
+/** The task a report belongs to; undefined for any other event. */
+function taskOf(item: QueuedEvent): string | undefined {
+  const event = item.event;
+  return event.kind === "task-progress" || event.kind === "task-done" || event.kind === "task-failed"
+    ? event.taskId
+    : undefined;
+}
+
+function heldLineOf(rt: Runtime, agentId: string, taskId: string): HeldEvents | undefined {
+  for (const held of rt.eventRetries.values()) if (held.agentId === agentId && held.taskId === taskId) return held;
+  return undefined;
 }
 
 /** RuntimeCore.heldEvents: the agent's events waiting for a later try (a wake's start leaves their tasks' rows). */
 export function heldEvents(rt: Runtime, agentId: string): QueuedEvent[] {
   const held: QueuedEvent[] = [];
   if (rt.eventRetries.size === 0) return held;
-  for (const r of rt.eventRetries.values()) if (r.agentId === agentId) held.push(r.item);
+  for (const r of rt.eventRetries.values()) if (r.agentId === agentId) held.push(...r.items);
   return held;
 }
 
@@ -100,6 +154,6 @@ function failHeldEvents(rt: Runtime, message: string, agentId?: string): void {
     if (agentId !== undefined && held.agentId !== agentId) continue;
     rt.core.clock.clearTimeout(timer);
     rt.eventRetries.delete(timer);
-    held.item.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message });
+    for (const item of held.items) item.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message });
   }
 }

@@ -9,12 +9,20 @@ import type { AgentCell } from "./cell.ts";
 import { systemClock } from "./clock.ts";
 import type { RuntimeCore } from "./core.ts";
 import { AGENT_ERRORS } from "./errors.ts";
-import type { EventOutcome, QueuedEvent } from "./events/types.ts";
+import type { EventOutcome } from "./events/types.ts";
 import type { CloseReason, ConnectionInit, DeliverOutcome, EventResult, InboundMessage } from "./host.ts";
 import { globToRegExp, isValidAgentId } from "./ids.ts";
 import { type ResolvedRuntimeOptions, type RuntimeOptions, resolveRuntimeOptions } from "./options.ts";
 import { RuntimeDb } from "./runtime-db.ts";
-import { failEventRetries, fireAlarm, heldEvents, queueFlushSettled, retryEventLater } from "./runtime-alarms.ts";
+import {
+  failEventRetries,
+  fireAlarm,
+  type HeldEvents,
+  heldEvents,
+  holdBehindReports,
+  queueFlushSettled,
+  retryEventLater,
+} from "./runtime-alarms.ts";
 import { cellIdle, clearIdleTimer } from "./runtime-hibernation.ts";
 import { cellFor, destroyFiles, enqueueInternal, reroute, runEvent } from "./runtime-registry.ts";
 import { START_WAKE_CONCURRENCY, wakePendingAgents } from "./runtime-start.ts";
@@ -60,7 +68,7 @@ export class Runtime implements AgentRuntime {
   /** Internal (runtime-registry.ts). */
   readonly alarms: AlarmIndex;
   /** Events waiting for a later try after their wake failed, by timer (runtime-alarms.ts, retryEventLater). */
-  readonly eventRetries = new Map<unknown, { agentId: string; item: QueuedEvent }>();
+  readonly eventRetries = new Map<unknown, HeldEvents>();
   /** Internal (runtime-registry.ts). Agent database files on disk (for the hibernated count). */
   known: number;
   /** Internal (runtime-*.ts). Set once shutdown began. */
@@ -114,6 +122,7 @@ export class Runtime implements AgentRuntime {
       queueFlushSettled: (id, outcome) => queueFlushSettled(this, id, outcome),
       retryEventLater: (id, item, tries) => retryEventLater(this, id, item, tries),
       heldEvents: (id) => heldEvents(this, id),
+      holdBehindReports: (id, batch) => holdBehindReports(this, id, batch),
       cellIdle: (id) => cellIdle(this, id),
       reroute: (id, item) => reroute(this, id, item),
       destroyFiles: (id) => destroyFiles(this, id),
