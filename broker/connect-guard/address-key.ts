@@ -2,7 +2,7 @@
  * The key failed authentications are counted under: an IPv4 address as it is, an IPv6 address by its /64 prefix.
  * One IPv6 subscriber usually holds a whole /64 (2^64 addresses), so counting single IPv6 addresses would let one
  * attacker take a fresh allowance for every CONNECT. An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, what a
- * dual-stack listener reports) counts as the IPv4 address it carries.
+ * dual-stack listener reports, or `::ffff:c000:201`) counts as the IPv4 address it carries.
  */
 import net from "node:net";
 
@@ -27,12 +27,20 @@ function ipv6Groups(address: string): number[] | undefined {
   return [...front, ...zeros, ...back];
 }
 
+/** True for the groups of `::ffff:0:0/96`, the IPv4-mapped addresses. */
+function isMappedIpv4(groups: number[]): boolean {
+  return groups[5] === 0xffff && groups.slice(0, 5).every((g) => g === 0);
+}
+
 /** The counting key of a peer address; anything that is not an IP address counts as itself. */
 export function addressKey(remoteAddress: string): string {
   const mapped = MAPPED_IPV4.exec(remoteAddress);
   if (mapped !== null) return mapped[1];
   const groups = ipv6Groups(remoteAddress);
   if (groups === undefined) return remoteAddress;
+  // The same mapping written in hex groups (`::ffff:c000:201`), as a proxy may forward it: counted by /64, every
+  // IPv4 client written so would share the one allowance of `0:0:0:0::/64`.
+  if (isMappedIpv4(groups)) return [groups[6] >> 8, groups[6] & 0xff, groups[7] >> 8, groups[7] & 0xff].join(".");
   return `${groups
     .slice(0, 4)
     .map((g) => g.toString(16))

@@ -10,6 +10,14 @@ describe("addressKey", () => {
     assert.equal(addressKey("::FFFF:192.0.2.7"), "192.0.2.7");
   });
 
+  test("an IPv4-mapped address written in hex groups counts as its IPv4 address, not as the shared ::/64", () => {
+    // What a proxy may write into X-Forwarded-For; counted by /64, every such client would share one allowance.
+    assert.equal(addressKey("::ffff:c000:207"), "192.0.2.7");
+    assert.equal(addressKey("0:0:0:0:0:FFFF:C000:0207"), "192.0.2.7");
+    assert.equal(addressKey("::ffff:0:0"), "0.0.0.0");
+    assert.notEqual(addressKey("::ffff:c000:208"), addressKey("::ffff:c000:207"));
+  });
+
   test("an IPv6 address counts by its /64 prefix, however it is written", () => {
     const key = "2001:db8:1:2::/64";
     assert.equal(addressKey("2001:db8:1:2::1"), key);
