@@ -230,6 +230,8 @@ async function buildBridge(
       readiness,
       // The engine is its own check: devices are served while it is down, so /readyz does not wait for it.
       readinessChecks: { engine: engineReadinessCheck(engine, { clock: options.clock }) },
+      // Unlocks the engine check's replica URLs and error text; without it a probe gets the coarse answer.
+      apiToken: token.token,
       upgradeRoutes: [
         {
           name: "mqtt",

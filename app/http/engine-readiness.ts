@@ -7,15 +7,24 @@
  * they can while the engine is down (reasoning requests get an error frame). Were the engine part of it, a hung
  * engine would take every gateway out of its load balancer at once, devices and all.
  *
- * `/readyz` needs no token, so neither does this; one health round is shared by every probe that arrives while it
- * runs and for `reuseMs` after, so a flood of probes cannot multiply the engine's health requests.
+ * `/readyz` needs no token, so neither does this, but without one it answers with `publicBody`: a load balancer's
+ * probe needs the verdict, not the replicas' URLs and network errors (engine-readiness-public.ts). One health round
+ * is shared by every probe that arrives while it runs and for `reuseMs` after, so a flood of probes cannot multiply
+ * the engine's health requests.
  */
 import type { EngineClient, EngineHealth } from "../../engine-client/index.ts";
+import { type PublicEngineReadinessBody, publicProblem, publicReplica } from "./engine-readiness-public.ts";
 
-/** What a named readiness check answers: 200 when `ready`, 503 otherwise, with `body` as JSON. */
+/**
+ * What a named readiness check answers: 200 when `ready`, 503 otherwise, with `body` as JSON to a caller with the
+ * operator token and `publicBody` to any other.
+ */
 export interface ReadinessCheckResult {
   ready: boolean;
+  /** The whole answer: replica URLs and the text of their errors, which can name internal hosts. */
   body: EngineReadinessBody;
+  /** The same verdict without them: replicas by index, problems by kind. */
+  publicBody: PublicEngineReadinessBody;
 }
 
 export type ReadinessCheck = () => Promise<ReadinessCheckResult>;
@@ -71,21 +80,30 @@ function isFresh(ageMs: number, reuseMs: number): boolean {
   return ageMs >= 0 && ageMs < reuseMs;
 }
 
+/** No engine to ask: nothing in the answer is internal, so both views say the same. */
+function notConfigured(): ReadinessCheckResult {
+  return {
+    ready: false,
+    body: { status: "not-configured", message: NOT_CONFIGURED, replicas: [] },
+    publicBody: { status: "not-configured", message: NOT_CONFIGURED, replicas: [] },
+  };
+}
+
 async function checkEngine(engine: Pick<EngineClient, "health"> | undefined): Promise<ReadinessCheckResult> {
-  if (engine === undefined) {
-    return { ready: false, body: { status: "not-configured", message: NOT_CONFIGURED, replicas: [] } };
-  }
+  if (engine === undefined) return notConfigured();
   let health: EngineHealth;
   try {
     health = await engine.health();
   } catch (err) {
     // health() reports replicas as values and does not reject; this is a fault of the client itself.
     const message = `the engine health check failed: ${err instanceof Error ? err.message : String(err)}`;
-    return { ready: false, body: { status: "down", message, replicas: [] } };
+    return {
+      ready: false,
+      body: { status: "down", message, replicas: [] },
+      publicBody: { status: "down", message: "the engine health check failed", replicas: [] },
+    };
   }
-  if (health.status === "not-configured") {
-    return { ready: false, body: { status: health.status, message: NOT_CONFIGURED, replicas: [] } };
-  }
+  if (health.status === "not-configured") return notConfigured();
   const problems = health.replicas.flatMap((r) => {
     if (!r.healthy) return [`engine replica ${r.url}: ${r.problem?.message ?? "GET /health did not answer 200"}`];
     if (r.state !== "healthy") return [`engine replica ${r.url}: out of rotation (${r.state}) after failed requests`];
@@ -93,5 +111,11 @@ async function checkEngine(engine: Pick<EngineClient, "health"> | undefined): Pr
   });
   const body: EngineReadinessBody = { status: health.status, replicas: health.replicas };
   if (problems.length > 0) body.message = problems.join("; ");
-  return { ready: health.status !== "down", body };
+  const publicProblems = health.replicas.flatMap((r, index) => publicProblem(r, index) ?? []);
+  const publicBody: PublicEngineReadinessBody = {
+    status: health.status,
+    replicas: health.replicas.map((r, index) => publicReplica(r, index)),
+  };
+  if (publicProblems.length > 0) publicBody.message = publicProblems.join("; ");
+  return { ready: health.status !== "down", body, publicBody };
 }

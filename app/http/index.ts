@@ -7,4 +7,9 @@ export {
   type ReadinessCheck,
   type ReadinessCheckResult,
 } from "./engine-readiness.ts";
+export {
+  type PublicEngineReadinessBody,
+  type PublicReplicaReadiness,
+} from "./engine-readiness-public.ts";
+export { type ReadinessAccess, readinessAccess } from "./readiness-access.ts";
 export { createUpgradeDispatcher, type UpgradeHandler, type UpgradeRoute } from "./upgrade.ts";

@@ -7,6 +7,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from "pino";
 import { API_ERROR_CODES, sendError } from "../api/errors.ts";
 import type { ReadinessCheck } from "./engine-readiness.ts";
+import { readinessAccess } from "./readiness-access.ts";
 import { createUpgradeDispatcher, type UpgradeRoute } from "./upgrade.ts";
 
 /** What `/readyz` reports. Ready only after every listener is up; ports are the real ones (port 0 resolved). */
@@ -30,6 +31,12 @@ export interface HttpServerOptions {
    * `/readyz`, which says only whether the bridge serves devices. Default: none.
    */
   readinessChecks?: Readonly<Record<string, ReadinessCheck>>;
+  /**
+   * The operator API token. A named check's full answer (replica URLs, error text) goes only to a request that sends
+   * it as `Authorization: Bearer`; a request without one gets the check's public answer, one with another token a
+   * 401. Default: none, so every request gets the public answer.
+   */
+  apiToken?: string;
   /** Largest request body, bytes. Default 1 MiB. */
   bodyLimitBytes?: number;
 }
@@ -69,6 +76,16 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   });
   const checks = new Map(Object.entries(options.readinessChecks ?? {}));
   app.get<{ Params: { check: string } }>("/readyz/:check", async (request, reply) => {
+    const access = readinessAccess(request.headers.authorization, options.apiToken);
+    if (access === "refused") {
+      reply.header("www-authenticate", 'Bearer realm="agent-bridge"');
+      return sendError(
+        reply,
+        401,
+        API_ERROR_CODES.unauthorized,
+        "wrong token: send Authorization: Bearer <operator token> for the full answer, or no Authorization header",
+      );
+    }
     const check = checks.get(request.params.check);
     if (check === undefined) {
       const known = [...checks.keys()].join(", ") || "none";
@@ -80,7 +97,10 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       );
     }
     const result = await check();
-    return reply.code(result.ready ? 200 : 503).send(result.body);
+    return reply
+      .code(result.ready ? 200 : 503)
+      .header("cache-control", "no-store")
+      .send(access === "full" ? result.body : result.publicBody);
   });
 
   const dispatch = createUpgradeDispatcher(options.upgradeRoutes, logger, () => accepting);

@@ -1,10 +1,12 @@
 /**
  * `GET /readyz/engine` answers within the engine's health-check timeout, with 503 and the replica that did not answer
- * when the engine is hung, while `/readyz` keeps saying that the bridge serves its devices.
+ * when the engine is hung, while `/readyz` keeps saying that the bridge serves its devices. Without the operator token
+ * it names replicas by index and problems by kind only: their URLs and error text are for token holders.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
+import net from "node:net";
 import { after, describe, test } from "node:test";
 import { pino } from "pino";
 import { type Bridge, createBridge } from "../../app/bridge.ts";
@@ -15,6 +17,8 @@ import { startEngineSimulator } from "../../engine-client/sim/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { makeTempDir } from "./support/bridge-process.ts";
 
+const TOKEN = "readyz-engine-token-0123456789";
+const AUTH = { authorization: `Bearer ${TOKEN}` };
 const root = makeTempDir("bridge-readyz-engine-");
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 let dirs = 0;
@@ -27,7 +31,7 @@ async function startBridge(
     overrides: {
       dataDir: path.join(root, `bridge-${++dirs}`),
       mqtt: { host: "127.0.0.1", port: 0 },
-      http: { host: "127.0.0.1", port: 0, apiToken: "readyz-engine-token-0123456789" },
+      http: { host: "127.0.0.1", port: 0, apiToken: TOKEN },
       ...(engine === undefined ? {} : { engine }),
     },
   });
@@ -43,7 +47,7 @@ describe("engine readiness", () => {
     const { bridge, url } = await startBridge({ urls: [sim.url], model: sim.model, healthCheckTimeoutMs: 300 });
     try {
       const started = Date.now();
-      const response = await fetch(`${url}/readyz/engine`, { signal: AbortSignal.timeout(10_000) });
+      const response = await fetch(`${url}/readyz/engine`, { headers: AUTH, signal: AbortSignal.timeout(10_000) });
       const elapsedMs = Date.now() - started;
       assert.equal(response.status, 503);
       // A wall-time bound far from both sides: 300 ms of health-check timeout, not the 60 s headers timeout.
@@ -59,6 +63,13 @@ describe("engine readiness", () => {
             problem: { reason: "timeout", message: "GET /health got no answer within 300 ms" },
           },
         ],
+      });
+      const probe = await fetch(`${url}/readyz/engine`);
+      assert.equal(probe.status, 503, "a probe without the token gets the same verdict");
+      assert.deepEqual(await probe.json(), {
+        status: "down",
+        message: "engine.urls[0]: GET /health got no answer in time",
+        replicas: [{ index: 0, state: "healthy", healthy: false, reason: "timeout" }],
       });
       const ready = await fetch(`${url}/readyz`);
       assert.equal(ready.status, 200, "devices are still served: the bridge itself stays ready");
@@ -77,7 +88,7 @@ describe("engine readiness", () => {
       clock,
     );
     try {
-      const answer = fetch(`${url}/readyz/engine`, { signal: AbortSignal.timeout(10_000) });
+      const answer = fetch(`${url}/readyz/engine`, { headers: AUTH, signal: AbortSignal.timeout(10_000) });
       let done = false;
       void answer.finally(() => {
         done = true;
@@ -101,12 +112,15 @@ describe("engine readiness", () => {
     const withEngine = await startBridge({ urls: [sim.url], model: sim.model });
     const without = await startBridge(undefined);
     try {
-      const ok = await fetch(`${withEngine.url}/readyz/engine`);
+      const ok = await fetch(`${withEngine.url}/readyz/engine`, { headers: AUTH });
       assert.equal(ok.status, 200);
       assert.deepEqual(await ok.json(), {
         status: "ok",
         replicas: [{ url: sim.url, state: "healthy", healthy: true }],
       });
+      const probe = await fetch(`${withEngine.url}/readyz/engine`);
+      assert.equal(probe.status, 200);
+      assert.deepEqual(await probe.json(), { status: "ok", replicas: [{ index: 0, state: "healthy", healthy: true }] });
       const none = await fetch(`${without.url}/readyz/engine`);
       assert.equal(none.status, 503);
       assert.deepEqual(await none.json(), {
@@ -160,6 +174,16 @@ describe("engine readiness", () => {
       "engine replica http://b:8000: out of rotation (cooling) after failed requests; " +
         "engine replica http://c:8000: GET /health answered 503",
     );
+    assert.deepEqual(result.publicBody, {
+      status: "degraded",
+      message:
+        "engine.urls[1]: out of rotation (cooling) after failed requests; engine.urls[2]: GET /health did not answer 200",
+      replicas: [
+        { index: 0, state: "healthy", healthy: true },
+        { index: 1, state: "cooling", healthy: true },
+        { index: 2, state: "healthy", healthy: false, reason: "status" },
+      ],
+    });
     clock.advanceSync(999);
     await check();
     assert.equal(rounds, 1, "a finished round answers probes for reuseMs");
@@ -169,6 +193,43 @@ describe("engine readiness", () => {
     answer({ status: "down", replicas: [{ url: "http://a:8000", state: "cooling", healthy: true }] });
     assert.equal((await next).ready, false);
   });
+  test("without the token, an unreachable replica's host, port and network error stay out of the answer", async () => {
+    // A port that was free a moment ago: connecting to it is refused, and the error names the address.
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const replicaUrl = `http://127.0.0.1:${port}`;
+    const { bridge, url } = await startBridge({ urls: [replicaUrl], model: "m", healthCheckTimeoutMs: 2000 });
+    try {
+      const probe = await fetch(`${url}/readyz/engine`);
+      assert.equal(probe.status, 503);
+      const text = await probe.text();
+      assert.ok(!text.includes(String(port)) && !text.includes("127.0.0.1"), `no address in ${text}`);
+      assert.deepEqual(JSON.parse(text), {
+        status: "down",
+        message: "engine.urls[0]: unreachable",
+        replicas: [{ index: 0, state: "healthy", healthy: false, reason: "unreachable" }],
+      });
+      assert.equal(probe.headers.get("cache-control"), "no-store");
+
+      const full = await fetch(`${url}/readyz/engine`, { headers: AUTH });
+      assert.equal(full.status, 503);
+      const body = (await full.json()) as { message: string; replicas: Array<{ url: string }> };
+      assert.equal(body.replicas[0]?.url, replicaUrl);
+      assert.match(body.message, new RegExp(`^engine replica ${replicaUrl}: GET /health failed: `));
+
+      const wrong = await fetch(`${url}/readyz/engine`, {
+        headers: { authorization: "Bearer not-the-token-0123456789" },
+      });
+      assert.equal(wrong.status, 401, "a wrong token is refused, not read as no token");
+      assert.equal(wrong.headers.get("www-authenticate"), 'Bearer realm="agent-bridge"');
+      assert.equal(((await wrong.json()) as { error: { code: string } }).error.code, "BRIDGE_ERR_API_UNAUTHORIZED");
+    } finally {
+      await bridge.stop();
+    }
+  });
+
   test("a wall clock stepped back does not keep answering probes with the last round", async () => {
     let nowMs = Date.UTC(2026, 0, 1);
     let rounds = 0;
