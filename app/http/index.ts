@@ -7,9 +7,6 @@ export {
   type ReadinessCheck,
   type ReadinessCheckResult,
 } from "./engine-readiness.ts";
-export {
-  type PublicEngineReadinessBody,
-  type PublicReplicaReadiness,
-} from "./engine-readiness-public.ts";
+export type { PublicEngineReadinessBody, PublicReplicaReadiness } from "./engine-readiness-public.ts";
 export { type ReadinessAccess, readinessAccess } from "./readiness-access.ts";
 export { createUpgradeDispatcher, type UpgradeHandler, type UpgradeRoute } from "./upgrade.ts";
