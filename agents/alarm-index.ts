@@ -9,6 +9,15 @@ import type { Clock } from "./types.ts";
  */
 export const ALARM_RECHECK_MS = 60_000;
 
+/**
+ * An agent's alarm backoff: the work that was due when its event failed as a whole (due at or before
+ * `heldThrough`, wall-clock ms) waits until `until`; work due later is not held.
+ */
+export interface AlarmBackoff {
+  readonly heldThrough: number;
+  readonly until: number;
+}
+
 /** Marks an agent whose alarm fired but whose stored row stays until the agent recomputes it (a crash re-fires). */
 const FIRED = -1;
 
@@ -24,10 +33,11 @@ export class AlarmIndex {
   readonly #times = new Map<string, number>();
   readonly #pending = new Set<string>();
   /**
-   * Agents whose alarm or queue event failed as a whole: no alarm earlier than `until`, and how many such failures in
-   * a row (see backOff). Dropped when the agent's alarm goes away: nothing is left due, so the run of failures ended.
+   * Agents whose alarm or queue event failed as a whole (see backOff): how many such failures in a row, and the hold
+   * on the work that was due then. Dropped when the agent's alarm goes away: nothing is left due, so the run of
+   * failures ended.
    */
-  readonly #backoff = new Map<string, { until: number; failures: number }>();
+  readonly #backoff = new Map<string, AlarmBackoff & { failures: number }>();
   #heap: Array<{ id: string; t: number }> = [];
   #timer: unknown = null;
   #timerAt = Number.POSITIVE_INFINITY;
@@ -63,8 +73,8 @@ export class AlarmIndex {
   }
 
   /**
-   * Sets the agent's next alarm exactly (after its commit); null removes it. Never earlier than a backoff in force
-   * (see backOff).
+   * Sets the agent's next alarm exactly (after its commit); null removes it. A time the agent's backoff holds (due by
+   * its `heldThrough`) becomes the backoff's end (see backOff); a later one is set as it is.
    */
   set(agentId: string, at: number | null): void {
     if (this.#backoff.size > 0) {
@@ -72,7 +82,7 @@ export class AlarmIndex {
       // Nothing left due: the backoff has nothing to hold back, and a later failure starts a new run of them (kept,
       // its entry would never be cleared and a failure days later would wait the old run's next, longer step).
       if (at === null) this.#backoff.delete(agentId);
-      else if (backoff !== undefined && at < backoff.until) at = backoff.until;
+      else if (backoff !== undefined && at <= backoff.heldThrough) at = backoff.until;
     }
     const current = this.#times.get(agentId);
     if (at === null) {
@@ -96,23 +106,49 @@ export class AlarmIndex {
 
   /**
    * The agent's alarm or queue event failed as a whole (runtime-alarms.ts): its alarm is set `delayMs(failures)`
-   * from now, `failures` counting this one and those before it in a row, and no recomputation moves it earlier until
-   * clearBackoff (or the alarm goes away, see set). Without the floor, the failed event's own bookkeeping (the next
-   * alarm recomputed from a queue item or schedule still due) set it in the past, so the alarm fired again at once,
-   * and a fault that persists became a loop. Returns the failures in a row and the delay chosen.
+   * from now, `failures` counting this one and those before it in a row, and the work that was due now (schedules
+   * and queue items due by `heldThrough`) waits until then: no recomputation moves the alarm earlier for it, and the
+   * alarm and queue events leave it alone meanwhile (schedules.ts, queue.ts), until clearBackoff (or the alarm goes
+   * away, see set). Without the hold, the failed event's own bookkeeping (the next alarm recomputed from a queue item
+   * or schedule still due) set it in the past, so the alarm fired again at once, and a fault that persists became a
+   * loop. Work due later (a schedule the agent sets after the failure) is not held: it is not what failed, and
+   * holding it made a schedule set for 10 s from now wait up to the 5 min of the backoff. Returns the failures in a
+   * row and the delay chosen.
    */
   backOff(agentId: string, delayMs: (failures: number) => number): { failures: number; delayMs: number } {
-    const failures = (this.#backoff.get(agentId)?.failures ?? 0) + 1;
+    const previous = this.#backoff.get(agentId);
+    const failures = (previous?.failures ?? 0) + 1;
     const delay = delayMs(failures);
-    const until = this.#clock.now() + delay;
-    this.#backoff.set(agentId, { until, failures });
+    const now = this.#clock.now();
+    // Never less than before: what an earlier failure held stays held (even if the wall clock stepped back).
+    const heldThrough = Math.max(now, previous?.heldThrough ?? now);
+    const until = now + delay;
+    this.#backoff.set(agentId, { until, heldThrough, failures });
     this.set(agentId, until);
     return { failures, delayMs: delay };
   }
 
-  /** An alarm event of the agent committed: its backoff ends. */
+  /** The agent's backoff, while it has one (see backOff). */
+  backoffOf(agentId: string): AlarmBackoff | undefined {
+    return this.#backoff.size === 0 ? undefined : this.#backoff.get(agentId);
+  }
+
+  /**
+   * The due time through which the agent's work is held back at `now` (its schedules and queue items due by then
+   * wait), or null when no backoff is in force.
+   */
+  heldThrough(agentId: string, now: number): number | null {
+    const backoff = this.backoffOf(agentId);
+    return backoff !== undefined && now < backoff.until ? backoff.heldThrough : null;
+  }
+
+  /**
+   * An alarm event of the agent committed: its backoff ends, once it is over. One that ran before (a schedule set
+   * after the failure fell due first) left the held work alone, so the hold stays for it.
+   */
   clearBackoff(agentId: string): void {
-    this.#backoff.delete(agentId);
+    const backoff = this.backoffOf(agentId);
+    if (backoff !== undefined && this.#clock.now() >= backoff.until) this.#backoff.delete(agentId);
   }
 
   markPending(agentId: string): void {

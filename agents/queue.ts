@@ -76,9 +76,27 @@ export function listItems(cell: AgentCell): QueueItem[] {
   return cell.sqlRunner().all<QueueRow>("SELECT * FROM _bridge_queue ORDER BY seq").map(toItem);
 }
 
-/** Earliest retry time among items waiting for a retry, or null. */
+/**
+ * An item's due time: a first attempt is due from when it was queued (`next_at` 0), a retry at its `next_at`. An
+ * alarm backoff holds the items due by its `heldThrough` (alarm-index.ts, backOff).
+ */
+const DUE = "MAX(next_at, created_at)";
+
+/**
+ * Earliest due time among the agent's queue items, or null. Items its alarm backoff holds (due when its event failed)
+ * count as due at the backoff's end; an item queued later counts at its own time.
+ */
 export function nextQueueTime(cell: AgentCell): number | null {
-  return cell.sqlRunner().get<{ t: number | null }>("SELECT MIN(next_at) AS t FROM _bridge_queue")?.t ?? null;
+  const sql = cell.sqlRunner();
+  const backoff = cell.core.alarms.backoffOf(cell.id);
+  if (backoff === undefined) {
+    return sql.get<{ t: number | null }>("SELECT MIN(next_at) AS t FROM _bridge_queue")?.t ?? null;
+  }
+  const held = sql.get(`SELECT 1 FROM _bridge_queue WHERE ${DUE} <= ? LIMIT 1`, backoff.heldThrough) !== undefined;
+  const later =
+    sql.get<{ t: number | null }>(`SELECT MIN(${DUE}) AS t FROM _bridge_queue WHERE ${DUE} > ?`, backoff.heldThrough)
+      ?.t ?? null;
+  return held && (later === null || backoff.until < later) ? backoff.until : later;
 }
 
 export function hasQueueItems(cell: AgentCell): boolean {
@@ -89,13 +107,23 @@ export function hasQueueItems(cell: AgentCell): boolean {
  * Runs due items in sequence order, each in its own savepoint. A failing item is deleted on success only; on failure
  * it gets a later `next_at` (backoff) and the flush moves on, so one poison item never blocks the rest; after its last
  * attempt it goes to onError and is removed. First attempts are strictly FIFO; retries run when their time comes.
+ * Items an alarm backoff holds (see nextQueueTime) wait for its end; items queued after the failure do not.
  * An item whose method does not settle within callbackTimeoutMs fails the same way and retires the agent instance
  * (callback-timeout.ts): the items after it run on the next instance, which the alarm index wakes at once.
  */
 export async function flushQueue(cell: AgentCell): Promise<void> {
   const sql = cell.sqlRunner();
   const now = cell.core.clock.now();
-  const rows = sql.all<QueueRow>("SELECT * FROM _bridge_queue WHERE next_at <= ? ORDER BY seq", now);
+  // While the agent's alarm backoff is in force, the items that were due when its event failed wait for its end.
+  const heldThrough = cell.core.alarms.heldThrough(cell.id, now);
+  const rows =
+    heldThrough === null
+      ? sql.all<QueueRow>("SELECT * FROM _bridge_queue WHERE next_at <= ? ORDER BY seq", now)
+      : sql.all<QueueRow>(
+          `SELECT * FROM _bridge_queue WHERE next_at <= ? AND ${DUE} > ? ORDER BY seq`,
+          now,
+          heldThrough,
+        );
   for (const row of rows) {
     if (cell.retired !== null) break;
     if (sql.get("SELECT 1 FROM _bridge_queue WHERE seq = ?", row.seq) === undefined) continue; // dequeued meanwhile

@@ -42,7 +42,8 @@ function alarmSettled(rt: Runtime, agentId: string, outcome: EventOutcome): void
  * left too large, a storage fault, an abandoned batch, a failed wake) left its items due with nothing to flush them:
  * the queue event is asked for only by a commit that queued something. The alarm event flushes the queue too, so the
  * agent's alarm is set again with the alarm's backoff, and its failures in a row count together with the alarm's (a
- * committed alarm event resets them; a committed flush leaves them to it; an alarm that goes away ends them).
+ * committed alarm event once the backoff is over resets them; a committed flush leaves them to it; an alarm that goes
+ * away ends them).
  */
 export function queueFlushSettled(rt: Runtime, agentId: string, outcome: EventOutcome): void {
   if (outcome.status === "failed") setAlarmAgain(rt, agentId, outcome.code, "queue");

@@ -160,13 +160,26 @@ export function listSchedules(
   return rows.filter((r) => filter?.type === undefined || r.type === filter.type).map(toSchedule);
 }
 
-/** Earliest schedule time of the agent, or null. */
+/**
+ * When the agent's alarm is next due for its schedules, or null when it has none. Schedules its alarm backoff holds
+ * (due when its event failed) count as due at the backoff's end; a later one counts at its own time, so a schedule
+ * set during the backoff for before its end fires on time (alarm-index.ts, backOff).
+ */
 export function nextScheduleTime(cell: AgentCell): number | null {
-  return cell.sqlRunner().get<{ t: number | null }>("SELECT MIN(time) AS t FROM _bridge_schedules")?.t ?? null;
+  const sql = cell.sqlRunner();
+  const backoff = cell.core.alarms.backoffOf(cell.id);
+  if (backoff === undefined) {
+    return sql.get<{ t: number | null }>("SELECT MIN(time) AS t FROM _bridge_schedules")?.t ?? null;
+  }
+  const held = sql.get("SELECT 1 FROM _bridge_schedules WHERE time <= ? LIMIT 1", backoff.heldThrough) !== undefined;
+  const later =
+    sql.get<{ t: number | null }>("SELECT MIN(time) AS t FROM _bridge_schedules WHERE time > ?", backoff.heldThrough)
+      ?.t ?? null;
+  return held && (later === null || backoff.until < later) ? backoff.until : later;
 }
 
 /**
- * Runs every due schedule, each in its own savepoint. The row is updated in the same transaction as the callback's
+ * Runs every due schedule (but those an alarm backoff holds, see nextScheduleTime), each in its own savepoint. The row is updated in the same transaction as the callback's
  * writes, so a crash before commit runs it again (at least once). A failure is retried with backoff by moving the
  * row's time, so retries never hold the mailbox; after the last attempt it goes to onError. A callback that does not
  * settle within callbackTimeoutMs fails the same way and retires the agent instance (callback-timeout.ts): the
@@ -175,7 +188,16 @@ export function nextScheduleTime(cell: AgentCell): number | null {
 export async function runDueSchedules(cell: AgentCell): Promise<void> {
   const sql = cell.sqlRunner();
   const now = cell.core.clock.now();
-  const due = sql.all<ScheduleRow>("SELECT * FROM _bridge_schedules WHERE time <= ? ORDER BY time, id", now);
+  // While the agent's alarm backoff is in force, the schedules that were due when its event failed wait for its end.
+  const heldThrough = cell.core.alarms.heldThrough(cell.id, now);
+  const due =
+    heldThrough === null
+      ? sql.all<ScheduleRow>("SELECT * FROM _bridge_schedules WHERE time <= ? ORDER BY time, id", now)
+      : sql.all<ScheduleRow>(
+          "SELECT * FROM _bridge_schedules WHERE time <= ? AND time > ? ORDER BY time, id",
+          now,
+          heldThrough,
+        );
   for (const listed of due) {
     if (cell.retired !== null) break;
     // Read again: an earlier callback of this run may have cancelled it (cancelSchedule said true, so it must not run).

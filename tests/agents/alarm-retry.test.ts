@@ -138,3 +138,103 @@ describe("a queue flush whose event fails", () => {
     }
   });
 });
+
+const planned: string[] = [];
+/** Runs of the failing schedule, kept in memory so that the rolled-back ones count too. */
+let failingRuns = 0;
+/** How many runs of the failing schedule still lose their alarm event's transaction. */
+let losingRuns = 0;
+
+class Planner extends Agent {
+  static override callable = ["arm", "soon", "queueFailing", "queuePlan"];
+  override onStart(): void {
+    this.sql`CREATE TABLE IF NOT EXISTS u (k INTEGER PRIMARY KEY)`;
+    this.sql`INSERT OR IGNORE INTO u (k) VALUES (1)`;
+  }
+  arm(): void {
+    this.schedule(60, "failing", "old");
+  }
+  soon(seconds: number): void {
+    this.schedule(seconds, "plan", "new");
+  }
+  queueFailing(): void {
+    this.queue("failing", "old");
+  }
+  queuePlan(): void {
+    this.queue("plan", "queued");
+  }
+  failing(payload: string): void {
+    failingRuns++;
+    if (losingRuns > 0) {
+      losingRuns--;
+      this.sql`INSERT OR ROLLBACK INTO u (k) VALUES (1)`;
+    }
+    planned.push(payload);
+  }
+  plan(payload: string): void {
+    planned.push(payload);
+  }
+}
+
+describe("an agent in alarm backoff", () => {
+  const t = tempDir();
+  after(() => t.remove());
+
+  test("a schedule it sets for before the backoff's end fires on time, while the failing schedule still waits", async () => {
+    const clock = new ManualClock();
+    const rt = testRuntime(path.join(t.dir, "earlier"), Planner, 4, { clock });
+    try {
+      await rt.start();
+      assert.equal((await rt.call("p", "arm", [])).ok, true);
+      losingRuns = 3;
+      await clock.advance(60_000 + 1_000 + 2_000);
+      assert.equal(failingRuns, 3, "three alarm events failed as a whole: the backoff is now 4 s");
+      assert.equal((await rt.call("p", "soon", [1])).ok, true);
+      await clock.advance(1_000);
+      assert.deepEqual(planned, ["new"], "the new schedule fired on time, not at the backoff's end");
+      assert.equal(failingRuns, 3, "the failing schedule was not run again before its backoff ended");
+      losingRuns = 0;
+      await clock.advance(2_999);
+      assert.equal(failingRuns, 3, "still backing off");
+      await clock.advance(1);
+      assert.equal(failingRuns, 4, "tried again when its backoff ended");
+      assert.deepEqual(planned, ["new", "old"]);
+    } finally {
+      losingRuns = 0;
+      await rt.shutdown();
+    }
+  });
+
+  test("a failing queue item still waits for the backoff's end, while later work runs on time", async () => {
+    planned.length = 0;
+    failingRuns = 0;
+    const clock = new ManualClock();
+    const rt = testRuntime(path.join(t.dir, "queue"), Planner, 5, { clock });
+    try {
+      await rt.start();
+      assert.equal((await rt.call("p", "soon", [3_600])).ok, true, "awake, with an alarm far off");
+      losingRuns = 2;
+      assert.equal((await rt.call("p", "queueFailing", [])).ok, true);
+      await settle();
+      await clock.advance(1_000);
+      assert.equal(failingRuns, 2, "the flush and the alarm a second later failed as a whole: the backoff is now 2 s");
+      losingRuns = 0;
+      // A millisecond on: what is due by the failure's own millisecond counts as due when the event failed.
+      await clock.advance(1);
+      assert.equal((await rt.call("p", "queuePlan", [])).ok, true);
+      await settle();
+      assert.deepEqual(planned, ["queued"], "an item queued after the failure runs at once");
+      assert.equal((await rt.call("p", "soon", [1])).ok, true);
+      await clock.advance(1_000);
+      assert.deepEqual(planned, ["queued", "new"], "a schedule set after the failure fires on time");
+      assert.equal(failingRuns, 2, "neither ran the failing item before its backoff ended");
+      await clock.advance(998);
+      assert.equal(failingRuns, 2, "still backing off");
+      await clock.advance(1);
+      assert.deepEqual(planned, ["queued", "new", "old"], "tried again when its backoff ended, and it committed");
+    } finally {
+      losingRuns = 0;
+      await rt.shutdown();
+    }
+  });
+});
