@@ -69,8 +69,12 @@ export type DeliverOutcome =
   | { accepted: true; done: Promise<EventResult> }
   | { accepted: false; reason: "mailbox-full"; ready: Promise<void> };
 
-/** Why a connection closed. `will` means the device vanished and its last will was published. */
-export type CloseReason = "disconnect" | "will" | "takeover" | "error" | "shutdown";
+/**
+ * Why a connection closed. `will` means the device vanished and its last will was published. `removed` and `revoked`
+ * are an operator's doing, not a failure: the device was removed (its record, and with `DELETE /api/devices/:id` its
+ * agent) or its secret was rotated with the sessions that used it ended.
+ */
+export type CloseReason = "disconnect" | "will" | "takeover" | "error" | "shutdown" | "removed" | "revoked";
 
 /** Implemented by the agent runtime; used by transports. */
 export interface AgentHost {

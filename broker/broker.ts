@@ -7,6 +7,7 @@ import type { IncomingMessage } from "node:http";
 import path from "node:path";
 import type { Duplex } from "node:stream";
 import { Aedes, type Client } from "aedes";
+import type { CloseReason } from "../agents/host.ts";
 import { BridgeError } from "../errors/index.ts";
 import { ConnectGuard } from "./connect-guard/index.ts";
 import type { DeviceConnection } from "./connection.ts";
@@ -41,6 +42,9 @@ interface IncomingQos2Store {
   incomingGetPacket(client: Client, packet: { messageId: number }): Promise<unknown>;
 }
 
+/** Why an operator ends a device's sessions (`Broker.endSessions`): its record was removed, or its secret revoked. */
+export type SessionEndReason = Extract<CloseReason, "removed" | "revoked">;
+
 /** A running broker. */
 export interface Broker {
   /** The device registry the broker authenticates against. */
@@ -59,10 +63,11 @@ export interface Broker {
   /** Ids of devices with an open session. */
   connectedDevices(): string[];
   /**
-   * Ends every live session of `deviceId` from the server side (the agent sees `close(..., "error")`); the device
-   * must connect again, with whatever secret the registry holds now. Returns how many sessions it ended.
+   * Ends every live session of `deviceId` from the server side, closed as `reason` (the agent's `onClose` and the
+   * counters see it): `revoked` for a rotated secret, `removed` for a removed device. The device must connect again,
+   * with whatever secret the registry holds now. Returns how many sessions it ended.
    */
-  endSessions(deviceId: string, reason: string): number;
+  endSessions(deviceId: string, reason: SessionEndReason): number;
   /** A copy of the broker's counters. */
   stats(): BrokerStats;
   /** Stops accepting, closes every session (reason "shutdown") and the listeners, flushes the registry. */
@@ -108,7 +113,11 @@ export function createBroker(options: BrokerOptions): Broker {
     clock: opts.clock,
     intervalMs: opts.registryCheckMs,
     logger,
-    endSession: (connection) => closeFromServer(connection, "device removed from the registry"),
+    endSession: (connection) => {
+      // Before closeFromServer, whose own reason ("error") would otherwise be the first and so the one kept.
+      connection.markClosing("removed");
+      closeFromServer(connection, "device removed from the registry");
+    },
   });
   const uplink = createUplink({ host: opts.host, registry, hub, logger, limits, sender, clock: opts.clock });
   const streamFacts = new WeakMap<object, StreamFacts>();
@@ -285,6 +294,7 @@ export function createBroker(options: BrokerOptions): Broker {
       let ended = 0;
       for (const connection of sessions.liveSessions()) {
         if (connection.deviceId !== deviceId || connection.closed) continue;
+        connection.markClosing(reason);
         closeFromServer(connection, reason);
         ended++;
       }

@@ -2,7 +2,7 @@
  * The embedded MQTT broker (DESIGN section 2): listeners, device registry and auth, ACL, and the bridge between
  * MQTT sessions and the agent host.
  */
-export { type Broker, type BrokerAddresses, createBroker, startBroker } from "./broker.ts";
+export { type Broker, type BrokerAddresses, createBroker, type SessionEndReason, startBroker } from "./broker.ts";
 export { type Clock, systemClock } from "./clock.ts";
 export { BrokerErrorCode, type BrokerErrorCodeValue } from "./errors.ts";
 export type { BoundAddress } from "./listeners/socket-listener.ts";

@@ -58,8 +58,11 @@ export interface OperatorRegistry {
 export interface OperatorBroker {
   isOnline(id: string): boolean;
   connectedDevices(): string[];
-  /** Ends the device's live sessions (after a secret rotation); absent in fakes that have none. */
-  endSessions?(id: string, reason: string): number;
+  /**
+   * Ends the device's live sessions, closed as `reason` (what the agent's `onClose`, the counters and the logs show):
+   * `revoked` after a secret rotation, `removed` when the device is removed. Absent in fakes that have none.
+   */
+  endSessions?(id: string, reason: "removed" | "revoked"): number;
 }
 
 /** The engine client's operator view. Absent when no engine is configured. */

@@ -76,6 +76,12 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
     labelNames: ["transport"],
     registers: reg,
   });
+  const connectionsClosed = new Counter({
+    name: "bridge_connections_closed_total",
+    help: "MQTT sessions ended, by transport and close reason (disconnect, will, takeover, error, shutdown, removed, revoked)",
+    labelNames: ["transport", "reason"],
+    registers: reg,
+  });
   // The per-message and per-commit counters add plain numbers and reach prom-client at scrape time (batched-counter.ts).
   const messagesIn = new BatchedCounter({
     name: "bridge_messages_in_total",
@@ -258,8 +264,9 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
     connectionOpened(transport) {
       connections.inc({ transport });
     },
-    connectionClosed(transport) {
+    connectionClosed(transport, reason) {
       connections.dec({ transport });
+      connectionsClosed.inc({ transport, reason });
     },
     messageIn(channel, codec) {
       messagesIn.inc(channel, codec);

@@ -192,8 +192,7 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
       }
       // A leaked secret: a session that logged in with it would otherwise stay. Not by default, since a routine
       // rotation may deliver the new secret to the device over the session it has.
-      const endedSessions =
-        request.query.endSessions === true ? (deps.broker.endSessions?.(id, "secret rotated") ?? 0) : 0;
+      const endedSessions = request.query.endSessions === true ? (deps.broker.endSessions?.(id, "revoked") ?? 0) : 0;
       reply.header("cache-control", "no-store");
       return { id, secret, endedSessions };
     },
@@ -216,6 +215,9 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
 async function removeDevice(deps: OperatorDeps, id: string): Promise<DeviceRemoval> {
   // Registry first so the device cannot log in again while its agent is being destroyed.
   const record = deps.registry.remove(id);
+  // Then its sessions, closed as `removed`: the destroy below would close them too, but as a failed session ("error"),
+  // which is what the counters and logs would show for every device an operator removes.
+  deps.broker.endSessions?.(id, "removed");
   // Whether or not the id is registered: `devices rm` (another process) removes only the record, and the agent's
   // database, schedules and directory entries would otherwise be out of every operator's reach. Destroying the
   // agent closes its connections: the device's MQTT session and operators' WebSocket clients.
