@@ -29,8 +29,9 @@ function connackError(returnCode: RefusalCode, message: string): AuthenticateErr
 }
 
 /**
- * The runtime's `transport.close(reason)`, and the broker's own end of a session (registry-watch.ts): the session ends
- * as `shutdown` when the runtime shuts down, else `error`.
+ * The runtime's `transport.close(reason)`, and the broker's own end of a session: the session ends as `shutdown` when
+ * the runtime shuts down, else `error`, unless a reason was marked first (the first one marked is kept): `endSessions`
+ * and the registry watch mark `removed` or `revoked`, an operator's doing rather than a failed session.
  */
 export function closeFromServer(connection: DeviceConnection, reason: string): void {
   const closeReason: CloseReason = reason === "shutdown" ? "shutdown" : "error";
