@@ -4,6 +4,7 @@ import pino from "pino";
 import type { Value } from "../codecs/frames.ts";
 import { BridgeError } from "../errors/bridge-error.ts";
 import type { AgentClass } from "./agent.ts";
+import { checkAgentConfig } from "./agent-config-check.ts";
 import { AlarmIndex } from "./alarm-index.ts";
 import type { AgentCell } from "./cell.ts";
 import { systemClock } from "./clock.ts";
@@ -33,7 +34,9 @@ import type { AgentRuntime, CallResult } from "./types.ts";
 
 /**
  * Creates the agent runtime: the registry of agents (get-or-create by id), their mailboxes, storage, alarms and
- * hibernation. Implements `AgentHost` for transports.
+ * hibernation. Implements `AgentHost` for transports. Options are validated here: a bad runtime option throws
+ * BRIDGE_ERR_INVALID_OPTION, and per-class options (`agentConfig`) are checked by each served class's
+ * `validateConfig`, a refusal or a key naming no served class throwing BRIDGE_ERR_CONFIG (agent-config-check.ts).
  *
  * @example
  * const runtime = createRuntime({ dataDir: "./data", defaultAgentClass: Counter });
@@ -87,6 +90,8 @@ export class Runtime implements AgentRuntime {
 
   constructor(options: RuntimeOptions) {
     this.opts = resolveRuntimeOptions(options);
+    // Before anything is made or opened: a bad class option fails here, not at each agent's first wake.
+    checkAgentConfig(options);
     this.defaultClass = options.defaultAgentClass;
     this.classes = (options.agentClasses ?? []).map((c) => ({ re: globToRegExp(c.pattern), cls: c.agentClass }));
     this.agentsDir = path.join(options.dataDir, "agents");
