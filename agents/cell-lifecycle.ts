@@ -7,7 +7,8 @@ import { clearPendingOnLeave } from "./cell-batch.ts";
 import { evacuate, releaseCapacityWaiters } from "./cell-mailbox.ts";
 import { directoryPut } from "./cell-state.ts";
 import { AGENT_ERRORS } from "./errors.ts";
-import { liveCell } from "./retirement.ts";
+import { tellAgent } from "./cell-scope.ts";
+import { liveCell, takeHandover } from "./retirement.ts";
 import { readStateChunks } from "./state-store.ts";
 import { abandonTasks } from "./tasks.ts";
 import { openAgentDatabase, SqlRunner } from "./storage.ts";
@@ -80,14 +81,24 @@ export function hibernate(cell: AgentCell): void {
  * committed: the cell leaves memory as in hibernation, and what waits in its mailbox runs on a fresh instance woken
  * from the database (onStart first). Its running tasks are aborted but keep their rows, so the next instance hears of
  * them through onTaskInterrupted, as after a restart: their code may hold the retired instance, which refuses it.
+ * Called by the drain that ran the batch, so the mailbox is handed on (evacuated) once that drain stops.
  */
 export function retireCell(cell: AgentCell): void {
   abandonTasks(cell, cell.retired);
+  const handover = takeHandover(cell);
+  // The fresh instance starts now, not at the device's next message: it hears of the interrupted tasks, and its
+  // connections and schedules are live again at once. While the runtime shuts down, one starts only for events that
+  // waited behind the callback (the shutdown's own wake carries no work, runtime-registry.ts, reroute); with none,
+  // the retired instance's onError is told, as no instance follows it.
+  const successor = !cell.core.closing || cell.mailbox.some((item) => item.event.kind !== "wake");
+  if (!successor && handover !== null) for (const e of handover.errors) tellAgent(cell, e.err, e.event);
   hibernate(cell);
   cell.core.observer.onHibernate?.({ agentId: cell.id, reason: "retired" });
-  // The fresh instance starts now, not at the device's next message: it hears of the interrupted tasks, and its
-  // connections and schedules are live again at once.
-  if (!cell.core.closing) cell.core.enqueueInternal(cell.id, { kind: "wake" });
+  if (!successor) return;
+  // At the front: the fresh instance acts on the handover (its first event after onStart) before the events that
+  // waited. It also wakes the instance, in place of a bare wake.
+  const event = { kind: "handover", errors: handover?.errors ?? [], resync: [...(handover?.resync ?? [])] } as const;
+  cell.mailbox.unshift({ event, user: false, resolve: () => {} });
 }
 
 /** AgentCell.requestDestroy: destroys the agent once its drain stops (at once when none runs). */
@@ -104,6 +115,10 @@ export function requestDestroy(cell: AgentCell): Promise<void> {
 
 export function finishDestroy(cell: AgentCell): void {
   const pending = cell.pendingDestroy!;
+  // Failures a retired instance left for a successor (retirement.ts): a destroyed agent has none, so its own onError
+  // hears of them, as before it was retired.
+  const handover = takeHandover(cell);
+  if (handover !== null) for (const e of handover.errors) tellAgent(cell, e.err, e.event);
   abandonTasks(cell);
   for (const item of cell.mailbox.splice(0)) {
     item.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message: "agent destroyed" });

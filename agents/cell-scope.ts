@@ -3,6 +3,7 @@ import { ROLLED_BACK } from "./agent.ts";
 import type { AgentCell } from "./cell.ts";
 import { afterBatch, releaseOutputs } from "./cell-batch.ts";
 import { AGENT_ERRORS, errorCode } from "./errors.ts";
+import { handOverError } from "./retirement.ts";
 import { Scope } from "./scope.ts";
 
 // The scopes of AgentCell (cell.ts): a write outside any event in its own transaction, nested savepoints inside an
@@ -112,9 +113,19 @@ export function reportError(cell: AgentCell, err: unknown, event: string): void 
   tellError(cell, err, event);
 }
 
-/** The observer's and the agent's onError, for a failure whose rollback the agent was already told of (rolledBack). */
+/**
+ * The observer's and the agent's onError, for a failure whose rollback the agent was already told of (rolledBack).
+ * A retired instance (a callback timed out) could not act on it, every call it makes into the runtime being refused:
+ * its onError is told later, or the fresh instance's is, when the cell retires (retirement.ts, cell-lifecycle.ts).
+ */
 export function tellError(cell: AgentCell, err: unknown, event: string): void {
   cell.core.observer.onError?.({ agentId: cell.id, event, code: errorCode(err) });
+  if (cell.retired !== null && !cell.closed) handOverError(cell, err, event);
+  else tellAgent(cell, err, event);
+}
+
+/** The agent's onError (or the log, without an agent object); a throwing onError is logged. */
+export function tellAgent(cell: AgentCell, err: unknown, event: string): void {
   try {
     if (cell.agent !== null) cell.agent.onError(err, { event });
     else cell.core.logger.error({ err, agent: cell.id, event }, "agent event failed");

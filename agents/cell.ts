@@ -10,6 +10,7 @@ import { nested, nestedAsync, reportError, write } from "./cell-scope.ts";
 import { directoryPut, setAgentState, writeStateBytes } from "./cell-state.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 import type { QueuedEvent } from "./events/types.ts";
+import type { Handover } from "./retirement.ts";
 import type { Output, Scope } from "./scope.ts";
 import type { SqlRunner } from "./storage.ts";
 import type { RunningTask } from "./tasks.ts";
@@ -53,6 +54,11 @@ export class AgentCell {
    * memory once its batch ends (retirement.ts). Null while the instance is live.
    */
   retired: BridgeError | null = null;
+  /**
+   * What the retired instance could not act on, for the fresh one (retirement.ts): failures for its onError,
+   * connections to send the committed state. Null until there is something.
+   */
+  handover: Handover | null = null;
 
   // ---------- internal: the cell-*.ts files only ----------
 

@@ -10,6 +10,18 @@ import { AGENT_ERRORS } from "./errors.ts";
 // the runtime from then on throws BRIDGE_ERR_AGENT_RETIRED (agent.ts and connection.ts reach their cell through
 // liveCell), and the cell leaves memory once its batch ends (cell-lifecycle.ts, retireCell). The next event wakes a
 // fresh instance from the database, as after hibernation. The runtime itself keeps the cell's internals until then.
+//
+// What the retired instance could not act on is handed to the fresh one (a Handover, carried by its first event,
+// events/handover.ts): the failures its onError would have heard of (a retired onError could not even record them),
+// and the protocol connections whose state broadcast it left out (it could not vet the frame, protocol-output.ts),
+// so that each of them is sent the committed state.
+
+/** What a retired agent instance leaves its successor (see the top of this file). */
+export interface Handover {
+  readonly errors: Array<{ err: unknown; event: string }>;
+  /** Ids of protocol connections that missed a state broadcast of the retired instance. */
+  readonly resync: Set<string>;
+}
 
 /** Cuts the cell's agent instance off (see the top of this file); `cause` is the timeout that retired it. */
 export function markRetired(cell: AgentCell, cause: BridgeError): void {
@@ -33,4 +45,26 @@ export function liveCell(cell: AgentCell): AgentCell {
     { agent: cell.id },
     { cause: cell.retired },
   );
+}
+
+function handoverOf(cell: AgentCell): Handover {
+  cell.handover ??= { errors: [], resync: new Set() };
+  return cell.handover;
+}
+
+/** A failure of the retired instance's batch, for the fresh instance's onError (tellError, cell-scope.ts). */
+export function handOverError(cell: AgentCell, err: unknown, event: string): void {
+  handoverOf(cell).errors.push({ err, event });
+}
+
+/** A state broadcast the retired instance left out for `connectionId`: the fresh instance sends the committed state. */
+export function handOverStateSync(cell: AgentCell, connectionId: string): void {
+  handoverOf(cell).resync.add(connectionId);
+}
+
+/** The cell's handover, now taken from it (null when there is none). */
+export function takeHandover(cell: AgentCell): Handover | null {
+  const handover = cell.handover;
+  cell.handover = null;
+  return handover;
 }

@@ -2,6 +2,7 @@ import type { AgentCell } from "../cell.ts";
 import { handleAlarm, handleQueueFlush } from "./alarm.ts";
 import { handleCall } from "./call.ts";
 import { handleClose } from "./close.ts";
+import { handleHandover } from "./handover.ts";
 import { handleMessage } from "./message.ts";
 import { handleOpen } from "./open.ts";
 import { handleStart } from "./start.ts";
@@ -15,6 +16,8 @@ export function dispatchEvent(cell: AgentCell, event: AgentEvent): unknown {
       return handleStart(cell, event.settledTasks);
     case "wake":
       return null;
+    case "handover":
+      return handleHandover(cell, event.errors, event.resync);
     case "open":
       return handleOpen(cell, event.init);
     case "message":

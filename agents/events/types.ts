@@ -9,6 +9,12 @@ export type AgentEvent =
    */
   | { kind: "start"; settledTasks?: ReadonlySet<string> }
   | { kind: "wake" }
+  /**
+   * The first event of a fresh instance after its predecessor was retired (a callback timed out, retirement.ts): what
+   * the retired instance could not act on. `errors` go to onError; `resync` names the protocol connections that missed
+   * a state broadcast, each sent the committed state.
+   */
+  | { kind: "handover"; errors: ReadonlyArray<{ err: unknown; event: string }>; resync: readonly string[] }
   | { kind: "open"; init: ConnectionInit }
   | { kind: "message"; connectionId: string; message: InboundMessage }
   | { kind: "close"; connectionId: string; reason: CloseReason }
