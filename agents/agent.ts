@@ -90,7 +90,7 @@ export abstract class Agent<S extends Value = ValueMap> {
 
   /**
    * The agent's cell, for every call this instance makes into the runtime. Once the runtime retired the instance (a
-   * schedule or queue callback of it ran past callbackTimeoutMs), each call throws BRIDGE_ERR_AGENT_RETIRED: the
+   * callback or hook of it ran past callbackTimeoutMs), each call throws BRIDGE_ERR_AGENT_RETIRED: the
    * callback's promise may still run, and its late writes must not land in another event (agents/retirement.ts).
    */
   get #cell(): AgentCell {

@@ -1,6 +1,7 @@
 import { performance } from "node:perf_hooks";
 import type { Value } from "../codecs/frames.ts";
 import { BridgeError } from "../errors/bridge-error.ts";
+import { withHookTimeLimit } from "./callback-timeout.ts";
 import type { AgentCell } from "./cell.ts";
 import { enqueue } from "./cell-mailbox.ts";
 import { nestedAsync, reportError, rolledBack, tellError } from "./cell-scope.ts";
@@ -283,7 +284,8 @@ async function finishState(cell: AgentCell, scope: Scope): Promise<void> {
   const source = changed.source === null ? null : (cell.connections.get(changed.source) ?? null);
   const agent = cell.agent!;
   try {
-    await nestedAsync(cell, async () => agent.onStateChanged(state, source));
+    // Bounded like every awaited hook (callback-timeout.ts); a timeout is reported as a throw and the state commits.
+    await nestedAsync(cell, async () => withHookTimeLimit(cell, "onStateChanged", agent.onStateChanged(state, source)));
   } catch (err) {
     reportError(cell, err, "onStateChanged");
   }

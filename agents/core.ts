@@ -18,7 +18,10 @@ export interface RuntimeCore {
   readonly storage: StorageSettings;
   /** Most events run in one group commit. */
   readonly maxBatchEvents: number;
-  /** Longest a schedule callback or queue item may take to settle, ms (agents/callback-timeout.ts). */
+  /**
+   * Longest a callback awaited inside an event (schedule, queue item, operator call, hook) may take to settle, ms
+   * (agents/callback-timeout.ts).
+   */
   readonly callbackTimeoutMs: number;
   readonly alarms: AlarmIndex;
   readonly db: RuntimeDb;

@@ -55,9 +55,11 @@ export interface RuntimeOptions {
    */
   pageSizeBytes?: number;
   /**
-   * Longest a schedule callback or a queue item's method may take to settle, ms (1 to 2147483647). Default 60000.
-   * One that does not is failed with BRIDGE_ERR_CALLBACK_TIMEOUT (rolled back, retried by its options, then onError)
-   * and the agent instance that ran it is retired, so the mailbox moves on (docs/agents.md, "Callback time limit").
+   * Longest a callback the runtime awaits inside an event may take to settle, ms (1 to 2147483647). Default 60000.
+   * Schedule callbacks, queue items, operator calls and hooks (onMessage, onConnect, onClose, onStart,
+   * onStateChanged, task hooks), each on its own. One that does not is failed with BRIDGE_ERR_CALLBACK_TIMEOUT, as if
+   * it had thrown, and the agent instance that ran it is retired, so the mailbox moves on (docs/agents.md, "Callback
+   * time limit").
    */
   callbackTimeoutMs?: number;
 }

@@ -2,14 +2,14 @@ import { BridgeError } from "../errors/bridge-error.ts";
 import type { AgentCell } from "./cell.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 
-// Retiring an agent instance. A schedule callback or queue item that never settles (callback-timeout.ts) is failed
-// so its agent's mailbox can move on, but its promise keeps running and may call the agent's API later: sql,
-// setState, schedule, queue, a connection's send. Inside another event such a call would join that event's
-// transaction and commit with it (a write made outside any event joins the event running then, cell-scope.ts), and
-// nothing can tell it from the event's own. So the instance that ran it is cut off at once: every call it makes into
-// the runtime from then on throws BRIDGE_ERR_AGENT_RETIRED (agent.ts and connection.ts reach their cell through
-// liveCell), and the cell leaves memory once its batch ends (cell-lifecycle.ts, retireCell). The next event wakes a
-// fresh instance from the database, as after hibernation. The runtime itself keeps the cell's internals until then.
+// Retiring an agent instance. A callback awaited inside an event (schedule callback, queue item, operator call, hook)
+// that never settles (callback-timeout.ts) is failed so its agent's mailbox can move on, but its promise keeps running
+// and may call the agent's API later: sql, setState, schedule, queue, a connection's send. Inside another event such a
+// call would join that event's transaction and commit with it (a write made outside any event joins the event running
+// then, cell-scope.ts), and nothing can tell it from the event's own. So the instance that ran it is cut off at once:
+// every call it makes into the runtime from then on throws BRIDGE_ERR_AGENT_RETIRED (agent.ts and connection.ts reach
+// their cell through liveCell), and the cell leaves memory once its batch ends (cell-lifecycle.ts, retireCell). A
+// fresh instance is woken from the database, as after hibernation. The runtime keeps the cell's internals until then.
 //
 // What the retired instance could not act on is handed to the fresh one (a Handover, carried by its first event,
 // events/handover.ts): the failures its onError would have heard of (a retired onError could not even record them),

@@ -1,5 +1,6 @@
 import { BridgeError } from "../../errors/bridge-error.ts";
 import type { AgentCell } from "../cell.ts";
+import { withHookTimeLimit } from "../callback-timeout.ts";
 import { AGENT_ERRORS } from "../errors.ts";
 import type { InboundMessage } from "../host.ts";
 import { runAsConnection } from "../readonly-guard.ts";
@@ -11,6 +12,7 @@ export function handleMessage(cell: AgentCell, connectionId: string, message: In
     throw new BridgeError(AGENT_ERRORS.CONNECTION_UNKNOWN, "no open connection with this id", { connectionId });
   }
   // Returned, not awaited here: the batch awaits it once (one promise layer less per event). A readonly connection's
-  // event may read and call, but setState throws inside it (an rpc from a viewer must not change state).
-  return runAsConnection(cell, conn, () => cell.agent!.onMessage(conn, message));
+  // event may read and call, but setState throws inside it (an rpc from a viewer must not change state). Bounded inside
+  // the readonly mark, so a timed-out hook does not leave the mark set; a device's up/rpc runs inside onMessage.
+  return runAsConnection(cell, conn, () => withHookTimeLimit(cell, "onMessage", cell.agent!.onMessage(conn, message)));
 }

@@ -1,4 +1,5 @@
 import { PROTOCOL_VERSION } from "../../codecs/frames.ts";
+import { withHookTimeLimit } from "../callback-timeout.ts";
 import type { AgentCell } from "../cell.ts";
 import { ConnectionImpl } from "../connection.ts";
 import type { ConnectionInit } from "../host.ts";
@@ -47,6 +48,6 @@ export async function handleOpen(cell: AgentCell, init: ConnectionInit): Promise
       queueProtocol(cell, conn, { type: "state", state: agent.state });
     }
   }
-  await agent.onConnect(conn, ctx);
+  await withHookTimeLimit(cell, "onConnect", agent.onConnect(conn, ctx));
   return null;
 }

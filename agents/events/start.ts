@@ -1,4 +1,5 @@
 import type { Value } from "../../codecs/frames.ts";
+import { type HookKind, withHookTimeLimit } from "../callback-timeout.ts";
 import type { AgentCell } from "../cell.ts";
 import { ConnectionImpl, type ConnectionRow } from "../connection.ts";
 import { decodeValue } from "../value-codec.ts";
@@ -10,6 +11,7 @@ import { decodeValue } from "../value-codec.ts";
  * reconciles its fleet-directory entries.
  * `settledTasks`: tasks that did finish and whose outcome event waits in the mailbox (the previous instance was
  * retired, or its batch abandoned, before it ran): that event reports them, so they are not interrupted.
+ * A hook that does not settle within callbackTimeoutMs retires the instance: the event stops after it (see startHook).
  */
 export async function handleStart(cell: AgentCell, settledTasks?: ReadonlySet<string>): Promise<null> {
   const agent = cell.agent!;
@@ -21,24 +23,17 @@ export async function handleStart(cell: AgentCell, settledTasks?: ReadonlySet<st
     if (transport === undefined) stale.push(conn);
     cell.connections.set(conn.id, conn);
   }
-  try {
-    await cell.nestedAsync(async () => agent.onStart());
-  } catch (err) {
-    cell.reportError(err, "onStart");
-  }
+  if (!(await startHook(cell, "onStart", () => agent.onStart()))) return null;
   // Each lost connection is among the agent's connections during its own onClose, as a live one is when it closes,
   // but the others lost with it are out of sight by then: a hook must not take a connection of the previous process
   // for one it can still reach (DeviceAgent would start a queued reasoning turn's round for it).
   for (const conn of stale) cell.connections.delete(conn.id);
   for (const conn of stale) {
     cell.connections.set(conn.id, conn);
-    try {
-      await cell.nestedAsync(async () => agent.onClose(conn, "shutdown"));
-    } catch (err) {
-      cell.reportError(err, "onClose");
-    }
+    const live = await startHook(cell, "onClose", () => agent.onClose(conn, "shutdown"));
     sql.run("DELETE FROM _bridge_connections WHERE id = ?", conn.id);
     cell.connections.delete(conn.id);
+    if (!live) return null;
   }
   // A wake while the runtime shuts down (a fresh instance draining what waited behind a retired one) leaves unfinished
   // tasks their rows, as the shutdown does for every agent: the next start reports each once.
@@ -51,11 +46,7 @@ export async function handleStart(cell: AgentCell, settledTasks?: ReadonlySet<st
     if (cell.tasks.has(row.id) || settledTasks?.has(row.id) === true) continue;
     sql.run("DELETE FROM _bridge_tasks WHERE id = ?", row.id);
     const info = { id: row.id, kind: row.kind, input: decodeValue(row.input), startedAt: row.started_at };
-    try {
-      await cell.nestedAsync(async () => agent.onTaskInterrupted(info));
-    } catch (err) {
-      cell.reportError(err, "onTaskInterrupted");
-    }
+    if (!(await startHook(cell, "onTaskInterrupted", () => agent.onTaskInterrupted(info)))) return null;
   }
   const entries = sql
     .all<{ kind: string; key: string; value: Uint8Array }>("SELECT kind, key, value FROM _bridge_directory")
@@ -64,6 +55,23 @@ export async function handleStart(cell: AgentCell, settledTasks?: ReadonlySet<st
   cell.queueDirty = true;
   cell.alarmDirty = true;
   return null;
+}
+
+/**
+ * Runs one hook of the start event in its own savepoint, bounded by callbackTimeoutMs; a failure is reported (as a
+ * throw) and the event goes on. False once the hook timed out and so retired the agent instance: the event stops
+ * there, since the rest would run on an instance that can no longer reach the runtime. It commits what it did (a
+ * lost connection whose onClose ran is gone, an interrupted task that was reported is done with), and the fresh
+ * instance's start does the rest, onStart first. So an onClose or onTaskInterrupted that hangs every time costs one time
+ * limit per connection or task, not a loop; an onStart that hangs every time retires each instance it runs on.
+ */
+async function startHook(cell: AgentCell, hook: HookKind, run: () => void | Promise<void>): Promise<boolean> {
+  try {
+    await cell.nestedAsync(async () => withHookTimeLimit(cell, hook, run()));
+  } catch (err) {
+    cell.reportError(err, hook);
+  }
+  return cell.retired === null;
 }
 
 /** Stands in for a transport that died with a previous process; nothing is sent through it. */

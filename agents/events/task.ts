@@ -1,4 +1,5 @@
 import type { Value } from "../../codecs/frames.ts";
+import { type HookKind, withHookTimeLimit } from "../callback-timeout.ts";
 import type { AgentCell } from "../cell.ts";
 import type { TaskInfo } from "../types.ts";
 import type { ProgressBatch, TaskOrigin } from "./types.ts";
@@ -40,38 +41,43 @@ export function handleTaskProgress(cell: AgentCell, taskId: string, batch: Progr
   // finish it without a microtask. The first hook that returns a promise continues the rest asynchronously.
   for (let i = 0; i < updates.length; i++) {
     const r = agent.onTaskProgress(info, updates[i]);
-    if (r instanceof Promise) return finishProgress(r, agent, info, updates, i + 1);
+    if (r instanceof Promise) return finishProgress(cell, r, info, updates, i + 1);
   }
   return null;
 }
 
+/** The rest of handleTaskProgress once a hook returned a promise; each hook is bounded by callbackTimeoutMs alone. */
 async function finishProgress(
+  cell: AgentCell,
   pending: Promise<void>,
-  agent: NonNullable<AgentCell["agent"]>,
   info: TaskInfo,
   updates: readonly Value[],
   from: number,
 ): Promise<null> {
-  await pending;
+  const agent = cell.agent!;
+  await withHookTimeLimit(cell, "onTaskProgress", pending);
   for (let i = from; i < updates.length; i++) {
     const r = agent.onTaskProgress(info, updates[i]);
-    if (r instanceof Promise) await r;
+    if (r instanceof Promise) await withHookTimeLimit(cell, "onTaskProgress", r);
   }
   return null;
 }
 
-/** The outcome hooks run in their own savepoint: the task row is removed even when the hook throws. */
+/**
+ * The outcome hooks run in their own savepoint: the task row is removed even when the hook throws, or does not settle
+ * within callbackTimeoutMs (which retires the agent instance too, callback-timeout.ts).
+ */
 async function finish(
   cell: AgentCell,
   taskId: string,
   origin: TaskOrigin | undefined,
   hook: (info: TaskInfo) => void | Promise<void>,
-  name: string,
+  name: HookKind,
 ) {
   const info = taskRow(cell, taskId, origin);
   if (info === undefined) return;
   try {
-    await cell.nestedAsync(async () => hook(info));
+    await cell.nestedAsync(async () => withHookTimeLimit(cell, name, hook(info)));
   } catch (err) {
     cell.reportError(err, name);
   }
