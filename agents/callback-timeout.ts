@@ -85,7 +85,7 @@ export function withTimeLimit<T>(
   });
 }
 
-/** What a hook of the agent returned, bounded as above (`agent.onClose(...)` as `withHookTimeLimit(cell, "onClose", ...)`). */
+/** What a hook of the agent returned, bounded as above: `withHookTimeLimit(cell, "onClose", agent.onClose(...))`. */
 export function withHookTimeLimit<T>(cell: AgentCell, hook: HookKind, result: T | Promise<T>): T | Promise<T> {
   return withTimeLimit(cell, hook, hook, result);
 }

@@ -62,8 +62,8 @@ export async function handleStart(cell: AgentCell, settledTasks?: ReadonlySet<st
  * throw) and the event goes on. False once the hook timed out and so retired the agent instance: the event stops
  * there, since the rest would run on an instance that can no longer reach the runtime. It commits what it did (a
  * lost connection whose onClose ran is gone, an interrupted task that was reported is done with), and the fresh
- * instance's start does the rest, onStart first. So an onClose or onTaskInterrupted that hangs every time costs one time
- * limit per connection or task, not a loop; an onStart that hangs every time retires each instance it runs on.
+ * instance's start does the rest, onStart first. So an onClose or onTaskInterrupted that hangs every time costs one
+ * time limit per connection or task, not a loop; an onStart that hangs every time retires each instance it runs on.
  */
 async function startHook(cell: AgentCell, hook: HookKind, run: () => void | Promise<void>): Promise<boolean> {
   try {
