@@ -217,6 +217,7 @@ export function createBroker(options: BrokerOptions): Broker {
       // The same bound as each TCP and TLS listener: the HTTP server it shares has none of its own.
       maxSockets,
       onFull: socketLimitRefusals("ws", "MQTT over WebSocket socket limit reached; upgrades refused with 503"),
+      clock: opts.clock,
     });
   }
 

@@ -2,11 +2,22 @@
  * MQTT over WebSocket. The app's HTTP server owns the port and calls `handleUpgrade` for upgrade requests; the
  * WebSocket becomes a byte stream (ws createWebSocketStream) that aedes reads like a TCP socket. Like a TCP listener,
  * the endpoint holds at most `maxSockets` WebSockets, CONNECT sent or not; more upgrades are refused with a 503.
+ * Refusals and session ends are graceful and bounded: the client gets the answer (the 503, the CONNACK and a close
+ * frame) before its TCP connection closes.
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { createWebSocketStream, WebSocketServer } from "ws";
+import { WebSocketServer } from "ws";
+import { type Clock, systemClock } from "../clock.ts";
 import type { AcceptFn } from "./socket-listener.ts";
+import { createGracefulWebSocketStream } from "./websocket-stream.ts";
+
+/**
+ * How long a closing MQTT WebSocket waits for the client's close frame, and a refused upgrade for its answer to be
+ * written, before the TCP connection is cut (ws' own default is 30 s). One round trip is enough for a live client; the
+ * bound is for one that stopped reading, which would otherwise hold its socket, and its place under `maxSockets`.
+ */
+export const WEBSOCKET_CLOSE_TIMEOUT_MS = 2000;
 
 export interface WebSocketEndpoint {
   /** Takes the upgrade when the path matches; returns false (socket untouched) otherwise. */
@@ -22,18 +33,29 @@ export interface WebSocketEndpointOptions {
   maxSockets?: number;
   /** Told of each upgrade refused because `maxSockets` WebSockets are open. */
   onFull?: (remoteAddress: string) => void;
+  /** Times the bounded waits of a closing connection. Default: the system clock. */
+  clock?: Clock;
 }
 
-/** Refuses an upgrade on the raw socket (no WebSocket exists yet) with a status and a short plain-text reason. */
-function refuseUpgrade(socket: Duplex, status: number, reason: string, message: string): void {
-  const body = Buffer.from(`${message}\n`, "utf8");
-  if (socket.writable) {
-    socket.end(
-      `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-        `Content-Length: ${body.length}\r\n\r\n${body.toString("utf8")}`,
-    );
+/**
+ * Refuses an upgrade on the raw socket (no WebSocket exists yet) with a status and a short plain-text reason. As ws'
+ * own `abortHandshake`, the socket is destroyed once the answer is written (`finish`), not right after `end()`: a
+ * write still queued then (a TLS socket, a full send buffer) would be dropped with the socket, and the client would
+ * see a reset instead of the reason. Bounded by WEBSOCKET_CLOSE_TIMEOUT_MS for a client that does not read.
+ */
+function refuseUpgrade(socket: Duplex, clock: Clock, status: number, reason: string, message: string): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
   }
-  socket.destroy();
+  const body = Buffer.from(`${message}\n`, "utf8");
+  const cut = clock.setTimeout(() => socket.destroy(), WEBSOCKET_CLOSE_TIMEOUT_MS);
+  socket.once("close", () => clock.clearTimeout(cut));
+  socket.once("finish", () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${body.length}\r\n\r\n${body.toString("utf8")}`,
+  );
 }
 
 export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebSocketEndpoint {
@@ -43,16 +65,17 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
     maxPayload: options.maxPayloadBytes,
     handleProtocols: (protocols) => (protocols.has("mqtt") ? "mqtt" : (protocols.values().next().value ?? false)),
   });
+  const clock = options.clock ?? systemClock;
   let closed = false;
   return {
     handleUpgrade(req, socket, head) {
       const path = (req.url ?? "").split("?")[0];
       if (path !== options.path) return false;
+      socket.on("error", () => {});
       if (closed) {
-        socket.destroy();
+        refuseUpgrade(socket, clock, 503, "Service Unavailable", "the MQTT broker is shutting down");
         return true;
       }
-      socket.on("error", () => {});
       // ws adds a WebSocket to `clients` within `handleUpgrade` itself, so this count includes every upgrade before
       // this one, and concurrent upgrades cannot overshoot. Without a bound, a flood of WebSockets that never send
       // CONNECT would use file descriptors until the process could open no database, as for TCP.
@@ -60,6 +83,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
         options.onFull?.(req.socket.remoteAddress ?? "");
         refuseUpgrade(
           socket,
+          clock,
           503,
           "Service Unavailable",
           `too many MQTT over WebSocket connections (at most ${options.maxSockets}); try again later`,
@@ -67,7 +91,10 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
         return true;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
-        const stream: Duplex & { remoteAddress?: string } = createWebSocketStream(ws);
+        const stream: Duplex & { remoteAddress?: string } = createGracefulWebSocketStream(ws, {
+          closeTimeoutMs: WEBSOCKET_CLOSE_TIMEOUT_MS,
+          clock,
+        });
         stream.on("error", () => {});
         // The peer's address on the stream itself, as a TCP socket has it: the broker drops its per-connection facts
         // once a session is accepted, and a later fault (a packet too large) is still logged with the address.

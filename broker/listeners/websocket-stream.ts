@@ -1,0 +1,75 @@
+/**
+ * A server-side WebSocket as the byte stream aedes reads and writes, like ws' `createWebSocketStream` except for how it
+ * ends. aedes ends every session, a refused CONNECT included, by destroying its stream right after its last write; ws'
+ * stream then terminates the WebSocket, so the TCP connection closed without a close frame (the client saw 1006, an
+ * abnormal closure) and a CONNACK still queued could be lost with it. Here a destroy closes the way ws closes
+ * gracefully: a close frame after everything written before it, then the TCP connection once the client answers with
+ * its own close frame ([RFC 6455 7.1.1]: the server closes TCP first), or after `closeTimeoutMs` at the latest.
+ */
+import { Duplex } from "node:stream";
+import WebSocket from "ws";
+import type { Clock } from "../clock.ts";
+
+export interface WebSocketStreamOptions {
+  /** How long a destroyed stream waits for the client's close frame before the TCP connection is cut, in ms. */
+  closeTimeoutMs: number;
+  clock: Clock;
+}
+
+/** [RFC 6455 7.4.1] 1000: the MQTT exchange ended as it should (a DISCONNECT, a refused CONNECT, a takeover). */
+const NORMAL_CLOSURE = 1000;
+/** [RFC 6455 7.4.1] 1008: the broker cut the session for something the client did (a protocol error, a keepalive). */
+const POLICY_VIOLATION = 1008;
+
+function toBuffer(data: WebSocket.RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+}
+
+/** Wraps an open server-side WebSocket; the stream owns it from then on. */
+export function createGracefulWebSocketStream(ws: WebSocket, options: WebSocketStreamOptions): Duplex {
+  const { closeTimeoutMs, clock } = options;
+  const stream: Duplex = new Duplex({
+    // The stream emits `close` itself, once the WebSocket has closed; nothing else may destroy it meanwhile.
+    autoDestroy: false,
+    emitClose: false,
+    read() {
+      if (ws.isPaused) ws.resume();
+    },
+    write(chunk: Buffer, _encoding, callback) {
+      ws.send(chunk, callback);
+    },
+    final(callback) {
+      if (ws.readyState === WebSocket.OPEN) ws.close(NORMAL_CLOSURE);
+      callback();
+    },
+    destroy(err, callback) {
+      // Nothing more is read for aedes; the client's close frame still has to be read for the close to complete.
+      ws.off("message", onMessage);
+      ws.resume();
+      const emitClose = (): void => {
+        callback(err);
+        process.nextTick(() => stream.emit("close"));
+      };
+      if (ws.readyState === WebSocket.CLOSED) return emitClose();
+      const cut = clock.setTimeout(() => ws.terminate(), closeTimeoutMs);
+      ws.once("close", () => {
+        clock.clearTimeout(cut);
+        emitClose();
+      });
+      // Already closing: ws started the close itself (a frame it could not take), with the right code.
+      if (ws.readyState === WebSocket.OPEN) ws.close(err ? POLICY_VIOLATION : NORMAL_CLOSURE);
+    },
+  });
+  const onMessage = (data: WebSocket.RawData): void => {
+    if (!stream.push(toBuffer(data))) ws.pause();
+  };
+  ws.on("message", onMessage);
+  // ws has already sent its close frame for the error (1002, 1009, ...); the destroy waits for the close.
+  ws.on("error", (err) => stream.destroy(err));
+  // The client closed: the end of what aedes reads, which ends the session.
+  ws.once("close", () => {
+    if (!stream.destroyed) stream.push(null);
+  });
+  return stream;
+}
