@@ -179,7 +179,7 @@ async function buildBridge(
       registry,
       tcp: { host: config.mqtt.host, port: config.mqtt.port },
       tls: tls === undefined ? undefined : { host: config.mqtt.host, port: config.mqtt.tls.port, ...tls },
-      websocket: { path: "/mqtt" },
+      websocket: { path: "/mqtt", trustedProxies: config.mqtt.trustedProxies },
       anonymous: config.mqtt.allowAnonymous,
       defaultCodec: config.mqtt.defaultCodec,
       limits: config.mqtt.limits,

@@ -218,6 +218,7 @@ export function createBroker(options: BrokerOptions): Broker {
       maxSockets,
       onFull: socketLimitRefusals("ws", "MQTT over WebSocket socket limit reached; upgrades refused with 503"),
       clock: opts.clock,
+      trustedProxies: opts.websocket.trustedProxies,
     });
   }
 

@@ -6,6 +6,7 @@ export { type Broker, type BrokerAddresses, createBroker, type SessionEndReason,
 export { type Clock, systemClock } from "./clock.ts";
 export { BrokerErrorCode, type BrokerErrorCodeValue } from "./errors.ts";
 export type { BoundAddress } from "./listeners/socket-listener.ts";
+export { parseProxyRange } from "./listeners/trusted-proxies.ts";
 export type { AuthFailureReason, BrokerObserver, BrokerStats, BrokerTransportKind } from "./observer.ts";
 export {
   BROKER_DEFAULTS,

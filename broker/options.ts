@@ -5,6 +5,7 @@ import { MAX_DEPTH_CEILING } from "../codecs/limits.ts";
 import { BridgeError } from "../errors/index.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { BrokerErrorCode } from "./errors.ts";
+import { parseProxyRange } from "./listeners/trusted-proxies.ts";
 import type { BrokerObserver } from "./observer.ts";
 import type { DeviceRegistry } from "./registry/index.ts";
 
@@ -37,6 +38,14 @@ export interface TlsListenerOptions {
 export interface WebSocketOptions {
   /** URL path accepted by `handleUpgrade`. Default "/mqtt". */
   path?: string;
+  /**
+   * IP addresses and CIDR ranges (`10.0.0.0/8`, `2001:db8::/32`) of reverse proxies in front of `path`. An upgrade
+   * from one of them counts under the client address its `X-Forwarded-For` names (read from the right, past further
+   * trusted proxies): the per-address failure limit, logs and the agent's `remoteAddress`. List only proxies that
+   * append to that header, never a range clients connect from: whoever is trusted can claim any address.
+   * Default: none (the header is ignored).
+   */
+  trustedProxies?: string[];
 }
 
 /** Per-device and global limits. Each breach moves a counter (see docs/broker.md). */
@@ -126,7 +135,7 @@ export const silentLogger: BrokerLogger = { info() {}, warn() {}, error() {} };
 export const BROKER_DEFAULTS = {
   tcp: { host: "0.0.0.0", port: 1883 },
   tls: { host: "0.0.0.0", port: 8883 },
-  websocket: { path: "/mqtt" },
+  websocket: { path: "/mqtt", trustedProxies: [] as string[] },
   anonymous: false,
   defaultCodec: "cbor" as CodecName,
   limits: {
@@ -155,7 +164,7 @@ export interface ResolvedBrokerOptions {
   dataDir?: string;
   tcp: { host: string; port: number } | false;
   tls: { host: string; port: number; cert: string | Buffer; key: string | Buffer; ca?: string | Buffer } | false;
-  websocket: { path: string } | false;
+  websocket: { path: string; trustedProxies: string[] } | false;
   anonymous: boolean;
   defaultCodec: CodecName;
   limits: BrokerLimits;
@@ -181,6 +190,17 @@ function checkInt(field: string, value: unknown, min: number, max = Number.MAX_S
 function checkHost(field: string, value: unknown): string {
   if (typeof value !== "string" || value.length === 0) fail(field, "must be a non-empty address");
   return value;
+}
+
+function checkProxyRanges(field: string, value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) fail(field, "must be a list of IP addresses or CIDR ranges");
+  for (const entry of value) {
+    if (typeof entry !== "string" || parseProxyRange(entry) === undefined) {
+      fail(field, `must be a list of IP addresses or CIDR ranges, got ${JSON.stringify(entry)}`);
+    }
+  }
+  return [...(value as string[])];
 }
 
 /** Applies defaults and validates; throws BridgeError BRIDGE_ERR_BROKER_CONFIG naming the field. */
@@ -215,7 +235,10 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
   if (options.websocket !== false) {
     const path = options.websocket?.path ?? BROKER_DEFAULTS.websocket.path;
     if (typeof path !== "string" || !path.startsWith("/")) fail("websocket.path", "must start with /");
-    websocket = { path };
+    websocket = {
+      path,
+      trustedProxies: checkProxyRanges("websocket.trustedProxies", options.websocket?.trustedProxies),
+    };
   }
   const defaultCodec = options.defaultCodec ?? BROKER_DEFAULTS.defaultCodec;
   if (!(CODEC_NAMES as readonly string[]).includes(defaultCodec)) {

@@ -4,6 +4,7 @@
  * (`mqtt.port must be an integer from 0 to 65535`), so `load.ts` can prefix the field and suffix the source.
  */
 import { z } from "zod";
+import { parseProxyRange } from "../../broker/index.ts";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 const CODECS = ["json", "cbor", "pb"] as const;
@@ -19,6 +20,13 @@ const text = (what = "a non-empty string") =>
   z.string({ error: `must be ${what}` }).min(1, { error: `must be ${what}` });
 const TOKEN_RULE = "must be at least 16 characters without whitespace";
 const bool = () => z.boolean({ error: "must be true or false" });
+const PROXY_RULE = "must be a list of IP addresses or CIDR ranges (10.0.0.0/8, 2001:db8::/32)";
+/** The broker's own reading of an address or range, so the config accepts exactly what the broker does. */
+const proxyRanges = () =>
+  z.array(
+    z.string({ error: PROXY_RULE }).refine((entry) => parseProxyRange(entry) !== undefined, { error: PROXY_RULE }),
+    { error: PROXY_RULE },
+  );
 
 /** An agent class mapped to device ids by a glob pattern, loaded from `module` (relative to the config file). */
 export const agentClassSchema = z.strictObject({
@@ -53,6 +61,11 @@ export const configSchema = z.strictObject({
        * within this many ms; 0 leaves it connected until it reconnects (and is refused).
        */
       registryCheckMs: intIn(0, 86_400_000).default(2_000),
+      /**
+       * Reverse proxies in front of MQTT over WebSocket (`/mqtt`) whose X-Forwarded-For names the client, so each
+       * client behind them has its own failed-authentication allowance. None by default: the header is ignored.
+       */
+      trustedProxies: proxyRanges().default([]),
       /** Per-device and global broker limits; each breach moves a counter (docs/broker.md). */
       limits: z
         .strictObject({

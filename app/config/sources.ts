@@ -30,6 +30,7 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: "mqtt.connectTimeoutMs", kind: "int", env: "BRIDGE_MQTT_CONNECT_TIMEOUT_MS" },
   { path: "mqtt.subscribeGraceMs", kind: "int", env: "BRIDGE_MQTT_SUBSCRIBE_GRACE_MS" },
   { path: "mqtt.registryCheckMs", kind: "int", env: "BRIDGE_MQTT_REGISTRY_CHECK_MS" },
+  { path: "mqtt.trustedProxies", kind: "list", env: "BRIDGE_MQTT_TRUSTED_PROXIES" },
   { path: "mqtt.limits.maxPayloadBytes", kind: "int", env: "BRIDGE_MQTT_MAX_PAYLOAD_BYTES" },
   { path: "mqtt.limits.messagesPerSecond", kind: "int", env: "BRIDGE_MQTT_MESSAGES_PER_SECOND" },
   { path: "mqtt.limits.maxConnections", kind: "int", env: "BRIDGE_MQTT_MAX_CONNECTIONS" },

@@ -10,6 +10,7 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import { type Clock, systemClock } from "../clock.ts";
 import type { AcceptFn } from "./socket-listener.ts";
+import { TrustedProxies } from "./trusted-proxies.ts";
 import { createGracefulWebSocketStream } from "./websocket-stream.ts";
 
 /**
@@ -35,6 +36,8 @@ export interface WebSocketEndpointOptions {
   onFull?: (remoteAddress: string) => void;
   /** Times the bounded waits of a closing connection. Default: the system clock. */
   clock?: Clock;
+  /** Reverse proxies whose `X-Forwarded-For` names the client (options.ts, `websocket.trustedProxies`). Default: none. */
+  trustedProxies?: readonly string[];
 }
 
 /**
@@ -66,12 +69,15 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
     handleProtocols: (protocols) => (protocols.has("mqtt") ? "mqtt" : (protocols.values().next().value ?? false)),
   });
   const clock = options.clock ?? systemClock;
+  const proxies = new TrustedProxies(options.trustedProxies ?? []);
   let closed = false;
   return {
     handleUpgrade(req, socket, head) {
       const path = (req.url ?? "").split("?")[0];
       if (path !== options.path) return false;
       socket.on("error", () => {});
+      // Behind a trusted reverse proxy, the client it forwards for; otherwise the peer itself.
+      const remoteAddress = proxies.clientAddress(req.socket.remoteAddress ?? "", req.headers["x-forwarded-for"]);
       if (closed) {
         refuseUpgrade(socket, clock, 503, "Service Unavailable", "the MQTT broker is shutting down");
         return true;
@@ -80,7 +86,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
       // this one, and concurrent upgrades cannot overshoot. Without a bound, a flood of WebSockets that never send
       // CONNECT would use file descriptors until the process could open no database, as for TCP.
       if (options.maxSockets !== undefined && wss.clients.size >= options.maxSockets) {
-        options.onFull?.(req.socket.remoteAddress ?? "");
+        options.onFull?.(remoteAddress);
         refuseUpgrade(
           socket,
           clock,
@@ -96,9 +102,9 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
           clock,
         });
         stream.on("error", () => {});
-        // The peer's address on the stream itself, as a TCP socket has it: the broker drops its per-connection facts
+        // The client's address on the stream itself, as a TCP socket has it: the broker drops its per-connection facts
         // once a session is accepted, and a later fault (a packet too large) is still logged with the address.
-        stream.remoteAddress = req.socket.remoteAddress ?? "";
+        stream.remoteAddress = remoteAddress;
         options.accept(stream, "ws", stream.remoteAddress, req);
       });
       return true;

@@ -97,6 +97,20 @@ describe("bridge configuration", () => {
     assert.deepEqual(bad, ["config error: engine.urls[0] must be a list of http(s) URLs (from BRIDGE_ENGINE_URL)"]);
   });
 
+  test("trusted proxies in front of /mqtt come comma-separated from the environment; anything but addresses is refused", () => {
+    const none = loadConfig({});
+    assert.ok(none.ok);
+    assert.deepEqual(none.config.mqtt.trustedProxies, [], "the header is ignored unless proxies are listed");
+    const fromEnv = loadConfig({ env: { BRIDGE_MQTT_TRUSTED_PROXIES: "10.0.0.0/8, 2001:db8::1" } });
+    assert.ok(fromEnv.ok);
+    assert.deepEqual(fromEnv.config.mqtt.trustedProxies, ["10.0.0.0/8", "2001:db8::1"]);
+    const bad = errorsOf(
+      loadConfig({ file: writeConfig("proxies.json", { mqtt: { trustedProxies: ["proxy.lan"] } }) }),
+    );
+    assert.equal(bad.length, 1);
+    assert.match(bad[0], /^config error: mqtt\.trustedProxies\[0\] must be a list of IP addresses or CIDR ranges/);
+  });
+
   test("engine priority aging defaults to 5000 ms, comes from the environment, and 0 (strict priority) is allowed", () => {
     const defaults = loadConfig({});
     assert.ok(defaults.ok);

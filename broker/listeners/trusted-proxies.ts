@@ -1,0 +1,79 @@
+/**
+ * The client address of an MQTT WebSocket that reaches the bridge through reverse proxies the operator trusts. Behind a
+ * proxy every connection comes from the proxy's address, so every device would share one failed-authentication
+ * allowance (broker/connect-guard) and one address in the logs. A proxy says whom it forwards for in
+ * `X-Forwarded-For`, appending the address it saw to the right; anyone can write that header, so it is read only when
+ * the peer is a configured proxy, and only as far, from the right, as the hops are proxies too (as nginx's realip
+ * module with `real_ip_recursive on`, or Express's `trust proxy` with a list of addresses).
+ */
+import net from "node:net";
+
+/** An entry of the trusted list: an IP address, or a CIDR range of them. */
+interface ProxyRange {
+  address: string;
+  family: "ipv4" | "ipv6";
+  /** Prefix length; undefined for a single address. */
+  prefix: number | undefined;
+}
+
+/** Reads a trusted-list entry (`192.0.2.1`, `10.0.0.0/8`, `2001:db8::/32`); undefined when it is neither form. */
+export function parseProxyRange(entry: string): ProxyRange | undefined {
+  const [address, prefixText, extra] = entry.trim().split("/");
+  const version = net.isIP(address);
+  if (version === 0 || extra !== undefined || address.includes("%")) return undefined;
+  const family = version === 4 ? "ipv4" : "ipv6";
+  if (prefixText === undefined) return { address, family, prefix: undefined };
+  const prefix = /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : Number.NaN;
+  if (!(prefix >= 0 && prefix <= (version === 4 ? 32 : 128))) return undefined;
+  return { address, family, prefix };
+}
+
+/** The address of one `X-Forwarded-For` hop, which some proxies write with a port (`192.0.2.1:4711`, `[::1]:443`). */
+function hopAddress(hop: string): string | undefined {
+  let text = hop.trim();
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(text);
+  if (bracketed !== null) text = bracketed[1];
+  else if (/^[\d.]+:\d+$/.test(text)) text = text.slice(0, text.indexOf(":"));
+  return net.isIP(text) === 0 ? undefined : text;
+}
+
+export class TrustedProxies {
+  readonly #ranges = new net.BlockList();
+  readonly #empty: boolean;
+
+  /** @param entries addresses and CIDR ranges; throws a RangeError naming an entry that is neither. */
+  constructor(entries: readonly string[]) {
+    for (const entry of entries) {
+      const range = parseProxyRange(entry);
+      if (range === undefined) throw new RangeError(`not an IP address or CIDR range: ${JSON.stringify(entry)}`);
+      if (range.prefix === undefined) this.#ranges.addAddress(range.address, range.family);
+      else this.#ranges.addSubnet(range.address, range.prefix, range.family);
+    }
+    this.#empty = entries.length === 0;
+  }
+
+  /** True when `address` is one of the trusted proxies (an IPv4-mapped address as the IPv4 one it carries). */
+  trusts(address: string): boolean {
+    const plain = address.split("%")[0];
+    const version = net.isIP(plain);
+    return version !== 0 && this.#ranges.check(plain, version === 4 ? "ipv4" : "ipv6");
+  }
+
+  /**
+   * The address a connection from `peer` counts under. `peer` itself unless it is a trusted proxy; then the hops of
+   * `forwardedFor` are read from the right, each standing for the client of the one after it, up to the first that is
+   * not a trusted proxy. A hop that is not an address ends the walk at the proxy that wrote it: what lies left of it
+   * cannot be told from what its client made up.
+   */
+  clientAddress(peer: string, forwardedFor: string | string[] | undefined): string {
+    if (this.#empty || forwardedFor === undefined || !this.trusts(peer)) return peer;
+    const hops = (Array.isArray(forwardedFor) ? forwardedFor.join(",") : forwardedFor).split(",");
+    let client = peer;
+    for (let i = hops.length - 1; i >= 0 && this.trusts(client); i--) {
+      const hop = hopAddress(hops[i]);
+      if (hop === undefined) break;
+      client = hop;
+    }
+    return client;
+  }
+}
