@@ -4,8 +4,9 @@
  * tests/support/manual-clock.ts.
  */
 import fs from "node:fs";
+import http from "node:http";
 import os from "node:os";
-import net from "node:net";
+import net, { type AddressInfo } from "node:net";
 import path from "node:path";
 import mqttPacket from "mqtt-packet";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
@@ -315,4 +316,19 @@ export async function connectRaw(
 /** A QoS 1 publish packet. */
 export function publishPacket(topic: string, payload: Uint8Array, messageId: number): mqttPacket.IPublishPacket {
   return { cmd: "publish", topic, payload: Buffer.from(payload), qos: 1, messageId, dup: false, retain: false };
+}
+
+/** An HTTP server on 127.0.0.1:0 handing its upgrades to `broker`, as the app's server does; `url` is its MQTT path. */
+export async function serveUpgrades(broker: Broker): Promise<{ port: number; url: string; close(): Promise<void> }> {
+  const server = http.createServer((_req, res) => res.writeHead(404).end());
+  server.on("upgrade", (req, socket, head) => {
+    if (!broker.handleUpgrade(req, socket, head)) socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    port,
+    url: `ws://127.0.0.1:${port}/mqtt`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }

@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { describe, test } from "node:test";
 import { createBroker } from "../../broker/index.ts";
 import { parseProxyRange, TrustedProxies } from "../../broker/listeners/trusted-proxies.ts";
-import { connackCode, RecordingHost, startTestBroker, type TestBroker } from "./helpers.ts";
+import { connackCode, RecordingHost, serveUpgrades, startTestBroker } from "./helpers.ts";
 
 describe("TrustedProxies", () => {
   test("reads addresses and CIDR ranges of both families, and nothing else", () => {
@@ -64,19 +62,6 @@ describe("TrustedProxies", () => {
   });
 });
 
-/** An HTTP server on 127.0.0.1:0 handing its upgrades to the broker, as the app's server does. */
-async function serveUpgrades(tb: TestBroker): Promise<{ url: string; close(): Promise<void> }> {
-  const server = http.createServer((_req, res) => res.writeHead(404).end());
-  server.on("upgrade", (req, socket, head) => {
-    if (!tb.broker.handleUpgrade(req, socket, head)) socket.destroy();
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/mqtt`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
-
 describe("MQTT over WebSocket behind a trusted reverse proxy", () => {
   const attempt = (url: string, forwardedFor: string, password: string, id = "proxied") =>
     connackCode(url, {
@@ -91,7 +76,7 @@ describe("MQTT over WebSocket behind a trusted reverse proxy", () => {
       websocket: { path: "/mqtt", trustedProxies: ["127.0.0.1"] },
       limits: { authFailuresPerAddress: 1, authBlockMs: 60_000 },
     });
-    const server = await serveUpgrades(tb);
+    const server = await serveUpgrades(tb.broker);
     try {
       const secret = await tb.addDevice("proxied");
       assert.equal(await attempt(server.url, "203.0.113.1", "wrong"), 4);
@@ -106,7 +91,7 @@ describe("MQTT over WebSocket behind a trusted reverse proxy", () => {
 
   test("without trusted proxies the header is ignored: all share the peer's address", async () => {
     const tb = await startTestBroker({ limits: { authFailuresPerAddress: 1, authBlockMs: 60_000 } });
-    const server = await serveUpgrades(tb);
+    const server = await serveUpgrades(tb.broker);
     try {
       const secret = await tb.addDevice("proxied");
       assert.equal(await attempt(server.url, "203.0.113.1", "wrong"), 4);

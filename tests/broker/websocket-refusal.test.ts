@@ -1,28 +1,14 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import http, { type IncomingMessage } from "node:http";
-import net, { type AddressInfo } from "node:net";
+import type { IncomingMessage } from "node:http";
+import net from "node:net";
 import { Duplex } from "node:stream";
 import { describe, test } from "node:test";
 import mqttPacket from "mqtt-packet";
 import WebSocket from "ws";
-import type { Broker } from "../../broker/index.ts";
 import { createWebSocketEndpoint, WEBSOCKET_CLOSE_TIMEOUT_MS } from "../../broker/listeners/websocket.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { startTestBroker, waitUntil } from "./helpers.ts";
-
-/** An HTTP server on 127.0.0.1:0 handing its upgrades to `broker`, as the app's server does. */
-async function serveUpgrades(broker: Broker): Promise<{ port: number; close(): Promise<void> }> {
-  const server = http.createServer((_req, res) => res.writeHead(404).end());
-  server.on("upgrade", (req, socket, head) => {
-    if (!broker.handleUpgrade(req, socket, head)) socket.destroy();
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
+import { serveUpgrades, startTestBroker, waitUntil } from "./helpers.ts";
 
 const connectPacket = (clientId: string, password: string): Buffer =>
   mqttPacket.generate({
