@@ -33,8 +33,9 @@ export interface HttpServerOptions {
   readinessChecks?: Readonly<Record<string, ReadinessCheck>>;
   /**
    * The operator API token. A named check's full answer (replica URLs, error text) goes only to a request that sends
-   * it as `Authorization: Bearer`; a request without one gets the check's public answer, one with another token a
-   * 401. Default: none, so every request gets the public answer.
+   * it as `Authorization: Bearer`; a request without an `Authorization` header gets the check's public answer, one
+   * with any other (another token, a malformed one, another scheme) a 401. Default: none, so every request gets the
+   * public answer.
    */
   apiToken?: string;
   /** Largest request body, bytes. Default 1 MiB. */

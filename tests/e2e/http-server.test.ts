@@ -4,7 +4,7 @@ import { pino } from "pino";
 import type { AgentHost, ConnectionInit } from "../../agents/host.ts";
 import type { DownMessage } from "../../codecs/frames.ts";
 import { tapHost } from "../../app/bridge/tap.ts";
-import { createHttpServer, type HttpServer, type Readiness } from "../../app/http/index.ts";
+import { createHttpServer, type HttpServer, type Readiness, type ReadinessCheck } from "../../app/http/index.ts";
 import { rawStatusLine } from "./support/raw-http.ts";
 
 const logger = pino({ level: "silent" });
@@ -69,6 +69,53 @@ describe("operator HTTP server (in process)", () => {
     server.stopAccepting();
     assert.match(await upgrade(port, "/ok"), /^HTTP\/1\.1 503/, "no new sockets once stopping");
     assert.deepEqual(seen, ["ok"]);
+  });
+
+  test("a named check's full answer needs the operator token; any other Authorization header is a 401, as on /api", async () => {
+    const token = "readiness-access-token-0123456789";
+    const check: ReadinessCheck = async () => ({
+      ready: true,
+      body: { status: "ok", replicas: [{ url: "http://engine.internal:8000", state: "healthy", healthy: true }] },
+      publicBody: { status: "ok", replicas: [{ index: 0, state: "healthy", healthy: true }] },
+    });
+    const server = createHttpServer({
+      host: "127.0.0.1",
+      port: 0,
+      logger,
+      readiness: () => ({ ready: true, phase: "ready", listeners: {} }),
+      upgradeRoutes: [],
+      readinessChecks: { engine: check },
+      apiToken: token,
+    });
+    servers.push(server);
+    const { port } = await server.listen();
+    const get = (headers: Record<string, string>) => fetch(`http://127.0.0.1:${port}/readyz/engine`, { headers });
+
+    const probe = await get({});
+    assert.equal(probe.status, 200);
+    assert.deepEqual(await probe.json(), { status: "ok", replicas: [{ index: 0, state: "healthy", healthy: true }] });
+    const full = await get({ authorization: `Bearer ${token}` });
+    assert.equal(full.status, 200);
+    assert.equal(
+      ((await full.json()) as { replicas: Array<{ url: string }> }).replicas[0]?.url,
+      "http://engine.internal:8000",
+    );
+
+    // An operator whose token is wrong, empty (an unset shell variable) or mangled learns of it, as /api tells them,
+    // instead of taking the short answer for all there is.
+    const refused = [
+      "Bearer not-the-token-0123456789",
+      "Bearer",
+      `Bearer ${token} ${token}`,
+      `Basic ${Buffer.from(`operator:${token}`).toString("base64")}`,
+      `Token ${token}`,
+    ];
+    for (const authorization of refused) {
+      const answer = await get({ authorization });
+      assert.equal(answer.status, 401, `${authorization} is refused`);
+      assert.equal(answer.headers.get("www-authenticate"), 'Bearer realm="agent-bridge"');
+      assert.equal(((await answer.json()) as { error: { code: string } }).error.code, "BRIDGE_ERR_API_UNAUTHORIZED");
+    }
   });
 });
 
