@@ -112,8 +112,9 @@ export class AlarmIndex {
    * away, see set). Without the hold, the failed event's own bookkeeping (the next alarm recomputed from a queue item
    * or schedule still due) set it in the past, so the alarm fired again at once, and a fault that persists became a
    * loop. Work due later (a schedule the agent sets after the failure) is not held: it is not what failed, and
-   * holding it made a schedule set for 10 s from now wait up to the 5 min of the backoff. Returns the failures in a
-   * row and the delay chosen.
+   * holding it made a schedule set for 10 s from now wait up to the 5 min of the backoff; but a queue item queued
+   * after a held one still waits behind it, as first attempts run in sequence order (queue.ts). Returns the failures
+   * in a row and the delay chosen.
    */
   backOff(agentId: string, delayMs: (failures: number) => number): { failures: number; delayMs: number } {
     const previous = this.#backoff.get(agentId);

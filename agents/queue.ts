@@ -83,8 +83,25 @@ export function listItems(cell: AgentCell): QueueItem[] {
 const DUE = "MAX(next_at, created_at)";
 
 /**
- * Earliest due time among the agent's queue items, or null. Items its alarm backoff holds (due when its event failed)
- * count as due at the backoff's end; an item queued later counts at its own time.
+ * What an alarm backoff holds of the queue (alarm-index.ts, backOff): whether it holds any item (due by its
+ * `heldThrough`), and the lowest sequence number among the first attempts it holds. First attempts run in strict
+ * sequence order, so every item queued after that one waits behind it until the hold ends (a device's "command A then
+ * B" never runs B first), even one queued after the failure; retries keep their own times.
+ */
+function heldPart(cell: AgentCell, heldThrough: number): { any: boolean; firstSeq: number | null } {
+  const row = cell
+    .sqlRunner()
+    .get<{ n: number; first: number | null }>(
+      `SELECT COUNT(*) AS n, MIN(CASE WHEN attempts = 0 THEN seq END) AS first FROM _bridge_queue WHERE ${DUE} <= ?`,
+      heldThrough,
+    );
+  return { any: (row?.n ?? 0) > 0, firstSeq: row?.first ?? null };
+}
+
+/**
+ * Earliest due time among the agent's queue items, or null. Items its alarm backoff holds (due when its event failed),
+ * and every item after the first attempt it holds, count as due at the backoff's end; an earlier item due later (a
+ * retry) counts at its own time.
  */
 export function nextQueueTime(cell: AgentCell): number | null {
   const sql = cell.sqlRunner();
@@ -92,11 +109,14 @@ export function nextQueueTime(cell: AgentCell): number | null {
   if (backoff === undefined) {
     return sql.get<{ t: number | null }>("SELECT MIN(next_at) AS t FROM _bridge_queue")?.t ?? null;
   }
-  const held = sql.get(`SELECT 1 FROM _bridge_queue WHERE ${DUE} <= ? LIMIT 1`, backoff.heldThrough) !== undefined;
+  const held = heldPart(cell, backoff.heldThrough);
   const later =
-    sql.get<{ t: number | null }>(`SELECT MIN(${DUE}) AS t FROM _bridge_queue WHERE ${DUE} > ?`, backoff.heldThrough)
-      ?.t ?? null;
-  return held && (later === null || backoff.until < later) ? backoff.until : later;
+    sql.get<{ t: number | null }>(
+      `SELECT MIN(${DUE}) AS t FROM _bridge_queue WHERE ${DUE} > ? AND seq < ?`,
+      backoff.heldThrough,
+      held.firstSeq ?? Number.MAX_SAFE_INTEGER,
+    )?.t ?? null;
+  return held.any && (later === null || backoff.until < later) ? backoff.until : later;
 }
 
 export function hasQueueItems(cell: AgentCell): boolean {
@@ -107,22 +127,25 @@ export function hasQueueItems(cell: AgentCell): boolean {
  * Runs due items in sequence order, each in its own savepoint. A failing item is deleted on success only; on failure
  * it gets a later `next_at` (backoff) and the flush moves on, so one poison item never blocks the rest; after its last
  * attempt it goes to onError and is removed. First attempts are strictly FIFO; retries run when their time comes.
- * Items an alarm backoff holds (see nextQueueTime) wait for its end; items queued after the failure do not.
+ * Items an alarm backoff holds wait for its end, and so do the items queued after the first of them (see heldPart),
+ * so first attempts keep their order across a backoff too.
  * An item whose method does not settle within callbackTimeoutMs fails the same way and retires the agent instance
  * (callback-timeout.ts): the items after it run on the next instance, which the alarm index wakes at once.
  */
 export async function flushQueue(cell: AgentCell): Promise<void> {
   const sql = cell.sqlRunner();
   const now = cell.core.clock.now();
-  // While the agent's alarm backoff is in force, the items that were due when its event failed wait for its end.
+  // While the agent's alarm backoff is in force, the items that were due when its event failed wait for its end, and
+  // so does every item after the first of them (see heldPart).
   const heldThrough = cell.core.alarms.heldThrough(cell.id, now);
   const rows =
     heldThrough === null
       ? sql.all<QueueRow>("SELECT * FROM _bridge_queue WHERE next_at <= ? ORDER BY seq", now)
       : sql.all<QueueRow>(
-          `SELECT * FROM _bridge_queue WHERE next_at <= ? AND ${DUE} > ? ORDER BY seq`,
+          `SELECT * FROM _bridge_queue WHERE next_at <= ? AND ${DUE} > ? AND seq < ? ORDER BY seq`,
           now,
           heldThrough,
+          heldPart(cell, heldThrough).firstSeq ?? Number.MAX_SAFE_INTEGER,
         );
   for (const row of rows) {
     if (cell.retired !== null) break;

@@ -205,7 +205,7 @@ describe("an agent in alarm backoff", () => {
     }
   });
 
-  test("a failing queue item still waits for the backoff's end, while later work runs on time", async () => {
+  test("a failing queue item still waits for the backoff's end, and so does an item queued after it, while a later schedule runs on time", async () => {
     planned.length = 0;
     failingRuns = 0;
     const clock = new ManualClock();
@@ -223,15 +223,19 @@ describe("an agent in alarm backoff", () => {
       await clock.advance(1);
       assert.equal((await rt.call("p", "queuePlan", [])).ok, true);
       await settle();
-      assert.deepEqual(planned, ["queued"], "an item queued after the failure runs at once");
+      assert.deepEqual(
+        planned,
+        [],
+        "an item queued after the failure waits behind the held one (first attempts are FIFO)",
+      );
       assert.equal((await rt.call("p", "soon", [1])).ok, true);
       await clock.advance(1_000);
-      assert.deepEqual(planned, ["queued", "new"], "a schedule set after the failure fires on time");
-      assert.equal(failingRuns, 2, "neither ran the failing item before its backoff ended");
+      assert.deepEqual(planned, ["new"], "a schedule set after the failure fires on time");
+      assert.equal(failingRuns, 2, "nothing ran the failing item before its backoff ended");
       await clock.advance(998);
       assert.equal(failingRuns, 2, "still backing off");
       await clock.advance(1);
-      assert.deepEqual(planned, ["queued", "new", "old"], "tried again when its backoff ended, and it committed");
+      assert.deepEqual(planned, ["new", "old", "queued"], "tried again when its backoff ended, then the later item");
     } finally {
       losingRuns = 0;
       await rt.shutdown();

@@ -1,0 +1,87 @@
+/**
+ * The queue stays FIFO by sequence for first attempts while an alarm backoff holds some of its items: an item queued
+ * after the failure waits behind the held ones (a device's "command A then B" never runs B first), while a retry of a
+ * failing item keeps its own backoff time.
+ */
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import { Agent } from "../../agents/index.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { settle, tempDir, testRuntime } from "./helpers.ts";
+
+const ran: string[] = [];
+/** How many runs of `work` still lose their whole event's transaction (SQLite rolls it back on its own). */
+let losing = 0;
+/** Payloads whose `work` throws (a failing item, retried by its own options inside a committed event). */
+const throwing = new Set<string>();
+
+class Commands extends Agent {
+  override onStart(): void {
+    this.sql`CREATE TABLE IF NOT EXISTS u (k INTEGER PRIMARY KEY)`;
+    this.sql`INSERT OR IGNORE INTO u (k) VALUES (1)`;
+  }
+  enqueue(payload: string): void {
+    this.queue("work", payload, { retry: { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 100 } });
+  }
+  queued(): string[] {
+    return this.getQueues().map((item) => String(item.payload));
+  }
+  work(payload: string): void {
+    if (throwing.has(payload)) {
+      throwing.delete(payload);
+      throw new Error(`${payload} fails once`);
+    }
+    if (losing > 0) {
+      losing--;
+      this.sql`INSERT OR ROLLBACK INTO u (k) VALUES (1)`;
+    }
+    ran.push(payload);
+  }
+}
+
+/** Counts the agent's alarm events, so a hold that makes the alarm fire again and again shows. */
+function alarmCounter(): { count: number; observer: { onEvent(info: { kind: string }): void } } {
+  const counter = {
+    count: 0,
+    observer: {
+      onEvent(info: { kind: string }): void {
+        if (info.kind === "alarm") counter.count++;
+      },
+    },
+  };
+  return counter;
+}
+
+describe("the queue while an alarm backoff holds some of its items", () => {
+  const t = tempDir();
+  after(() => t.remove());
+
+  test("an item queued after the failure waits behind the held item and runs after it, in sequence order", async () => {
+    ran.length = 0;
+    const clock = new ManualClock();
+    const alarms = alarmCounter();
+    const rt = testRuntime(path.join(t.dir, "fifo"), Commands, 1, { clock, observer: alarms.observer });
+    try {
+      await rt.start();
+      assert.equal((await rt.call("d", "queued", [])).ok, true, "awake first");
+      losing = 1;
+      assert.equal((await rt.call("d", "enqueue", ["A"])).ok, true);
+      await settle();
+      assert.deepEqual(ran, [], "A's flush lost its transaction: A is held for the backoff (1 s)");
+      await clock.advance(1);
+      assert.equal((await rt.call("d", "enqueue", ["B"])).ok, true);
+      await settle();
+      assert.deepEqual(ran, [], "B, queued after A, does not run before it");
+      await clock.advance(500);
+      assert.deepEqual(ran, [], "nor at any time during the hold");
+      assert.equal(alarms.count, 0, "and the agent's alarm does not fire for B meanwhile");
+      await clock.advance(499);
+      assert.deepEqual(ran, ["A", "B"], "at the backoff's end both run, A first");
+      assert.deepEqual(await rt.call("d", "queued", []), { ok: true, value: [] });
+    } finally {
+      losing = 0;
+      await rt.shutdown();
+    }
+  });
+});
