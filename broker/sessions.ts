@@ -18,6 +18,16 @@ function endMqttSession(connection: DeviceConnection): Promise<void> {
   return new Promise((resolve) => connection.client.close(() => resolve()));
 }
 
+/**
+ * A failed close that is the operator's removal going as asked, not an `onClose` that failed: `DELETE
+ * /api/devices/:id` ends the session as `removed` and then destroys the agent, and when the agent is mid-event the
+ * close waits in its mailbox until the destroy fails it (BRIDGE_ERR_RUNTIME_CLOSED: there is no agent left to tell).
+ * `endSessions` logged the removal already. Any other failure of a close, a removed session's included, is a warning.
+ */
+function isCloseOfRemovedAgent(reason: CloseReason, result: Extract<EventResult, { status: "failed" }>): boolean {
+  return reason === "removed" && result.code === "BRIDGE_ERR_RUNTIME_CLOSED";
+}
+
 export class SessionManager {
   /** Sessions whose open committed and that have not closed: the online devices. */
   private readonly online = new Map<string, DeviceConnection>();
@@ -156,7 +166,8 @@ export class SessionManager {
     const reason: CloseReason = connection.closeReason ?? "disconnect";
     try {
       const result = await this.host.close(connection.deviceId, connection.connectionId, reason);
-      if (result.status === "failed") {
+      // Not logged at all when the agent was removed with its device: the broker's logger has no debug level.
+      if (result.status === "failed" && !isCloseOfRemovedAgent(reason, result)) {
         this.logger.warn({ device: connection.deviceId, code: result.code }, "agent onClose failed");
       }
     } catch (err) {
