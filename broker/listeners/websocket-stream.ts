@@ -67,9 +67,13 @@ export function createGracefulWebSocketStream(ws: WebSocket, options: WebSocketS
   ws.on("message", onMessage);
   // ws has already sent its close frame for the error (1002, 1009, ...); the destroy waits for the close.
   ws.on("error", (err) => stream.destroy(err));
-  // The client closed: the end of what aedes reads, which ends the session.
+  // The client closed: the end of what aedes reads, which ends the session. `read(0)` emits `end` now when nothing is
+  // left unread, as a TCP socket does on its FIN: aedes stops reading while a CONNECT is being authenticated, and
+  // without it a client gone meanwhile still looked wanted, costing a secret verification and an agent session.
   ws.once("close", () => {
-    if (!stream.destroyed) stream.push(null);
+    if (stream.destroyed) return;
+    stream.push(null);
+    stream.read(0);
   });
   return stream;
 }
