@@ -179,8 +179,10 @@ export const configSchema = z.strictObject({
        */
       synchronous: z.enum(["NORMAL", "FULL"], { error: "must be NORMAL or FULL" }).default("NORMAL"),
       /**
-       * Longest a schedule callback or queue item of an agent may take to settle; one that does not fails with
-       * BRIDGE_ERR_CALLBACK_TIMEOUT and its agent restarts, so the device's later messages are not held behind it.
+       * Longest a callback the runtime awaits inside an agent's event (schedule callback, queue item, operator call, a
+       * hook such as onMessage, onConnect or onClose) may take to settle, ms, each on its own; one that does not fails
+       * with BRIDGE_ERR_CALLBACK_TIMEOUT as if it had thrown then, and its agent restarts (a fresh instance), so the
+       * device's later messages are not held behind it (docs/agents.md, "Callback time limit").
        */
       callbackTimeoutMs: intIn(1, 2_147_483_647).default(60_000),
       classes: z.array(agentClassSchema, { error: "must be a list of {pattern, module, export}" }).default([]),
