@@ -3,7 +3,7 @@ import type { Value } from "../codecs/frames.ts";
 import { BridgeError } from "../errors/bridge-error.ts";
 import { withHookTimeLimit } from "./callback-timeout.ts";
 import type { AgentCell } from "./cell.ts";
-import { enqueue } from "./cell-mailbox.ts";
+import { enqueue, handBackReports, isTaskReport } from "./cell-mailbox.ts";
 import { nestedAsync, reportError, rolledBack, tellError } from "./cell-scope.ts";
 import { queueProtocol } from "./protocol-output.ts";
 import { writeStateBytes } from "./cell-state.ts";
@@ -44,6 +44,11 @@ interface BatchRun {
   readonly done: Array<{ item: QueuedEvent; scope: Scope; outcome: EventOutcome }>;
   /** Failures whose onError waits for the batch's end (see failEvent); null until the first. */
   laterErrors: Array<{ err: unknown; event: string }> | null;
+  /**
+   * Task reports that had run when the batch failed as a whole (failWithBatch): handed back at its end instead of
+   * failed. Null until the first; once set, the batch runs no further event (runSync).
+   */
+  reportsBack: QueuedEvent[] | null;
   readonly onAsyncEnd: () => void;
 }
 
@@ -67,6 +72,7 @@ export function runBatch(cell: AgentCell, batch: QueuedEvent[], onAsyncEnd: () =
     timed: cell.core.observer.onEvent !== undefined,
     done: [],
     laterErrors: null,
+    reportsBack: null,
     onAsyncEnd,
   };
   // Lazy: a batch that writes nothing (task progress that only sends frames) never reaches SQLite's BEGIN/COMMIT.
@@ -92,7 +98,7 @@ interface Suspended {
 function runSync(run: BatchRun, from: number): Suspended | null {
   const { cell, batch, sql } = run;
   for (let i = from; i < batch.length; i++) {
-    if (cell.retired !== null) {
+    if (cell.retired !== null || run.reportsBack !== null) {
       handBack(run, i);
       break;
     }
@@ -130,6 +136,8 @@ function runSync(run: BatchRun, from: number): Suspended | null {
  * An event of this batch retired the agent instance (a callback ran past callbackTimeoutMs, retirement.ts): the events
  * after it go back to the front of the mailbox untouched, to run on the fresh instance the next wake makes, and the
  * batch commits without them. Run on the retired instance, their own calls into the runtime would be refused.
+ * Likewise after SQLite lost the batch's transaction with task reports that had run in it (failWithBatch): those run
+ * again first, so a task's report never runs after a later report of the same task that was behind it in the batch.
  */
 function handBack(run: BatchRun, from: number): void {
   const rest = run.batch.splice(from);
@@ -211,13 +219,27 @@ function failEvent(run: BatchRun, scope: Scope, item: QueuedEvent, err: unknown,
       // SQLite rolled the whole transaction back (a fault such as SQLITE_FULL while spilling): the earlier events
       // of this batch are gone too, so they fail with it.
       for (let i = done.length - 1; i >= 0; i--) done[i].scope.rollback();
-      for (const d of done) d.outcome = outcome;
+      for (const d of done) failWithBatch(run, d, outcome);
     }
     // The rest start a fresh transaction (which ends a lost one too).
     sql.beginLazy();
     run.savepoints = 0;
   }
   return outcome;
+}
+
+/**
+ * An event that had run is failed by its batch failing as a whole (a failed COMMIT, a transaction SQLite lost for a
+ * later event): its writes are gone with the batch's. A task's report that had succeeded is handed back instead
+ * (commitBatch, handBackReports): nothing else would send it again, so failed, its task would be reported as
+ * interrupted at the next wake, its outcome lost. One that failed on its own keeps its own failure.
+ */
+function failWithBatch(run: BatchRun, d: BatchRun["done"][number], outcome: EventOutcome): void {
+  if (d.outcome.status === "committed" && isTaskReport(d.item)) {
+    run.reportsBack ??= [];
+    run.reportsBack.push(d.item);
+  }
+  d.outcome = outcome;
 }
 
 function settle(run: BatchRun, item: QueuedEvent, scope: Scope, e0: number, outcome: EventOutcome): void {
@@ -244,7 +266,7 @@ function commitBatch(run: BatchRun): void {
     sql.rollback();
     for (let i = done.length - 1; i >= 0; i--) done[i].scope.rollback();
     const outcome = failure(err);
-    for (const d of done) d.outcome = outcome;
+    for (const d of done) failWithBatch(run, d, outcome);
     reportError(cell, err, "commit");
   }
   if (wrote)
@@ -253,10 +275,13 @@ function commitBatch(run: BatchRun): void {
       events: run.batch.length,
       durationMs: performance.now() - run.t0,
     });
+  const back = run.reportsBack;
   for (const d of done) {
     if (d.outcome.status === "committed") releaseOutputs(cell, d.scope.outputs);
-    d.item.resolve(d.outcome);
+    if (back === null || !back.includes(d.item)) d.item.resolve(d.outcome);
   }
+  // In front of the events handBack returned: they were ahead of them in the batch.
+  if (back !== null) handBackReports(cell, back);
   // Outside the batch's transaction now, and before any caller resumed by an outcome runs (see failEvent).
   if (run.laterErrors !== null) for (const e of run.laterErrors) tellError(cell, e.err, e.event);
   // In the same synchronous turn as the resolves: a queue flush this batch asked for is in the mailbox before any

@@ -185,7 +185,7 @@ function destroyDue(cell: AgentCell): boolean {
 }
 
 /**
- * Task reports handed back once by abandonBatch. Once only: a fault that persists abandons every batch, and a report
+ * Task reports handed back once (handBackReports). Once only: a fault that persists abandons every batch, and a report
  * handed back each time would run again and again in one synchronous drain.
  */
 const handedBack = new WeakSet<QueuedEvent>();
@@ -195,7 +195,7 @@ const handedBack = new WeakSet<QueuedEvent>();
  * or an alarm (set again, runtime-alarms.ts), it exists only in the mailbox, so failing it with the batch would lose
  * a task that had ended, and the next wake would report it as interrupted.
  */
-function isTaskReport(item: QueuedEvent): boolean {
+export function isTaskReport(item: QueuedEvent): boolean {
   const kind = item.event.kind;
   return kind === "task-done" || kind === "task-failed" || kind === "task-progress";
 }
@@ -215,6 +215,24 @@ function retryReportLater(cell: AgentCell, item: QueuedEvent): void {
   cell.core.retryEventLater(cell.id, item, tries);
 }
 
+/**
+ * Task reports (isTaskReport) of a batch that failed as a whole after or before they ran (abandoned, its COMMIT
+ * failed, or SQLite lost its transaction), in batch order: instead of failing, each goes back to the front of the
+ * mailbox to run again at once, or, handed back once already, runs later with backoff (retryReportLater). Their
+ * writes rolled back with the batch and their row is still there, so they finish their task.
+ */
+export function handBackReports(cell: AgentCell, reports: readonly QueuedEvent[]): void {
+  const again: QueuedEvent[] = [];
+  for (const item of reports) {
+    if (handedBack.has(item)) retryReportLater(cell, item);
+    else {
+      handedBack.add(item);
+      again.push(item);
+    }
+  }
+  cell.mailbox.unshift(...again);
+}
+
 function abandonBatch(cell: AgentCell, batch: QueuedEvent[], err: unknown): void {
   cell.scope = null;
   try {
@@ -225,16 +243,12 @@ function abandonBatch(cell: AgentCell, batch: QueuedEvent[], err: unknown): void
   // A task's report goes back to the front of the mailbox instead (its writes rolled back with the batch, and the
   // agent object that saw it is dropped below): the wake that follows runs it on a fresh handle, and its start event
   // leaves the task's row to it (settledTaskIds).
-  const again: QueuedEvent[] = [];
+  const reports: QueuedEvent[] = [];
   for (const item of batch) {
-    if (!isTaskReport(item)) item.resolve(failure(err));
-    else if (handedBack.has(item)) retryReportLater(cell, item);
-    else {
-      handedBack.add(item);
-      again.push(item);
-    }
+    if (isTaskReport(item)) reports.push(item);
+    else item.resolve(failure(err));
   }
-  cell.mailbox.unshift(...again);
+  handBackReports(cell, reports);
   reportError(cell, err, "batch");
   // Memory may now differ from the database: drop the handle and object so the next event reloads both.
   try {
