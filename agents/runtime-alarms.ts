@@ -92,8 +92,13 @@ export function retryEventLater(rt: Runtime, agentId: string, item: QueuedEvent,
   const timer = rt.core.clock.setTimeout(() => {
     const held = rt.eventRetries.get(timer);
     rt.eventRetries.delete(timer);
+    if (held === undefined) return;
+    // The task's reports still waiting in the mailbox (the agent was busy, so no drain took them to join the line)
+    // go behind the held ones: rerouted to the mailbox's end, the held ones would otherwise run after them.
+    const waiting = held.taskId === undefined ? [] : takeWaitingReports(rt, agentId, held.taskId);
     // In order, in one turn: they reach the mailbox together and run in that order.
-    if (held !== undefined) for (const event of held.items) reroute(rt, agentId, event);
+    for (const event of held.items) reroute(rt, agentId, event);
+    for (const event of waiting) reroute(rt, agentId, event);
   }, eventRetryDelayMs(tries));
   rt.eventRetries.set(timer, { agentId, taskId, items: [item] });
 }
@@ -117,6 +122,22 @@ export function holdBehindReports(rt: Runtime, agentId: string, batch: QueuedEve
     } else kept?.push(item);
   }
   return kept ?? batch;
+}
+
+/**
+ * Takes the reports of `taskId` out of the mailbox of the agent's cell, in their order (the rest stay as they were).
+ * Task reports are runtime events (never `user`), so the bounded part of the mailbox is not changed.
+ */
+function takeWaitingReports(rt: Runtime, agentId: string, taskId: string): QueuedEvent[] {
+  const cell = rt.cells.get(agentId);
+  if (cell === undefined || cell.closed) return [];
+  const mailbox = cell.mailbox;
+  if (!mailbox.some((item) => taskOf(item) === taskId)) return [];
+  const taken: QueuedEvent[] = [];
+  const kept: QueuedEvent[] = [];
+  for (const item of mailbox) (taskOf(item) === taskId ? taken : kept).push(item);
+  mailbox.splice(0, mailbox.length, ...kept);
+  return taken;
 }
 
 /** The task a report belongs to; undefined for any other event. */

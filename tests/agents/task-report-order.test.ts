@@ -130,4 +130,30 @@ describe("a task's reports held for a later try", () => {
       await rt.shutdown();
     }
   });
+
+  test("a later report that waits in the mailbox of a busy agent when the held one's try comes still runs after it", async () => {
+    const clock = new ManualClock();
+    const rt = testRuntime(path.join(t.dir, "busy"), Reporter, 3, { clock });
+    try {
+      await holdFirstProgress(rt, "c", 2);
+      // The agent is busy (an event awaits) when the task reports again: p2 waits in the mailbox, not taken yet.
+      const hold = rt.call("r", "hold", []);
+      await settle();
+      controls.get("c")?.progress("p2");
+      await settle();
+      await clock.advance(1_000);
+      releaseHold();
+      assert.deepEqual(await hold, { ok: true, value: null });
+      await settle();
+      controls.get("c")?.finish("end");
+      await settle();
+      assert.deepEqual(await rt.call("r", "reports", []), {
+        ok: true,
+        value: ["progress:p1", "progress:p2", "done:end"],
+      });
+    } finally {
+      failingWakes = 0;
+      await rt.shutdown();
+    }
+  });
 });
