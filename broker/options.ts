@@ -5,7 +5,7 @@ import { MAX_DEPTH_CEILING } from "../codecs/limits.ts";
 import { BridgeError } from "../errors/index.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import { BrokerErrorCode } from "./errors.ts";
-import { parseProxyRange } from "./listeners/trusted-proxies.ts";
+import { PROXY_RANGE_RULE, parseProxyRange } from "./listeners/trusted-proxies.ts";
 import type { BrokerObserver } from "./observer.ts";
 import type { DeviceRegistry } from "./registry/index.ts";
 
@@ -194,10 +194,10 @@ function checkHost(field: string, value: unknown): string {
 
 function checkProxyRanges(field: string, value: unknown): string[] {
   if (value === undefined) return [];
-  if (!Array.isArray(value)) fail(field, "must be a list of IP addresses or CIDR ranges");
+  if (!Array.isArray(value)) fail(field, `must be a list, each ${PROXY_RANGE_RULE}`);
   for (const entry of value) {
     if (typeof entry !== "string" || parseProxyRange(entry) === undefined) {
-      fail(field, `must be a list of IP addresses or CIDR ranges, got ${JSON.stringify(entry)}`);
+      fail(field, `must be a list, each ${PROXY_RANGE_RULE}; got ${JSON.stringify(entry)}`);
     }
   }
   return [...(value as string[])];

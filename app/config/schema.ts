@@ -20,7 +20,8 @@ const text = (what = "a non-empty string") =>
   z.string({ error: `must be ${what}` }).min(1, { error: `must be ${what}` });
 const TOKEN_RULE = "must be at least 16 characters without whitespace";
 const bool = () => z.boolean({ error: "must be true or false" });
-const PROXY_RULE = "must be a list of IP addresses or CIDR ranges (10.0.0.0/8, 2001:db8::/32)";
+const PROXY_RULE =
+  "must be a list of IP addresses or CIDR ranges (10.0.0.0/8, 2001:db8::/32; an IPv4-mapped address takes a prefix of 96 to 128)";
 /** The broker's own reading of an address or range, so the config accepts exactly what the broker does. */
 const proxyRanges = () =>
   z.array(

@@ -16,7 +16,20 @@ interface ProxyRange {
   prefix: number | undefined;
 }
 
-/** Reads a trusted-list entry (`192.0.2.1`, `10.0.0.0/8`, `2001:db8::/32`); undefined when it is neither form. */
+/** What a trusted-list entry must be, for the errors that refuse one. */
+export const PROXY_RANGE_RULE =
+  "an IP address or CIDR range (10.0.0.0/8, 2001:db8::/32; an IPv4-mapped address takes a prefix of 96 to 128)";
+
+/** `::ffff:0:0/96`: the IPv4-mapped IPv6 addresses, however they are written. */
+const IPV4_MAPPED = new net.BlockList();
+IPV4_MAPPED.addSubnet("::ffff:0:0", 96, "ipv6");
+
+/**
+ * Reads a trusted-list entry (`192.0.2.1`, `10.0.0.0/8`, `2001:db8::/32`); undefined when it is neither form. An
+ * IPv4-mapped address (`::ffff:10.0.0.1`, as Node reports a dual-stack peer) with a prefix under 96 is refused too: its
+ * prefix counts IPv6 bits, so `::ffff:10.0.0.1/32`, which reads as one host, is `::/32`, holding every IPv4 address,
+ * and any client could then name its own address in `X-Forwarded-For`.
+ */
 export function parseProxyRange(entry: string): ProxyRange | undefined {
   const [address, prefixText, extra] = entry.trim().split("/");
   const version = net.isIP(address);
@@ -25,6 +38,7 @@ export function parseProxyRange(entry: string): ProxyRange | undefined {
   if (prefixText === undefined) return { address, family, prefix: undefined };
   const prefix = /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : Number.NaN;
   if (!(prefix >= 0 && prefix <= (version === 4 ? 32 : 128))) return undefined;
+  if (family === "ipv6" && prefix < 96 && IPV4_MAPPED.check(address, "ipv6")) return undefined;
   return { address, family, prefix };
 }
 
@@ -45,7 +59,7 @@ export class TrustedProxies {
   constructor(entries: readonly string[]) {
     for (const entry of entries) {
       const range = parseProxyRange(entry);
-      if (range === undefined) throw new RangeError(`not an IP address or CIDR range: ${JSON.stringify(entry)}`);
+      if (range === undefined) throw new RangeError(`not ${PROXY_RANGE_RULE}: ${JSON.stringify(entry)}`);
       if (range.prefix === undefined) this.#ranges.addAddress(range.address, range.family);
       else this.#ranges.addSubnet(range.address, range.prefix, range.family);
     }

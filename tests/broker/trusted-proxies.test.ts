@@ -24,6 +24,22 @@ describe("TrustedProxies", () => {
     assert.throws(() => new TrustedProxies(["10.0.0.1", "nope"]), /nope/);
   });
 
+  test("an IPv4-mapped entry takes a prefix of 96 or more: a shorter one would trust every IPv4 client", () => {
+    // `::ffff:10.0.0.1/32` reads as one host but is the IPv6 range ::/32, which holds every IPv4-mapped address: any
+    // client could then name its own address in the header.
+    for (const bad of ["::ffff:10.0.0.1/32", "::ffff:10.0.0.0/8", "::ffff:a00:0/95", "0:0:0:0:0:ffff:10.0.0.0/16"]) {
+      assert.equal(parseProxyRange(bad), undefined, bad);
+      assert.throws(() => new TrustedProxies([bad]), /IPv4-mapped address takes a prefix of 96 to 128/, bad);
+    }
+    const mapped = new TrustedProxies(["::ffff:10.0.0.0/104", "::ffff:192.0.2.1", "::ffff:c633:6401/128"]);
+    assert.equal(mapped.trusts("10.1.2.3"), true);
+    assert.equal(mapped.trusts("::ffff:10.1.2.3"), true);
+    assert.equal(mapped.trusts("192.0.2.1"), true);
+    assert.equal(mapped.trusts("198.51.100.1"), true);
+    assert.equal(mapped.trusts("11.0.0.1"), false);
+    assert.equal(mapped.clientAddress("198.51.100.7", "203.0.113.66"), "198.51.100.7", "an untrusted peer's header");
+  });
+
   test("the header counts only when the peer is a trusted proxy", () => {
     const proxies = new TrustedProxies(["10.0.0.1"]);
     assert.equal(proxies.clientAddress("10.0.0.1", "203.0.113.9"), "203.0.113.9");
