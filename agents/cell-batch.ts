@@ -3,7 +3,7 @@ import type { Value } from "../codecs/frames.ts";
 import { BridgeError } from "../errors/bridge-error.ts";
 import { withHookTimeLimit } from "./callback-timeout.ts";
 import type { AgentCell } from "./cell.ts";
-import { enqueue, handBackReports, isTaskReport } from "./cell-mailbox.ts";
+import { enqueue, handBackOnlyInMailbox, isOnlyInMailbox } from "./cell-mailbox.ts";
 import { nestedAsync, reportError, rolledBack, tellError } from "./cell-scope.ts";
 import { queueProtocol } from "./protocol-output.ts";
 import { writeStateBytes } from "./cell-state.ts";
@@ -45,8 +45,8 @@ interface BatchRun {
   /** Failures whose onError waits for the batch's end (see failEvent); null until the first. */
   laterErrors: Array<{ err: unknown; event: string }> | null;
   /**
-   * Task reports that had run when the batch failed as a whole (failWithBatch): handed back at its end instead of
-   * failed. Null until the first; once set, the batch runs no further event (runSync).
+   * Task reports (and handovers) that had run when the batch failed as a whole (failWithBatch): handed back at its
+   * end instead of failed. Null until the first; once set, the batch runs no further event (runSync).
    */
   reportsBack: QueuedEvent[] | null;
   readonly onAsyncEnd: () => void;
@@ -230,12 +230,12 @@ function failEvent(run: BatchRun, scope: Scope, item: QueuedEvent, err: unknown,
 
 /**
  * An event that had run is failed by its batch failing as a whole (a failed COMMIT, a transaction SQLite lost for a
- * later event): its writes are gone with the batch's. A task's report that had succeeded is handed back instead
- * (commitBatch, handBackReports): nothing else would send it again, so failed, its task would be reported as
- * interrupted at the next wake, its outcome lost. One that failed on its own keeps its own failure.
+ * later event): its writes are gone with the batch's. A task's report (or a handover) that had succeeded is handed
+ * back instead (commitBatch, handBackOnlyInMailbox): nothing else would send it again, so failed, its task would be
+ * reported as interrupted at the next wake, its outcome lost. One that failed on its own keeps its own failure.
  */
 function failWithBatch(run: BatchRun, d: BatchRun["done"][number], outcome: EventOutcome): void {
-  if (d.outcome.status === "committed" && isTaskReport(d.item)) {
+  if (d.outcome.status === "committed" && isOnlyInMailbox(d.item)) {
     run.reportsBack ??= [];
     run.reportsBack.push(d.item);
   }
@@ -281,7 +281,7 @@ function commitBatch(run: BatchRun): void {
     if (back === null || !back.includes(d.item)) d.item.resolve(d.outcome);
   }
   // In front of the events handBack returned: they were ahead of them in the batch.
-  if (back !== null) handBackReports(cell, back);
+  if (back !== null) handBackOnlyInMailbox(cell, back);
   // Outside the batch's transaction now, and before any caller resumed by an outcome runs (see failEvent).
   if (run.laterErrors !== null) for (const e of run.laterErrors) tellError(cell, e.err, e.event);
   // In the same synchronous turn as the resolves: a queue flush this batch asked for is in the mailbox before any

@@ -78,7 +78,7 @@ export function drain(cell: AgentCell): void {
           wakeCell(cell);
         } catch (err) {
           for (const item of batch) {
-            if (isTaskReport(item)) retryReportLater(cell, item);
+            if (isOnlyInMailbox(item)) retryReportLater(cell, item);
             else item.resolve(failure(err));
           }
           reportError(cell, err, "wake");
@@ -185,29 +185,31 @@ function destroyDue(cell: AgentCell): boolean {
 }
 
 /**
- * Task reports handed back once (handBackReports). Once only: a fault that persists abandons every batch, and a report
+ * Events handed back once (handBackOnlyInMailbox). Once only: a fault that persists abandons every batch, and an event
  * handed back each time would run again and again in one synchronous drain.
  */
 const handedBack = new WeakSet<QueuedEvent>();
 
 /**
- * A task's report (progress or outcome) that nobody else could send again: unlike a device message (resent unacked)
- * or an alarm (set again, runtime-alarms.ts), it exists only in the mailbox, so failing it with the batch would lose
- * a task that had ended, and the next wake would report it as interrupted.
+ * An event that nobody else could send again: unlike a device message (resent unacked) or an alarm (set again,
+ * runtime-alarms.ts), it exists only in the mailbox, so failing it with its batch would lose it. A task's report
+ * (progress or outcome): a task that had ended would be reported as interrupted at the next wake. A handover
+ * (retirement.ts): the retired instance's failures would never reach onError, and a connection that missed its state
+ * broadcast would stay behind the agent's state.
  */
-export function isTaskReport(item: QueuedEvent): boolean {
+export function isOnlyInMailbox(item: QueuedEvent): boolean {
   const kind = item.event.kind;
-  return kind === "task-done" || kind === "task-failed" || kind === "task-progress";
+  return kind === "task-done" || kind === "task-failed" || kind === "task-progress" || kind === "handover";
 }
 
-/** How many times each task report was sent back for a later try (retryReportLater), for its backoff. */
+/** How many times each such event was sent back for a later try (retryReportLater), for its backoff. */
 const reportRetries = new WeakMap<QueuedEvent, number>();
 
 /**
- * A task's report whose wake failed, or whose batch was abandoned again after its one immediate hand-back: it runs
- * again later, with the backoff of a failed alarm (1 s doubling to 5 min), not at once, since the same failure would
- * repeat in the same drain. The report itself waits (one timer, never in the mailbox meanwhile), so there is at most
- * one try of it in flight, and a lasting fault costs one try per backoff step, never a loop.
+ * A task's report (or a handover) whose wake failed, or whose batch failed again after its one immediate hand-back:
+ * it runs again later, with the backoff of a failed alarm (1 s doubling to 5 min), not at once, since the same
+ * failure would repeat in the same drain. The event itself waits (one timer, never in the mailbox meanwhile), so there
+ * is at most one try of it in flight, and a lasting fault costs one try per backoff step, never a loop.
  */
 function retryReportLater(cell: AgentCell, item: QueuedEvent): void {
   const tries = (reportRetries.get(item) ?? 0) + 1;
@@ -216,14 +218,14 @@ function retryReportLater(cell: AgentCell, item: QueuedEvent): void {
 }
 
 /**
- * Task reports (isTaskReport) of a batch that failed as a whole after or before they ran (abandoned, its COMMIT
- * failed, or SQLite lost its transaction), in batch order: instead of failing, each goes back to the front of the
- * mailbox to run again at once, or, handed back once already, runs later with backoff (retryReportLater). Their
- * writes rolled back with the batch and their row is still there, so they finish their task.
+ * Events only the mailbox holds (isOnlyInMailbox) of a batch that failed as a whole after or before they ran
+ * (abandoned, its COMMIT failed, or SQLite lost its transaction), in batch order: instead of failing, each goes back
+ * to the front of the mailbox to run again at once, or, handed back once already, runs later with backoff
+ * (retryReportLater). Their writes rolled back with the batch (a task's row is still there), so they run in full.
  */
-export function handBackReports(cell: AgentCell, reports: readonly QueuedEvent[]): void {
+export function handBackOnlyInMailbox(cell: AgentCell, items: readonly QueuedEvent[]): void {
   const again: QueuedEvent[] = [];
-  for (const item of reports) {
+  for (const item of items) {
     if (handedBack.has(item)) retryReportLater(cell, item);
     else {
       handedBack.add(item);
@@ -240,15 +242,15 @@ function abandonBatch(cell: AgentCell, batch: QueuedEvent[], err: unknown): void
   } catch {}
   // The batch's undo steps never ran: the tasks its events started would run on (and leak) for rows never written.
   dropUncommittedTasks(cell);
-  // A task's report goes back to the front of the mailbox instead (its writes rolled back with the batch, and the
-  // agent object that saw it is dropped below): the wake that follows runs it on a fresh handle, and its start event
-  // leaves the task's row to it (settledTaskIds).
-  const reports: QueuedEvent[] = [];
+  // A task's report (or a handover) goes back to the front of the mailbox instead (its writes rolled back with the
+  // batch, and the agent object that saw it is dropped below): the wake that follows runs it on a fresh handle, and
+  // its start event leaves a task's row to its report (settledTaskIds).
+  const back: QueuedEvent[] = [];
   for (const item of batch) {
-    if (isTaskReport(item)) reports.push(item);
+    if (isOnlyInMailbox(item)) back.push(item);
     else item.resolve(failure(err));
   }
-  handBackReports(cell, reports);
+  handBackOnlyInMailbox(cell, back);
   reportError(cell, err, "batch");
   // Memory may now differ from the database: drop the handle and object so the next event reloads both.
   try {

@@ -21,8 +21,19 @@ function codeOf(err: unknown): string {
   return err instanceof BridgeError ? err.code : String(err);
 }
 
+/** How many of the next wakes fail (the constructor throws). */
+let failingWakes = 0;
+
 class Reporter extends Agent<{ n: number }> {
   override initialState = { n: 0 };
+
+  constructor(...args: ConstructorParameters<typeof Agent<{ n: number }>>) {
+    if (failingWakes > 0) {
+      failingWakes--;
+      throw new Error("cannot wake");
+    }
+    super(...args);
+  }
 
   override onStart(): void {
     this.sql`CREATE TABLE IF NOT EXISTS reports (event TEXT, code TEXT)`;
@@ -87,6 +98,7 @@ describe("what a retired agent instance hands to the fresh one", () => {
   ): Promise<void> {
     log.length = 0;
     errors.length = 0;
+    failingWakes = 0;
     clock = new ManualClock();
     const rt = testRuntime(path.join(t.dir, name), cls, 31, { clock, callbackTimeoutMs: TIMEOUT_MS });
     await rt.start();
@@ -102,6 +114,22 @@ describe("what a retired agent instance hands to the fresh one", () => {
       await rt.call("a", "scheduleHang", []);
       await clock.advance(1_000 + TIMEOUT_MS);
       assert.deepEqual(log, ["start", "hang", "start"]);
+      assert.deepEqual(errors, [{ event: "schedule:hang", code: TIMEOUT, recorded: true }]);
+      assert.deepEqual(await rt.call("a", "reports", []), {
+        ok: true,
+        value: [{ event: "schedule:hang", code: TIMEOUT }],
+      });
+    });
+  });
+
+  test("a handover whose fresh instance fails to wake is tried again later, not lost", async () => {
+    await withRuntime("wake-fails", Reporter, async (rt) => {
+      await rt.call("a", "scheduleHang", []);
+      failingWakes = 1;
+      await clock.advance(1_000 + TIMEOUT_MS);
+      assert.equal(failingWakes, 0, "the fresh instance's wake failed");
+      assert.deepEqual(errors, []);
+      await clock.advance(1_000);
       assert.deepEqual(errors, [{ event: "schedule:hang", code: TIMEOUT, recorded: true }]);
       assert.deepEqual(await rt.call("a", "reports", []), {
         ok: true,
