@@ -96,9 +96,22 @@ export function retireCell(cell: AgentCell): void {
   cell.core.observer.onHibernate?.({ agentId: cell.id, reason: "retired" });
   if (!successor) return;
   // At the front: the fresh instance acts on the handover (its first event after onStart) before the events that
-  // waited. It also wakes the instance, in place of a bare wake.
-  const event = { kind: "handover", errors: handover?.errors ?? [], resync: [...(handover?.resync ?? [])] } as const;
-  cell.mailbox.unshift({ event, user: false, resolve: () => {} });
+  // waited. It also wakes the instance, in place of a bare wake. An instance retired before the handover it was given
+  // ran (in its own start: onStart hung) handed that one back to the front: the two become one, the earlier failures
+  // first, so onError hears them in the order they happened and a start that hangs every time piles up nothing.
+  const errors = handover?.errors ?? [];
+  const resync = [...(handover?.resync ?? [])];
+  const waiting = cell.mailbox[0]?.event;
+  if (waiting?.kind === "handover") {
+    const event = {
+      kind: "handover",
+      errors: [...waiting.errors, ...errors],
+      resync: [...new Set([...waiting.resync, ...resync])],
+    } as const;
+    cell.mailbox[0] = { event, user: false, resolve: () => {} };
+    return;
+  }
+  cell.mailbox.unshift({ event: { kind: "handover", errors, resync }, user: false, resolve: () => {} });
 }
 
 /** AgentCell.requestDestroy: destroys the agent once its drain stops (at once when none runs). */

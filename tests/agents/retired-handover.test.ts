@@ -21,7 +21,8 @@ function codeOf(err: unknown): string {
   return err instanceof BridgeError ? err.code : String(err);
 }
 
-/** How many of the next wakes fail (the constructor throws). */
+/** How many of the next starts hang (onStart never settles), and how many of the next wakes fail (constructor). */
+let hangingStarts = 0;
 let failingWakes = 0;
 
 class Reporter extends Agent<{ n: number }> {
@@ -35,9 +36,13 @@ class Reporter extends Agent<{ n: number }> {
     super(...args);
   }
 
-  override onStart(): void {
+  override onStart(): void | Promise<void> {
     this.sql`CREATE TABLE IF NOT EXISTS reports (event TEXT, code TEXT)`;
     log.push("start");
+    if (hangingStarts > 0) {
+      hangingStarts--;
+      return new Promise(() => {});
+    }
   }
 
   /** A schedule whose callback never settles, with no retry: its timeout goes to onError at once. */
@@ -95,12 +100,14 @@ describe("what a retired agent instance hands to the fresh one", () => {
     name: string,
     cls: RuntimeOptions["defaultAgentClass"],
     body: (rt: AgentRuntime) => Promise<void>,
+    extra: Partial<RuntimeOptions> = {},
   ): Promise<void> {
     log.length = 0;
     errors.length = 0;
+    hangingStarts = 0;
     failingWakes = 0;
     clock = new ManualClock();
-    const rt = testRuntime(path.join(t.dir, name), cls, 31, { clock, callbackTimeoutMs: TIMEOUT_MS });
+    const rt = testRuntime(path.join(t.dir, name), cls, 31, { clock, callbackTimeoutMs: TIMEOUT_MS, ...extra });
     await rt.start();
     try {
       await body(rt);
@@ -120,6 +127,28 @@ describe("what a retired agent instance hands to the fresh one", () => {
         value: [{ event: "schedule:hang", code: TIMEOUT }],
       });
     });
+  });
+
+  test("an instance retired in its own start before the handover ran: onError hears both failures, in order, in one handover", async () => {
+    const kinds: string[] = [];
+    await withRuntime(
+      "retired-twice",
+      Reporter,
+      async (rt) => {
+        await rt.call("a", "scheduleHang", []);
+        hangingStarts = 1;
+        await clock.advance(1_000 + TIMEOUT_MS);
+        assert.deepEqual(log, ["start", "hang", "start"], "the fresh instance's onStart hangs");
+        await clock.advance(TIMEOUT_MS);
+        assert.deepEqual(log, ["start", "hang", "start", "start"]);
+        assert.deepEqual(errors, [
+          { event: "schedule:hang", code: TIMEOUT, recorded: true },
+          { event: "onStart", code: TIMEOUT, recorded: true },
+        ]);
+        assert.deepEqual(kinds.filter((k) => k === "handover").length, 1, "the handovers were merged, not piled up");
+      },
+      { observer: { onEvent: (info) => kinds.push(info.kind) } },
+    );
   });
 
   test("a handover whose fresh instance fails to wake is tried again later, not lost", async () => {
