@@ -130,7 +130,13 @@ export interface TaskOptions {
 export interface RuntimeObserver {
   /** One group commit of `events` events finished. A batch that wrote nothing commits nothing and is not reported. */
   onCommit?(info: { agentId: string; events: number; durationMs: number }): void;
-  /** One event ran. `kind` is open, message, close, call, alarm, queue, task, start. */
+  /**
+   * One event ran. `kind` is the event's kind: `open`, `message`, `close` (a connection's), `call` (an operator's),
+   * `alarm` (due schedules and queue retries), `queue` (a flush of queued items), `task-progress`, `task-done`,
+   * `task-failed` (a background task's reports), `start` (the first event after a wake), `handover` (a fresh instance
+   * taking over from one a callback's time limit retired) and `wake` (a wake with no work of its own: the shutdown's,
+   * which waits for the mailbox).
+   */
   onEvent?(info: { agentId: string; kind: string; status: "committed" | "failed"; durationMs: number }): void;
   /** An event or hook failed (also given to the agent's `onError`). */
   onError?(info: { agentId: string; event: string; code: string }): void;
