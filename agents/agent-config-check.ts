@@ -3,7 +3,8 @@
  * the bridge's start does for its configuration (app/bridge/agent-config.ts): every key must be the name of one of
  * those classes (options are looked up by class name, so any other key would be ignored without a word), and each
  * class's `validateConfig` hook must accept its entry, or `{}` when it has none (a class's own built-in options, such
- * as a DeviceAgent subclass's `static deviceOptions`). Without it, an embedder's bad option failed every agent of the
+ * as a DeviceAgent subclass's `static deviceOptions`). `agentWiring` (values wired in beside the options) is given to
+ * no hook; its keys are checked like `agentConfig`'s. Without it, an embedder's bad option failed every agent of the
  * class at its first wake instead of the call that passed it.
  */
 import { BridgeError } from "../errors/bridge-error.ts";
@@ -76,6 +77,25 @@ export function agentConfigIssues(options: RuntimeOptions): AgentConfigIssue[] {
     } else for (const cls of named) check(cls, entry);
   }
   for (const cls of classes) if (!Object.hasOwn(config, cls.name)) check(cls, {});
+  issues.push(...wiringIssues(options.agentWiring ?? {}, classes));
+  return issues;
+}
+
+/**
+ * Problems of `agentWiring` (values wired into `env.config` beside the options, never given to a hook): like an
+ * `agentConfig` key, a key must name a served class and its entry be an object, or it would be ignored without a word.
+ */
+function wiringIssues(wiring: unknown, classes: readonly AgentClass[]): AgentConfigIssue[] {
+  if (!isOptions(wiring)) return [{ field: "agentWiring", message: "must be an object of values by class name" }];
+  const issues: AgentConfigIssue[] = [];
+  for (const [name, entry] of Object.entries(wiring)) {
+    if (!classes.some((cls) => cls.name === name)) {
+      const known = [...new Set(classes.map((cls) => cls.name))].join(", ");
+      issues.push({ field: `agentWiring.${name}`, message: `is not an agent class of this runtime (${known})` });
+    } else if (!isOptions(entry)) {
+      issues.push({ field: `agentWiring.${name}`, message: "must be an object of values", agentClass: name });
+    }
+  }
   return issues;
 }
 

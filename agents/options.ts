@@ -21,8 +21,15 @@ export interface RuntimeOptions {
   engine?: ReasoningEngine;
   /** Default: a pino logger at level "warn". */
   logger?: Logger;
-  /** Per-class options (`AgentEnv.config`), by class name. */
+  /** Per-class options (`AgentEnv.config`), by class name; checked by each class's `validateConfig` at creation. */
   agentConfig?: Record<string, Record<string, unknown>>;
+  /**
+   * Per-class values the embedder wires into its agents' `AgentEnv.config` that are not options (a function, such as
+   * the app's command observer, `withCommandObserver`), by class name: added over the class's `agentConfig` entry, and
+   * never given to `validateConfig`, which checks options a user wrote (a hook that refuses keys it does not know
+   * would refuse them). Default: none.
+   */
+  agentWiring?: Record<string, Record<string, unknown>>;
   /** Deliver events waiting per agent before `deliver` answers mailbox-full. Default 256. */
   mailboxCapacity?: number;
   /** An agent idle this long hibernates, ms. Default 60000. */

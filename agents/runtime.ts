@@ -32,6 +32,16 @@ import { abandonTasks } from "./tasks.ts";
 import { TransportTable } from "./transport-table.ts";
 import type { AgentRuntime, CallResult } from "./types.ts";
 
+/** Each class's options with the values wired in for it over them (RuntimeOptions.agentWiring). */
+function withWiring(
+  config: Readonly<Record<string, Readonly<Record<string, unknown>>>>,
+  wiring: Readonly<Record<string, Readonly<Record<string, unknown>>>>,
+): Record<string, Readonly<Record<string, unknown>>> {
+  const out: Record<string, Readonly<Record<string, unknown>>> = { ...config };
+  for (const [name, values] of Object.entries(wiring)) out[name] = { ...(out[name] ?? {}), ...values };
+  return out;
+}
+
 /**
  * Creates the agent runtime: the registry of agents (get-or-create by id), their mailboxes, storage, alarms and
  * hibernation. Implements `AgentHost` for transports. Options are validated here: a bad runtime option throws
@@ -120,7 +130,7 @@ export class Runtime implements AgentRuntime {
       callbackTimeoutMs: this.opts.callbackTimeoutMs,
       alarms: this.alarms,
       db: this.#db,
-      agentConfig: options.agentConfig ?? {},
+      agentConfig: withWiring(options.agentConfig ?? {}, options.agentWiring ?? {}),
       transportOf: (id, connectionId) => this.transports.get(id, connectionId),
       agentFile: (id) => path.join(this.agentsDir, `${id}.db`),
       enqueueInternal: (id, event) => enqueueInternal(this, id, event),

@@ -150,9 +150,11 @@ async function buildBridge(
       random: options.random,
       engine,
       logger: logger.child({ component: "agents" }),
-      // DeviceAgent classes report command state transitions to the metrics (bridge_command_states_total).
-      agentConfig: withCommandObserver(
-        config.agents.config,
+      agentConfig: config.agents.config,
+      // DeviceAgent classes report command state transitions to the metrics (bridge_command_states_total). Wired in
+      // beside the options, not among them: a class's validateConfig checks only what the config file set.
+      agentWiring: withCommandObserver(
+        {},
         [DeviceAgent, ...perDevice.map((c) => c.agentClass), ...agentClasses.map((c) => c.agentClass)],
         DeviceAgent,
         (transition) => metrics.commandState(transition.state),

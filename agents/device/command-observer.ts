@@ -44,9 +44,11 @@ function isDeviceAgentClass(cls: AgentClass, deviceAgent: AgentClass): boolean {
 /**
  * Returns `agentConfig` with `observer` added to the config of every class in `classes` that is `deviceAgent` or
  * extends it (the runtime hands each class `agentConfig[ClassName]`). Other classes' configs are left as they are.
+ * Given `{}`, it is what to pass as `createRuntime`'s `agentWiring`: wired in beside the options, the observer is
+ * given to no class's `validateConfig` (one that refuses keys it does not know would refuse it).
  *
  * @example
- * createRuntime({ agentConfig: withCommandObserver(config, [DeviceAgent, Thermostat], DeviceAgent, (t) => count(t.state)) })
+ * createRuntime({ agentWiring: withCommandObserver({}, [DeviceAgent, Thermostat], DeviceAgent, (t) => count(t.state)) })
  */
 export function withCommandObserver(
   agentConfig: Readonly<Record<string, Readonly<Record<string, unknown>>>>,

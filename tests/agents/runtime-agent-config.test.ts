@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent, DeviceAgent } from "../../agents/index.ts";
+import { Agent, DeviceAgent, type Value } from "../../agents/index.ts";
 import type { DeviceAgentOptions } from "../../agents/device/index.ts";
 import { BridgeError } from "../../errors/index.ts";
 import { tempDir, testRuntime } from "./helpers.ts";
@@ -113,5 +113,43 @@ describe("createRuntime checks per-class agent options", () => {
       agentConfig: { DeviceAgent: { telemetryMaxRows: 10 }, Counter: { step: 2 } },
     });
     await rt.shutdown();
+  });
+
+  test("agentWiring reaches the agents' env.config without being given to validateConfig", async () => {
+    const seen: Array<Readonly<Record<string, unknown>>> = [];
+    const wired = (): string => "wired";
+    class Plain extends Agent {
+      static override validateConfig(config: Readonly<Record<string, unknown>>): void {
+        seen.push(config);
+        const [key] = Object.keys(config).filter((k) => k !== "level");
+        if (key !== undefined) {
+          throw new BridgeError("BRIDGE_ERR_CONFIG", "unknown option", { field: key, rule: "is not an option" });
+        }
+      }
+      seenEnv(): Value {
+        const hook = this.env.config.hook;
+        return { level: String(this.env.config.level), hook: typeof hook === "function" ? String(hook()) : null };
+      }
+    }
+    const rt = testRuntime(path.join(t.dir, "wiring"), Plain, 8, {
+      agentConfig: { Plain: { level: 2 } },
+      agentWiring: { Plain: { hook: wired } },
+    });
+    try {
+      assert.deepEqual(seen, [{ level: 2 }], "the hook saw the options only");
+      assert.deepEqual(await rt.call("a", "seenEnv", []), { ok: true, value: { level: "2", hook: "wired" } });
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("an agentWiring key that names no class of the runtime is refused instead of being ignored", () => {
+    const err = refusal(() =>
+      testRuntime(path.join(t.dir, "wiring-unknown"), DeviceAgent, 9, {
+        agentWiring: { Thermostst: { hook: () => {} } },
+      }),
+    );
+    assert.equal(err.code, "BRIDGE_ERR_CONFIG");
+    assert.equal(err.details.field, "agentWiring.Thermostst");
   });
 });

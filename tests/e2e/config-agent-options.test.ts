@@ -9,7 +9,10 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent } from "../../agents/index.ts";
 import { COMMAND_OBSERVER_CONFIG_KEY, DeviceAgent, type DeviceAgentOptions } from "../../agents/device/index.ts";
+import { pino } from "pino";
+import { createBridge } from "../../app/bridge.ts";
 import { checkAgentConfig } from "../../app/bridge/agent-config.ts";
+import { loadConfig } from "../../app/config/index.ts";
 import { BridgeError } from "../../errors/index.ts";
 import { makeTempDir, ROOT, runCli } from "./support/bridge-process.ts";
 
@@ -65,6 +68,41 @@ describe("per-class agent options at start", () => {
       "config error: agents.config.Thermostst is not an agent class of this bridge (DeviceAgent, Thermostat) " +
         `(from config file ${file})`,
     ]);
+  });
+});
+
+describe("per-class agent options and the app's own wiring", () => {
+  test("a DeviceAgent class whose hook takes no options starts: the hooks never see the app's command observer", async () => {
+    const module = path.join(tmp, "quiet.mts");
+    fs.writeFileSync(
+      module,
+      [
+        `import { DeviceAgent } from ${JSON.stringify(path.join(ROOT, "agents/device/index.ts"))};`,
+        `import { BridgeError } from ${JSON.stringify(path.join(ROOT, "errors/index.ts"))};`,
+        "export class Quiet extends DeviceAgent {",
+        "  static override validateConfig(config: Readonly<Record<string, unknown>>): void {",
+        "    const [key] = Object.keys(config);",
+        '    if (key !== undefined) throw new BridgeError("BRIDGE_ERR_CONFIG", "Quiet takes no options", { field: key, rule: "is not an option of Quiet" });',
+        "  }",
+        "}",
+      ].join("\n"),
+    );
+    const dataDir = path.join(tmp, "quiet-data");
+    const loaded = loadConfig({
+      overrides: {
+        dataDir,
+        mqtt: { host: "127.0.0.1", port: 0 },
+        http: { host: "127.0.0.1", port: 0, apiToken: "a-long-enough-operator-token-0123" },
+        agents: { classes: [{ pattern: "quiet-*", module, export: "Quiet" }] },
+      },
+    });
+    assert.ok(loaded.ok, JSON.stringify(loaded));
+    const bridge = await createBridge(loaded.config, { logger: pino({ level: "silent" }) });
+    try {
+      assert.equal((await bridge.runtime.call("quiet-1", "ping", [])).ok, true);
+    } finally {
+      await bridge.stop();
+    }
   });
 });
 
