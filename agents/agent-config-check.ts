@@ -1,11 +1,11 @@
 /**
- * Checks `agentConfig` (per-class agent options) when a runtime is created, against the classes it will serve, as
- * the bridge's start does for its configuration (app/bridge/agent-config.ts): every key must be the name of one of
- * those classes (options are looked up by class name, so any other key would be ignored without a word), and each
- * class's `validateConfig` hook must accept its entry, or `{}` when it has none (a class's own built-in options, such
- * as a DeviceAgent subclass's `static deviceOptions`). `agentWiring` (values wired in beside the options) is given to
- * no hook; its keys are checked like `agentConfig`'s. Without it, an embedder's bad option failed every agent of the
- * class at its first wake instead of the call that passed it.
+ * The one check of per-class agent options (`agentConfig`) against the classes a runtime will serve, run by
+ * createRuntime and by the bridge's start (app/bridge/agent-config.ts, with its config file's names): every key must
+ * be the name of one of those classes (options are looked up by class name, so any other key would be ignored
+ * without a word), and each class's `validateConfig` hook must accept its entry, or `{}` when it has none (a class's
+ * own built-in options, such as a DeviceAgent subclass's `static deviceOptions`). `agentWiring` (values wired in
+ * beside the options) is given to no hook; its keys are checked like `agentConfig`'s. Without it, an embedder's bad
+ * option failed every agent of the class at its first wake instead of the call that passed it.
  */
 import { BridgeError } from "../errors/bridge-error.ts";
 import type { AgentClass } from "./agent.ts";
@@ -13,7 +13,10 @@ import type { RuntimeOptions } from "./options.ts";
 
 /** One problem of `agentConfig`. */
 export interface AgentConfigIssue {
-  /** `agentConfig.<ClassName>`, or `agentConfig.<ClassName>.<option>` when the hook named the option. */
+  /**
+   * `agentConfig.<ClassName>`, or `agentConfig.<ClassName>.<option>` when the hook named the option (the caller's
+   * own prefix in place of `agentConfig`, see AgentConfigNames).
+   */
   field: string;
   /** The rule, phrased to follow the field name (`must be an integer >= 0`). */
   message: string;
@@ -36,8 +39,31 @@ function isOptions(value: unknown): value is Readonly<Record<string, unknown>> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** What `cls`'s hook threw for `entry`, as an issue. */
-function hookIssue(cls: AgentClass, entry: Readonly<Record<string, unknown>>, err: unknown): AgentConfigIssue {
+/**
+ * How a caller names what it checks: createRuntime checks `agentConfig`, the bridge's start its config file's
+ * `agents.config`, and each says in its own words why a key names no class.
+ */
+export interface AgentConfigNames {
+  /** What each issue's `field` starts with. Default `agentConfig`. */
+  field?: string;
+  /**
+   * The rule for a key that names no served class, given the key and the served classes' names. Default
+   * `is not an agent class of this runtime (<names>)`.
+   */
+  unknownClass?: (key: string, classNames: readonly string[]) => string;
+}
+
+function notAClassOfThisRuntime(_key: string, classNames: readonly string[]): string {
+  return `is not an agent class of this runtime (${classNames.join(", ")})`;
+}
+
+/** What `cls`'s hook threw for `entry`, as an issue under `prefix` (`agentConfig.<Class>`). */
+function hookIssue(
+  prefix: string,
+  cls: AgentClass,
+  entry: Readonly<Record<string, unknown>>,
+  err: unknown,
+): AgentConfigIssue {
   const details = err instanceof BridgeError ? err.details : {};
   const option = typeof details.field === "string" ? details.field : undefined;
   const message =
@@ -46,39 +72,61 @@ function hookIssue(cls: AgentClass, entry: Readonly<Record<string, unknown>>, er
       : err instanceof Error
         ? err.message
         : `is refused (${String(err)})`;
-  const issue: AgentConfigIssue = { field: `agentConfig.${cls.name}`, message, agentClass: cls.name, cause: err };
+  const issue: AgentConfigIssue = { field: `${prefix}.${cls.name}`, message, agentClass: cls.name, cause: err };
   if (option === undefined) return issue;
   issue.field += `.${option}`;
+  // A value the entry does not hold came from the class itself (a subclass's `static deviceOptions`).
   if (!Object.hasOwn(entry, option)) issue.source = `class ${cls.name}`;
   return issue;
 }
 
-/** Every problem of `options.agentConfig`, in its key order, then those of served classes without an entry. */
-export function agentConfigIssues(options: RuntimeOptions): AgentConfigIssue[] {
-  const config: unknown = options.agentConfig ?? {};
-  if (!isOptions(config)) return [{ field: "agentConfig", message: "must be an object of options by class name" }];
-  const classes = servedClasses(options);
+/**
+ * Every problem of `agentConfig` (per-class options by class name) for a runtime serving `classes`, in its key order,
+ * then those of classes without an entry (their own built-in options, checked as `{}`): an empty list when it is
+ * good. The one check of both createRuntime and the bridge's start; `names` says how the caller names things.
+ *
+ * @example
+ * agentConfigIssues({ Thermostat: { targetC: "warm" } }, [DeviceAgent, Thermostat], { field: "agents.config" })
+ * // [{ field: "agents.config.Thermostat.targetC", message: "must be a number", agentClass: "Thermostat", cause }]
+ */
+export function agentConfigIssues(
+  agentConfig: unknown,
+  classes: readonly AgentClass[],
+  names: AgentConfigNames = {},
+): AgentConfigIssue[] {
+  const prefix = names.field ?? "agentConfig";
+  if (!isOptions(agentConfig)) return [{ field: prefix, message: "must be an object of options by class name" }];
+  const served = [...new Set(classes)];
+  const classNames = [...new Set(served.map((cls) => cls.name))];
+  const unknownClass = names.unknownClass ?? notAClassOfThisRuntime;
   const issues: AgentConfigIssue[] = [];
   const check = (cls: AgentClass, entry: Readonly<Record<string, unknown>>): void => {
     if (typeof cls.validateConfig !== "function") return;
     try {
       cls.validateConfig(entry);
     } catch (err) {
-      issues.push(hookIssue(cls, entry, err));
+      issues.push(hookIssue(prefix, cls, entry, err));
     }
   };
-  for (const [name, entry] of Object.entries(config)) {
-    const named = classes.filter((cls) => cls.name === name);
+  for (const [name, entry] of Object.entries(agentConfig)) {
+    const named = served.filter((cls) => cls.name === name);
     if (named.length === 0) {
-      const known = [...new Set(classes.map((cls) => cls.name))].join(", ");
-      issues.push({ field: `agentConfig.${name}`, message: `is not an agent class of this runtime (${known})` });
+      issues.push({ field: `${prefix}.${name}`, message: unknownClass(name, classNames) });
     } else if (!isOptions(entry)) {
-      issues.push({ field: `agentConfig.${name}`, message: "must be an object of options", agentClass: name });
+      issues.push({ field: `${prefix}.${name}`, message: "must be an object of options", agentClass: name });
     } else for (const cls of named) check(cls, entry);
   }
-  for (const cls of classes) if (!Object.hasOwn(config, cls.name)) check(cls, {});
-  issues.push(...wiringIssues(options.agentWiring ?? {}, classes));
+  for (const cls of served) if (!Object.hasOwn(agentConfig, cls.name)) check(cls, {});
   return issues;
+}
+
+/** Every problem of `options.agentConfig` and `options.agentWiring` for the classes the runtime serves. */
+function runtimeConfigIssues(options: RuntimeOptions): AgentConfigIssue[] {
+  const classes = servedClasses(options);
+  return [
+    ...agentConfigIssues(options.agentConfig ?? {}, classes),
+    ...wiringIssues(options.agentWiring ?? {}, classes),
+  ];
 }
 
 /**
@@ -90,8 +138,8 @@ function wiringIssues(wiring: unknown, classes: readonly AgentClass[]): AgentCon
   const issues: AgentConfigIssue[] = [];
   for (const [name, entry] of Object.entries(wiring)) {
     if (!classes.some((cls) => cls.name === name)) {
-      const known = [...new Set(classes.map((cls) => cls.name))].join(", ");
-      issues.push({ field: `agentWiring.${name}`, message: `is not an agent class of this runtime (${known})` });
+      const classNames = [...new Set(classes.map((cls) => cls.name))];
+      issues.push({ field: `agentWiring.${name}`, message: notAClassOfThisRuntime(name, classNames) });
     } else if (!isOptions(entry)) {
       issues.push({ field: `agentWiring.${name}`, message: "must be an object of values", agentClass: name });
     }
@@ -99,14 +147,18 @@ function wiringIssues(wiring: unknown, classes: readonly AgentClass[]): AgentCon
   return issues;
 }
 
-/**
- * Throws BRIDGE_ERR_CONFIG when `options.agentConfig` has a problem: the message lists them all, `details.field`,
- * `details.rule` and `details.agentClass` are the first's, `details.issues` all of them (without their causes), and
- * the cause is what the first refusing hook threw.
- */
+/** Throws agentConfigError when `options.agentConfig` or `options.agentWiring` has a problem (createRuntime). */
 export function checkAgentConfig(options: RuntimeOptions): void {
-  const issues = agentConfigIssues(options);
-  if (issues.length === 0) return;
+  const issues = runtimeConfigIssues(options);
+  if (issues.length > 0) throw agentConfigError(issues);
+}
+
+/**
+ * BRIDGE_ERR_CONFIG for `issues` (at least one): the message lists them all, `details.field`, `details.rule` and
+ * `details.agentClass` are the first's, `details.issues` all of them (without their causes), and the cause is what the
+ * first refusing hook threw.
+ */
+export function agentConfigError(issues: readonly AgentConfigIssue[]): BridgeError {
   const first = issues[0];
   const message = issues.map((issue) => `${issue.field} ${issue.message}`).join("; ");
   const details: Record<string, unknown> = {
@@ -115,5 +167,5 @@ export function checkAgentConfig(options: RuntimeOptions): void {
     issues: issues.map(({ cause: _cause, ...issue }) => issue),
   };
   if (first.agentClass !== undefined) details.agentClass = first.agentClass;
-  throw new BridgeError(CONFIG, message, details, { cause: issues.find((i) => i.cause !== undefined)?.cause });
+  return new BridgeError(CONFIG, message, details, { cause: issues.find((i) => i.cause !== undefined)?.cause });
 }

@@ -5,6 +5,12 @@
  */
 export type { Value, ValueMap } from "../codecs/frames.ts";
 export { Agent, type AgentClass } from "./agent.ts";
+export {
+  type AgentConfigIssue,
+  type AgentConfigNames,
+  agentConfigError,
+  agentConfigIssues,
+} from "./agent-config-check.ts";
 /** The default agent class (agents/device/, its own engineer), re-exported so the app has one import. */
 export { DeviceAgent } from "./device/index.ts";
 export { systemClock } from "./clock.ts";
