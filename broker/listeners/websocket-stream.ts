@@ -5,6 +5,11 @@
  * abnormal closure) and a CONNACK still queued could be lost with it. Here a destroy closes the way ws closes
  * gracefully: a close frame after everything written before it, then the TCP connection once the client answers with
  * its own close frame ([RFC 6455 7.1.1]: the server closes TCP first), or after `closeTimeoutMs` at the latest.
+ *
+ * The stream itself closes at once, as a destroyed TCP socket does while the kernel still sends its last bytes: the
+ * MQTT session is over when aedes ends it, and the handshake finishing in the background holds only the WebSocket.
+ * Closing the stream only when the WebSocket had closed kept a session that sent DISCONNECT online for up to
+ * `closeTimeoutMs`, and a reconnect meanwhile closed it as a takeover, a shutdown as a shutdown.
  */
 import { Duplex } from "node:stream";
 import WebSocket from "ws";
@@ -30,9 +35,8 @@ function toBuffer(data: WebSocket.RawData): Buffer {
 export function createGracefulWebSocketStream(ws: WebSocket, options: WebSocketStreamOptions): Duplex {
   const { closeTimeoutMs, clock } = options;
   const stream: Duplex = new Duplex({
-    // The stream emits `close` itself, once the WebSocket has closed; nothing else may destroy it meanwhile.
+    // Only aedes (or the WebSocket's error or close) ends the stream, never the end of one side alone.
     autoDestroy: false,
-    emitClose: false,
     read() {
       if (ws.isPaused) ws.resume();
     },
@@ -47,18 +51,14 @@ export function createGracefulWebSocketStream(ws: WebSocket, options: WebSocketS
       // Nothing more is read for aedes; the client's close frame still has to be read for the close to complete.
       ws.off("message", onMessage);
       ws.resume();
-      const emitClose = (): void => {
-        callback(err);
-        process.nextTick(() => stream.emit("close"));
-      };
-      if (ws.readyState === WebSocket.CLOSED) return emitClose();
-      const cut = clock.setTimeout(() => ws.terminate(), closeTimeoutMs);
-      ws.once("close", () => {
-        clock.clearTimeout(cut);
-        emitClose();
-      });
-      // Already closing: ws started the close itself (a frame it could not take), with the right code.
-      if (ws.readyState === WebSocket.OPEN) ws.close(err ? POLICY_VIOLATION : NORMAL_CLOSURE);
+      if (ws.readyState !== WebSocket.CLOSED) {
+        const cut = clock.setTimeout(() => ws.terminate(), closeTimeoutMs);
+        ws.once("close", () => clock.clearTimeout(cut));
+        // Already closing: ws started the close itself (a frame it could not take), with the right code.
+        if (ws.readyState === WebSocket.OPEN) ws.close(err ? POLICY_VIOLATION : NORMAL_CLOSURE);
+      }
+      // The close frame is queued behind everything written before it; the stream's `close` follows.
+      callback(err);
     },
   });
   const onMessage = (data: WebSocket.RawData): void => {
