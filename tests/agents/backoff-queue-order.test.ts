@@ -84,4 +84,33 @@ describe("the queue while an alarm backoff holds some of its items", () => {
       await rt.shutdown();
     }
   });
+
+  test("a restart during the hold ends it: the held item and the one behind it run at the start, in order", async () => {
+    ran.length = 0;
+    const dataDir = path.join(t.dir, "restart");
+    const clock = new ManualClock();
+    const first = testRuntime(dataDir, Commands, 3, { clock });
+    try {
+      await first.start();
+      assert.equal((await first.call("d", "queued", [])).ok, true, "awake first");
+      losing = 1;
+      assert.equal((await first.call("d", "enqueue", ["A"])).ok, true);
+      await settle();
+      await clock.advance(1);
+      assert.equal((await first.call("d", "enqueue", ["B"])).ok, true);
+      await settle();
+      assert.deepEqual(ran, [], "both wait for the backoff");
+    } finally {
+      losing = 0;
+      await first.shutdown();
+    }
+    const second = testRuntime(dataDir, Commands, 4, { clock });
+    try {
+      await second.start();
+      await settle();
+      assert.deepEqual(ran, ["A", "B"], "the backoff was in memory: the pending agent's queue ran at the start");
+    } finally {
+      await second.shutdown();
+    }
+  });
 });
