@@ -11,7 +11,7 @@ export const ALARM_RECHECK_MS = 60_000;
 
 /**
  * An agent's alarm backoff: the work that was due when its event failed as a whole (due at or before
- * `heldThrough`, wall-clock ms) waits until `until`; work due later is not held.
+ * `heldThrough`, wall-clock ms, the time of that failure) waits until `until`; work due later is not held.
  */
 export interface AlarmBackoff {
   readonly heldThrough: number;
@@ -78,7 +78,7 @@ export class AlarmIndex {
    */
   set(agentId: string, at: number | null): void {
     if (this.#backoff.size > 0) {
-      const backoff = this.#backoff.get(agentId);
+      const backoff = this.#backoffInForce(agentId);
       // Nothing left due: the backoff has nothing to hold back, and a later failure starts a new run of them (kept,
       // its entry would never be cleared and a failure days later would wait the old run's next, longer step).
       if (at === null) this.#backoff.delete(agentId);
@@ -117,12 +117,12 @@ export class AlarmIndex {
    * in a row and the delay chosen.
    */
   backOff(agentId: string, delayMs: (failures: number) => number): { failures: number; delayMs: number } {
-    const previous = this.#backoff.get(agentId);
+    const previous = this.#backoffInForce(agentId);
     const failures = (previous?.failures ?? 0) + 1;
     const delay = delayMs(failures);
     const now = this.#clock.now();
-    // Never less than before: what an earlier failure held stays held (even if the wall clock stepped back).
-    const heldThrough = Math.max(now, previous?.heldThrough ?? now);
+    // Everything due by now: what an earlier failure held (due by its own, earlier time, see #backoffInForce) too.
+    const heldThrough = now;
     const until = now + delay;
     this.#backoff.set(agentId, { until, heldThrough, failures });
     this.set(agentId, until);
@@ -131,7 +131,21 @@ export class AlarmIndex {
 
   /** The agent's backoff, while it has one (see backOff). */
   backoffOf(agentId: string): AlarmBackoff | undefined {
-    return this.#backoff.size === 0 ? undefined : this.#backoff.get(agentId);
+    return this.#backoff.size === 0 ? undefined : this.#backoffInForce(agentId);
+  }
+
+  /**
+   * The agent's backoff entry, dropped once the wall clock reads earlier than the failure it records (it stepped
+   * back, an NTP correction): its times belong to the clock before the step, so kept, the hold would last as long as
+   * the step, and with it the agent's queue (the items behind a held one wait, queue.ts), an hour back an hour of a
+   * queue that does not move. As after a restart, the held work runs at the agent's next flush or alarm, and a lasting
+   * fault backs off again from 1 s.
+   */
+  #backoffInForce(agentId: string): (AlarmBackoff & { failures: number }) | undefined {
+    const backoff = this.#backoff.get(agentId);
+    if (backoff === undefined || this.#clock.now() >= backoff.heldThrough) return backoff;
+    this.#backoff.delete(agentId);
+    return undefined;
   }
 
   /**

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent } from "../../agents/index.ts";
+import { Agent, type Clock } from "../../agents/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { settle, tempDir, testRuntime } from "./helpers.ts";
 
@@ -51,6 +51,21 @@ function alarmCounter(): { count: number; observer: { onEvent(info: { kind: stri
     },
   };
   return counter;
+}
+
+/** A wall clock that can step back (an NTP correction) while timers run on the monotonic manual clock underneath. */
+class SteppingClock implements Clock {
+  offsetMs = 0;
+  constructor(readonly timers: ManualClock) {}
+  now(): number {
+    return this.timers.now() + this.offsetMs;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    return this.timers.setTimeout(fn, ms);
+  }
+  clearTimeout(handle: unknown): void {
+    this.timers.clearTimeout(handle);
+  }
 }
 
 describe("the queue while an alarm backoff holds some of its items", () => {
@@ -111,6 +126,30 @@ describe("the queue while an alarm backoff holds some of its items", () => {
       assert.deepEqual(ran, ["A", "B"], "the backoff was in memory: the pending agent's queue ran at the start");
     } finally {
       await second.shutdown();
+    }
+  });
+
+  test("a wall clock that steps back behind the failure ends the hold instead of stalling the queue for the step", async () => {
+    ran.length = 0;
+    const timers = new ManualClock();
+    const clock = new SteppingClock(timers);
+    const rt = testRuntime(path.join(t.dir, "step-back"), Commands, 5, { clock });
+    try {
+      await rt.start();
+      assert.equal((await rt.call("d", "queued", [])).ok, true, "awake first");
+      losing = 1;
+      assert.equal((await rt.call("d", "enqueue", ["A"])).ok, true);
+      await settle();
+      assert.deepEqual(ran, [], "A is held for the backoff (1 s)");
+      clock.offsetMs = -3_600_000;
+      await timers.advance(1);
+      assert.equal((await rt.call("d", "enqueue", ["B"])).ok, true);
+      await settle();
+      await timers.advance(1_000);
+      assert.deepEqual(ran, ["A", "B"], "both ran, in order, not an hour later");
+    } finally {
+      losing = 0;
+      await rt.shutdown();
     }
   });
 });
