@@ -173,13 +173,20 @@ function launch(cell: AgentCell, task: RunningTask, run: (task: TaskContext) => 
       report(cell, task, { kind: "task-failed", taskId, error, origin: task.origin });
     }
   };
-  // An eager task runs its synchronous start now, inside its event; any other starts on a microtask, after the
-  // outputs released with it.
-  const started = eager ? startNow(run, ctx) : Promise.resolve().then(() => run(ctx));
-  started.then(
-    (result) => settle({ ok: true, result }),
-    (err: unknown) => settle({ ok: false, err }),
-  );
+  const follow = (started: Promise<Value>) =>
+    started.then(
+      (result) => settle({ ok: true, result }),
+      (err: unknown) => settle({ ok: false, err }),
+    );
+  // An eager task runs its synchronous start now, inside its event. Any other starts on a microtask, after the
+  // outputs released with it, unless it was finished in between: the same turn may retire its agent instance (a later
+  // event of its batch timed out), shut the runtime down or run a later event that cancels it. Its body would start
+  // with an aborted signal and run its first I/O all the same, for an instance that can no longer hear of it.
+  if (eager) follow(startNow(run, ctx));
+  else
+    void Promise.resolve().then(() => {
+      if (!task.finished) follow(startNow(run, ctx));
+    });
 }
 
 /** Calls `run` now; a synchronous throw becomes a rejection, as it would be from an async function. */

@@ -75,6 +75,22 @@ class HoldingStreamer extends Streamer {
   }
 }
 
+/** What the bodies of BatchedStreamer's tasks saw as they started: whether their signal was already aborted. */
+const bodies: string[] = [];
+
+/** A HoldingStreamer with a task whose body notes its start, and an event that never settles (it times out). */
+class BatchedStreamer extends HoldingStreamer {
+  beginNoted(question: string): string {
+    return this.startTask("noted", { q: question }, async (task) => {
+      bodies.push(`${question}:${task.signal.aborted ? "aborted" : "live"}`);
+      return null;
+    });
+  }
+  hang(): Promise<void> {
+    return new Promise(() => {});
+  }
+}
+
 /** How many wakes of WakeFailingStreamer still fail (its constructor throws, as for a database that cannot open). */
 let failingWakes = 0;
 class WakeFailingStreamer extends HoldingStreamer {
@@ -355,6 +371,34 @@ describe("agent background tasks", () => {
       assert.equal(rt.stats().active, 0);
     } finally {
       failingWakes = 0;
+      await rt.shutdown();
+    }
+  });
+
+  test("a task whose starting event's batch ends in a timeout that retires the agent is never run", async () => {
+    seen.length = 0;
+    bodies.length = 0;
+    const clock = new ManualClock();
+    const rt = testRuntime(path.join(t.dir, "retired-before-launch"), BatchedStreamer, 15, {
+      clock,
+      callbackTimeoutMs: 1_000,
+    });
+    try {
+      // The task's event and one that hangs queue up behind a held event, so they run as one batch.
+      const hold = rt.call("s", "hold", []);
+      await settle();
+      const begin = rt.call("s", "beginNoted", ["q15"]);
+      const hang = rt.call("s", "hang", []);
+      await settle();
+      releaseHold();
+      assert.deepEqual(await hold, { ok: true, value: null });
+      await clock.advance(1_000);
+      assert.equal((await begin).ok, true, "the event that started the task committed");
+      assert.equal((await hang).ok, false, "the hung call timed out");
+      await settle();
+      assert.deepEqual(bodies, [], "the task was cut off with its instance before it started: its body never ran");
+      assert.deepEqual(seen, ["interrupted:q15"], "the fresh instance hears of it as interrupted");
+    } finally {
       await rt.shutdown();
     }
   });
