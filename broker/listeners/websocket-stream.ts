@@ -10,15 +10,32 @@
  * MQTT session is over when aedes ends it, and the handshake finishing in the background holds only the WebSocket.
  * Closing the stream only when the WebSocket had closed kept a session that sent DISCONNECT online for up to
  * `closeTimeoutMs`, and a reconnect meanwhile closed it as a takeover, a shutdown as a shutdown.
+ *
+ * A client that goes away ends its session whether or not aedes is reading (aedes stops while it authenticates a
+ * CONNECT, and while a batch of PUBLISHes it read together waits for a full mailbox), as a TCP socket's error does:
+ * - a reset (any error of the TCP socket, which ws does not report) destroys the stream with that error at once. What
+ *   aedes had not read yet is dropped, as the kernel drops it on a reset; nothing of it was acknowledged, and a
+ *   message aedes had read goes on as over TCP (one the agent took commits, one still waiting for room is never
+ *   acknowledged, so the device sends it again after reconnecting).
+ * - a close (a close frame, or the TCP connection ending without one) ends the stream after what the client sent
+ *   before it: aedes reads that within `closeTimeoutMs` (a DISCONNECT after PUBLISHes waiting for the mailbox keeps
+ *   the last will from being published), or the stream is destroyed then with the rest unread. What aedes writes
+ *   once the client closed (the PUBACKs of those PUBLISHes) is dropped: the client can no longer take it, and a
+ *   failed write would end the session as an error before aedes read the DISCONNECT.
  */
 import { Duplex } from "node:stream";
 import WebSocket from "ws";
 import type { Clock } from "../clock.ts";
 
 export interface WebSocketStreamOptions {
-  /** How long a destroyed stream waits for the client's close frame before the TCP connection is cut, in ms. */
+  /**
+   * How long a destroyed stream waits for the client's close frame before the TCP connection is cut, and how long
+   * aedes has to read what a client sent before it closed, in ms.
+   */
   closeTimeoutMs: number;
   clock: Clock;
+  /** The TCP (or TLS) socket under the WebSocket: ws does not report its errors, which end the session at once. */
+  socket: Duplex;
 }
 
 /** [RFC 6455 7.4.1] 1000: the MQTT exchange ended as it should (a DISCONNECT, a refused CONNECT, a takeover). */
@@ -33,7 +50,7 @@ function toBuffer(data: WebSocket.RawData): Buffer {
 
 /** Wraps an open server-side WebSocket; the stream owns it from then on. */
 export function createGracefulWebSocketStream(ws: WebSocket, options: WebSocketStreamOptions): Duplex {
-  const { closeTimeoutMs, clock } = options;
+  const { closeTimeoutMs, clock, socket } = options;
   const stream: Duplex = new Duplex({
     // Only aedes (or the WebSocket's error or close) ends the stream, never the end of one side alone.
     autoDestroy: false,
@@ -41,6 +58,8 @@ export function createGracefulWebSocketStream(ws: WebSocket, options: WebSocketS
       if (ws.isPaused) ws.resume();
     },
     write(chunk: Buffer, _encoding, callback) {
+      // The client closed (its close frame came, or its connection ended): nothing reaches it any more.
+      if (ws.readyState !== WebSocket.OPEN) return callback();
       ws.send(chunk, callback);
     },
     final(callback) {
@@ -67,13 +86,25 @@ export function createGracefulWebSocketStream(ws: WebSocket, options: WebSocketS
   ws.on("message", onMessage);
   // ws has already sent its close frame for the error (1002, 1009, ...); the destroy waits for the close.
   ws.on("error", (err) => stream.destroy(err));
+  // A reset: the session ends now, as over TCP, whatever aedes is reading (ws closes the WebSocket on its own).
+  const onSocketError = (err: Error): void => {
+    if (!stream.destroyed) stream.destroy(err);
+  };
+  socket.on("error", onSocketError);
   // The client closed: the end of what aedes reads, which ends the session. `read(0)` emits `end` now when nothing is
   // left unread, as a TCP socket does on its FIN: aedes stops reading while a CONNECT is being authenticated, and
   // without it a client gone meanwhile still looked wanted, costing a secret verification and an agent session.
   ws.once("close", () => {
+    socket.off("error", onSocketError);
     if (stream.destroyed) return;
     stream.push(null);
     stream.read(0);
+    if (stream.readableLength === 0) return;
+    // Unread input: aedes gets the bound to read it, not more, since it may not read again while it waits.
+    const cut = clock.setTimeout(() => stream.destroy(), closeTimeoutMs);
+    const clear = (): void => clock.clearTimeout(cut);
+    stream.once("end", clear);
+    stream.once("close", clear);
   });
   return stream;
 }

@@ -100,6 +100,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
         const stream: Duplex & { remoteAddress?: string } = createGracefulWebSocketStream(ws, {
           closeTimeoutMs: WEBSOCKET_CLOSE_TIMEOUT_MS,
           clock,
+          socket,
         });
         stream.on("error", () => {});
         // The client's address on the stream itself, as a TCP socket has it: the broker drops its per-connection facts
