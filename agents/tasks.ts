@@ -138,8 +138,11 @@ function report(cell: AgentCell, task: RunningTask, event: InternalTaskEvent): v
 }
 
 function launch(cell: AgentCell, task: RunningTask, run: (task: TaskContext) => Promise<Value>, eager: boolean): void {
-  if (task.finished) return;
   const core = cell.core;
+  // Not while the runtime shuts down (an event its drain runs started the task): whatever the task reported would be
+  // dropped, and the shutdown aborted the running tasks before that drain, so nothing would ever abort this one. Its
+  // row stays, and the next start reports it through onTaskInterrupted.
+  if (task.finished || core.closing) return;
   const taskId = task.info.id;
   const ctx: TaskContext = {
     id: taskId,
@@ -185,7 +188,7 @@ function launch(cell: AgentCell, task: RunningTask, run: (task: TaskContext) => 
   if (eager) follow(startNow(run, ctx));
   else
     void Promise.resolve().then(() => {
-      if (!task.finished) follow(startNow(run, ctx));
+      if (!task.finished && !core.closing) follow(startNow(run, ctx));
     });
 }
 

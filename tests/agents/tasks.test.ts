@@ -89,6 +89,24 @@ class BatchedStreamer extends HoldingStreamer {
   hang(): Promise<void> {
     return new Promise(() => {});
   }
+  /** An eager task that waits for its signal, noting its abort. */
+  beginEagerWaiting(question: string): string {
+    return this.startTask(
+      "waiting",
+      { q: question },
+      async (task) => {
+        bodies.push(`${question}:started`);
+        await new Promise<void>((resolve) =>
+          task.signal.addEventListener("abort", () => {
+            bodies.push(`${question}:aborted`);
+            resolve();
+          }),
+        );
+        return null;
+      },
+      { eager: true },
+    );
+  }
 }
 
 /** How many wakes of WakeFailingStreamer still fail (its constructor throws, as for a database that cannot open). */
@@ -398,6 +416,34 @@ describe("agent background tasks", () => {
       await settle();
       assert.deepEqual(bodies, [], "the task was cut off with its instance before it started: its body never ran");
       assert.deepEqual(seen, ["interrupted:q15"], "the fresh instance hears of it as interrupted");
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("a task started by an event the shutdown drains is not left running after the shutdown", async () => {
+    seen.length = 0;
+    bodies.length = 0;
+    const dataDir = path.join(t.dir, "started-in-shutdown");
+    let rt = testRuntime(dataDir, BatchedStreamer, 16);
+    await rt.start();
+    const hold = rt.call("s", "hold", []);
+    await settle();
+    // Accepted before the shutdown, so its drain runs them.
+    const begin = rt.call("s", "beginNoted", ["q16"]);
+    const eager = rt.call("s", "beginEagerWaiting", ["q17"]);
+    const down = rt.shutdown();
+    releaseHold();
+    await down;
+    assert.equal((await hold).ok, true);
+    assert.equal((await begin).ok, true);
+    assert.equal((await eager).ok, true);
+    await settle();
+    assert.deepEqual(bodies, [], "neither task started: nothing would have aborted them, nor heard of them");
+    rt = testRuntime(dataDir, BatchedStreamer, 17);
+    try {
+      await rt.start();
+      assert.deepEqual(seen.sort(), ["interrupted:q16", "interrupted:q17"], "both rows reach the next start");
     } finally {
       await rt.shutdown();
     }
