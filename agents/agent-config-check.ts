@@ -4,7 +4,8 @@
  * be the name of one of those classes (options are looked up by class name, so any other key would be ignored
  * without a word), and each class's `validateConfig` hook must accept its entry, or `{}` when it has none (a class's
  * own built-in options, such as a DeviceAgent subclass's `static deviceOptions`). `agentWiring` (values wired in
- * beside the options) is given to no hook; its keys are checked like `agentConfig`'s. Without it, an embedder's bad
+ * beside the options) is given to no hook; its keys are checked like `agentConfig`'s, and no option may be one of
+ * its values (it would replace the option unchecked). Without it, an embedder's bad
  * option failed every agent of the class at its first wake instead of the call that passed it.
  */
 import { BridgeError } from "../errors/bridge-error.ts";
@@ -51,6 +52,11 @@ export interface AgentConfigNames {
    * `is not an agent class of this runtime (<names>)`.
    */
   unknownClass?: (key: string, classNames: readonly string[]) => string;
+  /**
+   * The rule for an option that the values wired in beside the options (`agentWiring`) also set for its class.
+   * Default `is wired in by the embedder (agentWiring), not an option`.
+   */
+  wiredOption?: string;
 }
 
 function notAClassOfThisRuntime(_key: string, classNames: readonly string[]): string {
@@ -84,6 +90,9 @@ function hookIssue(
  * Every problem of `agentConfig` (per-class options by class name) for a runtime serving `classes`, in its key order,
  * then those of classes without an entry (their own built-in options, checked as `{}`): an empty list when it is
  * good. The one check of both createRuntime and the bridge's start; `names` says how the caller names things.
+ * `wiring` holds the values the caller wires in beside the options (`agentWiring`, by class name): an option it also
+ * sets is refused, since the wired value would replace it after its class's hook accepted it, unchecked and without a
+ * word.
  *
  * @example
  * agentConfigIssues({ Thermostat: { targetC: "warm" } }, [DeviceAgent, Thermostat], { field: "agents.config" })
@@ -93,6 +102,7 @@ export function agentConfigIssues(
   agentConfig: unknown,
   classes: readonly AgentClass[],
   names: AgentConfigNames = {},
+  wiring: Readonly<Record<string, unknown>> = {},
 ): AgentConfigIssue[] {
   const prefix = names.field ?? "agentConfig";
   if (!isOptions(agentConfig)) return [{ field: prefix, message: "must be an object of options by class name" }];
@@ -114,18 +124,45 @@ export function agentConfigIssues(
       issues.push({ field: `${prefix}.${name}`, message: unknownClass(name, classNames) });
     } else if (!isOptions(entry)) {
       issues.push({ field: `${prefix}.${name}`, message: "must be an object of options", agentClass: name });
-    } else for (const cls of named) check(cls, entry);
+    } else {
+      for (const cls of named) check(cls, entry);
+      issues.push(...wiredOptionIssues(prefix, name, entry, wiring[name], names, issues));
+    }
   }
   for (const cls of served) if (!Object.hasOwn(agentConfig, cls.name)) check(cls, {});
+  return issues;
+}
+
+/**
+ * The options of class `name`'s `entry` that its wired values also set (see agentConfigIssues), but those already
+ * reported (its hook refused them).
+ */
+function wiredOptionIssues(
+  prefix: string,
+  name: string,
+  entry: Readonly<Record<string, unknown>>,
+  wired: unknown,
+  names: AgentConfigNames,
+  reported: readonly AgentConfigIssue[],
+): AgentConfigIssue[] {
+  if (!isOptions(wired)) return [];
+  const issues: AgentConfigIssue[] = [];
+  for (const key of Object.keys(entry)) {
+    const field = `${prefix}.${name}.${key}`;
+    if (!Object.hasOwn(wired, key) || reported.some((issue) => issue.field === field)) continue;
+    const message = names.wiredOption ?? "is wired in by the embedder (agentWiring), not an option";
+    issues.push({ field, message, agentClass: name });
+  }
   return issues;
 }
 
 /** Every problem of `options.agentConfig` and `options.agentWiring` for the classes the runtime serves. */
 function runtimeConfigIssues(options: RuntimeOptions): AgentConfigIssue[] {
   const classes = servedClasses(options);
+  const wiring = options.agentWiring ?? {};
   return [
-    ...agentConfigIssues(options.agentConfig ?? {}, classes),
-    ...wiringIssues(options.agentWiring ?? {}, classes),
+    ...agentConfigIssues(options.agentConfig ?? {}, classes, {}, isOptions(wiring) ? wiring : {}),
+    ...wiringIssues(wiring, classes),
   ];
 }
 

@@ -109,16 +109,26 @@ async function buildBridge(
 ): Promise<Bridge> {
   const logger = options.logger;
   const agentClasses = await loadAgentClasses(config.agents.classes);
+  const metrics = createMetrics();
+  // DeviceAgent classes report command state transitions to the metrics (bridge_command_states_total). Wired in
+  // beside the options, not among them: a class's validateConfig checks only what the config file set. The classes
+  // devices are provisioned with are among the configured ones (registryClasses).
+  const agentWiring = withCommandObserver(
+    {},
+    [DeviceAgent, ...agentClasses.map((c) => c.agentClass)],
+    DeviceAgent,
+    (transition) => metrics.commandState(transition.state),
+  );
   // Per-class options are checked now, before anything opens or listens, not when each agent first wakes.
   const agentConfigIssues = checkAgentConfig(
     config.agents.config,
     DeviceAgent,
     agentClasses,
     config.agents.classes.map((c) => c.export),
+    agentWiring,
   );
   if (agentConfigIssues.length > 0) throw agentConfigError(agentConfigIssues);
   const tls = readTlsFiles(config);
-  const metrics = createMetrics();
 
   const registry = opened.add(
     "registry",
@@ -151,14 +161,7 @@ async function buildBridge(
       engine,
       logger: logger.child({ component: "agents" }),
       agentConfig: config.agents.config,
-      // DeviceAgent classes report command state transitions to the metrics (bridge_command_states_total). Wired in
-      // beside the options, not among them: a class's validateConfig checks only what the config file set.
-      agentWiring: withCommandObserver(
-        {},
-        [DeviceAgent, ...perDevice.map((c) => c.agentClass), ...agentClasses.map((c) => c.agentClass)],
-        DeviceAgent,
-        (transition) => metrics.commandState(transition.state),
-      ),
+      agentWiring,
       mailboxCapacity: config.agents.mailboxCapacity,
       idleTimeoutMs: config.agents.idleTimeoutMs,
       maxActiveAgents: config.agents.maxActiveAgents,

@@ -152,4 +152,17 @@ describe("createRuntime checks per-class agent options", () => {
     assert.equal(err.code, "BRIDGE_ERR_CONFIG");
     assert.equal(err.details.field, "agentWiring.Thermostst");
   });
+
+  test("an agentWiring value that would replace an option of agentConfig is refused, not swapped in unchecked", () => {
+    const err = refusal(() =>
+      testRuntime(path.join(t.dir, "wiring-over-option"), Counter, 10, {
+        agentConfig: { Counter: { step: 2, hook: "from the user" } },
+        agentWiring: { Counter: { hook: () => "wired" } },
+      }),
+    );
+    assert.equal(err.code, "BRIDGE_ERR_CONFIG");
+    assert.equal(err.details.field, "agentConfig.Counter.hook");
+    assert.equal(err.details.agentClass, "Counter");
+    assert.match(err.message, /agentConfig\.Counter\.hook is wired in by the embedder \(agentWiring\), not an option/);
+  });
 });

@@ -106,6 +106,30 @@ describe("per-class agent options and the app's own wiring", () => {
   });
 });
 
+describe("a config file that sets what the bridge wires in itself", () => {
+  test("agents.config.DeviceAgent.commandObserver stops the start instead of being ignored", async () => {
+    const loaded = loadConfig({
+      overrides: {
+        dataDir: path.join(tmp, "wired-key-data"),
+        mqtt: { host: "127.0.0.1", port: 0 },
+        http: { host: "127.0.0.1", port: 0, apiToken: "a-long-enough-operator-token-0123" },
+        agents: { config: { DeviceAgent: { [COMMAND_OBSERVER_CONFIG_KEY]: "metrics" } } },
+      },
+    });
+    assert.ok(loaded.ok, JSON.stringify(loaded));
+    const started = createBridge(loaded.config, { logger: pino({ level: "silent" }) });
+    // Stopped if it started after all, so that a failure here leaves nothing listening.
+    started.then((bridge) => bridge.stop()).catch(() => {});
+    await assert.rejects(started, (err: unknown) => {
+      assert.ok(err instanceof BridgeError);
+      assert.equal(err.code, "BRIDGE_ERR_CONFIG");
+      assert.equal(err.details.field, "agents.config.DeviceAgent.commandObserver");
+      assert.match(err.message, /is set by the bridge itself, not an option/);
+      return true;
+    });
+  });
+});
+
 /** A class with its own built-in options: one of them out of range, so every agent of it would fail to build. */
 class Gauge extends DeviceAgent {
   static override deviceOptions: Partial<DeviceAgentOptions> = { promptTelemetryRows: -5 };
