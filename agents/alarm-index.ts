@@ -138,8 +138,8 @@ export class AlarmIndex {
    * The agent's backoff entry, dropped once the wall clock reads earlier than the failure it records (it stepped
    * back, an NTP correction): its times belong to the clock before the step, so kept, the hold would last as long as
    * the step, and with it the agent's queue (the items behind a held one wait, queue.ts), an hour back an hour of a
-   * queue that does not move. As after a restart, the held work runs at the agent's next flush or alarm, and a lasting
-   * fault backs off again from 1 s.
+   * queue that does not move. As after a restart, the held work runs at the agent's next flush or alarm (which the
+   * timer makes due within ALARM_RECHECK_MS, see #endSteppedBack), and a lasting fault backs off again from 1 s.
    */
   #backoffInForce(agentId: string): (AlarmBackoff & { failures: number }) | undefined {
     const backoff = this.#backoff.get(agentId);
@@ -218,6 +218,7 @@ export class AlarmIndex {
     this.#timer = null;
     this.#timerAt = Number.POSITIVE_INFINITY;
     const now = this.#clock.now();
+    this.#endSteppedBack(now);
     const due: string[] = [];
     while (this.#heap.length > 0 && this.#heap[0].t <= now) {
       const e = this.#pop();
@@ -228,6 +229,27 @@ export class AlarmIndex {
     }
     if (due.length > 0) this.#fire(due);
     this.#arm();
+  }
+
+  /**
+   * Ends the backoffs the wall clock stepped back behind (see #backoffInForce) at each timer, not only when something
+   * asks for one: an agent with nothing else going on would otherwise wait for its alarm, set to the backoff's end on
+   * the clock before the step, so its held queue items (due whatever the clock says) ran as long as the step later.
+   * Its alarm is due now instead, within ALARM_RECHECK_MS of the step; the alarm event runs what is due and sets the
+   * alarm again from the agent's rows.
+   */
+  #endSteppedBack(now: number): void {
+    if (this.#backoff.size === 0) return;
+    for (const [agentId, backoff] of this.#backoff) {
+      if (now >= backoff.heldThrough) continue;
+      this.#backoff.delete(agentId);
+      const at = this.#times.get(agentId);
+      // An alarm the backoff did not set (later than its end) is left as it is; a fired one is being acted on.
+      if (at === undefined || at === FIRED || at <= now || at > backoff.until) continue;
+      this.#db.setAlarm(agentId, now);
+      this.#times.set(agentId, now);
+      this.#push({ id: agentId, t: now });
+    }
   }
 
   #push(e: { id: string; t: number }): void {

@@ -52,8 +52,10 @@ function out(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
+/** The fields docs/cli.md lists, by name: the record's internal ids (recordId, secretId) are not part of the output. */
 function toJson(record: DeviceRecord): Record<string, unknown> {
-  return { ...record };
+  const { id, codec, agentClass, firmware, createdAt, lastSeen } = record;
+  return { id, codec, agentClass, firmware, createdAt, lastSeen };
 }
 
 function iso(ms: number | null): string {

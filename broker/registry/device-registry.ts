@@ -3,6 +3,7 @@
  * `devices add`) open the same file at the same time, so it never takes an exclusive lock and waits on a busy
  * database instead of failing at once.
  */
+import { randomBytes } from "node:crypto";
 import type Database from "better-sqlite3";
 import { isValidDeviceId } from "../../codecs/index.ts";
 import type { CodecName } from "../../codecs/frames.ts";
@@ -30,6 +31,16 @@ export interface DeviceRecord {
   agentClass: string | null;
   /** ms since the Unix epoch. */
   createdAt: number;
+  /**
+   * Drawn at random when the record is added: a device removed and added again is another record, even within the
+   * millisecond `createdAt` counts in. A session remembers the record its secret was verified against by it.
+   */
+  recordId: string;
+  /**
+   * Drawn at random with each secret the record gets (`add`, `rotateSecret`); not secret itself. A secret verified
+   * against a record whose `secretId` has changed since is no longer the device's secret.
+   */
+  secretId: string;
   /** ms since the Unix epoch of the last message or connection; null when never seen. */
   lastSeen: number | null;
   /** Firmware version from the device's last hello. */
@@ -92,7 +103,11 @@ export interface DeviceRegistry {
   count(): number;
   /** Removes a device; false when there was none. */
   remove(id: string): boolean;
-  /** Checks a device's secret without blocking the event loop (scrypt runs on the thread pool). */
+  /**
+   * Checks a device's secret without blocking the event loop (scrypt runs on the thread pool). `ok` carries the record
+   * read before the check: its `secretId` names the secret that verified, which may have been rotated by the time the
+   * promise settles (compare it with a fresh `get`).
+   */
   verify(id: string, secret: string): Promise<VerifyResult>;
   /**
    * The device, when `secret` is the one that verified for it recently (a credential cache hit, no scrypt work);
@@ -127,7 +142,14 @@ function toRecord(row: DeviceRow): DeviceRecord {
     createdAt: row.created_at,
     lastSeen: row.last_seen,
     firmware: row.firmware,
+    recordId: row.record_id,
+    secretId: row.secret_id,
   };
+}
+
+/** 128 random bits, hex: a recordId or secretId. */
+function newId(): string {
+  return randomBytes(16).toString("hex");
 }
 
 function configError(field: string, message: string): BridgeError {
@@ -175,11 +197,12 @@ export function createDeviceRegistry(options: DeviceRegistryOptions): DeviceRegi
     get: db.prepare<[string], DeviceRow>("SELECT * FROM devices WHERE id = ?"),
     list: db.prepare<[number, number], DeviceRow>("SELECT * FROM devices ORDER BY id LIMIT ? OFFSET ?"),
     count: db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM devices"),
-    insert: db.prepare<[string, string, string | null, string | null, number]>(
-      "INSERT OR IGNORE INTO devices (id, secret_hash, codec, agent_class, created_at) VALUES (?, ?, ?, ?, ?)",
+    insert: db.prepare<[string, string, string | null, string | null, number, string, string]>(
+      "INSERT OR IGNORE INTO devices (id, secret_hash, codec, agent_class, created_at, record_id, secret_id) " +
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
     ),
     remove: db.prepare<[string]>("DELETE FROM devices WHERE id = ?"),
-    setHash: db.prepare<[string, string]>("UPDATE devices SET secret_hash = ? WHERE id = ?"),
+    setHash: db.prepare<[string, string, string]>("UPDATE devices SET secret_hash = ?, secret_id = ? WHERE id = ?"),
     setCodec: db.prepare<[string, string]>("UPDATE devices SET codec = ? WHERE id = ?"),
     setFirmware: db.prepare<[string, string]>("UPDATE devices SET firmware = ? WHERE id = ?"),
     touch: db.prepare<[number, string, number]>(
@@ -241,7 +264,15 @@ export function createDeviceRegistry(options: DeviceRegistryOptions): DeviceRegi
       const secret = generateSecret();
       const hash = await hashSecret(secret, opts.scrypt);
       const inserted = guard("add", () =>
-        stmt.insert.run(id, hash, addOptions.codec ?? null, addOptions.agentClass ?? null, clock.now()),
+        stmt.insert.run(
+          id,
+          hash,
+          addOptions.codec ?? null,
+          addOptions.agentClass ?? null,
+          clock.now(),
+          newId(),
+          newId(),
+        ),
       );
       const row = guard("get", () => stmt.get.get(id))!;
       // Another process (or a concurrent add) may have won the race while we hashed.
@@ -287,7 +318,7 @@ export function createDeviceRegistry(options: DeviceRegistryOptions): DeviceRegi
       const secret = generateSecret();
       const hash = await hashSecret(secret, opts.scrypt);
       verified.forget(id);
-      return guard("rotate", () => stmt.setHash.run(hash, id)).changes > 0 ? secret : undefined;
+      return guard("rotate", () => stmt.setHash.run(hash, newId(), id)).changes > 0 ? secret : undefined;
     },
     setCodec(id, codec) {
       guard("setCodec", () => stmt.setCodec.run(codec, id));

@@ -1,4 +1,4 @@
-/** The registry's SQLite schema and how the file is opened. */
+/** The registry's SQLite schema, its migrations and how the file is opened. */
 import Database from "better-sqlite3";
 
 /** A row of the `devices` table. */
@@ -10,9 +10,51 @@ export interface DeviceRow {
   created_at: number;
   last_seen: number | null;
   firmware: string | null;
+  /** Drawn at random when the row is inserted (schema 2). */
+  record_id: string;
+  /** Drawn at random with each secret hash the row gets: insert and rotation (schema 2). */
+  secret_id: string;
 }
 
-const SCHEMA_VERSION = 1;
+/**
+ * Step `i` takes a file from schema version `i` (SQLite `user_version`; 0 is a new file) to `i + 1`. A step is never
+ * edited once released: files in the field are at every version, and each must reach the last one the same way.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS devices (
+     id          TEXT PRIMARY KEY NOT NULL,
+     secret_hash TEXT NOT NULL,
+     codec       TEXT,
+     agent_class TEXT,
+     created_at  INTEGER NOT NULL,
+     last_seen   INTEGER,
+     firmware    TEXT
+   ) STRICT;`,
+  // created_at (ms) told records apart, and said nothing of a rotated secret: a device removed and added again within
+  // one millisecond looked like the old record, and a CONNECT that verified a secret rotated meanwhile could not tell.
+  // Devices already provisioned get their ids here, each its own (randomblob runs once per row).
+  `ALTER TABLE devices ADD COLUMN record_id TEXT NOT NULL DEFAULT '';
+   ALTER TABLE devices ADD COLUMN secret_id TEXT NOT NULL DEFAULT '';
+   UPDATE devices SET record_id = lower(hex(randomblob(16))), secret_id = lower(hex(randomblob(16)));`,
+];
+
+const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Brings the file to SCHEMA_VERSION. The bridge and the CLI may open an old file at the same moment: the steps run in
+ * one IMMEDIATE transaction (the write lock first, waiting up to busy_timeout), and the version is read again inside
+ * it, so the second process finds the work done instead of adding the same columns twice.
+ */
+function migrate(db: Database.Database): void {
+  const current = (): number => db.pragma("user_version", { simple: true }) as number;
+  if (current() >= SCHEMA_VERSION) return;
+  db.transaction(() => {
+    const from = current();
+    if (from >= SCHEMA_VERSION) return;
+    for (const step of MIGRATIONS.slice(from)) db.exec(step);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
+}
 
 /**
  * Opens the registry file in WAL mode with a busy timeout, so a CLI process adding devices and the running bridge
@@ -25,21 +67,7 @@ export function openRegistryDatabase(path: string): Database.Database {
     if (path !== ":memory:") db.pragma("journal_mode = WAL");
     // NORMAL is durable across process crashes in WAL mode; only an OS crash may lose the last last_seen batch.
     db.pragma("synchronous = NORMAL");
-    const version = db.pragma("user_version", { simple: true });
-    if (version === 0) {
-      db.exec(`
-        CREATE TABLE IF NOT EXISTS devices (
-          id          TEXT PRIMARY KEY NOT NULL,
-          secret_hash TEXT NOT NULL,
-          codec       TEXT,
-          agent_class TEXT,
-          created_at  INTEGER NOT NULL,
-          last_seen   INTEGER,
-          firmware    TEXT
-        ) STRICT;
-      `);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    }
+    migrate(db);
     return db;
   } catch (err) {
     db.close();

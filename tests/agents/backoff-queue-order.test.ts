@@ -152,4 +152,26 @@ describe("the queue while an alarm backoff holds some of its items", () => {
       await rt.shutdown();
     }
   });
+
+  test("a wall clock that steps back behind the failure runs the held item within a minute, with no other event", async () => {
+    ran.length = 0;
+    const timers = new ManualClock();
+    const clock = new SteppingClock(timers);
+    const rt = testRuntime(path.join(t.dir, "step-back-idle"), Commands, 6, { clock });
+    try {
+      await rt.start();
+      assert.equal((await rt.call("d", "queued", [])).ok, true, "awake first");
+      losing = 1;
+      assert.equal((await rt.call("d", "enqueue", ["A"])).ok, true);
+      await settle();
+      assert.deepEqual(ran, [], "A is held for the backoff (1 s)");
+      clock.offsetMs = -3_600_000;
+      await timers.advance(60_000);
+      assert.deepEqual(ran, ["A"], "the backoff ended with the step: A ran, not an hour later");
+      assert.deepEqual(await rt.call("d", "queued", []), { ok: true, value: [] });
+    } finally {
+      losing = 0;
+      await rt.shutdown();
+    }
+  });
 });

@@ -5,6 +5,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { createDeviceRegistry, type DeviceRegistry } from "../../broker/index.ts";
+import { hashSecret } from "../../broker/registry/secret-hash.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 
 const cheap = { N: 1024, r: 8, p: 1 };
@@ -31,7 +32,8 @@ describe("device registry", () => {
     assert.equal(added.status, "created");
     if (added.status !== "created") return;
     assert.ok(added.secret.length >= 32);
-    assert.deepEqual(added.device, {
+    const { recordId, secretId, ...facts } = added.device;
+    assert.deepEqual(facts, {
       id: "dev-1",
       codec: "pb",
       agentClass: "Thermostat",
@@ -39,6 +41,9 @@ describe("device registry", () => {
       lastSeen: null,
       firmware: null,
     });
+    assert.match(recordId, /^[0-9a-f]{32}$/);
+    assert.match(secretId, /^[0-9a-f]{32}$/);
+    assert.notEqual(recordId, secretId);
     const raw = new Database(file, { readonly: true });
     try {
       const row = raw.prepare("SELECT secret_hash FROM devices WHERE id = ?").get("dev-1") as { secret_hash: string };
@@ -91,6 +96,91 @@ describe("device registry", () => {
       other.close();
     }
     assert.equal((await registry.verify("dev-3", rotated!)).status, "bad-secret");
+  });
+
+  test("a rotation gives the record a new secretId and keeps its recordId; a device added again is a new record", async () => {
+    await registry.add("gen-1");
+    const first = registry.get("gen-1");
+    assert.ok(first);
+    registry.setCodec("gen-1", "json");
+    registry.setFirmware("gen-1", "1.0.0");
+    registry.touch("gen-1");
+    registry.flush();
+    assert.equal(registry.get("gen-1")?.secretId, first.secretId, "a hello or a touch leaves the secret as it was");
+    await registry.rotateSecret("gen-1");
+    const rotated = registry.get("gen-1");
+    assert.equal(rotated?.recordId, first.recordId, "the same record");
+    assert.notEqual(rotated?.secretId, first.secretId, "another secret");
+    // Removed and added again in the same millisecond (time stands still here): createdAt cannot tell them apart.
+    registry.remove("gen-1");
+    await registry.add("gen-1");
+    const again = registry.get("gen-1");
+    assert.equal(again?.createdAt, first.createdAt);
+    assert.notEqual(again?.recordId, first.recordId);
+    assert.notEqual(again?.secretId, rotated?.secretId);
+    // What verify and recall return is the record the secret was checked against, with its secretId.
+    const secret = await registry.rotateSecret("gen-1");
+    const verdict = await registry.verify("gen-1", secret ?? "");
+    assert.equal(verdict.status === "ok" && verdict.device.secretId, registry.get("gen-1")?.secretId);
+    assert.equal(registry.recall("gen-1", secret ?? "")?.secretId, registry.get("gen-1")?.secretId);
+  });
+
+  test("a registry file of schema version 1 is migrated: each device gets its own ids and keeps its secret", async () => {
+    const v1 = path.join(dir, "registry-v1.db");
+    // A file as the first schema left it, with a device provisioned then (its secret hashed by a registry of today).
+    const donor = createDeviceRegistry({ path: ":memory:", scrypt: cheap });
+    const provisioned = await donor.add("old-1");
+    donor.close();
+    assert.equal(provisioned.status, "created");
+    const secret = provisioned.status === "created" ? provisioned.secret : "";
+    const legacy = new Database(v1);
+    try {
+      legacy.exec(`
+        CREATE TABLE devices (
+          id          TEXT PRIMARY KEY NOT NULL,
+          secret_hash TEXT NOT NULL,
+          codec       TEXT,
+          agent_class TEXT,
+          created_at  INTEGER NOT NULL,
+          last_seen   INTEGER,
+          firmware    TEXT
+        ) STRICT;
+      `);
+      legacy.pragma("user_version = 1");
+      const insert = legacy.prepare("INSERT INTO devices (id, secret_hash, codec, created_at) VALUES (?, ?, ?, ?)");
+      insert.run("old-1", await hashSecret(secret, cheap), "json", 1000);
+      insert.run("old-2", await hashSecret("another-secret", cheap), null, 1000);
+    } finally {
+      legacy.close();
+    }
+    const migrated = createDeviceRegistry({ path: v1, scrypt: cheap });
+    let firstIds: string[] = [];
+    try {
+      const [one, two] = [migrated.get("old-1"), migrated.get("old-2")];
+      assert.ok(one && two);
+      assert.equal(one.codec, "json");
+      assert.equal(one.createdAt, 1000);
+      for (const id of [one.recordId, one.secretId, two.recordId, two.secretId]) assert.match(id, /^[0-9a-f]{32}$/);
+      assert.equal(new Set([one.recordId, one.secretId, two.recordId, two.secretId]).size, 4, "each its own");
+      assert.equal((await migrated.verify("old-1", secret)).status, "ok");
+      firstIds = [one.recordId, one.secretId];
+    } finally {
+      migrated.close();
+    }
+    // Opened again (the CLI after the bridge): migrated once, the ids kept.
+    const reopened = createDeviceRegistry({ path: v1, scrypt: cheap });
+    try {
+      const raw = new Database(v1, { readonly: true });
+      try {
+        assert.equal(raw.pragma("user_version", { simple: true }), 2);
+      } finally {
+        raw.close();
+      }
+      const again = reopened.get("old-1");
+      assert.deepEqual([again?.recordId, again?.secretId], firstIds);
+    } finally {
+      reopened.close();
+    }
   });
 
   test("list returns devices ordered by id with paging, and remove deletes", async () => {
