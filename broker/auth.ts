@@ -74,6 +74,34 @@ export const ADDRESS_BLOCKED: AuthRefusal = refused(
   "too many failed authentications from this address; try again later",
 );
 
+/** A device whose record was removed (or removed and added again) while its secret was being checked. */
+const REMOVED_WHILE_VERIFIED: AuthRefusal = refused(
+  4,
+  "unknown-device",
+  BrokerErrorCode.authUnknownDevice,
+  "device removed from the registry while its CONNECT was being verified",
+);
+
+/** A device whose secret was rotated while its old one was being checked: that one is no longer its secret. */
+const ROTATED_WHILE_VERIFIED: AuthRefusal = refused(
+  4,
+  "bad-credentials",
+  BrokerErrorCode.authFailed,
+  "secret rotated while the CONNECT was being verified",
+);
+
+/**
+ * The refusal of an accepted CONNECT whose secret stopped being the device's while it was checked: `verified` is the
+ * record the secret verified against, `current` the record read again once the check ended (undefined: gone). The
+ * record removed and added again (another `recordId`) is refused as an unknown device, a rotated secret (another
+ * `secretId`) as a wrong one; CONNACK 4 either way. Undefined when the secret is still the device's.
+ */
+export function staleVerification(verified: DeviceRecord, current: DeviceRecord | undefined): AuthRefusal | undefined {
+  if (current === undefined || current.recordId !== verified.recordId) return REMOVED_WHILE_VERIFIED;
+  if (current.secretId !== verified.secretId) return ROTATED_WHILE_VERIFIED;
+  return undefined;
+}
+
 /** Decides a CONNECT. Never throws for bad input; a registry fault rejects the promise. */
 export async function authenticateDevice(policy: AuthPolicy, creds: ConnectCredentials): Promise<AuthDecision> {
   const id = creds.clientId;

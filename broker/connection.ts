@@ -35,10 +35,10 @@ export interface ConnectionFacts {
   /** False for a device accepted in anonymous mode without a registry record. */
   registered: boolean;
   /**
-   * `createdAt` of the registry record the session's secret was verified against (undefined when not registered): a
+   * `recordId` of the registry record the session's secret was verified against (undefined when not registered): a
    * record removed and added again (a new secret) has another, and the registry watch ends the old session.
    */
-  recordCreatedAt?: number;
+  recordId?: string;
 }
 
 export class DeviceConnection {
@@ -50,7 +50,7 @@ export class DeviceConnection {
   readonly clean: boolean;
   readonly firmware: string | undefined;
   readonly registered: boolean;
-  readonly recordCreatedAt: number | undefined;
+  readonly recordId: string | undefined;
   readonly registryCodec: CodecName | undefined;
   readonly defaultCodec: CodecName;
   readonly shared: SharedDeviceCodec;
@@ -134,7 +134,7 @@ export class DeviceConnection {
     this.clean = facts.clean;
     this.firmware = facts.firmware;
     this.registered = facts.registered;
-    this.recordCreatedAt = facts.recordCreatedAt;
+    this.recordId = facts.recordId;
     this.registryCodec = facts.registryCodec;
     this.defaultCodec = facts.defaultCodec;
     this.shared = facts.shared;

@@ -4,8 +4,11 @@
  * bridge's sessions, and a removed device would otherwise stay connected until it next reconnected and was refused.
  * Every `intervalMs` the broker asks SQLite whether another connection committed to the file (`PRAGMA data_version`,
  * one cheap statement); only then does it look up the registered devices with a live session, and ends those whose
- * record is gone or is not the one their secret was verified against (removed and added again, with a new secret). A device that connected anonymously (no record when it connected) is left alone. The bridge's own
- * removals (the operator API's delete) end the session themselves and do not move the version.
+ * record is gone or is not the one their secret was verified against (removed and added again, with a new secret: its
+ * `recordId` differs, however soon it came back). A device that connected anonymously (no record when it connected)
+ * is left alone. The bridge's own removals (the operator API's delete) end the session themselves and do not move the
+ * version. A rotation is not looked for: the API's own ends the sessions it is asked to (`endSessions`), and one
+ * without that keeps them on purpose (a new secret may be delivered over them).
  */
 import type { Clock } from "./clock.ts";
 import type { DeviceConnection } from "./connection.ts";
@@ -65,7 +68,7 @@ export class RegistryWatch {
         // Removed, or removed and added again (a new secret, so a leaked one stops working): a record the session's
         // secret was not verified against.
         const record = registry.get(connection.deviceId);
-        removed = record === undefined || record.createdAt !== connection.recordCreatedAt;
+        removed = record === undefined || record.recordId !== connection.recordId;
       } catch (err) {
         // Busy or failing registry: keep the session; the version is looked at again (and differs) next time.
         this.#version = null;

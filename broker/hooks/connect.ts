@@ -4,7 +4,7 @@ import type { Duplex } from "node:stream";
 import type { AedesOptions, AuthenticateError } from "aedes";
 import type { CloseReason } from "../../agents/host.ts";
 import { isCodecName } from "../../codecs/index.ts";
-import { ADDRESS_BLOCKED, type AuthRefusal, authenticateDevice, type RefusalCode } from "../auth.ts";
+import { ADDRESS_BLOCKED, type AuthRefusal, authenticateDevice, type RefusalCode, staleVerification } from "../auth.ts";
 import { DeviceConnection } from "../connection.ts";
 import { BrokerErrorCode } from "../errors.ts";
 import { ThrottledWarning } from "../throttled-warning.ts";
@@ -14,15 +14,6 @@ import type { HookContext } from "./context.ts";
 
 type PreConnect = NonNullable<AedesOptions["preConnect"]>;
 type Authenticate = NonNullable<AedesOptions["authenticate"]>;
-
-/** A device whose record another process removed while its secret was being checked: refused as an unknown one. */
-const REMOVED_WHILE_VERIFIED: AuthRefusal = {
-  status: "refused",
-  returnCode: 4,
-  reason: "unknown-device",
-  code: BrokerErrorCode.authUnknownDevice,
-  message: "device removed from the registry while its CONNECT was being verified",
-};
 
 function connackError(returnCode: RefusalCode, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
@@ -124,15 +115,15 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
       }
       // aedes drops a client that went away during the (async) checks without calling back; so do we.
       if (client.closed || (client.conn as Duplex).destroyed) return;
-      // Read again after the (slow) secret check: a hello of another session may have changed it meanwhile, and
-      // another process (`agent-bridge devices rm`) may have removed the device. The registry watch ends only sessions
-      // that exist when it looks, so one that a look during the check missed would otherwise stay for good. Nothing
-      // from here to the session being live awaits, so no later removal can slip in between.
+      // Read again after the (slow) secret check: a hello of another session may have changed it meanwhile, another
+      // process (`agent-bridge devices rm`) may have removed the device, and an operator may have rotated its secret
+      // (`POST /api/devices/:id/secret`). `endSessions` and the registry watch end only sessions that exist when they
+      // run, so a CONNECT they missed while its secret was checked would otherwise keep a former secret's session for
+      // good. Nothing from here to the session being live (listed for `endSessions` and the watch) awaits, so no later
+      // change can slip in between.
       const record = decision.device ? registry.get(deviceId) : undefined;
-      // Gone, or removed and added again with a new secret: the secret just verified was the old record's.
-      if (decision.device && (record === undefined || record.createdAt !== decision.device.createdAt)) {
-        return refuse(REMOVED_WHILE_VERIFIED, facts.clientId, stream.remoteAddress, callback);
-      }
+      const stale = decision.device ? staleVerification(decision.device, record) : undefined;
+      if (stale !== undefined) return refuse(stale, facts.clientId, stream.remoteAddress, callback);
       const registryCodec = record?.codec;
       const connection = new DeviceConnection(
         {
@@ -147,7 +138,7 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
           clean: facts.clean,
           firmware: decision.device?.firmware ?? undefined,
           registered: decision.device !== undefined,
-          recordCreatedAt: record?.createdAt,
+          recordId: record?.recordId,
         },
         ctx.rateLimits.acquire(deviceId),
       );

@@ -57,3 +57,46 @@ test("POST /api/devices/:id/secret?endSessions=true ends the device's live sessi
     await bridge.stop();
   }
 });
+
+test("a CONNECT that verified the old secret before POST /api/devices/:id/secret?endSessions=true and ends after it is refused, so the leaked secret keeps no session", async () => {
+  const bridge = await createLoopbackBridge({ dataDir, apiToken: TOKEN });
+  const addresses = await bridge.start();
+  const http = `http://127.0.0.1:${addresses.http?.port}`;
+  const mqttUrl = `mqtt://127.0.0.1:${addresses.mqtt?.port}`;
+  const registry = bridge.registry;
+  const realVerify = registry.verify;
+  const clients: mqtt.MqttClient[] = [];
+  try {
+    const added = await registry.add("leaky-2", { codec: "json" });
+    if (added.status !== "created") throw new Error("provisioning failed");
+    let rotation: { status: number; body: { endedSessions: number } } | undefined;
+    // The old secret is verified; the operator's rotation (with its endSessions) runs to the end before the CONNECT
+    // goes on, as when scrypt for the CONNECT is slower than the rotation's own.
+    registry.verify = async (id, given) => {
+      const verdict = await realVerify(id, given);
+      const response = await fetch(`${http}/api/devices/${id}/secret?endSessions=true`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      rotation = { status: response.status, body: (await response.json()) as { endedSessions: number } };
+      return verdict;
+    };
+    const attempt = await mqtt
+      .connectAsync(mqttUrl, { clientId: "leaky-2", username: "leaky-2", password: added.secret, reconnectPeriod: 0 })
+      .then(
+        (client) => {
+          clients.push(client);
+          return "accepted";
+        },
+        (err: Error) => err.message,
+      );
+    assert.equal(rotation?.status, 200);
+    assert.equal(rotation?.body.endedSessions, 0, "the CONNECT had no session when the rotation ended sessions");
+    assert.match(attempt, /Bad username or password/i, "refused with CONNACK 4");
+    assert.equal(bridge.broker.isOnline("leaky-2"), false, "the leaked secret keeps no session");
+  } finally {
+    registry.verify = realVerify;
+    for (const c of clients) await c.endAsync(true).catch(() => {});
+    await bridge.stop();
+  }
+});
