@@ -16,6 +16,11 @@ export class PacketSizeTracker {
 
   constructor(private readonly maxPacketBytes: number) {}
 
+  /** True between packets: every packet fed so far is complete. */
+  get atPacketBoundary(): boolean {
+    return this.state === "type";
+  }
+
   /** Feeds the next chunk; false as soon as a packet is too large or its length is malformed. */
   feed(chunk: Uint8Array): boolean {
     let i = 0;

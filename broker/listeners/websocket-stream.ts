@@ -22,10 +22,19 @@
  *   the last will from being published), or the stream is destroyed then with the rest unread. What aedes writes
  *   once the client closed (the PUBACKs of those PUBLISHes) is dropped: the client can no longer take it, and a
  *   failed write would end the session as an error before aedes read the DISCONNECT.
+ *
+ * What aedes writes in one tick leaves in one binary frame. mqtt-packet writes a packet in pieces (fixed header,
+ * topic, payload) and corks the stream until the next tick, so with `writev` the pieces of a packet, and of the
+ * packets of one tick, arrive together: one frame and one socket write instead of one per piece ([MQTT 6.0] lets a
+ * packet span frames, but some clients and proxies handle that badly). Writes that queue while a frame is being sent
+ * go out together in the next one. A frame ends at the first packet boundary past FRAME_COALESCE_BYTES, so a burst
+ * neither becomes one huge frame a small client cannot hold nor waits for the whole burst before its first packet
+ * leaves, and every frame holds whole packets.
  */
 import { Duplex } from "node:stream";
 import WebSocket from "ws";
 import type { Clock } from "../clock.ts";
+import { PacketSizeTracker } from "./packet-guard.ts";
 
 export interface WebSocketStreamOptions {
   /**
@@ -38,6 +47,9 @@ export interface WebSocketStreamOptions {
   socket: Duplex;
 }
 
+/** A frame takes further queued packets while it holds fewer bytes than this: at most this plus one packet long. */
+export const FRAME_COALESCE_BYTES = 16 * 1024;
+
 /** [RFC 6455 7.4.1] 1000: the MQTT exchange ended as it should (a DISCONNECT, a refused CONNECT, a takeover). */
 const NORMAL_CLOSURE = 1000;
 /** [RFC 6455 7.4.1] 1008: the broker cut the session for something the client did (a protocol error, a keepalive). */
@@ -48,19 +60,50 @@ function toBuffer(data: WebSocket.RawData): Buffer {
   return Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
 }
 
+/**
+ * Joins consecutive writes into frames, in order, each ending at the first packet boundary past FRAME_COALESCE_BYTES
+ * (`packets` follows the boundaries of everything written so far).
+ */
+export function coalesceFrames(chunks: Buffer[], packets: PacketSizeTracker): Buffer[] {
+  const frames: Buffer[] = [];
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flush = (): void => {
+    frames.push(pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes));
+    pending = [];
+    pendingBytes = 0;
+  };
+  for (const chunk of chunks) {
+    packets.feed(chunk);
+    pending.push(chunk);
+    pendingBytes += chunk.length;
+    if (pendingBytes >= FRAME_COALESCE_BYTES && packets.atPacketBoundary) flush();
+  }
+  if (pending.length > 0) flush();
+  return frames;
+}
+
 /** Wraps an open server-side WebSocket; the stream owns it from then on. */
 export function createGracefulWebSocketStream(ws: WebSocket, options: WebSocketStreamOptions): Duplex {
   const { closeTimeoutMs, clock, socket } = options;
+  // Only to find where the packets aedes writes end; aedes writes nothing too large.
+  const writtenPackets = new PacketSizeTracker(Number.POSITIVE_INFINITY);
   const stream: Duplex = new Duplex({
     // Only aedes (or the WebSocket's error or close) ends the stream, never the end of one side alone.
     autoDestroy: false,
     read() {
       if (ws.isPaused) ws.resume();
     },
-    write(chunk: Buffer, _encoding, callback) {
+    writev(chunks, callback) {
       // The client closed (its close frame came, or its connection ended): nothing reaches it any more.
       if (ws.readyState !== WebSocket.OPEN) return callback();
-      ws.send(chunk, callback);
+      const frames = coalesceFrames(
+        chunks.map((c) => c.chunk as Buffer),
+        writtenPackets,
+      );
+      // ws sends in order and fails every later send when one fails, so the last send's outcome is the batch's.
+      for (let i = 0; i < frames.length - 1; i++) ws.send(frames[i]);
+      ws.send(frames[frames.length - 1], callback);
     },
     final(callback) {
       if (ws.readyState === WebSocket.OPEN) ws.close(NORMAL_CLOSURE);
