@@ -3,7 +3,7 @@ import type { Value } from "../codecs/frames.ts";
 import { BridgeError } from "../errors/bridge-error.ts";
 import { withHookTimeLimit } from "./callback-timeout.ts";
 import type { AgentCell } from "./cell.ts";
-import { enqueue, handBackOnlyInMailbox, isOnlyInMailbox } from "./cell-mailbox.ts";
+import { enqueue, handBackOnlyInMailbox, isOnlyInMailbox, settleEvent } from "./cell-mailbox.ts";
 import { nestedAsync, reportError, rolledBack, tellError } from "./cell-scope.ts";
 import { queueProtocol } from "./protocol-output.ts";
 import { writeStateBytes } from "./cell-state.ts";
@@ -254,7 +254,11 @@ function settle(run: BatchRun, item: QueuedEvent, scope: Scope, e0: number, outc
     });
 }
 
-/** COMMIT (or nothing, when nothing reached SQLite), then the output gate opens and every event learns its outcome. */
+/**
+ * COMMIT (or nothing, when nothing reached SQLite), then the output gate opens and every event learns its outcome.
+ * From the COMMIT's outcome on, each event of the batch is settled here and only here (see below), and nothing here
+ * throws into the drain.
+ */
 function commitBatch(run: BatchRun): void {
   const { cell, sql, done } = run;
   // Nothing reached SQLite: there is nothing to commit, and the frames may leave at once (the output gate holds).
@@ -269,16 +273,23 @@ function commitBatch(run: BatchRun): void {
     for (const d of done) failWithBatch(run, d, outcome);
     reportError(cell, err, "commit");
   }
-  if (wrote)
-    cell.core.observer.onCommit?.({
-      agentId: cell.id,
-      events: run.batch.length,
-      durationMs: performance.now() - run.t0,
-    });
+  // The batch's events now have their outcomes: they leave the batch, which the drain hands to abandonBatch if a fault
+  // escapes. That would settle them a second time (a committed event failed) and run a task report that committed
+  // again; a fault after this point abandons no event.
+  const events = run.batch.length;
+  run.batch.length = 0;
+  if (wrote) {
+    try {
+      cell.core.observer.onCommit?.({ agentId: cell.id, events, durationMs: performance.now() - run.t0 });
+    } catch (err) {
+      cell.core.logger.error({ err, agent: cell.id }, "observer onCommit threw");
+    }
+  }
   const back = run.reportsBack;
   for (const d of done) {
     if (d.outcome.status === "committed") releaseOutputs(cell, d.scope.outputs);
-    if (back === null || !back.includes(d.item)) d.item.resolve(d.outcome);
+    // Each on its own (settleEvent): a callback that throws keeps no other event from its outcome.
+    if (back === null || !back.includes(d.item)) settleEvent(cell, d.item, d.outcome);
   }
   // In front of the events handBack returned: they were ahead of them in the batch.
   if (back !== null) handBackOnlyInMailbox(cell, back);

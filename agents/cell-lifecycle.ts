@@ -4,7 +4,7 @@ import type { Value } from "../codecs/frames.ts";
 import { constructAgent } from "./agent.ts";
 import type { AgentCell } from "./cell.ts";
 import { clearPendingOnLeave } from "./cell-batch.ts";
-import { evacuate, releaseCapacityWaiters } from "./cell-mailbox.ts";
+import { evacuate, releaseCapacityWaiters, settleEvent } from "./cell-mailbox.ts";
 import { directoryPut } from "./cell-state.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 import { tellAgent } from "./cell-scope.ts";
@@ -134,7 +134,7 @@ export function finishDestroy(cell: AgentCell): void {
   if (handover !== null) for (const e of handover.errors) tellAgent(cell, e.err, e.event);
   abandonTasks(cell);
   for (const item of cell.mailbox.splice(0)) {
-    item.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message: "agent destroyed" });
+    settleEvent(cell, item, { status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message: "agent destroyed" });
   }
   cell.userDepth = 0;
   hibernate(cell);
@@ -147,7 +147,7 @@ export function finishDestroy(cell: AgentCell): void {
 
 /** AgentCell.failAll: fails every queued event (shutdown of a cell that cannot run). */
 export function failAll(cell: AgentCell, code: string, message: string): void {
-  for (const item of cell.mailbox.splice(0)) item.resolve({ status: "failed", code, message });
+  for (const item of cell.mailbox.splice(0)) settleEvent(cell, item, { status: "failed", code, message });
   cell.userDepth = 0;
   releaseCapacityWaiters(cell);
 }

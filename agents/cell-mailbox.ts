@@ -2,7 +2,7 @@ import type { AgentCell } from "./cell.ts";
 import { failure, runBatch } from "./cell-batch.ts";
 import { finishDestroy, retireCell, wakeCell } from "./cell-lifecycle.ts";
 import { reportError } from "./cell-scope.ts";
-import type { QueuedEvent } from "./events/types.ts";
+import type { EventOutcome, QueuedEvent } from "./events/types.ts";
 import { dropUncommittedTasks } from "./tasks.ts";
 
 // The mailbox and drain of AgentCell (cell.ts): events wait in `cell.mailbox` and run strictly one batch at a time
@@ -46,6 +46,21 @@ export function releaseCapacityWaiters(cell: AgentCell): void {
   for (const w of waiters) w();
 }
 
+/**
+ * Gives an event its outcome. The callback is the caller's promise for a device message or an operator call, but for
+ * an alarm or a queue flush it is the runtime's own bookkeeping, which writes to the runtime database (a failed one
+ * sets the agent's alarm again with backoff) and so can throw. Such a throw is logged here: it must not keep the
+ * events settled after this one from their outcomes, nor reach the drain, which would abandon a batch whose events
+ * already have theirs (abandonBatch would settle them again and run a committed task report twice).
+ */
+export function settleEvent(cell: AgentCell, item: QueuedEvent, outcome: EventOutcome): void {
+  try {
+    item.resolve(outcome);
+  } catch (err) {
+    cell.core.logger.error({ err, agent: cell.id, event: item.event.kind }, "an event's outcome callback threw");
+  }
+}
+
 /** Hands every queued event of a closed cell on (see enqueue) and wakes transports waiting for capacity. */
 export function evacuate(cell: AgentCell): void {
   const items = cell.mailbox.splice(0);
@@ -79,7 +94,7 @@ export function drain(cell: AgentCell): void {
         } catch (err) {
           for (const item of batch) {
             if (isOnlyInMailbox(item)) retryReportLater(cell, item);
-            else item.resolve(failure(err));
+            else settleEvent(cell, item, failure(err));
           }
           reportError(cell, err, "wake");
           continue;
@@ -248,7 +263,7 @@ function abandonBatch(cell: AgentCell, batch: QueuedEvent[], err: unknown): void
   const back: QueuedEvent[] = [];
   for (const item of batch) {
     if (isOnlyInMailbox(item)) back.push(item);
-    else item.resolve(failure(err));
+    else settleEvent(cell, item, failure(err));
   }
   handBackOnlyInMailbox(cell, back);
   reportError(cell, err, "batch");

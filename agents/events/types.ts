@@ -28,7 +28,10 @@ export type AgentEvent =
 /** How one event ended, after its batch committed (or failed). */
 export type EventOutcome = { status: "committed"; value: Value } | { status: "failed"; code: string; message: string };
 
-/** An event waiting in a mailbox. `user` events (deliver) count against the mailbox capacity. */
+/**
+ * An event waiting in a mailbox. `user` events (deliver) count against the mailbox capacity. `resolve` is called once
+ * with the event's outcome; one that throws is logged and changes nothing else (cell-mailbox.ts, settleEvent).
+ */
 export interface QueuedEvent {
   event: AgentEvent;
   user: boolean;
