@@ -1,13 +1,13 @@
 /**
  * MQTT over WebSocket. The app's HTTP server owns the port and calls `handleUpgrade` for upgrade requests; the
- * WebSocket becomes a byte stream (ws createWebSocketStream) that aedes reads like a TCP socket. Like a TCP listener,
- * the endpoint holds at most `maxSockets` WebSockets, CONNECT sent or not; more upgrades are refused with a 503.
- * Refusals and session ends are graceful and bounded: the client gets the answer (the 503, the CONNACK and a close
- * frame) before its TCP connection closes.
+ * WebSocket becomes a byte stream (websocket-stream.ts) that aedes reads like a TCP socket. Like a TCP listener, the
+ * endpoint holds at most `maxSockets` WebSockets, CONNECT sent or not; more upgrades are refused with a 503. Refusals,
+ * session ends and shutdown are graceful and bounded: the client gets the answer (the 503, the CONNACK, a close frame
+ * with its code) before its TCP connection closes.
  */
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { WebSocketServer } from "ws";
+import WebSocket, { WebSocketServer } from "ws";
 import { type Clock, systemClock } from "../clock.ts";
 import type { AcceptFn } from "./socket-listener.ts";
 import { TrustedProxies } from "./trusted-proxies.ts";
@@ -19,6 +19,9 @@ import { createGracefulWebSocketStream } from "./websocket-stream.ts";
  * bound is for one that stopped reading, which would otherwise hold its socket, and its place under `maxSockets`.
  */
 export const WEBSOCKET_CLOSE_TIMEOUT_MS = 2000;
+
+/** [RFC 6455 7.4.1] 1001: the server is going away (the broker is shutting down). */
+const GOING_AWAY = 1001;
 
 export interface WebSocketEndpoint {
   /** Takes the upgrade when the path matches; returns false (socket untouched) otherwise. */
@@ -112,7 +115,15 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
     },
     close() {
       closed = true;
-      for (const ws of wss.clients) ws.terminate();
+      // Each client learns the broker is going away (1001), as a refused one learns why, and each wait is bounded on
+      // the broker's clock, so a client that never answers cannot hold the shutdown. Terminating them at once cut
+      // every WebSocket without a close frame: clients saw 1006, an abnormal closure.
+      for (const ws of wss.clients) {
+        const cut = clock.setTimeout(() => ws.terminate(), WEBSOCKET_CLOSE_TIMEOUT_MS);
+        ws.once("close", () => clock.clearTimeout(cut));
+        if (ws.readyState === WebSocket.OPEN) ws.close(GOING_AWAY, "MQTT broker shutting down");
+      }
+      // Calls back once every WebSocket has closed.
       return new Promise((resolve) => wss.close(() => resolve()));
     },
   };
