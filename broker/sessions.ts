@@ -18,6 +18,17 @@ function endMqttSession(connection: DeviceConnection): Promise<void> {
   return new Promise((resolve) => connection.client.close(() => resolve()));
 }
 
+/** The host's failure when the agent is gone: destroyed (a DELETE of its device) or the runtime shut down. */
+const RUNTIME_CLOSED = "BRIDGE_ERR_RUNTIME_CLOSED";
+
+/**
+ * How `open` ended: the host's result, or `ended`: the session ended while it was being opened (its device went, a
+ * takeover, an operator's `endSessions`, its agent destroyed under it) and never opened. That is no failure of the
+ * agent: the broker neither warns about it nor counts it as BRIDGE_ERR_OPEN_FAILED. `code` is the host's, absent when
+ * the open never reached the host.
+ */
+export type OpenResult = EventResult | { status: "ended"; code?: string };
+
 /**
  * A failed close that is the operator's removal going as asked, not an `onClose` that failed: `DELETE
  * /api/devices/:id` ends the session as `removed` and then destroys the agent, and when the agent is mid-event the
@@ -25,7 +36,7 @@ function endMqttSession(connection: DeviceConnection): Promise<void> {
  * `endSessions` logged the removal already. Any other failure of a close, a removed session's included, is a warning.
  */
 function isCloseOfRemovedAgent(reason: CloseReason, result: Extract<EventResult, { status: "failed" }>): boolean {
-  return reason === "removed" && result.code === "BRIDGE_ERR_RUNTIME_CLOSED";
+  return reason === "removed" && result.code === RUNTIME_CLOSED;
 }
 
 export class SessionManager {
@@ -102,11 +113,11 @@ export class SessionManager {
 
   /**
    * Opens `connection` with the host, first closing any earlier session of the same device as a takeover.
-   * Resolves with the host's result; a host fault becomes a failed result.
+   * Resolves with the host's result (a host fault becomes a failed result), or `ended` (see OpenResult).
    */
-  open(connection: DeviceConnection, transport: ConnectionTransport): Promise<EventResult> {
+  open(connection: DeviceConnection, transport: ConnectionTransport): Promise<OpenResult> {
     this.addLive(connection);
-    const opening = this.serial(connection.deviceId, async (): Promise<EventResult> => {
+    const opening = this.serial(connection.deviceId, async (): Promise<OpenResult> => {
       // A copy: closing in the host awaits, and the list may change meanwhile.
       for (const other of [...(this.live.get(connection.deviceId) ?? [])]) {
         if (other !== connection && !other.hostClosed) {
@@ -116,7 +127,7 @@ export class SessionManager {
           await endMqttSession(other);
         }
       }
-      if (connection.closed) return { status: "failed", code: "closed", message: "connection closed while opening" };
+      if (connection.closed) return { status: "ended" };
       let result: EventResult;
       try {
         result = await this.host.open(connection.deviceId, {
@@ -139,11 +150,15 @@ export class SessionManager {
         connection.opened = true;
         this.online.set(connection.deviceId, connection);
         this.hub.connectionOpened(connection.transport);
-      } else {
-        connection.closed = true;
-        connection.hostClosed = true;
+        return result;
       }
-      return result;
+      // Ended meanwhile, and the agent was gone: a destroy fails the opens waiting in its mailbox and closes their
+      // connections (so `closed` is set by then), and `endSessions(id, "removed")` closed it first. Any other code is
+      // the agent failing the open, reported whatever else happened to the session.
+      const ended = connection.closed && result.code === RUNTIME_CLOSED;
+      connection.closed = true;
+      connection.hostClosed = true;
+      return ended ? { status: "ended", code: result.code } : result;
     });
     const settled = opening.then(
       () => {

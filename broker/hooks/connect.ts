@@ -149,6 +149,13 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
       client.conn.on("close", finishOnClose(sessions, connection));
       const transport = new MqttConnectionTransport(connection, sender, closeFromServer);
       const result = await sessions.open(connection, transport);
+      if (result.status === "ended") {
+        // Not the agent refusing it: the session ended while it was opened (see OpenResult); its client is closed, so
+        // aedes sends nothing for this answer. Expected in a race (a device reconnecting while an operator's DELETE
+        // waits for its busy agent), so an `info` line, and no BRIDGE_ERR_OPEN_FAILED.
+        logger.info({ device: deviceId, code: result.code }, "session ended while it was being opened");
+        return callback(connackError(3, "session ended while it was being opened"), false);
+      }
       if (result.status !== "committed") {
         hub.limitBreach(BrokerErrorCode.openFailed);
         logger.warn({ device: deviceId, code: result.code }, "agent refused the connection");
