@@ -278,13 +278,8 @@ function commitBatch(run: BatchRun): void {
   // again; a fault after this point abandons no event.
   const events = run.batch.length;
   run.batch.length = 0;
-  if (wrote) {
-    try {
-      cell.core.observer.onCommit?.({ agentId: cell.id, events, durationMs: performance.now() - run.t0 });
-    } catch (err) {
-      cell.core.logger.error({ err, agent: cell.id }, "observer onCommit threw");
-    }
-  }
+  // The observer's hooks never throw (the runtime guards them, guarded-observer.ts).
+  if (wrote) cell.core.observer.onCommit?.({ agentId: cell.id, events, durationMs: performance.now() - run.t0 });
   const back = run.reportsBack;
   for (const d of done) {
     if (d.outcome.status === "committed") releaseOutputs(cell, d.scope.outputs);

@@ -119,13 +119,10 @@ export function reportError(cell: AgentCell, err: unknown, event: string): void 
  * its onError is told later, or the fresh instance's is, when the cell retires (retirement.ts, cell-lifecycle.ts).
  */
 export function tellError(cell: AgentCell, err: unknown, event: string): void {
-  // Isolated like onError below: this also runs after a batch's COMMIT (the onError of its failures waits for it,
-  // cell-batch.ts), where a throw would keep the rest of the batch's bookkeeping from running.
-  try {
-    cell.core.observer.onError?.({ agentId: cell.id, event, code: errorCode(err) });
-  } catch (hookErr) {
-    cell.core.logger.error({ err: hookErr, agent: cell.id }, "observer onError threw");
-  }
+  // Never throws (the runtime guards the observer's hooks, guarded-observer.ts): this also runs after a batch's
+  // COMMIT (the onError of its failures waits for it, cell-batch.ts), where a throw would keep the rest of the
+  // batch's bookkeeping from running.
+  cell.core.observer.onError?.({ agentId: cell.id, event, code: errorCode(err) });
   if (cell.retired !== null && !cell.closed) handOverError(cell, err, event);
   else tellAgent(cell, err, event);
 }

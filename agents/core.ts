@@ -14,6 +14,7 @@ export interface RuntimeCore {
   readonly random: () => number;
   readonly logger: Logger;
   readonly engine: ReasoningEngine | undefined;
+  /** The embedder's observer, guarded: its hooks never throw (guarded-observer.ts). */
   readonly observer: RuntimeObserver;
   readonly storage: StorageSettings;
   /** Most events run in one group commit. */

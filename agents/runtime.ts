@@ -12,6 +12,7 @@ import type { RuntimeCore } from "./core.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 import type { EventOutcome } from "./events/types.ts";
 import type { CloseReason, ConnectionInit, DeliverOutcome, EventResult, InboundMessage } from "./host.ts";
+import { guardObserver } from "./guarded-observer.ts";
 import { globToRegExp, isValidAgentId } from "./ids.ts";
 import { type ResolvedRuntimeOptions, type RuntimeOptions, resolveRuntimeOptions } from "./options.ts";
 import { RuntimeDb } from "./runtime-db.ts";
@@ -113,12 +114,14 @@ export class Runtime implements AgentRuntime {
       for (const id of ids) fireAlarm(this, id);
     });
     const self = this;
+    const logger = options.logger ?? pino({ level: "warn" });
     this.core = {
       clock,
       random: options.random ?? Math.random,
-      logger: options.logger ?? pino({ level: "warn" }),
+      logger,
       engine: options.engine,
-      observer: options.observer ?? {},
+      // Guarded once, here: no hook that throws reaches the runtime's bookkeeping (guarded-observer.ts).
+      observer: guardObserver(options.observer ?? {}, logger, clock),
       storage: {
         maxDatabaseBytes: this.opts.maxDatabaseBytes,
         synchronous: this.opts.synchronous,
