@@ -3,27 +3,27 @@
  * createRuntime and by the bridge's start (app/bridge/agent-config.ts, with its config file's names): every key must
  * be the name of one of those classes (options are looked up by class name, so any other key would be ignored
  * without a word), and each class's `validateConfig` hook must accept its entry, or `{}` when it has none (a class's
- * own built-in options, such as a DeviceAgent subclass's `static deviceOptions`). `agentWiring` (values wired in
- * beside the options) is given to no hook; its keys are checked like `agentConfig`'s, and no option may be one of
- * its values (it would replace the option unchecked). Without it, an embedder's bad
- * option failed every agent of the class at its first wake instead of the call that passed it.
+ * own built-in options, such as a DeviceAgent subclass's `static deviceOptions`). createRuntime checks `agentWiring`
+ * (what the embedder wires in, apart from the options) the same way, with each class's `validateWiring`. Without it,
+ * an embedder's bad option failed every agent of the class at its first wake instead of the call that passed it.
  */
 import { BridgeError } from "../errors/bridge-error.ts";
 import type { AgentClass } from "./agent.ts";
 import type { RuntimeOptions } from "./options.ts";
+import type { AgentWiring } from "./types.ts";
 
-/** One problem of `agentConfig`. */
+/** One problem of `agentConfig` (or, at createRuntime, of `agentWiring`). */
 export interface AgentConfigIssue {
   /**
    * `agentConfig.<ClassName>`, or `agentConfig.<ClassName>.<option>` when the hook named the option (the caller's
-   * own prefix in place of `agentConfig`, see AgentConfigNames).
+   * own prefix in place of `agentConfig`, see AgentConfigNames; `agentWiring.<ClassName>.<key>` for the wiring).
    */
   field: string;
   /** The rule, phrased to follow the field name (`must be an integer >= 0`). */
   message: string;
   /** The class whose hook refused, when one did. */
   agentClass?: string;
-  /** Set when the bad value is not in `agentConfig`: the class's own options (`class Gauge`). */
+  /** Set when the bad option is not in `agentConfig`: the class's own options (`class Gauge`). */
   source?: string;
   /** What the hook threw. */
   cause?: unknown;
@@ -52,23 +52,22 @@ export interface AgentConfigNames {
    * `is not an agent class of this runtime (<names>)`.
    */
   unknownClass?: (key: string, classNames: readonly string[]) => string;
-  /**
-   * The rule for an option that the values wired in beside the options (`agentWiring`) also set for its class.
-   * Default `is wired in by the embedder (agentWiring), not an option`.
-   */
-  wiredOption?: string;
 }
 
 function notAClassOfThisRuntime(_key: string, classNames: readonly string[]): string {
   return `is not an agent class of this runtime (${classNames.join(", ")})`;
 }
 
-/** What `cls`'s hook threw for `entry`, as an issue under `prefix` (`agentConfig.<Class>`). */
+/**
+ * What `cls`'s hook threw for `entry`, as an issue under `prefix` (`agentConfig.<Class>`). `ownValues`: the class has
+ * values of its own under the entry's (options; not wiring), so a refused key the entry lacks is the class's.
+ */
 function hookIssue(
   prefix: string,
   cls: AgentClass,
   entry: Readonly<Record<string, unknown>>,
   err: unknown,
+  ownValues: boolean,
 ): AgentConfigIssue {
   const details = err instanceof BridgeError ? err.details : {};
   const option = typeof details.field === "string" ? details.field : undefined;
@@ -82,7 +81,7 @@ function hookIssue(
   if (option === undefined) return issue;
   issue.field += `.${option}`;
   // A value the entry does not hold came from the class itself (a subclass's `static deviceOptions`).
-  if (!Object.hasOwn(entry, option)) issue.source = `class ${cls.name}`;
+  if (ownValues && !Object.hasOwn(entry, option)) issue.source = `class ${cls.name}`;
   return issue;
 }
 
@@ -90,9 +89,6 @@ function hookIssue(
  * Every problem of `agentConfig` (per-class options by class name) for a runtime serving `classes`, in its key order,
  * then those of classes without an entry (their own built-in options, checked as `{}`): an empty list when it is
  * good. The one check of both createRuntime and the bridge's start; `names` says how the caller names things.
- * `wiring` holds the values the caller wires in beside the options (`agentWiring`, by class name): an option it also
- * sets is refused, since the wired value would replace it after its class's hook accepted it, unchecked and without a
- * word.
  *
  * @example
  * agentConfigIssues({ Thermostat: { targetC: "warm" } }, [DeviceAgent, Thermostat], { field: "agents.config" })
@@ -102,86 +98,76 @@ export function agentConfigIssues(
   agentConfig: unknown,
   classes: readonly AgentClass[],
   names: AgentConfigNames = {},
-  wiring: Readonly<Record<string, unknown>> = {},
 ): AgentConfigIssue[] {
   const prefix = names.field ?? "agentConfig";
-  if (!isOptions(agentConfig)) return [{ field: prefix, message: "must be an object of options by class name" }];
+  return perClassIssues(agentConfig, classes, {
+    prefix,
+    unknownClass: names.unknownClass ?? notAClassOfThisRuntime,
+    kind: "options",
+    // A class built without the base class's hooks (not an Agent subclass) has nothing to ask.
+    hook: (cls, entry) => {
+      if (typeof cls.validateConfig === "function") cls.validateConfig(entry);
+    },
+  });
+}
+
+/** What perClassIssues checks: `agentConfig` with `validateConfig`, or `agentWiring` with `validateWiring`. */
+interface PerClassCheck {
+  prefix: string;
+  unknownClass: (key: string, classNames: readonly string[]) => string;
+  /** What an entry holds, for the rules (`must be an object of options`); options may also come from the class. */
+  kind: "options" | "values";
+  hook: (cls: AgentClass, entry: Readonly<Record<string, unknown>>) => void;
+}
+
+/** The problems of `byClass` (entries by class name) for `classes`, in its key order, then those of the others. */
+function perClassIssues(byClass: unknown, classes: readonly AgentClass[], c: PerClassCheck): AgentConfigIssue[] {
+  if (!isOptions(byClass)) return [{ field: c.prefix, message: `must be an object of ${c.kind} by class name` }];
   const served = [...new Set(classes)];
   const classNames = [...new Set(served.map((cls) => cls.name))];
-  const unknownClass = names.unknownClass ?? notAClassOfThisRuntime;
   const issues: AgentConfigIssue[] = [];
   const check = (cls: AgentClass, entry: Readonly<Record<string, unknown>>): void => {
-    if (typeof cls.validateConfig !== "function") return;
     try {
-      cls.validateConfig(entry);
+      c.hook(cls, entry);
     } catch (err) {
-      issues.push(hookIssue(prefix, cls, entry, err));
+      issues.push(hookIssue(c.prefix, cls, entry, err, c.kind === "options"));
     }
   };
-  for (const [name, entry] of Object.entries(agentConfig)) {
+  for (const [name, entry] of Object.entries(byClass)) {
     const named = served.filter((cls) => cls.name === name);
     if (named.length === 0) {
-      issues.push({ field: `${prefix}.${name}`, message: unknownClass(name, classNames) });
+      issues.push({ field: `${c.prefix}.${name}`, message: c.unknownClass(name, classNames) });
     } else if (!isOptions(entry)) {
-      issues.push({ field: `${prefix}.${name}`, message: "must be an object of options", agentClass: name });
-    } else {
-      for (const cls of named) check(cls, entry);
-      issues.push(...wiredOptionIssues(prefix, name, entry, wiring[name], names, issues));
-    }
+      issues.push({ field: `${c.prefix}.${name}`, message: `must be an object of ${c.kind}`, agentClass: name });
+    } else for (const cls of named) check(cls, entry);
   }
-  for (const cls of served) if (!Object.hasOwn(agentConfig, cls.name)) check(cls, {});
+  for (const cls of served) if (!Object.hasOwn(byClass, cls.name)) check(cls, {});
   return issues;
 }
 
 /**
- * The options of class `name`'s `entry` that its wired values also set (see agentConfigIssues), but those already
- * reported (its hook refused them).
+ * Every problem of `agentWiring` (what the embedder wires in, by class name) for a runtime serving `classes`, found
+ * as agentConfigIssues finds those of the options, with each class's `validateWiring`: a key naming no served class
+ * or a value the class does not take would otherwise be ignored by every agent without a word.
  */
-function wiredOptionIssues(
-  prefix: string,
-  name: string,
-  entry: Readonly<Record<string, unknown>>,
-  wired: unknown,
-  names: AgentConfigNames,
-  reported: readonly AgentConfigIssue[],
-): AgentConfigIssue[] {
-  if (!isOptions(wired)) return [];
-  const issues: AgentConfigIssue[] = [];
-  for (const key of Object.keys(entry)) {
-    const field = `${prefix}.${name}.${key}`;
-    if (!Object.hasOwn(wired, key) || reported.some((issue) => issue.field === field)) continue;
-    const message = names.wiredOption ?? "is wired in by the embedder (agentWiring), not an option";
-    issues.push({ field, message, agentClass: name });
-  }
-  return issues;
+function agentWiringIssues(agentWiring: unknown, classes: readonly AgentClass[]): AgentConfigIssue[] {
+  return perClassIssues(agentWiring, classes, {
+    prefix: "agentWiring",
+    unknownClass: notAClassOfThisRuntime,
+    kind: "values",
+    hook: (cls, entry: AgentWiring) => {
+      if (typeof cls.validateWiring === "function") cls.validateWiring(entry);
+    },
+  });
 }
 
 /** Every problem of `options.agentConfig` and `options.agentWiring` for the classes the runtime serves. */
 function runtimeConfigIssues(options: RuntimeOptions): AgentConfigIssue[] {
   const classes = servedClasses(options);
-  const wiring = options.agentWiring ?? {};
   return [
-    ...agentConfigIssues(options.agentConfig ?? {}, classes, {}, isOptions(wiring) ? wiring : {}),
-    ...wiringIssues(wiring, classes),
+    ...agentConfigIssues(options.agentConfig ?? {}, classes),
+    ...agentWiringIssues(options.agentWiring ?? {}, classes),
   ];
-}
-
-/**
- * Problems of `agentWiring` (values wired into `env.config` beside the options, never given to a hook): like an
- * `agentConfig` key, a key must name a served class and its entry be an object, or it would be ignored without a word.
- */
-function wiringIssues(wiring: unknown, classes: readonly AgentClass[]): AgentConfigIssue[] {
-  if (!isOptions(wiring)) return [{ field: "agentWiring", message: "must be an object of values by class name" }];
-  const issues: AgentConfigIssue[] = [];
-  for (const [name, entry] of Object.entries(wiring)) {
-    if (!classes.some((cls) => cls.name === name)) {
-      const classNames = [...new Set(classes.map((cls) => cls.name))];
-      issues.push({ field: `agentWiring.${name}`, message: notAClassOfThisRuntime(name, classNames) });
-    } else if (!isOptions(entry)) {
-      issues.push({ field: `agentWiring.${name}`, message: "must be an object of values", agentClass: name });
-    }
-  }
-  return issues;
 }
 
 /** Throws agentConfigError when `options.agentConfig` or `options.agentWiring` has a problem (createRuntime). */

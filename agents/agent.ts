@@ -10,6 +10,7 @@ import * as schedules from "./schedules.ts";
 import * as tasks from "./tasks.ts";
 import type {
   AgentEnv,
+  AgentWiring,
   Connection,
   QueueItem,
   RetryOptions,
@@ -75,6 +76,22 @@ export abstract class Agent<S extends Value = ValueMap> {
    * }
    */
   static validateConfig(_config: Readonly<Record<string, unknown>>): void {}
+
+  /**
+   * Checks what the embedder wires into this class's agents (`RuntimeOptions.agentWiring[ClassName]`, what they get
+   * as `env.wiring`, `{}` when none): `createRuntime` calls it for every class it serves, so a value of the wrong kind
+   * or a misspelt key stops the creation instead of being ignored by every agent. Throw like `validateConfig`
+   * (`details.field` names the key). Default: anything is accepted; DeviceAgent's takes `commandObserver` only.
+   *
+   * @example
+   * static override validateWiring(wiring: AgentWiring): void {
+   *   if (typeof wiring.notify !== "function") {
+   *     const rule = "must be a function";
+   *     throw new BridgeError("BRIDGE_ERR_CONFIG", `notify ${rule}`, { field: "notify", rule });
+   *   }
+   * }
+   */
+  static validateWiring(_wiring: AgentWiring): void {}
 
   readonly id: string;
   readonly env: AgentEnv;
@@ -242,6 +259,8 @@ export interface AgentClass {
   new (...args: never[]): Agent<Value>;
   /** Checks the class's options when the bridge starts (see `Agent.validateConfig`). */
   validateConfig(config: Readonly<Record<string, unknown>>): void;
+  /** Checks what the embedder wires into the class's agents (see `Agent.validateWiring`). */
+  validateWiring(wiring: AgentWiring): void;
 }
 
 /** How the runtime constructs a class (the one place the constructor's real parameter is named). */

@@ -1,3 +1,4 @@
+import type { Logger } from "pino";
 import type { RuntimeDb } from "./runtime-db.ts";
 import type { Clock } from "./types.ts";
 
@@ -8,6 +9,13 @@ import type { Clock } from "./types.ts";
  * the cost is one wake-up a minute.
  */
 export const ALARM_RECHECK_MS = 60_000;
+
+/**
+ * First wait before an alarm write that runtime.db refused is tried again, ms; it doubles with each retry that fails,
+ * up to the max, so a lasting fault costs one write a minute, not a loop.
+ */
+export const ALARM_WRITE_RETRY_FIRST_MS = 1_000;
+export const ALARM_WRITE_RETRY_MAX_MS = ALARM_RECHECK_MS;
 
 /**
  * An agent's alarm backoff: the work that was due when its event failed as a whole (due at or before
@@ -25,11 +33,19 @@ const FIRED = -1;
  * ONE index of the next alarm of every agent: a min-heap with lazy deletion plus one timer, mirrored in the runtime
  * database. Sleeping agents cost a map entry, not a timer. Writes are ahead of the agents' commits, so the index may
  * wake an agent early (it finds nothing due and recomputes) but never late.
+ *
+ * Memory is what fires: an alarm is set there before its row is written, and a write runtime.db refuses (a storage
+ * fault) is tried again later with backoff (ALARM_WRITE_RETRY_FIRST_MS), the latest value of each agent's row, until it
+ * lands. Without that, a refused write left the agent with no alarm at all: the backoff of an alarm or queue event
+ * that failed as a whole was never set, and a sleeping agent's due work waited for another event or a restart.
+ * Only the write-ahead of a new schedule (lowerTo) still throws, so the schedule that needs it fails and rolls back
+ * rather than commit with no row to wake its agent after a crash.
  */
 export class AlarmIndex {
   readonly #db: RuntimeDb;
   readonly #clock: Clock;
   readonly #fire: (agentIds: string[]) => void;
+  readonly #logger: Logger;
   readonly #times = new Map<string, number>();
   readonly #pending = new Set<string>();
   /**
@@ -42,11 +58,16 @@ export class AlarmIndex {
   #timer: unknown = null;
   #timerAt = Number.POSITIVE_INFINITY;
   #running = false;
+  /** Rows runtime.db refused to write: the value each agent's row should have (null: no row), tried again later. */
+  readonly #unsaved = new Map<string, number | null>();
+  #retryTimer: unknown = null;
+  #retryDelayMs = ALARM_WRITE_RETRY_FIRST_MS;
 
-  constructor(db: RuntimeDb, clock: Clock, fire: (agentIds: string[]) => void) {
+  constructor(db: RuntimeDb, clock: Clock, fire: (agentIds: string[]) => void, logger: Logger) {
     this.#db = db;
     this.#clock = clock;
     this.#fire = fire;
+    this.#logger = logger;
     for (const { agentId, at } of db.alarms()) {
       this.#times.set(agentId, at);
       this.#push({ id: agentId, t: at });
@@ -58,6 +79,7 @@ export class AlarmIndex {
   start(): void {
     this.#running = true;
     this.#arm();
+    if (this.#unsaved.size > 0) this.#armRetry();
   }
 
   stop(): void {
@@ -65,6 +87,16 @@ export class AlarmIndex {
     if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
     this.#timer = null;
     this.#timerAt = Number.POSITIVE_INFINITY;
+    if (this.#retryTimer !== null) this.#clock.clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+  }
+
+  /**
+   * One last try of the rows runtime.db refused (the shutdown, before it closes the database): what still fails is
+   * lost with the process, and the next start finds those agents by their pending mark or their next event.
+   */
+  saveUnsaved(): void {
+    if (this.#unsaved.size > 0) this.#retryWrites();
   }
 
   get(agentId: string): number | undefined {
@@ -74,9 +106,15 @@ export class AlarmIndex {
 
   /**
    * Sets the agent's next alarm exactly (after its commit); null removes it. A time the agent's backoff holds (due by
-   * its `heldThrough`) becomes the backoff's end (see backOff); a later one is set as it is.
+   * its `heldThrough`) becomes the backoff's end (see backOff); a later one is set as it is. Never throws for a write
+   * runtime.db refuses: the alarm is set in memory and its row written later (see the class comment).
    */
   set(agentId: string, at: number | null): void {
+    this.#set(agentId, at);
+  }
+
+  /** set, returning the error of a row write runtime.db refused (undefined when it was written or left as it was). */
+  #set(agentId: string, at: number | null): unknown {
     if (this.#backoff.size > 0) {
       const backoff = this.#backoffInForce(agentId);
       // Nothing left due: the backoff has nothing to hold back, and a later failure starts a new run of them (kept,
@@ -86,22 +124,85 @@ export class AlarmIndex {
     }
     const current = this.#times.get(agentId);
     if (at === null) {
-      if (current === undefined) return;
+      if (current === undefined) return undefined;
       this.#times.delete(agentId);
-      this.#db.setAlarm(agentId, null);
     } else {
-      if (current === at) return;
-      this.#db.setAlarm(agentId, at);
+      if (current === at) return undefined;
       this.#times.set(agentId, at);
       this.#push({ id: agentId, t: at });
     }
     this.#arm();
+    return this.#write(agentId, at);
   }
 
-  /** Write-ahead: moves the alarm earlier if `at` is earlier than what the index holds. */
+  /**
+   * Write-ahead: moves the alarm earlier if `at` is earlier than what the index holds. Throws when runtime.db refuses
+   * the row, so the schedule asking for it fails rather than commit with no row to wake its agent after a crash; the
+   * earlier alarm stays in memory and its row is written later all the same (an early wake finds nothing due).
+   */
   lowerTo(agentId: string, at: number): void {
     const current = this.get(agentId);
-    if (current === undefined || at < current) this.set(agentId, at);
+    if (current !== undefined && at >= current) return;
+    const err = this.#set(agentId, at);
+    if (err !== undefined) throw err;
+  }
+
+  /**
+   * Writes the agent's row; one runtime.db refuses is kept for #retryWrites (the first of a run of refusals is logged,
+   * the rest are the retries' to report). Returns the error, undefined when the row was written.
+   */
+  #write(agentId: string, at: number | null): unknown {
+    try {
+      this.#db.setAlarm(agentId, at);
+    } catch (err) {
+      if (this.#unsaved.size === 0) {
+        this.#logger.warn(
+          { err, agent: agentId, retryInMs: this.#retryDelayMs },
+          "runtime.db refused an alarm write; the alarm stays set in memory and its row is written later",
+        );
+      }
+      this.#unsaved.set(agentId, at);
+      this.#armRetry();
+      return err;
+    }
+    // Its latest value is written: an older refused one must not be written over it.
+    if (this.#unsaved.delete(agentId) && this.#unsaved.size === 0) this.#writesWorkAgain();
+    return undefined;
+  }
+
+  #armRetry(): void {
+    if (!this.#running || this.#retryTimer !== null) return;
+    this.#retryTimer = this.#clock.setTimeout(() => {
+      this.#retryTimer = null;
+      this.#retryWrites();
+    }, this.#retryDelayMs);
+  }
+
+  /** Writes the refused rows again, in the order they were refused; stops at the first refusal and backs off. */
+  #retryWrites(): void {
+    for (const [agentId, at] of [...this.#unsaved]) {
+      try {
+        this.#db.setAlarm(agentId, at);
+      } catch (err) {
+        this.#retryDelayMs = Math.min(ALARM_WRITE_RETRY_MAX_MS, this.#retryDelayMs * 2);
+        this.#logger.warn(
+          { err, unsaved: this.#unsaved.size, retryInMs: this.#retryDelayMs },
+          "runtime.db still refuses alarm writes; the alarms stay set in memory",
+        );
+        this.#armRetry();
+        return;
+      }
+      this.#unsaved.delete(agentId);
+    }
+    this.#writesWorkAgain();
+  }
+
+  /** Every refused row is written: the retries stop, and the next refusal starts again at the first delay. */
+  #writesWorkAgain(): void {
+    if (this.#retryTimer !== null) this.#clock.clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    this.#retryDelayMs = ALARM_WRITE_RETRY_FIRST_MS;
+    this.#logger.info("runtime.db takes alarm writes again");
   }
 
   /**
@@ -188,6 +289,8 @@ export class AlarmIndex {
   /** Drops the agent's alarm, pending mark and directory entries; true when it had any. */
   forget(agentId: string): boolean {
     this.#times.delete(agentId);
+    // A refused row written later would bring back an alarm for an agent that is gone.
+    this.#unsaved.delete(agentId);
     this.#pending.delete(agentId);
     this.#backoff.delete(agentId);
     return this.#db.deleteAgent(agentId);
@@ -246,9 +349,10 @@ export class AlarmIndex {
       const at = this.#times.get(agentId);
       // An alarm the backoff did not set (later than its end) is left as it is; a fired one is being acted on.
       if (at === undefined || at === FIRED || at <= now || at > backoff.until) continue;
-      this.#db.setAlarm(agentId, now);
       this.#times.set(agentId, now);
       this.#push({ id: agentId, t: now });
+      // In the timer: a refused write must not throw out of it (it is tried again later, see #write).
+      this.#write(agentId, now);
     }
   }
 

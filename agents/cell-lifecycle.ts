@@ -52,6 +52,7 @@ function loadAgent(cell: AgentCell, sql: SqlRunner): void {
     engine: core.engine,
     logger: core.logger.child({ agent: cell.id }),
     config: core.agentConfig[cell.cls.name] ?? {},
+    wiring: core.agentWiring[cell.cls.name] ?? {},
     directory: {
       // Through liveCell like the agent's own API: a retired instance's env must not write either (retirement.ts).
       put: (kind: string, key: string, value: Value | null) => directoryPut(liveCell(cell), kind, key, value),

@@ -6,7 +6,7 @@ import type { AgentEvent, EventOutcome, QueuedEvent } from "./events/types.ts";
 import type { ConnectionTransport } from "./host.ts";
 import type { RuntimeDb } from "./runtime-db.ts";
 import type { StorageSettings } from "./storage.ts";
-import type { Clock, RuntimeObserver } from "./types.ts";
+import type { AgentWiring, Clock, RuntimeObserver } from "./types.ts";
 
 /** What the runtime lends each agent cell: shared services, never another agent's internals. */
 export interface RuntimeCore {
@@ -26,7 +26,10 @@ export interface RuntimeCore {
   readonly callbackTimeoutMs: number;
   readonly alarms: AlarmIndex;
   readonly db: RuntimeDb;
+  /** Each class's options, by class name (`AgentEnv.config`). */
   readonly agentConfig: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** What the embedder wires into each class's agents, by class name (`AgentEnv.wiring`). */
+  readonly agentWiring: Readonly<Record<string, AgentWiring>>;
   /** The live transport of an agent's open connection, kept while it hibernates; undefined when none. */
   transportOf(agentId: string, connectionId: string): ConnectionTransport | undefined;
   agentFile(agentId: string): string;

@@ -35,6 +35,7 @@ export { createRuntime } from "./runtime.ts";
 export type {
   AgentEnv,
   AgentRuntime,
+  AgentWiring,
   CallResult,
   Clock,
   Connection,

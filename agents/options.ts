@@ -4,7 +4,7 @@ import type { AgentClass } from "./agent.ts";
 import type { ReasoningEngine } from "./engine.ts";
 import { MAX_TIMER_MS } from "./clock.ts";
 import { AGENT_ERRORS } from "./errors.ts";
-import type { Clock, RuntimeObserver } from "./types.ts";
+import type { AgentWiring, Clock, RuntimeObserver } from "./types.ts";
 
 /** Options of `createRuntime`. */
 export interface RuntimeOptions {
@@ -24,12 +24,15 @@ export interface RuntimeOptions {
   /** Per-class options (`AgentEnv.config`), by class name; checked by each class's `validateConfig` at creation. */
   agentConfig?: Record<string, Record<string, unknown>>;
   /**
-   * Per-class values the embedder wires into its agents' `AgentEnv.config` that are not options (a function, such as
-   * the app's command observer, `withCommandObserver`), by class name: added over the class's `agentConfig` entry, and
-   * never given to `validateConfig`, which checks options a user wrote (a hook that refuses keys it does not know
-   * would refuse them). Default: none.
+   * Per-class values the embedder wires into its agents that are not options (a function, a handle on a service of
+   * its own, such as the bridge's command observer: `commandObserverWiring`), by class name, given as
+   * `AgentEnv.wiring`: apart from the options, never merged into `env.config`. Checked by each class's
+   * `validateWiring` at creation, as `agentConfig` is by `validateConfig`. Default: none.
+   *
+   * @example
+   * createRuntime({ dataDir, defaultAgentClass: DeviceAgent, agentWiring: commandObserverWiring([DeviceAgent], count) })
    */
-  agentWiring?: Record<string, Record<string, unknown>>;
+  agentWiring?: Record<string, AgentWiring>;
   /** Deliver events waiting per agent before `deliver` answers mailbox-full. Default 256. */
   mailboxCapacity?: number;
   /** An agent idle this long hibernates, ms. Default 60000. */

@@ -33,16 +33,6 @@ import { abandonTasks } from "./tasks.ts";
 import { TransportTable } from "./transport-table.ts";
 import type { AgentRuntime, CallResult } from "./types.ts";
 
-/** Each class's options with the values wired in for it over them (RuntimeOptions.agentWiring). */
-function withWiring(
-  config: Readonly<Record<string, Readonly<Record<string, unknown>>>>,
-  wiring: Readonly<Record<string, Readonly<Record<string, unknown>>>>,
-): Record<string, Readonly<Record<string, unknown>>> {
-  const out: Record<string, Readonly<Record<string, unknown>>> = { ...config };
-  for (const [name, values] of Object.entries(wiring)) out[name] = { ...(out[name] ?? {}), ...values };
-  return out;
-}
-
 /**
  * Creates the agent runtime: the registry of agents (get-or-create by id), their mailboxes, storage, alarms and
  * hibernation. Implements `AgentHost` for transports. Options are validated here: a bad runtime option throws
@@ -110,11 +100,16 @@ export class Runtime implements AgentRuntime {
     this.known = fs.readdirSync(this.agentsDir).filter((f) => f.endsWith(".db")).length;
     this.#db = new RuntimeDb(path.join(options.dataDir, "runtime.db"), this.opts.synchronous, this.opts.lockingMode);
     const clock = options.clock ?? systemClock;
-    this.alarms = new AlarmIndex(this.#db, clock, (ids) => {
-      for (const id of ids) fireAlarm(this, id);
-    });
-    const self = this;
     const logger = options.logger ?? pino({ level: "warn" });
+    this.alarms = new AlarmIndex(
+      this.#db,
+      clock,
+      (ids) => {
+        for (const id of ids) fireAlarm(this, id);
+      },
+      logger,
+    );
+    const self = this;
     this.core = {
       clock,
       random: options.random ?? Math.random,
@@ -133,7 +128,8 @@ export class Runtime implements AgentRuntime {
       callbackTimeoutMs: this.opts.callbackTimeoutMs,
       alarms: this.alarms,
       db: this.#db,
-      agentConfig: withWiring(options.agentConfig ?? {}, options.agentWiring ?? {}),
+      agentConfig: options.agentConfig ?? {},
+      agentWiring: options.agentWiring ?? {},
       transportOf: (id, connectionId) => this.transports.get(id, connectionId),
       agentFile: (id) => path.join(this.agentsDir, `${id}.db`),
       enqueueInternal: (id, event) => enqueueInternal(this, id, event),
@@ -258,6 +254,8 @@ export class Runtime implements AgentRuntime {
       this.core.observer.onHibernate?.({ agentId: id, reason: "shutdown" });
     }
     this.cells.clear();
+    // Alarm rows runtime.db refused during the run get one last try: the next start reads them.
+    this.alarms.saveUnsaved();
     this.#db.close();
     this.closed = true;
   }

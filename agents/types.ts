@@ -38,14 +38,30 @@ export interface FleetDirectory {
   list(kind: string): Array<{ agentId: string; key: string; value: Value }>;
 }
 
+/**
+ * What an embedder wires into the agents of one class that is not an option (a function, a handle on a service of
+ * the embedder, such as the bridge's command observer): `RuntimeOptions.agentWiring[ClassName]`, given to its agents
+ * as `AgentEnv.wiring`. A config file cannot hold it, so it never travels with the options. Each class says what it
+ * takes in its `validateWiring` hook and reads it through its own typed view (DeviceAgent: `DeviceAgentWiring`).
+ */
+export type AgentWiring = Readonly<Record<string, unknown>>;
+
 /** What the runtime gives each agent. */
 export interface AgentEnv {
   clock: Clock;
   random: () => number;
   engine?: ReasoningEngine;
   logger: Logger;
-  /** Per-agent-class options from the bridge config (`agentConfig[ClassName]`), `{}` when absent. */
+  /**
+   * Per-agent-class options (`RuntimeOptions.agentConfig[ClassName]`, the bridge's `agents.config`), `{}` when absent:
+   * exactly what the class's `validateConfig` accepted, nothing wired in.
+   */
   config: Readonly<Record<string, unknown>>;
+  /**
+   * What the embedder wired in for the class (`RuntimeOptions.agentWiring[ClassName]`), `{}` when absent: exactly what
+   * the class's `validateWiring` accepted, never options.
+   */
+  wiring: AgentWiring;
   directory: FleetDirectory;
 }
 

@@ -11,7 +11,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
 import { type AgentRuntime, type Clock, createRuntime } from "../agents/index.ts";
-import { DeviceAgent, withCommandObserver } from "../agents/device/index.ts";
+import { commandObserverWiring, DeviceAgent } from "../agents/device/index.ts";
 import { type Broker, createBroker } from "../broker/index.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "../broker/registry/index.ts";
 import { createEngineClient, type EngineClient } from "../engine-client/index.ts";
@@ -111,13 +111,10 @@ async function buildBridge(
   const agentClasses = await loadAgentClasses(config.agents.classes);
   const metrics = createMetrics();
   // DeviceAgent classes report command state transitions to the metrics (bridge_command_states_total). Wired in
-  // beside the options, not among them: a class's validateConfig checks only what the config file set. The classes
-  // devices are provisioned with are among the configured ones (registryClasses).
-  const agentWiring = withCommandObserver(
-    {},
-    [DeviceAgent, ...agentClasses.map((c) => c.agentClass)],
-    DeviceAgent,
-    (transition) => metrics.commandState(transition.state),
+  // (env.wiring), apart from the options the config file sets (env.config). The classes devices are provisioned with
+  // are among the configured ones (registryClasses).
+  const agentWiring = commandObserverWiring([DeviceAgent, ...agentClasses.map((c) => c.agentClass)], (transition) =>
+    metrics.commandState(transition.state),
   );
   // Per-class options are checked now, before anything opens or listens, not when each agent first wakes.
   const agentConfigIssues = checkAgentConfig(
@@ -125,7 +122,6 @@ async function buildBridge(
     DeviceAgent,
     agentClasses,
     config.agents.classes.map((c) => c.export),
-    agentWiring,
   );
   if (agentConfigIssues.length > 0) throw agentConfigError(agentConfigIssues);
   const tls = readTlsFiles(config);

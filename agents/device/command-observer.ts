@@ -1,13 +1,13 @@
 /**
  * How the app watches command state transitions (for the `bridge_command_states_total` counter) without agents/
- * depending on app/: the composition root puts a function under `commandObserver` in the config of each DeviceAgent
- * class (`env.config`, see `withCommandObserver`); the agent reports every transition to it.
+ * depending on app/: the composition root wires a function into each DeviceAgent class (`commandObserverWiring`,
+ * passed to createRuntime as `agentWiring`; the agent reads it from `env.wiring`); the agent reports every transition
+ * to it.
  */
 import type { AgentClass } from "../agent.ts";
 import type { CommandState } from "./command-outbox.ts";
-
-/** The `env.config` key that carries the observer; never a config file key (a file cannot hold a function). */
-export const COMMAND_OBSERVER_CONFIG_KEY = "commandObserver";
+import { DeviceAgent } from "./device-agent.ts";
+import type { DeviceAgentWiring } from "./wiring.ts";
 
 /** One transition: a new command (`from` null, `state` QUEUED), a delivery, an ack, an expiry, attempts run out. */
 export interface CommandTransition {
@@ -24,43 +24,24 @@ export interface CommandTransition {
  */
 export type CommandObserver = (transition: CommandTransition) => void;
 
-/** The observer in an agent's `env.config`, if the app put one there. */
-export function commandObserverFrom(config: Readonly<Record<string, unknown>>): CommandObserver | undefined {
-  const value = config[COMMAND_OBSERVER_CONFIG_KEY];
-  return typeof value === "function" ? (value as CommandObserver) : undefined;
-}
-
-/** `config` without the observer key: what the option validator sees. */
-export function withoutCommandObserver(config: Readonly<Record<string, unknown>>): Record<string, unknown> {
-  const { [COMMAND_OBSERVER_CONFIG_KEY]: _observer, ...rest } = config;
-  return rest;
-}
-
 /** True for DeviceAgent and its subclasses (the classes that read the observer). */
-function isDeviceAgentClass(cls: AgentClass, deviceAgent: AgentClass): boolean {
-  return cls === deviceAgent || cls.prototype instanceof deviceAgent;
+function isDeviceAgentClass(cls: AgentClass): boolean {
+  return cls === DeviceAgent || cls.prototype instanceof DeviceAgent;
 }
 
 /**
- * Returns `agentConfig` with `observer` added to the config of every class in `classes` that is `deviceAgent` or
- * extends it (the runtime hands each class `agentConfig[ClassName]`). Other classes' configs are left as they are.
- * Given `{}`, it is what to pass as `createRuntime`'s `agentWiring`: wired in beside the options, the observer is
- * given to no class's `validateConfig` (one that refuses keys it does not know would refuse it).
+ * The wiring (createRuntime's `agentWiring`, by class name) that hands `observer` to every class of `classes` that is
+ * DeviceAgent or extends it; other classes get nothing. An embedder that wires more into a class merges its own
+ * values into that class's entry.
  *
  * @example
- * createRuntime({ agentWiring: withCommandObserver({}, [DeviceAgent, Thermostat], DeviceAgent, (t) => count(t.state)) })
+ * createRuntime({ ..., agentWiring: commandObserverWiring([DeviceAgent, Thermostat], (t) => count(t.state)) })
  */
-export function withCommandObserver(
-  agentConfig: Readonly<Record<string, Readonly<Record<string, unknown>>>>,
+export function commandObserverWiring(
   classes: readonly AgentClass[],
-  deviceAgent: AgentClass,
   observer: CommandObserver,
-): Record<string, Record<string, unknown>> {
-  const out: Record<string, Record<string, unknown>> = {};
-  for (const [name, config] of Object.entries(agentConfig)) out[name] = { ...config };
-  for (const cls of classes) {
-    if (!isDeviceAgentClass(cls, deviceAgent)) continue;
-    out[cls.name] = { ...(out[cls.name] ?? {}), [COMMAND_OBSERVER_CONFIG_KEY]: observer };
-  }
-  return out;
+): Record<string, DeviceAgentWiring> {
+  const wiring: Record<string, DeviceAgentWiring> = {};
+  for (const cls of classes) if (isDeviceAgentClass(cls)) wiring[cls.name] = { commandObserver: observer };
+  return wiring;
 }

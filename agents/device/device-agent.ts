@@ -7,11 +7,10 @@
 import type { Value, ValueMap } from "../../codecs/frames.ts";
 import { ADMIT_PROTOCOL, Agent, ROLLED_BACK } from "../agent.ts";
 import type { CloseReason, InboundMessage, ProtocolMessage } from "../host.ts";
-import type { Connection, TaskInfo } from "../types.ts";
+import type { AgentWiring, Connection, TaskInfo } from "../types.ts";
 import type { CommandRecord, CommandState } from "./command-outbox.ts";
 import { COMMAND_STATES } from "./command-outbox.ts";
 import type { CommandObserver } from "./command-observer.ts";
-import { commandObserverFrom, withoutCommandObserver } from "./command-observer.ts";
 import { DeviceCore, EXPIRE_COMMAND_METHOD } from "./device-core.ts";
 import { handleAck } from "./handlers/ack.ts";
 import { handleHello } from "./handlers/hello.ts";
@@ -33,6 +32,7 @@ import type { Reading } from "./telemetry-readings.ts";
 import type { TelemetryRow } from "./telemetry-store.ts";
 import { invalidArgument, optionalInteger, readCommandInput, readTelemetryQuery } from "./arguments.ts";
 import { isValueMap } from "./values.ts";
+import { checkDeviceAgentWiring, deviceAgentWiring } from "./wiring.ts";
 
 /** Result of `setDesired`: applied at `version`, or refused because `expectedVersion` was not current. */
 export type SetDesiredResult = { status: "ok"; version: number } | { status: "conflict"; version: number };
@@ -58,16 +58,24 @@ export class DeviceAgent extends Agent<ValueMap> {
    */
   static override validateConfig(config: Readonly<Record<string, unknown>>): void {
     // biome-ignore lint/complexity/noThisInStatic: the asked subclass's deviceOptions, not DeviceAgent's.
-    resolveDeviceAgentOptions(this.deviceOptions, withoutCommandObserver(config));
+    resolveDeviceAgentOptions(this.deviceOptions, config);
+  }
+
+  /**
+   * Takes `commandObserver` (a function, see `commandObserverWiring`) and nothing else. A subclass wired with more
+   * checks its own keys and hands the rest to `super.validateWiring`.
+   */
+  static override validateWiring(wiring: AgentWiring): void {
+    checkDeviceAgentWiring(wiring);
   }
 
   /** The resolved options (validated at construction). */
   protected readonly options: DeviceAgentOptions = resolveDeviceAgentOptions(
     (this.constructor as typeof DeviceAgent).deviceOptions,
-    withoutCommandObserver(this.env.config),
+    this.env.config,
   );
-  /** The app's command metrics hook, from `env.config` (see command-observer.ts). */
-  readonly #commandObserver: CommandObserver | undefined = commandObserverFrom(this.env.config);
+  /** The app's command metrics hook, wired in (`env.wiring`, see command-observer.ts). */
+  readonly #commandObserver: CommandObserver | undefined = deviceAgentWiring(this.env.wiring).commandObserver;
   readonly #core: DeviceCore = new DeviceCore(
     {
       id: this.id,

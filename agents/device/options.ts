@@ -7,6 +7,7 @@ import { BridgeError } from "../../errors/bridge-error.ts";
 import { MAX_TIMER_MS } from "../clock.ts";
 import { CHUNK_BATCH_DEFAULTS } from "./reasoning/chunk-batcher.ts";
 import { MIN_TOOL_OUTPUT_CHARS } from "./reasoning/tool-output-budget.ts";
+import { wiredKeyRule } from "./wiring.ts";
 
 /** Options of a DeviceAgent. Every field has a default; units are in the names. */
 export interface DeviceAgentOptions {
@@ -231,7 +232,8 @@ export function resolveDeviceAgentOptions(
     if (layer === undefined) continue;
     for (const [key, value] of Object.entries(layer)) {
       if (value === undefined) continue;
-      if (!Object.hasOwn(DEVICE_AGENT_DEFAULTS, key)) fail(key, "is not a known option");
+      // A value that is wired in now (commandObserver) gets a rule that says where it goes.
+      if (!Object.hasOwn(DEVICE_AGENT_DEFAULTS, key)) fail(key, wiredKeyRule(key) ?? "is not a known option");
       target[key] = value;
       given.add(key);
     }

@@ -26,16 +26,14 @@ type AgentConfig = Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 /**
  * Every problem of `agentConfig`, in its key order, then those of classes without an entry (their own options): an
  * empty list when the bridge may start. `defaultClass` serves every device no pattern maps; `loaded` are the
- * configured classes, `exportNames` their `agents.classes[i].export` in the same order. `wiring` is what the bridge
- * itself puts in its agents' `env.config` (the runtime's `agentWiring`, such as the command observer): a file cannot
- * set those, and a key of the file that names one would be replaced, ignored without a word.
+ * configured classes, `exportNames` their `agents.classes[i].export` in the same order. What the bridge wires into
+ * its agents itself (the command observer) is not among the options: createRuntime checks it.
  */
 export function checkAgentConfig(
   agentConfig: AgentConfig,
   defaultClass: AgentClass,
   loaded: readonly LoadedAgentClass[],
   exportNames: readonly string[],
-  wiring: AgentConfig = {},
 ): AgentConfigIssue[] {
   const aliases = new Map<string, string>();
   loaded.forEach((entry, index) => {
@@ -43,20 +41,14 @@ export function checkAgentConfig(
     if (exportName !== undefined && exportName !== entry.agentClass.name)
       aliases.set(exportName, entry.agentClass.name);
   });
-  const issues = agentConfigIssues(
-    agentConfig,
-    [defaultClass, ...loaded.map((entry) => entry.agentClass)],
-    {
-      field: "agents.config",
-      unknownClass: (name, classNames) => {
-        const className = aliases.get(name);
-        if (className !== undefined) return `is the export name of class ${className}: options are keyed by class name`;
-        return `is not an agent class of this bridge (${classNames.join(", ")})`;
-      },
-      wiredOption: "is set by the bridge itself, not an option",
+  const issues = agentConfigIssues(agentConfig, [defaultClass, ...loaded.map((entry) => entry.agentClass)], {
+    field: "agents.config",
+    unknownClass: (name, classNames) => {
+      const className = aliases.get(name);
+      if (className !== undefined) return `is the export name of class ${className}: options are keyed by class name`;
+      return `is not an agent class of this bridge (${classNames.join(", ")})`;
     },
-    wiring,
-  );
+  });
   return issues.map(({ field, message, source }) =>
     source === undefined ? { field, message } : { field, message, source },
   );

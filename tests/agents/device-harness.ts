@@ -12,7 +12,7 @@ import type { AgentClass } from "../../agents/agent.ts";
 import type { ReasoningEngine } from "../../agents/engine.ts";
 import type { ConnectionKind, ConnectionTransport, EventResult, ProtocolMessage } from "../../agents/host.ts";
 import { createRuntime } from "../../agents/runtime.ts";
-import type { AgentRuntime } from "../../agents/types.ts";
+import type { AgentRuntime, AgentWiring } from "../../agents/types.ts";
 import { DeviceAgent } from "../../agents/device/index.ts";
 import { createEngineClient } from "../../engine-client/index.ts";
 import type { EngineClient } from "../../engine-client/index.ts";
@@ -78,6 +78,7 @@ export interface HarnessOptions {
   agentClass?: AgentClass;
   engine?: ReasoningEngine;
   agentConfig?: Record<string, Record<string, unknown>>;
+  agentWiring?: Record<string, AgentWiring>;
   start?: number;
   idleTimeoutMs?: number;
   /** Where the runtime and its agents log; silent unless given. */
@@ -112,6 +113,7 @@ export class DeviceHarness {
       engine: this.options.engine,
       logger: this.options.logger ?? pino({ level: "silent" }),
       agentConfig: this.options.agentConfig,
+      agentWiring: this.options.agentWiring,
       idleTimeoutMs: this.options.idleTimeoutMs,
     });
   }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent, DeviceAgent, type Value } from "../../agents/index.ts";
+import { Agent, type AgentWiring, DeviceAgent, type Value } from "../../agents/index.ts";
 import type { DeviceAgentOptions } from "../../agents/device/index.ts";
 import { BridgeError } from "../../errors/index.ts";
 import { tempDir, testRuntime } from "./helpers.ts";
@@ -115,20 +115,28 @@ describe("createRuntime checks per-class agent options", () => {
     await rt.shutdown();
   });
 
-  test("agentWiring reaches the agents' env.config without being given to validateConfig", async () => {
-    const seen: Array<Readonly<Record<string, unknown>>> = [];
+  test("agentWiring reaches the agents as env.wiring, apart from env.config; each hook sees its own part only", async () => {
+    const seenConfig: Array<Readonly<Record<string, unknown>>> = [];
+    const seenWiring: AgentWiring[] = [];
     const wired = (): string => "wired";
     class Plain extends Agent {
       static override validateConfig(config: Readonly<Record<string, unknown>>): void {
-        seen.push(config);
+        seenConfig.push(config);
         const [key] = Object.keys(config).filter((k) => k !== "level");
         if (key !== undefined) {
           throw new BridgeError("BRIDGE_ERR_CONFIG", "unknown option", { field: key, rule: "is not an option" });
         }
       }
+      static override validateWiring(wiring: AgentWiring): void {
+        seenWiring.push(wiring);
+      }
       seenEnv(): Value {
-        const hook = this.env.config.hook;
-        return { level: String(this.env.config.level), hook: typeof hook === "function" ? String(hook()) : null };
+        const hook = this.env.wiring.hook;
+        return {
+          config: Object.keys(this.env.config),
+          wiring: Object.keys(this.env.wiring),
+          hook: typeof hook === "function" ? String(hook()) : null,
+        };
       }
     }
     const rt = testRuntime(path.join(t.dir, "wiring"), Plain, 8, {
@@ -136,8 +144,31 @@ describe("createRuntime checks per-class agent options", () => {
       agentWiring: { Plain: { hook: wired } },
     });
     try {
-      assert.deepEqual(seen, [{ level: 2 }], "the hook saw the options only");
-      assert.deepEqual(await rt.call("a", "seenEnv", []), { ok: true, value: { level: "2", hook: "wired" } });
+      assert.deepEqual(seenConfig, [{ level: 2 }], "validateConfig saw the options only");
+      assert.deepEqual(seenWiring, [{ hook: wired }], "validateWiring saw the wiring only");
+      assert.deepEqual(await rt.call("a", "seenEnv", []), {
+        ok: true,
+        value: { config: ["level"], wiring: ["hook"], hook: "wired" },
+      });
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("a class without wiring gets env.wiring {} and its validateWiring is asked with {}", async () => {
+    const asked: AgentWiring[] = [];
+    class Bare extends Agent {
+      static override validateWiring(wiring: AgentWiring): void {
+        asked.push(wiring);
+      }
+      wiringKeys(): Value {
+        return Object.keys(this.env.wiring);
+      }
+    }
+    const rt = testRuntime(path.join(t.dir, "no-wiring"), Bare, 11);
+    try {
+      assert.deepEqual(asked, [{}]);
+      assert.deepEqual(await rt.call("b", "wiringKeys", []), { ok: true, value: [] });
     } finally {
       await rt.shutdown();
     }
@@ -153,16 +184,65 @@ describe("createRuntime checks per-class agent options", () => {
     assert.equal(err.details.field, "agentWiring.Thermostst");
   });
 
-  test("an agentWiring value that would replace an option of agentConfig is refused, not swapped in unchecked", () => {
+  test("an option and a wired value of the same name are each kept in their own place", async () => {
+    class Both extends Agent {
+      both(): Value {
+        const hook = this.env.wiring.hook;
+        return { option: String(this.env.config.hook), wired: typeof hook === "function" ? String(hook()) : null };
+      }
+    }
+    const rt = testRuntime(path.join(t.dir, "same-name"), Both, 10, {
+      agentConfig: { Both: { hook: "from the user" } },
+      agentWiring: { Both: { hook: () => "wired" } },
+    });
+    try {
+      assert.deepEqual(await rt.call("c", "both", []), {
+        ok: true,
+        value: { option: "from the user", wired: "wired" },
+      });
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  test("a class's validateWiring refusal is a BRIDGE_ERR_CONFIG under agentWiring, listed with the options' issues", () => {
+    class Needy extends Agent {
+      static override validateWiring(wiring: AgentWiring): void {
+        if (typeof wiring.notify !== "function") {
+          const rule = "must be a function";
+          throw new BridgeError("BRIDGE_ERR_CONFIG", `notify ${rule}`, { field: "notify", rule });
+        }
+      }
+    }
+    const dataDir = path.join(t.dir, "needy");
     const err = refusal(() =>
-      testRuntime(path.join(t.dir, "wiring-over-option"), Counter, 10, {
-        agentConfig: { Counter: { step: 2, hook: "from the user" } },
-        agentWiring: { Counter: { hook: () => "wired" } },
+      testRuntime(dataDir, Needy, 12, {
+        agentClasses: [{ pattern: "counter-*", agentClass: Counter }],
+        agentConfig: { Counter: { step: "two" } },
       }),
     );
     assert.equal(err.code, "BRIDGE_ERR_CONFIG");
-    assert.equal(err.details.field, "agentConfig.Counter.hook");
-    assert.equal(err.details.agentClass, "Counter");
-    assert.match(err.message, /agentConfig\.Counter\.hook is wired in by the embedder \(agentWiring\), not an option/);
+    const issues = err.details.issues as Array<{ field: string; message: string; source?: string }>;
+    assert.deepEqual(issues, [
+      { field: "agentConfig.Counter.step", message: "must be a number", agentClass: "Counter" },
+      { field: "agentWiring.Needy.notify", message: "must be a function", agentClass: "Needy" },
+    ]);
+    assert.equal(fs.existsSync(dataDir), false, "no folder or database was made");
+  });
+
+  test("agentWiring that is not an object of objects is refused", () => {
+    const notObject = refusal(() =>
+      testRuntime(path.join(t.dir, "wiring-not-object"), DeviceAgent, 13, {
+        agentWiring: [] as unknown as Record<string, AgentWiring>,
+      }),
+    );
+    assert.equal(notObject.details.field, "agentWiring");
+    const entry = refusal(() =>
+      testRuntime(path.join(t.dir, "wiring-entry"), DeviceAgent, 14, {
+        agentWiring: { DeviceAgent: 5 as unknown as AgentWiring },
+      }),
+    );
+    assert.equal(entry.details.field, "agentWiring.DeviceAgent");
+    assert.match(entry.message, /must be an object of values/);
   });
 });

@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent } from "../../agents/index.ts";
-import { COMMAND_OBSERVER_CONFIG_KEY, DeviceAgent, type DeviceAgentOptions } from "../../agents/device/index.ts";
+import { DeviceAgent, type DeviceAgentOptions } from "../../agents/device/index.ts";
 import { pino } from "pino";
 import { createBridge } from "../../app/bridge.ts";
 import { checkAgentConfig } from "../../app/bridge/agent-config.ts";
@@ -107,13 +107,13 @@ describe("per-class agent options and the app's own wiring", () => {
 });
 
 describe("a config file that sets what the bridge wires in itself", () => {
-  test("agents.config.DeviceAgent.commandObserver stops the start instead of being ignored", async () => {
+  test("agents.config.DeviceAgent.commandObserver stops the start with a rule that says it is wired in", async () => {
     const loaded = loadConfig({
       overrides: {
         dataDir: path.join(tmp, "wired-key-data"),
         mqtt: { host: "127.0.0.1", port: 0 },
         http: { host: "127.0.0.1", port: 0, apiToken: "a-long-enough-operator-token-0123" },
-        agents: { config: { DeviceAgent: { [COMMAND_OBSERVER_CONFIG_KEY]: "metrics" } } },
+        agents: { config: { DeviceAgent: { commandObserver: "metrics" } } },
       },
     });
     assert.ok(loaded.ok, JSON.stringify(loaded));
@@ -124,7 +124,7 @@ describe("a config file that sets what the bridge wires in itself", () => {
       assert.ok(err instanceof BridgeError);
       assert.equal(err.code, "BRIDGE_ERR_CONFIG");
       assert.equal(err.details.field, "agents.config.DeviceAgent.commandObserver");
-      assert.match(err.message, /is set by the bridge itself, not an option/);
+      assert.match(err.message, /is wired in, not an option: .*the bridge wires its own/);
       return true;
     });
   });
@@ -156,8 +156,17 @@ describe("checkAgentConfig", () => {
     const config = { DeviceAgent: { maxHistoryChars: 0, model: "m" }, Counter: { step: 2 } };
     assert.deepEqual(checkAgentConfig(config, DeviceAgent, fixed, ["Counter"]), []);
     assert.deepEqual(checkAgentConfig({}, DeviceAgent, [], []), []);
-    // The app's command metrics hook rides in the same entry at run time; it is not an option to refuse.
-    assert.doesNotThrow(() => DeviceAgent.validateConfig({ [COMMAND_OBSERVER_CONFIG_KEY]: () => {} }));
+  });
+
+  test("a command observer among the options is refused: the bridge wires its own in, apart from them", () => {
+    assert.deepEqual(checkAgentConfig({ DeviceAgent: { commandObserver: "metrics" } }, DeviceAgent, [], []), [
+      {
+        field: "agents.config.DeviceAgent.commandObserver",
+        message:
+          "is wired in, not an option: pass it in createRuntime's agentWiring (commandObserverWiring); the bridge " +
+          "wires its own",
+      },
+    ]);
   });
 
   test("a class's own bad built-in option is reported from the class even without a config entry", () => {
