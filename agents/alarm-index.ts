@@ -62,6 +62,8 @@ export class AlarmIndex {
   readonly #unsaved = new Map<string, number | null>();
   #retryTimer: unknown = null;
   #retryDelayMs = ALARM_WRITE_RETRY_FIRST_MS;
+  /** Agents whose backoff took a step in the current turn of the event loop (see backOff); emptied by a microtask. */
+  readonly #steppedThisTurn = new Set<string>();
 
   constructor(db: RuntimeDb, clock: Clock, fire: (agentIds: string[]) => void, logger: Logger) {
     this.#db = db;
@@ -216,9 +218,18 @@ export class AlarmIndex {
    * holding it made a schedule set for 10 s from now wait up to the 5 min of the backoff; but a queue item queued
    * after a held one still waits behind it, as first attempts run in sequence order (queue.ts). Returns the failures
    * in a row and the delay chosen.
+   *
+   * Failures in one turn of the event loop count once: the outcomes of one batch are given in one turn
+   * (cell-batch.ts, commitBatch; a failed wake's, cell-mailbox.ts), so an alarm event and a queue flush that failed
+   * together are one fault seen once, not a retry that failed again; counted twice, the first retry waited 2 s.
    */
   backOff(agentId: string, delayMs: (failures: number) => number): { failures: number; delayMs: number } {
     const previous = this.#backoffInForce(agentId);
+    if (previous !== undefined && this.#steppedThisTurn.has(agentId)) {
+      return { failures: previous.failures, delayMs: previous.until - previous.heldThrough };
+    }
+    if (this.#steppedThisTurn.size === 0) queueMicrotask(() => this.#steppedThisTurn.clear());
+    this.#steppedThisTurn.add(agentId);
     const failures = (previous?.failures ?? 0) + 1;
     const delay = delayMs(failures);
     const now = this.#clock.now();
