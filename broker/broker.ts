@@ -101,7 +101,7 @@ export function createBroker(options: BrokerOptions): Broker {
     limits.maxConnections,
   );
   const deviceCodecs = new DeviceCodecs();
-  const sessions = new SessionManager(opts.host, hub, logger, (c) => {
+  const sessions = new SessionManager(opts.host, hub, logger, opts.clock, (c) => {
     sender.discard(c);
     rateLimits.release(c.deviceId);
     deviceCodecs.release(c.deviceId);

@@ -175,6 +175,19 @@ export class DeviceConnection {
     });
   }
 
+  /**
+   * Resolves once every up message this session received has left the broker's hands: handed to the agent's mailbox
+   * or given up (`hostClosed`). Waits behind QoS 2 checks (`upGate`) and hand-overs waiting for room (`deliverTail`);
+   * the session's end waits for it (bounded), so its agent gets them before the close.
+   */
+  async untilHandedOver(): Promise<void> {
+    for (;;) {
+      if (this.upGate !== undefined) await this.upGate;
+      else if (this.handOversPending > 0 && this.deliverTail !== undefined) await this.deliverTail;
+      else return;
+    }
+  }
+
   /** Records the codec a hello of this session named; the device's other sessions follow it. */
   noteHello(codec: CodecName): void {
     this.helloCodec = codec;

@@ -4,6 +4,7 @@
  * (reason "takeover") before the new one opens, and a close never overtakes its open.
  */
 import type { AgentHost, CloseReason, ConnectionTransport, EventResult } from "../agents/host.ts";
+import type { Clock } from "./clock.ts";
 import type { DeviceConnection } from "./connection.ts";
 import type { ObserverHub } from "./observer.ts";
 import type { BrokerLogger } from "./options.ts";
@@ -39,6 +40,14 @@ function isCloseOfRemovedAgent(reason: CloseReason, result: Extract<EventResult,
   return reason === "removed" && result.code === RUNTIME_CLOSED;
 }
 
+/**
+ * How long, at most, the end of a session waits (on the broker's clock) for the up messages it received to get room in
+ * the agent's mailbox before the agent is told of the end. Those messages were received in full, so they reach the
+ * agent ahead of its close; a mailbox that stays full this long (an agent stuck on its events) drops the rest,
+ * unacknowledged, rather than hold the close (and a reconnect's takeover) longer.
+ */
+export const END_HAND_OVER_WAIT_MS = 2000;
+
 export class SessionManager {
   /** Sessions whose open committed and that have not closed: the online devices. */
   private readonly online = new Map<string, DeviceConnection>();
@@ -55,6 +64,8 @@ export class SessionManager {
     private readonly host: AgentHost,
     private readonly hub: ObserverHub,
     private readonly logger: BrokerLogger,
+    /** The broker's clock: bounds the wait of a session's end for its messages (END_HAND_OVER_WAIT_MS). */
+    private readonly clock: Clock,
     /** Runs when a session's bookkeeping ends (drops the frames it still held). */
     private readonly onFinished: (connection: DeviceConnection) => void,
   ) {}
@@ -121,8 +132,10 @@ export class SessionManager {
       // A copy: closing in the host awaits, and the list may change meanwhile.
       for (const other of [...(this.live.get(connection.deviceId) ?? [])]) {
         if (other !== connection && !other.hostClosed) {
-          other.markClosing("takeover");
+          // A session whose socket had ended already (its close waits for its messages) ended as its device ended it.
+          if (!other.finished) other.markClosing("takeover");
           other.closed = true;
+          await this.handedOver(other);
           await this.closeInHost(other);
           await endMqttSession(other);
         }
@@ -190,12 +203,40 @@ export class SessionManager {
     }
   }
 
-  /** Called once the session's stream closed: tells the host (unless a takeover already did) and counts. */
+  /**
+   * Resolves once every up message `connection` received has been handed to its agent's mailbox, or after
+   * END_HAND_OVER_WAIT_MS: then the messages still waiting for room are given up (they see `hostClosed` once the
+   * close is sent) and a warning says how many.
+   */
+  private handedOver(connection: DeviceConnection): Promise<void> {
+    if (connection.upGate === undefined && connection.handOversPending === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = this.clock.setTimeout(() => {
+        this.logger.warn(
+          { device: connection.deviceId, dropped: connection.handOversPending, waitedMs: END_HAND_OVER_WAIT_MS },
+          "session ended with up messages still waiting for room in the agent's mailbox; dropped unacknowledged",
+        );
+        resolve();
+      }, END_HAND_OVER_WAIT_MS);
+      void connection.untilHandedOver().then(() => {
+        this.clock.clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * Called once the session's stream closed: the device is offline at once; the host is told (unless a takeover
+   * already did) after the up messages the session received reached the agent's mailbox (see `handedOver`), so the
+   * agent gets them before the close, as a broker that handles packets in order would. Then counts.
+   */
   finish(connection: DeviceConnection): Promise<void> {
     if (connection.finished) return Promise.resolve();
     connection.finished = true;
     connection.closed = true;
+    if (this.online.get(connection.deviceId) === connection) this.online.delete(connection.deviceId);
     const done = (connection.openSettled ?? Promise.resolve())
+      .then(() => this.handedOver(connection))
       .then(() => this.serial(connection.deviceId, () => this.closeInHost(connection)))
       .then(() => {
         this.onFinished(connection);

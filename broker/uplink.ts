@@ -105,6 +105,8 @@ export function createUplink(deps: UplinkDeps): Uplink {
     const frame =
       id === undefined ? { code: result.code, msg: result.message } : { code: result.code, msg: result.message, id };
     if (UNAPPLIED_FAILURE_CODES.includes(result.code)) {
+      // Handed over as the session ended (SessionManager.handedOver): nobody is left to tell or to disconnect.
+      if (connection.closed) return { status: "disconnect", code: result.code, message: result.message };
       logger.warn(
         { device: connection.deviceId, code: result.code },
         "up message not applied; the session ends without acknowledging it",
@@ -138,7 +140,10 @@ export function createUplink(deps: UplinkDeps): Uplink {
   ): Promise<{ done: Promise<EventResult> } | undefined> {
     if (previous !== undefined) await previous;
     for (;;) {
-      if (connection.closed) return undefined;
+      // The message was received in full, so it reaches the agent even when the session ended meanwhile (the end
+      // waits for it, bounded: SessionManager.handedOver), unless the agent was told of the end already: behind
+      // the close it would arrive from a connection the agent let go.
+      if (connection.hostClosed) return undefined;
       const outcome = host.deliver(connection.deviceId, connection.connectionId, message);
       if (outcome.accepted) return { done: outcome.done };
       // Backpressure: this publish stays unacknowledged, and aedes reads no further packets of this session
@@ -151,7 +156,7 @@ export function createUplink(deps: UplinkDeps): Uplink {
     if (connection.handOversPending === 0) {
       // Fast path: nothing of this connection is waiting for the mailbox, so the order is kept by handing over now,
       // with no promise chain per message.
-      if (connection.closed) return CLOSED;
+      if (connection.hostClosed) return CLOSED;
       let outcome: ReturnType<AgentHost["deliver"]>;
       try {
         outcome = host.deliver(connection.deviceId, connection.connectionId, message);

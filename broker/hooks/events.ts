@@ -21,7 +21,9 @@ export function followEvents(aedes: Aedes, ctx: HookContext): void {
     for (const topic of topics) connection?.subscriptions.delete(topic);
   });
   aedes.on("clientError", (client, err) => {
-    connections.get(client)?.markClosing("error", { tentative: true });
+    const connection = connections.get(client);
+    // An error after the session ended (a late answer aedes could not write) does not say how it ended.
+    if (connection !== undefined && !connection.closed) connection.markClosing("error", { tentative: true });
     logger.info({ device: client.id, err: err.message }, "device session error");
   });
   aedes.on("keepaliveTimeout", (client) => {

@@ -29,7 +29,6 @@ type Handling = { kind: "deliver" } | { kind: "skip" } | { kind: "repeat"; outco
 
 const DELIVER: Handling = { kind: "deliver" };
 const SKIP: Handling = { kind: "skip" };
-const SESSION_CLOSED: UplinkOutcome = { status: "disconnect", code: "closed", message: "session closed" };
 
 export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
   const { hub, uplink, connections, qos2InFlight } = ctx;
@@ -60,7 +59,8 @@ export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
       connection.inflight--;
       let error: BridgeError | null = null;
       if (outcome.status !== "ack") {
-        connection.markClosing("error");
+        // Only a live session is ended by an outcome; one that ended already keeps the reason it ended for.
+        if (!connection.closed) connection.markClosing("error");
         error = new BridgeError(outcome.code, outcome.message);
       }
       // The answer (PUBACK, or the session's end) leaves on the loop's check phase, after the I/O this message
@@ -69,6 +69,13 @@ export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
       // request, and on a machine with few cores the two wake-ups compete (docs/benchmarks.md, "Session 5"). Every
       // outcome takes the same path, so answers keep the order of the PUBLISHes.
       setImmediate(() => {
+        // A message the agent got after its session ended (received in full before the end): no answer reaches the
+        // device any more, so aedes is not asked to write one, except to store an applied QoS 2 message of a
+        // persistent session, whose store then answers the device's resend after reconnecting with PUBREC alone.
+        if (connection.client.closed && !(packet.qos === 2 && !connection.clean && error === null)) {
+          settled?.(outcome);
+          return;
+        }
         try {
           callback(error);
         } catch (err) {
@@ -98,13 +105,8 @@ export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
   ): void => {
     const gate = (connection.upGate ?? Promise.resolve())
       .then(decide)
-      .then((handling) => {
-        // As for an ungated message: a session that ended meanwhile hands nothing more to its agent.
-        if (connection.closed) {
-          callback(new Error("session closed"));
-          settled?.(SESSION_CLOSED);
-        } else forward(connection, packet, payload, callback, handling, settled);
-      })
+      // Forwarded even when the session ended meanwhile: it was received in full, and the end waits for it.
+      .then((handling) => forward(connection, packet, payload, callback, handling, settled))
       .catch((err: unknown) => logger.error({ err, device: connection.deviceId }, "forwarding an up message failed"));
     connection.upGate = gate;
     void gate.then(() => {

@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type mqttPacket from "mqtt-packet";
+import { END_HAND_OVER_WAIT_MS } from "../../broker/sessions.ts";
+import { getCodec } from "../../codecs/index.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { connectRaw, publishPacket, type RawDevice, startTestBroker, type TestBroker, waitUntil } from "./helpers.ts";
+
+const cbor = getCodec("cbor");
+const telemetry = (id: string, n: number, messageId: number, qos: 0 | 1 = 1): mqttPacket.IPublishPacket => ({
+  ...publishPacket(`devices/${id}/up/telemetry`, cbor.encodeUp("telemetry", { r: { n } }), messageId),
+  qos,
+});
+
+/** What the agent of `id` was told after the open: its messages' frames and the close, in order. */
+const heard = (tb: TestBroker, id: string) =>
+  tb.host.events
+    .filter((e) => e.agentId === id && e.type !== "open")
+    .map((e) => (e.type === "deliver" ? e.message.frame : e.type === "close" ? `close:${e.reason}` : e.type));
+
+/** A device online on a broker whose host reports its agent's mailbox full. */
+async function heldDevice(id: string, clock?: ManualClock): Promise<{ tb: TestBroker; device: RawDevice }> {
+  const tb = await startTestBroker(clock === undefined ? {} : { clock });
+  const secret = await tb.addDevice(id);
+  const device = await connectRaw(tb.port, { clientId: id, username: id, password: Buffer.from(secret) });
+  await waitUntil(() => tb.broker.isOnline(id));
+  tb.host.setMailboxFull(true);
+  return { tb, device };
+}
+
+describe("a session that ends while PUBLISHes it sent wait for room in the agent's mailbox", () => {
+  test("a DISCONNECT behind them: they still reach the agent, in order, before the session's close", async () => {
+    const { tb, device } = await heldDevice("bye");
+    try {
+      // One write, so aedes reads the three packets together and handles the DISCONNECT before the mailbox has room.
+      device.burst([telemetry("bye", 1, 1), telemetry("bye", 2, 0, 0), { cmd: "disconnect" }]);
+      await device.closed;
+      await waitUntil(() => tb.host.fullRefusals > 0);
+      // Offline at once, though the agent hears of the end only after the messages.
+      await waitUntil(() => !tb.broker.isOnline("bye"));
+      assert.deepEqual(heard(tb, "bye"), []);
+      tb.host.setMailboxFull(false);
+      await tb.host.waitFor(() => tb.host.closes("bye").length === 1);
+      assert.deepEqual(heard(tb, "bye"), [{ r: { n: 1 } }, { r: { n: 2 } }, "close:disconnect"]);
+      assert.equal(tb.broker.stats().connectionsClosed.disconnect, 1);
+    } finally {
+      await tb.close();
+    }
+  });
+
+  test("a reset: what the broker had read reaches the agent before the session's close", async () => {
+    const { tb, device } = await heldDevice("cut");
+    try {
+      device.burst([telemetry("cut", 1, 1), telemetry("cut", 2, 2)]);
+      await waitUntil(() => tb.host.fullRefusals > 0);
+      device.socket.resetAndDestroy();
+      await waitUntil(() => !tb.broker.isOnline("cut"));
+      tb.host.setMailboxFull(false);
+      await tb.host.waitFor(() => tb.host.closes("cut").length === 1);
+      assert.deepEqual(heard(tb, "cut"), [{ r: { n: 1 } }, { r: { n: 2 } }, "close:error"]);
+    } finally {
+      await tb.close();
+    }
+  });
+
+  test("the close waits for room at most END_HAND_OVER_WAIT_MS; what is still waiting then is dropped, and logged", async () => {
+    const clock = new ManualClock();
+    const { tb, device } = await heldDevice("stuck", clock);
+    try {
+      device.burst([telemetry("stuck", 1, 1), { cmd: "disconnect" }]);
+      await device.closed;
+      await waitUntil(() => !tb.broker.isOnline("stuck"));
+      await clock.advance(END_HAND_OVER_WAIT_MS - 1);
+      assert.equal(tb.host.closes("stuck").length, 0);
+      await clock.advance(1);
+      await tb.host.waitFor(() => tb.host.closes("stuck").length === 1);
+      assert.deepEqual(heard(tb, "stuck"), ["close:disconnect"]);
+      assert.ok(tb.logger.lines.some((l) => l.level === "warn" && l.obj.device === "stuck" && l.obj.dropped === 1));
+      // Room after the close: the message is not handed over behind it (the agent let the connection go).
+      tb.host.setMailboxFull(false);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(heard(tb, "stuck"), ["close:disconnect"]);
+    } finally {
+      tb.host.setMailboxFull(false);
+      await tb.close();
+    }
+  });
+});
