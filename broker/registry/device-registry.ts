@@ -191,6 +191,8 @@ export function createDeviceRegistry(options: DeviceRegistryOptions): DeviceRegi
   try {
     db = openRegistryDatabase(opts.path);
   } catch (cause) {
+    // A refusal that says why itself (a schema newer than this build) goes out as it is.
+    if (cause instanceof BridgeError) throw cause;
     throw new BridgeError(BrokerErrorCode.registry, `cannot open device registry at ${opts.path}`, {}, { cause });
   }
   const stmt = {

@@ -1,5 +1,7 @@
 /** The registry's SQLite schema, its migrations and how the file is opened. */
 import Database from "better-sqlite3";
+import { BridgeError } from "../../errors/index.ts";
+import { BrokerErrorCode } from "../errors.ts";
 
 /** A row of the `devices` table. */
 export interface DeviceRow {
@@ -41,16 +43,34 @@ const MIGRATIONS: readonly string[] = [
 const SCHEMA_VERSION = MIGRATIONS.length;
 
 /**
- * Brings the file to SCHEMA_VERSION. The bridge and the CLI may open an old file at the same moment: the steps run in
- * one IMMEDIATE transaction (the write lock first, waiting up to busy_timeout), and the version is read again inside
- * it, so the second process finds the work done instead of adding the same columns twice.
+ * A file a newer build migrated: this build knows neither its columns nor the rules its rows keep, so it opens nothing
+ * rather than write rows the newer build would find half-filled (as a build of schema 1 writes rows with empty ids).
  */
-function migrate(db: Database.Database): void {
+function refuseNewer(path: string, version: number): void {
+  if (version <= SCHEMA_VERSION) return;
+  throw new BridgeError(
+    BrokerErrorCode.registry,
+    `cannot open device registry at ${path}: its schema version ${version} is newer than this agent-bridge knows ` +
+      `(${SCHEMA_VERSION}); a newer agent-bridge wrote it: use that version or a later one`,
+    { path, schemaVersion: version, knownSchemaVersion: SCHEMA_VERSION },
+  );
+}
+
+/**
+ * Brings the file to SCHEMA_VERSION, or refuses one of a newer version. The bridge and the CLI may open an old file at
+ * the same moment: the steps run in one IMMEDIATE transaction (the write lock first, waiting up to busy_timeout), and
+ * the version is read again inside it, so the second process finds the work done instead of adding the same columns
+ * twice.
+ */
+function migrate(db: Database.Database, path: string): void {
   const current = (): number => db.pragma("user_version", { simple: true }) as number;
-  if (current() >= SCHEMA_VERSION) return;
+  const found = current();
+  refuseNewer(path, found);
+  if (found === SCHEMA_VERSION) return;
   db.transaction(() => {
     const from = current();
-    if (from >= SCHEMA_VERSION) return;
+    refuseNewer(path, from);
+    if (from === SCHEMA_VERSION) return;
     for (const step of MIGRATIONS.slice(from)) db.exec(step);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
@@ -67,7 +87,7 @@ export function openRegistryDatabase(path: string): Database.Database {
     if (path !== ":memory:") db.pragma("journal_mode = WAL");
     // NORMAL is durable across process crashes in WAL mode; only an OS crash may lose the last last_seen batch.
     db.pragma("synchronous = NORMAL");
-    migrate(db);
+    migrate(db, path);
     return db;
   } catch (err) {
     db.close();

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
+import Database from "better-sqlite3";
 import { makeTempDir, runCli } from "./support/bridge-process.ts";
 
 const dataDir = makeTempDir("bridge-devices-cli-");
@@ -35,4 +36,20 @@ describe("devices commands and bad input", () => {
       assert.equal(fs.existsSync(missing), false);
     });
   }
+
+  test("devices list on a registry a newer agent-bridge migrated says so (exit 1) and leaves the file as it was", () => {
+    const newer = path.join(dataDir, "newer");
+    fs.mkdirSync(newer);
+    const file = path.join(newer, "registry.db");
+    const db = new Database(file);
+    db.pragma("user_version = 99");
+    db.close();
+    const result = runCli(["devices", "list", "--data-dir", newer]);
+    assert.equal(result.status, 1, result.stderr);
+    assert.equal(result.stdout, "");
+    assert.match(result.stderr, /^error: cannot open device registry at .*: its schema version 99 is newer than/);
+    const after = new Database(file, { readonly: true });
+    assert.equal(after.pragma("user_version", { simple: true }), 99);
+    after.close();
+  });
 });
