@@ -38,13 +38,32 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE devices ADD COLUMN record_id TEXT NOT NULL DEFAULT '';
    ALTER TABLE devices ADD COLUMN secret_id TEXT NOT NULL DEFAULT '';
    UPDATE devices SET record_id = lower(hex(randomblob(16))), secret_id = lower(hex(randomblob(16)));`,
+  // A build of schema 1 (the last release's CLI, a bridge rolled back) opens a newer file without a word: it checks no
+  // version. Its writes left the ids '' (the columns' default), so records it added were one record to the registry
+  // watch and to the CONNECT's re-read, and a secret it rotated kept its secretId. The file itself now fills them in
+  // for any writer, and the rows such a build wrote before this step get theirs here.
+  `UPDATE devices SET record_id = lower(hex(randomblob(16))) WHERE record_id = '';
+   UPDATE devices SET secret_id = lower(hex(randomblob(16))) WHERE secret_id = '';
+   CREATE TRIGGER devices_ids_for_older_writers AFTER INSERT ON devices
+   WHEN NEW.record_id = '' OR NEW.secret_id = ''
+   BEGIN
+     UPDATE devices SET
+       record_id = CASE WHEN record_id = '' THEN lower(hex(randomblob(16))) ELSE record_id END,
+       secret_id = CASE WHEN secret_id = '' THEN lower(hex(randomblob(16))) ELSE secret_id END
+     WHERE id = NEW.id;
+   END;
+   CREATE TRIGGER devices_secret_id_for_older_writers AFTER UPDATE OF secret_hash ON devices
+   WHEN NEW.secret_id = OLD.secret_id AND NEW.secret_hash IS NOT OLD.secret_hash
+   BEGIN
+     UPDATE devices SET secret_id = lower(hex(randomblob(16))) WHERE id = NEW.id;
+   END;`,
 ];
 
 const SCHEMA_VERSION = MIGRATIONS.length;
 
 /**
  * A file a newer build migrated: this build knows neither its columns nor the rules its rows keep, so it opens nothing
- * rather than write rows the newer build would find half-filled (as a build of schema 1 writes rows with empty ids).
+ * rather than write rows the newer build would find half-filled (as a build of schema 1 wrote rows with empty ids).
  */
 function refuseNewer(path: string, version: number): void {
   if (version <= SCHEMA_VERSION) return;

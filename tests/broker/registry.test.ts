@@ -172,7 +172,7 @@ describe("device registry", () => {
     try {
       const raw = new Database(v1, { readonly: true });
       try {
-        assert.equal(raw.pragma("user_version", { simple: true }), 2);
+        assert.equal(raw.pragma("user_version", { simple: true }), 3);
       } finally {
         raw.close();
       }
