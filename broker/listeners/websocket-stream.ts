@@ -18,7 +18,8 @@
  *   message aedes had read goes on as over TCP (one the agent took commits, one still waiting for room is never
  *   acknowledged, so the device sends it again after reconnecting).
  * - a close (a close frame, or the TCP connection ending without one) ends the stream after what the client sent
- *   before it: aedes reads that within `closeTimeoutMs` (a DISCONNECT after PUBLISHes waiting for the mailbox keeps
+ *   before it, from the close frame on (not from the end of the TCP connection, which a client gone silent after its
+ *   close frame never ends): aedes reads that within `closeTimeoutMs` (a DISCONNECT after PUBLISHes waiting for the mailbox keeps
  *   the last will from being published), or the stream is destroyed then with the rest unread. What aedes writes
  *   once the client closed (the PUBACKs of those PUBLISHes) is dropped: the client can no longer take it, and a
  *   failed write would end the session as an error before aedes read the DISCONNECT.
@@ -137,9 +138,10 @@ export function createGracefulWebSocketStream(ws: WebSocket, options: WebSocketS
   // The client closed: the end of what aedes reads, which ends the session. `read(0)` emits `end` now when nothing is
   // left unread, as a TCP socket does on its FIN: aedes stops reading while a CONNECT is being authenticated, and
   // without it a client gone meanwhile still looked wanted, costing a secret verification and an agent session.
-  ws.once("close", () => {
-    socket.off("error", onSocketError);
-    if (stream.destroyed) return;
+  let clientClosed = false;
+  const onClientClosed = (): void => {
+    if (clientClosed || stream.destroyed) return;
+    clientClosed = true;
     stream.push(null);
     stream.read(0);
     if (stream.readableLength === 0) return;
@@ -148,6 +150,20 @@ export function createGracefulWebSocketStream(ws: WebSocket, options: WebSocketS
     const clear = (): void => clock.clearTimeout(cut);
     stream.once("end", clear);
     stream.once("close", clear);
+  };
+  ws.once("close", () => {
+    socket.off("error", onSocketError);
+    onClientClosed();
+  });
+  // ws answers a client's close frame with its own, then ends the TCP connection (the socket's `finish`), but closes the
+  // WebSocket only once the client has ended its side too, after 30 s (ws' own bound) for a client gone silent after
+  // its close frame. The client sends nothing after that frame, so its session ends at the server's end, and the TCP
+  // connection is cut after `closeTimeoutMs`, not held that long under the socket bound.
+  socket.once("finish", () => {
+    onClientClosed();
+    if (ws.readyState === WebSocket.CLOSED) return;
+    const cut = clock.setTimeout(() => ws.terminate(), closeTimeoutMs);
+    ws.once("close", () => clock.clearTimeout(cut));
   });
   return stream;
 }

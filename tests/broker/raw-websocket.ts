@@ -75,9 +75,21 @@ function takeFrames(buffer: Buffer, out: ServerFrame[]): Buffer {
   }
 }
 
+export interface RawWebSocketOptions {
+  /**
+   * Keeps the client's side of the TCP connection open after the server ended its side (its FIN), as a client gone
+   * silent right after its close frame does. Default false: the client ends its side at once, as Node's sockets do.
+   */
+  halfOpen?: boolean;
+}
+
 /** Opens a WebSocket on `path` (subprotocol "mqtt") and resolves once the server answered 101. */
-export async function rawWebSocket(port: number, path = "/mqtt"): Promise<RawWebSocket> {
-  const socket = net.connect(port, "127.0.0.1");
+export async function rawWebSocket(
+  port: number,
+  path = "/mqtt",
+  options: RawWebSocketOptions = {},
+): Promise<RawWebSocket> {
+  const socket = net.connect({ port, host: "127.0.0.1", allowHalfOpen: options.halfOpen === true });
   // Each frame leaves when sent: with Nagle's algorithm a small frame waits for the ACK of the previous one, which
   // the server delays while it has nothing to answer (a PUBLISH held by a full mailbox).
   socket.setNoDelay(true);
