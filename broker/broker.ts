@@ -21,6 +21,7 @@ import { createWebSocketEndpoint, type WebSocketEndpoint } from "./listeners/web
 import { type BrokerStats, type BrokerTransportKind, ObserverHub } from "./observer.ts";
 import { type BrokerOptions, resolveBrokerOptions } from "./options.ts";
 import { Qos2InFlight } from "./qos2-inflight.ts";
+import { paceReads } from "./read-pacer.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "./registry/index.ts";
 import { RegistryWatch } from "./registry-watch.ts";
 import { SessionManager } from "./sessions.ts";
@@ -138,7 +139,8 @@ export function createBroker(options: BrokerOptions): Broker {
     // Packets a device sends behind its CONNECT, before the CONNACK ([MQTT-3.1.4] allows it: a device flushing its
     // offline buffer on reconnect), wait in aedes' queue until authentication ends. aedes' default of 42 cut such a
     // device before it was even accepted, however often it retried; the broker's own bound on pipelined messages is
-    // maxInflightPerDevice. Their bytes stay bounded by the socket's read buffer: aedes reads no more meanwhile.
+    // maxInflightPerDevice, and the read pacer lets aedes take no more PUBLISHes than that in this first read. Their
+    // bytes stay bounded by the socket's read buffer: aedes reads no more meanwhile.
     queueLimit: limits.maxInflightPerDevice,
   });
 
@@ -190,7 +192,12 @@ export function createBroker(options: BrokerOptions): Broker {
       stream.destroy();
       return;
     }
-    const guarded = guardPacketSize(stream, maxPacketBytes, tooLarge);
+    // The pacer first, so the size guard on top of it sees only the bytes aedes takes.
+    const guarded = guardPacketSize(
+      paceReads(stream, opts.clock, limits.maxInflightPerDevice),
+      maxPacketBytes,
+      tooLarge,
+    );
     streamFacts.set(guarded, { transport, remoteAddress });
     aedes.handle(guarded, req);
   };

@@ -7,6 +7,7 @@ import type { CloseReason } from "../agents/host.ts";
 import type { CodecName, DownMessage } from "../codecs/frames.ts";
 import { type CodecSource, negotiateCodec } from "../codecs/index.ts";
 import type { SharedDeviceCodec } from "./device-codecs.ts";
+import type { ReadPacer } from "./read-pacer.ts";
 import type { BrokerTransportKind } from "./observer.ts";
 import { SubscriptionTable } from "./subscription-table.ts";
 import type { TokenBucket } from "./token-bucket.ts";
@@ -71,8 +72,10 @@ export class DeviceConnection {
   finished = false;
   /** Settles when `host.open` settled; close waits for it so the host sees open before close. Unset until opening. */
   openSettled: Promise<unknown> | undefined;
-  /** Up messages accepted but not yet acknowledged. */
+  /** Up messages accepted (from the PUBLISH hook on) and not yet answered. */
   inflight = 0;
+  /** The pacer of aedes' reads of the session's stream (read-pacer.ts; made when its socket was accepted). */
+  readPacer: ReadPacer | undefined;
   /**
    * Set while a QoS 2 retransmission is checked against aedes' store (asynchronously); the session's later up
    * messages wait behind it, so they still reach the agent, and are answered, in arrival order.

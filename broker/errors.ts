@@ -31,7 +31,10 @@ export const BrokerErrorCode = {
   packetTooLarge: "BRIDGE_ERR_PACKET_TOO_LARGE",
   /** The device sends faster than `limits.messagesPerSecond` allows. */
   rateLimited: "BRIDGE_ERR_RATE_LIMITED",
-  /** More up messages in flight for one device than `limits.maxInflightPerDevice`. */
+  /**
+   * More up messages in flight for one device than `limits.maxInflightPerDevice`. A safety net: the broker stops
+   * reading a session before that (read-pacer.ts).
+   */
   inflightLimit: "BRIDGE_ERR_INFLIGHT_LIMIT",
   /** `limits.maxConnections` devices are connected already (CONNACK 3). */
   connectionLimit: "BRIDGE_ERR_CONNECTION_LIMIT",

@@ -62,7 +62,11 @@ export interface BrokerLimits {
   maxRateBreaches: number;
   /** Device connections at once; further CONNECTs get CONNACK 3 (server unavailable). Default 10000. */
   maxConnections: number;
-  /** Up messages of one device being processed at once before it is disconnected. Default 256. */
+  /**
+   * Up messages of one session being processed at once (received, not yet answered). The broker stops reading the
+   * session's socket at half of it, and never lets one read take more than the rest, so a device that pipelines is
+   * slowed, not cut. Default 256.
+   */
   maxInflightPerDevice: number;
   /**
    * Secret verifications (scrypt on libuv's thread pool, tens of ms each) running at once; a CONNECT whose secret the

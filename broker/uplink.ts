@@ -11,6 +11,7 @@ import { BrokerErrorCode } from "./errors.ts";
 import { handleUp } from "./handlers/index.ts";
 import type { ObserverHub } from "./observer.ts";
 import type { BrokerLimits, BrokerLogger } from "./options.ts";
+import { readPacing } from "./read-pacer.ts";
 import type { DeviceRegistry } from "./registry/index.ts";
 import type { DownSender } from "./transport.ts";
 import { decodeUp, guessHelloCodec, parseUpTopic, type UpTopic } from "./wire.ts";
@@ -80,6 +81,7 @@ export const UNAPPLIED_FAILURE_CODES: readonly string[] = [
 export function createUplink(deps: UplinkDeps): Uplink {
   const { host, hub, limits, sender, clock, logger } = deps;
   const decodeLimits = { maxFrameBytes: limits.maxPayloadBytes, maxDepth: limits.maxDepth };
+  const paceReads = readPacing(limits);
 
   // Refusals go in the connection's codec, not the refused message's suffix: a binary device that sent a /json
   // message must still never receive a JSON text frame (DESIGN section 3, protocol suppression).
@@ -146,8 +148,8 @@ export function createUplink(deps: UplinkDeps): Uplink {
       if (connection.hostClosed) return undefined;
       const outcome = host.deliver(connection.deviceId, connection.connectionId, message);
       if (outcome.accepted) return { done: outcome.done };
-      // Backpressure: this publish stays unacknowledged, and aedes reads no further packets of this session
-      // until it is handled, so the device slows down instead of the mailbox growing.
+      // Backpressure: this publish stays unacknowledged, and aedes reads nothing more of this session while a
+      // hand-over waits (read-pacer.ts), so the device slows down instead of the broker's memory growing.
       await outcome.ready;
     }
   }
@@ -176,13 +178,16 @@ export function createUplink(deps: UplinkDeps): Uplink {
     firstWait: Promise<void> | undefined,
   ): Promise<UplinkOutcome> {
     connection.handOversPending++;
+    paceReads(connection);
     const accepted = handOverInOrder(connection, message, firstWait ?? connection.deliverTail);
     const settled = accepted.then(
       () => {
         connection.handOversPending--;
+        paceReads(connection);
       },
       () => {
         connection.handOversPending--;
+        paceReads(connection);
       },
     );
     connection.deliverTail = settled;

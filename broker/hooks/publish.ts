@@ -4,6 +4,7 @@ import { BridgeError } from "../../errors/index.ts";
 import { mayPublish } from "../acl.ts";
 import type { DeviceConnection } from "../connection.ts";
 import { BrokerErrorCode } from "../errors.ts";
+import { readPacing } from "../read-pacer.ts";
 import type { UplinkOutcome } from "../uplink.ts";
 import type { HookContext } from "./context.ts";
 
@@ -33,6 +34,7 @@ const SKIP: Handling = { kind: "skip" };
 export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
   const { hub, uplink, connections, qos2InFlight } = ctx;
   const { logger, limits } = ctx.opts;
+  const paceReads = readPacing(limits);
 
   /** The first copy of a QoS 2 message may be in aedes' store already: then only answer this one. */
   const askStore = (client: Client, messageId: number): Promise<Handling> =>
@@ -54,9 +56,9 @@ export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
     handling: Handling,
     settled: ((outcome: UplinkOutcome) => void) | undefined,
   ): void => {
-    connection.inflight++;
     const answer = (outcome: UplinkOutcome): void => {
       connection.inflight--;
+      paceReads(connection);
       let error: BridgeError | null = null;
       if (outcome.status !== "ack") {
         // Only a live session is ended by an outcome; one that ended already keeps the reason it ended for.
@@ -171,12 +173,17 @@ export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
       connection.markClosing("error");
       return callback(new BridgeError(BrokerErrorCode.aclDenied, "publish outside the device namespace"));
     }
+    // A safety net: the read pacer never lets aedes take more PUBLISHes than the limit has room for (read-pacer.ts).
     if (connection.inflight >= limits.maxInflightPerDevice) {
       hub.limitBreach(BrokerErrorCode.inflightLimit);
       logger.warn({ device: connection.deviceId, max: limits.maxInflightPerDevice }, "too many messages in flight");
       connection.markClosing("error");
       return callback(new BridgeError(BrokerErrorCode.inflightLimit, "too many messages in flight"));
     }
+    // Counted from here, a message waiting behind a QoS 2 check included, until its answer; half the limit in flight
+    // holds aedes' reads of the session (read-pacer.ts).
+    connection.inflight++;
+    paceReads(connection);
     // Up messages are consumed here; retaining them would keep device payloads in broker memory for nobody.
     packet.retain = false;
     const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;

@@ -48,6 +48,24 @@ describe("a session that ends while PUBLISHes it sent wait for room in the agent
     }
   });
 
+  test("a DISCONNECT sent later, while the broker holds the session's reads, is read after the PUBLISHes", async () => {
+    const { tb, device } = await heldDevice("later");
+    try {
+      device.burst([telemetry("later", 1, 1)]);
+      await waitUntil(() => tb.host.fullRefusals > 0);
+      device.burst([telemetry("later", 2, 2), { cmd: "disconnect" }]);
+      device.socket.end();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // Unread behind the held PUBLISH, in order: the session is still on.
+      assert.equal(tb.broker.isOnline("later"), true);
+      tb.host.setMailboxFull(false);
+      await tb.host.waitFor(() => tb.host.closes("later").length === 1);
+      assert.deepEqual(heard(tb, "later"), [{ r: { n: 1 } }, { r: { n: 2 } }, "close:disconnect"]);
+    } finally {
+      await tb.close();
+    }
+  });
+
   test("a reset: what the broker had read reaches the agent before the session's close", async () => {
     const { tb, device } = await heldDevice("cut");
     try {

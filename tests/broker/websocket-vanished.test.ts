@@ -16,9 +16,9 @@ const telemetry = (id: string, n: number, messageId: number): Buffer =>
 
 /**
  * A device online over WebSocket whose agent's mailbox is full, with aedes reading nothing more of its session: eight
- * PUBLISHes in one frame reach aedes in one read, and aedes reads again only once about as many answers or new frames
- * came (it counts them off), so the ninth, in a frame of its own, stays unread in the stream. The broker's clock
- * stands still, so only what reaches aedes at once can end the session.
+ * PUBLISHes in one frame reach aedes in one read, the first waits for room in the mailbox, and the broker's read pacer
+ * gives aedes nothing more meanwhile, so the ninth, in a frame of its own, stays unread in the stream. The broker's
+ * clock stands still, so only what reaches aedes at once can end the session.
  */
 async function deviceHeldByFullMailbox(id: string, options: { will?: boolean } = {}) {
   const clock = new ManualClock();

@@ -1,0 +1,148 @@
+/**
+ * Socket-level backpressure for one device connection (docs/broker.md, "Backpressure").
+ *
+ * aedes 1.2 reads a session's stream whenever the stream emits `readable`, i.e. whenever a new chunk arrives, even
+ * while PUBLISHes of its previous read still wait for their answers (it counts a `readable` as one of the answers it
+ * waits for), and it parses and handles every packet of what it read at once. Left alone, a device that keeps sending
+ * while its agent is slow has every packet read and held in memory. The pacer stands in front of aedes'
+ * `read(null)` on the stream (under the packet size guard, which so sees only what aedes takes):
+ *
+ * - **held** (a message of the session waits for room in the agent's mailbox, or half of `maxInflightPerDevice` is in
+ *   flight): aedes gets nothing. The bytes stay in the stream's buffer, which stops reading the socket at its
+ *   high-water mark; TCP's window (ws.pause for a WebSocket) then slows the device.
+ * - **otherwise** aedes gets no more PUBLISHes than the rest of the in-flight budget (`maxInflightPerDevice` less
+ *   those in flight); the rest goes back to the front of the buffer (`unshift`) for a later read. So a session never
+ *   has more than the limit in flight, however much it pipelines.
+ *
+ * aedes reads again on its own once the packets it got were answered. Only when it asked and got nothing may it wait
+ * for a `readable` that new bytes will not bring (the device is blocked by TCP, or waits for its PUBACKs), so on
+ * release the pacer emits one. While held, the device's PINGREQs wait in the buffer behind its PUBLISHes; the bridge
+ * is the slow side, so aedes' keepalive timer is refreshed meanwhile, and the device is not cut for it.
+ */
+import type { Duplex } from "node:stream";
+import type { Client } from "aedes";
+import type { Clock } from "./clock.ts";
+import type { DeviceConnection } from "./connection.ts";
+import type { BrokerLimits } from "./options.ts";
+import { PublishCounter } from "./publish-counter.ts";
+
+/** aedes' keepalive state of a client (not in its typings): the timer `handle` refreshes per packet, and its period. */
+interface AedesKeepalive {
+  _keepaliveTimer?: { refresh(): unknown } | null;
+  /** ms: 1.5 times the CONNECT's keepalive ([MQTT-3.1.2-24]); -1 without one. */
+  _keepaliveInterval?: number;
+}
+
+const pacers = new WeakMap<Duplex, ReadPacer>();
+
+export class ReadPacer {
+  #held = false;
+  /** PUBLISHes aedes may take in its next read. */
+  #allowance: number;
+  /** aedes asked for data while bytes were buffered and got none: it may wait for a `readable` that does not come. */
+  #starved = false;
+  #kickQueued = false;
+  #keepaliveTimer: unknown;
+  readonly #counter = new PublishCounter();
+  readonly #stream: Duplex;
+  readonly #clock: Clock;
+
+  /** Stands in front of `stream.read`; aedes may take `allowance` PUBLISHes until the first `update`. */
+  constructor(stream: Duplex, clock: Clock, allowance: number) {
+    this.#stream = stream;
+    this.#clock = clock;
+    this.#allowance = allowance;
+    // `call` rather than `bind`, as the packet size guard does: one bound function less per connection.
+    const read = stream.read;
+    stream.read = (size?: number): unknown => {
+      // aedes reads with read(null); Node's own read(0) (refilling the buffer) and sized reads pass unchanged, and so
+      // does a read of an empty buffer, which is how an ended stream emits `end`.
+      if ((size !== null && size !== undefined) || stream.readableLength === 0) return read.call(stream, size);
+      if (this.#held) {
+        this.#starved = true;
+        return null;
+      }
+      const chunk: unknown = read.call(stream, size);
+      if (!(chunk instanceof Uint8Array)) return chunk;
+      const cut = this.#counter.cut(chunk, this.#allowance);
+      if (cut === chunk.length) {
+        this.#starved = false;
+        return chunk;
+      }
+      stream.unshift(chunk.subarray(cut));
+      // With packets before the cut, aedes comes back once they are answered; with none, it waits to be told.
+      this.#starved = cut === 0;
+      return cut === 0 ? null : chunk.subarray(0, cut);
+    };
+  }
+
+  /** After the session's in-flight count or its hand-overs changed: whether aedes is held, and how much it may take. */
+  update(held: boolean, allowance: number, client: Client): void {
+    this.#allowance = allowance;
+    if (held === this.#held) return;
+    this.#held = held;
+    if (held) {
+      this.#keepAlive(client);
+      return;
+    }
+    if (this.#keepaliveTimer !== undefined) this.#clock.clearTimeout(this.#keepaliveTimer);
+    this.#keepaliveTimer = undefined;
+    // A full keepalive period from the moment the broker reads again: the PINGREQs it held are read only now.
+    (client as unknown as AedesKeepalive)._keepaliveTimer?.refresh();
+    if (this.#starved) this.#kickSoon();
+  }
+
+  /** On a later turn of the loop (never inside aedes' own parse), a `readable` for an aedes that may be idle. */
+  #kickSoon(): void {
+    if (this.#kickQueued) return;
+    this.#kickQueued = true;
+    setImmediate(() => {
+      this.#kickQueued = false;
+      const stream = this.#stream;
+      if (this.#held || !this.#starved || stream.destroyed || stream.readableLength === 0) return;
+      stream.emit("readable");
+    });
+  }
+
+  /** Refreshes aedes' keepalive timer now and every half period while held. */
+  #keepAlive(client: Client): void {
+    const keepalive = client as unknown as AedesKeepalive;
+    const periodMs = keepalive._keepaliveInterval ?? -1;
+    if (periodMs <= 0) return;
+    const refresh = (): void => {
+      this.#keepaliveTimer = undefined;
+      if (!this.#held || client.closed) return;
+      keepalive._keepaliveTimer?.refresh();
+      this.#keepaliveTimer = this.#clock.setTimeout(refresh, periodMs / 2);
+    };
+    refresh();
+  }
+}
+
+/**
+ * Puts a pacer in front of `stream.read` (before the packet size guard wraps it); until its session says otherwise,
+ * aedes may take `maxInflightPerDevice` PUBLISHes, so even the PUBLISHes pipelined behind a CONNECT stay within it.
+ */
+export function paceReads<S extends Duplex>(stream: S, clock: Clock, maxInflightPerDevice: number): S {
+  pacers.set(stream, new ReadPacer(stream, clock, maxInflightPerDevice));
+  return stream;
+}
+
+/**
+ * The pacing rule of one broker: returns what to call whenever a session's in-flight count (`inflight`) or its
+ * hand-overs waiting for the mailbox (`handOversPending`) changed. A session is held while a message waits for room
+ * in the mailbox or half of `maxInflightPerDevice` is in flight; released, it may take the rest of the limit in one
+ * read, so reads stay few under load rather than one per answer.
+ */
+export function readPacing(limits: Pick<BrokerLimits, "maxInflightPerDevice">): (connection: DeviceConnection) => void {
+  const max = limits.maxInflightPerDevice;
+  const holdAt = Math.ceil(max / 2);
+  return (connection) => {
+    // The lookup runs once per session; a stream without a pacer (none in the broker) is left alone.
+    connection.readPacer ??= pacers.get(connection.client.conn as Duplex);
+    const pacer = connection.readPacer;
+    if (pacer === undefined) return;
+    const held = connection.handOversPending > 0 || connection.inflight >= holdAt;
+    pacer.update(held, max - connection.inflight, connection.client);
+  };
+}
