@@ -18,9 +18,10 @@
  *   message aedes had read goes on as over TCP (one the agent took commits, one still waiting for room is never
  *   acknowledged, so the device sends it again after reconnecting).
  * - a close (a close frame, or the TCP connection ending without one) ends the stream after what the client sent
- *   before it, from the close frame on (not from the end of the TCP connection, which a client gone silent after its
- *   close frame never ends): aedes reads that within `closeTimeoutMs` (a DISCONNECT after PUBLISHes waiting for the mailbox keeps
- *   the last will from being published), or the stream is destroyed then with the rest unread. What aedes writes
+ *   before it, from the moment ws reads it (not from the end of the close handshake, which a client gone silent after
+ *   its close frame, or one that no longer reads, never completes): aedes reads that within `closeTimeoutMs` (a
+ *   DISCONNECT after PUBLISHes waiting for the mailbox keeps the last will from being published), or the stream is
+ *   destroyed then with the rest unread, and the TCP connection is cut then at the latest. What aedes writes
  *   once the client closed (the PUBACKs of those PUBLISHes) is dropped: the client can no longer take it, and a
  *   failed write would end the session as an error before aedes read the DISCONNECT.
  *
@@ -89,6 +90,20 @@ export function createGracefulWebSocketStream(ws: WebSocket, options: WebSocketS
   const { closeTimeoutMs, clock, socket } = options;
   // Only to find where the packets aedes writes end; aedes writes nothing too large.
   const writtenPackets = new PacketSizeTracker(Number.POSITIVE_INFINITY);
+  /** The broker began the close (aedes ended or destroyed the stream), not the client. */
+  let serverClosed = false;
+  let cutArmed = false;
+  /**
+   * Cuts the TCP connection `closeTimeoutMs` after the close began, once however it began: ws' own bound is 30 s, on
+   * its own clock, and a client that reads nothing or never ends its side would hold its socket under the bound that
+   * long.
+   */
+  const cutAfterTimeout = (): void => {
+    if (cutArmed || ws.readyState === WebSocket.CLOSED) return;
+    cutArmed = true;
+    const cut = clock.setTimeout(() => ws.terminate(), closeTimeoutMs);
+    ws.once("close", () => clock.clearTimeout(cut));
+  };
   const stream: Duplex = new Duplex({
     // Only aedes (or the WebSocket's error or close) ends the stream, never the end of one side alone.
     autoDestroy: false,
@@ -107,19 +122,18 @@ export function createGracefulWebSocketStream(ws: WebSocket, options: WebSocketS
       ws.send(frames[frames.length - 1], callback);
     },
     final(callback) {
+      serverClosed = true;
       if (ws.readyState === WebSocket.OPEN) ws.close(NORMAL_CLOSURE);
       callback();
     },
     destroy(err, callback) {
+      serverClosed = true;
       // Nothing more is read for aedes; the client's close frame still has to be read for the close to complete.
       ws.off("message", onMessage);
       ws.resume();
-      if (ws.readyState !== WebSocket.CLOSED) {
-        const cut = clock.setTimeout(() => ws.terminate(), closeTimeoutMs);
-        ws.once("close", () => clock.clearTimeout(cut));
-        // Already closing: ws started the close itself (a frame it could not take), with the right code.
-        if (ws.readyState === WebSocket.OPEN) ws.close(err ? POLICY_VIOLATION : NORMAL_CLOSURE);
-      }
+      cutAfterTimeout();
+      // Already closing: ws started the close itself (a frame it could not take, the client's close), with its code.
+      if (ws.readyState === WebSocket.OPEN) ws.close(err ? POLICY_VIOLATION : NORMAL_CLOSURE);
       // The close frame is queued behind everything written before it; the stream's `close` follows.
       callback(err);
     },
@@ -151,19 +165,35 @@ export function createGracefulWebSocketStream(ws: WebSocket, options: WebSocketS
     stream.once("end", clear);
     stream.once("close", clear);
   };
+  const onClientGone = (): void => {
+    onClientClosed();
+    cutAfterTimeout();
+  };
   ws.once("close", () => {
     socket.off("error", onSocketError);
     onClientClosed();
   });
-  // ws answers a client's close frame with its own, then ends the TCP connection (the socket's `finish`), but closes the
-  // WebSocket only once the client has ended its side too, after 30 s (ws' own bound) for a client gone silent after
-  // its close frame. The client sends nothing after that frame, so its session ends at the server's end, and the TCP
-  // connection is cut after `closeTimeoutMs`, not held that long under the socket bound.
-  socket.once("finish", () => {
-    onClientClosed();
-    if (ws.readyState === WebSocket.CLOSED) return;
-    const cut = clock.setTimeout(() => ws.terminate(), closeTimeoutMs);
-    ws.once("close", () => clock.clearTimeout(cut));
+  // The client's close frame ends its session when ws reads it, not when the close handshake completes. ws answers it
+  // and ends the server's side of the TCP connection only once that answer (and every frame queued before it) has
+  // left, and closes the WebSocket once the client has ended its side too: a client that stopped reading (the answer
+  // never leaves) or went silent after its close frame (never ends its side) stayed online until ws gave up, 30 s
+  // later. ws tells of the frame by nothing but its state: it turns CLOSING while it reads the chunk holding the frame,
+  // so the state is looked at before and after ws' own `data` listener. Everything the client sent before the frame
+  // has reached the stream by then (ws emits messages as it reads them).
+  let openBeforeChunk = false;
+  socket.prependListener("data", () => {
+    openBeforeChunk = ws.readyState === WebSocket.OPEN;
   });
+  socket.on("data", () => {
+    if (!openBeforeChunk || serverClosed || ws.readyState !== WebSocket.CLOSING) return;
+    // A frame ws refused turns it CLOSING too, and its `error` (which destroys the stream with it) is emitted later in
+    // this turn of the event loop: looking only after it lets that error end the session as one, not as a close.
+    setImmediate(onClientGone);
+  });
+  // The client ended its side without a close frame (its FIN): nothing more comes, as over TCP, even while the
+  // server's side cannot end because the client reads nothing.
+  socket.once("end", onClientGone);
+  // The server's side ended: the close handshake the broker began is answered, or the client's close went unnoticed.
+  socket.once("finish", onClientGone);
   return stream;
 }

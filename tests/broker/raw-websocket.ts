@@ -32,6 +32,13 @@ export interface RawWebSocket {
   closeCode(): number | undefined;
   /** Cuts the connection with a TCP reset, as a device that loses power mid-session or a NAT dropping it does. */
   reset(): void;
+  /**
+   * Stops reading what the server sends (it piles up in the kernel's buffers, then in the server's), as a device busy
+   * elsewhere or behind a stalled link does; what the client sends still leaves.
+   */
+  stopReading(): void;
+  /** Ends the client's side of the TCP connection (a FIN) without a close frame. */
+  end(): void;
   destroy(): void;
   /** Settles when the TCP connection closed. */
   readonly closed: Promise<void>;
@@ -133,6 +140,8 @@ export async function rawWebSocket(
       return close && close.payload.length >= 2 ? close.payload.readUInt16BE(0) : undefined;
     },
     reset: () => socket.resetAndDestroy(),
+    stopReading: () => socket.pause(),
+    end: () => socket.end(),
     destroy: () => socket.destroy(),
     closed,
   };
