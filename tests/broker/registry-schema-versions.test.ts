@@ -100,6 +100,39 @@ describe("device registry files written by other versions", () => {
     }
   });
 
+  test("the triggers leave alone the ids this build writes: its add, its rotation and updates of other fields", async () => {
+    const file = path.join(dir, "own-writes.db");
+    const registry = createDeviceRegistry({ path: file, scrypt: cheap });
+    try {
+      await registry.add("own-1");
+      const added = registry.get("own-1");
+      assert.ok(added);
+      registry.setCodec("own-1", "json");
+      registry.setFirmware("own-1", "2.0.1");
+      registry.touch("own-1", 5000);
+      registry.flush();
+      const updated = registry.get("own-1");
+      assert.deepEqual([updated?.recordId, updated?.secretId], [added.recordId, added.secretId], "nothing re-keyed");
+      // This build's writes as the registry makes them, with ids of the test's choosing: the file keeps those.
+      rawExec(file, (db) => {
+        db.prepare(
+          "INSERT OR IGNORE INTO devices (id, secret_hash, codec, agent_class, created_at, record_id, secret_id) " +
+            "VALUES ('own-2', 'scrypt$1024$8$1$AAAA$BBBB', NULL, NULL, 1, 'record-own-2', 'secret-own-2')",
+        ).run();
+        db.prepare("UPDATE devices SET secret_hash = ?, secret_id = ? WHERE id = ?").run(
+          "scrypt$1024$8$1$CCCC$DDDD",
+          "secret-rotated",
+          "own-1",
+        );
+      });
+      const [own1, own2] = [registry.get("own-1"), registry.get("own-2")];
+      assert.deepEqual([own2?.recordId, own2?.secretId], ["record-own-2", "secret-own-2"]);
+      assert.deepEqual([own1?.recordId, own1?.secretId], [added.recordId, "secret-rotated"], "not drawn a second time");
+    } finally {
+      registry.close();
+    }
+  });
+
   test("a schema 2 file with rows an older build wrote without ids is repaired when opened", async () => {
     const file = path.join(dir, "v2-empty-ids.db");
     const secret = "a-secret-from-the-old-cli";
