@@ -36,6 +36,15 @@ function servedClasses(options: RuntimeOptions): AgentClass[] {
   return [...new Set([options.defaultAgentClass, ...(options.agentClasses ?? []).map((c) => c.agentClass)])];
 }
 
+/**
+ * The entry of class `className` in `byClass` (agentConfig, agentWiring), undefined when it has none. Its own entries
+ * only: a class may be named like a member of Object.prototype (`constructor`, `toString`), which a plain
+ * `byClass[className]` would read from the prototype (a function) when the class has no entry.
+ */
+export function entryOfClass<T>(byClass: Readonly<Record<string, T>>, className: string): T | undefined {
+  return Object.hasOwn(byClass, className) ? byClass[className] : undefined;
+}
+
 function isOptions(value: unknown): value is Readonly<Record<string, unknown>> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -2,6 +2,7 @@ import fs from "node:fs";
 import { performance } from "node:perf_hooks";
 import type { Value } from "../codecs/frames.ts";
 import { constructAgent } from "./agent.ts";
+import { entryOfClass } from "./agent-config-check.ts";
 import type { AgentCell } from "./cell.ts";
 import { clearPendingOnLeave } from "./cell-batch.ts";
 import { evacuate, releaseCapacityWaiters, settleEvent } from "./cell-mailbox.ts";
@@ -51,8 +52,8 @@ function loadAgent(cell: AgentCell, sql: SqlRunner): void {
     random: core.random,
     engine: core.engine,
     logger: core.logger.child({ agent: cell.id }),
-    config: core.agentConfig[cell.cls.name] ?? {},
-    wiring: core.agentWiring[cell.cls.name] ?? {},
+    config: entryOfClass(core.agentConfig, cell.cls.name) ?? {},
+    wiring: entryOfClass(core.agentWiring, cell.cls.name) ?? {},
     directory: {
       // Through liveCell like the agent's own API: a retired instance's env must not write either (retirement.ts).
       put: (kind: string, key: string, value: Value | null) => directoryPut(liveCell(cell), kind, key, value),

@@ -41,7 +41,11 @@ export function commandObserverWiring(
   classes: readonly AgentClass[],
   observer: CommandObserver,
 ): Record<string, DeviceAgentWiring> {
-  const wiring: Record<string, DeviceAgentWiring> = {};
-  for (const cls of classes) if (isDeviceAgentClass(cls)) wiring[cls.name] = { commandObserver: observer };
-  return wiring;
+  // Own entries (fromEntries defines them), not assignments: `wiring["__proto__"] = ...` would set the object's
+  // prototype, and a class of that name would get no entry.
+  return Object.fromEntries(
+    classes
+      .filter(isDeviceAgentClass)
+      .map((cls): [string, DeviceAgentWiring] => [cls.name, { commandObserver: observer }]),
+  );
 }
