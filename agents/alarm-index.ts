@@ -47,6 +47,11 @@ export class AlarmIndex {
   readonly #fire: (agentIds: string[]) => void;
   readonly #logger: Logger;
   readonly #times = new Map<string, number>();
+  /**
+   * The time of each alarm that fired (FIRED in #times): its row keeps it until the agent recomputes its alarm after
+   * the alarm event, so a crash before that event commits fires it again at the next start (see lowerTo).
+   */
+  readonly #firedAt = new Map<string, number>();
   readonly #pending = new Set<string>();
   /**
    * Agents whose alarm or queue event failed as a whole (see backOff): how many such failures in a row, and the hold
@@ -133,19 +138,30 @@ export class AlarmIndex {
       this.#times.set(agentId, at);
       this.#push({ id: agentId, t: at });
     }
+    this.#firedAt.delete(agentId);
     this.#arm();
     return this.#write(agentId, at);
   }
 
   /**
-   * Write-ahead: moves the alarm earlier if `at` is earlier than what the index holds. Throws when runtime.db refuses
-   * the row, so the schedule asking for it fails rather than commit with no row to wake its agent after a crash; the
-   * earlier alarm stays in memory and its row is written later all the same (an early wake finds nothing due).
+   * Write-ahead of a new schedule at `at` (schedules.ts, before its INSERT): when the agent's row does not already wake
+   * it by then, the alarm moves earlier and its row is written now. Throws when runtime.db refuses that row, so the
+   * schedule fails rather than commit with no row to wake its agent after a crash; the earlier alarm stays in memory
+   * and its row is written later all the same (an early wake finds nothing due).
+   *
+   * What counts is the row, not only memory: one runtime.db refused earlier (memory is ahead of it) is written first,
+   * or a schedule after the refused alarm would commit with no row at all; and a fired alarm's row stays at its time
+   * (FIRED in memory), which a schedule set by the alarm event itself must not raise: a crash before that event
+   * commits would leave the work it was running to wait for the new, later time.
    */
   lowerTo(agentId: string, at: number): void {
-    const current = this.get(agentId);
-    if (current !== undefined && at >= current) return;
-    const err = this.#set(agentId, at);
+    const current = this.#times.get(agentId);
+    const meant = current === FIRED ? this.#firedAt.get(agentId) : current;
+    let err: unknown;
+    if (meant === undefined || at < meant) err = this.#set(agentId, at);
+    // The alarm (or the fired one's row) wakes the agent by `at`: only a row runtime.db refused, still behind it, has
+    // to land first.
+    else if (this.#unsaved.has(agentId)) err = this.#write(agentId, meant);
     if (err !== undefined) throw err;
   }
 
@@ -300,6 +316,7 @@ export class AlarmIndex {
   /** Drops the agent's alarm, pending mark and directory entries; true when it had any. */
   forget(agentId: string): boolean {
     this.#times.delete(agentId);
+    this.#firedAt.delete(agentId);
     // A refused row written later would bring back an alarm for an agent that is gone.
     this.#unsaved.delete(agentId);
     this.#pending.delete(agentId);
@@ -338,6 +355,7 @@ export class AlarmIndex {
       const e = this.#pop();
       if (this.#valid(e)) {
         this.#times.set(e.id, FIRED);
+        this.#firedAt.set(e.id, e.t);
         due.push(e.id);
       }
     }

@@ -55,6 +55,11 @@ function insert(cell: AgentCell, s: Schedule, retry: RetryOptions | undefined): 
   const policy = resolveRetryOptions(retry);
   const payload = encodeValue(s.payload);
   cell.write(() => {
+    // Written ahead of the INSERT, not after it: a refused row must throw before the schedule is in the transaction,
+    // or a handler that catches the refusal would commit a schedule whose row never reached runtime.db, and a crash
+    // before the row's retry (alarm-index.ts) would leave it to wait for some other event. The index may wake an agent
+    // early (harmless: an INSERT that fails leaves an early alarm), never late.
+    cell.core.alarms.lowerTo(cell.id, s.time);
     cell
       .sqlRunner()
       .run(
@@ -68,8 +73,6 @@ function insert(cell: AgentCell, s: Schedule, retry: RetryOptions | undefined): 
         s.intervalSeconds ?? null,
         retryToJson(policy),
       );
-    // Written ahead of the commit: the global index may wake an agent early (harmless), never late.
-    cell.core.alarms.lowerTo(cell.id, s.time);
     cell.alarmDirty = true;
   });
   return s;

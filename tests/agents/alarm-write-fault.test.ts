@@ -10,9 +10,9 @@ import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, type Clock } from "../../agents/index.ts";
 import { ALARM_WRITE_RETRY_MAX_MS } from "../../agents/alarm-index.ts";
-import { RuntimeDb } from "../../agents/runtime-db.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { settle, tempDir, testRuntime } from "./helpers.ts";
+import { alarmWriteFault } from "./runtime-db-fault.ts";
 
 const ran: string[] = [];
 /** How many runs of `work` still lose their whole event's transaction (SQLite rolls it back on its own). */
@@ -45,26 +45,6 @@ class Worker extends Agent {
     }
     ran.push(payload);
   }
-}
-
-/** runtime.db refuses every alarm write ("disk I/O error") while `failing`; the attempts and the writes that landed. */
-function alarmWriteFault() {
-  const setAlarm = RuntimeDb.prototype.setAlarm;
-  const fault = {
-    failing: false,
-    attempts: 0,
-    written: [] as Array<{ agentId: string; at: number | null }>,
-    restore() {
-      RuntimeDb.prototype.setAlarm = setAlarm;
-    },
-  };
-  RuntimeDb.prototype.setAlarm = function (this: RuntimeDb, agentId: string, at: number | null): void {
-    fault.attempts++;
-    if (fault.failing) throw new Error("disk I/O error");
-    setAlarm.call(this, agentId, at);
-    fault.written.push({ agentId, at });
-  };
-  return fault;
 }
 
 /** A wall clock that can step back (an NTP correction) while timers run on the monotonic manual clock underneath. */
