@@ -65,6 +65,13 @@ export class AlarmIndex {
   #running = false;
   /** Rows runtime.db refused to write: the value each agent's row should have (null: no row), tried again later. */
   readonly #unsaved = new Map<string, number | null>();
+  /**
+   * Agents forgotten (destroyed) whose rows runtime.db refused to delete: deleted again later with the refused writes,
+   * and before any row of an agent made again under the same id is written (#deleteForgotten), so the retry never
+   * deletes the new agent's rows. Left in runtime.db, they would wake the destroyed agent at the next start and make
+   * it again.
+   */
+  readonly #forgotten = new Set<string>();
   #retryTimer: unknown = null;
   #retryDelayMs = ALARM_WRITE_RETRY_FIRST_MS;
   /** Agents whose backoff took a step in the current turn of the event loop (see backOff); emptied by a microtask. */
@@ -86,7 +93,7 @@ export class AlarmIndex {
   start(): void {
     this.#running = true;
     this.#arm();
-    if (this.#unsaved.size > 0) this.#armRetry();
+    if (this.#hasUnsaved()) this.#armRetry();
   }
 
   stop(): void {
@@ -103,7 +110,12 @@ export class AlarmIndex {
    * lost with the process, and the next start finds those agents by their pending mark or their next event.
    */
   saveUnsaved(): void {
-    if (this.#unsaved.size > 0) this.#retryWrites();
+    if (this.#hasUnsaved()) this.#retryWrites();
+  }
+
+  /** Some write or delete runtime.db refused waits for its retry. */
+  #hasUnsaved(): boolean {
+    return this.#unsaved.size > 0 || this.#forgotten.size > 0;
   }
 
   get(agentId: string): number | undefined {
@@ -170,10 +182,12 @@ export class AlarmIndex {
    * the rest are the retries' to report). Returns the error, undefined when the row was written.
    */
   #write(agentId: string, at: number | null): unknown {
+    const quiet = this.#hasUnsaved();
     try {
+      this.#deleteForgotten(agentId);
       this.#db.setAlarm(agentId, at);
     } catch (err) {
-      if (this.#unsaved.size === 0) {
+      if (!quiet) {
         this.#logger.warn(
           { err, agent: agentId, retryInMs: this.#retryDelayMs },
           "runtime.db refused an alarm write; the alarm stays set in memory and its row is written later",
@@ -184,8 +198,18 @@ export class AlarmIndex {
       return err;
     }
     // Its latest value is written: an older refused one must not be written over it.
-    if (this.#unsaved.delete(agentId) && this.#unsaved.size === 0) this.#writesWorkAgain();
+    if (this.#unsaved.delete(agentId) && !this.#hasUnsaved()) this.#writesWorkAgain();
     return undefined;
+  }
+
+  /**
+   * Deletes the rows of a destroyed agent of the same id that runtime.db refused to delete (see #forgotten), before
+   * the first row of this one is written; throws what runtime.db throws.
+   */
+  #deleteForgotten(agentId: string): void {
+    if (this.#forgotten.size === 0 || !this.#forgotten.has(agentId)) return;
+    this.#db.deleteAgent(agentId);
+    this.#forgotten.delete(agentId);
   }
 
   #armRetry(): void {
@@ -196,31 +220,39 @@ export class AlarmIndex {
     }, this.#retryDelayMs);
   }
 
-  /** Writes the refused rows again, in the order they were refused; stops at the first refusal and backs off. */
+  /**
+   * Deletes the destroyed agents' refused rows, then writes the refused rows again, in the order they were refused;
+   * stops at the first refusal and backs off.
+   */
   #retryWrites(): void {
-    for (const [agentId, at] of [...this.#unsaved]) {
-      try {
+    try {
+      for (const agentId of [...this.#forgotten]) this.#deleteForgotten(agentId);
+      for (const [agentId, at] of [...this.#unsaved]) {
         this.#db.setAlarm(agentId, at);
-      } catch (err) {
-        this.#retryDelayMs = Math.min(ALARM_WRITE_RETRY_MAX_MS, this.#retryDelayMs * 2);
-        this.#logger.warn(
-          { err, unsaved: this.#unsaved.size, retryInMs: this.#retryDelayMs },
-          "runtime.db still refuses alarm writes; the alarms stay set in memory",
-        );
-        this.#armRetry();
-        return;
+        this.#unsaved.delete(agentId);
       }
-      this.#unsaved.delete(agentId);
+    } catch (err) {
+      this.#retryDelayMs = Math.min(ALARM_WRITE_RETRY_MAX_MS, this.#retryDelayMs * 2);
+      this.#logger.warn(
+        { err, unsaved: this.#unsaved.size + this.#forgotten.size, retryInMs: this.#retryDelayMs },
+        "runtime.db still refuses alarm writes; the alarms stay set in memory",
+      );
+      this.#armRetry();
+      return;
     }
     this.#writesWorkAgain();
   }
 
   /** Every refused row is written: the retries stop, and the next refusal starts again at the first delay. */
   #writesWorkAgain(): void {
+    this.#stopRetries();
+    this.#logger.info("runtime.db takes alarm writes again");
+  }
+
+  #stopRetries(): void {
     if (this.#retryTimer !== null) this.#clock.clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
     this.#retryDelayMs = ALARM_WRITE_RETRY_FIRST_MS;
-    this.#logger.info("runtime.db takes alarm writes again");
   }
 
   /**
@@ -296,6 +328,8 @@ export class AlarmIndex {
 
   markPending(agentId: string): void {
     if (this.#pending.has(agentId)) return;
+    // Before the mark (and the directory entries that follow it, cell-state.ts): see #forgotten.
+    this.#deleteForgotten(agentId);
     this.#db.setPending(agentId, true);
     this.#pending.add(agentId);
   }
@@ -313,15 +347,36 @@ export class AlarmIndex {
     return [...this.#pending];
   }
 
-  /** Drops the agent's alarm, pending mark and directory entries; true when it had any. */
+  /**
+   * Drops the agent's alarm, pending mark and directory entries (destroyAgent); true when it had any. Never throws: a
+   * delete runtime.db refuses is tried again later (see #forgotten), as a refused alarm write is, so a destroy still
+   * removes the agent's files rather than fail half done; false then means none was known in memory.
+   */
   forget(agentId: string): boolean {
-    this.#times.delete(agentId);
+    let had = this.#times.delete(agentId);
     this.#firedAt.delete(agentId);
     // A refused row written later would bring back an alarm for an agent that is gone.
     this.#unsaved.delete(agentId);
-    this.#pending.delete(agentId);
+    if (this.#pending.delete(agentId)) had = true;
     this.#backoff.delete(agentId);
-    return this.#db.deleteAgent(agentId);
+    // Its timer is not left armed for it, nor the retries for its rows alone.
+    this.#arm();
+    try {
+      this.#forgotten.delete(agentId);
+      if (this.#db.deleteAgent(agentId)) had = true;
+    } catch (err) {
+      if (!this.#hasUnsaved()) {
+        this.#logger.warn(
+          { err, agent: agentId, retryInMs: this.#retryDelayMs },
+          "runtime.db refused to delete a destroyed agent's rows; they are deleted later",
+        );
+      }
+      this.#forgotten.add(agentId);
+      this.#armRetry();
+      return had;
+    }
+    if (!this.#hasUnsaved()) this.#stopRetries();
+    return had;
   }
 
   get size(): number {

@@ -26,6 +26,25 @@ export function alarmWriteFault() {
   return fault;
 }
 
+/** runtime.db refuses to delete an agent's rows (destroyAgent) while `failing`; the deletes that landed. */
+export function deleteAgentFault() {
+  const deleteAgent = RuntimeDb.prototype.deleteAgent;
+  const fault = {
+    failing: false,
+    deleted: [] as string[],
+    restore() {
+      RuntimeDb.prototype.deleteAgent = deleteAgent;
+    },
+  };
+  RuntimeDb.prototype.deleteAgent = function (this: RuntimeDb, agentId: string): boolean {
+    if (fault.failing) throw new Error("disk I/O error");
+    const had = deleteAgent.call(this, agentId);
+    fault.deleted.push(agentId);
+    return had;
+  };
+  return fault;
+}
+
 /**
  * Copies `dataDir` to `copyDir` as it is now on disk (databases and their WAL files): what a process killed at this
  * moment leaves behind, for a second runtime to start on. Uncommitted transactions are not in it.
