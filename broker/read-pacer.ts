@@ -43,6 +43,9 @@ export class ReadPacer {
   #starved = false;
   #kickQueued = false;
   #keepaliveTimer: unknown;
+  /** Made only while someone waits for the next change (`changed`): the session's end after a takeover. */
+  #change: { promise: Promise<void>; resolve: () => void } | undefined;
+  #closeWatched = false;
   readonly #counter = new PublishCounter();
   readonly #stream: Duplex;
   readonly #clock: Clock;
@@ -55,6 +58,7 @@ export class ReadPacer {
     // `call` rather than `bind`, as the packet size guard does: one bound function less per connection.
     const read = stream.read;
     stream.read = (size?: number): unknown => {
+      if (this.#change !== undefined) this.#changed();
       // aedes reads with read(null); Node's own read(0) (refilling the buffer) and sized reads pass unchanged, and so
       // does a read of an empty buffer, which is how an ended stream emits `end`.
       if ((size !== null && size !== undefined) || stream.readableLength === 0) return read.call(stream, size);
@@ -78,6 +82,7 @@ export class ReadPacer {
 
   /** After the session's in-flight count or its hand-overs changed: whether aedes is held, and how much it may take. */
   update(held: boolean, allowance: number, client: Client): void {
+    if (this.#change !== undefined) this.#changed();
     this.#allowance = allowance;
     if (held === this.#held) return;
     this.#held = held;
@@ -90,6 +95,36 @@ export class ReadPacer {
     // A full keepalive period from the moment the broker reads again: the PINGREQs it held are read only now.
     (client as unknown as AedesKeepalive)._keepaliveTimer?.refresh();
     if (this.#starved) this.#kickSoon();
+  }
+
+  /** Bytes the stream received that aedes has not read yet (0 once the stream is destroyed: they are dropped). */
+  get unread(): number {
+    return this.#stream.destroyed ? 0 : this.#stream.readableLength;
+  }
+
+  /**
+   * Resolves at the next read, hold, release or answer of the session, or at its stream's close: for a caller waiting
+   * until aedes has read what the stream holds (`unread`), which checks again each time.
+   */
+  changed(): Promise<void> {
+    if (this.#change === undefined) {
+      let resolve = (): void => {};
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.#change = { promise, resolve };
+      if (!this.#closeWatched) {
+        this.#closeWatched = true;
+        this.#stream.once("close", () => this.#changed());
+      }
+    }
+    return this.#change.promise;
+  }
+
+  #changed(): void {
+    const change = this.#change;
+    this.#change = undefined;
+    change?.resolve();
   }
 
   /** On a later turn of the loop (never inside aedes' own parse), a `readable` for an aedes that may be idle. */
@@ -126,6 +161,11 @@ export class ReadPacer {
 export function paceReads<S extends Duplex>(stream: S, clock: Clock, maxInflightPerDevice: number): S {
   pacers.set(stream, new ReadPacer(stream, clock, maxInflightPerDevice));
   return stream;
+}
+
+/** The pacer in front of `stream`'s reads, if the broker made one. */
+export function pacerOf(stream: Duplex): ReadPacer | undefined {
+  return pacers.get(stream);
 }
 
 /**

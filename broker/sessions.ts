@@ -3,11 +3,13 @@
  * shutdown. Host calls for one device run one after another, so the host always sees the old session closed
  * (reason "takeover") before the new one opens, and a close never overtakes its open.
  */
+import type { Duplex } from "node:stream";
 import type { AgentHost, CloseReason, ConnectionTransport, EventResult } from "../agents/host.ts";
 import type { Clock } from "./clock.ts";
 import type { DeviceConnection } from "./connection.ts";
 import type { ObserverHub } from "./observer.ts";
 import type { BrokerLogger } from "./options.ts";
+import { pacerOf } from "./read-pacer.ts";
 
 /**
  * Ends the MQTT session of a connection the host closed as a takeover. aedes ends it only once the new session is
@@ -132,10 +134,13 @@ export class SessionManager {
       // A copy: closing in the host awaits, and the list may change meanwhile.
       for (const other of [...(this.live.get(connection.deviceId) ?? [])]) {
         if (other !== connection && !other.hostClosed) {
+          // One bound for the whole hand-over of the old session, however its time is split below.
+          const deadlineMs = this.clock.now() + END_HAND_OVER_WAIT_MS;
+          await this.readOut(other, deadlineMs);
           // A session whose socket had ended already (its close waits for its messages) ended as its device ended it.
           if (!other.finished) other.markClosing("takeover");
           other.closed = true;
-          await this.handedOver(other);
+          await this.handedOver(other, deadlineMs);
           await this.closeInHost(other);
           await endMqttSession(other);
         }
@@ -204,25 +209,60 @@ export class SessionManager {
   }
 
   /**
-   * Resolves once every up message `connection` received has been handed to its agent's mailbox, or after
-   * END_HAND_OVER_WAIT_MS: then the messages still waiting for room are given up (they see `hostClosed` once the
-   * close is sent) and a warning says how many.
+   * Resolves once every up message `connection` received has been handed to its agent's mailbox, or at `deadlineMs`
+   * (END_HAND_OVER_WAIT_MS after the session's end began): then the messages still waiting for room are given up (they
+   * see `hostClosed` once the close is sent) and a warning says how many.
    */
-  private handedOver(connection: DeviceConnection): Promise<void> {
+  private handedOver(connection: DeviceConnection, deadlineMs: number): Promise<void> {
     if (connection.upGate === undefined && connection.handOversPending === 0) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = this.clock.setTimeout(() => {
-        this.logger.warn(
-          { device: connection.deviceId, dropped: connection.handOversPending, waitedMs: END_HAND_OVER_WAIT_MS },
-          "session ended with up messages still waiting for room in the agent's mailbox; dropped unacknowledged",
-        );
-        resolve();
-      }, END_HAND_OVER_WAIT_MS);
+      const timer = this.clock.setTimeout(
+        () => {
+          this.logger.warn(
+            { device: connection.deviceId, dropped: connection.handOversPending, waitedMs: END_HAND_OVER_WAIT_MS },
+            "session ended with up messages still waiting for room in the agent's mailbox; dropped unacknowledged",
+          );
+          resolve();
+        },
+        Math.max(0, deadlineMs - this.clock.now()),
+      );
       void connection.untilHandedOver().then(() => {
         this.clock.clearTimeout(timer);
         resolve();
       });
     });
+  }
+
+  /**
+   * Before a takeover ends `connection`: resolves once aedes has read what its stream had received, or once the
+   * session ended on its own, or at `deadlineMs` (on the broker's clock). While its agent is busy the read pacer
+   * leaves what the device sent unread in the stream (read-pacer.ts); a device that sent PUBLISHes and a DISCONNECT
+   * and then connected again would otherwise lose them, and its DISCONNECT, to the takeover, though a broker reading
+   * in order would have had them before the new CONNECT. What is still unread at the deadline is dropped.
+   */
+  private async readOut(connection: DeviceConnection, deadlineMs: number): Promise<void> {
+    const stream = connection.client.conn as Duplex;
+    const pacer = pacerOf(stream);
+    if (pacer === undefined) return;
+    // A destroyed stream (a DISCONNECT read) waits for its close, which finishes the session with its own reason.
+    while (!connection.closed && (pacer.unread > 0 || stream.destroyed)) {
+      const leftMs = deadlineMs - this.clock.now();
+      if (leftMs <= 0) {
+        this.logger.warn(
+          { device: connection.deviceId, unreadBytes: pacer.unread, waitedMs: END_HAND_OVER_WAIT_MS },
+          "session taken over before the broker read what its old connection had sent; the rest is dropped unread",
+        );
+        return;
+      }
+      let timer: unknown;
+      await Promise.race([
+        pacer.changed(),
+        new Promise<void>((resolve) => {
+          timer = this.clock.setTimeout(resolve, leftMs);
+        }),
+      ]);
+      this.clock.clearTimeout(timer);
+    }
   }
 
   /**
@@ -236,7 +276,7 @@ export class SessionManager {
     connection.closed = true;
     if (this.online.get(connection.deviceId) === connection) this.online.delete(connection.deviceId);
     const done = (connection.openSettled ?? Promise.resolve())
-      .then(() => this.handedOver(connection))
+      .then(() => this.handedOver(connection, this.clock.now() + END_HAND_OVER_WAIT_MS))
       .then(() => this.serial(connection.deviceId, () => this.closeInHost(connection)))
       .then(() => {
         this.onFinished(connection);
