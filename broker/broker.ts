@@ -21,7 +21,7 @@ import { createWebSocketEndpoint, type WebSocketEndpoint } from "./listeners/web
 import { type BrokerStats, type BrokerTransportKind, ObserverHub } from "./observer.ts";
 import { type BrokerOptions, resolveBrokerOptions } from "./options.ts";
 import { Qos2InFlight } from "./qos2-inflight.ts";
-import { paceReads } from "./read-pacer.ts";
+import { keepaliveWarning, paceReads } from "./read-pacer.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "./registry/index.ts";
 import { RegistryWatch } from "./registry-watch.ts";
 import { SessionManager } from "./sessions.ts";
@@ -187,6 +187,7 @@ export function createBroker(options: BrokerOptions): Broker {
       streamFacts.get(stream)?.remoteAddress ?? (stream as Partial<{ remoteAddress: string }>).remoteAddress;
     logger.warn({ remoteAddress, max: maxPacketBytes }, "MQTT packet too large; connection cut");
   };
+  const unknownKeepalive = keepaliveWarning(logger);
   const accept = (stream: Duplex, transport: BrokerTransportKind, remoteAddress: string, req?: IncomingMessage) => {
     if (state !== "running") {
       stream.destroy();
@@ -194,7 +195,7 @@ export function createBroker(options: BrokerOptions): Broker {
     }
     // The pacer first, so the size guard on top of it sees only the bytes aedes takes.
     const guarded = guardPacketSize(
-      paceReads(stream, opts.clock, limits.maxInflightPerDevice),
+      paceReads(stream, opts.clock, limits.maxInflightPerDevice, unknownKeepalive),
       maxPacketBytes,
       tooLarge,
     );

@@ -23,14 +23,49 @@ import type { Duplex } from "node:stream";
 import type { Client } from "aedes";
 import type { Clock } from "./clock.ts";
 import type { DeviceConnection } from "./connection.ts";
-import type { BrokerLimits } from "./options.ts";
+import type { BrokerLimits, BrokerLogger } from "./options.ts";
 import { PublishCounter } from "./publish-counter.ts";
 
-/** aedes' keepalive state of a client (not in its typings): the timer `handle` refreshes per packet, and its period. */
+/**
+ * aedes' keepalive state of a client (not in its typings, so read as unknown): the timer `handle` refreshes per packet
+ * (a Node Timeout in aedes 1.x; older versions had a retimer without `refresh`), and its period in ms: 1.5 times the
+ * CONNECT's keepalive ([MQTT-3.1.2-24]), -1 without one.
+ */
 interface AedesKeepalive {
-  _keepaliveTimer?: { refresh(): unknown } | null;
-  /** ms: 1.5 times the CONNECT's keepalive ([MQTT-3.1.2-24]); -1 without one. */
-  _keepaliveInterval?: number;
+  _keepaliveTimer?: unknown;
+  _keepaliveInterval?: unknown;
+}
+
+/** aedes' keepalive timer of a client: `off` without a keepalive, `unknown` when its fields are not as aedes 1.x has them. */
+type Keepalive = { status: "on"; periodMs: number; timer: { refresh(): unknown } } | { status: "off" | "unknown" };
+
+const KEEPALIVE_OFF: Keepalive = { status: "off" };
+const KEEPALIVE_UNKNOWN: Keepalive = { status: "unknown" };
+
+function keepaliveOf(client: Client): Keepalive {
+  const { _keepaliveInterval: periodMs, _keepaliveTimer: timer } = client as unknown as AedesKeepalive;
+  if (typeof periodMs !== "number") return KEEPALIVE_UNKNOWN;
+  if (periodMs <= 0) return KEEPALIVE_OFF;
+  const refresh = (timer as { refresh?: unknown } | null | undefined)?.refresh;
+  if (typeof refresh !== "function") return KEEPALIVE_UNKNOWN;
+  return { status: "on", periodMs, timer: timer as { refresh(): unknown } };
+}
+
+/**
+ * What a broker's pacers call when a client's keepalive timer is not where they look for it (another aedes version):
+ * one warning per broker, since it says the same of every session. Such a session is held without its keepalive
+ * refreshed, so a device the broker holds longer than 1.5 times its keepalive is cut, as aedes alone would cut it.
+ */
+export function keepaliveWarning(logger: Pick<BrokerLogger, "warn">): () => void {
+  let warned = false;
+  return () => {
+    if (warned) return;
+    warned = true;
+    logger.warn(
+      {},
+      "aedes' keepalive timer is not where the read pacer looks for it (another aedes version?): a device the broker holds is not kept alive meanwhile",
+    );
+  };
 }
 
 const pacers = new WeakMap<Duplex, ReadPacer>();
@@ -49,12 +84,17 @@ export class ReadPacer {
   readonly #counter = new PublishCounter();
   readonly #stream: Duplex;
   readonly #clock: Clock;
+  readonly #unknownKeepalive: () => void;
 
-  /** Stands in front of `stream.read`; aedes may take `allowance` PUBLISHes until the first `update`. */
-  constructor(stream: Duplex, clock: Clock, allowance: number) {
+  /**
+   * Stands in front of `stream.read`; aedes may take `allowance` PUBLISHes until the first `update`.
+   * `unknownKeepalive` runs when a client's keepalive timer cannot be refreshed (see `keepaliveWarning`).
+   */
+  constructor(stream: Duplex, clock: Clock, allowance: number, unknownKeepalive: () => void) {
     this.#stream = stream;
     this.#clock = clock;
     this.#allowance = allowance;
+    this.#unknownKeepalive = unknownKeepalive;
     // `call` rather than `bind`, as the packet size guard does: one bound function less per connection.
     const read = stream.read;
     stream.read = (size?: number): unknown => {
@@ -93,7 +133,8 @@ export class ReadPacer {
     if (this.#keepaliveTimer !== undefined) this.#clock.clearTimeout(this.#keepaliveTimer);
     this.#keepaliveTimer = undefined;
     // A full keepalive period from the moment the broker reads again: the PINGREQs it held are read only now.
-    (client as unknown as AedesKeepalive)._keepaliveTimer?.refresh();
+    const keepalive = keepaliveOf(client);
+    if (keepalive.status === "on") keepalive.timer.refresh();
     if (this.#starved) this.#kickSoon();
   }
 
@@ -141,13 +182,15 @@ export class ReadPacer {
 
   /** Refreshes aedes' keepalive timer now and every half period while held. */
   #keepAlive(client: Client): void {
-    const keepalive = client as unknown as AedesKeepalive;
-    const periodMs = keepalive._keepaliveInterval ?? -1;
-    if (periodMs <= 0) return;
+    const keepalive = keepaliveOf(client);
+    // Fails safe: never a throw in the up path for a field aedes does not promise; the session is held as it is.
+    if (keepalive.status === "unknown") this.#unknownKeepalive();
+    if (keepalive.status !== "on") return;
+    const { timer, periodMs } = keepalive;
     const refresh = (): void => {
       this.#keepaliveTimer = undefined;
       if (!this.#held || client.closed) return;
-      keepalive._keepaliveTimer?.refresh();
+      timer.refresh();
       this.#keepaliveTimer = this.#clock.setTimeout(refresh, periodMs / 2);
     };
     refresh();
@@ -158,8 +201,13 @@ export class ReadPacer {
  * Puts a pacer in front of `stream.read` (before the packet size guard wraps it); until its session says otherwise,
  * aedes may take `maxInflightPerDevice` PUBLISHes, so even the PUBLISHes pipelined behind a CONNECT stay within it.
  */
-export function paceReads<S extends Duplex>(stream: S, clock: Clock, maxInflightPerDevice: number): S {
-  pacers.set(stream, new ReadPacer(stream, clock, maxInflightPerDevice));
+export function paceReads<S extends Duplex>(
+  stream: S,
+  clock: Clock,
+  maxInflightPerDevice: number,
+  unknownKeepalive: () => void,
+): S {
+  pacers.set(stream, new ReadPacer(stream, clock, maxInflightPerDevice, unknownKeepalive));
   return stream;
 }
 

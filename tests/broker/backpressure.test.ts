@@ -139,6 +139,8 @@ describe("backpressure: a device that keeps sending while its agent is slow is s
         await sleep(300);
       }
       assert.equal(device.socket.destroyed, false, "the session was cut while the bridge held it");
+      // The aedes installed keeps its keepalive timer where the pacer looks for it.
+      assert.ok(!tb.logger.lines.some((l) => l.msg.startsWith("aedes' keepalive timer is not where")));
       assert.equal(device.packets.filter((p) => p.cmd === "pingresp").length, 0);
       tb.host.setMailboxFull(false);
       await waitUntil(() => device.packets.filter((p) => p.cmd === "pingresp").length === 8);
