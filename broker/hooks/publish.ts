@@ -29,6 +29,8 @@ function isQos2Retransmission(packet: PublishPacket): boolean {
 type Handling = { kind: "deliver" } | { kind: "skip" } | { kind: "repeat"; outcome: Promise<UplinkOutcome> };
 
 const DELIVER: Handling = { kind: "deliver" };
+/** What aedes keeps of an up message's payload once the broker took it (never written to: shared). */
+const NO_PAYLOAD = Buffer.alloc(0);
 const SKIP: Handling = { kind: "skip" };
 
 export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
@@ -187,6 +189,10 @@ export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
     // Up messages are consumed here; retaining them would keep device payloads in broker memory for nobody.
     packet.retain = false;
     const payload = typeof packet.payload === "string" ? Buffer.from(packet.payload) : packet.payload;
+    // Taken, so aedes keeps none of it: it stores a QoS 2 message until its PUBREL only to know a resend by its id, up
+    // to maxInflightInbound (1000) per device and across reconnects of a persistent session; with its payload, a device
+    // withholding PUBRELs made the broker hold 1000 payloads for nobody (nobody may subscribe to up topics).
+    packet.payload = NO_PAYLOAD;
     if (packet.qos === 2 && packet.messageId !== undefined) {
       forwardQos2(client, connection, packet, payload, callback, packet.messageId);
     } else if (connection.upGate !== undefined) {
