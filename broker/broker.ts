@@ -38,9 +38,12 @@ export interface BrokerAddresses {
   websocket?: { path: string };
 }
 
-/** The one call of aedes' persistence the broker makes: it rejects when the client holds no such QoS 2 message. */
-interface IncomingQos2Store {
+/** The calls of aedes' persistence the broker makes. */
+interface AedesPersistence {
+  /** Rejects when the client holds no such QoS 2 message. */
   incomingGetPacket(client: Client, packet: { messageId: number }): Promise<unknown>;
+  /** Drops the client's stored subscriptions to these filters (a persistent session's, restored at its reconnect). */
+  removeSubscriptions(client: Client, topics: string[]): Promise<void>;
 }
 
 /** Why an operator ends a device's sessions (`Broker.endSessions`): its record was removed, or its secret revoked. */
@@ -146,14 +149,16 @@ export function createBroker(options: BrokerOptions): Broker {
 
   // aedes keeps a client's QoS 2 messages between PUBLISH and PUBREL in its persistence (in memory); the up path asks it
   // whether a retransmission was received already. Read at call time: aedes creates it in `listen()`.
-  const incomingQos2 = (): IncomingQos2Store => (aedes as unknown as { persistence: IncomingQos2Store }).persistence;
+  const persistence = (): AedesPersistence => (aedes as unknown as { persistence: AedesPersistence }).persistence;
   const holdsQos2 = (client: Client, messageId: number): Promise<boolean> =>
-    incomingQos2()
+    persistence()
       .incomingGetPacket(client, { messageId })
       .then(
         () => true,
         () => false,
       );
+  const forgetSubscriptions = (client: Client, topics: string[]): Promise<void> =>
+    persistence().removeSubscriptions(client, topics);
 
   installHooks(aedes, {
     opts,
@@ -171,6 +176,7 @@ export function createBroker(options: BrokerOptions): Broker {
     connectGuard: new ConnectGuard(limits, opts.clock),
     accepting: () => state === "running",
     holdsQos2,
+    forgetSubscriptions,
   });
 
   // A payload up to the limit, plus a topic of up to 64 KiB and the packet's own header bytes.

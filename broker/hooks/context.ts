@@ -49,4 +49,6 @@ export interface HookContext {
    * with that id is a retransmission that aedes answers with PUBREC alone ([MQTT-4.3.3-2]).
    */
   holdsQos2(client: Client, messageId: number): Promise<boolean>;
+  /** Drops filters from what aedes stored of a persistent session's subscriptions (restored at its reconnect). */
+  forgetSubscriptions(client: Client, topics: string[]): Promise<void>;
 }

@@ -1,5 +1,5 @@
 /** SUBSCRIBE and forwarding: a session subscribes to, and is forwarded, only its own device's down topics. */
-import type { AedesOptions } from "aedes";
+import type { AedesOptions, Client } from "aedes";
 import { isUpTopic, maySubscribe } from "../acl.ts";
 import type { HookContext } from "./context.ts";
 
@@ -9,6 +9,20 @@ type AuthorizeForward = NonNullable<AedesOptions["authorizeForward"]>;
 export function createAuthorizeSubscribe(ctx: HookContext): AuthorizeSubscribe {
   const { hub, connections } = ctx;
   const { logger } = ctx.opts;
+  /**
+   * aedes stores a persistent session's SUBSCRIBE as the device sent it, every filter of the packet as soon as one of
+   * them is granted, the refused ones included (aedes 1.2, storeSubscriptions), and restores them all at the next
+   * CONNECT. A refused filter kept there made aedes queue for the device every QoS 1 or 2 message that matched it
+   * (`devices/+/up/#`: each up message of the fleet), for good while the device stayed online, since no delivery ever
+   * cleared them. It is dropped once the packet's stores are done (on the loop's check phase, after them).
+   */
+  const forget = (client: Client, topic: string): void => {
+    setImmediate(() => {
+      ctx.forgetSubscriptions(client, [topic]).catch((err: unknown) => {
+        logger.error({ err, device: client.id }, "dropping a refused subscription failed");
+      });
+    });
+  };
   return (client, subscription, callback) => {
     const connection = connections.get(client);
     if (!connection || connection.closed || !maySubscribe(connection.deviceId, subscription.topic)) {
@@ -17,6 +31,7 @@ export function createAuthorizeSubscribe(ctx: HookContext): AuthorizeSubscribe {
         { device: client.id, topic: String(subscription.topic).slice(0, 256) },
         "subscribe outside namespace",
       );
+      if (!client.clean) forget(client, subscription.topic);
       // A null subscription is answered with SUBACK return code 0x80 (failure); the session stays up.
       return callback(null, null);
     }
