@@ -36,6 +36,8 @@ export const BrokerErrorCode = {
    * reading a session before that (read-pacer.ts).
    */
   inflightLimit: "BRIDGE_ERR_INFLIGHT_LIMIT",
+  /** A SUBSCRIBE past `limits.maxSubscriptionsPerDevice` filters of one session: SUBACK 0x80 for those filters. */
+  subscriptionLimit: "BRIDGE_ERR_SUBSCRIPTION_LIMIT",
   /** `limits.maxConnections` devices are connected already (CONNACK 3). */
   connectionLimit: "BRIDGE_ERR_CONNECTION_LIMIT",
   /**

@@ -69,6 +69,11 @@ export interface BrokerLimits {
    */
   maxInflightPerDevice: number;
   /**
+   * Topic filters one session may hold (restored ones of a persistent session included); further ones get SUBACK
+   * 0x80 and are not kept. A device needs one per down channel at most. Default 64.
+   */
+  maxSubscriptionsPerDevice: number;
+  /**
    * Secret verifications (scrypt on libuv's thread pool, tens of ms each) running at once; a CONNECT whose secret the
    * credential cache remembers needs none. Default 4 (the thread pool's default size).
    */
@@ -150,6 +155,7 @@ export const BROKER_DEFAULTS = {
     maxRateBreaches: 50,
     maxConnections: 10000,
     maxInflightPerDevice: 256,
+    maxSubscriptionsPerDevice: 64,
     maxConcurrentVerifications: 4,
     maxQueuedVerifications: 256,
     authFailuresPerAddress: 20,
@@ -257,6 +263,7 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
     maxRateBreaches: checkInt("limits.maxRateBreaches", l.maxRateBreaches, 1),
     maxConnections: checkInt("limits.maxConnections", l.maxConnections, 1),
     maxInflightPerDevice: checkInt("limits.maxInflightPerDevice", l.maxInflightPerDevice, 1),
+    maxSubscriptionsPerDevice: checkInt("limits.maxSubscriptionsPerDevice", l.maxSubscriptionsPerDevice, 1),
     maxConcurrentVerifications: checkInt("limits.maxConcurrentVerifications", l.maxConcurrentVerifications, 1, 1024),
     maxQueuedVerifications: checkInt("limits.maxQueuedVerifications", l.maxQueuedVerifications, 0),
     authFailuresPerAddress: checkInt("limits.authFailuresPerAddress", l.authFailuresPerAddress, 0),

@@ -11,6 +11,15 @@ export class SubscriptionTable {
   /** Granted QoS by topic, as last computed; cleared whenever a filter is added, changed or removed. */
   readonly #granted = new Map<string, number>();
 
+  /** Filters held. */
+  get size(): number {
+    return this.#filters.size;
+  }
+
+  has(filter: string): boolean {
+    return this.#filters.has(filter);
+  }
+
   set(filter: string, qos: 0 | 1): void {
     this.#filters.set(filter, qos);
     this.#granted.clear();

@@ -82,8 +82,10 @@ export const configSchema = z.strictObject({
           maxRateBreaches: intIn(1, 1_000_000).default(50),
           /** Device connections at once. */
           maxConnections: intIn(1, 10_000_000).default(10_000),
-          /** Up messages of one device in processing before it is disconnected. */
+          /** Up messages of one session in processing at once; the broker stops reading its socket at half of it. */
           maxInflightPerDevice: intIn(1, 1_000_000).default(256),
+          /** Topic filters one session may hold; further ones get SUBACK 0x80. */
+          maxSubscriptionsPerDevice: intIn(1, 1_000_000).default(64),
           /** Secret verifications (scrypt) running at once. */
           maxConcurrentVerifications: intIn(1, 1024).default(4),
           /** CONNECTs waiting for a verification before further ones get CONNACK 3. */
