@@ -152,4 +152,70 @@ describe("backpressure: a device that keeps sending while its agent is slow is s
       await tb.close();
     }
   });
+
+  test("a device writing in random pieces (single bytes, split headers) while its agent turns slow and fast gets every message through, once, in order", async () => {
+    const tb = await startTestBroker({ limits: { ...FAST, maxInflightPerDevice: 16 } });
+    try {
+      const device = await onlineDevice(tb, "pieces");
+      device.socket.setNoDelay(true);
+      // A deterministic random source (mulberry32): the same pieces and the same slow and fast turns on every run.
+      let state = 7;
+      const random = (): number => {
+        state = (state + 0x6d2b79f5) >>> 0;
+        let t = Math.imul(state ^ (state >>> 15), state | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+      };
+      const count = 1500;
+      const parts: Buffer[] = [];
+      let acked = 0;
+      let pings = 0;
+      for (let n = 1; n <= count; n++) {
+        const qos = random() < 0.3 ? 0 : 1;
+        if (qos === 1) acked++;
+        parts.push(mqttPacket.generate({ ...telemetry("pieces", n), qos }));
+        if (random() < 0.05) {
+          parts.push(mqttPacket.generate({ cmd: "pingreq" }));
+          pings++;
+        }
+        if (random() < 0.02) {
+          const subscriptions = [{ topic: "devices/pieces/down/#", qos: 1 as const }];
+          parts.push(mqttPacket.generate({ cmd: "subscribe", messageId: 1, subscriptions }));
+        }
+      }
+      const stream = Buffer.concat(parts);
+      for (let at = 0, writes = 0; at < stream.length; writes++) {
+        const kind = random();
+        const length = kind < 0.3 ? 1 : kind < 0.5 ? 2 + Math.floor(random() * 4) : 1 + Math.floor(random() * 3000);
+        device.socket.write(stream.subarray(at, at + length));
+        at += length;
+        if (writes % 4 !== 3) continue;
+        await new Promise((resolve) => setImmediate(resolve));
+        const turn = random();
+        if (turn < 0.1) tb.host.setMailboxFull(true);
+        else if (turn < 0.25) tb.host.setMailboxFull(false);
+        else if (turn < 0.3) tb.host.hold = true;
+        else if (turn < 0.4) tb.host.release();
+      }
+      tb.host.setMailboxFull(false);
+      tb.host.release();
+      await waitUntil(
+        () => pubacks(device) === acked && device.packets.filter((p) => p.cmd === "pingresp").length === pings,
+        20_000,
+      );
+      assert.deepEqual(
+        tb.host.deliveries("pieces").map((d) => d.message.frame),
+        Array.from({ length: count }, (_, i) => ({ r: { n: i + 1 } })),
+      );
+      assert.equal(device.socket.destroyed, false);
+      assert.equal(tb.broker.stats().limitBreaches.BRIDGE_ERR_INFLIGHT_LIMIT ?? 0, 0);
+      // The turns did hold the device: messages waited for room.
+      assert.ok(tb.host.fullRefusals > 0, `refusals ${tb.host.fullRefusals}`);
+      device.socket.destroy();
+    } finally {
+      tb.host.setMailboxFull(false);
+      tb.host.release();
+      await tb.close();
+    }
+  });
 });
