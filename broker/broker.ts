@@ -142,8 +142,9 @@ export function createBroker(options: BrokerOptions): Broker {
     // Packets a device sends behind its CONNECT, before the CONNACK ([MQTT-3.1.4] allows it: a device flushing its
     // offline buffer on reconnect), wait in aedes' queue until authentication ends. aedes' default of 42 cut such a
     // device before it was even accepted, however often it retried; the broker's own bound on pipelined messages is
-    // maxInflightPerDevice, and the read pacer lets aedes take no more PUBLISHes than that in this first read. Their
-    // bytes stay bounded by the socket's read buffer: aedes reads no more meanwhile.
+    // maxInflightPerDevice, and the read pacer lets aedes take no more packets of any kind than that in this first
+    // read, so the queue never overflows. Their bytes stay bounded by the socket's read buffer: aedes reads no more
+    // meanwhile.
     queueLimit: limits.maxInflightPerDevice,
   });
 

@@ -1,16 +1,16 @@
 /**
- * Counts the MQTT PUBLISH packets that start in a byte stream, chunk by chunk, and finds where to cut a chunk so that
- * no more than a given number of them reach the parser ([MQTT-2.2] fixed header: the packet type in the first byte's
- * high nibble, 3 for PUBLISH; [MQTT-2.2.3] the remaining length, a 1-4 byte varint). Only headers are read; bodies
- * are skipped.
+ * Counts the MQTT PUBLISH packets (or packets of every kind) that start in a byte stream, chunk by chunk, and finds
+ * where to cut a chunk so that no more than a given number of them reach the parser ([MQTT-2.2] fixed header: the
+ * packet type in the first byte's high nibble, 3 for PUBLISH; [MQTT-2.2.3] the remaining length, a 1-4 byte varint).
+ * Only headers are read; bodies are skipped.
  */
 
 const PUBLISH = 3;
 
 export class PublishCounter {
   private state: "type" | "length" | "body" = "type";
-  /** The packet being read is a PUBLISH (it counted when its first byte was taken). */
-  private inPublish = false;
+  /** The packet being read counted (a PUBLISH, or any packet with `everyPacket`) when its first byte was taken. */
+  private inCounted = false;
   private length = 0;
   private multiplier = 1;
   private lengthBytes = 0;
@@ -19,17 +19,17 @@ export class PublishCounter {
   /**
    * The offset in `chunk` where the PUBLISH after the first `allowance` starts (a PUBLISH already begun in an earlier
    * chunk counts as one of them), or `chunk.length` when there are no more. The count moves up to that offset only:
-   * the bytes from there are fed again, with the next chunk.
+   * the bytes from there are fed again, with the next chunk. With `everyPacket`, packets of every kind count.
    */
-  cut(chunk: Uint8Array, allowance: number): number {
-    let publishes = this.state !== "type" && this.inPublish ? 1 : 0;
+  cut(chunk: Uint8Array, allowance: number, everyPacket = false): number {
+    let counted = this.state !== "type" && this.inCounted ? 1 : 0;
     let i = 0;
     while (i < chunk.length) {
       if (this.state === "type") {
-        this.inPublish = chunk[i] >> 4 === PUBLISH;
-        if (this.inPublish) {
-          if (publishes >= allowance) return i;
-          publishes++;
+        this.inCounted = everyPacket || chunk[i] >> 4 === PUBLISH;
+        if (this.inCounted) {
+          if (counted >= allowance) return i;
+          counted++;
         }
         i++;
         this.state = "length";

@@ -12,7 +12,8 @@
  *   high-water mark; TCP's window (ws.pause for a WebSocket) then slows the device.
  * - **otherwise** aedes gets no more PUBLISHes than the rest of the in-flight budget (`maxInflightPerDevice` less
  *   those in flight); the rest goes back to the front of the buffer (`unshift`) for a later read. So a session never
- *   has more than the limit in flight, however much it pipelines.
+ *   has more than the limit in flight, however much it pipelines. Before the session's first PUBLISH reached the
+ *   broker, packets of every kind count, since aedes' queue of packets behind a CONNECT is bounded by the same limit.
  *
  * aedes reads again on its own once the packets it got were answered. Only when it asked and got nothing may it wait
  * for a `readable` that new bytes will not bring (the device is blocked by TCP, or waits for its PUBACKs), so on
@@ -74,6 +75,13 @@ export class ReadPacer {
   #held = false;
   /** PUBLISHes aedes may take in its next read. */
   #allowance: number;
+  /**
+   * Until the session's first `update` (its first PUBLISH reached the broker), packets of every kind count against the
+   * allowance: aedes queues what comes behind a CONNECT until the session is accepted, at most `queueLimit`
+   * (`maxInflightPerDevice`) packets of any kind, and cuts the device past it, so a SUBSCRIBE in front of as many
+   * PUBLISHes cut a device flushing its offline buffer on every reconnect. Later, only PUBLISHes count.
+   */
+  #countEveryPacket = true;
   /** aedes asked for data while bytes were buffered and got none: it may wait for a `readable` that does not come. */
   #starved = false;
   #kickQueued = false;
@@ -108,7 +116,7 @@ export class ReadPacer {
       }
       const chunk: unknown = read.call(stream, size);
       if (!(chunk instanceof Uint8Array)) return chunk;
-      const cut = this.#counter.cut(chunk, this.#allowance);
+      const cut = this.#counter.cut(chunk, this.#allowance, this.#countEveryPacket);
       if (cut === chunk.length) {
         this.#starved = false;
         return chunk;
@@ -124,6 +132,7 @@ export class ReadPacer {
   update(held: boolean, allowance: number, client: Client): void {
     if (this.#change !== undefined) this.#changed();
     this.#allowance = allowance;
+    this.#countEveryPacket = false;
     if (held === this.#held) return;
     this.#held = held;
     if (held) {

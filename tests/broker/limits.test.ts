@@ -223,6 +223,53 @@ describe("broker limits", () => {
     }
   });
 
+  test("a device pipelining a SUBSCRIBE, PINGREQs and more PUBLISHes than maxInflightPerDevice behind its CONNECT is accepted, and all are handled", async () => {
+    const tb = await startTestBroker({ limits: { maxInflightPerDevice: 16 } });
+    const secret = await tb.addDevice("flusher");
+    const socket = net.connect(tb.port, "127.0.0.1");
+    socket.on("error", () => {});
+    try {
+      await new Promise((resolve) => socket.once("connect", resolve));
+      const parser = mqttPacket.parser({ protocolVersion: 4 });
+      const received: mqttPacket.Packet[] = [];
+      parser.on("packet", (p) => received.push(p));
+      socket.on("data", (d) => parser.parse(d));
+      // aedes queues what comes behind a CONNECT until the session is accepted, at most maxInflightPerDevice packets
+      // of any kind; the broker gave it that many PUBLISHes plus the rest, so one SUBSCRIBE more cut the device, at
+      // every reconnect of its offline-buffer flush.
+      const count = 40;
+      const packets: mqttPacket.Packet[] = [
+        {
+          cmd: "connect",
+          protocolId: "MQTT",
+          protocolVersion: 4,
+          clean: true,
+          keepalive: 30,
+          clientId: "flusher",
+          username: "flusher",
+          password: Buffer.from(secret),
+        },
+        { cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "devices/flusher/down/#", qos: 1 }] },
+        { cmd: "pingreq" },
+        { cmd: "pingreq" },
+        ...Array.from({ length: count }, (_, n) => publishPacket("devices/flusher/up/telemetry", telemetry(n), n + 1)),
+      ];
+      socket.write(Buffer.concat(packets.map((p) => mqttPacket.generate(p))));
+      await waitUntil(() => received.filter((p) => p.cmd === "puback").length === count || socket.destroyed);
+      assert.equal(received.find((p) => p.cmd === "connack")?.returnCode, 0);
+      assert.equal(received.filter((p) => p.cmd === "suback").length, 1);
+      assert.equal(received.filter((p) => p.cmd === "pingresp").length, 2);
+      assert.deepEqual(
+        tb.host.deliveries("flusher").map((d) => d.message.frame),
+        Array.from({ length: count }, (_, n) => ({ r: { n } })),
+      );
+      assert.equal(socket.destroyed, false);
+    } finally {
+      socket.destroy();
+      await tb.close();
+    }
+  });
+
   test("a device cut for a packet too large closes as error, even with a last will", async () => {
     const tb = await startTestBroker();
     try {

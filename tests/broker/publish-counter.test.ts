@@ -40,6 +40,11 @@ describe("PublishCounter", () => {
     assert.equal(counter.cut(rest, 1), big.length - 2);
   });
 
+  test("with everyPacket, packets of every kind count (as behind a CONNECT, before the session is accepted)", () => {
+    const chunk = Buffer.concat([ping(), pub(1), ping(), pub(2)]);
+    assert.equal(new PublishCounter().cut(chunk, 2, true), ping().length + pub(1).length);
+  });
+
   test("with no allowance, a chunk that starts with a PUBLISH is cut at 0", () => {
     assert.equal(new PublishCounter().cut(pub(1), 0), 0);
   });
