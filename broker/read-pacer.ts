@@ -163,12 +163,24 @@ export class ReadPacer {
         resolve = r;
       });
       this.#change = { promise, resolve };
-      if (!this.#closeWatched) {
-        this.#closeWatched = true;
-        this.#stream.once("close", () => this.#changed());
-      }
+      this.#watchClose();
     }
     return this.#change.promise;
+  }
+
+  /**
+   * From the first hold or wait on, the stream's close ends the keepalive refresh and wakes a waiter: a session may
+   * stay held after its connection ended (its messages wait for the mailbox), and the refresh timer would otherwise
+   * keep its stream and client for up to 0.75 times its keepalive. Sessions never held pay no listener.
+   */
+  #watchClose(): void {
+    if (this.#closeWatched) return;
+    this.#closeWatched = true;
+    this.#stream.once("close", () => {
+      if (this.#keepaliveTimer !== undefined) this.#clock.clearTimeout(this.#keepaliveTimer);
+      this.#keepaliveTimer = undefined;
+      this.#changed();
+    });
   }
 
   #changed(): void {
@@ -196,9 +208,10 @@ export class ReadPacer {
     if (keepalive.status === "unknown") this.#unknownKeepalive();
     if (keepalive.status !== "on") return;
     const { timer, periodMs } = keepalive;
+    this.#watchClose();
     const refresh = (): void => {
       this.#keepaliveTimer = undefined;
-      if (!this.#held || client.closed) return;
+      if (!this.#held || client.closed || this.#stream.destroyed) return;
       timer.refresh();
       this.#keepaliveTimer = this.#clock.setTimeout(refresh, periodMs / 2);
     };
