@@ -221,7 +221,8 @@ export class ReadPacer {
 
 /**
  * Puts a pacer in front of `stream.read` (before the packet size guard wraps it); until its session says otherwise,
- * aedes may take `maxInflightPerDevice` PUBLISHes, so even the PUBLISHes pipelined behind a CONNECT stay within it.
+ * aedes may take `maxInflightPerDevice` packets of any kind, so what a device pipelines behind its CONNECT stays
+ * within aedes' queue for it.
  */
 export function paceReads<S extends Duplex>(
   stream: S,
