@@ -9,8 +9,9 @@ import type { CloseReason } from "../agents/host.ts";
 export type BrokerTransportKind = "tcp" | "tls" | "ws";
 
 /**
- * Why a CONNECT was refused. `server-busy`: too many verifications running and waiting (or this address has as many
- * pending as failures left); `address-blocked`: the source address failed too often and is refused for a while.
+ * Why a CONNECT was refused. `server-busy`: too many verifications running and waiting (or, for its source address,
+ * too many CONNECTs waiting behind that address's own); `address-blocked`: the source address failed too often and is
+ * refused for a while (also what waited behind it when it was blocked).
  */
 export type AuthFailureReason =
   | "bad-credentials"

@@ -2,8 +2,9 @@
  * Failed authentications per source address (`addressKey`), as a token bucket: an address may fail `capacity` times in
  * a burst, and one failure is forgiven every `refillMs`. The failure that uses up the allowance blocks the address
  * for `blockMs`: its CONNECTs are then refused without any verification. An address also may not have more
- * verifications running or waiting than failures left, so a flood from one address never holds more than its
- * allowance of the shared verification queue, and never costs more scrypt work than that before it is blocked.
+ * verifications running or waiting than failures left (`begin` says no; the connect guard then holds the CONNECT in
+ * the address's own line), so a flood from one address never holds more than its allowance of the shared
+ * verification queue, and never costs more scrypt work than that before it is blocked.
  */
 import type { Clock } from "../clock.ts";
 import { TokenBucket } from "../token-bucket.ts";
@@ -58,6 +59,11 @@ export class AddressFailures {
     }
     state.pending++;
     return true;
+  }
+
+  /** True while the address has a verification running or waiting, whose end may let another begin. */
+  hasPending(key: string): boolean {
+    return (this.#states.get(key)?.pending ?? 0) > 0;
   }
 
   /** Ends a verification `begin` started; a failure takes one from the allowance, and blocks on the last one. */

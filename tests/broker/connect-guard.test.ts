@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { AddressFailures, addressKey, ConnectGuard, VerificationSlots } from "../../broker/connect-guard/index.ts";
+import {
+  AddressFailures,
+  addressKey,
+  ConnectGuard,
+  type VerificationTicket,
+  VerificationSlots,
+} from "../../broker/connect-guard/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 
 describe("addressKey", () => {
@@ -149,7 +155,7 @@ describe("ConnectGuard", () => {
     wanted = false;
     if (first.status === "granted") first.finish(false);
     assert.deepEqual(await second, { status: "abandoned" });
-    assert.deepEqual(guard.load, { running: 0, waiting: 0, addresses: 0 });
+    assert.deepEqual(guard.load, { running: 0, waiting: 0, held: 0, addresses: 0 });
   });
 
   test("an address blocked after its failures is refused without a turn, and others are not", async () => {
@@ -163,5 +169,147 @@ describe("ConnectGuard", () => {
     assert.equal(guard.isBlocked("::ffff:192.0.2.1"), true);
     assert.deepEqual(await guard.admit("192.0.2.1", () => true), { status: "refused", reason: "address-blocked" });
     assert.equal((await guard.admit("192.0.2.9", () => true)).status, "granted");
+  });
+});
+
+/** A ticket's status as soon as it is known, or "pending" while it still waits. */
+async function peek(ticket: Promise<VerificationTicket>): Promise<string> {
+  const pending = Symbol("pending");
+  // Two turns of the microtask queue let a ticket that was just handed on settle.
+  const first = await Promise.race([ticket, new Promise<typeof pending>((r) => setImmediate(() => r(pending)))]);
+  return first === pending ? "pending" : first.status;
+}
+
+function finish(ticket: VerificationTicket, failed: boolean): void {
+  assert.equal(ticket.status, "granted");
+  if (ticket.status === "granted") ticket.finish(failed);
+}
+
+describe("ConnectGuard: CONNECTs behind one address (NAT) wait their turn", () => {
+  const limits = {
+    maxConcurrentVerifications: 1,
+    maxQueuedVerifications: 4,
+    authFailuresPerAddress: 2,
+    authFailureRefillMs: 1000,
+    authBlockMs: 5000,
+  };
+
+  test("CONNECTs beyond the address's failures left wait in arrival order and go on as earlier ones succeed", async () => {
+    const guard = new ConnectGuard(limits, new ManualClock());
+    const order: number[] = [];
+    const tickets = Array.from({ length: 6 }, (_, i) =>
+      guard
+        .admit("192.0.2.1", () => true)
+        .then((ticket) => {
+          order.push(i);
+          return ticket;
+        }),
+    );
+    // Two (the failures left) in the shared queue, one running; four wait behind their address.
+    assert.deepEqual(guard.load, { running: 1, waiting: 1, held: 4, addresses: 1 });
+    for (const ticket of tickets) finish(await ticket, false);
+    assert.deepEqual(order, [0, 1, 2, 3, 4, 5]);
+    assert.deepEqual(guard.load, { running: 0, waiting: 0, held: 0, addresses: 0 });
+  });
+
+  test("100 CONNECTs with right secrets from one address are all verified with the default limits", async () => {
+    const guard = new ConnectGuard(
+      { ...limits, maxConcurrentVerifications: 4, maxQueuedVerifications: 256, authFailuresPerAddress: 20 },
+      new ManualClock(),
+    );
+    const tickets = Array.from({ length: 100 }, () => guard.admit("192.0.2.1", () => true));
+    const granted = await Promise.all(
+      tickets.map(async (pending) => {
+        const ticket = await pending;
+        // Verified right away: the next in the address's line enters the shared queue.
+        finish(ticket, false);
+        return ticket.status;
+      }),
+    );
+    assert.deepEqual(new Set(granted), new Set(["granted"]));
+    assert.deepEqual(guard.load, { running: 0, waiting: 0, held: 0, addresses: 0 });
+  });
+
+  test("a flood of wrong secrets costs at most the allowance, then all it has waiting is refused as blocked", async () => {
+    const guard = new ConnectGuard(limits, new ManualClock());
+    const tickets = Array.from({ length: 5 }, () => guard.admit("192.0.2.1", () => true));
+    assert.deepEqual(guard.load, { running: 1, waiting: 1, held: 3, addresses: 1 });
+    finish(await tickets[0], true);
+    // One failure left: the one in the shared queue runs, nobody from the line may join it.
+    assert.deepEqual(guard.load, { running: 1, waiting: 0, held: 3, addresses: 1 });
+    finish(await tickets[1], true);
+    for (const ticket of tickets.slice(2)) {
+      assert.deepEqual(await ticket, { status: "refused", reason: "address-blocked" });
+    }
+    assert.equal(guard.isBlocked("192.0.2.1"), true);
+    assert.deepEqual(guard.load, { running: 0, waiting: 0, held: 0, addresses: 1 });
+  });
+
+  test("a CONNECT from another address is not held behind one address's waiting line", async () => {
+    const guard = new ConnectGuard(limits, new ManualClock());
+    const flood = Array.from({ length: 5 }, () => guard.admit("192.0.2.1", () => true));
+    const other = guard.admit("192.0.2.9", () => true);
+    finish(await flood[0], true);
+    // Next in the shared queue: the flood's second, then the other address, ahead of the flood's line.
+    const second = await flood[1];
+    assert.equal(await peek(other), "pending");
+    finish(second, true);
+    finish(await other, false);
+    for (const ticket of flood.slice(2)) assert.equal((await ticket).status, "refused");
+  });
+
+  test("the line of one address is bounded by maxQueuedVerifications; further CONNECTs get server-busy at once", async () => {
+    const guard = new ConnectGuard(limits, new ManualClock());
+    const tickets = Array.from({ length: 6 }, () => guard.admit("192.0.2.1", () => true));
+    assert.deepEqual(await guard.admit("192.0.2.1", () => true), { status: "refused", reason: "server-busy" });
+    const other = guard.admit("192.0.2.2", () => true);
+    assert.equal(await peek(other), "pending", "another address still finds room in the shared queue");
+    await Promise.all([...tickets, other].map(async (ticket) => finish(await ticket, false)));
+    assert.deepEqual(guard.load, { running: 0, waiting: 0, held: 0, addresses: 0 });
+  });
+
+  test("a CONNECT that went away while in its address's line costs nothing and leaves the line", async () => {
+    const guard = new ConnectGuard(limits, new ManualClock());
+    const gone = new Set<number>();
+    const tickets = Array.from({ length: 6 }, (_, i) => guard.admit("192.0.2.1", () => !gone.has(i)));
+    assert.deepEqual(guard.load.held, 4);
+    // All four in the line go away: a new CONNECT finds the line full of them, and they make room for it.
+    for (const i of [2, 3, 4, 5]) gone.add(i);
+    const late = guard.admit("192.0.2.1", () => true);
+    for (const i of [2, 3, 4, 5]) assert.deepEqual(await tickets[i], { status: "abandoned" });
+    assert.equal(guard.load.held, 1);
+    finish(await tickets[0], false);
+    finish(await tickets[1], false);
+    finish(await late, false);
+    assert.deepEqual(guard.load, { running: 0, waiting: 0, held: 0, addresses: 0 });
+  });
+
+  test("one that went away is dropped when its turn in the line comes, without a verification", async () => {
+    const guard = new ConnectGuard(limits, new ManualClock());
+    let wanted = true;
+    const tickets = [
+      guard.admit("192.0.2.1", () => true),
+      guard.admit("192.0.2.1", () => true),
+      guard.admit("192.0.2.1", () => wanted),
+      guard.admit("192.0.2.1", () => true),
+    ];
+    wanted = false;
+    finish(await tickets[0], false);
+    assert.deepEqual(await tickets[2], { status: "abandoned" });
+    finish(await tickets[1], false);
+    finish(await tickets[3], false);
+    assert.deepEqual(guard.load, { running: 0, waiting: 0, held: 0, addresses: 0 });
+  });
+
+  test("with authFailuresPerAddress 0 nothing waits behind its address: only the shared queue bounds CONNECTs", async () => {
+    const guard = new ConnectGuard(
+      { ...limits, authFailuresPerAddress: 0, maxQueuedVerifications: 2 },
+      new ManualClock(),
+    );
+    const tickets = Array.from({ length: 3 }, () => guard.admit("192.0.2.1", () => true));
+    assert.deepEqual(guard.load, { running: 1, waiting: 2, held: 0, addresses: 0 });
+    assert.deepEqual(await guard.admit("192.0.2.1", () => true), { status: "refused", reason: "server-busy" });
+    for (const ticket of tickets) finish(await ticket, true);
+    assert.equal(guard.isBlocked("192.0.2.1"), false);
   });
 });
