@@ -5,16 +5,14 @@
  * Only headers are read; bodies are skipped.
  */
 
+import { MqttPacketScanner } from "./mqtt-packet-scanner.ts";
+
 const PUBLISH = 3;
 
 export class PublishCounter {
-  private state: "type" | "length" | "body" = "type";
+  readonly #scanner = new MqttPacketScanner();
   /** The packet being read counted (a PUBLISH, or any packet with `everyPacket`) when its first byte was taken. */
-  private inCounted = false;
-  private length = 0;
-  private multiplier = 1;
-  private lengthBytes = 0;
-  private bodyLeft = 0;
+  #inCounted = false;
 
   /**
    * The offset in `chunk` where the PUBLISH after the first `allowance` starts (a PUBLISH already begun in an earlier
@@ -22,35 +20,19 @@ export class PublishCounter {
    * the bytes from there are fed again, with the next chunk. With `everyPacket`, packets of every kind count.
    */
   cut(chunk: Uint8Array, allowance: number, everyPacket = false): number {
-    let counted = this.state !== "type" && this.inCounted ? 1 : 0;
+    const scanner = this.#scanner;
+    let counted = !scanner.atPacketBoundary && this.#inCounted ? 1 : 0;
     let i = 0;
     while (i < chunk.length) {
-      if (this.state === "type") {
-        this.inCounted = everyPacket || chunk[i] >> 4 === PUBLISH;
-        if (this.inCounted) {
+      if (scanner.atPacketBoundary) {
+        this.#inCounted = everyPacket || chunk[i] >> 4 === PUBLISH;
+        if (this.#inCounted) {
           if (counted >= allowance) return i;
           counted++;
         }
-        i++;
-        this.state = "length";
-        this.length = 0;
-        this.multiplier = 1;
-        this.lengthBytes = 0;
-      } else if (this.state === "length") {
-        const byte = chunk[i++];
-        this.length += (byte & 0x7f) * this.multiplier;
-        this.multiplier *= 128;
-        this.lengthBytes++;
-        // A fifth length byte is malformed; the packet size guard cuts the connection for it.
-        if (byte & 0x80 && this.lengthBytes < 4) continue;
-        this.bodyLeft = this.length;
-        this.state = this.bodyLeft === 0 ? "type" : "body";
-      } else {
-        const skip = Math.min(this.bodyLeft, chunk.length - i);
-        i += skip;
-        this.bodyLeft -= skip;
-        if (this.bodyLeft === 0) this.state = "type";
       }
+      // A fifth length byte is malformed: the scanner reads on past four, and the packet size guard cuts the connection.
+      i = scanner.scan(chunk, i);
     }
     return chunk.length;
   }

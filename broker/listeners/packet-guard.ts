@@ -5,50 +5,28 @@
  * `maxPacketBytes`, before its body arrives.
  */
 import type { Duplex } from "node:stream";
+import { MqttPacketScanner } from "../mqtt-packet-scanner.ts";
 
-/** Tracks MQTT packet boundaries across chunks. */
+/** Tracks MQTT packet boundaries across chunks, and refuses a packet too large or with a malformed length. */
 export class PacketSizeTracker {
-  private state: "type" | "length" | "body" = "type";
-  private length = 0;
-  private multiplier = 1;
-  private lengthBytes = 0;
-  private bodyLeft = 0;
+  readonly #scanner = new MqttPacketScanner();
 
   constructor(private readonly maxPacketBytes: number) {}
 
   /** True between packets: every packet fed so far is complete. */
   get atPacketBoundary(): boolean {
-    return this.state === "type";
+    return this.#scanner.atPacketBoundary;
   }
 
   /** Feeds the next chunk; false as soon as a packet is too large or its length is malformed. */
   feed(chunk: Uint8Array): boolean {
+    const scanner = this.#scanner;
     let i = 0;
     while (i < chunk.length) {
-      if (this.state === "type") {
-        i++;
-        this.state = "length";
-        this.length = 0;
-        this.multiplier = 1;
-        this.lengthBytes = 0;
-      } else if (this.state === "length") {
-        const byte = chunk[i++];
-        this.length += (byte & 0x7f) * this.multiplier;
-        this.multiplier *= 128;
-        this.lengthBytes++;
-        if (byte & 0x80) {
-          // [MQTT-2.2.3] at most four length bytes.
-          if (this.lengthBytes >= 4) return false;
-          continue;
-        }
-        if (this.length > this.maxPacketBytes) return false;
-        this.bodyLeft = this.length;
-        this.state = this.bodyLeft === 0 ? "type" : "body";
-      } else {
-        const skip = Math.min(this.bodyLeft, chunk.length - i);
-        i += skip;
-        this.bodyLeft -= skip;
-        if (this.bodyLeft === 0) this.state = "type";
+      i = scanner.scan(chunk, i);
+      // [MQTT-2.2.3] at most four length bytes.
+      if (scanner.headerRead && (scanner.lengthMalformed || scanner.remainingLength > this.maxPacketBytes)) {
+        return false;
       }
     }
     return true;
