@@ -8,21 +8,16 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent, type Clock } from "../../agents/index.ts";
 import { ALARM_WRITE_RETRY_MAX_MS } from "../../agents/alarm-index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { settle, tempDir, testRuntime } from "./helpers.ts";
+import { enqueueHeld, LosingAgent, loseNextEvents } from "./losing-events.ts";
 import { alarmWriteFault } from "./runtime-db-fault.ts";
+import { SteppingClock } from "./stepping-clock.ts";
 
 const ran: string[] = [];
-/** How many runs of `work` still lose their whole event's transaction (SQLite rolls it back on its own). */
-let losing = 0;
 
-class Worker extends Agent {
-  override onStart(): void {
-    this.sql`CREATE TABLE IF NOT EXISTS u (k INTEGER PRIMARY KEY)`;
-    this.sql`INSERT OR IGNORE INTO u (k) VALUES (1)`;
-  }
+class Worker extends LosingAgent {
   every(seconds: number): void {
     this.scheduleEvery(seconds, "work", "tick");
   }
@@ -39,26 +34,8 @@ class Worker extends Agent {
     return this.getQueues().length;
   }
   work(payload: string): void {
-    if (losing > 0) {
-      losing--;
-      this.sql`INSERT OR ROLLBACK INTO u (k) VALUES (1)`;
-    }
+    this.failIfAsked(payload);
     ran.push(payload);
-  }
-}
-
-/** A wall clock that can step back (an NTP correction) while timers run on the monotonic manual clock underneath. */
-class SteppingClock implements Clock {
-  offsetMs = 0;
-  constructor(readonly timers: ManualClock) {}
-  now(): number {
-    return this.timers.now() + this.offsetMs;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    return this.timers.setTimeout(fn, ms);
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.clearTimeout(handle);
   }
 }
 
@@ -76,7 +53,7 @@ describe("an alarm write that runtime.db refuses", () => {
       assert.equal((await rt.call("w", "every", [60])).ok, true);
       await clock.advance(59_999);
       assert.equal(rt.stats().active, 0, "the agent sleeps");
-      losing = 1;
+      loseNextEvents(1);
       fault.failing = true;
       await clock.advance(1);
       assert.deepEqual(ran, [], "the alarm event lost its transaction, and its backoff's write failed");
@@ -86,7 +63,7 @@ describe("an alarm write that runtime.db refuses", () => {
       await clock.advance(60_000);
       assert.deepEqual(ran, ["tick", "tick"], "and the schedule goes on at its interval");
     } finally {
-      losing = 0;
+      loseNextEvents(0);
       fault.restore();
       await rt.shutdown();
     }
@@ -100,7 +77,7 @@ describe("an alarm write that runtime.db refuses", () => {
     try {
       await rt.start();
       assert.equal((await rt.call("w", "queued", [])).ok, true, "awake first");
-      losing = 1;
+      loseNextEvents(1);
       fault.failing = true;
       assert.equal((await rt.call("w", "enqueue", ["job"])).ok, true);
       await settle();
@@ -110,7 +87,7 @@ describe("an alarm write that runtime.db refuses", () => {
       assert.deepEqual(ran, ["job"], "the alarm the backoff set ran it a second later");
       assert.deepEqual(await rt.call("w", "queued", []), { ok: true, value: 0 });
     } finally {
-      losing = 0;
+      loseNextEvents(0);
       fault.restore();
       await rt.shutdown();
     }
@@ -198,17 +175,13 @@ describe("an alarm write that runtime.db refuses", () => {
     const fault = alarmWriteFault();
     try {
       await rt.start();
-      assert.equal((await rt.call("w", "queued", [])).ok, true, "awake first");
-      losing = 1;
-      assert.equal((await rt.call("w", "enqueue", ["A"])).ok, true);
-      await settle();
-      assert.deepEqual(ran, [], "A is held for the backoff (1 s)");
+      await enqueueHeld(rt, "w", "A", ran);
       clock.offsetMs = -3_600_000;
       fault.failing = true;
       await timers.advance(60_000);
       assert.deepEqual(ran, ["A"], "the backoff ended with the step: A ran, though its alarm's write failed");
     } finally {
-      losing = 0;
+      loseNextEvents(0);
       fault.restore();
       await rt.shutdown();
     }

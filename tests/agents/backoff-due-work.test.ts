@@ -6,21 +6,13 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent } from "../../agents/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { settle, tempDir, testRuntime } from "./helpers.ts";
+import { LosingAgent, loseNextEvents, throwingOnce } from "./losing-events.ts";
 
 const ran: string[] = [];
-/** How many runs of `work` still lose their whole event's transaction (SQLite rolls it back on its own). */
-let losing = 0;
-/** Payloads whose `work` throws once (a failing item, retried by its own options inside a committed event). */
-const throwing = new Set<string>();
 
-class Worker extends Agent {
-  override onStart(): void {
-    this.sql`CREATE TABLE IF NOT EXISTS u (k INTEGER PRIMARY KEY)`;
-    this.sql`INSERT OR IGNORE INTO u (k) VALUES (1)`;
-  }
+class Worker extends LosingAgent {
   enqueue(payload: string): void {
     this.queue("work", payload, { retry: { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 100 } });
   }
@@ -31,14 +23,7 @@ class Worker extends Agent {
     return null;
   }
   work(payload: string): void {
-    if (throwing.has(payload)) {
-      throwing.delete(payload);
-      throw new Error(`${payload} fails once`);
-    }
-    if (losing > 0) {
-      losing--;
-      this.sql`INSERT OR ROLLBACK INTO u (k) VALUES (1)`;
-    }
+    this.failIfAsked(payload);
     ran.push(payload);
   }
 }
@@ -54,11 +39,11 @@ describe("work due during an alarm backoff that the agent had before the failure
     try {
       await rt.start();
       assert.equal((await rt.call("w", "ping", [])).ok, true, "awake first");
-      throwing.add("R");
+      throwingOnce.add("R");
       assert.equal((await rt.call("w", "enqueue", ["R"])).ok, true);
       await settle();
       assert.deepEqual(ran, [], "R failed; it is retried within 100 ms");
-      losing = 1;
+      loseNextEvents(1);
       assert.equal((await rt.call("w", "enqueue", ["A"])).ok, true);
       await settle();
       assert.deepEqual(ran, [], "A's flush lost its transaction: A is held for the backoff (1 s)");
@@ -67,8 +52,8 @@ describe("work due during an alarm backoff that the agent had before the failure
       await clock.advance(900);
       assert.deepEqual(ran, ["R", "A"], "A ran when the backoff ended");
     } finally {
-      losing = 0;
-      throwing.clear();
+      loseNextEvents(0);
+      throwingOnce.clear();
       await rt.shutdown();
     }
   });
@@ -81,7 +66,7 @@ describe("work due during an alarm backoff that the agent had before the failure
       await rt.start();
       assert.equal((await rt.call("w", "plan", ["old", 60])).ok, true);
       assert.equal((await rt.call("w", "plan", ["later", 60.5])).ok, true);
-      losing = 1;
+      loseNextEvents(1);
       await clock.advance(60_000);
       assert.deepEqual(ran, [], "the alarm at 60 s lost its transaction: old is held for the backoff (1 s)");
       await clock.advance(500);
@@ -89,7 +74,7 @@ describe("work due during an alarm backoff that the agent had before the failure
       await clock.advance(500);
       assert.deepEqual(ran, ["later", "old"], "old ran when the backoff ended");
     } finally {
-      losing = 0;
+      loseNextEvents(0);
       await rt.shutdown();
     }
   });

@@ -6,21 +6,14 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent, type Clock } from "../../agents/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { settle, tempDir, testRuntime } from "./helpers.ts";
+import { enqueueHeld, LosingAgent, loseNextEvents } from "./losing-events.ts";
+import { SteppingClock } from "./stepping-clock.ts";
 
 const ran: string[] = [];
-/** How many runs of `work` still lose their whole event's transaction (SQLite rolls it back on its own). */
-let losing = 0;
-/** Payloads whose `work` throws (a failing item, retried by its own options inside a committed event). */
-const throwing = new Set<string>();
 
-class Commands extends Agent {
-  override onStart(): void {
-    this.sql`CREATE TABLE IF NOT EXISTS u (k INTEGER PRIMARY KEY)`;
-    this.sql`INSERT OR IGNORE INTO u (k) VALUES (1)`;
-  }
+class Commands extends LosingAgent {
   enqueue(payload: string): void {
     this.queue("work", payload, { retry: { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 100 } });
   }
@@ -28,14 +21,7 @@ class Commands extends Agent {
     return this.getQueues().map((item) => String(item.payload));
   }
   work(payload: string): void {
-    if (throwing.has(payload)) {
-      throwing.delete(payload);
-      throw new Error(`${payload} fails once`);
-    }
-    if (losing > 0) {
-      losing--;
-      this.sql`INSERT OR ROLLBACK INTO u (k) VALUES (1)`;
-    }
+    this.failIfAsked(payload);
     ran.push(payload);
   }
 }
@@ -53,21 +39,6 @@ function alarmCounter(): { count: number; observer: { onEvent(info: { kind: stri
   return counter;
 }
 
-/** A wall clock that can step back (an NTP correction) while timers run on the monotonic manual clock underneath. */
-class SteppingClock implements Clock {
-  offsetMs = 0;
-  constructor(readonly timers: ManualClock) {}
-  now(): number {
-    return this.timers.now() + this.offsetMs;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    return this.timers.setTimeout(fn, ms);
-  }
-  clearTimeout(handle: unknown): void {
-    this.timers.clearTimeout(handle);
-  }
-}
-
 describe("the queue while an alarm backoff holds some of its items", () => {
   const t = tempDir();
   after(() => t.remove());
@@ -79,11 +50,7 @@ describe("the queue while an alarm backoff holds some of its items", () => {
     const rt = testRuntime(path.join(t.dir, "fifo"), Commands, 1, { clock, observer: alarms.observer });
     try {
       await rt.start();
-      assert.equal((await rt.call("d", "queued", [])).ok, true, "awake first");
-      losing = 1;
-      assert.equal((await rt.call("d", "enqueue", ["A"])).ok, true);
-      await settle();
-      assert.deepEqual(ran, [], "A's flush lost its transaction: A is held for the backoff (1 s)");
+      await enqueueHeld(rt, "d", "A", ran);
       await clock.advance(1);
       assert.equal((await rt.call("d", "enqueue", ["B"])).ok, true);
       await settle();
@@ -95,7 +62,7 @@ describe("the queue while an alarm backoff holds some of its items", () => {
       assert.deepEqual(ran, ["A", "B"], "at the backoff's end both run, A first");
       assert.deepEqual(await rt.call("d", "queued", []), { ok: true, value: [] });
     } finally {
-      losing = 0;
+      loseNextEvents(0);
       await rt.shutdown();
     }
   });
@@ -107,16 +74,13 @@ describe("the queue while an alarm backoff holds some of its items", () => {
     const first = testRuntime(dataDir, Commands, 3, { clock });
     try {
       await first.start();
-      assert.equal((await first.call("d", "queued", [])).ok, true, "awake first");
-      losing = 1;
-      assert.equal((await first.call("d", "enqueue", ["A"])).ok, true);
-      await settle();
+      await enqueueHeld(first, "d", "A", ran);
       await clock.advance(1);
       assert.equal((await first.call("d", "enqueue", ["B"])).ok, true);
       await settle();
       assert.deepEqual(ran, [], "both wait for the backoff");
     } finally {
-      losing = 0;
+      loseNextEvents(0);
       await first.shutdown();
     }
     const second = testRuntime(dataDir, Commands, 4, { clock });
@@ -136,11 +100,7 @@ describe("the queue while an alarm backoff holds some of its items", () => {
     const rt = testRuntime(path.join(t.dir, "step-back"), Commands, 5, { clock });
     try {
       await rt.start();
-      assert.equal((await rt.call("d", "queued", [])).ok, true, "awake first");
-      losing = 1;
-      assert.equal((await rt.call("d", "enqueue", ["A"])).ok, true);
-      await settle();
-      assert.deepEqual(ran, [], "A is held for the backoff (1 s)");
+      await enqueueHeld(rt, "d", "A", ran);
       clock.offsetMs = -3_600_000;
       await timers.advance(1);
       assert.equal((await rt.call("d", "enqueue", ["B"])).ok, true);
@@ -148,7 +108,7 @@ describe("the queue while an alarm backoff holds some of its items", () => {
       await timers.advance(1_000);
       assert.deepEqual(ran, ["A", "B"], "both ran, in order, not an hour later");
     } finally {
-      losing = 0;
+      loseNextEvents(0);
       await rt.shutdown();
     }
   });
@@ -160,17 +120,13 @@ describe("the queue while an alarm backoff holds some of its items", () => {
     const rt = testRuntime(path.join(t.dir, "step-back-idle"), Commands, 6, { clock });
     try {
       await rt.start();
-      assert.equal((await rt.call("d", "queued", [])).ok, true, "awake first");
-      losing = 1;
-      assert.equal((await rt.call("d", "enqueue", ["A"])).ok, true);
-      await settle();
-      assert.deepEqual(ran, [], "A is held for the backoff (1 s)");
+      await enqueueHeld(rt, "d", "A", ran);
       clock.offsetMs = -3_600_000;
       await timers.advance(60_000);
       assert.deepEqual(ran, ["A"], "the backoff ended with the step: A ran, not an hour later");
       assert.deepEqual(await rt.call("d", "queued", []), { ok: true, value: [] });
     } finally {
-      losing = 0;
+      loseNextEvents(0);
       await rt.shutdown();
     }
   });
