@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { AlarmRows } from "./alarm-rows.ts";
 import type { RuntimeDb } from "./runtime-db.ts";
 import type { Clock } from "./types.ts";
 
@@ -9,13 +10,6 @@ import type { Clock } from "./types.ts";
  * the cost is one wake-up a minute.
  */
 export const ALARM_RECHECK_MS = 60_000;
-
-/**
- * First wait before an alarm write that runtime.db refused is tried again, ms; it doubles with each retry that fails,
- * up to the max, so a lasting fault costs one write a minute, not a loop.
- */
-export const ALARM_WRITE_RETRY_FIRST_MS = 1_000;
-export const ALARM_WRITE_RETRY_MAX_MS = ALARM_RECHECK_MS;
 
 /**
  * An agent's alarm backoff: the work that was due when its event failed as a whole (due at or before
@@ -35,7 +29,7 @@ const FIRED = -1;
  * wake an agent early (it finds nothing due and recomputes) but never late.
  *
  * Memory is what fires: an alarm is set there before its row is written, and a write runtime.db refuses (a storage
- * fault) is tried again later with backoff (ALARM_WRITE_RETRY_FIRST_MS), the latest value of each agent's row, until it
+ * fault) is tried again later with backoff (alarm-rows.ts), the latest value of each agent's row, until it
  * lands. Without that, a refused write left the agent with no alarm at all: the backoff of an alarm or queue event
  * that failed as a whole was never set, and a sleeping agent's due work waited for another event or a restart.
  * Only the write-ahead of a new schedule (lowerTo) still throws, so the schedule that needs it fails and rolls back
@@ -43,9 +37,9 @@ const FIRED = -1;
  */
 export class AlarmIndex {
   readonly #db: RuntimeDb;
+  readonly #rows: AlarmRows;
   readonly #clock: Clock;
   readonly #fire: (agentIds: string[]) => void;
-  readonly #logger: Logger;
   readonly #times = new Map<string, number>();
   /**
    * The time of each alarm that fired (FIRED in #times): its row keeps it until the agent recomputes its alarm after
@@ -63,17 +57,6 @@ export class AlarmIndex {
   #timer: unknown = null;
   #timerAt = Number.POSITIVE_INFINITY;
   #running = false;
-  /** Rows runtime.db refused to write: the value each agent's row should have (null: no row), tried again later. */
-  readonly #unsaved = new Map<string, number | null>();
-  /**
-   * Agents forgotten (destroyed) whose rows runtime.db refused to delete: deleted again later with the refused writes,
-   * and before any row of an agent made again under the same id is written (#deleteForgotten), so the retry never
-   * deletes the new agent's rows. Left in runtime.db, they would wake the destroyed agent at the next start and make
-   * it again.
-   */
-  readonly #forgotten = new Set<string>();
-  #retryTimer: unknown = null;
-  #retryDelayMs = ALARM_WRITE_RETRY_FIRST_MS;
   /** Agents whose backoff took a step in the current turn of the event loop (see backOff); emptied by a microtask. */
   readonly #steppedThisTurn = new Set<string>();
 
@@ -81,7 +64,7 @@ export class AlarmIndex {
     this.#db = db;
     this.#clock = clock;
     this.#fire = fire;
-    this.#logger = logger;
+    this.#rows = new AlarmRows(db, clock, logger);
     for (const { agentId, at } of db.alarms()) {
       this.#times.set(agentId, at);
       this.#push({ id: agentId, t: at });
@@ -93,7 +76,7 @@ export class AlarmIndex {
   start(): void {
     this.#running = true;
     this.#arm();
-    if (this.#hasUnsaved()) this.#armRetry();
+    this.#rows.start();
   }
 
   stop(): void {
@@ -101,8 +84,7 @@ export class AlarmIndex {
     if (this.#timer !== null) this.#clock.clearTimeout(this.#timer);
     this.#timer = null;
     this.#timerAt = Number.POSITIVE_INFINITY;
-    if (this.#retryTimer !== null) this.#clock.clearTimeout(this.#retryTimer);
-    this.#retryTimer = null;
+    this.#rows.stop();
   }
 
   /**
@@ -110,12 +92,7 @@ export class AlarmIndex {
    * lost with the process, and the next start finds those agents by their pending mark or their next event.
    */
   saveUnsaved(): void {
-    if (this.#hasUnsaved()) this.#retryWrites();
-  }
-
-  /** Some write or delete runtime.db refused waits for its retry. */
-  #hasUnsaved(): boolean {
-    return this.#unsaved.size > 0 || this.#forgotten.size > 0;
+    this.#rows.saveUnsaved();
   }
 
   get(agentId: string): number | undefined {
@@ -152,7 +129,7 @@ export class AlarmIndex {
     }
     this.#firedAt.delete(agentId);
     this.#arm();
-    return this.#write(agentId, at);
+    return this.#rows.write(agentId, at);
   }
 
   /**
@@ -173,86 +150,8 @@ export class AlarmIndex {
     if (meant === undefined || at < meant) err = this.#set(agentId, at);
     // The alarm (or the fired one's row) wakes the agent by `at`: only a row runtime.db refused, still behind it, has
     // to land first.
-    else if (this.#unsaved.has(agentId)) err = this.#write(agentId, meant);
+    else if (this.#rows.isUnsaved(agentId)) err = this.#rows.write(agentId, meant);
     if (err !== undefined) throw err;
-  }
-
-  /**
-   * Writes the agent's row; one runtime.db refuses is kept for #retryWrites (the first of a run of refusals is logged,
-   * the rest are the retries' to report). Returns the error, undefined when the row was written.
-   */
-  #write(agentId: string, at: number | null): unknown {
-    const quiet = this.#hasUnsaved();
-    try {
-      this.#deleteForgotten(agentId);
-      this.#db.setAlarm(agentId, at);
-    } catch (err) {
-      if (!quiet) {
-        this.#logger.warn(
-          { err, agent: agentId, retryInMs: this.#retryDelayMs },
-          "runtime.db refused an alarm write; the alarm stays set in memory and its row is written later",
-        );
-      }
-      this.#unsaved.set(agentId, at);
-      this.#armRetry();
-      return err;
-    }
-    // Its latest value is written: an older refused one must not be written over it.
-    if (this.#unsaved.delete(agentId) && !this.#hasUnsaved()) this.#writesWorkAgain();
-    return undefined;
-  }
-
-  /**
-   * Deletes the rows of a destroyed agent of the same id that runtime.db refused to delete (see #forgotten), before
-   * the first row of this one is written; throws what runtime.db throws.
-   */
-  #deleteForgotten(agentId: string): void {
-    if (this.#forgotten.size === 0 || !this.#forgotten.has(agentId)) return;
-    this.#db.deleteAgent(agentId);
-    this.#forgotten.delete(agentId);
-  }
-
-  #armRetry(): void {
-    if (!this.#running || this.#retryTimer !== null) return;
-    this.#retryTimer = this.#clock.setTimeout(() => {
-      this.#retryTimer = null;
-      this.#retryWrites();
-    }, this.#retryDelayMs);
-  }
-
-  /**
-   * Deletes the destroyed agents' refused rows, then writes the refused rows again, in the order they were refused;
-   * stops at the first refusal and backs off.
-   */
-  #retryWrites(): void {
-    try {
-      for (const agentId of [...this.#forgotten]) this.#deleteForgotten(agentId);
-      for (const [agentId, at] of [...this.#unsaved]) {
-        this.#db.setAlarm(agentId, at);
-        this.#unsaved.delete(agentId);
-      }
-    } catch (err) {
-      this.#retryDelayMs = Math.min(ALARM_WRITE_RETRY_MAX_MS, this.#retryDelayMs * 2);
-      this.#logger.warn(
-        { err, unsaved: this.#unsaved.size + this.#forgotten.size, retryInMs: this.#retryDelayMs },
-        "runtime.db still refuses alarm writes; the alarms stay set in memory",
-      );
-      this.#armRetry();
-      return;
-    }
-    this.#writesWorkAgain();
-  }
-
-  /** Every refused row is written: the retries stop, and the next refusal starts again at the first delay. */
-  #writesWorkAgain(): void {
-    this.#stopRetries();
-    this.#logger.info("runtime.db takes alarm writes again");
-  }
-
-  #stopRetries(): void {
-    if (this.#retryTimer !== null) this.#clock.clearTimeout(this.#retryTimer);
-    this.#retryTimer = null;
-    this.#retryDelayMs = ALARM_WRITE_RETRY_FIRST_MS;
   }
 
   /**
@@ -328,8 +227,8 @@ export class AlarmIndex {
 
   markPending(agentId: string): void {
     if (this.#pending.has(agentId)) return;
-    // Before the mark (and the directory entries that follow it, cell-state.ts): see #forgotten.
-    this.#deleteForgotten(agentId);
+    // Before the mark (and the directory entries that follow it, cell-state.ts): see alarm-rows.ts, deleteForgotten.
+    this.#rows.deleteForgotten(agentId);
     this.#db.setPending(agentId, true);
     this.#pending.add(agentId);
   }
@@ -349,33 +248,17 @@ export class AlarmIndex {
 
   /**
    * Drops the agent's alarm, pending mark and directory entries (destroyAgent); true when it had any. Never throws: a
-   * delete runtime.db refuses is tried again later (see #forgotten), as a refused alarm write is, so a destroy still
+   * delete runtime.db refuses is tried again later (alarm-rows.ts), as a refused alarm write is, so a destroy still
    * removes the agent's files rather than fail half done; false then means none was known in memory.
    */
   forget(agentId: string): boolean {
     let had = this.#times.delete(agentId);
     this.#firedAt.delete(agentId);
-    // A refused row written later would bring back an alarm for an agent that is gone.
-    this.#unsaved.delete(agentId);
     if (this.#pending.delete(agentId)) had = true;
     this.#backoff.delete(agentId);
-    // Its timer is not left armed for it, nor the retries for its rows alone.
+    // Its timer is not left armed for it.
     this.#arm();
-    try {
-      this.#forgotten.delete(agentId);
-      if (this.#db.deleteAgent(agentId)) had = true;
-    } catch (err) {
-      if (!this.#hasUnsaved()) {
-        this.#logger.warn(
-          { err, agent: agentId, retryInMs: this.#retryDelayMs },
-          "runtime.db refused to delete a destroyed agent's rows; they are deleted later",
-        );
-      }
-      this.#forgotten.add(agentId);
-      this.#armRetry();
-      return had;
-    }
-    if (!this.#hasUnsaved()) this.#stopRetries();
+    if (this.#rows.deleteAgent(agentId)) had = true;
     return had;
   }
 
@@ -435,8 +318,8 @@ export class AlarmIndex {
       if (at === undefined || at === FIRED || at <= now || at > backoff.until) continue;
       this.#times.set(agentId, now);
       this.#push({ id: agentId, t: now });
-      // In the timer: a refused write must not throw out of it (it is tried again later, see #write).
-      this.#write(agentId, now);
+      // In the timer: a refused write must not throw out of it (it is tried again later, alarm-rows.ts).
+      this.#rows.write(agentId, now);
     }
   }
 

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { ALARM_WRITE_RETRY_MAX_MS } from "../../agents/alarm-index.ts";
+import { ALARM_WRITE_RETRY_MAX_MS } from "../../agents/alarm-rows.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { settle, tempDir, testRuntime } from "./helpers.ts";
 import { enqueueHeld, LosingAgent, loseNextEvents } from "./losing-events.ts";
