@@ -75,6 +75,10 @@ function refuseNewer(path: string, version: number): void {
   );
 }
 
+function userVersion(db: Database.Database): number {
+  return db.pragma("user_version", { simple: true }) as number;
+}
+
 /**
  * Brings the file to SCHEMA_VERSION, or refuses one of a newer version. The bridge and the CLI may open an old file at
  * the same moment: the steps run in one IMMEDIATE transaction (the write lock first, waiting up to busy_timeout), and
@@ -82,12 +86,11 @@ function refuseNewer(path: string, version: number): void {
  * twice.
  */
 function migrate(db: Database.Database, path: string): void {
-  const current = (): number => db.pragma("user_version", { simple: true }) as number;
-  const found = current();
+  const found = userVersion(db);
   refuseNewer(path, found);
   if (found === SCHEMA_VERSION) return;
   db.transaction(() => {
-    const from = current();
+    const from = userVersion(db);
     refuseNewer(path, from);
     if (from === SCHEMA_VERSION) return;
     for (const step of MIGRATIONS.slice(from)) db.exec(step);
@@ -98,11 +101,17 @@ function migrate(db: Database.Database, path: string): void {
 /**
  * Opens the registry file in WAL mode with a busy timeout, so a CLI process adding devices and the running bridge
  * share it: readers never block the writer, and a writer waits for the other instead of failing with SQLITE_BUSY.
+ *
+ * A newer build's file is refused before anything is set on it, so it is left as it was found: `journal_mode = WAL`
+ * converts a file kept in another journal mode for good (its header and its journal file), and an older build must not
+ * change a newer build's file. Reading the version writes nothing (busy_timeout is the connection's own), and a
+ * read-write connection, unlike a read-only one, removes the -wal and -shm files of a WAL file again when it closes.
  */
 export function openRegistryDatabase(path: string): Database.Database {
   const db = new Database(path);
   try {
     db.pragma("busy_timeout = 5000");
+    refuseNewer(path, userVersion(db));
     if (path !== ":memory:") db.pragma("journal_mode = WAL");
     // NORMAL is durable across process crashes in WAL mode; only an OS crash may lose the last last_seen batch.
     db.pragma("synchronous = NORMAL");

@@ -72,6 +72,32 @@ describe("device registry files written by other versions", () => {
     assert.equal(userVersion(file), known + 1, "not migrated back or stamped");
   });
 
+  // A newer build may keep its file in another journal mode; `journal_mode = WAL` would convert it for good.
+  for (const journalMode of ["delete", "truncate", "wal"] as const) {
+    test(`a newer build's file in ${journalMode} journal mode is refused and left byte for byte as it was found`, async () => {
+      const file = path.join(dir, `newer-${journalMode}.db`);
+      const current = createDeviceRegistry({ path: file, scrypt: cheap });
+      await current.add("dev-1");
+      current.close();
+      const known = userVersion(file);
+      rawExec(file, (db) => {
+        db.pragma(`journal_mode = ${journalMode}`);
+        db.pragma(`user_version = ${known + 1}`);
+      });
+      const siblings = (): string[] =>
+        fs
+          .readdirSync(dir)
+          .filter((name) => name.startsWith(`${path.basename(file)}-`))
+          .sort();
+      const bytes = fs.readFileSync(file);
+      const found = siblings();
+
+      assert.throws(() => createDeviceRegistry({ path: file, scrypt: cheap }), /newer agent-bridge/);
+      assert.ok(fs.readFileSync(file).equals(bytes), "the file's bytes are unchanged");
+      assert.deepEqual(siblings(), found, "no -wal, -shm or -journal file appeared or went");
+    });
+  }
+
   test("rows an older build writes into a current file get their own ids, and its rotation a new secretId", async () => {
     const file = path.join(dir, "mixed.db");
     const registry = createDeviceRegistry({ path: file, scrypt: cheap });
