@@ -3,6 +3,9 @@
  * OpenAI-compatible streaming. Lines may end in CRLF, LF or CR; an event may be split across any number of
  * network chunks (even between the CR and the LF); `:` lines are keep-alive comments; several `data:` lines
  * of one event are joined with "\n".
+ *
+ * One departure from the spec, which ignores unknown fields: llama.cpp server sends a streaming error as an `error:`
+ * line (`error: {"code":400,"message":...}`), so an `error` field is read as a `data` line of an event named "error".
  */
 
 /** One dispatched event. `event` is "message" unless the server named it. */
@@ -109,6 +112,11 @@ export class SseParser {
         break;
       case "event":
         this.#event = value;
+        break;
+      case "error":
+        // llama.cpp server's streaming error (see the file comment): its text is the event's data.
+        this.#event = "error";
+        this.#data.push(value);
         break;
       case "id":
         if (!value.includes("\0")) this.#id = value;

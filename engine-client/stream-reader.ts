@@ -10,12 +10,13 @@
  */
 import type { ChatStreamEvent } from "../agents/engine.ts";
 import type { BridgeError } from "../errors/index.ts";
+import { CONTEXT_LENGTH_REASON, isContextLengthRefusalText } from "./context-length.ts";
 import { ENGINE_ERROR_CODES, engineError, redactSecret } from "./errors.ts";
 import type { OpenedStream } from "./http.ts";
 import { describeNetworkError } from "./http.ts";
 import { SseParser } from "./sse-parser.ts";
 import { StreamAssembler } from "./stream-assembler.ts";
-import { parseEngineErrorObject } from "./wire.ts";
+import { parseEngineErrorObject, parseErrorEvent } from "./wire.ts";
 
 /** An SSE line longer than this (no line break in 1 MiB) is a broken server, not a big token. */
 const MAX_PENDING_CHARS = 1 << 20;
@@ -50,6 +51,8 @@ export class ChatStreamReader {
   /** A fault found after some events of the same batch: thrown by the next call, after those events. */
   #fault: { error: unknown } | undefined;
   #first: Buffer[] | undefined;
+  /** Set once the answer began (a text or tool-call event was read): an engine error after it is a broken stream. */
+  #answered = false;
 
   constructor(opened: OpenedStream, context: ChatStreamContext) {
     this.#opened = opened;
@@ -100,6 +103,8 @@ export class ChatStreamReader {
   /** Parses one chunk, appending its events to `out`; stops at `[DONE]`. Throws STREAM_BROKEN. */
   #parse(chunk: Buffer, out: ChatStreamEvent[]): void {
     for (const event of this.#parser.push(this.#decoder.decode(chunk, { stream: true }))) {
+      // llama.cpp server's `error:` line (see sse-parser.ts), or a server that names its error event.
+      if (event.event === "error") throw this.#engineFailure(parseErrorEvent(event.data));
       if (event.data === "[DONE]") {
         this.#finalEvents = this.#assembler.finish();
         return;
@@ -111,10 +116,11 @@ export class ChatStreamReader {
         throw this.#broken("sent a chunk that is not JSON", {}, err);
       }
       const engineFailure = parseEngineErrorObject(object);
-      if (engineFailure !== undefined) {
-        throw this.#broken(`failed mid-stream: ${engineFailure.message}`, { engineErrorType: engineFailure.type });
+      if (engineFailure !== undefined) throw this.#engineFailure(engineFailure);
+      for (const assembled of this.#assembler.push(object)) {
+        out.push(assembled);
+        this.#answered = true;
       }
-      for (const assembled of this.#assembler.push(object)) out.push(assembled);
     }
     if (this.#parser.pendingLength > MAX_PENDING_CHARS) throw this.#broken("sent an SSE event larger than 1 MiB");
   }
@@ -138,6 +144,24 @@ export class ChatStreamReader {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * The error an engine sent in the stream. SGLang, TGI and llama.cpp server validate a streamed request only after
+   * its 200, so a prompt too long for the context window is refused here, before any of the answer: that is the same
+   * refusal as a 400 (BAD_REQUEST with `details.reason` CONTEXT_LENGTH_REASON, which a caller cures by sending less).
+   * Anything else, or anything after the answer began, is a broken stream.
+   */
+  #engineFailure(failure: { message: string; type?: string; code?: unknown }): BridgeError {
+    if (!this.#answered && isContextLengthRefusalText(failure.message, [failure.type, failure.code])) {
+      const { replica, apiKey } = this.#context;
+      return engineError(
+        ENGINE_ERROR_CODES.badRequest,
+        `engine replica ${replica} refused the request: ${redactSecret(failure.message, apiKey)}`,
+        { replica, reason: CONTEXT_LENGTH_REASON, engineErrorType: failure.type },
+      );
+    }
+    return this.#broken(`failed mid-stream: ${failure.message}`, { engineErrorType: failure.type });
   }
 
   #broken(message: string, details: Record<string, unknown> = {}, cause?: unknown): BridgeError {

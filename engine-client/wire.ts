@@ -109,6 +109,29 @@ export function parseEngineErrorObject(value: unknown): { message: string; type?
   return { message, type, code: source.code };
 }
 
+/**
+ * The error an SSE event named "error" carries (llama.cpp server's `error:` line, or `event: error`): an error object
+ * as `parseEngineErrorObject` reads it, else the flat `{"code":400,"message":...,"type":...}` llama.cpp sends, else
+ * the data's own text.
+ */
+export function parseErrorEvent(data: string): { message: string; type?: string; code?: unknown } {
+  let value: unknown;
+  try {
+    value = JSON.parse(data);
+  } catch {
+    return { message: data };
+  }
+  const nested = parseEngineErrorObject(value);
+  if (nested !== undefined) return nested;
+  const object = asObject(value);
+  if (object === undefined || typeof object.message !== "string") return { message: data };
+  return {
+    message: object.message,
+    type: typeof object.type === "string" ? object.type : undefined,
+    code: object.code,
+  };
+}
+
 /** A complete (non-streamed) chat answer. */
 export interface ChatCompletion {
   text: string;
