@@ -21,6 +21,11 @@ export function followEvents(aedes: Aedes, ctx: HookContext): void {
     for (const topic of topics) connection?.subscriptions.delete(topic);
   });
   aedes.on("clientError", (client, err) => {
+    // Closing a client, aedes fails each write still waiting for its socket to drain ("connection closed"; over
+    // WebSocket, a send the close cut short) and reports every one as an error of the client. They follow the end,
+    // whatever it was: a device that ended its connection while its frames backed up ended it as `disconnect` (or
+    // `will`), not as `error`, and a thousand frames in its socket are not a thousand log lines.
+    if (client.closed) return;
     const connection = connections.get(client);
     // An error after the session ended (a late answer aedes could not write) does not say how it ended.
     if (connection !== undefined && !connection.closed) connection.markClosing("error", { tentative: true });
