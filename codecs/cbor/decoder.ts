@@ -8,7 +8,7 @@
  */
 import { DecodeFault } from "../schema/fault.ts";
 import { PathStack } from "../schema/path.ts";
-import { bytesToBigInt, normalizeBigInt } from "../schema/value.ts";
+import { bignumValue, MAX_INTEGER_DIGITS, normalizeBigInt } from "../schema/value.ts";
 import { fromHalfBits } from "./float.ts";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -217,8 +217,9 @@ function readTagged(ai: number, depth: number): unknown {
   need(1);
   const ib = bytes[pos++];
   if (ib >> 5 !== 2) throw fault("BRIDGE_ERR_FRAME_INVALID", "a bignum tag must hold a byte string");
-  const magnitude = bytesToBigInt(readString(2, ib & 31) as Uint8Array);
-  return normalizeBigInt(tag === 2 ? magnitude : -1n - magnitude);
+  const n = bignumValue(readString(2, ib & 31) as Uint8Array, tag === 3);
+  if (n === undefined) throw fault("BRIDGE_ERR_FRAME_INVALID", `an integer of more than ${MAX_INTEGER_DIGITS} digits`);
+  return n;
 }
 
 function readSimple(ai: number): unknown {

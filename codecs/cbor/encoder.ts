@@ -4,7 +4,7 @@
  * 64 bits). Written here rather than through cbor-x because cbor-x writes integers between 2^32 and 2^53 as float64
  * and every bigint as a full 8-byte integer, which a C firmware would have to special-case.
  */
-import { bigintToBytes, normalizeBigInt } from "../schema/value.ts";
+import { bigintToBytes, isIntegerInBounds, MAX_INTEGER_DIGITS, normalizeBigInt } from "../schema/value.ts";
 import { DecodeFault } from "../schema/fault.ts";
 import { PathStack } from "../schema/path.ts";
 import { toHalfBits } from "./float.ts";
@@ -109,6 +109,8 @@ function writeBigInt(n: bigint): void {
     pos += 8;
     return;
   }
+  if (!isIntegerInBounds(n))
+    throw fault("BRIDGE_ERR_FRAME_INVALID", `an integer of more than ${MAX_INTEGER_DIGITS} digits`);
   // RFC 8949 section 3.4.3: tag 2 holds n, tag 3 holds -1-n, as big-endian magnitude bytes.
   ensure(1);
   buf[pos++] = n >= 0n ? 0xc2 : 0xc3;

@@ -13,10 +13,10 @@
  */
 import { DecodeFault } from "../schema/fault.ts";
 import { PathStack } from "../schema/path.ts";
-import { checkKey, normalizeBigInt } from "../schema/value.ts";
+import { checkKey, MAX_INTEGER_DIGITS, normalizeBigInt } from "../schema/value.ts";
 
-/** Most digits of an integer token; the same bound as `{"$bigint": ...}` text, so both forms reach the same range. */
-export const MAX_INTEGER_DIGITS = 4001;
+/** Most digits of an integer token: the bound of every codec, as of `{"$bigint": ...}` text (schema/value.ts). */
+export { MAX_INTEGER_DIGITS };
 
 const HEX4 = /^[0-9a-fA-F]{4}$/;
 /** What the fast path of parseString leaves to the character loop: escapes and (refused) control characters. */

@@ -5,7 +5,7 @@
  * `$bytes`, `$bigint` or `$map` is escaped as `{"$map": {...}}`, so every Value has exactly one JSON form.
  */
 import { DecodeFault, joinPath } from "../schema/fault.ts";
-import { checkKey, checkText, normalizeBigInt } from "../schema/value.ts";
+import { checkKey, checkText, isIntegerInBounds, MAX_INTEGER_DIGITS, normalizeBigInt } from "../schema/value.ts";
 import { isIntegralFloat } from "./json-write.ts";
 
 const RESERVED = new Set(["$bytes", "$bigint", "$map"]);
@@ -50,7 +50,10 @@ export function toJsonValue(v: unknown, depth: number, maxDepth: number, field: 
       return v;
     case "bigint": {
       const n = normalizeBigInt(v);
-      return typeof n === "number" ? n : { $bigint: n.toString() };
+      if (typeof n === "number") return n;
+      // The decoder reads no longer `$bigint` text; no codec writes what the codecs cannot read back.
+      if (!isIntegerInBounds(n)) throw invalid(field, `an integer of more than ${MAX_INTEGER_DIGITS} digits`);
+      return { $bigint: n.toString() };
     }
     case "object": {
       if (v === null) return null;

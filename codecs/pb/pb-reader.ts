@@ -5,7 +5,7 @@
  * value, duplicate or `__proto__` map keys, nesting deeper than the limit, and whatever the wire reader refuses. It
  * recurses only into known messages, so the depth limit also bounds its stack.
  */
-import { bytesToBigInt, normalizeBigInt } from "../schema/value.ts";
+import { bignumValue, MAX_INTEGER_DIGITS } from "../schema/value.ts";
 import { type MessageLayout, VALUE, WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT } from "./layout.ts";
 import { WireReader } from "./wire-reader.ts";
 
@@ -63,8 +63,11 @@ function value(end: number, depth: number): unknown {
       case VALUE.posBignum:
       case VALUE.negBignum: {
         r.expectWire(tag, WIRE_LEN);
-        const magnitude = bytesToBigInt(r.byteString());
-        result = normalizeBigInt(number === VALUE.posBignum ? magnitude : -1n - magnitude);
+        const n = bignumValue(r.byteString(), number === VALUE.negBignum);
+        if (n === undefined) {
+          throw r.fault("BRIDGE_ERR_FRAME_INVALID", `an integer of more than ${MAX_INTEGER_DIGITS} digits`);
+        }
+        result = n;
         break;
       }
       default: {

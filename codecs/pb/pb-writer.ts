@@ -3,7 +3,7 @@
  * (fields in number order, proto3 defaults of required fields left out unless they are declared `optional`), without building protobufjs message
  * objects first; tests compare both.
  */
-import { bigintToBytes, normalizeBigInt } from "../schema/value.ts";
+import { bigintToBytes, isIntegerInBounds, MAX_INTEGER_DIGITS, normalizeBigInt } from "../schema/value.ts";
 import { type FieldLayout, type MessageLayout, VALUE, WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT } from "./layout.ts";
 import { WireWriter } from "./wire-writer.ts";
 
@@ -48,6 +48,8 @@ function valueBody(v: unknown, depth: number): void {
       if (typeof n === "number" || (n >= INT64_MIN && n <= INT64_MAX)) {
         w.byte((VALUE.int << 3) | WIRE_VARINT);
         w.sint64(n);
+      } else if (!isIntegerInBounds(n)) {
+        throw w.fault("BRIDGE_ERR_FRAME_INVALID", `an integer of more than ${MAX_INTEGER_DIGITS} digits`);
       } else if (n > 0n) {
         w.byte((VALUE.posBignum << 3) | WIRE_LEN);
         w.bytes(bigintToBytes(n));

@@ -45,3 +45,32 @@ export function bytesToBigInt(bytes: Uint8Array): bigint {
   for (const b of bytes) hex += b.toString(16).padStart(2, "0");
   return BigInt(hex);
 }
+
+/**
+ * Most decimal digits of an integer Value, in every codec and both ways: JSON's integer tokens and `$bigint` text
+ * were bounded so first, and CBOR and protobuf bignums are bounded alike, so an integer one codec accepts can be
+ * carried by the others (a JSON client, the operator API) and a device cannot make the bridge turn a 64 KiB bignum
+ * into 150 KB of decimal text.
+ */
+export const MAX_INTEGER_DIGITS = 4001;
+const INTEGER_BOUND = 10n ** BigInt(MAX_INTEGER_DIGITS);
+/** 10^4001 < 2^13296 = 256^1662: a magnitude with more significant bytes is out of bounds before it is converted. */
+const MAX_MAGNITUDE_BYTES = 1662;
+
+/** True when `n` has at most MAX_INTEGER_DIGITS decimal digits. */
+export function isIntegerInBounds(n: bigint): boolean {
+  return n < INTEGER_BOUND && n > -INTEGER_BOUND;
+}
+
+/**
+ * The integer of a bignum (CBOR tags 2/3, protobuf pos_bignum/neg_bignum) in its canonical form: `magnitude`, or
+ * `-1 - magnitude` when `negative`. Undefined when it has more than MAX_INTEGER_DIGITS digits.
+ */
+export function bignumValue(magnitude: Uint8Array, negative: boolean): number | bigint | undefined {
+  let start = 0;
+  while (start < magnitude.length && magnitude[start] === 0) start++;
+  if (magnitude.length - start > MAX_MAGNITUDE_BYTES) return undefined;
+  const m = bytesToBigInt(magnitude.subarray(start));
+  const n = negative ? -1n - m : m;
+  return isIntegerInBounds(n) ? normalizeBigInt(n) : undefined;
+}

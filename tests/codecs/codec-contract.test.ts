@@ -75,6 +75,32 @@ function pbFrame(body: Record<string, unknown>): Uint8Array {
   return bridgeProtoRoot.lookupType("agentbridge.v1.Frame").encode(body).finish();
 }
 
+/** Digits of the largest integer Value in every codec (JSON's bound on integer tokens and `$bigint` text). */
+const MAX_DIGITS = 4001;
+
+/** Big-endian magnitude bytes of a non-negative bigint (written here, independent of the codecs). */
+function magnitudeBytes(n: bigint): Uint8Array {
+  const hexText = n.toString(16);
+  return hex(hexText.length % 2 === 0 ? hexText : `0${hexText}`);
+}
+
+/**
+ * `{r: {a: n}}` written by hand in each codec's plain form for an integer beyond 64 bits (a JSON integer token, a
+ * CBOR tag 2/3, a protobuf bignum), since the encoders refuse integers beyond the bound.
+ */
+function frameWithInteger(codecName: string, n: bigint): Uint8Array {
+  const magnitude = magnitudeBytes(n >= 0n ? n : -1n - n);
+  if (codecName === "json") return new TextEncoder().encode(`{"r":{"a":${n}}}`);
+  if (codecName === "pb") {
+    const value = n >= 0n ? { posBignum: magnitude } : { negBignum: magnitude };
+    return pbFrame({ upTelemetry: { r: { entries: [{ key: "a", value }] } } });
+  }
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(magnitude.length);
+  const head = hex(`a1 61 72 a1 61 61 ${n >= 0n ? "c2" : "c3"} 5a ${length.toString("hex")}`);
+  return new Uint8Array(Buffer.concat([head, magnitude]));
+}
+
 /** A map nested `levels` deep inside `r`: {r: {a: {a: ... 1}}}. */
 function nested(levels: number): Record<string, unknown> {
   let inner: unknown = 1;
@@ -259,6 +285,30 @@ for (const codec of ALL_CODECS) {
       const result = codec.decodeUp("telemetry", up(codec, "telemetry", { r }));
       assert.ok(result.ok);
       assert.deepStrictEqual(result.frame, { r });
+    });
+
+    test(`carries integers of up to ${MAX_DIGITS} decimal digits and refuses longer ones both ways, as JSON does`, () => {
+      const largest = 10n ** BigInt(MAX_DIGITS) - 1n;
+      for (const n of [largest, -largest]) {
+        const result = codec.decodeUp("telemetry", frameWithInteger(codec.name, n));
+        assert.ok(result.ok, result.ok ? "" : result.message);
+        assert.deepStrictEqual(result.frame, { r: { a: n } });
+        assert.deepStrictEqual(codec.decodeUp("telemetry", up(codec, "telemetry", { r: { a: n } })), result);
+      }
+      // One digit more, and a bignum that fills most of a 64 KiB frame: a value no other codec could carry back.
+      for (const n of [largest + 1n, -largest - 1n, 2n ** (8n * 60_000n) - 1n]) {
+        // A frame limit of 1 MiB: the JSON text of the last one is larger than 64 KiB.
+        const bytes = frameWithInteger(codec.name, n);
+        assertFailure(
+          codec.decodeUp("telemetry", bytes, { maxFrameBytes: 1 << 20 }),
+          "BRIDGE_ERR_FRAME_INVALID",
+          "r.a",
+        );
+        assert.throws(
+          () => up(codec, "telemetry", { r: { a: n } }),
+          (err: unknown) => hasErrorCode(err, "BRIDGE_ERR_FRAME_ENCODE"),
+        );
+      }
     });
 
     test("decodes byte strings of a Buffer payload (an MQTT packet) as plain copies that do not pin it", () => {
