@@ -136,7 +136,7 @@ export function finishDestroy(cell: AgentCell): void {
   if (handover !== null) for (const e of handover.errors) tellAgent(cell, e.err, e.event);
   abandonTasks(cell);
   for (const item of cell.mailbox.splice(0)) {
-    settleEvent(cell, item, { status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message: "agent destroyed" });
+    settleEvent(cell, item, { status: "failed", code: AGENT_ERRORS.AGENT_DESTROYED, message: "agent destroyed" });
   }
   cell.userDepth = 0;
   hibernate(cell);

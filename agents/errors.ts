@@ -18,6 +18,11 @@ export const AGENT_ERRORS = {
   TASK_FAILED: "BRIDGE_ERR_TASK_FAILED",
   AGENT_HIBERNATED: "BRIDGE_ERR_AGENT_HIBERNATED",
   RUNTIME_CLOSED: "BRIDGE_ERR_RUNTIME_CLOSED",
+  /**
+   * The event's own agent was destroyed (destroyAgent) while the event waited: it is gone for good, so unlike
+   * RUNTIME_CLOSED (a shutdown) trying again against it is no use; a later event makes a new agent.
+   */
+  AGENT_DESTROYED: "BRIDGE_ERR_AGENT_DESTROYED",
   VALUE_ENCODE: "BRIDGE_ERR_VALUE_ENCODE",
   CALLBACK_TIMEOUT: "BRIDGE_ERR_CALLBACK_TIMEOUT",
   AGENT_RETIRED: "BRIDGE_ERR_AGENT_RETIRED",

@@ -55,9 +55,10 @@ export function eventRetryDelayMs(failures: number): number {
 }
 
 function setAlarmAgain(rt: Runtime, agentId: string, code: string, event: "alarm" | "queue"): void {
-  // Dropped, not failed: the agent was destroyed (its mailbox failed "agent destroyed") or the runtime is closing
-  // (start() wakes agents with pending work again). Setting the alarm would write a row for a destroyed agent.
-  if (rt.closing || rt.closed || code === AGENT_ERRORS.RUNTIME_CLOSED) return;
+  // Dropped, not failed: the agent was destroyed (its mailbox failed with BRIDGE_ERR_AGENT_DESTROYED) or the runtime
+  // is closing (start() wakes agents with pending work again). Setting the alarm would write a row for a destroyed
+  // agent.
+  if (rt.closing || rt.closed || code === AGENT_ERRORS.AGENT_DESTROYED) return;
   const { failures, delayMs } = rt.alarms.backOff(agentId, eventRetryDelayMs);
   // backOff set the alarm to the backoff's end, which is right for the work it holds, but the agent may have work due
   // sooner that it does not hold (a queue item's retry, a schedule due after the failure): the alarm is computed
@@ -167,21 +168,21 @@ export function heldEvents(rt: Runtime, agentId: string): QueuedEvent[] {
  * its runtime.db rows) and a device provisioned again under the same id heard of a task of the old one.
  */
 export function dropHeldEvents(rt: Runtime, agentId: string): void {
-  failHeldEvents(rt, "agent destroyed", agentId);
+  failHeldEvents(rt, AGENT_ERRORS.AGENT_DESTROYED, "agent destroyed", agentId);
 }
 
 /** Shutdown: the events waiting for a later try fail now (their timers would outlive the runtime). */
 export function failEventRetries(rt: Runtime): void {
-  failHeldEvents(rt, "runtime is shutting down");
+  failHeldEvents(rt, AGENT_ERRORS.RUNTIME_CLOSED, "runtime is shutting down");
 }
 
 /** Clears the timers of the events waiting for a later try (only `agentId`'s, when given) and fails those events. */
-function failHeldEvents(rt: Runtime, message: string, agentId?: string): void {
+function failHeldEvents(rt: Runtime, code: string, message: string, agentId?: string): void {
   if (rt.eventRetries.size === 0) return;
   for (const [timer, held] of rt.eventRetries) {
     if (agentId !== undefined && held.agentId !== agentId) continue;
     rt.core.clock.clearTimeout(timer);
     rt.eventRetries.delete(timer);
-    for (const item of held.items) item.resolve({ status: "failed", code: AGENT_ERRORS.RUNTIME_CLOSED, message });
+    for (const item of held.items) item.resolve({ status: "failed", code, message });
   }
 }

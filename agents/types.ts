@@ -177,7 +177,8 @@ export interface AgentRuntime extends AgentHost {
   shutdown(): Promise<void>;
   /**
    * Drops agent `agentId`: its database, schedules, queue, directory entries; closes its connections. Resolves true
-   * when there was anything of the agent to remove, false for an id that has (or can have) no agent. Rejects with
+   * when there was anything of the agent to remove, false for an id that has (or can have) no agent. Events of the
+   * agent still waiting, or arriving before it is gone, fail with BRIDGE_ERR_AGENT_DESTROYED. Rejects with
    * BRIDGE_ERR_RUNTIME_CLOSED after shutdown (nothing is deleted then).
    */
   destroyAgent(agentId: string): Promise<boolean>;

@@ -21,8 +21,12 @@ function endMqttSession(connection: DeviceConnection): Promise<void> {
   return new Promise((resolve) => connection.client.close(() => resolve()));
 }
 
-/** The host's failure when the agent is gone: destroyed (a DELETE of its device) or the runtime shut down. */
-const RUNTIME_CLOSED = "BRIDGE_ERR_RUNTIME_CLOSED";
+/**
+ * The host's failure of an event whose agent was destroyed under it (a DELETE of its device): the agent is gone, not
+ * failing. The runtime's own shutdown has a code of its own (BRIDGE_ERR_RUNTIME_CLOSED), so no context is needed to
+ * tell the two apart.
+ */
+const AGENT_DESTROYED = "BRIDGE_ERR_AGENT_DESTROYED";
 
 /**
  * How `open` ended: the host's result, or `ended`: the session ended while it was being opened (its device went, a
@@ -33,13 +37,14 @@ const RUNTIME_CLOSED = "BRIDGE_ERR_RUNTIME_CLOSED";
 export type OpenResult = EventResult | { status: "ended"; code?: string };
 
 /**
- * A failed close that is the operator's removal going as asked, not an `onClose` that failed: `DELETE
- * /api/devices/:id` ends the session as `removed` and then destroys the agent, and when the agent is mid-event the
- * close waits in its mailbox until the destroy fails it (BRIDGE_ERR_RUNTIME_CLOSED: there is no agent left to tell).
- * `endSessions` logged the removal already. Any other failure of a close, a removed session's included, is a warning.
+ * A failed close that is the agent's removal going as asked, not an `onClose` that failed: `DELETE /api/devices/:id`
+ * ends the session as `removed` and then destroys the agent, and when the agent is mid-event the close waits in its
+ * mailbox until the destroy fails it (BRIDGE_ERR_AGENT_DESTROYED: there is no agent left to tell). `endSessions`
+ * logged the removal already. Whatever the session's reason: a device that disconnected on its own in that moment has
+ * no agent left to tell either. Any other failure of a close, a removed session's included, is a warning.
  */
-function isCloseOfRemovedAgent(reason: CloseReason, result: Extract<EventResult, { status: "failed" }>): boolean {
-  return reason === "removed" && result.code === RUNTIME_CLOSED;
+function isCloseOfDestroyedAgent(result: Extract<EventResult, { status: "failed" }>): boolean {
+  return result.code === AGENT_DESTROYED;
 }
 
 /**
@@ -170,10 +175,10 @@ export class SessionManager {
         this.hub.connectionOpened(connection.transport);
         return result;
       }
-      // Ended meanwhile, and the agent was gone: a destroy fails the opens waiting in its mailbox and closes their
-      // connections (so `closed` is set by then), and `endSessions(id, "removed")` closed it first. Any other code is
+      // The agent was destroyed under it: a destroy fails the opens waiting in its mailbox and closes their
+      // connections, so the session ended (`endSessions(id, "removed")` may have closed it first). Any other code is
       // the agent failing the open, reported whatever else happened to the session.
-      const ended = connection.closed && result.code === RUNTIME_CLOSED;
+      const ended = result.code === AGENT_DESTROYED;
       connection.closed = true;
       connection.hostClosed = true;
       return ended ? { status: "ended", code: result.code } : result;
@@ -199,8 +204,8 @@ export class SessionManager {
     const reason: CloseReason = connection.closeReason ?? "disconnect";
     try {
       const result = await this.host.close(connection.deviceId, connection.connectionId, reason);
-      // Not logged at all when the agent was removed with its device: the broker's logger has no debug level.
-      if (result.status === "failed" && !isCloseOfRemovedAgent(reason, result)) {
+      // Not logged at all when the agent was destroyed under it: the broker's logger has no debug level.
+      if (result.status === "failed" && !isCloseOfDestroyedAgent(result)) {
         this.logger.warn({ device: connection.deviceId, code: result.code }, "agent onClose failed");
       }
     } catch (err) {

@@ -65,14 +65,17 @@ const TOUCH_EVERY_MS = 1000;
 
 /**
  * Failed results that mean the event was never applied for a reason outside the message itself (the runtime is
- * shutting down, the connection is unknown to it, its storage failed or is full). Acknowledged means stored, so
- * these get no PUBACK: the device is told with an error frame, then the session ends and the device sends the
- * message again after reconnecting (by then the retention may have made room, or an operator raised the cap).
+ * shutting down, the agent was destroyed under it, the connection is unknown to it, its storage failed or is full).
+ * Acknowledged means stored, so these get no PUBACK: the device is told with an error frame, then the session ends
+ * and the device sends the message again after reconnecting (by then the retention may have made room, an operator
+ * raised the cap, or a new agent serves a device still allowed in after its agent was destroyed; a removed device's
+ * reconnect is refused).
  * Any other failure is the handler refusing this message: it is acknowledged with an error frame, since sending
  * it again cannot help.
  */
 export const UNAPPLIED_FAILURE_CODES: readonly string[] = [
   "BRIDGE_ERR_RUNTIME_CLOSED",
+  "BRIDGE_ERR_AGENT_DESTROYED",
   "BRIDGE_ERR_CONNECTION_UNKNOWN",
   "BRIDGE_ERR_STORAGE",
   "BRIDGE_ERR_STORAGE_FULL",

@@ -363,7 +363,7 @@ describe("callback time limit (callbackTimeoutMs)", () => {
       assert.equal(destroyed, false, "the destroy waits for the event in progress");
       await clock.advance(TIMEOUT_MS);
       await destroy;
-      assert.deepEqual(await ping, { ok: false, code: "BRIDGE_ERR_RUNTIME_CLOSED", message: "agent destroyed" });
+      assert.deepEqual(await ping, { ok: false, code: "BRIDGE_ERR_AGENT_DESTROYED", message: "agent destroyed" });
       assert.deepEqual(log, ["start", "hang:d"], "nothing ran on the retired instance, and no fresh one was woken");
       // The agent is gone: the next call makes a new one, with an empty database.
       assert.deepEqual(await rt.call("a", "marks", []), { ok: true, value: [] });

@@ -120,7 +120,7 @@ describe("closed agent cells never leave an event or a waiting transport behind"
     await cell.requestDestroy();
     assert.deepEqual(destroyed, ["x"]);
     assert.equal(outcomes.length, 1);
-    assert.equal(outcomes[0].status === "failed" && outcomes[0].code, "BRIDGE_ERR_RUNTIME_CLOSED");
+    assert.equal(outcomes[0].status === "failed" && outcomes[0].code, "BRIDGE_ERR_AGENT_DESTROYED");
     assert.ok(await isSettled(ready), "ready must resolve when the agent is destroyed");
   });
 

@@ -59,7 +59,7 @@ test("a destroy asked while an event runs ends the agent after that event; what 
     assert.deepEqual(await first, { ok: true, value: "slow done" });
     assert.equal(await destroy, true);
     for (const result of await Promise.all(waiting)) {
-      assert.deepEqual(result, { ok: false, code: "BRIDGE_ERR_RUNTIME_CLOSED", message: "agent destroyed" });
+      assert.deepEqual(result, { ok: false, code: "BRIDGE_ERR_AGENT_DESTROYED", message: "agent destroyed" });
     }
     assert.deepEqual(ran, ["note 0", "slow"], "nothing ran after the destroy was asked but the event already running");
     assert.equal(fs.existsSync(path.join(dataDir, "agents", "b.db")), false);

@@ -1,9 +1,9 @@
 /**
  * A session that ends while its agent connection is being opened is not an agent refusing it. The case that showed
  * it: in anonymous mode, a device reconnecting while `DELETE /api/devices/:id` waits for its busy agent; its open waits
- * in the mailbox, the destroy fails it (BRIDGE_ERR_RUNTIME_CLOSED) and closes the connection. That is the removal going
+ * in the mailbox, the destroy fails it (BRIDGE_ERR_AGENT_DESTROYED) and closes the connection. That is the removal going
  * as asked: no `agent refused the connection` warning, no BRIDGE_ERR_OPEN_FAILED. An open that really fails still gets
- * both, the same code for a session that did not end included (a runtime shut down under a broker that accepts).
+ * both, a runtime shut down under a broker that still accepts (BRIDGE_ERR_RUNTIME_CLOSED) included.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";

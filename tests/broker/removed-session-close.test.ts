@@ -1,8 +1,9 @@
 /**
  * An operator's `DELETE /api/devices/:id` ends the device's session (`endSessions(id, "removed")`) and then destroys
  * its agent. When the agent is in the middle of an event, the session's close waits in its mailbox and is failed by
- * the destroy (BRIDGE_ERR_RUNTIME_CLOSED): that is the removal going as asked, not an `onClose` that failed, so the
- * broker does not warn about it. A close that really failed still gets its warning, removed or not.
+ * the destroy (BRIDGE_ERR_AGENT_DESTROYED): that is the removal going as asked, not an `onClose` that failed, so the
+ * broker does not warn about it, nor about a device that disconnected on its own in that moment. A close that really
+ * failed still gets its warning, removed or not.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -97,10 +98,35 @@ test("a device removed while its agent is mid-event logs no onClose warning for 
 
   assert.deepEqual(
     closeResults.map((r) => r.status === "failed" && r.code),
-    ["BRIDGE_ERR_RUNTIME_CLOSED"],
+    ["BRIDGE_ERR_AGENT_DESTROYED"],
     "the close was failed by the destroy (the case under test)",
   );
   assert.deepEqual(onCloseWarnings("busy-1"), []);
+});
+
+test("a device that disconnects while its agent is destroyed mid-event logs no onClose warning either", async () => {
+  closeResults.length = 0;
+  closeCalls = 0;
+  entered = false;
+  const client = await connect("leaving-1");
+  await publish(client, "devices/leaving-1/up/telemetry", JSON.stringify({ r: { t: 1 } }), 0);
+  await waitUntil(() => entered);
+
+  // The device leaves on its own (not a removal); its close waits behind the event that runs, then the agent goes.
+  await endClient(client);
+  await waitUntil(() => closeCalls === 1);
+  const destroyed = runtime.destroyAgent("leaving-1");
+  release();
+  assert.equal(await destroyed, true);
+  await waitUntil(() => closeResults.length === 1);
+
+  assert.deepEqual(
+    closeResults.map((r) => r.status === "failed" && r.code),
+    ["BRIDGE_ERR_AGENT_DESTROYED"],
+  );
+  // Let the broker read the close's result before looking for its warning.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(onCloseWarnings("leaving-1"), []);
 });
 
 test("a removed device's close that fails for another reason is still a warning", async () => {

@@ -167,6 +167,33 @@ describe("broker routing of up messages", () => {
     }
   });
 
+  test("an event whose agent was destroyed is not acknowledged: the device is told why and the session ends", async () => {
+    const secret = await tb.addDevice("dev-gone");
+    const raw = await connectRaw(tb.port, {
+      clientId: "dev-gone",
+      username: "dev-gone",
+      password: Buffer.from(secret),
+    });
+    raw.burst([{ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "devices/dev-gone/down/#", qos: 1 }] }]);
+    await waitUntil(() => raw.packets.some((p) => p.cmd === "suback"));
+    tb.host.deliverResult = { status: "failed", code: "BRIDGE_ERR_AGENT_DESTROYED", message: "agent destroyed" };
+    try {
+      raw.burst([publishPacket("devices/dev-gone/up/rpc", cbor.encodeUp("rpc", { id: "r1", m: "ping" }), 7)]);
+      await raw.closed;
+      assert.ok(!raw.packets.some((p) => p.cmd === "puback"), "a message its agent never stored is not acknowledged");
+      const errors = raw.packets.flatMap((p) =>
+        p.cmd === "publish" && p.topic === "devices/dev-gone/down/error"
+          ? [cbor.decodeDown("error", p.payload as Buffer)]
+          : [],
+      );
+      assert.deepEqual(errors, [
+        { ok: true, frame: { code: "BRIDGE_ERR_AGENT_DESTROYED", msg: "agent destroyed", id: "r1" } },
+      ]);
+    } finally {
+      tb.host.deliverResult = { status: "committed" };
+    }
+  });
+
   test("QoS 0 and QoS 2 up messages are delivered too; QoS 2 completes its handshake after the commit", async () => {
     const before = tb.host.deliveries("dev-a").length;
     await publish(client, "devices/dev-a/up/telemetry", cbor.encodeUp("telemetry", { r: { q: 0 } }), 0);
