@@ -1,6 +1,7 @@
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import type { Value } from "../codecs/frames.ts";
 import { storageError } from "./storage.ts";
+import { openRuntimeDatabase } from "./runtime-db-open.ts";
 import { decodeValue, encodeValue } from "./value-codec.ts";
 
 type Param = null | number | bigint | string | Uint8Array;
@@ -12,6 +13,7 @@ type Param = null | number | bigint | string | Uint8Array;
  */
 export class RuntimeDb {
   readonly #db: Database.Database;
+  readonly #file: string;
   readonly #stmts = new Map<string, Database.Statement>();
 
   /**
@@ -21,22 +23,9 @@ export class RuntimeDb {
    * it is opened (app/bridge/data-dir-lock.ts).
    */
   constructor(file: string, synchronous: "NORMAL" | "FULL", lockingMode: "EXCLUSIVE" | "NORMAL" = "EXCLUSIVE") {
-    this.#db = new Database(file);
-    try {
-      // Before the WAL switch, so an exclusive WAL keeps its index in memory rather than in a -shm file.
-      this.#db.pragma(`locking_mode = ${lockingMode}`);
-      this.#db.pragma("journal_mode = WAL");
-      this.#db.pragma(`synchronous = ${synchronous}`);
-      this.#db.exec(`
-        CREATE TABLE IF NOT EXISTS alarms (agent_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
-        CREATE TABLE IF NOT EXISTS pending (agent_id TEXT PRIMARY KEY);
-        CREATE TABLE IF NOT EXISTS directory (kind TEXT NOT NULL, agent_id TEXT NOT NULL, key TEXT NOT NULL,
-          value BLOB NOT NULL, PRIMARY KEY (kind, agent_id, key));
-        CREATE INDEX IF NOT EXISTS directory_agent ON directory (agent_id);`);
-    } catch (err) {
-      this.#db.close();
-      throw storageError(err, "opening the runtime database");
-    }
+    this.#file = file;
+    // Faults name the file and the problem (a damaged file, one a newer version wrote), see runtime-db-open.ts.
+    this.#db = openRuntimeDatabase(file, synchronous, lockingMode);
   }
 
   #stmt(text: string): Database.Statement {
@@ -61,13 +50,20 @@ export class RuntimeDb {
     }
   }
 
+  /** Runs a read; a fault (a damaged page) is a BRIDGE_ERR_STORAGE naming the file. */
+  #all<T>(text: string, ...params: Param[]): T[] {
+    try {
+      return this.#stmt(text).all(...params) as T[];
+    } catch (err) {
+      throw storageError(err, `runtime database ${this.#file}`);
+    }
+  }
+
   alarms(): Array<{ agentId: string; at: number }> {
-    return (this.#stmt("SELECT agent_id, at FROM alarms").all() as Array<{ agent_id: string; at: number }>).map(
-      (r) => ({
-        agentId: r.agent_id,
-        at: r.at,
-      }),
-    );
+    return this.#all<{ agent_id: string; at: number }>("SELECT agent_id, at FROM alarms").map((r) => ({
+      agentId: r.agent_id,
+      at: r.at,
+    }));
   }
 
   setAlarm(agentId: string, at: number | null): void {
@@ -76,7 +72,7 @@ export class RuntimeDb {
   }
 
   pendingAgents(): string[] {
-    return (this.#stmt("SELECT agent_id FROM pending").all() as Array<{ agent_id: string }>).map((r) => r.agent_id);
+    return this.#all<{ agent_id: string }>("SELECT agent_id FROM pending").map((r) => r.agent_id);
   }
 
   setPending(agentId: string, on: boolean): void {
@@ -100,9 +96,10 @@ export class RuntimeDb {
 
   /** Makes the index match the agent's own entries (after a crash between its commit and the index write). */
   directoryReplace(agentId: string, entries: Array<{ kind: string; key: string; value: Value }>): void {
-    const current = this.#stmt("SELECT kind, key, value FROM directory WHERE agent_id = ? ORDER BY kind, key").all(
+    const current = this.#all<{ kind: string; key: string; value: Uint8Array }>(
+      "SELECT kind, key, value FROM directory WHERE agent_id = ? ORDER BY kind, key",
       agentId,
-    ) as Array<{ kind: string; key: string; value: Uint8Array }>;
+    );
     const wanted = entries
       .map((e) => ({ kind: e.kind, key: e.key, value: Buffer.from(encodeValue(e.value)) }))
       .sort((a, b) => (a.kind === b.kind ? cmp(a.key, b.key) : cmp(a.kind, b.kind)));
@@ -125,9 +122,10 @@ export class RuntimeDb {
   }
 
   directoryList(kind: string): Array<{ agentId: string; key: string; value: Value }> {
-    const rows = this.#stmt("SELECT agent_id, key, value FROM directory WHERE kind = ? ORDER BY agent_id, key").all(
+    const rows = this.#all<{ agent_id: string; key: string; value: Uint8Array }>(
+      "SELECT agent_id, key, value FROM directory WHERE kind = ? ORDER BY agent_id, key",
       kind,
-    ) as Array<{ agent_id: string; key: string; value: Uint8Array }>;
+    );
     return rows.map((r) => ({ agentId: r.agent_id, key: r.key, value: decodeValue(r.value) }));
   }
 

@@ -1,10 +1,10 @@
-import fs from "node:fs";
 import path from "node:path";
 import pino from "pino";
 import type { Value } from "../codecs/frames.ts";
 import { BridgeError } from "../errors/bridge-error.ts";
 import type { AgentClass } from "./agent.ts";
 import { checkAgentConfig } from "./agent-config-check.ts";
+import { openAgentsDir } from "./data-dir.ts";
 import { AlarmIndex } from "./alarm-index.ts";
 import type { AgentCell } from "./cell.ts";
 import { systemClock } from "./clock.ts";
@@ -96,19 +96,26 @@ export class Runtime implements AgentRuntime {
     this.defaultClass = options.defaultAgentClass;
     this.classes = (options.agentClasses ?? []).map((c) => ({ re: globToRegExp(c.pattern), cls: c.agentClass }));
     this.agentsDir = path.join(options.dataDir, "agents");
-    fs.mkdirSync(this.agentsDir, { recursive: true });
-    this.known = fs.readdirSync(this.agentsDir).filter((f) => f.endsWith(".db")).length;
-    this.#db = new RuntimeDb(path.join(options.dataDir, "runtime.db"), this.opts.synchronous, this.opts.lockingMode);
+    // A data dir that is a file, or runtime.db damaged or written by a newer version: a BRIDGE_ERR_STORAGE naming the
+    // path and the problem (data-dir.ts, runtime-db-open.ts), not a bare system or SQLite error.
+    this.known = openAgentsDir(this.agentsDir).filter((f) => f.endsWith(".db")).length;
     const clock = options.clock ?? systemClock;
     const logger = options.logger ?? pino({ level: "warn" });
-    this.alarms = new AlarmIndex(
-      this.#db,
-      clock,
-      (ids) => {
-        for (const id of ids) fireAlarm(this, id);
-      },
-      logger,
-    );
+    this.#db = new RuntimeDb(path.join(options.dataDir, "runtime.db"), this.opts.synchronous, this.opts.lockingMode);
+    try {
+      this.alarms = new AlarmIndex(
+        this.#db,
+        clock,
+        (ids) => {
+          for (const id of ids) fireAlarm(this, id);
+        },
+        logger,
+      );
+    } catch (err) {
+      // Its rows could not be read: the file is not left open (and, under EXCLUSIVE, locked) by a runtime never made.
+      this.#db.close();
+      throw err;
+    }
     const self = this;
     this.core = {
       clock,
