@@ -5,14 +5,22 @@
  */
 import type { Dispatcher } from "undici";
 import { BodyFeed } from "./body-feed.ts";
+import type { Clock } from "./clock.ts";
 import { CONTEXT_LENGTH_REASON, isContextLengthRefusalText } from "./context-length.ts";
 import { ENGINE_ERROR_CODES, engineError, isDeadlineExpiry, redactSecret } from "./errors.ts";
 import type { EngineClientOptions } from "./options.ts";
 import type { Replica } from "./replica.ts";
 import { type ChatCompletion, parseCompletion, parseEngineErrorObject } from "./wire.ts";
 
-/** Largest error body read from an engine; the rest is discarded. */
+/** Largest error body read from an engine; the connection is dropped rather than the rest read. */
 const MAX_ERROR_BODY_BYTES = 16_384;
+
+/**
+ * Longest wait for an error body once its status came, on the client's clock. The status alone classifies the
+ * answer; the body only adds the engine's words, so a body that stalls (a proxy's, a hung engine's) must not hold the
+ * request until its deadline, or until bodyTimeoutMs of silence.
+ */
+export const ERROR_BODY_TIMEOUT_MS = 2000;
 
 /** Largest non-streamed answer accepted. */
 const MAX_COMPLETION_BYTES = 8 << 20;
@@ -127,7 +135,10 @@ async function statusError(replica: Replica, options: EngineClientOptions, respo
   const status = response.statusCode;
   let text = "";
   try {
-    text = await readLimited(response.body, MAX_ERROR_BODY_BYTES);
+    text = await readLimited(response.body, MAX_ERROR_BODY_BYTES, {
+      clock: options.clock,
+      timeoutMs: ERROR_BODY_TIMEOUT_MS,
+    });
   } catch {
     // The status alone is enough to classify the failure.
   }
@@ -166,15 +177,37 @@ async function statusError(replica: Replica, options: EngineClientOptions, respo
   );
 }
 
-/** Reads a body as UTF-8 text, keeping at most `limit` bytes and discarding the rest. */
-export async function readLimited(body: Dispatcher.ResponseData["body"], limit: number): Promise<string> {
+/**
+ * Reads a body as UTF-8 text, at most `limit` bytes: a body longer than that is destroyed (its connection closed)
+ * rather than read to its end, which an endless one never reaches. With `bound`, a body still unfinished after
+ * `bound.timeoutMs` on `bound.clock` is destroyed too, and what arrived until then is the text.
+ */
+export async function readLimited(
+  body: Dispatcher.ResponseData["body"],
+  limit: number,
+  bound?: { clock: Clock; timeoutMs: number },
+): Promise<string> {
   const parts: Buffer[] = [];
   let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    if (size < limit) {
-      parts.push(chunk.subarray(0, limit - size));
-      size += Math.min(chunk.length, limit - size);
+  let timedOut = false;
+  const timer = bound?.clock.setTimeout(() => {
+    timedOut = true;
+    body.destroy();
+  }, bound.timeoutMs);
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      if (chunk.length > limit - size) {
+        parts.push(chunk.subarray(0, limit - size));
+        // Leaving the loop destroys the body: the rest is never read.
+        break;
+      }
+      parts.push(chunk);
+      size += chunk.length;
     }
+  } catch (err) {
+    if (!timedOut) throw err;
+  } finally {
+    if (bound !== undefined) bound.clock.clearTimeout(timer);
   }
   return Buffer.concat(parts).toString("utf8");
 }
