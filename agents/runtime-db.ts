@@ -75,6 +75,13 @@ export class RuntimeDb {
     return this.#all<{ agent_id: string }>("SELECT agent_id FROM pending").map((r) => r.agent_id);
   }
 
+  /** Every agent with a row in any table (alarm, pending mark, directory entry). */
+  agentIdsWithRows(): string[] {
+    return this.#all<{ agent_id: string }>(
+      "SELECT agent_id FROM alarms UNION SELECT agent_id FROM pending UNION SELECT agent_id FROM directory",
+    ).map((r) => r.agent_id);
+  }
+
   setPending(agentId: string, on: boolean): void {
     if (on) this.#run("INSERT OR IGNORE INTO pending (agent_id) VALUES (?)", agentId);
     else this.#run("DELETE FROM pending WHERE agent_id = ?", agentId);

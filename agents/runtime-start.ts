@@ -1,5 +1,11 @@
+import fs from "node:fs";
+import path from "node:path";
+import { isValidAgentId } from "./ids.ts";
 import type { Runtime } from "./runtime.ts";
 import { runEvent } from "./runtime-registry.ts";
+
+/** How many of the dropped agents' ids the start's log line names (the count is always there). */
+const DROPPED_IDS_LOGGED = 10;
 
 /**
  * The most agents `start()` wakes at once. Each wake opens a database, and an agent whose onStart (or whose wake's
@@ -18,4 +24,35 @@ export async function wakePendingAgents(rt: Runtime, ids: readonly string[], lim
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, ids.length)) }, worker));
+}
+
+/**
+ * Drops the runtime.db rows (next alarm, pending mark, directory entries) of agents whose database file is gone, before
+ * start arms the alarms and wakes the pending agents; logs once, with their count. Such rows are left by a destroy
+ * whose delete runtime.db refused (a storage fault) when the process ended before the retry landed (alarm-rows.ts),
+ * or by a runtime.db restored from a backup. Left, they woke each such agent at start, which made it again: a fresh
+ * empty database for a destroyed agent, its directory entries listed for the fleet. An agent's rows are written only
+ * while its database exists (a wake opens the file before any event runs), so an agent without its file has no
+ * business in runtime.db; one whose file exists is left alone. A delete runtime.db refuses here is tried again later,
+ * as the destroy's was: the rows are out of memory already, so nothing wakes the agent meanwhile. Returns how many
+ * agents' rows were dropped.
+ */
+export function dropRowsOfMissingAgents(rt: Runtime): number {
+  const ids = rt.core.db.agentIdsWithRows();
+  if (ids.length === 0) return 0;
+  const files = new Set(fs.readdirSync(rt.agentsDir));
+  const dropped: string[] = [];
+  for (const id of ids) {
+    if (isValidAgentId(id) && (files.has(`${id}.db`) || fs.existsSync(path.join(rt.agentsDir, `${id}.db`)))) continue;
+    rt.alarms.forget(id);
+    dropped.push(id);
+  }
+  if (dropped.length > 0) {
+    rt.core.logger.warn(
+      { agents: dropped.length, ids: dropped.slice(0, DROPPED_IDS_LOGGED) },
+      "runtime.db held alarms, pending marks or directory entries of agents whose database is gone (destroyed " +
+        "before the last stop); dropped without waking them",
+    );
+  }
+  return dropped.length;
 }

@@ -27,7 +27,7 @@ import {
 } from "./runtime-alarms.ts";
 import { cellIdle, clearIdleTimer } from "./runtime-hibernation.ts";
 import { cellFor, destroyFiles, enqueueInternal, reroute, runEvent } from "./runtime-registry.ts";
-import { START_WAKE_CONCURRENCY, wakePendingAgents } from "./runtime-start.ts";
+import { dropRowsOfMissingAgents, START_WAKE_CONCURRENCY, wakePendingAgents } from "./runtime-start.ts";
 import { callFailed, callResolver, eventResolver, failed, toEventResult } from "./runtime-results.ts";
 import { abandonTasks } from "./tasks.ts";
 import { TransportTable } from "./transport-table.ts";
@@ -229,6 +229,8 @@ export class Runtime implements AgentRuntime {
   }
 
   async start(): Promise<void> {
+    // Before the alarms arm and pending agents wake: a row of an agent whose database is gone would make it again.
+    dropRowsOfMissingAgents(this);
     this.alarms.start();
     const pending = this.alarms.pendingAgents().filter(isValidAgentId);
     await wakePendingAgents(this, pending, Math.min(this.opts.maxActiveAgents, START_WAKE_CONCURRENCY));

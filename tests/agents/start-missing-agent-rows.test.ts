@@ -1,0 +1,199 @@
+/**
+ * start() and the runtime.db rows of agents whose database file is gone. A destroy whose delete runtime.db refused
+ * keeps the rows for a later retry (alarm-rows.ts); when the process ends before the retry lands, they survive. The
+ * next start woke each such agent (its alarm, its pending mark), which made a fresh empty database for an agent that
+ * was destroyed, and listed its directory entries for the fleet. Start now drops those rows without waking anyone,
+ * logs it once with a count, and leaves agents whose file exists alone.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import Database from "better-sqlite3";
+import { type Logger, pino } from "pino";
+import { Agent, type Value } from "../../agents/index.ts";
+import { encodeValue } from "../../agents/value-codec.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { tempDir, testRuntime } from "./helpers.ts";
+import { deleteAgentFault } from "./runtime-db-fault.ts";
+
+/** Schedules and queue items that ran, by agent id. */
+const ran: string[] = [];
+
+class Keeper extends Agent {
+  /** An alarm row (the schedule) and a directory entry in runtime.db. */
+  keep(seconds: number): void {
+    this.schedule(seconds, "tick", "schedule");
+    this.env.directory.put("fleet", this.id, this.id);
+  }
+  /** A pending mark in runtime.db: a task still running keeps it (and the agent in memory). */
+  hold(): void {
+    this.startTask("forever", null, () => new Promise<Value>(() => {}));
+  }
+  tick(what: string): void {
+    ran.push(`${this.id}:${what}`);
+  }
+}
+
+function agentFile(dataDir: string, id: string): string {
+  return path.join(dataDir, "agents", `${id}.db`);
+}
+
+/** The agents with a row in each table of runtime.db (read with the runtime shut down). */
+function rowsOf(dataDir: string): { alarms: string[]; pending: string[]; directory: string[] } {
+  const db = new Database(path.join(dataDir, "runtime.db"), { readonly: true });
+  try {
+    const ids = (sql: string) => (db.prepare(sql).all() as Array<{ agent_id: string }>).map((r) => r.agent_id).sort();
+    return {
+      alarms: ids("SELECT agent_id FROM alarms"),
+      pending: ids("SELECT agent_id FROM pending"),
+      directory: ids("SELECT agent_id FROM directory"),
+    };
+  } finally {
+    db.close();
+  }
+}
+
+/** A logger whose warn lines the test reads. */
+function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger: Logger = pino({ level: "warn" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  return { logger, lines };
+}
+
+const DROPPED = "dropped without waking them";
+
+describe("start() drops the runtime.db rows of agents whose database is gone", () => {
+  const t = tempDir();
+  after(() => t.remove());
+
+  for (const asleep of [false, true]) {
+    test(`an agent destroyed ${asleep ? "while hibernated" : "in memory"} before a crash is not made again`, async () => {
+      ran.length = 0;
+      const dataDir = path.join(t.dir, asleep ? "asleep" : "awake");
+      const clock = new ManualClock();
+      const first = testRuntime(dataDir, Keeper, 1, { clock, idleTimeoutMs: 1_000 });
+      const fault = deleteAgentFault();
+      try {
+        await first.start();
+        for (const id of ["gone", "kept"]) assert.equal((await first.call(id, "keep", [60])).ok, true);
+        if (!asleep) assert.equal((await first.call("gone", "hold", [])).ok, true);
+        if (asleep) await clock.advance(2_000);
+        assert.equal(first.stats().active, asleep ? 0 : 2);
+        // runtime.db refuses the delete, and still does at the shutdown's last try: the process ends with the rows
+        // of the destroyed agent in runtime.db, as a crash before the retry would leave them.
+        fault.failing = true;
+        assert.equal(await first.destroyAgent("gone"), true);
+        await first.shutdown();
+      } finally {
+        fault.restore();
+      }
+      assert.equal(fs.existsSync(agentFile(dataDir, "gone")), false);
+      const before = rowsOf(dataDir);
+      assert.ok(before.alarms.includes("gone"), "the destroyed agent's alarm row survived");
+      assert.ok(before.directory.includes("gone"), "and its directory entry");
+      if (!asleep) assert.ok(before.pending.includes("gone"), "and its pending mark");
+
+      ran.length = 0;
+      const clock2 = new ManualClock(clock.now());
+      const { logger, lines } = capturingLogger();
+      const second = testRuntime(dataDir, Keeper, 2, { clock: clock2, logger });
+      try {
+        await second.start();
+        assert.deepEqual(
+          second.directory.list("fleet").map((e) => e.agentId),
+          ["kept"],
+          "the fleet directory lists no destroyed agent",
+        );
+        await clock2.advance(120_000);
+        assert.equal(fs.existsSync(agentFile(dataDir, "gone")), false, "the destroyed agent was not made again");
+        assert.deepEqual(ran, ["kept:schedule"], "the other agent's schedule fired as usual");
+        const dropped = lines.filter((l) => String(l.msg).includes(DROPPED));
+        assert.equal(dropped.length, 1, "logged once");
+        assert.equal(dropped[0].agents, 1);
+        assert.deepEqual(dropped[0].ids, ["gone"]);
+      } finally {
+        await second.shutdown();
+      }
+      const rows = rowsOf(dataDir);
+      assert.equal(rows.alarms.includes("gone") || rows.pending.includes("gone"), false, "its rows are gone");
+      assert.deepEqual(rows.directory, ["kept"]);
+    });
+  }
+
+  test("a delete runtime.db refuses at start wakes nobody meanwhile and lands at the retry", async () => {
+    ran.length = 0;
+    const dataDir = path.join(t.dir, "refused-at-start");
+    const clock = new ManualClock();
+    const first = testRuntime(dataDir, Keeper, 7, { clock });
+    await first.start();
+    assert.equal((await first.call("gone", "keep", [5])).ok, true);
+    await first.shutdown();
+    fs.rmSync(agentFile(dataDir, "gone"));
+
+    const clock2 = new ManualClock(clock.now());
+    const second = testRuntime(dataDir, Keeper, 8, { clock: clock2 });
+    const fault = deleteAgentFault();
+    try {
+      fault.failing = true;
+      await second.start();
+      await clock2.advance(10_000);
+      assert.equal(fs.existsSync(agentFile(dataDir, "gone")), false, "its alarm did not wake it");
+      fault.failing = false;
+      await clock2.advance(120_000);
+      assert.deepEqual(fault.deleted, ["gone"], "the rows were deleted at a retry");
+    } finally {
+      fault.restore();
+      await second.shutdown();
+    }
+    assert.deepEqual(ran, []);
+    assert.deepEqual(rowsOf(dataDir), { alarms: [], pending: [], directory: [] });
+  });
+
+  test("rows written by hand for agents without a database are dropped; a restart after that logs nothing", async () => {
+    ran.length = 0;
+    const dataDir = path.join(t.dir, "by-hand");
+    const clock = new ManualClock();
+    const first = testRuntime(dataDir, Keeper, 3, { clock });
+    await first.start();
+    assert.equal((await first.call("real", "keep", [30])).ok, true);
+    await first.shutdown();
+    const db = new Database(path.join(dataDir, "runtime.db"));
+    const at = clock.now() + 5_000;
+    for (const id of ["ghost-1", "ghost-2", "../escape"]) {
+      db.prepare("INSERT INTO alarms (agent_id, at) VALUES (?, ?)").run(id, at);
+      db.prepare("INSERT INTO pending (agent_id) VALUES (?)").run(id);
+      db.prepare("INSERT INTO directory (kind, agent_id, key, value) VALUES ('fleet', ?, ?, ?)").run(
+        id,
+        id,
+        encodeValue(id),
+      );
+    }
+    db.close();
+
+    ran.length = 0;
+    for (const round of [1, 2]) {
+      const { logger, lines } = capturingLogger();
+      const clock2 = new ManualClock(clock.now());
+      const rt = testRuntime(dataDir, Keeper, 3 + round, { clock: clock2, logger });
+      try {
+        await rt.start();
+        await clock2.advance(60_000);
+        assert.deepEqual(
+          rt.directory.list("fleet").map((e) => e.agentId),
+          ["real"],
+        );
+        const dropped = lines.filter((l) => String(l.msg).includes(DROPPED));
+        if (round === 1) {
+          assert.equal(dropped.length, 1);
+          assert.equal(dropped[0].agents, 3);
+        } else assert.equal(dropped.length, 0, "nothing left to drop");
+      } finally {
+        await rt.shutdown();
+      }
+    }
+    assert.deepEqual(fs.readdirSync(path.join(dataDir, "agents")), ["real.db"], "no database was made for a ghost");
+    assert.deepEqual(ran, ["real:schedule"], "the real agent's schedule fired");
+    assert.deepEqual(rowsOf(dataDir).directory, ["real"]);
+  });
+});
