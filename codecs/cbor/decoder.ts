@@ -95,6 +95,12 @@ function readString(major: 2 | 3, ai: number): Uint8Array | string {
       if (ib === 0xff) break;
       if (ib >> 5 !== major || (ib & 31) === 31) throw malformed("bad chunk in an indefinite-length string");
       const len = readLength(ib & 31, 1);
+      // Each text chunk is a text string of its own, so no character may be split over two chunks. In valid UTF-8 a
+      // character starts at any byte that is not a continuation byte (10xxxxxx), so checking where each chunk starts
+      // and decoding the whole once is the same as decoding every chunk, at a fraction of the cost.
+      if (major === 3 && len > 0 && (bytes[pos] & 0xc0) === 0x80) {
+        throw fault("BRIDGE_ERR_FRAME_DECODE", "a text chunk splits a character");
+      }
       chunks.push(bytes.subarray(pos, pos + len));
       pos += len;
     }
@@ -203,6 +209,7 @@ function readMap(n: number, depth: number): Record<string, unknown> {
 }
 
 function readTagged(ai: number, depth: number): unknown {
+  if (ai === 31) throw malformed("a tag with an indefinite-length head");
   let tag = readArg(ai);
   // Self-described CBOR (tag 55799) may repeat; it is peeled off in a loop, so a run of them cannot deepen the stack.
   while (tag === 55799) {
@@ -210,6 +217,7 @@ function readTagged(ai: number, depth: number): unknown {
     const ib = bytes[pos];
     if (ib >> 5 !== 6) return readItem(depth);
     pos++;
+    if ((ib & 31) === 31) throw malformed("a tag with an indefinite-length head");
     tag = readArg(ib & 31);
   }
   if (tag !== 2 && tag !== 3) throw fault("BRIDGE_ERR_FRAME_INVALID", `CBOR tag ${tag} is not accepted`);

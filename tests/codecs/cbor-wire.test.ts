@@ -94,6 +94,7 @@ describe("CBOR liberal reading", () => {
     ["an indefinite-length map", "bf616101ff", { a: 1 }],
     ["an indefinite-length text string", "7f616161626163ff", "abc"],
     ["an indefinite-length byte string", "5f4101420203ff", new Uint8Array([1, 2, 3])],
+    ["an indefinite-length text string of multi-byte characters", "7f62c3a962c3a9ff", "éé"],
     ["a self-described CBOR tag", "d9d9f705", 5],
     ["a small bignum as a number", "c24105", 5],
     ["a 64-bit integer beyond 2^53 as a bigint", "1b0020000000000001", 2n ** 53n + 1n],
@@ -115,6 +116,10 @@ describe("CBOR liberal reading", () => {
     ["a bignum tag over a text string", "c26161", "BRIDGE_ERR_FRAME_INVALID"],
     ["an indefinite string with a chunk of another type", "7f4161ff", "BRIDGE_ERR_FRAME_DECODE"],
     ["an indefinite integer", "1f", "BRIDGE_ERR_FRAME_DECODE"],
+    // RFC 8949 section 3.2.3: a text chunk is itself a text string, so a character cannot be spread over two chunks.
+    ["an indefinite text string whose chunks split a character", "7f 61 c3 61 a9 ff", "BRIDGE_ERR_FRAME_DECODE"],
+    // Section 3.2.4 (3.4 for tags): only arrays, maps and strings have indefinite lengths.
+    ["a tag with an indefinite-length head", "df 41 00", "BRIDGE_ERR_FRAME_DECODE"],
     ["a break inside a definite array", "82 01 ff", "BRIDGE_ERR_FRAME_DECODE"],
     ["an indefinite array without its break", "9f 01", "BRIDGE_ERR_FRAME_DECODE"],
   ];
