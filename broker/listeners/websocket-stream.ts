@@ -37,6 +37,7 @@ import { Duplex } from "node:stream";
 import WebSocket from "ws";
 import type { Clock } from "../clock.ts";
 import { PacketSizeTracker } from "./packet-guard.ts";
+import { closeFrameFor, WebSocketCloseCode } from "./websocket-close-code.ts";
 
 export interface WebSocketStreamOptions {
   /**
@@ -51,11 +52,6 @@ export interface WebSocketStreamOptions {
 
 /** A frame takes further queued packets while it holds fewer bytes than this: at most this plus one packet long. */
 export const FRAME_COALESCE_BYTES = 16 * 1024;
-
-/** [RFC 6455 7.4.1] 1000: the MQTT exchange ended as it should (a DISCONNECT, a refused CONNECT, a takeover). */
-const NORMAL_CLOSURE = 1000;
-/** [RFC 6455 7.4.1] 1008: the broker cut the session for something the client did (a protocol error, a keepalive). */
-const POLICY_VIOLATION = 1008;
 
 function toBuffer(data: WebSocket.RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;
@@ -123,7 +119,7 @@ export function createGracefulWebSocketStream(ws: WebSocket, options: WebSocketS
     },
     final(callback) {
       serverClosed = true;
-      if (ws.readyState === WebSocket.OPEN) ws.close(NORMAL_CLOSURE);
+      if (ws.readyState === WebSocket.OPEN) ws.close(WebSocketCloseCode.normalClosure);
       callback();
     },
     destroy(err, callback) {
@@ -132,8 +128,12 @@ export function createGracefulWebSocketStream(ws: WebSocket, options: WebSocketS
       ws.off("message", onMessage);
       ws.resume();
       cutAfterTimeout();
-      // Already closing: ws started the close itself (a frame it could not take, the client's close), with its code.
-      if (ws.readyState === WebSocket.OPEN) ws.close(err ? POLICY_VIOLATION : NORMAL_CLOSURE);
+      // Already closing: ws started the close itself (a frame it could not take, the client's close, a shutdown), with
+      // its code. Otherwise the code says why the broker ended the session (websocket-close-code.ts).
+      if (ws.readyState === WebSocket.OPEN) {
+        const frame = closeFrameFor(err);
+        ws.close(frame.code, frame.reason);
+      }
       // The close frame is queued behind everything written before it; the stream's `close` follows.
       callback(err);
     },

@@ -11,6 +11,7 @@ import WebSocket, { WebSocketServer } from "ws";
 import { type Clock, systemClock } from "../clock.ts";
 import type { AcceptFn } from "./socket-listener.ts";
 import { TrustedProxies } from "./trusted-proxies.ts";
+import { WebSocketCloseCode } from "./websocket-close-code.ts";
 import { createGracefulWebSocketStream } from "./websocket-stream.ts";
 
 /**
@@ -19,9 +20,6 @@ import { createGracefulWebSocketStream } from "./websocket-stream.ts";
  * bound is for one that stopped reading, which would otherwise hold its socket, and its place under `maxSockets`.
  */
 export const WEBSOCKET_CLOSE_TIMEOUT_MS = 2000;
-
-/** [RFC 6455 7.4.1] 1001: the server is going away (the broker is shutting down). */
-const GOING_AWAY = 1001;
 
 export interface WebSocketEndpoint {
   /** Takes the upgrade when the path matches; returns false (socket untouched) otherwise. */
@@ -121,7 +119,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
       for (const ws of wss.clients) {
         const cut = clock.setTimeout(() => ws.terminate(), WEBSOCKET_CLOSE_TIMEOUT_MS);
         ws.once("close", () => clock.clearTimeout(cut));
-        if (ws.readyState === WebSocket.OPEN) ws.close(GOING_AWAY, "MQTT broker shutting down");
+        if (ws.readyState === WebSocket.OPEN) ws.close(WebSocketCloseCode.goingAway, "MQTT broker shutting down");
       }
       // Calls back once every WebSocket has closed.
       return new Promise((resolve) => wss.close(() => resolve()));
