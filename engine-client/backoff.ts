@@ -1,5 +1,6 @@
 /** Retry delays: exponential backoff with full jitter, and the engine's `Retry-After` when it sends one. */
 import type { RandomSource } from "./clock.ts";
+import { parseHttpDate } from "./http-date.ts";
 
 /**
  * Full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter"): a uniform delay in
@@ -17,15 +18,14 @@ export function fullJitterDelayMs(
 }
 
 /**
- * Parses `Retry-After` (RFC 9110 10.2.3): delay-seconds or an HTTP-date. Returns milliseconds from `nowMs`,
- * or undefined when absent or unreadable.
+ * Parses `Retry-After` (RFC 9110 10.2.3): delay-seconds or an HTTP-date (any of its three formats, see http-date.ts).
+ * Returns milliseconds from `nowMs` (0 for a date already passed), or undefined when absent or unreadable.
  */
 export function parseRetryAfterMs(value: string | string[] | undefined, nowMs: number): number | undefined {
   const text = Array.isArray(value) ? value[0] : value;
   if (text === undefined) return undefined;
   const trimmed = text.trim();
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const date = Date.parse(trimmed);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - nowMs);
+  const date = parseHttpDate(trimmed, nowMs);
+  return date === undefined ? undefined : Math.max(0, date - nowMs);
 }

@@ -66,6 +66,36 @@ describe("retry policy", () => {
     assert.equal(parseRetryAfterMs(undefined, now), undefined);
   });
 
+  test("a Retry-After HTTP-date is read in RFC 9110's three formats, always as GMT, and nothing else is a date", () => {
+    const now = Date.UTC(1994, 10, 6, 8, 49, 27);
+    const zone = process.env.TZ;
+    // The obsolete asctime format carries no zone: JavaScript's Date.parse reads it as local time.
+    process.env.TZ = "America/New_York";
+    try {
+      assert.equal(parseRetryAfterMs("Sun, 06 Nov 1994 08:49:37 GMT", now), 10_000, "IMF-fixdate");
+      assert.equal(parseRetryAfterMs("Sunday, 06-Nov-94 08:49:37 GMT", now), 10_000, "RFC 850");
+      assert.equal(parseRetryAfterMs("Sun Nov  6 08:49:37 1994", now), 10_000, "asctime");
+      assert.equal(parseRetryAfterMs("Sun, 06 Nov 1994 08:49:17 GMT", now), 0, "a date passed is now");
+      const in2026 = Date.UTC(2026, 0, 1);
+      assert.equal(parseRetryAfterMs("Friday, 01-Jan-77 00:00:10 GMT", in2026), 0, "'77 is 1977, not 51 years ahead");
+      assert.equal(parseRetryAfterMs("Thursday, 01-Jan-26 00:00:10 GMT", in2026), 10_000);
+      const junkDates = ["Sat, 31 Feb 2026 00:00:00 GMT", "Thu, 01 Jan 2026 24:00:00 GMT"];
+      for (const junk of [
+        "1.5",
+        "-5",
+        "2 minutes",
+        "1994-11-06T08:49:37Z",
+        "Sun, 06 Nov 1994 08:49:37 EST",
+        ...junkDates,
+      ]) {
+        assert.equal(parseRetryAfterMs(junk, now), undefined, junk);
+      }
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
+  });
+
   test("the retryable predicate walks the cause chain and the outermost engine code decides", () => {
     const overloaded = new BridgeError(ENGINE_ERROR_CODES.overloaded, "busy");
     const broken = new BridgeError(ENGINE_ERROR_CODES.streamBroken, "broken", {}, { cause: overloaded });
