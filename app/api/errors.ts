@@ -60,6 +60,10 @@ const EXACT_AGENT_STATUS: Record<string, number> = {
   BRIDGE_ERR_STATE_TOO_LARGE: 413,
   BRIDGE_ERR_STORAGE_FULL: 507,
   BRIDGE_ERR_RUNTIME_CLOSED: 503,
+  // The device's agent was destroyed (a DELETE of the device) while the request waited for it. 410, not 503: the
+  // bridge is fine and a retry cannot reach that agent again; not 404, which says the device never existed as far
+  // as the API knows (BRIDGE_ERR_API_DEVICE_NOT_FOUND), where this one existed when the request arrived and went.
+  BRIDGE_ERR_AGENT_DESTROYED: 410,
 };
 
 /** Sends the standard error body. */

@@ -78,7 +78,14 @@ export class OpenApiCollector {
     };
     if (parameters.length > 0 || s.body !== undefined)
       responses["400"] = { ...errorRef, description: "Invalid input; error.field names it" };
-    if (r.url.includes(":")) responses["404"] = { ...errorRef, description: "Unknown device or item" };
+    if (r.url.includes(":")) {
+      responses["404"] = { ...errorRef, description: "Unknown device or item" };
+      // A request about one device can be waiting for its agent when a DELETE of the device destroys it.
+      responses["410"] = {
+        ...errorRef,
+        description: "The device was removed while the request waited for its agent (BRIDGE_ERR_AGENT_DESTROYED)",
+      };
+    }
     const op: Record<string, unknown> = { summary: s.summary, tags: s.tags ?? [], responses };
     if (parameters.length > 0) op.parameters = parameters;
     if (s.body !== undefined) op.requestBody = { required: true, content: { "application/json": { schema: s.body } } };

@@ -80,6 +80,14 @@ describe("operator REST API", () => {
     }
     const telemetry = doc.paths["/api/devices/{id}/telemetry"]?.get?.parameters?.map((p) => p.name);
     assert.deepEqual(telemetry?.sort(), ["from", "id", "limit", "metric", "order", "to"]);
+    // A device's routes list the 410 of a device removed while the request waited for its agent.
+    const responses = (doc.paths["/api/devices/{id}/commands"]?.get as { responses?: Record<string, unknown> })
+      ?.responses;
+    assert.ok(responses?.["410"] !== undefined, "410 is documented for a device's routes");
+    assert.equal(
+      (doc.paths["/api/devices"]?.get as { responses?: Record<string, unknown> })?.responses?.["410"],
+      undefined,
+    );
   });
 
   test("provisioning answers 201 with the secret once, 409 for a taken id and 400 naming a bad field", async () => {
