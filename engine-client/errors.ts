@@ -110,6 +110,22 @@ function networkCode(err: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
+/** Most characters of an engine's own words (an error body, an error object's message) kept in an error. */
+export const MAX_ENGINE_TEXT_CHARS = 500;
+
+/**
+ * An engine's own words as an error may carry them: the API key redacted first (a cut through an echoed key would
+ * leave its first part unmatched), then trimmed and cut to MAX_ENGINE_TEXT_CHARS, never inside a surrogate pair. The
+ * error reaches logs and a device's `down/error` frame, so its size is not the engine's to choose.
+ */
+export function engineText(text: string, secret: string | undefined): string {
+  let cut = redactSecret(text, secret).trim();
+  if (cut.length <= MAX_ENGINE_TEXT_CHARS) return cut;
+  cut = cut.slice(0, MAX_ENGINE_TEXT_CHARS);
+  const last = cut.charCodeAt(cut.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut;
+}
+
 /**
  * Removes the API key from any text that may end up in an error, a log line or a frame. Engines have been
  * seen echoing the presented key in their 401 bodies, so text from the engine is never trusted verbatim.

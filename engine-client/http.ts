@@ -7,7 +7,7 @@ import type { Dispatcher } from "undici";
 import { BodyFeed } from "./body-feed.ts";
 import type { Clock } from "./clock.ts";
 import { CONTEXT_LENGTH_REASON, isContextLengthRefusalText } from "./context-length.ts";
-import { ENGINE_ERROR_CODES, engineError, isDeadlineExpiry, redactSecret } from "./errors.ts";
+import { ENGINE_ERROR_CODES, engineError, engineText, isDeadlineExpiry, redactSecret } from "./errors.ts";
 import type { EngineClientOptions } from "./options.ts";
 import type { Replica } from "./replica.ts";
 import { type ChatCompletion, parseCompletion, parseEngineErrorObject } from "./wire.ts";
@@ -142,18 +142,19 @@ async function statusError(replica: Replica, options: EngineClientOptions, respo
   } catch {
     // The status alone is enough to classify the failure.
   }
-  // Redacted before it is cut: a cut through an echoed key would leave its first part behind, unmatched.
-  let engineMessage = redactSecret(text, options.apiKey).trim().slice(0, 500);
+  // The whole text is what the context-length check reads; the error keeps it redacted and cut (engineText).
+  let fullMessage = text;
   let marks: unknown[] = [];
   try {
     const parsed = parseEngineErrorObject(JSON.parse(text));
     if (parsed !== undefined) {
-      engineMessage = redactSecret(parsed.message, options.apiKey);
+      fullMessage = parsed.message;
       marks = [parsed.type, parsed.code];
     }
   } catch {
     // Not JSON: keep the raw text.
   }
+  const engineMessage = engineText(fullMessage, options.apiKey);
   const retryAfter = response.headers["retry-after"];
   const details: Record<string, unknown> = { replica: replica.key, status };
   if (retryAfter !== undefined) details.retryAfter = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
@@ -169,7 +170,8 @@ async function statusError(replica: Replica, options: EngineClientOptions, respo
     });
   }
   // The one refusal a caller can cure by sending less: said in details, so nobody downstream reads the text.
-  if (isContextLengthRefusalText(engineMessage, marks)) details.reason = CONTEXT_LENGTH_REASON;
+  if (isContextLengthRefusalText(redactSecret(fullMessage, options.apiKey), marks))
+    details.reason = CONTEXT_LENGTH_REASON;
   return engineError(
     ENGINE_ERROR_CODES.badRequest,
     `engine replica ${replica.key} refused the request (${status})${suffix}`,

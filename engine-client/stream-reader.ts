@@ -11,7 +11,7 @@
 import type { ChatStreamEvent } from "../agents/engine.ts";
 import type { BridgeError } from "../errors/index.ts";
 import { CONTEXT_LENGTH_REASON, isContextLengthRefusalText } from "./context-length.ts";
-import { ENGINE_ERROR_CODES, engineError, redactSecret } from "./errors.ts";
+import { ENGINE_ERROR_CODES, engineError, engineText, redactSecret } from "./errors.ts";
 import type { OpenedStream } from "./http.ts";
 import { describeNetworkError } from "./http.ts";
 import { SseParser } from "./sse-parser.ts";
@@ -157,11 +157,12 @@ export class ChatStreamReader {
       const { replica, apiKey } = this.#context;
       return engineError(
         ENGINE_ERROR_CODES.badRequest,
-        `engine replica ${replica} refused the request: ${redactSecret(failure.message, apiKey)}`,
+        `engine replica ${replica} refused the request: ${engineText(failure.message, apiKey)}`,
         { replica, reason: CONTEXT_LENGTH_REASON, engineErrorType: failure.type },
       );
     }
-    return this.#broken(`failed mid-stream: ${failure.message}`, { engineErrorType: failure.type });
+    const words = engineText(failure.message, this.#context.apiKey);
+    return this.#broken(`failed mid-stream: ${words}`, { engineErrorType: failure.type });
   }
 
   #broken(message: string, details: Record<string, unknown> = {}, cause?: unknown): BridgeError {
