@@ -263,7 +263,11 @@ export function readPbFrame(
         r.expectWire(tag, WIRE_LEN);
         body = message(layout, r.lengthEnd(), 1);
       } else {
-        if ((tag & 7) === WIRE_LEN && describe(number) !== "") other = number;
+        // Every case of Frame is a message: another channel's case with another wire type is malformed too.
+        if (describe(number) !== "") {
+          r.expectWire(tag, WIRE_LEN);
+          other = number;
+        }
         r.skip(tag);
       }
     }

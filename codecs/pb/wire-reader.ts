@@ -84,7 +84,9 @@ export class WireReader {
 
   /** A field key; its field number is `tag >>> 3`, its wire type `tag & 7`. */
   tag(): number {
-    const t = this.small();
+    const t = this.varint();
+    // Field numbers run from 1 to 2^29-1, so a key fits 32 bits; an unknown field of any of them is skipped.
+    if (typeof t !== "number" || t > 0xffffffff) throw this.malformed("field number beyond 2^29-1");
     if (t >>> 3 === 0) throw this.malformed("field number 0");
     return t;
   }

@@ -62,6 +62,29 @@ describe("protobuf frames", () => {
     if (!result.ok) assert.equal(result.code, "BRIDGE_ERR_FRAME_INVALID", result.message);
   });
 
+  test("refuses another channel's Frame case written with a wrong wire type, as it refuses its own", () => {
+    // Frame{up_hello{fw: "1"}} followed by field 2 (up_telemetry, a message) as a varint: a known field of Frame
+    // with the wrong wire type, and another channel's case besides.
+    for (const extra of ["10 05", "15 00000000", "11 0000000000000000"]) {
+      const bytes = Buffer.from(`0a03 0a0131 ${extra}`.replace(/ /g, ""), "hex");
+      const result = pbCodec.decodeUp("hello", new Uint8Array(bytes));
+      assert.equal(result.ok, false, extra);
+      if (!result.ok) assert.equal(result.code, "BRIDGE_ERR_FRAME_DECODE", result.message);
+    }
+  });
+
+  test("skips unknown fields up to the highest field number (2^29-1) and refuses keys beyond it", () => {
+    // Hello{fw: "1", field 536870911: varint 1}: the key is 0xfffffff8, a five-byte varint.
+    const highest = Buffer.from("0a09 0a0131 f8ffffff0f 01".replace(/ /g, ""), "hex");
+    assert.deepStrictEqual(Frame.toObject(Frame.decode(highest)), { upHello: { fw: "1" } });
+    assert.deepStrictEqual(pbCodec.decodeUp("hello", new Uint8Array(highest)), { ok: true, frame: { fw: "1" } });
+    // A key of 2^32: field number 2^29, which no .proto can declare.
+    const beyond = Buffer.from("0a09 0a0131 8080808010 01".replace(/ /g, ""), "hex");
+    const result = pbCodec.decodeUp("hello", new Uint8Array(beyond));
+    assert.equal(result.ok, false);
+    if (!result.ok) assert.equal(result.code, "BRIDGE_ERR_FRAME_DECODE", result.message);
+  });
+
   test("refuses 64 KiB of nested lists as too deep without crashing", () => {
     // Value{list_value: ListValue{values: Value{...}}} nested until the buffer is full.
     let inner = Buffer.from("0800", "hex");
