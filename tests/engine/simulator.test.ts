@@ -53,6 +53,26 @@ describe("step model", () => {
   });
 });
 
+describe("waiting queue", () => {
+  test("maxWaiting counts the requests beyond the free batch slots: a burst the batch can take is never refused", async () => {
+    const options = resolveEngineSimOptions({ timeScale: 1, maxNumSeqs: 4, maxWaiting: 2 });
+    const scheduler = new BatchScheduler(options, new PrefixCache(0));
+    const started: number[] = [];
+    const submit = (s: number) =>
+      scheduler.submit({ promptTokens: [s], outputTokens: 100_000, onToken: (i) => i === 0 && started.push(s) });
+    try {
+      // Arriving together at an idle engine: four take the free slots at the next step, two wait, the seventh is
+      // refused (vLLM would schedule the four at once; they never wait for a slot).
+      assert.deepEqual([0, 1, 2, 3, 4, 5, 6].map(submit), [true, true, true, true, true, true, false]);
+      await waitFor(() => started.length === 4, "the batch to fill");
+      assert.equal(scheduler.waiting, 2);
+      assert.equal(submit(7), false, "with the batch full, the two waiting are the bound");
+    } finally {
+      scheduler.close();
+    }
+  });
+});
+
 describe("prefill budget", () => {
   test("a request that waits for a later step's prefill budget is counted once in the prefix-cache queries", async () => {
     const options = resolveEngineSimOptions({ timeScale: 0, maxNumBatchedTokens: 100 });

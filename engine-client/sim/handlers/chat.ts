@@ -61,7 +61,7 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
       `This model's maximum context length is ${maxLen} tokens. However, you requested ${promptTokens.length + maxTokens} tokens (${promptTokens.length} in the messages, ${maxTokens} in the completion).`,
     );
   }
-  if (ctx.scheduler.waiting >= ctx.options.maxWaiting) {
+  if (!ctx.scheduler.hasRoom()) {
     ctx.metrics.rejected++;
     return reject(503, "ServiceUnavailableError", "the engine's waiting queue is full", {
       "retry-after": String(ctx.options.retryAfterSeconds),
