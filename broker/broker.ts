@@ -20,6 +20,7 @@ import { guardPacketSize } from "./listeners/packet-guard.ts";
 import { createWebSocketEndpoint, type WebSocketEndpoint } from "./listeners/websocket.ts";
 import { type BrokerStats, type BrokerTransportKind, ObserverHub } from "./observer.ts";
 import { type BrokerOptions, resolveBrokerOptions } from "./options.ts";
+import { proxyGateOptions } from "./proxy-refusals.ts";
 import { Qos2InFlight } from "./qos2-inflight.ts";
 import { keepaliveWarning, paceReads } from "./read-pacer.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "./registry/index.ts";
@@ -189,9 +190,11 @@ export function createBroker(options: BrokerOptions): Broker {
     // the cut socket would read as a plain disconnect, or as the device vanishing. aedes links its client to the stream.
     const client = (stream as Partial<{ client: Client }>).client;
     if (client !== undefined) connections.get(client)?.markClosing("error");
-    // The facts are dropped once the session is accepted; a socket still knows its peer.
+    // The facts move into the connection once the session is accepted; before a CONNECT, a socket still knows its peer.
     const remoteAddress =
-      streamFacts.get(stream)?.remoteAddress ?? (stream as Partial<{ remoteAddress: string }>).remoteAddress;
+      streamFacts.get(stream)?.remoteAddress ??
+      (client === undefined ? undefined : connections.get(client)?.remoteAddress) ??
+      (stream as Partial<{ remoteAddress: string }>).remoteAddress;
     logger.warn({ remoteAddress, max: maxPacketBytes }, "MQTT packet too large; connection cut");
   };
   const unknownKeepalive = keepaliveWarning(logger);
@@ -223,6 +226,7 @@ export function createBroker(options: BrokerOptions): Broker {
       warning.note({ transport, remoteAddress, max: maxSockets });
     };
   };
+  const refusalDeps = { hub, logger, clock: opts.clock };
   if (opts.websocket) {
     websocket = createWebSocketEndpoint({
       path: opts.websocket.path,
@@ -242,7 +246,17 @@ export function createBroker(options: BrokerOptions): Broker {
     await aedes.listen();
     if (opts.tcp) {
       const onFull = socketLimitRefusals("tcp", "MQTT over TCP socket limit reached; sockets closed as they arrive");
-      listeners.push(await listenSockets({ kind: "tcp", ...opts.tcp, accept, maxSockets, onFull }));
+      listeners.push(
+        await listenSockets({
+          kind: "tcp",
+          host: opts.tcp.host,
+          port: opts.tcp.port,
+          accept,
+          maxSockets,
+          onFull,
+          proxyProtocol: proxyGateOptions(refusalDeps, "tcp", opts.tcp.proxyProtocol),
+        }),
+      );
     }
     if (opts.tls) {
       const { cert, key, ca } = opts.tls;
@@ -255,6 +269,7 @@ export function createBroker(options: BrokerOptions): Broker {
           accept,
           maxSockets,
           onFull: socketLimitRefusals("tls", "MQTT over TLS socket limit reached; sockets closed as they arrive"),
+          proxyProtocol: proxyGateOptions(refusalDeps, "tls", opts.tls.proxyProtocol),
         }),
       );
     }

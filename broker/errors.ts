@@ -45,6 +45,13 @@ export const BrokerErrorCode = {
    * WebSocket upgrade refused with HTTP 503.
    */
   socketLimit: "BRIDGE_ERR_SOCKET_LIMIT",
+  /**
+   * A connection to a listener with `proxyProtocol` from a trusted balancer did not start with a valid PROXY protocol
+   * header (none, malformed, over its size bound, or not complete within `headerTimeoutMs`): closed before any MQTT.
+   */
+  proxyHeader: "BRIDGE_ERR_PROXY_HEADER",
+  /** A connection to a listener with `proxyProtocol` came from outside its `trustedSources`: closed at once. */
+  proxyUntrusted: "BRIDGE_ERR_PROXY_UNTRUSTED",
   /** The agent host refused or failed to open the connection (CONNACK 3). */
   openFailed: "BRIDGE_ERR_OPEN_FAILED",
   /** The agent host threw while taking an event: a fault on the server side. */

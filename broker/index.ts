@@ -13,6 +13,7 @@ export {
   type BrokerLimits,
   type BrokerLogger,
   type BrokerOptions,
+  type ProxyProtocolOptions,
   type TcpListenerOptions,
   type TlsListenerOptions,
   type WebSocketOptions,

@@ -9,12 +9,30 @@ import { PROXY_RANGE_RULE, parseProxyRange } from "./listeners/trusted-proxies.t
 import type { BrokerObserver } from "./observer.ts";
 import type { DeviceRegistry } from "./registry/index.ts";
 
+/**
+ * The PROXY protocol (v1 and v2) on a TCP or TLS listener behind load balancers (HAProxy `send-proxy`, AWS NLB, nginx
+ * `proxy_protocol on`, Traefik). Every connection must come from `trustedSources` and start with a header; it then
+ * counts under the client address the header names: the per-address failure limit, logs and the agent's
+ * `remoteAddress`. Other connections are closed before any MQTT is read (docs/broker.md, "Behind a load balancer").
+ */
+export interface ProxyProtocolOptions {
+  /**
+   * IP addresses and CIDR ranges of the balancers (`10.0.0.0/8`, `2001:db8::/32`); at least one. A connection from
+   * any other address is closed, header or not: whoever may send a header can claim any address.
+   */
+  trustedSources: string[];
+  /** A connection's header must be complete within this many ms of its arrival, or it is closed. Default 5000. */
+  headerTimeoutMs?: number;
+}
+
 /** A plain TCP listener. */
 export interface TcpListenerOptions {
   /** Bind address. Default "0.0.0.0" (devices are on the network). */
   host?: string;
   /** Port; 0 picks a free one (see `broker.addresses()`). Default 1883. */
   port?: number;
+  /** Read a PROXY protocol header first on every connection. Default: off. */
+  proxyProtocol?: ProxyProtocolOptions;
 }
 
 /** MQTT over TLS; enabled when both `cert` and `key` are given. */
@@ -32,6 +50,11 @@ export interface TlsListenerOptions {
    * it, or the handshake fails (it still authenticates with its id and secret on top). Default: none.
    */
   ca?: string | Buffer;
+  /**
+   * Read a PROXY protocol header first on every connection, before the TLS handshake (the balancer passes TLS
+   * through). Default: off.
+   */
+  proxyProtocol?: ProxyProtocolOptions;
 }
 
 /** MQTT over WebSocket, served through the app's HTTP server calling `broker.handleUpgrade`. */
@@ -144,6 +167,7 @@ export const silentLogger: BrokerLogger = { info() {}, warn() {}, error() {} };
 export const BROKER_DEFAULTS = {
   tcp: { host: "0.0.0.0", port: 1883 },
   tls: { host: "0.0.0.0", port: 8883 },
+  proxyProtocol: { headerTimeoutMs: 5000 },
   websocket: { path: "/mqtt", trustedProxies: [] as string[] },
   anonymous: false,
   defaultCodec: "cbor" as CodecName,
@@ -167,13 +191,28 @@ export const BROKER_DEFAULTS = {
   registryCheckMs: 2_000,
 } as const;
 
+/** `ProxyProtocolOptions` after defaults and validation. */
+export interface ResolvedProxyProtocol {
+  trustedSources: string[];
+  headerTimeoutMs: number;
+}
+
 /** Options after defaults and validation. */
 export interface ResolvedBrokerOptions {
   host: AgentHost;
   registry?: DeviceRegistry;
   dataDir?: string;
-  tcp: { host: string; port: number } | false;
-  tls: { host: string; port: number; cert: string | Buffer; key: string | Buffer; ca?: string | Buffer } | false;
+  tcp: { host: string; port: number; proxyProtocol: ResolvedProxyProtocol | undefined } | false;
+  tls:
+    | {
+        host: string;
+        port: number;
+        cert: string | Buffer;
+        key: string | Buffer;
+        ca?: string | Buffer;
+        proxyProtocol: ResolvedProxyProtocol | undefined;
+      }
+    | false;
   websocket: { path: string; trustedProxies: string[] } | false;
   anonymous: boolean;
   defaultCodec: CodecName;
@@ -213,6 +252,19 @@ function checkProxyRanges(field: string, value: unknown): string[] {
   return [...(value as string[])];
 }
 
+/** Validates a listener's `proxyProtocol`; undefined (off) when it is absent. */
+function checkProxyProtocol(field: string, value: unknown): ResolvedProxyProtocol | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "object" || value === null) fail(field, "must be an object with trustedSources");
+  const given = value as Partial<ProxyProtocolOptions>;
+  const trustedSources = checkProxyRanges(`${field}.trustedSources`, given.trustedSources);
+  if (trustedSources.length === 0) {
+    fail(`${field}.trustedSources`, `must list at least one balancer, each ${PROXY_RANGE_RULE}`);
+  }
+  const timeout = given.headerTimeoutMs ?? BROKER_DEFAULTS.proxyProtocol.headerTimeoutMs;
+  return { trustedSources, headerTimeoutMs: checkInt(`${field}.headerTimeoutMs`, timeout, 1, 3_600_000) };
+}
+
 /** Applies defaults and validates; throws BridgeError BRIDGE_ERR_BROKER_CONFIG naming the field. */
 export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOptions {
   if (typeof options !== "object" || options === null) fail("options", "must be an object");
@@ -226,7 +278,11 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
   let tcp: ResolvedBrokerOptions["tcp"] = false;
   if (options.tcp !== false) {
     const t = { ...BROKER_DEFAULTS.tcp, ...options.tcp };
-    tcp = { host: checkHost("tcp.host", t.host), port: checkInt("tcp.port", t.port, 0, 65535) };
+    tcp = {
+      host: checkHost("tcp.host", t.host),
+      port: checkInt("tcp.port", t.port, 0, 65535),
+      proxyProtocol: checkProxyProtocol("tcp.proxyProtocol", options.tcp?.proxyProtocol),
+    };
   }
   let tls: ResolvedBrokerOptions["tls"] = false;
   if (options.tls?.cert !== undefined || options.tls?.key !== undefined) {
@@ -239,6 +295,7 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
       cert: t.cert,
       key: t.key,
       ca: t.ca,
+      proxyProtocol: checkProxyProtocol("tls.proxyProtocol", t.proxyProtocol),
     };
   }
   let websocket: ResolvedBrokerOptions["websocket"] = false;

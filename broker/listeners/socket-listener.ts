@@ -1,6 +1,9 @@
 /**
  * MQTT over TCP and over TLS: a net or tls server whose sockets are handed to aedes. Sockets are tracked so
- * `close()` can end those that never sent CONNECT (aedes only knows connected clients).
+ * `close()` can end those that never sent CONNECT (aedes only knows connected clients). Behind a load balancer that
+ * speaks the PROXY protocol, a raw TCP socket first passes the proxy gate (proxy-protocol/), which reads the header
+ * off it; a TLS handshake then runs on the rest, since a TLS-passthrough balancer writes its header before the
+ * client's ClientHello.
  */
 import net from "node:net";
 import tls from "node:tls";
@@ -9,6 +12,7 @@ import type { Duplex } from "node:stream";
 import { BridgeError } from "../../errors/index.ts";
 import { BrokerErrorCode } from "../errors.ts";
 import type { BrokerTransportKind } from "../observer.ts";
+import { createProxyGate, type ProxyGateOptions } from "./proxy-protocol/index.ts";
 
 /** Where a listener is bound. */
 export interface BoundAddress {
@@ -40,6 +44,11 @@ export interface SocketListenerOptions {
   maxSockets?: number;
   /** Told of each socket closed on arrival because `maxSockets` sockets are open. */
   onFull?: (remoteAddress: string) => void;
+  /**
+   * Every connection starts with a PROXY protocol header from a trusted source, and counts under the client address
+   * it names (proxy-protocol/proxy-gate.ts). Default: off (the peer's own address counts).
+   */
+  proxyProtocol?: ProxyGateOptions;
 }
 
 function ignoreError(): void {}
@@ -58,19 +67,75 @@ export function listenSockets(options: SocketListenerOptions): Promise<SocketLis
     // A device that vanishes mid-handshake must never surface as an unhandled error.
     socket.on("error", ignoreError);
   };
-  const onSocket = (socket: net.Socket): void => {
+  const onSocket = (socket: net.Socket, remoteAddress = socket.remoteAddress ?? ""): void => {
     track(socket);
     // Small MQTT packets (a PUBACK) must not wait for Nagle's algorithm and the peer's delayed ACK.
     socket.setNoDelay(true);
-    options.accept(socket, options.kind, socket.remoteAddress ?? "");
+    options.accept(socket, options.kind, remoteAddress);
   };
+  const proxyProtocol = options.proxyProtocol;
+  const server =
+    proxyProtocol === undefined
+      ? plainServer(options, onSocket, track)
+      : proxiedServer(options, proxyProtocol, onSocket, track);
+  return listen(options, server, sockets);
+}
+
+/** A listener without the PROXY protocol: the net or tls server takes the connections itself. */
+function plainServer(
+  options: SocketListenerOptions,
+  onSocket: (socket: net.Socket) => void,
+  track: (socket: net.Socket) => void,
+): net.Server {
   const server =
     options.kind === "tls"
-      ? tls.createServer(options.tls ?? {}, onSocket).on("tlsClientError", () => {})
-      : net.createServer(onSocket);
+      ? tls.createServer(options.tls ?? {}, (socket) => onSocket(socket)).on("tlsClientError", () => {})
+      : net.createServer((socket) => onSocket(socket));
   // A TLS socket reaches `onSocket` only after its handshake; until then the TCP socket under it is tracked too, or
   // `close()` would wait for every peer that never sends its ClientHello (Node's handshake timeout is 120 s).
   if (options.kind === "tls") server.on("connection", track);
+  return server;
+}
+
+/**
+ * A listener behind PROXY protocol balancers: a net server takes every raw connection, the gate reads its header, then
+ * a TCP socket goes to `onSocket` and a TLS one to a tls server that never listens itself: Node's documented way to
+ * hand it a connection is to emit `connection` with the socket, whose unread bytes (the ClientHello after the header)
+ * the handshake then reads first.
+ */
+function proxiedServer(
+  options: SocketListenerOptions,
+  proxyProtocol: ProxyGateOptions,
+  onSocket: (socket: net.Socket, remoteAddress?: string) => void,
+  track: (socket: net.Socket) => void,
+): net.Server {
+  const gate = createProxyGate(proxyProtocol);
+  if (options.kind === "tcp") {
+    return net.createServer((raw) => {
+      track(raw);
+      gate(raw, (remoteAddress) => onSocket(raw, remoteAddress));
+    });
+  }
+  // The TLS socket shares its TCP connection's peer address and port, which no other open connection to this
+  // listener has: the key under which the header's address waits for the handshake to end.
+  const clientAddresses = new Map<string, string>();
+  const peerKey = (socket: net.Socket): string => `${socket.remoteAddress}|${socket.remotePort}`;
+  const secure = tls
+    .createServer(options.tls ?? {}, (socket) => onSocket(socket, clientAddresses.get(peerKey(socket))))
+    .on("tlsClientError", () => {});
+  return net.createServer((raw) => {
+    track(raw);
+    gate(raw, (remoteAddress) => {
+      const key = peerKey(raw);
+      clientAddresses.set(key, remoteAddress);
+      raw.once("close", () => clientAddresses.delete(key));
+      secure.emit("connection", raw);
+    });
+  });
+}
+
+/** Binds `server`; rejects with BRIDGE_ERR_BROKER_LISTEN (keeping the system error as cause). */
+function listen(options: SocketListenerOptions, server: net.Server, sockets: Set<net.Socket>): Promise<SocketListener> {
   if (options.maxSockets !== undefined) server.maxConnections = options.maxSockets;
   // Node closes a socket over maxConnections before any of our code sees it: `drop` is the only trace of it (for TLS,
   // the TCP socket is refused before its handshake).

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
-import { BROKER_DEFAULTS, createBroker, startBroker } from "../../broker/index.ts";
+import { BROKER_DEFAULTS, type BrokerOptions, createBroker, startBroker } from "../../broker/index.ts";
 import { connectDevice, endClient, RecordingHost, startTestBroker } from "./helpers.ts";
 
 describe("broker options and start", () => {
@@ -43,6 +43,25 @@ describe("broker options and start", () => {
     assert.equal(
       field(() => createBroker({ host: new RecordingHost(), dataDir: "x", websocket: { path: "mqtt" } })),
       "websocket.path",
+    );
+  });
+
+  test("a listener's proxyProtocol is refused naming the field: no balancer, an entry that is no address, a bad timeout", () => {
+    const field = (options: Partial<BrokerOptions>): unknown => {
+      try {
+        createBroker({ host: new RecordingHost(), dataDir: "x", ...options });
+      } catch (err) {
+        return (err as { details?: { field?: string } }).details?.field;
+      }
+      return undefined;
+    };
+    const tls = { cert: "c", key: "k" };
+    assert.equal(field({ tcp: { proxyProtocol: { trustedSources: [] } } }), "tcp.proxyProtocol.trustedSources");
+    assert.equal(field({ tcp: { proxyProtocol: { trustedSources: ["lb.lan"] } } }), "tcp.proxyProtocol.trustedSources");
+    assert.equal(field({ tcp: { proxyProtocol: "10.0.0.1" as never } }), "tcp.proxyProtocol");
+    assert.equal(
+      field({ tls: { ...tls, proxyProtocol: { trustedSources: ["10.0.0.0/8"], headerTimeoutMs: 0 } } }),
+      "tls.proxyProtocol.headerTimeoutMs",
     );
   });
 
