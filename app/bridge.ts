@@ -24,7 +24,7 @@ import { OpenedParts } from "./bridge/opened-parts.ts";
 import { engineClientInit } from "./bridge/engine-init.ts";
 import { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
 import { type BridgeTap, tapHost } from "./bridge/tap.ts";
-import { type Address, readTlsFiles } from "./bridge/listeners.ts";
+import { type Address, proxyProtocolOf, readTlsFiles } from "./bridge/listeners.ts";
 import type { BridgeConfig } from "./config/index.ts";
 import { registerDashboard } from "./dashboard/index.ts";
 import { createHttpServer, engineReadinessCheck, type HttpServer, type Readiness } from "./http/index.ts";
@@ -178,8 +178,20 @@ async function buildBridge(
     createBroker({
       host: trackedHost,
       registry,
-      tcp: { host: config.mqtt.host, port: config.mqtt.port },
-      tls: tls === undefined ? undefined : { host: config.mqtt.host, port: config.mqtt.tls.port, ...tls },
+      tcp: {
+        host: config.mqtt.host,
+        port: config.mqtt.port,
+        proxyProtocol: proxyProtocolOf(config.mqtt.proxyProtocol),
+      },
+      tls:
+        tls === undefined
+          ? undefined
+          : {
+              host: config.mqtt.host,
+              port: config.mqtt.tls.port,
+              ...tls,
+              proxyProtocol: proxyProtocolOf(config.mqtt.tls.proxyProtocol),
+            },
       websocket: { path: "/mqtt", trustedProxies: config.mqtt.trustedProxies },
       anonymous: config.mqtt.allowAnonymous,
       defaultCodec: config.mqtt.defaultCodec,

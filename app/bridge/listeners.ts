@@ -1,5 +1,6 @@
 /** Listener facts the bridge reports and the TLS material it reads once at start. */
 import { readFileSync } from "node:fs";
+import type { ProxyProtocolOptions } from "../../broker/index.ts";
 import { BridgeError } from "../../errors/index.ts";
 import type { BridgeConfig } from "../config/index.ts";
 
@@ -25,4 +26,10 @@ export function readTlsFiles(config: BridgeConfig): { cert: Buffer; key: Buffer;
     key: read(keyFile, "mqtt.tls.keyFile"),
     ...(caFile === undefined ? {} : { ca: read(caFile, "mqtt.tls.caFile") }),
   };
+}
+
+/** A listener's PROXY protocol as the broker takes it: off (undefined) while the config lists no balancer. */
+export function proxyProtocolOf(setting: BridgeConfig["mqtt"]["proxyProtocol"]): ProxyProtocolOptions | undefined {
+  if (setting.trustedSources.length === 0) return undefined;
+  return { trustedSources: setting.trustedSources, headerTimeoutMs: setting.headerTimeoutMs };
 }

@@ -22,6 +22,10 @@ export function addBridgeFlags(cmd: Command): Command {
     .option("--data-dir <dir>", "data directory (default ./data)")
     .option("--host <address>", "MQTT bind address (default 0.0.0.0)")
     .option("--mqtt-port <port>", "MQTT TCP port, 0 picks a free one (default 1883)")
+    .option(
+      "--mqtt-proxy-protocol <ranges>",
+      "load balancer addresses/CIDR ranges (comma-separated): MQTT TCP connections must start with their PROXY header",
+    )
     .option("--http-host <address>", "operator HTTP bind address (default 127.0.0.1)")
     .option("--http-port <port>", "operator HTTP port, 0 picks a free one (default 8080)")
     .option("--allow-anonymous", "accept devices without credentials (development only)")
@@ -33,7 +37,11 @@ export function addBridgeFlags(cmd: Command): Command {
     .option("--tls-cert <file>", "PEM certificate: enables MQTT over TLS")
     .option("--tls-key <file>", "PEM private key for --tls-cert")
     .option("--tls-ca <file>", "PEM CA bundle for client certificates")
-    .option("--tls-port <port>", "MQTT over TLS port (default 8883)");
+    .option("--tls-port <port>", "MQTT over TLS port (default 8883)")
+    .option(
+      "--tls-proxy-protocol <ranges>",
+      "load balancer addresses/CIDR ranges (comma-separated): MQTT TLS connections must start with their PROXY header",
+    );
 }
 
 /** Logs loud warnings for settings that weaken security, so they never go unnoticed. */

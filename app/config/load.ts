@@ -169,6 +169,14 @@ function crossChecks(config: BridgeConfig, sources: ReadonlyMap<string, string>)
   issues.push(...checkReadable(tls.certFile, "mqtt.tls.certFile", sources));
   issues.push(...checkReadable(tls.keyFile, "mqtt.tls.keyFile", sources));
   issues.push(...checkReadable(tls.caFile, "mqtt.tls.caFile", sources));
+  if (tls.certFile === undefined && tls.proxyProtocol.trustedSources.length > 0) {
+    const field = "mqtt.tls.proxyProtocol.trustedSources";
+    issues.push({
+      field,
+      message: "needs MQTT over TLS (mqtt.tls.certFile and keyFile)",
+      source: sourceOf(sources, field),
+    });
+  }
   return issues;
 }
 

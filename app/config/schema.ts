@@ -29,6 +29,21 @@ const proxyRanges = () =>
     { error: PROXY_RULE },
   );
 
+/**
+ * The PROXY protocol on one MQTT listener (TCP or TLS), off while `trustedSources` is empty. With balancers listed,
+ * every connection must come from one of them and start with a PROXY protocol header (v1 or v2); it then counts under
+ * the client address the header names. Anything else is closed before MQTT (docs/broker.md, "Behind a load balancer").
+ */
+const proxyProtocolSchema = () =>
+  z
+    .strictObject({
+      /** Addresses and CIDR ranges of the balancers; empty: the listener reads no header. */
+      trustedSources: proxyRanges().default([]),
+      /** A connection's header must be complete within this many ms. */
+      headerTimeoutMs: intIn(1, 3_600_000).default(5000),
+    })
+    .prefault({});
+
 /** An agent class mapped to device ids by a glob pattern, loaded from `module` (relative to the config file). */
 export const agentClassSchema = z.strictObject({
   pattern: text("a glob pattern on device ids, e.g. thermo-*"),
@@ -67,6 +82,8 @@ export const configSchema = z.strictObject({
        * client behind them has its own failed-authentication allowance. None by default: the header is ignored.
        */
       trustedProxies: proxyRanges().default([]),
+      /** PROXY protocol on the MQTT TCP listener (`mqtt.port`); the TLS listener has its own (`mqtt.tls`). */
+      proxyProtocol: proxyProtocolSchema(),
       /** Per-device and global broker limits; each breach moves a counter (docs/broker.md). */
       limits: z
         .strictObject({
@@ -104,6 +121,8 @@ export const configSchema = z.strictObject({
           certFile: text("a file path").optional(),
           keyFile: text("a file path").optional(),
           caFile: text("a file path").optional(),
+          /** PROXY protocol on the MQTT TLS listener: the header comes before the TLS handshake (TLS passthrough). */
+          proxyProtocol: proxyProtocolSchema(),
         })
         .prefault({}),
     })

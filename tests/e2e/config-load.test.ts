@@ -111,6 +111,34 @@ describe("bridge configuration", () => {
     assert.match(bad[0], /^config error: mqtt\.trustedProxies\[0\] must be a list of IP addresses or CIDR ranges/);
   });
 
+  test("PROXY protocol balancers of the TCP and TLS listeners come from the environment and flags; off by default", () => {
+    const none = loadConfig({});
+    assert.ok(none.ok);
+    assert.deepEqual(none.config.mqtt.proxyProtocol, { trustedSources: [], headerTimeoutMs: 5000 });
+    assert.deepEqual(none.config.mqtt.tls.proxyProtocol, { trustedSources: [], headerTimeoutMs: 5000 });
+    const tcp = loadConfig({
+      env: { BRIDGE_MQTT_PROXY_PROTOCOL: "10.0.0.0/8, 2001:db8::1", BRIDGE_MQTT_PROXY_HEADER_TIMEOUT_MS: "2000" },
+    });
+    assert.ok(tcp.ok);
+    assert.deepEqual(tcp.config.mqtt.proxyProtocol, {
+      trustedSources: ["10.0.0.0/8", "2001:db8::1"],
+      headerTimeoutMs: 2000,
+    });
+    const flags = loadConfig({ flags: { mqttProxyProtocol: "192.0.2.10,192.0.2.11" } });
+    assert.ok(flags.ok);
+    assert.deepEqual(flags.config.mqtt.proxyProtocol.trustedSources, ["192.0.2.10", "192.0.2.11"]);
+    const bad = errorsOf(loadConfig({ env: { BRIDGE_MQTT_PROXY_PROTOCOL: "lb.lan" } }));
+    assert.equal(bad.length, 1);
+    assert.match(
+      bad[0],
+      /^config error: mqtt\.proxyProtocol\.trustedSources\[0\] must be a list of IP addresses or CIDR ranges.*\(from BRIDGE_MQTT_PROXY_PROTOCOL\)$/,
+    );
+    // The TLS listener's balancers without a TLS listener: a mistake, not a silent no-op.
+    assert.deepEqual(errorsOf(loadConfig({ flags: { tlsProxyProtocol: "10.0.0.1" } })), [
+      "config error: mqtt.tls.proxyProtocol.trustedSources needs MQTT over TLS (mqtt.tls.certFile and keyFile) (from --tls-proxy-protocol)",
+    ]);
+  });
+
   test("engine priority aging defaults to 5000 ms, comes from the environment, and 0 (strict priority) is allowed", () => {
     const defaults = loadConfig({});
     assert.ok(defaults.ok);
