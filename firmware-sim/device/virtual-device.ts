@@ -161,6 +161,20 @@ export class VirtualDevice implements DeviceContext {
     this.#connection?.disconnect("shutdown");
   }
 
+  /** True while a connection, or an attempt at one, is open. */
+  get connectionOpen(): boolean {
+    return this.#connection !== undefined && !this.#connection.closed;
+  }
+
+  /**
+   * After `shutdown`: closes the connection from this side if the broker has not closed it. The DISCONNECT went out
+   * and the socket is half-closed [MQTT-3.14.4-1], but a stalled broker (or one that never answered the CONNECT)
+   * may never close its side, and an open socket would keep the process alive after the run.
+   */
+  closeNow(): void {
+    this.#connection?.destroy("shutdown");
+  }
+
   /** Drops the connection without DISCONNECT, as a network loss would (the broker publishes the last will). */
   dropConnection(reason = "network-drop"): void {
     if (!this.#connection || this.#connection.closed) return;

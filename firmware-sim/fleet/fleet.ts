@@ -224,7 +224,11 @@ export function createFleet(options: FleetOptions): Fleet {
       for (const device of poweredDevices) device.finalChecks();
       undelivered = poweredDevices.reduce((sum, d) => sum + d.pending, 0);
       for (const device of all) device.shutdown();
-      await waitFor(() => metrics.online === 0, 2000);
+      // The broker closes each connection once it has read the DISCONNECT; what it leaves open is closed from here.
+      await waitFor(() => all.every((d) => !d.connectionOpen), 2000);
+      for (const device of all) device.closeNow();
+      // A destroyed socket reports its close on a later turn; the report counts it.
+      await waitFor(() => all.every((d) => !d.connectionOpen), 1000);
       scheduler.close();
       const telemetryCheck = await checkTelemetry(poweredDevices);
       const commandCheck = await checkCommands(poweredDevices);
