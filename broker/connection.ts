@@ -92,6 +92,16 @@ export class DeviceConnection {
   /** Settles when the latest pending hand-over did; meaningful only while `handOversPending > 0`. */
   deliverTail: Promise<void> | undefined;
   /**
+   * Set once the session's end gave up the up messages still waiting for room in the agent's mailbox
+   * (SessionManager.handedOver): they, and any the session still had in hand, are dropped unacknowledged.
+   */
+  handOversAbandoned = false;
+  /**
+   * Ends the wait of the hand-over waiting for room in the mailbox, the first of the session's (the others wait behind
+   * it, in order); set only while one waits.
+   */
+  wakeHandOver: (() => void) | undefined;
+  /**
    * Set when aedes reports the session ready (CONNACK written and a persistent session's offline queue flushed).
    * Frames the agent sends before that (from onConnect, during CONNECT) wait in `pendingDown`: a PUBLISH must not
    * precede the CONNACK, and aedes would send a frame twice if it raced the offline-queue flush.
@@ -189,6 +199,15 @@ export class DeviceConnection {
       else if (this.handOversPending > 0 && this.deliverTail !== undefined) await this.deliverTail;
       else return;
     }
+  }
+
+  /**
+   * Gives up the up messages that still wait for room in the agent's mailbox: each hand-over returns at once, dropping
+   * its message unacknowledged, rather than wait for room a stuck agent may never make.
+   */
+  abandonHandOvers(): void {
+    this.handOversAbandoned = true;
+    this.wakeHandOver?.();
   }
 
   /** Records the codec a hello of this session named; the device's other sessions follow it. */

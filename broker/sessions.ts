@@ -215,8 +215,10 @@ export class SessionManager {
 
   /**
    * Resolves once every up message `connection` received has been handed to its agent's mailbox, or at `deadlineMs`
-   * (END_HAND_OVER_WAIT_MS after the session's end began): then the messages still waiting for room are given up (they
-   * see `hostClosed` once the close is sent) and a warning says how many.
+   * (END_HAND_OVER_WAIT_MS after the session's end began): then the messages still waiting for room are given up at
+   * once (`abandonHandOvers`: none was acknowledged, so the device sends it again) and a warning says how many. They
+   * are let go then, not once the mailbox has room, which an agent stuck on its events may never have: each ended
+   * session of a device reconnecting meanwhile would stay in memory with its messages.
    */
   private handedOver(connection: DeviceConnection, deadlineMs: number): Promise<void> {
     if (connection.upGate === undefined && connection.handOversPending === 0) return Promise.resolve();
@@ -227,6 +229,7 @@ export class SessionManager {
             { device: connection.deviceId, dropped: connection.handOversPending, waitedMs: END_HAND_OVER_WAIT_MS },
             "session ended with up messages still waiting for room in the agent's mailbox; dropped unacknowledged",
           );
+          connection.abandonHandOvers();
           resolve();
         },
         Math.max(0, deadlineMs - this.clock.now()),

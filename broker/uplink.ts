@@ -79,6 +79,9 @@ export const UNAPPLIED_FAILURE_CODES: readonly string[] = [
   "BRIDGE_ERR_CONNECTION_UNKNOWN",
   "BRIDGE_ERR_STORAGE",
   "BRIDGE_ERR_STORAGE_FULL",
+  // Its agent is not started (its onStart keeps timing out, agents/start-backoff.ts): the message waits on the device
+  // until the agent starts again rather than being acknowledged and lost.
+  "BRIDGE_ERR_AGENT_START_TIMEOUT",
 ];
 
 export function createUplink(deps: UplinkDeps): Uplink {
@@ -136,7 +139,8 @@ export function createUplink(deps: UplinkDeps): Uplink {
    * The slow hand-over: after the connection's earlier hand-overs, offers the event to the mailbox until it is
    * accepted, waiting on `ready` while the mailbox is full. Resolves on acceptance, not on commit: `done` is wrapped
    * so the async function does not adopt it, which would make the next message wait for this one's commit instead
-   * of only for its place in the mailbox.
+   * of only for its place in the mailbox. When the session's end gives the waiting messages up (`abandonHandOvers`),
+   * it resolves undefined at once and lets go of its message; those behind it follow as it settles.
    */
   async function handOverInOrder(
     connection: DeviceConnection,
@@ -144,16 +148,20 @@ export function createUplink(deps: UplinkDeps): Uplink {
     previous: Promise<void> | undefined,
   ): Promise<{ done: Promise<EventResult> } | undefined> {
     if (previous !== undefined) await previous;
+    // The wait is over; no hand-over of the session waits for room now (those behind this one wait for it).
+    connection.wakeHandOver = undefined;
     for (;;) {
       // The message was received in full, so it reaches the agent even when the session ended meanwhile (the end
-      // waits for it, bounded: SessionManager.handedOver), unless the agent was told of the end already: behind
-      // the close it would arrive from a connection the agent let go.
-      if (connection.hostClosed) return undefined;
+      // waits for it, bounded: SessionManager.handedOver), unless the end gave it up or the agent was told of the end
+      // already: behind the close it would arrive from a connection the agent let go.
+      if (connection.hostClosed || connection.handOversAbandoned) return undefined;
       const outcome = host.deliver(connection.deviceId, connection.connectionId, message);
       if (outcome.accepted) return { done: outcome.done };
       // Backpressure: this publish stays unacknowledged, and aedes reads nothing more of this session while a
-      // hand-over waits (read-pacer.ts), so the device slows down instead of the broker's memory growing.
-      await outcome.ready;
+      // hand-over waits (read-pacer.ts), so the device slows down instead of the broker's memory growing. The end of
+      // the session may give it up first: then it is let go at once, not when the mailbox has room.
+      await roomOrAbandoned(connection, outcome.ready);
+      connection.wakeHandOver = undefined;
     }
   }
 
@@ -161,7 +169,7 @@ export function createUplink(deps: UplinkDeps): Uplink {
     if (connection.handOversPending === 0) {
       // Fast path: nothing of this connection is waiting for the mailbox, so the order is kept by handing over now,
       // with no promise chain per message.
-      if (connection.hostClosed) return CLOSED;
+      if (connection.hostClosed || connection.handOversAbandoned) return CLOSED;
       let outcome: ReturnType<AgentHost["deliver"]>;
       try {
         outcome = host.deliver(connection.deviceId, connection.connectionId, message);
@@ -175,6 +183,19 @@ export function createUplink(deps: UplinkDeps): Uplink {
     return slowDeliver(connection, message, undefined);
   }
 
+  /**
+   * Resolves when the mailbox has room (`ready`), or when the session's end gives up the messages waiting for it
+   * (`connection.wakeHandOver`). Not `Promise.race` with a promise of the session's, which would gather a reaction per
+   * wait for the session's life; and what `ready` keeps until the mailbox has room is this promise's `resolve` alone,
+   * not the session.
+   */
+  function roomOrAbandoned(connection: DeviceConnection, ready: Promise<void>): Promise<void> {
+    return new Promise<void>((resolve) => {
+      connection.wakeHandOver = resolve;
+      ready.then(resolve, resolve);
+    });
+  }
+
   function slowDeliver(
     connection: DeviceConnection,
     message: UpMessage,
@@ -182,7 +203,11 @@ export function createUplink(deps: UplinkDeps): Uplink {
   ): Promise<UplinkOutcome> {
     connection.handOversPending++;
     paceReads(connection);
-    const accepted = handOverInOrder(connection, message, firstWait ?? connection.deliverTail);
+    const accepted = handOverInOrder(
+      connection,
+      message,
+      firstWait === undefined ? connection.deliverTail : roomOrAbandoned(connection, firstWait),
+    );
     const settled = accepted.then(
       () => {
         connection.handOversPending--;
