@@ -154,8 +154,17 @@ export function resolveEngineClientOptions(init: EngineClientInit): EngineClient
   if (new Set(options.urls.map((url) => replicaApiRoot(new URL(url)).key)).size !== options.urls.length) {
     throw configError("urls", "must not repeat a replica");
   }
-  if (options.apiKey !== undefined && (typeof options.apiKey !== "string" || /[\r\n]/.test(options.apiKey))) {
-    throw configError("apiKey", "must be a string without line breaks");
+  // What an HTTP header value may hold (RFC 9110 5.5; undici refuses the rest): a key with another character (a
+  // typographic quote pasted with it) would fail every request before it left, as a retried UNAVAILABLE that cools
+  // every replica down and hides the cause.
+  if (
+    options.apiKey !== undefined &&
+    (typeof options.apiKey !== "string" || /[^\t\x20-\x7e\x80-\xff]/.test(options.apiKey))
+  ) {
+    throw configError(
+      "apiKey",
+      "must be a string without line breaks, control characters or characters beyond Latin-1 (it goes in an HTTP header)",
+    );
   }
   positiveInt(options.maxInFlightPerReplica, "maxInFlightPerReplica");
   positiveInt(options.maxQueued, "maxQueued", 0);

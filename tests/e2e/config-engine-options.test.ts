@@ -137,7 +137,7 @@ describe("engine settings the engine client refuses at start", () => {
     assert.equal(key.result.status, 2, key.result.stdout + key.result.stderr);
     assert.equal(
       key.result.stderr.trim(),
-      `config error: engine.apiKey must be a string without line breaks (from config file ${file})`,
+      `config error: engine.apiKey must be a string without line breaks, control characters or characters beyond Latin-1 (it goes in an HTTP header) (from config file ${file})`,
     );
   });
 });

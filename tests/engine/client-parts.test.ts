@@ -188,6 +188,26 @@ describe("client options", () => {
     );
   });
 
+  test("an API key an HTTP header cannot carry is refused at construction, without showing it", () => {
+    // A key pasted with a typographic quote or a line break: every request would fail in undici before it left, as
+    // UNAVAILABLE, retried and counted until every replica cooled down, the cause hidden behind "cooling down".
+    for (const apiKey of ["sk-abc\u201d", "sk-abc\n", "sk-\u0000abc", "\u{1F511}"]) {
+      assert.throws(
+        () => createEngineClient({ urls: ["http://x"], apiKey }),
+        (err: unknown) =>
+          err instanceof BridgeError &&
+          err.code === "BRIDGE_ERR_CONFIG" &&
+          err.details.field === "engine.apiKey" &&
+          !err.message.includes(apiKey),
+        JSON.stringify(apiKey),
+      );
+    }
+    // Visible ASCII, and Latin-1 text as HTTP allows it, are fine.
+    for (const apiKey of ["sk-ABC_123.-~+/=", "token with spaces", "cl\u00e9"]) {
+      assert.doesNotThrow(() => createEngineClient({ urls: ["http://x"], apiKey }).close(), apiKey);
+    }
+  });
+
   test("a call with invalid options is BAD_REQUEST, a negative timeoutMs or missing options included", async () => {
     // Nothing listens on port 1: a call that got past validation would fail as UNAVAILABLE instead.
     const engine = createEngineClient({ urls: ["http://127.0.0.1:1"], model: "m", retry: { maxAttempts: 1 } });
