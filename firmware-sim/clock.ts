@@ -16,11 +16,21 @@ export interface Clock {
 /** A source of uniform random numbers in [0, 1), like `Math.random`. */
 export type RandomSource = () => number;
 
-/** The real clock (Date.now and setTimeout). */
+/** setTimeout's longest delay; Node runs a timer set for longer after 1 ms (TimeoutOverflowWarning). */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** The real clock (Date.now and setTimeout). A delay beyond 2^31-1 ms (24.8 days) is waited out in steps. */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimer(fn, delayMs) {
-    const handle = setTimeout(fn, Math.max(0, delayMs));
+    let left = Math.max(0, delayMs);
+    let handle: ReturnType<typeof setTimeout>;
+    const arm = () => {
+      const step = Math.min(left, MAX_TIMEOUT_MS);
+      left -= step;
+      handle = setTimeout(left > 0 ? arm : fn, step);
+    };
+    arm();
     return () => clearTimeout(handle);
   },
 };
