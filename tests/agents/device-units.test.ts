@@ -264,6 +264,21 @@ describe("conversation guard and prompt", () => {
     assert.deepEqual(compactText("short", 1000, "x"), { text: "short", compacted: false });
   });
 
+  test("a compacted text never splits a character outside the Basic Multilingual Plane", () => {
+    // Emoji are two UTF-16 units: a cut between them leaves a lone surrogate, which SQLite stores as U+FFFD and an
+    // engine's JSON parser (Python's) turns into a string its tokenizer refuses.
+    for (let offset = 0; offset < 4; offset++) {
+      const text = "x".repeat(offset) + "\u{1F525}".repeat(3000);
+      const out = compactText(text, 1000, "the assistant message");
+      assert.equal(out.compacted, true);
+      assert.ok(out.text.length <= 1000);
+      // Well-formed text survives UTF-8 (what SQLite stores) unchanged; a lone surrogate comes back as U+FFFD.
+      assert.equal(Buffer.from(out.text, "utf8").toString("utf8"), out.text, `offset ${offset}`);
+      const [head, tail] = out.text.split(/\n\[compacted: [^\]]*\]\n/);
+      assert.ok(head.length > 0 && tail.length > 0);
+    }
+  });
+
   test("the prompt puts the system message first, history next and the volatile context after the question", () => {
     const entry = (id: number, turnId: string, role: "user" | "assistant", content: string) => ({
       id,

@@ -8,9 +8,21 @@ export function compactText(text: string, maxChars: number, what: string): { tex
   if (text.length <= maxChars) return { text, compacted: false };
   const note = `\n[compacted: ${what} was ${text.length} characters; ${"N"} from the middle were cut]\n`;
   const budget = Math.max(0, maxChars - note.length - 16);
-  const head = Math.ceil(budget * 0.75);
-  const tail = budget - head;
+  let head = Math.ceil(budget * 0.75);
+  let tail = budget - head;
+  // Never between the two halves of a surrogate pair (an emoji): a lone half is no character, SQLite stores U+FFFD
+  // for it and an engine's JSON parser hands its tokenizer a string it refuses.
+  if (isHighSurrogate(text.charCodeAt(head - 1))) head--;
+  if (tail > 0 && isLowSurrogate(text.charCodeAt(text.length - tail))) tail--;
   const cut = text.length - head - tail;
   const finalNote = note.replace("N", String(cut));
   return { text: text.slice(0, head) + finalNote + (tail > 0 ? text.slice(text.length - tail) : ""), compacted: true };
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff;
 }
