@@ -74,6 +74,12 @@ const number = (name: string) => (value: string) => {
   return n;
 };
 
+const positiveNumber = (name: string) => (value: string) => {
+  const n = number(name)(value);
+  if (n <= 0) throw new InvalidArgumentError(`${name} must be a positive number`);
+  return n;
+};
+
 const profiles = (value: string): ProfileName[] => {
   const list = value
     .split(",")
@@ -98,7 +104,7 @@ export function createSimCommand(): Command {
     .option("--profile <list>", `firmware profile(s), comma-separated: ${PROFILE_NAMES.join(", ")}`, profiles, [
       "sensor",
     ])
-    .option("--duration <s>", "seconds of traffic before stopping", number("--duration"), 10)
+    .option("--duration <s>", "seconds of traffic before stopping", positiveNumber("--duration"), 10)
     .option("--credentials <file>", 'JSON array or JSON lines of {"id","secret"} (as `devices add --json` prints)')
     .option("--json", "print one JSON report object last on stdout")
     .option("--quiet", "no progress line")
@@ -158,7 +164,7 @@ async function toFleetOptions(flags: RawFlags, env: NodeJS.ProcessEnv): Promise<
   const token = simApiToken(flags.apiToken, env);
   const tls =
     flags.ca || flags.insecure
-      ? { ca: flags.ca ? readFileSync(flags.ca) : undefined, rejectUnauthorized: !flags.insecure }
+      ? { ca: flags.ca ? readCa(flags.ca) : undefined, rejectUnauthorized: !flags.insecure }
       : undefined;
   return {
     url: flags.url,
@@ -194,6 +200,21 @@ async function toFleetOptions(flags: RawFlags, env: NodeJS.ProcessEnv): Promise<
     drainTimeoutMs: flags.drainTimeoutMs,
     tls,
   };
+}
+
+/** The --ca file; an unreadable one is bad usage (exit 2 naming the flag), not a crash. */
+function readCa(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new BridgeError(
+      SimErrorCode.options,
+      `--ca cannot read ${file}: ${reason}`,
+      { field: "--ca" },
+      { cause: err },
+    );
+  }
 }
 
 /** The API driver's options, or undefined when neither rate was given. The rates need --verify-api (the URL). */

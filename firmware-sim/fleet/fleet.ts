@@ -290,6 +290,16 @@ export function createFleet(options: FleetOptions): Fleet {
     whenOnline: (count = o.devices, timeoutMs = 30_000) => waitFor(() => metrics.online >= count, timeoutMs),
     stop,
     async run(durationMs) {
+      // A timer takes NaN as 1 ms and a negative delay as 0: a bad duration would end the run at once, unannounced.
+      if (typeof durationMs !== "number" || !Number.isFinite(durationMs) || durationMs < 0) {
+        throw new BridgeError(
+          SimErrorCode.options,
+          `durationMs must be a finite number of 0 or more, got ${durationMs}`,
+          {
+            field: "durationMs",
+          },
+        );
+      }
       // Devices power on along the ramp during the run; the duration counts from start(), not from the ramp's end.
       if (state === "new") void start();
       await sleepUnlessStopped(durationMs);

@@ -127,12 +127,21 @@ describe("sim CLI", () => {
       [["--url", broker.url, "--duplicates", "2"], /duplicateRatio/],
       [["--url", broker.url, "--commands-per-min", "6"], /--commands-per-min needs --verify-api/],
       [["--url", broker.url, "--desired-per-min", "x"], /--desired-per-min must be a number/],
+      [["--url", broker.url, "--duration", "-5"], /--duration must be a positive number/],
+      [["--url", broker.url, "--duration", "0"], /--duration must be a positive number/],
     ] as const;
     for (const [argv, message] of bad) {
       const { err, io } = captureIo();
       assert.equal(await runSimCli(argv, io), 2, argv.join(" "));
       assert.match(err.join(""), message);
     }
+  });
+
+  it("reports an unreadable --ca file as bad usage naming the flag, not as a crash", async () => {
+    const { err, io } = captureIo();
+    const code = await runSimCli(["--url", broker.url, "--ca", path.join(dir, "missing-ca.pem")], io);
+    assert.equal(code, 2);
+    assert.match(err.join(""), /--ca .*missing-ca\.pem.*BRIDGE_ERR_SIM_OPTIONS/);
   });
 
   it("reports a missing credentials file as bad usage", async () => {

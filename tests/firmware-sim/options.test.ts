@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { resolveFleetOptions } from "../../firmware-sim/fleet/options.ts";
+import { createFleet } from "../../firmware-sim/index.ts";
 import { BridgeError } from "../../errors/index.ts";
 
 function field(fn: () => unknown): unknown {
@@ -74,5 +75,18 @@ describe("fleet options", () => {
       field(() => resolveFleetOptions({ url: "mqtt://h", maxInflight: 0 })),
       "maxInflight",
     );
+  });
+
+  it("refuses a run duration that is negative or not a number, before anything starts", async () => {
+    const fleet = createFleet({ url: "mqtt://127.0.0.1:1", devices: 1 });
+    for (const durationMs of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      await assert.rejects(fleet.run(durationMs), (err: unknown) => {
+        assert.ok(err instanceof BridgeError);
+        assert.equal(err.code, "BRIDGE_ERR_SIM_OPTIONS");
+        assert.equal(err.details.field, "durationMs");
+        return true;
+      });
+    }
+    assert.equal(fleet.stats().started, 0);
   });
 });
