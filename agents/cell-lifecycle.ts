@@ -9,7 +9,7 @@ import { evacuate, releaseCapacityWaiters, settleEvent } from "./cell-mailbox.ts
 import { directoryPut } from "./cell-state.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 import { tellAgent } from "./cell-scope.ts";
-import { liveCell, takeHandover } from "./retirement.ts";
+import { joinHandoverErrors, liveCell, takeHandover } from "./retirement.ts";
 import { readStateChunks } from "./state-store.ts";
 import { abandonTasks } from "./tasks.ts";
 import { openAgentDatabase, SqlRunner } from "./storage.ts";
@@ -107,7 +107,7 @@ export function retireCell(cell: AgentCell): void {
   if (waiting?.kind === "handover") {
     const event = {
       kind: "handover",
-      errors: [...waiting.errors, ...errors],
+      errors: joinHandoverErrors(waiting.errors, errors),
       resync: [...new Set([...waiting.resync, ...resync])],
     } as const;
     cell.mailbox[0] = { event, user: false, resolve: () => {} };

@@ -89,14 +89,21 @@ export function drain(cell: AgentCell): void {
       const batch = cell.core.holdBehindReports(cell.id, taken);
       if (batch.length === 0) continue;
       if (cell.sql === null) {
+        // An agent whose onStart keeps timing out is not woken until its backoff ends (start-backoff.ts): the batch
+        // fails as a failed wake's does, with BRIDGE_ERR_AGENT_START_TIMEOUT, and nothing of the agent runs.
+        const refused = cell.core.startBackoff.refusal(cell.id);
         try {
+          if (refused !== null) throw refused;
           wakeCell(cell);
         } catch (err) {
           for (const item of batch) {
             if (isOnlyInMailbox(item)) retryReportLater(cell, item);
             else settleEvent(cell, item, failure(err));
           }
-          reportError(cell, err, "wake");
+          // A refusal is counted for the backoff's next log line (one per step), not logged once per event.
+          if (refused !== null && err === refused)
+            cell.core.observer.onError?.({ agentId: cell.id, event: "wake", code: refused.code });
+          else reportError(cell, err, "wake");
           continue;
         }
         const settledTasks = settledTaskIds([batch, cell.mailbox, cell.core.heldEvents(cell.id)]);

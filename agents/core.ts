@@ -5,6 +5,7 @@ import type { ReasoningEngine } from "./engine.ts";
 import type { AgentEvent, EventOutcome, QueuedEvent } from "./events/types.ts";
 import type { ConnectionTransport } from "./host.ts";
 import type { RuntimeDb } from "./runtime-db.ts";
+import type { StartBackoff } from "./start-backoff.ts";
 import type { StorageSettings } from "./storage.ts";
 import type { AgentWiring, Clock, RuntimeObserver } from "./types.ts";
 
@@ -25,6 +26,8 @@ export interface RuntimeCore {
    */
   readonly callbackTimeoutMs: number;
   readonly alarms: AlarmIndex;
+  /** Agents whose onStart timed out in a row, and the wait before their next wake (start-backoff.ts). */
+  readonly startBackoff: StartBackoff;
   readonly db: RuntimeDb;
   /** Each class's options, by class name (`AgentEnv.config`). */
   readonly agentConfig: Readonly<Record<string, Readonly<Record<string, unknown>>>>;

@@ -26,6 +26,11 @@ export const AGENT_ERRORS = {
   VALUE_ENCODE: "BRIDGE_ERR_VALUE_ENCODE",
   CALLBACK_TIMEOUT: "BRIDGE_ERR_CALLBACK_TIMEOUT",
   AGENT_RETIRED: "BRIDGE_ERR_AGENT_RETIRED",
+  /**
+   * The agent is not started: its onStart did not settle within callbackTimeoutMs twice or more in a row, and its next
+   * try waits for a backoff (start-backoff.ts). The event did not run; trying again after `details.retryInMs` may.
+   */
+  AGENT_START_TIMEOUT: "BRIDGE_ERR_AGENT_START_TIMEOUT",
 } as const;
 
 import { BridgeError } from "../errors/bridge-error.ts";

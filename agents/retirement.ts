@@ -62,6 +62,21 @@ export function handOverStateSync(cell: AgentCell, connectionId: string): void {
   handoverOf(cell).resync.add(connectionId);
 }
 
+/**
+ * Most failures one handover carries. Instances retired in their own start pass theirs on as one (cell-lifecycle.ts,
+ * retireCell), one onStart timeout more each time: with an onStart that hangs for days, that list grew by one error a
+ * try (every 5 min at the backoff's longest, start-backoff.ts) until the agent started again.
+ */
+export const MAX_HANDOVER_ERRORS = 100;
+
+/**
+ * The failures of an earlier handover, then those of a later one, at most MAX_HANDOVER_ERRORS: the earliest are kept
+ * (where a run of failures began); the later ones beyond are only in the log (each retirement's warn line).
+ */
+export function joinHandoverErrors<T>(earlier: readonly T[], later: readonly T[]): T[] {
+  return [...earlier, ...later].slice(0, MAX_HANDOVER_ERRORS);
+}
+
 /** The cell's handover, now taken from it (null when there is none). */
 export function takeHandover(cell: AgentCell): Handover | null {
   const handover = cell.handover;

@@ -90,6 +90,9 @@ export function retryEventLater(rt: Runtime, agentId: string, item: QueuedEvent,
     line.items.push(item);
     return;
   }
+  // Not before an onStart backoff of the agent ends (start-backoff.ts): its wake would be refused, and this event (the
+  // retired instance's handover among them) is what wakes the agent for the next try then.
+  const delayMs = Math.max(eventRetryDelayMs(tries), rt.core.startBackoff.remainingMs(agentId));
   const timer = rt.core.clock.setTimeout(() => {
     const held = rt.eventRetries.get(timer);
     rt.eventRetries.delete(timer);
@@ -100,7 +103,7 @@ export function retryEventLater(rt: Runtime, agentId: string, item: QueuedEvent,
     // In order, in one turn: they reach the mailbox together and run in that order.
     for (const event of held.items) reroute(rt, agentId, event);
     for (const event of waiting) reroute(rt, agentId, event);
-  }, eventRetryDelayMs(tries));
+  }, delayMs);
   rt.eventRetries.set(timer, { agentId, taskId, items: [item] });
 }
 

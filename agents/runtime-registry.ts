@@ -81,6 +81,8 @@ export function reroute(rt: Runtime, agentId: string, item: QueuedEvent): void {
 export function destroyFiles(rt: Runtime, agentId: string): boolean {
   let existed = rt.cells.delete(agentId);
   dropHeldEvents(rt, agentId);
+  // An agent made again under this id starts with no backoff of the old one's onStart.
+  rt.core.startBackoff.forget(agentId);
   for (const transport of rt.transports.take(agentId)) {
     existed = true;
     try {

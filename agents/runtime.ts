@@ -29,6 +29,7 @@ import { cellIdle, clearIdleTimer } from "./runtime-hibernation.ts";
 import { cellFor, destroyFiles, enqueueInternal, reroute, runEvent } from "./runtime-registry.ts";
 import { dropRowsOfMissingAgents, START_WAKE_CONCURRENCY, wakePendingAgents } from "./runtime-start.ts";
 import { callFailed, callResolver, eventResolver, failed, toEventResult } from "./runtime-results.ts";
+import { StartBackoff } from "./start-backoff.ts";
 import { abandonTasks } from "./tasks.ts";
 import { TransportTable } from "./transport-table.ts";
 import type { AgentRuntime, CallResult } from "./types.ts";
@@ -134,6 +135,7 @@ export class Runtime implements AgentRuntime {
       maxBatchEvents: this.opts.maxBatchEvents,
       callbackTimeoutMs: this.opts.callbackTimeoutMs,
       alarms: this.alarms,
+      startBackoff: new StartBackoff(clock, logger),
       db: this.#db,
       agentConfig: options.agentConfig ?? {},
       agentWiring: options.agentWiring ?? {},

@@ -79,6 +79,9 @@ export const UNAPPLIED_FAILURE_CODES: readonly string[] = [
   "BRIDGE_ERR_CONNECTION_UNKNOWN",
   "BRIDGE_ERR_STORAGE",
   "BRIDGE_ERR_STORAGE_FULL",
+  // Its agent is not started (its onStart keeps timing out, agents/start-backoff.ts): the message waits on the device
+  // until the agent starts again rather than being acknowledged and lost.
+  "BRIDGE_ERR_AGENT_START_TIMEOUT",
 ];
 
 export function createUplink(deps: UplinkDeps): Uplink {

@@ -23,7 +23,12 @@ export async function handleStart(cell: AgentCell, settledTasks?: ReadonlySet<st
     if (transport === undefined) stale.push(conn);
     cell.connections.set(conn.id, conn);
   }
-  if (!(await startHook(cell, "onStart", () => agent.onStart()))) return null;
+  if (!(await startHook(cell, "onStart", () => agent.onStart()))) {
+    // A start that hangs every time would retire one instance after another for good: the next wakes back off.
+    cell.core.startBackoff.timedOut(cell.id, cell.retired);
+    return null;
+  }
+  cell.core.startBackoff.started(cell.id);
   // Each lost connection is among the agent's connections during its own onClose, as a live one is when it closes,
   // but the others lost with it are out of sight by then: a hook must not take a connection of the previous process
   // for one it can still reach (DeviceAgent would start a queued reasoning turn's round for it).
@@ -63,7 +68,8 @@ export async function handleStart(cell: AgentCell, settledTasks?: ReadonlySet<st
  * there, since the rest would run on an instance that can no longer reach the runtime. It commits what it did (a
  * lost connection whose onClose ran is gone, an interrupted task that was reported is done with), and the fresh
  * instance's start does the rest, onStart first. So an onClose or onTaskInterrupted that hangs every time costs one
- * time limit per connection or task, not a loop; an onStart that hangs every time retires each instance it runs on.
+ * time limit per connection or task, not a loop; an onStart that hangs every time retires each instance it runs on,
+ * and after the second in a row the agent's wakes back off (start-backoff.ts).
  */
 async function startHook(cell: AgentCell, hook: HookKind, run: () => void | Promise<void>): Promise<boolean> {
   try {

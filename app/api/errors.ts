@@ -64,6 +64,9 @@ const EXACT_AGENT_STATUS: Record<string, number> = {
   // bridge is fine and a retry cannot reach that agent again; not 404, which says the device never existed as far
   // as the API knows (BRIDGE_ERR_API_DEVICE_NOT_FOUND), where this one existed when the request arrived and went.
   BRIDGE_ERR_AGENT_DESTROYED: 410,
+  // The device's agent is not started: its onStart keeps timing out and its next try waits for a backoff. The bridge
+  // is up and the same request may succeed later, as for a shutdown.
+  BRIDGE_ERR_AGENT_START_TIMEOUT: 503,
 };
 
 /** Sends the standard error body. */

@@ -15,6 +15,7 @@ describe("agent error statuses", () => {
       ["BRIDGE_ERR_STORAGE_FULL", 507],
       ["BRIDGE_ERR_RUNTIME_CLOSED", 503],
       ["BRIDGE_ERR_AGENT_DESTROYED", 410],
+      ["BRIDGE_ERR_AGENT_START_TIMEOUT", 503],
       ["BRIDGE_ERR_HANDLER_FAILED", 500],
     ];
     for (const [code, status] of cases) assert.equal(statusForAgentCode(code), status, code);

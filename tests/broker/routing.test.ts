@@ -194,6 +194,33 @@ describe("broker routing of up messages", () => {
     }
   });
 
+  test("an event whose agent cannot start is not acknowledged: the device is told why and resends it later", async () => {
+    const secret = await tb.addDevice("dev-stuck");
+    const raw = await connectRaw(tb.port, {
+      clientId: "dev-stuck",
+      username: "dev-stuck",
+      password: Buffer.from(secret),
+    });
+    raw.burst([{ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: "devices/dev-stuck/down/#", qos: 1 }] }]);
+    await waitUntil(() => raw.packets.some((p) => p.cmd === "suback"));
+    const message =
+      "agent dev-stuck is not started: its onStart did not settle within callbackTimeoutMs 2 times in a row";
+    tb.host.deliverResult = { status: "failed", code: "BRIDGE_ERR_AGENT_START_TIMEOUT", message };
+    try {
+      raw.burst([publishPacket("devices/dev-stuck/up/telemetry", cbor.encodeUp("telemetry", { r: { n: 1 } }), 7)]);
+      await raw.closed;
+      assert.ok(!raw.packets.some((p) => p.cmd === "puback"), "a message its agent never ran is not acknowledged");
+      const errors = raw.packets.flatMap((p) =>
+        p.cmd === "publish" && p.topic === "devices/dev-stuck/down/error"
+          ? [cbor.decodeDown("error", p.payload as Buffer)]
+          : [],
+      );
+      assert.deepEqual(errors, [{ ok: true, frame: { code: "BRIDGE_ERR_AGENT_START_TIMEOUT", msg: message } }]);
+    } finally {
+      tb.host.deliverResult = { status: "committed" };
+    }
+  });
+
   test("QoS 0 and QoS 2 up messages are delivered too; QoS 2 completes its handshake after the commit", async () => {
     const before = tb.host.deliveries("dev-a").length;
     await publish(client, "devices/dev-a/up/telemetry", cbor.encodeUp("telemetry", { r: { q: 0 } }), 0);
