@@ -231,6 +231,11 @@ export class Runtime implements AgentRuntime {
   }
 
   async start(): Promise<void> {
+    // Its databases are closed: answered like the other methods after shutdown, rather than a bare "database
+    // connection is not open", and with no alarm timer armed to keep the process alive.
+    if (this.closing || this.closed) {
+      throw new BridgeError(AGENT_ERRORS.RUNTIME_CLOSED, "runtime is shut down; create a new one to start again");
+    }
     // Before the alarms arm and pending agents wake: a row of an agent whose database is gone would make it again.
     dropRowsOfMissingAgents(this);
     this.alarms.start();

@@ -171,7 +171,10 @@ export type CallResult = { ok: true; value: Value } | { ok: false; code: string;
 export interface AgentRuntime extends AgentHost {
   /** Runs `method` of agent `agentId` as one mailbox event (operators: REST API). Any public method but hooks. */
   call(agentId: string, method: string, args: Value[]): Promise<CallResult>;
-  /** Arms the alarm timer and resumes queues, interrupted tasks and missed alarms of agents on disk. */
+  /**
+   * Arms the alarm timer and resumes queues, interrupted tasks and missed alarms of agents on disk, after dropping the
+   * runtime.db rows of agents whose database is gone. Rejects with BRIDGE_ERR_RUNTIME_CLOSED after shutdown.
+   */
   start(): Promise<void>;
   /** Refuses new events, drains mailboxes, commits, closes every database. */
   shutdown(): Promise<void>;

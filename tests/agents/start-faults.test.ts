@@ -14,7 +14,8 @@ import { Agent, createRuntime } from "../../agents/index.ts";
 import { RUNTIME_DB_SCHEMA_VERSION } from "../../agents/runtime-db-open.ts";
 import { RuntimeDb } from "../../agents/runtime-db.ts";
 import { BridgeError } from "../../errors/index.ts";
-import { silentLogger, tempDir } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { silentLogger, tempDir, testRuntime } from "./helpers.ts";
 
 class Plain extends Agent {}
 
@@ -161,5 +162,17 @@ describe("a runtime made on a data dir or runtime.db it cannot use says which an
       RuntimeDb.prototype.alarms = all;
     }
     assert.equal(userVersion(file), RUNTIME_DB_SCHEMA_VERSION, "another connection can read it: it was closed");
+  });
+
+  test("start() after shutdown rejects with BRIDGE_ERR_RUNTIME_CLOSED and arms nothing", async () => {
+    const clock = new ManualClock();
+    const rt = testRuntime(path.join(t.dir, "restarted"), Plain, 1, { clock });
+    await rt.start();
+    await rt.shutdown();
+    await assert.rejects(
+      rt.start(),
+      (err: unknown) => err instanceof BridgeError && err.code === "BRIDGE_ERR_RUNTIME_CLOSED",
+    );
+    assert.equal(clock.pending, 0, "no timer was left running for a closed runtime");
   });
 });
