@@ -12,8 +12,10 @@ export interface FleetCounters {
   connects: number;
   /** CONNACKs refusing the device (bad credentials, not authorised, server unavailable). */
   connectRefused: number;
-  /** Attempts that failed before a CONNACK (refused socket, timeout, reset). */
+  /** Attempts that failed before a CONNACK: socket errors (refused, reset, TLS), connect timeouts, broker closes. */
   connectErrors: number;
+  /** Accepted CONNACKs of devices that had been connected before (after a drop, a kick, a takeover). */
+  reconnects: number;
   /** Connections that ended, for any reason. */
   disconnects: number;
   /** Connections the broker closed (takeover, kick, shutdown). */
@@ -64,6 +66,7 @@ export function createCounters(): FleetCounters {
     connects: 0,
     connectRefused: 0,
     connectErrors: 0,
+    reconnects: 0,
     disconnects: 0,
     serverCloses: 0,
     networkDrops: 0,

@@ -54,6 +54,8 @@ export class VirtualDevice implements DeviceContext {
   #telemetryCount = 0;
   /** A CONNACK accepted the current connection. */
   #sessionUp = false;
+  /** A CONNACK accepted an earlier connection of this device: the next accepted one is a reconnect. */
+  #acceptedBefore = false;
   #tasks: { telemetry?: ScheduledTask; drop?: ScheduledTask; connect?: ScheduledTask } = {};
   readonly #keepalive: Keepalive;
   readonly #asker: ReasonAsker | undefined;
@@ -286,6 +288,8 @@ export class VirtualDevice implements DeviceContext {
       return;
     }
     m.counters.connects++;
+    if (this.#acceptedBefore) m.counters.reconnects++;
+    this.#acceptedBefore = true;
     m.online++;
     this.#sessionUp = true;
     if (this.#connection) this.#publisher.attach(this.#connection);
@@ -376,7 +380,8 @@ export class VirtualDevice implements DeviceContext {
     if (wasConnected) m.online--;
     m.counters.disconnects++;
     if (reason.kind === "remote") m.counters.serverCloses++;
-    if (reason.kind === "error" && !wasConnected) m.counters.connectErrors++;
+    // Before a CONNACK, anything but our own refusal handling (connack-N) or shutdown is a failed attempt.
+    if (!wasConnected && (reason.kind !== "local" || reason.reason === "connect-timeout")) m.counters.connectErrors++;
     this.#lastErrorCode = reason.kind === "error" ? reason.code : undefined;
     this.#publisher.detach();
     if (this.#phase === "online")

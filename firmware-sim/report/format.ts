@@ -14,7 +14,7 @@ export function formatProgress(s: FleetStats): string {
     `ack ${c.acked}`,
     `p50 ${s.pubackLatency.p50Ms}ms`,
     `p99 ${s.pubackLatency.p99Ms}ms`,
-    `reconn ${Math.max(0, c.connects - s.started)}`,
+    `reconn ${c.reconnects}`,
     `dropped ${c.bufferDropped}`,
     `viol ${s.violations}`,
   ].join("  ");

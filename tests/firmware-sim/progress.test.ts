@@ -10,7 +10,7 @@ const stats = (): FleetStats => ({
   devices: 100,
   started: 100,
   online: 98,
-  counters: { ...createCounters(), connects: 102, published: 1180, acked: 1178 },
+  counters: { ...createCounters(), connects: 102, reconnects: 2, published: 1180, acked: 1178 },
   pubackLatency: latency,
   reasonFirstChunk: latency,
   reasonTotal: latency,

@@ -4,37 +4,11 @@
  * after the report.
  */
 import assert from "node:assert/strict";
-import { Duplex } from "node:stream";
+import type { Duplex } from "node:stream";
 import { describe, test } from "node:test";
-import mqttPacket, { type Packet } from "mqtt-packet";
 import { createFleet } from "../../firmware-sim/index.ts";
+import { acknowledge, scriptedSocket } from "./helpers/scripted-socket.ts";
 import { waitUntil } from "./helpers/wait.ts";
-
-/** An in-memory broker end that answers only what `answer` returns and never closes its side. */
-function stalledSocket(answer: (packet: Packet) => Packet | undefined): Duplex {
-  const parser = mqttPacket.parser({ protocolVersion: 4 });
-  const socket: Duplex = new Duplex({
-    allowHalfOpen: true,
-    read() {},
-    write(chunk: Buffer, _encoding, done) {
-      parser.parse(chunk);
-      done();
-    },
-  });
-  parser.on("packet", (packet: Packet) => {
-    const reply = answer(packet);
-    if (reply) setImmediate(() => socket.push(mqttPacket.generate(reply)));
-  });
-  return socket;
-}
-
-/** Answers CONNECT, SUBSCRIBE and QoS 1 PUBLISH like a broker, and nothing else (a DISCONNECT is not acted on). */
-function acknowledging(packet: Packet): Packet | undefined {
-  if (packet.cmd === "connect") return { cmd: "connack", returnCode: 0, sessionPresent: false };
-  if (packet.cmd === "subscribe") return { cmd: "suback", messageId: packet.messageId, granted: [1] };
-  if (packet.cmd === "publish" && packet.qos === 1) return { cmd: "puback", messageId: packet.messageId };
-  return undefined;
-}
 
 describe("stop", () => {
   test("destroys a connection attempt the broker never answers", async () => {
@@ -46,7 +20,7 @@ describe("stop", () => {
       settleMs: 0,
       drainTimeoutMs: 0,
       socketFactory: () => {
-        const socket = stalledSocket(() => undefined);
+        const socket = scriptedSocket(() => {});
         sockets.push(socket);
         return socket;
       },
@@ -69,7 +43,10 @@ describe("stop", () => {
       settleMs: 0,
       drainTimeoutMs: 0,
       socketFactory: () => {
-        const socket = stalledSocket(acknowledging);
+        // A stalled broker: it answers, but never acts on the DISCONNECT.
+        const socket = scriptedSocket((packet, broker) => {
+          if (packet.cmd !== "disconnect") acknowledge(packet, broker);
+        });
         sockets.push(socket);
         return socket;
       },

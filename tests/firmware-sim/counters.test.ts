@@ -1,0 +1,75 @@
+/** The fleet's connection counters and the progress line built from them, against scripted in-memory brokers. */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { Packet } from "mqtt-packet";
+import { createFleet, formatProgress, seededRandom } from "../../firmware-sim/index.ts";
+import { acknowledge, type ScriptedBroker, scriptedSocket } from "./helpers/scripted-socket.ts";
+import { runUntil } from "./helpers/wait.ts";
+
+describe("connection counters", () => {
+  test("count every attempt that ends before a CONNACK as a connect error: socket errors, timeouts, broker closes", async () => {
+    let attempt = 0;
+    const fleet = createFleet({
+      url: "mqtt://127.0.0.1:1",
+      devices: 1,
+      rate: 0,
+      connectTimeoutMs: 30,
+      backoff: { baseDelayMs: 5, maxDelayMs: 5 },
+      random: seededRandom(3),
+      settleMs: 0,
+      drainTimeoutMs: 0,
+      // Attempts alternate: a broker that never answers (the attempt times out), one that closes on the CONNECT.
+      socketFactory: () =>
+        scriptedSocket((packet: Packet, broker: ScriptedBroker) => {
+          if (packet.cmd === "connect" && attempt++ % 2 === 1) broker.close();
+        }),
+    });
+    const report = await runUntil(fleet, (s) => s.counters.connectAttempts >= 6, "six attempts");
+    const c = report.stats.counters;
+    assert.equal(c.connects, 0);
+    assert.equal(c.connectRefused, 0);
+    // Every attempt but the one stop() cut short ended in an error.
+    assert.ok(c.connectErrors >= c.connectAttempts - 1, JSON.stringify(c));
+    assert.ok(c.serverCloses >= 2, JSON.stringify(c));
+  });
+
+  test("count reconnects of devices that were connected before, whatever other devices do", async () => {
+    const closedOnce = new Set<string>();
+    const fleet = createFleet({
+      url: "mqtt://127.0.0.1:1",
+      devices: 3,
+      rate: 0,
+      backoff: { baseDelayMs: 5, maxDelayMs: 5 },
+      random: seededRandom(5),
+      settleMs: 0,
+      drainTimeoutMs: 0,
+      // sim-1 is refused every time; sim-2 is dropped by the broker once after its hello; sim-3 stays.
+      socketFactory: () => {
+        let clientId = "";
+        return scriptedSocket((packet, broker) => {
+          if (packet.cmd === "connect") {
+            clientId = packet.clientId;
+            if (clientId === "sim-1") {
+              broker.reply({ cmd: "connack", returnCode: 5, sessionPresent: false });
+              return;
+            }
+          }
+          acknowledge(packet, broker);
+          if (packet.cmd === "publish" && clientId === "sim-2" && !closedOnce.has(clientId)) {
+            closedOnce.add(clientId);
+            broker.close();
+          }
+        });
+      },
+    });
+    const report = await runUntil(
+      fleet,
+      (s) => s.counters.connects >= 3 && s.counters.connectRefused >= 2,
+      "sim-2 back after its drop while sim-1 is refused",
+    );
+    const c = report.stats.counters;
+    assert.equal(c.reconnects, 1, JSON.stringify(c));
+    // Three devices powered and three accepted CONNACKs, yet one of them was a reconnect.
+    assert.match(formatProgress({ ...report.stats, started: 3 }), /reconn 1 /);
+  });
+});
