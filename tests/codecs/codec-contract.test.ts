@@ -215,6 +215,12 @@ const BAD_BYTES: Record<string, { name: string; bytes: Uint8Array; code: string 
       code: "BRIDGE_ERR_FRAME_INVALID",
     },
     { name: "an empty payload", bytes: new Uint8Array(0), code: "BRIDGE_ERR_FRAME_DECODE" },
+    // RFC 8259 section 8.1: senders must not add one; a parser may refuse it, as JSON.parse does.
+    {
+      name: "a byte order mark before the object",
+      bytes: hex("efbbbf 7b22667722 3a 223122 7d"),
+      code: "BRIDGE_ERR_FRAME_DECODE",
+    },
   ],
   cbor: [
     { name: "invalid UTF-8", bytes: hex("a1 62 6677 62 fffe"), code: "BRIDGE_ERR_FRAME_DECODE" },
