@@ -6,11 +6,21 @@ import { MAX_TIMER_MS } from "../agents/clock.ts";
 /** An opaque timer handle returned by `Clock.setTimeout`. */
 export type TimerHandle = unknown;
 
+/** How a timer is armed. */
+export interface TimerOptions {
+  /**
+   * The timer keeps the process alive while it is pending: a caller awaits it (a retry's backoff, a request's
+   * deadline). Default false: the client's own background timers (cooldowns, holds) never keep a process alive. A
+   * clock without a process to keep alive (a test's manual clock) ignores it.
+   */
+  ref?: boolean;
+}
+
 /** Wall time and timers. */
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
   now(): number;
-  setTimeout(fn: () => void, delayMs: number): TimerHandle;
+  setTimeout(fn: () => void, delayMs: number, options?: TimerOptions): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
 }
 
@@ -27,6 +37,7 @@ class LongTimer {
   constructor(
     private readonly fn: () => void,
     delayMs: number,
+    private readonly ref: boolean,
   ) {
     this.#arm(delayMs);
   }
@@ -41,17 +52,21 @@ class LongTimer {
       if (remainingMs > MAX_TIMER_MS) this.#arm(remainingMs - MAX_TIMER_MS);
       else this.fn();
     }, stepMs);
-    this.#timer.unref();
+    if (!this.ref) this.#timer.unref();
   }
 }
 
-/** The real clock. Timers are unref'd so a forgotten cooldown never keeps the process alive. */
+/**
+ * The real clock. Timers are unref'd unless armed with `ref`, so a forgotten cooldown never keeps the process alive,
+ * while a script awaiting a request is not ended in the middle of its retry's backoff.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, delayMs) => {
-    if (delayMs > MAX_TIMER_MS) return new LongTimer(fn, delayMs);
+  setTimeout: (fn, delayMs, options) => {
+    const ref = options?.ref === true;
+    if (delayMs > MAX_TIMER_MS) return new LongTimer(fn, delayMs, ref);
     const timer = setTimeout(fn, Math.max(0, delayMs));
-    timer.unref();
+    if (!ref) timer.unref();
     return timer;
   },
   clearTimeout: (handle) => {

@@ -7,7 +7,7 @@ export { fullJitterDelayMs, parseRetryAfterMs } from "./backoff.ts";
 export type { EngineClient, EngineClientStats, EngineHealth, EngineReplicaHealth } from "./types.ts";
 export type { HealthProblem, HealthProblemReason } from "./health-check.ts";
 export { createEngineClient } from "./client.ts";
-export type { Clock, RandomSource, TimerHandle } from "./clock.ts";
+export type { Clock, RandomSource, TimerHandle, TimerOptions } from "./clock.ts";
 export { systemClock } from "./clock.ts";
 export type { EngineErrorCode } from "./errors.ts";
 export {

@@ -46,7 +46,8 @@ export class RequestContext {
     if (this.deadline !== undefined && !this.signal.aborted) {
       const remaining = this.deadline - this.startedAt;
       if (remaining <= 0) this.abort(this.#timeoutError());
-      else this.#deadlineTimer = clock.setTimeout(() => this.abort(this.#timeoutError()), remaining);
+      // Ref'd: a request waiting in the queue has no socket to keep the process alive until its deadline.
+      else this.#deadlineTimer = clock.setTimeout(() => this.abort(this.#timeoutError()), remaining, { ref: true });
     }
   }
 
@@ -69,10 +70,15 @@ export class RequestContext {
         this.clock.clearTimeout(timer);
         reject(this.signal.reason);
       };
-      const timer = this.clock.setTimeout(() => {
-        this.signal.removeEventListener("abort", onAbort);
-        resolve();
-      }, delayMs);
+      // Ref'd: between two attempts nothing else may hold the event loop, and the caller awaits this.
+      const timer = this.clock.setTimeout(
+        () => {
+          this.signal.removeEventListener("abort", onAbort);
+          resolve();
+        },
+        delayMs,
+        { ref: true },
+      );
       this.signal.addEventListener("abort", onAbort, { once: true });
     });
   }
