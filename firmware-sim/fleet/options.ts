@@ -2,6 +2,7 @@
  * Options of a simulated fleet: one interface, one defaults object, validated in createFleet so a mistake names its
  * field before any socket opens.
  */
+import { isIP } from "node:net";
 import type tls from "node:tls";
 import { CODEC_NAMES, type CodecName } from "../../codecs/frames.ts";
 import { BridgeError } from "../../errors/index.ts";
@@ -211,6 +212,10 @@ export function resolveFleetOptions(options: FleetOptions): ResolvedFleetOptions
   num("backoff.maxDelayMs", backoff.maxDelayMs, 0, backoff.baseDelayMs, 3_600_000);
   const takeoverPairs = num("takeoverPairs", options.takeoverPairs, d.takeoverPairs, 0, devices, true);
   if (options.driveApi !== undefined) validateApiDriveOptions(options.driveApi);
+  for (const address of options.localAddresses ?? []) {
+    // net.connect throws for anything else, on every attempt of the devices given that address.
+    if (isIP(address) === 0) fail("localAddresses", `must hold IP addresses, got ${JSON.stringify(address)}`);
+  }
   const idPrefix = options.idPrefix ?? d.idPrefix;
   if (!/^[A-Za-z0-9_.-]{0,40}$/.test(idPrefix)) fail("idPrefix", "must match [A-Za-z0-9_.-]{0,40}");
   return {

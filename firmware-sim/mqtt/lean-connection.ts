@@ -5,7 +5,7 @@
  */
 import net from "node:net";
 import tls from "node:tls";
-import type { Duplex } from "node:stream";
+import { type Duplex, PassThrough } from "node:stream";
 import mqttPacket from "mqtt-packet";
 import type { Packet } from "mqtt-packet";
 import { SimErrorCode } from "../errors.ts";
@@ -72,7 +72,7 @@ export class LeanConnection {
 
   constructor(target: ConnectTarget, connect: ConnectPacketOptions, events: ConnectionEvents, factory: SocketFactory) {
     this.#events = events;
-    this.#socket = factory(target);
+    this.#socket = openSocket(factory, target, (code, message) => this.#fail(code, message));
     const parser = mqttPacket.parser({ protocolVersion: 4 });
     parser.on("packet", (packet: Packet) => this.#onPacket(packet));
     parser.on("error", (err: unknown) => this.#fail(SimErrorCode.protocol, errorMessage(err)));
@@ -174,6 +174,26 @@ export class LeanConnection {
     if (this.#closed) return;
     this.#closed = true;
     this.#events.onClose(reason);
+  }
+}
+
+/**
+ * Opens the socket of one attempt. A factory that throws (net.connect for an invalid local address, an injected
+ * transport) fails the attempt as a socket error would, on a later turn, so the device sees its close, backs off
+ * and retries: a throw out of the constructor left it in "connecting" for good, never counted as powered on.
+ */
+function openSocket(
+  factory: SocketFactory,
+  target: ConnectTarget,
+  fail: (code: string, message: string) => void,
+): Duplex {
+  try {
+    return factory(target);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException | undefined)?.code ?? "ERR_SOCKET";
+    queueMicrotask(() => fail(code, errorMessage(err)));
+    // A stand-in that takes the CONNECT and is destroyed by `fail`.
+    return new PassThrough();
   }
 }
 

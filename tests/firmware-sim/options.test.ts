@@ -55,6 +55,11 @@ describe("fleet options", () => {
       field(() => resolveFleetOptions({ url: "mqtt://h", profile: [] })),
       "profile",
     );
+    // A source address that is not an IP address would fail every connection attempt of its devices.
+    assert.equal(
+      field(() => resolveFleetOptions({ url: "mqtt://h", localAddresses: ["127.0.0.1", "localhost"] })),
+      "localAddresses",
+    );
     assert.equal(
       field(() => resolveFleetOptions({ url: "mqtt://h", rate: -1 })),
       "rate",
