@@ -21,8 +21,11 @@ export interface StorageSettings {
   pageSizeBytes: number;
 }
 
-/** Version of the runtime's tables, kept in the database's user_version. */
-const SCHEMA_VERSION = 1;
+/**
+ * Version of the runtime's tables, kept in the database's user_version (the runtime's alone: DeviceAgent keeps its
+ * own in its `device_schema` table, and agents' user tables leave it alone).
+ */
+export const AGENT_DB_SCHEMA_VERSION = 1;
 
 /** The runtime's own tables in every agent database; user tables must not start with `_bridge_`. */
 const SCHEMA = `
@@ -57,11 +60,17 @@ export function storageError(err: unknown, what: string): unknown {
   return err;
 }
 
-/** Opens (creating if needed) one agent database with the runtime's pragmas and tables. */
+/**
+ * Opens (creating if needed) one agent database with the runtime's pragmas and tables. A file a newer version of the
+ * bridge wrote is refused untouched (see refuseNewer).
+ */
 export function openAgentDatabase(file: string, settings: StorageSettings): Db {
   const db = new Database(file);
   try {
     db.pragma(`locking_mode = ${settings.lockingMode}`);
+    // Read before any pragma that changes the file (page_size, the WAL switch), so a newer one is left as it was found.
+    const version = Number(db.pragma("user_version", { simple: true }));
+    refuseNewer(file, version);
     // A new file holds nothing acknowledged yet: under NORMAL its creation (journal-mode switch, schema) skips the
     // fsyncs that cost a connecting device tens of ms; the first checkpoint or close syncs it (see wal-tuning.ts).
     const fresh = Number(db.pragma("page_count", { simple: true })) === 0;
@@ -79,11 +88,11 @@ export function openAgentDatabase(file: string, settings: StorageSettings): Db {
     const pages = Math.max(16, Math.floor(settings.maxDatabaseBytes / pageSize));
     db.pragma(`max_page_count = ${pages}`);
     // user_version marks a database whose runtime tables exist, so a wake skips the schema statements.
-    if (Number(db.pragma("user_version", { simple: true })) < SCHEMA_VERSION) {
+    if (version < AGENT_DB_SCHEMA_VERSION) {
       // One transaction: one WAL commit instead of one per statement.
       db.exec("BEGIN");
       db.exec(SCHEMA);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      db.pragma(`user_version = ${AGENT_DB_SCHEMA_VERSION}`);
       db.exec("COMMIT");
     }
     if (creating) db.pragma(`synchronous = ${settings.synchronous}`);
@@ -92,6 +101,22 @@ export function openAgentDatabase(file: string, settings: StorageSettings): Db {
     db.close();
     throw storageError(err, "opening the agent database");
   }
+}
+
+/**
+ * A file a newer build wrote (the bridge was rolled back): this build knows neither its tables nor the rules its rows
+ * keep, so the wake fails rather than misread them or write rows the newer build finds wrong. The message names no
+ * path, as it reaches devices in error frames (an up message's, a WebSocket client's) and operators' API answers;
+ * `details.path` is for the log line of the failed wake.
+ */
+function refuseNewer(file: string, version: number): void {
+  if (version <= AGENT_DB_SCHEMA_VERSION) return;
+  throw new BridgeError(
+    AGENT_ERRORS.STORAGE,
+    `cannot open the agent database: its schema version ${version} is newer than this agent-bridge knows ` +
+      `(${AGENT_DB_SCHEMA_VERSION}); a newer agent-bridge wrote it: use that version or a later one`,
+    { path: file, schemaVersion: version, knownSchemaVersion: AGENT_DB_SCHEMA_VERSION },
+  );
 }
 
 /**
