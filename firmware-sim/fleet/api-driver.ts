@@ -7,6 +7,7 @@
 import { BridgeError } from "../../errors/index.ts";
 import type { RandomSource } from "../clock.ts";
 import { SimErrorCode } from "../errors.ts";
+import { DEFAULT_REQUEST_TIMEOUT_MS, fetchWithin } from "../http-request.ts";
 import type { ViolationKind } from "../invariants/violations.ts";
 import type { ScheduledTask, TickScheduler } from "../scheduler.ts";
 
@@ -24,6 +25,8 @@ export interface ApiDriveOptions {
   concurrency?: number;
   /** Requests waiting beyond this are skipped (counted), so a slow API cannot grow memory. Default 10000. */
   maxQueued?: number;
+  /** Limit of one request, headers and body, in ms; past it the request counts as failed. Default 30000. */
+  requestTimeoutMs?: number;
   /** Injected HTTP client. Default global fetch. */
   fetch?: typeof fetch;
 }
@@ -85,6 +88,12 @@ export function validateApiDriveOptions(options: ApiDriveOptions): void {
   }
   rate("commandsPerMin", options.commandsPerMin);
   rate("desiredPerMin", options.desiredPerMin);
+  const t = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  if (!Number.isFinite(t) || t < 1 || t > 3_600_000) {
+    throw new BridgeError(SimErrorCode.options, `driveApi.requestTimeoutMs must be from 1 to 3600000, got ${t}`, {
+      field: "driveApi.requestTimeoutMs",
+    });
+  }
   const c = options.concurrency ?? 8;
   if (!Number.isInteger(c) || c < 1 || c > 1000) {
     throw new BridgeError(SimErrorCode.options, `driveApi.concurrency must be an integer from 1 to 1000, got ${c}`, {
@@ -108,6 +117,7 @@ export function startApiDriver(
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   const concurrency = options.concurrency ?? 8;
   const maxQueued = options.maxQueued ?? 10_000;
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const result: ApiDriveResult = {
     commandsIssued: 0,
     desiredIssued: 0,
@@ -145,11 +155,19 @@ export function startApiDriver(
   const request = async (deviceId: string, method: string, path: string, body: unknown): Promise<boolean> => {
     const url = `${base}/api/devices/${encodeURIComponent(deviceId)}${path}`;
     try {
-      const response = await doFetch(url, { method, headers, body: JSON.stringify(body) });
-      const text = await response.text();
+      const init = { method, headers, body: JSON.stringify(body) };
+      const response = await fetchWithin(doFetch, url, init, timeoutMs, async (r) => ({
+        ok: r.ok,
+        status: r.status,
+        text: await r.text(),
+      }));
       if (response.ok) return true;
       result.refused++;
-      violation("api-request-failed", deviceId, `${method} ${path} answered ${response.status}: ${text.slice(0, 200)}`);
+      violation(
+        "api-request-failed",
+        deviceId,
+        `${method} ${path} answered ${response.status}: ${response.text.slice(0, 200)}`,
+      );
     } catch (err) {
       result.refused++;
       violation("api-request-failed", deviceId, `${method} ${path} failed: ${(err as Error).message}`);
@@ -217,9 +235,10 @@ export function startApiDriver(
           const url = `${base}/api/devices/${encodeURIComponent(id)}/shadow`;
           result.shadowsChecked++;
           try {
-            const response = await doFetch(url, { headers });
-            if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
-            const body = (await response.json()) as { delta?: Record<string, unknown> };
+            const body = (await fetchWithin(doFetch, url, { headers }, timeoutMs, (response) => {
+              if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
+              return response.json();
+            })) as { delta?: Record<string, unknown> };
             const delta = body.delta ?? {};
             if (Object.keys(delta).length > 0) {
               result.notConverged++;

@@ -5,6 +5,8 @@
  * implementation.
  */
 
+import { DEFAULT_REQUEST_TIMEOUT_MS, fetchWithin } from "../http-request.ts";
+
 /** One command the device acked, and whether its ack said ok. */
 export interface AckedCommand {
   id: string;
@@ -36,6 +38,8 @@ export type CommandVerifier = (deviceId: string, acked: readonly AckedCommand[])
 
 /** States in which a command still waits for its ack: an acknowledged ack must have moved it on. */
 const WAITING_STATES = new Set(["QUEUED", "SENT"]);
+/** What a 404 reads as: the command is unknown to the bridge. */
+const NOT_FOUND = Symbol("not found");
 
 /**
  * The state an acked command must be in. A device that refuses a command it believes expired acks `ok: false`; the
@@ -54,9 +58,12 @@ export function ackMatchesState(ok: boolean, state: string): boolean {
 export function httpCommandVerifier(options: {
   baseUrl: string;
   token?: string;
+  /** Limit of one request, headers and body, in ms; past it the device is unreadable. Default 30000. */
+  requestTimeoutMs?: number;
   fetch?: typeof fetch;
 }): CommandVerifier {
   const doFetch = options.fetch ?? fetch;
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const base = options.baseUrl.replace(/\/+$/, "");
   const headers: Record<string, string> = { accept: "application/json" };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
@@ -67,14 +74,18 @@ export function httpCommandVerifier(options: {
     try {
       for (const command of acked) {
         const url = `${base}/api/devices/${encodeURIComponent(deviceId)}/commands/${encodeURIComponent(command.id)}`;
-        const response = await doFetch(url, { headers });
-        if (response.status === 404) {
-          await response.arrayBuffer();
+        const body: unknown = await fetchWithin(doFetch, url, { headers }, timeoutMs, async (response) => {
+          if (response.status === 404) {
+            await response.arrayBuffer();
+            return NOT_FOUND;
+          }
+          if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
+          return response.json();
+        });
+        if (body === NOT_FOUND) {
           missing.push(command.id);
           continue;
         }
-        if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
-        const body: unknown = await response.json();
         const state = typeof body === "object" && body !== null && "state" in body ? String(body.state) : "unknown";
         if (WAITING_STATES.has(state)) unrecorded.push({ id: command.id, state });
         else if (!ackMatchesState(command.ok, state)) {

@@ -1,3 +1,5 @@
+import { DEFAULT_REQUEST_TIMEOUT_MS, fetchWithin } from "../http-request.ts";
+
 /**
  * "Every telemetry message that got a PUBACK is later readable." The fleet knows which sequence numbers were
  * acknowledged; a verifier says which of them the system under test can give back. Verifiers are plain functions so a
@@ -51,6 +53,8 @@ export interface HttpVerifierOptions {
   pageSize?: number;
   /** Pages read at most per device, so a broken API cannot loop forever. Default 1000. */
   maxPages?: number;
+  /** Limit of one request, headers and body, in ms; past it the device is unreadable. Default 30000. */
+  requestTimeoutMs?: number;
   /** The fetch to use (injectable for tests). Default the global fetch. */
   fetch?: typeof fetch;
 }
@@ -62,6 +66,7 @@ export function httpTelemetryVerifier(options: HttpVerifierOptions): TelemetryVe
   const doFetch = options.fetch ?? fetch;
   const pageSize = options.pageSize ?? 5000;
   const maxPages = options.maxPages ?? 1000;
+  const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const base = options.baseUrl.replace(/\/+$/, "");
   const headers: Record<string, string> = { accept: "application/json" };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
@@ -72,9 +77,10 @@ export function httpTelemetryVerifier(options: HttpVerifierOptions): TelemetryVe
     const toMs = 9e14;
     for (let page = 0; page < maxPages; page++) {
       const url = `${base}/api/devices/${encodeURIComponent(deviceId)}/telemetry?metric=seq&from=${fromMs}&to=${toMs}&limit=${pageSize}`;
-      const response = await doFetch(url, { headers });
-      if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
-      const body: unknown = await response.json();
+      const body: unknown = await fetchWithin(doFetch, url, { headers }, timeoutMs, (response) => {
+        if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
+        return response.json();
+      });
       const pageRows = isRecord(body) && Array.isArray(body.readings) ? body.readings : Array.isArray(body) ? body : [];
       rows.push(...pageRows);
       if (pageRows.length < pageSize) break;

@@ -8,6 +8,7 @@ import { getProfile } from "../../firmware-sim/profiles/index.ts";
 import { FleetMetrics } from "../../firmware-sim/stats.ts";
 import { verifyCommands } from "../../firmware-sim/fleet/verify-run.ts";
 import { simApiToken } from "../../firmware-sim/cli.ts";
+import { stalledFetch, within } from "./helpers/stalled-fetch.ts";
 
 type Call = { method: string; url: string; body: unknown };
 
@@ -101,6 +102,25 @@ describe("the API driver", () => {
     assert.equal(result.shadowsChecked, 2, "only shadows whose desired change was accepted are read back");
     assert.equal(result.notConverged, 1);
     assert.ok(result.refused >= 2);
+  });
+
+  it("gives up on a request the API never answers after requestTimeoutMs, so stop() does not wait on it", async () => {
+    const clock = createManualClock(0);
+    const found: string[] = [];
+    const driver = startApiDriver(
+      { apiUrl: "http://api.test", commandsPerMin: 60, desiredPerMin: 60, fetch: stalledFetch(), requestTimeoutMs: 50 },
+      [{ deviceId: "thermo-1", hasShadow: true, online: () => true }],
+      new TickScheduler(clock),
+      seededRandom(2),
+      (kind, id, message) => found.push(`${kind} ${id} ${message}`),
+    );
+    clock.advance(1000);
+    await flush();
+    await within(2000, driver.stop());
+    const result = driver.result();
+    assert.equal(result.refused, 2);
+    assert.equal(found.length, 2);
+    for (const line of found) assert.match(line, /^api-request-failed thermo-1 .*no answer within 50 ms/);
   });
 
   it("refuses a negative rate naming the field", () => {

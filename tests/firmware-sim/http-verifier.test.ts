@@ -3,6 +3,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { ackMatchesState, httpCommandVerifier, httpTelemetryVerifier } from "../../firmware-sim/index.ts";
+import { stalledFetch, within } from "./helpers/stalled-fetch.ts";
 
 // A stand-in for GET /api/devices/{id}/telemetry: rows oldest first, `from`/`limit` paging, a bearer token.
 describe("telemetry read-back over the operator API", () => {
@@ -94,6 +95,21 @@ describe("telemetry read-back over the operator API", () => {
     assert.equal(ackMatchesState(true, "EXPIRED"), false);
     assert.equal(ackMatchesState(true, "SUCCEEDED"), true);
     assert.equal(ackMatchesState(false, "SUCCEEDED"), false);
+  });
+
+  it("gives up on a request the API never answers after requestTimeoutMs: the device is unreadable, not a hang", async () => {
+    // undici waits up to 300 s for headers and as long again for a body: a stalled API held stop() for hours.
+    const hanging = stalledFetch();
+    const telemetry = httpTelemetryVerifier({ baseUrl, token: "t0ken", fetch: hanging, requestTimeoutMs: 50 });
+    const commands = httpCommandVerifier({ baseUrl, token: "t0ken", fetch: hanging, requestTimeoutMs: 50 });
+    const outcomes = await within(
+      2000,
+      Promise.all([telemetry("dev-1", [1]), commands("dev-1", [{ id: "c", ok: true }])]),
+    );
+    for (const outcome of outcomes) {
+      assert.equal(outcome.status, "unavailable");
+      assert.match(outcome.status === "unavailable" ? outcome.reason : "", /no answer within 50 ms/);
+    }
   });
 
   it("says the check was impossible when the API refuses", async () => {
