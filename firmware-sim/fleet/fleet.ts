@@ -129,6 +129,8 @@ export function createFleet(options: FleetOptions): Fleet {
   let state: "new" | "running" | "stopping" | "stopped" = "new";
   let startedMs = 0;
   let stoppedProducingMs = 0;
+  /** PUBACKs received by the end of the active time: the drain's later ones would inflate the rate over it. */
+  let ackedWhileActive = 0;
   let powered = 0;
   let undelivered = 0;
   const rampTasks: ScheduledTask[] = [];
@@ -212,6 +214,7 @@ export function createFleet(options: FleetOptions): Fleet {
       // Requests already made finish first, so the commands and deltas they create are delivered during the drain.
       await driver?.stop();
       stoppedProducingMs = clock.now();
+      ackedWhileActive = metrics.counters.acked;
       for (const device of all) device.stopProducing();
       // Only devices that were online before: one refused from the start would just be refused again.
       if (wasRunning) for (const device of all) if (device.everOnline && !device.drained) device.reconnectNow();
@@ -276,7 +279,7 @@ export function createFleet(options: FleetOptions): Fleet {
       durationMs: clock.now() - startedMs,
       activeMs,
       undelivered,
-      ackedPerSec: Math.round((s.counters.acked / activeMs) * 1000 * 10) / 10,
+      ackedPerSec: Math.round((ackedWhileActive / activeMs) * 1000 * 10) / 10,
       pubackLatency: s.pubackLatency,
       stats: s,
       ...(driver === undefined ? {} : { apiDrive: driver.result() }),

@@ -40,7 +40,7 @@ export interface FleetReport {
   activeMs: number;
   /** Messages still queued or unacknowledged when the drain timed out (not violations: never acknowledged). */
   undelivered: number;
-  /** Acknowledged up messages per second of active time. */
+  /** Up messages acknowledged during the active time, per second of it (the drain's PUBACKs after it do not count). */
   ackedPerSec: number;
   pubackLatency: LatencySummary;
   stats: FleetStats;

@@ -72,4 +72,38 @@ describe("connection counters", () => {
     // Three devices powered and three accepted CONNACKs, yet one of them was a reconnect.
     assert.match(formatProgress({ ...report.stats, started: 3 }), /reconn 1 /);
   });
+
+  test("acked per second counts only PUBACKs of the active time, not those the drain collects after it", async () => {
+    // A broker that holds telemetry PUBACKs until the test lets them go, after stop() began: all arrive in the drain.
+    const held: (() => void)[] = [];
+    let release = false;
+    const fleet = createFleet({
+      url: "mqtt://127.0.0.1:1",
+      devices: 1,
+      rate: 100,
+      maxInflight: 1000,
+      settleMs: 0,
+      drainTimeoutMs: 5000,
+      socketFactory: () =>
+        scriptedSocket((packet, broker) => {
+          if (packet.cmd === "publish" && packet.topic.endsWith("/telemetry") && !release) {
+            held.push(() => broker.reply({ cmd: "puback", messageId: packet.messageId }));
+            return;
+          }
+          acknowledge(packet, broker);
+        }),
+    });
+    await fleet.start();
+    assert.ok(await fleet.whenOnline(1, 5000));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const stopped = fleet.stop();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release = true;
+    for (const ack of held.splice(0)) ack();
+    const report = await stopped;
+    assert.ok(report.stats.counters.telemetryAcked >= 10, JSON.stringify(report.stats.counters));
+    assert.equal(report.undelivered, 0);
+    // Within the active time only the hello and the state report (if any) were acknowledged.
+    assert.ok(report.ackedPerSec <= (2 * 1000) / report.activeMs, `${report.ackedPerSec}/s over ${report.activeMs} ms`);
+  });
 });
