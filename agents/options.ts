@@ -72,6 +72,15 @@ export interface RuntimeOptions {
    * time limit").
    */
   callbackTimeoutMs?: number;
+  /**
+   * Whether `start()` drops the runtime.db rows (alarm, pending mark, directory entries) of the agents whose database
+   * file is missing even when they are more than half of the agents runtime.db lists. Default false: start then
+   * refuses with BRIDGE_ERR_STORAGE and changes nothing, since an agents folder that holds few of the fleet's
+   * databases is more likely not the real one (a volume not mounted yet) than a fleet destroyed at once; dropping would
+   * lose every agent's alarm and pending mark. Set it for one start once the agents are known to be gone
+   * (docs/agents.md, "Destroy").
+   */
+  dropMissingAgentRows?: boolean;
 }
 
 /** The one defaults object. */
@@ -86,6 +95,7 @@ export const RUNTIME_DEFAULTS = {
   cacheSizeKiB: 256,
   pageSizeBytes: 1024,
   callbackTimeoutMs: 60_000,
+  dropMissingAgentRows: false,
 } as const;
 
 export type ResolvedRuntimeOptions = Required<
@@ -101,6 +111,7 @@ export type ResolvedRuntimeOptions = Required<
     | "cacheSizeKiB"
     | "pageSizeBytes"
     | "callbackTimeoutMs"
+    | "dropMissingAgentRows"
   >
 >;
 
@@ -143,6 +154,8 @@ export function resolveRuntimeOptions(o: RuntimeOptions): ResolvedRuntimeOptions
   if (o.random !== undefined && typeof o.random !== "function") fail("random", "must be a function");
   const synchronous = o.synchronous ?? RUNTIME_DEFAULTS.synchronous;
   if (synchronous !== "NORMAL" && synchronous !== "FULL") fail("synchronous", 'must be "NORMAL" or "FULL"');
+  const dropMissingAgentRows = o.dropMissingAgentRows ?? RUNTIME_DEFAULTS.dropMissingAgentRows;
+  if (typeof dropMissingAgentRows !== "boolean") fail("dropMissingAgentRows", "must be a boolean");
   const lockingMode = o.lockingMode ?? RUNTIME_DEFAULTS.lockingMode;
   if (lockingMode !== "EXCLUSIVE" && lockingMode !== "NORMAL") fail("lockingMode", 'must be "EXCLUSIVE" or "NORMAL"');
   return {
@@ -156,5 +169,6 @@ export function resolveRuntimeOptions(o: RuntimeOptions): ResolvedRuntimeOptions
     cacheSizeKiB: integer(o.cacheSizeKiB ?? RUNTIME_DEFAULTS.cacheSizeKiB, "cacheSizeKiB", 16),
     pageSizeBytes: pageSize(o.pageSizeBytes ?? RUNTIME_DEFAULTS.pageSizeBytes),
     callbackTimeoutMs: timerDelay(o.callbackTimeoutMs ?? RUNTIME_DEFAULTS.callbackTimeoutMs, "callbackTimeoutMs"),
+    dropMissingAgentRows,
   };
 }

@@ -1,5 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
+import { BridgeError } from "../errors/bridge-error.ts";
+import { AGENT_ERRORS } from "./errors.ts";
 import { isValidAgentId } from "./ids.ts";
 import type { Runtime } from "./runtime.ts";
 import { runEvent } from "./runtime-registry.ts";
@@ -36,17 +38,29 @@ export async function wakePendingAgents(rt: Runtime, ids: readonly string[], lim
  * business in runtime.db; one whose file exists is left alone. A delete runtime.db refuses here is tried again later,
  * as the destroy's was: the rows are out of memory already, so nothing wakes the agent meanwhile. Returns how many
  * agents' rows were dropped.
+ *
+ * Unless `dropMissingAgentRows` is set, it refuses (BRIDGE_ERR_STORAGE naming the folder, nothing changed) when more
+ * than half the agents runtime.db lists have no database: such a folder is more likely not the agents folder at all
+ * (a volume not mounted yet leaves an empty folder at its mount point) than a fleet destroyed in one go, and dropping
+ * their rows would lose every agent's alarm and pending mark once the volume is back. Rows of ids that are no valid
+ * agent id never had a database: they are dropped and not counted.
  */
 export function dropRowsOfMissingAgents(rt: Runtime): number {
   const ids = rt.core.db.agentIdsWithRows();
   if (ids.length === 0) return 0;
   const files = new Set(fs.readdirSync(rt.agentsDir));
   const dropped: string[] = [];
+  let agents = 0;
+  let missing = 0;
   for (const id of ids) {
-    if (isValidAgentId(id) && (files.has(`${id}.db`) || fs.existsSync(path.join(rt.agentsDir, `${id}.db`)))) continue;
-    rt.alarms.forget(id);
+    const valid = isValidAgentId(id);
+    if (valid) agents++;
+    if (valid && (files.has(`${id}.db`) || fs.existsSync(path.join(rt.agentsDir, `${id}.db`)))) continue;
+    if (valid) missing++;
     dropped.push(id);
   }
+  if (!rt.opts.dropMissingAgentRows && missing * 2 > agents) refuseMostMissing(rt.agentsDir, agents, missing, dropped);
+  for (const id of dropped) rt.alarms.forget(id);
   if (dropped.length > 0) {
     rt.core.logger.warn(
       { agents: dropped.length, ids: dropped.slice(0, DROPPED_IDS_LOGGED) },
@@ -55,4 +69,15 @@ export function dropRowsOfMissingAgents(rt: Runtime): number {
     );
   }
   return dropped.length;
+}
+
+function refuseMostMissing(agentsDir: string, agents: number, missing: number, ids: readonly string[]): never {
+  throw new BridgeError(
+    AGENT_ERRORS.STORAGE,
+    `${missing} of the ${agents} agents runtime.db lists have no database in ${agentsDir}: is that the agents ` +
+      "folder, and is its volume mounted? Nothing was changed. If those agents are really gone, start once with " +
+      "dropMissingAgentRows (agent-bridge: --drop-missing-agent-rows) to drop their alarms, pending marks and " +
+      "directory entries",
+    { path: agentsDir, agents, missing, ids: ids.slice(0, DROPPED_IDS_LOGGED) },
+  );
 }

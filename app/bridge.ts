@@ -165,6 +165,7 @@ async function buildBridge(
       maxBatchEvents: config.agents.maxBatchEvents,
       synchronous: config.agents.synchronous,
       callbackTimeoutMs: config.agents.callbackTimeoutMs,
+      dropMissingAgentRows: config.agents.dropMissingAgentRows,
       observer: metrics.runtimeObserver,
     }),
     (r) => r.shutdown(),

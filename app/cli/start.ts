@@ -33,6 +33,10 @@ export function addBridgeFlags(cmd: Command): Command {
     .option("--engine-url <url>", "OpenAI-compatible engine base URL (repeatable)", collect)
     .option("--engine-model <name>", "engine model name (default: the engine's first)")
     .option("--idle-timeout-ms <ms>", "hibernate an agent idle this long (default 60000)")
+    .option(
+      "--drop-missing-agent-rows",
+      "drop the alarms of agents whose database is missing even if most are (refused otherwise: agents folder not mounted?)",
+    )
     .option("--log-level <level>", "fatal, error, warn, info, debug, trace, silent (default info)")
     .option("--tls-cert <file>", "PEM certificate: enables MQTT over TLS")
     .option("--tls-key <file>", "PEM private key for --tls-cert")

@@ -207,6 +207,12 @@ export const configSchema = z.strictObject({
        * device's later messages are not held behind it (docs/agents.md, "Callback time limit").
        */
       callbackTimeoutMs: intIn(1, 2_147_483_647).default(60_000),
+      /**
+       * Lets the start drop the runtime.db rows (alarm, pending mark, directory entries) of agents whose database is
+       * missing even when they are more than half of those it lists; without it such a start is refused, since the
+       * agents folder is then more likely not mounted than the fleet gone (docs/agents.md, "Destroy"). For one start.
+       */
+      dropMissingAgentRows: bool().default(false),
       classes: z.array(agentClassSchema, { error: "must be a list of {pattern, module, export}" }).default([]),
       /** Per-agent-class options, by class name (AgentEnv.config). */
       config: z

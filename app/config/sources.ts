@@ -74,6 +74,12 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: "agents.maxBatchEvents", kind: "int", env: "BRIDGE_MAX_BATCH_EVENTS" },
   { path: "agents.synchronous", kind: "string", env: "BRIDGE_AGENTS_SYNCHRONOUS" },
   { path: "agents.callbackTimeoutMs", kind: "int", env: "BRIDGE_CALLBACK_TIMEOUT_MS" },
+  {
+    path: "agents.dropMissingAgentRows",
+    kind: "bool",
+    env: "BRIDGE_DROP_MISSING_AGENT_ROWS",
+    flag: "--drop-missing-agent-rows",
+  },
   { path: "shutdown.timeoutMs", kind: "int", env: "BRIDGE_SHUTDOWN_TIMEOUT_MS" },
 ];
 

@@ -111,6 +111,21 @@ describe("bridge configuration", () => {
     assert.match(bad[0], /^config error: mqtt\.trustedProxies\[0\] must be a list of IP addresses or CIDR ranges/);
   });
 
+  test("dropping the rows of missing agents at start is off unless the environment or a flag turns it on", () => {
+    const none = loadConfig({});
+    assert.ok(none.ok);
+    assert.equal(none.config.agents.dropMissingAgentRows, false);
+    const env = loadConfig({ env: { BRIDGE_DROP_MISSING_AGENT_ROWS: "true" } });
+    assert.ok(env.ok);
+    assert.equal(env.config.agents.dropMissingAgentRows, true);
+    const flag = loadConfig({ flags: { dropMissingAgentRows: true } });
+    assert.ok(flag.ok);
+    assert.equal(flag.config.agents.dropMissingAgentRows, true);
+    assert.deepEqual(errorsOf(loadConfig({ env: { BRIDGE_DROP_MISSING_AGENT_ROWS: "maybe" } })), [
+      "config error: agents.dropMissingAgentRows must be true or false (from BRIDGE_DROP_MISSING_AGENT_ROWS)",
+    ]);
+  });
+
   test("PROXY protocol balancers of the TCP and TLS listeners come from the environment and flags; off by default", () => {
     const none = loadConfig({});
     assert.ok(none.ok);
