@@ -53,6 +53,15 @@ export interface SocketListenerOptions {
 
 function ignoreError(): void {}
 
+/**
+ * A TLS server's `tlsClientError`: the handshake failed or did not finish within `handshakeTimeout` (Node's default
+ * 120 s). Node destroys the socket for a failed handshake but only reports a timed-out one, so a peer that connects and
+ * never sends its ClientHello would keep its socket, and its place under `maxSockets`, for as long as it likes.
+ */
+function endFailedHandshake(_err: Error, socket: tls.TLSSocket): void {
+  socket.destroy();
+}
+
 /** Binds a TCP or TLS listener; rejects with BRIDGE_ERR_BROKER_LISTEN (keeping the system error as cause). */
 export function listenSockets(options: SocketListenerOptions): Promise<SocketListener> {
   const sockets = new Set<net.Socket>();
@@ -89,10 +98,10 @@ function plainServer(
 ): net.Server {
   const server =
     options.kind === "tls"
-      ? tls.createServer(options.tls ?? {}, (socket) => onSocket(socket)).on("tlsClientError", () => {})
+      ? tls.createServer(options.tls ?? {}, (socket) => onSocket(socket)).on("tlsClientError", endFailedHandshake)
       : net.createServer((socket) => onSocket(socket));
   // A TLS socket reaches `onSocket` only after its handshake; until then the TCP socket under it is tracked too, or
-  // `close()` would wait for every peer that never sends its ClientHello (Node's handshake timeout is 120 s).
+  // `close()` would wait for every peer that never sends its ClientHello (until the handshake timeout closes it).
   if (options.kind === "tls") server.on("connection", track);
   return server;
 }
@@ -122,7 +131,7 @@ function proxiedServer(
   const peerKey = (socket: net.Socket): string => `${socket.remoteAddress}|${socket.remotePort}`;
   const secure = tls
     .createServer(options.tls ?? {}, (socket) => onSocket(socket, clientAddresses.get(peerKey(socket))))
-    .on("tlsClientError", () => {});
+    .on("tlsClientError", endFailedHandshake);
   return net.createServer((raw) => {
     track(raw);
     gate(raw, (remoteAddress) => {
