@@ -42,7 +42,13 @@ export function createProxyGate(options: ProxyGateOptions): ProxyGate {
   const trusted = new TrustedProxies(options.trustedSources);
   const headerOptions = { timeoutMs: options.headerTimeoutMs, clock: options.clock };
   return (socket, proceed) => {
-    const peer = socket.remoteAddress ?? "";
+    const peer = socket.remoteAddress;
+    // Node reads the peer's address when asked: a peer that reset the connection before the listener's callback ran
+    // (a HAProxy check closes with a reset; a busy bridge accepts late) has none. It is gone, not an untrusted sender.
+    if (peer === undefined) {
+      socket.destroy();
+      return;
+    }
     if (!trusted.trusts(peer)) {
       options.onRefused?.({ peer, reason: "untrusted", detail: "source is not a trusted PROXY protocol sender" });
       socket.destroy();
