@@ -4,14 +4,39 @@
  * against it" from "the bridge is stopping, try again later" by the code alone.
  */
 import assert from "node:assert/strict";
+import fs from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { Agent, AGENT_ERRORS } from "../../agents/index.ts";
+import { Agent, AGENT_ERRORS, type Value } from "../../agents/index.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 import { RecordingTransport, settle, tempDir, testRuntime } from "./helpers.ts";
 
 let release: (() => void) | undefined;
 
+/** Schedules that ran and task outcomes an agent heard of, by agent id. */
+const heard: string[] = [];
+let finishTask: ((value: Value) => void) | undefined;
+
 class Slow extends Agent {
+  later(seconds: number): void {
+    this.schedule(seconds, "tick", null);
+  }
+  tick(): void {
+    heard.push(`${this.id}:tick`);
+  }
+  background(): void {
+    this.startTask(
+      "t",
+      null,
+      () =>
+        new Promise<Value>((resolve) => {
+          finishTask = resolve;
+        }),
+    );
+  }
+  override onTaskDone(): void {
+    heard.push(`${this.id}:task-done`);
+  }
   async slow(): Promise<string> {
     await new Promise<void>((resolve) => {
       release = resolve;
@@ -100,5 +125,80 @@ describe("the failure code of an event whose agent was destroyed", () => {
     assert.equal(opened.status === "failed" && opened.code, "BRIDGE_ERR_RUNTIME_CLOSED");
     const after = await rt.call("a", "ping", []);
     assert.equal(after.ok === false && after.code, "BRIDGE_ERR_RUNTIME_CLOSED");
+  });
+
+  test("a task's report arriving after the destroy reaches no agent and makes none again", async () => {
+    heard.length = 0;
+    const dataDir = path.join(t.dir, "task-report");
+    const clock = new ManualClock();
+    const rt = testRuntime(dataDir, Slow, 4, { clock });
+    await rt.start();
+    try {
+      assert.equal((await rt.call("a", "background", [])).ok, true);
+      await settle();
+      assert.equal(await rt.destroyAgent("a"), true);
+      finishTask?.("late");
+      await settle();
+      await clock.advance(600_000);
+      assert.deepEqual(heard, []);
+      assert.deepEqual(fs.readdirSync(path.join(dataDir, "agents")), [], "the destroyed agent was not made again");
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
+  for (const asleep of [true, false]) {
+    test(`an alarm of an agent destroyed ${asleep ? "asleep" : "while its alarm event waits"} never fires and is not set again`, async () => {
+      heard.length = 0;
+      const dataDir = path.join(t.dir, asleep ? "alarm-asleep" : "alarm-waiting");
+      const clock = new ManualClock();
+      const rt = testRuntime(dataDir, Slow, 5, { clock, idleTimeoutMs: 1_000 });
+      await rt.start();
+      try {
+        assert.equal((await rt.call("a", "later", [10])).ok, true);
+        if (asleep) {
+          await clock.advance(2_000);
+          assert.equal(rt.stats().active, 0);
+          assert.equal(await rt.destroyAgent("a"), true);
+        } else {
+          // The alarm fires while the agent is in a slow call: its event waits behind it, and the destroy fails it.
+          const running = rt.call("a", "slow", []);
+          await settle();
+          await clock.advance(10_000);
+          const destroy = rt.destroyAgent("a");
+          release?.();
+          await running;
+          assert.equal(await destroy, true);
+        }
+        await clock.advance(600_000);
+        assert.deepEqual(heard, [], "no schedule ran");
+        assert.deepEqual(fs.readdirSync(path.join(dataDir, "agents")), [], "the destroyed agent was not made again");
+      } finally {
+        await rt.shutdown();
+      }
+    });
+  }
+
+  test("a destroy fails only its own agent's events: calls to another agent of the same class go on", async () => {
+    const rt = testRuntime(path.join(t.dir, "other-agent"), Slow, 6);
+    try {
+      assert.deepEqual(await rt.call("b", "ping", []), { ok: true, value: "pong" });
+      const running = rt.call("a", "slow", []);
+      await settle();
+      const waiting = rt.call("a", "ping", []);
+      const destroy = rt.destroyAgent("a");
+      const others = [rt.call("b", "ping", []), rt.call("c", "ping", [])];
+      release?.();
+      await running;
+      assert.equal(await destroy, true);
+      assert.deepEqual(await waiting, { ok: false, code: "BRIDGE_ERR_AGENT_DESTROYED", message: "agent destroyed" });
+      assert.deepEqual(await Promise.all(others), [
+        { ok: true, value: "pong" },
+        { ok: true, value: "pong" },
+      ]);
+      assert.deepEqual(await rt.call("b", "ping", []), { ok: true, value: "pong" });
+    } finally {
+      await rt.shutdown();
+    }
   });
 });
