@@ -25,8 +25,12 @@ export interface ConnectionTransport {
   send(message: DownMessage, options: { qos: 0 | 1 }): void;
   /** Sends a runtime protocol message. Never called when the connection's protocol flag is false. */
   sendProtocol(message: ProtocolMessage): void;
-  /** Closes the connection from the server side (protocol abuse, agent destroyed, shutdown). */
-  close(reason: string): void;
+  /**
+   * Closes the connection from the server side. `reason` is text for the other side and the logs (the agent's own
+   * `conn.close(reason)`: protocol abuse, its own policy). `as` is set when the runtime itself closes it for a cause
+   * the transport should record as such: `destroyed`, its agent was destroyed (gone, not failing).
+   */
+  close(reason: string, as?: RuntimeCloseReason): void;
 }
 
 /** Facts about a connection, given when it opens. */
@@ -72,9 +76,21 @@ export type DeliverOutcome =
 /**
  * Why a connection closed. `will` means the device vanished and its last will was published. `removed` and `revoked`
  * are an operator's doing, not a failure: the device was removed (its record, and with `DELETE /api/devices/:id` its
- * agent) or its secret was rotated with the sessions that used it ended.
+ * agent) or its secret was rotated with the sessions that used it ended. `destroyed`: its agent was destroyed
+ * otherwise (the agent's own `destroy()`, `runtime.destroyAgent`), not a failure either.
  */
-export type CloseReason = "disconnect" | "will" | "takeover" | "error" | "shutdown" | "removed" | "revoked";
+export type CloseReason =
+  | "disconnect"
+  | "will"
+  | "takeover"
+  | "error"
+  | "shutdown"
+  | "removed"
+  | "revoked"
+  | "destroyed";
+
+/** The closes the runtime itself asks of a transport (`ConnectionTransport.close`'s `as`). */
+export type RuntimeCloseReason = Extract<CloseReason, "destroyed">;
 
 /** Implemented by the agent runtime; used by transports. */
 export interface AgentHost {

@@ -27,6 +27,7 @@ export type {
   EventResult,
   InboundMessage,
   ProtocolMessage,
+  RuntimeCloseReason,
 } from "./host.ts";
 export { isValidAgentId } from "./ids.ts";
 export { RUNTIME_DEFAULTS, type RuntimeOptions } from "./options.ts";

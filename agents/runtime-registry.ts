@@ -86,7 +86,7 @@ export function destroyFiles(rt: Runtime, agentId: string): boolean {
   for (const transport of rt.transports.take(agentId)) {
     existed = true;
     try {
-      transport.close("agent destroyed");
+      transport.close("agent destroyed", "destroyed");
     } catch {}
   }
   if (rt.alarms.forget(agentId)) existed = true;

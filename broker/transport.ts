@@ -2,7 +2,7 @@
  * The ConnectionTransport the broker hands to the agent host for each device session: frames become MQTT
  * publishes on `devices/{id}/down/{channel}`, always in the connection's own codec (a binary device never gets JSON).
  */
-import type { ConnectionTransport, ProtocolMessage } from "../agents/host.ts";
+import type { ConnectionTransport, ProtocolMessage, RuntimeCloseReason } from "../agents/host.ts";
 import { protocolToDown } from "../agents/protocol-down.ts";
 import type { DownMessage } from "../codecs/frames.ts";
 import type { Clock } from "./clock.ts";
@@ -196,7 +196,7 @@ export class MqttConnectionTransport implements ConnectionTransport {
   constructor(
     private readonly connection: DeviceConnection,
     private readonly sender: DownSender,
-    private readonly closeFromServer: (connection: DeviceConnection, reason: string) => void,
+    private readonly closeFromServer: (connection: DeviceConnection, reason: string, as?: RuntimeCloseReason) => void,
   ) {}
 
   send(message: DownMessage, options: { qos: 0 | 1 }): void {
@@ -207,8 +207,8 @@ export class MqttConnectionTransport implements ConnectionTransport {
     this.sender.send(this.connection, protocolToDown(message), 0);
   }
 
-  close(reason: string): void {
-    this.closeFromServer(this.connection, reason);
+  close(reason: string, as?: RuntimeCloseReason): void {
+    this.closeFromServer(this.connection, reason, as);
   }
 }
 
@@ -216,7 +216,7 @@ export class MqttConnectionTransport implements ConnectionTransport {
 export function createConnectionTransport(
   connection: DeviceConnection,
   sender: DownSender,
-  closeFromServer: (connection: DeviceConnection, reason: string) => void,
+  closeFromServer: (connection: DeviceConnection, reason: string, as?: RuntimeCloseReason) => void,
 ): ConnectionTransport {
   return new MqttConnectionTransport(connection, sender, closeFromServer);
 }

@@ -32,7 +32,7 @@ export function tapHost<H extends AgentHost>(host: H, tap: BridgeTap): H {
           transport.send(message, options);
         },
         sendProtocol: (message) => transport.sendProtocol(message),
-        close: (reason) => transport.close(reason),
+        close: (reason, as) => transport.close(reason, as),
       },
     });
   };

@@ -78,7 +78,7 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
   });
   const connectionsClosed = new Counter({
     name: "bridge_connections_closed_total",
-    help: "MQTT sessions ended, by transport and close reason (disconnect, will, takeover, error, shutdown, removed, revoked)",
+    help: "MQTT sessions ended, by transport and close reason (disconnect, will, takeover, error, shutdown, removed, revoked, destroyed)",
     labelNames: ["transport", "reason"],
     registers: reg,
   });

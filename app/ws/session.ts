@@ -7,6 +7,7 @@
  * rather than growing memory.
  */
 import type { WebSocket } from "ws";
+import { AGENT_ERRORS } from "../../agents/errors.ts";
 import type { AgentHost, ConnectionTransport, EventResult, InboundMessage } from "../../agents/host.ts";
 import type { SocketObserver } from "../metrics/metrics.ts";
 import {
@@ -36,6 +37,13 @@ export interface SessionOptions {
   maxProtocolErrors: number;
 }
 
+/** The answer to a message queued on the socket when its agent was destroyed (the runtime's own failure). */
+const AGENT_DESTROYED: EventResult = Object.freeze({
+  status: "failed",
+  code: AGENT_ERRORS.AGENT_DESTROYED,
+  message: "agent destroyed",
+});
+
 /** WebSocket close codes used by the endpoint (RFC 6455 section 7.4.1). */
 export const CLOSE_CODES = { normal: 1000, goingAway: 1001, policy: 1008, internal: 1011 } as const;
 
@@ -52,6 +60,8 @@ export class AgentSocketSession {
   #stateInFlight = false;
   /** rpc ids waiting for a reply, so a failed event still answers its caller. */
   readonly #awaitingRpc = new Set<string>();
+  /** The agent was destroyed: messages still queued on this socket are answered as failed, not delivered. */
+  #agentDestroyed = false;
 
   constructor(ws: WebSocket, options: SessionOptions) {
     this.#ws = ws;
@@ -82,7 +92,17 @@ export class AgentSocketSession {
         this.#send(fromDown(message), message.channel);
       },
       sendProtocol: (message) => this.#send(fromProtocol(message), message.type),
-      close: (reason) => this.#ws.close(CLOSE_CODES.normal, closeReason(reason)),
+      close: (reason, as) => {
+        if (as !== "destroyed") {
+          this.#ws.close(CLOSE_CODES.normal, closeReason(reason));
+          return;
+        }
+        // Every message this socket sent is answered before the close frame: the one the destroy failed in the
+        // agent's mailbox (its answer is on its way), and those still queued here, which fail without reaching a
+        // runtime that no longer knows the connection. A client never waits for an answer that cannot come.
+        this.#agentDestroyed = true;
+        void this.#chain.then(() => this.#ws.close(CLOSE_CODES.normal, closeReason(reason)));
+      },
     };
     let result: EventResult;
     try {
@@ -156,7 +176,7 @@ export class AgentSocketSession {
     this.#stateInFlight = message.type === "cf_agent_state";
     let result: EventResult;
     try {
-      result = await this.#deliver(inbound);
+      result = this.#agentDestroyed ? AGENT_DESTROYED : await this.#deliver(inbound);
     } finally {
       this.#stateInFlight = false;
     }

@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import type { Duplex } from "node:stream";
 import type { AedesOptions, AuthenticateError } from "aedes";
-import type { CloseReason } from "../../agents/host.ts";
+import type { CloseReason, RuntimeCloseReason } from "../../agents/host.ts";
 import { isCodecName } from "../../codecs/index.ts";
 import { ADDRESS_BLOCKED, type AuthRefusal, authenticateDevice, type RefusalCode, staleVerification } from "../auth.ts";
 import { DeviceConnection } from "../connection.ts";
@@ -20,12 +20,14 @@ function connackError(returnCode: RefusalCode, message: string): AuthenticateErr
 }
 
 /**
- * The runtime's `transport.close(reason)`, and the broker's own end of a session: the session ends as `shutdown` when
- * the runtime shuts down, else `error`, unless a reason was marked first (the first one marked is kept): `endSessions`
- * and the registry watch mark `removed` or `revoked`, an operator's doing rather than a failed session.
+ * The runtime's `transport.close(reason, as)`, and the broker's own end of a session: the session ends as `as` when the
+ * runtime says why (`destroyed`: its agent was destroyed), as `shutdown` when the runtime shuts down, else `error`,
+ * unless a reason was marked first (the first one marked is kept): `endSessions` and the registry watch mark
+ * `removed` or `revoked`, an operator's doing rather than a failed session (a `DELETE` ends the sessions as `removed`
+ * before it destroys the agent).
  */
-export function closeFromServer(connection: DeviceConnection, reason: string): void {
-  const closeReason: CloseReason = reason === "shutdown" ? "shutdown" : "error";
+export function closeFromServer(connection: DeviceConnection, reason: string, as?: RuntimeCloseReason): void {
+  const closeReason: CloseReason = as ?? (reason === "shutdown" ? "shutdown" : "error");
   connection.markClosing(closeReason);
   connection.closed = true;
   connection.client.close();

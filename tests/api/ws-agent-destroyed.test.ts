@@ -1,0 +1,133 @@
+/**
+ * A WebSocket agent-protocol client whose agent is destroyed (its own `destroy()`, `runtime.destroyAgent`, a `DELETE`
+ * of its device) gets an answer for every message it sent before the close frame (1000, "agent destroyed"): the rpc
+ * that was waiting in the agent's mailbox and those queued on the socket fail with BRIDGE_ERR_AGENT_DESTROYED. Before,
+ * the socket closed first and their failures were dropped, so a plain client waited for answers that never came.
+ */
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import pino from "pino";
+import WebSocket from "ws";
+import { Agent, type AgentRuntime, createRuntime } from "../../agents/index.ts";
+import { type AgentSocketServer, createAgentSocketServer } from "../../app/ws/index.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+
+const TOKEN = "ws-destroyed-token-0123456789";
+
+/** `hold` waits until the test lets it go on, then destroys the agent; `ping` answers at once. */
+let entered = false;
+let release: () => void = () => {};
+class Ephemeral extends Agent {
+  static override callable = ["hold", "ping"];
+  async hold(): Promise<string> {
+    entered = true;
+    await new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    void this.destroy();
+    return "held";
+  }
+  ping(): string {
+    return "pong";
+  }
+}
+
+interface Seen {
+  messages: Array<Record<string, unknown>>;
+  close: Promise<{ code: number; reason: string; before: number }>;
+}
+
+/** Connects and records every message and the close frame (with how many messages came before it). */
+async function connect(url: string): Promise<{ ws: WebSocket; seen: Seen }> {
+  const ws = new WebSocket(url);
+  const messages: Array<Record<string, unknown>> = [];
+  ws.on("message", (data) => messages.push(JSON.parse(String(data)) as Record<string, unknown>));
+  const close = new Promise<{ code: number; reason: string; before: number }>((resolve) =>
+    ws.once("close", (code, reason) => resolve({ code, reason: String(reason), before: messages.length })),
+  );
+  await new Promise<void>((resolve, reject) => {
+    ws.once("open", () => resolve());
+    ws.once("error", reject);
+  });
+  return { ws, seen: { messages, close } };
+}
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.ok(check(), "the condition was never met");
+}
+
+describe("a WebSocket client whose agent is destroyed", () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ws-destroyed-"));
+  let runtime: AgentRuntime;
+  let sockets: AgentSocketServer;
+  let server: Server;
+  let base: string;
+
+  before(async () => {
+    runtime = createRuntime({
+      dataDir,
+      defaultAgentClass: Ephemeral,
+      clock: new ManualClock(Date.UTC(2026, 0, 1)),
+      random: () => 0.5,
+      logger: pino({ level: "silent" }),
+    });
+    await runtime.start();
+    sockets = createAgentSocketServer({ host: runtime, apiToken: TOKEN });
+    server = createServer();
+    server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    base = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/agents`;
+  });
+
+  after(async () => {
+    await sockets.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await runtime.shutdown();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const destroyed = { success: false, code: "BRIDGE_ERR_AGENT_DESTROYED", error: "agent destroyed", done: true };
+
+  test("by its own destroy() gets the answers of its waiting rpcs, then the close frame 1000 'agent destroyed'", async () => {
+    const { ws, seen } = await connect(`${base}/self-1?token=${TOKEN}`);
+    const other = await connect(`${base}/self-1?token=${TOKEN}`);
+    await until(() => other.seen.messages.some((m) => m.type === "cf_agent_state"));
+    ws.send(JSON.stringify({ type: "rpc", id: "1", method: "hold", args: [] }));
+    await until(() => entered);
+    // The second socket's rpc waits in the agent's mailbox behind `hold`; this socket's next ones on the socket.
+    other.ws.send(JSON.stringify({ type: "rpc", id: "o1", method: "ping", args: [] }));
+    ws.send(JSON.stringify({ type: "rpc", id: "2", method: "ping", args: [] }));
+    ws.send(JSON.stringify({ type: "rpc", id: "3", method: "ping", args: [] }));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    release();
+
+    const closed = await seen.close;
+    assert.deepEqual(closed, { code: 1000, reason: "agent destroyed", before: seen.messages.length });
+    const rpcs = seen.messages.filter((m) => m.type === "rpc");
+    assert.deepEqual(rpcs, [
+      { type: "rpc", id: "1", success: true, result: "held", done: true },
+      { type: "rpc", id: "2", ...destroyed },
+      { type: "rpc", id: "3", ...destroyed },
+    ]);
+    const otherClosed = await other.seen.close;
+    assert.equal(otherClosed.code, 1000);
+    assert.deepEqual(
+      other.seen.messages.filter((m) => m.type === "rpc"),
+      [{ type: "rpc", id: "o1", ...destroyed }],
+    );
+  });
+
+  test("by the runtime API's destroyAgent is closed the same way", async () => {
+    const { seen } = await connect(`${base}/api-1?token=${TOKEN}`);
+    assert.equal(await runtime.destroyAgent("api-1"), true);
+    const closed = await seen.close;
+    assert.equal(closed.code, 1000);
+    assert.equal(closed.reason, "agent destroyed");
+  });
+});
