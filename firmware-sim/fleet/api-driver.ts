@@ -39,6 +39,8 @@ export interface ApiDriveResult {
   refused: number;
   /** Requests not made because too many were waiting. */
   skipped: number;
+  /** Requests still queued (not started) when the run stopped: dropped, never sent. */
+  unsentAtStop: number;
   /** Shadows read back after the run (devices whose desired state was changed). */
   shadowsChecked: number;
   /** Of those, shadows whose delta was not empty (each a `state-not-converged` violation). */
@@ -55,7 +57,7 @@ export interface ApiDriveTarget {
 
 /** A running driver. */
 export interface ApiDriver {
-  /** Stops issuing and waits for requests in flight. */
+  /** Stops issuing, drops the queued requests that have not started (counted in `unsentAtStop`) and waits for those in flight. */
   stop(): Promise<void>;
   /** Reads back the changed shadows (call after the fleet drained). */
   checkConvergence(): Promise<void>;
@@ -123,6 +125,7 @@ export function startApiDriver(
     desiredIssued: 0,
     refused: 0,
     skipped: 0,
+    unsentAtStop: 0,
     shadowsChecked: 0,
     notConverged: 0,
   };
@@ -221,7 +224,11 @@ export function startApiDriver(
       stopped = true;
       for (const task of tasks) scheduler.cancel(task);
       tasks.clear();
-      if (inFlight === 0 && waiting.length === 0) return;
+      // Up to maxQueued requests may wait behind a slow API; sending them all would hold stop() for as long as
+      // they take. Those already sent finish, so what they created is delivered during the drain.
+      result.unsentAtStop += waiting.length;
+      waiting.length = 0;
+      if (inFlight === 0) return;
       await new Promise<void>((resolve) => {
         idle = resolve;
       });

@@ -56,8 +56,8 @@ export function formatSummary(report: FleetReport, maxViolations = 20): string {
   const d = report.apiDrive;
   if (d !== undefined) {
     rows.splice(rows.length - 1, 0, [
-      "API: commands / desired changes / refused / skipped",
-      `${d.commandsIssued} / ${d.desiredIssued} / ${d.refused} / ${d.skipped}`,
+      "API: commands / desired changes / refused / skipped / unsent at stop",
+      `${d.commandsIssued} / ${d.desiredIssued} / ${d.refused} / ${d.skipped} / ${d.unsentAtStop}`,
     ]);
     rows.splice(rows.length - 1, 0, [
       "API: shadows read back / not converged",

@@ -123,6 +123,38 @@ describe("the API driver", () => {
     for (const line of found) assert.match(line, /^api-request-failed thermo-1 .*no answer within 50 ms/);
   });
 
+  it("drops the queued requests that have not started at stop, counting them as not sent, and waits only for those in flight", async () => {
+    const clock = createManualClock(0);
+    const calls: Call[] = [];
+    const answers: (() => void)[] = [];
+    // An API that answers only when the test says so: one request in flight, the rest queued behind it.
+    const slow = (async (input: string | URL | Request, init?: RequestInit) => {
+      calls.push({ method: init?.method ?? "GET", url: String(input), body: undefined });
+      await new Promise<void>((resolve) => answers.push(resolve));
+      return Response.json({ id: "c1" }, { status: 201 });
+    }) as typeof fetch;
+    const driver = startApiDriver(
+      { apiUrl: "http://api.test", commandsPerMin: 600, concurrency: 1, fetch: slow },
+      Array.from({ length: 5 }, (_, i) => ({ deviceId: `d${i}`, hasShadow: false, online: () => true })),
+      new TickScheduler(clock),
+      seededRandom(3),
+      () => {},
+    );
+    clock.advance(1000);
+    await flush();
+    assert.equal(calls.length, 1, "one request in flight");
+    const issued = driver.result().commandsIssued;
+    assert.ok(issued >= 40, `commands issued: ${issued}`);
+    const stopped = driver.stop();
+    answers.shift()?.();
+    await within(2000, stopped);
+    await flush();
+    assert.equal(calls.length, 1, "no queued request starts after stop");
+    const result = driver.result();
+    assert.equal(result.unsentAtStop, issued - 1);
+    assert.equal(result.refused, 0);
+  });
+
   it("refuses a negative rate naming the field", () => {
     const clock = createManualClock(0);
     assert.throws(
