@@ -40,7 +40,14 @@ export interface HttpServerOptions {
   apiToken?: string;
   /** Largest request body, bytes. Default 1 MiB. */
   bodyLimitBytes?: number;
+  /**
+   * How long `close()` lets requests in progress finish, ms; connections still open then are cut. Default 3000.
+   */
+  closeGraceMs?: number;
 }
+
+/** Defaults of the optional options. */
+export const HTTP_SERVER_DEFAULTS = { bodyLimitBytes: 1024 * 1024, closeGraceMs: 3000 } as const;
 
 export interface HttpServer {
   readonly app: FastifyInstance;
@@ -54,11 +61,15 @@ export interface HttpServer {
 /** Creates the server with its health routes; register more routes on `app` before `listen()`. */
 export function createHttpServer(options: HttpServerOptions): HttpServer {
   const logger = options.logger.child({ component: "http" });
+  const closeGraceMs = options.closeGraceMs ?? HTTP_SERVER_DEFAULTS.closeGraceMs;
+  if (!Number.isInteger(closeGraceMs) || closeGraceMs < 0) {
+    throw new RangeError("closeGraceMs must be an integer >= 0");
+  }
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // One line per request would drown the device logs; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    bodyLimit: options.bodyLimitBytes ?? HTTP_SERVER_DEFAULTS.bodyLimitBytes,
     // Idle keep-alive sockets would otherwise hold `close()` open until they time out.
     forceCloseConnections: "idle",
     // The router refuses some paths before any route or scope sees them (a malformed percent-encoding, a path
@@ -119,7 +130,20 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     },
     async close() {
       accepting = false;
-      await app.close();
+      // app.close() waits for every request in progress. A client that stops in the middle of one (a head or a body
+      // that never ends: anyone who reaches the port, token or not) is not idle to Node, so it held the stop until
+      // Node's own timeouts (headersTimeout 60 s, requestTimeout 300 s), past shutdown.timeoutMs: the stop was forced
+      // before the agents were drained. Requests in progress get the grace; what is still open then is cut.
+      const closing = app.close();
+      const cut = setTimeout(() => {
+        logger.warn({ closeGraceMs }, "HTTP requests still open after the close grace; cutting their connections");
+        app.server.closeAllConnections();
+      }, closeGraceMs);
+      try {
+        await closing;
+      } finally {
+        clearTimeout(cut);
+      }
     },
   };
 }
