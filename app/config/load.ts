@@ -32,7 +32,10 @@ export interface LoadConfigOptions {
   flags?: Readonly<Record<string, unknown>>;
   /** Settings given as an object (tests, embedding), applied after the file and before the environment. */
   overrides?: Readonly<Record<string, unknown>>;
-  /** Directory relative module paths and file paths resolve against. Default: the config file's, else cwd. */
+  /**
+   * Directory relative module paths and file paths of the config file and the overrides resolve against (those of the
+   * environment and flags resolve against the working directory). Default: the config file's, else cwd.
+   */
   baseDir?: string;
 }
 
@@ -153,7 +156,10 @@ function checkReadable(file: string | undefined, field: string, sources: Readonl
     return [];
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? "unknown error";
-    return [{ field, message: `names a file that cannot be read (${code})`, source: sourceOf(sources, field) }];
+    // The path as resolved: a relative one was looked for in a directory the operator may not have had in mind.
+    return [
+      { field, message: `names a file that cannot be read (${code}: ${file})`, source: sourceOf(sources, field) },
+    ];
   }
 }
 
@@ -180,9 +186,19 @@ function crossChecks(config: BridgeConfig, sources: ReadonlyMap<string, string>)
   return issues;
 }
 
-/** Makes relative paths of the file layer absolute against `baseDir` (module paths of agent classes, TLS files). */
-function resolvePaths(config: BridgeConfig, baseDir: string): BridgeConfig {
-  const abs = (p: string | undefined) => (p === undefined ? undefined : path.resolve(baseDir, p));
+/**
+ * Makes relative paths absolute (module paths of agent classes, TLS files): against `baseDir` when written in the config
+ * file or the overrides, against the working directory when given in the environment or as a flag, where a shell user
+ * typed them (`--tls-cert certs/bridge.pem` next to `-c /etc/agent-bridge/bridge.json` means ./certs, not /etc/...).
+ */
+function resolvePaths(config: BridgeConfig, baseDir: string, sources: ReadonlyMap<string, string>): BridgeConfig {
+  const fromShell = (field: string): boolean => {
+    const source = sources.get(field);
+    const setting = SETTING_SOURCES.find((s) => s.path === field);
+    return source !== undefined && (source === setting?.env || source === setting?.flag);
+  };
+  const tlsFile = (p: string | undefined, field: string) =>
+    p === undefined ? undefined : path.resolve(fromShell(field) ? process.cwd() : baseDir, p);
   return {
     ...config,
     dataDir: path.resolve(config.dataDir),
@@ -190,9 +206,9 @@ function resolvePaths(config: BridgeConfig, baseDir: string): BridgeConfig {
       ...config.mqtt,
       tls: {
         ...config.mqtt.tls,
-        certFile: abs(config.mqtt.tls.certFile),
-        keyFile: abs(config.mqtt.tls.keyFile),
-        caFile: abs(config.mqtt.tls.caFile),
+        certFile: tlsFile(config.mqtt.tls.certFile, "mqtt.tls.certFile"),
+        keyFile: tlsFile(config.mqtt.tls.keyFile, "mqtt.tls.keyFile"),
+        caFile: tlsFile(config.mqtt.tls.caFile, "mqtt.tls.caFile"),
       },
     },
     agents: {
@@ -252,7 +268,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadConfigResult {
   if (!parsed.success) return { ok: false, issues: issuesFromZod(parsed.error, sources) };
   const baseDir =
     options.baseDir ?? (options.file === undefined ? process.cwd() : path.dirname(path.resolve(options.file)));
-  const config = resolvePaths(parsed.data, baseDir);
+  const config = resolvePaths(parsed.data, baseDir, sources);
   const crossIssues = crossChecks(config, sources);
   if (crossIssues.length > 0) return { ok: false, issues: crossIssues };
   return { ok: true, config, sources };
