@@ -17,6 +17,7 @@ import { type ApiDriver, type ApiDriveTarget, startApiDriver } from "./api-drive
 import { localAddressPicker, planLocalAddresses } from "./local-addresses.ts";
 import { type FleetOptions, resolveFleetOptions } from "./options.ts";
 import type { CommandCheckResult, FleetReport, TelemetryCheckResult } from "./report.ts";
+import { verdictReasons } from "./verdict.ts";
 import { toCommandVerifier, toVerifier, verifyCommands, verifyTelemetry } from "./verify-run.ts";
 
 /** Events of a running fleet. */
@@ -269,8 +270,15 @@ export function createFleet(options: FleetOptions): Fleet {
   const buildReport = (telemetryCheck: TelemetryCheckResult, commandCheck: CommandCheckResult): FleetReport => {
     const s = stats();
     const activeMs = Math.max(1, stoppedProducingMs - startedMs);
+    const reasons = verdictReasons({
+      devices: all.length,
+      powered,
+      everOnline: all.filter((d) => d.everOnline).length,
+      violations: violations.total,
+    });
     return {
-      ok: violations.total === 0,
+      ok: reasons.length === 0,
+      reasons,
       violations: violations.total,
       violationCounts: violations.counts(),
       violationDetails: violations.details(),

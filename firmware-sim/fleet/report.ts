@@ -26,8 +26,10 @@ export type CommandCheckResult =
 
 /** The outcome of a run: what `stop()` resolves to and what `--json` prints. */
 export interface FleetReport {
-  /** True when no invariant was violated. */
+  /** True when the run passed: at least one device came online and no invariant was violated. */
   ok: boolean;
+  /** Why `ok` is false, one sentence each (violations, no device online); empty when it is true. */
+  reasons: string[];
   /** Number of violations found (all counted, details capped). */
   violations: number;
   violationCounts: Partial<Record<ViolationKind, number>>;

@@ -52,14 +52,15 @@ export function formatSummary(report: FleetReport, maxViolations = 20): string {
     ["telemetry read-back", formatTelemetryCheck(report)],
     ["command read-back", formatCommandCheck(report)],
     ["violations", `${report.violations}`],
+    ["verdict", report.ok ? "ok" : `FAILED: ${report.reasons.join("; ")}`],
   ];
   const d = report.apiDrive;
   if (d !== undefined) {
-    rows.splice(rows.length - 1, 0, [
+    rows.splice(rows.length - 2, 0, [
       "API: commands / desired changes / refused / skipped / unsent at stop",
       `${d.commandsIssued} / ${d.desiredIssued} / ${d.refused} / ${d.skipped} / ${d.unsentAtStop}`,
     ]);
-    rows.splice(rows.length - 1, 0, [
+    rows.splice(rows.length - 2, 0, [
       "API: shadows read back / not converged",
       `${d.shadowsChecked} / ${d.notConverged}`,
     ]);

@@ -118,6 +118,23 @@ describe("sim CLI", () => {
     assert.match(err.join(""), /device-never-connected/);
   });
 
+  it("exits 1 naming the reason when the run ends before any device came online", async () => {
+    const { out, err, io } = captureIo();
+    // Ctrl-C at once: the fleet stops before its first device powers on, with no violation to report.
+    const interruptAtOnce = (handler: () => void) => {
+      handler();
+      return () => {};
+    };
+    const argv = ["--url", broker.url, "--devices", "2", "--duration", "5", "--json", "--quiet"];
+    const code = await runSimCli(argv, { ...io, onInterrupt: interruptAtOnce });
+    assert.equal(code, 1);
+    const report = JSON.parse(out.at(-1) ?? "{}") as { ok: boolean; violations: number; reasons: string[] };
+    assert.equal(report.violations, 0);
+    assert.equal(report.ok, false);
+    assert.match(report.reasons.join(), /no device was powered on/);
+    assert.match(err.join(""), /verdict\s+FAILED: no device was powered on/);
+  });
+
   it("exits 2 naming the flag for bad usage", async () => {
     const bad = [
       [["--devices", "3"], /--url/],

@@ -57,11 +57,13 @@ describe("client-id takeover", () => {
 });
 
 describe("fleet lifecycle", () => {
-  it("reports an empty run when stopped before it started, and refuses to start afterwards", async () => {
+  it("reports an empty run, stopped before it started, as failed with its reason, and refuses to start afterwards", async () => {
     const fleet = createFleet({ url: "mqtt://127.0.0.1:1", devices: 2 });
     const report = await fleet.stop();
     assert.equal(report.violations, 0);
     assert.equal(report.stats.started, 0);
+    assert.equal(report.ok, false, "a run that checked nothing has not passed");
+    assert.deepEqual(report.reasons, ["no device was powered on (0 of 2): the run stopped before its connection ramp"]);
     assert.ok(report.durationMs < 60_000);
     assert.equal(await fleet.stop(), report, "stop is idempotent");
     await assert.rejects(
