@@ -6,6 +6,7 @@
 import { accessSync, constants, readFileSync } from "node:fs";
 import path from "node:path";
 import type { z } from "zod";
+import { jsonSyntaxProblem } from "./json-problem.ts";
 import { type BridgeConfig, configSchema } from "./schema.ts";
 import { convertText, flagAttribute, SETTING_SOURCES } from "./sources.ts";
 
@@ -113,7 +114,7 @@ function readFileLayer(file: string, issues: ConfigIssue[]): Tree {
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    issues.push({ field: "config file", message: `is not valid JSON (${(err as Error).message})`, source });
+    issues.push({ field: "config file", message: `is not valid JSON (${jsonSyntaxProblem(err, text)})`, source });
     return {};
   }
   if (!isPlainObject(parsed)) {
