@@ -390,7 +390,17 @@ export function clearPendingOnLeave(cell: AgentCell): void {
   }
 }
 
-/** An event outcome for a failure: the stable code and message of `err`. */
+/** An event outcome for a failure: the stable code and message of `err`, and when to retry where it says so. */
 export function failure(err: unknown): EventOutcome {
-  return { status: "failed", code: errorCode(err), message: errorMessage(err) };
+  const retryInMs = retryHint(err);
+  const outcome: EventOutcome = { status: "failed", code: errorCode(err), message: errorMessage(err) };
+  if (retryInMs !== undefined) outcome.retryInMs = retryInMs;
+  return outcome;
+}
+
+/** A BridgeError's `details.retryInMs` when it is a usable wait (a finite number of ms, not negative). */
+function retryHint(err: unknown): number | undefined {
+  if (!(err instanceof BridgeError)) return undefined;
+  const ms = err.details.retryInMs;
+  return typeof ms === "number" && Number.isFinite(ms) && ms >= 0 ? ms : undefined;
 }

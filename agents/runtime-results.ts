@@ -12,7 +12,10 @@ export function toEventResult(o: EventOutcome): EventResult {
 }
 
 function toCallResult(o: EventOutcome): CallResult {
-  return o.status === "committed" ? { ok: true, value: o.value } : { ok: false, code: o.code, message: o.message };
+  if (o.status === "committed") return { ok: true, value: o.value };
+  return o.retryInMs === undefined
+    ? { ok: false, code: o.code, message: o.message }
+    : { ok: false, code: o.code, message: o.message, retryInMs: o.retryInMs };
 }
 
 // The per-event resolvers are made by these functions rather than written inline as `resolve: (o) => ...`: tsx

@@ -164,8 +164,12 @@ export interface RuntimeObserver {
   onHibernate?(info: { agentId: string; reason: "idle" | "lru" | "shutdown" | "destroy" | "retired" }): void;
 }
 
-/** Result of `runtime.call`: expected failures are values. */
-export type CallResult = { ok: true; value: Value } | { ok: false; code: string; message: string };
+/**
+ * Result of `runtime.call`: expected failures are values. `retryInMs`: when the same call may succeed, where the
+ * failure says so (BRIDGE_ERR_AGENT_START_TIMEOUT: the agent's next start; an agent's own BridgeError with a
+ * `details.retryInMs`); absent otherwise.
+ */
+export type CallResult = { ok: true; value: Value } | { ok: false; code: string; message: string; retryInMs?: number };
 
 /** The runtime, as the app and the transports see it. */
 export interface AgentRuntime extends AgentHost {

@@ -25,8 +25,13 @@ export type AgentEvent =
   | { kind: "task-done"; taskId: string; result: Value; origin?: TaskOrigin }
   | { kind: "task-failed"; taskId: string; error: { code: string; message: string }; origin?: TaskOrigin };
 
-/** How one event ended, after its batch committed (or failed). */
-export type EventOutcome = { status: "committed"; value: Value } | { status: "failed"; code: string; message: string };
+/**
+ * How one event ended, after its batch committed (or failed). `retryInMs`: the failure says when the same event may
+ * succeed (the error's `details.retryInMs`, e.g. an agent whose start backs off); absent when it does not say.
+ */
+export type EventOutcome =
+  | { status: "committed"; value: Value }
+  | { status: "failed"; code: string; message: string; retryInMs?: number };
 
 /**
  * An event waiting in a mailbox. `user` events (deliver) count against the mailbox capacity. `resolve` is called once

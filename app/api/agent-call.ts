@@ -36,6 +36,10 @@ export async function callDeviceAgent(
     // A thrown fault (not an agent's expected failure): keep the cause for the log, answer 500.
     throw new ApiError(500, API_ERROR_CODES.internal, `agent ${id} failed to run ${method}`, undefined, { cause: err });
   }
-  if (!result.ok) throw new ApiError(statusForAgentCode(result.code), result.code, result.message);
+  if (!result.ok) {
+    throw new ApiError(statusForAgentCode(result.code), result.code, result.message, undefined, {
+      retryAfterMs: result.retryInMs,
+    });
+  }
   return result.value;
 }

@@ -5,8 +5,13 @@
  */
 import type { CodecName, Value } from "../../codecs/frames.ts";
 
-/** The outcome of `runtime.call`: expected failures (unknown method, conflict) are values. */
-export type AgentCallResult = { ok: true; value: Value } | { ok: false; code: string; message: string };
+/**
+ * The outcome of `runtime.call`: expected failures (unknown method, conflict) are values; `retryInMs`, when the
+ * failure says when the same call may succeed (the API answers it as `Retry-After`).
+ */
+export type AgentCallResult =
+  | { ok: true; value: Value }
+  | { ok: false; code: string; message: string; retryInMs?: number };
 
 /** The part of the agent runtime the API uses. */
 export interface OperatorRuntime {

@@ -23,17 +23,39 @@ export interface ApiErrorBody {
   error: { code: string; message: string; field?: string };
 }
 
-/** An expected API failure carried to the error handler: a status, a stable code, and the field at fault. */
+/**
+ * An expected API failure carried to the error handler: a status, a stable code, the field at fault, and for a failure
+ * that says when the same request may succeed, that wait (`retryAfterMs`, sent as `Retry-After` on a 503 or 429).
+ */
 export class ApiError extends BridgeError {
   readonly statusCode: number;
   readonly field: string | undefined;
+  readonly retryAfterMs: number | undefined;
 
-  constructor(statusCode: number, code: string, message: string, field?: string, options?: { cause?: unknown }) {
+  constructor(
+    statusCode: number,
+    code: string,
+    message: string,
+    field?: string,
+    options?: { cause?: unknown; retryAfterMs?: number | undefined },
+  ) {
     super(code, message, field === undefined ? {} : { field }, options);
     this.name = "ApiError";
     this.statusCode = statusCode;
     this.field = field;
+    this.retryAfterMs = options?.retryAfterMs;
   }
+}
+
+/**
+ * The `Retry-After` value for a wait of `ms`: whole seconds ([RFC 9110 10.2.3] delay-seconds), rounded up so a client
+ * never comes back before the wait is over (999 ms is 1, not 0, which would ask for a retry at once). Undefined for a
+ * status the header means nothing on (it is for 503 and 429, and redirects) or a wait that is no number of ms.
+ */
+export function retryAfterSeconds(status: number, ms: number | undefined): string | undefined {
+  if (status !== 503 && status !== 429) return undefined;
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) return undefined;
+  return String(Math.ceil(ms / 1000));
 }
 
 /**
@@ -92,6 +114,8 @@ export function apiErrorHandler(
 ): FastifyReply {
   if (error instanceof ApiError) {
     if (error.statusCode >= 500) request.log.error({ err: error }, "operator API request failed");
+    const retryAfter = retryAfterSeconds(error.statusCode, error.retryAfterMs);
+    if (retryAfter !== undefined) reply.header("retry-after", retryAfter);
     return sendError(reply, error.statusCode, error.code, error.message, error.field);
   }
   const fe = error as FastifyError;
