@@ -7,9 +7,9 @@ import { isCodecName } from "../../codecs/index.ts";
 import { ADDRESS_BLOCKED, type AuthRefusal, authenticateDevice, type RefusalCode, staleVerification } from "../auth.ts";
 import { DeviceConnection } from "../connection.ts";
 import { BrokerErrorCode } from "../errors.ts";
-import { ThrottledWarning } from "../throttled-warning.ts";
 import type { SessionManager } from "../sessions.ts";
 import { MqttConnectionTransport } from "../transport.ts";
+import { ConnectRefusalWarnings } from "./connect-refusal-warnings.ts";
 import type { HookContext } from "./context.ts";
 
 type PreConnect = NonNullable<AedesOptions["preConnect"]>;
@@ -62,15 +62,8 @@ export function createPreConnect(ctx: HookContext): PreConnect {
 export function createAuthenticate(ctx: HookContext): Authenticate {
   const { opts, registry, hub, sessions, sender, connections, connectFacts, streamFacts, connectGuard } = ctx;
   const { logger, limits } = opts;
-  // Refusals a flood causes by the thousand are logged at most once per interval each, with how many there were.
-  const floodWarnings: Partial<Record<string, ThrottledWarning>> = {
-    "server-busy": new ThrottledWarning(logger, opts.clock, "CONNECTs refused: too many secret verifications waiting"),
-    "address-blocked": new ThrottledWarning(
-      logger,
-      opts.clock,
-      "CONNECTs refused: source address blocked after too many failed authentications",
-    ),
-  };
+  // A reconnect loop or a flood repeats a refusal: every one is counted, the warnings are throttled.
+  const warnings = new ConnectRefusalWarnings(logger, opts.clock);
   const refuse = (
     decision: AuthRefusal,
     clientId: string,
@@ -78,10 +71,7 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
     callback: Parameters<Authenticate>[3],
   ): void => {
     hub.authFailure(decision.reason);
-    const facts = { device: clientId.slice(0, 64), code: decision.code, remoteAddress };
-    const flood = floodWarnings[decision.reason];
-    if (flood !== undefined) flood.note(facts);
-    else logger.warn(facts, `device refused: ${decision.message}`);
+    warnings.authRefused(decision, clientId.slice(0, 64), remoteAddress);
     callback(connackError(decision.returnCode, decision.message), false);
   };
   return (client, username, password, callback) => {
@@ -112,7 +102,7 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
       // verifications, which the connect guard bounds as it does below the limit.
       if (sessions.countExcept(deviceId) >= limits.maxConnections) {
         hub.limitBreach(BrokerErrorCode.connectionLimit);
-        logger.warn({ device: deviceId, max: limits.maxConnections }, "connection limit reached");
+        warnings.connectionLimit(deviceId, limits.maxConnections);
         return callback(connackError(3, "connection limit reached"), false);
       }
       // aedes drops a client that went away during the (async) checks without calling back; so do we.
@@ -160,7 +150,7 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
       }
       if (result.status !== "committed") {
         hub.limitBreach(BrokerErrorCode.openFailed);
-        logger.warn({ device: deviceId, code: result.code }, "agent refused the connection");
+        warnings.openRefused(deviceId, result.code);
         return callback(connackError(3, "agent unavailable"), false);
       }
       if (decision.device) registry.touch(deviceId);

@@ -156,7 +156,9 @@ describe("open failures that are not a session's end keep their warning and coun
       tb.host.openResult = { status: "failed", code: "BRIDGE_ERR_HANDLER_FAILED", message: "onConnect threw" };
       assert.equal((await attempt(tb.url, { clientId: "faulty-1" })).code, 3);
       await waitUntil(() => refusalWarnings(tb, "faulty-1").length === 1);
-      assert.deepEqual(refusalWarnings(tb, "faulty-1"), [{ device: "faulty-1", code: "BRIDGE_ERR_HANDLER_FAILED" }]);
+      assert.deepEqual(refusalWarnings(tb, "faulty-1"), [
+        { device: "faulty-1", code: "BRIDGE_ERR_HANDLER_FAILED", count: 1 },
+      ]);
       assert.equal(tb.broker.stats().limitBreaches[OPEN_FAILED], 1);
     } finally {
       await tb.close();
