@@ -8,6 +8,7 @@ import type { BrokerObserver } from "../../broker/observer.ts";
 import type { EngineObserver } from "../../engine-client/observer.ts";
 import { ActivityTracker } from "./activity.ts";
 import { BatchedCounter } from "./batched-counter.ts";
+import { finishReasonLabel } from "./finish-reason.ts";
 import type { NowSource } from "./sliding-window.ts";
 
 /** Options of `createMetrics`. */
@@ -203,7 +204,7 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
   });
   const engineRequests = new Counter({
     name: "bridge_engine_requests_total",
-    help: "Finished engine requests, by finish reason",
+    help: "Finished engine requests, by finish reason (stop, length, tool_calls, ...; other for an unknown one)",
     labelNames: ["finish_reason"],
     registers: reg,
   });
@@ -300,7 +301,7 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
       activity.engineFirstToken(e.ttftMs);
     },
     onComplete(e) {
-      engineRequests.inc({ finish_reason: e.finishReason });
+      engineRequests.inc({ finish_reason: finishReasonLabel(e.finishReason) });
       engineTokens.inc({ type: "prompt" }, e.usage.promptTokens);
       engineTokens.inc({ type: "completion" }, e.usage.completionTokens);
       engineTokens.inc({ type: "cached" }, e.usage.cachedTokens);
