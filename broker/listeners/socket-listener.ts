@@ -12,7 +12,7 @@ import type { Duplex } from "node:stream";
 import { BridgeError } from "../../errors/index.ts";
 import { BrokerErrorCode } from "../errors.ts";
 import type { BrokerTransportKind } from "../observer.ts";
-import { createProxyGate, type ProxyGateOptions } from "./proxy-protocol/index.ts";
+import { ClientAddressHandOff, createProxyGate, type ProxyGateOptions } from "./proxy-protocol/index.ts";
 
 /** Where a listener is bound. */
 export interface BoundAddress {
@@ -125,19 +125,17 @@ function proxiedServer(
       gate(raw, (remoteAddress) => onSocket(raw, remoteAddress));
     });
   }
-  // The TLS socket shares its TCP connection's peer address and port, which no other open connection to this
-  // listener has: the key under which the header's address waits for the handshake to end.
-  const clientAddresses = new Map<string, string>();
-  const peerKey = (socket: net.Socket): string => `${socket.remoteAddress}|${socket.remotePort}`;
+  const handOff = new ClientAddressHandOff();
   const secure = tls
-    .createServer(options.tls ?? {}, (socket) => onSocket(socket, clientAddresses.get(peerKey(socket))))
+    .createServer(options.tls ?? {}, (socket) => {
+      const handed = handOff.take(socket);
+      onSocket(socket, handed.status === "found" ? handed.address : undefined);
+    })
     .on("tlsClientError", endFailedHandshake);
   return net.createServer((raw) => {
     track(raw);
     gate(raw, (remoteAddress) => {
-      const key = peerKey(raw);
-      clientAddresses.set(key, remoteAddress);
-      raw.once("close", () => clientAddresses.delete(key));
+      handOff.keep(raw, remoteAddress);
       secure.emit("connection", raw);
     });
   });

@@ -1,4 +1,5 @@
 /** The PROXY protocol (v1 and v2) in front of the TCP and TLS listeners. */
+export { ClientAddressHandOff, type HandedAddress, type PeerSocket } from "./client-address-hand-off.ts";
 export {
   createProxyGate,
   type ProxyGate,
