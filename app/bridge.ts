@@ -15,7 +15,7 @@ import { commandObserverWiring, DeviceAgent } from "../agents/device/index.ts";
 import { type Broker, createBroker } from "../broker/index.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "../broker/registry/index.ts";
 import { createEngineClient, type EngineClient } from "../engine-client/index.ts";
-import { BridgeError } from "../errors/index.ts";
+import { BridgeError, hasErrorCode } from "../errors/index.ts";
 import { API_TOKEN_FILE, type ApiTokenSource, loadOrCreateApiToken, registerOperatorApi } from "./api/index.ts";
 import { classesByName, type LoadedAgentClass, loadAgentClasses } from "./bridge/agent-classes.ts";
 import { agentConfigError, checkAgentConfig } from "./bridge/agent-config.ts";
@@ -312,14 +312,21 @@ async function buildBridge(
       const stillStarting = () => {
         if (phase !== "starting") throw new BridgeError("BRIDGE_ERR_STOPPED", "the bridge was stopped while starting");
       };
-      await runtime.start();
-      stillStarting();
-      const listening = await broker.start();
-      if (listening.tcp) current.mqtt = listening.tcp;
-      if (listening.tls) current.mqtts = listening.tls;
-      stillStarting();
-      current.http = await http.listen();
-      stillStarting();
+      try {
+        await runtime.start();
+        stillStarting();
+        const listening = await broker.start();
+        if (listening.tcp) current.mqtt = listening.tcp;
+        if (listening.tls) current.mqtts = listening.tls;
+        stillStarting();
+        current.http = await http.listen();
+        stillStarting();
+      } catch (err) {
+        // The stop closed the part this start was opening, which then fails with its own code (the broker's
+        // BRIDGE_ERR_BROKER_CLOSED): the stop is what happened, and `agent-bridge start` exits 0 for it, not 1.
+        if (phase === "starting" || hasErrorCode(err, "BRIDGE_ERR_STOPPED")) throw err;
+        throw new BridgeError("BRIDGE_ERR_STOPPED", "the bridge was stopped while starting", {}, { cause: err });
+      }
       phase = "ready";
       if (engine) {
         // Reported, not awaited: reasoning is one feature among many, and a slow engine must not delay devices.
