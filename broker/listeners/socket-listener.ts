@@ -129,7 +129,19 @@ function proxiedServer(
   const secure = tls
     .createServer(options.tls ?? {}, (socket) => {
       const handed = handOff.take(socket);
-      onSocket(socket, handed.status === "found" ? handed.address : undefined);
+      if (handed.status === "found") {
+        onSocket(socket, handed.address);
+        return;
+      }
+      // Never served under the balancer's address: the whole fleet would share its failure allowance and log lines.
+      if (handed.status === "missing") {
+        proxyProtocol.onRefused?.({
+          peer: socket.remoteAddress ?? "",
+          reason: "address-lost",
+          detail: "the client address of its PROXY protocol header was not found once its TLS handshake ended",
+        });
+      }
+      socket.destroy();
     })
     .on("tlsClientError", endFailedHandshake);
   return net.createServer((raw) => {

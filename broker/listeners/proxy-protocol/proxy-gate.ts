@@ -10,8 +10,11 @@ import type { Clock } from "../../clock.ts";
 import { TrustedProxies } from "../trusted-proxies.ts";
 import { type ProxyHeaderRefusal, readProxyHeader } from "./read-proxy-header.ts";
 
-/** Why a connection was closed before anything read it: its source, or its header. */
-export type ProxyRefusalReason = "untrusted" | ProxyHeaderRefusal;
+/**
+ * Why a connection was closed before anything read it: its source, or its header; `address-lost`: a TLS connection
+ * whose header's client address was not found once its handshake ended (client-address-hand-off.ts).
+ */
+export type ProxyRefusalReason = "untrusted" | ProxyHeaderRefusal | "address-lost";
 
 export interface ProxyRefusal {
   /** The address the connection came from (the balancer's, or whoever connected directly). */
@@ -26,7 +29,7 @@ export interface ProxyGateOptions {
   /** The header must be complete within this many ms of the connection. */
   headerTimeoutMs: number;
   clock: Clock;
-  /** Told of each connection closed for its source or its header. */
+  /** Told of each connection closed for its source or its header (by the gate, or by the TLS listener after it). */
   onRefused?: (refusal: ProxyRefusal) => void;
 }
 
