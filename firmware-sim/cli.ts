@@ -16,8 +16,8 @@ import { createFleet } from "./fleet/fleet.ts";
 import type { FleetOptions } from "./fleet/options.ts";
 import type { FleetReport } from "./fleet/report.ts";
 import { PROFILE_NAMES, type ProfileName } from "./profiles/index.ts";
-import { formatSummary } from "./report/format.ts";
-import { type ProgressStream, startProgress } from "./report/progress.ts";
+import { formatSimulatorError, formatSummary } from "./report/format.ts";
+import { type ProgressStream, startProgress, writeLogLine } from "./report/progress.ts";
 
 /** Where the CLI writes; injectable for tests. */
 export interface SimCliIo {
@@ -294,6 +294,8 @@ export async function runSimCli(
     }
     throw err;
   }
+  // A bug of the simulator is logged as it happens, once per kind, whatever --quiet says: the run will fail for it.
+  fleet.events.on("simulatorError", (e) => writeLogLine(io.stderr, formatSimulatorError(e)));
   const stopProgress = flags.quiet ? () => {} : startProgress(io.stderr, () => fleet.stats());
   let interrupted = false;
   const removeInterrupt = (io.onInterrupt ?? defaultInterrupt)(() => {

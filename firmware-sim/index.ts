@@ -26,6 +26,7 @@ export {
 } from "./fleet/api-driver.ts";
 export { createFleet, type Fleet, type FleetEvents } from "./fleet/fleet.ts";
 export { FLEET_DEFAULTS, type FleetOptions } from "./fleet/options.ts";
+export type { SimulatorErrorSummary } from "./fleet/simulator-errors.ts";
 export type { CommandCheckResult, FleetReport, TelemetryCheckResult } from "./fleet/report.ts";
 export {
   type AckedCommand,
@@ -54,6 +55,6 @@ export {
 export { type BufferPush, OfflineBuffer } from "./offline-buffer.ts";
 export { PROFILE_NAMES, type ProfileName } from "./profiles/index.ts";
 export { formatProgress, formatSummary } from "./report/format.ts";
-export { TickScheduler } from "./scheduler.ts";
+export { type ScheduledTask, type TaskScheduler, TickScheduler } from "./scheduler.ts";
 export type { FleetCounters, FleetStats } from "./stats.ts";
 export { looksLikeJsonText } from "./wire.ts";

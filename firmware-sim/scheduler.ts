@@ -12,14 +12,24 @@ export interface ScheduledTask {
   readonly order: number;
   cancelled: boolean;
   readonly run: () => void;
+  /** Whose task it is (a device id), so a task that throws can be traced to its device. */
+  readonly owner?: string;
+}
+
+/** Scheduling as a device (or another owner) sees it: its own tasks, nothing fleet-wide. */
+export interface TaskScheduler {
+  /** Runs `run` after `delayMs` milliseconds. */
+  after(delayMs: number, run: () => void): ScheduledTask;
+  /** Cancels a task of this owner. */
+  cancel(task: ScheduledTask | undefined): void;
 }
 
 /** Options of {@link TickScheduler}. */
 export interface TickSchedulerOptions {
   /** Most tasks run in one turn before yielding to I/O, so a burst of due work cannot starve sockets. Default 2000. */
   maxTasksPerTurn?: number;
-  /** Called when a task throws; the scheduler itself keeps going. Default: ignore. */
-  onTaskError?: (err: unknown) => void;
+  /** Called when a task throws (with the task, so its owner is known); the scheduler keeps going. Default: ignore. */
+  onTaskError?: (err: unknown, task: ScheduledTask) => void;
 }
 
 /** Shared scheduler: one armed timer whatever the number of pending tasks. */
@@ -27,7 +37,7 @@ export class TickScheduler {
   readonly #clock: Clock;
   readonly #heap: ScheduledTask[] = [];
   readonly #maxTasksPerTurn: number;
-  readonly #onTaskError: (err: unknown) => void;
+  readonly #onTaskError: (err: unknown, task: ScheduledTask) => void;
   #order = 0;
   #armedDueMs = Number.POSITIVE_INFINITY;
   #cancelArmed: CancelTimer | undefined;
@@ -44,14 +54,14 @@ export class TickScheduler {
     return this.#heap.length;
   }
 
-  /** Runs `run` after `delayMs` milliseconds. */
-  after(delayMs: number, run: () => void): ScheduledTask {
-    return this.at(this.#clock.now() + Math.max(0, delayMs), run);
+  /** Runs `run` after `delayMs` milliseconds; `owner` names whose task it is. */
+  after(delayMs: number, run: () => void, owner?: string): ScheduledTask {
+    return this.at(this.#clock.now() + Math.max(0, delayMs), run, owner);
   }
 
-  /** Runs `run` at clock time `dueMs`. */
-  at(dueMs: number, run: () => void): ScheduledTask {
-    const task: ScheduledTask = { dueMs, order: this.#order++, cancelled: false, run };
+  /** Runs `run` at clock time `dueMs`; `owner` names whose task it is. */
+  at(dueMs: number, run: () => void, owner?: string): ScheduledTask {
+    const task: ScheduledTask = { dueMs, order: this.#order++, cancelled: false, run, owner };
     if (this.#closed) {
       task.cancelled = true;
       return task;
@@ -64,6 +74,14 @@ export class TickScheduler {
   /** Cancels a task; it is dropped lazily when it reaches the top of the heap. */
   cancel(task: ScheduledTask | undefined): void {
     if (task) task.cancelled = true;
+  }
+
+  /** The view of one owner: every task it schedules is tagged with `owner`. */
+  forOwner(owner: string): TaskScheduler {
+    return {
+      after: (delayMs, run) => this.after(delayMs, run, owner),
+      cancel: (task) => this.cancel(task),
+    };
   }
 
   /** Cancels everything and disarms the timer. */
@@ -103,10 +121,18 @@ export class TickScheduler {
       try {
         top.run();
       } catch (err) {
-        this.#onTaskError(err);
+        this.#reportTaskError(err, top);
       }
     }
     if (!this.#closed) this.#arm();
+  }
+
+  #reportTaskError(err: unknown, task: ScheduledTask): void {
+    try {
+      this.#onTaskError(err, task);
+    } catch {
+      // A failing error hook must not stop the other tasks of this turn, nor leave the timer unarmed.
+    }
   }
 
   #push(task: ScheduledTask): void {

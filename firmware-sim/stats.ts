@@ -57,6 +57,8 @@ export interface FleetCounters {
   errorFrames: number;
   /** Down messages on a channel the protocol does not define. */
   unknownDownChannel: number;
+  /** Device tasks and packet handlers that threw: bugs of the simulator, not of the system under test. */
+  simulatorErrors: number;
 }
 
 /** A zeroed counter set. */
@@ -95,6 +97,7 @@ export function createCounters(): FleetCounters {
     reasonTimedOut: 0,
     errorFrames: 0,
     unknownDownChannel: 0,
+    simulatorErrors: 0,
   };
 }
 

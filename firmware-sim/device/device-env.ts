@@ -5,7 +5,7 @@ import type { Clock, RandomSource } from "../clock.ts";
 import type { ViolationLog } from "../invariants/violations.ts";
 import type { ConnectTarget, SocketFactory } from "../mqtt/lean-connection.ts";
 import type { Profile } from "../profiles/index.ts";
-import type { TickScheduler } from "../scheduler.ts";
+import type { TaskScheduler } from "../scheduler.ts";
 import type { FleetMetrics } from "../stats.ts";
 
 /** Firmware behaviour shared by the devices of a fleet (resolved options; see FleetOptions for meanings). */
@@ -53,7 +53,8 @@ export interface DeviceListener {
 /** Everything a device gets from its fleet. */
 export interface DeviceEnv {
   clock: Clock;
-  scheduler: TickScheduler;
+  /** The fleet's shared scheduler, as this device's own view (its tasks are tagged with its id). */
+  scheduler: TaskScheduler;
   random: RandomSource;
   metrics: FleetMetrics;
   violations: ViolationLog;
@@ -63,4 +64,6 @@ export interface DeviceEnv {
   /** Source address for connection attempt `attempt`; `lastErrorCode` lets it move on from an exhausted address. */
   localAddress(attempt: number, lastErrorCode: string | undefined): string | undefined;
   listener: DeviceListener;
+  /** A bug of the simulator: a handler of this device's packets threw (counted, logged once per kind). */
+  handlerFailed(err: unknown): void;
 }

@@ -3,14 +3,14 @@
  * keepalive, and a connection whose previous PINGREQ got no PINGRESP by the next one is declared dead
  * (the broker would drop it after 1.5 keepalives anyway [MQTT-3.1.2-24]).
  */
-import type { ScheduledTask, TickScheduler } from "../scheduler.ts";
+import type { ScheduledTask, TaskScheduler } from "../scheduler.ts";
 
 export class Keepalive {
   #task: ScheduledTask | undefined;
   #outstanding = false;
 
   constructor(
-    private readonly scheduler: TickScheduler,
+    private readonly scheduler: TaskScheduler,
     private readonly keepaliveSec: number,
     private readonly ping: () => void,
     private readonly dead: () => void,

@@ -5,7 +5,7 @@
  */
 import type { ReasonRequestFrame } from "../../codecs/frames.ts";
 import { REASONING_QUESTIONS } from "../profiles/index.ts";
-import type { ScheduledTask, TickScheduler } from "../scheduler.ts";
+import type { ScheduledTask, TaskScheduler } from "../scheduler.ts";
 import type { FleetMetrics } from "../stats.ts";
 import type { DeviceBehaviour } from "./device-env.ts";
 import type { ReasonTracker } from "./reason-tracker.ts";
@@ -16,7 +16,7 @@ export class ReasonAsker {
   #active = false;
 
   constructor(
-    private readonly scheduler: TickScheduler,
+    private readonly scheduler: TaskScheduler,
     private readonly behaviour: DeviceBehaviour,
     private readonly tracker: ReasonTracker,
     private readonly metrics: FleetMetrics,

@@ -269,6 +269,7 @@ export class VirtualDevice implements DeviceContext {
         },
         onPingresp: () => this.#keepalive.pong(),
         onClose: (reason) => this.#onClose(reason),
+        onHandlerError: (err) => env.handlerFailed(err),
       },
       env.socketFactory,
     );

@@ -17,6 +17,7 @@ import { type ApiDriver, type ApiDriveTarget, startApiDriver } from "./api-drive
 import { localAddressPicker, planLocalAddresses } from "./local-addresses.ts";
 import { type FleetOptions, resolveFleetOptions } from "./options.ts";
 import type { CommandCheckResult, FleetReport, TelemetryCheckResult } from "./report.ts";
+import { SimulatorErrorLog, type SimulatorErrorSummary } from "./simulator-errors.ts";
 import { verdictReasons } from "./verdict.ts";
 import { toCommandVerifier, toVerifier, verifyCommands, verifyTelemetry } from "./verify-run.ts";
 
@@ -28,6 +29,8 @@ export interface FleetEvents {
   offline: [deviceId: string, reason: string];
   /** An invariant broke (also counted in the final report). */
   violation: [violation: Violation];
+  /** The first simulator error of its kind: a device task or handler threw (a bug of the simulator, not the bridge). */
+  simulatorError: [error: SimulatorErrorSummary];
   /** stop() finished. */
   finished: [report: FleetReport];
 }
@@ -65,7 +68,13 @@ export function createFleet(options: FleetOptions): Fleet {
   const metrics = new FleetMetrics();
   const violations = new ViolationLog(o.maxViolationDetails);
   violations.onViolation((v) => events.emit("violation", v));
-  const scheduler = new TickScheduler(clock);
+  const simulatorErrors = new SimulatorErrorLog((summary) => events.emit("simulatorError", summary));
+  const simulatorError = (err: unknown, deviceId: string | undefined) => {
+    metrics.counters.simulatorErrors++;
+    simulatorErrors.record(err, deviceId, clock.now());
+  };
+  // A task that throws is a bug of the simulator: counted and reported, while every other task goes on.
+  const scheduler = new TickScheduler(clock, { onTaskError: (err, task) => simulatorError(err, task.owner) });
   const behaviour: DeviceBehaviour = {
     telemetryIntervalMs: o.rate > 0 ? 1000 / o.rate : 0,
     backoff: o.backoff,
@@ -86,9 +95,9 @@ export function createFleet(options: FleetOptions): Fleet {
     online: (id: string) => events.emit("online", id),
     offline: (id: string, reason: string) => events.emit("offline", id, reason),
   };
-  const envFor = (index: number): DeviceEnv => ({
+  const envFor = (index: number, deviceId: string): DeviceEnv => ({
     clock,
-    scheduler,
+    scheduler: scheduler.forOwner(deviceId),
     random,
     metrics,
     violations,
@@ -97,6 +106,7 @@ export function createFleet(options: FleetOptions): Fleet {
     socketFactory: o.socketFactory,
     localAddress: localAddressPicker(addresses, index),
     listener,
+    handlerFailed: (err) => simulatorError(err, deviceId),
   });
 
   // seq readings are unique per run (a random nonce in the high bits) and per device instance (twins use bit 31),
@@ -116,13 +126,13 @@ export function createFleet(options: FleetOptions): Fleet {
     const hasClock = o.noClockRatio === 0 || random() >= o.noClockRatio;
     const commands = new CommandBook();
     const base = { id, secret, codec, skewMs, hasClock, commands };
-    const device = new VirtualDevice({ ...base, profile, seqBase: runBase, twin: false }, envFor(i));
+    const device = new VirtualDevice({ ...base, profile, seqBase: runBase, twin: false }, envFor(i, id));
     devices.push(device);
     driveTargets.push({ deviceId: id, hasShadow: profile.hasShadow, online: () => device.phase === "online" });
     if (i < o.takeoverPairs) {
       // The twin runs sensor firmware: two shadows fighting over one reported state would test the twins, not the bridge.
       const twinBase = { ...base, profile: getProfile("sensor"), seqBase: runBase + 2 ** 31, twin: true };
-      twins.push(new VirtualDevice(twinBase, envFor(o.devices + i)));
+      twins.push(new VirtualDevice(twinBase, envFor(o.devices + i, id)));
     }
   }
   const all = [...devices, ...twins];
@@ -275,6 +285,7 @@ export function createFleet(options: FleetOptions): Fleet {
       powered,
       everOnline: all.filter((d) => d.everOnline).length,
       violations: violations.total,
+      simulatorErrors: simulatorErrors.total,
     });
     return {
       ok: reasons.length === 0,
@@ -282,6 +293,7 @@ export function createFleet(options: FleetOptions): Fleet {
       violations: violations.total,
       violationCounts: violations.counts(),
       violationDetails: violations.details(),
+      simulatorErrors: simulatorErrors.summaries(),
       telemetryCheck,
       commandCheck,
       durationMs: clock.now() - startedMs,

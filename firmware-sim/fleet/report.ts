@@ -1,4 +1,5 @@
 import type { ApiDriveResult } from "./api-driver.ts";
+import type { SimulatorErrorSummary } from "./simulator-errors.ts";
 import type { LatencySummary } from "../latency.ts";
 import type { Violation, ViolationKind } from "../invariants/violations.ts";
 import type { FleetStats } from "../stats.ts";
@@ -26,14 +27,16 @@ export type CommandCheckResult =
 
 /** The outcome of a run: what `stop()` resolves to and what `--json` prints. */
 export interface FleetReport {
-  /** True when the run passed: at least one device came online and no invariant was violated. */
+  /** True when the run passed: at least one device came online, no invariant was violated, no simulator error. */
   ok: boolean;
-  /** Why `ok` is false, one sentence each (violations, no device online); empty when it is true. */
+  /** Why `ok` is false, one sentence each (violations, no device online, simulator errors); empty when it is true. */
   reasons: string[];
   /** Number of violations found (all counted, details capped). */
   violations: number;
   violationCounts: Partial<Record<ViolationKind, number>>;
   violationDetails: readonly Violation[];
+  /** Bugs of the simulator (device tasks or handlers that threw), one entry per kind; all are in `stats.counters`. */
+  simulatorErrors: SimulatorErrorSummary[];
   telemetryCheck: TelemetryCheckResult;
   commandCheck: CommandCheckResult;
   /** From start() to the end of stop(), ms. */

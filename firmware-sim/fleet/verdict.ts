@@ -1,6 +1,7 @@
 /**
  * The verdict of a run: `ok` only when the run checked something and found nothing wrong. A run with no violation can
- * still have failed: one where no device ever came online checked nothing, and must not pass as a clean run in CI.
+ * still have failed: one where no device ever came online checked nothing, and one where the simulator's own code
+ * threw may have missed what it was meant to find; neither may pass as a clean run in CI.
  */
 
 /** What the verdict looks at. */
@@ -12,13 +13,15 @@ export interface VerdictInput {
   /** Instances that completed connect, subscribe and hello at least once. */
   everOnline: number;
   violations: number;
+  /** Device tasks or handlers that threw (bugs of the simulator). */
+  simulatorErrors: number;
 }
 
 /**
  * Why a run failed, one sentence each; empty when it passed.
  *
  * @example
- * verdictReasons({ devices: 10, powered: 10, everOnline: 0, violations: 10 });
+ * verdictReasons({ devices: 10, powered: 10, everOnline: 0, violations: 10, simulatorErrors: 0 });
  * // ["10 violations", "no device came online (0 of 10 powered on)"]
  */
 export function verdictReasons(input: VerdictInput): string[] {
@@ -28,6 +31,11 @@ export function verdictReasons(input: VerdictInput): string[] {
     reasons.push(`no device was powered on (0 of ${input.devices}): the run stopped before its connection ramp`);
   } else if (input.everOnline === 0) {
     reasons.push(`no device came online (0 of ${input.powered} powered on)`);
+  }
+  const errors = input.simulatorErrors;
+  if (errors > 0) {
+    // The simulator's own bug: what it measured and checked cannot be trusted, even without a violation.
+    reasons.push(`${errors} simulator error${errors === 1 ? "" : "s"} (a device task or handler threw)`);
   }
   return reasons;
 }

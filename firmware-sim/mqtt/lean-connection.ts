@@ -50,6 +50,12 @@ export interface ConnectionEvents {
   onPingresp(): void;
   /** Called exactly once per connection. */
   onClose(reason: CloseReason): void;
+  /**
+   * One of the callbacks above threw (a bug of the device code). It is reported here instead of escaping into the
+   * socket's event handler, where it would be an uncaught exception ending the process and every other device.
+   * Default: the error is rethrown (an uncaught exception), for single-purpose clients that would rather crash.
+   */
+  onHandlerError?(err: unknown): void;
 }
 
 /** Opens the byte stream to the broker; injectable so tests can use in-memory pairs. */
@@ -139,6 +145,14 @@ export class LeanConnection {
 
   #onPacket(packet: Packet): void {
     if (this.#closed) return;
+    try {
+      this.#dispatch(packet);
+    } catch (err) {
+      this.#handlerFailed(err);
+    }
+  }
+
+  #dispatch(packet: Packet): void {
     switch (packet.cmd) {
       case "connack":
         this.#events.onConnack(packet.sessionPresent, packet.returnCode ?? 0);
@@ -164,6 +178,11 @@ export class LeanConnection {
     }
   }
 
+  #handlerFailed(err: unknown): void {
+    if (!this.#events.onHandlerError) throw err;
+    this.#events.onHandlerError(err);
+  }
+
   #fail(code: string, message: string): void {
     if (this.#closed) return;
     this.#socket.destroy();
@@ -173,7 +192,11 @@ export class LeanConnection {
   #finish(reason: CloseReason): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#events.onClose(reason);
+    try {
+      this.#events.onClose(reason);
+    } catch (err) {
+      this.#handlerFailed(err);
+    }
   }
 }
 

@@ -2,6 +2,7 @@
  * Text output of a run: the live progress line and the final summary table.
  */
 import type { FleetReport } from "../fleet/report.ts";
+import type { SimulatorErrorSummary } from "../fleet/simulator-errors.ts";
 import type { FleetStats } from "../stats.ts";
 
 /** One line of progress, e.g. `[12.0s] online 98/100  pub 1180  ack 1178  p50 1.2ms  p99 8.3ms  drop 0  viol 0`. */
@@ -51,16 +52,17 @@ export function formatSummary(report: FleetReport, maxViolations = 20): string {
     ["CONNACK refusals", formatCounts(s.refusalCodes, c.connectRefused)],
     ["telemetry read-back", formatTelemetryCheck(report)],
     ["command read-back", formatCommandCheck(report)],
+    ["simulator errors (bugs of the simulator)", `${c.simulatorErrors}`],
     ["violations", `${report.violations}`],
     ["verdict", report.ok ? "ok" : `FAILED: ${report.reasons.join("; ")}`],
   ];
   const d = report.apiDrive;
   if (d !== undefined) {
-    rows.splice(rows.length - 2, 0, [
+    rows.splice(rows.length - 3, 0, [
       "API: commands / desired changes / refused / skipped / unsent at stop",
       `${d.commandsIssued} / ${d.desiredIssued} / ${d.refused} / ${d.skipped} / ${d.unsentAtStop}`,
     ]);
-    rows.splice(rows.length - 2, 0, [
+    rows.splice(rows.length - 3, 0, [
       "API: shadows read back / not converged",
       `${d.shadowsChecked} / ${d.notConverged}`,
     ]);
@@ -74,7 +76,19 @@ export function formatSummary(report: FleetReport, maxViolations = 20): string {
     for (const v of report.violationDetails.slice(0, maxViolations))
       lines.push(`  ${v.kind} ${v.deviceId}: ${v.message}`);
   }
+  if (report.simulatorErrors.length > 0) {
+    lines.push("", "simulator errors by kind:");
+    for (const e of report.simulatorErrors)
+      lines.push(`  ${e.count} x ${e.kind}${e.deviceId ? ` (first: ${e.deviceId})` : ""}`);
+  }
   return lines.join("\n");
+}
+
+/** The log line of the first simulator error of a kind (the CLI prints it on stderr as it happens). */
+export function formatSimulatorError(e: SimulatorErrorSummary): string {
+  const where = e.deviceId === undefined ? "a fleet task" : `device ${e.deviceId}`;
+  const at = e.stack?.split("\n")[0]?.trim();
+  return `sim: simulator error in ${where}: ${e.kind}${at ? ` (${at})` : ""}; further ones of this kind are only counted`;
 }
 
 function formatCounts(counts: Record<string, number>, total: number): string {

@@ -31,3 +31,11 @@ export function startProgress(
     if (tty) stream.write("\r\x1b[2K");
   };
 }
+
+/**
+ * Writes one log line while the progress line may be showing: on a terminal the in-place line is cleared first (the
+ * next tick redraws it), so the two do not run into one another.
+ */
+export function writeLogLine(stream: ProgressStream, line: string): void {
+  stream.write(`${stream.isTTY === true ? "\r\x1b[2K" : ""}${line}\n`);
+}

@@ -70,6 +70,9 @@ function simulatedThermostat(port: number, id: string, secret: string): Simulate
     socketFactory: defaultSocketFactory,
     localAddress: () => undefined,
     listener: { online: () => markOnline(), offline: () => {} },
+    handlerFailed: (err) => {
+      throw err;
+    },
   };
   const device = new VirtualDevice(
     {

@@ -35,6 +35,31 @@ describe("shared tick scheduler", () => {
     assert.equal(errors.length, 1);
   });
 
+  it("tells onTaskError whose task threw, and a hook that throws itself stops nothing", () => {
+    const clock = createManualClock(0);
+    const owners: (string | undefined)[] = [];
+    const scheduler = new TickScheduler(clock, {
+      onTaskError: (_err, task) => {
+        owners.push(task.owner);
+        throw new Error("the hook's own bug");
+      },
+    });
+    const ran: string[] = [];
+    scheduler.forOwner("sim-7").after(1, () => {
+      throw new Error("device bug");
+    });
+    scheduler.after(2, () => {
+      throw new Error("fleet bug");
+    });
+    scheduler.forOwner("sim-8").after(3, () => ran.push("sim-8"));
+    scheduler.after(20, () => ran.push("later"));
+    clock.advance(10);
+    assert.deepEqual(owners, ["sim-7", undefined]);
+    assert.deepEqual(ran, ["sim-8"]);
+    clock.advance(10);
+    assert.deepEqual(ran, ["sim-8", "later"], "the timer was armed again");
+  });
+
   it("lets a task schedule the next one (a periodic producer)", () => {
     const clock = createManualClock(0);
     const scheduler = new TickScheduler(clock);
