@@ -13,12 +13,27 @@ export interface BackoffOptions {
   baseDelayMs: number;
   /** Largest delay, in milliseconds. Default 30000. */
   maxDelayMs: number;
+  /**
+   * How long a connection must stay up (from the hello's PUBACK) before the retry counter goes back to 0, in
+   * milliseconds; 0 resets it as soon as the device is online. Resetting at once lets a broker that kicks a device
+   * right after its hello see it back within base/2 on average forever; real SDKs wait for a stable connection
+   * (AWS IoT Device SDK v2: minConnectedTimeToResetReconnectDelayMs, 30 s). Default 30000.
+   */
+  stableConnectionMs: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffOptions = { mode: "exponential", baseDelayMs: 1000, maxDelayMs: 30_000 };
+export const DEFAULT_BACKOFF: BackoffOptions = {
+  mode: "exponential",
+  baseDelayMs: 1000,
+  maxDelayMs: 30_000,
+  stableConnectionMs: 30_000,
+};
+
+/** What the delay of one retry depends on. */
+export type BackoffWindow = Pick<BackoffOptions, "mode" | "baseDelayMs" | "maxDelayMs">;
 
 /** The window a delay is drawn from for retry number `attempt` (0 for the first retry). */
-export function backoffCapMs(attempt: number, options: BackoffOptions): number {
+export function backoffCapMs(attempt: number, options: BackoffWindow): number {
   if (options.mode === "zero") return 0;
   // 2 ** attempt overflows to Infinity for large attempts; Math.min then yields maxDelayMs, which is what we want.
   return Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** Math.max(0, attempt));
@@ -30,6 +45,6 @@ export function backoffCapMs(attempt: number, options: BackoffOptions): number {
  * @example
  * backoffDelayMs(3, DEFAULT_BACKOFF, Math.random); // somewhere in [0, 8000)
  */
-export function backoffDelayMs(attempt: number, options: BackoffOptions, random: RandomSource): number {
+export function backoffDelayMs(attempt: number, options: BackoffWindow, random: RandomSource): number {
   return Math.floor(random() * backoffCapMs(attempt, options));
 }

@@ -45,6 +45,7 @@ interface RawFlags {
   backoff: "exponential" | "zero";
   backoffBaseMs?: number;
   backoffMaxMs?: number;
+  stableConnectionMs?: number;
   buffer?: number;
   inflight?: number;
   persistent?: boolean;
@@ -118,6 +119,11 @@ export function createSimCommand(): Command {
     )
     .option("--backoff-base-ms <ms>", "first retry's delay cap (default 1000)", number("--backoff-base-ms"))
     .option("--backoff-max-ms <ms>", "largest retry delay (default 30000)", number("--backoff-max-ms"))
+    .option(
+      "--stable-connection-ms <ms>",
+      "time a connection must stay up before the backoff resets; 0 resets it once online (default 30000)",
+      number("--stable-connection-ms"),
+    )
     .option("--buffer <n>", "offline buffer size per device, oldest dropped first (default 1000)", number("--buffer"))
     .option("--inflight <n>", "unacknowledged QoS 1 messages per device (default 16)", number("--inflight"))
     .option("--persistent", "persistent sessions (clean session off)")
@@ -176,7 +182,12 @@ async function toFleetOptions(flags: RawFlags, env: NodeJS.ProcessEnv): Promise<
     secret: flags.secret,
     idPrefix: flags.idPrefix,
     connectRatePerSec: flags.connectRate,
-    backoff: { mode: flags.backoff, baseDelayMs: flags.backoffBaseMs, maxDelayMs: flags.backoffMaxMs },
+    backoff: {
+      mode: flags.backoff,
+      baseDelayMs: flags.backoffBaseMs,
+      maxDelayMs: flags.backoffMaxMs,
+      stableConnectionMs: flags.stableConnectionMs,
+    },
     offlineBufferSize: flags.buffer,
     maxInflight: flags.inflight,
     cleanSession: flags.persistent ? false : undefined,

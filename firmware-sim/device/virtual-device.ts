@@ -56,7 +56,7 @@ export class VirtualDevice implements DeviceContext {
   #sessionUp = false;
   /** A CONNACK accepted an earlier connection of this device: the next accepted one is a reconnect. */
   #acceptedBefore = false;
-  #tasks: { telemetry?: ScheduledTask; drop?: ScheduledTask; connect?: ScheduledTask } = {};
+  #tasks: { telemetry?: ScheduledTask; drop?: ScheduledTask; connect?: ScheduledTask; stable?: ScheduledTask } = {};
   readonly #keepalive: Keepalive;
   readonly #asker: ReasonAsker | undefined;
 
@@ -319,7 +319,7 @@ export class VirtualDevice implements DeviceContext {
     const env = this.#env;
     this.#phase = "online";
     this.#everOnline = true;
-    this.#attempt = 0;
+    this.#resetBackoffWhenStable();
     env.listener.online(this.deviceId);
     if (this.shadow) {
       // After any reconnect the bridge may have missed reports: report the whole state once.
@@ -334,6 +334,21 @@ export class VirtualDevice implements DeviceContext {
       this.#tasks.drop = env.scheduler.after(delay, () => this.dropConnection());
     }
     if (this.#producing) this.#asker?.resume(env.random() * env.behaviour.reasonIntervalMs);
+  }
+
+  /**
+   * The retry counter goes back to 0 only once this connection has stayed up `stableConnectionMs`: a broker that
+   * kicks the device right after its hello must see it back later and later, not every base/2 on average.
+   */
+  #resetBackoffWhenStable(): void {
+    const stableMs = this.#env.behaviour.backoff.stableConnectionMs;
+    if (stableMs === 0) {
+      this.#attempt = 0;
+      return;
+    }
+    this.#tasks.stable = this.#env.scheduler.after(stableMs, () => {
+      if (this.#phase === "online") this.#attempt = 0;
+    });
   }
 
   #onPuback(messageId: number): void {
@@ -378,6 +393,7 @@ export class VirtualDevice implements DeviceContext {
     this.#keepalive.stop();
     env.scheduler.cancel(this.#tasks.drop);
     env.scheduler.cancel(this.#tasks.connect);
+    env.scheduler.cancel(this.#tasks.stable);
     if (wasConnected) m.online--;
     m.counters.disconnects++;
     if (reason.kind === "remote") m.counters.serverCloses++;

@@ -36,7 +36,10 @@ export interface FleetOptions {
   secret?: string;
   /** Connection ramp: devices powered on per second. Default 500. */
   connectRatePerSec?: number;
-  /** Reconnect delays; `{ mode: "zero" }` reproduces a reconnect storm. Default exponential, 1 s base, 30 s cap. */
+  /**
+   * Reconnect delays; `{ mode: "zero" }` reproduces a reconnect storm. Default exponential, 1 s base, 30 s cap, reset
+   * after a connection stayed up 30 s (`stableConnectionMs`).
+   */
   backoff?: Partial<BackoffOptions>;
   /** Messages a device keeps while offline; the oldest are dropped beyond it. Default 1000. */
   offlineBufferSize?: number;
@@ -210,6 +213,7 @@ export function resolveFleetOptions(options: FleetOptions): ResolvedFleetOptions
   if (backoff.mode !== "exponential" && backoff.mode !== "zero") fail("backoff.mode", "must be exponential or zero");
   num("backoff.baseDelayMs", backoff.baseDelayMs, 0, 0, 3_600_000);
   num("backoff.maxDelayMs", backoff.maxDelayMs, 0, backoff.baseDelayMs, 3_600_000);
+  num("backoff.stableConnectionMs", backoff.stableConnectionMs, 0, 0, 3_600_000);
   const takeoverPairs = num("takeoverPairs", options.takeoverPairs, d.takeoverPairs, 0, devices, true);
   if (options.driveApi !== undefined) validateApiDriveOptions(options.driveApi);
   for (const address of options.localAddresses ?? []) {

@@ -54,7 +54,12 @@ describe("reconnect backoff", () => {
     );
   });
 
-  it("defaults to exponential backoff from one second up to thirty", () => {
-    assert.deepEqual(DEFAULT_BACKOFF, { mode: "exponential", baseDelayMs: 1000, maxDelayMs: 30_000 });
+  it("defaults to exponential backoff from one second up to thirty, reset after a 30 s stable connection", () => {
+    assert.deepEqual(DEFAULT_BACKOFF, {
+      mode: "exponential",
+      baseDelayMs: 1000,
+      maxDelayMs: 30_000,
+      stableConnectionMs: 30_000,
+    });
   });
 });
