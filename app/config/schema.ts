@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { parseProxyRange } from "../../broker/index.ts";
+import { MAX_DEPTH_CEILING } from "../../codecs/limits.ts";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 const CODECS = ["json", "cbor", "pb"] as const;
@@ -89,8 +90,8 @@ export const configSchema = z.strictObject({
         .strictObject({
           /** Largest accepted up payload, bytes. */
           maxPayloadBytes: intIn(1, 268_435_455).default(65536),
-          /** Deepest nesting of maps/arrays in a frame. */
-          maxDepth: intIn(1, 1000).default(16),
+          /** Deepest nesting of maps/arrays in a frame; at most what every codec honours (the broker's own bound). */
+          maxDepth: intIn(1, MAX_DEPTH_CEILING).default(16),
           /** Sustained up messages per second per device. */
           messagesPerSecond: intIn(1, 1_000_000).default(100),
           /** Burst size per device. */
