@@ -10,7 +10,7 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
-import { type AgentRuntime, type Clock, createRuntime } from "../agents/index.ts";
+import { type AgentClass, type AgentRuntime, type Clock, createRuntime } from "../agents/index.ts";
 import { commandObserverWiring, DeviceAgent } from "../agents/device/index.ts";
 import { type Broker, createBroker } from "../broker/index.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "../broker/registry/index.ts";
@@ -131,7 +131,12 @@ async function buildBridge(
     createDeviceRegistry({ path: path.join(config.dataDir, REGISTRY_FILE) }),
     (r) => r.close(),
   );
-  const perDevice = registryClasses(registry, agentClasses, config, logger);
+  const classNames = classesByName(
+    DeviceAgent,
+    agentClasses,
+    config.agents.classes.map((c) => c.export),
+  );
+  const perDevice = registryClasses(registry, classNames, logger);
   const engine =
     config.engine.urls.length === 0
       ? undefined
@@ -268,6 +273,7 @@ async function buildBridge(
     engine,
     engineHealthCheckTimeoutMs: config.engine.healthCheckTimeoutMs,
     activity: metrics.activity,
+    agentClassNames: [...classNames.keys()],
     apiToken: token.token,
   });
   await registerMetricsRoute(http.app, metrics, { token: token.token });
@@ -363,15 +369,9 @@ async function buildBridge(
  */
 function registryClasses(
   registry: DeviceRegistry,
-  loaded: readonly LoadedAgentClass[],
-  config: BridgeConfig,
+  byName: ReadonlyMap<string, AgentClass>,
   logger: Logger,
 ): LoadedAgentClass[] {
-  const byName = classesByName(
-    DeviceAgent,
-    loaded,
-    config.agents.classes.map((c) => c.export),
-  );
   const out: LoadedAgentClass[] = [];
   for (const device of registry.list()) {
     if (device.agentClass === null) continue;

@@ -122,6 +122,11 @@ export interface OperatorDeps {
    */
   engineHealthCheckTimeoutMs?: number;
   activity?: OperatorActivity;
+  /**
+   * The names `POST /api/devices` takes as `agentClass`: the bridge's agent classes (DeviceAgent, each configured class
+   * by export and class name). Any other is a 400. Default: not checked (any name is stored).
+   */
+  agentClassNames?: readonly string[];
   /** The operator API token (see `loadOrCreateApiToken`). */
   apiToken: string;
   /** Wall clock for responses; default `Date.now`. */

@@ -141,6 +141,12 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
     },
     async (request, reply) => {
       const { id, codec, agentClass } = request.body;
+      const known = deps.agentClassNames;
+      if (agentClass !== undefined && known !== undefined && !known.includes(agentClass)) {
+        // Stored as given, a typo would be served by the default class, with a warning at every start.
+        const message = `body.agentClass ${agentClass} is not an agent class of this bridge (${known.join(", ")})`;
+        throw new ApiError(400, API_ERROR_CODES.validation, message, "body.agentClass");
+      }
       const options: { codec?: CodecName; agentClass?: string } = {};
       if (codec !== undefined) options.codec = codec;
       if (agentClass !== undefined) options.agentClass = agentClass;
