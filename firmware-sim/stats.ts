@@ -14,6 +14,11 @@ export interface FleetCounters {
   connectRefused: number;
   /** Attempts that failed before a CONNACK: socket errors (refused, reset, TLS), connect timeouts, broker closes. */
   connectErrors: number;
+  /**
+   * SUBACKs refusing the device's down filter (0x80: an ACL, a subscription cap). A failed connection setup: the
+   * device disconnects and retries with backoff.
+   */
+  subscribeRefused: number;
   /** Accepted CONNACKs of devices that had been connected before (after a drop, a kick, a takeover). */
   reconnects: number;
   /** Connections that ended, for any reason. */
@@ -68,6 +73,7 @@ export function createCounters(): FleetCounters {
     connects: 0,
     connectRefused: 0,
     connectErrors: 0,
+    subscribeRefused: 0,
     reconnects: 0,
     disconnects: 0,
     serverCloses: 0,

@@ -56,6 +56,8 @@ export class VirtualDevice implements DeviceContext {
   #sessionUp = false;
   /** A CONNACK accepted an earlier connection of this device: the next accepted one is a reconnect. */
   #acceptedBefore = false;
+  /** A refused subscription was reported as a violation already (once per device; every one is counted). */
+  #refusalReported = false;
   #tasks: { telemetry?: ScheduledTask; drop?: ScheduledTask; connect?: ScheduledTask; stable?: ScheduledTask } = {};
   readonly #keepalive: Keepalive;
   readonly #asker: ReasonAsker | undefined;
@@ -264,8 +266,8 @@ export class VirtualDevice implements DeviceContext {
         onConnack: (sessionPresent, rc) => this.#onConnack(sessionPresent, rc),
         onPublish: (topic, payload, qos, id, dup) => this.#onPublish(topic, payload, qos, id, dup),
         onPuback: (id) => this.#onPuback(id),
-        onSuback: (id) => {
-          if (id === SUBSCRIBE_PACKET_ID && this.#phase === "subscribing") this.#sendHello();
+        onSuback: (id, granted) => {
+          if (id === SUBSCRIBE_PACKET_ID && this.#phase === "subscribing") this.#onSuback(granted);
         },
         onPingresp: () => this.#keepalive.pong(),
         onClose: (reason) => this.#onClose(reason),
@@ -301,6 +303,31 @@ export class VirtualDevice implements DeviceContext {
     }
     this.#phase = "subscribing";
     this.#connection?.subscribe(SUBSCRIBE_PACKET_ID, [this.#topics.down], 1);
+  }
+
+  /**
+   * A granted QoS (0, 1 or 2) completes the subscription; anything else (0x80 [MQTT-3.9.3-2]) is a refusal. A device
+   * deaf to its down topics would count itself online while no command or delta could ever reach it, so a refusal
+   * fails the connection setup like a refused CONNACK: DISCONNECT, then the reconnect backoff (whose counter only a
+   * stable connection resets, so a refusal that repeats is retried less and less often, up to the cap).
+   */
+  #onSuback(granted: readonly number[]): void {
+    const code = granted[0];
+    if (code === 0 || code === 1 || code === 2) {
+      this.#sendHello();
+      return;
+    }
+    this.metrics.counters.subscribeRefused++;
+    if (!this.#refusalReported) {
+      this.#refusalReported = true;
+      const shown = code === undefined ? "no return code" : `0x${code.toString(16)}`;
+      this.violation(
+        "subscription-refused",
+        `the broker refused ${this.#topics.down} (SUBACK ${shown}): no down frame could reach the device; it disconnects and reconnects with backoff (further refusals are counted in subscribeRefused)`,
+      );
+    }
+    // Still "subscribing": the connect timeout closes the connection if the broker never closes its side.
+    this.#connection?.disconnect("subscribe-refused");
   }
 
   #sendHello(): void {

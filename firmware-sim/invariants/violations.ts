@@ -36,7 +36,9 @@ export type ViolationKind =
   /** A device that said `stream: false` received a partial (non-final) reasoning chunk. */
   | "stream-to-non-streaming-device"
   /** A device never completed a connection during the run. */
-  | "device-never-connected";
+  | "device-never-connected"
+  /** The broker refused a device's subscription to its own down topics (SUBACK 0x80); once per device. */
+  | "subscription-refused";
 
 /** One broken invariant. */
 export interface Violation {

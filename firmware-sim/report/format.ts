@@ -30,7 +30,10 @@ export function formatSummary(report: FleetReport, maxViolations = 20): string {
     ["devices (powered / total)", `${s.started} / ${s.devices}`],
     ["active time", `${(report.activeMs / 1000).toFixed(1)} s`],
     ["connects (attempts)", `${c.connects} (${c.connectAttempts})`],
-    ["refused / connect errors", `${c.connectRefused} / ${c.connectErrors}`],
+    [
+      "refused CONNACK / refused SUBACK / connect errors",
+      `${c.connectRefused} / ${c.subscribeRefused} / ${c.connectErrors}`,
+    ],
     ["disconnects (by server / network drops)", `${c.disconnects} (${c.serverCloses} / ${c.networkDrops})`],
     ["published / acked", `${c.published} / ${c.acked}`],
     ["acked per second", `${report.ackedPerSec}`],
