@@ -76,18 +76,24 @@ export function listenSockets(options: SocketListenerOptions): Promise<SocketLis
     // A device that vanishes mid-handshake must never surface as an unhandled error.
     socket.on("error", ignoreError);
   };
-  const onSocket = (socket: net.Socket, remoteAddress = socket.remoteAddress ?? ""): void => {
-    track(socket);
+  /** Hands a socket to the broker; `track` keeps it already. */
+  const handOver = (socket: net.Socket, remoteAddress = socket.remoteAddress ?? ""): void => {
     // Small MQTT packets (a PUBACK) must not wait for Nagle's algorithm and the peer's delayed ACK.
     socket.setNoDelay(true);
     options.accept(socket, options.kind, remoteAddress);
   };
+  const onSocket = (socket: net.Socket, remoteAddress?: string): void => {
+    track(socket);
+    handOver(socket, remoteAddress);
+  };
+  // Aborted as `close()` begins: connections still waiting for their PROXY protocol header then just close.
+  const closing = new AbortController();
   const proxyProtocol = options.proxyProtocol;
   const server =
     proxyProtocol === undefined
       ? plainServer(options, onSocket, track)
-      : proxiedServer(options, proxyProtocol, onSocket, track);
-  return listen(options, server, sockets);
+      : proxiedServer(options, { ...proxyProtocol, closing: closing.signal }, { onSocket, handOver, track });
+  return listen(options, server, sockets, closing);
 }
 
 /** A listener without the PROXY protocol: the net or tls server takes the connections itself. */
@@ -106,23 +112,33 @@ function plainServer(
   return server;
 }
 
+/** What a listener does with its sockets (see `listenSockets`). */
+interface SocketHandling {
+  /** Keeps a socket for `close()` and registers its close and error listeners; once per socket. */
+  track(socket: net.Socket): void;
+  /** Hands a socket `track` keeps already to the broker, under `remoteAddress` (default: its peer's). */
+  handOver(socket: net.Socket, remoteAddress?: string): void;
+  /** `track`, then `handOver`. */
+  onSocket(socket: net.Socket, remoteAddress?: string): void;
+}
+
 /**
  * A listener behind PROXY protocol balancers: a net server takes every raw connection, the gate reads its header, then
- * a TCP socket goes to `onSocket` and a TLS one to a tls server that never listens itself: Node's documented way to
+ * a TCP socket goes to the broker and a TLS one to a tls server that never listens itself: Node's documented way to
  * hand it a connection is to emit `connection` with the socket, whose unread bytes (the ClientHello after the header)
  * the handshake then reads first.
  */
 function proxiedServer(
   options: SocketListenerOptions,
   proxyProtocol: ProxyGateOptions,
-  onSocket: (socket: net.Socket, remoteAddress?: string) => void,
-  track: (socket: net.Socket) => void,
+  { track, handOver, onSocket }: SocketHandling,
 ): net.Server {
   const gate = createProxyGate(proxyProtocol);
   if (options.kind === "tcp") {
     return net.createServer((raw) => {
       track(raw);
-      gate(raw, (remoteAddress) => onSocket(raw, remoteAddress));
+      // The raw socket is the one the broker gets: tracked once, above.
+      gate(raw, (remoteAddress) => handOver(raw, remoteAddress));
     });
   }
   const handOff = new ClientAddressHandOff();
@@ -154,7 +170,12 @@ function proxiedServer(
 }
 
 /** Binds `server`; rejects with BRIDGE_ERR_BROKER_LISTEN (keeping the system error as cause). */
-function listen(options: SocketListenerOptions, server: net.Server, sockets: Set<net.Socket>): Promise<SocketListener> {
+function listen(
+  options: SocketListenerOptions,
+  server: net.Server,
+  sockets: Set<net.Socket>,
+  closing: AbortController,
+): Promise<SocketListener> {
   if (options.maxSockets !== undefined) server.maxConnections = options.maxSockets;
   // Node closes a socket over maxConnections before any of our code sees it: `drop` is the only trace of it (for TLS,
   // the TCP socket is refused before its handshake).
@@ -182,6 +203,7 @@ function listen(options: SocketListenerOptions, server: net.Server, sockets: Set
         close: () =>
           new Promise<void>((done) => {
             server.close(() => done());
+            closing.abort();
             for (const socket of sockets) socket.destroy();
           }),
       });

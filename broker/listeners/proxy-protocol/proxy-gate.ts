@@ -31,6 +31,11 @@ export interface ProxyGateOptions {
   clock: Clock;
   /** Told of each connection closed for its source or its header (by the gate, or by the TLS listener after it). */
   onRefused?: (refusal: ProxyRefusal) => void;
+  /**
+   * Aborted when the listener closes: a connection still waiting for its header is then closed without being reported
+   * (its header was cut short by the shutdown, not by its sender). Default: never.
+   */
+  closing?: AbortSignal;
 }
 
 /**
@@ -58,6 +63,10 @@ export function createProxyGate(options: ProxyGateOptions): ProxyGate {
       return;
     }
     readProxyHeader(socket, headerOptions, (outcome) => {
+      if (options.closing?.aborted === true) {
+        socket.destroy();
+        return;
+      }
       if (outcome.status === "read") {
         proceed(outcome.sourceAddress ?? peer);
         return;
