@@ -32,6 +32,9 @@ import { type BridgeMetrics, createMetrics, registerMetricsRoute, trackHost } fr
 import { createAgentSocketServer } from "./ws/index.ts";
 
 export { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
+
+/** Longest the HTTP server waits for requests in progress at a stop before it cuts their connections, ms. */
+const HTTP_CLOSE_GRACE_MS = 3000;
 export type { BridgeTap } from "./bridge/tap.ts";
 
 export interface BridgeOptions {
@@ -251,6 +254,9 @@ async function buildBridge(
       readinessChecks: { engine: engineReadinessCheck(engine, { clock: options.clock }) },
       // Unlocks the engine check's replica URLs and error text; without it a probe gets the coarse answer.
       apiToken: token.token,
+      // Requests in progress at a stop get a quarter of shutdown.timeoutMs (3 s at most): the agents drain after the
+      // HTTP server has closed, and must have time to before the stop is forced.
+      closeGraceMs: Math.min(HTTP_CLOSE_GRACE_MS, Math.floor(config.shutdown.timeoutMs / 4)),
       upgradeRoutes: [
         {
           name: "mqtt",
