@@ -120,7 +120,7 @@ export class FleetMetrics {
   readonly errorCodes = new Map<string, number>();
   /** CONNACK refusals by return code. */
   readonly refusalCodes = new Map<number, number>();
-  /** Devices currently online (CONNACK received, not yet closed). */
+  /** Devices currently online: connected, subscribed and hello acknowledged (the `online` event), not yet closed. */
   online = 0;
 }
 

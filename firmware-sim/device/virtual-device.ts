@@ -56,6 +56,8 @@ export class VirtualDevice implements DeviceContext {
   #sessionUp = false;
   /** A CONNACK accepted an earlier connection of this device: the next accepted one is a reconnect. */
   #acceptedBefore = false;
+  /** This connection counts in `metrics.online` (from the hello's PUBACK to its close). */
+  #countedOnline = false;
   /** A refused subscription was reported as a violation already (once per device; every one is counted). */
   #refusalReported = false;
   #tasks: { telemetry?: ScheduledTask; drop?: ScheduledTask; connect?: ScheduledTask; stable?: ScheduledTask } = {};
@@ -293,7 +295,6 @@ export class VirtualDevice implements DeviceContext {
     m.counters.connects++;
     if (this.#acceptedBefore) m.counters.reconnects++;
     this.#acceptedBefore = true;
-    m.online++;
     this.#sessionUp = true;
     if (this.#connection) this.#publisher.attach(this.#connection);
     // A persistent session the broker kept still has the subscription; firmware saves the round trip.
@@ -346,6 +347,9 @@ export class VirtualDevice implements DeviceContext {
     const env = this.#env;
     this.#phase = "online";
     this.#everOnline = true;
+    // Online as the `online` event means it: subscribed and greeted, not merely accepted by a CONNACK.
+    this.metrics.online++;
+    this.#countedOnline = true;
     this.#resetBackoffWhenStable();
     env.listener.online(this.deviceId);
     if (this.shadow) {
@@ -421,7 +425,8 @@ export class VirtualDevice implements DeviceContext {
     env.scheduler.cancel(this.#tasks.drop);
     env.scheduler.cancel(this.#tasks.connect);
     env.scheduler.cancel(this.#tasks.stable);
-    if (wasConnected) m.online--;
+    if (this.#countedOnline) m.online--;
+    this.#countedOnline = false;
     m.counters.disconnects++;
     if (reason.kind === "remote") m.counters.serverCloses++;
     // Before a CONNACK, anything but our own refusal handling (connack-N) or shutdown is a failed attempt.

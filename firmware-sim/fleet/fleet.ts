@@ -42,7 +42,10 @@ export interface Fleet {
   readonly deviceIds: readonly string[];
   /** Starts the connection ramp; resolves once every device is powered on (not necessarily connected). */
   start(): Promise<void>;
-  /** Resolves true once `count` devices (default all) are online at the same time; false after `timeoutMs`. */
+  /**
+   * Resolves true once `count` devices (default all) are online at the same time (subscribed and hello acknowledged,
+   * as the `online` event); false after `timeoutMs`.
+   */
   whenOnline(count?: number, timeoutMs?: number): Promise<boolean>;
   /** Stops producing, drains, checks the invariants, disconnects and reports. Idempotent. */
   stop(): Promise<FleetReport>;

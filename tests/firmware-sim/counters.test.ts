@@ -73,6 +73,29 @@ describe("connection counters", () => {
     assert.match(formatProgress({ ...report.stats, started: 3 }), /reconn 1 /);
   });
 
+  test("count a device as online only once its subscription is granted and its hello acknowledged, as the online event does", async () => {
+    // A broker that accepts the CONNECT and the SUBSCRIBE but never acknowledges the hello.
+    const fleet = createFleet({
+      url: "mqtt://127.0.0.1:1",
+      devices: 1,
+      rate: 0,
+      settleMs: 0,
+      drainTimeoutMs: 0,
+      socketFactory: () =>
+        scriptedSocket((packet, broker) => {
+          if (packet.cmd !== "publish") acknowledge(packet, broker);
+        }),
+    });
+    await fleet.start();
+    const online = await fleet.whenOnline(1, 300);
+    const stats = fleet.stats();
+    const report = await fleet.stop();
+    assert.equal(online, false, "not online before its hello is acknowledged");
+    assert.equal(stats.counters.connects, 1, "the CONNACK came");
+    assert.equal(stats.online, 0);
+    assert.equal(report.stats.online, 0);
+  });
+
   test("acked per second counts only PUBACKs of the active time, not those the drain collects after it", async () => {
     // A broker that holds telemetry PUBACKs until the test lets them go, after stop() began: all arrive in the drain.
     const held: (() => void)[] = [];
