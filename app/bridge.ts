@@ -238,6 +238,7 @@ async function buildBridge(
       apiToken: token.token,
       // A token holder may open sockets only to provisioned devices (or any id in anonymous mode).
       agentExists: (id) => config.mqtt.allowAnonymous || registry.get(id) !== undefined,
+      maxBufferedBytes: config.http.agentSockets.maxBufferedBytes,
       observer: metrics.socketObserver,
       logger: logger.child({ component: "ws" }),
     }),

@@ -142,6 +142,16 @@ export const configSchema = z.strictObject({
         .min(16, { error: TOKEN_RULE })
         .regex(/^\S+$/, { error: TOKEN_RULE })
         .optional(),
+      /** The WebSocket agent endpoint `/agents/{id}`. */
+      agentSockets: z
+        .strictObject({
+          /**
+           * Bytes that may wait to be written to one client that reads slower than its agent sends (or stopped
+           * reading); past it the socket is closed with 1013, counted as BRIDGE_ERR_WS_SLOW_CONSUMER.
+           */
+          maxBufferedBytes: intIn(1024, 1_073_741_824).default(4 * 1024 * 1024),
+        })
+        .prefault({}),
     })
     .prefault({}),
   engine: z

@@ -55,6 +55,7 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
   { path: "http.host", kind: "string", env: "BRIDGE_HTTP_HOST", flag: "--http-host" },
   { path: "http.port", kind: "int", env: "BRIDGE_HTTP_PORT", flag: "--http-port" },
   { path: "http.apiToken", kind: "string", env: "BRIDGE_API_TOKEN" },
+  { path: "http.agentSockets.maxBufferedBytes", kind: "int", env: "BRIDGE_AGENT_SOCKET_MAX_BUFFERED_BYTES" },
   { path: "engine.urls", kind: "list", env: "BRIDGE_ENGINE_URL", flag: "--engine-url" },
   { path: "engine.apiKey", kind: "string", env: "BRIDGE_ENGINE_API_KEY" },
   { path: "engine.model", kind: "string", env: "BRIDGE_ENGINE_MODEL", flag: "--engine-model" },

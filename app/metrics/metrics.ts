@@ -33,6 +33,8 @@ export interface SocketObserver {
   messageIn(channel: string): void;
   messageOut(channel: string): void;
   protocolError(code: string): void;
+  /** A socket was closed for a limit (BRIDGE_ERR_WS_SLOW_CONSUMER: its client stopped reading). */
+  limitBreach(code: string): void;
 }
 
 export interface BridgeMetrics {
@@ -342,6 +344,9 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
     },
     protocolError(code) {
       decodeErrors.inc({ code });
+    },
+    limitBreach(code) {
+      limitBreaches.inc({ code });
     },
   };
 

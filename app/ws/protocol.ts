@@ -15,6 +15,8 @@ export const WS_ERROR_CODES = {
   readonly: "BRIDGE_ERR_WS_READONLY",
   eventFailed: "BRIDGE_ERR_WS_EVENT_FAILED",
   openFailed: "BRIDGE_ERR_WS_OPEN_FAILED",
+  /** Not sent as a message: the close reason (1013) of a client that stopped reading, and its counter's code. */
+  slowConsumer: "BRIDGE_ERR_WS_SLOW_CONSUMER",
 } as const;
 
 /** What a client may send. */

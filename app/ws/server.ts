@@ -32,6 +32,13 @@ export interface AgentSocketServerOptions {
   maxProtocolErrors?: number;
   /** Open sockets at most; one more is refused with HTTP 503 before the upgrade. Default 1024. */
   maxSockets?: number;
+  /**
+   * Bytes that may wait to be written to one client (ws `bufferedAmount`: it stopped reading, or reads slower than
+   * its agent sends). A send that finds this much still waiting closes the socket with 1013 instead, counted as
+   * BRIDGE_ERR_WS_SLOW_CONSUMER. Memory held for clients stays under maxSockets times this, plus one message each.
+   * Default 4 MiB.
+   */
+  maxBufferedBytes?: number;
   observer?: SocketObserver;
   logger?: SessionLogger;
   /** Connection id source. Default `ws-` + random UUID. */
@@ -45,6 +52,7 @@ export const AGENT_SOCKET_DEFAULTS = {
   maxPendingMessages: 32,
   maxProtocolErrors: 10,
   maxSockets: 1024,
+  maxBufferedBytes: 4 * 1024 * 1024,
 } as const;
 
 export interface AgentSocketServer {
@@ -65,6 +73,7 @@ const noopObserver: SocketObserver = {
   messageIn() {},
   messageOut() {},
   protocolError() {},
+  limitBreach() {},
 };
 const noopLogger: SessionLogger = { debug() {}, warn() {} };
 
@@ -77,7 +86,14 @@ const noopLogger: SessionLogger = { debug() {}, warn() {} };
  */
 export function createAgentSocketServer(options: AgentSocketServerOptions): AgentSocketServer {
   const o = { ...AGENT_SOCKET_DEFAULTS, ...stripUndefined(options) };
-  for (const field of ["maxMessageBytes", "maxPendingMessages", "maxProtocolErrors", "maxSockets"] as const) {
+  const positive = [
+    "maxMessageBytes",
+    "maxPendingMessages",
+    "maxProtocolErrors",
+    "maxSockets",
+    "maxBufferedBytes",
+  ] as const;
+  for (const field of positive) {
     if (!Number.isInteger(o[field]) || o[field] < 1) throw new RangeError(`${field} must be a positive integer`);
   }
   if (typeof o.apiToken !== "string" || o.apiToken === "") throw new TypeError("apiToken must be a non-empty string");
@@ -125,6 +141,7 @@ export function createAgentSocketServer(options: AgentSocketServerOptions): Agen
         logger,
         maxPendingMessages: o.maxPendingMessages,
         maxProtocolErrors: o.maxProtocolErrors,
+        maxBufferedBytes: o.maxBufferedBytes,
       });
       sessions.add(session);
       ws.on("close", () => {

@@ -35,6 +35,8 @@ export interface SessionOptions {
   logger: SessionLogger;
   maxPendingMessages: number;
   maxProtocolErrors: number;
+  /** Bytes waiting to be written to the client past which it is closed as not reading (see `#send`). */
+  maxBufferedBytes: number;
 }
 
 /** The answer to a message queued on the socket when its agent was destroyed (the runtime's own failure). */
@@ -44,8 +46,18 @@ const AGENT_DESTROYED: EventResult = Object.freeze({
   message: "agent destroyed",
 });
 
-/** WebSocket close codes used by the endpoint (RFC 6455 section 7.4.1). */
-export const CLOSE_CODES = { normal: 1000, goingAway: 1001, policy: 1008, internal: 1011 } as const;
+/**
+ * WebSocket close codes used by the endpoint (RFC 6455 section 7.4.1; 1013 from the IANA registry of close codes).
+ * `tryAgainLater` closes a client that stopped reading: it broke no rule of the protocol (that is `policy`), it fell
+ * behind, and a reconnect gets the agent's identity and whole state again, so it loses no state by coming back.
+ */
+export const CLOSE_CODES = {
+  normal: 1000,
+  goingAway: 1001,
+  policy: 1008,
+  internal: 1011,
+  tryAgainLater: 1013,
+} as const;
 
 export class AgentSocketSession {
   readonly #ws: WebSocket;
@@ -220,8 +232,33 @@ export class AgentSocketSession {
 
   #send(message: ServerMessage, channel: string): void {
     if (this.#ws.readyState !== this.#ws.OPEN) return;
+    // ws keeps whatever the kernel does not take (a client that stopped reading: a closed TCP window, a suspended
+    // tab) in memory without limit. Checked before each send, so one large message to a client that keeps up never
+    // trips it: only a backlog the client has not drained does. Once closing, nothing more is sent (readyState).
+    const buffered = this.#ws.bufferedAmount;
+    if (buffered >= this.#o.maxBufferedBytes) {
+      this.#closeSlowConsumer(buffered);
+      return;
+    }
     this.#o.observer.messageOut(channel);
     this.#ws.send(JSON.stringify(message));
+  }
+
+  #closeSlowConsumer(bufferedBytes: number): void {
+    this.#o.observer.limitBreach(WS_ERROR_CODES.slowConsumer);
+    this.#o.logger.warn(
+      {
+        agentId: this.#o.agentId,
+        connectionId: this.#o.connectionId,
+        code: WS_ERROR_CODES.slowConsumer,
+        bufferedBytes,
+        maxBufferedBytes: this.#o.maxBufferedBytes,
+      },
+      "agent socket closed: the client is not reading what it is sent",
+    );
+    // The close frame queues behind the backlog: a client that reads again learns why; one that never does is cut
+    // by ws's closing handshake timeout (30 s), and the backlog freed with it.
+    this.#ws.close(CLOSE_CODES.tryAgainLater, "client not reading: too much data waiting for it");
   }
 
   #onClose(): void {

@@ -1,0 +1,146 @@
+/**
+ * A WebSocket agent client that stops reading: what the bridge buffers for it is bounded. Driven with a real ws client
+ * whose socket is paused, so the server's writes back up through both kernels' buffers into ws's `bufferedAmount`.
+ */
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, test } from "node:test";
+import WebSocket from "ws";
+import type { SocketObserver } from "../../app/metrics/index.ts";
+import { type AgentSocketServer, createAgentSocketServer } from "../../app/ws/index.ts";
+import { FakeHost } from "./ws-fake-host.ts";
+
+const TOKEN = "test-token-0123456789abcdef";
+const MAX_BUFFERED = 256 * 1024;
+/** One state broadcast of about 32 KiB of JSON. */
+const BIG_STATE = { blob: "x".repeat(32 * 1024) };
+/** Far more than loopback's kernel buffers hold; the test fails rather than hangs if the bound never applies. */
+const MAX_SENT_BYTES = 256 * 1024 * 1024;
+
+describe("WebSocket agent endpoint: a client that stops reading", () => {
+  let server: Server;
+  let sockets: AgentSocketServer;
+  let host: FakeHost;
+  let base: string;
+  const breaches: string[] = [];
+  const warnings: Array<Record<string, unknown>> = [];
+  const clients: WebSocket[] = [];
+  let ids = 0;
+
+  before(async () => {
+    host = new FakeHost();
+    const observer: SocketObserver = {
+      opened() {},
+      closed() {},
+      messageIn() {},
+      messageOut() {},
+      protocolError() {},
+      limitBreach(code) {
+        breaches.push(code);
+      },
+    };
+    sockets = createAgentSocketServer({
+      host,
+      apiToken: TOKEN,
+      newConnectionId: () => `c${++ids}`,
+      maxBufferedBytes: MAX_BUFFERED,
+      observer,
+      logger: { debug() {}, warn: (obj) => warnings.push(obj as Record<string, unknown>) },
+    });
+    server = createServer();
+    server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    base = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  after(async () => {
+    for (const ws of clients) ws.terminate();
+    await sockets.close();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+
+  async function connect(agentId: string): Promise<{ ws: WebSocket; connectionId: string }> {
+    const before = new Set(host.connections.keys());
+    const ws = new WebSocket(`${base}/agents/${agentId}?token=${TOKEN}`);
+    clients.push(ws);
+    // The identity comes once the agent connection is open, so the connection is known to the host by then.
+    await new Promise<void>((resolve, reject) => {
+      ws.once("message", () => resolve());
+      ws.once("error", reject);
+    });
+    const connectionId = [...host.connections.keys()].find((id) => !before.has(id));
+    assert.ok(connectionId !== undefined);
+    return { ws, connectionId };
+  }
+
+  test("is closed with 1013 and a counted reason once too much waits for it; other clients and the agent go on", async () => {
+    const slow = await connect("dev-1");
+    const other = await connect("dev-1");
+    let otherReceived = 0;
+    other.ws.on("message", () => otherReceived++);
+    const slowClosed = new Promise<{ code: number; reason: string }>((resolve) =>
+      slow.ws.once("close", (code, reason) => resolve({ code, reason: String(reason) })),
+    );
+    // The client stops reading: nothing it is sent leaves the bridge's process once the kernels' buffers are full.
+    slow.ws.pause();
+
+    let sent = 0;
+    while (breaches.length === 0 && sent < MAX_SENT_BYTES) {
+      // The agent broadcasts its state to every protocol connection, as setState does.
+      for (const c of host.connections.values()) c.transport.sendProtocol({ type: "state", state: BIG_STATE });
+      sent += 32 * 1024;
+      // Let the sockets write (and the other client read) between broadcasts.
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.deepEqual(breaches, ["BRIDGE_ERR_WS_SLOW_CONSUMER"], `closed after ${sent} bytes were broadcast`);
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0]?.maxBufferedBytes, MAX_BUFFERED);
+    // Held for it at most: the bound plus the one message that went past it.
+    const held = Number(warnings[0]?.bufferedBytes);
+    assert.ok(held >= MAX_BUFFERED && held < MAX_BUFFERED + 64 * 1024, `held ${held} bytes`);
+    assert.equal(warnings[0]?.connectionId, slow.connectionId);
+
+    // Nothing more is buffered for it once it is closing, and it is counted once.
+    for (let i = 0; i < 64; i++) {
+      for (const c of host.connections.values()) c.transport.sendProtocol({ type: "state", state: BIG_STATE });
+    }
+    assert.deepEqual(breaches, ["BRIDGE_ERR_WS_SLOW_CONSUMER"]);
+
+    // The other client still talks to the agent.
+    const seenBefore = otherReceived;
+    other.ws.send(JSON.stringify({ type: "rpc", id: "r1", method: "add", args: [2, 3] }));
+    const reply = await new Promise<Record<string, unknown>>((resolve) => {
+      const onMessage = (data: WebSocket.RawData) => {
+        const m = JSON.parse(String(data)) as Record<string, unknown>;
+        if (m.id === "r1") {
+          other.ws.off("message", onMessage);
+          resolve(m);
+        }
+      };
+      other.ws.on("message", onMessage);
+    });
+    assert.equal(reply.result, 5);
+    assert.ok(otherReceived > seenBefore);
+
+    // Reading again, the slow client gets what was buffered, then the close frame that says why.
+    slow.ws.resume();
+    const { code, reason } = await slowClosed;
+    assert.equal(code, 1013);
+    assert.match(reason, /not reading/);
+    // The agent sees the close of the slow connection only.
+    await waitFor(() => !host.connections.has(slow.connectionId));
+    assert.ok(host.connections.has(other.connectionId));
+    other.ws.close();
+  });
+
+  test("maxBufferedBytes is validated", () => {
+    assert.throws(() => createAgentSocketServer({ host, apiToken: TOKEN, maxBufferedBytes: 0 }), /maxBufferedBytes/);
+    assert.throws(() => createAgentSocketServer({ host, apiToken: TOKEN, maxBufferedBytes: 1.5 }), /maxBufferedBytes/);
+  });
+});
+
+async function waitFor(predicate: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !predicate(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(predicate(), "condition not reached");
+}
