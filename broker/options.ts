@@ -159,6 +159,11 @@ export interface BrokerLogger {
   info(obj: Record<string, unknown>, msg: string): void;
   warn(obj: Record<string, unknown>, msg: string): void;
   error(obj: Record<string, unknown>, msg: string): void;
+  /**
+   * Optional (pino has it): one line per `down/error` frame a device is sent (broker/error-frame-log.ts), for whoever
+   * writes firmware with a client that does not show it (`mosquitto_pub`); `--log-level debug` turns it on.
+   */
+  debug?(obj: Record<string, unknown>, msg: string): void;
 }
 
 export const silentLogger: BrokerLogger = { info() {}, warn() {}, error() {} };

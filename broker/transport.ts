@@ -7,6 +7,7 @@ import { protocolToDown } from "../agents/protocol-down.ts";
 import type { DownMessage } from "../codecs/frames.ts";
 import type { Clock } from "./clock.ts";
 import type { DeviceConnection, HeldDown } from "./connection.ts";
+import { logErrorFrame } from "./error-frame-log.ts";
 import type { ObserverHub } from "./observer.ts";
 import type { BrokerLogger } from "./options.ts";
 import { downTopic, encodeDown } from "./wire.ts";
@@ -197,9 +198,12 @@ export class MqttConnectionTransport implements ConnectionTransport {
     private readonly connection: DeviceConnection,
     private readonly sender: DownSender,
     private readonly closeFromServer: (connection: DeviceConnection, reason: string, as?: RuntimeCloseReason) => void,
+    private readonly logger: BrokerLogger,
   ) {}
 
   send(message: DownMessage, options: { qos: 0 | 1 }): void {
+    // The agent refused something of the device's (a stale state patch, a reasoning request without an engine).
+    if (message.channel === "error") logErrorFrame(this.logger, this.connection.deviceId, message.frame);
     this.sender.send(this.connection, message, options.qos);
   }
 
@@ -217,8 +221,9 @@ export function createConnectionTransport(
   connection: DeviceConnection,
   sender: DownSender,
   closeFromServer: (connection: DeviceConnection, reason: string, as?: RuntimeCloseReason) => void,
+  logger: BrokerLogger,
 ): ConnectionTransport {
-  return new MqttConnectionTransport(connection, sender, closeFromServer);
+  return new MqttConnectionTransport(connection, sender, closeFromServer, logger);
 }
 
 /**

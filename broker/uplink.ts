@@ -7,6 +7,7 @@ import type { AgentHost, EventResult } from "../agents/host.ts";
 import type { UpMessage } from "../codecs/frames.ts";
 import type { Clock } from "./clock.ts";
 import type { DeviceConnection } from "./connection.ts";
+import { logErrorFrame } from "./error-frame-log.ts";
 import { BrokerErrorCode } from "./errors.ts";
 import { handleUp } from "./handlers/index.ts";
 import type { ObserverHub } from "./observer.ts";
@@ -91,8 +92,9 @@ export function createUplink(deps: UplinkDeps): Uplink {
 
   // Refusals go in the connection's codec, not the refused message's suffix: a binary device that sent a /json
   // message must still never receive a JSON text frame (DESIGN section 3, protocol suppression).
-  function refuse(connection: DeviceConnection, code: string, msg: string, id?: string): void {
-    sender.send(connection, { channel: "error", frame: id === undefined ? { code, msg } : { code, msg, id } }, 0);
+  function refuse(connection: DeviceConnection, topic: string, code: string, msg: string, codec?: string): void {
+    logErrorFrame(logger, connection.deviceId, { code, msg }, { topic, codec });
+    sender.send(connection, { channel: "error", frame: { code, msg } }, 0);
   }
 
   function hostFault(connection: DeviceConnection, err: unknown): UplinkOutcome {
@@ -104,6 +106,7 @@ export function createUplink(deps: UplinkDeps): Uplink {
   /** What the device is told about its message once the agent handled it (or could not). */
   async function outcomeOf(
     connection: DeviceConnection,
+    topic: string,
     message: UpMessage,
     result: EventResult,
   ): Promise<UplinkOutcome> {
@@ -123,14 +126,15 @@ export function createUplink(deps: UplinkDeps): Uplink {
       await sender.sendLast(connection, { channel: "error", frame });
       return { status: "disconnect", code: result.code, message: result.message };
     }
+    logErrorFrame(logger, connection.deviceId, frame, { topic });
     sender.send(connection, { channel: "error", frame }, 0);
     return ACK;
   }
 
   /** Waits for the commit of an accepted event and maps its result. */
-  function afterCommit(connection: DeviceConnection, message: UpMessage, done: Promise<EventResult>) {
+  function afterCommit(connection: DeviceConnection, topic: string, message: UpMessage, done: Promise<EventResult>) {
     return done.then(
-      (result) => (result.status === "failed" ? outcomeOf(connection, message, result) : ACK),
+      (result) => (result.status === "failed" ? outcomeOf(connection, topic, message, result) : ACK),
       (err: unknown) => hostFault(connection, err),
     );
   }
@@ -165,7 +169,11 @@ export function createUplink(deps: UplinkDeps): Uplink {
     }
   }
 
-  function deliver(connection: DeviceConnection, message: UpMessage): UplinkOutcome | Promise<UplinkOutcome> {
+  function deliver(
+    connection: DeviceConnection,
+    topic: string,
+    message: UpMessage,
+  ): UplinkOutcome | Promise<UplinkOutcome> {
     if (connection.handOversPending === 0) {
       // Fast path: nothing of this connection is waiting for the mailbox, so the order is kept by handing over now,
       // with no promise chain per message.
@@ -176,11 +184,11 @@ export function createUplink(deps: UplinkDeps): Uplink {
       } catch (err) {
         return hostFault(connection, err);
       }
-      if (outcome.accepted) return afterCommit(connection, message, outcome.done);
+      if (outcome.accepted) return afterCommit(connection, topic, message, outcome.done);
       // The mailbox is full: wait for room, then keep later messages of this connection behind this one.
-      return slowDeliver(connection, message, outcome.ready);
+      return slowDeliver(connection, topic, message, outcome.ready);
     }
-    return slowDeliver(connection, message, undefined);
+    return slowDeliver(connection, topic, message, undefined);
   }
 
   /**
@@ -198,6 +206,7 @@ export function createUplink(deps: UplinkDeps): Uplink {
 
   function slowDeliver(
     connection: DeviceConnection,
+    topic: string,
     message: UpMessage,
     firstWait: Promise<void> | undefined,
   ): Promise<UplinkOutcome> {
@@ -220,7 +229,7 @@ export function createUplink(deps: UplinkDeps): Uplink {
     );
     connection.deliverTail = settled;
     return accepted.then(
-      (handedOver) => (handedOver === undefined ? CLOSED : afterCommit(connection, message, handedOver.done)),
+      (handedOver) => (handedOver === undefined ? CLOSED : afterCommit(connection, topic, message, handedOver.done)),
       (err: unknown) => hostFault(connection, err),
     );
   }
@@ -300,13 +309,18 @@ export function createUplink(deps: UplinkDeps): Uplink {
           message: `flood: more than ${limits.maxRateBreaches} messages over the rate limit`,
         };
       }
-      refuse(connection, BrokerErrorCode.rateLimited, `over ${limits.messagesPerSecond} messages/s; message dropped`);
+      refuse(
+        connection,
+        topic,
+        BrokerErrorCode.rateLimited,
+        `over ${limits.messagesPerSecond} messages/s; message dropped`,
+      );
       return ACK;
     }
     connection.rateBreaches = 0;
     if (payload.length > limits.maxPayloadBytes) {
       hub.limitBreach(BrokerErrorCode.frameTooLarge);
-      refuse(connection, BrokerErrorCode.frameTooLarge, `payload over ${limits.maxPayloadBytes} bytes`);
+      refuse(connection, topic, BrokerErrorCode.frameTooLarge, `payload over ${limits.maxPayloadBytes} bytes`);
       return ACK;
     }
     let parsed: UpTopic;
@@ -319,7 +333,7 @@ export function createUplink(deps: UplinkDeps): Uplink {
     }
     if (!parsed.ok) {
       hub.decodeError(parsed.code);
-      refuse(connection, parsed.code, parsed.message);
+      refuse(connection, topic, parsed.code, parsed.message);
       return ACK;
     }
     const known = connection.upCodec();
@@ -330,7 +344,7 @@ export function createUplink(deps: UplinkDeps): Uplink {
     const decoded = decodeUp(codec, parsed.channel, payload, decodeLimits);
     if (!decoded.ok) {
       hub.decodeError(decoded.code);
-      refuse(connection, decoded.code, decoded.message);
+      refuse(connection, topic, decoded.code, decoded.message, codec);
       return ACK;
     }
     // What the device's latest message was in hints at what it speaks: its down frames use that only when nothing is
@@ -342,6 +356,6 @@ export function createUplink(deps: UplinkDeps): Uplink {
       connection.touchedAtMs = now;
       deps.registry.touch(connection.deviceId, now);
     }
-    return deliver(connection, decoded.message);
+    return deliver(connection, topic, decoded.message);
   }
 }

@@ -139,7 +139,7 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
       connectFacts.delete(client);
       streamFacts.delete(client.conn);
       client.conn.on("close", finishOnClose(sessions, connection));
-      const transport = new MqttConnectionTransport(connection, sender, closeFromServer);
+      const transport = new MqttConnectionTransport(connection, sender, closeFromServer, logger);
       const result = await sessions.open(connection, transport);
       if (result.status === "ended") {
         // Not the agent refusing it: the session ended while it was opened (see OpenResult); its client is closed, so
