@@ -258,6 +258,11 @@ async function buildBridge(
       // Requests in progress at a stop get a quarter of shutdown.timeoutMs (3 s at most): the agents drain after the
       // HTTP server has closed, and must have time to before the stop is forced.
       closeGraceMs: Math.min(HTTP_CLOSE_GRACE_MS, Math.floor(config.shutdown.timeoutMs / 4)),
+      // Slow clients (a head or body that never ends, idle keep-alive) cannot hold the port's connections for long.
+      headersTimeoutMs: config.http.headersTimeoutMs,
+      requestTimeoutMs: config.http.requestTimeoutMs,
+      keepAliveTimeoutMs: config.http.keepAliveTimeoutMs,
+      maxConnections: config.http.maxConnections,
       upgradeRoutes: [
         {
           name: "mqtt",

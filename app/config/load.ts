@@ -176,6 +176,20 @@ function crossChecks(config: BridgeConfig, sources: ReadonlyMap<string, string>)
   issues.push(...checkReadable(tls.certFile, "mqtt.tls.certFile", sources));
   issues.push(...checkReadable(tls.keyFile, "mqtt.tls.keyFile", sources));
   issues.push(...checkReadable(tls.caFile, "mqtt.tls.caFile", sources));
+  // Node refuses a server whose head may take longer than the whole request (ERR_OUT_OF_RANGE as it is built).
+  const { headersTimeoutMs, requestTimeoutMs } = config.http;
+  if (headersTimeoutMs > requestTimeoutMs) {
+    // Blame the one the operator set: a requestTimeoutMs under the default head timeout is the mistake then.
+    if (sources.has("http.headersTimeoutMs") || !sources.has("http.requestTimeoutMs")) {
+      const field = "http.headersTimeoutMs";
+      const message = `must not exceed http.requestTimeoutMs (${requestTimeoutMs})`;
+      issues.push({ field, message, source: sourceOf(sources, field) });
+    } else {
+      const field = "http.requestTimeoutMs";
+      const message = `must be at least http.headersTimeoutMs (${headersTimeoutMs})`;
+      issues.push({ field, message, source: sourceOf(sources, field) });
+    }
+  }
   if (tls.certFile === undefined && tls.proxyProtocol.trustedSources.length > 0) {
     const field = "mqtt.tls.proxyProtocol.trustedSources";
     issues.push({

@@ -142,6 +142,23 @@ export const configSchema = z.strictObject({
         .min(16, { error: TOKEN_RULE })
         .regex(/^\S+$/, { error: TOKEN_RULE })
         .optional(),
+      /**
+       * A request's head must have arrived within this many ms of its first byte, or it gets a 408 and its connection
+       * is closed (Node's own default is 60 s). Upgraded WebSockets (`/mqtt`, `/agents/{id}`) are not timed by it.
+       */
+      headersTimeoutMs: intIn(1, 3_600_000).default(15_000),
+      /**
+       * A whole request (head and body) must have arrived within this many ms (fastify's default: never). Not the
+       * time to answer it, and not an upgraded WebSocket's lifetime. At least `headersTimeoutMs` (a cross-check).
+       */
+      requestTimeoutMs: intIn(1, 3_600_000).default(30_000),
+      /** An idle keep-alive connection is closed after this many ms without a request (fastify's default: 72 s). */
+      keepAliveTimeoutMs: intIn(1, 3_600_000).default(5_000),
+      /**
+       * Connections the HTTP server holds at once; one more is closed as it arrives. Upgraded WebSockets count (MQTT
+       * over WebSocket devices, agent clients): room for `mqtt.limits.maxConnections` devices by default.
+       */
+      maxConnections: intIn(1, 10_000_000).default(12_288),
       /** The WebSocket agent endpoint `/agents/{id}`. */
       agentSockets: z
         .strictObject({

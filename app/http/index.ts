@@ -1,5 +1,11 @@
 /** The operator HTTP server and its upgrade dispatch. */
-export { createHttpServer, type HttpServer, type HttpServerOptions, type Readiness } from "./server.ts";
+export {
+  createHttpServer,
+  HTTP_SERVER_DEFAULTS,
+  type HttpServer,
+  type HttpServerOptions,
+  type Readiness,
+} from "./server.ts";
 export {
   type EngineReadinessBody,
   type EngineReadinessOptions,

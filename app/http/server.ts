@@ -2,6 +2,7 @@
  * The operator HTTP server: fastify with `/healthz`, `/readyz` and named checks at `/readyz/{name}`, the upgrade
  * dispatch for WebSocket paths, and whatever the operator surface registers (REST API, metrics, dashboard).
  */
+import type { Server as NodeServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import type { Logger } from "pino";
@@ -44,10 +45,39 @@ export interface HttpServerOptions {
    * How long `close()` lets requests in progress finish, ms; connections still open then are cut. Default 3000.
    */
   closeGraceMs?: number;
+  /**
+   * A request head must have arrived within this many ms of its first byte, else 408 and the connection is closed.
+   * Default 15000 (Node's own: 60000). Upgraded WebSockets are not timed by it.
+   */
+  headersTimeoutMs?: number;
+  /**
+   * A whole request, head and body, must have arrived within this many ms, else 408 (the time to answer it is not
+   * counted). At least `headersTimeoutMs`. Default 30000 (fastify's own: none).
+   */
+  requestTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this many ms. Default 5000 (fastify's own: 72000). */
+  keepAliveTimeoutMs?: number;
+  /**
+   * Connections held at once; one more is closed as it arrives (Node's `server.maxConnections`). Upgraded WebSockets
+   * (MQTT over WebSocket devices, agent clients) keep counting for as long as they are open. Default 12288.
+   */
+  maxConnections?: number;
+  /** Time source of the refused-connection log's rate limit. Default `Date.now`. */
+  now?: () => number;
 }
 
 /** Defaults of the optional options. */
-export const HTTP_SERVER_DEFAULTS = { bodyLimitBytes: 1024 * 1024, closeGraceMs: 3000 } as const;
+export const HTTP_SERVER_DEFAULTS = {
+  bodyLimitBytes: 1024 * 1024,
+  closeGraceMs: 3000,
+  headersTimeoutMs: 15_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 12_288,
+} as const;
+
+/** Refused connections are logged at most once per this many ms, with how many were refused since. */
+const DROP_LOG_INTERVAL_MS = 10_000;
 
 export interface HttpServer {
   readonly app: FastifyInstance;
@@ -65,7 +95,29 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   if (!Number.isInteger(closeGraceMs) || closeGraceMs < 0) {
     throw new RangeError("closeGraceMs must be an integer >= 0");
   }
+  const limits = {
+    headersTimeoutMs: options.headersTimeoutMs ?? HTTP_SERVER_DEFAULTS.headersTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs ?? HTTP_SERVER_DEFAULTS.requestTimeoutMs,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? HTTP_SERVER_DEFAULTS.keepAliveTimeoutMs,
+    maxConnections: options.maxConnections ?? HTTP_SERVER_DEFAULTS.maxConnections,
+  };
+  for (const [field, value] of Object.entries(limits)) {
+    // 0 means "never" to Node, which is what these options are here to prevent.
+    if (!Number.isInteger(value) || value < 1) throw new RangeError(`${field} must be a positive integer`);
+  }
+  if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
+    throw new RangeError("headersTimeoutMs must not exceed requestTimeoutMs");
+  }
   const app = Fastify({
+    // Node checks the head and request timeouts of open connections every connectionsCheckingInterval (30 s by
+    // default), which would let a stalled head live up to 30 s past headersTimeoutMs.
+    http: {
+      headersTimeout: limits.headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+    },
+    // fastify sets these two on the server itself (its defaults: no request limit, 72 s keep-alive).
+    requestTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
     loggerInstance: logger as FastifyBaseLogger,
     // One line per request would drown the device logs; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
@@ -117,6 +169,10 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
 
   const dispatch = createUpgradeDispatcher(options.upgradeRoutes, logger, () => accepting);
   app.server.on("upgrade", dispatch);
+  // An upgraded socket is still the server's connection to Node, so it counts until it closes: one bound on what the
+  // port holds, WebSockets that have not (yet) authenticated included. Timeouts end once a socket is upgraded.
+  app.server.maxConnections = limits.maxConnections;
+  logRefusedConnections(app.server, logger, limits.maxConnections, options.now ?? Date.now);
 
   return {
     app,
@@ -146,4 +202,24 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       }
     },
   };
+}
+
+/**
+ * Logs connections the server closed at `maxConnections` (Node's `drop` event): the first at once, then at most one
+ * line per DROP_LOG_INTERVAL_MS with how many were refused since, so a flood cannot flood the log too.
+ */
+function logRefusedConnections(server: NodeServer, logger: Logger, maxConnections: number, now: () => number): void {
+  let lastLogAt: number | undefined;
+  let unlogged = 0;
+  server.on("drop", () => {
+    unlogged++;
+    const at = now();
+    if (lastLogAt !== undefined && at - lastLogAt < DROP_LOG_INTERVAL_MS) return;
+    logger.warn(
+      { maxConnections, refused: unlogged },
+      "HTTP connection refused: the server holds http.maxConnections connections (WebSockets included)",
+    );
+    lastLogAt = at;
+    unlogged = 0;
+  });
 }
