@@ -22,15 +22,11 @@ export interface RefusedUp {
 /** Logs `frame` for `deviceId` at debug level; a logger without `debug` (the broker's default) logs nothing. */
 export function logErrorFrame(logger: BrokerLogger, deviceId: string, frame: ErrorFrame, refused?: RefusedUp): void {
   if (logger.debug === undefined) return;
+  // The frame nested, not spread: pino writes the log line's own text under `msg`, the frame's key too.
   logger.debug(
-    {
-      device: deviceId,
-      ...(refused === undefined ? {} : { topic: refused.topic.slice(0, 256), codec: refused.codec }),
-      code: frame.code,
-      msg: frame.msg,
-      ...(frame.id === undefined ? {} : { id: frame.id }),
-      ...(frame.v === undefined ? {} : { v: frame.v }),
-    },
+    refused === undefined
+      ? { device: deviceId, frame }
+      : { device: deviceId, topic: refused.topic.slice(0, 256), codec: refused.codec, frame },
     "error frame to device",
   );
 }

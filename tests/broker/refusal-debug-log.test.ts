@@ -50,8 +50,10 @@ describe("error frames sent to a device are logged at debug level", () => {
     assert.equal(obj.device, "dev-1");
     assert.equal(obj.topic, "devices/dev-1/up/telemetry");
     assert.equal(obj.codec, "cbor", "a JSON payload read as CBOR is the usual mistake: the line must show it");
-    assert.equal(obj.code, "BRIDGE_ERR_FRAME_DECODE");
-    assert.equal(typeof obj.msg, "string");
+    const frame = obj.frame as { code: string; msg: string };
+    assert.equal(frame.code, "BRIDGE_ERR_FRAME_DECODE");
+    assert.equal(typeof frame.msg, "string");
+    assert.equal(obj.msg, undefined, "the frame's msg must not collide with the log line's own msg key");
   });
 
   test("a message whose event failed in its agent is logged with the failure's code and the topic", async () => {
@@ -64,8 +66,7 @@ describe("error frames sent to a device are logged at debug level", () => {
     const { obj } = refusals()[1]!;
     assert.equal(obj.device, "dev-1");
     assert.equal(obj.topic, "devices/dev-1/up/state");
-    assert.equal(obj.code, "BRIDGE_ERR_HANDLER");
-    assert.equal(obj.msg, "handler threw");
+    assert.deepEqual(obj.frame, { code: "BRIDGE_ERR_HANDLER", msg: "handler threw" });
   });
 
   test("an error frame the agent sends itself (a stale state patch) is logged with its code, message and v", async () => {
@@ -79,9 +80,7 @@ describe("error frames sent to a device are logged at debug level", () => {
     assert.equal(refusals().length, 3);
     assert.deepEqual(refusals()[2]!.obj, {
       device: "dev-1",
-      code: "BRIDGE_ERR_STALE_VERSION",
-      msg: "reported version is 1, not 0",
-      v: 1,
+      frame: { code: "BRIDGE_ERR_STALE_VERSION", msg: "reported version is 1, not 0", v: 1 },
     });
   });
 
