@@ -237,7 +237,7 @@ export abstract class Agent<S extends Value = ValueMap> {
 
   /** Told about every failed event, hook, schedule, queue item. Default: logs it. */
   onError(error: unknown, context: { event: string }): void {
-    this.env.logger.error({ err: error, event: context.event, agent: this.id }, "agent event failed");
+    this.env.logger.error({ err: error, event: context.event }, "agent event failed");
   }
 
   /** Asked once per connection. Default: protocol messages for JSON connections only. */

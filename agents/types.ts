@@ -51,6 +51,7 @@ export interface AgentEnv {
   clock: Clock;
   random: () => number;
   engine?: ReasoningEngine;
+  /** Already bound to the agent id (`agent`): a line that adds `agent` again writes the key twice. */
   logger: Logger;
   /**
    * Per-agent-class options (`RuntimeOptions.agentConfig[ClassName]`, the bridge's `agents.config`), `{}` when absent:

@@ -177,7 +177,7 @@ export class DeviceAgent extends Agent<ValueMap> {
       this.#commandObserver({ agentId: this.id, commandId, from, state });
     } catch (err) {
       // Metrics must never fail a command.
-      this.env.logger.warn({ err, agent: this.id }, "command observer threw");
+      this.env.logger.warn({ err }, "command observer threw");
     }
   }
 

@@ -113,7 +113,7 @@ export class DeviceCore {
     if (!this.#protocolRefusalsLogged.has(message.type)) {
       this.#protocolRefusalsLogged.add(message.type);
       this.ports.logger.warn(
-        { agent: this.ports.id, connection: conn.id, frame: message.type, ...tooLarge },
+        { connection: conn.id, frame: message.type, ...tooLarge },
         "a protocol frame larger than the device's maxFrame was not sent (logged once)",
       );
     }
@@ -215,7 +215,7 @@ export class DeviceCore {
   commandFinished(command: CommandRecord, scheduleId: string | null): void {
     if (scheduleId !== null) this.ports.cancelSchedule(scheduleId);
     this.commands.prune(this.options.commandHistoryMax);
-    this.ports.logger.debug({ agent: this.ports.id, command: command.id, state: command.state }, "command finished");
+    this.ports.logger.debug({ command: command.id, state: command.state }, "command finished");
   }
 }
 

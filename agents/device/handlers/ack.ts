@@ -16,7 +16,7 @@ export function handleAck(core: DeviceCore, conn: Connection, frame: AckFrame): 
     typeof frame.err === "string" ? frame.err : null,
   );
   if (outcome.status !== "applied") {
-    core.ports.logger.debug({ agent: core.ports.id, command: frame.id, outcome: outcome.status }, "ack ignored");
+    core.ports.logger.debug({ command: frame.id, outcome: outcome.status }, "ack ignored");
     return undefined;
   }
   core.commandFinished(outcome.command, outcome.scheduleId);

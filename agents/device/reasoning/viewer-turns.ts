@@ -29,7 +29,7 @@ export function endViewerTurn(reasoner: Reasoner, turn: Turn): void {
   reasoner.turns.finish(turn.id, "cancelled", VIEWER_CLOSED);
   if (turn.status === "running" && turn.taskId !== null) core.ports.cancelTask(turn.taskId);
   core.ports.logger.debug(
-    { agent: core.ports.id, turn: turn.id, request: turn.requestId, status: turn.status },
+    { turn: turn.id, request: turn.requestId, status: turn.status },
     "a viewer's reasoning turn ended with its connection",
   );
 }
