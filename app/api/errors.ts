@@ -122,7 +122,9 @@ export function apiErrorHandler(
   if (fe.validation !== undefined) {
     const first = fe.validation[0];
     const field = validationField(fe.validationContext, first?.instancePath, first?.params);
-    const message = `${field} ${validationProblem(first?.keyword, first?.message)}`;
+    // `data` is there because the body validator is verbose (validation.ts); fastify's type does not list it.
+    const data = (first as { data?: unknown } | undefined)?.data;
+    const message = `${field} ${validationProblem(first?.keyword, first?.message, first?.params, data)}`;
     return sendError(reply, 400, API_ERROR_CODES.validation, message, field);
   }
   if (fe.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
@@ -149,8 +151,19 @@ export function apiErrorHandler(
  * The part after the field name. ajv's own text repeats the field (`must have required property 'state'`), so the
  * two keywords an operator meets most get plain sentences: `body.state is required`, `body.ttl is not a known field`.
  */
-function validationProblem(keyword: string | undefined, message: string | undefined): string {
+function validationProblem(
+  keyword: string | undefined,
+  message: string | undefined,
+  params: unknown,
+  data: unknown,
+): string {
   if (keyword === "required") return "is required";
+  // An integer token beyond ±(2^53-1) is read exactly, as a bigint (json-body.ts); ajv's "must be integer" would
+  // say the operator sent no integer at all.
+  const wanted = typeof params === "object" && params !== null ? (params as Record<string, unknown>).type : undefined;
+  if (keyword === "type" && typeof data === "bigint" && (wanted === "integer" || wanted === "number")) {
+    return `is ${data}, beyond the integers this field takes`;
+  }
   if (keyword === "additionalProperties") return "is not a known field";
   return message ?? "is invalid";
 }

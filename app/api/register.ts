@@ -7,6 +7,7 @@ import { DEFAULT_DECODE_LIMITS } from "../../codecs/codec.ts";
 import { bearerToken, tokensEqual } from "./auth.ts";
 import type { OperatorDeps } from "./deps.ts";
 import { API_ERROR_CODES, ApiError, apiErrorHandler, sendError } from "./errors.ts";
+import { useExactJsonBodies } from "./json-body.ts";
 import { depthExceeds } from "./json-value.ts";
 import { OpenApiCollector } from "./openapi.ts";
 import { registerApprovalRoutes } from "./routes/approvals.ts";
@@ -47,6 +48,8 @@ export async function registerOperatorApi(app: FastifyInstance, deps: OperatorDe
     async (api) => {
       api.setErrorHandler(apiErrorHandler);
       api.setValidatorCompiler(apiValidatorCompiler);
+      // Integers beyond 2^53 in bodies reach agents exactly instead of rounded by JSON.parse.
+      useExactJsonBodies(api, MAX_BODY_DEPTH);
       api.setNotFoundHandler((request, reply) => {
         sendError(reply, 404, API_ERROR_CODES.notFound, `no route ${request.method} ${request.url.split("?")[0]}`);
       });

@@ -6,8 +6,17 @@
 import { Ajv, type ValidateFunction } from "ajv";
 import type { FastifySchema, FastifySchemaCompiler } from "fastify";
 
-/** Strict body validation: JSON already carries its types; every error is reported, the first one is shown. */
-const bodyAjv = new Ajv({ coerceTypes: false, removeAdditional: false, useDefaults: true, allErrors: false });
+/**
+ * Strict body validation: JSON already carries its types; the first error is reported. Verbose, so an error has the
+ * value at fault: a bigint (an integer beyond ±(2^53-1), json-body.ts) in a numeric field gets its own message.
+ */
+const bodyAjv = new Ajv({
+  coerceTypes: false,
+  removeAdditional: false,
+  useDefaults: true,
+  allErrors: false,
+  verbose: true,
+});
 
 /** fastify's own defaults for the text parts of a request (`?limit=10` is the integer 10). */
 const textAjv = new Ajv({ coerceTypes: "array", removeAdditional: true, useDefaults: true, allErrors: false });

@@ -1,0 +1,93 @@
+/**
+ * The API's JSON body parser. `JSON.parse` turns an integer token beyond ±(2^53-1) into the nearest double, silently
+ * (`12345678901234567890123` becomes `12345678901234567000000`), while the device protocol carries such integers
+ * exactly (CBOR and protobuf bignums, docs/protocol.md "Values"). So bodies are read by the bridge's own strict
+ * RFC 8259 parser, the one device JSON goes through: such a token becomes a `bigint`, and reaches the agent and the
+ * device unchanged. Where a field of the API itself wants a number, its schema refuses the bigint by name (see
+ * errors.ts). The parser also refuses duplicate keys, naming them, as device JSON does.
+ *
+ * What the default parser refused stays refused: an empty body, a syntax error, `__proto__` keys and a `constructor`
+ * holding a `prototype` (fastify's prototype poisoning checks), and a body nested deeper than MAX_BODY_DEPTH.
+ */
+import { errorCodes, type FastifyInstance } from "fastify";
+import { parseJson } from "../../codecs/json/json-parse.ts";
+import { DecodeFault } from "../../codecs/schema/fault.ts";
+import { API_ERROR_CODES, ApiError } from "./errors.ts";
+
+/**
+ * Replaces the `application/json` parser of the `api` scope (and only of it).
+ *
+ * @example
+ * await app.register(async (api) => { useExactJsonBodies(api, MAX_BODY_DEPTH); ... }, { prefix: "/api" });
+ */
+export function useExactJsonBodies(api: FastifyInstance, maxDepth: number): void {
+  api.removeContentTypeParser("application/json");
+  api.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
+    const text = body as string;
+    if (text.length === 0) {
+      // The default parser's own error, so the answer is the one it always was (415, "send a JSON body").
+      done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined);
+      return;
+    }
+    try {
+      const value = parseJson(text, maxDepth);
+      const poisoned = constructorPrototypePath(value);
+      if (poisoned !== undefined) {
+        throw new ApiError(
+          400,
+          API_ERROR_CODES.validation,
+          `${poisoned}: a constructor.prototype is not accepted`,
+          poisoned,
+        );
+      }
+      done(null, value);
+    } catch (err) {
+      done(toApiError(err, maxDepth), undefined);
+    }
+  });
+}
+
+function toApiError(err: unknown, maxDepth: number): Error {
+  if (!(err instanceof DecodeFault)) return err instanceof Error ? err : new Error(String(err));
+  switch (err.code) {
+    case "BRIDGE_ERR_FRAME_TOO_DEEP":
+      // Worded as the depth check of every body (register.ts), whichever of the two finds it.
+      return new ApiError(400, API_ERROR_CODES.validation, `body nests deeper than ${maxDepth}`, "body");
+    case "BRIDGE_ERR_FRAME_INVALID": {
+      // A fault at a key (a duplicate, `__proto__`, an integer of over 4001 digits): the parser's message starts
+      // with that key's path, which becomes the API's field.
+      const field = err.field === undefined ? "body" : `body.${err.field}`;
+      const prefix = `${err.field}: `;
+      const problem = err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
+      return new ApiError(400, API_ERROR_CODES.validation, `${field}: ${problem}`, field);
+    }
+    default:
+      return new ApiError(
+        400,
+        API_ERROR_CODES.validation,
+        `body is not valid JSON: ${err.message.replace(/^payload is not JSON: /, "")}`,
+        "body",
+      );
+  }
+}
+
+/**
+ * The field path of the first object holding a `constructor` key whose value holds a `prototype` key (what fastify's
+ * default parser refuses as constructor poisoning), or undefined. Iterative: the depth is bounded, the width is not.
+ */
+function constructorPrototypePath(value: unknown): string | undefined {
+  const stack: Array<{ v: unknown; path: string }> = [{ v: value, path: "body" }];
+  while (stack.length > 0) {
+    const { v, path } = stack.pop() as { v: unknown; path: string };
+    if (typeof v !== "object" || v === null) continue;
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) stack.push({ v: v[i], path: `${path}.${i}` });
+      continue;
+    }
+    const map = v as Record<string, unknown>;
+    const ctor = Object.hasOwn(map, "constructor") ? map.constructor : undefined;
+    if (typeof ctor === "object" && ctor !== null && Object.hasOwn(ctor, "prototype")) return `${path}.constructor`;
+    for (const [key, child] of Object.entries(map)) stack.push({ v: child, path: `${path}.${key}` });
+  }
+  return undefined;
+}
