@@ -2,8 +2,10 @@
  * `agent-bridge start`: load the configuration, start the bridge, log the real addresses, and stop gracefully on
  * SIGTERM/SIGINT (stop accepting, drain mailboxes, commit, close, exit 0). A second signal forces exit 1.
  */
+import { join } from "node:path";
 import type { Command } from "commander";
 import type { Logger } from "pino";
+import { API_TOKEN_FILE } from "../api/token.ts";
 import { type BridgeConfig, isLoopbackHost } from "../config/index.ts";
 import { createLogger } from "../logging.ts";
 import { dashboardLink } from "../dashboard/index.ts";
@@ -60,11 +62,12 @@ function warnInsecure(config: BridgeConfig, logger: Logger): void {
 
 /**
  * Shows a just-generated operator token once, as plain stdout lines and never through the logger: log lines get
- * shipped and shared, and the token stays readable later only from `<dataDir>/api-token` (mode 0600).
+ * shipped and shared, and the token stays readable later only from `<dataDir>/api-token` (mode 0600). The link is not
+ * single-use: it carries the token itself, so it is worded as what it does, not "one-time".
  */
-function printGeneratedToken(token: string, dashboard: string | undefined, dataDir: string): void {
-  const lines = [`operator API token (shown once; kept in ${dataDir}/api-token): ${token}`];
-  if (dashboard !== undefined) lines.push(`dashboard (one-time link): ${dashboardLink(dashboard, token)}`);
+function printGeneratedToken(token: string, dashboard: string | undefined, tokenFile: string): void {
+  const lines = [`operator API token (shown once; kept in ${tokenFile}): ${token}`];
+  if (dashboard !== undefined) lines.push(`dashboard (signs in with the token): ${dashboardLink(dashboard, token)}`);
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 
@@ -134,11 +137,14 @@ export async function runStart(flags: Flags, overrides?: Readonly<Record<string,
   try {
     const addresses = await bridge.start();
     const dashboard = addresses.http ? httpBaseUrl(addresses.http) : undefined;
+    // Where the token is, never what: a later start prints nothing else, and an operator who missed the first start's
+    // lines must still find it. A configured token is the operator's own.
+    const tokenFile = bridge.apiTokenSource === "configured" ? undefined : join(config.dataDir, API_TOKEN_FILE);
     logger.info(
-      { addresses, dashboard, dataDir: config.dataDir, engines: config.engine.urls.length },
+      { addresses, dashboard, dataDir: config.dataDir, apiTokenFile: tokenFile, engines: config.engine.urls.length },
       "bridge started",
     );
-    if (bridge.apiTokenSource === "generated") printGeneratedToken(bridge.apiToken, dashboard, config.dataDir);
+    if (bridge.apiTokenSource === "generated") printGeneratedToken(bridge.apiToken, dashboard, tokenFile ?? "");
   } catch (err) {
     // A signal during start stops the bridge on purpose (BRIDGE_ERR_STOPPED): a graceful stop, not a failed start.
     if (stopping !== undefined && hasErrorCode(err, "BRIDGE_ERR_STOPPED")) return stopping;

@@ -43,6 +43,13 @@ test("the page references no outside origin", async () => {
   assert.doesNotMatch(page.body, /https?:\/\//);
 });
 
-test("a one-time link carries the token in the fragment, never the query", () => {
+test("the sign-in prompt says where the token is kept, for an operator who missed the first start's lines", async () => {
+  const page = await app.inject({ method: "GET", url: "/" });
+  const prompt = /<dialog id="login">([\s\S]*?)<\/dialog>/.exec(page.body)?.[1] ?? "";
+  assert.match(prompt, /<code>api-token<\/code>/);
+  assert.match(prompt, /cat data\/api-token/);
+});
+
+test("the sign-in link carries the token in the fragment, never the query", () => {
   assert.equal(dashboardLink("http://127.0.0.1:8080/", "a b"), "http://127.0.0.1:8080/#token=a%20b");
 });

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import path from "node:path";
 import { after, describe, test } from "node:test";
 import { type BridgeProcess, makeTempDir, startBridgeProcess } from "./support/bridge-process.ts";
 
-/** The plain (non-JSON) stdout lines a bridge printed: its log lines are JSON, the one-time token lines are not. */
+/** The plain (non-JSON) stdout lines a bridge printed: its log lines are JSON, the token lines of a first start are not. */
 function plainLines(bridge: BridgeProcess): string[] {
   return bridge.logs.filter((l) => l.level === 0).map((l) => l.msg);
 }
@@ -17,20 +18,20 @@ describe("a generated operator API token", () => {
   const dataDir = makeTempDir("e2e-api-token-");
   after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
-  test("is printed once on stdout with the one-time dashboard link, never in a log line, and not again on the next start", async () => {
+  test("is printed once on stdout with the dashboard link that signs in, never in a log line, and not again on the next start, whose start line names its file", async () => {
     const first = await startBridgeProcess({ dataDir, env: { BRIDGE_API_TOKEN: "" } });
     let token: string;
     try {
       const lines = await waitForPlainLines(first, 2);
       const tokenLine = lines.find((l) => l.startsWith("operator API token"));
-      const linkLine = lines.find((l) => l.startsWith("dashboard (one-time link): "));
+      const linkLine = lines.find((l) => l.startsWith("dashboard (signs in with the token): "));
       assert.ok(tokenLine !== undefined, `no token line in ${JSON.stringify(lines)}`);
       assert.ok(linkLine !== undefined, `no dashboard link in ${JSON.stringify(lines)}`);
       token = tokenLine.slice(tokenLine.lastIndexOf(" ") + 1);
       assert.equal(token, fs.readFileSync(`${dataDir}/api-token`, "utf8").trim());
       assert.equal(
         linkLine,
-        `dashboard (one-time link): http://127.0.0.1:${first.httpPort}/#token=${encodeURIComponent(token)}`,
+        `dashboard (signs in with the token): http://127.0.0.1:${first.httpPort}/#token=${encodeURIComponent(token)}`,
       );
       const json = first.logs.filter((l) => l.level !== 0);
       assert.ok(!JSON.stringify(json).includes(token), "the token reached a log line");
@@ -48,12 +49,15 @@ describe("a generated operator API token", () => {
       await new Promise((r) => setTimeout(r, 200));
       assert.deepEqual(plainLines(second), []);
       assert.ok(!JSON.stringify(second.logs).includes(token));
+      // An operator who missed the first start's lines learns where the token is from every later start.
+      const started = second.logs.find((l) => l.msg === "bridge started");
+      assert.equal(started?.apiTokenFile, path.join(path.resolve(dataDir), "api-token"));
     } finally {
       assert.equal(await second.stop(), 0);
     }
   });
 
-  test("on an IPv6 address the start line and the one-time link carry a usable URL with the host in brackets", async () => {
+  test("on an IPv6 address the start line and the sign-in link carry a usable URL with the host in brackets", async () => {
     const v6Dir = makeTempDir("e2e-api-token-v6-");
     const bridge = await startBridgeProcess({
       dataDir: v6Dir,
@@ -64,7 +68,7 @@ describe("a generated operator API token", () => {
       const origin = `http://[::1]:${bridge.httpPort}`;
       assert.equal(bridge.logs.find((l) => l.msg === "bridge started")?.dashboard, `${origin}/`);
       const lines = await waitForPlainLines(bridge, 2);
-      const link = lines.find((l) => l.startsWith("dashboard (one-time link): "))?.split(": ")[1] ?? "";
+      const link = lines.find((l) => l.startsWith("dashboard (signs in with the token): "))?.split(": ")[1] ?? "";
       assert.ok(link.startsWith(`${origin}/#token=`), link);
       const page = await fetch(new URL(link));
       assert.equal(page.status, 200, "the printed link opens the dashboard");

@@ -11,7 +11,7 @@ export class ApiError extends Error {
   }
 }
 
-/** Takes a token from a one-time link (#token=...) into sessionStorage and removes it from the address bar. */
+/** Takes a token from the sign-in link (#token=...) into sessionStorage and removes it from the address bar. */
 export function adoptTokenFromLink() {
   const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
   if (match === null) return;

@@ -56,7 +56,7 @@ async function tick(gen) {
 function start() {
   clearTimeout(timer);
   generation++;
-  // A one-time link may also arrive as a hash change on an open page.
+  // The sign-in link may also arrive as a hash change on an open page.
   adoptTokenFromLink();
   if (getToken() === null) {
     $("logout").hidden = true;
