@@ -1,6 +1,7 @@
 import type { Value, ValueMap } from "../codecs/frames.ts";
 import type { AgentCell } from "./cell.ts";
 import { handleDefaultMessage } from "./default-message.ts";
+import { errorCode, errorMessage, isCallerInputError } from "./errors.ts";
 import { assertStateWritable } from "./readonly-guard.ts";
 import type { CloseReason, InboundMessage, ProtocolMessage } from "./host.ts";
 import { retryWithBackoff } from "./retry.ts";
@@ -235,8 +236,20 @@ export abstract class Agent<S extends Value = ValueMap> {
     return true;
   }
 
-  /** Told about every failed event, hook, schedule, queue item. Default: logs it. */
+  /**
+   * Told about every failed event, hook, schedule, queue item. Default: logs it at error level with its stack, or, for
+   * a caller's input the agent refused (an invalid argument in an operator's call, an unknown rpc method: see
+   * isCallerInputError), at debug level without a stack: the caller got the failure as its answer, and a line at
+   * error per bad request would drown the real faults.
+   */
   onError(error: unknown, context: { event: string }): void {
+    if (isCallerInputError(error, context.event)) {
+      this.env.logger.debug(
+        { event: context.event, code: errorCode(error), error: errorMessage(error) },
+        "agent refused a caller's input",
+      );
+      return;
+    }
     this.env.logger.error({ err: error, event: context.event }, "agent event failed");
   }
 

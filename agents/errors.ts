@@ -44,3 +44,33 @@ export function errorCode(err: unknown): string {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** Runtime codes that say a caller's input was refused, not that the agent or the bridge failed. */
+const CALLER_INPUT_CODES: ReadonlySet<string> = new Set([
+  AGENT_ERRORS.STATE_INVALID,
+  AGENT_ERRORS.READONLY,
+  AGENT_ERRORS.READONLY_CONNECTION,
+  AGENT_ERRORS.RPC_UNKNOWN_METHOD,
+  AGENT_ERRORS.CALL_UNKNOWN_METHOD,
+]);
+const RUNTIME_CODES: ReadonlySet<string> = new Set(Object.values(AGENT_ERRORS));
+/**
+ * An agent class's own code for refused input (DeviceAgent's BRIDGE_ERR_INVALID_ARGUMENT, a class's
+ * BRIDGE_ERR_THERMO_NOT_FOUND), by the suffixes the operator API answers with a 4xx (app/api/errors.ts). The runtime's
+ * own codes are not read this way: BRIDGE_ERR_SCHEDULE_INVALID is the agent's own mistake, whatever event it came in.
+ */
+const CALLER_INPUT_SUFFIX =
+  /_(INVALID|INVALID_ARGUMENT|ARGUMENT|ARGS|VALIDATION|BAD_REQUEST|NOT_FOUND|CONFLICT|STALE|VERSION|VERSION_CONFLICT|EXISTS|READONLY|FORBIDDEN|NOT_CALLABLE)$/;
+
+/**
+ * True when `err`, failing `event`, is a caller's bad input rather than a fault: the event is one a caller sent (an
+ * operator's call, a connection's message, an rpc it ran) and the code the caller is answered with (errorCode, so a
+ * plain Error is never one) says its input was refused. Such a failure is the caller's to fix, and is answered to it
+ * as a value; it is no server error, so the default onError logs it at debug, without a stack.
+ */
+export function isCallerInputError(err: unknown, event: string): boolean {
+  if (event !== "call" && event !== "message" && !event.startsWith("rpc:")) return false;
+  if (!(err instanceof BridgeError)) return false;
+  const code = err.code;
+  return CALLER_INPUT_CODES.has(code) || (!RUNTIME_CODES.has(code) && CALLER_INPUT_SUFFIX.test(code));
+}

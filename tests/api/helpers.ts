@@ -43,6 +43,8 @@ export async function createApiFixture(
     agentConfig?: Record<string, unknown>;
     /** Agent classes by id pattern besides the default DeviceAgent. */
     agentClasses?: RuntimeOptions["agentClasses"];
+    /** The runtime's logger (its agents log through it). Default: silent. */
+    logger?: RuntimeOptions["logger"];
   } = {},
 ): Promise<ApiFixture> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "api-test-"));
@@ -59,7 +61,7 @@ export async function createApiFixture(
     clock,
     random,
     engine: options.engine,
-    logger: pino({ level: "silent" }),
+    logger: options.logger ?? pino({ level: "silent" }),
     agentConfig: options.agentConfig === undefined ? undefined : { DeviceAgent: options.agentConfig },
     agentClasses: options.agentClasses,
     observer: metrics.runtimeObserver,

@@ -1,0 +1,91 @@
+/**
+ * An operator's input that the agent refuses as invalid is the client's mistake, answered with a 4xx: it is logged at
+ * debug without a stack, not as a server error. A real fault inside the agent stays an error with its stack.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import pino from "pino";
+import type { Value } from "../../codecs/frames.ts";
+import { DeviceAgent } from "../../agents/index.ts";
+import { AUTH, type ApiFixture, createApiFixture } from "./helpers.ts";
+
+/** A device agent with a bug: queuing a command throws a plain Error. */
+class FaultyDevice extends DeviceAgent {
+  override sendCommand(_input: Value): never {
+    throw new Error("bug in sendCommand");
+  }
+}
+
+type LogLine = { level: number; msg: string; err?: { stack?: string }; code?: string; event?: string };
+
+describe("log level of refused operator input", () => {
+  let f: ApiFixture;
+  const lines: LogLine[] = [];
+  before(async () => {
+    const logger = pino({ level: "trace" }, { write: (line: string) => lines.push(JSON.parse(line) as LogLine) });
+    f = await createApiFixture({ logger, agentClasses: [{ pattern: "faulty-*", agentClass: FaultyDevice }] });
+    await f.provision("dev-1");
+    await f.provision("faulty-1");
+  });
+  after(() => f.close());
+
+  const ERROR = 50;
+  const DEBUG = 20;
+
+  async function refusedLines(request: () => Promise<{ statusCode: number; body: string }>): Promise<LogLine[]> {
+    lines.length = 0;
+    const res = await request();
+    assert.equal(res.statusCode, 400, res.body);
+    return [...lines];
+  }
+
+  test("an invalid command name is a debug line without a stack, not an error", async () => {
+    const logged = await refusedLines(() =>
+      f.app.inject({
+        method: "POST",
+        url: "/api/devices/dev-1/commands",
+        headers: AUTH,
+        payload: { name: "re boot!" },
+      }),
+    );
+    assert.deepEqual(
+      logged.filter((l) => l.level >= ERROR),
+      [],
+    );
+    const refused = logged.filter((l) => l.code === "BRIDGE_ERR_INVALID_ARGUMENT");
+    assert.equal(refused.length, 1);
+    assert.equal(refused[0]?.level, DEBUG);
+    assert.equal(refused[0]?.err, undefined, "no error object, so no stack");
+    assert.match(JSON.stringify(refused[0]), /name must be/);
+  });
+
+  test("an expectedVersion the agent cannot take (1e300) is a debug line too", async () => {
+    const logged = await refusedLines(() =>
+      f.app.inject({
+        method: "PUT",
+        url: "/api/devices/dev-1/shadow/desired",
+        headers: { ...AUTH, "content-type": "application/json" },
+        payload: '{"state":{"led":"on"},"expectedVersion":1e300}',
+      }),
+    );
+    assert.deepEqual(
+      logged.filter((l) => l.level >= ERROR),
+      [],
+    );
+    assert.equal(logged.filter((l) => l.level === DEBUG && l.code === "BRIDGE_ERR_INVALID_ARGUMENT").length, 1);
+  });
+
+  test("a fault inside the agent is still an error with its stack", async () => {
+    lines.length = 0;
+    const res = await f.app.inject({
+      method: "POST",
+      url: "/api/devices/faulty-1/commands",
+      headers: AUTH,
+      payload: { name: "reboot" },
+    });
+    assert.equal(res.statusCode, 500, res.body);
+    const errors = lines.filter((l) => l.level === ERROR);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]?.err?.stack ?? "", /bug in sendCommand/);
+  });
+});
