@@ -91,6 +91,17 @@ const EXACT_AGENT_STATUS: Record<string, number> = {
   BRIDGE_ERR_AGENT_START_TIMEOUT: 503,
 };
 
+/**
+ * True for a 503 the bridge answers on purpose with a stable code: the runtime is shutting down
+ * (BRIDGE_ERR_RUNTIME_CLOSED), an agent waits out a start backoff (BRIDGE_ERR_AGENT_START_TIMEOUT, which the runtime
+ * logs once per backoff step), a mailbox is full. The bridge works as designed and the same request may succeed later,
+ * so it is logged as a warning, not as a fault with a stack. An ApiError that wraps a thrown `cause` is a fault
+ * whatever its status.
+ */
+export function isExpectedUnavailability(error: ApiError): boolean {
+  return error.statusCode === 503 && error.cause === undefined && error.code !== API_ERROR_CODES.internal;
+}
+
 /** Sends the standard error body. */
 export function sendError(
   reply: FastifyReply,
@@ -113,7 +124,21 @@ export function apiErrorHandler(
   reply: FastifyReply,
 ): FastifyReply {
   if (error instanceof ApiError) {
-    if (error.statusCode >= 500) request.log.error({ err: error }, "operator API request failed");
+    if (isExpectedUnavailability(error)) {
+      // No stack: it says where the answer was built, not what went wrong, and the code says that already.
+      request.log.warn(
+        {
+          code: error.code,
+          statusCode: error.statusCode,
+          retryAfterMs: error.retryAfterMs,
+          method: request.method,
+          path: request.url.split("?")[0],
+        },
+        `operator API request answered ${error.statusCode}: ${error.message}`,
+      );
+    } else if (error.statusCode >= 500) {
+      request.log.error({ err: error }, "operator API request failed");
+    }
     const retryAfter = retryAfterSeconds(error.statusCode, error.retryAfterMs);
     if (retryAfter !== undefined) reply.header("retry-after", retryAfter);
     return sendError(reply, error.statusCode, error.code, error.message, error.field);

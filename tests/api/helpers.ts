@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import pino from "pino";
 import type { UpMessage } from "../../codecs/frames.ts";
 import type { ReasoningEngine } from "../../agents/engine.ts";
@@ -45,6 +45,8 @@ export async function createApiFixture(
     agentClasses?: RuntimeOptions["agentClasses"];
     /** The runtime's logger (its agents log through it). Default: silent. */
     logger?: RuntimeOptions["logger"];
+    /** The API's own logger (fastify's: the API error handler logs through it). Default: none. */
+    apiLogger?: FastifyBaseLogger;
   } = {},
 ): Promise<ApiFixture> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "api-test-"));
@@ -73,7 +75,10 @@ export async function createApiFixture(
     scrypt: { N: 1024, r: 8, p: 1 },
   });
   const online = new Set<string>();
-  const app = Fastify();
+  const app =
+    options.apiLogger === undefined
+      ? Fastify()
+      : Fastify({ loggerInstance: options.apiLogger, disableRequestLogging: true });
   const engine =
     options.engine?.health !== undefined && options.engine.stats !== undefined
       ? (options.engine as OperatorEngine)
