@@ -12,6 +12,21 @@ export const deviceIdParams = {
   properties: { id: { type: "string", pattern: DEVICE_ID_PATTERN, description: "Device (agent) id" } },
 } as const;
 
+/**
+ * An integer field of the API (a version, a limit, a count) from `minimum` to `maximum`, at most 2^53-1. ajv's
+ * `integer` alone takes any integral double (`1e300`), a value no version or count can be and that would reach an
+ * agent only to be refused there; bounded here, it is a 400 naming the field before any agent is woken.
+ *
+ * @example
+ * expectedVersion: { ...integerField(0), description: "Current desired version" }
+ */
+export function integerField(
+  minimum: number,
+  maximum: number = Number.MAX_SAFE_INTEGER,
+): { type: "integer"; minimum: number; maximum: number } {
+  return { type: "integer", minimum, maximum };
+}
+
 export const codecSchema = { type: "string", enum: ["json", "cbor", "pb"] } as const;
 
 /** Any JSON value (agent values are converted with `toJsonValue`). */

@@ -59,7 +59,7 @@ describe("log level of refused operator input", () => {
     assert.match(JSON.stringify(refused[0]), /name must be/);
   });
 
-  test("an expectedVersion the agent cannot take (1e300) is a debug line too", async () => {
+  test("an expectedVersion no version can be (1e300) is refused by the API's schema: the agent logs nothing", async () => {
     const logged = await refusedLines(() =>
       f.app.inject({
         method: "PUT",
@@ -68,11 +68,7 @@ describe("log level of refused operator input", () => {
         payload: '{"state":{"led":"on"},"expectedVersion":1e300}',
       }),
     );
-    assert.deepEqual(
-      logged.filter((l) => l.level >= ERROR),
-      [],
-    );
-    assert.equal(logged.filter((l) => l.level === DEBUG && l.code === "BRIDGE_ERR_INVALID_ARGUMENT").length, 1);
+    assert.deepEqual(logged, [], "the agent never ran (integer-bounds.test.ts)");
   });
 
   test("a fault inside the agent is still an error with its stack", async () => {

@@ -8,7 +8,7 @@ import { callDeviceAgent } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { toJsonValue } from "../json-value.ts";
-import { deviceIdParams } from "../schemas.ts";
+import { deviceIdParams, integerField } from "../schemas.ts";
 
 export const COMMAND_STATES = ["QUEUED", "SENT", "SUCCEEDED", "FAILED", "EXPIRED"] as const;
 
@@ -37,8 +37,8 @@ export function registerCommandRoutes(api: FastifyInstance, deps: OperatorDeps):
           properties: {
             name: { type: "string", minLength: 1, maxLength: 64 },
             args: { description: "Command arguments, any JSON" },
-            ttlSeconds: { type: "integer", minimum: 1, maximum: 30 * 86400, description: "Expires after" },
-            maxAttempts: { type: "integer", minimum: 1, maximum: 100, description: "Deliveries before FAILED" },
+            ttlSeconds: { ...integerField(1, 30 * 86400), description: "Expires after" },
+            maxAttempts: { ...integerField(1, 100), description: "Deliveries before FAILED" },
           },
         },
       },
@@ -67,7 +67,7 @@ export function registerCommandRoutes(api: FastifyInstance, deps: OperatorDeps):
           type: "object",
           properties: {
             state: { type: "string", enum: [...COMMAND_STATES] },
-            limit: { type: "integer", minimum: 1, default: 50, description: `Capped at ${MAX_COMMAND_LIST}` },
+            limit: { ...integerField(1), default: 50, description: `Capped at ${MAX_COMMAND_LIST}` },
           },
         },
       },

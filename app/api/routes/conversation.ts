@@ -5,7 +5,7 @@ import type { FastifyInstance } from "fastify";
 import { callDeviceAgent } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
 import { toJsonValue } from "../json-value.ts";
-import { deviceIdParams } from "../schemas.ts";
+import { deviceIdParams, integerField } from "../schemas.ts";
 
 export const MAX_CONVERSATION_LIMIT = 500;
 
@@ -20,7 +20,7 @@ export function registerConversationRoutes(api: FastifyInstance, deps: OperatorD
         querystring: {
           type: "object",
           properties: {
-            limit: { type: "integer", minimum: 1, default: 50, description: `Capped at ${MAX_CONVERSATION_LIMIT}` },
+            limit: { ...integerField(1), default: 50, description: `Capped at ${MAX_CONVERSATION_LIMIT}` },
           },
         },
       },

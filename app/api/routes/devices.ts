@@ -8,7 +8,7 @@ import { callDeviceAgent, requireDevice } from "../agent-call.ts";
 import type { OperatorDeps, OperatorDeviceRecord } from "../deps.ts";
 import { API_ERROR_CODES, ApiError } from "../errors.ts";
 import { type JsonValue, toJsonValue } from "../json-value.ts";
-import { codecSchema, DEVICE_ID_PATTERN, deviceIdParams } from "../schemas.ts";
+import { codecSchema, DEVICE_ID_PATTERN, deviceIdParams, integerField } from "../schemas.ts";
 import { DeviceRemovals } from "./device-removals.ts";
 
 /** Largest page of `GET /api/devices`. */
@@ -78,9 +78,9 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
           properties: {
             online: { type: "boolean", description: "Only online (true) or offline (false) devices" },
             q: { type: "string", maxLength: 64, description: "Only ids containing this text (case-insensitive)" },
-            limit: { type: "integer", minimum: 1, maximum: MAX_DEVICE_PAGE, description: "Page size; default all" },
+            limit: { ...integerField(1, MAX_DEVICE_PAGE), description: "Page size; default all" },
             // Bounded because the registry pages in SQL, where an offset past 64 bits is an error, not an empty page.
-            offset: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER, default: 0 },
+            offset: { ...integerField(0), default: 0 },
           },
         },
       },

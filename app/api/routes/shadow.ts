@@ -8,7 +8,7 @@ import { callDeviceAgent } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { asMap, toJsonValue } from "../json-value.ts";
-import { deviceIdParams } from "../schemas.ts";
+import { deviceIdParams, integerField } from "../schemas.ts";
 
 /** Code returned when `expectedVersion` is not the current desired version. */
 export const SHADOW_CONFLICT_CODE = "BRIDGE_ERR_API_SHADOW_CONFLICT";
@@ -36,8 +36,7 @@ export function registerShadowRoutes(api: FastifyInstance, deps: OperatorDeps): 
           properties: {
             state: { type: "object", description: "Patch of desired state" },
             expectedVersion: {
-              type: "integer",
-              minimum: 0,
+              ...integerField(0),
               description: "Current desired version, for optimistic concurrency",
             },
           },

@@ -7,7 +7,7 @@ import { callDeviceAgent } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
 import { API_ERROR_CODES, ApiError } from "../errors.ts";
 import { toJsonValue } from "../json-value.ts";
-import { deviceIdParams } from "../schemas.ts";
+import { deviceIdParams, integerField } from "../schemas.ts";
 
 /** Most readings one request returns; larger `limit`s are capped, not refused. */
 export const MAX_TELEMETRY_LIMIT = 5000;
@@ -45,8 +45,7 @@ export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps
               description: "asc (default): oldest first, for paging on ts; desc: newest first",
             },
             limit: {
-              type: "integer",
-              minimum: 1,
+              ...integerField(1),
               default: DEFAULT_TELEMETRY_LIMIT,
               description: `Capped at ${MAX_TELEMETRY_LIMIT}`,
             },
