@@ -3,6 +3,7 @@ import { describe, test } from "node:test";
 import mqttPacket from "mqtt-packet";
 import { getCodec } from "../../codecs/index.ts";
 import {
+  connectPacket,
   connectRaw,
   publishPacket,
   type RawDevice,
@@ -11,7 +12,7 @@ import {
   type TestBroker,
   waitUntil,
 } from "./helpers.ts";
-import { connectPacket, rawWebSocket } from "./raw-websocket.ts";
+import { rawWebSocket } from "./raw-websocket.ts";
 
 const cbor = getCodec("cbor");
 /** A generous rate limit: these devices send fast on purpose, and the rate limit is not under test. */

@@ -10,6 +10,7 @@ import mqttPacket from "mqtt-packet";
 import type { MqttClient } from "mqtt";
 import {
   connectDevice,
+  connectPacket,
   endClient,
   serveUpgrades,
   startTestBroker,
@@ -17,7 +18,7 @@ import {
   type TestBroker,
   waitUntil,
 } from "./helpers.ts";
-import { connectPacket, type RawWebSocket, rawWebSocket } from "./raw-websocket.ts";
+import { type RawWebSocket, rawWebSocket } from "./raw-websocket.ts";
 
 /** Down frames of about 60 KB: 400 of them (24 MB) are far more than loopback's socket buffers hold. */
 const FRAMES = 400;

@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import mqttPacket from "mqtt-packet";
 import type { DeviceRegistry } from "../../broker/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { startTestBroker, type TestBroker, waitUntil } from "./helpers.ts";
+import { connectPacket, startTestBroker, type TestBroker, waitUntil } from "./helpers.ts";
 
 /** A CONNECT on its own socket from `localAddress`; `code` resolves with its CONNACK's return code. */
 interface PendingConnect {
@@ -27,19 +27,7 @@ function sendConnect(tb: TestBroker, id: string, password: string, localAddress:
   // A socket this test closes on purpose never gets its CONNACK; that rejection is not a failure.
   code.catch(() => {});
   socket.on("data", (data) => parser.parse(data));
-  socket.once("connect", () => {
-    const connect: mqttPacket.IConnectPacket = {
-      cmd: "connect",
-      protocolId: "MQTT",
-      protocolVersion: 4,
-      clean: true,
-      keepalive: 30,
-      clientId: id,
-      username: id,
-      password: Buffer.from(password),
-    };
-    socket.write(mqttPacket.generate(connect));
-  });
+  socket.once("connect", () => socket.write(connectPacket(id, password)));
   return { socket, code };
 }
 

@@ -313,6 +313,21 @@ export async function connectRaw(
   return device;
 }
 
+/** A CONNECT of a provisioned device (clean session, keepalive 30 s), with a last will on `willTopic` if given. */
+export function connectPacket(clientId: string, password: string, willTopic?: string): Buffer {
+  return mqttPacket.generate({
+    cmd: "connect",
+    protocolId: "MQTT",
+    protocolVersion: 4,
+    clean: true,
+    keepalive: 30,
+    clientId,
+    username: clientId,
+    password: Buffer.from(password),
+    ...(willTopic === undefined ? {} : { will: { topic: willTopic, payload: Buffer.alloc(0), qos: 0, retain: false } }),
+  });
+}
+
 /** A QoS 1 publish packet. */
 export function publishPacket(topic: string, payload: Uint8Array, messageId: number): mqttPacket.IPublishPacket {
   return { cmd: "publish", topic, payload: Buffer.from(payload), qos: 1, messageId, dup: false, retain: false };

@@ -13,24 +13,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { describe, test } from "node:test";
 import mqtt, { type MqttClient } from "mqtt";
 import mqttPacket from "mqtt-packet";
-import { publishPacket, startTestBroker, type TestBroker, waitUntil } from "./helpers.ts";
+import { connectPacket, publishPacket, startTestBroker, type TestBroker, waitUntil } from "./helpers.ts";
 import { v1Header, v2Header } from "./proxy-header-builders.ts";
 
 const BALANCER = "127.0.0.1";
 const fixtures = path.join(import.meta.dirname, "fixtures");
-
-function connectPacket(id: string, secret: string): Buffer {
-  return mqttPacket.generate({
-    cmd: "connect",
-    protocolId: "MQTT",
-    protocolVersion: 4,
-    clean: true,
-    keepalive: 30,
-    clientId: id,
-    username: id,
-    password: Buffer.from(secret),
-  });
-}
 
 function telemetry(n: number): Buffer {
   return mqttPacket.generate(

@@ -6,12 +6,11 @@ import path from "node:path";
 import tls from "node:tls";
 import { after, before, describe, test } from "node:test";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import mqttPacket from "mqtt-packet";
 import type { BrokerOptions } from "../../broker/index.ts";
 import { PROXY_HEADER_WARNING, PROXY_UNTRUSTED_WARNING } from "../../broker/proxy-refusals.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { makeSelfSignedCert } from "../support/self-signed-cert.ts";
-import { startTestBroker, type TestBroker, waitUntil } from "./helpers.ts";
+import { connectPacket, startTestBroker, type TestBroker, waitUntil } from "./helpers.ts";
 import { tlv, v1Header, v2Header, v2LocalHeader } from "./proxy-header-builders.ts";
 
 /** The balancer: the loopback address the test's sockets come from unless they pick another. */
@@ -71,19 +70,6 @@ async function refusedBytes(
   else socket.write(bytes);
   await closed;
   return Buffer.concat(received);
-}
-
-function connectPacket(id: string, secret: string): Buffer {
-  return mqttPacket.generate({
-    cmd: "connect",
-    protocolId: "MQTT",
-    protocolVersion: 4,
-    clean: true,
-    keepalive: 30,
-    clientId: id,
-    username: id,
-    password: Buffer.from(secret),
-  });
 }
 
 function tlsMaterial(dir: string): { cert: Buffer; key: Buffer } {

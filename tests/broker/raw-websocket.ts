@@ -146,18 +146,3 @@ export async function rawWebSocket(
     closed,
   };
 }
-
-/** A CONNECT of a provisioned device (clean session, keepalive 30 s), with a last will on `willTopic` if given. */
-export function connectPacket(clientId: string, password: string, willTopic?: string): Buffer {
-  return mqttPacket.generate({
-    cmd: "connect",
-    protocolId: "MQTT",
-    protocolVersion: 4,
-    clean: true,
-    keepalive: 30,
-    clientId,
-    username: clientId,
-    password: Buffer.from(password),
-    ...(willTopic === undefined ? {} : { will: { topic: willTopic, payload: Buffer.alloc(0), qos: 0, retain: false } }),
-  });
-}

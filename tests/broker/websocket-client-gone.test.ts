@@ -1,22 +1,9 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { describe, test } from "node:test";
-import mqttPacket from "mqtt-packet";
 import WebSocket from "ws";
 import type { DeviceRegistry } from "../../broker/index.ts";
-import { serveUpgrades, startTestBroker, waitUntil } from "./helpers.ts";
-
-const connectPacket = (clientId: string, password: string): Buffer =>
-  mqttPacket.generate({
-    cmd: "connect",
-    protocolId: "MQTT",
-    protocolVersion: 4,
-    clean: true,
-    keepalive: 30,
-    clientId,
-    username: clientId,
-    password: Buffer.from(password),
-  });
+import { connectPacket, serveUpgrades, startTestBroker, waitUntil } from "./helpers.ts";
 
 /** Records the secret verifications the registry runs, each held until `open()`. */
 function holdVerifications(registry: DeviceRegistry): { calls: string[]; open: () => void } {

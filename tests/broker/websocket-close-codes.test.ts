@@ -10,8 +10,8 @@ import { BrokerErrorCode } from "../../broker/errors.ts";
 import { closeFrameFor } from "../../broker/listeners/websocket-close-code.ts";
 import { getCodec } from "../../codecs/index.ts";
 import { BridgeError } from "../../errors/index.ts";
-import { publishPacket, serveUpgrades, startTestBroker, type TestBroker, waitUntil } from "./helpers.ts";
-import { connectPacket, OPCODE_CLOSE, type RawWebSocket, rawWebSocket } from "./raw-websocket.ts";
+import { connectPacket, publishPacket, serveUpgrades, startTestBroker, type TestBroker, waitUntil } from "./helpers.ts";
+import { OPCODE_CLOSE, type RawWebSocket, rawWebSocket } from "./raw-websocket.ts";
 
 const cbor = getCodec("cbor");
 

@@ -7,8 +7,8 @@ import mqttPacket from "mqtt-packet";
 import { WEBSOCKET_CLOSE_TIMEOUT_MS } from "../../broker/listeners/websocket.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { getCodec } from "../../codecs/index.ts";
-import { publishPacket, serveUpgrades, startTestBroker, waitUntil } from "./helpers.ts";
-import { connectPacket, rawWebSocket } from "./raw-websocket.ts";
+import { connectPacket, publishPacket, serveUpgrades, startTestBroker, waitUntil } from "./helpers.ts";
+import { rawWebSocket } from "./raw-websocket.ts";
 
 describe("an MQTT WebSocket client's close frame", () => {
   test("ends its session at once even when the client keeps its TCP connection open, which is cut after the close timeout", async () => {

@@ -4,8 +4,17 @@ import mqttPacket from "mqtt-packet";
 import { PacketSizeTracker } from "../../broker/listeners/packet-guard.ts";
 import { coalesceFrames, FRAME_COALESCE_BYTES } from "../../broker/listeners/websocket-stream.ts";
 import { getCodec } from "../../codecs/index.ts";
-import { collect, connectDevice, endClient, serveUpgrades, startTestBroker, subscribe, waitUntil } from "./helpers.ts";
-import { connectPacket, OPCODE_BINARY, type RawWebSocket, rawWebSocket } from "./raw-websocket.ts";
+import {
+  collect,
+  connectDevice,
+  connectPacket,
+  endClient,
+  serveUpgrades,
+  startTestBroker,
+  subscribe,
+  waitUntil,
+} from "./helpers.ts";
+import { OPCODE_BINARY, type RawWebSocket, rawWebSocket } from "./raw-websocket.ts";
 
 const binaryFrames = (ws: RawWebSocket) => ws.frames.filter((f) => f.opcode === OPCODE_BINARY);
 

@@ -8,19 +8,7 @@ import mqttPacket from "mqtt-packet";
 import WebSocket from "ws";
 import { createWebSocketEndpoint, WEBSOCKET_CLOSE_TIMEOUT_MS } from "../../broker/listeners/websocket.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { serveUpgrades, startTestBroker, waitUntil } from "./helpers.ts";
-
-const connectPacket = (clientId: string, password: string): Buffer =>
-  mqttPacket.generate({
-    cmd: "connect",
-    protocolId: "MQTT",
-    protocolVersion: 4,
-    clean: true,
-    keepalive: 30,
-    clientId,
-    username: clientId,
-    password: Buffer.from(password),
-  });
+import { connectPacket, serveUpgrades, startTestBroker, waitUntil } from "./helpers.ts";
 
 /** The server frames (unmasked, each under 126 bytes) in `bytes`: opcode and payload. */
 function serverFrames(bytes: Buffer): Array<{ opcode: number; payload: Buffer }> {

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import mqttPacket from "mqtt-packet";
 import { ManualClock } from "../support/manual-clock.ts";
-import { connectDevice, endClient, serveUpgrades, startTestBroker, waitUntil } from "./helpers.ts";
-import { connectPacket, rawWebSocket } from "./raw-websocket.ts";
+import { connectDevice, connectPacket, endClient, serveUpgrades, startTestBroker, waitUntil } from "./helpers.ts";
+import { rawWebSocket } from "./raw-websocket.ts";
 
 describe("an MQTT WebSocket session ends when the MQTT session does, not when the WebSocket finishes closing", () => {
   test("a DISCONNECT closes the session as disconnect at once, while the close frame still waits for its answer", async () => {

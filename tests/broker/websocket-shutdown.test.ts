@@ -3,8 +3,8 @@ import { describe, test } from "node:test";
 import WebSocket from "ws";
 import { WEBSOCKET_CLOSE_TIMEOUT_MS } from "../../broker/listeners/websocket.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { serveUpgrades, startTestBroker, waitUntil } from "./helpers.ts";
-import { connectPacket, rawWebSocket } from "./raw-websocket.ts";
+import { connectPacket, serveUpgrades, startTestBroker, waitUntil } from "./helpers.ts";
+import { rawWebSocket } from "./raw-websocket.ts";
 
 /** [RFC 6455 7.4.1] */
 const GOING_AWAY = 1001;

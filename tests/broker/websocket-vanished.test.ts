@@ -5,8 +5,8 @@ import { WEBSOCKET_CLOSE_TIMEOUT_MS } from "../../broker/listeners/websocket.ts"
 import { END_HAND_OVER_WAIT_MS } from "../../broker/sessions.ts";
 import { getCodec } from "../../codecs/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { publishPacket, serveUpgrades, startTestBroker, waitUntil } from "./helpers.ts";
-import { connectPacket, type RawWebSocket, rawWebSocket } from "./raw-websocket.ts";
+import { connectPacket, publishPacket, serveUpgrades, startTestBroker, waitUntil } from "./helpers.ts";
+import { type RawWebSocket, rawWebSocket } from "./raw-websocket.ts";
 
 const cbor = getCodec("cbor");
 const BURST = [1, 2, 3, 4, 5, 6, 7, 8];
