@@ -6,18 +6,16 @@
  * the pipelined PUBLISHes at `maxInflightPerDevice`.
  */
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import net from "node:net";
-import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, test } from "node:test";
 import mqtt, { type MqttClient } from "mqtt";
 import mqttPacket from "mqtt-packet";
 import { connectPacket, publishPacket, startTestBroker, type TestBroker, waitUntil } from "./helpers.ts";
 import { v1Header, v2Header } from "./proxy-header-builders.ts";
+import { fixtureTlsMaterial } from "./tls-material.ts";
 
 const BALANCER = "127.0.0.1";
-const fixtures = path.join(import.meta.dirname, "fixtures");
 
 function telemetry(n: number): Buffer {
   return mqttPacket.generate(
@@ -116,16 +114,10 @@ describe("PROXY protocol framing on the TLS listener", () => {
   }
 
   test("a header sharing its segment with the ClientHello: the handshake runs on the rest", async () => {
-    const cert = fs.readFileSync(path.join(fixtures, "server-cert.pem"));
+    const { cert, key } = fixtureTlsMaterial();
     const tb = await startTestBroker({
       tcp: false,
-      tls: {
-        host: "127.0.0.1",
-        port: 0,
-        cert,
-        key: fs.readFileSync(path.join(fixtures, "server-key.pem")),
-        proxyProtocol: { trustedSources: [BALANCER] },
-      },
+      tls: { host: "127.0.0.1", port: 0, cert, key, proxyProtocol: { trustedSources: [BALANCER] } },
     });
     const secret = await tb.addDevice("pp-dev");
     try {

@@ -9,8 +9,8 @@ import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type { BrokerOptions } from "../../broker/index.ts";
 import { PROXY_HEADER_WARNING, PROXY_UNTRUSTED_WARNING } from "../../broker/proxy-refusals.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { makeSelfSignedCert } from "../support/self-signed-cert.ts";
 import { connectPacket, startTestBroker, type TestBroker, waitUntil } from "./helpers.ts";
+import { tlsMaterial } from "./tls-material.ts";
 import { tlv, v1Header, v2Header, v2LocalHeader } from "./proxy-header-builders.ts";
 
 /** The balancer: the loopback address the test's sockets come from unless they pick another. */
@@ -70,17 +70,6 @@ async function refusedBytes(
   else socket.write(bytes);
   await closed;
   return Buffer.concat(received);
-}
-
-function tlsMaterial(dir: string): { cert: Buffer; key: Buffer } {
-  const { certFile, keyFile, made } = makeSelfSignedCert(dir, "localhost", "DNS:localhost,IP:127.0.0.1");
-  if (made) return { cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) };
-  // No openssl: the checked-in self-signed fixture.
-  const fixtures = path.join(import.meta.dirname, "fixtures");
-  return {
-    cert: fs.readFileSync(path.join(fixtures, "server-cert.pem")),
-    key: fs.readFileSync(path.join(fixtures, "server-key.pem")),
-  };
 }
 
 function behindBalancer(overrides: Partial<BrokerOptions> = {}): Promise<TestBroker> {

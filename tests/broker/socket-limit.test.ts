@@ -3,17 +3,14 @@
  * BRIDGE_ERR_SOCKET_LIMIT and warned about at most once per 10 s, as the WebSocket endpoint's refusals are.
  */
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import net from "node:net";
-import path from "node:path";
 import { describe, test } from "node:test";
 import { socketsPerListener } from "../../broker/broker.ts";
 import { BrokerErrorCode } from "../../broker/index.ts";
 import { THROTTLED_WARNING_INTERVAL_MS } from "../../broker/throttled-warning.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { startTestBroker, type TestBroker } from "./helpers.ts";
-
-const fixtures = path.join(import.meta.dirname, "fixtures");
+import { fixtureTlsMaterial } from "./tls-material.ts";
 
 /** Opens a plain TCP socket that never sends anything (for TLS: not even a ClientHello); resolves once connected. */
 async function openIdle(port: number): Promise<net.Socket> {
@@ -62,8 +59,7 @@ const listeners: Array<{
         tls: {
           host: "127.0.0.1",
           port: 0,
-          cert: fs.readFileSync(path.join(fixtures, "server-cert.pem")),
-          key: fs.readFileSync(path.join(fixtures, "server-key.pem")),
+          ...fixtureTlsMaterial(),
         },
       }),
     port: (tb) => tb.broker.addresses().tls?.port ?? 0,

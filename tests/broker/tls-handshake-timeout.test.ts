@@ -5,19 +5,14 @@
  * listener's bound forever.
  */
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import net from "node:net";
-import path from "node:path";
 import { describe, test } from "node:test";
 import { listenSockets } from "../../broker/listeners/socket-listener.ts";
 import { systemClock } from "../../broker/clock.ts";
 import { v1Header } from "./proxy-header-builders.ts";
+import { fixtureTlsMaterial } from "./tls-material.ts";
 
-const fixtures = path.join(import.meta.dirname, "fixtures");
-const material = {
-  cert: fs.readFileSync(path.join(fixtures, "server-cert.pem")),
-  key: fs.readFileSync(path.join(fixtures, "server-key.pem")),
-};
+const material = fixtureTlsMaterial();
 const HANDSHAKE_TIMEOUT_MS = 100;
 
 /** Connects, writes `first` (if any) and nothing more; resolves true once the server closes it, false after 3 s. */

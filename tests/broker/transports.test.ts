@@ -8,7 +8,6 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { getCodec } from "../../codecs/index.ts";
 import { missingDebianPackage } from "../support/debian-package.ts";
-import { makeSelfSignedCert } from "../support/self-signed-cert.ts";
 import {
   collect,
   connackCode,
@@ -20,6 +19,7 @@ import {
   type TestBroker,
   waitUntil,
 } from "./helpers.ts";
+import { tlsMaterial } from "./tls-material.ts";
 
 const cbor = getCodec("cbor");
 
@@ -90,17 +90,6 @@ describe("MQTT over WebSocket", () => {
     }
   });
 });
-
-function tlsMaterial(dir: string): { cert: Buffer; key: Buffer } {
-  const { certFile, keyFile, made } = makeSelfSignedCert(dir, "localhost", "DNS:localhost,IP:127.0.0.1");
-  if (made) return { cert: fs.readFileSync(certFile), key: fs.readFileSync(keyFile) };
-  // No openssl: the checked-in self-signed fixture.
-  const fixtures = path.join(import.meta.dirname, "fixtures");
-  return {
-    cert: fs.readFileSync(path.join(fixtures, "server-cert.pem")),
-    key: fs.readFileSync(path.join(fixtures, "server-key.pem")),
-  };
-}
 
 describe("MQTT over TLS", () => {
   test("a device connects over TLS with a self-signed certificate and is served like over TCP", async () => {
