@@ -2,6 +2,7 @@
 import { BridgeError } from "../errors/index.ts";
 import { type Clock, type RandomSource, systemClock } from "./clock.ts";
 import { type EngineObserver, noopEngineObserver } from "./observer.ts";
+import { hasUrlCredentials, redactUrlCredentials } from "./url-credentials.ts";
 
 export interface EngineRetryOptions {
   /** Tries per request, the first included. Default 4. */
@@ -149,6 +150,12 @@ export function resolveEngineClientOptions(init: EngineClientInit): EngineClient
     }
     if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
       throw configError(`urls[${i}]`, "must use http or https");
+    }
+    if (hasUrlCredentials(parsed)) {
+      throw configError(
+        `urls[${i}]`,
+        `must not hold a user or password (${redactUrlCredentials(parsed)}): the client sends no credentials from a URL; give the engine's key as engine.apiKey (sent as a bearer token)`,
+      );
     }
   });
   if (new Set(options.urls.map((url) => replicaApiRoot(new URL(url)).key)).size !== options.urls.length) {

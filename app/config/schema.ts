@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { parseProxyRange } from "../../broker/index.ts";
 import { MAX_DEPTH_CEILING } from "../../codecs/limits.ts";
+import { hasUrlCredentials, redactUrlCredentials } from "../../engine-client/index.ts";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 const CODECS = ["json", "cbor", "pb"] as const;
@@ -29,6 +30,26 @@ const proxyRanges = () =>
     z.string({ error: PROXY_RULE }).refine((entry) => parseProxyRange(entry) !== undefined, { error: PROXY_RULE }),
     { error: PROXY_RULE },
   );
+
+/**
+ * An engine URL must not hold a user or password: the engine client sends none from a URL, so the engine would answer
+ * 401 to every request. The message shows the URL with its credentials redacted, never the password.
+ */
+function noCredentials(value: string, ctx: z.RefinementCtx): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    return; // not a URL at all: z.url has said so
+  }
+  if (!hasUrlCredentials(parsed)) return;
+  ctx.addIssue({
+    code: "custom",
+    message:
+      `must not hold a user or password (${redactUrlCredentials(parsed)}): the bridge sends no credentials from an ` +
+      "engine URL; set the engine's key as engine.apiKey or BRIDGE_ENGINE_API_KEY (sent as a bearer token)",
+  });
+}
 
 /**
  * The PROXY protocol on one MQTT listener (TCP or TLS), off while `trustedSources` is empty. With balancers listed,
@@ -175,7 +196,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** Base URLs of OpenAI-compatible engine replicas; reasoning is off when empty. */
       urls: z
-        .array(z.url({ protocol: /^https?$/, error: "must be a list of http(s) URLs" }), {
+        .array(z.url({ protocol: /^https?$/, error: "must be a list of http(s) URLs" }).superRefine(noCredentials), {
           error: "must be a list of http(s) URLs",
         })
         .default([]),
