@@ -1,12 +1,11 @@
 /** The engine client against hand-written SSE from a raw server: byte-level splits, comments, odd endings. */
 import assert from "node:assert/strict";
-import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { ServerResponse } from "node:http";
 import { after, before, describe, test } from "node:test";
 import type { ChatStreamEvent } from "../../agents/engine.ts";
 import { createEngineClient } from "../../engine-client/index.ts";
 import { BridgeError } from "../../errors/index.ts";
-import { collect } from "./support.ts";
+import { collect, type RawEngine, startRawEngine } from "./support.ts";
 
 type Script = (res: ServerResponse) => Promise<void>;
 
@@ -17,25 +16,17 @@ const pause = () => new Promise((resolve) => setTimeout(resolve, 2));
 
 describe("engine client against raw SSE", () => {
   let script: Script = async () => {};
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    req.resume();
-    req.on("end", () => {
+  let server: RawEngine;
+  before(async () => {
+    server = await startRawEngine((res) => {
       res.writeHead(200, { "content-type": "text/event-stream" });
       void script(res);
     });
   });
-  let url = "";
-  before(async () => {
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  });
-  after(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => server.close());
   const ask = async (s: Script, bodyTimeoutMs = 60_000) => {
     script = s;
-    const engine = createEngineClient({ urls: [url], model: "m", retry: { maxAttempts: 1 }, bodyTimeoutMs });
+    const engine = createEngineClient({ urls: [server.url], model: "m", retry: { maxAttempts: 1 }, bodyTimeoutMs });
     try {
       return await collect(engine.stream({ messages: [{ role: "user", content: "x" }] }, { agentId: "d" }));
     } finally {
@@ -45,7 +36,7 @@ describe("engine client against raw SSE", () => {
 
   const askBatches = async (s: Script, onEvents: (events: readonly ChatStreamEvent[]) => void) => {
     script = s;
-    const engine = createEngineClient({ urls: [url], model: "m", retry: { maxAttempts: 1 } });
+    const engine = createEngineClient({ urls: [server.url], model: "m", retry: { maxAttempts: 1 } });
     try {
       await engine.streamBatches({ messages: [{ role: "user", content: "x" }] }, { agentId: "d" }, onEvents);
       return { error: undefined, inFlight: engine.stats().inFlight };

@@ -5,32 +5,28 @@
  * `maxFrame` takes it whole), so its size must not be the engine's choice.
  */
 import assert from "node:assert/strict";
-import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { ServerResponse } from "node:http";
 import { after, before, describe, test } from "node:test";
 import { createEngineClient } from "../../engine-client/index.ts";
-import { collect } from "./support.ts";
+import { collect, type RawEngine, startRawEngine } from "./support.ts";
 
 /** Room for the client's own words around the engine's 500 characters ("engine replica ... answered 400: "). */
 const MAX_MESSAGE_CHARS = 500 + 100;
 
 describe("the engine's words in an error are bounded", () => {
   let answer: (res: ServerResponse) => void = () => {};
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    req.resume();
-    req.on("end", () => answer(res));
-  });
-  let url = "";
+  let server: RawEngine;
   before(async () => {
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await startRawEngine((res) => answer(res));
   });
-  after(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => server.close());
   const ask = async () => {
-    const engine = createEngineClient({ urls: [url], model: "m", retry: { maxAttempts: 1 }, apiKey: "sk-secret-key" });
+    const engine = createEngineClient({
+      urls: [server.url],
+      model: "m",
+      retry: { maxAttempts: 1 },
+      apiKey: "sk-secret-key",
+    });
     try {
       return await collect(engine.stream({ messages: [{ role: "user", content: "x" }] }, { agentId: "d" }));
     } finally {

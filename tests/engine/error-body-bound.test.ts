@@ -4,13 +4,12 @@
  * status and then an endless or stalled body cannot hold the request until its deadline, or without one for ever.
  */
 import assert from "node:assert/strict";
-import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { ServerResponse } from "node:http";
 import { after, before, describe, test } from "node:test";
 import type { ChatRequest } from "../../agents/engine.ts";
 import { createEngineClient } from "../../engine-client/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { collect, settledWithin, waitFor } from "./support.ts";
+import { collect, type RawEngine, settledWithin, startRawEngine, waitFor } from "./support.ts";
 
 const ASK: ChatRequest = { messages: [{ role: "user", content: "x" }] };
 
@@ -26,29 +25,21 @@ function endless(res: ServerResponse, piece: string): void {
 describe("bodies read whole are bounded", () => {
   let answer: (res: ServerResponse) => void = () => {};
   let requests = 0;
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    req.resume();
-    req.on("end", () => {
+  let server: RawEngine;
+  before(async () => {
+    server = await startRawEngine((res) => {
       requests++;
       answer(res);
     });
   });
-  let url = "";
-  before(async () => {
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  });
-  after(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => server.close());
 
   test("a 503 whose body never ends is OVERLOADED at once, not at the request's deadline", async () => {
     answer = (res) => {
       res.writeHead(503, { "content-type": "text/plain", "retry-after": "0" });
       endless(res, "overloaded ".repeat(100));
     };
-    const engine = createEngineClient({ urls: [url], model: "m", retry: { maxAttempts: 1 } });
+    const engine = createEngineClient({ urls: [server.url], model: "m", retry: { maxAttempts: 1 } });
     try {
       const result = await settledWithin(
         collect(engine.stream(ASK, { agentId: "d", timeoutMs: 600_000 })),
@@ -69,7 +60,7 @@ describe("bodies read whole are bounded", () => {
       res.write("bad gateway");
     };
     const clock = new ManualClock();
-    const engine = createEngineClient({ urls: [url], model: "m", retry: { maxAttempts: 1 }, clock });
+    const engine = createEngineClient({ urls: [server.url], model: "m", retry: { maxAttempts: 1 }, clock });
     try {
       const pending = collect(engine.stream(ASK, { agentId: "d" }));
       await waitFor(() => clock.pending === 1, "the client to wait for the error body");
@@ -91,7 +82,7 @@ describe("bodies read whole are bounded", () => {
       res.write('{"choices":[{"message":{"content":"');
       endless(res, "x".repeat(64 * 1024));
     };
-    const engine = createEngineClient({ urls: [url], model: "m", retry: { maxAttempts: 1 } });
+    const engine = createEngineClient({ urls: [server.url], model: "m", retry: { maxAttempts: 1 } });
     try {
       const before = requests;
       const error = await settledWithin(

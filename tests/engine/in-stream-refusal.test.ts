@@ -7,12 +7,10 @@
  * words.
  */
 import assert from "node:assert/strict";
-import { type IncomingMessage, type ServerResponse, createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { isContextLengthRefusal } from "../../agents/engine.ts";
 import { CONTEXT_LENGTH_REASON, createEngineClient } from "../../engine-client/index.ts";
-import { collect } from "./support.ts";
+import { collect, type RawEngine, startRawEngine } from "./support.ts";
 
 const chunk = (delta: Record<string, unknown>) =>
   `data: ${JSON.stringify({ id: "x", object: "chat.completion.chunk", choices: [{ index: 0, delta, finish_reason: null }] })}\n\n`;
@@ -41,26 +39,18 @@ const LLAMA_CPP_REFUSAL = `error: ${JSON.stringify({
 
 describe("refusals inside a 200 stream", () => {
   let body = "";
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    req.resume();
-    req.on("end", () => {
+  let server: RawEngine;
+  before(async () => {
+    server = await startRawEngine((res) => {
       res.writeHead(200, { "content-type": "text/event-stream" });
       res.end(body);
     });
   });
-  let url = "";
-  before(async () => {
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  });
-  after(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => server.close());
 
   const ask = async (stream: string) => {
     body = stream;
-    const engine = createEngineClient({ urls: [url], model: "m", retry: { maxAttempts: 1 } });
+    const engine = createEngineClient({ urls: [server.url], model: "m", retry: { maxAttempts: 1 } });
     try {
       const result = await collect(engine.stream({ messages: [{ role: "user", content: "x" }] }, { agentId: "d" }));
       return { ...result, stats: engine.stats() };

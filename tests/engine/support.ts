@@ -1,4 +1,6 @@
 /** Helpers shared by the engine tests. */
+import { createServer, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import type { ChatStreamEvent } from "../../agents/engine.ts";
 import { BridgeError } from "../../errors/index.ts";
 
@@ -46,4 +48,31 @@ export async function settledWithin<T>(promise: Promise<T>, ms: number, what: st
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** A hand-written engine on 127.0.0.1 port 0; see {@link startRawEngine}. */
+export interface RawEngine {
+  /** Its base URL, for the client's `urls`. */
+  url: string;
+  /** Closes its open connections (a stalled answer included) and the server. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts an engine that answers every request with `answer` once the request's body has been read: for tests of what
+ * the client makes of bytes no real engine would write (a split SSE event, an endless error body), not of what it sends.
+ */
+export async function startRawEngine(answer: (res: ServerResponse) => void): Promise<RawEngine> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => answer(res));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
