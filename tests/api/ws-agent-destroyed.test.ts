@@ -6,16 +6,15 @@
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import pino from "pino";
 import WebSocket from "ws";
 import { Agent, type AgentRuntime, createRuntime } from "../../agents/index.ts";
-import { type AgentSocketServer, createAgentSocketServer } from "../../app/ws/index.ts";
+import { createAgentSocketServer } from "../../app/ws/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
+import { type ServedAgentSockets, serveAgentSockets } from "./agent-socket-server.ts";
 
 const TOKEN = "ws-destroyed-token-0123456789";
 
@@ -65,8 +64,7 @@ async function until(check: () => boolean): Promise<void> {
 describe("a WebSocket client whose agent is destroyed", () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ws-destroyed-"));
   let runtime: AgentRuntime;
-  let sockets: AgentSocketServer;
-  let server: Server;
+  let served: ServedAgentSockets;
   let base: string;
 
   before(async () => {
@@ -78,16 +76,12 @@ describe("a WebSocket client whose agent is destroyed", () => {
       logger: pino({ level: "silent" }),
     });
     await runtime.start();
-    sockets = createAgentSocketServer({ host: runtime, apiToken: TOKEN });
-    server = createServer();
-    server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    base = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/agents`;
+    served = await serveAgentSockets(createAgentSocketServer({ host: runtime, apiToken: TOKEN }));
+    base = `${served.url}/agents`;
   });
 
   after(async () => {
-    await sockets.close();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await served.close();
     await runtime.shutdown();
     fs.rmSync(dataDir, { recursive: true, force: true });
   });

@@ -3,13 +3,12 @@
  * whose socket is paused, so the server's writes back up through both kernels' buffers into ws's `bufferedAmount`.
  */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import WebSocket from "ws";
 import type { SocketObserver } from "../../app/metrics/index.ts";
-import { type AgentSocketServer, createAgentSocketServer } from "../../app/ws/index.ts";
+import { createAgentSocketServer } from "../../app/ws/index.ts";
 import { FakeHost } from "./ws-fake-host.ts";
+import { type ServedAgentSockets, serveAgentSockets } from "./agent-socket-server.ts";
 
 const TOKEN = "test-token-0123456789abcdef";
 const MAX_BUFFERED = 256 * 1024;
@@ -19,8 +18,7 @@ const BIG_STATE = { blob: "x".repeat(32 * 1024) };
 const MAX_SENT_BYTES = 256 * 1024 * 1024;
 
 describe("WebSocket agent endpoint: a client that stops reading", () => {
-  let server: Server;
-  let sockets: AgentSocketServer;
+  let served: ServedAgentSockets;
   let host: FakeHost;
   let base: string;
   const breaches: string[] = [];
@@ -40,24 +38,22 @@ describe("WebSocket agent endpoint: a client that stops reading", () => {
         breaches.push(code);
       },
     };
-    sockets = createAgentSocketServer({
-      host,
-      apiToken: TOKEN,
-      newConnectionId: () => `c${++ids}`,
-      maxBufferedBytes: MAX_BUFFERED,
-      observer,
-      logger: { debug() {}, warn: (obj) => warnings.push(obj as Record<string, unknown>) },
-    });
-    server = createServer();
-    server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    base = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    served = await serveAgentSockets(
+      createAgentSocketServer({
+        host,
+        apiToken: TOKEN,
+        newConnectionId: () => `c${++ids}`,
+        maxBufferedBytes: MAX_BUFFERED,
+        observer,
+        logger: { debug() {}, warn: (obj) => warnings.push(obj as Record<string, unknown>) },
+      }),
+    );
+    base = served.url;
   });
 
   after(async () => {
     for (const ws of clients) ws.terminate();
-    await sockets.close();
-    await new Promise<void>((r) => server.close(() => r()));
+    await served.close();
   });
 
   async function connect(agentId: string): Promise<{ ws: WebSocket; connectionId: string }> {

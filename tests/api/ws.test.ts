@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import WebSocket from "ws";
-import { createAgentSocketServer, type AgentSocketServer } from "../../app/ws/index.ts";
+import { createAgentSocketServer } from "../../app/ws/index.ts";
 import { closeReason } from "../../app/ws/session.ts";
 import { FakeHost } from "./ws-fake-host.ts";
+import { type ServedAgentSockets, serveAgentSockets } from "./agent-socket-server.ts";
 
 const TOKEN = "test-token-0123456789abcdef";
 
@@ -44,8 +43,7 @@ class Inbox {
 }
 
 describe("WebSocket agent endpoint", () => {
-  let server: Server;
-  let sockets: AgentSocketServer;
+  let served: ServedAgentSockets;
   let host: FakeHost;
   let base: string;
   const open: WebSocket[] = [];
@@ -53,23 +51,21 @@ describe("WebSocket agent endpoint", () => {
 
   before(async () => {
     host = new FakeHost();
-    sockets = createAgentSocketServer({
-      host,
-      apiToken: TOKEN,
-      agentExists: (id) => id !== "ghost",
-      newConnectionId: () => `c${++ids}`,
-      maxProtocolErrors: 3,
-    });
-    server = createServer();
-    server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    base = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    served = await serveAgentSockets(
+      createAgentSocketServer({
+        host,
+        apiToken: TOKEN,
+        agentExists: (id) => id !== "ghost",
+        newConnectionId: () => `c${++ids}`,
+        maxProtocolErrors: 3,
+      }),
+    );
+    base = served.url;
   });
 
   after(async () => {
     for (const ws of open) ws.terminate();
-    await sockets.close();
-    await new Promise<void>((r) => server.close(() => r()));
+    await served.close();
   });
 
   async function connect(path: string, headers: Record<string, string> = {}): Promise<{ ws: WebSocket; inbox: Inbox }> {
@@ -191,11 +187,8 @@ describe("WebSocket agent endpoint", () => {
   test("options are validated and sockets beyond the limit are refused with 503", async () => {
     assert.throws(() => createAgentSocketServer({ host, apiToken: TOKEN, maxSockets: 0 }), /maxSockets/);
     assert.throws(() => createAgentSocketServer({ host, apiToken: "" }), /apiToken/);
-    const small = createAgentSocketServer({ host, apiToken: TOKEN, maxSockets: 1 });
-    const srv = createServer();
-    srv.on("upgrade", (req, socket, head) => small.handleUpgrade(req, socket, head));
-    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
-    const url = `ws://127.0.0.1:${(srv.address() as AddressInfo).port}/agents/lim-1?token=${TOKEN}`;
+    const small = await serveAgentSockets(createAgentSocketServer({ host, apiToken: TOKEN, maxSockets: 1 }));
+    const url = `${small.url}/agents/lim-1?token=${TOKEN}`;
     const first = new WebSocket(url);
     await new Promise((r) => first.once("open", r));
     const status = await new Promise<number>((resolve) => {
@@ -206,7 +199,6 @@ describe("WebSocket agent endpoint", () => {
     assert.equal(status, 503);
     first.close();
     await small.close();
-    await new Promise<void>((r) => srv.close(() => r()));
   });
 
   test("the agent is told when a client disconnects", async () => {
