@@ -6,7 +6,9 @@
 import type { DownMessage, Value } from "../../codecs/frames.ts";
 import type { ProtocolMessage } from "../../agents/host.ts";
 import { DEFAULT_DECODE_LIMITS } from "../../codecs/codec.ts";
-import { depthExceeds, type JsonValue, toJsonValue } from "../api/json-value.ts";
+import { parseJson } from "../../codecs/json/json-parse.ts";
+import { DecodeFault } from "../../codecs/schema/fault.ts";
+import { type JsonValue, toJsonValue } from "../api/json-value.ts";
 
 /** Stable codes of protocol errors sent to a client (docs/errors.md). */
 export const WS_ERROR_CODES = {
@@ -38,28 +40,33 @@ export type ParseOutcome =
   | { ok: true; message: ClientMessage }
   | { ok: false; code: string; message: string; id?: string };
 
+/**
+ * Deepest nesting of a client message: the device frame limit (16) inside `args` or `state`, plus the message and the
+ * `args` array around it.
+ */
+export const MAX_MESSAGE_NESTING = DEFAULT_DECODE_LIMITS.maxDepth + 2;
+
 /** Longest rpc id and method name accepted. */
 export const MAX_RPC_ID_LENGTH = 128;
 export const MAX_METHOD_LENGTH = 128;
 
-/** Parses and validates one text message from a client. Bad input is a value, never a throw. */
+/**
+ * Parses and validates one text message from a client. Bad input is a value, never a throw.
+ *
+ * The text is read by the bridge's strict JSON parser, as device JSON and API bodies are (codecs/json/json-parse.ts):
+ * an integer beyond ±(2^53-1) reaches the agent exactly, as a bigint, where `JSON.parse` would round it to a double;
+ * a key twice in one object, a `__proto__` key and an integer of more than 4001 digits are refused naming the key's
+ * path, where `JSON.parse` would keep the last key silently.
+ */
 export function parseClientMessage(text: string): ParseOutcome {
   let raw: unknown;
   try {
-    raw = JSON.parse(text);
-  } catch {
-    return { ok: false, code: WS_ERROR_CODES.badJson, message: "message is not valid JSON" };
+    raw = parseJson(text, MAX_MESSAGE_NESTING);
+  } catch (err) {
+    return refusedJson(err, text);
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     return { ok: false, code: WS_ERROR_CODES.badMessage, message: "message must be a JSON object with a type" };
-  }
-  // Same nesting bound as device frames: deep values would cost every later encoder a deep recursion.
-  if (depthExceeds(raw, DEFAULT_DECODE_LIMITS.maxDepth + 2)) {
-    return {
-      ok: false,
-      code: WS_ERROR_CODES.badMessage,
-      message: `values nest deeper than ${DEFAULT_DECODE_LIMITS.maxDepth}`,
-    };
   }
   const m = raw as Record<string, unknown>;
   switch (m.type) {
@@ -90,6 +97,46 @@ export function parseClientMessage(text: string): ParseOutcome {
         message: `unknown message type ${JSON.stringify(m.type)}; expected rpc or cf_agent_state`,
       };
   }
+}
+
+/** The error for a text the strict parser refused (a DecodeFault; anything else is reported as not JSON). */
+function refusedJson(err: unknown, text: string): ParseOutcome {
+  if (!(err instanceof DecodeFault) || err.code === "BRIDGE_ERR_FRAME_DECODE") {
+    const detail = err instanceof Error ? err.message.replace(/^payload is not JSON: /, "") : "";
+    return { ok: false, code: WS_ERROR_CODES.badJson, message: `message is not valid JSON: ${detail}` };
+  }
+  // Same nesting bound as device frames: deep values would cost every later encoder a deep recursion.
+  if (err.code === "BRIDGE_ERR_FRAME_TOO_DEEP") {
+    return {
+      ok: false,
+      code: WS_ERROR_CODES.badMessage,
+      message: `values nest deeper than ${DEFAULT_DECODE_LIMITS.maxDepth}`,
+    };
+  }
+  // A fault at a key (a duplicate, `__proto__`, an over-long integer): the message names its path (`args[0].a`).
+  const message = err.field === undefined ? err.message.replace(/^frame: /, "message: ") : err.message;
+  const refused: ParseOutcome = { ok: false, code: WS_ERROR_CODES.badMessage, message };
+  const id = err.field === "id" ? undefined : rpcIdOf(text);
+  if (id !== undefined) refused.id = id;
+  return refused;
+}
+
+/**
+ * The rpc id of a message the strict parser refused at a key, so the client's caller waiting for that id gets the
+ * error. Read with `JSON.parse`, which takes what the strict parser refused (the text is valid JSON); only a string
+ * id of the accepted length, and never when the id itself was the duplicate key.
+ */
+function rpcIdOf(text: string): string | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return undefined;
+  const m = raw as Record<string, unknown>;
+  if (m.type !== "rpc" || typeof m.id !== "string" || m.id === "" || m.id.length > MAX_RPC_ID_LENGTH) return undefined;
+  return m.id;
 }
 
 /** Maps a runtime protocol message to the wire. */
