@@ -5,8 +5,6 @@
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -15,8 +13,9 @@ import WebSocket from "ws";
 import type { Value } from "../../codecs/frames.ts";
 import { Agent, createRuntime } from "../../agents/index.ts";
 import type { AgentRuntime } from "../../agents/types.ts";
-import { createAgentSocketServer, type AgentSocketServer } from "../../app/ws/index.ts";
+import { createAgentSocketServer } from "../../app/ws/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
+import { type ServedAgentSockets, serveAgentSockets } from "./agent-socket-server.ts";
 
 const TOKEN = "ws-exact-json-token-0123456789";
 const BIG = "12345678901234567890123";
@@ -61,8 +60,7 @@ function connect(url: string): Promise<{ ws: WebSocket; next: (type: string) => 
 describe("exact JSON in the WebSocket agent protocol", () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ws-exact-json-"));
   let runtime: AgentRuntime;
-  let sockets: AgentSocketServer;
-  let server: Server;
+  let served: ServedAgentSockets;
   let base: string;
   const opened: WebSocket[] = [];
 
@@ -75,17 +73,13 @@ describe("exact JSON in the WebSocket agent protocol", () => {
       logger: pino({ level: "silent" }),
     });
     await runtime.start();
-    sockets = createAgentSocketServer({ host: runtime, apiToken: TOKEN });
-    server = createServer();
-    server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    base = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/agents`;
+    served = await serveAgentSockets(createAgentSocketServer({ host: runtime, apiToken: TOKEN }));
+    base = `${served.url}/agents`;
   });
 
   after(async () => {
     for (const ws of opened) ws.terminate();
-    await sockets.close();
-    await new Promise<void>((r) => server.close(() => r()));
+    await served.close();
     await runtime.shutdown();
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
