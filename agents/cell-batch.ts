@@ -13,7 +13,7 @@ import { hasQueueItems, nextQueueTime } from "./queue.ts";
 import { nextScheduleTime } from "./schedules.ts";
 import type { EventOutcome, QueuedEvent } from "./events/types.ts";
 import { type Output, Scope } from "./scope.ts";
-import type { SqlRunner } from "./storage.ts";
+import type { SqlRunner } from "./sql-runner.ts";
 import { encodeValue } from "./value-codec.ts";
 
 // The batch, commit and output-gate part of AgentCell (cell.ts): the events waiting when a batch starts run in one

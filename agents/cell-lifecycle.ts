@@ -12,7 +12,8 @@ import { tellAgent } from "./cell-scope.ts";
 import { joinHandoverErrors, liveCell, takeHandover } from "./retirement.ts";
 import { readStateChunks } from "./state-store.ts";
 import { abandonTasks } from "./tasks.ts";
-import { openAgentDatabase, SqlRunner } from "./storage.ts";
+import { SqlRunner } from "./sql-runner.ts";
+import { openAgentDatabase } from "./storage.ts";
 import { decodeValue } from "./value-codec.ts";
 
 // The lifecycle of AgentCell (cell.ts): waking (database, state, agent object), hibernating, destroying, and failing

@@ -12,7 +12,7 @@ import { AGENT_ERRORS } from "./errors.ts";
 import type { QueuedEvent } from "./events/types.ts";
 import type { Handover } from "./retirement.ts";
 import type { Output, Scope } from "./scope.ts";
-import type { SqlRunner } from "./storage.ts";
+import type { SqlRunner } from "./sql-runner.ts";
 import type { RunningTask } from "./tasks.ts";
 import type { Connection } from "./types.ts";
 

@@ -1,4 +1,4 @@
-import type { SqlRunner } from "./storage.ts";
+import type { SqlRunner } from "./sql-runner.ts";
 
 /**
  * State is stored as CBOR split into rows of at most STATE_CHUNK_BYTES, so a large state never meets SQLite's

@@ -3,7 +3,7 @@
  * `when(text)` holds, then runs normally again. Every runner of the process shares the prototype; `restore` puts the
  * method back.
  */
-import { SqlRunner } from "../../agents/storage.ts";
+import { SqlRunner } from "../../agents/sql-runner.ts";
 
 export function failControlOnce(when: (text: string) => boolean): { restore(): void } {
   const control = SqlRunner.prototype.control;

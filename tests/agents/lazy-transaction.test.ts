@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import Database from "better-sqlite3";
-import { SqlRunner } from "../../agents/storage.ts";
+import { SqlRunner } from "../../agents/sql-runner.ts";
 import type { SqlValue } from "../../agents/types.ts";
 
 function runner(): SqlRunner {

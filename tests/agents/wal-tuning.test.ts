@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { openAgentDatabase, SqlRunner, type StorageSettings } from "../../agents/storage.ts";
+import { SqlRunner } from "../../agents/sql-runner.ts";
+import { openAgentDatabase, type StorageSettings } from "../../agents/storage.ts";
 import {
   WAL_CHECKPOINT_MIN_PAGES,
   WAL_CHECKPOINT_SPREAD_PAGES,
