@@ -3,16 +3,15 @@ import type { Value } from "../codecs/frames.ts";
 import { BridgeError } from "../errors/bridge-error.ts";
 import { withHookTimeLimit } from "./callback-timeout.ts";
 import type { AgentCell } from "./cell.ts";
-import { enqueue, handBackOnlyInMailbox, isOnlyInMailbox, settleEvent } from "./cell-mailbox.ts";
+import { handBackOnlyInMailbox, isOnlyInMailbox, settleEvent } from "./cell-mailbox.ts";
+import { afterBatch, releaseOutputs } from "./cell-after-batch.ts";
 import { nestedAsync, reportError, rolledBack, tellError } from "./cell-scope.ts";
 import { queueProtocol } from "./protocol-output.ts";
 import { writeStateBytes } from "./cell-state.ts";
 import { AGENT_ERRORS, errorCode, errorMessage } from "./errors.ts";
 import { dispatchEvent } from "./events/index.ts";
-import { hasQueueItems, nextQueueTime } from "./queue.ts";
-import { nextScheduleTime } from "./schedules.ts";
 import type { EventOutcome, QueuedEvent } from "./events/types.ts";
-import { type Output, Scope } from "./scope.ts";
+import { Scope } from "./scope.ts";
 import type { SqlRunner } from "./sql-runner.ts";
 import { encodeValue } from "./value-codec.ts";
 
@@ -28,6 +27,8 @@ import { encodeValue } from "./value-codec.ts";
 // group-commit ceiling here from 1.8x to 2.2x of one transaction per event (docs/benchmarks.md, "Agents"). Deeper in
 // a long batch each savepoint is released again: every page write checks every open savepoint, and 64 nested ones
 // measured 3 to 9% slower than released ones.
+//
+// What follows a batch's COMMIT (the output gate opening, the alarm and queue bookkeeping) is cell-after-batch.ts.
 
 /** How many events' savepoints stay open until the COMMIT (see the top of this file). */
 const NESTED_SAVEPOINTS = 8;
@@ -319,74 +320,6 @@ async function finishState(cell: AgentCell, scope: Scope): Promise<void> {
     await nestedAsync(cell, async () => withHookTimeLimit(cell, "onStateChanged", agent.onStateChanged(state, source)));
   } catch (err) {
     reportError(cell, err, "onStateChanged");
-  }
-}
-
-/** The output gate opening: sends, protocol frames, closes and actions of committed work, each isolated. */
-export function releaseOutputs(cell: AgentCell, outputs: Output[]): void {
-  for (const o of outputs) {
-    try {
-      if (o.type === "action") {
-        o.run();
-        continue;
-      }
-      const conn = cell.connections.get(o.connectionId);
-      if (conn === undefined) continue;
-      if (o.type === "send") conn.transport.send(o.message, { qos: o.qos });
-      else if (o.type === "protocol") {
-        // Protocol frames never reach a connection whose flag is off (protocol suppression, DESIGN section 3).
-        if (conn.protocol) conn.transport.sendProtocol(o.message);
-      } else conn.transport.close(o.reason);
-    } catch (err) {
-      cell.core.logger.warn({ err, agent: cell.id }, "transport refused an output");
-    }
-  }
-}
-
-/** Bookkeeping after a commit: the agent's next alarm and a queue flush (the pending mark: clearPendingOnLeave). */
-export function afterBatch(cell: AgentCell): void {
-  if (cell.closed || !cell.inMemory) return;
-  const alarms = cell.core.alarms;
-  try {
-    if (cell.alarmDirty) {
-      cell.alarmDirty = false;
-      const a = nextScheduleTime(cell);
-      const b = nextQueueTime(cell);
-      alarms.set(cell.id, a === null ? b : b === null ? a : Math.min(a, b));
-    }
-    if (cell.queueDirty) {
-      cell.queueDirty = false;
-      if (hasQueueItems(cell)) {
-        // Its outcome goes to the runtime: a flush that fails as a whole is set again as an alarm, with backoff.
-        const core = cell.core;
-        const id = cell.id;
-        enqueue(cell, { event: { kind: "queue" }, user: false, resolve: (o) => core.queueFlushSettled(id, o) });
-        return;
-      }
-    }
-  } catch (err) {
-    reportError(cell, err, "alarm-index");
-  }
-}
-
-/**
- * Clears the agent's pending mark (for restarts) as the cell leaves memory (hibernation, eviction by the cap,
- * shutdown), once it has no queue item and no task row left. Not after every batch: the mark only makes the next
- * start wake the agent, so keeping it while the agent is in memory loses nothing, and clearing it per task cost two
- * SELECTs and an autocommit to the runtime database per reasoning answer, and one more autocommit to set it again at
- * the next question (about 2% of the bridge's CPU at 256 streaming devices, docs/benchmarks.md). The price: after a
- * crash, each agent that was in memory with a task or queue item since it last woke is woken once at the next start,
- * finds nothing, and its mark goes then.
- */
-export function clearPendingOnLeave(cell: AgentCell): void {
-  const alarms = cell.core.alarms;
-  if (cell.closed || !cell.inMemory || cell.running) return;
-  if (!alarms.isPending(cell.id) || cell.tasks.size > 0) return;
-  try {
-    if (hasQueueItems(cell)) return;
-    if (cell.sqlRunner().get("SELECT 1 FROM _bridge_tasks LIMIT 1") === undefined) alarms.clearPending(cell.id);
-  } catch (err) {
-    reportError(cell, err, "alarm-index");
   }
 }
 

@@ -4,7 +4,7 @@ import type { Value } from "../codecs/frames.ts";
 import { constructAgent } from "./agent.ts";
 import { entryOfClass } from "./agent-config-check.ts";
 import type { AgentCell } from "./cell.ts";
-import { clearPendingOnLeave } from "./cell-batch.ts";
+import { clearPendingOnLeave } from "./cell-after-batch.ts";
 import { evacuate, releaseCapacityWaiters, settleEvent } from "./cell-mailbox.ts";
 import { directoryPut } from "./cell-state.ts";
 import { AGENT_ERRORS } from "./errors.ts";

@@ -1,7 +1,7 @@
 import { BridgeError } from "../errors/bridge-error.ts";
 import { ROLLED_BACK } from "./agent.ts";
 import type { AgentCell } from "./cell.ts";
-import { afterBatch, releaseOutputs } from "./cell-batch.ts";
+import { afterBatch, releaseOutputs } from "./cell-after-batch.ts";
 import { AGENT_ERRORS, errorCode } from "./errors.ts";
 import { handOverError } from "./retirement.ts";
 import { Scope } from "./scope.ts";

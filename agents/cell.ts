@@ -3,7 +3,7 @@ import { BridgeError } from "../errors/bridge-error.ts";
 import type { Agent, AgentClass } from "./agent.ts";
 import type { ConnectionImpl } from "./connection.ts";
 import type { RuntimeCore } from "./core.ts";
-import { releaseOutputs } from "./cell-batch.ts";
+import { releaseOutputs } from "./cell-after-batch.ts";
 import { failAll, hibernate, requestDestroy } from "./cell-lifecycle.ts";
 import { drainContinuation, drainStarter, enqueue, waitForCapacity } from "./cell-mailbox.ts";
 import { nested, nestedAsync, reportError, write } from "./cell-scope.ts";
@@ -24,7 +24,8 @@ import type { Connection } from "./types.ts";
  * This class is the cell's data and the methods the rest of the runtime calls; the machinery behind them is in
  * functions taking the cell, one concern per file:
  * - cell-mailbox.ts: the mailbox, its capacity waiters and the drain loop;
- * - cell-batch.ts: one batch: group commit, savepoints per event, the output gate;
+ * - cell-batch.ts: one batch: group commit, savepoints per event;
+ * - cell-after-batch.ts: after a commit: the output gate opening, the next alarm and queue flush;
  * - cell-scope.ts: writes outside events, nested savepoints, rollbacks and error reports;
  * - cell-state.ts: the agent state and directory writes;
  * - cell-lifecycle.ts: wake, hibernate, destroy.

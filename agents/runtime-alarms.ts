@@ -63,7 +63,7 @@ function setAlarmAgain(rt: Runtime, agentId: string, code: string, event: "alarm
   // backOff set the alarm to the backoff's end, which is right for the work it holds, but the agent may have work due
   // sooner that it does not hold (a queue item's retry, a schedule due after the failure): the alarm is computed
   // again from the agent's rows, knowing the hold, by the bookkeeping that follows the failed event's batch (in the
-  // same turn, cell-batch.ts, afterBatch), or by the next wake when the failure left no open handle.
+  // same turn, cell-after-batch.ts, afterBatch), or by the next wake when the failure left no open handle.
   const cell = rt.cells.get(agentId);
   if (cell !== undefined) cell.alarmDirty = true;
   rt.core.logger.warn(
