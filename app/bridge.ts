@@ -10,18 +10,19 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
-import { type AgentClass, type AgentRuntime, type Clock, createRuntime } from "../agents/index.ts";
+import { type AgentRuntime, type Clock, createRuntime } from "../agents/index.ts";
 import { commandObserverWiring, DeviceAgent } from "../agents/device/index.ts";
 import { type Broker, createBroker } from "../broker/index.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "../broker/registry/index.ts";
 import { createEngineClient, type EngineClient } from "../engine-client/index.ts";
 import { BridgeError, hasErrorCode } from "../errors/index.ts";
 import { API_TOKEN_FILE, type ApiTokenSource, loadOrCreateApiToken, registerOperatorApi } from "./api/index.ts";
-import { classesByName, type LoadedAgentClass, loadAgentClasses } from "./bridge/agent-classes.ts";
+import { classesByName, loadAgentClasses, registryClasses } from "./bridge/agent-classes.ts";
 import { agentConfigError, checkAgentConfig } from "./bridge/agent-config.ts";
 import { acquireDataDirLock, type DataDirLock } from "./bridge/data-dir-lock.ts";
 import { OpenedParts } from "./bridge/opened-parts.ts";
 import { engineClientInit } from "./bridge/engine-init.ts";
+import { logEngineHealthAtStart } from "./bridge/engine-health-at-start.ts";
 import { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
 import { type BridgeTap, tapHost } from "./bridge/tap.ts";
 import { type Address, proxyProtocolOf, readTlsFiles } from "./bridge/listeners.ts";
@@ -346,23 +347,8 @@ async function buildBridge(
         throw new BridgeError("BRIDGE_ERR_STOPPED", "the bridge was stopped while starting", {}, { cause: err });
       }
       phase = "ready";
-      if (engine) {
-        // Reported, not awaited: reasoning is one feature among many, and a slow engine must not delay devices.
-        // A stop that began before the check ended makes its answer moot (closing the engine client ends the check as
-        // failed): nothing is logged then, so no line follows the bridge's own "stopped".
-        const stillReady = () => phase === "ready";
-        engine.health().then(
-          (h) => {
-            if (!stillReady()) return;
-            const healthy = h.replicas.filter((r) => r.healthy).length;
-            const log = h.status === "ok" ? logger.info.bind(logger) : logger.warn.bind(logger);
-            log({ engineStatus: h.status, healthy, replicas: h.replicas.length }, "engine health at start");
-          },
-          (err: unknown) => {
-            if (stillReady()) logger.warn({ err }, "engine health check failed at start");
-          },
-        );
-      }
+      // Reported, not awaited: a slow engine must not delay devices (app/bridge/engine-health-at-start.ts).
+      if (engine) logEngineHealthAtStart(engine, logger, () => phase === "ready");
       return { ...current };
     },
     stop() {
@@ -373,30 +359,4 @@ async function buildBridge(
       return { ...current };
     },
   };
-}
-
-/**
- * Exact-id class entries for devices provisioned with `--agent-class NAME`. Read once at start: a device added with
- * a class while the bridge runs gets it from the next start (documented in docs/cli.md).
- */
-function registryClasses(
-  registry: DeviceRegistry,
-  byName: ReadonlyMap<string, AgentClass>,
-  logger: Logger,
-): LoadedAgentClass[] {
-  const out: LoadedAgentClass[] = [];
-  for (const device of registry.list()) {
-    if (device.agentClass === null) continue;
-    const agentClass = byName.get(device.agentClass);
-    if (agentClass === undefined) {
-      logger.warn(
-        { device: device.id, agentClass: device.agentClass },
-        "unknown agent class for device; using the default",
-      );
-      continue;
-    }
-    // Device ids hold no glob characters ([A-Za-z0-9_.-]), so the id itself is an exact pattern.
-    out.push({ pattern: device.id, agentClass });
-  }
-  return out;
 }

@@ -1,9 +1,12 @@
 /**
- * Loads the agent classes named in the config (`agents.classes`: pattern, module, export) at start, so a typo in a
- * module path or export name stops the bridge at once with the entry named, instead of failing on the first device.
+ * Which agent class serves which device. Loads the agent classes named in the config (`agents.classes`: pattern,
+ * module, export) at start, so a typo in a module path or export name stops the bridge at once with the entry named,
+ * instead of failing on the first device; and maps the devices provisioned with `--agent-class NAME` to theirs.
  */
 import { pathToFileURL } from "node:url";
+import type { Logger } from "pino";
 import { Agent, type AgentClass } from "../../agents/index.ts";
+import type { DeviceRegistry } from "../../broker/registry/index.ts";
 import { BridgeError } from "../../errors/index.ts";
 import type { AgentClassConfig } from "../config/index.ts";
 
@@ -66,4 +69,30 @@ export function classesByName(
     if (exportName !== undefined && exportName !== "default") byName.set(exportName, entry.agentClass);
   });
   return byName;
+}
+
+/**
+ * Exact-id class entries for devices provisioned with `--agent-class NAME`. Read once at start: a device added with
+ * a class while the bridge runs gets it from the next start (documented in docs/cli.md).
+ */
+export function registryClasses(
+  registry: DeviceRegistry,
+  byName: ReadonlyMap<string, AgentClass>,
+  logger: Logger,
+): LoadedAgentClass[] {
+  const out: LoadedAgentClass[] = [];
+  for (const device of registry.list()) {
+    if (device.agentClass === null) continue;
+    const agentClass = byName.get(device.agentClass);
+    if (agentClass === undefined) {
+      logger.warn(
+        { device: device.id, agentClass: device.agentClass },
+        "unknown agent class for device; using the default",
+      );
+      continue;
+    }
+    // Device ids hold no glob characters ([A-Za-z0-9_.-]), so the id itself is an exact pattern.
+    out.push({ pattern: device.id, agentClass });
+  }
+  return out;
 }
