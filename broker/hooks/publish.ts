@@ -80,6 +80,16 @@ export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
           settled?.(outcome);
           return;
         }
+        // The broker ended the session already and aedes has not closed its client yet: a takeover that gave up the
+        // old session's waiting messages (END_HAND_OVER_WAIT_MS), or whose agent could not apply them, and now waits
+        // for the agent to take the close. No PUBACK is owed and the session keeps the reason it ended for: its
+        // connection ends now, quietly, as the takeover would end it. Passed to aedes, the error would cut it as a
+        // protocol error (an MQTT WebSocket's 1008) and log a session error for what the broker did itself.
+        if (error !== null && connection.closed) {
+          connection.client.close();
+          settled?.(outcome);
+          return;
+        }
         try {
           callback(error);
         } catch (err) {
