@@ -7,12 +7,16 @@
  * errors.ts). The parser also refuses duplicate keys, naming them, as device JSON does.
  *
  * What the default parser refused stays refused: an empty body, a syntax error, `__proto__` keys and a `constructor`
- * holding a `prototype` (fastify's prototype poisoning checks), and a body nested deeper than MAX_BODY_DEPTH.
+ * holding a `prototype` (fastify's prototype poisoning checks), and a body nested deeper than MAX_BODY_DEPTH. What it
+ * took stays taken, a leading byte order mark included.
  */
 import { errorCodes, type FastifyInstance } from "fastify";
 import { parseJson } from "../../codecs/json/json-parse.ts";
 import { DecodeFault } from "../../codecs/schema/fault.ts";
 import { API_ERROR_CODES, ApiError } from "./errors.ts";
+
+/** U+FEFF, the byte order mark as it reads once the body is decoded from UTF-8. */
+const UTF8_BOM = 0xfeff;
 
 /**
  * Replaces the `application/json` parser of the `api` scope (and only of it).
@@ -30,7 +34,9 @@ export function useExactJsonBodies(api: FastifyInstance, maxDepth: number): void
       return;
     }
     try {
-      const value = parseJson(text, maxDepth);
+      // fastify's default parser (secure-json-parse) skipped a leading byte order mark, which Windows tools write
+      // (PowerShell's UTF-8 files, sent with `curl -d @file`); RFC 8259 8.1 lets a parser ignore it.
+      const value = parseJson(text.charCodeAt(0) === UTF8_BOM ? text.slice(1) : text, maxDepth);
       const poisoned = constructorPrototypePath(value);
       if (poisoned !== undefined) {
         throw new ApiError(
