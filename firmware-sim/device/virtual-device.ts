@@ -1,7 +1,8 @@
 /**
  * One simulated device: the firmware's connection loop (connect, subscribe, hello, replay, online; on loss, back off
  * and reconnect), its producers (telemetry, state reports, reasoning questions) and its reaction to down frames.
- * It owns no timers: every delayed action goes through the fleet's shared scheduler.
+ * It owns no timers: every delayed action goes through the fleet's shared scheduler. Its producers, the encoding of
+ * its up messages and the counting of its connections are files of their own, which this one wires to the connection.
  */
 import type { Codec } from "../../codecs/codec.ts";
 import type { UpChannel, UpFrames } from "../../codecs/frames.ts";
@@ -13,18 +14,20 @@ import { checkDeviceAtEnd } from "../invariants/device-checks.ts";
 import { SeqRanges } from "../invariants/seq-ranges.ts";
 import type { ViolationKind } from "../invariants/violations.ts";
 import { type CloseReason, LeanConnection } from "../mqtt/lean-connection.ts";
-import { telemetryReadings } from "../profiles/profile.ts";
 import type { ScheduledTask } from "../scheduler.ts";
 import { DeviceTopics } from "../wire.ts";
 import { CommandBook } from "./command-book.ts";
 import { connectPacketFor } from "./connect-packet.ts";
+import { ConnectionCounters } from "./connection-counters.ts";
 import type { DeviceConfig, DeviceEnv } from "./device-env.ts";
 import { Keepalive } from "./keepalive.ts";
-import type { Outgoing, OutgoingKind } from "./outbox.ts";
+import type { OutgoingKind } from "./outbox.ts";
 import { Publisher } from "./publisher.ts";
 import { ReasonAsker } from "./reason-asker.ts";
 import { ReasonTracker } from "./reason-tracker.ts";
 import { DeviceShadow } from "./shadow.ts";
+import { TelemetryProducer } from "./telemetry-producer.ts";
+import { helloFrame, UpEncoder } from "./up-encoder.ts";
 
 /** Where a device is in its connection loop. */
 export type DevicePhase = "off" | "connecting" | "subscribing" | "hello" | "online" | "backoff" | "stopped";
@@ -43,6 +46,7 @@ export class VirtualDevice implements DeviceContext {
   readonly #codec: Codec;
   readonly #publisher: Publisher;
   readonly #topics: DeviceTopics;
+  readonly #up: UpEncoder;
   /** Telemetry seqs that got a PUBACK (the fleet reads them for the verifier). */
   readonly ackedSeqs = new SeqRanges();
   #phase: DevicePhase = "off";
@@ -51,18 +55,13 @@ export class VirtualDevice implements DeviceContext {
   #lastErrorCode: string | undefined;
   #everOnline = false;
   #producing = false;
-  #telemetryCount = 0;
-  /** A CONNACK accepted the current connection. */
-  #sessionUp = false;
-  /** A CONNACK accepted an earlier connection of this device: the next accepted one is a reconnect. */
-  #acceptedBefore = false;
-  /** This connection counts in `metrics.online` (from the hello's PUBACK to its close). */
-  #countedOnline = false;
   /** A refused subscription was reported as a violation already (once per device; every one is counted). */
   #refusalReported = false;
-  #tasks: { telemetry?: ScheduledTask; drop?: ScheduledTask; connect?: ScheduledTask; stable?: ScheduledTask } = {};
+  #tasks: { drop?: ScheduledTask; connect?: ScheduledTask; stable?: ScheduledTask } = {};
   readonly #keepalive: Keepalive;
+  readonly #telemetry: TelemetryProducer;
   readonly #asker: ReasonAsker | undefined;
+  readonly #counters: ConnectionCounters;
 
   constructor(config: DeviceConfig, env: DeviceEnv) {
     this.#config = config;
@@ -82,6 +81,7 @@ export class VirtualDevice implements DeviceContext {
       },
     );
     this.#topics = new DeviceTopics(config.id);
+    this.#up = new UpEncoder(this.#topics, config.codec, this.#codec);
     this.#keepalive = new Keepalive(
       env.scheduler,
       env.behaviour.keepaliveSec,
@@ -89,6 +89,12 @@ export class VirtualDevice implements DeviceContext {
       () => this.#connection?.destroy("keepalive-timeout"),
     );
     this.shadow = config.profile.hasShadow ? new DeviceShadow(config.profile.initialState()) : undefined;
+    this.#telemetry = new TelemetryProducer(
+      env,
+      config,
+      () => this.deviceNowMs(),
+      (frame, seq) => this.#publisher.queue(this.#up.encode("telemetry", frame, "telemetry", seq)),
+    );
     this.#asker = config.profile.asksReasoning
       ? new ReasonAsker(
           env.scheduler,
@@ -101,6 +107,7 @@ export class VirtualDevice implements DeviceContext {
           (frame) => this.send("reason", frame, frame.id),
         )
       : undefined;
+    this.#counters = new ConnectionCounters(env.metrics);
   }
 
   get phase(): DevicePhase {
@@ -133,17 +140,14 @@ export class VirtualDevice implements DeviceContext {
   powerOn(): void {
     if (this.#phase !== "off") return;
     this.#producing = true;
-    const interval = this.#env.behaviour.telemetryIntervalMs;
-    // A random phase spreads the fleet's publishes evenly over the interval instead of in lockstep bursts.
-    if (interval > 0)
-      this.#tasks.telemetry = this.#env.scheduler.after(this.#env.random() * interval, () => this.#telemetryTick());
+    this.#telemetry.start();
     this.#connect();
   }
 
   /** Stops producing new messages (end of the run); what is queued still goes out. */
   stopProducing(): void {
     this.#producing = false;
-    this.#env.scheduler.cancel(this.#tasks.telemetry);
+    this.#telemetry.stop();
     this.#asker?.stop();
     this.#env.scheduler.cancel(this.#tasks.drop);
   }
@@ -211,7 +215,7 @@ export class VirtualDevice implements DeviceContext {
   }
 
   send<C extends UpChannel>(channel: C, frame: UpFrames[C], ref?: string): void {
-    this.#publisher.queue(this.#encode(channel, frame, channel as OutgoingKind, ref));
+    this.#publisher.queue(this.#up.encode(channel, frame, channel as OutgoingKind, ref));
   }
 
   violation(kind: ViolationKind, message: string): void {
@@ -222,44 +226,13 @@ export class VirtualDevice implements DeviceContext {
     this.#asker?.answered();
   }
 
-  // ---------- producers ----------
-
-  #telemetryTick(): void {
-    if (!this.#producing) return;
-    const interval = this.#env.behaviour.telemetryIntervalMs;
-    this.#tasks.telemetry = this.#env.scheduler.after(interval, () => this.#telemetryTick());
-    const seq = this.#config.seqBase + this.#telemetryCount++;
-    const ts = this.deviceNowMs();
-    const readings = { seq, ...this.profile.readings(this.#env.random) };
-    this.metrics.counters.telemetrySent++;
-    this.#publisher.queue(
-      this.#encode(
-        "telemetry",
-        { ...(ts === undefined ? {} : { ts }), ...telemetryReadings(this.profile, readings) },
-        "telemetry",
-        seq,
-      ),
-    );
-  }
-
-  #encode<C extends UpChannel>(
-    channel: C,
-    frame: UpFrames[C],
-    kind: OutgoingKind,
-    ref: number | string | undefined,
-  ): Outgoing {
-    // The hello names its codec in the topic: the bridge cannot know the codec before it has read the hello.
-    const topic = channel === "hello" ? this.#topics.up(channel, this.#config.codec) : this.#topics.up(channel);
-    return { channel, topic, payload: this.#codec.encodeUp(channel, frame), kind, ref, dup: false, sentMs: 0 };
-  }
-
   // ---------- connection loop ----------
 
   #connect(): void {
     const env = this.#env;
     const b = env.behaviour;
     this.#phase = "connecting";
-    this.metrics.counters.connectAttempts++;
+    this.#counters.attempt();
     const target = { ...env.target, localAddress: env.localAddress(this.#attempt, this.#lastErrorCode) };
     this.#connection = new LeanConnection(
       target,
@@ -285,17 +258,10 @@ export class VirtualDevice implements DeviceContext {
   }
 
   #onConnack(sessionPresent: boolean, returnCode: number): void {
-    const m = this.metrics;
-    if (returnCode !== 0) {
-      m.counters.connectRefused++;
-      m.refusalCodes.set(returnCode, (m.refusalCodes.get(returnCode) ?? 0) + 1);
+    if (!this.#counters.connack(returnCode)) {
       this.#connection?.destroy(`connack-${returnCode}`);
       return;
     }
-    m.counters.connects++;
-    if (this.#acceptedBefore) m.counters.reconnects++;
-    this.#acceptedBefore = true;
-    this.#sessionUp = true;
     if (this.#connection) this.#publisher.attach(this.#connection);
     // A persistent session the broker kept still has the subscription; firmware saves the round trip.
     if (!this.#env.behaviour.cleanSession && sessionPresent) {
@@ -333,12 +299,7 @@ export class VirtualDevice implements DeviceContext {
 
   #sendHello(): void {
     this.#phase = "hello";
-    const p = this.profile;
-    const hello: UpFrames["hello"] = { fw: p.firmware, codec: this.#config.codec, sync: true, stream: p.streams };
-    if (p.maxFrameBytes !== undefined) hello.maxFrame = p.maxFrameBytes;
-    // Every hello carries the table: the bridge may have lost it (new gateway, wiped data) since the last one.
-    if (p.metricAliases !== undefined && p.metricAliases.length > 0) hello.metrics = [...p.metricAliases];
-    const message = this.#encode("hello", hello, "hello", undefined);
+    const message = this.#up.encode("hello", helloFrame(this.profile, this.#config.codec), "hello", undefined);
     // The hello skips the buffer: it must be the first message of every connection.
     this.#publisher.sendFirst(message);
   }
@@ -348,14 +309,13 @@ export class VirtualDevice implements DeviceContext {
     this.#phase = "online";
     this.#everOnline = true;
     // Online as the `online` event means it: subscribed and greeted, not merely accepted by a CONNACK.
-    this.metrics.online++;
-    this.#countedOnline = true;
+    this.#counters.online();
     this.#resetBackoffWhenStable();
     env.listener.online(this.deviceId);
     if (this.shadow) {
       // After any reconnect the bridge may have missed reports: report the whole state once.
       this.metrics.counters.stateReports++;
-      this.#publisher.queue(this.#encode("state", this.shadow.fullReport(), "state", undefined));
+      this.#publisher.queue(this.#up.encode("state", this.shadow.fullReport(), "state", undefined));
     }
     this.#publisher.open();
     this.#keepalive.start();
@@ -417,20 +377,12 @@ export class VirtualDevice implements DeviceContext {
 
   #onClose(reason: CloseReason): void {
     const env = this.#env;
-    const m = this.metrics;
-    const wasConnected = this.#sessionUp;
-    this.#sessionUp = false;
     this.#connection = undefined;
     this.#keepalive.stop();
     env.scheduler.cancel(this.#tasks.drop);
     env.scheduler.cancel(this.#tasks.connect);
     env.scheduler.cancel(this.#tasks.stable);
-    if (this.#countedOnline) m.online--;
-    this.#countedOnline = false;
-    m.counters.disconnects++;
-    if (reason.kind === "remote") m.counters.serverCloses++;
-    // Before a CONNACK, anything but our own refusal handling (connack-N) or shutdown is a failed attempt.
-    if (!wasConnected && (reason.kind !== "local" || reason.reason === "connect-timeout")) m.counters.connectErrors++;
+    this.#counters.closed(reason);
     this.#lastErrorCode = reason.kind === "error" ? reason.code : undefined;
     this.#publisher.detach();
     if (this.#phase === "online")
