@@ -1,5 +1,5 @@
 /**
- * A warning logged at most once per interval for each key (a source address), with how many times it happened for
+ * A warning logged at most once per interval for each key (a source address, a device), with how many times it happened for
  * that key since its last line. A misconfigured balancer shows up under its own address even while a scanner sweeps
  * the port from thousands of others. The keys held are bounded: once `maxKeys` are held and none is older than the
  * interval, further keys share one throttled line (throttled-warning.ts).
@@ -13,6 +13,8 @@ export interface ThrottledWarningPerKeyOptions {
   intervalMs?: number;
   /** Keys remembered at most. Default 1024. */
   maxKeys?: number;
+  /** What the keys are, plural, as the shared line of the keys past `maxKeys` names them. Default "addresses". */
+  keysAre?: string;
 }
 
 interface KeyState {
@@ -39,7 +41,7 @@ export class ThrottledWarningPerKey {
     this.#overflow = new ThrottledWarning(
       logger,
       clock,
-      `${message} (from too many addresses to log each)`,
+      `${message} (from too many ${options.keysAre ?? "addresses"} to log each)`,
       this.#intervalMs,
     );
   }

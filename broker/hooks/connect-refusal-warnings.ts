@@ -15,6 +15,9 @@ import { ThrottledWarningPerKey } from "../throttled-warning-per-key.ts";
 export const OPEN_REFUSED_WARNING = "agent refused the connection";
 export const CONNECTION_LIMIT_WARNING = "connection limit reached";
 
+/** The per-device warnings' keys are devices: their shared line past the key bound says so. */
+const BY_DEVICE = { keysAre: "devices" } as const;
+
 export class ConnectRefusalWarnings {
   /** Refusals whose cause is the broker's state, not the device: one line for all devices. */
   readonly #broker: Partial<Record<string, ThrottledWarning>>;
@@ -35,7 +38,7 @@ export class ConnectRefusalWarnings {
         "CONNECTs refused: source address blocked after too many failed authentications",
       ),
     };
-    this.#openRefused = new ThrottledWarningPerKey(logger, clock, OPEN_REFUSED_WARNING);
+    this.#openRefused = new ThrottledWarningPerKey(logger, clock, OPEN_REFUSED_WARNING, BY_DEVICE);
     this.#connectionLimit = new ThrottledWarning(logger, clock, CONNECTION_LIMIT_WARNING);
   }
 
@@ -49,7 +52,7 @@ export class ConnectRefusalWarnings {
     }
     let warning = this.#byMessage.get(refusal.message);
     if (warning === undefined) {
-      warning = new ThrottledWarningPerKey(this.logger, this.clock, `device refused: ${refusal.message}`);
+      warning = new ThrottledWarningPerKey(this.logger, this.clock, `device refused: ${refusal.message}`, BY_DEVICE);
       this.#byMessage.set(refusal.message, warning);
     }
     warning.note(device, facts);
