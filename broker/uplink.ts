@@ -122,6 +122,7 @@ export function createUplink(deps: UplinkDeps): Uplink {
         { device: connection.deviceId, code: result.code },
         "up message not applied; the session ends without acknowledging it",
       );
+      logErrorFrame(logger, connection.deviceId, frame, { topic });
       // Written before the session ends (aedes writes on a later tick), so the device sees why it was cut.
       await sender.sendLast(connection, { channel: "error", frame });
       return { status: "disconnect", code: result.code, message: result.message };

@@ -92,3 +92,38 @@ describe("error frames sent to a device are logged at debug level", () => {
     assert.equal(refusals().length, 3);
   });
 });
+
+test("a message its agent could not store (the session ends unacknowledged) is logged like any other error frame", async () => {
+  const logger = new DebugLogger();
+  const tb = await startTestBroker({ logger });
+  try {
+    const secret = await tb.addDevice("full-1", "cbor");
+    const device = await connectDevice(tb.url, { clientId: "full-1", username: "full-1", password: secret });
+    const inbox = collect(device);
+    await subscribe(device, "devices/full-1/down/#");
+    tb.host.deliverResult = { status: "failed", code: "BRIDGE_ERR_STORAGE_FULL", message: "database is full" };
+    device.publish(
+      "devices/full-1/up/telemetry",
+      Buffer.from(getCodec("cbor").encodeUp("telemetry", { r: { t: 1 } })),
+      {
+        qos: 1,
+      },
+    );
+    await waitUntil(() => inbox.length > 0);
+    await endClient(device, true);
+    const lines = logger.lines.filter((l) => l.level === "debug" && l.msg === "error frame to device");
+    assert.deepEqual(
+      lines.map((l) => l.obj),
+      [
+        {
+          device: "full-1",
+          topic: "devices/full-1/up/telemetry",
+          codec: undefined,
+          frame: { code: "BRIDGE_ERR_STORAGE_FULL", msg: "database is full" },
+        },
+      ],
+    );
+  } finally {
+    await tb.close();
+  }
+});
