@@ -18,6 +18,7 @@ import {
   type ServerMessage,
   WS_ERROR_CODES,
 } from "./protocol.ts";
+import { frameBytes, WriteBacklog } from "./write-backlog.ts";
 
 /** Minimal logger (pino fits). */
 export interface SessionLogger {
@@ -74,6 +75,8 @@ export class AgentSocketSession {
   readonly #awaitingRpc = new Set<string>();
   /** The agent was destroyed: messages still queued on this socket are answered as failed, not delivered. */
   #agentDestroyed = false;
+  /** The messages still unwritten to the client's socket, by size: see `#send`. */
+  readonly #backlog = new WriteBacklog();
 
   constructor(ws: WebSocket, options: SessionOptions) {
     this.#ws = ws;
@@ -233,15 +236,20 @@ export class AgentSocketSession {
   #send(message: ServerMessage, channel: string): void {
     if (this.#ws.readyState !== this.#ws.OPEN) return;
     // ws keeps whatever the kernel does not take (a client that stopped reading: a closed TCP window, a suspended
-    // tab) in memory without limit. Checked before each send, so one large message to a client that keeps up never
-    // trips it: only a backlog the client has not drained does. Once closing, nothing more is sent (readyState).
+    // tab) in memory without limit. What counts is what waits behind the message being written, checked before each
+    // send: one large message to a client that keeps up is still being written when the next one goes out (a reply
+    // after a big state broadcast), and ws.bufferedAmount, which counts it too, closed such a client at its second
+    // message. Once closing, nothing more is sent (readyState).
     const buffered = this.#ws.bufferedAmount;
-    if (buffered >= this.#o.maxBufferedBytes) {
+    this.#backlog.trim(buffered);
+    if (this.#backlog.bytesBehindOldest >= this.#o.maxBufferedBytes) {
       this.#closeSlowConsumer(buffered);
       return;
     }
     this.#o.observer.messageOut(channel);
-    this.#ws.send(JSON.stringify(message));
+    const text = JSON.stringify(message);
+    this.#ws.send(text);
+    this.#backlog.add(frameBytes(Buffer.byteLength(text, "utf8")));
   }
 
   #closeSlowConsumer(bufferedBytes: number): void {

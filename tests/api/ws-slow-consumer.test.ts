@@ -130,6 +130,33 @@ describe("WebSocket agent endpoint: a client that stops reading", () => {
     other.ws.close();
   });
 
+  test("one message larger than maxBufferedBytes to a client that reads, and the messages right after it, are delivered", async () => {
+    const reader = await connect("dev-2");
+    const breachesBefore = breaches.length;
+    let closedWith: number | undefined;
+    reader.ws.on("close", (code) => {
+      closedWith = code;
+    });
+    const received: string[] = [];
+    reader.ws.on("message", (data) => received.push(String(data)));
+    const conn = host.connections.get(reader.connectionId);
+    assert.ok(conn !== undefined);
+    // Far more than loopback's kernel buffers take at once: most of it still waits in ws when the next ones are sent,
+    // as a large state broadcast is still being written when the reply or the chunk after it goes out.
+    conn.transport.sendProtocol({ type: "state", state: { blob: "x".repeat(64 * MAX_BUFFERED) } });
+    for (let i = 0; i < 3; i++) conn.transport.sendProtocol({ type: "state", state: { after: i } });
+    const last = '{"type":"cf_agent_state","state":{"after":2}}';
+    await waitFor(() => received.includes(last) || closedWith !== undefined);
+    assert.equal(closedWith, undefined, "the client that keeps up was closed");
+    assert.equal(breaches.length, breachesBefore);
+    // The big one, then the three after it, in order (the open's own state may come first).
+    const ours = received.filter((m) => m.includes('"blob"') || m.includes('"after"'));
+    assert.equal(ours.length, 4);
+    assert.ok(ours[0]?.includes('"blob"'));
+    assert.equal(ours[3], last);
+    reader.ws.close();
+  });
+
   test("maxBufferedBytes is validated", () => {
     assert.throws(() => createAgentSocketServer({ host, apiToken: TOKEN, maxBufferedBytes: 0 }), /maxBufferedBytes/);
     assert.throws(() => createAgentSocketServer({ host, apiToken: TOKEN, maxBufferedBytes: 1.5 }), /maxBufferedBytes/);
