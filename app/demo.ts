@@ -16,6 +16,7 @@ import type { BridgeTap } from "./bridge/tap.ts";
 import { type Bridge, createBridge } from "./bridge.ts";
 import { dashboardLink } from "./dashboard/index.ts";
 import { exitOnConfigError, loadConfigWithSourcesOrExit } from "./cli/config-flags.ts";
+import { onStopSignals } from "./cli/stop-signals.ts";
 import { createLogger } from "./logging.ts";
 
 /** The demo fleet: one device per profile, so every behaviour shows. */
@@ -101,6 +102,7 @@ async function runDemoIn(options: DemoOptions, tempDir: string | undefined): Pro
     throw err;
   }
   let fleet: ReturnType<typeof createFleet> | undefined;
+  let removeSignalListeners: (() => void) | undefined;
   try {
     const credentials: DeviceCredential[] = [];
     for (const device of DEMO_DEVICES) {
@@ -137,12 +139,15 @@ async function runDemoIn(options: DemoOptions, tempDir: string | undefined): Pro
     print(options.durationSeconds > 0 ? `running for ${options.durationSeconds} s ...` : "running; Ctrl-C stops");
     await new Promise<void>((resolve) => {
       const timer = options.durationSeconds > 0 ? setTimeout(resolve, options.durationSeconds * 1000) : undefined;
-      const stop = () => {
-        if (timer) clearTimeout(timer);
-        resolve();
-      };
-      process.once("SIGINT", stop);
-      process.once("SIGTERM", stop);
+      // Listening until the demo is over: a Ctrl-C under `npm run demo` arrives twice (cli/stop-signals.ts), and a
+      // signal nothing listens to any more ends the process before the fleet's report and the bridge's stop.
+      removeSignalListeners = onStopSignals({
+        stop: () => {
+          if (timer) clearTimeout(timer);
+          resolve();
+        },
+        force: () => process.exit(1),
+      });
     });
     print("stopping the fleet ...");
     const report = await fleet.stop();
@@ -153,6 +158,7 @@ async function runDemoIn(options: DemoOptions, tempDir: string | undefined): Pro
     if (fleet) await fleet.stop().catch(() => undefined);
     await bridge.stop();
     await sim.close();
+    removeSignalListeners?.();
     print("demo stopped");
   }
 }

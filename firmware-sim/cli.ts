@@ -264,13 +264,34 @@ function withoutUndefined<T extends object>(value: T): T {
   return out;
 }
 
+/** The first interrupt signal again within this many ms is that one delivered twice (see defaultInterrupt). */
+const REPEATED_SIGNAL_MS = 1000;
+
+/**
+ * The first SIGINT or SIGTERM stops the run early (it still reports). The same signal again within
+ * REPEATED_SIGNAL_MS is that one delivered twice and is ignored: a terminal sends Ctrl-C to its whole process group,
+ * so under `npm run sim` (whose script execs node) the simulator gets it from the terminal and once more from npm,
+ * which forwards it; with listeners that heard one signal only, that copy found none and killed the process before its
+ * report. A signal after that ends the process as a signal nothing listens to does.
+ */
 const defaultInterrupt = (handler: () => void) => {
-  process.once("SIGINT", handler);
-  process.once("SIGTERM", handler);
-  return () => {
-    process.off("SIGINT", handler);
-    process.off("SIGTERM", handler);
+  let first: { signal: NodeJS.Signals; at: number } | undefined;
+  const listener = (signal: NodeJS.Signals): void => {
+    if (first === undefined) {
+      first = { signal, at: performance.now() };
+      handler();
+    } else if (signal !== first.signal || performance.now() - first.at >= REPEATED_SIGNAL_MS) {
+      remove();
+      process.kill(process.pid, signal);
+    }
   };
+  const remove = (): void => {
+    process.off("SIGINT", listener);
+    process.off("SIGTERM", listener);
+  };
+  process.on("SIGINT", listener);
+  process.on("SIGTERM", listener);
+  return remove;
 };
 
 /**

@@ -1,6 +1,7 @@
 /**
  * `agent-bridge start`: load the configuration, start the bridge, log the real addresses, and stop gracefully on
- * SIGTERM/SIGINT (stop accepting, drain mailboxes, commit, close, exit 0). A second signal forces exit 1.
+ * SIGTERM/SIGINT (stop accepting, drain mailboxes, commit, close, exit 0). A second signal forces exit 1 (the same one
+ * again within a second is the first delivered twice: stop-signals.ts).
  */
 import { join } from "node:path";
 import type { Command } from "commander";
@@ -12,6 +13,7 @@ import { dashboardLink } from "../dashboard/index.ts";
 import { hasErrorCode } from "../../errors/index.ts";
 import { exitOnConfigError, loadConfigWithSourcesOrExit } from "./config-flags.ts";
 import { CliExit, EXIT_FAILURE } from "./exit.ts";
+import { onStopSignals, type StopSignal } from "./stop-signals.ts";
 
 type Flags = Record<string, unknown>;
 
@@ -106,11 +108,7 @@ export async function runStart(flags: Flags, overrides?: Readonly<Record<string,
   }
   let stopping: Promise<number> | undefined;
 
-  const stop = (signal: string): Promise<number> => {
-    if (stopping) {
-      logger.warn({ signal }, "second signal: forcing exit");
-      process.exit(EXIT_FAILURE);
-    }
+  const stop = (signal: StopSignal): Promise<number> => {
     logger.info({ signal }, "stopping: no new connections, draining mailboxes");
     const timer = setTimeout(() => {
       logger.error({ timeoutMs: config.shutdown.timeoutMs }, "graceful stop took too long: forcing exit");
@@ -132,7 +130,15 @@ export async function runStart(flags: Flags, overrides?: Readonly<Record<string,
   };
 
   const done = new Promise<number>((resolve) => {
-    for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => void stop(signal).then(resolve));
+    onStopSignals({
+      stop: (signal) => void stop(signal).then(resolve),
+      // A terminal's Ctrl-C under `npm start` arrives twice (stop-signals.ts): not a request to force the exit.
+      repeated: (signal) => logger.debug({ signal }, "the same signal again: already stopping"),
+      force: (signal) => {
+        logger.warn({ signal }, "second signal: forcing exit");
+        process.exit(EXIT_FAILURE);
+      },
+    });
   });
   try {
     const addresses = await bridge.start();

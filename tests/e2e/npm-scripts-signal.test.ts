@@ -7,14 +7,19 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { after, test } from "node:test";
 import { LOCK_FILE } from "../../app/bridge/data-dir-lock.ts";
 import { makeTempDir, ROOT, TEST_API_TOKEN } from "./support/bridge-process.ts";
 
 const dataDir = makeTempDir("bridge-npm-start-");
+const ctrlCDataDir = makeTempDir("bridge-npm-ctrl-c-");
 /** The bridge's pid once it started, so a bridge left running is ended by the test whatever happens. */
 let bridgePid: number | undefined;
+/** The process group of an `npm start` run as a terminal runs it, ended by the test whatever happens. */
+let npmGroup: number | undefined;
+const sockets: net.Socket[] = [];
 
 function alive(pid: number): boolean {
   try {
@@ -27,7 +32,16 @@ function alive(pid: number): boolean {
 
 after(() => {
   if (bridgePid !== undefined && alive(bridgePid)) process.kill(bridgePid, "SIGKILL");
+  if (npmGroup !== undefined) {
+    try {
+      process.kill(-npmGroup, "SIGKILL");
+    } catch {
+      // The group ended already.
+    }
+  }
+  for (const s of sockets) s.destroy();
   fs.rmSync(dataDir, { recursive: true, force: true });
+  fs.rmSync(ctrlCDataDir, { recursive: true, force: true });
 });
 
 test("every npm script that runs the CLI execs node, so npm's signals reach it", () => {
@@ -65,4 +79,107 @@ test("a SIGTERM to `npm start` stops the bridge gracefully: the bridge ends and 
   assert.equal(alive(bridgePid), false, "the bridge was left running after npm ended");
   assert.match(out, /"signal":"SIGTERM","msg":"stopping: no new connections, draining mailboxes"/);
   assert.equal(fs.existsSync(lockFile), false, "a graceful stop releases the data directory");
+});
+
+test("Ctrl-C in the terminal running `npm start` stops the bridge gracefully, though the bridge gets the SIGINT twice", async () => {
+  // A terminal sends Ctrl-C's SIGINT to its whole foreground process group: npm and the bridge it exec'd. npm forwards
+  // the SIGINT it got to its script, so the bridge gets a second one a moment later.
+  const npm = spawn(
+    "npm",
+    [
+      "run",
+      "-s",
+      "start",
+      "--",
+      "--data-dir",
+      ctrlCDataDir,
+      "--host",
+      "127.0.0.1",
+      "--mqtt-port",
+      "0",
+      "--http-port",
+      "0",
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, BRIDGE_API_TOKEN: TEST_API_TOKEN },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    },
+  );
+  npmGroup = npm.pid;
+  let out = "";
+  npm.stdout.on("data", (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  npm.stderr.on("data", (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  const npmExited = new Promise<number | null>((resolve) => npm.on("exit", (code) => resolve(code)));
+  for (let i = 0; i < 600 && !out.includes('"msg":"bridge started"'); i++) await new Promise((r) => setTimeout(r, 50));
+  const started = out.split("\n").find((l) => l.includes('"msg":"bridge started"'));
+  assert.ok(started !== undefined, out);
+  const httpPort = (JSON.parse(started) as { addresses: { http: { port: number } } }).addresses.http.port;
+  // A client in the middle of a request head holds the stop for the HTTP close grace (3 s): the second SIGINT comes
+  // while the bridge is stopping, whatever the machine's speed.
+  const stalled = net.connect(httpPort, "127.0.0.1");
+  sockets.push(stalled);
+  stalled.on("error", () => {});
+  await new Promise<void>((resolve) => stalled.once("connect", () => resolve()));
+  stalled.write("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+  await new Promise((r) => setTimeout(r, 100));
+
+  process.kill(-(npm.pid as number), "SIGINT");
+  const code = await npmExited;
+  assert.doesNotMatch(out, /forcing exit/);
+  assert.match(out, /"msg":"stopped"/);
+  assert.equal(code, 0, out);
+  npmGroup = undefined;
+});
+
+test("Ctrl-C in the terminal running `npm run sim` stops the fleet early and still prints its report", async () => {
+  // No broker at that port: the devices keep retrying, which is all this needs; the run reports once interrupted.
+  const npm = spawn(
+    "npm",
+    [
+      "run",
+      "-s",
+      "sim",
+      "--",
+      "--url",
+      "mqtt://127.0.0.1:9",
+      "--devices",
+      "1",
+      "--duration",
+      "60",
+      "--drain-timeout-ms",
+      "100",
+    ],
+    {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    },
+  );
+  npmGroup = npm.pid;
+  let out = "";
+  npm.stdout.on("data", (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  npm.stderr.on("data", (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  const npmExited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
+    npm.on("exit", (code, signal) => resolve({ code, signal })),
+  );
+  // The first progress line (every 5 s without a terminal) shows once the run is under way, its interrupt handler in.
+  for (let i = 0; i < 600 && !/online \d+\/1/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.match(out, /online \d+\/1/);
+
+  process.kill(-(npm.pid as number), "SIGINT");
+  const exit = await npmExited;
+  assert.equal(exit.signal, null, `killed by ${exit.signal}: ${out}`);
+  assert.match(out, /sim: interrupted, stopped early/);
+  assert.match(out, /verdict/);
+  npmGroup = undefined;
 });
