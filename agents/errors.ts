@@ -61,6 +61,13 @@ const RUNTIME_CODES: ReadonlySet<string> = new Set(Object.values(AGENT_ERRORS));
  */
 const CALLER_INPUT_SUFFIX =
   /_(INVALID|INVALID_ARGUMENT|ARGUMENT|ARGS|VALIDATION|BAD_REQUEST|NOT_FOUND|CONFLICT|STALE|VERSION|VERSION_CONFLICT|EXISTS|READONLY|FORBIDDEN|NOT_CALLABLE)$/;
+/**
+ * Codes of a service an agent calls for itself, never a caller's input whatever their suffix: the engine refusing a
+ * request the agent built (BRIDGE_ERR_ENGINE_BAD_REQUEST for a wrong API key, an unknown model, a malformed tool
+ * schema) is a fault of the agent or of the bridge's configuration, which an operator must see (agents/engine.ts:
+ * faults of the engine are BRIDGE_ERR_ENGINE_* codes).
+ */
+const SERVICE_CODE_PREFIX = "BRIDGE_ERR_ENGINE_";
 
 /**
  * True when `err`, failing `event`, is a caller's bad input rather than a fault: the event is one a caller sent (an
@@ -72,5 +79,6 @@ export function isCallerInputError(err: unknown, event: string): boolean {
   if (event !== "call" && event !== "message" && !event.startsWith("rpc:")) return false;
   if (!(err instanceof BridgeError)) return false;
   const code = err.code;
+  if (code.startsWith(SERVICE_CODE_PREFIX)) return false;
   return CALLER_INPUT_CODES.has(code) || (!RUNTIME_CODES.has(code) && CALLER_INPUT_SUFFIX.test(code));
 }

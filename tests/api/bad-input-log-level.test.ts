@@ -6,7 +6,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import pino from "pino";
 import type { Value } from "../../codecs/frames.ts";
+import type { ReasoningEngine } from "../../agents/engine.ts";
 import { DeviceAgent } from "../../agents/index.ts";
+import { BridgeError } from "../../errors/index.ts";
 import { AUTH, type ApiFixture, createApiFixture } from "./helpers.ts";
 
 /** A device agent with a bug: queuing a command throws a plain Error. */
@@ -16,6 +18,26 @@ class FaultyDevice extends DeviceAgent {
   }
 }
 
+/** A device agent whose own method asks the engine, as a class that summarises its telemetry would. */
+class SummarizingDevice extends DeviceAgent {
+  async summarize(): Promise<string> {
+    const engine = this.env.engine;
+    if (engine === undefined) throw new Error("no engine");
+    let text = "";
+    for await (const event of engine.stream({ messages: [{ role: "user", content: "summarize" }] }, { agentId: "x" })) {
+      if (event.type === "text") text += event.text;
+    }
+    return text;
+  }
+}
+
+/** An engine that refuses every request as a wrong API key does (the engine client's BRIDGE_ERR_ENGINE_BAD_REQUEST). */
+const refusingEngine: ReasoningEngine = {
+  stream() {
+    throw new BridgeError("BRIDGE_ERR_ENGINE_BAD_REQUEST", "the engine answered 401: invalid API key", { status: 401 });
+  },
+};
+
 type LogLine = { level: number; msg: string; err?: { stack?: string }; code?: string; event?: string };
 
 describe("log level of refused operator input", () => {
@@ -23,9 +45,17 @@ describe("log level of refused operator input", () => {
   const lines: LogLine[] = [];
   before(async () => {
     const logger = pino({ level: "trace" }, { write: (line: string) => lines.push(JSON.parse(line) as LogLine) });
-    f = await createApiFixture({ logger, agentClasses: [{ pattern: "faulty-*", agentClass: FaultyDevice }] });
+    f = await createApiFixture({
+      logger,
+      engine: refusingEngine,
+      agentClasses: [
+        { pattern: "faulty-*", agentClass: FaultyDevice },
+        { pattern: "summ-*", agentClass: SummarizingDevice },
+      ],
+    });
     await f.provision("dev-1");
     await f.provision("faulty-1");
+    await f.provision("summ-1");
   });
   after(() => f.close());
 
@@ -83,5 +113,15 @@ describe("log level of refused operator input", () => {
     const errors = lines.filter((l) => l.level === ERROR);
     assert.equal(errors.length, 1);
     assert.match(errors[0]?.err?.stack ?? "", /bug in sendCommand/);
+  });
+
+  test("the engine refusing an agent's own request (a wrong API key) is a fault: an error line with its stack", async () => {
+    lines.length = 0;
+    const result = await f.runtime.call("summ-1", "summarize", []);
+    assert.equal(result.ok, false);
+    const refused = lines.filter((l) => JSON.stringify(l).includes("invalid API key"));
+    assert.equal(refused.length, 1, JSON.stringify(lines));
+    assert.equal(refused[0]?.level, ERROR);
+    assert.match(refused[0]?.err?.stack ?? "", /invalid API key/);
   });
 });
