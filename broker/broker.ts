@@ -15,6 +15,7 @@ import { DeviceCodecs } from "./device-codecs.ts";
 import { closeFromServer } from "./hooks/connect.ts";
 import { BrokerErrorCode } from "./errors.ts";
 import { type ConnectFacts, installHooks, type StreamFacts } from "./hooks/index.ts";
+import { socketsPerListener } from "./listener-bound.ts";
 import { type BoundAddress, listenSockets, type SocketListener } from "./listeners/socket-listener.ts";
 import { guardPacketSize } from "./listeners/packet-guard.ts";
 import { createWebSocketEndpoint, type WebSocketEndpoint } from "./listeners/websocket.ts";
@@ -361,11 +362,4 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   return broker;
 }
 
-/**
- * The sockets one MQTT listener holds at most: the sessions `maxConnections` allows, plus room for sockets that have
- * not sent CONNECT yet (each waits up to `connectTimeoutMs`), takeovers and refusals answered with CONNACK 3. Without
- * a bound, a flood of sockets that never send CONNECT used file descriptors until the process could open no database.
- */
-export function socketsPerListener(maxConnections: number): number {
-  return maxConnections + Math.max(64, Math.ceil(maxConnections / 10));
-}
+export { socketsPerListener } from "./listener-bound.ts";

@@ -8,6 +8,7 @@ import path from "node:path";
 import type { z } from "zod";
 import { jsonSyntaxProblem } from "./json-problem.ts";
 import { type BridgeConfig, configSchema } from "./schema.ts";
+import { defaultHttpMaxConnections } from "./http-connections.ts";
 import { convertText, flagAttribute, SETTING_SOURCES } from "./sources.ts";
 
 /** One configuration problem. `toString()` gives the line the CLI prints. */
@@ -237,6 +238,13 @@ function resolvePaths(config: BridgeConfig, baseDir: string, sources: ReadonlyMa
   };
 }
 
+/** Fills the settings whose default follows another setting, where no source gave them. */
+function withDerivedDefaults(config: BridgeConfig, sources: ReadonlyMap<string, string>): BridgeConfig {
+  if (sources.has("http.maxConnections")) return config;
+  const maxConnections = defaultHttpMaxConnections(config.mqtt.limits.maxConnections);
+  return { ...config, http: { ...config.http, maxConnections } };
+}
+
 /**
  * Loads and validates the configuration.
  *
@@ -283,7 +291,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadConfigResult {
   if (!parsed.success) return { ok: false, issues: issuesFromZod(parsed.error, sources) };
   const baseDir =
     options.baseDir ?? (options.file === undefined ? process.cwd() : path.dirname(path.resolve(options.file)));
-  const config = resolvePaths(parsed.data, baseDir, sources);
+  const config = withDerivedDefaults(resolvePaths(parsed.data, baseDir, sources), sources);
   const crossIssues = crossChecks(config, sources);
   if (crossIssues.length > 0) return { ok: false, issues: crossIssues };
   return { ok: true, config, sources };

@@ -177,7 +177,8 @@ export const configSchema = z.strictObject({
       keepAliveTimeoutMs: intIn(1, 3_600_000).default(5_000),
       /**
        * Connections the HTTP server holds at once; one more is closed as it arrives. Upgraded WebSockets count (MQTT
-       * over WebSocket devices, agent clients): room for `mqtt.limits.maxConnections` devices by default.
+       * over WebSocket devices, agent clients). When not set, it follows `mqtt.limits.maxConnections`
+       * (http-connections.ts): 12288 is the value for the default 10000.
        */
       maxConnections: intIn(1, 10_000_000).default(12_288),
       /** The WebSocket agent endpoint `/agents/{id}`. */

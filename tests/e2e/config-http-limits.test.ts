@@ -9,6 +9,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
 import { createBridge } from "../../app/bridge.ts";
 import { formatConfigIssue, loadConfig } from "../../app/config/index.ts";
+import { AGENT_SOCKETS_MAX } from "../../app/config/http-connections.ts";
+import { AGENT_SOCKET_DEFAULTS } from "../../app/ws/index.ts";
 import { loopbackConfig } from "../support/in-process-bridge.ts";
 import { makeTempDir } from "./support/bridge-process.ts";
 import { connectDevice } from "./support/device.ts";
@@ -65,6 +67,29 @@ describe("http slow-client limits in the config", () => {
         "config error: http.requestTimeoutMs must be at least http.headersTimeoutMs (15000) (from overrides)",
       ]);
     }
+  });
+
+  test("http.maxConnections, when not set, leaves operators room past the MQTT over WebSocket devices the broker takes", () => {
+    // The /mqtt endpoint holds mqtt.limits.maxConnections plus max(64, 10%) WebSockets, the agent endpoint 1024, and
+    // every one of them counts against http.maxConnections: a cap under their sum let devices lock the operator out
+    // of the API, the dashboard and /metrics (and refused devices the broker would take).
+    const raised = loadConfig({ overrides: { mqtt: { limits: { maxConnections: 50_000 } } } });
+    assert.ok(raised.ok);
+    if (raised.ok) assert.equal(raised.config.http.maxConnections, 55_000 + 1024 + 264);
+    const lowered = loadConfig({ env: { BRIDGE_MQTT_MAX_CONNECTIONS: "100" } });
+    assert.ok(lowered.ok);
+    if (lowered.ok) assert.equal(lowered.config.http.maxConnections, 164 + 1024 + 264);
+    assert.equal(
+      AGENT_SOCKETS_MAX,
+      AGENT_SOCKET_DEFAULTS.maxSockets,
+      "the agent endpoint's bound, as the config counts it",
+    );
+    // Set by the operator, it is theirs, whatever the broker takes.
+    const set = loadConfig({
+      overrides: { mqtt: { limits: { maxConnections: 50_000 } }, http: { maxConnections: 20_000 } },
+    });
+    assert.ok(set.ok);
+    if (set.ok) assert.equal(set.config.http.maxConnections, 20_000);
   });
 
   test("the bridge's HTTP server applies them, and an MQTT over WebSocket device stays connected past them", async () => {
