@@ -5,16 +5,10 @@
  * the socket closed first and their failures were dropped, so a plain client waited for answers that never came.
  */
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import pino from "pino";
 import WebSocket from "ws";
-import { Agent, type AgentRuntime, createRuntime } from "../../agents/index.ts";
-import { createAgentSocketServer } from "../../app/ws/index.ts";
-import { ManualClock } from "../support/manual-clock.ts";
-import { type ServedAgentSockets, serveAgentSockets } from "./agent-socket-server.ts";
+import { Agent, type AgentRuntime } from "../../agents/index.ts";
+import { type AgentSocketRuntime, startAgentSocketRuntime } from "./agent-socket-server.ts";
 
 const TOKEN = "ws-destroyed-token-0123456789";
 
@@ -62,28 +56,18 @@ async function until(check: () => boolean): Promise<void> {
 }
 
 describe("a WebSocket client whose agent is destroyed", () => {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ws-destroyed-"));
+  let served: AgentSocketRuntime;
   let runtime: AgentRuntime;
-  let served: ServedAgentSockets;
   let base: string;
 
   before(async () => {
-    runtime = createRuntime({
-      dataDir,
-      defaultAgentClass: Ephemeral,
-      clock: new ManualClock(Date.UTC(2026, 0, 1)),
-      random: () => 0.5,
-      logger: pino({ level: "silent" }),
-    });
-    await runtime.start();
-    served = await serveAgentSockets(createAgentSocketServer({ host: runtime, apiToken: TOKEN }));
-    base = `${served.url}/agents`;
+    served = await startAgentSocketRuntime(Ephemeral, TOKEN, "ws-destroyed");
+    runtime = served.runtime;
+    base = served.base;
   });
 
   after(async () => {
     await served.close();
-    await runtime.shutdown();
-    fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   const destroyed = { success: false, code: "BRIDGE_ERR_AGENT_DESTROYED", error: "agent destroyed", done: true };

@@ -1,16 +1,10 @@
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import pino from "pino";
-import WebSocket from "ws";
-import { Agent, createRuntime } from "../../agents/index.ts";
+import type WebSocket from "ws";
+import { Agent } from "../../agents/index.ts";
 import type { AgentRuntime, Connection } from "../../agents/types.ts";
 import { BridgeError } from "../../errors/index.ts";
-import { createAgentSocketServer } from "../../app/ws/index.ts";
-import { ManualClock } from "../support/manual-clock.ts";
-import { type ServedAgentSockets, serveAgentSockets } from "./agent-socket-server.ts";
+import { type AgentSocketRuntime, connectByType, startAgentSocketRuntime } from "./agent-socket-server.ts";
 
 const TOKEN = "ws-runtime-token-0123456789";
 
@@ -40,57 +34,26 @@ class Counter extends Agent<CounterState> {
   }
 }
 
-function connect(url: string): Promise<{ ws: WebSocket; next: (type: string) => Promise<Record<string, unknown>> }> {
-  const ws = new WebSocket(url);
-  const queue: Array<Record<string, unknown>> = [];
-  const waiters: Array<{ type: string; resolve: (m: Record<string, unknown>) => void }> = [];
-  ws.on("message", (data) => {
-    const m = JSON.parse(String(data)) as Record<string, unknown>;
-    const i = waiters.findIndex((w) => w.type === m.type);
-    if (i >= 0) waiters.splice(i, 1)[0]?.resolve(m);
-    else queue.push(m);
-  });
-  const next = (type: string) => {
-    const i = queue.findIndex((m) => m.type === type);
-    if (i >= 0) return Promise.resolve(queue.splice(i, 1)[0] as Record<string, unknown>);
-    return new Promise<Record<string, unknown>>((resolve) => waiters.push({ type, resolve }));
-  };
-  return new Promise((resolve, reject) => {
-    ws.once("open", () => resolve({ ws, next }));
-    ws.once("error", reject);
-  });
-}
-
 describe("WebSocket agent protocol against the real runtime", () => {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "ws-runtime-"));
+  let served: AgentSocketRuntime;
   let runtime: AgentRuntime;
-  let served: ServedAgentSockets;
   let base: string;
   const opened: WebSocket[] = [];
 
   before(async () => {
-    runtime = createRuntime({
-      dataDir,
-      defaultAgentClass: Counter,
-      clock: new ManualClock(Date.UTC(2026, 0, 1)),
-      random: () => 0.5,
-      logger: pino({ level: "silent" }),
-    });
-    await runtime.start();
-    served = await serveAgentSockets(createAgentSocketServer({ host: runtime, apiToken: TOKEN }));
-    base = `${served.url}/agents`;
+    served = await startAgentSocketRuntime(Counter, TOKEN, "ws-runtime");
+    runtime = served.runtime;
+    base = served.base;
   });
 
   after(async () => {
     for (const ws of opened) ws.terminate();
     await served.close();
-    await runtime.shutdown();
-    fs.rmSync(dataDir, { recursive: true, force: true });
   });
 
   test("identity and state arrive on connect, rpc changes state, and other clients are synced", async () => {
-    const a = await connect(`${base}/counter-1?token=${TOKEN}`);
-    const b = await connect(`${base}/counter-1?token=${TOKEN}&readonly=1`);
+    const a = await connectByType(`${base}/counter-1?token=${TOKEN}`);
+    const b = await connectByType(`${base}/counter-1?token=${TOKEN}&readonly=1`);
     opened.push(a.ws, b.ws);
     const identity = await a.next("cf_agent_identity");
     assert.equal(identity.name, "Counter");
@@ -107,8 +70,8 @@ describe("WebSocket agent protocol against the real runtime", () => {
   });
 
   test("a readonly client cannot set state, and a state the agent rejects comes back as cf_agent_state_error", async () => {
-    const a = await connect(`${base}/counter-2?token=${TOKEN}`);
-    const viewer = await connect(`${base}/counter-2?token=${TOKEN}&readonly=1`);
+    const a = await connectByType(`${base}/counter-2?token=${TOKEN}`);
+    const viewer = await connectByType(`${base}/counter-2?token=${TOKEN}&readonly=1`);
     opened.push(a.ws, viewer.ws);
     await viewer.next("cf_agent_state");
     viewer.ws.send(JSON.stringify({ type: "cf_agent_state", state: { n: 100 } }));
@@ -122,8 +85,8 @@ describe("WebSocket agent protocol against the real runtime", () => {
   });
 
   test("a readonly client's rpc to a method that calls setState fails with BRIDGE_ERR_READONLY_CONNECTION and changes nothing", async () => {
-    const a = await connect(`${base}/counter-4?token=${TOKEN}`);
-    const viewer = await connect(`${base}/counter-4?token=${TOKEN}&readonly=1`);
+    const a = await connectByType(`${base}/counter-4?token=${TOKEN}`);
+    const viewer = await connectByType(`${base}/counter-4?token=${TOKEN}&readonly=1`);
     opened.push(a.ws, viewer.ws);
     await viewer.next("cf_agent_state");
     await a.next("cf_agent_state");
@@ -139,7 +102,7 @@ describe("WebSocket agent protocol against the real runtime", () => {
   });
 
   test("unknown, non-callable and failing methods answer success false with a stable code", async () => {
-    const a = await connect(`${base}/counter-3?token=${TOKEN}`);
+    const a = await connectByType(`${base}/counter-3?token=${TOKEN}`);
     opened.push(a.ws);
     a.ws.send(JSON.stringify({ type: "rpc", id: "u", method: "nope", args: [] }));
     const unknown = await a.next("rpc");
