@@ -204,7 +204,9 @@ export class SessionManager {
     const reason: CloseReason = connection.closeReason ?? "disconnect";
     try {
       const result = await this.host.close(connection.deviceId, connection.connectionId, reason);
-      // Not logged at all when the agent was destroyed under it: the broker's logger has no debug level.
+      // No warning when the agent was destroyed under it: that is the destroy going as asked (a DELETE ends the
+      // session as `removed`, then destroys the agent; the `device sessions ended` info line has the removal), or a
+      // device that left as its agent went, with no agent left to tell. Not a fault of the agent's onClose.
       if (result.status === "failed" && !isCloseOfDestroyedAgent(result)) {
         this.logger.warn({ device: connection.deviceId, code: result.code }, "agent onClose failed");
       }
