@@ -20,10 +20,16 @@ export interface Shadow {
   delta: ValueMap;
 }
 
-/** Outcome of a reported patch: applied, or refused because its base version is not the current one. */
+/**
+ * Outcome of a reported patch: applied, or refused because its base version is not the current one: `stale` when
+ * it is behind (the device missed a change, or resent a patch already applied), `ahead` when it is a version this
+ * shadow never issued (the device kept it across a destroyed and recreated agent, or its firmware miscounts).
+ * `version` is the current reported version either way.
+ */
 export type ReportResult =
   | { status: "ok"; version: number; delta: ValueMap; deltaChanged: boolean }
-  | { status: "stale"; version: number };
+  | { status: "stale"; version: number }
+  | { status: "ahead"; version: number };
 
 /** Outcome of a desired patch: applied, or refused because `expectedVersion` is not the current one. */
 export type DesireResult =
@@ -69,7 +75,8 @@ export class ShadowStore {
   /** Applies a reported patch based on version `baseVersion` (the device's view of the reported version). */
   report(baseVersion: number, patch: ValueMap): ReportResult {
     const reported = this.read("reported");
-    if (baseVersion !== reported.version) return { status: "stale", version: reported.version };
+    if (baseVersion < reported.version) return { status: "stale", version: reported.version };
+    if (baseVersion > reported.version) return { status: "ahead", version: reported.version };
     const next = mergePatch(reported.state, patch);
     const version = reported.version + 1;
     this.write("reported", version, next);

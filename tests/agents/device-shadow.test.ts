@@ -24,6 +24,26 @@ test("reported patches bump the version and a stale base version is refused with
   assert.deepEqual(shadow.desired, { version: 0, state: {} });
 });
 
+test("a reported patch based on a version the bridge never issued is refused with the same code and says it is ahead", async () => {
+  // A device that kept its version across a destroyed and recreated agent (or a firmware bug) claims v 3 while the
+  // shadow is at 0. The code stays BRIDGE_ERR_STALE_VERSION so devices that resync on it keep working; the message
+  // says which case it is, and `v` (the current version, lower than the one sent) lets the device tell it too.
+  const h = new DeviceHarness();
+  harnesses.push(h);
+  const dev = await h.open("lamp-2");
+  await h.send(dev, { channel: "state", frame: { v: 3, s: { on: true } } });
+  assert.deepEqual(dev.frames("error"), [
+    {
+      code: "BRIDGE_ERR_STALE_VERSION",
+      msg: "reported version is 0, not 3: version 3 is ahead and was never issued; report the whole state on 0",
+      v: 0,
+    },
+  ]);
+  await h.send(dev, { channel: "state", frame: { v: 0, s: { on: true } } });
+  assert.equal(dev.frames("error").length, 1, "the resync on the current version applies");
+  assert.deepEqual((await h.call<Shadow>("lamp-2", "getShadow")).reported, { version: 1, state: { on: true } });
+});
+
 test("desired changes send the delta to a binary device whose protocol flag is off, and only when it changes", async () => {
   const h = new DeviceHarness();
   harnesses.push(h);

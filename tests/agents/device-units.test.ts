@@ -164,6 +164,7 @@ describe("shadow store and outbox", () => {
       const shadow = new ShadowStore(sql, () => NOW);
       assert.deepEqual(shadow.report(0, { t: 20 }), { status: "ok", version: 1, delta: {}, deltaChanged: false });
       assert.deepEqual(shadow.report(0, { t: 21 }), { status: "stale", version: 1 });
+      assert.deepEqual(shadow.report(5, { t: 21 }), { status: "ahead", version: 1 }, "5 was never issued");
       const d = shadow.desire({ t: 22 }, 0);
       assert.deepEqual(d, { status: "ok", version: 1, delta: { t: 22 }, deltaChanged: true });
       assert.deepEqual(shadow.desire({ t: 23 }, 0), { status: "conflict", version: 1 });

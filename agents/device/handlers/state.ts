@@ -1,7 +1,10 @@
 /**
- * `up/state`: a reported-state patch based on reported version `v`. A stale base is refused with
- * BRIDGE_ERR_STALE_VERSION carrying the current version, so the device can re-read and retry; an applied patch
- * bumps the version by one and sends the delta if it changed.
+ * `up/state`: a reported-state patch based on reported version `v`. A base that is not the current version is
+ * refused with BRIDGE_ERR_STALE_VERSION carrying the current version, so the device can re-read and retry; an applied
+ * patch bumps the version by one and sends the delta if it changed. A base ahead of the current version keeps that
+ * code (devices resync on it, and the remedy is the same: report the whole state on `v`), as AWS IoT answers both
+ * directions with one 409; its message says the version was never issued, and a device tells the cases apart by
+ * comparing the `v` it sent with the one it got.
  */
 import type { ReportedStateFrame } from "../../../codecs/frames.ts";
 import type { Connection } from "../../types.ts";
@@ -15,8 +18,12 @@ export function handleReportedState(core: DeviceCore, conn: Connection, frame: R
     return undefined;
   }
   const result = core.shadow.report(v, frame.s);
-  if (result.status === "stale") {
-    core.sendError(conn, "BRIDGE_ERR_STALE_VERSION", `reported version is ${result.version}, not ${v}`, {
+  if (result.status !== "ok") {
+    const why =
+      result.status === "ahead"
+        ? `: version ${v} is ahead and was never issued; report the whole state on ${result.version}`
+        : "";
+    core.sendError(conn, "BRIDGE_ERR_STALE_VERSION", `reported version is ${result.version}, not ${v}${why}`, {
       v: result.version,
     });
     return undefined;
