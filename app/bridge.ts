@@ -36,6 +36,8 @@ export { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
 
 /** Longest the HTTP server waits for requests in progress at a stop before it cuts their connections, ms. */
 const HTTP_CLOSE_GRACE_MS = 3000;
+/** Longest agent socket clients get at a stop to finish the 1001 close handshake before they are cut, ms. */
+const AGENT_SOCKET_CLOSE_GRACE_MS = 1000;
 export type { BridgeTap } from "./bridge/tap.ts";
 
 export interface BridgeOptions {
@@ -240,6 +242,9 @@ async function buildBridge(
       // A token holder may open sockets only to provisioned devices (or any id in anonymous mode).
       agentExists: (id) => config.mqtt.allowAnonymous || registry.get(id) !== undefined,
       maxBufferedBytes: config.http.agentSockets.maxBufferedBytes,
+      // The close handshake at a stop gets an eighth of shutdown.timeoutMs (1 s at most): with the HTTP close grace
+      // (a quarter) it leaves at least five eighths of the stop budget for the agents to drain.
+      closeGraceMs: Math.min(AGENT_SOCKET_CLOSE_GRACE_MS, Math.floor(config.shutdown.timeoutMs / 8)),
       observer: metrics.socketObserver,
       logger: logger.child({ component: "ws" }),
     }),

@@ -39,6 +39,12 @@ export interface AgentSocketServerOptions {
    * Default 4 MiB.
    */
   maxBufferedBytes?: number;
+  /**
+   * At a stop, how long clients get to answer the 1001 close frame (one that reads slowly is still being written what
+   * was queued for it) before their sockets are cut, which they see as an abnormal close (1006), ms. 0 cuts at once.
+   * The bridge takes it out of `shutdown.timeoutMs`. Default 1000.
+   */
+  closeGraceMs?: number;
   observer?: SocketObserver;
   logger?: SessionLogger;
   /** Connection id source. Default `ws-` + random UUID. */
@@ -53,13 +59,17 @@ export const AGENT_SOCKET_DEFAULTS = {
   maxProtocolErrors: 10,
   maxSockets: 1024,
   maxBufferedBytes: 4 * 1024 * 1024,
+  closeGraceMs: 1000,
 } as const;
 
 export interface AgentSocketServer {
   /** True when `pathname` belongs to this endpoint (for the upgrade dispatch). */
   matches(pathname: string): boolean;
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /** Closes every socket with 1001 and waits until their agents saw the close. */
+  /**
+   * Closes every socket with 1001, cuts those whose close handshake has not finished within `closeGraceMs`, and waits
+   * until their agents saw the close.
+   */
   close(): Promise<void>;
   /** Open sockets. */
   readonly size: number;
@@ -95,6 +105,9 @@ export function createAgentSocketServer(options: AgentSocketServerOptions): Agen
   ] as const;
   for (const field of positive) {
     if (!Number.isInteger(o[field]) || o[field] < 1) throw new RangeError(`${field} must be a positive integer`);
+  }
+  if (!Number.isInteger(o.closeGraceMs) || o.closeGraceMs < 0) {
+    throw new RangeError("closeGraceMs must be an integer >= 0");
   }
   if (typeof o.apiToken !== "string" || o.apiToken === "") throw new TypeError("apiToken must be a non-empty string");
   const observer = o.observer ?? noopObserver;
@@ -161,9 +174,22 @@ export function createAgentSocketServer(options: AgentSocketServerOptions): Agen
     },
     async close() {
       closing = true;
-      for (const s of sessions) s.shutdown();
-      await Promise.all([...sessions].map((s) => s.settled()));
+      const open = [...sessions];
+      for (const s of open) s.shutdown();
+      // The close frame may wait behind what was queued for a slow reader; cutting the socket at once drops it, and
+      // the client sees 1006 instead of 1001. A bounded wait lets it arrive without letting a stalled client hold the
+      // stop open.
+      const allClosed = Promise.all(open.map((s) => s.socketClosed()));
+      let graceTimer: NodeJS.Timeout | undefined;
+      const graceOver = new Promise<void>((resolve) => {
+        graceTimer = setTimeout(resolve, o.closeGraceMs);
+      });
+      await Promise.race([allClosed, graceOver]);
+      clearTimeout(graceTimer);
+      for (const s of open) s.terminate();
       for (const client of wss.clients) client.terminate();
+      await allClosed;
+      await Promise.all(open.map((s) => s.settled()));
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
     get size() {

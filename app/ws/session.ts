@@ -77,10 +77,16 @@ export class AgentSocketSession {
   #agentDestroyed = false;
   /** The messages still unwritten to the client's socket, by size: see `#send`. */
   readonly #backlog = new WriteBacklog();
+  /** Resolves when the socket has closed (the close handshake finished, or the socket was cut). */
+  readonly #socketClosed: Promise<void>;
+  #markSocketClosed!: () => void;
 
   constructor(ws: WebSocket, options: SessionOptions) {
     this.#ws = ws;
     this.#o = options;
+    this.#socketClosed = new Promise((resolve) => {
+      this.#markSocketClosed = resolve;
+    });
     options.observer.opened();
     this.#opened = this.#open();
     this.#chain = this.#opened.then(() => undefined);
@@ -89,9 +95,19 @@ export class AgentSocketSession {
     ws.on("error", (err) => options.logger.debug({ err, agentId: options.agentId }, "agent socket error"));
   }
 
-  /** Closes from the server side (bridge shutdown). */
+  /** Starts the close handshake from the server side (bridge shutdown); `terminate` cuts what is left of it. */
   shutdown(): void {
     this.#ws.close(CLOSE_CODES.goingAway, "bridge shutting down");
+  }
+
+  /** Cuts the socket without waiting for the close handshake any longer. */
+  terminate(): void {
+    this.#ws.terminate();
+  }
+
+  /** Resolves when the socket has closed, whether by the close handshake or cut. */
+  socketClosed(): Promise<void> {
+    return this.#socketClosed;
   }
 
   async #open(): Promise<boolean> {
@@ -272,6 +288,7 @@ export class AgentSocketSession {
   #onClose(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#markSocketClosed();
     this.#o.observer.closed();
     // Close after queued messages so the agent sees events in order; only if the connection ever opened.
     this.#chain = this.#chain.then(async () => {
