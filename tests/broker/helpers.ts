@@ -151,9 +151,11 @@ export class MemoryLogger implements BrokerLogger {
   }
 }
 
-export interface TestBroker {
+/** `H`: the host the broker serves, the one passed to `startTestBroker`, else a RecordingHost. */
+export interface TestBroker<H extends AgentHost = RecordingHost> {
   broker: Broker;
-  host: RecordingHost;
+  /** The host the broker serves: the one passed in, so a test asserts on the object that saw the calls. */
+  host: H;
   registry: DeviceRegistry;
   logger: MemoryLogger;
   port: number;
@@ -164,18 +166,27 @@ export interface TestBroker {
   close(): Promise<void>;
 }
 
-/** Starts a broker on 127.0.0.1:0 with a temp registry (cheap scrypt) and a RecordingHost. */
+type TestBrokerOverrides = Partial<Omit<BrokerOptions, "host">>;
+
+/**
+ * Starts a broker on 127.0.0.1:0 with a temp registry (cheap scrypt), serving `host` when one is given, else a new
+ * RecordingHost; `tb.host` is the host served, typed as passed (a plain AgentHost has no `closes()` to assert on).
+ */
+export function startTestBroker(overrides?: TestBrokerOverrides & { host?: undefined }): Promise<TestBroker>;
+export function startTestBroker<H extends AgentHost>(
+  overrides: TestBrokerOverrides & { host: H },
+): Promise<TestBroker<H>>;
 export async function startTestBroker(
-  overrides: Partial<Omit<BrokerOptions, "host">> & { host?: AgentHost } = {},
-): Promise<TestBroker> {
+  overrides: TestBrokerOverrides & { host?: AgentHost } = {},
+): Promise<TestBroker<AgentHost>> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "broker-test-"));
   const registry = createDeviceRegistry({ path: path.join(dir, "registry.db"), scrypt: { N: 1024, r: 8, p: 1 } });
-  const host = new RecordingHost();
+  const host = overrides.host ?? new RecordingHost();
   const logger = new MemoryLogger();
   let broker: Broker;
   let addresses: Awaited<ReturnType<Broker["start"]>>;
   try {
-    broker = createBroker({ host, registry, logger, tcp: { host: "127.0.0.1", port: 0 }, ...overrides });
+    broker = createBroker({ registry, logger, tcp: { host: "127.0.0.1", port: 0 }, ...overrides, host });
     addresses = await broker.start();
   } catch (err) {
     registry.close();

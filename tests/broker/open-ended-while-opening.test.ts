@@ -45,7 +45,7 @@ function attempt(url: string, options: IClientOptions): Promise<{ code: number |
   });
 }
 
-function refusalWarnings(tb: TestBroker, device: string): Array<Record<string, unknown>> {
+function refusalWarnings(tb: TestBroker<AgentHost>, device: string): Array<Record<string, unknown>> {
   return tb.logger.lines
     .filter((l) => l.level === "warn" && l.msg === "agent refused the connection" && l.obj.device === device)
     .map((l) => l.obj);
@@ -54,7 +54,7 @@ function refusalWarnings(tb: TestBroker, device: string): Array<Record<string, u
 describe("an agent destroyed while a session to it opens (anonymous mode, DELETE of a busy agent)", () => {
   let dir: string;
   let runtime: AgentRuntime;
-  let tb: TestBroker;
+  let tb: TestBroker<AgentHost>;
   let opensAsked = 0;
 
   before(async () => {

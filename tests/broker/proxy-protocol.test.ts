@@ -72,7 +72,7 @@ async function refusedBytes(
   return Buffer.concat(received);
 }
 
-function behindBalancer(overrides: Partial<BrokerOptions> = {}): Promise<TestBroker> {
+function behindBalancer(overrides: Partial<Omit<BrokerOptions, "host">> = {}): Promise<TestBroker> {
   return startTestBroker({
     tcp: { host: "127.0.0.1", port: 0, proxyProtocol: { trustedSources: [BALANCER] } },
     ...overrides,

@@ -30,7 +30,7 @@ class BusyAgent extends Agent {
 
 let dir: string;
 let runtime: AgentRuntime;
-let tb: TestBroker;
+let tb: TestBroker<AgentHost>;
 let closeCalls = 0;
 const closeResults: EventResult[] = [];
 /** Devices whose close the host answers with a storage failure, as a failing agent database would. */

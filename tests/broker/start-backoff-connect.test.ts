@@ -42,7 +42,7 @@ describe("a device whose agent's onStart keeps timing out", () => {
   let dir: string;
   let clock: ManualClock;
   let runtime: AgentRuntime;
-  let tb: TestBroker;
+  let tb: TestBroker<AgentRuntime>;
   const clients: MqttClient[] = [];
 
   before(async () => {
