@@ -234,9 +234,15 @@ export function createFleet(options: FleetOptions): Fleet {
       if (wasRunning) for (const device of all) if (device.everOnline && !device.drained) device.reconnectNow();
       const poweredDevices = all.filter((d) => d.phase !== "off");
       if (wasRunning) {
-        await waitFor(() => poweredDevices.every((d) => d.drained), o.drainTimeoutMs);
-        await sleep(o.settleMs);
-        await waitFor(() => poweredDevices.every((d) => d.drained), o.drainTimeoutMs);
+        // What a device owes drains only through a connection. Once none is open or being attempted (the broker was
+        // never reached, or it went away and the reconnects failed), nothing more can drain or arrive: the stop does
+        // not wait out drainTimeoutMs and the settle for it. While some are open, a device in backoff may still
+        // reconnect and drain, so the wait goes on.
+        const anyConnection = () => poweredDevices.some((d) => d.connectionOpen);
+        const drainOver = () => poweredDevices.every((d) => d.drained) || !anyConnection();
+        await waitFor(drainOver, o.drainTimeoutMs);
+        if (anyConnection()) await sleep(o.settleMs);
+        await waitFor(drainOver, o.drainTimeoutMs);
       }
       for (const device of poweredDevices) device.finalChecks();
       undelivered = poweredDevices.reduce((sum, d) => sum + d.pending, 0);
