@@ -17,7 +17,7 @@ import { BrokerErrorCode } from "./errors.ts";
 import { type ConnectFacts, installHooks, type StreamFacts } from "./hooks/index.ts";
 import { socketsPerListener } from "./listener-bound.ts";
 import { type BoundAddress, listenSockets, type SocketListener } from "./listeners/socket-listener.ts";
-import { guardPacketSize } from "./listeners/packet-guard.ts";
+import { guardPacketSize, type PacketRefusal } from "./listeners/packet-guard.ts";
 import { createWebSocketEndpoint, type WebSocketEndpoint } from "./listeners/websocket.ts";
 import { type BrokerStats, type BrokerTransportKind, ObserverHub } from "./observer.ts";
 import { type BrokerOptions, resolveBrokerOptions } from "./options.ts";
@@ -185,18 +185,26 @@ export function createBroker(options: BrokerOptions): Broker {
   // A payload up to the limit, plus a topic of up to 64 KiB and the packet's own header bytes.
   const maxPacketBytes = limits.maxPayloadBytes + 65_536 + 16;
   // Shared by every connection (one closure per broker, not per socket).
-  const tooLarge = (stream: Duplex): void => {
-    hub.limitBreach(BrokerErrorCode.packetTooLarge);
-    // A limit breach ends the session as "error", even with a last will due (docs/broker.md, Sessions); without this
-    // the cut socket would read as a plain disconnect, or as the device vanishing. aedes links its client to the stream.
+  const packetRefused = (stream: Duplex, refusal: PacketRefusal, packet: string | undefined): void => {
+    hub.limitBreach(refusal === "too-large" ? BrokerErrorCode.packetTooLarge : BrokerErrorCode.protocolViolation);
+    // A limit breach or a protocol violation ends the session as "error", even with a last will due (docs/broker.md,
+    // Sessions); without this the cut socket would read as a plain disconnect, or as the device vanishing. aedes links
+    // its client to the stream.
     const client = (stream as Partial<{ client: Client }>).client;
-    if (client !== undefined) connections.get(client)?.markClosing("error");
+    const connection = client === undefined ? undefined : connections.get(client);
+    connection?.markClosing("error");
     // The facts move into the connection once the session is accepted; before a CONNECT, a socket still knows its peer.
     const remoteAddress =
       streamFacts.get(stream)?.remoteAddress ??
-      (client === undefined ? undefined : connections.get(client)?.remoteAddress) ??
+      connection?.remoteAddress ??
       (stream as Partial<{ remoteAddress: string }>).remoteAddress;
-    logger.warn({ remoteAddress, max: maxPacketBytes }, "MQTT packet too large; connection cut");
+    if (refusal === "too-large") {
+      logger.warn({ remoteAddress, max: maxPacketBytes }, "MQTT packet too large; connection cut");
+      return;
+    }
+    // `packet`: the type a client may not send; else the remaining length was malformed.
+    const what = refusal === "server-only" ? { packet } : { malformed: "remaining length of more than four bytes" };
+    logger.warn({ remoteAddress, device: connection?.deviceId, ...what }, "MQTT protocol violation; connection cut");
   };
   const unknownKeepalive = keepaliveWarning(logger);
   const accept = (stream: Duplex, transport: BrokerTransportKind, remoteAddress: string, req?: IncomingMessage) => {
@@ -208,7 +216,7 @@ export function createBroker(options: BrokerOptions): Broker {
     const guarded = guardPacketSize(
       paceReads(stream, opts.clock, limits.maxInflightPerDevice, unknownKeepalive),
       maxPacketBytes,
-      tooLarge,
+      packetRefused,
     );
     streamFacts.set(guarded, { transport, remoteAddress });
     aedes.handle(guarded, req);

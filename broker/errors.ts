@@ -29,6 +29,12 @@ export const BrokerErrorCode = {
   frameTooLarge: "BRIDGE_ERR_FRAME_TOO_LARGE",
   /** An MQTT packet announced more than `limits.maxPayloadBytes` + 64 KiB: cut before its body is buffered. */
   packetTooLarge: "BRIDGE_ERR_PACKET_TOO_LARGE",
+  /**
+   * A client sent what MQTT 3.1.1 forbids a client to, seen in a fixed header before aedes parses it: a packet type
+   * only a server sends (CONNACK, SUBACK, UNSUBACK, PINGRESP, [MQTT-2.2.1]) or a remaining length of more than four
+   * bytes ([MQTT-2.2.3]). The connection is cut.
+   */
+  protocolViolation: "BRIDGE_ERR_PROTOCOL_VIOLATION",
   /** The device sends faster than `limits.messagesPerSecond` allows. */
   rateLimited: "BRIDGE_ERR_RATE_LIMITED",
   /**

@@ -2,10 +2,12 @@
  * Finds MQTT packet boundaries in a byte stream, chunk by chunk, reading only fixed headers ([MQTT-2.2]: one byte of
  * packet type and flags, then the remaining length, a 1-4 byte varint, [MQTT-2.2.3]) and skipping bodies. The size
  * guard and the read pacer's PUBLISH counter both walk the stream with it, on every device message: the loop allocates
- * nothing, and each stop leaves the decision (refuse, count, cut) to the caller.
+ * nothing, and each stop leaves the decision (refuse, count, cut) to the caller, who reads the packet's type and length
+ * from the fields.
  */
 export class MqttPacketScanner {
   #state: "type" | "length" | "body" = "type";
+  #packetType = 0;
   #length = 0;
   #multiplier = 1;
   #lengthBytes = 0;
@@ -22,6 +24,11 @@ export class MqttPacketScanner {
   /** True when the last `scan` stopped right after a packet's fixed header, which the two fields below describe. */
   get headerRead(): boolean {
     return this.#headerRead;
+  }
+
+  /** The type (the first byte's high nibble, [MQTT-2.2.1]) of the packet whose first byte was taken last. */
+  get packetType(): number {
+    return this.#packetType;
   }
 
   /** The remaining length of the last packet whose fixed header was read in full. */
@@ -47,6 +54,7 @@ export class MqttPacketScanner {
     this.#headerRead = false;
     let i = from;
     if (this.#state === "type") {
+      this.#packetType = chunk[i] >> 4;
       i++;
       this.#state = "length";
       this.#length = 0;

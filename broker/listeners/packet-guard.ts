@@ -1,70 +1,121 @@
 /**
- * A size guard in front of aedes. The MQTT parser buffers a whole packet before anyone sees it, so a device
- * announcing a 256 MB PUBLISH would make the broker hold 256 MB. This reads only the fixed headers as bytes pass
- * ([MQTT-2.2.3] remaining length, a 1-4 byte varint) and cuts the connection as soon as a packet announces more than
- * `maxPacketBytes`, before its body arrives.
+ * A guard in front of aedes that reads only the fixed headers as bytes pass ([MQTT-2.2]: the packet type, then the
+ * remaining length, a 1-4 byte varint) and cuts the connection at the first one it refuses, before aedes parses it:
+ * - a packet announcing more than `maxPacketBytes`, before its body arrives. The MQTT parser buffers a whole packet
+ *   before anyone sees it, so a device announcing a 256 MB PUBLISH would make the broker hold 256 MB;
+ * - a remaining length of more than four bytes ([MQTT-2.2.3]);
+ * - a packet type only a server sends (CONNACK, SUBACK, UNSUBACK, PINGRESP, [MQTT-2.2.1]). aedes drops such a client
+ *   without an error, so its session read as a plain disconnect (or its last will) rather than a protocol violation.
  */
 import type { Duplex } from "node:stream";
 import { BridgeError } from "../../errors/index.ts";
 import { BrokerErrorCode } from "../errors.ts";
 import { MqttPacketScanner } from "../mqtt-packet-scanner.ts";
 
-/** Tracks MQTT packet boundaries across chunks, and refuses a packet too large or with a malformed length. */
+/** Why the guard refused a packet. */
+export type PacketRefusal = "too-large" | "malformed-length" | "server-only";
+
+/** The packet types only a server sends, by type number ([MQTT-2.2.1]); the others are undefined. */
+const SERVER_ONLY_PACKET_NAMES: Readonly<Partial<Record<number, string>>> = {
+  2: "CONNACK",
+  9: "SUBACK",
+  11: "UNSUBACK",
+  13: "PINGRESP",
+};
+
+/** One bit per packet type only a server sends: the check on every packet is a shift and a mask. */
+const SERVER_ONLY_TYPES = (1 << 2) | (1 << 9) | (1 << 11) | (1 << 13);
+
+/**
+ * Whose packets a tracker reads: a client's are refused when of a type only a server sends; the broker's own writes
+ * (tracked for framing in websocket-stream.ts) are full of them.
+ */
+export type PacketSource = "client" | "server";
+
+/**
+ * Tracks MQTT packet boundaries across chunks, and refuses a packet too large or with a malformed length, and a
+ * client's packet of a type only a server sends.
+ */
 export class PacketSizeTracker {
   readonly #scanner = new MqttPacketScanner();
+  #refusal: PacketRefusal | undefined;
 
-  constructor(private readonly maxPacketBytes: number) {}
+  constructor(
+    private readonly maxPacketBytes: number,
+    private readonly source: PacketSource,
+  ) {}
 
   /** True between packets: every packet fed so far is complete. */
   get atPacketBoundary(): boolean {
     return this.#scanner.atPacketBoundary;
   }
 
-  /** True when `feed` refused a packet for its malformed length rather than for its size. */
-  get lengthMalformed(): boolean {
-    return this.#scanner.lengthMalformed;
+  /** Why `feed` refused a packet; undefined while none was refused. */
+  get refusal(): PacketRefusal | undefined {
+    return this.#refusal;
   }
 
-  /** Feeds the next chunk; false as soon as a packet is too large or its length is malformed. */
+  /** The name of the refused packet's type where it was refused for its type (`server-only`). */
+  get refusedPacketName(): string | undefined {
+    return this.#refusal === "server-only" ? SERVER_ONLY_PACKET_NAMES[this.#scanner.packetType] : undefined;
+  }
+
+  /** Feeds the next chunk; false as soon as a packet is refused (see `refusal`). */
   feed(chunk: Uint8Array): boolean {
     const scanner = this.#scanner;
     let i = 0;
     while (i < chunk.length) {
       i = scanner.scan(chunk, i);
+      if (!scanner.headerRead) continue;
       // [MQTT-2.2.3] at most four length bytes.
-      if (scanner.headerRead && (scanner.lengthMalformed || scanner.remainingLength > this.maxPacketBytes)) {
-        return false;
-      }
+      if (scanner.lengthMalformed) this.#refusal = "malformed-length";
+      else if (scanner.remainingLength > this.maxPacketBytes) this.#refusal = "too-large";
+      else if (this.source === "client" && (SERVER_ONLY_TYPES >> scanner.packetType) & 1) this.#refusal = "server-only";
+      else continue;
+      return false;
     }
     return true;
   }
 }
 
+/** The error the guarded stream is destroyed with, which says why (a WebSocket's close code follows from it). */
+function refusalError(tracker: PacketSizeTracker, maxPacketBytes: number): BridgeError {
+  if (tracker.refusal === "too-large") {
+    return new BridgeError(BrokerErrorCode.packetTooLarge, `MQTT packet over ${maxPacketBytes} bytes`);
+  }
+  if (tracker.refusal === "malformed-length") {
+    return new BridgeError(
+      BrokerErrorCode.protocolViolation,
+      "malformed MQTT remaining length: more than four bytes [MQTT-2.2.3]",
+    );
+  }
+  return new BridgeError(
+    BrokerErrorCode.protocolViolation,
+    `a client sent ${tracker.refusedPacketName}, a packet only a server sends [MQTT-2.2.1]`,
+  );
+}
+
 /**
  * Guards `stream` (a socket or WebSocket stream) in place: aedes pulls bytes with `stream.read()` when the stream is
- * readable, so the guard checks each chunk as aedes takes it, and destroys the connection, calling `onTooLarge`, when
- * a packet announces more than `maxPacketBytes`. No extra stream sits in the data path (a wrapping Duplex cost about
- * as much CPU per message as the rest of the broker's own work). The stream is destroyed with an error that says why
- * (BRIDGE_ERR_PACKET_TOO_LARGE, or a malformed length), so a WebSocket closes with the code for it
- * (websocket-close-code.ts: 1009 message too big, 1008 for the malformed length).
+ * readable, so the guard checks each chunk as aedes takes it, and destroys the connection, calling `onRefused` with
+ * the reason and (for a type refused) the packet's name, when it refuses a packet. No extra stream sits in the data
+ * path (a wrapping Duplex cost about as much CPU per message as the rest of the broker's own work). The stream is
+ * destroyed with an error that says why (BRIDGE_ERR_PACKET_TOO_LARGE, or BRIDGE_ERR_PROTOCOL_VIOLATION), so a
+ * WebSocket closes with the code for it (websocket-close-code.ts: 1009 message too big, 1008 policy violation).
  */
 export function guardPacketSize<S extends Duplex>(
   stream: S,
   maxPacketBytes: number,
-  onTooLarge: (stream: S) => void,
+  onRefused: (stream: S, refusal: PacketRefusal, packet: string | undefined) => void,
 ): S {
-  const tracker = new PacketSizeTracker(maxPacketBytes);
+  const tracker = new PacketSizeTracker(maxPacketBytes, "client");
   // `call` rather than `bind`: one bound function less per connection.
   const read = stream.read;
   stream.read = (size?: number) => {
     const chunk: unknown = read.call(stream, size);
     if (chunk instanceof Uint8Array && !tracker.feed(chunk)) {
-      onTooLarge(stream);
-      stream.destroy(
-        tracker.lengthMalformed
-          ? new Error("malformed MQTT remaining length: more than four bytes [MQTT-2.2.3]")
-          : new BridgeError(BrokerErrorCode.packetTooLarge, `MQTT packet over ${maxPacketBytes} bytes`),
-      );
+      onRefused(stream, tracker.refusal ?? "too-large", tracker.refusedPacketName);
+      stream.destroy(refusalError(tracker, maxPacketBytes));
       return null;
     }
     return chunk;

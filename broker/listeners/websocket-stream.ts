@@ -85,7 +85,7 @@ export function coalesceFrames(chunks: Buffer[], packets: PacketSizeTracker): Bu
 export function createGracefulWebSocketStream(ws: WebSocket, options: WebSocketStreamOptions): Duplex {
   const { closeTimeoutMs, clock, socket } = options;
   // Only to find where the packets aedes writes end; aedes writes nothing too large.
-  const writtenPackets = new PacketSizeTracker(Number.POSITIVE_INFINITY);
+  const writtenPackets = new PacketSizeTracker(Number.POSITIVE_INFINITY, "server");
   /** The broker began the close (aedes ended or destroyed the stream), not the client. */
   let serverClosed = false;
   let cutArmed = false;

@@ -16,6 +16,15 @@ function publishBytes(payloadBytes: number): Buffer {
   });
 }
 
+/** Packets only a server sends ([MQTT-2.2.1]), as a client might send them by mistake or to probe the broker. */
+const SERVER_ONLY_PACKETS = [
+  { name: "CONNACK", bytes: mqttPacket.generate({ cmd: "connack", returnCode: 0, sessionPresent: false }) },
+  { name: "SUBACK", bytes: mqttPacket.generate({ cmd: "suback", messageId: 1, granted: [0] }) },
+  // mqtt-packet's typings want MQTT 5 reason codes on an UNSUBACK: its 3.1.1 bytes, packet id 1.
+  { name: "UNSUBACK", bytes: Buffer.from([0xb0, 0x02, 0x00, 0x01]) },
+  { name: "PINGRESP", bytes: mqttPacket.generate({ cmd: "pingresp" }) },
+];
+
 describe("MQTT packet size guard", () => {
   test("packets within the limit pass however the stream is split into chunks", () => {
     fc.assert(
@@ -24,7 +33,7 @@ describe("MQTT packet size guard", () => {
         fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 20 }),
         (sizes, cuts) => {
           const bytes = Buffer.concat([...sizes.map(publishBytes), mqttPacket.generate({ cmd: "pingreq" })]);
-          const tracker = new PacketSizeTracker(400);
+          const tracker = new PacketSizeTracker(400, "client");
           let at = 0;
           let ok = true;
           for (let i = 0; at < bytes.length; i++) {
@@ -39,7 +48,7 @@ describe("MQTT packet size guard", () => {
   });
 
   test("a packet announcing more than the limit is refused from its header alone", () => {
-    const tracker = new PacketSizeTracker(1000);
+    const tracker = new PacketSizeTracker(1000, "client");
     assert.equal(tracker.feed(publishBytes(10)), true);
     const big = publishBytes(5000);
     // Only the fixed header (type + length) of the big packet is fed: its body never needs to arrive.
@@ -47,9 +56,51 @@ describe("MQTT packet size guard", () => {
   });
 
   test("a remaining length of more than four bytes is refused as malformed", () => {
-    const tracker = new PacketSizeTracker(Number.MAX_SAFE_INTEGER);
+    const tracker = new PacketSizeTracker(Number.MAX_SAFE_INTEGER, "client");
     assert.equal(tracker.feed(Buffer.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01])), false);
+    assert.equal(tracker.refusal, "malformed-length");
   });
+
+  test("packets only a server sends (CONNACK, SUBACK, UNSUBACK, PINGRESP) are refused from their first byte", () => {
+    for (const packet of SERVER_ONLY_PACKETS) {
+      const tracker = new PacketSizeTracker(1000, "client");
+      assert.equal(tracker.feed(Buffer.concat([publishBytes(10), packet.bytes])), false, packet.name);
+      assert.equal(tracker.refusal, "server-only", packet.name);
+    }
+    // Every packet a client may send passes.
+    const tracker = new PacketSizeTracker(1000, "client");
+    const fromClient = [
+      mqttPacket.generate({ cmd: "puback", messageId: 1 }),
+      mqttPacket.generate({ cmd: "pubrec", messageId: 1 }),
+      mqttPacket.generate({ cmd: "pubrel", messageId: 1 }),
+      mqttPacket.generate({ cmd: "pubcomp", messageId: 1 }),
+      mqttPacket.generate({ cmd: "subscribe", messageId: 2, subscriptions: [{ topic: "devices/d/down/#", qos: 1 }] }),
+      mqttPacket.generate({ cmd: "unsubscribe", messageId: 3, unsubscriptions: ["devices/d/down/#"] }),
+      mqttPacket.generate({ cmd: "pingreq" }),
+      mqttPacket.generate({ cmd: "disconnect" }),
+    ];
+    assert.equal(tracker.feed(Buffer.concat(fromClient)), true);
+  });
+
+  for (const packet of SERVER_ONLY_PACKETS) {
+    test(`a device sending ${packet.name} is cut as a protocol violation and its session ends as an error`, async () => {
+      const tb = await startTestBroker();
+      try {
+        const id = `sends-${packet.name.toLowerCase()}`;
+        const secret = await tb.addDevice(id);
+        const raw = await connectRaw(tb.port, { clientId: id, username: id, password: Buffer.from(secret) });
+        raw.socket.write(packet.bytes);
+        await raw.closed;
+        assert.equal(tb.broker.stats().limitBreaches.BRIDGE_ERR_PROTOCOL_VIOLATION, 1);
+        await tb.host.waitFor(() => tb.host.closes(id).length === 1);
+        assert.equal(tb.host.closes(id)[0].reason, "error");
+        const warning = tb.logger.lines.find((l) => l.msg === "MQTT protocol violation; connection cut");
+        assert.equal(warning?.obj.packet, packet.name);
+      } finally {
+        await tb.close();
+      }
+    });
+  }
 
   test("a device announcing a huge packet is cut off before the body and counted", async () => {
     const tb = await startTestBroker({ limits: { maxPayloadBytes: 1024 } });

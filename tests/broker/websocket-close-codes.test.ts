@@ -58,9 +58,25 @@ describe("the close frame of an MQTT WebSocket session the broker ends", () => {
 
   test("a remaining length of more than four bytes: 1008 (policy violation), cut before aedes parses it", async () => {
     const ws = await online("ws-long-length");
+    const stats = tb.broker.stats().limitBreaches;
     ws.send(Buffer.from([0x30, 0x80, 0x80, 0x80, 0x80, 0x01]));
     await waitUntil(() => ws.closeCode() !== undefined);
-    assert.deepEqual(closeFrame(ws), { code: 1008, reason: "MQTT protocol error" });
+    assert.deepEqual(closeFrame(ws), { code: 1008, reason: "BRIDGE_ERR_PROTOCOL_VIOLATION" });
+    // Counted as the protocol violation it is, not as a packet too large.
+    const after = tb.broker.stats().limitBreaches;
+    assert.equal(after.BRIDGE_ERR_PROTOCOL_VIOLATION, (stats.BRIDGE_ERR_PROTOCOL_VIOLATION ?? 0) + 1);
+    assert.equal(after.BRIDGE_ERR_PACKET_TOO_LARGE, stats.BRIDGE_ERR_PACKET_TOO_LARGE);
+  });
+
+  test("a packet only a server sends (PINGRESP): 1008 (policy violation), counted as a protocol violation", async () => {
+    const ws = await online("ws-pingresp");
+    const before = tb.broker.stats().limitBreaches.BRIDGE_ERR_PROTOCOL_VIOLATION ?? 0;
+    ws.send(mqttPacket.generate({ cmd: "pingresp" }));
+    await waitUntil(() => ws.closeCode() !== undefined);
+    assert.deepEqual(closeFrame(ws), { code: 1008, reason: "BRIDGE_ERR_PROTOCOL_VIOLATION" });
+    assert.equal(tb.broker.stats().limitBreaches.BRIDGE_ERR_PROTOCOL_VIOLATION, before + 1);
+    await tb.host.waitFor(() => tb.host.closes("ws-pingresp").length === 1);
+    assert.equal(tb.host.closes("ws-pingresp")[0].reason, "error");
   });
 
   test("a malformed packet: 1008 (policy violation)", async () => {

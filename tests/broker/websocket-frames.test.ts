@@ -163,7 +163,7 @@ describe("MQTT over WebSocket frames", () => {
       });
       return [whole.subarray(0, whole.length - payloadBytes), whole.subarray(whole.length - payloadBytes)];
     };
-    const tracker = new PacketSizeTracker(Number.POSITIVE_INFINITY);
+    const tracker = new PacketSizeTracker(Number.POSITIVE_INFINITY, "server");
     const chunks = Array.from({ length: 40 }, (_, n) => publish(n, 1000)).flat();
     const frames = coalesceFrames(chunks, tracker);
     assert.deepEqual(Buffer.concat(frames), Buffer.concat(chunks), "every byte, in order");
