@@ -3,9 +3,11 @@
  * (non-shortest heads and indefinite-length items included, as tinycbor and QCBOR may write them) and refuses, with
  * a typed fault, everything else: truncation, trailing bytes, reserved or break bytes out of place, invalid UTF-8,
  * non-text or duplicate map keys, tags other than 2/3 (bignums) and 55799 (self-described CBOR), `undefined` and
- * other simple values, non-finite floats, and nesting deeper than the limit. Lengths are checked against the bytes
+ * other simple values, non-finite floats, nesting deeper than the limit, and indefinite-length strings of more chunks
+ * than MAX_STRING_CHUNKS (MAX_FRAME_STRING_CHUNKS for the whole frame). Lengths are checked against the bytes
  * left before anything is allocated, so a forged length cannot make it allocate more than the frame's size.
  */
+import { MAX_FRAME_STRING_CHUNKS, MAX_STRING_CHUNKS } from "../limits.ts";
 import { DecodeFault } from "../schema/fault.ts";
 import { PathStack } from "../schema/path.ts";
 import { bignumValue, MAX_INTEGER_DIGITS, normalizeBigInt } from "../schema/value.ts";
@@ -21,6 +23,8 @@ let bytes: Uint8Array = EMPTY;
 let view: DataView = EMPTY_VIEW;
 let pos = 0;
 let maxDepth = 16;
+/** Chunks of indefinite-length strings read so far in this frame (bounded by MAX_FRAME_STRING_CHUNKS). */
+let frameChunks = 0;
 const path = new PathStack();
 
 /** The current field path, or undefined at the top of the frame. */
@@ -94,6 +98,19 @@ function readString(major: 2 | 3, ai: number): Uint8Array | string {
       const ib = bytes[pos++];
       if (ib === 0xff) break;
       if (ib >> 5 !== major || (ib & 31) === 31) throw malformed("bad chunk in an indefinite-length string");
+      // Tiny chunks are a cheap amplification (a byte each on the wire, a head and a piece to join each to decode).
+      if (chunks.length === MAX_STRING_CHUNKS) {
+        throw fault(
+          "BRIDGE_ERR_FRAME_INVALID",
+          `an indefinite-length string of more than ${MAX_STRING_CHUNKS} chunks (the limit per string)`,
+        );
+      }
+      if (++frameChunks > MAX_FRAME_STRING_CHUNKS) {
+        throw fault(
+          "BRIDGE_ERR_FRAME_INVALID",
+          `indefinite-length strings of more than ${MAX_FRAME_STRING_CHUNKS} chunks in one frame (the limit per frame)`,
+        );
+      }
       const len = readLength(ib & 31, 1);
       // Each text chunk is a text string of its own, so no character may be split over two chunks. In valid UTF-8 a
       // character starts at any byte that is not a continuation byte (10xxxxxx), so checking where each chunk starts
@@ -285,6 +302,7 @@ export function decodeCborItem(input: Uint8Array, depthLimit: number): unknown {
   view = new DataView(input.buffer, input.byteOffset, input.byteLength);
   pos = 0;
   maxDepth = depthLimit;
+  frameChunks = 0;
   path.reset();
   try {
     const item = readItem(1);

@@ -10,6 +10,7 @@ import { cborCodec, type DecodeResult, type Value } from "../../codecs/index.ts"
 import { value } from "./arbitraries.ts";
 import { hex } from "./raw-writers.ts";
 import { normalizeBigInt } from "../../codecs/schema/value.ts";
+import { MAX_FRAME_STRING_CHUNKS, MAX_STRING_CHUNKS } from "../../codecs/limits.ts";
 
 /** The hex of an ack frame whose `res` is `res`, minus the fixed prefix, i.e. the encoding of `res` alone. */
 function encodeRes(res: Value): string {
@@ -130,6 +131,59 @@ describe("CBOR liberal reading", () => {
       if (!result.ok) assert.equal(result.code, code, result.message);
     });
   }
+
+  // An indefinite-length string of tiny chunks is a cheap amplification: each chunk is one byte on the wire but a
+  // head to read and a piece to join. Measured on the development machine (decodeCborItem, 64 KiB frame): 65 000
+  // empty chunks took ~12 ms and 32 000 one-byte chunks ~4.7 ms, against ~0.02 ms for the same text in one piece and
+  // ~3 ms for the worst ordinary frame. With the limits, the costliest frame (4 strings of 1024 chunks, accepted, or
+  // 64 KiB of 1000-chunk strings, refused at chunk 4097) takes ~0.3 ms; the 65 000 empty chunks are refused in ~0.08 ms.
+  /** An indefinite-length text string of `chunks` one-byte chunks ("a" each), as hex. */
+  const chunkedText = (chunks: number) => `7f${"6161".repeat(chunks)}ff`;
+
+  test(`accepts an indefinite-length string of ${MAX_STRING_CHUNKS} chunks, the limit per string`, () => {
+    assert.deepStrictEqual(decodedRes(chunkedText(MAX_STRING_CHUNKS)), {
+      ok: true,
+      frame: "a".repeat(MAX_STRING_CHUNKS),
+    });
+    const bytes = decodedRes(`5f${"4101".repeat(MAX_STRING_CHUNKS)}ff`);
+    assert.deepStrictEqual(bytes, { ok: true, frame: new Uint8Array(MAX_STRING_CHUNKS).fill(1) });
+  });
+
+  test("refuses an indefinite-length string of one chunk more than the limit, naming the limit and the field", () => {
+    for (const resHex of [chunkedText(MAX_STRING_CHUNKS + 1), `5f${"40".repeat(MAX_STRING_CHUNKS + 1)}ff`]) {
+      const result = decodedRes(resHex);
+      assert.deepStrictEqual(result, {
+        ok: false,
+        code: "BRIDGE_ERR_FRAME_INVALID",
+        message: `res: an indefinite-length string of more than ${MAX_STRING_CHUNKS} chunks (the limit per string)`,
+        field: "res",
+      });
+    }
+  });
+
+  test("refuses a frame whose indefinite-length strings hold more chunks together than the limit per frame", () => {
+    const perString = MAX_STRING_CHUNKS;
+    const strings = Math.floor(MAX_FRAME_STRING_CHUNKS / perString);
+    const atLimit = `9f${chunkedText(perString).repeat(strings)}ff`;
+    const within = decodedRes(atLimit);
+    assert.equal(within.ok, true, within.ok ? "" : within.message);
+    const result = decodedRes(`9f${chunkedText(perString).repeat(strings)}${chunkedText(1)}ff`);
+    assert.deepStrictEqual(result, {
+      ok: false,
+      code: "BRIDGE_ERR_FRAME_INVALID",
+      message: `res[${strings}]: indefinite-length strings of more than ${MAX_FRAME_STRING_CHUNKS} chunks in one frame (the limit per frame)`,
+      field: `res[${strings}]`,
+    });
+  });
+
+  test("refuses a 64 KiB frame of empty string chunks at the per-string limit, before reading the rest", () => {
+    const bytes = new Uint8Array(
+      Buffer.concat([hex("a3 626964 6161 626f6b f5 637265 73 7f"), Buffer.alloc(65000, 0x60)]),
+    );
+    const result = cborCodec.decodeUp("ack", bytes);
+    assert.equal(result.ok, false);
+    if (!result.ok) assert.equal(result.code, "BRIDGE_ERR_FRAME_INVALID", result.message);
+  });
 
   test("peels any run of self-described CBOR tags without deepening the stack", () => {
     const prefix = Buffer.from("d9d9f7".repeat(20000), "hex");
