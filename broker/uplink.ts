@@ -14,6 +14,7 @@ import type { ObserverHub } from "./observer.ts";
 import type { BrokerLimits, BrokerLogger } from "./options.ts";
 import { readPacing } from "./read-pacer.ts";
 import type { DeviceRegistry } from "./registry/index.ts";
+import { ThrottledWarningPerKey } from "./throttled-warning-per-key.ts";
 import type { DownSender } from "./transport.ts";
 import { decodeUp, guessHelloCodec, parseUpTopic, type UpTopic } from "./wire.ts";
 
@@ -61,6 +62,8 @@ const HOST_FAULT: UplinkOutcome = {
   message: "agent host fault",
 };
 
+export const UNAPPLIED_WARNING = "up message not applied; the session ends without acknowledging it";
+
 /** The registry's last_seen is advisory and written in batches: one mark a second per session is plenty. */
 const TOUCH_EVERY_MS = 1000;
 
@@ -89,6 +92,9 @@ export function createUplink(deps: UplinkDeps): Uplink {
   const { host, hub, limits, sender, clock, logger } = deps;
   const decodeLimits = { maxFrameBytes: limits.maxPayloadBytes, maxDepth: limits.maxDepth };
   const paceReads = readPacing(limits);
+  // A device whose agent cannot apply its messages (a full database, a start backing off) reconnects and sends the
+  // same message again at its backoff rate: one line per 10 s per device and code, with the attempts since the last.
+  const unapplied = new ThrottledWarningPerKey(logger, clock, UNAPPLIED_WARNING, { keysAre: "devices" });
 
   // Refusals go in the connection's codec, not the refused message's suffix: a binary device that sent a /json
   // message must still never receive a JSON text frame (DESIGN section 3, protocol suppression).
@@ -118,10 +124,8 @@ export function createUplink(deps: UplinkDeps): Uplink {
     if (UNAPPLIED_FAILURE_CODES.includes(result.code)) {
       // Handed over as the session ended (SessionManager.handedOver): nobody is left to tell or to disconnect.
       if (connection.closed) return { status: "disconnect", code: result.code, message: result.message };
-      logger.warn(
-        { device: connection.deviceId, code: result.code },
-        "up message not applied; the session ends without acknowledging it",
-      );
+      // The code in the key: a device whose failure changes cause gets a line for the new one at once.
+      unapplied.note(`${connection.deviceId}\u0000${result.code}`, { device: connection.deviceId, code: result.code });
       logErrorFrame(logger, connection.deviceId, frame, { topic });
       // Written before the session ends (aedes writes on a later tick), so the device sees why it was cut.
       await sender.sendLast(connection, { channel: "error", frame });
