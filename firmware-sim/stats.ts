@@ -19,7 +19,11 @@ export interface FleetCounters {
    * device disconnects and retries with backoff.
    */
   subscribeRefused: number;
-  /** Accepted CONNACKs of devices that had been connected before (after a drop, a kick, a takeover). */
+  /**
+   * Accepted CONNACKs of devices that had been online before (after a drop, a kick, a takeover). A device retrying a
+   * setup that never came online (its attempts failed before a CONNACK, its subscription was refused, its hello went
+   * unacknowledged) is not reconnecting.
+   */
   reconnects: number;
   /** Connections that ended, for any reason. */
   disconnects: number;

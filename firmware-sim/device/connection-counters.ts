@@ -1,6 +1,7 @@
 /**
  * How one device's connections count in the fleet's metrics: every attempt; a refused CONNACK, by its return code; an
- * accepted one, and a reconnect when an earlier connection of the device was accepted too; online only from the
+ * accepted one, and a reconnect when an earlier connection of the device came online (a setup that failed after its
+ * CONNACK, a refused subscription or a hello never acknowledged, is retried, not reconnected); online only from the
  * hello's PUBACK to the close, as the fleet's `online` event means it; and every close, a close before any CONNACK
  * counted as a failed attempt unless the device ended it itself. Apart from the connection loop (virtual-device.ts),
  * which decides what happens next, because these rules are what the progress line and the report show.
@@ -11,8 +12,8 @@ import type { FleetMetrics } from "../stats.ts";
 export class ConnectionCounters {
   /** A CONNACK accepted the current connection. */
   #sessionUp = false;
-  /** A CONNACK accepted an earlier connection of this device: the next accepted one is a reconnect. */
-  #acceptedBefore = false;
+  /** An earlier connection of this device came online: the next accepted one is a reconnect. */
+  #onlineBefore = false;
   /** This connection counts in `metrics.online` (from the hello's PUBACK to its close). */
   #countedOnline = false;
 
@@ -32,8 +33,7 @@ export class ConnectionCounters {
       return false;
     }
     m.counters.connects++;
-    if (this.#acceptedBefore) m.counters.reconnects++;
-    this.#acceptedBefore = true;
+    if (this.#onlineBefore) m.counters.reconnects++;
     this.#sessionUp = true;
     return true;
   }
@@ -42,6 +42,7 @@ export class ConnectionCounters {
   online(): void {
     this.metrics.online++;
     this.#countedOnline = true;
+    this.#onlineBefore = true;
   }
 
   /** The connection closed, for `reason`. */

@@ -33,7 +33,7 @@ describe("connection counters", () => {
     assert.ok(c.serverCloses >= 2, JSON.stringify(c));
   });
 
-  test("count reconnects of devices that were connected before, whatever other devices do", async () => {
+  test("count reconnects of devices that were online before, whatever other devices do", async () => {
     const closedOnce = new Set<string>();
     const fleet = createFleet({
       url: "mqtt://127.0.0.1:1",
@@ -71,6 +71,44 @@ describe("connection counters", () => {
     assert.equal(c.reconnects, 1, JSON.stringify(c));
     // Three devices powered and three accepted CONNACKs, yet one of them was a reconnect.
     assert.match(formatProgress({ ...report.stats, started: 3 }), /reconn 1 /);
+  });
+
+  test("count no reconnect for a device that never came online: a setup that failed after its CONNACK is retried, not reconnected", async () => {
+    // Every device's first two setups fail after an accepted CONNACK (its subscription refused, then its hello never
+    // acknowledged until the setup times out); the third comes online. None was ever online before it.
+    const setups = new Map<string, number>();
+    const fleet = createFleet({
+      url: "mqtt://127.0.0.1:1",
+      devices: 2,
+      rate: 0,
+      connectTimeoutMs: 50,
+      backoff: { baseDelayMs: 5, maxDelayMs: 5 },
+      random: seededRandom(7),
+      settleMs: 0,
+      drainTimeoutMs: 0,
+      socketFactory: () => {
+        let setup = 0;
+        return scriptedSocket((packet, broker) => {
+          if (packet.cmd === "connect") {
+            setup = (setups.get(packet.clientId) ?? 0) + 1;
+            setups.set(packet.clientId, setup);
+          }
+          if (packet.cmd === "subscribe" && setup === 1) {
+            broker.reply({ cmd: "suback", messageId: packet.messageId, granted: [0x80] });
+            return;
+          }
+          if (packet.cmd === "publish" && setup === 2) return;
+          acknowledge(packet, broker);
+        });
+      },
+    });
+    await fleet.start();
+    assert.ok(await fleet.whenOnline(2, 10_000), "both devices came online on their third setup");
+    const report = await fleet.stop();
+    const c = report.stats.counters;
+    assert.equal(c.connects, 6, JSON.stringify(c));
+    assert.equal(c.reconnects, 0, JSON.stringify(c));
+    assert.match(formatProgress(report.stats), /reconn 0 /);
   });
 
   test("count a device as online only once its subscription is granted and its hello acknowledged, as the online event does", async () => {
