@@ -36,6 +36,8 @@ export { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
 
 /** Longest the HTTP server waits for requests in progress at a stop before it cuts their connections, ms. */
 const HTTP_CLOSE_GRACE_MS = 3000;
+/** Longest the broker waits at a stop for an MQTT WebSocket to answer its close frame, ms (the broker's default). */
+const MQTT_WEBSOCKET_CLOSE_GRACE_MS = 2000;
 /** Longest agent socket clients get at a stop to finish the 1001 close handshake before they are cut, ms. */
 const AGENT_SOCKET_CLOSE_GRACE_MS = 1000;
 export type { BridgeTap } from "./bridge/tap.ts";
@@ -204,7 +206,13 @@ async function buildBridge(
               ...tls,
               proxyProtocol: proxyProtocolOf(config.mqtt.tls.proxyProtocol),
             },
-      websocket: { path: "/mqtt", trustedProxies: config.mqtt.trustedProxies },
+      websocket: {
+        path: "/mqtt",
+        trustedProxies: config.mqtt.trustedProxies,
+        // The broker closes before the agents drain: an MQTT WebSocket that never answers its close frame is cut after
+        // a quarter of shutdown.timeoutMs (2 s at most), as the HTTP server's requests are.
+        closeGraceMs: Math.min(MQTT_WEBSOCKET_CLOSE_GRACE_MS, Math.floor(config.shutdown.timeoutMs / 4)),
+      },
       anonymous: config.mqtt.allowAnonymous,
       defaultCodec: config.mqtt.defaultCodec,
       limits: config.mqtt.limits,

@@ -247,6 +247,7 @@ export function createBroker(options: BrokerOptions): Broker {
       onFull: socketLimitRefusals("ws", "MQTT over WebSocket socket limit reached; upgrades refused with 503"),
       clock: opts.clock,
       trustedProxies: opts.websocket.trustedProxies,
+      closeGraceMs: opts.websocket.closeGraceMs,
     });
   }
 

@@ -69,6 +69,13 @@ export interface WebSocketOptions {
    * Default: none (the header is ignored).
    */
   trustedProxies?: string[];
+  /**
+   * At a shutdown (`close()`), how long each MQTT WebSocket has to answer the broker's close frame (1001) before its
+   * connection is cut, in ms: `close()` waits for it. Set it to a fraction of the process's own stop budget (the bridge
+   * gives a quarter of `shutdown.timeoutMs`, 2 s at most), so a client that never answers cannot spend the budget the
+   * agents need to drain. 0 cuts at once. Default 2000.
+   */
+  closeGraceMs?: number;
 }
 
 /** Per-device and global limits. Each breach moves a counter (see docs/broker.md). */
@@ -173,7 +180,7 @@ export const BROKER_DEFAULTS = {
   tcp: { host: "0.0.0.0", port: 1883 },
   tls: { host: "0.0.0.0", port: 8883 },
   proxyProtocol: { headerTimeoutMs: 5000 },
-  websocket: { path: "/mqtt", trustedProxies: [] as string[] },
+  websocket: { path: "/mqtt", trustedProxies: [] as string[], closeGraceMs: 2000 },
   anonymous: false,
   defaultCodec: "cbor" as CodecName,
   limits: {
@@ -218,7 +225,7 @@ export interface ResolvedBrokerOptions {
         proxyProtocol: ResolvedProxyProtocol | undefined;
       }
     | false;
-  websocket: { path: string; trustedProxies: string[] } | false;
+  websocket: { path: string; trustedProxies: string[]; closeGraceMs: number } | false;
   anonymous: boolean;
   defaultCodec: CodecName;
   limits: BrokerLimits;
@@ -310,6 +317,12 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
     websocket = {
       path,
       trustedProxies: checkProxyRanges("websocket.trustedProxies", options.websocket?.trustedProxies),
+      closeGraceMs: checkInt(
+        "websocket.closeGraceMs",
+        options.websocket?.closeGraceMs ?? BROKER_DEFAULTS.websocket.closeGraceMs,
+        0,
+        3_600_000,
+      ),
     };
   }
   const defaultCodec = options.defaultCodec ?? BROKER_DEFAULTS.defaultCodec;

@@ -39,6 +39,8 @@ export interface WebSocketEndpointOptions {
   clock?: Clock;
   /** Reverse proxies whose `X-Forwarded-For` names the client (options.ts, `websocket.trustedProxies`). Default: none. */
   trustedProxies?: readonly string[];
+  /** How long `close()` lets each WebSocket answer its close frame (options.ts, `websocket.closeGraceMs`). */
+  closeGraceMs?: number;
 }
 
 /**
@@ -115,9 +117,11 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
       closed = true;
       // Each client learns the broker is going away (1001), as a refused one learns why, and each wait is bounded on
       // the broker's clock, so a client that never answers cannot hold the shutdown. Terminating them at once cut
-      // every WebSocket without a close frame: clients saw 1006, an abnormal closure.
+      // every WebSocket without a close frame: clients saw 1006, an abnormal closure. A WebSocket already closing (its
+      // session ended) gets the same bound, which may be shorter than its own.
+      const grace = options.closeGraceMs ?? WEBSOCKET_CLOSE_TIMEOUT_MS;
       for (const ws of wss.clients) {
-        const cut = clock.setTimeout(() => ws.terminate(), WEBSOCKET_CLOSE_TIMEOUT_MS);
+        const cut = clock.setTimeout(() => ws.terminate(), grace);
         ws.once("close", () => clock.clearTimeout(cut));
         if (ws.readyState === WebSocket.OPEN) ws.close(WebSocketCloseCode.goingAway, "MQTT broker shutting down");
       }

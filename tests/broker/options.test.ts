@@ -44,6 +44,10 @@ describe("broker options and start", () => {
       field(() => createBroker({ host: new RecordingHost(), dataDir: "x", websocket: { path: "mqtt" } })),
       "websocket.path",
     );
+    assert.equal(
+      field(() => createBroker({ host: new RecordingHost(), dataDir: "x", websocket: { closeGraceMs: -1 } })),
+      "websocket.closeGraceMs",
+    );
   });
 
   test("a listener's proxyProtocol is refused naming the field: no balancer, an entry that is no address, a bad timeout", () => {

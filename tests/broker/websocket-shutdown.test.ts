@@ -66,4 +66,31 @@ describe("MQTT over WebSocket at broker shutdown", () => {
       await served.close();
     }
   });
+
+  test("websocket.closeGraceMs bounds that wait: a short stop budget is not spent on a deaf client", async () => {
+    const clock = new ManualClock();
+    const tb = await startTestBroker({ clock, websocket: { closeGraceMs: 100 } });
+    const served = await serveUpgrades(tb.broker);
+    const secret = await tb.addDevice("ws-deaf-short");
+    const ws = await rawWebSocket(served.port);
+    try {
+      ws.send(connectPacket("ws-deaf-short", secret));
+      await waitUntil(() => tb.broker.isOnline("ws-deaf-short"));
+      let done = false;
+      const closing = tb.close().then(() => {
+        done = true;
+      });
+      await waitUntil(() => ws.closeCode() !== undefined, 1000);
+      await clock.advance(99);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(done, false);
+      await clock.advance(1);
+      await waitUntil(() => done, 1000);
+      await closing;
+      await ws.closed;
+    } finally {
+      ws.destroy();
+      await served.close();
+    }
+  });
 });
