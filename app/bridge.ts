@@ -26,6 +26,7 @@ import { logEngineHealthAtStart } from "./bridge/engine-health-at-start.ts";
 import { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
 import { type BridgeTap, tapHost } from "./bridge/tap.ts";
 import { type Address, proxyProtocolOf, readTlsFiles } from "./bridge/listeners.ts";
+import { stopGraces } from "./bridge/stop-graces.ts";
 import type { BridgeConfig } from "./config/index.ts";
 import { registerDashboard } from "./dashboard/index.ts";
 import { createHttpServer, engineReadinessCheck, type HttpServer, type Readiness } from "./http/index.ts";
@@ -34,12 +35,6 @@ import { createAgentSocketServer } from "./ws/index.ts";
 
 export { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
 
-/** Longest the HTTP server waits for requests in progress at a stop before it cuts their connections, ms. */
-const HTTP_CLOSE_GRACE_MS = 3000;
-/** Longest the broker waits at a stop for an MQTT WebSocket to answer its close frame, ms (the broker's default). */
-const MQTT_WEBSOCKET_CLOSE_GRACE_MS = 2000;
-/** Longest agent socket clients get at a stop to finish the 1001 close handshake before they are cut, ms. */
-const AGENT_SOCKET_CLOSE_GRACE_MS = 1000;
 export type { BridgeTap } from "./bridge/tap.ts";
 
 export interface BridgeOptions {
@@ -133,6 +128,8 @@ async function buildBridge(
   );
   if (agentConfigIssues.length > 0) throw agentConfigError(agentConfigIssues);
   const tls = readTlsFiles(config);
+  // The stop's budget, shared out before the agents drain (app/bridge/stop-graces.ts).
+  const graces = stopGraces(config.shutdown.timeoutMs);
 
   const registry = opened.add(
     "registry",
@@ -211,7 +208,7 @@ async function buildBridge(
         trustedProxies: config.mqtt.trustedProxies,
         // The broker closes before the agents drain: an MQTT WebSocket that never answers its close frame is cut after
         // a quarter of shutdown.timeoutMs (2 s at most), as the HTTP server's requests are.
-        closeGraceMs: Math.min(MQTT_WEBSOCKET_CLOSE_GRACE_MS, Math.floor(config.shutdown.timeoutMs / 4)),
+        closeGraceMs: graces.mqttWebSocket,
       },
       anonymous: config.mqtt.allowAnonymous,
       defaultCodec: config.mqtt.defaultCodec,
@@ -250,9 +247,9 @@ async function buildBridge(
       // A token holder may open sockets only to provisioned devices (or any id in anonymous mode).
       agentExists: (id) => config.mqtt.allowAnonymous || registry.get(id) !== undefined,
       maxBufferedBytes: config.http.agentSockets.maxBufferedBytes,
-      // The close handshake at a stop gets an eighth of shutdown.timeoutMs (1 s at most): with the HTTP close grace
-      // (a quarter) it leaves at least five eighths of the stop budget for the agents to drain.
-      closeGraceMs: Math.min(AGENT_SOCKET_CLOSE_GRACE_MS, Math.floor(config.shutdown.timeoutMs / 8)),
+      // The close handshake at a stop gets an eighth of shutdown.timeoutMs (1 s at most): with the MQTT WebSocket and
+      // HTTP close graces (a quarter each) it leaves at least three eighths of the stop budget for the agents to drain.
+      closeGraceMs: graces.agentSockets,
       observer: metrics.socketObserver,
       logger: logger.child({ component: "ws" }),
     }),
@@ -271,7 +268,7 @@ async function buildBridge(
       apiToken: token.token,
       // Requests in progress at a stop get a quarter of shutdown.timeoutMs (3 s at most): the agents drain after the
       // HTTP server has closed, and must have time to before the stop is forced.
-      closeGraceMs: Math.min(HTTP_CLOSE_GRACE_MS, Math.floor(config.shutdown.timeoutMs / 4)),
+      closeGraceMs: graces.http,
       // Slow clients (a head or body that never ends, idle keep-alive) cannot hold the port's connections for long.
       headersTimeoutMs: config.http.headersTimeoutMs,
       requestTimeoutMs: config.http.requestTimeoutMs,
