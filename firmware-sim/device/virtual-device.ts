@@ -54,6 +54,8 @@ export class VirtualDevice implements DeviceContext {
   #attempt = 0;
   #lastErrorCode: string | undefined;
   #everOnline = false;
+  /** The latest connection (or attempt) came online: a drop of it is a loss to recover from, not a broker refusing. */
+  #lastCameOnline = false;
   #producing = false;
   /** A refused subscription was reported as a violation already (once per device; every one is counted). */
   #refusalReported = false;
@@ -171,6 +173,15 @@ export class VirtualDevice implements DeviceContext {
     this.#connection?.disconnect("shutdown");
   }
 
+  /**
+   * True while waiting out the backoff after losing a connection that had come online (a network loss, a broker
+   * restarting): the device connects again and may deliver what it owes then. False after an attempt that never came
+   * online (refused, unreachable), which the next one would most likely repeat.
+   */
+  get reconnectingAfterLoss(): boolean {
+    return this.#phase === "backoff" && this.#lastCameOnline;
+  }
+
   /** True while a connection, or an attempt at one, is open. */
   get connectionOpen(): boolean {
     return this.#connection !== undefined && !this.#connection.closed;
@@ -232,6 +243,7 @@ export class VirtualDevice implements DeviceContext {
     const env = this.#env;
     const b = env.behaviour;
     this.#phase = "connecting";
+    this.#lastCameOnline = false;
     this.#counters.attempt();
     const target = { ...env.target, localAddress: env.localAddress(this.#attempt, this.#lastErrorCode) };
     this.#connection = new LeanConnection(
@@ -308,6 +320,7 @@ export class VirtualDevice implements DeviceContext {
     const env = this.#env;
     this.#phase = "online";
     this.#everOnline = true;
+    this.#lastCameOnline = true;
     // Online as the `online` event means it: subscribed and greeted, not merely accepted by a CONNACK.
     this.#counters.online();
     this.#resetBackoffWhenStable();

@@ -234,11 +234,12 @@ export function createFleet(options: FleetOptions): Fleet {
       if (wasRunning) for (const device of all) if (device.everOnline && !device.drained) device.reconnectNow();
       const poweredDevices = all.filter((d) => d.phase !== "off");
       if (wasRunning) {
-        // What a device owes drains only through a connection. Once none is open or being attempted (the broker was
-        // never reached, or it went away and the reconnects failed), nothing more can drain or arrive: the stop does
-        // not wait out drainTimeoutMs and the settle for it. While some are open, a device in backoff may still
-        // reconnect and drain, so the wait goes on.
-        const anyConnection = () => poweredDevices.some((d) => d.connectionOpen);
+        // What a device owes drains only through a connection. Once none is open or being attempted, nor coming back
+        // (the broker was never reached, or it went away and the reconnects failed), nothing more can drain or arrive:
+        // the stop does not wait out drainTimeoutMs and the settle for it. A device that lost a connection that had
+        // come online (a drop during the drain) connects again after its backoff, so the wait goes on for it, as it
+        // does while some connection is open.
+        const anyConnection = () => poweredDevices.some((d) => d.connectionOpen || d.reconnectingAfterLoss);
         const drainOver = () => poweredDevices.every((d) => d.drained) || !anyConnection();
         await waitFor(drainOver, o.drainTimeoutMs);
         if (anyConnection()) await sleep(o.settleMs);
