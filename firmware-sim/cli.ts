@@ -288,6 +288,14 @@ const defaultInterrupt = (handler: () => void) => {
   const remove = (): void => {
     process.off("SIGINT", listener);
     process.off("SIGTERM", listener);
+    // The run can end before npm's copy of the first signal arrives: left with no listener, that copy's default action
+    // killed the process before it exited with its report's code. Swallowed until the first signal's window ends.
+    const left = first === undefined ? 0 : REPEATED_SIGNAL_MS - (performance.now() - first.at);
+    if (first === undefined || left <= 0) return;
+    const late = first.signal;
+    const swallow = (): void => {};
+    process.on(late, swallow);
+    setTimeout(() => process.off(late, swallow), left).unref();
   };
   process.on("SIGINT", listener);
   process.on("SIGTERM", listener);

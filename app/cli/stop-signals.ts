@@ -58,5 +58,18 @@ export function onStopSignals(
   });
   return () => {
     for (const { signal, listener } of listeners) source.off(signal, listener);
+    if (first !== undefined) swallowLateCopy(source, first.signal, REPEATED_SIGNAL_MS - (now() - first.at));
   };
+}
+
+/**
+ * A stop can end before the copy of its signal arrives (npm forwards its own a moment after the terminal's): left with
+ * no listener, that copy's default action killed a process that had just stopped cleanly (exit by SIGINT, not 0).
+ * Until the first signal's window ends, a copy is swallowed; the timer does not keep the process alive.
+ */
+function swallowLateCopy(source: SignalSource, signal: StopSignal, forMs: number): void {
+  if (forMs <= 0) return;
+  const swallow = (): void => {};
+  source.on(signal, swallow);
+  setTimeout(() => source.off(signal, swallow), forMs).unref();
 }

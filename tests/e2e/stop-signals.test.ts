@@ -27,6 +27,9 @@ function harness() {
       now = atMs;
       source.emit(signal);
     },
+    at(ms: number) {
+      now = ms;
+    },
   };
 }
 
@@ -52,5 +55,20 @@ describe("stop signals", () => {
     h.send("SIGTERM", 0);
     assert.deepEqual(h.calls, []);
     assert.equal(h.source.listenerCount("SIGTERM") + h.source.listenerCount("SIGINT"), 0);
+  });
+
+  test("a remover called within the window still swallows the first signal's copy until the window ends", async () => {
+    // A graceful stop can end before npm's forwarded copy of the terminal's Ctrl-C arrives; with no listener left, that
+    // copy's default action killed the process that had just stopped cleanly (exit by SIGINT instead of 0).
+    const h = harness();
+    h.send("SIGINT", 0);
+    h.at(REPEATED_SIGNAL_MS - 20);
+    h.remove();
+    assert.equal(h.source.listenerCount("SIGINT"), 1);
+    assert.equal(h.source.listenerCount("SIGTERM"), 0);
+    h.source.emit("SIGINT");
+    assert.deepEqual(h.calls, ["stop:SIGINT"]);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    assert.equal(h.source.listenerCount("SIGINT"), 0);
   });
 });
