@@ -2,12 +2,12 @@
  * One simulated device: the firmware's connection loop (connect, subscribe, hello, replay, online; on loss, back off
  * and reconnect), its producers (telemetry, state reports, reasoning questions) and its reaction to down frames.
  * It owns no timers: every delayed action goes through the fleet's shared scheduler. Its producers, the encoding of
- * its up messages and the counting of its connections are files of their own, which this one wires to the connection.
+ * its up messages, the counting of its connections and its reconnect backoff are files of their own, which this one
+ * wires to the connection.
  */
 import type { Codec } from "../../codecs/codec.ts";
 import type { UpChannel, UpFrames } from "../../codecs/frames.ts";
 import { getCodec } from "../../codecs/index.ts";
-import { backoffDelayMs } from "../backoff.ts";
 import type { DeviceContext } from "../handlers/index.ts";
 import { receiveDown } from "../handlers/receive.ts";
 import { checkDeviceAtEnd } from "../invariants/device-checks.ts";
@@ -25,6 +25,7 @@ import type { OutgoingKind } from "./outbox.ts";
 import { Publisher } from "./publisher.ts";
 import { ReasonAsker } from "./reason-asker.ts";
 import { ReasonTracker } from "./reason-tracker.ts";
+import { ReconnectBackoff } from "./reconnect-backoff.ts";
 import { DeviceShadow } from "./shadow.ts";
 import { TelemetryProducer } from "./telemetry-producer.ts";
 import { helloFrame, UpEncoder } from "./up-encoder.ts";
@@ -51,7 +52,6 @@ export class VirtualDevice implements DeviceContext {
   readonly ackedSeqs = new SeqRanges();
   #phase: DevicePhase = "off";
   #connection: LeanConnection | undefined;
-  #attempt = 0;
   #lastErrorCode: string | undefined;
   #everOnline = false;
   /** The latest connection (or attempt) came online: a drop of it is a loss to recover from, not a broker refusing. */
@@ -59,11 +59,12 @@ export class VirtualDevice implements DeviceContext {
   #producing = false;
   /** A refused subscription was reported as a violation already (once per device; every one is counted). */
   #refusalReported = false;
-  #tasks: { drop?: ScheduledTask; connect?: ScheduledTask; stable?: ScheduledTask } = {};
+  #tasks: { drop?: ScheduledTask; connect?: ScheduledTask } = {};
   readonly #keepalive: Keepalive;
   readonly #telemetry: TelemetryProducer;
   readonly #asker: ReasonAsker | undefined;
   readonly #counters: ConnectionCounters;
+  readonly #backoff: ReconnectBackoff;
 
   constructor(config: DeviceConfig, env: DeviceEnv) {
     this.#config = config;
@@ -110,6 +111,7 @@ export class VirtualDevice implements DeviceContext {
         )
       : undefined;
     this.#counters = new ConnectionCounters(env.metrics);
+    this.#backoff = new ReconnectBackoff(env);
   }
 
   get phase(): DevicePhase {
@@ -245,7 +247,7 @@ export class VirtualDevice implements DeviceContext {
     this.#phase = "connecting";
     this.#lastCameOnline = false;
     this.#counters.attempt();
-    const target = { ...env.target, localAddress: env.localAddress(this.#attempt, this.#lastErrorCode) };
+    const target = { ...env.target, localAddress: env.localAddress(this.#backoff.attempt, this.#lastErrorCode) };
     this.#connection = new LeanConnection(
       target,
       connectPacketFor(this.#config, b),
@@ -323,7 +325,7 @@ export class VirtualDevice implements DeviceContext {
     this.#lastCameOnline = true;
     // Online as the `online` event means it: subscribed and greeted, not merely accepted by a CONNACK.
     this.#counters.online();
-    this.#resetBackoffWhenStable();
+    this.#backoff.cameOnline(() => this.#phase === "online");
     env.listener.online(this.deviceId);
     if (this.shadow) {
       // After any reconnect the bridge may have missed reports: report the whole state once.
@@ -338,21 +340,6 @@ export class VirtualDevice implements DeviceContext {
       this.#tasks.drop = env.scheduler.after(delay, () => this.dropConnection());
     }
     if (this.#producing) this.#asker?.resume(env.random() * env.behaviour.reasonIntervalMs);
-  }
-
-  /**
-   * The retry counter goes back to 0 only once this connection has stayed up `stableConnectionMs`: a broker that
-   * kicks the device right after its hello must see it back later and later, not every base/2 on average.
-   */
-  #resetBackoffWhenStable(): void {
-    const stableMs = this.#env.behaviour.backoff.stableConnectionMs;
-    if (stableMs === 0) {
-      this.#attempt = 0;
-      return;
-    }
-    this.#tasks.stable = this.#env.scheduler.after(stableMs, () => {
-      if (this.#phase === "online") this.#attempt = 0;
-    });
   }
 
   #onPuback(messageId: number): void {
@@ -394,7 +381,7 @@ export class VirtualDevice implements DeviceContext {
     this.#keepalive.stop();
     env.scheduler.cancel(this.#tasks.drop);
     env.scheduler.cancel(this.#tasks.connect);
-    env.scheduler.cancel(this.#tasks.stable);
+    this.#backoff.closed();
     this.#counters.closed(reason);
     this.#lastErrorCode = reason.kind === "error" ? reason.code : undefined;
     this.#publisher.detach();
@@ -402,7 +389,7 @@ export class VirtualDevice implements DeviceContext {
       env.listener.offline(this.deviceId, reason.kind === "local" ? reason.reason : reason.kind);
     if (this.#phase === "stopped") return;
     this.#phase = "backoff";
-    const delay = backoffDelayMs(this.#attempt++, env.behaviour.backoff, env.random);
+    const delay = this.#backoff.nextDelayMs();
     this.#tasks.connect = env.scheduler.after(delay, () => {
       if (this.#phase === "backoff") this.#connect();
     });
