@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { CODEC_NAMES, type CodecName } from "../codecs/frames.ts";
+import { onStopSignals } from "../app/cli/stop-signals.ts";
 import { BridgeError } from "../errors/index.ts";
 import { seededRandom } from "./clock.ts";
 import { loadCredentials } from "./credentials.ts";
@@ -264,41 +265,20 @@ function withoutUndefined<T extends object>(value: T): T {
   return out;
 }
 
-/** The first interrupt signal again within this many ms is that one delivered twice (see defaultInterrupt). */
-const REPEATED_SIGNAL_MS = 1000;
-
 /**
- * The first SIGINT or SIGTERM stops the run early (it still reports). The same signal again within
- * REPEATED_SIGNAL_MS is that one delivered twice and is ignored: a terminal sends Ctrl-C to its whole process group,
- * so under `npm run sim` (whose script execs node) the simulator gets it from the terminal and once more from npm,
- * which forwards it; with listeners that heard one signal only, that copy found none and killed the process before its
- * report. A signal after that ends the process as a signal nothing listens to does.
+ * The first SIGINT or SIGTERM stops the run early (it still reports). The same signal again within a second is that
+ * one delivered twice and is ignored (app/cli/stop-signals.ts: a terminal sends Ctrl-C to its whole process group, so
+ * under `npm run sim`, whose script execs node, the simulator gets it from the terminal and once more from npm). A
+ * signal after that ends the process as a signal nothing listens to does.
  */
-const defaultInterrupt = (handler: () => void) => {
-  let first: { signal: NodeJS.Signals; at: number } | undefined;
-  const listener = (signal: NodeJS.Signals): void => {
-    if (first === undefined) {
-      first = { signal, at: performance.now() };
-      handler();
-    } else if (signal !== first.signal || performance.now() - first.at >= REPEATED_SIGNAL_MS) {
+const defaultInterrupt = (handler: () => void): (() => void) => {
+  const remove = onStopSignals({
+    stop: handler,
+    force: (signal) => {
       remove();
       process.kill(process.pid, signal);
-    }
-  };
-  const remove = (): void => {
-    process.off("SIGINT", listener);
-    process.off("SIGTERM", listener);
-    // The run can end before npm's copy of the first signal arrives: left with no listener, that copy's default action
-    // killed the process before it exited with its report's code. Swallowed until the first signal's window ends.
-    const left = first === undefined ? 0 : REPEATED_SIGNAL_MS - (performance.now() - first.at);
-    if (first === undefined || left <= 0) return;
-    const late = first.signal;
-    const swallow = (): void => {};
-    process.on(late, swallow);
-    setTimeout(() => process.off(late, swallow), left).unref();
-  };
-  process.on("SIGINT", listener);
-  process.on("SIGTERM", listener);
+    },
+  });
   return remove;
 };
 
