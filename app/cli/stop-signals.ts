@@ -1,7 +1,7 @@
 /**
  * How the long-running commands (`start`, `demo`, `sim`) hear SIGTERM and SIGINT: the first asks for a graceful stop,
- * a later one forces the exit. The same signal again within REPEATED_SIGNAL_MS of the first is that first request delivered
- * twice, not a second one: a terminal sends Ctrl-C's SIGINT to its whole foreground process group, so under
+ * a later one forces the exit. The same signal again within REPEATED_SIGNAL_MS of the first is that first request
+ * delivered twice, not a second one: a terminal sends Ctrl-C's SIGINT to its whole foreground process group, so under
  * `npm start` (whose scripts `exec` node) the bridge gets it from the terminal and once more from npm, which forwards
  * the SIGINT and SIGTERM it gets to its script; a service manager that signals every process of a unit does the same.
  * Taken as a second request, that copy cut the graceful stop short (exit 1 before the mailboxes drained).
