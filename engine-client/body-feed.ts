@@ -1,15 +1,22 @@
 /**
- * Reads a response body by its `data` events instead of its async iterator. undici hands each socket read to the
- * body synchronously; a `data` listener takes it in that same call, where the async iterator pays a `readable`
- * event, a `nextTick` and a promise per read before any parsing starts. The consumer awaits `take()`, which
- * returns every chunk read since its last call (one await per batch of reads, not per chunk), so a consumer that
- * falls behind gets the backlog in one go.
+ * A response body's reads, handed to one consumer in batches. The source (the stream's dispatch handler,
+ * stream-dispatch.ts) pushes each socket read in the same synchronous call undici makes, with no stream in between: a
+ * node:stream Readable paid push, addChunk, emitReadable, a nextTick and a `data` emit per read, a fifth of the
+ * bridge's busy time at one device (issue #5). The consumer awaits `take()`, which returns every chunk read since its
+ * last call (one await per batch of reads, not per chunk), so a consumer that falls behind gets the backlog in one go.
  */
-import type { Readable } from "node:stream";
 import type { ConsumerWatchdog } from "./consumer-watchdog.ts";
+
+/** How the feed slows its source while the consumer is behind: undici's dispatch controller has these two. */
+export interface FlowControl {
+  pause(): void;
+  resume(): void;
+}
 
 /** How a body stopped: it ended, or it failed (a dropped connection, an abort, undici's body timeout). */
 type Stopped = { ended: true } | { ended: false; error: unknown };
+
+const ENDED: Stopped = { ended: true };
 
 /** The one waiter of `take()`. */
 interface Waiter {
@@ -17,8 +24,8 @@ interface Waiter {
   reject: (err: unknown) => void;
 }
 
-/** Buffered bytes above which the body is paused until the consumer takes them (back-pressure on the socket). */
-const PAUSE_ABOVE_BYTES = 1 << 20;
+/** Buffered bytes above which the source is paused until the consumer takes them (back-pressure on the socket). */
+export const PAUSE_ABOVE_BYTES = 1 << 20;
 
 export class BodyFeed {
   #chunks: Buffer[] = [];
@@ -29,24 +36,29 @@ export class BodyFeed {
   /** Told when reads wait unread and when the consumer takes them (see consumer-watchdog.ts). */
   #watchdog: ConsumerWatchdog | undefined;
 
-  constructor(private readonly body: Readable) {
-    body.on("data", (chunk: Buffer) => {
-      this.#chunks.push(chunk);
-      this.#bytes += chunk.length;
-      if (this.#bytes > PAUSE_ABOVE_BYTES && !this.#paused) {
-        this.#paused = true;
-        body.pause();
-      }
-      if (this.#waiter !== undefined) this.#wake();
-      else this.#watchdog?.waiting();
-    });
-    body.once("end", () => this.#stop({ ended: true }));
-    body.once("error", (error: unknown) => this.#stop({ ended: false, error }));
-    // A body destroyed without an error closes without `end`: for the reader that is a dropped stream. (After `end`
-    // or `error`, the usual case, nothing is built: an Error captures a stack.)
-    body.once("close", () => {
-      if (this.#stopped === undefined) this.#stop({ ended: false, error: new Error("the response body closed early") });
-    });
+  constructor(private readonly flow: FlowControl) {}
+
+  /** One read of the body. Pauses the source once more than PAUSE_ABOVE_BYTES wait unread. */
+  push(chunk: Buffer): void {
+    if (this.#stopped !== undefined) return;
+    this.#chunks.push(chunk);
+    this.#bytes += chunk.length;
+    if (this.#bytes > PAUSE_ABOVE_BYTES && !this.#paused) {
+      this.#paused = true;
+      this.flow.pause();
+    }
+    if (this.#waiter !== undefined) this.#wake();
+    else this.#watchdog?.waiting();
+  }
+
+  /** The body ended: `take()` gives `null` once the chunks before it were taken. */
+  end(): void {
+    this.#stop(ENDED);
+  }
+
+  /** The body failed: `take()` rejects with `error` once the chunks before it were taken. */
+  fail(error: unknown): void {
+    this.#stop({ ended: false, error });
   }
 
   /**
@@ -86,7 +98,8 @@ export class BodyFeed {
     this.#bytes = 0;
     if (this.#paused) {
       this.#paused = false;
-      this.body.resume();
+      // May push more reads at once (undici's parser flushes what the socket holds): they land in the new batch.
+      if (this.#stopped === undefined) this.flow.resume();
     }
     return chunks;
   }

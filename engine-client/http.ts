@@ -1,49 +1,19 @@
 /**
- * One HTTP attempt against one replica. Everything that can go wrong before the first byte of the answer is
- * turned into a BridgeError here (OVERLOADED / UNAVAILABLE are retryable, BAD_REQUEST is not), so the retry
+ * One HTTP attempt against one replica through undici's `request` (a non-streamed completion, the model list; a
+ * streamed completion goes through stream-dispatch.ts). Everything that can go wrong before the first byte of the
+ * answer is turned into a BridgeError here (OVERLOADED / UNAVAILABLE are retryable, BAD_REQUEST is not), so the retry
  * loop decides with `isRetryableEngineError` alone.
  */
 import type { Dispatcher } from "undici";
-import { BodyFeed } from "./body-feed.ts";
 import type { Clock } from "./clock.ts";
-import { CONTEXT_LENGTH_REASON, isContextLengthRefusalText } from "./context-length.ts";
-import { ENGINE_ERROR_CODES, engineError, engineText, isDeadlineExpiry, redactSecret } from "./errors.ts";
+import { ENGINE_ERROR_CODES, engineError, isDeadlineExpiry, redactSecret } from "./errors.ts";
 import type { EngineClientOptions } from "./options.ts";
 import type { Replica } from "./replica.ts";
-import { type ChatCompletion, parseCompletion, parseEngineErrorObject } from "./wire.ts";
-
-/** Largest error body read from an engine; the connection is dropped rather than the rest read. */
-const MAX_ERROR_BODY_BYTES = 16_384;
-
-/**
- * Longest wait for an error body once its status came, on the client's clock. The status alone classifies the
- * answer; the body only adds the engine's words, so a body that stalls (a proxy's, a hung engine's) must not hold the
- * request until its deadline, or until bodyTimeoutMs of silence.
- */
-export const ERROR_BODY_TIMEOUT_MS = 2000;
+import { ERROR_BODY_TIMEOUT_MS, MAX_ERROR_BODY_BYTES, statusError } from "./status-error.ts";
+import { type ChatCompletion, parseCompletion } from "./wire.ts";
 
 /** Largest non-streamed answer accepted. */
 const MAX_COMPLETION_BYTES = 8 << 20;
-
-/** A 200 response whose first body chunk has arrived: from here on, nothing is retried. */
-export interface OpenedStream {
-  body: Dispatcher.ResponseData["body"];
-  /** The body's reads, taken by its `data` events (see body-feed.ts). */
-  feed: BodyFeed;
-  /** What the feed held when the first chunk arrived (at least that chunk). */
-  firstChunks: Buffer[];
-}
-
-export function requestHeaders(options: EngineClientOptions, requestId: string): Record<string, string> {
-  const headers: Record<string, string> = {
-    "content-type": "application/json",
-    accept: "application/json, text/event-stream",
-    // vLLM adopts X-Request-Id as its request id, so engine logs and ours can be correlated.
-    "x-request-id": requestId,
-  };
-  if (options.apiKey !== undefined) headers.authorization = `Bearer ${options.apiKey}`;
-  return headers;
-}
 
 /** Sends a request and returns the response when its status is 2xx; otherwise throws a classified error. */
 export async function sendRequest(
@@ -57,7 +27,7 @@ export async function sendRequest(
     response = await replica.pool.request({
       method: init.method,
       path: `${replica.basePath}${init.path}`,
-      headers: requestHeaders(options, init.requestId),
+      headers: replica.headers(init.requestId),
       body: init.body,
       signal: init.signal,
     });
@@ -77,36 +47,7 @@ export async function sendRequest(
     );
   }
   if (response.statusCode >= 200 && response.statusCode < 300) return response;
-  throw await statusError(replica, options, response);
-}
-
-/** Opens a streamed completion and waits for its first body chunk. */
-export async function openStream(
-  replica: Replica,
-  options: EngineClientOptions,
-  init: { body: string; requestId: string; signal: AbortSignal },
-): Promise<OpenedStream> {
-  const response = await sendRequest(replica, options, { method: "POST", path: "/v1/chat/completions", ...init });
-  const feed = new BodyFeed(response.body);
-  let first: Buffer[] | null;
-  try {
-    first = await feed.take();
-  } catch (err) {
-    response.body.destroy();
-    if (init.signal.aborted) throw init.signal.reason;
-    throw engineError(
-      ENGINE_ERROR_CODES.unavailable,
-      `engine replica ${replica.key} dropped the stream before its first byte: ${describeNetworkError(err, options.apiKey)}`,
-      { replica: replica.key },
-      err,
-    );
-  }
-  if (first === null) {
-    throw engineError(ENGINE_ERROR_CODES.unavailable, `engine replica ${replica.key} sent an empty stream`, {
-      replica: replica.key,
-    });
-  }
-  return { body: response.body, feed, firstChunks: first };
+  throw await readStatusError(replica, options, response);
 }
 
 /** Sends a non-streamed completion and reads its answer; an unreadable answer is STREAM_BROKEN (not retried). */
@@ -131,8 +72,8 @@ export async function postCompletion(
   return parsed;
 }
 
-async function statusError(replica: Replica, options: EngineClientOptions, response: Dispatcher.ResponseData) {
-  const status = response.statusCode;
+/** The classified error of a non-2xx response, with its body read within its bounds as the engine's words. */
+async function readStatusError(replica: Replica, options: EngineClientOptions, response: Dispatcher.ResponseData) {
   let text = "";
   try {
     text = await readLimited(response.body, MAX_ERROR_BODY_BYTES, {
@@ -142,41 +83,7 @@ async function statusError(replica: Replica, options: EngineClientOptions, respo
   } catch {
     // The status alone is enough to classify the failure.
   }
-  // The whole text is what the context-length check reads; the error keeps it redacted and cut (engineText).
-  let fullMessage = text;
-  let marks: unknown[] = [];
-  try {
-    const parsed = parseEngineErrorObject(JSON.parse(text));
-    if (parsed !== undefined) {
-      fullMessage = parsed.message;
-      marks = [parsed.type, parsed.code];
-    }
-  } catch {
-    // Not JSON: keep the raw text.
-  }
-  const engineMessage = engineText(fullMessage, options.apiKey);
-  const retryAfter = response.headers["retry-after"];
-  const details: Record<string, unknown> = { replica: replica.key, status };
-  if (retryAfter !== undefined) details.retryAfter = Array.isArray(retryAfter) ? retryAfter[0] : retryAfter;
-  const suffix = engineMessage.length > 0 ? `: ${engineMessage}` : "";
-  if (options.retry.statusCodes.includes(status)) {
-    const code = status === 429 || status === 503 ? ENGINE_ERROR_CODES.overloaded : ENGINE_ERROR_CODES.unavailable;
-    return engineError(code, `engine replica ${replica.key} answered ${status}${suffix}`, details);
-  }
-  if (status >= 500) {
-    return engineError(ENGINE_ERROR_CODES.unavailable, `engine replica ${replica.key} answered ${status}${suffix}`, {
-      ...details,
-      retryable: false,
-    });
-  }
-  // The one refusal a caller can cure by sending less: said in details, so nobody downstream reads the text.
-  if (isContextLengthRefusalText(redactSecret(fullMessage, options.apiKey), marks))
-    details.reason = CONTEXT_LENGTH_REASON;
-  return engineError(
-    ENGINE_ERROR_CODES.badRequest,
-    `engine replica ${replica.key} refused the request (${status})${suffix}`,
-    details,
-  );
+  return statusError(replica, options, response.statusCode, response.headers, text);
 }
 
 /**

@@ -11,6 +11,7 @@ import type { Clock, TimerHandle } from "./clock.ts";
 import { type HealthCheckResult, checkHealth } from "./health-check.ts";
 import type { ReplicaState } from "./observer.ts";
 import { type EngineClientOptions, replicaApiRoot } from "./options.ts";
+import { RequestHeaders } from "./request-headers.ts";
 import { StallProbe } from "./stall-probe.ts";
 
 /** Counters of one replica, as `stats()` reports them. */
@@ -36,6 +37,10 @@ export class Replica {
   readonly pool: Pool;
   /** Path prefix of the engine's API root ("" for `http://host:8000`). */
   readonly basePath: string;
+  /** Where chat completions are posted (built once, not per request). */
+  readonly chatPath: string;
+  /** The client's request headers bar the request id (request-headers.ts). */
+  readonly #headers: RequestHeaders;
   inFlight = 0;
   state: ReplicaState = "healthy";
   consecutiveFailures = 0;
@@ -59,6 +64,8 @@ export class Replica {
   ) {
     const parsed = new URL(url);
     ({ key: this.key, basePath: this.basePath } = replicaApiRoot(parsed));
+    this.chatPath = `${this.basePath}/v1/chat/completions`;
+    this.#headers = new RequestHeaders(options.apiKey);
     this.#cooldownMs = options.cooldown.cooldownMs;
     this.#stallProbe = new StallProbe(this, {
       clock: options.clock,
@@ -73,6 +80,11 @@ export class Replica {
       bodyTimeout: options.bodyTimeoutMs,
       pipelining: 1,
     });
+  }
+
+  /** The headers of one request to this replica, as undici's flat list. */
+  headers(requestId: string): string[] {
+    return this.#headers.with(requestId);
   }
 
   get clock(): Clock {

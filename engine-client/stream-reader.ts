@@ -12,9 +12,9 @@ import type { ChatStreamEvent } from "../agents/engine.ts";
 import type { BridgeError } from "../errors/index.ts";
 import { CONTEXT_LENGTH_REASON, isContextLengthRefusalText } from "./context-length.ts";
 import { ENGINE_ERROR_CODES, engineError, engineText, redactSecret } from "./errors.ts";
-import type { OpenedStream } from "./http.ts";
 import { describeNetworkError } from "./http.ts";
 import { SseParser } from "./sse-parser.ts";
+import type { OpenedStream } from "./stream-dispatch.ts";
 import { StreamAssembler } from "./stream-assembler.ts";
 import { parseEngineErrorObject, parseErrorEvent } from "./wire.ts";
 
@@ -130,7 +130,7 @@ export class ChatStreamReader {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<null>((resolve) => {
       timer = setTimeout(() => {
-        this.#opened.body.destroy();
+        this.#opened.abort(new Error("the engine held the stream open after [DONE]"));
         resolve(null);
       }, DRAIN_AFTER_DONE_MS);
     });

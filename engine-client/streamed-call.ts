@@ -7,12 +7,12 @@ import type { ChatRequest, ChatStreamEvent, ChatUsage } from "../agents/engine.t
 import { BridgeError } from "../errors/index.ts";
 import { ConsumerWatchdog } from "./consumer-watchdog.ts";
 import { CONSUMER_IDLE_REASON, ENGINE_ERROR_CODES, engineError } from "./errors.ts";
-import { type OpenedStream, openStream } from "./http.ts";
 import { notify } from "./observer.ts";
 import type { EngineClientOptions } from "./options.ts";
 import type { Replica } from "./replica.ts";
 import type { RequestContext } from "./request-context.ts";
 import type { Attempted } from "./retry-loop.ts";
+import { type OpenedStream, openStream } from "./stream-dispatch.ts";
 import { ChatStreamReader } from "./stream-reader.ts";
 import { encodeChatBody } from "./wire.ts";
 
@@ -99,7 +99,7 @@ export class StreamedCall {
    */
   close(): void {
     this.#watchdog?.stop();
-    if (!this.#finished) this.#opened?.body.destroy();
+    if (!this.#finished) this.#opened?.abort(new Error("the engine stream was closed before its end"));
     this.#release?.();
     this.#release = undefined;
     this.host.end(this.ctx);

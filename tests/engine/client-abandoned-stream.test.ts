@@ -6,16 +6,14 @@
 import assert from "node:assert/strict";
 import { type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { PassThrough } from "node:stream";
 import { describe, test } from "node:test";
 import type { ChatRequest } from "../../agents/engine.ts";
-import { BodyFeed } from "../../engine-client/body-feed.ts";
 import { ConsumerWatchdog } from "../../engine-client/consumer-watchdog.ts";
 import { CONSUMER_IDLE_REASON, type EngineClient, createEngineClient } from "../../engine-client/index.ts";
 import { startEngineSimulator } from "../../engine-client/sim/index.ts";
 import { BridgeError } from "../../errors/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { collect, waitFor } from "./support.ts";
+import { collect, handFedBody, waitFor } from "./support.ts";
 
 const ASK: ChatRequest = { messages: [{ role: "user", content: "tell me everything" }] };
 const tick = () => new Promise((resolve) => setImmediate(resolve));
@@ -171,8 +169,8 @@ describe("an abandoned stream", () => {
 describe("the consumer watchdog of a body feed", () => {
   const watched = (idleTimeoutMs = 1000) => {
     const clock = new ManualClock();
-    const body = new PassThrough();
-    const feed = new BodyFeed(body);
+    const body = handFedBody();
+    const feed = body.feed;
     const idle: number[] = [];
     const watchdog = new ConsumerWatchdog(clock, idleTimeoutMs, (idleMs) => idle.push(idleMs));
     feed.watchConsumer(watchdog);
@@ -231,7 +229,7 @@ describe("the consumer watchdog of a body feed", () => {
     assert.deepEqual(ended.idle, [1000]);
 
     const failed = watched();
-    failed.body.destroy(new Error("reset"));
+    failed.body.fail(new Error("reset"));
     await tick();
     failed.clock.advanceSync(1000);
     assert.deepEqual(failed.idle, [1000]);

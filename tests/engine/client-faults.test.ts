@@ -7,7 +7,7 @@ import { describe, test } from "node:test";
 import type { ChatRequest } from "../../agents/engine.ts";
 import { type Clock, createEngineClient, isRetryableEngineError } from "../../engine-client/index.ts";
 import { startEngineSimulator } from "../../engine-client/sim/index.ts";
-import { ERROR_BODY_TIMEOUT_MS } from "../../engine-client/http.ts";
+import { ERROR_BODY_TIMEOUT_MS } from "../../engine-client/status-error.ts";
 import { collect, fixedRandom, waitFor } from "./support.ts";
 
 const ASK: ChatRequest = { messages: [{ role: "user", content: "status?" }] };

@@ -2,6 +2,7 @@
 import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { ChatStreamEvent } from "../../agents/engine.ts";
+import { BodyFeed } from "../../engine-client/body-feed.ts";
 import { BridgeError } from "../../errors/index.ts";
 
 /** Collects a stream; returns the events, or the error it threw (with the events before it). */
@@ -73,6 +74,54 @@ export async function startRawEngine(answer: (res: ServerResponse) => void): Pro
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** A BodyFeed fed by hand, as the stream's dispatch handler feeds it, with the pauses and resumes it asked for. */
+export interface HandFedBody {
+  feed: BodyFeed;
+  write(text: string | Buffer): void;
+  /** Writes `text` if given, then ends the body. */
+  end(text?: string): void;
+  fail(error: unknown): void;
+  /** Whether the feed has paused its source and not resumed it yet. */
+  readonly paused: boolean;
+  /** How many times the feed paused, and resumed, its source. */
+  readonly pauses: number;
+  readonly resumes: number;
+}
+
+export function handFedBody(): HandFedBody {
+  let paused = false;
+  let pauses = 0;
+  let resumes = 0;
+  const feed = new BodyFeed({
+    pause: () => {
+      paused = true;
+      pauses++;
+    },
+    resume: () => {
+      paused = false;
+      resumes++;
+    },
+  });
+  return {
+    feed,
+    write: (text) => feed.push(typeof text === "string" ? Buffer.from(text) : text),
+    end: (text) => {
+      if (text !== undefined) feed.push(Buffer.from(text));
+      feed.end();
+    },
+    fail: (error) => feed.fail(error),
+    get paused() {
+      return paused;
+    },
+    get pauses() {
+      return pauses;
+    },
+    get resumes() {
+      return resumes;
     },
   };
 }

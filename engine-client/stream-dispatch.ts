@@ -1,0 +1,249 @@
+/**
+ * One streamed completion sent through undici's `dispatch` with a handler of its own, not through `request`: the
+ * body's reads go from undici's parser straight into a BodyFeed (no node:stream Readable per request, whose per-read
+ * machinery was a fifth of the bridge's busy time at one device, issue #5), and the request's signal has one abort
+ * listener, this handler's, instead of undici's plus ours.
+ *
+ * Everything that can go wrong before the first byte of the answer becomes a BridgeError here, as in http.ts: a
+ * network error is UNAVAILABLE, a non-2xx status is classified by `statusError` (its body read within
+ * MAX_ERROR_BODY_BYTES and ERROR_BODY_TIMEOUT_MS on the client's clock, then the connection dropped), an empty stream
+ * or one dropped before its first byte is UNAVAILABLE, and an aborted request rejects with the signal's reason (a
+ * deadline that passed before the headers also has the replica's health probed). After the first byte, failures
+ * reach the reader through the feed.
+ */
+import type { IncomingHttpHeaders } from "node:http";
+import type { Dispatcher } from "undici";
+import { BodyFeed } from "./body-feed.ts";
+import type { TimerHandle } from "./clock.ts";
+import { ENGINE_ERROR_CODES, engineError, isDeadlineExpiry } from "./errors.ts";
+import { describeNetworkError } from "./http.ts";
+import type { EngineClientOptions } from "./options.ts";
+import type { Replica } from "./replica.ts";
+import { ERROR_BODY_TIMEOUT_MS, MAX_ERROR_BODY_BYTES, statusError } from "./status-error.ts";
+
+/** A 200 response whose first body chunk has arrived: from here on, nothing is retried. */
+export interface OpenedStream {
+  /** The body's reads after the first. */
+  readonly feed: BodyFeed;
+  /** The first read: taken at once, so nothing waits unread when the consumer's watchdog starts. */
+  readonly firstChunks: Buffer[];
+  /**
+   * Ends the request if it is still running: its socket is closed, so the engine sees the disconnect and frees the
+   * sequence's batch slot and KV blocks. Nothing once the body ended.
+   */
+  abort(reason: Error): void;
+}
+
+/** What the request needs besides the replica. */
+export interface StreamInit {
+  /** The JSON body. */
+  body: string;
+  requestId: string;
+  signal: AbortSignal;
+}
+
+/** Sends a streamed completion to `replica` and resolves once its first body chunk arrived. */
+export function openStream(replica: Replica, options: EngineClientOptions, init: StreamInit): Promise<OpenedStream> {
+  const { signal } = init;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  replica.attempts++;
+  const handler = new StreamHandler(replica, options, signal);
+  const opened = handler.opened;
+  replica.pool.dispatch(
+    { method: "POST", path: replica.chatPath, headers: replica.headers(init.requestId), body: init.body },
+    handler,
+  );
+  return opened;
+}
+
+/** The error body of a non-2xx answer, while it is read. */
+interface ErrorBody {
+  status: number;
+  headers: IncomingHttpHeaders;
+  parts: Buffer[];
+  bytes: number;
+  timer: TimerHandle;
+}
+
+type Controller = Dispatcher.DispatchController;
+
+/**
+ * undici's handler for one streamed completion, and the request's abort listener (`handleEvent`). Settles `opened`
+ * once: with the stream at its first chunk, or with the classified error of the attempt.
+ */
+export class StreamHandler implements Dispatcher.DispatchHandler, EventListenerObject, OpenedStream {
+  readonly opened: Promise<OpenedStream>;
+  firstChunks: Buffer[] = [];
+  #resolve!: (opened: OpenedStream) => void;
+  #reject!: (err: unknown) => void;
+  #settled = false;
+  /** Set by undici when the request is written; undefined while it waits for a connection. */
+  #controller: Controller | undefined;
+  /** Set at a 2xx status. */
+  #feed: BodyFeed | undefined;
+  /** Set at any other status, while its body is read. */
+  #errorBody: ErrorBody | undefined;
+  /** The request ended (completed, failed or aborted): the signal is no longer listened to. */
+  #over = false;
+
+  constructor(
+    private readonly replica: Replica,
+    private readonly options: EngineClientOptions,
+    private readonly signal: AbortSignal,
+  ) {
+    this.opened = new Promise<OpenedStream>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    signal.addEventListener("abort", this, { once: true });
+  }
+
+  get feed(): BodyFeed {
+    // Only handed out (as OpenedStream) once the feed exists.
+    return this.#feed as BodyFeed;
+  }
+
+  abort(reason: Error): void {
+    if (!this.#over) this.#controller?.abort(reason);
+  }
+
+  /** The request's signal fired: the deadline passed, the caller cancelled, or the client closed. */
+  handleEvent(): void {
+    if (this.#over) return;
+    const reason: unknown = this.signal.reason;
+    // Synchronously ends in onResponseError below, which settles what is still open. A request still waiting for a
+    // connection has no controller yet: it is settled here and aborted by onRequestStart once it gets one.
+    this.#controller?.abort(asError(reason));
+    if (!this.#settled) this.#rejectAborted();
+  }
+
+  onRequestStart(controller: Controller): void {
+    this.#controller = controller;
+    if (this.signal.aborted) controller.abort(asError(this.signal.reason));
+  }
+
+  onResponseStart(controller: Controller, statusCode: number, headers: IncomingHttpHeaders): void {
+    // 1xx: informational, the answer follows.
+    if (statusCode < 200) return;
+    if (statusCode < 300) {
+      this.#feed = new BodyFeed(controller);
+      return;
+    }
+    const timer = this.options.clock.setTimeout(() => this.#endErrorBody(true), ERROR_BODY_TIMEOUT_MS);
+    this.#errorBody = { status: statusCode, headers, parts: [], bytes: 0, timer };
+  }
+
+  onResponseData(_controller: Controller, chunk: Buffer): void {
+    const feed = this.#feed;
+    if (feed !== undefined) {
+      if (this.#settled) {
+        feed.push(chunk);
+        return;
+      }
+      this.#settled = true;
+      this.firstChunks = [chunk];
+      this.#resolve(this);
+      return;
+    }
+    const error = this.#errorBody;
+    if (error === undefined || this.#settled) return;
+    const room = MAX_ERROR_BODY_BYTES - error.bytes;
+    if (chunk.length > room) {
+      // The rest is never read: the connection is dropped (an endless body never ends).
+      error.parts.push(chunk.subarray(0, room));
+      this.#endErrorBody(true);
+      return;
+    }
+    error.parts.push(chunk);
+    error.bytes += chunk.length;
+  }
+
+  onResponseEnd(_controller: Controller, _trailers: IncomingHttpHeaders): void {
+    this.#finish();
+    if (this.#feed !== undefined) {
+      this.#feed.end();
+      if (!this.#settled) {
+        this.#settle(
+          engineError(ENGINE_ERROR_CODES.unavailable, `engine replica ${this.replica.key} sent an empty stream`, {
+            replica: this.replica.key,
+          }),
+        );
+      }
+    } else if (this.#errorBody !== undefined) this.#endErrorBody(false);
+  }
+
+  onResponseError(_controller: Controller | undefined, err: Error): void {
+    this.#finish();
+    this.#feed?.fail(err);
+    if (this.#settled) return;
+    if (this.signal.aborted) {
+      this.#rejectAborted();
+    } else if (this.#errorBody !== undefined) {
+      // A read that failed keeps none of the body: the status alone classifies.
+      this.#errorBody.parts = [];
+      this.#endErrorBody(false);
+    } else if (this.#feed !== undefined) {
+      const words = describeNetworkError(err, this.options.apiKey);
+      this.#settle(
+        engineError(
+          ENGINE_ERROR_CODES.unavailable,
+          `engine replica ${this.replica.key} dropped the stream before its first byte: ${words}`,
+          { replica: this.replica.key },
+          err,
+        ),
+      );
+    } else {
+      const words = describeNetworkError(err, this.options.apiKey);
+      this.#settle(
+        engineError(
+          ENGINE_ERROR_CODES.unavailable,
+          `engine replica ${this.replica.key} could not be reached: ${words}`,
+          { replica: this.replica.key },
+          err,
+        ),
+      );
+    }
+  }
+
+  /** Rejects with the abort's reason. */
+  #rejectAborted(): void {
+    // A deadline that passed with no headers yet: a hung replica, or only a busy one. Not a failure by itself; the
+    // replica's health is probed and a failed probe counts. A caller's own cancellation says nothing about the replica.
+    if (this.#feed === undefined && this.#errorBody === undefined && isDeadlineExpiry(this.signal.reason)) {
+      this.replica.suspectStall();
+    }
+    this.#settle(this.signal.reason);
+  }
+
+  /**
+   * Classifies the answer with the error body read so far; with `drop`, the request is aborted first (a body over
+   * its bound in bytes or in time: the connection is closed rather than the rest read).
+   */
+  #endErrorBody(drop: boolean): void {
+    const error = this.#errorBody;
+    if (error === undefined || this.#settled) return;
+    this.options.clock.clearTimeout(error.timer);
+    const text = Buffer.concat(error.parts).toString("utf8");
+    this.#settle(statusError(this.replica, this.options, error.status, error.headers, text));
+    if (drop) this.abort(new Error("the error body was cut at its bound"));
+  }
+
+  #settle(err: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    if (this.#errorBody !== undefined) this.options.clock.clearTimeout(this.#errorBody.timer);
+    this.#reject(err);
+  }
+
+  /** The request is over: the signal is not listened to any more. */
+  #finish(): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.signal.removeEventListener("abort", this);
+  }
+}
+
+/** An abort's reason as undici's controller takes it (the client's reasons are BridgeErrors already). */
+function asError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new Error(String(reason));
+}
