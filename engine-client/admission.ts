@@ -10,8 +10,9 @@ import { ENGINE_ERROR_CODES, engineError } from "./errors.ts";
 import { FairQueue } from "./fair-queue.ts";
 import { type EngineObserver, notify } from "./observer.ts";
 import type { Replica } from "./replica.ts";
+import type { AbortListener, AbortSource } from "./request-context.ts";
 
-interface Waiter {
+interface Waiter extends AbortListener {
   agentId: string;
   priority: number;
   avoid: ReadonlySet<Replica>;
@@ -49,16 +50,16 @@ export class Admission {
   /**
    * A replica whose slot is now held by the caller (give it back with `release`): at once when one has room and
    * nobody waits, else a promise. The promise rejects with OVERLOADED when the queue is full, UNAVAILABLE when no
-   * replica is in rotation, or `signal.reason` on abort. `avoid` holds replicas that already failed this request:
+   * replica is in rotation, or the request's abort reason. `avoid` holds replicas that already failed this request:
    * they are used only when nothing else has room.
    */
   acquire(
     agentId: string,
     priority: number,
-    signal: AbortSignal,
+    request: AbortSource,
     avoid: ReadonlySet<Replica>,
   ): Replica | Promise<Replica> {
-    if (signal.aborted) return Promise.reject(signal.reason);
+    if (request.aborted) return Promise.reject(request.reason);
     if (!this.replicas.some((r) => r.state === "healthy")) {
       return Promise.reject(
         engineError(ENGINE_ERROR_CODES.unavailable, "every engine replica is cooling down after failures", {
@@ -81,26 +82,26 @@ export class Admission {
       );
     }
     return new Promise<Replica>((resolve, reject) => {
-      const onAbort = () => {
-        if (this.#queue.remove(agentId, priority, waiter)) {
-          notify(this.observer, "onQueueDepth", { depth: this.#queue.size });
-          reject(signal.reason);
-        }
-      };
       const waiter: Waiter = {
         agentId,
         priority,
         avoid,
         resolve: (replica) => {
-          signal.removeEventListener("abort", onAbort);
+          request.unlisten(waiter);
           resolve(replica);
         },
         reject: (err) => {
-          signal.removeEventListener("abort", onAbort);
+          request.unlisten(waiter);
           reject(err);
         },
+        onAbort: (reason) => {
+          if (this.#queue.remove(agentId, priority, waiter)) {
+            notify(this.observer, "onQueueDepth", { depth: this.#queue.size });
+            reject(reason);
+          }
+        },
       };
-      signal.addEventListener("abort", onAbort, { once: true });
+      request.listen(waiter);
       this.#queue.push(agentId, priority, waiter);
       notify(this.observer, "onQueueDepth", { depth: this.#queue.size });
     });

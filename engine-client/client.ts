@@ -241,7 +241,7 @@ class OpenAiEngineClient implements EngineClient {
    * without waiting once looked up, so a request can leave in the same turn it was made (see streamed-call.ts).
    */
   #model(request: ChatRequest, ctx: RequestContext): string | undefined | Promise<string | undefined> {
-    if (ctx.signal.aborted) return Promise.reject(ctx.signal.reason);
+    if (ctx.aborted) return Promise.reject(ctx.reason);
     if (request.model !== undefined) return request.model;
     if (this.#options.model !== undefined) return this.#options.model;
     if (this.#listedModel !== undefined) return this.#listedModel;
@@ -288,8 +288,8 @@ class OpenAiEngineClient implements EngineClient {
   /** Normalises a failure to a BridgeError, counts it and tells the observer. */
   #fail(ctx: RequestContext, replica: string | undefined, raw: unknown): BridgeError {
     const err =
-      ctx.signal.aborted && ctx.signal.reason instanceof BridgeError
-        ? ctx.signal.reason
+      ctx.aborted && ctx.reason instanceof BridgeError
+        ? ctx.reason
         : raw instanceof BridgeError
           ? raw
           : engineError(ENGINE_ERROR_CODES.unavailable, "engine request failed", {}, raw);

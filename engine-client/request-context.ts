@@ -1,19 +1,44 @@
 /**
- * The life of one request as the client tracks it: one AbortController that fires for the caller's signal,
- * the deadline, or the client closing, with the BridgeError that says which as its reason.
+ * The life of one request as the client tracks it: one abort that fires for the caller's signal, the deadline, or
+ * the client closing, with the BridgeError that says which as its reason.
+ *
+ * The context is its own abort source rather than an AbortController: a streamed call's parts (admission, the retry
+ * loop, the dispatch handler, the reader) listen to it directly, so the common call makes no AbortSignal at all.
+ * Node's AbortSignal costs about 3 us to create and as much again per listener added and removed (it is an
+ * EventTarget), a sixth of the client's synchronous work per call (issue #5). `signal` makes a real one on demand,
+ * for the paths that hand one to undici's `request` (a non-streamed completion).
  */
 import type { ChatOptions } from "../agents/engine.ts";
 import type { Clock, TimerHandle } from "./clock.ts";
 import { ENGINE_ERROR_CODES, engineError } from "./errors.ts";
 
-export class RequestContext {
-  readonly controller = new AbortController();
+/** Told when a request is aborted. An object, so a handler can be its own listener (no closure per request). */
+export interface AbortListener {
+  onAbort(reason: unknown): void;
+}
+
+/** A request's abort as its parts read it: an AbortSignal's state, with listeners told at most once. */
+export interface AbortSource {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  /** Tells `listener` of the abort, once; a listener added after the abort is not told (check `aborted` first). */
+  listen(listener: AbortListener): void;
+  unlisten(listener: AbortListener): void;
+}
+
+export class RequestContext implements AbortSource {
   readonly agentId: string;
   readonly priority: number;
   readonly deadline: number | undefined;
   readonly startedAt: number;
+  #aborted = false;
+  #reason: unknown;
+  /** Usually none or one at a time (a queued request's waiter, then its dispatch handler). */
+  #listeners: AbortListener[] = [];
+  /** Made only when `signal` is asked for. */
+  #controller: AbortController | undefined;
   #deadlineTimer: TimerHandle | undefined;
-  #detach: (() => void) | undefined;
+  #external: AbortSignal | undefined;
 
   constructor(
     options: ChatOptions,
@@ -36,14 +61,14 @@ export class RequestContext {
           : Math.min(budget, options.deadline);
     const external = options.signal;
     if (external !== undefined) {
-      const onAbort = () => this.abort(cancelledError(external.reason));
-      if (external.aborted) onAbort();
+      if (external.aborted) this.abort(cancelledError(external.reason));
       else {
-        external.addEventListener("abort", onAbort, { once: true });
-        this.#detach = () => external.removeEventListener("abort", onAbort);
+        // The context itself listens (handleEvent): no closure per request.
+        external.addEventListener("abort", this, { once: true });
+        this.#external = external;
       }
     }
-    if (this.deadline !== undefined && !this.signal.aborted) {
+    if (this.deadline !== undefined && !this.#aborted) {
       const remaining = this.deadline - this.startedAt;
       if (remaining <= 0) this.abort(this.#timeoutError());
       // Ref'd: a request waiting in the queue has no socket to keep the process alive until its deadline.
@@ -51,35 +76,70 @@ export class RequestContext {
     }
   }
 
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  get reason(): unknown {
+    return this.#reason;
+  }
+
+  /** An AbortSignal that fires with this context, made on first use. */
   get signal(): AbortSignal {
-    return this.controller.signal;
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
   }
 
   abort(reason: unknown): void {
-    if (!this.controller.signal.aborted) this.controller.abort(reason);
+    if (this.#aborted) return;
+    this.#aborted = true;
+    this.#reason = reason;
+    const listeners = this.#listeners;
+    this.#listeners = [];
+    for (const listener of listeners) listener.onAbort(reason);
+    this.#controller?.abort(reason);
+  }
+
+  listen(listener: AbortListener): void {
+    if (!this.#aborted) this.#listeners.push(listener);
+  }
+
+  unlisten(listener: AbortListener): void {
+    const at = this.#listeners.indexOf(listener);
+    if (at !== -1) this.#listeners.splice(at, 1);
+  }
+
+  /** The caller's signal fired (this context is its listener). */
+  handleEvent(): void {
+    this.abort(cancelledError(this.#external?.reason));
   }
 
   /** Waits `delayMs`, or rejects with the abort reason as soon as the request is aborted. */
   sleep(delayMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      if (this.signal.aborted) {
-        reject(this.signal.reason);
+      if (this.#aborted) {
+        reject(this.#reason);
         return;
       }
-      const onAbort = () => {
-        this.clock.clearTimeout(timer);
-        reject(this.signal.reason);
+      const listener: AbortListener = {
+        onAbort: (reason) => {
+          this.clock.clearTimeout(timer);
+          reject(reason);
+        },
       };
       // Ref'd: between two attempts nothing else may hold the event loop, and the caller awaits this.
       const timer = this.clock.setTimeout(
         () => {
-          this.signal.removeEventListener("abort", onAbort);
+          this.unlisten(listener);
           resolve();
         },
         delayMs,
         { ref: true },
       );
-      this.signal.addEventListener("abort", onAbort, { once: true });
+      this.listen(listener);
     });
   }
 
@@ -88,17 +148,17 @@ export class RequestContext {
    * request shares with others (the model lookup), which its own deadline or signal must not cancel but must end.
    */
   until<T>(promise: Promise<T>): Promise<T> {
-    if (this.signal.aborted) return Promise.reject(this.signal.reason);
+    if (this.#aborted) return Promise.reject(this.#reason);
     return new Promise((resolve, reject) => {
-      const onAbort = () => reject(this.signal.reason);
-      this.signal.addEventListener("abort", onAbort, { once: true });
+      const listener: AbortListener = { onAbort: reject };
+      this.listen(listener);
       promise.then(
         (value) => {
-          this.signal.removeEventListener("abort", onAbort);
+          this.unlisten(listener);
           resolve(value);
         },
         (err: unknown) => {
-          this.signal.removeEventListener("abort", onAbort);
+          this.unlisten(listener);
           reject(err);
         },
       );
@@ -108,7 +168,7 @@ export class RequestContext {
   /** Stops the deadline timer and unhooks the caller's signal. */
   dispose(): void {
     if (this.#deadlineTimer !== undefined) this.clock.clearTimeout(this.#deadlineTimer);
-    this.#detach?.();
+    this.#external?.removeEventListener("abort", this);
   }
 
   #timeoutError() {

@@ -42,11 +42,11 @@ export async function withAttempts<T>(
     let replica: Replica;
     try {
       // A free slot is taken without waiting, so the attempt below starts in this same turn.
-      const admitted = admission.acquire(ctx.agentId, ctx.priority, ctx.signal, avoid);
+      const admitted = admission.acquire(ctx.agentId, ctx.priority, ctx, avoid);
       replica = admitted instanceof Promise ? await admitted : admitted;
     } catch (err) {
       // After failed attempts, say what they were: "every replica is cooling" alone hides the engine's answer.
-      if (lastError === undefined || !(err instanceof BridgeError) || ctx.signal.aborted) throw err;
+      if (lastError === undefined || !(err instanceof BridgeError) || ctx.aborted) throw err;
       throw engineError(err.code as EngineErrorCode, err.message, { ...err.details, attempts: n - 1 }, lastError);
     }
     notify(observer, "onDispatch", {
@@ -67,8 +67,8 @@ export async function withAttempts<T>(
       const value = await attempt(replica);
       return { value, replica, release };
     } catch (raw) {
-      const err = ctx.signal.aborted ? ctx.signal.reason : raw;
-      const retryable = !ctx.signal.aborted && isRetryableEngineError(err);
+      const err = ctx.aborted ? ctx.reason : raw;
+      const retryable = !ctx.aborted && isRetryableEngineError(err);
       const backPressure = retryable && isEngineBackPressure(err);
       // Back-pressure is a live replica asking for patience, not a sick one: it never cools the replica down.
       if (retryable && !backPressure) replica.recordFailure();

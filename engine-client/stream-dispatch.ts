@@ -1,13 +1,13 @@
 /**
  * One streamed completion sent through undici's `dispatch` with a handler of its own, not through `request`: the
  * body's reads go from undici's parser straight into a BodyFeed (no node:stream Readable per request, whose per-read
- * machinery was a fifth of the bridge's busy time at one device, issue #5), and the request's signal has one abort
- * listener, this handler's, instead of undici's plus ours.
+ * machinery was a fifth of the bridge's busy time at one device, issue #5), and the request's abort has one listener,
+ * this handler, instead of undici's plus ours (on the request context itself, not an AbortSignal: request-context.ts).
  *
  * Everything that can go wrong before the first byte of the answer becomes a BridgeError here, as in http.ts: a
  * network error is UNAVAILABLE, a non-2xx status is classified by `statusError` (its body read within
  * MAX_ERROR_BODY_BYTES and ERROR_BODY_TIMEOUT_MS on the client's clock, then the connection dropped), an empty stream
- * or one dropped before its first byte is UNAVAILABLE, and an aborted request rejects with the signal's reason (a
+ * or one dropped before its first byte is UNAVAILABLE, and an aborted request rejects with the abort's reason (a
  * deadline that passed before the headers also has the replica's health probed). After the first byte, failures
  * reach the reader through the feed.
  */
@@ -19,6 +19,7 @@ import { ENGINE_ERROR_CODES, engineError, isDeadlineExpiry } from "./errors.ts";
 import { describeNetworkError } from "./http.ts";
 import type { EngineClientOptions } from "./options.ts";
 import type { Replica } from "./replica.ts";
+import type { AbortListener, AbortSource } from "./request-context.ts";
 import { ERROR_BODY_TIMEOUT_MS, MAX_ERROR_BODY_BYTES, statusError } from "./status-error.ts";
 
 /** A 200 response whose first body chunk has arrived: from here on, nothing is retried. */
@@ -39,15 +40,16 @@ export interface StreamInit {
   /** The JSON body. */
   body: string;
   requestId: string;
-  signal: AbortSignal;
+  /** The request's abort (its context). */
+  request: AbortSource;
 }
 
 /** Sends a streamed completion to `replica` and resolves once its first body chunk arrived. */
 export function openStream(replica: Replica, options: EngineClientOptions, init: StreamInit): Promise<OpenedStream> {
-  const { signal } = init;
-  if (signal.aborted) return Promise.reject(signal.reason);
+  const { request } = init;
+  if (request.aborted) return Promise.reject(request.reason);
   replica.attempts++;
-  const handler = new StreamHandler(replica, options, signal);
+  const handler = new StreamHandler(replica, options, request);
   const opened = handler.opened;
   replica.pool.dispatch(
     { method: "POST", path: replica.chatPath, headers: replica.headers(init.requestId), body: init.body },
@@ -68,10 +70,10 @@ interface ErrorBody {
 type Controller = Dispatcher.DispatchController;
 
 /**
- * undici's handler for one streamed completion, and the request's abort listener (`handleEvent`). Settles `opened`
+ * undici's handler for one streamed completion, and the request's abort listener (`onAbort`). Settles `opened`
  * once: with the stream at its first chunk, or with the classified error of the attempt.
  */
-export class StreamHandler implements Dispatcher.DispatchHandler, EventListenerObject, OpenedStream {
+export class StreamHandler implements Dispatcher.DispatchHandler, AbortListener, OpenedStream {
   readonly opened: Promise<OpenedStream>;
   firstChunks: Buffer[] = [];
   #resolve!: (opened: OpenedStream) => void;
@@ -83,19 +85,19 @@ export class StreamHandler implements Dispatcher.DispatchHandler, EventListenerO
   #feed: BodyFeed | undefined;
   /** Set at any other status, while its body is read. */
   #errorBody: ErrorBody | undefined;
-  /** The request ended (completed, failed or aborted): the signal is no longer listened to. */
+  /** The request ended (completed, failed or aborted): its abort is no longer listened to. */
   #over = false;
 
   constructor(
     private readonly replica: Replica,
     private readonly options: EngineClientOptions,
-    private readonly signal: AbortSignal,
+    private readonly request: AbortSource,
   ) {
     this.opened = new Promise<OpenedStream>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
-    signal.addEventListener("abort", this, { once: true });
+    request.listen(this);
   }
 
   get feed(): BodyFeed {
@@ -107,10 +109,9 @@ export class StreamHandler implements Dispatcher.DispatchHandler, EventListenerO
     if (!this.#over) this.#controller?.abort(reason);
   }
 
-  /** The request's signal fired: the deadline passed, the caller cancelled, or the client closed. */
-  handleEvent(): void {
+  /** The request was aborted: the deadline passed, the caller cancelled, or the client closed. */
+  onAbort(reason: unknown): void {
     if (this.#over) return;
-    const reason: unknown = this.signal.reason;
     // Synchronously ends in onResponseError below, which settles what is still open. A request still waiting for a
     // connection has no controller yet: it is settled here and aborted by onRequestStart once it gets one.
     this.#controller?.abort(asError(reason));
@@ -119,7 +120,7 @@ export class StreamHandler implements Dispatcher.DispatchHandler, EventListenerO
 
   onRequestStart(controller: Controller): void {
     this.#controller = controller;
-    if (this.signal.aborted) controller.abort(asError(this.signal.reason));
+    if (this.request.aborted) controller.abort(asError(this.request.reason));
   }
 
   onResponseStart(controller: Controller, statusCode: number, headers: IncomingHttpHeaders): void {
@@ -176,7 +177,7 @@ export class StreamHandler implements Dispatcher.DispatchHandler, EventListenerO
     this.#finish();
     this.#feed?.fail(err);
     if (this.#settled) return;
-    if (this.signal.aborted) {
+    if (this.request.aborted) {
       this.#rejectAborted();
     } else if (this.#errorBody !== undefined) {
       // A read that failed keeps none of the body: the status alone classifies.
@@ -209,10 +210,10 @@ export class StreamHandler implements Dispatcher.DispatchHandler, EventListenerO
   #rejectAborted(): void {
     // A deadline that passed with no headers yet: a hung replica, or only a busy one. Not a failure by itself; the
     // replica's health is probed and a failed probe counts. A caller's own cancellation says nothing about the replica.
-    if (this.#feed === undefined && this.#errorBody === undefined && isDeadlineExpiry(this.signal.reason)) {
+    if (this.#feed === undefined && this.#errorBody === undefined && isDeadlineExpiry(this.request.reason)) {
       this.replica.suspectStall();
     }
-    this.#settle(this.signal.reason);
+    this.#settle(this.request.reason);
   }
 
   /**
@@ -235,11 +236,11 @@ export class StreamHandler implements Dispatcher.DispatchHandler, EventListenerO
     this.#reject(err);
   }
 
-  /** The request is over: the signal is not listened to any more. */
+  /** The request is over: its abort is not listened to any more. */
   #finish(): void {
     if (this.#over) return;
     this.#over = true;
-    this.signal.removeEventListener("abort", this);
+    this.request.unlisten(this);
   }
 }
 

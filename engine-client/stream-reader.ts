@@ -14,6 +14,7 @@ import { CONTEXT_LENGTH_REASON, isContextLengthRefusalText } from "./context-len
 import { ENGINE_ERROR_CODES, engineError, engineText, redactSecret } from "./errors.ts";
 import { describeNetworkError } from "./http.ts";
 import { SseParser } from "./sse-parser.ts";
+import type { AbortSource } from "./request-context.ts";
 import type { OpenedStream } from "./stream-dispatch.ts";
 import { StreamAssembler } from "./stream-assembler.ts";
 import { parseEngineErrorObject, parseErrorEvent } from "./wire.ts";
@@ -30,14 +31,15 @@ const DRAIN_AFTER_DONE_MS = 1000;
 export interface ChatStreamContext {
   replica: string;
   apiKey: string | undefined;
-  signal: AbortSignal;
+  /** The request's abort: a read that fails after it throws its reason. */
+  request: Pick<AbortSource, "aborted" | "reason">;
 }
 
 /**
  * One opened stream's events, in order, a batch at a time. `next()` resolves with at least one event while the
  * stream lasts and with `[]` after the batch that held `done` (always the last event). It throws STREAM_BROKEN on
  * an error object, bad JSON, a dropped connection or an end without `[DONE]` (after returning the events parsed
- * before the fault), and rethrows `signal.reason` when the request was aborted.
+ * before the fault), and rethrows the abort's reason when the request was aborted.
  */
 export class ChatStreamReader {
   readonly #opened: OpenedStream;
@@ -76,7 +78,7 @@ export class ChatStreamReader {
         try {
           chunks = await this.#opened.feed.take();
         } catch (err) {
-          if (this.#context.signal.aborted) throw this.#context.signal.reason;
+          if (this.#context.request.aborted) throw this.#context.request.reason;
           throw this.#broken(`dropped the stream: ${describeNetworkError(err, this.#context.apiKey)}`, {}, err);
         }
       }

@@ -87,7 +87,7 @@ export class StreamedCall {
     // Counted when the watchdog ended the call; a consumer that comes back only hears of it.
     if (this.#abandoned !== undefined && err === this.#abandoned) return this.#abandoned;
     // A replica whose streams break is as unhealthy as one that refuses them: it counts towards its cooldown.
-    if (!this.ctx.signal.aborted && err instanceof BridgeError && err.code === ENGINE_ERROR_CODES.streamBroken) {
+    if (!this.ctx.aborted && err instanceof BridgeError && err.code === ENGINE_ERROR_CODES.streamBroken) {
       this.#replica?.recordFailure();
     }
     return this.host.fail(this.ctx, this.#replica?.key, err);
@@ -133,7 +133,7 @@ export class StreamedCall {
     const model = named instanceof Promise ? await named : named;
     const body = encodeChatBody(request, model, true);
     const attempt = await host.attempts(ctx, (replica) =>
-      openStream(replica, host.options, { body, requestId: ctx.requestId, signal: ctx.signal }),
+      openStream(replica, host.options, { body, requestId: ctx.requestId, request: ctx }),
     );
     this.#opened = attempt.value;
     this.#release = attempt.release;
@@ -145,7 +145,7 @@ export class StreamedCall {
     return new ChatStreamReader(attempt.value, {
       replica: attempt.replica.key,
       apiKey: host.options.apiKey,
-      signal: ctx.signal,
+      request: ctx,
     });
   }
 }

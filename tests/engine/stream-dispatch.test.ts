@@ -11,6 +11,7 @@ import { PAUSE_ABOVE_BYTES } from "../../engine-client/body-feed.ts";
 import { ENGINE_ERROR_CODES, engineError } from "../../engine-client/errors.ts";
 import { resolveEngineClientOptions } from "../../engine-client/options.ts";
 import { Replica } from "../../engine-client/replica.ts";
+import { RequestContext } from "../../engine-client/request-context.ts";
 import { ERROR_BODY_TIMEOUT_MS, MAX_ERROR_BODY_BYTES } from "../../engine-client/status-error.ts";
 import { type OpenedStream, StreamHandler } from "../../engine-client/stream-dispatch.ts";
 import { BridgeError } from "../../errors/index.ts";
@@ -62,14 +63,14 @@ replica.suspectStall = () => {
 };
 after(() => replica.close());
 
-/** A handler on a fresh signal, its request written (a controller attached) unless `connected` is false. */
+/** A handler for a fresh request, written (a controller attached) unless `connected` is false. */
 function started(connected = true) {
-  const requestAbort = new AbortController();
-  const handler = new StreamHandler(replica, options, requestAbort.signal);
+  const request = new RequestContext({ agentId: "dev-1" }, "bridge-test", clock);
+  const handler = new StreamHandler(replica, options, request);
   const controller = new RecordingController();
   if (connected) controller.attach(handler);
   const outcome = settled(handler.opened);
-  return { requestAbort, handler, controller, outcome };
+  return { request, handler, controller, outcome };
 }
 
 /** What a promise settled with, without leaving a rejection unhandled. */
@@ -123,9 +124,9 @@ describe("the streamed completion's dispatch handler", () => {
 
   test("a deadline before the headers aborts the request, rejects with its reason and has the replica probed", async () => {
     const before = stalls;
-    const { requestAbort, controller, outcome } = started();
+    const { request, controller, outcome } = started();
     const reason = deadlineError();
-    requestAbort.abort(reason);
+    request.abort(reason);
     await outcome.whenDone;
     assert.equal(outcome.state.error, reason);
     assert.deepEqual(controller.aborts, [reason], "the request is aborted with the reason");
@@ -134,9 +135,9 @@ describe("the streamed completion's dispatch handler", () => {
 
   test("a caller's abort while the request waits for a connection settles at once and aborts it once connected", async () => {
     const before = stalls;
-    const { requestAbort, handler, outcome } = started(false);
+    const { request, handler, outcome } = started(false);
     const reason = engineError(ENGINE_ERROR_CODES.cancelled, "engine request was cancelled by its caller");
-    requestAbort.abort(reason);
+    request.abort(reason);
     await outcome.whenDone;
     assert.equal(outcome.state.error, reason);
     assert.equal(stalls - before, 0, "a caller's cancellation says nothing about the replica");
@@ -145,28 +146,28 @@ describe("the streamed completion's dispatch handler", () => {
   });
 
   test("an abort after the first chunk aborts the request and fails the feed with the reason after what was read", async () => {
-    const { requestAbort, handler, controller, outcome } = started();
+    const { request, handler, controller, outcome } = started();
     handler.onResponseStart(controller, 200, noHeaders);
     handler.onResponseData(controller, Buffer.from("first"));
     handler.onResponseData(controller, Buffer.from("second"));
     await outcome.whenDone;
     const opened = outcome.state.value as OpenedStream;
     const reason = engineError(ENGINE_ERROR_CODES.cancelled, "engine request was cancelled by its caller");
-    requestAbort.abort(reason);
+    request.abort(reason);
     assert.deepEqual(controller.aborts, [reason]);
     assert.equal(Buffer.concat((await opened.feed.take()) ?? []).toString(), "second");
     await assert.rejects(opened.feed.take(), (err: unknown) => err === reason);
   });
 
-  test("closing an opened stream aborts its request (the engine sees the disconnect); the signal is no longer heard", async () => {
-    const { requestAbort, handler, controller, outcome } = started();
+  test("closing an opened stream aborts its request (the engine sees the disconnect); its abort is no longer heard", async () => {
+    const { request, handler, controller, outcome } = started();
     handler.onResponseStart(controller, 200, noHeaders);
     handler.onResponseData(controller, Buffer.from("first"));
     await outcome.whenDone;
     const closing = new Error("closed before the end");
     (outcome.state.value as OpenedStream).abort(closing);
     assert.deepEqual(controller.aborts, [closing]);
-    requestAbort.abort(deadlineError());
+    request.abort(deadlineError());
     assert.equal(controller.aborts.length, 1, "the listener went with the request");
   });
 
@@ -261,7 +262,7 @@ describe("the streamed completion's dispatch handler", () => {
     assert.equal(controller.aborts.length, 1, "the stalled connection is dropped");
   });
 
-  test("an error body that fails keeps none of its words; one aborted by the signal rejects with the reason", async () => {
+  test("an error body that fails keeps none of its words; one aborted by its request rejects with the reason", async () => {
     const failed = started();
     failed.handler.onResponseStart(failed.controller, 500, noHeaders);
     failed.handler.onResponseData(failed.controller, Buffer.from("half of"));
@@ -273,7 +274,7 @@ describe("the streamed completion's dispatch handler", () => {
     aborted.handler.onResponseStart(aborted.controller, 500, noHeaders);
     const reason = deadlineError();
     const before = stalls;
-    aborted.requestAbort.abort(reason);
+    aborted.request.abort(reason);
     await aborted.outcome.whenDone;
     assert.equal(aborted.outcome.state.error, reason);
     assert.equal(stalls, before, "the replica answered: nothing to probe");
