@@ -159,7 +159,7 @@ export class DeviceAgent extends Agent<ValueMap> {
       case "reason":
         // A reasoning turn writes the conversation and may act on the device: not for readonly viewers.
         if (conn.readonly) core.sendError(conn, "BRIDGE_ERR_READONLY", "a readonly connection may not start reasoning");
-        else this.#reasoner.request(conn, message.frame);
+        else return this.#reasoner.request(conn, message.frame);
         return;
       case "rpc": {
         // The base class answers on the connection it is handed: a device's gets a send that keeps within maxFrame.

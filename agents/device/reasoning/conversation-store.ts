@@ -20,6 +20,12 @@ export interface ConversationEntry {
   createdAt: number;
 }
 
+/** What a prompt reads of a message. */
+export type PromptMessage = Pick<ConversationEntry, "role" | "content" | "toolCalls" | "toolCallId">;
+
+/** A message with the row-size guard applied, not stored yet (`ConversationStore.prepare`). */
+export type PreparedMessage = Omit<ConversationEntry, "id" | "createdAt">;
+
 interface MessageRow {
   id: number;
   turn_id: string;
@@ -103,7 +109,7 @@ export function newestTelemetryMark(history: readonly HistoryTurn[]): number | u
 }
 
 /** Converts stored entries to engine messages. */
-export function toChatMessages(entries: readonly ConversationEntry[]): ChatMessage[] {
+export function toChatMessages(entries: readonly PromptMessage[]): ChatMessage[] {
   return entries.map((e): ChatMessage => {
     switch (e.role) {
       case "assistant":
@@ -134,6 +140,14 @@ export class ConversationStore {
    * text (a tool output, tool-output-budget.ts), so the row is marked as compacted whatever the guard does.
    */
   append(turnId: string, message: ChatMessage, alreadyCompacted = false): ConversationEntry {
+    return this.store(this.prepare(turnId, message, alreadyCompacted));
+  }
+
+  /**
+   * The message as `store` will write it, the row-size guard applied, nothing written yet: a prompt can be built
+   * from `message` before the row exists (a question's engine request leaves before its event writes anything).
+   */
+  prepare(turnId: string, message: ChatMessage, alreadyCompacted = false): PreparedMessage {
     let compacted = alreadyCompacted;
     const guard = (text: string, what: string): string => {
       const result = compactText(text, this.maxMessageChars, what);
@@ -141,20 +155,19 @@ export class ConversationStore {
       return result.text;
     };
     let content: string | null = null;
-    let toolCalls: string | null = null;
-    let toolCallId: string | null = null;
+    let toolCalls: ChatToolCall[] | undefined;
+    let toolCallId: string | undefined;
     switch (message.role) {
       case "assistant": {
         content = message.content === null ? null : guard(message.content, "the assistant message");
         if (message.toolCalls && message.toolCalls.length > 0) {
           // Arguments cut in the middle are no longer JSON; replace them with a JSON note the model can read.
-          const calls = message.toolCalls.map((call) => {
+          toolCalls = message.toolCalls.map((call) => {
             if (call.arguments.length <= this.maxMessageChars) return call;
             compacted = true;
             const note = { compacted: `arguments of ${call.arguments.length} characters were cut` };
             return { ...call, arguments: JSON.stringify(note) };
           });
-          toolCalls = JSON.stringify(calls);
         }
         break;
       }
@@ -165,21 +178,22 @@ export class ConversationStore {
       default:
         content = guard(message.content, `the ${message.role} message`);
     }
+    const prepared: PreparedMessage = { turnId, role: message.role, content, compacted };
+    if (toolCalls !== undefined) prepared.toolCalls = toolCalls;
+    if (toolCallId !== undefined) prepared.toolCallId = toolCallId;
+    return prepared;
+  }
+
+  /** Writes a prepared message; returns the entry as stored. */
+  store(message: PreparedMessage): ConversationEntry {
     const createdAt = this.now();
+    const toolCalls = message.toolCalls === undefined ? null : JSON.stringify(message.toolCalls);
     const [row] = this.sql<{ id: number }>`INSERT INTO conversation
       (turn_id, role, content, tool_calls, tool_call_id, compacted, created_at)
-      VALUES (${turnId}, ${message.role}, ${content}, ${toolCalls}, ${toolCallId}, ${compacted ? 1 : 0}, ${createdAt})
+      VALUES (${message.turnId}, ${message.role}, ${message.content}, ${toolCalls}, ${message.toolCallId ?? null},
+        ${message.compacted ? 1 : 0}, ${createdAt})
       RETURNING id`;
-    return toEntry({
-      id: row.id,
-      turn_id: turnId,
-      role: message.role,
-      content,
-      tool_calls: toolCalls,
-      tool_call_id: toolCallId,
-      compacted: compacted ? 1 : 0,
-      created_at: createdAt,
-    });
+    return { ...message, id: Number(row.id), createdAt };
   }
 
   /** Characters of the tool outputs turn `turnId` holds so far (its tool-output budget counts them). */

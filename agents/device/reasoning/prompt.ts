@@ -11,13 +11,15 @@ import type { DeviceProfile } from "../presence.ts";
 import type { Shadow } from "../shadow-store.ts";
 import type { TelemetryRow } from "../telemetry-store.ts";
 import { valueToJson } from "../values.ts";
-import type { ConversationEntry } from "./conversation-store.ts";
-import { toChatMessages } from "./conversation-store.ts";
+import { type PromptMessage, toChatMessages } from "./conversation-store.ts";
 
-/** One turn as the prompt shows it: its stored messages and the context snapshot taken when it began. */
+/**
+ * One turn as the prompt shows it: its messages (stored, or about to be: a question's request leaves before its row is
+ * written) and the context snapshot taken when it began.
+ */
 export interface PromptTurn {
   context: string;
-  messages: readonly ConversationEntry[];
+  messages: readonly PromptMessage[];
 }
 
 /** The stable first message: system prompt and device profile. No clock, no readings: those would break the prefix. */

@@ -11,6 +11,7 @@ import type { ChatRequest, ReasoningEngine } from "../../engine.ts";
 import type { Connection, TaskInfo } from "../../types.ts";
 import type { DeviceCore } from "../device-core.ts";
 import { isValueMap } from "../values.ts";
+import { afterRequestWrite } from "./after-request-write.ts";
 import { ApprovalStore } from "./approval-store.ts";
 import { CHUNK_BATCH_DEFAULTS, coalesceProgress } from "./chunk-batcher.ts";
 import { onContextRefused } from "./context-retry.ts";
@@ -50,7 +51,7 @@ export class Reasoner {
   }
 
   /** Handles `up/reason`: validates, checks the engine and the concurrency bound, opens a turn and its first round. */
-  request(conn: Connection, frame: ReasonRequestFrame): Turn | undefined {
+  request(conn: Connection, frame: ReasonRequestFrame): Promise<void> | undefined {
     const { core } = this;
     const id =
       typeof frame?.id === "string" && frame.id.length > 0 && frame.id.length <= REQUEST_ID_MAX ? frame.id : null;
@@ -103,25 +104,28 @@ export class Reasoner {
     const history = this.#history();
     const { context, mark } = this.snapshot(newestTelemetryMark(history));
     const turnId = this.turns.nextId();
-    const question = this.conversation.append(turnId, { role: "user", content: frame.q });
+    const question = this.conversation.prepare(turnId, { role: "user", content: frame.q });
     const maxTokens = Math.min(max, core.options.reasonMaxTokensLimit);
-    // The round starts before the turn row is written, so the row is written once, already running it.
+    // The round starts before the turn row is written, so the row is written once, already running it; and the
+    // question and the turn are written only after the engine request left (after-request-write.ts), with the event
+    // still open: its COMMIT and the output gate follow them. A failed write rolls the event back, which aborts the
+    // round's request (an eager task's reports are held until the commit).
     const current = { context, messages: [question] };
     const taskId = this.startEngineRound(engine, turnId, 0, { history, current }, stream, maxTokens);
-    return this.turns.create(
-      {
-        id: turnId,
-        requestId: id,
-        connId: conn.id,
-        origin: core.isDevice(conn) ? "device" : "viewer",
-        question: frame.q,
-        context,
-        stream,
-        maxTokens,
-      },
-      taskId,
-      mark,
-    );
+    const turn = {
+      id: turnId,
+      requestId: id,
+      connId: conn.id,
+      origin: core.isDevice(conn) ? ("device" as const) : ("viewer" as const),
+      question: frame.q,
+      context,
+      stream,
+      maxTokens,
+    };
+    return afterRequestWrite().then(() => {
+      this.conversation.store(question);
+      this.turns.create(turn, taskId, mark);
+    });
   }
 
   /** Starts the next engine round of `turn` as a background task. The last allowed round is asked without tools. */
