@@ -145,6 +145,11 @@ export class Admission {
 
   /** The first replica with room in the agent's rendezvous order, replicas that failed this request last. */
   #choose(agentId: string, avoid: ReadonlySet<Replica>): Replica | undefined {
+    // One replica (the usual edge gateway): no order to compute, no arrays to build per request.
+    if (this.replicas.length === 1) {
+      const only = this.replicas[0];
+      return only.hasCapacity ? only : undefined;
+    }
     const ordered = rendezvousOrder(
       agentId,
       this.replicas.filter((r) => r.state === "healthy"),

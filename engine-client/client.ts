@@ -41,6 +41,15 @@ class OpenAiEngineClient implements EngineClient {
   /** The engine's first listed model, once looked up. */
   #listedModel: string | undefined;
   #sequence = 0;
+  /**
+   * What every request id of this client starts with: a random tag drawn once, so ids stay apart across restarts and
+   * bridges sharing an engine, and a request's id is this plus its sequence number (no random draw per request).
+   */
+  readonly #requestIdPrefix: string;
+  /** Counts a retry (made once, not per call). */
+  readonly #countRetry = (): void => {
+    this.#counters.retries++;
+  };
   #closed = false;
   #counters = { requests: 0, completed: 0, retries: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
   #errors: Record<string, number> = {};
@@ -49,11 +58,11 @@ class OpenAiEngineClient implements EngineClient {
 
   constructor(options: EngineClientOptions) {
     this.#options = options;
+    this.#requestIdPrefix = `bridge-${Math.floor(options.random() * 2 ** 32).toString(36)}-`;
     this.#callHost = {
       options,
       model: (request, ctx) => this.#model(request, ctx),
-      attempts: (ctx, attempt) =>
-        withAttempts(ctx, this.#admission, this.#options, () => this.#counters.retries++, attempt),
+      attempts: (ctx, attempt) => withAttempts(ctx, this.#admission, this.#options, this.#countRetry, attempt),
       recordDone: (ctx, replica, usage, finishReason, firstTokenAt) =>
         this.#recordDone(ctx, replica, usage, finishReason, firstTokenAt),
       fail: (ctx, replica, raw) => this.#fail(ctx, replica, raw),
@@ -127,12 +136,8 @@ class OpenAiEngineClient implements EngineClient {
     let replicaKey: string | undefined;
     try {
       const body = encodeChatBody(request, await this.#model(request, ctx), false);
-      const attempt = await withAttempts(
-        ctx,
-        this.#admission,
-        this.#options,
-        () => this.#counters.retries++,
-        (replica) => postCompletion(replica, this.#options, { body, requestId: ctx.requestId, signal: ctx.signal }),
+      const attempt = await withAttempts(ctx, this.#admission, this.#options, this.#countRetry, (replica) =>
+        postCompletion(replica, this.#options, { body, requestId: ctx.requestId, signal: ctx.signal }),
       );
       replicaKey = attempt.replica.key;
       attempt.replica.recordSuccess();
@@ -210,7 +215,7 @@ class OpenAiEngineClient implements EngineClient {
     // missing options would throw a TypeError, before validation could say what is wrong.
     const ctx = new RequestContext(
       problem === undefined ? options : { agentId: typeof options?.agentId === "string" ? options.agentId : "" },
-      `bridge-${(++this.#sequence).toString(36)}-${Math.floor(this.#options.random() * 2 ** 32).toString(36)}`,
+      this.#requestIdPrefix + (++this.#sequence).toString(36),
       this.#options.clock,
     );
     this.#counters.requests++;

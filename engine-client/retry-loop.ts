@@ -19,11 +19,24 @@ import type { EngineClientOptions } from "./options.ts";
 import type { Replica } from "./replica.ts";
 import type { RequestContext } from "./request-context.ts";
 
-/** A successful attempt: its value, where it ran, and how to give its slot back (idempotent). */
-export interface Attempted<T> {
-  value: T;
-  replica: Replica;
-  release: () => void;
+/**
+ * A successful attempt: its value, where it ran, and its admission slot, given back by `release()` (idempotent). A
+ * class, not a closure per attempt: the closure cost a defineProperty each (the runtime keeps function names).
+ */
+export class Attempted<T> {
+  #released = false;
+
+  constructor(
+    readonly value: T,
+    readonly replica: Replica,
+    private readonly admission: Admission,
+  ) {}
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.admission.release(this.replica);
+  }
 }
 
 /** Runs `attempt` on an admitted replica, retrying retryable failures with backoff on other replicas. */
@@ -55,17 +68,11 @@ export async function withAttempts<T>(
       queueWaitMs: clock.now() - queuedAt,
       attempt: n,
     });
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      admission.release(replica);
-    };
     try {
       // Success is recorded by the caller once the answer is complete: a stream that opens and then breaks is
       // not a healthy replica.
       const value = await attempt(replica);
-      return { value, replica, release };
+      return new Attempted(value, replica, admission);
     } catch (raw) {
       const err = ctx.aborted ? ctx.reason : raw;
       const retryable = !ctx.aborted && isRetryableEngineError(err);
@@ -76,7 +83,7 @@ export async function withAttempts<T>(
       const retryAfterMs = parseRetryAfterMs(typeof retryAfter === "string" ? retryAfter : undefined, clock.now());
       // The replica asked everyone, not just this request, to come back later: hold its new attempts until then.
       if (backPressure && retryAfterMs !== undefined) replica.hold(retryAfterMs);
-      release();
+      admission.release(replica);
       if (!retryable || n >= retry.maxAttempts) throw err;
       // The engine's own estimate wins over jitter. One longer than maxDelayMs is waited only by a request whose
       // deadline leaves room for it; without a deadline it ends the retries (the caller decides what to do).

@@ -40,7 +40,8 @@ export class StreamedCall {
   #replica: Replica | undefined;
   #opened: OpenedStream | undefined;
   #reader: ChatStreamReader | undefined;
-  #release: (() => void) | undefined;
+  /** The admission slot, given back at `done` or at close. */
+  #slot: Attempted<OpenedStream> | undefined;
   #finished = false;
   #firstTokenAt: number | undefined;
   /** Ends the call when its consumer stops reading without closing it (consumer-watchdog.ts). */
@@ -66,8 +67,7 @@ export class StreamedCall {
         this.#finished = true;
         this.#watchdog?.stop();
         // The slot goes back before the caller sees `done`, so its next request can be admitted at once.
-        this.#release?.();
-        this.#release = undefined;
+        this.#slot?.release();
         this.#replica?.recordSuccess();
         host.recordDone(ctx, key, event.usage, event.finishReason, this.#firstTokenAt);
       } else if (this.#firstTokenAt === undefined) {
@@ -100,8 +100,7 @@ export class StreamedCall {
   close(): void {
     this.#watchdog?.stop();
     if (!this.#finished) this.#opened?.abort(new Error("the engine stream was closed before its end"));
-    this.#release?.();
-    this.#release = undefined;
+    this.#slot?.release();
     this.host.end(this.ctx);
   }
 
@@ -136,7 +135,7 @@ export class StreamedCall {
       openStream(replica, host.options, { body, requestId: ctx.requestId, request: ctx }),
     );
     this.#opened = attempt.value;
-    this.#release = attempt.release;
+    this.#slot = attempt;
     this.#replica = attempt.replica;
     this.#watchdog = new ConsumerWatchdog(host.options.clock, host.options.consumerIdleTimeoutMs, (idleMs) =>
       this.#abandon(idleMs),
