@@ -61,6 +61,11 @@ export class BodyFeed {
     this.#stop({ ended: false, error });
   }
 
+  /** Whether the body ended (reads before its end may still wait to be taken). */
+  get ended(): boolean {
+    return this.#stopped?.ended === true;
+  }
+
   /**
    * The chunks read since the last call, waiting for at least one; `null` once the body ended and everything was
    * taken. Rejects with the body's error once the chunks read before it were taken.

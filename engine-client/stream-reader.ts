@@ -8,6 +8,7 @@
  * returned together: the caller pays one await per batch of reads, not one async-generator step per event (on a
  * loaded bridge that chain of promises was a tenth of the CPU per streamed token).
  */
+import { StringDecoder } from "node:string_decoder";
 import type { ChatStreamEvent } from "../agents/engine.ts";
 import type { BridgeError } from "../errors/index.ts";
 import { CONTEXT_LENGTH_REASON, isContextLengthRefusalText } from "./context-length.ts";
@@ -44,7 +45,11 @@ export interface ChatStreamContext {
 export class ChatStreamReader {
   readonly #opened: OpenedStream;
   readonly #context: ChatStreamContext;
-  readonly #decoder = new TextDecoder("utf-8");
+  /**
+   * Node's StringDecoder rather than a TextDecoder: the same handling of a character split across reads, at a quarter
+   * of the cost per read, and no ICU converter opened per stream. (The SSE parser strips a leading BOM itself.)
+   */
+  readonly #decoder = new StringDecoder("utf8");
   readonly #parser = new SseParser();
   readonly #assembler = new StreamAssembler();
   /** Set at `[DONE]`: the closing events, handed out once the body has ended (or the drain gave up). */
@@ -104,7 +109,7 @@ export class ChatStreamReader {
 
   /** Parses one chunk, appending its events to `out`; stops at `[DONE]`. Throws STREAM_BROKEN. */
   #parse(chunk: Buffer, out: ChatStreamEvent[]): void {
-    for (const event of this.#parser.push(this.#decoder.decode(chunk, { stream: true }))) {
+    for (const event of this.#parser.push(this.#decoder.write(chunk))) {
       // llama.cpp server's `error:` line (see sse-parser.ts), or a server that names its error event.
       if (event.event === "error") throw this.#engineFailure(parseErrorEvent(event.data));
       if (event.data === "[DONE]") {
@@ -129,6 +134,8 @@ export class ChatStreamReader {
 
   /** Reads the body to its end, giving up (and destroying it) after DRAIN_AFTER_DONE_MS. */
   async #drain(): Promise<void> {
+    // Usually the body ended with the read that held [DONE]: its socket is free already, nothing to wait for.
+    if (this.#opened.feed.ended) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<null>((resolve) => {
       timer = setTimeout(() => {
