@@ -164,7 +164,7 @@ export class StreamHandler implements Dispatcher.DispatchHandler, AbortListener,
     if (this.#feed !== undefined) {
       this.#feed.end();
       if (!this.#settled) {
-        this.#settle(
+        this.#failOpen(
           engineError(ENGINE_ERROR_CODES.unavailable, `engine replica ${this.replica.key} sent an empty stream`, {
             replica: this.replica.key,
           }),
@@ -185,7 +185,7 @@ export class StreamHandler implements Dispatcher.DispatchHandler, AbortListener,
       this.#endErrorBody(false);
     } else if (this.#feed !== undefined) {
       const words = describeNetworkError(err, this.options.apiKey);
-      this.#settle(
+      this.#failOpen(
         engineError(
           ENGINE_ERROR_CODES.unavailable,
           `engine replica ${this.replica.key} dropped the stream before its first byte: ${words}`,
@@ -195,7 +195,7 @@ export class StreamHandler implements Dispatcher.DispatchHandler, AbortListener,
       );
     } else {
       const words = describeNetworkError(err, this.options.apiKey);
-      this.#settle(
+      this.#failOpen(
         engineError(
           ENGINE_ERROR_CODES.unavailable,
           `engine replica ${this.replica.key} could not be reached: ${words}`,
@@ -213,23 +213,24 @@ export class StreamHandler implements Dispatcher.DispatchHandler, AbortListener,
     if (this.#feed === undefined && this.#errorBody === undefined && isDeadlineExpiry(this.request.reason)) {
       this.replica.suspectStall();
     }
-    this.#settle(this.request.reason);
+    this.#failOpen(this.request.reason);
   }
 
   /**
-   * Classifies the answer with the error body read so far; with `drop`, the request is aborted first (a body over
-   * its bound in bytes or in time: the connection is closed rather than the rest read).
+   * Classifies the answer with the error body read so far; with `drop`, the request is then aborted (a body over its
+   * bound in bytes or in time: the connection is closed rather than the rest read).
    */
   #endErrorBody(drop: boolean): void {
     const error = this.#errorBody;
     if (error === undefined || this.#settled) return;
     this.options.clock.clearTimeout(error.timer);
     const text = Buffer.concat(error.parts).toString("utf8");
-    this.#settle(statusError(this.replica, this.options, error.status, error.headers, text));
+    this.#failOpen(statusError(this.replica, this.options, error.status, error.headers, text));
     if (drop) this.abort(new Error("the error body was cut at its bound"));
   }
 
-  #settle(err: unknown): void {
+  /** Rejects `opened` with `err`, once. */
+  #failOpen(err: unknown): void {
     if (this.#settled) return;
     this.#settled = true;
     if (this.#errorBody !== undefined) this.options.clock.clearTimeout(this.#errorBody.timer);
