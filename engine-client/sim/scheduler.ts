@@ -31,6 +31,9 @@ export class BatchScheduler {
   /** Modelled milliseconds of engine time spent stepping. */
   modelledMs = 0;
   steps = 0;
+  /** Steps that admitted at least one sequence (each paid a prefill), and the sequences they admitted. */
+  prefillSteps = 0;
+  admittedSequences = 0;
 
   constructor(
     private readonly options: EngineSimOptions,
@@ -115,6 +118,10 @@ export class BatchScheduler {
     }
     this.modelledMs += ms;
     this.steps++;
+    if (admitted.length > 0) {
+      this.prefillSteps++;
+      this.admittedSequences += admitted.length;
+    }
     const now = performance.now();
     const start = Math.max(now, this.#lastStepEnd);
     const end = start + ms * timeScale;

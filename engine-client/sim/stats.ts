@@ -17,6 +17,12 @@ export interface EngineSimStats {
   /** Engine steps run and their modelled duration (unscaled). */
   steps: number;
   modelledMs: number;
+  /**
+   * Steps that admitted at least one sequence (each pays a prefill on top of its decode), and the sequences they
+   * admitted: their ratio is how many sequences share one prefill step.
+   */
+  prefillSteps: number;
+  admittedSequences: number;
 }
 
 export function simStats(ctx: SimContext): EngineSimStats {
@@ -34,5 +40,7 @@ export function simStats(ctx: SimContext): EngineSimStats {
     healthChecks: ctx.healthChecks,
     steps: ctx.scheduler.steps,
     modelledMs: ctx.scheduler.modelledMs,
+    prefillSteps: ctx.scheduler.prefillSteps,
+    admittedSequences: ctx.scheduler.admittedSequences,
   };
 }
