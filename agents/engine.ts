@@ -26,7 +26,7 @@ export interface ChatTool {
 
 export interface ChatRequest {
   messages: ChatMessage[];
-  tools?: ChatTool[];
+  tools?: readonly ChatTool[];
   /** Upper bound on completion tokens. */
   maxTokens?: number;
   temperature?: number;

@@ -17,7 +17,8 @@ import { withAttempts } from "./retry-loop.ts";
 import { StreamedCall, type StreamedCallHost } from "./streamed-call.ts";
 import type { EngineClient, EngineClientStats, EngineHealth, EngineReplicaHealth } from "./types.ts";
 import { validateCall } from "./validate-call.ts";
-import { type ChatCompletion, encodeChatBody } from "./wire.ts";
+import { encodeChatBody } from "./chat-body.ts";
+import type { ChatCompletion } from "./wire.ts";
 
 /**
  * Creates an engine client. Options are validated here (BRIDGE_ERR_CONFIG naming the field).

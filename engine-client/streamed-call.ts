@@ -14,7 +14,7 @@ import type { RequestContext } from "./request-context.ts";
 import type { Attempted } from "./retry-loop.ts";
 import { type OpenedStream, openStream } from "./stream-dispatch.ts";
 import { ChatStreamReader } from "./stream-reader.ts";
-import { encodeChatBody } from "./wire.ts";
+import { encodeChatBody } from "./chat-body.ts";
 
 /** What a streamed call needs from its client. */
 export interface StreamedCallHost {

@@ -3,8 +3,7 @@
  * reading response objects defensively (an engine is an external system; nothing it sends is trusted to be
  * well-formed).
  */
-import type { ChatMessage, ChatRequest, ChatToolCall, ChatUsage } from "../agents/engine.ts";
-import { ENGINE_ERROR_CODES, engineError } from "./errors.ts";
+import type { ChatMessage, ChatRequest, ChatTool, ChatToolCall, ChatUsage } from "../agents/engine.ts";
 
 /** Builds the JSON body of one chat completion request. */
 export function buildChatBody(
@@ -14,12 +13,7 @@ export function buildChatBody(
 ): Record<string, unknown> {
   const body: Record<string, unknown> = { messages: request.messages.map(toWireMessage) };
   if (model !== undefined) body.model = model;
-  if (request.tools !== undefined && request.tools.length > 0) {
-    body.tools = request.tools.map((tool) => ({
-      type: "function",
-      function: { name: tool.name, description: tool.description, parameters: tool.parameters },
-    }));
-  }
+  if (request.tools !== undefined && request.tools.length > 0) body.tools = wireTools(request.tools);
   // `max_tokens` rather than `max_completion_tokens`: llama.cpp server and TGI know only the older name.
   if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
   if (request.temperature !== undefined) body.temperature = request.temperature;
@@ -34,17 +28,12 @@ export function buildChatBody(
   return body;
 }
 
-/**
- * The JSON text of one request body. A request that cannot be encoded (a value JSON cannot hold, a cycle, a shape
- * validateCall does not look into) is the caller's fault: BAD_REQUEST, never a retryable UNAVAILABLE.
- */
-export function encodeChatBody(request: ChatRequest, model: string | undefined, stream: boolean): string {
-  try {
-    return JSON.stringify(buildChatBody(request, model, stream));
-  } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
-    throw engineError(ENGINE_ERROR_CODES.badRequest, `the request could not be encoded: ${reason}`, {}, err);
-  }
+/** The tools as the wire names them. */
+export function wireTools(tools: readonly ChatTool[]): Record<string, unknown>[] {
+  return tools.map((tool) => ({
+    type: "function",
+    function: { name: tool.name, description: tool.description, parameters: tool.parameters },
+  }));
 }
 
 function toWireMessage(message: ChatMessage): Record<string, unknown> {

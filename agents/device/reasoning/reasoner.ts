@@ -197,7 +197,7 @@ export class Reasoner {
       }),
       maxTokens,
     };
-    if (round < options.maxToolRounds) request.tools = [...DEVICE_TOOLS];
+    if (round < options.maxToolRounds) request.tools = DEVICE_TOOLS;
     if (options.model !== "") request.model = options.model;
     const body = runRound(engine, request, ports.id, stream, {
       timeoutMs: options.reasonTimeoutMs,

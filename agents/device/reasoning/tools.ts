@@ -18,8 +18,11 @@ export interface ToolHost {
 export const TOOL_NAMES = ["read_telemetry", "read_shadow", "set_desired", "send_command"] as const;
 export type ToolName = (typeof TOOL_NAMES)[number];
 
-/** JSON Schemas of the built-in tools, in a fixed order so the prompt prefix stays stable. */
-export const DEVICE_TOOLS: readonly ChatTool[] = [
+/**
+ * JSON Schemas of the built-in tools, in a fixed order so the prompt prefix stays stable. Frozen all the way down:
+ * the engine client then makes their JSON once, not once per request (engine-client/chat-body.ts).
+ */
+export const DEVICE_TOOLS: readonly ChatTool[] = deepFreeze([
   {
     name: "read_telemetry",
     description: "Read the device's recent telemetry readings, newest first.",
@@ -62,7 +65,7 @@ export const DEVICE_TOOLS: readonly ChatTool[] = [
       additionalProperties: false,
     },
   },
-];
+]);
 
 export function isToolName(name: string): name is ToolName {
   return (TOOL_NAMES as readonly string[]).includes(name);
@@ -107,4 +110,13 @@ export function executeTool(host: ToolHost, name: string, argsText: string, now:
       code: typeof code === "string" ? code : null,
     });
   }
+}
+
+/** Freezes `value` and everything it holds. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
 }
