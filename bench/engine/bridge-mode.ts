@@ -13,7 +13,8 @@ export interface BridgeMode extends BenchMode {
   lostChunks(): number;
 }
 
-export function bridgeMode(mqttUrl: string, maxTokens: number): BridgeMode {
+/** `defaultMaxTokens`: what a call asks for when its prompt names no `maxTokens`. */
+export function bridgeMode(mqttUrl: string, defaultMaxTokens: number): BridgeMode {
   const devices = new Map<string, Promise<BenchDevice>>();
   let lost = 0;
   let n = 0;
@@ -34,7 +35,7 @@ export function bridgeMode(mqttUrl: string, maxTokens: number): BridgeMode {
     async call(prompt): Promise<StreamOutcome> {
       const d = await device(prompt.agentId);
       const question = prompt.user.split("\n\n---\n")[0];
-      const answer = await d.ask(`r${++n}`, question, maxTokens);
+      const answer = await d.ask(`r${++n}`, question, prompt.maxTokens ?? defaultMaxTokens);
       if (answer.finishReason === "error") throw new Error(`bridge answered fr=error for ${prompt.agentId}`);
       lost += answer.lostChunks;
       return {

@@ -9,6 +9,8 @@
  * default DeviceAgent options, and the prefix-cache hit rate comes from the usage the simulator reports.
  *
  * Options: --concurrency 1,16,64,256  --requests-per-worker 4  --min-requests 32  --rounds 3  --output-tokens 64
+ * (the mean answer length)  --length-spread 0.5 (answer lengths uniform in output-tokens x (1 -/+ spread), the same
+ * per request in every mode, length-plan.ts; 0: every answer output-tokens long)
  * --pairs 48 (paired latency at one device, paired.ts; 0 skips it)
  * --time-scale 1  --turns 24  --json FILE (also write the results as JSON)  --cpu-prof DIR (write a V8 CPU profile
  * of the throughput bridge there; summarize it with bench/fleet/profile-summary.ts), --compare-bin FILE (a second
@@ -29,9 +31,11 @@ import { type BridgeMode, bridgeMode } from "./bridge-mode.ts";
 import { option, p50p99, percentile } from "./args.ts";
 import { connectDevice } from "./mqtt-device.ts";
 import { type PairedLatency, pairedLatency } from "./paired.ts";
+import { type LengthPlan, lengthPlan } from "./length-plan.ts";
 import { type BenchMode, type StreamOutcome, directMode } from "./modes.ts";
 import { type TurnUsage, multiTurnWorkload, overallHitRate, warmHitRate } from "./multi-turn.ts";
 import { startSimProcess } from "./sim-start.ts";
+import { readPrefillCounters, sequencesPerPrefillStep } from "./sim-stats.ts";
 
 const concurrencies = option("concurrency", "1,16,64,256").split(",").map(Number);
 const perWorker = Number(option("requests-per-worker", "4"));
@@ -39,6 +43,7 @@ const perWorker = Number(option("requests-per-worker", "4"));
 const minRequests = Number(option("min-requests", "32"));
 const rounds = Number(option("rounds", "3"));
 const outputTokens = Number(option("output-tokens", "64"));
+const lengths: LengthPlan = lengthPlan(outputTokens, Number(option("length-spread", "0.5")));
 const timeScale = Number(option("time-scale", "1"));
 const turns = Number(option("turns", "24"));
 const jsonFile = option("json", "");
@@ -65,6 +70,8 @@ interface Row {
   promptTokensMean: number;
   /** Completion tokens per streamed chunk (bridge: how much the bridge coalesced), NaN where not chunked. */
   tokensPerChunk: number;
+  /** Sequences the simulator admitted per prefill step during the run: how far the closed loop moved in cohorts. */
+  sequencesPerPrefillStep: number;
 }
 
 /** CPU seconds of the process a mode's work runs in (`bridgePid`: the bridge of a bridge mode). */
@@ -74,9 +81,17 @@ function cpuSeconds(mode: BenchMode, bridgePid: number): number {
   return (u.user + u.system) / 1e6;
 }
 
-async function runMode(mode: BenchMode, concurrency: number, tag: string, bridgePid: number): Promise<Row> {
+async function runMode(
+  simUrl: string,
+  mode: BenchMode,
+  concurrency: number,
+  tag: string,
+  bridgePid: number,
+): Promise<Row> {
   const outcomes: StreamOutcome[] = [];
   const count = Math.max(perWorker, Math.ceil(minRequests / concurrency));
+  // Read outside the timed window and the CPU sample: the fetch runs in this process, the direct mode's.
+  const prefill0 = await readPrefillCounters(simUrl);
   const cpu0 = cpuSeconds(mode, bridgePid);
   const start = performance.now();
   await Promise.all(
@@ -84,12 +99,14 @@ async function runMode(mode: BenchMode, concurrency: number, tag: string, bridge
       const agentId = `bench-${worker}`;
       for (let i = 0; i < count; i++) {
         const question = `${tag} ${agentId} q${i}: how are the readings?`;
-        outcomes.push(await mode.call(agentShapedPrompt(agentId, question, Date.now())));
+        const prompt = agentShapedPrompt(agentId, question, Date.now());
+        outcomes.push(await mode.call({ ...prompt, maxTokens: lengths.lengthOf(worker, i) }));
       }
     }),
   );
   const wallMs = performance.now() - start;
   const cpu = cpuSeconds(mode, bridgePid) - cpu0;
+  const prefill1 = await readPrefillCounters(simUrl);
   const tokens = outcomes.reduce((n, o) => n + o.tokens, 0);
   const first = p50p99(outcomes.map((o) => o.ttftMs));
   const done = p50p99(outcomes.map((o) => o.latencyMs));
@@ -109,6 +126,7 @@ async function runMode(mode: BenchMode, concurrency: number, tag: string, bridge
     tokensPerChunk: outcomes.every((o) => o.chunks !== undefined)
       ? tokens / outcomes.reduce((n, o) => n + (o.chunks ?? 0), 0)
       : Number.NaN,
+    sequencesPerPrefillStep: sequencesPerPrefillStep(prefill0, prefill1),
   };
 }
 
@@ -127,6 +145,7 @@ function median(rows: Row[]): Row {
     cpuUsPerToken: m((r) => r.cpuUsPerToken),
     promptTokensMean: m((r) => r.promptTokensMean),
     tokensPerChunk: m((r) => r.tokensPerChunk),
+    sequencesPerPrefillStep: m((r) => r.sequencesPerPrefillStep),
   };
 }
 
@@ -205,7 +224,8 @@ async function main(): Promise<void> {
   log(
     `engine bridge benchmark: ${m.nproc} x ${m.cpuModel}, node ${m.node}, load ${m.loadAverage.map((l) => l.toFixed(1)).join(" ")}`,
   );
-  const sim = await startSimProcess(timeScale, outputTokens);
+  // Every answer's natural length is the longest the plan asks for, so each ends at its own max_tokens.
+  const sim = await startSimProcess(timeScale, lengths.maxTokens);
   cleanup.process(sim.child);
   const maxConcurrency = Math.max(...concurrencies);
   const results: Row[] = [];
@@ -250,7 +270,7 @@ async function main(): Promise<void> {
     log(`connecting ${ids.length} devices`);
     for (const via of bridges) await via.connect(ids);
     // Warm-up: every device's agent (its SQLite database), connections, JIT, the prefix cache.
-    for (const mode of modes) await runMode(mode, maxConcurrency, "warm", pidOf(mode));
+    for (const mode of modes) await runMode(sim.url, mode, maxConcurrency, "warm", pidOf(mode));
     // What the bridge burns with the devices connected and nothing asked (timers, metrics, keepalives), so the
     // CPU per token can be read net of it at low load.
     const idle0 = sampleProcess(bridge.pid)?.cpuSeconds ?? Number.NaN;
@@ -266,7 +286,7 @@ async function main(): Promise<void> {
         const turn = (index + round) % modes.length;
         const ordered = [...modes.slice(turn), ...modes.slice(0, turn)];
         for (const mode of ordered) {
-          const row = await runMode(mode, concurrency, `c${concurrency}r${round}`, pidOf(mode));
+          const row = await runMode(sim.url, mode, concurrency, `c${concurrency}r${round}`, pidOf(mode));
           perMode.set(mode.name, [...(perMode.get(mode.name) ?? []), row]);
         }
       }
@@ -274,9 +294,12 @@ async function main(): Promise<void> {
       log(`concurrency ${concurrency} done`);
     }
     if (pairCount > 0) {
-      paired = await pairedLatency(direct, bridges, pairCount, (i) =>
-        agentShapedPrompt("bench-0", `pair ${i} bench-0: how are the readings?`, Date.now()),
-      );
+      // Fixed lengths: a pair compares two requests for the same work, and the simulator's natural length is the
+      // plan's longest, so the direct request must name its max_tokens too.
+      paired = await pairedLatency(direct, bridges, pairCount, (i) => ({
+        ...agentShapedPrompt("bench-0", `pair ${i} bench-0: how are the readings?`, Date.now()),
+        maxTokens: outputTokens,
+      }));
       log("paired latency done");
     }
     lostChunks = bridges.reduce((n, via) => n + via.lostChunks(), 0);
@@ -296,21 +319,21 @@ async function main(): Promise<void> {
 
   const lines: string[] = [];
   lines.push(
-    `reasoning path through the bridge: ${outputTokens} tokens per answer, time scale ${timeScale}, >= ${perWorker} requests per device and >= ${minRequests} per run, median of ${rounds} rounds`,
+    `reasoning path through the bridge: answers of ${lengths.minTokens} to ${lengths.maxTokens} tokens (mean ${outputTokens}, spread ${lengths.spread}), time scale ${timeScale}, >= ${perWorker} requests per device and >= ${minRequests} per run, median of ${rounds} rounds`,
   );
   const header =
-    "| devices | tokens/s direct | tokens/s bridge | ratio | first chunk p50 direct / bridge ms | added first-chunk p50 / p99 ms | completion p50 direct / bridge ms | added completion p50 / p99 ms | bridge CPU us/token (net of idle) | prompt tokens direct / bridge | tokens per chunk (bridge) |";
+    "| devices | tokens/s direct | tokens/s bridge | ratio | first chunk p50 direct / bridge ms | added first-chunk p50 / p99 ms | completion p50 direct / bridge ms | added completion p50 / p99 ms | bridge CPU us/token (net of idle) | prompt tokens direct / bridge | tokens per chunk (bridge) | sequences per prefill step direct / bridge |";
   const bridgeModes = compareBin === "" ? ["bridge"] : ["bridge", "compare"];
   for (const name of bridgeModes) {
     if (name === "compare") lines.push(`compare: the same rows for the bridge built from ${compareBin}`);
-    lines.push(header, "|---|---|---|---|---|---|---|---|---|---|---|");
+    lines.push(header, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     const idle = name === "compare" ? compareIdleCpuMsPerS : idleCpuMsPerS;
     for (const c of concurrencies) {
       const d = results.find((r) => r.mode === "direct" && r.concurrency === c);
       const b = results.find((r) => r.mode === name && r.concurrency === c);
       if (d === undefined || b === undefined) continue;
       lines.push(
-        `| ${c} | ${f(d.tokensPerSecond, 0)} | ${f(b.tokensPerSecond, 0)} | ${f(b.tokensPerSecond / d.tokensPerSecond, 3)} | ${f(d.firstP50Ms, 2)} / ${f(b.firstP50Ms, 2)} | ${f(b.firstP50Ms - d.firstP50Ms, 2)} / ${f(b.firstP99Ms - d.firstP99Ms, 2)} | ${f(d.doneP50Ms)} / ${f(b.doneP50Ms)} | ${f(b.doneP50Ms - d.doneP50Ms, 2)} / ${f(b.doneP99Ms - d.doneP99Ms, 2)} | ${f(b.cpuUsPerToken)} (${f(b.cpuUsPerToken - (idle * b.wallMs) / b.tokens)}) | ${f(d.promptTokensMean, 0)} / ${f(b.promptTokensMean, 0)} | ${f(b.tokensPerChunk, 2)} |`,
+        `| ${c} | ${f(d.tokensPerSecond, 0)} | ${f(b.tokensPerSecond, 0)} | ${f(b.tokensPerSecond / d.tokensPerSecond, 3)} | ${f(d.firstP50Ms, 2)} / ${f(b.firstP50Ms, 2)} | ${f(b.firstP50Ms - d.firstP50Ms, 2)} / ${f(b.firstP99Ms - d.firstP99Ms, 2)} | ${f(d.doneP50Ms)} / ${f(b.doneP50Ms)} | ${f(b.doneP50Ms - d.doneP50Ms, 2)} / ${f(b.doneP99Ms - d.doneP99Ms, 2)} | ${f(b.cpuUsPerToken)} (${f(b.cpuUsPerToken - (idle * b.wallMs) / b.tokens)}) | ${f(d.promptTokensMean, 0)} / ${f(b.promptTokensMean, 0)} | ${f(b.tokensPerChunk, 2)} | ${f(d.sequencesPerPrefillStep, 2)} / ${f(b.sequencesPerPrefillStep, 2)} |`,
       );
     }
   }
@@ -336,7 +359,19 @@ async function main(): Promise<void> {
       JSON.stringify(
         {
           machine: m,
-          options: { concurrencies, perWorker, minRequests, rounds, outputTokens, timeScale, turns, compareBin },
+          options: {
+            concurrencies,
+            perWorker,
+            minRequests,
+            rounds,
+            outputTokens,
+            lengthSpread: lengths.spread,
+            minAnswerTokens: lengths.minTokens,
+            maxAnswerTokens: lengths.maxTokens,
+            timeScale,
+            turns,
+            compareBin,
+          },
           results,
           lostChunks,
           paired,

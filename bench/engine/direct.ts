@@ -28,6 +28,7 @@ export function createDirectCaller(url: string, connections: number, model: stri
                   function: { name: tool.name, description: tool.description, parameters: tool.parameters },
                 })),
               }),
+          ...(prompt.maxTokens === undefined ? {} : { max_tokens: prompt.maxTokens }),
           stream: true,
           stream_options: { include_usage: true },
         }),

@@ -13,6 +13,11 @@ export interface BenchPrompt {
   user: string;
   agentId: string;
   tools?: readonly ChatTool[];
+  /**
+   * Completion tokens to ask for (`max_tokens`). Absent: direct and client send none (the engine's natural length),
+   * a bridge asks for its mode's default.
+   */
+  maxTokens?: number;
 }
 
 export interface StreamOutcome {
@@ -50,6 +55,7 @@ export function clientMode(url: string, connections: number, model: string): Ben
             { role: "user", content: prompt.user },
           ],
           ...(prompt.tools === undefined ? {} : { tools: [...prompt.tools] }),
+          ...(prompt.maxTokens === undefined ? {} : { maxTokens: prompt.maxTokens }),
         },
         { agentId: prompt.agentId },
       )) {

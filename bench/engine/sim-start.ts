@@ -9,10 +9,11 @@ export interface SimProcess {
   stop(): Promise<void>;
 }
 
-export async function startSimProcess(timeScale: number, outputTokens: number): Promise<SimProcess> {
+/** `answerTokens`: the natural length of every answer; a request's `max_tokens` below it cuts it shorter. */
+export async function startSimProcess(timeScale: number, answerTokens: number): Promise<SimProcess> {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", new URL("./sim-process.ts", import.meta.url).pathname, String(timeScale), String(outputTokens)],
+    ["--import", "tsx", new URL("./sim-process.ts", import.meta.url).pathname, String(timeScale), String(answerTokens)],
     { stdio: ["pipe", "pipe", "inherit"] },
   );
   const lines = createInterface({ input: child.stdout! });
