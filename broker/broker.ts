@@ -17,10 +17,11 @@ import { BrokerErrorCode } from "./errors.ts";
 import { type ConnectFacts, installHooks, type StreamFacts } from "./hooks/index.ts";
 import { socketsPerListener } from "./listener-bound.ts";
 import { type BoundAddress, listenSockets, type SocketListener } from "./listeners/socket-listener.ts";
-import { guardPacketSize, type PacketRefusal } from "./listeners/packet-guard.ts";
+import { guardPacketSize } from "./listeners/packet-guard.ts";
 import { createWebSocketEndpoint, type WebSocketEndpoint } from "./listeners/websocket.ts";
 import { type BrokerStats, type BrokerTransportKind, ObserverHub } from "./observer.ts";
 import { type BrokerOptions, resolveBrokerOptions } from "./options.ts";
+import { packetRefusals } from "./packet-refusals.ts";
 import { proxyGateOptions } from "./proxy-refusals.ts";
 import { Qos2InFlight } from "./qos2-inflight.ts";
 import { keepaliveWarning, paceReads } from "./read-pacer.ts";
@@ -184,28 +185,14 @@ export function createBroker(options: BrokerOptions): Broker {
 
   // A payload up to the limit, plus a topic of up to 64 KiB and the packet's own header bytes.
   const maxPacketBytes = limits.maxPayloadBytes + 65_536 + 16;
-  // Shared by every connection (one closure per broker, not per socket).
-  const packetRefused = (stream: Duplex, refusal: PacketRefusal, packet: string | undefined): void => {
-    hub.limitBreach(refusal === "too-large" ? BrokerErrorCode.packetTooLarge : BrokerErrorCode.protocolViolation);
-    // A limit breach or a protocol violation ends the session as "error", even with a last will due (docs/broker.md,
-    // Sessions); without this the cut socket would read as a plain disconnect, or as the device vanishing. aedes links
-    // its client to the stream.
-    const client = (stream as Partial<{ client: Client }>).client;
-    const connection = client === undefined ? undefined : connections.get(client);
-    connection?.markClosing("error");
-    // The facts move into the connection once the session is accepted; before a CONNECT, a socket still knows its peer.
-    const remoteAddress =
-      streamFacts.get(stream)?.remoteAddress ??
-      connection?.remoteAddress ??
-      (stream as Partial<{ remoteAddress: string }>).remoteAddress;
-    if (refusal === "too-large") {
-      logger.warn({ remoteAddress, max: maxPacketBytes }, "MQTT packet too large; connection cut");
-      return;
-    }
-    // `packet`: the type a client may not send; else the remaining length was malformed.
-    const what = refusal === "server-only" ? { packet } : { malformed: "remaining length of more than four bytes" };
-    logger.warn({ remoteAddress, device: connection?.deviceId, ...what }, "MQTT protocol violation; connection cut");
-  };
+  const packetRefused = packetRefusals({
+    hub,
+    logger,
+    clock: opts.clock,
+    streamFacts,
+    connections,
+    maxPacketBytes,
+  });
   const unknownKeepalive = keepaliveWarning(logger);
   const accept = (stream: Duplex, transport: BrokerTransportKind, remoteAddress: string, req?: IncomingMessage) => {
     if (state !== "running") {
