@@ -5,7 +5,9 @@
  *   before anyone sees it, so a device announcing a 256 MB PUBLISH would make the broker hold 256 MB;
  * - a remaining length of more than four bytes ([MQTT-2.2.3]);
  * - a packet type only a server sends (CONNACK, SUBACK, UNSUBACK, PINGRESP, [MQTT-2.2.1]). aedes drops such a client
- *   without an error, so its session read as a plain disconnect (or its last will) rather than a protocol violation.
+ *   without an error, so its session read as a plain disconnect (or its last will) rather than a protocol violation;
+ * - a reserved packet type, 0 or 15 ([MQTT-2.2.1]: "Forbidden"; 15 is AUTH in MQTT 5 only, which aedes does not
+ *   speak). aedes' parser refused it with an error of the session, which no counter saw.
  */
 import type { Duplex } from "node:stream";
 import { BridgeError } from "../../errors/index.ts";
@@ -13,7 +15,7 @@ import { BrokerErrorCode } from "../errors.ts";
 import { MqttPacketScanner } from "../mqtt-packet-scanner.ts";
 
 /** Why the guard refused a packet. */
-export type PacketRefusal = "too-large" | "malformed-length" | "server-only";
+export type PacketRefusal = "too-large" | "malformed-length" | "server-only" | "reserved-type";
 
 /** The packet types only a server sends, by type number ([MQTT-2.2.1]); the others are undefined. */
 const SERVER_ONLY_PACKET_NAMES: Readonly<Partial<Record<number, string>>> = {
@@ -26,6 +28,12 @@ const SERVER_ONLY_PACKET_NAMES: Readonly<Partial<Record<number, string>>> = {
 /** One bit per packet type only a server sends: the check on every packet is a shift and a mask. */
 const SERVER_ONLY_TYPES = (1 << 2) | (1 << 9) | (1 << 11) | (1 << 13);
 
+/** The reserved packet types, 0 and 15 ([MQTT-2.2.1]), one bit each. */
+const RESERVED_TYPES = (1 << 0) | (1 << 15);
+
+/** Every type a client may not send: one check on every packet, the refusal's kind read only once refused. */
+const REFUSED_CLIENT_TYPES = SERVER_ONLY_TYPES | RESERVED_TYPES;
+
 /**
  * Whose packets a tracker reads: a client's are refused when of a type only a server sends; the broker's own writes
  * (tracked for framing in websocket-stream.ts) are full of them.
@@ -34,7 +42,7 @@ export type PacketSource = "client" | "server";
 
 /**
  * Tracks MQTT packet boundaries across chunks, and refuses a packet too large or with a malformed length, and a
- * client's packet of a type only a server sends.
+ * client's packet of a type only a server sends or of a reserved type.
  */
 export class PacketSizeTracker {
   readonly #scanner = new MqttPacketScanner();
@@ -55,9 +63,11 @@ export class PacketSizeTracker {
     return this.#refusal;
   }
 
-  /** The name of the refused packet's type where it was refused for its type (`server-only`). */
+  /** The name of the refused packet's type where it was refused for its type (`server-only`, `reserved-type`). */
   get refusedPacketName(): string | undefined {
-    return this.#refusal === "server-only" ? SERVER_ONLY_PACKET_NAMES[this.#scanner.packetType] : undefined;
+    if (this.#refusal === "server-only") return SERVER_ONLY_PACKET_NAMES[this.#scanner.packetType];
+    if (this.#refusal === "reserved-type") return `reserved type ${this.#scanner.packetType}`;
+    return undefined;
   }
 
   /** Feeds the next chunk; false as soon as a packet is refused (see `refusal`). */
@@ -70,8 +80,9 @@ export class PacketSizeTracker {
       // [MQTT-2.2.3] at most four length bytes.
       if (scanner.lengthMalformed) this.#refusal = "malformed-length";
       else if (scanner.remainingLength > this.maxPacketBytes) this.#refusal = "too-large";
-      else if (this.source === "client" && (SERVER_ONLY_TYPES >> scanner.packetType) & 1) this.#refusal = "server-only";
-      else continue;
+      else if (this.source === "client" && (REFUSED_CLIENT_TYPES >> scanner.packetType) & 1) {
+        this.#refusal = (SERVER_ONLY_TYPES >> scanner.packetType) & 1 ? "server-only" : "reserved-type";
+      } else continue;
       return false;
     }
     return true;
@@ -87,6 +98,12 @@ function refusalError(tracker: PacketSizeTracker, maxPacketBytes: number): Bridg
     return new BridgeError(
       BrokerErrorCode.protocolViolation,
       "malformed MQTT remaining length: more than four bytes [MQTT-2.2.3]",
+    );
+  }
+  if (tracker.refusal === "reserved-type") {
+    return new BridgeError(
+      BrokerErrorCode.protocolViolation,
+      `a client sent a packet of ${tracker.refusedPacketName}, which MQTT forbids [MQTT-2.2.1]`,
     );
   }
   return new BridgeError(

@@ -25,6 +25,15 @@ const SERVER_ONLY_PACKETS = [
   { name: "PINGRESP", bytes: mqttPacket.generate({ cmd: "pingresp" }) },
 ];
 
+/**
+ * Packets of the two reserved types ([MQTT-2.2.1] table 2.1: 0 and 15 "Forbidden"; 15 is AUTH in MQTT 5 only, which
+ * the broker does not speak), as a client probing the broker or with a corrupted stream sends them.
+ */
+const RESERVED_TYPE_PACKETS = [
+  { type: 0, name: "reserved type 0", bytes: Buffer.from([0x00, 0x00]) },
+  { type: 15, name: "reserved type 15", bytes: Buffer.from([0xf0, 0x00]) },
+];
+
 describe("MQTT packet size guard", () => {
   test("packets within the limit pass however the stream is split into chunks", () => {
     fc.assert(
@@ -82,11 +91,22 @@ describe("MQTT packet size guard", () => {
     assert.equal(tracker.feed(Buffer.concat(fromClient)), true);
   });
 
-  for (const packet of SERVER_ONLY_PACKETS) {
+  test("packets of the reserved types 0 and 15 are refused from their first byte, whatever their length", () => {
+    for (const packet of RESERVED_TYPE_PACKETS) {
+      for (const bytes of [packet.bytes, Buffer.from([packet.bytes[0] | 0x0f, 0x02, 0x00, 0x01])]) {
+        const tracker = new PacketSizeTracker(1000, "client");
+        assert.equal(tracker.feed(Buffer.concat([publishBytes(10), bytes])), false, packet.name);
+        assert.equal(tracker.refusal, "reserved-type", packet.name);
+        assert.equal(tracker.refusedPacketName, packet.name);
+      }
+    }
+  });
+
+  for (const packet of [...SERVER_ONLY_PACKETS, ...RESERVED_TYPE_PACKETS]) {
     test(`a device sending ${packet.name} is cut as a protocol violation and its session ends as an error`, async () => {
       const tb = await startTestBroker();
       try {
-        const id = `sends-${packet.name.toLowerCase()}`;
+        const id = `sends-${packet.name.toLowerCase().replaceAll(" ", "-")}`;
         const secret = await tb.addDevice(id);
         const raw = await connectRaw(tb.port, { clientId: id, username: id, password: Buffer.from(secret) });
         raw.socket.write(packet.bytes);
