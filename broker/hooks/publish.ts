@@ -6,6 +6,7 @@ import type { DeviceConnection } from "../connection.ts";
 import { BrokerErrorCode } from "../errors.ts";
 import { readPacing } from "../read-pacer.ts";
 import type { UplinkOutcome } from "../uplink.ts";
+import { AclWarnings } from "./acl-warnings.ts";
 import type { HookContext } from "./context.ts";
 
 type AuthorizePublish = NonNullable<AedesOptions["authorizePublish"]>;
@@ -37,6 +38,7 @@ export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
   const { hub, uplink, connections, qos2InFlight } = ctx;
   const { logger, limits } = ctx.opts;
   const paceReads = readPacing(limits);
+  const aclWarnings = new AclWarnings(logger, ctx.opts.clock);
 
   /** The first copy of a QoS 2 message may be in aedes' store already: then only answer this one. */
   const askStore = (client: Client, messageId: number): Promise<Handling> =>
@@ -181,7 +183,7 @@ export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
     // The topic of the previous message passed already; a device publishes to the same topic again and again.
     if (packet.topic !== connection.lastUpTopic && !mayPublish(connection.deviceId, packet.topic)) {
       hub.aclDenied("publish");
-      logger.warn({ device: connection.deviceId, topic: packet.topic.slice(0, 256) }, "publish outside namespace");
+      aclWarnings.publishDenied(connection.deviceId, packet.topic);
       connection.markClosing("error");
       return callback(new BridgeError(BrokerErrorCode.aclDenied, "publish outside the device namespace"));
     }

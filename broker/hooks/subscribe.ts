@@ -3,6 +3,7 @@ import type { AedesOptions, Client } from "aedes";
 import { isUpTopic, maySubscribe } from "../acl.ts";
 import { BrokerErrorCode } from "../errors.ts";
 import { ThrottledWarning } from "../throttled-warning.ts";
+import { AclWarnings } from "./acl-warnings.ts";
 import type { HookContext } from "./context.ts";
 
 type AuthorizeSubscribe = NonNullable<AedesOptions["authorizeSubscribe"]>;
@@ -17,6 +18,7 @@ export function createAuthorizeSubscribe(ctx: HookContext): AuthorizeSubscribe {
     clock,
     "subscription limit reached; further filters refused (SUBACK 0x80)",
   );
+  const aclWarnings = new AclWarnings(logger, clock);
   /**
    * aedes stores a persistent session's SUBSCRIBE as the device sent it, every filter of the packet as soon as one of
    * them is granted, the refused ones included (aedes 1.2, storeSubscriptions), and restores them all at the next
@@ -35,10 +37,7 @@ export function createAuthorizeSubscribe(ctx: HookContext): AuthorizeSubscribe {
     const connection = connections.get(client);
     if (!connection || connection.closed || !maySubscribe(connection.deviceId, subscription.topic)) {
       hub.aclDenied("subscribe");
-      logger.warn(
-        { device: client.id, topic: String(subscription.topic).slice(0, 256) },
-        "subscribe outside namespace",
-      );
+      aclWarnings.subscribeDenied(client.id, String(subscription.topic));
       if (!client.clean) forget(client, subscription.topic);
       // A null subscription is answered with SUBACK return code 0x80 (failure); the session stays up.
       return callback(null, null);
