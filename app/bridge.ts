@@ -17,7 +17,7 @@ import { createDeviceRegistry, type DeviceRegistry } from "../broker/registry/in
 import { createEngineClient, type EngineClient } from "../engine-client/index.ts";
 import { BridgeError, hasErrorCode } from "../errors/index.ts";
 import { API_TOKEN_FILE, type ApiTokenSource, loadOrCreateApiToken, registerOperatorApi } from "./api/index.ts";
-import { classesByName, loadAgentClasses, registryClasses } from "./bridge/agent-classes.ts";
+import { loadServedAgentClasses, registryClasses } from "./bridge/agent-classes.ts";
 import { agentConfigError, checkAgentConfig } from "./bridge/agent-config.ts";
 import { acquireDataDirLock, type DataDirLock } from "./bridge/data-dir-lock.ts";
 import { OpenedParts } from "./bridge/opened-parts.ts";
@@ -111,7 +111,8 @@ async function buildBridge(
   opened: OpenedParts,
 ): Promise<Bridge> {
   const logger = options.logger;
-  const agentClasses = await loadAgentClasses(config.agents.classes);
+  const served = await loadServedAgentClasses(DeviceAgent, config.agents.classes);
+  const agentClasses = served.configured;
   const metrics = createMetrics();
   // DeviceAgent classes report command state transitions to the metrics (bridge_command_states_total). Wired in
   // (env.wiring), apart from the options the config file sets (env.config). The classes devices are provisioned with
@@ -136,12 +137,7 @@ async function buildBridge(
     createDeviceRegistry({ path: path.join(config.dataDir, REGISTRY_FILE) }),
     (r) => r.close(),
   );
-  const classNames = classesByName(
-    DeviceAgent,
-    agentClasses,
-    config.agents.classes.map((c) => c.export),
-  );
-  const perDevice = registryClasses(registry, classNames, logger);
+  const perDevice = registryClasses(registry, served.byName, logger);
   const engine =
     config.engine.urls.length === 0
       ? undefined
@@ -296,7 +292,7 @@ async function buildBridge(
     engine,
     engineHealthCheckTimeoutMs: config.engine.healthCheckTimeoutMs,
     activity: metrics.activity,
-    agentClassNames: [...classNames.keys()],
+    agentClassNames: [...served.byName.keys()],
     apiToken: token.token,
   });
   await registerMetricsRoute(http.app, metrics, { token: token.token });

@@ -124,7 +124,8 @@ export interface OperatorDeps {
   activity?: OperatorActivity;
   /**
    * The names `POST /api/devices` takes as `agentClass`: the bridge's agent classes (DeviceAgent, each configured class
-   * by export and class name). Any other is a 400. Default: not checked (any name is stored).
+   * by export and class name: the keys of `loadServedAgentClasses(...).byName`, the list `devices add --agent-class`
+   * checks too). Any other is a 400. Default: not checked (any name is stored).
    */
   agentClassNames?: readonly string[];
   /** The operator API token (see `loadOrCreateApiToken`). */

@@ -2,6 +2,7 @@
  * The operator REST API: devices, shadows, commands, telemetry, conversations, approvals and the fleet
  * overview, with its OpenAPI document and token handling. See docs/api.md.
  */
+export { unknownAgentClass } from "./agent-class-check.ts";
 export { bearerToken, tokensEqual } from "./auth.ts";
 export type {
   AgentCallResult,

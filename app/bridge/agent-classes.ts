@@ -71,6 +71,32 @@ export function classesByName(
   return byName;
 }
 
+/** The configured classes as loaded, and every class the bridge serves by the names a device is provisioned with. */
+export interface ServedAgentClasses {
+  /** `agents.classes` in order, as the runtime takes them (pattern and class). */
+  configured: LoadedAgentClass[];
+  /** `defaultClass` and each configured class by its class and export name ({@link classesByName}). */
+  byName: Map<string, AgentClass>;
+}
+
+/**
+ * Loads the configured classes and names every class the bridge serves. The keys of `byName` are the one list of
+ * names a device may be provisioned with: the bridge hands them to `POST /api/devices`, and `devices add
+ * --agent-class` loads them from the same config, so both refuse the same typos. Throws as {@link loadAgentClasses}.
+ */
+export async function loadServedAgentClasses(
+  defaultClass: AgentClass,
+  entries: readonly AgentClassConfig[],
+): Promise<ServedAgentClasses> {
+  const configured = await loadAgentClasses(entries);
+  const byName = classesByName(
+    defaultClass,
+    configured,
+    entries.map((entry) => entry.export),
+  );
+  return { configured, byName };
+}
+
 /**
  * Exact-id class entries for devices provisioned with `--agent-class NAME`. Read once at start: a device added with
  * a class while the bridge runs gets it from the next start (documented in docs/cli.md).

@@ -5,6 +5,7 @@ import type { FastifyInstance } from "fastify";
 import { AGENT_ERRORS } from "../../../agents/index.ts";
 import type { CodecName } from "../../../codecs/frames.ts";
 import { callDeviceAgent, requireDevice } from "../agent-call.ts";
+import { unknownAgentClass } from "../agent-class-check.ts";
 import type { OperatorDeps, OperatorDeviceRecord } from "../deps.ts";
 import { API_ERROR_CODES, ApiError } from "../errors.ts";
 import { type JsonValue, toJsonValue } from "../json-value.ts";
@@ -142,11 +143,11 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
     async (request, reply) => {
       const { id, codec, agentClass } = request.body;
       const known = deps.agentClassNames;
-      if (agentClass !== undefined && known !== undefined && !known.includes(agentClass)) {
-        // Stored as given, a typo would be served by the default class, with a warning at every start.
-        const message = `body.agentClass ${agentClass} is not an agent class of this bridge (${known.join(", ")})`;
-        throw new ApiError(400, API_ERROR_CODES.validation, message, "body.agentClass");
-      }
+      const unknown =
+        agentClass === undefined || known === undefined
+          ? undefined
+          : unknownAgentClass("body.agentClass", agentClass, known);
+      if (unknown !== undefined) throw new ApiError(400, API_ERROR_CODES.validation, unknown, "body.agentClass");
       const options: { codec?: CodecName; agentClass?: string } = {};
       if (codec !== undefined) options.codec = codec;
       if (agentClass !== undefined) options.agentClass = agentClass;
