@@ -12,6 +12,7 @@ import { isValidDeviceId } from "../../codecs/index.ts";
 import { agentDatabaseFile, REGISTRY_FILE } from "../bridge/layout.ts";
 import type { BridgeConfig } from "../config/index.ts";
 import { loadConfigOrExit } from "./config-flags.ts";
+import { requireServedAgentClass } from "./devices-agent-class.ts";
 import { addBatch, batchIds } from "./devices-batch.ts";
 import { purgeDevice } from "./devices-purge.ts";
 import { CliExit, EXIT_FAILURE, EXIT_USAGE } from "./exit.ts";
@@ -77,12 +78,11 @@ async function add(id: string | undefined, flags: Flags): Promise<void> {
     throw new CliExit(EXIT_USAGE);
   }
   requireDeviceId(id);
-  const registry = await openRegistry(flags, "provision");
+  const config = loadConfigOrExit(flags);
+  const agentClass = await requireServedAgentClass(flags, config);
+  const registry = await openRegistry(flags, "provision", config);
   try {
-    const result = await registry.add(id, {
-      codec: codec as CodecName | undefined,
-      agentClass: flags.agentClass as string | undefined,
-    });
+    const result = await registry.add(id, { codec: codec as CodecName | undefined, agentClass });
     switch (result.status) {
       case "created":
         if (flags.json) out(JSON.stringify({ id: result.device.id, secret: result.secret }));
@@ -115,14 +115,11 @@ async function addMany(id: string | undefined, codec: CodecName | undefined, fla
     process.stderr.write(`error: ${planned.message}\n`);
     throw new CliExit(EXIT_USAGE);
   }
-  const registry = await openRegistry(flags, "provision");
+  const config = loadConfigOrExit(flags);
+  const agentClass = await requireServedAgentClass(flags, config);
+  const registry = await openRegistry(flags, "provision", config);
   try {
-    await addBatch(
-      registry,
-      planned.ids,
-      { codec, agentClass: flags.agentClass as string | undefined, json: flags.json === true },
-      out,
-    );
+    await addBatch(registry, planned.ids, { codec, agentClass, json: flags.json === true }, out);
   } finally {
     registry.close();
   }
@@ -237,7 +234,10 @@ export function registerDevicesCommand(program: Command): void {
       .option("--count <n>", "provision n devices, ids --prefix plus 1..n zero-padded to the width of n")
       .option("--prefix <p>", "id prefix for --count (e.g. sensor- gives sensor-001 .. sensor-200)")
       .option("--codec <codec>", `the device's codec: ${CODEC_NAMES.join(", ")}`)
-      .option("--agent-class <name>", "agent class that serves the device")
+      .option(
+        "--agent-class <name>",
+        "agent class that serves the device: DeviceAgent or a class of the config's agents.classes (default: by pattern)",
+      )
       .option("--json", 'print {"id":...,"secret":...}, one object per line (what sim --credentials reads)'),
   ).action((id: string | undefined, flags: Flags) => add(id, flags));
   common(devices.command("list").description("list provisioned devices").option("--json", "print JSON")).action(

@@ -48,6 +48,9 @@ before(async () => {
     "--json",
     "--data-dir",
     dataDir,
+    // The config the bridge runs with: --agent-class takes only a class the bridge has.
+    "--config",
+    configFile,
   ]);
   assert.equal(special.status, 0, special.stderr);
   secrets.set("special-1", (JSON.parse(special.stdout) as { secret: string }).secret);

@@ -1,0 +1,44 @@
+/**
+ * `devices add --agent-class NAME` (one id or `--count`): the name must be one of the bridge's agent classes, the same
+ * list `POST /api/devices` checks (DeviceAgent, and each class of the config's `agents.classes` by class and export
+ * name), so a typo is refused before anything is written instead of provisioning a device that the bridge would serve
+ * with the default class, with only a warning at every start.
+ */
+import { BridgeError } from "../../errors/index.ts";
+import { unknownAgentClass } from "../api/agent-class-check.ts";
+import type { BridgeConfig } from "../config/index.ts";
+import { CliExit, EXIT_FAILURE, EXIT_USAGE } from "./exit.ts";
+
+/**
+ * The names of the classes the bridge started with `config` serves: the configured modules are imported here as
+ * `start` imports them, so this needs the config the bridge runs with (`-c/--config` or BRIDGE_CONFIG); without one,
+ * DeviceAgent alone. An entry that cannot be loaded ends the command as it ends `start` (exit 1, the entry named).
+ */
+async function servedClassNames(config: BridgeConfig): Promise<string[]> {
+  // Loaded on use: only a command given --agent-class pays for the agent runtime and the configured modules.
+  const { DeviceAgent } = await import("../../agents/device/index.ts");
+  const { AGENT_CLASS_ERROR, loadServedAgentClasses } = await import("../bridge/agent-classes.ts");
+  try {
+    return [...(await loadServedAgentClasses(DeviceAgent, config.agents.classes)).byName.keys()];
+  } catch (err) {
+    if (!(err instanceof BridgeError) || err.code !== AGENT_CLASS_ERROR) throw err;
+    process.stderr.write(`error: ${err.message}\n`);
+    throw new CliExit(EXIT_FAILURE);
+  }
+}
+
+/**
+ * The `--agent-class` flag once checked: undefined when not given, else a name the bridge has. An unknown name is bad
+ * usage (exit 2) with one line naming the flag, the name and the valid names.
+ */
+export async function requireServedAgentClass(
+  flags: Readonly<Record<string, unknown>>,
+  config: BridgeConfig,
+): Promise<string | undefined> {
+  const name = flags.agentClass;
+  if (name === undefined) return undefined;
+  const unknown = unknownAgentClass("--agent-class", String(name), await servedClassNames(config));
+  if (unknown === undefined) return String(name);
+  process.stderr.write(`error: ${unknown}\n`);
+  throw new CliExit(EXIT_USAGE);
+}
