@@ -6,7 +6,7 @@
  */
 import type { Clock } from "./clock.ts";
 import type { BrokerLogger } from "./options.ts";
-import { THROTTLED_WARNING_INTERVAL_MS, ThrottledWarning } from "./throttled-warning.ts";
+import { THROTTLED_WARNING_INTERVAL_MS, type ThrottledLineLevel, ThrottledWarning } from "./throttled-warning.ts";
 
 export interface ThrottledWarningPerKeyOptions {
   /** Least time between two lines of one key, ms. Default 10000. */
@@ -15,6 +15,8 @@ export interface ThrottledWarningPerKeyOptions {
   maxKeys?: number;
   /** What the keys are, plural, as the shared line of the keys past `maxKeys` names them. Default "addresses". */
   keysAre?: string;
+  /** The level its lines are written at. Default "warn". */
+  level?: ThrottledLineLevel;
 }
 
 interface KeyState {
@@ -28,6 +30,7 @@ export class ThrottledWarningPerKey {
   readonly #overflow: ThrottledWarning;
   readonly #intervalMs: number;
   readonly #maxKeys: number;
+  readonly #level: ThrottledLineLevel;
   #sweptAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(
@@ -38,11 +41,13 @@ export class ThrottledWarningPerKey {
   ) {
     this.#intervalMs = options.intervalMs ?? THROTTLED_WARNING_INTERVAL_MS;
     this.#maxKeys = options.maxKeys ?? 1024;
+    this.#level = options.level ?? "warn";
     this.#overflow = new ThrottledWarning(
       logger,
       clock,
       `${message} (from too many ${options.keysAre ?? "addresses"} to log each)`,
       this.#intervalMs,
+      this.#level,
     );
   }
 
@@ -53,7 +58,7 @@ export class ThrottledWarningPerKey {
     if (state !== undefined) {
       state.count++;
       if (now - state.loggedAtMs < this.#intervalMs) return;
-      this.logger.warn({ ...facts, count: state.count }, this.message);
+      this.logger[this.#level]({ ...facts, count: state.count }, this.message);
       state.loggedAtMs = now;
       state.count = 0;
       return;
@@ -64,7 +69,7 @@ export class ThrottledWarningPerKey {
       return;
     }
     this.#keys.set(key, { loggedAtMs: now, count: 0 });
-    this.logger.warn({ ...facts, count: 1 }, this.message);
+    this.logger[this.#level]({ ...facts, count: 1 }, this.message);
   }
 
   /**

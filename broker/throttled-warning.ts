@@ -8,6 +8,9 @@ import type { BrokerLogger } from "./options.ts";
 /** Default interval between two lines of one throttled warning. */
 export const THROTTLED_WARNING_INTERVAL_MS = 10_000;
 
+/** The log level a throttled line is written at: a warning, or an `info` line that a flood could repeat as well. */
+export type ThrottledLineLevel = "warn" | "info";
+
 export class ThrottledWarning {
   #count = 0;
   #loggedAtMs = Number.NEGATIVE_INFINITY;
@@ -17,6 +20,7 @@ export class ThrottledWarning {
     private readonly clock: Clock,
     private readonly message: string,
     private readonly intervalMs: number = THROTTLED_WARNING_INTERVAL_MS,
+    private readonly level: ThrottledLineLevel = "warn",
   ) {}
 
   /** Counts one occurrence; writes the line (with `count`, occurrences since the last line) when the interval passed. */
@@ -25,7 +29,7 @@ export class ThrottledWarning {
     const now = this.clock.now();
     if (now - this.#loggedAtMs < this.intervalMs) return;
     this.#loggedAtMs = now;
-    this.logger.warn({ ...facts, count: this.#count }, this.message);
+    this.logger[this.level]({ ...facts, count: this.#count }, this.message);
     this.#count = 0;
   }
 }

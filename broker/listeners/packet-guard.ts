@@ -89,6 +89,17 @@ export class PacketSizeTracker {
   }
 }
 
+/**
+ * True for the error a guarded stream was destroyed with (below): the broker counted and logged that cut already
+ * (packet-refusals.ts), so the error aedes then reports for the connection needs no line of its own.
+ */
+export function isPacketGuardCut(err: unknown): boolean {
+  return (
+    err instanceof BridgeError &&
+    (err.code === BrokerErrorCode.packetTooLarge || err.code === BrokerErrorCode.protocolViolation)
+  );
+}
+
 /** The error the guarded stream is destroyed with, which says why (a WebSocket's close code follows from it). */
 function refusalError(tracker: PacketSizeTracker, maxPacketBytes: number): BridgeError {
   if (tracker.refusal === "too-large") {

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { describe, test } from "node:test";
 import mqttPacket from "mqtt-packet";
+import { CONNECTION_ERROR_LINE } from "../../broker/hooks/events.ts";
 import { PACKET_TOO_LARGE_WARNING, PROTOCOL_VIOLATION_WARNING } from "../../broker/packet-refusals.ts";
 import { THROTTLED_WARNING_INTERVAL_MS } from "../../broker/throttled-warning.ts";
 import { ManualClock } from "../support/manual-clock.ts";
@@ -125,6 +126,11 @@ describe("a client reconnecting into the same protocol violation", () => {
       assert.deepEqual(warned(tb, PROTOCOL_VIOLATION_WARNING), [
         { remoteAddress: "127.0.0.1", device: undefined, packet: "CONNACK", count: 1 },
       ]);
+      // Nor does aedes' report of the cut connection add a line of its own.
+      assert.deepEqual(
+        tb.logger.lines.filter((l) => l.msg === CONNECTION_ERROR_LINE),
+        [],
+      );
     } finally {
       await server.close();
       await tb.close();

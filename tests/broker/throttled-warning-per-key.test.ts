@@ -45,4 +45,18 @@ describe("ThrottledWarningPerKey", () => {
     warning.note("e", { key: "e" });
     assert.deepEqual(logger.lines.at(-1)?.obj, { key: "e", count: 1 }, "a and b were forgotten, e has its own line");
   });
+
+  test("writes its lines at the level asked for, the shared line past maxKeys included", () => {
+    const clock = new ManualClock();
+    const logger = new MemoryLogger();
+    const line = new ThrottledWarningPerKey(logger, clock, "ended", { intervalMs: 1000, maxKeys: 1, level: "info" });
+    for (const key of ["a", "a", "b"]) line.note(key, { key });
+    assert.deepEqual(
+      logger.lines.map((l) => [l.level, l.msg]),
+      [
+        ["info", "ended"],
+        ["info", "ended (from too many addresses to log each)"],
+      ],
+    );
+  });
 });
