@@ -23,7 +23,9 @@ function parse(bytes: Uint8Array, maxDepth: number): unknown {
 /**
  * JSON text (UTF-8): the same map as CBOR, byte strings and big integers written as `{"$bytes": ...}` and
  * `{"$bigint": ...}` (see json-value.ts). For operators and the WebSocket protocol; binary devices never get it.
- * Decoding reads plain integer tokens beyond 2^53 exactly (as bigints) and refuses duplicate keys (json-parse.ts).
+ * Decoding reads plain integer tokens beyond 2^53 exactly (as bigints) and refuses duplicate keys and escapes of lone
+ * surrogates (json-parse.ts); bytes that are not UTF-8 are refused before parsing, so the parser sees only
+ * well-formed text.
  *
  * @example
  * const bytes = jsonCodec.encodeDown("cmd", { id: "c1", n: "reboot" }); // {"id":"c1","n":"reboot"}

@@ -10,10 +10,17 @@
  * `__proto__` keys are refused here too, before they could be assigned. Nesting is bounded, so the recursion is:
  * `maxNesting` counts objects and arrays, the frame being 1. Numbers with a fraction or an exponent stay floats, and
  * escapes in strings are decoded by `JSON.parse` itself once this parser has checked the literal. Throws `DecodeFault`.
+ *
+ * Text is well-formed Unicode, as in CBOR and protobuf: a `\u` escape of a lone surrogate (`"\ud800"`, which
+ * `JSON.parse` takes and UTF-8 cannot carry) is refused with `BRIDGE_ERR_FRAME_INVALID` naming its path, in a value
+ * or a key. Only strings with escapes are checked (the slow path): the input must be text decoded from UTF-8, which
+ * holds no lone surrogate of its own, so every caller decodes strictly first (the JSON codec and the API's body
+ * parser with a fatal decoder, the ws library for WebSocket text) and plain strings cost no extra scan.
  */
 import { DecodeFault } from "../schema/fault.ts";
 import { PathStack } from "../schema/path.ts";
 import { checkKey, MAX_INTEGER_DIGITS, normalizeBigInt } from "../schema/value.ts";
+import { isWellFormedText } from "../text-utf8.ts";
 
 /** Most digits of an integer token: the bound of every codec, as of `{"$bigint": ...}` text (schema/value.ts). */
 export { MAX_INTEGER_DIGITS };
@@ -54,7 +61,24 @@ function unexpected(): DecodeFault {
   return pos >= text.length ? syntax("unexpected end") : syntax(`unexpected ${JSON.stringify(text[pos])}`);
 }
 
-function parseString(): string {
+/** Matches a lone surrogate only: with the `u` flag a well-formed pair is one code point, outside this class. */
+const LONE_SURROGATE = /[\ud800-\udfff]/u;
+const LONE_SURROGATES = /[\ud800-\udfff]/gu;
+
+/** `s` with each lone surrogate written as its `\u` escape, so an error message naming it is well-formed text. */
+function escapeLoneSurrogates(s: string): string {
+  return s.replace(LONE_SURROGATES, (c) => `\\u${c.charCodeAt(0).toString(16)}`);
+}
+
+/** Refuses a decoded string holding a lone surrogate; a key is named by its own path, with the surrogate escaped. */
+function checkDecoded(decoded: string, isKey: boolean): void {
+  if (isWellFormedText(decoded)) return;
+  const shown = escapeLoneSurrogates((LONE_SURROGATE.exec(decoded) as RegExpExecArray)[0]);
+  if (isKey) path.push(escapeLoneSurrogates(decoded));
+  throw invalid(`${isKey ? "a key" : "text"} holds a lone surrogate ${shown}, which UTF-8 cannot carry`);
+}
+
+function parseString(isKey: boolean): string {
   // pos is at the opening quote. Fast path: a string without escapes or control characters, found natively.
   const close = text.indexOf('"', pos + 1);
   if (close !== -1) {
@@ -87,8 +111,11 @@ function parseString(): string {
     pos++;
   }
   pos++;
-  // The literal is checked above, so JSON.parse only decodes its escapes (lone surrogates included, as it would).
-  return escaped ? (JSON.parse(text.slice(start, pos)) as string) : text.slice(start + 1, pos - 1);
+  if (!escaped) return text.slice(start + 1, pos - 1);
+  // The literal is checked above, so JSON.parse only decodes its escapes; a lone surrogate among them is refused here.
+  const decoded = JSON.parse(text.slice(start, pos)) as string;
+  checkDecoded(decoded, isKey);
+  return decoded;
 }
 
 function digitsFrom(at: number): number {
@@ -151,7 +178,7 @@ function parseValue(nesting: number): unknown {
     case 0x5b: // [
       return parseArray(nesting + 1);
     case 0x22: // "
-      return parseString();
+      return parseString(false);
     case 0x74: // t
       return literal("true", true);
     case 0x66: // f
@@ -193,7 +220,7 @@ function parseObject(nesting: number): Record<string, unknown> {
   for (;;) {
     skipSpace();
     if (text.charCodeAt(pos) !== 0x22) throw unexpected();
-    const key = parseString();
+    const key = parseString(true);
     path.push(key);
     // The path text is built only for the refusal (building it per key cost a string per map entry).
     if (key === "__proto__") checkKey(key, path.toString());

@@ -92,7 +92,11 @@ export function toJsonMap(
   return escapeReserved && count === 1 && RESERVED.has(last) ? { $map: out } : out;
 }
 
-/** Converts parsed JSON into a Value (checked on the way). Throws DecodeFault. */
+/**
+ * Converts what `parseJson` (json-parse.ts) read into a Value (checked on the way). Throws DecodeFault. Text is not
+ * checked for lone surrogates again: the parser refused every one, naming its path, and its input is strictly
+ * decoded UTF-8 (json-codec.ts), so a second scan of every string and key would only cost the hot path.
+ */
 export function fromJsonValue(v: unknown, depth: number, maxDepth: number, field: string): unknown {
   switch (typeof v) {
     case "number":
@@ -100,7 +104,6 @@ export function fromJsonValue(v: unknown, depth: number, maxDepth: number, field
       if (!Number.isFinite(v)) throw invalid(field, "number out of range");
       return v === 0 ? 0 : v;
     case "string":
-      checkText(v, field);
       return v;
     case "object": {
       if (v === null) return null;
@@ -145,7 +148,6 @@ export function fromJsonMap(
   for (const key of keys) {
     const path = joinPath(field, key);
     checkKey(key, path);
-    checkText(key, path);
     out[key] = fromJsonValue(map[key], depth + 1, maxDepth, path);
   }
   return out;

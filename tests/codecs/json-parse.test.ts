@@ -1,7 +1,8 @@
 /**
  * The JSON codec's own parser (codecs/json/json-parse.ts) against `JSON.parse`: the same values and the same
- * refusals on everything `JSON.parse` handles exactly, and the two documented differences: integer tokens beyond
- * 2^53 keep their exact value, duplicate keys are refused. Plus what that means at the codec boundary.
+ * refusals on everything `JSON.parse` handles exactly, and the three documented differences: integer tokens beyond
+ * 2^53 keep their exact value, duplicate keys are refused, escapes of lone surrogates are refused. Plus what that
+ * means at the codec boundary.
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
@@ -165,5 +166,60 @@ describe("integers beyond 2^53 in JSON text", () => {
       '{"r":{"f":1.152921504606847e+18,"g":-1e+20,"h":9.007199254740992e+15,"n":{"$bigint":"1152921504606846976"}}}',
     );
     assert.deepStrictEqual(jsonCodec.decodeUp("telemetry", bytes), { ok: true, frame: { r } });
+  });
+});
+
+describe("lone surrogates in JSON text", () => {
+  /** The fault parseJson throws for `s`, or undefined when it parses. */
+  function fault(s: string): DecodeFault | undefined {
+    try {
+      parseJson(s, 16);
+      return undefined;
+    } catch (err) {
+      if (err instanceof DecodeFault) return err;
+      throw err;
+    }
+  }
+
+  test("a \\u escape of a lone surrogate in a value is refused with BRIDGE_ERR_FRAME_INVALID naming its path", () => {
+    const cases: [string, string][] = [
+      ['{"a":"\\ud800"}', "a"],
+      ['{"a":{"b":["ok","x\\udfff"]}}', "a.b[1]"],
+      ['{"a":"\\ude00\\ud83d"}', "a"],
+      ['{"a":"\\ud83d\\ud83d\\ude00"}', "a"],
+    ];
+    for (const [s, field] of cases) {
+      const refused = fault(s);
+      assert.equal(refused?.code, "BRIDGE_ERR_FRAME_INVALID", s);
+      assert.equal(refused?.field, field, s);
+      assert.match(
+        String(refused?.message),
+        new RegExp(`^${field.replace(/[.[\]]/g, "\\$&")}: text holds a lone surrogate`),
+      );
+    }
+  });
+
+  test("a lone surrogate in a key is refused naming the key, written as its escape so the message is well-formed", () => {
+    const refused = fault('{"a":{"k\\udc00":1}}');
+    assert.equal(refused?.code, "BRIDGE_ERR_FRAME_INVALID");
+    assert.equal(refused?.field, "a.k\\udc00");
+    assert.equal(refused?.message, "a.k\\udc00: a key holds a lone surrogate \\udc00, which UTF-8 cannot carry");
+    assert.ok((String(refused?.message) as string & { isWellFormed(): boolean }).isWellFormed());
+  });
+
+  test("a surrogate pair, escaped or not, is one character and reads as it was written", () => {
+    assert.deepStrictEqual(parseJson('{"e":"\\ud83d\\ude00","\\ud83d\\ude00":"😀"}', 16), { e: "😀", "😀": "😀" });
+  });
+
+  test("device JSON refuses them as before, with the same code and path", () => {
+    const result = jsonCodec.decodeUp("telemetry", text('{"r":{"label":"x\\ud800"}}'));
+    assert.equal(result.ok, false);
+    if (!result.ok) {
+      assert.equal(result.code, "BRIDGE_ERR_FRAME_INVALID");
+      assert.equal(result.field, "r.label");
+    }
+    const key = jsonCodec.decodeUp("telemetry", text('{"r":{"\\ud800":1}}'));
+    assert.equal(key.ok, false);
+    if (!key.ok) assert.equal(key.field, "r.\\ud800");
   });
 });
