@@ -8,7 +8,10 @@
  *
  * What the default parser refused stays refused: an empty body, a syntax error, `__proto__` keys and a `constructor`
  * holding a `prototype` (fastify's prototype poisoning checks), and a body nested deeper than MAX_BODY_DEPTH. What it
- * took stays taken, a leading byte order mark included.
+ * took stays taken, a leading byte order mark included, except text no device frame can carry: a lone surrogate
+ * (`"\ud800"`, refused by the parser naming its field) and a body that is not valid UTF-8 (a surrogate written as
+ * bytes, a Latin-1 `é`), which fastify's decoding turned into U+FFFD silently. Both got past the parser, to be
+ * stored with a 2xx where no agent checked them (an agent class) or refused later without naming the field.
  */
 import { errorCodes, type FastifyInstance } from "fastify";
 import { parseJson } from "../../codecs/json/json-parse.ts";
@@ -18,6 +21,9 @@ import { API_ERROR_CODES, ApiError } from "./errors.ts";
 /** U+FEFF, the byte order mark as it reads once the body is decoded from UTF-8. */
 const UTF8_BOM = 0xfeff;
 
+/** Strict: a body that is not UTF-8 is refused, never patched with U+FFFD. The BOM is skipped below, by hand. */
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
 /**
  * Replaces the `application/json` parser of the `api` scope (and only of it).
  *
@@ -26,11 +32,18 @@ const UTF8_BOM = 0xfeff;
  */
 export function useExactJsonBodies(api: FastifyInstance, maxDepth: number): void {
   api.removeContentTypeParser("application/json");
-  api.addContentTypeParser("application/json", { parseAs: "string" }, (_request, body, done) => {
-    const text = body as string;
-    if (text.length === 0) {
+  api.addContentTypeParser("application/json", { parseAs: "buffer" }, (_request, body, done) => {
+    const bytes = body as Buffer;
+    if (bytes.length === 0) {
       // The default parser's own error, so the answer is the one it always was (415, "send a JSON body").
       done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined);
+      return;
+    }
+    let text: string;
+    try {
+      text = utf8.decode(bytes);
+    } catch {
+      done(new ApiError(400, API_ERROR_CODES.validation, "body is not valid UTF-8", "body"), undefined);
       return;
     }
     try {
@@ -60,10 +73,10 @@ function toApiError(err: unknown, maxDepth: number): Error {
       // Worded as the depth check of every body (register.ts), whichever of the two finds it.
       return new ApiError(400, API_ERROR_CODES.validation, `body nests deeper than ${maxDepth}`, "body");
     case "BRIDGE_ERR_FRAME_INVALID": {
-      // A fault at a key (a duplicate, `__proto__`, an integer of over 4001 digits): the parser's message starts
-      // with that key's path, which becomes the API's field.
+      // A fault at a key or a value (a duplicate, `__proto__`, an integer of over 4001 digits, a lone surrogate): the
+      // parser's message starts with that path, which becomes the API's field; at the top it starts with "frame".
       const field = err.field === undefined ? "body" : `body.${err.field}`;
-      const prefix = `${err.field}: `;
+      const prefix = `${err.field ?? "frame"}: `;
       const problem = err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
       return new ApiError(400, API_ERROR_CODES.validation, `${field}: ${problem}`, field);
     }

@@ -56,7 +56,9 @@ export const MAX_METHOD_LENGTH = 128;
  * The text is read by the bridge's strict JSON parser, as device JSON and API bodies are (codecs/json/json-parse.ts):
  * an integer beyond ±(2^53-1) reaches the agent exactly, as a bigint, where `JSON.parse` would round it to a double;
  * a key twice in one object, a `__proto__` key and an integer of more than 4001 digits are refused naming the key's
- * path, where `JSON.parse` would keep the last key silently.
+ * path, where `JSON.parse` would keep the last key silently; so is a lone surrogate in a string or a key (`"\ud800"`),
+ * which no device frame can carry. The text itself is well-formed: the ws library closes a socket whose text frame is
+ * not valid UTF-8 (1007) before it gets here.
  */
 export function parseClientMessage(text: string): ParseOutcome {
   let raw: unknown;
@@ -113,7 +115,8 @@ function refusedJson(err: unknown, text: string): ParseOutcome {
       message: `values nest deeper than ${DEFAULT_DECODE_LIMITS.maxDepth}`,
     };
   }
-  // A fault at a key (a duplicate, `__proto__`, an over-long integer): the message names its path (`args[0].a`).
+  // A fault at a key or a value (a duplicate, `__proto__`, an over-long integer, a lone surrogate): the message names
+  // its path (`args[0].a`).
   const message = err.field === undefined ? err.message.replace(/^frame: /, "message: ") : err.message;
   const refused: ParseOutcome = { ok: false, code: WS_ERROR_CODES.badMessage, message };
   const id = err.field === "id" ? undefined : rpcIdOf(text);

@@ -2,7 +2,8 @@
  * The API's strict body parser (json-body.ts) takes every body fastify's default JSON parser took: a content type with
  * a charset, a leading UTF-8 byte order mark, empty objects, escapes, whitespace, numbers written with a fraction or an
  * exponent in fields that take integers, and large arrays within the body limit. It refuses more only where the docs
- * say so (duplicate keys), which json-big-integers.test.ts covers.
+ * say so: duplicate keys (json-big-integers.test.ts), lone surrogates and bodies that are not UTF-8
+ * (lone-surrogates.test.ts).
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
