@@ -4,8 +4,8 @@
  * starts and stops them in the right order.
  *
  * Start: runtime (resumes alarms, queues, outboxes) -> broker listeners -> HTTP; ready only when all are up.
- * Stop: refuse new upgrades -> close device sessions (broker) -> close HTTP -> drain and commit every agent ->
- * close the engine client and the registry. Nothing acknowledged is lost at any step: acks follow commits.
+ * Stop: refuse new upgrades -> close device sessions (broker), agent sockets and HTTP, together -> drain and commit
+ * every agent -> close the engine client and the registry. Nothing acknowledged is lost at any step: acks follow commits.
  */
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -27,6 +27,7 @@ import { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
 import { type BridgeTap, tapHost } from "./bridge/tap.ts";
 import { type Address, proxyProtocolOf, readTlsFiles } from "./bridge/listeners.ts";
 import { stopGraces } from "./bridge/stop-graces.ts";
+import { runStopStages } from "./bridge/stop-stages.ts";
 import type { BridgeConfig } from "./config/index.ts";
 import { registerDashboard } from "./dashboard/index.ts";
 import { createHttpServer, engineReadinessCheck, type HttpServer, type Readiness } from "./http/index.ts";
@@ -203,7 +204,7 @@ async function buildBridge(
         path: "/mqtt",
         trustedProxies: config.mqtt.trustedProxies,
         // The broker closes before the agents drain: an MQTT WebSocket that never answers its close frame is cut after
-        // a quarter of shutdown.timeoutMs (2 s at most), as the HTTP server's requests are.
+        // a quarter of shutdown.timeoutMs (2 s at most), while the other close waits run (stop-graces.ts).
         closeGraceMs: graces.mqttWebSocket,
       },
       anonymous: config.mqtt.allowAnonymous,
@@ -243,8 +244,8 @@ async function buildBridge(
       // A token holder may open sockets only to provisioned devices (or any id in anonymous mode).
       agentExists: (id) => config.mqtt.allowAnonymous || registry.get(id) !== undefined,
       maxBufferedBytes: config.http.agentSockets.maxBufferedBytes,
-      // The close handshake at a stop gets an eighth of shutdown.timeoutMs (1 s at most): with the MQTT WebSocket and
-      // HTTP close graces (a quarter each) it leaves at least three eighths of the stop budget for the agents to drain.
+      // The close handshake at a stop gets an eighth of shutdown.timeoutMs (1 s at most), while the MQTT WebSocket and
+      // HTTP close waits run: together they leave at least three quarters of the stop budget for the agents to drain.
       closeGraceMs: graces.agentSockets,
       observer: metrics.socketObserver,
       logger: logger.child({ component: "ws" }),
@@ -263,7 +264,7 @@ async function buildBridge(
       // Unlocks the engine check's replica URLs and error text; without it a probe gets the coarse answer.
       apiToken: token.token,
       // Requests in progress at a stop get a quarter of shutdown.timeoutMs (3 s at most): the agents drain after the
-      // HTTP server has closed, and must have time to before the stop is forced.
+      // HTTP server has closed (a request may call into them), and must have time to before the stop is forced.
       closeGraceMs: graces.http,
       // Slow clients (a head or body that never ends, idle keep-alive) cannot hold the port's connections for long.
       headersTimeoutMs: config.http.headersTimeoutMs,
@@ -299,24 +300,43 @@ async function buildBridge(
   await registerDashboard(http.app);
 
   let stopping: Promise<void> | undefined;
+  /**
+   * Settles once a start's HTTP listen is over (bound or failed). A stop closes the HTTP server only after it: closed
+   * while the listen was binding, the server would bind after its close and keep the port. Set before the listen
+   * begins, so a stop that begins the moment it does waits for it too.
+   */
+  let httpListenOver: Promise<void> = Promise.resolve();
 
   async function stopAll(): Promise<void> {
     phase = "stopping";
+    // Upgrades to /mqtt and /agents are refused from here. The HTTP server stops listening in the first stage, with the
+    // broker's listeners: no probe needs a 503 from /readyz first, since the devices' MQTT ports close at once too.
     http.stopAccepting();
-    const step = async (name: string, fn: () => unknown): Promise<void> => {
-      try {
-        await fn();
-      } catch (err) {
-        logger.error({ err, step: name }, "error while stopping");
-      }
-    };
-    await step("broker", () => broker.close());
-    await step("websockets", () => sockets.close());
-    await step("http", () => http.close());
-    await step("runtime", () => runtime.shutdown());
-    if (engine) await step("engine", () => engine.close());
-    await step("registry", () => registry.close());
-    await step("data-dir lock", () => lock.release());
+    await runStopStages(
+      [
+        // Independent sockets: their close waits overlap, each cut at its grace, so all end by graces.closesMs and the
+        // agents keep the rest of shutdown.timeoutMs (stop-graces.ts). One after the other they took the sum.
+        [
+          { name: "broker", run: () => broker.close() },
+          { name: "websockets", run: () => sockets.close() },
+          {
+            name: "http",
+            run: async () => {
+              await httpListenOver;
+              await http.close();
+            },
+          },
+        ],
+        // Only once nothing delivers events to the agents or calls into them: the runtime refuses new events while it
+        // drains, and a device's close (its agent's onClose) or an operator's call would be refused instead of run.
+        [{ name: "runtime", run: () => runtime.shutdown() }],
+        // An agent draining may still ask the engine; the registry and the lock go last.
+        ...(engine ? [[{ name: "engine", run: () => engine.close() }]] : []),
+        [{ name: "registry", run: () => registry.close() }],
+        [{ name: "data-dir lock", run: () => lock.release() }],
+      ],
+      (step, err) => logger.error({ err, step }, "error while stopping"),
+    );
     phase = "stopped";
   }
 
@@ -344,7 +364,15 @@ async function buildBridge(
         if (listening.tcp) current.mqtt = listening.tcp;
         if (listening.tls) current.mqtts = listening.tls;
         stillStarting();
-        current.http = await http.listen();
+        let listenOver = (): void => {};
+        httpListenOver = new Promise((resolve) => {
+          listenOver = resolve;
+        });
+        try {
+          current.http = await http.listen();
+        } finally {
+          listenOver();
+        }
         stillStarting();
       } catch (err) {
         // The stop closed the part this start was opening, which then fails with its own code (the broker's

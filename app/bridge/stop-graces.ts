@@ -1,9 +1,13 @@
 /**
- * How a stop's budget (`shutdown.timeoutMs`) is shared. The bridge stops in order: the broker (its MQTT WebSockets
- * get to answer their close frame), the agent sockets (their 1001 close handshake), the HTTP server (requests in
- * progress), then the runtime drains the agents' mailboxes. Each of the first three waits at most its grace, one after
- * the other, so together they take at most five eighths of the budget (their caps, 6 s, from 24 s on), and the
- * agents keep at least three eighths of it to drain before the stop is forced.
+ * How a stop's budget (`shutdown.timeoutMs`) is shared. The bridge first closes, all at once, the three parts that
+ * hold client sockets: the broker (its MQTT WebSockets get to answer their close frame), the agent sockets (their 1001
+ * close handshake) and the HTTP server (requests in progress). They close independent sockets, so their waits overlap:
+ * each starts when the stop does and ends at its own grace, so every socket is closed or cut by one shared deadline,
+ * `closesMs` (the longest grace: a quarter of the budget, 3 s at most). Then the runtime drains the agents' mailboxes,
+ * once every part that delivers events to the agents or calls into them has closed (the `onClose` of each connection
+ * that closed runs meanwhile, in its agent's mailbox: that is drain work, not a socket wait). The agents keep at least
+ * three quarters of the budget (12 s of the default 15 s) before the stop is forced. Run one after the other, as they
+ * once were, the waits took up to five eighths of it (6 s from 24 s on) and left the agents three eighths.
  */
 
 /** Longest the broker waits at a stop for an MQTT WebSocket to answer its close frame, ms (the broker's default). */
@@ -13,7 +17,7 @@ const AGENT_SOCKET_CLOSE_GRACE_MS = 1000;
 /** Longest the HTTP server waits for requests in progress at a stop before it cuts their connections, ms. */
 const HTTP_CLOSE_GRACE_MS = 3000;
 
-/** The close graces of one stop, ms. */
+/** The close graces of one stop, ms, each counted from the stop's start. */
 export interface StopGraces {
   /** The broker's `websocket.closeGraceMs`: a quarter of the budget, 2 s at most. */
   mqttWebSocket: number;
@@ -21,13 +25,17 @@ export interface StopGraces {
   agentSockets: number;
   /** The HTTP server's `closeGraceMs`: a quarter of the budget, 3 s at most. */
   http: number;
+  /**
+   * The shared deadline of the three overlapping waits: the longest grace, a quarter of the budget, 3 s at most. The
+   * agents' drain gets the rest of the budget.
+   */
+  closesMs: number;
 }
 
 /** The close graces for a stop budget of `timeoutMs` (shutdown.timeoutMs). */
 export function stopGraces(timeoutMs: number): StopGraces {
-  return {
-    mqttWebSocket: Math.min(MQTT_WEBSOCKET_CLOSE_GRACE_MS, Math.floor(timeoutMs / 4)),
-    agentSockets: Math.min(AGENT_SOCKET_CLOSE_GRACE_MS, Math.floor(timeoutMs / 8)),
-    http: Math.min(HTTP_CLOSE_GRACE_MS, Math.floor(timeoutMs / 4)),
-  };
+  const mqttWebSocket = Math.min(MQTT_WEBSOCKET_CLOSE_GRACE_MS, Math.floor(timeoutMs / 4));
+  const agentSockets = Math.min(AGENT_SOCKET_CLOSE_GRACE_MS, Math.floor(timeoutMs / 8));
+  const http = Math.min(HTTP_CLOSE_GRACE_MS, Math.floor(timeoutMs / 4));
+  return { mqttWebSocket, agentSockets, http, closesMs: Math.max(mqttWebSocket, agentSockets, http) };
 }
