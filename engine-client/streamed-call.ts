@@ -70,6 +70,11 @@ export class StreamedCall {
         this.#slot?.release();
         this.#replica?.recordSuccess();
         host.recordDone(ctx, key, event.usage, event.finishReason, this.#firstTokenAt);
+        // The call is over at `done` (always the last event), also for a caller that stops there without asking
+        // `stream()` for the end of its iteration: its generator stays suspended after yielding `done`, and `close()`
+        // would never run. The request's context goes now: its deadline timer (which keeps the process alive), its
+        // listener on the caller's signal, its place among the client's running requests. close() ends it again.
+        host.end(ctx);
       } else if (this.#firstTokenAt === undefined) {
         this.#firstTokenAt = host.options.clock.now();
         notify(host.options.observer, "onFirstToken", {

@@ -4,6 +4,7 @@
  * Time is the client's injected clock.
  */
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import { type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, test } from "node:test";
@@ -152,6 +153,36 @@ describe("an abandoned stream", () => {
       assert.equal(error, undefined);
       assert.equal(events.at(-1)?.type, "done");
       assert.equal(clock.pending, 0);
+    } finally {
+      await engine.close();
+      await sim.close();
+    }
+  });
+
+  test("that stops at done, without asking for the end of the iteration, leaves no deadline, listener or call behind", async () => {
+    // `done` is the last event, so a caller may stop there: its generator stays suspended after yielding it, and its
+    // finally (which ends the call) never runs. The call is over at done all the same.
+    const sim = await startEngineSimulator({ timeScale: 0 });
+    const clock = new ManualClock();
+    const engine = createEngineClient({ urls: [sim.url], model: sim.model, clock });
+    const caller = new AbortController();
+    try {
+      const iterator = engine
+        .stream(ASK, { agentId: "stops-at-done", signal: caller.signal, timeoutMs: 60_000 })
+        [Symbol.asyncIterator]();
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done === true) assert.fail("the iteration ended before done");
+        if (next.value.type === "done") break;
+      }
+      assert.equal(engine.stats().inFlight, 0);
+      // The request's deadline timer keeps the process alive (it is ref'd), so it must not outlive the call.
+      assert.equal(clock.pending, 0, "the call's deadline timer is left armed");
+      assert.equal(getEventListeners(caller.signal, "abort").length, 0, "the caller's signal is still listened to");
+      // Aborting the caller's signal afterwards is nothing to the finished call: no error is counted.
+      caller.abort(new Error("too late"));
+      assert.deepEqual(engine.stats().errors, {});
+      assert.equal(engine.stats().completed, 1);
     } finally {
       await engine.close();
       await sim.close();
