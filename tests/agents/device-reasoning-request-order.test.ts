@@ -305,3 +305,39 @@ test("two devices' questions delivered back to back both leave, and each agent w
     "Answer for order-r4b.",
   );
 });
+
+test("a second question of the device delivered while the first one's rows are still unwritten is refused as busy", async () => {
+  const { engine, scripted, asked } = probingEngine();
+  const h = harness(engine);
+  const dev = await h.open("order-r5");
+  // All three reach the mailbox before the first event's rows are written (after its request left): the events of
+  // one agent run one at a time, so the second and third see the first's turn row and are refused, not asked.
+  const delivered = ["first", "second", "first"].map((id, i) =>
+    h.runtime.deliver(dev.agentId, dev.connectionId, { channel: "reason", frame: { id, q: `Question ${i}?` } }),
+  );
+  assert.ok(delivered.every((d) => d.accepted));
+  assert.deepEqual(await Promise.all(delivered.map((d) => d.done)), [
+    { status: "committed" },
+    { status: "committed" },
+    { status: "committed" },
+  ]);
+  assert.equal(asked.length, 1, "only the first question reached the engine");
+  assert.deepEqual(
+    dev.frames("error").map((e) => [e.code, e.id]),
+    [
+      ["BRIDGE_ERR_REASON_BUSY", "second"],
+      ["BRIDGE_ERR_REASON_BUSY", "first"],
+    ],
+  );
+  const rows = await committedRows(h, "order-r5");
+  assert.deepEqual(
+    rows.turns.map((t) => [t.id, t.requestId, t.status]),
+    [["turn-1", "first", "running"]],
+  );
+  assert.deepEqual(
+    rows.questions.map((q) => q.content),
+    ["Question 0?"],
+  );
+  scripted.calls[0].reply({ text: "One." });
+  assert.equal((await finalFrame(dev, "first")).fr, "stop");
+});
