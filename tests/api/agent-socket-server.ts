@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import pino from "pino";
+import { after, before } from "node:test";
 import WebSocket from "ws";
 import { type AgentClass, type AgentRuntime, createRuntime } from "../../agents/index.ts";
 import { type AgentSocketServer, createAgentSocketServer } from "../../app/ws/index.ts";
@@ -67,6 +68,39 @@ export async function startAgentSocketRuntime(
       await runtime.shutdown();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * The suite set-up the protocol suites share: `startAgentSocketRuntime` before the suite's tests, and after them every
+ * client the tests pushed to `opened` terminated and the runtime closed. Read `runtime` and `base` inside tests.
+ */
+export function servedAgentSocketRuntime(
+  defaultAgentClass: AgentClass,
+  apiToken: string,
+  name: string,
+): { readonly runtime: AgentRuntime; readonly base: string; opened: WebSocket[] } {
+  let served: AgentSocketRuntime | undefined;
+  const started = (): AgentSocketRuntime => {
+    if (served === undefined) throw new Error("the agent socket runtime is read before the suite started it");
+    return served;
+  };
+  const opened: WebSocket[] = [];
+  before(async () => {
+    served = await startAgentSocketRuntime(defaultAgentClass, apiToken, name);
+  });
+  after(async () => {
+    for (const ws of opened) ws.terminate();
+    await served?.close();
+  });
+  return {
+    get runtime() {
+      return started().runtime;
+    },
+    get base() {
+      return started().base;
+    },
+    opened,
   };
 }
 

@@ -5,10 +5,10 @@
  * the socket closed first and their failures were dropped, so a plain client waited for answers that never came.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import WebSocket from "ws";
-import { Agent, type AgentRuntime } from "../../agents/index.ts";
-import { type AgentSocketRuntime, startAgentSocketRuntime } from "./agent-socket-server.ts";
+import { Agent } from "../../agents/index.ts";
+import { servedAgentSocketRuntime } from "./agent-socket-server.ts";
 
 const TOKEN = "ws-destroyed-token-0123456789";
 
@@ -56,25 +56,13 @@ async function until(check: () => boolean): Promise<void> {
 }
 
 describe("a WebSocket client whose agent is destroyed", () => {
-  let served: AgentSocketRuntime;
-  let runtime: AgentRuntime;
-  let base: string;
-
-  before(async () => {
-    served = await startAgentSocketRuntime(Ephemeral, TOKEN, "ws-destroyed");
-    runtime = served.runtime;
-    base = served.base;
-  });
-
-  after(async () => {
-    await served.close();
-  });
+  const sockets = servedAgentSocketRuntime(Ephemeral, TOKEN, "ws-destroyed");
 
   const destroyed = { success: false, code: "BRIDGE_ERR_AGENT_DESTROYED", error: "agent destroyed", done: true };
 
   test("by its own destroy() gets the answers of its waiting rpcs, then the close frame 1000 'agent destroyed'", async () => {
-    const { ws, seen } = await connect(`${base}/self-1?token=${TOKEN}`);
-    const other = await connect(`${base}/self-1?token=${TOKEN}`);
+    const { ws, seen } = await connect(`${sockets.base}/self-1?token=${TOKEN}`);
+    const other = await connect(`${sockets.base}/self-1?token=${TOKEN}`);
     await until(() => other.seen.messages.some((m) => m.type === "cf_agent_state"));
     ws.send(JSON.stringify({ type: "rpc", id: "1", method: "hold", args: [] }));
     await until(() => entered);
@@ -102,8 +90,8 @@ describe("a WebSocket client whose agent is destroyed", () => {
   });
 
   test("by the runtime API's destroyAgent is closed the same way", async () => {
-    const { seen } = await connect(`${base}/api-1?token=${TOKEN}`);
-    assert.equal(await runtime.destroyAgent("api-1"), true);
+    const { seen } = await connect(`${sockets.base}/api-1?token=${TOKEN}`);
+    assert.equal(await sockets.runtime.destroyAgent("api-1"), true);
     const closed = await seen.close;
     assert.equal(closed.code, 1000);
     assert.equal(closed.reason, "agent destroyed");

@@ -4,12 +4,10 @@
  * and a key twice in one object is refused with an error message naming it instead of the last one winning.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import type WebSocket from "ws";
+import { describe, test } from "node:test";
 import type { Value } from "../../codecs/frames.ts";
 import { Agent } from "../../agents/index.ts";
-import type { AgentRuntime } from "../../agents/types.ts";
-import { type AgentSocketRuntime, connectByType, startAgentSocketRuntime } from "./agent-socket-server.ts";
+import { connectByType, servedAgentSocketRuntime } from "./agent-socket-server.ts";
 
 const TOKEN = "ws-exact-json-token-0123456789";
 const BIG = "12345678901234567890123";
@@ -29,25 +27,11 @@ class Probe extends Agent<Record<string, Value>> {
 }
 
 describe("exact JSON in the WebSocket agent protocol", () => {
-  let served: AgentSocketRuntime;
-  let runtime: AgentRuntime;
-  let base: string;
-  const opened: WebSocket[] = [];
-
-  before(async () => {
-    served = await startAgentSocketRuntime(Probe, TOKEN, "ws-exact-json");
-    runtime = served.runtime;
-    base = served.base;
-  });
-
-  after(async () => {
-    for (const ws of opened) ws.terminate();
-    await served.close();
-  });
+  const sockets = servedAgentSocketRuntime(Probe, TOKEN, "ws-exact-json");
 
   test("an rpc argument beyond 2^53 reaches the agent as that exact integer", async () => {
-    const client = await connectByType(`${base}/probe-1?token=${TOKEN}`);
-    opened.push(client.ws);
+    const client = await connectByType(`${sockets.base}/probe-1?token=${TOKEN}`);
+    sockets.opened.push(client.ws);
     client.ws.send(`{"type":"rpc","id":"big","method":"kind","args":[${BIG}]}`);
     assert.deepEqual(await client.next("rpc"), {
       type: "rpc",
@@ -64,18 +48,18 @@ describe("exact JSON in the WebSocket agent protocol", () => {
   });
 
   test("a state holding an integer beyond 2^53 is stored exactly, and other clients see its decimal text", async () => {
-    const writer = await connectByType(`${base}/probe-2?token=${TOKEN}`);
-    const viewer = await connectByType(`${base}/probe-2?token=${TOKEN}&readonly=1`);
-    opened.push(writer.ws, viewer.ws);
+    const writer = await connectByType(`${sockets.base}/probe-2?token=${TOKEN}`);
+    const viewer = await connectByType(`${sockets.base}/probe-2?token=${TOKEN}&readonly=1`);
+    sockets.opened.push(writer.ws, viewer.ws);
     await viewer.next("cf_agent_state");
     writer.ws.send(`{"type":"cf_agent_state","state":{"serial":${BIG}}}`);
     assert.deepEqual((await viewer.next("cf_agent_state")).state, { serial: BIG });
-    assert.deepEqual(await runtime.call("probe-2", "peek", ["serial"]), { ok: true, value: `bigint:${BIG}` });
+    assert.deepEqual(await sockets.runtime.call("probe-2", "peek", ["serial"]), { ok: true, value: `bigint:${BIG}` });
   });
 
   test("a key twice in one object is refused naming it, with the rpc id, and nothing reaches the agent", async () => {
-    const client = await connectByType(`${base}/probe-3?token=${TOKEN}`);
-    opened.push(client.ws);
+    const client = await connectByType(`${sockets.base}/probe-3?token=${TOKEN}`);
+    sockets.opened.push(client.ws);
     client.ws.send('{"type":"rpc","id":"dup","method":"kind","args":[{"a":1,"a":2}]}');
     const refused = await client.next("error");
     assert.equal(refused.code, "BRIDGE_ERR_WS_BAD_MESSAGE");
@@ -83,15 +67,18 @@ describe("exact JSON in the WebSocket agent protocol", () => {
     assert.equal(refused.id, "dup");
     client.ws.send('{"type":"cf_agent_state","state":{"led":"on","led":"off"}}');
     assert.equal((await client.next("error")).message, "state.led: duplicate map key");
-    assert.deepEqual(await runtime.call("probe-3", "peek", ["led"]), { ok: true, value: "undefined:undefined" });
+    assert.deepEqual(await sockets.runtime.call("probe-3", "peek", ["led"]), {
+      ok: true,
+      value: "undefined:undefined",
+    });
     // The socket is still usable.
     client.ws.send('{"type":"rpc","id":"after","method":"kind","args":[1]}');
     assert.equal((await client.next("rpc")).result, "number:1");
   });
 
   test("invalid JSON is still BRIDGE_ERR_WS_BAD_JSON, now saying where", async () => {
-    const client = await connectByType(`${base}/probe-4?token=${TOKEN}`);
-    opened.push(client.ws);
+    const client = await connectByType(`${sockets.base}/probe-4?token=${TOKEN}`);
+    sockets.opened.push(client.ws);
     client.ws.send('{"type":"rpc",}');
     const refused = await client.next("error");
     assert.equal(refused.code, "BRIDGE_ERR_WS_BAD_JSON");

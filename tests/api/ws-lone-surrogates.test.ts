@@ -6,12 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import WebSocket from "ws";
 import type { Value } from "../../codecs/frames.ts";
 import { Agent } from "../../agents/index.ts";
-import type { AgentRuntime } from "../../agents/types.ts";
-import { type AgentSocketRuntime, connectByType, startAgentSocketRuntime } from "./agent-socket-server.ts";
+import { connectByType, servedAgentSocketRuntime } from "./agent-socket-server.ts";
 
 const TOKEN = "ws-lone-surrogates-token-0123456789";
 
@@ -31,25 +30,11 @@ class Echo extends Agent<Record<string, Value>> {
 }
 
 describe("lone surrogates in the WebSocket agent protocol", { timeout: 10_000 }, () => {
-  let served: AgentSocketRuntime;
-  let runtime: AgentRuntime;
-  let base: string;
-  const opened: WebSocket[] = [];
-
-  before(async () => {
-    served = await startAgentSocketRuntime(Echo, TOKEN, "ws-lone-surrogates");
-    runtime = served.runtime;
-    base = served.base;
-  });
-
-  after(async () => {
-    for (const ws of opened) ws.terminate();
-    await served.close();
-  });
+  const sockets = servedAgentSocketRuntime(Echo, TOKEN, "ws-lone-surrogates");
 
   test("an rpc argument or a state holding a lone surrogate is refused naming it, and nothing reaches the agent", async () => {
-    const client = await connectByType(`${base}/echo-1?token=${TOKEN}`);
-    opened.push(client.ws);
+    const client = await connectByType(`${sockets.base}/echo-1?token=${TOKEN}`);
+    sockets.opened.push(client.ws);
     client.ws.send('{"type":"rpc","id":"lone","method":"echo","args":[{"q":"why\\ud800"}]}');
     const value = await client.next("error");
     assert.equal(value.code, "BRIDGE_ERR_WS_BAD_MESSAGE");
@@ -61,15 +46,15 @@ describe("lone surrogates in the WebSocket agent protocol", { timeout: 10_000 },
     assert.equal(key.id, "key");
     client.ws.send('{"type":"cf_agent_state","state":{"label":"\\udfff"}}');
     assert.match(String((await client.next("error")).message), /^state\.label: text holds a lone surrogate/);
-    assert.deepEqual(await runtime.call("echo-1", "seen", []), { ok: true, value: { calls: 0, state: {} } });
+    assert.deepEqual(await sockets.runtime.call("echo-1", "seen", []), { ok: true, value: { calls: 0, state: {} } });
     // The socket is still usable.
     client.ws.send('{"type":"rpc","id":"after","method":"echo","args":[1]}');
     assert.equal((await client.next("rpc")).result, 1);
   });
 
   test("a lone surrogate in the rpc id is refused without echoing that id", async () => {
-    const client = await connectByType(`${base}/echo-2?token=${TOKEN}`);
-    opened.push(client.ws);
+    const client = await connectByType(`${sockets.base}/echo-2?token=${TOKEN}`);
+    sockets.opened.push(client.ws);
     client.ws.send('{"type":"rpc","id":"x\\ud800","method":"echo","args":[1]}');
     const refused = await client.next("error");
     assert.match(String(refused.message), /^id: text holds a lone surrogate/);
@@ -77,8 +62,8 @@ describe("lone surrogates in the WebSocket agent protocol", { timeout: 10_000 },
   });
 
   test("a text frame that is not valid UTF-8 closes the socket with 1007", async () => {
-    const ws = new WebSocket(`${base}/echo-3?token=${TOKEN}`);
-    opened.push(ws);
+    const ws = new WebSocket(`${sockets.base}/echo-3?token=${TOKEN}`);
+    sockets.opened.push(ws);
     await once(ws, "open");
     ws.on("error", () => {}); // the server's close is the outcome under test
     const cesu = Buffer.concat([
@@ -89,12 +74,12 @@ describe("lone surrogates in the WebSocket agent protocol", { timeout: 10_000 },
     ws.send(cesu, { binary: false });
     const [code] = (await once(ws, "close")) as [number];
     assert.equal(code, 1007);
-    assert.deepEqual(await runtime.call("echo-3", "seen", []), { ok: true, value: { calls: 0, state: {} } });
+    assert.deepEqual(await sockets.runtime.call("echo-3", "seen", []), { ok: true, value: { calls: 0, state: {} } });
   });
 
   test("a surrogate pair, escaped or as UTF-8, reaches the agent and comes back byte for byte", async () => {
-    const client = await connectByType(`${base}/echo-4?token=${TOKEN}`);
-    opened.push(client.ws);
+    const client = await connectByType(`${sockets.base}/echo-4?token=${TOKEN}`);
+    sockets.opened.push(client.ws);
     const raw: Buffer[] = [];
     client.ws.on("message", (data) => raw.push(data as Buffer));
     client.ws.send('{"type":"rpc","id":"e1","method":"echo","args":[{"\\ud83d\\ude00":"\\ud83d\\ude00"}]}');

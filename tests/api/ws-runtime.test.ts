@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
-import type WebSocket from "ws";
+import { describe, test } from "node:test";
 import { Agent } from "../../agents/index.ts";
-import type { AgentRuntime, Connection } from "../../agents/types.ts";
+import type { Connection } from "../../agents/types.ts";
 import { BridgeError } from "../../errors/index.ts";
-import { type AgentSocketRuntime, connectByType, startAgentSocketRuntime } from "./agent-socket-server.ts";
+import { connectByType, servedAgentSocketRuntime } from "./agent-socket-server.ts";
 
 const TOKEN = "ws-runtime-token-0123456789";
 
@@ -35,26 +34,12 @@ class Counter extends Agent<CounterState> {
 }
 
 describe("WebSocket agent protocol against the real runtime", () => {
-  let served: AgentSocketRuntime;
-  let runtime: AgentRuntime;
-  let base: string;
-  const opened: WebSocket[] = [];
-
-  before(async () => {
-    served = await startAgentSocketRuntime(Counter, TOKEN, "ws-runtime");
-    runtime = served.runtime;
-    base = served.base;
-  });
-
-  after(async () => {
-    for (const ws of opened) ws.terminate();
-    await served.close();
-  });
+  const sockets = servedAgentSocketRuntime(Counter, TOKEN, "ws-runtime");
 
   test("identity and state arrive on connect, rpc changes state, and other clients are synced", async () => {
-    const a = await connectByType(`${base}/counter-1?token=${TOKEN}`);
-    const b = await connectByType(`${base}/counter-1?token=${TOKEN}&readonly=1`);
-    opened.push(a.ws, b.ws);
+    const a = await connectByType(`${sockets.base}/counter-1?token=${TOKEN}`);
+    const b = await connectByType(`${sockets.base}/counter-1?token=${TOKEN}&readonly=1`);
+    sockets.opened.push(a.ws, b.ws);
     const identity = await a.next("cf_agent_identity");
     assert.equal(identity.name, "Counter");
     assert.equal(identity.agent, "counter-1");
@@ -70,9 +55,9 @@ describe("WebSocket agent protocol against the real runtime", () => {
   });
 
   test("a readonly client cannot set state, and a state the agent rejects comes back as cf_agent_state_error", async () => {
-    const a = await connectByType(`${base}/counter-2?token=${TOKEN}`);
-    const viewer = await connectByType(`${base}/counter-2?token=${TOKEN}&readonly=1`);
-    opened.push(a.ws, viewer.ws);
+    const a = await connectByType(`${sockets.base}/counter-2?token=${TOKEN}`);
+    const viewer = await connectByType(`${sockets.base}/counter-2?token=${TOKEN}&readonly=1`);
+    sockets.opened.push(a.ws, viewer.ws);
     await viewer.next("cf_agent_state");
     viewer.ws.send(JSON.stringify({ type: "cf_agent_state", state: { n: 100 } }));
     assert.equal((await viewer.next("cf_agent_state_error")).code, "BRIDGE_ERR_WS_READONLY");
@@ -80,21 +65,21 @@ describe("WebSocket agent protocol against the real runtime", () => {
     const refused = await a.next("cf_agent_state_error");
     assert.equal(refused.code, "BRIDGE_ERR_STATE_INVALID");
     assert.match(String(refused.error), /n must be >= 0/);
-    const result = await runtime.call("counter-2", "add", [0]);
+    const result = await sockets.runtime.call("counter-2", "add", [0]);
     assert.deepEqual(result, { ok: true, value: 0 });
   });
 
   test("a readonly client's rpc to a method that calls setState fails with BRIDGE_ERR_READONLY_CONNECTION and changes nothing", async () => {
-    const a = await connectByType(`${base}/counter-4?token=${TOKEN}`);
-    const viewer = await connectByType(`${base}/counter-4?token=${TOKEN}&readonly=1`);
-    opened.push(a.ws, viewer.ws);
+    const a = await connectByType(`${sockets.base}/counter-4?token=${TOKEN}`);
+    const viewer = await connectByType(`${sockets.base}/counter-4?token=${TOKEN}&readonly=1`);
+    sockets.opened.push(a.ws, viewer.ws);
     await viewer.next("cf_agent_state");
     await a.next("cf_agent_state");
     viewer.ws.send(JSON.stringify({ type: "rpc", id: "v1", method: "add", args: [7] }));
     const refused = await viewer.next("rpc");
     assert.equal(refused.success, false);
     assert.equal(refused.code, "BRIDGE_ERR_READONLY_CONNECTION");
-    assert.deepEqual(await runtime.call("counter-4", "peek", []), { ok: true, value: 0 });
+    assert.deepEqual(await sockets.runtime.call("counter-4", "peek", []), { ok: true, value: 0 });
     // The same method from the read-write client still works, and the viewer is synced with it.
     a.ws.send(JSON.stringify({ type: "rpc", id: "a1", method: "add", args: [2] }));
     assert.deepEqual(await a.next("rpc"), { type: "rpc", id: "a1", success: true, result: 2, done: true });
@@ -102,8 +87,8 @@ describe("WebSocket agent protocol against the real runtime", () => {
   });
 
   test("unknown, non-callable and failing methods answer success false with a stable code", async () => {
-    const a = await connectByType(`${base}/counter-3?token=${TOKEN}`);
-    opened.push(a.ws);
+    const a = await connectByType(`${sockets.base}/counter-3?token=${TOKEN}`);
+    sockets.opened.push(a.ws);
     a.ws.send(JSON.stringify({ type: "rpc", id: "u", method: "nope", args: [] }));
     const unknown = await a.next("rpc");
     assert.equal(unknown.success, false);
