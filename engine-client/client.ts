@@ -13,7 +13,7 @@ import { notify } from "./observer.ts";
 import { type EngineClientInit, type EngineClientOptions, resolveEngineClientOptions } from "./options.ts";
 import { Replica } from "./replica.ts";
 import { RequestContext } from "./request-context.ts";
-import { withAttempts } from "./retry-loop.ts";
+import { attemptRequestId, withAttempts } from "./retry-loop.ts";
 import { StreamedCall, type StreamedCallHost } from "./streamed-call.ts";
 import type { EngineClient, EngineClientStats, EngineHealth, EngineReplicaHealth } from "./types.ts";
 import { validateCall } from "./validate-call.ts";
@@ -137,8 +137,12 @@ class OpenAiEngineClient implements EngineClient {
     let replicaKey: string | undefined;
     try {
       const body = encodeChatBody(request, await this.#model(request, ctx), false);
-      const attempt = await withAttempts(ctx, this.#admission, this.#options, this.#countRetry, (replica) =>
-        postCompletion(replica, this.#options, { body, requestId: ctx.requestId, signal: ctx.signal }),
+      const attempt = await withAttempts(ctx, this.#admission, this.#options, this.#countRetry, (replica, n) =>
+        postCompletion(replica, this.#options, {
+          body,
+          requestId: attemptRequestId(ctx.requestId, n),
+          signal: ctx.signal,
+        }),
       );
       replicaKey = attempt.replica.key;
       attempt.replica.recordSuccess();

@@ -39,13 +39,22 @@ export class Attempted<T> {
   }
 }
 
+/**
+ * The X-Request-Id of attempt `n` of request `requestId`. vLLM takes the header as its own request id and refuses
+ * (400) an id it still runs, and an attempt this client gave up on may still run there (a deadline before the
+ * headers, a connection dropped before the engine noticed): a retry gets its own id, with the first one's as prefix.
+ */
+export function attemptRequestId(requestId: string, n: number): string {
+  return n === 1 ? requestId : `${requestId}-${n}`;
+}
+
 /** Runs `attempt` on an admitted replica, retrying retryable failures with backoff on other replicas. */
 export async function withAttempts<T>(
   ctx: RequestContext,
   admission: Admission,
   options: EngineClientOptions,
   onRetry: () => void,
-  attempt: (replica: Replica) => Promise<T>,
+  attempt: (replica: Replica, n: number) => Promise<T>,
 ): Promise<Attempted<T>> {
   const { retry, clock, observer } = options;
   const avoid = new Set<Replica>();
@@ -71,7 +80,7 @@ export async function withAttempts<T>(
     try {
       // Success is recorded by the caller once the answer is complete: a stream that opens and then breaks is
       // not a healthy replica.
-      const value = await attempt(replica);
+      const value = await attempt(replica, n);
       return new Attempted(value, replica, admission);
     } catch (raw) {
       const err = ctx.aborted ? ctx.reason : raw;

@@ -11,7 +11,7 @@ import { notify } from "./observer.ts";
 import type { EngineClientOptions } from "./options.ts";
 import type { Replica } from "./replica.ts";
 import type { RequestContext } from "./request-context.ts";
-import type { Attempted } from "./retry-loop.ts";
+import { type Attempted, attemptRequestId } from "./retry-loop.ts";
 import { type OpenedStream, openStream } from "./stream-dispatch.ts";
 import { ChatStreamReader } from "./stream-reader.ts";
 import { encodeChatBody } from "./chat-body.ts";
@@ -22,7 +22,7 @@ export interface StreamedCallHost {
   /** The model to name in the request body: a value when known now, a promise when it must be looked up. */
   model(request: ChatRequest, ctx: RequestContext): string | undefined | Promise<string | undefined>;
   /** Runs one attempt loop (admission, retries before the first byte) around `attempt`. */
-  attempts<T>(ctx: RequestContext, attempt: (replica: Replica) => Promise<T>): Promise<Attempted<T>>;
+  attempts<T>(ctx: RequestContext, attempt: (replica: Replica, n: number) => Promise<T>): Promise<Attempted<T>>;
   recordDone(
     ctx: RequestContext,
     replica: string,
@@ -128,16 +128,17 @@ export class StreamedCall {
 
   /**
    * Opens the call. Nothing here waits unless it must (a model lookup, a full engine, a retry), so a caller that
-   * starts the call inside an agent's event has the request on the socket before the event commits (undici writes
-   * to an idle connection synchronously).
+   * starts the call inside an agent's event has it dispatched in that same turn. undici writes it to a reused idle
+   * connection on the loop's check phase, after whatever that turn still does synchronously; work that need not come
+   * first waits for the write (agents/device/reasoning/after-request-write.ts).
    */
   async #open(): Promise<ChatStreamReader> {
     const { ctx, host, request } = this;
     const named = host.model(request, ctx);
     const model = named instanceof Promise ? await named : named;
     const body = encodeChatBody(request, model, true);
-    const attempt = await host.attempts(ctx, (replica) =>
-      openStream(replica, host.options, { body, requestId: ctx.requestId, request: ctx }),
+    const attempt = await host.attempts(ctx, (replica, n) =>
+      openStream(replica, host.options, { body, requestId: attemptRequestId(ctx.requestId, n), request: ctx }),
     );
     this.#opened = attempt.value;
     this.#slot = attempt;
