@@ -19,12 +19,7 @@ export function encodeChatBody(request: ChatRequest, model: string | undefined, 
     const toolsText = request.tools === undefined ? undefined : frozenToolsText(request.tools);
     if (toolsText === undefined) return JSON.stringify(buildChatBody(request, model, stream));
     // buildChatBody's keys in its order: messages, model, tools, then the rest.
-    const {
-      messages,
-      model: named,
-      tools: _,
-      ...rest
-    } = buildChatBody({ ...request, tools: undefined }, model, stream);
+    const { messages, model: named, ...rest } = buildChatBody({ ...request, tools: undefined }, model, stream);
     let text = `{"messages":${JSON.stringify(messages)}`;
     if (named !== undefined) text += `,"model":${JSON.stringify(named)}`;
     text += `,"tools":${toolsText}`;
