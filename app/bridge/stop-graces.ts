@@ -10,12 +10,17 @@
  * once were, the waits took up to five eighths of it (6 s from 24 s on) and left the agents three eighths.
  */
 
-/** Longest the broker waits at a stop for an MQTT WebSocket to answer its close frame, ms (the broker's default). */
-const MQTT_WEBSOCKET_CLOSE_GRACE_MS = 2000;
+import { BROKER_DEFAULTS } from "../../broker/index.ts";
+import { HTTP_SERVER_DEFAULTS } from "../http/index.ts";
+import { AGENT_SOCKET_DEFAULTS } from "../ws/index.ts";
+
+// Each grace is at most the part's own default: the budget only ever shortens it.
+/** Longest the broker waits at a stop for an MQTT WebSocket to answer its close frame, ms. */
+const MQTT_WEBSOCKET_CLOSE_GRACE_MS = BROKER_DEFAULTS.websocket.closeGraceMs;
 /** Longest agent socket clients get at a stop to finish the 1001 close handshake before they are cut, ms. */
-const AGENT_SOCKET_CLOSE_GRACE_MS = 1000;
+const AGENT_SOCKET_CLOSE_GRACE_MS = AGENT_SOCKET_DEFAULTS.closeGraceMs;
 /** Longest the HTTP server waits for requests in progress at a stop before it cuts their connections, ms. */
-const HTTP_CLOSE_GRACE_MS = 3000;
+const HTTP_CLOSE_GRACE_MS = HTTP_SERVER_DEFAULTS.closeGraceMs;
 
 /** The close graces of one stop, ms, each counted from the stop's start. */
 export interface StopGraces {
