@@ -240,6 +240,26 @@ export async function connackCode(url: string, options: IClientOptions): Promise
   }
 }
 
+/**
+ * What a CONNECT got, keeping the client when accepted: a CONNACK code (0: accepted, with its client; the others close
+ * it), or `closed` for a socket closed without any CONNACK. For tests that go on with the accepted session or must tell
+ * a refusal from a cut; `connackCode` when only the code matters.
+ */
+export function connectAttempt(
+  url: string,
+  options: IClientOptions,
+): Promise<{ code: number | "closed"; client?: MqttClient }> {
+  return new Promise((resolve) => {
+    const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4, ...options });
+    client.once("connect", () => resolve({ code: 0, client }));
+    client.once("error", (err) => {
+      client.end(true);
+      resolve({ code: typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1 });
+    });
+    client.once("close", () => resolve({ code: "closed" }));
+  });
+}
+
 export function endClient(client: MqttClient, force = false): Promise<void> {
   return new Promise((resolve) => client.end(force, {}, () => resolve()));
 }

@@ -10,11 +10,18 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import pino from "pino";
 import type { AgentHost, CloseReason, ConnectionTransport, EventResult, InboundMessage } from "../../agents/host.ts";
 import { Agent, type AgentRuntime, type Connection, createRuntime } from "../../agents/index.ts";
-import { connectDevice, endClient, RecordingHost, type TestBroker, startTestBroker, waitUntil } from "./helpers.ts";
+import {
+  connectAttempt,
+  connectDevice,
+  endClient,
+  RecordingHost,
+  type TestBroker,
+  startTestBroker,
+  waitUntil,
+} from "./helpers.ts";
 
 /** Holds the agent in an event until the test lets it go on, as a long reasoning turn or a slow RPC would. */
 let busy = false;
@@ -31,19 +38,6 @@ class BusyAgent extends Agent {
 
 const OPEN_FAILED = "BRIDGE_ERR_OPEN_FAILED";
 const noopTransport: ConnectionTransport = { send() {}, sendProtocol() {}, close() {} };
-
-/** What a CONNECT got: a CONNACK code (0: accepted, with its client), or a socket closed without any CONNACK. */
-function attempt(url: string, options: IClientOptions): Promise<{ code: number | "closed"; client?: MqttClient }> {
-  return new Promise((resolve) => {
-    const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4, ...options });
-    client.once("connect", () => resolve({ code: 0, client }));
-    client.once("error", (err) => {
-      client.end(true);
-      resolve({ code: typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1 });
-    });
-    client.once("close", () => resolve({ code: "closed" }));
-  });
-}
 
 function refusalWarnings(tb: TestBroker<AgentHost>, device: string): Array<Record<string, unknown>> {
   return tb.logger.lines
@@ -101,7 +95,7 @@ describe("an agent destroyed while a session to it opens (anonymous mode, DELETE
     tb.broker.endSessions("anon-1", "removed");
     const destroyed = runtime.destroyAgent("anon-1");
     const asked = opensAsked;
-    const reconnect = attempt(tb.url, { clientId: "anon-1" });
+    const reconnect = connectAttempt(tb.url, { clientId: "anon-1" });
     // Its open waits in the busy agent's mailbox, behind the event that runs; the destroy comes once that ends.
     await waitUntil(() => opensAsked === asked + 1);
     release();
@@ -128,7 +122,7 @@ describe("an agent destroyed while a session to it opens (anonymous mode, DELETE
     assert.equal(secret.status, "created");
     await occupy("reg-1");
     const asked = opensAsked;
-    const connecting = attempt(tb.url, {
+    const connecting = connectAttempt(tb.url, {
       clientId: "reg-1",
       username: "reg-1",
       password: secret.status === "created" ? secret.secret : "",
@@ -154,7 +148,7 @@ describe("open failures that are not a session's end keep their warning and coun
     const tb = await startTestBroker({ anonymous: true });
     try {
       tb.host.openResult = { status: "failed", code: "BRIDGE_ERR_HANDLER_FAILED", message: "onConnect threw" };
-      assert.equal((await attempt(tb.url, { clientId: "faulty-1" })).code, 3);
+      assert.equal((await connectAttempt(tb.url, { clientId: "faulty-1" })).code, 3);
       await waitUntil(() => refusalWarnings(tb, "faulty-1").length === 1);
       assert.deepEqual(refusalWarnings(tb, "faulty-1"), [
         { device: "faulty-1", code: "BRIDGE_ERR_HANDLER_FAILED", count: 1 },
@@ -169,7 +163,7 @@ describe("open failures that are not a session's end keep their warning and coun
     const tb = await startTestBroker({ anonymous: true });
     try {
       tb.host.openResult = { status: "failed", code: "BRIDGE_ERR_RUNTIME_CLOSED", message: "runtime is shut down" };
-      assert.equal((await attempt(tb.url, { clientId: "orphan-1" })).code, 3);
+      assert.equal((await connectAttempt(tb.url, { clientId: "orphan-1" })).code, 3);
       await waitUntil(() => refusalWarnings(tb, "orphan-1").length === 1);
       assert.equal(tb.broker.stats().limitBreaches[OPEN_FAILED], 1);
     } finally {
@@ -199,7 +193,7 @@ test("a takeover that an operator's removal ended while the old session's close 
     });
     // The second session closes the first (a takeover) and waits for that close; the device is removed meanwhile,
     // which ends the second session before its open reaches the agent.
-    const second = attempt(tb.url, { clientId: "twin-1" });
+    const second = connectAttempt(tb.url, { clientId: "twin-1" });
     await waitUntil(() => host.closes("twin-1").length === 1);
     assert.equal(tb.broker.endSessions("twin-1", "removed"), 1, "the opening session (the first one is closing)");
     letGo();

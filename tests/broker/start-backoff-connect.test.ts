@@ -9,12 +9,12 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { MqttClient } from "mqtt";
 import pino from "pino";
 import { Agent, type AgentRuntime, createRuntime } from "../../agents/index.ts";
 import { START_RETRY_FIRST_MS } from "../../agents/start-backoff.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { endClient, publish, type TestBroker, startTestBroker, waitUntil } from "./helpers.ts";
+import { connectAttempt, endClient, publish, type TestBroker, startTestBroker, waitUntil } from "./helpers.ts";
 
 const TIMEOUT_MS = 1_000;
 const stuck = { hanging: true, starts: 0 };
@@ -24,18 +24,6 @@ class Stuck extends Agent {
     stuck.starts++;
     if (stuck.hanging) return new Promise(() => {});
   }
-}
-
-/** What a CONNECT got: a CONNACK code (0: accepted, with its client). */
-function attempt(url: string, options: IClientOptions): Promise<{ code: number; client?: MqttClient }> {
-  return new Promise((resolve) => {
-    const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4, ...options });
-    client.once("connect", () => resolve({ code: 0, client }));
-    client.once("error", (err) => {
-      client.end(true);
-      resolve({ code: typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1 });
-    });
-  });
 }
 
 describe("a device whose agent's onStart keeps timing out", () => {
@@ -72,7 +60,7 @@ describe("a device whose agent's onStart keeps timing out", () => {
     const options = { clientId: "dev-stuck", username: "dev-stuck", password: secret };
 
     // The open waits through the two time limits of the runtime's clock, then fails.
-    const first = attempt(tb.url, options);
+    const first = connectAttempt(tb.url, options);
     await waitUntil(() => stuck.starts === 1);
     await clock.advance(TIMEOUT_MS);
     await waitUntil(() => stuck.starts === 2);
@@ -80,7 +68,7 @@ describe("a device whose agent's onStart keeps timing out", () => {
     assert.equal((await first).code, 3, "server unavailable");
 
     // During the backoff: refused at once, with no start tried for it.
-    assert.equal((await attempt(tb.url, options)).code, 3);
+    assert.equal((await connectAttempt(tb.url, options)).code, 3);
     assert.equal(stuck.starts, 2);
 
     // onStart settles at the next try (the backoff's end): the agent is started again.
@@ -88,7 +76,7 @@ describe("a device whose agent's onStart keeps timing out", () => {
     await clock.advance(START_RETRY_FIRST_MS);
     await waitUntil(() => stuck.starts === 3);
 
-    const again = await attempt(tb.url, options);
+    const again = await connectAttempt(tb.url, options);
     assert.equal(again.code, 0, "accepted");
     const client = again.client as MqttClient;
     clients.push(client);
