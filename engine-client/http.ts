@@ -5,6 +5,7 @@
  * loop decides with `isRetryableEngineError` alone.
  */
 import type { Dispatcher } from "undici";
+import type { BridgeError } from "../errors/index.ts";
 import type { Clock } from "./clock.ts";
 import { ENGINE_ERROR_CODES, engineError, isDeadlineExpiry, redactSecret } from "./errors.ts";
 import type { EngineClientOptions } from "./options.ts";
@@ -39,12 +40,7 @@ export async function sendRequest(
       if (isDeadlineExpiry(init.signal.reason)) replica.suspectStall();
       throw init.signal.reason;
     }
-    throw engineError(
-      ENGINE_ERROR_CODES.unavailable,
-      `engine replica ${replica.key} could not be reached: ${describeNetworkError(err, options.apiKey)}`,
-      { replica: replica.key },
-      err,
-    );
+    throw networkFailure(replica, "could not be reached", err, options.apiKey);
   }
   if (response.statusCode >= 200 && response.statusCode < 300) return response;
   throw await readStatusError(replica, options, response);
@@ -119,6 +115,19 @@ export async function readLimited(
     if (bound !== undefined) bound.clock.clearTimeout(timer);
   }
   return Buffer.concat(parts).toString("utf8");
+}
+
+/**
+ * The UNAVAILABLE error (retryable) of an attempt on `replica` that a network failure ended before the answer's first
+ * byte: `what` says how far it got ("could not be reached"), followed by the failure's code and message.
+ */
+export function networkFailure(replica: Replica, what: string, err: unknown, secret: string | undefined): BridgeError {
+  return engineError(
+    ENGINE_ERROR_CODES.unavailable,
+    `engine replica ${replica.key} ${what}: ${describeNetworkError(err, secret)}`,
+    { replica: replica.key },
+    err,
+  );
 }
 
 /** A short description of a network failure: its code and message, with any secret removed. */

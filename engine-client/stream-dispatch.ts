@@ -16,7 +16,7 @@ import type { Dispatcher } from "undici";
 import { BodyFeed } from "./body-feed.ts";
 import type { TimerHandle } from "./clock.ts";
 import { ENGINE_ERROR_CODES, engineError, isDeadlineExpiry } from "./errors.ts";
-import { describeNetworkError } from "./http.ts";
+import { networkFailure } from "./http.ts";
 import type { EngineClientOptions } from "./options.ts";
 import type { Replica } from "./replica.ts";
 import type { AbortListener, AbortSource } from "./request-context.ts";
@@ -183,26 +183,10 @@ export class StreamHandler implements Dispatcher.DispatchHandler, AbortListener,
       // A read that failed keeps none of the body: the status alone classifies.
       this.#errorBody.parts = [];
       this.#endErrorBody(false);
-    } else if (this.#feed !== undefined) {
-      const words = describeNetworkError(err, this.options.apiKey);
-      this.#failOpen(
-        engineError(
-          ENGINE_ERROR_CODES.unavailable,
-          `engine replica ${this.replica.key} dropped the stream before its first byte: ${words}`,
-          { replica: this.replica.key },
-          err,
-        ),
-      );
     } else {
-      const words = describeNetworkError(err, this.options.apiKey);
-      this.#failOpen(
-        engineError(
-          ENGINE_ERROR_CODES.unavailable,
-          `engine replica ${this.replica.key} could not be reached: ${words}`,
-          { replica: this.replica.key },
-          err,
-        ),
-      );
+      // A 2xx whose body failed before its first byte, or no answer at all.
+      const what = this.#feed !== undefined ? "dropped the stream before its first byte" : "could not be reached";
+      this.#failOpen(networkFailure(this.replica, what, err, this.options.apiKey));
     }
   }
 
