@@ -216,16 +216,6 @@ export class MqttConnectionTransport implements ConnectionTransport {
   }
 }
 
-/** The transport object given to `host.open` for one connection. */
-export function createConnectionTransport(
-  connection: DeviceConnection,
-  sender: DownSender,
-  closeFromServer: (connection: DeviceConnection, reason: string, as?: RuntimeCloseReason) => void,
-  logger: BrokerLogger,
-): ConnectionTransport {
-  return new MqttConnectionTransport(connection, sender, closeFromServer, logger);
-}
-
 /**
  * The answer to send in place of an rpc result that the device's codec cannot carry (a value nested deeper than the
  * codec allows, a number it has no form for): the same id, ok false and the reason. Undefined for any other frame.
