@@ -25,7 +25,7 @@ function specifier(module: string): string {
 }
 
 /** Imports every configured class; throws BridgeError BRIDGE_ERR_AGENT_CLASS naming the entry on any problem. */
-export async function loadAgentClasses(entries: readonly AgentClassConfig[]): Promise<LoadedAgentClass[]> {
+async function loadAgentClasses(entries: readonly AgentClassConfig[]): Promise<LoadedAgentClass[]> {
   const loaded: LoadedAgentClass[] = [];
   for (const [index, entry] of entries.entries()) {
     const field = `agents.classes[${index}]`;
@@ -57,7 +57,7 @@ export async function loadAgentClasses(entries: readonly AgentClassConfig[]): Pr
  * Agent classes by name, for devices provisioned with `--agent-class NAME`: `DeviceAgent` plus every configured
  * class under its export name and its class name.
  */
-export function classesByName(
+function classesByName(
   defaultClass: AgentClass,
   loaded: readonly LoadedAgentClass[],
   exports: readonly string[],
