@@ -1,6 +1,6 @@
 /**
  * The headers every request to an engine carries. Only the request id changes from one request to the next, so the
- * rest (the bearer token's header value included) is built once per client, and a request's headers are one flat
+ * rest (the bearer token's header value included) is built once per replica, and a request's headers are one flat
  * array in the form undici reads without converting (an object is walked by its keys).
  */
 
