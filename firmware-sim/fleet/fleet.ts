@@ -295,7 +295,7 @@ export function createFleet(options: FleetOptions): Fleet {
       powered,
       everOnline: all.filter((d) => d.everOnline).length,
       violations: violations.total,
-      simulatorErrors: simulatorErrors.total,
+      simulatorErrors: s.counters.simulatorErrors,
     });
     return {
       ok: reasons.length === 0,

@@ -22,11 +22,13 @@ export interface SimulatorErrorSummary {
 const MAX_KINDS = 100;
 const OTHER_KIND = "(other kinds, beyond the first 100)";
 
-/** Collects simulator errors; `onFirst` hears the first of each kind (the fleet's `simulatorError` event). */
+/**
+ * Collects simulator errors by kind; `onFirst` hears the first of each kind (the fleet's `simulatorError` event). The
+ * total of all kinds is the fleet's `simulatorErrors` counter.
+ */
 export class SimulatorErrorLog {
   readonly #byKind = new Map<string, SimulatorErrorSummary>();
   readonly #onFirst: (summary: SimulatorErrorSummary) => void;
-  #total = 0;
 
   constructor(onFirst: (summary: SimulatorErrorSummary) => void) {
     this.#onFirst = onFirst;
@@ -34,7 +36,6 @@ export class SimulatorErrorLog {
 
   /** Records one error; never throws (it runs where a throw would stop other devices). */
   record(err: unknown, deviceId: string | undefined, atMs: number): void {
-    this.#total++;
     let kind = errorKind(err);
     if (!this.#byKind.has(kind) && this.#byKind.size >= MAX_KINDS) kind = OTHER_KIND;
     const known = this.#byKind.get(kind);
@@ -52,11 +53,6 @@ export class SimulatorErrorLog {
     } catch {
       // A listener's own failure must not turn one device's bug into a fleet-wide one.
     }
-  }
-
-  /** Errors recorded, all kinds. */
-  get total(): number {
-    return this.#total;
   }
 
   /** One entry per kind, in the order first seen. */
