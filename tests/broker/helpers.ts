@@ -344,6 +344,15 @@ export async function connectRaw(
   return device;
 }
 
+/** A raw TCP connection (from `localAddress`, if given) that writes `bytes` and waits for the broker to close it. */
+export async function cutAfter(port: number, bytes: Buffer, localAddress?: string): Promise<void> {
+  const socket = net.connect({ port, host: "127.0.0.1", localAddress });
+  socket.on("error", () => {});
+  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  socket.write(bytes);
+  await closed;
+}
+
 /** A CONNECT of a provisioned device (clean session, keepalive 30 s), with a last will on `willTopic` if given. */
 export function connectPacket(clientId: string, password: string, willTopic?: string): Buffer {
   return mqttPacket.generate({

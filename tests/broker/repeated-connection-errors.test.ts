@@ -6,14 +6,13 @@
  * (after) per interval, with `count`; none for a cut the guard's warning tells already.
  */
 import assert from "node:assert/strict";
-import net from "node:net";
 import { describe, test } from "node:test";
 import mqttPacket from "mqtt-packet";
 import { CONNECTION_ERROR_LINE, SESSION_ERROR_LINE } from "../../broker/hooks/events.ts";
 import { PROTOCOL_VIOLATION_WARNING } from "../../broker/packet-refusals.ts";
 import { THROTTLED_WARNING_INTERVAL_MS } from "../../broker/throttled-warning.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { connectRaw, type TestBroker, startTestBroker } from "./helpers.ts";
+import { connectRaw, cutAfter, type TestBroker, startTestBroker } from "./helpers.ts";
 
 /** A CONNECT whose reserved flag bits are set: aedes' parser refuses it ([MQTT-2.2.2-2]). */
 const CONNECT_WITH_BAD_FLAGS = Buffer.from([0x1f, 0x00]);
@@ -23,15 +22,6 @@ const CONNACK = mqttPacket.generate({ cmd: "connack", returnCode: 0, sessionPres
 
 function lines(tb: TestBroker, msg: string): Array<Record<string, unknown>> {
   return tb.logger.lines.filter((l) => l.msg === msg).map((l) => l.obj);
-}
-
-/** A raw TCP connection that writes `bytes` and waits for the broker to close it. */
-async function cutAfter(port: number, bytes: Buffer, localAddress?: string): Promise<void> {
-  const socket = net.connect({ port, host: "127.0.0.1", localAddress });
-  socket.on("error", () => {});
-  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
-  socket.write(bytes);
-  await closed;
 }
 
 describe("connections aedes ends with an error, again and again", () => {

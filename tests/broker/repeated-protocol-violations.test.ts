@@ -5,14 +5,13 @@
  * with `count`, the cuts since its last line. Before, each connection wrote its own line, without bound.
  */
 import assert from "node:assert/strict";
-import net from "node:net";
 import { describe, test } from "node:test";
 import mqttPacket from "mqtt-packet";
 import { CONNECTION_ERROR_LINE } from "../../broker/hooks/events.ts";
 import { PACKET_TOO_LARGE_WARNING, PROTOCOL_VIOLATION_WARNING } from "../../broker/packet-refusals.ts";
 import { THROTTLED_WARNING_INTERVAL_MS } from "../../broker/throttled-warning.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { serveUpgrades, startTestBroker, type TestBroker, waitUntil } from "./helpers.ts";
+import { cutAfter, serveUpgrades, startTestBroker, type TestBroker, waitUntil } from "./helpers.ts";
 import { v1Header } from "./proxy-header-builders.ts";
 import { rawWebSocket } from "./raw-websocket.ts";
 
@@ -22,15 +21,6 @@ const HUGE_PUBLISH_HEADER = Buffer.from([0x30, 0x80, 0x80, 0x80, 0x30]);
 
 function warned(tb: TestBroker, msg: string): Array<Record<string, unknown>> {
   return tb.logger.lines.filter((l) => l.level === "warn" && l.msg === msg).map((l) => l.obj);
-}
-
-/** A raw TCP connection that writes `bytes` and waits for the broker to cut it. */
-async function cutAfter(port: number, bytes: Buffer, localAddress?: string): Promise<void> {
-  const socket = net.connect({ port, host: "127.0.0.1", localAddress });
-  socket.on("error", () => {});
-  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
-  socket.write(bytes);
-  await closed;
 }
 
 async function times(n: number, run: () => Promise<void>): Promise<void> {
