@@ -151,6 +151,11 @@ export class MemoryLogger implements BrokerLogger {
   }
 }
 
+/** The facts of each `warn` line of the test broker's log with message `msg`, in order. */
+export function warned(tb: { logger: MemoryLogger }, msg: string): Array<Record<string, unknown>> {
+  return tb.logger.lines.filter((l) => l.level === "warn" && l.msg === msg).map((l) => l.obj);
+}
+
 /** `H`: the host the broker serves, the one passed to `startTestBroker`, else a RecordingHost. */
 export interface TestBroker<H extends AgentHost = RecordingHost> {
   broker: Broker;

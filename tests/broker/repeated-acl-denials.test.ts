@@ -10,11 +10,7 @@ import type { MqttClient } from "mqtt";
 import { PUBLISH_DENIED_WARNING, SUBSCRIBE_DENIED_WARNING } from "../../broker/hooks/acl-warnings.ts";
 import { THROTTLED_WARNING_INTERVAL_MS } from "../../broker/throttled-warning.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { closed, connectDevice, endClient, type TestBroker, startTestBroker } from "./helpers.ts";
-
-function warned(tb: TestBroker, msg: string): Array<Record<string, unknown>> {
-  return tb.logger.lines.filter((l) => l.level === "warn" && l.msg === msg).map((l) => l.obj);
-}
+import { closed, connectDevice, endClient, startTestBroker, warned } from "./helpers.ts";
 
 /** One SUBSCRIBE packet with every filter of `topics`; resolves with the granted codes. */
 function subscribeAll(client: MqttClient, topics: string[]): Promise<number[]> {

@@ -9,13 +9,9 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { THROTTLED_WARNING_INTERVAL_MS } from "../../broker/throttled-warning.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { connackCode, connectDevice, endClient, type TestBroker, startTestBroker } from "./helpers.ts";
+import { connackCode, connectDevice, endClient, startTestBroker, warned } from "./helpers.ts";
 
 const START_TIMEOUT = "BRIDGE_ERR_AGENT_START_TIMEOUT";
-
-function warned(tb: TestBroker, msg: string): Array<Record<string, unknown>> {
-  return tb.logger.lines.filter((l) => l.level === "warn" && l.msg === msg).map((l) => l.obj);
-}
 
 /** `times` CONNECTs one after another; the CONNACK codes they got. */
 async function retry(times: number, connect: () => Promise<number>): Promise<number[]> {

@@ -11,17 +11,13 @@ import { CONNECTION_ERROR_LINE } from "../../broker/hooks/events.ts";
 import { PACKET_TOO_LARGE_WARNING, PROTOCOL_VIOLATION_WARNING } from "../../broker/packet-refusals.ts";
 import { THROTTLED_WARNING_INTERVAL_MS } from "../../broker/throttled-warning.ts";
 import { ManualClock } from "../support/manual-clock.ts";
-import { cutAfter, serveUpgrades, startTestBroker, type TestBroker, waitUntil } from "./helpers.ts";
+import { cutAfter, serveUpgrades, startTestBroker, waitUntil, warned } from "./helpers.ts";
 import { v1Header } from "./proxy-header-builders.ts";
 import { rawWebSocket } from "./raw-websocket.ts";
 
 const CONNACK = mqttPacket.generate({ cmd: "connack", returnCode: 0, sessionPresent: false });
 /** The fixed header of a PUBLISH announcing 100 MB, and nothing else. */
 const HUGE_PUBLISH_HEADER = Buffer.from([0x30, 0x80, 0x80, 0x80, 0x30]);
-
-function warned(tb: TestBroker, msg: string): Array<Record<string, unknown>> {
-  return tb.logger.lines.filter((l) => l.level === "warn" && l.msg === msg).map((l) => l.obj);
-}
 
 async function times(n: number, run: () => Promise<void>): Promise<void> {
   for (let i = 0; i < n; i++) await run();
