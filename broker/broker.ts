@@ -357,5 +357,3 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   await broker.start();
   return broker;
 }
-
-export { socketsPerListener } from "./listener-bound.ts";

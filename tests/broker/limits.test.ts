@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { describe, test } from "node:test";
 import mqttPacket from "mqtt-packet";
-import { socketsPerListener } from "../../broker/broker.ts";
+import { socketsPerListener } from "../../broker/listener-bound.ts";
 import { getCodec } from "../../codecs/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import {

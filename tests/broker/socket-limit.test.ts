@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { describe, test } from "node:test";
-import { socketsPerListener } from "../../broker/broker.ts";
+import { socketsPerListener } from "../../broker/listener-bound.ts";
 import { BrokerErrorCode } from "../../broker/index.ts";
 import { THROTTLED_WARNING_INTERVAL_MS } from "../../broker/throttled-warning.ts";
 import { ManualClock } from "../support/manual-clock.ts";

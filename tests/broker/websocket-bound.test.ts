@@ -3,7 +3,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, test } from "node:test";
 import WebSocket from "ws";
-import { socketsPerListener } from "../../broker/broker.ts";
+import { socketsPerListener } from "../../broker/listener-bound.ts";
 import { BrokerErrorCode } from "../../broker/index.ts";
 import { connectDevice, endClient, startTestBroker } from "./helpers.ts";
 
