@@ -5,13 +5,14 @@
  * the data directory's lock. A script that `exec`s node has npm's signal reach the bridge, which stops gracefully.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { type ChildProcessByStdio, spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
+import type { Readable } from "node:stream";
 import { after, test } from "node:test";
 import { LOCK_FILE } from "../../app/bridge/data-dir-lock.ts";
-import { makeTempDir, ROOT, TEST_API_TOKEN } from "./support/bridge-process.ts";
+import { loopbackStartArgs, makeTempDir, ROOT, TEST_API_TOKEN } from "./support/bridge-process.ts";
 
 const dataDir = makeTempDir("bridge-npm-start-");
 const ctrlCDataDir = makeTempDir("bridge-npm-ctrl-c-");
@@ -29,6 +30,41 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** `npm run -s <script> -- <args>` from the repository root, with its stdout and stderr gathered as they come. */
+function runNpmScript(
+  script: string,
+  args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; detached?: boolean } = {},
+): { npm: ChildProcessByStdio<null, Readable, Readable>; output: () => string; exited: Promise<NpmExit> } {
+  const npm = spawn("npm", ["run", "-s", script, "--", ...args], {
+    cwd: ROOT,
+    env: options.env ?? process.env,
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: options.detached ?? false,
+  });
+  let out = "";
+  const gather = (chunk: Buffer): void => {
+    out += chunk.toString();
+  };
+  npm.stdout.on("data", gather);
+  npm.stderr.on("data", gather);
+  const exited = new Promise<NpmExit>((resolve) => npm.on("exit", (code, signal) => resolve({ code, signal })));
+  return { npm, output: () => out, exited };
+}
+
+interface NpmExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Waits until `output()` passes `done`, 30 s at most (the caller asserts what it waited for). */
+async function waitForOutput(output: () => string, done: (out: string) => boolean): Promise<void> {
+  for (let i = 0; i < 600 && !done(output()); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** The arguments of `npm start` for a bridge on `dir`, on loopback and ports the system picks (`start` is npm's). */
+const npmStartArgs = (dir: string): string[] => loopbackStartArgs(dir).slice(1);
 
 after(() => {
   if (bridgePid !== undefined && alive(bridgePid)) process.kill(bridgePid, "SIGKILL");
@@ -54,21 +90,15 @@ test("every npm script that runs the CLI execs node, so npm's signals reach it",
 });
 
 test("a SIGTERM to `npm start` stops the bridge gracefully: the bridge ends and lets go of its data directory", async () => {
-  const npm = spawn(
-    "npm",
-    ["run", "-s", "start", "--", "--data-dir", dataDir, "--host", "127.0.0.1", "--mqtt-port", "0", "--http-port", "0"],
-    { cwd: ROOT, env: { ...process.env, BRIDGE_API_TOKEN: TEST_API_TOKEN }, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let out = "";
-  npm.stdout.on("data", (chunk: Buffer) => {
-    out += chunk.toString();
+  const {
+    npm,
+    output,
+    exited: npmExited,
+  } = runNpmScript("start", npmStartArgs(dataDir), {
+    env: { ...process.env, BRIDGE_API_TOKEN: TEST_API_TOKEN },
   });
-  npm.stderr.on("data", (chunk: Buffer) => {
-    out += chunk.toString();
-  });
-  const npmExited = new Promise<void>((resolve) => npm.on("exit", () => resolve()));
-  for (let i = 0; i < 600 && !out.includes('"msg":"bridge started"'); i++) await new Promise((r) => setTimeout(r, 50));
-  assert.match(out, /"msg":"bridge started"/);
+  await waitForOutput(output, (out) => out.includes('"msg":"bridge started"'));
+  assert.match(output(), /"msg":"bridge started"/);
   const lockFile = path.join(dataDir, LOCK_FILE);
   bridgePid = (JSON.parse(fs.readFileSync(lockFile, "utf8")) as { pid: number }).pid;
   assert.notEqual(bridgePid, npm.pid, "the lock names the bridge's node process");
@@ -77,48 +107,27 @@ test("a SIGTERM to `npm start` stops the bridge gracefully: the bridge ends and 
   await npmExited;
   for (let i = 0; i < 200 && alive(bridgePid); i++) await new Promise((r) => setTimeout(r, 50));
   assert.equal(alive(bridgePid), false, "the bridge was left running after npm ended");
-  assert.match(out, /"signal":"SIGTERM","msg":"stopping: no new connections, draining mailboxes"/);
+  assert.match(output(), /"signal":"SIGTERM","msg":"stopping: no new connections, draining mailboxes"/);
   assert.equal(fs.existsSync(lockFile), false, "a graceful stop releases the data directory");
 });
 
 test("Ctrl-C in the terminal running `npm start` stops the bridge gracefully, though the bridge gets the SIGINT twice", async () => {
   // A terminal sends Ctrl-C's SIGINT to its whole foreground process group: npm and the bridge it exec'd. npm forwards
   // the SIGINT it got to its script, so the bridge gets a second one a moment later.
-  const npm = spawn(
-    "npm",
-    [
-      "run",
-      "-s",
-      "start",
-      "--",
-      "--data-dir",
-      ctrlCDataDir,
-      "--host",
-      "127.0.0.1",
-      "--mqtt-port",
-      "0",
-      "--http-port",
-      "0",
-    ],
-    {
-      cwd: ROOT,
-      env: { ...process.env, BRIDGE_API_TOKEN: TEST_API_TOKEN },
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
-    },
-  );
+  const {
+    npm,
+    output,
+    exited: npmExited,
+  } = runNpmScript("start", npmStartArgs(ctrlCDataDir), {
+    env: { ...process.env, BRIDGE_API_TOKEN: TEST_API_TOKEN },
+    detached: true,
+  });
   npmGroup = npm.pid;
-  let out = "";
-  npm.stdout.on("data", (chunk: Buffer) => {
-    out += chunk.toString();
-  });
-  npm.stderr.on("data", (chunk: Buffer) => {
-    out += chunk.toString();
-  });
-  const npmExited = new Promise<number | null>((resolve) => npm.on("exit", (code) => resolve(code)));
-  for (let i = 0; i < 600 && !out.includes('"msg":"bridge started"'); i++) await new Promise((r) => setTimeout(r, 50));
-  const started = out.split("\n").find((l) => l.includes('"msg":"bridge started"'));
-  assert.ok(started !== undefined, out);
+  await waitForOutput(output, (out) => out.includes('"msg":"bridge started"'));
+  const started = output()
+    .split("\n")
+    .find((l) => l.includes('"msg":"bridge started"'));
+  assert.ok(started !== undefined, output());
   const httpPort = (JSON.parse(started) as { addresses: { http: { port: number } } }).addresses.http.port;
   // A client in the middle of a request head holds the stop for the HTTP close grace (3 s): the second SIGINT comes
   // while the bridge is stopping, whatever the machine's speed.
@@ -130,7 +139,8 @@ test("Ctrl-C in the terminal running `npm start` stops the bridge gracefully, th
   await new Promise((r) => setTimeout(r, 100));
 
   process.kill(-(npm.pid as number), "SIGINT");
-  const code = await npmExited;
+  const { code } = await npmExited;
+  const out = output();
   assert.doesNotMatch(out, /forcing exit/);
   assert.match(out, /"msg":"stopped"/);
   assert.equal(code, 0, out);
@@ -139,45 +149,23 @@ test("Ctrl-C in the terminal running `npm start` stops the bridge gracefully, th
 
 test("Ctrl-C in the terminal running `npm run sim` stops the fleet early and still prints its report", async () => {
   // No broker at that port: the devices keep retrying, which is all this needs; the run reports once interrupted.
-  const npm = spawn(
-    "npm",
-    [
-      "run",
-      "-s",
-      "sim",
-      "--",
-      "--url",
-      "mqtt://127.0.0.1:9",
-      "--devices",
-      "1",
-      "--duration",
-      "60",
-      "--drain-timeout-ms",
-      "100",
-    ],
-    {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
-    },
+  const {
+    npm,
+    output,
+    exited: npmExited,
+  } = runNpmScript(
+    "sim",
+    ["--url", "mqtt://127.0.0.1:9", "--devices", "1", "--duration", "60", "--drain-timeout-ms", "100"],
+    { detached: true },
   );
   npmGroup = npm.pid;
-  let out = "";
-  npm.stdout.on("data", (chunk: Buffer) => {
-    out += chunk.toString();
-  });
-  npm.stderr.on("data", (chunk: Buffer) => {
-    out += chunk.toString();
-  });
-  const npmExited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-    npm.on("exit", (code, signal) => resolve({ code, signal })),
-  );
   // The first progress line (every 5 s without a terminal) shows once the run is under way, its interrupt handler in.
-  for (let i = 0; i < 600 && !/online \d+\/1/.test(out); i++) await new Promise((r) => setTimeout(r, 50));
-  assert.match(out, /online \d+\/1/);
+  await waitForOutput(output, (out) => /online \d+\/1/.test(out));
+  assert.match(output(), /online \d+\/1/);
 
   process.kill(-(npm.pid as number), "SIGINT");
   const exit = await npmExited;
+  const out = output();
   assert.equal(exit.signal, null, `killed by ${exit.signal}: ${out}`);
   assert.match(out, /sim: interrupted, stopped early/);
   assert.match(out, /verdict/);
