@@ -11,18 +11,9 @@ import { DeviceAgent } from "../../agents/index.ts";
 import { START_RETRY_FIRST_MS } from "../../agents/start-backoff.ts";
 import { BridgeError } from "../../errors/index.ts";
 import { AUTH, type ApiFixture, createApiFixture } from "./helpers.ts";
+import { closeUnstuck, START_TIMEOUT_MS, stuckStartAgent } from "./stuck-start-agent.ts";
 
-/** The runtime's default callbackTimeoutMs (the fixture keeps it). */
-const TIMEOUT_MS = 60_000;
-const stuck = { hanging: true, starts: 0 };
-
-class StuckDevice extends DeviceAgent {
-  override onStart(): void | Promise<void> {
-    stuck.starts++;
-    if (stuck.hanging) return new Promise(() => {});
-    return super.onStart();
-  }
-}
+const { agentClass: StuckDevice, stuck } = stuckStartAgent();
 
 /** An agent class's own failures that say when to retry: one the API answers 503, one it answers 500. */
 class BusyDevice extends DeviceAgent {
@@ -47,12 +38,7 @@ describe("a 503 that says when to retry", () => {
     await f.app.listen({ host: "127.0.0.1", port: 0 });
     base = `http://127.0.0.1:${(f.app.server.address() as AddressInfo).port}`;
   });
-  after(async () => {
-    stuck.hanging = false;
-    const closed = f.close();
-    await f.clock.advance(TIMEOUT_MS);
-    await closed;
-  });
+  after(() => closeUnstuck(f, stuck));
 
   const shadow = (id: string) => fetch(`${base}/api/devices/${id}/shadow`, { headers: AUTH });
 
@@ -62,8 +48,8 @@ describe("a 503 that says when to retry", () => {
     // Let the request reach the agent (its wake runs onStart) before the clock moves.
     for (let i = 0; i < 500 && stuck.starts === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
     assert.equal(stuck.starts, 1);
-    await f.clock.advance(TIMEOUT_MS);
-    await f.clock.advance(TIMEOUT_MS);
+    await f.clock.advance(START_TIMEOUT_MS);
+    await f.clock.advance(START_TIMEOUT_MS);
     const failed = await waiting;
     assert.equal(failed.status, 503);
     assert.equal(((await failed.json()) as { error: { code: string } }).error.code, "BRIDGE_ERR_AGENT_START_TIMEOUT");

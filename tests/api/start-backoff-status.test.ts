@@ -5,40 +5,25 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { DeviceAgent } from "../../agents/index.ts";
 import { START_RETRY_FIRST_MS } from "../../agents/start-backoff.ts";
 import { AUTH, type ApiFixture, createApiFixture } from "./helpers.ts";
+import { closeUnstuck, START_TIMEOUT_MS, stuckStartAgent } from "./stuck-start-agent.ts";
 
-/** The runtime's default callbackTimeoutMs (the fixture keeps it). */
-const TIMEOUT_MS = 60_000;
-const stuck = { hanging: true, starts: 0 };
-
-class StuckDevice extends DeviceAgent {
-  override onStart(): void | Promise<void> {
-    stuck.starts++;
-    if (stuck.hanging) return new Promise(() => {});
-    return super.onStart();
-  }
-}
+const { agentClass: StuckDevice, stuck } = stuckStartAgent();
 
 describe("an operator request to a device whose agent's onStart keeps timing out", () => {
   let f: ApiFixture;
   before(async () => {
     f = await createApiFixture({ agentClasses: [{ pattern: "stuck-*", agentClass: StuckDevice }] });
   });
-  after(async () => {
-    stuck.hanging = false;
-    const closed = f.close();
-    await f.clock.advance(TIMEOUT_MS);
-    await closed;
-  });
+  after(() => closeUnstuck(f, stuck));
 
   test("answers 503 BRIDGE_ERR_AGENT_START_TIMEOUT, then 200 once onStart settles", async () => {
     await f.provision("stuck-1");
     const shadow = { method: "GET" as const, url: "/api/devices/stuck-1/shadow", headers: AUTH };
     const waiting = f.app.inject(shadow);
-    await f.clock.advance(TIMEOUT_MS);
-    await f.clock.advance(TIMEOUT_MS);
+    await f.clock.advance(START_TIMEOUT_MS);
+    await f.clock.advance(START_TIMEOUT_MS);
     const failed = await waiting;
     assert.equal(failed.statusCode, 503, failed.body);
     assert.equal((failed.json() as { error: { code: string } }).error.code, "BRIDGE_ERR_AGENT_START_TIMEOUT");

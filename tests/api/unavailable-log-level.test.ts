@@ -10,22 +10,13 @@ import pino from "pino";
 import type { Value } from "../../codecs/frames.ts";
 import { DeviceAgent } from "../../agents/index.ts";
 import { AUTH, type ApiFixture, createApiFixture } from "./helpers.ts";
+import { START_TIMEOUT_MS, stuckStartAgent } from "./stuck-start-agent.ts";
 
 type LogLine = { level: number; msg: string; code?: string; err?: { stack?: string }; retryAfterMs?: number };
 
 const WARN = 40;
 const ERROR = 50;
-/** The runtime's default callbackTimeoutMs (the fixture keeps it). */
-const TIMEOUT_MS = 60_000;
-
-const stuck = { hanging: true };
-
-class StuckDevice extends DeviceAgent {
-  override onStart(): void | Promise<void> {
-    if (stuck.hanging) return new Promise(() => {});
-    return super.onStart();
-  }
-}
+const { agentClass: StuckDevice, stuck } = stuckStartAgent();
 
 /** A device agent with a bug: queuing a command throws a plain Error. */
 class FaultyDevice extends DeviceAgent {
@@ -49,7 +40,7 @@ describe("log level of the API's 5xx answers", () => {
   afterEach(async () => {
     stuck.hanging = false;
     const closing = f?.close();
-    await f?.clock.advance(TIMEOUT_MS);
+    await f?.clock.advance(START_TIMEOUT_MS);
     await closing;
     f = undefined;
     lines.length = 0;
@@ -80,8 +71,8 @@ describe("log level of the API's 5xx answers", () => {
     await f.provision("stuck-1");
     const shadow = { method: "GET" as const, url: "/api/devices/stuck-1/shadow", headers: AUTH };
     const waiting = f.app.inject(shadow);
-    await f.clock.advance(TIMEOUT_MS);
-    await f.clock.advance(TIMEOUT_MS);
+    await f.clock.advance(START_TIMEOUT_MS);
+    await f.clock.advance(START_TIMEOUT_MS);
     const res = await waiting;
     assert.equal(res.statusCode, 503, res.body);
     const logged = apiLines(lines);
