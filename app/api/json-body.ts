@@ -70,7 +70,7 @@ function toApiError(err: unknown, maxDepth: number): Error {
   if (!(err instanceof DecodeFault)) return err instanceof Error ? err : new Error(String(err));
   switch (err.code) {
     case "BRIDGE_ERR_FRAME_TOO_DEEP":
-      // Worded as the depth check of every body (register.ts), whichever of the two finds it.
+      // The API's one depth check of a body (register.ts passes MAX_BODY_DEPTH): no JSON body reaches a route deeper.
       return new ApiError(400, API_ERROR_CODES.validation, `body nests deeper than ${maxDepth}`, "body");
     case "BRIDGE_ERR_FRAME_INVALID": {
       // A fault at a key or a value (a duplicate, `__proto__`, an integer of over 4001 digits, a lone surrogate): the

@@ -36,15 +36,3 @@ export function asMap(value: Value | undefined): { [key: string]: Value } | unde
   if (Array.isArray(value) || value instanceof Uint8Array) return undefined;
   return value;
 }
-
-/** True when `value` nests arrays/objects deeper than `max` (iterative, so the check itself cannot overflow). */
-export function depthExceeds(value: unknown, max: number): boolean {
-  const stack: Array<{ v: unknown; d: number }> = [{ v: value, d: 0 }];
-  while (stack.length > 0) {
-    const { v, d } = stack.pop() as { v: unknown; d: number };
-    if (typeof v !== "object" || v === null) continue;
-    if (d >= max) return true;
-    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push({ v: child, d: d + 1 });
-  }
-  return false;
-}

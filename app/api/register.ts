@@ -6,9 +6,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { DEFAULT_DECODE_LIMITS } from "../../codecs/codec.ts";
 import { bearerToken, tokensEqual } from "./auth.ts";
 import type { OperatorDeps } from "./deps.ts";
-import { API_ERROR_CODES, ApiError, apiErrorHandler, sendError } from "./errors.ts";
+import { API_ERROR_CODES, apiErrorHandler, sendError } from "./errors.ts";
 import { useExactJsonBodies } from "./json-body.ts";
-import { depthExceeds } from "./json-value.ts";
 import { OpenApiCollector } from "./openapi.ts";
 import { registerApprovalRoutes } from "./routes/approvals.ts";
 import { registerCommandRoutes } from "./routes/commands.ts";
@@ -48,7 +47,9 @@ export async function registerOperatorApi(app: FastifyInstance, deps: OperatorDe
     async (api) => {
       api.setErrorHandler(apiErrorHandler);
       api.setValidatorCompiler(apiValidatorCompiler);
-      // Integers beyond 2^53 in bodies reach agents exactly instead of rounded by JSON.parse.
+      // Integers beyond 2^53 in bodies reach agents exactly instead of rounded by JSON.parse. The parser is also the
+      // depth check of every body: agents store values in binary codecs with recursive encoders, so deep bodies are
+      // refused as device frames are.
       useExactJsonBodies(api, MAX_BODY_DEPTH);
       api.setNotFoundHandler((request, reply) => {
         sendError(reply, 404, API_ERROR_CODES.notFound, `no route ${request.method} ${request.url.split("?")[0]}`);
@@ -59,12 +60,6 @@ export async function registerOperatorApi(app: FastifyInstance, deps: OperatorDe
         openapi.add(route);
       });
       api.addHook("onRequest", authenticate);
-      api.addHook("preValidation", async (request) => {
-        // Agents store values in binary codecs with recursive encoders; refuse deep bodies as device frames are.
-        if (depthExceeds(request.body, MAX_BODY_DEPTH)) {
-          throw new ApiError(400, API_ERROR_CODES.validation, `body nests deeper than ${MAX_BODY_DEPTH}`, "body");
-        }
-      });
       registerDeviceRoutes(api, deps);
       registerShadowRoutes(api, deps);
       registerCommandRoutes(api, deps);
