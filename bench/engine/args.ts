@@ -24,3 +24,8 @@ export function p50p99(values: number[]): { p50: number; p99: number } {
   const sorted = [...values].sort((a, b) => a - b);
   return { p50: rank(sorted, 50), p99: rank(sorted, 99) };
 }
+
+/** Whether `--name` is on the command line (a switch without a value). */
+export function flag(name: string): boolean {
+  return process.argv.includes(`--${name}`);
+}

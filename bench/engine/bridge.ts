@@ -15,7 +15,10 @@
  * --time-scale 1  --turns 24  --json FILE (also write the results as JSON)  --cpu-prof DIR (write a V8 CPU profile
  * of the throughput bridge there; summarize it with bench/fleet/profile-summary.ts), --compare-bin FILE (a second
  * throughput bridge started from another build's bin/agent-bridge.js, e.g. a git worktree of the baseline commit,
- * measured as mode "compare" in the same rounds, so two builds are compared under the same load). Figures are medians
+ * measured as mode "compare" in the same rounds, so two builds are compared under the same load), --floor (a bare
+ * relay, bench/engine/relay-floor.ts: plain aedes, the same prompt, undici and CBOR frames, measured as mode "floor"
+ * in the same rounds: what any MQTT-to-engine relay adds on this machine, so the bridge's own share is the bridge's
+ * added latency minus the floor's). Figures are medians
  * of the rounds; the order of the modes rotates from round to round. Stops itself after --deadline-s (default 900) and
  * removes what it started.
  */
@@ -25,10 +28,10 @@ import path from "node:path";
 import { execFileSync } from "node:child_process";
 import { Cleanup } from "../fleet/cleanup.ts";
 import { sampleProcess } from "../fleet/proc.ts";
-import { type Target, startBridge } from "../fleet/targets.ts";
+import { type Target, startBridge, startScriptTarget } from "../fleet/targets.ts";
 import { agentShapedPrompt } from "./agent-prompt.ts";
 import { type BridgeMode, bridgeMode } from "./bridge-mode.ts";
-import { option, p50p99, percentile } from "./args.ts";
+import { flag, option, p50p99, percentile } from "./args.ts";
 import { connectDevice } from "./mqtt-device.ts";
 import { type PairedLatency, pairedLatency } from "./paired.ts";
 import { type LengthPlan, lengthPlan } from "./length-plan.ts";
@@ -51,6 +54,7 @@ const deadlineS = Number(option("deadline-s", "900"));
 const cpuProfDir = option("cpu-prof", "");
 const compareBin = option("compare-bin", "");
 const pairCount = Number(option("pairs", "48"));
+const withFloor = flag("floor");
 const MODEL = "sim-llama-3.1-8b";
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -230,8 +234,8 @@ async function main(): Promise<void> {
   const maxConcurrency = Math.max(...concurrencies);
   const results: Row[] = [];
   let lostChunks = 0;
-  let idleCpuMsPerS = Number.NaN;
-  let compareIdleCpuMsPerS = Number.NaN;
+  /** CPU each relaying process (bridge, compare, floor) burns while idle, ms/s. */
+  const idleCpuMsPerS = new Map<string, number>();
   let usages: TurnUsage[] = [];
   let paired: PairedLatency[] = [];
   try {
@@ -265,6 +269,19 @@ async function main(): Promise<void> {
       bridges.push(viaCompare);
       pids.set("compare", compare.pid);
     }
+    let floor: Target | undefined;
+    if (withFloor) {
+      floor = await startScriptTarget(
+        "relay-floor",
+        path.join(import.meta.dirname, "relay-floor.ts"),
+        [sim.url, MODEL, String(maxConcurrency)],
+        cleanup,
+      );
+      const viaFloor = { ...bridgeMode(`mqtt://${floor.host}:${floor.port}`, outputTokens), name: "floor" };
+      modes.push(viaFloor);
+      bridges.push(viaFloor);
+      pids.set("floor", floor.pid);
+    }
     const pidOf = (mode: BenchMode) => pids.get(mode.name) ?? 0;
     const ids = Array.from({ length: maxConcurrency }, (_, i) => `bench-${i}`);
     log(`connecting ${ids.length} devices`);
@@ -273,12 +290,12 @@ async function main(): Promise<void> {
     for (const mode of modes) await runMode(sim.url, mode, maxConcurrency, "warm", pidOf(mode));
     // What the bridge burns with the devices connected and nothing asked (timers, metrics, keepalives), so the
     // CPU per token can be read net of it at low load.
-    const idle0 = sampleProcess(bridge.pid)?.cpuSeconds ?? Number.NaN;
-    const compareIdle0 = compare === undefined ? Number.NaN : (sampleProcess(compare.pid)?.cpuSeconds ?? Number.NaN);
+    const cpuOf = (pid: number) => sampleProcess(pid)?.cpuSeconds ?? Number.NaN;
+    const idle0 = bridges.map((via) => cpuOf(pidOf(via)));
     await new Promise((resolve) => setTimeout(resolve, 5000));
-    idleCpuMsPerS = (((sampleProcess(bridge.pid)?.cpuSeconds ?? Number.NaN) - idle0) * 1000) / 5;
-    if (compare !== undefined)
-      compareIdleCpuMsPerS = (((sampleProcess(compare.pid)?.cpuSeconds ?? Number.NaN) - compareIdle0) * 1000) / 5;
+    for (const [i, via] of bridges.entries()) {
+      idleCpuMsPerS.set(via.name, ((cpuOf(pidOf(via)) - idle0[i]) * 1000) / 5);
+    }
     for (const [index, concurrency] of concurrencies.entries()) {
       const perMode = new Map<string, Row[]>();
       for (let round = 0; round < rounds; round++) {
@@ -306,6 +323,7 @@ async function main(): Promise<void> {
     await Promise.all(modes.map((mode) => mode.close()));
     await bridge.stop();
     await compare?.stop();
+    await floor?.stop();
 
     // Prefix-cache bridge: the DeviceAgent defaults (history, telemetry in the prompt).
     const cacheBridge = await bridgeWith(cleanup, sim.url, 64, {});
@@ -323,11 +341,13 @@ async function main(): Promise<void> {
   );
   const header =
     "| devices | tokens/s direct | tokens/s bridge | ratio | first chunk p50 direct / bridge ms | added first-chunk p50 / p99 ms | completion p50 direct / bridge ms | added completion p50 / p99 ms | bridge CPU us/token (net of idle) | prompt tokens direct / bridge | tokens per chunk (bridge) | sequences per prefill step direct / bridge |";
-  const bridgeModes = compareBin === "" ? ["bridge"] : ["bridge", "compare"];
+  const bridgeModes = ["bridge", ...(compareBin === "" ? [] : ["compare"]), ...(withFloor ? ["floor"] : [])];
   for (const name of bridgeModes) {
     if (name === "compare") lines.push(`compare: the same rows for the bridge built from ${compareBin}`);
+    if (name === "floor")
+      lines.push("floor: the same rows for a bare relay (plain aedes, undici, CBOR; bench/engine/relay-floor.ts)");
     lines.push(header, "|---|---|---|---|---|---|---|---|---|---|---|---|");
-    const idle = name === "compare" ? compareIdleCpuMsPerS : idleCpuMsPerS;
+    const idle = idleCpuMsPerS.get(name) ?? Number.NaN;
     for (const c of concurrencies) {
       const d = results.find((r) => r.mode === "direct" && r.concurrency === c);
       const b = results.find((r) => r.mode === name && r.concurrency === c);
@@ -338,7 +358,7 @@ async function main(): Promise<void> {
     }
   }
   lines.push(
-    `chunks lost on the way (QoS 0): ${lostChunks}; bridge CPU while idle: ${f(idleCpuMsPerS)} ms/s${compareBin === "" ? "" : ` (compare: ${f(compareIdleCpuMsPerS)})`}; load average at the end: ${os
+    `chunks lost on the way (QoS 0): ${lostChunks}; CPU while idle, ms/s: ${bridgeModes.map((name) => `${name} ${f(idleCpuMsPerS.get(name) ?? Number.NaN)}`).join(", ")}; load average at the end: ${os
       .loadavg()
       .map((l) => l.toFixed(1))
       .join(" ")}`,
@@ -371,12 +391,12 @@ async function main(): Promise<void> {
             timeScale,
             turns,
             compareBin,
+            floor: withFloor,
           },
           results,
           lostChunks,
           paired,
-          idleCpuMsPerS,
-          compareIdleCpuMsPerS,
+          idleCpuMsPerS: Object.fromEntries(idleCpuMsPerS),
           multiTurn: { usages, hitRate: overallHitRate(usages), warmHitRate: warmHitRate(usages) },
         },
         null,

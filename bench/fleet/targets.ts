@@ -14,7 +14,8 @@ const ROOT = path.resolve(import.meta.dirname, "../..");
 const BIN = path.join(ROOT, "bin/agent-bridge.js");
 export const MOSQUITTO = "/usr/sbin/mosquitto";
 
-export type TargetName = "bridge" | "aedes" | "mosquitto";
+/** The brokers the benchmarks start; "relay-floor" is the engine benchmark's bare relay (bench/engine/relay-floor.ts). */
+export type TargetName = "bridge" | "aedes" | "mosquitto" | "relay-floor";
 
 /** A running server. */
 export interface Target {
@@ -156,8 +157,21 @@ export async function startBridge(options: BridgeStartOptions, cleanup: Cleanup)
 }
 
 /** Plain aedes over net (aedes-server.ts). */
-export async function startAedes(cleanup: Cleanup): Promise<Target> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(import.meta.dirname, "aedes-server.ts")], {
+export function startAedes(cleanup: Cleanup): Promise<Target> {
+  return startScriptTarget("aedes", path.join(import.meta.dirname, "aedes-server.ts"), [], cleanup);
+}
+
+/**
+ * A broker made of one TypeScript script run through tsx, which prints `{"port": N}` once it listens on 127.0.0.1
+ * and stops on SIGTERM (aedes-server.ts, bench/engine/relay-floor.ts).
+ */
+export async function startScriptTarget(
+  name: TargetName,
+  script: string,
+  args: readonly string[],
+  cleanup: Cleanup,
+): Promise<Target> {
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -173,9 +187,9 @@ export async function startAedes(cleanup: Cleanup): Promise<Target> {
         return undefined;
       }
     },
-    "aedes",
+    name,
   );
-  return { name: "aedes", pid: child.pid ?? 0, host: "127.0.0.1", port, exited, stop: stopper(child, exited) };
+  return { name, pid: child.pid ?? 0, host: "127.0.0.1", port, exited, stop: stopper(child, exited) };
 }
 
 /** A free TCP port on 127.0.0.1 (mosquitto cannot listen on port 0 and report it). */
