@@ -1,7 +1,8 @@
 import type { Value, ValueMap } from "../codecs/frames.ts";
 import type { AgentCell } from "./cell.ts";
 import { handleDefaultMessage } from "./default-message.ts";
-import { errorCode, errorMessage, isCallerInputError } from "./errors.ts";
+import { isCallerInputError } from "./caller-input.ts";
+import { errorCode, errorMessage } from "./errors.ts";
 import { assertStateWritable } from "./readonly-guard.ts";
 import type { CloseReason, InboundMessage, ProtocolMessage } from "./host.ts";
 import { retryWithBackoff } from "./retry.ts";

@@ -134,6 +134,11 @@ export class DeviceConnection {
   lastUpParsed: UpTopic | undefined;
   /** When the registry was last told this device was seen (ms, broker clock); touched at most once a second. */
   touchedAtMs = Number.NEGATIVE_INFINITY;
+  /**
+   * Down frames handed to aedes (`client.publish`) whose callback has not run yet, i.e. not yet written to the stream.
+   * While any is, QoS 0 frames are not written on the spot (down-write-now.ts): they would overtake it.
+   */
+  downInAedes = 0;
   /** Granted subscription filters and their QoS; down frames go only where one matches. */
   readonly subscriptions = new SubscriptionTable();
 

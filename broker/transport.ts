@@ -7,6 +7,7 @@ import { protocolToDown } from "../agents/protocol-down.ts";
 import type { DownMessage } from "../codecs/frames.ts";
 import type { Clock } from "./clock.ts";
 import type { DeviceConnection, HeldDown } from "./connection.ts";
+import { writeDownNow } from "./down-write-now.ts";
 import { logErrorFrame } from "./error-frame-log.ts";
 import type { ObserverHub } from "./observer.ts";
 import type { BrokerLogger } from "./options.ts";
@@ -117,13 +118,19 @@ export function createDownSender(
       payload = encodeDown(codec, refusal);
     }
     const qos = Math.min(Math.max(requestedQos, downQos(message)), granted) as 0 | 1;
-    connection.client.publish(
-      { cmd: "publish", topic, payload: Buffer.from(payload), qos, retain: false, dup: false },
-      (err) => {
+    const bytes = Buffer.from(payload);
+    // A QoS 0 frame leaves now when that is safe (down-write-now.ts). `sendLast` keeps aedes' path: the session ends
+    // right after its frame, so it waits for aedes' callback, which comes once the write reached the socket.
+    const now = qos === 0 && written === undefined && writeDownNow(connection, topic, bytes, logger);
+    if (!now) {
+      connection.downInAedes++;
+      const packet = { cmd: "publish", topic, payload: bytes, qos, retain: false, dup: false } as const;
+      connection.client.publish(packet, (err) => {
+        connection.downInAedes--;
         if (err) logger.warn({ err, device: connection.deviceId }, "down publish failed");
         written?.();
-      },
-    );
+      });
+    }
     hub.messageOut(message.channel, codec);
     return "published";
   };

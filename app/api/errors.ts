@@ -3,6 +3,7 @@
  * HTTP statuses. Codes are stable (docs/errors.md); clients branch on `code`, never on `message`.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
+import { AGENT_ERRORS, type RefusalKind, refusalKind } from "../../agents/index.ts";
 import { BridgeError } from "../../errors/index.ts";
 
 /** Stable codes the operator API itself returns. */
@@ -59,37 +60,41 @@ export function retryAfterSeconds(status: number, ms: number | undefined): strin
 }
 
 /**
- * HTTP status for an error code an agent returned from `runtime.call`. Agent codes are matched by their stable
- * suffix so a new agent class with, say, `BRIDGE_ERR_THERMO_NOT_FOUND` maps sensibly without a table change.
+ * HTTP status for an error code an agent returned from `runtime.call`. A code that refuses the caller's input gets the
+ * 4xx of its kind, read by the agents' own classification (agents/caller-input.ts, which also decides what the runtime
+ * logs as a caller's mistake); a new agent class with, say, `BRIDGE_ERR_THERMO_NOT_FOUND` maps without a table change.
  */
 export function statusForAgentCode(code: string): number {
-  if (code in EXACT_AGENT_STATUS) return EXACT_AGENT_STATUS[code] as number;
-  if (/_NOT_FOUND$/.test(code)) return 404;
-  if (/_(CONFLICT|STALE|VERSION|VERSION_CONFLICT|EXISTS)$/.test(code)) return 409;
-  if (/_(INVALID|VALIDATION|BAD_REQUEST|ARGS|ARGUMENT)$/.test(code)) return 400;
-  if (/_(READONLY|FORBIDDEN|NOT_CALLABLE)$/.test(code)) return 403;
+  const runtime = RUNTIME_STATUS.get(code);
+  if (runtime !== undefined) return runtime;
+  const refusal = refusalKind(code);
+  if (refusal !== undefined) return REFUSAL_STATUS[refusal];
   if (/_(MAILBOX_FULL|OVERLOADED|UNAVAILABLE|SHUTTING_DOWN|SHUTDOWN)$/.test(code)) return 503;
   if (/_(TOO_LARGE|STORAGE_FULL)$/.test(code)) return 413;
   return 500;
 }
 
-/** Runtime codes (agents/errors.ts) whose suffix alone would not say the right thing. */
-const EXACT_AGENT_STATUS: Record<string, number> = {
-  BRIDGE_ERR_CALL_UNKNOWN_METHOD: 404,
-  BRIDGE_ERR_RPC_UNKNOWN_METHOD: 404,
-  BRIDGE_ERR_INVALID_AGENT_ID: 400,
-  BRIDGE_ERR_STATE_INVALID: 400,
-  BRIDGE_ERR_STATE_TOO_LARGE: 413,
-  BRIDGE_ERR_STORAGE_FULL: 507,
-  BRIDGE_ERR_RUNTIME_CLOSED: 503,
+/** The 4xx of each kind of refused input. */
+const REFUSAL_STATUS: Readonly<Record<RefusalKind, number>> = {
+  invalid: 400,
+  "not-found": 404,
+  conflict: 409,
+  forbidden: 403,
+};
+
+/** Runtime codes (agents/errors.ts) that refuse no input and whose ending alone would not say the right thing. */
+const RUNTIME_STATUS: ReadonlyMap<string, number> = new Map([
+  [AGENT_ERRORS.STATE_TOO_LARGE, 413],
+  [AGENT_ERRORS.STORAGE_FULL, 507],
+  [AGENT_ERRORS.RUNTIME_CLOSED, 503],
   // The device's agent was destroyed (a DELETE of the device) while the request waited for it. 410, not 503: the
   // bridge is fine and a retry cannot reach that agent again; not 404, which says the device never existed as far
   // as the API knows (BRIDGE_ERR_API_DEVICE_NOT_FOUND), where this one existed when the request arrived and went.
-  BRIDGE_ERR_AGENT_DESTROYED: 410,
+  [AGENT_ERRORS.AGENT_DESTROYED, 410],
   // The device's agent is not started: its onStart keeps timing out and its next try waits for a backoff. The bridge
   // is up and the same request may succeed later, as for a shutdown.
-  BRIDGE_ERR_AGENT_START_TIMEOUT: 503,
-};
+  [AGENT_ERRORS.AGENT_START_TIMEOUT, 503],
+]);
 
 /**
  * True for a 503 the bridge answers on purpose with a stable code: the runtime is shutting down

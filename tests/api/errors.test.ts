@@ -1,23 +1,110 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { AGENT_ERRORS, isCallerInputCode } from "../../agents/index.ts";
 import { statusForAgentCode } from "../../app/api/index.ts";
 
+/**
+ * The operator API's status for every code the agent runtime exports. Keyed by AGENT_ERRORS' own keys, so a new runtime
+ * code does not typecheck until it is given a status here.
+ */
+const RUNTIME_CODE_STATUS: Record<keyof typeof AGENT_ERRORS, number> = {
+  INVALID_OPTION: 500,
+  INVALID_AGENT_ID: 400,
+  STORAGE_FULL: 507,
+  STORAGE: 500,
+  STATE_TOO_LARGE: 413,
+  STATE_INVALID: 400,
+  READONLY: 403,
+  // Never met by the API (its calls come from no connection); a refusal of the caller as READONLY is.
+  READONLY_CONNECTION: 403,
+  RPC_UNKNOWN_METHOD: 404,
+  RPC_FAILED: 500,
+  CALL_UNKNOWN_METHOD: 404,
+  CONNECTION_UNKNOWN: 500,
+  HANDLER_FAILED: 500,
+  // States a refusal by its ending, though of the agent's own schedule() call, not of the caller's input.
+  SCHEDULE_INVALID: 400,
+  TASK_CANCELLED: 500,
+  TASK_FAILED: 500,
+  AGENT_HIBERNATED: 500,
+  RUNTIME_CLOSED: 503,
+  AGENT_DESTROYED: 410,
+  VALUE_ENCODE: 500,
+  CALLBACK_TIMEOUT: 500,
+  AGENT_RETIRED: 500,
+  AGENT_START_TIMEOUT: 503,
+};
+
+/** Codes of an agent class of its own, read by their ending. */
+const CLASS_CODE_STATUS: Array<[string, number]> = [
+  ["BRIDGE_ERR_INVALID_ARGUMENT", 400],
+  ["BRIDGE_ERR_THERMO_INVALID", 400],
+  ["BRIDGE_ERR_THERMO_VALIDATION", 400],
+  ["BRIDGE_ERR_THERMO_BAD_REQUEST", 400],
+  ["BRIDGE_ERR_THERMO_ARGS", 400],
+  ["BRIDGE_ERR_THERMO_NOT_FOUND", 404],
+  ["BRIDGE_ERR_STALE_VERSION", 409],
+  ["BRIDGE_ERR_THERMO_CONFLICT", 409],
+  ["BRIDGE_ERR_THERMO_VERSION_CONFLICT", 409],
+  ["BRIDGE_ERR_THERMO_STALE", 409],
+  ["BRIDGE_ERR_THERMO_EXISTS", 409],
+  ["BRIDGE_ERR_THERMO_READONLY", 403],
+  ["BRIDGE_ERR_THERMO_FORBIDDEN", 403],
+  ["BRIDGE_ERR_THERMO_NOT_CALLABLE", 403],
+];
+
+const REFUSAL_STATUSES = new Set([400, 403, 404, 409]);
+
 describe("agent error statuses", () => {
-  test("runtime and agent codes map to fitting HTTP statuses", () => {
-    const cases: Array<[string, number]> = [
-      ["BRIDGE_ERR_INVALID_ARGUMENT", 400],
-      ["BRIDGE_ERR_STATE_INVALID", 400],
-      ["BRIDGE_ERR_CALL_UNKNOWN_METHOD", 404],
-      ["BRIDGE_ERR_THERMO_NOT_FOUND", 404],
-      ["BRIDGE_ERR_STALE_VERSION", 409],
-      ["BRIDGE_ERR_READONLY", 403],
-      ["BRIDGE_ERR_STATE_TOO_LARGE", 413],
-      ["BRIDGE_ERR_STORAGE_FULL", 507],
-      ["BRIDGE_ERR_RUNTIME_CLOSED", 503],
-      ["BRIDGE_ERR_AGENT_DESTROYED", 410],
-      ["BRIDGE_ERR_AGENT_START_TIMEOUT", 503],
-      ["BRIDGE_ERR_HANDLER_FAILED", 500],
-    ];
-    for (const [code, status] of cases) assert.equal(statusForAgentCode(code), status, code);
+  test("every code the agent runtime exports maps to its pinned HTTP status", () => {
+    assert.deepEqual(Object.keys(RUNTIME_CODE_STATUS).sort(), Object.keys(AGENT_ERRORS).sort());
+    for (const [key, code] of Object.entries(AGENT_ERRORS)) {
+      assert.equal(statusForAgentCode(code), RUNTIME_CODE_STATUS[key as keyof typeof AGENT_ERRORS], code);
+    }
+  });
+
+  test("an agent class's own codes map by their ending", () => {
+    for (const [code, status] of CLASS_CODE_STATUS) assert.equal(statusForAgentCode(code), status, code);
+    assert.equal(statusForAgentCode("BRIDGE_ERR_THERMO_UNAVAILABLE"), 503);
+    assert.equal(statusForAgentCode("BRIDGE_ERR_THERMO_TOO_LARGE"), 413);
+    assert.equal(statusForAgentCode("BRIDGE_ERR_THERMO_FAILED"), 500);
+  });
+
+  test("every code the agents count as a caller's input is answered with a refusal's 4xx", () => {
+    const codes = [...Object.values(AGENT_ERRORS), ...CLASS_CODE_STATUS.map(([code]) => code)];
+    const callerInput = codes.filter((code) => isCallerInputCode(code));
+    assert.deepEqual(
+      callerInput.filter((code) => !REFUSAL_STATUSES.has(statusForAgentCode(code))),
+      [],
+      "a caller's input answered with no 4xx",
+    );
+    // Every class code above is a caller's input, and so are the runtime's own refusals.
+    const runtimeCodes: ReadonlySet<string> = new Set(Object.values(AGENT_ERRORS));
+    assert.deepEqual(
+      callerInput.filter((code) => runtimeCodes.has(code)),
+      [
+        AGENT_ERRORS.INVALID_AGENT_ID,
+        AGENT_ERRORS.STATE_INVALID,
+        AGENT_ERRORS.READONLY,
+        AGENT_ERRORS.READONLY_CONNECTION,
+        AGENT_ERRORS.RPC_UNKNOWN_METHOD,
+        AGENT_ERRORS.CALL_UNKNOWN_METHOD,
+      ],
+    );
+    assert.equal(callerInput.length, 6 + CLASS_CODE_STATUS.length);
+  });
+
+  test("a refusal the agent met for itself keeps its 4xx but is no caller's input", () => {
+    for (const code of [AGENT_ERRORS.SCHEDULE_INVALID, "BRIDGE_ERR_ENGINE_BAD_REQUEST"]) {
+      assert.equal(statusForAgentCode(code), 400, code);
+      assert.equal(isCallerInputCode(code), false, code);
+    }
+  });
+
+  test("a code that only looks like an object's own key refuses nothing", () => {
+    for (const code of ["constructor", "__proto__", "toString"]) {
+      assert.equal(statusForAgentCode(code), 500, code);
+      assert.equal(isCallerInputCode(code), false, code);
+    }
   });
 });
