@@ -9,6 +9,7 @@ import type { Duplex } from "node:stream";
 import { Aedes, type Client } from "aedes";
 import type { CloseReason } from "../agents/host.ts";
 import { BridgeError } from "../errors/index.ts";
+import type { Clock } from "./clock.ts";
 import { ConnectGuard } from "./connect-guard/index.ts";
 import type { DeviceConnection } from "./connection.ts";
 import { DeviceCodecs } from "./device-codecs.ts";
@@ -81,9 +82,10 @@ export interface Broker {
   close(): Promise<void>;
 }
 
-function openOwnRegistry(dataDir: string): DeviceRegistry {
+/** The registry the broker opens when given none: on the broker's clock, as the rest of its timing. */
+function openOwnRegistry(dataDir: string, clock: Clock): DeviceRegistry {
   fs.mkdirSync(dataDir, { recursive: true });
-  return createDeviceRegistry({ path: path.join(dataDir, "registry.db") });
+  return createDeviceRegistry({ path: path.join(dataDir, "registry.db"), clock });
 }
 
 /**
@@ -97,7 +99,7 @@ function openOwnRegistry(dataDir: string): DeviceRegistry {
 export function createBroker(options: BrokerOptions): Broker {
   const opts = resolveBrokerOptions(options);
   const ownsRegistry = !opts.registry;
-  const registry = opts.registry ?? openOwnRegistry(opts.dataDir!);
+  const registry = opts.registry ?? openOwnRegistry(opts.dataDir!, opts.clock);
   const { logger, limits } = opts;
   const hub = new ObserverHub(opts.observer);
   const sender = createDownSender(hub, logger, opts.clock, opts.subscribeGraceMs);
