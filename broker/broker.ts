@@ -9,7 +9,7 @@ import type { Duplex } from "node:stream";
 import { Aedes, type Client } from "aedes";
 import type { CloseReason } from "../agents/host.ts";
 import { BridgeError } from "../errors/index.ts";
-import type { Clock } from "./clock.ts";
+import { type Clock, systemClock } from "./clock.ts";
 import { ConnectGuard } from "./connect-guard/index.ts";
 import type { DeviceConnection } from "./connection.ts";
 import { DeviceCodecs } from "./device-codecs.ts";
@@ -138,6 +138,9 @@ export function createBroker(options: BrokerOptions): Broker {
   /** Settles when a `start` in progress has bound what it could; `close` waits for it. */
   let binding: Promise<void> | undefined;
 
+  // aedes' own timers (connectTimeout here, each client's keepalive) run on the wall clock, not on `opts.clock`: they are
+  // aedes' business. Every timer and time read of ours goes through `opts.clock`, except the read pacer's refresh of
+  // aedes' keepalive timer, which must keep to that timer's clock (read-pacer.ts).
   const aedes = new Aedes({
     // [MQTT-3.1.3-5] allows servers longer client ids; device ids are up to 64 characters (DESIGN section 3).
     maxClientsIdLength: 64,
@@ -203,7 +206,8 @@ export function createBroker(options: BrokerOptions): Broker {
     }
     // The pacer first, so the size guard on top of it sees only the bytes aedes takes.
     const guarded = guardPacketSize(
-      paceReads(stream, opts.clock, limits.maxInflightPerDevice, unknownKeepalive),
+      // The keepalive refresh of a held session on the wall clock: aedes' keepalive timer runs on it (read-pacer.ts).
+      paceReads(stream, systemClock, limits.maxInflightPerDevice, unknownKeepalive),
       maxPacketBytes,
       packetRefused,
     );

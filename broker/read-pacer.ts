@@ -18,7 +18,9 @@
  * aedes reads again on its own once the packets it got were answered. Only when it asked and got nothing may it wait
  * for a `readable` that new bytes will not bring (the device is blocked by TCP, or waits for its PUBACKs), so on
  * release the pacer emits one. While held, the device's PINGREQs wait in the buffer behind its PUBLISHes; the bridge
- * is the slow side, so aedes' keepalive timer is refreshed meanwhile, and the device is not cut for it.
+ * is the slow side, so aedes' keepalive timer is refreshed meanwhile, and the device is not cut for it. That timer is
+ * aedes' own and runs on the wall clock, so the refresh must keep to the same clock, not to the broker's injected one:
+ * on a test's manual clock that stands still, a held device would be refreshed once and then cut.
  */
 import type { Duplex } from "node:stream";
 import type { Client } from "aedes";
@@ -91,16 +93,17 @@ export class ReadPacer {
   #closeWatched = false;
   readonly #counter = new PublishCounter();
   readonly #stream: Duplex;
-  readonly #clock: Clock;
+  /** The clock aedes' keepalive timer runs on, for its refresh (see `paceReads`). */
+  readonly #keepaliveClock: Clock;
   readonly #unknownKeepalive: () => void;
 
   /**
    * Stands in front of `stream.read`; aedes may take `allowance` PUBLISHes until the first `update`.
    * `unknownKeepalive` runs when a client's keepalive timer cannot be refreshed (see `keepaliveWarning`).
    */
-  constructor(stream: Duplex, clock: Clock, allowance: number, unknownKeepalive: () => void) {
+  constructor(stream: Duplex, keepaliveClock: Clock, allowance: number, unknownKeepalive: () => void) {
     this.#stream = stream;
-    this.#clock = clock;
+    this.#keepaliveClock = keepaliveClock;
     this.#allowance = allowance;
     this.#unknownKeepalive = unknownKeepalive;
     // `call` rather than `bind`, as the packet size guard does: one bound function less per connection.
@@ -139,7 +142,7 @@ export class ReadPacer {
       this.#keepAlive(client);
       return;
     }
-    if (this.#keepaliveTimer !== undefined) this.#clock.clearTimeout(this.#keepaliveTimer);
+    if (this.#keepaliveTimer !== undefined) this.#keepaliveClock.clearTimeout(this.#keepaliveTimer);
     this.#keepaliveTimer = undefined;
     // A full keepalive period from the moment the broker reads again: the PINGREQs it held are read only now.
     const keepalive = keepaliveOf(client);
@@ -177,7 +180,7 @@ export class ReadPacer {
     if (this.#closeWatched) return;
     this.#closeWatched = true;
     this.#stream.once("close", () => {
-      if (this.#keepaliveTimer !== undefined) this.#clock.clearTimeout(this.#keepaliveTimer);
+      if (this.#keepaliveTimer !== undefined) this.#keepaliveClock.clearTimeout(this.#keepaliveTimer);
       this.#keepaliveTimer = undefined;
       this.#changed();
     });
@@ -213,7 +216,7 @@ export class ReadPacer {
       this.#keepaliveTimer = undefined;
       if (!this.#held || client.closed || this.#stream.destroyed) return;
       timer.refresh();
-      this.#keepaliveTimer = this.#clock.setTimeout(refresh, periodMs / 2);
+      this.#keepaliveTimer = this.#keepaliveClock.setTimeout(refresh, periodMs / 2);
     };
     refresh();
   }
@@ -222,15 +225,17 @@ export class ReadPacer {
 /**
  * Puts a pacer in front of `stream.read` (before the packet size guard wraps it); until its session says otherwise,
  * aedes may take `maxInflightPerDevice` packets of any kind, so what a device pipelines behind its CONNECT stays
- * within aedes' queue for it.
+ * within aedes' queue for it. `keepaliveClock` times the refresh of aedes' keepalive timer while the session is held:
+ * the wall clock (`systemClock`), which that timer runs on whatever the broker's clock is; tests of the refresh itself
+ * give a manual one.
  */
 export function paceReads<S extends Duplex>(
   stream: S,
-  clock: Clock,
+  keepaliveClock: Clock,
   maxInflightPerDevice: number,
   unknownKeepalive: () => void,
 ): S {
-  pacers.set(stream, new ReadPacer(stream, clock, maxInflightPerDevice, unknownKeepalive));
+  pacers.set(stream, new ReadPacer(stream, keepaliveClock, maxInflightPerDevice, unknownKeepalive));
   return stream;
 }
 

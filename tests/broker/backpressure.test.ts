@@ -12,6 +12,7 @@ import {
   type TestBroker,
   waitUntil,
 } from "./helpers.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 import { rawWebSocket } from "./raw-websocket.ts";
 
 const cbor = getCodec("cbor");
@@ -147,6 +148,26 @@ describe("backpressure: a device that keeps sending while its agent is slow is s
       await waitUntil(() => device.packets.filter((p) => p.cmd === "pingresp").length === 8);
       assert.equal(pubacks(device), 1);
       assert.equal(tb.broker.isOnline("patient"), true);
+      device.socket.destroy();
+    } finally {
+      tb.host.setMailboxFull(false);
+      await tb.close();
+    }
+  });
+
+  test("a held device's keepalive is refreshed on the wall clock, as aedes' keepalive runs: a broker clock that stands still does not get it cut", async () => {
+    const tb = await startTestBroker({ limits: FAST, clock: new ManualClock() });
+    try {
+      // keepalive 1 s: aedes ends a session that sends nothing it reads for 1.5 s of wall-clock time.
+      const device = await onlineDevice(tb, "patient-manual-clock", 1);
+      tb.host.setMailboxFull(true);
+      device.burst([telemetry("patient-manual-clock", 1)]);
+      await waitUntil(() => tb.host.fullRefusals > 0);
+      await sleep(2400);
+      assert.equal(device.socket.destroyed, false, "the session was cut while the bridge held it");
+      tb.host.setMailboxFull(false);
+      await waitUntil(() => pubacks(device) === 1);
+      assert.equal(tb.broker.isOnline("patient-manual-clock"), true);
       device.socket.destroy();
     } finally {
       tb.host.setMailboxFull(false);

@@ -104,12 +104,13 @@ describe("a session that ends while PUBLISHes it sent wait for room in the agent
     }
   });
 
-  test("a session held when its connection ends leaves no keepalive timer behind, even while its message still waits", async () => {
+  test("a session held when its connection ends leaves no timer behind, even while its message still waits", async () => {
     const clock = new ManualClock();
     const tb = await startTestBroker({ clock });
     try {
       const secret = await tb.addDevice("gone");
-      // A long keepalive: the broker refreshes aedes' timer every 45 s while it holds the session.
+      // A long keepalive: the broker refreshes aedes' timer every 45 s while it holds the session, on the wall clock as
+      // aedes' timer runs (not on this clock); that the refresh ends with the connection is read-pacer-keepalive.test.ts.
       const device = await connectRaw(tb.port, {
         clientId: "gone",
         username: "gone",
@@ -121,11 +122,10 @@ describe("a session that ends while PUBLISHes it sent wait for room in the agent
       tb.host.setMailboxFull(true);
       device.burst([telemetry("gone", 1, 1)]);
       await waitUntil(() => tb.host.fullRefusals > 0);
-      assert.equal(clock.pending, idle + 1, "the keepalive refresh of the held session");
       device.socket.resetAndDestroy();
       await waitUntil(() => !tb.broker.isOnline("gone"));
       // The session's end gives up on the message after END_HAND_OVER_WAIT_MS; the mailbox stays full, so the session
-      // stays held, and its keepalive timer (with the session's stream and client) must not outlive it.
+      // stays held, and no timer of it (holding the session's stream and client) may outlive it.
       await clock.advance(END_HAND_OVER_WAIT_MS);
       await tb.host.waitFor(() => tb.host.closes("gone").length === 1);
       assert.equal(clock.pending, idle);
