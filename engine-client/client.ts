@@ -37,7 +37,13 @@ class OpenAiEngineClient implements EngineClient {
   readonly #options: EngineClientOptions;
   readonly #replicas: Replica[];
   readonly #admission: Admission;
-  readonly #running = new Set<RequestContext>();
+  /**
+   * Every running call by its context, with its StreamedCall when it is streamed: close() ends each one, also a stream
+   * whose consumer stopped reading (nothing else would end it before its consumer watchdog).
+   */
+  readonly #running = new Map<RequestContext, StreamedCall | undefined>();
+  /** Set by close() while it waits for the calls it aborted to unwind; told when the last one ends. */
+  #drained: (() => void) | undefined;
   #modelPromise: Promise<string | undefined> | undefined;
   /** The engine's first listed model, once looked up. */
   #listedModel: string | undefined;
@@ -52,6 +58,7 @@ class OpenAiEngineClient implements EngineClient {
     this.#counters.retries++;
   };
   #closed = false;
+  #closing: Promise<void> | undefined;
   #counters = { requests: 0, completed: 0, retries: 0, promptTokens: 0, completionTokens: 0, cachedTokens: 0 };
   #errors: Record<string, number> = {};
   /** The client's part in every streamed call (one object, not one set of closures per call). */
@@ -129,7 +136,10 @@ class OpenAiEngineClient implements EngineClient {
 
   /** One streamed call, shared by `stream` and `streamBatches` (streamed-call.ts). */
   #streamed(request: ChatRequest, options: ChatOptions): StreamedCall {
-    return new StreamedCall(this.#callHost, this.#begin(request, options), request);
+    const ctx = this.#begin(request, options);
+    const call = new StreamedCall(this.#callHost, ctx, request);
+    this.#running.set(ctx, call);
+    return call;
   }
 
   async complete(request: ChatRequest, options: ChatOptions): Promise<ChatCompletion> {
@@ -205,13 +215,32 @@ class OpenAiEngineClient implements EngineClient {
     };
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Ends every call and closes the sockets. Resolves (every caller of it) once nothing of any call is left: each one
+   * has failed with CANCELLED and been counted (a stream whose consumer stopped reading gets the error at its next
+   * read), its slot is back, and none of its timers (deadline, backoff, consumer watchdog) or listeners (on the
+   * caller's signal) remain.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     const closing = engineError(ENGINE_ERROR_CODES.cancelled, "the engine client was closed");
     this.#admission.rejectAll(closing);
-    for (const ctx of this.#running) ctx.abort(closing);
+    // An opened stream's consumer may never read again (nothing else would end the call before its watchdog, while its
+    // deadline, a ref'd timer, keeps the process alive): it is ended here. Every other call is waiting on something
+    // the abort settles (admission, a backoff, the headers, a read) and unwinds to its own end.
+    for (const [ctx, call] of this.#running) {
+      if (call?.opened === true) call.cancel(closing);
+      else ctx.abort(closing);
+    }
+    // Its deadline timer and its listener on the caller's signal go now, not at the end of that unwinding.
+    for (const ctx of this.#running.keys()) ctx.dispose();
     await Promise.all(this.#replicas.map((r) => r.close()));
+    if (this.#running.size > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
   }
 
   #begin(request: ChatRequest, options: ChatOptions): RequestContext {
@@ -224,7 +253,7 @@ class OpenAiEngineClient implements EngineClient {
       this.#options.clock,
     );
     this.#counters.requests++;
-    this.#running.add(ctx);
+    this.#running.set(ctx, undefined);
     if (this.#closed) ctx.abort(engineError(ENGINE_ERROR_CODES.cancelled, "the engine client was closed"));
     if (problem !== undefined) ctx.abort(engineError(ENGINE_ERROR_CODES.badRequest, problem));
     if (this.#replicas.length === 0) {
@@ -238,6 +267,10 @@ class OpenAiEngineClient implements EngineClient {
   #end(ctx: RequestContext): void {
     ctx.dispose();
     this.#running.delete(ctx);
+    if (this.#drained !== undefined && this.#running.size === 0) {
+      this.#drained();
+      this.#drained = undefined;
+    }
   }
 
   #assertConfigured(): void {

@@ -46,8 +46,8 @@ export class StreamedCall {
   #firstTokenAt: number | undefined;
   /** Ends the call when its consumer stops reading without closing it (consumer-watchdog.ts). */
   #watchdog: ConsumerWatchdog | undefined;
-  /** Set when the watchdog ended the call: what a consumer that comes back gets. */
-  #abandoned: BridgeError | undefined;
+  /** Set when the call was ended from outside (its watchdog, the client's close): what a consumer then gets. */
+  #cancelled: BridgeError | undefined;
 
   constructor(
     private readonly host: StreamedCallHost,
@@ -55,11 +55,18 @@ export class StreamedCall {
     private readonly request: ChatRequest,
   ) {}
 
+  /** The request went out and its answer began: from here on only the consumer's reads (or close) end the call. */
+  get opened(): boolean {
+    return this.#reader !== undefined;
+  }
+
   /** The next batch of events (opening the call first); `[]` after the batch that held `done`. */
   async next(): Promise<ChatStreamEvent[]> {
-    if (this.#abandoned !== undefined) throw this.#abandoned;
+    if (this.#cancelled !== undefined) throw this.#cancelled;
     this.#reader ??= await this.#open();
     const events = await this.#reader.next();
+    // Ended while this read waited (a drain after [DONE] still returns the answer's last events): it stays ended.
+    if (this.#cancelled !== undefined) throw this.#cancelled;
     const { ctx, host } = this;
     const key = this.#replica?.key ?? "";
     for (const event of events) {
@@ -89,8 +96,8 @@ export class StreamedCall {
 
   /** Counts and classifies a failure of the call; returns the error to throw. */
   fail(err: unknown): BridgeError {
-    // Counted when the watchdog ended the call; a consumer that comes back only hears of it.
-    if (this.#abandoned !== undefined && err === this.#abandoned) return this.#abandoned;
+    // Counted when the call was ended from outside; a consumer that comes back only hears of it.
+    if (this.#cancelled !== undefined && err === this.#cancelled) return this.#cancelled;
     // A replica whose streams break is as unhealthy as one that refuses them: it counts towards its cooldown.
     if (!this.ctx.aborted && err instanceof BridgeError && err.code === ENGINE_ERROR_CODES.streamBroken) {
       this.#replica?.recordFailure();
@@ -110,20 +117,31 @@ export class StreamedCall {
   }
 
   /**
+   * Ends the call now, whether or not its consumer is reading: the request aborted with `reason` (unless it was
+   * already), the failure counted now, the call closed, and a consumer that comes back (or is waiting) gets the
+   * error. For an opened call whose consumer may never read again, which nothing else would end.
+   */
+  cancel(reason: BridgeError): void {
+    if (this.#cancelled !== undefined || this.#finished) return;
+    this.ctx.abort(reason);
+    this.#cancelled = this.host.fail(this.ctx, this.#replica?.key, reason);
+    this.close();
+  }
+
+  /**
    * The consumer left the answer unread for `consumerIdleTimeoutMs`: it dropped the stream without closing it, or
    * stalled. Nobody else would end the call, so it is ended here: the request aborted (the engine frees the
    * sequence), the slot given back, the failure counted now, and a consumer that comes back gets the error.
    */
   #abandon(idleMs: number): void {
     const timeoutMs = this.host.options.consumerIdleTimeoutMs;
-    const err = engineError(
-      ENGINE_ERROR_CODES.cancelled,
-      `the engine stream was left unread for ${idleMs} ms (consumerIdleTimeoutMs ${timeoutMs}); it was aborted to free its slot`,
-      { reason: CONSUMER_IDLE_REASON, idleMs, consumerIdleTimeoutMs: timeoutMs },
+    this.cancel(
+      engineError(
+        ENGINE_ERROR_CODES.cancelled,
+        `the engine stream was left unread for ${idleMs} ms (consumerIdleTimeoutMs ${timeoutMs}); it was aborted to free its slot`,
+        { reason: CONSUMER_IDLE_REASON, idleMs, consumerIdleTimeoutMs: timeoutMs },
+      ),
     );
-    this.ctx.abort(err);
-    this.#abandoned = this.host.fail(this.ctx, this.#replica?.key, err);
-    this.close();
   }
 
   /**
