@@ -15,7 +15,7 @@
  */
 import { errorCodes, type FastifyInstance } from "fastify";
 import { parseJson } from "../../codecs/json/json-parse.ts";
-import { DecodeFault } from "../../codecs/schema/fault.ts";
+import { DecodeFault, describeJsonSyntax } from "../../codecs/schema/fault.ts";
 import { API_ERROR_CODES, ApiError } from "./errors.ts";
 
 /** U+FEFF, the byte order mark as it reads once the body is decoded from UTF-8. */
@@ -80,13 +80,10 @@ function toApiError(err: unknown, maxDepth: number): Error {
       const problem = err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
       return new ApiError(400, API_ERROR_CODES.validation, `${field}: ${problem}`, field);
     }
-    default:
-      return new ApiError(
-        400,
-        API_ERROR_CODES.validation,
-        `body is not valid JSON: ${err.message.replace(/^payload is not JSON: /, "")}`,
-        "body",
-      );
+    default: {
+      const detail = err.syntax === undefined ? err.message : describeJsonSyntax(err.syntax);
+      return new ApiError(400, API_ERROR_CODES.validation, `body is not valid JSON: ${detail}`, "body");
+    }
   }
 }
 

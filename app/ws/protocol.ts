@@ -7,7 +7,7 @@ import type { DownMessage, Value } from "../../codecs/frames.ts";
 import type { ProtocolMessage } from "../../agents/host.ts";
 import { DEFAULT_DECODE_LIMITS } from "../../codecs/codec.ts";
 import { parseJson } from "../../codecs/json/json-parse.ts";
-import { DecodeFault } from "../../codecs/schema/fault.ts";
+import { DecodeFault, describeJsonSyntax } from "../../codecs/schema/fault.ts";
 import { type JsonValue, toJsonValue } from "../api/json-value.ts";
 
 /** Stable codes of protocol errors sent to a client (docs/errors.md). */
@@ -104,7 +104,8 @@ export function parseClientMessage(text: string): ParseOutcome {
 /** The error for a text the strict parser refused (a DecodeFault; anything else is reported as not JSON). */
 function refusedJson(err: unknown, text: string): ParseOutcome {
   if (!(err instanceof DecodeFault) || err.code === "BRIDGE_ERR_FRAME_DECODE") {
-    const detail = err instanceof Error ? err.message.replace(/^payload is not JSON: /, "") : "";
+    const syntax = err instanceof DecodeFault ? err.syntax : undefined;
+    const detail = syntax !== undefined ? describeJsonSyntax(syntax) : err instanceof Error ? err.message : "";
     return { ok: false, code: WS_ERROR_CODES.badJson, message: `message is not valid JSON: ${detail}` };
   }
   // Same nesting bound as device frames: deep values would cost every later encoder a deep recursion.

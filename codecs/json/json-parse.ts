@@ -17,7 +17,7 @@
  * holds no lone surrogate of its own, so every caller decodes strictly first (the JSON codec and the API's body
  * parser with a fatal decoder, the ws library for WebSocket text) and plain strings cost no extra scan.
  */
-import { DecodeFault } from "../schema/fault.ts";
+import { DecodeFault, describeJsonSyntax } from "../schema/fault.ts";
 import { PathStack } from "../schema/path.ts";
 import { checkKey, MAX_INTEGER_DIGITS, normalizeBigInt } from "../schema/value.ts";
 import { isWellFormedText } from "../text-utf8.ts";
@@ -40,8 +40,14 @@ function here(): string | undefined {
   return p === "" ? undefined : p;
 }
 
-function syntax(message: string): DecodeFault {
-  return new DecodeFault("BRIDGE_ERR_FRAME_DECODE", `payload is not JSON: ${message} at position ${pos}`);
+function syntax(problem: string): DecodeFault {
+  const detail = { problem, position: pos };
+  return new DecodeFault(
+    "BRIDGE_ERR_FRAME_DECODE",
+    `payload is not JSON: ${describeJsonSyntax(detail)}`,
+    undefined,
+    detail,
+  );
 }
 
 function invalid(message: string): DecodeFault {

@@ -1,18 +1,41 @@
 import type { DecodeErrorCode, DecodeResult } from "../codec.ts";
 
+/** Why and where a text is not JSON: the parser's own words, and the offset (in UTF-16 code units) it stopped at. */
+export interface JsonSyntaxDetail {
+  /** `unexpected "}"`, `unexpected end`, `trailing characters`, ... */
+  readonly problem: string;
+  readonly position: number;
+}
+
+/**
+ * A JSON syntax error in the words every message about one uses, whatever names the text (`payload is not JSON: `,
+ * the API's `body is not valid JSON: `).
+ *
+ * @example
+ * describeJsonSyntax({ problem: 'unexpected "}"', position: 14 }); // 'unexpected "}" at position 14'
+ */
+export function describeJsonSyntax(detail: JsonSyntaxDetail): string {
+  return `${detail.problem} at position ${detail.position}`;
+}
+
 /**
  * Thrown inside a decoder and caught at the codec boundary, where it becomes a `{ ok: false }` value. Decoders are
  * recursive, and unwinding by exception keeps every level free of result plumbing; it never escapes a codec.
+ * The strict JSON parser (json-parse.ts) is also called directly, by the operator API's body parser and the
+ * WebSocket protocol, which word a syntax error as their own: they build it from `syntax`, never from `message`.
  */
 export class DecodeFault extends Error {
   readonly code: DecodeErrorCode;
   readonly field: string | undefined;
+  /** Set for a JSON syntax error (code BRIDGE_ERR_FRAME_DECODE from the strict JSON parser); undefined otherwise. */
+  readonly syntax: JsonSyntaxDetail | undefined;
 
-  constructor(code: DecodeErrorCode, message: string, field?: string) {
+  constructor(code: DecodeErrorCode, message: string, field?: string, syntax?: JsonSyntaxDetail) {
     super(message);
     this.name = "DecodeFault";
     this.code = code;
     this.field = field;
+    this.syntax = syntax;
   }
 }
 

@@ -53,6 +53,19 @@ describe("bodies the default JSON parser took", () => {
     assert.match(res.body, /not valid JSON/);
   });
 
+  test("a syntax error is a 400 naming the parser's problem and where it stopped", async () => {
+    const cases: Array<[string, string]> = [
+      ['{"state":}', 'body is not valid JSON: unexpected "}" at position 9'],
+      ['{"state":{}', "body is not valid JSON: unexpected end at position 11"],
+      ['{"state":{}} x', "body is not valid JSON: trailing characters at position 13"],
+    ];
+    for (const [payload, message] of cases) {
+      const res = await putDesired(payload);
+      assert.equal(res.statusCode, 400, res.body);
+      assert.deepEqual(res.json(), { error: { code: "BRIDGE_ERR_API_VALIDATION", message, field: "body" } });
+    }
+  });
+
   test("empty objects, escapes and whitespace", async () => {
     const res = await putDesired(
       ' \n\t{ "state" : { "t" : "\\u00e9\\ud83d\\ude00\\n\\"q\\"" , "e" : { } , "a" : [ ] } }\r\n',

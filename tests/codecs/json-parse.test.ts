@@ -9,7 +9,7 @@ import { describe, test } from "node:test";
 import fc from "fast-check";
 import { jsonCodec } from "../../codecs/index.ts";
 import { MAX_INTEGER_DIGITS, parseJson } from "../../codecs/json/json-parse.ts";
-import { DecodeFault } from "../../codecs/schema/fault.ts";
+import { DecodeFault, describeJsonSyntax } from "../../codecs/schema/fault.ts";
 
 const text = (s: string) => new TextEncoder().encode(s);
 const asText = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -99,6 +99,35 @@ describe("the JSON parser", () => {
       assert.deepStrictEqual(outcome(s), { ok: false, code: "BRIDGE_ERR_FRAME_DECODE" });
     });
   }
+
+  test("a syntax error carries the parser's own problem and position, which its message is built from", () => {
+    const cases: Array<[string, { problem: string; position: number }]> = [
+      ['{"a":}', { problem: 'unexpected "}"', position: 5 }],
+      ['{"a":1', { problem: "unexpected end", position: 6 }],
+      ['{"a":1} x', { problem: "trailing characters", position: 8 }],
+    ];
+    for (const [text, detail] of cases) {
+      assert.throws(
+        () => parseJson(text, 16),
+        (err: unknown) => {
+          assert.ok(err instanceof DecodeFault, text);
+          assert.equal(err.code, "BRIDGE_ERR_FRAME_DECODE", text);
+          assert.deepStrictEqual(err.syntax, detail, text);
+          assert.equal(err.message, `payload is not JSON: ${describeJsonSyntax(detail)}`, text);
+          assert.equal(describeJsonSyntax(detail), `${detail.problem} at position ${detail.position}`);
+          return true;
+        },
+      );
+    }
+  });
+
+  test("a fault that is no syntax error carries no syntax detail", () => {
+    assert.throws(
+      () => parseJson('{"a":1,"a":2}', 16),
+      (err: unknown) =>
+        err instanceof DecodeFault && err.code === "BRIDGE_ERR_FRAME_INVALID" && err.syntax === undefined,
+    );
+  });
 });
 
 describe("integers beyond 2^53 in JSON text", () => {
