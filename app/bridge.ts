@@ -40,7 +40,11 @@ export type { BridgeTap } from "./bridge/tap.ts";
 
 export interface BridgeOptions {
   logger: Logger;
-  /** Time source for agents, broker and engine client. Default: the system clock. */
+  /**
+   * Time source for agents, the broker (its rate limits, grace periods, timeouts and the device registry) and the
+   * engine client. Default: the system clock. aedes' own timers (connect timeout, keepalive) always run on the wall
+   * clock.
+   */
   clock?: Clock;
   /** Random source for agents and engine jitter. Default: Math.random. */
   random?: () => number;
@@ -135,7 +139,12 @@ async function buildBridge(
 
   const registry = opened.add(
     "registry",
-    createDeviceRegistry({ path: path.join(config.dataDir, REGISTRY_FILE) }),
+    // The registry's created_at, last-seen marks and verification cache expiry are the broker's time too. Spread only
+    // when given: the registry merges its options over its defaults, so an explicit undefined would replace its clock.
+    createDeviceRegistry({
+      path: path.join(config.dataDir, REGISTRY_FILE),
+      ...(options.clock ? { clock: options.clock } : {}),
+    }),
     (r) => r.close(),
   );
   const perDevice = registryClasses(registry, served.byName, logger);
@@ -213,6 +222,9 @@ async function buildBridge(
       connectTimeoutMs: config.mqtt.connectTimeoutMs,
       subscribeGraceMs: config.mqtt.subscribeGraceMs,
       registryCheckMs: config.mqtt.registryCheckMs,
+      // The agents' clock, so rate limits, grace periods and the broker's own timeouts move with it. aedes' own timers
+      // (connectTimeoutMs, the devices' keepalive) stay on the wall clock (broker/options.ts, `clock`).
+      clock: options.clock,
       observer: metrics.brokerObserver,
       logger: logger.child({ component: "broker" }),
     }),

@@ -143,7 +143,13 @@ export interface BrokerOptions {
   observer?: BrokerObserver;
   /** pino-compatible logger. Default: silent. */
   logger?: BrokerLogger;
-  /** Time source for rate limiting. Default: the system clock. */
+  /**
+   * Time source of every time read and timer of the broker's own: rate limits, the per-address authentication limit,
+   * the subscribe grace period, throttled warnings, the PROXY header and WebSocket close timeouts, the registry watch,
+   * the hand-over waits of a session's end, and the registry it opens from `dataDir`. Default: the system clock. aedes'
+   * own timers (`connectTimeoutMs`, each device's keepalive) and the read pacer's refresh of the keepalive always run
+   * on the wall clock.
+   */
   clock?: Clock;
   /** A socket must send CONNECT within this many ms. Default 30000. */
   connectTimeoutMs?: number;
