@@ -23,7 +23,7 @@ export type { EngineObserver, ReplicaState } from "./observer.ts";
 export { noopEngineObserver } from "./observer.ts";
 export type { EngineClientInit, EngineClientOptions, EngineCooldownOptions, EngineRetryOptions } from "./options.ts";
 export { ENGINE_CLIENT_DEFAULTS, resolveEngineClientOptions } from "./options.ts";
-export { hasUrlCredentials, redactUrlCredentials } from "./url-credentials.ts";
+export { urlCredentialsProblem } from "./url-credentials.ts";
 export type { ReplicaStats } from "./replica.ts";
 export type { SseEvent } from "./sse-parser.ts";
 export { SseParser } from "./sse-parser.ts";

@@ -2,7 +2,7 @@
 import { BridgeError } from "../errors/index.ts";
 import { type Clock, type RandomSource, systemClock } from "./clock.ts";
 import { type EngineObserver, noopEngineObserver } from "./observer.ts";
-import { hasUrlCredentials, redactUrlCredentials } from "./url-credentials.ts";
+import { urlCredentialsProblem } from "./url-credentials.ts";
 
 export interface EngineRetryOptions {
   /** Tries per request, the first included. Default 4. */
@@ -132,6 +132,10 @@ function nonNegative(value: number, field: string): void {
   }
 }
 
+/** Where the key goes instead of a URL's user or password, in the client's words (url-credentials.ts). */
+const URL_CREDENTIALS_ADVICE =
+  "the client sends no credentials from a URL; give the engine's key as engine.apiKey (sent as a bearer token)";
+
 /** Merges `init` over the defaults and validates every field; throws BRIDGE_ERR_CONFIG naming the field. */
 export function resolveEngineClientOptions(init: EngineClientInit): EngineClientOptions {
   const options: EngineClientOptions = {
@@ -151,12 +155,8 @@ export function resolveEngineClientOptions(init: EngineClientInit): EngineClient
     if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
       throw configError(`urls[${i}]`, "must use http or https");
     }
-    if (hasUrlCredentials(parsed)) {
-      throw configError(
-        `urls[${i}]`,
-        `must not hold a user or password (${redactUrlCredentials(parsed)}): the client sends no credentials from a URL; give the engine's key as engine.apiKey (sent as a bearer token)`,
-      );
-    }
+    const credentials = urlCredentialsProblem(parsed, URL_CREDENTIALS_ADVICE);
+    if (credentials !== undefined) throw configError(`urls[${i}]`, credentials);
   });
   if (new Set(options.urls.map((url) => replicaApiRoot(new URL(url)).key)).size !== options.urls.length) {
     throw configError("urls", "must not repeat a replica");

@@ -6,7 +6,7 @@
 import { z } from "zod";
 import { parseProxyRange } from "../../broker/index.ts";
 import { MAX_DEPTH_CEILING } from "../../codecs/limits.ts";
-import { hasUrlCredentials, redactUrlCredentials } from "../../engine-client/index.ts";
+import { urlCredentialsProblem } from "../../engine-client/index.ts";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 const CODECS = ["json", "cbor", "pb"] as const;
@@ -33,7 +33,8 @@ const proxyRanges = () =>
 
 /**
  * An engine URL must not hold a user or password: the engine client sends none from a URL, so the engine would answer
- * 401 to every request. The message shows the URL with its credentials redacted, never the password.
+ * 401 to every request. The engine client's own check (urlCredentialsProblem) words it, with the URL's credentials
+ * redacted; the advice names the bridge's settings for the key.
  */
 function noCredentials(value: string, ctx: z.RefinementCtx): void {
   let parsed: URL;
@@ -42,13 +43,12 @@ function noCredentials(value: string, ctx: z.RefinementCtx): void {
   } catch {
     return; // not a URL at all: z.url has said so
   }
-  if (!hasUrlCredentials(parsed)) return;
-  ctx.addIssue({
-    code: "custom",
-    message:
-      `must not hold a user or password (${redactUrlCredentials(parsed)}): the bridge sends no credentials from an ` +
-      "engine URL; set the engine's key as engine.apiKey or BRIDGE_ENGINE_API_KEY (sent as a bearer token)",
-  });
+  const message = urlCredentialsProblem(
+    parsed,
+    "the bridge sends no credentials from an engine URL; set the engine's key as engine.apiKey or " +
+      "BRIDGE_ENGINE_API_KEY (sent as a bearer token)",
+  );
+  if (message !== undefined) ctx.addIssue({ code: "custom", message });
 }
 
 /**

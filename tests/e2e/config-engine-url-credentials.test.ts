@@ -52,6 +52,15 @@ describe("engine URLs with credentials", () => {
     assert.ok(!(fromFile[0] ?? "").includes("operator@"));
   });
 
+  test("the config error's whole text: the redacted URL, then the bridge's settings for the key", () => {
+    const errors = errorsOf(loadConfig({ env: { BRIDGE_ENGINE_URL: `http://user:${SECRET}@gpu-2:8000/v1` } }));
+    assert.deepEqual(errors, [
+      "config error: engine.urls[0] must not hold a user or password (http://[redacted]@gpu-2:8000/v1): the bridge " +
+        "sends no credentials from an engine URL; set the engine's key as engine.apiKey or BRIDGE_ENGINE_API_KEY " +
+        "(sent as a bearer token) (from BRIDGE_ENGINE_URL)",
+    ]);
+  });
+
   test("a URL without credentials is still taken", () => {
     const result = loadConfig({ env: { BRIDGE_ENGINE_URL: "http://gpu-1:8000/v1" } });
     assert.ok(result.ok);
@@ -67,6 +76,21 @@ describe("engine URLs with credentials", () => {
         /engine\.apiKey/.test(err.message) &&
         !err.message.includes(SECRET) &&
         !JSON.stringify(err.details).includes(SECRET),
+    );
+  });
+
+  test("the engine client's whole text: the redacted URL, then the client's option for the key", () => {
+    assert.throws(
+      () => createEngineClient({ urls: [`http://:${SECRET}@gpu-2:8000`] }),
+      (err: unknown) => {
+        assert.ok(err instanceof BridgeError);
+        assert.equal(
+          err.message,
+          "engine.urls[0] must not hold a user or password (http://[redacted]@gpu-2:8000/): the client sends no " +
+            "credentials from a URL; give the engine's key as engine.apiKey (sent as a bearer token)",
+        );
+        return true;
+      },
     );
   });
 });
