@@ -19,6 +19,18 @@ export interface HeldDown {
   qos: 0 | 1;
 }
 
+/** A down frame encoded for its session, on its way to the stream (down-hand-over.ts). */
+export interface EncodedDown {
+  topic: string;
+  payload: Buffer;
+  /** The final QoS: what was asked, raised for the channel, capped by the subscription. */
+  qos: 0 | 1;
+  channel: string;
+  codec: CodecName;
+  /** Runs once aedes reported the frame written, or once the frame was dropped (`sendLast`). */
+  written: (() => void) | undefined;
+}
+
 export interface ConnectionFacts {
   connectionId: string;
   deviceId: string;
@@ -139,6 +151,13 @@ export class DeviceConnection {
    * While any is, QoS 0 frames are not written on the spot (down-write-now.ts): they would overtake it.
    */
   downInAedes = 0;
+  /**
+   * QoS 1 frames of a persistent session handed to aedes and not yet written: aedes stores each (asynchronously) before
+   * it even orders it for writing, so frames sent meanwhile wait in `behindStored` (down-hand-over.ts).
+   */
+  downStoring = 0;
+  /** Frames waiting for `downStoring` to fall to 0, in order; created on first use. */
+  behindStored: EncodedDown[] | undefined;
   /** Granted subscription filters and their QoS; down frames go only where one matches. */
   readonly subscriptions = new SubscriptionTable();
 

@@ -7,7 +7,7 @@ import { protocolToDown } from "../agents/protocol-down.ts";
 import type { DownMessage } from "../codecs/frames.ts";
 import type { Clock } from "./clock.ts";
 import type { DeviceConnection, HeldDown } from "./connection.ts";
-import { writeDownNow } from "./down-write-now.ts";
+import { DownHandOver } from "./down-hand-over.ts";
 import { logErrorFrame } from "./error-frame-log.ts";
 import type { ObserverHub } from "./observer.ts";
 import type { BrokerLogger } from "./options.ts";
@@ -59,6 +59,7 @@ export function createDownSender(
   clock: Clock,
   subscribeGraceMs: number,
 ): DownSender {
+  const handOver = new DownHandOver(hub, logger);
   const hold = (list: HeldDown[], message: DownMessage, qos: 0 | 1): void => {
     if (list.length >= MAX_PENDING_DOWN) {
       list.shift();
@@ -68,7 +69,8 @@ export function createDownSender(
   };
   /**
    * Publishes now, holds for later, or drops (and counts) one frame. `written` runs once aedes wrote a published
-   * frame to the socket (or failed to); never for a held or dropped one.
+   * frame to the socket (or failed to, or the frame was dropped while it waited behind another); never for a held or
+   * dropped one.
    */
   const publishDown = (
     connection: DeviceConnection,
@@ -118,20 +120,7 @@ export function createDownSender(
       payload = encodeDown(codec, refusal);
     }
     const qos = Math.min(Math.max(requestedQos, downQos(message)), granted) as 0 | 1;
-    const bytes = Buffer.from(payload);
-    // A QoS 0 frame leaves now when that is safe (down-write-now.ts). `sendLast` keeps aedes' path: the session ends
-    // right after its frame, so it waits for aedes' callback, which comes once the write reached the socket.
-    const now = qos === 0 && written === undefined && writeDownNow(connection, topic, bytes, logger);
-    if (!now) {
-      connection.downInAedes++;
-      const packet = { cmd: "publish", topic, payload: bytes, qos, retain: false, dup: false } as const;
-      connection.client.publish(packet, (err) => {
-        connection.downInAedes--;
-        if (err) logger.warn({ err, device: connection.deviceId }, "down publish failed");
-        written?.();
-      });
-    }
-    hub.messageOut(message.channel, codec);
+    handOver.send(connection, { topic, payload: Buffer.from(payload), qos, channel: message.channel, codec, written });
     return "published";
   };
 
@@ -191,6 +180,7 @@ export function createDownSender(
       for (let i = 0; i < (connection.heldDown?.length ?? 0); i++) hub.downDropped();
       connection.pendingDown = undefined;
       connection.heldDown = undefined;
+      handOver.discard(connection);
     },
   };
   return sender;

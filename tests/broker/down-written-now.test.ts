@@ -105,6 +105,91 @@ describe("QoS 0 down frames written on the spot, over TCP", () => {
     }
   });
 
+  test("a persistent session gets every frame, in order: frames sent while aedes stores a QoS 1 frame wait behind it", async () => {
+    const secret = await tb.addDevice("order-kept", "json");
+    const client = await connectDevice(tb.url, {
+      clientId: "order-kept",
+      username: "order-kept",
+      password: secret,
+      clean: false,
+    });
+    try {
+      const inbox = collect(client);
+      await subscribe(client, "devices/order-kept/down/#", 1);
+      const sent = await streamAcrossTheSwitch(tb.host.transportOf("order-kept"));
+      await waitUntil(() => reasonOrder(inbox).length === sent.length);
+      assert.deepEqual(reasonOrder(inbox), sent);
+    } finally {
+      await endClient(client);
+    }
+  });
+
+  test("a command and the state frame sent right after it both reach a persistent session, in order", async () => {
+    const secret = await tb.addDevice("kept-cmd", "json");
+    const client = await connectDevice(tb.url, {
+      clientId: "kept-cmd",
+      username: "kept-cmd",
+      password: secret,
+      clean: false,
+    });
+    try {
+      const inbox = collect(client);
+      await subscribe(client, "devices/kept-cmd/down/#", 1);
+      const transport = tb.host.transportOf("kept-cmd");
+      const { downDropped, messagesOut } = tb.broker.stats();
+      transport.send({ channel: "cmd", frame: { id: "c1", n: "reboot" } }, { qos: 1 });
+      transport.send({ channel: "state", frame: { v: 2, d: { led: "on" } } }, { qos: 0 });
+      transport.send({ channel: "cmd", frame: { id: "c2", n: "blink" } }, { qos: 1 });
+      await waitUntil(() => inbox.length === 3);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.deepEqual(
+        inbox.map((m) => [m.topic.split("/").at(-1), m.qos]),
+        [
+          ["cmd", 1],
+          ["state", 0],
+          ["cmd", 1],
+        ],
+      );
+      assert.equal(tb.broker.stats().downDropped, downDropped);
+      assert.equal(tb.broker.stats().messagesOut, messagesOut + 3);
+    } finally {
+      await endClient(client);
+    }
+  });
+
+  test("frames waiting behind a persistent session's QoS 1 frame when the session ends are dropped and counted", async () => {
+    const id = "kept-gone";
+    const secret = await tb.addDevice(id, "json");
+    const device = await connectRaw(tb.port, {
+      clientId: id,
+      username: id,
+      password: Buffer.from(secret),
+      clean: false,
+    });
+    try {
+      device.burst([{ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: `devices/${id}/down/#`, qos: 1 }] }]);
+      await waitUntil(() => device.packets.some((p) => p.cmd === "suback"));
+      device.socket.pause();
+      const transport = tb.host.transportOf(id);
+      const { downDropped, messagesOut } = tb.broker.stats();
+      // Chunks fill the stream, so aedes writes the command and then waits for a drain that does not come.
+      const big = "x".repeat(60_000);
+      for (let seq = 0; seq < 400; seq++) transport.send(chunk("big", seq, big), { qos: 0 });
+      transport.send({ channel: "cmd", frame: { id: "c1", n: "reboot" } }, { qos: 1 });
+      for (let seq = 0; seq < 3; seq++) transport.send(chunk("behind", seq), { qos: 0 });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(tb.broker.stats().messagesOut, messagesOut + 401, "the last three wait behind the command");
+      device.socket.destroy();
+      await tb.host.waitFor(() => tb.host.closes(id).length === 1);
+      await waitUntil(() => tb.broker.stats().downDropped === downDropped + 3);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(tb.broker.stats().downDropped, downDropped + 3, "each counted once");
+      assert.equal(tb.broker.stats().messagesOut, messagesOut + 401);
+    } finally {
+      device.socket.destroy();
+    }
+  });
+
   test("a device whose socket is backed up loses nothing and gets every frame in order once it reads again", async () => {
     const id = "backed-up";
     const secret = await tb.addDevice(id, "json");
