@@ -147,7 +147,7 @@ async function buildBridge(
     }),
     (r) => r.close(),
   );
-  const perDevice = registryClasses(registry, served.byName, logger);
+  const perDevice = registryClasses(registry, served, logger);
   const engine =
     config.engine.urls.length === 0
       ? undefined
@@ -167,7 +167,7 @@ async function buildBridge(
       dataDir: path.join(config.dataDir, AGENTS_DIR),
       defaultAgentClass: DeviceAgent,
       // Devices provisioned with a class name come first (exact ids), then the configured patterns.
-      agentClasses: [...perDevice, ...agentClasses],
+      agentClasses: [...perDevice.exact, ...agentClasses],
       clock: options.clock,
       random: options.random,
       engine,
@@ -186,7 +186,16 @@ async function buildBridge(
     }),
     (r) => r.shutdown(),
   );
-  metrics.setSources({ runtime });
+  metrics.setSources({
+    runtime,
+    // Among the devices found at start: the API and `devices add` refuse a class the bridge does not serve, so none is
+    // added later; one removed, or added again with a served class, leaves the count.
+    agentClassFallbackDevices: () =>
+      perDevice.fallbackIds.filter((id) => {
+        const record = registry.get(id);
+        return record !== undefined && served.fallback(record) !== null;
+      }).length,
+  });
   // Devices reach the runtime through the activity tracker, so the dashboard knows last-seen without waking agents.
   const activityHost = trackHost(runtime, metrics.activity);
   const trackedHost = options.tap === undefined ? activityHost : tapHost(activityHost, options.tap);
@@ -306,6 +315,7 @@ async function buildBridge(
     engineHealthCheckTimeoutMs: config.engine.healthCheckTimeoutMs,
     activity: metrics.activity,
     agentClassNames: [...served.byName.keys()],
+    agentClassFallback: served.fallback,
     apiToken: token.token,
   });
   await registerMetricsRoute(http.app, metrics, { token: token.token });

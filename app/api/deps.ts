@@ -128,6 +128,13 @@ export interface OperatorDeps {
    * checks too). Any other is a 400. Default: not checked (any name is stored).
    */
   agentClassNames?: readonly string[];
+  /**
+   * The class serving a device in place of the one it asks for, when the bridge does not serve that one (a class
+   * removed from the config or the code); null when the device is served as provisioned. Shown as the device's
+   * `agentClassFallback` and filtered on by `GET /api/devices?agentClassFallback=`. The bridge passes
+   * `loadServedAgentClasses(...).fallback`. Default: no device falls back.
+   */
+  agentClassFallback?: (device: OperatorDeviceRecord) => string | null;
   /** The operator API token (see `loadOrCreateApiToken`). */
   apiToken: string;
   /** Wall clock for responses; default `Date.now`. */

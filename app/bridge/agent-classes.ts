@@ -9,6 +9,7 @@ import { Agent, type AgentClass } from "../../agents/index.ts";
 import type { DeviceRegistry } from "../../broker/registry/index.ts";
 import { BridgeError } from "../../errors/index.ts";
 import type { AgentClassConfig } from "../config/index.ts";
+import { type AgentClassFallback, agentClassFallback } from "./agent-class-fallback.ts";
 
 /** Stable code for an agent class entry that cannot be loaded. */
 export const AGENT_CLASS_ERROR = "BRIDGE_ERR_AGENT_CLASS";
@@ -77,6 +78,8 @@ export interface ServedAgentClasses {
   configured: LoadedAgentClass[];
   /** `defaultClass` and each configured class by its class and export name ({@link classesByName}). */
   byName: Map<string, AgentClass>;
+  /** The class serving a device in place of one it asks for that is not in `byName` (agent-class-fallback.ts). */
+  fallback: AgentClassFallback;
 }
 
 /**
@@ -94,31 +97,50 @@ export async function loadServedAgentClasses(
     configured,
     entries.map((entry) => entry.export),
   );
-  return { configured, byName };
+  return { configured, byName, fallback: agentClassFallback(defaultClass, configured, byName) };
+}
+
+/** How an operator lists the devices the start warning counts (docs/api.md, docs/cli.md). */
+export const FALLBACK_LISTING =
+  "GET /api/devices?agentClassFallback=true or agent-bridge devices list --agent-class-fallback (with this config)";
+
+/** What the registry asks of the runtime: the exact-id class entries, and the devices whose class it does not serve. */
+export interface RegistryClasses {
+  /** One entry per device provisioned with a class the bridge serves, its id as the pattern. */
+  exact: LoadedAgentClass[];
+  /** The ids of devices asking for a class the bridge does not serve, served by `served.fallback` instead. */
+  fallbackIds: string[];
 }
 
 /**
  * Exact-id class entries for devices provisioned with `--agent-class NAME`. Read once at start: a device added with
- * a class while the bridge runs gets it from the next start (documented in docs/cli.md).
+ * a class while the bridge runs gets it from the next start (documented in docs/cli.md). Devices asking for a class
+ * the bridge does not serve get one warning in all, counting them and naming how to list them: one line per device
+ * drowned a start's log for a large fleet and still left the operator to collect the ids by hand.
  */
-export function registryClasses(
-  registry: DeviceRegistry,
-  byName: ReadonlyMap<string, AgentClass>,
-  logger: Logger,
-): LoadedAgentClass[] {
-  const out: LoadedAgentClass[] = [];
+export function registryClasses(registry: DeviceRegistry, served: ServedAgentClasses, logger: Logger): RegistryClasses {
+  const exact: LoadedAgentClass[] = [];
+  const fallbackIds: string[] = [];
+  const unserved = new Set<string>();
   for (const device of registry.list()) {
     if (device.agentClass === null) continue;
-    const agentClass = byName.get(device.agentClass);
+    const agentClass = served.byName.get(device.agentClass);
     if (agentClass === undefined) {
-      logger.warn(
-        { device: device.id, agentClass: device.agentClass },
-        "unknown agent class for device; using the default",
-      );
+      fallbackIds.push(device.id);
+      unserved.add(device.agentClass);
       continue;
     }
     // Device ids hold no glob characters ([A-Za-z0-9_.-]), so the id itself is an exact pattern.
-    out.push({ pattern: device.id, agentClass });
+    exact.push({ pattern: device.id, agentClass });
   }
-  return out;
+  if (fallbackIds.length > 0) {
+    const devices = fallbackIds.length === 1 ? "1 device asks" : `${fallbackIds.length} devices ask`;
+    logger.warn(
+      { devices: fallbackIds.length, agentClasses: [...unserved].sort() },
+      `${devices} for an agent class this bridge does not serve and ${fallbackIds.length === 1 ? "is" : "are"} ` +
+        "served as if provisioned without one (the class of the first pattern the id matches, else the default); " +
+        `list them with ${FALLBACK_LISTING}`,
+    );
+  }
+  return { exact, fallbackIds };
 }

@@ -24,6 +24,8 @@ export interface MetricsOptions {
 /** Scrape-time sources: read when Prometheus scrapes, so nothing polls in between. */
 export interface MetricsSources {
   runtime?: { stats(): { active: number; hibernated: number; mailboxDepth: number; commits: number } };
+  /** How many registered devices ask for an agent class the bridge does not serve (app/bridge/agent-class-fallback.ts). */
+  agentClassFallbackDevices?: () => number;
 }
 
 /** Hooks for the WebSocket agent endpoint (app/ws). */
@@ -186,6 +188,15 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
       },
     });
   }
+  new Gauge({
+    name: "bridge_devices_agent_class_fallback",
+    help: "Registered devices asking for an agent class the bridge does not serve, served by a fallback class instead",
+    registers: reg,
+    collect() {
+      const count = sources.agentClassFallbackDevices?.();
+      if (count !== undefined) this.set(count);
+    },
+  });
   const engineQueueWait = new Histogram({
     name: "bridge_engine_queue_wait_seconds",
     help: "Time a reasoning request waited in the engine client's fair queue",

@@ -21,6 +21,11 @@ export interface DeviceSummary {
   online: boolean;
   codec: CodecName | null;
   agentClass: string | null;
+  /**
+   * The class that serves the device instead of `agentClass`, which the bridge does not serve (a class removed from
+   * the config or the code); null when the device is served as provisioned.
+   */
+  agentClassFallback: string | null;
   firmware: string | null;
   createdAt: number | null;
   lastSeenAt: number | null;
@@ -35,6 +40,7 @@ export function summarize(deps: OperatorDeps, record: OperatorDeviceRecord): Dev
     online: deps.broker.isOnline(record.id),
     codec: record.codec ?? null,
     agentClass: record.agentClass ?? null,
+    agentClassFallback: deps.agentClassFallback?.(record) ?? null,
     firmware: record.firmware ?? null,
     createdAt: record.createdAt ?? null,
     lastSeenAt: seen.length > 0 ? Math.max(...seen) : null,
@@ -68,7 +74,9 @@ async function agentStatus(deps: OperatorDeps, id: string): Promise<JsonValue | 
 
 export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): void {
   const removals = new DeviceRemovals();
-  api.get<{ Querystring: { online?: boolean; q?: string; limit?: number; offset?: number } }>(
+  api.get<{
+    Querystring: { online?: boolean; agentClassFallback?: boolean; q?: string; limit?: number; offset?: number };
+  }>(
     "/devices",
     {
       schema: {
@@ -78,6 +86,12 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
           type: "object",
           properties: {
             online: { type: "boolean", description: "Only online (true) or offline (false) devices" },
+            agentClassFallback: {
+              type: "boolean",
+              description:
+                "Only devices asking for an agent class the bridge does not serve, served by a fallback class " +
+                "(true), or only the others (false)",
+            },
             q: { type: "string", maxLength: 64, description: "Only ids containing this text (case-insensitive)" },
             limit: { ...integerField(1, MAX_DEVICE_PAGE), description: "Page size; default all" },
             // Bounded because the registry pages in SQL, where an offset past 64 bits is an error, not an empty page.
@@ -87,12 +101,15 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
       },
     },
     async (request) => {
-      const { online, q, limit, offset = 0 } = request.query;
+      const { online, agentClassFallback, q, limit, offset = 0 } = request.query;
       // Filters need every record; without them the registry pages in SQL.
-      const filtered = online !== undefined || (q !== undefined && q !== "");
+      const filtered = online !== undefined || agentClassFallback !== undefined || (q !== undefined && q !== "");
       const records = filtered ? deps.registry.list() : deps.registry.list({ limit: limit ?? -1, offset });
       let devices = records.map((r) => summarize(deps, r));
       if (online !== undefined) devices = devices.filter((d) => d.online === online);
+      if (agentClassFallback !== undefined) {
+        devices = devices.filter((d) => (d.agentClassFallback !== null) === agentClassFallback);
+      }
       if (q !== undefined && q !== "") {
         const needle = q.toLowerCase();
         devices = devices.filter((d) => d.id.toLowerCase().includes(needle));
