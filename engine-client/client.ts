@@ -218,8 +218,8 @@ class OpenAiEngineClient implements EngineClient {
   /**
    * Ends every call and closes the sockets. Resolves (every caller of it) once nothing of any call is left: each one
    * has failed with CANCELLED and been counted (a stream whose consumer stopped reading gets the error at its next
-   * read), its slot is back, and none of its timers (deadline, backoff, consumer watchdog) or listeners (on the
-   * caller's signal) remain.
+   * read), its slot is back, and none of its timers (deadline, backoff, consumer watchdog, drain after `[DONE]`)
+   * or listeners (on the caller's signal) remain.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();

@@ -11,6 +11,7 @@
 import { StringDecoder } from "node:string_decoder";
 import type { ChatStreamEvent } from "../agents/engine.ts";
 import type { BridgeError } from "../errors/index.ts";
+import type { Clock, TimerHandle } from "./clock.ts";
 import { CONTEXT_LENGTH_REASON, isContextLengthRefusalText } from "./context-length.ts";
 import { ENGINE_ERROR_CODES, engineError, engineText, redactSecret } from "./errors.ts";
 import { describeNetworkError } from "./http.ts";
@@ -34,6 +35,8 @@ export interface ChatStreamContext {
   apiKey: string | undefined;
   /** The request's abort: a read that fails after it throws its reason. */
   request: Pick<AbortSource, "aborted" | "reason">;
+  /** The client's clock: the drain after `[DONE]` is timed on it. */
+  clock: Clock;
 }
 
 /**
@@ -60,6 +63,8 @@ export class ChatStreamReader {
   #first: Buffer[] | undefined;
   /** Set once the answer began (a text or tool-call event was read): an engine error after it is a broken stream. */
   #answered = false;
+  /** Armed while the body is drained after `[DONE]`. */
+  #drainTimer: TimerHandle | undefined;
 
   constructor(opened: OpenedStream, context: ChatStreamContext) {
     this.#opened = opened;
@@ -132,16 +137,30 @@ export class ChatStreamReader {
     if (this.#parser.pendingLength > MAX_PENDING_CHARS) throw this.#broken("sent an SSE event larger than 1 MiB");
   }
 
-  /** Reads the body to its end, giving up (and destroying it) after DRAIN_AFTER_DONE_MS. */
+  /**
+   * The call is over: a drain still waiting loses its timer now (its read ends with the body, which the caller
+   * destroys with the call), so nothing of the call stays armed.
+   */
+  close(): void {
+    this.#clearDrainTimer();
+  }
+
+  /** Reads the body to its end, giving up (and destroying it) after DRAIN_AFTER_DONE_MS of the client's clock. */
   async #drain(): Promise<void> {
     // Usually the body ended with the read that held [DONE]: its socket is free already, nothing to wait for.
     if (this.#opened.feed.ended) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    // A closure and a timer only here, off the common path (a body that ended with [DONE]).
     const expired = new Promise<null>((resolve) => {
-      timer = setTimeout(() => {
-        this.#opened.abort(new Error("the engine held the stream open after [DONE]"));
-        resolve(null);
-      }, DRAIN_AFTER_DONE_MS);
+      // Ref'd: the caller awaits the drain, as it awaits a retry's backoff.
+      this.#drainTimer = this.#context.clock.setTimeout(
+        () => {
+          this.#drainTimer = undefined;
+          this.#opened.abort(new Error("the engine held the stream open after [DONE]"));
+          resolve(null);
+        },
+        DRAIN_AFTER_DONE_MS,
+        { ref: true },
+      );
     });
     try {
       for (;;) {
@@ -151,8 +170,14 @@ export class ChatStreamReader {
     } catch {
       // A body that fails after [DONE] lost nothing: the answer is complete.
     } finally {
-      clearTimeout(timer);
+      this.#clearDrainTimer();
     }
+  }
+
+  #clearDrainTimer(): void {
+    if (this.#drainTimer === undefined) return;
+    this.#context.clock.clearTimeout(this.#drainTimer);
+    this.#drainTimer = undefined;
   }
 
   /**

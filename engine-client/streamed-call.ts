@@ -111,6 +111,7 @@ export class StreamedCall {
    */
   close(): void {
     this.#watchdog?.stop();
+    this.#reader?.close();
     if (!this.#finished) this.#opened?.abort(new Error("the engine stream was closed before its end"));
     this.#slot?.release();
     this.host.end(this.ctx);
@@ -169,6 +170,7 @@ export class StreamedCall {
       replica: attempt.replica.key,
       apiKey: host.options.apiKey,
       request: ctx,
+      clock: host.options.clock,
     });
   }
 }

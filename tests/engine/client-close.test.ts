@@ -2,7 +2,8 @@
  * `close()` ends every call still running when it is called, not only the ones whose caller reads again: once it has
  * resolved, no timer of any call is armed (a deadline keeps the process alive), no caller's signal is listened to, no
  * slot is held and nothing waits, whatever each call was doing: streamed or not, queued in admission, in flight
- * before its headers, mid-body with a consumer reading or with one that stopped reading, or inside a retry's backoff.
+ * before its headers, mid-body with a consumer reading or with one that stopped reading, draining the body after
+ * `[DONE]`, or inside a retry's backoff.
  * Every call fails with CANCELLED (a consumer that stopped reading hears of it at its next read).
  */
 import assert from "node:assert/strict";
@@ -20,7 +21,7 @@ import { ManualClock } from "../support/manual-clock.ts";
 import { fixedRandom, waitFor } from "./support.ts";
 
 /** What the test engine does with a request, named by the request's only message. */
-type Behaviour = "busy" | "hold-stream" | "hold-answer";
+type Behaviour = "busy" | "hold-stream" | "hold-after-done" | "hold-answer";
 
 const ask = (behaviour: Behaviour): ChatRequest => ({ messages: [{ role: "user", content: behaviour }] });
 
@@ -34,7 +35,8 @@ const sse = (content: string) =>
 
 /**
  * An engine that answers "busy" with a 503 (retried after a backoff), "hold-stream" with the first chunk of an
- * answer and then nothing, and "hold-answer" with nothing at all (no headers). It counts the requests it saw and the
+ * answer and then nothing, "hold-after-done" with the whole answer and `[DONE]` but no end of the body, and
+ * "hold-answer" with nothing at all (no headers). It counts the requests it saw and the
  * ones whose connection the client closed.
  */
 async function startHoldingEngine(): Promise<{
@@ -63,6 +65,10 @@ async function startHoldingEngine(): Promise<{
       if (content === "hold-stream") {
         res.writeHead(200, { "content-type": "text/event-stream" });
         res.write(sse("first "));
+      }
+      if (content === "hold-after-done") {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.write(`${sse("all")}data: [DONE]\n\n`);
       }
     });
   });
@@ -104,7 +110,7 @@ describe("close()", () => {
       model: "m",
       clock,
       random: fixedRandom(0.5),
-      maxInFlightPerReplica: 4,
+      maxInFlightPerReplica: 5,
       retry: { maxAttempts: 2, baseDelayMs: BACKOFF_MS, maxDelayMs: BACKOFF_MS },
     });
     const signals: AbortSignal[] = [];
@@ -121,7 +127,7 @@ describe("close()", () => {
       ends("non-streamed in backoff", client.complete(ask("busy"), options("b")));
       await waitFor(() => client.stats().retries === 2, "both calls to back off");
 
-      // Four calls in flight, the replica's whole capacity.
+      // Five calls in flight, the replica's whole capacity.
       const stopped = client.stream(ask("hold-stream"), options("c"))[Symbol.asyncIterator]();
       assert.deepEqual((await stopped.next()).value, { type: "text", text: "first " });
       // The caller of `stopped` stops reading here, without closing it.
@@ -130,14 +136,18 @@ describe("close()", () => {
       ends("streamed mid-body, consumer reading", reading.next());
       ends("streamed before headers", readAll(client.stream(ask("hold-answer"), options("e"))));
       ends("non-streamed in flight", client.complete(ask("hold-answer"), options("f")));
-      await waitFor(() => engine.seen() === 6, "the engine to hold four requests");
-      assert.equal(client.stats().inFlight, 4);
+      // Its consumer waits for the end of the answer while the client drains the body the engine holds open.
+      const draining = client.stream(ask("hold-after-done"), options("i"))[Symbol.asyncIterator]();
+      assert.deepEqual((await draining.next()).value, { type: "text", text: "all" });
+      ends("streamed draining after [DONE]", draining.next());
+      await waitFor(() => engine.seen() === 7, "the engine to hold five requests");
+      assert.equal(client.stats().inFlight, 5);
 
       // Two calls queued in admission behind them.
       ends("streamed queued", readAll(client.stream(ask("hold-answer"), options("g"))));
       ends("non-streamed queued", client.complete(ask("hold-answer"), options("h")));
       await waitFor(() => client.stats().queued === 2, "two calls to queue");
-      assert.ok(clock.pending >= 10, "eight deadlines and two backoffs are armed before close()");
+      await waitFor(() => clock.pending === 12, "nine deadlines, two backoffs and a drain to be armed");
 
       await client.close();
 
@@ -147,7 +157,7 @@ describe("close()", () => {
       }
       assert.equal(client.stats().inFlight, 0, "slots held after close()");
       assert.equal(client.stats().queued, 0, "calls waiting after close()");
-      assert.deepEqual(client.stats().errors, { BRIDGE_ERR_ENGINE_CANCELLED: 8 }, "every call is counted by then");
+      assert.deepEqual(client.stats().errors, { BRIDGE_ERR_ENGINE_CANCELLED: 9 }, "every call is counted by then");
       for (const { what, ended } of calls) {
         const err = await ended;
         assert.equal(err.code, "BRIDGE_ERR_ENGINE_CANCELLED", what);
@@ -155,9 +165,9 @@ describe("close()", () => {
       // The consumer that stopped reading hears of the close at its next read.
       const late = await failure(stopped.next(), "the stopped stream");
       assert.equal(late.code, "BRIDGE_ERR_ENGINE_CANCELLED");
-      assert.deepEqual(client.stats().errors, { BRIDGE_ERR_ENGINE_CANCELLED: 8 }, "counted once, at close()");
+      assert.deepEqual(client.stats().errors, { BRIDGE_ERR_ENGINE_CANCELLED: 9 }, "counted once, at close()");
       assert.equal(clock.pending, 0);
-      await waitFor(() => engine.gone() === 6, "the engine to see every held request's connection close");
+      await waitFor(() => engine.gone() === 7, "the engine to see every held request's connection close");
       // A call's other parts hang off these two (each count is a heap walk: two are enough).
       for (const [name, ctor] of [
         ["RequestContext", RequestContext],
