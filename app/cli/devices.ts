@@ -12,7 +12,8 @@ import { isValidDeviceId } from "../../codecs/index.ts";
 import { agentDatabaseFile, REGISTRY_FILE } from "../bridge/layout.ts";
 import type { BridgeConfig } from "../config/index.ts";
 import { loadConfigOrExit } from "./config-flags.ts";
-import { requireServedAgentClass } from "./devices-agent-class.ts";
+import type { AgentClassFallback } from "../bridge/agent-class-fallback.ts";
+import { requireServedAgentClass, servedAgentClasses } from "./devices-agent-class.ts";
 import { addBatch, batchIds } from "./devices-batch.ts";
 import { purgeDevice } from "./devices-purge.ts";
 import { CliExit, EXIT_FAILURE, EXIT_USAGE } from "./exit.ts";
@@ -54,9 +55,25 @@ function out(line: string): void {
 }
 
 /** The fields docs/cli.md lists, by name: the record's internal ids (recordId, secretId) are not part of the output. */
-function toJson(record: DeviceRecord): Record<string, unknown> {
+function toJson(record: DeviceRecord, agentClassFallback: string | null): Record<string, unknown> {
   const { id, codec, agentClass, firmware, createdAt, lastSeen } = record;
-  return { id, codec, agentClass, firmware, createdAt, lastSeen };
+  return { id, codec, agentClass, agentClassFallback, firmware, createdAt, lastSeen };
+}
+
+/** The AGENT CLASS cell: the class asked for, and what serves the device when the bridge does not serve that one. */
+function agentClassCell(agentClass: string | null, fallback: string | null): string {
+  if (agentClass === null) return "default";
+  return fallback === null ? agentClass : `${agentClass} (not served; served by ${fallback})`;
+}
+
+/**
+ * What serves each device in place of a class the bridge does not serve. The configured modules are imported (as
+ * `start` does, with the config given) only when a device asks for a class: a fleet served by patterns alone lists
+ * without them.
+ */
+async function fallbackOf(config: BridgeConfig, devices: readonly DeviceRecord[]): Promise<AgentClassFallback> {
+  if (devices.every((d) => d.agentClass === null)) return () => null;
+  return (await servedAgentClasses(config)).fallback;
 }
 
 function iso(ms: number | null): string {
@@ -126,24 +143,33 @@ async function addMany(id: string | undefined, codec: CodecName | undefined, fla
 }
 
 async function list(flags: Flags): Promise<void> {
-  const registry = await openRegistry(flags, "existing");
+  const config = loadConfigOrExit(flags);
+  const registry = await openRegistry(flags, "existing", config);
   try {
-    const devices = registry.list();
+    const records = registry.list();
+    const fallback = await fallbackOf(config, records);
+    let devices = records.map((record) => ({ record, fallback: fallback(record) }));
+    const onlyFallback = flags.agentClassFallback === true;
+    if (onlyFallback) devices = devices.filter((d) => d.fallback !== null);
     if (flags.json) {
-      out(JSON.stringify(devices.map(toJson)));
+      out(JSON.stringify(devices.map((d) => toJson(d.record, d.fallback))));
       return;
     }
     if (devices.length === 0) {
-      out("no devices (add one with: agent-bridge devices add ID)");
+      out(
+        onlyFallback
+          ? "no devices ask for an agent class this bridge does not serve"
+          : "no devices (add one with: agent-bridge devices add ID)",
+      );
       return;
     }
     out(["ID", "CODEC", "AGENT CLASS", "FIRMWARE", "CREATED", "LAST SEEN"].join("\t"));
-    for (const d of devices) {
+    for (const { record: d, fallback: servedBy } of devices) {
       out(
         [
           d.id,
           d.codec ?? "default",
-          d.agentClass ?? "default",
+          agentClassCell(d.agentClass, servedBy),
           d.firmware ?? "-",
           iso(d.createdAt),
           iso(d.lastSeen),
@@ -240,9 +266,16 @@ export function registerDevicesCommand(program: Command): void {
       )
       .option("--json", 'print {"id":...,"secret":...}, one object per line (what sim --credentials reads)'),
   ).action((id: string | undefined, flags: Flags) => add(id, flags));
-  common(devices.command("list").description("list provisioned devices").option("--json", "print JSON")).action(
-    (flags: Flags) => list(flags),
-  );
+  common(
+    devices
+      .command("list")
+      .description("list provisioned devices")
+      .option(
+        "--agent-class-fallback",
+        "only devices asking for an agent class the config's bridge does not serve (served by a fallback class)",
+      )
+      .option("--json", "print JSON"),
+  ).action((flags: Flags) => list(flags));
   common(
     devices
       .command("rm")
