@@ -160,7 +160,16 @@ function validate(options: DeviceRegistryOptions): Required<Omit<DeviceRegistryO
   if (typeof options.path !== "string" || options.path.length === 0) {
     throw configError("path", "must be a non-empty file path");
   }
-  const merged = { clock: systemClock, ...DEFAULT_REGISTRY_OPTIONS, ...options };
+  // Field by field with `??`, not a spread: an option passed through as `undefined` (`{ clock: opts.clock }`) means
+  // "not given" and takes its default instead of wiping it.
+  const merged = {
+    path: options.path,
+    clock: options.clock ?? systemClock,
+    verifyCacheMs: options.verifyCacheMs ?? DEFAULT_REGISTRY_OPTIONS.verifyCacheMs,
+    verifyCacheMaxEntries: options.verifyCacheMaxEntries ?? DEFAULT_REGISTRY_OPTIONS.verifyCacheMaxEntries,
+    touchFlushMs: options.touchFlushMs ?? DEFAULT_REGISTRY_OPTIONS.touchFlushMs,
+    scrypt: options.scrypt ?? DEFAULT_REGISTRY_OPTIONS.scrypt,
+  };
   for (const field of ["verifyCacheMs", "touchFlushMs"] as const) {
     const value = merged[field];
     if (!Number.isSafeInteger(value) || value < 0) throw configError(field, "must be an integer >= 0 (ms)");
