@@ -222,6 +222,20 @@ describe("dashboard in headless Chromium", { skip }, () => {
     assert.equal(bridge.registry.get("added-1"), undefined);
   });
 
+  test("a device whose agent class the bridge does not serve shows the class serving it instead", async () => {
+    const added = await bridge.registry.add("legacy-1", { agentClass: "RetiredThermostat" });
+    assert.equal(added.status, "created");
+    await page.goto(`${base}/#/`);
+    const cell = page.locator('#fleet-table tr[data-device="legacy-1"] td.class-fallback');
+    await cell.waitFor({ timeout: 15_000 });
+    assert.equal(await cell.textContent(), "RetiredThermostat (not served; served by DeviceAgent)");
+    await page.goto(`${base}/#/device/legacy-1`);
+    await page.waitForFunction(
+      () => document.querySelector("#device-agent-class")?.textContent?.includes("served by DeviceAgent") === true,
+    );
+    assert.equal(await bridge.registry.remove("legacy-1"), true);
+  });
+
   test("the layout fits a tablet without horizontal scrolling", async () => {
     await page.setViewportSize({ width: 768, height: 1024 });
     await page.goto(`${base}/#/`);

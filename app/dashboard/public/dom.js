@@ -48,6 +48,15 @@ export function readingsLine(readings) {
     .join(" ");
 }
 
+/**
+ * The agent class cell of a device: the class it asked for, and which class serves it when the bridge does not serve
+ * that one (`agentClassFallback`, as `agent-bridge devices list` shows it).
+ */
+export function agentClassText(device) {
+  const asked = device.agentClass ?? "DeviceAgent";
+  return device.agentClassFallback ? `${asked} (not served; served by ${device.agentClassFallback})` : asked;
+}
+
 export function empty(text) {
   return h("p", { class: "empty" }, text);
 }

@@ -2,7 +2,7 @@
 // and the reasoning conversation. The skeleton is built once per device so forms keep their input across refreshes.
 import { api, enc } from "../api.js";
 import { lineChart } from "../charts.js";
-import { ago, empty, errorBox, h, json, replace, time } from "../dom.js";
+import { agentClassText, ago, empty, errorBox, h, json, replace, time } from "../dom.js";
 import { renderApprovals } from "./approvals.js";
 
 let current = null; // { id, els, shadow, metric }
@@ -154,7 +154,7 @@ function renderHead(el, d) {
       h("dt", {}, "Codec"),
       h("dd", {}, d.codec ?? s.codec ?? "default"),
       h("dt", {}, "Agent"),
-      h("dd", {}, d.agentClass ?? "DeviceAgent"),
+      h("dd", { id: "device-agent-class", class: d.agentClassFallback ? "class-fallback" : undefined }, agentClassText(d)),
       h("dt", {}, "Last close"),
       h("dd", {}, s.lastClose ?? "–"),
     ),

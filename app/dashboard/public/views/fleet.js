@@ -1,7 +1,7 @@
 // The fleet overview: KPI cards, live charts, pending approvals and the device table.
 import { api, enc } from "../api.js";
 import { lineChart } from "../charts.js";
-import { ago, empty, errorBox, h, readingsLine, replace } from "../dom.js";
+import { agentClassText, ago, empty, errorBox, h, readingsLine, replace } from "../dom.js";
 import { renderApprovals } from "./approvals.js";
 
 const $ = (id) => document.getElementById(id);
@@ -103,7 +103,7 @@ function renderTable(page, fleet, filter) {
       h("td", { class: "mono" }, d.lastTelemetry ? readingsLine(d.lastTelemetry.readings) : "–"),
       h("td", {}, d.codec ?? "default"),
       h("td", {}, d.firmware ?? "–"),
-      h("td", {}, d.agentClass ?? "DeviceAgent"),
+      h("td", { class: d.agentClassFallback ? "class-fallback" : undefined }, agentClassText(d)),
     ),
   );
   replace(
