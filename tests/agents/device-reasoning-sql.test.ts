@@ -54,6 +54,8 @@ test("an up/reason writes its turn row once and reads back nothing it just wrote
   // The prompt's device context reads both shadow documents in one statement.
   assert.equal(count(/FROM shadow WHERE doc = /), 0);
   assert.equal(count(/FROM shadow\s+WHERE doc IN/), 2);
+  // The turns that have not ended (busy ids, the running-turn bound) are read at most once per agent in memory.
+  assert.ok(count(/FROM reason_turns\s+WHERE status IN \('running', 'awaiting_approval', 'queued'\)/) <= 1);
   const conversation = await h.call<ConversationEntry[]>("sql-r2", "getConversation", {});
   assert.deepEqual([...new Set(conversation.map((m) => m.turnId))], ["turn-1", "turn-2"]);
 });

@@ -385,6 +385,68 @@ describe("reasoning turns", () => {
     }
   });
 
+  test("the open turns are read once, kept in step with every write, and read again after a rolled-back write", () => {
+    const { sql, close } = memorySql();
+    try {
+      const statements: string[] = [];
+      const counted = (<Row>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => {
+        statements.push(strings.join("?"));
+        return sql<Row>(strings, ...values);
+      }) as SqlTag;
+      const turns = new TurnStore(counted, () => NOW);
+      const state = () => ({
+        one: turns.requestState("r-turn-1"),
+        two: turns.requestState("r-turn-2"),
+        running: turns.runningCount(),
+      });
+      turns.create(turnInput("turn-1"), "task-1");
+      assert.deepEqual(state(), { one: "running", two: undefined, running: 1 });
+      turns.create(turnInput("turn-2"), "task-2");
+      assert.deepEqual(state(), { one: "running", two: "running", running: 2 });
+      assert.deepEqual(turns.runningRequestIds(), ["r-turn-1", "r-turn-2"]);
+      turns.setStatus("turn-1", "awaiting_approval");
+      assert.deepEqual(state(), { one: "waiting", two: "running", running: 1 });
+      assert.deepEqual(turns.queued(), []);
+      turns.setStatus("turn-1", "queued");
+      assert.deepEqual(state(), { one: "waiting", two: "running", running: 1 });
+      assert.deepEqual(
+        turns.queued().map((t) => t.id),
+        ["turn-1"],
+      );
+      turns.finish("turn-2", "done", "stop");
+      assert.deepEqual(state(), { one: "waiting", two: undefined, running: 0 });
+      // Finishing a finished turn again, or a status for a turn that does not exist, opens nothing.
+      turns.finish("turn-2", "failed", "error");
+      turns.setStatus("turn-9", "queued");
+      turns.startRound("turn-1", "task-3");
+      assert.deepEqual(state(), { one: "running", two: undefined, running: 1 });
+      assert.deepEqual(turns.queued(), []);
+      const reads = () => statements.filter((t) => /status IN \('running', 'awaiting_approval', 'queued'\)/.test(t));
+      assert.equal(reads().length, 1, "read once");
+      assert.equal(
+        statements.filter((t) => /COUNT\(\*\)|WHERE status = 'queued'/.test(t)).length,
+        1,
+        "the queue read once, the running turns never counted",
+      );
+
+      // A write that is rolled back after it was kept in memory: memory is ahead of the database until invalidated.
+      sql`SAVEPOINT undone`;
+      turns.finish("turn-1", "done", "stop");
+      sql`ROLLBACK TO undone`;
+      sql`RELEASE undone`;
+      assert.deepEqual(state(), { one: undefined, two: undefined, running: 0 });
+      turns.invalidate();
+      assert.deepEqual(state(), { one: "running", two: undefined, running: 1 });
+      assert.equal(reads().length, 2, "read again");
+      // A store over the same database (the agent woken again) reads what was written.
+      const woken = new TurnStore(sql, () => NOW);
+      assert.equal(woken.requestState("r-turn-1"), "running");
+      assert.equal(woken.runningCount(), 1);
+    } finally {
+      close();
+    }
+  });
+
   test("a created turn runs its first round and is the stored row, served to the round without reading it", () => {
     const { sql, close } = memorySql();
     try {

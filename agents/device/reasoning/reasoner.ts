@@ -75,11 +75,11 @@ export class Reasoner {
       });
       return undefined;
     }
-    const open = this.turns.openRequests();
-    const same = open.find((turn) => turn.requestId === id);
+    // From memory (turn-store.ts): the turns that have not ended are read once per agent, not once per question.
+    const state = this.turns.requestState(id);
     // A turn parked for an approval or queued does not hold the device, but it keeps its id: it will still stream
     // under it.
-    if (same !== undefined && !same.running) {
+    if (state === "waiting") {
       core.sendError(
         conn,
         "BRIDGE_ERR_REASON_BUSY",
@@ -88,7 +88,7 @@ export class Reasoner {
       );
       return undefined;
     }
-    if (same !== undefined || open.filter((turn) => turn.running).length >= core.options.maxConcurrentTurns) {
+    if (state === "running" || this.turns.runningCount() >= core.options.maxConcurrentTurns) {
       core.sendError(conn, "BRIDGE_ERR_REASON_BUSY", "a reasoning request of this device is still running", { id });
       return undefined;
     }

@@ -8,6 +8,19 @@ import type { ChatUsage } from "../../engine.ts";
 import type { SqlTag } from "../sql.ts";
 import { type Turn, type TurnRow, type TurnStatus, toTurn } from "./turn.ts";
 
+/** The statuses of a turn that has not ended. */
+type OpenStatus = Extract<TurnStatus, "running" | "awaiting_approval" | "queued">;
+
+/** What the agent keeps of a turn that has not ended: enough to answer an `up/reason` without a statement. */
+interface OpenTurn {
+  requestId: string;
+  status: OpenStatus;
+}
+
+function isOpenStatus(status: string): status is OpenStatus {
+  return status === "running" || status === "awaiting_approval" || status === "queued";
+}
+
 /** Per-agent usage totals (`getUsage()`). */
 export interface UsageTotals {
   requests: number;
@@ -23,6 +36,11 @@ export interface UsageTotals {
  * memory and is written with the turn's next status change (parked for an approval, finished), because chunks are
  * QoS 0 and a round cut off by a restart ends its turn anyway (onTaskInterrupted), so a seq lost with the process is
  * never needed again. A running round's turn is read once and kept per task id until a write to that turn.
+ *
+ * This store is the only writer of reason_turns, so the turns that have not ended (their request id and status) are
+ * read once and then kept in step with every write here: an `up/reason` refuses a busy id or one turn too many, and a
+ * turn's end looks for a queued one, without a statement. After a rolled-back event they are read again
+ * (`invalidate`).
  */
 export class TurnStore {
   /** Next chunk seq per turn, ahead of the `seq` column while the turn streams. */
@@ -33,11 +51,8 @@ export class TurnStore {
   #nextNumber: number | undefined;
   /** Finished turns in the database, counted once and kept exact by `finish` and `prune`; undefined: count again. */
   #finished: number | undefined;
-  /**
-   * False when no turn is queued, so a turn's end (which asks whether one waits for its slot) costs no statement;
-   * true once `setStatus` queued one; undefined: ask the database.
-   */
-  #mayHaveQueued: boolean | undefined;
+  /** The turns not ended, by turn id; undefined: read them again (`#openTurns`). */
+  #open: Map<string, OpenTurn> | undefined;
 
   constructor(
     private readonly sql: SqlTag,
@@ -57,13 +72,43 @@ export class TurnStore {
   }
 
   /**
-   * Forgets what memory holds ahead of the database (after a rolled-back event): the next id and the count of
-   * finished turns are read again.
+   * Forgets what memory holds ahead of the database (after a rolled-back event): the next id, the count of finished
+   * turns and the open turns are read again.
    */
   invalidate(): void {
     this.#nextNumber = undefined;
     this.#finished = undefined;
-    this.#mayHaveQueued = undefined;
+    this.#open = undefined;
+  }
+
+  /** The turns not ended, read once and then kept in step by `#track`. */
+  #openTurns(): Map<string, OpenTurn> {
+    if (this.#open === undefined) {
+      const open = new Map<string, OpenTurn>();
+      for (const row of this.sql<{ id: string; request_id: string; status: string }>`SELECT id, request_id, status
+        FROM reason_turns WHERE status IN ('running', 'awaiting_approval', 'queued')`) {
+        if (isOpenStatus(row.status)) open.set(row.id, { requestId: row.request_id, status: row.status });
+      }
+      this.#open = open;
+    }
+    return this.#open;
+  }
+
+  /**
+   * Keeps the open turns in step with a write that gave turn `id` (request `requestId`) `status`. Called only after
+   * the write succeeded; a write that is rolled back later is undone by `invalidate`. Nothing to do while they are
+   * not read yet: they will be read with the write.
+   */
+  #track(id: string, requestId: string, status: string): void {
+    const open = this.#open;
+    if (open === undefined) return;
+    if (!isOpenStatus(status)) {
+      open.delete(id);
+      return;
+    }
+    const known = open.get(id);
+    if (known !== undefined) known.status = status;
+    else open.set(id, { requestId, status });
   }
 
   /**
@@ -113,6 +158,7 @@ export class TurnStore {
         telemetry_mark)
       VALUES (${input.id}, ${input.requestId}, ${input.connId}, ${input.origin}, ${input.question}, ${input.context},
         'running', ${input.stream ? 1 : 0}, ${input.maxTokens}, 1, ${taskId}, ${createdAt}, ${telemetryMark ?? null})`;
+    this.#track(input.id, input.requestId, "running");
     // Ids are MAX + 1: a pruned or rolled-back id can come back, and must start from seq 0 again.
     this.#nextSeq.set(input.id, 0);
     this.#forget(input.id);
@@ -167,53 +213,65 @@ export class TurnStore {
     for (const [taskId, turn] of this.#byTask) if (turn.id === id) this.#byTask.delete(taskId);
   }
 
-  /** Request ids of the running turns (every `up/reason` asks, to refuse a duplicate id or one turn too many). */
+  /** Request ids of the running turns. From memory. */
   runningRequestIds(): string[] {
-    return this.sql<{ request_id: string }>`SELECT request_id FROM reason_turns WHERE status = 'running'`.map(
-      (r) => r.request_id,
-    );
+    const ids: string[] = [];
+    for (const turn of this.#openTurns().values()) if (turn.status === "running") ids.push(turn.requestId);
+    return ids;
   }
 
   /**
-   * Request ids of the turns not yet ended: running, parked for an approval or queued (which will still stream under
-   * their id). Every `up/reason` asks, to refuse an id still in use or one running turn too many.
+   * Whether request id `requestId` belongs to a turn that has not ended (which will still stream under it): "running",
+   * "waiting" (for an approval or queued for a slot), or undefined when it is free. Every `up/reason` asks, so it is
+   * answered from memory.
    */
-  openRequests(): { requestId: string; running: boolean }[] {
-    return this.sql<{ request_id: string; status: string }>`SELECT request_id, status FROM reason_turns
-      WHERE status IN ('running', 'awaiting_approval', 'queued')`.map((r) => ({
-      requestId: r.request_id,
-      running: r.status === "running",
-    }));
+  requestState(requestId: string): "running" | "waiting" | undefined {
+    let state: "running" | undefined;
+    for (const turn of this.#openTurns().values()) {
+      if (turn.requestId !== requestId) continue;
+      // A waiting turn under the id says so, whatever else runs under it.
+      if (turn.status !== "running") return "waiting";
+      state = "running";
+    }
+    return state;
   }
 
   /** The turns connection `connId` asked that have not ended (running, waiting for an approval, queued). */
   openOf(connId: string): Turn[] {
+    if (this.#openTurns().size === 0) return [];
     return this.sql<TurnRow>`SELECT * FROM reason_turns
       WHERE status IN ('running', 'awaiting_approval', 'queued') AND conn_id = ${connId}
       ORDER BY rowid ASC`.map(toTurn);
   }
 
-  /** How many turns run a round now (each holds one of the device's `maxConcurrentTurns` slots). */
+  /** How many turns run a round now (each holds one of the device's `maxConcurrentTurns` slots). From memory. */
   runningCount(): number {
-    return Number(this.sql<{ n: number }>`SELECT COUNT(*) AS n FROM reason_turns WHERE status = 'running'`[0].n);
+    let n = 0;
+    for (const turn of this.#openTurns().values()) if (turn.status === "running") n++;
+    return n;
   }
 
   /**
    * The queued turns, in the order they were asked (insertion order, so a wall clock set back does not reorder
-   * them). No statement while none is known to be queued.
+   * them). No statement while none is queued (every turn's end asks).
    */
   queued(): Turn[] {
-    if (this.#mayHaveQueued === false) return [];
+    if (!this.#hasOpen("queued")) return [];
     const turns = this.sql<TurnRow>`SELECT * FROM reason_turns WHERE status = 'queued' ORDER BY rowid ASC`.map(toTurn);
-    this.#mayHaveQueued = turns.length > 0;
     for (const turn of turns) turn.seq = this.#nextSeq.get(turn.id) ?? turn.seq;
     return turns;
   }
 
-  /** Turns with `status`, oldest first. */
+  /** Turns with `status`, oldest first. No statement for a status no open turn has. */
   withStatus(status: TurnStatus): Turn[] {
+    if (isOpenStatus(status) && !this.#hasOpen(status)) return [];
     return this.sql<TurnRow>`SELECT * FROM reason_turns WHERE status = ${status}
       ORDER BY created_at ASC, rowid ASC`.map(toTurn);
+  }
+
+  #hasOpen(status: OpenStatus): boolean {
+    for (const turn of this.#openTurns().values()) if (turn.status === status) return true;
+    return false;
   }
 
   /**
@@ -230,6 +288,7 @@ export class TurnStore {
       .sql<TurnRow>`UPDATE reason_turns SET status = 'running', round = round + 1, task_id = ${taskId} WHERE id = ${id}
       RETURNING *`;
     if (row === undefined) return;
+    this.#track(id, row.request_id, row.status);
     const turn = toTurn(row);
     turn.seq = this.#nextSeq.get(id) ?? turn.seq;
     this.#byTask.set(taskId, turn);
@@ -256,10 +315,9 @@ export class TurnStore {
   setStatus(id: string, status: TurnStatus): void {
     this.#forget(id);
     this.#finished = undefined;
-    if (status === "queued") this.#mayHaveQueued = true;
-    this
-      .sql`UPDATE reason_turns SET status = ${status}, task_id = NULL, seq = COALESCE(${this.#nextSeq.get(id) ?? null}, seq)
-      WHERE id = ${id}`;
+    const [row] = this.sql<{ request_id: string }>`UPDATE reason_turns SET status = ${status}, task_id = NULL,
+      seq = COALESCE(${this.#nextSeq.get(id) ?? null}, seq) WHERE id = ${id} RETURNING request_id`;
+    if (row !== undefined) this.#track(id, row.request_id, status);
   }
 
   /** Takes the next chunk sequence number of the turn (in memory; written at the next status change). */
@@ -310,6 +368,7 @@ export class TurnStore {
         task_id = NULL, finished_at = ${this.now()}, seq = COALESCE(${seq}, seq) WHERE id = ${id} RETURNING *`;
     }
     if (row === undefined) return undefined;
+    this.#track(id, row.request_id, row.status);
     const turn = toTurn(row);
     turn.seq = this.#nextSeq.get(id) ?? turn.seq;
     return turn;
