@@ -5,7 +5,7 @@ import { withHookTimeLimit } from "./callback-timeout.ts";
 import type { AgentCell } from "./cell.ts";
 import { handBackOnlyInMailbox, isOnlyInMailbox, settleEvent } from "./cell-mailbox.ts";
 import { afterBatch, releaseOutputs } from "./cell-after-batch.ts";
-import { nestedAsync, reportError, rolledBack, tellError } from "./cell-scope.ts";
+import { nestedAsync, reportError, rolledBack, tellError, writeDeferred } from "./cell-scope.ts";
 import { queueProtocol } from "./protocol-output.ts";
 import { writeStateBytes } from "./cell-state.ts";
 import { AGENT_ERRORS, errorCode, errorMessage } from "./errors.ts";
@@ -123,7 +123,7 @@ function runSync(run: BatchRun, from: number): Suspended | null {
     if (value instanceof Promise || scope.stateSource !== null) return { i, scope, e0, pending: value, savepoint };
     let outcome: EventOutcome;
     try {
-      outcome = completeEvent(run, item, value, savepoint);
+      outcome = completeEvent(run, item, scope, value, savepoint);
     } catch (err) {
       outcome = failEvent(run, scope, item, err, savepoint);
     }
@@ -159,7 +159,7 @@ async function finishAsync(run: BatchRun, first: Suspended): Promise<void> {
       const value = s.pending instanceof Promise ? await s.pending : s.pending;
       if (!run.sql.inTransaction) lostTransaction(item);
       if (s.scope.stateSource !== null) await finishState(run.cell, s.scope);
-      outcome = completeEvent(run, item, value, s.savepoint);
+      outcome = completeEvent(run, item, s.scope, value, s.savepoint);
     } catch (err) {
       outcome = failEvent(run, s.scope, item, err, s.savepoint);
     }
@@ -177,9 +177,19 @@ function lostTransaction(item: QueuedEvent): never {
 /** The outcome of most events (a handler that returns nothing): one shared object, never mutated. */
 const COMMITTED_NULL: EventOutcome = Object.freeze({ status: "committed", value: null });
 
-/** The handler returned: the event counts as committed once the batch commits. */
-function completeEvent(run: BatchRun, item: QueuedEvent, value: unknown, savepoint: boolean): EventOutcome {
+/**
+ * The handler returned: the writes it deferred to the event's end run (an eager task's row, after the task's first
+ * I/O left: tasks.ts), and the event counts as committed once the batch commits. A throw from here fails the event.
+ */
+function completeEvent(
+  run: BatchRun,
+  item: QueuedEvent,
+  scope: Scope,
+  value: unknown,
+  savepoint: boolean,
+): EventOutcome {
   if (!run.sql.inTransaction) lostTransaction(item);
+  writeDeferred(scope);
   if (savepoint && run.savepoints > NESTED_SAVEPOINTS) {
     run.sql.control("RELEASE ev");
     run.savepoints--;

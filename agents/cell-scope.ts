@@ -20,6 +20,7 @@ export function write<T>(cell: AgentCell, fn: () => T): T {
   cell.scope = scope;
   try {
     const result = fn();
+    writeDeferred(scope);
     sql.control("COMMIT");
     cell.scope = null;
     releaseOutputs(cell, scope.outputs);
@@ -32,6 +33,16 @@ export function write<T>(cell: AgentCell, fn: () => T): T {
     scope.rollback();
     throw err;
   }
+}
+
+/**
+ * Runs the writes `scope` deferred to its end (Scope.addDeferredWrite), in order, as its work ended well and before
+ * its savepoint is released or its transaction commits, so they are part of it: one that throws fails the scope as a
+ * throw of its own work would (its writes and in-memory changes roll back). Called for an event by the batch runner
+ * (cell-batch.ts), for a nested savepoint and a write outside events here.
+ */
+export function writeDeferred(scope: Scope): void {
+  for (const write of scope.takeDeferredWrites()) write();
 }
 
 /** AgentCell.nested: a synchronous savepoint; `fn`'s writes and in-memory changes roll back alone when it throws. */
@@ -77,8 +88,12 @@ function enterNested(cell: AgentCell): Scope {
   return scope;
 }
 
-/** The nested work succeeded: its savepoint is released and its effects join the enclosing scope. */
+/**
+ * The nested work succeeded: its deferred writes run, its savepoint is released and its effects join the enclosing
+ * scope. A deferred write that throws fails the nested work (the caller unwinds it).
+ */
 function keepNested(cell: AgentCell, scope: Scope): void {
+  writeDeferred(scope);
   cell.sqlRunner().control("RELEASE nest");
   cell.scope = scope.parent;
   scope.mergeIntoParent();

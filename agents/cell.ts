@@ -127,6 +127,16 @@ export class AgentCell {
     this.scope?.addUndo(step);
   }
 
+  /**
+   * Defers `write` to the end of the current scope (the event, a transaction(), a write outside events), still inside
+   * its transaction: it runs once the scope's work ended well, and a throw from it fails the scope. Outside any scope,
+   * at once (in a transaction of its own).
+   */
+  deferWrite(write: () => void): void {
+    if (this.scope !== null) this.scope.addDeferredWrite(write);
+    else this.write(write);
+  }
+
   /** Held behind the output gate inside an event; outside one (nothing to commit) it leaves at once. */
   output(o: Output): void {
     if (this.scope !== null) this.scope.addOutput(o);

@@ -38,7 +38,12 @@ export interface RunningTask {
  *
  * `eager` starts `run` at once, inside the event, so that its first I/O (an engine request) is on its way while the
  * event's writes commit. Its reports are held until the commit; if the event rolls back, the task's signal aborts
- * and whatever it reports is dropped. Only for work that is safe to abandon half-started.
+ * and whatever it reports is dropped. Only for work that is safe to abandon half-started. Its row is written after
+ * the launch, when the scope that started it ends (the event, a transaction(), a write outside events: see
+ * AgentCell.deferWrite), inside that scope's transaction: still before the commit, so recovery sees it, and a failure
+ * to write it fails that scope, which aborts the task as its rollback. An event that awaits the I/O's departure
+ * before it ends (the DeviceAgent's question: after-request-write.ts) thus writes the row after the engine request
+ * left, instead of a lazy BEGIN and a cold INSERT before it (issue #5).
  */
 export function startTask(
   cell: AgentCell,
@@ -49,26 +54,23 @@ export function startTask(
 ): string {
   const id = randomId(cell.core.random);
   const info: TaskInfo = { id, kind, input, startedAt: cell.core.clock.now() };
+  // Encoded now, deferred or not: an input that cannot be stored throws here, before anything ran.
   const bytes = encodeValue(input);
-  cell.write(() => {
-    cell
-      .sqlRunner()
-      .run(
-        "INSERT INTO _bridge_tasks (id, kind, input, started_at) VALUES (?, ?, ?, ?)",
-        id,
-        kind,
-        bytes,
-        info.startedAt,
-      );
-    cell.core.alarms.markPending(cell.id);
-    // A copy: the encoder's output may share its buffer with later encodings.
-    const origin: TaskOrigin = {
+  const handle = cell.sqlRunner();
+  // A copy: the encoder's output may share its buffer with later encodings (a deferred row is written after them).
+  const origin: TaskOrigin = { id, kind, input: Uint8Array.from(bytes), startedAt: info.startedAt, handle };
+  const writeRow = (): void => {
+    handle.run(
+      "INSERT INTO _bridge_tasks (id, kind, input, started_at) VALUES (?, ?, ?, ?)",
       id,
       kind,
-      input: Uint8Array.from(bytes),
-      startedAt: info.startedAt,
-      handle: cell.sqlRunner(),
-    };
+      origin.input,
+      info.startedAt,
+    );
+    cell.core.alarms.markPending(cell.id);
+  };
+  cell.write(() => {
+    if (options.eager !== true) writeRow();
     const task: RunningTask = {
       info,
       controller: new AbortController(),
@@ -81,6 +83,8 @@ export function startTask(
     cell.onUndo(() => dropUncommitted(cell, task));
     if (options.eager === true) {
       launch(cell, task, run, true);
+      // A refused row fails the scope; its rollback runs the undo step above, which aborts the task.
+      cell.deferWrite(writeRow);
       cell.output({ type: "action", run: () => goLive(cell, task) });
     } else {
       cell.output({

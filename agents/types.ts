@@ -138,7 +138,9 @@ export interface TaskOptions {
   /**
    * Start `run` at once, inside the current event, instead of after it commits: its first I/O overlaps the commit.
    * The task's reports reach the agent only after the event committed; a rolled-back event aborts the task's signal
-   * and drops its reports. Only for work that is safe to abandon half-started (a streamed engine call). Default false.
+   * and drops its reports. Only for work that is safe to abandon half-started (a streamed engine call). Its row is
+   * written after `run` started, when the scope that called startTask ends (the event, a transaction()), inside its
+   * transaction: a row that cannot be written fails that scope, not the startTask call. Default false.
    */
   eager?: boolean;
 }
