@@ -12,6 +12,9 @@ import { type EngineObserver, notify } from "./observer.ts";
 import type { Replica } from "./replica.ts";
 import type { AbortListener, AbortSource } from "./request-context.ts";
 
+/** The replicas a first attempt avoids: none. */
+const NO_REPLICAS: ReadonlySet<Replica> = new Set();
+
 interface Waiter extends AbortListener {
   agentId: string;
   priority: number;
@@ -67,13 +70,8 @@ export class Admission {
         }),
       );
     }
-    if (this.#queue.size === 0) {
-      const replica = this.#choose(agentId, avoid);
-      if (replica !== undefined) {
-        this.#take(replica);
-        return replica;
-      }
-    }
+    const now = this.admitNow(agentId, avoid);
+    if (now !== undefined) return now;
     if (this.#queue.size >= this.maxQueued) {
       return Promise.reject(
         engineError(ENGINE_ERROR_CODES.overloaded, `engine request queue is full (${this.maxQueued} waiting)`, {
@@ -105,6 +103,19 @@ export class Admission {
       this.#queue.push(agentId, priority, waiter);
       notify(this.observer, "onQueueDepth", { depth: this.#queue.size });
     });
+  }
+
+  /**
+   * A replica whose slot is now held by the caller, when one has room and nobody waits; undefined otherwise, and the
+   * request must go through `acquire` (which queues it, or says why it cannot run). Never waits and makes no promise:
+   * the common call is admitted and sent in its caller's turn. A request never passes one that waits, even at a
+   * moment a slot is free before the waiter is let in (an observer told of the release starting a call): fairness.
+   */
+  admitNow(agentId: string, avoid: ReadonlySet<Replica> = NO_REPLICAS): Replica | undefined {
+    if (this.#queue.size !== 0) return undefined;
+    const replica = this.#choose(agentId, avoid);
+    if (replica !== undefined) this.#take(replica);
+    return replica;
   }
 
   /** Gives a slot back and lets the next waiter in. */
@@ -154,7 +165,8 @@ export class Admission {
       agentId,
       this.replicas.filter((r) => r.state === "healthy"),
     );
-    const preferred = ordered.filter((r) => !avoid.has(r)).concat(ordered.filter((r) => avoid.has(r)));
+    const preferred =
+      avoid.size === 0 ? ordered : ordered.filter((r) => !avoid.has(r)).concat(ordered.filter((r) => avoid.has(r)));
     return preferred.find((r) => r.hasCapacity);
   }
 }

@@ -67,15 +67,6 @@ class OpenAiEngineClient implements EngineClient {
   constructor(options: EngineClientOptions) {
     this.#options = options;
     this.#requestIdPrefix = `bridge-${Math.floor(options.random() * 2 ** 32).toString(36)}-`;
-    this.#callHost = {
-      options,
-      model: (request, ctx) => this.#model(request, ctx),
-      attempts: (ctx, attempt) => withAttempts(ctx, this.#admission, this.#options, this.#countRetry, attempt),
-      recordDone: (ctx, replica, usage, finishReason, firstTokenAt) =>
-        this.#recordDone(ctx, replica, usage, finishReason, firstTokenAt),
-      fail: (ctx, replica, raw) => this.#fail(ctx, replica, raw),
-      end: (ctx) => this.#end(ctx),
-    };
     this.#replicas = options.urls.map(
       (url) =>
         new Replica(
@@ -89,6 +80,16 @@ class OpenAiEngineClient implements EngineClient {
         ),
     );
     this.#admission = new Admission(this.#replicas, options);
+    this.#callHost = {
+      options,
+      admission: this.#admission,
+      countRetry: this.#countRetry,
+      model: (request, ctx) => this.#model(request, ctx),
+      recordDone: (ctx, replica, usage, finishReason, firstTokenAt) =>
+        this.#recordDone(ctx, replica, usage, finishReason, firstTokenAt),
+      fail: (ctx, replica, raw) => this.#fail(ctx, replica, raw),
+      end: (ctx) => this.#end(ctx),
+    };
     // Report every replica's starting state, so a gauge built on onReplicaState has a sample before the first change.
     for (const replica of this.#replicas) {
       notify(options.observer, "onReplicaState", { replica: replica.key, state: replica.state });
@@ -111,12 +112,28 @@ class OpenAiEngineClient implements EngineClient {
     }
   }
 
-  async streamBatches(
+  /**
+   * Not async itself: the common call is handed to the pool here (StreamedCall.start) before any promise is made;
+   * the promise returned is the reading's, made after.
+   */
+  streamBatches(
     request: ChatRequest,
     options: ChatOptions,
     onEvents: (events: readonly ChatStreamEvent[]) => void,
   ): Promise<void> {
-    const call = this.#streamed(request, options);
+    let call: StreamedCall;
+    try {
+      call = this.#streamed(request, options);
+    } catch (err) {
+      // A fault of the caller's arguments beyond what validation looks at (a signal that is no AbortSignal) is a
+      // rejection, as from any async API, never a throw.
+      return Promise.reject(err);
+    }
+    return this.#readBatches(call, onEvents);
+  }
+
+  /** Hands `call`'s events to `onEvents` a batch at a time until its end, then closes it. */
+  async #readBatches(call: StreamedCall, onEvents: (events: readonly ChatStreamEvent[]) => void): Promise<void> {
     try {
       for (;;) {
         let events: ChatStreamEvent[];
@@ -134,16 +151,18 @@ class OpenAiEngineClient implements EngineClient {
     }
   }
 
-  /** One streamed call, shared by `stream` and `streamBatches` (streamed-call.ts). */
+  /** One streamed call, shared by `stream` and `streamBatches` (streamed-call.ts), sent at once when it can be. */
   #streamed(request: ChatRequest, options: ChatOptions): StreamedCall {
     const ctx = this.#begin(request, options);
     const call = new StreamedCall(this.#callHost, ctx, request);
     this.#running.set(ctx, call);
+    call.start();
     return call;
   }
 
   async complete(request: ChatRequest, options: ChatOptions): Promise<ChatCompletion> {
     const ctx = this.#begin(request, options);
+    this.#running.set(ctx, undefined);
     let replicaKey: string | undefined;
     try {
       const body = encodeChatBody(request, await this.#model(request, ctx), false);
@@ -243,6 +262,7 @@ class OpenAiEngineClient implements EngineClient {
     if (this.#running.size > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
   }
 
+  /** A call's context, counted; the caller enters it among the running calls (with its StreamedCall, when streamed). */
   #begin(request: ChatRequest, options: ChatOptions): RequestContext {
     const problem = validateCall(request, options);
     // Invalid options are not read further: a negative budget would otherwise fail the call as TIMEOUT, and
@@ -253,7 +273,6 @@ class OpenAiEngineClient implements EngineClient {
       this.#options.clock,
     );
     this.#counters.requests++;
-    this.#running.set(ctx, undefined);
     if (this.#closed) ctx.abort(engineError(ENGINE_ERROR_CODES.cancelled, "the engine client was closed"));
     if (problem !== undefined) ctx.abort(engineError(ENGINE_ERROR_CODES.badRequest, problem));
     if (this.#replicas.length === 0) {

@@ -48,18 +48,36 @@ export function attemptRequestId(requestId: string, n: number): string {
   return n === 1 ? requestId : `${requestId}-${n}`;
 }
 
-/** Runs `attempt` on an admitted replica, retrying retryable failures with backoff on other replicas. */
+/** Attempt 1 when its caller sent it without the loop (streamed-call.ts, the common call) and it failed. */
+export interface FailedAttempt {
+  replica: Replica;
+  error: unknown;
+}
+
+/**
+ * Runs `attempt` on an admitted replica, retrying retryable failures with backoff on other replicas. With `failed`,
+ * attempt 1 was already made (admitted and sent by the caller, in its own turn) and failed: the loop takes it from
+ * there, as if it had made it.
+ */
 export async function withAttempts<T>(
   ctx: RequestContext,
   admission: Admission,
   options: EngineClientOptions,
   onRetry: () => void,
   attempt: (replica: Replica, n: number) => Promise<T>,
+  failed?: FailedAttempt,
 ): Promise<Attempted<T>> {
-  const { retry, clock, observer } = options;
+  const { clock, observer } = options;
   const avoid = new Set<Replica>();
   let lastError: unknown;
-  for (let n = 1; ; n++) {
+  for (let n = failed === undefined ? 1 : 2; ; n++) {
+    if (failed !== undefined) {
+      // Attempt n - 1 failed: counted, its slot given back, then a backoff (or the failure thrown, when not retried).
+      const delayMs = retryDelayMs(ctx, admission, options, onRetry, failed.replica, n - 1, failed.error);
+      avoid.add(failed.replica);
+      lastError = failed.error;
+      await ctx.sleep(delayMs);
+    }
     const queuedAt = clock.now();
     let replica: Replica;
     try {
@@ -83,31 +101,47 @@ export async function withAttempts<T>(
       const value = await attempt(replica, n);
       return new Attempted(value, replica, admission);
     } catch (raw) {
-      const err = ctx.aborted ? ctx.reason : raw;
-      const retryable = !ctx.aborted && isRetryableEngineError(err);
-      const backPressure = retryable && isEngineBackPressure(err);
-      // Back-pressure is a live replica asking for patience, not a sick one: it never cools the replica down.
-      if (retryable && !backPressure) replica.recordFailure();
-      const retryAfter = err instanceof BridgeError ? err.details.retryAfter : undefined;
-      const retryAfterMs = parseRetryAfterMs(typeof retryAfter === "string" ? retryAfter : undefined, clock.now());
-      // The replica asked everyone, not just this request, to come back later: hold its new attempts until then.
-      if (backPressure && retryAfterMs !== undefined) replica.hold(retryAfterMs);
-      admission.release(replica);
-      if (!retryable || n >= retry.maxAttempts) throw err;
-      // The engine's own estimate wins over jitter. One longer than maxDelayMs is waited only by a request whose
-      // deadline leaves room for it; without a deadline it ends the retries (the caller decides what to do).
-      if (retryAfterMs !== undefined && retryAfterMs > retry.maxDelayMs && ctx.deadline === undefined) throw err;
-      const delayMs = Math.max(
-        retryAfterMs ?? 0,
-        fullJitterDelayMs(n, retry.baseDelayMs, retry.maxDelayMs, options.random),
-      );
-      if (ctx.deadline !== undefined && clock.now() + delayMs >= ctx.deadline) throw err;
-      onRetry();
-      const code = err instanceof BridgeError ? err.code : ENGINE_ERROR_CODES.unavailable;
-      notify(observer, "onRetry", { agentId: ctx.agentId, replica: replica.key, attempt: n, delayMs, code });
-      avoid.add(replica);
-      lastError = err;
-      await ctx.sleep(delayMs);
+      failed = { replica, error: raw };
     }
   }
+}
+
+/**
+ * Attempt `n` on `replica` failed with `raw`: counts it against the replica (unless it was back-pressure) and gives its
+ * slot back, then throws the failure when it is not retried (not retryable, the last attempt, or no time left before
+ * the deadline), or returns how long to back off before the next attempt.
+ */
+function retryDelayMs(
+  ctx: RequestContext,
+  admission: Admission,
+  options: EngineClientOptions,
+  onRetry: () => void,
+  replica: Replica,
+  n: number,
+  raw: unknown,
+): number {
+  const { retry, clock, observer } = options;
+  const err = ctx.aborted ? ctx.reason : raw;
+  const retryable = !ctx.aborted && isRetryableEngineError(err);
+  const backPressure = retryable && isEngineBackPressure(err);
+  // Back-pressure is a live replica asking for patience, not a sick one: it never cools the replica down.
+  if (retryable && !backPressure) replica.recordFailure();
+  const retryAfter = err instanceof BridgeError ? err.details.retryAfter : undefined;
+  const retryAfterMs = parseRetryAfterMs(typeof retryAfter === "string" ? retryAfter : undefined, clock.now());
+  // The replica asked everyone, not just this request, to come back later: hold its new attempts until then.
+  if (backPressure && retryAfterMs !== undefined) replica.hold(retryAfterMs);
+  admission.release(replica);
+  if (!retryable || n >= retry.maxAttempts) throw err;
+  // The engine's own estimate wins over jitter. One longer than maxDelayMs is waited only by a request whose
+  // deadline leaves room for it; without a deadline it ends the retries (the caller decides what to do).
+  if (retryAfterMs !== undefined && retryAfterMs > retry.maxDelayMs && ctx.deadline === undefined) throw err;
+  const delayMs = Math.max(
+    retryAfterMs ?? 0,
+    fullJitterDelayMs(n, retry.baseDelayMs, retry.maxDelayMs, options.random),
+  );
+  if (ctx.deadline !== undefined && clock.now() + delayMs >= ctx.deadline) throw err;
+  onRetry();
+  const code = err instanceof BridgeError ? err.code : ENGINE_ERROR_CODES.unavailable;
+  notify(observer, "onRetry", { agentId: ctx.agentId, replica: replica.key, attempt: n, delayMs, code });
+  return delayMs;
 }

@@ -44,18 +44,20 @@ export interface StreamInit {
   request: AbortSource;
 }
 
-/** Sends a streamed completion to `replica` and resolves once its first body chunk arrived. */
+/**
+ * Sends a streamed completion to `replica` and resolves once its first body chunk arrived. The request is handed to
+ * the pool before any promise is made (the handler makes its own when asked, after the dispatch).
+ */
 export function openStream(replica: Replica, options: EngineClientOptions, init: StreamInit): Promise<OpenedStream> {
   const { request } = init;
   if (request.aborted) return Promise.reject(request.reason);
   replica.attempts++;
   const handler = new StreamHandler(replica, options, request);
-  const opened = handler.opened;
   replica.pool.dispatch(
     { method: "POST", path: replica.chatPath, headers: replica.headers(init.requestId), body: init.body },
     handler,
   );
-  return opened;
+  return handler.opened;
 }
 
 /** The error body of a non-2xx answer, while it is read. */
@@ -74,11 +76,14 @@ type Controller = Dispatcher.DispatchController;
  * once: with the stream at its first chunk, or with the classified error of the attempt.
  */
 export class StreamHandler implements Dispatcher.DispatchHandler, AbortListener, OpenedStream {
-  readonly opened: Promise<OpenedStream>;
   firstChunks: Buffer[] = [];
-  #resolve!: (opened: OpenedStream) => void;
-  #reject!: (err: unknown) => void;
+  /** Made on first use of `opened`, which may come after the attempt settled (undici fails some dispatches at once). */
+  #opened: Promise<OpenedStream> | undefined;
+  #resolve: ((opened: OpenedStream) => void) | undefined;
+  #reject: ((err: unknown) => void) | undefined;
   #settled = false;
+  /** Why the attempt failed, once it has, for an `opened` made after that. */
+  #failure: { error: unknown } | undefined;
   /** Set by undici when the request is written; undefined while it waits for a connection. */
   #controller: Controller | undefined;
   /** Set at a 2xx status. */
@@ -93,11 +98,26 @@ export class StreamHandler implements Dispatcher.DispatchHandler, AbortListener,
     private readonly options: EngineClientOptions,
     private readonly request: AbortSource,
   ) {
-    this.opened = new Promise<OpenedStream>((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
     request.listen(this);
+  }
+
+  /**
+   * Settles once: with the stream at its first chunk, or with the attempt's classified error. Made when first asked
+   * for, not with the handler: a call that can go at once reaches the pool before any promise is made (issue #5).
+   */
+  get opened(): Promise<OpenedStream> {
+    if (this.#opened === undefined) {
+      const failure = this.#failure;
+      this.#opened = !this.#settled
+        ? new Promise<OpenedStream>((resolve, reject) => {
+            this.#resolve = resolve;
+            this.#reject = reject;
+          })
+        : failure === undefined
+          ? Promise.resolve(this)
+          : Promise.reject(failure.error);
+    }
+    return this.#opened;
   }
 
   get feed(): BodyFeed {
@@ -143,7 +163,7 @@ export class StreamHandler implements Dispatcher.DispatchHandler, AbortListener,
       }
       this.#settled = true;
       this.firstChunks = [chunk];
-      this.#resolve(this);
+      this.#resolve?.(this);
       return;
     }
     const error = this.#errorBody;
@@ -218,7 +238,8 @@ export class StreamHandler implements Dispatcher.DispatchHandler, AbortListener,
     if (this.#settled) return;
     this.#settled = true;
     if (this.#errorBody !== undefined) this.options.clock.clearTimeout(this.#errorBody.timer);
-    this.#reject(err);
+    this.#failure = { error: err };
+    this.#reject?.(err);
   }
 
   /** The request is over: its abort is not listened to any more. */

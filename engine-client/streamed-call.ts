@@ -1,7 +1,8 @@
 /**
- * One streamed chat call as `stream` and `streamBatches` drive it: opened (admission, retries) on the first
- * `next()`, then read a batch of events at a time, with the client's bookkeeping done as each batch passes: the
- * first-token notice, and at `done` the slot released, the replica's success and the completion recorded.
+ * One streamed chat call as `stream` and `streamBatches` drive it: started at once when it can be (`start`), opened
+ * (admission, retries) by the first `next()`, then read a batch of events at a time, with the client's bookkeeping
+ * done as each batch passes: the first-token notice, and at `done` the slot released, the replica's success and the
+ * completion recorded.
  */
 import type { ChatRequest, ChatStreamEvent, ChatUsage } from "../agents/engine.ts";
 import { BridgeError } from "../errors/index.ts";
@@ -11,7 +12,8 @@ import { notify } from "./observer.ts";
 import type { EngineClientOptions } from "./options.ts";
 import type { Replica } from "./replica.ts";
 import type { RequestContext } from "./request-context.ts";
-import { type Attempted, attemptRequestId } from "./retry-loop.ts";
+import type { Admission } from "./admission.ts";
+import { Attempted, type FailedAttempt, attemptRequestId, withAttempts } from "./retry-loop.ts";
 import { type OpenedStream, openStream } from "./stream-dispatch.ts";
 import { ChatStreamReader } from "./stream-reader.ts";
 import { encodeChatBody } from "./chat-body.ts";
@@ -19,10 +21,12 @@ import { encodeChatBody } from "./chat-body.ts";
 /** What a streamed call needs from its client. */
 export interface StreamedCallHost {
   readonly options: EngineClientOptions;
+  /** Which replica a call runs on, and when. */
+  readonly admission: Admission;
+  /** Counts a retry. */
+  readonly countRetry: () => void;
   /** The model to name in the request body: a value when known now, a promise when it must be looked up. */
   model(request: ChatRequest, ctx: RequestContext): string | undefined | Promise<string | undefined>;
-  /** Runs one attempt loop (admission, retries before the first byte) around `attempt`. */
-  attempts<T>(ctx: RequestContext, attempt: (replica: Replica, n: number) => Promise<T>): Promise<Attempted<T>>;
   recordDone(
     ctx: RequestContext,
     replica: string,
@@ -48,6 +52,16 @@ export class StreamedCall {
   #watchdog: ConsumerWatchdog | undefined;
   /** Set when the call was ended from outside (its watchdog, the client's close): what a consumer then gets. */
   #cancelled: BridgeError | undefined;
+  /** The request body, once `start` encoded it. */
+  #body: string | undefined;
+  /** The model lookup `start` found the call must wait for. */
+  #lookup: Promise<string | undefined> | undefined;
+  /** Why `start` could not encode the body: the call fails with it. */
+  #fault: unknown;
+  /** Attempt 1, when `start` sent it: its first chunk, or why it failed. */
+  #sent: Promise<OpenedStream> | undefined;
+  /** Where `start` sent attempt 1 (its admission slot is held). */
+  #sentTo: Replica | undefined;
 
   constructor(
     private readonly host: StreamedCallHost,
@@ -146,19 +160,62 @@ export class StreamedCall {
   }
 
   /**
-   * Opens the call. Nothing here waits unless it must (a model lookup, a full engine, a retry), so a caller that
-   * starts the call inside an agent's event has it dispatched in that same turn. undici writes it to a reused idle
-   * connection on the loop's check phase, after whatever that turn still does synchronously; work that need not come
-   * first waits for the write (agents/device/reasoning/after-request-write.ts).
+   * Sends the call now if it can go without waiting: the model known, a slot free and nobody queued for one (the
+   * common call). Nothing here makes or waits on a promise, so a caller that starts the call inside an agent's event
+   * has it handed to undici's pool in that same turn, which writes it to a reused idle connection on the loop's check
+   * phase, after whatever that turn still does synchronously; work that need not come first waits for the write
+   * (agents/device/reasoning/after-request-write.ts). Anything else (a model lookup, a full engine, a closed client,
+   * bad input) is left to the first `next()`, which opens the call through the retry loop; called once, right after
+   * the call is made.
    */
-  async #open(): Promise<ChatStreamReader> {
+  start(): void {
     const { ctx, host, request } = this;
+    if (ctx.aborted) return;
     const named = host.model(request, ctx);
-    const model = named instanceof Promise ? await named : named;
-    const body = encodeChatBody(request, model, true);
-    const attempt = await host.attempts(ctx, (replica, n) =>
-      openStream(replica, host.options, { body, requestId: attemptRequestId(ctx.requestId, n), request: ctx }),
-    );
+    if (named instanceof Promise) {
+      this.#lookup = named;
+      return;
+    }
+    let body: string;
+    try {
+      body = encodeChatBody(request, named, true);
+    } catch (err) {
+      this.#fault = err;
+      return;
+    }
+    this.#body = body;
+    const replica = host.admission.admitNow(ctx.agentId);
+    if (replica === undefined) return;
+    // Admitted without waiting in the queue.
+    notify(host.options.observer, "onDispatch", {
+      agentId: ctx.agentId,
+      replica: replica.key,
+      queueWaitMs: 0,
+      attempt: 1,
+    });
+    this.#sentTo = replica;
+    try {
+      this.#sent = openStream(replica, host.options, { body, requestId: ctx.requestId, request: ctx });
+    } catch (err) {
+      // As the retry loop takes an attempt that throws: a failed attempt.
+      this.#sent = Promise.reject(err);
+    }
+  }
+
+  /** Opens the call: waits for attempt 1 when `start` sent it (retrying it as the loop would), else runs the loop. */
+  async #open(): Promise<ChatStreamReader> {
+    const { ctx, host } = this;
+    const sent = this.#sent;
+    const sentTo = this.#sentTo;
+    let attempt: Attempted<OpenedStream>;
+    if (sent === undefined || sentTo === undefined) attempt = await this.#attempts(undefined);
+    else {
+      try {
+        attempt = new Attempted(await sent, sentTo, host.admission);
+      } catch (error) {
+        attempt = await this.#attempts({ replica: sentTo, error });
+      }
+    }
     this.#opened = attempt.value;
     this.#slot = attempt;
     this.#replica = attempt.replica;
@@ -172,5 +229,33 @@ export class StreamedCall {
       request: ctx,
       clock: host.options.clock,
     });
+  }
+
+  /**
+   * The call through the retry loop (admission, retries before the first byte): what `start` could not send, or, with
+   * `failed`, what follows its failed attempt 1.
+   */
+  async #attempts(failed: FailedAttempt | undefined): Promise<Attempted<OpenedStream>> {
+    const { ctx, host, request } = this;
+    if (this.#fault !== undefined) throw this.#fault;
+    let body = this.#body;
+    if (body === undefined) {
+      const named = this.#lookup ?? host.model(request, ctx);
+      body = encodeChatBody(request, named instanceof Promise ? await named : named, true);
+    }
+    const encoded = body;
+    return withAttempts(
+      ctx,
+      host.admission,
+      host.options,
+      host.countRetry,
+      (replica, n) =>
+        openStream(replica, host.options, {
+          body: encoded,
+          requestId: attemptRequestId(ctx.requestId, n),
+          request: ctx,
+        }),
+      failed,
+    );
   }
 }

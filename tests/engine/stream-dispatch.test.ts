@@ -207,6 +207,30 @@ describe("the streamed completion's dispatch handler", () => {
     assert.match(error.message, /could not be reached: ECONNREFUSED connect ECONNREFUSED/);
   });
 
+  test("`opened` first asked for after the attempt settled (undici fails some dispatches inside the call) says how", async () => {
+    // The handler makes its promise when asked, after the dispatch: an attempt may settle before that.
+    const request = new RequestContext({ agentId: "dev-1" }, "bridge-test", clock);
+    const failed = new StreamHandler(replica, options, request);
+    failed.onResponseError(undefined, Object.assign(new Error("the pool is closed"), { code: "UND_ERR_DESTROYED" }));
+    const error = await failed.opened.then(
+      () => assert.fail("a failed attempt opened"),
+      (err: unknown) => err,
+    );
+    assert.ok(error instanceof BridgeError);
+    assert.equal(error.code, "BRIDGE_ERR_ENGINE_UNAVAILABLE");
+    assert.match(error.message, /could not be reached: UND_ERR_DESTROYED the pool is closed/);
+    assert.equal(failed.opened, failed.opened, "one promise, however often asked");
+
+    const early = new StreamHandler(replica, options, request);
+    const controller = new RecordingController().attach(early);
+    early.onResponseStart(controller, 200, noHeaders);
+    early.onResponseData(controller, Buffer.from("first"));
+    const opened = await early.opened;
+    assert.equal(opened, early);
+    assert.equal(Buffer.concat(opened.firstChunks).toString(), "first");
+    opened.abort(new Error("the test is over"));
+  });
+
   test("a non-2xx answer is classified with its body's words and Retry-After", async () => {
     const { handler, controller, outcome } = started();
     handler.onResponseStart(controller, 503, { "retry-after": "2" });
