@@ -75,11 +75,12 @@ export class DeviceCore {
   }
 
   /**
-   * Drops in-memory caches of rows (greeted session, device profile, telemetry ids and shapes). Called when an event
-   * failed: its writes were rolled back, so the caches may be ahead of the database.
+   * Drops in-memory caches of rows (greeted session, device profile, telemetry ids and shapes, what was derived from
+   * the shadow). Called when an event failed: its writes were rolled back, so the caches may be ahead of the database.
    */
   invalidateCaches(): void {
     this.#greeted = undefined;
+    this.shadow.invalidate();
     this.telemetry.invalidate();
     this.presence.invalidate();
     this.aliases.invalidate();

@@ -47,6 +47,9 @@ function decodeDoc(row: { version: number; state: Uint8Array } | undefined): Sha
 
 /** Reads and writes the shadow table. */
 export class ShadowStore {
+  /** See `revision`. */
+  #revision = 0;
+
   constructor(
     private readonly sql: SqlTag,
     private readonly now: () => number,
@@ -61,9 +64,25 @@ export class ShadowStore {
     this
       .sql`INSERT INTO shadow (doc, version, state, updated_at) VALUES (${doc}, ${version}, ${encodeValue(state)}, ${this.now()})
       ON CONFLICT (doc) DO UPDATE SET version = excluded.version, state = excluded.state, updated_at = excluded.updated_at`;
+    if (doc !== "sent_delta") this.#revision++;
   }
 
-  /** The whole shadow with its current delta (one SELECT: a reasoning request reads it before its engine call). */
+  /**
+   * A number that moves whenever what `get()` returns may have changed: at every write of the reported or desired
+   * document, and at `invalidate`. A value derived from `get()` (the prompt's rendering of the shadow) stays valid
+   * while this is unchanged, so a question reads and decodes the shadow only after it changed. Not the documents'
+   * versions: a rolled-back write leaves its version to be issued again with other content.
+   */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /** A rolled-back event may have undone a write: whatever was derived from the shadow is derived again. */
+  invalidate(): void {
+    this.#revision++;
+  }
+
+  /** The whole shadow with its current delta, in one SELECT (a question reads it only after `revision` moved). */
   get(): Shadow {
     const rows = this.sql<{ doc: DocName; version: number; state: Uint8Array }>`SELECT doc, version, state FROM shadow
       WHERE doc IN ('reported', 'desired')`;

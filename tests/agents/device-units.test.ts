@@ -176,6 +176,29 @@ describe("shadow store and outbox", () => {
     }
   });
 
+  test("the shadow's revision moves with every change of the reported or desired document, and at invalidate", () => {
+    const { sql, close } = memorySql();
+    try {
+      const shadow = new ShadowStore(sql, () => NOW);
+      const moved = (change: () => unknown): boolean => {
+        const before = shadow.revision;
+        change();
+        return shadow.revision !== before;
+      };
+      assert.ok(moved(() => shadow.report(0, { t: 20 })));
+      assert.ok(moved(() => shadow.desire({ t: 22 })));
+      // Refused patches and the record of a sent delta change nothing the shadow shows.
+      assert.ok(!moved(() => shadow.report(0, { t: 21 })));
+      assert.ok(!moved(() => shadow.desire({ t: 23 }, 0)));
+      assert.ok(!moved(() => shadow.markDeltaSent({ t: 22 })));
+      assert.ok(!moved(() => shadow.get()));
+      // After a rollback the same document version may come back with other content: the revision never does.
+      assert.ok(moved(() => shadow.invalidate()));
+    } finally {
+      close();
+    }
+  });
+
   test("the outbox delivers in order, fails commands out of attempts and ignores a repeated ack", () => {
     const { sql, close } = memorySql();
     try {

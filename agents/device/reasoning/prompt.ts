@@ -41,22 +41,30 @@ export function systemMessage(
   ].join("\n");
 }
 
+/** The shadow's part of the device context: both documents with their versions, and the pending delta. */
+export function shadowContext(shadow: Shadow): string {
+  return [
+    `Reported state (v${shadow.reported.version}): ${valueToJson(shadow.reported.state)}`,
+    `Desired state (v${shadow.desired.version}): ${valueToJson(shadow.desired.state)}`,
+    `Pending delta: ${valueToJson(shadow.delta)}`,
+  ].join("\n");
+}
+
 /**
- * The volatile context, snapshotted when a turn starts. `sincePrevious`: `telemetry` holds only the readings stored
- * after the previous turn's snapshot (which is in the history), and the heading says so; else the latest readings.
+ * The volatile context, snapshotted when a turn starts. `shadow`: the shadow, or its `shadowContext` already rendered
+ * (kept while the shadow is unchanged). `sincePrevious`: `telemetry` holds only the readings stored after the
+ * previous turn's snapshot (which is in the history), and the heading says so; else the latest readings.
  */
 export function deviceContext(
   now: number,
   online: boolean,
-  shadow: Shadow,
+  shadow: Shadow | string,
   telemetry: readonly TelemetryRow[],
   sincePrevious = false,
 ): string {
   const lines = [
     `Device context at ${new Date(now).toISOString()} (${online ? "online" : "offline"}):`,
-    `Reported state (v${shadow.reported.version}): ${valueToJson(shadow.reported.state)}`,
-    `Desired state (v${shadow.desired.version}): ${valueToJson(shadow.desired.state)}`,
-    `Pending delta: ${valueToJson(shadow.delta)}`,
+    typeof shadow === "string" ? shadow : shadowContext(shadow),
   ];
   const scope = sincePrevious ? "Telemetry since the previous question" : "Recent telemetry";
   if (telemetry.length === 0) {

@@ -18,7 +18,7 @@ import { onContextRefused } from "./context-retry.ts";
 import { ConversationStore, type HistoryTurn, newestTelemetryMark } from "./conversation-store.ts";
 import { fitFinalFrame, splitChunkText } from "./fit-frame.ts";
 import { budgetHistory } from "./history-budget.ts";
-import { buildMessages, deviceContext, type PromptTurn, systemMessage } from "./prompt.ts";
+import { buildMessages, deviceContext, type PromptTurn, shadowContext, systemMessage } from "./prompt.ts";
 import { parseContextRefusal, parseRoundResult, runRound } from "./round.ts";
 import type { RoundResult } from "./round.ts";
 import type { ToolHost } from "./tools.ts";
@@ -38,6 +38,11 @@ export class Reasoner {
   readonly turns: TurnStore;
   readonly conversation: ConversationStore;
   readonly approvals: ApprovalStore;
+  /**
+   * The shadow's part of the device context, rendered at shadow revision `revision` (shadow-store.ts): a question
+   * after one that saw the same shadow reads, decodes and renders nothing of it.
+   */
+  #shadowText: { revision: number; text: string } | undefined;
 
   constructor(
     readonly core: DeviceCore,
@@ -108,8 +113,9 @@ export class Reasoner {
     const maxTokens = Math.min(max, core.options.reasonMaxTokensLimit);
     // The round starts before the turn row is written, so the row is written once, already running it; and the
     // question and the turn are written only after the engine request left (after-request-write.ts), with the event
-    // still open: its COMMIT and the output gate follow them. A failed write rolls the event back, which aborts the
-    // round's request (an eager task's reports are held until the commit).
+    // still open: its COMMIT and the output gate follow them. The round's task row follows them too (the runtime
+    // writes an eager task's row as the event ends, agents/tasks.ts). A failed write rolls the event back, which
+    // aborts the round's request (an eager task's reports are held until the commit).
     const current = { context, messages: [question] };
     const taskId = this.startEngineRound(engine, turnId, 0, { history, current }, stream, maxTokens);
     const turn = {
@@ -153,8 +159,16 @@ export class Reasoner {
           ? core.telemetry.query({ limit: rows })
           : core.telemetry.storedAfter(since, rows);
     const online = core.deviceConnections().length > 0;
-    const context = deviceContext(core.ports.now(), online, core.shadow.get(), telemetry, since !== undefined);
+    const context = deviceContext(core.ports.now(), online, this.#shadowContext(), telemetry, since !== undefined);
     return { context, mark };
+  }
+
+  /** The shadow as the prompt shows it, rendered again only after the shadow may have changed. */
+  #shadowContext(): string {
+    const { shadow } = this.core;
+    const revision = shadow.revision;
+    if (this.#shadowText?.revision !== revision) this.#shadowText = { revision, text: shadowContext(shadow.get()) };
+    return this.#shadowText.text;
   }
 
   /** The configured engine; without one, `turn` fails with BRIDGE_ERR_ENGINE_NOT_CONFIGURED and this is undefined. */
