@@ -1,8 +1,9 @@
 /**
  * A question's engine request leaves before its rows are written (reasoner.ts, after-request-write.ts): the engine is
- * asked, and its request is written, before the question's conversation row and the turn row exist; both rows are
- * still written inside the event, so its outcome (what the broker turns into the device's PUBACK) follows them, and a
- * write that fails rolls the whole event back and aborts the request.
+ * asked, and its request is written, before the question's conversation row, the turn row and the round's task row
+ * (an eager task's, written by the runtime as the event ends: agents/tasks.ts) exist; all three are still written
+ * inside the event, so its outcome (what the broker turns into the device's PUBACK) follows them, and a write that
+ * fails rolls the whole event back and aborts the request.
  *
  * undici writes a request on a reused keep-alive connection on the loop's check phase, from an immediate it queues
  * when the request is dispatched; the fake engine here queues one of its own when it is asked, and looks at the
@@ -31,9 +32,11 @@ interface TurnRow {
 interface ReasonRows {
   questions: QuestionRow[];
   turns: TurnRow[];
+  /** The kinds of the task rows (an engine round's is "device-reason"). */
+  tasks: string[];
 }
 
-const NO_ROWS: ReasonRows = { questions: [], turns: [] };
+const NO_ROWS: ReasonRows = { questions: [], turns: [], tasks: [] };
 
 /** The agents of the class below, by id, as last started: the fake engine reads their rows inside their events. */
 const started = new Map<string, ProbedDeviceAgent>();
@@ -51,6 +54,7 @@ class ProbedDeviceAgent extends DeviceAgent {
       questions: this.sql<QuestionRow>`SELECT turn_id AS turnId, content, compacted FROM conversation
         WHERE role = 'user' ORDER BY id`,
       turns: this.sql<TurnRow>`SELECT id, request_id AS requestId, status, context FROM reason_turns ORDER BY rowid`,
+      tasks: this.sql<{ kind: string }>`SELECT kind FROM _bridge_tasks ORDER BY started_at, id`.map((r) => r.kind),
     };
   }
 
@@ -66,6 +70,15 @@ class ProbedDeviceAgent extends DeviceAgent {
 
   allowTurnRows(): void {
     this.sql`DROP TRIGGER refuse_turn_rows`;
+  }
+
+  refuseTaskRows(): void {
+    this.sql`CREATE TRIGGER refuse_task_rows BEFORE INSERT ON _bridge_tasks
+      BEGIN SELECT RAISE(ABORT, 'task rows refused by the test'); END`;
+  }
+
+  allowTaskRows(): void {
+    this.sql`DROP TRIGGER refuse_task_rows`;
   }
 }
 
@@ -131,7 +144,7 @@ function lastContent(request: ChatRequest): string {
   return last.content ?? "";
 }
 
-test("the engine is asked and its request written before the question's and the turn's rows exist; the event writes both, compacted as the prompt has it", async () => {
+test("the engine is asked and its request written before the question's, the turn's and the round's task rows exist; the event writes them, the question compacted as the prompt has it", async () => {
   const { engine, scripted, asked } = probingEngine();
   const h = harness(engine, { maxMessageChars: 300 });
   const dev = await h.open("order-r1");
@@ -153,6 +166,7 @@ test("the engine is asked and its request written before the question's and the 
     rows.questions.map((q) => [q.turnId, q.compacted]),
     [["turn-1", 1]],
   );
+  assert.deepEqual(rows.tasks, ["device-reason"]);
   const stored = rows.questions[0].content;
   assert.ok(stored.length <= 300, `a stored question of ${stored.length} characters`);
   assert.match(stored, new RegExp(`\\[compacted: the user message was ${question.length} characters; \\d+ from`));
@@ -164,7 +178,7 @@ test("the engine is asked and its request written before the question's and the 
   assert.equal((await finalFrame(dev, "q1")).fr, "stop");
 });
 
-test("the event's outcome, which the device's PUBACK waits for, comes only once both rows are committed", async () => {
+test("the event's outcome, which the device's PUBACK waits for, comes only once its rows are committed", async () => {
   const { engine, scripted } = probingEngine();
   const h = harness(engine);
   const dev = await h.open("order-r2");
@@ -181,6 +195,7 @@ test("the event's outcome, which the device's PUBACK waits for, comes only once 
     atOutcome.rows.turns.map((t) => [t.id, t.requestId, t.status]),
     [["turn-1", "q2", "running"]],
   );
+  assert.deepEqual(atOutcome.rows.tasks, ["device-reason"]);
 
   (await scripted.call(0)).reply({ text: "No." });
   await finalFrame(dev, "q2");
@@ -243,6 +258,37 @@ test("a turn row that cannot be written after the request left rolls the event b
       ["turn-2", "Second question, again?"],
     ],
   );
+  assert.deepEqual(dev.frames("error"), []);
+});
+
+test("a round's task row that cannot be written after the request left rolls the event back, aborts the request, and skips no turn id", async () => {
+  const { engine, scripted, asked } = probingEngine();
+  const h = harness(engine);
+  const dev = await h.open("order-r6");
+  await h.call("order-r6", "refuseTaskRows");
+  const result = await h.send(dev, { channel: "reason", frame: { id: "refused", q: "A question?" } });
+  assert.deepEqual(result, {
+    status: "failed",
+    code: "BRIDGE_ERR_STORAGE",
+    message: "INSERT INTO: task rows refused by the test",
+  });
+  assert.equal(asked.length, 1, "the request left before the row was refused");
+  assert.deepEqual([asked[0].atCall, asked[0].atWrite], [NO_ROWS, NO_ROWS]);
+  assert.equal(scripted.calls[0].aborted, true, "the refused round's request was aborted");
+  assert.deepEqual(dev.sent, []);
+  assert.deepEqual(await committedRows(h, "order-r6"), NO_ROWS, "the question and the turn rolled back with it");
+
+  await h.call("order-r6", "allowTaskRows");
+  const again = await h.send(dev, { channel: "reason", frame: { id: "again", q: "A question, again?" } });
+  assert.deepEqual(again, { status: "committed" });
+  (await scripted.call(1)).reply({ text: "An answer." });
+  assert.equal((await finalFrame(dev, "again")).fr, "stop");
+  const rows = await committedRows(h, "order-r6");
+  assert.deepEqual(
+    rows.turns.map((t) => [t.id, t.requestId, t.status]),
+    [["turn-1", "again", "done"]],
+  );
+  assert.deepEqual(rows.tasks, [], "the finished round's row is gone");
   assert.deepEqual(dev.frames("error"), []);
 });
 
