@@ -60,3 +60,37 @@ test("an up/reason writes its turn row once and reads back nothing it just wrote
   const conversation = await h.call<ConversationEntry[]>("sql-r2", "getConversation", {});
   assert.deepEqual([...new Set(conversation.map((m) => m.turnId))], ["turn-1", "turn-2"]);
 });
+
+test("a question reads no telemetry when the store's newest reading id says there is none to list", async () => {
+  const h = new DeviceHarness({ engine: env.engine });
+  env.harnesses.push(h);
+  const dev = await h.open("sql-r3", "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "1.0.0" } });
+  const { spy, restore } = statementSpy();
+  /** Asks `id`; the reads of stored readings its event ran, and the telemetry part of its context. */
+  const ask = async (id: string) => {
+    spy.executed.length = 0;
+    spy.on = true;
+    await h.send(dev, { channel: "reason", frame: { id, q: "How warm is it?", max: 8 } });
+    spy.on = false;
+    await waitFor(() => dev.frames("reason").find((f) => f.id === id && f.fin === true), `final frame of ${id}`);
+    const body = env.sim.requests().at(-1)?.body as { messages: Array<{ content: string }> };
+    const context = body.messages.at(-1)?.content ?? "";
+    return {
+      reads: spy.executed.filter((s) => /SELECT id, ts, shape, vals FROM telemetry_rows/.test(s)).length,
+      telemetry: context.slice(context.search(/(Recent telemetry|Telemetry since)/)),
+    };
+  };
+  try {
+    // Nothing ever stored.
+    assert.deepEqual(await ask("q1"), { reads: 0, telemetry: "Recent telemetry: none" });
+    await h.send(dev, { channel: "telemetry", frame: { r: { temp: 21.5 } } });
+    const listed = await ask("q2");
+    assert.equal(listed.reads, 1);
+    assert.match(listed.telemetry, /^Telemetry since the previous question \(newest first\):\n- \S+ temp=21\.5$/);
+    // Nothing stored since the previous question's snapshot, which the history carries.
+    assert.deepEqual(await ask("q3"), { reads: 0, telemetry: "Telemetry since the previous question: none" });
+  } finally {
+    restore();
+  }
+});

@@ -152,12 +152,14 @@ export class Reasoner {
     const { core } = this;
     const rows = core.options.promptTelemetryRows;
     const mark = core.telemetry.newestId();
-    const telemetry =
-      rows === 0
-        ? []
-        : since === undefined
-          ? core.telemetry.query({ limit: rows })
-          : core.telemetry.storedAfter(since, rows);
+    // The newest reading id is kept in memory by the store: when nothing was ever stored, or nothing after `since`,
+    // there is nothing to list and nothing to read.
+    const none = rows === 0 || mark === 0 || (since !== undefined && since >= mark);
+    const telemetry = none
+      ? []
+      : since === undefined
+        ? core.telemetry.query({ limit: rows })
+        : core.telemetry.storedAfter(since, rows);
     const online = core.deviceConnections().length > 0;
     const context = deviceContext(core.ports.now(), online, this.#shadowContext(), telemetry, since !== undefined);
     return { context, mark };
