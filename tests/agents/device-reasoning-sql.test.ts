@@ -94,3 +94,27 @@ test("a question reads no telemetry when the store's newest reading id says ther
     restore();
   }
 });
+
+test("the history window is placed without a scan of the finished turns once the agent knows the newest done one", async () => {
+  const h = new DeviceHarness({ engine: env.engine });
+  env.harnesses.push(h);
+  const dev = await h.open("sql-r4", "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "1.0.0" } });
+  const { spy, restore } = statementSpy();
+  try {
+    spy.on = true;
+    for (const id of ["q1", "q2", "q3"]) {
+      await h.send(dev, { channel: "reason", frame: { id, q: `Question ${id}?`, max: 8 } });
+      await waitFor(() => dev.frames("reason").find((f) => f.id === id && f.fin === true), `final frame of ${id}`);
+    }
+    spy.on = false;
+    const scans = spy.executed.filter((s) => /FROM reason_turns\s+WHERE status = 'done'/.test(s));
+    assert.ok(scans.length <= 1, `${scans.length} scans for the newest done turn`);
+    // The third question's prompt carries the first two as its history.
+    const body = env.sim.requests().at(-1)?.body as { messages: Array<{ role: string; content: string }> };
+    const questions = body.messages.filter((m) => m.role === "user").map((m) => m.content.split("\n\n---\n")[0]);
+    assert.deepEqual(questions, ["Question q1?", "Question q2?", "Question q3?"]);
+  } finally {
+    restore();
+  }
+});

@@ -470,6 +470,81 @@ describe("reasoning turns", () => {
     }
   });
 
+  test("the newest turn that ended done is read once and kept exact through ends, re-ends, pruning and rollbacks", () => {
+    const { sql, close } = memorySql();
+    try {
+      const statements: string[] = [];
+      const counted = (<Row>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => {
+        statements.push(strings.join("?"));
+        return sql<Row>(strings, ...values);
+      }) as SqlTag;
+      let now = NOW;
+      const turns = new TurnStore(counted, () => now);
+      /** What the history window is based on, as the database says it. */
+      const stored = () =>
+        Number(
+          sql<{ n: number | null }>`SELECT MAX(CAST(substr(id, 6) AS INTEGER)) AS n FROM reason_turns
+            WHERE status = 'done'`[0]?.n ?? 0,
+        );
+      const check = (what: string) => assert.equal(turns.newestDone(), stored(), what);
+      const ask = (): string => {
+        now += 1000;
+        const id = turns.nextId();
+        turns.create(turnInput(id), `task-${id}`);
+        return id;
+      };
+      check("no turn");
+      const first = ask();
+      check("a running turn");
+      turns.finish(first, "done", "stop");
+      check("one done");
+      const second = ask();
+      turns.finish(second, "failed", "error");
+      check("a failed turn after it");
+      const third = ask();
+      turns.finish(third, "done", "stop");
+      check("a newer done");
+      // Ended again, otherwise (not done by the reasoner, but the store keeps it exact).
+      turns.finish(third, "cancelled", "cancelled");
+      check("the newest done ended again as cancelled");
+      turns.finish(third, "done", "stop");
+      check("and done again");
+      const reads = () =>
+        statements.filter((t) =>
+          /MAX\(CAST\(substr\(id, 6\) AS INTEGER\)\) AS n FROM reason_turns\s+WHERE status = 'done'/.test(t),
+        );
+      // Known open, as in an agent (every question asks for its busy checks before its turn opens).
+      turns.runningCount();
+      const before = reads().length;
+      const fourth = ask();
+      turns.setStatus(fourth, "awaiting_approval");
+      turns.setStatus(fourth, "queued");
+      turns.startRound(fourth, "task-again");
+      turns.finish(fourth, "done", "stop");
+      check("a turn that waited, then ended done");
+      assert.equal(reads().length, before, "an open turn's writes and a done end read nothing");
+      // Newer failed turns push the done ones out: the newest done turn is pruned with them.
+      for (let i = 0; i < 2; i++) turns.finish(ask(), "interrupted", "error");
+      turns.prune(2);
+      check("every done turn pruned");
+      assert.equal(turns.newestDone(), 0);
+      const fifth = ask();
+      turns.finish(fifth, "done", "stop");
+      check("a done turn after pruning");
+      // A rolled-back end: memory is ahead of the database until invalidated.
+      const sixth = ask();
+      sql`SAVEPOINT undone`;
+      turns.finish(sixth, "done", "stop");
+      sql`ROLLBACK TO undone`;
+      sql`RELEASE undone`;
+      turns.invalidate();
+      check("after a rolled-back end");
+      assert.equal(new TurnStore(sql, () => now).newestDone(), stored(), "a store over the same database");
+    } finally {
+      close();
+    }
+  });
+
   test("a created turn runs its first round and is the stored row, served to the round without reading it", () => {
     const { sql, close } = memorySql();
     try {

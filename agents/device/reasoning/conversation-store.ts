@@ -218,14 +218,19 @@ export class ConversationStore {
    * every time and defeat the engine's prefix cache. It moves in steps (see historyWindowBase): between two steps
    * the history is append-only and consecutive prompts share it. It starts no earlier than the newest turn that was
    * answered without history.
+   *
+   * `newestDone`: the number of the newest turn that ended done, which places the window (TurnStore.newestDone keeps
+   * it in memory); read here when not given.
    */
-  history(turns: number): HistoryTurn[] {
+  history(turns: number, newestDone?: number): HistoryTurn[] {
     if (turns <= 0) return [];
-    const last = Number(
-      this.sql<{
-        n: number | null;
-      }>`SELECT MAX(CAST(substr(id, 6) AS INTEGER)) AS n FROM reason_turns WHERE status = 'done'`[0]?.n ?? 0,
-    );
+    const last =
+      newestDone ??
+      Number(
+        this.sql<{
+          n: number | null;
+        }>`SELECT MAX(CAST(substr(id, 6) AS INTEGER)) AS n FROM reason_turns WHERE status = 'done'`[0]?.n ?? 0,
+      );
     const base = historyWindowBase(last, turns);
     // Finish order is the order of each turn's last message (its answer, stored in the event that finishes it), not
     // finished_at: a wall clock corrected backwards would put the newest turns first, and a parked turn that finished

@@ -185,7 +185,8 @@ export class Reasoner {
   /** The finished turns a prompt carries: the history window (maxHistoryTurns), cut to its budget (maxHistoryChars). */
   #history(): HistoryTurn[] {
     const { maxHistoryTurns, maxHistoryChars } = this.core.options;
-    return budgetHistory(this.conversation.history(maxHistoryTurns), maxHistoryChars);
+    if (maxHistoryTurns <= 0) return [];
+    return budgetHistory(this.conversation.history(maxHistoryTurns, this.turns.newestDone()), maxHistoryChars);
   }
 
   /**

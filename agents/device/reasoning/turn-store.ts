@@ -21,6 +21,11 @@ function isOpenStatus(status: string): status is OpenStatus {
   return status === "running" || status === "awaiting_approval" || status === "queued";
 }
 
+/** The number of turn id `turn-N`. */
+function turnNumber(id: string): number {
+  return Number(id.slice(5));
+}
+
 /** Per-agent usage totals (`getUsage()`). */
 export interface UsageTotals {
   requests: number;
@@ -53,6 +58,8 @@ export class TurnStore {
   #finished: number | undefined;
   /** The turns not ended, by turn id; undefined: read them again (`#openTurns`). */
   #open: Map<string, OpenTurn> | undefined;
+  /** Number of the newest turn that ended done (0: none); undefined: read it again (`newestDone`). */
+  #newestDone: number | undefined;
 
   constructor(
     private readonly sql: SqlTag,
@@ -79,6 +86,29 @@ export class TurnStore {
     this.#nextNumber = undefined;
     this.#finished = undefined;
     this.#open = undefined;
+    this.#newestDone = undefined;
+  }
+
+  /**
+   * The number of the newest turn that ended done (0 when none), which places the history window
+   * (conversation-store.ts). Every question with history asks, so it is read once per agent and kept exact by the
+   * writes of this store: a turn ending done raises it; pruning that deletes it, a write that may change the status
+   * of a turn that had ended, and a rollback make it read again.
+   */
+  newestDone(): number {
+    this.#newestDone ??= Number(
+      this.sql<{ n: number | null }>`SELECT MAX(CAST(substr(id, 6) AS INTEGER)) AS n FROM reason_turns
+        WHERE status = 'done'`[0]?.n ?? 0,
+    );
+    return this.#newestDone;
+  }
+
+  /**
+   * A write is about to change the status of turn `id`: when that turn may have ended (it is not known open), it may
+   * have been the newest done one, which is read again when next needed.
+   */
+  #mayReopen(id: string): void {
+    if (this.#open?.has(id) !== true) this.#newestDone = undefined;
   }
 
   /** The turns not ended, read once and then kept in step by `#track`. */
@@ -132,6 +162,7 @@ export class TurnStore {
       ORDER BY rowid ASC LIMIT ${excess}`;
     this.#finished -= old.length;
     for (const { id } of old) {
+      if (turnNumber(id) === this.#newestDone) this.#newestDone = undefined;
       this.sql`DELETE FROM conversation WHERE turn_id = ${id}`;
       this.sql`DELETE FROM approvals WHERE turn_id = ${id} AND status != 'pending'`;
       this.sql`DELETE FROM reason_turns WHERE id = ${id}`;
@@ -282,6 +313,7 @@ export class TurnStore {
    */
   startRound(id: string, taskId: string): void {
     this.#forget(id);
+    this.#mayReopen(id);
     // A status change this store does not count: the finished turns are counted again when next needed.
     this.#finished = undefined;
     const [row] = this
@@ -314,6 +346,7 @@ export class TurnStore {
   /** Changes the status; the chunk seq is written too, as a parked turn may outlive this agent in memory. */
   setStatus(id: string, status: TurnStatus): void {
     this.#forget(id);
+    this.#mayReopen(id);
     this.#finished = undefined;
     const [row] = this.sql<{ request_id: string }>`UPDATE reason_turns SET status = ${status}, task_id = NULL,
       seq = COALESCE(${this.#nextSeq.get(id) ?? null}, seq) WHERE id = ${id} RETURNING request_id`;
@@ -363,7 +396,11 @@ export class TurnStore {
       WHERE id = ${id} AND status NOT IN ('done', 'failed', 'cancelled', 'interrupted') RETURNING *`;
     if (row !== undefined) {
       if (this.#finished !== undefined) this.#finished++;
+      if (status === "done" && this.#newestDone !== undefined)
+        this.#newestDone = Math.max(this.#newestDone, turnNumber(id));
     } else {
+      // A turn that had ended ends again: it may have been the newest done one, or become one.
+      this.#newestDone = undefined;
       [row] = this.sql<TurnRow>`UPDATE reason_turns SET status = ${status}, finish_reason = ${finishReason},
         task_id = NULL, finished_at = ${this.now()}, seq = COALESCE(${seq}, seq) WHERE id = ${id} RETURNING *`;
     }
