@@ -41,6 +41,18 @@ export const ROLLED_BACK: unique symbol = Symbol("agent.rolledBack");
  */
 export const ADMIT_PROTOCOL: unique symbol = Symbol("agent.admitProtocol");
 
+/**
+ * Told by the runtime when a task's outcome hook (`onTaskDone`, `onTaskFailed`, or `onTaskInterrupted` at a start)
+ * failed: its writes rolled back, `onError` was told, and the task is done with all the same (its row goes in that
+ * event), so no hook will ever hear of the task again. Whatever waited for its outcome would wait for good: this is
+ * the agent's one chance to end it (DeviceAgent fails the reasoning turn the task was a round of). Runs inside that
+ * event, in a savepoint of its own, so what it writes commits with it; a throw is reported as the hook's was
+ * (`onError` with the hook's name) and nothing runs it again. Not called on an instance the hook's time limit
+ * retired (its calls are refused): the fresh instance's `onStart` finds what it left. Keyed by a symbol, like
+ * ROLLED_BACK: runtime plumbing, not a hook in the public API, and never callable by name. Synchronous.
+ */
+export const OUTCOME_HOOK_FAILED: unique symbol = Symbol("agent.outcomeHookFailed");
+
 /** What the runtime hands the base constructor. Internal: agents are constructed only by the runtime. */
 export interface AgentInit {
   id: string;
@@ -212,6 +224,16 @@ export abstract class Agent<S extends Value = ValueMap> {
     return tasks.listTasks(this.#cell);
   }
 
+  /**
+   * True while task `id` has an outcome to come: it runs, or its report waits in the mailbox for its hook. False once
+   * an outcome hook (or `onTaskInterrupted`) was run for it, or for an id no task had. Unlike `getTasks()`, which lists
+   * only the running ones, it counts a task that ended and whose hook has not run yet; it reads the task's row only
+   * when the task is not in memory.
+   */
+  hasTask(id: string): boolean {
+    return tasks.hasTask(this.#cell, id);
+  }
+
   onTaskProgress(_task: TaskInfo, _update: Value): void | Promise<void> {}
   onTaskDone(_task: TaskInfo, _result: Value): void | Promise<void> {}
   onTaskFailed(_task: TaskInfo, _error: { code: string; message: string }): void | Promise<void> {}
@@ -231,6 +253,9 @@ export abstract class Agent<S extends Value = ValueMap> {
 
   /** Internal: see ROLLED_BACK. Nothing to drop in the base class. */
   [ROLLED_BACK](): void {}
+
+  /** Internal: see OUTCOME_HOOK_FAILED. Nothing waits for a task in the base class. */
+  [OUTCOME_HOOK_FAILED](_task: TaskInfo): void {}
 
   /** Internal: see ADMIT_PROTOCOL. The base class sends every protocol frame. */
   [ADMIT_PROTOCOL](_conn: Connection, _message: ProtocolMessage): boolean {

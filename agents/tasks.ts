@@ -236,6 +236,16 @@ export function cancelTask(cell: AgentCell, id: string): boolean {
   return true;
 }
 
+/**
+ * Whether task `id` has an outcome to come (Agent.hasTask): in the cell's tasks (running, or ended before its
+ * starting event committed), or ended with its report in the mailbox, whose row stays until that report's hook ran.
+ * The start event removes the rows of tasks cut off by a stop as it reports them interrupted.
+ */
+export function hasTask(cell: AgentCell, id: string): boolean {
+  if (cell.tasks.has(id)) return true;
+  return cell.sqlRunner().get("SELECT 1 FROM _bridge_tasks WHERE id = ?", id) !== undefined;
+}
+
 export function listTasks(cell: AgentCell): TaskInfo[] {
   return [...cell.tasks.values()].filter((t) => !t.finished).map((t) => t.info);
 }

@@ -3,6 +3,7 @@ import { type HookKind, withHookTimeLimit } from "../callback-timeout.ts";
 import type { AgentCell } from "../cell.ts";
 import { ConnectionImpl, type ConnectionRow } from "../connection.ts";
 import { decodeValue } from "../value-codec.ts";
+import { outcomeHookFailed } from "./task.ts";
 
 /**
  * First event after a wake. Reattaches persisted connections to the transports the host kept; a row without a
@@ -50,8 +51,10 @@ export async function handleStart(cell: AgentCell, settledTasks?: ReadonlySet<st
   for (const row of rows) {
     if (cell.tasks.has(row.id) || settledTasks?.has(row.id) === true) continue;
     sql.run("DELETE FROM _bridge_tasks WHERE id = ?", row.id);
-    const info = { id: row.id, kind: row.kind, input: decodeValue(row.input), startedAt: row.started_at };
-    if (!(await startHook(cell, "onTaskInterrupted", () => agent.onTaskInterrupted(info)))) return null;
+    const read = () => ({ id: row.id, kind: row.kind, input: decodeValue(row.input), startedAt: row.started_at });
+    const info = read();
+    const failed = () => outcomeHookFailed(cell, "onTaskInterrupted", read);
+    if (!(await startHook(cell, "onTaskInterrupted", () => agent.onTaskInterrupted(info), failed))) return null;
   }
   const entries = sql
     .all<{ kind: string; key: string; value: Uint8Array }>("SELECT kind, key, value FROM _bridge_directory")
@@ -64,18 +67,25 @@ export async function handleStart(cell: AgentCell, settledTasks?: ReadonlySet<st
 
 /**
  * Runs one hook of the start event in its own savepoint, bounded by callbackTimeoutMs; a failure is reported (as a
- * throw) and the event goes on. False once the hook timed out and so retired the agent instance: the event stops
- * there, since the rest would run on an instance that can no longer reach the runtime. It commits what it did (a
+ * throw), then `failed` runs (onTaskInterrupted's: the agent may end what waited for the task, task.ts), and the
+ * event goes on. False once the hook timed out and so retired the agent instance: the event stops there, since the
+ * rest would run on an instance that can no longer reach the runtime. It commits what it did (a
  * lost connection whose onClose ran is gone, an interrupted task that was reported is done with), and the fresh
  * instance's start does the rest, onStart first. So an onClose or onTaskInterrupted that hangs every time costs one
  * time limit per connection or task, not a loop; an onStart that hangs every time retires each instance it runs on,
  * and after the second in a row the agent's wakes back off (start-backoff.ts).
  */
-async function startHook(cell: AgentCell, hook: HookKind, run: () => void | Promise<void>): Promise<boolean> {
+async function startHook(
+  cell: AgentCell,
+  hook: HookKind,
+  run: () => void | Promise<void>,
+  failed?: () => void,
+): Promise<boolean> {
   try {
     await cell.nestedAsync(async () => withHookTimeLimit(cell, hook, run()));
   } catch (err) {
     cell.reportError(err, hook);
+    failed?.();
   }
   return cell.retired === null;
 }

@@ -1,5 +1,6 @@
 import type { Value } from "../../codecs/frames.ts";
 import { type HookKind, withHookTimeLimit } from "../callback-timeout.ts";
+import { OUTCOME_HOOK_FAILED } from "../agent.ts";
 import type { AgentCell } from "../cell.ts";
 import type { TaskInfo } from "../types.ts";
 import type { ProgressBatch, TaskOrigin } from "./types.ts";
@@ -65,7 +66,8 @@ async function finishProgress(
 
 /**
  * The outcome hooks run in their own savepoint: the task row is removed even when the hook throws, or does not settle
- * within callbackTimeoutMs (which retires the agent instance too, callback-timeout.ts).
+ * within callbackTimeoutMs (which retires the agent instance too, callback-timeout.ts). When it failed, the agent is
+ * told before the row goes (outcomeHookFailed).
  */
 async function finish(
   cell: AgentCell,
@@ -80,8 +82,28 @@ async function finish(
     await cell.nestedAsync(async () => withHookTimeLimit(cell, name, hook(info)));
   } catch (err) {
     cell.reportError(err, name);
+    outcomeHookFailed(cell, name, () => taskRow(cell, taskId, origin));
   }
   cell.sqlRunner().run("DELETE FROM _bridge_tasks WHERE id = ?", taskId);
+}
+
+/**
+ * Task outcome hook `hook` failed (and was reported): the agent may end what waited for the task's outcome
+ * (OUTCOME_HOOK_FAILED, agent.ts), in a savepoint of its own, once. A throw of it is reported under the hook's name
+ * and not retried, so a fault that fails both costs two reports, never a loop. Not on an instance the hook's time
+ * limit retired: its calls are refused, and the fresh instance's onStart looks for what was left. `task`: the task
+ * as the hook got it, read again (the hook may have changed the object it was handed).
+ */
+export function outcomeHookFailed(cell: AgentCell, hook: HookKind, task: () => TaskInfo | undefined): void {
+  if (cell.retired !== null || cell.agent === null) return;
+  const info = task();
+  if (info === undefined) return;
+  const agent = cell.agent;
+  try {
+    cell.nested(() => agent[OUTCOME_HOOK_FAILED](info));
+  } catch (err) {
+    cell.reportError(err, hook);
+  }
 }
 
 export async function handleTaskDone(
