@@ -5,7 +5,7 @@
  * set `static deviceOptions`.
  */
 import type { Value, ValueMap } from "../../codecs/frames.ts";
-import { ADMIT_PROTOCOL, Agent, ROLLED_BACK } from "../agent.ts";
+import { ADMIT_PROTOCOL, Agent, OUTCOME_HOOK_FAILED, ROLLED_BACK } from "../agent.ts";
 import type { CloseReason, InboundMessage, ProtocolMessage } from "../host.ts";
 import type { AgentWiring, Connection, TaskInfo } from "../types.ts";
 import type { CommandRecord, CommandState } from "./command-outbox.ts";
@@ -25,6 +25,7 @@ import type { ResolveApprovalResult } from "./reasoning/approval-flow.ts";
 import { handleToolCalls, resolveApproval, resumeWaitingTurns } from "./reasoning/approval-flow.ts";
 import type { ConversationEntry } from "./reasoning/conversation-store.ts";
 import { Reasoner } from "./reasoning/reasoner.ts";
+import { endTurnOfFailedOutcome, tryEndStrandedTurns } from "./reasoning/stranded-turns.ts";
 import type { UsageTotals } from "./reasoning/turn-store.ts";
 import { migrateDeviceSchema } from "./schema.ts";
 import type { Shadow } from "./shadow-store.ts";
@@ -92,6 +93,9 @@ export class DeviceAgent extends Agent<ValueMap> {
       cancelSchedule: (id) => this.cancelSchedule(id),
       startTask: (kind, input, run, taskOptions) => this.startTask(kind, input, run, taskOptions),
       cancelTask: (id) => this.cancelTask(id),
+      hasTask: (id) => this.hasTask(id),
+      transaction: (fn) => this.transaction(fn),
+      reportError: (err, event) => this.onError(err, { event }),
       commandTransition: (commandId, from, state) => this.#reportCommandTransition(commandId, from, state),
       sessionGreeted: () => resumeWaitingTurns(this.#reasoner),
     },
@@ -119,6 +123,9 @@ export class DeviceAgent extends Agent<ValueMap> {
 
   override onStart(): void | Promise<void> {
     migrateDeviceSchema(this.#core.ports.sql);
+    // A reasoning turn left running without its round (stranded-turns.ts) ends now; if that fails, the migration
+    // above stands, and the device's next question looks again.
+    tryEndStrandedTurns(this.#reasoner, "onStart");
   }
 
   override onConnect(conn: Connection, _ctx: { request?: unknown }): void | Promise<void> {
@@ -246,6 +253,11 @@ export class DeviceAgent extends Agent<ValueMap> {
 
   override onTaskInterrupted(task: TaskInfo): void | Promise<void> {
     this.#reasoner.onInterrupted(task);
+  }
+
+  /** An outcome hook of a task failed and rolled back: a reasoning turn the task was a round of ends failed. */
+  override [OUTCOME_HOOK_FAILED](task: TaskInfo): void {
+    endTurnOfFailedOutcome(this.#reasoner, task);
   }
 
   // ---------- public API (device rpc: `callable`; operators: runtime.call) ----------

@@ -26,6 +26,12 @@ export interface DevicePorts {
   cancelSchedule(id: string): boolean;
   startTask(kind: string, input: Value, run: (task: TaskContext) => Promise<Value>, options?: TaskOptions): string;
   cancelTask(id: string): boolean;
+  /** Runs `fn` in a savepoint: its writes roll back alone when it throws (Agent.transaction). */
+  transaction<T>(fn: () => T): T;
+  /** Tells the agent's onError (with `event`) of a failure a savepoint rolled back while its event went on. */
+  reportError(err: unknown, event: string): void;
+  /** Whether task `id` has an outcome to come (running, or its report waiting for its hook): Agent.hasTask. */
+  hasTask(id: string): boolean;
   /** Told of each command state change the outbox makes (the app's metrics); optional, must not throw. */
   commandTransition?(commandId: string, from: CommandState | null, to: CommandState): void;
   /** A device session got its pending frames (the first message of a session): work held for the device resumes. */

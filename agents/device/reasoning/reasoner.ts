@@ -24,6 +24,7 @@ import type { RoundResult } from "./round.ts";
 import type { ToolHost } from "./tools.ts";
 import { DEVICE_TOOLS } from "./tools.ts";
 import type { Turn } from "./turn.ts";
+import { tryEndStrandedTurns } from "./stranded-turns.ts";
 import { TurnStore } from "./turn-store.ts";
 import { startQueuedTurns } from "./turn-queue.ts";
 import { endViewerTurns } from "./viewer-turns.ts";
@@ -81,10 +82,17 @@ export class Reasoner {
       return undefined;
     }
     // From memory (turn-store.ts): the turns that have not ended are read once per agent, not once per question.
-    const state = this.turns.requestState(id);
+    let busy = this.#busy(id);
+    // A refusal for a running turn is checked first: a turn stranded without its round (stranded-turns.ts) would
+    // refuse every later question for good. Ending one frees its slot, which goes to a queued turn first, as after
+    // any turn's end. A question that is not refused costs nothing of this.
+    if ((busy === "running" || busy === "full") && tryEndStrandedTurns(this, "message") > 0) {
+      startQueuedTurns(this);
+      busy = this.#busy(id);
+    }
     // A turn parked for an approval or queued does not hold the device, but it keeps its id: it will still stream
     // under it.
-    if (state === "waiting") {
+    if (busy === "waiting") {
       core.sendError(
         conn,
         "BRIDGE_ERR_REASON_BUSY",
@@ -93,7 +101,7 @@ export class Reasoner {
       );
       return undefined;
     }
-    if (state === "running" || this.turns.runningCount() >= core.options.maxConcurrentTurns) {
+    if (busy !== undefined) {
       core.sendError(conn, "BRIDGE_ERR_REASON_BUSY", "a reasoning request of this device is still running", { id });
       return undefined;
     }
@@ -132,6 +140,17 @@ export class Reasoner {
       this.conversation.store(question);
       this.turns.create(turn, taskId, mark);
     });
+  }
+
+  /**
+   * Whether a question under request id `id` must wait: its id belongs to a turn that has not ended ("running", or
+   * "waiting" for an approval or a slot), or the device's running turns are at `maxConcurrentTurns` ("full").
+   * Undefined when it may run. From memory.
+   */
+  #busy(id: string): "running" | "waiting" | "full" | undefined {
+    const state = this.turns.requestState(id);
+    if (state !== undefined) return state;
+    return this.turns.runningCount() >= this.core.options.maxConcurrentTurns ? "full" : undefined;
   }
 
   /** Starts the next engine round of `turn` as a background task. The last allowed round is asked without tools. */
@@ -245,7 +264,7 @@ export class Reasoner {
   }
 
   /** The turn a task event belongs to, only while that task is still the turn's current round. */
-  private turnOf(task: TaskInfo): Turn | undefined {
+  turnOf(task: TaskInfo): Turn | undefined {
     if (task.kind !== REASON_TASK_KIND || !isValueMap(task.input) || typeof task.input.turnId !== "string")
       return undefined;
     return this.turns.current(task.input.turnId, task.id);
@@ -336,18 +355,38 @@ export class Reasoner {
 
   /** Ends a turn with `down/error` and a final frame with fr "error". */
   fail(turn: Turn, code: string, message: string): void {
-    const target = this.target(turn);
-    // Through sendError, so an engine's long message is cut to the device's maxFrame.
-    if (target !== undefined) this.core.sendError(target, code, message, { id: turn.requestId });
+    this.sendFailure(turn, code, message);
     this.finish(turn.id, code === "BRIDGE_ERR_REASON_INTERRUPTED" ? "interrupted" : "failed", "error");
   }
 
-  /** Records the end of a turn and sends the final frame (QoS 1), with the whole text for non-streaming devices. */
+  /** The `down/error` of a turn that fails, with its request id, to where its frames go (if anywhere). */
+  sendFailure(turn: Turn, code: string, message: string): void {
+    const target = this.target(turn);
+    // Through sendError, so an engine's long message is cut to the device's maxFrame.
+    if (target !== undefined) this.core.sendError(target, code, message, { id: turn.requestId });
+  }
+
+  /**
+   * Ends a turn (`end`), then prunes the finished turns beyond `conversationMaxTurns` and gives the slot it freed to
+   * a queued turn.
+   */
   finish(turnId: string, status: "done" | "failed" | "cancelled" | "interrupted", finishReason: string): void {
+    if (!this.end(turnId, status, finishReason)) return;
+    this.turns.prune(this.core.options.conversationMaxTurns);
+    // Its slot is free: a turn queued for one takes it.
+    startQueuedTurns(this);
+  }
+
+  /**
+   * Records the end of a turn and sends the final frame (QoS 1), with the whole text for non-streaming devices; false
+   * when the turn is gone. Nothing else (`finish` does the rest), so a stranded turn can be ended even when what
+   * follows an end is what keeps failing (stranded-turns.ts).
+   */
+  end(turnId: string, status: "done" | "failed" | "cancelled" | "interrupted", finishReason: string): boolean {
     // The final frame's seq is taken before finish() writes the turn's seq, so the stored value counts it.
-    const seq = this.turns.takeSeq(turnId);
+    const seq = this.turns.takeFinalSeq(turnId);
     const turn = this.turns.finish(turnId, status, finishReason);
-    if (turn === undefined) return;
+    if (turn === undefined) return false;
     const u = turn.usage;
     const target = this.target(turn);
     let frame: ReasonStreamFrame = {
@@ -364,9 +403,7 @@ export class Reasoner {
       frame = fitFinalFrame(getCodec(target.codec), frame, turn.text, maxFrame);
     }
     target?.send({ channel: "reason", frame }, { qos: 1 });
-    this.turns.prune(this.core.options.conversationMaxTurns);
-    // Its slot is free: a turn queued for one takes it.
-    startQueuedTurns(this);
+    return true;
   }
 
   /**

@@ -50,6 +50,8 @@ export interface UsageTotals {
 export class TurnStore {
   /** Next chunk seq per turn, ahead of the `seq` column while the turn streams. */
   readonly #nextSeq = new Map<string, number>();
+  /** The seq each turn's final frame took (see `takeFinalSeq`). */
+  readonly #finalSeq = new Map<string, number>();
   /** Snapshot of a running turn, by the task id of its current round (see `current`). */
   readonly #byTask = new Map<string, Turn>();
   /** Number of the next turn id; undefined until first needed (read from the database). */
@@ -167,6 +169,7 @@ export class TurnStore {
       this.sql`DELETE FROM approvals WHERE turn_id = ${id} AND status != 'pending'`;
       this.sql`DELETE FROM reason_turns WHERE id = ${id}`;
       this.#nextSeq.delete(id);
+      this.#finalSeq.delete(id);
       this.#forget(id);
     }
     return old.length;
@@ -192,6 +195,7 @@ export class TurnStore {
     this.#track(input.id, input.requestId, "running");
     // Ids are MAX + 1: a pruned or rolled-back id can come back, and must start from seq 0 again.
     this.#nextSeq.set(input.id, 0);
+    this.#finalSeq.delete(input.id);
     this.#forget(input.id);
     const turn: Turn = {
       id: input.id,
@@ -357,6 +361,19 @@ export class TurnStore {
   takeSeq(id: string): number {
     const seq = this.peekSeq(id);
     this.#nextSeq.set(id, seq + 1);
+    return seq;
+  }
+
+  /**
+   * Takes the seq of the turn's final frame. An end that rolled back took one for a frame that never left (a rolled
+   * back event sends nothing): when no chunk took a seq since, the end done again takes that same one, so the device
+   * sees no gap before its final frame.
+   */
+  takeFinalSeq(id: string): number {
+    const taken = this.#finalSeq.get(id);
+    if (taken !== undefined && this.#nextSeq.get(id) === taken + 1) return taken;
+    const seq = this.takeSeq(id);
+    this.#finalSeq.set(id, seq);
     return seq;
   }
 
