@@ -35,6 +35,7 @@ import { flag, option, p50p99, percentile } from "./args.ts";
 import { connectDevice } from "./mqtt-device.ts";
 import { type PairedLatency, pairedLatency } from "./paired.ts";
 import { type LengthPlan, lengthPlan } from "./length-plan.ts";
+import { median, type Row, rowTables } from "./bridge-rows.ts";
 import { type BenchMode, type StreamOutcome, directMode } from "./modes.ts";
 import { type TurnUsage, multiTurnWorkload, overallHitRate, warmHitRate } from "./multi-turn.ts";
 import { startSimProcess } from "./sim-start.ts";
@@ -57,26 +58,6 @@ const pairCount = Number(option("pairs", "48"));
 const withFloor = flag("floor");
 const MODEL = "sim-llama-3.1-8b";
 const log = (line: string) => process.stderr.write(`${line}\n`);
-
-interface Row {
-  mode: string;
-  concurrency: number;
-  requests: number;
-  tokens: number;
-  tokensPerSecond: number;
-  firstP50Ms: number;
-  firstP99Ms: number;
-  doneP50Ms: number;
-  doneP99Ms: number;
-  wallMs: number;
-  /** CPU of the process doing the calling work (this process for direct, the bridge for bridge), us per token. */
-  cpuUsPerToken: number;
-  promptTokensMean: number;
-  /** Completion tokens per streamed chunk (bridge: how much the bridge coalesced), NaN where not chunked. */
-  tokensPerChunk: number;
-  /** Sequences the simulator admitted per prefill step during the run: how far the closed loop moved in cohorts. */
-  sequencesPerPrefillStep: number;
-}
 
 /** CPU seconds of the process a mode's work runs in (`bridgePid`: the bridge of a bridge mode). */
 function cpuSeconds(mode: BenchMode, bridgePid: number): number {
@@ -131,25 +112,6 @@ async function runMode(
       ? tokens / outcomes.reduce((n, o) => n + (o.chunks ?? 0), 0)
       : Number.NaN,
     sequencesPerPrefillStep: sequencesPerPrefillStep(prefill0, prefill1),
-  };
-}
-
-function median(rows: Row[]): Row {
-  const m = (pick: (r: Row) => number) => percentile(rows.map(pick), 50);
-  return {
-    ...rows[0],
-    requests: m((r) => r.requests),
-    tokens: m((r) => r.tokens),
-    tokensPerSecond: m((r) => r.tokensPerSecond),
-    wallMs: m((r) => r.wallMs),
-    firstP50Ms: m((r) => r.firstP50Ms),
-    firstP99Ms: m((r) => r.firstP99Ms),
-    doneP50Ms: m((r) => r.doneP50Ms),
-    doneP99Ms: m((r) => r.doneP99Ms),
-    cpuUsPerToken: m((r) => r.cpuUsPerToken),
-    promptTokensMean: m((r) => r.promptTokensMean),
-    tokensPerChunk: m((r) => r.tokensPerChunk),
-    sequencesPerPrefillStep: m((r) => r.sequencesPerPrefillStep),
   };
 }
 
@@ -339,24 +301,8 @@ async function main(): Promise<void> {
   lines.push(
     `reasoning path through the bridge: answers of ${lengths.minTokens} to ${lengths.maxTokens} tokens (mean ${outputTokens}, spread ${lengths.spread}), time scale ${timeScale}, >= ${perWorker} requests per device and >= ${minRequests} per run, median of ${rounds} rounds`,
   );
-  const header =
-    "| devices | tokens/s direct | tokens/s bridge | ratio | first chunk p50 direct / bridge ms | added first-chunk p50 / p99 ms | completion p50 direct / bridge ms | added completion p50 / p99 ms | bridge CPU us/token (net of idle) | prompt tokens direct / bridge | tokens per chunk (bridge) | sequences per prefill step direct / bridge |";
   const bridgeModes = ["bridge", ...(compareBin === "" ? [] : ["compare"]), ...(withFloor ? ["floor"] : [])];
-  for (const name of bridgeModes) {
-    if (name === "compare") lines.push(`compare: the same rows for the bridge built from ${compareBin}`);
-    if (name === "floor")
-      lines.push("floor: the same rows for a bare relay (plain aedes, undici, CBOR; bench/engine/relay-floor.ts)");
-    lines.push(header, "|---|---|---|---|---|---|---|---|---|---|---|---|");
-    const idle = idleCpuMsPerS.get(name) ?? Number.NaN;
-    for (const c of concurrencies) {
-      const d = results.find((r) => r.mode === "direct" && r.concurrency === c);
-      const b = results.find((r) => r.mode === name && r.concurrency === c);
-      if (d === undefined || b === undefined) continue;
-      lines.push(
-        `| ${c} | ${f(d.tokensPerSecond, 0)} | ${f(b.tokensPerSecond, 0)} | ${f(b.tokensPerSecond / d.tokensPerSecond, 3)} | ${f(d.firstP50Ms, 2)} / ${f(b.firstP50Ms, 2)} | ${f(b.firstP50Ms - d.firstP50Ms, 2)} / ${f(b.firstP99Ms - d.firstP99Ms, 2)} | ${f(d.doneP50Ms)} / ${f(b.doneP50Ms)} | ${f(b.doneP50Ms - d.doneP50Ms, 2)} / ${f(b.doneP99Ms - d.doneP99Ms, 2)} | ${f(b.cpuUsPerToken)} (${f(b.cpuUsPerToken - (idle * b.wallMs) / b.tokens)}) | ${f(d.promptTokensMean, 0)} / ${f(b.promptTokensMean, 0)} | ${f(b.tokensPerChunk, 2)} | ${f(d.sequencesPerPrefillStep, 2)} / ${f(b.sequencesPerPrefillStep, 2)} |`,
-      );
-    }
-  }
+  lines.push(...rowTables(results, concurrencies, bridgeModes, idleCpuMsPerS, compareBin));
   lines.push(
     `chunks lost on the way (QoS 0): ${lostChunks}; CPU while idle, ms/s: ${bridgeModes.map((name) => `${name} ${f(idleCpuMsPerS.get(name) ?? Number.NaN)}`).join(", ")}; load average at the end: ${os
       .loadavg()

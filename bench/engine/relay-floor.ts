@@ -8,9 +8,9 @@
  * side, and the frames' codec; what the bridge adds beyond it is the bridge's own work.
  * Prints `{"port": N}` once listening; SIGTERM closes it.
  */
-import net from "node:net";
 import { Aedes } from "aedes";
 import { cborCodec } from "../../codecs/index.ts";
+import { serveAedesOnLoopback } from "../fleet/aedes-on-loopback.ts";
 import type { ReasonStreamFrame } from "../../codecs/index.ts";
 import { agentShapedPrompt } from "./agent-prompt.ts";
 import { createDirectPool, type DirectUsage, streamDirect } from "./direct.ts";
@@ -71,18 +71,4 @@ aedes.authorizePublish = (client, packet, callback) => {
   setImmediate(callback, null);
 };
 
-// aedes 1.x starts its persistence and mqemitter in listen(), before any client is handled.
-await aedes.listen();
-const server = net.createServer((socket) => {
-  socket.setNoDelay(true);
-  aedes.handle(socket);
-});
-server.listen(0, "127.0.0.1", () => {
-  const address = server.address();
-  if (address && typeof address === "object") process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
-});
-process.on("SIGTERM", () => {
-  server.close();
-  void pool.close();
-  aedes.close(() => process.exit(0));
-});
+await serveAedesOnLoopback(aedes, () => void pool.close());
