@@ -418,15 +418,15 @@ describe("reasoning turns", () => {
       }) as SqlTag;
       const turns = new TurnStore(counted, () => NOW);
       const state = () => ({
-        one: turns.requestState("r-turn-1"),
-        two: turns.requestState("r-turn-2"),
-        running: turns.runningCount(),
+        one: turns.open.requestState("r-turn-1"),
+        two: turns.open.requestState("r-turn-2"),
+        running: turns.open.runningCount(),
       });
       turns.create(turnInput("turn-1"), "task-1");
       assert.deepEqual(state(), { one: "running", two: undefined, running: 1 });
       turns.create(turnInput("turn-2"), "task-2");
       assert.deepEqual(state(), { one: "running", two: "running", running: 2 });
-      assert.deepEqual(turns.runningRequestIds(), ["r-turn-1", "r-turn-2"]);
+      assert.deepEqual(turns.open.runningRequestIds(), ["r-turn-1", "r-turn-2"]);
       turns.setStatus("turn-1", "awaiting_approval");
       assert.deepEqual(state(), { one: "waiting", two: "running", running: 1 });
       assert.deepEqual(turns.queued(), []);
@@ -463,8 +463,8 @@ describe("reasoning turns", () => {
       assert.equal(reads().length, 2, "read again");
       // A store over the same database (the agent woken again) reads what was written.
       const woken = new TurnStore(sql, () => NOW);
-      assert.equal(woken.requestState("r-turn-1"), "running");
-      assert.equal(woken.runningCount(), 1);
+      assert.equal(woken.open.requestState("r-turn-1"), "running");
+      assert.equal(woken.open.runningCount(), 1);
     } finally {
       close();
     }
@@ -514,7 +514,7 @@ describe("reasoning turns", () => {
           /MAX\(CAST\(substr\(id, 6\) AS INTEGER\)\) AS n FROM reason_turns\s+WHERE status = 'done'/.test(t),
         );
       // Known open, as in an agent (every question asks for its busy checks before its turn opens).
-      turns.runningCount();
+      turns.open.runningCount();
       const before = reads().length;
       const fourth = ask();
       turns.setStatus(fourth, "awaiting_approval");
@@ -555,7 +555,7 @@ describe("reasoning turns", () => {
       assert.equal(turns.current("turn-1", "task-1"), created);
       const stored = new TurnStore(sql, () => NOW).get("turn-1");
       assert.deepEqual(stored, created);
-      assert.deepEqual(turns.runningRequestIds(), ["r-turn-1"]);
+      assert.deepEqual(turns.open.runningRequestIds(), ["r-turn-1"]);
     } finally {
       close();
     }

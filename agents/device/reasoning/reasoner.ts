@@ -148,9 +148,9 @@ export class Reasoner {
    * Undefined when it may run. From memory.
    */
   #busy(id: string): "running" | "waiting" | "full" | undefined {
-    const state = this.turns.requestState(id);
+    const state = this.turns.open.requestState(id);
     if (state !== undefined) return state;
-    return this.turns.runningCount() >= this.core.options.maxConcurrentTurns ? "full" : undefined;
+    return this.turns.open.runningCount() >= this.core.options.maxConcurrentTurns ? "full" : undefined;
   }
 
   /** Starts the next engine round of `turn` as a background task. The last allowed round is asked without tools. */

@@ -27,7 +27,7 @@ export function startQueuedTurns(reasoner: Reasoner, closingId?: string): void {
   // turns itself.
   for (;;) {
     const waiting = turns.queued();
-    if (waiting.length === 0 || turns.runningCount() >= max) return;
+    if (waiting.length === 0 || turns.open.runningCount() >= max) return;
     let next: (typeof waiting)[number] | undefined;
     for (const turn of waiting) {
       if (reasoner.hasRecipient(turn, closingId)) {

@@ -6,20 +6,8 @@
  */
 import type { ChatUsage } from "../../engine.ts";
 import type { SqlTag } from "../sql.ts";
+import { isOpenStatus, OpenTurns } from "./open-turns.ts";
 import { type Turn, type TurnRow, type TurnStatus, toTurn } from "./turn.ts";
-
-/** The statuses of a turn that has not ended. */
-type OpenStatus = Extract<TurnStatus, "running" | "awaiting_approval" | "queued">;
-
-/** What the agent keeps of a turn that has not ended: enough to answer an `up/reason` without a statement. */
-interface OpenTurn {
-  requestId: string;
-  status: OpenStatus;
-}
-
-function isOpenStatus(status: string): status is OpenStatus {
-  return status === "running" || status === "awaiting_approval" || status === "queued";
-}
 
 /** The number of turn id `turn-N`. */
 function turnNumber(id: string): number {
@@ -42,8 +30,8 @@ export interface UsageTotals {
  * QoS 0 and a round cut off by a restart ends its turn anyway (onTaskInterrupted), so a seq lost with the process is
  * never needed again. A running round's turn is read once and kept per task id until a write to that turn.
  *
- * This store is the only writer of reason_turns, so the turns that have not ended (their request id and status) are
- * read once and then kept in step with every write here: an `up/reason` refuses a busy id or one turn too many, and a
+ * This store is the only writer of reason_turns, so the turns that have not ended (`open`, open-turns.ts) are read
+ * once and then kept in step with every write here: an `up/reason` refuses a busy id or one turn too many, and a
  * turn's end looks for a queued one, without a statement. After a rolled-back event they are read again
  * (`invalidate`).
  */
@@ -58,15 +46,21 @@ export class TurnStore {
   #nextNumber: number | undefined;
   /** Finished turns in the database, counted once and kept exact by `finish` and `prune`; undefined: count again. */
   #finished: number | undefined;
-  /** The turns not ended, by turn id; undefined: read them again (`#openTurns`). */
-  #open: Map<string, OpenTurn> | undefined;
   /** Number of the newest turn that ended done (0: none); undefined: read it again (`newestDone`). */
   #newestDone: number | undefined;
+
+  /**
+   * The turns not ended, read from memory (open-turns.ts); asked directly, with no call through this store, as every
+   * question asks. Only this store writes them.
+   */
+  readonly open: OpenTurns;
 
   constructor(
     private readonly sql: SqlTag,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.open = new OpenTurns(sql);
+  }
 
   /**
    * A fresh turn id: sequential per agent, so ids are deterministic in tests and unique per database. The table is
@@ -87,7 +81,7 @@ export class TurnStore {
   invalidate(): void {
     this.#nextNumber = undefined;
     this.#finished = undefined;
-    this.#open = undefined;
+    this.open.invalidate();
     this.#newestDone = undefined;
   }
 
@@ -110,37 +104,7 @@ export class TurnStore {
    * have been the newest done one, which is read again when next needed.
    */
   #mayReopen(id: string): void {
-    if (this.#open?.has(id) !== true) this.#newestDone = undefined;
-  }
-
-  /** The turns not ended, read once and then kept in step by `#track`. */
-  #openTurns(): Map<string, OpenTurn> {
-    if (this.#open === undefined) {
-      const open = new Map<string, OpenTurn>();
-      for (const row of this.sql<{ id: string; request_id: string; status: string }>`SELECT id, request_id, status
-        FROM reason_turns WHERE status IN ('running', 'awaiting_approval', 'queued')`) {
-        if (isOpenStatus(row.status)) open.set(row.id, { requestId: row.request_id, status: row.status });
-      }
-      this.#open = open;
-    }
-    return this.#open;
-  }
-
-  /**
-   * Keeps the open turns in step with a write that gave turn `id` (request `requestId`) `status`. Called only after
-   * the write succeeded; a write that is rolled back later is undone by `invalidate`. Nothing to do while they are
-   * not read yet: they will be read with the write.
-   */
-  #track(id: string, requestId: string, status: string): void {
-    const open = this.#open;
-    if (open === undefined) return;
-    if (!isOpenStatus(status)) {
-      open.delete(id);
-      return;
-    }
-    const known = open.get(id);
-    if (known !== undefined) known.status = status;
-    else open.set(id, { requestId, status });
+    if (!this.open.isKnownOpen(id)) this.#newestDone = undefined;
   }
 
   /**
@@ -192,7 +156,7 @@ export class TurnStore {
         telemetry_mark)
       VALUES (${input.id}, ${input.requestId}, ${input.connId}, ${input.origin}, ${input.question}, ${input.context},
         'running', ${input.stream ? 1 : 0}, ${input.maxTokens}, 1, ${taskId}, ${createdAt}, ${telemetryMark ?? null})`;
-    this.#track(input.id, input.requestId, "running");
+    this.open.track(input.id, input.requestId, "running");
     // Ids are MAX + 1: a pruned or rolled-back id can come back, and must start from seq 0 again.
     this.#nextSeq.set(input.id, 0);
     this.#finalSeq.delete(input.id);
@@ -248,42 +212,12 @@ export class TurnStore {
     for (const [taskId, turn] of this.#byTask) if (turn.id === id) this.#byTask.delete(taskId);
   }
 
-  /** Request ids of the running turns. From memory. */
-  runningRequestIds(): string[] {
-    const ids: string[] = [];
-    for (const turn of this.#openTurns().values()) if (turn.status === "running") ids.push(turn.requestId);
-    return ids;
-  }
-
-  /**
-   * Whether request id `requestId` belongs to a turn that has not ended (which will still stream under it): "running",
-   * "waiting" (for an approval or queued for a slot), or undefined when it is free. Every `up/reason` asks, so it is
-   * answered from memory.
-   */
-  requestState(requestId: string): "running" | "waiting" | undefined {
-    let state: "running" | undefined;
-    for (const turn of this.#openTurns().values()) {
-      if (turn.requestId !== requestId) continue;
-      // A waiting turn under the id says so, whatever else runs under it.
-      if (turn.status !== "running") return "waiting";
-      state = "running";
-    }
-    return state;
-  }
-
   /** The turns connection `connId` asked that have not ended (running, waiting for an approval, queued). */
   openOf(connId: string): Turn[] {
-    if (this.#openTurns().size === 0) return [];
+    if (!this.open.any()) return [];
     return this.sql<TurnRow>`SELECT * FROM reason_turns
       WHERE status IN ('running', 'awaiting_approval', 'queued') AND conn_id = ${connId}
       ORDER BY rowid ASC`.map(toTurn);
-  }
-
-  /** How many turns run a round now (each holds one of the device's `maxConcurrentTurns` slots). From memory. */
-  runningCount(): number {
-    let n = 0;
-    for (const turn of this.#openTurns().values()) if (turn.status === "running") n++;
-    return n;
   }
 
   /**
@@ -291,7 +225,7 @@ export class TurnStore {
    * them). No statement while none is queued (every turn's end asks).
    */
   queued(): Turn[] {
-    if (!this.#hasOpen("queued")) return [];
+    if (!this.open.has("queued")) return [];
     const turns = this.sql<TurnRow>`SELECT * FROM reason_turns WHERE status = 'queued' ORDER BY rowid ASC`.map(toTurn);
     for (const turn of turns) turn.seq = this.#nextSeq.get(turn.id) ?? turn.seq;
     return turns;
@@ -299,14 +233,9 @@ export class TurnStore {
 
   /** Turns with `status`, oldest first. No statement for a status no open turn has. */
   withStatus(status: TurnStatus): Turn[] {
-    if (isOpenStatus(status) && !this.#hasOpen(status)) return [];
+    if (isOpenStatus(status) && !this.open.has(status)) return [];
     return this.sql<TurnRow>`SELECT * FROM reason_turns WHERE status = ${status}
       ORDER BY created_at ASC, rowid ASC`.map(toTurn);
-  }
-
-  #hasOpen(status: OpenStatus): boolean {
-    for (const turn of this.#openTurns().values()) if (turn.status === status) return true;
-    return false;
   }
 
   /**
@@ -324,7 +253,7 @@ export class TurnStore {
       .sql<TurnRow>`UPDATE reason_turns SET status = 'running', round = round + 1, task_id = ${taskId} WHERE id = ${id}
       RETURNING *`;
     if (row === undefined) return;
-    this.#track(id, row.request_id, row.status);
+    this.open.track(id, row.request_id, row.status);
     const turn = toTurn(row);
     turn.seq = this.#nextSeq.get(id) ?? turn.seq;
     this.#byTask.set(taskId, turn);
@@ -354,7 +283,7 @@ export class TurnStore {
     this.#finished = undefined;
     const [row] = this.sql<{ request_id: string }>`UPDATE reason_turns SET status = ${status}, task_id = NULL,
       seq = COALESCE(${this.#nextSeq.get(id) ?? null}, seq) WHERE id = ${id} RETURNING request_id`;
-    if (row !== undefined) this.#track(id, row.request_id, status);
+    if (row !== undefined) this.open.track(id, row.request_id, status);
   }
 
   /** Takes the next chunk sequence number of the turn (in memory; written at the next status change). */
@@ -422,7 +351,7 @@ export class TurnStore {
         task_id = NULL, finished_at = ${this.now()}, seq = COALESCE(${seq}, seq) WHERE id = ${id} RETURNING *`;
     }
     if (row === undefined) return undefined;
-    this.#track(id, row.request_id, row.status);
+    this.open.track(id, row.request_id, row.status);
     const turn = toTurn(row);
     turn.seq = this.#nextSeq.get(id) ?? turn.seq;
     return turn;

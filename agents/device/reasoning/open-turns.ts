@@ -1,0 +1,111 @@
+/**
+ * The turns of an agent that have not ended (running, waiting for an approval, queued), kept in memory by request
+ * id and status. Every `up/reason` asks whether its id is busy and whether a slot is free, and every turn's end asks
+ * whether a turn is queued: answered here without a statement. Apart from turn-store.ts because it is its own
+ * concept (a read-once index kept in step with the writes), and that store is its only writer.
+ */
+import type { SqlTag } from "../sql.ts";
+import type { TurnStatus } from "./turn.ts";
+
+/** The statuses of a turn that has not ended. */
+export type OpenStatus = Extract<TurnStatus, "running" | "awaiting_approval" | "queued">;
+
+/** What the agent keeps of a turn that has not ended: enough to answer an `up/reason` without a statement. */
+interface OpenTurn {
+  requestId: string;
+  status: OpenStatus;
+}
+
+export function isOpenStatus(status: string): status is OpenStatus {
+  return status === "running" || status === "awaiting_approval" || status === "queued";
+}
+
+/**
+ * The open turns, read once and then kept in step by `track`, which only TurnStore calls, after each of its writes.
+ * After a rolled-back event they are read again (`invalidate`).
+ */
+export class OpenTurns {
+  /** The turns not ended, by turn id; undefined: read them again (`#read`). */
+  #byId: Map<string, OpenTurn> | undefined;
+
+  constructor(private readonly sql: SqlTag) {}
+
+  /** Forgets them (after a rolled-back event): they are read again when next needed. */
+  invalidate(): void {
+    this.#byId = undefined;
+  }
+
+  /** Whether turn `id` is known open, without reading: false while they are not read yet. */
+  isKnownOpen(id: string): boolean {
+    return this.#byId?.has(id) === true;
+  }
+
+  #read(): Map<string, OpenTurn> {
+    if (this.#byId === undefined) {
+      const open = new Map<string, OpenTurn>();
+      for (const row of this.sql<{ id: string; request_id: string; status: string }>`SELECT id, request_id, status
+        FROM reason_turns WHERE status IN ('running', 'awaiting_approval', 'queued')`) {
+        if (isOpenStatus(row.status)) open.set(row.id, { requestId: row.request_id, status: row.status });
+      }
+      this.#byId = open;
+    }
+    return this.#byId;
+  }
+
+  /**
+   * Keeps the open turns in step with a write that gave turn `id` (request `requestId`) `status`. Called only after
+   * the write succeeded; a write that is rolled back later is undone by `invalidate`. Nothing to do while they are
+   * not read yet: they will be read with the write.
+   */
+  track(id: string, requestId: string, status: string): void {
+    const open = this.#byId;
+    if (open === undefined) return;
+    if (!isOpenStatus(status)) {
+      open.delete(id);
+      return;
+    }
+    const known = open.get(id);
+    if (known !== undefined) known.status = status;
+    else open.set(id, { requestId, status });
+  }
+
+  /** Whether any turn has not ended. */
+  any(): boolean {
+    return this.#read().size > 0;
+  }
+
+  /** Whether an open turn has `status`. */
+  has(status: OpenStatus): boolean {
+    for (const turn of this.#read().values()) if (turn.status === status) return true;
+    return false;
+  }
+
+  /** Request ids of the running turns. */
+  runningRequestIds(): string[] {
+    const ids: string[] = [];
+    for (const turn of this.#read().values()) if (turn.status === "running") ids.push(turn.requestId);
+    return ids;
+  }
+
+  /**
+   * Whether request id `requestId` belongs to a turn that has not ended (which will still stream under it): "running",
+   * "waiting" (for an approval or queued for a slot), or undefined when it is free. Every `up/reason` asks.
+   */
+  requestState(requestId: string): "running" | "waiting" | undefined {
+    let state: "running" | undefined;
+    for (const turn of this.#read().values()) {
+      if (turn.requestId !== requestId) continue;
+      // A waiting turn under the id says so, whatever else runs under it.
+      if (turn.status !== "running") return "waiting";
+      state = "running";
+    }
+    return state;
+  }
+
+  /** How many turns run a round now (each holds one of the device's `maxConcurrentTurns` slots). */
+  runningCount(): number {
+    let n = 0;
+    for (const turn of this.#read().values()) if (turn.status === "running") n++;
+    return n;
+  }
+}
