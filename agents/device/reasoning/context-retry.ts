@@ -6,6 +6,7 @@
  */
 import type { TaskInfo } from "../../types.ts";
 import { isValueMap } from "../values.ts";
+import { startEngineRound } from "./engine-round-start.ts";
 import type { Reasoner } from "./reasoner.ts";
 import type { Turn } from "./turn.ts";
 
@@ -23,7 +24,8 @@ export function onContextRefused(reasoner: Reasoner, task: TaskInfo, turn: Turn,
   const { context, mark } = reasoner.snapshot(undefined);
   const current = { context, messages: reasoner.conversation.turnMessages(turn.id) };
   // The retry is the same round again (round - 1 of them done before it): it keeps the turn's tool offer.
-  const taskId = reasoner.startEngineRound(
+  const taskId = startEngineRound(
+    reasoner,
     engine,
     turn.id,
     turn.round - 1,

@@ -3,34 +3,31 @@
  * task (never holding the mailbox) and comes back as task events: progress -> `down/reason` chunks, done -> tools
  * or the final frame (or, when the engine refused the prompt as too long for its context window, the same round once
  * more without history: context-retry.ts), failed -> `down/error` plus a final frame with fr "error". Tools that need approval park
- * the turn until an operator resolves them (see approval-flow.ts).
+ * the turn until an operator resolves them (see approval-flow.ts). How a round's request is built and started is in
+ * engine-round-start.ts.
  */
 import type { ReasonRequestFrame, ReasonStreamFrame, Value } from "../../../codecs/frames.ts";
 import { getCodec } from "../../../codecs/index.ts";
-import type { ChatRequest, ReasoningEngine } from "../../engine.ts";
+import type { ReasoningEngine } from "../../engine.ts";
 import type { Connection, TaskInfo } from "../../types.ts";
 import type { DeviceCore } from "../device-core.ts";
 import { isValueMap } from "../values.ts";
 import { afterRequestWrite } from "./after-request-write.ts";
 import { ApprovalStore } from "./approval-store.ts";
-import { CHUNK_BATCH_DEFAULTS, coalesceProgress } from "./chunk-batcher.ts";
 import { onContextRefused } from "./context-retry.ts";
 import { ConversationStore, type HistoryTurn, newestTelemetryMark } from "./conversation-store.ts";
+import { REASON_TASK_KIND, startEngineRound } from "./engine-round-start.ts";
 import { fitFinalFrame, splitChunkText } from "./fit-frame.ts";
 import { budgetHistory } from "./history-budget.ts";
-import { buildMessages, deviceContext, type PromptTurn, shadowContext, systemMessage } from "./prompt.ts";
-import { parseContextRefusal, parseRoundResult, runRound } from "./round.ts";
+import { deviceContext, shadowContext } from "./prompt.ts";
+import { parseContextRefusal, parseRoundResult } from "./round.ts";
 import type { RoundResult } from "./round.ts";
 import type { ToolHost } from "./tools.ts";
-import { DEVICE_TOOLS } from "./tools.ts";
 import type { Turn } from "./turn.ts";
 import { tryEndStrandedTurns } from "./stranded-turns.ts";
 import { TurnStore } from "./turn-store.ts";
 import { startQueuedTurns } from "./turn-queue.ts";
 import { endViewerTurns } from "./viewer-turns.ts";
-
-/** Task kind of an engine round. */
-export const REASON_TASK_KIND = "device-reason";
 
 const REQUEST_ID_MAX = 64;
 export { truncateUtf8 } from "./fit-frame.ts";
@@ -125,7 +122,7 @@ export class Reasoner {
     // writes an eager task's row as the event ends, agents/tasks.ts). A failed write rolls the event back, which
     // aborts the round's request (an eager task's reports are held until the commit).
     const current = { context, messages: [question] };
-    const taskId = this.startEngineRound(engine, turnId, 0, { history, current }, stream, maxTokens);
+    const taskId = startEngineRound(this, engine, turnId, 0, { history, current }, stream, maxTokens);
     const turn = {
       id: turnId,
       requestId: id,
@@ -159,7 +156,7 @@ export class Reasoner {
     if (engine === undefined) return;
     const current = { context: turn.context, messages: this.conversation.turnMessages(turn.id) };
     const prompt = { history: turn.withoutHistory ? [] : this.#history(), current };
-    const taskId = this.startEngineRound(engine, turn.id, turn.round, prompt, turn.stream, turn.maxTokens);
+    const taskId = startEngineRound(this, engine, turn.id, turn.round, prompt, turn.stream, turn.maxTokens);
     this.turns.startRound(turn.id, taskId);
   }
 
@@ -206,61 +203,6 @@ export class Reasoner {
     const { maxHistoryTurns, maxHistoryChars } = this.core.options;
     if (maxHistoryTurns <= 0) return [];
     return budgetHistory(this.conversation.history(maxHistoryTurns, this.turns.newestDone()), maxHistoryChars);
-  }
-
-  /**
-   * Starts round `round + 1` of turn `turnId` (whose messages so far are `prompt.current`, after the finished turns
-   * `prompt.history`) as a background task on `engine` and returns its task id.
-   */
-  startEngineRound(
-    engine: ReasoningEngine,
-    turnId: string,
-    round: number,
-    prompt: { history: readonly PromptTurn[]; current: PromptTurn },
-    stream: boolean,
-    maxTokens: number,
-  ): string {
-    const { options, ports } = this.core;
-    const request: ChatRequest = {
-      messages: buildMessages({
-        system: systemMessage(
-          options.systemPrompt,
-          { id: ports.id, className: ports.className },
-          this.core.presence.profile(),
-        ),
-        history: prompt.history,
-        turn: prompt.current,
-      }),
-      maxTokens,
-    };
-    if (round < options.maxToolRounds) request.tools = DEVICE_TOOLS;
-    if (options.model !== "") request.model = options.model;
-    const body = runRound(engine, request, ports.id, stream, {
-      timeoutMs: options.reasonTimeoutMs,
-      priority: options.reasonPriority,
-    });
-    // Each progress update is a mailbox event and a packet: deltas are coalesced before they become either. A
-    // flush never needs to exceed what one frame of the device can carry (onProgress splits what does).
-    const maxFrame = this.core.presence.profile().caps.maxFrame;
-    const flushBytes = Math.max(1, Math.min(CHUNK_BATCH_DEFAULTS.flushBytes, maxFrame ?? Number.POSITIVE_INFINITY));
-    return ports.startTask(
-      REASON_TASK_KIND,
-      // How many finished turns the prompt carried: a context-length refusal is worth a retry without them only
-      // when there were some.
-      { turnId, history: prompt.history.length },
-      stream
-        ? coalesceProgress(body, {
-            ...CHUNK_BATCH_DEFAULTS,
-            flushIntervalMs: options.reasonChunkIntervalMs,
-            busyFlushIntervalMs: options.reasonBusyChunkIntervalMs,
-            flushBytes,
-          })
-        : body,
-      // The engine request leaves inside this event, while its writes commit: the engine's prefill overlaps the
-      // commit instead of waiting for it. Abandoning the round is safe (the abort closes the stream), so a
-      // rolled-back event costs the engine a cancelled request and nothing else.
-      { eager: true },
-    );
   }
 
   /** The turn a task event belongs to, only while that task is still the turn's current round. */

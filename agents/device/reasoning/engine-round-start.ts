@@ -1,0 +1,73 @@
+/**
+ * How one engine round of a turn is built and started: the chat request (system prompt and device profile, the
+ * finished turns, the turn so far; tools while tool rounds are left; the configured model) and the background task
+ * that runs it (deltas coalesced into chunks, the request leaving inside the event). Apart from reasoner.ts, which
+ * decides when a round starts and handles what it reports; a plain function the reasoner calls in place of a method,
+ * so a question pays no extra call.
+ */
+import type { ChatRequest, ReasoningEngine } from "../../engine.ts";
+import { CHUNK_BATCH_DEFAULTS, coalesceProgress } from "./chunk-batcher.ts";
+import { buildMessages, type PromptTurn, systemMessage } from "./prompt.ts";
+import type { Reasoner } from "./reasoner.ts";
+import { runRound } from "./round.ts";
+import { DEVICE_TOOLS } from "./tools.ts";
+
+/** Task kind of an engine round. */
+export const REASON_TASK_KIND = "device-reason";
+
+/**
+ * Starts round `round + 1` of turn `turnId` (whose messages so far are `prompt.current`, after the finished turns
+ * `prompt.history`) as a background task on `engine` and returns its task id.
+ */
+export function startEngineRound(
+  reasoner: Reasoner,
+  engine: ReasoningEngine,
+  turnId: string,
+  round: number,
+  prompt: { history: readonly PromptTurn[]; current: PromptTurn },
+  stream: boolean,
+  maxTokens: number,
+): string {
+  const { core } = reasoner;
+  const { options, ports } = core;
+  const request: ChatRequest = {
+    messages: buildMessages({
+      system: systemMessage(
+        options.systemPrompt,
+        { id: ports.id, className: ports.className },
+        core.presence.profile(),
+      ),
+      history: prompt.history,
+      turn: prompt.current,
+    }),
+    maxTokens,
+  };
+  if (round < options.maxToolRounds) request.tools = DEVICE_TOOLS;
+  if (options.model !== "") request.model = options.model;
+  const body = runRound(engine, request, ports.id, stream, {
+    timeoutMs: options.reasonTimeoutMs,
+    priority: options.reasonPriority,
+  });
+  // Each progress update is a mailbox event and a packet: deltas are coalesced before they become either. A
+  // flush never needs to exceed what one frame of the device can carry (onProgress splits what does).
+  const maxFrame = core.presence.profile().caps.maxFrame;
+  const flushBytes = Math.max(1, Math.min(CHUNK_BATCH_DEFAULTS.flushBytes, maxFrame ?? Number.POSITIVE_INFINITY));
+  return ports.startTask(
+    REASON_TASK_KIND,
+    // How many finished turns the prompt carried: a context-length refusal is worth a retry without them only
+    // when there were some.
+    { turnId, history: prompt.history.length },
+    stream
+      ? coalesceProgress(body, {
+          ...CHUNK_BATCH_DEFAULTS,
+          flushIntervalMs: options.reasonChunkIntervalMs,
+          busyFlushIntervalMs: options.reasonBusyChunkIntervalMs,
+          flushBytes,
+        })
+      : body,
+    // The engine request leaves inside this event, while its writes commit: the engine's prefill overlaps the
+    // commit instead of waiting for it. Abandoning the round is safe (the abort closes the stream), so a
+    // rolled-back event costs the engine a cancelled request and nothing else.
+    { eager: true },
+  );
+}
