@@ -6,13 +6,14 @@
  * rolled back after changing a turn. Against a scripted engine, so the test decides when each round ends.
  */
 import assert from "node:assert/strict";
-import { after, test } from "node:test";
-import type { ReasonStreamFrame, Value } from "../../codecs/frames.ts";
+import { test } from "node:test";
+import type { Value } from "../../codecs/frames.ts";
 import type { InboundMessage } from "../../agents/host.ts";
 import { DeviceAgent, type ResolveApprovalResult } from "../../agents/device/index.ts";
 import type { Connection } from "../../agents/types.ts";
-import { DeviceHarness, type RecordingDevice, settle, waitFor } from "./device-harness.ts";
+import { type DeviceHarness, type RecordingDevice, settle, waitFor } from "./device-harness.ts";
 import { type ScriptedEngine, scriptedEngine } from "./scripted-engine.ts";
+import { finalFrame, oneSlotHarnesses, pendingApprovals } from "./reasoning-turns.ts";
 
 /** A question this agent's event fails on after handling it (its turn row written): the event rolls back. */
 const FAIL_AFTER_QUESTION = "Fail this event after the question was handled";
@@ -36,35 +37,7 @@ class RollbackDeviceAgent extends DeviceAgent {
   }
 }
 
-const harnesses: DeviceHarness[] = [];
-after(async () => {
-  for (const h of harnesses) await h.dispose();
-});
-
-function harness(engine: ScriptedEngine, config: Record<string, unknown> = {}): DeviceHarness {
-  const h = new DeviceHarness({
-    engine,
-    agentClass: RollbackDeviceAgent,
-    agentConfig: { RollbackDeviceAgent: { maxConcurrentTurns: 1, ...config } },
-  });
-  harnesses.push(h);
-  return h;
-}
-
-function finalFrame(dev: RecordingDevice, id: string): Promise<ReasonStreamFrame> {
-  return waitFor(() => dev.frames("reason").find((f) => f.id === id && f.fin === true), `final reason frame ${id}`);
-}
-
-/** Waits until `agentId` has `count` pending approvals in the fleet directory; their ids, oldest first. */
-function pendingApprovals(h: DeviceHarness, agentId: string, count: number): Promise<string[]> {
-  return waitFor(() => {
-    const keys = h.runtime.directory
-      .list("approval")
-      .filter((entry) => entry.agentId === agentId)
-      .map((entry) => entry.key);
-    return keys.length === count ? keys.sort() : undefined;
-  }, `${count} pending approvals of ${agentId}`);
-}
+const harness = oneSlotHarnesses(RollbackDeviceAgent);
 
 /** How the agent answered a question: asked the engine (its call index), or refused it (the error's message). */
 type Answer = { asked: number } | { busy: "running" | "open" } | { error: string };

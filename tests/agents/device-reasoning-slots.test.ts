@@ -4,36 +4,12 @@
  * Against a scripted engine, so the test decides when each round ends.
  */
 import assert from "node:assert/strict";
-import { after, test } from "node:test";
-import type { ReasonStreamFrame } from "../../codecs/frames.ts";
-import { DeviceHarness, type RecordingDevice, settle, waitFor } from "./device-harness.ts";
+import { test } from "node:test";
+import { type DeviceHarness, type RecordingDevice, settle } from "./device-harness.ts";
 import { type ScriptedCall, type ScriptedEngine, scriptedEngine } from "./scripted-engine.ts";
+import { finalFrame, oneSlotHarnesses, pendingApprovals } from "./reasoning-turns.ts";
 
-const harnesses: DeviceHarness[] = [];
-after(async () => {
-  for (const h of harnesses) await h.dispose();
-});
-
-function harness(engine: ScriptedEngine, config: Record<string, unknown> = {}): DeviceHarness {
-  const h = new DeviceHarness({ engine, agentConfig: { DeviceAgent: { maxConcurrentTurns: 1, ...config } } });
-  harnesses.push(h);
-  return h;
-}
-
-function finalFrame(dev: RecordingDevice, id: string): Promise<ReasonStreamFrame> {
-  return waitFor(() => dev.frames("reason").find((f) => f.id === id && f.fin === true), `final reason frame ${id}`);
-}
-
-/** Waits until `agentId` has `count` pending approvals in the fleet directory; their ids, oldest first. */
-function pendingApprovals(h: DeviceHarness, agentId: string, count: number): Promise<string[]> {
-  return waitFor(() => {
-    const keys = h.runtime.directory
-      .list("approval")
-      .filter((entry) => entry.agentId === agentId)
-      .map((entry) => entry.key);
-    return keys.length === count ? keys.sort() : undefined;
-  }, `${count} pending approvals of ${agentId}`);
-}
+const harness = oneSlotHarnesses();
 
 /** The question a round was asked for (the last user message, before its context snapshot). */
 function questionOf(call: ScriptedCall): string {

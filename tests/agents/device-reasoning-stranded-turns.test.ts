@@ -7,11 +7,11 @@
  * made by triggers that refuse one kind of write, against a scripted engine, so the test decides when rounds end.
  */
 import assert from "node:assert/strict";
-import { after, test } from "node:test";
-import type { ReasonStreamFrame } from "../../codecs/frames.ts";
+import { test } from "node:test";
 import { DeviceAgent } from "../../agents/device/index.ts";
-import { DeviceHarness, type RecordingDevice, settle, waitFor } from "./device-harness.ts";
+import { type DeviceHarness, type RecordingDevice, settle, waitFor } from "./device-harness.ts";
 import { type ScriptedEngine, scriptedEngine } from "./scripted-engine.ts";
+import { finalFrame, oneSlotHarnesses, pendingApprovals } from "./reasoning-turns.ts";
 
 interface TurnRow {
   id: string;
@@ -76,24 +76,7 @@ class FaultyDeviceAgent extends DeviceAgent {
   }
 }
 
-const harnesses: DeviceHarness[] = [];
-after(async () => {
-  for (const h of harnesses) await h.dispose();
-});
-
-function harness(engine: ScriptedEngine, config: Record<string, unknown> = {}): DeviceHarness {
-  const h = new DeviceHarness({
-    engine,
-    agentClass: FaultyDeviceAgent,
-    agentConfig: { FaultyDeviceAgent: { maxConcurrentTurns: 1, ...config } },
-  });
-  harnesses.push(h);
-  return h;
-}
-
-function finalFrame(dev: RecordingDevice, id: string): Promise<ReasonStreamFrame> {
-  return waitFor(() => dev.frames("reason").find((f) => f.id === id && f.fin === true), `final reason frame ${id}`);
-}
+const harness = oneSlotHarnesses(FaultyDeviceAgent);
 
 function turns(h: DeviceHarness, agentId: string): Promise<[string, string, string][]> {
   return h
@@ -126,17 +109,6 @@ function failures(agentId: string, count: number): Promise<string[]> {
     const seen = errors.get(agentId) ?? [];
     return seen.length >= count ? [...seen] : undefined;
   }, `${count} failures of ${agentId}`);
-}
-
-/** Waits until `agentId` has `count` pending approvals in the fleet directory; their ids, oldest first. */
-function pendingApprovals(h: DeviceHarness, agentId: string, count: number): Promise<string[]> {
-  return waitFor(() => {
-    const keys = h.runtime.directory
-      .list("approval")
-      .filter((entry) => entry.agentId === agentId)
-      .map((entry) => entry.key);
-    return keys.length === count ? keys.sort() : undefined;
-  }, `${count} pending approvals of ${agentId}`);
 }
 
 test("a turn whose end cannot be written ends failed at once: the device gets its error and final frame, and may ask again", async () => {
@@ -351,13 +323,7 @@ test("a turn whose interruption cannot be written at a restart ends failed inste
 
 test("an agent woken from hibernation ends a stranded turn as it starts, and the device still connected is told", async () => {
   const engine = scriptedEngine();
-  const h = new DeviceHarness({
-    engine,
-    agentClass: FaultyDeviceAgent,
-    agentConfig: { FaultyDeviceAgent: { maxConcurrentTurns: 1 } },
-    idleTimeoutMs: 1000,
-  });
-  harnesses.push(h);
+  const h = harness(engine, {}, { idleTimeoutMs: 1000 });
   const dev = await h.open("stranded-s7", "cbor");
   await h.call("stranded-s7", "refuseAllTurnEnds");
   (await asked(h, dev, engine, "q1")).reply({ text: "Lost." });
