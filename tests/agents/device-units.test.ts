@@ -29,6 +29,16 @@ function memorySql(): { sql: SqlTag; close(): void } {
   return { sql, close: () => db.close() };
 }
 
+/** `sql`, recording the text of every statement run through it: for tests that a store reads only what it must. */
+function recordingSql(sql: SqlTag): { counted: SqlTag; statements: string[] } {
+  const statements: string[] = [];
+  const counted = (<Row>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => {
+    statements.push(strings.join("?"));
+    return sql<Row>(strings, ...values);
+  }) as SqlTag;
+  return { counted, statements };
+}
+
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 const policy = { now: NOW, maxPastMs: 30 * 86_400_000, maxFutureMs: 300_000 };
 
@@ -411,11 +421,7 @@ describe("reasoning turns", () => {
   test("the open turns are read once, kept in step with every write, and read again after a rolled-back write", () => {
     const { sql, close } = memorySql();
     try {
-      const statements: string[] = [];
-      const counted = (<Row>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => {
-        statements.push(strings.join("?"));
-        return sql<Row>(strings, ...values);
-      }) as SqlTag;
+      const { counted, statements } = recordingSql(sql);
       const turns = new TurnStore(counted, () => NOW);
       const state = () => ({
         one: turns.open.requestState("r-turn-1"),
@@ -473,11 +479,7 @@ describe("reasoning turns", () => {
   test("the newest turn that ended done is read once and kept exact through ends, re-ends, pruning and rollbacks", () => {
     const { sql, close } = memorySql();
     try {
-      const statements: string[] = [];
-      const counted = (<Row>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => {
-        statements.push(strings.join("?"));
-        return sql<Row>(strings, ...values);
-      }) as SqlTag;
+      const { counted, statements } = recordingSql(sql);
       let now = NOW;
       const turns = new TurnStore(counted, () => now);
       /** What the history window is based on, as the database says it. */
@@ -564,11 +566,7 @@ describe("reasoning turns", () => {
   test("pruning keeps the newest finished turns, never a running one, and counts them once per store", () => {
     const { sql, close } = memorySql();
     try {
-      const statements: string[] = [];
-      const counted = (<Row>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => {
-        statements.push(strings.join("?"));
-        return sql<Row>(strings, ...values);
-      }) as SqlTag;
+      const { counted, statements } = recordingSql(sql);
       let now = NOW;
       const turns = new TurnStore(counted, () => now);
       const ask = (finish: boolean): string => {
