@@ -1,11 +1,8 @@
 /**
  * The composition root: builds the agent runtime (DeviceAgent by default), the engine client when engines are
  * configured, the device registry, the MQTT broker and the operator HTTP server from one validated config, and
- * starts and stops them in the right order.
- *
- * Start: runtime (resumes alarms, queues, outboxes) -> broker listeners -> HTTP; ready only when all are up.
- * Stop: refuse new upgrades -> close device sessions (broker), agent sockets and HTTP, together -> drain and commit
- * every agent -> close the engine client and the registry. Nothing acknowledged is lost at any step: acks follow commits.
+ * hands them to the lifecycle (app/bridge/lifecycle.ts), which starts and stops them in the right order. Nothing
+ * acknowledged is lost at any step of a stop: acks follow commits.
  */
 import { mkdirSync } from "node:fs";
 import path from "node:path";
@@ -15,27 +12,26 @@ import { commandObserverWiring, DeviceAgent } from "../agents/device/index.ts";
 import { type Broker, createBroker } from "../broker/index.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "../broker/registry/index.ts";
 import { createEngineClient, type EngineClient } from "../engine-client/index.ts";
-import { BridgeError, hasErrorCode } from "../errors/index.ts";
 import { API_TOKEN_FILE, type ApiTokenSource, loadOrCreateApiToken, registerOperatorApi } from "./api/index.ts";
 import { loadServedAgentClasses, registryClasses } from "./bridge/agent-classes.ts";
 import { agentConfigError, checkAgentConfig } from "./bridge/agent-config.ts";
 import { acquireDataDirLock, type DataDirLock } from "./bridge/data-dir-lock.ts";
 import { OpenedParts } from "./bridge/opened-parts.ts";
 import { engineClientInit } from "./bridge/engine-init.ts";
-import { logEngineHealthAtStart } from "./bridge/engine-health-at-start.ts";
 import { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
 import { type BridgeTap, tapHost } from "./bridge/tap.ts";
-import { type Address, proxyProtocolOf, readTlsFiles } from "./bridge/listeners.ts";
+import { type BridgeAddresses, BridgeLifecycle, type LifecycleParts } from "./bridge/lifecycle.ts";
+import { proxyProtocolOf, readTlsFiles } from "./bridge/listeners.ts";
 import { stopGraces } from "./bridge/stop-graces.ts";
-import { runStopStages } from "./bridge/stop-stages.ts";
 import type { BridgeConfig } from "./config/index.ts";
 import { registerDashboard } from "./dashboard/index.ts";
-import { createHttpServer, engineReadinessCheck, type HttpServer, type Readiness } from "./http/index.ts";
+import { createHttpServer, engineReadinessCheck, type HttpServer } from "./http/index.ts";
 import { type BridgeMetrics, createMetrics, registerMetricsRoute, trackHost } from "./metrics/index.ts";
 import { createAgentSocketServer } from "./ws/index.ts";
 
 export { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
 
+export type { BridgeAddresses } from "./bridge/lifecycle.ts";
 export type { BridgeTap } from "./bridge/tap.ts";
 
 export interface BridgeOptions {
@@ -50,13 +46,6 @@ export interface BridgeOptions {
   random?: () => number;
   /** Observes device traffic (the demo prints reasoning answers with it). Default: none. */
   tap?: BridgeTap;
-}
-
-/** Real addresses of every listener (port 0 resolved). Absent: that listener is off or not started yet. */
-export interface BridgeAddresses {
-  mqtt?: Address;
-  mqtts?: Address;
-  http?: Address;
 }
 
 export interface Bridge {
@@ -248,13 +237,7 @@ async function buildBridge(
     );
   }
 
-  let phase: "created" | "starting" | "ready" | "stopping" | "stopped" = "created";
-  const current: BridgeAddresses = {};
-  const readiness = (): Readiness => ({
-    ready: phase === "ready",
-    phase,
-    listeners: { mqtt: current.mqtt, mqtts: current.mqtts, http: current.http },
-  });
+  const lifecycle = new BridgeLifecycle();
 
   const sockets = opened.add(
     "websockets",
@@ -279,7 +262,7 @@ async function buildBridge(
       host: config.http.host,
       port: config.http.port,
       logger,
-      readiness,
+      readiness: lifecycle.readiness,
       // The engine is its own check: devices are served while it is down, so /readyz does not wait for it.
       readinessChecks: { engine: engineReadinessCheck(engine, { clock: options.clock }) },
       // Unlocks the engine check's replica URLs and error text; without it a probe gets the coarse answer.
@@ -321,47 +304,7 @@ async function buildBridge(
   await registerMetricsRoute(http.app, metrics, { token: token.token });
   await registerDashboard(http.app);
 
-  let stopping: Promise<void> | undefined;
-  /**
-   * Settles once a start's HTTP listen is over (bound or failed). A stop closes the HTTP server only after it: closed
-   * while the listen was binding, the server would bind after its close and keep the port. Set before the listen
-   * begins, so a stop that begins the moment it does waits for it too.
-   */
-  let httpListenOver: Promise<void> = Promise.resolve();
-
-  async function stopAll(): Promise<void> {
-    phase = "stopping";
-    // Upgrades to /mqtt and /agents are refused from here. The HTTP server stops listening in the first stage, with the
-    // broker's listeners: no probe needs a 503 from /readyz first, since the devices' MQTT ports close at once too.
-    http.stopAccepting();
-    await runStopStages(
-      [
-        // Independent sockets: their close waits overlap, each cut at its grace, so all end by graces.closesMs and the
-        // agents keep the rest of shutdown.timeoutMs (stop-graces.ts). One after the other they took the sum.
-        [
-          { name: "broker", run: () => broker.close() },
-          { name: "websockets", run: () => sockets.close() },
-          {
-            name: "http",
-            run: async () => {
-              await httpListenOver;
-              await http.close();
-            },
-          },
-        ],
-        // Only once nothing delivers events to the agents or calls into them: the runtime refuses new events while it
-        // drains, and a device's close (its agent's onClose) or an operator's call would be refused instead of run.
-        [{ name: "runtime", run: () => runtime.shutdown() }],
-        // An agent draining may still ask the engine; the registry and the lock go last.
-        ...(engine ? [[{ name: "engine", run: () => engine.close() }]] : []),
-        [{ name: "registry", run: () => registry.close() }],
-        [{ name: "data-dir lock", run: () => lock.release() }],
-      ],
-      (step, err) => logger.error({ err, step }, "error while stopping"),
-    );
-    phase = "stopped";
-  }
-
+  const parts: LifecycleParts = { runtime, broker, sockets, http, engine, registry, lock, logger };
   return {
     config,
     runtime,
@@ -372,47 +315,8 @@ async function buildBridge(
     metrics,
     apiToken: token.token,
     apiTokenSource: token.source,
-    async start() {
-      if (phase !== "created") throw new BridgeError("BRIDGE_ERR_STOPPED", `the bridge cannot start when ${phase}`);
-      phase = "starting";
-      // A stop requested while starting wins: no listener opens after it began.
-      const stillStarting = () => {
-        if (phase !== "starting") throw new BridgeError("BRIDGE_ERR_STOPPED", "the bridge was stopped while starting");
-      };
-      try {
-        await runtime.start();
-        stillStarting();
-        const listening = await broker.start();
-        if (listening.tcp) current.mqtt = listening.tcp;
-        if (listening.tls) current.mqtts = listening.tls;
-        stillStarting();
-        let listenOver = (): void => {};
-        httpListenOver = new Promise((resolve) => {
-          listenOver = resolve;
-        });
-        try {
-          current.http = await http.listen();
-        } finally {
-          listenOver();
-        }
-        stillStarting();
-      } catch (err) {
-        // The stop closed the part this start was opening, which then fails with its own code (the broker's
-        // BRIDGE_ERR_BROKER_CLOSED): the stop is what happened, and `agent-bridge start` exits 0 for it, not 1.
-        if (phase === "starting" || hasErrorCode(err, "BRIDGE_ERR_STOPPED")) throw err;
-        throw new BridgeError("BRIDGE_ERR_STOPPED", "the bridge was stopped while starting", {}, { cause: err });
-      }
-      phase = "ready";
-      // Reported, not awaited: a slow engine must not delay devices (app/bridge/engine-health-at-start.ts).
-      if (engine) logEngineHealthAtStart(engine, logger, () => phase === "ready");
-      return { ...current };
-    },
-    stop() {
-      stopping ??= stopAll();
-      return stopping;
-    },
-    addresses() {
-      return { ...current };
-    },
+    start: () => lifecycle.start(parts),
+    stop: () => lifecycle.stop(parts),
+    addresses: () => lifecycle.addresses(),
   };
 }
