@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, test } from "node:test";
-import { pino } from "pino";
 import { Agent } from "../../agents/index.ts";
+import { capturingLogger } from "../support/capturing-logger.ts";
 import { settle, tempDir, testRuntime } from "./helpers.ts";
 
 const t = tempDir();
@@ -69,15 +69,7 @@ test("a destroy asked while an event runs ends the agent after that event; what 
 });
 
 test("the queue flush a destroyed agent's last event asked for is not set again as a failure", async () => {
-  const lines: Array<{ msg?: string; agent?: string }> = [];
-  const logger = pino(
-    { level: "warn" },
-    {
-      write(line: string) {
-        lines.push(JSON.parse(line) as { msg?: string; agent?: string });
-      },
-    },
-  );
+  const { logger, lines } = capturingLogger<{ msg?: string; agent?: string }>("warn");
   const dataDir = path.join(t.dir, "queue-destroy");
   const rt = testRuntime(dataDir, Busy, 2, { logger });
   try {

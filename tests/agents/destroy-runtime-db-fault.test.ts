@@ -9,11 +9,11 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { pino } from "pino";
 import { AlarmIndex } from "../../agents/alarm-index.ts";
 import { ALARM_WRITE_RETRY_MAX_MS } from "../../agents/alarm-rows.ts";
 import { Agent } from "../../agents/index.ts";
 import { RuntimeDb } from "../../agents/runtime-db.ts";
+import { capturingRawLogger } from "../support/capturing-logger.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { tempDir, testRuntime } from "./helpers.ts";
 import { deleteAgentFault } from "./runtime-db-fault.ts";
@@ -134,8 +134,7 @@ describe("destroyAgent while runtime.db refuses to delete the agent's rows", () 
     fs.mkdirSync(dir, { recursive: true });
     const db = new RuntimeDb(path.join(dir, "runtime.db"), "NORMAL");
     const clock = new ManualClock();
-    const lines: string[] = [];
-    const logger = pino({ level: "info" }, { write: (line: string) => lines.push(line) });
+    const { logger, lines } = capturingRawLogger("info");
     const index = new AlarmIndex(db, clock, () => {}, logger);
     const setAlarm = db.setAlarm;
     try {

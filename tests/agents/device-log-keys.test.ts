@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import pino from "pino";
 import type { CommandRecord } from "../../agents/device/index.ts";
+import { capturingRawLogger } from "../support/capturing-logger.ts";
 import { DeviceHarness } from "./device-harness.ts";
 
 const harnesses: DeviceHarness[] = [];
@@ -40,8 +40,7 @@ function rawTopLevelKeys(line: string): string[] {
 }
 
 test("the DeviceAgent's own log lines name the agent once", async () => {
-  const lines: string[] = [];
-  const logger = pino({ level: "debug" }, { write: (line: string) => lines.push(line) });
+  const { logger, lines } = capturingRawLogger("debug");
   const h = new DeviceHarness({ logger });
   harnesses.push(h);
   const dev = await h.open("door-1", "json");

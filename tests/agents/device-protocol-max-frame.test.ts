@@ -6,13 +6,13 @@
  */
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import pino from "pino";
 import type { ProtocolMessage } from "../../agents/host.ts";
 import { protocolToDown } from "../../agents/protocol-down.ts";
 import { DeviceAgent } from "../../agents/device/index.ts";
 import { FRAME_TOO_LARGE } from "../../agents/device/frame-limit.ts";
 import type { CodecName } from "../../codecs/frames.ts";
 import { encodeDownMessage, getCodec } from "../../codecs/index.ts";
+import { capturingLogger } from "../support/capturing-logger.ts";
 import type { HarnessOptions, RecordingDevice } from "./device-harness.ts";
 import { DeviceHarness } from "./device-harness.ts";
 
@@ -54,8 +54,7 @@ function downBytes(codec: CodecName, message: ProtocolMessage): number {
 }
 
 test("an agent-state broadcast larger than a JSON device's maxFrame is not sent to it; it gets an error frame, a viewer gets the state", async () => {
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: "warn" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  const { logger, lines } = capturingLogger("warn");
   const h = harness({ logger });
   const dev = await online(h, "panel-1", "json", MAX_FRAME);
   const viewer = await h.open("panel-1", "json", "ws");

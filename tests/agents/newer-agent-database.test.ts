@@ -10,8 +10,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import Database from "better-sqlite3";
-import { type Logger, pino } from "pino";
 import { Agent, type AgentRuntime, type EventResult } from "../../agents/index.ts";
+import { capturingLogger } from "../support/capturing-logger.ts";
 import { RecordingTransport, tempDir, testRuntime } from "./helpers.ts";
 
 class Plain extends Agent {
@@ -45,9 +45,9 @@ describe("an agent database a newer version of the bridge wrote", () => {
 
   let lines: Array<Record<string, unknown>> = [];
   function runtimeOn(dataDir: string): AgentRuntime {
-    lines = [];
-    const logger: Logger = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
-    return testRuntime(dataDir, Plain, 1, { logger });
+    const captured = capturingLogger("info");
+    lines = captured.lines;
+    return testRuntime(dataDir, Plain, 1, { logger: captured.logger });
   }
 
   /**

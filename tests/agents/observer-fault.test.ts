@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import pino from "pino";
 import { Agent, type AgentRuntime, type RuntimeObserver, type RuntimeOptions } from "../../agents/index.ts";
 import { OBSERVER_THROW_LOG_INTERVAL_MS } from "../../agents/guarded-observer.ts";
 import { BridgeError } from "../../errors/index.ts";
+import { capturingLogger } from "../support/capturing-logger.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { RecordingTransport, settle, tempDir, testRuntime } from "./helpers.ts";
 
@@ -167,8 +167,7 @@ describe("an observer hook that throws", () => {
   });
 
   test("a hook that keeps throwing is logged once per interval, with the count of throws left out of the log", async () => {
-    const lines: Array<{ msg?: string; hook?: string; unlogged?: number }> = [];
-    const logger = pino({ level: "warn" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const { logger, lines } = capturingLogger<{ msg?: string; hook?: string; unlogged?: number }>("warn");
     await withRuntime(
       "log-once",
       { onEvent: broken },

@@ -10,10 +10,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import Database from "better-sqlite3";
-import { type Logger, pino } from "pino";
 import { Agent, type Value } from "../../agents/index.ts";
 import type { BridgeError } from "../../errors/index.ts";
 import { encodeValue } from "../../agents/value-codec.ts";
+import { capturingLogger } from "../support/capturing-logger.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { tempDir, testRuntime } from "./helpers.ts";
 import { deleteAgentFault } from "./runtime-db-fault.ts";
@@ -55,13 +55,6 @@ function rowsOf(dataDir: string): { alarms: string[]; pending: string[]; directo
   }
 }
 
-/** A logger whose warn lines the test reads. */
-function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const logger: Logger = pino({ level: "warn" }, { write: (line: string) => lines.push(JSON.parse(line)) });
-  return { logger, lines };
-}
-
 const DROPPED = "dropped without waking them";
 
 describe("start() drops the runtime.db rows of agents whose database is gone", () => {
@@ -97,7 +90,7 @@ describe("start() drops the runtime.db rows of agents whose database is gone", (
 
       ran.length = 0;
       const clock2 = new ManualClock(clock.now());
-      const { logger, lines } = capturingLogger();
+      const { logger, lines } = capturingLogger("warn");
       const second = testRuntime(dataDir, Keeper, 2, { clock: clock2, logger });
       try {
         await second.start();
@@ -176,7 +169,7 @@ describe("start() drops the runtime.db rows of agents whose database is gone", (
 
     ran.length = 0;
     for (const round of [1, 2]) {
-      const { logger, lines } = capturingLogger();
+      const { logger, lines } = capturingLogger("warn");
       const clock2 = new ManualClock(clock.now());
       const rt = testRuntime(dataDir, Keeper, 3 + round, { clock: clock2, logger });
       try {
@@ -241,7 +234,7 @@ describe("start() refuses to drop the rows of most of the fleet", () => {
     fs.renameSync(agentsDir, path.join(dataDir, "volume"));
     fs.mkdirSync(agentsDir);
 
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = capturingLogger("warn");
     const clock2 = new ManualClock(clock.now());
     const second = testRuntime(dataDir, Keeper, 12, { clock: clock2, logger });
     try {
@@ -310,7 +303,7 @@ describe("start() refuses to drop the rows of most of the fleet", () => {
     const clock = new ManualClock();
     await fleetOf3(dataDir, clock);
     for (const id of ["a", "b", "c"]) fs.rmSync(agentFile(dataDir, id));
-    const { logger, lines } = capturingLogger();
+    const { logger, lines } = capturingLogger("warn");
     const clock2 = new ManualClock(clock.now());
     const rt = testRuntime(dataDir, Keeper, 16, { clock: clock2, logger, dropMissingAgentRows: true });
     try {

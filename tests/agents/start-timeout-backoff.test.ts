@@ -9,11 +9,11 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { type Logger, pino } from "pino";
 import { Agent, type AgentRuntime, type CallResult } from "../../agents/index.ts";
 import { MAX_HANDOVER_ERRORS } from "../../agents/retirement.ts";
 import { START_RETRY_MAX_MS } from "../../agents/start-backoff.ts";
 import { BridgeError } from "../../errors/index.ts";
+import { capturingLogger } from "../support/capturing-logger.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { RecordingTransport, tempDir, testRuntime } from "./helpers.ts";
 
@@ -59,9 +59,13 @@ describe("an agent whose onStart never settles", () => {
   async function withRuntime(name: string, body: (rt: AgentRuntime) => Promise<void>): Promise<void> {
     Object.assign(agent, { hanging: false, hangOnce: false, starts: 0, errors: [] });
     clock = new ManualClock();
-    lines = [];
-    const logger: Logger = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
-    const rt = testRuntime(path.join(t.dir, name), Stubborn, 1, { clock, logger, callbackTimeoutMs: TIMEOUT_MS });
+    const captured = capturingLogger("info");
+    lines = captured.lines;
+    const rt = testRuntime(path.join(t.dir, name), Stubborn, 1, {
+      clock,
+      logger: captured.logger,
+      callbackTimeoutMs: TIMEOUT_MS,
+    });
     await rt.start();
     try {
       await body(rt);

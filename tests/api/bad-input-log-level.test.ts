@@ -4,11 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import pino from "pino";
 import type { Value } from "../../codecs/frames.ts";
 import type { ReasoningEngine } from "../../agents/engine.ts";
 import { DeviceAgent } from "../../agents/index.ts";
 import { BridgeError } from "../../errors/index.ts";
+import { capturingLogger } from "../support/capturing-logger.ts";
 import { AUTH, type ApiFixture, createApiFixture } from "./helpers.ts";
 
 /** A device agent with a bug: queuing a command throws a plain Error. */
@@ -42,9 +42,8 @@ type LogLine = { level: number; msg: string; err?: { stack?: string }; code?: st
 
 describe("log level of refused operator input", () => {
   let f: ApiFixture;
-  const lines: LogLine[] = [];
+  const { logger, lines } = capturingLogger<LogLine>("trace");
   before(async () => {
-    const logger = pino({ level: "trace" }, { write: (line: string) => lines.push(JSON.parse(line) as LogLine) });
     f = await createApiFixture({
       logger,
       engine: refusingEngine,

@@ -5,10 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { after, afterEach, describe, test } from "node:test";
-import type { FastifyBaseLogger } from "fastify";
-import pino from "pino";
 import type { Value } from "../../codecs/frames.ts";
 import { DeviceAgent } from "../../agents/index.ts";
+import { capturingLogger } from "../support/capturing-logger.ts";
 import { AUTH, type ApiFixture, createApiFixture } from "./helpers.ts";
 import { START_TIMEOUT_MS, stuckStartAgent } from "./stuck-start-agent.ts";
 
@@ -25,17 +24,12 @@ class FaultyDevice extends DeviceAgent {
   }
 }
 
-function capturingLogger(lines: LogLine[]): FastifyBaseLogger {
-  return pino({ level: "trace" }, { write: (line: string) => lines.push(JSON.parse(line) as LogLine) });
-}
-
 /** The API's own lines about a failed request (the runtime logs elsewhere: the fixture keeps it silent). */
 function apiLines(lines: LogLine[]): LogLine[] {
   return lines.filter((l) => l.level >= WARN);
 }
 
 describe("log level of the API's 5xx answers", () => {
-  const lines: LogLine[] = [];
   let f: ApiFixture | undefined;
   afterEach(async () => {
     stuck.hanging = false;
@@ -43,14 +37,14 @@ describe("log level of the API's 5xx answers", () => {
     await f?.clock.advance(START_TIMEOUT_MS);
     await closing;
     f = undefined;
-    lines.length = 0;
   });
   after(() => {
     stuck.hanging = true;
   });
 
   test("a 503 BRIDGE_ERR_RUNTIME_CLOSED during shutdown is one warn line without a stack", async () => {
-    f = await createApiFixture({ apiLogger: capturingLogger(lines) });
+    const { logger, lines } = capturingLogger<LogLine>("trace");
+    f = await createApiFixture({ apiLogger: logger });
     await f.provision("dev-1");
     await f.runtime.shutdown();
     const res = await f.app.inject({ method: "GET", url: "/api/devices/dev-1/shadow", headers: AUTH });
@@ -64,8 +58,9 @@ describe("log level of the API's 5xx answers", () => {
 
   test("a 503 BRIDGE_ERR_AGENT_START_TIMEOUT is one warn line with the wait, without a stack", async () => {
     stuck.hanging = true;
+    const { logger, lines } = capturingLogger<LogLine>("trace");
     f = await createApiFixture({
-      apiLogger: capturingLogger(lines),
+      apiLogger: logger,
       agentClasses: [{ pattern: "stuck-*", agentClass: StuckDevice }],
     });
     await f.provision("stuck-1");
@@ -84,8 +79,9 @@ describe("log level of the API's 5xx answers", () => {
   });
 
   test("a fault inside the agent (500) is still an error line with its stack", async () => {
+    const { logger, lines } = capturingLogger<LogLine>("trace");
     f = await createApiFixture({
-      apiLogger: capturingLogger(lines),
+      apiLogger: logger,
       agentClasses: [{ pattern: "faulty-*", agentClass: FaultyDevice }],
     });
     await f.provision("faulty-1");

@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import { after, test } from "node:test";
-import { pino } from "pino";
 import WebSocket from "ws";
 import { createBridge } from "../../app/bridge.ts";
+import { capturingLogger } from "../support/capturing-logger.ts";
 import { loopbackConfig } from "../support/in-process-bridge.ts";
 import { makeTempDir } from "./support/bridge-process.ts";
 
@@ -26,8 +26,7 @@ function open(url: string): Promise<WebSocket> {
 
 test("a WebSocket agent client that stops reading is closed with 1013 past http.agentSockets.maxBufferedBytes, and counted", async () => {
   const config = loopbackConfig({ dataDir, apiToken: TOKEN });
-  const lines: Array<Record<string, unknown>> = [];
-  const logger = pino({ level: "warn" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  const { logger, lines } = capturingLogger("warn");
   const bridge = await createBridge(
     { ...config, http: { ...config.http, agentSockets: { maxBufferedBytes: 64 * 1024 } } },
     { logger },

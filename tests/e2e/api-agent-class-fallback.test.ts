@@ -9,16 +9,16 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { pino } from "pino";
 import { type Bridge, createBridge } from "../../app/bridge.ts";
 import { REGISTRY_FILE } from "../../app/bridge/layout.ts";
 import { createDeviceRegistry } from "../../broker/registry/index.ts";
+import { capturingLogger } from "../support/capturing-logger.ts";
 import { loopbackConfig } from "../support/in-process-bridge.ts";
 import { makeTempDir } from "./support/bridge-process.ts";
 
 const TOKEN = "class-fallback-token-0123456789ab";
 const dataDir = makeTempDir("api-class-fallback-");
-const logs: Array<Record<string, unknown>> = [];
+const { logger, lines: logs } = capturingLogger("warn");
 let bridge: Bridge;
 let base: string;
 
@@ -37,7 +37,6 @@ before(async () => {
   await registry.add("kept-1", { agentClass: "DeviceAgent" });
   await registry.add("plain-1");
   registry.close();
-  const logger = pino({ level: "warn" }, { write: (line: string) => logs.push(JSON.parse(line)) });
   bridge = await createBridge(loopbackConfig({ dataDir, apiToken: TOKEN }), { logger });
   const { http } = await bridge.start();
   base = `http://127.0.0.1:${http?.port}`;

@@ -3,8 +3,8 @@ import fs from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, describe, test } from "node:test";
-import { pino } from "pino";
 import { createBridge } from "../../app/bridge.ts";
+import { capturingLogger } from "../support/capturing-logger.ts";
 import { loopbackConfig } from "../support/in-process-bridge.ts";
 import { makeTempDir } from "./support/bridge-process.ts";
 
@@ -47,8 +47,7 @@ async function stallingEngine() {
 describe("bridge stop and its log", () => {
   test("the engine health at start is not logged when the bridge stopped before the check ended", async () => {
     const engine = await stallingEngine();
-    const lines: Array<{ msg: string }> = [];
-    const logger = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const { logger, lines } = capturingLogger<{ msg: string }>("info");
     try {
       const bridge = await createBridge(
         loopbackConfig({ dataDir, apiToken: "stop-logs-token-0123456789", engineUrls: [engine.url] }),
@@ -71,21 +70,15 @@ describe("bridge stop and its log", () => {
 
   test("a running bridge logs the engine health at start once the check ends", async () => {
     const engine = await stallingEngine();
-    const lines: Array<{ msg: string; engineStatus?: string }> = [];
     let logged: () => void = () => {};
     const healthLogged = new Promise<void>((resolve) => {
       logged = resolve;
     });
-    const logger = pino(
-      { level: "info" },
-      {
-        write: (line: string) => {
-          const parsed = JSON.parse(line) as { msg: string; engineStatus?: string };
-          lines.push(parsed);
-          if (parsed.msg === "engine health at start") logged();
-        },
+    const { logger, lines } = capturingLogger<{ msg: string; engineStatus?: string }>("info", {
+      onLine: (line) => {
+        if (line.msg === "engine health at start") logged();
       },
-    );
+    });
     try {
       const bridge = await createBridge(
         loopbackConfig({ dataDir, apiToken: "stop-logs-token-0123456789", engineUrls: [engine.url] }),

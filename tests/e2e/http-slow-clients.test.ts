@@ -15,6 +15,7 @@ import {
   type HttpServer,
   type HttpServerOptions,
 } from "../../app/http/index.ts";
+import { capturingLogger } from "../support/capturing-logger.ts";
 
 const silent = pino({ level: "silent" });
 const servers: HttpServer[] = [];
@@ -120,8 +121,7 @@ describe("operator HTTP server: slow clients", () => {
   });
 
   test("an upgraded WebSocket outlives every timeout and still counts against maxConnections", async () => {
-    const lines: Array<Record<string, unknown>> = [];
-    const logger = pino({ level: "warn" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const { logger, lines } = capturingLogger("warn");
     const { port } = await start({
       logger,
       headersTimeoutMs: 100,
