@@ -5,7 +5,12 @@
  * the device context. Built with the agent's own prompt functions, so the two stay the same length.
  */
 import { DEFAULT_SYSTEM_PROMPT, DEVICE_TOOLS } from "../../agents/device/index.ts";
-import { deviceContext, questionWithContext, systemMessage } from "../../agents/device/reasoning/prompt.ts";
+import {
+  deviceContext,
+  questionWithContext,
+  shadowContext,
+  systemMessage,
+} from "../../agents/device/reasoning/prompt.ts";
 import type { BenchPrompt } from "./modes.ts";
 
 const EMPTY_SHADOW = { reported: { version: 0, state: {} }, desired: { version: 0, state: {} }, delta: {} };
@@ -21,7 +26,7 @@ export function agentShapedPrompt(agentId: string, question: string, nowMs: numb
   return {
     agentId,
     system: systemMessage(DEFAULT_SYSTEM_PROMPT, { id: agentId, className: "DeviceAgent" }, profile),
-    user: questionWithContext(question, deviceContext(nowMs, true, EMPTY_SHADOW, [])),
+    user: questionWithContext(question, deviceContext(nowMs, true, shadowContext(EMPTY_SHADOW), [])),
     tools: DEVICE_TOOLS,
   };
 }

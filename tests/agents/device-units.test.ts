@@ -6,7 +6,7 @@ import { CommandOutbox } from "../../agents/device/command-outbox.ts";
 import { resolveDeviceAgentOptions } from "../../agents/device/options.ts";
 import { compactText } from "../../agents/device/reasoning/compact.ts";
 import { ConversationStore, historyWindowBase } from "../../agents/device/reasoning/conversation-store.ts";
-import { buildMessages, deviceContext } from "../../agents/device/reasoning/prompt.ts";
+import { buildMessages, deviceContext, shadowContext } from "../../agents/device/reasoning/prompt.ts";
 import { TurnStore } from "../../agents/device/reasoning/turn-store.ts";
 import { migrateDeviceSchema } from "../../agents/device/schema.ts";
 import { ShadowStore } from "../../agents/device/shadow-store.ts";
@@ -369,7 +369,7 @@ describe("conversation guard and prompt", () => {
       { ts: t0 + 1000, metric: "hum", value: 40 },
       { ts: t0, metric: "temp", value: 21 },
     ];
-    const recent = deviceContext(t0 + 2000, true, shadow, rows);
+    const recent = deviceContext(t0 + 2000, true, shadowContext(shadow), rows);
     assert.equal(
       recent,
       [
@@ -382,7 +382,7 @@ describe("conversation guard and prompt", () => {
         "- 2026-01-01T00:00:00.000Z temp=21",
       ].join("\n"),
     );
-    const since = deviceContext(t0 + 2000, false, shadow, [], true);
+    const since = deviceContext(t0 + 2000, false, shadowContext(shadow), [], true);
     assert.match(since, /\(offline\)/);
     assert.match(since, /Telemetry since the previous question: none$/);
   });

@@ -51,21 +51,18 @@ export function shadowContext(shadow: Shadow): string {
 }
 
 /**
- * The volatile context, snapshotted when a turn starts. `shadow`: the shadow, or its `shadowContext` already rendered
- * (kept while the shadow is unchanged). `sincePrevious`: `telemetry` holds only the readings stored after the
+ * The volatile context, snapshotted when a turn starts. `shadowText`: the shadow as `shadowContext` renders it (the
+ * reasoner keeps it while the shadow is unchanged). `sincePrevious`: `telemetry` holds only the readings stored after the
  * previous turn's snapshot (which is in the history), and the heading says so; else the latest readings.
  */
 export function deviceContext(
   now: number,
   online: boolean,
-  shadow: Shadow | string,
+  shadowText: string,
   telemetry: readonly TelemetryRow[],
   sincePrevious = false,
 ): string {
-  const lines = [
-    `Device context at ${new Date(now).toISOString()} (${online ? "online" : "offline"}):`,
-    typeof shadow === "string" ? shadow : shadowContext(shadow),
-  ];
+  const lines = [`Device context at ${new Date(now).toISOString()} (${online ? "online" : "offline"}):`, shadowText];
   const scope = sincePrevious ? "Telemetry since the previous question" : "Recent telemetry";
   if (telemetry.length === 0) {
     lines.push(`${scope}: none`);
