@@ -1,7 +1,8 @@
 /**
  * Which error codes refuse a caller's input, and how: the one classification the runtime's default onError logs by
  * (a caller's bad input is a debug line, not a fault) and the operator API answers by (app/api/errors.ts maps each
- * kind to its 4xx), so the two cannot disagree on a code.
+ * kind of a caller's refused input to its 4xx, and a refusal that is not the caller's to a 5xx), so the two cannot
+ * disagree on a code.
  */
 import { BridgeError } from "../errors/bridge-error.ts";
 import { AGENT_ERRORS, errorCode } from "./errors.ts";
@@ -41,9 +42,17 @@ const RUNTIME_CODES: ReadonlySet<string> = new Set(Object.values(AGENT_ERRORS));
 const SERVICE_CODE_PREFIX = "BRIDGE_ERR_ENGINE_";
 
 /**
+ * True when `code` is one of a service an agent calls for itself (the inference engine): whatever it refuses, it
+ * refused the agent, so the operator API answers it as an upstream service's fault (502), never as the caller's.
+ */
+export function isServiceCode(code: string): boolean {
+  return code.startsWith(SERVICE_CODE_PREFIX);
+}
+
+/**
  * The kind of refusal `code` states: a runtime code by its table, any other code by its ending; undefined for a code
  * that refuses nothing (a fault, an unavailability). Some codes state a refusal that is not of a caller's input (see
- * isCallerInputCode); the operator API still answers them with the refusal's 4xx, as it always has.
+ * isCallerInputCode); the operator API answers those with a 5xx, keeping the refusal's 4xx for a caller's input.
  *
  * @example
  * refusalKind("BRIDGE_ERR_THERMO_NOT_FOUND"); // "not-found"
@@ -63,7 +72,7 @@ export function refusalKind(code: string): RefusalKind | undefined {
  */
 export function isCallerInputCode(code: string): boolean {
   if (RUNTIME_REFUSALS.has(code)) return true;
-  if (RUNTIME_CODES.has(code) || code.startsWith(SERVICE_CODE_PREFIX)) return false;
+  if (RUNTIME_CODES.has(code) || isServiceCode(code)) return false;
   return refusalKind(code) !== undefined;
 }
 

@@ -13,7 +13,7 @@ export {
 } from "./agent-config-check.ts";
 /** The default agent class (agents/device/, its own engineer), re-exported so the app has one import. */
 export { DeviceAgent } from "./device/index.ts";
-export { isCallerInputCode, type RefusalKind, refusalKind } from "./caller-input.ts";
+export { isCallerInputCode, isServiceCode, type RefusalKind, refusalKind } from "./caller-input.ts";
 export { systemClock } from "./clock.ts";
 export type { ChatRequest, ChatStreamEvent, ReasoningEngine } from "./engine.ts";
 export { AGENT_ERRORS } from "./errors.ts";

@@ -3,7 +3,7 @@
  * HTTP statuses. Codes are stable (docs/errors.md); clients branch on `code`, never on `message`.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
-import { AGENT_ERRORS, type RefusalKind, refusalKind } from "../../agents/index.ts";
+import { AGENT_ERRORS, isCallerInputCode, isServiceCode, type RefusalKind, refusalKind } from "../../agents/index.ts";
 import { BridgeError } from "../../errors/index.ts";
 
 /** Stable codes the operator API itself returns. */
@@ -63,12 +63,18 @@ export function retryAfterSeconds(status: number, ms: number | undefined): strin
  * HTTP status for an error code an agent returned from `runtime.call`. A code that refuses the caller's input gets the
  * 4xx of its kind, read by the agents' own classification (agents/caller-input.ts, which also decides what the runtime
  * logs as a caller's mistake); a new agent class with, say, `BRIDGE_ERR_THERMO_NOT_FOUND` maps without a table change.
+ * A code that states a refusal the agent met for itself is no 4xx, since the operator has nothing to fix: 502 for a
+ * service the agent called (the engine refusing its request, BRIDGE_ERR_ENGINE_BAD_REQUEST), 500 for the agent's own
+ * (BRIDGE_ERR_SCHEDULE_INVALID). The engine's unavailability (`_UNAVAILABLE`, `_OVERLOADED`) refuses nothing: 503.
  */
 export function statusForAgentCode(code: string): number {
   const runtime = RUNTIME_STATUS.get(code);
   if (runtime !== undefined) return runtime;
   const refusal = refusalKind(code);
-  if (refusal !== undefined) return REFUSAL_STATUS[refusal];
+  if (refusal !== undefined) {
+    if (isCallerInputCode(code)) return REFUSAL_STATUS[refusal];
+    return isServiceCode(code) ? 502 : 500;
+  }
   if (/_(MAILBOX_FULL|OVERLOADED|UNAVAILABLE|SHUTTING_DOWN|SHUTDOWN)$/.test(code)) return 503;
   if (/_(TOO_LARGE|STORAGE_FULL)$/.test(code)) return 413;
   return 500;

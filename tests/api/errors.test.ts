@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { AGENT_ERRORS, isCallerInputCode } from "../../agents/index.ts";
 import { statusForAgentCode } from "../../app/api/index.ts";
+import { ENGINE_ERROR_CODES } from "../../engine-client/errors.ts";
 
 /**
  * The operator API's status for every code the agent runtime exports. Keyed by AGENT_ERRORS' own keys, so a new runtime
@@ -22,8 +23,9 @@ const RUNTIME_CODE_STATUS: Record<keyof typeof AGENT_ERRORS, number> = {
   CALL_UNKNOWN_METHOD: 404,
   CONNECTION_UNKNOWN: 500,
   HANDLER_FAILED: 500,
-  // States a refusal by its ending, though of the agent's own schedule() call, not of the caller's input.
-  SCHEDULE_INVALID: 400,
+  // States a refusal by its ending, though of the agent's own schedule() call, not of the caller's input: a fault of
+  // the agent, not the operator's to fix.
+  SCHEDULE_INVALID: 500,
   TASK_CANCELLED: 500,
   TASK_FAILED: 500,
   AGENT_HIBERNATED: 500,
@@ -33,6 +35,22 @@ const RUNTIME_CODE_STATUS: Record<keyof typeof AGENT_ERRORS, number> = {
   CALLBACK_TIMEOUT: 500,
   AGENT_RETIRED: 500,
   AGENT_START_TIMEOUT: 503,
+};
+
+/**
+ * The operator API's status for every code the engine client raises, met by an agent that calls the engine for itself.
+ * Keyed by ENGINE_ERROR_CODES' own keys, so a new engine code does not typecheck until it is given a status here.
+ */
+const ENGINE_CODE_STATUS: Record<keyof typeof ENGINE_ERROR_CODES, number> = {
+  overloaded: 503,
+  unavailable: 503,
+  timeout: 500,
+  // The engine refused a request the agent built (a wrong API key, an unknown model): a fault of the service the
+  // bridge calls, not of the operator's input.
+  badRequest: 502,
+  streamBroken: 500,
+  cancelled: 500,
+  notConfigured: 500,
 };
 
 /** Codes of an agent class of its own, read by their ending. */
@@ -94,11 +112,41 @@ describe("agent error statuses", () => {
     assert.equal(callerInput.length, 6 + CLASS_CODE_STATUS.length);
   });
 
-  test("a refusal the agent met for itself keeps its 4xx but is no caller's input", () => {
-    for (const code of [AGENT_ERRORS.SCHEDULE_INVALID, "BRIDGE_ERR_ENGINE_BAD_REQUEST"]) {
-      assert.equal(statusForAgentCode(code), 400, code);
+  test("every code the engine client raises maps to its pinned HTTP status", () => {
+    assert.deepEqual(Object.keys(ENGINE_CODE_STATUS).sort(), Object.keys(ENGINE_ERROR_CODES).sort());
+    for (const [key, code] of Object.entries(ENGINE_ERROR_CODES)) {
+      assert.equal(statusForAgentCode(code), ENGINE_CODE_STATUS[key as keyof typeof ENGINE_ERROR_CODES], code);
+    }
+  });
+
+  test("a refusal the agent met for itself is a server-side status, not the caller's 4xx", () => {
+    assert.equal(statusForAgentCode(AGENT_ERRORS.SCHEDULE_INVALID), 500);
+    // Any engine code that reads as a refusal is the upstream service's answer to the agent: 502, whatever its ending.
+    for (const code of ["BRIDGE_ERR_ENGINE_BAD_REQUEST", "BRIDGE_ERR_ENGINE_NOT_FOUND", "BRIDGE_ERR_ENGINE_CONFLICT"]) {
+      assert.equal(statusForAgentCode(code), 502, code);
+    }
+    for (const code of [
+      AGENT_ERRORS.SCHEDULE_INVALID,
+      "BRIDGE_ERR_ENGINE_BAD_REQUEST",
+      "BRIDGE_ERR_ENGINE_FORBIDDEN",
+    ]) {
       assert.equal(isCallerInputCode(code), false, code);
     }
+  });
+
+  test("only a caller's input is answered with a refusal's 4xx", () => {
+    const codes = [
+      ...Object.values(AGENT_ERRORS),
+      ...Object.values(ENGINE_ERROR_CODES),
+      ...CLASS_CODE_STATUS.map(([code]) => code),
+      "BRIDGE_ERR_ENGINE_NOT_FOUND",
+      "BRIDGE_ERR_ENGINE_FORBIDDEN",
+    ];
+    assert.deepEqual(
+      codes.filter((code) => REFUSAL_STATUSES.has(statusForAgentCode(code)) && !isCallerInputCode(code)),
+      [],
+      "a refusal's 4xx for a code that is not a caller's input",
+    );
   });
 
   test("a code that only looks like an object's own key refuses nothing", () => {
