@@ -73,12 +73,10 @@ function toApiError(err: unknown, maxDepth: number): Error {
       // The API's one depth check of a body (register.ts passes MAX_BODY_DEPTH): no JSON body reaches a route deeper.
       return new ApiError(400, API_ERROR_CODES.validation, `body nests deeper than ${maxDepth}`, "body");
     case "BRIDGE_ERR_FRAME_INVALID": {
-      // A fault at a key or a value (a duplicate, `__proto__`, an integer of over 4001 digits, a lone surrogate): the
-      // parser's message starts with that path, which becomes the API's field; at the top it starts with "frame".
+      // A fault at a key or a value (a duplicate, `__proto__`, an integer of over 4001 digits, a lone surrogate): its
+      // path, under `body`, becomes the API's field (the body itself at the top), named before the parser's problem.
       const field = err.field === undefined ? "body" : `body.${err.field}`;
-      const prefix = `${err.field ?? "frame"}: `;
-      const problem = err.message.startsWith(prefix) ? err.message.slice(prefix.length) : err.message;
-      return new ApiError(400, API_ERROR_CODES.validation, `${field}: ${problem}`, field);
+      return new ApiError(400, API_ERROR_CODES.validation, `${field}: ${err.problem}`, field);
     }
     default: {
       const detail = err.syntax === undefined ? err.message : describeJsonSyntax(err.syntax);

@@ -117,8 +117,8 @@ function refusedJson(err: unknown, text: string): ParseOutcome {
     };
   }
   // A fault at a key or a value (a duplicate, `__proto__`, an over-long integer, a lone surrogate): the message names
-  // its path (`args[0].a`).
-  const message = err.field === undefined ? err.message.replace(/^frame: /, "message: ") : err.message;
+  // its path (`args[0].a`), or `message` for a fault at the top (a string with a lone surrogate as the whole text).
+  const message = `${err.field ?? "message"}: ${err.problem}`;
   const refused: ParseOutcome = { ok: false, code: WS_ERROR_CODES.badMessage, message };
   const id = err.field === "id" ? undefined : rpcIdOf(text);
   if (id !== undefined) refused.id = id;

@@ -8,7 +8,7 @@
  * left before anything is allocated, so a forged length cannot make it allocate more than the frame's size.
  */
 import { MAX_FRAME_STRING_CHUNKS, MAX_STRING_CHUNKS } from "../limits.ts";
-import { DecodeFault } from "../schema/fault.ts";
+import { DecodeFault, fieldFault } from "../schema/fault.ts";
 import { PathStack } from "../schema/path.ts";
 import { bignumValue, MAX_INTEGER_DIGITS, normalizeBigInt } from "../schema/value.ts";
 import { fromHalfBits } from "./float.ts";
@@ -38,7 +38,7 @@ function fault(
   message: string,
 ): DecodeFault {
   const field = here();
-  return new DecodeFault(code, `${field ?? "frame"}: ${message}`, field);
+  return fieldFault(code, field, message);
 }
 
 function malformed(message: string): DecodeFault {

@@ -5,7 +5,7 @@
  * and every bigint as a full 8-byte integer, which a C firmware would have to special-case.
  */
 import { bigintToBytes, isIntegerInBounds, MAX_INTEGER_DIGITS, normalizeBigInt } from "../schema/value.ts";
-import { DecodeFault } from "../schema/fault.ts";
+import { type DecodeFault, fieldFault } from "../schema/fault.ts";
 import { PathStack } from "../schema/path.ts";
 import { toHalfBits } from "./float.ts";
 import { isShortAscii, isWellFormedText } from "../text-utf8.ts";
@@ -24,7 +24,7 @@ const path = new PathStack();
 
 function fault(code: "BRIDGE_ERR_FRAME_INVALID" | "BRIDGE_ERR_FRAME_TOO_DEEP", message: string): DecodeFault {
   const field = path.toString();
-  return new DecodeFault(code, `${field || "frame"}: ${message}`, field || undefined);
+  return fieldFault(code, field || undefined, message);
 }
 
 function ensure(n: number): void {

@@ -17,7 +17,7 @@
  * holds no lone surrogate of its own, so every caller decodes strictly first (the JSON codec and the API's body
  * parser with a fatal decoder, the ws library for WebSocket text) and plain strings cost no extra scan.
  */
-import { DecodeFault, describeJsonSyntax } from "../schema/fault.ts";
+import { DecodeFault, describeJsonSyntax, fieldFault } from "../schema/fault.ts";
 import { PathStack } from "../schema/path.ts";
 import { checkKey, MAX_INTEGER_DIGITS, normalizeBigInt } from "../schema/value.ts";
 import { isWellFormedText } from "../text-utf8.ts";
@@ -42,17 +42,13 @@ function here(): string | undefined {
 
 function syntax(problem: string): DecodeFault {
   const detail = { problem, position: pos };
-  return new DecodeFault(
-    "BRIDGE_ERR_FRAME_DECODE",
-    `payload is not JSON: ${describeJsonSyntax(detail)}`,
-    undefined,
-    detail,
-  );
+  return new DecodeFault("BRIDGE_ERR_FRAME_DECODE", `payload is not JSON: ${describeJsonSyntax(detail)}`, undefined, {
+    syntax: detail,
+  });
 }
 
 function invalid(message: string): DecodeFault {
-  const field = here();
-  return new DecodeFault("BRIDGE_ERR_FRAME_INVALID", `${field ?? "frame"}: ${message}`, field);
+  return fieldFault("BRIDGE_ERR_FRAME_INVALID", here(), message);
 }
 
 function skipSpace(): void {
@@ -205,12 +201,7 @@ function literal<T>(word: string, value: T): T {
 
 function enter(nesting: number): void {
   if (nesting > maxNesting) {
-    const field = here();
-    throw new DecodeFault(
-      "BRIDGE_ERR_FRAME_TOO_DEEP",
-      `${field ?? "frame"}: nested deeper than the decoder allows`,
-      field,
-    );
+    throw fieldFault("BRIDGE_ERR_FRAME_TOO_DEEP", here(), "nested deeper than the decoder allows");
   }
 }
 

@@ -4,7 +4,7 @@
  * `{"$bytes": "<base64, RFC 4648 section 4, padded>"}` and `{"$bigint": "<decimal>"}`. A real map whose only key is
  * `$bytes`, `$bigint` or `$map` is escaped as `{"$map": {...}}`, so every Value has exactly one JSON form.
  */
-import { DecodeFault, joinPath } from "../schema/fault.ts";
+import { type DecodeFault, fieldFault, joinPath } from "../schema/fault.ts";
 import { checkKey, checkText, isIntegerInBounds, MAX_INTEGER_DIGITS, normalizeBigInt } from "../schema/value.ts";
 import { isIntegralFloat } from "./json-write.ts";
 
@@ -13,15 +13,11 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 const DECIMAL = /^-?(?:0|[1-9][0-9]{0,4000})$/;
 
 function tooDeep(field: string, maxDepth: number): DecodeFault {
-  return new DecodeFault(
-    "BRIDGE_ERR_FRAME_TOO_DEEP",
-    `${field || "frame"}: nested deeper than ${maxDepth}`,
-    field || undefined,
-  );
+  return fieldFault("BRIDGE_ERR_FRAME_TOO_DEEP", field || undefined, `nested deeper than ${maxDepth}`);
 }
 
 function invalid(field: string, message: string): DecodeFault {
-  return new DecodeFault("BRIDGE_ERR_FRAME_INVALID", `${field || "frame"}: ${message}`, field || undefined);
+  return fieldFault("BRIDGE_ERR_FRAME_INVALID", field || undefined, message);
 }
 
 let integralFloats = 0;

@@ -2,7 +2,7 @@
  * Protobuf wire primitives for reading untrusted bytes: varints (refusing over-long ones), lengths checked against
  * the bytes left, strict UTF-8, skipping unknown fields (refusing groups and reserved wire types).
  */
-import { DecodeFault } from "../schema/fault.ts";
+import { DecodeFault, fieldFault } from "../schema/fault.ts";
 import { PathStack } from "../schema/path.ts";
 import { normalizeBigInt } from "../schema/value.ts";
 import { WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT } from "./layout.ts";
@@ -44,7 +44,7 @@ export class WireReader {
 
   fault(code: Code, message: string): DecodeFault {
     const field = this.path.toString();
-    return new DecodeFault(code, `${field || "frame"}: ${message}`, field || undefined);
+    return fieldFault(code, field || undefined, message);
   }
 
   malformed(message: string): DecodeFault {

@@ -2,7 +2,7 @@
  * Protobuf wire primitives for writing (varints, zigzag, length-delimited bodies) into one reusable buffer. Nested
  * bodies reserve one length byte and move in the rare case they grow past 127 bytes, so nothing is sized twice.
  */
-import { DecodeFault } from "../schema/fault.ts";
+import { type DecodeFault, fieldFault } from "../schema/fault.ts";
 import { PathStack } from "../schema/path.ts";
 
 import { isShortAscii, isWellFormedText } from "../text-utf8.ts";
@@ -27,7 +27,7 @@ export class WireWriter {
 
   fault(code: "BRIDGE_ERR_FRAME_INVALID" | "BRIDGE_ERR_FRAME_TOO_DEEP", message: string): DecodeFault {
     const field = this.path.toString();
-    return new DecodeFault(code, `${field || "frame"}: ${message}`, field || undefined);
+    return fieldFault(code, field || undefined, message);
   }
 
   private ensure(n: number): void {

@@ -1,6 +1,6 @@
 import { CODEC_NAMES } from "../frames.ts";
 import { type FieldSpec, type FrameSchema, MAX_ID_LENGTH, MAX_METRIC_NAME_LENGTH } from "./channels.ts";
-import { DecodeFault, joinPath } from "./fault.ts";
+import { DecodeFault, fieldFault, joinPath } from "./fault.ts";
 
 /** True for a map-shaped value: an object that is not null, an array or a byte string. */
 export function isPlainMap(x: unknown): x is Record<string, unknown> {
@@ -8,7 +8,7 @@ export function isPlainMap(x: unknown): x is Record<string, unknown> {
 }
 
 function invalid(field: string, message: string): DecodeFault {
-  return new DecodeFault("BRIDGE_ERR_FRAME_INVALID", `${field}: ${message}`, field);
+  return fieldFault("BRIDGE_ERR_FRAME_INVALID", field, message);
 }
 
 /**

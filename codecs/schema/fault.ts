@@ -22,21 +22,44 @@ export function describeJsonSyntax(detail: JsonSyntaxDetail): string {
  * Thrown inside a decoder and caught at the codec boundary, where it becomes a `{ ok: false }` value. Decoders are
  * recursive, and unwinding by exception keeps every level free of result plumbing; it never escapes a codec.
  * The strict JSON parser (json-parse.ts) is also called directly, by the operator API's body parser and the
- * WebSocket protocol, which word a syntax error as their own: they build it from `syntax`, never from `message`.
+ * WebSocket protocol, which word a fault as their own: they build it from `syntax`, or from `field` and `problem`,
+ * never from `message`.
  */
 export class DecodeFault extends Error {
   readonly code: DecodeErrorCode;
   readonly field: string | undefined;
   /** Set for a JSON syntax error (code BRIDGE_ERR_FRAME_DECODE from the strict JSON parser); undefined otherwise. */
   readonly syntax: JsonSyntaxDetail | undefined;
+  /**
+   * What is wrong, without the path: for a fault at a field (fieldFault) the message less its `a[0].b: ` or `frame: `,
+   * otherwise the message itself, which names no path.
+   */
+  readonly problem: string;
 
-  constructor(code: DecodeErrorCode, message: string, field?: string, syntax?: JsonSyntaxDetail) {
+  constructor(
+    code: DecodeErrorCode,
+    message: string,
+    field?: string,
+    detail?: { syntax?: JsonSyntaxDetail; problem?: string },
+  ) {
     super(message);
     this.name = "DecodeFault";
     this.code = code;
     this.field = field;
-    this.syntax = syntax;
+    this.syntax = detail?.syntax;
+    this.problem = detail?.problem ?? message;
   }
+}
+
+/**
+ * A fault at `field` (undefined at the top of the frame), its message naming the path first as every codec words it.
+ *
+ * @example
+ * fieldFault("BRIDGE_ERR_FRAME_INVALID", "a[0].b", "duplicate map key").message; // "a[0].b: duplicate map key"
+ * fieldFault("BRIDGE_ERR_FRAME_INVALID", undefined, "duplicate map key").message; // "frame: duplicate map key"
+ */
+export function fieldFault(code: DecodeErrorCode, field: string | undefined, problem: string): DecodeFault {
+  return new DecodeFault(code, `${field ?? "frame"}: ${problem}`, field, { problem });
 }
 
 /** Turns anything thrown while decoding into a typed failure; a stack overflow is reported as too deep. */

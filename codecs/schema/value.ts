@@ -3,7 +3,7 @@
  * integers within ±(2^53-1) are numbers, integers beyond are bigints; numbers are finite; `-0` is `0`;
  * map keys are text and never `__proto__` (refused so that no consumer's `Object.assign` can be tricked).
  */
-import { DecodeFault } from "./fault.ts";
+import { fieldFault } from "./fault.ts";
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
@@ -16,7 +16,7 @@ export function normalizeBigInt(n: bigint): number | bigint {
 /** Refuses `__proto__` as a map key (see the module comment). */
 export function checkKey(key: string, field: string): void {
   if (key === "__proto__") {
-    throw new DecodeFault("BRIDGE_ERR_FRAME_INVALID", `${field}: the map key __proto__ is not accepted`, field);
+    throw fieldFault("BRIDGE_ERR_FRAME_INVALID", field, "the map key __proto__ is not accepted");
   }
 }
 
@@ -26,7 +26,7 @@ type WellFormedString = string & { isWellFormed(): boolean };
 /** Refuses text that is not well-formed Unicode (lone surrogates cannot be written as UTF-8). */
 export function checkText(text: string, field: string): void {
   if (!(text as WellFormedString).isWellFormed()) {
-    throw new DecodeFault("BRIDGE_ERR_FRAME_INVALID", `${field}: text holds a lone surrogate`, field);
+    throw fieldFault("BRIDGE_ERR_FRAME_INVALID", field, "text holds a lone surrogate");
   }
 }
 

@@ -85,6 +85,18 @@ describe("lone surrogates in request bodies", () => {
     );
   });
 
+  test("a body that is itself a string with a lone surrogate is refused naming the body", async () => {
+    const res = await send("PUT", "/api/devices/lone-1/shadow/desired", '"\\ud800"');
+    assert.equal(res.statusCode, 400, res.body);
+    assert.deepEqual(res.json(), {
+      error: {
+        code: "BRIDGE_ERR_API_VALIDATION",
+        message: "body: text holds a lone surrogate \\ud800, which UTF-8 cannot carry",
+        field: "body",
+      },
+    });
+  });
+
   test("a body that is not valid UTF-8 (a surrogate written as bytes) is refused, not stored as U+FFFD", async () => {
     const cesu = Buffer.concat([
       Buffer.from('{"state":{"label":"'),

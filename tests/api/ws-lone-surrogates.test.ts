@@ -61,6 +61,16 @@ describe("lone surrogates in the WebSocket agent protocol", { timeout: 10_000 },
     assert.equal(refused.id, undefined);
   });
 
+  test("a message that is itself a string with a lone surrogate is refused naming the message", async () => {
+    const client = await connectByType(`${sockets.base}/echo-5?token=${TOKEN}`);
+    sockets.opened.push(client.ws);
+    client.ws.send('"\\ud800"');
+    const refused = await client.next("error");
+    assert.equal(refused.code, "BRIDGE_ERR_WS_BAD_MESSAGE");
+    assert.equal(refused.message, "message: text holds a lone surrogate \\ud800, which UTF-8 cannot carry");
+    assert.equal(refused.id, undefined);
+  });
+
   test("a text frame that is not valid UTF-8 closes the socket with 1007", async () => {
     const ws = new WebSocket(`${sockets.base}/echo-3?token=${TOKEN}`);
     sockets.opened.push(ws);

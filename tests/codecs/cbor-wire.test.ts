@@ -11,6 +11,8 @@ import { value } from "./arbitraries.ts";
 import { hex } from "./raw-writers.ts";
 import { normalizeBigInt } from "../../codecs/schema/value.ts";
 import { MAX_FRAME_STRING_CHUNKS, MAX_STRING_CHUNKS } from "../../codecs/limits.ts";
+import { decodeCborItem } from "../../codecs/cbor/decoder.ts";
+import { DecodeFault } from "../../codecs/schema/fault.ts";
 
 /** The hex of an ack frame whose `res` is `res`, minus the fixed prefix, i.e. the encoding of `res` alone. */
 function encodeRes(res: Value): string {
@@ -131,6 +133,18 @@ describe("CBOR liberal reading", () => {
       if (!result.ok) assert.equal(result.code, code, result.message);
     });
   }
+
+  test("a refusal at a field carries its path and its bare problem apart from the message", () => {
+    // {"a": [{"b": 1, "b": 2}]}: a key twice, two levels down.
+    assert.throws(
+      () => decodeCborItem(hex("a1 6161 81 a2 6162 01 6162 02"), 16),
+      (err: unknown) =>
+        err instanceof DecodeFault &&
+        err.field === "a[0].b" &&
+        err.problem === "duplicate map key" &&
+        err.message === "a[0].b: duplicate map key",
+    );
+  });
 
   // An indefinite-length string of tiny chunks is a cheap amplification: each chunk is one byte on the wire but a
   // head to read and a piece to join. Measured on the development machine (decodeCborItem, 64 KiB frame): 65 000

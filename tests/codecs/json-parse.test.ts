@@ -236,6 +236,20 @@ describe("lone surrogates in JSON text", () => {
     assert.ok((String(refused?.message) as string & { isWellFormed(): boolean }).isWellFormed());
   });
 
+  test("a fault names its path and its problem apart, so a caller words its own message without slicing this one", () => {
+    const nested = fault('{"a":{"k\\udc00":1}}');
+    assert.equal(nested?.field, "a.k\\udc00");
+    assert.equal(nested?.problem, "a key holds a lone surrogate \\udc00, which UTF-8 cannot carry");
+    assert.equal(nested?.message, `${nested?.field}: ${nested?.problem}`);
+    // At the top there is no path: the message names the frame, the problem is the same bare text.
+    const top = fault('"\\ud800"');
+    assert.equal(top?.field, undefined);
+    assert.equal(top?.problem, "text holds a lone surrogate \\ud800, which UTF-8 cannot carry");
+    assert.equal(top?.message, `frame: ${top?.problem}`);
+    const duplicate = fault('{"a":[{"b":1,"b":2}]}');
+    assert.deepEqual([duplicate?.field, duplicate?.problem], ["a[0].b", "duplicate map key"]);
+  });
+
   test("a surrogate pair, escaped or not, is one character and reads as it was written", () => {
     assert.deepStrictEqual(parseJson('{"e":"\\ud83d\\ude00","\\ud83d\\ude00":"😀"}', 16), { e: "😀", "😀": "😀" });
   });
