@@ -5,6 +5,7 @@ export { ActivityTracker, approxSize, MAX_KEPT_READINGS_CHARS, trackHost } from 
 export {
   type BridgeMetrics,
   createMetrics,
+  EVENT_LOOP_SAMPLE_MS,
   type MetricsOptions,
   type MetricsSources,
   type SocketObserver,

@@ -57,6 +57,9 @@ export interface BridgeMetrics {
 }
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+/** How often the default metrics' event-loop delay monitor samples, ms (prom-client's default: 10). */
+export const EVENT_LOOP_SAMPLE_MS = 100;
+
 const ENGINE_BUCKETS_S = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
 
 /**
@@ -70,7 +73,10 @@ const ENGINE_BUCKETS_S = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60
  */
 export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  // The event-loop delay histogram (nodejs_eventloop_lag_*) samples on a timer: prom-client's default of every 10 ms
+  // woke an idle bridge 100 times a second, most of its idle CPU. A stall still shows whenever it spans a sample.
+  if (options.defaultMetrics ?? true)
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   const activity = new ActivityTracker(options.clock ?? Date, options.activityWindowSeconds ?? 60);
   let sources: MetricsSources = {};
   const reg = [registry];
