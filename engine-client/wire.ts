@@ -121,6 +121,15 @@ export function parseErrorEvent(data: string): { message: string; type?: string;
   };
 }
 
+/**
+ * A non-streamed tool call's arguments as the JSON text OpenAI specifies. TGI 2.x and 3.0 send them as the JSON object
+ * itself; read as "no arguments", such a call lost them all, so the object is turned back into its text.
+ */
+function argumentsText(value: unknown): string {
+  if (typeof value === "string") return value;
+  return typeof value === "object" && value !== null ? JSON.stringify(value) : "";
+}
+
 /** A complete (non-streamed) chat answer. */
 export interface ChatCompletion {
   text: string;
@@ -147,7 +156,7 @@ export function parseCompletion(value: unknown): ChatCompletion | undefined {
       toolCalls.push({
         id: typeof call.id === "string" ? call.id : "",
         name: fn.name,
-        arguments: typeof fn.arguments === "string" ? fn.arguments : "",
+        arguments: argumentsText(fn.arguments),
       });
     }
   }

@@ -1,0 +1,75 @@
+/**
+ * What `complete()` makes of non-streamed answers as the servers actually write them, from a raw server: shapes the
+ * simulator (vLLM's) never sends.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { createEngineClient } from "../../engine-client/index.ts";
+import { type RawEngine, startRawEngine } from "./support.ts";
+
+describe("a non-streamed answer", () => {
+  let body: unknown;
+  let server: RawEngine;
+  before(async () => {
+    server = await startRawEngine((res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(body));
+    });
+  });
+  after(() => server.close());
+
+  const complete = async () => {
+    const engine = createEngineClient({ urls: [server.url], model: "m", retry: { maxAttempts: 1 } });
+    try {
+      return await engine.complete({ messages: [{ role: "user", content: "x" }] }, { agentId: "d" });
+    } finally {
+      await engine.close();
+    }
+  };
+
+  test("a tool call whose arguments are a JSON object (TGI 2.x and 3.0) keeps them, as JSON text", async () => {
+    body = {
+      object: "chat.completion",
+      model: "m",
+      choices: [
+        {
+          index: 0,
+          message: {
+            role: "assistant",
+            tool_calls: [
+              { id: "0", type: "function", function: { description: null, name: "set", arguments: { on: true } } },
+            ],
+          },
+          finish_reason: "eos_token",
+        },
+      ],
+      usage: { prompt_tokens: 3, completion_tokens: 5, total_tokens: 8 },
+    };
+    const answer = await complete();
+    assert.equal(answer.toolCalls.length, 1);
+    assert.equal(answer.toolCalls[0].name, "set");
+    assert.deepEqual(JSON.parse(answer.toolCalls[0].arguments), { on: true });
+  });
+
+  test("a tool call with arguments as the JSON text OpenAI specifies, and content null, is read as sent", async () => {
+    body = {
+      object: "chat.completion",
+      model: "m",
+      choices: [
+        {
+          index: 0,
+          message: {
+            role: "assistant",
+            content: null,
+            tool_calls: [{ id: "call_1", type: "function", function: { name: "set", arguments: '{"on": false}' } }],
+          },
+          finish_reason: "tool_calls",
+        },
+      ],
+    };
+    const answer = await complete();
+    assert.equal(answer.text, "");
+    assert.deepEqual(answer.toolCalls, [{ id: "call_1", name: "set", arguments: '{"on": false}' }]);
+    assert.deepEqual(answer.usage, { promptTokens: 0, completionTokens: 0, cachedTokens: 0 });
+  });
+});
