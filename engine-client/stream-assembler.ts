@@ -7,6 +7,8 @@ import type { ChatStreamEvent, ChatToolCall, ChatUsage } from "../agents/engine.
 import { asObject, parseUsage } from "./wire.ts";
 
 interface PartialCall {
+  /** The `index` its fragments came with. */
+  index: number;
   id: string;
   name: string;
   arguments: string;
@@ -14,7 +16,9 @@ interface PartialCall {
 
 /** Stateful assembler for one stream; feed it each chunk object, then call `finish` on `[DONE]`. */
 export class StreamAssembler {
-  #calls = new Map<number, PartialCall>();
+  /** Every call in the order it opened; `#open` has the one each index's fragments now go to. */
+  #calls: PartialCall[] = [];
+  #open = new Map<number, PartialCall>();
   #finishReason: string | undefined;
   #usage: ChatUsage | undefined;
   #callsEmitted = false;
@@ -61,13 +65,17 @@ export class StreamAssembler {
     for (const raw of fragments) {
       const fragment = asObject(raw);
       if (fragment === undefined) continue;
-      const index = typeof fragment.index === "number" ? fragment.index : this.#calls.size;
-      let call = this.#calls.get(index);
-      if (call === undefined) {
-        call = { id: "", name: "", arguments: "" };
-        this.#calls.set(index, call);
+      const index = typeof fragment.index === "number" ? fragment.index : this.#open.size;
+      const id = typeof fragment.id === "string" ? fragment.id : "";
+      let call = this.#open.get(index);
+      // A new id under an index already in use is another call: SGLang has streamed parallel calls all at index 0.
+      // Merged, the two became one call: the first name, the second id, both arguments run together (invalid JSON).
+      if (call === undefined || (id.length > 0 && call.id.length > 0 && id !== call.id)) {
+        call = { index, id: "", name: "", arguments: "" };
+        this.#calls.push(call);
+        this.#open.set(index, call);
       }
-      if (typeof fragment.id === "string" && fragment.id.length > 0) call.id = fragment.id;
+      if (id.length > 0) call.id = id;
       const fn = asObject(fragment.function);
       if (fn !== undefined) {
         // The name comes once, in the first fragment; some servers repeat it, so it is not appended.
@@ -78,11 +86,16 @@ export class StreamAssembler {
   }
 
   #flushCalls(): ChatStreamEvent[] {
-    if (this.#callsEmitted || this.#calls.size === 0) return [];
+    if (this.#callsEmitted || this.#calls.length === 0) return [];
     this.#callsEmitted = true;
-    const ordered = [...this.#calls.entries()].sort((a, b) => a[0] - b[0]);
-    return ordered.map(([index, call]): ChatStreamEvent => {
-      const complete: ChatToolCall = { id: call.id || `call_${index}`, name: call.name, arguments: call.arguments };
+    // By index; calls that shared one keep the order they opened in (the sort is stable).
+    const ordered = [...this.#calls].sort((a, b) => a.index - b.index);
+    return ordered.map((call): ChatStreamEvent => {
+      const complete: ChatToolCall = {
+        id: call.id || `call_${call.index}`,
+        name: call.name,
+        arguments: call.arguments,
+      };
       return { type: "tool-call", call: complete };
     });
   }

@@ -39,6 +39,23 @@ describe("stream assembler", () => {
     assert.equal(done[0].type, "done");
   });
 
+  test("a second call sent under an index already used (a new id there: SGLang) is its own call, not merged", () => {
+    const a = new StreamAssembler();
+    const push = (tool_calls: unknown[]) => a.push({ choices: [{ index: 0, delta: { tool_calls } }] });
+    // As SGLang streamed parallel calls: every fragment at index 0, each call's id repeated in its fragments.
+    push([{ index: 0, id: "0", type: "function", function: { name: "mul", arguments: "" } }]);
+    push([{ index: 0, id: "0", type: "function", function: { arguments: '{"a":3,"b":12}' } }]);
+    push([{ index: 0, id: "1", type: "function", function: { name: "add", arguments: "" } }]);
+    push([{ index: 0, id: "1", type: "function", function: { arguments: '{"a":11,' } }]);
+    // A continuation without an id (vLLM's style) belongs to the call opened last at its index.
+    push([{ index: 0, function: { arguments: '"b":49}' } }]);
+    const closing = a.push({ choices: [{ index: 0, delta: {}, finish_reason: "tool_calls" }] });
+    assert.deepEqual(closing, [
+      { type: "tool-call", call: { id: "0", name: "mul", arguments: '{"a":3,"b":12}' } },
+      { type: "tool-call", call: { id: "1", name: "add", arguments: '{"a":11,"b":49}' } },
+    ]);
+  });
+
   test("a stream without usage still ends with zero usage rather than failing", () => {
     const a = new StreamAssembler();
     a.push({ choices: [{ index: 0, delta: { content: "x" }, finish_reason: "length" }] });
