@@ -105,3 +105,31 @@ test("a viewer's waiting turn ends at the next start when its viewer was lost wi
   assert.equal(engine.calls.length, 1);
   assertNothingReachedTheDevice(dev);
 });
+
+test("a viewer's answer is not cut or split to the device's maxFrame: a WebSocket viewer has no limit", async () => {
+  const engine = scriptedEngine();
+  const h = harness(engine);
+  const dev = await h.open("viewer-v4", "cbor");
+  // So small that not one character of a chunk fits next to the id and seq: the device itself gets no text.
+  await h.send(dev, { channel: "hello", frame: { fw: "1.0", maxFrame: 24 } });
+  const viewer = await h.open("viewer-v4", "json", "ws");
+  const answer = "The door is closed and the room is at 21 degrees; nothing needs doing now.";
+  await h.send(viewer, { channel: "reason", frame: { id: "whole", q: "Status?", stream: false } });
+  (await engine.call(0)).reply({ text: answer });
+  const whole = await waitFor(
+    () => viewer.frames("reason").find((f) => f.id === "whole" && f.fin === true),
+    "the viewer's final frame",
+  );
+  assert.equal(whole.text, answer);
+  assert.equal(whole.fr, "stop");
+  await h.send(viewer, { channel: "reason", frame: { id: "streamed", q: "And now?", stream: true } });
+  (await engine.call(1)).reply({ text: answer });
+  await waitFor(() => viewer.frames("reason").find((f) => f.id === "streamed" && f.fin === true), "the final frame");
+  const chunks = viewer.frames("reason").filter((f) => f.id === "streamed" && f.fin !== true);
+  assert.equal(chunks.map((c) => c.text).join(""), answer);
+  assert.deepEqual(
+    chunks.map((c) => c.seq),
+    chunks.map((_c, i) => i),
+  );
+  assertNothingReachedTheDevice(dev);
+});

@@ -232,6 +232,14 @@ export class Reasoner {
     return devices[devices.length - 1];
   }
 
+  /**
+   * The frame limit of connection `target`: the device's hello `maxFrame` for a device session, none for a viewer
+   * (a WebSocket client), whose answer would otherwise be cut or split, or lose every character, to fit the device.
+   */
+  #maxFrameOf(target: Connection): number | null {
+    return this.core.isDevice(target) ? this.core.presence.profile().caps.maxFrame : null;
+  }
+
   onProgress(task: TaskInfo, update: Value): void {
     const turn = this.turnOf(task);
     if (turn === undefined || !isValueMap(update) || typeof update.text !== "string") return;
@@ -242,7 +250,7 @@ export class Reasoner {
       return;
     }
     if (update.text === "") return;
-    const maxFrame = this.core.presence.profile().caps.maxFrame;
+    const maxFrame = this.#maxFrameOf(target);
     // A delta that would not fit the device's maxFrame goes as several chunks, each measured in its codec. Without
     // a maxFrame there is nothing to measure: one chunk, no encoding on the side.
     const pieces =
@@ -341,8 +349,7 @@ export class Reasoner {
     if (!turn.stream && turn.text !== "" && target !== undefined) {
       // One frame must fit the device's maxFrame, measured in its codec: the text is cut (and fr says "length")
       // rather than the frame lost.
-      const maxFrame = this.core.presence.profile().caps.maxFrame;
-      frame = fitFinalFrame(getCodec(target.codec), frame, turn.text, maxFrame);
+      frame = fitFinalFrame(getCodec(target.codec), frame, turn.text, this.#maxFrameOf(target));
     }
     target?.send({ channel: "reason", frame }, { qos: 1 });
     return true;
