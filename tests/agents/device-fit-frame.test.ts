@@ -40,6 +40,16 @@ describe("fitting reason frames per codec", () => {
       assert.equal(tiny.fr, "length");
     });
 
+    test(`${codec.name}: the final frame of a failed turn keeps fr "error" when its text is cut`, () => {
+      // A device that cannot stream gets the text of the rounds before the failure; cut to fit, it must still learn
+      // that the turn failed, not that its answer was merely long.
+      const failed = fitFinalFrame(codec, { ...FINAL, fr: "error" }, TEXT, 100);
+      assert.ok(codec.encodeDown("reason", failed).byteLength <= 100);
+      assert.ok((failed.text ?? "").length > 0 && TEXT.startsWith(failed.text ?? ""));
+      assert.equal(failed.fr, "error");
+      assert.equal(fitFinalFrame(codec, { ...FINAL, fr: "error" }, TEXT, 4).fr, "error");
+    });
+
     test(`${codec.name}: a streamed delta is split into chunks that each fit maxFrame and together give the delta`, () => {
       const overhead = codec.encodeDown("reason", { id: "q-1", seq: TEXT.length, text: "" }).byteLength;
       // Room for the widest character (4 bytes, 6 as JSON escapes per UTF-16 unit: 12) next to id and seq.

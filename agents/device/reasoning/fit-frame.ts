@@ -59,8 +59,9 @@ export function longestPrefixWhere(text: string, fits: (candidate: string) => bo
 
 /**
  * Puts as much of `text` into the final frame as its encoding in `codec` allows within `maxFrame` bytes. When the
- * text had to be cut, `fr` becomes "length" (the device sees that its answer is partial). When not even the frame
- * without text fits, the text is left out: the final frame is what tells the device the turn ended.
+ * text had to be cut, `fr` becomes "length" (the device sees that its answer is partial), unless it is "error" (the
+ * turn failed, which says more). When not even the frame without text fits, the text is left out: the final frame is
+ * what tells the device the turn ended.
  */
 export function fitFinalFrame(
   codec: Codec,
@@ -71,8 +72,9 @@ export function fitFinalFrame(
   if (text === "") return frame;
   if (maxFrame === null) return { ...frame, text };
   if (reasonFrameBytes(codec, { ...frame, text }) <= maxFrame) return { ...frame, text };
-  // Measured with fr "length" in place: it is longer than "stop" and must fit too.
-  const out: ReasonStreamFrame = { ...frame, fr: "length" };
+  // Measured with fr "length" in place: it is longer than "stop" and must fit too. A failed turn (the text of its
+  // rounds before the failure) keeps fr "error": "length" would tell the device its answer was merely long.
+  const out: ReasonStreamFrame = { ...frame, fr: frame.fr === "error" ? "error" : "length" };
   const fitted = longestFittingPrefix(codec, text, maxFrame, (t) => ({ ...out, text: t }));
   if (fitted !== "") out.text = fitted;
   return out;
