@@ -47,6 +47,14 @@ export interface DownSender {
   discard(connection: DeviceConnection): void;
 }
 
+/** True when frames of `channel` wait for the session's SUBSCRIBE (`heldDown`). */
+function isHeld(connection: DeviceConnection, channel: DownMessage["channel"]): boolean {
+  const held = connection.heldDown;
+  if (held === undefined) return false;
+  for (const item of held) if (item.message.channel === channel) return true;
+  return false;
+}
+
 /** Frames held for a session that is not ready yet; beyond this the oldest are dropped and counted. */
 const MAX_PENDING_DOWN = 1024;
 /** How long `sendLast` waits for its frame to be written before the session may end anyway. */
@@ -89,9 +97,12 @@ export function createDownSender(
     }
     const topic = downTopic(connection.deviceId, message.channel);
     const granted = connection.subscriptions.grantedQos(topic);
-    if (granted < 0) {
+    // A SUBSCRIBE's filters count from aedes' authorization of it, but what was held for them leaves only after its
+    // SUBACK, a turn of the loop later (`subscribed`): a frame of a topic with frames still held waits behind them, or
+    // it would overtake them.
+    if (granted < 0 || isHeld(connection, message.channel)) {
       const now = clock.now();
-      if (now < connection.holdUntilMs) {
+      if (now < connection.holdUntilMs || granted >= 0) {
         connection.heldDown ??= [];
         hold(connection.heldDown, message, requestedQos);
         // Armed with the first held frame, not for every session: most devices subscribe before any frame is held.
@@ -158,6 +169,8 @@ export function createDownSender(
     subscribed(connection) {
       const held = connection.heldDown;
       if (held === undefined || held.length === 0) return;
+      // Taken off first: a frame sent now must not find itself, or those of its topic before it, still held.
+      connection.heldDown = undefined;
       const still: HeldDown[] = [];
       for (const item of held) {
         if (connection.subscriptions.grantedQos(downTopic(connection.deviceId, item.message.channel)) >= 0) {
