@@ -12,6 +12,7 @@ import type { EngineClient } from "../../engine-client/index.ts";
 import { startEngineSimulator } from "../../engine-client/sim/index.ts";
 import type { EngineSimulator } from "../../engine-client/sim/index.ts";
 import { DeviceHarness, waitFor } from "./device-harness.ts";
+import { scriptedEngine } from "./scripted-engine.ts";
 
 const TEXT = "Temperature 21.5 °C, humidity 40 % — all normal. Ventilation ✓ 🌡️ next check in 10 min. ".repeat(4);
 const FINAL: ReasonStreamFrame = { id: "q-1", seq: 12, fin: true, fr: "stop", u: { p: 812, c: 96, k: 640 } };
@@ -115,5 +116,22 @@ describe("reason frames of a device with a small maxFrame", () => {
       chunks.map((_c, i) => i),
     );
     for (const c of chunks) assert.ok(getCodec("cbor").encodeDown("reason", c).byteLength <= 24);
+  });
+
+  test("a non-streaming device whose turn fails after a round that said something gets fr error, its text cut", async () => {
+    const scripted = scriptedEngine();
+    const h = new DeviceHarness({ engine: scripted });
+    harnesses.push(h);
+    const dev = await h.open("tiny-f3", "cbor");
+    await h.send(dev, { channel: "hello", frame: { fw: "0.1", stream: false, maxFrame: 60 } });
+    await h.send(dev, { channel: "reason", frame: { id: "q", q: "Status?" } });
+    const said = "Let me read the shadow first; this takes a moment.";
+    (await scripted.call(0)).reply({ text: said, tool: "read_shadow" });
+    (await scripted.call(1)).fail(new Error("the engine went away"));
+    const fin = await waitFor(() => dev.frames("reason").find((f) => f.fin === true), "the final frame");
+    assert.equal(dev.frames("error")[0]?.id, "q");
+    assert.equal(fin.fr, "error");
+    assert.ok(typeof fin.text === "string" && fin.text.length > 0 && said.startsWith(fin.text));
+    assert.ok(getCodec("cbor").encodeDown("reason", fin).byteLength <= 60);
   });
 });

@@ -13,8 +13,8 @@ export interface ScriptedCall {
   readonly aborted: boolean;
   /** True once it was answered, failed or aborted. */
   readonly settled: boolean;
-  /** Answers with `text`, or with one call of `tool` (arguments `args`, JSON text). */
-  reply(answer: { text: string } | { tool: string; args?: string }): void;
+  /** Answers with `text`, or with one call of `tool` (arguments `args`, JSON text), after `text` when given. */
+  reply(answer: { text: string } | { tool: string; args?: string; text?: string }): void;
   fail(error: Error): void;
 }
 
@@ -44,19 +44,15 @@ export function scriptedEngine(): ScriptedEngine {
         request,
         aborted: false,
         settled: false,
-        reply(answer: { text: string } | { tool: string; args?: string }) {
+        reply(answer: { text: string } | { tool: string; args?: string; text?: string }) {
           if (call.settled) throw new Error("this engine call is settled already");
           call.settled = true;
-          const events: ChatStreamEvent[] =
-            "text" in answer
-              ? [{ type: "text", text: answer.text }]
-              : [
-                  {
-                    type: "tool-call",
-                    call: { id: `call-${calls.length}`, name: answer.tool, arguments: answer.args ?? "{}" },
-                  },
-                ];
-          events.push({ type: "done", finishReason: "text" in answer ? "stop" : "tool_calls", usage: USAGE });
+          const events: ChatStreamEvent[] = answer.text === undefined ? [] : [{ type: "text", text: answer.text }];
+          if ("tool" in answer) {
+            const id = `call-${calls.length}`;
+            events.push({ type: "tool-call", call: { id, name: answer.tool, arguments: answer.args ?? "{}" } });
+          }
+          events.push({ type: "done", finishReason: "tool" in answer ? "tool_calls" : "stop", usage: USAGE });
           settle({ events });
         },
         fail(error: Error) {
