@@ -12,6 +12,7 @@
  * (the mean answer length)  --length-spread 0.5 (answer lengths uniform in output-tokens x (1 -/+ spread), the same
  * per request in every mode, length-plan.ts; 0: every answer output-tokens long)
  * --pairs 48 (paired latency at one device, paired.ts; 0 skips it)
+ * --think-ms 0 (each request first waits a pause uniform in [0, think-ms), the same in every mode, think-plan.ts)
  * --time-scale 1  --turns 24  --json FILE (also write the results as JSON)  --cpu-prof DIR (write a V8 CPU profile
  * of the throughput bridge there; summarize it with bench/fleet/profile-summary.ts), --compare-bin FILE (a second
  * throughput bridge started from another build's bin/agent-bridge.js, e.g. a git worktree of the baseline commit,
@@ -39,6 +40,7 @@ import { median, type Row, rowTables } from "./bridge-rows.ts";
 import { type BenchMode, type StreamOutcome, directMode } from "./modes.ts";
 import { type TurnUsage, multiTurnWorkload, overallHitRate, warmHitRate } from "./multi-turn.ts";
 import { startSimProcess } from "./sim-start.ts";
+import { checkThinkMs, thinkMsOf } from "./think-plan.ts";
 import { readPrefillCounters, sequencesPerPrefillStep } from "./sim-stats.ts";
 
 const concurrencies = option("concurrency", "1,16,64,256").split(",").map(Number);
@@ -49,6 +51,7 @@ const rounds = Number(option("rounds", "3"));
 const outputTokens = Number(option("output-tokens", "64"));
 const lengths: LengthPlan = lengthPlan(outputTokens, Number(option("length-spread", "0.5")));
 const timeScale = Number(option("time-scale", "1"));
+const thinkMs = checkThinkMs(Number(option("think-ms", "0")));
 const turns = Number(option("turns", "24"));
 const jsonFile = option("json", "");
 const deadlineS = Number(option("deadline-s", "900"));
@@ -84,6 +87,8 @@ async function runMode(
       const agentId = `bench-${worker}`;
       for (let i = 0; i < count; i++) {
         const question = `${tag} ${agentId} q${i}: how are the readings?`;
+        const pauseMs = thinkMsOf(thinkMs, worker, i);
+        if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
         const prompt = agentShapedPrompt(agentId, question, Date.now());
         outcomes.push(await mode.call({ ...prompt, maxTokens: lengths.lengthOf(worker, i) }));
       }
@@ -299,7 +304,7 @@ async function main(): Promise<void> {
 
   const lines: string[] = [];
   lines.push(
-    `reasoning path through the bridge: answers of ${lengths.minTokens} to ${lengths.maxTokens} tokens (mean ${outputTokens}, spread ${lengths.spread}), time scale ${timeScale}, >= ${perWorker} requests per device and >= ${minRequests} per run, median of ${rounds} rounds`,
+    `reasoning path through the bridge: answers of ${lengths.minTokens} to ${lengths.maxTokens} tokens (mean ${outputTokens}, spread ${lengths.spread}), time scale ${timeScale}, >= ${perWorker} requests per device and >= ${minRequests} per run, median of ${rounds} rounds${thinkMs > 0 ? `, think time uniform in [0, ${thinkMs}) ms` : ""}`,
   );
   const bridgeModes = ["bridge", ...(compareBin === "" ? [] : ["compare"]), ...(withFloor ? ["floor"] : [])];
   lines.push(...rowTables(results, concurrencies, bridgeModes, idleCpuMsPerS, compareBin));
@@ -332,6 +337,7 @@ async function main(): Promise<void> {
             rounds,
             outputTokens,
             lengthSpread: lengths.spread,
+            thinkMs,
             minAnswerTokens: lengths.minTokens,
             maxAnswerTokens: lengths.maxTokens,
             timeScale,

@@ -50,9 +50,12 @@ export function lengthPlan(meanTokens: number, spread: number): LengthPlan {
   };
 }
 
-/** A number in [0, 1) that depends only on (worker, k): one splitmix32-style mix of both. */
-function unitOf(worker: number, k: number): number {
-  let t = (Math.imul(worker + 1, 0x9e3779b1) ^ Math.imul(k + 1, 0x85ebca77)) >>> 0;
+/**
+ * A number in [0, 1) that depends only on (worker, k) and `stream` (0 for the lengths; another value draws numbers
+ * independent of them from the same pair): one splitmix32-style mix of all three.
+ */
+export function unitOf(worker: number, k: number, stream = 0): number {
+  let t = (Math.imul(worker + 1, 0x9e3779b1) ^ Math.imul(k + 1, 0x85ebca77) ^ Math.imul(stream, 0xc2b2ae3d)) >>> 0;
   t = Math.imul(t ^ (t >>> 16), 0x21f0aaad);
   t = Math.imul(t ^ (t >>> 15), 0x735a2d97);
   return ((t ^ (t >>> 15)) >>> 0) / 4294967296;
