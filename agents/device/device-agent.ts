@@ -24,7 +24,7 @@ import type { Approval, ApprovalStatus } from "./reasoning/approval-store.ts";
 import type { ResolveApprovalResult } from "./reasoning/approval-flow.ts";
 import { handleToolCalls, resolveApproval, resumeWaitingTurns } from "./reasoning/approval-flow.ts";
 import type { ConversationEntry } from "./reasoning/conversation-store.ts";
-import { Reasoner } from "./reasoning/reasoner.ts";
+import { Reasoner, reasonRequestId } from "./reasoning/reasoner.ts";
 import { endTurnOfFailedOutcome, tryEndStrandedTurns } from "./reasoning/stranded-turns.ts";
 import type { UsageTotals } from "./reasoning/turn-store.ts";
 import { migrateDeviceSchema } from "./schema.ts";
@@ -163,11 +163,19 @@ export class DeviceAgent extends Agent<ValueMap> {
           return;
         }
         return this.#onDeviceFrame(conn, message);
-      case "reason":
-        // A reasoning turn writes the conversation and may act on the device: not for readonly viewers.
-        if (conn.readonly) core.sendError(conn, "BRIDGE_ERR_READONLY", "a readonly connection may not start reasoning");
-        else return this.#reasoner.request(conn, message.frame);
+      case "reason": {
+        // A reasoning turn writes the conversation and may act on the device: not for readonly viewers. The refusal
+        // names the request like every other refusal of a question, so a client with several open can tell which.
+        if (!conn.readonly) return this.#reasoner.request(conn, message.frame);
+        const id = reasonRequestId(message.frame);
+        core.sendError(
+          conn,
+          "BRIDGE_ERR_READONLY",
+          "a readonly connection may not start reasoning",
+          id === null ? {} : { id },
+        );
         return;
+      }
       case "rpc": {
         // The base class answers on the connection it is handed: a device's gets a send that keeps within maxFrame.
         const maxFrame = device ? core.presence.profile().caps.maxFrame : null;

@@ -172,6 +172,8 @@ test("a hello-less device gets the desired state with its first message, and a r
   });
   await h.send(viewer, { channel: "reason", frame: { id: "v", q: "hi" } });
   assert.equal(viewer.frames("error")[0]?.code, "BRIDGE_ERR_READONLY");
+  // Like every other refusal of a question, it names the request, so a client with several open can tell which.
+  assert.equal(viewer.frames("error")[0]?.id, "v");
 });
 
 test("tool-call rounds per turn are bounded: the last round is asked without tools and must answer", async () => {

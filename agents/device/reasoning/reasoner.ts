@@ -30,6 +30,11 @@ import { startQueuedTurns } from "./turn-queue.ts";
 import { endViewerTurns } from "./viewer-turns.ts";
 
 const REQUEST_ID_MAX = 64;
+
+/** The request id of a `reason` frame: a string of 1 to REQUEST_ID_MAX characters, or null when it has none. */
+export function reasonRequestId(frame: ReasonRequestFrame | undefined): string | null {
+  return typeof frame?.id === "string" && frame.id.length > 0 && frame.id.length <= REQUEST_ID_MAX ? frame.id : null;
+}
 export { truncateUtf8 } from "./fit-frame.ts";
 
 export class Reasoner {
@@ -56,8 +61,7 @@ export class Reasoner {
   /** Handles `up/reason`: validates, checks the engine and the concurrency bound, opens a turn and its first round. */
   request(conn: Connection, frame: ReasonRequestFrame): Promise<void> | undefined {
     const { core } = this;
-    const id =
-      typeof frame?.id === "string" && frame.id.length > 0 && frame.id.length <= REQUEST_ID_MAX ? frame.id : null;
+    const id = reasonRequestId(frame);
     if (id === null) {
       core.sendError(conn, "BRIDGE_ERR_FRAME_INVALID", `reason needs id (1-${REQUEST_ID_MAX} characters)`);
       return undefined;
