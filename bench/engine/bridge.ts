@@ -32,7 +32,7 @@ import { sampleProcess } from "../fleet/proc.ts";
 import { type Target, startBridge, startScriptTarget } from "../fleet/targets.ts";
 import { agentShapedPrompt } from "./agent-prompt.ts";
 import { type BridgeMode, bridgeMode } from "./bridge-mode.ts";
-import { flag, option, p50p99, percentile } from "./args.ts";
+import { flag, option, p50p99 } from "./args.ts";
 import { connectDevice } from "./mqtt-device.ts";
 import { type PairedLatency, pairedLatency } from "./paired.ts";
 import { type LengthPlan, lengthPlan } from "./length-plan.ts";
