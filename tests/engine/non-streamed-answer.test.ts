@@ -18,6 +18,14 @@ describe("a non-streamed answer", () => {
   });
   after(() => server.close());
 
+  /** A chat.completion holding `message`, as the servers write one. */
+  const answer = (message: Record<string, unknown>, finishReason: string, usage?: Record<string, number>) => ({
+    object: "chat.completion",
+    model: "m",
+    choices: [{ index: 0, message: { role: "assistant", ...message }, finish_reason: finishReason }],
+    ...(usage === undefined ? {} : { usage }),
+  });
+
   const complete = async () => {
     const engine = createEngineClient({ urls: [server.url], model: "m", retry: { maxAttempts: 1 } });
     try {
@@ -28,48 +36,32 @@ describe("a non-streamed answer", () => {
   };
 
   test("a tool call whose arguments are a JSON object (TGI 2.x and 3.0) keeps them, as JSON text", async () => {
-    body = {
-      object: "chat.completion",
-      model: "m",
-      choices: [
-        {
-          index: 0,
-          message: {
-            role: "assistant",
-            tool_calls: [
-              { id: "0", type: "function", function: { description: null, name: "set", arguments: { on: true } } },
-            ],
-          },
-          finish_reason: "eos_token",
-        },
-      ],
-      usage: { prompt_tokens: 3, completion_tokens: 5, total_tokens: 8 },
-    };
-    const answer = await complete();
-    assert.equal(answer.toolCalls.length, 1);
-    assert.equal(answer.toolCalls[0].name, "set");
-    assert.deepEqual(JSON.parse(answer.toolCalls[0].arguments), { on: true });
+    body = answer(
+      {
+        tool_calls: [
+          { id: "0", type: "function", function: { description: null, name: "set", arguments: { on: true } } },
+        ],
+      },
+      "eos_token",
+      { prompt_tokens: 3, completion_tokens: 5, total_tokens: 8 },
+    );
+    const got = await complete();
+    assert.equal(got.toolCalls.length, 1);
+    assert.equal(got.toolCalls[0].name, "set");
+    assert.deepEqual(JSON.parse(got.toolCalls[0].arguments), { on: true });
   });
 
   test("a tool call with arguments as the JSON text OpenAI specifies, and content null, is read as sent", async () => {
-    body = {
-      object: "chat.completion",
-      model: "m",
-      choices: [
-        {
-          index: 0,
-          message: {
-            role: "assistant",
-            content: null,
-            tool_calls: [{ id: "call_1", type: "function", function: { name: "set", arguments: '{"on": false}' } }],
-          },
-          finish_reason: "tool_calls",
-        },
-      ],
-    };
-    const answer = await complete();
-    assert.equal(answer.text, "");
-    assert.deepEqual(answer.toolCalls, [{ id: "call_1", name: "set", arguments: '{"on": false}' }]);
-    assert.deepEqual(answer.usage, { promptTokens: 0, completionTokens: 0, cachedTokens: 0 });
+    body = answer(
+      {
+        content: null,
+        tool_calls: [{ id: "call_1", type: "function", function: { name: "set", arguments: '{"on": false}' } }],
+      },
+      "tool_calls",
+    );
+    const got = await complete();
+    assert.equal(got.text, "");
+    assert.deepEqual(got.toolCalls, [{ id: "call_1", name: "set", arguments: '{"on": false}' }]);
+    assert.deepEqual(got.usage, { promptTokens: 0, completionTokens: 0, cachedTokens: 0 });
   });
 });
