@@ -232,6 +232,8 @@ function readTagged(ai: number, depth: number): unknown {
   while (tag === 55799) {
     need(1);
     const ib = bytes[pos];
+    // A tag holds a data item and a break is none: passed up, it would end the enclosing indefinite-length item.
+    if (ib === 0xff) throw malformed("a tag over a break code");
     if (ib >> 5 !== 6) return readItem(depth);
     pos++;
     if ((ib & 31) === 31) throw malformed("a tag with an indefinite-length head");

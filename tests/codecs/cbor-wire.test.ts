@@ -125,6 +125,9 @@ describe("CBOR liberal reading", () => {
     ["a tag with an indefinite-length head", "df 41 00", "BRIDGE_ERR_FRAME_DECODE"],
     ["a break inside a definite array", "82 01 ff", "BRIDGE_ERR_FRAME_DECODE"],
     ["an indefinite array without its break", "9f 01", "BRIDGE_ERR_FRAME_DECODE"],
+    // A tag holds one data item; a break is none, so a tagged break cannot end an indefinite-length item.
+    ["a self-described tag over the break of an indefinite array", "9f 01 d9d9f7 ff", "BRIDGE_ERR_FRAME_DECODE"],
+    ["a self-described tag over the break of an indefinite map", "bf 6161 01 d9d9f7 ff", "BRIDGE_ERR_FRAME_DECODE"],
   ];
   for (const [name, resHex, code] of refused) {
     test(`refuses ${name} with ${code}`, () => {
