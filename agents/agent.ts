@@ -286,7 +286,11 @@ export abstract class Agent<S extends Value = ValueMap> {
 
   /** Destroys this agent (database, schedules, queue) after the current event; do not await it inside an event. */
   destroy(): Promise<void> {
-    return this.#cell.requestDestroy();
+    const cell = this.#cell;
+    // An instance kept after it hibernated: its cell is closed and no longer the agent's. Destroying through it unlinked
+    // the database of the instance woken since, which went on out of the registry beside the next one it made.
+    if (cell.closed && cell.pendingDestroy === null) throw cell.notInMemory();
+    return cell.requestDestroy();
   }
 }
 

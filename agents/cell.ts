@@ -161,10 +161,13 @@ export class AgentCell {
   // ---------- storage and state (cell-state.ts) ----------
 
   sqlRunner(): SqlRunner {
-    if (this.sql === null) {
-      throw new BridgeError(AGENT_ERRORS.AGENT_HIBERNATED, `agent ${this.id} is not in memory`, { agent: this.id });
-    }
+    if (this.sql === null) throw this.notInMemory();
     return this.sql;
+  }
+
+  /** What a call of agent code into a cell out of memory throws (BRIDGE_ERR_AGENT_HIBERNATED). */
+  notInMemory(): BridgeError {
+    return new BridgeError(AGENT_ERRORS.AGENT_HIBERNATED, `agent ${this.id} is not in memory`, { agent: this.id });
   }
 
   getState(): Value | undefined {
