@@ -22,13 +22,14 @@ type Context = Readonly<Record<string, string | number | boolean | undefined>>;
 export class ConnectionImpl implements Connection {
   readonly id: string;
   readonly kind: ConnectionKind;
-  readonly codec: CodecName;
   readonly readonly: boolean;
   protocol: boolean;
   readonly context: Context;
   state: Value | null;
   readonly transport: ConnectionTransport;
   readonly #home: AgentCell;
+  /** The codec given when the connection opened (or as persisted). */
+  readonly #openedCodec: CodecName;
 
   constructor(
     cell: AgentCell,
@@ -46,12 +47,20 @@ export class ConnectionImpl implements Connection {
     this.#home = cell;
     this.id = facts.id;
     this.kind = facts.kind;
-    this.codec = facts.codec;
+    this.#openedCodec = facts.codec;
     this.readonly = facts.readonly;
     this.protocol = facts.protocol;
     this.context = facts.context;
     this.state = state;
     this.transport = transport;
+  }
+
+  /**
+   * The codec frames leave in now: the transport's when it can change (an MQTT device's hello names another codec
+   * than the session opened with), so a frame is measured against the device's maxFrame in the codec it is sent in.
+   */
+  get codec(): CodecName {
+    return this.transport.codec ?? this.#openedCodec;
   }
 
   /** The cell, refused once its agent instance was retired: a late send must not join another event (retirement.ts). */

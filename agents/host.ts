@@ -31,6 +31,12 @@ export interface ConnectionTransport {
    * the transport should record as such: `destroyed`, its agent was destroyed (gone, not failing).
    */
   close(reason: string, as?: RuntimeCloseReason): void;
+  /**
+   * The codec the transport encodes frames in now, for a transport where that can change after the connection opened
+   * (an MQTT device's hello names another codec): the agent measures frames against the device's maxFrame in it.
+   * Absent: the codec given when the connection opened holds for its whole life.
+   */
+  readonly codec?: CodecName;
 }
 
 /** Facts about a connection, given when it opens. */

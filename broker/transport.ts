@@ -4,7 +4,7 @@
  */
 import type { ConnectionTransport, ProtocolMessage, RuntimeCloseReason } from "../agents/host.ts";
 import { protocolToDown } from "../agents/protocol-down.ts";
-import type { DownMessage } from "../codecs/frames.ts";
+import type { CodecName, DownMessage } from "../codecs/frames.ts";
 import type { Clock } from "./clock.ts";
 import type { DeviceConnection, HeldDown } from "./connection.ts";
 import { DownHandOver } from "./down-hand-over.ts";
@@ -223,6 +223,11 @@ export class MqttConnectionTransport implements ConnectionTransport {
 
   close(reason: string, as?: RuntimeCloseReason): void {
     this.closeFromServer(this.connection, reason, as);
+  }
+
+  /** The codec the session's down frames are encoded in now (a hello may change it after the session opened). */
+  get codec(): CodecName {
+    return this.connection.codec;
   }
 }
 

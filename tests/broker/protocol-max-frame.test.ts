@@ -59,4 +59,36 @@ describe("protocol frames and a JSON device's maxFrame", () => {
       await endClient(second);
     }
   });
+
+  test("a hello that changes the device's codec: frames are measured in the codec they leave in", async () => {
+    // Registered as CBOR; its hello says JSON. The broker encodes every later frame in JSON, so the agent must measure
+    // them in JSON too: measured in the codec the session opened with (CBOR, about half the size), a JSON frame over
+    // the device's maxFrame went out.
+    const id = "mf-codec-switch";
+    const secret = await rb.addDevice(id, "cbor");
+    // The ping result is 59 bytes of JSON (33 of CBOR); the refusal that replaces it, 57.
+    const maxFrame = 57;
+    const client = await connectDevice(rb.url, { clientId: id, username: id, password: secret });
+    try {
+      const inbox = collect(client);
+      await subscribe(client, `devices/${id}/down/#`);
+      await publish(
+        client,
+        `devices/${id}/up/hello/json`,
+        json.encodeUp("hello", { fw: "1.0", codec: "json", maxFrame }),
+      );
+      await publish(client, `devices/${id}/up/rpc/json`, json.encodeUp("rpc", { id: "p1", m: "ping" }));
+      await waitUntil(() => inbox.some((m) => m.topic === `devices/${id}/down/rpc`));
+      for (const m of inbox) assert.ok(m.payload.byteLength <= maxFrame, `${m.topic} is ${m.payload.byteLength} bytes`);
+      const rpc = json.decodeDown(
+        "rpc",
+        inbox.find((m) => m.topic === `devices/${id}/down/rpc`)?.payload ?? Buffer.alloc(0),
+      );
+      assert.ok(rpc.ok);
+      assert.equal(rpc.frame.ok, false);
+      assert.equal(rpc.frame.err, "BRIDGE_ERR_FRAME_TOO_LARGE");
+    } finally {
+      await endClient(client);
+    }
+  });
 });
