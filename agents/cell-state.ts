@@ -23,7 +23,7 @@ export function writeStateBytes(cell: AgentCell, scope: Scope, bytes: Uint8Array
 
 /** AgentCell.setAgentState: the agent's setState, checked and encodable at the call. */
 export function setAgentState(cell: AgentCell, next: Value, source: Connection | null): void {
-  const agent = cell.agent!;
+  const agent = cell.liveAgent();
   agent.validateStateChange(next, source);
   encodeValue(next); // a value that cannot be stored fails here, at the call, not at commit
   write(cell, () => {

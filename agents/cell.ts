@@ -165,6 +165,16 @@ export class AgentCell {
     return this.sql;
   }
 
+  /**
+   * The agent instance of this cell, for a call of agent code that needs it (setState, schedule, queue): an instance
+   * kept after it hibernated reaches a cell whose agent is gone, and is told so (BRIDGE_ERR_AGENT_HIBERNATED) rather
+   * than failing with a TypeError.
+   */
+  liveAgent(): Agent<Value> {
+    if (this.agent === null) throw this.notInMemory();
+    return this.agent;
+  }
+
   /** What a call of agent code into a cell out of memory throws (BRIDGE_ERR_AGENT_HIBERNATED). */
   notInMemory(): BridgeError {
     return new BridgeError(AGENT_ERRORS.AGENT_HIBERNATED, `agent ${this.id} is not in memory`, { agent: this.id });

@@ -33,7 +33,7 @@ function toItem(row: QueueRow): QueueItem {
 
 /** Appends an item; it runs after the current event commits (and on wake, and after a restart). */
 export function enqueueItem(cell: AgentCell, method: string, payload: Value, retry: RetryOptions | undefined): string {
-  if (findPublicMethod(cell.agent!, method) === undefined) {
+  if (findPublicMethod(cell.liveAgent(), method) === undefined) {
     throw new BridgeError(
       AGENT_ERRORS.SCHEDULE_INVALID,
       `agent has no public method ${JSON.stringify(method)} to queue`,

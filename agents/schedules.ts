@@ -46,7 +46,7 @@ export function nextCronTime(expression: string, afterMs: number): number | null
 }
 
 function checkMethod(cell: AgentCell, method: string): void {
-  if (findPublicMethod(cell.agent!, method) === undefined) {
+  if (findPublicMethod(cell.liveAgent(), method) === undefined) {
     throw invalid(`agent has no public method ${JSON.stringify(method)} to schedule`, "method");
   }
 }

@@ -57,3 +57,22 @@ test("destroy() of an instance that hibernated is refused and leaves the agent's
     await rt.shutdown();
   }
 });
+
+test("setState, schedule and queue of an instance that hibernated throw BRIDGE_ERR_AGENT_HIBERNATED, not a TypeError", async () => {
+  const clock = new ManualClock();
+  const rt = testRuntime(path.join(t.dir, "stale-writes"), Keeper, 1, { clock, idleTimeoutMs: 1_000 });
+  try {
+    instances.length = 0;
+    assert.deepEqual(await rt.call("w", "bump", []), { ok: true, value: 1 });
+    await clock.advance(2_000);
+    assert.equal(rt.stats().active, 0, "hibernated");
+    const stale = instances[0];
+    const hibernated = (err: unknown) => err instanceof BridgeError && err.code === "BRIDGE_ERR_AGENT_HIBERNATED";
+    assert.throws(() => stale.setState({ n: 9 }), hibernated);
+    assert.throws(() => stale.schedule(60, "bump"), hibernated);
+    assert.throws(() => stale.queue("bump", null), hibernated);
+    assert.deepEqual(await rt.call("w", "bump", []), { ok: true, value: 2 }, "nothing of the stale calls was written");
+  } finally {
+    await rt.shutdown();
+  }
+});
