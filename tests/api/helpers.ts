@@ -6,7 +6,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import pino from "pino";
 import type { UpMessage } from "../../codecs/frames.ts";
 import type { ReasoningEngine } from "../../agents/engine.ts";
@@ -78,7 +78,10 @@ export async function createApiFixture(
   const app =
     options.apiLogger === undefined
       ? Fastify()
-      : Fastify({ loggerInstance: options.apiLogger, disableRequestLogging: true });
+      : Fastify({
+          loggerInstance: options.apiLogger,
+          logController: new LogController({ disableRequestLogging: true }),
+        });
   const engine =
     options.engine?.health !== undefined && options.engine.stats !== undefined
       ? (options.engine as OperatorEngine)
