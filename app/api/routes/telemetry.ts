@@ -74,11 +74,16 @@ export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps
  * `Date.parse`, whose fallback reads almost any text as some date (`-5` is May 2001), so a typo would silently query
  * the wrong range.
  */
-const ISO_8601 = /^\d{4}-\d{2}(?:-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?)?)?$/;
+const ISO_8601 = /^(\d{4})-(\d{2})(?:-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?)?)?$/;
 
 /** Parses ms-since-epoch digits or an ISO 8601 date; a 400 naming `field` otherwise. */
 export function parseTime(text: string, field: string): number {
-  const ms = /^\d{1,15}$/.test(text) ? Number(text) : ISO_8601.test(text) ? Date.parse(text) : Number.NaN;
+  const iso = ISO_8601.exec(text);
+  const ms = /^\d{1,15}$/.test(text)
+    ? Number(text)
+    : iso !== null && dayInMonth(iso[1], iso[2], iso[3])
+      ? Date.parse(text)
+      : Number.NaN;
   if (!Number.isFinite(ms)) {
     throw new ApiError(
       400,
@@ -88,4 +93,18 @@ export function parseTime(text: string, field: string): number {
     );
   }
   return ms;
+}
+
+/**
+ * Whether the month has the day. `Date.parse` takes any day up to 31 and rolls it over into the next month
+ * (`2026-02-29` is March 1), which would query a range the operator never asked for.
+ */
+function dayInMonth(year: string, month: string, day: string | undefined): boolean {
+  if (day === undefined) return true;
+  // Months out of range are left to Date.parse, which reads them as NaN. Leap years computed here rather than by
+  // Date.UTC, which takes years 0-99 as 1900-1999.
+  const y = Number(year);
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  const last = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][Number(month) - 1] ?? 31;
+  return Number(day) <= last;
 }
