@@ -56,14 +56,19 @@ export async function addBatch(
     const results = await Promise.all(
       chunk.map((id) => registry.add(id, { codec: options.codec, agentClass: options.agentClass })),
     );
+    // Every device of the chunk that was created is printed before a failure ends the batch (an id another process
+    // took since the check above): its secret is stored only as a hash, so unprinted it could never log in.
+    let failed: CliExit | undefined;
     for (const [j, result] of results.entries()) {
       if (result.status !== "created") {
         process.stderr.write(`error: ${chunk[j]}: ${result.status === "invalid" ? result.message : "exists"}\n`);
-        throw new CliExit(result.status === "invalid" ? EXIT_USAGE : EXIT_FAILURE);
+        failed ??= new CliExit(result.status === "invalid" ? EXIT_USAGE : EXIT_FAILURE);
+        continue;
       }
       const { id } = result.device;
       out(options.json ? JSON.stringify({ id, secret: result.secret }) : `${id}\t${result.secret}`);
     }
+    if (failed !== undefined) throw failed;
   }
   if (!options.json) {
     process.stderr.write(
