@@ -72,9 +72,10 @@ export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps
 /**
  * ISO 8601 dates and date-times (`2026-01-15`, `2026-01-15T12:00:00.5Z`, `2026-01-15 12:00+01:00`). Checked before
  * `Date.parse`, whose fallback reads almost any text as some date (`-5` is May 2001), so a typo would silently query
- * the wrong range.
+ * the wrong range. A date-time without an offset is UTC, as a bare date is: `Date.parse` reads it in the server's
+ * time zone, so the same query meant another range on a server not set to UTC.
  */
-const ISO_8601 = /^(\d{4})-(\d{2})(?:-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?)?)?$/;
+const ISO_8601 = /^(\d{4})-(\d{2})(?:-(\d{2})(?:([T ])\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?)?$/;
 
 /** Parses ms-since-epoch digits or an ISO 8601 date; a 400 naming `field` otherwise. */
 export function parseTime(text: string, field: string): number {
@@ -82,7 +83,7 @@ export function parseTime(text: string, field: string): number {
   const ms = /^\d{1,15}$/.test(text)
     ? Number(text)
     : iso !== null && dayInMonth(iso[1], iso[2], iso[3])
-      ? Date.parse(text)
+      ? Date.parse(iso[4] !== undefined && iso[5] === undefined ? `${text}Z` : text)
       : Number.NaN;
   if (!Number.isFinite(ms)) {
     throw new ApiError(
