@@ -50,6 +50,13 @@ export function readTelemetryQuery(query: Value): TelemetryQuery {
     if (query.order !== "asc" && query.order !== "desc") throw invalidArgument("order", 'must be "asc" or "desc"');
     out.order = query.order;
   }
+  if (query.after !== undefined && query.after !== null) {
+    if (!isValueMap(query.after)) throw invalidArgument("after", "must be a map {ts, id} (a page's next)");
+    const ts = optionalInteger(query.after.ts, "after.ts");
+    const id = optionalInteger(query.after.id, "after.id");
+    if (ts === undefined || id === undefined) throw invalidArgument("after", "needs ts and id (a page's next)");
+    out.after = { ts, id };
+  }
   return out;
 }
 

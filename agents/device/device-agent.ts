@@ -30,7 +30,7 @@ import type { UsageTotals } from "./reasoning/turn-store.ts";
 import { migrateDeviceSchema } from "./schema.ts";
 import type { Shadow } from "./shadow-store.ts";
 import type { Reading } from "./telemetry-readings.ts";
-import type { TelemetryRow } from "./telemetry-store.ts";
+import type { TelemetryPage, TelemetryRow } from "./telemetry-store.ts";
 import { invalidArgument, optionalInteger, readCommandInput, readTelemetryQuery } from "./arguments.ts";
 import { isValueMap } from "./values.ts";
 import { checkDeviceAgentWiring, deviceAgentWiring } from "./wiring.ts";
@@ -283,6 +283,14 @@ export class DeviceAgent extends Agent<ValueMap> {
   /** Stored telemetry: `{from, to, metric, limit, order}` (times ms since epoch; newest first by default). */
   queryTelemetry(query: Value = {}): TelemetryRow[] {
     return this.#core.telemetry.query(readTelemetryQuery(query));
+  }
+
+  /**
+   * `queryTelemetry` a page at a time: `{readings, next}`, where `next` (`{ts, id}` of the last reading, null when the
+   * page was not full) passed back as `after` continues the query exactly where the page ended.
+   */
+  queryTelemetryPage(query: Value = {}): TelemetryPage {
+    return this.#core.telemetry.queryPage(readTelemetryQuery(query));
   }
 
   /** Runs telemetry retention now (it also runs every `telemetryRetentionEveryRows` inserts). Returns rows deleted. */

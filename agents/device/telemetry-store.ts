@@ -32,6 +32,23 @@ export interface TelemetryQuery {
   limit?: number;
   /** Newest first ("desc", the default) or oldest first ("asc"). */
   order?: "asc" | "desc";
+  /**
+   * Continue a page: only readings strictly after this one in the query's order (`next` of the previous page). Paging
+   * on `ts` alone cannot: readings of one frame share their ts, and a page may end among them.
+   */
+  after?: TelemetryCursor;
+}
+
+/** Where a page of readings ended: the last reading's ts and id (ids are unique per device and never reused). */
+export interface TelemetryCursor {
+  ts: number;
+  id: number;
+}
+
+/** A page of readings, and where the next one starts (null when this page was not full: nothing more matched). */
+export interface TelemetryPage {
+  readings: TelemetryRow[];
+  next: TelemetryCursor | null;
 }
 
 export interface TelemetryRetention {
@@ -189,31 +206,68 @@ export class TelemetryStore {
 
   /** Readings matching `query`, newest first unless `order` is "asc". */
   query(query: TelemetryQuery = {}): TelemetryRow[] {
-    const from = query.from ?? Number.MIN_SAFE_INTEGER;
-    const to = query.to ?? Number.MAX_SAFE_INTEGER;
+    return this.queryPage(query).readings;
+  }
+
+  /** `query` as a page: the readings and the cursor of the next page. */
+  queryPage(query: TelemetryQuery = {}): TelemetryPage {
+    const after = query.after;
+    const asc = query.order === "asc";
+    // A cursor narrows the range to its ts and leaves the rows at that ts to the id test (in SQL for whole rows, in
+    // #expand for the readings of a row): a row's readings all have its ts, and ids [id, id + n).
+    let from = query.from ?? Number.MIN_SAFE_INTEGER;
+    let to = query.to ?? Number.MAX_SAFE_INTEGER;
+    if (after !== undefined) {
+      if (asc) from = Math.max(from, after.ts);
+      else to = Math.min(to, after.ts);
+    }
+    const cursorTs = after?.ts ?? (asc ? Number.MIN_SAFE_INTEGER : Number.MAX_SAFE_INTEGER);
+    const cursorId = after?.id ?? (asc ? Number.MIN_SAFE_INTEGER : Number.MAX_SAFE_INTEGER);
     const limit = Math.max(0, Math.min(query.limit ?? 1000, TELEMETRY_QUERY_MAX_ROWS));
     const metric = query.metric ?? null;
-    const asc = query.order === "asc";
-    if (limit === 0 || (metric !== null && !this.shapes.hasMetric(metric))) return [];
+    if (limit === 0 || from > to || (metric !== null && !this.shapes.hasMetric(metric))) {
+      return { readings: [], next: null };
+    }
     // Literal statements rather than `(? IS NULL OR ...)`, so SQLite can use the (ts, shape) index. A row of a
-    // matching shape holds the metric at least once, so `limit` rows always hold `limit` readings when there are.
+    // matching shape holds the metric at least once, so `limit` rows always hold `limit` readings when there are;
+    // after a cursor, one more, as the row holding the cursor's reading may have none left to give.
+    const rowLimit = after === undefined ? limit : limit + 1;
     let rows: StoredRow[];
     if (metric !== null && asc) {
       rows = this.sql<StoredRow>`SELECT id, ts, shape, vals FROM telemetry_rows WHERE ts >= ${from} AND ts <= ${to}
+        AND (ts > ${cursorTs} OR id + n - 1 > ${cursorId})
         AND shape IN (SELECT shape FROM telemetry_shape_metrics WHERE metric = ${metric})
-        ORDER BY ts ASC, id ASC LIMIT ${limit}`;
+        ORDER BY ts ASC, id ASC LIMIT ${rowLimit}`;
     } else if (metric !== null) {
       rows = this.sql<StoredRow>`SELECT id, ts, shape, vals FROM telemetry_rows WHERE ts >= ${from} AND ts <= ${to}
+        AND (ts < ${cursorTs} OR id < ${cursorId})
         AND shape IN (SELECT shape FROM telemetry_shape_metrics WHERE metric = ${metric})
-        ORDER BY ts DESC, id DESC LIMIT ${limit}`;
+        ORDER BY ts DESC, id DESC LIMIT ${rowLimit}`;
     } else if (asc) {
       rows = this.sql<StoredRow>`SELECT id, ts, shape, vals FROM telemetry_rows WHERE ts >= ${from} AND ts <= ${to}
-        ORDER BY ts ASC, id ASC LIMIT ${limit}`;
+        AND (ts > ${cursorTs} OR id + n - 1 > ${cursorId})
+        ORDER BY ts ASC, id ASC LIMIT ${rowLimit}`;
     } else {
       rows = this.sql<StoredRow>`SELECT id, ts, shape, vals FROM telemetry_rows WHERE ts >= ${from} AND ts <= ${to}
-        ORDER BY ts DESC, id DESC LIMIT ${limit}`;
+        AND (ts < ${cursorTs} OR id < ${cursorId})
+        ORDER BY ts DESC, id DESC LIMIT ${rowLimit}`;
     }
-    return this.#expand(rows, limit, asc, metric, 0);
+    return this.#page(rows, limit, asc, metric, after);
+  }
+
+  /** `#expand` for a query: the readings past `after` (in the rows at its ts), and the next page's cursor. */
+  #page(
+    rows: StoredRow[],
+    limit: number,
+    asc: boolean,
+    metric: string | null,
+    after: TelemetryCursor | undefined,
+  ): TelemetryPage {
+    const ids: number[] = [];
+    const readings = this.#expand(rows, limit, asc, metric, 0, after, ids);
+    const last = readings.length - 1;
+    const next = readings.length === limit && last >= 0 ? { ts: readings[last].ts, id: ids[last] } : null;
+    return { readings, next };
   }
 
   /** Readings stored now. */
@@ -221,18 +275,35 @@ export class TelemetryStore {
     return sum(this.sql<{ n: number }>`SELECT COALESCE(SUM(n), 0) AS n FROM telemetry_rows`);
   }
 
-  /** Rows to readings in row order (reversed within a row when newest first), filtered, at most `limit`. */
-  #expand(rows: StoredRow[], limit: number, asc: boolean, metric: string | null, afterId: number): TelemetryRow[] {
+  /**
+   * Rows to readings in row order (reversed within a row when newest first), filtered, at most `limit`. `afterId`:
+   * only readings with a greater id. `cursor`: in the rows at its ts, only readings past it in the query's order.
+   * `ids`, when given, gets each returned reading's id.
+   */
+  #expand(
+    rows: StoredRow[],
+    limit: number,
+    asc: boolean,
+    metric: string | null,
+    afterId: number,
+    cursor?: TelemetryCursor,
+    ids?: number[],
+  ): TelemetryRow[] {
     const out: TelemetryRow[] = [];
     for (const row of rows) {
       const shape = this.shapes.get(Number(row.shape));
       const decoded = decodeValue(row.vals);
       if (shape === undefined || !Array.isArray(decoded)) continue;
       const n = shape.metrics.length;
+      const ts = Number(row.ts);
+      const atCursor = cursor !== undefined && ts === cursor.ts;
       for (let j = 0; j < n && out.length < limit; j++) {
         const k = asc ? j : n - 1 - j;
-        if (Number(row.id) + k <= afterId || (metric !== null && shape.metrics[k] !== metric)) continue;
-        out.push(reading(shape, k, Number(row.ts), decoded[k]));
+        const id = Number(row.id) + k;
+        if (id <= afterId || (metric !== null && shape.metrics[k] !== metric)) continue;
+        if (atCursor && (asc ? id <= cursor.id : id >= cursor.id)) continue;
+        out.push(reading(shape, k, ts, decoded[k]));
+        ids?.push(id);
       }
       if (out.length >= limit) break;
     }

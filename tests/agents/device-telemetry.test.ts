@@ -109,3 +109,29 @@ test("a failed event's new telemetry shape is not reused by later readings when 
     { ts: now, metric: "hum", value: 3 },
   ]);
 });
+
+test("queryTelemetryPage goes on after its next, and refuses an after that is no reading's {ts, id}", async () => {
+  const h = harness();
+  const now = h.clock.now();
+  const dev = await h.open("pager-1");
+  await h.send(dev, { channel: "telemetry", frame: { ts: now - 1000, r: { a: 1, b: 2, c: 3 } } });
+  type Page = { readings: TelemetryRow[]; next: { ts: number; id: number } | null };
+  const first = await h.call<Page>("pager-1", "queryTelemetryPage", { order: "asc", limit: 2 });
+  assert.deepEqual(
+    first.readings.map((r) => r.value),
+    [1, 2],
+  );
+  assert.ok(first.next !== null);
+  assert.equal(first.next.ts, now - 1000);
+  const rest = await h.call<Page>("pager-1", "queryTelemetryPage", { order: "asc", limit: 2, after: first.next });
+  assert.deepEqual(
+    rest.readings.map((r) => r.value),
+    [3],
+  );
+  assert.equal(rest.next, null);
+  for (const after of [5, { ts: 1 }, { ts: 1, id: 1.5 }]) {
+    const bad = await h.runtime.call("pager-1", "queryTelemetryPage", [{ after }]);
+    assert.equal(bad.ok, false);
+    if (!bad.ok) assert.equal(bad.code, "BRIDGE_ERR_INVALID_ARGUMENT");
+  }
+});

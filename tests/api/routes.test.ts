@@ -79,7 +79,7 @@ describe("operator REST API", () => {
       assert.ok(doc.paths[path] !== undefined, `missing ${path}`);
     }
     const telemetry = doc.paths["/api/devices/{id}/telemetry"]?.get?.parameters?.map((p) => p.name);
-    assert.deepEqual(telemetry?.sort(), ["from", "id", "limit", "metric", "order", "to"]);
+    assert.deepEqual(telemetry?.sort(), ["cursor", "from", "id", "limit", "metric", "order", "to"]);
     // A device's routes list the 410 of a device removed while the request waited for its agent.
     const responses = (doc.paths["/api/devices/{id}/commands"]?.get as { responses?: Record<string, unknown> })
       ?.responses;

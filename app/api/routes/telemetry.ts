@@ -2,7 +2,7 @@
  * Stored telemetry of one device, by time range and metric. Time bounds accept ms since the epoch or ISO 8601.
  */
 import type { FastifyInstance } from "fastify";
-import type { ValueMap } from "../../../codecs/frames.ts";
+import { isValueMap, type Value, type ValueMap } from "../../../codecs/frames.ts";
 import { callDeviceAgent } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
 import { API_ERROR_CODES, ApiError } from "../errors.ts";
@@ -21,6 +21,7 @@ interface TelemetryQuery {
   metric?: string;
   limit?: number;
   order?: "asc" | "desc";
+  cursor?: string;
 }
 
 export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps): void {
@@ -49,6 +50,10 @@ export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps
               default: DEFAULT_TELEMETRY_LIMIT,
               description: `Capped at ${MAX_TELEMETRY_LIMIT}`,
             },
+            cursor: {
+              type: "string",
+              description: "The previous page's `next`: the readings after its last one, with the same query",
+            },
           },
         },
       },
@@ -63,8 +68,18 @@ export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps
       const order = q.order ?? "asc";
       const spec: ValueMap = { from, to, limit, order };
       if (q.metric !== undefined) spec.metric = q.metric;
-      const rows = await callDeviceAgent(deps, request.params.id, "queryTelemetry", [spec]);
-      return { from, to, metric: q.metric ?? null, limit, order, readings: toJsonValue(rows) };
+      if (q.cursor !== undefined) spec.after = parseCursor(q.cursor);
+      const page = await callDeviceAgent(deps, request.params.id, "queryTelemetryPage", [spec]);
+      const { readings, next } = isValueMap(page) ? page : { readings: [], next: null };
+      return {
+        from,
+        to,
+        metric: q.metric ?? null,
+        limit,
+        order,
+        readings: toJsonValue(readings),
+        next: formatCursor(next),
+      };
     },
   );
 }
@@ -108,4 +123,30 @@ function dayInMonth(year: string, month: string, day: string | undefined): boole
   const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
   const last = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][Number(month) - 1] ?? 31;
   return Number(day) <= last;
+}
+
+/**
+ * A page's `next` as the API hands it out: `<ts>_<id>` of the last reading (ms since the epoch, reading id). Opaque to
+ * clients, which pass it back as `cursor`; paging on `ts` alone could not go on among readings that share one.
+ */
+const CURSOR = /^(-?\d{1,16})_(\d{1,16})$/;
+
+function parseCursor(text: string): ValueMap {
+  const match = CURSOR.exec(text);
+  const ts = Number(match?.[1]);
+  const id = Number(match?.[2]);
+  if (match === null || !Number.isSafeInteger(ts) || !Number.isSafeInteger(id)) {
+    throw new ApiError(
+      400,
+      API_ERROR_CODES.validation,
+      "query.cursor must be a page's next, as returned",
+      "query.cursor",
+    );
+  }
+  return { ts, id };
+}
+
+function formatCursor(next: Value | undefined): string | null {
+  if (!isValueMap(next) || typeof next.ts !== "number" || typeof next.id !== "number") return null;
+  return `${next.ts}_${next.id}`;
 }
