@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import { DeviceAgent } from "../../agents/device/index.ts";
+import type { Value } from "../../codecs/frames.ts";
 import type { TelemetryRow } from "../../agents/device/index.ts";
 import { DeviceHarness } from "./device-harness.ts";
 
@@ -129,7 +130,8 @@ test("queryTelemetryPage goes on after its next, and refuses an after that is no
     [3],
   );
   assert.equal(rest.next, null);
-  for (const after of [5, { ts: 1 }, { ts: 1, id: 1.5 }]) {
+  const notCursors: Value[] = [5, { ts: 1 }, { ts: 1, id: 1.5 }];
+  for (const after of notCursors) {
     const bad = await h.runtime.call("pager-1", "queryTelemetryPage", [{ after }]);
     assert.equal(bad.ok, false);
     if (!bad.ok) assert.equal(bad.code, "BRIDGE_ERR_INVALID_ARGUMENT");
