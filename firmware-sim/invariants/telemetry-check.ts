@@ -60,7 +60,9 @@ export interface HttpVerifierOptions {
 }
 
 /**
- * Reads `GET {baseUrl}/api/devices/{id}/telemetry?metric=seq` page by page (oldest first, paging on `ts`).
+ * Reads `GET {baseUrl}/api/devices/{id}/telemetry?metric=seq` page by page, oldest first: with the answer's `next`
+ * passed back as `cursor`, or, from a server whose answers have none, paging on `ts` (which re-reads the readings of
+ * the last page's millisecond and cannot get past more of them than a page holds).
  */
 export function httpTelemetryVerifier(options: HttpVerifierOptions): TelemetryVerifier {
   const doFetch = options.fetch ?? fetch;
@@ -75,8 +77,10 @@ export function httpTelemetryVerifier(options: HttpVerifierOptions): TelemetryVe
     // Device clocks may be skewed into the future, so the range is wide open rather than "the last day".
     let fromMs = 0;
     const toMs = 9e14;
+    let cursor: string | undefined;
     for (let page = 0; page < maxPages; page++) {
-      const url = `${base}/api/devices/${encodeURIComponent(deviceId)}/telemetry?metric=seq&from=${fromMs}&to=${toMs}&limit=${pageSize}`;
+      const after = cursor === undefined ? "" : `&cursor=${encodeURIComponent(cursor)}`;
+      const url = `${base}/api/devices/${encodeURIComponent(deviceId)}/telemetry?metric=seq&from=${fromMs}&to=${toMs}&limit=${pageSize}${after}`;
       const body: unknown = await fetchWithin(doFetch, url, { headers }, timeoutMs, (response) => {
         if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
         return response.json();
@@ -84,6 +88,11 @@ export function httpTelemetryVerifier(options: HttpVerifierOptions): TelemetryVe
       const pageRows = isRecord(body) && Array.isArray(body.readings) ? body.readings : Array.isArray(body) ? body : [];
       rows.push(...pageRows);
       if (pageRows.length < pageSize) break;
+      if (isRecord(body) && typeof body.next === "string") {
+        cursor = body.next;
+        continue;
+      }
+      if (isRecord(body) && body.next === null) break;
       const lastTs = rowTs(pageRows[pageRows.length - 1]);
       // Same-millisecond rows may straddle pages; re-reading from the last ts duplicates some rows, which a set absorbs.
       if (lastTs === undefined || lastTs <= fromMs) break;

@@ -9,6 +9,8 @@ import { stalledFetch, within } from "./helpers/stalled-fetch.ts";
 describe("telemetry read-back over the operator API", () => {
   const stored = new Map<string, { ts: number; metric: string; value: number }[]>();
   const requests: string[] = [];
+  /** Devices whose answers carry `next` and take `cursor`, as the bridge's do. */
+  const cursorDevices = new Set<string>();
   const commandStates = new Map([
     ["c-done", "SUCCEEDED"],
     ["c-failed", "FAILED"],
@@ -36,8 +38,19 @@ describe("telemetry read-back over the operator API", () => {
       const rows = match ? (stored.get(decodeURIComponent(match[1])) ?? []) : [];
       const from = Number(url.searchParams.get("from") ?? 0);
       const limit = Number(url.searchParams.get("limit") ?? 500);
-      const page = rows.filter((r) => r.ts >= from && r.metric === url.searchParams.get("metric")).slice(0, limit);
-      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ from, limit, readings: page }));
+      const matching = rows.filter((r) => r.ts >= from && r.metric === url.searchParams.get("metric"));
+      if (!cursorDevices.has(decodeURIComponent(match?.[1] ?? ""))) {
+        const page = matching.slice(0, limit);
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ from, limit, readings: page }));
+        return;
+      }
+      // As the bridge pages: `next` when the page is full, passed back as `cursor` (here an offset).
+      const start = Number(url.searchParams.get("cursor") ?? 0);
+      const page = matching.slice(start, start + limit);
+      const next = page.length === limit ? String(start + limit) : null;
+      res
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ from, limit, readings: page, next }));
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -58,6 +71,22 @@ describe("telemetry read-back over the operator API", () => {
     assert.ok(
       requests.filter((r) => r.startsWith("/api/devices/dev-1/telemetry?metric=seq")).length >= 3,
       "it read several pages",
+    );
+  });
+
+  it("follows next as cursor, so more readings in one millisecond than a page holds are all read", async () => {
+    // 25 seq readings at one ts: paging on ts could not get past the first page of them.
+    stored.set(
+      "dev-same-ms",
+      Array.from({ length: 25 }, (_, i) => ({ ts: 2000, metric: "seq", value: 700 + i })),
+    );
+    cursorDevices.add("dev-same-ms");
+    const verify = httpTelemetryVerifier({ baseUrl, token: "t0ken", pageSize: 10 });
+    const acked = Array.from({ length: 25 }, (_, i) => 700 + i);
+    assert.deepEqual(await verify("dev-same-ms", acked), { status: "read", missingSeqs: [] });
+    assert.ok(
+      requests.some((r) => r.includes("&cursor=20")),
+      "it asked for the third page by its cursor",
     );
   });
 
