@@ -12,7 +12,7 @@
  * one, else values generated from the tool's parameter schema.
  */
 import { hash32 } from "../affinity.ts";
-import { splitPieces } from "./tokenizer.ts";
+import { CHARS_PER_TOKEN, splitPieces } from "./tokenizer.ts";
 
 /** One output token. */
 export type Piece =
@@ -68,7 +68,7 @@ export function planGeneration(input: GenerationInput): GenerationPlan {
   const random = seededRandom(seed);
   const tool = pickTool(input);
   if (tool !== undefined) {
-    const args = toolArguments(tool, input.lastContent, random);
+    const args = toolArguments(tool, input.lastContent, random, valueBudget(input.maxTokens));
     const pieces: Piece[] = [
       { type: "tool-start", id: `chatcmpl-tool-${seed.toString(16)}`, name: tool.name },
       ...splitPieces(args).map((text): Piece => ({ type: "tool-args", text })),
@@ -76,7 +76,7 @@ export function planGeneration(input: GenerationInput): GenerationPlan {
     return cut(pieces, input.maxTokens, "tool_calls");
   }
   if (input.jsonSchema !== undefined) {
-    const text = JSON.stringify(sampleSchema(input.jsonSchema, random, 0));
+    const text = JSON.stringify(sampleSchema(input.jsonSchema, random, 0, valueBudget(input.maxTokens)));
     return cut(
       splitPieces(text).map((t): Piece => ({ type: "text", text: t })),
       input.maxTokens,
@@ -123,7 +123,7 @@ function pickTool(input: GenerationInput): SimTool | undefined {
   return choice === "required" ? input.tools[0] : undefined;
 }
 
-function toolArguments(tool: SimTool, content: string, random: () => number): string {
+function toolArguments(tool: SimTool, content: string, random: () => number, budget: ValueBudget): string {
   const start = content.indexOf("{");
   const end = content.lastIndexOf("}");
   if (start !== -1 && end > start) {
@@ -134,11 +134,27 @@ function toolArguments(tool: SimTool, content: string, random: () => number): st
       // Not JSON: fall back to values from the schema.
     }
   }
-  return JSON.stringify(sampleSchema(tool.parameters ?? { type: "object" }, random, 0));
+  return JSON.stringify(sampleSchema(tool.parameters ?? { type: "object" }, random, 0, budget));
+}
+
+/** How many more JSON values a sampled answer may hold. */
+export interface ValueBudget {
+  left: number;
+}
+
+/**
+ * Enough values for any answer `maxTokens` can carry: each value is at least one character, so past this many the
+ * text already runs beyond the cut and stopping there changes nothing that is sent. Without it a schema vLLM serves
+ * (`minItems: 1e9`, nested arrays) made the simulator build the whole value: a blocked event loop or a crash.
+ */
+function valueBudget(maxTokens: number): ValueBudget {
+  return { left: maxTokens * CHARS_PER_TOKEN + 1 };
 }
 
 /** A value that satisfies the common JSON Schema keywords (type, properties, items, enum, const, bounds). */
-export function sampleSchema(schema: unknown, random: () => number, depth: number): unknown {
+export function sampleSchema(schema: unknown, random: () => number, depth: number, budget: ValueBudget): unknown {
+  // Counted before anything else: an array of items with no schema still fills with nulls that use it up.
+  budget.left--;
   if (typeof schema !== "object" || schema === null || depth > 8) return null;
   const s = schema as Record<string, unknown>;
   if ("const" in s) return s.const;
@@ -153,12 +169,14 @@ export function sampleSchema(schema: unknown, random: () => number, depth: numbe
         string,
         unknown
       >;
-      for (const [key, sub] of Object.entries(properties)) out[key] = sampleSchema(sub, random, depth + 1);
+      for (const [key, sub] of Object.entries(properties)) out[key] = sampleSchema(sub, random, depth + 1, budget);
       return out;
     }
     case "array": {
       const count = typeof s.minItems === "number" ? Math.max(1, s.minItems) : 1;
-      return Array.from({ length: count }, () => sampleSchema(s.items, random, depth + 1));
+      const items: unknown[] = [];
+      while (items.length < count && budget.left > 0) items.push(sampleSchema(s.items, random, depth + 1, budget));
+      return items;
     }
     case "string":
       return `sim-${WORDS[Math.floor(random() * WORDS.length)]}`;

@@ -1,0 +1,45 @@
+/**
+ * Differences between the simulator and vLLM's OpenAI-compatible server found in review: requests vLLM refuses that
+ * the simulator accepted, requests vLLM serves that crashed the simulator, and answer shapes that differed.
+ */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { startEngineSimulator } from "../../engine-client/sim/index.ts";
+
+const MESSAGES = [{ role: "user", content: "hello" }];
+
+async function post(url: string, body: unknown) {
+  const res = await fetch(`${url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+test("a schema whose minItems is huge is answered cut by max_tokens, as vLLM does, instead of a simulator fault", async () => {
+  const sim = await startEngineSimulator({ timeScale: 0 });
+  try {
+    const res = await post(sim.url, {
+      messages: MESSAGES,
+      max_tokens: 10,
+      response_format: {
+        type: "json_schema",
+        json_schema: { name: "list", schema: { type: "array", minItems: 2 ** 32, items: { type: "string" } } },
+      },
+    });
+    assert.equal(res.status, 200, res.text);
+    const body = JSON.parse(res.text) as { choices: Array<{ finish_reason: string; message: { content: string } }> };
+    assert.equal(body.choices[0].finish_reason, "length");
+    assert.ok(body.choices[0].message.content.startsWith('["sim-'), body.choices[0].message.content);
+    // Items with no schema are nulls; they count too, so this one ends as well.
+    const untyped = await post(sim.url, {
+      messages: MESSAGES,
+      max_tokens: 10,
+      response_format: { type: "json_schema", json_schema: { name: "list", schema: { type: "array", minItems: 1e9 } } },
+    });
+    assert.equal(untyped.status, 200, untyped.text);
+  } finally {
+    await sim.close();
+  }
+});
