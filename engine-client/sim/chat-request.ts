@@ -34,6 +34,13 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** Python's truthiness, for the checks vLLM makes with `if data.get(...)`. */
+function isTruthy(value: unknown): boolean {
+  if (Array.isArray(value)) return value.length > 0;
+  if (isObject(value)) return Object.keys(value).length > 0;
+  return Boolean(value);
+}
+
 /** Text of a message `content`: a string, null, or an array of `{type:"text", text}` parts. */
 function contentText(content: unknown): string | undefined {
   if (content === null || content === undefined) return "";
@@ -95,6 +102,10 @@ export function parseChatRequest(raw: unknown, servedModel: string): ParseOutcom
   const maxTokens = raw.max_completion_tokens ?? raw.max_tokens;
   if (maxTokens !== undefined && maxTokens !== null && (!Number.isInteger(maxTokens) || (maxTokens as number) < 1)) {
     return bad("max_tokens must be a positive integer");
+  }
+  // vLLM's request validation refuses any stream_options on an answer that is not streamed (a truthy check, as there).
+  if (isTruthy(raw.stream_options) && raw.stream !== true) {
+    return bad("Stream options can only be defined when `stream=True`.");
   }
   const streamOptions = isObject(raw.stream_options) ? raw.stream_options : {};
   return {

@@ -43,3 +43,15 @@ test("a schema whose minItems is huge is answered cut by max_tokens, as vLLM doe
     await sim.close();
   }
 });
+test("stream_options on a request that is not streamed is a 400, as vLLM's request validation makes it", async () => {
+  const sim = await startEngineSimulator({ timeScale: 0 });
+  try {
+    const res = await post(sim.url, { messages: MESSAGES, stream: false, stream_options: { include_usage: true } });
+    assert.equal(res.status, 400, res.text);
+    assert.match(JSON.parse(res.text).error.message, /Stream options can only be defined when `stream=True`/);
+    const streamed = await post(sim.url, { messages: MESSAGES, stream: true, stream_options: { include_usage: true } });
+    assert.equal(streamed.status, 200);
+  } finally {
+    await sim.close();
+  }
+});
