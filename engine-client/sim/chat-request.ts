@@ -85,6 +85,8 @@ export function parseChatRequest(raw: unknown, servedModel: string): ParseOutcom
       tools.push({ name: fn.name, parameters: fn.parameters });
     }
   }
+  const toolChoiceError = checkToolChoice(raw.tool_choice, raw.tools, tools);
+  if (toolChoiceError !== undefined) return bad(toolChoiceError);
   let jsonSchema: unknown;
   if (isObject(raw.response_format)) {
     const format = raw.response_format;
@@ -123,4 +125,23 @@ export function parseChatRequest(raw: unknown, servedModel: string): ParseOutcom
       includeUsage: streamOptions.include_usage === true,
     },
   };
+}
+
+/**
+ * vLLM's `check_tool_usage` request validation: a `tool_choice` other than "none" needs `tools`, must be "auto",
+ * "required" or `{type: "function", function: {name}}`, and a name must be one of the tools offered. Without it a
+ * request naming a tool the client forgot to send was answered here and refused by vLLM.
+ */
+function checkToolChoice(choice: unknown, rawTools: unknown, tools: readonly SimTool[]): string | undefined {
+  if (choice === undefined || choice === null || choice === "none") return undefined;
+  if (rawTools === undefined || rawTools === null) return "When using `tool_choice`, `tools` must be set.";
+  if (choice === "auto" || choice === "required") return undefined;
+  const fn = isObject(choice) ? choice.function : undefined;
+  if (!isObject(fn) || typeof fn.name !== "string" || fn.name === "") {
+    return 'tool_choice must be "none", "auto", "required" or {"type": "function", "function": {"name": "my_function"}}';
+  }
+  if (!tools.some((tool) => tool.name === fn.name)) {
+    return "The tool specified in `tool_choice` does not match any of the specified `tools`";
+  }
+  return undefined;
 }

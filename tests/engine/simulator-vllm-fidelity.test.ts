@@ -55,3 +55,24 @@ test("stream_options on a request that is not streamed is a 400, as vLLM's reque
     await sim.close();
   }
 });
+
+test("a tool_choice that names no offered tool, or comes without tools, is a 400, as vLLM's request validation makes it", async () => {
+  const sim = await startEngineSimulator({ timeScale: 0 });
+  const tools = [{ type: "function", function: { name: "set_led", parameters: { type: "object" } } }];
+  const named = (name: string) => ({ type: "function", function: { name } });
+  try {
+    const unknown = await post(sim.url, { messages: MESSAGES, tools, tool_choice: named("reboot") });
+    assert.equal(unknown.status, 400, unknown.text);
+    assert.match(JSON.parse(unknown.text).error.message, /does not match any of the specified `tools`/);
+    const noTools = await post(sim.url, { messages: MESSAGES, tool_choice: "required" });
+    assert.equal(noTools.status, 400, noTools.text);
+    assert.match(JSON.parse(noTools.text).error.message, /When using `tool_choice`, `tools` must be set/);
+    assert.equal((await post(sim.url, { messages: MESSAGES, tools, tool_choice: "sometimes" })).status, 400);
+    // Accepted as vLLM accepts them: "none" without tools, and a name that is offered.
+    assert.equal((await post(sim.url, { messages: MESSAGES, tool_choice: "none" })).status, 200);
+    const chosen = await post(sim.url, { messages: MESSAGES, tools, tool_choice: named("set_led") });
+    assert.equal(chosen.status, 200, chosen.text);
+  } finally {
+    await sim.close();
+  }
+});
