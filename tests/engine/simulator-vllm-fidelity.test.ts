@@ -76,3 +76,26 @@ test("a tool_choice that names no offered tool, or comes without tools, is a 400
     await sim.close();
   }
 });
+
+test("a streamed tool call's first fragment carries the name and no arguments key, as vLLM's tool parsers send it", async () => {
+  const sim = await startEngineSimulator({ timeScale: 0 });
+  try {
+    const res = await post(sim.url, {
+      messages: [{ role: "user", content: "please set_led now" }],
+      tools: [{ type: "function", function: { name: "set_led", parameters: { type: "object" } } }],
+      stream: true,
+    });
+    const fragments = res.text
+      .split("\n")
+      .filter((line) => line.startsWith("data: {"))
+      .flatMap((line) => JSON.parse(line.slice(6)).choices)
+      .flatMap((choice: { delta: { tool_calls?: unknown[] } }) => choice.delta.tool_calls ?? []);
+    const first = fragments[0] as { id: unknown; type: unknown; function: Record<string, unknown> };
+    assert.equal(first.type, "function");
+    assert.equal(typeof first.id, "string");
+    assert.deepEqual(first.function, { name: "set_led" });
+    assert.ok(fragments.length > 1, "the arguments follow in later fragments");
+  } finally {
+    await sim.close();
+  }
+});

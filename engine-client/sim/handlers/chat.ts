@@ -209,9 +209,9 @@ class ChatWriter {
     let delta: Record<string, unknown>;
     if (piece.type === "text") delta = { content: piece.text };
     else if (piece.type === "tool-start") {
-      delta = {
-        tool_calls: [{ id: piece.id, type: "function", index: 0, function: { name: piece.name, arguments: "" } }],
-      };
+      // vLLM's tool parsers dump the first fragment's function with exclude_none: a name and no `arguments` key,
+      // so a client that concatenates `arguments` unchecked is caught here, not first against vLLM.
+      delta = { tool_calls: [{ id: piece.id, type: "function", index: 0, function: { name: piece.name } }] };
     } else delta = { tool_calls: [{ index: 0, function: { arguments: piece.text } }] };
     this.#send(this.#chunk(delta, finishReason));
   }
