@@ -247,6 +247,45 @@ describe("dashboard in headless Chromium", { skip }, () => {
     await page.screenshot({ path: path.join(SHOTS, "07-tablet.png"), fullPage: true });
   });
 
+  test("a decision in flight survives the 2 s refresh, and its failure is shown on the approval", async () => {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    // A pending approval and a slow, failing decision, both served by the test, so only the page's handling is tested.
+    const pending = {
+      approvals: [
+        { deviceId: "sensor-1", approvalId: "apr-slow", tool: "send_command", args: "{}", createdAt: Date.now() },
+      ],
+      total: 1,
+    };
+    await page.route("**/api/approvals", (route) => route.fulfill({ json: pending }));
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await page.route("**/api/approvals/sensor-1/apr-slow", async (route) => {
+      await released;
+      await route.fulfill({ status: 503, json: { error: { code: "BRIDGE_ERR_TEST", message: "agent unavailable" } } });
+    });
+    try {
+      await page.goto(`${base}/#/`);
+      const item = page.locator('#approvals li.approval[data-approval="apr-slow"]');
+      await item.locator('button[data-action="approve"]').click();
+      // Two fleet refreshes re-render the list while the decision is still on its way.
+      await page.waitForTimeout(4500);
+      assert.equal(await item.locator('button[data-action="approve"]').isDisabled(), true, "no second decision");
+      assert.match((await item.textContent()) ?? "", /approving…/);
+      release();
+      await item.locator(".error").waitFor({ timeout: 5000 });
+      assert.match((await item.textContent()) ?? "", /agent unavailable/);
+      assert.equal(await item.locator('button[data-action="approve"]').isDisabled(), false, "it can be tried again");
+    } finally {
+      release();
+      await page.unroute("**/api/approvals/sensor-1/apr-slow");
+      await page.unroute("**/api/approvals");
+      // The 503 is this test's own.
+      pageErrors.splice(0, pageErrors.length, ...pageErrors.filter((e) => !e.startsWith("503 /api/approvals/")));
+    }
+  });
+
   test("the page raised no script errors along the way", () => {
     // The refused token of the first test is the one expected failure (401 on the fleet calls).
     const unexpected = pageErrors.filter((e) => !/^401 \/api\//.test(e));
