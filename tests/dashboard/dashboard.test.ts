@@ -286,6 +286,35 @@ describe("dashboard in headless Chromium", { skip }, () => {
     }
   });
 
+  test("an assistant message with text and a tool call shows both", async () => {
+    // The reasoner stores the model's text alongside its tool calls (a model often says what it is about to do).
+    const conversation = {
+      messages: [
+        {
+          id: 1,
+          turnId: "t1",
+          role: "assistant",
+          content: "Rebooting the sensor now.",
+          toolCalls: [{ id: "c1", name: "send_command", arguments: '{"name":"reboot"}' }],
+          compacted: false,
+          createdAt: Date.now(),
+        },
+      ],
+      usage: { requests: 1, promptTokens: 10, cachedTokens: 0, completionTokens: 5 },
+    };
+    await page.route("**/api/devices/sensor-1/conversation*", (route) => route.fulfill({ json: conversation }));
+    try {
+      await page.goto(`${base}/#/device/sensor-1`);
+      const message = page.locator("#conversation li.msg-assistant");
+      await message.waitFor();
+      const text = (await message.textContent()) ?? "";
+      assert.match(text, /Rebooting the sensor now\./);
+      assert.match(text, /send_command\(\{"name":"reboot"\}\)/);
+    } finally {
+      await page.unroute("**/api/devices/sensor-1/conversation*");
+    }
+  });
+
   test("the page raised no script errors along the way", () => {
     // The refused token of the first test is the one expected failure (401 on the fleet calls).
     const unexpected = pageErrors.filter((e) => !/^401 \/api\//.test(e));

@@ -154,7 +154,11 @@ function renderHead(el, d) {
       h("dt", {}, "Codec"),
       h("dd", {}, d.codec ?? s.codec ?? "default"),
       h("dt", {}, "Agent"),
-      h("dd", { id: "device-agent-class", class: d.agentClassFallback ? "class-fallback" : undefined }, agentClassText(d)),
+      h(
+        "dd",
+        { id: "device-agent-class", class: d.agentClassFallback ? "class-fallback" : undefined },
+        agentClassText(d),
+      ),
       h("dt", {}, "Last close"),
       h("dd", {}, s.lastClose ?? "–"),
     ),
@@ -357,7 +361,10 @@ function renderConversation(el, data) {
           h(
             "div",
             { class: "content" },
-            m.content ?? (m.toolCalls ? m.toolCalls.map((t) => `→ ${t.name}(${t.arguments})`).join("\n") : ""),
+            // The model's text and its tool calls are stored together: show both, or the call goes unseen.
+            [m.content, ...(m.toolCalls ?? []).map((t) => `→ ${t.name}(${t.arguments})`)]
+              .filter((part) => part !== null && part !== undefined && part !== "")
+              .join("\n"),
           ),
           m.compacted ? h("span", { class: "muted" }, " (compacted)") : null,
         ),
