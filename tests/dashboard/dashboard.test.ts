@@ -315,6 +315,30 @@ describe("dashboard in headless Chromium", { skip }, () => {
     }
   });
 
+  test("the fleet table shows small readings instead of rounding them to zero", async () => {
+    const list = (url: URL) => url.pathname === "/api/devices";
+    const device = {
+      id: "meter-1",
+      online: true,
+      codec: "json",
+      agentClass: "DeviceAgent",
+      agentClassFallback: null,
+      firmware: "1.0",
+      createdAt: Date.now(),
+      lastSeenAt: Date.now(),
+      lastTelemetry: { at: Date.now(), readings: { current: 0.00042, temp: 21.4567, big: 123456.789 } },
+    };
+    await page.route(list, (route) => route.fulfill({ json: { devices: [device], total: 1, matched: 1 } }));
+    try {
+      await page.goto(`${base}/#/`);
+      const cell = page.locator('#fleet-table tr[data-device="meter-1"] td.mono');
+      await cell.waitFor();
+      assert.equal(await cell.textContent(), "current=0.00042 temp=21.457 big=123456.789");
+    } finally {
+      await page.unroute(list);
+    }
+  });
+
   test("the page raised no script errors along the way", () => {
     // The refused token of the first test is the one expected failure (401 on the fleet calls).
     const unexpected = pageErrors.filter((e) => !/^401 \/api\//.test(e));

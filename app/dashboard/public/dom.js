@@ -44,8 +44,13 @@ export function readingsLine(readings) {
   if (readings === null || typeof readings !== "object") return readings === null ? "" : String(readings);
   return Object.entries(readings)
     .slice(0, 4)
-    .map(([k, v]) => `${k}=${typeof v === "number" ? Number(v.toFixed(3)) : JSON.stringify(v)}`)
+    .map(([k, v]) => `${k}=${typeof v === "number" ? shortNumber(v) : JSON.stringify(v)}`)
     .join(" ");
+}
+
+/** 3 decimals, or 3 significant digits below 1: toFixed(3) alone showed a reading of 0.00042 A as 0. */
+function shortNumber(v) {
+  return Number(Math.abs(v) >= 1 ? v.toFixed(3) : v.toPrecision(3));
 }
 
 /**
