@@ -339,6 +339,59 @@ describe("dashboard in headless Chromium", { skip }, () => {
     }
   });
 
+  test("a device's telemetry answer arriving after the operator moved to another device is not drawn there", async () => {
+    // sensor-1's answer is held until the operator is on sensor-2 and sensor-2's first telemetry request is out, then
+    // lands first. Before, it set its metric (one sensor-2 does not have) as sensor-2's, whose next refresh asked for
+    // that metric alone and showed "No telemetry stored" until the view was opened again.
+    const gate = () => {
+      let open: () => void = () => {};
+      const opened = new Promise<void>((resolve) => {
+        open = resolve;
+      });
+      return { open: () => open(), opened };
+    };
+    const askedA = gate();
+    const releaseA = gate();
+    const askedB = gate();
+    const releaseB = gate();
+    const late = { readings: [{ ts: Date.now(), metric: "only_on_sensor_1", value: 1 }], next: null };
+    await page.route("**/api/devices/sensor-1/telemetry*", async (route) => {
+      askedA.open();
+      await releaseA.opened;
+      await route.fulfill({ json: late }).catch(() => {});
+    });
+    let firstB = true;
+    await page.route("**/api/devices/sensor-2/telemetry*", async (route) => {
+      if (firstB) {
+        firstB = false;
+        askedB.open();
+        await releaseB.opened;
+      }
+      await route.continue().catch(() => {});
+    });
+    try {
+      await page.goto(`${base}/#/device/sensor-1`);
+      await askedA.opened;
+      await page.evaluate(() => {
+        window.location.hash = "#/device/sensor-2";
+      });
+      await askedB.opened;
+      releaseA.open();
+      await page.waitForTimeout(300);
+      releaseB.open();
+      // Two refreshes of sensor-2 (every 3 s) after the late answer.
+      await page.waitForTimeout(6500);
+      const metric = await page.locator("#metric").inputValue();
+      assert.notEqual(metric, "only_on_sensor_1", "sensor-1's metric is not sensor-2's");
+      assert.equal(await page.locator("#readings table").count(), 1, "sensor-2's readings are still shown");
+    } finally {
+      releaseA.open();
+      releaseB.open();
+      await page.unroute("**/api/devices/sensor-1/telemetry*");
+      await page.unroute("**/api/devices/sensor-2/telemetry*");
+    }
+  });
+
   test("the page raised no script errors along the way", () => {
     // The refused token of the first test is the one expected failure (401 on the fleet calls).
     const unexpected = pageErrors.filter((e) => !/^401 \/api\//.test(e));

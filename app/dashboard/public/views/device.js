@@ -108,7 +108,11 @@ export function mountDevice(container, id) {
 
 /** Reloads every part of the device view. */
 export async function refreshDevice(id) {
-  const { els } = current;
+  // The view this refresh is for: the operator may open another device (or view) while it is in flight, and its
+  // answers must not be drawn into, or change the state of, the view that replaced it.
+  const view = current;
+  if (view === null) return;
+  const { els } = view;
   const [device, shadow, commands, conversation, approvals] = await Promise.all([
     api("GET", `/api/devices/${enc(id)}`),
     api("GET", `/api/devices/${enc(id)}/shadow`),
@@ -116,8 +120,9 @@ export async function refreshDevice(id) {
     api("GET", `/api/devices/${enc(id)}/conversation?limit=30`),
     api("GET", "/api/approvals"),
   ]);
+  if (current !== view) return;
   renderHead(els.head, device);
-  current.shadow = shadow;
+  view.shadow = shadow;
   renderShadow(els.shadow, shadow);
   renderCommands(els.commands, commands.commands);
   renderApprovals(
@@ -126,7 +131,7 @@ export async function refreshDevice(id) {
     () => refreshDevice(id).catch(() => {}),
   );
   renderConversation(els.conversation, conversation);
-  await refreshTelemetry(id);
+  await refreshTelemetry(id, view);
 }
 
 function renderHead(el, d) {
@@ -278,14 +283,17 @@ function renderCommands(el, commands) {
   );
 }
 
-async function refreshTelemetry(id) {
-  const { els } = current;
-  const metricParam = current.metric ? `&metric=${enc(current.metric)}` : "";
+async function refreshTelemetry(id, view = current) {
+  if (view === null) return;
+  const { els } = view;
+  const metricParam = view.metric ? `&metric=${enc(view.metric)}` : "";
   const data = await api("GET", `/api/devices/${enc(id)}/telemetry?order=desc&limit=300${metricParam}`);
+  // Another device's view (or none) since the request left: its metric is not this answer's to choose.
+  if (current !== view) return;
   const rows = Array.isArray(data.readings) ? data.readings : [];
   const metrics = [...new Set(rows.map((r) => r.metric))].sort();
-  if (!current.metric && metrics.length > 0)
-    current.metric = metrics.find((m) => rows.some((r) => r.metric === m && typeof r.value === "number")) ?? metrics[0];
+  if (!view.metric && metrics.length > 0)
+    view.metric = metrics.find((m) => rows.some((r) => r.metric === m && typeof r.value === "number")) ?? metrics[0];
   const options = new Set([...metrics, ...[...els.metric.options].map((o) => o.value)].filter(Boolean));
   if (options.size !== els.metric.options.length) {
     replace(
@@ -293,11 +301,11 @@ async function refreshTelemetry(id) {
       [...options].sort().map((m) => h("option", { value: m }, m)),
     );
   }
-  els.metric.value = current.metric;
+  els.metric.value = view.metric;
   const series = rows
-    .filter((r) => r.metric === current.metric && typeof r.value === "number")
+    .filter((r) => r.metric === view.metric && typeof r.value === "number")
     .map((r) => ({ t: r.ts, v: r.value }));
-  lineChart(els.chart, series.length > 0 ? [{ name: current.metric, points: series }] : [], {
+  lineChart(els.chart, series.length > 0 ? [{ name: view.metric, points: series }] : [], {
     emptyText: "No numeric readings in the last day",
   });
   if (rows.length === 0) return replace(els.readings, empty("No telemetry stored in the last day."));
