@@ -19,6 +19,22 @@ export function percentile(values: number[], p: number): number {
   );
 }
 
+/**
+ * One result per mode and concurrency from its rounds: each number field's median over `rows` (so the figures of one
+ * result may come from different rounds), every other field as in the first. Rows of one mode and concurrency only.
+ */
+export function medianOfRounds<T extends object>(rows: readonly T[]): T {
+  const out = { ...rows[0] };
+  for (const key of Object.keys(out) as Array<keyof T>) {
+    if (typeof out[key] === "number")
+      out[key] = percentile(
+        rows.map((r) => r[key] as number),
+        50,
+      ) as T[keyof T];
+  }
+  return out;
+}
+
 /** The p50 and p99 of `values` (nearest rank), sorting once. */
 export function p50p99(values: number[]): { p50: number; p99: number } {
   const sorted = [...values].sort((a, b) => a - b);

@@ -1,5 +1,7 @@
-/** The rows of the bridge benchmark (bridge.ts): one per mode and concurrency, their medians, and their tables. */
-import { percentile } from "./args.ts";
+/**
+ * The rows of the bridge benchmark (bridge.ts): one per mode and concurrency (the medians of its rounds, args.ts),
+ * and their tables.
+ */
 
 export interface Row {
   mode: string;
@@ -19,26 +21,6 @@ export interface Row {
   tokensPerChunk: number;
   /** Sequences the simulator admitted per prefill step during the run: how far the closed loop moved in cohorts. */
   sequencesPerPrefillStep: number;
-}
-
-/** Each figure's median over the rounds of one mode and concurrency. */
-export function median(rows: Row[]): Row {
-  const m = (pick: (r: Row) => number) => percentile(rows.map(pick), 50);
-  return {
-    ...rows[0],
-    requests: m((r) => r.requests),
-    tokens: m((r) => r.tokens),
-    tokensPerSecond: m((r) => r.tokensPerSecond),
-    wallMs: m((r) => r.wallMs),
-    firstP50Ms: m((r) => r.firstP50Ms),
-    firstP99Ms: m((r) => r.firstP99Ms),
-    doneP50Ms: m((r) => r.doneP50Ms),
-    doneP99Ms: m((r) => r.doneP99Ms),
-    cpuUsPerToken: m((r) => r.cpuUsPerToken),
-    promptTokensMean: m((r) => r.promptTokensMean),
-    tokensPerChunk: m((r) => r.tokensPerChunk),
-    sequencesPerPrefillStep: m((r) => r.sequencesPerPrefillStep),
-  };
 }
 
 const f = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");

@@ -32,11 +32,11 @@ import { sampleProcess } from "../fleet/proc.ts";
 import { type Target, startBridge, startScriptTarget } from "../fleet/targets.ts";
 import { agentShapedPrompt } from "./agent-prompt.ts";
 import { type BridgeMode, bridgeMode } from "./bridge-mode.ts";
-import { flag, option, p50p99 } from "./args.ts";
+import { flag, medianOfRounds, option, p50p99 } from "./args.ts";
 import { connectDevice } from "./mqtt-device.ts";
 import { type PairedLatency, pairedLatency } from "./paired.ts";
 import { type LengthPlan, lengthPlan } from "./length-plan.ts";
-import { median, type Row, rowTables } from "./bridge-rows.ts";
+import { type Row, rowTables } from "./bridge-rows.ts";
 import { type BenchMode, type StreamOutcome, directMode } from "./modes.ts";
 import { type TurnUsage, multiTurnWorkload, overallHitRate, warmHitRate } from "./multi-turn.ts";
 import { startSimProcess } from "./sim-start.ts";
@@ -274,7 +274,7 @@ async function main(): Promise<void> {
           perMode.set(mode.name, [...(perMode.get(mode.name) ?? []), row]);
         }
       }
-      for (const list of perMode.values()) results.push(median(list));
+      for (const list of perMode.values()) results.push(medianOfRounds(list));
       log(`concurrency ${concurrency} done`);
     }
     if (pairCount > 0) {

@@ -7,7 +7,7 @@
  * Options: --concurrency 1,16,64,256  --requests-per-worker 4  --min-requests 32  --rounds 3  --output-tokens 64
  * --time-scale 1  --json. Every figure is the median of the rounds.
  */
-import { option, p50p99, percentile } from "./args.ts";
+import { medianOfRounds, option, p50p99 } from "./args.ts";
 import { type BenchMode, type StreamOutcome, clientMode, directMode } from "./modes.ts";
 import { type SimProcess, startSimProcess } from "./sim-start.ts";
 
@@ -81,24 +81,6 @@ async function runMode(mode: BenchMode, concurrency: number, round: number): Pro
   };
 }
 
-/** The median of each figure over rounds (figures of one row may come from different rounds). */
-function medianResult(list: ModeResult[]): ModeResult {
-  const median = (pick: (r: ModeResult) => number) => percentile(list.map(pick), 50);
-  return {
-    ...list[0],
-    requests: median((r) => r.requests),
-    tokens: median((r) => r.tokens),
-    wallMs: median((r) => r.wallMs),
-    tokensPerSecond: median((r) => r.tokensPerSecond),
-    cpuUsPerToken: median((r) => r.cpuUsPerToken),
-    latencyP50Ms: median((r) => r.latencyP50Ms),
-    latencyP99Ms: median((r) => r.latencyP99Ms),
-    ttftP50Ms: median((r) => r.ttftP50Ms),
-    ttftP99Ms: median((r) => r.ttftP99Ms),
-    cacheHitRate: median((r) => r.cacheHitRate),
-  };
-}
-
 function startSim(): Promise<SimProcess> {
   return startSimProcess(timeScale, outputTokens);
 }
@@ -122,7 +104,7 @@ async function main(): Promise<void> {
           perMode.set(mode.name, [...(perMode.get(mode.name) ?? []), result]);
         }
       }
-      for (const list of perMode.values()) results.push(medianResult(list));
+      for (const list of perMode.values()) results.push(medianOfRounds(list));
     }
     await Promise.all(modes.map((m) => m.close()));
   } finally {
