@@ -87,20 +87,8 @@ export function parseChatRequest(raw: unknown, servedModel: string): ParseOutcom
   }
   const toolChoiceError = checkToolChoice(raw.tool_choice, raw.tools, tools);
   if (toolChoiceError !== undefined) return bad(toolChoiceError);
-  let jsonSchema: unknown;
-  if (isObject(raw.response_format)) {
-    const format = raw.response_format;
-    if (format.type === "json_schema") {
-      if (!isObject(format.json_schema) || !isObject(format.json_schema.schema)) {
-        return bad("response_format.json_schema.schema must be an object");
-      }
-      jsonSchema = format.json_schema.schema;
-    } else if (format.type === "json_object") {
-      jsonSchema = { type: "object" };
-    } else if (format.type !== "text") {
-      return bad("response_format.type must be text, json_object or json_schema");
-    }
-  }
+  const format = responseFormatSchema(raw.response_format);
+  if (typeof format === "string") return bad(format);
   const maxTokens = raw.max_completion_tokens ?? raw.max_tokens;
   if (maxTokens !== undefined && maxTokens !== null && (!Number.isInteger(maxTokens) || (maxTokens as number) < 1)) {
     return bad("max_tokens must be a positive integer");
@@ -118,13 +106,31 @@ export function parseChatRequest(raw: unknown, servedModel: string): ParseOutcom
       tools,
       toolsJson: tools.length > 0 ? JSON.stringify(raw.tools) : undefined,
       toolChoice: raw.tool_choice,
-      jsonSchema,
+      jsonSchema: format.jsonSchema,
       maxTokens: typeof maxTokens === "number" ? maxTokens : undefined,
       ignoreEos: raw.ignore_eos === true,
       stream: raw.stream === true,
       includeUsage: streamOptions.include_usage === true,
     },
   };
+}
+
+/**
+ * The schema a `response_format` asks for (undefined for text), or why vLLM refuses it. vLLM reads `json_schema` into
+ * a pydantic model whose `name` is a required string, so a schema without one is a 400 there even though the schema
+ * itself is fine: accepting it here let a client that forgot the name pass every test and fail against vLLM.
+ */
+function responseFormatSchema(format: unknown): { jsonSchema: unknown } | string {
+  if (!isObject(format)) return { jsonSchema: undefined };
+  if (format.type === "json_object") return { jsonSchema: { type: "object" } };
+  if (format.type === "text") return { jsonSchema: undefined };
+  if (format.type !== "json_schema") return "response_format.type must be text, json_object or json_schema";
+  const spec = format.json_schema;
+  if (!isObject(spec) || !isObject(spec.schema)) return "response_format.json_schema.schema must be an object";
+  // pydantic's words for a missing and for a mistyped required field.
+  if (spec.name === undefined) return "response_format.json_schema.name: Field required";
+  if (typeof spec.name !== "string") return "response_format.json_schema.name: Input should be a valid string";
+  return { jsonSchema: spec.schema };
 }
 
 /**

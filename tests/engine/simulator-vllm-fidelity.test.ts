@@ -99,3 +99,28 @@ test("a streamed tool call's first fragment carries the name and no arguments ke
     await sim.close();
   }
 });
+
+test("a json_schema response_format without a name is a 400 naming the field, as vLLM's pydantic model makes it", async () => {
+  const sim = await startEngineSimulator({ timeScale: 0 });
+  const schema = { type: "object", properties: { on: { type: "boolean" } } };
+  try {
+    const unnamed = await post(sim.url, {
+      messages: MESSAGES,
+      response_format: { type: "json_schema", json_schema: { schema } },
+    });
+    assert.equal(unnamed.status, 400, unnamed.text);
+    assert.match(JSON.parse(unnamed.text).error.message, /response_format\.json_schema\.name/);
+    const numbered = await post(sim.url, {
+      messages: MESSAGES,
+      response_format: { type: "json_schema", json_schema: { name: 7, schema } },
+    });
+    assert.equal(numbered.status, 400, numbered.text);
+    const named = await post(sim.url, {
+      messages: MESSAGES,
+      response_format: { type: "json_schema", json_schema: { name: "state", schema } },
+    });
+    assert.equal(named.status, 200, named.text);
+  } finally {
+    await sim.close();
+  }
+});
