@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import type { Approval, CommandRecord, ResolveApprovalResult } from "../../agents/device/index.ts";
+import type { ChatStreamEvent, ReasoningEngine } from "../../agents/engine.ts";
 import { DeviceHarness, type RecordingDevice, settle, waitFor } from "./device-harness.ts";
 import { type ScriptedEngine, scriptedEngine } from "./scripted-engine.ts";
 
@@ -130,6 +131,70 @@ test("a viewer's answer is not cut or split to the device's maxFrame: a WebSocke
   assert.deepEqual(
     chunks.map((c) => c.seq),
     chunks.map((_c, i) => i),
+  );
+  assertNothingReachedTheDevice(dev);
+});
+
+test("a viewer that does not say gets a streamed answer, even from a device that cannot stream", async () => {
+  const engine = scriptedEngine();
+  const h = harness(engine);
+  const dev = await h.open("viewer-v5", "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "1.0", stream: false } });
+  const viewer = await h.open("viewer-v5", "json", "ws");
+  await h.send(viewer, { channel: "reason", frame: { id: "look", q: "Status?" } });
+  (await engine.call(0)).reply({ text: "All is well." });
+  const fin = await waitFor(
+    () => viewer.frames("reason").find((f) => f.id === "look" && f.fin === true),
+    "the viewer's final frame",
+  );
+  assert.equal(fin.text, undefined, "the answer came as chunks, not in the final frame");
+  assert.equal(
+    viewer
+      .frames("reason")
+      .filter((f) => f.fin !== true)
+      .map((f) => f.text)
+      .join(""),
+    "All is well.",
+  );
+  // The device's own default is still its hello's.
+  await h.send(dev, { channel: "reason", frame: { id: "own", q: "And you?" } });
+  (await engine.call(1)).reply({ text: "Fine." });
+  const own = await waitFor(() => dev.frames("reason").find((f) => f.id === "own" && f.fin === true), "the device's");
+  assert.equal(own.text, "Fine.");
+  assert.equal(dev.frames("reason").length, 1);
+});
+
+/** An engine that answers every chat with `deltas`, each after a pause, so each reaches the agent on its own. */
+function pacedEngine(deltas: readonly string[], pauseMs: number): ReasoningEngine {
+  return {
+    async *stream(): AsyncIterable<ChatStreamEvent> {
+      for (const text of deltas) {
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+        yield { type: "text", text };
+      }
+      yield { type: "done", finishReason: "stop", usage: { promptTokens: 10, completionTokens: 4, cachedTokens: 0 } };
+    },
+  };
+}
+
+test("a viewer's streamed text is not coalesced into chunks of the device's maxFrame", async () => {
+  const deltas = ["a".repeat(40), "b".repeat(40), "c".repeat(40), "d".repeat(40)];
+  const h = new DeviceHarness({
+    engine: pacedEngine(deltas, 30),
+    // A window longer than the answer: after the first text, only the pending bytes or the end flush.
+    agentConfig: { DeviceAgent: { reasonChunkIntervalMs: 600_000, reasonBusyChunkIntervalMs: 600_000 } },
+  });
+  harnesses.push(h);
+  const dev = await h.open("viewer-v6", "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "1.0", maxFrame: 24 } });
+  const viewer = await h.open("viewer-v6", "json", "ws");
+  await h.send(viewer, { channel: "reason", frame: { id: "long", q: "Tell me everything.", stream: true } });
+  await waitFor(() => viewer.frames("reason").find((f) => f.id === "long" && f.fin === true), "the final frame");
+  const chunks = viewer.frames("reason").filter((f) => f.fin !== true);
+  // The first text at once, the rest at the end: 160 bytes are far below the 1 KB a flush waits for.
+  assert.deepEqual(
+    chunks.map((c) => c.text),
+    [deltas[0], deltas.slice(1).join("")],
   );
   assertNothingReachedTheDevice(dev);
 });

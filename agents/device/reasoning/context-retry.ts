@@ -24,14 +24,6 @@ export function onContextRefused(reasoner: Reasoner, task: TaskInfo, turn: Turn,
   const { context, mark } = reasoner.snapshot(undefined);
   const current = { context, messages: reasoner.conversation.turnMessages(turn.id) };
   // The retry is the same round again (round - 1 of them done before it): it keeps the turn's tool offer.
-  const taskId = startEngineRound(
-    reasoner,
-    engine,
-    turn.id,
-    turn.round - 1,
-    { history: [], current },
-    turn.stream,
-    turn.maxTokens,
-  );
+  const taskId = startEngineRound(reasoner, engine, turn, turn.round - 1, { history: [], current });
   reasoner.turns.retryWithoutHistory(turn.id, taskId, context, mark);
 }

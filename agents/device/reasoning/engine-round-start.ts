@@ -11,23 +11,23 @@ import { buildMessages, type PromptTurn, systemMessage } from "./prompt.ts";
 import type { Reasoner } from "./reasoner.ts";
 import { runRound } from "./round.ts";
 import { DEVICE_TOOLS } from "./tools.ts";
+import type { Turn } from "./turn.ts";
 
 /** Task kind of an engine round. */
 export const REASON_TASK_KIND = "device-reason";
 
 /**
- * Starts round `round + 1` of turn `turnId` (whose messages so far are `prompt.current`, after the finished turns
+ * Starts round `round + 1` of `turn` (whose messages so far are `prompt.current`, after the finished turns
  * `prompt.history`) as a background task on `engine` and returns its task id.
  */
 export function startEngineRound(
   reasoner: Reasoner,
   engine: ReasoningEngine,
-  turnId: string,
+  turn: Pick<Turn, "id" | "origin" | "stream" | "maxTokens">,
   round: number,
   prompt: { history: readonly PromptTurn[]; current: PromptTurn },
-  stream: boolean,
-  maxTokens: number,
 ): string {
+  const { stream, maxTokens } = turn;
   const { core } = reasoner;
   const { options, ports } = core;
   const request: ChatRequest = {
@@ -49,14 +49,15 @@ export function startEngineRound(
     priority: options.reasonPriority,
   });
   // Each progress update is a mailbox event and a packet: deltas are coalesced before they become either. A
-  // flush never needs to exceed what one frame of the device can carry (onProgress splits what does).
-  const maxFrame = core.presence.profile().caps.maxFrame;
+  // flush never needs to exceed what one frame of the device can carry (onProgress splits what does). A viewer's
+  // turn answers a WebSocket client, which has no frame limit: the device's would only cut its chunks smaller.
+  const maxFrame = turn.origin === "device" ? core.presence.profile().caps.maxFrame : null;
   const flushBytes = Math.max(1, Math.min(CHUNK_BATCH_DEFAULTS.flushBytes, maxFrame ?? Number.POSITIVE_INFINITY));
   return ports.startTask(
     REASON_TASK_KIND,
     // How many finished turns the prompt carried: a context-length refusal is worth a retry without them only
     // when there were some.
-    { turnId, history: prompt.history.length },
+    { turnId: turn.id, history: prompt.history.length },
     stream
       ? coalesceProgress(body, {
           ...CHUNK_BATCH_DEFAULTS,

@@ -27,7 +27,7 @@ import type { Turn } from "./turn.ts";
 import { tryEndStrandedTurns } from "./stranded-turns.ts";
 import { TurnStore } from "./turn-store.ts";
 import { startQueuedTurns } from "./turn-queue.ts";
-import { endViewerTurns } from "./viewer-turns.ts";
+import { endViewerTurns, VIEWER_STREAMS } from "./viewer-turns.ts";
 
 const REQUEST_ID_MAX = 64;
 
@@ -111,7 +111,14 @@ export class Reasoner {
       typeof askedMax === "number" && Number.isInteger(askedMax) && askedMax > 0
         ? askedMax
         : core.options.reasonDefaultMaxTokens;
-    const stream = typeof frame.stream === "boolean" ? frame.stream : core.presence.profile().caps.stream;
+    const origin = core.isDevice(conn) ? ("device" as const) : ("viewer" as const);
+    // Unsaid, the device streams as its hello said; a viewer is a WebSocket client, which takes streamed chunks.
+    const stream =
+      typeof frame.stream === "boolean"
+        ? frame.stream
+        : origin === "device"
+          ? core.presence.profile().caps.stream
+          : VIEWER_STREAMS;
     // With history in the prompt, the previous turn's snapshot is in it too: list only the readings stored since
     // it, so the volatile tail (the part the prefix cache cannot hold) stays small. Without history (none kept, none
     // finished yet, or the budget left none), the latest.
@@ -126,17 +133,8 @@ export class Reasoner {
     // writes an eager task's row as the event ends, agents/tasks.ts). A failed write rolls the event back, which
     // aborts the round's request (an eager task's reports are held until the commit).
     const current = { context, messages: [question] };
-    const taskId = startEngineRound(this, engine, turnId, 0, { history, current }, stream, maxTokens);
-    const turn = {
-      id: turnId,
-      requestId: id,
-      connId: conn.id,
-      origin: core.isDevice(conn) ? ("device" as const) : ("viewer" as const),
-      question: frame.q,
-      context,
-      stream,
-      maxTokens,
-    };
+    const turn = { id: turnId, requestId: id, connId: conn.id, origin, question: frame.q, context, stream, maxTokens };
+    const taskId = startEngineRound(this, engine, turn, 0, { history, current });
     return afterRequestWrite().then(() => {
       this.conversation.store(question);
       this.turns.create(turn, taskId, mark);
@@ -160,7 +158,7 @@ export class Reasoner {
     if (engine === undefined) return;
     const current = { context: turn.context, messages: this.conversation.turnMessages(turn.id) };
     const prompt = { history: turn.withoutHistory ? [] : this.#history(), current };
-    const taskId = startEngineRound(this, engine, turn.id, turn.round, prompt, turn.stream, turn.maxTokens);
+    const taskId = startEngineRound(this, engine, turn, turn.round, prompt);
     this.turns.startRound(turn.id, taskId);
   }
 

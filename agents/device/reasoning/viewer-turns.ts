@@ -9,6 +9,12 @@ import { closeApproval } from "./approval-close.ts";
 import type { Reasoner } from "./reasoner.ts";
 import type { Turn } from "./turn.ts";
 
+/**
+ * Whether a viewer's turn streams when its `reason` frame does not say: a viewer is a WebSocket client, which takes
+ * streamed chunks whatever the device's hello said it can take.
+ */
+export const VIEWER_STREAMS = true;
+
 /** Finish reason stored with a viewer's turn that ended with its connection. */
 export const VIEWER_CLOSED = "viewer-closed";
 
