@@ -64,4 +64,14 @@ describe("a non-streamed answer", () => {
     assert.deepEqual(got.toolCalls, [{ id: "call_1", name: "set", arguments: '{"on": false}' }]);
     assert.deepEqual(got.usage, { promptTokens: 0, completionTokens: 0, cachedTokens: 0 });
   });
+
+  test("a plain answer reads the same with tool_calls: [] (vLLM) and without the key (servers that omit it)", async () => {
+    body = answer({ content: "hi", tool_calls: [] }, "stop");
+    const listed = await complete();
+    body = answer({ content: "hi" }, "stop");
+    const omitted = await complete();
+    assert.deepEqual(listed, omitted);
+    assert.equal(listed.text, "hi");
+    assert.deepEqual(listed.toolCalls, []);
+  });
 });

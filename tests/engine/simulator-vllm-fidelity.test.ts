@@ -124,3 +124,16 @@ test("a json_schema response_format without a name is a 400 naming the field, as
     await sim.close();
   }
 });
+
+test("a non-streamed plain answer carries tool_calls: [] in its message, as vLLM's ChatMessage defaults it", async () => {
+  const sim = await startEngineSimulator({ timeScale: 0 });
+  try {
+    const res = await post(sim.url, { messages: MESSAGES });
+    assert.equal(res.status, 200, res.text);
+    const message = JSON.parse(res.text).choices[0].message as Record<string, unknown>;
+    assert.equal(typeof message.content, "string");
+    assert.deepEqual(message.tool_calls, []);
+  } finally {
+    await sim.close();
+  }
+});

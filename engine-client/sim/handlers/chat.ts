@@ -228,12 +228,14 @@ class ChatWriter {
       this.#done();
       return;
     }
-    const message: Record<string, unknown> = { role: "assistant", content: this.#call ? null : this.#text };
+    // vLLM's shape: the id sits beside `function`, which holds only name and arguments. A plain answer still has
+    // `tool_calls: []`: vLLM's ChatMessage defaults the list and dumps it whole.
+    let toolCalls: unknown[] = [];
     if (this.#call) {
-      // vLLM's shape: the id sits beside `function`, which holds only name and arguments.
       const { id, name, arguments: args } = this.#call;
-      message.tool_calls = [{ id, type: "function", function: { name, arguments: args } }];
+      toolCalls = [{ id, type: "function", function: { name, arguments: args } }];
     }
+    const message = { role: "assistant", content: this.#call ? null : this.#text, tool_calls: toolCalls };
     const body = JSON.stringify({
       id: this.record.id,
       object: "chat.completion",
