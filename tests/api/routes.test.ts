@@ -177,16 +177,23 @@ describe("operator REST API", () => {
     assert.deepEqual(far.devices, []);
   });
 
-  test("one device shows the agent's status; an unknown device is 404 and a malformed id 400", async () => {
+  test("one device shows the agent's status and the server's time; an unknown device is 404 and a malformed id 400", async () => {
     await f.provision("one-1");
     const dev = await f.device("one-1");
     await dev.send({ channel: "hello", frame: { fw: "1.2.3", codec: "json" } });
     const res = await get("/api/devices/one-1");
     assert.equal(res.statusCode, 200);
-    const body = res.json() as { id: string; online: boolean; status: { firmware: string; online: boolean } };
+    const body = res.json() as {
+      id: string;
+      online: boolean;
+      status: { firmware: string; online: boolean };
+      serverTime: number;
+    };
     assert.equal(body.id, "one-1");
     assert.equal(body.online, true);
     assert.equal(body.status.firmware, "1.2.3");
+    // The dashboard measures the device's last-seen age against it, as the fleet table does with GET /api/fleet's.
+    assert.equal(body.serverTime, f.clock.now());
     assertError(await get("/api/devices/nobody"), 404, "BRIDGE_ERR_API_DEVICE_NOT_FOUND", "params.id");
     assertError(await get(`/api/devices/${"x".repeat(65)}`), 400, "BRIDGE_ERR_API_VALIDATION", "params.id");
     await dev.close();

@@ -73,6 +73,7 @@ async function agentStatus(deps: OperatorDeps, id: string): Promise<JsonValue | 
 }
 
 export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): void {
+  const now = () => (deps.clock ?? Date).now();
   const removals = new DeviceRemovals();
   api.get<{
     Querystring: { online?: boolean; agentClassFallback?: boolean; q?: string; limit?: number; offset?: number };
@@ -134,7 +135,10 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
     },
     async (request) => {
       const record = await requireDevice(deps, request.params.id);
-      return { ...summarize(deps, record), status: await agentStatus(deps, record.id) };
+      const status = await agentStatus(deps, record.id);
+      // The time its ages are measured against, as GET /api/fleet reports it for the fleet table: a client whose
+      // clock is off would otherwise show this device as seen at another age there than here.
+      return { ...summarize(deps, record), status, serverTime: now() };
     },
   );
 
