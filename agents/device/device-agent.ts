@@ -10,6 +10,7 @@ import type { CloseReason, InboundMessage, ProtocolMessage } from "../host.ts";
 import type { AgentWiring, Connection, TaskInfo } from "../types.ts";
 import type { CommandRecord, CommandState } from "./command-outbox.ts";
 import { COMMAND_STATES } from "./command-outbox.ts";
+import { cutText } from "./cut-text.ts";
 import type { CommandObserver } from "./command-observer.ts";
 import { DeviceCore, EXPIRE_COMMAND_METHOD } from "./device-core.ts";
 import { handleAck } from "./handlers/ack.ts";
@@ -376,7 +377,7 @@ export class DeviceAgent extends Agent<ValueMap> {
   resolveApproval(approvalId: Value, approve: Value, reason?: Value): ResolveApprovalResult {
     if (typeof approvalId !== "string") throw invalidArgument("approvalId", "must be text");
     if (typeof approve !== "boolean") throw invalidArgument("approve", "must be a boolean");
-    const why = typeof reason === "string" ? reason.slice(0, 500) : null;
+    const why = typeof reason === "string" ? cutText(reason, 500) : null;
     return resolveApproval(this.#reasoner, approvalId, approve ? "approved" : "rejected", why);
   }
 

@@ -5,6 +5,7 @@
  */
 import type { CodecName, HelloFrame, Value, ValueMap } from "../../codecs/frames.ts";
 import { CODEC_NAMES } from "../../codecs/frames.ts";
+import { cutText } from "./cut-text.ts";
 import type { SqlTag } from "./sql.ts";
 import { decodeValue, encodeValue, isValueMap } from "./values.ts";
 
@@ -47,16 +48,6 @@ export interface DeviceStatus {
 
 /** Longest firmware version kept from a hello, in UTF-16 code units. */
 const FIRMWARE_MAX_CHARS = 128;
-
-/**
- * `text` cut to at most `max` UTF-16 code units, never between the halves of a surrogate pair: a lone surrogate
- * cannot be written as UTF-8, so a frame holding it (a getStatus rpc result) would fail to encode for the device.
- */
-function cutText(text: string, max: number): string {
-  if (text.length <= max) return text;
-  const last = text.charCodeAt(max - 1);
-  return text.slice(0, last >= 0xd800 && last <= 0xdbff ? max - 1 : max);
-}
 
 /** Reads and writes the device_meta rows about presence. */
 export class PresenceStore {

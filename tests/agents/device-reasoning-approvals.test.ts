@@ -67,3 +67,21 @@ test("a request id is refused as busy while its turn waits for an approval", asy
   await finalFrame(dev, "act");
   assert.equal(dev.frames("reason").filter((f) => f.id === "act" && f.fin === true).length, 1);
 });
+
+test("the question an approval lists and an operator's reason are cut before an emoji, never inside it", async () => {
+  const h = harness();
+  const dev = await h.open("ids-a3", "cbor");
+  // An emoji (two UTF-16 code units) across the 200th unit, where the directory's question is cut.
+  const head = "Please send_command to open the door. ".padEnd(199, "x");
+  await h.send(dev, { channel: "reason", frame: { id: "act", q: `${head}\u{1F6AA} now` } });
+  const approvalId = await pendingApprovalId(h, "ids-a3");
+  const entry = h.runtime.directory.list("approval").find((e) => e.key === approvalId);
+  const listed = (entry?.value as { question?: unknown } | undefined)?.question;
+  assert.equal(listed, head, "cut before the emoji, not between its halves");
+  // The operator's reason is kept to 500 units the same way.
+  const because = `${"r".repeat(499)}\u{1F6AA}`;
+  const result = await h.call<ResolveApprovalResult>("ids-a3", "resolveApproval", approvalId, false, because);
+  assert.equal(result.status, "ok");
+  assert.equal(result.status === "ok" ? result.approval.reason : undefined, "r".repeat(499));
+  await finalFrame(dev, "act");
+});

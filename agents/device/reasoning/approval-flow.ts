@@ -5,6 +5,7 @@
  * streams to the device. All of it is in SQLite, so it works after hibernation and restarts alike.
  */
 import type { ValueMap } from "../../../codecs/frames.ts";
+import { cutText } from "../cut-text.ts";
 import { valueToJson } from "../values.ts";
 import type { Approval } from "./approval-store.ts";
 import { closeApproval } from "./approval-close.ts";
@@ -19,6 +20,9 @@ import { queueTurn, startQueuedTurns } from "./turn-queue.ts";
 /** Agent method the approval TTL schedule calls (public on DeviceAgent). */
 export const EXPIRE_APPROVAL_METHOD = "expireApproval";
 export { APPROVAL_DIRECTORY_KIND };
+
+/** The head of the question an operator's list shows with a pending approval, in UTF-16 code units. */
+const LISTED_QUESTION_CHARS = 200;
 
 /** Outcome of `resolveApproval`. */
 export type ResolveApprovalResult =
@@ -57,7 +61,7 @@ export function handleToolCalls(reasoner: Reasoner, turn: Turn, round: RoundResu
       core.ports.directory.put(
         APPROVAL_DIRECTORY_KIND,
         approval.id,
-        approvalValue(approval, { requestId: turn.requestId, question: turn.question.slice(0, 200) }),
+        approvalValue(approval, { requestId: turn.requestId, question: cutText(turn.question, LISTED_QUESTION_CHARS) }),
       );
     } else {
       recordToolOutput(
