@@ -11,12 +11,24 @@ export class ApiError extends Error {
   }
 }
 
-/** Takes a token from the sign-in link (#token=...) into sessionStorage and removes it from the address bar. */
+/**
+ * Takes a token from the sign-in link (#token=...) into sessionStorage and removes it from the address bar. Returns
+ * "none" (no token in the link), "adopted", or "malformed": a bad % sequence (a link cut short or mistyped), which
+ * decodeURIComponent refuses; that token is not kept, and the caller asks for one.
+ */
 export function adoptTokenFromLink() {
   const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (match === null) return;
-  sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+  if (match === null) return "none";
+  // Removed before decoding, so a token that cannot be read does not stay on screen either.
   history.replaceState(null, "", `${location.pathname}${location.search}#/`);
+  let token;
+  try {
+    token = decodeURIComponent(match[1]);
+  } catch {
+    return "malformed";
+  }
+  sessionStorage.setItem(TOKEN_KEY, token);
+  return "adopted";
 }
 
 export function getToken() {

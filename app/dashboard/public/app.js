@@ -30,6 +30,14 @@ function askToken(message) {
   $("login-token").focus();
 }
 
+/** Forgets the token and asks for one; polling resumes once it is given. */
+function signOut(message) {
+  clearToken();
+  $("logout").hidden = true;
+  setStatus("signed out", "muted");
+  askToken(message);
+}
+
 async function tick(gen) {
   if (gen !== generation) return;
   const r = route();
@@ -40,10 +48,7 @@ async function tick(gen) {
     $("last-update").textContent = `Updated ${new Date().toLocaleTimeString()}`;
   } catch (err) {
     if (err.status === 401) {
-      clearToken();
-      $("logout").hidden = true;
-      setStatus("signed out", "muted");
-      askToken("That token was refused. Paste the operator token again.");
+      signOut("That token was refused. Paste the operator token again.");
       return; // polling resumes after a new token is given
     }
     setStatus(err.status === 0 ? "offline" : "error", "bad");
@@ -57,11 +62,13 @@ function start() {
   clearTimeout(timer);
   generation++;
   // The sign-in link may also arrive as a hash change on an open page.
-  adoptTokenFromLink();
+  if (adoptTokenFromLink() === "malformed") {
+    // The link was meant to sign this tab in: a token the tab had before is not the one the operator chose.
+    signOut("The sign-in link's token is damaged (a bad % sequence), so it was not used. Paste the operator token.");
+    return;
+  }
   if (getToken() === null) {
-    $("logout").hidden = true;
-    setStatus("signed out", "muted");
-    askToken();
+    signOut();
     return;
   }
   $("logout").hidden = false;
