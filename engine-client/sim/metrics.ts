@@ -6,11 +6,39 @@
 /** vLLM's TTFT histogram buckets, in seconds. */
 const TTFT_BUCKETS_S = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
+/**
+ * vLLM's engine-level finish reasons, the values of `finished_reason` (its `FinishReason` enum; newer vLLM adds
+ * "error" for KV-load failures and "repetition", neither of which the simulator models). The API's "tool_calls" is
+ * the engine's "stop": the tool parser renames it in the answer, after the engine counted it.
+ */
+export type EngineFinishReason = "stop" | "length" | "abort";
+
+/**
+ * The `finished_reason` a request that ended with `outcome` counts under, or undefined for one the engine never ran
+ * (refused before it was scheduled). A fault injected mid-answer ends the request in the API server, which aborts it
+ * in the engine, as a client that goes away does.
+ */
+export function engineFinishReason(
+  outcome: "completed" | "aborted" | "failed" | "rejected",
+  apiReason: string,
+): EngineFinishReason | undefined {
+  if (outcome === "rejected") return undefined;
+  if (outcome !== "completed") return "abort";
+  return apiReason === "length" ? "length" : "stop";
+}
+
 export class SimMetrics {
   promptTokens = 0;
   generationTokens = 0;
-  /** Finished requests by finish reason ("stop", "length", "tool_calls", "abort", "error"). */
-  readonly success = new Map<string, number>();
+  /**
+   * Finished requests by finish reason. Every reason is there from the start, at 0, as vLLM's Prometheus logger
+   * creates each labelled series when it starts, so a rate over a reason that has not happened yet is 0, not absent.
+   */
+  readonly success = new Map<EngineFinishReason, number>([
+    ["stop", 0],
+    ["length", 0],
+    ["abort", 0],
+  ]);
   readonly ttftCounts = new Array<number>(TTFT_BUCKETS_S.length).fill(0);
   ttftSum = 0;
   ttftCount = 0;
@@ -22,7 +50,7 @@ export class SimMetrics {
     for (let i = 0; i < TTFT_BUCKETS_S.length; i++) if (seconds <= TTFT_BUCKETS_S[i]) this.ttftCounts[i]++;
   }
 
-  finished(reason: string): void {
+  finished(reason: EngineFinishReason): void {
     this.success.set(reason, (this.success.get(reason) ?? 0) + 1);
   }
 

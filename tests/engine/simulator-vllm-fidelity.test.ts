@@ -137,3 +137,28 @@ test("a non-streamed plain answer carries tool_calls: [] in its message, as vLLM
     await sim.close();
   }
 });
+
+test("request_success_total counts a tool call as stop and an injected failure as abort: vLLM's finished_reason values", async () => {
+  const sim = await startEngineSimulator({ timeScale: 0 });
+  try {
+    const call = await post(sim.url, {
+      messages: [{ role: "user", content: "please set_led now" }],
+      tools: [{ type: "function", function: { name: "set_led", parameters: { type: "object" } } }],
+    });
+    assert.equal(JSON.parse(call.text).choices[0].finish_reason, "tool_calls", "the API still says tool_calls");
+    sim.setFaults({ errorAfterTokens: { tokens: 1, count: 1 } });
+    const failed = await post(sim.url, { messages: MESSAGES, stream: true });
+    assert.match(failed.text, /injected mid-stream failure/);
+    const text = await (await fetch(`${sim.url}/metrics`)).text();
+    const counts = new Map(
+      [...text.matchAll(/^vllm:request_success_total\{[^}]*finished_reason="([^"]+)"\} (\d+)$/gm)].map((m) => [
+        m[1],
+        Number(m[2]),
+      ]),
+    );
+    // vLLM's logger labels every reason it has from the start, so the series exist at 0 before any request ends so.
+    assert.deepEqual(Object.fromEntries(counts), { stop: 1, length: 0, abort: 1 });
+  } finally {
+    await sim.close();
+  }
+});

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { parseChatRequest } from "../chat-request.ts";
 import type { SimContext, SimRequestRecord } from "../context.ts";
 import { type Piece, planGeneration } from "../generator.ts";
+import { engineFinishReason } from "../metrics.ts";
 import { errorBody, readBody, sendError } from "../respond.ts";
 import type { Sequence } from "../scheduler.ts";
 import { renderPrompt, tokenize } from "../tokenizer.ts";
@@ -114,12 +115,13 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
       }
     },
   };
-  const finish = (outcome: SimRequestRecord["outcome"], reason: string) => {
+  const finish = (outcome: Exclude<SimRequestRecord["outcome"], "running">, reason: string) => {
     if (done) return;
     done = true;
     record.outcome = outcome;
     record.finishReason = reason;
-    ctx.metrics.finished(reason);
+    const counted = engineFinishReason(outcome, reason);
+    if (counted !== undefined) ctx.metrics.finished(counted);
     ctx.scheduler.cancel(sequence);
   };
   res.on("close", () => {
