@@ -106,6 +106,51 @@ describe("dashboard in headless Chromium against a stubbed API", { skip }, () =>
     assert.deepEqual(pageErrors.splice(0), []);
   });
 
+  test("a device view's refresh failing after the operator opened another device shows no error there", async () => {
+    await page.goto(`${base}/#token=${TOKEN}`);
+    await page.locator('#fleet-table tr[data-device="sensor-2"]').waitFor({ timeout: 5000 });
+    let asked: () => void = () => {};
+    const askedFirst = new Promise<void>((resolve) => {
+      asked = resolve;
+    });
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let answered: () => void = () => {};
+    const answeredLate = new Promise<void>((resolve) => {
+      answered = resolve;
+    });
+    const first = (url: URL) => url.pathname === "/api/devices/sensor-1";
+    await page.route(first, async (route) => {
+      asked();
+      await released;
+      await route.fulfill({ status: 503, json: { error: { code: "BRIDGE_ERR_TEST", message: "late failure" } } });
+      answered();
+    });
+    try {
+      await page.evaluate(() => {
+        window.location.hash = "#/device/sensor-1";
+      });
+      await askedFirst;
+      await page.evaluate(() => {
+        window.location.hash = "#/device/sensor-2";
+      });
+      // sensor-2's refresh has run to its end (its readings are the last thing it draws).
+      await page.locator("#readings .empty").waitFor({ timeout: 5000 });
+      assert.match((await page.locator("#view-device h1").textContent()) ?? "", /sensor-2/);
+      release();
+      await answeredLate;
+      await page.waitForTimeout(300);
+      assert.equal(await page.locator("#view-device .error").count(), 0, "sensor-1's failure is not on sensor-2");
+      assert.equal(await page.locator("#conn-status").textContent(), "live");
+      assert.match((await page.locator("#view-device h1").textContent()) ?? "", /sensor-2/);
+    } finally {
+      release();
+      await page.unroute(first);
+    }
+  });
+
   test("the page raised no script errors along the way", () => {
     assert.deepEqual(pageErrors, []);
   });

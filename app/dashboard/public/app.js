@@ -44,9 +44,13 @@ async function tick(gen) {
   try {
     if (r.view === "device") await refreshDevice(r.id);
     else await refreshFleet();
+    if (gen !== generation) return; // the view changed while this refresh was out: the new view's tick reports
     setStatus("live", "ok");
     $("last-update").textContent = `Updated ${new Date().toLocaleTimeString()}`;
   } catch (err) {
+    // A refresh of a view the operator has left (another device, the fleet, a new token): its failure is not the new
+    // view's to show, and its 401 may be for a token replaced since. The new view's own refresh reports for it.
+    if (gen !== generation) return;
     if (err.status === 401) {
       signOut("That token was refused. Paste the operator token again.");
       return; // polling resumes after a new token is given
