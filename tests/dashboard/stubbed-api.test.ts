@@ -151,6 +151,79 @@ describe("dashboard in headless Chromium against a stubbed API", { skip }, () =>
     }
   });
 
+  test("commands and readings from a day other than the server's today show their date", async () => {
+    const yesterday = SERVER_NOW - 26 * HOUR_MS;
+    const today = SERVER_NOW - HOUR_MS;
+    const command = (id: string, createdAt: number) => ({
+      id,
+      name: "reboot",
+      state: "SUCCEEDED",
+      attempts: 1,
+      maxAttempts: 3,
+      createdAt,
+      result: "ok",
+      error: null,
+    });
+    const commands = (url: URL) => url.pathname === "/api/devices/sensor-1/commands";
+    const telemetry = (url: URL) => url.pathname === "/api/devices/sensor-1/telemetry";
+    await page.route(commands, (route) =>
+      route.fulfill({ json: { commands: [command("cmd-today", today), command("cmd-yesterday", yesterday)] } }),
+    );
+    await page.route(telemetry, (route) =>
+      route.fulfill({
+        json: {
+          readings: [
+            { ts: today, metric: "temp", value: 21 },
+            { ts: yesterday, metric: "temp", value: 20 },
+          ],
+          next: null,
+        },
+      }),
+    );
+    try {
+      await page.goto(`${base}/#/device/sensor-1`);
+      const created = (id: string) => page.locator(`#commands tr[data-command="${id}"] td:nth-child(5)`);
+      await created("cmd-yesterday").waitFor({ timeout: 5000 });
+      assert.match((await created("cmd-yesterday").textContent()) ?? "", /1\/14\/2026.*10:00:00/);
+      assert.match((await created("cmd-today").textContent()) ?? "", /^11:00:00/);
+      const readTimes = page.locator("#readings tbody tr td:first-child");
+      await readTimes.first().waitFor({ timeout: 5000 });
+      assert.match((await readTimes.nth(0).textContent()) ?? "", /^11:00:00/);
+      assert.match((await readTimes.nth(1).textContent()) ?? "", /1\/14\/2026.*10:00:00/);
+    } finally {
+      await page.unroute(commands);
+      await page.unroute(telemetry);
+    }
+  });
+
+  test("ages in the device view are measured against the server's time, as in the fleet table", async () => {
+    const approvals = (url: URL) => url.pathname === "/api/approvals";
+    const pending = {
+      approvals: [
+        { deviceId: "sensor-1", approvalId: "apr-1", tool: "send_command", args: "{}", createdAt: SERVER_NOW - 30_000 },
+      ],
+      total: 1,
+    };
+    await page.route(approvals, (route) => route.fulfill({ json: pending }));
+    try {
+      await page.goto(`${base}/#/`);
+      const lastSeen = page.locator('#fleet-table tr[data-device="sensor-1"] td:nth-child(3)');
+      await lastSeen.waitFor({ timeout: 5000 });
+      assert.equal(await lastSeen.textContent(), "30 s ago");
+      assert.match((await page.locator("#approvals li.approval").textContent()) ?? "", /requested 30 s ago/);
+
+      await page.goto(`${base}/#/device/sensor-1`);
+      const facts = page.locator("#view-device .facts");
+      await facts.waitFor({ timeout: 5000 });
+      assert.equal(await facts.locator("dt:text-is('Last seen') + dd").textContent(), "30 s ago");
+      const approval = page.locator("#device-approvals li.approval");
+      await approval.waitFor({ timeout: 5000 });
+      assert.match((await approval.textContent()) ?? "", /requested 30 s ago/);
+    } finally {
+      await page.unroute(approvals);
+    }
+  });
+
   test("the page raised no script errors along the way", () => {
     assert.deepEqual(pageErrors, []);
   });

@@ -21,7 +21,10 @@ export function replace(container, ...children) {
   container.replaceChildren(...children.flat().filter((c) => c !== undefined && c !== null && c !== false));
 }
 
-/** "12 s ago", "3 min ago", or "never". */
+/**
+ * "12 s ago", "3 min ago", "5 h ago", the date and time past a day, or "never". `now` is the server's time as the API reports it (`serverTime`): the times
+ * measured are the server's, and a browser whose clock is off would show every age off by as much.
+ */
 export function ago(ms, now = Date.now()) {
   if (ms === null || ms === undefined) return "never";
   const s = Math.max(0, Math.round((now - ms) / 1000));
@@ -31,8 +34,14 @@ export function ago(ms, now = Date.now()) {
   return new Date(ms).toLocaleString();
 }
 
-export function time(ms) {
-  return ms === null || ms === undefined ? "–" : new Date(ms).toLocaleTimeString();
+/**
+ * The time of day of a moment on `now`'s day, else its date and time as `ago` shows older moments: a reading from
+ * yesterday must not pass for today's. `now` is the server's time where the page has it (see `ago`).
+ */
+export function time(ms, now = Date.now()) {
+  if (ms === null || ms === undefined) return "–";
+  const at = new Date(ms);
+  return at.toDateString() === new Date(now).toDateString() ? at.toLocaleTimeString() : at.toLocaleString();
 }
 
 export function json(value) {

@@ -10,8 +10,11 @@ const decisions = new Map();
 /** Draws a decision's state into the row of that approval now on the page. */
 const rowViews = new Map();
 
-/** Renders `approvals` into `container`; `onResolved` runs after a decision was stored. */
-export function renderApprovals(container, approvals, onResolved) {
+/**
+ * Renders `approvals` into `container`; `onResolved` runs after a decision was stored; `now` is the server's time
+ * their age is measured against (dom.js `ago`).
+ */
+export function renderApprovals(container, approvals, onResolved, now) {
   const listed = new Set(approvals.map((a) => `${a.deviceId}/${a.approvalId}`));
   for (const [key, d] of decisions) if (!listed.has(key) && d.approve === undefined) decisions.delete(key);
   for (const key of rowViews.keys()) if (!listed.has(key)) rowViews.delete(key);
@@ -62,7 +65,7 @@ export function renderApprovals(container, approvals, onResolved) {
         h("code", {}, String(a.tool ?? "a tool")),
         h("pre", { class: "args" }, String(a.args ?? "")),
         a.question ? h("div", { class: "muted" }, `Asked: ${a.question}`) : null,
-        h("div", { class: "muted" }, `requested ${ago(a.createdAt)}`),
+        h("div", { class: "muted" }, `requested ${ago(a.createdAt, now)}`),
       ),
       h("div", { class: "approval-actions" }, approveBtn, rejectBtn, status),
     );

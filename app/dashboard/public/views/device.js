@@ -5,7 +5,9 @@ import { lineChart } from "../charts.js";
 import { agentClassText, ago, empty, errorBox, h, json, replace, time } from "../dom.js";
 import { renderApprovals } from "./approvals.js";
 
-let current = null; // { id, els, shadow, metric }
+// { id, els, shadow, metric, serverTime }: serverTime, from the device's answer, is what ages and days are measured
+// against, as in the fleet table (dom.js `ago`).
+let current = null;
 
 export function mountDevice(container, id) {
   if (current?.id === id && container.firstChild) return;
@@ -38,7 +40,7 @@ export function mountDevice(container, id) {
     approvals: h("div", { id: "device-approvals" }),
     conversation: h("div", { id: "conversation" }),
   };
-  current = { id, els, shadow: null, metric: "" };
+  current = { id, els, shadow: null, metric: "", serverTime: undefined };
   const desiredForm = h(
     "form",
     { id: "desired-form", class: "stack" },
@@ -121,14 +123,16 @@ export async function refreshDevice(id) {
     api("GET", "/api/approvals"),
   ]);
   if (current !== view) return;
+  view.serverTime = device.serverTime;
   renderHead(els.head, device);
   view.shadow = shadow;
   renderShadow(els.shadow, shadow);
-  renderCommands(els.commands, commands.commands);
+  renderCommands(els.commands, commands.commands, device.serverTime);
   renderApprovals(
     els.approvals,
     approvals.approvals.filter((a) => a.deviceId === id),
     () => refreshDevice(id).catch(() => {}),
+    device.serverTime,
   );
   renderConversation(els.conversation, conversation);
   await refreshTelemetry(id, view);
@@ -153,7 +157,7 @@ function renderHead(el, d) {
       "dl",
       { class: "facts" },
       h("dt", {}, "Last seen"),
-      h("dd", {}, ago(d.lastSeenAt ?? s.lastSeen ?? null)),
+      h("dd", {}, ago(d.lastSeenAt ?? s.lastSeen ?? null, d.serverTime)),
       h("dt", {}, "Firmware"),
       h("dd", {}, d.firmware ?? s.firmware ?? "–"),
       h("dt", {}, "Codec"),
@@ -243,7 +247,7 @@ async function sendCommand(id) {
   await refreshDevice(id);
 }
 
-function renderCommands(el, commands) {
+function renderCommands(el, commands, now) {
   if (commands.length === 0) return replace(el, empty("No commands sent yet."));
   replace(
     el,
@@ -270,7 +274,7 @@ function renderCommands(el, commands) {
             h("td", {}, c.name),
             h("td", {}, h("span", { class: `pill state-${String(c.state).toLowerCase()}` }, c.state)),
             h("td", {}, `${c.attempts}/${c.maxAttempts}`),
-            h("td", {}, time(c.createdAt)),
+            h("td", {}, time(c.createdAt, now)),
             h(
               "td",
               { class: "mono" },
@@ -332,7 +336,7 @@ async function refreshTelemetry(id, view = current) {
             h(
               "tr",
               {},
-              h("td", {}, time(r.ts)),
+              h("td", {}, time(r.ts, view.serverTime)),
               h("td", {}, r.metric),
               h(
                 "td",

@@ -20,7 +20,7 @@ export async function refreshFleet() {
   ]);
   renderKpis(fleet);
   renderCharts(fleet);
-  renderApprovals($("approvals"), approvals.approvals, () => refreshFleet().catch(() => {}));
+  renderApprovals($("approvals"), approvals.approvals, () => refreshFleet().catch(() => {}), fleet.serverTime);
   renderTable(devices, fleet, filter);
   return fleet;
 }
