@@ -366,6 +366,11 @@ export class DeviceAgent extends Agent<ValueMap> {
     return this.#reasoner.turns.usage();
   }
 
+  /** Both of the above read in one event, so a turn that ends meanwhile is in both or in neither. */
+  getConversationWithUsage(options: Value = {}): { messages: ConversationEntry[]; usage: UsageTotals } {
+    return { messages: this.getConversation(options), usage: this.getUsage() };
+  }
+
   /** Approvals newest first, optionally of one status. */
   listApprovals(filter: Value = {}): Approval[] {
     const map = isValueMap(filter) ? filter : {};

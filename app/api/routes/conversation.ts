@@ -27,9 +27,10 @@ export function registerConversationRoutes(api: FastifyInstance, deps: OperatorD
     },
     async (request) => {
       const limit = Math.min(request.query.limit ?? 50, MAX_CONVERSATION_LIMIT);
-      const messages = await callDeviceAgent(deps, request.params.id, "getConversation", [{ limit }]);
-      const usage = await callDeviceAgent(deps, request.params.id, "getUsage", []);
-      return { messages: toJsonValue(messages), usage: toJsonValue(usage) };
+      // One agent call, so one event reads both: as two, a turn ending between them was counted in the usage and
+      // missing from the messages.
+      const read = await callDeviceAgent(deps, request.params.id, "getConversationWithUsage", [{ limit }]);
+      return toJsonValue(read);
     },
   );
 }
