@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// The CLI entry point: loads the TypeScript sources through tsx (one toolchain for running and testing).
-import { register } from "tsx/esm/api";
+// The CLI entry point: the TypeScript sources load through the hooks that bin/register-loaders.mjs registers.
+import "./register-loaders.mjs";
 
-register();
 await import("../app/cli.ts");
