@@ -63,10 +63,18 @@ export interface DeviceAgentOptions {
   /** Upper bound on a reason frame's `max`. Default 4096. */
   reasonMaxTokensLimit: number;
   /**
-   * Reasoning turns of one device running at once; more requests are refused with BRIDGE_ERR_REASON_BUSY, and turns
-   * resuming after an approval wait for a free slot (turn-queue.ts). Default 1.
+   * Reasoning turns the device itself asked running at once (viewers' turns count apart, `maxConcurrentViewerTurns`);
+   * more requests are refused with BRIDGE_ERR_REASON_BUSY, and turns resuming after an approval wait for a free slot
+   * (turn-queue.ts). Default 1.
    */
   maxConcurrentTurns: number;
+  /**
+   * Reasoning turns that viewers (WebSocket clients on the agent, all of them together) run at once, apart from the
+   * device's `maxConcurrentTurns`: a viewer's question never takes the device's slot. More viewer requests are
+   * refused with BRIDGE_ERR_REASON_BUSY, and a viewer's turn resuming after an approval waits for a viewers' slot.
+   * Default 1.
+   */
+  maxConcurrentViewerTurns: number;
   /** Recent telemetry rows put at the end of a prompt. Default 20. */
   promptTelemetryRows: number;
   /** Tools the model may call but only after an operator approves. Default ["send_command", "set_desired"]. */
@@ -151,6 +159,7 @@ export const DEVICE_AGENT_DEFAULTS: Readonly<DeviceAgentOptions> = Object.freeze
   reasonDefaultMaxTokens: 512,
   reasonMaxTokensLimit: 4096,
   maxConcurrentTurns: 1,
+  maxConcurrentViewerTurns: 1,
   promptTelemetryRows: 20,
   toolsRequiringApproval: ["send_command", "set_desired"],
   approvalTtlSeconds: 24 * 3600,
@@ -187,6 +196,7 @@ const MINIMUMS: Record<NumberKey, number> = {
   reasonDefaultMaxTokens: 1,
   reasonMaxTokensLimit: 1,
   maxConcurrentTurns: 1,
+  maxConcurrentViewerTurns: 1,
   promptTelemetryRows: 0,
   approvalTtlSeconds: 1,
   reasonTimeoutMs: 1,

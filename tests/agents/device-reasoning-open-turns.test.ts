@@ -1,6 +1,7 @@
 /**
  * Which questions an `up/reason` refuses as BRIDGE_ERR_REASON_BUSY: a request id is taken while its turn has not
- * ended (running, waiting for an approval, queued for a slot), and at most `maxConcurrentTurns` turns run. The agent
+ * ended (running, waiting for an approval, queued for a slot), and at most `maxConcurrentTurns` turns of the device
+ * run (viewers' turns count apart: device-reasoning-viewer-slots.test.ts). The agent
  * answers from what it knows of its open turns, so these pin that the answers stay those of the database through
  * every way a turn opens, parks, resumes and ends: approvals, a restart, cancellations, pruning, and events that
  * rolled back after changing a turn. Against a scripted engine, so the test decides when each round ends.
@@ -135,17 +136,19 @@ test("a turn cancelled with the device's session, or with the viewer that asked 
   engine.calls[1].reply({ text: "Back." });
   await finalFrame(back, "gone");
 
-  // Request ids are the agent's, whoever asked: the viewer's waiting turn holds its id against the device too.
+  // A viewer's waiting turn holds its id against that viewer, its running turn the viewers' slot.
   const viewer = await h.open("open-t3", "json", "ws");
   await askForAction(h, viewer, engine, "look");
-  assert.deepEqual(await ask(h, back, engine, "look"), { busy: "open" });
+  assert.deepEqual(await ask(h, viewer, engine, "look"), { busy: "open" });
   assert.deepEqual(await ask(h, viewer, engine, "view"), { asked: 3 });
+  const next = await h.open("open-t3", "json", "ws");
+  assert.deepEqual(await ask(h, next, engine, "view"), { busy: "running" });
   await h.close(viewer);
   assert.equal(engine.calls[3].aborted, true, "the viewer's round was cancelled with its connection");
-  assert.deepEqual(await ask(h, back, engine, "look"), { asked: 4 });
-  assert.deepEqual(await ask(h, back, engine, "view"), { busy: "running" });
-  engine.calls[4].reply({ text: "Looked." });
-  await finalFrame(back, "look");
+  assert.deepEqual(await ask(h, next, engine, "view"), { asked: 4 });
+  assert.deepEqual(await ask(h, next, engine, "look"), { busy: "running" });
+  engine.calls[4].reply({ text: "Viewed." });
+  await finalFrame(next, "view");
 });
 
 test("pruning finished turns leaves a waiting turn's id taken", async () => {

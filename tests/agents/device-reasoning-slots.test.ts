@@ -1,6 +1,7 @@
 /**
  * `maxConcurrentTurns` bounds every round a device's turns run, not only new requests: a turn that resumes after an
- * approval, or when the device comes back (resumeWaitingTurns), waits for a free slot, oldest question first.
+ * approval, or when the device comes back (resumeWaitingTurns), waits for a free slot, oldest question first. A
+ * viewer's round never holds one of these slots (viewers have their own: device-reasoning-viewer-slots.test.ts).
  * Against a scripted engine, so the test decides when each round ends.
  */
 import assert from "node:assert/strict";
@@ -87,7 +88,7 @@ test("turns waiting for a slot start oldest question first, one at a time", asyn
   await finalFrame(dev, "second");
 });
 
-test("a turn resumed when the device comes back waits while a viewer's turn holds the slot", async () => {
+test("a turn resumed when the device comes back does not wait for a viewer's round: viewers have slots of their own", async () => {
   const engine = scriptedEngine();
   const h = harness(engine);
   let dev = await h.open("slot-a3", "cbor");
@@ -105,15 +106,13 @@ test("a turn resumed when the device comes back waits while a viewer's turn hold
 
   dev = await h.open("slot-a3", "cbor");
   await h.send(dev, { channel: "hello", frame: { fw: "1.0" } });
-  await settle();
-  assert.equal(engine.calls.length, 2, "the device's turn waits for the viewer's round to end");
-
-  looking.reply({ text: "Idle." });
-  await finalFrame(viewer, "look");
   const resumed = await engine.call(2);
   assert.equal(questionOf(resumed), "Open the door");
+  assert.equal(looking.settled, false, "beside the viewer's round, still running");
   resumed.reply({ text: "The door is open." });
   assert.equal((await finalFrame(dev, "act")).fr, "stop");
+  looking.reply({ text: "Idle." });
+  await finalFrame(viewer, "look");
   assert.equal(
     viewer.frames("reason").filter((f) => f.id === "act").length,
     0,
@@ -121,7 +120,7 @@ test("a turn resumed when the device comes back waits while a viewer's turn hold
   );
 });
 
-test("a device's queued turn still waits for the device after a restart that lost a viewer's running turn", async () => {
+test("a device's queued turn still waits for the device after a restart that lost its and a viewer's running turns", async () => {
   const engine = scriptedEngine();
   const h = harness(engine);
   // The viewer connected first: at the next start its lost connection is closed before the device's.
@@ -132,19 +131,22 @@ test("a device's queued turn still waits for the device after a restart that los
   const [approvalId] = await pendingApprovals(h, "slot-a4", 1);
   await h.send(viewer, { channel: "reason", frame: { id: "look", q: "What is the device doing?" } });
   await engine.call(1);
-  // Decided while the viewer's round holds the slot: the device's turn is queued.
+  await h.send(dev, { channel: "reason", frame: { id: "busy", q: "How warm is it?" } });
+  await engine.call(2);
+  // Decided while the device's own round holds its slot: the device's turn is queued.
   await h.call("slot-a4", "resolveApproval", approvalId, true);
   await settle();
-  assert.equal(engine.calls.length, 2);
+  assert.equal(engine.calls.length, 3);
 
-  // Both sessions are lost with the process. No round may start for a connection that is gone.
+  // Both sessions are lost with the process, and both rounds with them: the slots free as the lost connections
+  // close, and no round may start for a connection that is gone.
   await h.restart();
   await settle();
-  assert.equal(engine.calls.length, 2, "no round for a device that is not there");
+  assert.equal(engine.calls.length, 3, "no round for a device that is not there");
 
   const back = await h.open("slot-a4", "cbor");
   await h.send(back, { channel: "hello", frame: { fw: "1.0" } });
-  const resumed = await engine.call(2);
+  const resumed = await engine.call(3);
   assert.equal(questionOf(resumed), "Open the door");
   resumed.reply({ text: "The door is open." });
   assert.equal((await finalFrame(back, "act")).fr, "stop");

@@ -74,22 +74,23 @@ test("a viewer's turn waiting for an approval ends when the viewer leaves, its a
 
 test("a viewer's turn queued for a slot ends with its viewer and its answer never goes to the device", async () => {
   const engine = scriptedEngine();
-  const h = harness(engine, { maxConcurrentTurns: 1 });
+  const h = harness(engine);
   const { dev, viewer, approvalId } = await viewerAsksForAction(h, engine, "viewer-v2");
-  await h.send(dev, { channel: "reason", frame: { id: "busy", q: "How warm is it?" } });
+  const other = await h.open("viewer-v2", "json", "ws");
+  await h.send(other, { channel: "reason", frame: { id: "busy", q: "How warm is it?" } });
   const busy = await engine.call(1);
-  // Decided while the device's turn holds the slot: the viewer's turn is queued.
+  // Decided while another viewer's turn holds the viewers' one slot: the viewer's turn is queued.
   await h.call("viewer-v2", "resolveApproval", approvalId, true);
   await h.close(viewer);
   busy.reply({ text: "21 degrees." });
-  await waitFor(() => dev.frames("reason").find((f) => f.id === "busy" && f.fin === true), "the device's answer");
+  await waitFor(() => other.frames("reason").find((f) => f.id === "busy" && f.fin === true), "the other's answer");
   await settle();
   assert.equal(engine.calls.length, 2, "no round for a viewer that left");
   assertNothingReachedTheDevice(dev);
-  // Its request id is free again: the turn ended.
-  await h.send(dev, { channel: "reason", frame: { id: "act", q: "And now?" } });
+  // The viewers' slot is free: the queued turn of the viewer that left ended instead of taking it.
+  await h.send(other, { channel: "reason", frame: { id: "act", q: "And now?" } });
   (await engine.call(2)).reply({ text: "Still 21." });
-  await waitFor(() => dev.frames("reason").find((f) => f.id === "act" && f.fin === true), "the device's own act");
+  await waitFor(() => other.frames("reason").find((f) => f.id === "act" && f.fin === true), "the other's act");
 });
 
 test("a viewer's waiting turn ends at the next start when its viewer was lost with the process", async () => {

@@ -424,9 +424,9 @@ describe("reasoning turns", () => {
       const { counted, statements } = recordingSql(sql);
       const turns = new TurnStore(counted, () => NOW);
       const state = () => ({
-        one: turns.open.requestState("r-turn-1"),
-        two: turns.open.requestState("r-turn-2"),
-        running: turns.open.runningCount(),
+        one: turns.open.requestState("r-turn-1", "device", "c1"),
+        two: turns.open.requestState("r-turn-2", "device", "c1"),
+        running: turns.open.runningCount("device"),
       });
       turns.create(turnInput("turn-1"), "task-1");
       assert.deepEqual(state(), { one: "running", two: undefined, running: 1 });
@@ -469,8 +469,43 @@ describe("reasoning turns", () => {
       assert.equal(reads().length, 2, "read again");
       // A store over the same database (the agent woken again) reads what was written.
       const woken = new TurnStore(sql, () => NOW);
-      assert.equal(woken.open.requestState("r-turn-1"), "running");
-      assert.equal(woken.open.runningCount(), 1);
+      assert.equal(woken.open.requestState("r-turn-1", "device", "c1"), "running");
+      assert.equal(woken.open.runningCount("device"), 1);
+    } finally {
+      close();
+    }
+  });
+
+  test("the open turns answer per asker: the device's ids from any session, a viewer's per connection", () => {
+    const { sql, close } = memorySql();
+    try {
+      const turns = new TurnStore(sql, () => NOW);
+      const ofViewer = (id: string, connId: string) => ({
+        ...turnInput(id),
+        requestId: "1",
+        origin: "viewer" as const,
+        connId,
+      });
+      turns.create({ ...turnInput("turn-1"), requestId: "1" }, "task-1");
+      turns.create(ofViewer("turn-2", "ws-a"), "task-2");
+      turns.setStatus("turn-2", "awaiting_approval");
+      const state = (store: TurnStore) => ({
+        device: store.open.requestState("1", "device", "another-session"),
+        viewerA: store.open.requestState("1", "viewer", "ws-a"),
+        viewerB: store.open.requestState("1", "viewer", "ws-b"),
+        running: [store.open.runningCount("device"), store.open.runningCount("viewer")],
+      });
+      const expected = { device: "running", viewerA: "waiting", viewerB: undefined, running: [1, 0] };
+      assert.deepEqual(state(turns), expected);
+      // Read back from the database (the agent woken again, or restarted) with the same askers.
+      assert.deepEqual(state(new TurnStore(sql, () => NOW)), expected);
+      // A viewer's turn that runs again holds a viewers' slot, not the device's.
+      turns.startRound("turn-2", "task-3");
+      assert.deepEqual(state(turns), { ...expected, viewerA: "running", running: [1, 1] });
+      // An ended turn given an open status again is known by its row's asker.
+      turns.finish("turn-2", "cancelled", "viewer-closed");
+      turns.setStatus("turn-2", "queued");
+      assert.deepEqual(state(turns), { ...expected, viewerA: "waiting" });
     } finally {
       close();
     }
@@ -516,7 +551,7 @@ describe("reasoning turns", () => {
           /MAX\(CAST\(substr\(id, 6\) AS INTEGER\)\) AS n FROM reason_turns\s+WHERE status = 'done'/.test(t),
         );
       // Known open, as in an agent (every question asks for its busy checks before its turn opens).
-      turns.open.runningCount();
+      turns.open.runningCount("device");
       const before = reads().length;
       const fourth = ask();
       turns.setStatus(fourth, "awaiting_approval");
@@ -698,6 +733,12 @@ describe("options", () => {
           err instanceof BridgeError && err.code === "BRIDGE_ERR_CONFIG" && err.details.field === "maxHistoryChars",
       );
     }
+    // Viewers' slots are their own, one by default; a viewer must be able to run at all.
+    assert.equal(o.maxConcurrentViewerTurns, 1);
+    assert.throws(
+      () => resolveDeviceAgentOptions({ maxConcurrentViewerTurns: 0 }),
+      (err: unknown) => err instanceof BridgeError && err.details.field === "maxConcurrentViewerTurns",
+    );
     assert.equal(o.reasonChunkIntervalMs, 50);
     assert.equal(o.reasonBusyChunkIntervalMs, 100);
     assert.equal(resolveDeviceAgentOptions({ reasonChunkIntervalMs: 0 }).reasonChunkIntervalMs, 0);

@@ -23,10 +23,10 @@ import { deviceContext, shadowContext } from "./prompt.ts";
 import { parseContextRefusal, parseRoundResult } from "./round.ts";
 import type { RoundResult } from "./round.ts";
 import type { ToolHost } from "./tools.ts";
-import type { Turn } from "./turn.ts";
+import type { Turn, TurnOrigin } from "./turn.ts";
 import { tryEndStrandedTurns } from "./stranded-turns.ts";
 import { TurnStore } from "./turn-store.ts";
-import { startQueuedTurns } from "./turn-queue.ts";
+import { hasFreeSlot, startQueuedTurns } from "./turn-queue.ts";
 import { endViewerTurns, VIEWER_STREAMS } from "./viewer-turns.ts";
 
 const REQUEST_ID_MAX = 64;
@@ -82,14 +82,15 @@ export class Reasoner {
       });
       return undefined;
     }
+    const origin = core.isDevice(conn) ? ("device" as const) : ("viewer" as const);
     // From memory (turn-store.ts): the turns that have not ended are read once per agent, not once per question.
-    let busy = this.#busy(id);
+    let busy = this.#busy(id, origin, conn.id);
     // A refusal for a running turn is checked first: a turn stranded without its round (stranded-turns.ts) would
     // refuse every later question for good. Ending one frees its slot, which goes to a queued turn first, as after
     // any turn's end. A question that is not refused costs nothing of this.
     if ((busy === "running" || busy === "full") && tryEndStrandedTurns(this, "message") > 0) {
       startQueuedTurns(this);
-      busy = this.#busy(id);
+      busy = this.#busy(id, origin, conn.id);
     }
     // A turn parked for an approval or queued does not hold the device, but it keeps its id: it will still stream
     // under it.
@@ -103,7 +104,13 @@ export class Reasoner {
       return undefined;
     }
     if (busy !== undefined) {
-      core.sendError(conn, "BRIDGE_ERR_REASON_BUSY", "a reasoning request of this device is still running", { id });
+      const why =
+        origin === "device"
+          ? "a reasoning request of this device is still running"
+          : busy === "running"
+            ? `reasoning request ${id} of this viewer is still running`
+            : `viewers' reasoning requests on this device are still running (${core.options.maxConcurrentViewerTurns} at most)`;
+      core.sendError(conn, "BRIDGE_ERR_REASON_BUSY", why, { id });
       return undefined;
     }
     const askedMax = typeof frame.max === "bigint" ? Number(frame.max) : frame.max;
@@ -111,7 +118,6 @@ export class Reasoner {
       typeof askedMax === "number" && Number.isInteger(askedMax) && askedMax > 0
         ? askedMax
         : core.options.reasonDefaultMaxTokens;
-    const origin = core.isDevice(conn) ? ("device" as const) : ("viewer" as const);
     // Unsaid, the device streams as its hello said; a viewer is a WebSocket client, which takes streamed chunks.
     const stream =
       typeof frame.stream === "boolean"
@@ -142,14 +148,15 @@ export class Reasoner {
   }
 
   /**
-   * Whether a question under request id `id` must wait: its id belongs to a turn that has not ended ("running", or
-   * "waiting" for an approval or a slot), or the device's running turns are at `maxConcurrentTurns` ("full").
+   * Whether a question under request id `id`, from connection `connId` of `origin`, must wait: its id belongs to a
+   * turn of the same asker that has not ended ("running", or "waiting" for an approval or a slot), or its origin's
+   * slots are all taken ("full": the device's `maxConcurrentTurns`, the viewers' `maxConcurrentViewerTurns`).
    * Undefined when it may run. From memory.
    */
-  #busy(id: string): "running" | "waiting" | "full" | undefined {
-    const state = this.turns.open.requestState(id);
+  #busy(id: string, origin: TurnOrigin, connId: string): "running" | "waiting" | "full" | undefined {
+    const state = this.turns.open.requestState(id, origin, connId);
     if (state !== undefined) return state;
-    return this.turns.open.runningCount() >= this.core.options.maxConcurrentTurns ? "full" : undefined;
+    return hasFreeSlot(this, origin) ? undefined : "full";
   }
 
   /** Starts the next engine round of `turn` as a background task. The last allowed round is asked without tools. */

@@ -1,6 +1,6 @@
 /**
  * Stranded turns: a turn whose status says `running` while its round's task is gone, so no task event will ever end
- * it. It would hold its request id and one of the device's `maxConcurrentTurns` slots for good (every later question
+ * it. It would hold its request id and one of its origin's slots (turn-queue.ts) for good (every later question
  * refused with BRIDGE_ERR_REASON_BUSY, no final frame for it), and restart recovery, which follows task rows, would
  * not see it either. A turn is stranded when ending it failed: the hook that handles its round's outcome threw (a
  * write refused: a full disk, a constraint, a bug in what follows the end), its writes rolled back, and the runtime

@@ -1,13 +1,13 @@
 /**
  * Reasoning turns: one per `up/reason` request. A turn runs engine rounds (one background task each) until the
  * model answers without tool calls, waits while a tool needs an operator's approval, then waits in the queue for its
- * next round (a free slot under `maxConcurrentTurns` and someone to answer: turn-queue.ts), and ends done, failed,
+ * next round (a free slot of its origin and someone to answer: turn-queue.ts), and ends done, failed,
  * cancelled or interrupted. Everything needed to resume is here, so a restart loses nothing but the round in flight.
  */
 import type { ChatUsage } from "../../engine.ts";
 import type { SqlTag } from "../sql.ts";
 import { isOpenStatus, OpenTurns } from "./open-turns.ts";
-import { type Turn, type TurnRow, type TurnStatus, toTurn } from "./turn.ts";
+import { type Turn, type TurnRow, type TurnStatus, toTurn, turnOrigin } from "./turn.ts";
 
 /** The number of turn id `turn-N`. */
 function turnNumber(id: string): number {
@@ -156,7 +156,7 @@ export class TurnStore {
         telemetry_mark)
       VALUES (${input.id}, ${input.requestId}, ${input.connId}, ${input.origin}, ${input.question}, ${input.context},
         'running', ${input.stream ? 1 : 0}, ${input.maxTokens}, 1, ${taskId}, ${createdAt}, ${telemetryMark ?? null})`;
-    this.open.track(input.id, input.requestId, "running");
+    this.open.track(input.id, input, "running");
     // Ids are MAX + 1: a pruned or rolled-back id can come back, and must start from seq 0 again.
     this.#nextSeq.set(input.id, 0);
     this.#finalSeq.delete(input.id);
@@ -253,8 +253,8 @@ export class TurnStore {
       .sql<TurnRow>`UPDATE reason_turns SET status = 'running', round = round + 1, task_id = ${taskId} WHERE id = ${id}
       RETURNING *`;
     if (row === undefined) return;
-    this.open.track(id, row.request_id, row.status);
     const turn = toTurn(row);
+    this.open.track(id, turn, row.status);
     turn.seq = this.#nextSeq.get(id) ?? turn.seq;
     this.#byTask.set(taskId, turn);
   }
@@ -281,9 +281,11 @@ export class TurnStore {
     this.#forget(id);
     this.#mayReopen(id);
     this.#finished = undefined;
-    const [row] = this.sql<{ request_id: string }>`UPDATE reason_turns SET status = ${status}, task_id = NULL,
-      seq = COALESCE(${this.#nextSeq.get(id) ?? null}, seq) WHERE id = ${id} RETURNING request_id`;
-    if (row !== undefined) this.open.track(id, row.request_id, status);
+    const [row] = this.sql<Pick<TurnRow, "request_id" | "origin" | "conn_id">>`UPDATE reason_turns
+      SET status = ${status}, task_id = NULL, seq = COALESCE(${this.#nextSeq.get(id) ?? null}, seq) WHERE id = ${id}
+      RETURNING request_id, origin, conn_id`;
+    if (row === undefined) return;
+    this.open.track(id, { requestId: row.request_id, origin: turnOrigin(row.origin), connId: row.conn_id }, status);
   }
 
   /** Takes the next chunk sequence number of the turn (in memory; written at the next status change). */
@@ -351,8 +353,8 @@ export class TurnStore {
         task_id = NULL, finished_at = ${this.now()}, seq = COALESCE(${seq}, seq) WHERE id = ${id} RETURNING *`;
     }
     if (row === undefined) return undefined;
-    this.open.track(id, row.request_id, row.status);
     const turn = toTurn(row);
+    this.open.track(id, turn, row.status);
     turn.seq = this.#nextSeq.get(id) ?? turn.seq;
     return turn;
   }

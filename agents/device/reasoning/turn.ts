@@ -6,15 +6,23 @@ import type { ChatUsage } from "../../engine.ts";
 
 /**
  * `awaiting_approval`: a tool call of the turn waits for an operator. `queued`: nothing is pending any more and the
- * turn waits to run its next round (turn-queue.ts). Neither holds one of the device's `maxConcurrentTurns` slots.
+ * turn waits to run its next round (turn-queue.ts). Neither holds a slot (the device's `maxConcurrentTurns`, or the
+ * viewers' `maxConcurrentViewerTurns`); a `running` one holds one of its origin's.
  */
 export type TurnStatus = "running" | "awaiting_approval" | "queued" | "done" | "failed" | "cancelled" | "interrupted";
 
 /**
  * Who asked a turn: the device itself, or a viewer (a WebSocket client). A viewer's turn answers that viewer only and
- * ends with its connection (viewer-turns.ts); a device's turn follows the device from session to session.
+ * ends with its connection (viewer-turns.ts); a device's turn follows the device from session to session. Request ids
+ * are scoped by it: the device's are its own whatever session asked, and each viewer connection has its own
+ * (open-turns.ts).
  */
 export type TurnOrigin = "device" | "viewer";
+
+/** The origin a `reason_turns.origin` value names; anything else (none was stored before migration 8) the device's. */
+export function turnOrigin(stored: string): TurnOrigin {
+  return stored === "viewer" ? "viewer" : "device";
+}
 
 export interface Turn {
   id: string;
@@ -69,7 +77,7 @@ export function toTurn(row: TurnRow): Turn {
     id: row.id,
     requestId: row.request_id,
     connId: row.conn_id,
-    origin: row.origin === "viewer" ? "viewer" : "device",
+    origin: turnOrigin(row.origin),
     question: row.question,
     context: row.context,
     withoutHistory: Number(row.without_history) !== 0,
