@@ -12,6 +12,7 @@ import { logErrorFrame } from "./error-frame-log.ts";
 import type { ObserverHub } from "./observer.ts";
 import type { BrokerLogger } from "./options.ts";
 import { downTopic, encodeDown } from "./wire.ts";
+import { cutText } from "../codecs/cut-text.ts";
 
 /** QoS 1 for what a device must not miss (commands, rpc results, the final reasoning frame); QoS 0 for the rest. */
 export function downQos(message: DownMessage): 0 | 1 {
@@ -240,6 +241,6 @@ function unencodableRpcAnswer(message: DownMessage, err: unknown): DownMessage |
   const reason = err instanceof Error ? err.message : String(err);
   return {
     channel: "rpc",
-    frame: { id: message.frame.id, ok: false, err: `result does not encode: ${reason}`.slice(0, 200) },
+    frame: { id: message.frame.id, ok: false, err: cutText(`result does not encode: ${reason}`, 200) },
   };
 }

@@ -10,7 +10,7 @@ import type { CloseReason, InboundMessage, ProtocolMessage } from "../host.ts";
 import type { AgentWiring, Connection, TaskInfo } from "../types.ts";
 import type { CommandRecord, CommandState } from "./command-outbox.ts";
 import { COMMAND_STATES } from "./command-outbox.ts";
-import { cutText } from "./cut-text.ts";
+import { cutText } from "../../codecs/cut-text.ts";
 import type { CommandObserver } from "./command-observer.ts";
 import { DeviceCore, EXPIRE_COMMAND_METHOD } from "./device-core.ts";
 import { handleAck } from "./handlers/ack.ts";

@@ -5,7 +5,7 @@
  */
 import type { CodecName, HelloFrame, Value, ValueMap } from "../../codecs/frames.ts";
 import { CODEC_NAMES } from "../../codecs/frames.ts";
-import { cutText } from "./cut-text.ts";
+import { cutText } from "../../codecs/cut-text.ts";
 import type { SqlTag } from "./sql.ts";
 import { decodeValue, encodeValue, isValueMap } from "./values.ts";
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { DownMessage, Value } from "../../codecs/frames.ts";
 import { CODEC_NAMES, getCodec } from "../../codecs/index.ts";
+import { isWellFormedText } from "../../codecs/text-utf8.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import {
   collect,
@@ -114,6 +115,30 @@ describe("broker down frames", () => {
       assert.equal(answer.id, "r1");
       assert.equal(answer.ok, false);
       assert.match(answer.err, /^result does not encode: /);
+    } finally {
+      await endClient(client);
+    }
+  });
+
+  test("the reason of an unencodable rpc result is cut short without splitting a character", async () => {
+    const secret = await tb.addDevice("cut");
+    const client = await connectDevice(tb.url, { clientId: "cut", username: "cut", password: secret });
+    try {
+      const received = collect(client);
+      await subscribe(client, "devices/cut/down/rpc", 1);
+      // The reason names the key path: 60 characters of prefix and 139 of key put the 200-character cut between
+      // the two halves of the first emoji.
+      const key = `${"k".repeat(139)}${"\u{1F600}".repeat(30)}`;
+      const transport = tb.host.transportOf("cut");
+      transport.send({ channel: "rpc", frame: { id: "r2", ok: true, res: { [key]: "\ud800" } } }, { qos: 1 });
+      await waitUntil(() => received.length === 1);
+      const decoded = getCodec("cbor").decodeDown("rpc", received[0].payload);
+      assert.ok(decoded.ok, "the answer decodes as an rpc frame");
+      const answer = decoded.frame as { id: string; ok: boolean; err: string };
+      assert.equal(answer.id, "r2");
+      assert.equal(answer.ok, false);
+      assert.equal(answer.err.length, 199);
+      assert.ok(isWellFormedText(answer.err));
     } finally {
       await endClient(client);
     }

@@ -5,7 +5,7 @@
  * streams to the device. All of it is in SQLite, so it works after hibernation and restarts alike.
  */
 import type { ValueMap } from "../../../codecs/frames.ts";
-import { cutText } from "../cut-text.ts";
+import { cutText } from "../../../codecs/cut-text.ts";
 import { valueToJson } from "../values.ts";
 import type { Approval } from "./approval-store.ts";
 import { closeApproval } from "./approval-close.ts";
