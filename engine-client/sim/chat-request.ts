@@ -15,6 +15,8 @@ export interface SimChatRequest {
   /** The schema of `response_format: {type: "json_schema"}`, or `{type:"object"}` for `json_object`. */
   jsonSchema: unknown;
   maxTokens: number | undefined;
+  /** Choices to generate (`n`), each its own sequence in the engine, as vLLM's parallel sampling. */
+  n: number;
   ignoreEos: boolean;
   stream: boolean;
   includeUsage: boolean;
@@ -93,6 +95,10 @@ export function parseChatRequest(raw: unknown, servedModel: string): ParseOutcom
   if (maxTokens !== undefined && maxTokens !== null && (!Number.isInteger(maxTokens) || (maxTokens as number) < 1)) {
     return bad("max_tokens must be a positive integer");
   }
+  const n = raw.n ?? 1;
+  if (typeof n !== "number" || !Number.isInteger(n)) return bad("n: Input should be a valid integer");
+  const nError = checkN(n, raw.temperature);
+  if (nError !== undefined) return bad(nError);
   // vLLM's request validation refuses any stream_options on an answer that is not streamed (a truthy check, as there).
   if (isTruthy(raw.stream_options) && raw.stream !== true) {
     return bad("Stream options can only be defined when `stream=True`.");
@@ -108,11 +114,27 @@ export function parseChatRequest(raw: unknown, servedModel: string): ParseOutcom
       toolChoice: raw.tool_choice,
       jsonSchema: format.jsonSchema,
       maxTokens: typeof maxTokens === "number" ? maxTokens : undefined,
+      n,
       ignoreEos: raw.ignore_eos === true,
       stream: raw.stream === true,
       includeUsage: streamOptions.include_usage === true,
     },
   };
+}
+
+/** Below this temperature vLLM samples greedily (its `_SAMPLING_EPS`). */
+const GREEDY_TEMPERATURE = 1e-5;
+
+/**
+ * vLLM's SamplingParams checks of an integer `n`: at least 1, and 1 when sampling is greedy, since greedy choices
+ * would all be the same. An absent `temperature` is 1 there, so it allows any `n`.
+ */
+function checkN(n: number, temperature: unknown): string | undefined {
+  if (n < 1) return `n must be at least 1, got ${n}.`;
+  if (n > 1 && typeof temperature === "number" && temperature < GREEDY_TEMPERATURE) {
+    return `n must be 1 when using greedy sampling, got ${n}.`;
+  }
+  return undefined;
 }
 
 /**

@@ -17,7 +17,9 @@ export interface SimRequestRecord {
   outcome: "running" | "completed" | "aborted" | "rejected" | "failed";
   promptTokens: number;
   cachedTokens: number;
+  /** Generated so far, over all `n` choices. */
   completionTokens: number;
+  /** The answer's `finish_reason` (the first choice's when `n` > 1), or why it ended early ("abort", "error"). */
   finishReason?: string;
   /** The parsed request body, as received. */
   body: unknown;

@@ -28,6 +28,11 @@ export interface SimTool {
 export interface GenerationInput {
   prompt: string;
   model: string;
+  /**
+   * Which of a request's `n` choices this is (default 0). Each choice is seeded apart, as parallel samples differ;
+   * choice 0 keeps the seed of a request with `n: 1`, so adding choices never changes the first.
+   */
+  choice?: number;
   lastRole: string;
   lastContent: string;
   tools: SimTool[];
@@ -64,7 +69,8 @@ export function seededRandom(seed: number): () => number {
 }
 
 export function planGeneration(input: GenerationInput): GenerationPlan {
-  const seed = hash32(`${input.model}\u0000${input.prompt}`);
+  const key = `${input.model}\u0000${input.prompt}`;
+  const seed = hash32(input.choice ? `${key}\u0000${input.choice}` : key);
   const random = seededRandom(seed);
   const tool = pickTool(input);
   if (tool !== undefined) {

@@ -13,17 +13,8 @@ const TTFT_BUCKETS_S = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0
  */
 export type EngineFinishReason = "stop" | "length" | "abort";
 
-/**
- * The `finished_reason` a request that ended with `outcome` counts under, or undefined for one the engine never ran
- * (refused before it was scheduled). A fault injected mid-answer ends the request in the API server, which aborts it
- * in the engine, as a client that goes away does.
- */
-export function engineFinishReason(
-  outcome: "completed" | "aborted" | "failed" | "rejected",
-  apiReason: string,
-): EngineFinishReason | undefined {
-  if (outcome === "rejected") return undefined;
-  if (outcome !== "completed") return "abort";
+/** The `finished_reason` of a sequence that generated its last token, from the answer's `finish_reason`. */
+export function completedFinishReason(apiReason: string): EngineFinishReason {
   return apiReason === "length" ? "length" : "stop";
 }
 

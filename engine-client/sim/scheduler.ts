@@ -49,22 +49,25 @@ export class BatchScheduler {
   }
 
   /**
-   * Whether one more sequence may queue: fewer than `maxWaiting` wait beyond the batch slots free now. Sequences the
-   * next step will admit into free slots do not count: vLLM schedules a burst that fits its batch at once, so a
-   * burst arriving at an idle engine must not be refused for the moment it spends before the step.
+   * Whether `count` more sequences may queue: at most `maxWaiting` would then wait beyond the batch slots free now.
+   * Sequences the next step will admit into free slots do not count: vLLM schedules a burst that fits its batch at
+   * once, so a burst arriving at an idle engine must not be refused for the moment it spends before the step.
    */
-  hasRoom(): boolean {
+  hasRoom(count = 1): boolean {
     if (this.#closed) return false;
     let busy = 0;
     for (const s of this.#running) if (!s.cancelled && (s.generated ?? 0) < s.outputTokens) busy++;
     const free = Math.max(0, this.options.maxNumSeqs - busy);
-    return this.#waiting.length - free < this.options.maxWaiting;
+    return this.#waiting.length + count - free <= this.options.maxWaiting;
   }
 
-  /** Queues a sequence; false when the waiting queue is full (the server answers 503), see `hasRoom`. */
-  submit(sequence: Sequence): boolean {
-    if (!this.hasRoom()) return false;
-    this.#waiting.push(sequence);
+  /**
+   * Queues the sequences of one request (its `n` choices) all or none; false when the waiting queue has no room for
+   * them all (the server answers 503), see `hasRoom`.
+   */
+  submit(...sequences: Sequence[]): boolean {
+    if (!this.hasRoom(sequences.length)) return false;
+    for (const sequence of sequences) this.#waiting.push(sequence);
     this.#kick();
     return true;
   }

@@ -1,13 +1,15 @@
 /**
- * `POST /v1/chat/completions`: validates, applies faults, plans the answer, hands the sequence to the batch
- * scheduler and writes each token as it is generated, as SSE chunks shaped like vLLM's or as one JSON body.
+ * `POST /v1/chat/completions`: validates, applies faults, plans the answer (one plan per choice of `n`), hands their
+ * sequences to the batch scheduler and writes each token as it is generated (chat-writer.ts), as SSE chunks shaped
+ * like vLLM's or as one JSON body.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { parseChatRequest } from "../chat-request.ts";
 import type { SimContext, SimRequestRecord } from "../context.ts";
-import { type Piece, planGeneration } from "../generator.ts";
-import { engineFinishReason } from "../metrics.ts";
-import { errorBody, readBody, sendError } from "../respond.ts";
+import { ChatWriter } from "../chat-writer.ts";
+import { type GenerationPlan, planGeneration } from "../generator.ts";
+import { completedFinishReason } from "../metrics.ts";
+import { readBody, sendError } from "../respond.ts";
 import type { Sequence } from "../scheduler.ts";
 import { renderPrompt, tokenize } from "../tokenizer.ts";
 
@@ -62,80 +64,103 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
       `This model's maximum context length is ${maxLen} tokens. However, you requested ${promptTokens.length + maxTokens} tokens (${promptTokens.length} in the messages, ${maxTokens} in the completion).`,
     );
   }
-  if (!ctx.scheduler.hasRoom()) {
+  // Each of the `n` choices is a sequence of its own in the engine, as vLLM's parallel sampling makes them.
+  if (!ctx.scheduler.hasRoom(request.n)) {
     ctx.metrics.rejected++;
     return reject(503, "ServiceUnavailableError", "the engine's waiting queue is full", {
       "retry-after": String(ctx.options.retryAfterSeconds),
     });
   }
   const last = request.messages[request.messages.length - 1];
-  const plan = planGeneration({
-    prompt,
-    model: request.model,
-    lastRole: last.role,
-    lastContent: last.content,
-    tools: request.tools,
-    toolChoice: request.toolChoice,
-    jsonSchema: request.jsonSchema,
-    maxTokens,
-    ignoreEos: request.ignoreEos,
-    minOutputTokens: ctx.options.minOutputTokens,
-    maxOutputTokens: ctx.options.maxOutputTokens,
-  });
+  const plans: GenerationPlan[] = [];
+  for (let choice = 0; choice < request.n; choice++) {
+    plans.push(
+      planGeneration({
+        prompt,
+        model: request.model,
+        choice,
+        lastRole: last.role,
+        lastContent: last.content,
+        tools: request.tools,
+        toolChoice: request.toolChoice,
+        jsonSchema: request.jsonSchema,
+        maxTokens,
+        ignoreEos: request.ignoreEos,
+        minOutputTokens: ctx.options.minOutputTokens,
+        maxOutputTokens: ctx.options.maxOutputTokens,
+      }),
+    );
+  }
   record.promptTokens = promptTokens.length;
   const errorAfter = ctx.takeFault("errorAfterTokens") ? ctx.faults.errorAfterTokens?.tokens : undefined;
   const dropAfter = ctx.takeFault("dropAfterTokens") ? ctx.faults.dropAfterTokens?.tokens : undefined;
-  const out = new ChatWriter(ctx, res, record, request.stream, request.includeUsage);
+  const out = new ChatWriter(ctx, res, record, request.stream, request.includeUsage, plans.length);
   let done = false;
-  const sequence: Sequence = {
-    promptTokens,
-    outputTokens: plan.pieces.length,
-    onToken: (index, cachedTokens) => {
-      if (index === 0) {
-        record.cachedTokens = cachedTokens;
-        ctx.metrics.observeTtft((performance.now() - receivedAt) / 1000);
-      }
-      if (dropAfter !== undefined && index >= dropAfter) {
-        finish("failed", "error");
-        res.destroy();
-        return;
-      }
-      if (errorAfter !== undefined && index >= errorAfter) {
-        finish("failed", "error");
-        out.fail("InternalServerError", "injected mid-stream failure");
-        return;
-      }
-      ctx.metrics.generationTokens++;
-      record.completionTokens = index + 1;
-      const isLast = index === plan.pieces.length - 1;
-      out.token(plan.pieces[index], isLast ? plan.finishReason : null);
-      if (isLast) {
-        finish("completed", plan.finishReason);
-        out.end(plan.finishReason);
-      }
-    },
+  const ended = plans.map(() => false);
+  let generating = plans.length;
+  /** A choice generated its last token; the answer ends with the last choice. */
+  const choiceEnded = (choice: number) => {
+    ended[choice] = true;
+    // vLLM counts each choice as the request it is inside the engine.
+    ctx.metrics.finished(completedFinishReason(plans[choice].finishReason));
+    if (--generating > 0) return;
+    done = true;
+    record.outcome = "completed";
+    record.finishReason = plans[0].finishReason;
+    out.end();
   };
-  const finish = (outcome: Exclude<SimRequestRecord["outcome"], "running">, reason: string) => {
+  /** The request ends before its answer did: every choice still generating ends with it, its slot freed. */
+  const stop = (outcome: "aborted" | "failed" | "rejected", reason: string) => {
     if (done) return;
     done = true;
     record.outcome = outcome;
     record.finishReason = reason;
-    const counted = engineFinishReason(outcome, reason);
-    if (counted !== undefined) ctx.metrics.finished(counted);
-    ctx.scheduler.cancel(sequence);
+    for (const [choice, sequence] of sequences.entries()) {
+      if (ended[choice]) continue;
+      // A request the engine never ran is not counted; one ended early is aborted there, as vLLM aborts it.
+      if (outcome !== "rejected") ctx.metrics.finished("abort");
+      ctx.scheduler.cancel(sequence);
+    }
   };
+  const sequences = plans.map(
+    (plan, choice): Sequence => ({
+      promptTokens,
+      outputTokens: plan.pieces.length,
+      onToken: (index, cachedTokens) => {
+        if (index === 0) {
+          // The request's first output says what was cached; each choice has a first token of its own.
+          if (record.completionTokens === 0) record.cachedTokens = cachedTokens;
+          ctx.metrics.observeTtft((performance.now() - receivedAt) / 1000);
+        }
+        if (dropAfter !== undefined && index >= dropAfter) {
+          stop("failed", "error");
+          res.destroy();
+          return;
+        }
+        if (errorAfter !== undefined && index >= errorAfter) {
+          stop("failed", "error");
+          out.fail("InternalServerError", "injected mid-stream failure");
+          return;
+        }
+        ctx.metrics.generationTokens++;
+        record.completionTokens++;
+        const isLast = index === plan.pieces.length - 1;
+        out.token(choice, plan.pieces[index], isLast ? plan.finishReason : null);
+        if (isLast) choiceEnded(choice);
+      },
+    }),
+  );
   res.on("close", () => {
-    // The client went away before the answer ended: free the slot, as vLLM aborts the request.
-    if (!done) finish("aborted", "abort");
+    // The client went away before the answer ended: free the slots, as vLLM aborts the request.
+    if (!done) stop("aborted", "abort");
   });
   if (request.stream) out.open();
-  if (plan.pieces.length === 0) {
-    // Nothing to generate (cannot happen with max_tokens >= 1, kept so a response can never hang).
-    finish("completed", plan.finishReason);
-    return out.end(plan.finishReason);
-  }
+  // A choice with nothing to generate ends at once (cannot happen with max_tokens >= 1 and minOutputTokens >= 1,
+  // kept so a response can never hang).
+  for (const [choice, plan] of plans.entries()) if (plan.pieces.length === 0) choiceEnded(choice);
+  if (done) return;
   const delayMs = ctx.faults.firstTokenDelayMs;
-  if (delayMs > 0 && !done) {
+  if (delayMs > 0) {
     const everyMs = ctx.faults.keepAliveCommentMs;
     const ticker = request.stream && everyMs > 0 ? setInterval(() => out.comment("keep-alive"), everyMs) : undefined;
     try {
@@ -145,9 +170,10 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
     }
   }
   if (done) return;
-  ctx.metrics.promptTokens += promptTokens.length;
-  if (!ctx.scheduler.submit(sequence)) {
-    finish("rejected", "error");
+  // Counted per sequence, as vLLM's engine counts each choice's prompt.
+  ctx.metrics.promptTokens += promptTokens.length * sequences.length;
+  if (!ctx.scheduler.submit(...sequences.filter((sequence) => sequence.outputTokens > 0))) {
+    stop("rejected", "error");
     out.fail("ServiceUnavailableError", "the engine's waiting queue is full", 503);
   }
 }
@@ -179,118 +205,4 @@ function delayUnlessClosed(res: ServerResponse, delayMs: number): Promise<void> 
     }, delayMs);
     res.once("close", closed);
   });
-}
-
-/** Writes one answer, streamed or whole. */
-class ChatWriter {
-  readonly #created = Math.floor(Date.now() / 1000);
-  #text = "";
-  #call: { id: string; name: string; arguments: string } | undefined;
-
-  constructor(
-    private readonly ctx: SimContext,
-    private readonly res: ServerResponse,
-    private readonly record: SimRequestRecord,
-    private readonly stream: boolean,
-    private readonly includeUsage: boolean,
-  ) {}
-
-  open(): void {
-    this.res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });
-    this.res.flushHeaders();
-  }
-
-  token(piece: Piece, finishReason: string | null): void {
-    if (!this.stream) {
-      if (piece.type === "text") this.#text += piece.text;
-      else if (piece.type === "tool-start") this.#call = { id: piece.id, name: piece.name, arguments: "" };
-      else if (this.#call !== undefined) this.#call.arguments += piece.text;
-      return;
-    }
-    if (this.record.completionTokens === 1) this.#send(this.#chunk({ role: "assistant", content: "" }, null));
-    let delta: Record<string, unknown>;
-    if (piece.type === "text") delta = { content: piece.text };
-    else if (piece.type === "tool-start") {
-      // vLLM's tool parsers dump the first fragment's function with exclude_none: a name and no `arguments` key,
-      // so a client that concatenates `arguments` unchecked is caught here, not first against vLLM.
-      delta = { tool_calls: [{ id: piece.id, type: "function", index: 0, function: { name: piece.name } }] };
-    } else delta = { tool_calls: [{ index: 0, function: { arguments: piece.text } }] };
-    this.#send(this.#chunk(delta, finishReason));
-  }
-
-  end(finishReason: string): void {
-    const usage = {
-      prompt_tokens: this.record.promptTokens,
-      total_tokens: this.record.promptTokens + this.record.completionTokens,
-      completion_tokens: this.record.completionTokens,
-      prompt_tokens_details: { cached_tokens: this.record.cachedTokens },
-    };
-    if (this.stream) {
-      if (this.includeUsage) this.#send({ ...this.#chunk(null, null), choices: [], usage });
-      this.#done();
-      return;
-    }
-    // vLLM's shape: the id sits beside `function`, which holds only name and arguments. A plain answer still has
-    // `tool_calls: []`: vLLM's ChatMessage defaults the list and dumps it whole.
-    let toolCalls: unknown[] = [];
-    if (this.#call) {
-      const { id, name, arguments: args } = this.#call;
-      toolCalls = [{ id, type: "function", function: { name, arguments: args } }];
-    }
-    const message = { role: "assistant", content: this.#call ? null : this.#text, tool_calls: toolCalls };
-    const body = JSON.stringify({
-      id: this.record.id,
-      object: "chat.completion",
-      created: this.#created,
-      model: this.ctx.options.model,
-      choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason, stop_reason: null }],
-      usage,
-    });
-    this.res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
-    this.res.end(body);
-  }
-
-  /** An error after the answer began: vLLM sends an error object as an SSE event, then `[DONE]`. */
-  fail(type: string, message: string, status = 500): void {
-    const body = errorBody(this.ctx, status, type, message);
-    if (this.stream) {
-      this.#send(body);
-      this.#done();
-      return;
-    }
-    const text = JSON.stringify(body);
-    // Not streamed: nothing was sent yet, so this is the status the client gets (a stream keeps its 200).
-    this.record.status = status;
-    this.res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-    this.res.end(text);
-  }
-
-  #chunk(delta: Record<string, unknown> | null, finishReason: string | null): Record<string, unknown> {
-    const choice: Record<string, unknown> = { index: 0, delta, logprobs: null, finish_reason: finishReason };
-    if (finishReason !== null) choice.stop_reason = null;
-    return {
-      id: this.record.id,
-      object: "chat.completion.chunk",
-      created: this.#created,
-      model: this.ctx.options.model,
-      choices: delta === null ? [] : [choice],
-    };
-  }
-
-  /** An SSE comment line: ignored by parsers, but it is body bytes, so it resets idle timers on the way. */
-  comment(text: string): void {
-    if (this.res.writableEnded || this.res.destroyed) return;
-    const eol = this.ctx.options.sseLineEnding;
-    this.res.write(`: ${text}${eol}${eol}`);
-  }
-
-  #send(object: unknown): void {
-    const eol = this.ctx.options.sseLineEnding;
-    this.res.write(`data: ${JSON.stringify(object)}${eol}${eol}`);
-  }
-
-  #done(): void {
-    const eol = this.ctx.options.sseLineEnding;
-    this.res.end(`data: [DONE]${eol}${eol}`);
-  }
 }
