@@ -19,9 +19,9 @@ function toCallResult(o: EventOutcome): CallResult {
 }
 
 // The per-event resolvers are made by these functions rather than written inline as `resolve: (o) => ...`: tsx
-// (esbuild with keepNames), which the tests and in-process benchmarks run under (the command does not), wraps a
-// function literal in a name-giving position in a `__name` call, an Object.defineProperty on every event that was
-// about half of a no-write call's CPU time (2.1-2.3 us before, 0.9-1.6 us after). A returned arrow has no name to keep.
+// (esbuild with keepNames) wraps a function literal in a name-giving position in a `__name` call, an
+// Object.defineProperty on every event that was about half of a no-write call's CPU time (2.1-2.3 us before, 0.9-1.6
+// us after). A returned arrow has no name to keep.
 export function eventResolver(resolve: (r: EventResult) => void): (o: EventOutcome) => void {
   return (o) => resolve(toEventResult(o));
 }

@@ -1,5 +1,5 @@
 /**
- * Entry point of the `agent-bridge` command (loaded by bin/agent-bridge.js through bin/typescript-hooks.mjs).
+ * Entry point of the `agent-bridge` command (loaded by bin/agent-bridge.js through tsx).
  * See docs/cli.md for every command.
  */
 import { runCli } from "./cli/program.ts";

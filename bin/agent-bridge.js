@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The CLI entry point: the TypeScript sources load through the hooks that bin/register-loaders.mjs registers.
-import "./register-loaders.mjs";
+// The CLI entry point: loads the TypeScript sources through tsx (one toolchain for running and testing).
+import { register } from "tsx/esm/api";
 
+register();
 await import("../app/cli.ts");

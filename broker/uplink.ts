@@ -263,8 +263,8 @@ export function createUplink(deps: UplinkDeps): Uplink {
     own: UplinkOutcome | Promise<UplinkOutcome>,
     done: UplinkDone,
   ): void {
-    // Inline arrows, not named closures: under tsx (the tests and in-process benchmarks) every named function
-    // expression costs a `__name` call per message on top of its allocation.
+    // Inline arrows, not named closures: under tsx every named function expression costs a `__name` call per
+    // message on top of its allocation.
     if (connection.acksPending === 0) {
       if (!(own instanceof Promise)) {
         done(own);

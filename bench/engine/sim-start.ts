@@ -2,7 +2,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
-import { COMMAND_LOADER } from "../command-loader.ts";
 
 export interface SimProcess {
   url: string;
@@ -14,7 +13,7 @@ export interface SimProcess {
 export async function startSimProcess(timeScale: number, answerTokens: number): Promise<SimProcess> {
   const child = spawn(
     process.execPath,
-    [...COMMAND_LOADER, new URL("./sim-process.ts", import.meta.url).pathname, String(timeScale), String(answerTokens)],
+    ["--import", "tsx", new URL("./sim-process.ts", import.meta.url).pathname, String(timeScale), String(answerTokens)],
     { stdio: ["pipe", "pipe", "inherit"] },
   );
   const lines = createInterface({ input: child.stdout! });

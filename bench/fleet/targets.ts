@@ -7,7 +7,6 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import readline from "node:readline";
-import { COMMAND_LOADER } from "../command-loader.ts";
 import type { Cleanup } from "./cleanup.ts";
 import { inspectorUrlIn } from "./inspector-gc.ts";
 
@@ -172,7 +171,7 @@ export async function startScriptTarget(
   args: readonly string[],
   cleanup: Cleanup,
 ): Promise<Target> {
-  const child = spawn(process.execPath, [...COMMAND_LOADER, script, ...args], {
+  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
   });
