@@ -190,3 +190,18 @@ test("after a restart the device's waiting turn holds its id against the device,
     "the device's answer is not the viewer's",
   );
 });
+
+test("the approvals listed say who asked, so two asked under one request id can be told apart", async () => {
+  const engine = scriptedEngine();
+  const h = harness(engine);
+  const dev = await h.open("vslot-list", "cbor");
+  const viewer = await h.open("vslot-list", "json", "ws");
+  const fromViewer = await askForAction(h, viewer, engine, "1");
+  const fromDevice = await askForAction(h, dev, engine, "1");
+  const listed = (key: string) =>
+    h.runtime.directory.list("approval").find((entry) => entry.key === key)?.value as
+      | { requestId?: unknown; origin?: unknown }
+      | undefined;
+  assert.deepEqual([listed(fromViewer)?.requestId, listed(fromViewer)?.origin], ["1", "viewer"]);
+  assert.deepEqual([listed(fromDevice)?.requestId, listed(fromDevice)?.origin], ["1", "device"]);
+});

@@ -61,7 +61,12 @@ export function handleToolCalls(reasoner: Reasoner, turn: Turn, round: RoundResu
       core.ports.directory.put(
         APPROVAL_DIRECTORY_KIND,
         approval.id,
-        approvalValue(approval, { requestId: turn.requestId, question: cutText(turn.question, LISTED_QUESTION_CHARS) }),
+        approvalValue(approval, {
+          requestId: turn.requestId,
+          // Request ids are per asker: the origin tells the device's "1" from a viewer's.
+          origin: turn.origin,
+          question: cutText(turn.question, LISTED_QUESTION_CHARS),
+        }),
       );
     } else {
       recordToolOutput(
