@@ -7,7 +7,7 @@ import { resolveDeviceAgentOptions } from "../../agents/device/options.ts";
 import { compactText } from "../../agents/device/reasoning/compact.ts";
 import { ConversationStore, historyWindowBase } from "../../agents/device/reasoning/conversation-store.ts";
 import { buildMessages, deviceContext, shadowContext } from "../../agents/device/reasoning/prompt.ts";
-import { TurnStore } from "../../agents/device/reasoning/turn-store.ts";
+import { SEQ_RESERVE, TurnStore } from "../../agents/device/reasoning/turn-store.ts";
 import { migrateDeviceSchema } from "../../agents/device/schema.ts";
 import { ShadowStore } from "../../agents/device/shadow-store.ts";
 import type { SqlTag, SqlValue } from "../../agents/device/sql.ts";
@@ -591,8 +591,41 @@ describe("reasoning turns", () => {
       assert.equal(created.taskId, "task-1");
       assert.equal(turns.current("turn-1", "task-1"), created);
       const stored = new TurnStore(sql, () => NOW).get("turn-1");
-      assert.deepEqual(stored, created);
+      // The row holds the seq reserved ahead of the chunks (a store without this one's memory numbers from there).
+      assert.deepEqual(stored, { ...created, seq: SEQ_RESERVE });
       assert.deepEqual(turns.open.runningRequestIds(), ["r-turn-1"]);
+    } finally {
+      close();
+    }
+  });
+
+  test("a streaming turn's stored seq stays ahead of every seq taken, one write per SEQ_RESERVE chunks", () => {
+    const { sql, close } = memorySql();
+    try {
+      const turns = new TurnStore(sql, () => NOW);
+      turns.create(turnInput("turn-1"), "task-1");
+      const storedSeq = () => Number(sql<{ seq: number }>`SELECT seq FROM reason_turns WHERE id = 'turn-1'`[0].seq);
+      const writes = () => Number(sql<{ n: number }>`SELECT total_changes() AS n`[0].n);
+      const before = writes();
+      for (let i = 0; i < SEQ_RESERVE; i++) assert.equal(turns.takeSeq("turn-1"), i);
+      assert.equal(writes(), before, "the first SEQ_RESERVE chunks write nothing");
+      assert.equal(storedSeq(), SEQ_RESERVE);
+      assert.equal(turns.takeSeq("turn-1"), SEQ_RESERVE);
+      assert.equal(storedSeq(), 2 * SEQ_RESERVE + 1, "reserved past the seq just taken");
+      // A rolled-back event may have undone a reservation: the next seq taken writes one again.
+      sql`SAVEPOINT undone`;
+      for (let i = 0; i < 2 * SEQ_RESERVE; i++) turns.takeSeq("turn-1");
+      sql`ROLLBACK TO undone`;
+      sql`RELEASE undone`;
+      turns.invalidate();
+      const seq = turns.takeSeq("turn-1");
+      assert.ok(storedSeq() > seq, `stored ${storedSeq()} after seq ${seq}`);
+      // Memory lost mid-stream: the next frame is numbered past everything taken.
+      assert.ok(new TurnStore(sql, () => NOW).peekSeq("turn-1") > seq);
+      // Ended, the row holds the exact next seq.
+      const final = turns.takeFinalSeq("turn-1");
+      turns.finish("turn-1", "done", "stop");
+      assert.equal(storedSeq(), final + 1);
     } finally {
       close();
     }

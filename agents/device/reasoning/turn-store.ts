@@ -26,18 +26,32 @@ export interface UsageTotals {
  * Reads and writes reason_turns and reason_usage.
  *
  * The streaming path is kept off SQLite: a streamed chunk costs no statement. The chunk sequence of a turn lives in
- * memory and is written with the turn's next status change (parked for an approval, finished), because chunks are
- * QoS 0 and a round cut off by a restart ends its turn anyway (onTaskInterrupted), so a seq lost with the process is
- * never needed again. A running round's turn is read once and kept per task id until a write to that turn.
+ * memory and is written exactly with the turn's next status change (parked for an approval, finished). While it
+ * streams, the `seq` column holds a bound reserved ahead of it instead (SEQ_RESERVE seqs at a time, one UPDATE per
+ * SEQ_RESERVE chunks, none for most answers): a turn whose memory was lost mid-stream (a restart, a crash, a stranded
+ * turn's agent hibernating) ends with a final frame numbered from that bound, past every seq a frame of it took, so
+ * the device never sees a seq twice. A running round's turn is read once and kept per task id until a write to that
+ * turn.
  *
  * This store is the only writer of reason_turns, so the turns that have not ended (`open`, open-turns.ts) are read
  * once and then kept in step with every write here: an `up/reason` refuses a busy id or one turn too many, and a
  * turn's end looks for a queued one, without a statement. After a rolled-back event they are read again
  * (`invalidate`).
  */
+/**
+ * How many chunk seqs a streaming turn's `seq` column is reserved ahead of the chunks sent (see TurnStore): a
+ * 64-token answer streams in about 8 to 30 chunks, so most answers write no reservation after the turn's row.
+ */
+export const SEQ_RESERVE = 64;
+
 export class TurnStore {
-  /** Next chunk seq per turn, ahead of the `seq` column while the turn streams. */
+  /** Next chunk seq per turn. */
   readonly #nextSeq = new Map<string, number>();
+  /**
+   * The `seq` column of each turn as this event's writes left it, when known: no frame may take a seq at or above
+   * it before a reservation past it is written. Dropped after a rollback (`invalidate`), which may have undone one.
+   */
+  readonly #storedSeq = new Map<string, number>();
   /** The seq each turn's final frame took (see `takeFinalSeq`). */
   readonly #finalSeq = new Map<string, number>();
   /** Snapshot of a running turn, by the task id of its current round (see `current`). */
@@ -83,6 +97,7 @@ export class TurnStore {
     this.#finished = undefined;
     this.open.invalidate();
     this.#newestDone = undefined;
+    this.#storedSeq.clear();
   }
 
   /**
@@ -133,6 +148,7 @@ export class TurnStore {
       this.sql`DELETE FROM approvals WHERE turn_id = ${id} AND status != 'pending'`;
       this.sql`DELETE FROM reason_turns WHERE id = ${id}`;
       this.#nextSeq.delete(id);
+      this.#storedSeq.delete(id);
       this.#finalSeq.delete(id);
       this.#forget(id);
     }
@@ -153,12 +169,14 @@ export class TurnStore {
     const createdAt = this.now();
     this.sql`INSERT INTO reason_turns
       (id, request_id, conn_id, origin, question, context, status, stream, max_tokens, round, task_id, created_at,
-        telemetry_mark)
+        telemetry_mark, seq)
       VALUES (${input.id}, ${input.requestId}, ${input.connId}, ${input.origin}, ${input.question}, ${input.context},
-        'running', ${input.stream ? 1 : 0}, ${input.maxTokens}, 1, ${taskId}, ${createdAt}, ${telemetryMark ?? null})`;
+        'running', ${input.stream ? 1 : 0}, ${input.maxTokens}, 1, ${taskId}, ${createdAt}, ${telemetryMark ?? null},
+        ${SEQ_RESERVE})`;
     this.open.track(input.id, input, "running");
     // Ids are MAX + 1: a pruned or rolled-back id can come back, and must start from seq 0 again.
     this.#nextSeq.set(input.id, 0);
+    this.#storedSeq.set(input.id, SEQ_RESERVE);
     this.#finalSeq.delete(input.id);
     this.#forget(input.id);
     const turn: Turn = {
@@ -281,17 +299,27 @@ export class TurnStore {
     this.#forget(id);
     this.#mayReopen(id);
     this.#finished = undefined;
-    const [row] = this.sql<Pick<TurnRow, "request_id" | "origin" | "conn_id">>`UPDATE reason_turns
+    const [row] = this.sql<Pick<TurnRow, "request_id" | "origin" | "conn_id" | "seq">>`UPDATE reason_turns
       SET status = ${status}, task_id = NULL, seq = COALESCE(${this.#nextSeq.get(id) ?? null}, seq) WHERE id = ${id}
-      RETURNING request_id, origin, conn_id`;
+      RETURNING request_id, origin, conn_id, seq`;
     if (row === undefined) return;
+    this.#storedSeq.set(id, Number(row.seq));
     this.open.track(id, { requestId: row.request_id, origin: turnOrigin(row.origin), connId: row.conn_id }, status);
   }
 
-  /** Takes the next chunk sequence number of the turn (in memory; written at the next status change). */
+  /**
+   * Takes the next chunk sequence number of the turn: in memory, written exactly at the next status change; the
+   * `seq` column is moved SEQ_RESERVE past it when it is not already past it (see the class comment).
+   */
   takeSeq(id: string): number {
     const seq = this.peekSeq(id);
     this.#nextSeq.set(id, seq + 1);
+    const stored = this.#storedSeq.get(id);
+    if (stored === undefined || stored <= seq) {
+      const reserved = seq + 1 + SEQ_RESERVE;
+      this.sql`UPDATE reason_turns SET seq = MAX(seq, ${reserved}) WHERE id = ${id}`;
+      this.#storedSeq.set(id, reserved);
+    }
     return seq;
   }
 
@@ -353,6 +381,7 @@ export class TurnStore {
         task_id = NULL, finished_at = ${this.now()}, seq = COALESCE(${seq}, seq) WHERE id = ${id} RETURNING *`;
     }
     if (row === undefined) return undefined;
+    this.#storedSeq.set(id, Number(row.seq));
     const turn = toTurn(row);
     this.open.track(id, turn, row.status);
     turn.seq = this.#nextSeq.get(id) ?? turn.seq;
