@@ -22,8 +22,12 @@ export type ChunkOutcome =
 
 export class ReasonTracker {
   #open: OpenRequest | undefined;
-  /** Ids finished recently, to tell a late redelivery from a stray frame. */
-  readonly #finished: string[] = [];
+  /**
+   * Requests ended recently, to tell a late frame from a stray one: the `seq` of the final frame of one answered in
+   * full, or undefined for one the device gave up on (timed out, or ended by an error frame), whose frames may still
+   * come (an engine error is an error frame, then a final frame).
+   */
+  readonly #ended = new Map<string, number | undefined>();
 
   get openId(): string | undefined {
     return this.#open?.id;
@@ -39,14 +43,15 @@ export class ReasonTracker {
 
   /** Gives up on the open request (timeout or error frame). */
   abandon(): void {
-    if (this.#open) this.#remember(this.#open.id);
+    if (this.#open) this.#remember(this.#open.id, undefined);
     this.#open = undefined;
   }
 
   onFrame(frame: ReasonStreamFrame, dup: boolean, nowMs: number): ChunkOutcome {
     const open = this.#open;
     if (!open || open.id !== frame.id) {
-      if (dup || this.#finished.includes(frame.id)) return { status: "duplicate" };
+      if (dup) return { status: "duplicate" };
+      if (this.#ended.has(frame.id)) return this.#afterEnd(frame);
       return {
         status: "violation",
         kind: "reason-out-of-order",
@@ -66,7 +71,7 @@ export class ReasonTracker {
     if (firstChunk) open.firstChunkMs = nowMs;
     if (frame.fin) {
       this.#open = undefined;
-      this.#remember(open.id);
+      this.#remember(open.id, frame.seq);
       return {
         status: "finished",
         totalMs: nowMs - open.sentMs,
@@ -83,8 +88,24 @@ export class ReasonTracker {
     return { status: "chunk", firstChunk };
   }
 
-  #remember(id: string): void {
-    this.#finished.push(id);
-    if (this.#finished.length > 16) this.#finished.shift();
+  /**
+   * A frame for a request that ended. The final frame again is a redelivery (aedes resends a persistent session's
+   * unacknowledged QoS 1 message without DUP); anything else after a final frame is a frame the bridge should never
+   * have sent, since its final frame is always last. A request the device gave up on may still get its frames.
+   */
+  #afterEnd(frame: ReasonStreamFrame): ChunkOutcome {
+    const finalSeq = this.#ended.get(frame.id);
+    if (finalSeq === undefined || (frame.fin === true && frame.seq === finalSeq)) return { status: "duplicate" };
+    return {
+      status: "violation",
+      kind: "reason-out-of-order",
+      message: `request ${frame.id}: ${frame.fin ? "final frame" : "chunk"} seq ${frame.seq} after its final frame (seq ${finalSeq})`,
+    };
+  }
+
+  #remember(id: string, finalSeq: number | undefined): void {
+    this.#ended.delete(id);
+    this.#ended.set(id, finalSeq);
+    if (this.#ended.size > 16) this.#ended.delete(this.#ended.keys().next().value as string);
   }
 }

@@ -141,4 +141,27 @@ describe("reasoning stream checks", () => {
     tracker.onFrame({ id: "r1", seq: 1, fin: true }, false, 3);
     assert.deepEqual(tracker.onFrame({ id: "r1", seq: 1, fin: true }, true, 4), { status: "duplicate" });
   });
+
+  it("flags a chunk or another final frame after the final frame, but not a redelivery of the final frame", () => {
+    const tracker = new ReasonTracker();
+    tracker.start("r1", true, 0);
+    tracker.onFrame({ id: "r1", seq: 0, text: "a" }, false, 1);
+    assert.equal(tracker.onFrame({ id: "r1", seq: 1, fin: true }, false, 2).status, "finished");
+    // aedes redelivers a persistent session's unacknowledged QoS 1 message without DUP: the same final frame again.
+    assert.deepEqual(tracker.onFrame({ id: "r1", seq: 1, fin: true }, false, 3), { status: "duplicate" });
+    const late = tracker.onFrame({ id: "r1", seq: 2, text: "more" }, false, 4);
+    assert.equal(late.status === "violation" && late.kind, "reason-out-of-order");
+    assert.match(late.status === "violation" ? late.message : "", /after its final frame/);
+    assert.equal(tracker.onFrame({ id: "r1", seq: 3, fin: true }, false, 5).status, "violation");
+  });
+
+  it("tolerates late frames of a request the device gave up on (timed out, or ended by an error frame)", () => {
+    const tracker = new ReasonTracker();
+    tracker.start("r1", true, 0);
+    tracker.onFrame({ id: "r1", seq: 0, text: "a" }, false, 1);
+    tracker.abandon();
+    // BRIDGE_ERR_ENGINE_* comes as an error frame, then the final frame with fr: "error".
+    assert.deepEqual(tracker.onFrame({ id: "r1", seq: 1, text: "b" }, false, 2), { status: "duplicate" });
+    assert.deepEqual(tracker.onFrame({ id: "r1", seq: 2, fin: true, fr: "error" }, false, 3), { status: "duplicate" });
+  });
 });
