@@ -87,12 +87,16 @@ export function httpTelemetryVerifier(options: HttpVerifierOptions): TelemetryVe
       });
       const pageRows = isRecord(body) && Array.isArray(body.readings) ? body.readings : Array.isArray(body) ? body : [];
       rows.push(...pageRows);
-      if (pageRows.length < pageSize) break;
+      if (pageRows.length === 0) break;
+      // `next` says whether more follow, whatever the page's length: the bridge caps `limit` (at 5000), so a page
+      // shorter than pageSize may be full, and stopping there reported every later acknowledged reading as lost.
       if (isRecord(body) && typeof body.next === "string") {
         cursor = body.next;
         continue;
       }
       if (isRecord(body) && body.next === null) break;
+      const applied = isRecord(body) && typeof body.limit === "number" ? Math.min(body.limit, pageSize) : pageSize;
+      if (pageRows.length < applied) break;
       const lastTs = rowTs(pageRows[pageRows.length - 1]);
       // Same-millisecond rows may straddle pages; re-reading from the last ts duplicates some rows, which a set absorbs.
       if (lastTs === undefined || lastTs <= fromMs) break;

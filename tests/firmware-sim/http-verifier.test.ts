@@ -11,6 +11,8 @@ describe("telemetry read-back over the operator API", () => {
   const requests: string[] = [];
   /** Devices whose answers carry `next` and take `cursor`, as the bridge's do. */
   const cursorDevices = new Set<string>();
+  /** Largest page the stand-in serves to cursor devices, as the bridge caps `limit` at 5000 (docs/api.md). */
+  let limitCap = Number.POSITIVE_INFINITY;
   const commandStates = new Map([
     ["c-done", "SUCCEEDED"],
     ["c-failed", "FAILED"],
@@ -46,11 +48,12 @@ describe("telemetry read-back over the operator API", () => {
       }
       // As the bridge pages: `next` when the page is full, passed back as `cursor` (here an offset).
       const start = Number(url.searchParams.get("cursor") ?? 0);
-      const page = matching.slice(start, start + limit);
-      const next = page.length === limit ? String(start + limit) : null;
+      const applied = Math.min(limit, limitCap);
+      const page = matching.slice(start, start + applied);
+      const next = page.length === applied ? String(start + applied) : null;
       res
         .writeHead(200, { "content-type": "application/json" })
-        .end(JSON.stringify({ from, limit, readings: page, next }));
+        .end(JSON.stringify({ from, limit: applied, readings: page, next }));
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -88,6 +91,23 @@ describe("telemetry read-back over the operator API", () => {
       requests.some((r) => r.includes("&cursor=20")),
       "it asked for the third page by its cursor",
     );
+  });
+
+  it("follows next from a server that caps the page below pageSize, instead of taking the short page as the last", async () => {
+    stored.set(
+      "dev-capped",
+      Array.from({ length: 25 }, (_, i) => ({ ts: 3000 + i, metric: "seq", value: 900 + i })),
+    );
+    cursorDevices.add("dev-capped");
+    limitCap = 10;
+    try {
+      // pageSize 20 asks for more than the server gives: each full page of 10 carries `next`.
+      const verify = httpTelemetryVerifier({ baseUrl, token: "t0ken", pageSize: 20 });
+      const acked = Array.from({ length: 25 }, (_, i) => 900 + i);
+      assert.deepEqual(await verify("dev-capped", acked), { status: "read", missingSeqs: [] });
+    } finally {
+      limitCap = Number.POSITIVE_INFINITY;
+    }
   });
 
   it("names acked commands still waiting, recorded with another outcome than the ack's, or unknown (404)", async () => {
