@@ -352,6 +352,40 @@ test("two devices' questions delivered back to back both leave, and each agent w
   );
 });
 
+test("questions of several devices arriving together: every request is written before any of their rows", async () => {
+  // A fleet's questions that arrive in one turn of the loop (one poll phase) each queue their request's write for
+  // its check phase: no request may wait there for the rows and COMMIT of the questions ahead of it.
+  const scripted = scriptedEngine();
+  const ids = ["order-b1", "order-b2", "order-b3"];
+  /** Per request, in the order written: how many turn rows each agent held then (uncommitted ones included). */
+  const rowsAtWrites: number[][] = [];
+  const engine: ReasoningEngine = {
+    stream(request, options) {
+      setImmediate(() => rowsAtWrites.push(ids.map((id) => rowsNow(id).turns.length)));
+      return scripted.stream(request, options);
+    },
+  };
+  const h = harness(engine);
+  const devs = [];
+  for (const id of ids) devs.push(await h.open(id));
+  const outcomes = devs.map((dev, i) =>
+    h.runtime.deliver(dev.agentId, dev.connectionId, { channel: "reason", frame: { id: `q${i}`, q: "Warm?" } }),
+  );
+  const results = await Promise.all(outcomes.map((outcome) => (outcome.accepted ? outcome.done : undefined)));
+  assert.deepEqual(
+    results,
+    ids.map(() => ({ status: "committed" })),
+  );
+  assert.deepEqual(rowsAtWrites, [
+    [0, 0, 0],
+    [0, 0, 0],
+    [0, 0, 0],
+  ]);
+  for (const id of ids) assert.equal((await committedRows(h, id)).turns.length, 1, id);
+  for (const call of scripted.calls) call.reply({ text: "Yes." });
+  for (const [i, dev] of devs.entries()) assert.equal((await finalFrame(dev, `q${i}`)).fr, "stop");
+});
+
 test("a second question of the device delivered while the first one's rows are still unwritten is refused as busy", async () => {
   const { engine, scripted, asked } = probingEngine();
   const h = harness(engine);
