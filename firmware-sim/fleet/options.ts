@@ -205,6 +205,9 @@ export function resolveFleetOptions(options: FleetOptions): ResolvedFleetOptions
   const codec = options.codec ?? d.codec;
   if (!CODEC_NAMES.includes(codec)) fail("codec", `must be one of ${CODEC_NAMES.join(", ")}, got ${codec}`);
   const credentials = options.credentials;
+  // Checked first: the device count defaults to the list's length, and "devices ... got undefined" hid the cause.
+  if (credentials?.length === 0)
+    fail("credentials", "is empty: give at least one {id, secret}, or none to generate ids");
   const devices = num("devices", options.devices, credentials?.length ?? d.devices, 1, 1_000_000, true);
   if (credentials && devices > credentials.length) {
     fail("devices", `is ${devices} but the credentials list only ${credentials.length} devices`);

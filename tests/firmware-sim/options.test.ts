@@ -82,6 +82,18 @@ describe("fleet options", () => {
     );
   });
 
+  it("says an empty credentials list is empty, rather than that devices is undefined", () => {
+    assert.throws(
+      () => resolveFleetOptions({ url: "mqtt://h", credentials: [] }),
+      (err: unknown) => {
+        assert.ok(err instanceof BridgeError);
+        assert.equal(err.details.field, "credentials");
+        assert.match(err.message, /^credentials is empty/);
+        return true;
+      },
+    );
+  });
+
   it("refuses a run duration that is negative or not a number, before anything starts", async () => {
     const fleet = createFleet({ url: "mqtt://127.0.0.1:1", devices: 1 });
     for (const durationMs of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
