@@ -223,6 +223,12 @@ export function resolveFleetOptions(options: FleetOptions): ResolvedFleetOptions
     // net.connect throws for anything else, on every attempt of the devices given that address.
     if (isIP(address) === 0) fail("localAddresses", `must hold IP addresses, got ${JSON.stringify(address)}`);
   }
+  // A topic name never holds a wildcard [MQTT-4.7.1-1]: mosquitto closes a CONNECT whose will has one, so no device
+  // would ever come online with nothing pointing at the option, and a broker that takes it publishes a will no one
+  // can tell from a filter.
+  if (options.lastWillTopic !== undefined && /[+#]/.test(options.lastWillTopic)) {
+    fail("lastWillTopic", `must be a topic name without the wildcards + and #, got ${options.lastWillTopic}`);
+  }
   const idPrefix = options.idPrefix ?? d.idPrefix;
   if (!/^[A-Za-z0-9_.-]{0,40}$/.test(idPrefix)) fail("idPrefix", "must match [A-Za-z0-9_.-]{0,40}");
   return {

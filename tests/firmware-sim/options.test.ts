@@ -94,6 +94,19 @@ describe("fleet options", () => {
     );
   });
 
+  it("refuses a last-will topic with a wildcard, which no broker accepts as a topic name", () => {
+    for (const lastWillTopic of ["devices/{id}/up/#", "devices/+/up/status"]) {
+      assert.equal(
+        field(() => resolveFleetOptions({ url: "mqtt://h", lastWillTopic })),
+        "lastWillTopic",
+      );
+    }
+    assert.equal(
+      resolveFleetOptions({ url: "mqtt://h", lastWillTopic: "devices/{id}/up/status" }).lastWillTopic,
+      "devices/{id}/up/status",
+    );
+  });
+
   it("refuses a run duration that is negative or not a number, before anything starts", async () => {
     const fleet = createFleet({ url: "mqtt://127.0.0.1:1", devices: 1 });
     for (const durationMs of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
