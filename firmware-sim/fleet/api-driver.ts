@@ -96,6 +96,13 @@ export function validateApiDriveOptions(options: ApiDriveOptions): void {
       field: "driveApi.requestTimeoutMs",
     });
   }
+  // Unchecked, a negative one skipped every request in silence and NaN never skipped one (an unbounded queue).
+  const q = options.maxQueued ?? 10_000;
+  if (!Number.isInteger(q) || q < 0 || q > 10_000_000) {
+    throw new BridgeError(SimErrorCode.options, `driveApi.maxQueued must be an integer from 0 to 10000000, got ${q}`, {
+      field: "driveApi.maxQueued",
+    });
+  }
   const c = options.concurrency ?? 8;
   if (!Number.isInteger(c) || c < 1 || c > 1000) {
     throw new BridgeError(SimErrorCode.options, `driveApi.concurrency must be an integer from 1 to 1000, got ${c}`, {

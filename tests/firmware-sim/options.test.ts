@@ -107,6 +107,15 @@ describe("fleet options", () => {
     );
   });
 
+  it("refuses a driveApi.maxQueued that is negative or not an integer", () => {
+    for (const maxQueued of [-1, 1.5, Number.NaN]) {
+      assert.equal(
+        field(() => resolveFleetOptions({ url: "mqtt://h", driveApi: { apiUrl: "http://x", maxQueued } })),
+        "driveApi.maxQueued",
+      );
+    }
+  });
+
   it("refuses a run duration that is negative or not a number, before anything starts", async () => {
     const fleet = createFleet({ url: "mqtt://127.0.0.1:1", devices: 1 });
     for (const durationMs of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
