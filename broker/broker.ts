@@ -241,6 +241,8 @@ export function createBroker(options: BrokerOptions): Broker {
       clock: opts.clock,
       trustedProxies: opts.websocket.trustedProxies,
       closeGraceMs: opts.websocket.closeGraceMs,
+      // The stream is the one `accept` guarded (the guards patch it in place): counted and logged as their cuts are.
+      onTextFrame: (stream) => packetRefused(stream, "text-frame", "WebSocket text frame"),
     });
   }
 

@@ -14,8 +14,11 @@ import { BridgeError } from "../../errors/index.ts";
 import { BrokerErrorCode } from "../errors.ts";
 import { MqttPacketScanner } from "../mqtt-packet-scanner.ts";
 
-/** Why the guard refused a packet. */
-export type PacketRefusal = "too-large" | "malformed-length" | "server-only" | "reserved-type";
+/**
+ * Why the guard refused a packet; `text-frame` is the MQTT WebSocket's own refusal of a text frame, whatever it holds
+ * (websocket-stream.ts), counted and logged as the guard's refusals are.
+ */
+export type PacketRefusal = "too-large" | "malformed-length" | "server-only" | "reserved-type" | "text-frame";
 
 /** The packet types only a server sends, by type number ([MQTT-2.2.1]); the others are undefined. */
 const SERVER_ONLY_PACKET_NAMES: Readonly<Partial<Record<number, string>>> = {

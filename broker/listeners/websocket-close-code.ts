@@ -11,6 +11,8 @@ export const WebSocketCloseCode = {
   normalClosure: 1000,
   /** The broker is shutting down. */
   goingAway: 1001,
+  /** A text frame: MQTT packets come in binary frames only ([MQTT-6.0.0-1]). */
+  unsupportedData: 1003,
   /** The broker cut the session for something the client did: a malformed packet, a keepalive missed, abuse. */
   policyViolation: 1008,
   /** A packet announced more than the broker's packet size limit. */

@@ -35,7 +35,9 @@
  */
 import { Duplex } from "node:stream";
 import WebSocket from "ws";
+import { BridgeError } from "../../errors/index.ts";
 import type { Clock } from "../clock.ts";
+import { BrokerErrorCode } from "../errors.ts";
 import { PacketSizeTracker } from "./packet-guard.ts";
 import { closeFrameFor, WebSocketCloseCode } from "./websocket-close-code.ts";
 
@@ -48,6 +50,8 @@ export interface WebSocketStreamOptions {
   clock: Clock;
   /** The TCP (or TLS) socket under the WebSocket: ws does not report its errors, which end the session at once. */
   socket: Duplex;
+  /** Told of a text frame, right before the stream is destroyed for it (to count and log the violation). */
+  onTextFrame?: (stream: Duplex) => void;
 }
 
 /** A frame takes further queued packets while it holds fewer bytes than this: at most this plus one packet long. */
@@ -83,7 +87,7 @@ export function coalesceFrames(chunks: Buffer[], packets: PacketSizeTracker): Bu
 
 /** Wraps an open server-side WebSocket; the stream owns it from then on. */
 export function createGracefulWebSocketStream(ws: WebSocket, options: WebSocketStreamOptions): Duplex {
-  const { closeTimeoutMs, clock, socket } = options;
+  const { closeTimeoutMs, clock, socket, onTextFrame } = options;
   // Only to find where the packets aedes writes end; aedes writes nothing too large.
   const writtenPackets = new PacketSizeTracker(Number.POSITIVE_INFINITY, "server");
   /** The broker began the close (aedes ended or destroyed the stream), not the client. */
@@ -138,8 +142,31 @@ export function createGracefulWebSocketStream(ws: WebSocket, options: WebSocketS
       callback(err);
     },
   });
-  const onMessage = (data: WebSocket.RawData): void => {
+  const onMessage = (data: WebSocket.RawData, isBinary: boolean): void => {
+    if (!isBinary) {
+      refuseTextFrame();
+      return;
+    }
     if (!stream.push(toBuffer(data))) ws.pause();
+  };
+  /**
+   * "MQTT Control Packets MUST be sent in WebSocket binary data frames. If any other type of data frame is received
+   * the recipient MUST close the Network Connection" [MQTT-6.0.0-1]. Read as bytes, a text frame whose bytes happened
+   * to be valid UTF-8 (an ASCII topic and a JSON payload) went through as MQTT, while one that was not got ws' 1007 (as
+   * it still does): the same client mistake (a browser's `ws.send(string)`) worked or failed by its content. 1003
+   * (unsupported data, [RFC 6455 7.4.1]) says what was wrong; nothing of it reaches aedes.
+   */
+  const refuseTextFrame = (): void => {
+    onTextFrame?.(stream);
+    if (ws.readyState === WebSocket.OPEN) {
+      ws.close(WebSocketCloseCode.unsupportedData, BrokerErrorCode.protocolViolation);
+    }
+    stream.destroy(
+      new BridgeError(
+        BrokerErrorCode.protocolViolation,
+        "a WebSocket text frame: MQTT over WebSocket takes binary frames only [MQTT-6.0.0-1]",
+      ),
+    );
   };
   ws.on("message", onMessage);
   // ws has already sent its close frame for the error (1002, 1009, ...); the destroy waits for the close.

@@ -41,6 +41,8 @@ export interface WebSocketEndpointOptions {
   trustedProxies?: readonly string[];
   /** How long `close()` lets each WebSocket answer its close frame (options.ts, `websocket.closeGraceMs`). */
   closeGraceMs?: number;
+  /** Told of a client's text frame (a protocol violation), right before its connection is closed for it with 1003. */
+  onTextFrame?: (stream: Duplex) => void;
 }
 
 /**
@@ -104,6 +106,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
           closeTimeoutMs: WEBSOCKET_CLOSE_TIMEOUT_MS,
           clock,
           socket,
+          onTextFrame: options.onTextFrame,
         });
         stream.on("error", () => {});
         // The client's address on the stream itself, as a TCP socket has it: the broker drops its per-connection facts
