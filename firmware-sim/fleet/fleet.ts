@@ -44,7 +44,7 @@ export interface Fleet {
   start(): Promise<void>;
   /**
    * Resolves true once `count` devices (default all) are online at the same time (subscribed and hello acknowledged,
-   * as the `online` event); false after `timeoutMs`.
+   * as the `online` event); false after `timeoutMs`, or as soon as `stop()` begins (even if called after it).
    */
   whenOnline(count?: number, timeoutMs?: number): Promise<boolean>;
   /** Stops producing, drains, checks the invariants, disconnects and reports. Idempotent. */
@@ -167,6 +167,18 @@ export function createFleet(options: FleetOptions): Fleet {
     while (!predicate()) {
       if (clock.now() >= deadline) return false;
       await sleep(Math.min(pollMs, Math.max(1, deadline - clock.now())));
+    }
+    return true;
+  };
+  /**
+   * waitFor for callers outside the fleet (whenOnline): a stopping fleet brings no device online any more, so the wait
+   * ends when stop() begins, and its poll timer with it, instead of keeping the process alive until its timeout.
+   */
+  const waitUnlessStopped = async (predicate: () => boolean, timeoutMs: number, pollMs = 20): Promise<boolean> => {
+    const deadline = clock.now() + timeoutMs;
+    while (!predicate()) {
+      if (stopPromise !== undefined || clock.now() >= deadline) return false;
+      await sleepUnlessStopped(Math.min(pollMs, Math.max(1, deadline - clock.now())));
     }
     return true;
   };
@@ -320,7 +332,7 @@ export function createFleet(options: FleetOptions): Fleet {
     events,
     deviceIds: devices.map((d) => d.deviceId),
     start,
-    whenOnline: (count = o.devices, timeoutMs = 30_000) => waitFor(() => metrics.online >= count, timeoutMs),
+    whenOnline: (count = o.devices, timeoutMs = 30_000) => waitUnlessStopped(() => metrics.online >= count, timeoutMs),
     stop,
     async run(durationMs) {
       // A timer takes NaN as 1 ms and a negative delay as 0: a bad duration would end the run at once, unannounced.
