@@ -15,6 +15,7 @@ import { formatSummary } from "../firmware-sim/report/format.ts";
 import type { BridgeTap } from "./bridge/tap.ts";
 import { type Bridge, createBridge } from "./bridge.ts";
 import { dashboardLink } from "./dashboard/index.ts";
+import { demoOnlineLines } from "./demo-online.ts";
 import { exitOnConfigError, loadConfigWithSourcesOrExit } from "./cli/config-flags.ts";
 import { onStopSignals } from "./cli/stop-signals.ts";
 import { createLogger } from "./logging.ts";
@@ -129,11 +130,9 @@ async function runDemoIn(options: DemoOptions, tempDir: string | undefined): Pro
       // At the end the fleet reads its telemetry back through the operator API: acknowledged means stored.
       verifyTelemetry: { apiUrl: `http://127.0.0.1:${addresses.http?.port}`, token: bridge.apiToken },
     });
-    let online = 0;
-    fleet.events.on("online", (id) => {
-      online += 1;
-      print(`device online (${online}/${DEMO_DEVICES.length}): ${id}`);
-    });
+    const onlineLines = demoOnlineLines(DEMO_DEVICES.length);
+    fleet.events.on("online", (id) => print(onlineLines.online(id)));
+    fleet.events.on("offline", (id) => onlineLines.offline(id));
     fleet.events.on("violation", (v) => print(`invariant violated: ${JSON.stringify(v)}`));
     await fleet.start();
     print(options.durationSeconds > 0 ? `running for ${options.durationSeconds} s ...` : "running; Ctrl-C stops");
