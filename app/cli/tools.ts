@@ -33,11 +33,23 @@ export async function runFleetSim(args: readonly string[]): Promise<number> {
   return runSimCli(args);
 }
 
+/**
+ * Longest `--duration-s`: the demo waits with one timer, and Node fires a timer of more than 2^31-1 ms after 1 ms
+ * (TimeoutOverflowWarning), so a longer duration stopped the demo as soon as it ran.
+ */
+const MAX_DEMO_DURATION_S = Math.floor(2_147_483_647 / 1000);
+
+/**
+ * Longest `--reason-interval-ms`: the fleet simulator's own bound (firmware-sim fleet options). Checked here, since the
+ * fleet checks it only once the engine simulator and the bridge run, and then names its option, not this flag.
+ */
+const MAX_REASON_INTERVAL_MS = 3_600_000;
+
 /** Reads a flag's number; bad usage prints its message here, since commander prints only the errors it raised. */
-function positiveNumber(value: string, name: string): number {
+function numberInRange(value: string, name: string, max: number): number {
   const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || n < 0) {
-    process.stderr.write(`error: ${name} must be a number >= 0 (got ${JSON.stringify(value)})\n`);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0 || n > max) {
+    process.stderr.write(`error: ${name} must be a number from 0 to ${max} (got ${JSON.stringify(value)})\n`);
     throw new CliExit(EXIT_USAGE, "invalid argument");
   }
   return n;
@@ -69,8 +81,9 @@ export function registerToolCommands(program: Command): void {
       const { durationS, reasonIntervalMs, ...bridgeFlags } = flags;
       process.exitCode = await runDemo({
         flags: bridgeFlags,
-        durationSeconds: durationS === undefined ? 0 : positiveNumber(String(durationS), "--duration-s"),
-        reasonIntervalMs: positiveNumber(String(reasonIntervalMs), "--reason-interval-ms"),
+        durationSeconds:
+          durationS === undefined ? 0 : numberInRange(String(durationS), "--duration-s", MAX_DEMO_DURATION_S),
+        reasonIntervalMs: numberInRange(String(reasonIntervalMs), "--reason-interval-ms", MAX_REASON_INTERVAL_MS),
         print: (line) => process.stdout.write(`${line}\n`),
       });
     });
