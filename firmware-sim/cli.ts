@@ -9,7 +9,6 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { CODEC_NAMES, type CodecName } from "../codecs/frames.ts";
 import { onStopSignals } from "../app/cli/stop-signals.ts";
 import { BridgeError } from "../errors/index.ts";
-import { seededRandom } from "./clock.ts";
 import { loadCredentials } from "./credentials.ts";
 import { SimErrorCode } from "./errors.ts";
 import type { ApiDriveOptions } from "./fleet/api-driver.ts";
@@ -151,7 +150,11 @@ export function createSimCommand(): Command {
       "with --verify-api: desired-state changes per online thermostat per minute (default 0)",
       number("--desired-per-min"),
     )
-    .option("--seed <n>", "seed of the random source, to replay a run", number("--seed"))
+    .option(
+      "--seed <n>",
+      "seed of the random streams (an integer from 0 to 4294967295), to replay a run",
+      number("--seed"),
+    )
     .option(
       "--reason-interval-ms <ms>",
       "pause between reasoning questions (default 5000)",
@@ -206,7 +209,7 @@ async function toFleetOptions(flags: RawFlags, env: NodeJS.ProcessEnv): Promise<
     verifyTelemetry: flags.verifyApi ? { apiUrl: flags.verifyApi, token } : undefined,
     verifyCommands: flags.verifyApi ? { apiUrl: flags.verifyApi, token } : undefined,
     driveApi: toDriveApi(flags, token),
-    random: flags.seed === undefined ? undefined : seededRandom(flags.seed),
+    seed: flags.seed,
     reasonIntervalMs: flags.reasonIntervalMs,
     settleMs: flags.settleMs,
     drainTimeoutMs: flags.drainTimeoutMs,

@@ -54,6 +54,15 @@ export {
 } from "./mqtt/lean-connection.ts";
 export { type BufferPush, OfflineBuffer } from "./offline-buffer.ts";
 export { PROFILE_NAMES, type ProfileName } from "./profiles/index.ts";
+export {
+  DRAW_PURPOSES,
+  type DeviceRandom,
+  type DrawPurpose,
+  deriveSeed,
+  type FleetRandom,
+  seededFleetRandom,
+  sharedFleetRandom,
+} from "./random-streams.ts";
 export { formatProgress, formatSummary } from "./report/format.ts";
 export { type ScheduledTask, type TaskScheduler, TickScheduler } from "./scheduler.ts";
 export type { FleetCounters, FleetStats } from "./stats.ts";

@@ -1,10 +1,11 @@
 import type { CommandBook } from "./command-book.ts";
 import type { CodecName } from "../../codecs/frames.ts";
 import type { BackoffOptions } from "../backoff.ts";
-import type { Clock, RandomSource } from "../clock.ts";
+import type { Clock } from "../clock.ts";
 import type { ViolationLog } from "../invariants/violations.ts";
 import type { ConnectTarget, SocketFactory } from "../mqtt/lean-connection.ts";
 import type { Profile } from "../profiles/index.ts";
+import type { DeviceRandom } from "../random-streams.ts";
 import type { TaskScheduler } from "../scheduler.ts";
 import type { FleetMetrics } from "../stats.ts";
 
@@ -55,7 +56,8 @@ export interface DeviceEnv {
   clock: Clock;
   /** The fleet's shared scheduler, as this device's own view (its tasks are tagged with its id). */
   scheduler: TaskScheduler;
-  random: RandomSource;
+  /** This device's random streams, one per purpose (all one shared source where a test scripts the draws). */
+  random: DeviceRandom;
   metrics: FleetMetrics;
   violations: ViolationLog;
   behaviour: DeviceBehaviour;

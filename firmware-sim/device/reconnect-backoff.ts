@@ -2,7 +2,7 @@
  * A device's reconnect backoff: the retry count behind each wait (full jitter, backoff.ts) and when it goes back to 0.
  * Real SDKs (AWS IoT Device SDK v2, Paho's automatic reconnect) reset it only once a connection has stayed up
  * `stableConnectionMs`: a broker that kicks the device right after its hello must see it back later and later, not
- * every base/2 on average. The wait is drawn from the fleet's random source at close, in the device's own order.
+ * every base/2 on average. The wait is drawn at close from the device's backoff stream (random-streams.ts).
  */
 import { backoffDelayMs } from "../backoff.ts";
 import type { ScheduledTask } from "../scheduler.ts";
@@ -41,6 +41,6 @@ export class ReconnectBackoff {
 
   /** The wait before the next attempt, which it counts. */
   nextDelayMs(): number {
-    return backoffDelayMs(this.#attempt++, this.#env.behaviour.backoff, this.#env.random);
+    return backoffDelayMs(this.#attempt++, this.#env.behaviour.backoff, this.#env.random.backoff);
   }
 }

@@ -28,7 +28,7 @@ export class TelemetryProducer {
     this.#producing = true;
     const interval = this.env.behaviour.telemetryIntervalMs;
     // A random phase spreads the fleet's publishes evenly over the interval instead of in lockstep bursts.
-    if (interval > 0) this.#task = this.env.scheduler.after(this.env.random() * interval, () => this.#tick());
+    if (interval > 0) this.#task = this.env.scheduler.after(this.env.random.telemetry() * interval, () => this.#tick());
   }
 
   /** Ends the loop (the end of a run); what was queued still goes out. */
@@ -44,7 +44,7 @@ export class TelemetryProducer {
     this.#task = scheduler.after(behaviour.telemetryIntervalMs, () => this.#tick());
     const seq = this.config.seqBase + this.#count++;
     const ts = this.deviceNowMs();
-    const readings = { seq, ...profile.readings(random) };
+    const readings = { seq, ...profile.readings(random.telemetry) };
     metrics.counters.telemetrySent++;
     this.publish({ ...(ts === undefined ? {} : { ts }), ...telemetryReadings(profile, readings) }, seq);
   }

@@ -77,7 +77,7 @@ export class VirtualDevice implements DeviceContext {
     this.#publisher = new Publisher(
       env.behaviour,
       env.metrics,
-      env.random,
+      env.random.duplicates,
       () => this.nowMs(),
       (message) => {
         if (message.kind === "state") this.shadow?.reportLost();
@@ -336,10 +336,10 @@ export class VirtualDevice implements DeviceContext {
     this.#keepalive.start();
     if (env.behaviour.networkDropMeanMs > 0 && this.#producing) {
       // Exponentially distributed time to the next network loss: drops form a Poisson process per device.
-      const delay = -Math.log(1 - env.random()) * env.behaviour.networkDropMeanMs;
+      const delay = -Math.log(1 - env.random.drops()) * env.behaviour.networkDropMeanMs;
       this.#tasks.drop = env.scheduler.after(delay, () => this.dropConnection());
     }
-    if (this.#producing) this.#asker?.resume(env.random() * env.behaviour.reasonIntervalMs);
+    if (this.#producing) this.#asker?.resume(env.random.reasoning() * env.behaviour.reasonIntervalMs);
   }
 
   #onPuback(messageId: number): void {

@@ -53,6 +53,11 @@ export interface ApiDriveTarget {
   readonly hasShadow: boolean;
   /** True while the device is connected: commands go to devices that can take them now. */
   online(): boolean;
+  /**
+   * This device's stream for its phase and its requests' choices (a seeded fleet gives each device its own, so which
+   * devices happen to be online does not change what the others draw). Default: the driver's `random`.
+   */
+  readonly random?: RandomSource;
 }
 
 /** A running driver. */
@@ -198,17 +203,18 @@ export function startApiDriver(
       });
       tasks.add(task);
     };
-    arm(random() * intervalMs);
+    arm((target.random ?? random)() * intervalMs);
   };
 
   const commandsPerMin = rate("commandsPerMin", options.commandsPerMin);
   const desiredPerMin = rate("desiredPerMin", options.desiredPerMin);
   for (const target of targets) {
     const id = target.deviceId;
+    const draw = target.random ?? random;
     if (commandsPerMin > 0) {
       every(60_000 / commandsPerMin, target, () => {
-        const name = COMMAND_NAMES[Math.floor(random() * COMMAND_NAMES.length)] ?? "ping";
-        const args = name === "echo" ? { n: Math.floor(random() * 1000) } : undefined;
+        const name = COMMAND_NAMES[Math.floor(draw() * COMMAND_NAMES.length)] ?? "ping";
+        const args = name === "echo" ? { n: Math.floor(draw() * 1000) } : undefined;
         result.commandsIssued++;
         enqueue(async () => {
           await request(id, "POST", "/commands", args === undefined ? { name } : { name, args });
@@ -217,7 +223,7 @@ export function startApiDriver(
     }
     if (desiredPerMin > 0 && target.hasShadow) {
       every(60_000 / desiredPerMin, target, () => {
-        const targetTemp = 16 + Math.floor(random() * 10);
+        const targetTemp = 16 + Math.floor(draw() * 10);
         result.desiredIssued++;
         enqueue(async () => {
           if (await request(id, "PUT", "/shadow/desired", { state: { target: targetTemp } })) changedShadows.add(id);

@@ -6,6 +6,7 @@ import { EventEmitter } from "node:events";
 import { BridgeError } from "../../errors/index.ts";
 import { CommandBook } from "../device/command-book.ts";
 import type { DeviceBehaviour, DeviceEnv } from "../device/device-env.ts";
+import type { DeviceRandom } from "../random-streams.ts";
 import { VirtualDevice } from "../device/virtual-device.ts";
 import { SimErrorCode } from "../errors.ts";
 import type { AckedCommand } from "../invariants/command-check.ts";
@@ -98,10 +99,10 @@ export function createFleet(options: FleetOptions): Fleet {
     online: (id: string) => events.emit("online", id),
     offline: (id: string, reason: string) => events.emit("offline", id, reason),
   };
-  const envFor = (index: number, deviceId: string): DeviceEnv => ({
+  const envFor = (index: number, deviceId: string, deviceRandom: DeviceRandom): DeviceEnv => ({
     clock,
     scheduler: scheduler.forOwner(deviceId),
-    random,
+    random: deviceRandom,
     metrics,
     violations,
     behaviour,
@@ -114,7 +115,7 @@ export function createFleet(options: FleetOptions): Fleet {
 
   // seq readings are unique per run (a random nonce in the high bits) and per device instance (twins use bit 31),
   // so telemetry stored by earlier runs or by the twin can never satisfy this run's check.
-  const runBase = Math.floor(random() * 2 ** 20) * 2 ** 32;
+  const runBase = Math.floor(random.fleet() * 2 ** 20) * 2 ** 32;
   const width = String(o.devices).length;
   const devices: VirtualDevice[] = [];
   const twins: VirtualDevice[] = [];
@@ -125,17 +126,23 @@ export function createFleet(options: FleetOptions): Fleet {
     const profile = getProfile(o.profiles[i % o.profiles.length]);
     const codec = profile.binaryOnly && o.codec === "json" ? "cbor" : o.codec;
     const secret = credential?.secret ?? o.secret;
-    const skewMs = o.clockSkewMs === 0 ? 0 : Math.round((random() * 2 - 1) * o.clockSkewMs);
-    const hasClock = o.noClockRatio === 0 || random() >= o.noClockRatio;
+    const deviceRandom = random.device(i);
+    const skewMs = o.clockSkewMs === 0 ? 0 : Math.round((deviceRandom.setup() * 2 - 1) * o.clockSkewMs);
+    const hasClock = o.noClockRatio === 0 || deviceRandom.setup() >= o.noClockRatio;
     const commands = new CommandBook();
     const base = { id, secret, codec, skewMs, hasClock, commands };
-    const device = new VirtualDevice({ ...base, profile, seqBase: runBase, twin: false }, envFor(i, id));
+    const device = new VirtualDevice({ ...base, profile, seqBase: runBase, twin: false }, envFor(i, id, deviceRandom));
     devices.push(device);
-    driveTargets.push({ deviceId: id, hasShadow: profile.hasShadow, online: () => device.phase === "online" });
+    driveTargets.push({
+      deviceId: id,
+      hasShadow: profile.hasShadow,
+      online: () => device.phase === "online",
+      random: deviceRandom.operator,
+    });
     if (i < o.takeoverPairs) {
       // The twin runs sensor firmware: two shadows fighting over one reported state would test the twins, not the bridge.
       const twinBase = { ...base, profile: getProfile("sensor"), seqBase: runBase + 2 ** 31, twin: true };
-      twins.push(new VirtualDevice(twinBase, envFor(o.devices + i, id)));
+      twins.push(new VirtualDevice(twinBase, envFor(o.devices + i, id, random.device(o.devices + i))));
     }
   }
   const all = [...devices, ...twins];
@@ -206,7 +213,7 @@ export function createFleet(options: FleetOptions): Fleet {
     state = "running";
     startedMs = clock.now();
     if (o.driveApi !== undefined) {
-      driver = startApiDriver(o.driveApi, driveTargets, scheduler, random, (kind, deviceId, message) =>
+      driver = startApiDriver(o.driveApi, driveTargets, scheduler, random.fleet, (kind, deviceId, message) =>
         violations.add({ kind, deviceId, message, atMs: clock.now() }),
       );
     }

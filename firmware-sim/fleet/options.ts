@@ -14,6 +14,7 @@ import type { CommandVerifier } from "../invariants/command-check.ts";
 import type { TelemetryVerifier } from "../invariants/telemetry-check.ts";
 import { defaultSocketFactory, type SocketFactory } from "../mqtt/lean-connection.ts";
 import { PROFILE_NAMES, type ProfileName } from "../profiles/index.ts";
+import { type FleetRandom, seededFleetRandom, sharedFleetRandom } from "../random-streams.ts";
 import { type ApiDriveOptions, validateApiDriveOptions } from "./api-driver.ts";
 
 /** Options of {@link createFleet}. Only `url` is required. */
@@ -94,7 +95,16 @@ export interface FleetOptions {
   maxViolationDetails?: number;
   /** Injected time. Default the system clock. */
   clock?: Clock;
-  /** Injected randomness. Default Math.random. */
+  /**
+   * Seed of the fleet's randomness, an integer from 0 to 2^32-1: each device draws from its own streams derived from
+   * it (random-streams.ts), so the same seed gives the same fleet (ids, phases, readings, skews, jitter) whatever
+   * order real timing makes the devices draw in. Default: none (`random`).
+   */
+  seed?: number;
+  /**
+   * Injected randomness, shared by every device in the order they happen to draw: for tests that script the draws (a
+   * constant, a sequence). Not with `seed`. Default Math.random.
+   */
   random?: RandomSource;
   /** Injected transport. Default TCP / TLS sockets. */
   socketFactory?: SocketFactory;
@@ -114,8 +124,11 @@ export type ResolvedFleetOptions = Required<
     | "driveApi"
     | "backoff"
     | "profile"
+    | "seed"
+    | "random"
   >
 > & {
+  random: FleetRandom;
   profiles: readonly ProfileName[];
   backoff: BackoffOptions;
   credentials: readonly DeviceCredential[] | undefined;
@@ -172,6 +185,13 @@ function num(
     fail(field, `must be ${integer ? "an integer" : "a number"} from ${min} to ${max}, got ${String(value)}`);
   }
   return v;
+}
+
+/** Per-device streams from `seed`, or one shared source (injected, else Math.random). */
+function resolveRandom(seed: number | undefined, random: RandomSource | undefined): FleetRandom {
+  if (seed === undefined) return sharedFleetRandom(random ?? Math.random);
+  if (random !== undefined) fail("seed", "cannot be given with random: a seed derives a stream per device");
+  return seededFleetRandom(num("seed", seed, 0, 0, 2 ** 32 - 1, true));
 }
 
 /** Applies defaults and validates; throws BRIDGE_ERR_SIM_OPTIONS naming the field. */
@@ -268,7 +288,7 @@ export function resolveFleetOptions(options: FleetOptions): ResolvedFleetOptions
     verifyConcurrency: num("verifyConcurrency", options.verifyConcurrency, d.verifyConcurrency, 1, 1000, true),
     maxViolationDetails: num("maxViolationDetails", options.maxViolationDetails, d.maxViolationDetails, 0, 1e7, true),
     clock: options.clock ?? systemClock,
-    random: options.random ?? Math.random,
+    random: resolveRandom(options.seed, options.random),
     socketFactory: options.socketFactory ?? defaultSocketFactory,
   };
 }

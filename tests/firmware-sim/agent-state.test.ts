@@ -8,12 +8,13 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { DeviceAgent } from "../../agents/index.ts";
 import { DEFAULT_BACKOFF } from "../../firmware-sim/backoff.ts";
-import { seededRandom, systemClock } from "../../firmware-sim/clock.ts";
+import { systemClock } from "../../firmware-sim/clock.ts";
 import type { DeviceEnv } from "../../firmware-sim/device/device-env.ts";
 import { VirtualDevice } from "../../firmware-sim/device/virtual-device.ts";
 import { ViolationLog } from "../../firmware-sim/invariants/violations.ts";
 import { defaultSocketFactory } from "../../firmware-sim/mqtt/lean-connection.ts";
 import { getProfile } from "../../firmware-sim/profiles/index.ts";
+import { seededFleetRandom } from "../../firmware-sim/random-streams.ts";
 import { TickScheduler } from "../../firmware-sim/scheduler.ts";
 import { FleetMetrics } from "../../firmware-sim/stats.ts";
 import { type RuntimeBroker, startRuntimeBroker } from "../broker/runtime-broker.ts";
@@ -48,7 +49,7 @@ function simulatedThermostat(port: number, id: string, secret: string): Simulate
   const env: DeviceEnv = {
     clock: systemClock,
     scheduler,
-    random: seededRandom(7),
+    random: seededFleetRandom(7).device(0),
     metrics,
     violations,
     behaviour: {
