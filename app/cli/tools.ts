@@ -3,6 +3,7 @@
  * to the simulators' own command lines (engine-client/sim, firmware-sim), so their flags are documented there once.
  */
 import { type Command, CommanderError } from "commander";
+import { hasErrorCode } from "../../errors/index.ts";
 import { addBridgeFlags } from "./start.ts";
 import { CliExit, EXIT_USAGE } from "./exit.ts";
 
@@ -17,6 +18,12 @@ export async function runEngineSim(args: readonly string[]): Promise<number> {
     sim = await runEngineSimCli([...args], { log: (line) => process.stdout.write(`${line}\n`), handleSignals: false });
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : EXIT_USAGE;
+    // A flag value the simulator's options refuse (`--port 99999`) is bad usage like one commander refuses, not a
+    // run-time failure: exit 2 (docs/cli.md), with the simulator's line naming the option.
+    if (hasErrorCode(err, "BRIDGE_ERR_CONFIG")) {
+      process.stderr.write(`error: ${(err as Error).message}\n`);
+      return EXIT_USAGE;
+    }
     throw err;
   }
   await new Promise<void>((resolve) => {

@@ -120,6 +120,15 @@ describe("agent-bridge simulator commands", () => {
     assert.equal(runCli(["engine-sim", "--no-such-flag"]).status, 2);
   });
 
+  test("engine-sim refuses a flag value out of its range as bad usage (exit 2), naming the option", () => {
+    const port = runCli(["engine-sim", "--port", "99999"]);
+    assert.equal(port.status, 2, port.stderr);
+    assert.match(port.stderr, /^error: engineSim\.port must be an integer from 0 to 65535$/m);
+    const seqs = runCli(["engine-sim", "--port", "0", "--max-num-seqs", "-5"]);
+    assert.equal(seqs.status, 2, seqs.stderr);
+    assert.match(seqs.stderr, /engineSim\.maxNumSeqs must be/);
+  });
+
   test("demo refuses a bad --duration-s or --reason-interval-ms with a message and exit code 2", () => {
     const duration = runCli(["demo", "--duration-s", "soon"]);
     assert.equal(duration.status, 2);
