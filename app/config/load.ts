@@ -165,6 +165,14 @@ function checkReadable(file: string | undefined, field: string, sources: Readonl
   }
 }
 
+/** Settings of the MQTT over TLS listener that mean nothing without its certificate and key. */
+const TLS_LISTENER_SETTINGS = [
+  "mqtt.tls.port",
+  "mqtt.tls.caFile",
+  "mqtt.tls.proxyProtocol.trustedSources",
+  "mqtt.tls.proxyProtocol.headerTimeoutMs",
+] as const;
+
 /** Rules that span fields, checked once the shape is valid. */
 function crossChecks(config: BridgeConfig, sources: ReadonlyMap<string, string>): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
@@ -191,13 +199,21 @@ function crossChecks(config: BridgeConfig, sources: ReadonlyMap<string, string>)
       issues.push({ field, message, source: sourceOf(sources, field) });
     }
   }
-  if (tls.certFile === undefined && tls.proxyProtocol.trustedSources.length > 0) {
-    const field = "mqtt.tls.proxyProtocol.trustedSources";
-    issues.push({
-      field,
-      message: "needs MQTT over TLS (mqtt.tls.certFile and keyFile)",
-      source: sourceOf(sources, field),
-    });
+  // A setting of the TLS listener given without the listener (no certificate and key): a mistake, not a silent no-op
+  // (the operator who gave `--tls-port` or `--tls-ca` believes devices can connect over TLS).
+  if (tls.certFile === undefined && tls.keyFile === undefined) {
+    for (const field of TLS_LISTENER_SETTINGS) {
+      const given =
+        field === "mqtt.tls.proxyProtocol.trustedSources"
+          ? tls.proxyProtocol.trustedSources.length > 0
+          : sources.has(field);
+      if (given)
+        issues.push({
+          field,
+          message: "needs MQTT over TLS (mqtt.tls.certFile and keyFile)",
+          source: sourceOf(sources, field),
+        });
+    }
   }
   return issues;
 }

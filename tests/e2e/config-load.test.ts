@@ -154,6 +154,22 @@ describe("bridge configuration", () => {
     ]);
   });
 
+  test("a TLS listener's port, CA or PROXY timeout given without its certificate and key is refused, naming it", () => {
+    // A readable file as the CA: only the missing listener is wrong.
+    assert.deepEqual(
+      errorsOf(loadConfig({ flags: { tlsPort: "8884" }, env: { BRIDGE_TLS_CA: import.meta.filename } })),
+      [
+        "config error: mqtt.tls.port needs MQTT over TLS (mqtt.tls.certFile and keyFile) (from --tls-port)",
+        "config error: mqtt.tls.caFile needs MQTT over TLS (mqtt.tls.certFile and keyFile) (from BRIDGE_TLS_CA)",
+      ],
+    );
+    assert.deepEqual(errorsOf(loadConfig({ env: { BRIDGE_TLS_PROXY_HEADER_TIMEOUT_MS: "2000" } })), [
+      "config error: mqtt.tls.proxyProtocol.headerTimeoutMs needs MQTT over TLS (mqtt.tls.certFile and keyFile) (from BRIDGE_TLS_PROXY_HEADER_TIMEOUT_MS)",
+    ]);
+    // The defaults alone (port 8883 and the rest) stand for nothing and are never refused.
+    assert.ok(loadConfig({}).ok);
+  });
+
   test("engine priority aging defaults to 5000 ms, comes from the environment, and 0 (strict priority) is allowed", () => {
     const defaults = loadConfig({});
     assert.ok(defaults.ok);
