@@ -19,6 +19,7 @@ import { demoOnlineLines } from "./demo-online.ts";
 import { exitOnConfigError, loadConfigWithSourcesOrExit } from "./cli/config-flags.ts";
 import { onStopSignals } from "./cli/stop-signals.ts";
 import { createLogger } from "./logging.ts";
+import { listenerUrl } from "./listener-url.ts";
 
 /** The demo fleet: one device per profile, so every behaviour shows. */
 export const DEMO_DEVICES: ReadonlyArray<{ id: string; profile: ProfileName }> = [
@@ -116,19 +117,21 @@ async function runDemoIn(options: DemoOptions, tempDir: string | undefined): Pro
       }
     }
     const addresses = await bridge.start();
-    const mqttPort = addresses.mqtt?.port ?? 0;
-    print(`bridge ready: MQTT 127.0.0.1:${mqttPort}, HTTP http://127.0.0.1:${addresses.http?.port}`);
+    // Where the listeners were bound (--host, --http-host, 127.0.0.1 by default), as this machine reaches them.
+    const mqttUrl = listenerUrl("mqtt", addresses.mqtt ?? { host: config.mqtt.host, port: 0 });
+    const httpUrl = listenerUrl("http", addresses.http ?? { host: config.http.host, port: 0 });
+    print(`bridge ready: MQTT ${mqttUrl.slice("mqtt://".length)}, HTTP ${httpUrl}`);
     print(`operator API token: ${bridge.apiToken}`);
-    print(`dashboard: ${dashboardLink(`http://127.0.0.1:${addresses.http?.port}`, bridge.apiToken)}`);
+    print(`dashboard: ${dashboardLink(httpUrl, bridge.apiToken)}`);
     fleet = createFleet({
-      url: `mqtt://127.0.0.1:${mqttPort}`,
+      url: mqttUrl,
       credentials,
       profile: DEMO_DEVICES.map((d) => d.profile),
       codec: "cbor",
       rate: 1,
       reasonIntervalMs: options.reasonIntervalMs,
       // At the end the fleet reads its telemetry back through the operator API: acknowledged means stored.
-      verifyTelemetry: { apiUrl: `http://127.0.0.1:${addresses.http?.port}`, token: bridge.apiToken },
+      verifyTelemetry: { apiUrl: httpUrl, token: bridge.apiToken },
     });
     const onlineLines = demoOnlineLines(DEMO_DEVICES.length);
     fleet.events.on("online", (id) => print(onlineLines.online(id)));

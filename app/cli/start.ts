@@ -14,6 +14,7 @@ import { hasErrorCode } from "../../errors/index.ts";
 import { exitOnConfigError, loadConfigWithSourcesOrExit } from "./config-flags.ts";
 import { CliExit, EXIT_FAILURE } from "./exit.ts";
 import { onStopSignals, type StopSignal } from "./stop-signals.ts";
+import { listenerUrl } from "../listener-url.ts";
 
 type Flags = Record<string, unknown>;
 
@@ -73,10 +74,9 @@ function printGeneratedToken(token: string, dashboard: string | undefined, token
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 
-/** The base URL of an HTTP listener; an IPv6 address goes in brackets (RFC 3986 section 3.2.2) or the URL is broken. */
+/** The base URL of an HTTP listener, as a browser on this machine reaches it. */
 function httpBaseUrl(address: { host: string; port: number }): string {
-  const host = address.host.includes(":") ? `[${address.host}]` : address.host;
-  return `http://${host}:${address.port}/`;
+  return `${listenerUrl("http", address)}/`;
 }
 
 /**

@@ -22,6 +22,21 @@ describe("agent-bridge demo", () => {
     assert.match(result.stdout, /demo stopped/);
   });
 
+  test("with the listeners bound to another address, the fleet and the read-back reach them there", () => {
+    // 127.0.0.2 is loopback on Linux, and nothing listens for the demo on 127.0.0.1.
+    const args = ["demo", "--duration-s", "4", "--reason-interval-ms", "300", "--host", "127.0.0.2"];
+    const result = spawnSync(process.execPath, [BIN, ...args, "--http-host", "127.0.0.2"], {
+      cwd: ROOT,
+      encoding: "utf8",
+      timeout: 90_000,
+      env: { ...process.env, BRIDGE_DATA_DIR: "", BRIDGE_API_TOKEN: "" },
+    });
+    assert.equal(result.status, 0, `stdout: ${result.stdout}\nstderr: ${result.stderr}`);
+    assert.match(result.stdout, /bridge ready: MQTT 127\.0\.0\.2:\d+, HTTP http:\/\/127\.0\.0\.2:\d+/);
+    assert.match(result.stdout, /device online \(4\/4\)/);
+    assert.match(result.stdout, /violations\s+0/);
+  });
+
   test("a demo that cannot start leaves no temporary data directory behind", () => {
     const tmp = makeTempDir("bridge-demo-tmp-");
     try {
