@@ -4,6 +4,7 @@
  * [--verify-api URL [--commands-per-min N] [--desired-per-min N]]`.
  * Exit code 0 when no invariant was violated, 1 when one was, 2 for bad usage.
  */
+import { randomInt } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { CODEC_NAMES, type CodecName } from "../codecs/frames.ts";
@@ -27,6 +28,13 @@ export interface SimCliIo {
   onInterrupt?: (handler: () => void) => () => void;
   /** Environment read for BRIDGE_API_TOKEN. Default process.env. */
   env?: NodeJS.ProcessEnv;
+  /** The seed of a run not given `--seed` (an integer from 0 to 2^32 - 1). Default a cryptographic random one. */
+  newSeed?: () => number;
+}
+
+/** A seed for a run not given one: any value of the --seed range. */
+function randomSeed(): number {
+  return randomInt(0, 2 ** 32);
 }
 
 interface RawFlags {
@@ -307,9 +315,11 @@ export async function runSimCli(
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     throw err;
   }
+  // A run not given a seed gets one, reported with its results: any run, a failing one above all, can be replayed.
+  const seed = flags.seed ?? (io.newSeed ?? randomSeed)();
   let fleet: ReturnType<typeof createFleet>;
   try {
-    fleet = createFleet(withoutUndefined(await toFleetOptions(flags, io.env ?? process.env)));
+    fleet = createFleet(withoutUndefined(await toFleetOptions({ ...flags, seed }, io.env ?? process.env)));
   } catch (err) {
     if (err instanceof BridgeError) {
       io.stderr.write(`sim: ${err.message} (${err.code})\n`);
@@ -334,10 +344,10 @@ export async function runSimCli(
     stopProgress();
   }
   if (interrupted) io.stderr.write("sim: interrupted, stopped early\n");
-  const summary = `${formatSummary(report)}\n`;
+  const summary = `${formatSummary(report)}\nseed ${seed} (the same run again: --seed ${seed})\n`;
   if (flags.json) {
     io.stderr.write(summary);
-    io.stdout.write(`${JSON.stringify(report)}\n`);
+    io.stdout.write(`${JSON.stringify({ ...report, seed })}\n`);
   } else {
     io.stdout.write(summary);
   }

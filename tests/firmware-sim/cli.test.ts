@@ -68,6 +68,21 @@ describe("sim CLI", () => {
     assert.match(err.join(""), /publish->PUBACK ms p50/, "the summary table goes to stderr with --json");
   });
 
+  it("reports the seed of a run, its own when none was given, so that it can be replayed", async () => {
+    const argv = ["--url", broker.url, "--devices", "2", "--duration", "0.3", "--settle-ms", "50", "--json", "--quiet"];
+    const drawn = captureIo();
+    assert.equal(await runSimCli([...argv, "--id-prefix", "seed-a-"], { ...drawn.io, newSeed: () => 123456 }), 0);
+    assert.equal((JSON.parse(drawn.out[0]) as { seed: number }).seed, 123456);
+    assert.match(drawn.err.join(""), /seed 123456 \(the same run again: --seed 123456\)/);
+    const given = captureIo();
+    const code = await runSimCli([...argv, "--id-prefix", "seed-b-", "--seed", "42"], {
+      ...given.io,
+      newSeed: () => assert.fail("a run given --seed draws no seed"),
+    });
+    assert.equal(code, 0);
+    assert.equal((JSON.parse(given.out[0]) as { seed: number }).seed, 42);
+  });
+
   it("uses the ids and secrets of a JSON-lines credentials file", async () => {
     const file = path.join(dir, "creds.jsonl");
     fs.writeFileSync(file, '{"id":"cred-a","secret":"s1"}\n{"id":"cred-b","secret":"s2"}\n');
