@@ -159,7 +159,7 @@ export function listSchedules(
   const end = filter?.timeRange?.end?.getTime() ?? Number.MAX_SAFE_INTEGER;
   const rows = cell
     .sqlRunner()
-    .all<ScheduleRow>("SELECT * FROM _bridge_schedules WHERE time >= ? AND time <= ? ORDER BY time, id", start, end);
+    .all<ScheduleRow>("SELECT * FROM _bridge_schedules WHERE time >= ? AND time <= ? ORDER BY time, rowid", start, end);
   return rows.filter((r) => filter?.type === undefined || r.type === filter.type).map(toSchedule);
 }
 
@@ -193,11 +193,13 @@ export async function runDueSchedules(cell: AgentCell): Promise<void> {
   const now = cell.core.clock.now();
   // While the agent's alarm backoff is in force, the schedules that were due when its event failed wait for its end.
   const heldThrough = cell.core.alarms.heldThrough(cell.id, now);
+  // Ties in the order the schedules were set (rowid: SQLite gives each new row one above every row there is), not by
+  // their random ids: three steps set for the same moment ("open", "dose", "close") ran in any order.
   const due =
     heldThrough === null
-      ? sql.all<ScheduleRow>("SELECT * FROM _bridge_schedules WHERE time <= ? ORDER BY time, id", now)
+      ? sql.all<ScheduleRow>("SELECT * FROM _bridge_schedules WHERE time <= ? ORDER BY time, rowid", now)
       : sql.all<ScheduleRow>(
-          "SELECT * FROM _bridge_schedules WHERE time <= ? AND time > ? ORDER BY time, id",
+          "SELECT * FROM _bridge_schedules WHERE time <= ? AND time > ? ORDER BY time, rowid",
           now,
           heldThrough,
         );
