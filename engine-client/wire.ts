@@ -64,8 +64,13 @@ export function asObject(value: unknown): Record<string, unknown> | undefined {
     : undefined;
 }
 
-function asNumber(value: unknown): number {
-  return typeof value === "number" && Number.isFinite(value) ? value : 0;
+/**
+ * A token count as the engine sent it, or 0 when it is not one. A negative count (some servers and proxies write -1
+ * for "unknown") counts as 0 too: it would take the client's token totals down, and the bridge's token counters
+ * refuse to go down by throwing, which lost the rest of that request's metrics.
+ */
+function asCount(value: unknown): number {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : 0;
 }
 
 /** Reads `usage`, including vLLM's `prompt_tokens_details.cached_tokens` when the engine reports it. */
@@ -74,9 +79,9 @@ export function parseUsage(value: unknown): ChatUsage | undefined {
   if (usage === undefined) return undefined;
   const details = asObject(usage.prompt_tokens_details);
   return {
-    promptTokens: asNumber(usage.prompt_tokens),
-    completionTokens: asNumber(usage.completion_tokens),
-    cachedTokens: details === undefined ? 0 : asNumber(details.cached_tokens),
+    promptTokens: asCount(usage.prompt_tokens),
+    completionTokens: asCount(usage.completion_tokens),
+    cachedTokens: details === undefined ? 0 : asCount(details.cached_tokens),
   };
 }
 
