@@ -7,7 +7,8 @@ import { resolveDeviceAgentOptions } from "../../agents/device/options.ts";
 import { compactText } from "../../agents/device/reasoning/compact.ts";
 import { ConversationStore, historyWindowBase } from "../../agents/device/reasoning/conversation-store.ts";
 import { buildMessages, deviceContext, shadowContext } from "../../agents/device/reasoning/prompt.ts";
-import { SEQ_RESERVE, TurnStore } from "../../agents/device/reasoning/turn-store.ts";
+import { SEQ_RESERVE } from "../../agents/device/reasoning/turn-seqs.ts";
+import { TurnStore } from "../../agents/device/reasoning/turn-store.ts";
 import { migrateDeviceSchema } from "../../agents/device/schema.ts";
 import { ShadowStore } from "../../agents/device/shadow-store.ts";
 import type { SqlTag, SqlValue } from "../../agents/device/sql.ts";
@@ -607,23 +608,23 @@ describe("reasoning turns", () => {
       const storedSeq = () => Number(sql<{ seq: number }>`SELECT seq FROM reason_turns WHERE id = 'turn-1'`[0].seq);
       const writes = () => Number(sql<{ n: number }>`SELECT total_changes() AS n`[0].n);
       const before = writes();
-      for (let i = 0; i < SEQ_RESERVE; i++) assert.equal(turns.takeSeq("turn-1"), i);
+      for (let i = 0; i < SEQ_RESERVE; i++) assert.equal(turns.seqs.take("turn-1"), i);
       assert.equal(writes(), before, "the first SEQ_RESERVE chunks write nothing");
       assert.equal(storedSeq(), SEQ_RESERVE);
-      assert.equal(turns.takeSeq("turn-1"), SEQ_RESERVE);
+      assert.equal(turns.seqs.take("turn-1"), SEQ_RESERVE);
       assert.equal(storedSeq(), 2 * SEQ_RESERVE + 1, "reserved past the seq just taken");
       // A rolled-back event may have undone a reservation: the next seq taken writes one again.
       sql`SAVEPOINT undone`;
-      for (let i = 0; i < 2 * SEQ_RESERVE; i++) turns.takeSeq("turn-1");
+      for (let i = 0; i < 2 * SEQ_RESERVE; i++) turns.seqs.take("turn-1");
       sql`ROLLBACK TO undone`;
       sql`RELEASE undone`;
       turns.invalidate();
-      const seq = turns.takeSeq("turn-1");
+      const seq = turns.seqs.take("turn-1");
       assert.ok(storedSeq() > seq, `stored ${storedSeq()} after seq ${seq}`);
       // Memory lost mid-stream: the next frame is numbered past everything taken.
-      assert.ok(new TurnStore(sql, () => NOW).peekSeq("turn-1") > seq);
+      assert.ok(new TurnStore(sql, () => NOW).seqs.peek("turn-1") > seq);
       // Ended, the row holds the exact next seq.
-      const final = turns.takeFinalSeq("turn-1");
+      const final = turns.seqs.takeFinal("turn-1");
       turns.finish("turn-1", "done", "stop");
       assert.equal(storedSeq(), final + 1);
     } finally {

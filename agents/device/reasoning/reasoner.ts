@@ -255,7 +255,7 @@ export class Reasoner {
     const target = this.target(turn);
     if (target === undefined) {
       // Nobody to send to: the seq still advances, so a device that comes back sees the gap.
-      this.turns.takeSeq(turn.id);
+      this.turns.seqs.take(turn.id);
       return;
     }
     if (update.text === "") return;
@@ -270,10 +270,10 @@ export class Reasoner {
             turn.requestId,
             update.text,
             maxFrame,
-            this.turns.peekSeq(turn.id) + update.text.length,
+            this.turns.seqs.peek(turn.id) + update.text.length,
           );
     for (const text of pieces) {
-      const seq = this.turns.takeSeq(turn.id);
+      const seq = this.turns.seqs.take(turn.id);
       // Chunks go at QoS 0: a lost chunk shows as a gap in seq; the final frame (QoS 1) always arrives.
       target.send({ channel: "reason", frame: { id: turn.requestId, seq, text } }, { qos: 0 });
     }
@@ -343,7 +343,7 @@ export class Reasoner {
    */
   end(turnId: string, status: "done" | "failed" | "cancelled" | "interrupted", finishReason: string): boolean {
     // The final frame's seq is taken before finish() writes the turn's seq, so the stored value counts it.
-    const seq = this.turns.takeFinalSeq(turnId);
+    const seq = this.turns.seqs.takeFinal(turnId);
     const turn = this.turns.finish(turnId, status, finishReason);
     if (turn === undefined) return false;
     const u = turn.usage;

@@ -8,6 +8,7 @@ import type { ChatUsage } from "../../engine.ts";
 import type { SqlTag } from "../sql.ts";
 import { isOpenStatus, OpenTurns } from "./open-turns.ts";
 import { type Turn, type TurnRow, type TurnStatus, toTurn, turnOrigin } from "./turn.ts";
+import { SEQ_RESERVE, TurnSeqs } from "./turn-seqs.ts";
 
 /** The number of turn id `turn-N`. */
 function turnNumber(id: string): number {
@@ -25,35 +26,18 @@ export interface UsageTotals {
 /**
  * Reads and writes reason_turns and reason_usage.
  *
- * The streaming path is kept off SQLite: a streamed chunk costs no statement. The chunk sequence of a turn lives in
- * memory and is written exactly with the turn's next status change (parked for an approval, finished). While it
- * streams, the `seq` column holds a bound reserved ahead of it instead (SEQ_RESERVE seqs at a time, one UPDATE per
- * SEQ_RESERVE chunks, none for most answers): a turn whose memory was lost mid-stream (a restart, a crash, a stranded
- * turn's agent hibernating) ends with a final frame numbered from that bound, past every seq a frame of it took, so
- * the device never sees a seq twice. A running round's turn is read once and kept per task id until a write to that
- * turn.
+ * The streaming path is kept off SQLite: a streamed chunk costs no statement. A turn's chunk seqs are kept by `seqs`
+ * (turn-seqs.ts), written with the turn's status changes. A running round's turn is read once and kept per task id
+ * until a write to that turn.
  *
  * This store is the only writer of reason_turns, so the turns that have not ended (`open`, open-turns.ts) are read
  * once and then kept in step with every write here: an `up/reason` refuses a busy id or one turn too many, and a
  * turn's end looks for a queued one, without a statement. After a rolled-back event they are read again
  * (`invalidate`).
  */
-/**
- * How many chunk seqs a streaming turn's `seq` column is reserved ahead of the chunks sent (see TurnStore): a
- * 64-token answer streams in about 8 to 30 chunks, so most answers write no reservation after the turn's row.
- */
-export const SEQ_RESERVE = 64;
-
 export class TurnStore {
-  /** Next chunk seq per turn. */
-  readonly #nextSeq = new Map<string, number>();
-  /**
-   * The `seq` column of each turn as this event's writes left it, when known: no frame may take a seq at or above
-   * it before a reservation past it is written. Dropped after a rollback (`invalidate`), which may have undone one.
-   */
-  readonly #storedSeq = new Map<string, number>();
-  /** The seq each turn's final frame took (see `takeFinalSeq`). */
-  readonly #finalSeq = new Map<string, number>();
+  /** The turns' chunk seqs. */
+  readonly seqs: TurnSeqs;
   /** Snapshot of a running turn, by the task id of its current round (see `current`). */
   readonly #byTask = new Map<string, Turn>();
   /** Number of the next turn id; undefined until first needed (read from the database). */
@@ -74,6 +58,7 @@ export class TurnStore {
     private readonly now: () => number,
   ) {
     this.open = new OpenTurns(sql);
+    this.seqs = new TurnSeqs(sql);
   }
 
   /**
@@ -97,7 +82,7 @@ export class TurnStore {
     this.#finished = undefined;
     this.open.invalidate();
     this.#newestDone = undefined;
-    this.#storedSeq.clear();
+    this.seqs.invalidate();
   }
 
   /**
@@ -147,9 +132,7 @@ export class TurnStore {
       this.sql`DELETE FROM conversation WHERE turn_id = ${id}`;
       this.sql`DELETE FROM approvals WHERE turn_id = ${id} AND status != 'pending'`;
       this.sql`DELETE FROM reason_turns WHERE id = ${id}`;
-      this.#nextSeq.delete(id);
-      this.#storedSeq.delete(id);
-      this.#finalSeq.delete(id);
+      this.seqs.forget(id);
       this.#forget(id);
     }
     return old.length;
@@ -174,10 +157,7 @@ export class TurnStore {
         'running', ${input.stream ? 1 : 0}, ${input.maxTokens}, 1, ${taskId}, ${createdAt}, ${telemetryMark ?? null},
         ${SEQ_RESERVE})`;
     this.open.track(input.id, input, "running");
-    // Ids are MAX + 1: a pruned or rolled-back id can come back, and must start from seq 0 again.
-    this.#nextSeq.set(input.id, 0);
-    this.#storedSeq.set(input.id, SEQ_RESERVE);
-    this.#finalSeq.delete(input.id);
+    this.seqs.opened(input.id);
     this.#forget(input.id);
     const turn: Turn = {
       id: input.id,
@@ -207,7 +187,7 @@ export class TurnStore {
     const rows = this.sql<TurnRow>`SELECT * FROM reason_turns WHERE id = ${id}`;
     if (rows.length === 0) return undefined;
     const turn = toTurn(rows[0]);
-    turn.seq = this.#nextSeq.get(id) ?? turn.seq;
+    turn.seq = this.seqs.next(id) ?? turn.seq;
     return turn;
   }
 
@@ -245,7 +225,7 @@ export class TurnStore {
   queued(): Turn[] {
     if (!this.open.has("queued")) return [];
     const turns = this.sql<TurnRow>`SELECT * FROM reason_turns WHERE status = 'queued' ORDER BY rowid ASC`.map(toTurn);
-    for (const turn of turns) turn.seq = this.#nextSeq.get(turn.id) ?? turn.seq;
+    for (const turn of turns) turn.seq = this.seqs.next(turn.id) ?? turn.seq;
     return turns;
   }
 
@@ -273,7 +253,7 @@ export class TurnStore {
     if (row === undefined) return;
     const turn = toTurn(row);
     this.open.track(id, turn, row.status);
-    turn.seq = this.#nextSeq.get(id) ?? turn.seq;
+    turn.seq = this.seqs.next(id) ?? turn.seq;
     this.#byTask.set(taskId, turn);
   }
 
@@ -290,7 +270,7 @@ export class TurnStore {
       telemetry_mark = ${telemetryMark}, task_id = ${taskId} WHERE id = ${id} RETURNING *`;
     if (row === undefined) return;
     const turn = toTurn(row);
-    turn.seq = this.#nextSeq.get(id) ?? turn.seq;
+    turn.seq = this.seqs.next(id) ?? turn.seq;
     this.#byTask.set(taskId, turn);
   }
 
@@ -300,48 +280,11 @@ export class TurnStore {
     this.#mayReopen(id);
     this.#finished = undefined;
     const [row] = this.sql<Pick<TurnRow, "request_id" | "origin" | "conn_id" | "seq">>`UPDATE reason_turns
-      SET status = ${status}, task_id = NULL, seq = COALESCE(${this.#nextSeq.get(id) ?? null}, seq) WHERE id = ${id}
+      SET status = ${status}, task_id = NULL, seq = COALESCE(${this.seqs.next(id) ?? null}, seq) WHERE id = ${id}
       RETURNING request_id, origin, conn_id, seq`;
     if (row === undefined) return;
-    this.#storedSeq.set(id, Number(row.seq));
+    this.seqs.stored(id, Number(row.seq));
     this.open.track(id, { requestId: row.request_id, origin: turnOrigin(row.origin), connId: row.conn_id }, status);
-  }
-
-  /**
-   * Takes the next chunk sequence number of the turn: in memory, written exactly at the next status change; the
-   * `seq` column is moved SEQ_RESERVE past it when it is not already past it (see the class comment).
-   */
-  takeSeq(id: string): number {
-    const seq = this.peekSeq(id);
-    this.#nextSeq.set(id, seq + 1);
-    const stored = this.#storedSeq.get(id);
-    if (stored === undefined || stored <= seq) {
-      const reserved = seq + 1 + SEQ_RESERVE;
-      this.sql`UPDATE reason_turns SET seq = MAX(seq, ${reserved}) WHERE id = ${id}`;
-      this.#storedSeq.set(id, reserved);
-    }
-    return seq;
-  }
-
-  /**
-   * Takes the seq of the turn's final frame. An end that rolled back took one for a frame that never left (a rolled
-   * back event sends nothing): when no chunk took a seq since, the end done again takes that same one, so the device
-   * sees no gap before its final frame.
-   */
-  takeFinalSeq(id: string): number {
-    const taken = this.#finalSeq.get(id);
-    if (taken !== undefined && this.#nextSeq.get(id) === taken + 1) return taken;
-    const seq = this.takeSeq(id);
-    this.#finalSeq.set(id, seq);
-    return seq;
-  }
-
-  /** The seq the next chunk of the turn will take, without taking it. */
-  peekSeq(id: string): number {
-    return (
-      this.#nextSeq.get(id) ??
-      Number(this.sql<{ seq: number }>`SELECT seq FROM reason_turns WHERE id = ${id}`[0]?.seq ?? 0)
-    );
   }
 
   /** Keeps answer text for a device that takes only one final frame. */
@@ -364,7 +307,7 @@ export class TurnStore {
   /** Ends the turn, writing its final chunk seq once. Returns the turn as stored now (undefined when it is gone). */
   finish(id: string, status: "done" | "failed" | "cancelled" | "interrupted", finishReason: string): Turn | undefined {
     this.#forget(id);
-    const seq = this.#nextSeq.get(id) ?? null;
+    const seq = this.seqs.next(id) ?? null;
     // A turn that was not finished yet becomes one more finished turn; finishing a finished turn again (not done by
     // the reasoner, kept as it was) does not count twice.
     let [row] = this.sql<TurnRow>`UPDATE reason_turns SET status = ${status}, finish_reason = ${finishReason},
@@ -381,10 +324,10 @@ export class TurnStore {
         task_id = NULL, finished_at = ${this.now()}, seq = COALESCE(${seq}, seq) WHERE id = ${id} RETURNING *`;
     }
     if (row === undefined) return undefined;
-    this.#storedSeq.set(id, Number(row.seq));
+    this.seqs.stored(id, Number(row.seq));
     const turn = toTurn(row);
     this.open.track(id, turn, row.status);
-    turn.seq = this.#nextSeq.get(id) ?? turn.seq;
+    turn.seq = this.seqs.next(id) ?? turn.seq;
     return turn;
   }
 
