@@ -22,7 +22,8 @@ export type ApiTokenSource = "configured" | "file" | "generated";
  *
  * @example
  * const { token, source } = loadOrCreateApiToken(config.dataDir, process.env.BRIDGE_API_TOKEN);
- * if (source === "generated") logger.warn(`operator API token: ${token}`);
+ * // Shown once on stdout, never through the logger: log lines get shipped and shared.
+ * if (source === "generated") process.stdout.write(`operator API token: ${token}\n`);
  */
 export function loadOrCreateApiToken(
   dataDir: string,

@@ -40,7 +40,8 @@ export interface DashboardOptions {
  *
  * @example
  * await registerDashboard(app);
- * logger.info(`dashboard: ${dashboardLink("http://127.0.0.1:8080", token)}`);
+ * // The link carries the token: printed on stdout, never logged.
+ * process.stdout.write(`dashboard: ${dashboardLink("http://127.0.0.1:8080", token)}\n`);
  */
 export async function registerDashboard(app: FastifyInstance, options: DashboardOptions = {}): Promise<void> {
   const files = loadFiles(DASHBOARD_DIR);
