@@ -5,18 +5,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { startEngineSimulator } from "../../engine-client/sim/index.ts";
-import { waitFor } from "./support.ts";
+import { postChat, waitFor } from "./support.ts";
 
 const MESSAGES = [{ role: "user", content: "how is the pump doing?" }];
-
-async function post(url: string, body: unknown) {
-  const res = await fetch(`${url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, text: await res.text() };
-}
 
 interface Choice {
   index: number;
@@ -30,8 +21,8 @@ const tokensOf = (text: string) => text.split(" ").length;
 test("a non-streamed request with n: 3 gets three choices, indexed, and usage counting all their tokens", async () => {
   const sim = await startEngineSimulator({ timeScale: 0 });
   try {
-    const single = JSON.parse((await post(sim.url, { messages: MESSAGES })).text) as { choices: Choice[] };
-    const res = await post(sim.url, { messages: MESSAGES, n: 3 });
+    const single = JSON.parse((await postChat(sim.url, { messages: MESSAGES })).text) as { choices: Choice[] };
+    const res = await postChat(sim.url, { messages: MESSAGES, n: 3 });
     assert.equal(res.status, 200, res.text);
     const body = JSON.parse(res.text) as {
       choices: Choice[];
@@ -64,8 +55,8 @@ test("a non-streamed request with n: 3 gets three choices, indexed, and usage co
 test("a streamed request with n: 2 sends a role chunk per choice, then chunks carrying their choice's index", async () => {
   const sim = await startEngineSimulator({ timeScale: 0 });
   try {
-    const whole = JSON.parse((await post(sim.url, { messages: MESSAGES, n: 2 })).text) as { choices: Choice[] };
-    const res = await post(sim.url, {
+    const whole = JSON.parse((await postChat(sim.url, { messages: MESSAGES, n: 2 })).text) as { choices: Choice[] };
+    const res = await postChat(sim.url, {
       messages: MESSAGES,
       n: 2,
       stream: true,
@@ -118,16 +109,16 @@ test("n below 1, not an integer, or above 1 with greedy sampling is a 400 as in 
   const sim = await startEngineSimulator({ timeScale: 0 });
   const message = (text: string) => JSON.parse(text).error.message as string;
   try {
-    const zero = await post(sim.url, { messages: MESSAGES, n: 0 });
+    const zero = await postChat(sim.url, { messages: MESSAGES, n: 0 });
     assert.equal(zero.status, 400, zero.text);
     assert.match(message(zero.text), /n must be at least 1, got 0/);
-    const fraction = await post(sim.url, { messages: MESSAGES, n: 1.5 });
+    const fraction = await postChat(sim.url, { messages: MESSAGES, n: 1.5 });
     assert.equal(fraction.status, 400, fraction.text);
     assert.match(message(fraction.text), /^n: /);
-    const greedy = await post(sim.url, { messages: MESSAGES, n: 2, temperature: 0 });
+    const greedy = await postChat(sim.url, { messages: MESSAGES, n: 2, temperature: 0 });
     assert.equal(greedy.status, 400, greedy.text);
     assert.match(message(greedy.text), /n must be 1 when using greedy sampling, got 2/);
-    const unset = await post(sim.url, { messages: MESSAGES, n: null, temperature: 0 });
+    const unset = await postChat(sim.url, { messages: MESSAGES, n: null, temperature: 0 });
     assert.equal(unset.status, 200, unset.text);
     assert.equal(JSON.parse(unset.text).choices.length, 1);
   } finally {
@@ -138,9 +129,9 @@ test("n below 1, not an integer, or above 1 with greedy sampling is a 400 as in 
 test("a request whose choices do not all fit the waiting queue is a 503 as a whole; one that fits is served", async () => {
   const sim = await startEngineSimulator({ timeScale: 0, maxNumSeqs: 2, maxWaiting: 1 });
   try {
-    const tooMany = await post(sim.url, { messages: MESSAGES, n: 4 });
+    const tooMany = await postChat(sim.url, { messages: MESSAGES, n: 4 });
     assert.equal(tooMany.status, 503, tooMany.text);
-    const fits = await post(sim.url, { messages: MESSAGES, n: 3 });
+    const fits = await postChat(sim.url, { messages: MESSAGES, n: 3 });
     assert.equal(fits.status, 200, fits.text);
     assert.equal(JSON.parse(fits.text).choices.length, 3);
   } finally {

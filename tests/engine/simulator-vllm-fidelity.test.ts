@@ -5,22 +5,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { startEngineSimulator } from "../../engine-client/sim/index.ts";
+import { postChat } from "./support.ts";
 
 const MESSAGES = [{ role: "user", content: "hello" }];
-
-async function post(url: string, body: unknown) {
-  const res = await fetch(`${url}/v1/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, text: await res.text() };
-}
 
 test("a schema whose minItems is huge is answered cut by max_tokens, as vLLM does, instead of a simulator fault", async () => {
   const sim = await startEngineSimulator({ timeScale: 0 });
   try {
-    const res = await post(sim.url, {
+    const res = await postChat(sim.url, {
       messages: MESSAGES,
       max_tokens: 10,
       response_format: {
@@ -33,7 +25,7 @@ test("a schema whose minItems is huge is answered cut by max_tokens, as vLLM doe
     assert.equal(body.choices[0].finish_reason, "length");
     assert.ok(body.choices[0].message.content.startsWith('["sim-'), body.choices[0].message.content);
     // Items with no schema are nulls; they count too, so this one ends as well.
-    const untyped = await post(sim.url, {
+    const untyped = await postChat(sim.url, {
       messages: MESSAGES,
       max_tokens: 10,
       response_format: { type: "json_schema", json_schema: { name: "list", schema: { type: "array", minItems: 1e9 } } },
@@ -46,10 +38,14 @@ test("a schema whose minItems is huge is answered cut by max_tokens, as vLLM doe
 test("stream_options on a request that is not streamed is a 400, as vLLM's request validation makes it", async () => {
   const sim = await startEngineSimulator({ timeScale: 0 });
   try {
-    const res = await post(sim.url, { messages: MESSAGES, stream: false, stream_options: { include_usage: true } });
+    const res = await postChat(sim.url, { messages: MESSAGES, stream: false, stream_options: { include_usage: true } });
     assert.equal(res.status, 400, res.text);
     assert.match(JSON.parse(res.text).error.message, /Stream options can only be defined when `stream=True`/);
-    const streamed = await post(sim.url, { messages: MESSAGES, stream: true, stream_options: { include_usage: true } });
+    const streamed = await postChat(sim.url, {
+      messages: MESSAGES,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     assert.equal(streamed.status, 200);
   } finally {
     await sim.close();
@@ -61,16 +57,16 @@ test("a tool_choice that names no offered tool, or comes without tools, is a 400
   const tools = [{ type: "function", function: { name: "set_led", parameters: { type: "object" } } }];
   const named = (name: string) => ({ type: "function", function: { name } });
   try {
-    const unknown = await post(sim.url, { messages: MESSAGES, tools, tool_choice: named("reboot") });
+    const unknown = await postChat(sim.url, { messages: MESSAGES, tools, tool_choice: named("reboot") });
     assert.equal(unknown.status, 400, unknown.text);
     assert.match(JSON.parse(unknown.text).error.message, /does not match any of the specified `tools`/);
-    const noTools = await post(sim.url, { messages: MESSAGES, tool_choice: "required" });
+    const noTools = await postChat(sim.url, { messages: MESSAGES, tool_choice: "required" });
     assert.equal(noTools.status, 400, noTools.text);
     assert.match(JSON.parse(noTools.text).error.message, /When using `tool_choice`, `tools` must be set/);
-    assert.equal((await post(sim.url, { messages: MESSAGES, tools, tool_choice: "sometimes" })).status, 400);
+    assert.equal((await postChat(sim.url, { messages: MESSAGES, tools, tool_choice: "sometimes" })).status, 400);
     // Accepted as vLLM accepts them: "none" without tools, and a name that is offered.
-    assert.equal((await post(sim.url, { messages: MESSAGES, tool_choice: "none" })).status, 200);
-    const chosen = await post(sim.url, { messages: MESSAGES, tools, tool_choice: named("set_led") });
+    assert.equal((await postChat(sim.url, { messages: MESSAGES, tool_choice: "none" })).status, 200);
+    const chosen = await postChat(sim.url, { messages: MESSAGES, tools, tool_choice: named("set_led") });
     assert.equal(chosen.status, 200, chosen.text);
   } finally {
     await sim.close();
@@ -80,7 +76,7 @@ test("a tool_choice that names no offered tool, or comes without tools, is a 400
 test("a streamed tool call's first fragment carries the name and no arguments key, as vLLM's tool parsers send it", async () => {
   const sim = await startEngineSimulator({ timeScale: 0 });
   try {
-    const res = await post(sim.url, {
+    const res = await postChat(sim.url, {
       messages: [{ role: "user", content: "please set_led now" }],
       tools: [{ type: "function", function: { name: "set_led", parameters: { type: "object" } } }],
       stream: true,
@@ -104,18 +100,18 @@ test("a json_schema response_format without a name is a 400 naming the field, as
   const sim = await startEngineSimulator({ timeScale: 0 });
   const schema = { type: "object", properties: { on: { type: "boolean" } } };
   try {
-    const unnamed = await post(sim.url, {
+    const unnamed = await postChat(sim.url, {
       messages: MESSAGES,
       response_format: { type: "json_schema", json_schema: { schema } },
     });
     assert.equal(unnamed.status, 400, unnamed.text);
     assert.match(JSON.parse(unnamed.text).error.message, /response_format\.json_schema\.name/);
-    const numbered = await post(sim.url, {
+    const numbered = await postChat(sim.url, {
       messages: MESSAGES,
       response_format: { type: "json_schema", json_schema: { name: 7, schema } },
     });
     assert.equal(numbered.status, 400, numbered.text);
-    const named = await post(sim.url, {
+    const named = await postChat(sim.url, {
       messages: MESSAGES,
       response_format: { type: "json_schema", json_schema: { name: "state", schema } },
     });
@@ -128,7 +124,7 @@ test("a json_schema response_format without a name is a 400 naming the field, as
 test("a non-streamed plain answer carries tool_calls: [] in its message, as vLLM's ChatMessage defaults it", async () => {
   const sim = await startEngineSimulator({ timeScale: 0 });
   try {
-    const res = await post(sim.url, { messages: MESSAGES });
+    const res = await postChat(sim.url, { messages: MESSAGES });
     assert.equal(res.status, 200, res.text);
     const message = JSON.parse(res.text).choices[0].message as Record<string, unknown>;
     assert.equal(typeof message.content, "string");
@@ -141,13 +137,13 @@ test("a non-streamed plain answer carries tool_calls: [] in its message, as vLLM
 test("request_success_total counts a tool call as stop and an injected failure as abort: vLLM's finished_reason values", async () => {
   const sim = await startEngineSimulator({ timeScale: 0 });
   try {
-    const call = await post(sim.url, {
+    const call = await postChat(sim.url, {
       messages: [{ role: "user", content: "please set_led now" }],
       tools: [{ type: "function", function: { name: "set_led", parameters: { type: "object" } } }],
     });
     assert.equal(JSON.parse(call.text).choices[0].finish_reason, "tool_calls", "the API still says tool_calls");
     sim.setFaults({ errorAfterTokens: { tokens: 1, count: 1 } });
-    const failed = await post(sim.url, { messages: MESSAGES, stream: true });
+    const failed = await postChat(sim.url, { messages: MESSAGES, stream: true });
     assert.match(failed.text, /injected mid-stream failure/);
     const text = await (await fetch(`${sim.url}/metrics`)).text();
     const counts = new Map(

@@ -125,3 +125,13 @@ export function handFedBody(): HandFedBody {
     },
   };
 }
+
+/** POSTs `body` as JSON to the engine (simulator) at `url`'s chat completions; its status and text. */
+export async function postChat(url: string, body: unknown): Promise<{ status: number; text: string }> {
+  const res = await fetch(`${url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, text: await res.text() };
+}
