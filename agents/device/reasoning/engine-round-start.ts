@@ -49,9 +49,8 @@ export function startEngineRound(
     priority: options.reasonPriority,
   });
   // Each progress update is a mailbox event and a packet: deltas are coalesced before they become either. A
-  // flush never needs to exceed what one frame of the device can carry (onProgress splits what does). A viewer's
-  // turn answers a WebSocket client, which has no frame limit: the device's would only cut its chunks smaller.
-  const maxFrame = turn.origin === "device" ? core.presence.profile().caps.maxFrame : null;
+  // flush never needs to exceed what one frame of the asker can carry (onProgress splits what does).
+  const maxFrame = reasoner.maxFrameFor(turn.origin);
   const flushBytes = Math.max(1, Math.min(CHUNK_BATCH_DEFAULTS.flushBytes, maxFrame ?? Number.POSITIVE_INFINITY));
   return ports.startTask(
     REASON_TASK_KIND,

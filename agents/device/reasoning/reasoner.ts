@@ -242,11 +242,13 @@ export class Reasoner {
   }
 
   /**
-   * The frame limit of connection `target`: the device's hello `maxFrame` for a device session, none for a viewer
-   * (a WebSocket client), whose answer would otherwise be cut or split, or lose every character, to fit the device.
+   * The frame limit of a turn asked from `origin`: the device's hello `maxFrame` for the device's own turns (their
+   * frames go to a device session), none for a viewer's (a WebSocket client), whose answer would otherwise be cut or
+   * split, or lose every character, to fit the device. Coalescing (engine-round-start.ts), chunks and the final frame
+   * all size to it.
    */
-  #maxFrameOf(target: Connection): number | null {
-    return this.core.isDevice(target) ? this.core.presence.profile().caps.maxFrame : null;
+  maxFrameFor(origin: TurnOrigin): number | null {
+    return origin === "device" ? this.core.presence.profile().caps.maxFrame : null;
   }
 
   onProgress(task: TaskInfo, update: Value): void {
@@ -259,7 +261,7 @@ export class Reasoner {
       return;
     }
     if (update.text === "") return;
-    const maxFrame = this.#maxFrameOf(target);
+    const maxFrame = this.maxFrameFor(turn.origin);
     // A delta that would not fit the device's maxFrame goes as several chunks, each measured in its codec. Without
     // a maxFrame there is nothing to measure: one chunk, no encoding on the side.
     const pieces =
@@ -358,7 +360,7 @@ export class Reasoner {
     if (!turn.stream && turn.text !== "" && target !== undefined) {
       // One frame must fit the device's maxFrame, measured in its codec: the text is cut (and fr says "length")
       // rather than the frame lost.
-      frame = fitFinalFrame(getCodec(target.codec), frame, turn.text, this.#maxFrameOf(target));
+      frame = fitFinalFrame(getCodec(target.codec), frame, turn.text, this.maxFrameFor(turn.origin));
     }
     target?.send({ channel: "reason", frame }, { qos: 1 });
     return true;
