@@ -169,23 +169,17 @@ export function createFleet(options: FleetOptions): Fleet {
     await Promise.race([new Promise<void>((resolve) => (cancel = clock.setTimer(resolve, ms))), stopRequested]);
     cancel();
   };
-  const waitFor = async (predicate: () => boolean, timeoutMs: number, pollMs = 20): Promise<boolean> => {
-    const deadline = clock.now() + timeoutMs;
-    while (!predicate()) {
-      if (clock.now() >= deadline) return false;
-      await sleep(Math.min(pollMs, Math.max(1, deadline - clock.now())));
-    }
-    return true;
-  };
   /**
-   * waitFor for callers outside the fleet (whenOnline): a stopping fleet brings no device online any more, so the wait
-   * ends when stop() begins, and its poll timer with it, instead of keeping the process alive until its timeout.
+   * Polls `predicate` every 20 ms until it holds (true) or `timeoutMs` passes (false). `endsWithStop`, for callers
+   * outside the fleet (whenOnline): false as soon as stop() begins, its poll timer with it, since a stopping fleet
+   * brings no device online any more and the wait would keep the process alive until its timeout.
    */
-  const waitUnlessStopped = async (predicate: () => boolean, timeoutMs: number, pollMs = 20): Promise<boolean> => {
+  const waitFor = async (predicate: () => boolean, timeoutMs: number, endsWithStop = false): Promise<boolean> => {
     const deadline = clock.now() + timeoutMs;
     while (!predicate()) {
-      if (stopPromise !== undefined || clock.now() >= deadline) return false;
-      await sleepUnlessStopped(Math.min(pollMs, Math.max(1, deadline - clock.now())));
+      if ((endsWithStop && stopPromise !== undefined) || clock.now() >= deadline) return false;
+      const ms = Math.min(20, Math.max(1, deadline - clock.now()));
+      await (endsWithStop ? sleepUnlessStopped(ms) : sleep(ms));
     }
     return true;
   };
@@ -339,7 +333,7 @@ export function createFleet(options: FleetOptions): Fleet {
     events,
     deviceIds: devices.map((d) => d.deviceId),
     start,
-    whenOnline: (count = o.devices, timeoutMs = 30_000) => waitUnlessStopped(() => metrics.online >= count, timeoutMs),
+    whenOnline: (count = o.devices, timeoutMs = 30_000) => waitFor(() => metrics.online >= count, timeoutMs, true),
     stop,
     async run(durationMs) {
       // A timer takes NaN as 1 ms and a negative delay as 0: a bad duration would end the run at once, unannounced.
