@@ -22,8 +22,9 @@ export function replace(container, ...children) {
 }
 
 /**
- * "12 s ago", "3 min ago", "5 h ago", the date and time past a day, or "never". `now` is the server's time as the API reports it (`serverTime`): the times
- * measured are the server's, and a browser whose clock is off would show every age off by as much.
+ * "12 s ago", "3 min ago", "5 h ago", the date and time past a day, or "never". `now` is the server's time as the
+ * API reports it (`serverTime`): the times measured are the server's, and a browser whose clock is off would show
+ * every age off by as much.
  */
 export function ago(ms, now = Date.now()) {
   if (ms === null || ms === undefined) return "never";
