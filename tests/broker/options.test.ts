@@ -5,6 +5,7 @@ import path from "node:path";
 import { describe, test } from "node:test";
 import { BROKER_DEFAULTS, type BrokerOptions, createBroker, startBroker } from "../../broker/index.ts";
 import { connectDevice, endClient, RecordingHost, startTestBroker } from "./helpers.ts";
+import { thrownField } from "../support/thrown-field.ts";
 
 describe("broker options and start", () => {
   test("defaults are documented in one object", () => {
@@ -16,36 +17,28 @@ describe("broker options and start", () => {
   });
 
   test("a broker without a host, or with neither registry nor dataDir, is refused naming the field", () => {
-    const field = (fn: () => unknown): unknown => {
-      try {
-        fn();
-      } catch (err) {
-        return (err as { details?: { field?: string } }).details?.field;
-      }
-      return undefined;
-    };
     assert.equal(
-      field(() => createBroker({ dataDir: "x" } as never)),
+      thrownField(() => createBroker({ dataDir: "x" } as never)),
       "host",
     );
     assert.equal(
-      field(() => createBroker({ host: new RecordingHost() })),
+      thrownField(() => createBroker({ host: new RecordingHost() })),
       "registry",
     );
     assert.equal(
-      field(() => createBroker({ host: new RecordingHost(), dataDir: "x", defaultCodec: "xml" as "json" })),
+      thrownField(() => createBroker({ host: new RecordingHost(), dataDir: "x", defaultCodec: "xml" as "json" })),
       "defaultCodec",
     );
     assert.equal(
-      field(() => createBroker({ host: new RecordingHost(), dataDir: "x", tls: { key: "k" } })),
+      thrownField(() => createBroker({ host: new RecordingHost(), dataDir: "x", tls: { key: "k" } })),
       "tls.cert",
     );
     assert.equal(
-      field(() => createBroker({ host: new RecordingHost(), dataDir: "x", websocket: { path: "mqtt" } })),
+      thrownField(() => createBroker({ host: new RecordingHost(), dataDir: "x", websocket: { path: "mqtt" } })),
       "websocket.path",
     );
     assert.equal(
-      field(() => createBroker({ host: new RecordingHost(), dataDir: "x", websocket: { closeGraceMs: -1 } })),
+      thrownField(() => createBroker({ host: new RecordingHost(), dataDir: "x", websocket: { closeGraceMs: -1 } })),
       "websocket.closeGraceMs",
     );
   });

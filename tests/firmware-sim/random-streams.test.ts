@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { DRAW_PURPOSES, seededFleetRandom, sharedFleetRandom } from "../../firmware-sim/index.ts";
 import { resolveFleetOptions } from "../../firmware-sim/fleet/options.ts";
+import { thrownField } from "../support/thrown-field.ts";
 
 const take = (random: () => number, n: number) => Array.from({ length: n }, () => random());
 
@@ -39,32 +40,24 @@ describe("seeded fleet random streams", () => {
   });
 
   test("seed is an integer from 0 to 2^32-1 and cannot be combined with an injected random", () => {
-    const field = (fn: () => unknown) => {
-      try {
-        fn();
-      } catch (err) {
-        return (err as { details?: { field?: string } }).details?.field;
-      }
-      return undefined;
-    };
     assert.equal(
-      field(() => resolveFleetOptions({ url: "mqtt://h", seed: 1.5 })),
+      thrownField(() => resolveFleetOptions({ url: "mqtt://h", seed: 1.5 })),
       "seed",
     );
     assert.equal(
-      field(() => resolveFleetOptions({ url: "mqtt://h", seed: -1 })),
+      thrownField(() => resolveFleetOptions({ url: "mqtt://h", seed: -1 })),
       "seed",
     );
     assert.equal(
-      field(() => resolveFleetOptions({ url: "mqtt://h", seed: 2 ** 32 })),
+      thrownField(() => resolveFleetOptions({ url: "mqtt://h", seed: 2 ** 32 })),
       "seed",
     );
     assert.equal(
-      field(() => resolveFleetOptions({ url: "mqtt://h", seed: 1, random: Math.random })),
+      thrownField(() => resolveFleetOptions({ url: "mqtt://h", seed: 1, random: Math.random })),
       "seed",
     );
     assert.equal(
-      field(() => resolveFleetOptions({ url: "mqtt://h", seed: 2 ** 32 - 1 })),
+      thrownField(() => resolveFleetOptions({ url: "mqtt://h", seed: 2 ** 32 - 1 })),
       undefined,
     );
   });
