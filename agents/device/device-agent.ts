@@ -140,7 +140,7 @@ export class DeviceAgent extends Agent<ValueMap> {
   override onMessage(conn: Connection, message: InboundMessage): void | Promise<void> {
     const core = this.#core;
     const device = core.isDevice(conn);
-    if (device) core.presence.touch();
+    if (device) core.presence.heard();
     // A session's first message other than a hello greets it. Before the message is handled, so that a state report
     // compares against the full state just sent (no extra delta); but after an ack, so that a session opening with
     // the ack of a command (firmware flushing what it buffered offline) is not sent that command again.
@@ -148,7 +148,15 @@ export class DeviceAgent extends Agent<ValueMap> {
     if (greets && message.channel !== "ack") core.greetHelloless(conn);
     const handled = this.#dispatch(conn, message, device);
     if (greets && message.channel === "ack") core.greetHelloless(conn);
-    return handled;
+    if (!device) return handled;
+    // The last_seen row (once a second at most) is written after the handler, in the same event: a question's engine
+    // request leaves when the event's synchronous part ends (after-request-write.ts), and after a quiet second this
+    // write was the one statement before it.
+    if (handled === undefined) {
+      core.presence.persistHeard();
+      return;
+    }
+    return handled.then(() => core.presence.persistHeard());
   }
 
   // #private: a prototype method would be reachable by name through runtime.call.

@@ -120,20 +120,31 @@ export class PresenceStore {
     };
   }
 
-  /**
-   * Something was heard from the device now. Stored at most once per LAST_SEEN_PERSIST_MS: writing it on every
-   * message put an extra row update (a WAL page) into every telemetry commit, about a sixth of the WAL a fleet
-   * writes. `status()` reports the in-memory time, so only a hibernated agent's row can lag, by less than that.
-   */
+  /** Something was heard from the device now: `heard()` and `persistHeard()` in one. */
   touch(): void {
-    const now = this.now();
-    this.#heardAt = now;
+    this.heard();
+    this.persistHeard();
+  }
+
+  /** Something was heard from the device now. In memory only: `status()` reports it; `persistHeard` stores it. */
+  heard(): void {
+    this.#heardAt = this.now();
+  }
+
+  /**
+   * Stores the time last heard, at most once per LAST_SEEN_PERSIST_MS: writing it on every message put an extra row
+   * update (a WAL page) into every telemetry commit, about a sixth of the WAL a fleet writes. `status()` reports the
+   * in-memory time, so only a hibernated agent's row can lag, by less than that.
+   */
+  persistHeard(): void {
+    const heardAt = this.#heardAt;
+    if (heardAt === null) return;
     // A negative interval is a wall clock stepped back: write now, or the row would keep the time before the step
     // (and `status` would prefer it as the later one) until the clock caught up, possibly hours later.
-    const sinceWrite = this.#lastSeenWrittenAt === null ? Number.POSITIVE_INFINITY : now - this.#lastSeenWrittenAt;
+    const sinceWrite = this.#lastSeenWrittenAt === null ? Number.POSITIVE_INFINITY : heardAt - this.#lastSeenWrittenAt;
     if (sinceWrite >= 0 && sinceWrite < LAST_SEEN_PERSIST_MS) return;
-    this.setMeta("last_seen", now);
-    this.#lastSeenWrittenAt = now;
+    this.setMeta("last_seen", heardAt);
+    this.#lastSeenWrittenAt = heardAt;
   }
 
   /** A device session ended with `reason`. */

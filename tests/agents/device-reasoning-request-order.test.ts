@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import type { ReasonStreamFrame } from "../../codecs/frames.ts";
 import { DeviceAgent } from "../../agents/device/index.ts";
+import { decodeValue } from "../../agents/device/values.ts";
 import type { ChatOptions, ChatRequest, ReasoningEngine } from "../../agents/engine.ts";
 import { DeviceHarness, type RecordingDevice, waitFor } from "./device-harness.ts";
 import { type ScriptedEngine, scriptedEngine } from "./scripted-engine.ts";
@@ -58,6 +59,13 @@ class ProbedDeviceAgent extends DeviceAgent {
     };
   }
 
+  /** The stored last_seen (presence.ts), as the agent's own connection sees it; null while none. */
+  lastSeenRow(): number | null {
+    const rows = this.sql<{ value: Uint8Array }>`SELECT value FROM device_meta WHERE key = 'last_seen'`;
+    const value = rows.length === 0 ? null : decodeValue(rows[0].value);
+    return typeof value === "number" ? value : null;
+  }
+
   /** Rows of background tasks (an engine round each, here). */
   taskRows(): number {
     return Number(this.sql<{ n: number }>`SELECT COUNT(*) AS n FROM _bridge_tasks`[0].n);
@@ -88,6 +96,8 @@ interface Asked {
   options: ChatOptions;
   atCall: ReasonRows;
   atWrite: ReasonRows | undefined;
+  /** The stored last_seen when asked and when the request was written. */
+  lastSeen: { atCall: number | null; atWrite: number | null | undefined };
 }
 
 /** The scripted engine (its calls wait for the test), recording what each agent's database held when asked. */
@@ -98,11 +108,18 @@ function probingEngine(): { engine: ReasoningEngine; scripted: ScriptedEngine; a
     stream(request, options) {
       const agent = started.get(options.agentId);
       if (agent === undefined) throw new Error(`no started agent ${options.agentId}`);
-      const seen: Asked = { request, options, atCall: agent.reasonRows(), atWrite: undefined };
+      const seen: Asked = {
+        request,
+        options,
+        atCall: agent.reasonRows(),
+        atWrite: undefined,
+        lastSeen: { atCall: agent.lastSeenRow(), atWrite: undefined },
+      };
       asked.push(seen);
       // Where undici would write the request to its socket.
       setImmediate(() => {
         seen.atWrite = agent.reasonRows();
+        seen.lastSeen.atWrite = agent.lastSeenRow();
       });
       return scripted.stream(request, options);
     },
@@ -176,6 +193,23 @@ test("the engine is asked and its request written before the question's, the tur
 
   scripted.calls[0].reply({ text: "Because it is summer." });
   assert.equal((await finalFrame(dev, "q1")).fr, "stop");
+});
+
+test("a question after a quiet second: its last_seen row, due again, is written after the request, in the same event", async () => {
+  const { engine, scripted, asked } = probingEngine();
+  const h = harness(engine);
+  const dev = await h.open("order-seen");
+  const openedAt = h.clock.now();
+  assert.equal(await h.call<number | null>("order-seen", "lastSeenRow"), openedAt, "written when the device connected");
+  await h.clock.advance(5_000);
+  const result = await h.send(dev, { channel: "reason", frame: { id: "q-seen", q: "Anything new?" } });
+  assert.deepEqual(result, { status: "committed" });
+  assert.deepEqual(asked[0].lastSeen, { atCall: openedAt, atWrite: openedAt }, "last_seen when asked and written");
+  assert.equal(await h.call<number | null>("order-seen", "lastSeenRow"), openedAt + 5_000, "committed by the event");
+  assert.equal((await h.call<{ lastSeen: number }>("order-seen", "getStatus")).lastSeen, openedAt + 5_000);
+
+  scripted.calls[0].reply({ text: "Nothing." });
+  assert.equal((await finalFrame(dev, "q-seen")).fr, "stop");
 });
 
 test("the event's outcome, which the device's PUBACK waits for, comes only once its rows are committed", async () => {
