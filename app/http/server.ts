@@ -133,10 +133,15 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   });
   let accepting = true;
 
-  app.get("/healthz", async () => ({ status: "ok" }));
+  // Health answers are never to be cached: a caching proxy or load balancer between an orchestrator and the bridge
+  // would otherwise serve a stale "ok" or "ready" for a bridge that is stopping or gone.
+  app.get("/healthz", async (_request, reply) => reply.header("cache-control", "no-store").send({ status: "ok" }));
   app.get("/readyz", async (_request, reply) => {
     const report = options.readiness();
-    return reply.code(report.ready ? 200 : 503).send({ status: report.phase, listeners: report.listeners });
+    return reply
+      .code(report.ready ? 200 : 503)
+      .header("cache-control", "no-store")
+      .send({ status: report.phase, listeners: report.listeners });
   });
   const checks = new Map(Object.entries(options.readinessChecks ?? {}));
   app.get<{ Params: { check: string } }>("/readyz/:check", async (request, reply) => {

@@ -49,6 +49,7 @@ describe("metrics", () => {
     });
     assert.equal(res.statusCode, 200);
     assert.match(res.headers["content-type"] as string, /text\/plain/);
+    assert.equal(res.headers["cache-control"], "no-store", "a proxy must not serve an old scrape");
     const text = res.body;
     const expected = [
       'bridge_connections{transport="tcp"} 1',

@@ -18,19 +18,24 @@ function upgrade(port: number, urlPath: string): Promise<string> {
 }
 
 describe("operator HTTP server (in process)", () => {
-  test("readiness answers 503 with the phase until ready, then 200 with the listeners", async () => {
+  // A caching proxy or load balancer between an orchestrator and the bridge must not serve a stale "ready" or "ok".
+  test("readiness answers 503 with the phase until ready, then 200 with the listeners, neither to be cached", async () => {
     let state: Readiness = { ready: false, phase: "starting", listeners: {} };
     const server = createHttpServer({ host: "127.0.0.1", port: 0, logger, readiness: () => state, upgradeRoutes: [] });
     servers.push(server);
     const { port } = await server.listen();
     const before = await fetch(`http://127.0.0.1:${port}/readyz`);
     assert.equal(before.status, 503);
+    assert.equal(before.headers.get("cache-control"), "no-store");
     assert.deepEqual(await before.json(), { status: "starting", listeners: {} });
     state = { ready: true, phase: "ready", listeners: { http: { host: "127.0.0.1", port } } };
     const afterReady = await fetch(`http://127.0.0.1:${port}/readyz`);
     assert.equal(afterReady.status, 200);
+    assert.equal(afterReady.headers.get("cache-control"), "no-store");
     assert.deepEqual(await afterReady.json(), { status: "ready", listeners: { http: { host: "127.0.0.1", port } } });
-    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    assert.equal(health.status, 200);
+    assert.equal(health.headers.get("cache-control"), "no-store");
   });
 
   test("upgrades go to the route matching their path; a declined, unknown or failing route gets a status", async () => {
