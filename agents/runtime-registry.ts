@@ -76,10 +76,13 @@ export function reroute(rt: Runtime, agentId: string, item: QueuedEvent): void {
 /**
  * RuntimeCore.destroyFiles: the agent leaves the registry, its connections, the alarm index and the disk. True when
  * there was anything of it to remove (in memory, connected, on disk or in runtime.db): the operator API tells a
- * removal from a miss by it, and a destroy is reported only for an agent that existed.
+ * removal from a miss by it. The observer hears of a hibernation only for an agent that was in memory: one asleep
+ * (on disk, perhaps still connected) had nothing to leave memory, and bridge_agent_hibernations_total counts agents
+ * that left it.
  */
 export function destroyFiles(rt: Runtime, agentId: string): boolean {
-  let existed = rt.cells.delete(agentId);
+  const inMemory = rt.cells.delete(agentId);
+  let existed = inMemory;
   dropHeldEvents(rt, agentId);
   // An agent made again under this id starts with no backoff of the old one's onStart.
   rt.core.startBackoff.forget(agentId);
@@ -103,6 +106,6 @@ export function destroyFiles(rt: Runtime, agentId: string): boolean {
         rt.core.logger.warn({ err, agent: agentId }, "unlink failed");
     }
   }
-  if (existed) rt.core.observer.onHibernate?.({ agentId, reason: "destroy" });
+  if (inMemory) rt.core.observer.onHibernate?.({ agentId, reason: "destroy" });
   return existed;
 }
