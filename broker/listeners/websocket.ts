@@ -66,6 +66,19 @@ function refuseUpgrade(socket: Duplex, clock: Clock, status: number, reason: str
   );
 }
 
+/**
+ * The path a request target names, in origin form (`/mqtt?x=1`) or in absolute form (`http://host:port/mqtt`, which
+ * some forward proxies send and RFC 9112 section 3.2.2 says a server MUST accept); undefined when it is no URL at all.
+ * Parsed as the app's upgrade dispatch parses it (app/http/upgrade.ts), so both agree on the path a request names.
+ */
+function targetPath(target: string | undefined): string | undefined {
+  try {
+    return new URL(target ?? "/", "http://localhost").pathname;
+  } catch {
+    return undefined;
+  }
+}
+
 export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebSocketEndpoint {
   // MQTT clients offer the "mqtt" subprotocol (older ones "mqttv3.1"); answer with the one they offered.
   const wss = new WebSocketServer({
@@ -78,8 +91,7 @@ export function createWebSocketEndpoint(options: WebSocketEndpointOptions): WebS
   let closed = false;
   return {
     handleUpgrade(req, socket, head) {
-      const path = (req.url ?? "").split("?")[0];
-      if (path !== options.path) return false;
+      if (targetPath(req.url) !== options.path) return false;
       socket.on("error", () => {});
       // Behind a trusted reverse proxy, the client it forwards for; otherwise the peer itself.
       const remoteAddress = proxies.clientAddress(req.socket.remoteAddress ?? "", req.headers["x-forwarded-for"]);
