@@ -37,9 +37,10 @@ export type { BridgeTap } from "./bridge/tap.ts";
 export interface BridgeOptions {
   logger: Logger;
   /**
-   * Time source for agents, the broker (its rate limits, grace periods, timeouts and the device registry) and the
-   * engine client. Default: the system clock. aedes' own timers (connect timeout, keepalive) always run on the wall
-   * clock.
+   * Time source for agents, the broker (its rate limits, grace periods, timeouts and the device registry), the
+   * engine client, the metrics' activity (last seen, the live rates) and the operator API's `serverTime`. Default: the
+   * system clock. aedes' own timers (connect timeout, keepalive) and prom-client's process metrics always run on the
+   * wall clock.
    */
   clock?: Clock;
   /** Random source for agents and engine jitter. Default: Math.random. */
@@ -107,7 +108,9 @@ async function buildBridge(
   const logger = options.logger;
   const served = await loadServedAgentClasses(DeviceAgent, config.agents.classes);
   const agentClasses = served.configured;
-  const metrics = createMetrics();
+  // What the bridge computes itself (last seen, the live rates) moves with the agents' and the broker's clock; only
+  // prom-client's process metrics (CPU, memory, event loop) read the process's own time.
+  const metrics = createMetrics({ clock: options.clock });
   // DeviceAgent classes report command state transitions to the metrics (bridge_command_states_total). Wired in
   // (env.wiring), apart from the options the config file sets (env.config). The classes devices are provisioned with
   // are among the configured ones (registryClasses).
@@ -300,6 +303,9 @@ async function buildBridge(
     agentClassNames: [...served.byName.keys()],
     agentClassFallback: served.fallback,
     apiToken: token.token,
+    // The time the fleet view's ages (last seen, from the activity above) and telemetry's default range are read
+    // against: the same clock, or a test's manual clock would show devices seen at another date than serverTime.
+    clock: options.clock,
   });
   await registerMetricsRoute(http.app, metrics, { token: token.token });
   await registerDashboard(http.app);
