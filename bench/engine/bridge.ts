@@ -314,10 +314,13 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(1))
       .join(" ")}`,
   );
+  const interval = (ci: [number, number]) => `95% CI ${f(ci[0], 2)} to ${f(ci[1], 2)}`;
   for (const pair of paired) {
-    const { addedFirst: a, addedDone: d } = pair;
+    const { addedFirst: a, addedDone: d, firstVersusFirstBridge: v } = pair;
+    const versus =
+      v === undefined ? "" : `; first chunk minus bridge's, per group: p50 ${f(v.p50, 2)} (${interval(v.ci95)})`;
     lines.push(
-      `paired at one device, ${pair.mode} (${pair.pairs} groups of one direct request and one per bridge, order rotating; ${pair.mode} minus direct per group, ms): first chunk p50 ${f(a.p50, 2)} (p10 ${f(a.p10, 2)}, p90 ${f(a.p90, 2)}); completion p50 ${f(d.p50, 2)} (p10 ${f(d.p10, 2)}, p90 ${f(d.p90, 2)})`,
+      `paired at one device, ${pair.mode} (${pair.pairs} groups of one direct request and one per bridge, order rotating; ${pair.mode} minus direct per group, ms): first chunk p50 ${f(a.p50, 2)} (${interval(a.ci95)}; p10 ${f(a.p10, 2)}, p90 ${f(a.p90, 2)}); completion p50 ${f(d.p50, 2)} (p10 ${f(d.p10, 2)}, p90 ${f(d.p90, 2)})${versus}`,
     );
   }
   lines.push(

@@ -7,20 +7,35 @@
  * one direct request and one request through each bridge, so two builds are compared against the same direct calls.
  */
 import { percentile } from "./args.ts";
+import { type MedianWithInterval, medianWithInterval } from "./median-ci.ts";
 import type { BenchMode, BenchPrompt } from "./modes.ts";
+
+/** Percentiles of per-pair differences, ms, with the median's 95% bootstrap interval (median-ci.ts). */
+export interface PairedSpread {
+  p10: number;
+  p50: number;
+  p90: number;
+  ci95: [number, number];
+}
 
 export interface PairedLatency {
   /** The bridge mode measured ("bridge", or "compare" for the second build). */
   mode: string;
   pairs: number;
   /** Bridge minus direct, per pair, ms: time to the first text. */
-  addedFirst: { p10: number; p50: number; p90: number };
+  addedFirst: PairedSpread;
   /** Bridge minus direct, per pair, ms: time to the end of the answer. */
-  addedDone: { p10: number; p50: number; p90: number };
+  addedDone: PairedSpread;
+  /**
+   * For every bridge after the first: this one's time to the first text minus the first bridge's, per group (both
+   * against the same direct request), ms. How two builds compare, with how sure that is.
+   */
+  firstVersusFirstBridge?: MedianWithInterval;
 }
 
-function spread(values: number[]): { p10: number; p50: number; p90: number } {
-  return { p10: percentile(values, 10), p50: percentile(values, 50), p90: percentile(values, 90) };
+function spread(values: number[]): PairedSpread {
+  const { p50, ci95 } = medianWithInterval(values);
+  return { p10: percentile(values, 10), p50, p90: percentile(values, 90), ci95 };
 }
 
 /** Runs `pairs` groups of one `direct` request and one request through each of `bridges`, each asking `prompt(i)`. */
@@ -52,5 +67,8 @@ export async function pairedLatency(
     pairs,
     addedFirst: spread(added[k].first),
     addedDone: spread(added[k].done),
+    ...(k === 0
+      ? {}
+      : { firstVersusFirstBridge: medianWithInterval(added[k].first.map((v, i) => v - added[0].first[i])) }),
   }));
 }
