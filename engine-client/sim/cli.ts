@@ -3,12 +3,32 @@
  * The app's CLI wires `runEngineSimCli(process.argv.slice(3))` (arguments after the subcommand).
  */
 import { Command, InvalidArgumentError } from "commander";
+import { BridgeError } from "../../errors/index.ts";
 import { type EngineSimulator, startEngineSimulator } from "./simulator.ts";
+
+/** How the simulator's options name a field in their errors (options.ts): `engineSim.port`. */
+const OPTION_FIELD_PREFIX = "engineSim.";
 
 function number(value: string): number {
   const parsed = Number(value);
   if (!Number.isFinite(parsed)) throw new InvalidArgumentError("not a number");
   return parsed;
+}
+
+/**
+ * An option the simulator refused, named by the flag the user typed (`--port must be ... (got 99999)`) instead of the
+ * option's path (`engineSim.port`), which appears nowhere on this command line. Any other error is returned as it is.
+ */
+function namedByFlag(err: unknown, program: Command): unknown {
+  if (!(err instanceof BridgeError) || err.code !== "BRIDGE_ERR_CONFIG") return err;
+  const field = err.details.field;
+  if (typeof field !== "string" || !field.startsWith(OPTION_FIELD_PREFIX)) return err;
+  const name = field.slice(OPTION_FIELD_PREFIX.length);
+  const option = program.options.find((o) => o.attributeName() === name);
+  if (option?.long === undefined) return err;
+  const rule = err.message.startsWith(`${field} `) ? err.message.slice(field.length + 1) : err.message;
+  const message = `${option.long} ${rule} (got ${String(program.getOptionValue(name))})`;
+  return new BridgeError("BRIDGE_ERR_CONFIG", message, { field: option.long }, { cause: err });
 }
 
 /** Parses `argv` (without the node and script names), starts the simulator and prints its URL. */
@@ -48,21 +68,26 @@ export async function runEngineSimCli(
     maxOutputTokens: number;
     sseCrlf?: boolean;
   }>();
-  const sim = await startEngineSimulator({
-    host: flags.host,
-    port: flags.port,
-    model: flags.model,
-    maxModelLen: flags.maxModelLen,
-    apiKey: flags.apiKey ?? process.env.ENGINE_SIM_API_KEY,
-    timeScale: flags.timeScale,
-    maxNumSeqs: flags.maxNumSeqs,
-    maxNumBatchedTokens: flags.maxNumBatchedTokens,
-    maxWaiting: flags.maxWaiting,
-    prefixCacheBlocks: flags.prefixCacheBlocks,
-    minOutputTokens: flags.minOutputTokens,
-    maxOutputTokens: flags.maxOutputTokens,
-    sseLineEnding: flags.sseCrlf ? "\r\n" : "\n",
-  });
+  let sim: EngineSimulator;
+  try {
+    sim = await startEngineSimulator({
+      host: flags.host,
+      port: flags.port,
+      model: flags.model,
+      maxModelLen: flags.maxModelLen,
+      apiKey: flags.apiKey ?? process.env.ENGINE_SIM_API_KEY,
+      timeScale: flags.timeScale,
+      maxNumSeqs: flags.maxNumSeqs,
+      maxNumBatchedTokens: flags.maxNumBatchedTokens,
+      maxWaiting: flags.maxWaiting,
+      prefixCacheBlocks: flags.prefixCacheBlocks,
+      minOutputTokens: flags.minOutputTokens,
+      maxOutputTokens: flags.maxOutputTokens,
+      sseLineEnding: flags.sseCrlf ? "\r\n" : "\n",
+    });
+  } catch (err) {
+    throw namedByFlag(err, program);
+  }
   io.log(`engine simulator serving ${sim.model} at ${sim.url} (OpenAI API under ${sim.url}/v1)`);
   if (io.handleSignals) {
     const stop = () => void sim.close().then(() => process.exit(0));

@@ -44,7 +44,7 @@ describe("agent-bridge CLI", () => {
   test("an invalid device id or codec is a usage error with exit code 2", () => {
     const badId = runCli(["devices", "add", "bad/id", "--data-dir", dataDir]);
     assert.equal(badId.status, 2);
-    assert.match(badId.stderr, /device id must match/);
+    assert.match(badId.stderr, /device id must be/);
     const badCodec = runCli(["devices", "add", "ok-id", "--codec", "xml", "--data-dir", dataDir]);
     assert.equal(badCodec.status, 2);
     assert.match(badCodec.stderr, /--codec must be one of json, cbor, pb/);
@@ -120,13 +120,17 @@ describe("agent-bridge simulator commands", () => {
     assert.equal(runCli(["engine-sim", "--no-such-flag"]).status, 2);
   });
 
-  test("engine-sim refuses a flag value out of its range as bad usage (exit 2), naming the option", () => {
+  test("engine-sim refuses a flag value out of its range as bad usage (exit 2), naming the flag typed", () => {
     const port = runCli(["engine-sim", "--port", "99999"]);
     assert.equal(port.status, 2, port.stderr);
-    assert.match(port.stderr, /^error: engineSim\.port must be an integer from 0 to 65535$/m);
+    assert.match(port.stderr, /^error: --port must be an integer from 0 to 65535 \(got 99999\)$/m);
     const seqs = runCli(["engine-sim", "--port", "0", "--max-num-seqs", "-5"]);
     assert.equal(seqs.status, 2, seqs.stderr);
-    assert.match(seqs.stderr, /engineSim\.maxNumSeqs must be/);
+    assert.match(seqs.stderr, /^error: --max-num-seqs must be an integer from 1 to \d+ \(got -5\)$/m);
+    const scale = runCli(["engine-sim", "--port", "0", "--time-scale", "-1"]);
+    assert.equal(scale.status, 2, scale.stderr);
+    assert.match(scale.stderr, /^error: --time-scale must be a finite number >= 0 \(got -1\)$/m);
+    assert.doesNotMatch(port.stderr + seqs.stderr + scale.stderr, /engineSim\./);
   });
 
   test("demo refuses a bad --duration-s or --reason-interval-ms with a message and exit code 2", () => {
