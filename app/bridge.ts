@@ -110,7 +110,8 @@ async function buildBridge(
   const agentClasses = served.configured;
   // What the bridge computes itself (last seen, the live rates) moves with the agents' and the broker's clock; only
   // prom-client's process metrics (CPU, memory, event loop) read the process's own time.
-  const metrics = createMetrics({ clock: options.clock });
+  // Its process metrics sample on their own until closed: by the stop, or here if a later build step fails.
+  const metrics = opened.add("metrics", createMetrics({ clock: options.clock }), (m) => m.close());
   // DeviceAgent classes report command state transitions to the metrics (bridge_command_states_total). Wired in
   // (env.wiring), apart from the options the config file sets (env.config). The classes devices are provisioned with
   // are among the configured ones (registryClasses).
@@ -310,7 +311,7 @@ async function buildBridge(
   await registerMetricsRoute(http.app, metrics, { token: token.token });
   await registerDashboard(http.app);
 
-  const parts: LifecycleParts = { runtime, broker, sockets, http, engine, registry, lock, logger };
+  const parts: LifecycleParts = { runtime, broker, sockets, http, engine, registry, metrics, lock, logger };
   return {
     config,
     runtime,

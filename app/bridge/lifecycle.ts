@@ -5,7 +5,8 @@
  *
  * Start: runtime (resumes alarms, queues, outboxes) -> broker listeners -> HTTP; ready only when all are up.
  * Stop: refuse new upgrades -> close device sessions (broker), agent sockets and HTTP, together -> drain and commit
- * every agent -> close the engine client and the registry -> release the data-directory lock.
+ * every agent -> close the engine client and the registry -> stop the metrics' monitors -> release the data-directory
+ * lock.
  */
 import type { Logger } from "pino";
 import type { AgentRuntime } from "../../agents/index.ts";
@@ -14,6 +15,7 @@ import type { DeviceRegistry } from "../../broker/registry/index.ts";
 import type { EngineClient } from "../../engine-client/index.ts";
 import { BridgeError, hasErrorCode } from "../../errors/index.ts";
 import type { HttpServer, Readiness } from "../http/index.ts";
+import type { BridgeMetrics } from "../metrics/index.ts";
 import type { AgentSocketServer } from "../ws/index.ts";
 import type { DataDirLock } from "./data-dir-lock.ts";
 import { logEngineHealthAtStart } from "./engine-health-at-start.ts";
@@ -37,6 +39,7 @@ export interface LifecycleParts {
   http: HttpServer;
   engine: EngineClient | undefined;
   registry: DeviceRegistry;
+  metrics: BridgeMetrics;
   lock: DataDirLock;
   logger: Logger;
 }
@@ -115,7 +118,17 @@ export class BridgeLifecycle {
     return this.#stopping;
   }
 
-  async #stopAll({ runtime, broker, sockets, http, engine, registry, lock, logger }: LifecycleParts): Promise<void> {
+  async #stopAll({
+    runtime,
+    broker,
+    sockets,
+    http,
+    engine,
+    registry,
+    metrics,
+    lock,
+    logger,
+  }: LifecycleParts): Promise<void> {
     this.#phase = "stopping";
     // Upgrades to /mqtt and /agents are refused from here. The HTTP server stops listening in the first stage, with the
     // broker's listeners: no probe needs a 503 from /readyz first, since the devices' MQTT ports close at once too.
@@ -141,6 +154,9 @@ export class BridgeLifecycle {
         // An agent draining may still ask the engine; the registry and the lock go last.
         ...(engine ? [[{ name: "engine", run: () => engine.close() }]] : []),
         [{ name: "registry", run: () => registry.close() }],
+        // The process metrics' event-loop delay monitor and GC observer would otherwise sample for as long as the
+        // process lives, one pair per bridge it ever built.
+        [{ name: "metrics", run: () => metrics.close() }],
         [{ name: "data-dir lock", run: () => lock.release() }],
       ],
       (step, err) => logger.error({ err, step }, "error while stopping"),

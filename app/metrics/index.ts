@@ -5,10 +5,10 @@ export { ActivityTracker, approxSize, MAX_KEPT_READINGS_CHARS, trackHost } from 
 export {
   type BridgeMetrics,
   createMetrics,
-  EVENT_LOOP_SAMPLE_MS,
   type MetricsOptions,
   type MetricsSources,
   type SocketObserver,
 } from "./metrics.ts";
+export { EVENT_LOOP_SAMPLE_MS } from "./process-metrics.ts";
 export { type MetricsRouteOptions, registerMetricsRoute } from "./route.ts";
 export { type NowSource, SlidingWindow, type WindowPoint } from "./sliding-window.ts";

@@ -2,20 +2,24 @@
  * Prometheus metrics for the whole bridge: one prom-client Registry, the observer objects the runtime, broker and
  * engine client call, and gauges read from the runtime at scrape time. Series names are listed in docs/api.md.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { RuntimeObserver } from "../../agents/types.ts";
 import type { BrokerObserver } from "../../broker/observer.ts";
 import type { EngineObserver } from "../../engine-client/observer.ts";
 import { ActivityTracker } from "./activity.ts";
 import { BatchedCounter } from "./batched-counter.ts";
 import { finishReasonLabel } from "./finish-reason.ts";
+import { collectProcessMetrics } from "./process-metrics.ts";
 import type { NowSource } from "./sliding-window.ts";
 
 /** Options of `createMetrics`. */
 export interface MetricsOptions {
   /** Time source for the live rates. Default `Date`. */
   clock?: NowSource;
-  /** Collect prom-client's default process metrics (CPU, memory, event loop, GC). Default true. */
+  /**
+   * Collect prom-client's default process metrics (CPU, memory, event loop, GC). Default true. Their event-loop
+   * delay monitor and GC observer run until `close()`.
+   */
   defaultMetrics?: boolean;
   /** Seconds of per-second history kept for the dashboard. Default 60. */
   activityWindowSeconds?: number;
@@ -54,11 +58,14 @@ export interface BridgeMetrics {
   /** The text exposition. */
   scrape(): Promise<string>;
   readonly contentType: string;
+  /**
+   * Stops what samples on its own: the default metrics' event-loop delay monitor and GC observer (process-metrics.ts).
+   * The bridge calls it when it stops. Idempotent; scrapes still answer.
+   */
+  close(): void;
 }
 
 const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
-/** How often the default metrics' event-loop delay monitor samples, ms (prom-client's default: 10). */
-export const EVENT_LOOP_SAMPLE_MS = 100;
 
 const ENGINE_BUCKETS_S = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
 
@@ -73,10 +80,7 @@ const ENGINE_BUCKETS_S = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60
  */
 export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
   const registry = new Registry();
-  // The event-loop delay histogram (nodejs_eventloop_lag_*) samples on a timer: prom-client's default of every 10 ms
-  // woke an idle bridge 100 times a second, most of its idle CPU. A stall still shows whenever it spans a sample.
-  if (options.defaultMetrics ?? true)
-    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+  const processMetrics = (options.defaultMetrics ?? true) ? collectProcessMetrics(registry) : undefined;
   const activity = new ActivityTracker(options.clock ?? Date, options.activityWindowSeconds ?? 60);
   let sources: MetricsSources = {};
   const reg = [registry];
@@ -382,5 +386,8 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
     },
     scrape: () => registry.metrics(),
     contentType: registry.contentType,
+    close() {
+      processMetrics?.stop();
+    },
   };
 }
