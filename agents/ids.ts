@@ -1,17 +1,16 @@
+import { DEVICE_ID_RULE, isValidDeviceId } from "../codecs/device-id.ts";
 import { BridgeError } from "../errors/bridge-error.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 
-const AGENT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
-
-/** Agent ids follow the device id rule of the wire protocol: `[A-Za-z0-9_.-]{1,64}`. */
+/** Agent ids follow the device id rule of the wire protocol (codecs/device-id.ts). */
 export function isValidAgentId(id: unknown): id is string {
-  return typeof id === "string" && AGENT_ID.test(id);
+  return isValidDeviceId(id);
 }
 
 /** Throws BRIDGE_ERR_INVALID_AGENT_ID for a bad id. */
 export function assertAgentId(id: unknown): asserts id is string {
   if (!isValidAgentId(id)) {
-    throw new BridgeError(AGENT_ERRORS.INVALID_AGENT_ID, "agent id must match [A-Za-z0-9_.-]{1,64}", {
+    throw new BridgeError(AGENT_ERRORS.INVALID_AGENT_ID, `agent id must be ${DEVICE_ID_RULE}`, {
       id: typeof id === "string" ? id.slice(0, 80) : typeof id,
     });
   }

@@ -2,7 +2,7 @@
  * Who may connect: the CONNECT's client id must be a device id, equal to the username when one is given, and the
  * password must be the device's secret. Expected refusals are values carrying the MQTT 3.1.1 CONNACK return code.
  */
-import { isValidDeviceId } from "../codecs/index.ts";
+import { DEVICE_ID_RULE, isValidDeviceId } from "../codecs/index.ts";
 import { mayPublish } from "./acl.ts";
 import type { VerificationTicket } from "./connect-guard/index.ts";
 import { BrokerErrorCode } from "./errors.ts";
@@ -106,7 +106,7 @@ export function staleVerification(verified: DeviceRecord, current: DeviceRecord 
 export async function authenticateDevice(policy: AuthPolicy, creds: ConnectCredentials): Promise<AuthDecision> {
   const id = creds.clientId;
   if (typeof id !== "string" || !isValidDeviceId(id)) {
-    return refused(2, "client-id", BrokerErrorCode.authClientId, "client id must be a device id [A-Za-z0-9_.-]{1,64}");
+    return refused(2, "client-id", BrokerErrorCode.authClientId, `client id must be a device id: ${DEVICE_ID_RULE}`);
   }
   if (creds.username !== undefined && creds.username !== id) {
     return refused(2, "client-id", BrokerErrorCode.authClientId, "client id must equal the username (device id)");

@@ -64,7 +64,7 @@ export const BrokerErrorCode = {
   hostFault: "BRIDGE_ERR_HOST_FAULT",
   /** The device registry database failed. */
   registry: "BRIDGE_ERR_REGISTRY",
-  /** A device id that is not `[A-Za-z0-9_.-]{1,64}`. */
+  /** A device id that breaks the device id rule (codecs/device-id.ts). */
   deviceIdInvalid: "BRIDGE_ERR_DEVICE_ID_INVALID",
 } as const;
 

@@ -5,6 +5,7 @@
 export { cborCodec } from "./cbor/cbor-codec.ts";
 export type { Codec, DecodeErrorCode, DecodeLimits, DecodeResult } from "./codec.ts";
 export { DEFAULT_DECODE_LIMITS } from "./codec.ts";
+export { DEVICE_ID_CHARACTERS, DEVICE_ID_PATTERN, DEVICE_ID_RULE, isValidDeviceId } from "./device-id.ts";
 export type * from "./frames.ts";
 export {
   CODEC_NAMES,
@@ -37,7 +38,6 @@ export {
   isCodecName,
   isDownChannel,
   isUpChannel,
-  isValidDeviceId,
   parseTopic,
   type TopicErrorCode,
   type TopicParseResult,

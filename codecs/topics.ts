@@ -3,9 +3,8 @@
  * Parsing untrusted topics returns a value; formatting with bad arguments is a programming fault and throws.
  */
 import { BridgeError } from "../errors/index.ts";
+import { DEVICE_ID_RULE, isValidDeviceId } from "./device-id.ts";
 import { CODEC_NAMES, type CodecName, DOWN_CHANNELS, type DownChannel, UP_CHANNELS, type UpChannel } from "./frames.ts";
-
-const DEVICE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** Stable codes of topic failures (docs/errors.md). */
 export type TopicErrorCode =
@@ -19,11 +18,6 @@ export type DeviceTopic =
   | { direction: "down"; deviceId: string; channel: DownChannel };
 
 export type TopicParseResult = { ok: true; topic: DeviceTopic } | { ok: false; code: TopicErrorCode; message: string };
-
-/** True when `id` is a valid device id: 1 to 64 of `A-Z a-z 0-9 _ . -` (it is also the MQTT client id). */
-export function isValidDeviceId(id: unknown): id is string {
-  return typeof id === "string" && DEVICE_ID.test(id);
-}
 
 export function isUpChannel(x: unknown): x is UpChannel {
   return typeof x === "string" && (UP_CHANNELS as readonly string[]).includes(x);
@@ -51,7 +45,7 @@ export function parseTopic(topic: string): TopicParseResult {
   }
   const [, deviceId, direction, channel, codec] = parts;
   if (!isValidDeviceId(deviceId)) {
-    return { ok: false, code: "BRIDGE_ERR_DEVICE_ID_INVALID", message: "device id must be 1-64 of A-Z a-z 0-9 _ . -" };
+    return { ok: false, code: "BRIDGE_ERR_DEVICE_ID_INVALID", message: `device id must be ${DEVICE_ID_RULE}` };
   }
   if (direction === "up") {
     if (!isUpChannel(channel)) {
@@ -81,7 +75,7 @@ export function parseTopic(topic: string): TopicParseResult {
 
 function assertId(deviceId: string): void {
   if (!isValidDeviceId(deviceId)) {
-    throw new BridgeError("BRIDGE_ERR_DEVICE_ID_INVALID", "device id must be 1-64 of A-Z a-z 0-9 _ . -", {
+    throw new BridgeError("BRIDGE_ERR_DEVICE_ID_INVALID", `device id must be ${DEVICE_ID_RULE}`, {
       field: "deviceId",
     });
   }

@@ -3,6 +3,7 @@
  * `{"id","secret"}` objects, or one such object per line (JSON lines). Both are accepted.
  */
 import { readFile } from "node:fs/promises";
+import { DEVICE_ID_RULE, isValidDeviceId } from "../codecs/index.ts";
 import { BridgeError } from "../errors/index.ts";
 import { SimErrorCode } from "./errors.ts";
 
@@ -11,8 +12,6 @@ export interface DeviceCredential {
   id: string;
   secret: string;
 }
-
-const DEVICE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** Parses credentials text (a JSON array or JSON lines); throws BRIDGE_ERR_SIM_CREDENTIALS naming the entry. */
 export function parseCredentials(text: string): DeviceCredential[] {
@@ -48,10 +47,10 @@ export function parseCredentials(text: string): DeviceCredential[] {
   return entries.map((entry, index) => {
     const record = typeof entry === "object" && entry !== null ? (entry as Record<string, unknown>) : {};
     const { id, secret } = record;
-    if (typeof id !== "string" || !DEVICE_ID.test(id)) {
+    if (!isValidDeviceId(id)) {
       throw new BridgeError(
         SimErrorCode.credentials,
-        `credentials entry ${index + 1}: "id" must match [A-Za-z0-9_.-]{1,64}`,
+        `credentials entry ${index + 1}: "id" must be ${DEVICE_ID_RULE}`,
         { entry: index + 1, field: "id" },
       );
     }

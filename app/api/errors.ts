@@ -4,6 +4,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { AGENT_ERRORS, isCallerInputCode, isServiceCode, type RefusalKind, refusalKind } from "../../agents/index.ts";
+import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from "../../codecs/device-id.ts";
 import { BridgeError } from "../../errors/index.ts";
 
 /** Stable codes the operator API itself returns. */
@@ -186,6 +187,7 @@ export function apiErrorHandler(
 /**
  * The part after the field name. ajv's own text repeats the field (`must have required property 'state'`), so the
  * two keywords an operator meets most get plain sentences: `body.state is required`, `body.ttl is not a known field`.
+ * A device id is worded too: its pattern, with the lookahead that refuses `.` and `..`, reads poorly as a message.
  */
 function validationProblem(
   keyword: string | undefined,
@@ -201,6 +203,9 @@ function validationProblem(
     return `is ${data}, beyond the integers this field takes`;
   }
   if (keyword === "additionalProperties") return "is not a known field";
+  const pattern =
+    typeof params === "object" && params !== null ? (params as Record<string, unknown>).pattern : undefined;
+  if (keyword === "pattern" && pattern === DEVICE_ID_PATTERN) return `must be ${DEVICE_ID_RULE}`;
   return message ?? "is invalid";
 }
 

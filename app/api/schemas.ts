@@ -3,8 +3,10 @@
  * so the documentation cannot drift from what is enforced.
  */
 
-/** Same rule as MQTT client ids and agent ids (codecs topic helpers). */
-export const DEVICE_ID_PATTERN = "^[A-Za-z0-9_.-]{1,64}$";
+import { DEVICE_ID_PATTERN } from "../../codecs/device-id.ts";
+
+/** The device id rule, the same as MQTT client ids and agent ids; errors.ts words its refusal. */
+export { DEVICE_ID_PATTERN };
 
 export const deviceIdParams = {
   type: "object",

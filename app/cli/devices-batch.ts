@@ -3,7 +3,7 @@
  * zero-padded to the width of N (`--count 200 --prefix t-` gives t-001 .. t-200), so the ids sort in order. With
  * `--json` it prints one `{"id","secret"}` object per line: exactly what `agent-bridge sim --credentials FILE` reads.
  */
-import { isValidDeviceId } from "../../codecs/index.ts";
+import { DEVICE_ID_RULE, isValidDeviceId } from "../../codecs/index.ts";
 import type { CodecName } from "../../codecs/frames.ts";
 import type { DeviceRegistry } from "../../broker/registry/index.ts";
 import { CliExit, EXIT_FAILURE, EXIT_USAGE } from "./exit.ts";
@@ -27,7 +27,7 @@ export function batchIds(
   const ids = Array.from({ length: count }, (_, i) => `${prefix}${String(i + 1).padStart(width, "0")}`);
   const longest = ids[ids.length - 1] as string;
   if (!isValidDeviceId(longest)) {
-    return { ok: false, message: `--prefix must make ids of 1 to 64 of [A-Za-z0-9_.-] (got ${longest})` };
+    return { ok: false, message: `--prefix must make device ids of ${DEVICE_ID_RULE} (got ${longest})` };
   }
   return { ok: true, ids };
 }

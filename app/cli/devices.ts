@@ -8,7 +8,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import { CODEC_NAMES, type CodecName } from "../../codecs/frames.ts";
 import type { DeviceRecord, DeviceRegistry } from "../../broker/registry/index.ts";
-import { isValidDeviceId } from "../../codecs/index.ts";
+import { DEVICE_ID_RULE, isValidDeviceId } from "../../codecs/index.ts";
 import { agentDatabaseFile, REGISTRY_FILE } from "../bridge/layout.ts";
 import type { BridgeConfig } from "../config/index.ts";
 import { loadConfigOrExit } from "./config-flags.ts";
@@ -46,7 +46,7 @@ async function openRegistry(
  */
 function requireDeviceId(id: string): void {
   if (isValidDeviceId(id)) return;
-  process.stderr.write(`error: device id must match [A-Za-z0-9_.-]{1,64} (got ${JSON.stringify(id)})\n`);
+  process.stderr.write(`error: device id must be ${DEVICE_ID_RULE} (got ${JSON.stringify(id)})\n`);
   throw new CliExit(EXIT_USAGE);
 }
 
@@ -256,7 +256,7 @@ export function registerDevicesCommand(program: Command): void {
     devices
       .command("add")
       .description("provision a device (or --count of them) and print the secret(s) once")
-      .argument("[id]", "device id, [A-Za-z0-9_.-]{1,64}, also its MQTT client id")
+      .argument("[id]", `device id (${DEVICE_ID_RULE}), also its MQTT client id`)
       .option("--count <n>", "provision n devices, ids --prefix plus 1..n zero-padded to the width of n")
       .option("--prefix <p>", "id prefix for --count (e.g. sensor- gives sensor-001 .. sensor-200)")
       .option("--codec <codec>", `the device's codec: ${CODEC_NAMES.join(", ")}`)

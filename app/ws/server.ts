@@ -7,6 +7,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import type { AgentHost } from "../../agents/host.ts";
+import { isValidDeviceId } from "../../codecs/device-id.ts";
 import { bearerToken, tokensEqual } from "../api/auth.ts";
 import type { SocketObserver } from "../metrics/metrics.ts";
 import { AgentSocketSession, type SessionLogger } from "./session.ts";
@@ -75,8 +76,6 @@ export interface AgentSocketServer {
   readonly size: number;
 }
 
-const AGENT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
-
 const noopObserver: SocketObserver = {
   opened() {},
   closed() {},
@@ -129,7 +128,7 @@ export function createAgentSocketServer(options: AgentSocketServerOptions): Agen
       return refuse(socket, 400, "Bad Request");
     }
     if (closing) return refuse(socket, 503, "Service Unavailable");
-    if (!AGENT_ID.test(agentId)) return refuse(socket, 400, "Bad Request");
+    if (!isValidDeviceId(agentId)) return refuse(socket, 400, "Bad Request");
     const given = bearerToken(request.headers.authorization) ?? url.searchParams.get("token") ?? undefined;
     if (given === undefined || !tokensEqual(given, o.apiToken)) return refuse(socket, 401, "Unauthorized");
     if (o.agentExists !== undefined && !(await o.agentExists(agentId))) return refuse(socket, 404, "Not Found");

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type Database from "better-sqlite3";
-import { isValidDeviceId } from "../../codecs/index.ts";
+import { DEVICE_ID_RULE, isValidDeviceId } from "../../codecs/index.ts";
 import type { CodecName } from "../../codecs/frames.ts";
 import { CODEC_NAMES } from "../../codecs/frames.ts";
 import { BridgeError } from "../../errors/index.ts";
@@ -265,7 +265,7 @@ export function createDeviceRegistry(options: DeviceRegistryOptions): DeviceRegi
   const registry: DeviceRegistry = {
     async add(id, addOptions = {}) {
       if (typeof id !== "string" || !isValidDeviceId(id)) {
-        return { status: "invalid", field: "id", message: "device id must match [A-Za-z0-9_.-]{1,64}" };
+        return { status: "invalid", field: "id", message: `device id must be ${DEVICE_ID_RULE}` };
       }
       if (addOptions.codec !== undefined && !(CODEC_NAMES as readonly string[]).includes(addOptions.codec)) {
         return { status: "invalid", field: "codec", message: `codec must be one of ${CODEC_NAMES.join(", ")}` };

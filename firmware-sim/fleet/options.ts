@@ -4,6 +4,7 @@
  */
 import { isIP } from "node:net";
 import type tls from "node:tls";
+import { DEVICE_ID_CHARACTERS } from "../../codecs/device-id.ts";
 import { CODEC_NAMES, type CodecName } from "../../codecs/frames.ts";
 import { BridgeError } from "../../errors/index.ts";
 import { type BackoffOptions, DEFAULT_BACKOFF } from "../backoff.ts";
@@ -187,6 +188,13 @@ function num(
   return v;
 }
 
+/**
+ * Generated ids are the prefix plus a number (never `.` or `..`), so the prefix takes the device id's characters and
+ * leaves room for the number within the id's 64.
+ */
+const ID_PREFIX_CLASS = `[${DEVICE_ID_CHARACTERS}]{0,40}`;
+const ID_PREFIX = new RegExp(`^${ID_PREFIX_CLASS}$`);
+
 /** Per-device streams from `seed`, or one shared source (injected, else Math.random). */
 function resolveRandom(seed: number | undefined, random: RandomSource | undefined): FleetRandom {
   if (seed === undefined) return sharedFleetRandom(random ?? Math.random);
@@ -250,7 +258,7 @@ export function resolveFleetOptions(options: FleetOptions): ResolvedFleetOptions
     fail("lastWillTopic", `must be a topic name without the wildcards + and #, got ${options.lastWillTopic}`);
   }
   const idPrefix = options.idPrefix ?? d.idPrefix;
-  if (!/^[A-Za-z0-9_.-]{0,40}$/.test(idPrefix)) fail("idPrefix", "must match [A-Za-z0-9_.-]{0,40}");
+  if (!ID_PREFIX.test(idPrefix)) fail("idPrefix", `must match ${ID_PREFIX_CLASS}`);
   return {
     url: options.url,
     target: { host: url.hostname.replace(/^\[|\]$/g, ""), port, tls: secure },

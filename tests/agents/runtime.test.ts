@@ -114,8 +114,10 @@ describe("agent runtime registry and operator calls", () => {
         const r = await rt.call("t", m, []);
         assert.equal(!r.ok && r.code, "BRIDGE_ERR_CALL_UNKNOWN_METHOD", m);
       }
-      const bad = await rt.call("../etc", "ping", []);
-      assert.equal(!bad.ok && bad.code, "BRIDGE_ERR_INVALID_AGENT_ID");
+      for (const id of ["../etc", ".", ".."]) {
+        const bad = await rt.call(id, "ping", []);
+        assert.equal(!bad.ok && bad.code, "BRIDGE_ERR_INVALID_AGENT_ID", id);
+      }
     } finally {
       await rt.shutdown();
     }

@@ -177,6 +177,16 @@ describe("operator REST API", () => {
     assert.deepEqual(far.devices, []);
   });
 
+  test('the ids "." and ".." are a 400 naming the field, in words rather than as a pattern', async () => {
+    for (const id of [".", ".."]) {
+      const res = await send("POST", "/api/devices", { id });
+      assertError(res, 400, "BRIDGE_ERR_API_VALIDATION", "body.id");
+      const { message } = (res.json() as { error: { message: string } }).error;
+      assert.equal(message, 'body.id must be 1 to 64 characters of A-Z a-z 0-9 _ . -, and not "." or ".."', id);
+    }
+    assert.equal(f.registry.get(".."), undefined);
+  });
+
   test("one device shows the agent's status and the server's time; an unknown device is 404 and a malformed id 400", async () => {
     await f.provision("one-1");
     const dev = await f.device("one-1");

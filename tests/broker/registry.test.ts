@@ -60,10 +60,15 @@ describe("device registry", () => {
     assert.deepEqual(await registry.add("bad id!"), {
       status: "invalid",
       field: "id",
-      message: "device id must match [A-Za-z0-9_.-]{1,64}",
+      message: 'device id must be 1 to 64 characters of A-Z a-z 0-9 _ . -, and not "." or ".."',
     });
     const tooLong = await registry.add("x".repeat(65));
     assert.equal(tooLong.status, "invalid");
+    for (const id of [".", ".."]) {
+      const dots = await registry.add(id);
+      assert.equal(dots.status === "invalid" && dots.field, "id", id);
+      assert.equal(registry.get(id), undefined, id);
+    }
     const badCodec = await registry.add("ok-id", { codec: "xml" as "json" });
     assert.equal(badCodec.status === "invalid" && badCodec.field, "codec");
   });

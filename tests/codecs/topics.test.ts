@@ -14,7 +14,20 @@ import { hasErrorCode } from "../../errors/index.ts";
 
 describe("device ids", () => {
   test("accept 1 to 64 letters, digits, underscores, dots and dashes", () => {
-    for (const id of ["a", "T-1", "dev_01.kitchen", "x".repeat(64), "..", "-"]) assert.ok(isValidDeviceId(id), id);
+    for (const id of ["a", "T-1", "dev_01.kitchen", "x".repeat(64), "...", ".a", "a..", "_", "-"]) {
+      assert.ok(isValidDeviceId(id), id);
+    }
+  });
+
+  test('refuse "." and "..": URL path normalisation turns /agents/.. into another path', () => {
+    for (const id of [".", ".."]) {
+      assert.equal(isValidDeviceId(id), false, id);
+      assert.equal(parseTopic(`devices/${id}/up/telemetry`).ok, false, id);
+      assert.throws(
+        () => formatDownTopic(id, "cmd"),
+        (e) => hasErrorCode(e, "BRIDGE_ERR_DEVICE_ID_INVALID"),
+      );
+    }
   });
 
   test("refuse empty, long, wildcard, slash, space, non-ASCII and non-string ids", () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
 import Fastify from "fastify";
+import { isValidDeviceId } from "../../codecs/index.ts";
 import { DASHBOARD_CSP, dashboardLink, registerDashboard } from "../../app/dashboard/index.ts";
 
 const app = Fastify();
@@ -52,4 +53,17 @@ test("the sign-in prompt says where the token is kept, for an operator who misse
 
 test("the sign-in link carries the token in the fragment, never the query", () => {
   assert.equal(dashboardLink("http://127.0.0.1:8080/", "a b"), "http://127.0.0.1:8080/#token=a%20b");
+});
+
+test("the add-a-device field's pattern is the device id rule, as a browser reads it", async () => {
+  const page = await app.inject({ method: "GET", url: "/" });
+  const input = /<input id="provision-id"[^>]*>/.exec(page.body)?.[0] ?? "";
+  const pattern = /pattern="([^"]*)"/.exec(input)?.[1];
+  assert.ok(pattern !== undefined, input);
+  // HTML compiles `pattern` anchored and with the v flag.
+  const field = new RegExp(`^(?:${pattern})$`, "v");
+  assert.equal(field.test(".."), false);
+  for (const id of ["a", "T-1", "dev_01.kitchen", "...", "x".repeat(64), "", ".", "..", "a b", "x".repeat(65)]) {
+    assert.equal(field.test(id), isValidDeviceId(id), JSON.stringify(id));
+  }
 });

@@ -13,16 +13,27 @@ describe("devices commands and bad input", () => {
     test(`devices ${["rm", ...purge].join(" ")} with an invalid device id is a usage error (exit 2), as docs/errors.md says`, () => {
       const result = runCli(["devices", "rm", "bad/id", ...purge, "--data-dir", dataDir]);
       assert.equal(result.status, 2, result.stderr);
-      assert.match(result.stderr, /device id must match \[A-Za-z0-9_\.-\]\{1,64\}/);
+      assert.match(result.stderr, /device id must be 1 to 64 characters of A-Z a-z 0-9 _ \. -/);
       assert.doesNotMatch(result.stderr, /no device/);
     });
   }
+
+  test('devices add .. is a usage error naming the id rule, as "." and ".." are no device ids', () => {
+    const missing = path.join(dataDir, "never-made-dots");
+    const result = runCli(["devices", "add", "..", "--data-dir", missing]);
+    assert.equal(result.status, 2, result.stderr);
+    assert.equal(
+      result.stderr,
+      'error: device id must be 1 to 64 characters of A-Z a-z 0-9 _ . -, and not "." or ".." (got "..")\n',
+    );
+    assert.equal(fs.existsSync(missing), false);
+  });
 
   test("devices add with an invalid device id is a usage error (exit 2) and creates no data directory", () => {
     const missing = path.join(dataDir, "never-made");
     const result = runCli(["devices", "add", "bad/id", "--data-dir", missing]);
     assert.equal(result.status, 2, result.stderr);
-    assert.match(result.stderr, /device id must match/);
+    assert.match(result.stderr, /device id must be/);
     assert.equal(fs.existsSync(missing), false);
   });
 

@@ -20,6 +20,7 @@ describe("credentials file", () => {
   it("names the bad entry for an invalid id, a missing secret, a duplicate or broken JSON", () => {
     const cases: [string, RegExp][] = [
       ['[{"id":"bad id","secret":"x"}]', /entry 1: "id"/],
+      ['{"id":"ok","secret":"x"}\n{"id":"..","secret":"y"}', /entry 2: "id"/],
       ['{"id":"ok","secret":"x"}\n{"id":"ok2"}', /entry 2 \(ok2\): "secret"/],
       ['{"id":"d","secret":"x"}\n{"id":"d","secret":"y"}', /duplicate id d/],
       ['{"id":"ok","secret":"x"}\n{oops', /line 2 is not valid JSON/],
