@@ -200,8 +200,14 @@ function removal(id: string, record: boolean, agentData: boolean): string {
   return JSON.stringify({ id, removed: { record, agentData } });
 }
 
+/**
+ * A registry written before "." and ".." were refused may hold them; their records can still be removed. Never
+ * purged: an agent's files are named by its id, and there these two mean a directory.
+ */
+const LEGACY_DOT_IDS: readonly string[] = [".", ".."];
+
 async function remove(id: string, flags: Flags): Promise<void> {
-  requireDeviceId(id);
+  if (flags.purge === true || !LEGACY_DOT_IDS.includes(id)) requireDeviceId(id);
   const config = loadConfigOrExit(flags);
   const registry = await openRegistry(flags, "existing", config);
   try {

@@ -29,6 +29,22 @@ describe("devices commands and bad input", () => {
     assert.equal(fs.existsSync(missing), false);
   });
 
+  test('a device recorded as ".." before the rule refused it can still be removed, but not purged (a path segment)', () => {
+    const legacy = path.join(dataDir, "legacy-dots");
+    assert.equal(runCli(["devices", "add", "legacy-1", "--data-dir", legacy]).status, 0);
+    const db = new Database(path.join(legacy, "registry.db"));
+    db.prepare("UPDATE devices SET id = '..' WHERE id = 'legacy-1'").run();
+    db.close();
+    const purged = runCli(["devices", "rm", "..", "--purge", "--data-dir", legacy]);
+    assert.equal(purged.status, 2, purged.stderr);
+    assert.match(purged.stderr, /device id must be/);
+    const removed = runCli(["devices", "rm", "..", "--json", "--data-dir", legacy]);
+    assert.equal(removed.status, 0, removed.stderr);
+    assert.deepEqual(JSON.parse(removed.stdout), { id: "..", removed: { record: true, agentData: false } });
+    const listed = runCli(["devices", "list", "--json", "--data-dir", legacy]);
+    assert.deepEqual(JSON.parse(listed.stdout), []);
+  });
+
   test("devices add with an invalid device id is a usage error (exit 2) and creates no data directory", () => {
     const missing = path.join(dataDir, "never-made");
     const result = runCli(["devices", "add", "bad/id", "--data-dir", missing]);
