@@ -9,10 +9,10 @@ import { Agent, type AgentClass } from "../../agents/index.ts";
 import type { DeviceRegistry } from "../../broker/registry/index.ts";
 import { BridgeError } from "../../errors/index.ts";
 import type { AgentClassConfig } from "../config/index.ts";
+import { AGENT_CLASS_ERROR } from "./agent-class-error.ts";
 import { type AgentClassFallback, agentClassFallback } from "./agent-class-fallback.ts";
 
-/** Stable code for an agent class entry that cannot be loaded. */
-export const AGENT_CLASS_ERROR = "BRIDGE_ERR_AGENT_CLASS";
+export { AGENT_CLASS_ERROR } from "./agent-class-error.ts";
 
 /** An agent class mapped to device ids by a glob pattern, as the runtime takes it. */
 export interface LoadedAgentClass {

@@ -1,12 +1,13 @@
 /**
  * Config loading shared by every command that needs settings (`start`, `devices`, `demo`): the config file from
  * `--config` or BRIDGE_CONFIG, the environment, the command's flags. Problems are printed, one per line, and end
- * the command with exit code 2.
+ * the command with exit code 2; an agent class entry that cannot be used, with exit code 1.
  */
 import { BridgeError } from "../../errors/index.ts";
+import { AGENT_CLASS_ERROR } from "../bridge/agent-class-error.ts";
 import type { AgentConfigIssue } from "../bridge/agent-config.ts";
 import { type BridgeConfig, formatConfigIssue, loadConfig, sourceOf } from "../config/index.ts";
-import { CliExit, EXIT_USAGE } from "./exit.ts";
+import { CliExit, EXIT_FAILURE, EXIT_USAGE } from "./exit.ts";
 
 /** A loaded configuration and where each setting came from (for the lines of problems found later). */
 export interface LoadedConfig {
@@ -50,6 +51,18 @@ export function exitOnConfigError(err: unknown, sources: ReadonlyMap<string, str
     process.stderr.write(`${formatConfigIssue({ field: issue.field, message: issue.message, source })}\n`);
   }
   throw new CliExit(EXIT_USAGE, "invalid configuration");
+}
+
+/**
+ * Ends the command when `err` says an `agents.classes` entry cannot be used (BRIDGE_ERR_AGENT_CLASS: its module cannot
+ * be loaded, or its export is no Agent subclass): one `error:` line naming the entry, exit 1, alike for `start` and the
+ * `devices` commands that load the classes. It is the operator's setting to fix, not a fault of the bridge, so no fatal
+ * log line and no stack. Returns for any other error.
+ */
+export function exitOnAgentClassError(err: unknown): void {
+  if (!(err instanceof BridgeError) || err.code !== AGENT_CLASS_ERROR) return;
+  process.stderr.write(`error: ${err.message}\n`);
+  throw new CliExit(EXIT_FAILURE, "agent class cannot be used");
 }
 
 /** The one setting a BRIDGE_ERR_CONFIG names in `details.field`, its rule being the message after the field name. */

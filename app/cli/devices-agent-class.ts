@@ -5,11 +5,11 @@
  * anything is written instead of provisioning a device that the bridge would serve with the default class. `devices
  * list` names the class serving a device whose class the bridge does not serve, as `GET /api/devices` does.
  */
-import { BridgeError } from "../../errors/index.ts";
 import { unknownAgentClass } from "../api/agent-class-check.ts";
 import type { ServedAgentClasses } from "../bridge/agent-classes.ts";
 import type { BridgeConfig } from "../config/index.ts";
-import { CliExit, EXIT_FAILURE, EXIT_USAGE } from "./exit.ts";
+import { exitOnAgentClassError } from "./config-flags.ts";
+import { CliExit, EXIT_USAGE } from "./exit.ts";
 
 /**
  * The classes the bridge started with `config` serves: the configured modules are imported here as `start` imports
@@ -19,13 +19,12 @@ import { CliExit, EXIT_FAILURE, EXIT_USAGE } from "./exit.ts";
 export async function servedAgentClasses(config: BridgeConfig): Promise<ServedAgentClasses> {
   // Loaded on use: only a command that needs the classes pays for the agent runtime and the configured modules.
   const { DeviceAgent } = await import("../../agents/device/index.ts");
-  const { AGENT_CLASS_ERROR, loadServedAgentClasses } = await import("../bridge/agent-classes.ts");
+  const { loadServedAgentClasses } = await import("../bridge/agent-classes.ts");
   try {
     return await loadServedAgentClasses(DeviceAgent, config.agents.classes);
   } catch (err) {
-    if (!(err instanceof BridgeError) || err.code !== AGENT_CLASS_ERROR) throw err;
-    process.stderr.write(`error: ${err.message}\n`);
-    throw new CliExit(EXIT_FAILURE);
+    exitOnAgentClassError(err);
+    throw err;
   }
 }
 

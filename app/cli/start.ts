@@ -11,7 +11,7 @@ import { type BridgeConfig, isLoopbackHost } from "../config/index.ts";
 import { createLogger } from "../logging.ts";
 import { dashboardLink } from "../dashboard/index.ts";
 import { hasErrorCode } from "../../errors/index.ts";
-import { exitOnConfigError, loadConfigWithSourcesOrExit } from "./config-flags.ts";
+import { exitOnAgentClassError, exitOnConfigError, loadConfigWithSourcesOrExit } from "./config-flags.ts";
 import { CliExit, EXIT_FAILURE } from "./exit.ts";
 import { onStopSignals, type StopSignal } from "./stop-signals.ts";
 import { listenerUrl } from "../listener-url.ts";
@@ -101,8 +101,9 @@ export async function runStart(flags: Flags, overrides?: Readonly<Record<string,
     bridge = await createBridge(config, { logger });
   } catch (err) {
     // A bad agents.config option, or a setting the engine client refuses, is a configuration problem like any other:
-    // its lines, exit 2.
+    // its lines, exit 2. An agents.classes entry that cannot be used ends it as it ends `devices`: one line, exit 1.
     exitOnConfigError(err, sources);
+    exitOnAgentClassError(err);
     logger.fatal({ err }, "bridge could not be built");
     throw new CliExit(EXIT_FAILURE, "start failed");
   }

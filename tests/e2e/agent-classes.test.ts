@@ -110,7 +110,7 @@ describe("agent classes and WebSocket transports end to end", () => {
     }
   });
 
-  test("a configured class module that does not exist stops start with the entry named", () => {
+  test("a configured class module that does not exist stops start with the line devices prints, exit 1", () => {
     // Its own data directory: the suite's bridge still holds the lock on the shared one (one bridge per directory).
     const ownDir = makeTempDir("bridge-classes-bad-");
     const badConfig = path.join(ownDir, "bad.json");
@@ -118,19 +118,15 @@ describe("agent classes and WebSocket transports end to end", () => {
       badConfig,
       JSON.stringify({ agents: { classes: [{ pattern: "x-*", module: "./missing.ts", export: "X" }] } }),
     );
-    const result = runCli([
-      "start",
-      "--config",
-      badConfig,
-      "--data-dir",
-      ownDir,
-      "--mqtt-port",
-      "0",
-      "--http-port",
-      "0",
-    ]);
+    const dirs = ["--config", badConfig, "--data-dir", ownDir];
+    const started = runCli(["start", ...dirs, "--mqtt-port", "0", "--http-port", "0"]);
+    const added = runCli(["devices", "add", "x-1", "--agent-class", "X", ...dirs]);
     fs.rmSync(ownDir, { recursive: true, force: true });
-    assert.equal(result.status, 1);
-    assert.match(result.stdout, /agents\.classes\[0\]\.module .*missing\.ts cannot be loaded/);
+    // The operator's setting to fix, not a fault: one line naming the entry on stderr, no fatal log line or stack.
+    assert.equal(started.status, 1, `${started.stderr}\n${started.stdout}`);
+    assert.match(started.stderr, /^error: agents\.classes\[0\]\.module .*missing\.ts cannot be loaded\n$/);
+    assert.doesNotMatch(started.stdout, /"level":60/);
+    assert.equal(started.stderr, added.stderr, "start and devices say it alike");
+    assert.equal(added.status, started.status);
   });
 });
