@@ -152,10 +152,7 @@ export class DeviceAgent extends Agent<ValueMap> {
     // The last_seen row (once a second at most) is written after the handler, in the same event: a question's engine
     // request leaves when the event's synchronous part ends (after-request-write.ts), and after a quiet second this
     // write was the one statement before it.
-    if (handled === undefined) {
-      core.presence.persistHeard();
-      return;
-    }
+    if (handled === undefined) return core.presence.persistHeard();
     return handled.then(() => core.presence.persistHeard());
   }
 
