@@ -1,1 +1,2 @@
 export { BridgeError, hasErrorCode } from "./bridge-error.ts";
+export { type FlagNaming, type FlagSource, namedByFlag } from "./named-by-flag.ts";

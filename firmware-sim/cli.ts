@@ -9,13 +9,14 @@ import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { CODEC_NAMES, type CodecName } from "../codecs/frames.ts";
 import { onStopSignals } from "../app/cli/stop-signals.ts";
-import { BridgeError } from "../errors/index.ts";
+import { BridgeError, namedByFlag } from "../errors/index.ts";
 import { loadCredentials } from "./credentials.ts";
 import { SimErrorCode } from "./errors.ts";
 import type { ApiDriveOptions } from "./fleet/api-driver.ts";
 import { createFleet } from "./fleet/fleet.ts";
 import type { FleetOptions } from "./fleet/options.ts";
 import type { FleetReport } from "./fleet/report.ts";
+import { SIM_FLAGS } from "./option-flags.ts";
 import { PROFILE_NAMES, type ProfileName } from "./profiles/index.ts";
 import { formatSimulatorError, formatSummary } from "./report/format.ts";
 import { type ProgressStream, startProgress, writeLogLine } from "./report/progress.ts";
@@ -320,7 +321,8 @@ export async function runSimCli(
   let fleet: ReturnType<typeof createFleet>;
   try {
     fleet = createFleet(withoutUndefined(await toFleetOptions({ ...flags, seed }, io.env ?? process.env)));
-  } catch (err) {
+  } catch (caught) {
+    const err = namedByFlag(caught, command, SIM_FLAGS);
     if (err instanceof BridgeError) {
       io.stderr.write(`sim: ${err.message} (${err.code})\n`);
       return 2;

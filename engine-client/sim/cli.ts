@@ -3,32 +3,16 @@
  * The app's CLI wires `runEngineSimCli(process.argv.slice(3))` (arguments after the subcommand).
  */
 import { Command, InvalidArgumentError } from "commander";
-import { BridgeError } from "../../errors/index.ts";
+import { type FlagNaming, namedByFlag } from "../../errors/index.ts";
 import { type EngineSimulator, startEngineSimulator } from "./simulator.ts";
 
 /** How the simulator's options name a field in their errors (options.ts): `engineSim.port`. */
-const OPTION_FIELD_PREFIX = "engineSim.";
+const ENGINE_SIM_FLAGS: FlagNaming = { code: "BRIDGE_ERR_CONFIG", fieldPrefix: "engineSim.", withValue: true };
 
 function number(value: string): number {
   const parsed = Number(value);
   if (!Number.isFinite(parsed)) throw new InvalidArgumentError("not a number");
   return parsed;
-}
-
-/**
- * An option the simulator refused, named by the flag the user typed (`--port must be ... (got 99999)`) instead of the
- * option's path (`engineSim.port`), which appears nowhere on this command line. Any other error is returned as it is.
- */
-function namedByFlag(err: unknown, program: Command): unknown {
-  if (!(err instanceof BridgeError) || err.code !== "BRIDGE_ERR_CONFIG") return err;
-  const field = err.details.field;
-  if (typeof field !== "string" || !field.startsWith(OPTION_FIELD_PREFIX)) return err;
-  const name = field.slice(OPTION_FIELD_PREFIX.length);
-  const option = program.options.find((o) => o.attributeName() === name);
-  if (option?.long === undefined) return err;
-  const rule = err.message.startsWith(`${field} `) ? err.message.slice(field.length + 1) : err.message;
-  const message = `${option.long} ${rule} (got ${String(program.getOptionValue(name))})`;
-  return new BridgeError("BRIDGE_ERR_CONFIG", message, { field: option.long }, { cause: err });
 }
 
 /** Parses `argv` (without the node and script names), starts the simulator and prints its URL. */
@@ -86,7 +70,8 @@ export async function runEngineSimCli(
       sseLineEnding: flags.sseCrlf ? "\r\n" : "\n",
     });
   } catch (err) {
-    throw namedByFlag(err, program);
+    // Named by the flag typed (`--port must be ... (got 99999)`), not the option's path, which is on no command line.
+    throw namedByFlag(err, program, ENGINE_SIM_FLAGS);
   }
   io.log(`engine simulator serving ${sim.model} at ${sim.url} (OpenAI API under ${sim.url}/v1)`);
   if (io.handleSignals) {

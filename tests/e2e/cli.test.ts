@@ -133,6 +133,31 @@ describe("agent-bridge simulator commands", () => {
     assert.doesNotMatch(port.stderr + seqs.stderr + scale.stderr, /engineSim\./);
   });
 
+  test("sim refuses a flag value its fleet options refuse as bad usage (exit 2), naming the flag typed", () => {
+    // Nothing listens on port 1: the options are refused before any connection is tried.
+    const url = ["--url", "mqtt://127.0.0.1:1", "--quiet"];
+    const devices = runCli(["sim", ...url, "--devices", "-5"]);
+    assert.equal(devices.status, 2, devices.stderr);
+    assert.match(
+      devices.stderr,
+      /^sim: --devices must be an integer from 1 to 1000000, got -5 \(BRIDGE_ERR_SIM_OPTIONS\)$/m,
+    );
+    // Flags whose option has another name in the fleet's options (offlineBufferSize, duplicateRatio, backoff.*).
+    const buffer = runCli(["sim", ...url, "--buffer", "-1"]);
+    assert.equal(buffer.status, 2, buffer.stderr);
+    assert.match(buffer.stderr, /^sim: --buffer must be an integer from 0 to 10000000, got -1 /m);
+    const duplicates = runCli(["sim", ...url, "--duplicates", "2"]);
+    assert.equal(duplicates.status, 2, duplicates.stderr);
+    assert.match(duplicates.stderr, /^sim: --duplicates must be a number from 0 to 1, got 2 /m);
+    const backoff = runCli(["sim", ...url, "--backoff-base-ms", "-1"]);
+    assert.equal(backoff.status, 2, backoff.stderr);
+    assert.match(backoff.stderr, /^sim: --backoff-base-ms must be a number from 0 to 3600000, got -1 /m);
+    assert.doesNotMatch(
+      devices.stderr + buffer.stderr + duplicates.stderr + backoff.stderr,
+      /offlineBufferSize|duplicateRatio|backoff\.|sim: devices/,
+    );
+  });
+
   test("demo refuses a bad --duration-s or --reason-interval-ms with a message and exit code 2", () => {
     const duration = runCli(["demo", "--duration-s", "soon"]);
     assert.equal(duration.status, 2);

@@ -156,7 +156,7 @@ describe("sim CLI", () => {
       [["--url", broker.url, "--profile", "toaster"], /profiles are/],
       [["--url", broker.url, "--codec", "xml"], /codec/],
       [["--url", "http://x", "--duration", "1"], /url must be mqtt/],
-      [["--url", broker.url, "--duplicates", "2"], /duplicateRatio/],
+      [["--url", broker.url, "--duplicates", "2"], /^sim: --duplicates must be a number from 0 to 1, got 2 /],
       [["--url", broker.url, "--commands-per-min", "6"], /--commands-per-min needs --verify-api/],
       [["--url", broker.url, "--desired-per-min", "x"], /--desired-per-min must be a number/],
       [["--url", broker.url, "--duration", "-5"], /--duration must be a positive number/],
