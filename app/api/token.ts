@@ -42,14 +42,14 @@ export function loadOrCreateApiToken(
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
       throw new BridgeError(
         "BRIDGE_ERR_API_TOKEN",
-        `cannot read ${API_TOKEN_FILE} in the data directory`,
-        {},
+        `cannot read the token file ${file}: ${(err as Error).message}`,
+        { file },
         { cause: err },
       );
     }
   }
   if (stored !== undefined && stored !== "") {
-    checkToken(stored, API_TOKEN_FILE);
+    checkToken(stored, API_TOKEN_FILE, file);
     return { token: stored, source: "file" };
   }
   const token = random(32).toString("base64url");
@@ -61,20 +61,21 @@ export function loadOrCreateApiToken(
     if ((err as NodeJS.ErrnoException).code === "EEXIST") return loadOrCreateApiToken(dataDir, undefined, random);
     throw new BridgeError(
       "BRIDGE_ERR_API_TOKEN",
-      `cannot write ${API_TOKEN_FILE} in the data directory`,
-      {},
+      `cannot write the token file ${file}: ${(err as Error).message}`,
+      { file },
       { cause: err },
     );
   }
   return { token, source: "generated" };
 }
 
-function checkToken(token: string, field: string): void {
+/** The token rule; a stored token's message names its file (`the token file D/api-token must hold ...`). */
+function checkToken(token: string, field: string, file?: string): void {
   if (token.length < MIN_API_TOKEN_LENGTH || /\s/.test(token)) {
-    throw new BridgeError(
-      "BRIDGE_ERR_API_TOKEN",
-      `${field} must be at least ${MIN_API_TOKEN_LENGTH} characters without whitespace`,
-      { field },
-    );
+    const rule = `at least ${MIN_API_TOKEN_LENGTH} characters without whitespace`;
+    if (file === undefined) {
+      throw new BridgeError("BRIDGE_ERR_API_TOKEN", `${field} must be ${rule}`, { field, rule });
+    }
+    throw new BridgeError("BRIDGE_ERR_API_TOKEN", `the token file ${file} must hold ${rule}`, { field, rule, file });
   }
 }

@@ -1,7 +1,9 @@
 /**
  * Config loading shared by every command that needs settings (`start`, `devices`, `demo`): the config file from
  * `--config` or BRIDGE_CONFIG, the environment, the command's flags. Problems are printed, one per line, and end
- * the command with exit code 2; an agent class entry that cannot be used, with exit code 1.
+ * the command with exit code 2; an agent class entry that cannot be used, with exit code 1. The same module ends a
+ * start on the other problems the operator resolves, each as one plain line: a data directory another bridge holds
+ * (exit 1), an `api-token` file that cannot be used (exit 2).
  */
 import { BridgeError } from "../../errors/index.ts";
 import { AGENT_CLASS_ERROR } from "../bridge/agent-class-error.ts";
@@ -54,15 +56,42 @@ export function exitOnConfigError(err: unknown, sources: ReadonlyMap<string, str
 }
 
 /**
+ * Ends the command with one line on stderr (`<prefix>: <message>`) and `exitCode` when `err` is a BridgeError of
+ * `code`: a problem the operator resolves (a setting, a file, another bridge), so no fatal log line and no stack.
+ * Returns for any other error.
+ */
+function exitOnCode(err: unknown, code: string, prefix: "error" | "config error", exitCode: number): void {
+  if (!(err instanceof BridgeError) || err.code !== code) return;
+  process.stderr.write(`${prefix}: ${err.message}\n`);
+  throw new CliExit(exitCode, `${code}: ${err.message}`);
+}
+
+/**
  * Ends the command when `err` says an `agents.classes` entry cannot be used (BRIDGE_ERR_AGENT_CLASS: its module cannot
  * be loaded, or its export is no Agent subclass): one `error:` line naming the entry, exit 1, alike for `start` and the
  * `devices` commands that load the classes. It is the operator's setting to fix, not a fault of the bridge, so no fatal
  * log line and no stack. Returns for any other error.
  */
 export function exitOnAgentClassError(err: unknown): void {
-  if (!(err instanceof BridgeError) || err.code !== AGENT_CLASS_ERROR) return;
-  process.stderr.write(`error: ${err.message}\n`);
-  throw new CliExit(EXIT_FAILURE, "agent class cannot be used");
+  exitOnCode(err, AGENT_CLASS_ERROR, "error", EXIT_FAILURE);
+}
+
+/**
+ * Ends the command when another running bridge holds the data directory (BRIDGE_ERR_DATA_DIR_LOCKED): one `error:`
+ * line naming the directory and the holder's pid (or the lock file it could not create), exit 1, a conflict at run
+ * time rather than a bad setting. Returns for any other error.
+ */
+export function exitOnDataDirLocked(err: unknown): void {
+  exitOnCode(err, "BRIDGE_ERR_DATA_DIR_LOCKED", "error", EXIT_FAILURE);
+}
+
+/**
+ * Ends the command when the stored operator token cannot be used (BRIDGE_ERR_API_TOKEN: `<dataDir>/api-token` cannot
+ * be read or written, or breaks the token rule): one `config error:` line naming the file and the rule, exit 2, as
+ * for an invalid `http.apiToken`, which the same rule refuses. Returns for any other error.
+ */
+export function exitOnApiTokenError(err: unknown): void {
+  exitOnCode(err, "BRIDGE_ERR_API_TOKEN", "config error", EXIT_USAGE);
 }
 
 /** The one setting a BRIDGE_ERR_CONFIG names in `details.field`, its rule being the message after the field name. */

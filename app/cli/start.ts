@@ -11,7 +11,13 @@ import { type BridgeConfig, isLoopbackHost } from "../config/index.ts";
 import { createLogger } from "../logging.ts";
 import { dashboardLink } from "../dashboard/index.ts";
 import { hasErrorCode } from "../../errors/index.ts";
-import { exitOnAgentClassError, exitOnConfigError, loadConfigWithSourcesOrExit } from "./config-flags.ts";
+import {
+  exitOnAgentClassError,
+  exitOnApiTokenError,
+  exitOnConfigError,
+  exitOnDataDirLocked,
+  loadConfigWithSourcesOrExit,
+} from "./config-flags.ts";
 import { CliExit, EXIT_FAILURE } from "./exit.ts";
 import { onStopSignals, type StopSignal } from "./stop-signals.ts";
 import { listenerUrl } from "../listener-url.ts";
@@ -104,6 +110,10 @@ export async function runStart(flags: Flags, overrides?: Readonly<Record<string,
     // its lines, exit 2. An agents.classes entry that cannot be used ends it as it ends `devices`: one line, exit 1.
     exitOnConfigError(err, sources);
     exitOnAgentClassError(err);
+    // Another bridge on the data directory (exit 1) and an unusable api-token file (exit 2) are the operator's to
+    // resolve as well: one line naming the directory and its holder, or the file and the rule.
+    exitOnDataDirLocked(err);
+    exitOnApiTokenError(err);
     logger.fatal({ err }, "bridge could not be built");
     throw new CliExit(EXIT_FAILURE, "start failed");
   }

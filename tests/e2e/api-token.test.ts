@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { type BridgeProcess, makeTempDir, startBridgeProcess } from "./support/bridge-process.ts";
+import {
+  type BridgeProcess,
+  loopbackStartArgs,
+  makeTempDir,
+  runCli,
+  startBridgeProcess,
+} from "./support/bridge-process.ts";
 
 /** The plain (non-JSON) stdout lines a bridge printed: its log lines are JSON, the token lines of a first start are not. */
 function plainLines(bridge: BridgeProcess): string[] {
@@ -76,6 +82,50 @@ describe("a generated operator API token", () => {
     } finally {
       assert.equal(await bridge.stop(), 0);
       fs.rmSync(v6Dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("an api-token file the bridge cannot use", () => {
+  /** Runs `start` on `dataDir` with no configured token, so the bridge reads `<dataDir>/api-token`. */
+  function startOn(dataDir: string): ReturnType<typeof runCli> {
+    return runCli(loopbackStartArgs(dataDir), { BRIDGE_API_TOKEN: "" });
+  }
+
+  /** Exit 2 and exactly one `config error:` line on stderr; nothing logged as a fault on stdout. */
+  function assertTokenFileRefused(result: ReturnType<typeof runCli>, line: RegExp): void {
+    const output = `${result.stderr}\n${result.stdout}`;
+    assert.equal(result.status, 2, output);
+    assert.equal(result.stderr.split("\n").filter(Boolean).length, 1, output);
+    assert.match(result.stderr, line);
+    assert.doesNotMatch(result.stdout, /"level":60|bridge could not be built|\n\s+at /, output);
+  }
+
+  test("one too short stops start with one line naming the file and the rule, exit 2", () => {
+    const dataDir = makeTempDir("e2e-api-token-short-");
+    try {
+      const file = path.join(dataDir, "api-token");
+      fs.writeFileSync(file, "short\n", { mode: 0o600 });
+      const escaped = file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      assertTokenFileRefused(
+        startOn(dataDir),
+        new RegExp(`^config error: the token file ${escaped} must hold at least 16 characters without whitespace`),
+      );
+      assert.equal(fs.readFileSync(file, "utf8"), "short\n", "the file is left as it was");
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test("one that cannot be read (a folder in its place) stops start with one line naming the file, exit 2", () => {
+    const dataDir = makeTempDir("e2e-api-token-unreadable-");
+    try {
+      const file = path.join(dataDir, "api-token");
+      fs.mkdirSync(file);
+      const escaped = file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      assertTokenFileRefused(startOn(dataDir), new RegExp(`^config error: cannot read the token file ${escaped}: `));
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
