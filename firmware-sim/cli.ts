@@ -63,7 +63,11 @@ interface RawFlags {
   dropMeanMs?: number;
   willTopic?: string;
   clockSkewMs?: number;
-  noClockRatio?: number;
+  /**
+   * `--no-clock-ratio`: commander takes a `--no-` flag as the negation of `clockRatio`, so its value lands there, and
+   * `true` when the flag is absent.
+   */
+  clockRatio?: number | true;
   takeover?: number;
   localAddresses?: string;
   verifyApi?: string;
@@ -209,7 +213,7 @@ async function toFleetOptions(flags: RawFlags, env: NodeJS.ProcessEnv): Promise<
     networkDropMeanMs: flags.dropMeanMs,
     lastWillTopic: flags.willTopic,
     clockSkewMs: flags.clockSkewMs,
-    noClockRatio: flags.noClockRatio,
+    noClockRatio: typeof flags.clockRatio === "number" ? flags.clockRatio : undefined,
     takeoverPairs: flags.takeover,
     localAddresses: flags.localAddresses
       ?.split(",")

@@ -152,6 +152,10 @@ describe("agent-bridge simulator commands", () => {
     const backoff = runCli(["sim", ...url, "--backoff-base-ms", "-1"]);
     assert.equal(backoff.status, 2, backoff.stderr);
     assert.match(backoff.stderr, /^sim: --backoff-base-ms must be a number from 0 to 3600000, got -1 /m);
+    // A --no- flag: commander stores its value under the name without "no" (it was read from nowhere, so ignored).
+    const noClock = runCli(["sim", ...url, "--no-clock-ratio", "2"]);
+    assert.equal(noClock.status, 2, noClock.stderr);
+    assert.match(noClock.stderr, /^sim: --no-clock-ratio must be a number from 0 to 1, got 2 /m);
     assert.doesNotMatch(
       devices.stderr + buffer.stderr + duplicates.stderr + backoff.stderr,
       /offlineBufferSize|duplicateRatio|backoff\.|sim: devices/,
