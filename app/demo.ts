@@ -16,7 +16,13 @@ import type { BridgeTap } from "./bridge/tap.ts";
 import { type Bridge, createBridge } from "./bridge.ts";
 import { dashboardLink } from "./dashboard/index.ts";
 import { demoOnlineLines } from "./demo-online.ts";
-import { exitOnConfigError, loadConfigWithSourcesOrExit } from "./cli/config-flags.ts";
+import {
+  exitOnAgentClassError,
+  exitOnApiTokenError,
+  exitOnConfigError,
+  exitOnDataDirLocked,
+  loadConfigWithSourcesOrExit,
+} from "./cli/config-flags.ts";
 import { onStopSignals } from "./cli/stop-signals.ts";
 import { createLogger } from "./logging.ts";
 import { listenerUrl } from "./listener-url.ts";
@@ -100,7 +106,12 @@ async function runDemoIn(options: DemoOptions, tempDir: string | undefined): Pro
     );
   } catch (err) {
     await sim.close();
+    // Ended as `start` ends them (cli/start.ts, docs/errors.md): problems the operator resolves get one plain line
+    // and their exit code, not a fault's report.
     exitOnConfigError(err, sources);
+    exitOnAgentClassError(err);
+    exitOnDataDirLocked(err);
+    exitOnApiTokenError(err);
     throw err;
   }
   let fleet: ReturnType<typeof createFleet> | undefined;

@@ -2,8 +2,8 @@
  * Config loading shared by every command that needs settings (`start`, `devices`, `demo`): the config file from
  * `--config` or BRIDGE_CONFIG, the environment, the command's flags. Problems are printed, one per line, and end
  * the command with exit code 2; an agent class entry that cannot be used, with exit code 1. The same module ends a
- * start on the other problems the operator resolves, each as one plain line: a data directory another bridge holds
- * (exit 1), an `api-token` file that cannot be used (exit 2).
+ * start or a demo on the other problems the operator resolves, each as one plain line: a data directory another bridge
+ * holds (exit 1), an `api-token` file that cannot be used (exit 2).
  */
 import { BridgeError } from "../../errors/index.ts";
 import { AGENT_CLASS_ERROR } from "../bridge/agent-class-error.ts";
