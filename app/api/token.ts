@@ -31,7 +31,8 @@ export function loadOrCreateApiToken(
   random: (size: number) => Buffer = randomBytes,
 ): { token: string; source: ApiTokenSource } {
   if (configured !== undefined && configured !== "") {
-    checkToken(configured, "api.token");
+    // Named as the setting is (docs/configuration.md), so the refusal reads like the config schema's own.
+    checkToken(configured, "http.apiToken");
     return { token: configured, source: "configured" };
   }
   const file = join(dataDir, API_TOKEN_FILE);

@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
 import { API_TOKEN_FILE, loadOrCreateApiToken, tokensEqual } from "../../app/api/index.ts";
+import { type BridgeError, hasErrorCode } from "../../errors/index.ts";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "api-token-"));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -18,6 +19,16 @@ test("a configured token wins and is checked for length", () => {
     (err: unknown) => (err as { code: string }).code === "BRIDGE_ERR_API_TOKEN",
   );
   assert.equal(fs.existsSync(path.join(dir, API_TOKEN_FILE)), false);
+});
+
+test("a configured token that breaks the rule is refused under its setting's name, http.apiToken", () => {
+  assert.throws(
+    () => loadOrCreateApiToken(dir, "has white space in it"),
+    (err: unknown) =>
+      hasErrorCode(err, "BRIDGE_ERR_API_TOKEN") &&
+      (err as BridgeError).details.field === "http.apiToken" &&
+      (err as Error).message === "http.apiToken must be at least 16 characters without whitespace",
+  );
 });
 
 test("without one, a token is generated once into the data dir with owner-only permissions and reused", () => {
