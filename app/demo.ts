@@ -16,13 +16,7 @@ import type { BridgeTap } from "./bridge/tap.ts";
 import { type Bridge, createBridge } from "./bridge.ts";
 import { dashboardLink } from "./dashboard/index.ts";
 import { demoOnlineLines } from "./demo-online.ts";
-import {
-  exitOnAgentClassError,
-  exitOnApiTokenError,
-  exitOnConfigError,
-  exitOnDataDirLocked,
-  loadConfigWithSourcesOrExit,
-} from "./cli/config-flags.ts";
+import { exitOnBridgeBuildError, loadConfigWithSourcesOrExit } from "./cli/config-flags.ts";
 import { onStopSignals } from "./cli/stop-signals.ts";
 import { createLogger } from "./logging.ts";
 import { listenerUrl } from "./listener-url.ts";
@@ -108,10 +102,7 @@ async function runDemoIn(options: DemoOptions, tempDir: string | undefined): Pro
     await sim.close();
     // Ended as `start` ends them (cli/start.ts, docs/errors.md): problems the operator resolves get one plain line
     // and their exit code, not a fault's report.
-    exitOnConfigError(err, sources);
-    exitOnAgentClassError(err);
-    exitOnDataDirLocked(err);
-    exitOnApiTokenError(err);
+    exitOnBridgeBuildError(err, sources);
     throw err;
   }
   let fleet: ReturnType<typeof createFleet> | undefined;

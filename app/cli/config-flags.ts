@@ -94,6 +94,19 @@ export function exitOnApiTokenError(err: unknown): void {
   exitOnCode(err, "BRIDGE_ERR_API_TOKEN", "config error", EXIT_USAGE);
 }
 
+/**
+ * Ends `start` or `demo` when building the bridge failed on something the operator resolves: a setting (its lines,
+ * exit 2), an agents.classes entry (one line, exit 1, as `devices` ends), another bridge on the data directory (one
+ * line naming its holder, exit 1), an unusable api-token file (one line naming the file and the rule, exit 2). Returns
+ * for any other error, a fault the caller reports.
+ */
+export function exitOnBridgeBuildError(err: unknown, sources: ReadonlyMap<string, string>): void {
+  exitOnConfigError(err, sources);
+  exitOnAgentClassError(err);
+  exitOnDataDirLocked(err);
+  exitOnApiTokenError(err);
+}
+
 /** The one setting a BRIDGE_ERR_CONFIG names in `details.field`, its rule being the message after the field name. */
 function issuesOf(err: BridgeError): AgentConfigIssue[] {
   const field = err.details.field;

@@ -11,13 +11,7 @@ import { type BridgeConfig, isLoopbackHost } from "../config/index.ts";
 import { createLogger } from "../logging.ts";
 import { dashboardLink } from "../dashboard/index.ts";
 import { hasErrorCode } from "../../errors/index.ts";
-import {
-  exitOnAgentClassError,
-  exitOnApiTokenError,
-  exitOnConfigError,
-  exitOnDataDirLocked,
-  loadConfigWithSourcesOrExit,
-} from "./config-flags.ts";
+import { exitOnBridgeBuildError, loadConfigWithSourcesOrExit } from "./config-flags.ts";
 import { CliExit, EXIT_FAILURE } from "./exit.ts";
 import { onStopSignals, type StopSignal } from "./stop-signals.ts";
 import { listenerUrl } from "../listener-url.ts";
@@ -106,14 +100,9 @@ export async function runStart(flags: Flags, overrides?: Readonly<Record<string,
   try {
     bridge = await createBridge(config, { logger });
   } catch (err) {
-    // A bad agents.config option, or a setting the engine client refuses, is a configuration problem like any other:
-    // its lines, exit 2. An agents.classes entry that cannot be used ends it as it ends `devices`: one line, exit 1.
-    exitOnConfigError(err, sources);
-    exitOnAgentClassError(err);
-    // Another bridge on the data directory (exit 1) and an unusable api-token file (exit 2) are the operator's to
-    // resolve as well: one line naming the directory and its holder, or the file and the rule.
-    exitOnDataDirLocked(err);
-    exitOnApiTokenError(err);
+    // A bad agents.config option or a setting the engine client refuses, an unusable agents.classes entry, another
+    // bridge on the data directory, an unusable api-token file: the operator's to resolve, one plain line each.
+    exitOnBridgeBuildError(err, sources);
     logger.fatal({ err }, "bridge could not be built");
     throw new CliExit(EXIT_FAILURE, "start failed");
   }
