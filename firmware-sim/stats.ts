@@ -45,6 +45,10 @@ export interface FleetCounters {
   bufferDropped: number;
   telemetrySent: number;
   telemetryAcked: number;
+  /** Hellos sent again on `BRIDGE_ERR_TELEMETRY_ALIASES_UNKNOWN` (the agent lost the metric alias table). */
+  aliasHellos: number;
+  /** Telemetry frames refused with `BRIDGE_ERR_TELEMETRY_ALIASES_UNKNOWN` and queued again after the hello. */
+  telemetryResent: number;
   /** Down messages received. */
   downReceived: number;
   identityFrames: number;
@@ -90,6 +94,8 @@ export function createCounters(): FleetCounters {
     bufferDropped: 0,
     telemetrySent: 0,
     telemetryAcked: 0,
+    aliasHellos: 0,
+    telemetryResent: 0,
     downReceived: 0,
     identityFrames: 0,
     desiredFrames: 0,

@@ -74,6 +74,15 @@ export class Outbox {
     return id;
   }
 
+  /**
+   * The message sent longest ago, not yet acknowledged, that `match` accepts. Packet ids are added to the map as they
+   * are sent and removed on their PUBACK, so its order is the order of sending.
+   */
+  oldestInflight(match: (message: Outgoing) => boolean): Outgoing | undefined {
+    for (const entry of this.#inflight.values()) if (entry.message && match(entry.message)) return entry.message;
+    return undefined;
+  }
+
   /** A duplicate of packet `messageId` was sent: one more PUBACK will come for it. */
   owesExtra(messageId: number): void {
     const entry = this.#inflight.get(messageId);

@@ -60,6 +60,11 @@ export class Publisher {
     if (this.#connection) this.#transmit(this.#outbox.track(message, 1), message);
   }
 
+  /** The oldest message in flight that `match` accepts (Outbox.oldestInflight). */
+  oldestInflight(match: (message: Outgoing) => boolean): Outgoing | undefined {
+    return this.#outbox.oldestInflight(match);
+  }
+
   flush(): void {
     if (!this.#flowing || !this.#connection) return;
     const max = this.behaviour.maxInflight;

@@ -27,6 +27,11 @@ export class UpEncoder {
     const topic = channel === "hello" ? this.topics.up(channel, this.codecName) : this.topics.up(channel);
     return { channel, topic, payload: this.codec.encodeUp(channel, frame), kind, ref, dup: false, sentMs: 0 };
   }
+
+  /** The hello of a device with `profile`: the first message of every connection, and the answer to a lost table. */
+  hello(profile: Profile): Outgoing {
+    return this.encode("hello", helloFrame(profile, this.codecName), "hello", undefined);
+  }
 }
 
 /** The hello of a device with `profile` speaking `codec`. */

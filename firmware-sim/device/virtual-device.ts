@@ -16,6 +16,7 @@ import type { ViolationKind } from "../invariants/violations.ts";
 import { type CloseReason, LeanConnection } from "../mqtt/lean-connection.ts";
 import type { ScheduledTask } from "../scheduler.ts";
 import { DeviceTopics } from "../wire.ts";
+import { AliasRecovery } from "./alias-recovery.ts";
 import { CommandBook } from "./command-book.ts";
 import { connectPacketFor } from "./connect-packet.ts";
 import { ConnectionCounters } from "./connection-counters.ts";
@@ -28,7 +29,7 @@ import { ReasonTracker } from "./reason-tracker.ts";
 import { ReconnectBackoff } from "./reconnect-backoff.ts";
 import { DeviceShadow } from "./shadow.ts";
 import { TelemetryProducer } from "./telemetry-producer.ts";
-import { helloFrame, UpEncoder } from "./up-encoder.ts";
+import { UpEncoder } from "./up-encoder.ts";
 
 /** Where a device is in its connection loop. */
 export type DevicePhase = "off" | "connecting" | "subscribing" | "hello" | "online" | "backoff" | "stopped";
@@ -42,6 +43,7 @@ export class VirtualDevice implements DeviceContext {
   readonly commands: CommandBook;
   readonly reasons = new ReasonTracker();
   readonly shadow: DeviceShadow | undefined;
+  readonly aliases: AliasRecovery;
   readonly #config: DeviceConfig;
   readonly #env: DeviceEnv;
   readonly #codec: Codec;
@@ -112,6 +114,7 @@ export class VirtualDevice implements DeviceContext {
       : undefined;
     this.#counters = new ConnectionCounters(env.metrics);
     this.#backoff = new ReconnectBackoff(env);
+    this.aliases = new AliasRecovery(this.#publisher, env.metrics, () => this.#up.hello(config.profile));
   }
 
   get phase(): DevicePhase {
@@ -313,9 +316,8 @@ export class VirtualDevice implements DeviceContext {
 
   #sendHello(): void {
     this.#phase = "hello";
-    const message = this.#up.encode("hello", helloFrame(this.profile, this.#config.codec), "hello", undefined);
     // The hello skips the buffer: it must be the first message of every connection.
-    this.#publisher.sendFirst(message);
+    this.#publisher.sendFirst(this.#up.hello(this.profile));
   }
 
   #online(): void {
@@ -344,7 +346,7 @@ export class VirtualDevice implements DeviceContext {
 
   #onPuback(messageId: number): void {
     const message = this.#publisher.onPuback(messageId);
-    if (!message) return;
+    if (!message || this.aliases.acked(message)) return;
     const m = this.metrics;
     switch (message.kind) {
       case "hello":
@@ -384,6 +386,7 @@ export class VirtualDevice implements DeviceContext {
     this.#backoff.closed();
     this.#counters.closed(reason);
     this.#lastErrorCode = reason.kind === "error" ? reason.code : undefined;
+    this.aliases.connectionLost();
     this.#publisher.detach();
     if (this.#phase === "online")
       env.listener.offline(this.deviceId, reason.kind === "local" ? reason.reason : reason.kind);

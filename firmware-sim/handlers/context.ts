@@ -1,4 +1,5 @@
 import type { UpChannel, UpFrames } from "../../codecs/frames.ts";
+import type { AliasRecovery } from "../device/alias-recovery.ts";
 import type { CommandBook } from "../device/command-book.ts";
 import type { ReasonTracker } from "../device/reason-tracker.ts";
 import type { DeviceShadow } from "../device/shadow.ts";
@@ -15,6 +16,8 @@ export interface DeviceContext {
   readonly reasons: ReasonTracker;
   /** Present for profiles with a shadow. */
   readonly shadow: DeviceShadow | undefined;
+  /** Says hello again and resends when the agent refuses telemetry for want of the metric alias table. */
+  readonly aliases: Pick<AliasRecovery, "aliasesUnknown">;
   /** Fleet (true) time, ms since the epoch. */
   nowMs(): number;
   /** The device's own clock (skewed), or undefined for a device without a clock. */

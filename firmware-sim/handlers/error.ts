@@ -2,8 +2,9 @@ import type { ErrorFrame } from "../../codecs/frames.ts";
 import type { DeviceContext } from "./context.ts";
 
 /**
- * `down/error`: something the device sent was refused. Two cases need firmware action: a stale reported-state
- * version (the frame carries the current one in `v`; re-report the whole state on it) and the failure of the open
+ * `down/error`: something the device sent was refused. Three cases need firmware action: a stale reported-state
+ * version (the frame carries the current one in `v`; re-report the whole state on it), telemetry refused because the
+ * agent does not know the metric alias table (say hello with it again, then resend), and the failure of the open
  * reasoning request (give up on it).
  */
 export function handleError(ctx: DeviceContext, frame: ErrorFrame): void {
@@ -14,6 +15,10 @@ export function handleError(ctx: DeviceContext, frame: ErrorFrame): void {
     m.counters.staleStateErrors++;
     m.counters.stateReports++;
     ctx.send("state", ctx.shadow.onStale(frame.v));
+    return;
+  }
+  if (frame.code === "BRIDGE_ERR_TELEMETRY_ALIASES_UNKNOWN") {
+    ctx.aliases.aliasesUnknown();
     return;
   }
   if (frame.id !== undefined && frame.id === ctx.reasons.openId) {

@@ -41,6 +41,7 @@ export function formatSummary(report: FleetReport, maxViolations = 20): string {
     ["buffered offline / dropped oldest", `${c.buffered} / ${c.bufferDropped}`],
     ["undelivered at stop", `${report.undelivered}`],
     ["telemetry sent / acked", `${c.telemetrySent} / ${c.telemetryAcked}`],
+    ["alias table hellos again / telemetry resent", `${c.aliasHellos} / ${c.telemetryResent}`],
     ["publish->PUBACK ms p50 / p90 / p99 / max", `${l.p50Ms} / ${l.p90Ms} / ${l.p99Ms} / ${l.maxMs}`],
     ["down frames received", `${c.downReceived}`],
     ["desired-state frames / state reports", `${c.desiredFrames} / ${c.stateReports}`],

@@ -174,6 +174,7 @@ describe("the command invariant", () => {
       commands: new CommandBook(),
       reasons: undefined as never,
       shadow: undefined,
+      aliases: { aliasesUnknown: () => {} },
       nowMs: () => 0,
       deviceNowMs: () => undefined,
       send: () => {},

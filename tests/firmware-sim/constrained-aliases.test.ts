@@ -1,16 +1,19 @@
 /**
  * The constrained profile sends its readings by position through a metric alias table declared in every hello
- * (docs/protocol.md, "Metric aliases"); the real bridge stores them by name.
+ * (docs/protocol.md, "Metric aliases"); the real bridge stores them by name. When the agent loses the table, the
+ * device says hello again and resends what was refused (docs/firmware-sim.md, "lost alias table").
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
-import { createFleet, seededRandom } from "../../firmware-sim/index.ts";
+import { createFleet, seededRandom, verifierFromReader } from "../../firmware-sim/index.ts";
 import { getProfile } from "../../firmware-sim/profiles/index.ts";
 import { telemetryReadings } from "../../firmware-sim/profiles/profile.ts";
 import { createLoopbackBridge, provisionDevices } from "../support/in-process-bridge.ts";
+import { startAliasLosingBroker } from "./helpers/alias-losing-broker.ts";
+import { runUntil } from "./helpers/wait.ts";
 
 describe("constrained firmware with metric aliases", () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "sim-aliases-"));
@@ -57,6 +60,41 @@ describe("constrained firmware with metric aliases", () => {
       }
     } finally {
       await bridge.stop();
+    }
+  });
+
+  it("says hello again when the agent lost its table, once per burst, and resends the refused readings", async () => {
+    const broker = await startAliasLosingBroker({ forgetAfter: 5 });
+    try {
+      const fleet = createFleet({
+        url: broker.url,
+        devices: 2,
+        profile: "constrained",
+        codec: "cbor",
+        rate: 50,
+        settleMs: 100,
+        random: seededRandom(5),
+        verifyTelemetry: verifierFromReader(async (id) => broker.stored(id).map((seq) => ({ seq }))),
+      });
+      const report = await runUntil(fleet, (s) => s.counters.telemetryAcked >= 40, "telemetry after the loss");
+      const c = report.stats.counters;
+      let refused = 0;
+      for (const id of fleet.deviceIds) {
+        refused += broker.refused(id);
+        assert.equal(broker.hellos(id), 2, `${id}: the hello of its connection and one more after the loss`);
+        const stored = broker.stored(id);
+        assert.ok(stored.length > 5 + broker.refused(id), `${id}: readings after the loss were stored`);
+        assert.equal(new Set(stored).size, stored.length, `${id}: only the refused readings were sent again`);
+      }
+      assert.ok(refused >= 2, "each device had at least one frame refused");
+      assert.equal(report.stats.errorCodes.BRIDGE_ERR_TELEMETRY_ALIASES_UNKNOWN, refused);
+      assert.equal(c.aliasHellos, 2, "one hello per device and burst, not one per refused frame");
+      assert.equal(c.telemetryResent, refused);
+      assert.deepEqual(report.violationCounts, {});
+      assert.equal(report.telemetryCheck.status, "checked");
+      if (report.telemetryCheck.status === "checked") assert.equal(report.telemetryCheck.missingMessages, 0);
+    } finally {
+      await broker.close();
     }
   });
 });
