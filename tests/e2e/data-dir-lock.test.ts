@@ -8,33 +8,20 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { acquireDataDirLock, LOCK_FILE } from "../../app/bridge/data-dir-lock.ts";
 import { hasErrorCode } from "../../errors/index.ts";
 import {
   BIN,
-  type BridgeProcess,
   loopbackStartArgs,
-  makeTempDir,
   ROOT,
   runCli,
   startBridgeProcess,
+  suiteCleanup,
   TEST_API_TOKEN,
 } from "./support/bridge-process.ts";
 
-const dirs: string[] = [];
-const running: BridgeProcess[] = [];
-
-after(async () => {
-  for (const b of running) await b.stop("SIGKILL");
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(prefix: string): string {
-  const dir = makeTempDir(prefix);
-  dirs.push(dir);
-  return dir;
-}
+const { tempDir, running } = suiteCleanup();
 
 /** Runs a `start` that is expected to fail at once; a start that wrongly runs is killed after 30 s. */
 function startExpectingFailure(dataDir: string): { status: number | null; stdout: string; stderr: string } {

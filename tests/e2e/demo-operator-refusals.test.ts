@@ -6,22 +6,10 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { after, describe, test } from "node:test";
-import { type BridgeProcess, makeTempDir, runCli, startBridgeProcess } from "./support/bridge-process.ts";
+import { describe, test } from "node:test";
+import { runCli, startBridgeProcess, suiteCleanup } from "./support/bridge-process.ts";
 
-const dirs: string[] = [];
-const running: BridgeProcess[] = [];
-
-after(async () => {
-  for (const b of running) await b.stop("SIGKILL");
-  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function tempDir(prefix: string): string {
-  const dir = makeTempDir(prefix);
-  dirs.push(dir);
-  return dir;
-}
+const { tempDir, running } = suiteCleanup();
 
 /** A demo on `dataDir` that should stop before it runs; its duration only bounds one that wrongly runs. */
 function demoOn(dataDir: string): ReturnType<typeof runCli> {

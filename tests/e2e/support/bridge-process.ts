@@ -6,6 +6,7 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { after } from "node:test";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -58,6 +59,32 @@ function installReaper(): void {
 
 export function makeTempDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/** What a suite starts that its end must clean up (see {@link suiteCleanup}). */
+export interface SuiteCleanup {
+  /** A temporary directory, removed after the suite. */
+  tempDir(prefix: string): string;
+  /** Bridge processes the suite started; those still here after it are killed (SIGKILL). */
+  readonly running: BridgeProcess[];
+}
+
+/** Registers, once at the top of a test file, the removal of its temporary directories and bridge processes. */
+export function suiteCleanup(): SuiteCleanup {
+  const dirs: string[] = [];
+  const running: BridgeProcess[] = [];
+  after(async () => {
+    for (const b of running) await b.stop("SIGKILL");
+    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    tempDir(prefix) {
+      const dir = makeTempDir(prefix);
+      dirs.push(dir);
+      return dir;
+    },
+    running,
+  };
 }
 
 export interface StartOptions {
