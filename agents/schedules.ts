@@ -39,7 +39,10 @@ function toSchedule(row: ScheduleRow): Schedule {
   return s;
 }
 
-/** Next run of a cron expression strictly after `afterMs`; croner parses it (5 or 6 fields, UTC). */
+/**
+ * Next run of a cron expression strictly after `afterMs`, null when there is none (a year gone); croner parses it, in
+ * UTC: 5 fields, 6 with seconds first, 7 with a year last, or a nickname (`@daily`).
+ */
 export function nextCronTime(expression: string, afterMs: number): number | null {
   const next = new Cron(expression, { paused: true, timezone: "Etc/UTC" }).nextRun(new Date(afterMs));
   return next === null ? null : next.getTime();

@@ -270,6 +270,36 @@ describe("agent schedules", () => {
     }
   });
 
+  test("a cron may name a year (7 fields: it fires in that year, then its schedule ends) or be a nickname", async () => {
+    fired.length = 0;
+    const clock = new ManualClock(Date.UTC(2026, 11, 31, 0, 0, 0));
+    const rt = runtime(path.join(t.dir, "cron-forms"), clock);
+    await rt.start();
+    try {
+      const t0 = clock.now();
+      const past = await rt.call("a", "cron", ["0 0 0 1 1 * 2020"]);
+      assert.equal(!past.ok && past.code, "BRIDGE_ERR_SCHEDULE_INVALID", "a year gone never fires: refused");
+      assert.equal((await rt.call("a", "cron", ["0 0 12 1 1 * 2027"])).ok, true);
+      assert.equal((await rt.call("a", "cron", ["@hourly"])).ok, true);
+      const times = await rt.call("a", "list", ["cron"]);
+      assert.ok(times.ok);
+      assert.deepEqual(
+        (times.value as Array<{ time: number }>).map((s) => s.time).sort((x, y) => x - y),
+        [t0 + 3_600_000, Date.UTC(2027, 0, 1, 12, 0, 0)],
+      );
+      await clock.advance(Date.UTC(2027, 0, 2) - t0);
+      // @hourly fires at every hour; at noon on 1 January 2027 the year's cron fires beside it, once.
+      const firesAt = (ms: number) => fired.filter((f) => f.at === ms).length;
+      assert.equal(firesAt(Date.UTC(2027, 0, 1, 11, 0, 0)), 1);
+      assert.equal(firesAt(Date.UTC(2027, 0, 1, 12, 0, 0)), 2, "the 2027 cron fired at its time");
+      const left = await rt.call("a", "list", ["cron"]);
+      assert.ok(left.ok);
+      assert.equal((left.value as unknown[]).length, 1, "only @hourly is left: the 2027 cron has no next run");
+    } finally {
+      await rt.shutdown();
+    }
+  });
+
   test("an interval shorter than a millisecond is refused instead of firing in a zero-delay loop", async () => {
     fired.length = 0;
     const clock = new ManualClock();
