@@ -12,8 +12,6 @@ import type { AgentClassConfig } from "../config/index.ts";
 import { AGENT_CLASS_ERROR } from "./agent-class-error.ts";
 import { type AgentClassFallback, agentClassFallback } from "./agent-class-fallback.ts";
 
-export { AGENT_CLASS_ERROR } from "./agent-class-error.ts";
-
 /** An agent class mapped to device ids by a glob pattern, as the runtime takes it. */
 export interface LoadedAgentClass {
   pattern: string;

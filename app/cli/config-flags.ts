@@ -81,7 +81,7 @@ export function exitOnAgentClassError(err: unknown): void {
  * line naming the directory and the holder's pid (or the lock file it could not create), exit 1, a conflict at run
  * time rather than a bad setting. Returns for any other error.
  */
-export function exitOnDataDirLocked(err: unknown): void {
+function exitOnDataDirLocked(err: unknown): void {
   exitOnCode(err, "BRIDGE_ERR_DATA_DIR_LOCKED", "error", EXIT_FAILURE);
 }
 
@@ -90,7 +90,7 @@ export function exitOnDataDirLocked(err: unknown): void {
  * be read or written, or breaks the token rule): one `config error:` line naming the file and the rule, exit 2, as
  * for an invalid `http.apiToken`, which the same rule refuses. Returns for any other error.
  */
-export function exitOnApiTokenError(err: unknown): void {
+function exitOnApiTokenError(err: unknown): void {
   exitOnCode(err, "BRIDGE_ERR_API_TOKEN", "config error", EXIT_USAGE);
 }
 
