@@ -15,6 +15,7 @@ import { exitOnBridgeBuildError, loadConfigWithSourcesOrExit } from "./config-fl
 import { CliExit, EXIT_FAILURE } from "./exit.ts";
 import { onStopSignals, type StopSignal } from "./stop-signals.ts";
 import { listenerUrl } from "../listener-url.ts";
+import { memoryReducerOff } from "../node-flags.ts";
 
 type Flags = Record<string, unknown>;
 
@@ -147,7 +148,15 @@ export async function runStart(flags: Flags, overrides?: Readonly<Record<string,
     // lines must still find it. A configured token is the operator's own.
     const tokenFile = bridge.apiTokenSource === "configured" ? undefined : join(config.dataDir, API_TOKEN_FILE);
     logger.info(
-      { addresses, dashboard, dataDir: config.dataDir, apiTokenFile: tokenFile, engines: config.engine.urls.length },
+      {
+        addresses,
+        dashboard,
+        dataDir: config.dataDir,
+        apiTokenFile: tokenFile,
+        engines: config.engine.urls.length,
+        // Whether node was started as `npm start` starts it (app/node-flags.ts): "on" costs a quiet bridge latency.
+        memoryReducer: memoryReducerOff() ? "off" : "on",
+      },
       "bridge started",
     );
     if (bridge.apiTokenSource === "generated") printGeneratedToken(bridge.apiToken, dashboard, tokenFile ?? "");
