@@ -8,7 +8,7 @@ import { generateKeyPairSync } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
-import { makeTempDir, ROOT, runCli } from "./support/bridge-process.ts";
+import { loopbackStartArgs, makeTempDir, ROOT, runCli } from "./support/bridge-process.ts";
 
 const fixtures = path.join(ROOT, "tests/broker/fixtures");
 const CERT = path.join(fixtures, "server-cert.pem");
@@ -34,20 +34,7 @@ const otherKey = file(
 function start(args: string[]): ReturnType<typeof runCli> {
   const dataDir = makeTempDir("start-tls-material-data-");
   try {
-    return runCli([
-      "start",
-      "--data-dir",
-      dataDir,
-      "--host",
-      "127.0.0.1",
-      "--mqtt-port",
-      "0",
-      "--http-port",
-      "0",
-      "--tls-port",
-      "0",
-      ...args,
-    ]);
+    return runCli([...loopbackStartArgs(dataDir), "--tls-port", "0", ...args]);
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
