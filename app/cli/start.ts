@@ -154,7 +154,7 @@ export async function runStart(flags: Flags, overrides?: Readonly<Record<string,
         dataDir: config.dataDir,
         apiTokenFile: tokenFile,
         engines: config.engine.urls.length,
-        // Whether node was started as `npm start` starts it (app/node-flags.ts): "on" costs a quiet bridge latency.
+        // "off" only when the operator passed node --no-memory-reducer (app/node-flags.ts says what it trades).
         memoryReducer: memoryReducerOff() ? "off" : "on",
       },
       "bridge started",

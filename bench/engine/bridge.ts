@@ -17,7 +17,7 @@
  * of the throughput bridge there; summarize it with bench/fleet/profile-summary.ts), --compare-bin FILE (a second
  * throughput bridge started from another build's bin/agent-bridge.js, e.g. a git worktree of the baseline commit,
  * measured as mode "compare" in the same rounds, so two builds are compared under the same load; with
- * --compare-plain-node it runs without the node flags `npm start` passes, app/node-flags.ts), --floor (a bare
+ * --compare-node-flags "FLAGS" it runs with those node flags, space-separated, to measure a V8 option), --floor (a bare
  * relay, bench/engine/relay-floor.ts: plain aedes, the same prompt, undici and CBOR frames, measured as mode "floor"
  * in the same rounds: what any MQTT-to-engine relay adds on this machine, so the bridge's own share is the bridge's
  * added latency minus the floor's). Figures are medians
@@ -58,7 +58,7 @@ const jsonFile = option("json", "");
 const deadlineS = Number(option("deadline-s", "900"));
 const cpuProfDir = option("cpu-prof", "");
 const compareBin = option("compare-bin", "");
-const comparePlainNode = flag("compare-plain-node");
+const compareNodeFlags = option("compare-node-flags", "").split(" ").filter((f) => f !== "");
 const pairCount = Number(option("pairs", "48"));
 const withFloor = flag("floor");
 const MODEL = "sim-llama-3.1-8b";
@@ -145,7 +145,6 @@ async function bridgeWith(
   deviceAgent: Record<string, unknown>,
   nodeFlags: string[] = [],
   bin?: string,
-  plainNode = false,
 ): Promise<Target> {
   const dir = cleanup.tempDir("bench-engine-bridge-");
   const configFile = path.join(dir, "config.json");
@@ -164,7 +163,6 @@ async function bridgeWith(
       apiToken: "bench-token-0123456789abcdef",
       anonymous: true,
       nodeFlags,
-      plainNode,
       ...(bin === undefined ? {} : { bin }),
     },
     cleanup,
@@ -232,9 +230,8 @@ async function main(): Promise<void> {
         sim.url,
         maxConcurrency,
         { maxHistoryTurns: 0, promptTelemetryRows: 0 },
-        [],
+        compareNodeFlags,
         path.resolve(compareBin),
-        comparePlainNode,
       );
       const viaCompare = { ...bridgeMode(`mqtt://${compare.host}:${compare.port}`, outputTokens), name: "compare" };
       modes.push(viaCompare);
@@ -312,7 +309,8 @@ async function main(): Promise<void> {
     `reasoning path through the bridge: answers of ${lengths.minTokens} to ${lengths.maxTokens} tokens (mean ${outputTokens}, spread ${lengths.spread}), time scale ${timeScale}, >= ${perWorker} requests per device and >= ${minRequests} per run, median of ${rounds} rounds${thinkMs > 0 ? `, think time uniform in [0, ${thinkMs}) ms` : ""}`,
   );
   const bridgeModes = ["bridge", ...(compareBin === "" ? [] : ["compare"]), ...(withFloor ? ["floor"] : [])];
-  const compareLabel = comparePlainNode ? `${compareBin}, node without the flags npm start passes` : compareBin;
+  const compareLabel =
+    compareNodeFlags.length > 0 ? `${compareBin}, node flags ${compareNodeFlags.join(" ")}` : compareBin;
   lines.push(...rowTables(results, concurrencies, bridgeModes, idleCpuMsPerS, compareLabel));
   lines.push(
     `chunks lost on the way (QoS 0): ${lostChunks}; CPU while idle, ms/s: ${bridgeModes.map((name) => `${name} ${f(idleCpuMsPerS.get(name) ?? Number.NaN)}`).join(", ")}; load average at the end: ${os
@@ -352,7 +350,7 @@ async function main(): Promise<void> {
             timeScale,
             turns,
             compareBin,
-            comparePlainNode,
+            compareNodeFlags,
             floor: withFloor,
           },
           results,

@@ -8,7 +8,8 @@
  * messages that cannot be read back (must be 0). Prints markdown tables and writes bench/results/fleet-*.json.
  *
  * Options: --quick (about 2 minutes), --cpu-prof (write a V8 CPU profile of the bridge during its sweep and its scale
- * phase to bench/results/), --only sweep,scale,crash, --targets aedes,mosquitto,bridge (default all three).
+ * phase to bench/results/), --only sweep,scale,crash, --targets aedes,mosquitto,bridge (default all three),
+ * --node-flags "FLAGS" (node flags for the bridge, e.g. a V8 option whose cost is measured against a run without it).
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -23,6 +24,9 @@ import type { TargetName } from "./targets.ts";
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
 const cpuProf = argv.includes("--cpu-prof");
+const nodeFlagsArg = argv.indexOf("--node-flags");
+/** `--node-flags "FLAGS"`: node flags for the bridge (space-separated), to measure what a V8 option changes. */
+const bridgeNodeFlags = (nodeFlagsArg >= 0 ? argv[nodeFlagsArg + 1] ?? "" : "").split(" ").filter((f) => f !== "");
 const onlyArg = argv.indexOf("--only");
 const only = new Set((onlyArg >= 0 ? argv[onlyArg + 1] ?? "" : "sweep,scale,crash").split(","));
 
@@ -67,7 +71,7 @@ const disarmDeadline = cleanup.guardProcess("fleet benchmark", deadlineMs, log);
 
 const startedAt = new Date();
 const m = machine();
-log(`fleet benchmark${quick ? " (quick)" : ""}: ${m.nproc} x ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, node ${m.node}, load ${m.loadAverage.map((l) => l.toFixed(1)).join(" ")}`);
+log(`fleet benchmark${quick ? " (quick)" : ""}${bridgeNodeFlags.length > 0 ? ` (bridge node flags: ${bridgeNodeFlags.join(" ")})` : ""}: ${m.nproc} x ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, node ${m.node}, load ${m.loadAverage.map((l) => l.toFixed(1)).join(" ")}`);
 const sweeps: SweepPhaseResult[] = [];
 const scales: ScalePhaseResult[] = [];
 let crash: CrashPhaseResult | undefined;
@@ -77,11 +81,11 @@ try {
   if (only.has("sweep")) {
     log(`\n[1/3] throughput sweep: ${DEVICES} devices, QoS 1 CBOR telemetry, window ${sweepOptions.windowPerDevice} per device, ${sweepOptions.stepMs} ms per step`);
     for (const name of targets) {
-      let flags: string[] | undefined;
+      let flags = bridgeNodeFlags;
       if (cpuProf && name === "bridge") {
         profileDir = path.join(resultsDir, `fleet-cpu-prof-${startedAt.toISOString().replace(/[:.]/g, "-")}`);
         fs.mkdirSync(profileDir, { recursive: true });
-        flags = ["--cpu-prof", "--cpu-prof-dir", profileDir];
+        flags = [...bridgeNodeFlags, "--cpu-prof", "--cpu-prof-dir", profileDir];
       }
       const r = await sweepPhase(name, DEVICES, sweepOptions, cleanup, log, flags);
       if (r) sweeps.push(r);
@@ -91,11 +95,11 @@ try {
   if (only.has("scale")) {
     log(`\n[2/3] idle connection scale: ${scaleCounts.join(", ")} devices, agents hibernated (idle timeout 1 s), bridge in anonymous mode`);
     for (const name of targets) {
-      let flags: string[] | undefined;
+      let flags = bridgeNodeFlags;
       if (cpuProf && name === "bridge") {
         profileDir = path.join(resultsDir, `fleet-cpu-prof-scale-${startedAt.toISOString().replace(/[:.]/g, "-")}`);
         fs.mkdirSync(profileDir, { recursive: true });
-        flags = ["--cpu-prof", "--cpu-prof-dir", profileDir];
+        flags = [...bridgeNodeFlags, "--cpu-prof", "--cpu-prof-dir", profileDir];
       }
       const r = await scalePhase(name, scaleCounts, cleanup, log, flags);
       if (r) scales.push(r);
@@ -105,7 +109,7 @@ try {
     const bridgeSweep = sweeps.find((s) => s.target === "bridge");
     const rate = Math.round(bridgeSweep ? Math.min(0.8 * bridgeSweep.capacityPerSec, 5000) : 2000);
     log(`\n[3/3] SIGKILL under load: 20 authenticated devices at ${rate} msg/s, restart on the same data dir, read back through the REST API`);
-    crash = await crashPhase(20, rate, quick ? 4000 : 8000, cleanup, log);
+    crash = await crashPhase(20, rate, quick ? 4000 : 8000, cleanup, log, bridgeNodeFlags);
   }
 } finally {
   cleanup.all();
@@ -113,7 +117,7 @@ try {
 
 const bridgeSweep = sweeps.find((s) => s.target === "bridge");
 const provisionPerSecretMs = bridgeSweep?.provisionMs !== undefined ? bridgeSweep.provisionMs / bridgeSweep.devices : undefined;
-console.log(`\n## Fleet benchmark ${startedAt.toISOString()}${quick ? " (--quick)" : ""}\n`);
+console.log(`\n## Fleet benchmark ${startedAt.toISOString()}${quick ? " (--quick)" : ""}${bridgeNodeFlags.length > 0 ? ` (bridge node flags: ${bridgeNodeFlags.join(" ")})` : ""}\n`);
 if (sweeps.length > 0) console.log(`### Throughput sweep (${DEVICES} devices)\n\n${sweepTables(sweeps)}\n`);
 if (provisionPerSecretMs !== undefined) {
   console.log(`Provisioning ${bridgeSweep?.devices} scrypt secrets took ${Math.round(bridgeSweep?.provisionMs ?? 0)} ms (${provisionPerSecretMs.toFixed(1)} ms each, 4 at a time): 10,000 would take about ${Math.round((provisionPerSecretMs * 10_000) / 1000)} s.\n`);

@@ -238,8 +238,8 @@ export interface CrashPhaseResult {
 }
 
 /** SIGKILL the authenticated bridge mid-run, restart it on the same data dir, read every acknowledged seq back. */
-export async function crashPhase(devices: number, ratePerSec: number, runMs: number, cleanup: Cleanup, log: Log): Promise<CrashPhaseResult> {
-  const started = await startTarget("bridge", cleanup, { provision: devices, idPrefix: "crash-", idleTimeoutMs: 60_000, maxConnections: 20_000 });
+export async function crashPhase(devices: number, ratePerSec: number, runMs: number, cleanup: Cleanup, log: Log, nodeFlags?: string[]): Promise<CrashPhaseResult> {
+  const started = await startTarget("bridge", cleanup, { provision: devices, idPrefix: "crash-", idleTimeoutMs: 60_000, maxConnections: 20_000, nodeFlags });
   if (!started?.dataDir || !started.configFile) throw new Error("bridge did not start");
   const { dataDir, configFile } = started;
   const driver = startDriver(cleanup);
@@ -255,7 +255,7 @@ export async function crashPhase(devices: number, ratePerSec: number, runMs: num
     const ackedBeforeKill = Object.values(acked).reduce((n, seqs) => n + seqs.length, 0);
     log(`  killed the bridge after ${killedAfterMs} ms: ${ackedBeforeKill} messages acknowledged, ${run.disconnects} devices cut off`);
     const restartAt = performance.now();
-    second = await startBridge({ dataDir, configFile, apiToken: API_TOKEN, anonymous: false }, cleanup);
+    second = await startBridge({ dataDir, configFile, apiToken: API_TOKEN, anonymous: false, nodeFlags }, cleanup);
     const restartMs = performance.now() - restartAt;
     const verify = httpTelemetryVerifier({ baseUrl: second.apiUrl ?? "", token: API_TOKEN });
     let lost = 0;

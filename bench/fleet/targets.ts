@@ -9,7 +9,6 @@ import path from "node:path";
 import readline from "node:readline";
 import type { Cleanup } from "./cleanup.ts";
 import { inspectorUrlIn } from "./inspector-gc.ts";
-import { BRIDGE_NODE_FLAGS } from "../../app/node-flags.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const BIN = path.join(ROOT, "bin/agent-bridge.js");
@@ -89,21 +88,18 @@ export interface BridgeStartOptions {
   configFile: string;
   apiToken: string;
   anonymous: boolean;
-  /** Extra node flags before the script (e.g. --cpu-prof), after the bridge's own (BRIDGE_NODE_FLAGS). */
+  /** Node flags before the script (e.g. --cpu-prof, or a V8 option whose effect is measured). */
   nodeFlags?: string[];
-  /** Run node without the bridge's own flags (what `npm start` passes), to measure what they change. */
-  plainNode?: boolean;
   /** The bridge's entry script; default this checkout's bin/agent-bridge.js (another build's, to compare two). */
   bin?: string;
 }
 
 /**
- * `agent-bridge start` on 127.0.0.1 with the node flags `npm start` passes, ports picked by the OS, read back from its
- * "bridge started" log line.
+ * `agent-bridge start` on 127.0.0.1 as `npm start` runs it (plus `nodeFlags`), ports picked by the OS, read back from
+ * its "bridge started" log line.
  */
 export async function startBridge(options: BridgeStartOptions, cleanup: Cleanup): Promise<Target> {
   const args = [
-    ...(options.plainNode === true ? [] : BRIDGE_NODE_FLAGS),
     ...(options.nodeFlags ?? []),
     options.bin ?? BIN,
     "start",

@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { BRIDGE_NODE_FLAGS, memoryReducerOff } from "../../app/node-flags.ts";
-
-test("the bridge's node flags turn V8's memory reducer off", () => {
-  assert.equal(memoryReducerOff(BRIDGE_NODE_FLAGS), true);
-});
+import { memoryReducerOff } from "../../app/node-flags.ts";
 
 test("memoryReducerOff reads the spellings V8 takes, the last one winning", () => {
   assert.equal(memoryReducerOff([]), false);
