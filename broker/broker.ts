@@ -23,6 +23,7 @@ import { createWebSocketEndpoint, type WebSocketEndpoint } from "./listeners/web
 import { type BrokerStats, type BrokerTransportKind, ObserverHub } from "./observer.ts";
 import { type BrokerOptions, resolveBrokerOptions } from "./options.ts";
 import { packetRefusals } from "./packet-refusals.ts";
+import { writePacketNumbersUncached } from "./packet-number-cache.ts";
 import { proxyGateOptions } from "./proxy-refusals.ts";
 import { Qos2InFlight } from "./qos2-inflight.ts";
 import { keepaliveWarning, paceReads } from "./read-pacer.ts";
@@ -97,6 +98,7 @@ function openOwnRegistry(dataDir: string, clock: Clock): DeviceRegistry {
  * httpServer.on("upgrade", (req, socket, head) => broker.handleUpgrade(req, socket, head) || socket.destroy());
  */
 export function createBroker(options: BrokerOptions): Broker {
+  writePacketNumbersUncached();
   const opts = resolveBrokerOptions(options);
   const ownsRegistry = !opts.registry;
   const registry = opts.registry ?? openOwnRegistry(opts.dataDir!, opts.clock);
