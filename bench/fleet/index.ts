@@ -27,6 +27,7 @@ const cpuProf = argv.includes("--cpu-prof");
 const nodeFlagsArg = argv.indexOf("--node-flags");
 /** `--node-flags "FLAGS"`: node flags for the bridge (space-separated), to measure what a V8 option changes. */
 const bridgeNodeFlags = (nodeFlagsArg >= 0 ? argv[nodeFlagsArg + 1] ?? "" : "").split(" ").filter((f) => f !== "");
+const nodeFlagsLabel = bridgeNodeFlags.length > 0 ? ` (bridge node flags: ${bridgeNodeFlags.join(" ")})` : "";
 const onlyArg = argv.indexOf("--only");
 const only = new Set((onlyArg >= 0 ? argv[onlyArg + 1] ?? "" : "sweep,scale,crash").split(","));
 
@@ -71,23 +72,24 @@ const disarmDeadline = cleanup.guardProcess("fleet benchmark", deadlineMs, log);
 
 const startedAt = new Date();
 const m = machine();
-log(`fleet benchmark${quick ? " (quick)" : ""}${bridgeNodeFlags.length > 0 ? ` (bridge node flags: ${bridgeNodeFlags.join(" ")})` : ""}: ${m.nproc} x ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, node ${m.node}, load ${m.loadAverage.map((l) => l.toFixed(1)).join(" ")}`);
+log(`fleet benchmark${quick ? " (quick)" : ""}${nodeFlagsLabel}: ${m.nproc} x ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, node ${m.node}, load ${m.loadAverage.map((l) => l.toFixed(1)).join(" ")}`);
 const sweeps: SweepPhaseResult[] = [];
 const scales: ScalePhaseResult[] = [];
 let crash: CrashPhaseResult | undefined;
 const skipped: string[] = [];
 let profileDir: string | undefined;
+/** The node flags of `name` in a phase: `--node-flags`, and for the bridge under --cpu-prof a profile dir of its own. */
+function phaseNodeFlags(name: TargetName, profileName: string): string[] {
+  if (!cpuProf || name !== "bridge") return bridgeNodeFlags;
+  profileDir = path.join(resultsDir, `${profileName}-${startedAt.toISOString().replace(/[:.]/g, "-")}`);
+  fs.mkdirSync(profileDir, { recursive: true });
+  return [...bridgeNodeFlags, "--cpu-prof", "--cpu-prof-dir", profileDir];
+}
 try {
   if (only.has("sweep")) {
     log(`\n[1/3] throughput sweep: ${DEVICES} devices, QoS 1 CBOR telemetry, window ${sweepOptions.windowPerDevice} per device, ${sweepOptions.stepMs} ms per step`);
     for (const name of targets) {
-      let flags = bridgeNodeFlags;
-      if (cpuProf && name === "bridge") {
-        profileDir = path.join(resultsDir, `fleet-cpu-prof-${startedAt.toISOString().replace(/[:.]/g, "-")}`);
-        fs.mkdirSync(profileDir, { recursive: true });
-        flags = [...bridgeNodeFlags, "--cpu-prof", "--cpu-prof-dir", profileDir];
-      }
-      const r = await sweepPhase(name, DEVICES, sweepOptions, cleanup, log, flags);
+      const r = await sweepPhase(name, DEVICES, sweepOptions, cleanup, log, phaseNodeFlags(name, "fleet-cpu-prof"));
       if (r) sweeps.push(r);
       else skipped.push(`${name}: not installed (/usr/sbin/mosquitto absent; Debian package mosquitto)`);
     }
@@ -95,13 +97,7 @@ try {
   if (only.has("scale")) {
     log(`\n[2/3] idle connection scale: ${scaleCounts.join(", ")} devices, agents hibernated (idle timeout 1 s), bridge in anonymous mode`);
     for (const name of targets) {
-      let flags = bridgeNodeFlags;
-      if (cpuProf && name === "bridge") {
-        profileDir = path.join(resultsDir, `fleet-cpu-prof-scale-${startedAt.toISOString().replace(/[:.]/g, "-")}`);
-        fs.mkdirSync(profileDir, { recursive: true });
-        flags = [...bridgeNodeFlags, "--cpu-prof", "--cpu-prof-dir", profileDir];
-      }
-      const r = await scalePhase(name, scaleCounts, cleanup, log, flags);
+      const r = await scalePhase(name, scaleCounts, cleanup, log, phaseNodeFlags(name, "fleet-cpu-prof-scale"));
       if (r) scales.push(r);
     }
   }
@@ -117,7 +113,7 @@ try {
 
 const bridgeSweep = sweeps.find((s) => s.target === "bridge");
 const provisionPerSecretMs = bridgeSweep?.provisionMs !== undefined ? bridgeSweep.provisionMs / bridgeSweep.devices : undefined;
-console.log(`\n## Fleet benchmark ${startedAt.toISOString()}${quick ? " (--quick)" : ""}${bridgeNodeFlags.length > 0 ? ` (bridge node flags: ${bridgeNodeFlags.join(" ")})` : ""}\n`);
+console.log(`\n## Fleet benchmark ${startedAt.toISOString()}${quick ? " (--quick)" : ""}${nodeFlagsLabel}\n`);
 if (sweeps.length > 0) console.log(`### Throughput sweep (${DEVICES} devices)\n\n${sweepTables(sweeps)}\n`);
 if (provisionPerSecretMs !== undefined) {
   console.log(`Provisioning ${bridgeSweep?.devices} scrypt secrets took ${Math.round(bridgeSweep?.provisionMs ?? 0)} ms (${provisionPerSecretMs.toFixed(1)} ms each, 4 at a time): 10,000 would take about ${Math.round((provisionPerSecretMs * 10_000) / 1000)} s.\n`);
@@ -128,7 +124,7 @@ for (const s of skipped) console.log(`skipped: ${s}`);
 
 fs.mkdirSync(resultsDir, { recursive: true });
 const file = path.join(resultsDir, `fleet-${startedAt.toISOString().replace(/[:.]/g, "-")}.json`);
-fs.writeFileSync(file, JSON.stringify({ startedAt, quick, machine: m, sweepOptions, devices: DEVICES, sweeps, provisionPerSecretMs, scales, crash, skipped, profileDir }, null, 2));
+fs.writeFileSync(file, JSON.stringify({ startedAt, quick, bridgeNodeFlags, machine: m, sweepOptions, devices: DEVICES, sweeps, provisionPerSecretMs, scales, crash, skipped, profileDir }, null, 2));
 log(`\nresults: ${path.relative(process.cwd(), file)}${profileDir ? `; CPU profile: ${path.relative(process.cwd(), profileDir)}` : ""} (${Math.round((Date.now() - startedAt.getTime()) / 1000)} s)`);
 disarmDeadline();
 if (crash && crash.lostAcknowledged > 0) process.exitCode = 1;
