@@ -41,7 +41,8 @@ export interface RunningTask {
  * and whatever it reports is dropped. Only for work that is safe to abandon half-started. Its row is written after
  * the launch, when the scope that started it ends (the event, a transaction(), a write outside events: see
  * AgentCell.deferWrite), inside that scope's transaction: still before the commit, so recovery sees it, and a failure
- * to write it fails that scope, which aborts the task as its rollback. An event that awaits the I/O's departure
+ * to write it fails that scope, which aborts the task as its rollback. Its input is encoded then too (the input as it
+ * is at the scope's end; one that cannot be stored fails the scope the same way). An event that awaits the I/O's departure
  * before it ends (the DeviceAgent's question: after-request-write.ts) thus writes the row after the engine request
  * left, instead of a lazy BEGIN and a cold INSERT before it (issue #5).
  */
@@ -54,12 +55,19 @@ export function startTask(
 ): string {
   const id = randomId(cell.core.random);
   const info: TaskInfo = { id, kind, input, startedAt: cell.core.clock.now() };
-  // Encoded now, deferred or not: an input that cannot be stored throws here, before anything ran.
-  const bytes = encodeValue(input);
+  const eager = options.eager === true;
   const handle = cell.sqlRunner();
-  // A copy: the encoder's output may share its buffer with later encodings (a deferred row is written after them).
-  const origin: TaskOrigin = { id, kind, input: Uint8Array.from(bytes), startedAt: info.startedAt, handle };
+  // A task's input is encoded now, so one that cannot be stored throws here, before anything ran; an eager task's with
+  // its row, after its launch (its first I/O does not wait for it), where a refusal fails the scope like a refused row.
+  const origin: TaskOrigin = {
+    id,
+    kind,
+    input: eager ? NOT_ENCODED : storedCopy(input),
+    startedAt: info.startedAt,
+    handle,
+  };
   const writeRow = (): void => {
+    if (eager) origin.input = storedCopy(input);
     handle.run(
       "INSERT INTO _bridge_tasks (id, kind, input, started_at) VALUES (?, ?, ?, ?)",
       id,
@@ -70,7 +78,7 @@ export function startTask(
     cell.core.alarms.markPending(cell.id);
   };
   cell.write(() => {
-    if (options.eager !== true) writeRow();
+    if (!eager) writeRow();
     const task: RunningTask = {
       info,
       controller: new AbortController(),
@@ -81,7 +89,7 @@ export function startTask(
     };
     cell.tasks.set(id, task);
     cell.onUndo(() => dropUncommitted(cell, task));
-    if (options.eager === true) {
+    if (eager) {
       launch(cell, task, run, true);
       // A refused row fails the scope; its rollback runs the undo step above, which aborts the task.
       cell.deferWrite(writeRow);
@@ -97,6 +105,14 @@ export function startTask(
     }
   });
   return id;
+}
+
+/** An eager task's input until its row is written (its events, held until the commit, never see it). */
+const NOT_ENCODED = new Uint8Array(0);
+
+/** A task's input as its row stores it: a copy, as the encoder's output may share its buffer with later encodings. */
+function storedCopy(input: Value): Uint8Array {
+  return Uint8Array.from(encodeValue(input));
 }
 
 /**

@@ -3,6 +3,7 @@ import { type HookKind, withHookTimeLimit } from "../callback-timeout.ts";
 import type { AgentCell } from "../cell.ts";
 import { ConnectionImpl, type ConnectionRow } from "../connection.ts";
 import { decodeValue } from "../value-codec.ts";
+import { storedTaskInfo } from "../stored-task-info.ts";
 import { outcomeHookFailed } from "./task.ts";
 
 /**
@@ -51,7 +52,7 @@ export async function handleStart(cell: AgentCell, settledTasks?: ReadonlySet<st
   for (const row of rows) {
     if (cell.tasks.has(row.id) || settledTasks?.has(row.id) === true) continue;
     sql.run("DELETE FROM _bridge_tasks WHERE id = ?", row.id);
-    const read = () => ({ id: row.id, kind: row.kind, input: decodeValue(row.input), startedAt: row.started_at });
+    const read = () => storedTaskInfo(row.id, row.kind, row.input, row.started_at);
     const info = read();
     const failed = () => outcomeHookFailed(cell, "onTaskInterrupted", read);
     if (!(await startHook(cell, "onTaskInterrupted", () => agent.onTaskInterrupted(info), failed))) return null;

@@ -4,18 +4,19 @@ import { OUTCOME_HOOK_FAILED } from "../agent.ts";
 import type { AgentCell } from "../cell.ts";
 import type { TaskInfo } from "../types.ts";
 import type { ProgressBatch, TaskOrigin } from "./types.ts";
-import { decodeValue } from "../value-codec.ts";
+import { storedTaskInfo } from "../stored-task-info.ts";
 
 /**
  * The task's row as its event sees it, or undefined when the row is gone. An event that carries its task's origin
  * skips the SELECT while the database handle is the one the row was written through: on that handle only the task's
  * own outcome event deletes the row (and no event of a task follows its outcome), and the row committed before the
  * task started. After a wake (a new handle) the start event may have removed the row and reported the task as
- * interrupted, so the row is read as before. Each call decodes the input afresh, as a read of the row would.
+ * interrupted, so the row is read as before. Each call gives an input of its own, decoded when first read
+ * (stored-task-info.ts), as a read of the row would.
  */
 function taskRow(cell: AgentCell, taskId: string, origin: TaskOrigin | undefined): TaskInfo | undefined {
   if (origin !== undefined && origin.id === taskId && origin.handle === cell.sqlRunner()) {
-    return { id: origin.id, kind: origin.kind, input: decodeValue(origin.input), startedAt: origin.startedAt };
+    return storedTaskInfo(origin.id, origin.kind, origin.input, origin.startedAt);
   }
   const row = cell
     .sqlRunner()
@@ -25,7 +26,7 @@ function taskRow(cell: AgentCell, taskId: string, origin: TaskOrigin | undefined
     );
   return row === undefined
     ? undefined
-    : { id: row.id, kind: row.kind, input: decodeValue(row.input), startedAt: row.started_at };
+    : storedTaskInfo(row.id, row.kind, row.input, row.started_at);
 }
 
 /**

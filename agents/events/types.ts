@@ -62,8 +62,11 @@ export interface ProgressBatch {
 export interface TaskOrigin {
   readonly id: string;
   readonly kind: string;
-  /** The stored (encoded) input, decoded afresh for each event as a read of the row would be. */
-  readonly input: Uint8Array;
+  /**
+   * The stored (encoded) input, decoded afresh for each event as a read of the row would be. An eager task's is set
+   * as its row is written (agents/tasks.ts), before the commit that lets its events run.
+   */
+  input: Uint8Array;
   readonly startedAt: number;
   readonly handle: object;
 }

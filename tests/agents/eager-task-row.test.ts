@@ -81,6 +81,22 @@ class RowAgent extends Agent {
     this.#eager(q, answerAtOnce);
   }
 
+  /** Writes a note, then starts an eager task whose input cannot be stored (a function in it). */
+  noteThenStartUnstorable(q: string): void {
+    this.#note(q);
+    this.#eager(q, answerAtOnce, { q, f: (() => q) as unknown as Value });
+  }
+
+  /** Starts a task that is not eager with an input that cannot be stored: what startTask threw, if anything. */
+  startLazyUnstorable(q: string): Value {
+    try {
+      this.startTask("lazy", { q, f: (() => q) as unknown as Value }, () => Promise.resolve(null));
+      return "started";
+    } catch (err) {
+      return err instanceof BridgeError ? err.code : String(err);
+    }
+  }
+
   /** Starts an eager task inside transaction(); `fail` throws from it after the start. What transaction() did. */
   startInTransaction(q: string, fail: boolean): Value {
     try {
@@ -118,10 +134,10 @@ class RowAgent extends Agent {
     seen.push(`interrupted ${(task.input as { q: string }).q}`);
   }
 
-  #eager(q: string, body: Body): string {
+  #eager(q: string, body: Body, input: Value = { q }): string {
     return this.startTask(
       "eager",
-      { q },
+      input,
       (task) => {
         rowsAtRun.set(q, this.#rowsOf(task.id));
         idsAtRun.set(q, task.id);
@@ -231,6 +247,25 @@ describe("an eager task's row", () => {
       assert.deepEqual(seen, ["progress q5: progress:q5", "done q5: answer:q5"]);
       assert.deepEqual(await rt.call("a", "notes", []), { ok: true, value: ["q5"] });
       assert.deepEqual(await rt.call("a", "taskRows", []), { ok: true, value: [] }, "its outcome removed it");
+    });
+  });
+
+  test("stores its input as the row is written: an input that cannot be stored fails the event after the launch", async () => {
+    await withRuntime("unstorable", 9, async (rt) => {
+      // Not eager: startTask throws before anything ran, and the handler may catch it.
+      assert.deepEqual(await rt.call("a", "startLazyUnstorable", ["q8"]), {
+        ok: true,
+        value: "BRIDGE_ERR_VALUE_ENCODE",
+      });
+      const r = await rt.call("a", "noteThenStartUnstorable", ["q9"]);
+      assert.equal(r.ok, false);
+      assert.equal(r.ok ? null : r.code, "BRIDGE_ERR_VALUE_ENCODE");
+      await settle();
+      assert.equal(idsAtRun.has("q9"), true, "the task had started");
+      assertCancelled("q9");
+      assert.deepEqual(seen, [], "neither its progress nor its result reached the agent");
+      assert.deepEqual(await rt.call("a", "notes", []), { ok: true, value: [] }, "the event's own write rolled back");
+      assert.deepEqual(await rt.call("a", "taskRows", []), { ok: true, value: [] });
     });
   });
 

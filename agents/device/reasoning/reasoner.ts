@@ -216,8 +216,12 @@ export class Reasoner {
 
   /** The turn a task event belongs to, only while that task is still the turn's current round. */
   turnOf(task: TaskInfo): Turn | undefined {
-    if (task.kind !== REASON_TASK_KIND || !isValueMap(task.input) || typeof task.input.turnId !== "string")
-      return undefined;
+    if (task.kind !== REASON_TASK_KIND) return undefined;
+    // By task id from memory first: a streamed chunk's event then never decodes the task's input (agents'
+    // stored-task-info.ts). A round's task id names one turn, the one whose input the task carries.
+    const cached = this.turns.cachedRound(task.id);
+    if (cached !== undefined) return cached;
+    if (!isValueMap(task.input) || typeof task.input.turnId !== "string") return undefined;
     return this.turns.current(task.input.turnId, task.id);
   }
 

@@ -206,6 +206,14 @@ export class TurnStore {
     return turn;
   }
 
+  /**
+   * The turn whose current round is task `taskId` when memory holds it (as `current` would return it), else undefined:
+   * how a task event finds its turn without reading the task's input.
+   */
+  cachedRound(taskId: string): Turn | undefined {
+    return this.#byTask.get(taskId);
+  }
+
   #forget(id: string): void {
     for (const [taskId, turn] of this.#byTask) if (turn.id === id) this.#byTask.delete(taskId);
   }
