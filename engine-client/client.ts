@@ -153,10 +153,13 @@ class OpenAiEngineClient implements EngineClient {
 
   /** One streamed call, shared by `stream` and `streamBatches` (streamed-call.ts), sent at once when it can be. */
   #streamed(request: ChatRequest, options: ChatOptions): StreamedCall {
-    const ctx = this.#begin(request, options);
+    const ctx = this.#begin(request, options, true);
     const call = new StreamedCall(this.#callHost, ctx, request);
     this.#running.set(ctx, call);
-    call.start();
+    // A call sent at once leaves its bookkeeping (the caller's signal, the deadline, the dispatch's report) for an
+    // immediate queued behind undici's, which writes the request: everything before that write delays it.
+    if (call.start()) setImmediate(afterDispatch, ctx, call);
+    else ctx.arm();
     return call;
   }
 
@@ -263,7 +266,7 @@ class OpenAiEngineClient implements EngineClient {
   }
 
   /** A call's context, counted; the caller enters it among the running calls (with its StreamedCall, when streamed). */
-  #begin(request: ChatRequest, options: ChatOptions): RequestContext {
+  #begin(request: ChatRequest, options: ChatOptions, armLater = false): RequestContext {
     const problem = validateCall(request, options);
     // Invalid options are not read further: a negative budget would otherwise fail the call as TIMEOUT, and
     // missing options would throw a TypeError, before validation could say what is wrong.
@@ -271,6 +274,7 @@ class OpenAiEngineClient implements EngineClient {
       problem === undefined ? options : { agentId: typeof options?.agentId === "string" ? options.agentId : "" },
       this.#requestIdPrefix + (++this.#sequence).toString(36),
       this.#options.clock,
+      armLater,
     );
     this.#counters.requests++;
     if (this.#closed) ctx.abort(engineError(ENGINE_ERROR_CODES.cancelled, "the engine client was closed"));
@@ -359,4 +363,16 @@ class OpenAiEngineClient implements EngineClient {
     notify(this.#options.observer, "onError", { agentId: ctx.agentId, replica, code: err.code });
     return err;
   }
+}
+
+/** A streamed call's bookkeeping once its request was written (see `#streamed`). */
+function afterDispatch(ctx: RequestContext, call: StreamedCall): void {
+  try {
+    ctx.arm();
+  } catch (err) {
+    // A signal whose listener cannot be added (checked at the call; this is for one that throws anyway): the call
+    // fails with it instead of the process.
+    ctx.abort(err);
+  }
+  call.reportDispatch();
 }

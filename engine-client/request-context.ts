@@ -40,10 +40,15 @@ export class RequestContext implements AbortSource {
   #deadlineTimer: TimerHandle | undefined;
   #external: AbortSignal | undefined;
 
+  /** `arm` ran: the caller's signal and the deadline are followed. */
+  #armed = false;
+  #disposed = false;
+
   constructor(
     options: ChatOptions,
     readonly requestId: string,
     private readonly clock: Clock,
+    armLater = false,
   ) {
     this.agentId = options.agentId;
     this.priority = options.priority ?? 0;
@@ -59,20 +64,38 @@ export class RequestContext implements AbortSource {
         : budget === undefined
           ? options.deadline
           : Math.min(budget, options.deadline);
-    const external = options.signal;
-    if (external !== undefined) {
+    this.#external = options.signal;
+    // Checked now, as adding the listener would, though the listener itself may come later: a caller's wrong argument
+    // is a throw of its call (a rejection of it, for the client's async methods), never one of an immediate.
+    if (this.#external !== undefined && typeof this.#external.addEventListener !== "function")
+      throw new TypeError("options.signal must be an AbortSignal");
+    // What is over already aborts now; the listener and the timer wait for `arm` when asked to.
+    if (this.#external?.aborted === true) this.abort(cancelledError(this.#external.reason));
+    else if (this.deadline !== undefined && this.deadline <= this.startedAt) this.abort(this.#timeoutError());
+    if (!armLater) this.arm();
+  }
+
+  /**
+   * Starts following the caller's signal and the deadline (once; not after `dispose`). A context made with `armLater`
+   * is armed by its client after the request's write (client.ts): an AbortSignal listener and a timer cost a cold
+   * question about 50 us before its request could leave (issue #5). An abort or a deadline that came in between takes
+   * effect here.
+   */
+  arm(): void {
+    if (this.#armed || this.#disposed) return;
+    this.#armed = true;
+    const external = this.#external;
+    if (external !== undefined && !this.#aborted) {
       if (external.aborted) this.abort(cancelledError(external.reason));
-      else {
-        // The context itself listens (handleEvent): no closure per request.
-        external.addEventListener("abort", this, { once: true });
-        this.#external = external;
-      }
+      // The context itself listens (handleEvent): no closure per request.
+      else external.addEventListener("abort", this, { once: true });
     }
     if (this.deadline !== undefined && !this.#aborted) {
-      const remaining = this.deadline - this.startedAt;
+      const remaining = this.deadline - this.clock.now();
       if (remaining <= 0) this.abort(this.#timeoutError());
       // Ref'd: a request waiting in the queue has no socket to keep the process alive until its deadline.
-      else this.#deadlineTimer = clock.setTimeout(() => this.abort(this.#timeoutError()), remaining, { ref: true });
+      else
+        this.#deadlineTimer = this.clock.setTimeout(() => this.abort(this.#timeoutError()), remaining, { ref: true });
     }
   }
 
@@ -167,8 +190,9 @@ export class RequestContext implements AbortSource {
 
   /** Stops the deadline timer and unhooks the caller's signal. */
   dispose(): void {
+    this.#disposed = true;
     if (this.#deadlineTimer !== undefined) this.clock.clearTimeout(this.#deadlineTimer);
-    this.#external?.removeEventListener("abort", this);
+    if (this.#armed) this.#external?.removeEventListener("abort", this);
   }
 
   #timeoutError() {

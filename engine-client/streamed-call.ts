@@ -166,33 +166,26 @@ export class StreamedCall {
    * phase, after whatever that turn still does synchronously; work that need not come first waits for the write
    * (agents/device/reasoning/after-request-write.ts). Anything else (a model lookup, a full engine, a closed client,
    * bad input) is left to the first `next()`, which opens the call through the retry loop; called once, right after
-   * the call is made.
+   * the call is made. True when it sent the call: `reportDispatch` then tells the observer, after the write.
    */
-  start(): void {
+  start(): boolean {
     const { ctx, host, request } = this;
-    if (ctx.aborted) return;
+    if (ctx.aborted) return false;
     const named = host.model(request, ctx);
     if (named instanceof Promise) {
       this.#lookup = named;
-      return;
+      return false;
     }
     let body: string;
     try {
       body = encodeChatBody(request, named, true);
     } catch (err) {
       this.#fault = err;
-      return;
+      return false;
     }
     this.#body = body;
     const replica = host.admission.admitNow(ctx.agentId);
-    if (replica === undefined) return;
-    // Admitted without waiting in the queue.
-    notify(host.options.observer, "onDispatch", {
-      agentId: ctx.agentId,
-      replica: replica.key,
-      queueWaitMs: 0,
-      attempt: 1,
-    });
+    if (replica === undefined) return false;
     this.#sentTo = replica;
     try {
       this.#sent = openStream(replica, host.options, { body, requestId: ctx.requestId, request: ctx });
@@ -200,6 +193,19 @@ export class StreamedCall {
       // As the retry loop takes an attempt that throws: a failed attempt.
       this.#sent = Promise.reject(err);
     }
+    return true;
+  }
+
+  /** Reports attempt 1 that `start` sent, admitted without waiting in the queue. */
+  reportDispatch(): void {
+    const replica = this.#sentTo;
+    if (replica === undefined) return;
+    notify(this.host.options.observer, "onDispatch", {
+      agentId: this.ctx.agentId,
+      replica: replica.key,
+      queueWaitMs: 0,
+      attempt: 1,
+    });
   }
 
   /** Opens the call: waits for attempt 1 when `start` sent it (retrying it as the loop would), else runs the loop. */

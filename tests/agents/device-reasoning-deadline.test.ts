@@ -36,10 +36,14 @@ const agentTime: Clock = {
   },
 };
 
-function fireDeadlines(delayMs: number): number {
+/**
+ * Fires the timers of a deadline `budgetMs` after the request: armed once the request was written, each waits what is
+ * left of the budget then (a few ms may have passed), never more.
+ */
+function fireDeadlines(budgetMs: number): number {
   let fired = 0;
   for (const [id, timer] of [...timers]) {
-    if (timer.delayMs !== delayMs) continue;
+    if (timer.delayMs > budgetMs || timer.delayMs < budgetMs - 50) continue;
     timers.delete(id);
     timer.fn();
     fired++;

@@ -9,13 +9,17 @@ import { createHook } from "node:async_hooks";
 import { subscribe, unsubscribe } from "node:diagnostics_channel";
 import { after, before, describe, test } from "node:test";
 import type { ChatRequest } from "../../agents/engine.ts";
+import { type Clock, systemClock } from "../../engine-client/clock.ts";
 import { type EngineClient, createEngineClient } from "../../engine-client/index.ts";
 import { type EngineSimulator, startEngineSimulator } from "../../engine-client/sim/index.ts";
+import { waitFor } from "./support.ts";
 
 const ask = (content: string): ChatRequest => ({ messages: [{ role: "user", content }], maxTokens: 4 });
 
 /** undici publishes here, synchronously, when a dispatched request reaches a connection's queue. */
 const REQUEST_CREATED = "undici:request:create";
+/** ... and here once it wrote the request's headers to the socket. */
+const HEADERS_SENT = "undici:client:sendHeaders";
 
 describe("a streamed call that can go at once", () => {
   let sim: EngineSimulator;
@@ -79,6 +83,76 @@ describe("a streamed call that can go at once", () => {
     });
     await assert.rejects(call as Promise<void>, TypeError);
     assert.equal(engine.stats().inFlight, 0);
+  });
+});
+
+describe("a streamed call sent at once, after its request was written", () => {
+  test("arms its deadline and reports its dispatch: nothing of that comes before the write", async () => {
+    const sim = await startEngineSimulator({ timeScale: 0 });
+    const seen: string[] = [];
+    let recording = false;
+    const note = (what: string) => {
+      if (recording) seen.push(what);
+    };
+    const clock: Clock = {
+      now: () => systemClock.now(),
+      setTimeout: (fn, ms, options) => {
+        // The deadline: what is left of the budget when it is armed (a millisecond may have passed).
+        note(ms > 3_590_000 ? "deadline timer" : `timer ${ms} ms`);
+        return systemClock.setTimeout(fn, ms, options);
+      },
+      clearTimeout: (handle) => systemClock.clearTimeout(handle),
+    };
+    const engine = createEngineClient({
+      urls: [sim.url],
+      model: sim.model,
+      clock,
+      observer: { onDispatch: () => note("dispatch reported") },
+    });
+    const written = () => note("written");
+    subscribe(HEADERS_SENT, written);
+    try {
+      await engine.streamBatches(ask("warm up"), { agentId: "dev-1" }, () => {});
+      // The connection idle, as between a device's questions: the warm-up's response has ended (its last bytes may
+      // come a read after its [DONE]), so undici writes the next request on the check phase it queues at the dispatch.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      recording = true;
+      const controller = new AbortController();
+      const call = engine.streamBatches(
+        ask("at once"),
+        { agentId: "dev-1", signal: controller.signal, timeoutMs: 3_600_000 },
+        () => {},
+      );
+      note("returned");
+      await call;
+      recording = false;
+      assert.deepEqual(seen.slice(0, 4), ["returned", "written", "deadline timer", "dispatch reported"]);
+      assert.equal(sim.requests().at(-1)?.outcome, "completed");
+    } finally {
+      unsubscribe(HEADERS_SENT, written);
+      await engine.close();
+      await sim.close();
+    }
+  });
+
+  test("a signal aborted before that is followed all the same: the request is aborted and the engine sees it", async () => {
+    const sim = await startEngineSimulator({ timeScale: 1, faults: { firstTokenDelayMs: 1_000 } });
+    const engine = createEngineClient({ urls: [sim.url], model: sim.model });
+    try {
+      await engine.streamBatches(ask("warm up"), { agentId: "dev-1" }, () => {}).catch(() => undefined);
+      // Idle, so the request is written before the signal is followed (see above).
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const controller = new AbortController();
+      const call = engine.streamBatches(ask("left"), { agentId: "dev-1", signal: controller.signal }, () => {});
+      // Aborted in the same turn, before the listener exists.
+      controller.abort(new Error("device left"));
+      await assert.rejects(call, { code: "BRIDGE_ERR_ENGINE_CANCELLED" });
+      assert.equal(engine.stats().inFlight, 0);
+      await waitFor(() => sim.requests().some((r) => r.outcome === "aborted"), "the engine to see the request aborted");
+    } finally {
+      await engine.close();
+      await sim.close();
+    }
   });
 });
 

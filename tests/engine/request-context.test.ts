@@ -78,3 +78,49 @@ test("an AbortSignal is made on demand and fires with the context, or is born ab
   assert.equal(late.signal.aborted, true);
   assert.equal(late.signal.reason, reason);
 });
+
+test("armed later, it follows the signal and the deadline only from arm on; what came in between takes effect there", () => {
+  const clock = new ManualClock();
+  const caller = new AbortController();
+  const ctx = new RequestContext({ agentId: "dev-1", signal: caller.signal, timeoutMs: 1000 }, "r", clock, true);
+  assert.equal(clock.pending, 0, "no deadline timer before arm");
+  caller.abort(new Error("device left"));
+  assert.equal(ctx.aborted, false, "not listening yet");
+  ctx.arm();
+  assert.equal((ctx.reason as BridgeError).code, "BRIDGE_ERR_ENGINE_CANCELLED");
+
+  const late = new RequestContext({ agentId: "dev-1", timeoutMs: 1000 }, "r", clock, true);
+  clock.advanceSync(1000);
+  assert.equal(late.aborted, false);
+  late.arm();
+  assert.equal((late.reason as BridgeError).code, "BRIDGE_ERR_ENGINE_TIMEOUT", "the deadline passed before arm");
+
+  const armed = new RequestContext({ agentId: "dev-1", timeoutMs: 1000 }, "r", clock, true);
+  clock.advanceSync(400);
+  armed.arm();
+  armed.arm();
+  assert.equal(clock.pending, 1, "armed once");
+  clock.advanceSync(599);
+  assert.equal(armed.aborted, false);
+  clock.advanceSync(1);
+  assert.equal(
+    (armed.reason as BridgeError).code,
+    "BRIDGE_ERR_ENGINE_TIMEOUT",
+    "at the deadline, not 1000 ms after arm",
+  );
+
+  const disposed = new RequestContext({ agentId: "dev-1", timeoutMs: 1000 }, "r", clock, true);
+  disposed.dispose();
+  disposed.arm();
+  assert.equal(clock.pending, 0, "nothing armed after dispose");
+});
+
+test("a signal that is no AbortSignal is refused when the context is made, armed now or later", () => {
+  const notASignal = {} as AbortSignal;
+  for (const later of [false, true]) {
+    assert.throws(
+      () => new RequestContext({ agentId: "dev-1", signal: notASignal }, "r", new ManualClock(), later),
+      TypeError,
+    );
+  }
+});
