@@ -110,18 +110,26 @@ export class Admission {
    * request must go through `acquire` (which queues it, or says why it cannot run). Never waits and makes no promise:
    * the common call is admitted and sent in its caller's turn. A request never passes one that waits, even at a
    * moment a slot is free before the waiter is let in (an observer told of the release starting a call): fairness.
+   * `reportLater`: the caller tells the observer of the slot itself (`reportInFlight`), once its request was written.
    */
-  admitNow(agentId: string, avoid: ReadonlySet<Replica> = NO_REPLICAS): Replica | undefined {
+  admitNow(agentId: string, avoid: ReadonlySet<Replica> = NO_REPLICAS, reportLater = false): Replica | undefined {
     if (this.#queue.size !== 0) return undefined;
     const replica = this.#choose(agentId, avoid);
-    if (replica !== undefined) this.#take(replica);
+    if (replica === undefined) return undefined;
+    if (reportLater) replica.inFlight++;
+    else this.#take(replica);
     return replica;
+  }
+
+  /** Tells the observer how many requests `replica` has in flight now. */
+  reportInFlight(replica: Replica): void {
+    notify(this.observer, "onInFlight", { replica: replica.key, inFlight: replica.inFlight });
   }
 
   /** Gives a slot back and lets the next waiter in. */
   release(replica: Replica): void {
     replica.inFlight--;
-    notify(this.observer, "onInFlight", { replica: replica.key, inFlight: replica.inFlight });
+    this.reportInFlight(replica);
     this.pump();
   }
 
@@ -151,7 +159,7 @@ export class Admission {
 
   #take(replica: Replica): void {
     replica.inFlight++;
-    notify(this.observer, "onInFlight", { replica: replica.key, inFlight: replica.inFlight });
+    this.reportInFlight(replica);
   }
 
   /** The first replica with room in the agent's rendezvous order, replicas that failed this request last. */

@@ -184,7 +184,7 @@ export class StreamedCall {
       return false;
     }
     this.#body = body;
-    const replica = host.admission.admitNow(ctx.agentId);
+    const replica = host.admission.admitNow(ctx.agentId, undefined, true);
     if (replica === undefined) return false;
     this.#sentTo = replica;
     try {
@@ -196,10 +196,12 @@ export class StreamedCall {
     return true;
   }
 
-  /** Reports attempt 1 that `start` sent, admitted without waiting in the queue. */
+  /** Reports attempt 1 that `start` sent, admitted without waiting in the queue: its slot, then its dispatch. */
   reportDispatch(): void {
     const replica = this.#sentTo;
     if (replica === undefined) return;
+    // The count as it is now: a request that already ended has been counted out, and the gauge shows that.
+    this.host.admission.reportInFlight(replica);
     notify(this.host.options.observer, "onDispatch", {
       agentId: this.ctx.agentId,
       replica: replica.key,

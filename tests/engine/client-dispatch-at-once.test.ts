@@ -87,7 +87,7 @@ describe("a streamed call that can go at once", () => {
 });
 
 describe("a streamed call sent at once, after its request was written", () => {
-  test("arms its deadline and reports its dispatch: nothing of that comes before the write", async () => {
+  test("arms its deadline and reports its slot and dispatch: nothing of that comes before the write", async () => {
     const sim = await startEngineSimulator({ timeScale: 0 });
     const seen: string[] = [];
     let recording = false;
@@ -107,7 +107,10 @@ describe("a streamed call sent at once, after its request was written", () => {
       urls: [sim.url],
       model: sim.model,
       clock,
-      observer: { onDispatch: () => note("dispatch reported") },
+      observer: {
+        onDispatch: () => note("dispatch reported"),
+        onInFlight: ({ inFlight }) => note(`in flight ${inFlight}`),
+      },
     });
     const written = () => note("written");
     subscribe(HEADERS_SENT, written);
@@ -126,7 +129,9 @@ describe("a streamed call sent at once, after its request was written", () => {
       note("returned");
       await call;
       recording = false;
-      assert.deepEqual(seen.slice(0, 4), ["returned", "written", "deadline timer", "dispatch reported"]);
+      // Then the reading's own timers, and the slot given back at the end.
+      assert.deepEqual(seen.slice(0, 5), ["returned", "written", "deadline timer", "in flight 1", "dispatch reported"]);
+      assert.equal(seen.at(-1), "in flight 0");
       assert.equal(sim.requests().at(-1)?.outcome, "completed");
     } finally {
       unsubscribe(HEADERS_SENT, written);
