@@ -42,9 +42,9 @@ export interface RunningTask {
  * the launch, when the scope that started it ends (the event, a transaction(), a write outside events: see
  * AgentCell.deferWrite), inside that scope's transaction: still before the commit, so recovery sees it, and a failure
  * to write it fails that scope, which aborts the task as its rollback. Its input is encoded then too (the input as it
- * is at the scope's end; one that cannot be stored fails the scope the same way). An event that awaits the I/O's departure
- * before it ends (the DeviceAgent's question: after-request-write.ts) thus writes the row after the engine request
- * left, instead of a lazy BEGIN and a cold INSERT before it (issue #5).
+ * is at the scope's end; one that cannot be stored fails the scope the same way). An event that awaits the I/O's
+ * departure before it ends (the DeviceAgent's question: after-request-write.ts) thus writes the row after the engine
+ * request left, instead of a lazy BEGIN and a cold INSERT before it (issue #5).
  */
 export function startTask(
   cell: AgentCell,
