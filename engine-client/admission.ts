@@ -71,7 +71,10 @@ export class Admission {
       );
     }
     const now = this.admitNow(agentId, avoid);
-    if (now !== undefined) return now;
+    if (now !== undefined) {
+      this.reportInFlight(now);
+      return now;
+    }
     if (this.#queue.size >= this.maxQueued) {
       return Promise.reject(
         engineError(ENGINE_ERROR_CODES.overloaded, `engine request queue is full (${this.maxQueued} waiting)`, {
@@ -110,14 +113,13 @@ export class Admission {
    * request must go through `acquire` (which queues it, or says why it cannot run). Never waits and makes no promise:
    * the common call is admitted and sent in its caller's turn. A request never passes one that waits, even at a
    * moment a slot is free before the waiter is let in (an observer told of the release starting a call): fairness.
-   * `reportLater`: the caller tells the observer of the slot itself (`reportInFlight`), once its request was written.
+   * The caller tells the observer of the slot (`reportInFlight`): a streamed call sent at once does so only after its
+   * request was written.
    */
-  admitNow(agentId: string, avoid: ReadonlySet<Replica> = NO_REPLICAS, reportLater = false): Replica | undefined {
+  admitNow(agentId: string, avoid: ReadonlySet<Replica> = NO_REPLICAS): Replica | undefined {
     if (this.#queue.size !== 0) return undefined;
     const replica = this.#choose(agentId, avoid);
-    if (replica === undefined) return undefined;
-    if (reportLater) replica.inFlight++;
-    else this.#take(replica);
+    if (replica !== undefined) replica.inFlight++;
     return replica;
   }
 

@@ -70,8 +70,7 @@ export class RequestContext implements AbortSource {
     if (this.#external !== undefined && typeof this.#external.addEventListener !== "function")
       throw new TypeError("options.signal must be an AbortSignal");
     // What is over already aborts now; the listener and the timer wait for `arm` when asked to.
-    if (this.#external?.aborted === true) this.abort(cancelledError(this.#external.reason));
-    else if (this.deadline !== undefined && this.deadline <= this.startedAt) this.abort(this.#timeoutError());
+    this.#abortIfOver(this.startedAt);
     if (!armLater) this.arm();
   }
 
@@ -84,19 +83,23 @@ export class RequestContext implements AbortSource {
   arm(): void {
     if (this.#armed || this.#disposed) return;
     this.#armed = true;
-    const external = this.#external;
-    if (external !== undefined && !this.#aborted) {
-      if (external.aborted) this.abort(cancelledError(external.reason));
-      // The context itself listens (handleEvent): no closure per request.
-      else external.addEventListener("abort", this, { once: true });
+    const now = this.clock.now();
+    this.#abortIfOver(now);
+    if (this.#aborted) return;
+    // The context itself listens (handleEvent): no closure per request.
+    this.#external?.addEventListener("abort", this, { once: true });
+    // Ref'd: a request waiting in the queue has no socket to keep the process alive until its deadline.
+    if (this.deadline !== undefined) {
+      this.#deadlineTimer = this.clock.setTimeout(() => this.abort(this.#timeoutError()), this.deadline - now, {
+        ref: true,
+      });
     }
-    if (this.deadline !== undefined && !this.#aborted) {
-      const remaining = this.deadline - this.clock.now();
-      if (remaining <= 0) this.abort(this.#timeoutError());
-      // Ref'd: a request waiting in the queue has no socket to keep the process alive until its deadline.
-      else
-        this.#deadlineTimer = this.clock.setTimeout(() => this.abort(this.#timeoutError()), remaining, { ref: true });
-    }
+  }
+
+  /** Aborts when the caller's signal has fired or the deadline is no later than `now`. */
+  #abortIfOver(now: number): void {
+    if (this.#external?.aborted === true) this.abort(cancelledError(this.#external.reason));
+    else if (this.deadline !== undefined && this.deadline <= now) this.abort(this.#timeoutError());
   }
 
   get aborted(): boolean {

@@ -184,7 +184,7 @@ export class StreamedCall {
       return false;
     }
     this.#body = body;
-    const replica = host.admission.admitNow(ctx.agentId, undefined, true);
+    const replica = host.admission.admitNow(ctx.agentId);
     if (replica === undefined) return false;
     this.#sentTo = replica;
     try {
