@@ -19,14 +19,14 @@ import { Cleanup } from "./cleanup.ts";
 import { type CrashPhaseResult, crashPhase, type ScalePhaseResult, type SweepPhaseResult, scalePhase, sweepPhase } from "./phases.ts";
 import { crashTable, scaleTable, sweepTables } from "./report.ts";
 import type { SweepOptions } from "./sweep.ts";
-import type { TargetName } from "./targets.ts";
+import { nodeFlagsOption, type TargetName } from "./targets.ts";
 
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
 const cpuProf = argv.includes("--cpu-prof");
 const nodeFlagsArg = argv.indexOf("--node-flags");
 /** `--node-flags "FLAGS"`: node flags for the bridge (space-separated), to measure what a V8 option changes. */
-const bridgeNodeFlags = (nodeFlagsArg >= 0 ? argv[nodeFlagsArg + 1] ?? "" : "").split(" ").filter((f) => f !== "");
+const bridgeNodeFlags = nodeFlagsOption(nodeFlagsArg >= 0 ? argv[nodeFlagsArg + 1] ?? "" : "");
 const nodeFlagsLabel = bridgeNodeFlags.length > 0 ? ` (bridge node flags: ${bridgeNodeFlags.join(" ")})` : "";
 const onlyArg = argv.indexOf("--only");
 const only = new Set((onlyArg >= 0 ? argv[onlyArg + 1] ?? "" : "sweep,scale,crash").split(","));

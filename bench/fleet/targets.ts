@@ -82,6 +82,11 @@ function waitForLine<T>(
 }
 
 /** Options of {@link startBridge}. */
+/** Node flags given on a benchmark's command line as one space-separated argument (`--node-flags "A B"`). */
+export function nodeFlagsOption(text: string): string[] {
+  return text.split(" ").filter((flag) => flag !== "");
+}
+
 export interface BridgeStartOptions {
   dataDir: string;
   /** JSON config file (limits, idle timeout). */
