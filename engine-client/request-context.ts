@@ -69,9 +69,10 @@ export class RequestContext implements AbortSource {
     // is a throw of its call (a rejection of it, for the client's async methods), never one of an immediate.
     if (this.#external !== undefined && typeof this.#external.addEventListener !== "function")
       throw new TypeError("options.signal must be an AbortSignal");
-    // What is over already aborts now; the listener and the timer wait for `arm` when asked to.
-    this.#abortIfOver(this.startedAt);
-    if (!armLater) this.arm();
+    // Armed on the time just read, so a budget's timer gets the whole budget; asked to, the listener and the timer
+    // wait for `arm`, and only what is over already aborts now.
+    if (armLater) this.#abortIfOver(this.startedAt);
+    else this.#arm(this.startedAt);
   }
 
   /**
@@ -81,9 +82,12 @@ export class RequestContext implements AbortSource {
    * effect here.
    */
   arm(): void {
+    this.#arm(this.clock.now());
+  }
+
+  #arm(now: number): void {
     if (this.#armed || this.#disposed) return;
     this.#armed = true;
-    const now = this.clock.now();
     this.#abortIfOver(now);
     if (this.#aborted) return;
     // The context itself listens (handleEvent): no closure per request.

@@ -215,9 +215,11 @@ describe("a replica's Retry-After holds new attempts", () => {
         timers.delete(h as number);
       },
     };
+    // A timer armed with another delay than expected fails the test here instead of leaving it to hang.
     const fire = (ms: number) => {
-      for (const [id, t] of [...timers]) {
-        if (t.ms !== ms) continue;
+      const due = [...timers].filter(([, t]) => t.ms === ms);
+      assert.ok(due.length > 0, `a timer armed with ${ms} ms (armed: ${[...timers.values()].map((t) => t.ms)})`);
+      for (const [id, t] of due) {
         timers.delete(id);
         t.fn();
       }

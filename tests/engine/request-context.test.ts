@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { type AbortListener, RequestContext } from "../../engine-client/request-context.ts";
+import type { Clock } from "../../engine-client/index.ts";
 import type { BridgeError } from "../../errors/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 
@@ -77,6 +78,24 @@ test("an AbortSignal is made on demand and fires with the context, or is born ab
   late.abort(reason);
   assert.equal(late.signal.aborted, true);
   assert.equal(late.signal.reason, reason);
+});
+
+test("armed at once, the deadline timer gets the whole budget though the clock moved since the context read it", () => {
+  // A clock whose every read is a millisecond later, as a busy loop's Date.now() can be: the timer is armed on the
+  // time the budget was turned into a deadline, so a caller that fires timers by their delay finds it (issue #5's CI).
+  let t = 1000;
+  const delays: number[] = [];
+  const clock: Clock = {
+    now: () => t++,
+    setTimeout: (_fn, ms) => {
+      delays.push(ms);
+      return delays.length;
+    },
+    clearTimeout: () => {},
+  };
+  const ctx = new RequestContext({ agentId: "dev-1", timeoutMs: 30_000 }, "r", clock);
+  assert.deepEqual(delays, [30_000]);
+  assert.equal(ctx.deadline, 31_000);
 });
 
 test("armed later, it follows the signal and the deadline only from arm on; what came in between takes effect there", () => {
