@@ -16,6 +16,30 @@ import { waitFor } from "./support.ts";
 
 const ask = (content: string): ChatRequest => ({ messages: [{ role: "user", content }], maxTokens: 4 });
 
+/** undici publishes here when a response has been read to its end (its trailers, none for these). */
+const RESPONSE_ENDED = "undici:request:trailers";
+
+/**
+ * Runs a warm-up call and resolves once its connection is idle, as between a device's questions: the call may settle
+ * at the stream's [DONE] a read before the response's last bytes, and undici frees the connection one immediate after
+ * reading them. Waiting a fixed time instead failed on a loaded machine.
+ */
+async function warmUpUntilIdle(engine: EngineClient): Promise<void> {
+  let ended!: () => void;
+  const responseEnded = new Promise<void>((resolve) => {
+    ended = resolve;
+  });
+  const onEnd = () => ended();
+  subscribe(RESPONSE_ENDED, onEnd);
+  try {
+    await engine.streamBatches(ask("warm up"), { agentId: "dev-1" }, () => {}).catch(() => undefined);
+    await responseEnded;
+  } finally {
+    unsubscribe(RESPONSE_ENDED, onEnd);
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
 /** undici publishes here, synchronously, when a dispatched request reaches a connection's queue. */
 const REQUEST_CREATED = "undici:request:create";
 /** ... and here once it wrote the request's headers to the socket. */
@@ -115,10 +139,8 @@ describe("a streamed call sent at once, after its request was written", () => {
     const written = () => note("written");
     subscribe(HEADERS_SENT, written);
     try {
-      await engine.streamBatches(ask("warm up"), { agentId: "dev-1" }, () => {});
-      // The connection idle, as between a device's questions: the warm-up's response has ended (its last bytes may
-      // come a read after its [DONE]), so undici writes the next request on the check phase it queues at the dispatch.
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // The connection idle, so undici writes the next request on the check phase it queues at the dispatch.
+      await warmUpUntilIdle(engine);
       recording = true;
       const controller = new AbortController();
       const call = engine.streamBatches(
@@ -144,9 +166,8 @@ describe("a streamed call sent at once, after its request was written", () => {
     const sim = await startEngineSimulator({ timeScale: 1, faults: { firstTokenDelayMs: 1_000 } });
     const engine = createEngineClient({ urls: [sim.url], model: sim.model });
     try {
-      await engine.streamBatches(ask("warm up"), { agentId: "dev-1" }, () => {}).catch(() => undefined);
       // Idle, so the request is written before the signal is followed (see above).
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await warmUpUntilIdle(engine);
       const controller = new AbortController();
       const call = engine.streamBatches(ask("left"), { agentId: "dev-1", signal: controller.signal }, () => {});
       // Aborted in the same turn, before the listener exists.
