@@ -37,13 +37,18 @@ const agentTime: Clock = {
 };
 
 /**
- * Fires the timers of a deadline `budgetMs` after the request: armed once the request was written, each waits what is
- * left of the budget then (a few ms may have passed), never more.
+ * Whether `timer` is one of a deadline `budgetMs` after the request: armed once the request was written, it waits what
+ * is left of the budget then (a few ms may have passed), never more.
  */
+function isDeadline(timer: { delayMs: number }, budgetMs: number): boolean {
+  return timer.delayMs <= budgetMs && timer.delayMs >= budgetMs - 50;
+}
+
+/** Fires the timers of a deadline `budgetMs` after the request; returns how many there were. */
 function fireDeadlines(budgetMs: number): number {
   let fired = 0;
   for (const [id, timer] of [...timers]) {
-    if (timer.delayMs > budgetMs || timer.delayMs < budgetMs - 50) continue;
+    if (!isDeadline(timer, budgetMs)) continue;
     timers.delete(id);
     timer.fn();
     fired++;
@@ -82,7 +87,11 @@ test("a stalled engine ends the turn with BRIDGE_ERR_ENGINE_TIMEOUT and fr error
   await h.send(dev, { channel: "reason", frame: { id: "slow", q: "Are you there?" } });
   // The engine holds the request and sends only keep-alive comments; then the 200 ms deadline passes.
   await waitFor(() => sim.requests()[0]?.outcome === "running" || undefined, "the engine to hold the request");
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // The client arms the deadline after its write: the engine may see the request first.
+  await waitFor(
+    () => [...timers.values()].some((timer) => isDeadline(timer, 200)),
+    "the request's deadline to be armed",
+  );
   assert.equal(fireDeadlines(200), 1, "one deadline of reasonTimeoutMs was armed");
   const fin = await finalFrame(dev, "slow");
   assert.equal(fin.fr, "error");

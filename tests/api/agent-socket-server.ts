@@ -12,6 +12,7 @@ import pino from "pino";
 import { after, before } from "node:test";
 import WebSocket from "ws";
 import { type AgentClass, type AgentRuntime, createRuntime } from "../../agents/index.ts";
+import type { SocketObserver } from "../../app/metrics/index.ts";
 import { type AgentSocketServer, createAgentSocketServer } from "../../app/ws/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 
@@ -44,11 +45,15 @@ export interface AgentSocketRuntime {
   close(): Promise<void>;
 }
 
-/** `name` prefixes the data dir; the clock is manual and randomness fixed, so the suites stay deterministic. */
+/**
+ * `name` prefixes the data dir; the clock is manual and randomness fixed, so the suites stay deterministic. `observer`
+ * is the socket server's (a test waits on it for what reached the server).
+ */
 export async function startAgentSocketRuntime(
   defaultAgentClass: AgentClass,
   apiToken: string,
   name: string,
+  observer?: SocketObserver,
 ): Promise<AgentSocketRuntime> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `${name}-`));
   const runtime = createRuntime({
@@ -59,7 +64,7 @@ export async function startAgentSocketRuntime(
     logger: pino({ level: "silent" }),
   });
   await runtime.start();
-  const served = await serveAgentSockets(createAgentSocketServer({ host: runtime, apiToken }));
+  const served = await serveAgentSockets(createAgentSocketServer({ host: runtime, apiToken, observer }));
   return {
     runtime,
     base: `${served.url}/agents`,
@@ -79,6 +84,7 @@ export function servedAgentSocketRuntime(
   defaultAgentClass: AgentClass,
   apiToken: string,
   name: string,
+  observer?: SocketObserver,
 ): { readonly runtime: AgentRuntime; readonly base: string; opened: WebSocket[] } {
   let served: AgentSocketRuntime | undefined;
   const started = (): AgentSocketRuntime => {
@@ -87,7 +93,7 @@ export function servedAgentSocketRuntime(
   };
   const opened: WebSocket[] = [];
   before(async () => {
-    served = await startAgentSocketRuntime(defaultAgentClass, apiToken, name);
+    served = await startAgentSocketRuntime(defaultAgentClass, apiToken, name, observer);
   });
   after(async () => {
     for (const ws of opened) ws.terminate();

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import WebSocket from "ws";
 import { Agent } from "../../agents/index.ts";
+import type { SocketObserver } from "../../app/metrics/index.ts";
 import { servedAgentSocketRuntime } from "./agent-socket-server.ts";
 
 const TOKEN = "ws-destroyed-token-0123456789";
@@ -55,8 +56,21 @@ async function until(check: () => boolean): Promise<void> {
   assert.ok(check(), "the condition was never met");
 }
 
+/** Rpcs the socket server has read, of every client. */
+let rpcsIn = 0;
+const observer: SocketObserver = {
+  opened() {},
+  closed() {},
+  messageIn(channel) {
+    if (channel === "rpc") rpcsIn++;
+  },
+  messageOut() {},
+  protocolError() {},
+  limitBreach() {},
+};
+
 describe("a WebSocket client whose agent is destroyed", () => {
-  const sockets = servedAgentSocketRuntime(Ephemeral, TOKEN, "ws-destroyed");
+  const sockets = servedAgentSocketRuntime(Ephemeral, TOKEN, "ws-destroyed", observer);
 
   const destroyed = { success: false, code: "BRIDGE_ERR_AGENT_DESTROYED", error: "agent destroyed", done: true };
 
@@ -70,7 +84,8 @@ describe("a WebSocket client whose agent is destroyed", () => {
     other.ws.send(JSON.stringify({ type: "rpc", id: "o1", method: "ping", args: [] }));
     ws.send(JSON.stringify({ type: "rpc", id: "2", method: "ping", args: [] }));
     ws.send(JSON.stringify({ type: "rpc", id: "3", method: "ping", args: [] }));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // The server has read all four rpcs, and the second socket's waits in the mailbox, before `hold` goes on.
+    await until(() => rpcsIn === 4 && sockets.runtime.stats().mailboxDepth === 1);
     release();
 
     const closed = await seen.close;

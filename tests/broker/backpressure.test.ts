@@ -83,6 +83,8 @@ describe("backpressure: a device that keeps sending while its agent is slow is s
       const device = await onlineDevice(tb, "flood-slow");
       tb.host.hold = true;
       await keepSending(device, "flood-slow", MESSAGES);
+      // Reading stops once half of maxInflightPerDevice (256) was read; the wait after is for a read past the limit.
+      await waitUntil(() => tb.broker.stats().messagesIn >= 128);
       await sleep(100);
       // From half of maxInflightPerDevice (256) on, aedes reads nothing; one read never takes more than the limit.
       const read = tb.broker.stats().messagesIn;

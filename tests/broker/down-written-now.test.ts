@@ -177,6 +177,8 @@ describe("QoS 0 down frames written on the spot, over TCP", () => {
       for (let seq = 0; seq < 400; seq++) transport.send(chunk("big", seq, big), { qos: 0 });
       transport.send({ channel: "cmd", frame: { id: "c1", n: "reboot" } }, { qos: 1 });
       for (let seq = 0; seq < 3; seq++) transport.send(chunk("behind", seq), { qos: 0 });
+      // aedes writes what it took and the command on later ticks; the wait after is for the last three going out too.
+      await waitUntil(() => tb.broker.stats().messagesOut >= messagesOut + 401);
       await new Promise((resolve) => setTimeout(resolve, 50));
       assert.equal(tb.broker.stats().messagesOut, messagesOut + 401, "the last three wait behind the command");
       device.socket.destroy();

@@ -8,6 +8,7 @@ import http from "node:http";
 import os from "node:os";
 import net, { type AddressInfo } from "node:net";
 import path from "node:path";
+import type { Duplex } from "node:stream";
 import mqttPacket from "mqtt-packet";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
 import type {
@@ -378,10 +379,17 @@ export function publishPacket(topic: string, payload: Uint8Array, messageId: num
   return { cmd: "publish", topic, payload: Buffer.from(payload), qos: 1, messageId, dup: false, retain: false };
 }
 
-/** An HTTP server on 127.0.0.1:0 handing its upgrades to `broker`, as the app's server does; `url` is its MQTT path. */
-export async function serveUpgrades(broker: Broker): Promise<{ port: number; url: string; close(): Promise<void> }> {
+/**
+ * An HTTP server on 127.0.0.1:0 handing its upgrades to `broker`, as the app's server does; `url` is its MQTT path.
+ * `upgraded` holds the server's side of every upgraded connection, so a test can wait until the server saw one close.
+ */
+export async function serveUpgrades(
+  broker: Broker,
+): Promise<{ port: number; url: string; upgraded: Duplex[]; close(): Promise<void> }> {
   const server = http.createServer((_req, res) => res.writeHead(404).end());
+  const upgraded: Duplex[] = [];
   server.on("upgrade", (req, socket, head) => {
+    upgraded.push(socket);
     if (!broker.handleUpgrade(req, socket, head)) socket.destroy();
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
@@ -389,6 +397,7 @@ export async function serveUpgrades(broker: Broker): Promise<{ port: number; url
   return {
     port,
     url: `ws://127.0.0.1:${port}/mqtt`,
+    upgraded,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

@@ -46,8 +46,8 @@ describe("an MQTT WebSocket client that goes away before its CONNECT is answered
         if (how === "close") ws.close();
         else ws.terminate();
         await gone;
-        // Time for the server to see its side closed too (loopback).
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        // The server sees its side closed a moment later (loopback); the broker hears of it on the same turn.
+        await waitUntil(() => served.upgraded.every((socket) => socket.closed));
         held.open();
         await new Promise((resolve) => first.once("data", resolve));
         await new Promise((resolve) => setTimeout(resolve, 50));
@@ -75,8 +75,8 @@ describe("an MQTT WebSocket client that goes away before its CONNECT is answered
       const gone = new Promise((resolve) => ws.once("close", resolve));
       ws.terminate();
       await gone;
-      // Time for the server to see its side closed too (loopback).
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      // The server sees its side closed a moment later (loopback); the broker hears of it on the same turn.
+      await waitUntil(() => served.upgraded.every((socket) => socket.closed));
       held.open();
       await new Promise((resolve) => setTimeout(resolve, 50));
       assert.deepEqual(tb.host.opens("ws-gone"), [], "no agent session for a client that is gone");

@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import type { Packet } from "mqtt-packet";
 import { createFleet, formatProgress, seededRandom } from "../../firmware-sim/index.ts";
 import { acknowledge, type ScriptedBroker, scriptedSocket } from "./helpers/scripted-socket.ts";
-import { runUntil } from "./helpers/wait.ts";
+import { runUntil, waitUntil } from "./helpers/wait.ts";
 
 describe("connection counters", () => {
   test("count every attempt that ends before a CONNACK as a connect error: socket errors, timeouts, broker closes", async () => {
@@ -156,7 +156,7 @@ describe("connection counters", () => {
     });
     await fleet.start();
     assert.ok(await fleet.whenOnline(1, 5000));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await waitUntil(() => held.length >= 10, "ten telemetry PUBACKs held");
     const stopped = fleet.stop();
     await new Promise((resolve) => setTimeout(resolve, 50));
     release = true;

@@ -8,6 +8,7 @@ import type { Duplex } from "node:stream";
 import { test } from "node:test";
 import { createFleet, seededRandom } from "../../firmware-sim/index.ts";
 import { acknowledge, scriptedSocket } from "./helpers/scripted-socket.ts";
+import { waitUntil } from "./helpers/wait.ts";
 
 test("a device whose connection drops during the stop's drain reconnects and drains, nothing undelivered", async () => {
   const sockets: Duplex[] = [];
@@ -31,7 +32,8 @@ test("a device whose connection drops during the stop's drain reconnects and dra
   });
   await fleet.start();
   assert.ok(await fleet.whenOnline(1, 10_000), "the device came online");
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // Telemetry sent on the first connection, never acknowledged: the stop has something to drain.
+  await waitUntil(() => fleet.stats().counters.telemetrySent > 0, "telemetry sent on the first connection");
   const stopping = fleet.stop();
   // The connection drops as the drain begins (a network loss, a broker restarting).
   sockets[0].destroy();

@@ -30,7 +30,7 @@ test("a fleet that never reached the broker stops at once and still reports what
   });
   void fleet.start();
   await waitUntil(() => fleet.stats().counters.connectErrors >= 3, "three refused connection attempts");
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await waitUntil(() => fleet.stats().counters.buffered > 0, "telemetry queued while offline");
   const started = performance.now();
   const report = await fleet.stop();
   const tookMs = performance.now() - started;
