@@ -81,12 +81,12 @@ function waitForLine<T>(
   });
 }
 
-/** Options of {@link startBridge}. */
 /** Node flags given on a benchmark's command line as one space-separated argument (`--node-flags "A B"`). */
 export function nodeFlagsOption(text: string): string[] {
   return text.split(" ").filter((flag) => flag !== "");
 }
 
+/** Options of {@link startBridge}. */
 export interface BridgeStartOptions {
   dataDir: string;
   /** JSON config file (limits, idle timeout). */
