@@ -23,6 +23,19 @@ export interface ServedAgentSockets {
   close(): Promise<void>;
 }
 
+/** A socket server observer that does nothing except what `watch` gives: a test listens for the events it needs. */
+export function socketObserver(watch: Partial<SocketObserver>): SocketObserver {
+  return {
+    opened() {},
+    closed() {},
+    messageIn() {},
+    messageOut() {},
+    protocolError() {},
+    limitBreach() {},
+    ...watch,
+  };
+}
+
 export async function serveAgentSockets(sockets: AgentSocketServer): Promise<ServedAgentSockets> {
   const server = createServer();
   server.on("upgrade", (req, socket, head) => sockets.handleUpgrade(req, socket, head));

@@ -8,8 +8,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import WebSocket from "ws";
 import { Agent } from "../../agents/index.ts";
-import type { SocketObserver } from "../../app/metrics/index.ts";
-import { servedAgentSocketRuntime } from "./agent-socket-server.ts";
+import { servedAgentSocketRuntime, socketObserver } from "./agent-socket-server.ts";
 
 const TOKEN = "ws-destroyed-token-0123456789";
 
@@ -58,16 +57,11 @@ async function until(check: () => boolean): Promise<void> {
 
 /** Rpcs the socket server has read, of every client. */
 let rpcsIn = 0;
-const observer: SocketObserver = {
-  opened() {},
-  closed() {},
+const observer = socketObserver({
   messageIn(channel) {
     if (channel === "rpc") rpcsIn++;
   },
-  messageOut() {},
-  protocolError() {},
-  limitBreach() {},
-};
+});
 
 describe("a WebSocket client whose agent is destroyed", () => {
   const sockets = servedAgentSocketRuntime(Ephemeral, TOKEN, "ws-destroyed", observer);

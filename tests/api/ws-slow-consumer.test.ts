@@ -5,10 +5,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import WebSocket from "ws";
-import type { SocketObserver } from "../../app/metrics/index.ts";
 import { createAgentSocketServer } from "../../app/ws/index.ts";
 import { FakeHost } from "./ws-fake-host.ts";
-import { type ServedAgentSockets, serveAgentSockets } from "./agent-socket-server.ts";
+import { type ServedAgentSockets, serveAgentSockets, socketObserver } from "./agent-socket-server.ts";
 
 const TOKEN = "test-token-0123456789abcdef";
 const MAX_BUFFERED = 256 * 1024;
@@ -28,16 +27,11 @@ describe("WebSocket agent endpoint: a client that stops reading", () => {
 
   before(async () => {
     host = new FakeHost();
-    const observer: SocketObserver = {
-      opened() {},
-      closed() {},
-      messageIn() {},
-      messageOut() {},
-      protocolError() {},
+    const observer = socketObserver({
       limitBreach(code) {
         breaches.push(code);
       },
-    };
+    });
     served = await serveAgentSockets(
       createAgentSocketServer({
         host,
