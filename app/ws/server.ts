@@ -76,14 +76,15 @@ export interface AgentSocketServer {
   readonly size: number;
 }
 
-const noopObserver: SocketObserver = {
+/** What the server reports to when given no observer: nothing listens. */
+export const NO_SOCKET_OBSERVER: SocketObserver = Object.freeze({
   opened() {},
   closed() {},
   messageIn() {},
   messageOut() {},
   protocolError() {},
   limitBreach() {},
-};
+});
 const noopLogger: SessionLogger = { debug() {}, warn() {} };
 
 /**
@@ -109,7 +110,7 @@ export function createAgentSocketServer(options: AgentSocketServerOptions): Agen
     throw new RangeError("closeGraceMs must be an integer >= 0");
   }
   if (typeof o.apiToken !== "string" || o.apiToken === "") throw new TypeError("apiToken must be a non-empty string");
-  const observer = o.observer ?? noopObserver;
+  const observer = o.observer ?? NO_SOCKET_OBSERVER;
   const logger = o.logger ?? noopLogger;
   const newId = o.newConnectionId ?? (() => `ws-${randomUUID()}`);
   const wss = new WebSocketServer({ noServer: true, maxPayload: o.maxMessageBytes });

@@ -13,7 +13,7 @@ import { after, before } from "node:test";
 import WebSocket from "ws";
 import { type AgentClass, type AgentRuntime, createRuntime } from "../../agents/index.ts";
 import type { SocketObserver } from "../../app/metrics/index.ts";
-import { type AgentSocketServer, createAgentSocketServer } from "../../app/ws/index.ts";
+import { type AgentSocketServer, createAgentSocketServer, NO_SOCKET_OBSERVER } from "../../app/ws/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 
 export interface ServedAgentSockets {
@@ -25,15 +25,7 @@ export interface ServedAgentSockets {
 
 /** A socket server observer that does nothing except what `watch` gives: a test listens for the events it needs. */
 export function socketObserver(watch: Partial<SocketObserver>): SocketObserver {
-  return {
-    opened() {},
-    closed() {},
-    messageIn() {},
-    messageOut() {},
-    protocolError() {},
-    limitBreach() {},
-    ...watch,
-  };
+  return { ...NO_SOCKET_OBSERVER, ...watch };
 }
 
 export async function serveAgentSockets(sockets: AgentSocketServer): Promise<ServedAgentSockets> {
