@@ -82,6 +82,11 @@ function closeSocket(socket: net.Socket): Promise<void> {
   return new Promise((resolve) => socket.once("close", () => resolve()).destroy());
 }
 
+/** TCP sockets open in this process, both ends of a loopback connection counted. */
+function tcpSockets(): number {
+  return process.getActiveResourcesInfo().filter((type) => type === "TCPSocketWrap").length;
+}
+
 async function provision(tb: TestBroker, prefix: string, n: number): Promise<Array<{ id: string; secret: string }>> {
   const devices: Array<{ id: string; secret: string }> = [];
   for (let i = 0; i < n; i++) devices.push({ id: `${prefix}-${i}`, secret: await tb.addDevice(`${prefix}-${i}`) });
@@ -167,9 +172,10 @@ describe("CONNECTs from one address beyond its failures left wait their turn (de
       const pending = await connectInOrder(tb, probe, fleet, "127.0.0.1");
       // nat-2 and nat-3 wait behind the address; their devices give up.
       const gone = pending.slice(2, 4);
+      const before = tcpSockets();
       await Promise.all(gone.map(({ socket }) => closeSocket(socket)));
-      // Time for the server to see its side closed too (loopback).
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      // The server's ends of those two sockets close too (client and server share this process).
+      await waitUntil(() => tcpSockets() <= before - 2 * gone.length);
       probe.release();
       const codes = await Promise.all([0, 1, 4, 5].map((i) => pending[i].code));
       assert.deepEqual(codes, [0, 0, 0, 0]);
