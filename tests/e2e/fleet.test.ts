@@ -99,6 +99,15 @@ describe("a 200-device fleet against the real bridge", () => {
       assert.ok(c.reasonFinished > 0, `${name}: reasoning answers arrived`);
       assert.ok(c.commandsReceived > 0, `${name}: commands reached devices`);
       assert.ok(c.desiredFrames > 0, `${name}: desired-state deltas reached thermostats`);
+      // A healthy engine and a bridge under no fault: every question ends in an answer (at most one per device still
+      // open when the fleet stopped), no device is refused or sees a channel the protocol lacks, the simulator never
+      // threw, and the only error frames are the shadow's version check.
+      const faults = [c.reasonErrors, c.reasonTimedOut, c.connectRefused, c.unknownDownChannel];
+      assert.deepEqual(faults, [0, 0, 0, 0], `${name}: ${JSON.stringify(c)}`);
+      assert.ok(c.reasonAsked - c.reasonFinished <= half, `${name}: ${c.reasonAsked} asked, ${c.reasonFinished} done`);
+      assert.deepEqual(report.simulatorErrors, []);
+      const unexpected = Object.keys(report.stats.errorCodes).filter((code) => code !== "BRIDGE_ERR_STALE_VERSION");
+      assert.deepEqual(unexpected, [], `${name}: error frames ${JSON.stringify(report.stats.errorCodes)}`);
       assert.equal(report.telemetryCheck.status, "checked");
       assert.ok(report.telemetryCheck.status === "checked" && report.telemetryCheck.missingMessages === 0);
       assert.ok(report.commandCheck.status === "checked" && report.commandCheck.commands > 0);
