@@ -120,4 +120,9 @@ export class ConnectionImpl implements Connection {
   close(reason: string): void {
     this.#cell.output({ type: "close", connectionId: this.id, reason });
   }
+
+  setFrameLimit(maxFrame: number | null): void {
+    // Not an output held for the commit: a limit the device declared holds even if the event that learnt it fails.
+    this.transport.setFrameLimit?.(maxFrame);
+  }
 }

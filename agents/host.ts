@@ -37,6 +37,11 @@ export interface ConnectionTransport {
    * Absent: the codec given when the connection opened holds for its whole life.
    */
   readonly codec?: CodecName;
+  /**
+   * The largest frame the other side can receive, as the agent knows it (`Connection.setFrameLimit`): a transport that
+   * writes frames of its own keeps them within it. Absent: the transport writes none, or has no use for it.
+   */
+  setFrameLimit?(maxFrame: number | null): void;
 }
 
 /** Facts about a connection, given when it opens. */

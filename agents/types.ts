@@ -82,6 +82,13 @@ export interface Connection {
   send(message: DownMessage, options?: { qos?: 0 | 1 }): void;
   /** Asks the transport to close the connection (after the current event commits). */
   close(reason: string): void;
+  /**
+   * The largest frame, in bytes as encoded, the other side can receive (null: no limit), for the frames the transport
+   * writes on its own: the MQTT broker cuts the text of its refusals of input that never reached the agent (a frame
+   * that does not decode, a rate limit) to fit, or sends nothing. The agent's own frames are its to fit. Takes effect
+   * at once and holds for the connection's life; DeviceAgent sets its device's hello `maxFrame` here.
+   */
+  setFrameLimit(maxFrame: number | null): void;
 }
 
 export type ScheduleType = "delayed" | "scheduled" | "cron" | "interval";

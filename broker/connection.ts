@@ -71,6 +71,11 @@ export class DeviceConnection {
   helloCodec: CodecName | undefined;
   /** The codec suffix of this session's latest decoded up message; undefined when it had none. */
   topicCodec: CodecName | undefined;
+  /**
+   * The largest down frame the device can receive, as its agent knows it (the hello's `maxFrame`, kept across
+   * sessions by the agent); null until the agent says. The broker's own error frames are cut to fit it.
+   */
+  maxFrame: number | null = null;
   /** Set once `host.open` committed; until then (and after close) up messages are refused. */
   opened = false;
   /** Set once the session is over for the broker; no more deliveries, no more down frames. */

@@ -13,6 +13,8 @@ import type { ObserverHub } from "./observer.ts";
 import type { BrokerLogger } from "./options.ts";
 import { downTopic, encodeDown } from "./wire.ts";
 import { cutText } from "../codecs/cut-text.ts";
+import { fitErrorFrame } from "../codecs/fit-error-frame.ts";
+import { getCodec } from "../codecs/index.ts";
 
 /** QoS 1 for what a device must not miss (commands, rpc results, the final reasoning frame); QoS 0 for the rest. */
 export function downQos(message: DownMessage): 0 | 1 {
@@ -131,6 +133,16 @@ export function createDownSender(
       // A device waits for the answer to its rpc: it gets one that says why, instead of waiting forever.
       payload = encodeDown(codec, refusal);
     }
+    if (message.channel === "error" && connection.maxFrame !== null && payload.byteLength > connection.maxFrame) {
+      // The broker's own refusals (a frame that did not decode, a limit) are written without the agent, which fits
+      // everything it sends itself: cut here to the device's maxFrame, or not sent when not even the code fits.
+      const fitted = fitErrorFrame(getCodec(codec), message.frame, connection.maxFrame);
+      if (fitted === undefined) {
+        hub.downDropped();
+        return "dropped";
+      }
+      payload = encodeDown(codec, { channel: "error", frame: fitted });
+    }
     const qos = Math.min(Math.max(requestedQos, downQos(message)), granted) as 0 | 1;
     handOver.send(connection, { topic, payload: Buffer.from(payload), qos, channel: message.channel, codec, written });
     return "published";
@@ -229,6 +241,10 @@ export class MqttConnectionTransport implements ConnectionTransport {
   /** The codec the session's down frames are encoded in now (a hello may change it after the session opened). */
   get codec(): CodecName {
     return this.connection.codec;
+  }
+
+  setFrameLimit(maxFrame: number | null): void {
+    this.connection.maxFrame = maxFrame;
   }
 }
 

@@ -132,7 +132,11 @@ export class DeviceAgent extends Agent<ValueMap> {
   override onConnect(conn: Connection, _ctx: { request?: unknown }): void | Promise<void> {
     // Nothing is sent here: an MQTT session opens before its CONNACK, so it has subscribed to nothing yet and the
     // broker would drop the frames (and a command would spend a delivery attempt). See `greet`.
-    if (this.#core.isDevice(conn)) this.#core.presence.touch();
+    if (!this.#core.isDevice(conn)) return;
+    this.#core.presence.touch();
+    // The device's maxFrame from its last hello, kept across sessions: the broker's own refusals keep within it too,
+    // before this session's hello (if it sends one at all).
+    conn.setFrameLimit(this.#core.presence.profile().caps.maxFrame);
   }
 
   // Not async: a frame whose hooks return nothing stays on the runtime's synchronous batch path (no promise and no

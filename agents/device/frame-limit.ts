@@ -5,9 +5,9 @@
  * the frame (an rpc refusal, a failed command, an error frame), so this file only measures and builds the refusals.
  */
 import type { DownMessage, ErrorFrame, RpcResultFrame } from "../../codecs/frames.ts";
+import { fitErrorFrame as fitErrorFrameIn } from "../../codecs/fit-error-frame.ts";
 import { encodeDownMessage, getCodec } from "../../codecs/index.ts";
 import type { Connection } from "../types.ts";
-import { longestPrefixWhere } from "./reasoning/fit-frame.ts";
 
 /** Code of a frame the bridge did not send because it is larger than the device's maxFrame. */
 export const FRAME_TOO_LARGE = "BRIDGE_ERR_FRAME_TOO_LARGE";
@@ -38,15 +38,9 @@ export function oversizeReason(what: string, size: Oversize): string {
   return `${what} is ${size.bytes} bytes, over maxFrame ${size.maxFrame}`;
 }
 
-/**
- * `frame` with its message cut (on a UTF-8 character boundary) so that it fits `maxFrame` in `conn`'s codec;
- * undefined when not even the frame with an empty message fits, so nothing can be said to this device.
- */
+/** `frame` fitted to `maxFrame` in `conn`'s codec (codecs/fit-error-frame.ts); undefined when nothing fits. */
 export function fitErrorFrame(conn: Connection, frame: ErrorFrame, maxFrame: number | null): ErrorFrame | undefined {
-  const fits = (msg: string) => oversize(conn, { channel: "error", frame: { ...frame, msg } }, maxFrame) === undefined;
-  if (fits(frame.msg)) return frame;
-  if (!fits("")) return undefined;
-  return { ...frame, msg: longestPrefixWhere(frame.msg, fits) };
+  return fitErrorFrameIn(getCodec(conn.codec), frame, maxFrame);
 }
 
 /** The rpc answer sent instead of a result too large for the device. */
@@ -93,5 +87,6 @@ export function withRpcFrameLimit(conn: Connection, maxFrame: number): Connectio
       conn.send(message, options);
     },
     close: (reason) => conn.close(reason),
+    setFrameLimit: (limit) => conn.setFrameLimit(limit),
   };
 }

@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { fitFinalFrame, splitChunkText, truncateUtf8 } from "../../agents/device/reasoning/fit-frame.ts";
+import { fitFinalFrame, splitChunkText } from "../../agents/device/reasoning/fit-frame.ts";
+import { truncateUtf8 } from "../../codecs/cut-text.ts";
 import { ALL_CODECS, getCodec } from "../../codecs/index.ts";
 import type { ReasonStreamFrame } from "../../codecs/frames.ts";
 import { createEngineClient } from "../../engine-client/index.ts";

@@ -2,14 +2,17 @@
  * Over real MQTT with the runtime and DeviceAgent: the runtime's identity frame is measured against the maxFrame of
  * the device's last hello like every other frame. A JSON device whose maxFrame cannot hold it gets, in its next
  * session, a small `down/error` BRIDGE_ERR_FRAME_TOO_LARGE instead, and nothing larger than it said it can take.
+ * The broker's own refusals (input that never reached the agent) keep within it too, in later sessions as well.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { getCodec } from "../../codecs/index.ts";
+import type { ErrorFrame } from "../../codecs/frames.ts";
 import { collect, connectDevice, endClient, publish, subscribe, waitUntil } from "./helpers.ts";
 import { type RuntimeBroker, startRuntimeBroker } from "./runtime-broker.ts";
 
 const json = getCodec("json");
+const cbor = getCodec("cbor");
 
 describe("protocol frames and a JSON device's maxFrame", () => {
   let rb: RuntimeBroker;
@@ -57,6 +60,46 @@ describe("protocol frames and a JSON device's maxFrame", () => {
       for (const m of inbox) assert.ok(m.payload.byteLength <= maxFrame, `${m.topic} within maxFrame`);
     } finally {
       await endClient(second);
+    }
+  });
+
+  test("the broker's refusals of what never reached the agent are cut to the maxFrame, in later sessions too", async () => {
+    const id = "mf-broker-refusals";
+    const secret = await rb.addDevice(id, "cbor");
+    const maxFrame = 64;
+    // Refused by the broker's topic check, naming the channel: a 200-character name makes a 240-byte error frame.
+    const badTopic = `devices/${id}/up/${"c".repeat(200)}`;
+    /** Publishes the refused message, then an rpc whose answer comes after the refusal; returns the refusals. */
+    const refusals = async (hello: boolean): Promise<Array<{ bytes: number; frame: ErrorFrame }>> => {
+      const client = await connectDevice(rb.url, { clientId: id, username: id, password: secret });
+      try {
+        const inbox = collect(client);
+        await subscribe(client, `devices/${id}/down/#`);
+        if (hello) await publish(client, `devices/${id}/up/hello`, cbor.encodeUp("hello", { fw: "1.0", maxFrame }));
+        await publish(client, badTopic, cbor.encodeUp("telemetry", { r: { t: 1 } }));
+        await publish(client, `devices/${id}/up/rpc`, cbor.encodeUp("rpc", { id: "p", m: "ping" }));
+        await waitUntil(() => inbox.some((m) => m.topic === `devices/${id}/down/rpc`));
+        return inbox
+          .filter((m) => m.topic === `devices/${id}/down/error`)
+          .map((m) => {
+            const decoded = cbor.decodeDown("error", m.payload);
+            assert.ok(decoded.ok);
+            return { bytes: m.payload.byteLength, frame: decoded.frame };
+          });
+      } finally {
+        await endClient(client);
+      }
+    };
+    for (const [session, hello] of [
+      ["the hello's", true],
+      ["the next, without a hello", false],
+    ] as const) {
+      const errors = await refusals(hello);
+      assert.equal(errors.length, 1, session);
+      const [{ bytes, frame }] = errors;
+      assert.ok(bytes <= maxFrame, `${session}: ${bytes} bytes`);
+      assert.equal(frame.code, "BRIDGE_ERR_UNKNOWN_CHANNEL");
+      assert.ok(frame.msg.length > 0 && `no up channel named ${"c".repeat(200)}`.startsWith(frame.msg), frame.msg);
     }
   });
 

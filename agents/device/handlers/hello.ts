@@ -21,6 +21,7 @@ export function handleHello(core: DeviceCore, conn: Connection, frame: HelloFram
     return undefined;
   }
   const profile = core.presence.recordHello(frame);
+  conn.setFrameLimit(profile.caps.maxFrame);
   if (Array.isArray(frame.metrics) && frame.metrics.length > 0) core.aliases.replace(frame.metrics);
   core.resync(conn);
   // A session greeted earlier (it published before its hello) already got the unacknowledged ones.

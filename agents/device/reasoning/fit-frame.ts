@@ -4,16 +4,8 @@
  * rather than guessed with a fixed allowance: a guess either wastes a small device's frame or empties it entirely.
  */
 import type { Codec } from "../../../codecs/codec.ts";
+import { longestPrefixWhere } from "../../../codecs/cut-text.ts";
 import type { ReasonStreamFrame } from "../../../codecs/frames.ts";
-
-/** Cuts `text` to at most `maxBytes` UTF-8 bytes without splitting a character. */
-export function truncateUtf8(text: string, maxBytes: number): { text: string; cut: boolean } {
-  const bytes = Buffer.from(text, "utf8");
-  if (bytes.byteLength <= maxBytes) return { text, cut: false };
-  let end = Math.max(0, maxBytes);
-  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
-  return { text: bytes.subarray(0, end).toString("utf8"), cut: true };
-}
 
 /** Encoded size of a reason frame in `codec`. */
 export function reasonFrameBytes(codec: Codec, frame: ReasonStreamFrame): number {
@@ -32,29 +24,6 @@ export function longestFittingPrefix(
   frameWith: (text: string) => ReasonStreamFrame,
 ): string {
   return longestPrefixWhere(text, (candidate) => reasonFrameBytes(codec, frameWith(candidate)) <= maxFrame);
-}
-
-/**
- * The longest prefix of `text`, cut on a UTF-8 character boundary, for which `fits` holds ("" when none does).
- * `fits` must hold for every shorter prefix of one it holds for (an encoded size grows with the text), so a binary
- * search over the byte length finds it.
- */
-export function longestPrefixWhere(text: string, fits: (candidate: string) => boolean): string {
-  if (fits(text)) return text;
-  let lo = 0;
-  let hi = Buffer.byteLength(text, "utf8") - 1;
-  let best = "";
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const candidate = truncateUtf8(text, mid).text;
-    if (fits(candidate)) {
-      best = candidate.length > best.length ? candidate : best;
-      lo = mid + 1;
-    } else {
-      hi = mid - 1;
-    }
-  }
-  return best;
 }
 
 /**

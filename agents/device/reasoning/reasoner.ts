@@ -35,7 +35,6 @@ const REQUEST_ID_MAX = 64;
 export function reasonRequestId(frame: ReasonRequestFrame | undefined): string | null {
   return typeof frame?.id === "string" && frame.id.length > 0 && frame.id.length <= REQUEST_ID_MAX ? frame.id : null;
 }
-export { truncateUtf8 } from "./fit-frame.ts";
 
 export class Reasoner {
   readonly turns: TurnStore;
