@@ -55,6 +55,24 @@ function parseToolCalls(text: string | null): ChatToolCall[] | undefined {
   }
 }
 
+/**
+ * Tool-call arguments as they can be sent back to an engine in later prompts: a JSON object. vLLM parses each replayed
+ * call's arguments (json.loads) before its chat template runs and refuses the request when they are not JSON, so a
+ * model's malformed call (cut by max_tokens, a stray quote) would fail every later round of its turn. The call ran with
+ * what parseToolArgs made of them ("" as {}); any other text that is not an object is kept in a JSON note.
+ */
+function replayableArguments(text: string): string {
+  if (text === "") return "{}";
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  if (typeof value === "object" && value !== null && !Array.isArray(value)) return text;
+  return JSON.stringify({ invalidArguments: text });
+}
+
 function toEntry(row: MessageRow): ConversationEntry {
   const entry: ConversationEntry = {
     id: Number(row.id),
@@ -163,7 +181,9 @@ export class ConversationStore {
         if (message.toolCalls && message.toolCalls.length > 0) {
           // Arguments cut in the middle are no longer JSON; replace them with a JSON note the model can read.
           toolCalls = message.toolCalls.map((call) => {
-            if (call.arguments.length <= this.maxMessageChars) return call;
+            const args = replayableArguments(call.arguments);
+            if (args.length <= this.maxMessageChars)
+              return args === call.arguments ? call : { ...call, arguments: args };
             compacted = true;
             const note = { compacted: `arguments of ${call.arguments.length} characters were cut` };
             return { ...call, arguments: JSON.stringify(note) };
