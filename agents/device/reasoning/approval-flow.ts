@@ -134,6 +134,8 @@ export function resolveApproval(
       ? executeTool(reasoner.tools, approval.tool, approval.args, core.ports.now())
       : valueToJson(refusal);
   const output = recordToolOutput(reasoner, approval.turnId, approval.toolCallId, raw);
+  // Read before the turn goes on: one that ends at once (no engine) may be pruned with its approvals.
+  const decided = reasoner.approvals.get(approvalId)!;
   continueIfUnblocked(reasoner, approval.turnId);
-  return { status: "ok", approval: reasoner.approvals.get(approvalId)!, output };
+  return { status: "ok", approval: decided, output };
 }
