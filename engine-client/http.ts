@@ -53,7 +53,22 @@ export async function postCompletion(
   init: { body: string; requestId: string; signal: AbortSignal },
 ): Promise<ChatCompletion> {
   const response = await sendRequest(replica, options, { method: "POST", path: "/v1/chat/completions", ...init });
-  const text = await readLimited(response.body, MAX_COMPLETION_BYTES);
+  const received = { bytes: 0 };
+  let text: string;
+  try {
+    text = await readLimited(response.body, MAX_COMPLETION_BYTES, undefined, received);
+  } catch (err) {
+    // As for a stream: once the answer's first byte came, a drop is not retried (the engine generated it all), and
+    // the raw network error would otherwise be retried by its code.
+    if (received.bytes === 0 || init.signal.aborted) throw err;
+    const why = describeNetworkError(err, options.apiKey);
+    throw engineError(
+      ENGINE_ERROR_CODES.streamBroken,
+      `engine replica ${replica.key} dropped the answer after its first byte: ${why}`,
+      { replica: replica.key },
+      err,
+    );
+  }
   let parsed: ChatCompletion | undefined;
   try {
     parsed = parseCompletion(JSON.parse(text));
@@ -91,6 +106,8 @@ export async function readLimited(
   body: Dispatcher.ResponseData["body"],
   limit: number,
   bound?: { clock: Clock; timeoutMs: number },
+  /** Counts the bytes that arrived, also when the read then fails. */
+  received?: { bytes: number },
 ): Promise<string> {
   const parts: Buffer[] = [];
   let size = 0;
@@ -101,6 +118,7 @@ export async function readLimited(
   }, bound.timeoutMs);
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
+      if (received !== undefined) received.bytes += chunk.length;
       if (chunk.length > limit - size) {
         parts.push(chunk.subarray(0, limit - size));
         // Leaving the loop destroys the body: the rest is never read.

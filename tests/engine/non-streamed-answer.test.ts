@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createEngineClient } from "../../engine-client/index.ts";
+import { BridgeError } from "../../errors/index.ts";
 import { type RawEngine, startRawEngine } from "./support.ts";
 
 describe("a non-streamed answer", () => {
@@ -73,5 +74,30 @@ describe("a non-streamed answer", () => {
     assert.deepEqual(listed, omitted);
     assert.equal(listed.text, "hi");
     assert.deepEqual(listed.toolCalls, []);
+  });
+
+  test("an answer whose connection drops after its first byte is STREAM_BROKEN, not sent again", async () => {
+    let requests = 0;
+    // The engine generated the whole answer and began sending it: the docs retry only before the first byte.
+    const dropping = await startRawEngine((res) => {
+      requests++;
+      res.writeHead(200, { "content-type": "application/json", "content-length": "1000" });
+      res.write('{"choices":[{"message":{"content":"par');
+      setImmediate(() => res.socket?.destroy());
+    });
+    const engine = createEngineClient({ urls: [dropping.url], model: "m", retry: { baseDelayMs: 0, maxDelayMs: 0 } });
+    try {
+      const error = await engine.complete({ messages: [{ role: "user", content: "x" }] }, { agentId: "d" }).then(
+        () => assert.fail("the answer was cut"),
+        (err: unknown) => err,
+      );
+      assert.ok(error instanceof BridgeError);
+      assert.equal(error.code, "BRIDGE_ERR_ENGINE_STREAM_BROKEN");
+      assert.equal(requests, 1, "nothing is retried after the first byte");
+      assert.equal(engine.stats().retries, 0);
+    } finally {
+      await engine.close();
+      await dropping.close();
+    }
   });
 });
