@@ -49,7 +49,9 @@ export function loadOrCreateApiToken(
       );
     }
   }
-  if (stored !== undefined && stored !== "") {
+  // An empty file is a token too short, not an absent one: the `wx` create below would find it there every time and
+  // recurse until the stack overflowed (a file left empty by a crash or power loss right after its create).
+  if (stored !== undefined) {
     checkToken(stored, API_TOKEN_FILE, file);
     return { token: stored, source: "file" };
   }

@@ -58,3 +58,23 @@ test("token comparison is exact", () => {
   assert.equal(tokensEqual("abcdefghijklmnop", "abcdefghijklmno"), false);
   assert.equal(tokensEqual("", "x"), false);
 });
+
+test("an empty or blank token file is refused naming the file, not read as absent (and left as it is)", () => {
+  for (const [name, text] of [
+    ["empty", ""],
+    ["blank", " \n"],
+  ]) {
+    const sub = path.join(dir, name);
+    fs.mkdirSync(sub);
+    const file = path.join(sub, API_TOKEN_FILE);
+    fs.writeFileSync(file, text);
+    assert.throws(
+      () => loadOrCreateApiToken(sub),
+      (err: unknown) =>
+        hasErrorCode(err, "BRIDGE_ERR_API_TOKEN") &&
+        (err as BridgeError).details.file === file &&
+        (err as Error).message === `the token file ${file} must hold at least 16 characters without whitespace`,
+    );
+    assert.equal(fs.readFileSync(file, "utf8"), text);
+  }
+});
