@@ -51,6 +51,9 @@ export async function registerOperatorApi(app: FastifyInstance, deps: OperatorDe
       // depth check of every body: agents store values in binary codecs with recursive encoders, so deep bodies are
       // refused as device frames are.
       useExactJsonBodies(api, MAX_BODY_DEPTH);
+      // fastify's default text/plain parser handed a JSON body sent as text/plain to the schema as a string, refused
+      // as `body must be object`; without it, that body gets the 415 asking for application/json, as any other type.
+      api.removeContentTypeParser("text/plain");
       api.setNotFoundHandler((request, reply) => {
         sendError(reply, 404, API_ERROR_CODES.notFound, `no route ${request.method} ${request.url.split("?")[0]}`);
       });

@@ -86,4 +86,22 @@ describe("request bodies are validated strictly", () => {
     assert.equal(list.statusCode, 200);
     assert.equal((list.json() as { commands: unknown[] }).commands.length, 1);
   });
+
+  test('a JSON body sent as text/plain is a 415 asking for application/json, not a 400 "must be object"', async () => {
+    const res = await f.app.inject({
+      method: "POST",
+      url: "/api/devices",
+      headers: { ...AUTH, "content-type": "text/plain" },
+      payload: '{"id":"strict-text"}',
+    });
+    assert.equal(res.statusCode, 415, res.body);
+    assert.deepEqual(res.json(), {
+      error: {
+        code: "BRIDGE_ERR_API_VALIDATION",
+        message: "send a JSON body with content-type application/json",
+        field: "body",
+      },
+    });
+    assert.equal((await get("/api/devices/strict-text")).statusCode, 404, "the device was not provisioned");
+  });
 });
