@@ -73,8 +73,15 @@ function setPath(tree: Tree, dotted: string, value: unknown): boolean {
 function merge(base: Tree, top: Tree): Tree {
   const out: Tree = { ...base };
   for (const [key, value] of Object.entries(top)) {
-    const prev = out[key];
-    out[key] = isPlainObject(prev) && isPlainObject(value) ? merge(prev, value) : value;
+    const prev = Object.hasOwn(out, key) ? out[key] : undefined;
+    // Defined, not assigned: `out.__proto__ = v` (JSON.parse keeps a file's `__proto__` as an own key) would make the
+    // section the prototype, whose settings the schema then read as given instead of refusing the unknown key.
+    Object.defineProperty(out, key, {
+      value: isPlainObject(prev) && isPlainObject(value) ? merge(prev, value) : value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return out;
 }

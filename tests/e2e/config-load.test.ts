@@ -66,6 +66,12 @@ describe("bridge configuration", () => {
     assert.deepEqual(errors, [`config error: mqtt.prot is not a known setting (from config file ${file})`]);
   });
 
+  test("a top-level __proto__ key in the file is an unknown setting, not a section whose settings apply", () => {
+    const file = writeConfig("proto.json", '{"__proto__": {"http": {"port": 9999}}}');
+    const errors = errorsOf(loadConfig({ file, env: { BRIDGE_MQTT_PORT: "1884" } }));
+    assert.deepEqual(errors, [`config error: __proto__ is not a known setting (from config file ${file})`]);
+  });
+
   test("a section of the file that is not an object is reported even when the environment sets a field in it", () => {
     const file = writeConfig("scalar-section.json", { mqtt: 1883 });
     const errors = errorsOf(loadConfig({ file, env: { BRIDGE_MQTT_PORT: "1884" }, flags: { mqttPort: "1885" } }));
