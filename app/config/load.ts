@@ -305,7 +305,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadConfigResult {
     let value: unknown = raw;
     if (typeof raw === "string") value = convertText(setting.kind, raw);
     else if (Array.isArray(raw))
-      value = raw.flatMap((r) => (typeof r === "string" ? (convertText("list", r) as string[]) : [r]));
+      value = raw.flatMap((r) => (typeof r === "string" ? convertText("list", r) : [r]));
     if (setPath(tree, setting.path, value)) sources.set(setting.path, setting.flag);
   }
   if (issues.length > 0) return { ok: false, issues };

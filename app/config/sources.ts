@@ -108,11 +108,15 @@ export function convertText(kind: ValueKind, raw: string): unknown {
       if (FALSE.has(lower)) return false;
       return value;
     }
-    case "list":
-      return value
+    case "list": {
+      const parts = value
         .split(",")
         .map((part) => part.trim())
         .filter((part) => part.length > 0);
+      // A list that names nothing (`--engine-url ""`, an unset shell variable) would silently replace the file's list,
+      // and for the PROXY-protocol sources turn the header requirement off: passed on, the schema refuses it by name.
+      return parts.length > 0 ? parts : value;
+    }
   }
 }
 

@@ -103,6 +103,25 @@ describe("bridge configuration", () => {
     assert.deepEqual(bad, ["config error: engine.urls[0] must be a list of http(s) URLs (from BRIDGE_ENGINE_URL)"]);
   });
 
+  test("a list from the environment or a flag that names nothing is refused, not taken as an empty list", () => {
+    // Left as [], `--engine-url "$UNSET"` would replace the file's replicas, and an empty PROXY-protocol list turn the
+    // header requirement off, without a word.
+    const file = writeConfig("lists.json", {
+      engine: { urls: ["http://a:1"] },
+      mqtt: { proxyProtocol: { trustedSources: ["10.0.0.1"] } },
+    });
+    assert.deepEqual(errorsOf(loadConfig({ file, env: { BRIDGE_ENGINE_URL: " , " } })), [
+      "config error: engine.urls must be a list of http(s) URLs (from BRIDGE_ENGINE_URL)",
+    ]);
+    assert.deepEqual(errorsOf(loadConfig({ file, flags: { engineUrl: [""] } })), [
+      "config error: engine.urls[0] must be a list of http(s) URLs (from --engine-url)",
+    ]);
+    const proxies = errorsOf(loadConfig({ file, flags: { mqttProxyProtocol: "," } }));
+    assert.equal(proxies.length, 1);
+    assert.match(proxies[0], /^config error: mqtt\.proxyProtocol\.trustedSources must be a list of IP addresses/);
+    assert.match(proxies[0], /\(from --mqtt-proxy-protocol\)$/);
+  });
+
   test("trusted proxies in front of /mqtt come comma-separated from the environment; anything but addresses is refused", () => {
     const none = loadConfig({});
     assert.ok(none.ok);
