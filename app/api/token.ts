@@ -6,12 +6,12 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BridgeError } from "../../errors/index.ts";
+import { API_TOKEN_RULE, isValidApiToken } from "./token-rule.ts";
+
+export { MIN_API_TOKEN_LENGTH } from "./token-rule.ts";
 
 /** Name of the token file inside the data directory. */
 export const API_TOKEN_FILE = "api-token";
-
-/** Shortest token accepted: shorter ones are guessable. */
-export const MIN_API_TOKEN_LENGTH = 16;
 
 /** Where the token came from; `generated` means it was just created and should be shown to the operator once. */
 export type ApiTokenSource = "configured" | "file" | "generated";
@@ -74,8 +74,8 @@ export function loadOrCreateApiToken(
 
 /** The token rule; a stored token's message names its file (`the token file D/api-token must hold ...`). */
 function checkToken(token: string, field: string, file?: string): void {
-  if (token.length < MIN_API_TOKEN_LENGTH || /\s/.test(token)) {
-    const rule = `at least ${MIN_API_TOKEN_LENGTH} characters without whitespace`;
+  if (!isValidApiToken(token)) {
+    const rule = API_TOKEN_RULE;
     if (file === undefined) {
       throw new BridgeError("BRIDGE_ERR_API_TOKEN", `${field} must be ${rule}`, { field, rule });
     }

@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { parseProxyRange } from "../../broker/index.ts";
+import { API_TOKEN_RULE, isValidApiToken } from "../api/token-rule.ts";
 import { MAX_DEPTH_CEILING } from "../../codecs/limits.ts";
 import { urlCredentialsProblem } from "../../engine-client/index.ts";
 
@@ -20,7 +21,7 @@ function intIn(min: number, max: number): z.ZodNumber {
 const port = () => intIn(0, 65535);
 const text = (what = "a non-empty string") =>
   z.string({ error: `must be ${what}` }).min(1, { error: `must be ${what}` });
-const TOKEN_RULE = "must be at least 16 characters without whitespace";
+const TOKEN_RULE = `must be ${API_TOKEN_RULE}`;
 const bool = () => z.boolean({ error: "must be true or false" });
 const PROXY_RULE =
   "must be a list of IP addresses or CIDR ranges (10.0.0.0/8, 2001:db8::/32; an IPv4-mapped address takes a prefix of 96 to 128)";
@@ -160,8 +161,7 @@ export const configSchema = z.strictObject({
        */
       apiToken: z
         .string({ error: TOKEN_RULE })
-        .min(16, { error: TOKEN_RULE })
-        .regex(/^\S+$/, { error: TOKEN_RULE })
+        .refine(isValidApiToken, { error: TOKEN_RULE })
         .optional(),
       /**
        * A request's head must have arrived within this many ms of its first byte, or it gets a 408 and its connection

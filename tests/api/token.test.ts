@@ -27,7 +27,7 @@ test("a configured token that breaks the rule is refused under its setting's nam
     (err: unknown) =>
       hasErrorCode(err, "BRIDGE_ERR_API_TOKEN") &&
       (err as BridgeError).details.field === "http.apiToken" &&
-      (err as Error).message === "http.apiToken must be at least 16 characters without whitespace",
+      (err as Error).message === "http.apiToken must be at least 16 visible ASCII characters (no spaces)",
   );
 });
 
@@ -73,7 +73,7 @@ test("an empty or blank token file is refused naming the file, not read as absen
       (err: unknown) =>
         hasErrorCode(err, "BRIDGE_ERR_API_TOKEN") &&
         (err as BridgeError).details.file === file &&
-        (err as Error).message === `the token file ${file} must hold at least 16 characters without whitespace`,
+        (err as Error).message === `the token file ${file} must hold at least 16 visible ASCII characters (no spaces)`,
     );
     assert.equal(fs.readFileSync(file, "utf8"), text);
   }

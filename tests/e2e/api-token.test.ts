@@ -109,7 +109,7 @@ describe("an api-token file the bridge cannot use", () => {
       const escaped = file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
       assertTokenFileRefused(
         startOn(dataDir),
-        new RegExp(`^config error: the token file ${escaped} must hold at least 16 characters without whitespace`),
+        new RegExp(`^config error: the token file ${escaped} must hold at least 16 visible ASCII characters \\(no spaces\\)`),
       );
       assert.equal(fs.readFileSync(file, "utf8"), "short\n", "the file is left as it was");
     } finally {

@@ -210,9 +210,20 @@ describe("bridge configuration", () => {
   test("a short API token is refused without echoing it", () => {
     const errors = errorsOf(loadConfig({ env: { BRIDGE_API_TOKEN: "short-secret" } }));
     assert.deepEqual(errors, [
-      "config error: http.apiToken must be at least 16 characters without whitespace (from BRIDGE_API_TOKEN)",
+      "config error: http.apiToken must be at least 16 visible ASCII characters (no spaces) (from BRIDGE_API_TOKEN)",
     ]);
     assert.ok(!errors.join("").includes("short-secret"));
+  });
+
+  test("an API token no HTTP header can carry as typed (a control or non-ASCII character) is refused", () => {
+    for (const token of ["sixteen-chars-ok\u0001", "sixteen-chars-é-ok", "sixteen chars ok!"]) {
+      const errors = errorsOf(loadConfig({ overrides: { http: { apiToken: token } } }));
+      assert.deepEqual(errors, [
+        "config error: http.apiToken must be at least 16 visible ASCII characters (no spaces) (from overrides)",
+      ]);
+    }
+    const ok = loadConfig({ overrides: { http: { apiToken: "!~0123456789abcdef" } } });
+    assert.ok(ok.ok, "every visible ASCII character is allowed");
   });
 
   test("redaction hides the engine key and the API token", () => {

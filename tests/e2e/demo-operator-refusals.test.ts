@@ -44,7 +44,7 @@ describe("agent-bridge demo on a data directory it cannot use", () => {
     assert.equal(result.status, 2, `stdout: ${result.stdout}\nstderr: ${result.stderr}`);
     assert.equal(
       result.stderr,
-      `config error: the token file ${file} must hold at least 16 characters without whitespace\n`,
+      `config error: the token file ${file} must hold at least 16 visible ASCII characters (no spaces)\n`,
     );
     assertNoFault(result);
     assert.equal(fs.readFileSync(file, "utf8"), "short\n", "the file is left as it was");
