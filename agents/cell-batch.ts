@@ -213,6 +213,13 @@ function failEvent(run: BatchRun, scope: Scope, item: QueuedEvent, err: unknown,
   scope.rollback();
   const outcome = failure(err);
   cell.setScope(null);
+  if (savepoint && !sql.inTransaction) {
+    // SQLite rolled the whole transaction back (a fault such as SQLITE_FULL while spilling): the earlier events of
+    // this batch are gone too, so they fail with it. Undone before onError, which may commit a change of its own
+    // (setState): undone after it, their undo steps would put back the state from before the batch over that one.
+    for (let i = done.length - 1; i >= 0; i--) done[i].scope.rollback();
+    for (const d of done) failWithBatch(run, d, outcome);
+  }
   // onError runs outside any transaction, as after a batch of one: a change it makes through the runtime's own write
   // (setState, schedule) begins and commits its own. With no savepoint, that is now (the transaction was this event's
   // alone and is rolled back). With one, the batch's transaction holds the earlier events' writes, so onError waits
@@ -226,12 +233,6 @@ function failEvent(run: BatchRun, scope: Scope, item: QueuedEvent, err: unknown,
     run.laterErrors = later;
   } else reportError(cell, err, item.event.kind);
   if (!sql.inTransaction) {
-    if (savepoint) {
-      // SQLite rolled the whole transaction back (a fault such as SQLITE_FULL while spilling): the earlier events
-      // of this batch are gone too, so they fail with it.
-      for (let i = done.length - 1; i >= 0; i--) done[i].scope.rollback();
-      for (const d of done) failWithBatch(run, d, outcome);
-    }
     // The rest start a fresh transaction (which ends a lost one too).
     sql.beginLazy();
     run.savepoints = 0;
