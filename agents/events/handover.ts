@@ -1,4 +1,5 @@
 import type { AgentCell } from "../cell.ts";
+import { callOnError } from "../cell-scope.ts";
 import { queueProtocol } from "../protocol-output.ts";
 
 /**
@@ -23,9 +24,10 @@ export function handleHandover(
   }
   for (const { err, event } of errors) {
     try {
-      // Not returned: an async onError's promise is left to it, as where onError runs outside any event.
+      // Not returned: an async onError's promise is left to it (its rejection logged), as where onError runs outside
+      // any event.
       cell.nested(() => {
-        agent.onError(err, { event });
+        callOnError(cell, agent, err, event);
       });
     } catch (hookErr) {
       cell.core.logger.error({ err: hookErr, agent: cell.id }, "onError threw");
