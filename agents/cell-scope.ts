@@ -53,6 +53,11 @@ export function nested<T>(cell: AgentCell, fn: () => T): T {
   try {
     const result = fn();
     if (result instanceof Promise) {
+      // The async function has started and goes on: a later rejection of it is logged, since left unhandled it
+      // would end the process (app/cli/start.ts exits on an unhandled rejection), every other agent with it.
+      result.catch((lateErr: unknown) =>
+        cell.core.logger.error({ err: lateErr, agent: cell.id }, "the async function given to transaction() failed"),
+      );
       throw new BridgeError(AGENT_ERRORS.INVALID_OPTION, "transaction() takes a synchronous function", {
         field: "fn",
       });
