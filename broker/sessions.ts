@@ -136,8 +136,10 @@ export class SessionManager {
   open(connection: DeviceConnection, transport: ConnectionTransport): Promise<OpenResult> {
     this.addLive(connection);
     const opening = this.serial(connection.deviceId, async (): Promise<OpenResult> => {
-      // A copy: closing in the host awaits, and the list may change meanwhile.
-      for (const other of [...(this.live.get(connection.deviceId) ?? [])]) {
+      // A copy: closing in the host awaits, and the list may change meanwhile. Only the sessions listed before this
+      // one: a later CONNECT of the device, listed while this one waited its turn, takes this one over in its own turn.
+      const list = this.live.get(connection.deviceId) ?? [];
+      for (const other of list.slice(0, Math.max(0, list.indexOf(connection)))) {
         if (other !== connection && !other.hostClosed) {
           // One bound for the whole hand-over of the old session, however its time is split below.
           const deadlineMs = this.clock.now() + END_HAND_OVER_WAIT_MS;
