@@ -6,6 +6,8 @@
 import { accessSync, constants, readFileSync } from "node:fs";
 import path from "node:path";
 import type { z } from "zod";
+import { parseJson } from "../../codecs/json/json-parse.ts";
+import { DecodeFault, DUPLICATE_MAP_KEY } from "../../codecs/schema/fault.ts";
 import { jsonSyntaxProblem } from "./json-problem.ts";
 import { type BridgeConfig, configSchema } from "./schema.ts";
 import { defaultHttpMaxConnections } from "./http-connections.ts";
@@ -108,6 +110,20 @@ export function sourceOf(sources: ReadonlyMap<string, string>, dotted: string): 
   return "default";
 }
 
+/**
+ * The path of a key an object of the file holds twice, or undefined. JSON.parse keeps the last one silently: a second
+ * `http` section would drop the first one's API token, and a token would be generated in its place. The codecs'
+ * strict JSON parser refuses such a key and names its path; its other refusals are not this check's to make.
+ */
+function duplicateKey(text: string): string | undefined {
+  try {
+    parseJson(text, Number.MAX_SAFE_INTEGER);
+  } catch (err) {
+    if (err instanceof DecodeFault && err.problem === DUPLICATE_MAP_KEY) return err.field ?? "config file";
+  }
+  return undefined;
+}
+
 function readFileLayer(file: string, issues: ConfigIssue[]): Tree {
   const source = `config file ${file}`;
   let text: string;
@@ -118,11 +134,19 @@ function readFileLayer(file: string, issues: ConfigIssue[]): Tree {
     issues.push({ field: "config file", message: `cannot be read (${code})`, source });
     return {};
   }
+  // Windows editors (Notepad, PowerShell's UTF-8) start a file with a byte order mark; RFC 8259 8.1 lets a parser
+  // ignore it, as the operator API does for its bodies.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (err) {
     issues.push({ field: "config file", message: `is not valid JSON (${jsonSyntaxProblem(err, text)})`, source });
+    return {};
+  }
+  const twice = duplicateKey(text);
+  if (twice !== undefined) {
+    issues.push({ field: twice, message: "is given twice in the file (only one may stand)", source });
     return {};
   }
   if (!isPlainObject(parsed)) {

@@ -8,7 +8,7 @@
  * left before anything is allocated, so a forged length cannot make it allocate more than the frame's size.
  */
 import { MAX_FRAME_STRING_CHUNKS, MAX_STRING_CHUNKS } from "../limits.ts";
-import { DecodeFault, fieldFault } from "../schema/fault.ts";
+import { DecodeFault, DUPLICATE_MAP_KEY, fieldFault } from "../schema/fault.ts";
 import { PathStack } from "../schema/path.ts";
 import { bignumValue, MAX_INTEGER_DIGITS, normalizeBigInt } from "../schema/value.ts";
 import { fromHalfBits } from "./float.ts";
@@ -216,7 +216,7 @@ function readMap(n: number, depth: number): Record<string, unknown> {
     if (typeof key !== "string") throw fault("BRIDGE_ERR_FRAME_INVALID", "map keys must be text strings");
     path.push(key);
     if (key === "__proto__") throw fault("BRIDGE_ERR_FRAME_INVALID", "the map key __proto__ is not accepted");
-    if (Object.hasOwn(out, key)) throw fault("BRIDGE_ERR_FRAME_INVALID", "duplicate map key");
+    if (Object.hasOwn(out, key)) throw fault("BRIDGE_ERR_FRAME_INVALID", DUPLICATE_MAP_KEY);
     const value = readItem(depth + 1);
     if (value === BREAK) throw malformed("break in place of a map value");
     path.pop();

@@ -17,7 +17,7 @@
  * holds no lone surrogate of its own, so every caller decodes strictly first (the JSON codec and the API's body
  * parser with a fatal decoder, the ws library for WebSocket text) and plain strings cost no extra scan.
  */
-import { DecodeFault, describeJsonSyntax, fieldFault } from "../schema/fault.ts";
+import { DecodeFault, DUPLICATE_MAP_KEY, describeJsonSyntax, fieldFault } from "../schema/fault.ts";
 import { PathStack } from "../schema/path.ts";
 import { checkKey, MAX_INTEGER_DIGITS, normalizeBigInt } from "../schema/value.ts";
 import { isWellFormedText } from "../text-utf8.ts";
@@ -221,7 +221,7 @@ function parseObject(nesting: number): Record<string, unknown> {
     path.push(key);
     // The path text is built only for the refusal (building it per key cost a string per map entry).
     if (key === "__proto__") checkKey(key, path.toString());
-    if (Object.hasOwn(out, key)) throw invalid("duplicate map key");
+    if (Object.hasOwn(out, key)) throw invalid(DUPLICATE_MAP_KEY);
     skipSpace();
     if (text.charCodeAt(pos) !== 0x3a) throw unexpected();
     pos++;

@@ -5,6 +5,7 @@
  * value, duplicate or `__proto__` map keys, nesting deeper than the limit, and whatever the wire reader refuses. It
  * recurses only into known messages, so the depth limit also bounds its stack.
  */
+import { DUPLICATE_MAP_KEY } from "../schema/fault.ts";
 import { bignumValue, MAX_INTEGER_DIGITS } from "../schema/value.ts";
 import { type MessageLayout, VALUE, WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT } from "./layout.ts";
 import { WireReader } from "./wire-reader.ts";
@@ -137,7 +138,7 @@ function map(end: number, depth: number): Record<string, unknown> {
     r.path.push(key);
     if (!hasValue) throw r.fault("BRIDGE_ERR_FRAME_INVALID", "map entry without a value");
     if (key === "__proto__") throw r.fault("BRIDGE_ERR_FRAME_INVALID", "the map key __proto__ is not accepted");
-    if (Object.hasOwn(out, key)) throw r.fault("BRIDGE_ERR_FRAME_INVALID", "duplicate map key");
+    if (Object.hasOwn(out, key)) throw r.fault("BRIDGE_ERR_FRAME_INVALID", DUPLICATE_MAP_KEY);
     r.path.pop();
     out[key] = entry;
   }

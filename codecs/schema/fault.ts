@@ -51,6 +51,9 @@ export class DecodeFault extends Error {
   }
 }
 
+/** The problem of a map (object) holding one key twice, in every codec: JSON.parse would keep the last silently. */
+export const DUPLICATE_MAP_KEY = "duplicate map key";
+
 /**
  * A fault at `field` (undefined at the top of the frame), its message naming the path first as every codec words it.
  *

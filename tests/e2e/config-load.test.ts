@@ -85,6 +85,27 @@ describe("bridge configuration", () => {
     assert.match(error, /^config error: config file is not valid JSON/);
   });
 
+  test("a key given twice in the file is refused naming its path, not resolved silently to the last one", () => {
+    // JSON.parse keeps the last `http`: the first one's token would be dropped and another generated without a word.
+    const token = "a-token-of-twenty-chars";
+    const file = writeConfig("twice.json", `{"http": {"apiToken": "${token}"}, "http": {"port": 9090}}`);
+    const errors = errorsOf(loadConfig({ file }));
+    assert.deepEqual(errors, [
+      `config error: http is given twice in the file (only one may stand) (from config file ${file})`,
+    ]);
+    const nested = writeConfig("nested-twice.json", '{"mqtt": {"port": 1884, "port": 1885}}');
+    assert.deepEqual(errorsOf(loadConfig({ file: nested })), [
+      `config error: mqtt.port is given twice in the file (only one may stand) (from config file ${nested})`,
+    ]);
+  });
+
+  test("a config file that starts with a byte order mark (as Windows editors write it) is read", () => {
+    const file = writeConfig("bom.json", `\ufeff${JSON.stringify({ mqtt: { port: 1885 } })}`);
+    const result = loadConfig({ file });
+    assert.ok(result.ok, JSON.stringify(result));
+    assert.equal(result.config.mqtt.port, 1885);
+  });
+
   test("a missing config file is refused naming the file", () => {
     const file = path.join(tmp, "absent.json");
     assert.deepEqual(errorsOf(loadConfig({ file })), [
