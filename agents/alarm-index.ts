@@ -20,8 +20,12 @@ export interface AlarmBackoff {
   readonly until: number;
 }
 
-/** Marks an agent whose alarm fired but whose stored row stays until the agent recomputes it (a crash re-fires). */
-const FIRED = -1;
+/**
+ * Marks an agent whose alarm fired but whose stored row stays until the agent recomputes it (a crash re-fires). No
+ * alarm time can equal it: -1 did, so a schedule at new Date(-1) set by the alarm event read as unchanged and never
+ * ran.
+ */
+const FIRED = Number.NEGATIVE_INFINITY;
 
 /**
  * ONE index of the next alarm of every agent: a min-heap with lazy deletion plus one timer, mirrored in the runtime
