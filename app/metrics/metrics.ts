@@ -315,13 +315,17 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
   };
 
   const engineObserver: EngineObserver = {
+    // Both are read on the bridge's clock, the wall clock by default: one set back mid-request gives a negative
+    // duration, which would take the histogram's _sum down (a counter reset to Prometheus) and the mean below 0.
     onDispatch(e) {
-      engineQueueWait.observe(e.queueWaitMs / 1000);
-      activity.engineDispatch(e.queueWaitMs);
+      const waitMs = Math.max(0, e.queueWaitMs);
+      engineQueueWait.observe(waitMs / 1000);
+      activity.engineDispatch(waitMs);
     },
     onFirstToken(e) {
-      engineTtft.observe(e.ttftMs / 1000);
-      activity.engineFirstToken(e.ttftMs);
+      const ttftMs = Math.max(0, e.ttftMs);
+      engineTtft.observe(ttftMs / 1000);
+      activity.engineFirstToken(ttftMs);
     },
     onComplete(e) {
       engineRequests.inc({ finish_reason: finishReasonLabel(e.finishReason) });
