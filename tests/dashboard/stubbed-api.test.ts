@@ -224,6 +224,17 @@ describe("dashboard in headless Chromium against a stubbed API", { skip }, () =>
     }
   });
 
+  test("a device address with a bad % sequence shows the fleet and keeps polling, without a script error", async () => {
+    await page.goto(`${base}/#token=${TOKEN}`);
+    await page.locator('#fleet-table tr[data-device="sensor-2"]').waitFor({ timeout: 5000 });
+    await page.goto(`${base}/#/device/%E0`);
+    await page.locator("#view-fleet").waitFor({ state: "visible", timeout: 5000 });
+    const isFleet = (url: URL) => url.pathname === "/api/fleet";
+    await page.waitForRequest((request) => isFleet(new URL(request.url())), { timeout: 5000 });
+    await page.waitForRequest((request) => isFleet(new URL(request.url())), { timeout: 5000 });
+    assert.deepEqual(pageErrors.splice(0), []);
+  });
+
   test("the page raised no script errors along the way", () => {
     assert.deepEqual(pageErrors, []);
   });

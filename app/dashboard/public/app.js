@@ -13,7 +13,13 @@ let generation = 0;
 
 function route() {
   const m = /^#\/device\/(.+)$/.exec(location.hash);
-  return m ? { view: "device", id: decodeURIComponent(m[1]) } : { view: "fleet" };
+  if (m === null) return { view: "fleet" };
+  try {
+    return { view: "device", id: decodeURIComponent(m[1]) };
+  } catch {
+    // A hand-typed address with a bad % sequence names no device: the fleet, not an error that stops the polling.
+    return { view: "fleet" };
+  }
 }
 
 function setStatus(text, kind) {
