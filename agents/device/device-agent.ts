@@ -335,7 +335,10 @@ export class DeviceAgent extends Agent<ValueMap> {
     while (core.commands.get(id) !== undefined);
     core.commands.add({ id, name, args, ttlSeconds, maxAttempts });
     core.commands.setSchedule(id, this.schedule(ttlSeconds, EXPIRE_COMMAND_METHOD, { id }).id);
-    core.deliverCommands(true);
+    // Not only the new one: a session that reconnected and has not been greeted yet (greetHelloless) gets the older
+    // unacknowledged commands first, or its greeting would send them after this one, out of seq order. A session
+    // that got them already is skipped, so for a greeted one this sends the new command alone.
+    core.deliverCommands(false);
     return core.commands.get(id)!;
   }
 

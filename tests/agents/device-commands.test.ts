@@ -163,6 +163,38 @@ test("a command sent to a session before its greeting is not sent again with it,
   );
 });
 
+test("a new command sent to a session before its greeting follows the older unacknowledged ones, in seq order", async () => {
+  const h = harness();
+  const first = await h.open("plain-5");
+  await h.send(first, { channel: "hello", frame: { fw: "1.0" } });
+  const one = await h.call<CommandRecord>("plain-5", "sendCommand", { name: "one", maxAttempts: 5 });
+  await h.close(first);
+  // The device reconnected and has not published yet (its greeting would redeliver `one`) when `two` is queued.
+  const second = await h.open("plain-5");
+  const two = await h.call<CommandRecord>("plain-5", "sendCommand", { name: "two", maxAttempts: 5 });
+  assert.deepEqual(
+    second.frames("cmd").map((f) => f.id),
+    [one.id, two.id],
+  );
+  await h.send(second, { channel: "hello", frame: { fw: "1.0" } });
+  assert.deepEqual(
+    second.frames("cmd").map((f) => f.id),
+    [one.id, two.id],
+    "the greeting sends neither again",
+  );
+  const records = [
+    await h.call<CommandRecord>("plain-5", "getCommand", one.id),
+    await h.call<CommandRecord>("plain-5", "getCommand", two.id),
+  ];
+  assert.deepEqual(
+    records.map((r) => [r.state, r.attempts]),
+    [
+      ["SENT", 2],
+      ["SENT", 1],
+    ],
+  );
+});
+
 test("an unacknowledged command expires at its TTL by schedule, and a late ack does not revive it", async () => {
   const h = harness();
   const dev = await h.open("door-3");
