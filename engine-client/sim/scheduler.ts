@@ -24,6 +24,8 @@ export interface Sequence {
 export class BatchScheduler {
   readonly #waiting: Sequence[] = [];
   readonly #running: Sequence[] = [];
+  /** Admitted by the step in flight: they hold batch slots while prefilled, before they join `#running`. */
+  #admitted: Sequence[] = [];
   #stepping = false;
   #closed = false;
   /** When the previous step ended, in wall ms, so timer lateness does not accumulate over steps. */
@@ -45,7 +47,7 @@ export class BatchScheduler {
   }
 
   get running(): number {
-    return this.#running.length;
+    return this.#running.length + this.#admitted.length;
   }
 
   /**
@@ -57,6 +59,7 @@ export class BatchScheduler {
     if (this.#closed) return false;
     let busy = 0;
     for (const s of this.#running) if (!s.cancelled && (s.generated ?? 0) < s.outputTokens) busy++;
+    for (const s of this.#admitted) if (!s.cancelled) busy++;
     const free = Math.max(0, this.options.maxNumSeqs - busy);
     return this.#waiting.length + count - free <= this.options.maxWaiting;
   }
@@ -81,8 +84,9 @@ export class BatchScheduler {
 
   close(): void {
     this.#closed = true;
-    for (const sequence of [...this.#waiting, ...this.#running]) sequence.cancelled = true;
+    for (const sequence of [...this.#waiting, ...this.#admitted, ...this.#running]) sequence.cancelled = true;
     this.#waiting.length = 0;
+    this.#admitted = [];
     this.#running.length = 0;
   }
 
@@ -129,6 +133,7 @@ export class BatchScheduler {
     const start = Math.max(now, this.#lastStepEnd);
     const end = start + ms * timeScale;
     this.#lastStepEnd = end;
+    this.#admitted = admitted;
     const finish = () => this.#finishStep(admitted);
     if (end - now < 1) setImmediate(finish);
     else setTimeout(finish, end - now);
@@ -136,6 +141,7 @@ export class BatchScheduler {
 
   #finishStep(admitted: Sequence[]): void {
     if (this.#closed) return;
+    this.#admitted = [];
     for (const sequence of this.#running) this.#emit(sequence);
     for (const sequence of admitted) {
       if (sequence.cancelled) continue;

@@ -71,6 +71,21 @@ describe("waiting queue", () => {
       scheduler.close();
     }
   });
+
+  test("a sequence being prefilled holds its slot: it is running, and the queue bound counts it", async () => {
+    // A long step (timeScale 100: the 4.9 ms prefill lasts 490 ms) so the check runs while it is in flight.
+    const options = resolveEngineSimOptions({ timeScale: 100, maxNumSeqs: 1, maxWaiting: 0 });
+    const scheduler = new BatchScheduler(options, new PrefixCache(0));
+    const submit = (s: number) => scheduler.submit({ promptTokens: [s], outputTokens: 10, onToken: () => {} });
+    try {
+      assert.equal(submit(0), true);
+      await waitFor(() => scheduler.steps === 1, "the first step to start");
+      assert.equal(scheduler.running, 1, "the sequence being prefilled is running, as vLLM counts it");
+      assert.equal(submit(1), false, "the only slot is taken and maxWaiting is 0");
+    } finally {
+      scheduler.close();
+    }
+  });
 });
 
 describe("prefill budget", () => {
