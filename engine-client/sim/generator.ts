@@ -105,7 +105,8 @@ export function planGeneration(input: GenerationInput): GenerationPlan {
     }
     pieces.push({ type: "text", text: i === 0 ? word : ` ${word}` });
   }
-  return { pieces, finishReason: natural > input.maxTokens ? "length" : "stop" };
+  // With ignore_eos the answer never ends on its own: vLLM stops it at max_tokens and says so.
+  return { pieces, finishReason: input.ignoreEos || natural > input.maxTokens ? "length" : "stop" };
 }
 
 function cut(pieces: Piece[], maxTokens: number, finish: "stop" | "tool_calls"): GenerationPlan {

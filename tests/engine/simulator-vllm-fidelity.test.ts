@@ -158,3 +158,16 @@ test("request_success_total counts a tool call as stop and an injected failure a
     await sim.close();
   }
 });
+
+test("an ignore_eos answer ends with finish_reason length: it stops at max_tokens, never at an end", async () => {
+  const sim = await startEngineSimulator({ timeScale: 0 });
+  try {
+    const res = await postChat(sim.url, { messages: MESSAGES, max_tokens: 5, ignore_eos: true });
+    assert.equal(res.status, 200, res.text);
+    const body = JSON.parse(res.text) as { choices: Array<{ finish_reason: string }>; usage: Record<string, number> };
+    assert.equal(body.usage.completion_tokens, 5);
+    assert.equal(body.choices[0].finish_reason, "length");
+  } finally {
+    await sim.close();
+  }
+});
