@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { startEngineSimulator } from "../../engine-client/sim/index.ts";
-import { postChat } from "./support.ts";
+import { postChat, waitFor } from "./support.ts";
 
 const MESSAGES = [{ role: "user", content: "hello" }];
 
@@ -168,6 +168,34 @@ test("an ignore_eos answer ends with finish_reason length: it stops at max_token
     assert.equal(body.usage.completion_tokens, 5);
     assert.equal(body.choices[0].finish_reason, "length");
   } finally {
+    await sim.close();
+  }
+});
+
+test("prompt_tokens_total counts a prompt when prefilled, not when refused after a first-token delay", async () => {
+  const sim = await startEngineSimulator({ maxNumSeqs: 1, maxWaiting: 0, faults: { firstTokenDelayMs: 1000 } });
+  const holder = new AbortController();
+  try {
+    // The delayed request passes the queue check on arrival (the engine is idle) and finds the one slot taken after.
+    const delayed = postChat(sim.url, { messages: MESSAGES });
+    await waitFor(() => sim.requests().length === 1, "the delayed request to arrive");
+    sim.clearFaults();
+    // A long answer (ignore_eos, real time) takes the slot at once and holds it past the delay.
+    const holding = await fetch(`${sim.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ messages: MESSAGES, stream: true, max_tokens: 2000, ignore_eos: true }),
+      signal: holder.signal,
+    });
+    await waitFor(() => sim.stats().generationTokens > 0, "the holding request's first token");
+    assert.equal((await delayed).status, 503);
+    const text = await (await fetch(`${sim.url}/metrics`)).text();
+    const prompt = /^vllm:prompt_tokens_total\{[^}]*\} (\d+)$/m.exec(text)?.[1];
+    assert.equal(Number(prompt), sim.requests()[1].promptTokens, "vLLM counts a prompt when it is prefilled");
+    holder.abort();
+    await holding.body?.cancel().catch(() => {});
+  } finally {
+    holder.abort();
     await sim.close();
   }
 });

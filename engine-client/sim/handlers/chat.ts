@@ -130,6 +130,8 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
         if (index === 0) {
           // The request's first output says what was cached; each choice has a first token of its own.
           if (record.completionTokens === 0) record.cachedTokens = cachedTokens;
+          // Counted when prefilled, per choice, as vLLM's engine counts it: not for a prompt refused or left waiting.
+          ctx.metrics.promptTokens += promptTokens.length;
           ctx.metrics.observeTtft((performance.now() - receivedAt) / 1000);
         }
         if (dropAfter !== undefined && index >= dropAfter) {
@@ -170,8 +172,6 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
     }
   }
   if (done) return;
-  // Counted per sequence, as vLLM's engine counts each choice's prompt.
-  ctx.metrics.promptTokens += promptTokens.length * sequences.length;
   if (!ctx.scheduler.submit(...sequences.filter((sequence) => sequence.outputTokens > 0))) {
     stop("rejected", "error");
     out.fail("ServiceUnavailableError", "the engine's waiting queue is full", 503);
