@@ -6,6 +6,9 @@
 /** vLLM's TTFT histogram buckets, in seconds. */
 const TTFT_BUCKETS_S = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
+/** vLLM's request latency buckets (e2e_request_latency_seconds), in seconds. */
+const E2E_BUCKETS_S = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680];
+
 /**
  * vLLM's engine-level finish reasons, the values of `finished_reason` (its `FinishReason` enum; newer vLLM adds
  * "error" for KV-load failures and "repetition", neither of which the simulator models). The API's "tool_calls" is
@@ -33,6 +36,9 @@ export class SimMetrics {
   readonly ttftCounts = new Array<number>(TTFT_BUCKETS_S.length).fill(0);
   ttftSum = 0;
   ttftCount = 0;
+  readonly e2eCounts = new Array<number>(E2E_BUCKETS_S.length).fill(0);
+  e2eSum = 0;
+  e2eCount = 0;
   rejected = 0;
 
   observeTtft(seconds: number): void {
@@ -41,8 +47,12 @@ export class SimMetrics {
     for (let i = 0; i < TTFT_BUCKETS_S.length; i++) if (seconds <= TTFT_BUCKETS_S[i]) this.ttftCounts[i]++;
   }
 
-  finished(reason: EngineFinishReason): void {
+  /** A request left the engine; vLLM observes its arrival-to-end latency with the same finish. */
+  finished(reason: EngineFinishReason, e2eSeconds: number): void {
     this.success.set(reason, (this.success.get(reason) ?? 0) + 1);
+    this.e2eSum += e2eSeconds;
+    this.e2eCount++;
+    for (let i = 0; i < E2E_BUCKETS_S.length; i++) if (e2eSeconds <= E2E_BUCKETS_S[i]) this.e2eCounts[i]++;
   }
 
   /** Prometheus text exposition (version 0.0.4). */
@@ -93,6 +103,14 @@ export class SimMetrics {
       `vllm:time_to_first_token_seconds_bucket{${label},le="+Inf"} ${this.ttftCount}`,
       `vllm:time_to_first_token_seconds_sum{${label}} ${this.ttftSum}`,
       `vllm:time_to_first_token_seconds_count{${label}} ${this.ttftCount}`,
+    ]);
+    metric("vllm:e2e_request_latency_seconds", "histogram", "Histogram of e2e request latency in seconds.", [
+      ...E2E_BUCKETS_S.map(
+        (le, i) => `vllm:e2e_request_latency_seconds_bucket{${label},le="${le}"} ${this.e2eCounts[i]}`,
+      ),
+      `vllm:e2e_request_latency_seconds_bucket{${label},le="+Inf"} ${this.e2eCount}`,
+      `vllm:e2e_request_latency_seconds_sum{${label}} ${this.e2eSum}`,
+      `vllm:e2e_request_latency_seconds_count{${label}} ${this.e2eCount}`,
     ]);
     return `${lines.join("\n")}\n`;
   }

@@ -199,3 +199,18 @@ test("prompt_tokens_total counts a prompt when prefilled, not when refused after
     await sim.close();
   }
 });
+
+test("/metrics has vLLM's vllm:e2e_request_latency_seconds histogram, observed once per finished request", async () => {
+  const sim = await startEngineSimulator({ timeScale: 0 });
+  try {
+    await postChat(sim.url, { messages: MESSAGES });
+    const text = await (await fetch(`${sim.url}/metrics`)).text();
+    assert.match(text, /^# TYPE vllm:e2e_request_latency_seconds histogram$/m);
+    // vLLM's first bucket; the count in it depends on how loaded the machine is.
+    assert.match(text, /^vllm:e2e_request_latency_seconds_bucket\{[^}]*le="0\.3"\} [01]$/m);
+    assert.match(text, /^vllm:e2e_request_latency_seconds_bucket\{[^}]*le="\+Inf"\} 1$/m);
+    assert.match(text, /^vllm:e2e_request_latency_seconds_count\{[^}]*\} 1$/m);
+  } finally {
+    await sim.close();
+  }
+});

@@ -102,7 +102,7 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
   const choiceEnded = (choice: number) => {
     ended[choice] = true;
     // vLLM counts each choice as the request it is inside the engine.
-    ctx.metrics.finished(completedFinishReason(plans[choice].finishReason));
+    ctx.metrics.finished(completedFinishReason(plans[choice].finishReason), (performance.now() - receivedAt) / 1000);
     if (--generating > 0) return;
     done = true;
     record.outcome = "completed";
@@ -118,7 +118,7 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
     for (const [choice, sequence] of sequences.entries()) {
       if (ended[choice]) continue;
       // A request the engine never ran is not counted; one ended early is aborted there, as vLLM aborts it.
-      if (outcome !== "rejected") ctx.metrics.finished("abort");
+      if (outcome !== "rejected") ctx.metrics.finished("abort", (performance.now() - receivedAt) / 1000);
       ctx.scheduler.cancel(sequence);
     }
   };
