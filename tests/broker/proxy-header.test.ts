@@ -121,6 +121,23 @@ describe("scanProxyHeader, v2", () => {
     signature[5] = 0x0e;
     for (const bad of [version1, short, signature]) assert.equal(scanProxyHeader(bad).status, "invalid");
   });
+
+  test("a PROXY command with a family and transport byte the protocol does not define is refused", () => {
+    // [2.2] Only 0x00, 0x11, 0x12, 0x21, 0x22, 0x31 and 0x32 are defined; "other values ... must be rejected as
+    // invalid by receivers". 0x10 and 0x20 (IPv4, IPv6 with no transport) must not name a client.
+    const header = Buffer.concat([v2Header("2001:db8::7"), Buffer.alloc(216 - 36)]);
+    header.writeUInt16BE(216, 14);
+    for (const byte of [0x01, 0x02, 0x10, 0x20, 0x30]) {
+      const bad = Buffer.from(header);
+      bad[13] = byte;
+      assert.equal(scanProxyHeader(bad).status, "invalid", `family and transport 0x${byte.toString(16)}`);
+    }
+    // A LOCAL command ignores the byte ("the family ... is ignored").
+    const local = Buffer.from(header);
+    local[12] = 0x20;
+    local[13] = 0x10;
+    assert.equal(complete(scanProxyHeader(local)).local, true);
+  });
 });
 
 describe("scanProxyHeader, no header", () => {

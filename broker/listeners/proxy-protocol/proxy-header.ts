@@ -32,6 +32,11 @@ const V2_FIXED_BYTES = 16;
 const V1_SIGNATURE = Buffer.from("PROXY ", "latin1");
 const V1_UNKNOWN = Buffer.from("PROXY UNKNOWN", "latin1");
 const CRLF = Buffer.from("\r\n", "latin1");
+/**
+ * [2.2] The family and transport bytes a PROXY command may carry: UNSPEC, then TCP and UDP over IPv4, IPv6 and UNIX.
+ * "Other values ... must be rejected as invalid by receivers"; the library takes any family with any transport.
+ */
+const V2_FAMILY_TRANSPORT = new Set([0x00, 0x11, 0x12, 0x21, 0x22, 0x31, 0x32]);
 
 /** What the bytes received so far hold. */
 export type ProxyHeaderScan =
@@ -138,6 +143,9 @@ function scanV2(bytes: Uint8Array): ProxyHeaderScan {
   // [2.2] LOCAL: "the receiver must accept this connection as valid and must use the real connection endpoints".
   if (parsed.command === Command.LOCAL) {
     return { status: "complete", version: 2, headerBytes, sourceAddress: undefined, local: true };
+  }
+  if (!V2_FAMILY_TRANSPORT.has(bytes[13])) {
+    return invalid(`malformed v2 header: family and transport byte 0x${bytes[13].toString(16)} is not defined`);
   }
   const address = parsed.proxyAddress;
   let sourceAddress: string | undefined;
