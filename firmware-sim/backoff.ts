@@ -34,7 +34,8 @@ export type BackoffWindow = Pick<BackoffOptions, "mode" | "baseDelayMs" | "maxDe
 
 /** The window a delay is drawn from for retry number `attempt` (0 for the first retry). */
 export function backoffCapMs(attempt: number, options: BackoffWindow): number {
-  if (options.mode === "zero") return 0;
+  // A zero base stays 0: past attempt 1023, 2 ** attempt is Infinity and 0 * Infinity is NaN.
+  if (options.mode === "zero" || options.baseDelayMs === 0) return 0;
   // 2 ** attempt overflows to Infinity for large attempts; Math.min then yields maxDelayMs, which is what we want.
   return Math.min(options.maxDelayMs, options.baseDelayMs * 2 ** Math.max(0, attempt));
 }

@@ -54,6 +54,19 @@ describe("reconnect backoff", () => {
     );
   });
 
+  it("keeps a zero base window at 0 however many retries failed, never NaN", () => {
+    // 2 ** 1024 is Infinity and 0 * Infinity is NaN: a device refused 1024 times in a row drew a NaN delay.
+    const zeroBase = { mode: "exponential" as const, baseDelayMs: 0, maxDelayMs: 0 };
+    for (const attempt of [0, 1023, 1024, 5000]) {
+      assert.equal(backoffCapMs(attempt, zeroBase), 0, `attempt ${attempt}`);
+      assert.equal(
+        backoffDelayMs(attempt, zeroBase, () => 0.5),
+        0,
+        `attempt ${attempt}`,
+      );
+    }
+  });
+
   it("defaults to exponential backoff from one second up to thirty, reset after a 30 s stable connection", () => {
     assert.deepEqual(DEFAULT_BACKOFF, {
       mode: "exponential",
