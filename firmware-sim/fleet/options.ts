@@ -240,7 +240,9 @@ export function resolveFleetOptions(options: FleetOptions): ResolvedFleetOptions
   if (credentials && devices > credentials.length) {
     fail("devices", `is ${devices} but the credentials list only ${credentials.length} devices`);
   }
-  const backoff: BackoffOptions = { ...DEFAULT_BACKOFF, ...options.backoff };
+  // A field given as undefined keeps its default: spread as is, it replaced the default and every delay was NaN.
+  const givenBackoff = Object.entries(options.backoff ?? {}).filter(([, value]) => value !== undefined);
+  const backoff: BackoffOptions = { ...DEFAULT_BACKOFF, ...Object.fromEntries(givenBackoff) };
   if (backoff.mode !== "exponential" && backoff.mode !== "zero") fail("backoff.mode", "must be exponential or zero");
   num("backoff.baseDelayMs", backoff.baseDelayMs, 0, 0, 3_600_000);
   num("backoff.maxDelayMs", backoff.maxDelayMs, 0, backoff.baseDelayMs, 3_600_000);

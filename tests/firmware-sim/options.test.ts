@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { resolveFleetOptions } from "../../firmware-sim/fleet/options.ts";
-import { createFleet } from "../../firmware-sim/index.ts";
+import { backoffDelayMs, createFleet, DEFAULT_BACKOFF } from "../../firmware-sim/index.ts";
 import { BridgeError } from "../../errors/index.ts";
 
 function field(fn: () => unknown): unknown {
@@ -114,6 +114,19 @@ describe("fleet options", () => {
         "driveApi.maxQueued",
       );
     }
+  });
+
+  it("takes a backoff field given as undefined as its default, as every other option does", () => {
+    // Spread over the defaults, an undefined field replaced its default and passed validation: every reconnect delay
+    // was NaN (and the stable-connection reset a NaN timer).
+    const given = { baseDelayMs: undefined, maxDelayMs: undefined, stableConnectionMs: undefined };
+    const o = resolveFleetOptions({ url: "mqtt://h", backoff: given });
+    assert.deepEqual(o.backoff, DEFAULT_BACKOFF);
+    assert.equal(
+      backoffDelayMs(3, o.backoff, () => 0.5),
+      4000,
+    );
+    assert.equal(resolveFleetOptions({ url: "mqtt://h", backoff: { mode: undefined } }).backoff.mode, "exponential");
   });
 
   it("refuses a run duration that is negative or not a number, before anything starts", async () => {
