@@ -18,15 +18,15 @@ export function receiveDown(
 ): void {
   const channel = topics.parseDown(topic);
   if (channel === undefined) return;
-  if (channel === "unknown") {
-    ctx.metrics.counters.unknownDownChannel++;
-    return;
-  }
-  // Checked before decoding: a JSON codec would happily decode it, the device's binary parser would not.
+  if (channel === "unknown") ctx.metrics.counters.unknownDownChannel++;
+  // Checked before decoding: a JSON codec would happily decode it, the device's binary parser would not. Also on a
+  // down topic the firmware does not know: it arrives under the device's subscription all the same.
   if (codec.binary && looksLikeJsonText(payload)) {
-    ctx.violation("json-to-binary-device", `${codec.name} device received JSON text on down/${channel}`);
+    const where = channel === "unknown" ? topic : `down/${channel}`;
+    ctx.violation("json-to-binary-device", `${codec.name} device received JSON text on ${where}`);
     return;
   }
+  if (channel === "unknown") return;
   const maxFrame = ctx.profile.maxFrameBytes;
   if (maxFrame !== undefined && payload.byteLength > maxFrame) {
     ctx.violation("frame-too-large", `down/${channel}: ${payload.byteLength} bytes, maxFrame ${maxFrame}`);
