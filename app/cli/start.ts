@@ -95,6 +95,27 @@ export async function runStart(flags: Flags, overrides?: Readonly<Record<string,
       process.exit(EXIT_FAILURE);
     });
   }
+  // Heard before the bridge is built (its modules load, agent classes import: a second or more), not after: a signal
+  // then, with no listener, killed the process by its default action (not exit 0) and left the lock file behind.
+  // One that arrives before the build ends is answered by a stop once it has.
+  let built = false;
+  let signalWhileBuilding: StopSignal | undefined;
+  let resolveDone: (code: number) => void = () => {};
+  const done = new Promise<number>((resolve) => {
+    resolveDone = resolve;
+  });
+  onStopSignals({
+    stop: (signal) => {
+      if (built) void stop(signal).then(resolveDone);
+      else signalWhileBuilding = signal;
+    },
+    // A terminal's Ctrl-C under `npm start` arrives twice (stop-signals.ts): not a request to force the exit.
+    repeated: (signal) => logger.debug({ signal }, "the same signal again: already stopping"),
+    force: (signal) => {
+      logger.warn({ signal }, "second signal: forcing exit");
+      process.exit(EXIT_FAILURE);
+    },
+  });
   // Loaded here, not at the top, so `devices` and `--help` never pay for the runtime, broker and engine client.
   const { createBridge } = await import("../bridge.ts");
   let bridge: Awaited<ReturnType<typeof createBridge>>;
@@ -130,17 +151,9 @@ export async function runStart(flags: Flags, overrides?: Readonly<Record<string,
     return result;
   };
 
-  const done = new Promise<number>((resolve) => {
-    onStopSignals({
-      stop: (signal) => void stop(signal).then(resolve),
-      // A terminal's Ctrl-C under `npm start` arrives twice (stop-signals.ts): not a request to force the exit.
-      repeated: (signal) => logger.debug({ signal }, "the same signal again: already stopping"),
-      force: (signal) => {
-        logger.warn({ signal }, "second signal: forcing exit");
-        process.exit(EXIT_FAILURE);
-      },
-    });
-  });
+  built = true;
+  // Nothing listens yet: the stop closes what the build opened and releases the lock (exit 0, as for any stop).
+  if (signalWhileBuilding !== undefined) return stop(signalWhileBuilding);
   try {
     const addresses = await bridge.start();
     const dashboard = addresses.http ? httpBaseUrl(addresses.http) : undefined;
