@@ -51,8 +51,26 @@ function hopAddress(hop: string): string | undefined {
   return net.isIP(text) === 0 ? undefined : text;
 }
 
+/** The IPv4 address an IPv4-mapped IPv6 address carries (`::ffff:10.0.0.1` -> `10.0.0.1`); undefined for others. */
+function mappedIpv4(address: string): string | undefined {
+  if (!IPV4_MAPPED.check(address, "ipv6")) return undefined;
+  const words = new net.SocketAddress({ address, family: "ipv6" }).address.split(":");
+  // Node writes a mapped address as `::ffff:a.b.c.d` or `::ffff:hhhh:hhhh`: the last two words carry the IPv4 one.
+  const tail = words[words.length - 1];
+  if (tail.includes(".")) return tail;
+  const high = Number.parseInt(words[words.length - 2], 16);
+  const low = Number.parseInt(tail, 16);
+  return [high >> 8, high & 0xff, low >> 8, low & 0xff].join(".");
+}
+
 export class TrustedProxies {
-  readonly #ranges = new net.BlockList();
+  /**
+   * IPv4 entries (an IPv4-mapped entry as the IPv4 range it writes) and IPv6 ones, kept apart: Node's BlockList
+   * matches an IPv4 address against IPv6 subnets by its mapped form, so in one list an IPv6 range holding
+   * `::ffff:0:0/96` (`::/0`, `::/64`) trusted every IPv4 client, each of which could then name its own address.
+   */
+  readonly #v4 = new net.BlockList();
+  readonly #v6 = new net.BlockList();
   readonly #empty: boolean;
 
   /** @param entries addresses and CIDR ranges; throws a RangeError naming an entry that is neither. */
@@ -60,8 +78,12 @@ export class TrustedProxies {
     for (const entry of entries) {
       const range = parseProxyRange(entry);
       if (range === undefined) throw new RangeError(`not ${PROXY_RANGE_RULE}: ${JSON.stringify(entry)}`);
-      if (range.prefix === undefined) this.#ranges.addAddress(range.address, range.family);
-      else this.#ranges.addSubnet(range.address, range.prefix, range.family);
+      const ipv4 = range.family === "ipv6" ? mappedIpv4(range.address) : range.address;
+      // parseProxyRange refused a mapped entry under /96: its prefix counts the 96 bits of the mapping.
+      if (ipv4 !== undefined && range.family === "ipv6")
+        add(this.#v4, ipv4, "ipv4", range.prefix === undefined ? undefined : range.prefix - 96);
+      else if (range.family === "ipv4") add(this.#v4, range.address, "ipv4", range.prefix);
+      else add(this.#v6, range.address, "ipv6", range.prefix);
     }
     this.#empty = entries.length === 0;
   }
@@ -70,7 +92,10 @@ export class TrustedProxies {
   trusts(address: string): boolean {
     const plain = address.split("%")[0];
     const version = net.isIP(plain);
-    return version !== 0 && this.#ranges.check(plain, version === 4 ? "ipv4" : "ipv6");
+    if (version === 4) return this.#v4.check(plain, "ipv4");
+    if (version !== 6) return false;
+    const ipv4 = mappedIpv4(plain);
+    return ipv4 === undefined ? this.#v6.check(plain, "ipv6") : this.#v4.check(ipv4, "ipv4");
   }
 
   /**
@@ -90,4 +115,9 @@ export class TrustedProxies {
     }
     return client;
   }
+}
+
+function add(list: net.BlockList, address: string, family: "ipv4" | "ipv6", prefix: number | undefined): void {
+  if (prefix === undefined) list.addAddress(address, family);
+  else list.addSubnet(address, prefix, family);
 }

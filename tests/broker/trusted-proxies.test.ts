@@ -40,6 +40,18 @@ describe("TrustedProxies", () => {
     assert.equal(mapped.clientAddress("198.51.100.7", "203.0.113.66"), "198.51.100.7", "an untrusted peer's header");
   });
 
+  test("an IPv6 range trusts IPv6 peers only, even one that holds the IPv4-mapped block (::/0, ::/64)", () => {
+    // Node's BlockList matches an IPv4 address against IPv6 subnets by its mapped form: `::/0` written for "every IPv6
+    // proxy" trusted every IPv4 client too, and each could then name its own address in the header or PROXY line.
+    const v6 = new TrustedProxies(["::/0", "::1/64", "2001:db8::/32"]);
+    assert.equal(v6.trusts("2001:db8::7"), true);
+    assert.equal(v6.trusts("::1"), true);
+    for (const ipv4 of ["10.0.0.1", "::ffff:10.0.0.1", "203.0.113.9"]) assert.equal(v6.trusts(ipv4), false, ipv4);
+    assert.equal(v6.clientAddress("203.0.113.9", "198.51.100.1"), "203.0.113.9");
+    const both = new TrustedProxies(["::/0", "0.0.0.0/0"]);
+    assert.equal(both.trusts("10.0.0.1"), true, "IPv4 peers are trusted by an IPv4 entry");
+  });
+
   test("the header counts only when the peer is a trusted proxy", () => {
     const proxies = new TrustedProxies(["10.0.0.1"]);
     assert.equal(proxies.clientAddress("10.0.0.1", "203.0.113.9"), "203.0.113.9");
