@@ -1,9 +1,9 @@
 import { BridgeError } from "../errors/bridge-error.ts";
-import type { Value } from "../codecs/frames.ts";
-import { type Agent, ROLLED_BACK } from "./agent.ts";
+import { ROLLED_BACK } from "./agent.ts";
 import type { AgentCell } from "./cell.ts";
 import { afterBatch, releaseOutputs } from "./cell-after-batch.ts";
 import { AGENT_ERRORS, errorCode } from "./errors.ts";
+import { callOnError } from "./on-error.ts";
 import { handOverError } from "./retirement.ts";
 import { Scope } from "./scope.ts";
 
@@ -151,21 +151,9 @@ export function tellError(cell: AgentCell, err: unknown, event: string): void {
 /** The agent's onError (or the log, without an agent object); a throwing onError is logged. */
 export function tellAgent(cell: AgentCell, err: unknown, event: string): void {
   try {
-    if (cell.agent !== null) callOnError(cell, cell.agent, err, event);
+    if (cell.agent !== null) callOnError(cell.agent, err, event);
     else cell.core.logger.error({ err, agent: cell.id, event }, "agent event failed");
   } catch (hookErr) {
     cell.core.logger.error({ err: hookErr, agent: cell.id }, "onError threw");
-  }
-}
-
-/**
- * Calls `agent.onError`. An override may be async (its type returns void, which a promise satisfies): its promise is
- * not awaited, and a rejection of it is logged as a throw is. Left unhandled, it would end the process
- * (app/cli/start.ts exits on an unhandled rejection), every other agent with it.
- */
-export function callOnError(cell: AgentCell, agent: Agent<Value>, err: unknown, event: string): void {
-  const told: unknown = agent.onError(err, { event });
-  if (told instanceof Promise) {
-    told.catch((hookErr: unknown) => cell.core.logger.error({ err: hookErr, agent: cell.id }, "onError threw"));
   }
 }

@@ -7,6 +7,7 @@
 import type { Value, ValueMap } from "../../codecs/frames.ts";
 import { ADMIT_PROTOCOL, Agent, OUTCOME_HOOK_FAILED, ROLLED_BACK } from "../agent.ts";
 import type { CloseReason, InboundMessage, ProtocolMessage } from "../host.ts";
+import { callOnError } from "../on-error.ts";
 import type { AgentWiring, Connection, TaskInfo } from "../types.ts";
 import type { CommandRecord, CommandState } from "./command-outbox.ts";
 import { COMMAND_STATES } from "./command-outbox.ts";
@@ -96,7 +97,7 @@ export class DeviceAgent extends Agent<ValueMap> {
       cancelTask: (id) => this.cancelTask(id),
       hasTask: (id) => this.hasTask(id),
       transaction: (fn) => this.transaction(fn),
-      reportError: (err, event) => this.onError(err, { event }),
+      reportError: (err, event) => callOnError(this, err, event),
       commandTransition: (commandId, from, state) => this.#reportCommandTransition(commandId, from, state),
       sessionGreeted: () => resumeWaitingTurns(this.#reasoner),
     },

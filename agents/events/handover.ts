@@ -1,5 +1,5 @@
 import type { AgentCell } from "../cell.ts";
-import { callOnError } from "../cell-scope.ts";
+import { callOnError } from "../on-error.ts";
 import { queueProtocol } from "../protocol-output.ts";
 
 /**
@@ -27,7 +27,7 @@ export function handleHandover(
       // Not returned: an async onError's promise is left to it (its rejection logged), as where onError runs outside
       // any event.
       cell.nested(() => {
-        callOnError(cell, agent, err, event);
+        callOnError(agent, err, event);
       });
     } catch (hookErr) {
       cell.core.logger.error({ err: hookErr, agent: cell.id }, "onError threw");
