@@ -18,6 +18,7 @@ import {
   generateSecret,
   hashSecret,
   type ScryptParams,
+  scryptParamsWithinBounds,
   verifySecret,
 } from "./secret-hash.ts";
 import { openRegistryDatabase, type DeviceRow } from "./schema.ts";
@@ -181,6 +182,10 @@ function validate(options: DeviceRegistryOptions): Required<Omit<DeviceRegistryO
   if (!Number.isSafeInteger(N) || N < 2 || (N & (N - 1)) !== 0) throw configError("scrypt.N", "must be a power of two");
   if (!Number.isSafeInteger(r) || r < 1 || !Number.isSafeInteger(p) || p < 1) {
     throw configError("scrypt", "r and p must be positive integers");
+  }
+  // A hash beyond the bounds never verifies (a tampered row must not cost minutes), so no secret is issued with one.
+  if (!scryptParamsWithinBounds(merged.scrypt)) {
+    throw configError("scrypt", "cost must be at most N*r*p = 2^22 and 128*N*r = 256 MiB, with N below 2^(16r)");
   }
   return merged;
 }

@@ -16,9 +16,25 @@ export interface ScryptParams {
 
 export const DEFAULT_SCRYPT_PARAMS: ScryptParams = { N: 16384, r: 8, p: 1 };
 
+/**
+ * The most a hash's parameters may ask for: N*r*p at most 2^22 (32 times the default's work, about 1.5 s on a small
+ * gateway) and 128*N*r at most 256 MiB (8 times the default's memory). The parameters of a stored hash are read from
+ * the registry file on every CONNECT: unbounded, a tampered or corrupted row held a thread-pool thread for minutes
+ * (p = 8192) or asked for gigabytes, on every reconnect of the device.
+ */
+const MAX_SCRYPT_WORK = 2 ** 22;
+const MAX_SCRYPT_MEMORY_BYTES = 2 ** 28;
+
+/** True when scrypt accepts `params` (N a power of two, below 2^(16r)) and they are within the bounds above. */
+export function scryptParamsWithinBounds({ N, r, p }: ScryptParams): boolean {
+  if (![N, r, p].every((n) => Number.isSafeInteger(n) && n > 0)) return false;
+  if (N * r * p > MAX_SCRYPT_WORK || 128 * N * r > MAX_SCRYPT_MEMORY_BYTES) return false;
+  return N >= 2 && (N & (N - 1)) === 0 && N < 2 ** (16 * r);
+}
+
 function derive(secret: string, salt: Buffer, params: ScryptParams): Promise<Buffer> {
-  // 128 * N * r bytes is what scrypt needs; give it headroom over Node's 32 MiB default.
-  const maxmem = 256 * params.N * params.r;
+  // 128 * r * (N + p) bytes is what scrypt needs; give it headroom over Node's 32 MiB default.
+  const maxmem = 256 * params.r * (params.N + params.p);
   return new Promise((resolve, reject) => {
     // The async form runs on the libuv thread pool, so verifying a burst of CONNECTs never blocks the event loop.
     scrypt(secret, salt, KEY_BYTES, { N: params.N, r: params.r, p: params.p, maxmem }, (err, key) =>
@@ -37,9 +53,9 @@ export async function hashSecret(secret: string, params: ScryptParams = DEFAULT_
 function parse(stored: string): { params: ScryptParams; salt: Buffer; key: Buffer } | undefined {
   const parts = stored.split("$");
   if (parts.length !== 6 || parts[0] !== "scrypt") return undefined;
-  const [N, r, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
-  if (![N, r, p].every((n) => Number.isSafeInteger(n) && n > 0)) return undefined;
-  return { params: { N, r, p }, salt: Buffer.from(parts[4], "base64url"), key: Buffer.from(parts[5], "base64url") };
+  const params = { N: Number(parts[1]), r: Number(parts[2]), p: Number(parts[3]) };
+  if (!scryptParamsWithinBounds(params)) return undefined;
+  return { params, salt: Buffer.from(parts[4], "base64url"), key: Buffer.from(parts[5], "base64url") };
 }
 
 /** True when `secret` matches `stored`. Compares in constant time; a malformed stored hash never matches. */
