@@ -7,6 +7,15 @@ import type { Value } from "../../codecs/frames.ts";
 import type { OperatorDeps, OperatorDeviceRecord } from "./deps.ts";
 import { API_ERROR_CODES, ApiError, statusForAgentCode } from "./errors.ts";
 
+/**
+ * The statuses {@link callDeviceAgent} answers besides a 404, for the OpenAPI document of a route that calls it
+ * (`config.errorResponses`).
+ */
+export const AGENT_CALL_RESPONSES: Readonly<Record<number, string>> = {
+  410: "The device was removed while the request waited for its agent (BRIDGE_ERR_AGENT_DESTROYED)",
+  503: "The bridge is shutting down (BRIDGE_ERR_RUNTIME_CLOSED) or the agent cannot start yet; Retry-After when known",
+};
+
 /** Returns the registry record of `id`, or throws a 404 ApiError naming the `id` parameter. */
 export async function requireDevice(
   deps: OperatorDeps,

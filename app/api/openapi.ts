@@ -11,6 +11,7 @@ interface CollectedRoute {
   url: string;
   schema: Record<string, unknown>;
   successStatus: number;
+  errorResponses: Readonly<Record<number, string>>;
 }
 
 type JsonSchema = { type?: string; properties?: Record<string, unknown>; required?: readonly string[] };
@@ -26,7 +27,10 @@ export class OpenApiCollector {
     const schema = (route.schema ?? {}) as Record<string, unknown>;
     if (typeof schema.summary !== "string") return;
     const methods = Array.isArray(route.method) ? route.method : [route.method];
-    const config = (route.config ?? {}) as { successStatus?: number };
+    const config = (route.config ?? {}) as {
+      successStatus?: number;
+      errorResponses?: Readonly<Record<number, string>>;
+    };
     for (const method of methods) {
       if (method === "HEAD") continue;
       this.#routes.push({
@@ -34,13 +38,20 @@ export class OpenApiCollector {
         url: route.url,
         schema,
         successStatus: config.successStatus ?? 200,
+        errorResponses: config.errorResponses ?? {},
       });
     }
   }
 
   /** Adds a documented path registered elsewhere (e.g. /metrics). */
   addManual(method: string, url: string, summary: string, tags: string[], successStatus = 200): void {
-    this.#routes.push({ method: method.toLowerCase(), url, schema: { summary, tags }, successStatus });
+    this.#routes.push({
+      method: method.toLowerCase(),
+      url,
+      schema: { summary, tags },
+      successStatus,
+      errorResponses: {},
+    });
   }
 
   document(): Record<string, unknown> {
@@ -78,13 +89,18 @@ export class OpenApiCollector {
     };
     if (parameters.length > 0 || s.body !== undefined)
       responses["400"] = { ...errorRef, description: "Invalid input; error.field names it" };
+    if (s.body !== undefined) {
+      // Every body passes the API scope's limit and its JSON-only parsers (register.ts) before its schema.
+      responses["413"] = { ...errorRef, description: "Body over 256 KiB (BRIDGE_ERR_API_PAYLOAD_TOO_LARGE)" };
+      responses["415"] = { ...errorRef, description: "Body not sent as application/json" };
+    }
     if (r.url.includes(":")) {
       responses["404"] = { ...errorRef, description: "Unknown device or item" };
-      // A request about one device can be waiting for its agent when a DELETE of the device destroys it.
-      responses["410"] = {
-        ...errorRef,
-        description: "The device was removed while the request waited for its agent (BRIDGE_ERR_AGENT_DESTROYED)",
-      };
+      // The router refuses a path parameter over its 100 characters before the route's schema sees it.
+      responses["414"] = { ...errorRef, description: "A path parameter over 100 characters; error.field is url" };
+    }
+    for (const [status, description] of Object.entries(r.errorResponses)) {
+      responses[status] = { ...errorRef, description };
     }
     const op: Record<string, unknown> = { summary: s.summary, tags: s.tags ?? [], responses };
     if (parameters.length > 0) op.parameters = parameters;

@@ -61,5 +61,10 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** Status of a successful response, for the OpenAPI document. Default 200. */
     successStatus?: number;
+    /**
+     * Error statuses of this route that the OpenAPI document cannot infer from its schema (a 409, an agent's 410 or
+     * 503), with their descriptions.
+     */
+    errorResponses?: Readonly<Record<number, string>>;
   }
 }

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { Value } from "../../../codecs/frames.ts";
-import { callDeviceAgent } from "../agent-call.ts";
+import { AGENT_CALL_RESPONSES, callDeviceAgent } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { asMap, type JsonValue, toJsonValue } from "../json-value.ts";
@@ -66,6 +66,12 @@ export function registerApprovalRoutes(api: FastifyInstance, deps: OperatorDeps)
           required: ["approve"],
           additionalProperties: false,
           properties: { approve: { type: "boolean" }, reason: { type: "string", maxLength: 1000 } },
+        },
+      },
+      config: {
+        errorResponses: {
+          ...AGENT_CALL_RESPONSES,
+          409: "The approval was already resolved (BRIDGE_ERR_API_APPROVAL_RESOLVED)",
         },
       },
     },

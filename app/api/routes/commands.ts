@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { Value, ValueMap } from "../../../codecs/frames.ts";
-import { callDeviceAgent } from "../agent-call.ts";
+import { AGENT_CALL_RESPONSES, callDeviceAgent } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { toJsonValue } from "../json-value.ts";
@@ -42,7 +42,7 @@ export function registerCommandRoutes(api: FastifyInstance, deps: OperatorDeps):
           },
         },
       },
-      config: { successStatus: 201 },
+      config: { successStatus: 201, errorResponses: AGENT_CALL_RESPONSES },
     },
     async (request, reply) => {
       const { name, args, ttlSeconds, maxAttempts } = request.body;
@@ -71,6 +71,7 @@ export function registerCommandRoutes(api: FastifyInstance, deps: OperatorDeps):
           },
         },
       },
+      config: { errorResponses: AGENT_CALL_RESPONSES },
     },
     async (request) => {
       const { state, limit } = request.query;
@@ -93,6 +94,7 @@ export function registerCommandRoutes(api: FastifyInstance, deps: OperatorDeps):
           properties: { ...deviceIdParams.properties, cmdId: { type: "string", minLength: 1, maxLength: 128 } },
         },
       },
+      config: { errorResponses: AGENT_CALL_RESPONSES },
     },
     async (request) => {
       const command = await callDeviceAgent(deps, request.params.id, "getCommand", [request.params.cmdId]);

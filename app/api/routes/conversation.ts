@@ -2,7 +2,7 @@
  * The device agent's persisted reasoning conversation and its token usage.
  */
 import type { FastifyInstance } from "fastify";
-import { callDeviceAgent } from "../agent-call.ts";
+import { AGENT_CALL_RESPONSES, callDeviceAgent } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
 import { toJsonValue } from "../json-value.ts";
 import { deviceIdParams, integerField } from "../schemas.ts";
@@ -24,6 +24,7 @@ export function registerConversationRoutes(api: FastifyInstance, deps: OperatorD
           },
         },
       },
+      config: { errorResponses: AGENT_CALL_RESPONSES },
     },
     async (request) => {
       const limit = Math.min(request.query.limit ?? 50, MAX_CONVERSATION_LIMIT);

@@ -4,7 +4,7 @@
 import type { FastifyInstance } from "fastify";
 import { AGENT_ERRORS } from "../../../agents/index.ts";
 import type { CodecName } from "../../../codecs/frames.ts";
-import { callDeviceAgent, requireDevice } from "../agent-call.ts";
+import { AGENT_CALL_RESPONSES, callDeviceAgent, requireDevice } from "../agent-call.ts";
 import { unknownAgentClass } from "../agent-class-check.ts";
 import type { OperatorDeps, OperatorDeviceRecord } from "../deps.ts";
 import { API_ERROR_CODES, ApiError } from "../errors.ts";
@@ -132,6 +132,7 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
         tags: ["devices"],
         params: deviceIdParams,
       },
+      config: { errorResponses: AGENT_CALL_RESPONSES },
     },
     async (request) => {
       const record = await requireDevice(deps, request.params.id);
@@ -159,7 +160,10 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
           },
         },
       },
-      config: { successStatus: 201 },
+      config: {
+        successStatus: 201,
+        errorResponses: { 409: "The id is already registered (BRIDGE_ERR_API_DEVICE_EXISTS)" },
+      },
     },
     async (request, reply) => {
       const { id, codec, agentClass } = request.body;
@@ -207,6 +211,7 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
           additionalProperties: false,
         },
       },
+      config: { errorResponses: { 501: "This registry cannot rotate secrets (BRIDGE_ERR_API_NOT_IMPLEMENTED)" } },
     },
     async (request, reply) => {
       const { id } = request.params;

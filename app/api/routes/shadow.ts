@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { Value, ValueMap } from "../../../codecs/frames.ts";
-import { callDeviceAgent } from "../agent-call.ts";
+import { AGENT_CALL_RESPONSES, callDeviceAgent } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { asMap, toJsonValue } from "../json-value.ts";
@@ -18,6 +18,7 @@ export function registerShadowRoutes(api: FastifyInstance, deps: OperatorDeps): 
     "/devices/:id/shadow",
     {
       schema: { summary: "Reported and desired state with their versions", tags: ["shadow"], params: deviceIdParams },
+      config: { errorResponses: AGENT_CALL_RESPONSES },
     },
     async (request) => toJsonValue(await callDeviceAgent(deps, request.params.id, "getShadow", [])),
   );
@@ -41,6 +42,9 @@ export function registerShadowRoutes(api: FastifyInstance, deps: OperatorDeps): 
             },
           },
         },
+      },
+      config: {
+        errorResponses: { ...AGENT_CALL_RESPONSES, 409: "expectedVersion is stale (BRIDGE_ERR_API_SHADOW_CONFLICT)" },
       },
     },
     async (request) => {

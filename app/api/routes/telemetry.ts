@@ -3,7 +3,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import { isValueMap, type Value, type ValueMap } from "../../../codecs/frames.ts";
-import { callDeviceAgent } from "../agent-call.ts";
+import { AGENT_CALL_RESPONSES, callDeviceAgent } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
 import { API_ERROR_CODES, ApiError } from "../errors.ts";
 import { toJsonValue } from "../json-value.ts";
@@ -57,6 +57,7 @@ export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps
           },
         },
       },
+      config: { errorResponses: AGENT_CALL_RESPONSES },
     },
     async (request) => {
       const q = request.query;
