@@ -72,6 +72,15 @@ describe("protobuf against protobufjs", () => {
     });
   }
 
+  test("reads integers at the edges of the safe range as protobufjs does (-2^53 is a bigint, not a number)", () => {
+    const s = { a: -(2n ** 53n), b: 2n ** 53n, c: -(2 ** 53 - 1), d: 2 ** 53 - 1, e: -(2n ** 53n) - 1n };
+    const bytes = pbCodec.encodeUp("state", { v: 1, s });
+    const ours = pbCodec.decodeUp("state", bytes);
+    assert.ok(ours.ok, ours.ok ? "" : ours.message);
+    assert.deepStrictEqual(ours.frame, { v: 1, s });
+    assert.deepStrictEqual(protobufjsDecode("up", "state", UP_SCHEMAS.state, bytes), ours.frame);
+  });
+
   test("accepts from damaged bytes only frames that protobufjs reads the same way", () => {
     const valid = fc.oneof(
       ...UP_CHANNELS.map((channel) =>

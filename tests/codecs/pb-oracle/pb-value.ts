@@ -53,7 +53,8 @@ export function longToInteger(x: unknown, unsigned: boolean): number | bigint {
     const low = Number((x as { low: unknown }).low) >>> 0;
     const high = Number((x as { high: unknown }).high);
     const hi = unsigned ? high >>> 0 : high | 0;
-    if (hi >= -0x200000 && hi < 0x200000) return hi * TWO_32 + low;
+    // Exact within these bounds, but -2^53 itself (high -0x200000, low 0) is beyond the safe range: a bigint.
+    if (hi >= -0x200000 && hi < 0x200000 && Number.isSafeInteger(hi * TWO_32 + low)) return hi * TWO_32 + low;
     return normalizeBigInt((BigInt(hi) << 32n) | BigInt(low));
   }
   throw invalid("", "malformed 64-bit integer");
