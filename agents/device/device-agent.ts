@@ -13,7 +13,7 @@ import type { CommandRecord, CommandState } from "./command-outbox.ts";
 import { COMMAND_STATES } from "./command-outbox.ts";
 import { cutText } from "../../codecs/cut-text.ts";
 import type { CommandObserver } from "./command-observer.ts";
-import { DeviceCore, EXPIRE_COMMAND_METHOD } from "./device-core.ts";
+import { DeviceCore } from "./device-core.ts";
 import { handleAck } from "./handlers/ack.ts";
 import { handleHello } from "./handlers/hello.ts";
 import { handleReportedState } from "./handlers/state.ts";
@@ -135,8 +135,7 @@ export class DeviceAgent extends Agent<ValueMap> {
     // broker would drop the frames (and a command would spend a delivery attempt). See `greet`.
     if (!this.#core.isDevice(conn)) return;
     this.#core.presence.touch();
-    // The device's maxFrame from its last hello, kept across sessions: the broker's own refusals keep within it too,
-    // before this session's hello (if it sends one at all).
+    // The maxFrame of its last hello (kept across sessions) also bounds the broker's own refusals in this session.
     conn.setFrameLimit(this.#core.presence.profile().caps.maxFrame);
   }
 
@@ -326,21 +325,7 @@ export class DeviceAgent extends Agent<ValueMap> {
 
   /** Queues a command `{name, args?, ttlSeconds?, maxAttempts?}`; sent at once when the device is online. */
   sendCommand(input: Value): CommandRecord {
-    const core = this.#core;
-    const { name, args, ttlSeconds, maxAttempts } = readCommandInput(input, this.options);
-    let id = "";
-    do
-      id = `cmd-${Math.floor(this.env.random() * 36 ** 8)
-        .toString(36)
-        .padStart(8, "0")}`;
-    while (core.commands.get(id) !== undefined);
-    core.commands.add({ id, name, args, ttlSeconds, maxAttempts });
-    core.commands.setSchedule(id, this.schedule(ttlSeconds, EXPIRE_COMMAND_METHOD, { id }).id);
-    // Not only the new one: a session that reconnected and has not been greeted yet (greetHelloless) gets the older
-    // unacknowledged commands first, or its greeting would send them after this one, out of seq order. A session
-    // that got them already is skipped, so for a greeted one this sends the new command alone.
-    core.deliverCommands(false);
-    return core.commands.get(id)!;
+    return this.#core.queueCommand(readCommandInput(input, this.options));
   }
 
   getCommand(id: Value): CommandRecord | null {

@@ -3,7 +3,7 @@
  * (error frames, shadow resync and deltas, command delivery). Frames go through `Connection.send`, so they leave only
  * after the event's writes commit and always in the connection's own codec.
  */
-import type { DesiredStateFrame, DownMessage, ValueMap } from "../../codecs/frames.ts";
+import type { DesiredStateFrame, DownMessage, Value, ValueMap } from "../../codecs/frames.ts";
 import type { ProtocolMessage } from "../host.ts";
 import { protocolToDown } from "../protocol-down.ts";
 import type { Connection } from "../types.ts";
@@ -178,6 +178,23 @@ export class DeviceCore {
     }
     this.sendError(conn, FRAME_TOO_LARGE, oversizeReason(what, tooLarge), { v: frame.v });
     return false;
+  }
+
+  /** Queues a command (its TTL alarm set) and delivers it at once to the device's open sessions; its record. */
+  queueCommand(input: { name: string; args: Value; ttlSeconds: number; maxAttempts: number }): CommandRecord {
+    let id = "";
+    do
+      id = `cmd-${Math.floor(this.ports.random() * 36 ** 8)
+        .toString(36)
+        .padStart(8, "0")}`;
+    while (this.commands.get(id) !== undefined);
+    this.commands.add({ id, ...input });
+    this.commands.setSchedule(id, this.ports.scheduleIn(input.ttlSeconds, EXPIRE_COMMAND_METHOD, { id }).id);
+    // Not only the new one: a session that reconnected and has not been greeted yet (greetHelloless) gets the older
+    // unacknowledged commands first, or its greeting would send them after this one, out of seq order. A session
+    // that got them already is skipped, so for a greeted one this sends the new command alone.
+    this.deliverCommands(false);
+    return this.commands.get(id)!;
   }
 
   /**
