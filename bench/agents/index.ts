@@ -12,6 +12,7 @@
  * Each phase runs in its own process. Options: --quick (about 2-3 minutes: fewer rounds, 2,000 instead of 10,000 agents
  * in the largest throughput case and the memory phase), --keep (keep the data dir), --only, --agents.
  */
+import { machineLine } from "../machine.ts";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -28,6 +29,8 @@ const agentCounts = listOption("agents")?.map(Number) ?? null;
 const runs = (part: string) => only === null || only.includes(part);
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "bench-agents-"));
 const phasesFile = path.join(import.meta.dirname, "phases.ts");
+/** The longest one phase may run before the suite gives up on it (execFileSync kills it and throws). */
+const PHASE_TIMEOUT_MS = 20 * 60_000;
 
 /**
  * The memory phases run with V8's young generation at its default maximum (16 MiB semi-spaces) from the start. By
@@ -44,6 +47,8 @@ function phase<T>(name: string, params: Record<string, unknown>, nodeFlags: stri
     {
       encoding: "utf8",
       maxBuffer: 1 << 20,
+      // A phase that hangs must not keep the suite running: the longest takes a few minutes on this machine.
+      timeout: PHASE_TIMEOUT_MS,
     },
   );
   return JSON.parse(out.trim().split("\n").at(-1)!) as T;
@@ -85,12 +90,7 @@ function basisNow(): { load: number; basis: "wall" | "cpu" } {
   return { load, basis: load > cpus - 0.5 ? "cpu" : "wall" };
 }
 
-console.log(
-  `machine: ${cpus} x ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}, load ${os
-    .loadavg()
-    .map((l) => l.toFixed(1))
-    .join(" ")}`,
-);
+console.log(`machine: ${machineLine()}`);
 const rows: string[] = [];
 const ceilingRows: string[] = [];
 try {

@@ -9,6 +9,7 @@
  * CPU time, so a change in machine load hits them alike; each figure is a contender's total round trips over its
  * total CPU time.
  */
+import { machineLine } from "../machine.ts";
 import { Encoder } from "cbor-x";
 import { type Codec, cborCodec, type DownChannel, jsonCodec, pbCodec, type UpChannel } from "../../codecs/index.ts";
 import {
@@ -83,9 +84,8 @@ const contenders: { name: string; make: (c: Case) => { bytes: number; run: Run }
   { name: "cbor-x (reference, unvalidated)", make: cborXRoundTrip },
 ];
 
-console.log(
-  `node ${process.version}, ${slices} interleaved slices of ${sliceMs} ms CPU time per contender and frame\n`,
-);
+console.log(`machine: ${machineLine()}`);
+console.log(`${slices} interleaved slices of ${sliceMs} ms CPU time per contender and frame\n`);
 /** Bytes per case name and contender, for the second table. */
 const sizes = new Map<string, Map<string, number>>();
 

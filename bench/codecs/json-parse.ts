@@ -6,6 +6,7 @@
  *
  * Options: --slices N (default 40), --slice-ms N (default 25).
  */
+import { machineLine } from "../machine.ts";
 import { type DownChannel, DOWN_SCHEMAS, jsonCodec, type UpChannel, UP_SCHEMAS } from "../../codecs/index.ts";
 import { fromJsonMap } from "../../codecs/json/json-value.ts";
 import { checkFrame } from "../../codecs/schema/check.ts";
@@ -32,9 +33,8 @@ const slices = positiveOption("slices", 40);
 const sliceMs = positiveOption("slice-ms", 25);
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-console.log(
-  `node ${process.version}, ${slices} interleaved slices of ${sliceMs} ms CPU time per contender and frame\n`,
-);
+console.log(`machine: ${machineLine()}`);
+console.log(`${slices} interleaved slices of ${sliceMs} ms CPU time per contender and frame\n`);
 console.log(
   "| frame | bytes | JSON.parse-based decodes per CPU-second (baseline) | strict decodes per CPU-second | strict vs baseline |",
 );

@@ -27,8 +27,8 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { execFileSync } from "node:child_process";
 import { Cleanup } from "../fleet/cleanup.ts";
+import { describeMachine, machineLine } from "../machine.ts";
 import { sampleProcess } from "../fleet/proc.ts";
 import { nodeFlagsOption, type Target, startBridge, startScriptTarget } from "../fleet/targets.ts";
 import { agentShapedPrompt } from "./agent-prompt.ts";
@@ -122,22 +122,6 @@ async function runMode(
   };
 }
 
-function machine() {
-  let lscpu = "";
-  try {
-    lscpu = execFileSync("lscpu", { encoding: "utf8" }).split("\n").slice(0, 10).join("\n");
-  } catch {
-    // lscpu is optional; nproc and the node version still describe the run.
-  }
-  return {
-    nproc: os.availableParallelism(),
-    cpuModel: /Model name:\s+(.*)/.exec(lscpu)?.[1] ?? os.cpus()[0]?.model ?? "unknown",
-    node: process.version,
-    loadAverage: os.loadavg(),
-    lscpu,
-  };
-}
-
 async function bridgeWith(
   cleanup: Cleanup,
   simUrl: string,
@@ -193,10 +177,8 @@ async function main(): Promise<void> {
   const cleanup = new Cleanup();
   const disarmDeadline = cleanup.guardProcess("engine bridge benchmark", deadlineS * 1000, log);
 
-  const m = machine();
-  log(
-    `engine bridge benchmark: ${m.nproc} x ${m.cpuModel}, node ${m.node}, load ${m.loadAverage.map((l) => l.toFixed(1)).join(" ")}`,
-  );
+  const m = describeMachine();
+  log(`engine bridge benchmark: ${machineLine(m)}`);
   // Every answer's natural length is the longest the plan asks for, so each ends at its own max_tokens.
   const sim = await startSimProcess(timeScale, lengths.maxTokens);
   cleanup.process(sim.child);

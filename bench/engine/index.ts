@@ -7,6 +7,8 @@
  * Options: --concurrency 1,16,64,256  --requests-per-worker 4  --min-requests 32  --rounds 3  --output-tokens 64
  * --time-scale 1  --json. Every figure is the median of the rounds.
  */
+import { Cleanup } from "../fleet/cleanup.ts";
+import { machineLine } from "../machine.ts";
 import { medianOfRounds, option, p50p99 } from "./args.ts";
 import { type BenchMode, type StreamOutcome, clientMode, directMode } from "./modes.ts";
 import { type SimProcess, startSimProcess } from "./sim-start.ts";
@@ -88,7 +90,11 @@ function startSim(): Promise<SimProcess> {
 const f = (n: number, digits = 1) => n.toFixed(digits);
 
 async function main(): Promise<void> {
+  const cleanup = new Cleanup();
+  // Stops by itself: the full run takes some minutes on a 2-core machine.
+  const disarmDeadline = cleanup.guardProcess("engine benchmark", 20 * 60_000, (line) => console.error(line));
   const sim = await startSim();
+  cleanup.process(sim.child);
   const results: ModeResult[] = [];
   try {
     const maxConcurrency = Math.max(...concurrencies);
@@ -109,11 +115,13 @@ async function main(): Promise<void> {
     await Promise.all(modes.map((m) => m.close()));
   } finally {
     await sim.stop();
+    disarmDeadline();
   }
   if (asJson) {
     console.log(JSON.stringify(results, null, 2));
     return;
   }
+  console.log(`machine: ${machineLine()}`);
   console.log(
     `engine path: ${outputTokens} tokens per answer, time scale ${timeScale}, >= ${perWorker} requests per worker and >= ${minRequests} per run, median of ${rounds} rounds`,
   );

@@ -6,9 +6,10 @@
  * A child process echoes 64-byte messages over TCP (TCP_NODELAY, 127.0.0.1, port 0); this process sends one after
  * each gap and times the echo. Stops by itself.
  */
+import { Cleanup } from "../fleet/cleanup.ts";
+import { machineLine } from "../machine.ts";
 import { spawn } from "node:child_process";
 import net from "node:net";
-import os from "node:os";
 import { flag, option, percentile } from "./args.ts";
 
 if (flag("echo")) {
@@ -26,9 +27,13 @@ if (flag("echo")) {
 } else {
   const gaps = option("gaps", "300,5,0").split(",").map(Number);
   const count = Number(option("count", "100"));
+  const cleanup = new Cleanup();
+  // Stops by itself: the default gaps take under a minute.
+  const disarmDeadline = cleanup.guardProcess("loopback hop", 10 * 60_000, (line) => console.error(line));
   const child = spawn(process.execPath, ["--import", "tsx", import.meta.filename, "--echo"], {
     stdio: ["pipe", "pipe", "inherit"],
   });
+  cleanup.process(child);
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout.once("data", (data: Buffer) => resolve(Number(data.toString().trim())));
     child.once("exit", () => reject(new Error("the echo process ended before it listened")));
@@ -37,12 +42,7 @@ if (flag("echo")) {
   socket.setNoDelay(true);
   await new Promise((resolve) => socket.once("connect", resolve));
   const message = Buffer.alloc(64, "x");
-  console.log(
-    `loopback round trip between two idle node processes: ${os.availableParallelism()} x ${os.cpus()[0]?.model ?? "cpu"}, node ${process.version}, load ${os
-      .loadavg()
-      .map((l) => l.toFixed(1))
-      .join(" ")}`,
-  );
+  console.log(`loopback round trip between two idle node processes: ${machineLine()}`);
   console.log("| idle before each, ms | round trips | p10 us | p50 us | p90 us |");
   console.log("|---|---|---|---|---|");
   for (const gapMs of gaps) {
@@ -60,4 +60,5 @@ if (flag("echo")) {
   }
   socket.destroy();
   child.stdin.end();
+  disarmDeadline();
 }

@@ -6,6 +6,8 @@
  *
  * Options: --tokens 1,64  --requests 2000  --rounds 5
  */
+import { Cleanup } from "../fleet/cleanup.ts";
+import { machineLine } from "../machine.ts";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createEngineClient } from "../../engine-client/index.ts";
@@ -28,6 +30,8 @@ function cannedStream(tokens: number): string {
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 async function main(): Promise<void> {
+  // Stops by itself: it runs in under a minute.
+  new Cleanup().guardProcess("engine client overhead", 10 * 60_000, (line) => console.error(line));
   let body = "";
   const server = createServer((req, res) => {
     req.resume();
@@ -53,6 +57,7 @@ async function main(): Promise<void> {
       }
     },
   };
+  console.log(`machine: ${machineLine()}`);
   console.log(`client overhead: ${requests} sequential requests per round, median of ${rounds} rounds`);
   console.log(
     "| tokens per answer | CPU us/request direct / client | added CPU us/request | added CPU us/token | wall us/request direct / client | added wall us/request |",

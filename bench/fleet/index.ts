@@ -12,11 +12,17 @@
  * --node-flags "FLAGS" (node flags for the bridge, e.g. a V8 option whose cost is measured against a run without it).
  */
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { execFileSync } from "node:child_process";
 import { Cleanup } from "./cleanup.ts";
-import { type CrashPhaseResult, crashPhase, type ScalePhaseResult, type SweepPhaseResult, scalePhase, sweepPhase } from "./phases.ts";
+import { describeMachine, machineLine } from "../machine.ts";
+import {
+  type CrashPhaseResult,
+  crashPhase,
+  type ScalePhaseResult,
+  type SweepPhaseResult,
+  scalePhase,
+  sweepPhase,
+} from "./phases.ts";
 import { crashTable, scaleTable, sweepTables } from "./report.ts";
 import type { SweepOptions } from "./sweep.ts";
 import { nodeFlagsOption, type TargetName } from "./targets.ts";
@@ -26,14 +32,16 @@ const quick = argv.includes("--quick");
 const cpuProf = argv.includes("--cpu-prof");
 const nodeFlagsArg = argv.indexOf("--node-flags");
 /** `--node-flags "FLAGS"`: node flags for the bridge (space-separated), to measure what a V8 option changes. */
-const bridgeNodeFlags = nodeFlagsOption(nodeFlagsArg >= 0 ? argv[nodeFlagsArg + 1] ?? "" : "");
+const bridgeNodeFlags = nodeFlagsOption(nodeFlagsArg >= 0 ? (argv[nodeFlagsArg + 1] ?? "") : "");
 const nodeFlagsLabel = bridgeNodeFlags.length > 0 ? ` (bridge node flags: ${bridgeNodeFlags.join(" ")})` : "";
 const onlyArg = argv.indexOf("--only");
-const only = new Set((onlyArg >= 0 ? argv[onlyArg + 1] ?? "" : "sweep,scale,crash").split(","));
+const only = new Set((onlyArg >= 0 ? (argv[onlyArg + 1] ?? "") : "sweep,scale,crash").split(","));
 
 const DEVICES = 100;
 const sweepOptions: SweepOptions = {
-  ratesPerSec: [250, 500, 1000, 2000, 3000, 4000, 5000, 6500, 8000, 10_000, 12_500, 15_000, 18_000, 22_000, 27_000, 33_000],
+  ratesPerSec: [
+    250, 500, 1000, 2000, 3000, 4000, 5000, 6500, 8000, 10_000, 12_500, 15_000, 18_000, 22_000, 27_000, 33_000,
+  ],
   stepMs: quick ? 2000 : 5000,
   warmupMs: quick ? 1000 : 3000,
   windowPerDevice: 16,
@@ -56,23 +64,11 @@ const resultsDir = path.resolve(import.meta.dirname, "../results");
 const cleanup = new Cleanup();
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
-function machine() {
-  const lscpu = (() => {
-    try {
-      return execFileSync("lscpu", { encoding: "utf8" }).split("\n").slice(0, 10).join("\n");
-    } catch {
-      return "";
-    }
-  })();
-  const model = /Model name:\s+(.*)/.exec(lscpu)?.[1] ?? os.cpus()[0]?.model ?? "unknown";
-  return { nproc: os.availableParallelism(), cpuModel: model, memoryBytes: os.totalmem(), node: process.version, platform: `${os.platform()} ${os.release()}`, lscpu, loadAverage: os.loadavg() };
-}
-
 const disarmDeadline = cleanup.guardProcess("fleet benchmark", deadlineMs, log);
 
 const startedAt = new Date();
-const m = machine();
-log(`fleet benchmark${quick ? " (quick)" : ""}${nodeFlagsLabel}: ${m.nproc} x ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, node ${m.node}, load ${m.loadAverage.map((l) => l.toFixed(1)).join(" ")}`);
+const m = describeMachine();
+log(`fleet benchmark${quick ? " (quick)" : ""}${nodeFlagsLabel}: ${machineLine(m)}`);
 const sweeps: SweepPhaseResult[] = [];
 const scales: ScalePhaseResult[] = [];
 let crash: CrashPhaseResult | undefined;
@@ -87,7 +83,9 @@ function phaseNodeFlags(name: TargetName, profileName: string): string[] {
 }
 try {
   if (only.has("sweep")) {
-    log(`\n[1/3] throughput sweep: ${DEVICES} devices, QoS 1 CBOR telemetry, window ${sweepOptions.windowPerDevice} per device, ${sweepOptions.stepMs} ms per step`);
+    log(
+      `\n[1/3] throughput sweep: ${DEVICES} devices, QoS 1 CBOR telemetry, window ${sweepOptions.windowPerDevice} per device, ${sweepOptions.stepMs} ms per step`,
+    );
     for (const name of targets) {
       const r = await sweepPhase(name, DEVICES, sweepOptions, cleanup, log, phaseNodeFlags(name, "fleet-cpu-prof"));
       if (r) sweeps.push(r);
@@ -95,7 +93,9 @@ try {
     }
   }
   if (only.has("scale")) {
-    log(`\n[2/3] idle connection scale: ${scaleCounts.join(", ")} devices, agents hibernated (idle timeout 1 s), bridge in anonymous mode`);
+    log(
+      `\n[2/3] idle connection scale: ${scaleCounts.join(", ")} devices, agents hibernated (idle timeout 1 s), bridge in anonymous mode`,
+    );
     for (const name of targets) {
       const r = await scalePhase(name, scaleCounts, cleanup, log, phaseNodeFlags(name, "fleet-cpu-prof-scale"));
       if (r) scales.push(r);
@@ -104,7 +104,9 @@ try {
   if (only.has("crash")) {
     const bridgeSweep = sweeps.find((s) => s.target === "bridge");
     const rate = Math.round(bridgeSweep ? Math.min(0.8 * bridgeSweep.capacityPerSec, 5000) : 2000);
-    log(`\n[3/3] SIGKILL under load: 20 authenticated devices at ${rate} msg/s, restart on the same data dir, read back through the REST API`);
+    log(
+      `\n[3/3] SIGKILL under load: 20 authenticated devices at ${rate} msg/s, restart on the same data dir, read back through the REST API`,
+    );
     crash = await crashPhase(20, rate, quick ? 4000 : 8000, cleanup, log, bridgeNodeFlags);
   }
 } finally {
@@ -112,19 +114,45 @@ try {
 }
 
 const bridgeSweep = sweeps.find((s) => s.target === "bridge");
-const provisionPerSecretMs = bridgeSweep?.provisionMs !== undefined ? bridgeSweep.provisionMs / bridgeSweep.devices : undefined;
+const provisionPerSecretMs =
+  bridgeSweep?.provisionMs !== undefined ? bridgeSweep.provisionMs / bridgeSweep.devices : undefined;
 console.log(`\n## Fleet benchmark ${startedAt.toISOString()}${quick ? " (--quick)" : ""}${nodeFlagsLabel}\n`);
 if (sweeps.length > 0) console.log(`### Throughput sweep (${DEVICES} devices)\n\n${sweepTables(sweeps)}\n`);
 if (provisionPerSecretMs !== undefined) {
-  console.log(`Provisioning ${bridgeSweep?.devices} scrypt secrets took ${Math.round(bridgeSweep?.provisionMs ?? 0)} ms (${provisionPerSecretMs.toFixed(1)} ms each, 4 at a time): 10,000 would take about ${Math.round((provisionPerSecretMs * 10_000) / 1000)} s.\n`);
+  console.log(
+    `Provisioning ${bridgeSweep?.devices} scrypt secrets took ${Math.round(bridgeSweep?.provisionMs ?? 0)} ms (${provisionPerSecretMs.toFixed(1)} ms each, 4 at a time): 10,000 would take about ${Math.round((provisionPerSecretMs * 10_000) / 1000)} s.\n`,
+  );
 }
-if (scales.length > 0) console.log(`### Idle connections (bridge anonymous, agents hibernated)\n\n${scaleTable(scales)}\n`);
+if (scales.length > 0)
+  console.log(`### Idle connections (bridge anonymous, agents hibernated)\n\n${scaleTable(scales)}\n`);
 if (crash) console.log(`### SIGKILL under load\n\n${crashTable(crash)}\n`);
 for (const s of skipped) console.log(`skipped: ${s}`);
 
 fs.mkdirSync(resultsDir, { recursive: true });
 const file = path.join(resultsDir, `fleet-${startedAt.toISOString().replace(/[:.]/g, "-")}.json`);
-fs.writeFileSync(file, JSON.stringify({ startedAt, quick, bridgeNodeFlags, machine: m, sweepOptions, devices: DEVICES, sweeps, provisionPerSecretMs, scales, crash, skipped, profileDir }, null, 2));
-log(`\nresults: ${path.relative(process.cwd(), file)}${profileDir ? `; CPU profile: ${path.relative(process.cwd(), profileDir)}` : ""} (${Math.round((Date.now() - startedAt.getTime()) / 1000)} s)`);
+fs.writeFileSync(
+  file,
+  JSON.stringify(
+    {
+      startedAt,
+      quick,
+      bridgeNodeFlags,
+      machine: m,
+      sweepOptions,
+      devices: DEVICES,
+      sweeps,
+      provisionPerSecretMs,
+      scales,
+      crash,
+      skipped,
+      profileDir,
+    },
+    null,
+    2,
+  ),
+);
+log(
+  `\nresults: ${path.relative(process.cwd(), file)}${profileDir ? `; CPU profile: ${path.relative(process.cwd(), profileDir)}` : ""} (${Math.round((Date.now() - startedAt.getTime()) / 1000)} s)`,
+);
 disarmDeadline();
 if (crash && crash.lostAcknowledged > 0) process.exitCode = 1;
