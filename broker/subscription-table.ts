@@ -20,6 +20,11 @@ export class SubscriptionTable {
     return this.#filters.has(filter);
   }
 
+  /** The QoS granted to `filter` itself, or undefined when the session holds no such filter. */
+  filterQos(filter: string): 0 | 1 | undefined {
+    return this.#filters.get(filter);
+  }
+
   set(filter: string, qos: 0 | 1): void {
     this.#filters.set(filter, qos);
     this.#granted.clear();

@@ -143,7 +143,12 @@ export function createDownSender(
       }
       payload = encodeDown(codec, { channel: "error", frame: fitted });
     }
-    const qos = Math.min(Math.max(requestedQos, downQos(message)), granted) as 0 | 1;
+    let qos = Math.min(Math.max(requestedQos, downQos(message)), granted) as 0 | 1;
+    // aedes writes a frame at no more than the QoS of the session's filter equal to its topic, whatever a wildcard
+    // grants: handed over as QoS 1 and written as QoS 0, a persistent session's frame stayed stored, never
+    // acknowledged, and was delivered again at every reconnect.
+    const exact = connection.subscriptions.filterQos(topic);
+    if (exact !== undefined && exact < qos) qos = exact;
     handOver.send(connection, { topic, payload: Buffer.from(payload), qos, channel: message.channel, codec, written });
     return "published";
   };
