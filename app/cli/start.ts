@@ -21,19 +21,36 @@ type Flags = Record<string, unknown>;
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
+/** The defaults a command's help names for the flags it resolves on its own terms (the demo has its own). */
+export interface BridgeFlagDefaults {
+  dataDir: string;
+  host: string;
+  mqttPort: string;
+  httpPort: string;
+  logLevel: string;
+}
+
+const START_FLAG_DEFAULTS: BridgeFlagDefaults = {
+  dataDir: "default ./data",
+  host: "0.0.0.0",
+  mqttPort: "1883",
+  httpPort: "8080",
+  logLevel: "info",
+};
+
 /** The flags every command that starts a bridge accepts (`start`, `demo`). */
-export function addBridgeFlags(cmd: Command): Command {
+export function addBridgeFlags(cmd: Command, defaults: BridgeFlagDefaults = START_FLAG_DEFAULTS): Command {
   return cmd
     .option("-c, --config <file>", "JSON config file (or BRIDGE_CONFIG)")
-    .option("--data-dir <dir>", "data directory (default ./data)")
-    .option("--host <address>", "MQTT bind address (default 0.0.0.0)")
-    .option("--mqtt-port <port>", "MQTT TCP port, 0 picks a free one (default 1883)")
+    .option("--data-dir <dir>", `data directory (${defaults.dataDir})`)
+    .option("--host <address>", `MQTT bind address (default ${defaults.host})`)
+    .option("--mqtt-port <port>", `MQTT TCP port, 0 picks a free one (default ${defaults.mqttPort})`)
     .option(
       "--mqtt-proxy-protocol <ranges>",
       "load balancer addresses/CIDR ranges (comma-separated): MQTT TCP connections must start with their PROXY header",
     )
     .option("--http-host <address>", "operator HTTP bind address (default 127.0.0.1)")
-    .option("--http-port <port>", "operator HTTP port, 0 picks a free one (default 8080)")
+    .option("--http-port <port>", `operator HTTP port, 0 picks a free one (default ${defaults.httpPort})`)
     .option("--allow-anonymous", "accept devices without credentials (development only)")
     .option("--default-codec <codec>", "codec for devices that never said: json, cbor, pb (default cbor)")
     .option("--engine-url <url>", "OpenAI-compatible engine base URL (repeatable)", collect)
@@ -43,7 +60,7 @@ export function addBridgeFlags(cmd: Command): Command {
       "--drop-missing-agent-rows",
       "drop the alarms of agents whose database is missing even if most are (refused otherwise: agents folder not mounted?)",
     )
-    .option("--log-level <level>", "fatal, error, warn, info, debug, trace, silent (default info)")
+    .option("--log-level <level>", `fatal, error, warn, info, debug, trace, silent (default ${defaults.logLevel})`)
     .option("--tls-cert <file>", "PEM certificate: enables MQTT over TLS")
     .option("--tls-key <file>", "PEM private key for --tls-cert")
     .option("--tls-ca <file>", "PEM CA bundle for client certificates")

@@ -80,6 +80,14 @@ export function registerToolCommands(program: Command): void {
     program
       .command("demo")
       .description("bridge + engine simulator + a small simulated fleet; prints reasoning answers as they arrive"),
+    // What runDemo overrides (app/demo.ts): its help must not promise start's ./data, 0.0.0.0:1883 and :8080.
+    {
+      dataDir: "default: a temporary one, removed at the end",
+      host: "127.0.0.1",
+      mqttPort: "0",
+      httpPort: "0",
+      logLevel: "warn",
+    },
   )
     .option("--duration-s <seconds>", "stop after this many seconds (default: run until Ctrl-C)")
     .option("--reason-interval-ms <ms>", "pause between a device's answer and its next question", "4000")

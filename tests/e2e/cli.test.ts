@@ -170,4 +170,20 @@ describe("agent-bridge simulator commands", () => {
     assert.equal(interval.status, 2);
     assert.match(interval.stderr, /--reason-interval-ms must be a number from 0 to \d+/);
   });
+
+  test("demo --help states the demo's own defaults, not start's (docs/cli.md, agent-bridge demo)", () => {
+    // The demo runs on a temporary data directory and free loopback ports with warn logs (app/demo.ts), so a help
+    // that showed start's ./data, 0.0.0.0, 1883, 8080 and info would send an operator looking in the wrong place.
+    const help = runCli(["demo", "--help"]);
+    assert.equal(help.status, 0, help.stderr);
+    const text = help.stdout.replace(/\s+/g, " ");
+    assert.match(text, /--data-dir <dir> data directory \(default: a temporary one, removed at the end\)/);
+    assert.match(text, /--host <address> MQTT bind address \(default 127\.0\.0\.1\)/);
+    assert.match(text, /--mqtt-port <port> MQTT TCP port, 0 picks a free one \(default 0\)/);
+    assert.match(text, /--http-port <port> operator HTTP port, 0 picks a free one \(default 0\)/);
+    assert.match(text, /--log-level <level> fatal, error, warn, info, debug, trace, silent \(default warn\)/);
+    const start = runCli(["start", "--help"]).stdout.replace(/\s+/g, " ");
+    assert.match(start, /--data-dir <dir> data directory \(default \.\/data\)/);
+    assert.match(start, /--mqtt-port <port> MQTT TCP port, 0 picks a free one \(default 1883\)/);
+  });
 });
