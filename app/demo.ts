@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { pino } from "pino";
 import type { DownMessage } from "../codecs/frames.ts";
-import { startEngineSimulator } from "../engine-client/sim/index.ts";
+import { type EngineSimulator, startEngineSimulator } from "../engine-client/sim/index.ts";
 import { createFleet, type DeviceCredential, type ProfileName } from "../firmware-sim/index.ts";
 import { formatSummary } from "../firmware-sim/report/format.ts";
 import type { BridgeTap } from "./bridge/tap.ts";
@@ -89,17 +89,25 @@ async function runDemoIn(options: DemoOptions, tempDir: string | undefined): Pro
   // Logs go to stderr so the demo's own lines on stdout stay readable.
   const logger = createLogger({ level: config.log.level, destination: pino.destination({ dest: 2, sync: true }) });
 
-  print("starting the engine simulator ...");
-  const sim = await startEngineSimulator({ host: "127.0.0.1", port: 0 });
-  print(`engine simulator: ${sim.url} (model ${sim.model})`);
+  // An engine the configuration names (`--engine-url`, BRIDGE_ENGINE_URL, the file) is the one asked, a real vLLM
+  // on a GPU box say; without one, the demo brings its own simulator.
+  let sim: EngineSimulator | undefined;
+  let engineUrls = config.engine.urls;
+  if (engineUrls.length > 0) print(`engine: ${engineUrls.join(", ")} (from the configuration)`);
+  else {
+    print("starting the engine simulator ...");
+    sim = await startEngineSimulator({ host: "127.0.0.1", port: 0 });
+    print(`engine simulator: ${sim.url} (model ${sim.model})`);
+    engineUrls = [sim.url];
+  }
   let bridge: Bridge;
   try {
     bridge = await createBridge(
-      { ...config, engine: { ...config.engine, urls: [sim.url] } },
+      { ...config, engine: { ...config.engine, urls: engineUrls } },
       { logger, tap: answerPrinter(print) },
     );
   } catch (err) {
-    await sim.close();
+    await sim?.close();
     // Ended as `start` ends them (cli/start.ts, docs/errors.md): problems the operator resolves get one plain line
     // and their exit code, not a fault's report.
     exitOnBridgeBuildError(err, sources);
@@ -161,7 +169,7 @@ async function runDemoIn(options: DemoOptions, tempDir: string | undefined): Pro
   } finally {
     if (fleet) await fleet.stop().catch(() => undefined);
     await bridge.stop();
-    await sim.close();
+    await sim?.close();
     removeSignalListeners?.();
     print("demo stopped");
   }

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
+import { startEngineSimulator } from "../../engine-client/sim/index.ts";
 import { BIN, makeTempDir, ROOT } from "./support/bridge-process.ts";
 
 describe("agent-bridge demo", () => {
@@ -11,7 +12,7 @@ describe("agent-bridge demo", () => {
       cwd: ROOT,
       encoding: "utf8",
       timeout: 90_000,
-      env: { ...process.env, BRIDGE_DATA_DIR: "", BRIDGE_API_TOKEN: "" },
+      env: { ...process.env, BRIDGE_DATA_DIR: "", BRIDGE_API_TOKEN: "", BRIDGE_ENGINE_URL: "" },
     });
     assert.equal(result.status, 0, `stdout: ${result.stdout}\nstderr: ${result.stderr}`);
     assert.match(result.stdout, /bridge ready: MQTT 127\.0\.0\.1:\d+/);
@@ -22,6 +23,34 @@ describe("agent-bridge demo", () => {
     assert.match(result.stdout, /demo stopped/);
   });
 
+  test("an engine given with --engine-url is the one asked, and no simulator of its own is started", async () => {
+    // The demo runs as a child: the engine answers from this process, so the child is awaited, not run synchronously.
+    const engine = await startEngineSimulator({ host: "127.0.0.1", port: 0 });
+    try {
+      const args = [BIN, "demo", "--duration-s", "5", "--reason-interval-ms", "300", "--engine-url", engine.url];
+      const child = spawn(process.execPath, args, {
+        cwd: ROOT,
+        env: { ...process.env, BRIDGE_DATA_DIR: "", BRIDGE_API_TOKEN: "", BRIDGE_ENGINE_URL: "" },
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (data: Buffer) => {
+        stdout += data.toString();
+      });
+      child.stderr.on("data", (data: Buffer) => {
+        stderr += data.toString();
+      });
+      const status = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+      assert.equal(status, 0, `stdout: ${stdout}\nstderr: ${stderr}`);
+      assert.match(stdout, new RegExp(`engine: ${engine.url.replace(/[.]/g, "\\.")} \\(from the configuration\\)`));
+      assert.doesNotMatch(stdout, /starting the engine simulator/);
+      assert.match(stdout, /! demo-assistant-1 answer \(\w+, \d+ prompt \+ \d+ completion tokens\): \S+/);
+      assert.ok(engine.requests().length > 0, "the questions reached the given engine");
+    } finally {
+      await engine.close();
+    }
+  });
+
   test("with the listeners bound to another address, the fleet and the read-back reach them there", () => {
     // 127.0.0.2 is loopback on Linux, and nothing listens for the demo on 127.0.0.1.
     const args = ["demo", "--duration-s", "4", "--reason-interval-ms", "300", "--host", "127.0.0.2"];
@@ -29,7 +58,7 @@ describe("agent-bridge demo", () => {
       cwd: ROOT,
       encoding: "utf8",
       timeout: 90_000,
-      env: { ...process.env, BRIDGE_DATA_DIR: "", BRIDGE_API_TOKEN: "" },
+      env: { ...process.env, BRIDGE_DATA_DIR: "", BRIDGE_API_TOKEN: "", BRIDGE_ENGINE_URL: "" },
     });
     assert.equal(result.status, 0, `stdout: ${result.stdout}\nstderr: ${result.stderr}`);
     assert.match(result.stdout, /bridge ready: MQTT 127\.0\.0\.2:\d+, HTTP http:\/\/127\.0\.0\.2:\d+/);
