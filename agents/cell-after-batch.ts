@@ -70,7 +70,8 @@ export function afterBatch(cell: AgentCell): void {
 export function clearPendingOnLeave(cell: AgentCell): void {
   const alarms = cell.core.alarms;
   if (cell.closed || !cell.inMemory || cell.running) return;
-  if (!alarms.isPending(cell.id) || cell.tasks.size > 0) return;
+  // A directory index write refused: the mark makes the next start wake the agent, whose start event puts it back.
+  if (!alarms.isPending(cell.id) || cell.tasks.size > 0 || cell.directoryUnsynced) return;
   try {
     if (hasQueueItems(cell)) return;
     if (cell.sqlRunner().get("SELECT 1 FROM _bridge_tasks LIMIT 1") === undefined) alarms.clearPending(cell.id);

@@ -66,6 +66,24 @@ export function directoryPut(cell: AgentCell, kind: string, key: string, value: 
         encodeValue(value),
       );
     cell.core.alarms.markPending(cell.id);
-    cell.output({ type: "action", run: () => cell.core.db.directoryPut(cell.id, kind, key, value) });
+    cell.output({
+      type: "action",
+      run: () => indexDirectory(cell, () => cell.core.db.directoryPut(cell.id, kind, key, value)),
+    });
   });
+}
+
+/**
+ * A write of the runtime's directory index after commit. One runtime.db refuses is not tried again: the agent's own
+ * rows have the entry, and its start event puts the index back from them (events/start.ts). So the pending mark that
+ * the change set stays (clearPendingOnLeave): cleared as the agent left memory, nothing woke it at the next start and
+ * the index stayed stale until some other event woke it.
+ */
+export function indexDirectory(cell: AgentCell, writeIndex: () => void): void {
+  try {
+    writeIndex();
+  } catch (err) {
+    cell.directoryUnsynced = true;
+    throw err;
+  }
 }

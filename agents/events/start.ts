@@ -2,6 +2,7 @@ import type { Value } from "../../codecs/frames.ts";
 import { type HookKind, withHookTimeLimit } from "../callback-timeout.ts";
 import type { AgentCell } from "../cell.ts";
 import { ConnectionImpl, type ConnectionRow } from "../connection.ts";
+import { indexDirectory } from "../cell-state.ts";
 import { decodeValue } from "../value-codec.ts";
 import { storedTaskInfo } from "../stored-task-info.ts";
 import { outcomeHookFailed } from "./task.ts";
@@ -60,7 +61,13 @@ export async function handleStart(cell: AgentCell, settledTasks?: ReadonlySet<st
   const entries = sql
     .all<{ kind: string; key: string; value: Uint8Array }>("SELECT kind, key, value FROM _bridge_directory")
     .map((r) => ({ kind: r.kind, key: r.key, value: decodeValue(r.value) as Value }));
-  cell.output({ type: "action", run: () => cell.core.db.directoryReplace(cell.id, entries) });
+  cell.output({
+    type: "action",
+    run: () => {
+      indexDirectory(cell, () => cell.core.db.directoryReplace(cell.id, entries));
+      cell.directoryUnsynced = false;
+    },
+  });
   cell.queueDirty = true;
   cell.alarmDirty = true;
   return null;
