@@ -125,7 +125,11 @@ export abstract class Agent<S extends Value = ValueMap> {
    * callback's promise may still run, and its late writes must not land in another event (agents/retirement.ts).
    */
   get #cell(): AgentCell {
-    return liveCell(this.#home);
+    const cell = liveCell(this.#home);
+    // An instance dropped with a batch abandoned to a storage fault (cell-mailbox.ts, abandonBatch) keeps its cell,
+    // which the next event wakes with a fresh instance: the dropped one must not reach that instance's database.
+    if (cell.agent !== null && cell.agent !== this) throw cell.notInMemory();
+    return cell;
   }
 
   /** The current state (as of this event, including its own uncommitted setState). */

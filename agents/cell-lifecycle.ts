@@ -44,6 +44,9 @@ export function wakeCell(cell: AgentCell): void {
 /** Loads the state and constructs the agent object on an opened database (a constructor may already use it). */
 function loadAgent(cell: AgentCell, sql: SqlRunner): void {
   const core = cell.core;
+  // The instance this env is for (null while its constructor runs): kept by an instance dropped since (abandonBatch),
+  // the env must not write through the fresh instance's database either.
+  let instance: AgentCell["agent"] = null;
   cell.sql = sql;
   const stored = readStateChunks(sql);
   cell.state = stored === null ? undefined : decodeValue(stored.bytes);
@@ -57,11 +60,16 @@ function loadAgent(cell: AgentCell, sql: SqlRunner): void {
     wiring: entryOfClass(core.agentWiring, cell.cls.name) ?? {},
     directory: {
       // Through liveCell like the agent's own API: a retired instance's env must not write either (retirement.ts).
-      put: (kind: string, key: string, value: Value | null) => directoryPut(liveCell(cell), kind, key, value),
+      put: (kind: string, key: string, value: Value | null) => {
+        const live = liveCell(cell);
+        if (live.agent !== instance) throw live.notInMemory();
+        directoryPut(live, kind, key, value);
+      },
       list: (kind: string) => core.listDirectory(kind),
     },
   };
-  cell.agent = constructAgent(cell.cls, { id: cell.id, env, cell });
+  instance = constructAgent(cell.cls, { id: cell.id, env, cell });
+  cell.agent = instance;
 }
 
 /** AgentCell.hibernate: releases the object and DB handle (hibernation or shutdown); connections stay with the host. */
