@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { startEngineSimulator } from "../../engine-client/sim/index.ts";
-import { BIN, makeTempDir, ROOT } from "./support/bridge-process.ts";
+import { BIN, makeTempDir, ROOT, runCliAsync } from "./support/bridge-process.ts";
 
 describe("agent-bridge demo", () => {
   test("runs the engine simulator, a bridge and a small fleet, prints reasoning answers and a clean report", () => {
@@ -27,20 +27,12 @@ describe("agent-bridge demo", () => {
     // The demo runs as a child: the engine answers from this process, so the child is awaited, not run synchronously.
     const engine = await startEngineSimulator({ host: "127.0.0.1", port: 0 });
     try {
-      const args = [BIN, "demo", "--duration-s", "5", "--reason-interval-ms", "300", "--engine-url", engine.url];
-      const child = spawn(process.execPath, args, {
-        cwd: ROOT,
-        env: { ...process.env, BRIDGE_DATA_DIR: "", BRIDGE_API_TOKEN: "", BRIDGE_ENGINE_URL: "" },
+      const args = ["demo", "--duration-s", "5", "--reason-interval-ms", "300", "--engine-url", engine.url];
+      const { status, stdout, stderr } = await runCliAsync(args, {
+        BRIDGE_DATA_DIR: "",
+        BRIDGE_API_TOKEN: "",
+        BRIDGE_ENGINE_URL: "",
       });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (data: Buffer) => {
-        stdout += data.toString();
-      });
-      child.stderr.on("data", (data: Buffer) => {
-        stderr += data.toString();
-      });
-      const status = await new Promise<number | null>((resolve) => child.once("exit", resolve));
       assert.equal(status, 0, `stdout: ${stdout}\nstderr: ${stderr}`);
       assert.match(stdout, new RegExp(`engine: ${engine.url.replace(/[.]/g, "\\.")} \\(from the configuration\\)`));
       assert.doesNotMatch(stdout, /starting the engine simulator/);

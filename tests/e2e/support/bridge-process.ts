@@ -215,6 +215,26 @@ export function runCli(
   return { status: result.status, stdout: result.stdout, stderr: result.stderr + killed };
 }
 
+/**
+ * runCli without blocking this process: for a CLI run that needs a server of the test's own (an engine simulator the
+ * demo asks) to keep answering meanwhile.
+ */
+export function runCliAsync(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (data: Buffer) => {
+    stdout += data.toString();
+  });
+  child.stderr.on("data", (data: Buffer) => {
+    stderr += data.toString();
+  });
+  return new Promise((resolve) => child.once("close", (status) => resolve({ status, stdout, stderr })));
+}
+
 /** Provisions a device through the CLI and returns its secret. */
 export function addDevice(dataDir: string, id: string, codec?: string): string {
   const result = runCli(["devices", "add", id, "--data-dir", dataDir, "--json", ...(codec ? ["--codec", codec] : [])]);
