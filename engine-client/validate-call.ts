@@ -33,6 +33,10 @@ function validateRequest(request: ChatRequest): string | undefined {
   if (request.maxTokens !== undefined && (!Number.isInteger(request.maxTokens) || request.maxTokens < 1)) {
     return "request.maxTokens must be a positive integer";
   }
+  // JSON writes NaN and Infinity as null, which an engine takes as "use the default": the caller's value lost silently.
+  if (request.temperature !== undefined && !Number.isFinite(request.temperature)) {
+    return "request.temperature must be a finite number";
+  }
   if (request.tools !== undefined && (!Array.isArray(request.tools) || !request.tools.every(isNamedObject))) {
     return "request.tools must be an array of objects with a name";
   }

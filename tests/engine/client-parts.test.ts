@@ -235,7 +235,7 @@ describe("client options", () => {
       { messages: [user], tools: [null] },
       { messages: [user], jsonSchema: null },
       // Passes the shape checks but JSON cannot hold it: caught when the body is encoded.
-      { messages: [user], temperature: 1n },
+      { messages: [user], jsonSchema: { name: "n", schema: { n: 1n } } },
     ];
     try {
       for (const request of malformed) {
@@ -250,6 +250,23 @@ describe("client options", () => {
             `request ${inspect(request)}`,
           );
         }
+      }
+      assert.equal(engine.stats().replicas[0].attempts, 0);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test("a NaN or Infinity temperature is BAD_REQUEST, not sent as null (the engine default)", async () => {
+    const engine = createEngineClient({ urls: ["http://127.0.0.1:1"], model: "m", retry: { maxAttempts: 1 } });
+    try {
+      for (const temperature of [Number.NaN, Number.POSITIVE_INFINITY]) {
+        const request: ChatRequest = { messages: [{ role: "user", content: "x" }], temperature };
+        await assert.rejects(
+          engine.complete(request, { agentId: "d" }),
+          (err: unknown) => err instanceof BridgeError && err.code === ENGINE_ERROR_CODES.badRequest,
+          `temperature ${temperature}`,
+        );
       }
       assert.equal(engine.stats().replicas[0].attempts, 0);
     } finally {
