@@ -158,7 +158,9 @@ export class AgentSocketSession {
   }
 
   #onMessage(data: unknown, isBinary: boolean): void {
-    if (this.#closed) return;
+    // ws still reads messages while its close handshake runs (1008, 1013, the agent's own close): the socket is
+    // closed to the protocol from the moment it closes, so they must not reach the agent, whose answers could not go.
+    if (this.#closed || this.#ws.readyState !== this.#ws.OPEN) return;
     if (isBinary) {
       this.#protocolError(WS_ERROR_CODES.badMessage, "binary messages are not part of this protocol; send JSON text");
       return;

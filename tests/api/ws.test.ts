@@ -169,6 +169,21 @@ describe("WebSocket agent endpoint", () => {
     assert.equal(await closed, 1008);
   });
 
+  test("messages that arrive after the socket was closed for protocol errors never reach the agent", async () => {
+    const { ws, inbox } = await connect(`/agents/dev-7?token=${TOKEN}`);
+    await inbox.next((m) => m.type === "cf_agent_state");
+    const delivered = host.events.filter((e) => e.startsWith("deliver:")).length;
+    const closed = new Promise<number>((r) => ws.once("close", (code) => r(code)));
+    // Sent together, so the valid ones arrive after the third error closed the socket and before the client knew.
+    for (let i = 0; i < 3; i++) ws.send("{not json");
+    ws.send(JSON.stringify({ type: "rpc", id: "late", method: "add", args: [1, 2] }));
+    ws.send(JSON.stringify({ type: "cf_agent_state", state: { late: true } }));
+    assert.equal(await closed, 1008);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(host.events.filter((e) => e.startsWith("deliver:")).length, delivered);
+    assert.notDeepEqual(host.state, { late: true });
+  });
+
   test("messages wait out a full mailbox and are delivered in order", async () => {
     const { ws, inbox } = await connect(`/agents/dev-5?token=${TOKEN}`);
     await inbox.next((m) => m.type === "cf_agent_state");
