@@ -110,11 +110,15 @@ function refusedJson(err: unknown, text: string): ParseOutcome {
   }
   // Same nesting bound as device frames: deep values would cost every later encoder a deep recursion.
   if (err.code === "BRIDGE_ERR_FRAME_TOO_DEEP") {
-    return {
+    const deep: ParseOutcome = {
       ok: false,
       code: WS_ERROR_CODES.badMessage,
       message: `values nest deeper than ${DEFAULT_DECODE_LIMITS.maxDepth}`,
     };
+    // An rpc's caller waits for its id (docs: `id` when it could be read), as for a fault at a key below.
+    const id = rpcIdOf(text);
+    if (id !== undefined) deep.id = id;
+    return deep;
   }
   // A fault at a key or a value (a duplicate, `__proto__`, an over-long integer, a lone surrogate): the message names
   // its path (`args[0].a`), or `message` for a fault at the top (a string with a lone surrogate as the whole text).
@@ -126,9 +130,9 @@ function refusedJson(err: unknown, text: string): ParseOutcome {
 }
 
 /**
- * The rpc id of a message the strict parser refused at a key, so the client's caller waiting for that id gets the
- * error. Read with `JSON.parse`, which takes what the strict parser refused (the text is valid JSON); only a string
- * id of the accepted length, and never when the id itself was the duplicate key.
+ * The rpc id of a message the strict parser refused at a key or for its depth, so the client's caller waiting for that
+ * id gets the error. Read with `JSON.parse`, which takes what the strict parser refused (the text is valid JSON);
+ * only a string id of the accepted length, and never when the id itself was the duplicate key.
  */
 function rpcIdOf(text: string): string | undefined {
   let raw: unknown;

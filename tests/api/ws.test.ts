@@ -169,6 +169,16 @@ describe("WebSocket agent endpoint", () => {
     assert.equal(await closed, 1008);
   });
 
+  test("an rpc refused for values nested too deep is answered with its id", async () => {
+    const { ws, inbox } = await connect(`/agents/dev-8?token=${TOKEN}`);
+    ws.send(`{"type":"rpc","id":"deep","method":"add","args":[${"[".repeat(40)}${"]".repeat(40)}]}`);
+    const refused = await inbox.next((m) => m.type === "error");
+    assert.equal(refused.code, "BRIDGE_ERR_WS_BAD_MESSAGE");
+    assert.match(String(refused.message), /nest deeper/);
+    assert.equal(refused.id, "deep");
+    ws.close();
+  });
+
   test("messages that arrive after the socket was closed for protocol errors never reach the agent", async () => {
     const { ws, inbox } = await connect(`/agents/dev-7?token=${TOKEN}`);
     await inbox.next((m) => m.type === "cf_agent_state");
