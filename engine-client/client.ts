@@ -303,7 +303,8 @@ class OpenAiEngineClient implements EngineClient {
   }
 
   /**
-   * The model to name: the request's, the configured one, or the engine's first listed (looked up once). Known
+   * The model to name: the request's, the configured one, or the engine's first listed (looked up until a lookup
+   * lists one, then kept). Known
    * without waiting once looked up, so a request can leave in the same turn it was made (see streamed-call.ts).
    */
   #model(request: ChatRequest, ctx: RequestContext): string | undefined | Promise<string | undefined> {
@@ -315,6 +316,8 @@ class OpenAiEngineClient implements EngineClient {
     // asks has MODEL_LOOKUP_TIMEOUT_MS to answer.
     this.#modelPromise ??= this.models().then(
       (ids) => {
+        // An empty list (an engine still loading its model) is no answer to keep: the next request asks again.
+        if (ids.length === 0) this.#modelPromise = undefined;
         this.#listedModel = ids[0];
         return ids[0];
       },

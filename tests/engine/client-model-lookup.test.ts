@@ -4,6 +4,8 @@
  * probed; it is not counted as failed by the lookup itself.
  */
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { describe, test } from "node:test";
 import type { ChatRequest } from "../../agents/engine.ts";
 import { createEngineClient, rendezvousOrder } from "../../engine-client/index.ts";
@@ -58,6 +60,41 @@ describe("engine client model lookup", () => {
     } finally {
       await engine.close();
       await Promise.all([stalled.close(), good.close()]);
+    }
+  });
+
+  test("a model list with no model (an engine still loading) is asked again by the next request, not kept", async () => {
+    let lookups = 0;
+    const named: Array<string | undefined> = [];
+    const server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      req.on("end", () => {
+        res.setHeader("content-type", "application/json");
+        if (req.url === "/v1/models") {
+          lookups++;
+          const data = lookups === 1 ? [] : [{ id: "late-model", object: "model" }];
+          res.end(JSON.stringify({ object: "list", data }));
+          return;
+        }
+        named.push((JSON.parse(body) as { model?: string }).model);
+        const message = { role: "assistant", content: "ok" };
+        const usage = { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 };
+        const choices = [{ index: 0, message, finish_reason: "stop" }];
+        res.end(JSON.stringify({ id: "c", object: "chat.completion", created: 0, model: "m", choices, usage }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const engine = createEngineClient({ urls: [`http://127.0.0.1:${(server.address() as AddressInfo).port}`] });
+    try {
+      for (let i = 0; i < 3; i++) await engine.complete(ASK, { agentId: "a", timeoutMs: 10_000 });
+      assert.deepEqual(named, [undefined, "late-model", "late-model"]);
+      assert.equal(lookups, 2, "looked up until a model was listed, then kept");
+    } finally {
+      await engine.close();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 
