@@ -30,3 +30,12 @@ test("a date-time with an offset keeps it", () => {
   assert.equal(parseTime("2026-01-15T12:00+01:00", "query.to"), Date.UTC(2026, 0, 15, 11));
   assert.equal(parseTime("2026-01-15 12:00-02:30", "query.to"), Date.UTC(2026, 0, 15, 14, 30));
 });
+
+test("a lower bound between two ms is the next ms, an upper bound the one before: both bounds are inclusive", () => {
+  const noon = Date.UTC(2026, 0, 15, 12, 0, 0);
+  assert.equal(parseTime("2026-01-15T12:00:00.0009Z", "query.from", true), noon + 1);
+  assert.equal(parseTime("2026-01-15T12:00:00.000000001Z", "query.from", true), noon + 1);
+  assert.equal(parseTime("2026-01-15T12:00:00.001000Z", "query.from", true), noon + 1, "no part below a ms");
+  assert.equal(parseTime("2026-01-15T12:00:00.5Z", "query.from", true), noon + 500);
+  assert.equal(parseTime("2026-01-15T12:00:00.0009Z", "query.to"), noon);
+});

@@ -62,7 +62,7 @@ export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps
     async (request) => {
       const q = request.query;
       const to = q.to === undefined ? now() : parseTime(q.to, "query.to");
-      const from = q.from === undefined ? to - DEFAULT_TELEMETRY_RANGE_MS : parseTime(q.from, "query.from");
+      const from = q.from === undefined ? to - DEFAULT_TELEMETRY_RANGE_MS : parseTime(q.from, "query.from", true);
       if (from > to)
         throw new ApiError(400, API_ERROR_CODES.validation, "query.from must not be after query.to", "query.from");
       const limit = Math.min(q.limit ?? DEFAULT_TELEMETRY_LIMIT, MAX_TELEMETRY_LIMIT);
@@ -93,14 +93,19 @@ export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps
  */
 const ISO_8601 = /^(\d{4})-(\d{2})(?:-(\d{2})(?:([T ])\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?)?)?$/;
 
-/** Parses ms-since-epoch digits or an ISO 8601 date; a 400 naming `field` otherwise. */
-export function parseTime(text: string, field: string): number {
+/**
+ * Parses ms-since-epoch digits or an ISO 8601 date; a 400 naming `field` otherwise. Stored times are whole ms and both
+ * bounds are inclusive: a time between two ms is the next one for a lower bound (`roundUp`), the one before for an
+ * upper bound (Date.parse drops what is below a ms, so `from=...00.0009Z` would take in a reading at `.000`).
+ */
+export function parseTime(text: string, field: string, roundUp = false): number {
   const iso = ISO_8601.exec(text);
-  const ms = /^\d{1,15}$/.test(text)
+  let ms = /^\d{1,15}$/.test(text)
     ? Number(text)
     : iso !== null && dayInMonth(iso[1], iso[2], iso[3])
       ? Date.parse(iso[4] !== undefined && iso[5] === undefined ? `${text}Z` : text)
       : Number.NaN;
+  if (roundUp && iso !== null && /[1-9]/.test(/\.\d{3}(\d*)/.exec(text)?.[1] ?? "")) ms += 1;
   if (!Number.isFinite(ms)) {
     throw new ApiError(
       400,
