@@ -68,6 +68,31 @@ describe("telemetry pages", () => {
     assert.deepEqual(desc, [11, 8, 5, 2]);
   });
 
+  test("a cursor passed with the other order is a 400 naming it, not the first page again", async () => {
+    const first = await get(`from=${t0}&order=asc&limit=2`);
+    assert.ok(first.next !== null);
+    const res = await f.app.inject({
+      method: "GET",
+      url: `/api/devices/page-1/telemetry?from=${t0}&order=desc&limit=2&cursor=${first.next}`,
+      headers: AUTH,
+    });
+    assert.equal(res.statusCode, 400, res.body);
+    const body = res.json() as { error: { code: string; field?: string; message: string } };
+    assert.deepEqual([body.error.code, body.error.field], ["BRIDGE_ERR_API_VALIDATION", "query.cursor"]);
+    assert.match(body.error.message, /order=asc/);
+  });
+
+  test("a cursor handed out without its order (before it carried one) still pages", async () => {
+    const first = await get(`from=${t0}&order=asc&limit=2`);
+    const legacy = first.next?.replace(/_a$/, "");
+    assert.ok(legacy !== undefined && /^-?\d+_\d+$/.test(legacy), String(first.next));
+    const second = await get(`from=${t0}&order=asc&limit=2&cursor=${legacy}`);
+    assert.deepEqual(
+      second.readings.map((r) => r.value),
+      [3, 4],
+    );
+  });
+
   test("a page that is not full has no next", async () => {
     const page = await get(`from=${t0}&limit=100`);
     assert.equal(page.readings.length, 12);

@@ -69,7 +69,7 @@ export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps
       const order = q.order ?? "asc";
       const spec: ValueMap = { from, to, limit, order };
       if (q.metric !== undefined) spec.metric = q.metric;
-      if (q.cursor !== undefined) spec.after = parseCursor(q.cursor);
+      if (q.cursor !== undefined) spec.after = parseCursor(q.cursor, order);
       const page = await callDeviceAgent(deps, request.params.id, "queryTelemetryPage", [spec]);
       const { readings, next } = isValueMap(page) ? page : { readings: [], next: null };
       return {
@@ -79,7 +79,7 @@ export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps
         limit,
         order,
         readings: toJsonValue(readings),
-        next: formatCursor(next),
+        next: formatCursor(next, order),
       };
     },
   );
@@ -132,12 +132,16 @@ function dayInMonth(year: string, month: string, day: string | undefined): boole
 }
 
 /**
- * A page's `next` as the API hands it out: `<ts>_<id>` of the last reading (ms since the epoch, reading id). Opaque to
- * clients, which pass it back as `cursor`; paging on `ts` alone could not go on among readings that share one.
+ * A page's `next` as the API hands it out: `<ts>_<id>_<a|d>` of the last reading (ms since the epoch, reading id) and
+ * the page's order. Opaque to clients, which pass it back as `cursor`; paging on `ts` alone could not go on among
+ * readings that share one. The order is in it because "after" means the other way in the other order: a cursor of an
+ * `asc` page passed with `order=desc` returned the first page again. One without it (handed out before) still pages.
  */
-const CURSOR = /^(-?\d{1,16})_(\d{1,16})$/;
+const CURSOR = /^(-?\d{1,16})_(\d{1,16})(?:_([ad]))?$/;
 
-function parseCursor(text: string): ValueMap {
+const CURSOR_ORDER = { a: "asc", d: "desc" } as const;
+
+function parseCursor(text: string, order: "asc" | "desc"): ValueMap {
   const match = CURSOR.exec(text);
   const ts = Number(match?.[1]);
   const id = Number(match?.[2]);
@@ -149,10 +153,19 @@ function parseCursor(text: string): ValueMap {
       "query.cursor",
     );
   }
+  const pagedIn = match[3] === undefined ? order : CURSOR_ORDER[match[3] as keyof typeof CURSOR_ORDER];
+  if (pagedIn !== order) {
+    throw new ApiError(
+      400,
+      API_ERROR_CODES.validation,
+      `query.cursor is the next of a page in order=${pagedIn}: page with the same order`,
+      "query.cursor",
+    );
+  }
   return { ts, id };
 }
 
-function formatCursor(next: Value | undefined): string | null {
+function formatCursor(next: Value | undefined, order: "asc" | "desc"): string | null {
   if (!isValueMap(next) || typeof next.ts !== "number" || typeof next.id !== "number") return null;
-  return `${next.ts}_${next.id}`;
+  return `${next.ts}_${next.id}_${order === "asc" ? "a" : "d"}`;
 }
