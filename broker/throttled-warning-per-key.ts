@@ -57,7 +57,8 @@ export class ThrottledWarningPerKey {
     const state = this.#keys.get(key);
     if (state !== undefined) {
       state.count++;
-      if (now - state.loggedAtMs < this.#intervalMs) return;
+      // A wall clock stepped back (NTP) must not silence the key until it catches up again.
+      if (now >= state.loggedAtMs && now - state.loggedAtMs < this.#intervalMs) return;
       this.logger[this.#level]({ ...facts, count: state.count }, this.message);
       state.loggedAtMs = now;
       state.count = 0;

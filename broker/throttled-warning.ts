@@ -27,7 +27,8 @@ export class ThrottledWarning {
   note(facts: Record<string, unknown>): void {
     this.#count++;
     const now = this.clock.now();
-    if (now - this.#loggedAtMs < this.intervalMs) return;
+    // A wall clock stepped back (NTP) must not silence the warning until it catches up again.
+    if (now >= this.#loggedAtMs && now - this.#loggedAtMs < this.intervalMs) return;
     this.#loggedAtMs = now;
     this.logger[this.level]({ ...facts, count: this.#count }, this.message);
     this.#count = 0;

@@ -60,3 +60,16 @@ describe("ThrottledWarningPerKey", () => {
     );
   });
 });
+
+describe("ThrottledWarningPerKey on a clock stepped back", () => {
+  test("logs a key again at once after the wall clock steps back", () => {
+    let nowMs = 1_000_000;
+    const clock = { now: () => nowMs, setTimeout: () => undefined, clearTimeout: () => {} };
+    const logger = new MemoryLogger();
+    const warning = new ThrottledWarningPerKey(logger, clock, "cut", { intervalMs: 1000 });
+    warning.note("192.0.2.1", {});
+    nowMs -= 3_600_000;
+    warning.note("192.0.2.1", {});
+    assert.equal(logger.lines.length, 2);
+  });
+});

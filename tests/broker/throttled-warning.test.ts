@@ -23,3 +23,19 @@ describe("ThrottledWarning", () => {
     assert.equal(logger.lines.length, 2);
   });
 });
+
+describe("ThrottledWarning on a clock stepped back", () => {
+  test("logs again at once after the wall clock steps back, not only once it has caught up", () => {
+    let nowMs = 1_000_000;
+    const clock = { now: () => nowMs, setTimeout: () => undefined, clearTimeout: () => {} };
+    const logger = new MemoryLogger();
+    const warning = new ThrottledWarning(logger, clock, "limit reached", 1000);
+    warning.note({ from: "a" });
+    // An NTP correction of an hour back: the next warning must not wait an hour plus the interval.
+    nowMs -= 3_600_000;
+    warning.note({ from: "b" });
+    assert.equal(logger.lines.length, 2);
+    warning.note({ from: "c" });
+    assert.equal(logger.lines.length, 2, "throttled again from the new time");
+  });
+});
