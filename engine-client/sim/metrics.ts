@@ -21,6 +21,36 @@ export function completedFinishReason(apiReason: string): EngineFinishReason {
   return apiReason === "length" ? "length" : "stop";
 }
 
+/** A histogram as vLLM's Prometheus logger writes it: cumulative buckets, `+Inf`, then sum and count. */
+class SimHistogram {
+  readonly #counts: number[];
+  #sum = 0;
+  #count = 0;
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly buckets: readonly number[],
+  ) {
+    this.#counts = new Array<number>(buckets.length).fill(0);
+  }
+
+  observe(value: number): void {
+    this.#sum += value;
+    this.#count++;
+    for (let i = 0; i < this.buckets.length; i++) if (value <= this.buckets[i]) this.#counts[i]++;
+  }
+
+  samples(label: string): string[] {
+    return [
+      ...this.buckets.map((le, i) => `${this.name}_bucket{${label},le="${le}"} ${this.#counts[i]}`),
+      `${this.name}_bucket{${label},le="+Inf"} ${this.#count}`,
+      `${this.name}_sum{${label}} ${this.#sum}`,
+      `${this.name}_count{${label}} ${this.#count}`,
+    ];
+  }
+}
+
 export class SimMetrics {
   promptTokens = 0;
   generationTokens = 0;
@@ -33,26 +63,26 @@ export class SimMetrics {
     ["length", 0],
     ["abort", 0],
   ]);
-  readonly ttftCounts = new Array<number>(TTFT_BUCKETS_S.length).fill(0);
-  ttftSum = 0;
-  ttftCount = 0;
-  readonly e2eCounts = new Array<number>(E2E_BUCKETS_S.length).fill(0);
-  e2eSum = 0;
-  e2eCount = 0;
+  readonly #ttft = new SimHistogram(
+    "vllm:time_to_first_token_seconds",
+    "Histogram of time to first token in seconds.",
+    TTFT_BUCKETS_S,
+  );
+  readonly #e2e = new SimHistogram(
+    "vllm:e2e_request_latency_seconds",
+    "Histogram of e2e request latency in seconds.",
+    E2E_BUCKETS_S,
+  );
   rejected = 0;
 
   observeTtft(seconds: number): void {
-    this.ttftSum += seconds;
-    this.ttftCount++;
-    for (let i = 0; i < TTFT_BUCKETS_S.length; i++) if (seconds <= TTFT_BUCKETS_S[i]) this.ttftCounts[i]++;
+    this.#ttft.observe(seconds);
   }
 
   /** A request left the engine; vLLM observes its arrival-to-end latency with the same finish. */
   finished(reason: EngineFinishReason, e2eSeconds: number): void {
     this.success.set(reason, (this.success.get(reason) ?? 0) + 1);
-    this.e2eSum += e2eSeconds;
-    this.e2eCount++;
-    for (let i = 0; i < E2E_BUCKETS_S.length; i++) if (e2eSeconds <= E2E_BUCKETS_S[i]) this.e2eCounts[i]++;
+    this.#e2e.observe(e2eSeconds);
   }
 
   /** Prometheus text exposition (version 0.0.4). */
@@ -95,23 +125,9 @@ export class SimMetrics {
     metric("vllm:gpu_prefix_cache_hit_rate", "gauge", "GPU prefix cache block hit rate (legacy name).", [
       `vllm:gpu_prefix_cache_hit_rate{${label}} ${rate}`,
     ]);
-    const buckets = TTFT_BUCKETS_S.map(
-      (le, i) => `vllm:time_to_first_token_seconds_bucket{${label},le="${le}"} ${this.ttftCounts[i]}`,
-    );
-    metric("vllm:time_to_first_token_seconds", "histogram", "Histogram of time to first token in seconds.", [
-      ...buckets,
-      `vllm:time_to_first_token_seconds_bucket{${label},le="+Inf"} ${this.ttftCount}`,
-      `vllm:time_to_first_token_seconds_sum{${label}} ${this.ttftSum}`,
-      `vllm:time_to_first_token_seconds_count{${label}} ${this.ttftCount}`,
-    ]);
-    metric("vllm:e2e_request_latency_seconds", "histogram", "Histogram of e2e request latency in seconds.", [
-      ...E2E_BUCKETS_S.map(
-        (le, i) => `vllm:e2e_request_latency_seconds_bucket{${label},le="${le}"} ${this.e2eCounts[i]}`,
-      ),
-      `vllm:e2e_request_latency_seconds_bucket{${label},le="+Inf"} ${this.e2eCount}`,
-      `vllm:e2e_request_latency_seconds_sum{${label}} ${this.e2eSum}`,
-      `vllm:e2e_request_latency_seconds_count{${label}} ${this.e2eCount}`,
-    ]);
+    for (const histogram of [this.#ttft, this.#e2e]) {
+      metric(histogram.name, "histogram", histogram.help, histogram.samples(label));
+    }
     return `${lines.join("\n")}\n`;
   }
 }

@@ -15,6 +15,7 @@ import { renderPrompt, tokenize } from "../tokenizer.ts";
 
 export async function handleChat(ctx: SimContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const receivedAt = performance.now();
+  const sinceReceivedS = () => (performance.now() - receivedAt) / 1000;
   const text = await readBody(req);
   if (text === undefined) return sendError(ctx, res, 413, "BadRequestError", "request body too large");
   let raw: unknown;
@@ -102,7 +103,7 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
   const choiceEnded = (choice: number) => {
     ended[choice] = true;
     // vLLM counts each choice as the request it is inside the engine.
-    ctx.metrics.finished(completedFinishReason(plans[choice].finishReason), (performance.now() - receivedAt) / 1000);
+    ctx.metrics.finished(completedFinishReason(plans[choice].finishReason), sinceReceivedS());
     if (--generating > 0) return;
     done = true;
     record.outcome = "completed";
@@ -118,7 +119,7 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
     for (const [choice, sequence] of sequences.entries()) {
       if (ended[choice]) continue;
       // A request the engine never ran is not counted; one ended early is aborted there, as vLLM aborts it.
-      if (outcome !== "rejected") ctx.metrics.finished("abort", (performance.now() - receivedAt) / 1000);
+      if (outcome !== "rejected") ctx.metrics.finished("abort", sinceReceivedS());
       ctx.scheduler.cancel(sequence);
     }
   };
@@ -132,7 +133,7 @@ export async function handleChat(ctx: SimContext, req: IncomingMessage, res: Ser
           if (record.completionTokens === 0) record.cachedTokens = cachedTokens;
           // Counted when prefilled, per choice, as vLLM's engine counts it: not for a prompt refused or left waiting.
           ctx.metrics.promptTokens += promptTokens.length;
-          ctx.metrics.observeTtft((performance.now() - receivedAt) / 1000);
+          ctx.metrics.observeTtft(sinceReceivedS());
         }
         if (dropAfter !== undefined && index >= dropAfter) {
           stop("failed", "error");
