@@ -32,6 +32,22 @@ function isMappedIpv4(groups: number[]): boolean {
   return groups[5] === 0xffff && groups.slice(0, 5).every((g) => g === 0);
 }
 
+/** The dotted IPv4 address the last two groups of a mapped address carry. */
+function carriedIpv4(groups: number[]): string {
+  return [groups[6] >> 8, groups[6] & 0xff, groups[7] >> 8, groups[7] & 0xff].join(".");
+}
+
+/**
+ * The IPv4 address an IPv4-mapped IPv6 address carries, however it is written (`::ffff:192.0.2.1`,
+ * `::ffff:c000:201`, `0:0:0:0:0:ffff:192.0.2.1`); undefined for any other address.
+ */
+export function mappedIpv4(address: string): string | undefined {
+  const mapped = MAPPED_IPV4.exec(address);
+  if (mapped !== null) return mapped[1];
+  const groups = ipv6Groups(address);
+  return groups !== undefined && isMappedIpv4(groups) ? carriedIpv4(groups) : undefined;
+}
+
 /** The counting key of a peer address; anything that is not an IP address counts as itself. */
 export function addressKey(remoteAddress: string): string {
   const mapped = MAPPED_IPV4.exec(remoteAddress);
@@ -40,7 +56,7 @@ export function addressKey(remoteAddress: string): string {
   if (groups === undefined) return remoteAddress;
   // The same mapping written in hex groups (`::ffff:c000:201`), as a proxy may forward it: counted by /64, every
   // IPv4 client written so would share the one allowance of `0:0:0:0::/64`.
-  if (isMappedIpv4(groups)) return [groups[6] >> 8, groups[6] & 0xff, groups[7] >> 8, groups[7] & 0xff].join(".");
+  if (isMappedIpv4(groups)) return carriedIpv4(groups);
   return `${groups
     .slice(0, 4)
     .map((g) => g.toString(16))

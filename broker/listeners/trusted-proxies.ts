@@ -7,6 +7,7 @@
  * module with `real_ip_recursive on`, or Express's `trust proxy` with a list of addresses).
  */
 import net from "node:net";
+import { mappedIpv4 } from "../connect-guard/address-key.ts";
 
 /** An entry of the trusted list: an IP address, or a CIDR range of them. */
 interface ProxyRange {
@@ -49,18 +50,6 @@ function hopAddress(hop: string): string | undefined {
   if (bracketed !== null) text = bracketed[1];
   else if (/^[\d.]+:\d+$/.test(text)) text = text.slice(0, text.indexOf(":"));
   return net.isIP(text) === 0 ? undefined : text;
-}
-
-/** The IPv4 address an IPv4-mapped IPv6 address carries (`::ffff:10.0.0.1` -> `10.0.0.1`); undefined for others. */
-function mappedIpv4(address: string): string | undefined {
-  if (!IPV4_MAPPED.check(address, "ipv6")) return undefined;
-  const words = new net.SocketAddress({ address, family: "ipv6" }).address.split(":");
-  // Node writes a mapped address as `::ffff:a.b.c.d` or `::ffff:hhhh:hhhh`: the last two words carry the IPv4 one.
-  const tail = words[words.length - 1];
-  if (tail.includes(".")) return tail;
-  const high = Number.parseInt(words[words.length - 2], 16);
-  const low = Number.parseInt(tail, 16);
-  return [high >> 8, high & 0xff, low >> 8, low & 0xff].join(".");
 }
 
 export class TrustedProxies {
