@@ -140,7 +140,7 @@ export class SessionManager {
       // one: a later CONNECT of the device, listed while this one waited its turn, takes this one over in its own turn.
       const list = this.live.get(connection.deviceId) ?? [];
       for (const other of list.slice(0, Math.max(0, list.indexOf(connection)))) {
-        if (other !== connection && !other.hostClosed) {
+        if (!other.hostClosed) {
           // One bound for the whole hand-over of the old session, however its time is split below.
           const deadlineMs = this.clock.now() + END_HAND_OVER_WAIT_MS;
           await this.readOut(other, deadlineMs);

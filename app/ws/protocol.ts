@@ -108,22 +108,15 @@ function refusedJson(err: unknown, text: string): ParseOutcome {
     const detail = syntax !== undefined ? describeJsonSyntax(syntax) : err instanceof Error ? err.message : "";
     return { ok: false, code: WS_ERROR_CODES.badJson, message: `message is not valid JSON: ${detail}` };
   }
-  // Same nesting bound as device frames: deep values would cost every later encoder a deep recursion.
-  if (err.code === "BRIDGE_ERR_FRAME_TOO_DEEP") {
-    const deep: ParseOutcome = {
-      ok: false,
-      code: WS_ERROR_CODES.badMessage,
-      message: `values nest deeper than ${DEFAULT_DECODE_LIMITS.maxDepth}`,
-    };
-    // An rpc's caller waits for its id (docs: `id` when it could be read), as for a fault at a key below.
-    const id = rpcIdOf(text);
-    if (id !== undefined) deep.id = id;
-    return deep;
-  }
-  // A fault at a key or a value (a duplicate, `__proto__`, an over-long integer, a lone surrogate): the message names
+  // Same nesting bound as device frames (deep values would cost every later encoder a deep recursion); otherwise a
+  // fault at a key or a value (a duplicate, `__proto__`, an over-long integer, a lone surrogate), its message naming
   // its path (`args[0].a`), or `message` for a fault at the top (a string with a lone surrogate as the whole text).
-  const message = `${err.field ?? "message"}: ${err.problem}`;
+  const message =
+    err.code === "BRIDGE_ERR_FRAME_TOO_DEEP"
+      ? `values nest deeper than ${DEFAULT_DECODE_LIMITS.maxDepth}`
+      : `${err.field ?? "message"}: ${err.problem}`;
   const refused: ParseOutcome = { ok: false, code: WS_ERROR_CODES.badMessage, message };
+  // An rpc's caller waits for its id (docs: `id` when it could be read), unless the id itself was what was refused.
   const id = err.field === "id" ? undefined : rpcIdOf(text);
   if (id !== undefined) refused.id = id;
   return refused;
