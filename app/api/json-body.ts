@@ -16,12 +16,10 @@
 import { errorCodes, type FastifyInstance } from "fastify";
 import { parseJson } from "../../codecs/json/json-parse.ts";
 import { DecodeFault, describeJsonSyntax } from "../../codecs/schema/fault.ts";
+import { withoutByteOrderMark } from "../../codecs/text-utf8.ts";
 import { API_ERROR_CODES, ApiError } from "./errors.ts";
 
-/** U+FEFF, the byte order mark as it reads once the body is decoded from UTF-8. */
-const UTF8_BOM = 0xfeff;
-
-/** Strict: a body that is not UTF-8 is refused, never patched with U+FFFD. The BOM is skipped below, by hand. */
+/** Strict: a body that is not UTF-8 is refused, never patched with U+FFFD. The BOM is skipped below (withoutByteOrderMark). */
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
@@ -47,9 +45,8 @@ export function useExactJsonBodies(api: FastifyInstance, maxDepth: number): void
       return;
     }
     try {
-      // fastify's default parser (secure-json-parse) skipped a leading byte order mark, which Windows tools write
-      // (PowerShell's UTF-8 files, sent with `curl -d @file`); RFC 8259 8.1 lets a parser ignore it.
-      const value = parseJson(text.charCodeAt(0) === UTF8_BOM ? text.slice(1) : text, maxDepth);
+      // fastify's default parser (secure-json-parse) skipped a leading byte order mark too.
+      const value = parseJson(withoutByteOrderMark(text), maxDepth);
       const poisoned = constructorPrototypePath(value);
       if (poisoned !== undefined) {
         throw new ApiError(

@@ -8,6 +8,7 @@ import path from "node:path";
 import type { z } from "zod";
 import { parseJson } from "../../codecs/json/json-parse.ts";
 import { DecodeFault, DUPLICATE_MAP_KEY } from "../../codecs/schema/fault.ts";
+import { withoutByteOrderMark } from "../../codecs/text-utf8.ts";
 import { jsonSyntaxProblem } from "./json-problem.ts";
 import { type BridgeConfig, configSchema } from "./schema.ts";
 import { defaultHttpMaxConnections } from "./http-connections.ts";
@@ -134,9 +135,8 @@ function readFileLayer(file: string, issues: ConfigIssue[]): Tree {
     issues.push({ field: "config file", message: `cannot be read (${code})`, source });
     return {};
   }
-  // Windows editors (Notepad, PowerShell's UTF-8) start a file with a byte order mark; RFC 8259 8.1 lets a parser
-  // ignore it, as the operator API does for its bodies.
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  // Windows editors (Notepad, PowerShell's UTF-8) start a file with one, as the operator API's bodies may.
+  text = withoutByteOrderMark(text);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -328,8 +328,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadConfigResult {
     if (raw === undefined) continue;
     let value: unknown = raw;
     if (typeof raw === "string") value = convertText(setting.kind, raw);
-    else if (Array.isArray(raw))
-      value = raw.flatMap((r) => (typeof r === "string" ? convertText("list", r) : [r]));
+    else if (Array.isArray(raw)) value = raw.flatMap((r) => (typeof r === "string" ? convertText("list", r) : [r]));
     if (setPath(tree, setting.path, value)) sources.set(setting.path, setting.flag);
   }
   if (issues.length > 0) return { ok: false, issues };
