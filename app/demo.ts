@@ -13,6 +13,7 @@ import { type EngineSimulator, startEngineSimulator } from "../engine-client/sim
 import { createFleet, type DeviceCredential, type ProfileName } from "../firmware-sim/index.ts";
 import { formatSummary } from "../firmware-sim/report/format.ts";
 import type { BridgeTap } from "./bridge/tap.ts";
+import { DEMO_DEFAULTS } from "./demo-defaults.ts";
 import { type Bridge, createBridge } from "./bridge.ts";
 import { dashboardLink } from "./dashboard/index.ts";
 import { demoOnlineLines } from "./demo-online.ts";
@@ -82,9 +83,9 @@ async function runDemoIn(options: DemoOptions, tempDir: string | undefined): Pro
   const { print } = options;
   const { config, sources } = loadConfigWithSourcesOrExit(options.flags, process.env, {
     ...(tempDir === undefined ? {} : { dataDir: tempDir }),
-    mqtt: { host: "127.0.0.1", port: 0 },
-    http: { port: 0 },
-    log: { level: "warn" },
+    mqtt: { host: DEMO_DEFAULTS.host, port: DEMO_DEFAULTS.mqttPort },
+    http: { port: DEMO_DEFAULTS.httpPort },
+    log: { level: DEMO_DEFAULTS.logLevel },
   });
   // Logs go to stderr so the demo's own lines on stdout stay readable.
   const logger = createLogger({ level: config.log.level, destination: pino.destination({ dest: 2, sync: true }) });

@@ -4,6 +4,7 @@
  */
 import { type Command, CommanderError } from "commander";
 import { hasErrorCode } from "../../errors/index.ts";
+import { DEMO_DEFAULTS } from "../demo-defaults.ts";
 import { addBridgeFlags } from "./start.ts";
 import { CliExit, EXIT_USAGE } from "./exit.ts";
 
@@ -80,13 +81,13 @@ export function registerToolCommands(program: Command): void {
     program
       .command("demo")
       .description("bridge + engine simulator + a small simulated fleet; prints reasoning answers as they arrive"),
-    // What runDemo overrides (app/demo.ts): its help must not promise start's ./data, 0.0.0.0:1883 and :8080.
+    // What runDemo sets (app/demo.ts): its help must not promise start's ./data, 0.0.0.0:1883 and :8080.
     {
       dataDir: "default: a temporary one, removed at the end",
-      host: "127.0.0.1",
-      mqttPort: "0",
-      httpPort: "0",
-      logLevel: "warn",
+      host: DEMO_DEFAULTS.host,
+      mqttPort: String(DEMO_DEFAULTS.mqttPort),
+      httpPort: String(DEMO_DEFAULTS.httpPort),
+      logLevel: DEMO_DEFAULTS.logLevel,
     },
   )
     .option("--duration-s <seconds>", "stop after this many seconds (default: run until Ctrl-C)")
