@@ -14,7 +14,7 @@ import { loadCredentials } from "./credentials.ts";
 import { SimErrorCode } from "./errors.ts";
 import type { ApiDriveOptions } from "./fleet/api-driver.ts";
 import { createFleet } from "./fleet/fleet.ts";
-import type { FleetOptions } from "./fleet/options.ts";
+import { type FleetOptions, withoutUndefined } from "./fleet/options.ts";
 import type { FleetReport } from "./fleet/report.ts";
 import { SIM_FLAGS } from "./option-flags.ts";
 import { PROFILE_NAMES, type ProfileName } from "./profiles/index.ts";
@@ -270,15 +270,6 @@ export function simApiToken(flag: string | undefined, env: NodeJS.ProcessEnv): s
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value === undefined || value === "" ? undefined : value;
-}
-
-function withoutUndefined<T extends object>(value: T): T {
-  const out = { ...value };
-  for (const key of Object.keys(out) as (keyof T)[]) if (out[key] === undefined) delete out[key];
-  if ("backoff" in out && out.backoff && typeof out.backoff === "object") {
-    (out as { backoff: object }).backoff = withoutUndefined(out.backoff as object);
-  }
-  return out;
 }
 
 /**

@@ -169,6 +169,11 @@ export const FLEET_DEFAULTS = {
   maxViolationDetails: 1000,
 } as const;
 
+/** `value` without its entries that are undefined: such a field keeps its default, as one left out does. */
+export function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
 function fail(field: string, message: string): never {
   throw new BridgeError(SimErrorCode.options, `${field} ${message}`, { field });
 }
@@ -241,8 +246,7 @@ export function resolveFleetOptions(options: FleetOptions): ResolvedFleetOptions
     fail("devices", `is ${devices} but the credentials list only ${credentials.length} devices`);
   }
   // A field given as undefined keeps its default: spread as is, it replaced the default and every delay was NaN.
-  const givenBackoff = Object.entries(options.backoff ?? {}).filter(([, value]) => value !== undefined);
-  const backoff: BackoffOptions = { ...DEFAULT_BACKOFF, ...Object.fromEntries(givenBackoff) };
+  const backoff: BackoffOptions = { ...DEFAULT_BACKOFF, ...withoutUndefined(options.backoff ?? {}) };
   if (backoff.mode !== "exponential" && backoff.mode !== "zero") fail("backoff.mode", "must be exponential or zero");
   num("backoff.baseDelayMs", backoff.baseDelayMs, 0, 0, 3_600_000);
   num("backoff.maxDelayMs", backoff.maxDelayMs, 0, backoff.baseDelayMs, 3_600_000);
