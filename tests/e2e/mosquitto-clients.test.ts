@@ -4,7 +4,13 @@ import fs from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, describe, test } from "node:test";
 import { missingDebianPackage } from "../support/debian-package.ts";
-import { addDevice, type BridgeProcess, makeTempDir, startBridgeProcess } from "./support/bridge-process.ts";
+import {
+  addDevice,
+  type BridgeProcess,
+  gatherOutput,
+  makeTempDir,
+  startBridgeProcess,
+} from "./support/bridge-process.ts";
 
 const missing = missingDebianPackage("mosquitto-clients", "mosquitto_pub");
 const dataDir = makeTempDir("bridge-mosquitto-");
@@ -52,15 +58,7 @@ describe("mosquitto command-line clients as a third-party device", { skip: missi
       [...credentials(b.mqttPort, "mosq-1", secret), "-q", "1", "-t", "devices/mosq-1/down/cmd", "-C", "1", "-W", "20"],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
-    let out = "";
-    let err = "";
-    sub.stdout.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    sub.stderr.on("data", (chunk: Buffer) => {
-      err += chunk.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => sub.on("exit", (code) => resolve(code)));
+    const output = gatherOutput(sub);
     try {
       // Wait until the subscription is in place: the device shows online.
       for (let i = 0; i < 100; i += 1) {
@@ -74,9 +72,9 @@ describe("mosquitto command-line clients as a third-party device", { skip: missi
       await sleep(300);
       const posted = await b.api("POST", "/api/devices/mosq-1/commands", { name: "blink", args: { times: 3 } });
       assert.equal(posted.status, 201, JSON.stringify(posted.body));
-      const code = await exited;
-      assert.equal(code, 0, `mosquitto_sub: ${err}`);
-      const frame = JSON.parse(out.trim()) as { id: string; n: string; a: { times: number } };
+      const code = await output.closed;
+      assert.equal(code, 0, `mosquitto_sub: ${output.stderr()}`);
+      const frame = JSON.parse(output.stdout().trim()) as { id: string; n: string; a: { times: number } };
       assert.equal(frame.n, "blink");
       assert.deepEqual(frame.a, { times: 3 });
     } finally {

@@ -215,24 +215,37 @@ export function runCli(
   return { status: result.status, stdout: result.stdout, stderr: result.stderr + killed };
 }
 
+/** A child's stdout and stderr gathered as they come; `closed` resolves with its exit code once both have ended. */
+export function gatherOutput(child: ChildProcess): {
+  stdout(): string;
+  stderr(): string;
+  closed: Promise<number | null>;
+} {
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (data: Buffer) => {
+    stdout += data.toString();
+  });
+  child.stderr?.on("data", (data: Buffer) => {
+    stderr += data.toString();
+  });
+  const closed = new Promise<number | null>((resolve) =>
+    child.once("close", (status: number | null) => resolve(status)),
+  );
+  return { stdout: () => stdout, stderr: () => stderr, closed };
+}
+
 /**
  * runCli without blocking this process: for a CLI run that needs a server of the test's own (an engine simulator the
  * demo asks) to keep answering meanwhile.
  */
-export function runCliAsync(
+export async function runCliAsync(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (data: Buffer) => {
-    stdout += data.toString();
-  });
-  child.stderr.on("data", (data: Buffer) => {
-    stderr += data.toString();
-  });
-  return new Promise((resolve) => child.once("close", (status) => resolve({ status, stdout, stderr })));
+  const output = gatherOutput(spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env } }));
+  const status = await output.closed;
+  return { status, stdout: output.stdout(), stderr: output.stderr() };
 }
 
 /** Provisions a device through the CLI and returns its secret. */
