@@ -304,8 +304,8 @@ class OpenAiEngineClient implements EngineClient {
 
   /**
    * The model to name: the request's, the configured one, or the engine's first listed (looked up until a lookup
-   * lists one, then kept). Known
-   * without waiting once looked up, so a request can leave in the same turn it was made (see streamed-call.ts).
+   * lists one, then kept). Known without waiting once looked up, so a request can leave in the same turn it was made
+   * (see streamed-call.ts).
    */
   #model(request: ChatRequest, ctx: RequestContext): string | undefined | Promise<string | undefined> {
     if (ctx.aborted) return Promise.reject(ctx.reason);
