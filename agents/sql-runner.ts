@@ -221,7 +221,26 @@ export class SqlRunner {
     return storageError(err, what);
   }
 
-  tagged<Row>(strings: TemplateStringsArray, values: SqlValue[]): Row[] {
+  /**
+   * Runs one statement of the agent's `sql`. `refuseWrite`, when given, is called before a statement that may write
+   * (`statement.readonly` false) and throws to refuse it (a readonly connection's event, readonly-guard.ts): before
+   * the lazy BEGIN, and outside the fault path, as SQLite ran nothing and the transaction state is as it was.
+   */
+  tagged<Row>(strings: TemplateStringsArray, values: SqlValue[], refuseWrite?: () => void): Row[] {
+    const stmt = this.#statementOf(strings);
+    if (refuseWrite !== undefined && !stmt.readonly) refuseWrite();
+    try {
+      this.#materialize(stmt);
+      if (stmt.reader) return stmt.all(...values.map(bind)) as Row[];
+      runBound(stmt, values);
+      return [];
+    } catch (err) {
+      throw this.#fault(err, "sql");
+    }
+  }
+
+  /** The prepared statement of a `sql` template, cached by its strings array. */
+  #statementOf(strings: TemplateStringsArray): Statement {
     // The last template used is checked first: an agent's hot handler repeats one statement, and this skips the
     // WeakMap's hash lookup (see #exec on cache misses with many agents).
     let stmt = strings === this.#lastStrings ? this.#lastStmt : this.#cache.get(strings);
@@ -237,15 +256,12 @@ export class SqlRunner {
         stmt = this.db.prepare(text);
         this.#cache.set(strings, stmt);
       }
-      this.#lastStrings = strings;
-      this.#lastStmt = stmt;
-      this.#materialize(stmt);
-      if (stmt.reader) return stmt.all(...values.map(bind)) as Row[];
-      runBound(stmt, values);
-      return [];
     } catch (err) {
       throw this.#fault(err, "sql");
     }
+    this.#lastStrings = strings;
+    this.#lastStmt = stmt;
+    return stmt;
   }
 
   /** Runs a parameterless control statement (BEGIN, COMMIT, SAVEPOINT ...): the hot path of every event. */

@@ -10,9 +10,9 @@ function runner(): SqlRunner {
   return new SqlRunner(db);
 }
 
-/** The runner's template as a tag function, as Agent.sql calls it. */
-function tag<Row = Record<string, unknown>>(sql: SqlRunner) {
-  return (strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => sql.tagged<Row>(strings, values);
+/** The runner's template as a tag function, as Agent.sql calls it (with its readonly check when given). */
+function tag<Row = Record<string, unknown>>(sql: SqlRunner, refuseWrite?: () => void) {
+  return (strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => sql.tagged<Row>(strings, values, refuseWrite);
 }
 
 function count(sql: SqlRunner): number {
@@ -33,6 +33,25 @@ describe("lazy transactions of the sql runner", () => {
       assert.equal(sql.wrote, false);
       sql.control("COMMIT");
       assert.equal(sql.inTransaction, false);
+    } finally {
+      sql.db.close();
+    }
+  });
+
+  test("a write the caller's check refuses runs nothing: no BEGIN, reads still run, and a later write commits", () => {
+    const sql = runner();
+    try {
+      const refuse = () => {
+        throw new Error("refused");
+      };
+      sql.beginLazy();
+      assert.throws(() => tag(sql, refuse)`INSERT INTO t (v) VALUES (1)`, { message: "refused" });
+      assert.equal(sql.db.inTransaction, false, "SQLite saw no BEGIN");
+      assert.deepEqual(tag(sql, refuse)`SELECT v FROM t`, []);
+      tag(sql)`INSERT INTO t (v) VALUES (2)`;
+      sql.control("COMMIT");
+      assert.equal(sql.db.inTransaction, false);
+      assert.deepEqual(sql.all("SELECT v FROM t"), [{ v: 2 }]);
     } finally {
       sql.db.close();
     }
