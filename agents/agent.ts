@@ -3,7 +3,7 @@ import type { AgentCell } from "./cell.ts";
 import { handleDefaultMessage } from "./default-message.ts";
 import { isCallerInputError } from "./caller-input.ts";
 import { errorCode, errorMessage } from "./errors.ts";
-import { assertStateWritable } from "./readonly-guard.ts";
+import { assertWritable, sqlWriteCheck } from "./readonly-guard.ts";
 import type { CloseReason, InboundMessage, ProtocolMessage } from "./host.ts";
 import { retryWithBackoff } from "./retry.ts";
 import { liveCell } from "./retirement.ts";
@@ -63,6 +63,11 @@ export interface AgentInit {
 /**
  * The base class of every agent: a persistent single-threaded actor with its own SQLite database, state,
  * connections, schedules, queue and background tasks. Subclass it (or DeviceAgent) and override the hooks.
+ *
+ * Inside an event a readonly connection sent (an rpc from a `?readonly=1` viewer), every call that would change what
+ * the agent keeps throws BRIDGE_ERR_READONLY_CONNECTION (readonly-guard.ts): setState, a `sql` statement that may
+ * write, schedule, scheduleEvery, cancelSchedule, queue, dequeue, startTask, cancelTask, destroy, `env.directory.put`
+ * and a connection's setState. The refused call rolls its event back like any throw; reads work as usual.
  *
  * @example
  * class Counter extends Agent<{ n: number }> {
@@ -144,8 +149,9 @@ export abstract class Agent<S extends Value = ValueMap> {
    * that a readonly connection sent (an rpc from a viewer), so that event's writes roll back.
    */
   setState(next: S): void {
-    assertStateWritable(this.#cell);
-    this.#cell.setAgentState(next, null);
+    const cell = this.#cell;
+    assertWritable(cell, "setState");
+    cell.setAgentState(next, null);
   }
 
   /** Throw a BridgeError to refuse a state change. `source` is the connection that asked, or null. */
@@ -153,9 +159,13 @@ export abstract class Agent<S extends Value = ValueMap> {
 
   onStateChanged(_state: S, _source: Connection | null): void | Promise<void> {}
 
-  /** Runs one statement on this agent's database; values are always bound parameters. */
+  /**
+   * Runs one statement on this agent's database; values are always bound parameters. Inside a readonly connection's
+   * event a statement that may write throws BRIDGE_ERR_READONLY_CONNECTION; reads run.
+   */
   sql<Row = Record<string, SqlValue>>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] {
-    return this.#cell.sqlRunner().tagged<Row>(strings, values);
+    const cell = this.#cell;
+    return cell.sqlRunner().tagged<Row>(strings, values, sqlWriteCheck(cell));
   }
 
   /** Runs `fn` in a savepoint: it commits with the event, or rolls back alone when it throws. `fn` is synchronous. */
@@ -173,16 +183,22 @@ export abstract class Agent<S extends Value = ValueMap> {
 
   /** Runs `this[method](payload, schedule)` at a Date, after a delay in seconds, or on a cron expression. */
   schedule(when: Date | number | string, method: string, payload?: Value, opts?: { retry?: RetryOptions }): Schedule {
-    return schedules.createSchedule(this.#cell, when, method, payload ?? null, opts?.retry);
+    const cell = this.#cell;
+    assertWritable(cell, "schedule");
+    return schedules.createSchedule(cell, when, method, payload ?? null, opts?.retry);
   }
 
   /** Runs `this[method](payload, schedule)` every `intervalSeconds`. */
   scheduleEvery(intervalSeconds: number, method: string, payload?: Value, opts?: { retry?: RetryOptions }): Schedule {
-    return schedules.createInterval(this.#cell, intervalSeconds, method, payload ?? null, opts?.retry);
+    const cell = this.#cell;
+    assertWritable(cell, "scheduleEvery");
+    return schedules.createInterval(cell, intervalSeconds, method, payload ?? null, opts?.retry);
   }
 
   cancelSchedule(id: string): boolean {
-    return schedules.cancelSchedule(this.#cell, id);
+    const cell = this.#cell;
+    assertWritable(cell, "cancelSchedule");
+    return schedules.cancelSchedule(cell, id);
   }
 
   getSchedule(id: string): Schedule | undefined {
@@ -195,7 +211,9 @@ export abstract class Agent<S extends Value = ValueMap> {
 
   /** Appends `this[method](payload, item)` to the persistent FIFO queue; returns the item id. */
   queue(method: string, payload: Value, opts?: { retry?: RetryOptions }): string {
-    return queue.enqueueItem(this.#cell, method, payload, opts?.retry);
+    const cell = this.#cell;
+    assertWritable(cell, "queue");
+    return queue.enqueueItem(cell, method, payload, opts?.retry);
   }
 
   getQueue(id: string): QueueItem | undefined {
@@ -203,7 +221,9 @@ export abstract class Agent<S extends Value = ValueMap> {
   }
 
   dequeue(id: string): boolean {
-    return queue.removeItem(this.#cell, id);
+    const cell = this.#cell;
+    assertWritable(cell, "dequeue");
+    return queue.removeItem(cell, id);
   }
 
   getQueues(): QueueItem[] {
@@ -217,11 +237,15 @@ export abstract class Agent<S extends Value = ValueMap> {
 
   /** Starts background work outside the mailbox (after this event commits, or now: `eager`); returns the task id. */
   startTask(kind: string, input: Value, run: (task: TaskContext) => Promise<Value>, options?: TaskOptions): string {
-    return tasks.startTask(this.#cell, kind, input, run, options);
+    const cell = this.#cell;
+    assertWritable(cell, "startTask");
+    return tasks.startTask(cell, kind, input, run, options);
   }
 
   cancelTask(id: string): boolean {
-    return tasks.cancelTask(this.#cell, id);
+    const cell = this.#cell;
+    assertWritable(cell, "cancelTask");
+    return tasks.cancelTask(cell, id);
   }
 
   getTasks(): TaskInfo[] {
@@ -294,6 +318,7 @@ export abstract class Agent<S extends Value = ValueMap> {
     // An instance kept after it hibernated: its cell is closed and no longer the agent's. Destroying through it unlinked
     // the database of the instance woken since, which went on out of the registry beside the next one it made.
     if (cell.closed && cell.pendingDestroy === null) throw cell.notInMemory();
+    assertWritable(cell, "destroy");
     return cell.requestDestroy();
   }
 }

@@ -9,6 +9,7 @@ import { evacuate, releaseCapacityWaiters, settleEvent } from "./cell-mailbox.ts
 import { directoryPut } from "./cell-state.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 import { tellAgent } from "./cell-scope.ts";
+import { assertWritable } from "./readonly-guard.ts";
 import { joinHandoverErrors, liveCell, takeHandover } from "./retirement.ts";
 import { readStateChunks } from "./state-store.ts";
 import { abandonTasks } from "./tasks.ts";
@@ -63,6 +64,7 @@ function loadAgent(cell: AgentCell, sql: SqlRunner): void {
       put: (kind: string, key: string, value: Value | null) => {
         const live = liveCell(cell);
         if (live.agent !== instance) throw live.notInMemory();
+        assertWritable(live, "directory.put");
         directoryPut(live, kind, key, value);
       },
       list: (kind: string) => core.listDirectory(kind),

@@ -1,5 +1,6 @@
 import type { CodecName, DownMessage, Value } from "../codecs/frames.ts";
 import type { AgentCell } from "./cell.ts";
+import { assertWritable } from "./readonly-guard.ts";
 import { liveCell } from "./retirement.ts";
 import { decodeValue, encodeValue } from "./value-codec.ts";
 import type { ConnectionKind, ConnectionTransport } from "./host.ts";
@@ -102,6 +103,8 @@ export class ConnectionImpl implements Connection {
   }
 
   setState(next: Value | null): void {
+    // Agent code's write, refused in a readonly connection's event; the runtime's own row writes (persist) are not.
+    assertWritable(this.#cell, "connection.setState");
     const bytes = next === null ? null : encodeValue(next);
     this.#cell.write(() => {
       this.#cell.sqlRunner().run("UPDATE _bridge_connections SET state = ? WHERE id = ?", bytes, this.id);

@@ -12,7 +12,8 @@ export function handleMessage(cell: AgentCell, connectionId: string, message: In
     throw new BridgeError(AGENT_ERRORS.CONNECTION_UNKNOWN, "no open connection with this id", { connectionId });
   }
   // Returned, not awaited here: the batch awaits it once (one promise layer less per event). A readonly connection's
-  // event may read and call, but setState throws inside it (an rpc from a viewer must not change state). Bounded inside
-  // the readonly mark, so a timed-out hook does not leave the mark set; a device's up/rpc runs inside onMessage.
+  // event may read and call, but every write of the agent-facing API throws inside it (an rpc from a viewer must change
+  // nothing). Bounded inside the readonly mark, so a timed-out hook does not leave the mark set; an rpc runs inside
+  // onMessage.
   return runAsConnection(cell, conn, () => withHookTimeLimit(cell, "onMessage", cell.agent!.onMessage(conn, message)));
 }
