@@ -160,7 +160,13 @@ export class Runtime implements AgentRuntime {
         this.known++;
       },
     };
-    this.directory = { list: (kind) => this.#db.directoryList(kind) };
+    this.directory = {
+      list: (kind) => {
+        // runtime.db is closed: answered like destroyAgent, rather than a storage error about a closed connection.
+        if (this.closed) throw new BridgeError(AGENT_ERRORS.RUNTIME_CLOSED, "runtime is shut down", { kind });
+        return this.#db.directoryList(kind);
+      },
+    };
   }
 
   // ---------- AgentHost ----------

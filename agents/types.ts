@@ -200,6 +200,6 @@ export interface AgentRuntime extends AgentHost {
    */
   destroyAgent(agentId: string): Promise<boolean>;
   stats(): { active: number; hibernated: number; mailboxDepth: number; commits: number };
-  /** Fleet-wide read side of `AgentEnv.directory`. */
+  /** Fleet-wide read side of `AgentEnv.directory`. `list` throws BRIDGE_ERR_RUNTIME_CLOSED after shutdown. */
   readonly directory: { list(kind: string): Array<{ agentId: string; key: string; value: Value }> };
 }

@@ -16,6 +16,14 @@ export const AGENT_CALL_RESPONSES: Readonly<Record<number, string>> = {
   503: "The bridge is shutting down (BRIDGE_ERR_RUNTIME_CLOSED) or the agent cannot start yet; Retry-After when known",
 };
 
+/**
+ * The 503 of a route that reaches the runtime without waiting for a device's agent (its directory, `destroyAgent`):
+ * it is answered once the runtime has shut down, for the OpenAPI document (`config.errorResponses`).
+ */
+export const RUNTIME_CLOSED_RESPONSES: Readonly<Record<number, string>> = {
+  503: "The bridge is shutting down (BRIDGE_ERR_RUNTIME_CLOSED)",
+};
+
 /** Returns the registry record of `id`, or throws a 404 ApiError naming the `id` parameter. */
 export async function requireDevice(
   deps: OperatorDeps,

@@ -131,10 +131,11 @@ export function sendError(
  * status, anything else is a 500 whose details stay in the log, never in the response.
  */
 export function apiErrorHandler(
-  error: FastifyError | Error,
+  thrown: FastifyError | Error,
   request: FastifyRequest,
   reply: FastifyReply,
 ): FastifyReply {
+  const error = runtimeClosedAsApiError(thrown);
   if (error instanceof ApiError) {
     if (isExpectedUnavailability(error)) {
       // No stack: it says where the answer was built, not what went wrong, and the code says that already.
@@ -182,6 +183,17 @@ export function apiErrorHandler(
   }
   request.log.error({ err: error }, "operator API request failed");
   return sendError(reply, 500, API_ERROR_CODES.internal, "internal error; see the bridge log");
+}
+
+/**
+ * A runtime that has shut down refuses what a route asks of it by throwing BRIDGE_ERR_RUNTIME_CLOSED (its directory,
+ * `destroyAgent`) where `call` answers it as a value. Either way it is the 503 of a stopping bridge, not a fault: a
+ * route that reaches the runtime another way than through `callDeviceAgent` is answered as the others are.
+ */
+function runtimeClosedAsApiError(error: FastifyError | Error): FastifyError | Error {
+  if (!(error instanceof BridgeError) || error instanceof ApiError) return error;
+  if (error.code !== AGENT_ERRORS.RUNTIME_CLOSED) return error;
+  return new ApiError(503, error.code, error.message);
 }
 
 /**

@@ -211,6 +211,17 @@ describe("agent runtime registry and operator calls", () => {
     assert.equal(fs.existsSync(path.join(dataDir, "agents", "kept.db")), true, "its database is left alone");
   });
 
+  test("directory.list after shutdown is refused with BRIDGE_ERR_RUNTIME_CLOSED", async () => {
+    const rt = testRuntime(path.join(t.dir, "directory-after-shutdown"), Base, 7);
+    await rt.call("asker", "approve", ["ap-1", "tool"]);
+    assert.equal(rt.directory.list("approval").length, 1);
+    await rt.shutdown();
+    assert.throws(
+      () => rt.directory.list("approval"),
+      (err: unknown) => err instanceof BridgeError && err.code === "BRIDGE_ERR_RUNTIME_CLOSED",
+    );
+  });
+
   test("options are validated at construction with the field named", () => {
     const dataDir = path.join(t.dir, "opts");
     const cases: Array<[Record<string, unknown>, string]> = [

@@ -276,15 +276,23 @@ describe("the OpenAPI document matches the bridge's real answers", () => {
     assert.deepEqual([...exercised].sort(), documented.sort());
   });
 
-  test("only the routes that wait for a device's agent document its 410 and 503", () => {
+  test("only the routes that wait for a device's agent document its 410; only those that reach the runtime a 503", () => {
     const listed = (p: string, m: string) => Object.keys(doc.paths[p]?.[m]?.responses ?? {});
     for (const [p, m] of [
       ["/api/devices/{id}/secret", "post"],
-      ["/api/devices/{id}", "delete"],
       ["/api/devices", "post"],
     ] as const) {
       assert.ok(!listed(p, m).includes("410"), `${m} ${p} never reaches an agent, so never answers 410`);
-      assert.ok(!listed(p, m).includes("503"), `${m} ${p}`);
+      assert.ok(!listed(p, m).includes("503"), `${m} ${p} never reaches the runtime`);
+    }
+    // These reach the runtime (destroyAgent, its directory) but wait for no agent: a shutdown is their one 503.
+    for (const [p, m] of [
+      ["/api/devices/{id}", "delete"],
+      ["/api/approvals", "get"],
+      ["/api/fleet", "get"],
+    ] as const) {
+      assert.ok(!listed(p, m).includes("410"), `${m} ${p} never waits for an agent, so never answers 410`);
+      assert.ok(listed(p, m).includes("503"), `${m} ${p} answers 503 once the runtime has shut down`);
     }
     assert.ok(listed("/api/devices/{id}/commands", "get").includes("503"));
     assert.ok(listed("/api/approvals/{deviceId}/{approvalId}", "post").includes("410"));

@@ -4,7 +4,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { Value } from "../../../codecs/frames.ts";
-import { AGENT_CALL_RESPONSES, callDeviceAgent } from "../agent-call.ts";
+import { AGENT_CALL_RESPONSES, callDeviceAgent, RUNTIME_CLOSED_RESPONSES } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { asMap, type JsonValue, toJsonValue } from "../json-value.ts";
@@ -40,7 +40,10 @@ export function listApprovals(deps: OperatorDeps): PendingApproval[] {
 export function registerApprovalRoutes(api: FastifyInstance, deps: OperatorDeps): void {
   api.get(
     "/approvals",
-    { schema: { summary: "Pending tool-call approvals across the fleet, oldest first", tags: ["approvals"] } },
+    {
+      schema: { summary: "Pending tool-call approvals across the fleet, oldest first", tags: ["approvals"] },
+      config: { errorResponses: RUNTIME_CLOSED_RESPONSES },
+    },
     async () => {
       const approvals = listApprovals(deps);
       return { approvals, total: approvals.length };

@@ -4,9 +4,10 @@
 import type { FastifyInstance } from "fastify";
 import { AGENT_ERRORS } from "../../../agents/index.ts";
 import type { CodecName } from "../../../codecs/frames.ts";
-import { AGENT_CALL_RESPONSES, callDeviceAgent, requireDevice } from "../agent-call.ts";
+import { AGENT_CALL_RESPONSES, callDeviceAgent, RUNTIME_CLOSED_RESPONSES, requireDevice } from "../agent-call.ts";
 import { unknownAgentClass } from "../agent-class-check.ts";
 import type { OperatorDeps, OperatorDeviceRecord } from "../deps.ts";
+import { BridgeError } from "../../../errors/index.ts";
 import { API_ERROR_CODES, ApiError } from "../errors.ts";
 import { type JsonValue, toJsonValue } from "../json-value.ts";
 import { codecSchema, DEVICE_ID_PATTERN, deviceIdParams, integerField } from "../schemas.ts";
@@ -240,6 +241,7 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
         tags: ["devices"],
         params: deviceIdParams,
       },
+      config: { errorResponses: RUNTIME_CLOSED_RESPONSES },
     },
     (request): Promise<DeviceRemoval> => removals.run(request.params.id, () => removeDevice(deps, request.params.id)),
   );
@@ -254,7 +256,7 @@ async function removeDevice(deps: OperatorDeps, id: string): Promise<DeviceRemov
   // Whether or not the id is registered: `devices rm` (another process) removes only the record, and the agent's
   // database, schedules and directory entries would otherwise be out of every operator's reach. Destroying the
   // agent closes its connections: the device's MQTT session and operators' WebSocket clients.
-  const agentData = await deps.runtime.destroyAgent(id);
+  const agentData = await destroyAgentData(deps, id, record);
   if (!record && !agentData) {
     throw new ApiError(
       404,
@@ -266,4 +268,22 @@ async function removeDevice(deps: OperatorDeps, id: string): Promise<DeviceRemov
   // Last, once the session has ended: a device later provisioned under this id must not inherit its last readings.
   deps.activity?.forget?.(id);
   return { id, removed: { record, agentData } };
+}
+
+/**
+ * `runtime.destroyAgent`, whose refusal after a shutdown says what the removal did: the registry record is gone
+ * already (the device cannot log in), the agent's data is not, and a DELETE sent once the bridge is back removes it.
+ */
+async function destroyAgentData(deps: OperatorDeps, id: string, recordRemoved: boolean): Promise<boolean> {
+  try {
+    return await deps.runtime.destroyAgent(id);
+  } catch (err) {
+    if (!(err instanceof BridgeError) || err.code !== AGENT_ERRORS.RUNTIME_CLOSED) throw err;
+    const done = recordRemoved ? `the registry record of ${id} was removed, its agent data was not` : "nothing removed";
+    throw new ApiError(
+      503,
+      err.code,
+      `the agent runtime is shut down (${done}): send the DELETE again once the bridge is back`,
+    );
+  }
 }

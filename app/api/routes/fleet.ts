@@ -3,6 +3,7 @@
  * engine health and pending approvals. Built from counters and the registry, never by waking agents.
  */
 import type { FastifyInstance } from "fastify";
+import { RUNTIME_CLOSED_RESPONSES } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
 import { type JsonValue, toJsonValue } from "../json-value.ts";
 import { listApprovals } from "./approvals.ts";
@@ -35,7 +36,11 @@ export function registerFleetRoutes(api: FastifyInstance, deps: OperatorDeps): v
   };
   api.get(
     "/fleet",
-    { schema: { summary: "Fleet overview for the dashboard: counts, rates, engine health", tags: ["fleet"] } },
+    {
+      schema: { summary: "Fleet overview for the dashboard: counts, rates, engine health", tags: ["fleet"] },
+      // The pending approvals are read from the runtime's directory.
+      config: { errorResponses: RUNTIME_CLOSED_RESPONSES },
+    },
     async () => {
       // A COUNT, not the records: the dashboard polls this every few seconds, with fleets of thousands of devices.
       const registered = deps.registry.count();
