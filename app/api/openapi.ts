@@ -96,8 +96,6 @@ export class OpenApiCollector {
     }
     if (r.url.includes(":")) {
       responses["404"] = { ...errorRef, description: "Unknown device or item" };
-      // The router refuses a path parameter over its 100 characters before the route's schema sees it.
-      responses["414"] = { ...errorRef, description: "A path parameter over 100 characters; error.field is url" };
     }
     for (const [status, description] of Object.entries(r.errorResponses)) {
       responses[status] = { ...errorRef, description };

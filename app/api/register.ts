@@ -2,6 +2,7 @@
  * Mounts the operator REST API on the bridge's fastify instance: `/api/*` and `/openapi.json`, both behind the
  * bearer token, with the JSON error shape for every failure inside the scope.
  */
+import { maxHeaderSize } from "node:http";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { DEFAULT_DECODE_LIMITS } from "../../codecs/codec.ts";
 import { bearerToken, tokensEqual } from "./auth.ts";
@@ -23,6 +24,15 @@ export const MAX_BODY_DEPTH = DEFAULT_DECODE_LIMITS.maxDepth + 2;
 
 /** Largest JSON body the API accepts, bytes. Desired-state patches and command args are small. */
 export const API_BODY_LIMIT_BYTES = 256 * 1024;
+
+/**
+ * The router limit (`routerOptions.maxParamLength`) of a fastify instance serving the API: as long as a request head
+ * Node reads, so no path parameter is refused by the router first. Each route's schema bounds its ids (the agent id
+ * rule) and answers an over-long one with the 400 that names it; fastify's default of 100 answered 414 naming only
+ * the url past 100 characters, and let 65 to 100 through to the schema's 400. The API has no regex routes, whose
+ * matching the limit is there to bound.
+ */
+export const API_MAX_PARAM_LENGTH = maxHeaderSize;
 
 /**
  * Registers the REST API and `/openapi.json`.

@@ -3,10 +3,16 @@
  * so the documentation cannot drift from what is enforced.
  */
 
-import { DEVICE_ID_PATTERN } from "../../codecs/device-id.ts";
+import { DEVICE_ID_MAX_LENGTH, DEVICE_ID_PATTERN } from "../../codecs/device-id.ts";
 
 /** The device id rule, the same as MQTT client ids and agent ids; errors.ts words its refusal. */
 export { DEVICE_ID_PATTERN };
+
+/**
+ * An id in a path that an agent hands out (a command's, an approval's): as long as an agent id may be, so one rule
+ * bounds every id an operator passes. The agents' own ids are far shorter (`cmd-` or `ap-` and a few characters).
+ */
+export const agentItemIdSchema = { type: "string", minLength: 1, maxLength: DEVICE_ID_MAX_LENGTH } as const;
 
 export const deviceIdParams = {
   type: "object",

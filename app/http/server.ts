@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import type { Logger } from "pino";
 import { API_ERROR_CODES, sendError } from "../api/errors.ts";
+import { API_MAX_PARAM_LENGTH } from "../api/register.ts";
 import type { ReadinessCheck } from "./engine-readiness.ts";
 import { readinessAccess } from "./readiness-access.ts";
 import { createUpgradeDispatcher, type UpgradeRoute } from "./upgrade.ts";
@@ -124,8 +125,10 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     bodyLimit: options.bodyLimitBytes ?? HTTP_SERVER_DEFAULTS.bodyLimitBytes,
     // Idle keep-alive sockets would otherwise hold `close()` open until they time out.
     forceCloseConnections: "idle",
-    // The router refuses some paths before any route or scope sees them (a malformed percent-encoding, a path
-    // parameter over 100 characters); they get the operator API's error shape, not fastify's own.
+    // Every path parameter reaches its route's schema, which answers an over-long id naming it (register.ts).
+    routerOptions: { maxParamLength: API_MAX_PARAM_LENGTH },
+    // The router refuses some paths before any route or scope sees them (a malformed percent-encoding); they get the
+    // operator API's error shape, not fastify's own.
     frameworkErrors: (error, _request, reply) => {
       const status = typeof error.statusCode === "number" && error.statusCode < 500 ? error.statusCode : 400;
       sendError(reply, status, API_ERROR_CODES.validation, error.message, "url");

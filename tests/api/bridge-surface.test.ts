@@ -128,7 +128,6 @@ describe("operator surface wired into the bridge", () => {
     for (const [url, status] of [
       ["/api/devices/%ZZ", 400],
       ["/api/devices/%ZZ/shadow", 400],
-      [`/api/devices/${"a".repeat(101)}`, 414],
     ] as const) {
       const res = await api(url);
       assert.equal(res.status, status, url);

@@ -14,7 +14,7 @@ import type { ConnectionTransport, EventResult } from "../../agents/host.ts";
 import { createRuntime, DeviceAgent, type RuntimeOptions } from "../../agents/index.ts";
 import type { AgentRuntime } from "../../agents/types.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "../../broker/registry/index.ts";
-import { type OperatorEngine, registerOperatorApi } from "../../app/api/index.ts";
+import { API_MAX_PARAM_LENGTH, type OperatorEngine, registerOperatorApi } from "../../app/api/index.ts";
 import { createMetrics, trackHost } from "../../app/metrics/index.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 
@@ -75,10 +75,13 @@ export async function createApiFixture(
     scrypt: { N: 1024, r: 8, p: 1 },
   });
   const online = new Set<string>();
+  // The router limit the bridge's HTTP server sets, so ids of every length reach the routes' schemas as there.
+  const routerOptions = { maxParamLength: API_MAX_PARAM_LENGTH };
   const app =
     options.apiLogger === undefined
-      ? Fastify()
+      ? Fastify({ routerOptions })
       : Fastify({
+          routerOptions,
           loggerInstance: options.apiLogger,
           logController: new LogController({ disableRequestLogging: true }),
         });

@@ -8,7 +8,7 @@ import { AGENT_CALL_RESPONSES, callDeviceAgent, RUNTIME_CLOSED_RESPONSES } from 
 import type { OperatorDeps } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { asMap, type JsonValue, toJsonValue } from "../json-value.ts";
-import { DEVICE_ID_PATTERN } from "../schemas.ts";
+import { agentItemIdSchema, DEVICE_ID_PATTERN } from "../schemas.ts";
 
 export const APPROVAL_ERROR_CODES = {
   notFound: "BRIDGE_ERR_API_APPROVAL_NOT_FOUND",
@@ -61,7 +61,7 @@ export function registerApprovalRoutes(api: FastifyInstance, deps: OperatorDeps)
           required: ["deviceId", "approvalId"],
           properties: {
             deviceId: { type: "string", pattern: DEVICE_ID_PATTERN },
-            approvalId: { type: "string", minLength: 1, maxLength: 128 },
+            approvalId: agentItemIdSchema,
           },
         },
         body: {

@@ -8,7 +8,7 @@ import { AGENT_CALL_RESPONSES, callDeviceAgent } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { toJsonValue } from "../json-value.ts";
-import { deviceIdParams, integerField } from "../schemas.ts";
+import { agentItemIdSchema, deviceIdParams, integerField } from "../schemas.ts";
 
 export const COMMAND_STATES = ["QUEUED", "SENT", "SUCCEEDED", "FAILED", "EXPIRED"] as const;
 
@@ -91,7 +91,7 @@ export function registerCommandRoutes(api: FastifyInstance, deps: OperatorDeps):
         params: {
           type: "object",
           required: ["id", "cmdId"],
-          properties: { ...deviceIdParams.properties, cmdId: { type: "string", minLength: 1, maxLength: 128 } },
+          properties: { ...deviceIdParams.properties, cmdId: agentItemIdSchema },
         },
       },
       config: { errorResponses: AGENT_CALL_RESPONSES },
