@@ -82,15 +82,52 @@ describe("telemetry pages", () => {
     assert.match(body.error.message, /order=asc/);
   });
 
-  test("a cursor handed out without its order (before it carried one) still pages", async () => {
-    const first = await get(`from=${t0}&order=asc&limit=2`);
-    const legacy = first.next?.replace(/_a$/, "");
-    assert.ok(legacy !== undefined && /^-?\d+_\d+$/.test(legacy), String(first.next));
-    const second = await get(`from=${t0}&order=asc&limit=2&cursor=${legacy}`);
+  /** A refused request: its status, code, field and message. */
+  const refused = async (url: string) => {
+    const res = await f.app.inject({ method: "GET", url, headers: AUTH });
+    const body = res.json() as { error: { code: string; field?: string; message: string } };
+    return { status: res.statusCode, code: body.error?.code, field: body.error?.field, message: body.error?.message };
+  };
+
+  test("a cursor passed with another metric, range or device is a 400 naming it, not another query's page", async () => {
+    await f.provision("page-2");
+    const first = await get(`from=${t0}&to=${t0 + 5000}&metric=a&order=asc&limit=1`);
+    assert.ok(first.next !== null);
+    for (const other of [
+      `page-1/telemetry?from=${t0}&to=${t0 + 5000}&metric=b`,
+      `page-1/telemetry?from=${t0}&to=${t0 + 5000}`,
+      `page-1/telemetry?from=${t0 + 1}&to=${t0 + 5000}&metric=a`,
+      `page-1/telemetry?from=${t0}&to=${t0 + 4000}&metric=a`,
+      `page-1/telemetry?from=${t0}&metric=a`,
+      `page-2/telemetry?from=${t0}&to=${t0 + 5000}&metric=a`,
+    ]) {
+      const res = await refused(`/api/devices/${other}&order=asc&limit=1&cursor=${first.next}`);
+      assert.equal(res.status, 400, other);
+      assert.deepEqual([res.code, res.field], ["BRIDGE_ERR_API_VALIDATION", "query.cursor"], other);
+      assert.match(res.message, /another query/, other);
+    }
+  });
+
+  test("the same query written another way, or with another limit, goes on paging with its cursor", async () => {
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const first = await get(`from=${t0}&metric=b&order=asc&limit=1`);
+    const second = await get(`from=${iso(t0)}&metric=b&order=asc&limit=2&cursor=${first.next}`);
     assert.deepEqual(
       second.readings.map((r) => r.value),
-      [3, 4],
+      [5, 8],
     );
+  });
+
+  test("a cursor handed out before cursors named their query is a 400 saying to start from the first page", async () => {
+    const first = await get(`from=${t0}&order=asc&limit=2`);
+    const position = /^(-?\d+_\d+)_a_/.exec(first.next ?? "")?.[1];
+    assert.ok(position !== undefined, String(first.next));
+    for (const old of [position, `${position}_a`]) {
+      const res = await refused(`/api/devices/page-1/telemetry?from=${t0}&order=asc&limit=2&cursor=${old}`);
+      assert.equal(res.status, 400, old);
+      assert.equal(res.field, "query.cursor");
+      assert.match(res.message, /first page/, old);
+    }
   });
 
   test("a page that is not full has no next", async () => {
@@ -99,7 +136,17 @@ describe("telemetry pages", () => {
     assert.equal(page.next, null);
   });
 
-  for (const bad of ["x", "12", "1_", "_1", "1_2_3", "1.5_2", "99999999999999999_1"]) {
+  for (const bad of [
+    "x",
+    "12",
+    "1_",
+    "_1",
+    "1_2_3",
+    "1.5_2",
+    "99999999999999999_1",
+    "1_2_a_xyz",
+    "1_2_a_0123456789abcdef0",
+  ]) {
     test(`a cursor that is no page's next (${bad}) is a 400 naming it`, async () => {
       const res = await f.app.inject({
         method: "GET",

@@ -2,12 +2,13 @@
  * Stored telemetry of one device, by time range and metric. Time bounds accept ms since the epoch or ISO 8601.
  */
 import type { FastifyInstance } from "fastify";
-import { isValueMap, type Value, type ValueMap } from "../../../codecs/frames.ts";
+import { isValueMap, type ValueMap } from "../../../codecs/frames.ts";
 import { AGENT_CALL_RESPONSES, callDeviceAgent } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
 import { API_ERROR_CODES, ApiError } from "../errors.ts";
 import { toJsonValue } from "../json-value.ts";
 import { deviceIdParams, integerField } from "../schemas.ts";
+import { formatTelemetryCursor, parseTelemetryCursor, type TelemetryCursorQuery } from "./telemetry-cursor.ts";
 
 /** Most readings one request returns; larger `limit`s are capped, not refused. */
 export const MAX_TELEMETRY_LIMIT = 5000;
@@ -52,7 +53,9 @@ export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps
             },
             cursor: {
               type: "string",
-              description: "The previous page's `next`: the readings after its last one, with the same query",
+              description:
+                "The previous page's `next`: the readings after its last one. Pass the same device, metric, from, to " +
+                "and order as that page (limit may change)",
             },
           },
         },
@@ -69,7 +72,15 @@ export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps
       const order = q.order ?? "asc";
       const spec: ValueMap = { from, to, limit, order };
       if (q.metric !== undefined) spec.metric = q.metric;
-      if (q.cursor !== undefined) spec.after = parseCursor(q.cursor, order);
+      // Bound as given: a bound left to its default (now, 24 h before `to`) moves with the clock from page to page.
+      const query: TelemetryCursorQuery = {
+        deviceId: request.params.id,
+        metric: q.metric,
+        from: q.from === undefined ? undefined : from,
+        to: q.to === undefined ? undefined : to,
+        order,
+      };
+      if (q.cursor !== undefined) spec.after = parseTelemetryCursor(q.cursor, query);
       const page = await callDeviceAgent(deps, request.params.id, "queryTelemetryPage", [spec]);
       const { readings, next } = isValueMap(page) ? page : { readings: [], next: null };
       return {
@@ -79,7 +90,7 @@ export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps
         limit,
         order,
         readings: toJsonValue(readings),
-        next: formatCursor(next, order),
+        next: formatTelemetryCursor(next, query),
       };
     },
   );
@@ -129,43 +140,4 @@ function dayInMonth(year: string, month: string, day: string | undefined): boole
   const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
   const last = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][Number(month) - 1] ?? 31;
   return Number(day) <= last;
-}
-
-/**
- * A page's `next` as the API hands it out: `<ts>_<id>_<a|d>` of the last reading (ms since the epoch, reading id) and
- * the page's order. Opaque to clients, which pass it back as `cursor`; paging on `ts` alone could not go on among
- * readings that share one. The order is in it because "after" means the other way in the other order: a cursor of an
- * `asc` page passed with `order=desc` returned the first page again. One without it (handed out before) still pages.
- */
-const CURSOR = /^(-?\d{1,16})_(\d{1,16})(?:_([ad]))?$/;
-
-const CURSOR_ORDER = { a: "asc", d: "desc" } as const;
-
-function parseCursor(text: string, order: "asc" | "desc"): ValueMap {
-  const match = CURSOR.exec(text);
-  const ts = Number(match?.[1]);
-  const id = Number(match?.[2]);
-  if (match === null || !Number.isSafeInteger(ts) || !Number.isSafeInteger(id)) {
-    throw new ApiError(
-      400,
-      API_ERROR_CODES.validation,
-      "query.cursor must be a page's next, as returned",
-      "query.cursor",
-    );
-  }
-  const pagedIn = match[3] === undefined ? order : CURSOR_ORDER[match[3] as keyof typeof CURSOR_ORDER];
-  if (pagedIn !== order) {
-    throw new ApiError(
-      400,
-      API_ERROR_CODES.validation,
-      `query.cursor is the next of a page in order=${pagedIn}: page with the same order`,
-      "query.cursor",
-    );
-  }
-  return { ts, id };
-}
-
-function formatCursor(next: Value | undefined, order: "asc" | "desc"): string | null {
-  if (!isValueMap(next) || typeof next.ts !== "number" || typeof next.id !== "number") return null;
-  return `${next.ts}_${next.id}_${order === "asc" ? "a" : "d"}`;
 }
