@@ -1,9 +1,11 @@
 /**
  * Builds the OpenAPI 3 document from the routes' own JSON Schemas as they are registered, so what is documented
- * is exactly what is validated. (A small collector rather than @fastify/swagger: no new dependency, and the
- * API scope is the only place routes come from.)
+ * is exactly what is validated, and from the schemas of their answers they name (`config.successSchema`,
+ * response-schemas.ts), which tests/api/openapi-contract.test.ts holds against real answers. (A small collector
+ * rather than @fastify/swagger: no new dependency, and the API scope is the only place routes come from.)
  */
 import type { RouteOptions } from "fastify";
+import { RESPONSE_COMPONENTS } from "./response-schemas.ts";
 import { errorBodySchema } from "./schemas.ts";
 
 interface CollectedRoute {
@@ -11,6 +13,8 @@ interface CollectedRoute {
   url: string;
   schema: Record<string, unknown>;
   successStatus: number;
+  /** The success body: a JSON Schema under `application/json`, or another media type's. */
+  successBody?: { mediaType: string; schema: Readonly<Record<string, unknown>> };
   errorResponses: Readonly<Record<number, string>>;
 }
 
@@ -29,6 +33,7 @@ export class OpenApiCollector {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     const config = (route.config ?? {}) as {
       successStatus?: number;
+      successSchema?: Readonly<Record<string, unknown>>;
       errorResponses?: Readonly<Record<number, string>>;
     };
     for (const method of methods) {
@@ -38,6 +43,10 @@ export class OpenApiCollector {
         url: route.url,
         schema,
         successStatus: config.successStatus ?? 200,
+        successBody:
+          config.successSchema === undefined
+            ? undefined
+            : { mediaType: "application/json", schema: config.successSchema },
         errorResponses: config.errorResponses ?? {},
       });
     }
@@ -66,7 +75,7 @@ export class OpenApiCollector {
       info: this.info,
       components: {
         securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
-        schemas: { Error: errorBodySchema },
+        schemas: { Error: errorBodySchema, ...RESPONSE_COMPONENTS },
       },
       security: [{ bearer: [] }],
       paths,
@@ -83,8 +92,10 @@ export class OpenApiCollector {
       description: "",
       content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
     };
+    const success: Record<string, unknown> = { description: r.successStatus === 204 ? "No content" : "Success" };
+    if (r.successBody !== undefined) success.content = { [r.successBody.mediaType]: { schema: r.successBody.schema } };
     const responses: Record<string, unknown> = {
-      [String(r.successStatus)]: { description: r.successStatus === 204 ? "No content" : "Success" },
+      [String(r.successStatus)]: success,
       "401": { ...errorRef, description: "Missing or wrong bearer token" },
     };
     if (parameters.length > 0 || s.body !== undefined)

@@ -67,6 +67,8 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** Status of a successful response, for the OpenAPI document. Default 200. */
     successStatus?: number;
+    /** JSON Schema of the successful response's body, for the OpenAPI document only (see response-schemas.ts). */
+    successSchema?: Readonly<Record<string, unknown>>;
     /**
      * Error statuses of this route that the OpenAPI document cannot infer from its schema (a 409, an agent's 410 or
      * 503), with their descriptions.

@@ -1,8 +1,11 @@
 /**
  * The OpenAPI document (/openapi.json) against what a real bridge answers over loopback: every status a route
  * answers is one its operation documents, every error body is the document's Error schema with a code docs/errors.md
- * lists, and every 2xx has the fields docs/api.md names. A route that starts answering a status its document does not
- * list, or a document that drops one, fails here.
+ * lists, every 2xx body is valid against the schema the document gives for it (components resolved as a client
+ * generator would) and has the fields docs/api.md names. A route that starts answering a status or a field its
+ * document does not list, or a document that drops one, fails here. The bridge has a real engine (the simulator) and a
+ * device over MQTT with telemetry, an acknowledged command and a tool call waiting for approval, so the answers checked
+ * hold filled lists, statuses and results, not only empty ones.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -10,14 +13,16 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Ajv, type ValidateFunction } from "ajv";
+import mqtt, { type MqttClient } from "mqtt";
 import type { Bridge } from "../../app/bridge.ts";
+import { startEngineSimulator } from "../../engine-client/sim/index.ts";
 import { createLoopbackBridge } from "../support/in-process-bridge.ts";
 
 const TOKEN = "openapi-contract-token-0123456789";
 const ERRORS_MD = fs.readFileSync(path.join(import.meta.dirname, "../../docs/errors.md"), "utf8");
 
 interface Operation {
-  responses: Record<string, { description: string; content?: unknown }>;
+  responses: Record<string, { description: string; content?: Record<string, { schema: object }> }>;
   parameters?: Array<{ name: string; in: string }>;
   requestBody?: unknown;
 }
@@ -66,27 +71,117 @@ const COMMAND = [
 ];
 const json = (value: unknown) => JSON.stringify(value);
 
+/** The JSON pointer (as a URI fragment) of an operation's answer schema in the document. */
+function answerPointer(opPath: string, method: string, status: number, mediaType: string): string {
+  const escapeKey = (key: string) => encodeURIComponent(key.replaceAll("~", "~0").replaceAll("/", "~1"));
+  return ["paths", opPath, method, "responses", String(status), "content", mediaType, "schema"]
+    .map(escapeKey)
+    .join("/");
+}
+
+/** Polls `read` (real time: the device and the engine simulator run on their own) until it returns a value. */
+async function eventually<T>(what: string, read: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const value = await read();
+    if (value !== undefined) return value;
+    assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 describe("the OpenAPI document matches the bridge's real answers", () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "openapi-contract-"));
+  let sim: Awaited<ReturnType<typeof startEngineSimulator>> | undefined;
   let bridge: Bridge;
+  let device: MqttClient | undefined;
   let base = "";
   let doc: OpenApiDoc;
   let errorSchema: ValidateFunction;
+  /** Validates against the served document itself, so its `$ref`s resolve to its own components. */
+  const documentAjv = new Ajv({ strict: true });
+  /** The device's acknowledged command and its pending approval, made in `before`. */
+  let commandId = "";
+  let approvalId = "";
+
+  const api = async (method: string, url: string, body?: unknown): Promise<unknown> => {
+    const headers: Record<string, string> = { authorization: `Bearer ${TOKEN}` };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const res = await fetch(`${base}${url}`, { method, headers, body: body === undefined ? undefined : json(body) });
+    assert.ok(res.ok, `${method} ${url}: ${res.status}`);
+    return res.json();
+  };
 
   before(async () => {
-    bridge = await createLoopbackBridge({ dataDir, apiToken: TOKEN });
+    sim = await startEngineSimulator({ timeScale: 0.01 });
+    bridge = await createLoopbackBridge({ dataDir, apiToken: TOKEN, engineUrls: [sim.url] });
     const addresses = await bridge.start();
     base = `http://127.0.0.1:${addresses.http?.port}`;
     const res = await fetch(`${base}/openapi.json`, { headers: { authorization: `Bearer ${TOKEN}` } });
     assert.equal(res.status, 200);
     doc = (await res.json()) as OpenApiDoc;
     errorSchema = new Ajv({ strict: false }).compile(doc.components.schemas.Error);
+    // Strict, so a misspelt keyword in an answer's schema fails here instead of checking nothing; the document's own
+    // members are not schemas, only the parts of it the answers' pointers and `$ref`s reach are compiled.
+    documentAjv.addVocabulary(Object.keys(doc));
+    documentAjv.addSchema({ ...doc, $id: "openapi.json" });
+
+    // A device with something in every answer: a status from its hello, readings with a unit, a command it acknowledged
+    // with a result, and a reasoning turn waiting for an operator to approve its tool call (send_command by default).
+    const added = await bridge.registry.add("a1", { codec: "json" });
+    assert.equal(added.status, "created");
+    if (added.status !== "created") return;
+    device = await mqtt.connectAsync(`mqtt://127.0.0.1:${addresses.mqtt?.port}`, {
+      clientId: "a1",
+      username: "a1",
+      password: added.secret,
+      reconnectPeriod: 0,
+    });
+    const client = device;
+    client.on("message", (topic, payload) => {
+      if (topic !== "devices/a1/down/cmd") return;
+      const { id } = JSON.parse(payload.toString()) as { id: string };
+      void client.publishAsync("devices/a1/up/ack", json({ id, ok: true, res: { took: 12 } }), { qos: 1 });
+    });
+    await client.subscribeAsync("devices/a1/down/#", { qos: 1 });
+    await client.publishAsync("devices/a1/up/hello", json({ fw: "2.0", codec: "json", maxFrame: 65536 }), { qos: 1 });
+    const senml = [
+      { n: "temp", u: "Cel", v: 21.5 },
+      { n: "door", vb: false },
+    ];
+    await client.publishAsync("devices/a1/up/telemetry", json({ senml }), { qos: 1 });
+    await client.publishAsync("devices/a1/up/reason", json({ id: "q1", q: 'Please send_command {"name": "reboot"}' }), {
+      qos: 1,
+    });
+    const queued = (await api("POST", "/api/devices/a1/commands", { name: "blink" })) as { id: string };
+    commandId = queued.id;
+    await eventually("the device's ack", async () => {
+      const command = (await api("GET", `/api/devices/a1/commands/${commandId}`)) as { state: string };
+      return command.state === "SUCCEEDED" ? command : undefined;
+    });
+    const pending = await eventually("the approval", async () => {
+      const list = (await api("GET", "/api/approvals")) as { approvals: Array<{ approvalId: string }> };
+      return list.approvals[0];
+    });
+    approvalId = pending.approvalId;
   });
 
   after(async () => {
+    device?.end(true);
     await bridge?.stop();
+    await sim?.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
   });
+
+  /** Checks a 2xx body against the schema the operation documents for that status. */
+  function assertDocumentedAnswer(opPath: string, method: string, status: number, body: unknown, where: string): void {
+    const schema = doc.paths[opPath]?.[method]?.responses[String(status)]?.content?.["application/json"]?.schema;
+    assert.ok(schema !== undefined, `${where}: ${method} ${opPath} documents no JSON body for ${status}`);
+    const pointer = answerPointer(opPath, method, status, "application/json");
+    const validate = documentAjv.getSchema(`openapi.json#/${pointer}`);
+    assert.ok(validate !== undefined, `${where}: no schema at ${pointer}`);
+    assert.ok(validate(body), `${where}: not the documented body: ${documentAjv.errorsText(validate.errors)}`);
+  }
 
   async function exchange(e: Exchange, token = TOKEN): Promise<{ status: number; body: unknown }> {
     const [method = "", opPath = ""] = e.op.split(" ");
@@ -104,6 +199,8 @@ describe("the OpenAPI document matches the bridge's real answers", () => {
       assert.ok(errorSchema(body), `${where}: not the Error schema: ${json(errorSchema.errors)}`);
       const { code } = (body as { error: { code: string } }).error;
       assert.ok(ERRORS_MD.includes(`\`${code}\``), `${where}: docs/errors.md does not list ${code}`);
+    } else {
+      assertDocumentedAnswer(opPath, method.toLowerCase(), res.status, body, where);
     }
     return { status: res.status, body };
   }
@@ -128,6 +225,12 @@ describe("the OpenAPI document matches the bridge's real answers", () => {
       {
         op: "GET /api/devices/{id}",
         url: "/api/devices/c1",
+        status: 200,
+        fields: [...DEVICE_ROW, "status", "serverTime"],
+      },
+      {
+        op: "GET /api/devices/{id}",
+        url: "/api/devices/a1",
         status: 200,
         fields: [...DEVICE_ROW, "status", "serverTime"],
       },
@@ -199,7 +302,14 @@ describe("the OpenAPI document matches the bridge's real answers", () => {
         status: 200,
         fields: ["commands"],
       },
+      { op: "GET /api/devices/{id}/commands", url: "/api/devices/a1/commands", status: 200, fields: ["commands"] },
       { op: "GET /api/devices/{id}/commands", url: "/api/devices/c1/commands?state=NOPE", status: 400 },
+      {
+        op: "GET /api/devices/{id}/commands/{cmdId}",
+        url: `/api/devices/a1/commands/${commandId}`,
+        status: 200,
+        fields: COMMAND,
+      },
       { op: "GET /api/devices/{id}/commands/{cmdId}", url: "/api/devices/c1/commands/nope", status: 404 },
       {
         op: "GET /api/devices/{id}/commands/{cmdId}",
@@ -212,6 +322,12 @@ describe("the OpenAPI document matches the bridge's real answers", () => {
         status: 200,
         fields: ["from", "to", "metric", "limit", "order", "readings", "next"],
       },
+      {
+        op: "GET /api/devices/{id}/telemetry",
+        url: "/api/devices/a1/telemetry?limit=2",
+        status: 200,
+        fields: ["from", "to", "metric", "limit", "order", "readings", "next"],
+      },
       { op: "GET /api/devices/{id}/telemetry", url: "/api/devices/c1/telemetry?from=abc", status: 400 },
       { op: "GET /api/devices/{id}/telemetry", url: "/api/devices/c1/telemetry?cursor=abc", status: 400 },
       {
@@ -220,8 +336,27 @@ describe("the OpenAPI document matches the bridge's real answers", () => {
         status: 200,
         fields: ["messages", "usage"],
       },
+      {
+        op: "GET /api/devices/{id}/conversation",
+        url: "/api/devices/a1/conversation",
+        status: 200,
+        fields: ["messages", "usage"],
+      },
       { op: "GET /api/devices/{id}/conversation", url: "/api/devices/c1/conversation?limit=0", status: 400 },
       { op: "GET /api/approvals", url: "/api/approvals", status: 200, fields: ["approvals", "total"] },
+      {
+        op: "POST /api/approvals/{deviceId}/{approvalId}",
+        url: `/api/approvals/a1/${approvalId}`,
+        body: json({ approve: true, reason: "looks right" }),
+        status: 200,
+        fields: ["deviceId", "approvalId", "approved", "result"],
+      },
+      {
+        op: "POST /api/approvals/{deviceId}/{approvalId}",
+        url: `/api/approvals/a1/${approvalId}`,
+        body: json({ approve: true }),
+        status: 409,
+      },
       {
         op: "POST /api/approvals/{deviceId}/{approvalId}",
         url: "/api/approvals/c1/apr-1",
@@ -256,6 +391,7 @@ describe("the OpenAPI document matches the bridge's real answers", () => {
       { op: "DELETE /api/devices/{id}", url: "/api/devices/c1", status: 404 },
     ];
     const exercised = new Set<string>();
+    const answered = new Set<string>();
     for (const e of table) {
       const { status, body } = await exchange(e);
       assert.equal(status, e.status, `${e.op} ${e.url}: ${json(body).slice(0, 300)}`);
@@ -263,6 +399,7 @@ describe("the OpenAPI document matches the bridge's real answers", () => {
         assert.deepEqual(Object.keys(body as object).sort(), [...e.fields].sort(), `${e.op} ${e.url}`);
       }
       exercised.add(e.op);
+      if (status < 300) answered.add(e.op);
       // Every operation refuses a wrong token with a documented 401 in the Error shape.
       const refused = await exchange({ ...e, status: 401 }, `${TOKEN}x`);
       assert.equal(refused.status, 401);
@@ -272,6 +409,8 @@ describe("the OpenAPI document matches the bridge's real answers", () => {
       .filter(([p]) => p.startsWith("/api/"))
       .flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
     assert.deepEqual([...exercised].sort(), documented.sort());
+    // ... and every operation's success answer was checked against its schema, not only its refusals.
+    assert.deepEqual([...answered].sort(), documented.sort());
   });
 
   test("only the routes that wait for a device's agent document its 410; only those that reach the runtime a 503", () => {

@@ -8,6 +8,7 @@ import { AGENT_CALL_RESPONSES, callDeviceAgent, RUNTIME_CLOSED_RESPONSES } from 
 import type { OperatorDeps } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { asMap, type JsonValue, toJsonValue } from "../json-value.ts";
+import { approvalListAnswer, approvalResolvedAnswer } from "../response-schemas.ts";
 import { agentItemIdSchema, DEVICE_ID_PATTERN } from "../schemas.ts";
 
 export const APPROVAL_ERROR_CODES = {
@@ -42,7 +43,7 @@ export function registerApprovalRoutes(api: FastifyInstance, deps: OperatorDeps)
     "/approvals",
     {
       schema: { summary: "Pending tool-call approvals across the fleet, oldest first", tags: ["approvals"] },
-      config: { errorResponses: RUNTIME_CLOSED_RESPONSES },
+      config: { successSchema: approvalListAnswer, errorResponses: RUNTIME_CLOSED_RESPONSES },
     },
     async () => {
       const approvals = listApprovals(deps);
@@ -72,6 +73,7 @@ export function registerApprovalRoutes(api: FastifyInstance, deps: OperatorDeps)
         },
       },
       config: {
+        successSchema: approvalResolvedAnswer,
         errorResponses: {
           ...AGENT_CALL_RESPONSES,
           409: "The approval was already resolved (BRIDGE_ERR_API_APPROVAL_RESOLVED)",

@@ -8,6 +8,7 @@ import { AGENT_CALL_RESPONSES, callDeviceAgent } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { toJsonValue } from "../json-value.ts";
+import { commandAnswer, commandListAnswer } from "../response-schemas.ts";
 import { agentItemIdSchema, deviceIdParams, integerField } from "../schemas.ts";
 
 export const COMMAND_STATES = ["QUEUED", "SENT", "SUCCEEDED", "FAILED", "EXPIRED"] as const;
@@ -42,7 +43,7 @@ export function registerCommandRoutes(api: FastifyInstance, deps: OperatorDeps):
           },
         },
       },
-      config: { successStatus: 201, errorResponses: AGENT_CALL_RESPONSES },
+      config: { successStatus: 201, successSchema: commandAnswer, errorResponses: AGENT_CALL_RESPONSES },
     },
     async (request, reply) => {
       const { name, args, ttlSeconds, maxAttempts } = request.body;
@@ -71,7 +72,7 @@ export function registerCommandRoutes(api: FastifyInstance, deps: OperatorDeps):
           },
         },
       },
-      config: { errorResponses: AGENT_CALL_RESPONSES },
+      config: { successSchema: commandListAnswer, errorResponses: AGENT_CALL_RESPONSES },
     },
     async (request) => {
       const { state, limit } = request.query;
@@ -94,7 +95,7 @@ export function registerCommandRoutes(api: FastifyInstance, deps: OperatorDeps):
           properties: { ...deviceIdParams.properties, cmdId: agentItemIdSchema },
         },
       },
-      config: { errorResponses: AGENT_CALL_RESPONSES },
+      config: { successSchema: commandAnswer, errorResponses: AGENT_CALL_RESPONSES },
     },
     async (request) => {
       const command = await callDeviceAgent(deps, request.params.id, "getCommand", [request.params.cmdId]);

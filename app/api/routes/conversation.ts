@@ -5,6 +5,7 @@ import type { FastifyInstance } from "fastify";
 import { AGENT_CALL_RESPONSES, callDeviceAgent } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
 import { toJsonValue } from "../json-value.ts";
+import { conversationAnswer } from "../response-schemas.ts";
 import { deviceIdParams, integerField } from "../schemas.ts";
 
 export const MAX_CONVERSATION_LIMIT = 500;
@@ -24,7 +25,7 @@ export function registerConversationRoutes(api: FastifyInstance, deps: OperatorD
           },
         },
       },
-      config: { errorResponses: AGENT_CALL_RESPONSES },
+      config: { successSchema: conversationAnswer, errorResponses: AGENT_CALL_RESPONSES },
     },
     async (request) => {
       const limit = Math.min(request.query.limit ?? 50, MAX_CONVERSATION_LIMIT);

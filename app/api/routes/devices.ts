@@ -10,6 +10,13 @@ import type { OperatorDeps, OperatorDeviceRecord } from "../deps.ts";
 import { BridgeError } from "../../../errors/index.ts";
 import { API_ERROR_CODES, ApiError } from "../errors.ts";
 import { type JsonValue, toJsonValue } from "../json-value.ts";
+import {
+  deviceCreatedAnswer,
+  deviceDetailAnswer,
+  deviceListAnswer,
+  deviceRemovedAnswer,
+  secretRotatedAnswer,
+} from "../response-schemas.ts";
 import { codecSchema, DEVICE_ID_PATTERN, deviceIdParams, integerField } from "../schemas.ts";
 import { DeviceRemovals } from "./device-removals.ts";
 
@@ -101,6 +108,7 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
           },
         },
       },
+      config: { successSchema: deviceListAnswer },
     },
     async (request) => {
       const { online, agentClassFallback, q, limit, offset = 0 } = request.query;
@@ -133,7 +141,7 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
         tags: ["devices"],
         params: deviceIdParams,
       },
-      config: { errorResponses: AGENT_CALL_RESPONSES },
+      config: { successSchema: deviceDetailAnswer, errorResponses: AGENT_CALL_RESPONSES },
     },
     async (request) => {
       const record = await requireDevice(deps, request.params.id);
@@ -163,6 +171,7 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
       },
       config: {
         successStatus: 201,
+        successSchema: deviceCreatedAnswer,
         errorResponses: { 409: "The id is already registered (BRIDGE_ERR_API_DEVICE_EXISTS)" },
       },
     },
@@ -212,7 +221,10 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
           additionalProperties: false,
         },
       },
-      config: { errorResponses: { 501: "This registry cannot rotate secrets (BRIDGE_ERR_API_NOT_IMPLEMENTED)" } },
+      config: {
+        successSchema: secretRotatedAnswer,
+        errorResponses: { 501: "This registry cannot rotate secrets (BRIDGE_ERR_API_NOT_IMPLEMENTED)" },
+      },
     },
     async (request, reply) => {
       const { id } = request.params;
@@ -241,7 +253,7 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
         tags: ["devices"],
         params: deviceIdParams,
       },
-      config: { errorResponses: RUNTIME_CLOSED_RESPONSES },
+      config: { successSchema: deviceRemovedAnswer, errorResponses: RUNTIME_CLOSED_RESPONSES },
     },
     (request): Promise<DeviceRemoval> => removals.run(request.params.id, () => removeDevice(deps, request.params.id)),
   );

@@ -6,6 +6,7 @@ import type { FastifyInstance } from "fastify";
 import { RUNTIME_CLOSED_RESPONSES } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
 import { type JsonValue, toJsonValue } from "../json-value.ts";
+import { fleetAnswer } from "../response-schemas.ts";
 import { listApprovals } from "./approvals.ts";
 
 /**
@@ -39,7 +40,7 @@ export function registerFleetRoutes(api: FastifyInstance, deps: OperatorDeps): v
     {
       schema: { summary: "Fleet overview for the dashboard: counts, rates, engine health", tags: ["fleet"] },
       // The pending approvals are read from the runtime's directory.
-      config: { errorResponses: RUNTIME_CLOSED_RESPONSES },
+      config: { successSchema: fleetAnswer, errorResponses: RUNTIME_CLOSED_RESPONSES },
     },
     async () => {
       // A COUNT, not the records: the dashboard polls this every few seconds, with fleets of thousands of devices.

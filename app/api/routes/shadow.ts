@@ -8,6 +8,7 @@ import { AGENT_CALL_RESPONSES, callDeviceAgent } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
 import { ApiError } from "../errors.ts";
 import { asMap, toJsonValue } from "../json-value.ts";
+import { desiredSetAnswer, shadowAnswer } from "../response-schemas.ts";
 import { deviceIdParams, integerField } from "../schemas.ts";
 
 /** Code returned when `expectedVersion` is not the current desired version. */
@@ -18,7 +19,7 @@ export function registerShadowRoutes(api: FastifyInstance, deps: OperatorDeps): 
     "/devices/:id/shadow",
     {
       schema: { summary: "Reported and desired state with their versions", tags: ["shadow"], params: deviceIdParams },
-      config: { errorResponses: AGENT_CALL_RESPONSES },
+      config: { successSchema: shadowAnswer, errorResponses: AGENT_CALL_RESPONSES },
     },
     async (request) => toJsonValue(await callDeviceAgent(deps, request.params.id, "getShadow", [])),
   );
@@ -44,6 +45,7 @@ export function registerShadowRoutes(api: FastifyInstance, deps: OperatorDeps): 
         },
       },
       config: {
+        successSchema: desiredSetAnswer,
         errorResponses: { ...AGENT_CALL_RESPONSES, 409: "expectedVersion is stale (BRIDGE_ERR_API_SHADOW_CONFLICT)" },
       },
     },

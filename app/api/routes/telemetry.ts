@@ -7,6 +7,7 @@ import { AGENT_CALL_RESPONSES, callDeviceAgent } from "../agent-call.ts";
 import type { OperatorDeps } from "../deps.ts";
 import { API_ERROR_CODES, ApiError } from "../errors.ts";
 import { toJsonValue } from "../json-value.ts";
+import { telemetryPageAnswer } from "../response-schemas.ts";
 import { deviceIdParams, integerField } from "../schemas.ts";
 import { formatTelemetryCursor, parseTelemetryCursor, type TelemetryCursorQuery } from "./telemetry-cursor.ts";
 
@@ -60,7 +61,7 @@ export function registerTelemetryRoutes(api: FastifyInstance, deps: OperatorDeps
           },
         },
       },
-      config: { errorResponses: AGENT_CALL_RESPONSES },
+      config: { successSchema: telemetryPageAnswer, errorResponses: AGENT_CALL_RESPONSES },
     },
     async (request) => {
       const q = request.query;
