@@ -52,13 +52,20 @@ export class OpenApiCollector {
     }
   }
 
-  /** Adds a documented path registered elsewhere (e.g. /metrics). */
-  addManual(method: string, url: string, summary: string, tags: string[], successStatus = 200): void {
+  /** Adds a documented path registered elsewhere (e.g. /metrics), with its success body's media type and schema. */
+  addManual(
+    method: string,
+    url: string,
+    summary: string,
+    tags: string[],
+    successBody: { mediaType: string; schema: Readonly<Record<string, unknown>> },
+  ): void {
     this.#routes.push({
       method: method.toLowerCase(),
       url,
       schema: { summary, tags },
-      successStatus,
+      successStatus: 200,
+      successBody,
       errorResponses: {},
     });
   }

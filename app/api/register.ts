@@ -50,7 +50,10 @@ export async function registerOperatorApi(app: FastifyInstance, deps: OperatorDe
     version: "1",
     description: "Devices, shadows, commands, telemetry, conversations and approvals. See docs/api.md.",
   });
-  openapi.addManual("get", "/metrics", "Prometheus metrics (text exposition format)", ["metrics"]);
+  openapi.addManual("get", "/metrics", "Prometheus metrics (text exposition format)", ["metrics"], {
+    mediaType: "text/plain",
+    schema: { type: "string" },
+  });
   const authenticate = bearerHook(deps.apiToken);
 
   await app.register(

@@ -413,6 +413,14 @@ describe("the OpenAPI document matches the bridge's real answers", () => {
     assert.deepEqual([...answered].sort(), documented.sort());
   });
 
+  test("/metrics answers in the media type its operation documents", async () => {
+    const documented = Object.keys(doc.paths["/metrics"]?.get?.responses["200"]?.content ?? {});
+    const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    assert.equal(res.status, 200);
+    assert.deepEqual(documented, [String(res.headers.get("content-type")).split(";")[0]]);
+    assert.match(await res.text(), /^# HELP /m);
+  });
+
   test("only the routes that wait for a device's agent document its 410; only those that reach the runtime a 503", () => {
     const listed = (p: string, m: string) => Object.keys(doc.paths[p]?.[m]?.responses ?? {});
     for (const [p, m] of [
