@@ -118,6 +118,18 @@ const MIGRATIONS: readonly Migration[] = [
   (sql) => {
     sql`ALTER TABLE reason_turns ADD COLUMN origin TEXT NOT NULL DEFAULT 'device'`;
   },
+  // 9: the order turns finished in, so pruning deletes the turns that finished first: a turn asked early that waited
+  // long for an operator is the newest finished when it ends, not the oldest asked (turn-store.ts). Turns finished
+  // before it are ordered as the history orders them, by their last message.
+  (sql) => {
+    sql`ALTER TABLE reason_turns ADD COLUMN finish_order INTEGER`;
+    sql`UPDATE reason_turns SET finish_order = ordered.n FROM (
+        SELECT t.id, ROW_NUMBER() OVER (
+          ORDER BY (SELECT MAX(c.id) FROM conversation c WHERE c.turn_id = t.id), t.rowid) AS n
+        FROM reason_turns t WHERE t.status IN ('done', 'failed', 'cancelled', 'interrupted')) AS ordered
+      WHERE reason_turns.id = ordered.id`;
+    sql`CREATE INDEX IF NOT EXISTS reason_turns_finish_order ON reason_turns (finish_order)`;
+  },
 ];
 
 /** The schema version this code writes. */

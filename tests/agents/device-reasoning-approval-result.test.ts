@@ -1,16 +1,18 @@
 /**
  * An operator's decision is answered with the approval as decided, whatever the turn does next: a turn that ends at
- * once when it resumes (no engine is configured any more) may be pruned with its approvals in the same event.
+ * once when it resumes (no engine is configured any more) ends in the same event, and turns ending after it may prune
+ * it with its approvals.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { ResolveApprovalResult } from "../../agents/device/index.ts";
+import type { ConversationEntry } from "../../agents/device/reasoning/conversation-store.ts";
 import { scriptedEngine } from "./scripted-engine.ts";
 import { finalFrame, oneSlotHarnesses, pendingApprovals } from "./reasoning-turns.ts";
 
 const harness = oneSlotHarnesses();
 
-test("resolveApproval returns the decided approval even when its turn ends and is pruned at once", async () => {
+test("resolveApproval returns the decided approval when its turn ends at once (kept: it finished last)", async () => {
   const engine = scriptedEngine();
   const h = harness(engine, { conversationMaxTurns: 1 });
   const dev = await h.open("apr-r1", "cbor");
@@ -20,8 +22,8 @@ test("resolveApproval returns the decided approval even when its turn ends and i
   await h.send(dev, { channel: "reason", frame: { id: "other", q: "How warm is it?" } });
   (await engine.call(1)).reply({ text: "21 degrees." });
   await finalFrame(dev, "other");
-  // The bridge comes back without an engine: the approved turn fails as it resumes, and as the older of the two
-  // finished turns it is pruned beyond conversationMaxTurns.
+  // The bridge comes back without an engine: the approved turn fails as it resumes. Asked first but finished last,
+  // it is kept beyond conversationMaxTurns and the other turn is pruned.
   h.options.engine = undefined;
   await h.restart();
   const back = await h.open("apr-r1", "cbor");
@@ -35,4 +37,6 @@ test("resolveApproval returns the decided approval even when its turn ends and i
     [["BRIDGE_ERR_ENGINE_NOT_CONFIGURED", "act"]],
   );
   assert.equal((await finalFrame(back, "act")).fr, "error");
+  const conversation = await h.call<ConversationEntry[]>("apr-r1", "getConversation", {});
+  assert.deepEqual([...new Set(conversation.map((m) => m.turnId))], ["turn-1"]);
 });

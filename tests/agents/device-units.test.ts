@@ -16,6 +16,7 @@ import { plausibleTime, readingsFromFrame, resolveSenml } from "../../agents/dev
 import { TelemetryStore } from "../../agents/device/telemetry-store.ts";
 import { decodeValue, deepEqual, mergePatch, shadowDelta } from "../../agents/device/values.ts";
 import { BridgeError } from "../../errors/bridge-error.ts";
+import { DEVICE_SCHEMA_V3_DDL } from "./fixtures/device-schema-v3.ts";
 
 function memorySql(): { sql: SqlTag; close(): void } {
   const db = new Database(":memory:");
@@ -686,6 +687,68 @@ describe("reasoning turns", () => {
       assert.deepEqual(ids, ["turn-2", "turn-3", latest]);
     } finally {
       close();
+    }
+  });
+
+  test("pruning keeps the turns that finished last: one asked first, finished last outlives later ones", () => {
+    const { sql, close } = memorySql();
+    try {
+      const turns = new TurnStore(sql, () => NOW);
+      const ask = (): string => {
+        const id = turns.nextId();
+        turns.create(turnInput(id), `task-${id}`);
+        return id;
+      };
+      // Asked first, then waiting for an operator while three later questions are answered.
+      const waited = ask();
+      for (let i = 0; i < 3; i++) turns.finish(ask(), "done", "stop");
+      turns.finish(waited, "done", "stop");
+      assert.equal(turns.prune(3), 1);
+      const ids = () => sql<{ id: string }>`SELECT id FROM reason_turns ORDER BY rowid`.map((r) => r.id);
+      assert.deepEqual(ids(), [waited, "turn-3", "turn-4"], "the turn that finished first is the one pruned");
+      turns.finish(ask(), "failed", "error");
+      assert.equal(new TurnStore(sql, () => NOW).prune(3), 1, "a store without this one's memory");
+      assert.deepEqual(ids(), [waited, "turn-4", "turn-5"]);
+    } finally {
+      close();
+    }
+  });
+
+  test("schema migration 9 orders the turns finished before it by their last message, as the history does", () => {
+    const db = new Database(":memory:");
+    try {
+      db.exec(DEVICE_SCHEMA_V3_DDL);
+      const turn = db.prepare(`INSERT INTO reason_turns (id, request_id, conn_id, question, context, status, stream,
+        max_tokens, created_at) VALUES (?, ?, 'c1', 'q', 'ctx', ?, 1, 64, ${NOW})`);
+      const message = db.prepare(
+        `INSERT INTO conversation (turn_id, role, content, created_at) VALUES (?, 'user', 'm', ${NOW})`,
+      );
+      // turn-1 was asked first and answered last (after an approval); turn-4 still waits.
+      for (const [id, status] of [
+        ["turn-1", "done"],
+        ["turn-2", "done"],
+        ["turn-3", "failed"],
+        ["turn-4", "awaiting_approval"],
+      ])
+        turn.run(id, `r-${id}`, status);
+      for (const id of ["turn-1", "turn-2", "turn-2", "turn-3", "turn-4", "turn-1"]) message.run(id);
+      const sql = (<Row>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => {
+        const stmt = db.prepare(strings.join("?"));
+        if (stmt.reader) return stmt.all(...values) as Row[];
+        stmt.run(...values);
+        return [];
+      }) as SqlTag;
+      migrateDeviceSchema(sql);
+      const turns = new TurnStore(sql, () => NOW);
+      assert.equal(turns.prune(2), 1);
+      const ids = () => sql<{ id: string }>`SELECT id FROM reason_turns ORDER BY rowid`.map((r) => r.id);
+      assert.deepEqual(ids(), ["turn-1", "turn-3", "turn-4"]);
+      // Turns finished after the migration come after every migrated one.
+      turns.finish("turn-4", "done", "stop");
+      assert.equal(turns.prune(2), 1);
+      assert.deepEqual(ids(), ["turn-1", "turn-4"]);
+    } finally {
+      db.close();
     }
   });
 

@@ -134,7 +134,7 @@ export function resolveApproval(
       ? executeTool(reasoner.tools, approval.tool, approval.args, core.ports.now())
       : valueToJson(refusal);
   const output = recordToolOutput(reasoner, approval.turnId, approval.toolCallId, raw);
-  // Read before the turn goes on: one that ends at once (no engine) may be pruned with its approvals.
+  // Read before the turn goes on: it may end at once (no engine), and turns ending after it may prune its approvals.
   const decided = reasoner.approvals.get(approvalId)!;
   continueIfUnblocked(reasoner, approval.turnId);
   return { status: "ok", approval: decided, output };

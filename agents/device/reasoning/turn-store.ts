@@ -108,24 +108,26 @@ export class TurnStore {
   }
 
   /**
-   * Deletes finished turns beyond the newest `keep`, with their messages and resolved approvals, so a device that
-   * talks for years keeps a bounded database. Returns turns deleted.
+   * Deletes finished turns beyond the `keep` that finished last, with their messages and resolved approvals, so a
+   * device that talks for years keeps a bounded database. Returns turns deleted.
    */
   prune(keep: number): number {
     // Counted once per agent in memory: a request no longer sorts every finished turn (about 80 us at 200 turns)
-    // to find the ones beyond `keep`; the oldest are found by walking the table in insertion order (rowid), not by
-    // created_at: after the wall clock went back (an NTP correction), the turn just finished would look oldest and
-    // be deleted at once, and every later one with it.
+    // to find the ones beyond `keep`; the oldest are found by walking the finish_order index, the order the turns
+    // finished in. Not insertion order: a turn asked early that waited long for an operator would be deleted the
+    // moment it finished, its answer with it. Not finished_at either: after the wall clock went back (an NTP
+    // correction), the turn just finished would look oldest and be deleted at once, and every later one with it.
     this.#finished ??= Number(
       this.sql<{ n: number }>`SELECT COUNT(*) AS n FROM reason_turns
         WHERE status IN ('done', 'failed', 'cancelled', 'interrupted')`[0].n,
     );
     const excess = this.#finished - keep;
     if (excess <= 0) return 0;
-    // `+status`: not the status index, whose rows would all be read and sorted; the walk stops after `excess`.
+    // `+status`: not the status index, whose rows would all be read and sorted; the walk stops after `excess` (past
+    // the few open turns, whose finish_order is NULL).
     const old = this.sql<{ id: string }>`SELECT id FROM reason_turns
       WHERE +status IN ('done', 'failed', 'cancelled', 'interrupted')
-      ORDER BY rowid ASC LIMIT ${excess}`;
+      ORDER BY finish_order ASC LIMIT ${excess}`;
     this.#finished -= old.length;
     for (const { id } of old) {
       if (turnNumber(id) === this.#newestDone) this.#newestDone = undefined;
@@ -317,9 +319,11 @@ export class TurnStore {
     this.#forget(id);
     const seq = this.seqs.next(id) ?? null;
     // A turn that was not finished yet becomes one more finished turn; finishing a finished turn again (not done by
-    // the reasoner, kept as it was) does not count twice.
+    // the reasoner, kept as it was) does not count twice. Either way it is now the one that finished last (pruning
+    // goes by finish_order): the index makes its MAX one lookup.
     let [row] = this.sql<TurnRow>`UPDATE reason_turns SET status = ${status}, finish_reason = ${finishReason},
-      task_id = NULL, finished_at = ${this.now()}, seq = COALESCE(${seq}, seq)
+      task_id = NULL, finished_at = ${this.now()}, seq = COALESCE(${seq}, seq),
+      finish_order = (SELECT COALESCE(MAX(finish_order), 0) + 1 FROM reason_turns)
       WHERE id = ${id} AND status NOT IN ('done', 'failed', 'cancelled', 'interrupted') RETURNING *`;
     if (row !== undefined) {
       if (this.#finished !== undefined) this.#finished++;
@@ -329,7 +333,8 @@ export class TurnStore {
       // A turn that had ended ends again: it may have been the newest done one, or become one.
       this.#newestDone = undefined;
       [row] = this.sql<TurnRow>`UPDATE reason_turns SET status = ${status}, finish_reason = ${finishReason},
-        task_id = NULL, finished_at = ${this.now()}, seq = COALESCE(${seq}, seq) WHERE id = ${id} RETURNING *`;
+        task_id = NULL, finished_at = ${this.now()}, seq = COALESCE(${seq}, seq),
+        finish_order = (SELECT COALESCE(MAX(finish_order), 0) + 1 FROM reason_turns) WHERE id = ${id} RETURNING *`;
     }
     if (row === undefined) return undefined;
     this.seqs.stored(id, Number(row.seq));
