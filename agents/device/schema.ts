@@ -130,6 +130,12 @@ const MIGRATIONS: readonly Migration[] = [
       WHERE reason_turns.id = ordered.id`;
     sql`CREATE INDEX IF NOT EXISTS reason_turns_finish_order ON reason_turns (finish_order)`;
   },
+  // 10: the finished turns a turn's first round carried as history (a JSON array of turn ids, in prompt order), so
+  // its later rounds replay the same history, after an approval and across a restart too (prompt-history.ts). Turns
+  // stored before it have none, and their later rounds read the history as before.
+  (sql) => {
+    sql`ALTER TABLE reason_turns ADD COLUMN history_turns TEXT`;
+  },
 ];
 
 /** The schema version this code writes. */

@@ -1,14 +1,15 @@
 /**
- * Turns that overlap: one waits for an operator while others finish. What the conversation keeps goes by the order
- * turns finished in (a turn answered late is the newest, not the oldest asked). Against a scripted engine, so the
- * test decides when each round ends.
+ * Turns that overlap: one waits for an operator or runs several rounds while others finish. What the conversation
+ * keeps goes by the order turns finished in (a turn answered late is the newest, not the oldest asked), and every
+ * round of a turn replays the history as it was when the turn began, so its prompt only grows and the engine's
+ * prefix cache holds for all its rounds. Against a scripted engine, so the test decides when each round ends.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { ChatMessage } from "../../agents/engine.ts";
 import type { ConversationEntry } from "../../agents/device/reasoning/conversation-store.ts";
 import type { DeviceHarness, RecordingDevice } from "./device-harness.ts";
-import { type ScriptedEngine, scriptedEngine } from "./scripted-engine.ts";
+import { type ScriptedCall, type ScriptedEngine, scriptedEngine } from "./scripted-engine.ts";
 import { finalFrame, oneSlotHarnesses, pendingApprovals } from "./reasoning-turns.ts";
 
 const harness = oneSlotHarnesses();
@@ -23,6 +24,20 @@ async function ask(h: DeviceHarness, dev: RecordingDevice, engine: ScriptedEngin
   const index = engine.calls.length;
   await h.send(dev, { channel: "reason", frame: { id, q } });
   return engine.call(index);
+}
+
+/** Answers `call` with a read_shadow call (no approval needed) and returns the call of the turn's next round. */
+async function nextRound(engine: ScriptedEngine, call: ScriptedCall): Promise<ScriptedCall> {
+  const index = engine.calls.length;
+  call.reply({ tool: "read_shadow" });
+  return engine.call(index);
+}
+
+/** Asserts that `later` sends `earlier`'s messages unchanged, then only appends. */
+function assertExtends(earlier: ScriptedCall, later: ScriptedCall, what: string): void {
+  const sent = earlier.request.messages;
+  assert.ok(later.request.messages.length > sent.length, `${what}: the later round appends`);
+  assert.deepEqual(later.request.messages.slice(0, sent.length), sent, `${what}: the same prefix`);
 }
 
 test("a turn answered after a long wait for an operator outlives the turns that finished meanwhile", async () => {
@@ -51,4 +66,65 @@ test("a turn answered after a long wait for an operator outlives the turns that 
   assert.equal(next.request.messages.at(-2)?.content, "The door is open.");
   next.reply({ text: "Yes." });
   await finalFrame(dev, "q3");
+});
+
+test("two turns running side by side each replay the history they began with in every round", async () => {
+  const engine = scriptedEngine();
+  const h = harness(engine, { maxConcurrentTurns: 3 });
+  const dev = await h.open("side-i2", "cbor");
+  (await ask(h, dev, engine, "p", "How warm is it?")).reply({ text: "21 degrees." });
+  await finalFrame(dev, "p");
+  const a1 = await ask(h, dev, engine, "a", "Check the lamp");
+  const b1 = await ask(h, dev, engine, "b", "Check the fan");
+  const c1 = await ask(h, dev, engine, "c", "Is it raining?");
+  // c finishes between the rounds of a and of b; a finishes between the rounds of b.
+  c1.reply({ text: "No." });
+  await finalFrame(dev, "c");
+  const a2 = await nextRound(engine, a1);
+  const b2 = await nextRound(engine, b1);
+  a2.reply({ text: "The lamp is on." });
+  await finalFrame(dev, "a");
+  const b3 = await nextRound(engine, b2);
+  b3.reply({ text: "The fan is off." });
+  await finalFrame(dev, "b");
+  assert.deepEqual(questionsOf(a1.request.messages), ["How warm is it?", "Check the lamp"]);
+  assert.deepEqual(questionsOf(b1.request.messages), ["How warm is it?", "Check the fan"]);
+  assertExtends(a1, a2, "a's second round");
+  assertExtends(b1, b2, "b's second round");
+  assertExtends(b2, b3, "b's third round");
+  // A later question has them all, in the order they finished.
+  const d = await ask(h, dev, engine, "d", "Anything else?");
+  assert.deepEqual(questionsOf(d.request.messages), [
+    "How warm is it?",
+    "Is it raining?",
+    "Check the lamp",
+    "Check the fan",
+    "Anything else?",
+  ]);
+  d.reply({ text: "No." });
+  await finalFrame(dev, "d");
+});
+
+test("after an approval and a restart, a turn replays the history it began with, not the turns since", async () => {
+  const engine = scriptedEngine();
+  const h = harness(engine);
+  let dev = await h.open("wait-i3", "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "1.0" } });
+  (await ask(h, dev, engine, "p", "How warm is it?")).reply({ text: "21 degrees." });
+  await finalFrame(dev, "p");
+  const first = await ask(h, dev, engine, "act", "Open the door");
+  first.reply({ tool: "send_command", args: '{"name":"open"}' });
+  const [approvalId] = await pendingApprovals(h, "wait-i3", 1);
+  (await ask(h, dev, engine, "q", "Is it raining?")).reply({ text: "No." });
+  await finalFrame(dev, "q");
+  await h.restart();
+  dev = await h.open("wait-i3", "cbor");
+  await h.send(dev, { channel: "hello", frame: { fw: "1.0" } });
+  const index = engine.calls.length;
+  await h.call("wait-i3", "resolveApproval", approvalId, true);
+  const resumed = await engine.call(index);
+  assertExtends(first, resumed, "the round after the approval");
+  assert.deepEqual(questionsOf(resumed.request.messages), ["How warm is it?", "Open the door"]);
+  resumed.reply({ text: "The door is open." });
+  await finalFrame(dev, "act");
 });

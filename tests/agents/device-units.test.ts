@@ -588,7 +588,7 @@ describe("reasoning turns", () => {
     const { sql, close } = memorySql();
     try {
       const turns = new TurnStore(sql, () => NOW);
-      const created = turns.create(turnInput("turn-1"), "task-1", 7);
+      const created = turns.create({ ...turnInput("turn-1"), historyTurns: ["turn-0"] }, "task-1", 7);
       assert.equal(created.round, 1);
       assert.equal(created.taskId, "task-1");
       assert.equal(turns.current("turn-1", "task-1"), created);

@@ -113,6 +113,16 @@ export interface HistoryTurn {
   telemetryMark?: number;
 }
 
+/** A message row with what a history turn needs of its turn row. */
+type HistoryRow = MessageRow & { turn_context: string; turn_mark: number | null };
+
+/** The history turn a message row opens, with no messages yet. */
+function toHistoryTurn(row: HistoryRow): HistoryTurn {
+  const turn: HistoryTurn = { turnId: row.turn_id, context: row.turn_context, messages: [] };
+  if (row.turn_mark !== null) turn.telemetryMark = Number(row.turn_mark);
+  return turn;
+}
+
 /**
  * The newest telemetry row id the context snapshots of `history` saw, or undefined when none has one. A new turn's
  * context lists only rows stored after it: the older ones are already in the prompt.
@@ -256,7 +266,7 @@ export class ConversationStore {
     // finished_at: a wall clock corrected backwards would put the newest turns first, and a parked turn that finished
     // in the same millisecond as a later one would not be last.
     const rows = this.sql<
-      MessageRow & { turn_context: string; turn_mark: number | null; turn_without_history: number }
+      HistoryRow & { turn_without_history: number }
     >`SELECT c.*, t.context AS turn_context, t.telemetry_mark AS turn_mark, t.without_history AS turn_without_history,
         MAX(c.id) OVER (PARTITION BY c.turn_id) AS turn_end
       FROM conversation c JOIN reason_turns t ON t.id = c.turn_id
@@ -267,8 +277,7 @@ export class ConversationStore {
     for (const row of rows) {
       let turn = out.at(-1);
       if (turn === undefined || turn.turnId !== row.turn_id) {
-        turn = { turnId: row.turn_id, context: row.turn_context, messages: [] };
-        if (row.turn_mark !== null) turn.telemetryMark = Number(row.turn_mark);
+        turn = toHistoryTurn(row);
         // A turn answered without history (the engine refused its prompt as too long) starts the history afresh:
         // the turns before it are what did not fit, and carrying them again would be refused again.
         if (Number(row.turn_without_history) !== 0) fresh = out.length;
@@ -277,6 +286,27 @@ export class ConversationStore {
       turn.messages.push(toEntry(row));
     }
     return fresh === 0 ? out : out.slice(fresh);
+  }
+
+  /**
+   * The finished turns `turnIds` names, in that order, as `history` returned them when a turn began (its snapshot,
+   * Turn.historyTurns): the later rounds of that turn replay them. A turn pruned since is left out.
+   */
+  historyOf(turnIds: readonly string[]): HistoryTurn[] {
+    if (turnIds.length === 0) return [];
+    const byId = new Map<string, HistoryTurn>();
+    for (const row of this.sql<HistoryRow>`SELECT c.*, t.context AS turn_context, t.telemetry_mark AS turn_mark
+      FROM conversation c JOIN reason_turns t ON t.id = c.turn_id
+      WHERE c.turn_id IN (SELECT value FROM json_each(${JSON.stringify(turnIds)}))
+      ORDER BY c.id ASC`) {
+      let turn = byId.get(row.turn_id);
+      if (turn === undefined) {
+        turn = toHistoryTurn(row);
+        byId.set(row.turn_id, turn);
+      }
+      turn.messages.push(toEntry(row));
+    }
+    return turnIds.flatMap((id) => byId.get(id) ?? []);
   }
 
   /** The last `limit` messages of the whole conversation, oldest first. */

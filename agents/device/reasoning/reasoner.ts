@@ -15,11 +15,11 @@ import { isValueMap } from "../values.ts";
 import { afterRequestWrite } from "./after-request-write.ts";
 import { ApprovalStore } from "./approval-store.ts";
 import { onContextRefused } from "./context-retry.ts";
-import { ConversationStore, type HistoryTurn, newestTelemetryMark } from "./conversation-store.ts";
+import { ConversationStore, newestTelemetryMark } from "./conversation-store.ts";
 import { REASON_TASK_KIND, startEngineRound } from "./engine-round-start.ts";
 import { fitFinalFrame, splitChunkText } from "./fit-frame.ts";
-import { budgetHistory } from "./history-budget.ts";
 import { deviceContext, shadowContext } from "./prompt.ts";
+import { currentHistory, historyOfTurn } from "./prompt-history.ts";
 import { parseContextRefusal, parseRoundResult } from "./round.ts";
 import type { RoundResult } from "./round.ts";
 import type { ToolHost } from "./tools.ts";
@@ -127,7 +127,7 @@ export class Reasoner {
     // With history in the prompt, the previous turn's snapshot is in it too: list only the readings stored since
     // it, so the volatile tail (the part the prefix cache cannot hold) stays small. Without history (none kept, none
     // finished yet, or the budget left none), the latest.
-    const history = this.#history();
+    const history = currentHistory(this);
     const { context, mark } = this.snapshot(newestTelemetryMark(history));
     const turnId = this.turns.nextId();
     const question = this.conversation.prepare(turnId, { role: "user", content: frame.q });
@@ -138,7 +138,19 @@ export class Reasoner {
     // writes an eager task's row as the event ends, agents/tasks.ts). A failed write rolls the event back, which
     // aborts the round's request (an eager task's reports are held until the commit).
     const current = { context, messages: [question] };
-    const turn = { id: turnId, requestId: id, connId: conn.id, origin, question: frame.q, context, stream, maxTokens };
+    // Kept with the turn (its ids): every later round replays the history this one sends (prompt-history.ts).
+    const historyTurns = history.map((t) => t.turnId);
+    const turn = {
+      id: turnId,
+      requestId: id,
+      connId: conn.id,
+      origin,
+      question: frame.q,
+      context,
+      stream,
+      maxTokens,
+      historyTurns,
+    };
     const taskId = startEngineRound(this, engine, turn, 0, { history, current });
     return afterRequestWrite().then(() => {
       this.conversation.store(question);
@@ -163,7 +175,7 @@ export class Reasoner {
     const engine = this.engineFor(turn);
     if (engine === undefined) return;
     const current = { context: turn.context, messages: this.conversation.turnMessages(turn.id) };
-    const prompt = { history: turn.withoutHistory ? [] : this.#history(), current };
+    const prompt = { history: historyOfTurn(this, turn), current };
     const taskId = startEngineRound(this, engine, turn, turn.round, prompt);
     this.turns.startRound(turn.id, taskId);
   }
@@ -204,13 +216,6 @@ export class Reasoner {
       this.fail(turn, "BRIDGE_ERR_ENGINE_NOT_CONFIGURED", "no reasoning engine is configured on this bridge");
     }
     return engine;
-  }
-
-  /** The finished turns a prompt carries: the history window (maxHistoryTurns), cut to its budget (maxHistoryChars). */
-  #history(): HistoryTurn[] {
-    const { maxHistoryTurns, maxHistoryChars } = this.core.options;
-    if (maxHistoryTurns <= 0) return [];
-    return budgetHistory(this.conversation.history(maxHistoryTurns, this.turns.newestDone()), maxHistoryChars);
   }
 
   /** The turn a task event belongs to, only while that task is still the turn's current round. */

@@ -142,22 +142,27 @@ export class TurnStore {
 
   /**
    * Opens a turn already running its first round as task `taskId` (the round is started first, in the same event,
-   * so the row is written once); `telemetryMark` is the newest telemetry row id its context snapshot saw. The turn
-   * is built from what was written, with no RETURNING and no SELECT, and is what `current` serves to the round's
-   * first task event (which runs only after this event committed).
+   * so the row is written once); `telemetryMark` is the newest telemetry row id its context snapshot saw, and
+   * `input.historyTurns` the finished turns that round carried. The turn is built from what was written, with no
+   * RETURNING and no SELECT, and is what `current` serves to the round's first task event (which runs only after
+   * this event committed).
    */
   create(
-    input: Pick<Turn, "id" | "requestId" | "connId" | "origin" | "question" | "context" | "stream" | "maxTokens">,
+    input: Pick<
+      Turn,
+      "id" | "requestId" | "connId" | "origin" | "question" | "context" | "stream" | "maxTokens" | "historyTurns"
+    >,
     taskId: string,
     telemetryMark?: number,
   ): Turn {
     const createdAt = this.now();
+    const historyTurns = input.historyTurns === undefined ? undefined : [...input.historyTurns];
     this.sql`INSERT INTO reason_turns
       (id, request_id, conn_id, origin, question, context, status, stream, max_tokens, round, task_id, created_at,
-        telemetry_mark, seq)
+        telemetry_mark, seq, history_turns)
       VALUES (${input.id}, ${input.requestId}, ${input.connId}, ${input.origin}, ${input.question}, ${input.context},
         'running', ${input.stream ? 1 : 0}, ${input.maxTokens}, 1, ${taskId}, ${createdAt}, ${telemetryMark ?? null},
-        ${SEQ_RESERVE})`;
+        ${SEQ_RESERVE}, ${historyTurns === undefined ? null : JSON.stringify(historyTurns)})`;
     this.open.track(input.id, input, "running");
     this.seqs.opened(input.id);
     this.#forget(input.id);
@@ -180,6 +185,7 @@ export class TurnStore {
       finishReason: null,
       createdAt,
     };
+    if (historyTurns !== undefined) turn.historyTurns = historyTurns;
     this.#byTask.set(taskId, turn);
     return turn;
   }

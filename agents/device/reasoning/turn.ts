@@ -38,6 +38,11 @@ export interface Turn {
    * without history from then on, and the history of later turns starts at it.
    */
   withoutHistory: boolean;
+  /**
+   * The finished turns its first round carried as history, by id in prompt order: every later round replays them,
+   * so the prompt of one turn only grows. Undefined for turns stored before schema migration 10.
+   */
+  historyTurns?: string[];
   status: TurnStatus;
   stream: boolean;
   maxTokens: number;
@@ -58,6 +63,7 @@ export interface TurnRow {
   question: string;
   context: string;
   without_history: number;
+  history_turns: string | null;
   status: string;
   stream: number;
   max_tokens: number;
@@ -72,8 +78,19 @@ export interface TurnRow {
   created_at: number;
 }
 
+/** The turn ids `history_turns` holds, or undefined when it holds none (a turn older than the column). */
+function parseHistoryTurns(text: string | null): string[] | undefined {
+  if (text === null) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return Array.isArray(parsed) ? parsed.filter((id): id is string => typeof id === "string") : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function toTurn(row: TurnRow): Turn {
-  return {
+  const turn: Turn = {
     id: row.id,
     requestId: row.request_id,
     connId: row.conn_id,
@@ -96,4 +113,7 @@ export function toTurn(row: TurnRow): Turn {
     finishReason: row.finish_reason,
     createdAt: Number(row.created_at),
   };
+  const historyTurns = parseHistoryTurns(row.history_turns);
+  if (historyTurns !== undefined) turn.historyTurns = historyTurns;
+  return turn;
 }
