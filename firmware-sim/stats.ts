@@ -61,6 +61,8 @@ export interface FleetCounters {
   commandsReceived: number;
   commandsRedelivered: number;
   acksSent: number;
+  /** Command acks dropped from a full offline buffer (also in `bufferDropped`). */
+  acksDropped: number;
   rpcResults: number;
   reasonAsked: number;
   reasonChunks: number;
@@ -105,6 +107,7 @@ export function createCounters(): FleetCounters {
     commandsReceived: 0,
     commandsRedelivered: 0,
     acksSent: 0,
+    acksDropped: 0,
     rpcResults: 0,
     reasonAsked: 0,
     reasonChunks: 0,

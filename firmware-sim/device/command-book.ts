@@ -1,6 +1,8 @@
 /**
  * Commands a device has seen, by id. Firmware must execute a command once even when the bridge or the broker
  * redelivers it (QoS 1 is at-least-once), and answer a redelivery with the same ack it gave the first time.
+ * An ack can fall out of the full offline buffer like any message; a command whose every ack did is not owed an ack
+ * any more (the bridge redelivers it on the device's next session, and the device answers it again).
  */
 import type { AckFrame } from "../../codecs/frames.ts";
 
@@ -9,6 +11,8 @@ interface CommandRecord {
   deliveries: number;
   /** An ack of it got a PUBACK. */
   confirmed: boolean;
+  /** Acks of it queued and not dropped from the full offline buffer: sent, in flight or waiting to be. */
+  acksOwed: number;
 }
 
 /** Outcome of receiving a command. */
@@ -20,16 +24,24 @@ export type CommandReceipt =
 export class CommandBook {
   readonly #records = new Map<string, CommandRecord>();
 
+  /** A command arrived. A duplicate is answered with its ack again, so that ack is owed from now on. */
   receive(id: string): CommandReceipt {
     const record = this.#records.get(id);
     if (!record) return { status: "new" };
     record.deliveries++;
+    record.acksOwed++;
     return { status: "duplicate", ack: record.ack, afterConfirmedAck: record.confirmed };
   }
 
   /** Remembers the ack of a newly executed command. */
   executed(ack: AckFrame): void {
-    this.#records.set(ack.id, { ack, deliveries: 1, confirmed: false });
+    this.#records.set(ack.id, { ack, deliveries: 1, confirmed: false, acksOwed: 1 });
+  }
+
+  /** An ack of command `id` fell out of the full offline buffer: it will never be sent. */
+  ackDropped(id: string): void {
+    const record = this.#records.get(id);
+    if (record) record.acksOwed--;
   }
 
   confirm(id: string): void {
@@ -46,8 +58,11 @@ export class CommandBook {
     return [...this.#records].filter(([, r]) => r.confirmed).map(([id, r]) => ({ id, ok: r.ack.ok }));
   }
 
-  /** Ids of commands whose ack never got a PUBACK. */
+  /**
+   * Ids of commands whose ack never got a PUBACK although one is still owed. Those whose every ack was dropped from
+   * the full buffer are left out: the device dropped them by design, as it drops telemetry.
+   */
   unconfirmed(): string[] {
-    return [...this.#records].filter(([, r]) => !r.confirmed).map(([id]) => id);
+    return [...this.#records].filter(([, r]) => !r.confirmed && r.acksOwed > 0).map(([id]) => id);
   }
 }

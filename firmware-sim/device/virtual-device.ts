@@ -17,6 +17,7 @@ import { type CloseReason, LeanConnection } from "../mqtt/lean-connection.ts";
 import type { ScheduledTask } from "../scheduler.ts";
 import { DeviceTopics } from "../wire.ts";
 import { AliasRecovery } from "./alias-recovery.ts";
+import { bookBufferLoss } from "./buffer-loss.ts";
 import { CommandBook } from "./command-book.ts";
 import { connectPacketFor } from "./connect-packet.ts";
 import { ConnectionCounters } from "./connection-counters.ts";
@@ -81,9 +82,7 @@ export class VirtualDevice implements DeviceContext {
       env.metrics,
       env.random.duplicates,
       () => this.nowMs(),
-      (message) => {
-        if (message.kind === "state") this.shadow?.reportLost();
-      },
+      (message) => bookBufferLoss(this, message),
     );
     this.#topics = new DeviceTopics(config.id);
     this.#up = new UpEncoder(this.#topics, config.codec, this.#codec);

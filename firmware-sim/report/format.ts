@@ -46,7 +46,10 @@ export function formatSummary(report: FleetReport, maxViolations = 20): string {
     ["down frames received", `${c.downReceived}`],
     ["desired-state frames / state reports", `${c.desiredFrames} / ${c.stateReports}`],
     ["agent-state frames", `${c.agentStateFrames}`],
-    ["commands received (redelivered) / acks sent", `${c.commandsReceived} (${c.commandsRedelivered}) / ${c.acksSent}`],
+    [
+      "commands received (redelivered) / acks (dropped)",
+      `${c.commandsReceived} (${c.commandsRedelivered}) / ${c.acksSent} (${c.acksDropped})`,
+    ],
     [
       "reasoning asked / finished / errors / timed out",
       `${c.reasonAsked} / ${c.reasonFinished} / ${c.reasonErrors} / ${c.reasonTimedOut}`,
