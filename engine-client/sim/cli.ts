@@ -32,6 +32,7 @@ export async function runEngineSimCli(
     .option("--max-num-batched-tokens <n>", "prefill tokens per step", number, 8192)
     .option("--max-waiting <n>", "waiting requests before 503", number, 1024)
     .option("--prefix-cache-blocks <n>", "prefix cache capacity in 16-token blocks", number, 8192)
+    .option("--kv-cache-blocks <n>", "KV cache capacity in 16-token blocks", number, 55_000)
     .option("--min-output-tokens <n>", "shortest natural answer", number, 8)
     .option("--max-output-tokens <n>", "longest natural answer", number, 64)
     .option("--sse-crlf", "end SSE lines with CRLF")
@@ -48,6 +49,7 @@ export async function runEngineSimCli(
     maxNumBatchedTokens: number;
     maxWaiting: number;
     prefixCacheBlocks: number;
+    kvCacheBlocks: number;
     minOutputTokens: number;
     maxOutputTokens: number;
     sseCrlf?: boolean;
@@ -65,6 +67,7 @@ export async function runEngineSimCli(
       maxNumBatchedTokens: flags.maxNumBatchedTokens,
       maxWaiting: flags.maxWaiting,
       prefixCacheBlocks: flags.prefixCacheBlocks,
+      kvCacheBlocks: flags.kvCacheBlocks,
       minOutputTokens: flags.minOutputTokens,
       maxOutputTokens: flags.maxOutputTokens,
       sseLineEnding: flags.sseCrlf ? "\r\n" : "\n",

@@ -86,7 +86,14 @@ export class SimMetrics {
   }
 
   /** Prometheus text exposition (version 0.0.4). */
-  render(state: { model: string; running: number; waiting: number; cacheQueries: number; cacheHits: number }): string {
+  render(state: {
+    model: string;
+    running: number;
+    waiting: number;
+    kvCacheUsage: number;
+    cacheQueries: number;
+    cacheHits: number;
+  }): string {
     const label = `model_name="${state.model.replace(/["\\\n]/g, "_")}"`;
     const lines: string[] = [];
     const metric = (name: string, type: string, help: string, samples: string[]) => {
@@ -98,6 +105,16 @@ export class SimMetrics {
     metric("vllm:num_requests_waiting", "gauge", "Number of requests waiting to be processed.", [
       `vllm:num_requests_waiting{${label}} ${state.waiting}`,
     ]);
+    // vLLM exports both names with the same value; dashboards built before the rename read the old one.
+    metric("vllm:kv_cache_usage_perc", "gauge", "KV-cache usage. 1 means 100 percent usage.", [
+      `vllm:kv_cache_usage_perc{${label}} ${state.kvCacheUsage}`,
+    ]);
+    metric(
+      "vllm:gpu_cache_usage_perc",
+      "gauge",
+      "GPU KV-cache usage. 1 means 100 percent usage. DEPRECATED: Use vllm:kv_cache_usage_perc instead.",
+      [`vllm:gpu_cache_usage_perc{${label}} ${state.kvCacheUsage}`],
+    );
     metric("vllm:prompt_tokens_total", "counter", "Number of prefill tokens processed.", [
       `vllm:prompt_tokens_total{${label}} ${this.promptTokens}`,
     ]);

@@ -1,5 +1,6 @@
 /** Options of the engine simulator, their defaults and their validation. */
 import { BridgeError } from "../../errors/index.ts";
+import { BLOCK_SIZE_TOKENS } from "./prefix-cache.ts";
 
 /**
  * The step-time model of one engine iteration. Defaults were measured on an H200 for an 8B Llama-shaped
@@ -73,6 +74,14 @@ export interface EngineSimOptions {
   retryAfterSeconds: number;
   /** Prefix-cache capacity in 16-token blocks (LRU). Default 8192. */
   prefixCacheBlocks: number;
+  /**
+   * KV-cache capacity in 16-token blocks: what the running sequences may hold (vLLM's `num_gpu_blocks`). Default
+   * 55000 (about 880k tokens), what an H200 leaves for an 8B Llama-shaped bf16 model: 0.9 of its 140 GiB (vLLM's
+   * `gpu_memory_utilization`) less 15 GiB of weights and about 4 GiB of activations is about 107 GiB, at 128 KiB
+   * per token (32 layers x 8 KV heads x 128 dims x key and value x 2 bytes), 2 MiB per block. Must hold
+   * `maxModelLen` tokens, as vLLM refuses to start otherwise.
+   */
+  kvCacheBlocks: number;
   /** Completion length when `max_tokens` is absent. Default 256. */
   defaultMaxTokens: number;
   /** Natural answer length range (a seeded pick), before `max_tokens` cuts it. Default 8 to 64. */
@@ -122,6 +131,7 @@ export const ENGINE_SIM_DEFAULTS: EngineSimOptions = {
   maxWaiting: 1024,
   retryAfterSeconds: 1,
   prefixCacheBlocks: 8192,
+  kvCacheBlocks: 55_000,
   defaultMaxTokens: 256,
   minOutputTokens: 8,
   maxOutputTokens: 64,
@@ -162,6 +172,10 @@ export function resolveEngineSimOptions(init: EngineSimInit): EngineSimOptions {
   int(options.maxWaiting, "maxWaiting", 0);
   int(options.retryAfterSeconds, "retryAfterSeconds", 0);
   int(options.prefixCacheBlocks, "prefixCacheBlocks", 0);
+  int(options.kvCacheBlocks, "kvCacheBlocks", 1);
+  if (options.kvCacheBlocks * BLOCK_SIZE_TOKENS < options.maxModelLen) {
+    fail("kvCacheBlocks", `must hold maxModelLen (${options.maxModelLen}) tokens in ${BLOCK_SIZE_TOKENS}-token blocks`);
+  }
   int(options.defaultMaxTokens, "defaultMaxTokens", 1);
   int(options.minOutputTokens, "minOutputTokens", 1);
   int(options.maxOutputTokens, "maxOutputTokens", options.minOutputTokens);

@@ -48,7 +48,7 @@ export class PrefixCache {
   /** Stores every full block of `tokens` (after their prefill computed them). */
   insert(tokens: readonly number[]): void {
     if (this.maxBlocks === 0) return;
-    this.#touch(blockHashes(tokens, Math.floor(tokens.length / BLOCK_SIZE_TOKENS)));
+    this.#touch(fullBlockHashes(tokens));
   }
 
   /**
@@ -68,6 +68,11 @@ export class PrefixCache {
   clear(): void {
     this.#blocks.clear();
   }
+}
+
+/** The chained hashes of every full block of `tokens`: what names a prompt's blocks in the KV cache too. */
+export function fullBlockHashes(tokens: readonly number[]): string[] {
+  return blockHashes(tokens, Math.floor(tokens.length / BLOCK_SIZE_TOKENS));
 }
 
 function blockHashes(tokens: readonly number[], count: number): string[] {

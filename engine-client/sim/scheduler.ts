@@ -2,8 +2,10 @@
  * Continuous batching: every step admits waiting sequences (their prefill) and advances every running
  * sequence by one token (decode), and a step lasts what the step model says, scaled by `timeScale`.
  * A finished or aborted sequence leaves the batch at once, and the next waiting one takes its place on the
- * next step, as in vLLM's scheduler. Output depends only on the prompt, never on the batch around it.
+ * next step, as in vLLM's scheduler. A waiting sequence also needs room in the KV cache (kv-cache.ts). Output depends
+ * only on the prompt, never on the batch around it.
  */
+import { type KvHold, KvCache } from "./kv-cache.ts";
 import type { EngineSimOptions } from "./options.ts";
 import type { PrefixCache } from "./prefix-cache.ts";
 import { decodeStepMs, prefillMs } from "./step-model.ts";
@@ -19,11 +21,14 @@ export interface Sequence {
   cachedTokens?: number;
   generated?: number;
   cancelled?: boolean;
+  kv?: KvHold;
 }
 
 export class BatchScheduler {
   readonly #waiting: Sequence[] = [];
   readonly #running: Sequence[] = [];
+  /** Blocks the admitted and running sequences hold. */
+  readonly #kv: KvCache;
   /** Admitted by the step in flight: they hold batch slots while prefilled, before they join `#running`. */
   #admitted: Sequence[] = [];
   #stepping = false;
@@ -40,7 +45,9 @@ export class BatchScheduler {
   constructor(
     private readonly options: EngineSimOptions,
     private readonly cache: PrefixCache,
-  ) {}
+  ) {
+    this.#kv = new KvCache(options.kvCacheBlocks);
+  }
 
   get waiting(): number {
     return this.#waiting.length;
@@ -48,6 +55,16 @@ export class BatchScheduler {
 
   get running(): number {
     return this.#running.length + this.#admitted.length;
+  }
+
+  /** KV-cache blocks in use now (prompt blocks shared by a common prefix counted once). */
+  get kvCacheBlocks(): number {
+    return this.#kv.used;
+  }
+
+  /** `vllm:kv_cache_usage_perc`: blocks in use over the capacity, 1 meaning full. */
+  get kvCacheUsage(): number {
+    return this.#kv.usage;
   }
 
   /**
@@ -88,6 +105,7 @@ export class BatchScheduler {
     this.#waiting.length = 0;
     this.#admitted = [];
     this.#running.length = 0;
+    this.#kv.clear();
   }
 
   #kick(): void {
@@ -108,6 +126,12 @@ export class BatchScheduler {
       const uncached = next.promptTokens.length - this.cache.peek(next.promptTokens);
       // A long prompt alone may exceed the budget; it still runs (vLLM would chunk it over several steps).
       if (admitted.length > 0 && prefillTokens + uncached > maxNumBatchedTokens) break;
+      // First come, first served: a sequence whose blocks do not fit holds back those behind it, as in vLLM.
+      const engineEmpty = admitted.length === 0 && this.#running.length === 0;
+      const filled = () => next.promptTokens.length + (next.generated ?? 0);
+      const kv = this.#kv.hold(next.promptTokens, next.promptTokens.length + next.outputTokens, filled, engineEmpty);
+      if (kv === undefined) break;
+      next.kv = kv;
       // Counted only now, so a request that waits for the next step is not counted twice.
       const cached = this.cache.lookup(next.promptTokens);
       this.#waiting.shift();
@@ -144,7 +168,10 @@ export class BatchScheduler {
     this.#admitted = [];
     for (const sequence of this.#running) this.#emit(sequence);
     for (const sequence of admitted) {
-      if (sequence.cancelled) continue;
+      if (sequence.cancelled) {
+        this.#kv.release(sequence.kv);
+        continue;
+      }
       this.cache.insert(sequence.promptTokens);
       this.#running.push(sequence);
       this.#emit(sequence);
@@ -165,7 +192,10 @@ export class BatchScheduler {
   #prune(): void {
     for (let i = this.#running.length - 1; i >= 0; i--) {
       const s = this.#running[i];
-      if (s.cancelled || (s.generated ?? 0) >= s.outputTokens) this.#running.splice(i, 1);
+      if (s.cancelled || (s.generated ?? 0) >= s.outputTokens) {
+        this.#running.splice(i, 1);
+        this.#kv.release(s.kv);
+      }
     }
   }
 }

@@ -12,6 +12,9 @@ export interface EngineSimStats {
   prefixCacheQueries: number;
   prefixCacheHits: number;
   prefixCacheBlocks: number;
+  /** KV-cache blocks the running sequences hold now, and that over the capacity (`vllm:kv_cache_usage_perc`). */
+  kvCacheBlocks: number;
+  kvCacheUsage: number;
   /** `GET /health` requests received (answered or, under the `stall` fault, not). */
   healthChecks: number;
   /** Engine steps run and their modelled duration (unscaled). */
@@ -37,6 +40,8 @@ export function simStats(ctx: SimContext): EngineSimStats {
     prefixCacheQueries: ctx.cache.queriedTokens,
     prefixCacheHits: ctx.cache.hitTokens,
     prefixCacheBlocks: ctx.cache.size,
+    kvCacheBlocks: ctx.scheduler.kvCacheBlocks,
+    kvCacheUsage: ctx.scheduler.kvCacheUsage,
     healthChecks: ctx.healthChecks,
     steps: ctx.scheduler.steps,
     modelledMs: ctx.scheduler.modelledMs,

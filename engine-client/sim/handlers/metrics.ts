@@ -7,6 +7,7 @@ export function handleMetrics(ctx: SimContext, res: ServerResponse): void {
     model: ctx.options.model,
     running: ctx.scheduler.running,
     waiting: ctx.scheduler.waiting,
+    kvCacheUsage: ctx.scheduler.kvCacheUsage,
     cacheQueries: ctx.cache.queriedTokens,
     cacheHits: ctx.cache.hitTokens,
   });
