@@ -1,25 +1,10 @@
 /**
- * Structured logs (pino JSON lines on stdout). Secrets are redacted by path as a second line of defence: the bridge
- * never logs the config's secrets on purpose, and redaction catches a secret that reaches a log object by accident.
+ * Structured logs (pino JSON lines on stdout). Secrets are censored by key name at any depth as a second line of
+ * defence: the bridge never logs the config's secrets on purpose, and this catches a secret that reaches a log object
+ * by accident (a headers object, a config or engine options object, a property of an error).
  */
 import { type DestinationStream, type Logger, pino } from "pino";
-
-/** Paths pino replaces with "[redacted]" wherever they appear in a logged object. */
-export const REDACTED_LOG_PATHS: readonly string[] = [
-  "apiKey",
-  "apiToken",
-  "secret",
-  "password",
-  "authorization",
-  "*.apiKey",
-  "*.apiToken",
-  "*.secret",
-  "*.password",
-  "*.authorization",
-  "config.http.apiToken",
-  "config.engine.apiKey",
-  "req.headers.authorization",
-];
+import { redactSecrets } from "./log-redaction.ts";
 
 export interface LoggerOptions {
   /** pino level name. Default "info". */
@@ -37,7 +22,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     {
       level: options.level ?? "info",
       base: options.base ?? { service: "agent-bridge" },
-      redact: { paths: [...REDACTED_LOG_PATHS], censor: "[redacted]" },
+      // Every logged object, in every child logger (they inherit the formatter). A child's own bindings are not
+      // walked: pino gives no hook for them, and the bridge binds only ids (`component`, `agent`).
+      formatters: { log: redactSecrets },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     destination,

@@ -1,0 +1,110 @@
+/**
+ * Replaces secrets in an object about to be logged, at any depth. pino's own `redact` takes fixed paths (no recursive
+ * wildcard), and a bounded set of `*.*.key` paths made every log line about ten times slower; this walk visits each
+ * value once, copies only the branches that hold a secret and leaves the caller's object untouched.
+ */
+
+export const LOG_CENSOR = "[redacted]";
+
+/** Key names (compared in lower case) whose values never reach a log line. */
+export const SECRET_LOG_KEYS: ReadonlySet<string> = new Set([
+  "authorization",
+  "apikey",
+  "api_key",
+  "apitoken",
+  "api_token",
+  "token",
+  "password",
+  "secret",
+]);
+
+/**
+ * Deeper than this the walk stops and the branch is logged as a marker: nothing the bridge logs comes near, and an
+ * unbounded walk of a pathological object would overflow the stack inside a log call.
+ */
+export const MAX_REDACTION_DEPTH = 32;
+const TOO_DEEP = "[redacted: nested too deep]";
+const CIRCULAR = "[Circular]";
+
+type Ancestors = unknown[];
+
+/** `record` with every secret in it censored; the same object when it holds none. */
+export function redactSecrets(record: Record<string, unknown>): Record<string, unknown> {
+  try {
+    return redactObject(record, []) as Record<string, unknown>;
+  } catch (error) {
+    // A getter that throws: logging the object could leak what the walk did not see, so it is left out.
+    return { logRedactionFailed: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+function redactValue(value: unknown, ancestors: Ancestors): unknown {
+  if (value === null || typeof value !== "object") return value;
+  if (ancestors.includes(value)) return CIRCULAR;
+  if (ancestors.length >= MAX_REDACTION_DEPTH) return TOO_DEEP;
+  if (Array.isArray(value)) return redactArray(value, ancestors);
+  // Dates, Buffers, URLs: JSON takes their toJSON form, which has no keys to censor.
+  if (typeof (value as { toJSON?: unknown }).toJSON === "function") return value;
+  return redactObject(value as object, ancestors);
+}
+
+function redactArray(items: readonly unknown[], ancestors: Ancestors): unknown[] {
+  ancestors.push(items);
+  let copy: unknown[] | undefined;
+  for (let index = 0; index < items.length; index++) {
+    const item = items[index];
+    const redacted = redactValue(item, ancestors);
+    if (redacted !== item) {
+      copy ??= items.slice();
+      copy[index] = redacted;
+    }
+  }
+  ancestors.pop();
+  return copy ?? (items as unknown[]);
+}
+
+function redactObject(source: object, ancestors: Ancestors): object {
+  ancestors.push(source);
+  const record = source as Record<string, unknown>;
+  let changes: Map<string, unknown> | undefined;
+  for (const key of keysToWalk(source)) {
+    const value = record[key];
+    if (value === undefined) continue;
+    const redacted = SECRET_LOG_KEYS.has(key.toLowerCase()) ? LOG_CENSOR : redactValue(value, ancestors);
+    if (redacted !== value) {
+      changes ??= new Map();
+      changes.set(key, redacted);
+    }
+  }
+  ancestors.pop();
+  return changes === undefined ? source : copyWith(source, changes);
+}
+
+/** What pino prints of an object: its own enumerable keys, and for an error also the aggregated `errors`. */
+function keysToWalk(source: object): string[] {
+  const keys = Object.keys(source);
+  if (source instanceof Error && Array.isArray((source as { errors?: unknown }).errors) && !keys.includes("errors")) {
+    keys.push("errors");
+  }
+  return keys;
+}
+
+function copyWith(source: object, changes: ReadonlyMap<string, unknown>): object {
+  if (!(source instanceof Error)) {
+    // Class instances become plain objects: JSON.stringify prints their own enumerable keys either way.
+    const copy: Record<string, unknown> = { ...source };
+    for (const [key, value] of changes) copy[key] = value;
+    return copy;
+  }
+  // An error stays an error (same prototype, message, stack, cause), so pino's err serializer still formats it.
+  const copy = Object.assign(Object.create(Object.getPrototypeOf(source)) as Error, source);
+  for (const key of ["message", "stack", "cause"] as const) {
+    if (Object.hasOwn(source, key) && !Object.hasOwn(copy, key)) {
+      Object.defineProperty(copy, key, { value: source[key], writable: true, configurable: true, enumerable: false });
+    }
+  }
+  for (const [key, value] of changes) {
+    Object.defineProperty(copy, key, { value, writable: true, configurable: true, enumerable: key !== "errors" });
+  }
+  return copy;
+}

@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { DestinationStream } from "pino";
+import { MAX_REDACTION_DEPTH } from "../../app/log-redaction.ts";
+import { createLogger } from "../../app/logging.ts";
+
+interface CapturedLogs {
+  logger: ReturnType<typeof createLogger>;
+  /** The lines as written. */
+  raw: string[];
+  /** The lines parsed, as they are now. */
+  lines: () => Record<string, unknown>[];
+}
+
+function capturingLogger(): CapturedLogs {
+  const raw: string[] = [];
+  const destination: DestinationStream = { write: (line: string) => void raw.push(line) };
+  const logger = createLogger({ destination, level: "debug" });
+  return { logger, raw, lines: () => raw.map((line) => JSON.parse(line) as Record<string, unknown>) };
+}
+
+/** `{ a: { a: ... { [key]: value } } }` with the key at `depth` (1: a top-level key). */
+function nestAt(depth: number, key: string, value: unknown): Record<string, unknown> {
+  let object: Record<string, unknown> = { [key]: value, kept: `visible-${depth}` };
+  for (let level = 1; level < depth; level++) object = { a: object };
+  return object;
+}
+
+const SECRET_KEYS = ["authorization", "Authorization", "apiKey", "api_key", "apiToken", "token", "password", "secret"];
+
+test("a secret key is censored at every depth from 1 to 6, the rest of the object kept", () => {
+  const { logger, lines, raw } = capturingLogger();
+  for (const key of SECRET_KEYS) {
+    for (let depth = 1; depth <= 6; depth++) logger.info(nestAt(depth, key, `s3cr3t-${key}-${depth}`), "line");
+  }
+  assert.equal(raw.length, SECRET_KEYS.length * 6);
+  for (const line of raw) assert.doesNotMatch(line, /s3cr3t/);
+  lines().forEach((line, index) => {
+    const depth = (index % 6) + 1;
+    let node = line;
+    for (let level = 1; level < depth; level++) node = node.a as Record<string, unknown>;
+    assert.equal(node[SECRET_KEYS[Math.floor(index / 6)]!], "[redacted]");
+    assert.equal(node.kept, `visible-${depth}`);
+  });
+});
+
+test("headers, config and engine options objects log censored; the caller's object is not changed", () => {
+  const { logger, lines } = capturingLogger();
+  const logged = {
+    request: { headers: { Authorization: "Bearer abc", "content-type": "application/json" } },
+    config: { http: { apiToken: "tok-1" }, engine: { apiKey: "sk-1", urls: ["http://e:8000"] } },
+    engineOptions: [{ api_key: "sk-2", model: "m" }],
+  };
+  logger.warn(logged, "snapshot");
+  const line = lines()[0] as {
+    request: { headers: Record<string, string> };
+    config: { http: Record<string, string>; engine: Record<string, unknown> };
+    engineOptions: Record<string, string>[];
+  };
+  assert.deepEqual(line.request.headers, { Authorization: "[redacted]", "content-type": "application/json" });
+  assert.deepEqual(line.config, {
+    http: { apiToken: "[redacted]" },
+    engine: { apiKey: "[redacted]", urls: ["http://e:8000"] },
+  });
+  assert.deepEqual(line.engineOptions, [{ api_key: "[redacted]", model: "m" }]);
+  assert.equal(logged.request.headers.Authorization, "Bearer abc");
+  assert.equal(logged.config.engine.apiKey, "sk-1");
+});
+
+test("an error's properties are censored and it is still logged as an error", () => {
+  const { logger, lines, raw } = capturingLogger();
+  const error = Object.assign(new Error("engine refused"), {
+    code: "E_ENGINE",
+    options: { headers: { authorization: "Bearer sk-3" }, password: "pw" },
+  });
+  logger.child({ component: "engine" }).error({ err: error }, "call failed");
+  assert.doesNotMatch(raw[0]!, /sk-3|"pw"/);
+  const err = lines()[0]!.err as Record<string, unknown>;
+  assert.equal(err.type, "Error");
+  assert.equal(err.message, "engine refused");
+  assert.match(String(err.stack), /^Error: engine refused\n/);
+  assert.equal(err.code, "E_ENGINE");
+  assert.deepEqual(err.options, { headers: { authorization: "[redacted]" }, password: "[redacted]" });
+  assert.equal(error.options.password, "pw");
+});
+
+test("circular, very deep and hostile objects log without throwing and without their secrets", () => {
+  const { logger, lines, raw } = capturingLogger();
+  const circular: Record<string, unknown> = { token: "loop-secret" };
+  circular.self = circular;
+  logger.info({ circular }, "circular");
+  assert.deepEqual(lines()[0]!.circular, { token: "[redacted]", self: "[Circular]" });
+
+  logger.info(nestAt(MAX_REDACTION_DEPTH + 8, "secret", "deep-secret"), "deep");
+  assert.doesNotMatch(raw[1]!, /deep-secret/);
+  assert.match(raw[1]!, /nested too deep/);
+
+  const hostile = {
+    get secretHolder(): never {
+      throw new Error("getter refused");
+    },
+  };
+  logger.info({ hostile }, "hostile");
+  assert.equal(lines()[2]!.logRedactionFailed, "getter refused");
+  assert.equal(lines()[2]!.msg, "hostile");
+});
