@@ -117,7 +117,11 @@ export interface BrokerLimits {
   authFailuresPerAddress: number;
   /** One failed authentication of an address is forgiven every this many ms. Default 3000 (20 a minute). */
   authFailureRefillMs: number;
-  /** How long a blocked address's CONNECTs get CONNACK 5 without any verification, in ms. Default 60000. */
+  /**
+   * How long a blocked address's CONNECTs get CONNACK 5 without any verification, in ms; at least
+   * `authFailureRefillMs` (while `authFailuresPerAddress` is not 0), so a block ends with a failure forgiven. Default
+   * 60000.
+   */
   authBlockMs: number;
 }
 
@@ -351,6 +355,11 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
     authFailureRefillMs: checkInt("limits.authFailureRefillMs", l.authFailureRefillMs, 1),
     authBlockMs: checkInt("limits.authBlockMs", l.authBlockMs, 1),
   };
+  // A block shorter than one refill ends with no failure forgiven yet: the address, no longer blocked, would have every
+  // CONNECT refused as server-busy (CONNACK 3) until the refill, under the wrong reason and longer than asked.
+  if (limits.authFailuresPerAddress > 0 && limits.authBlockMs < limits.authFailureRefillMs) {
+    fail("limits.authBlockMs", `must be at least limits.authFailureRefillMs (${limits.authFailureRefillMs})`);
+  }
   if (options.anonymous !== undefined && typeof options.anonymous !== "boolean") fail("anonymous", "must be a boolean");
   return {
     host,

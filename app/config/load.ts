@@ -230,6 +230,7 @@ function crossChecks(config: BridgeConfig, sources: ReadonlyMap<string, string>)
       issues.push({ field, message, source: sourceOf(sources, field) });
     }
   }
+  issues.push(...authBlockChecks(config, sources));
   // A setting of the TLS listener given without the listener (no certificate and key): a mistake, not a silent no-op
   // (the operator who gave `--tls-port` or `--tls-ca` believes devices can connect over TLS).
   if (tls.certFile === undefined && tls.keyFile === undefined) {
@@ -247,6 +248,28 @@ function crossChecks(config: BridgeConfig, sources: ReadonlyMap<string, string>)
     }
   }
   return issues;
+}
+
+/**
+ * A block shorter than one refill ends with no failed authentication forgiven yet, so the address would be refused as
+ * server-busy after it (the broker refuses the pair too). Irrelevant while the per-address limit is off.
+ */
+function authBlockChecks(config: BridgeConfig, sources: ReadonlyMap<string, string>): ConfigIssue[] {
+  const { authFailuresPerAddress, authBlockMs, authFailureRefillMs } = config.mqtt.limits;
+  if (authFailuresPerAddress === 0 || authBlockMs >= authFailureRefillMs) return [];
+  const block = "mqtt.limits.authBlockMs";
+  const refill = "mqtt.limits.authFailureRefillMs";
+  // Blame the one the operator set, as for the HTTP timeouts: a refill raised past the default block is the mistake.
+  if (sources.has(block) || !sources.has(refill)) {
+    return [
+      {
+        field: block,
+        message: `must be at least ${refill} (${authFailureRefillMs})`,
+        source: sourceOf(sources, block),
+      },
+    ];
+  }
+  return [{ field: refill, message: `must not exceed ${block} (${authBlockMs})`, source: sourceOf(sources, refill) }];
 }
 
 /**

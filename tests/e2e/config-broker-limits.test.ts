@@ -35,4 +35,40 @@ describe("mqtt.limits and the broker", () => {
       assert.doesNotThrow(() => resolveBrokerOptions({ host, dataDir: "unused", limits: loaded.config.mqtt.limits }));
     }
   });
+
+  test("an address block shorter than one failure refill is refused by the config and the broker, naming both", () => {
+    // Such a block ended with no failure forgiven yet: the address, no longer blocked, got CONNACK 3 (server busy)
+    // for every CONNECT until the refill.
+    const shortBlock = loadConfig({ overrides: { mqtt: { limits: { authBlockMs: 1000 } } } });
+    assert.equal(shortBlock.ok, false);
+    if (!shortBlock.ok) {
+      assert.deepEqual(shortBlock.issues.map(formatConfigIssue), [
+        "config error: mqtt.limits.authBlockMs must be at least mqtt.limits.authFailureRefillMs (3000) (from overrides)",
+      ]);
+    }
+    const slowRefill = loadConfig({ overrides: { mqtt: { limits: { authFailureRefillMs: 120_000 } } } });
+    assert.equal(slowRefill.ok, false);
+    if (!slowRefill.ok) {
+      assert.deepEqual(slowRefill.issues.map(formatConfigIssue), [
+        "config error: mqtt.limits.authFailureRefillMs must not exceed mqtt.limits.authBlockMs (60000) (from overrides)",
+      ]);
+    }
+    const limits = { authBlockMs: 1000, authFailureRefillMs: 3000 };
+    assert.throws(
+      () => resolveBrokerOptions({ host, dataDir: "unused", limits }),
+      (err: Error & { details?: unknown }) =>
+        err.message === "broker option limits.authBlockMs must be at least limits.authFailureRefillMs (3000)" &&
+        JSON.stringify(err.details) === JSON.stringify({ field: "limits.authBlockMs" }),
+    );
+    // Equal is enough (one failure forgiven as the block ends), and without a per-address limit neither matters.
+    for (const accepted of [
+      { authBlockMs: 3000, authFailureRefillMs: 3000 },
+      { authFailuresPerAddress: 0, authBlockMs: 1000, authFailureRefillMs: 3000 },
+    ]) {
+      const loaded = loadConfig({ overrides: { mqtt: { limits: accepted } } });
+      assert.ok(loaded.ok);
+      if (!loaded.ok) continue;
+      assert.doesNotThrow(() => resolveBrokerOptions({ host, dataDir: "unused", limits: loaded.config.mqtt.limits }));
+    }
+  });
 });
