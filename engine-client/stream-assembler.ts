@@ -4,6 +4,7 @@
  * to `arguments`), so they are assembled here and emitted whole when the choice finishes.
  */
 import type { ChatStreamEvent, ChatToolCall, ChatUsage } from "../agents/engine.ts";
+import { unwrapTgiToolEnvelope } from "./tgi-tool-envelope.ts";
 import { asObject, parseUsage } from "./wire.ts";
 
 interface PartialCall {
@@ -41,6 +42,8 @@ export class StreamAssembler {
           events.push({ type: "text", text: delta.content });
         }
         if (Array.isArray(delta.tool_calls)) this.#addToolFragments(delta.tool_calls);
+        // TGI before 3.2 streams one fragment as the object itself, not in a list: the same fragment, read alike.
+        else if (asObject(delta.tool_calls) !== undefined) this.#addToolFragments([delta.tool_calls]);
       }
       if (typeof choice.finish_reason === "string") {
         this.#finishReason = choice.finish_reason;
@@ -96,7 +99,7 @@ export class StreamAssembler {
         name: call.name,
         arguments: call.arguments,
       };
-      return { type: "tool-call", call: complete };
+      return { type: "tool-call", call: unwrapTgiToolEnvelope(complete) };
     });
   }
 }
