@@ -4,15 +4,12 @@
  */
 import fs from "node:fs";
 import { performance } from "node:perf_hooks";
+import { percentileOfSorted } from "../percentile.ts";
 import { ids, runtimeFor, throughput } from "./throughput.ts";
 import { nullTransport } from "./workload.ts";
 // The tests' manual clock (dev-only code like this bench): the memory phase lets every agent reach its idle timeout
 // at once (all DBs closed) by moving it.
 import { ManualClock } from "../../tests/support/manual-clock.ts";
-
-function percentile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
 
 /** Latency of an event on a hibernated agent (wake + onStart + event + commit) vs on an active one. */
 async function wakeLatency(p: { dataDir: string; agents: number; lockingMode?: string }): Promise<object> {
@@ -43,12 +40,12 @@ async function wakeLatency(p: { dataDir: string; agents: number; lockingMode?: s
   await rt2.shutdown();
   for (const a of [wakes, cold, hot]) a.sort((x, y) => x - y);
   return {
-    wakeOpenP50: percentile(wakes, 0.5),
-    wakeOpenP99: percentile(wakes, 0.99),
-    coldEventP50: percentile(cold, 0.5),
-    coldEventP99: percentile(cold, 0.99),
-    hotEventP50: percentile(hot, 0.5),
-    hotEventP99: percentile(hot, 0.99),
+    wakeOpenP50: percentileOfSorted(wakes, 50),
+    wakeOpenP99: percentileOfSorted(wakes, 99),
+    coldEventP50: percentileOfSorted(cold, 50),
+    coldEventP99: percentileOfSorted(cold, 99),
+    hotEventP50: percentileOfSorted(hot, 50),
+    hotEventP99: percentileOfSorted(hot, 99),
   };
 }
 

@@ -7,6 +7,7 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import pino from "pino";
 import { type AgentRuntime, createRuntime } from "../../agents/index.ts";
+import { median } from "../percentile.ts";
 import { BenchAgent, RawBaseline } from "./workload.ts";
 
 const logger = pino({ level: "silent" });
@@ -136,11 +137,6 @@ function baselineRound(base: RawBaseline, c: ThroughputCase, inFlight = 1): Roun
 /** Every raw side of a case: the baseline, then the case's extra raw sides. */
 function rawSides(c: ThroughputCase): Array<[string, RawSettings]> {
   return [["baseline", {}], ...Object.entries(c.raw ?? {})];
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
 }
 
 /** Median and best of a side's rounds, wall-clock and per CPU-second. */

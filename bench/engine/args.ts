@@ -1,22 +1,10 @@
-/** Command-line options and percentiles shared by the engine benchmarks (index.ts, bridge.ts, overhead.ts). */
+/** Command-line options and per-mode summaries shared by the engine benchmarks (index.ts, bridge.ts, overhead.ts). */
+import { percentile, percentileOfSorted } from "../percentile.ts";
 
 /** The value after `--name` on the command line, or `fallback`. */
 export function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
-}
-
-/** Nearest-rank percentile `p` (0-100) of `sorted`, which is in ascending order. */
-function rank(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
-
-/** Nearest-rank percentile `p` (0-100) of `values`. */
-export function percentile(values: number[], p: number): number {
-  return rank(
-    [...values].sort((a, b) => a - b),
-    p,
-  );
 }
 
 /**
@@ -38,7 +26,7 @@ export function medianOfRounds<T extends object>(rows: readonly T[]): T {
 /** The p50 and p99 of `values` (nearest rank), sorting once. */
 export function p50p99(values: number[]): { p50: number; p99: number } {
   const sorted = [...values].sort((a, b) => a - b);
-  return { p50: rank(sorted, 50), p99: rank(sorted, 99) };
+  return { p50: percentileOfSorted(sorted, 50), p99: percentileOfSorted(sorted, 99) };
 }
 
 /** Whether `--name` is on the command line (a switch without a value). */

@@ -10,7 +10,8 @@ import { Cleanup } from "../fleet/cleanup.ts";
 import { machineLine } from "../machine.ts";
 import { spawn } from "node:child_process";
 import net from "node:net";
-import { flag, option, percentile } from "./args.ts";
+import { percentile } from "../percentile.ts";
+import { flag, option } from "./args.ts";
 
 if (flag("echo")) {
   const server = net.createServer((socket) => {

@@ -4,7 +4,7 @@
  * with the interval it could lie in, not as a bare number. Deterministic: the resamples are drawn by `unitOf`
  * (length-plan.ts) from the resample and draw numbers alone, so the same values give the same interval.
  */
-import { percentile } from "./args.ts";
+import { percentile } from "../percentile.ts";
 import { unitOf } from "./length-plan.ts";
 
 /** The bootstrap's own stream of `unitOf`, apart from the answer lengths' (0) and the think times'. */

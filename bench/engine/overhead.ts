@@ -11,6 +11,7 @@ import { machineLine } from "../machine.ts";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createEngineClient } from "../../engine-client/index.ts";
+import { median } from "../percentile.ts";
 import { option } from "./args.ts";
 import { createDirectCaller } from "./direct.ts";
 
@@ -26,8 +27,6 @@ function cannedStream(tokens: number): string {
   body += `data: ${JSON.stringify({ id: "chatcmpl-x", choices: [], usage: { prompt_tokens: 20, completion_tokens: tokens, prompt_tokens_details: { cached_tokens: 0 } } })}\n\n`;
   return `${body}data: [DONE]\n\n`;
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 async function main(): Promise<void> {
   // Stops by itself: it runs in under a minute.

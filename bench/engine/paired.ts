@@ -6,7 +6,7 @@
  * rotates too, so no mode always runs right after another. With a second bridge (`--compare-bin`), each group is
  * one direct request and one request through each bridge, so two builds are compared against the same direct calls.
  */
-import { percentile } from "./args.ts";
+import { percentile } from "../percentile.ts";
 import { type MedianWithInterval, medianWithInterval } from "./median-ci.ts";
 import type { BenchMode, BenchPrompt } from "./modes.ts";
 

@@ -15,6 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { openAgentDatabase, type StorageSettings } from "../../agents/storage.ts";
+import { percentileOfSorted } from "../percentile.ts";
 
 const agents = Number(process.argv[2] ?? 100);
 const rounds = Number(process.argv[3] ?? 600);
@@ -29,10 +30,6 @@ const TELEMETRY = `CREATE TABLE IF NOT EXISTS telemetry (id INTEGER PRIMARY KEY 
   metric TEXT NOT NULL, kind TEXT NOT NULL, value REAL, value_text TEXT, value_blob BLOB, unit TEXT);
   CREATE INDEX IF NOT EXISTS telemetry_metric_ts ON telemetry (metric, ts);
   CREATE INDEX IF NOT EXISTS telemetry_ts ON telemetry (ts);`;
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] ?? 0;
-}
 
 function commitRun(dir: string, variant: "uniform" | "staggered") {
   const dbs = Array.from({ length: agents }, (_, i) => {
@@ -67,9 +64,9 @@ function commitRun(dir: string, variant: "uniform" | "staggered") {
     variant,
     commits: times.length,
     wallMs,
-    p50: quantile(times, 0.5),
-    p99: quantile(times, 0.99),
-    p999: quantile(times, 0.999),
+    p50: percentileOfSorted(times, 50),
+    p99: percentileOfSorted(times, 99),
+    p999: percentileOfSorted(times, 99.9),
     max: times[times.length - 1] ?? 0,
     over20ms: times.filter((t) => t > 20).length,
     worstRound: Math.max(...roundMs),
@@ -113,7 +110,7 @@ function createRun(dir: string, variant: "before" | "now", n: number) {
   open.sort((a, b) => a - b);
   close.sort((a, b) => a - b);
   const sum = (a: number[]) => a.reduce((x, y) => x + y, 0);
-  return { variant, n, openP50: quantile(open, 0.5), closeP50: quantile(close, 0.5), totalMs: sum(open) + sum(close) };
+  return { variant, n, openP50: percentileOfSorted(open, 50), closeP50: percentileOfSorted(close, 50), totalMs: sum(open) + sum(close) };
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "agent-db-costs-"));

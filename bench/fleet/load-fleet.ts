@@ -7,6 +7,7 @@
  */
 import { getCodec } from "../../codecs/index.ts";
 import { defaultSocketFactory, LeanConnection } from "../../firmware-sim/mqtt/lean-connection.ts";
+import { percentileOfSorted } from "../percentile.ts";
 import type { ConnectCommand, ConnectReply, RunCommand, RunReply } from "./driver-protocol.ts";
 
 const cbor = getCodec("cbor");
@@ -234,8 +235,8 @@ function sleep(ms: number): Promise<void> {
 function summarize(values: number[]): RunReply["latencyMs"] {
   if (values.length === 0) return { p50: Number.NaN, p90: Number.NaN, p99: Number.NaN, max: Number.NaN, mean: Number.NaN };
   const sorted = Float64Array.from(values).sort();
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  const at = (p: number) => percentileOfSorted(sorted, p);
   let sum = 0;
   for (const v of sorted) sum += v;
-  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: sorted[sorted.length - 1] ?? Number.NaN, mean: sum / sorted.length };
+  return { p50: at(50), p90: at(90), p99: at(99), max: sorted[sorted.length - 1] ?? Number.NaN, mean: sum / sorted.length };
 }
