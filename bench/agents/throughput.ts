@@ -8,6 +8,7 @@ import { performance } from "node:perf_hooks";
 import pino from "pino";
 import { type AgentRuntime, createRuntime } from "../../agents/index.ts";
 import { median } from "../percentile.ts";
+import { rotated } from "../round-order.ts";
 import { BenchAgent, RawBaseline } from "./workload.ts";
 
 const logger = pino({ level: "silent" });
@@ -229,8 +230,9 @@ function wavedSides(c: ThroughputCase, dir: string): Record<string, Side> {
 }
 
 /**
- * Interleaved rounds in one process: baseline, then each runtime setting, repeated; medians. Interleaving keeps a
- * shared machine's changing load from favouring one side.
+ * Interleaved rounds in one process: baseline, then each runtime setting, the order rotated by one every round;
+ * medians. Interleaving keeps a shared machine's changing load from favouring one side, and rotating keeps any one
+ * side from always running first or always right after the same other side.
  */
 export async function throughput(c: ThroughputCase): Promise<object> {
   // Creates the files and tables and warms the code, untimed.
@@ -241,8 +243,9 @@ export async function throughput(c: ThroughputCase): Promise<object> {
   const sides = c.agents > MAX_OPEN ? wavedSides(c, template) : await residentSides(c, template);
   const results: Record<string, Array<RoundResult & { eventsPerCommit?: number }>> = {};
   try {
+    const named = Object.entries(sides);
     for (let r = 0; r < c.rounds; r++) {
-      for (const [name, side] of Object.entries(sides)) {
+      for (const [name, side] of rotated(named, r)) {
         results[name] ??= [];
         results[name].push(await side.round());
       }

@@ -30,6 +30,7 @@ import path from "node:path";
 import { Cleanup } from "../fleet/cleanup.ts";
 import { describeMachine, machineLine } from "../machine.ts";
 import { sampleProcess } from "../fleet/proc.ts";
+import { rotated } from "../round-order.ts";
 import { nodeFlagsOption, type Target, startBridge, startScriptTarget } from "../fleet/targets.ts";
 import { agentShapedPrompt } from "./agent-prompt.ts";
 import { type BridgeMode, bridgeMode } from "./bridge-mode.ts";
@@ -251,9 +252,7 @@ async function main(): Promise<void> {
       const perMode = new Map<string, Row[]>();
       for (let round = 0; round < rounds; round++) {
         // Rotated from round to round, so no mode always runs first (two modes: they alternate).
-        const turn = (index + round) % modes.length;
-        const ordered = [...modes.slice(turn), ...modes.slice(0, turn)];
-        for (const mode of ordered) {
+        for (const mode of rotated(modes, index + round)) {
           const row = await runMode(sim.url, mode, concurrency, `c${concurrency}r${round}`, pidOf(mode));
           perMode.set(mode.name, [...(perMode.get(mode.name) ?? []), row]);
         }
