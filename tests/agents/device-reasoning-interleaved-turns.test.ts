@@ -128,3 +128,36 @@ test("after an approval and a restart, a turn replays the history it began with,
   resumed.reply({ text: "The door is open." });
   await finalFrame(dev, "act");
 });
+
+test("a turn answered late, numbered below the history window, is in the next question's history", async () => {
+  const engine = scriptedEngine();
+  const h = harness(engine, { maxHistoryTurns: 8 });
+  const dev = await h.open("late-i2", "cbor");
+  (await ask(h, dev, engine, "act", "Open the door")).reply({ tool: "send_command", args: '{"name":"open"}' });
+  const [approvalId] = await pendingApprovals(h, "late-i2", 1);
+  // Turns 2 to 12 are answered while turn-1 waits: by their numbers, the window is past turn-1 for good.
+  let previous: readonly ChatMessage[] = [];
+  for (let n = 2; n <= 12; n++) {
+    const call = await ask(h, dev, engine, `q${n}`, `Question q${n}?`);
+    previous = call.request.messages;
+    call.reply({ text: `Answer q${n}.` });
+    await finalFrame(dev, `q${n}`);
+  }
+  await h.call("late-i2", "resolveApproval", approvalId, true);
+  (await engine.call(12)).reply({ text: "The door is open." });
+  await finalFrame(dev, "act");
+  const next = await ask(h, dev, engine, "q13", "Is it open?");
+  assert.deepEqual(questionsOf(next.request.messages), [
+    "Question q9?",
+    "Question q10?",
+    "Question q11?",
+    "Question q12?",
+    "Open the door",
+    "Is it open?",
+  ]);
+  assert.equal(next.request.messages.at(-2)?.content, "The door is open.");
+  // Placed by the order turns finished in, the window did not jump for it: the previous prompt is this one's prefix.
+  assert.deepEqual(next.request.messages.slice(0, previous.length), previous);
+  next.reply({ text: "Yes." });
+  await finalFrame(dev, "q13");
+});

@@ -108,7 +108,7 @@ test("the history window is placed without a scan of the finished turns once the
       await waitFor(() => dev.frames("reason").find((f) => f.id === id && f.fin === true), `final frame of ${id}`);
     }
     spy.on = false;
-    const scans = spy.executed.filter((s) => /FROM reason_turns\s+WHERE status = 'done'/.test(s));
+    const scans = spy.executed.filter((s) => /FROM reason_turns\s+WHERE \+status = 'done'/.test(s));
     assert.ok(scans.length <= 1, `${scans.length} scans for the newest done turn`);
     // The third question's prompt carries the first two as its history.
     const body = env.sim.requests().at(-1)?.body as { messages: Array<{ role: string; content: string }> };

@@ -519,11 +519,10 @@ describe("reasoning turns", () => {
       const { counted, statements } = recordingSql(sql);
       let now = NOW;
       const turns = new TurnStore(counted, () => now);
-      /** What the history window is based on, as the database says it. */
+      /** What the history window is based on, as the database says it: the newest done turn's finish order. */
       const stored = () =>
         Number(
-          sql<{ n: number | null }>`SELECT MAX(CAST(substr(id, 6) AS INTEGER)) AS n FROM reason_turns
-            WHERE status = 'done'`[0]?.n ?? 0,
+          sql<{ n: number | null }>`SELECT MAX(finish_order) AS n FROM reason_turns WHERE status = 'done'`[0]?.n ?? 0,
         );
       const check = (what: string) => assert.equal(turns.newestDone(), stored(), what);
       const ask = (): string => {
@@ -548,10 +547,7 @@ describe("reasoning turns", () => {
       check("the newest done ended again as cancelled");
       turns.finish(third, "done", "stop");
       check("and done again");
-      const reads = () =>
-        statements.filter((t) =>
-          /MAX\(CAST\(substr\(id, 6\) AS INTEGER\)\) AS n FROM reason_turns\s+WHERE status = 'done'/.test(t),
-        );
+      const reads = () => statements.filter((t) => /FROM reason_turns\s+WHERE \+status = 'done'/.test(t));
       // Known open, as in an agent (every question asks for its busy checks before its turn opens).
       turns.open.runningCount("device");
       const before = reads().length;
@@ -561,6 +557,11 @@ describe("reasoning turns", () => {
       turns.startRound(fourth, "task-again");
       turns.finish(fourth, "done", "stop");
       check("a turn that waited, then ended done");
+      // Asked before a turn that ends done first, it ends done last: the newest done one, though not the newest asked.
+      const late = ask();
+      turns.finish(ask(), "done", "stop");
+      turns.finish(late, "done", "stop");
+      check("a turn asked first, ended done last");
       assert.equal(reads().length, before, "an open turn's writes and a done end read nothing");
       // Newer failed turns push the done ones out: the newest done turn is pruned with them.
       for (let i = 0; i < 2; i++) turns.finish(ask(), "interrupted", "error");
@@ -752,6 +753,51 @@ describe("reasoning turns", () => {
     }
   });
 
+  test("after the upgrade to finish_order the window drops no more of the last prompt's turns than a jump", () => {
+    // Before migration 9 the window was placed by turn number, which counts every turn ever asked (pruned ones too);
+    // finish_order counts the turns stored at the upgrade. So the window's steps fall elsewhere from then on: the
+    // first prompt after the upgrade may carry fewer or more of the turns (one recompute of them, as at a step), but
+    // always the newest quarter of the window, where a step keeps one turn of the last prompt besides the new one.
+    for (const stored of [3, 10, 25]) {
+      for (let last = stored; last < stored + 15; last++) {
+        const db = new Database(":memory:");
+        try {
+          db.exec(DEVICE_SCHEMA_V3_DDL);
+          const turn = db.prepare(`INSERT INTO reason_turns (id, request_id, conn_id, question, context, status,
+            stream, max_tokens, created_at) VALUES (?, ?, 'c1', 'q', 'ctx', 'done', 1, 64, ${NOW})`);
+          const message = db.prepare(
+            `INSERT INTO conversation (turn_id, role, content, created_at) VALUES (?, ?, 'm', ${NOW})`,
+          );
+          const ids: string[] = [];
+          for (let n = last - stored + 1; n <= last; n++) {
+            ids.push(`turn-${n}`);
+            turn.run(`turn-${n}`, `r-${n}`);
+            message.run(`turn-${n}`, "user");
+            message.run(`turn-${n}`, "assistant");
+          }
+          const sql = (<Row>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => {
+            const stmt = db.prepare(strings.join("?"));
+            if (stmt.reader) return stmt.all(...values) as Row[];
+            stmt.run(...values);
+            return [];
+          }) as SqlTag;
+          // What the last prompt before the upgrade carried: the turns numbered above the base of the newest one.
+          const base = historyWindowBase(last, 8);
+          const before = ids.filter((id) => Number(id.slice(5)) > base);
+          migrateDeviceSchema(sql);
+          const after = new ConversationStore(sql, () => NOW, 1000)
+            .history(8, new TurnStore(sql, () => NOW).newestDone())
+            .map((t) => t.turnId);
+          const what = `${stored} turns stored, the newest turn-${last}: ${before} before, ${after} after`;
+          assert.deepEqual(after, ids.slice(-after.length), `the newest turns, in order; ${what}`);
+          assert.ok(after.length >= Math.min(2, before.length), `at least a quarter of the window; ${what}`);
+        } finally {
+          db.close();
+        }
+      }
+    }
+  });
+
   test("the history lists turns in the order they finished, even after the wall clock went back", () => {
     const { sql, close } = memorySql();
     try {
@@ -773,6 +819,70 @@ describe("reasoning turns", () => {
         conversation.history(8).map((turn) => turn.messages[0].content),
         ["first", "second"],
       );
+    } finally {
+      close();
+    }
+  });
+
+  test("a turn that finished late is in the next history, appended, though numbered below the window", () => {
+    const { sql, close } = memorySql();
+    try {
+      const turns = new TurnStore(sql, () => NOW);
+      const conversation = new ConversationStore(sql, () => NOW, 1000);
+      const ask = (): string => {
+        const id = turns.nextId();
+        turns.create(turnInput(id), `task-${id}`);
+        conversation.append(id, { role: "user", content: `question of ${id}` });
+        return id;
+      };
+      const answer = (id: string): void => {
+        conversation.append(id, { role: "assistant", content: `answer of ${id}` });
+        turns.finish(id, "done", "stop");
+      };
+      const window = () => conversation.history(8, turns.newestDone()).map((turn) => turn.turnId);
+      // turn-1 waits for an operator while turns 2 to 12 are answered.
+      const waited = ask();
+      for (let i = 0; i < 11; i++) answer(ask());
+      const before = window();
+      assert.deepEqual(before, ["turn-9", "turn-10", "turn-11", "turn-12"]);
+      answer(waited);
+      assert.deepEqual(window(), [...before, waited], "appended: the prompts before it stay its prefix");
+      assert.deepEqual(
+        conversation.history(8).map((turn) => turn.turnId),
+        window(),
+        "the same window when the store reads the newest done turn itself",
+      );
+      // It moves on with the window as the newest turns do, and pruning (the same order) keeps it as long.
+      for (let i = 0; i < 3; i++) answer(ask());
+      assert.deepEqual(window(), ["turn-9", "turn-10", "turn-11", "turn-12", waited, "turn-13", "turn-14", "turn-15"]);
+      answer(ask());
+      assert.deepEqual(window(), ["turn-15", "turn-16"], "the next step keeps a quarter of the window");
+    } finally {
+      close();
+    }
+  });
+
+  test("the history window and its newest done turn are read along the finish_order index, with no sort", () => {
+    const { sql, close } = memorySql();
+    try {
+      const run: Array<{ strings: TemplateStringsArray; values: SqlValue[] }> = [];
+      const recorded = (<Row>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => {
+        run.push({ strings, values });
+        return sql<Row>(strings, ...values);
+      }) as SqlTag;
+      new ConversationStore(recorded, () => NOW, 1000).history(8);
+      const plans = run.map(({ strings, values }) => {
+        const text = [`EXPLAIN QUERY PLAN ${strings[0]}`, ...strings.slice(1)];
+        const explain = Object.assign(text, { raw: text });
+        return sql<{ detail: string }>(explain, ...values)
+          .map((row) => row.detail)
+          .join("; ");
+      });
+      assert.equal(plans.length, 2, "the newest done turn, then the window");
+      assert.match(plans[0], /^SCAN reason_turns USING INDEX reason_turns_finish_order$/);
+      assert.match(plans[1], /SEARCH t USING INDEX reason_turns_finish_order \(finish_order>\?\)/);
+      assert.match(plans[1], /SEARCH c USING INDEX conversation_turn \(turn_id=\?\)/);
+      assert.doesNotMatch(plans[1], /TEMP B-TREE/);
     } finally {
       close();
     }

@@ -89,19 +89,30 @@ function toEntry(row: MessageRow): ConversationEntry {
 }
 
 /**
- * Turns numbered above the returned base are in the history window: all of them while there are at most `size`,
- * then a window that jumps forward in large steps and never holds more than `size`. A jump drops the oldest turns,
- * which shifts everything after the system message, so the engine recomputes the turns it keeps: each jump keeps
- * only a quarter of the window (at least one turn, for continuity) and the jumps are rare. Measured on the fixed
- * multi-turn workload (tests/agents/device-prefix-cache.test.ts): jumps of half the window held the prefix-cache
- * hit rate near 0.78; keeping a quarter brings it above 0.8.
+ * Done turns whose finish order (reason_turns.finish_order) is above the returned base are in the history window,
+ * `last` being the newest done turn's: all of them while there are at most `size`, then a window that jumps forward
+ * in large steps and never holds more than `size` (a turn that failed takes a place too). A jump drops the oldest
+ * turns, which shifts everything after the system message, so the engine recomputes the turns it keeps: each jump
+ * keeps only a quarter of the window (at least one turn, for continuity) and the jumps are rare. Measured on the
+ * fixed multi-turn workload (tests/agents/device-prefix-cache.test.ts): jumps of half the window held the
+ * prefix-cache hit rate near 0.78; keeping a quarter brings it above 0.8.
  */
-export function historyWindowBase(lastTurn: number, size: number): number {
-  if (lastTurn <= size) return 0;
+export function historyWindowBase(last: number, size: number): number {
+  if (last <= size) return 0;
   // After a jump the window holds `keep` turns, then grows by one per turn up to `size`; the next turn jumps.
   const keep = Math.max(1, Math.floor(size / 4));
   const step = size - keep + 1;
-  return size + 1 - keep + Math.floor((lastTurn - size - 1) / step) * step;
+  return size + 1 - keep + Math.floor((last - size - 1) / step) * step;
+}
+
+/**
+ * The finish order (reason_turns.finish_order) of the newest turn that ended done, 0 when none: what places the
+ * history window. Walks the finish_order index down from the newest finished turn and stops at the first done one.
+ */
+export function newestDoneFinishOrder(sql: SqlTag): number {
+  const [row] = sql<{ n: number | null }>`SELECT finish_order AS n FROM reason_turns
+    WHERE +status = 'done' ORDER BY finish_order DESC LIMIT 1`;
+  return Number(row?.n ?? 0);
 }
 
 /** A finished turn of the history window: its messages and the context snapshot its question was asked with. */
@@ -245,33 +256,30 @@ export class ConversationStore {
    * the order they finished (so the history only ever grows at its end).
    *
    * The window does not slide by one turn per request, which would change the prompt right after the system message
-   * every time and defeat the engine's prefix cache. It moves in steps (see historyWindowBase): between two steps
-   * the history is append-only and consecutive prompts share it. It starts no earlier than the newest turn that was
-   * answered without history.
+   * every time and defeat the engine's prefix cache. It moves in steps (see historyWindowBase) over the finish order
+   * (reason_turns.finish_order), the order pruning deletes turns in: between two steps the history is append-only and
+   * consecutive prompts share it, and a turn that finished late (after an operator's approval, while later turns were
+   * answered) is in the window as the newest turn it is. Placed by turn number instead, such a turn would sit below
+   * the window's base for good, kept by pruning yet in no prompt. The window starts no earlier than the newest turn
+   * that was answered without history.
    *
-   * `newestDone`: the number of the newest turn that ended done, which places the window (TurnStore.newestDone keeps
-   * it in memory); read here when not given.
+   * `newestDone`: the finish order of the newest turn that ended done, which places the window
+   * (TurnStore.newestDone keeps it in memory); read here when not given.
    */
   history(turns: number, newestDone?: number): HistoryTurn[] {
     if (turns <= 0) return [];
-    const last =
-      newestDone ??
-      Number(
-        this.sql<{
-          n: number | null;
-        }>`SELECT MAX(CAST(substr(id, 6) AS INTEGER)) AS n FROM reason_turns WHERE status = 'done'`[0]?.n ?? 0,
-      );
+    const last = newestDone ?? newestDoneFinishOrder(this.sql);
     const base = historyWindowBase(last, turns);
-    // Finish order is the order of each turn's last message (its answer, stored in the event that finishes it), not
-    // finished_at: a wall clock corrected backwards would put the newest turns first, and a parked turn that finished
-    // in the same millisecond as a later one would not be last.
+    // Walks the finish_order index from the base (`+t.status`: not the status index, which holds nearly every turn),
+    // each turn's messages in order by the conversation_turn index: no sort (`t.rowid` tells SQLite the index order
+    // is the whole order). finish_order, not finished_at: a wall clock corrected backwards would put the newest turns
+    // first.
     const rows = this.sql<
       HistoryRow & { turn_without_history: number }
-    >`SELECT c.*, t.context AS turn_context, t.telemetry_mark AS turn_mark, t.without_history AS turn_without_history,
-        MAX(c.id) OVER (PARTITION BY c.turn_id) AS turn_end
-      FROM conversation c JOIN reason_turns t ON t.id = c.turn_id
-      WHERE t.status = 'done' AND CAST(substr(t.id, 6) AS INTEGER) > ${base}
-      ORDER BY turn_end ASC, c.id ASC`;
+    >`SELECT c.*, t.context AS turn_context, t.telemetry_mark AS turn_mark, t.without_history AS turn_without_history
+      FROM reason_turns t JOIN conversation c ON c.turn_id = t.id
+      WHERE t.finish_order > ${base} AND +t.status = 'done'
+      ORDER BY t.finish_order ASC, t.rowid ASC, c.id ASC`;
     const out: HistoryTurn[] = [];
     let fresh = 0;
     for (const row of rows) {

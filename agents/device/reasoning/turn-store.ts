@@ -6,14 +6,10 @@
  */
 import type { ChatUsage } from "../../engine.ts";
 import type { SqlTag } from "../sql.ts";
+import { newestDoneFinishOrder } from "./conversation-store.ts";
 import { isOpenStatus, OpenTurns } from "./open-turns.ts";
 import { type Turn, type TurnRow, type TurnStatus, toTurn, turnOrigin } from "./turn.ts";
 import { SEQ_RESERVE, TurnSeqs } from "./turn-seqs.ts";
-
-/** The number of turn id `turn-N`. */
-function turnNumber(id: string): number {
-  return Number(id.slice(5));
-}
 
 /** Per-agent usage totals (`getUsage()`). */
 export interface UsageTotals {
@@ -44,7 +40,7 @@ export class TurnStore {
   #nextNumber: number | undefined;
   /** Finished turns in the database, counted once and kept exact by `finish` and `prune`; undefined: count again. */
   #finished: number | undefined;
-  /** Number of the newest turn that ended done (0: none); undefined: read it again (`newestDone`). */
+  /** Finish order of the newest turn that ended done (0: none); undefined: read it again (`newestDone`). */
   #newestDone: number | undefined;
 
   /**
@@ -86,16 +82,14 @@ export class TurnStore {
   }
 
   /**
-   * The number of the newest turn that ended done (0 when none), which places the history window
-   * (conversation-store.ts). Every question with history asks, so it is read once per agent and kept exact by the
-   * writes of this store: a turn ending done raises it; pruning that deletes it, a write that may change the status
-   * of a turn that had ended, and a rollback make it read again.
+   * The finish order (reason_turns.finish_order) of the newest turn that ended done (0 when none), which places the
+   * history window (conversation-store.ts). Every question with history asks, so it is read once per agent and kept
+   * exact by the writes of this store: a turn ending done takes the next finish order, so it is the newest done turn;
+   * pruning that deletes it, a write that may change the status of a turn that had ended, and a rollback make it read
+   * again.
    */
   newestDone(): number {
-    this.#newestDone ??= Number(
-      this.sql<{ n: number | null }>`SELECT MAX(CAST(substr(id, 6) AS INTEGER)) AS n FROM reason_turns
-        WHERE status = 'done'`[0]?.n ?? 0,
-    );
+    this.#newestDone ??= newestDoneFinishOrder(this.sql);
     return this.#newestDone;
   }
 
@@ -125,12 +119,12 @@ export class TurnStore {
     if (excess <= 0) return 0;
     // `+status`: not the status index, whose rows would all be read and sorted; the walk stops after `excess` (past
     // the few open turns, whose finish_order is NULL).
-    const old = this.sql<{ id: string }>`SELECT id FROM reason_turns
+    const old = this.sql<{ id: string; finish_order: number }>`SELECT id, finish_order FROM reason_turns
       WHERE +status IN ('done', 'failed', 'cancelled', 'interrupted')
       ORDER BY finish_order ASC LIMIT ${excess}`;
     this.#finished -= old.length;
-    for (const { id } of old) {
-      if (turnNumber(id) === this.#newestDone) this.#newestDone = undefined;
+    for (const { id, finish_order } of old) {
+      if (Number(finish_order) === this.#newestDone) this.#newestDone = undefined;
       this.sql`DELETE FROM conversation WHERE turn_id = ${id}`;
       this.sql`DELETE FROM approvals WHERE turn_id = ${id} AND status != 'pending'`;
       this.sql`DELETE FROM reason_turns WHERE id = ${id}`;
@@ -333,16 +327,16 @@ export class TurnStore {
       WHERE id = ${id} AND status NOT IN ('done', 'failed', 'cancelled', 'interrupted') RETURNING *`;
     if (row !== undefined) {
       if (this.#finished !== undefined) this.#finished++;
-      if (status === "done" && this.#newestDone !== undefined)
-        this.#newestDone = Math.max(this.#newestDone, turnNumber(id));
     } else {
-      // A turn that had ended ends again: it may have been the newest done one, or become one.
+      // A turn that had ended ends again: it may have been the newest done one.
       this.#newestDone = undefined;
       [row] = this.sql<TurnRow>`UPDATE reason_turns SET status = ${status}, finish_reason = ${finishReason},
         task_id = NULL, finished_at = ${this.now()}, seq = COALESCE(${seq}, seq),
         finish_order = (SELECT COALESCE(MAX(finish_order), 0) + 1 FROM reason_turns) WHERE id = ${id} RETURNING *`;
     }
     if (row === undefined) return undefined;
+    // It took the next finish order: ended done, it is the newest done turn (and the history window's last).
+    if (status === "done") this.#newestDone = Number(row.finish_order);
     this.seqs.stored(id, Number(row.seq));
     const turn = toTurn(row);
     this.open.track(id, turn, row.status);

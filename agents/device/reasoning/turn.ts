@@ -75,6 +75,8 @@ export interface TurnRow {
   cached_tokens: number;
   completion_tokens: number;
   finish_reason: string | null;
+  /** The order it finished in among the turns (schema migration 9); null while it has not ended. */
+  finish_order: number | null;
   created_at: number;
 }
 
