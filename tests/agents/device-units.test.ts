@@ -18,15 +18,20 @@ import { decodeValue, deepEqual, mergePatch, shadowDelta } from "../../agents/de
 import { BridgeError } from "../../errors/bridge-error.ts";
 import { DEVICE_SCHEMA_V3_DDL } from "./fixtures/device-schema-v3.ts";
 
-function memorySql(): { sql: SqlTag; close(): void } {
-  const db = new Database(":memory:");
-  const sql = (<Row>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => {
+/** A `sql` tag over `db`, binding booleans as SQLite does not (as 1 and 0). */
+function sqlTagOf(db: Database.Database): SqlTag {
+  return (<Row>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => {
     const stmt = db.prepare(strings.join("?"));
     const params = values.map((v) => (typeof v === "boolean" ? (v ? 1 : 0) : v));
     if (stmt.reader) return stmt.all(...params) as Row[];
     stmt.run(...params);
     return [];
   }) as SqlTag;
+}
+
+function memorySql(): { sql: SqlTag; close(): void } {
+  const db = new Database(":memory:");
+  const sql = sqlTagOf(db);
   migrateDeviceSchema(sql);
   return { sql, close: () => db.close() };
 }
@@ -733,12 +738,7 @@ describe("reasoning turns", () => {
       ])
         turn.run(id, `r-${id}`, status);
       for (const id of ["turn-1", "turn-2", "turn-2", "turn-3", "turn-4", "turn-1"]) message.run(id);
-      const sql = (<Row>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => {
-        const stmt = db.prepare(strings.join("?"));
-        if (stmt.reader) return stmt.all(...values) as Row[];
-        stmt.run(...values);
-        return [];
-      }) as SqlTag;
+      const sql = sqlTagOf(db);
       migrateDeviceSchema(sql);
       const turns = new TurnStore(sql, () => NOW);
       assert.equal(turns.prune(2), 1);
@@ -775,12 +775,7 @@ describe("reasoning turns", () => {
             message.run(`turn-${n}`, "user");
             message.run(`turn-${n}`, "assistant");
           }
-          const sql = (<Row>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => {
-            const stmt = db.prepare(strings.join("?"));
-            if (stmt.reader) return stmt.all(...values) as Row[];
-            stmt.run(...values);
-            return [];
-          }) as SqlTag;
+          const sql = sqlTagOf(db);
           // What the last prompt before the upgrade carried: the turns numbered above the base of the newest one.
           const base = historyWindowBase(last, 8);
           const before = ids.filter((id) => Number(id.slice(5)) > base);
