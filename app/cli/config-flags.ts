@@ -78,7 +78,7 @@ export function exitOnAgentClassError(err: unknown): void {
 
 /**
  * Ends the command when another running bridge holds the data directory (BRIDGE_ERR_DATA_DIR_LOCKED): one `error:`
- * line naming the directory and the holder's pid (or the lock file it could not create), exit 1, a conflict at run
+ * line naming the directory and the holder's pid and host (or the lock file it cannot use), exit 1, a conflict at run
  * time rather than a bad setting. Returns for any other error.
  */
 function exitOnDataDirLocked(err: unknown): void {

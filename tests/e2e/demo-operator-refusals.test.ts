@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { describe, test } from "node:test";
 import { runCli, startBridgeProcess, suiteCleanup } from "./support/bridge-process.ts";
@@ -30,7 +31,11 @@ describe("agent-bridge demo on a data directory it cannot use", () => {
 
     const result = demoOn(dataDir);
     assert.equal(result.status, 1, `stdout: ${result.stdout}\nstderr: ${result.stderr}`);
-    assert.equal(result.stderr, `error: data directory ${dataDir} is in use by pid ${holder.child.pid}\n`);
+    assert.equal(
+      result.stderr,
+      `error: data directory ${dataDir} is in use by pid ${holder.child.pid} on host ${os.hostname()} ` +
+        "(as recorded by the owner, which may run in another container)\n",
+    );
     assertNoFault(result);
     assert.equal((await holder.api("GET", "/healthz")).status, 200, "the holder still serves");
   });

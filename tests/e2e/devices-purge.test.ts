@@ -55,7 +55,10 @@ describe("removing a device: the CLI and the API tell the same story", () => {
     // A running bridge holds the agents' data: --purge removes nothing and points at the API.
     const refused = rm("kept-1", "--purge");
     assert.equal(refused.status, 1);
-    assert.match(refused.stderr, /in use by pid \d+: nothing removed.*DELETE \/api\/devices\/kept-1/);
+    assert.match(
+      refused.stderr,
+      /in use by pid \d+ on host .*container\): nothing removed.*DELETE \/api\/devices\/kept-1/,
+    );
     assert.equal(fs.existsSync(agentFile("kept-1")), true);
 
     const deleted = await bridge.api("DELETE", "/api/devices/kept-1");
