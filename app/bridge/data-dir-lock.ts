@@ -53,7 +53,18 @@ export interface DataDirLock {
 export interface DataDirLockOptions {
   /** Wall-clock time in ms, for the record's `startedAt`. Default `Date.now`. */
   nowMs?: () => number;
+  /** Waits `ms` between tries on a busy lock. Default: blocks the thread (the lock is taken synchronously). */
+  pause?: (ms: number) => void;
 }
+
+/**
+ * How often a start that finds the lock busy tries, and the most it pauses in between (ms, drawn at random). Starts
+ * racing for a free lock can all find it busy at once: each holds SQLite's shared lock for a moment on its way to the
+ * exclusive one, which each other's shared lock then denies. Without another try none of them would run; with it, a
+ * lock that is really held is refused after a few milliseconds.
+ */
+const BUSY_ATTEMPTS = 4;
+const MAX_BUSY_PAUSE_MS = 8;
 
 const LOCKED = "BRIDGE_ERR_DATA_DIR_LOCKED";
 
@@ -70,7 +81,7 @@ export function acquireDataDirLock(dataDir: string, options: DataDirLockOptions 
   const nowMs = options.nowMs ?? Date.now;
   const file = path.resolve(dataDir, LOCK_DATABASE_FILE);
   const ownerFile = path.resolve(dataDir, LOCK_FILE);
-  const db = takeKernelLock(dataDir, file, ownerFile);
+  const db = takeKernelLock(dataDir, file, ownerFile, options.pause ?? blockThread);
   const owner: LockOwner = { pid: process.pid, startedAt: new Date(nowMs()).toISOString(), host: os.hostname() };
   const text = `${JSON.stringify(owner)}\n`;
   try {
@@ -103,17 +114,27 @@ export function acquireDataDirLock(dataDir: string, options: DataDirLockOptions 
   };
 }
 
-function takeKernelLock(dataDir: string, file: string, ownerFile: string): Database.Database {
-  const db = tryKernelLock(dataDir, file);
-  if (db !== undefined) return db;
-  const owner = readOwnerRecord(ownerFile);
-  throw new BridgeError(LOCKED, `data directory ${dataDir} is in use by ${describeOwner(owner, ownerFile)}`, {
-    dataDir,
-    file,
-    ownerFile,
-    ...(owner?.pid === undefined ? {} : { pid: owner.pid }),
-    ...(owner?.host === undefined ? {} : { host: owner.host }),
-  });
+function takeKernelLock(
+  dataDir: string,
+  file: string,
+  ownerFile: string,
+  pause: (ms: number) => void,
+): Database.Database {
+  for (let attempt = 1; ; attempt++) {
+    const db = tryKernelLock(dataDir, file);
+    if (db !== undefined) return db;
+    if (attempt === BUSY_ATTEMPTS) {
+      const owner = readOwnerRecord(ownerFile);
+      throw new BridgeError(LOCKED, `data directory ${dataDir} is in use by ${describeOwner(owner, ownerFile)}`, {
+        dataDir,
+        file,
+        ownerFile,
+        ...(owner?.pid === undefined ? {} : { pid: owner.pid }),
+        ...(owner?.host === undefined ? {} : { host: owner.host }),
+      });
+    }
+    pause(1 + Math.random() * (MAX_BUSY_PAUSE_MS - 1));
+  }
 }
 
 /** The connection holding the lock, or undefined when another connection (of any process) holds it. */
@@ -169,4 +190,8 @@ function cannotLock(dataDir: string, file: string, err: unknown): BridgeError {
 function sqliteCode(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === "string" && code.startsWith("SQLITE_") ? code : undefined;
+}
+
+function blockThread(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }

@@ -2,7 +2,8 @@
  * The data directory lock against holders in other processes, all real: a live holder refuses a start and
  * `devices rm --purge`; a holder killed with SIGKILL, one that is a zombie (exited, never reaped) and one in a pid
  * namespace of its own (another container's, as it were) that died leave the lock free at once, since the kernel
- * drops it with the process. The holder is tests/app/support/lock-holder.ts.
+ * drops it with the process; and of many processes racing for a free lock, exactly one takes it, round after round.
+ * Holders and contenders are tests/app/support/lock-holder.ts and lock-contender.ts.
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -22,6 +23,7 @@ import { hasErrorCode } from "../../errors/index.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const HOLDER = fileURLToPath(new URL("./support/lock-holder.ts", import.meta.url));
+const CONTENDER = fileURLToPath(new URL("./support/lock-contender.ts", import.meta.url));
 const hasProc = fs.existsSync("/proc/self/stat");
 /** Whether an unprivileged process may start one in a new pid namespace here (user namespaces enabled). */
 const canUnshare = hasProc && spawnSync("unshare", ["-rpf", "--mount-proc", "true"]).status === 0;
@@ -173,4 +175,32 @@ describe("the data directory lock held by another process", () => {
     assert.equal(ownerPid(dir), 1, "the record of the killed holder stays");
     assertFree(dir);
   });
+});
+
+const CONTENDERS = 6;
+const ROUNDS = 60;
+/** How far ahead of its sending a round's start time lies: every contender has read it by then (ms). */
+const ROUND_LEAD_MS = 10;
+
+test("of many processes released together on a free lock, exactly one takes it, round after round", async () => {
+  const contenders = Array.from({ length: CONTENDERS }, () => start(process.execPath, ["--import", "tsx", CONTENDER]));
+  const everyLine = () => Promise.all(contenders.map((contender) => contender.nextLine()));
+  const shared = tempDir();
+  for (let round = 1; round <= ROUNDS; round++) {
+    // Every other round on a directory with no lock database yet, so that creating it is raced for too.
+    const dir = round % 2 === 0 ? shared : tempDir();
+    const at = performance.timeOrigin + performance.now() + ROUND_LEAD_MS;
+    for (const { child } of contenders) child.stdin?.write(`take ${dir} ${at}\n`);
+    const outcomes = await everyLine();
+    assert.deepEqual(
+      outcomes.filter((outcome) => outcome !== "won" && outcome !== "refused"),
+      [],
+      `round ${round}: the others are refused with BRIDGE_ERR_DATA_DIR_LOCKED only`,
+    );
+    const winners = contenders.filter((_, index) => outcomes[index] === "won");
+    assert.equal(winners.length, 1, `round ${round}: ${winners.length} winners`);
+    assert.equal(ownerPid(dir), winners[0]?.child.pid, `round ${round}: the record names the winner`);
+    for (const { child } of contenders) child.stdin?.write("release\n");
+    assert.deepEqual(new Set(await everyLine()), new Set(["released"]));
+  }
 });

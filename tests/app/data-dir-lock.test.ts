@@ -1,14 +1,15 @@
 /**
  * The data directory lock's rules within one process: what it leaves in the directory, a second bridge of the same
  * process refused, the owner record only informing (an earlier version's record ignored, an unreadable one named),
- * and a lock database or owner record it cannot use named in a clear refusal. Holders in other processes:
- * tests/app/data-dir-lock-holders.test.ts.
+ * starts that find the lock busy for a moment trying again, and a lock database or owner record it cannot use named
+ * in a clear refusal. Holders in other processes: tests/app/data-dir-lock-holders.test.ts.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
+import Database from "better-sqlite3";
 import { acquireDataDirLock, LOCK_DATABASE_FILE, LOCK_FILE } from "../../app/bridge/data-dir-lock.ts";
 import { hasErrorCode } from "../../errors/index.ts";
 
@@ -33,6 +34,7 @@ function refusedWith(message: string): (err: unknown) => boolean {
 
 const recordedNote = "(as recorded by the owner, which may run in another container)";
 const byThisProcess = `pid ${process.pid} on host ${os.hostname()} ${recordedNote}`;
+const noPause = () => {};
 
 describe("the data directory lock in one process", () => {
   test("holds bridge.lock.db, records its owner in bridge.lock; release removes the record, never the database", () => {
@@ -59,7 +61,10 @@ describe("the data directory lock in one process", () => {
   test("a second lock in the same process is refused, naming this process; free again once released", () => {
     const dir = tempDir();
     const lock = acquireDataDirLock(dir);
-    assert.throws(() => acquireDataDirLock(dir), refusedWith(`data directory ${dir} is in use by ${byThisProcess}`));
+    assert.throws(
+      () => acquireDataDirLock(dir, { pause: noPause }),
+      refusedWith(`data directory ${dir} is in use by ${byThisProcess}`),
+    );
     assert.equal(JSON.parse(fs.readFileSync(lock.ownerFile, "utf8")).pid, process.pid, "the holder's record stays");
     lock.release();
     acquireDataDirLock(dir).release();
@@ -83,7 +88,7 @@ describe("the data directory lock in one process", () => {
     const lock = acquireDataDirLock(dir);
     fs.writeFileSync(lock.ownerFile, "not json");
     assert.throws(
-      () => acquireDataDirLock(dir),
+      () => acquireDataDirLock(dir, { pause: noPause }),
       refusedWith(
         `data directory ${dir} is in use by another process ` +
           `(its owner record ${lock.ownerFile} is missing or unreadable)`,
@@ -91,6 +96,35 @@ describe("the data directory lock in one process", () => {
     );
     lock.release();
     assert.equal(fs.readFileSync(lock.ownerFile, "utf8"), "not json", "a record that is not ours is left alone");
+  });
+
+  test("a start that finds the lock busy tries again after short pauses: a moment's contention is no refusal", () => {
+    const dir = tempDir();
+    acquireDataDirLock(dir).release();
+    // A reader's shared lock, as a racing start holds it for a moment, denies the exclusive lock a start takes.
+    const reader = new Database(path.join(dir, LOCK_DATABASE_FILE));
+    reader.exec("BEGIN");
+    reader.prepare("SELECT count(*) FROM sqlite_master").get();
+    const pauses: number[] = [];
+    const lock = acquireDataDirLock(dir, {
+      pause: (ms) => {
+        pauses.push(ms);
+        reader.exec("COMMIT");
+      },
+    });
+    assert.equal(pauses.length, 1, "taken on the second try");
+    lock.release();
+    reader.close();
+
+    // Held for good: refused after a few pauses of a few ms each.
+    const held = acquireDataDirLock(dir);
+    const waited: number[] = [];
+    assert.throws(
+      () => acquireDataDirLock(dir, { pause: (ms) => waited.push(ms) }),
+      refusedWith(`data directory ${dir} is in use by ${byThisProcess}`),
+    );
+    assert.ok(waited.length >= 1 && waited.every((ms) => ms >= 1 && ms <= 8), `pauses ${waited.join(", ")}`);
+    held.release();
   });
 });
 
@@ -182,6 +216,6 @@ describe("a data directory the lock cannot use", () => {
     );
     assert.deepEqual(fs.readdirSync(dir).sort(), [LOCK_FILE, LOCK_DATABASE_FILE], "no temporary file is left");
     fs.rmdirSync(ownerFile);
-    acquireDataDirLock(dir).release();
+    acquireDataDirLock(dir, { pause: noPause }).release();
   });
 });
