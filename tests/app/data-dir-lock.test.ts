@@ -5,10 +5,12 @@
  * in a clear refusal. Holders in other processes: tests/app/data-dir-lock-holders.test.ts.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { acquireDataDirLock, LOCK_DATABASE_FILE, LOCK_FILE } from "../../app/bridge/data-dir-lock.ts";
 import { hasErrorCode } from "../../errors/index.ts";
@@ -22,6 +24,29 @@ function tempDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "lock-rules-"));
   dirs.push(dir);
   return dir;
+}
+
+/** Runs this file's test named `name` in a child process as the unprivileged user `nobody` (65534), which must pass. */
+function runAsNobody(name: string): void {
+  // Without the parent runner's context variable, the child runs its test instead of reporting to that runner.
+  const { NODE_TEST_CONTEXT: _, ...inherited } = process.env;
+  const childEnv = { ...inherited, HOME: os.tmpdir() };
+  const child = spawnSync(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      "--test",
+      "--test-reporter=spec",
+      `--test-name-pattern=^${name}$`,
+      fileURLToPath(import.meta.url),
+    ],
+    { uid: 65534, gid: 65534, encoding: "utf8", env: childEnv, timeout: 60_000 },
+  );
+  const output = `${child.stdout}${child.stderr}`;
+  assert.equal(child.status, 0, output);
+  // The pattern must have matched this one test, and it must have run, not skipped.
+  assert.match(output, /^ℹ pass 1$/m, output);
 }
 
 function refusedWith(message: string): (err: unknown) => boolean {
@@ -169,9 +194,13 @@ describe("a data directory the lock cannot use", () => {
     );
   });
 
-  test("a read-only data directory is refused, with or without a lock database of an earlier run", {
-    skip: process.getuid?.() === 0 && "root writes in a read-only directory: needs a user other than root",
-  }, () => {
+  // Root writes in a read-only directory, so as root (CI) this test runs itself again as an unprivileged user.
+  const READONLY_TEST = "a read-only data directory is refused, with or without a lock database of an earlier run";
+  test(READONLY_TEST, () => {
+    if (process.getuid?.() === 0) {
+      runAsNobody(READONLY_TEST);
+      return;
+    }
     const fresh = tempDir();
     const used = tempDir();
     acquireDataDirLock(used).release();
