@@ -16,11 +16,17 @@ const DROPPED_IDS_LOGGED = 10;
  */
 export const START_WAKE_CONCURRENCY = 64;
 
-/** Wakes `ids` (agents marked pending at the last stop), at most `limit` at a time; resolves when all have woken. */
+/**
+ * Wakes `ids` (agents marked pending at the last stop), at most `limit` at a time; resolves when all have woken, or
+ * once a shutdown began and the wakes in flight ended. A shutdown waits only for the cells busy as each of its rounds
+ * begins: waking on, the start handed it a new cell as each wake ended, and past its last round (about 6,400 pending
+ * agents at 64 at a time) it closed the latest ones in the middle of their onStart. Those not woken keep their
+ * pending mark, so the next start wakes them.
+ */
 export async function wakePendingAgents(rt: Runtime, ids: readonly string[], limit: number): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < ids.length) {
+    while (next < ids.length && !rt.closing) {
       const id = ids[next++];
       await runEvent(rt, id, { kind: "wake" }, false);
     }
