@@ -70,8 +70,9 @@ export function afterBatch(cell: AgentCell): void {
 export function clearPendingOnLeave(cell: AgentCell): void {
   const alarms = cell.core.alarms;
   if (cell.closed || !cell.inMemory || cell.running) return;
-  // A directory index write refused: the mark makes the next start wake the agent, whose start event puts it back.
-  if (!alarms.isPending(cell.id) || cell.tasks.size > 0 || cell.directoryUnsynced) return;
+  // A refused directory index write whose retry has not landed: the mark makes the next start wake the agent, whose
+  // start event puts it back (after a crash: the retries live in memory only).
+  if (!alarms.isPending(cell.id) || cell.tasks.size > 0 || cell.core.directoryIndex.isUnsynced(cell.id)) return;
   try {
     if (hasQueueItems(cell)) return;
     if (cell.sqlRunner().get("SELECT 1 FROM _bridge_tasks LIMIT 1") === undefined) alarms.clearPending(cell.id);

@@ -1,5 +1,6 @@
 import type { Value } from "../codecs/frames.ts";
 import type { AgentCell } from "./cell.ts";
+import { readDirectoryEntries } from "./directory-index.ts";
 import { reportError, write } from "./cell-scope.ts";
 import { queueProtocol } from "./protocol-output.ts";
 import type { Scope } from "./scope.ts";
@@ -74,16 +75,10 @@ export function directoryPut(cell: AgentCell, kind: string, key: string, value: 
 }
 
 /**
- * A write of the runtime's directory index after commit. One runtime.db refuses is not tried again: the agent's own
- * rows have the entry, and its start event puts the index back from them (events/start.ts). So the pending mark that
- * the change set stays (clearPendingOnLeave): cleared as the agent left memory, nothing woke it at the next start and
- * the index stayed stale until some other event woke it.
+ * A write of the runtime's directory index after commit. One runtime.db refuses is tried again later from the agent's
+ * own rows, read now (directory-index.ts); until it lands, the pending mark that the change set stays
+ * (clearPendingOnLeave), so after a crash the next start wakes the agent and its start event puts the index back.
  */
 export function indexDirectory(cell: AgentCell, writeIndex: () => void): void {
-  try {
-    writeIndex();
-  } catch (err) {
-    cell.directoryUnsynced = true;
-    throw err;
-  }
+  cell.core.directoryIndex.write(cell.id, writeIndex, () => readDirectoryEntries(cell.sqlRunner()));
 }

@@ -60,12 +60,6 @@ export class AgentCell {
    * connections to send the committed state. Null until there is something.
    */
   handover: Handover | null = null;
-  /**
-   * A write of the runtime's directory index for this agent was refused (cell-state.ts, indexDirectory): its pending
-   * mark stays as it leaves memory (clearPendingOnLeave), so the next start wakes it and its start event puts the
-   * index back from its own rows.
-   */
-  directoryUnsynced = false;
 
   // ---------- internal: the cell-*.ts files only ----------
 

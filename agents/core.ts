@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { Value } from "../codecs/frames.ts";
 import type { AlarmIndex } from "./alarm-index.ts";
+import type { DirectoryIndex } from "./directory-index.ts";
 import type { ReasoningEngine } from "./engine.ts";
 import type { AgentEvent, EventOutcome, QueuedEvent } from "./events/types.ts";
 import type { ConnectionTransport } from "./host.ts";
@@ -29,6 +30,8 @@ export interface RuntimeCore {
   /** Agents whose onStart timed out in a row, and the wait before their next wake (start-backoff.ts). */
   readonly startBackoff: StartBackoff;
   readonly db: RuntimeDb;
+  /** The fleet directory's index writes after each commit, and the retries of those runtime.db refuses. */
+  readonly directoryIndex: DirectoryIndex;
   /** Each class's options, by class name (`AgentEnv.config`). */
   readonly agentConfig: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   /** What the embedder wires into each class's agents, by class name (`AgentEnv.wiring`). */

@@ -93,6 +93,7 @@ export function destroyFiles(rt: Runtime, agentId: string): boolean {
     } catch {}
   }
   if (rt.alarms.forget(agentId)) existed = true;
+  rt.core.directoryIndex.forget(agentId);
   const file = path.join(rt.agentsDir, `${agentId}.db`);
   for (const f of [file, `${file}-wal`, `${file}-shm`]) {
     try {

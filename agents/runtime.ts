@@ -4,6 +4,7 @@ import type { Value } from "../codecs/frames.ts";
 import { BridgeError } from "../errors/bridge-error.ts";
 import type { AgentClass } from "./agent.ts";
 import { checkAgentConfig } from "./agent-config-check.ts";
+import { DirectoryIndex } from "./directory-index.ts";
 import { openAgentsDir } from "./data-dir.ts";
 import { AlarmIndex } from "./alarm-index.ts";
 import type { AgentCell } from "./cell.ts";
@@ -137,6 +138,7 @@ export class Runtime implements AgentRuntime {
       alarms: this.alarms,
       startBackoff: new StartBackoff(clock, logger),
       db: this.#db,
+      directoryIndex: new DirectoryIndex(this.#db, clock, logger),
       agentConfig: options.agentConfig ?? {},
       agentWiring: options.agentWiring ?? {},
       transportOf: (id, connectionId) => this.transports.get(id, connectionId),
@@ -253,6 +255,7 @@ export class Runtime implements AgentRuntime {
     if (this.closed) return;
     this.closing = true;
     this.alarms.stop();
+    this.core.directoryIndex.stop();
     clearIdleTimer(this);
     failEventRetries(this);
     // Unfinished tasks keep their rows: the next start reports them through onTaskInterrupted.

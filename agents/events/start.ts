@@ -1,9 +1,8 @@
-import type { Value } from "../../codecs/frames.ts";
 import { type HookKind, withHookTimeLimit } from "../callback-timeout.ts";
 import type { AgentCell } from "../cell.ts";
 import { ConnectionImpl, type ConnectionRow } from "../connection.ts";
 import { indexDirectory } from "../cell-state.ts";
-import { decodeValue } from "../value-codec.ts";
+import { readDirectoryEntries } from "../directory-index.ts";
 import { storedTaskInfo } from "../stored-task-info.ts";
 import { outcomeHookFailed } from "./task.ts";
 
@@ -58,15 +57,10 @@ export async function handleStart(cell: AgentCell, settledTasks?: ReadonlySet<st
     const failed = () => outcomeHookFailed(cell, "onTaskInterrupted", read);
     if (!(await startHook(cell, "onTaskInterrupted", () => agent.onTaskInterrupted(info), failed))) return null;
   }
-  const entries = sql
-    .all<{ kind: string; key: string; value: Uint8Array }>("SELECT kind, key, value FROM _bridge_directory")
-    .map((r) => ({ kind: r.kind, key: r.key, value: decodeValue(r.value) as Value }));
+  const entries = readDirectoryEntries(sql);
   cell.output({
     type: "action",
-    run: () => {
-      indexDirectory(cell, () => cell.core.db.directoryReplace(cell.id, entries));
-      cell.directoryUnsynced = false;
-    },
+    run: () => indexDirectory(cell, () => cell.core.db.directoryReplace(cell.id, entries)),
   });
   cell.queueDirty = true;
   cell.alarmDirty = true;

@@ -2,13 +2,14 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, test } from "node:test";
 import { Agent, type Value } from "../../agents/index.ts";
-import { RuntimeDb } from "../../agents/runtime-db.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { settle, tempDir, testRuntime } from "./helpers.ts";
+import { directoryWriteFault } from "./runtime-db-fault.ts";
 
-// A write of the runtime's directory index after the agent's commit that runtime.db refuses is not tried again: the
-// agent's pending mark must outlive its leaving memory, so the next start wakes it and its start event puts the
-// index back from the agent's own rows (docs/agents.md, "Fleet directory").
+// A write of the runtime's directory index after the agent's commit that runtime.db refuses until the process ends
+// (its retries within the run: directory-index-retry.test.ts): the agent's pending mark must outlive its leaving
+// memory, so the next start wakes it and its start event puts the index back from the agent's own rows
+// (docs/agents.md, "Fleet directory").
 
 const t = tempDir();
 after(() => t.remove());
@@ -21,23 +22,19 @@ class Approver extends Agent {
 
 test("a directory index write refused after commit is put back at the next start after a hibernation", async () => {
   const dataDir = path.join(t.dir, "refused");
-  const directoryPut = RuntimeDb.prototype.directoryPut;
-  let failing = true;
-  RuntimeDb.prototype.directoryPut = function (this: RuntimeDb, ...args: Parameters<RuntimeDb["directoryPut"]>) {
-    if (failing) throw new Error("disk I/O error");
-    directoryPut.apply(this, args);
-  };
+  const fault = directoryWriteFault();
+  fault.failing = true;
   try {
     const clock = new ManualClock();
     const rt = testRuntime(dataDir, Approver, 1, { clock, idleTimeoutMs: 1_000 });
     await rt.start();
     assert.deepEqual(await rt.call("a", "approve", ["k", 1]), { ok: true, value: null });
-    failing = false;
-    assert.deepEqual(rt.directory.list("approval"), []);
     await clock.advance(2_000);
     await settle();
     assert.equal(rt.stats().active, 0);
+    assert.deepEqual(rt.directory.list("approval"), []);
     await rt.shutdown();
+    fault.failing = false;
     const rt2 = testRuntime(dataDir, Approver, 1);
     try {
       await rt2.start();
@@ -54,6 +51,6 @@ test("a directory index write refused after commit is put back at the next start
     await rt3.shutdown();
     assert.equal(woken, 0);
   } finally {
-    RuntimeDb.prototype.directoryPut = directoryPut;
+    fault.restore();
   }
 });

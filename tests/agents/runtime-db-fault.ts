@@ -53,3 +53,34 @@ export function crashSnapshot(dataDir: string, copyDir: string): string {
   fs.cpSync(dataDir, copyDir, { recursive: true });
   return copyDir;
 }
+
+/**
+ * runtime.db refuses every write of the fleet directory's index (one entry, or an agent's entries replaced) while
+ * `failing`; the attempts, refused or not.
+ */
+export function directoryWriteFault() {
+  const directoryPut = RuntimeDb.prototype.directoryPut;
+  const directoryReplace = RuntimeDb.prototype.directoryReplace;
+  const fault = {
+    failing: false,
+    attempts: 0,
+    restore() {
+      RuntimeDb.prototype.directoryPut = directoryPut;
+      RuntimeDb.prototype.directoryReplace = directoryReplace;
+    },
+  };
+  RuntimeDb.prototype.directoryPut = function (this: RuntimeDb, ...args: Parameters<RuntimeDb["directoryPut"]>) {
+    fault.attempts++;
+    if (fault.failing) throw new Error("disk I/O error");
+    directoryPut.apply(this, args);
+  };
+  RuntimeDb.prototype.directoryReplace = function (
+    this: RuntimeDb,
+    ...args: Parameters<RuntimeDb["directoryReplace"]>
+  ) {
+    fault.attempts++;
+    if (fault.failing) throw new Error("disk I/O error");
+    directoryReplace.apply(this, args);
+  };
+  return fault;
+}

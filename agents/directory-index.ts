@@ -1,0 +1,147 @@
+import type { Logger } from "pino";
+import type { Value } from "../codecs/frames.ts";
+import type { RuntimeDb } from "./runtime-db.ts";
+import type { SqlRunner } from "./sql-runner.ts";
+import type { Clock } from "./types.ts";
+import { decodeValue } from "./value-codec.ts";
+
+/**
+ * First wait before the entries of an agent whose directory index write runtime.db refused are written again, ms; it
+ * doubles with each retry that fails, up to the max, as for a refused alarm write (alarm-rows.ts): a lasting fault
+ * costs one write a minute, not a loop.
+ */
+export const DIRECTORY_RETRY_FIRST_MS = 1_000;
+export const DIRECTORY_RETRY_MAX_MS = 60_000;
+
+/** One entry of the fleet directory, as an agent's own rows and the runtime's index hold it. */
+export interface DirectoryEntry {
+  kind: string;
+  key: string;
+  value: Value;
+}
+
+/** The agent's own directory entries (its `_bridge_directory` rows), what its index in runtime.db should list. */
+export function readDirectoryEntries(sql: SqlRunner): DirectoryEntry[] {
+  return sql
+    .all<{ kind: string; key: string; value: Uint8Array }>("SELECT kind, key, value FROM _bridge_directory")
+    .map((r) => ({ kind: r.kind, key: r.key, value: decodeValue(r.value) as Value }));
+}
+
+/**
+ * The runtime's index of the fleet directory in runtime.db, written after each agent's commit (cell-state.ts). A write
+ * runtime.db refuses (a storage fault) left the index stale until the agent's next wake or the next start put it back
+ * from the agent's own rows, and the operator API reads approvals from it. So the agent's entries, read from its own
+ * rows as they were committed, are kept and written again later with backoff, on the runtime's clock, until they
+ * land; every later index write of that agent writes them whole from its rows then, so a retry never puts back an
+ * entry the agent changed since. The first refusal of a run is logged, and the run's end; the retries in between are
+ * not. An agent whose entries wait keeps its pending mark as it leaves memory (clearPendingOnLeave), so after a crash
+ * the next start still puts them back.
+ */
+export class DirectoryIndex {
+  readonly #db: RuntimeDb;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  /** The entries of each agent whose index write runtime.db refused; null when its rows could not be read then. */
+  readonly #unsynced = new Map<string, DirectoryEntry[] | null>();
+  #retryTimer: unknown = null;
+  #retryDelayMs = DIRECTORY_RETRY_FIRST_MS;
+  #stopped = false;
+
+  constructor(db: RuntimeDb, clock: Clock, logger: Logger) {
+    this.#db = db;
+    this.#clock = clock;
+    this.#logger = logger;
+  }
+
+  /**
+   * Runs `writeIndex` (the index write of the agent's commit), or, while earlier entries of the agent wait, writes
+   * all of its `entries()` instead. Never throws: a refusal keeps the entries for the retries.
+   */
+  write(agentId: string, writeIndex: () => void, entries: () => DirectoryEntry[]): void {
+    const waiting = this.#unsynced.has(agentId);
+    let wanted: DirectoryEntry[] | null = null;
+    try {
+      if (waiting) {
+        wanted = entries();
+        this.#db.directoryReplace(agentId, wanted);
+      } else writeIndex();
+    } catch (err) {
+      this.#refused(agentId, err, waiting ? wanted : readOrNull(entries));
+      return;
+    }
+    if (this.#unsynced.delete(agentId) && this.#unsynced.size === 0) this.#writesWorkAgain();
+  }
+
+  /** Entries of the agent wait for a retry: the index is behind its rows. */
+  isUnsynced(agentId: string): boolean {
+    return this.#unsynced.size > 0 && this.#unsynced.has(agentId);
+  }
+
+  /** The agent is destroyed (its rows in runtime.db deleted with it): nothing of it is written again. */
+  forget(agentId: string): void {
+    if (!this.#unsynced.delete(agentId) || this.#unsynced.size > 0) return;
+    this.#stopRetries();
+  }
+
+  /** The shutdown: no retry outlives the runtime; an agent whose entries wait kept its pending mark for the start. */
+  stop(): void {
+    this.#stopped = true;
+    this.#stopRetries();
+  }
+
+  #refused(agentId: string, err: unknown, entries: DirectoryEntry[] | null): void {
+    if (this.#unsynced.size === 0) {
+      this.#logger.warn(
+        { err, agent: agentId, retryInMs: this.#retryDelayMs },
+        "runtime.db refused a directory index write; the agent's entries are written again later",
+      );
+    }
+    // Entries that could not be read are not retried (an older read would undo this change): the agent's next index
+    // write or wake puts them back.
+    this.#unsynced.set(agentId, entries);
+    this.#armRetry();
+  }
+
+  #armRetry(): void {
+    if (this.#stopped || this.#retryTimer !== null) return;
+    this.#retryTimer = this.#clock.setTimeout(() => {
+      this.#retryTimer = null;
+      this.#retryWrites();
+    }, this.#retryDelayMs);
+  }
+
+  /** Writes each waiting agent's entries, in the order they were refused; stops at the first refusal and backs off. */
+  #retryWrites(): void {
+    try {
+      for (const [agentId, entries] of [...this.#unsynced]) {
+        if (entries === null) continue;
+        this.#db.directoryReplace(agentId, entries);
+        this.#unsynced.delete(agentId);
+      }
+    } catch {
+      this.#retryDelayMs = Math.min(DIRECTORY_RETRY_MAX_MS, this.#retryDelayMs * 2);
+      this.#armRetry();
+      return;
+    }
+    if (this.#unsynced.size === 0) this.#writesWorkAgain();
+  }
+
+  #writesWorkAgain(): void {
+    this.#stopRetries();
+    this.#logger.info("runtime.db takes directory index writes again");
+  }
+
+  #stopRetries(): void {
+    if (this.#retryTimer !== null) this.#clock.clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+    this.#retryDelayMs = DIRECTORY_RETRY_FIRST_MS;
+  }
+}
+
+function readOrNull(entries: () => DirectoryEntry[]): DirectoryEntry[] | null {
+  try {
+    return entries();
+  } catch {
+    return null;
+  }
+}
