@@ -27,6 +27,7 @@ import { writePacketNumbersUncached } from "./packet-number-cache.ts";
 import { proxyGateOptions } from "./proxy-refusals.ts";
 import { Qos2InFlight } from "./qos2-inflight.ts";
 import { keepaliveWarning, paceReads } from "./read-pacer.ts";
+import { OfflineDownQueue, type OutgoingStore } from "./offline-down-queue.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "./registry/index.ts";
 import { RegistryWatch } from "./registry-watch.ts";
 import { SessionManager } from "./sessions.ts";
@@ -44,7 +45,7 @@ export interface BrokerAddresses {
 }
 
 /** The calls of aedes' persistence the broker makes. */
-interface AedesPersistence {
+interface AedesPersistence extends OutgoingStore {
   /** Rejects when the client holds no such QoS 2 message. */
   incomingGetPacket(client: Client, packet: { messageId: number }): Promise<unknown>;
   /** Drops the client's stored subscriptions to these filters (a persistent session's, restored at its reconnect). */
@@ -104,7 +105,16 @@ export function createBroker(options: BrokerOptions): Broker {
   const registry = opts.registry ?? openOwnRegistry(opts.dataDir!, opts.clock);
   const { logger, limits } = opts;
   const hub = new ObserverHub(opts.observer);
-  const sender = createDownSender(hub, logger, opts.clock, opts.subscribeGraceMs);
+  // Read at call time, as `persistence` below: aedes is created further down, and its store in `listen()`.
+  const offlineQueue = new OfflineDownQueue(
+    () => persistence(),
+    // What aedes' Packet does with every frame it is handed: its counter orders the broker's packets.
+    () => ({ brokerId: aedes.id, brokerCounter: ++(aedes as unknown as { counter: number }).counter }),
+    hub,
+    logger,
+    opts.clock,
+  );
+  const sender = createDownSender(hub, logger, opts.clock, opts.subscribeGraceMs, offlineQueue);
   const rateLimits = new DeviceRateLimits(
     limits.burstMessages,
     limits.messagesPerSecond,
@@ -112,11 +122,17 @@ export function createBroker(options: BrokerOptions): Broker {
     limits.maxConnections,
   );
   const deviceCodecs = new DeviceCodecs();
-  const sessions = new SessionManager(opts.host, hub, logger, opts.clock, (c) => {
-    sender.discard(c);
-    rateLimits.release(c.deviceId);
-    deviceCodecs.release(c.deviceId);
-  });
+  const sessions = new SessionManager(
+    opts.host,
+    hub,
+    logger,
+    opts.clock,
+    (c) => {
+      rateLimits.release(c.deviceId);
+      deviceCodecs.release(c.deviceId);
+    },
+    { settle: (c) => sender.discard(c), settled: (deviceId) => offlineQueue.settled(deviceId) },
+  );
   // A device removed from the registry by another process (the CLI) loses its live session within registryCheckMs.
   const registryWatch = new RegistryWatch({
     registry,

@@ -9,16 +9,30 @@
  * final frame of an answer followed by the next answer's first chunk, a command followed by a state frame. So while a
  * persistent session has a QoS 1 frame of ours in aedes, later frames wait here, in order, and are handed over once
  * aedes reports it written.
+ *
+ * When the session ends, aedes keeps the frame it was storing and resends it at the device's next session; the QoS 1
+ * frames waiting behind it go to the same queue, after it (offline-down-queue.ts), so that they follow it there.
  */
 import type { DeviceConnection, EncodedDown } from "./connection.ts";
 import { writeDownNow } from "./down-write-now.ts";
 import type { ObserverHub } from "./observer.ts";
+import type { OfflineDownQueue } from "./offline-down-queue.ts";
 import type { BrokerLogger } from "./options.ts";
+
+/**
+ * True when the QoS 1 frames an ended session still had waiting are kept for the device's next session: only a
+ * persistent session's, and not when the device was removed (nothing of it may survive it) or the broker shuts down
+ * (aedes' store is in memory).
+ */
+function keepsWaitingFrames(connection: DeviceConnection): boolean {
+  return !connection.clean && connection.closeReason !== "removed" && connection.closeReason !== "shutdown";
+}
 
 export class DownHandOver {
   constructor(
     private readonly hub: ObserverHub,
     private readonly logger: BrokerLogger,
+    private readonly offline: OfflineDownQueue,
   ) {}
 
   /** Hands one frame to the session's stream, or queues it behind a QoS 1 frame aedes is still storing. */
@@ -31,11 +45,22 @@ export class DownHandOver {
     this.handOver(connection, frame);
   }
 
-  /** Drops (and counts) the frames still waiting; called when the session ends. */
-  discard(connection: DeviceConnection): void {
+  /**
+   * The session ended: hands its QoS 1 frames still waiting to the device's offline queue (`keepsWaitingFrames`), and
+   * drops and counts the others. Resolves once the device's queue holds them, so a new session of the device waits for
+   * it before its CONNACK.
+   */
+  settle(connection: DeviceConnection): Promise<void> {
     const behind = connection.behindStored;
     connection.behindStored = undefined;
-    for (const frame of behind ?? []) this.drop(frame);
+    const keep = keepsWaitingFrames(connection);
+    const kept: EncodedDown[] = [];
+    for (const frame of behind ?? []) {
+      if (keep && frame.qos === 1) kept.push(frame);
+      else this.drop(frame);
+    }
+    if (kept.length === 0) return this.offline.settled(connection.deviceId);
+    return this.offline.keep(connection.deviceId, kept);
   }
 
   private handOver(connection: DeviceConnection, frame: EncodedDown): void {
@@ -74,7 +99,9 @@ export class DownHandOver {
     if (behind === undefined) return;
     for (let i = 0; i < behind.length; i++) {
       if (connection.closed || connection.client.closed) {
-        for (let j = i; j < behind.length; j++) this.drop(behind[j]);
+        // The session ended while its QoS 1 frame was stored: the rest is settled as at the session's end.
+        connection.behindStored = behind.slice(i);
+        void this.settle(connection);
         return;
       }
       if (connection.downStoring > 0) {

@@ -55,6 +55,14 @@ function isCloseOfDestroyedAgent(result: Extract<EventResult, { status: "failed"
  */
 export const END_HAND_OVER_WAIT_MS = 2000;
 
+/** What becomes of the down frames an ended session still holds (transport.ts, offline-down-queue.ts). */
+export interface SessionDownFrames {
+  /** Settles what the ended session still holds (`DownSender.discard`); resolves once done, never rejects. */
+  settle(connection: DeviceConnection): Promise<void>;
+  /** Resolves once the writes of the device's offline queue started so far are done. */
+  settled(deviceId: string): Promise<void>;
+}
+
 export class SessionManager {
   /** Sessions whose open committed and that have not closed: the online devices. */
   private readonly online = new Map<string, DeviceConnection>();
@@ -73,8 +81,9 @@ export class SessionManager {
     private readonly logger: BrokerLogger,
     /** The broker's clock: bounds the wait of a session's end for its messages (END_HAND_OVER_WAIT_MS). */
     private readonly clock: Clock,
-    /** Runs when a session's bookkeeping ends (drops the frames it still held). */
+    /** Runs when a session's bookkeeping ends, after its down frames were settled. */
     private readonly onFinished: (connection: DeviceConnection) => void,
+    private readonly down: SessionDownFrames,
   ) {}
 
   /** Runs `fn` after every earlier host call for the same device settled. */
@@ -139,7 +148,8 @@ export class SessionManager {
       // A copy: closing in the host awaits, and the list may change meanwhile. Only the sessions listed before this
       // one: a later CONNECT of the device, listed while this one waited its turn, takes this one over in its own turn.
       const list = this.live.get(connection.deviceId) ?? [];
-      for (const other of list.slice(0, Math.max(0, list.indexOf(connection)))) {
+      const earlier = list.slice(0, Math.max(0, list.indexOf(connection)));
+      for (const other of earlier) {
         if (!other.hostClosed) {
           // One bound for the whole hand-over of the old session, however its time is split below.
           const deadlineMs = this.clock.now() + END_HAND_OVER_WAIT_MS;
@@ -152,6 +162,10 @@ export class SessionManager {
           await endMqttSession(other);
         }
       }
+      // The QoS 1 frames the earlier sessions still held join the device's offline queue before this session is
+      // opened: aedes reads that queue once, after the CONNACK, and what came later would wait for yet another session.
+      for (const other of earlier) void this.down.settle(other);
+      await this.down.settled(connection.deviceId);
       if (connection.closed) return { status: "ended" };
       let result: EventResult;
       try {
@@ -290,6 +304,8 @@ export class SessionManager {
     const done = (connection.openSettled ?? Promise.resolve())
       .then(() => this.handedOver(connection, this.clock.now() + END_HAND_OVER_WAIT_MS))
       .then(() => this.serial(connection.deviceId, () => this.closeInHost(connection)))
+      // Before the session leaves the live list: a new session of the device waits for what this one settles.
+      .then(() => this.down.settle(connection))
       .then(() => {
         this.onFinished(connection);
         this.deleteLive(connection);

@@ -10,6 +10,7 @@ import type { DeviceConnection, HeldDown } from "./connection.ts";
 import { DownHandOver } from "./down-hand-over.ts";
 import { logErrorFrame } from "./error-frame-log.ts";
 import type { ObserverHub } from "./observer.ts";
+import type { OfflineDownQueue } from "./offline-down-queue.ts";
 import type { BrokerLogger } from "./options.ts";
 import { downTopic, encodeDown } from "./wire.ts";
 import { cutText } from "../codecs/cut-text.ts";
@@ -46,8 +47,12 @@ export interface DownSender {
   flush(connection: DeviceConnection): void;
   /** After a SUBSCRIBE: sends the held frames it matches, in order. */
   subscribed(connection: DeviceConnection): void;
-  /** Drops (and counts) whatever the session still holds; called when it ends. */
-  discard(connection: DeviceConnection): void;
+  /**
+   * Called when the session ended: drops (and counts) what it still holds, but for the QoS 1 frames of a persistent
+   * session waiting behind a stored one, which go to the device's offline queue (down-hand-over.ts). Resolves once
+   * the device's offline queue is written, never rejects.
+   */
+  discard(connection: DeviceConnection): Promise<void>;
 }
 
 /** True when frames of `channel` wait for the session's SUBSCRIBE (`heldDown`). */
@@ -69,8 +74,9 @@ export function createDownSender(
   logger: BrokerLogger,
   clock: Clock,
   subscribeGraceMs: number,
+  offline: OfflineDownQueue,
 ): DownSender {
-  const handOver = new DownHandOver(hub, logger);
+  const handOver = new DownHandOver(hub, logger, offline);
   const hold = (list: HeldDown[], message: DownMessage, qos: 0 | 1): void => {
     if (list.length >= MAX_PENDING_DOWN) {
       list.shift();
@@ -211,7 +217,7 @@ export function createDownSender(
       for (let i = 0; i < (connection.heldDown?.length ?? 0); i++) hub.downDropped();
       connection.pendingDown = undefined;
       connection.heldDown = undefined;
-      handOver.discard(connection);
+      return handOver.settle(connection);
     },
   };
   return sender;

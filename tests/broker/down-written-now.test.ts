@@ -157,7 +157,7 @@ describe("QoS 0 down frames written on the spot, over TCP", () => {
     }
   });
 
-  test("frames waiting behind a persistent session's QoS 1 frame when the session ends are dropped and counted", async () => {
+  test("QoS 0 frames behind a persistent session's QoS 1 frame at the session's end are dropped, counted", async () => {
     const id = "kept-gone";
     const secret = await tb.addDevice(id, "json");
     const device = await connectRaw(tb.port, {

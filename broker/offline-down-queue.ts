@@ -1,0 +1,122 @@
+/**
+ * A device's offline queue in aedes' store: the QoS 1 down frames aedes writes to the device at the start of its next
+ * persistent session (`clean: false`), right after the CONNACK and before anything else. aedes puts there each QoS 1
+ * frame it is handed, until the device acknowledges it. The broker adds the QoS 1 frames a persistent session still
+ * had waiting behind one aedes was storing (down-hand-over.ts) when it ended: the agent was told they were sent, and
+ * [MQTT-4.4.0-1] promises them to the session, after the one in front, which aedes resends by itself.
+ *
+ * Writes of one device run one after another, and `settled` lets a new session of the device wait for
+ * them before its CONNACK (aedes reads the queue once, then): frames added later would wait for yet another session.
+ */
+import type { Clock } from "./clock.ts";
+import type { EncodedDown } from "./connection.ts";
+import type { ObserverHub } from "./observer.ts";
+import type { BrokerLogger } from "./options.ts";
+import { ThrottledWarningPerKey } from "./throttled-warning-per-key.ts";
+
+/** A QoS 1 PUBLISH as aedes stores it (aedes-packet): `brokerId` and `brokerCounter` tell it apart in the queue. */
+export interface StoredPublish {
+  cmd: "publish";
+  topic: string;
+  payload: Buffer;
+  qos: 1;
+  retain: false;
+  dup: false;
+  brokerId: string;
+  brokerCounter: number;
+}
+
+/** The calls of aedes' persistence on a client's outgoing queue (aedes-persistence). */
+export interface OutgoingStore {
+  outgoingEnqueue(sub: { clientId: string }, packet: StoredPublish): Promise<void>;
+  outgoingStream(client: { id: string }): AsyncIterable<{ messageId?: number }>;
+}
+
+/** Stamps a packet as aedes' own Packet does: the broker's id and the next value of its counter. */
+export type PacketStamp = () => { brokerId: string; brokerCounter: number };
+
+/**
+ * Frames a device's offline queue may hold (aedes' own included) when the broker adds to it; the rest are dropped and
+ * counted. aedes' store is in memory and a device may never come back.
+ */
+export const MAX_QUEUED_DOWN_PER_DEVICE = 256;
+
+export const QUEUE_FULL_LINE = "device's offline queue is full; down frames dropped";
+
+export class OfflineDownQueue {
+  /** The latest write of each device still running. */
+  readonly #chains = new Map<string, Promise<void>>();
+  readonly #full: ThrottledWarningPerKey;
+
+  constructor(
+    private readonly store: () => OutgoingStore,
+    private readonly stamp: PacketStamp,
+    private readonly hub: ObserverHub,
+    private readonly logger: BrokerLogger,
+    clock: Clock,
+  ) {
+    // A device that reconnects in a loop with frames behind must not write a line per session.
+    this.#full = new ThrottledWarningPerKey(logger, clock, QUEUE_FULL_LINE, { keysAre: "devices" });
+  }
+
+  /** Appends `frames` (QoS 1, in the order the agent sent them) to the device's queue, up to the bound. */
+  keep(deviceId: string, frames: EncodedDown[]): Promise<void> {
+    return this.#after(deviceId, () => this.#keep(deviceId, frames));
+  }
+
+  /** Resolves once every write of the device started so far is done. */
+  settled(deviceId: string): Promise<void> {
+    return this.#chains.get(deviceId) ?? Promise.resolve();
+  }
+
+  #after(deviceId: string, step: () => Promise<void>): Promise<void> {
+    const next = this.settled(deviceId)
+      .then(step)
+      .catch((err: unknown) => {
+        this.logger.error({ err, device: deviceId }, "device's offline queue could not be written");
+      });
+    this.#chains.set(deviceId, next);
+    void next.then(() => {
+      if (this.#chains.get(deviceId) === next) this.#chains.delete(deviceId);
+    });
+    return next;
+  }
+
+  async #keep(deviceId: string, frames: EncodedDown[]): Promise<void> {
+    let kept = 0;
+    let room = 0;
+    try {
+      const store = this.store();
+      let queued = 0;
+      for await (const _packet of store.outgoingStream({ id: deviceId })) queued++;
+      room = Math.min(frames.length, Math.max(0, MAX_QUEUED_DOWN_PER_DEVICE - queued));
+      for (; kept < room; kept++) {
+        const frame = frames[kept];
+        // One at a time, in order: the queue is written in the order the frames were sent.
+        await store.outgoingEnqueue(
+          { clientId: deviceId },
+          {
+            cmd: "publish",
+            topic: frame.topic,
+            payload: frame.payload,
+            qos: 1,
+            retain: false,
+            dup: false,
+            ...this.stamp(),
+          },
+        );
+        // Handed to aedes, as a frame given to `client.publish` is.
+        this.hub.messageOut(frame.channel, frame.codec);
+        frame.written?.();
+      }
+    } finally {
+      for (let i = kept; i < frames.length; i++) {
+        this.hub.downDropped();
+        frames[i].written?.();
+      }
+      if (kept === room && kept < frames.length) {
+        this.#full.note(deviceId, { device: deviceId, dropped: frames.length - kept, max: MAX_QUEUED_DOWN_PER_DEVICE });
+      }
+    }
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * A takeover opens the new session only once the old session's down frames are settled (the QoS 1 ones of a persistent
+ * session written to the device's offline queue in aedes' store): aedes reads that queue once, right after the new
+ * session's CONNACK, and a frame written after that would wait for yet another session of the device.
+ */
+import assert from "node:assert/strict";
+import { PassThrough } from "node:stream";
+import { test } from "node:test";
+import type { Client } from "aedes";
+import type { ConnectionTransport } from "../../agents/host.ts";
+import { DeviceConnection } from "../../broker/connection.ts";
+import { ObserverHub } from "../../broker/observer.ts";
+import { silentLogger } from "../../broker/options.ts";
+import { SessionManager } from "../../broker/sessions.ts";
+import type { TokenBucket } from "../../broker/token-bucket.ts";
+import { ManualClock } from "../support/manual-clock.ts";
+import { RecordingHost } from "./helpers.ts";
+
+/** A persistent session of `deviceId` over a client that closes at once. */
+function session(deviceId: string, connectionId: string): DeviceConnection {
+  const client = {
+    closed: false,
+    conn: new PassThrough(),
+    close(done?: () => void) {
+      this.closed = true;
+      done?.();
+    },
+  };
+  return new DeviceConnection(
+    {
+      connectionId,
+      deviceId,
+      transport: "tcp",
+      remoteAddress: "127.0.0.1",
+      registryCodec: "json",
+      defaultCodec: "cbor",
+      shared: { hello: undefined },
+      client: client as unknown as Client,
+      clean: false,
+      registered: true,
+    },
+    {} as TokenBucket,
+  );
+}
+
+const transport = {} as ConnectionTransport;
+
+test("a takeover opens the new session once the old one's down frames are in the device's offline queue", async () => {
+  const host = new RecordingHost();
+  const settledSessions: string[] = [];
+  let write!: () => void;
+  /** The device's offline queue being written; set by the first settle, as a real write would be. */
+  let writing: Promise<void> | undefined;
+  const sessions = new SessionManager(host, new ObserverHub({}), silentLogger, new ManualClock(), () => {}, {
+    settle: (connection) => {
+      settledSessions.push(connection.connectionId);
+      writing ??= new Promise<void>((resolve) => {
+        write = resolve;
+      });
+      return writing;
+    },
+    settled: () => writing ?? Promise.resolve(),
+  });
+  const old = session("dev-1", "old");
+  assert.equal((await sessions.open(old, transport)).status, "committed");
+
+  const opening = sessions.open(session("dev-1", "new"), transport);
+  await host.waitFor(() => host.closes("dev-1").length === 1);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.deepEqual(settledSessions, ["old"], "the old session's frames are settled as it is taken over");
+  assert.equal(old.closed, true);
+  assert.equal(host.opens("dev-1").length, 1, "the new session waits for the old one's frames to be written");
+
+  write();
+  assert.equal((await opening).status, "committed");
+  assert.deepEqual(
+    host.events.map((e) => `${e.type}:${e.connectionId}`),
+    ["open:old", "close:old", "open:new"],
+  );
+});
