@@ -353,6 +353,8 @@ export function createBroker(options: BrokerOptions): Broker {
         closeFromServer(connection, reason);
         ended++;
       }
+      // Also when it has no session now: what aedes kept for its next one must not reach a device given its id later.
+      if (reason === "removed") void offlineQueue.clear(deviceId);
       if (ended > 0) logger.info({ device: deviceId, sessions: ended, reason }, "device sessions ended");
       return ended;
     },

@@ -163,6 +163,11 @@ export class DeviceConnection {
   downStoring = 0;
   /** Frames waiting for `downStoring` to fall to 0, in order; created on first use. */
   behindStored: EncodedDown[] | undefined;
+  /**
+   * Set once the ended session's down frames were settled (`DownSender.discard`): a takeover and the session's own end
+   * both ask, and only the first may act (a removed device's queue is emptied once, not again under a new session).
+   */
+  downDiscarded = false;
   /** Granted subscription filters and their QoS; down frames go only where one matches. */
   readonly subscriptions = new SubscriptionTable();
 

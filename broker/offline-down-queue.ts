@@ -5,7 +5,7 @@
  * had waiting behind one aedes was storing (down-hand-over.ts) when it ended: the agent was told they were sent, and
  * [MQTT-4.4.0-1] promises them to the session, after the one in front, which aedes resends by itself.
  *
- * Writes of one device run one after another, and `settled` lets a new session of the device wait for
+ * Writes and clears of one device run one after another, and `settled` lets a new session of the device wait for
  * them before its CONNACK (aedes reads the queue once, then): frames added later would wait for yet another session.
  */
 import type { Clock } from "./clock.ts";
@@ -30,6 +30,8 @@ export interface StoredPublish {
 export interface OutgoingStore {
   outgoingEnqueue(sub: { clientId: string }, packet: StoredPublish): Promise<void>;
   outgoingStream(client: { id: string }): AsyncIterable<{ messageId?: number }>;
+  /** Removes the first queued packet with this `messageId` (undefined for one never written). */
+  outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<unknown>;
 }
 
 /** Stamps a packet as aedes' own Packet does: the broker's id and the next value of its counter. */
@@ -44,7 +46,7 @@ export const MAX_QUEUED_DOWN_PER_DEVICE = 256;
 export const QUEUE_FULL_LINE = "device's offline queue is full; down frames dropped";
 
 export class OfflineDownQueue {
-  /** The latest write of each device still running. */
+  /** The latest write or clear of each device still running. */
   readonly #chains = new Map<string, Promise<void>>();
   readonly #full: ThrottledWarningPerKey;
 
@@ -64,7 +66,12 @@ export class OfflineDownQueue {
     return this.#after(deviceId, () => this.#keep(deviceId, frames));
   }
 
-  /** Resolves once every write of the device started so far is done. */
+  /** Empties the device's queue: a removed device's frames must not reach whoever takes its id later. */
+  clear(deviceId: string): Promise<void> {
+    return this.#after(deviceId, () => this.#clear(deviceId));
+  }
+
+  /** Resolves once every write and clear of the device started so far is done. */
   settled(deviceId: string): Promise<void> {
     return this.#chains.get(deviceId) ?? Promise.resolve();
   }
@@ -118,5 +125,14 @@ export class OfflineDownQueue {
         this.#full.note(deviceId, { device: deviceId, dropped: frames.length - kept, max: MAX_QUEUED_DOWN_PER_DEVICE });
       }
     }
+  }
+
+  async #clear(deviceId: string): Promise<void> {
+    const store = this.store();
+    const client = { id: deviceId };
+    // aedes' own way of emptying a client's queue (Client#emptyOutgoingQueue): a snapshot, then each packet by its id.
+    const queued: Array<{ messageId?: number }> = [];
+    for await (const packet of store.outgoingStream(client)) queued.push(packet);
+    for (const packet of queued) await store.outgoingClearMessageId(client, packet);
   }
 }

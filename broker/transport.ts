@@ -49,8 +49,9 @@ export interface DownSender {
   subscribed(connection: DeviceConnection): void;
   /**
    * Called when the session ended: drops (and counts) what it still holds, but for the QoS 1 frames of a persistent
-   * session waiting behind a stored one, which go to the device's offline queue (down-hand-over.ts). Resolves once
-   * the device's offline queue is written, never rejects.
+   * session waiting behind a stored one, which go to the device's offline queue (down-hand-over.ts); a removed
+   * device's queue is emptied. Acts once per session. Resolves once the device's offline queue is written, never
+   * rejects.
    */
   discard(connection: DeviceConnection): Promise<void>;
 }
@@ -211,13 +212,16 @@ export function createDownSender(
       }
     },
     discard(connection) {
+      if (connection.downDiscarded) return offline.settled(connection.deviceId);
+      connection.downDiscarded = true;
       if (connection.holdTimer !== undefined) clock.clearTimeout(connection.holdTimer);
       connection.holdTimer = undefined;
       for (let i = 0; i < (connection.pendingDown?.length ?? 0); i++) hub.downDropped();
       for (let i = 0; i < (connection.heldDown?.length ?? 0); i++) hub.downDropped();
       connection.pendingDown = undefined;
       connection.heldDown = undefined;
-      return handOver.settle(connection);
+      const settled = handOver.settle(connection);
+      return connection.closeReason === "removed" ? offline.clear(connection.deviceId) : settled;
     },
   };
   return sender;

@@ -1,14 +1,17 @@
 /**
  * A persistent session (clean: false) that ends while QoS 1 down frames wait behind the one aedes is storing: aedes
  * resends the stored one at the device's next session ([MQTT-4.4.0-1]), and the ones behind it must follow it there,
- * in order, rather than be lost (broker/offline-down-queue.ts). QoS 0 frames are not resent; a clean session keeps
- * nothing, and what is kept has a bound per device.
+ * in order, rather than be lost (broker/offline-down-queue.ts). QoS 0 frames are not resent; a clean session and a
+ * removed device keep nothing, and what is kept has a bound per device.
  */
 import assert from "node:assert/strict";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import mqtt, { type MqttClient } from "mqtt";
 import type { DownMessage } from "../../codecs/frames.ts";
+import { createDeviceRegistry } from "../../broker/index.ts";
 import { MAX_QUEUED_DOWN_PER_DEVICE } from "../../broker/offline-down-queue.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 import {
   collect,
   connectRaw,
@@ -182,6 +185,45 @@ describe("QoS 1 frames waiting behind a stored one when a persistent session end
     }
   });
 
+  test("a removed device's frames do not reach a device provisioned again under its id", async () => {
+    const id = "kept-removed";
+    const secret = await tb.addDevice(id, "json");
+    const dropped = tb.broker.stats().downDropped;
+    const device = await stallBehindCommand(tb, id, secret, [command("c2"), command("c3")]);
+    assert.equal(tb.broker.endSessions(id, "removed"), 1);
+    await tb.host.waitFor(() => tb.host.closes(id).length === 1);
+    await waitUntil(() => tb.broker.stats().downDropped === dropped + 2);
+    device.socket.destroy();
+    assert.equal(tb.registry.remove(id), true);
+    const again = await tb.addDevice(id, "json");
+    const { client, inbox } = await reconnect(tb, id, again);
+    try {
+      await pause(100);
+      assert.deepEqual(commandIds(inbox), [], "neither the stored command nor those behind it");
+    } finally {
+      await endClient(client);
+    }
+  });
+
+  test("a device removed while offline loses what its offline queue held", async () => {
+    const id = "kept-removed-offline";
+    const secret = await tb.addDevice(id, "json");
+    const device = await stallBehindCommand(tb, id, secret, [command("c2"), command("c3")]);
+    device.socket.destroy();
+    await tb.host.waitFor(() => tb.host.closes(id).length === 1);
+    await waitUntil(() => !tb.broker.isOnline(id));
+    assert.equal(tb.broker.endSessions(id, "removed"), 0, "no session to end");
+    assert.equal(tb.registry.remove(id), true);
+    const again = await tb.addDevice(id, "json");
+    const { client, inbox } = await reconnect(tb, id, again);
+    try {
+      await pause(100);
+      assert.deepEqual(commandIds(inbox), []);
+    } finally {
+      await endClient(client);
+    }
+  });
+
   test(`at most ${MAX_QUEUED_DOWN_PER_DEVICE} frames kept per device; the rest dropped, counted, warned`, async () => {
     const id = "kept-bound";
     const secret = await tb.addDevice(id, "json");
@@ -208,6 +250,40 @@ describe("QoS 1 frames waiting behind a stored one when a persistent session end
       assert.equal(lines[0]?.max, MAX_QUEUED_DOWN_PER_DEVICE);
     } finally {
       await endClient(client);
+    }
+  });
+});
+
+describe("a device removed by another process", () => {
+  test("loses the frames of the session the registry watch ended, and its offline queue", async () => {
+    const clock = new ManualClock();
+    const tb = await startTestBroker({ clock, registryCheckMs: 500 });
+    // Another process (the CLI) on the same registry file.
+    const cli = createDeviceRegistry({ path: path.join(tb.dir, "registry.db"), scrypt: { N: 1024, r: 8, p: 1 } });
+    try {
+      const id = "kept-cli-removed";
+      const secret = await tb.addDevice(id, "json");
+      const dropped = tb.broker.stats().downDropped;
+      const device = await stallBehindCommand(tb, id, secret, [command("c2"), command("c3")]);
+      // Removed and provisioned again (a leaked secret): the watch ends the old session as `removed`.
+      assert.equal(cli.remove(id), true);
+      const added = await cli.add(id, { codec: "json" });
+      assert.equal(added.status, "created");
+      await clock.advance(500);
+      await tb.host.waitFor(() => tb.host.closes(id).length === 1);
+      assert.equal(tb.host.closes(id)[0]?.reason, "removed");
+      await waitUntil(() => tb.broker.stats().downDropped === dropped + 2);
+      device.socket.destroy();
+      const { client, inbox } = await reconnect(tb, id, added.status === "created" ? added.secret : "");
+      try {
+        await pause(100);
+        assert.deepEqual(commandIds(inbox), []);
+      } finally {
+        await endClient(client);
+      }
+    } finally {
+      cli.close();
+      await tb.close();
     }
   });
 });

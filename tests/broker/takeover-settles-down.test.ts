@@ -1,7 +1,8 @@
 /**
  * A takeover opens the new session only once the old session's down frames are settled (the QoS 1 ones of a persistent
  * session written to the device's offline queue in aedes' store): aedes reads that queue once, right after the new
- * session's CONNACK, and a frame written after that would wait for yet another session of the device.
+ * session's CONNACK, and a frame written after that would wait for yet another session of the device. Both the
+ * takeover and the old session's own end ask for that; only the first acts.
  */
 import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
@@ -10,9 +11,11 @@ import type { Client } from "aedes";
 import type { ConnectionTransport } from "../../agents/host.ts";
 import { DeviceConnection } from "../../broker/connection.ts";
 import { ObserverHub } from "../../broker/observer.ts";
+import { OfflineDownQueue, type OutgoingStore } from "../../broker/offline-down-queue.ts";
 import { silentLogger } from "../../broker/options.ts";
 import { SessionManager } from "../../broker/sessions.ts";
 import type { TokenBucket } from "../../broker/token-bucket.ts";
+import { createDownSender } from "../../broker/transport.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { RecordingHost } from "./helpers.ts";
 
@@ -77,4 +80,31 @@ test("a takeover opens the new session once the old one's down frames are in the
     host.events.map((e) => `${e.type}:${e.connectionId}`),
     ["open:old", "close:old", "open:new"],
   );
+});
+
+test("an ended session's frames are settled once: a removed device's queue is not emptied again later", async () => {
+  const cleared: string[] = [];
+  const store: OutgoingStore = {
+    outgoingEnqueue: () => Promise.resolve(),
+    async *outgoingStream() {
+      yield { messageId: 7 };
+    },
+    outgoingClearMessageId: (client) => {
+      cleared.push(client.id);
+      return Promise.resolve();
+    },
+  };
+  const hub = new ObserverHub({});
+  const clock = new ManualClock();
+  const stamp = () => ({ brokerId: "b", brokerCounter: 1 });
+  const offline = new OfflineDownQueue(() => store, stamp, hub, silentLogger, clock);
+  const sender = createDownSender(hub, silentLogger, clock, 0, offline);
+  const removed = session("dev-2", "removed");
+  removed.markClosing("removed");
+  removed.closed = true;
+  // The takeover by the device's next session settles it first; its own end asks again later.
+  await sender.discard(removed);
+  assert.deepEqual(cleared, ["dev-2"]);
+  await sender.discard(removed);
+  assert.deepEqual(cleared, ["dev-2"], "the new session's frames stay in the queue");
 });
