@@ -1,6 +1,7 @@
 /**
- * Prometheus metrics for the whole bridge: one prom-client Registry, the observer objects the runtime, broker and
- * engine client call, and gauges read from the runtime at scrape time. Series names are listed in docs/api.md.
+ * Prometheus metrics for the whole bridge: one prom-client Registry and the observer objects the runtime, broker and
+ * engine client call; the runtime's series (its hooks' and the gauges read from it at scrape time) are in
+ * runtime-metrics.ts. Series names are listed in docs/api.md.
  */
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { RuntimeObserver } from "../../agents/types.ts";
@@ -10,6 +11,7 @@ import { ActivityTracker } from "./activity.ts";
 import { BatchedCounter } from "./batched-counter.ts";
 import { finishReasonLabel } from "./finish-reason.ts";
 import { collectProcessMetrics } from "./process-metrics.ts";
+import { type RuntimeStats, runtimeMetrics } from "./runtime-metrics.ts";
 import type { NowSource } from "./sliding-window.ts";
 
 /** Options of `createMetrics`. */
@@ -27,7 +29,7 @@ export interface MetricsOptions {
 
 /** Scrape-time sources: read when Prometheus scrapes, so nothing polls in between. */
 export interface MetricsSources {
-  runtime?: { stats(): { active: number; hibernated: number; mailboxDepth: number; commits: number } };
+  runtime?: { stats(): RuntimeStats };
   /** How many registered devices ask for an agent class the bridge does not serve (app/bridge/agent-class-fallback.ts). */
   agentClassFallbackDevices?: () => number;
 }
@@ -65,8 +67,6 @@ export interface BridgeMetrics {
   close(): void;
 }
 
-const LATENCY_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
-
 const ENGINE_BUCKETS_S = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60];
 
 /**
@@ -97,7 +97,7 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
     labelNames: ["transport", "reason"],
     registers: reg,
   });
-  // The per-message and per-commit counters add plain numbers and reach prom-client at scrape time (batched-counter.ts).
+  // The per-message counters add plain numbers and reach prom-client at scrape time (batched-counter.ts).
   const messagesIn = new BatchedCounter({
     name: "bridge_messages_in_total",
     help: "Messages received from devices and WebSocket clients, by channel and codec",
@@ -134,70 +134,13 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
     labelNames: ["action"],
     registers: reg,
   });
-  const errors = new Counter({
-    name: "bridge_errors_total",
-    help: "Agent event and hook failures, by error code",
-    labelNames: ["code"],
-    registers: reg,
-  });
-  const commits = new BatchedCounter({ name: "bridge_commits_total", help: "Agent group commits", registers: reg });
-  const commitEvents = new BatchedCounter({
-    name: "bridge_committed_events_total",
-    help: "Events written by agent group commits",
-    registers: reg,
-  });
-  const commitSeconds = new Histogram({
-    name: "bridge_commit_duration_seconds",
-    help: "Duration of one agent group commit",
-    buckets: LATENCY_BUCKETS_S,
-    registers: reg,
-  });
-  const events = new BatchedCounter({
-    name: "bridge_agent_events_total",
-    help: "Agent events run, by kind and outcome",
-    labelNames: ["kind", "status"],
-    registers: reg,
-  });
-  const mailboxFull = new Counter({
-    name: "bridge_mailbox_full_total",
-    help: "Events refused because an agent mailbox was full (the sender was slowed)",
-    registers: reg,
-  });
-  const wakeSeconds = new Histogram({
-    name: "bridge_agent_wake_duration_seconds",
-    help: "Time to load a hibernated agent into memory",
-    buckets: LATENCY_BUCKETS_S,
-    registers: reg,
-  });
-  const hibernations = new Counter({
-    name: "bridge_agent_hibernations_total",
-    help: "Agents that left memory, by reason",
-    labelNames: ["reason"],
-    registers: reg,
-  });
+  const runtimeObserver = runtimeMetrics(registry, () => sources.runtime?.stats());
   const commandStates = new Counter({
     name: "bridge_command_states_total",
     help: "Command state transitions, by new state",
     labelNames: ["state"],
     registers: reg,
   });
-  // One gauge per runtime count, read from the runtime's stats at scrape time so it never lags the runtime.
-  const runtimeGauges = [
-    { name: "bridge_agents_active", help: "Agents in memory", stat: "active" },
-    { name: "bridge_agents_hibernated", help: "Agents on disk only", stat: "hibernated" },
-    { name: "bridge_mailbox_depth", help: "Events waiting in all agent mailboxes", stat: "mailboxDepth" },
-  ] as const;
-  for (const { name, help, stat } of runtimeGauges) {
-    new Gauge({
-      name,
-      help,
-      registers: reg,
-      collect() {
-        const s = sources.runtime?.stats();
-        if (s !== undefined) this.set(s[stat]);
-      },
-    });
-  }
   new Gauge({
     name: "bridge_devices_agent_class_fallback",
     help: "Registered devices asking for an agent class the bridge does not serve, served by a fallback class instead",
@@ -260,29 +203,6 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
     labelNames: ["replica"],
     registers: reg,
   });
-
-  const runtimeObserver: RuntimeObserver = {
-    onCommit(info) {
-      commits.inc();
-      commitEvents.inc("", "", info.events);
-      commitSeconds.observe(info.durationMs / 1000);
-    },
-    onEvent(info) {
-      events.inc(info.kind, info.status);
-    },
-    onError(info) {
-      errors.inc({ code: info.code });
-    },
-    onMailboxFull() {
-      mailboxFull.inc();
-    },
-    onWake(info) {
-      wakeSeconds.observe(info.durationMs / 1000);
-    },
-    onHibernate(info) {
-      hibernations.inc({ reason: info.reason });
-    },
-  };
 
   const brokerObserver: BrokerObserver = {
     connectionOpened(transport) {
