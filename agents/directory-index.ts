@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import type { Value } from "../codecs/frames.ts";
 import type { RuntimeDb } from "./runtime-db.ts";
 import type { SqlRunner } from "./sql-runner.ts";
-import type { Clock } from "./types.ts";
+import type { Clock, RuntimeObserver } from "./types.ts";
 import { decodeValue } from "./value-codec.ts";
 
 /**
@@ -35,22 +35,26 @@ export function readDirectoryEntries(sql: SqlRunner): DirectoryEntry[] {
  * land; every later index write of that agent writes them whole from its rows then, so a retry never puts back an
  * entry the agent changed since. The first refusal of a run is logged, and the run's end; the retries in between are
  * not. An agent whose entries wait keeps its pending mark as it leaves memory (clearPendingOnLeave), so after a crash
- * the next start still puts them back.
+ * the next start still puts them back. The observer is told of every refused write and of every agent whose entries
+ * stop waiting, with the number still waiting (the bridge's metrics: an operator alerts on them, not on the log).
  */
 export class DirectoryIndex {
   readonly #db: RuntimeDb;
   readonly #clock: Clock;
   readonly #logger: Logger;
+  readonly #observer: RuntimeObserver;
   /** The entries of each agent whose index write runtime.db refused; null when its rows could not be read then. */
   readonly #unsynced = new Map<string, DirectoryEntry[] | null>();
   #retryTimer: unknown = null;
   #retryDelayMs = DIRECTORY_RETRY_FIRST_MS;
   #stopped = false;
 
-  constructor(db: RuntimeDb, clock: Clock, logger: Logger) {
+  /** `observer`: guarded (guarded-observer.ts), so its hooks never throw into the runtime's bookkeeping. */
+  constructor(db: RuntimeDb, clock: Clock, logger: Logger, observer: RuntimeObserver) {
     this.#db = db;
     this.#clock = clock;
     this.#logger = logger;
+    this.#observer = observer;
   }
 
   /**
@@ -69,7 +73,7 @@ export class DirectoryIndex {
       this.#refused(agentId, err, waiting ? wanted : readOrNull(entries));
       return;
     }
-    if (this.#unsynced.delete(agentId) && this.#unsynced.size === 0) this.#writesWorkAgain();
+    if (waiting) this.#written(agentId);
   }
 
   /** Entries of the agent wait for a retry: the index is behind its rows. */
@@ -79,8 +83,9 @@ export class DirectoryIndex {
 
   /** The agent is destroyed (its rows in runtime.db deleted with it): nothing of it is written again. */
   forget(agentId: string): void {
-    if (!this.#unsynced.delete(agentId) || this.#unsynced.size > 0) return;
-    this.#stopRetries();
+    if (!this.#unsynced.delete(agentId)) return;
+    this.#observer.onDirectoryWaitEnded?.({ agentId, waiting: this.#unsynced.size });
+    if (this.#unsynced.size === 0) this.#stopRetries();
   }
 
   /** The shutdown: no retry outlives the runtime; an agent whose entries wait kept its pending mark for the start. */
@@ -99,6 +104,7 @@ export class DirectoryIndex {
     // Entries that could not be read are not retried (an older read would undo this change): the agent's next index
     // write or wake puts them back.
     this.#unsynced.set(agentId, entries);
+    this.#observer.onDirectoryWriteRefused?.({ agentId, waiting: this.#unsynced.size });
     this.#armRetry();
   }
 
@@ -112,17 +118,24 @@ export class DirectoryIndex {
 
   /** Writes each waiting agent's entries, in the order they were refused; stops at the first refusal and backs off. */
   #retryWrites(): void {
-    try {
-      for (const [agentId, entries] of [...this.#unsynced]) {
-        if (entries === null) continue;
+    for (const [agentId, entries] of [...this.#unsynced]) {
+      if (entries === null) continue;
+      try {
         this.#db.directoryReplace(agentId, entries);
-        this.#unsynced.delete(agentId);
+      } catch {
+        this.#observer.onDirectoryWriteRefused?.({ agentId, waiting: this.#unsynced.size });
+        this.#retryDelayMs = Math.min(DIRECTORY_RETRY_MAX_MS, this.#retryDelayMs * 2);
+        this.#armRetry();
+        return;
       }
-    } catch {
-      this.#retryDelayMs = Math.min(DIRECTORY_RETRY_MAX_MS, this.#retryDelayMs * 2);
-      this.#armRetry();
-      return;
+      this.#written(agentId);
     }
+  }
+
+  /** The agent's waiting entries landed: once no agent's entries wait, the recovery is logged and the retries stop. */
+  #written(agentId: string): void {
+    this.#unsynced.delete(agentId);
+    this.#observer.onDirectoryWaitEnded?.({ agentId, waiting: this.#unsynced.size });
     if (this.#unsynced.size === 0) this.#writesWorkAgain();
   }
 

@@ -105,5 +105,23 @@ export function guardObserver(observer: RuntimeObserver, logger: Logger, clock: 
       }
     };
   }
+  if (observer.onDirectoryWriteRefused !== undefined) {
+    guarded.onDirectoryWriteRefused = (info) => {
+      try {
+        observer.onDirectoryWriteRefused?.(info);
+      } catch (err) {
+        log.threw("onDirectoryWriteRefused", info.agentId, err);
+      }
+    };
+  }
+  if (observer.onDirectoryWaitEnded !== undefined) {
+    guarded.onDirectoryWaitEnded = (info) => {
+      try {
+        observer.onDirectoryWaitEnded?.(info);
+      } catch (err) {
+        log.threw("onDirectoryWaitEnded", info.agentId, err);
+      }
+    };
+  }
   return guarded;
 }

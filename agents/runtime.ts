@@ -119,13 +119,14 @@ export class Runtime implements AgentRuntime {
       throw err;
     }
     const self = this;
+    // Guarded once, here: no hook that throws reaches the runtime's bookkeeping (guarded-observer.ts).
+    const observer = guardObserver(options.observer ?? {}, logger, clock);
     this.core = {
       clock,
       random: options.random ?? Math.random,
       logger,
       engine: options.engine,
-      // Guarded once, here: no hook that throws reaches the runtime's bookkeeping (guarded-observer.ts).
-      observer: guardObserver(options.observer ?? {}, logger, clock),
+      observer,
       storage: {
         maxDatabaseBytes: this.opts.maxDatabaseBytes,
         synchronous: this.opts.synchronous,
@@ -138,7 +139,7 @@ export class Runtime implements AgentRuntime {
       alarms: this.alarms,
       startBackoff: new StartBackoff(clock, logger),
       db: this.#db,
-      directoryIndex: new DirectoryIndex(this.#db, clock, logger),
+      directoryIndex: new DirectoryIndex(this.#db, clock, logger, observer),
       agentConfig: options.agentConfig ?? {},
       agentWiring: options.agentWiring ?? {},
       transportOf: (id, connectionId) => this.transports.get(id, connectionId),

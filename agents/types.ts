@@ -172,6 +172,16 @@ export interface RuntimeObserver {
   onWake?(info: { agentId: string; durationMs: number }): void;
   /** An agent left memory. */
   onHibernate?(info: { agentId: string; reason: "idle" | "lru" | "shutdown" | "destroy" | "retired" }): void;
+  /**
+   * runtime.db refused a write of the fleet directory's index (a storage fault): the one after the agent's commit, or a
+   * retry of its waiting entries. `waiting`: agents whose entries wait to be written again, this one included.
+   */
+  onDirectoryWriteRefused?(info: { agentId: string; waiting: number }): void;
+  /**
+   * The agent's directory entries no longer wait to be written again: they were written (a retry, its next index
+   * write, its wake) or the agent was destroyed. `waiting`: agents whose entries still wait.
+   */
+  onDirectoryWaitEnded?(info: { agentId: string; waiting: number }): void;
 }
 
 /**

@@ -64,6 +64,16 @@ export function runtimeMetrics(registry: Registry, stats: () => RuntimeStats | u
     labelNames: ["reason"],
     registers: reg,
   });
+  const directoryRefused = new Counter({
+    name: "bridge_directory_writes_refused_total",
+    help: "Fleet directory index writes runtime.db refused (a storage fault), retries included",
+    registers: reg,
+  });
+  const directoryWaiting = new Gauge({
+    name: "bridge_directory_agents_waiting",
+    help: "Agents whose fleet directory entries wait to be written again to the index runtime.db refused them to",
+    registers: reg,
+  });
   // One gauge per runtime count, read from the runtime's stats at scrape time so it never lags the runtime.
   const runtimeGauges = [
     { name: "bridge_agents_active", help: "Agents in memory", stat: "active" },
@@ -102,6 +112,13 @@ export function runtimeMetrics(registry: Registry, stats: () => RuntimeStats | u
     },
     onHibernate(info) {
       hibernations.inc({ reason: info.reason });
+    },
+    onDirectoryWriteRefused(info) {
+      directoryRefused.inc();
+      directoryWaiting.set(info.waiting);
+    },
+    onDirectoryWaitEnded(info) {
+      directoryWaiting.set(info.waiting);
     },
   };
 }

@@ -2,15 +2,18 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { Agent, type AgentRuntime, type RuntimeObserver, type RuntimeOptions } from "../../agents/index.ts";
+import { DIRECTORY_RETRY_FIRST_MS, DIRECTORY_RETRY_MAX_MS } from "../../agents/directory-index.ts";
 import { OBSERVER_THROW_LOG_INTERVAL_MS } from "../../agents/guarded-observer.ts";
 import { BridgeError } from "../../errors/index.ts";
 import { capturingLogger } from "../support/capturing-logger.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { RecordingTransport, settle, tempDir, testRuntime } from "./helpers.ts";
+import { directoryWriteFault } from "./runtime-db-fault.ts";
 
 // A RuntimeObserver is the embedder's metrics: whatever one of its hooks throws, it never changes what an agent does
-// (its wake, its events' outcomes, its retirement's handover, eviction, a destroy, the shutdown); the throw is logged,
-// once per hook per OBSERVER_THROW_LOG_INTERVAL_MS (agents/guarded-observer.ts).
+// (its wake, its events' outcomes, its retirement's handover, eviction, a destroy, the shutdown, the retry of a refused
+// directory index write); the throw is logged, once per hook per OBSERVER_THROW_LOG_INTERVAL_MS
+// (agents/guarded-observer.ts).
 
 const TIMEOUT_MS = 1_000;
 const TIMEOUT = "BRIDGE_ERR_CALLBACK_TIMEOUT";
@@ -26,6 +29,9 @@ class Meter extends Agent {
   }
   note(n: string): void {
     this.sql`INSERT INTO notes (n) VALUES (${n})`;
+  }
+  list(key: string): void {
+    this.env.directory.put("note", key, 1);
   }
   notes(): string[] {
     return this.sql<{ n: string }>`SELECT n FROM notes ORDER BY rowid`.map((r) => r.n);
@@ -164,6 +170,34 @@ describe("an observer hook that throws", () => {
       },
       { mailboxCapacity: 1 },
     );
+  });
+
+  test("onDirectoryWriteRefused, onDirectoryWaitEnded: a refused directory index write is written again", async () => {
+    const fault = directoryWriteFault();
+    const { logger, lines } = capturingLogger<{ hook?: string }>("warn");
+    try {
+      const observer = { onDirectoryWriteRefused: broken, onDirectoryWaitEnded: broken };
+      await withRuntime(
+        "on-directory",
+        observer,
+        async (rt) => {
+          await rt.call("a", "notes", []);
+          fault.failing = true;
+          assert.deepEqual(await rt.call("a", "list", ["k"]), { ok: true, value: null });
+          fault.failing = false;
+          await clock.advance(DIRECTORY_RETRY_FIRST_MS);
+          assert.deepEqual(rt.directory.list("note"), [{ agentId: "a", key: "k", value: 1 }]);
+          fault.attempts = 0;
+          await clock.advance(DIRECTORY_RETRY_MAX_MS);
+          assert.equal(fault.attempts, 0, "the retries stopped once the entries landed");
+          const threw = lines.map((l) => l.hook).filter((h) => h?.startsWith("onDirectory"));
+          assert.deepEqual(threw, ["onDirectoryWriteRefused", "onDirectoryWaitEnded"], "both were called, and threw");
+        },
+        { logger },
+      );
+    } finally {
+      fault.restore();
+    }
   });
 
   test("a hook that keeps throwing is logged once per interval, with the count of throws left out of the log", async () => {
