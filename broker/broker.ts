@@ -27,7 +27,8 @@ import { writePacketNumbersUncached } from "./packet-number-cache.ts";
 import { proxyGateOptions } from "./proxy-refusals.ts";
 import { Qos2InFlight } from "./qos2-inflight.ts";
 import { keepaliveWarning, paceReads } from "./read-pacer.ts";
-import { OfflineDownQueue, type OutgoingStore } from "./offline-down-queue.ts";
+import { OfflineDownQueue } from "./offline-down-queue.ts";
+import type { SessionStore } from "./persistent-session.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "./registry/index.ts";
 import { RegistryWatch } from "./registry-watch.ts";
 import { SessionManager } from "./sessions.ts";
@@ -45,7 +46,7 @@ export interface BrokerAddresses {
 }
 
 /** The calls of aedes' persistence the broker makes. */
-interface AedesPersistence extends OutgoingStore {
+interface AedesPersistence extends SessionStore {
   /** Rejects when the client holds no such QoS 2 message. */
   incomingGetPacket(client: Client, packet: { messageId: number }): Promise<unknown>;
   /** Drops the client's stored subscriptions to these filters (a persistent session's, restored at its reconnect). */
@@ -353,8 +354,9 @@ export function createBroker(options: BrokerOptions): Broker {
         closeFromServer(connection, reason);
         ended++;
       }
-      // Also when it has no session now: what aedes kept for its next one must not reach a device given its id later.
-      if (reason === "removed") void offlineQueue.clear(deviceId);
+      // Also when it has no session now: what aedes kept for its next one (subscriptions, queue, QoS 2 state, will) must
+      // not reach a device given its id later.
+      if (reason === "removed") void offlineQueue.clearSession(deviceId);
       if (ended > 0) logger.info({ device: deviceId, sessions: ended, reason }, "device sessions ended");
       return ended;
     },

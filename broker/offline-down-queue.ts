@@ -5,13 +5,15 @@
  * had waiting behind one aedes was storing (down-hand-over.ts) when it ended: the agent was told they were sent, and
  * [MQTT-4.4.0-1] promises them to the session, after the one in front, which aedes resends by itself.
  *
- * Writes and clears of one device run one after another, and `settled` lets a new session of the device wait for
- * them before its CONNACK (aedes reads the queue once, then): frames added later would wait for yet another session.
+ * Writes of one device, and the clear of its whole session when it is removed, run one after another, and `settled`
+ * lets a new session of the device wait for them before its CONNACK (aedes reads the queue and the stored
+ * subscriptions once, then): frames added later would wait for yet another session.
  */
 import type { Clock } from "./clock.ts";
 import type { EncodedDown } from "./connection.ts";
 import type { ObserverHub } from "./observer.ts";
 import type { BrokerLogger } from "./options.ts";
+import { clearPersistentSession, type SessionStore } from "./persistent-session.ts";
 import { ThrottledWarningPerKey } from "./throttled-warning-per-key.ts";
 
 /** A QoS 1 PUBLISH as aedes stores it (aedes-packet): `brokerId` and `brokerCounter` tell it apart in the queue. */
@@ -51,7 +53,7 @@ export class OfflineDownQueue {
   readonly #full: ThrottledWarningPerKey;
 
   constructor(
-    private readonly store: () => OutgoingStore,
+    private readonly store: () => SessionStore,
     private readonly stamp: PacketStamp,
     private readonly hub: ObserverHub,
     private readonly logger: BrokerLogger,
@@ -66,9 +68,12 @@ export class OfflineDownQueue {
     return this.#after(deviceId, () => this.#keep(deviceId, frames));
   }
 
-  /** Empties the device's queue: a removed device's frames must not reach whoever takes its id later. */
-  clear(deviceId: string): Promise<void> {
-    return this.#after(deviceId, () => this.#clear(deviceId));
+  /**
+   * Drops the device's whole persistent session from aedes' store, its queue included (persistent-session.ts): nothing
+   * of a removed device may reach whoever takes its id later.
+   */
+  clearSession(deviceId: string): Promise<void> {
+    return this.#after(deviceId, () => clearPersistentSession(this.store(), deviceId));
   }
 
   /** Resolves once every write and clear of the device started so far is done. */
@@ -125,14 +130,5 @@ export class OfflineDownQueue {
         this.#full.note(deviceId, { device: deviceId, dropped: frames.length - kept, max: MAX_QUEUED_DOWN_PER_DEVICE });
       }
     }
-  }
-
-  async #clear(deviceId: string): Promise<void> {
-    const store = this.store();
-    const client = { id: deviceId };
-    // aedes' own way of emptying a client's queue (Client#emptyOutgoingQueue): a snapshot, then each packet by its id.
-    const queued: Array<{ messageId?: number }> = [];
-    for await (const packet of store.outgoingStream(client)) queued.push(packet);
-    for (const packet of queued) await store.outgoingClearMessageId(client, packet);
   }
 }

@@ -50,8 +50,8 @@ export interface DownSender {
   /**
    * Called when the session ended: drops (and counts) what it still holds, but for the QoS 1 frames of a persistent
    * session waiting behind a stored one, which go to the device's offline queue (down-hand-over.ts); a removed
-   * device's queue is emptied. Acts once per session. Resolves once the device's offline queue is written, never
-   * rejects.
+   * device's whole persistent session in aedes' store is dropped (persistent-session.ts). Acts once per session.
+   * Resolves once the device's offline queue is written, never rejects.
    */
   discard(connection: DeviceConnection): Promise<void>;
 }
@@ -221,7 +221,7 @@ export function createDownSender(
       connection.pendingDown = undefined;
       connection.heldDown = undefined;
       const settled = handOver.settle(connection);
-      return connection.closeReason === "removed" ? offline.clear(connection.deviceId) : settled;
+      return connection.closeReason === "removed" ? offline.clearSession(connection.deviceId) : settled;
     },
   };
   return sender;

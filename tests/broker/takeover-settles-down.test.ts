@@ -11,7 +11,8 @@ import type { Client } from "aedes";
 import type { ConnectionTransport } from "../../agents/host.ts";
 import { DeviceConnection } from "../../broker/connection.ts";
 import { ObserverHub } from "../../broker/observer.ts";
-import { OfflineDownQueue, type OutgoingStore } from "../../broker/offline-down-queue.ts";
+import { OfflineDownQueue } from "../../broker/offline-down-queue.ts";
+import type { SessionStore } from "../../broker/persistent-session.ts";
 import { silentLogger } from "../../broker/options.ts";
 import { SessionManager } from "../../broker/sessions.ts";
 import type { TokenBucket } from "../../broker/token-bucket.ts";
@@ -84,7 +85,10 @@ test("a takeover opens the new session once the old one's down frames are in the
 
 test("an ended session's frames are settled once: a removed device's queue is not emptied again later", async () => {
   const cleared: string[] = [];
-  const store: OutgoingStore = {
+  const store: SessionStore = {
+    cleanSubscriptions: () => Promise.resolve(),
+    cleanIncoming: () => Promise.resolve(),
+    delWill: () => Promise.resolve(),
     outgoingEnqueue: () => Promise.resolve(),
     async *outgoingStream() {
       yield { messageId: 7 };
