@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { BackoffTimer } from "./backoff-timer.ts";
 import type { RuntimeDb } from "./runtime-db.ts";
 import type { Clock } from "./types.ts";
 
@@ -17,9 +18,9 @@ export const ALARM_WRITE_RETRY_MAX_MS = 60_000;
  */
 export class AlarmRows {
   readonly #db: RuntimeDb;
-  readonly #clock: Clock;
   readonly #logger: Logger;
-  #running = false;
+  /** Armed only between the index's start and stop. */
+  readonly #retry: BackoffTimer;
   /** Rows runtime.db refused to write: the value each agent's row should have (null: no row), tried again later. */
   readonly #unsaved = new Map<string, number | null>();
   /**
@@ -29,25 +30,22 @@ export class AlarmRows {
    * it again.
    */
   readonly #forgotten = new Set<string>();
-  #retryTimer: unknown = null;
-  #retryDelayMs = ALARM_WRITE_RETRY_FIRST_MS;
 
   constructor(db: RuntimeDb, clock: Clock, logger: Logger) {
     this.#db = db;
-    this.#clock = clock;
     this.#logger = logger;
+    const retryWrites = () => this.#retryWrites();
+    this.#retry = new BackoffTimer(clock, ALARM_WRITE_RETRY_FIRST_MS, ALARM_WRITE_RETRY_MAX_MS, retryWrites, false);
   }
 
   /** Retries may run from now on (the index's start); ones refused before run after the first delay. */
   start(): void {
-    this.#running = true;
-    if (this.#hasUnsaved()) this.#armRetry();
+    this.#retry.enable();
+    if (this.#hasUnsaved()) this.#retry.arm();
   }
 
   stop(): void {
-    this.#running = false;
-    if (this.#retryTimer !== null) this.#clock.clearTimeout(this.#retryTimer);
-    this.#retryTimer = null;
+    this.#retry.disable();
   }
 
   /**
@@ -75,12 +73,12 @@ export class AlarmRows {
     } catch (err) {
       if (!quiet) {
         this.#logger.warn(
-          { err, agent: agentId, retryInMs: this.#retryDelayMs },
+          { err, agent: agentId, retryInMs: this.#retry.delayMs },
           "runtime.db refused an alarm write; the alarm stays set in memory and its row is written later",
         );
       }
       this.#unsaved.set(agentId, at);
-      this.#armRetry();
+      this.#retry.arm();
       return err;
     }
     // Its latest value is written: an older refused one must not be written over it.
@@ -112,30 +110,22 @@ export class AlarmRows {
     } catch (err) {
       if (!this.#hasUnsaved()) {
         this.#logger.warn(
-          { err, agent: agentId, retryInMs: this.#retryDelayMs },
+          { err, agent: agentId, retryInMs: this.#retry.delayMs },
           "runtime.db refused to delete a destroyed agent's rows; they are deleted later",
         );
       }
       this.#forgotten.add(agentId);
-      this.#armRetry();
+      this.#retry.arm();
       return false;
     }
     // Not the retries for its rows alone.
-    if (!this.#hasUnsaved()) this.#stopRetries();
+    if (!this.#hasUnsaved()) this.#retry.reset();
     return had;
   }
 
   /** Some write or delete runtime.db refused waits for its retry. */
   #hasUnsaved(): boolean {
     return this.#unsaved.size > 0 || this.#forgotten.size > 0;
-  }
-
-  #armRetry(): void {
-    if (!this.#running || this.#retryTimer !== null) return;
-    this.#retryTimer = this.#clock.setTimeout(() => {
-      this.#retryTimer = null;
-      this.#retryWrites();
-    }, this.#retryDelayMs);
   }
 
   /**
@@ -150,12 +140,11 @@ export class AlarmRows {
         this.#unsaved.delete(agentId);
       }
     } catch (err) {
-      this.#retryDelayMs = Math.min(ALARM_WRITE_RETRY_MAX_MS, this.#retryDelayMs * 2);
+      this.#retry.backOff();
       this.#logger.warn(
-        { err, unsaved: this.#unsaved.size + this.#forgotten.size, retryInMs: this.#retryDelayMs },
+        { err, unsaved: this.#unsaved.size + this.#forgotten.size, retryInMs: this.#retry.delayMs },
         "runtime.db still refuses alarm writes; the alarms stay set in memory",
       );
-      this.#armRetry();
       return;
     }
     this.#writesWorkAgain();
@@ -163,13 +152,7 @@ export class AlarmRows {
 
   /** Every refused row is written: the retries stop, and the next refusal starts again at the first delay. */
   #writesWorkAgain(): void {
-    this.#stopRetries();
+    this.#retry.reset();
     this.#logger.info("runtime.db takes alarm writes again");
-  }
-
-  #stopRetries(): void {
-    if (this.#retryTimer !== null) this.#clock.clearTimeout(this.#retryTimer);
-    this.#retryTimer = null;
-    this.#retryDelayMs = ALARM_WRITE_RETRY_FIRST_MS;
   }
 }

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { Value } from "../codecs/frames.ts";
+import { BackoffTimer } from "./backoff-timer.ts";
 import type { RuntimeDb } from "./runtime-db.ts";
 import type { SqlRunner } from "./sql-runner.ts";
 import type { Clock, RuntimeObserver } from "./types.ts";
@@ -40,21 +41,18 @@ export function readDirectoryEntries(sql: SqlRunner): DirectoryEntry[] {
  */
 export class DirectoryIndex {
   readonly #db: RuntimeDb;
-  readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #observer: RuntimeObserver;
   /** The entries of each agent whose index write runtime.db refused; null when its rows could not be read then. */
   readonly #unsynced = new Map<string, DirectoryEntry[] | null>();
-  #retryTimer: unknown = null;
-  #retryDelayMs = DIRECTORY_RETRY_FIRST_MS;
-  #stopped = false;
+  readonly #retry: BackoffTimer;
 
   /** `observer`: guarded (guarded-observer.ts), so its hooks never throw into the runtime's bookkeeping. */
   constructor(db: RuntimeDb, clock: Clock, logger: Logger, observer: RuntimeObserver) {
     this.#db = db;
-    this.#clock = clock;
     this.#logger = logger;
     this.#observer = observer;
+    this.#retry = new BackoffTimer(clock, DIRECTORY_RETRY_FIRST_MS, DIRECTORY_RETRY_MAX_MS, () => this.#retryWrites());
   }
 
   /**
@@ -85,19 +83,19 @@ export class DirectoryIndex {
   forget(agentId: string): void {
     if (!this.#unsynced.delete(agentId)) return;
     this.#observer.onDirectoryWaitEnded?.({ agentId, waiting: this.#unsynced.size });
-    if (this.#unsynced.size === 0) this.#stopRetries();
+    if (this.#unsynced.size === 0) this.#retry.reset();
   }
 
   /** The shutdown: no retry outlives the runtime; an agent whose entries wait kept its pending mark for the start. */
   stop(): void {
-    this.#stopped = true;
-    this.#stopRetries();
+    this.#retry.disable();
+    this.#retry.reset();
   }
 
   #refused(agentId: string, err: unknown, entries: DirectoryEntry[] | null): void {
     if (this.#unsynced.size === 0) {
       this.#logger.warn(
-        { err, agent: agentId, retryInMs: this.#retryDelayMs },
+        { err, agent: agentId, retryInMs: this.#retry.delayMs },
         "runtime.db refused a directory index write; the agent's entries are written again later",
       );
     }
@@ -105,15 +103,7 @@ export class DirectoryIndex {
     // write or wake puts them back.
     this.#unsynced.set(agentId, entries);
     this.#observer.onDirectoryWriteRefused?.({ agentId, waiting: this.#unsynced.size });
-    this.#armRetry();
-  }
-
-  #armRetry(): void {
-    if (this.#stopped || this.#retryTimer !== null) return;
-    this.#retryTimer = this.#clock.setTimeout(() => {
-      this.#retryTimer = null;
-      this.#retryWrites();
-    }, this.#retryDelayMs);
+    this.#retry.arm();
   }
 
   /** Writes each waiting agent's entries, in the order they were refused; stops at the first refusal and backs off. */
@@ -124,8 +114,7 @@ export class DirectoryIndex {
         this.#db.directoryReplace(agentId, entries);
       } catch {
         this.#observer.onDirectoryWriteRefused?.({ agentId, waiting: this.#unsynced.size });
-        this.#retryDelayMs = Math.min(DIRECTORY_RETRY_MAX_MS, this.#retryDelayMs * 2);
-        this.#armRetry();
+        this.#retry.backOff();
         return;
       }
       this.#written(agentId);
@@ -140,14 +129,8 @@ export class DirectoryIndex {
   }
 
   #writesWorkAgain(): void {
-    this.#stopRetries();
+    this.#retry.reset();
     this.#logger.info("runtime.db takes directory index writes again");
-  }
-
-  #stopRetries(): void {
-    if (this.#retryTimer !== null) this.#clock.clearTimeout(this.#retryTimer);
-    this.#retryTimer = null;
-    this.#retryDelayMs = DIRECTORY_RETRY_FIRST_MS;
   }
 }
 
