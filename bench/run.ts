@@ -34,6 +34,12 @@ const SUITES: Suite[] = [
     quickArgs: ["--floor", "--rounds", "1", "--pairs", "24", "--turns", "8"],
   },
   { name: "fleet", script: "fleet/index.ts", args: [], quickArgs: ["--quick"] },
+  {
+    name: "connect",
+    script: "fleet/connect-path.ts",
+    args: [],
+    quickArgs: ["--rounds", "1", "--cycles", "500", "--devices", "400", "--max-active", "100"],
+  },
 ];
 
 const { values } = parseArgs({

@@ -16,6 +16,8 @@ export interface BridgeDataOptions {
   /** Agents idle this long hibernate, ms. */
   idleTimeoutMs: number;
   maxConnections: number;
+  /** Agents in memory at most (the runtime's default when absent). */
+  maxActiveAgents?: number;
 }
 
 export interface BridgeData {
@@ -41,7 +43,10 @@ export async function prepareBridgeData(options: BridgeDataOptions, cleanup: Cle
         maxConnections: options.maxConnections,
       },
     },
-    agents: { idleTimeoutMs: options.idleTimeoutMs },
+    agents: {
+      idleTimeoutMs: options.idleTimeoutMs,
+      ...(options.maxActiveAgents === undefined ? {} : { maxActiveAgents: options.maxActiveAgents }),
+    },
   };
   fs.writeFileSync(configFile, JSON.stringify(config, null, 2));
   const secrets: string[] = [];
@@ -55,7 +60,8 @@ export async function prepareBridgeData(options: BridgeDataOptions, cleanup: Cle
         while (next < options.provision) {
           const index = next++;
           const result = await registry.add(`${options.idPrefix}${index}`, { codec: "cbor" });
-          if (result.status !== "created") throw new Error(`provisioning ${options.idPrefix}${index}: ${result.status}`);
+          if (result.status !== "created")
+            throw new Error(`provisioning ${options.idPrefix}${index}: ${result.status}`);
           secrets[index] = result.secret;
         }
       };
