@@ -26,6 +26,8 @@ export function wakeCell(cell: AgentCell): void {
   const t0 = performance.now();
   const core = cell.core;
   const file = core.agentFile(cell.id);
+  // Its handle from an earlier hibernation may still wait for an fsync: closed first, so one handle is open at a time.
+  core.closer.settle(file);
   const existed = fs.existsSync(file);
   const sql = new SqlRunner(openAgentDatabase(file, core.storage));
   if (!existed) core.noteCreated();
@@ -80,7 +82,7 @@ export function hibernate(cell: AgentCell): void {
   // While the database is still open: the check reads the agent's queue and task rows.
   clearPendingOnLeave(cell);
   cell.closed = true;
-  cell.sql?.close();
+  if (cell.sql !== null) cell.core.closer.close(cell.core.agentFile(cell.id), cell.sql);
   cell.sql = null;
   cell.agent = null;
   cell.connections.clear();

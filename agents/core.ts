@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { Value } from "../codecs/frames.ts";
 import type { AlarmIndex } from "./alarm-index.ts";
+import type { DeferredClose } from "./deferred-close.ts";
 import type { DirectoryIndex } from "./directory-index.ts";
 import type { ReasoningEngine } from "./engine.ts";
 import type { AgentEvent, EventOutcome, QueuedEvent } from "./events/types.ts";
@@ -19,6 +20,8 @@ export interface RuntimeCore {
   /** The embedder's observer, guarded: its hooks never throw (guarded-observer.ts). */
   readonly observer: RuntimeObserver;
   readonly storage: StorageSettings;
+  /** Closes hibernated agents' databases with their fsyncs off the event loop (deferred-close.ts). */
+  readonly closer: DeferredClose;
   /** Most events run in one group commit. */
   readonly maxBatchEvents: number;
   /**

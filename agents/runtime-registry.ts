@@ -95,6 +95,8 @@ export function destroyFiles(rt: Runtime, agentId: string): boolean {
   if (rt.alarms.forget(agentId)) existed = true;
   rt.core.directoryIndex.forget(agentId);
   const file = path.join(rt.agentsDir, `${agentId}.db`);
+  // A close still waiting for an fsync ends now: the files go, so nothing of them has to reach the disk.
+  rt.core.closer.settle(file, true);
   for (const f of [file, `${file}-wal`, `${file}-shm`]) {
     try {
       fs.unlinkSync(f);

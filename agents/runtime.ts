@@ -10,6 +10,7 @@ import { AlarmIndex } from "./alarm-index.ts";
 import type { AgentCell } from "./cell.ts";
 import { systemClock } from "./clock.ts";
 import type { RuntimeCore } from "./core.ts";
+import { DeferredClose } from "./deferred-close.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 import type { EventOutcome } from "./events/types.ts";
 import type { CloseReason, ConnectionInit, DeliverOutcome, EventResult, InboundMessage } from "./host.ts";
@@ -121,19 +122,21 @@ export class Runtime implements AgentRuntime {
     const self = this;
     // Guarded once, here: no hook that throws reaches the runtime's bookkeeping (guarded-observer.ts).
     const observer = guardObserver(options.observer ?? {}, logger, clock);
+    const storage = {
+      maxDatabaseBytes: this.opts.maxDatabaseBytes,
+      synchronous: this.opts.synchronous,
+      lockingMode: this.opts.lockingMode,
+      cacheSizeKiB: this.opts.cacheSizeKiB,
+      pageSizeBytes: this.opts.pageSizeBytes,
+    };
     this.core = {
       clock,
       random: options.random ?? Math.random,
       logger,
       engine: options.engine,
       observer,
-      storage: {
-        maxDatabaseBytes: this.opts.maxDatabaseBytes,
-        synchronous: this.opts.synchronous,
-        lockingMode: this.opts.lockingMode,
-        cacheSizeKiB: this.opts.cacheSizeKiB,
-        pageSizeBytes: this.opts.pageSizeBytes,
-      },
+      storage,
+      closer: new DeferredClose(storage, logger),
       maxBatchEvents: this.opts.maxBatchEvents,
       callbackTimeoutMs: this.opts.callbackTimeoutMs,
       alarms: this.alarms,
@@ -280,6 +283,8 @@ export class Runtime implements AgentRuntime {
       this.core.observer.onHibernate?.({ agentId: id, reason: "shutdown" });
     }
     this.cells.clear();
+    // Hibernated databases whose close still waits for an fsync: closed before the process may end.
+    this.core.closer.settleAll();
     // Alarm rows runtime.db refused during the run get one last try: the next start reads them.
     this.alarms.saveUnsaved();
     this.#db.close();

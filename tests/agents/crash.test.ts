@@ -8,10 +8,14 @@ import { seededRandom, silentLogger, tempDir } from "./helpers.ts";
 
 const child = path.join(import.meta.dirname, "fixtures", "crash-writer.ts");
 
-/** Runs the writer until it printed "ready", waits `killAfterMs`, kills it with SIGKILL, returns what it reported. */
-function runAndKill(dataDir: string, round: number, killAfterMs: number): Promise<string[]> {
+/**
+ * Runs the writer until it printed "ready", waits `killAfterMs`, kills it with SIGKILL, returns what it reported.
+ * `maxActiveAgents` (default: the runtime's) below the writer's 4 agents makes them hibernate and wake all the time.
+ */
+function runAndKill(dataDir: string, round: number, killAfterMs: number, maxActiveAgents?: number): Promise<string[]> {
+  const args = [child, dataDir, String(round), ...(maxActiveAgents === undefined ? [] : [String(maxActiveAgents)])];
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, ["--import", "tsx", child, dataDir, String(round)], {
+    const proc = spawn(process.execPath, ["--import", "tsx", ...args], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     let out = "";
@@ -34,13 +38,13 @@ function runAndKill(dataDir: string, round: number, killAfterMs: number): Promis
 const t = tempDir("agents-crash-");
 after(() => t.remove());
 
-test("after SIGKILL at random moments every event reported committed is stored and no event is stored in part", async () => {
-  const random = seededRandom(20260101);
-  const dataDir = path.join(t.dir, "data");
+/** Kills the writer in `rounds` rounds, then checks every agent's rows against what it reported committed. */
+async function crashRounds(dataDir: string, seed: number, maxActiveAgents?: number): Promise<void> {
+  const random = seededRandom(seed);
   const reported = new Map<string, Set<string>>();
   const rounds = 4;
   for (let round = 0; round < rounds; round++) {
-    const lines = await runAndKill(dataDir, round, 100 + Math.floor(random() * 400));
+    const lines = await runAndKill(dataDir, round, 100 + Math.floor(random() * 400), maxActiveAgents);
     for (const l of lines) {
       const [, agent, id] = l.split(" ");
       if (!reported.has(agent)) reported.set(agent, new Set());
@@ -65,4 +69,12 @@ test("after SIGKILL at random moments every event reported committed is stored a
   }
   assert.ok(total > 0, "the writer reported commits before it was killed");
   console.log(`crash test: ${total} reported events checked`);
+}
+
+test("after SIGKILL at random moments every event reported committed is stored and no event is stored in part", async () => {
+  await crashRounds(path.join(t.dir, "data"), 20260101);
+});
+
+test("the same holds while agents hibernate and wake all the time, their closes waiting for fsyncs", async () => {
+  await crashRounds(path.join(t.dir, "data-hibernating"), 20260102, 2);
 });

@@ -1,0 +1,210 @@
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+import { type CloseIo, DeferredClose, nodeCloseIo } from "../../agents/deferred-close.ts";
+import { SqlRunner } from "../../agents/sql-runner.ts";
+import { openAgentDatabase, type StorageSettings } from "../../agents/storage.ts";
+import { capturingLogger } from "../support/capturing-logger.ts";
+import { silentLogger, tempDir } from "./helpers.ts";
+
+const settings: StorageSettings = {
+  maxDatabaseBytes: 1024 ** 3,
+  synchronous: "NORMAL",
+  lockingMode: "EXCLUSIVE",
+  cacheSizeKiB: 256,
+  pageSizeBytes: 1024,
+};
+// SQLite's synchronous pragma reads back as a number: 0 OFF, 1 NORMAL.
+const NORMAL = 1;
+
+/**
+ * Real file operations, except that each asynchronous fsync waits until the test answers it (`answer`), and every
+ * step is written to `steps` as it happens, with whether SQLite's handle was still open at a descriptor's close.
+ */
+class HeldIo implements CloseIo {
+  readonly steps: string[] = [];
+  readonly #names = new Map<number, string>();
+  readonly #held: Array<{ name: string; fd: number; done: (err: Error | null) => void }> = [];
+  sql: SqlRunner | null = null;
+
+  open(file: string): number {
+    const fd = nodeCloseIo.open(file);
+    this.#names.set(fd, file.endsWith("-wal") ? "wal" : "db");
+    return fd;
+  }
+  size(fd: number): number {
+    return nodeCloseIo.size(fd);
+  }
+  fsync(fd: number, done: (err: Error | null) => void): void {
+    const name = this.#names.get(fd) ?? "?";
+    this.steps.push(`fsync ${name}`);
+    this.#held.push({ name, fd, done });
+  }
+  fsyncSync(fd: number): void {
+    this.steps.push(`fsyncSync ${this.#names.get(fd)}`);
+    nodeCloseIo.fsyncSync(fd);
+  }
+  close(fd: number): void {
+    this.steps.push(`close ${this.#names.get(fd)}${this.sql?.db.open ? " while SQLite's handle is open" : ""}`);
+    nodeCloseIo.close(fd);
+  }
+  closeInBackground(fd: number, failed: (err: Error) => void): void {
+    this.steps.push(`close ${this.#names.get(fd)} in the background`);
+    nodeCloseIo.closeInBackground(fd, failed);
+  }
+  get held(): string[] {
+    return this.#held.map((h) => h.name);
+  }
+  /** Answers the oldest held fsync (with `err` to fail it) and waits for its callback. */
+  async answer(err: Error | null = null): Promise<void> {
+    const h = this.#held.shift();
+    assert.ok(h, "an fsync is held");
+    await new Promise<void>((resolve) => {
+      const done = (e: Error | null) => {
+        h.done(e);
+        resolve();
+      };
+      if (err === null) nodeCloseIo.fsync(h.fd, done);
+      else done(err);
+    });
+  }
+}
+
+describe("closing hibernated agent databases with their fsyncs off the event loop", () => {
+  const t = tempDir("deferred-close-");
+  after(() => t.remove());
+  let n = 0;
+
+  /** An agent database with committed rows still in its WAL, as a hibernating agent leaves it. */
+  function agentDb(lockingMode: StorageSettings["lockingMode"] = "EXCLUSIVE"): { file: string; sql: SqlRunner } {
+    const file = path.join(t.dir, `a${n++}.db`);
+    const sql = new SqlRunner(openAgentDatabase(file, { ...settings, lockingMode }));
+    sql.db.exec("CREATE TABLE t (v TEXT)");
+    for (let i = 0; i < 20; i++) sql.db.prepare("INSERT INTO t (v) VALUES (?)").run(`row ${i}`);
+    return { file, sql };
+  }
+
+  function rows(file: string): number {
+    const sql = new SqlRunner(openAgentDatabase(file, settings));
+    try {
+      return (sql.db.prepare("SELECT count(*) AS n FROM t").get() as { n: number }).n;
+    } finally {
+      sql.close();
+    }
+  }
+
+  const walSize = (file: string) => (fs.existsSync(`${file}-wal`) ? fs.statSync(`${file}-wal`).size : -1);
+
+  test("the WAL is synced, then copied, then the file synced, and only then does the handle close", async () => {
+    const io = new HeldIo();
+    const closer = new DeferredClose(settings, silentLogger, io);
+    const { file, sql } = agentDb();
+    io.sql = sql;
+    closer.close(file, sql);
+    assert.deepEqual(io.held, ["wal"], "first the WAL's fsync, off the event loop");
+    assert.equal(sql.db.open, true);
+    assert.equal(closer.waiting, 1);
+    const before = fs.readFileSync(file);
+    await io.answer();
+    assert.deepEqual(io.held, ["db"], "then the file's fsync");
+    assert.notDeepEqual(fs.readFileSync(file), before, "the checkpoint copied the WAL into the file");
+    assert.ok(walSize(file) > 0, "the WAL stays until the file is synced");
+    assert.equal(sql.db.pragma("synchronous", { simple: true }), NORMAL, "the handle is back at its level");
+    assert.equal(sql.db.open, true);
+    await io.answer();
+    assert.equal(sql.db.open, false);
+    assert.equal(walSize(file), -1, "SQLite's close deleted the WAL");
+    assert.equal(closer.waiting, 0);
+    // Its own descriptors closed after SQLite's handle, the WAL's off the loop.
+    assert.deepEqual(io.steps, ["fsync wal", "fsync db", "close db", "close wal in the background"]);
+    assert.equal(rows(file), 20);
+  });
+
+  test("a wake of the same agent finishes a waiting close at once, and the late fsync changes nothing", async () => {
+    const io = new HeldIo();
+    const closer = new DeferredClose(settings, silentLogger, io);
+    // Waiting for the WAL's fsync: SQLite's own close, synced as ever.
+    const first = agentDb();
+    io.sql = first.sql;
+    closer.close(first.file, first.sql);
+    closer.settle(first.file);
+    assert.equal(first.sql.db.open, false);
+    assert.equal(walSize(first.file), -1);
+    await io.answer();
+    assert.deepEqual(io.steps, ["fsync wal", "close db", "close wal in the background"]);
+    assert.equal(rows(first.file), 20);
+    // Waiting for the file's fsync: synced on the spot before the close deletes the WAL.
+    io.steps.length = 0;
+    const second = agentDb();
+    io.sql = second.sql;
+    closer.close(second.file, second.sql);
+    await io.answer();
+    closer.settle(second.file);
+    assert.deepEqual(io.steps, ["fsync wal", "fsync db", "fsyncSync db", "close db", "close wal in the background"]);
+    await io.answer();
+    assert.equal(closer.waiting, 0);
+    assert.equal(rows(second.file), 20);
+  });
+
+  test("a failed fsync of the WAL leaves the close to SQLite", async () => {
+    const io = new HeldIo();
+    const logger = capturingLogger("warn");
+    const closer = new DeferredClose(settings, logger.logger, io);
+    const { file, sql } = agentDb();
+    closer.close(file, sql);
+    await io.answer(new Error("EIO"));
+    assert.equal(sql.db.open, false);
+    assert.equal(closer.waiting, 0);
+    assert.match(logger.lines.map((l) => String(l.msg)).join("\n"), /fsync of an agent WAL failed/);
+    assert.equal(rows(file), 20);
+  });
+
+  test("a failed fsync of the file after the copy keeps the handle and its WAL, and a wake is refused", async () => {
+    const io = new HeldIo();
+    const logger = capturingLogger("error");
+    const closer = new DeferredClose(settings, logger.logger, io);
+    const { file, sql } = agentDb();
+    closer.close(file, sql);
+    await io.answer();
+    await io.answer(new Error("EIO"));
+    assert.equal(sql.db.open, true, "closing it would delete a WAL whose copy may not be on disk");
+    assert.ok(walSize(file) > 0);
+    assert.throws(() => closer.settle(file), { code: "BRIDGE_ERR_STORAGE" });
+    closer.settleAll();
+    assert.equal(sql.db.open, true, "a shutdown leaves it too");
+    assert.match(logger.lines.map((l) => String(l.msg)).join("\n"), /fsync of an agent database failed/);
+    // A destroy deletes the files anyway.
+    closer.settle(file, true);
+    assert.equal(sql.db.open, false);
+    assert.equal(closer.waiting, 0);
+  });
+
+  test("NORMAL locking, a full queue, a handle whose WAL is empty and a shutdown close at once", async () => {
+    const io = new HeldIo();
+    const closer = new DeferredClose({ ...settings, lockingMode: "NORMAL" }, silentLogger, io);
+    const normal = agentDb("NORMAL");
+    closer.close(normal.file, normal.sql);
+    assert.equal(normal.sql.db.open, false, "another connection could write between the steps");
+
+    const limited = new DeferredClose(settings, silentLogger, io, 1);
+    const a = agentDb();
+    const b = agentDb();
+    limited.close(a.file, a.sql);
+    limited.close(b.file, b.sql);
+    assert.equal(a.sql.db.open, true);
+    assert.equal(b.sql.db.open, false, "beyond the limit");
+
+    const empty = agentDb();
+    empty.sql.close();
+    const reopened = new SqlRunner(openAgentDatabase(empty.file, settings));
+    reopened.db.prepare("SELECT count(*) FROM t").get();
+    limited.settleAll();
+    limited.close(empty.file, reopened);
+    assert.equal(reopened.db.open, false, "nothing to copy, nothing to sync");
+    assert.equal(a.sql.db.open, false, "settleAll closed the waiting one");
+    assert.deepEqual(io.held, ["wal"], "its fsync is answered later and ignored");
+    await io.answer();
+    assert.equal(rows(a.file), 20);
+  });
+});
