@@ -68,26 +68,35 @@ export function storageError(err: unknown, what: string): unknown {
 export function openAgentDatabase(file: string, settings: StorageSettings): Db {
   const db = new Database(file);
   try {
-    db.pragma(`locking_mode = ${settings.lockingMode}`);
+    // Pragmas whose answer is not read go through exec, several in one call: db.pragma() prepares, runs and builds
+    // a result for each, about 40 us of a known agent's wake in all (docs/benchmarks.md, "Session 21").
+    db.exec(`PRAGMA locking_mode = ${settings.lockingMode}`);
     // Read before any pragma that changes the file (page_size, the WAL switch), so a newer one is left as it was found.
     const version = Number(db.pragma("user_version", { simple: true }));
     refuseNewer(file, version);
     // A new file holds nothing acknowledged yet: under NORMAL its creation (journal-mode switch, schema) skips the
     // fsyncs that cost a connecting device tens of ms; the first checkpoint or close syncs it (see wal-tuning.ts).
-    const fresh = Number(db.pragma("page_count", { simple: true })) === 0;
+    // A file with the runtime's tables is not new: its page count is not asked.
+    const fresh = version < AGENT_DB_SCHEMA_VERSION && Number(db.pragma("page_count", { simple: true })) === 0;
     const creating = creationSynchronous(db, settings.synchronous, fresh);
     // Only an empty file takes a page size (before WAL mode fixes it); SQLite ignores the pragma on an existing one.
-    if (fresh) db.pragma(`page_size = ${settings.pageSizeBytes}`);
-    db.pragma("journal_mode = WAL");
-    if (!creating) db.pragma(`synchronous = ${settings.synchronous}`);
-    // Spread per database so agents with the same traffic do not all checkpoint in the same second (wal-tuning.ts).
+    if (fresh) db.exec(`PRAGMA page_size = ${settings.pageSizeBytes}`);
     const pageSize = Number(db.pragma("page_size", { simple: true }));
-    db.pragma(`wal_autocheckpoint = ${walAutocheckpointPages(file, pageSize)}`);
-    // SQLite's default (2 MiB) times 1000 active agents is the bridge's largest memory cost; agent databases are
-    // small and hot pages stay in the OS cache, so a small per-database cap costs little (docs/benchmarks.md).
-    db.pragma(`cache_size = -${settings.cacheSizeKiB}`);
     const pages = Math.max(16, Math.floor(settings.maxDatabaseBytes / pageSize));
-    db.pragma(`max_page_count = ${pages}`);
+    db.exec(
+      [
+        // Kept in the file once set, so a no-op on every wake but the first; setting it costs what asking would.
+        "PRAGMA journal_mode = WAL",
+        creating ? "" : `PRAGMA synchronous = ${settings.synchronous}`,
+        // Spread per database so agents with the same traffic do not all checkpoint in the same second
+        // (wal-tuning.ts).
+        `PRAGMA wal_autocheckpoint = ${walAutocheckpointPages(file, pageSize)}`,
+        // SQLite's default (2 MiB) times 1000 active agents is the bridge's largest memory cost; agent databases are
+        // small and hot pages stay in the OS cache, so a small per-database cap costs little (docs/benchmarks.md).
+        `PRAGMA cache_size = -${settings.cacheSizeKiB}`,
+        `PRAGMA max_page_count = ${pages}`,
+      ].join(";"),
+    );
     // user_version marks a database whose runtime tables exist, so a wake skips the schema statements.
     if (version < AGENT_DB_SCHEMA_VERSION) {
       // One transaction: one WAL commit instead of one per statement.

@@ -8,7 +8,8 @@
  *    through the agent runtime alone, each a wake (open the database, onStart), onConnect, onClose and the
  *    hibernation (close) of the agent before it. Reported per cycle: wall time, the main thread's busy time (event
  *    loop utilization: better-sqlite3 is synchronous, so its waits for the disk count), the process's CPU time (the
- *    thread pool's included) and the wake's share (`onWake`).
+ *    thread pool's included) and the wake's share (`onWake`); then the open alone (`openAgentDatabase` and the
+ *    first read of a known database), in microseconds.
  * 2. **Storm**: a bridge (`agent-bridge start --allow-anonymous`, each side its own build and data dir) whose devices
  *    all connected once before, is restarted, and all of them reconnect at once (at most `--pending` CONNECTs waiting
  *    for their CONNACK). `--max-active` agents stay in memory, so most wakes also hibernate another agent, as a storm
@@ -17,6 +18,7 @@
  *    bridge's CPU per device (/proc, utime + stime).
  *
  * Options: --baseline REF, --rounds 3, --only cycles,storm, --cycles 2000 (per round and side), --cycle-agents 100,
+ * --opens 2000 (opens of a known database alone, after the cycles),
  * --devices 1000, --max-active 250, --pending 200, --cpu-prof (a V8 profile of each build's bridge in each storm, in
  * bench/results/), --node-flags "FLAGS" (node flags for this build's bridge). Prints markdown tables and writes
  * bench/results/connect-<time>.json (gitignored).
@@ -44,6 +46,7 @@ const rounds = Number(option("rounds", "3"));
 const only = new Set(option("only", "cycles,storm").split(","));
 const cycles = Number(option("cycles", "2000"));
 const cycleAgents = Number(option("cycle-agents", "100"));
+const opens = Number(option("opens", "2000"));
 const devices = Number(option("devices", "1000"));
 const maxActive = Number(option("max-active", "250"));
 const pending = Number(option("pending", "200"));
@@ -75,6 +78,8 @@ interface CycleRow {
   busyMs: number;
   cpuMs: number;
   wakeMs: number;
+  opens: number;
+  openMs: number;
 }
 
 interface StormRow {
@@ -94,7 +99,7 @@ function runCycles(): void {
   for (let round = 0; round < rounds; round++) {
     for (const i of rotated([0, 1], round)) {
       const side = sides[i]!;
-      const params = { dataDir: dirs[i], agents: cycleAgents, cycles };
+      const params = { dataDir: dirs[i], agents: cycleAgents, cycles, opens };
       const out = execFileSync(
         process.execPath,
         ["--import", "tsx", path.join(import.meta.dirname, "connect-cycles.ts"), side.root, JSON.stringify(params)],
@@ -193,12 +198,15 @@ function report(): void {
   console.log(`this build: ${ROOT}; baseline: ${baselineCommit}; ${rounds} rounds, sides alternating\n`);
   if (cycleRows.length > 0) {
     console.log(`Wake -> onConnect -> onClose -> hibernate cycles, ${cycles} per round over ${cycleAgents} agents:\n`);
-    console.log("| round | build | wall ms / cycle | main thread busy ms / cycle | CPU ms / cycle | wake ms / cycle |");
-    console.log("|---:|---|---:|---:|---:|---:|");
+    console.log(
+      "| round | build | wall ms / cycle | main thread busy ms / cycle | CPU ms / cycle | wake ms / cycle | open us |",
+    );
+    console.log("|---:|---|---:|---:|---:|---:|---:|");
     for (const r of cycleRows) {
       const per = (ms: number) => f(ms / r.cycles, 3);
       console.log(
-        `| ${r.round + 1} | ${r.side} | ${per(r.wallMs)} | ${per(r.busyMs)} | ${per(r.cpuMs)} | ${per(r.wakeMs)} |`,
+        `| ${r.round + 1} | ${r.side} | ${per(r.wallMs)} | ${per(r.busyMs)} | ${per(r.cpuMs)} | ${per(r.wakeMs)} | ` +
+          `${f((r.openMs / r.opens) * 1000, 0)} |`,
       );
     }
     const per = (side: string, key: "wallMs" | "busyMs" | "cpuMs") =>
@@ -206,7 +214,10 @@ function report(): void {
     const [a, b] = sides.map((s) => s.name) as [string, string];
     const line = (key: "wallMs" | "busyMs" | "cpuMs") =>
       `${f(per(a, key), 3)} vs ${f(per(b, key), 3)} (**${f(per(a, key) / per(b, key))}x**)`;
-    console.log(`\nmedian ms per cycle: wall ${line("wallMs")}; busy ${line("busyMs")}; CPU ${line("cpuMs")}\n`);
+    const open = (side: string) =>
+      median(cycleRows.filter((r) => r.side === side).map((r) => (r.openMs / r.opens) * 1000));
+    console.log(`\nmedian ms per cycle: wall ${line("wallMs")}; busy ${line("busyMs")}; CPU ${line("cpuMs")}`);
+    console.log(`median us per open: ${f(open(a), 0)} vs ${f(open(b), 0)} (**${f(open(a) / open(b))}x**)\n`);
   }
   if (stormRows.length > 0) {
     console.log(
