@@ -102,20 +102,20 @@ export class DeferredClose {
       return;
     }
     const fds: number[] = [];
+    let empty = true;
     try {
       fds.push(this.#io.open(file));
       fds.push(this.#io.open(`${file}-wal`));
+      empty = this.#io.size(fds[1]!) === 0;
     } catch {
-      // No WAL (nothing was read or written) or no descriptor left: SQLite's own close, as before.
+      // No WAL (nothing was read or written), or no descriptor left: SQLite's own close, as before.
+    }
+    // An empty WAL has nothing to copy: closing it syncs nothing.
+    if (fds.length < 2 || empty) {
       this.#closeNow(sql, fds);
       return;
     }
     const [dbFd, walFd] = fds as [number, number];
-    // An empty WAL has nothing to copy: closing it syncs nothing.
-    if (this.#io.size(walFd) === 0) {
-      this.#closeNow(sql, fds);
-      return;
-    }
     const w: Waiting = { file, sql, dbFd, walFd, phase: "wal" };
     this.#waiting.set(file, w);
     this.#io.fsync(walFd, (err) => this.#guarded(w, () => this.#walSynced(w, err)));

@@ -180,6 +180,33 @@ describe("closing hibernated agent databases with their fsyncs off the event loo
     assert.equal(closer.waiting, 0);
   });
 
+  test("a fault while preparing the steps closes the handle at once, and the descriptors it opened", () => {
+    const io = new HeldIo();
+    const opened: number[] = [];
+    const faulty: CloseIo = {
+      ...nodeCloseIo,
+      open: (file) => {
+        const fd = io.open(file);
+        opened.push(fd);
+        return fd;
+      },
+      size: () => {
+        throw new Error("EIO");
+      },
+      close: (fd) => io.close(fd),
+      closeInBackground: (fd, failed) => io.closeInBackground(fd, failed),
+    };
+    const closer = new DeferredClose(settings, silentLogger, faulty);
+    const { file, sql } = agentDb();
+    io.sql = sql;
+    closer.close(file, sql);
+    assert.equal(sql.db.open, false);
+    assert.equal(closer.waiting, 0);
+    assert.equal(opened.length, 2);
+    assert.deepEqual(io.steps, ["close db", "close wal in the background"]);
+    assert.equal(rows(file), 20);
+  });
+
   test("NORMAL locking, a full queue, a handle whose WAL is empty and a shutdown close at once", async () => {
     const io = new HeldIo();
     const closer = new DeferredClose({ ...settings, lockingMode: "NORMAL" }, silentLogger, io);
