@@ -9,20 +9,14 @@ import os from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
 import mqtt from "mqtt";
+import { apiCaller } from "../support/api-caller.ts";
 import { createLoopbackBridge } from "../support/in-process-bridge.ts";
 
 const TOKEN = "removed-session-token-0123456789";
-const AUTH = { authorization: `Bearer ${TOKEN}` };
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "removed-session-"));
 after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
-async function api(http: string, method: string, route: string, body?: unknown): Promise<Response> {
-  return fetch(`${http}${route}`, {
-    method,
-    headers: body === undefined ? AUTH : { ...AUTH, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-}
+const api = apiCaller(TOKEN);
 
 async function provision(http: string, id: string): Promise<string> {
   const res = await api(http, "POST", "/api/devices", { id, codec: "json" });

@@ -12,20 +12,14 @@ import { after, test } from "node:test";
 import mqtt from "mqtt";
 import type { Bridge } from "../../app/bridge.ts";
 import { createDeviceRegistry } from "../../broker/registry/index.ts";
+import { apiCaller } from "../support/api-caller.ts";
 import { createLoopbackBridge } from "../support/in-process-bridge.ts";
 
 const TOKEN = "close-reason-token-0123456789";
-const AUTH = { authorization: `Bearer ${TOKEN}` };
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "close-reason-"));
 after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
 
-async function api(http: string, method: string, route: string, body?: unknown): Promise<Response> {
-  return fetch(`${http}${route}`, {
-    method,
-    headers: body === undefined ? AUTH : { ...AUTH, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-}
+const api = apiCaller(TOKEN);
 
 /** Resolves once the client's connection has closed; fails the test after 5 s. */
 function closeOf(client: mqtt.MqttClient): Promise<void> {
