@@ -77,8 +77,11 @@ export function createAuthorizePublish(ctx: HookContext): AuthorizePublish {
       setImmediate(() => {
         // A message the agent got after its session ended (received in full before the end): no answer reaches the
         // device any more, so aedes is not asked to write one, except to store an applied QoS 2 message of a
-        // persistent session, whose store then answers the device's resend after reconnecting with PUBREC alone.
-        if (connection.client.closed && !(packet.qos === 2 && !connection.clean && error === null)) {
+        // persistent session, whose store then answers the device's resend after reconnecting with PUBREC alone. Not
+        // a removed device's: its session was dropped from the store already (persistent-session.ts), and stored now
+        // the message would answer, unseen by the agent, a QoS 2 message of a device provisioned later under its id.
+        const resumable = !connection.clean && connection.closeReason !== "removed";
+        if (connection.client.closed && !(packet.qos === 2 && resumable && error === null)) {
           settled?.(outcome);
           return;
         }
