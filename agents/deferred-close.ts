@@ -67,6 +67,12 @@ interface Waiting {
   readonly sql: SqlRunner;
   readonly dbFd: number;
   readonly walFd: number;
+  /**
+   * A second descriptor of the database file, for `settle`'s fsync. Linux tells a writeback error once per open file
+   * description: once the background fsync of `dbFd` got it (its callback may not have run yet), another fsync of
+   * `dbFd` succeeds. Opened before the copy, this one still gets the error.
+   */
+  readonly settleFd: number;
   /** What it waits for: the WAL's fsync, the database file's fsync, or nothing more (that fsync failed). */
   phase: "wal" | "db" | "failed";
 }
@@ -107,16 +113,17 @@ export class DeferredClose {
       fds.push(this.#io.open(file));
       fds.push(this.#io.open(`${file}-wal`));
       empty = this.#io.size(fds[1]!) === 0;
+      if (!empty) fds.push(this.#io.open(file));
     } catch {
       // No WAL (nothing was read or written), or no descriptor left: SQLite's own close, as before.
     }
     // An empty WAL has nothing to copy: closing it syncs nothing.
-    if (fds.length < 2 || empty) {
+    if (fds.length < 3 || empty) {
       this.#closeNow(sql, fds);
       return;
     }
-    const [dbFd, walFd] = fds as [number, number];
-    const w: Waiting = { file, sql, dbFd, walFd, phase: "wal" };
+    const [dbFd, walFd, settleFd] = fds as [number, number, number];
+    const w: Waiting = { file, sql, dbFd, walFd, settleFd, phase: "wal" };
     this.#waiting.set(file, w);
     this.#io.fsync(walFd, (err) => this.#guarded(w, () => this.#walSynced(w, err)));
   }
@@ -133,7 +140,7 @@ export class DeferredClose {
       if (w.phase === "failed") throw syncFault(file);
       if (w.phase === "db") {
         try {
-          this.#io.fsyncSync(w.dbFd);
+          this.#io.fsyncSync(w.settleFd);
         } catch (err) {
           w.phase = "failed";
           throw syncFault(file, err);
@@ -210,7 +217,7 @@ export class DeferredClose {
 
   #finish(w: Waiting): void {
     this.#waiting.delete(w.file);
-    this.#closeNow(w.sql, [w.dbFd, w.walFd]);
+    this.#closeNow(w.sql, [w.dbFd, w.walFd, w.settleFd]);
   }
 
   /** SQLite's close first, then the descriptors opened here: the WAL's last (see the file's comment). */
@@ -218,8 +225,9 @@ export class DeferredClose {
     try {
       sql.close();
     } finally {
-      const [dbFd, walFd] = fds;
+      const [dbFd, walFd, settleFd] = fds;
       if (dbFd !== undefined) this.#io.close(dbFd);
+      if (settleFd !== undefined) this.#io.close(settleFd);
       if (walFd !== undefined) {
         this.#io.closeInBackground(walFd, (err) => this.#logger.warn({ err }, "closing an agent WAL failed"));
       }

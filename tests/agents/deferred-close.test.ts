@@ -53,6 +53,12 @@ class HeldIo implements CloseIo {
     this.steps.push(`close ${this.#names.get(fd)} in the background`);
     nodeCloseIo.closeInBackground(fd, failed);
   }
+  /** The descriptor of the oldest held fsync. */
+  get heldFd(): number {
+    const h = this.#held[0];
+    assert.ok(h, "an fsync is held");
+    return h.fd;
+  }
   get held(): string[] {
     return this.#held.map((h) => h.name);
   }
@@ -68,6 +74,32 @@ class HeldIo implements CloseIo {
       if (err === null) nodeCloseIo.fsync(h.fd, done);
       else done(err);
     });
+  }
+}
+
+/**
+ * HeldIo where the database file's writeback fails as Linux reports it: once to each descriptor open at the time, so
+ * the held background fsync gets it (its callback still waiting to run) and another fsync of that descriptor does not.
+ */
+class WritebackErrorIo extends HeldIo {
+  readonly #databaseFds = new Set<number>();
+  readonly #unreported = new Set<number>();
+
+  override open(file: string): number {
+    const fd = super.open(file);
+    if (!file.endsWith("-wal")) this.#databaseFds.add(fd);
+    return fd;
+  }
+  /** The writeback of the file failed; `toldFd`, the held fsync's descriptor, already got the error. */
+  failWriteback(toldFd: number): void {
+    for (const fd of this.#databaseFds) if (fd !== toldFd) this.#unreported.add(fd);
+  }
+  override fsyncSync(fd: number): void {
+    if (this.#unreported.delete(fd)) {
+      this.steps.push("fsyncSync db: EIO");
+      throw Object.assign(new Error("EIO: i/o error, fsync"), { code: "EIO" });
+    }
+    super.fsyncSync(fd);
   }
 }
 
@@ -116,8 +148,8 @@ describe("closing hibernated agent databases with their fsyncs off the event loo
     assert.equal(sql.db.open, false);
     assert.equal(walSize(file), -1, "SQLite's close deleted the WAL");
     assert.equal(closer.waiting, 0);
-    // Its own descriptors closed after SQLite's handle, the WAL's off the loop.
-    assert.deepEqual(io.steps, ["fsync wal", "fsync db", "close db", "close wal in the background"]);
+    // Its own descriptors (two of the file) closed after SQLite's handle, the WAL's off the loop.
+    assert.deepEqual(io.steps, ["fsync wal", "fsync db", "close db", "close db", "close wal in the background"]);
     assert.equal(rows(file), 20);
   });
 
@@ -132,7 +164,7 @@ describe("closing hibernated agent databases with their fsyncs off the event loo
     assert.equal(first.sql.db.open, false);
     assert.equal(walSize(first.file), -1);
     await io.answer();
-    assert.deepEqual(io.steps, ["fsync wal", "close db", "close wal in the background"]);
+    assert.deepEqual(io.steps, ["fsync wal", "close db", "close db", "close wal in the background"]);
     assert.equal(rows(first.file), 20);
     // Waiting for the file's fsync: synced on the spot before the close deletes the WAL.
     io.steps.length = 0;
@@ -141,7 +173,14 @@ describe("closing hibernated agent databases with their fsyncs off the event loo
     closer.close(second.file, second.sql);
     await io.answer();
     closer.settle(second.file);
-    assert.deepEqual(io.steps, ["fsync wal", "fsync db", "fsyncSync db", "close db", "close wal in the background"]);
+    assert.deepEqual(io.steps, [
+      "fsync wal",
+      "fsync db",
+      "fsyncSync db",
+      "close db",
+      "close db",
+      "close wal in the background",
+    ]);
     await io.answer();
     assert.equal(closer.waiting, 0);
     assert.equal(rows(second.file), 20);
@@ -177,6 +216,25 @@ describe("closing hibernated agent databases with their fsyncs off the event loo
     // A destroy deletes the files anyway.
     closer.settle(file, true);
     assert.equal(sql.db.open, false);
+    assert.equal(closer.waiting, 0);
+  });
+
+  test("a wake while the failed fsync of the file awaits its callback is refused, not told it synced", async () => {
+    const io = new WritebackErrorIo();
+    const logger = capturingLogger("error");
+    const closer = new DeferredClose(settings, logger.logger, io);
+    const { file, sql } = agentDb();
+    closer.close(file, sql);
+    await io.answer();
+    assert.deepEqual(io.held, ["db"]);
+    // The thread pool's fsync of the file failed; its callback has not run when the agent wakes.
+    io.failWriteback(io.heldFd);
+    assert.throws(() => closer.settle(file), { code: "BRIDGE_ERR_STORAGE" });
+    assert.equal(sql.db.open, true, "closing it would delete a WAL whose copy may not be on disk");
+    assert.ok(walSize(file) > 0);
+    await io.answer(new Error("EIO"));
+    assert.equal(sql.db.open, true);
+    closer.settle(file, true);
     assert.equal(closer.waiting, 0);
   });
 
