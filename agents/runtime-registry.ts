@@ -1,5 +1,4 @@
 import fs from "node:fs";
-import path from "node:path";
 import type { AgentClass } from "./agent.ts";
 import { AgentCell } from "./cell.ts";
 import { AGENT_ERRORS } from "./errors.ts";
@@ -94,7 +93,8 @@ export function destroyFiles(rt: Runtime, agentId: string): boolean {
   }
   if (rt.alarms.forget(agentId)) existed = true;
   rt.core.directoryIndex.forget(agentId);
-  const file = path.join(rt.agentsDir, `${agentId}.db`);
+  // The path the cell opened and the closer keys its waiting close by (core.agentFile), so `settle` finds it.
+  const file = rt.core.agentFile(agentId);
   // A close still waiting for an fsync ends now: the files go, so nothing of them has to reach the disk.
   rt.core.closer.settle(file, true);
   for (const f of [file, `${file}-wal`, `${file}-shm`]) {
