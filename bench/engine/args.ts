@@ -1,5 +1,5 @@
 /** Command-line options and per-mode summaries shared by the engine benchmarks (index.ts, bridge.ts, overhead.ts). */
-import { percentile, percentileOfSorted } from "../percentile.ts";
+import { median, percentileOfSorted } from "../percentile.ts";
 
 /** The value after `--name` on the command line, or `fallback`. */
 export function option(name: string, fallback: string): string {
@@ -14,11 +14,7 @@ export function option(name: string, fallback: string): string {
 export function medianOfRounds<T extends object>(rows: readonly T[]): T {
   const out = { ...rows[0] };
   for (const key of Object.keys(out) as Array<keyof T>) {
-    if (typeof out[key] === "number")
-      out[key] = percentile(
-        rows.map((r) => r[key] as number),
-        50,
-      ) as T[keyof T];
+    if (typeof out[key] === "number") out[key] = median(rows.map((r) => r[key] as number)) as T[keyof T];
   }
   return out;
 }

@@ -27,7 +27,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describeMachine, machineLine } from "../machine.ts";
-import { percentileOfSorted } from "../percentile.ts";
+import { median } from "../percentile.ts";
 import { rotated } from "../round-order.ts";
 import { extractBaseline, resolveCommit } from "./baseline-tree.ts";
 import { prepareBridgeData } from "./bridge-data.ts";
@@ -186,11 +186,6 @@ async function runStorms(): Promise<void> {
   }
 }
 
-const median = (values: number[]) =>
-  percentileOfSorted(
-    [...values].sort((a, b) => a - b),
-    50,
-  );
 const f = (n: number, digits = 2) => n.toFixed(digits);
 
 function report(): void {
