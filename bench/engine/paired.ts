@@ -7,6 +7,7 @@
  * one direct request and one request through each bridge, so two builds are compared against the same direct calls.
  */
 import { percentile } from "../percentile.ts";
+import { rotated } from "../round-order.ts";
 import { type MedianWithInterval, medianWithInterval } from "./median-ci.ts";
 import type { BenchMode, BenchPrompt } from "./modes.ts";
 
@@ -51,10 +52,8 @@ export async function pairedLatency(
     // Rotated, so each mode takes each place in turn; with two bridges their order flips every full rotation too,
     // so neither always runs right after the other.
     const cycle = Math.floor(i / modes.length) % 2 === 0 ? modes : [direct, ...[...bridges].reverse()];
-    const turn = i % cycle.length;
-    const order = [...cycle.slice(turn), ...cycle.slice(0, turn)];
     const outcomes = new Map<BenchMode, { ttftMs: number; latencyMs: number }>();
-    for (const mode of order) outcomes.set(mode, await mode.call(prompt(i)));
+    for (const mode of rotated(cycle, i)) outcomes.set(mode, await mode.call(prompt(i)));
     const d = outcomes.get(direct)!;
     bridges.forEach((bridge, k) => {
       const v = outcomes.get(bridge)!;
