@@ -1,6 +1,7 @@
 import Database from "better-sqlite3";
 import { BridgeError } from "../errors/bridge-error.ts";
 import { AGENT_ERRORS } from "./errors.ts";
+import { sqliteCode } from "./sqlite-code.ts";
 
 /**
  * Version of runtime.db's tables, kept in its user_version. Files written before the version was kept read 0 and have
@@ -91,11 +92,6 @@ function checkShape(db: Database.Database, file: string, statement: string): voi
       { cause: err },
     );
   }
-}
-
-function sqliteCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" && code.startsWith("SQLITE_") ? code : undefined;
 }
 
 /** What went wrong opening `file`, as a BRIDGE_ERR_STORAGE that names the file and says what to look at. */

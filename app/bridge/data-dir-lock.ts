@@ -25,6 +25,7 @@
 import os from "node:os";
 import path from "node:path";
 import Database from "better-sqlite3";
+import { sqliteCode } from "../../agents/sqlite-code.ts";
 import { BridgeError } from "../../errors/index.ts";
 import {
   describeOwner,
@@ -185,11 +186,6 @@ function cannotLock(dataDir: string, file: string, err: unknown): BridgeError {
     code === undefined ? { dataDir, file } : { dataDir, file, sqlite: code },
     { cause: err },
   );
-}
-
-function sqliteCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" && code.startsWith("SQLITE_") ? code : undefined;
 }
 
 function blockThread(ms: number): void {
