@@ -354,8 +354,8 @@ export function createBroker(options: BrokerOptions): Broker {
         closeFromServer(connection, reason);
         ended++;
       }
-      // Also when it has no session now: what aedes kept for its next one (subscriptions, queue, QoS 2 state, will) must
-      // not reach a device given its id later.
+      // Also when it has no session now: what aedes kept for its next one (subscriptions, queue, QoS 2 state, will)
+      // must not reach a device given its id later.
       if (reason === "removed") void offlineQueue.clearSession(deviceId);
       if (ended > 0) logger.info({ device: deviceId, sessions: ended, reason }, "device sessions ended");
       return ended;

@@ -19,7 +19,10 @@ import { DecodeFault, describeJsonSyntax } from "../../codecs/schema/fault.ts";
 import { withoutByteOrderMark } from "../../codecs/text-utf8.ts";
 import { API_ERROR_CODES, ApiError } from "./errors.ts";
 
-/** Strict: a body that is not UTF-8 is refused, never patched with U+FFFD. The BOM is skipped below (withoutByteOrderMark). */
+/**
+ * Strict: a body that is not UTF-8 is refused, never patched with U+FFFD. The BOM is skipped below
+ * (withoutByteOrderMark).
+ */
 const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
