@@ -12,18 +12,15 @@
  * Each phase runs in its own process. Options: --quick (about 2-3 minutes: fewer rounds, 2,000 instead of 10,000 agents
  * in the largest throughput case and the memory phase), --keep (keep the data dir), --only, --agents.
  */
+import { flag, listOption } from "../cli-args.ts";
 import { machineLine } from "../machine.ts";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
-const quick = process.argv.includes("--quick");
-/** `--only throughput,settings,wake,memory` runs those parts; `--agents 1,100` limits the throughput cases. */
-function listOption(name: string): string[] | null {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? "").split(",") : null;
-}
+const quick = flag("quick");
+// `--only throughput,settings,wake,memory` runs those parts; `--agents 1,100` limits the throughput cases.
 const only = listOption("only");
 const agentCounts = listOption("agents")?.map(Number) ?? null;
 const runs = (part: string) => only === null || only.includes(part);
@@ -235,5 +232,5 @@ try {
   }
   progress("total");
 } finally {
-  if (!process.argv.includes("--keep")) fs.rmSync(root, { recursive: true, force: true });
+  if (!flag("keep")) fs.rmSync(root, { recursive: true, force: true });
 }

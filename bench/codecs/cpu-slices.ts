@@ -2,14 +2,14 @@
  * The measuring loop both codec benchmarks share: contenders take turns in short slices of process CPU time, so a
  * change in machine load hits them alike, and each figure is a contender's total runs over its total CPU time.
  */
+import { option } from "../cli-args.ts";
 
 /** One unit of work; returns 1 when it succeeded, so a silent failure cannot pass for speed. */
 export type Run = () => number;
 
 /** Reads `--name N` from the command line; refuses anything but a positive number. */
 export function positiveOption(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const value = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  const value = Number(option(name, String(fallback)));
   if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
   return value;
 }

@@ -1,11 +1,7 @@
 /** Command-line options and per-mode summaries shared by the engine benchmarks (index.ts, bridge.ts, overhead.ts). */
 import { median, percentileOfSorted } from "../percentile.ts";
 
-/** The value after `--name` on the command line, or `fallback`. */
-export function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1] : fallback;
-}
+export { flag, option } from "../cli-args.ts";
 
 /**
  * One result per mode and concurrency from its rounds: each number field's median over `rows` (so the figures of one
@@ -23,9 +19,4 @@ export function medianOfRounds<T extends object>(rows: readonly T[]): T {
 export function p50p99(values: number[]): { p50: number; p99: number } {
   const sorted = [...values].sort((a, b) => a - b);
   return { p50: percentileOfSorted(sorted, 50), p99: percentileOfSorted(sorted, 99) };
-}
-
-/** Whether `--name` is on the command line (a switch without a value). */
-export function flag(name: string): boolean {
-  return process.argv.includes(`--${name}`);
 }

@@ -27,6 +27,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describeMachine, machineLine } from "../machine.ts";
+import { flag, option } from "../cli-args.ts";
 import { median } from "../percentile.ts";
 import { rotated } from "../round-order.ts";
 import { extractBaseline, resolveCommit } from "./baseline-tree.ts";
@@ -36,11 +37,6 @@ import { startDriver } from "./driver-process.ts";
 import { sampleProcess } from "./proc.ts";
 import { nodeFlagsOption, startBridge } from "./targets.ts";
 
-const argv = process.argv.slice(2);
-function option(name: string, fallback: string): string {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? (argv[i + 1] ?? fallback) : fallback;
-}
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const rounds = Number(option("rounds", "3"));
 const only = new Set(option("only", "cycles,storm").split(","));
@@ -50,7 +46,7 @@ const opens = Number(option("opens", "2000"));
 const devices = Number(option("devices", "1000"));
 const maxActive = Number(option("max-active", "250"));
 const pending = Number(option("pending", "200"));
-const cpuProf = argv.includes("--cpu-prof");
+const cpuProf = flag("cpu-prof");
 /** `--node-flags "FLAGS"`: node flags for this build's bridge in the storm (space-separated). */
 const nodeFlags = nodeFlagsOption(option("node-flags", ""));
 const API_TOKEN = "bench-connect-operator-token-0123456789";
