@@ -136,6 +136,12 @@ const MIGRATIONS: readonly Migration[] = [
   (sql) => {
     sql`ALTER TABLE reason_turns ADD COLUMN history_turns TEXT`;
   },
+  // 11: the system message (system prompt and device profile) a turn's first round sent, so its later rounds send the
+  // same one after a hello changed the profile, after an approval and across a restart too (prompt-system.ts). Kept
+  // while the turn is open only. Turns stored before it have none, and their later rounds render the current one.
+  (sql) => {
+    sql`ALTER TABLE reason_turns ADD COLUMN system_message TEXT`;
+  },
 ];
 
 /** The schema version this code writes. */

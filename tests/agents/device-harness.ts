@@ -151,9 +151,14 @@ export class DeviceHarness {
     return result.value as T;
   }
 
-  /** Shuts the runtime down and starts a new one on the same data (a bridge restart). */
-  async restart(): Promise<void> {
+  /**
+   * Shuts the runtime down and starts a new one on the same data (a bridge restart). `whileStopped` runs in between,
+   * when no agent holds its database (they are opened with an exclusive lock): to make a file look like an older
+   * version wrote it.
+   */
+  async restart(whileStopped?: () => void): Promise<void> {
     await this.runtime.shutdown();
+    whileStopped?.();
     this.runtime = this.#create();
     this.#ready = this.runtime.start();
     await this.#ready;

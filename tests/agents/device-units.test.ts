@@ -607,6 +607,22 @@ describe("reasoning turns", () => {
     }
   });
 
+  test("a turn keeps the system message its first round sent while it is open, and drops it when it ends", () => {
+    const { sql, close } = memorySql();
+    try {
+      const turns = new TurnStore(sql, () => NOW);
+      const systemMessage = "Be brief.\n\nDevice profile:\n- firmware: 1.0";
+      turns.create({ ...turnInput("turn-1"), systemMessage }, "task-1");
+      turns.setStatus("turn-1", "awaiting_approval");
+      assert.equal(new TurnStore(sql, () => NOW).get("turn-1")?.systemMessage, systemMessage, "read back");
+      assert.equal(turns.finish("turn-1", "done", "stop")?.systemMessage, undefined);
+      const [row] = sql<{ system_message: string | null }>`SELECT system_message FROM reason_turns`;
+      assert.equal(row.system_message, null, "no finished turn stores it");
+    } finally {
+      close();
+    }
+  });
+
   test("a streaming turn's stored seq stays ahead of every seq taken, one write per SEQ_RESERVE chunks", () => {
     const { sql, close } = memorySql();
     try {

@@ -7,6 +7,7 @@
 import type { TaskInfo } from "../../types.ts";
 import { isValueMap } from "../values.ts";
 import { startEngineRound } from "./engine-round-start.ts";
+import { systemMessageOfTurn } from "./prompt-system.ts";
 import type { Reasoner } from "./reasoner.ts";
 import type { Turn } from "./turn.ts";
 
@@ -24,6 +25,7 @@ export function onContextRefused(reasoner: Reasoner, task: TaskInfo, turn: Turn,
   const { context, mark } = reasoner.snapshot(undefined);
   const current = { context, messages: reasoner.conversation.turnMessages(turn.id) };
   // The retry is the same round again (round - 1 of them done before it): it keeps the turn's tool offer.
-  const taskId = startEngineRound(reasoner, engine, turn, turn.round - 1, { history: [], current });
+  const prompt = { system: systemMessageOfTurn(reasoner, turn), history: [], current };
+  const taskId = startEngineRound(reasoner, engine, turn, turn.round - 1, prompt);
   reasoner.turns.retryWithoutHistory(turn.id, taskId, context, mark);
 }

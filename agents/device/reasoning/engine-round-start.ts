@@ -1,13 +1,13 @@
 /**
- * How one engine round of a turn is built and started: the chat request (system prompt and device profile, the
- * finished turns, the turn so far; tools while tool rounds are left; the configured model) and the background task
- * that runs it (deltas coalesced into chunks, the request leaving inside the event). Apart from reasoner.ts, which
- * decides when a round starts and handles what it reports; a plain function the reasoner calls in place of a method,
- * so a question pays no extra call.
+ * How one engine round of a turn is built and started: the chat request (the system message, the finished turns, the
+ * turn so far; tools while tool rounds are left; the configured model) and the background task that runs it (deltas
+ * coalesced into chunks, the request leaving inside the event). Apart from reasoner.ts, which decides when a round
+ * starts and handles what it reports; a plain function the reasoner calls in place of a method, so a question pays
+ * no extra call.
  */
 import type { ChatRequest, ReasoningEngine } from "../../engine.ts";
 import { CHUNK_BATCH_DEFAULTS, coalesceProgress } from "./chunk-batcher.ts";
-import { buildMessages, type PromptTurn, systemMessage } from "./prompt.ts";
+import { buildMessages, type PromptTurn } from "./prompt.ts";
 import type { Reasoner } from "./reasoner.ts";
 import { runRound } from "./round.ts";
 import { DEVICE_TOOLS } from "./tools.ts";
@@ -17,29 +17,20 @@ import type { Turn } from "./turn.ts";
 export const REASON_TASK_KIND = "device-reason";
 
 /**
- * Starts round `round + 1` of `turn` (whose messages so far are `prompt.current`, after the finished turns
- * `prompt.history`) as a background task on `engine` and returns its task id.
+ * Starts round `round + 1` of `turn` (whose messages so far are `prompt.current`, after the system message
+ * `prompt.system` and the finished turns `prompt.history`) as a background task on `engine` and returns its task id.
  */
 export function startEngineRound(
   reasoner: Reasoner,
   engine: ReasoningEngine,
   turn: Pick<Turn, "id" | "origin" | "stream" | "maxTokens">,
   round: number,
-  prompt: { history: readonly PromptTurn[]; current: PromptTurn },
+  prompt: { system: string; history: readonly PromptTurn[]; current: PromptTurn },
 ): string {
   const { stream, maxTokens } = turn;
-  const { core } = reasoner;
-  const { options, ports } = core;
+  const { options, ports } = reasoner.core;
   const request: ChatRequest = {
-    messages: buildMessages({
-      system: systemMessage(
-        options.systemPrompt,
-        { id: ports.id, className: ports.className },
-        core.presence.profile(),
-      ),
-      history: prompt.history,
-      turn: prompt.current,
-    }),
+    messages: buildMessages({ system: prompt.system, history: prompt.history, turn: prompt.current }),
     maxTokens,
   };
   if (round < options.maxToolRounds) request.tools = DEVICE_TOOLS;

@@ -20,6 +20,7 @@ import { REASON_TASK_KIND, startEngineRound } from "./engine-round-start.ts";
 import { fitFinalFrame, splitChunkText } from "./fit-frame.ts";
 import { deviceContext, shadowContext } from "./prompt.ts";
 import { currentHistory, historyOfTurn } from "./prompt-history.ts";
+import { currentSystemMessage, systemMessageOfTurn } from "./prompt-system.ts";
 import { parseContextRefusal, parseRoundResult } from "./round.ts";
 import type { RoundResult } from "./round.ts";
 import type { ToolHost } from "./tools.ts";
@@ -138,8 +139,10 @@ export class Reasoner {
     // writes an eager task's row as the event ends, agents/tasks.ts). A failed write rolls the event back, which
     // aborts the round's request (an eager task's reports are held until the commit).
     const current = { context, messages: [question] };
-    // Kept with the turn (its ids): every later round replays the history this one sends (prompt-history.ts).
+    // Kept with the turn (its ids): every later round replays the history this one sends (prompt-history.ts), and
+    // the system message it starts with (prompt-system.ts).
     const historyTurns = history.map((t) => t.turnId);
+    const system = currentSystemMessage(this);
     const turn = {
       id: turnId,
       requestId: id,
@@ -150,8 +153,9 @@ export class Reasoner {
       stream,
       maxTokens,
       historyTurns,
+      systemMessage: system,
     };
-    const taskId = startEngineRound(this, engine, turn, 0, { history, current });
+    const taskId = startEngineRound(this, engine, turn, 0, { system, history, current });
     return afterRequestWrite().then(() => {
       this.conversation.store(question);
       this.turns.create(turn, taskId, mark);
@@ -175,7 +179,7 @@ export class Reasoner {
     const engine = this.engineFor(turn);
     if (engine === undefined) return;
     const current = { context: turn.context, messages: this.conversation.turnMessages(turn.id) };
-    const prompt = { history: historyOfTurn(this, turn), current };
+    const prompt = { system: systemMessageOfTurn(this, turn), history: historyOfTurn(this, turn), current };
     const taskId = startEngineRound(this, engine, turn, turn.round, prompt);
     this.turns.startRound(turn.id, taskId);
   }

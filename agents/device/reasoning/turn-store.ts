@@ -136,15 +136,24 @@ export class TurnStore {
 
   /**
    * Opens a turn already running its first round as task `taskId` (the round is started first, in the same event,
-   * so the row is written once); `telemetryMark` is the newest telemetry row id its context snapshot saw, and
-   * `input.historyTurns` the finished turns that round carried. The turn is built from what was written, with no
-   * RETURNING and no SELECT, and is what `current` serves to the round's first task event (which runs only after
-   * this event committed).
+   * so the row is written once); `telemetryMark` is the newest telemetry row id its context snapshot saw,
+   * `input.historyTurns` the finished turns that round carried and `input.systemMessage` the system message it sent
+   * (prompt-system.ts). The turn is built from what was written, with no RETURNING and no SELECT, and is what
+   * `current` serves to the round's first task event (which runs only after this event committed).
    */
   create(
     input: Pick<
       Turn,
-      "id" | "requestId" | "connId" | "origin" | "question" | "context" | "stream" | "maxTokens" | "historyTurns"
+      | "id"
+      | "requestId"
+      | "connId"
+      | "origin"
+      | "question"
+      | "context"
+      | "stream"
+      | "maxTokens"
+      | "historyTurns"
+      | "systemMessage"
     >,
     taskId: string,
     telemetryMark?: number,
@@ -153,10 +162,11 @@ export class TurnStore {
     const historyTurns = input.historyTurns === undefined ? undefined : [...input.historyTurns];
     this.sql`INSERT INTO reason_turns
       (id, request_id, conn_id, origin, question, context, status, stream, max_tokens, round, task_id, created_at,
-        telemetry_mark, seq, history_turns)
+        telemetry_mark, seq, history_turns, system_message)
       VALUES (${input.id}, ${input.requestId}, ${input.connId}, ${input.origin}, ${input.question}, ${input.context},
         'running', ${input.stream ? 1 : 0}, ${input.maxTokens}, 1, ${taskId}, ${createdAt}, ${telemetryMark ?? null},
-        ${SEQ_RESERVE}, ${historyTurns === undefined ? null : JSON.stringify(historyTurns)})`;
+        ${SEQ_RESERVE}, ${historyTurns === undefined ? null : JSON.stringify(historyTurns)},
+        ${input.systemMessage ?? null})`;
     this.open.track(input.id, input, "running");
     this.seqs.opened(input.id);
     this.#forget(input.id);
@@ -180,6 +190,7 @@ export class TurnStore {
       createdAt,
     };
     if (historyTurns !== undefined) turn.historyTurns = historyTurns;
+    if (input.systemMessage !== undefined) turn.systemMessage = input.systemMessage;
     this.#byTask.set(taskId, turn);
     return turn;
   }
@@ -314,7 +325,11 @@ export class TurnStore {
       WHERE id = 1`;
   }
 
-  /** Ends the turn, writing its final chunk seq once. Returns the turn as stored now (undefined when it is gone). */
+  /**
+   * Ends the turn, writing its final chunk seq once, and drops its system message: only its rounds send it (the
+   * history carries no system message), and kept with every finished turn it would store the system prompt
+   * `conversationMaxTurns` times. Returns the turn as stored now (undefined when it is gone).
+   */
   finish(id: string, status: "done" | "failed" | "cancelled" | "interrupted", finishReason: string): Turn | undefined {
     this.#forget(id);
     const seq = this.seqs.next(id) ?? null;
@@ -322,7 +337,7 @@ export class TurnStore {
     // the reasoner, kept as it was) does not count twice. Either way it is now the one that finished last (pruning
     // goes by finish_order): the index makes its MAX one lookup.
     let [row] = this.sql<TurnRow>`UPDATE reason_turns SET status = ${status}, finish_reason = ${finishReason},
-      task_id = NULL, finished_at = ${this.now()}, seq = COALESCE(${seq}, seq),
+      task_id = NULL, finished_at = ${this.now()}, seq = COALESCE(${seq}, seq), system_message = NULL,
       finish_order = (SELECT COALESCE(MAX(finish_order), 0) + 1 FROM reason_turns)
       WHERE id = ${id} AND status NOT IN ('done', 'failed', 'cancelled', 'interrupted') RETURNING *`;
     if (row !== undefined) {

@@ -43,6 +43,12 @@ export interface Turn {
    * so the prompt of one turn only grows. Undefined for turns stored before schema migration 10.
    */
   historyTurns?: string[];
+  /**
+   * The system message (system prompt and device profile) its first round sent: every later round sends it again, so
+   * a hello that changed the profile meanwhile changes neither the prompt's prefix nor what the model reasoned on.
+   * Undefined once the turn ended (no round reads it then) and for turns stored before schema migration 11.
+   */
+  systemMessage?: string;
   status: TurnStatus;
   stream: boolean;
   maxTokens: number;
@@ -64,6 +70,7 @@ export interface TurnRow {
   context: string;
   without_history: number;
   history_turns: string | null;
+  system_message: string | null;
   status: string;
   stream: number;
   max_tokens: number;
@@ -117,5 +124,6 @@ export function toTurn(row: TurnRow): Turn {
   };
   const historyTurns = parseHistoryTurns(row.history_turns);
   if (historyTurns !== undefined) turn.historyTurns = historyTurns;
+  if (typeof row.system_message === "string") turn.systemMessage = row.system_message;
   return turn;
 }
