@@ -27,6 +27,13 @@ export interface ChatTool {
 export interface ChatRequest {
   messages: ChatMessage[];
   tools?: readonly ChatTool[];
+  /**
+   * Whether the model may call `tools` (OpenAI's `tool_choice`): "auto" (the engines' default when tools are offered),
+   * "none" (answer in text: the tools stay in the prompt, so its cached prefix still matches the rounds that offered
+   * them, where dropping the tools would change the prompt's first tokens), or "required". "auto" and "required"
+   * need `tools`.
+   */
+  toolChoice?: "auto" | "none" | "required";
   /** Upper bound on completion tokens. */
   maxTokens?: number;
   temperature?: number;

@@ -2,6 +2,7 @@
 import type { ChatOptions, ChatRequest } from "../agents/engine.ts";
 
 const ROLES = new Set(["system", "user", "assistant", "tool"]);
+const TOOL_CHOICES: ReadonlySet<string> = new Set(["auto", "none", "required"]);
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -39,6 +40,13 @@ function validateRequest(request: ChatRequest): string | undefined {
   }
   if (request.tools !== undefined && (!Array.isArray(request.tools) || !request.tools.every(isNamedObject))) {
     return "request.tools must be an array of objects with a name";
+  }
+  if (request.toolChoice !== undefined) {
+    if (!TOOL_CHOICES.has(request.toolChoice)) return 'request.toolChoice must be "auto", "none" or "required"';
+    // vLLM refuses the request with a 400 otherwise; said here, before a round trip.
+    if (request.toolChoice !== "none" && !(request.tools !== undefined && request.tools.length > 0)) {
+      return `request.toolChoice "${request.toolChoice}" needs request.tools`;
+    }
   }
   if (request.jsonSchema !== undefined && !(isNamedObject(request.jsonSchema) && isObject(request.jsonSchema.schema))) {
     return "request.jsonSchema must be an object with a name and a schema object";

@@ -14,6 +14,7 @@ export function buildChatBody(
   const body: Record<string, unknown> = { messages: request.messages.map(toWireMessage) };
   if (model !== undefined) body.model = model;
   if (request.tools !== undefined && request.tools.length > 0) body.tools = wireTools(request.tools);
+  if (request.toolChoice !== undefined) body.tool_choice = request.toolChoice;
   // `max_tokens` rather than `max_completion_tokens`: llama.cpp server and TGI know only the older name.
   if (request.maxTokens !== undefined) body.max_tokens = request.maxTokens;
   if (request.temperature !== undefined) body.temperature = request.temperature;

@@ -10,6 +10,7 @@ import { getCodec } from "../../codecs/index.ts";
 import type { ChatRequest, ChatStreamEvent, ReasoningEngine } from "../../agents/engine.ts";
 import { createEngineClient } from "../../engine-client/index.ts";
 import { startEngineSimulator } from "../../engine-client/sim/index.ts";
+import { DEVICE_TOOLS } from "../../agents/device/reasoning/tools.ts";
 import { DeviceHarness, RecordingDevice, waitFor, useSimulatedEngine } from "./device-harness.ts";
 
 const env = useSimulatedEngine();
@@ -176,13 +177,13 @@ test("a hello-less device gets the desired state with its first message, and a r
   assert.equal(viewer.frames("error")[0]?.id, "v");
 });
 
-test("tool-call rounds per turn are bounded: the last round is asked without tools and must answer", async () => {
+test("tool-call rounds per turn are bounded: the last round keeps the tools but may not call them", async () => {
   const requests: ChatRequest[] = [];
   const looping: ReasoningEngine = {
     async *stream(request: ChatRequest): AsyncIterable<ChatStreamEvent> {
       requests.push(request);
       const usage = { promptTokens: 10, completionTokens: 1, cachedTokens: 0 };
-      if (request.tools !== undefined) {
+      if (request.toolChoice !== "none") {
         yield { type: "tool-call", call: { id: `c${requests.length}`, name: "read_shadow", arguments: "{}" } };
         yield { type: "done", finishReason: "tool_calls", usage };
       } else {
@@ -197,9 +198,14 @@ test("tool-call rounds per turn are bounded: the last round is asked without too
   await h.send(dev, { channel: "reason", frame: { id: "l", q: "loop forever" } });
   const fin = await waitFor(() => dev.frames("reason").find((f) => f.fin === true), "final frame");
   assert.equal(fin.fr, "stop");
+  // The tools stay in every round's prompt (its cached prefix), the last round answers in text.
   assert.deepEqual(
-    requests.map((r) => r.tools !== undefined),
-    [true, true, false],
+    requests.map((r) => [r.tools?.length ?? 0, r.toolChoice]),
+    [
+      [DEVICE_TOOLS.length, undefined],
+      [DEVICE_TOOLS.length, undefined],
+      [DEVICE_TOOLS.length, "none"],
+    ],
   );
   assert.deepEqual(fin.u, { p: 30, c: 3, k: 0 });
 });

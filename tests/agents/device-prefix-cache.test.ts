@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import type { ChatUsage, ReasoningEngine } from "../../agents/engine.ts";
 import type { ReasonStreamFrame } from "../../codecs/frames.ts";
 import { type TurnUsage, multiTurnWorkload, overallHitRate } from "../../bench/engine/multi-turn.ts";
 import { DeviceHarness, waitFor, useSimulatedEngine } from "./device-harness.ts";
@@ -82,4 +83,32 @@ test("without history every question lists the latest readings", async () => {
   const [, readings] = body.messages[1].content.split("Recent telemetry (newest first):\n");
   assert.equal(readings.split("\n").length, 2);
   assert.match(readings, /^- \S+ co2=\d+, hum=[\d.]+, temp=[\d.]+\n- \S+ co2=\d+$/);
+});
+
+test("the round after the last tool round keeps the tools in its prompt, so the engine's prefix cache serves it", async () => {
+  // Each round's usage as the engine reports it (the device sees only the turn's sums).
+  const rounds: ChatUsage[] = [];
+  const recording: ReasoningEngine = {
+    async *stream(request, options) {
+      for await (const event of env.engine.stream(request, options)) {
+        if (event.type === "done") rounds.push(event.usage);
+        yield event;
+      }
+    },
+  };
+  const h = new DeviceHarness({ engine: recording, agentConfig: { DeviceAgent: { maxToolRounds: 1 } } });
+  harnesses.push(h);
+  const dev = await h.open("cache-last-round-3", "cbor");
+  // The simulator calls a tool the user's message names (docs/engine.md): round 1 calls it, round 2 may not.
+  await h.send(dev, { channel: "reason", frame: { id: "t", q: "Use read_shadow and tell me the state." } });
+  const fin = await waitFor(() => dev.frames("reason").find((f) => f.id === "t" && f.fin === true), "final frame");
+  assert.equal(fin.fr, "stop");
+  assert.equal(rounds.length, 2);
+  const [first, last] = rounds;
+  // Round 2's prompt is round 1's plus the tool call and its output: all of round 1's full 16-token blocks are cached.
+  // Asked without the tools, the prompt's first tokens changed and next to nothing was.
+  assert.ok(
+    last.cachedTokens >= first.promptTokens - 16,
+    `round 2 cached ${last.cachedTokens} of ${last.promptTokens}; round 1 prompt ${first.promptTokens}`,
+  );
 });

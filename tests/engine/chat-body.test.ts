@@ -22,6 +22,7 @@ test("a frozen tool list is spliced in: the body text equals JSON.stringify(buil
   const shapes: ChatRequest[] = [
     { messages, tools: DEVICE_TOOLS },
     { messages, tools: DEVICE_TOOLS, maxTokens: 64, temperature: 0.2 },
+    { messages, tools: DEVICE_TOOLS, toolChoice: "none", maxTokens: 64 },
     { messages, tools: DEVICE_TOOLS, jsonSchema: { name: "s", schema: { type: "object" } } },
   ];
   for (const request of shapes) {

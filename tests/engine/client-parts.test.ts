@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, mock, test } from "node:test";
 import { inspect } from "node:util";
+import { DEVICE_TOOLS } from "../../agents/device/reasoning/tools.ts";
 import type { ChatOptions, ChatRequest } from "../../agents/engine.ts";
 import { BridgeError } from "../../errors/index.ts";
 import {
@@ -266,6 +267,31 @@ describe("client options", () => {
           engine.complete(request, { agentId: "d" }),
           (err: unknown) => err instanceof BridgeError && err.code === ENGINE_ERROR_CODES.badRequest,
           `temperature ${temperature}`,
+        );
+      }
+      assert.equal(engine.stats().replicas[0].attempts, 0);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  test("a toolChoice other than auto, none or required, or one that needs tools without them, is BAD_REQUEST", async () => {
+    const engine = createEngineClient({ urls: ["http://127.0.0.1:1"], model: "m", retry: { maxAttempts: 1 } });
+    const messages: ChatRequest["messages"] = [{ role: "user", content: "x" }];
+    try {
+      const refused = [
+        { messages, tools: DEVICE_TOOLS, toolChoice: "sometimes" } as unknown as ChatRequest,
+        { messages, toolChoice: "auto" } satisfies ChatRequest,
+        { messages, tools: [], toolChoice: "required" } satisfies ChatRequest,
+      ];
+      for (const request of refused) {
+        await assert.rejects(
+          engine.complete(request, { agentId: "d" }),
+          (err: unknown) =>
+            err instanceof BridgeError &&
+            err.code === ENGINE_ERROR_CODES.badRequest &&
+            /request\.toolChoice/.test(err.message),
+          inspect(request),
         );
       }
       assert.equal(engine.stats().replicas[0].attempts, 0);

@@ -33,7 +33,10 @@ export function startEngineRound(
     messages: buildMessages({ system: prompt.system, history: prompt.history, turn: prompt.current }),
     maxTokens,
   };
-  if (round < options.maxToolRounds) request.tools = DEVICE_TOOLS;
+  // Every round offers the tools, so every round's prompt starts with the same tokens (chat templates render the
+  // tools first) and the engine's prefix cache serves the last round too; the last one may not call them.
+  request.tools = DEVICE_TOOLS;
+  if (round >= options.maxToolRounds) request.toolChoice = "none";
   if (options.model !== "") request.model = options.model;
   const body = runRound(engine, request, ports.id, stream, {
     timeoutMs: options.reasonTimeoutMs,
