@@ -18,20 +18,25 @@
  * `limit` handles wait at once (a few at a time in a storm; each keeps its page cache until closed); beyond it, or
  * when a step cannot be prepared, the handle closes at once as before. The file descriptors opened here for the
  * fsyncs are closed only after SQLite closed its own: closing any descriptor of a file drops every POSIX lock the
- * process holds on it, which would end the EXCLUSIVE lock another bridge on the same directory is kept out by. The
- * WAL's descriptor (SQLite locks only the database file) is closed last, on the thread pool: SQLite's close has
+ * process holds on it, which would end the EXCLUSIVE lock another bridge on the same directory is kept out by. Nor is
+ * one closed while an fsync of it still waits on the thread pool (a wake or a destroy finished the close first): its
+ * number would go to the next open, and the fsync to that file. The WAL's then closes when its fsync returns, the
+ * database file's once also no handle of the file is open (leftover-descriptors.ts); `idle` says when none is left.
+ * The WAL's descriptor (SQLite locks only the database file) is closed last, on the thread pool: SQLite's close has
  * unlinked the WAL by then, so that close is what frees the file's blocks, a journaled write the loop need not wait
  * for.
  *
- * A failed fsync of the WAL leaves the rest to SQLite's own close (which syncs again, and keeps the WAL if it fails).
- * A failed fsync of the database file, after the copy, leaves the handle open for good: closing it would delete the
- * WAL while the copy may not be on disk. The WAL stays, holding every commit; the agent cannot wake until the bridge
- * restarts (`settle` answers BRIDGE_ERR_STORAGE), and the next process recovers the agent from the WAL.
+ * A failed fsync of the WAL (or one that cannot be queued) leaves the rest to SQLite's own close (which syncs again,
+ * and keeps the WAL if it fails). A failed fsync of the database file, after the copy, leaves the handle open for
+ * good: closing it would delete the WAL while the copy may not be on disk. The WAL stays, holding every commit; the
+ * agent cannot wake until the bridge restarts (`settle` answers BRIDGE_ERR_STORAGE), and the next process recovers
+ * the agent from the WAL.
  */
 import fs from "node:fs";
 import type { Logger } from "pino";
 import { BridgeError } from "../errors/bridge-error.ts";
 import { AGENT_ERRORS } from "./errors.ts";
+import { LeftoverDescriptors } from "./leftover-descriptors.ts";
 import type { SqlRunner } from "./sql-runner.ts";
 import type { StorageSettings } from "./storage.ts";
 
@@ -46,8 +51,8 @@ export interface CloseIo {
   fsync(fd: number, done: (err: Error | null) => void): void;
   fsyncSync(fd: number): void;
   close(fd: number): void;
-  /** Closes `fd` on the thread pool, for a file no lock is held on; a failure is only logged. */
-  closeInBackground(fd: number, failed: (err: Error) => void): void;
+  /** Closes `fd` on the thread pool, for a file no lock is held on. */
+  closeInBackground(fd: number, done: (err: Error | null) => void): void;
 }
 
 export const nodeCloseIo: CloseIo = {
@@ -56,10 +61,7 @@ export const nodeCloseIo: CloseIo = {
   fsync: (fd, done) => fs.fsync(fd, done),
   fsyncSync: (fd) => fs.fsyncSync(fd),
   close: (fd) => fs.closeSync(fd),
-  closeInBackground: (fd, failed) =>
-    fs.close(fd, (err) => {
-      if (err !== null) failed(err);
-    }),
+  closeInBackground: (fd, done) => fs.close(fd, done),
 };
 
 interface Waiting {
@@ -75,6 +77,8 @@ interface Waiting {
   readonly settleFd: number;
   /** What it waits for: the WAL's fsync, the database file's fsync, or nothing more (that fsync failed). */
   phase: "wal" | "db" | "failed";
+  /** The descriptor whose fsync is queued on the thread pool, if any: it stays open until that fsync returned. */
+  syncing: number | null;
 }
 
 export class DeferredClose {
@@ -83,6 +87,10 @@ export class DeferredClose {
   readonly #logger: Logger;
   readonly #io: CloseIo;
   readonly #limit: number;
+  readonly #leftovers = new LeftoverDescriptors((fd) => this.#closeFd(fd));
+  /** Fsyncs and closes of this closer queued on the thread pool. */
+  #queued = 0;
+  #idleWaiters: Array<() => void> = [];
 
   constructor(
     settings: Pick<StorageSettings, "synchronous" | "lockingMode">,
@@ -104,7 +112,7 @@ export class DeferredClose {
   /** Closes `sql`, the handle of the agent database `file`: at once, or once its fsyncs ran off the event loop. */
   close(file: string, sql: SqlRunner): void {
     if (this.#settings.lockingMode !== "EXCLUSIVE" || this.#waiting.size >= this.#limit || this.#waiting.has(file)) {
-      sql.close();
+      this.#closeNow(file, sql, [], undefined);
       return;
     }
     const fds: number[] = [];
@@ -119,13 +127,19 @@ export class DeferredClose {
     }
     // An empty WAL has nothing to copy: closing it syncs nothing.
     if (fds.length < 3 || empty) {
-      this.#closeNow(sql, fds);
+      const [dbFd, walFd, settleFd] = fds;
+      this.#closeNow(
+        file,
+        sql,
+        [dbFd, settleFd].filter((fd) => fd !== undefined),
+        walFd,
+      );
       return;
     }
     const [dbFd, walFd, settleFd] = fds as [number, number, number];
-    const w: Waiting = { file, sql, dbFd, walFd, settleFd, phase: "wal" };
+    const w: Waiting = { file, sql, dbFd, walFd, settleFd, phase: "wal", syncing: null };
     this.#waiting.set(file, w);
-    this.#io.fsync(walFd, (err) => this.#guarded(w, () => this.#walSynced(w, err)));
+    this.#fsyncInBackground(w, walFd, (err) => this.#walSynced(w, err));
   }
 
   /**
@@ -135,10 +149,9 @@ export class DeferredClose {
    */
   settle(file: string, discard = false): void {
     const w = this.#waiting.get(file);
-    if (w === undefined) return;
-    if (!discard) {
-      if (w.phase === "failed") throw syncFault(file);
-      if (w.phase === "db") {
+    if (w !== undefined) {
+      if (!discard && w.phase === "failed") throw syncFault(file);
+      if (!discard && w.phase === "db") {
         try {
           this.#io.fsyncSync(w.settleFd);
         } catch (err) {
@@ -146,11 +159,17 @@ export class DeferredClose {
           throw syncFault(file, err);
         }
       }
+      this.#finish(w);
     }
-    this.#finish(w);
+    // Descriptors earlier closes of the file left (leftover-descriptors.ts) wait while the wake's handle is open.
+    if (discard) this.#leftovers.handleClosed(file);
+    else this.#leftovers.handleOpening(file);
   }
 
-  /** Finishes every waiting close (shutdown). A handle whose file could not be synced stays open, with its WAL. */
+  /**
+   * Finishes every waiting close (shutdown). A handle whose file could not be synced stays open, with its WAL.
+   * Descriptors whose fsync is still queued close once it returned (`idle`).
+   */
   settleAll(): void {
     for (const file of [...this.#waiting.keys()]) {
       try {
@@ -159,6 +178,13 @@ export class DeferredClose {
         this.#logger.error({ err, path: file }, "agent database left open: its file could not be synced");
       }
     }
+    for (const file of this.#leftovers.files) if (!this.#waiting.has(file)) this.#leftovers.handleClosed(file);
+  }
+
+  /** Resolves once no fsync or close of this closer is queued on the thread pool (a shutdown's last step). */
+  idle(): Promise<void> {
+    if (this.#queued === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   #walSynced(w: Waiting, err: Error | null): void {
@@ -189,7 +215,7 @@ export class DeferredClose {
       return;
     }
     w.phase = "db";
-    this.#io.fsync(w.dbFd, (syncErr) => this.#guarded(w, () => this.#dbSynced(w, syncErr)));
+    this.#fsyncInBackground(w, w.dbFd, (syncErr) => this.#dbSynced(w, syncErr));
   }
 
   #dbSynced(w: Waiting, err: Error | null): void {
@@ -205,33 +231,88 @@ export class DeferredClose {
     );
   }
 
-  /** Runs a step of `w` unless its close was finished meanwhile; a fault is logged, never thrown into libuv. */
-  #guarded(w: Waiting, step: () => void): void {
-    if (this.#waiting.get(w.file) !== w) return;
+  /**
+   * Fsyncs `fd` of `w` on the thread pool, then runs `then` unless the close finished meanwhile; a fault is logged,
+   * never thrown into libuv. `fd` stays open until the fsync returned (see leftover-descriptors.ts).
+   */
+  #fsyncInBackground(w: Waiting, fd: number, then: (err: Error | null) => void): void {
+    w.syncing = fd;
+    this.#queued++;
+    const returned = (err: Error | null) => {
+      w.syncing = null;
+      try {
+        if (this.#waiting.get(w.file) !== w) this.#release(w, fd);
+        else then(err);
+      } catch (stepErr) {
+        this.#logger.error({ err: stepErr, path: w.file }, "closing a hibernated agent database failed");
+      } finally {
+        this.#dequeued();
+      }
+    };
     try {
-      step();
+      this.#io.fsync(fd, returned);
     } catch (err) {
-      this.#logger.error({ err, path: w.file }, "closing a hibernated agent database failed");
+      // Never queued: the step goes on as after a failed fsync.
+      returned(err instanceof Error ? err : new Error(String(err)));
     }
+  }
+
+  /** The fsync of `fd` returned after `w`'s close finished: the descriptor that close left to it goes now. */
+  #release(w: Waiting, fd: number): void {
+    if (fd === w.walFd) this.#closeInBackground(fd);
+    else this.#leftovers.fsyncReturned(w.file, fd);
   }
 
   #finish(w: Waiting): void {
     this.#waiting.delete(w.file);
-    this.#closeNow(w.sql, [w.dbFd, w.walFd, w.settleFd]);
+    const notSyncing = (fd: number) => fd !== w.syncing;
+    this.#closeNow(w.file, w.sql, [w.dbFd, w.settleFd].filter(notSyncing), notSyncing(w.walFd) ? w.walFd : undefined);
+    // The WAL's descriptor closes when its fsync returns (#release); the file's waits for more
+    // (leftover-descriptors.ts).
+    if (w.syncing === w.dbFd) this.#leftovers.add(w.file, w.dbFd);
   }
 
-  /** SQLite's close first, then the descriptors opened here: the WAL's last (see the file's comment). */
-  #closeNow(sql: SqlRunner, fds: number[]): void {
+  /**
+   * SQLite's close first, then the descriptors opened here: those of the file (with what earlier closes of it left,
+   * once no handle of it is open), then the WAL's, on the thread pool (see the file's comment).
+   */
+  #closeNow(file: string, sql: SqlRunner, dbFds: number[], walFd: number | undefined): void {
     try {
       sql.close();
     } finally {
-      const [dbFd, walFd, settleFd] = fds;
-      if (dbFd !== undefined) this.#io.close(dbFd);
-      if (settleFd !== undefined) this.#io.close(settleFd);
-      if (walFd !== undefined) {
-        this.#io.closeInBackground(walFd, (err) => this.#logger.warn({ err }, "closing an agent WAL failed"));
-      }
+      for (const fd of dbFds) this.#closeFd(fd);
+      // A handle of the file still waiting (its sync failed) keeps its lock: nothing of the file is closed under it.
+      if (!this.#waiting.has(file)) this.#leftovers.handleClosed(file);
+      if (walFd !== undefined) this.#closeInBackground(walFd);
     }
+  }
+
+  /** Closes `fd` once: a failure is logged, as the descriptor is released anyway and never to be closed again. */
+  #closeFd(fd: number): void {
+    try {
+      this.#io.close(fd);
+    } catch (err) {
+      this.#logger.warn({ err }, "closing a descriptor of an agent database failed");
+    }
+  }
+
+  #closeInBackground(fd: number): void {
+    this.#queued++;
+    const done = (err: Error | null) => {
+      if (err !== null) this.#logger.warn({ err }, "closing an agent WAL failed");
+      this.#dequeued();
+    };
+    try {
+      this.#io.closeInBackground(fd, done);
+    } catch (err) {
+      done(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  #dequeued(): void {
+    this.#queued--;
+    if (this.#queued > 0) return;
+    for (const resolve of this.#idleWaiters.splice(0)) resolve();
   }
 }
 

@@ -289,6 +289,9 @@ export class Runtime implements AgentRuntime {
     this.alarms.saveUnsaved();
     this.#db.close();
     this.closed = true;
+    // A descriptor of the closer whose fsync is still queued closes when that returns: awaited, so that a runtime
+    // started after this one on the same files never has its locks dropped by it (leftover-descriptors.ts).
+    await this.core.closer.idle();
   }
 
   async destroyAgent(agentId: string): Promise<boolean> {
