@@ -30,7 +30,10 @@
  * and keeps the WAL if it fails). A failed fsync of the database file, after the copy, leaves the handle open for
  * good: closing it would delete the WAL while the copy may not be on disk. The WAL stays, holding every commit; the
  * agent cannot wake until the bridge restarts (`settle` answers BRIDGE_ERR_STORAGE), and the next process recovers
- * the agent from the WAL.
+ * the agent from the WAL. When SQLite will not put the connection's `synchronous` back from OFF after the checkpoint,
+ * a complete copy goes on (once the file is synced, the close copies and syncs nothing, at any level); after an
+ * incomplete one the handle stays open with its WAL, since SQLite's close would copy the rest unsynced and then
+ * delete the WAL: each wake tries the level again (answered BRIDGE_ERR_STORAGE until it works), then closes it.
  */
 import fs from "node:fs";
 import type { Logger } from "pino";
@@ -75,8 +78,11 @@ interface Waiting {
    * `dbFd` succeeds. Opened before the copy, this one still gets the error.
    */
   readonly settleFd: number;
-  /** What it waits for: the WAL's fsync, the database file's fsync, or nothing more (that fsync failed). */
-  phase: "wal" | "db" | "failed";
+  /**
+   * What it waits for: the WAL's fsync, the database file's fsync, nothing more (that fsync failed), or a wake that
+   * puts the connection's `synchronous` back (it could not be, and the copy is not complete: see #walSynced).
+   */
+  phase: "wal" | "db" | "failed" | "level";
   /** The descriptor whose fsync is queued on the thread pool, if any: it stays open until that fsync returned. */
   syncing: number | null;
 }
@@ -145,20 +151,13 @@ export class DeferredClose {
   /**
    * Finishes the close of `file` now, if one is waiting: before the file is opened again (a wake) or deleted (with
    * `discard`: a destroy, which closes even a handle whose fsync failed). Throws BRIDGE_ERR_STORAGE when the
-   * database file could not be synced, now or earlier, and leaves that handle open (see the file's comment).
+   * database file could not be synced, now or earlier, or the connection's `synchronous` cannot be put back, and
+   * leaves that handle open (see the file's comment).
    */
   settle(file: string, discard = false): void {
     const w = this.#waiting.get(file);
     if (w !== undefined) {
-      if (!discard && w.phase === "failed") throw syncFault(file);
-      if (!discard && w.phase === "db") {
-        try {
-          this.#io.fsyncSync(w.settleFd);
-        } catch (err) {
-          w.phase = "failed";
-          throw syncFault(file, err);
-        }
-      }
+      if (!discard) this.#readyToClose(w);
       this.#finish(w);
     }
     // Descriptors earlier closes of the file left (leftover-descriptors.ts) wait while the wake's handle is open.
@@ -167,15 +166,15 @@ export class DeferredClose {
   }
 
   /**
-   * Finishes every waiting close (shutdown). A handle whose file could not be synced stays open, with its WAL.
-   * Descriptors whose fsync is still queued close once it returned (`idle`).
+   * Finishes every waiting close (shutdown). A handle whose file could not be synced, or whose `synchronous` cannot
+   * be put back, stays open, with its WAL. Descriptors whose fsync is still queued close once it returned (`idle`).
    */
   settleAll(): void {
     for (const file of [...this.#waiting.keys()]) {
       try {
         this.settle(file);
       } catch (err) {
-        this.#logger.error({ err, path: file }, "agent database left open: its file could not be synced");
+        this.#logger.error({ err, path: file }, "agent database left open with its WAL: it could not be closed safely");
       }
     }
     for (const file of this.#leftovers.files) if (!this.#waiting.has(file)) this.#leftovers.handleClosed(file);
@@ -185,6 +184,23 @@ export class DeferredClose {
   idle(): Promise<void> {
     if (this.#queued === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  /** Throws, leaving `w` open, unless closing it now loses nothing (settle of a wake). */
+  #readyToClose(w: Waiting): void {
+    if (w.phase === "failed") throw storageFault(w.file, SYNC_FAILED);
+    if (w.phase === "level") {
+      if (!this.#restoreLevel(w)) throw storageFault(w.file, LEVEL_NOT_RESTORED);
+      return;
+    }
+    if (w.phase === "db") {
+      try {
+        this.#io.fsyncSync(w.settleFd);
+      } catch (err) {
+        w.phase = "failed";
+        throw storageFault(w.file, SYNC_FAILED, err);
+      }
+    }
   }
 
   #walSynced(w: Waiting, err: Error | null): void {
@@ -206,16 +222,22 @@ export class DeferredClose {
       copied = result !== undefined && result.busy === 0 && result.checkpointed === result.log;
     } catch (checkpointErr) {
       this.#logger.warn({ err: checkpointErr, path: w.file }, "checkpoint of a hibernating agent failed");
-    } finally {
-      db.exec(`PRAGMA synchronous = ${this.#settings.synchronous}`);
     }
-    if (!copied) {
-      // What is left (frames not copied, the database file's sync) SQLite's close does, synced as before.
-      this.#finish(w);
+    const restored = this.#restoreLevel(w);
+    if (copied) {
+      // Every frame is in the file: once it is synced, the close has nothing left to copy or sync, at any level.
+      w.phase = "db";
+      this.#fsyncInBackground(w, w.dbFd, (syncErr) => this.#dbSynced(w, syncErr));
       return;
     }
-    w.phase = "db";
-    this.#fsyncInBackground(w, w.dbFd, (syncErr) => this.#dbSynced(w, syncErr));
+    if (!restored) {
+      // At OFF, SQLite's close would copy the rest unsynced and then delete the WAL: the handle stays open, WAL and
+      // all, until a wake puts the level back (settle) or a destroy discards it.
+      w.phase = "level";
+      return;
+    }
+    // What is left (frames not copied, the database file's sync) SQLite's close does, synced as before.
+    this.#finish(w);
   }
 
   #dbSynced(w: Waiting, err: Error | null): void {
@@ -229,6 +251,17 @@ export class DeferredClose {
       "fsync of an agent database failed after its checkpoint: the handle stays open and the WAL is kept; " +
         "restart the bridge to recover the agent from it",
     );
+  }
+
+  /** Puts the connection's `synchronous` back from OFF; false (logged) when SQLite refused. */
+  #restoreLevel(w: Waiting): boolean {
+    try {
+      w.sql.db.exec(`PRAGMA synchronous = ${this.#settings.synchronous}`);
+      return true;
+    } catch (err) {
+      this.#logger.error({ err, path: w.file }, "the synchronous level of a hibernating agent could not be restored");
+      return false;
+    }
   }
 
   /**
@@ -316,11 +349,12 @@ export class DeferredClose {
   }
 }
 
-function syncFault(file: string, cause?: unknown): BridgeError {
-  return new BridgeError(
-    AGENT_ERRORS.STORAGE,
-    "the agent database could not be synced to disk; its WAL is kept and the agent wakes after a restart",
-    { path: file },
-    cause === undefined ? undefined : { cause },
-  );
+const SYNC_FAILED =
+  "the agent database could not be synced to disk; its WAL is kept and the agent wakes after a restart";
+const LEVEL_NOT_RESTORED =
+  "the agent database could not be closed safely (its synchronous level could not be restored); its WAL is kept " +
+  "and the agent's next wake tries again";
+
+function storageFault(file: string, message: string, cause?: unknown): BridgeError {
+  return new BridgeError(AGENT_ERRORS.STORAGE, message, { path: file }, cause === undefined ? undefined : { cause });
 }
