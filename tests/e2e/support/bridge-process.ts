@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { after } from "node:test";
 import { fileURLToPath } from "node:url";
+import { Agent, fetch } from "undici";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 export const BIN = path.join(ROOT, "bin/agent-bridge.js");
@@ -37,6 +38,13 @@ export interface BridgeProcess {
   /** GET/POST on the operator HTTP server with the test token. */
   api(method: string, urlPath: string, body?: unknown): Promise<{ status: number; body: unknown }>;
 }
+
+/**
+ * One connection per API call. A kept-alive one is not safe here: runCli blocks this process (spawnSync) for seconds
+ * under load, the bridge closes the idle connection meanwhile (its keep-alive timeout), and the next call, sent
+ * before this process's timers noticed, fails with "other side closed".
+ */
+const freshConnections = new Agent({ pipelining: 0 });
 
 /** Bridges this test process started and that still run; killed if the test process ends first (a timeout). */
 const children = new Set<ChildProcess>();
@@ -180,6 +188,7 @@ export async function startBridgeProcess(options: StartOptions): Promise<BridgeP
     },
     async api(method, urlPath, body) {
       const response = await fetch(`http://127.0.0.1:${httpPort}${urlPath}`, {
+        dispatcher: freshConnections,
         method,
         headers: {
           authorization: `Bearer ${TEST_API_TOKEN}`,
