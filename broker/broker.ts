@@ -115,7 +115,14 @@ export function createBroker(options: BrokerOptions): Broker {
     logger,
     opts.clock,
   );
-  const sender = createDownSender(hub, logger, opts.clock, opts.subscribeGraceMs, offlineQueue);
+  const sender = createDownSender(
+    hub,
+    logger,
+    opts.clock,
+    opts.subscribeGraceMs,
+    offlineQueue,
+    limits.maxUnackedDownPerDevice,
+  );
   const rateLimits = new DeviceRateLimits(
     limits.burstMessages,
     limits.messagesPerSecond,
@@ -132,7 +139,11 @@ export function createBroker(options: BrokerOptions): Broker {
       rateLimits.release(c.deviceId);
       deviceCodecs.release(c.deviceId);
     },
-    { settle: (c) => sender.discard(c), settled: (deviceId) => offlineQueue.settled(deviceId) },
+    {
+      settle: (c) => sender.discard(c),
+      settled: (deviceId) => offlineQueue.settled(deviceId),
+      queued: (deviceId) => offlineQueue.queued(deviceId),
+    },
   );
   // A device removed from the registry by another process (the CLI) loses its live session within registryCheckMs.
   const registryWatch = new RegistryWatch({

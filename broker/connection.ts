@@ -158,11 +158,20 @@ export class DeviceConnection {
   downInAedes = 0;
   /**
    * QoS 1 frames of a persistent session handed to aedes and not yet written: aedes stores each (asynchronously) before
-   * it even orders it for writing, so frames sent meanwhile wait in `behindStored` (down-hand-over.ts).
+   * it even orders it for writing, so frames sent meanwhile wait in `downWaiting` (down-hand-over.ts).
    */
   downStoring = 0;
-  /** Frames waiting for `downStoring` to fall to 0, in order; created on first use. */
-  behindStored: EncodedDown[] | undefined;
+  /**
+   * QoS 1 frames of a persistent session in aedes' store and not yet acknowledged: those aedes resent after the
+   * CONNACK (counted when the session opened) and those handed over since. At `maxUnackedDownPerDevice`, further
+   * QoS 1 frames wait in `downWaiting` (down-hand-over.ts).
+   */
+  downUnacked = 0;
+  /**
+   * Frames waiting, in order, for `downStoring` to fall to 0 or for `downUnacked` to fall below its bound; created on
+   * first use, at most MAX_QUEUED_DOWN_PER_DEVICE.
+   */
+  downWaiting: EncodedDown[] | undefined;
   /**
    * Set once the ended session's down frames were settled (`DownSender.discard`): a takeover and the session's own end
    * both ask, and only the first may act (a removed device's queue is emptied once, not again under a new session).

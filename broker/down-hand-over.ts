@@ -10,14 +10,26 @@
  * persistent session has a QoS 1 frame of ours in aedes, later frames wait here, in order, and are handed over once
  * aedes reports it written.
  *
- * When the session ends, aedes keeps the frame it was storing and resends it at the device's next session; the QoS 1
- * frames waiting behind it go to the same queue, after it (offline-down-queue.ts), so that they follow it there.
+ * aedes then keeps each such frame in its store (in memory) until the device acknowledges it, however many there are:
+ * a device that subscribes and never sends a PUBACK grew the bridge's memory for as long as its agent sent. As a
+ * mature broker bounds its in-flight window (mosquitto's `max_inflight_messages`), at most `maxUnacked` QoS 1 frames of
+ * a persistent session are in aedes' store unacknowledged; further ones wait here too and are handed over, in order, as
+ * PUBACKs make room. What waits here is bounded as well (mosquitto's `max_queued_messages`): a session holds at most
+ * MAX_QUEUED_DOWN_PER_DEVICE frames past a full window; a further one is refused (dropped, counted and warned), as the
+ * device's offline queue refuses one. A device that acknowledges sees no difference: while the window has room, a frame
+ * goes on at once, as before. A clean session needs neither bound: aedes keeps none of its frames once written.
+ *
+ * When the session ends, aedes keeps the frames in its store and resends them at the device's next session; the QoS 1
+ * frames waiting here go to the same queue, after them (offline-down-queue.ts), so that they follow them there.
  */
+import type { Clock } from "./clock.ts";
 import type { DeviceConnection, EncodedDown } from "./connection.ts";
 import { writeDownNow } from "./down-write-now.ts";
+import { BrokerErrorCode } from "./errors.ts";
 import type { ObserverHub } from "./observer.ts";
-import type { OfflineDownQueue } from "./offline-down-queue.ts";
+import { MAX_QUEUED_DOWN_PER_DEVICE, type OfflineDownQueue } from "./offline-down-queue.ts";
 import type { BrokerLogger } from "./options.ts";
+import { ThrottledWarningPerKey } from "./throttled-warning-per-key.ts";
 
 /**
  * True when the QoS 1 frames an ended session still had waiting are kept for the device's next session: only a
@@ -28,21 +40,45 @@ function keepsWaitingFrames(connection: DeviceConnection): boolean {
   return !connection.clean && connection.closeReason !== "removed" && connection.closeReason !== "shutdown";
 }
 
+/** True for a frame aedes keeps in its store until the device acknowledges it: QoS 1 in a persistent session. */
+function storedByAedes(connection: DeviceConnection, frame: EncodedDown): boolean {
+  return frame.qos === 1 && !connection.clean;
+}
+
+export const DOWN_QUEUE_FULL_LINE =
+  "device's down queue is full (frames not acknowledged or not read); down frames refused";
+
 export class DownHandOver {
+  readonly #full: ThrottledWarningPerKey;
+
   constructor(
     private readonly hub: ObserverHub,
     private readonly logger: BrokerLogger,
     private readonly offline: OfflineDownQueue,
-  ) {}
+    /** QoS 1 frames a persistent session may have in aedes' store unacknowledged (`limits.maxUnackedDownPerDevice`). */
+    private readonly maxUnacked: number,
+    clock: Clock,
+  ) {
+    // A device that never acknowledges has every further frame refused: a line per device per interval, not per frame.
+    this.#full = new ThrottledWarningPerKey(logger, clock, DOWN_QUEUE_FULL_LINE, { keysAre: "devices" });
+  }
 
-  /** Hands one frame to the session's stream, or queues it behind a QoS 1 frame aedes is still storing. */
+  /**
+   * Hands one frame to the session's stream, or queues it behind the frames still waiting, a QoS 1 frame aedes is still
+   * storing, or a full window of unacknowledged ones.
+   */
   send(connection: DeviceConnection, frame: EncodedDown): void {
-    if (connection.downStoring > 0) {
-      connection.behindStored ??= [];
-      connection.behindStored.push(frame);
+    if (connection.downWaiting !== undefined || !this.mayHandOver(connection, frame)) {
+      this.wait(connection, frame);
       return;
     }
     this.handOver(connection, frame);
+  }
+
+  /** The device acknowledged a QoS 1 frame aedes held for it: room for one more in the window. */
+  acked(connection: DeviceConnection): void {
+    if (connection.downUnacked > 0) connection.downUnacked--;
+    if (connection.downStoring === 0) this.release(connection);
   }
 
   /**
@@ -51,8 +87,8 @@ export class DownHandOver {
    * it before its CONNACK.
    */
   settle(connection: DeviceConnection): Promise<void> {
-    const behind = connection.behindStored;
-    connection.behindStored = undefined;
+    const behind = connection.downWaiting;
+    connection.downWaiting = undefined;
     const keep = keepsWaitingFrames(connection);
     const kept: EncodedDown[] = [];
     for (const frame of behind ?? []) {
@@ -63,6 +99,30 @@ export class DownHandOver {
     return this.offline.keep(connection.deviceId, kept);
   }
 
+  /** True when `frame` may go to aedes now: nothing stored is still unwritten, and a stored frame fits the window. */
+  private mayHandOver(connection: DeviceConnection, frame: EncodedDown): boolean {
+    if (connection.downStoring > 0) return false;
+    return !storedByAedes(connection, frame) || connection.downUnacked < this.maxUnacked;
+  }
+
+  /**
+   * Queues `frame` behind those waiting, or refuses it when the session holds MAX_QUEUED_DOWN_PER_DEVICE frames past a
+   * full window already (the earliest are kept). Counted with the window, not after it: a burst the agent sends in one
+   * go waits here while its QoS 1 frames go to aedes one at a time, and a device that acknowledges must get all of it.
+   */
+  private wait(connection: DeviceConnection, frame: EncodedDown): void {
+    const waiting = connection.downWaiting?.length ?? 0;
+    if (waiting + connection.downUnacked < this.maxUnacked + MAX_QUEUED_DOWN_PER_DEVICE) {
+      connection.downWaiting ??= [];
+      connection.downWaiting.push(frame);
+      return;
+    }
+    this.hub.limitBreach(BrokerErrorCode.downQueueFull);
+    this.drop(frame);
+    const { deviceId } = connection;
+    this.#full.note(deviceId, { device: deviceId, waiting, unacked: connection.downUnacked });
+  }
+
   private handOver(connection: DeviceConnection, frame: EncodedDown): void {
     this.hub.messageOut(frame.channel, frame.codec);
     // `sendLast` keeps aedes' path: the session ends right after its frame, so it waits for aedes' callback, which
@@ -70,9 +130,12 @@ export class DownHandOver {
     if (frame.qos === 0 && frame.written === undefined) {
       if (writeDownNow(connection, frame.topic, frame.payload, this.logger)) return;
     }
-    const stored = frame.qos === 1 && !connection.clean;
+    const stored = storedByAedes(connection, frame);
     connection.downInAedes++;
-    if (stored) connection.downStoring++;
+    if (stored) {
+      connection.downStoring++;
+      connection.downUnacked++;
+    }
     const packet = {
       cmd: "publish",
       topic: frame.topic,
@@ -92,23 +155,26 @@ export class DownHandOver {
     });
   }
 
-  /** Hands over the frames that waited, in order, until one of them is a QoS 1 frame aedes stores in its turn. */
+  /**
+   * Hands over the frames that waited, in order, until one of them is a QoS 1 frame aedes stores in its turn or one
+   * the window has no room for.
+   */
   private release(connection: DeviceConnection): void {
-    const behind = connection.behindStored;
-    connection.behindStored = undefined;
-    if (behind === undefined) return;
-    for (let i = 0; i < behind.length; i++) {
+    const waiting = connection.downWaiting;
+    connection.downWaiting = undefined;
+    if (waiting === undefined) return;
+    for (let i = 0; i < waiting.length; i++) {
       if (connection.closed || connection.client.closed) {
-        // The session ended while its QoS 1 frame was stored: the rest is settled as at the session's end.
-        connection.behindStored = behind.slice(i);
+        // The session ended while its frames waited: the rest is settled as at the session's end.
+        connection.downWaiting = waiting.slice(i);
         void this.settle(connection);
         return;
       }
-      if (connection.downStoring > 0) {
-        connection.behindStored = behind.slice(i);
+      if (!this.mayHandOver(connection, waiting[i])) {
+        connection.downWaiting = waiting.slice(i);
         return;
       }
-      this.handOver(connection, behind[i]);
+      this.handOver(connection, waiting[i]);
     }
   }
 

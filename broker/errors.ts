@@ -44,6 +44,11 @@ export const BrokerErrorCode = {
   inflightLimit: "BRIDGE_ERR_INFLIGHT_LIMIT",
   /** A SUBSCRIBE past `limits.maxSubscriptionsPerDevice` filters of one session: SUBACK 0x80 for those filters. */
   subscriptionLimit: "BRIDGE_ERR_SUBSCRIPTION_LIMIT",
+  /**
+   * A down frame refused because its device's queue held `MAX_QUEUED_DOWN_PER_DEVICE` frames already: frames waiting
+   * for a persistent session that does not acknowledge, or its offline queue. Dropped, not an error of the session.
+   */
+  downQueueFull: "BRIDGE_ERR_DOWN_QUEUE_FULL",
   /** `limits.maxConnections` devices are connected already (CONNACK 3). */
   connectionLimit: "BRIDGE_ERR_CONNECTION_LIMIT",
   /**

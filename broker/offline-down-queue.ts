@@ -2,8 +2,9 @@
  * A device's offline queue in aedes' store: the QoS 1 down frames aedes writes to the device at the start of its next
  * persistent session (`clean: false`), right after the CONNACK and before anything else. aedes puts there each QoS 1
  * frame it is handed, until the device acknowledges it. The broker adds the QoS 1 frames a persistent session still
- * had waiting behind one aedes was storing (down-hand-over.ts) when it ended: the agent was told they were sent, and
- * [MQTT-4.4.0-1] promises them to the session, after the one in front, which aedes resends by itself.
+ * had waiting in its own queue (down-hand-over.ts: behind one aedes was storing, or for room in the window of
+ * unacknowledged ones) when it ended: the agent was told they were sent, and [MQTT-4.4.0-1] promises them to the
+ * session, after those in front, which aedes resends by itself.
  *
  * Writes of one device, and the clear of its whole session when it is removed, run one after another, and `settled`
  * lets a new session of the device wait for them before its CONNACK (aedes reads the queue and the stored
@@ -11,6 +12,7 @@
  */
 import type { Clock } from "./clock.ts";
 import type { EncodedDown } from "./connection.ts";
+import { BrokerErrorCode } from "./errors.ts";
 import type { ObserverHub } from "./observer.ts";
 import type { BrokerLogger } from "./options.ts";
 import { clearPersistentSession, type SessionStore } from "./persistent-session.ts";
@@ -40,8 +42,9 @@ export interface OutgoingStore {
 export type PacketStamp = () => { brokerId: string; brokerCounter: number };
 
 /**
- * Frames a device's offline queue may hold (aedes' own included) when the broker adds to it; the rest are dropped and
- * counted. aedes' store is in memory and a device may never come back.
+ * Frames a device's offline queue may hold (aedes' own included) when the broker adds to it, and frames a session may
+ * have waiting in the broker's own queue past a full window (down-hand-over.ts); the rest are refused: dropped and
+ * counted. aedes' store is in memory, and a device may never come back, or never acknowledge.
  */
 export const MAX_QUEUED_DOWN_PER_DEVICE = 256;
 
@@ -81,6 +84,20 @@ export class OfflineDownQueue {
     return this.#chains.get(deviceId) ?? Promise.resolve();
   }
 
+  /**
+   * How many frames the device's queue holds once its writes started so far are done: aedes resends each of them at
+   * the start of the device's next persistent session. 0 when the store cannot be read.
+   */
+  async queued(deviceId: string): Promise<number> {
+    await this.settled(deviceId);
+    try {
+      return await countQueued(this.store(), deviceId);
+    } catch (err) {
+      this.logger.error({ err, device: deviceId }, "device's offline queue could not be read");
+      return 0;
+    }
+  }
+
   #after(deviceId: string, step: () => Promise<void>): Promise<void> {
     const next = this.settled(deviceId)
       .then(step)
@@ -96,11 +113,11 @@ export class OfflineDownQueue {
 
   async #keep(deviceId: string, frames: EncodedDown[]): Promise<void> {
     let kept = 0;
-    let room = 0;
+    // -1 until the queue was read: a store that fails before that refuses nothing for the bound.
+    let room = -1;
     try {
       const store = this.store();
-      let queued = 0;
-      for await (const _packet of store.outgoingStream({ id: deviceId })) queued++;
+      const queued = await countQueued(store, deviceId);
       room = Math.min(frames.length, Math.max(0, MAX_QUEUED_DOWN_PER_DEVICE - queued));
       for (; kept < room; kept++) {
         const frame = frames[kept];
@@ -122,13 +139,23 @@ export class OfflineDownQueue {
         frame.written?.();
       }
     } finally {
+      // Past the bound, not for a failed write: the frames are refused as an online session's full queue refuses them.
+      const refused = kept === room;
       for (let i = kept; i < frames.length; i++) {
         this.hub.downDropped();
+        if (refused) this.hub.limitBreach(BrokerErrorCode.downQueueFull);
         frames[i].written?.();
       }
-      if (kept === room && kept < frames.length) {
+      if (refused && kept < frames.length) {
         this.#full.note(deviceId, { device: deviceId, dropped: frames.length - kept, max: MAX_QUEUED_DOWN_PER_DEVICE });
       }
     }
   }
+}
+
+/** The frames aedes' store holds for the device, in its queue. */
+async function countQueued(store: OutgoingStore, deviceId: string): Promise<number> {
+  let queued = 0;
+  for await (const _packet of store.outgoingStream({ id: deviceId })) queued++;
+  return queued;
 }

@@ -104,6 +104,11 @@ export interface BrokerLimits {
    */
   maxSubscriptionsPerDevice: number;
   /**
+   * QoS 1 down frames of a persistent session (clean: false) handed to the device and not yet acknowledged (PUBACK);
+   * later frames wait in the broker's queue for the device, in order, until acknowledgements make room. Default 20.
+   */
+  maxUnackedDownPerDevice: number;
+  /**
    * Secret verifications (scrypt on libuv's thread pool, tens of ms each) running at once; a CONNECT whose secret the
    * credential cache remembers needs none. Default 4 (the thread pool's default size).
    */
@@ -202,6 +207,7 @@ export const BROKER_DEFAULTS = {
     maxConnections: 10000,
     maxInflightPerDevice: 256,
     maxSubscriptionsPerDevice: 64,
+    maxUnackedDownPerDevice: 20,
     maxConcurrentVerifications: 4,
     maxQueuedVerifications: 256,
     authFailuresPerAddress: 20,
@@ -349,6 +355,8 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
     maxConnections: checkInt("limits.maxConnections", l.maxConnections, 1),
     maxInflightPerDevice: checkInt("limits.maxInflightPerDevice", l.maxInflightPerDevice, 1),
     maxSubscriptionsPerDevice: checkInt("limits.maxSubscriptionsPerDevice", l.maxSubscriptionsPerDevice, 1),
+    // At most as many as MQTT 3.1.1 has packet identifiers to tell them apart.
+    maxUnackedDownPerDevice: checkInt("limits.maxUnackedDownPerDevice", l.maxUnackedDownPerDevice, 1, 65_535),
     maxConcurrentVerifications: checkInt("limits.maxConcurrentVerifications", l.maxConcurrentVerifications, 1, 1024),
     maxQueuedVerifications: checkInt("limits.maxQueuedVerifications", l.maxQueuedVerifications, 0),
     authFailuresPerAddress: checkInt("limits.authFailuresPerAddress", l.authFailuresPerAddress, 0),

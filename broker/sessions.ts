@@ -61,6 +61,8 @@ export interface SessionDownFrames {
   settle(connection: DeviceConnection): Promise<void>;
   /** Resolves once the writes of the device's offline queue started so far are done. */
   settled(deviceId: string): Promise<void>;
+  /** As `settled`, then resolves with how many frames the device's offline queue holds. */
+  queued(deviceId: string): Promise<number>;
 }
 
 export class SessionManager {
@@ -165,7 +167,14 @@ export class SessionManager {
       // The QoS 1 frames the earlier sessions still held join the device's offline queue before this session is
       // opened: aedes reads that queue once, after the CONNACK, and what came later would wait for yet another session.
       for (const other of earlier) void this.down.settle(other);
-      await this.down.settled(connection.deviceId);
+      if (connection.clean) {
+        await this.down.settled(connection.deviceId);
+      } else {
+        // aedes resends every frame of that queue right after the CONNACK: until acknowledged, they count against the
+        // session's window of unacknowledged frames (down-hand-over.ts), or a device that never acknowledges would
+        // have a window's worth more in aedes' store at each of its sessions.
+        connection.downUnacked = await this.down.queued(connection.deviceId);
+      }
       if (connection.closed) return { status: "ended" };
       let result: EventResult;
       try {

@@ -48,8 +48,13 @@ export interface DownSender {
   /** After a SUBSCRIBE: sends the held frames it matches, in order. */
   subscribed(connection: DeviceConnection): void;
   /**
-   * Called when the session ended: drops (and counts) what it still holds, but for the QoS 1 frames of a persistent
-   * session waiting behind a stored one, which go to the device's offline queue (down-hand-over.ts); a removed
+   * After a PUBACK that cleared a QoS 1 frame from aedes' store: room for one more unacknowledged frame, so the frames
+   * waiting for it go on, in order (down-hand-over.ts).
+   */
+  acked(connection: DeviceConnection): void;
+  /**
+   * Called when the session ended: drops (and counts) what it still holds, but for the QoS 1 frames waiting in a
+   * persistent session's queue, which go to the device's offline queue (down-hand-over.ts); a removed
    * device's whole persistent session in aedes' store is dropped (persistent-session.ts). Acts once per session.
    * Resolves once the device's offline queue is written, never rejects.
    */
@@ -69,15 +74,19 @@ const MAX_PENDING_DOWN = 1024;
 /** How long `sendLast` waits for its frame to be written before the session may end anyway. */
 export const LAST_FRAME_WAIT_MS = 1000;
 
-/** Creates the sender that publishes down frames straight to one aedes client (no fan-out to other sessions). */
+/**
+ * Creates the sender that publishes down frames straight to one aedes client (no fan-out to other sessions).
+ * `maxUnackedDown` is `limits.maxUnackedDownPerDevice`.
+ */
 export function createDownSender(
   hub: ObserverHub,
   logger: BrokerLogger,
   clock: Clock,
   subscribeGraceMs: number,
   offline: OfflineDownQueue,
+  maxUnackedDown: number,
 ): DownSender {
-  const handOver = new DownHandOver(hub, logger, offline);
+  const handOver = new DownHandOver(hub, logger, offline, maxUnackedDown, clock);
   const hold = (list: HeldDown[], message: DownMessage, qos: 0 | 1): void => {
     if (list.length >= MAX_PENDING_DOWN) {
       list.shift();
@@ -210,6 +219,9 @@ export function createDownSender(
         clock.clearTimeout(connection.holdTimer);
         connection.holdTimer = undefined;
       }
+    },
+    acked(connection) {
+      handOver.acked(connection);
     },
     discard(connection) {
       if (connection.downDiscarded) return offline.settled(connection.deviceId);

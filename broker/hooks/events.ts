@@ -1,6 +1,6 @@
 /** aedes events the broker follows: readiness, subscriptions, and why sessions end. */
 import type { EventEmitter } from "node:events";
-import type { Aedes } from "aedes";
+import type { Aedes, PublishPacket, PubrelPacket } from "aedes";
 import { addressKey } from "../connect-guard/address-key.ts";
 import { isPacketGuardCut } from "../listeners/packet-guard.ts";
 import { ThrottledWarningPerKey } from "../throttled-warning-per-key.ts";
@@ -29,6 +29,13 @@ export function followEvents(aedes: Aedes, ctx: HookContext): void {
   aedes.on("subscribe", (_subscriptions, client) => {
     const connection = connections.get(client);
     if (connection) sender.subscribed(connection);
+  });
+  // A PUBACK: aedes cleared the frame it acknowledges from its store (undefined when it held none by that id, as for
+  // every frame of a clean session), so the window of unacknowledged frames has room for one more.
+  aedes.on("ack", (packet: PublishPacket | PubrelPacket | undefined, client) => {
+    if (packet === undefined) return;
+    const connection = connections.get(client);
+    if (connection) sender.acked(connection);
   });
   aedes.on("unsubscribe", (topics, client) => {
     const connection = connections.get(client);

@@ -41,6 +41,14 @@ describe("broker options and start", () => {
       thrownField(() => createBroker({ host: new RecordingHost(), dataDir: "x", websocket: { closeGraceMs: -1 } })),
       "websocket.closeGraceMs",
     );
+    for (const maxUnackedDownPerDevice of [0, 65_536]) {
+      assert.equal(
+        thrownField(() =>
+          createBroker({ host: new RecordingHost(), dataDir: "x", limits: { maxUnackedDownPerDevice } }),
+        ),
+        "limits.maxUnackedDownPerDevice",
+      );
+    }
   });
 
   test("a listener's proxyProtocol is refused naming the field: no balancer, an entry that is no address, a bad timeout", () => {

@@ -248,6 +248,7 @@ describe("QoS 1 frames waiting behind a stored one when a persistent session end
       assert.equal(lines[0]?.device, id);
       assert.equal(lines[0]?.dropped, over);
       assert.equal(lines[0]?.max, MAX_QUEUED_DOWN_PER_DEVICE);
+      assert.equal(tb.broker.stats().limitBreaches.BRIDGE_ERR_DOWN_QUEUE_FULL, over, "every refused frame counted");
     } finally {
       await endClient(client);
     }

@@ -64,6 +64,7 @@ test("a takeover opens the new session once the old one's down frames are in the
       return writing;
     },
     settled: () => writing ?? Promise.resolve(),
+    queued: () => (writing ?? Promise.resolve()).then(() => 0),
   });
   const old = session("dev-1", "old");
   assert.equal((await sessions.open(old, transport)).status, "committed");
@@ -102,7 +103,7 @@ test("an ended session's frames are settled once: a removed device's queue is no
   const clock = new ManualClock();
   const stamp = () => ({ brokerId: "b", brokerCounter: 1 });
   const offline = new OfflineDownQueue(() => store, stamp, hub, silentLogger, clock);
-  const sender = createDownSender(hub, silentLogger, clock, 0, offline);
+  const sender = createDownSender(hub, silentLogger, clock, 0, offline, 20);
   const removed = session("dev-2", "removed");
   removed.markClosing("removed");
   removed.closed = true;
