@@ -126,6 +126,8 @@ export const configSchema = z.strictObject({
           maxInflightPerDevice: intIn(1, 1_000_000).default(256),
           /** Topic filters one session may hold; further ones get SUBACK 0x80. */
           maxSubscriptionsPerDevice: intIn(1, 1_000_000).default(64),
+          /** QoS 1 down frames of a persistent session unacknowledged at once; later ones wait in the broker. */
+          maxUnackedDownPerDevice: intIn(1, 65_535).default(20),
           /** Secret verifications (scrypt) running at once. */
           maxConcurrentVerifications: intIn(1, 1024).default(4),
           /** CONNECTs waiting for a verification before further ones get CONNACK 3. */

@@ -34,6 +34,24 @@ describe("mqtt.limits and the broker", () => {
       if (!loaded.ok) continue;
       assert.doesNotThrow(() => resolveBrokerOptions({ host, dataDir: "unused", limits: loaded.config.mqtt.limits }));
     }
+    for (const maxUnackedDownPerDevice of [1, 65_535]) {
+      const loaded = loadConfig({ overrides: { mqtt: { limits: { maxUnackedDownPerDevice } } } });
+      assert.ok(loaded.ok);
+      if (!loaded.ok) continue;
+      assert.doesNotThrow(() => resolveBrokerOptions({ host, dataDir: "unused", limits: loaded.config.mqtt.limits }));
+    }
+  });
+
+  test("mqtt.limits.maxUnackedDownPerDevice is refused outside 1 to 65535, naming the field", () => {
+    for (const maxUnackedDownPerDevice of [0, 65_536]) {
+      const refused = loadConfig({ overrides: { mqtt: { limits: { maxUnackedDownPerDevice } } } });
+      assert.equal(refused.ok, false);
+      if (!refused.ok) {
+        assert.deepEqual(refused.issues.map(formatConfigIssue), [
+          "config error: mqtt.limits.maxUnackedDownPerDevice must be an integer from 1 to 65535 (from overrides)",
+        ]);
+      }
+    }
   });
 
   test("an address block shorter than one failure refill is refused by the config and the broker, naming both", () => {
