@@ -82,7 +82,7 @@ export class Runtime implements AgentRuntime {
   closing = false;
   /** Internal (runtime-registry.ts). The last LRU tick handed out (cellFor). */
   lruTick = 0;
-  /** Internal (runtime-*.ts). Set once shutdown finished. */
+  /** Set once shutdown finished; public as `AgentRuntime.closed`, set by `shutdown` only. */
   closed = false;
   /** Internal (runtime-hibernation.ts). The one idle timer, null when none is armed. */
   idleTimer: unknown = null;

@@ -209,6 +209,12 @@ export interface AgentRuntime extends AgentHost {
    * BRIDGE_ERR_RUNTIME_CLOSED after shutdown (nothing is deleted then).
    */
   destroyAgent(agentId: string): Promise<boolean>;
+  /**
+   * True once `shutdown` has finished: from then on `destroyAgent` and `directory.list` refuse with
+   * BRIDGE_ERR_RUNTIME_CLOSED. A caller with steps of its own around a destroy (the operator API's device removal
+   * takes the registry record first) asks this before its first step, so a refusal leaves everything as it was.
+   */
+  readonly closed: boolean;
   stats(): { active: number; hibernated: number; mailboxDepth: number; commits: number };
   /** Fleet-wide read side of `AgentEnv.directory`. `list` throws BRIDGE_ERR_RUNTIME_CLOSED after shutdown. */
   readonly directory: { list(kind: string): Array<{ agentId: string; key: string; value: Value }> };

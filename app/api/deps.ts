@@ -22,6 +22,8 @@ export interface OperatorRuntime {
   stats(): { active: number; hibernated: number; mailboxDepth: number; commits: number };
   /** Removes the agent and its database (device deletion); true when there was anything of it to remove. */
   destroyAgent(agentId: string): Promise<boolean>;
+  /** True once the runtime has shut down, when `destroyAgent` refuses (BRIDGE_ERR_RUNTIME_CLOSED). */
+  readonly closed: boolean;
 }
 
 /** A registered device as the registry returns it (broker/registry `DeviceRecord` fits). */

@@ -63,6 +63,7 @@ test("a wall clock stepped back does not keep the fleet view on its last engine 
       directory: { list: () => [] },
       stats: () => ({ active: 0, hibernated: 0, mailboxDepth: 0, commits: 0 }),
       destroyAgent: async () => false,
+      closed: false,
     },
     registry: {
       add: async () => ({ status: "invalid", field: "id", message: "not in this test" }),

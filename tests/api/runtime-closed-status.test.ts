@@ -1,9 +1,11 @@
 /**
  * Once the agent runtime has shut down (the API mounted on its own outlives it; the bridge closes its HTTP server
  * first), every route that needs the runtime answers 503 BRIDGE_ERR_RUNTIME_CLOSED, never a 500: the bridge is
- * stopping, not broken, and the same request may succeed once it is back.
+ * stopping, not broken, and the same request may succeed once it is back. A refused request changes nothing.
  */
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { AUTH, type ApiFixture, createApiFixture } from "./helpers.ts";
 
@@ -29,6 +31,9 @@ describe("the API after the agent runtime has shut down", () => {
   before(async () => {
     f = await createApiFixture();
     await f.provision("dev-1");
+    // A device with agent data (its database), for the refused DELETE below to leave alone.
+    await f.provision("dev-2");
+    await (await f.device("dev-2")).close();
     await f.runtime.shutdown();
   });
   after(() => f.close());
@@ -45,13 +50,18 @@ describe("the API after the agent runtime has shut down", () => {
     }
   });
 
-  test("a DELETE that took the registry record says its agent data is left for a retry", async () => {
-    await f.provision("dev-2");
+  test("a refused DELETE removes nothing: the device keeps its record and its agent data, and is still listed", async () => {
     const res = await f.app.inject({ method: "DELETE", url: "/api/devices/dev-2", headers: AUTH });
     assert.equal(res.statusCode, 503, res.body);
     const { message } = (res.json() as { error: { message: string } }).error;
-    assert.match(message, /registry record of dev-2 was removed/);
+    assert.match(message, /nothing of dev-2 was removed/);
     assert.match(message, /send the DELETE again/);
+    assert.ok(f.registry.get("dev-2"), "the registry record is still there: the device can still log in");
+    assert.ok(fs.existsSync(path.join(f.runtimeDir, "agents", "dev-2.db")), "the agent's database is still there");
+    const list = await f.app.inject({ method: "GET", url: "/api/devices", headers: AUTH });
+    assert.equal(list.statusCode, 200, list.body);
+    const ids = (list.json() as { devices: Array<{ id: string }> }).devices.map((d) => d.id);
+    assert.ok(ids.includes("dev-2"), `still listed: ${ids.join(", ")}`);
   });
 
   test("routes the registry serves alone still answer", async () => {

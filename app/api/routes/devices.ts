@@ -7,7 +7,6 @@ import type { CodecName } from "../../../codecs/frames.ts";
 import { AGENT_CALL_RESPONSES, callDeviceAgent, RUNTIME_CLOSED_RESPONSES, requireDevice } from "../agent-call.ts";
 import { unknownAgentClass } from "../agent-class-check.ts";
 import type { OperatorDeps, OperatorDeviceRecord } from "../deps.ts";
-import { BridgeError } from "../../../errors/index.ts";
 import { API_ERROR_CODES, ApiError } from "../errors.ts";
 import { type JsonValue, toJsonValue } from "../json-value.ts";
 import {
@@ -260,6 +259,16 @@ export function registerDeviceRoutes(api: FastifyInstance, deps: OperatorDeps): 
 }
 
 async function removeDevice(deps: OperatorDeps, id: string): Promise<DeviceRemoval> {
+  // Refused before the first step: the runtime refuses the destroy below once it has shut down, and a DELETE that had
+  // taken the record by then would leave a device that can no longer log in, with its agent data still there. No
+  // await from here to the destroy, so the runtime cannot shut down in between.
+  if (deps.runtime.closed) {
+    throw new ApiError(
+      503,
+      AGENT_ERRORS.RUNTIME_CLOSED,
+      `the agent runtime is shut down (nothing of ${id} was removed): send the DELETE again once the bridge is back`,
+    );
+  }
   // Registry first so the device cannot log in again while its agent is being destroyed.
   const record = deps.registry.remove(id);
   // Then its sessions, closed as `removed`: the destroy below would close them too, but as a failed session ("error"),
@@ -268,7 +277,7 @@ async function removeDevice(deps: OperatorDeps, id: string): Promise<DeviceRemov
   // Whether or not the id is registered: `devices rm` (another process) removes only the record, and the agent's
   // database, schedules and directory entries would otherwise be out of every operator's reach. Destroying the
   // agent closes its connections: the device's MQTT session and operators' WebSocket clients.
-  const agentData = await destroyAgentData(deps, id, record);
+  const agentData = await deps.runtime.destroyAgent(id);
   if (!record && !agentData) {
     throw new ApiError(
       404,
@@ -280,22 +289,4 @@ async function removeDevice(deps: OperatorDeps, id: string): Promise<DeviceRemov
   // Last, once the session has ended: a device later provisioned under this id must not inherit its last readings.
   deps.activity?.forget?.(id);
   return { id, removed: { record, agentData } };
-}
-
-/**
- * `runtime.destroyAgent`, whose refusal after a shutdown says what the removal did: the registry record is gone
- * already (the device cannot log in), the agent's data is not, and a DELETE sent once the bridge is back removes it.
- */
-async function destroyAgentData(deps: OperatorDeps, id: string, recordRemoved: boolean): Promise<boolean> {
-  try {
-    return await deps.runtime.destroyAgent(id);
-  } catch (err) {
-    if (!(err instanceof BridgeError) || err.code !== AGENT_ERRORS.RUNTIME_CLOSED) throw err;
-    const done = recordRemoved ? `the registry record of ${id} was removed, its agent data was not` : "nothing removed";
-    throw new ApiError(
-      503,
-      err.code,
-      `the agent runtime is shut down (${done}): send the DELETE again once the bridge is back`,
-    );
-  }
 }
