@@ -145,7 +145,8 @@ export function createBroker(options: BrokerOptions): Broker {
       queued: (deviceId) => offlineQueue.queued(deviceId),
     },
   );
-  // A device removed from the registry by another process (the CLI) loses its live session within registryCheckMs.
+  // A device removed from the registry by another process (the CLI) loses its live session within registryCheckMs,
+  // and its persistent one kept in aedes' store while it is offline.
   const registryWatch = new RegistryWatch({
     registry,
     sessions,
@@ -157,6 +158,8 @@ export function createBroker(options: BrokerOptions): Broker {
       connection.markClosing("removed");
       closeFromServer(connection, "device removed from the registry");
     },
+    kept: offlineQueue.kept,
+    dropKept: (deviceId) => void offlineQueue.clearSession(deviceId),
   });
   const uplink = createUplink({ host: opts.host, registry, hub, logger, limits, sender, clock: opts.clock });
   const streamFacts = new WeakMap<object, StreamFacts>();
@@ -205,6 +208,7 @@ export function createBroker(options: BrokerOptions): Broker {
     hub,
     sessions,
     sender,
+    offlineQueue,
     uplink,
     rateLimits,
     deviceCodecs,

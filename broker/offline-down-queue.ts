@@ -9,10 +9,14 @@
  * Writes of one device, and the clear of its whole session when it is removed, run one after another, and `settled`
  * lets a new session of the device wait for them before its CONNACK (aedes reads the queue and the stored
  * subscriptions once, then): frames added later would wait for yet another session.
+ *
+ * It also notes which devices keep a persistent session there (kept-sessions.ts), as their sessions open and as it
+ * clears them.
  */
 import type { Clock } from "./clock.ts";
 import type { EncodedDown } from "./connection.ts";
 import { BrokerErrorCode } from "./errors.ts";
+import { KeptSessions } from "./kept-sessions.ts";
 import type { ObserverHub } from "./observer.ts";
 import type { BrokerLogger } from "./options.ts";
 import { clearPersistentSession, type SessionStore } from "./persistent-session.ts";
@@ -54,6 +58,8 @@ export class OfflineDownQueue {
   /** The latest write or clear of each device still running. */
   readonly #chains = new Map<string, Promise<void>>();
   readonly #full: ThrottledWarningPerKey;
+  /** The devices whose persistent session aedes' store may hold. */
+  readonly kept = new KeptSessions();
 
   constructor(
     private readonly store: () => SessionStore,
@@ -76,6 +82,7 @@ export class OfflineDownQueue {
    * of a removed device may reach whoever takes its id later.
    */
   clearSession(deviceId: string): Promise<void> {
+    this.kept.forget(deviceId);
     return this.#after(deviceId, () => clearPersistentSession(this.store(), deviceId));
   }
 

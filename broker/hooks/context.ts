@@ -4,6 +4,7 @@ import type { ConnectGuard } from "../connect-guard/index.ts";
 import type { DeviceConnection } from "../connection.ts";
 import type { DeviceCodecs } from "../device-codecs.ts";
 import type { BrokerTransportKind, ObserverHub } from "../observer.ts";
+import type { OfflineDownQueue } from "../offline-down-queue.ts";
 import type { ResolvedBrokerOptions } from "../options.ts";
 import type { Qos2InFlight } from "../qos2-inflight.ts";
 import type { DeviceRegistry } from "../registry/index.ts";
@@ -31,6 +32,8 @@ export interface HookContext {
   hub: ObserverHub;
   sessions: SessionManager;
   sender: DownSender;
+  /** The devices' sessions in aedes' store: which it keeps, dropped when they belong to a removed record. */
+  offlineQueue: OfflineDownQueue;
   uplink: Uplink;
   rateLimits: DeviceRateLimits;
   /** The devices' last hello codecs, shared by their sessions. */

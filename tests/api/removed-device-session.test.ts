@@ -1,7 +1,9 @@
 /**
- * A device removed through the API while offline leaves nothing of its persistent MQTT session (clean: false) behind
- * in the broker: a device provisioned again under the id and connecting with clean: false gets sessionPresent 0, and
- * no subscription of the removed device delivers the new agent's frames to it. Through the HTTP API, with mqtt.js.
+ * A device removed while offline leaves nothing of its persistent MQTT session (clean: false) behind in the broker: a
+ * device provisioned again under the id and connecting with clean: false gets sessionPresent 0, no subscription of the
+ * removed device delivers the new agent's frames to it, and no frame the removed device left unacknowledged reaches
+ * it. Whether the removal came through the HTTP API or from another process writing the registry, as
+ * `agent-bridge devices rm` does (then the registry watch drops the session). A real bridge, with mqtt.js.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -9,14 +11,26 @@ import os from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
 import mqtt from "mqtt";
+import { REGISTRY_FILE } from "../../app/bridge/layout.ts";
+import type { Bridge } from "../../app/bridge.ts";
+import { createDeviceRegistry } from "../../broker/registry/index.ts";
 import { apiCaller } from "../support/api-caller.ts";
-import { createLoopbackBridge } from "../support/in-process-bridge.ts";
+import { capturingLogger } from "../support/capturing-logger.ts";
+import { createLoopbackBridge, type LoopbackBridgeOptions } from "../support/in-process-bridge.ts";
 
 const TOKEN = "removed-session-token-0123456789";
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "removed-session-"));
-after(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+const dataDirs: string[] = [];
+after(() => {
+  for (const dir of dataDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 const api = apiCaller(TOKEN);
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(done: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 250 && !done(); i++) await pause(20);
+  assert.ok(done(), what);
+}
 
 async function provision(http: string, id: string): Promise<string> {
   const res = await api(http, "POST", "/api/devices", { id, codec: "json" });
@@ -24,11 +38,15 @@ async function provision(http: string, id: string): Promise<string> {
   return ((await res.json()) as { secret: string }).secret;
 }
 
-/** Connects with a persistent session; resolves with the client, its CONNACK's sessionPresent and what it receives. */
+/**
+ * Connects with a persistent session; resolves with the client, its CONNACK's sessionPresent and the topics it
+ * receives. With `ack: false` it never acknowledges a QoS 1 frame, which the broker then keeps for its next session.
+ */
 function connect(
   url: string,
   id: string,
   secret: string,
+  { ack = true }: { ack?: boolean } = {},
 ): Promise<{ client: mqtt.MqttClient; sessionPresent: boolean; received: string[] }> {
   const client = mqtt.connect(url, {
     clientId: id,
@@ -38,6 +56,12 @@ function connect(
     reconnectPeriod: 0,
     protocolVersion: 4,
   });
+  // mqtt.js sends a QoS 1 frame's PUBACK once this calls back, and reads no further packet before it does.
+  if (!ack) {
+    client.handleMessage = (packet, callback) => {
+      if (packet.qos !== 1) callback();
+    };
+  }
   const received: string[] = [];
   client.on("message", (topic) => received.push(topic));
   return new Promise((resolve, reject) => {
@@ -46,11 +70,76 @@ function connect(
   });
 }
 
-test("a device removed through the API while offline: the next one under its id starts a clean session", async () => {
-  const bridge = await createLoopbackBridge({ dataDir, apiToken: TOKEN });
+/** A started bridge on a data directory of its own, with its HTTP and MQTT addresses. */
+async function startBridge(
+  options: Omit<LoopbackBridgeOptions, "dataDir" | "apiToken"> = {},
+): Promise<{ bridge: Bridge; dataDir: string; http: string; url: string }> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "removed-session-"));
+  dataDirs.push(dataDir);
+  const bridge = await createLoopbackBridge({ dataDir, apiToken: TOKEN, ...options });
   const addresses = await bridge.start();
-  const http = `http://127.0.0.1:${addresses.http?.port}`;
-  const url = `mqtt://127.0.0.1:${addresses.mqtt?.port}`;
+  return {
+    bridge,
+    dataDir,
+    http: `http://127.0.0.1:${addresses.http?.port}`,
+    url: `mqtt://127.0.0.1:${addresses.mqtt?.port}`,
+  };
+}
+
+/**
+ * Leaves a persistent session of `id` in the broker holding a command frame: the device subscribes at QoS 1, gets a
+ * command it never acknowledges, and goes offline.
+ */
+async function leaveStoredCommand(bridge: Bridge, http: string, url: string, id: string): Promise<string> {
+  const secret = await provision(http, id);
+  const old = await connect(url, id, secret, { ack: false });
+  try {
+    await old.client.subscribeAsync(`devices/${id}/down/#`, { qos: 1 });
+    assert.equal((await api(http, "POST", `/api/devices/${id}/commands`, { name: "open" })).status, 201);
+    await until(() => old.received.includes(`devices/${id}/down/cmd`), "the command reached the device");
+  } finally {
+    await old.client.endAsync(true);
+  }
+  await until(() => !bridge.broker.isOnline(id), "the device went offline");
+  return secret;
+}
+
+/** Another process's connection to the bridge's registry file, as `agent-bridge devices` opens it. */
+function otherProcessRegistry(dataDir: string) {
+  return createDeviceRegistry({ path: path.join(dataDir, REGISTRY_FILE), scrypt: { N: 1024, r: 8, p: 1 } });
+}
+
+/** Connects a new device under `id`: it must start clean, and get nothing of the removed one. */
+async function assertStartsClean(url: string, id: string, secret: string): Promise<void> {
+  const fresh = await connect(url, id, secret);
+  try {
+    assert.equal(fresh.sessionPresent, false, "nothing of the removed device's session");
+    await pause(300);
+    assert.deepEqual(fresh.received, [], "no frame the removed device left, no subscription of it delivering");
+  } finally {
+    await fresh.client.endAsync(true);
+  }
+}
+
+test("the stored command is resumed when the device is not removed (what the tests below remove)", async () => {
+  const { bridge, http, url } = await startBridge();
+  try {
+    const id = "door-kept";
+    const secret = await leaveStoredCommand(bridge, http, url, id);
+    const back = await connect(url, id, secret);
+    try {
+      assert.equal(back.sessionPresent, true);
+      await until(() => back.received.includes(`devices/${id}/down/cmd`), "the stored command arrives again");
+    } finally {
+      await back.client.endAsync(true);
+    }
+  } finally {
+    await bridge.stop();
+  }
+});
+
+test("a device removed through the API while offline: the next one under its id starts a clean session", async () => {
+  const { bridge, http, url } = await startBridge();
   const clients: mqtt.MqttClient[] = [];
   try {
     const id = "door-1";
@@ -58,8 +147,7 @@ test("a device removed through the API while offline: the next one under its id 
     clients.push(old.client);
     await old.client.subscribeAsync(`devices/${id}/down/#`, { qos: 1 });
     await old.client.endAsync();
-    for (let i = 0; i < 250 && bridge.broker.isOnline(id); i++) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(bridge.broker.isOnline(id), false);
+    await until(() => !bridge.broker.isOnline(id), "the device went offline");
 
     assert.equal((await api(http, "DELETE", `/api/devices/${id}`)).status, 200);
     const fresh = await connect(url, id, await provision(http, id));
@@ -67,10 +155,33 @@ test("a device removed through the API while offline: the next one under its id 
     assert.equal(fresh.sessionPresent, false, "nothing of the removed device's session");
     // The new agent's frames (its identity, a command) reach the device only once it subscribes itself.
     assert.equal((await api(http, "POST", `/api/devices/${id}/commands`, { name: "open" })).status, 201);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await pause(300);
     assert.deepEqual(fresh.received, [], "no subscription of the removed device delivers");
   } finally {
     for (const c of clients) await c.endAsync(true).catch(() => {});
+    await bridge.stop();
+  }
+});
+
+test("a device removed by another process while offline: the registry watch drops its session", async () => {
+  const dropped = "its kept session is dropped";
+  const { logger, lines } = capturingLogger<{ msg: string; device?: string }>("info");
+  const { bridge, dataDir, http, url } = await startBridge({ registryCheckMs: 20, logger });
+  const cli = otherProcessRegistry(dataDir);
+  try {
+    const id = "door-2";
+    await leaveStoredCommand(bridge, http, url, id);
+    assert.equal(cli.remove(id), true);
+    await until(
+      () => lines.some((l) => l.msg.includes(dropped) && l.device === id),
+      "the watch dropped the removed device's session",
+    );
+    // Provisioned again afterwards, as `agent-bridge devices add` does.
+    const added = await cli.add(id, { codec: "json" });
+    assert.equal(added.status, "created");
+    await assertStartsClean(url, id, added.status === "created" ? added.secret : "");
+  } finally {
+    cli.close();
     await bridge.stop();
   }
 });

@@ -6,6 +6,7 @@ import { after, before, describe, test } from "node:test";
 import type { DeviceConnection } from "../../broker/connection.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "../../broker/index.ts";
 import { silentLogger } from "../../broker/options.ts";
+import { KeptSessions } from "../../broker/kept-sessions.ts";
 import { RegistryWatch } from "../../broker/registry-watch.ts";
 import type { SessionManager } from "../../broker/sessions.ts";
 import { ManualClock } from "../support/manual-clock.ts";
@@ -24,12 +25,22 @@ function session(deviceId: string, registry?: DeviceRegistry): DeviceConnection 
   } as unknown as DeviceConnection;
 }
 
-/** A watch on `registry` over the sessions in `live`, looking every 500 ms of `clock`; `ended` lists what it ended. */
-function startWatch(registry: DeviceRegistry, live: DeviceConnection[], clock: ManualClock) {
+/**
+ * A watch on `registry` over the sessions in `live` (those not `finished`; an ended one stays until the test marks it
+ * so, as a session does until its end is done) and the persistent sessions noted in `kept`, looking every 500 ms of
+ * `clock`; `ended` lists the sessions it ended, `dropped` the kept sessions it dropped.
+ */
+function startWatch(
+  registry: DeviceRegistry,
+  live: Array<DeviceConnection & { finished?: boolean }>,
+  clock: ManualClock,
+  kept = new KeptSessions(),
+) {
   const ended: string[] = [];
+  const dropped: string[] = [];
   const watch = new RegistryWatch({
     registry,
-    sessions: { liveSessions: () => live.filter((c) => !c.closed) } as unknown as SessionManager,
+    sessions: { liveSessions: () => live.filter((c) => c.finished !== true) } as unknown as SessionManager,
     clock,
     intervalMs: 500,
     logger: silentLogger,
@@ -37,9 +48,19 @@ function startWatch(registry: DeviceRegistry, live: DeviceConnection[], clock: M
       ended.push(c.deviceId);
       c.closed = true;
     },
+    kept,
+    dropKept: (deviceId) => {
+      dropped.push(deviceId);
+      kept.forget(deviceId);
+    },
   });
   watch.start();
-  return { watch, ended };
+  return { watch, ended, dropped };
+}
+
+/** Notes a persistent session of `deviceId` verified against `registry`'s record of it, as the broker does. */
+function keep(kept: KeptSessions, deviceId: string, registry: DeviceRegistry): void {
+  kept.opened({ deviceId, clean: false, recordId: registry.get(deviceId)?.recordId });
 }
 
 describe("registry watch: devices another process removes lose their session", () => {
@@ -57,7 +78,17 @@ describe("registry watch: devices another process removes lose their session", (
     // Time stands still for the CLI: a device it removes and adds again gets the same createdAt, as a script doing
     // both within one millisecond would, so nothing here can tell the two records apart by their creation time.
     cli = createDeviceRegistry({ path: file, scrypt: cheap, clock: new ManualClock() });
-    for (const id of ["kept-1", "gone-1", "gone-2", "own-1", "again-1"]) await cli.add(id);
+    const ids = [
+      "kept-1",
+      "gone-1",
+      "gone-2",
+      "own-1",
+      "again-1",
+      "offline-kept-1",
+      "offline-gone-1",
+      "offline-again-1",
+    ];
+    for (const id of [...ids, "ending-1"]) await cli.add(id);
   });
   after(() => {
     bridge.close();
@@ -196,6 +227,53 @@ describe("registry watch: devices another process removes lose their session", (
     }
   });
 
+  test("on a change, the kept sessions of offline devices whose record is gone or replaced are dropped; others stay", async () => {
+    const clock = new ManualClock();
+    const kept = new KeptSessions();
+    for (const id of ["offline-kept-1", "offline-gone-1", "offline-again-1"]) keep(kept, id, bridge);
+    const { watch, ended, dropped } = startWatch(bridge, [], clock, kept);
+    try {
+      await clock.advance(500);
+      assert.deepEqual(dropped, [], "nothing changed");
+      cli.remove("offline-gone-1");
+      cli.remove("offline-again-1");
+      await cli.add("offline-again-1");
+      await clock.advance(500);
+      assert.deepEqual(dropped, ["offline-gone-1", "offline-again-1"]);
+      assert.deepEqual(ended, [], "no live session to end");
+      assert.deepEqual(
+        kept.list().map((k) => k.deviceId),
+        ["offline-kept-1"],
+        "the dropped ones are forgotten: the list stays bounded",
+      );
+      cli.setFirmware("offline-kept-1", "1.0.0");
+      await clock.advance(500);
+      assert.deepEqual(dropped, ["offline-gone-1", "offline-again-1"], "looked again: nothing more to drop");
+    } finally {
+      watch.stop();
+    }
+  });
+
+  test("a kept session of a device whose session is still ending is dropped at a later look, with no further change", async () => {
+    const clock = new ManualClock();
+    const kept = new KeptSessions();
+    keep(kept, "ending-1", bridge);
+    // Its device disconnected and the session is still ending (it may yet add frames to the store): not the watch's to
+    // end, and not to drop under it.
+    const ending = Object.assign(session("ending-1", bridge), { closed: true, finished: false });
+    const { watch, ended, dropped } = startWatch(bridge, [ending], clock, kept);
+    try {
+      cli.remove("ending-1");
+      await clock.advance(500);
+      assert.deepEqual([ended, dropped], [[], []]);
+      ending.finished = true;
+      await clock.advance(500);
+      assert.deepEqual(dropped, ["ending-1"], "the registry did not change again, and it looked all the same");
+    } finally {
+      watch.stop();
+    }
+  });
+
   test("interval 0 never looks", async () => {
     const clock = new ManualClock();
     const watch = new RegistryWatch({
@@ -207,6 +285,8 @@ describe("registry watch: devices another process removes lose their session", (
       intervalMs: 0,
       logger: silentLogger,
       endSession: () => assert.fail("ended a session although turned off"),
+      kept: { list: () => assert.fail("looked although turned off") },
+      dropKept: () => assert.fail("dropped a session although turned off"),
     });
     watch.start();
     cli.setFirmware("kept-1", "2.0.0");

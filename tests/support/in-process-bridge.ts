@@ -3,7 +3,7 @@
  * given API token and data directory, a silent logger, and devices provisioned through its registry.
  */
 import assert from "node:assert/strict";
-import { pino } from "pino";
+import { type Logger, pino } from "pino";
 import { type Bridge, createBridge } from "../../app/bridge.ts";
 import { type BridgeConfig, loadConfig } from "../../app/config/index.ts";
 import type { CodecName } from "../../codecs/frames.ts";
@@ -16,6 +16,10 @@ export interface LoopbackBridgeOptions {
   apiToken: string;
   /** Engine replicas to configure. Default: none (no engine client). */
   engineUrls?: string[];
+  /** `mqtt.registryCheckMs`: how often the broker looks for devices another process removed. Default: the config's. */
+  registryCheckMs?: number;
+  /** The bridge's logger. Default: silent. */
+  logger?: Logger;
 }
 
 /** A validated config for a bridge on loopback, ports chosen by the system; fails the test when it does not load. */
@@ -23,7 +27,11 @@ export function loopbackConfig(options: LoopbackBridgeOptions): BridgeConfig {
   const loaded = loadConfig({
     overrides: {
       dataDir: options.dataDir,
-      mqtt: { host: "127.0.0.1", port: 0 },
+      mqtt: {
+        host: "127.0.0.1",
+        port: 0,
+        ...(options.registryCheckMs === undefined ? {} : { registryCheckMs: options.registryCheckMs }),
+      },
       http: { host: "127.0.0.1", port: 0, apiToken: options.apiToken },
       ...(options.engineUrls === undefined ? {} : { engine: { urls: options.engineUrls } }),
     },
@@ -32,9 +40,9 @@ export function loopbackConfig(options: LoopbackBridgeOptions): BridgeConfig {
   return loaded.config;
 }
 
-/** Creates (does not start) a bridge from {@link loopbackConfig} with a silent logger. */
+/** Creates (does not start) a bridge from {@link loopbackConfig}, with a silent logger unless given one. */
 export function createLoopbackBridge(options: LoopbackBridgeOptions): Promise<Bridge> {
-  return createBridge(loopbackConfig(options), { logger: pino({ level: "silent" }) });
+  return createBridge(loopbackConfig(options), { logger: options.logger ?? pino({ level: "silent" }) });
 }
 
 /** Adds each id to the bridge's registry with `codec`; fails the test unless every one is newly created. */
