@@ -14,7 +14,7 @@
  * clears them.
  */
 import type { Clock } from "./clock.ts";
-import type { EncodedDown } from "./connection.ts";
+import type { DeviceConnection, EncodedDown } from "./connection.ts";
 import { BrokerErrorCode } from "./errors.ts";
 import { KeptSessions } from "./kept-sessions.ts";
 import type { ObserverHub } from "./observer.ts";
@@ -84,6 +84,19 @@ export class OfflineDownQueue {
   clearSession(deviceId: string): Promise<void> {
     this.kept.forget(deviceId);
     return this.#after(deviceId, () => clearPersistentSession(this.store(), deviceId));
+  }
+
+  /**
+   * A session of the device opened (its open committed; aedes reads the stored session once the CONNECT is answered).
+   * A persistent one first drops a session aedes holds for another record of the id (removed and added again, or just
+   * removed, by another process before the registry watch looked): the device resumes nothing of the removed one.
+   * Resolves once that is done, never rejects.
+   */
+  async sessionOpened(connection: DeviceConnection): Promise<void> {
+    if (!connection.clean && this.kept.heldForOtherRecord(connection.deviceId, connection.recordId)) {
+      await this.clearSession(connection.deviceId);
+    }
+    this.kept.opened(connection);
   }
 
   /** Resolves once every write and clear of the device started so far is done. */

@@ -154,8 +154,8 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
         return callback(connackError(3, "agent unavailable"), false);
       }
       if (decision.device) registry.touch(deviceId);
-      // aedes keeps a persistent session's subscriptions and queue from the CONNACK on: the registry watch looks at it.
-      ctx.offlineQueue.kept.opened(connection);
+      // Before the CONNACK: aedes reads the device's stored session (subscriptions, queue) once this callback runs.
+      await ctx.offlineQueue.sessionOpened(connection);
       callback(null, true);
     })().catch((err: unknown) => {
       logger.error({ err, device: facts.clientId.slice(0, 64) }, "authentication failed with a fault");

@@ -3,7 +3,8 @@
  * device provisioned again under the id and connecting with clean: false gets sessionPresent 0, no subscription of the
  * removed device delivers the new agent's frames to it, and no frame the removed device left unacknowledged reaches
  * it. Whether the removal came through the HTTP API or from another process writing the registry, as
- * `agent-bridge devices rm` does (then the registry watch drops the session). A real bridge, with mqtt.js.
+ * `agent-bridge devices rm` does (then the registry watch drops the session, or the new device's CONNECT does when it
+ * comes before the watch looked). A real bridge, with mqtt.js.
  */
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -177,6 +178,23 @@ test("a device removed by another process while offline: the registry watch drop
       "the watch dropped the removed device's session",
     );
     // Provisioned again afterwards, as `agent-bridge devices add` does.
+    const added = await cli.add(id, { codec: "json" });
+    assert.equal(added.status, "created");
+    await assertStartsClean(url, id, added.status === "created" ? added.secret : "");
+  } finally {
+    cli.close();
+    await bridge.stop();
+  }
+});
+
+test("a device removed and added again by another process before the watch looked: its CONNECT drops the old session", async () => {
+  // The watch never looks: only the new device's CONNECT can tell the session belongs to the removed record.
+  const { bridge, dataDir, http, url } = await startBridge({ registryCheckMs: 0 });
+  const cli = otherProcessRegistry(dataDir);
+  try {
+    const id = "door-3";
+    await leaveStoredCommand(bridge, http, url, id);
+    assert.equal(cli.remove(id), true);
     const added = await cli.add(id, { codec: "json" });
     assert.equal(added.status, "created");
     await assertStartsClean(url, id, added.status === "created" ? added.secret : "");
