@@ -142,7 +142,7 @@ export function createBroker(options: BrokerOptions): Broker {
     {
       settle: (c) => sender.discard(c),
       settled: (deviceId) => offlineQueue.settled(deviceId),
-      queued: (deviceId) => offlineQueue.queued(deviceId),
+      queued: (c) => offlineQueue.queuedAtOpen(c),
     },
   );
   // A device removed from the registry by another process (the CLI) loses its live session within registryCheckMs,
@@ -224,14 +224,7 @@ export function createBroker(options: BrokerOptions): Broker {
 
   // A payload up to the limit, plus a topic of up to 64 KiB and the packet's own header bytes.
   const maxPacketBytes = limits.maxPayloadBytes + 65_536 + 16;
-  const packetRefused = packetRefusals({
-    hub,
-    logger,
-    clock: opts.clock,
-    streamFacts,
-    connections,
-    maxPacketBytes,
-  });
+  const packetRefused = packetRefusals({ hub, logger, clock: opts.clock, streamFacts, connections, maxPacketBytes });
   const unknownKeepalive = keepaliveWarning(logger);
   const accept = (stream: Duplex, transport: BrokerTransportKind, remoteAddress: string, req?: IncomingMessage) => {
     if (state !== "running") {
@@ -266,8 +259,8 @@ export function createBroker(options: BrokerOptions): Broker {
   if (opts.websocket) {
     websocket = createWebSocketEndpoint({
       path: opts.websocket.path,
-      // One MQTT packet per WebSocket message: the payload limit plus room for the topic and header.
-      maxPayloadBytes: limits.maxPayloadBytes + 65_536 + 16,
+      // One MQTT packet per WebSocket message.
+      maxPayloadBytes: maxPacketBytes,
       accept,
       // The same bound as each TCP and TLS listener: the HTTP server it shares has none of its own.
       maxSockets,

@@ -86,16 +86,8 @@ export class OfflineDownQueue {
     return this.#after(deviceId, () => clearPersistentSession(this.store(), deviceId));
   }
 
-  /**
-   * A session of the device opened (its open committed; aedes reads the stored session once the CONNECT is answered).
-   * A persistent one first drops a session aedes holds for another record of the id (removed and added again, or just
-   * removed, by another process before the registry watch looked): the device resumes nothing of the removed one.
-   * Resolves once that is done, never rejects.
-   */
-  async sessionOpened(connection: DeviceConnection): Promise<void> {
-    if (!connection.clean && this.kept.heldForOtherRecord(connection.deviceId, connection.recordId)) {
-      await this.clearSession(connection.deviceId);
-    }
+  /** A session of the device opened (its open committed): noted, or forgotten, as a kept one (kept-sessions.ts). */
+  opened(connection: Pick<DeviceConnection, "deviceId" | "clean" | "recordId">): void {
     this.kept.opened(connection);
   }
 
@@ -105,10 +97,15 @@ export class OfflineDownQueue {
   }
 
   /**
-   * How many frames the device's queue holds once its writes started so far are done: aedes resends each of them at
-   * the start of the device's next persistent session. 0 when the store cannot be read.
+   * A persistent session of the device is about to open: resolves with how many frames the device's queue holds once
+   * its writes started so far are done (aedes resends each of them right after the CONNACK; 0 when the store cannot
+   * be read). First it drops a session aedes holds for another record of the id (removed and added again, or just
+   * removed, by another process before the registry watch looked), so the device resumes nothing of the removed one:
+   * before the count, and before the agent's open, which may send frames of its own into the queue. Never rejects.
    */
-  async queued(deviceId: string): Promise<number> {
+  async queuedAtOpen(connection: Pick<DeviceConnection, "deviceId" | "recordId">): Promise<number> {
+    const { deviceId } = connection;
+    if (this.kept.heldForOtherRecord(deviceId, connection.recordId)) await this.clearSession(deviceId);
     await this.settled(deviceId);
     try {
       return await countQueued(this.store(), deviceId);

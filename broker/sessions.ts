@@ -61,8 +61,11 @@ export interface SessionDownFrames {
   settle(connection: DeviceConnection): Promise<void>;
   /** Resolves once the writes of the device's offline queue started so far are done. */
   settled(deviceId: string): Promise<void>;
-  /** As `settled`, then resolves with how many frames the device's offline queue holds. */
-  queued(deviceId: string): Promise<number>;
+  /**
+   * For a persistent session about to open: as `settled`, then drops a session aedes keeps for another record of the
+   * id (offline-down-queue.ts `queuedAtOpen`), then resolves with how many frames the device's offline queue holds.
+   */
+  queued(connection: DeviceConnection): Promise<number>;
 }
 
 export class SessionManager {
@@ -173,7 +176,7 @@ export class SessionManager {
         // aedes resends every frame of that queue right after the CONNACK: until acknowledged, they count against the
         // session's window of unacknowledged frames (down-hand-over.ts), or a device that never acknowledges would
         // have a window's worth more in aedes' store at each of its sessions.
-        connection.downUnacked = await this.down.queued(connection.deviceId);
+        connection.downUnacked = await this.down.queued(connection);
       }
       if (connection.closed) return { status: "ended" };
       let result: EventResult;

@@ -154,8 +154,7 @@ export function createAuthenticate(ctx: HookContext): Authenticate {
         return callback(connackError(3, "agent unavailable"), false);
       }
       if (decision.device) registry.touch(deviceId);
-      // Before the CONNACK: aedes reads the device's stored session (subscriptions, queue) once this callback runs.
-      await ctx.offlineQueue.sessionOpened(connection);
+      ctx.offlineQueue.opened(connection);
       callback(null, true);
     })().catch((err: unknown) => {
       logger.error({ err, device: facts.clientId.slice(0, 64) }, "authentication failed with a fault");

@@ -93,6 +93,12 @@ async function startBridge(
  */
 async function leaveStoredCommand(bridge: Bridge, http: string, url: string, id: string): Promise<string> {
   const secret = await provision(http, id);
+  await leaveStoredCommandOf(bridge, http, url, id, secret);
+  return secret;
+}
+
+/** {@link leaveStoredCommand} for a device already provisioned with `secret`. */
+async function leaveStoredCommandOf(bridge: Bridge, http: string, url: string, id: string, secret: string) {
   const old = await connect(url, id, secret, { ack: false });
   try {
     await old.client.subscribeAsync(`devices/${id}/down/#`, { qos: 1 });
@@ -102,7 +108,6 @@ async function leaveStoredCommand(bridge: Bridge, http: string, url: string, id:
     await old.client.endAsync(true);
   }
   await until(() => !bridge.broker.isOnline(id), "the device went offline");
-  return secret;
 }
 
 /** Another process's connection to the bridge's registry file, as `agent-bridge devices` opens it. */
@@ -188,8 +193,9 @@ test("a device removed by another process while offline: the registry watch drop
 });
 
 test("a device removed and added again by another process before the watch looked: its CONNECT drops the old session", async () => {
-  // The watch never looks: only the new device's CONNECT can tell the session belongs to the removed record.
-  const { bridge, dataDir, http, url } = await startBridge({ registryCheckMs: 0 });
+  // The watch never looks: only the new device's CONNECT can tell the session belongs to the removed record. A window
+  // of one unacknowledged frame: the removed device's stored command must not take it from the new device.
+  const { bridge, dataDir, http, url } = await startBridge({ registryCheckMs: 0, maxUnackedDownPerDevice: 1 });
   const cli = otherProcessRegistry(dataDir);
   try {
     const id = "door-3";
@@ -197,7 +203,23 @@ test("a device removed and added again by another process before the watch looke
     assert.equal(cli.remove(id), true);
     const added = await cli.add(id, { codec: "json" });
     assert.equal(added.status, "created");
-    await assertStartsClean(url, id, added.status === "created" ? added.secret : "");
+    const secret = added.status === "created" ? added.secret : "";
+    await assertStartsClean(url, id, secret);
+    // The dropped frame is not counted against the window of the session that dropped it: its own command reaches it.
+    // (Removed and added again once more, so that this session is the one whose CONNECT drops the stored frame.)
+    await leaveStoredCommandOf(bridge, http, url, id, secret);
+    assert.equal(cli.remove(id), true);
+    const again = await cli.add(id, { codec: "json" });
+    assert.equal(again.status, "created");
+    const fresh = await connect(url, id, again.status === "created" ? again.secret : "");
+    try {
+      assert.equal(fresh.sessionPresent, false);
+      await fresh.client.subscribeAsync(`devices/${id}/down/#`, { qos: 1 });
+      assert.equal((await api(http, "POST", `/api/devices/${id}/commands`, { name: "close" })).status, 201);
+      await until(() => fresh.received.includes(`devices/${id}/down/cmd`), "the new device's command reached it");
+    } finally {
+      await fresh.client.endAsync(true);
+    }
   } finally {
     cli.close();
     await bridge.stop();

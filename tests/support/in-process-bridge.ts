@@ -18,6 +18,8 @@ export interface LoopbackBridgeOptions {
   engineUrls?: string[];
   /** `mqtt.registryCheckMs`: how often the broker looks for devices another process removed. Default: the config's. */
   registryCheckMs?: number;
+  /** `mqtt.limits.maxUnackedDownPerDevice`: a persistent session's window of unacknowledged QoS 1 down frames. */
+  maxUnackedDownPerDevice?: number;
   /** The bridge's logger. Default: silent. */
   logger?: Logger;
 }
@@ -31,6 +33,9 @@ export function loopbackConfig(options: LoopbackBridgeOptions): BridgeConfig {
         host: "127.0.0.1",
         port: 0,
         ...(options.registryCheckMs === undefined ? {} : { registryCheckMs: options.registryCheckMs }),
+        ...(options.maxUnackedDownPerDevice === undefined
+          ? {}
+          : { limits: { maxUnackedDownPerDevice: options.maxUnackedDownPerDevice } }),
       },
       http: { host: "127.0.0.1", port: 0, apiToken: options.apiToken },
       ...(options.engineUrls === undefined ? {} : { engine: { urls: options.engineUrls } }),
