@@ -29,6 +29,7 @@ import { Qos2InFlight } from "./qos2-inflight.ts";
 import { keepaliveWarning, paceReads } from "./read-pacer.ts";
 import { OfflineDownQueue } from "./offline-down-queue.ts";
 import type { SessionStore } from "./persistent-session.ts";
+import { markRedeliveries } from "./redelivery-dup.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "./registry/index.ts";
 import { RegistryWatch } from "./registry-watch.ts";
 import { SessionManager } from "./sessions.ts";
@@ -276,6 +277,8 @@ export function createBroker(options: BrokerOptions): Broker {
   /** Binds aedes and the socket listeners; `start` settles the outcome. */
   async function bindListeners(): Promise<void> {
     await aedes.listen();
+    // Before the listeners open, so every session's resent frames carry DUP ([MQTT-3.3.1-1], redelivery-dup.ts).
+    markRedeliveries(persistence());
     if (opts.tcp) {
       const onFull = socketLimitRefusals("tcp", "MQTT over TCP socket limit reached; sockets closed as they arrive");
       listeners.push(

@@ -13,7 +13,6 @@ import { createDeviceRegistry } from "../../broker/index.ts";
 import { MAX_QUEUED_DOWN_PER_DEVICE } from "../../broker/offline-down-queue.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import {
-  collect,
   connectRaw,
   endClient,
   type RawDevice,
@@ -60,13 +59,21 @@ async function stallBehindCommand(
   return device;
 }
 
+/** A PUBLISH a reconnected device received, with its DUP flag. */
+interface Received {
+  topic: string;
+  payload: Buffer;
+  qos: number;
+  dup: boolean;
+}
+
 /** Connects with mqtt.js, collecting from the first packet on: the resent frames come right behind the CONNACK. */
 async function reconnect(
   tb: TestBroker,
   id: string,
   secret: string,
   clean = false,
-): Promise<{ client: MqttClient; inbox: ReturnType<typeof collect> }> {
+): Promise<{ client: MqttClient; inbox: Received[] }> {
   const client = mqtt.connect(tb.url, {
     clientId: id,
     username: id,
@@ -75,7 +82,8 @@ async function reconnect(
     reconnectPeriod: 0,
     protocolVersion: 4,
   });
-  const inbox = collect(client);
+  const inbox: Received[] = [];
+  client.on("message", (topic, payload, packet) => inbox.push({ topic, payload, qos: packet.qos, dup: packet.dup }));
   await new Promise<void>((resolve, reject) => {
     client.once("connect", () => resolve());
     client.once("error", reject);
@@ -84,7 +92,7 @@ async function reconnect(
 }
 
 /** The `down/cmd` ids a device received, in order. */
-function commandIds(inbox: ReturnType<typeof collect>): string[] {
+function commandIds(inbox: Received[]): string[] {
   return inbox
     .filter((m) => m.topic.endsWith("/down/cmd"))
     .map((m) => (JSON.parse(m.payload.toString("utf8")) as { id: string }).id);
@@ -113,6 +121,11 @@ describe("QoS 1 frames waiting behind a stored one when a persistent session end
       assert.deepEqual(
         inbox.map((m) => m.qos),
         [1, 1, 1],
+      );
+      // aedes had written c1 before the session ended ([MQTT-3.3.1-1]); c2 and c3 reach the device for the first time.
+      assert.deepEqual(
+        inbox.map((m) => m.dup),
+        [true, false, false],
       );
       assert.equal(tb.broker.stats().downDropped, dropped + 1, "only the QoS 0 frame behind is dropped");
     } finally {
