@@ -3,12 +3,21 @@
  * redelivers it (QoS 1 is at-least-once), and answer a redelivery with the same ack it gave the first time.
  * An ack can fall out of the full offline buffer like any message; a command whose every ack did is not owed an ack
  * any more (the bridge redelivers it on the device's next session, and the device answers it again).
+ *
+ * The book is bounded, so that a long run does not grow it for good. A command whose ack no PUBACK confirmed yet is
+ * always kept: the device owes its ack, or will be sent it again and must answer from its record, and the bridge
+ * holds few such commands at a time. Of the confirmed ones, the latest `MAX_CONFIRMED_COMMANDS` are kept, the oldest
+ * forgotten first: as many as the bridge keeps finished commands per device (`commandHistoryMax`'s default). So the
+ * book still holds every command the bridge holds, the only ones it could (wrongly) deliver again or answer the
+ * read-back of: an older one is pruned there, and its read-back would find it missing.
  */
 import type { AckFrame } from "../../codecs/frames.ts";
 
+/** Confirmed commands kept per device id (the bridge's default `commandHistoryMax`). */
+export const MAX_CONFIRMED_COMMANDS = 1000;
+
 interface CommandRecord {
   ack: AckFrame;
-  deliveries: number;
   /** An ack of it got a PUBACK. */
   confirmed: boolean;
   /** Acks of it queued and not dropped from the full offline buffer: sent, in flight or waiting to be. */
@@ -23,19 +32,20 @@ export type CommandReceipt =
 
 export class CommandBook {
   readonly #records = new Map<string, CommandRecord>();
+  /** Ids of the confirmed records, oldest confirmation first. */
+  readonly #confirmedIds = new Set<string>();
 
   /** A command arrived. A duplicate is answered with its ack again, so that ack is owed from now on. */
   receive(id: string): CommandReceipt {
     const record = this.#records.get(id);
     if (!record) return { status: "new" };
-    record.deliveries++;
     record.acksOwed++;
     return { status: "duplicate", ack: record.ack, afterConfirmedAck: record.confirmed };
   }
 
   /** Remembers the ack of a newly executed command. */
   executed(ack: AckFrame): void {
-    this.#records.set(ack.id, { ack, deliveries: 1, confirmed: false, acksOwed: 1 });
+    this.#records.set(ack.id, { ack, confirmed: false, acksOwed: 1 });
   }
 
   /** An ack of command `id` fell out of the full offline buffer: it will never be sent. */
@@ -46,14 +56,20 @@ export class CommandBook {
 
   confirm(id: string): void {
     const record = this.#records.get(id);
-    if (record) record.confirmed = true;
+    if (!record || record.confirmed) return;
+    record.confirmed = true;
+    this.#confirmedIds.add(id);
+    if (this.#confirmedIds.size <= MAX_CONFIRMED_COMMANDS) return;
+    const oldest = this.#confirmedIds.values().next().value as string;
+    this.#confirmedIds.delete(oldest);
+    this.#records.delete(oldest);
   }
 
   get size(): number {
     return this.#records.size;
   }
 
-  /** Commands whose ack got a PUBACK, with the ack's outcome. */
+  /** Commands whose ack got a PUBACK, with the ack's outcome (the latest `MAX_CONFIRMED_COMMANDS`). */
   confirmed(): { id: string; ok: boolean }[] {
     return [...this.#records].filter(([, r]) => r.confirmed).map(([id, r]) => ({ id, ok: r.ack.ok }));
   }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { DesiredStateFrame } from "../../codecs/frames.ts";
-import { CommandBook } from "../../firmware-sim/device/command-book.ts";
+import { CommandBook, MAX_CONFIRMED_COMMANDS } from "../../firmware-sim/device/command-book.ts";
 import { ReasonTracker } from "../../firmware-sim/device/reason-tracker.ts";
 import { DeviceShadow } from "../../firmware-sim/device/shadow.ts";
 import { readDownState } from "../../firmware-sim/handlers/state.ts";
@@ -98,6 +98,26 @@ describe("command book", () => {
     book.confirm("c1");
     assert.deepEqual(book.unconfirmed(), []);
     assert.equal((book.receive("c1") as { afterConfirmedAck: boolean }).afterConfirmedAck, true);
+  });
+
+  it(`keeps every command still owed an ack, and the latest ${MAX_CONFIRMED_COMMANDS} confirmed ones`, () => {
+    const book = new CommandBook();
+    const run = (id: string): void => {
+      book.receive(id);
+      book.executed({ id, ok: true });
+    };
+    run("owed");
+    for (let i = 0; i <= MAX_CONFIRMED_COMMANDS; i++) {
+      run(`c${i}`);
+      book.confirm(`c${i}`);
+    }
+    assert.equal(book.size, MAX_CONFIRMED_COMMANDS + 1);
+    assert.deepEqual(book.unconfirmed(), ["owed"]);
+    const confirmed = book.confirmed().map((c) => c.id);
+    assert.equal(confirmed.length, MAX_CONFIRMED_COMMANDS);
+    assert.equal(confirmed[0], "c1", "the oldest confirmed command is forgotten first");
+    assert.equal(book.receive("owed").status, "duplicate");
+    assert.equal(book.receive(`c${MAX_CONFIRMED_COMMANDS}`).status, "duplicate");
   });
 });
 
