@@ -58,6 +58,7 @@ interface RawFlags {
   buffer?: number;
   inflight?: number;
   persistent?: boolean;
+  brokerWithoutDup?: boolean;
   keepalive?: number;
   duplicates?: number;
   dropMeanMs?: number;
@@ -140,6 +141,10 @@ export function createSimCommand(): Command {
     .option("--buffer <n>", "offline buffer size per device, oldest dropped first (default 1000)", number("--buffer"))
     .option("--inflight <n>", "unacknowledged QoS 1 messages per device (default 16)", number("--inflight"))
     .option("--persistent", "persistent sessions (clean session off)")
+    .option(
+      "--broker-without-dup",
+      "the broker resends without DUP (plain aedes): a command's resend is told by its packet id",
+    )
     .option("--keepalive <s>", "MQTT keepalive seconds (default 60)", number("--keepalive"))
     .option("--duplicates <ratio>", "share of publishes sent twice with DUP set, 0..1", number("--duplicates"))
     .option("--drop-mean-ms <ms>", "mean time between abrupt network drops per device", number("--drop-mean-ms"))
@@ -208,6 +213,7 @@ async function toFleetOptions(flags: RawFlags, env: NodeJS.ProcessEnv): Promise<
     offlineBufferSize: flags.buffer,
     maxInflight: flags.inflight,
     cleanSession: flags.persistent ? false : undefined,
+    brokerSetsDup: flags.brokerWithoutDup ? false : undefined,
     keepaliveSec: flags.keepalive,
     duplicateRatio: flags.duplicates,
     networkDropMeanMs: flags.dropMeanMs,

@@ -16,36 +16,74 @@ import type { AckFrame } from "../../codecs/frames.ts";
 /** Confirmed commands kept per device id (the bridge's default `commandHistoryMax`). */
 export const MAX_CONFIRMED_COMMANDS = 1000;
 
+/** The MQTT facts of the PUBLISH that carried a down frame. */
+export interface Delivery {
+  /** Its DUP flag: the broker delivers it again. */
+  dup: boolean;
+  /** Its packet id (undefined at QoS 0). */
+  packetId: number | undefined;
+}
+
+/** A command handed over outside MQTT (a test): a first delivery, DUP 0, no packet id. */
+const FIRST_DELIVERY: Delivery = { dup: false, packetId: undefined };
+
 interface CommandRecord {
   ack: AckFrame;
   /** An ack of it got a PUBACK. */
   confirmed: boolean;
   /** Acks of it queued and not dropped from the full offline buffer: sent, in flight or waiting to be. */
   acksOwed: number;
+  /** The MQTT packet id of its latest delivery (undefined at QoS 0). */
+  packetId: number | undefined;
 }
 
 /** Outcome of receiving a command. */
 export type CommandReceipt =
   | { status: "new" }
-  /** `afterConfirmedAck`: the device's ack of it had already been acknowledged (stored) by the bridge. */
-  | { status: "duplicate"; ack: AckFrame; afterConfirmedAck: boolean };
+  /**
+   * `afterConfirmedAck`: the device's ack of it had already been acknowledged (stored) by the bridge.
+   * `brokerResend`: it is the broker's resend of the PUBLISH that brought it before, not a new PUBLISH of it.
+   */
+  | { status: "duplicate"; ack: AckFrame; afterConfirmedAck: boolean; brokerResend: boolean };
 
 export class CommandBook {
   readonly #records = new Map<string, CommandRecord>();
   /** Ids of the confirmed records, oldest confirmation first. */
   readonly #confirmedIds = new Set<string>();
 
-  /** A command arrived. A duplicate is answered with its ack again, so that ack is owed from now on. */
-  receive(id: string): CommandReceipt {
+  /**
+   * `brokerSetsDup`: the broker sets DUP on every PUBLISH it delivers again ([MQTT-3.3.1-1]; the bridge and mosquitto
+   * do), false for one that resends without it (plain aedes).
+   */
+  constructor(private readonly brokerSetsDup = true) {}
+
+  /**
+   * A command arrived, in `delivery`. A duplicate is answered with its ack again, so that ack is owed from now on.
+   */
+  receive(id: string, delivery = FIRST_DELIVERY): CommandReceipt {
     const record = this.#records.get(id);
     if (!record) return { status: "new" };
+    const brokerResend = this.#isBrokerResend(delivery, record.packetId);
+    record.packetId = delivery.packetId;
     record.acksOwed++;
-    return { status: "duplicate", ack: record.ack, afterConfirmedAck: record.confirmed };
+    return { status: "duplicate", ack: record.ack, afterConfirmedAck: record.confirmed, brokerResend };
   }
 
-  /** Remembers the ack of a newly executed command. */
-  executed(ack: AckFrame): void {
-    this.#records.set(ack.id, { ack, confirmed: false, acksOwed: 1 });
+  /** Remembers the ack of a newly executed command, which came in a PUBLISH with `packetId`. */
+  executed(ack: AckFrame, packetId?: number): void {
+    this.#records.set(ack.id, { ack, confirmed: false, acksOwed: 1, packetId });
+  }
+
+  /**
+   * True when a repeated command is the broker's resend of the PUBLISH that brought it before (`previousPacketId`),
+   * not a new PUBLISH (the bridge sending the command again). A broker that sets DUP on a resend says which: DUP 0 is
+   * a first delivery, whatever order frames arrive in. One that does not (plain aedes) resends with the packet id of
+   * the earlier delivery ([MQTT-4.4.0-1]), so that is the sign then; a new PUBLISH that happens to get the same packet
+   * id (aedes numbers each connection from 1) passes for a resend from such a broker.
+   */
+  #isBrokerResend(delivery: Delivery, previousPacketId: number | undefined): boolean {
+    if (delivery.dup) return true;
+    return !this.brokerSetsDup && delivery.packetId !== undefined && delivery.packetId === previousPacketId;
   }
 
   /** An ack of command `id` fell out of the full offline buffer: it will never be sent. */

@@ -89,9 +89,10 @@ export class ReasonTracker {
   }
 
   /**
-   * A frame for a request that ended. The final frame again is a redelivery (aedes resends a persistent session's
-   * unacknowledged QoS 1 message without DUP); anything else after a final frame is a frame the bridge should never
-   * have sent, since its final frame is always last. A request the device gave up on may still get its frames.
+   * A frame for a request that ended. The final frame again is a redelivery (a broker that resends without DUP, as
+   * plain aedes, resends a persistent session's unacknowledged QoS 1 message so); anything else after a final frame
+   * is a frame the bridge should never have sent, since its final frame is always last. A request the device gave up
+   * on may still get its frames.
    */
   #afterEnd(frame: ReasonStreamFrame): ChunkOutcome {
     const finalSeq = this.#ended.get(frame.id);

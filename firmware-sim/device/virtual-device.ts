@@ -369,7 +369,7 @@ export class VirtualDevice implements DeviceContext {
   #onPublish(topic: string, payload: Buffer, qos: 0 | 1 | 2, messageId: number | undefined, dup: boolean): void {
     this.metrics.counters.downReceived++;
     try {
-      receiveDown(this, this.#codec, this.#topics, topic, payload, dup);
+      receiveDown(this, this.#codec, this.#topics, topic, payload, { dup, packetId: messageId });
     } finally {
       // Acknowledge after handling, as firmware that has acted on the message would.
       if (qos === 1 && messageId !== undefined) this.#connection?.puback(messageId);

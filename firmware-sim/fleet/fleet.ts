@@ -129,7 +129,7 @@ export function createFleet(options: FleetOptions): Fleet {
     const deviceRandom = random.device(i);
     const skewMs = o.clockSkewMs === 0 ? 0 : Math.round((deviceRandom.setup() * 2 - 1) * o.clockSkewMs);
     const hasClock = o.noClockRatio === 0 || deviceRandom.setup() >= o.noClockRatio;
-    const commands = new CommandBook();
+    const commands = new CommandBook(o.brokerSetsDup);
     const base = { id, secret, codec, skewMs, hasClock, commands };
     const device = new VirtualDevice({ ...base, profile, seqBase: runBase, twin: false }, envFor(i, id, deviceRandom));
     devices.push(device);

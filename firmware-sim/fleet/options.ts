@@ -49,6 +49,12 @@ export interface FleetOptions {
   maxInflight?: number;
   /** Clean sessions (true) or persistent ones (false: the broker keeps subscriptions and queued messages). Default true. */
   cleanSession?: boolean;
+  /**
+   * The broker sets DUP on every PUBLISH it delivers again ([MQTT-3.3.1-1]; the bridge and mosquitto do), so a command
+   * repeated after its ack was stored without DUP is a violation. False for one that resends without it (plain aedes):
+   * a repeat with the packet id of the command's previous delivery is then taken for its resend. Default true.
+   */
+  brokerSetsDup?: boolean;
   /** MQTT keepalive in seconds; 0 disables pings. Default 60. */
   keepaliveSec?: number;
   /** Time allowed from socket open to the hello's PUBACK, ms. Default 10000. */
@@ -152,6 +158,7 @@ export const FLEET_DEFAULTS = {
   offlineBufferSize: 1000,
   maxInflight: 16,
   cleanSession: true,
+  brokerSetsDup: true,
   keepaliveSec: 60,
   connectTimeoutMs: 10_000,
   duplicateRatio: 0,
@@ -280,6 +287,7 @@ export function resolveFleetOptions(options: FleetOptions): ResolvedFleetOptions
     offlineBufferSize: num("offlineBufferSize", options.offlineBufferSize, d.offlineBufferSize, 0, 10_000_000, true),
     maxInflight: num("maxInflight", options.maxInflight, d.maxInflight, 1, 65_000, true),
     cleanSession: options.cleanSession ?? d.cleanSession,
+    brokerSetsDup: options.brokerSetsDup ?? d.brokerSetsDup,
     keepaliveSec: num("keepaliveSec", options.keepaliveSec, d.keepaliveSec, 0, 65_535, true),
     connectTimeoutMs: num("connectTimeoutMs", options.connectTimeoutMs, d.connectTimeoutMs, 1, 3_600_000),
     duplicateRatio: num("duplicateRatio", options.duplicateRatio, d.duplicateRatio, 0, 1),

@@ -3,6 +3,7 @@
  */
 import type { DownMessage } from "../../codecs/frames.ts";
 import { handleCommand } from "./cmd.ts";
+import type { Delivery } from "../device/command-book.ts";
 import type { DeviceContext } from "./context.ts";
 import { handleError } from "./error.ts";
 import { handleIdentity } from "./identity.ts";
@@ -12,8 +13,8 @@ import { handleDownState } from "./state.ts";
 
 export type { DeviceContext } from "./context.ts";
 
-/** Runs the handler of `message`'s channel. `dup` is the MQTT DUP flag of the PUBLISH that carried it. */
-export function dispatchDown(ctx: DeviceContext, message: DownMessage, dup: boolean): void {
+/** Runs the handler of `message`'s channel; `delivery` tells of the PUBLISH that carried it. */
+export function dispatchDown(ctx: DeviceContext, message: DownMessage, delivery: Delivery): void {
   switch (message.channel) {
     case "identity":
       handleIdentity(ctx, message.frame);
@@ -22,13 +23,13 @@ export function dispatchDown(ctx: DeviceContext, message: DownMessage, dup: bool
       handleDownState(ctx, message.frame);
       return;
     case "cmd":
-      handleCommand(ctx, message.frame, dup);
+      handleCommand(ctx, message.frame, delivery);
       return;
     case "rpc":
       handleRpcResult(ctx, message.frame);
       return;
     case "reason":
-      handleReasonStream(ctx, message.frame, dup);
+      handleReasonStream(ctx, message.frame, delivery.dup);
       return;
     case "error":
       handleError(ctx, message.frame);

@@ -5,6 +5,7 @@
 import type { Codec } from "../../codecs/codec.ts";
 import type { DownMessage } from "../../codecs/frames.ts";
 import { type DeviceTopics, looksLikeJsonText } from "../wire.ts";
+import type { Delivery } from "../device/command-book.ts";
 import type { DeviceContext } from "./context.ts";
 import { dispatchDown } from "./index.ts";
 
@@ -14,7 +15,7 @@ export function receiveDown(
   topics: DeviceTopics,
   topic: string,
   payload: Uint8Array,
-  dup: boolean,
+  delivery: Delivery,
 ): void {
   const channel = topics.parseDown(topic);
   if (channel === undefined) return;
@@ -41,5 +42,5 @@ export function receiveDown(
     );
     return;
   }
-  dispatchDown(ctx, { channel, frame: decoded.frame } as DownMessage, dup);
+  dispatchDown(ctx, { channel, frame: decoded.frame } as DownMessage, delivery);
 }

@@ -23,7 +23,7 @@ export type ViolationKind =
   | "command-outcome-mismatch"
   /** A command whose ack got a PUBACK is unknown to the bridge (404 on read-back). */
   | "command-missing"
-  /** The bridge delivered a command again (not an MQTT DUP retransmission) after the device's ack of it was acknowledged. */
+  /** The bridge delivered a command again (a new PUBLISH, not the broker's resend) after its ack was acknowledged. */
   | "command-redelivered-after-ack"
   /** An operator API call the simulator made to drive the run (a command, a desired-state change) was refused. */
   | "api-request-failed"

@@ -166,12 +166,12 @@ describe("the API driver", () => {
 });
 
 describe("the command invariant", () => {
-  function context(found: string[]): DeviceContext {
+  function context(found: string[], brokerSetsDup = true): DeviceContext {
     return {
       deviceId: "d1",
       profile: getProfile("sensor"),
       metrics: new FleetMetrics(),
-      commands: new CommandBook(),
+      commands: new CommandBook(brokerSetsDup),
       reasons: undefined as never,
       shadow: undefined,
       aliases: { aliasesUnknown: () => {} },
@@ -186,15 +186,30 @@ describe("the command invariant", () => {
   it("flags a command delivered again after its ack was acknowledged, but not a DUP retransmission or an earlier redelivery", () => {
     const found: string[] = [];
     const ctx = context(found);
-    handleCommand(ctx, { id: "c1", n: "ping" });
-    handleCommand(ctx, { id: "c1", n: "ping" });
+    handleCommand(ctx, { id: "c1", n: "ping" }, { dup: false, packetId: 1 });
+    handleCommand(ctx, { id: "c1", n: "ping" }, { dup: false, packetId: 2 });
     assert.deepEqual(found, [], "a redelivery before the ack was stored is allowed");
     ctx.commands.confirm("c1");
-    handleCommand(ctx, { id: "c1", n: "ping" }, true);
+    handleCommand(ctx, { id: "c1", n: "ping" }, { dup: true, packetId: 2 });
     assert.deepEqual(found, [], "an MQTT DUP retransmission is allowed");
-    handleCommand(ctx, { id: "c1", n: "ping" }, false);
+    // A broker that sets DUP sends a new PUBLISH without it, whatever packet id it gets.
+    handleCommand(ctx, { id: "c1", n: "ping" }, { dup: false, packetId: 2 });
     assert.equal(found.length, 1);
     assert.match(found[0] ?? "", /^command-redelivered-after-ack: command c1/);
+  });
+
+  it("from a broker that resends without DUP, takes a repeat with the last packet id for its resend", () => {
+    const found: string[] = [];
+    const ctx = context(found, false);
+    handleCommand(ctx, { id: "c1", n: "ping" }, { dup: false, packetId: 7 });
+    ctx.commands.confirm("c1");
+    handleCommand(ctx, { id: "c1", n: "ping" }, { dup: false, packetId: 7 });
+    handleCommand(ctx, { id: "c1", n: "ping" }, { dup: true, packetId: 3 });
+    assert.deepEqual(found, [], "the resend of packet 7, then a resend that says so");
+    handleCommand(ctx, { id: "c1", n: "ping" }, { dup: false, packetId: 9 });
+    assert.equal(found.length, 1, "another packet id without DUP: a new PUBLISH");
+    assert.equal(ctx.metrics.counters.commandsRedelivered, 3);
+    assert.equal(ctx.metrics.counters.acksSent, 4, "every delivery is answered with the first ack");
   });
 
   it("counts a mismatched outcome and a 404 as violations of their own kinds", async () => {

@@ -83,6 +83,13 @@ describe("sim CLI", () => {
     assert.equal((JSON.parse(given.out[0]) as { seed: number }).seed, 42);
   });
 
+  it("takes --broker-without-dup for a broker that resends without DUP, as this plain aedes does", async () => {
+    const { err, io } = captureIo();
+    const argv = ["--url", broker.url, "--devices", "2", "--duration", "0.3", "--settle-ms", "50", "--quiet"];
+    const code = await runSimCli([...argv, "--id-prefix", "no-dup-", "--persistent", "--broker-without-dup"], io);
+    assert.equal(code, 0, err.join(""));
+  });
+
   it("uses the ids and secrets of a JSON-lines credentials file", async () => {
     const file = path.join(dir, "creds.jsonl");
     fs.writeFileSync(file, '{"id":"cred-a","secret":"s1"}\n{"id":"cred-b","secret":"s2"}\n');

@@ -87,17 +87,45 @@ describe("down/state: desired state or the agent's state", () => {
 describe("command book", () => {
   it("runs a command once and answers a redelivery with the first ack", () => {
     const book = new CommandBook();
-    assert.deepEqual(book.receive("c1"), { status: "new" });
-    book.executed({ id: "c1", ok: true, res: 1 });
-    assert.deepEqual(book.receive("c1"), {
+    const first = { dup: false, packetId: 4 };
+    assert.deepEqual(book.receive("c1", first), { status: "new" });
+    book.executed({ id: "c1", ok: true, res: 1 }, 4);
+    assert.deepEqual(book.receive("c1", { dup: false, packetId: 5 }), {
       status: "duplicate",
       ack: { id: "c1", ok: true, res: 1 },
       afterConfirmedAck: false,
+      brokerResend: false,
     });
     assert.deepEqual(book.unconfirmed(), ["c1"]);
     book.confirm("c1");
     assert.deepEqual(book.unconfirmed(), []);
-    assert.equal((book.receive("c1") as { afterConfirmedAck: boolean }).afterConfirmedAck, true);
+    assert.deepEqual(book.receive("c1", { dup: true, packetId: 5 }), {
+      status: "duplicate",
+      ack: { id: "c1", ok: true, res: 1 },
+      afterConfirmedAck: true,
+      brokerResend: true,
+    });
+  });
+
+  it("tells the broker's resend by DUP, or by the last packet id from a broker that resends without DUP", () => {
+    const resent = (book: CommandBook, dup: boolean, packetId: number): boolean => {
+      const receipt = book.receive("c1", { dup, packetId });
+      return receipt.status === "duplicate" && receipt.brokerResend;
+    };
+    const withDup = new CommandBook();
+    withDup.receive("c1", { dup: false, packetId: 4 });
+    withDup.executed({ id: "c1", ok: true }, 4);
+    assert.deepEqual(
+      [resent(withDup, false, 4), resent(withDup, true, 4), resent(withDup, true, 8)],
+      [false, true, true],
+    );
+    const withoutDup = new CommandBook(false);
+    withoutDup.receive("c1", { dup: false, packetId: 4 });
+    withoutDup.executed({ id: "c1", ok: true }, 4);
+    assert.deepEqual(
+      [resent(withoutDup, false, 4), resent(withoutDup, false, 8), resent(withoutDup, false, 8)],
+      [true, false, true],
+    );
   });
 
   it(`keeps every command still owed an ack, and the latest ${MAX_CONFIRMED_COMMANDS} confirmed ones`, () => {
@@ -167,7 +195,7 @@ describe("reasoning stream checks", () => {
     tracker.start("r1", true, 0);
     tracker.onFrame({ id: "r1", seq: 0, text: "a" }, false, 1);
     assert.equal(tracker.onFrame({ id: "r1", seq: 1, fin: true }, false, 2).status, "finished");
-    // aedes redelivers a persistent session's unacknowledged QoS 1 message without DUP: the same final frame again.
+    // Plain aedes resends a persistent session's unacknowledged QoS 1 message without DUP: the same final frame again.
     assert.deepEqual(tracker.onFrame({ id: "r1", seq: 1, fin: true }, false, 3), { status: "duplicate" });
     const late = tracker.onFrame({ id: "r1", seq: 2, text: "more" }, false, 4);
     assert.equal(late.status === "violation" && late.kind, "reason-out-of-order");

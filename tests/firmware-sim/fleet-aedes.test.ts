@@ -177,6 +177,8 @@ describe("fleet against a plain aedes broker", () => {
         rate: 50,
         networkDropMeanMs: 150,
         cleanSession: false,
+        // Plain aedes resends a persistent session's frames without DUP.
+        brokerSetsDup: false,
         duplicateRatio: 0.2,
         lastWillTopic: "devices/{id}/up/status",
         random: seededRandom(7),

@@ -11,6 +11,8 @@ import { getProfile } from "../../firmware-sim/profiles/index.ts";
 import { FleetMetrics } from "../../firmware-sim/stats.ts";
 import { DeviceTopics } from "../../firmware-sim/wire.ts";
 
+const firstDelivery = { dup: false, packetId: 1 };
+
 /** A device's receive path with nothing behind it but the violations it records. */
 function device(): { ctx: DeviceContext; violations: ViolationKind[] } {
   const violations: ViolationKind[] = [];
@@ -40,7 +42,7 @@ describe("receive path of a binary device", () => {
     for (const codecName of ["cbor", "pb"] as const) {
       for (const topic of ["devices/bin-1/down/cmd", "devices/bin-1/down/cmd/json", "devices/bin-1/down/other"]) {
         const { ctx, violations } = device();
-        receiveDown(ctx, getCodec(codecName), new DeviceTopics("bin-1"), topic, json, false);
+        receiveDown(ctx, getCodec(codecName), new DeviceTopics("bin-1"), topic, json, firstDelivery);
         assert.deepEqual(violations, ["json-to-binary-device"], `${codecName} on ${topic}`);
       }
     }
@@ -49,7 +51,7 @@ describe("receive path of a binary device", () => {
   it("still only counts a binary frame on a down topic it does not know", () => {
     const { ctx, violations } = device();
     const frame = getCodec("cbor").encodeDown("cmd", { id: "c-1", n: "ping" });
-    receiveDown(ctx, getCodec("cbor"), new DeviceTopics("bin-1"), "devices/bin-1/down/other", frame, false);
+    receiveDown(ctx, getCodec("cbor"), new DeviceTopics("bin-1"), "devices/bin-1/down/other", frame, firstDelivery);
     assert.deepEqual(violations, []);
     assert.equal(ctx.metrics.counters.unknownDownChannel, 1);
   });
