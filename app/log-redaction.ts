@@ -1,7 +1,8 @@
 /**
  * Replaces secrets in an object about to be logged, at any depth. pino's own `redact` takes fixed paths (no recursive
  * wildcard), and a bounded set of `*.*.key` paths made every log line about ten times slower; this walk visits each
- * value once, copies only the branches that hold a secret and leaves the caller's object untouched.
+ * value once, copies only the branches that hold a secret and leaves the caller's object untouched. It censors what
+ * JSON will print: an object with a `toJSON` method is printed as what that method returns, so that is what is walked.
  */
 
 export const LOG_CENSOR = "[redacted]";
@@ -28,24 +29,70 @@ const CIRCULAR = "[Circular]";
 
 type Ancestors = unknown[];
 
-/** `record` with every secret in it censored; the same object when it holds none. */
+/**
+ * `record` with every secret in it censored; the same object when it holds none. Its own keys are walked, not its
+ * `toJSON` form: pino prints a log object's (and a child logger's bindings') keys one by one.
+ */
 export function redactSecrets(record: Record<string, unknown>): Record<string, unknown> {
   try {
     return redactObject(record, []) as Record<string, unknown>;
   } catch (error) {
-    // A getter that throws: logging the object could leak what the walk did not see, so it is left out.
-    return { logRedactionFailed: error instanceof Error ? error.message : String(error) };
+    return redactionFailed(error);
   }
 }
 
-function redactValue(value: unknown, ancestors: Ancestors): unknown {
+/**
+ * A getter, proxy trap or `toJSON` that throws: logging the object could leak what the walk did not see, so it is
+ * left out. Describing the failure must not throw in turn (a thrown proxy, a `message` getter that throws).
+ */
+function redactionFailed(error: unknown): { logRedactionFailed: string } {
+  try {
+    return { logRedactionFailed: error instanceof Error ? String(error.message) : String(error) };
+  } catch {
+    return { logRedactionFailed: "the value could not be read" };
+  }
+}
+
+/** `key`: the value's key or array index in its parent, which JSON passes to `toJSON`. */
+function redactValue(value: unknown, key: string | number, ancestors: Ancestors): unknown {
   if (value === null || typeof value !== "object") return value;
   if (ancestors.includes(value)) return CIRCULAR;
   if (ancestors.length >= MAX_REDACTION_DEPTH) return TOO_DEEP;
-  if (Array.isArray(value)) return redactArray(value, ancestors);
-  // Dates, Buffers, URLs: JSON takes their toJSON form, which has no keys to censor.
-  if (typeof (value as { toJSON?: unknown }).toJSON === "function") return value;
-  return redactObject(value as object, ancestors);
+  // Buffers and typed arrays: their JSON form holds numbers only, and building it copies every byte.
+  if (ArrayBuffer.isView(value)) return value;
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === "function") return redactWithJsonForm(value, toJSON.call(value, String(key)), ancestors);
+  return redactContainer(value, ancestors);
+}
+
+function redactContainer(value: object, ancestors: Ancestors): unknown {
+  return Array.isArray(value) ? redactArray(value, ancestors) : redactObject(value, ancestors);
+}
+
+/**
+ * A value JSON prints as `json` (what its `toJSON` returned; a Date's or a URL's string has nothing to censor). The
+ * value itself is returned whenever that form holds no secret, so JSON prints it as before. An error's own keys are
+ * walked as well: pino's `err` serializer prints those rather than the `toJSON` form.
+ */
+function redactWithJsonForm(value: object, json: unknown, ancestors: Ancestors): unknown {
+  if (json === value) return redactContainer(value, ancestors);
+  const keysForm = value instanceof Error ? redactObject(value, ancestors) : value;
+  ancestors.push(value);
+  // JSON does not call the returned object's own toJSON again, so it is walked as a container.
+  const jsonForm = json === null || typeof json !== "object" ? json : redactReturnedJson(json, ancestors);
+  ancestors.pop();
+  if (jsonForm === json) return keysForm;
+  // JSON calls this toJSON in place of the original one and prints the censored form as it stands.
+  const printsCensored = () => jsonForm;
+  if (!(keysForm instanceof Error)) return { toJSON: printsCensored };
+  const error = keysForm === value ? copyWith(value, new Map()) : keysForm;
+  Object.defineProperty(error, "toJSON", { value: printsCensored, writable: true, configurable: true });
+  return error;
+}
+
+function redactReturnedJson(json: object, ancestors: Ancestors): unknown {
+  if (ancestors.includes(json)) return CIRCULAR;
+  return redactContainer(json, ancestors);
 }
 
 function redactArray(items: readonly unknown[], ancestors: Ancestors): unknown[] {
@@ -53,7 +100,7 @@ function redactArray(items: readonly unknown[], ancestors: Ancestors): unknown[]
   let copy: unknown[] | undefined;
   for (let index = 0; index < items.length; index++) {
     const item = items[index];
-    const redacted = redactValue(item, ancestors);
+    const redacted = redactValue(item, index, ancestors);
     if (redacted !== item) {
       copy ??= items.slice();
       copy[index] = redacted;
@@ -70,7 +117,7 @@ function redactObject(source: object, ancestors: Ancestors): object {
   for (const key of keysToWalk(source)) {
     const value = record[key];
     if (value === undefined) continue;
-    const redacted = SECRET_LOG_KEYS.has(key.toLowerCase()) ? LOG_CENSOR : redactValue(value, ancestors);
+    const redacted = SECRET_LOG_KEYS.has(key.toLowerCase()) ? LOG_CENSOR : redactValue(value, key, ancestors);
     if (redacted !== value) {
       changes ??= new Map();
       changes.set(key, redacted);

@@ -103,4 +103,49 @@ test("circular, very deep and hostile objects log without throwing and without t
   logger.info({ hostile }, "hostile");
   assert.equal(lines()[2]!.logRedactionFailed, "getter refused");
   assert.equal(lines()[2]!.msg, "hostile");
+
+  const throwingJson = {
+    toJSON(): never {
+      throw new Error("toJSON refused");
+    },
+  };
+  logger.info({ throwingJson }, "to json");
+  assert.equal(lines()[3]!.logRedactionFailed, "toJSON refused");
+  assert.equal(lines()[3]!.msg, "to json");
+});
+
+class EngineCallError extends Error {
+  override name = "EngineCallError";
+  /** As HTTP clients' errors do: the JSON form carries the request's config, headers included. */
+  toJSON(): Record<string, unknown> {
+    return { message: this.message, config: { headers: { Authorization: "Bearer sk-error-json" } } };
+  }
+}
+
+test("what a toJSON method returns is censored; an error under err is still logged as an error", () => {
+  const { logger, lines, raw } = capturingLogger();
+  const options = { model: "m", toJSON: () => ({ model: "m", engine: { apiKey: "sk-to-json" } }) };
+  const returnsItself = {
+    token: "tok-self",
+    toJSON(): unknown {
+      return this;
+    },
+  };
+  logger.info({ options, returnsItself, failure: new EngineCallError("refused"), at: new Date(0) }, "json forms");
+  logger.error({ err: new EngineCallError("refused") }, "call failed");
+  for (const line of raw) assert.doesNotMatch(line, /sk-to-json|tok-self|sk-error-json/);
+  const [forms, failed] = lines();
+  assert.deepEqual(forms!.options, { model: "m", engine: { apiKey: "[redacted]" } });
+  assert.deepEqual(forms!.returnsItself, { token: "[redacted]" });
+  assert.deepEqual(forms!.failure, { message: "refused", config: { headers: { Authorization: "[redacted]" } } });
+  assert.equal(forms!.at, "1970-01-01T00:00:00.000Z");
+  const err = failed!.err as Record<string, unknown>;
+  assert.equal(err.type, "EngineCallError");
+  assert.match(String(err.stack), /^EngineCallError: refused\n/);
+});
+
+test("a Map and a Set log as {} (JSON prints no entries), so their secrets never reach the line", () => {
+  const { logger, raw } = capturingLogger();
+  logger.info({ map: new Map([["apiKey", "sk-map"]]), set: new Set([{ token: "tok-set" }]) }, "collections");
+  assert.match(raw[0]!, /"map":\{\},"set":\{\}/);
 });
