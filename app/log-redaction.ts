@@ -41,6 +41,15 @@ export function redactSecrets(record: Record<string, unknown>): Record<string, u
   }
 }
 
+/** A value pino prints whole with JSON (a `%j` argument, an object message), censored; itself when it holds none. */
+export function redactSecretsInValue(value: unknown): unknown {
+  try {
+    return redactValue(value, "", []);
+  } catch (error) {
+    return redactionFailed(error);
+  }
+}
+
 /**
  * A getter, proxy trap or `toJSON` that throws: logging the object could leak what the walk did not see, so it is
  * left out. Describing the failure must not throw in turn (a thrown proxy, a `message` getter that throws).

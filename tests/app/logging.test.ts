@@ -149,3 +149,27 @@ test("a Map and a Set log as {} (JSON prints no entries), so their secrets never
   logger.info({ map: new Map([["apiKey", "sk-map"]]), set: new Set([{ token: "tok-set" }]) }, "collections");
   assert.match(raw[0]!, /"map":\{\},"set":\{\}/);
 });
+
+test("values interpolated into the message (%j, %o, %O, an object message) are censored", () => {
+  const { logger, lines, raw } = capturingLogger();
+  const headers = { authorization: "Bearer sk-o" };
+  const options = { toJSON: () => ({ engine: { apiKey: "sk-to-json" } }) };
+  logger.info("engine options %j %o %O %j", { apiKey: "sk-j", model: "m" }, { headers }, [{ password: "pw" }], options);
+  // pino's types want a string message, but it prints an object one as JSON, and untyped callers can pass one.
+  const logUntyped = logger.warn as (...args: unknown[]) => void;
+  logUntyped.call(logger, { device: "d1" }, { secret: "object-message" });
+  const { proxy: revoked, revoke } = Proxy.revocable({}, {});
+  revoke();
+  logger.info("unreadable %j", revoked);
+  for (const line of raw) assert.doesNotMatch(line, /sk-j|sk-o|"pw"|sk-to-json|object-message/);
+  const [formatted, objectMessage, unreadable] = lines();
+  assert.equal(
+    formatted!.msg,
+    'engine options {"apiKey":"[redacted]","model":"m"} {"headers":{"authorization":"[redacted]"}} ' +
+      '[{"password":"[redacted]"}] {"engine":{"apiKey":"[redacted]"}}',
+  );
+  assert.deepEqual(objectMessage!.msg, { secret: "[redacted]" });
+  assert.equal(objectMessage!.device, "d1");
+  assert.match(String(unreadable!.msg), /^unreadable \{"logRedactionFailed":".*revoked.*"\}$/);
+  assert.equal(headers.authorization, "Bearer sk-o");
+});
