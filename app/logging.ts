@@ -1,9 +1,10 @@
 /**
  * Structured logs (pino JSON lines on stdout). Secrets are censored by key name at any depth as a second line of
- * defence: the bridge never logs the config's secrets on purpose, and this catches a secret that reaches a log object
- * by accident (a headers object, a config or engine options object, a property of an error).
+ * defence: the bridge never logs the config's secrets on purpose, and this catches a secret that reaches a log line
+ * by accident (a headers object, a config or engine options object, a property of an error), in each of the three
+ * places pino takes one from: the log object, a child logger's bindings and the values a message interpolates.
  */
-import { type DestinationStream, type LogFn, type Logger, pino } from "pino";
+import { type Bindings, type ChildLoggerOptions, type DestinationStream, type LogFn, type Logger, pino } from "pino";
 import { redactSecrets, redactSecretsInValue } from "./log-redaction.ts";
 
 export interface LoggerOptions {
@@ -18,18 +19,41 @@ export interface LoggerOptions {
 /** Creates the bridge's root logger; components take children (`logger.child({ component: "broker" })`). */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const destination = options.destination ?? pino.destination({ dest: 1, sync: true });
-  return pino(
+  const logger = pino(
     {
       level: options.level ?? "info",
       base: options.base ?? { service: "agent-bridge" },
-      // Every logged object, in every child logger (they inherit the formatter). A child's own bindings are not
-      // walked: pino gives no hook for them, and the bridge binds only ids (`component`, `agent`).
-      formatters: { log: redactSecrets },
+      // Every logged object, in every child logger (they inherit the formatter); `bindings` sees the base only.
+      formatters: { log: redactSecrets, bindings: redactSecrets },
       hooks: { logMethod: censorMessageArguments },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
     destination,
   );
+  censorChildBindings(logger);
+  return logger;
+}
+
+/**
+ * pino runs `formatters.bindings` on the base bindings only, never on a child's (pinojs/pino#1700), and has no hook
+ * that sees a child's bindings before it prints them into every line. So the root's `child` and `setBindings` censor
+ * them first; each child is created from its parent by prototype, so every descendant inherits both.
+ */
+function censorChildBindings(root: Logger): void {
+  const createChild = root.child;
+  const setBindings = root.setBindings;
+  root.child = function childWithCensoredBindings<ChildLevels extends string = never>(
+    this: Logger,
+    bindings: Bindings,
+    childOptions?: ChildLoggerOptions<ChildLevels>,
+  ): Logger<ChildLevels> {
+    const createTyped: (this: Logger, ...args: [Bindings, ChildLoggerOptions<ChildLevels>?]) => Logger<ChildLevels> =
+      createChild;
+    return createTyped.call(this, redactSecrets(bindings), childOptions);
+  };
+  root.setBindings = function setCensoredBindings(this: Logger, bindings: Bindings): void {
+    setBindings.call(this, redactSecrets(bindings));
+  };
 }
 
 /**

@@ -173,3 +173,33 @@ test("values interpolated into the message (%j, %o, %O, an object message) are c
   assert.match(String(unreadable!.msg), /^unreadable \{"logRedactionFailed":".*revoked.*"\}$/);
   assert.equal(headers.authorization, "Bearer sk-o");
 });
+
+test("child logger bindings are censored, in every descendant, after setBindings and in the base bindings", () => {
+  const raw: string[] = [];
+  const logger = createLogger({
+    destination: { write: (line: string) => void raw.push(line) },
+    base: { service: "agent-bridge", secret: "base-secret" },
+  });
+  const child = logger.child({
+    component: "engine",
+    apiKey: "sk-bound",
+    upstream: { headers: { Authorization: "Bearer sk-header" }, toJSON: () => ({ token: "tok-json" }) },
+  });
+  child.child({ agent: "d1", password: "pw-grandchild" }).info("grandchild");
+  child.setBindings({ token: "tok-set-later" });
+  child.info("after setBindings");
+  const { proxy: revoked, revoke } = Proxy.revocable({}, {});
+  revoke();
+  logger.child({ revoked }).info("unreadable binding");
+  for (const line of raw) assert.doesNotMatch(line, /base-secret|sk-bound|sk-header|tok-json|pw-grandchild|tok-set/);
+  const [grandchild, later, unreadable] = raw.map((line) => JSON.parse(line) as Record<string, unknown>);
+  assert.equal(grandchild!.secret, "[redacted]");
+  assert.equal(grandchild!.component, "engine");
+  assert.equal(grandchild!.apiKey, "[redacted]");
+  assert.deepEqual(grandchild!.upstream, { token: "[redacted]" });
+  assert.equal(grandchild!.agent, "d1");
+  assert.equal(grandchild!.password, "[redacted]");
+  assert.equal(later!.token, "[redacted]");
+  assert.match(String(unreadable!.logRedactionFailed), /revoked/);
+  assert.equal(unreadable!.msg, "unreadable binding");
+});
