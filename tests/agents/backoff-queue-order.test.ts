@@ -9,7 +9,6 @@ import { after, describe, test } from "node:test";
 import { ManualClock } from "../support/manual-clock.ts";
 import { settle, tempDir, testRuntime } from "./helpers.ts";
 import { enqueueHeld, LosingAgent, loseNextEvents } from "./losing-events.ts";
-import { SteppingClock } from "./stepping-clock.ts";
 
 const ran: string[] = [];
 
@@ -95,17 +94,16 @@ describe("the queue while an alarm backoff holds some of its items", () => {
 
   test("a wall clock that steps back behind the failure ends the hold instead of stalling the queue for the step", async () => {
     ran.length = 0;
-    const timers = new ManualClock();
-    const clock = new SteppingClock(timers);
+    const clock = new ManualClock();
     const rt = testRuntime(path.join(t.dir, "step-back"), Commands, 5, { clock });
     try {
       await rt.start();
       await enqueueHeld(rt, "d", "A", ran);
-      clock.offsetMs = -3_600_000;
-      await timers.advance(1);
+      clock.stepWall(-3_600_000);
+      await clock.advance(1);
       assert.equal((await rt.call("d", "enqueue", ["B"])).ok, true);
       await settle();
-      await timers.advance(1_000);
+      await clock.advance(1_000);
       assert.deepEqual(ran, ["A", "B"], "both ran, in order, not an hour later");
     } finally {
       loseNextEvents(0);
@@ -115,14 +113,13 @@ describe("the queue while an alarm backoff holds some of its items", () => {
 
   test("a wall clock that steps back behind the failure runs the held item within a minute, with no other event", async () => {
     ran.length = 0;
-    const timers = new ManualClock();
-    const clock = new SteppingClock(timers);
+    const clock = new ManualClock();
     const rt = testRuntime(path.join(t.dir, "step-back-idle"), Commands, 6, { clock });
     try {
       await rt.start();
       await enqueueHeld(rt, "d", "A", ran);
-      clock.offsetMs = -3_600_000;
-      await timers.advance(60_000);
+      clock.stepWall(-3_600_000);
+      await clock.advance(60_000);
       assert.deepEqual(ran, ["A"], "the backoff ended with the step: A ran, not an hour later");
       assert.deepEqual(await rt.call("d", "queued", []), { ok: true, value: [] });
     } finally {

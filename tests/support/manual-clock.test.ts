@@ -116,6 +116,28 @@ describe("the manual clock", () => {
     assert.throws(() => new ManualClock(Number.NaN), /startMs/);
   });
 
+  test("moves its monotonic reading with the wall clock, from 0", async () => {
+    const clock = new ManualClock(5000);
+    assert.equal(clock.monotonicNow(), 0);
+    clock.advanceSync(10);
+    await clock.advance(5);
+    assert.deepEqual([clock.now(), clock.monotonicNow()], [5015, 15]);
+  });
+
+  test("stepWall moves the wall clock alone, either way, and timers keep to the monotonic clock", async () => {
+    const clock = new ManualClock(1_000_000);
+    const r = recorder(clock);
+    r.at("due", 100);
+    clock.stepWall(-3_600_000);
+    assert.deepEqual([clock.now(), clock.monotonicNow(), clock.pending], [1_000_000 - 3_600_000, 0, 1]);
+    clock.stepWall(365 * 86_400_000);
+    assert.equal(clock.pending, 1, "a step forward fires nothing");
+    await clock.advance(100);
+    assert.deepEqual(r.log, [["due", 1_000_100 - 3_600_000 + 365 * 86_400_000]]);
+    assert.equal(clock.monotonicNow(), 100);
+    assert.throws(() => clock.stepWall(Number.NaN), RangeError);
+  });
+
   test("advance lets a promise started by one timer settle before the next timer fires", async () => {
     const clock = new ManualClock(0);
     const log: string[] = [];

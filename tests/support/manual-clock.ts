@@ -1,7 +1,12 @@
 /**
  * The one manual clock of the test suites and benchmarks: time stands still until the test moves it, and timers fire
  * only while it does. It implements the `Clock` the agent runtime, the broker, the engine client and the metrics take
- * (`now`, `setTimeout`, `clearTimeout`), so every suite drives time the same way.
+ * (`now`, `monotonicNow`, `setTimeout`, `clearTimeout`), so every suite drives time the same way.
+ *
+ * Two readings, as on a real gateway: `now()` is the wall clock, `monotonicNow()` the clock that only moves forward
+ * (it starts at 0, as `performance.now()` starts near it, so code that mixes the two readings fails its tests).
+ * `advance` and `advanceSync` move both together; `stepWall` moves the wall clock alone, either way, as NTP or an
+ * operator does, and fires nothing: timers run on the monotonic clock, as Node's do.
  *
  * Moving time, in both forms:
  * - timers fire in the order they fall due (timers due at the same time in the order they were set);
@@ -27,14 +32,17 @@ export const MANUAL_CLOCK_DEFAULT_START_MS = Date.UTC(2026, 0, 1);
 const MAX_TIMERS_PER_STEP = 100_000;
 
 interface Timer {
-  /** Due time, ms since the epoch. */
+  /** Due time on the monotonic clock. */
   at: number;
   fn: () => void;
 }
 
 /** A clock that moves only when the test says so. See the module comment for how timers fire. */
 export class ManualClock implements AgentClock, BrokerClock {
-  #now: number;
+  /** The monotonic reading. */
+  #monotonic = 0;
+  /** What the wall clock reads ahead of the monotonic one. */
+  #wallOffset: number;
   #seq = 0;
   /** Insertion order is setting order, which breaks ties between timers due at the same time. */
   #timers = new Map<number, Timer>();
@@ -42,17 +50,31 @@ export class ManualClock implements AgentClock, BrokerClock {
   /** @param startMs the first value of `now()`, ms since the epoch. Default {@link MANUAL_CLOCK_DEFAULT_START_MS}. */
   constructor(startMs: number = MANUAL_CLOCK_DEFAULT_START_MS) {
     if (!Number.isFinite(startMs)) throw new RangeError(`ManualClock startMs must be a finite number, got ${startMs}`);
-    this.#now = startMs;
+    this.#wallOffset = startMs;
   }
 
   now(): number {
-    return this.#now;
+    return this.#monotonic + this.#wallOffset;
+  }
+
+  monotonicNow(): number {
+    return this.#monotonic;
+  }
+
+  /**
+   * Steps the wall clock alone by `ms`, back when negative (an NTP correction, an operator setting the time): the
+   * monotonic clock, and so every timer, stays where it is.
+   */
+  stepWall(ms: number): void {
+    if (!Number.isFinite(ms))
+      throw new RangeError(`ManualClock can only step the wall clock by a finite ms, got ${ms}`);
+    this.#wallOffset += ms;
   }
 
   /** Sets a timer due `ms` from now; a negative or NaN delay counts as 0 (due at once, fired by the next step). */
   setTimeout(fn: () => void, ms: number): unknown {
     const id = ++this.#seq;
-    this.#timers.set(id, { at: this.#now + (Number.isNaN(ms) ? 0 : Math.max(0, ms)), fn });
+    this.#timers.set(id, { at: this.#monotonic + (Number.isNaN(ms) ? 0 : Math.max(0, ms)), fn });
     return id;
   }
 
@@ -70,7 +92,7 @@ export class ManualClock implements AgentClock, BrokerClock {
   advanceSync(ms: number): void {
     const end = this.#stepEnd(ms);
     for (let fired = 0; this.#fireNext(end); fired++) this.#checkRunaway(fired);
-    this.#now = end;
+    this.#monotonic = end;
   }
 
   /**
@@ -84,13 +106,13 @@ export class ManualClock implements AgentClock, BrokerClock {
       if (!this.#fireNext(end)) break;
       this.#checkRunaway(fired);
     }
-    this.#now = end;
+    this.#monotonic = end;
     await settle();
   }
 
   #stepEnd(ms: number): number {
     if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`ManualClock can only move forward, got ${ms} ms`);
-    return this.#now + ms;
+    return this.#monotonic + ms;
   }
 
   /** Fires the earliest timer due by `end` (the first set among equals); false when none is due. */
@@ -103,7 +125,7 @@ export class ManualClock implements AgentClock, BrokerClock {
     const [id, timer] = next;
     this.#timers.delete(id);
     // Due times never lie in the past (delays are >= 0, time only moves forward); max() keeps time monotonic anyway.
-    this.#now = Math.max(this.#now, timer.at);
+    this.#monotonic = Math.max(this.#monotonic, timer.at);
     timer.fn();
     return true;
   }
