@@ -186,7 +186,7 @@ function drainFailed(cell: AgentCell, err: unknown): void {
 /** The drain stopped: hand a closed cell's rest on, finish a destroy, or tell the runtime the cell is idle. */
 function stopDrain(cell: AgentCell): void {
   cell.running = false;
-  cell.lastActiveMs = cell.core.clock.now();
+  cell.lastActiveMs = cell.core.clock.monotonicNow();
   try {
     if (cell.closed) evacuate(cell);
     else if (destroyDue(cell)) finishDestroy(cell);

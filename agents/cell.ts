@@ -43,6 +43,7 @@ export class AgentCell {
   userDepth = 0;
   running = false;
   closed = false;
+  /** When the agent last finished work, on the monotonic clock: idle eviction counts from it. */
   lastActiveMs: number;
   /** The runtime's LRU order: a higher tick was used more recently (see runtime-registry.ts, cellFor). */
   lruTick = 0;
@@ -84,7 +85,7 @@ export class AgentCell {
     this.id = id;
     this.cls = cls;
     this.core = core;
-    this.lastActiveMs = core.clock.now();
+    this.lastActiveMs = core.clock.monotonicNow();
   }
 
   // ---------- mailbox (cell-mailbox.ts) ----------

@@ -3,6 +3,7 @@ import type { Clock } from "./types.ts";
 /** The real clock. Timers are unref'd where possible: runtime alarms alone never keep a process alive. */
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonicNow: () => performance.now(),
   setTimeout: (fn, ms) => {
     const handle = setTimeout(fn, ms);
     handle.unref?.();

@@ -24,10 +24,9 @@ class HookThrowLog {
   threw(hook: HookName, agentId: string, err: unknown): void {
     // Logging must not throw either: this runs where the runtime's own bookkeeping has to go on.
     try {
-      const now = this.#clock.now();
+      const now = this.#clock.monotonicNow();
       const last = this.#last.get(hook);
-      // A wall clock that stepped back (now < at) ends the quiet time rather than stretching it by the step.
-      if (last !== undefined && now >= last.at && now - last.at < OBSERVER_THROW_LOG_INTERVAL_MS) {
+      if (last !== undefined && now - last.at < OBSERVER_THROW_LOG_INTERVAL_MS) {
         last.unlogged++;
         return;
       }

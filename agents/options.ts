@@ -148,8 +148,13 @@ export function resolveRuntimeOptions(o: RuntimeOptions): ResolvedRuntimeOptions
       fail(`agentClasses[${i}].pattern`, "must be a glob");
     if (typeof entry.agentClass !== "function") fail(`agentClasses[${i}].agentClass`, "must be an Agent subclass");
   }
-  if (o.clock !== undefined && (typeof o.clock.now !== "function" || typeof o.clock.setTimeout !== "function")) {
-    fail("clock", "must have now(), setTimeout() and clearTimeout()");
+  if (
+    o.clock !== undefined &&
+    (typeof o.clock.now !== "function" ||
+      typeof o.clock.monotonicNow !== "function" ||
+      typeof o.clock.setTimeout !== "function")
+  ) {
+    fail("clock", "must have now(), monotonicNow(), setTimeout() and clearTimeout()");
   }
   if (o.random !== undefined && typeof o.random !== "function") fail("random", "must be a function");
   const synchronous = o.synchronous ?? RUNTIME_DEFAULTS.synchronous;

@@ -158,6 +158,7 @@ export async function flushQueue(cell: AgentCell): Promise<void> {
       const policy = retryFromJson(row.retry);
       const attempts = row.attempts + 1;
       if (attempts < policy.maxAttempts) {
+        // A wall time, unlike the runtime's in-memory backoffs: the row keeps it across restarts (see schedules.ts).
         const nextAt = retryAtMs(policy, attempts, cell.core.clock.now(), cell.core.random);
         sql.run("UPDATE _bridge_queue SET attempts = ?, next_at = ? WHERE seq = ?", attempts, nextAt, row.seq);
         cell.alarmDirty = true;

@@ -66,12 +66,12 @@ function armIdleTimer(rt: Runtime): void {
     clearIdleTimer(rt);
     return;
   }
-  armIdleTimerAt(rt, rt.core.clock.now());
+  armIdleTimerAt(rt, rt.core.clock.monotonicNow());
 }
 
 function sweepIdle(rt: Runtime): void {
   if (rt.closing) return;
-  const now = rt.core.clock.now();
+  const now = rt.core.clock.monotonicNow();
   let waiting = false;
   for (const cell of [...rt.cells.values()]) {
     if (cell.lastActiveMs + rt.opts.idleTimeoutMs > now) {

@@ -225,7 +225,8 @@ export async function runDueSchedules(cell: AgentCell): Promise<void> {
       const attempts = current.attempts + 1;
       if (attempts < policy.maxAttempts) {
         // From the failure, not from the run's start: after a callback that took long to fail (a timeout), the
-        // backoff would otherwise be over before it began, and the retry run again at once.
+        // backoff would otherwise be over before it began, and the retry run again at once. A wall time, unlike the
+        // runtime's in-memory backoffs: the row keeps it across restarts and the alarm index orders it among dates.
         const retryAt = retryAtMs(policy, attempts, cell.core.clock.now(), cell.core.random);
         sql.run("UPDATE _bridge_schedules SET attempts = ?, time = ? WHERE id = ?", attempts, retryAt, row.id);
         continue;

@@ -18,9 +18,7 @@ export function startRetryDelayMs(failures: number): number {
 interface StartFailures {
   /** onStart timeouts in a row. */
   failures: number;
-  /** Wall-clock ms of the last one. */
-  at: number;
-  /** Wall-clock ms before which the agent is not woken. */
+  /** Before this (the runtime clock's monotonicNow) the agent is not woken: a step of the wall clock leaves it be. */
   until: number;
   /** The last timeout (BRIDGE_ERR_CALLBACK_TIMEOUT): the cause of each refusal. */
   cause: unknown;
@@ -60,8 +58,7 @@ export class StartBackoff {
     const previous = this.#agents.get(agentId);
     const failures = (previous?.failures ?? 0) + 1;
     const delayMs = startRetryDelayMs(failures);
-    const at = this.#clock.now();
-    this.#agents.set(agentId, { failures, at, until: at + delayMs, cause, refused: 0 });
+    this.#agents.set(agentId, { failures, until: this.#clock.monotonicNow() + delayMs, cause, refused: 0 });
     if (delayMs === 0) return;
     this.#logger.warn(
       { agent: agentId, failures, retryInMs: delayMs, refused: previous?.refused ?? 0 },
@@ -92,7 +89,7 @@ export class StartBackoff {
     const entry = this.#inForce(agentId);
     if (entry === undefined) return null;
     entry.refused++;
-    const retryInMs = entry.until - this.#clock.now();
+    const retryInMs = Math.ceil(entry.until - this.#clock.monotonicNow());
     return new BridgeError(
       AGENT_ERRORS.AGENT_START_TIMEOUT,
       `agent ${agentId} is not started: its onStart did not settle within callbackTimeoutMs ${entry.failures} ` +
@@ -105,7 +102,7 @@ export class StartBackoff {
   /** How long until the agent may be woken again, ms (0: it may be now). */
   remainingMs(agentId: string): number {
     const entry = this.#inForce(agentId);
-    return entry === undefined ? 0 : entry.until - this.#clock.now();
+    return entry === undefined ? 0 : entry.until - this.#clock.monotonicNow();
   }
 
   /** The agent was destroyed: one made again under its id starts with a clean slate. */
@@ -113,16 +110,11 @@ export class StartBackoff {
     if (this.#agents.size > 0) this.#agents.delete(agentId);
   }
 
-  /**
-   * The agent's entry while its backoff holds. A wall clock that reads earlier than the timeout it records (it stepped
-   * back, an NTP correction) ends the backoff, as for the alarm backoff (alarm-index.ts): kept, it would last as long
-   * as the step.
-   */
+  /** The agent's entry while its backoff holds. */
   #inForce(agentId: string): StartFailures | undefined {
     if (this.#agents.size === 0) return undefined;
     const entry = this.#agents.get(agentId);
     if (entry === undefined) return undefined;
-    const now = this.#clock.now();
-    return now >= entry.at && now < entry.until ? entry : undefined;
+    return this.#clock.monotonicNow() < entry.until ? entry : undefined;
   }
 }

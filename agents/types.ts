@@ -12,8 +12,16 @@ export type SqlValue = null | number | bigint | string | Uint8Array | boolean;
 
 /** Injected time: tests pass a fake clock so schedules, retries and idle eviction run without waiting. */
 export interface Clock {
-  /** Milliseconds since the Unix epoch. */
+  /**
+   * Milliseconds since the Unix epoch: the wall clock, for times that are stored, sent or compared with stored ones
+   * (rows' times, alarm dates). It may step either way (NTP, an operator).
+   */
   now(): number;
+  /**
+   * Milliseconds from an arbitrary origin on a clock that never steps (`performance.now()`): for durations measured
+   * inside this process (idle timeouts, backoffs, throttles). Only the difference of two readings means anything.
+   */
+  monotonicNow(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
