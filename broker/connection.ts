@@ -132,7 +132,7 @@ export class DeviceConnection {
    * Created on first use.
    */
   heldDown: HeldDown[] | undefined;
-  /** Until when (ms, the broker's clock) unsubscribed frames are held rather than dropped. */
+  /** Until when (the broker clock's monotonicNow) unsubscribed frames are held rather than dropped. */
   holdUntilMs = 0;
   /** The timer that drops what is still held when the grace period ends (armed only while something is held). */
   holdTimer: unknown;
@@ -149,7 +149,7 @@ export class DeviceConnection {
    */
   lastUpTopic: string | undefined;
   lastUpParsed: UpTopic | undefined;
-  /** When the registry was last told this device was seen (ms, broker clock); touched at most once a second. */
+  /** When the registry was last told this device was seen (monotonicNow); touched at most once a second. */
   touchedAtMs = Number.NEGATIVE_INFINITY;
   /**
    * Down frames handed to aedes (`client.publish`) whose callback has not run yet, i.e. not yet written to the stream.

@@ -157,7 +157,7 @@ export class SessionManager {
       for (const other of earlier) {
         if (!other.hostClosed) {
           // One bound for the whole hand-over of the old session, however its time is split below.
-          const deadlineMs = this.clock.now() + END_HAND_OVER_WAIT_MS;
+          const deadlineMs = this.clock.monotonicNow() + END_HAND_OVER_WAIT_MS;
           await this.readOut(other, deadlineMs);
           // A session whose socket had ended already (its close waits for its messages) ended as its device ended it.
           if (!other.finished) other.markClosing("takeover");
@@ -262,7 +262,7 @@ export class SessionManager {
           connection.abandonHandOvers();
           resolve();
         },
-        Math.max(0, deadlineMs - this.clock.now()),
+        Math.max(0, deadlineMs - this.clock.monotonicNow()),
       );
       void connection.untilHandedOver().then(() => {
         this.clock.clearTimeout(timer);
@@ -273,10 +273,10 @@ export class SessionManager {
 
   /**
    * Before a takeover ends `connection`: resolves once aedes has read what its stream had received, or once the
-   * session ended on its own, or at `deadlineMs` (on the broker's clock). While its agent is busy the read pacer
-   * leaves what the device sent unread in the stream (read-pacer.ts); a device that sent PUBLISHes and a DISCONNECT
-   * and then connected again would otherwise lose them, and its DISCONNECT, to the takeover, though a broker reading
-   * in order would have had them before the new CONNECT. What is still unread at the deadline is dropped.
+   * session ended on its own, or at `deadlineMs` (the broker clock's monotonicNow). While its agent is busy the read
+   * pacer leaves what the device sent unread in the stream (read-pacer.ts); a device that sent PUBLISHes and a
+   * DISCONNECT and then connected again would otherwise lose them, and its DISCONNECT, to the takeover, though a broker
+   * reading in order would have had them before the new CONNECT. What is still unread at the deadline is dropped.
    */
   private async readOut(connection: DeviceConnection, deadlineMs: number): Promise<void> {
     const stream = connection.client.conn as Duplex;
@@ -284,7 +284,7 @@ export class SessionManager {
     if (pacer === undefined) return;
     // A destroyed stream (a DISCONNECT read) waits for its close, which finishes the session with its own reason.
     while (!connection.closed && (pacer.unread > 0 || stream.destroyed)) {
-      const leftMs = deadlineMs - this.clock.now();
+      const leftMs = deadlineMs - this.clock.monotonicNow();
       if (leftMs <= 0) {
         this.logger.warn(
           { device: connection.deviceId, unreadBytes: pacer.unread, waitedMs: END_HAND_OVER_WAIT_MS },
@@ -314,7 +314,7 @@ export class SessionManager {
     connection.closed = true;
     if (this.online.get(connection.deviceId) === connection) this.online.delete(connection.deviceId);
     const done = (connection.openSettled ?? Promise.resolve())
-      .then(() => this.handedOver(connection, this.clock.now() + END_HAND_OVER_WAIT_MS))
+      .then(() => this.handedOver(connection, this.clock.monotonicNow() + END_HAND_OVER_WAIT_MS))
       .then(() => this.serial(connection.deviceId, () => this.closeInHost(connection)))
       // Before the session leaves the live list: a new session of the device waits for what this one settles.
       .then(() => this.down.settle(connection))

@@ -53,12 +53,11 @@ export class ThrottledWarningPerKey {
 
   /** Counts one occurrence under `key`; writes the line (with `count`) when the key's interval passed. */
   note(key: string, facts: Record<string, unknown>): void {
-    const now = this.clock.now();
+    const now = this.clock.monotonicNow();
     const state = this.#keys.get(key);
     if (state !== undefined) {
       state.count++;
-      // A wall clock stepped back (NTP) must not silence the key until it catches up again.
-      if (now >= state.loggedAtMs && now - state.loggedAtMs < this.#intervalMs) return;
+      if (now - state.loggedAtMs < this.#intervalMs) return;
       this.logger[this.#level]({ ...facts, count: state.count }, this.message);
       state.loggedAtMs = now;
       state.count = 0;

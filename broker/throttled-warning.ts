@@ -26,9 +26,8 @@ export class ThrottledWarning {
   /** Counts one occurrence; writes the line (with `count`, occurrences since the last line) when the interval passed. */
   note(facts: Record<string, unknown>): void {
     this.#count++;
-    const now = this.clock.now();
-    // A wall clock stepped back (NTP) must not silence the warning until it catches up again.
-    if (now >= this.#loggedAtMs && now - this.#loggedAtMs < this.intervalMs) return;
+    const now = this.clock.monotonicNow();
+    if (now - this.#loggedAtMs < this.intervalMs) return;
     this.#loggedAtMs = now;
     this.logger[this.level]({ ...facts, count: this.#count }, this.message);
     this.#count = 0;

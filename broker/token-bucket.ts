@@ -1,4 +1,7 @@
-/** A token bucket on an injected clock: `ratePerSec` tokens refill continuously up to `capacity`. */
+/**
+ * A token bucket on an injected clock's monotonic reading: `ratePerSec` tokens refill continuously up to `capacity`,
+ * and a step of the wall clock neither stalls nor fills it.
+ */
 import type { Clock } from "./clock.ts";
 
 export class TokenBucket {
@@ -11,20 +14,20 @@ export class TokenBucket {
     private readonly clock: Clock,
   ) {
     this.tokens = capacity;
-    this.updatedAt = clock.now();
+    this.updatedAt = clock.monotonicNow();
   }
 
   private refill(now: number): void {
-    // A clock that steps backwards must not mint tokens, hence max(0, ...).
+    // An injected clock that went backwards anyway must not take tokens away, hence max(0, ...).
     this.tokens = Math.min(this.capacity, this.tokens + (Math.max(0, now - this.updatedAt) * this.ratePerSec) / 1000);
     this.updatedAt = now;
   }
 
   /**
-   * Takes one token; false when the bucket is empty (the caller refuses the message). `nowMs` saves a clock read when
-   * the caller has just read the same clock.
+   * Takes one token; false when the bucket is empty (the caller refuses the message). `nowMs` (monotonicNow) saves a
+   * clock read when the caller has just read the same clock.
    */
-  take(nowMs: number = this.clock.now()): boolean {
+  take(nowMs: number = this.clock.monotonicNow()): boolean {
     this.refill(nowMs);
     if (this.tokens < 1) return false;
     this.tokens -= 1;
@@ -32,14 +35,14 @@ export class TokenBucket {
   }
 
   /** Tokens in the bucket now (after refilling), possibly fractional. */
-  available(nowMs: number = this.clock.now()): number {
+  available(nowMs: number = this.clock.monotonicNow()): number {
     this.refill(nowMs);
     return this.tokens;
   }
 
   /** True when the bucket has refilled completely: forgetting it changes nothing. */
   isFull(): boolean {
-    this.refill(this.clock.now());
+    this.refill(this.clock.monotonicNow());
     return this.tokens >= this.capacity;
   }
 }

@@ -120,7 +120,7 @@ export function createDownSender(
     // SUBACK, a turn of the loop later (`subscribed`): a frame of a topic with frames still held waits behind them, or
     // it would overtake them.
     if (granted < 0 || isHeld(connection, message.channel)) {
-      const now = clock.now();
+      const now = clock.monotonicNow();
       if (now < connection.holdUntilMs || granted >= 0) {
         connection.heldDown ??= [];
         hold(connection.heldDown, message, requestedQos);
@@ -195,7 +195,7 @@ export function createDownSender(
     },
     flush(connection) {
       connection.ready = true;
-      if (subscribeGraceMs > 0) connection.holdUntilMs = clock.now() + subscribeGraceMs;
+      if (subscribeGraceMs > 0) connection.holdUntilMs = clock.monotonicNow() + subscribeGraceMs;
       const pending = connection.pendingDown;
       connection.pendingDown = undefined;
       for (const { message, qos } of pending ?? []) sender.send(connection, message, qos);

@@ -303,7 +303,8 @@ export function createUplink(deps: UplinkDeps): Uplink {
     topic: string,
     payload: Buffer,
   ): UplinkOutcome | Promise<UplinkOutcome> {
-    const now = clock.now();
+    // Monotonic, for the rate limit and the touch interval; the registry's last_seen is a wall time.
+    const now = clock.monotonicNow();
     if (!connection.bucket.take(now)) {
       connection.rateBreaches++;
       hub.limitBreach(BrokerErrorCode.rateLimited);
@@ -359,7 +360,7 @@ export function createUplink(deps: UplinkDeps): Uplink {
     hub.messageIn(parsed.channel, codec);
     if (connection.registered && now - connection.touchedAtMs >= TOUCH_EVERY_MS) {
       connection.touchedAtMs = now;
-      deps.registry.touch(connection.deviceId, now);
+      deps.registry.touch(connection.deviceId, clock.now());
     }
     return deliver(connection, topic, decoded.message);
   }

@@ -23,7 +23,7 @@ export interface AddressFailuresOptions {
 
 interface AddressState {
   bucket: TokenBucket;
-  /** Refused until then (ms, the clock's); 0 when not blocked. */
+  /** Refused until then (the clock's monotonicNow, so a wall clock step neither ends nor stretches it); 0: never. */
   blockedUntilMs: number;
   /** Verifications of this address running or waiting for a turn. */
   pending: number;
@@ -42,10 +42,10 @@ export class AddressFailures {
     return this.#options.capacity > 0;
   }
 
-  /** Until when (ms) the address is refused; undefined when it is not blocked now. */
+  /** Until when (the clock's monotonicNow) the address is refused; undefined when it is not blocked now. */
   blockedUntil(key: string): number | undefined {
     const state = this.#states.get(key);
-    if (state === undefined || state.blockedUntilMs <= this.#options.clock.now()) return undefined;
+    if (state === undefined || state.blockedUntilMs <= this.#options.clock.monotonicNow()) return undefined;
     return state.blockedUntilMs;
   }
 
@@ -73,7 +73,7 @@ export class AddressFailures {
     if (state === undefined) return;
     state.pending = Math.max(0, state.pending - 1);
     if (failed) {
-      const now = this.#options.clock.now();
+      const now = this.#options.clock.monotonicNow();
       state.bucket.take(now);
       if (state.bucket.available(now) < 1) state.blockedUntilMs = now + this.#options.blockMs;
     }
@@ -101,7 +101,7 @@ export class AddressFailures {
 
   /** An address with nothing pending, not blocked and its allowance full is as good as never seen. */
   #forgetIfIdle(key: string, state: AddressState): void {
-    if (state.pending > 0 || state.blockedUntilMs > this.#options.clock.now()) return;
+    if (state.pending > 0 || state.blockedUntilMs > this.#options.clock.monotonicNow()) return;
     if (state.bucket.isFull()) this.#states.delete(key);
   }
 

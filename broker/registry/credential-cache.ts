@@ -24,6 +24,7 @@ interface Entry {
   /** The stored scrypt hash the secret was verified against. */
   storedHash: string;
   mac: Buffer;
+  /** On the clock's monotonicNow: a step of the wall clock neither keeps nor drops an entry. */
   expiresAtMs: number;
 }
 
@@ -53,7 +54,7 @@ export class CredentialCache {
   has(id: string, storedHash: string, secret: string): boolean {
     const entry = this.#entries.get(id);
     if (entry === undefined) return false;
-    if (entry.storedHash !== storedHash || entry.expiresAtMs <= this.#clock.now()) {
+    if (entry.storedHash !== storedHash || entry.expiresAtMs <= this.#clock.monotonicNow()) {
       this.#entries.delete(id);
       return false;
     }
@@ -72,7 +73,11 @@ export class CredentialCache {
       if (oldest.done === true) break;
       this.#entries.delete(oldest.value);
     }
-    this.#entries.set(id, { storedHash, mac: this.#mac(secret), expiresAtMs: this.#clock.now() + this.#ttlMs });
+    this.#entries.set(id, {
+      storedHash,
+      mac: this.#mac(secret),
+      expiresAtMs: this.#clock.monotonicNow() + this.#ttlMs,
+    });
   }
 
   /** Forgets a device (its secret was rotated or it was removed). */

@@ -61,15 +61,19 @@ describe("ThrottledWarningPerKey", () => {
   });
 });
 
-describe("ThrottledWarningPerKey on a clock stepped back", () => {
-  test("logs a key again at once after the wall clock steps back", () => {
-    let nowMs = 1_000_000;
-    const clock = { now: () => nowMs, setTimeout: () => undefined, clearTimeout: () => {} };
-    const logger = new MemoryLogger();
-    const warning = new ThrottledWarningPerKey(logger, clock, "cut", { intervalMs: 1000 });
-    warning.note("192.0.2.1", {});
-    nowMs -= 3_600_000;
-    warning.note("192.0.2.1", {});
-    assert.equal(logger.lines.length, 2);
-  });
+describe("ThrottledWarningPerKey across a wall clock step", () => {
+  for (const stepMs of [-3_600_000, 365 * 86_400_000]) {
+    test(`keeps each key's interval when the wall clock steps by ${stepMs} ms`, () => {
+      const clock = new ManualClock();
+      const logger = new MemoryLogger();
+      const warning = new ThrottledWarningPerKey(logger, clock, "cut", { intervalMs: 1000 });
+      warning.note("192.0.2.1", {});
+      clock.stepWall(stepMs);
+      warning.note("192.0.2.1", {});
+      assert.equal(logger.lines.length, 1, "still within the key's interval");
+      clock.advanceSync(1000);
+      warning.note("192.0.2.1", {});
+      assert.equal(logger.lines.length, 2);
+    });
+  }
 });

@@ -24,18 +24,20 @@ describe("ThrottledWarning", () => {
   });
 });
 
-describe("ThrottledWarning on a clock stepped back", () => {
-  test("logs again at once after the wall clock steps back, not only once it has caught up", () => {
-    let nowMs = 1_000_000;
-    const clock = { now: () => nowMs, setTimeout: () => undefined, clearTimeout: () => {} };
-    const logger = new MemoryLogger();
-    const warning = new ThrottledWarning(logger, clock, "limit reached", 1000);
-    warning.note({ from: "a" });
-    // An NTP correction of an hour back: the next warning must not wait an hour plus the interval.
-    nowMs -= 3_600_000;
-    warning.note({ from: "b" });
-    assert.equal(logger.lines.length, 2);
-    warning.note({ from: "c" });
-    assert.equal(logger.lines.length, 2, "throttled again from the new time");
-  });
+describe("ThrottledWarning across a wall clock step", () => {
+  for (const stepMs of [-3_600_000, 365 * 86_400_000]) {
+    test(`keeps its interval when the wall clock steps by ${stepMs} ms`, () => {
+      const clock = new ManualClock();
+      const logger = new MemoryLogger();
+      const warning = new ThrottledWarning(logger, clock, "limit reached", 1000);
+      warning.note({ from: "a" });
+      // An NTP correction: back, the warning must not wait an hour more; forward, it must not flood at once.
+      clock.stepWall(stepMs);
+      warning.note({ from: "b" });
+      assert.equal(logger.lines.length, 1, "still within the interval");
+      clock.advanceSync(1000);
+      warning.note({ from: "c" });
+      assert.deepEqual(logger.lines.at(-1)?.obj, { from: "c", count: 2 });
+    });
+  }
 });
