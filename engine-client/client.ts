@@ -338,7 +338,7 @@ class OpenAiEngineClient implements EngineClient {
     finishReason: string,
     firstTokenAt: number | undefined,
   ): void {
-    const now = this.#options.clock.now();
+    const now = this.#options.clock.monotonicNow();
     this.#counters.completed++;
     this.#counters.promptTokens += usage.promptTokens;
     this.#counters.completionTokens += usage.completionTokens;

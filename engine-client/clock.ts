@@ -16,10 +16,19 @@ export interface TimerOptions {
   ref?: boolean;
 }
 
-/** Wall time and timers. */
+/** Wall time, monotonic time and timers. */
 export interface Clock {
-  /** Milliseconds since the Unix epoch. */
+  /**
+   * Milliseconds since the Unix epoch: the wall clock, for dates the client is given or reports (a caller's
+   * `deadline`, an HTTP-date Retry-After, the cooldown ends in `stats()`). It may step either way (NTP, an operator).
+   */
   now(): number;
+  /**
+   * Milliseconds from an arbitrary origin on a clock that never steps (`performance.now()`): for every duration the
+   * client measures (deadlines once accepted, backoffs, holds, cooldowns, probe intervals, queue wait, TTFT). Only
+   * the difference of two readings means anything.
+   */
+  monotonicNow(): number;
   setTimeout(fn: () => void, delayMs: number, options?: TimerOptions): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
 }
@@ -62,6 +71,7 @@ class LongTimer {
  */
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonicNow: () => performance.now(),
   setTimeout: (fn, delayMs, options) => {
     const ref = options?.ref === true;
     if (delayMs > MAX_TIMER_MS) return new LongTimer(fn, delayMs, ref);

@@ -26,7 +26,7 @@ export class ConsumerWatchdog {
   /** Something waits for the consumer. Costs a comparison when something already waited. */
   waiting(): void {
     if (this.#waitingSince !== undefined || this.#stopped) return;
-    this.#waitingSince = this.clock.now();
+    this.#waitingSince = this.clock.monotonicNow();
     if (this.#timer === undefined) this.#arm(this.idleTimeoutMs);
   }
 
@@ -50,7 +50,7 @@ export class ConsumerWatchdog {
   #check(): void {
     this.#timer = undefined;
     if (this.#waitingSince === undefined || this.#stopped) return;
-    const idleMs = this.clock.now() - this.#waitingSince;
+    const idleMs = this.clock.monotonicNow() - this.#waitingSince;
     if (idleMs < this.idleTimeoutMs) {
       this.#arm(this.idleTimeoutMs - idleMs);
       return;

@@ -18,12 +18,12 @@ export interface FairQueueOptions {
   /** A waiting item rises one priority level per this many ms waited; 0 keeps strict priority. Default 0. */
   priorityAgingMs?: number;
   /** Where enqueue and wait times come from. Default: the system clock. */
-  clock?: Pick<Clock, "now">;
+  clock?: Pick<Clock, "monotonicNow">;
 }
 
 interface Entry<T> {
   item: T;
-  /** When it was pushed, by the queue's clock. */
+  /** When it was pushed, by the queue's clock (monotonicNow). */
   enqueuedAt: number;
   /** False once shifted or removed; the level's arrival list drops such entries lazily. */
   waiting: boolean;
@@ -75,7 +75,7 @@ interface Level<T> {
 /** A priority-aware, per-agent round-robin queue whose priorities age while items wait. */
 export class FairQueue<T> {
   readonly #agingMs: number;
-  readonly #clock: Pick<Clock, "now">;
+  readonly #clock: Pick<Clock, "monotonicNow">;
   #levels = new Map<number, Level<T>>();
   /** Priorities in descending order, so ties between equally aged levels go to the higher base priority. */
   #priorities: number[] = [];
@@ -96,7 +96,7 @@ export class FairQueue<T> {
 
   push(agentId: string, priority: number, item: T): void {
     const level = this.#levels.get(priority) ?? this.#addLevel(priority);
-    const entry: Entry<T> = { item, enqueuedAt: this.#clock.now(), waiting: true };
+    const entry: Entry<T> = { item, enqueuedAt: this.#clock.monotonicNow(), waiting: true };
     const entries = level.agents.get(agentId);
     if (entries === undefined) level.agents.set(agentId, [entry]);
     else entries.push(entry);
@@ -146,7 +146,7 @@ export class FairQueue<T> {
   /** The base priority of the level to serve next: highest aged rank of its oldest item, ties to the higher base. */
   #nextLevel(): number | undefined {
     if (this.#agingMs === 0) return this.#priorities[0];
-    const now = this.#clock.now();
+    const now = this.#clock.monotonicNow();
     let best: number | undefined;
     let bestRank = Number.NEGATIVE_INFINITY;
     for (const priority of this.#priorities) {

@@ -46,8 +46,12 @@ export class Replica {
   consecutiveFailures = 0;
   attempts = 0;
   failures = 0;
+  /**
+   * When the current cooldown ends, on the clock's monotonicNow (a step of the wall clock does not move it); `stats()`
+   * reports it as a wall-clock time.
+   */
   cooldownUntil: number | undefined;
-  /** Set while the replica's own Retry-After holds new attempts back; cleared by its timer. */
+  /** While the replica's own Retry-After holds new attempts back: until when (monotonicNow); cleared by its timer. */
   heldUntil: number | undefined;
   #cooldownMs: number;
   #timer: TimerHandle | undefined;
@@ -109,7 +113,7 @@ export class Replica {
   hold(delayMs: number): void {
     if (this.#closed || !(delayMs > 0)) return;
     const ms = Math.min(delayMs, this.options.cooldown.maxCooldownMs);
-    const until = this.options.clock.now() + ms;
+    const until = this.options.clock.monotonicNow() + ms;
     if (this.heldUntil !== undefined && this.heldUntil >= until) return;
     if (this.#holdTimer !== undefined) this.options.clock.clearTimeout(this.#holdTimer);
     this.heldUntil = until;
@@ -150,9 +154,15 @@ export class Replica {
       attempts: this.attempts,
       failures: this.failures,
     };
-    if (this.cooldownUntil !== undefined) stats.cooldownUntil = this.cooldownUntil;
-    if (this.heldUntil !== undefined) stats.heldUntil = this.heldUntil;
+    if (this.cooldownUntil !== undefined) stats.cooldownUntil = this.#wallTime(this.cooldownUntil);
+    if (this.heldUntil !== undefined) stats.heldUntil = this.#wallTime(this.heldUntil);
     return stats;
+  }
+
+  /** A monotonicNow reading as the wall clock reads it now: what is left of a wait, counted from the current date. */
+  #wallTime(monotonicMs: number): number {
+    const { clock } = this.options;
+    return Math.round(clock.now() + (monotonicMs - clock.monotonicNow()));
   }
 
   /** `GET /health` answered 200 within `timeoutMs` on the client's clock (health-check.ts); never rejects. */
@@ -170,7 +180,7 @@ export class Replica {
 
   #coolDown(): void {
     this.state = "cooling";
-    this.cooldownUntil = this.options.clock.now() + this.#cooldownMs;
+    this.cooldownUntil = this.options.clock.monotonicNow() + this.#cooldownMs;
     this.onStateChange(this);
     this.#timer = this.options.clock.setTimeout(() => void this.#probe(), this.#cooldownMs);
   }

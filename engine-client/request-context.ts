@@ -29,7 +29,17 @@ export interface AbortSource {
 export class RequestContext implements AbortSource {
   readonly agentId: string;
   readonly priority: number;
+  /**
+   * When the request times out, ms since the epoch: the caller's `deadline` or its `timeoutMs` from the moment the
+   * client accepted the call, whichever is earlier. What its TIMEOUT error reports; `deadlineAt` is what times it.
+   */
   readonly deadline: number | undefined;
+  /**
+   * The same moment on the clock's monotonicNow, fixed when the call is accepted: a step of the wall clock while the
+   * request runs neither expires it at once nor stretches it.
+   */
+  readonly deadlineAt: number | undefined;
+  /** When the client accepted the call, on the clock's monotonicNow: where its durations (TTFT, duration) start. */
   readonly startedAt: number;
   #aborted = false;
   #reason: unknown;
@@ -52,11 +62,12 @@ export class RequestContext implements AbortSource {
   ) {
     this.agentId = options.agentId;
     this.priority = options.priority ?? 0;
-    this.startedAt = clock.now();
+    const wallNow = clock.now();
+    this.startedAt = clock.monotonicNow();
     // A relative budget is turned into a deadline on this client's clock; the earlier of the two wins.
     const budget =
       typeof options.timeoutMs === "number" && Number.isFinite(options.timeoutMs)
-        ? this.startedAt + options.timeoutMs
+        ? wallNow + options.timeoutMs
         : undefined;
     this.deadline =
       options.deadline === undefined
@@ -64,6 +75,7 @@ export class RequestContext implements AbortSource {
         : budget === undefined
           ? options.deadline
           : Math.min(budget, options.deadline);
+    this.deadlineAt = this.deadline === undefined ? undefined : this.startedAt + (this.deadline - wallNow);
     this.#external = options.signal;
     // Checked now, as adding the listener would, though the listener itself may come later: a caller's wrong argument
     // is a throw of its call (a rejection of it, for the client's async methods), never one of an immediate.
@@ -82,7 +94,7 @@ export class RequestContext implements AbortSource {
    * effect here.
    */
   arm(): void {
-    this.#arm(this.clock.now());
+    this.#arm(this.clock.monotonicNow());
   }
 
   #arm(now: number): void {
@@ -93,17 +105,17 @@ export class RequestContext implements AbortSource {
     // The context itself listens (handleEvent): no closure per request.
     this.#external?.addEventListener("abort", this, { once: true });
     // Ref'd: a request waiting in the queue has no socket to keep the process alive until its deadline.
-    if (this.deadline !== undefined) {
-      this.#deadlineTimer = this.clock.setTimeout(() => this.abort(this.#timeoutError()), this.deadline - now, {
+    if (this.deadlineAt !== undefined) {
+      this.#deadlineTimer = this.clock.setTimeout(() => this.abort(this.#timeoutError()), this.deadlineAt - now, {
         ref: true,
       });
     }
   }
 
-  /** Aborts when the caller's signal has fired or the deadline is no later than `now`. */
+  /** Aborts when the caller's signal has fired or the deadline is no later than `now` (monotonicNow). */
   #abortIfOver(now: number): void {
     if (this.#external?.aborted === true) this.abort(cancelledError(this.#external.reason));
-    else if (this.deadline !== undefined && this.deadline <= now) this.abort(this.#timeoutError());
+    else if (this.deadlineAt !== undefined && this.deadlineAt <= now) this.abort(this.#timeoutError());
   }
 
   get aborted(): boolean {
@@ -205,7 +217,7 @@ export class RequestContext implements AbortSource {
   #timeoutError() {
     return engineError(ENGINE_ERROR_CODES.timeout, `engine request passed its deadline`, {
       deadline: this.deadline,
-      elapsedMs: this.clock.now() - this.startedAt,
+      elapsedMs: Math.round(this.clock.monotonicNow() - this.startedAt),
     });
   }
 }

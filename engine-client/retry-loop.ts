@@ -78,7 +78,7 @@ export async function withAttempts<T>(
       lastError = failed.error;
       await ctx.sleep(delayMs);
     }
-    const queuedAt = clock.now();
+    const queuedAt = clock.monotonicNow();
     let replica: Replica;
     try {
       // A free slot is taken without waiting, so the attempt below starts in this same turn.
@@ -92,7 +92,7 @@ export async function withAttempts<T>(
     notify(observer, "onDispatch", {
       agentId: ctx.agentId,
       replica: replica.key,
-      queueWaitMs: clock.now() - queuedAt,
+      queueWaitMs: clock.monotonicNow() - queuedAt,
       attempt: n,
     });
     try {
@@ -127,6 +127,7 @@ function retryDelayMs(
   // Back-pressure is a live replica asking for patience, not a sick one: it never cools the replica down.
   if (retryable && !backPressure) replica.recordFailure();
   const retryAfter = err instanceof BridgeError ? err.details.retryAfter : undefined;
+  // The wall clock: a Retry-After may be an HTTP date, which only the wall clock can turn into a wait.
   const retryAfterMs = parseRetryAfterMs(typeof retryAfter === "string" ? retryAfter : undefined, clock.now());
   // The replica asked everyone, not just this request, to come back later: hold its new attempts until then.
   if (backPressure && retryAfterMs !== undefined) replica.hold(retryAfterMs);
@@ -139,7 +140,7 @@ function retryDelayMs(
     retryAfterMs ?? 0,
     fullJitterDelayMs(n, retry.baseDelayMs, retry.maxDelayMs, options.random),
   );
-  if (ctx.deadline !== undefined && clock.now() + delayMs >= ctx.deadline) throw err;
+  if (ctx.deadlineAt !== undefined && clock.monotonicNow() + delayMs >= ctx.deadlineAt) throw err;
   onRetry();
   const code = err instanceof BridgeError ? err.code : ENGINE_ERROR_CODES.unavailable;
   notify(observer, "onRetry", { agentId: ctx.agentId, replica: replica.key, attempt: n, delayMs, code });

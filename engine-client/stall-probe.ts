@@ -42,7 +42,7 @@ export class StallProbe {
   /** A request's deadline passed before the replica sent headers: probe it, unless a probe runs or ran too recently. */
   suspect(): void {
     if (this.#closed || this.#running || !this.target.inRotation) return;
-    const now = this.options.clock.now();
+    const now = this.options.clock.monotonicNow();
     if (this.#lastStartedAt !== undefined && now - this.#lastStartedAt < this.options.intervalMs) return;
     this.#lastStartedAt = now;
     this.#running = true;

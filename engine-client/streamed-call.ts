@@ -97,7 +97,7 @@ export class StreamedCall {
         // listener on the caller's signal, its place among the client's running requests. close() ends it again.
         host.end(ctx);
       } else if (this.#firstTokenAt === undefined) {
-        this.#firstTokenAt = host.options.clock.now();
+        this.#firstTokenAt = host.options.clock.monotonicNow();
         notify(host.options.observer, "onFirstToken", {
           agentId: ctx.agentId,
           replica: key,

@@ -27,6 +27,7 @@ const timers = new Map<number, { delayMs: number; fn: () => void }>();
 let timerSeq = 0;
 const agentTime: Clock = {
   now: () => Date.now(),
+  monotonicNow: () => performance.now(),
   setTimeout: (fn, delayMs) => {
     timers.set(++timerSeq, { delayMs, fn });
     return timerSeq;

@@ -1,7 +1,8 @@
 /**
- * The engine client measures queue wait and time to first token on the bridge's clock, the wall clock by default. A
- * clock set back while a request waits (an NTP step, an operator fixing the time) made both negative: the histograms'
- * `_sum` went down, which Prometheus reads as a counter reset, and the dashboard showed a negative mean TTFT.
+ * The engine client measures queue wait and time to first token on the bridge clock's monotonic reading. Read from
+ * the wall clock, a clock set back while a request waits (an NTP step, an operator fixing the time) made both
+ * negative: the histograms' `_sum` went down, which Prometheus reads as a counter reset, and the dashboard showed a
+ * negative mean TTFT.
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
@@ -20,6 +21,7 @@ function steppingBackClock(): Clock {
       t -= 1000;
       return t;
     },
+    monotonicNow: () => performance.now(),
     setTimeout: (fn, delayMs) => setTimeout(fn, delayMs),
     clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
   };

@@ -120,6 +120,7 @@ describe("a streamed call sent at once, after its request was written", () => {
     };
     const clock: Clock = {
       now: () => systemClock.now(),
+      monotonicNow: () => systemClock.monotonicNow(),
       setTimeout: (fn, ms, options) => {
         // The deadline: what is left of the budget when it is armed (a millisecond may have passed).
         note(ms > 3_590_000 ? "deadline timer" : `timer ${ms} ms`);

@@ -136,6 +136,7 @@ describe("engine client faults", () => {
     // on reading the 429's body is not a delay of the request: it keeps real time (the body ends long before).
     const clock: Clock = {
       now: () => Date.now(),
+      monotonicNow: () => performance.now(),
       setTimeout: (fn, ms) => {
         if (ms === ERROR_BODY_TIMEOUT_MS) return setTimeout(fn, ms);
         if (ms < consumerIdleTimeoutMs / 2) delays.push(ms);

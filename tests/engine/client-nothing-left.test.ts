@@ -40,6 +40,10 @@ class TrackingClock implements Clock {
     return Date.now();
   }
 
+  monotonicNow(): number {
+    return performance.now();
+  }
+
   setTimeout(fn: () => void, delayMs: number, options?: TimerOptions): TimerHandle {
     const id = ++this.#seq;
     const handle = systemClock.setTimeout(

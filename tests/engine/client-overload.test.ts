@@ -27,6 +27,7 @@ function recordingClock(fireBelowMs = 100_000): Clock & { delays: number[] } {
   return {
     delays,
     now: () => Date.now(),
+    monotonicNow: () => performance.now(),
     setTimeout: (fn, ms) => {
       delays.push(ms);
       return ms < fireBelowMs ? setTimeout(fn, 1) : undefined;
@@ -207,6 +208,7 @@ describe("a replica's Retry-After holds new attempts", () => {
     let seq = 0;
     const clock: Clock = {
       now: () => Date.now(),
+      monotonicNow: () => performance.now(),
       setTimeout: (fn, ms) => {
         timers.set(++seq, { ms, fn });
         return seq;
