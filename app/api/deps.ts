@@ -139,6 +139,9 @@ export interface OperatorDeps {
   agentClassFallback?: (device: OperatorDeviceRecord) => string | null;
   /** The operator API token (see `loadOrCreateApiToken`). */
   apiToken: string;
-  /** Wall clock for responses; default `Date.now`. */
-  clock?: { now(): number };
+  /**
+   * The bridge's clock: `now()`, the wall clock of responses (`serverTime`, default `Date.now`), and `monotonicNow()`,
+   * a clock that never steps, for how long an answer is cached (default `performance.now()`).
+   */
+  clock?: { now(): number; monotonicNow(): number };
 }

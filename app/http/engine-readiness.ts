@@ -37,8 +37,8 @@ export interface EngineReadinessBody {
 }
 
 export interface EngineReadinessOptions {
-  /** Time source of the reuse window. Default: `Date`. */
-  clock?: { now(): number };
+  /** Time source of the reuse window, a clock that never steps. Default: `performance.now()`. */
+  clock?: { monotonicNow(): number };
   /** How long a finished health round answers later probes, ms. Default 1000. */
   reuseMs?: number;
 }
@@ -56,28 +56,20 @@ export function engineReadinessCheck(
   engine: Pick<EngineClient, "health"> | undefined,
   options: EngineReadinessOptions = {},
 ): ReadinessCheck {
-  const clock = options.clock ?? Date;
+  const clock = options.clock ?? { monotonicNow: () => performance.now() };
   const reuseMs = options.reuseMs ?? 1000;
   let current: Promise<ReadinessCheckResult> | undefined;
   let settledAt: number | undefined;
   return () => {
-    if (current !== undefined && (settledAt === undefined || isFresh(clock.now() - settledAt, reuseMs))) return current;
+    if (current !== undefined && (settledAt === undefined || clock.monotonicNow() - settledAt < reuseMs))
+      return current;
     settledAt = undefined;
     const round = checkEngine(engine).finally(() => {
-      if (current === round) settledAt = clock.now();
+      if (current === round) settledAt = clock.monotonicNow();
     });
     current = round;
     return round;
   };
-}
-
-/**
- * A round that settled `ageMs` ago still answers. A negative age is a wall clock stepped back (NTP, an operator):
- * the round is not that much younger than now, and reusing it until the clock caught up again (an hour, for a
- * step of an hour) would hide every change of the engine meanwhile, so it is stale.
- */
-function isFresh(ageMs: number, reuseMs: number): boolean {
-  return ageMs >= 0 && ageMs < reuseMs;
 }
 
 /** No engine to ask: nothing in the answer is internal, so both views say the same. */

@@ -3,7 +3,8 @@ import { after, before, test } from "node:test";
 import Fastify from "fastify";
 import type { ChatStreamEvent } from "../../agents/engine.ts";
 import type { OperatorDeps } from "../../app/api/deps.ts";
-import { registerFleetRoutes } from "../../app/api/routes/fleet.ts";
+import { ENGINE_HEALTH_CACHE_MS, registerFleetRoutes } from "../../app/api/routes/fleet.ts";
+import { ManualClock } from "../support/manual-clock.ts";
 import { AUTH, type ApiFixture, createApiFixture } from "./helpers.ts";
 
 let probes = 0;
@@ -54,47 +55,50 @@ test("a failing health probe is shown as unhealthy, not as an API error", async 
   assert.match(String(view.engine.health.error), /connection refused/);
 });
 
-test("a wall clock stepped back does not keep the fleet view on its last engine health", async () => {
-  let nowMs = Date.UTC(2026, 0, 1);
-  let healthProbes = 0;
-  const deps: OperatorDeps = {
-    runtime: {
-      call: async () => ({ ok: true, value: null }),
-      directory: { list: () => [] },
-      stats: () => ({ active: 0, hibernated: 0, mailboxDepth: 0, commits: 0 }),
-      destroyAgent: async () => false,
-      closed: false,
-    },
-    registry: {
-      add: async () => ({ status: "invalid", field: "id", message: "not in this test" }),
-      get: () => undefined,
-      list: () => [],
-      count: () => 0,
-      remove: () => false,
-    },
-    broker: { isOnline: () => false, connectedDevices: () => [] },
-    engine: {
-      health: async () => {
-        healthProbes++;
-        return { status: "ok", replicas: [] };
+for (const stepMs of [-3_600_000, 365 * 86_400_000]) {
+  test(`a wall clock step of ${stepMs} ms neither keeps nor drops the cached engine health`, async () => {
+    const clock = new ManualClock();
+    let healthProbes = 0;
+    const deps: OperatorDeps = {
+      runtime: {
+        call: async () => ({ ok: true, value: null }),
+        directory: { list: () => [] },
+        stats: () => ({ active: 0, hibernated: 0, mailboxDepth: 0, commits: 0 }),
+        destroyAgent: async () => false,
+        closed: false,
       },
-      stats: () => ({}),
-    },
-    apiToken: "fleet-clock-token-0123456789",
-    clock: { now: () => nowMs },
-  };
-  const app = Fastify();
-  registerFleetRoutes(app, deps);
-  try {
-    await app.inject({ method: "GET", url: "/fleet" });
-    assert.equal(healthProbes, 1);
-    // NTP steps the clock back an hour: the cached answer is not an hour younger than the request.
-    nowMs -= 3_600_000;
-    await app.inject({ method: "GET", url: "/fleet" });
-    assert.equal(healthProbes, 2, "an answer cached 'in the future' is not reused");
-    await app.inject({ method: "GET", url: "/fleet" });
-    assert.equal(healthProbes, 2, "the new answer is cached as usual");
-  } finally {
-    await app.close();
-  }
-});
+      registry: {
+        add: async () => ({ status: "invalid", field: "id", message: "not in this test" }),
+        get: () => undefined,
+        list: () => [],
+        count: () => 0,
+        remove: () => false,
+      },
+      broker: { isOnline: () => false, connectedDevices: () => [] },
+      engine: {
+        health: async () => {
+          healthProbes++;
+          return { status: "ok", replicas: [] };
+        },
+        stats: () => ({}),
+      },
+      apiToken: "fleet-clock-token-0123456789",
+      clock,
+    };
+    const app = Fastify();
+    registerFleetRoutes(app, deps);
+    try {
+      await app.inject({ method: "GET", url: "/fleet" });
+      assert.equal(healthProbes, 1);
+      // NTP steps the clock: the answer is cached for ENGINE_HEALTH_CACHE_MS all the same.
+      clock.stepWall(stepMs);
+      await app.inject({ method: "GET", url: "/fleet" });
+      assert.equal(healthProbes, 1, "the cached answer is still fresh");
+      clock.advanceSync(ENGINE_HEALTH_CACHE_MS);
+      await app.inject({ method: "GET", url: "/fleet" });
+      assert.equal(healthProbes, 2, "and stale once its time is over");
+    } finally {
+      await app.close();
+    }
+  });
+}

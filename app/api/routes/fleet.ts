@@ -23,15 +23,14 @@ export const ENGINE_HEALTH_CACHE_MS = 5000;
 
 export function registerFleetRoutes(api: FastifyInstance, deps: OperatorDeps): void {
   const now = () => (deps.clock ?? Date).now();
+  const monotonicNow = () => deps.clock?.monotonicNow() ?? performance.now();
   const guardMs =
     (deps.engineHealthCheckTimeoutMs ?? DEFAULT_ENGINE_HEALTH_CHECK_TIMEOUT_MS) + ENGINE_HEALTH_GUARD_MARGIN_MS;
   let cached: { at: number; health: Promise<JsonValue> } | undefined;
   const health = (engine: NonNullable<OperatorDeps["engine"]>): Promise<JsonValue> => {
-    // A negative age is a wall clock stepped back: without its own check the answer would be kept until the clock
-    // caught up again (an hour, for a step of an hour), hiding every change of the engine meanwhile.
-    const ageMs = cached === undefined ? -1 : now() - cached.at;
-    if (cached === undefined || ageMs < 0 || ageMs >= ENGINE_HEALTH_CACHE_MS) {
-      cached = { at: now(), health: probe(engine, guardMs) };
+    // Aged on the monotonic clock: on the wall clock a step back kept the answer for as long as the step.
+    if (cached === undefined || monotonicNow() - cached.at >= ENGINE_HEALTH_CACHE_MS) {
+      cached = { at: monotonicNow(), health: probe(engine, guardMs) };
     }
     return cached.health;
   };
