@@ -13,7 +13,9 @@ export const ALARM_RECHECK_MS = 60_000;
 
 /**
  * An agent's alarm backoff: the work that was due when its event failed as a whole (due at or before
- * `heldThrough`, wall-clock ms, the time of that failure) waits until `until`; work due later is not held.
+ * `heldThrough`, wall-clock ms, the time of that failure) waits until `until`; work due later is not held. Wall-clock
+ * times though kept in memory, unlike the runtime's other backoffs: they are compared with the stored due times of
+ * schedules and queue items and set the agent's alarm (a step back is handled in #backoffInForce).
  */
 export interface AlarmBackoff {
   readonly heldThrough: number;
