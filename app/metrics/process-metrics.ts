@@ -7,6 +7,7 @@
  */
 import perfHooks, { type IntervalHistogram, type PerformanceObserver } from "node:perf_hooks";
 import { collectDefaultMetrics, type Registry } from "prom-client";
+import { delayBeyondInterval } from "./event-loop-delay.ts";
 
 /** How often the event-loop delay monitor samples, ms (prom-client's default: 10). */
 export const EVENT_LOOP_SAMPLE_MS = 100;
@@ -38,7 +39,8 @@ export function collectProcessMetrics(registry: Registry): ProcessMetrics {
   perfHooks.monitorEventLoopDelay = (options) => {
     const monitor = monitorEventLoopDelay(options);
     monitors.push(monitor);
-    return monitor;
+    // What prom-client reads: the delay beyond the sampling interval, not the interval itself (event-loop-delay.ts).
+    return delayBeyondInterval(monitor, options?.resolution ?? EVENT_LOOP_SAMPLE_MS);
   };
   perfHooks.PerformanceObserver = class extends Observer {
     constructor(callback: ConstructorParameters<typeof Observer>[0]) {
