@@ -10,6 +10,7 @@ import type { DeviceConnection } from "./connection.ts";
 import { logErrorFrame } from "./error-frame-log.ts";
 import { BrokerErrorCode } from "./errors.ts";
 import { handleUp } from "./handlers/index.ts";
+import { decodeRefusalMessage } from "./json-text-hint.ts";
 import type { ObserverHub } from "./observer.ts";
 import type { BrokerLimits, BrokerLogger } from "./options.ts";
 import { readPacing } from "./read-pacer.ts";
@@ -350,7 +351,12 @@ export function createUplink(deps: UplinkDeps): Uplink {
     const decoded = decodeUp(codec, parsed.channel, payload, decodeLimits);
     if (!decoded.ok) {
       hub.decodeError(decoded.code);
-      refuse(connection, topic, decoded.code, decoded.message, codec);
+      // A suffix says what the device meant to send; without one, JSON text read as CBOR or protobuf is named as such.
+      const msg =
+        parsed.codec === undefined
+          ? decodeRefusalMessage(codec, parsed.channel, payload, decoded.message)
+          : decoded.message;
+      refuse(connection, topic, decoded.code, msg, codec);
       return ACK;
     }
     // What the device's latest message was in hints at what it speaks: its down frames use that only when nothing is
