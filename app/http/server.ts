@@ -6,6 +6,7 @@ import type { Server as NodeServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import type { Logger } from "pino";
+import { BridgeError } from "../../errors/index.ts";
 import { API_ERROR_CODES, sendError } from "../api/errors.ts";
 import { API_MAX_PARAM_LENGTH } from "../api/register.ts";
 import type { ReadinessCheck } from "./engine-readiness.ts";
@@ -185,7 +186,18 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   return {
     app,
     async listen() {
-      await app.listen({ host: options.host, port: options.port });
+      try {
+        await app.listen({ host: options.host, port: options.port });
+      } catch (cause) {
+        // Node's own words name neither the server nor the setting; the MQTT listeners' failure names theirs.
+        const reason = cause instanceof Error ? cause.message : String(cause);
+        throw new BridgeError(
+          "BRIDGE_ERR_HTTP_LISTEN",
+          `cannot listen for the operator HTTP server on ${options.host}:${options.port} (http.host, http.port): ${reason}`,
+          { host: options.host, port: options.port },
+          { cause },
+        );
+      }
       const address = app.server.address() as AddressInfo;
       return { host: address.address, port: address.port };
     },

@@ -88,6 +88,26 @@ describe("bridge lifecycle", () => {
     }
   });
 
+  test("an operator HTTP port already in use is named as the operator HTTP server's, with its code", async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const args = [...loopbackStartArgs(dataDir).slice(0, -1), String(port)];
+      const result = runCli(args);
+      assert.equal(result.status, 1);
+      const failure = /"msg":"bridge failed to start"/;
+      assert.match(result.stdout, failure);
+      const line = result.stdout.split("\n").find((l) => failure.test(l)) ?? "";
+      const err = (JSON.parse(line) as { err: { code: string; message: string } }).err;
+      assert.equal(err.code, "BRIDGE_ERR_HTTP_LISTEN");
+      assert.match(err.message, new RegExp(`^cannot listen for the operator HTTP server on 127\\.0\\.0\\.1:${port} `));
+      assert.match(err.message, /\(http\.host, http\.port\): listen EADDRINUSE/);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
+  });
+
   test("an upgrade on an unknown path is refused with 404 and the server keeps serving", async () => {
     const bridge = await startBridgeProcess({ dataDir });
     try {
