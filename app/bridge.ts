@@ -4,7 +4,6 @@
  * hands them to the lifecycle (app/bridge/lifecycle.ts), which starts and stops them in the right order. Nothing
  * acknowledged is lost at any step of a stop: acks follow commits.
  */
-import { mkdirSync } from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
 import { type AgentRuntime, type Clock, createRuntime } from "../agents/index.ts";
@@ -21,6 +20,7 @@ import { engineClientInit } from "./bridge/engine-init.ts";
 import { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
 import { type BridgeTap, tapHost } from "./bridge/tap.ts";
 import { type BridgeAddresses, BridgeLifecycle, type LifecycleParts } from "./bridge/lifecycle.ts";
+import { makeDataDir } from "./bridge/data-dir.ts";
 import { proxyProtocolOf, readTlsFiles } from "./bridge/listeners.ts";
 import { stopGraces } from "./bridge/stop-graces.ts";
 import type { BridgeConfig } from "./config/index.ts";
@@ -85,7 +85,7 @@ export interface Bridge {
  * }
  */
 export async function createBridge(config: BridgeConfig, options: BridgeOptions): Promise<Bridge> {
-  mkdirSync(config.dataDir, { recursive: true });
+  makeDataDir(config.dataDir);
   // One bridge per data directory, locked before anything in it is opened (app/bridge/data-dir-lock.ts).
   const lock = acquireDataDirLock(config.dataDir);
   const opened = new OpenedParts();

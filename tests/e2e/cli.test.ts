@@ -84,6 +84,22 @@ describe("agent-bridge CLI", () => {
       `config error: http.port must be an integer from 0 to 65535 (from config file ${file})`,
     );
   });
+
+  test("a data directory path that is a file stops start with a config error naming dataDir, not a stack", () => {
+    const file = `${dataDir}/not-a-dir`;
+    fs.writeFileSync(file, "");
+    const args = ["start", "--host", "127.0.0.1", "--mqtt-port", "0", "--http-port", "0"];
+    const onFile = runCli([...args, "--data-dir", file]);
+    assert.equal(onFile.status, 2, onFile.stdout);
+    assert.equal(onFile.stdout, "", "no log line: nothing started");
+    assert.equal(onFile.stderr.trim(), `config error: dataDir ${file} is a file, not a directory (from --data-dir)`);
+    const under = runCli(args, { BRIDGE_DATA_DIR: `${file}/data` });
+    assert.equal(under.status, 2, under.stdout);
+    assert.equal(
+      under.stderr.trim(),
+      `config error: dataDir ${file}/data cannot be created: part of its path is a file (from BRIDGE_DATA_DIR)`,
+    );
+  });
 });
 
 describe("agent-bridge simulator commands", () => {
