@@ -19,9 +19,13 @@ export function buildProgram(): Command {
   registerStartCommand(program);
   registerDevicesCommand(program);
   registerToolCommands(program);
+  // Each command's usage error points at its own help: the top-level help lists neither a subcommand's arguments
+  // nor its flags.
   for (const cmd of program.commands) {
-    cmd.exitOverride();
-    for (const sub of cmd.commands) sub.exitOverride();
+    cmd.exitOverride().showHelpAfterError(`(run agent-bridge ${cmd.name()} --help for usage)`);
+    for (const sub of cmd.commands) {
+      sub.exitOverride().showHelpAfterError(`(run agent-bridge ${cmd.name()} ${sub.name()} --help for usage)`);
+    }
   }
   return program;
 }

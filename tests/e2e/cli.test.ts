@@ -65,6 +65,17 @@ describe("agent-bridge CLI", () => {
     assert.match(flag.stderr, /unknown option '--no-such-flag'/);
   });
 
+  test("a usage error in a subcommand points at that subcommand's help, which lists its arguments and flags", () => {
+    const missing = runCli(["devices", "rm"]);
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /missing required argument 'id'\n\(run agent-bridge devices rm --help for usage\)/);
+    const unknown = runCli(["devices", "ad", "x"]);
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /\(run agent-bridge devices --help for usage\)/);
+    const flag = runCli(["start", "--no-such-flag"]);
+    assert.match(flag.stderr, /\(run agent-bridge start --help for usage\)/);
+  });
+
   test("a bad setting stops start with exit code 2 and a line naming the field and its source", () => {
     const fromEnv = runCli(["start", "--data-dir", dataDir], { BRIDGE_MQTT_PORT: "99999" });
     assert.equal(fromEnv.status, 2);
