@@ -306,7 +306,9 @@ export async function runSimCli(
   argv: readonly string[],
   io: SimCliIo = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
+  // Named as a user types it: this runs as `agent-bridge sim` (app/cli/tools.ts passes the arguments through).
   const command = createSimCommand()
+    .name("agent-bridge sim")
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
   let flags: RawFlags;

@@ -20,7 +20,8 @@ export async function runEngineSimCli(
   argv: string[],
   io: { log: (line: string) => void; handleSignals: boolean } = { log: console.log, handleSignals: true },
 ): Promise<EngineSimulator> {
-  const program = new Command("engine-sim")
+  // Named as a user types it: this runs as `agent-bridge engine-sim` (app/cli/tools.ts passes the arguments through).
+  const program = new Command("agent-bridge engine-sim")
     .description("Run the OpenAI-compatible engine simulator (vLLM-shaped) for tests, demos and benchmarks")
     .option("--host <host>", "interface to bind", "127.0.0.1")
     .option("--port <port>", "TCP port (0 picks one)", number, 8000)
