@@ -3,15 +3,16 @@
  * the bridge runs (the registry is shared through SQLite WAL), so no restart is needed to add a device. `rm --purge`
  * also removes the agent's data, and only while no bridge runs (devices-purge.ts).
  */
-import { existsSync, mkdirSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import path from "node:path";
 import type { Command } from "commander";
 import { CODEC_NAMES, type CodecName } from "../../codecs/frames.ts";
 import type { DeviceRecord, DeviceRegistry } from "../../broker/registry/index.ts";
 import { DEVICE_ID_RULE, isValidDeviceId } from "../../codecs/index.ts";
+import { makeDataDir } from "../bridge/data-dir.ts";
 import { agentDatabaseFile, REGISTRY_FILE } from "../bridge/layout.ts";
 import type { BridgeConfig } from "../config/index.ts";
-import { loadConfigOrExit } from "./config-flags.ts";
+import { exitOnConfigError, loadConfigOrExit, loadConfigWithSourcesOrExit } from "./config-flags.ts";
 import type { AgentClassFallback } from "../bridge/agent-class-fallback.ts";
 import { requireServedAgentClass, servedAgentClasses } from "./devices-agent-class.ts";
 import { addBatch, batchIds } from "./devices-batch.ts";
@@ -30,8 +31,15 @@ async function openRegistry(
   use: "provision" | "existing",
   config: BridgeConfig = loadConfigOrExit(flags),
 ): Promise<DeviceRegistry> {
-  if (use === "provision") mkdirSync(config.dataDir, { recursive: true });
-  else if (!statSync(config.dataDir, { throwIfNoEntry: false })?.isDirectory()) {
+  if (use === "provision") {
+    try {
+      makeDataDir(config.dataDir);
+    } catch (err) {
+      // A path that cannot be a directory: one `config error:` line naming dataDir, as `start` prints it.
+      exitOnConfigError(err, loadConfigWithSourcesOrExit(flags).sources);
+      throw err;
+    }
+  } else if (!statSync(config.dataDir, { throwIfNoEntry: false })?.isDirectory()) {
     process.stderr.write(`error: no data directory at ${config.dataDir}\n`);
     throw new CliExit(EXIT_FAILURE);
   }

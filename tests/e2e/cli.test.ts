@@ -110,6 +110,10 @@ describe("agent-bridge CLI", () => {
       under.stderr.trim(),
       `config error: dataDir ${file}/data cannot be created: part of its path is a file (from BRIDGE_DATA_DIR)`,
     );
+    // The CLI's own commands that create the data directory say the same.
+    const add = runCli(["devices", "add", "dev-1", "--data-dir", file]);
+    assert.equal(add.status, 2, add.stdout);
+    assert.equal(add.stderr.trim(), `config error: dataDir ${file} is a file, not a directory (from --data-dir)`);
   });
 });
 
@@ -143,6 +147,11 @@ describe("agent-bridge simulator commands", () => {
     const help = runCli(["sim", "--help"]);
     assert.equal(help.status, 0);
     assert.match(help.stdout, /--devices/);
+    // Their usage line is the command line a user types, not the name the tool has inside.
+    assert.match(help.stdout, /^Usage: agent-bridge sim \[options\]/m);
+    const engineHelp = runCli(["engine-sim", "--help"]);
+    assert.equal(engineHelp.status, 0);
+    assert.match(engineHelp.stdout, /^Usage: agent-bridge engine-sim \[options\]/m);
     assert.equal(runCli(["sim", "--no-such-flag"]).status, 2);
     assert.equal(runCli(["engine-sim", "--no-such-flag"]).status, 2);
   });
