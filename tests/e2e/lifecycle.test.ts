@@ -88,6 +88,24 @@ describe("bridge lifecycle", () => {
     }
   });
 
+  test("a first start that fails after generating the API token still shows the token once", async () => {
+    // Otherwise the token was "shown once" never: every later start finds the file and prints only where it is.
+    const fresh = makeTempDir("bridge-lifecycle-token-");
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const result = runCli(loopbackStartArgs(fresh, port));
+      assert.equal(result.status, 1);
+      const file = path.join(fresh, "api-token");
+      const token = fs.readFileSync(file, "utf8").trim();
+      assert.ok(result.stdout.includes(`operator API token (shown once; kept in ${file}): ${token}\n`), result.stdout);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+      fs.rmSync(fresh, { recursive: true, force: true });
+    }
+  });
+
   test("an operator HTTP port already in use is named as the operator HTTP server's, with its code", async () => {
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
