@@ -64,8 +64,11 @@ export interface HttpServerOptions {
    * (MQTT over WebSocket devices, agent clients) keep counting for as long as they are open. Default 12288.
    */
   maxConnections?: number;
-  /** Time source of the refused-connection log's rate limit. Default `Date.now`. */
-  now?: () => number;
+  /**
+   * Time source of the refused-connection log's rate limit, a clock that never steps (a wall clock set back would
+   * silence the log for as long as the step). Default `performance.now()`.
+   */
+  monotonicNow?: () => number;
 }
 
 /** Defaults of the optional options. */
@@ -181,7 +184,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   // An upgraded socket is still the server's connection to Node, so it counts until it closes: one bound on what the
   // port holds, WebSockets that have not (yet) authenticated included. Timeouts end once a socket is upgraded.
   app.server.maxConnections = limits.maxConnections;
-  logRefusedConnections(app.server, logger, limits.maxConnections, options.now ?? Date.now);
+  logRefusedConnections(app.server, logger, limits.maxConnections, options.monotonicNow ?? (() => performance.now()));
 
   return {
     app,
@@ -228,12 +231,17 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
  * Logs connections the server closed at `maxConnections` (Node's `drop` event): the first at once, then at most one
  * line per DROP_LOG_INTERVAL_MS with how many were refused since, so a flood cannot flood the log too.
  */
-function logRefusedConnections(server: NodeServer, logger: Logger, maxConnections: number, now: () => number): void {
+function logRefusedConnections(
+  server: NodeServer,
+  logger: Logger,
+  maxConnections: number,
+  monotonicNow: () => number,
+): void {
   let lastLogAt: number | undefined;
   let unlogged = 0;
   server.on("drop", () => {
     unlogged++;
-    const at = now();
+    const at = monotonicNow();
     if (lastLogAt !== undefined && at - lastLogAt < DROP_LOG_INTERVAL_MS) return;
     logger.warn(
       { maxConnections, refused: unlogged },
