@@ -45,6 +45,16 @@ function storedByAedes(connection: DeviceConnection, frame: EncodedDown): boolea
   return frame.qos === 1 && !connection.clean;
 }
 
+/**
+ * `frame` at the QoS aedes will write it at now: no more than that of the session's filter equal to its topic
+ * (transport.ts). A frame that waited may have been queued before the device resubscribed at QoS 0; handed over as
+ * QoS 1 and written as QoS 0, it would stay in aedes' store unacknowledged, its place in the window taken for good.
+ */
+function atWrittenQos(connection: DeviceConnection, frame: EncodedDown): EncodedDown {
+  const exact = connection.subscriptions.filterQos(frame.topic);
+  return exact !== undefined && exact < frame.qos ? { ...frame, qos: exact } : frame;
+}
+
 export const DOWN_QUEUE_FULL_LINE =
   "device's down queue is full (frames not acknowledged or not read); down frames refused";
 
@@ -170,11 +180,12 @@ export class DownHandOver {
         void this.settle(connection);
         return;
       }
-      if (!this.mayHandOver(connection, waiting[i])) {
+      const frame = atWrittenQos(connection, waiting[i]);
+      if (!this.mayHandOver(connection, frame)) {
         connection.downWaiting = waiting.slice(i);
         return;
       }
-      this.handOver(connection, waiting[i]);
+      this.handOver(connection, frame);
     }
   }
 

@@ -135,6 +135,44 @@ describe("a persistent session that does not acknowledge its down frames", () =>
     }
   });
 
+  test("a frame that waited and is written at QoS 0 after a resubscription does not stay in the window", async () => {
+    // aedes writes a frame at the QoS of the session's filter equal to its topic at the time it writes it: a QoS 1
+    // frame that waited while the device resubscribed at QoS 0 would never be acknowledged, its place in the window
+    // taken for the rest of the session.
+    const id = "resubscribes-qos0";
+    const cmdTopic = `devices/${id}/down/cmd`;
+    const device = await connectRaw(tb.port, {
+      clientId: id,
+      username: id,
+      password: Buffer.from(await tb.addDevice(id, "json")),
+      clean: false,
+    });
+    const subacks = (): number => device.packets.filter((p) => p.cmd === "suback").length;
+    try {
+      device.burst([{ cmd: "subscribe", messageId: 1, subscriptions: [{ topic: cmdTopic, qos: 1 }] }]);
+      await waitUntil(() => subacks() === 1 && tb.broker.isOnline(id));
+      send(tb, id, commands("w", WINDOW * 2));
+      await waitUntil(() => publishes(device).length === WINDOW);
+      device.burst([{ cmd: "subscribe", messageId: 2, subscriptions: [{ topic: cmdTopic, qos: 0 }] }]);
+      await waitUntil(() => subacks() === 2);
+      device.burst(publishes(device).map((p) => ({ cmd: "puback", messageId: p.messageId })));
+      await waitUntil(() => publishes(device).length === WINDOW * 2);
+      assert.ok(
+        publishes(device)
+          .slice(WINDOW)
+          .every((p) => p.qos === 0),
+        "the waiting frames are written at QoS 0",
+      );
+      device.burst([{ cmd: "subscribe", messageId: 3, subscriptions: [{ topic: cmdTopic, qos: 1 }] }]);
+      await waitUntil(() => subacks() === 3);
+      send(tb, id, [command("after")]);
+      await waitUntil(() => publishes(device).length === WINDOW * 2 + 1);
+      assert.equal(idOf(publishes(device)[WINDOW * 2]?.payload as Buffer), "after");
+    } finally {
+      device.socket.destroy();
+    }
+  });
+
   test("counts the frames aedes resends at its next session against the window", async () => {
     // Otherwise each session of a device that never acknowledges would leave a window's worth more in aedes' store.
     const id = "never-acks-again";
