@@ -235,8 +235,8 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
   };
 
   const engineObserver: EngineObserver = {
-    // Both are read on the bridge's clock, the wall clock by default: one set back mid-request gives a negative
-    // duration, which would take the histogram's _sum down (a counter reset to Prometheus) and the mean below 0.
+    // Both are read on the engine client's monotonic clock, so never negative with the real one; the clamp keeps an
+    // injected clock's odd reading from taking the histogram's _sum down (a counter reset to Prometheus).
     onDispatch(e) {
       const waitMs = Math.max(0, e.queueWaitMs);
       engineQueueWait.observe(waitMs / 1000);
