@@ -1,6 +1,8 @@
 /**
  * The persistent command outbox: QUEUED -> SENT -> SUCCEEDED / FAILED / EXPIRED. Commands are delivered in `seq`
  * order, redelivered after a reconnect until acknowledged, counted against `max_attempts`, and expired at their TTL.
+ * Flow control: only the oldest open commands, as many as the window allows, are delivered; the rest stay QUEUED
+ * until one of those finishes. Commands go SENT in `seq` order, so the open ones are the SENT ones, then the QUEUED.
  * The store only changes rows and says what to send; the agent sends the frames (after commit) and owns schedules.
  */
 import type { CommandFrame, Value } from "../../codecs/frames.ts";
@@ -93,6 +95,9 @@ export type CommandTransitionListener = (commandId: string, from: CommandState |
 
 /** Reads and writes the commands table. */
 export class CommandOutbox {
+  /** How many commands are open (QUEUED or SENT): counted once, then kept as rows change; undefined until read. */
+  #open: number | undefined;
+
   constructor(
     private readonly sql: SqlTag,
     private readonly now: () => number,
@@ -111,6 +116,7 @@ export class CommandOutbox {
     this.sql`INSERT INTO commands (id, seq, name, args, state, attempts, max_attempts, created_at, expires_at)
       VALUES (${input.id}, ${seq}, ${input.name}, ${input.args === null ? null : encodeValue(input.args)}, 'QUEUED', 0,
         ${input.maxAttempts}, ${now}, ${now + input.ttlSeconds * 1000})`;
+    if (this.#open !== undefined) this.#open += 1;
     this.onTransition(input.id, null, "QUEUED");
     return this.get(input.id)!;
   }
@@ -135,21 +141,41 @@ export class CommandOutbox {
   }
 
   /**
-   * Marks every open command (QUEUED, or SENT but unacknowledged) as sent once more, in order, and says what to
-   * deliver to which of the device's sessions `sessions` (connection ids). Commands past their expiry become EXPIRED;
-   * those out of attempts become FAILED. `onlyQueued` delivers just the QUEUED ones (a new command while the device is
-   * online must not resend the SENT ones). A SENT command already delivered to every one of `sessions` is left as it
-   * is: a session gets each command once (a command sent after a session connected and before it greeted must not go
-   * again with the greeting); the next session gets it again. `route` picks the sessions a command can go to now
-   * among those that do not have it yet, or says why it cannot go to any (its frame is too large for the device):
-   * such a command becomes FAILED with that reason rather than SENT. `openSessions` are the device's open sessions:
-   * the sessions remembered per command are kept to those, so the list never grows past the open sessions.
+   * How many commands are open (QUEUED or SENT). One indexed count per agent wake (and after a rollback), then kept
+   * in memory: the agent asks after every ack, and most acks leave nothing waiting for the place freed.
+   */
+  openCount(): number {
+    this.#open ??= Number(
+      this.sql<{ n: number }>`SELECT COUNT(*) AS n FROM commands WHERE state IN ('QUEUED', 'SENT')`[0].n,
+    );
+    return this.#open;
+  }
+
+  /** Forgets the open count: the event's writes were rolled back. */
+  invalidate(): void {
+    this.#open = undefined;
+  }
+
+  /**
+   * Marks the open commands (QUEUED, or SENT but unacknowledged) within the window as sent once more, in order, and
+   * says what to deliver to which of the device's sessions `sessions` (connection ids). The window is the
+   * `maxInFlight` oldest open commands (unbounded when not given): the ones beyond it stay as they are, so at most
+   * that many are SENT at a time, and a command that ends here frees its place for the next. Commands past their
+   * expiry become EXPIRED; those out of attempts become FAILED. `onlyQueued` delivers just the QUEUED ones (a new
+   * command while the device is online must not resend the SENT ones; they still hold their places). A SENT command
+   * already delivered to every one of `sessions` is left as it is: a session gets each command once (a command sent
+   * after a session connected and before it greeted must not go again with the greeting); the next session gets it
+   * again. `route` picks the sessions a command can go to now among those that do not have it yet, or says why it
+   * cannot go to any (its frame is too large for the device): such a command becomes FAILED with that reason rather
+   * than SENT. `openSessions` are the device's open sessions: the sessions remembered per command are kept to those,
+   * so the list never grows past the open sessions.
    */
   takeDeliveries(options: {
     onlyQueued: boolean;
     sessions: readonly string[];
     openSessions?: readonly string[];
     route?: (command: CommandRecord, sessions: readonly string[]) => CommandRoute;
+    maxInFlight?: number;
   }): {
     deliver: Array<{ command: CommandRecord; to: readonly string[] }>;
     finished: Array<{ command: CommandRecord; scheduleId: string | null }>;
@@ -158,27 +184,41 @@ export class CommandOutbox {
     const route = options.route ?? ((_command, pending) => ({ to: pending }));
     const open = new Set(options.openSessions ?? sessions);
     const now = this.now();
-    const rows = onlyQueued
-      ? this.sql<CommandRow>`SELECT * FROM commands WHERE state = 'QUEUED' ORDER BY seq ASC`
-      : this.sql<CommandRow>`SELECT * FROM commands WHERE state IN ('QUEUED', 'SENT') ORDER BY seq ASC`;
     const deliver: Array<{ command: CommandRecord; to: readonly string[] }> = [];
     const finished: Array<{ command: CommandRecord; scheduleId: string | null }> = [];
-    for (const row of rows) {
-      const had = sentSessions(row);
-      const pending = sessions.filter((id) => !had.includes(id));
-      if (Number(row.expires_at) > now && pending.length === 0) continue;
-      const decided = this.decide(row, now, pending, route);
-      if (decided.status === "ended") {
-        this.finish(row, decided.state, null, decided.reason);
-        finished.push({ command: this.get(row.id)!, scheduleId: row.schedule_id });
-        continue;
+    let places = options.maxInFlight ?? Number.MAX_SAFE_INTEGER;
+    let after = 0;
+    // One read of the window on the common path; another only when commands in it ended and left places to fill.
+    // INDEXED BY: without statistics SQLite reads every open row through (state, seq) and sorts them for the LIMIT,
+    // where the index of open commands by seq (schema.ts, migration 12) reads just the window.
+    while (places > 0) {
+      const asked = places;
+      const rows = this.sql<CommandRow>`SELECT * FROM commands INDEXED BY commands_open_seq
+        WHERE state IN ('QUEUED', 'SENT') AND seq > ${after} ORDER BY seq ASC LIMIT ${asked}`;
+      for (const row of rows) {
+        after = Number(row.seq);
+        const had = sentSessions(row);
+        const pending = onlyQueued && row.state === "SENT" ? [] : sessions.filter((id) => !had.includes(id));
+        // Every session it is meant for has it already: it holds its place, and nothing changes.
+        if (Number(row.expires_at) > now && pending.length === 0) {
+          places -= 1;
+          continue;
+        }
+        const decided = this.decide(row, now, pending, route);
+        if (decided.status === "ended") {
+          this.finish(row, decided.state, null, decided.reason);
+          finished.push({ command: this.get(row.id)!, scheduleId: row.schedule_id });
+          continue;
+        }
+        places -= 1;
+        // Still open sessions that had it, and those it goes to now.
+        const remembered = encodeValue([...had.filter((id) => open.has(id)), ...decided.to]);
+        this.sql`UPDATE commands SET state = 'SENT', attempts = attempts + 1, sent_at = ${now},
+          sent_sessions = ${remembered} WHERE id = ${row.id}`;
+        if (row.state !== "SENT") this.onTransition(row.id, row.state as CommandState, "SENT");
+        deliver.push({ command: this.get(row.id)!, to: decided.to });
       }
-      // Still open sessions that had it, and those it goes to now.
-      const remembered = encodeValue([...had.filter((id) => open.has(id)), ...decided.to]);
-      this.sql`UPDATE commands SET state = 'SENT', attempts = attempts + 1, sent_at = ${now},
-        sent_sessions = ${remembered} WHERE id = ${row.id}`;
-      if (row.state !== "SENT") this.onTransition(row.id, row.state as CommandState, "SENT");
-      deliver.push({ command: this.get(row.id)!, to: decided.to });
+      if (rows.length < asked) break;
     }
     return { deliver, finished };
   }
@@ -233,6 +273,7 @@ export class CommandOutbox {
   /** Moves an open command (QUEUED or SENT) to a final state. */
   private finish(row: CommandRow, state: CommandState, result: Value, error: string | null): void {
     const id = row.id;
+    if (this.#open !== undefined) this.#open -= 1;
     this
       .sql`UPDATE commands SET state = ${state}, done_at = ${this.now()}, result = ${result === null ? null : encodeValue(result)},
       error = ${error} WHERE id = ${id}`;

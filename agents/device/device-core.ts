@@ -75,11 +75,13 @@ export class DeviceCore {
   }
 
   /**
-   * Drops in-memory caches of rows (greeted session, device profile, telemetry ids and shapes, what was derived from
-   * the shadow). Called when an event failed: its writes were rolled back, so the caches may be ahead of the database.
+   * Drops in-memory caches of rows (greeted session, open command count, device profile, telemetry ids and shapes, what
+   * was derived from the shadow). Called when an event failed: its writes were rolled back, so the caches may be ahead
+   * of the database.
    */
   invalidateCaches(): void {
     this.#greeted = undefined;
+    this.commands.invalidate();
     this.shadow.invalidate();
     this.telemetry.invalidate();
     this.presence.invalidate();
@@ -180,7 +182,10 @@ export class DeviceCore {
     return false;
   }
 
-  /** Queues a command (its TTL alarm set) and delivers it at once to the device's open sessions; its record. */
+  /**
+   * Queues a command (its TTL alarm set) and delivers it at once to the device's open sessions when the window has
+   * room (`commandMaxInFlight`); its record.
+   */
   queueCommand(input: { name: string; args: Value; ttlSeconds: number; maxAttempts: number }): CommandRecord {
     let id = "";
     do
@@ -203,7 +208,8 @@ export class DeviceCore {
    * command sent after the session connected and before its greeting). `target` limits delivery to one connection
    * (the one that just said hello; during a takeover the old session is about to go). A command whose frame is larger
    * than the device's maxFrame on every target is not sent: it ends FAILED with the sizes as its error (a session
-   * whose codec it does not fit is skipped, one it fits gets it).
+   * whose codec it does not fit is skipped, one it fits gets it). Only the `commandMaxInFlight` oldest open commands
+   * go (the window); a command that ends here lets the next one in.
    */
   deliverCommands(onlyQueued: boolean, target?: Connection): void {
     const open = this.deviceConnections();
@@ -221,16 +227,29 @@ export class DeviceCore {
           sessions.map((id) => byId.get(id)!),
           maxFrame,
         ),
+      maxInFlight: this.options.commandMaxInFlight,
     });
-    for (const done of finished) this.commandFinished(done.command, done.scheduleId);
+    for (const done of finished) this.#commandEnded(done.command, done.scheduleId);
     for (const { command, to } of deliver) {
       const message: DownMessage = { channel: "cmd", frame: commandFrame(command) };
       for (const id of to) byId.get(id)!.send(message, { qos: 1 });
     }
   }
 
-  /** A command reached a final state: its TTL alarm is no longer needed; old history is pruned. */
+  /**
+   * The device acknowledged a command, or it expired: besides what ends with it, the place it held in the window
+   * goes to the next open command, sent at once to the device's open sessions.
+   */
   commandFinished(command: CommandRecord, scheduleId: string | null): void {
+    this.#commandEnded(command, scheduleId);
+    // Only a delivered command (sentAt set) held a place, and only a full window leaves commands waiting for it: the
+    // common command-at-a-time ack costs no read of the window (the open count is kept in memory).
+    if (command.sentAt === null || this.commands.openCount() < this.options.commandMaxInFlight) return;
+    this.deliverCommands(false);
+  }
+
+  /** A command reached a final state: its TTL alarm is no longer needed; old history is pruned. */
+  #commandEnded(command: CommandRecord, scheduleId: string | null): void {
     if (scheduleId !== null) this.ports.cancelSchedule(scheduleId);
     this.commands.prune(this.options.commandHistoryMax);
     this.ports.logger.debug({ command: command.id, state: command.state }, "command finished");

@@ -29,6 +29,12 @@ export interface DeviceAgentOptions {
   commandMaxAttempts: number;
   /** Finished commands kept for `getCommand`/`listCommands`; older ones are pruned. Default 1000. */
   commandHistoryMax: number;
+  /**
+   * Commands delivered to the device and not yet finished (acknowledged, failed or expired) at a time; the others
+   * wait QUEUED, in order, for one of those to finish. Default 16: under the broker's default window of unacknowledged
+   * QoS 1 frames per device (`mqtt.limits.maxUnackedDownPerDevice`, 20), with room for state and error frames.
+   */
+  commandMaxInFlight: number;
   /** The stable system prompt, first in every reasoning prompt. */
   systemPrompt: string;
   /** Engine calls per reasoning turn that may ask for tools; the last round is asked without tools. Default 4. */
@@ -147,6 +153,7 @@ export const DEVICE_AGENT_DEFAULTS: Readonly<DeviceAgentOptions> = Object.freeze
   commandTtlSeconds: 3600,
   commandMaxAttempts: 5,
   commandHistoryMax: 1000,
+  commandMaxInFlight: 16,
   systemPrompt: DEFAULT_SYSTEM_PROMPT,
   maxToolRounds: 4,
   maxHistoryTurns: 8,
@@ -185,6 +192,7 @@ const MINIMUMS: Record<NumberKey, number> = {
   commandTtlSeconds: 1,
   commandMaxAttempts: 1,
   commandHistoryMax: 1,
+  commandMaxInFlight: 1,
   maxToolRounds: 1,
   maxHistoryTurns: 0,
   maxHistoryChars: 0,

@@ -142,6 +142,11 @@ const MIGRATIONS: readonly Migration[] = [
   (sql) => {
     sql`ALTER TABLE reason_turns ADD COLUMN system_message TEXT`;
   },
+  // 12: the open commands in seq order, so the delivery window (the oldest open commands, command-outbox.ts) is read
+  // without walking the finished ones kept as history.
+  (sql) => {
+    sql`CREATE INDEX IF NOT EXISTS commands_open_seq ON commands (seq) WHERE state IN ('QUEUED', 'SENT')`;
+  },
 ];
 
 /** The schema version this code writes. */
