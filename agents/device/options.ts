@@ -37,7 +37,7 @@ export interface DeviceAgentOptions {
   commandMaxInFlight: number;
   /** The stable system prompt, first in every reasoning prompt. */
   systemPrompt: string;
-  /** Engine calls per reasoning turn that may ask for tools; the last round is asked without tools. Default 4. */
+  /** Engine calls per reasoning turn that may call tools; the one after them gets `tool_choice: "none"`. Default 4. */
   maxToolRounds: number;
   /** Finished turns of history put in a prompt. Default 8. */
   maxHistoryTurns: number;

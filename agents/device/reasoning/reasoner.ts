@@ -173,7 +173,7 @@ export class Reasoner {
     return hasFreeSlot(this, origin) ? undefined : "full";
   }
 
-  /** Starts the next engine round of `turn` as a background task. The last allowed round is asked without tools. */
+  /** Starts the next engine round of `turn` as a background task; the last allowed one may not call tools. */
   startRound(turn: Turn): void {
     const engine = this.engineFor(turn);
     if (engine === undefined) return;
