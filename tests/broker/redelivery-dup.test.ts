@@ -54,7 +54,8 @@ function utf8(packet: IPublishPacket | undefined): string {
 
 /**
  * A QoS 0 frame, then a QoS 1 frame the device does not acknowledge; the device drops its connection and connects
- * again: the QoS 1 frame comes again with DUP set, its packet id and its payload. A frame sent then is a first delivery.
+ * again: the QoS 1 frame comes again with DUP set, its packet id and its payload. A frame sent then is a first
+ * delivery.
  */
 async function resendAfterReconnect(target: Target): Promise<void> {
   const dbg = (s: Session, w: string) =>
