@@ -9,7 +9,7 @@
  */
 import { Cleanup } from "../fleet/cleanup.ts";
 import { machineLine } from "../machine.ts";
-import { medianOfRounds, option, p50p99 } from "./args.ts";
+import { flag, medianOfRounds, option, p50p99 } from "./args.ts";
 import { type BenchMode, type StreamOutcome, clientMode, directMode } from "./modes.ts";
 import { type SimProcess, startSimProcess } from "./sim-start.ts";
 
@@ -21,7 +21,7 @@ const minRequests = Number(option("min-requests", "32"));
 const rounds = Number(option("rounds", "3"));
 const outputTokens = Number(option("output-tokens", "64"));
 const timeScale = Number(option("time-scale", "1"));
-const asJson = process.argv.includes("--json");
+const asJson = flag("json");
 const MODEL = "sim-llama-3.1-8b";
 /** A stable system prompt shared by every request (about 300 tokens), as the DeviceAgent puts first. */
 const SYSTEM = `You are the agent of an edge device. ${"Answer briefly and cite the readings you used. ".repeat(24)}`;

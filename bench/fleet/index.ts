@@ -13,6 +13,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { flag, listOption, option } from "../cli-args.ts";
 import { Cleanup } from "./cleanup.ts";
 import { describeMachine, machineLine } from "../machine.ts";
 import {
@@ -27,15 +28,12 @@ import { crashTable, scaleTable, sweepTables } from "./report.ts";
 import type { SweepOptions } from "./sweep.ts";
 import { nodeFlagsOption, type TargetName } from "./targets.ts";
 
-const argv = process.argv.slice(2);
-const quick = argv.includes("--quick");
-const cpuProf = argv.includes("--cpu-prof");
-const nodeFlagsArg = argv.indexOf("--node-flags");
+const quick = flag("quick");
+const cpuProf = flag("cpu-prof");
 /** `--node-flags "FLAGS"`: node flags for the bridge (space-separated), to measure what a V8 option changes. */
-const bridgeNodeFlags = nodeFlagsOption(nodeFlagsArg >= 0 ? (argv[nodeFlagsArg + 1] ?? "") : "");
+const bridgeNodeFlags = nodeFlagsOption(option("node-flags", ""));
 const nodeFlagsLabel = bridgeNodeFlags.length > 0 ? ` (bridge node flags: ${bridgeNodeFlags.join(" ")})` : "";
-const onlyArg = argv.indexOf("--only");
-const only = new Set((onlyArg >= 0 ? (argv[onlyArg + 1] ?? "") : "sweep,scale,crash").split(","));
+const only = new Set(listOption("only") ?? ["sweep", "scale", "crash"]);
 
 const DEVICES = 100;
 const sweepOptions: SweepOptions = {
@@ -49,10 +47,10 @@ const sweepOptions: SweepOptions = {
   keepUpRatio: 0.95,
 };
 const scaleCounts = quick ? [250, 500] : [1000, 10_000];
-const targetsArg = argv.indexOf("--targets");
+const targetList = listOption("targets");
 /** `--targets bridge` (or a comma list) runs only those servers; the baselines are what make a figure a ratio. */
 const targets: TargetName[] = (["aedes", "mosquitto", "bridge"] as const).filter(
-  (t) => targetsArg < 0 || (argv[targetsArg + 1] ?? "").split(",").includes(t),
+  (t) => targetList === null || targetList.includes(t),
 );
 /**
  * The whole run stops by itself after this, whatever happens. The bridge accepts idle devices at tens per second on a
