@@ -5,13 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import Database from "better-sqlite3";
 import { CommandOutbox } from "../../agents/device/command-outbox.ts";
 import type { CommandRecord } from "../../agents/device/index.ts";
 import { DEVICE_AGENT_DEFAULTS, resolveDeviceAgentOptions } from "../../agents/device/options.ts";
-import { migrateDeviceSchema } from "../../agents/device/schema.ts";
-import type { SqlTag, SqlValue } from "../../agents/device/sql.ts";
 import { DeviceHarness, type RecordingDevice } from "./device-harness.ts";
+import { memorySql, recordingSql } from "./device-sql.ts";
 
 const harnesses: DeviceHarness[] = [];
 after(async () => {
@@ -177,24 +175,9 @@ test("commandMaxInFlight must be an integer of at least 1", () => {
   }
 });
 
-/** A migrated device database in memory, with the text of every statement run through its `sql` tag. */
-function recordedSql(): { sql: SqlTag; statements: string[]; db: Database.Database } {
-  const db = new Database(":memory:");
-  const statements: string[] = [];
-  const sql = (<Row>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => {
-    statements.push(strings.join("?"));
-    const stmt = db.prepare(strings.join("?"));
-    if (stmt.reader) return stmt.all(...values) as Row[];
-    stmt.run(...values);
-    return [];
-  }) as SqlTag;
-  migrateDeviceSchema(sql);
-  statements.length = 0;
-  return { sql, statements, db };
-}
-
 test("the outbox counts open commands once, keeps the count, and reads the window through its index", () => {
-  const { sql, statements, db } = recordedSql();
+  const { sql: plain, db, close } = memorySql();
+  const { counted: sql, statements } = recordingSql(plain);
   try {
     const outbox = new CommandOutbox(sql, () => 1_000);
     for (const id of ["a", "b", "c"]) outbox.add({ id, name: id, args: null, ttlSeconds: 60, maxAttempts: 3 });
@@ -212,6 +195,6 @@ test("the outbox counts open commands once, keeps the count, and reads the windo
     const plan = db.prepare(`EXPLAIN QUERY PLAN ${windowRead}`).all(0, 2) as Array<{ detail: string }>;
     assert.match(plan.map((p) => p.detail).join(" "), /commands_open_seq/);
   } finally {
-    db.close();
+    close();
   }
 });

@@ -16,35 +16,8 @@ import { plausibleTime, readingsFromFrame, resolveSenml } from "../../agents/dev
 import { TelemetryStore } from "../../agents/device/telemetry-store.ts";
 import { decodeValue, deepEqual, mergePatch, shadowDelta } from "../../agents/device/values.ts";
 import { BridgeError } from "../../errors/bridge-error.ts";
+import { memorySql, recordingSql, sqlTagOf } from "./device-sql.ts";
 import { DEVICE_SCHEMA_V3_DDL } from "./fixtures/device-schema-v3.ts";
-
-/** A `sql` tag over `db`, binding booleans as SQLite does not (as 1 and 0). */
-function sqlTagOf(db: Database.Database): SqlTag {
-  return (<Row>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => {
-    const stmt = db.prepare(strings.join("?"));
-    const params = values.map((v) => (typeof v === "boolean" ? (v ? 1 : 0) : v));
-    if (stmt.reader) return stmt.all(...params) as Row[];
-    stmt.run(...params);
-    return [];
-  }) as SqlTag;
-}
-
-function memorySql(): { sql: SqlTag; close(): void } {
-  const db = new Database(":memory:");
-  const sql = sqlTagOf(db);
-  migrateDeviceSchema(sql);
-  return { sql, close: () => db.close() };
-}
-
-/** `sql`, recording the text of every statement run through it: for tests that a store reads only what it must. */
-function recordingSql(sql: SqlTag): { counted: SqlTag; statements: string[] } {
-  const statements: string[] = [];
-  const counted = (<Row>(strings: TemplateStringsArray, ...values: SqlValue[]): Row[] => {
-    statements.push(strings.join("?"));
-    return sql<Row>(strings, ...values);
-  }) as SqlTag;
-  return { counted, statements };
-}
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 const policy = { now: NOW, maxPastMs: 30 * 86_400_000, maxFutureMs: 300_000 };
