@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import fs from "node:fs";
 import { after, describe, test } from "node:test";
 import { DeferredClose } from "../../agents/deferred-close.ts";
 import type { SqlRunner } from "../../agents/sql-runner.ts";
 import { capturingLogger } from "../support/capturing-logger.ts";
 import { silentLogger, tempDir } from "./helpers.ts";
-import { agentDatabases, closeSettings, HeldIo } from "./held-close-io.ts";
+import { agentDatabases, closeSettings, HeldIo, walSize } from "./held-close-io.ts";
 
 // SQLite's synchronous pragma reads back as a number: 0 OFF, 1 NORMAL.
 const NORMAL = 1;
@@ -44,7 +43,6 @@ describe("a synchronous level SQLite will not put back leaves the data safe and 
   const t = tempDir("deferred-close-level-");
   after(() => t.remove());
   const dbs = agentDatabases(t.dir);
-  const walSize = (file: string) => (fs.existsSync(`${file}-wal`) ? fs.statSync(`${file}-wal`).size : -1);
 
   test("a synchronous level SQLite will not put back after a complete copy does not stop the close", async () => {
     const io = new HeldIo();

@@ -1,15 +1,11 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import path from "node:path";
 import { after, describe, test } from "node:test";
 import { type CloseIo, DeferredClose, nodeCloseIo } from "../../agents/deferred-close.ts";
-import { SqlRunner } from "../../agents/sql-runner.ts";
-import { openAgentDatabase, type StorageSettings } from "../../agents/storage.ts";
 import { capturingLogger } from "../support/capturing-logger.ts";
-import { closeSettings, HeldIo } from "./held-close-io.ts";
+import { agentDatabases, closeSettings, HeldIo, walSize } from "./held-close-io.ts";
 import { silentLogger, tempDir } from "./helpers.ts";
 
-const settings = closeSettings;
 // SQLite's synchronous pragma reads back as a number: 0 OFF, 1 NORMAL.
 const NORMAL = 1;
 
@@ -42,32 +38,12 @@ class WritebackErrorIo extends HeldIo {
 describe("closing hibernated agent databases with their fsyncs off the event loop", () => {
   const t = tempDir("deferred-close-");
   after(() => t.remove());
-  let n = 0;
-
-  /** An agent database with committed rows still in its WAL, as a hibernating agent leaves it. */
-  function agentDb(lockingMode: StorageSettings["lockingMode"] = "EXCLUSIVE"): { file: string; sql: SqlRunner } {
-    const file = path.join(t.dir, `a${n++}.db`);
-    const sql = new SqlRunner(openAgentDatabase(file, { ...settings, lockingMode }));
-    sql.db.exec("CREATE TABLE t (v TEXT)");
-    for (let i = 0; i < 20; i++) sql.db.prepare("INSERT INTO t (v) VALUES (?)").run(`row ${i}`);
-    return { file, sql };
-  }
-
-  function rows(file: string): number {
-    const sql = new SqlRunner(openAgentDatabase(file, settings));
-    try {
-      return (sql.db.prepare("SELECT count(*) AS n FROM t").get() as { n: number }).n;
-    } finally {
-      sql.close();
-    }
-  }
-
-  const walSize = (file: string) => (fs.existsSync(`${file}-wal`) ? fs.statSync(`${file}-wal`).size : -1);
+  const dbs = agentDatabases(t.dir);
 
   test("the WAL is synced, then copied, then the file synced, and only then does the handle close", async () => {
     const io = new HeldIo();
-    const closer = new DeferredClose(settings, silentLogger, io);
-    const { file, sql } = agentDb();
+    const closer = new DeferredClose(closeSettings, silentLogger, io);
+    const { file, sql } = dbs.create();
     io.sql = sql;
     closer.close(file, sql);
     assert.deepEqual(io.held, ["wal"], "first the WAL's fsync, off the event loop");
@@ -86,14 +62,14 @@ describe("closing hibernated agent databases with their fsyncs off the event loo
     assert.equal(closer.waiting, 0);
     // Its own descriptors (two of the file) closed after SQLite's handle, the WAL's off the loop.
     assert.deepEqual(io.steps, ["fsync wal", "fsync db", "close db", "close db", "close wal in the background"]);
-    assert.equal(rows(file), 20);
+    assert.equal(dbs.rows(file), 20);
   });
 
   test("a wake of the same agent finishes a waiting close at once, and the late fsync changes nothing", async () => {
     const io = new HeldIo();
-    const closer = new DeferredClose(settings, silentLogger, io);
+    const closer = new DeferredClose(closeSettings, silentLogger, io);
     // Waiting for the WAL's fsync: SQLite's own close, synced as ever.
-    const first = agentDb();
+    const first = dbs.create();
     io.sql = first.sql;
     closer.close(first.file, first.sql);
     closer.settle(first.file);
@@ -101,10 +77,10 @@ describe("closing hibernated agent databases with their fsyncs off the event loo
     assert.equal(walSize(first.file), -1);
     await io.answer();
     assert.deepEqual(io.steps, ["fsync wal", "close db", "close db", "close wal in the background"]);
-    assert.equal(rows(first.file), 20);
+    assert.equal(dbs.rows(first.file), 20);
     // Waiting for the file's fsync: synced on the spot before the close deletes the WAL.
     io.steps.length = 0;
-    const second = agentDb();
+    const second = dbs.create();
     io.sql = second.sql;
     closer.close(second.file, second.sql);
     await io.answer();
@@ -116,27 +92,27 @@ describe("closing hibernated agent databases with their fsyncs off the event loo
     assert.equal(closer.waiting, 0);
     closer.settleAll();
     assert.equal(io.steps.at(-1), "close db");
-    assert.equal(rows(second.file), 20);
+    assert.equal(dbs.rows(second.file), 20);
   });
 
   test("a failed fsync of the WAL leaves the close to SQLite", async () => {
     const io = new HeldIo();
     const logger = capturingLogger("warn");
-    const closer = new DeferredClose(settings, logger.logger, io);
-    const { file, sql } = agentDb();
+    const closer = new DeferredClose(closeSettings, logger.logger, io);
+    const { file, sql } = dbs.create();
     closer.close(file, sql);
     await io.answer(new Error("EIO"));
     assert.equal(sql.db.open, false);
     assert.equal(closer.waiting, 0);
     assert.match(logger.lines.map((l) => String(l.msg)).join("\n"), /fsync of an agent WAL failed/);
-    assert.equal(rows(file), 20);
+    assert.equal(dbs.rows(file), 20);
   });
 
   test("a failed fsync of the file after the copy keeps the handle and its WAL, and a wake is refused", async () => {
     const io = new HeldIo();
     const logger = capturingLogger("error");
-    const closer = new DeferredClose(settings, logger.logger, io);
-    const { file, sql } = agentDb();
+    const closer = new DeferredClose(closeSettings, logger.logger, io);
+    const { file, sql } = dbs.create();
     closer.close(file, sql);
     await io.answer();
     await io.answer(new Error("EIO"));
@@ -155,8 +131,8 @@ describe("closing hibernated agent databases with their fsyncs off the event loo
   test("a wake while the failed fsync of the file awaits its callback is refused, not told it synced", async () => {
     const io = new WritebackErrorIo();
     const logger = capturingLogger("error");
-    const closer = new DeferredClose(settings, logger.logger, io);
-    const { file, sql } = agentDb();
+    const closer = new DeferredClose(closeSettings, logger.logger, io);
+    const { file, sql } = dbs.create();
     closer.close(file, sql);
     await io.answer();
     assert.deepEqual(io.held, ["db"]);
@@ -187,42 +163,41 @@ describe("closing hibernated agent databases with their fsyncs off the event loo
       close: (fd) => io.close(fd),
       closeInBackground: (fd, failed) => io.closeInBackground(fd, failed),
     };
-    const closer = new DeferredClose(settings, silentLogger, faulty);
-    const { file, sql } = agentDb();
+    const closer = new DeferredClose(closeSettings, silentLogger, faulty);
+    const { file, sql } = dbs.create();
     io.sql = sql;
     closer.close(file, sql);
     assert.equal(sql.db.open, false);
     assert.equal(closer.waiting, 0);
     assert.equal(opened.length, 2);
     assert.deepEqual(io.steps, ["close db", "close wal in the background"]);
-    assert.equal(rows(file), 20);
+    assert.equal(dbs.rows(file), 20);
   });
 
   test("NORMAL locking, a full queue, a handle whose WAL is empty and a shutdown close at once", async () => {
     const io = new HeldIo();
-    const closer = new DeferredClose({ ...settings, lockingMode: "NORMAL" }, silentLogger, io);
-    const normal = agentDb("NORMAL");
+    const closer = new DeferredClose({ ...closeSettings, lockingMode: "NORMAL" }, silentLogger, io);
+    const normal = dbs.create("NORMAL");
     closer.close(normal.file, normal.sql);
     assert.equal(normal.sql.db.open, false, "another connection could write between the steps");
 
-    const limited = new DeferredClose(settings, silentLogger, io, 1);
-    const a = agentDb();
-    const b = agentDb();
+    const limited = new DeferredClose(closeSettings, silentLogger, io, 1);
+    const a = dbs.create();
+    const b = dbs.create();
     limited.close(a.file, a.sql);
     limited.close(b.file, b.sql);
     assert.equal(a.sql.db.open, true);
     assert.equal(b.sql.db.open, false, "beyond the limit");
 
-    const empty = agentDb();
+    const empty = dbs.create();
     empty.sql.close();
-    const reopened = new SqlRunner(openAgentDatabase(empty.file, settings));
-    reopened.db.prepare("SELECT count(*) FROM t").get();
+    const reopened = dbs.wake(empty.file);
     limited.settleAll();
     limited.close(empty.file, reopened);
     assert.equal(reopened.db.open, false, "nothing to copy, nothing to sync");
     assert.equal(a.sql.db.open, false, "settleAll closed the waiting one");
     assert.deepEqual(io.held, ["wal"], "its fsync is answered later and ignored");
     await io.answer();
-    assert.equal(rows(a.file), 20);
+    assert.equal(dbs.rows(a.file), 20);
   });
 });

@@ -5,6 +5,7 @@
  * fsync that runs on one closed meanwhile (its number may be another file's by then).
  */
 import assert from "node:assert/strict";
+import fs from "node:fs";
 import path from "node:path";
 import { type CloseIo, nodeCloseIo } from "../../agents/deferred-close.ts";
 import { SqlRunner } from "../../agents/sql-runner.ts";
@@ -111,6 +112,11 @@ export function agentDatabases(dir: string) {
       }
     },
   };
+}
+
+/** The size of `file`'s WAL, -1 when it has none. */
+export function walSize(file: string): number {
+  return fs.existsSync(`${file}-wal`) ? fs.statSync(`${file}-wal`).size : -1;
 }
 
 function open(file: string, settings: StorageSettings): SqlRunner {
