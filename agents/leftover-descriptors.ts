@@ -30,13 +30,6 @@ export class LeftoverDescriptors {
     this.#close = close;
   }
 
-  /** Descriptors still open. */
-  get size(): number {
-    let n = 0;
-    for (const left of this.#files.values()) n += left.syncing.size + left.returned.length;
-    return n;
-  }
-
   /** Files with descriptors still open. */
   get files(): string[] {
     return [...this.#files.keys()];
