@@ -9,6 +9,7 @@ import type { Reading } from "../../agents/device/telemetry-readings.ts";
 import { SHAPES_PRUNE_AT } from "../../agents/device/telemetry-shapes.ts";
 import { TELEMETRY_ROW_MAX_READINGS, TelemetryStore } from "../../agents/device/telemetry-store.ts";
 import type { TelemetryRetention } from "../../agents/device/telemetry-store.ts";
+import { sqlTagOf } from "./device-sql.ts";
 import { tempDir } from "./helpers.ts";
 
 const T0 = Date.UTC(2026, 0, 15, 12, 0, 0);
@@ -25,13 +26,7 @@ describe("telemetry store", () => {
   function database(): { db: Database.Database; sql: SqlTag } {
     const db = new Database(path.join(t.dir, `t-${++n}.db`));
     open.push(db);
-    const sql: SqlTag = <Row>(strings: TemplateStringsArray, ...values: Array<unknown>): Row[] => {
-      const stmt = db.prepare(strings.join("?"));
-      const params = values.map((v) => (typeof v === "boolean" ? (v ? 1 : 0) : v));
-      if (stmt.reader) return stmt.all(...params) as Row[];
-      stmt.run(...params);
-      return [];
-    };
+    const sql = sqlTagOf(db);
     migrateDeviceSchema(sql);
     return { db, sql };
   }
