@@ -46,9 +46,10 @@ function storedByAedes(connection: DeviceConnection, frame: EncodedDown): boolea
 }
 
 /**
- * `frame` at the QoS aedes will write it at now: no more than that of the session's filter equal to its topic
- * (transport.ts). A frame that waited may have been queued before the device resubscribed at QoS 0; handed over as
- * QoS 1 and written as QoS 0, it would stay in aedes' store unacknowledged, its place in the window taken for good.
+ * `frame` at the QoS aedes will write it at now: no more than that of the session's filter equal to its topic,
+ * whatever a wildcard grants. Handed over as QoS 1 and written as QoS 0, a persistent session's frame would stay in
+ * aedes' store, never acknowledged, delivered again at every reconnect and its place in the window taken for good.
+ * Asked again as a frame that waited leaves: the device may have resubscribed at QoS 0 meanwhile.
  */
 function atWrittenQos(connection: DeviceConnection, frame: EncodedDown): EncodedDown {
   const exact = connection.subscriptions.filterQos(frame.topic);
@@ -77,7 +78,8 @@ export class DownHandOver {
    * Hands one frame to the session's stream, or queues it behind the frames still waiting, a QoS 1 frame aedes is still
    * storing, or a full window of unacknowledged ones.
    */
-  send(connection: DeviceConnection, frame: EncodedDown): void {
+  send(connection: DeviceConnection, sent: EncodedDown): void {
+    const frame = atWrittenQos(connection, sent);
     if (connection.downWaiting !== undefined || !this.mayHandOver(connection, frame)) {
       this.wait(connection, frame);
       return;

@@ -159,12 +159,8 @@ export function createDownSender(
       }
       payload = encodeDown(codec, { channel: "error", frame: fitted });
     }
-    let qos = Math.min(Math.max(requestedQos, downQos(message)), granted) as 0 | 1;
-    // aedes writes a frame at no more than the QoS of the session's filter equal to its topic, whatever a wildcard
-    // grants: handed over as QoS 1 and written as QoS 0, a persistent session's frame stayed stored, never
-    // acknowledged, and was delivered again at every reconnect.
-    const exact = connection.subscriptions.filterQos(topic);
-    if (exact !== undefined && exact < qos) qos = exact;
+    // No more than a filter equal to the topic allows either: the hand-over caps that (down-hand-over.ts).
+    const qos = Math.min(Math.max(requestedQos, downQos(message)), granted) as 0 | 1;
     handOver.send(connection, { topic, payload: Buffer.from(payload), qos, channel: message.channel, codec, written });
     return "published";
   };
