@@ -58,21 +58,13 @@ function utf8(packet: IPublishPacket | undefined): string {
  * delivery.
  */
 async function resendAfterReconnect(target: Target): Promise<void> {
-  const dbg = (s: Session, w: string) =>
-    console.log(
-      w,
-      s.publishes.map((p) => [p.qos, p.dup, p.messageId, utf8(p)]),
-    );
   const text = (packet: IPublishPacket | undefined): string => target.textOf(packet);
   const first = await open(target.url, target.device, true);
   try {
     await target.subscribe(first);
     target.send("zero", 0);
     target.send("one", 1);
-    await waitUntil(() => first.publishes.length === 2).catch((e) => {
-      dbg(first, "first");
-      throw e;
-    });
+    await waitUntil(() => first.publishes.length === 2);
   } finally {
     await endClient(first.client, true);
   }
@@ -82,10 +74,7 @@ async function resendAfterReconnect(target: Target): Promise<void> {
   assert.deepEqual([text(one), one?.qos, one?.dup], ["one", 1, false], "a first delivery is not DUP");
   const second = await open(target.url, target.device, false);
   try {
-    await waitUntil(() => second.publishes.length === 1).catch((e) => {
-      dbg(second, "second");
-      throw e;
-    });
+    await waitUntil(() => second.publishes.length === 1);
     const again = second.publishes[0];
     assert.deepEqual(
       [text(again), again?.qos, again?.dup, again?.messageId],
@@ -94,10 +83,7 @@ async function resendAfterReconnect(target: Target): Promise<void> {
     );
     target.send("two", 1);
     target.send("zero again", 0);
-    await waitUntil(() => second.publishes.length === 3).catch((e) => {
-      dbg(second, "second3");
-      throw e;
-    });
+    await waitUntil(() => second.publishes.length === 3);
     assert.deepEqual(
       second.publishes.slice(1).map((p) => [text(p), p.qos, p.dup]),
       [
