@@ -302,10 +302,10 @@ export function closed(client: MqttClient): Promise<void> {
   });
 }
 
-/** Collects messages the client receives. */
-export function collect(client: MqttClient): Array<{ topic: string; payload: Buffer; qos: number }> {
-  const out: Array<{ topic: string; payload: Buffer; qos: number }> = [];
-  client.on("message", (topic, payload, packet) => out.push({ topic, payload, qos: packet.qos }));
+/** Collects messages the client receives, with the QoS and DUP flag of the PUBLISH that carried each. */
+export function collect(client: MqttClient): Array<{ topic: string; payload: Buffer; qos: number; dup: boolean }> {
+  const out: Array<{ topic: string; payload: Buffer; qos: number; dup: boolean }> = [];
+  client.on("message", (topic, payload, packet) => out.push({ topic, payload, qos: packet.qos, dup: packet.dup }));
   return out;
 }
 

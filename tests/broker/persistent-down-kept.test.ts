@@ -13,6 +13,7 @@ import { createDeviceRegistry } from "../../broker/index.ts";
 import { MAX_QUEUED_DOWN_PER_DEVICE } from "../../broker/offline-down-queue.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import {
+  collect,
   connectRaw,
   endClient,
   type RawDevice,
@@ -59,21 +60,13 @@ async function stallBehindCommand(
   return device;
 }
 
-/** A PUBLISH a reconnected device received, with its DUP flag. */
-interface Received {
-  topic: string;
-  payload: Buffer;
-  qos: number;
-  dup: boolean;
-}
-
 /** Connects with mqtt.js, collecting from the first packet on: the resent frames come right behind the CONNACK. */
 async function reconnect(
   tb: TestBroker,
   id: string,
   secret: string,
   clean = false,
-): Promise<{ client: MqttClient; inbox: Received[] }> {
+): Promise<{ client: MqttClient; inbox: ReturnType<typeof collect> }> {
   const client = mqtt.connect(tb.url, {
     clientId: id,
     username: id,
@@ -82,8 +75,7 @@ async function reconnect(
     reconnectPeriod: 0,
     protocolVersion: 4,
   });
-  const inbox: Received[] = [];
-  client.on("message", (topic, payload, packet) => inbox.push({ topic, payload, qos: packet.qos, dup: packet.dup }));
+  const inbox = collect(client);
   await new Promise<void>((resolve, reject) => {
     client.once("connect", () => resolve());
     client.once("error", reject);
@@ -92,7 +84,7 @@ async function reconnect(
 }
 
 /** The `down/cmd` ids a device received, in order. */
-function commandIds(inbox: Received[]): string[] {
+function commandIds(inbox: ReturnType<typeof collect>): string[] {
   return inbox
     .filter((m) => m.topic.endsWith("/down/cmd"))
     .map((m) => (JSON.parse(m.payload.toString("utf8")) as { id: string }).id);
