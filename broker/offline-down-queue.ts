@@ -11,7 +11,7 @@
  * subscriptions once, then): frames added later would wait for yet another session.
  *
  * It also notes which devices keep a persistent session there (kept-sessions.ts), as their sessions open and as it
- * clears them.
+ * clears them, and keeps the packet id counter of each such session across its connections (session-packet-ids.ts).
  */
 import type { Clock } from "./clock.ts";
 import type { DeviceConnection, EncodedDown } from "./connection.ts";
@@ -20,6 +20,7 @@ import { KeptSessions } from "./kept-sessions.ts";
 import type { ObserverHub } from "./observer.ts";
 import type { BrokerLogger } from "./options.ts";
 import { clearPersistentSession, type SessionStore } from "./persistent-session.ts";
+import { SessionPacketIds } from "./session-packet-ids.ts";
 import { ThrottledWarningPerKey } from "./throttled-warning-per-key.ts";
 
 /** A QoS 1 PUBLISH as aedes stores it (aedes-packet): `brokerId` and `brokerCounter` tell it apart in the queue. */
@@ -60,6 +61,8 @@ export class OfflineDownQueue {
   readonly #full: ThrottledWarningPerKey;
   /** The devices whose persistent session aedes' store may hold. */
   readonly kept = new KeptSessions();
+  /** The packet id counters of the persistent sessions aedes' store may hold. */
+  readonly #packetIds = new SessionPacketIds();
 
   constructor(
     private readonly store: () => SessionStore,
@@ -83,12 +86,15 @@ export class OfflineDownQueue {
    */
   clearSession(deviceId: string): Promise<void> {
     this.kept.forget(deviceId);
+    this.#packetIds.forget(deviceId);
     return this.#after(deviceId, () => clearPersistentSession(this.store(), deviceId));
   }
 
   /** A session of the device opened (its open committed): noted, or forgotten, as a kept one (kept-sessions.ts). */
   opened(connection: Pick<DeviceConnection, "deviceId" | "clean" | "recordId">): void {
     this.kept.opened(connection);
+    // aedes dropped the session's queue at the CONNECT ([MQTT-3.1.2-6]): no id of it is in use any more.
+    if (connection.clean) this.#packetIds.forget(connection.deviceId);
   }
 
   /** Resolves once every write and clear of the device started so far is done. */
@@ -101,18 +107,21 @@ export class OfflineDownQueue {
    * its writes started so far are done (aedes resends each of them right after the CONNACK; 0 when the store cannot
    * be read). First it drops a session aedes holds for another record of the id (removed and added again, or just
    * removed, by another process before the registry watch looked), so the device resumes nothing of the removed one:
-   * before the count, and before the agent's open, which may send frames of its own into the queue. Never rejects.
+   * before the count, and before the agent's open, which may send frames of its own into the queue. Then the session's
+   * new frames are numbered past the packet ids of those it resends (session-packet-ids.ts). Never rejects.
    */
-  async queuedAtOpen(connection: Pick<DeviceConnection, "deviceId" | "recordId">): Promise<number> {
+  async queuedAtOpen(connection: Pick<DeviceConnection, "deviceId" | "recordId" | "client">): Promise<number> {
     const { deviceId } = connection;
     if (this.kept.heldForOtherRecord(deviceId, connection.recordId)) await this.clearSession(deviceId);
     await this.settled(deviceId);
+    let queued: QueuedIds = { count: 0, ids: [] };
     try {
-      return await countQueued(this.store(), deviceId);
+      queued = await readQueued(this.store(), deviceId);
     } catch (err) {
       this.logger.error({ err, device: deviceId }, "device's offline queue could not be read");
-      return 0;
     }
+    this.#packetIds.resume(deviceId, connection.client, queued.ids);
+    return queued.count;
   }
 
   #after(deviceId: string, step: () => Promise<void>): Promise<void> {
@@ -134,7 +143,7 @@ export class OfflineDownQueue {
     let room = -1;
     try {
       const store = this.store();
-      const queued = await countQueued(store, deviceId);
+      const queued = (await readQueued(store, deviceId)).count;
       room = Math.min(frames.length, Math.max(0, MAX_QUEUED_DOWN_PER_DEVICE - queued));
       for (; kept < room; kept++) {
         const frame = frames[kept];
@@ -170,9 +179,17 @@ export class OfflineDownQueue {
   }
 }
 
-/** The frames aedes' store holds for the device, in its queue. */
-async function countQueued(store: OutgoingStore, deviceId: string): Promise<number> {
-  let queued = 0;
-  for await (const _packet of store.outgoingStream({ id: deviceId })) queued++;
+/** How many frames the device's queue in aedes' store holds, and the packet ids of those aedes numbered already. */
+interface QueuedIds {
+  count: number;
+  ids: number[];
+}
+
+async function readQueued(store: OutgoingStore, deviceId: string): Promise<QueuedIds> {
+  const queued: QueuedIds = { count: 0, ids: [] };
+  for await (const packet of store.outgoingStream({ id: deviceId })) {
+    queued.count++;
+    if (packet.messageId !== undefined) queued.ids.push(packet.messageId);
+  }
   return queued;
 }
