@@ -63,6 +63,11 @@ export interface FleetCounters {
   acksSent: number;
   /** Command acks dropped from a full offline buffer (also in `bufferDropped`). */
   acksDropped: number;
+  /**
+   * Commands the device's record forgot unconfirmed: every ack of them was dropped from the full offline buffer, and
+   * `MAX_DROPPED_ACK_COMMANDS` newer such ones were kept. A redelivery of one is run again as a new command.
+   */
+  commandsForgotten: number;
   rpcResults: number;
   reasonAsked: number;
   reasonChunks: number;
@@ -108,6 +113,7 @@ export function createCounters(): FleetCounters {
     commandsRedelivered: 0,
     acksSent: 0,
     acksDropped: 0,
+    commandsForgotten: 0,
     rpcResults: 0,
     reasonAsked: 0,
     reasonChunks: 0,

@@ -3,8 +3,9 @@
  * the oldest entry whatever its kind, as a fixed RAM ring does. A lost state report waits for the next full report
  * to repair it (the shadow counts it until then). A lost command ack leaves the command owed no ack: the device
  * dropped it by design, so the end-of-run check must not call the command unacked; the bridge redelivers the
- * command on the device's next session and the device answers it again from its command book. Lost telemetry needs
- * nothing: only acknowledged readings are checked.
+ * command on the device's next session and the device answers it again from its command book, which keeps a bounded
+ * number of such commands and counts the ones it forgets. Lost telemetry needs nothing: only acknowledged readings
+ * are checked.
  */
 import type { FleetMetrics } from "../stats.ts";
 import type { CommandBook } from "./command-book.ts";
@@ -22,5 +23,5 @@ export function bookBufferLoss(device: BufferLossTarget, message: Outgoing): voi
   if (message.kind === "state") device.shadow?.reportLost();
   if (message.kind !== "ack") return;
   device.metrics.counters.acksDropped++;
-  device.commands.ackDropped(message.ref as string);
+  if (device.commands.ackDropped(message.ref as string)) device.metrics.counters.commandsForgotten++;
 }

@@ -4,17 +4,23 @@
  * An ack can fall out of the full offline buffer like any message; a command whose every ack did is not owed an ack
  * any more (the bridge redelivers it on the device's next session, and the device answers it again).
  *
- * The book is bounded, so that a long run does not grow it for good. A command whose ack no PUBACK confirmed yet is
- * always kept: the device owes its ack, or will be sent it again and must answer from its record, and the bridge
- * holds few such commands at a time. Of the confirmed ones, the latest `MAX_CONFIRMED_COMMANDS` are kept, the oldest
- * forgotten first: as many as the bridge keeps finished commands per device (`commandHistoryMax`'s default). So the
- * book still holds every command the bridge holds, the only ones it could (wrongly) deliver again or answer the
- * read-back of: an older one is pruned there, and its read-back would find it missing.
+ * The book is bounded, so that a long run does not grow it for good. A command still owed an ack is always kept (the
+ * end-of-run check needs it): each such ack is a message in the device's outbox, so there are never more of them than
+ * the outbox holds (`offlineBufferSize` + `maxInflight`). A command whose every ack fell out of the full buffer is
+ * kept only to answer a redelivery from its record: the latest `MAX_DROPPED_ACK_COMMANDS` of those are kept, the
+ * oldest forgotten first and counted by the caller (a redelivery of one is then run again as new). The bridge
+ * redelivers only the commands it sent and has not finished, at most `commandMaxInFlight` (16) per device, far fewer
+ * than that. Of the confirmed ones, the latest `MAX_CONFIRMED_COMMANDS` are kept, the oldest forgotten first: as many
+ * as the bridge keeps finished commands per device (`commandHistoryMax`'s default). So the book still holds every
+ * command the bridge holds, the only ones it could (wrongly) deliver again or answer the read-back of: an older one is
+ * pruned there, and its read-back would find it missing.
  */
 import type { AckFrame } from "../../codecs/frames.ts";
 
 /** Confirmed commands kept per device id (the bridge's default `commandHistoryMax`). */
 export const MAX_CONFIRMED_COMMANDS = 1000;
+/** Unconfirmed commands owed no ack (every ack dropped from the full offline buffer) kept per device id. */
+export const MAX_DROPPED_ACK_COMMANDS = 1000;
 
 /** The MQTT facts of the PUBLISH that carried a down frame. */
 export interface Delivery {
@@ -50,6 +56,8 @@ export class CommandBook {
   readonly #records = new Map<string, CommandRecord>();
   /** Ids of the confirmed records, oldest confirmation first. */
   readonly #confirmedIds = new Set<string>();
+  /** Ids of the unconfirmed records owed no ack, the one whose last ack was dropped longest ago first. */
+  readonly #droppedAckIds = new Set<string>();
 
   /**
    * `brokerSetsDup`: the broker sets DUP on every PUBLISH it delivers again ([MQTT-3.3.1-1]; the bridge and mosquitto
@@ -66,6 +74,7 @@ export class CommandBook {
     const brokerResend = this.#isBrokerResend(delivery, record.packetId);
     record.packetId = delivery.packetId;
     record.acksOwed++;
+    this.#droppedAckIds.delete(id);
     return { status: "duplicate", ack: record.ack, afterConfirmedAck: record.confirmed, brokerResend };
   }
 
@@ -86,16 +95,29 @@ export class CommandBook {
     return !this.brokerSetsDup && delivery.packetId !== undefined && delivery.packetId === previousPacketId;
   }
 
-  /** An ack of command `id` fell out of the full offline buffer: it will never be sent. */
-  ackDropped(id: string): void {
+  /**
+   * An ack of command `id` fell out of the full offline buffer: it will never be sent. Returns true when that left
+   * more than `MAX_DROPPED_ACK_COMMANDS` commands owed no ack, so the oldest of them was forgotten.
+   */
+  ackDropped(id: string): boolean {
     const record = this.#records.get(id);
-    if (record) record.acksOwed--;
+    if (!record) return false;
+    record.acksOwed--;
+    if (record.confirmed || record.acksOwed > 0) return false;
+    this.#droppedAckIds.delete(id);
+    this.#droppedAckIds.add(id);
+    if (this.#droppedAckIds.size <= MAX_DROPPED_ACK_COMMANDS) return false;
+    const oldest = this.#droppedAckIds.values().next().value as string;
+    this.#droppedAckIds.delete(oldest);
+    this.#records.delete(oldest);
+    return true;
   }
 
   confirm(id: string): void {
     const record = this.#records.get(id);
     if (!record || record.confirmed) return;
     record.confirmed = true;
+    this.#droppedAckIds.delete(id);
     this.#confirmedIds.add(id);
     if (this.#confirmedIds.size <= MAX_CONFIRMED_COMMANDS) return;
     const oldest = this.#confirmedIds.values().next().value as string;

@@ -50,6 +50,7 @@ export function formatSummary(report: FleetReport, maxViolations = 20): string {
       "commands received (redelivered) / acks (dropped)",
       `${c.commandsReceived} (${c.commandsRedelivered}) / ${c.acksSent} (${c.acksDropped})`,
     ],
+    ["commands forgotten with every ack dropped", `${c.commandsForgotten}`],
     [
       "reasoning asked / finished / errors / timed out",
       `${c.reasonAsked} / ${c.reasonFinished} / ${c.reasonErrors} / ${c.reasonTimedOut}`,

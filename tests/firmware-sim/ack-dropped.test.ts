@@ -7,9 +7,12 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Packet } from "mqtt-packet";
 import { getCodec } from "../../codecs/index.ts";
-import { CommandBook } from "../../firmware-sim/device/command-book.ts";
+import { bookBufferLoss } from "../../firmware-sim/device/buffer-loss.ts";
+import { CommandBook, MAX_DROPPED_ACK_COMMANDS } from "../../firmware-sim/device/command-book.ts";
+import type { Outgoing } from "../../firmware-sim/device/outbox.ts";
 import { createFleet, seededRandom } from "../../firmware-sim/index.ts";
 import { checkDeviceAtEnd } from "../../firmware-sim/invariants/device-checks.ts";
+import { FleetMetrics } from "../../firmware-sim/stats.ts";
 import { acknowledge, type ScriptedBroker, scriptedSocket } from "./helpers/scripted-socket.ts";
 import { runUntil } from "./helpers/wait.ts";
 
@@ -32,6 +35,23 @@ describe("command acks dropped from the offline buffer", () => {
     assert.deepEqual(unackedViolations(book), ["command-unacked: command c1: no ack of it was acknowledged"]);
     book.ackDropped("c1");
     assert.deepEqual(unackedViolations(book), []);
+  });
+
+  it(`count the commands forgotten beyond the latest ${MAX_DROPPED_ACK_COMMANDS} whose every ack was dropped`, () => {
+    const device = { metrics: new FleetMetrics(), commands: new CommandBook(), shadow: undefined };
+    const ack = (id: string): Outgoing => {
+      const payload = new Uint8Array();
+      return { channel: "ack", topic: "devices/d-1/up/ack", payload, kind: "ack", ref: id, dup: false, sentMs: 0 };
+    };
+    for (let i = 0; i < MAX_DROPPED_ACK_COMMANDS + 3; i++) {
+      device.commands.receive(`c${i}`);
+      device.commands.executed({ id: `c${i}`, ok: true });
+      bookBufferLoss(device, ack(`c${i}`));
+    }
+    const c = device.metrics.counters;
+    assert.equal(c.acksDropped, MAX_DROPPED_ACK_COMMANDS + 3);
+    assert.equal(c.commandsForgotten, 3);
+    assert.equal(device.commands.size, MAX_DROPPED_ACK_COMMANDS);
   });
 
   it("a run whose buffer dropped an ack while the broker was slow reports no violation", async () => {
@@ -81,6 +101,7 @@ describe("command acks dropped from the offline buffer", () => {
     assert.deepEqual(report.violationDetails, []);
     assert.equal(c.commandsReceived, 1);
     assert.equal(c.acksDropped, 1);
+    assert.equal(c.commandsForgotten, 0);
     assert.equal(report.ok, true, report.reasons.join("; "));
   });
 });

@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { DesiredStateFrame } from "../../codecs/frames.ts";
-import { CommandBook, MAX_CONFIRMED_COMMANDS } from "../../firmware-sim/device/command-book.ts";
+import {
+  CommandBook,
+  MAX_CONFIRMED_COMMANDS,
+  MAX_DROPPED_ACK_COMMANDS,
+} from "../../firmware-sim/device/command-book.ts";
 import { ReasonTracker } from "../../firmware-sim/device/reason-tracker.ts";
 import { DeviceShadow } from "../../firmware-sim/device/shadow.ts";
 import { readDownState } from "../../firmware-sim/handlers/state.ts";
@@ -146,6 +150,29 @@ describe("command book", () => {
     assert.equal(confirmed[0], "c1", "the oldest confirmed command is forgotten first");
     assert.equal(book.receive("owed").status, "duplicate");
     assert.equal(book.receive(`c${MAX_CONFIRMED_COMMANDS}`).status, "duplicate");
+  });
+
+  it(`forgets the oldest beyond ${MAX_DROPPED_ACK_COMMANDS} commands whose every ack was dropped, and says so`, () => {
+    const book = new CommandBook();
+    const runAndDropAck = (id: string): boolean => {
+      book.receive(id);
+      book.executed({ id, ok: true });
+      return book.ackDropped(id);
+    };
+    book.receive("owed");
+    book.executed({ id: "owed", ok: true });
+    assert.equal(runAndDropAck("d0"), false);
+    const forgotten: string[] = [];
+    for (let i = 1; i <= MAX_DROPPED_ACK_COMMANDS; i++) if (runAndDropAck(`d${i}`)) forgotten.push(`d${i}`);
+    assert.deepEqual(forgotten, [`d${MAX_DROPPED_ACK_COMMANDS}`], "the one past the limit made room");
+    assert.equal(book.size, MAX_DROPPED_ACK_COMMANDS + 1, "the command still owed an ack is never forgotten");
+    assert.deepEqual(book.unconfirmed(), ["owed"]);
+    assert.equal(book.receive("d0").status, "new", "the oldest is forgotten: a redelivery runs it again");
+    assert.equal(book.receive("d1").status, "duplicate");
+    // Owed an ack again by that redelivery, d1 is no longer among those that can be forgotten: d2 goes next.
+    assert.deepEqual([runAndDropAck("n1"), runAndDropAck("n2")], [false, true]);
+    assert.equal(book.receive("d1").status, "duplicate");
+    assert.equal(book.receive("d2").status, "new");
   });
 });
 
