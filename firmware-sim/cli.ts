@@ -143,7 +143,8 @@ export function createSimCommand(): Command {
     .option("--persistent", "persistent sessions (clean session off)")
     .option(
       "--broker-without-dup",
-      "the broker resends without DUP (plain aedes): a command's resend is told by its packet id",
+      "the broker resends without DUP (plain aedes): a command's resend is told by its packet id, a repeated final " +
+        "reasoning frame is taken for a resend",
     )
     .option("--keepalive <s>", "MQTT keepalive seconds (default 60)", number("--keepalive"))
     .option("--duplicates <ratio>", "share of publishes sent twice with DUP set, 0..1", number("--duplicates"))

@@ -16,6 +16,7 @@ export interface DeviceBehaviour {
   offlineBufferSize: number;
   maxInflight: number;
   cleanSession: boolean;
+  brokerSetsDup: boolean;
   keepaliveSec: number;
   connectTimeoutMs: number;
   duplicateRatio: number;

@@ -29,6 +29,12 @@ export class ReasonTracker {
    */
   readonly #ended = new Map<string, number | undefined>();
 
+  /**
+   * `brokerSetsDup`: the broker sets DUP on every PUBLISH it delivers again ([MQTT-3.3.1-1]; the bridge and mosquitto
+   * do), false for one that resends without it (plain aedes), whose resend of a final frame looks like a new one.
+   */
+  constructor(private readonly brokerSetsDup = true) {}
+
   get openId(): string | undefined {
     return this.#open?.id;
   }
@@ -89,19 +95,20 @@ export class ReasonTracker {
   }
 
   /**
-   * A frame for a request that ended. The final frame again is a redelivery (a broker that resends without DUP, as
-   * plain aedes, resends a persistent session's unacknowledged QoS 1 message so); anything else after a final frame
-   * is a frame the bridge should never have sent, since its final frame is always last. A request the device gave up
-   * on may still get its frames.
+   * A frame without DUP for a request that ended. A request the device gave up on may still get its frames. Anything
+   * else after a final frame is a frame the bridge should never have sent, since its final frame is always last: the
+   * final frame again is a new PUBLISH of it, unless the broker resends without DUP (plain aedes resends a persistent
+   * session's unacknowledged QoS 1 message so), as the command check tells a resend.
    */
   #afterEnd(frame: ReasonStreamFrame): ChunkOutcome {
     const finalSeq = this.#ended.get(frame.id);
-    if (finalSeq === undefined || (frame.fin === true && frame.seq === finalSeq)) return { status: "duplicate" };
-    return {
-      status: "violation",
-      kind: "reason-out-of-order",
-      message: `request ${frame.id}: ${frame.fin ? "final frame" : "chunk"} seq ${frame.seq} after its final frame (seq ${finalSeq})`,
-    };
+    if (finalSeq === undefined) return { status: "duplicate" };
+    const sameFinal = frame.fin === true && frame.seq === finalSeq;
+    if (sameFinal && !this.brokerSetsDup) return { status: "duplicate" };
+    const what = sameFinal
+      ? `its final frame (seq ${finalSeq}) again without DUP, a new PUBLISH, not the broker's resend`
+      : `${frame.fin ? "final frame" : "chunk"} seq ${frame.seq} after its final frame (seq ${finalSeq})`;
+    return { status: "violation", kind: "reason-out-of-order", message: `request ${frame.id}: ${what}` };
   }
 
   #remember(id: string, finalSeq: number | undefined): void {

@@ -42,7 +42,7 @@ export class VirtualDevice implements DeviceContext {
   readonly profile: DeviceConfig["profile"];
   readonly metrics: DeviceEnv["metrics"];
   readonly commands: CommandBook;
-  readonly reasons = new ReasonTracker();
+  readonly reasons: ReasonTracker;
   readonly shadow: DeviceShadow | undefined;
   readonly aliases: AliasRecovery;
   readonly #config: DeviceConfig;
@@ -75,7 +75,8 @@ export class VirtualDevice implements DeviceContext {
     this.deviceId = config.id;
     this.profile = config.profile;
     this.metrics = env.metrics;
-    this.commands = config.commands ?? new CommandBook();
+    this.commands = config.commands ?? new CommandBook(env.behaviour.brokerSetsDup);
+    this.reasons = new ReasonTracker(env.behaviour.brokerSetsDup);
     this.#codec = getCodec(config.codec);
     this.#publisher = new Publisher(
       env.behaviour,

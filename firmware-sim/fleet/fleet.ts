@@ -85,6 +85,7 @@ export function createFleet(options: FleetOptions): Fleet {
     offlineBufferSize: o.offlineBufferSize,
     maxInflight: o.maxInflight,
     cleanSession: o.cleanSession,
+    brokerSetsDup: o.brokerSetsDup,
     keepaliveSec: o.keepaliveSec,
     connectTimeoutMs: o.connectTimeoutMs,
     duplicateRatio: o.duplicateRatio,

@@ -51,8 +51,9 @@ export interface FleetOptions {
   cleanSession?: boolean;
   /**
    * The broker sets DUP on every PUBLISH it delivers again ([MQTT-3.3.1-1]; the bridge and mosquitto do), so a command
-   * repeated after its ack was stored without DUP is a violation. False for one that resends without it (plain aedes):
-   * a repeat with the packet id of the command's previous delivery is then taken for its resend. Default true.
+   * repeated after its ack was stored without DUP is a violation, and so is a reasoning request's final frame repeated
+   * without DUP. False for one that resends without it (plain aedes): a repeat with the packet id of the command's
+   * previous delivery is then taken for its resend, and a repeated final frame for the final frame's. Default true.
    */
   brokerSetsDup?: boolean;
   /** MQTT keepalive in seconds; 0 disables pings. Default 60. */

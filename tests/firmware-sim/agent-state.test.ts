@@ -58,6 +58,7 @@ function simulatedThermostat(port: number, id: string, secret: string): Simulate
       offlineBufferSize: 100,
       maxInflight: 16,
       cleanSession: true,
+      brokerSetsDup: true,
       keepaliveSec: 60,
       connectTimeoutMs: 10_000,
       duplicateRatio: 0,

@@ -218,7 +218,7 @@ describe("reasoning stream checks", () => {
   });
 
   it("flags a chunk or another final frame after the final frame, but not a redelivery of the final frame", () => {
-    const tracker = new ReasonTracker();
+    const tracker = new ReasonTracker(false);
     tracker.start("r1", true, 0);
     tracker.onFrame({ id: "r1", seq: 0, text: "a" }, false, 1);
     assert.equal(tracker.onFrame({ id: "r1", seq: 1, fin: true }, false, 2).status, "finished");
@@ -228,6 +228,20 @@ describe("reasoning stream checks", () => {
     assert.equal(late.status === "violation" && late.kind, "reason-out-of-order");
     assert.match(late.status === "violation" ? late.message : "", /after its final frame/);
     assert.equal(tracker.onFrame({ id: "r1", seq: 3, fin: true }, false, 5).status, "violation");
+  });
+
+  it("flags the final frame again without DUP from a broker that sets DUP on its resends", () => {
+    const tracker = new ReasonTracker();
+    tracker.start("r1", true, 0);
+    assert.equal(tracker.onFrame({ id: "r1", seq: 0, fin: true }, false, 1).status, "finished");
+    assert.deepEqual(tracker.onFrame({ id: "r1", seq: 0, fin: true }, true, 2), { status: "duplicate" });
+    // A later request open meanwhile changes nothing: the repeat is still a new PUBLISH of r1's final frame.
+    tracker.start("r2", true, 3);
+    assert.deepEqual(tracker.onFrame({ id: "r1", seq: 0, fin: true }, false, 4), {
+      status: "violation",
+      kind: "reason-out-of-order",
+      message: "request r1: its final frame (seq 0) again without DUP, a new PUBLISH, not the broker's resend",
+    });
   });
 
   it("tolerates late frames of a request the device gave up on (timed out, or ended by an error frame)", () => {
