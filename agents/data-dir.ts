@@ -11,7 +11,8 @@ import { AGENT_ERRORS } from "./errors.ts";
  */
 export function openAgentsDir(agentsDir: string): string[] {
   try {
-    fs.mkdirSync(agentsDir, { recursive: true });
+    // Owner only: the agents' databases hold their devices' telemetry, state and conversations.
+    fs.mkdirSync(agentsDir, { recursive: true, mode: 0o700 });
     return fs.readdirSync(agentsDir);
   } catch (err) {
     throw dirFault(err, agentsDir);

@@ -57,7 +57,8 @@ export function loadOrCreateApiToken(
   }
   const token = random(32).toString("base64url");
   try {
-    mkdirSync(dataDir, { recursive: true });
+    // Owner only, as makeDataDir creates it: the folder holds the token file among the bridge's other secrets.
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     // `wx` so two bridges starting on the same data dir never overwrite each other's token.
     writeFileSync(file, `${token}\n`, { mode: 0o600, flag: "wx" });
   } catch (err) {

@@ -9,7 +9,9 @@ import { BridgeError } from "../../errors/index.ts";
  */
 export function makeDataDir(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    // Owner only: it holds the registry's secret hashes, the API token and every agent's data. Applies to the folders
+    // created here; an existing directory keeps the mode its operator gave it (docs/configuration.md).
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
     const rule =
