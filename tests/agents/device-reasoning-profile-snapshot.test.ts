@@ -54,7 +54,10 @@ function assertExtends(earlier: ScriptedCall, later: ScriptedCall, what: string)
 async function parkedTurn(h: DeviceHarness, engine: ScriptedEngine, agentId: string) {
   const dev = await greeted(h, agentId, "1.0");
   const first = await ask(h, dev, engine, "act", "Open the door");
-  assert.match(systemOf(first), /firmware: 1\.0\n- codec: cbor\n- capabilities: sync=true stream=true maxFrame=2048$/);
+  assert.match(
+    systemOf(first),
+    /firmware: "1\.0"\n- codec: cbor\n- capabilities: sync=true stream=true maxFrame=2048$/,
+  );
   first.reply({ tool: "send_command", args: '{"name":"open"}' });
   const [approvalId] = await pendingApprovals(h, agentId, 1);
   return { first, approvalId, dev };
@@ -85,7 +88,10 @@ test("a hello that changed the profile while a turn waited for an operator leave
   assertExtends(first, second, "the round after the approval");
   assert.equal(systemOf(second), systemOf(first), "byte for byte");
   const next = await nextQuestion(h, engine, updated, second);
-  assert.match(systemOf(next), /firmware: 2\.0\n- codec: cbor\n- capabilities: sync=false stream=true maxFrame=4096$/);
+  assert.match(
+    systemOf(next),
+    /firmware: "2\.0"\n- codec: cbor\n- capabilities: sync=false stream=true maxFrame=4096$/,
+  );
   next.reply({ text: "Yes." });
   await finalFrame(updated, "next");
 });
@@ -99,7 +105,7 @@ test("across a restart, the turn resumed after an approval sends the system mess
   const second = await resumed(h, engine, "prof-s2", approvalId);
   assertExtends(first, second, "the round after the approval and the restart");
   const next = await nextQuestion(h, engine, dev, second);
-  assert.match(systemOf(next), /firmware: 2\.0/);
+  assert.match(systemOf(next), /firmware: "2\.0"/);
   next.reply({ text: "Yes." });
   await finalFrame(dev, "next");
 });
@@ -119,8 +125,8 @@ test("a turn stored before its system message was kept sends the current profile
   });
   const dev = await greeted(h, "prof-s3", "2.0");
   const second = await resumed(h, engine, "prof-s3", approvalId);
-  assert.match(systemOf(first), /firmware: 1\.0/);
-  assert.match(systemOf(second), /firmware: 2\.0/);
+  assert.match(systemOf(first), /firmware: "1\.0"/);
+  assert.match(systemOf(second), /firmware: "2\.0"/);
   second.reply({ text: "The door is open." });
   await finalFrame(dev, "act");
 });

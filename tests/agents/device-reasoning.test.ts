@@ -59,7 +59,7 @@ test("a streaming device gets numbered chunks then one final QoS 1 frame with us
     ],
   );
   const prompt = env.sim.requests().at(-1)?.body as { messages: Array<{ role: string; content: string }> };
-  assert.match(prompt.messages[0].content, /firmware: 1\.2\.3/);
+  assert.match(prompt.messages[0].content, /firmware: "1\.2\.3"/);
   assert.match(prompt.messages.at(-1)?.content ?? "", /^Is it warm in here\?\n\n---\nDevice context .*temp=21\.5/s);
 });
 

@@ -35,7 +35,8 @@ export function systemMessage(
     "Device profile:",
     `- device id: ${agent.id}`,
     `- agent class: ${agent.className}`,
-    `- firmware: ${profile.firmware ?? "unknown"}`,
+    // The device's own free text, quoted: written as it came, its newlines added lines to the system prompt.
+    `- firmware: ${profile.firmware === null ? "unknown" : JSON.stringify(profile.firmware)}`,
     `- codec: ${profile.codec ?? "unknown"}`,
     `- capabilities: sync=${caps.sync} stream=${caps.stream} maxFrame=${caps.maxFrame ?? "unknown"}`,
   ].join("\n");
