@@ -21,6 +21,18 @@ import { CliExit, EXIT_FAILURE, EXIT_USAGE } from "./exit.ts";
 
 type Flags = Record<string, unknown>;
 
+/** C0 and C1 control characters and DEL: a terminal acts on them, and a tab or newline would shape the table. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this looks for.
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
+
+/**
+ * A device's own text (its hello's firmware) as a table cell: control characters written as `\u001b`, so a device can
+ * neither drive the operator's terminal (escape sequences) nor add rows or cells to the list.
+ */
+function escapeControls(text: string): string {
+  return text.replace(CONTROL_CHARACTERS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 /**
  * Opens the registry in the data directory. Only provisioning (`add`) makes the directory; reading or removing
  * (`list`, `rm`) in a directory that is not there would leave an empty one with a registry behind a mistyped
@@ -178,7 +190,7 @@ async function list(flags: Flags): Promise<void> {
           d.id,
           d.codec ?? "default",
           agentClassCell(d.agentClass, servedBy),
-          d.firmware ?? "-",
+          d.firmware === null ? "-" : escapeControls(d.firmware),
           iso(d.createdAt),
           iso(d.lastSeen),
         ].join("\t"),
