@@ -27,6 +27,7 @@ export {
   type FieldSpec,
   type FrameSchema,
   MAX_METRIC_ALIASES,
+  MAX_FIRMWARE_LENGTH,
   MAX_METRIC_NAME_LENGTH,
   UP_SCHEMAS,
 } from "./schema/channels.ts";

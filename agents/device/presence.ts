@@ -6,6 +6,7 @@
 import type { CodecName, HelloFrame, Value, ValueMap } from "../../codecs/frames.ts";
 import { CODEC_NAMES } from "../../codecs/frames.ts";
 import { cutText } from "../../codecs/cut-text.ts";
+import { MAX_FIRMWARE_LENGTH } from "../../codecs/index.ts";
 import type { SqlTag } from "./sql.ts";
 import { decodeValue, encodeValue, isValueMap } from "./values.ts";
 
@@ -46,9 +47,6 @@ export interface DeviceStatus {
   caps: DeviceCaps;
 }
 
-/** Longest firmware version kept from a hello, in UTF-16 code units. */
-const FIRMWARE_MAX_CHARS = 128;
-
 /** Reads and writes the device_meta rows about presence. */
 export class PresenceStore {
   /** The profile is read on every message (capabilities gate deltas and streams): cached, rewritten on hello. */
@@ -81,7 +79,7 @@ export class PresenceStore {
         ? frame.maxFrame
         : null;
     const profile: ValueMap = {
-      firmware: typeof frame.fw === "string" ? cutText(frame.fw, FIRMWARE_MAX_CHARS) : null,
+      firmware: typeof frame.fw === "string" ? cutText(frame.fw, MAX_FIRMWARE_LENGTH) : null,
       codec,
       sync: typeof frame.sync === "boolean" ? frame.sync : DEFAULT_CAPS.sync,
       stream: typeof frame.stream === "boolean" ? frame.stream : DEFAULT_CAPS.stream,

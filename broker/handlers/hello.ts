@@ -1,4 +1,6 @@
+import { cutText } from "../../codecs/cut-text.ts";
 import type { HelloFrame } from "../../codecs/frames.ts";
+import { MAX_FIRMWARE_LENGTH } from "../../codecs/index.ts";
 import type { HandlerContext } from "./context.ts";
 
 /**
@@ -11,7 +13,8 @@ export function handleHello(ctx: HandlerContext, frame: HelloFrame): void {
   if (!ctx.registered) return;
   try {
     if (frame.codec !== undefined) registry.setCodec(connection.deviceId, frame.codec);
-    registry.setFirmware(connection.deviceId, frame.fw);
+    // Cut as the agent cuts it: every fleet listing shows it, and a hello may be as large as the payload limit.
+    registry.setFirmware(connection.deviceId, cutText(frame.fw, MAX_FIRMWARE_LENGTH));
   } catch (err) {
     // The registry is a record, not the event: the hello still reaches the agent.
     ctx.logger.warn({ err, device: connection.deviceId }, "could not record hello in the registry");

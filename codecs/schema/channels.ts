@@ -59,6 +59,8 @@ const optBounded = (key: string, kind: FieldKind, maxItems: number): FieldSpec =
 
 /** Most metric names in a hello's alias table, and so most positional readings (`rv`) in one telemetry frame. */
 export const MAX_METRIC_ALIASES = 256;
+/** Longest firmware text kept from a hello (the agent's profile, the registry), in UTF-16 code units. */
+export const MAX_FIRMWARE_LENGTH = 128;
 /** Longest metric name in an alias table, in UTF-16 code units (the DeviceAgent's own limit on metric names). */
 export const MAX_METRIC_NAME_LENGTH = 128;
 
