@@ -20,7 +20,7 @@ import { engineClientInit } from "./bridge/engine-init.ts";
 import { AGENTS_DIR, REGISTRY_FILE } from "./bridge/layout.ts";
 import { type BridgeTap, tapHost } from "./bridge/tap.ts";
 import { type BridgeAddresses, BridgeLifecycle, type LifecycleParts } from "./bridge/lifecycle.ts";
-import { makeDataDir } from "./bridge/data-dir.ts";
+import { makeDataDir, warnIfOpenToOthers } from "./bridge/data-dir.ts";
 import { proxyProtocolOf, readTlsFiles } from "./bridge/listeners.ts";
 import { stopGraces } from "./bridge/stop-graces.ts";
 import type { BridgeConfig } from "./config/index.ts";
@@ -86,6 +86,7 @@ export interface Bridge {
  */
 export async function createBridge(config: BridgeConfig, options: BridgeOptions): Promise<Bridge> {
   makeDataDir(config.dataDir);
+  warnIfOpenToOthers(config.dataDir, options.logger);
   // One bridge per data directory, locked before anything in it is opened (app/bridge/data-dir-lock.ts).
   const lock = acquireDataDirLock(config.dataDir);
   const opened = new OpenedParts();

@@ -1,5 +1,5 @@
 /** Makes the data directory a bridge keeps everything in, or says which setting names an unusable path. */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, statSync } from "node:fs";
 import { BridgeError } from "../../errors/index.ts";
 
 /**
@@ -27,4 +27,26 @@ export function makeDataDir(dir: string): void {
       { cause },
     );
   }
+}
+
+/**
+ * Warns when the data directory can be read or entered by other users. makeDataDir creates it owner-only, but one an
+ * earlier version made (or an operator created) keeps its mode, and mosquitto warns likewise about a password file
+ * others can read. A warning, not a refusal: a group-shared directory can be a deliberate choice.
+ */
+export function warnIfOpenToOthers(dir: string, logger: { warn(fields: object, message: string): void }): void {
+  // Windows has no such mode bits: Node reports made-up ones there.
+  if (process.platform === "win32") return;
+  let mode: number;
+  try {
+    mode = statSync(dir).mode & 0o777;
+  } catch {
+    return; // The lock and the stores opened next report a directory that went away.
+  }
+  if ((mode & 0o077) === 0) return;
+  logger.warn(
+    { dataDir: dir, mode: mode.toString(8).padStart(4, "0") },
+    "data directory is open to other users, and it holds the device registry's secret hashes, the API token and " +
+      "every agent's data: chmod 700 it",
+  );
 }

@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 import { openAgentsDir } from "../../agents/data-dir.ts";
-import { makeDataDir } from "../../app/bridge/data-dir.ts";
+import { makeDataDir, warnIfOpenToOthers } from "../../app/bridge/data-dir.ts";
 import { loadOrCreateApiToken } from "../../app/api/token.ts";
 import { createBroker } from "../../broker/index.ts";
 import { RecordingHost } from "../broker/helpers.ts";
@@ -59,5 +59,21 @@ describe("data folders created by the bridge", () => {
     loadOrCreateApiToken(dir);
     assert.equal(openToOthers(dir), 0);
     assert.equal(fs.statSync(path.join(dir, "api-token")).mode & 0o077, 0);
+  });
+
+  test("a data directory others can read is warned about once, naming it and its mode; an owner-only one is not", () => {
+    const warnings: Array<{ fields: object; message: string }> = [];
+    const logger = { warn: (fields: object, message: string) => warnings.push({ fields, message }) };
+    const open = path.join(root, "open");
+    fs.mkdirSync(open);
+    fs.chmodSync(open, 0o755);
+    warnIfOpenToOthers(open, logger);
+    assert.equal(warnings.length, 1);
+    assert.deepEqual(warnings[0].fields, { dataDir: open, mode: "0755" });
+    assert.match(warnings[0].message, /chmod 700/);
+    fs.chmodSync(open, 0o700);
+    warnIfOpenToOthers(open, logger);
+    warnIfOpenToOthers(path.join(root, "not-there"), logger);
+    assert.equal(warnings.length, 1);
   });
 });
