@@ -3,7 +3,10 @@
  * wildcard), and a bounded set of `*.*.key` paths made every log line about ten times slower; this walk visits each
  * value once, copies only the branches that hold a secret and leaves the caller's object untouched. It censors what
  * JSON will print: an object with a `toJSON` method is printed as what that method returns, so that is what is walked.
+ * A URL's user and password are censored as well, wherever it sits: an engine URL can carry them (`http://user:pw@h`).
  */
+
+import { hasUrlCredentials, redactUrlCredentials } from "../engine-client/url-credentials.ts";
 
 export const LOG_CENSOR = "[redacted]";
 
@@ -51,6 +54,36 @@ export function redactSecretsInValue(value: unknown): unknown {
 }
 
 /**
+ * A value a message interpolates (`%s`, `%j`, `%o`, `%O`), censored; itself when it holds none. pino prints `%s` with
+ * `String()`, which no JSON form reaches, and the placeholder an argument fills is not known here, so one that holds a
+ * secret is replaced by a stand-in that prints the censored form both ways: as text a URL is its censored address and
+ * anything else its censored JSON, since its own `toString` would print what the JSON form hides.
+ */
+export function redactInterpolatedValue(value: unknown): unknown {
+  const redacted = redactSecretsInValue(value);
+  if (redacted === value) return value;
+  return {
+    toJSON: (key: string): unknown => jsonFormOf(redacted, key),
+    toString: (): string => (typeof redacted === "string" ? redacted : censoredJsonText(redacted)),
+  };
+}
+
+/** What JSON prints for `value`: it calls one `toJSON` per value, so the stand-in's must call the censored form's. */
+function jsonFormOf(value: unknown, key: string): unknown {
+  const toJSON = value === null || typeof value !== "object" ? undefined : (value as { toJSON?: unknown }).toJSON;
+  return typeof toJSON === "function" ? toJSON.call(value, key) : value;
+}
+
+function censoredJsonText(redacted: unknown): string {
+  try {
+    return JSON.stringify(redacted) ?? LOG_CENSOR;
+  } catch {
+    // A BigInt, say: the censored form cannot be printed, and the original must not be.
+    return LOG_CENSOR;
+  }
+}
+
+/**
  * A getter, proxy trap or `toJSON` that throws: logging the object could leak what the walk did not see, so it is
  * left out. Describing the failure must not throw in turn (a thrown proxy, a `message` getter that throws).
  */
@@ -69,6 +102,8 @@ function redactValue(value: unknown, key: string | number, ancestors: Ancestors)
   if (ancestors.length >= MAX_REDACTION_DEPTH) return TOO_DEEP;
   // Buffers and typed arrays: their JSON form holds numbers only, and building it copies every byte.
   if (ArrayBuffer.isView(value)) return value;
+  // Its JSON form (and its text) is its address, credentials included; the censored address is a string JSON prints.
+  if (value instanceof URL) return hasUrlCredentials(value) ? redactUrlCredentials(value) : value;
   const toJSON = (value as { toJSON?: unknown }).toJSON;
   if (typeof toJSON === "function") return redactWithJsonForm(value, toJSON.call(value, String(key)), ancestors);
   return redactContainer(value, ancestors);
@@ -79,7 +114,7 @@ function redactContainer(value: object, ancestors: Ancestors): unknown {
 }
 
 /**
- * A value JSON prints as `json` (what its `toJSON` returned; a Date's or a URL's string has nothing to censor). The
+ * A value JSON prints as `json` (what its `toJSON` returned; a Date's string has nothing to censor). The
  * value itself is returned whenever that form holds no secret, so JSON prints it as before. An error's own keys are
  * walked as well: pino's `err` serializer prints those rather than the `toJSON` form.
  */

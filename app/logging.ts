@@ -5,7 +5,7 @@
  * places pino takes one from: the log object, a child logger's bindings and the values a message interpolates.
  */
 import { type Bindings, type ChildLoggerOptions, type DestinationStream, type LogFn, type Logger, pino } from "pino";
-import { redactSecrets, redactSecretsInValue } from "./log-redaction.ts";
+import { redactInterpolatedValue, redactSecrets } from "./log-redaction.ts";
 
 export interface LoggerOptions {
   /** pino level name. Default "info". */
@@ -58,16 +58,16 @@ function censorChildBindings(root: Logger): void {
 
 /**
  * pino's `hooks.logMethod`, inherited by every child: the arguments after the first (the message and the values of
- * its `%j`, `%o` and `%O`) are printed with JSON outside `formatters.log`, so they are censored here. The first is
- * the log object, which `formatters.log` walks, or a string message. A line with no object among them (the usual
- * `log.info({ ... }, "text")`) is passed on as it came.
+ * its `%s`, `%j`, `%o` and `%O`) are printed with `String()` or JSON outside `formatters.log`, so they are censored
+ * here. The first is the log object, which `formatters.log` walks, or a string message. A line with no object among
+ * them (the usual `log.info({ ... }, "text")`) is passed on as it came.
  */
 function censorMessageArguments(this: Logger, args: Parameters<LogFn>, log: LogFn): void {
   let censored: unknown[] | undefined;
   for (let index = 1; index < args.length; index++) {
     const value: unknown = args[index];
     if (value === null || typeof value !== "object") continue;
-    const redacted = redactSecretsInValue(value);
+    const redacted = redactInterpolatedValue(value);
     if (redacted !== value) {
       censored ??= [...args];
       censored[index] = redacted;

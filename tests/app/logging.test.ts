@@ -203,3 +203,35 @@ test("child logger bindings are censored, in every descendant, after setBindings
   assert.match(String(unreadable!.logRedactionFailed), /revoked/);
   assert.equal(unreadable!.msg, "unreadable binding");
 });
+
+test("a URL's user and password and an object's secrets never print, under %s (its toString) nor anywhere else", () => {
+  const { logger, lines, raw } = capturingLogger();
+  const engine = new URL("http://user:pw-url@gpu-1:8000/v1");
+  const keyHolder = {
+    apiKey: "sk-to-string",
+    toString(): string {
+      return `key ${this.apiKey}`;
+    },
+  };
+  logger.info("engine %s, %s, %s, %j", engine, keyHolder, new URL("http://gpu-2:8000/"), engine);
+  logger.info({ engine, replicas: [engine] }, "as a field");
+  logger.child({ engine }).info("bound");
+  for (const line of raw) assert.doesNotMatch(line, /pw-url|user:|sk-to-string/);
+  const [formatted, field, bound] = lines();
+  assert.equal(
+    formatted!.msg,
+    'engine http://[redacted]@gpu-1:8000/v1, {"apiKey":"[redacted]"}, http://gpu-2:8000/, ' +
+      '"http://[redacted]@gpu-1:8000/v1"',
+  );
+  assert.equal(field!.engine, "http://[redacted]@gpu-1:8000/v1");
+  assert.deepEqual(field!.replicas, ["http://[redacted]@gpu-1:8000/v1"]);
+  assert.equal(bound!.engine, "http://[redacted]@gpu-1:8000/v1");
+  assert.equal(engine.password, "pw-url");
+});
+
+test("a %s value with nothing to censor prints through its own toString, as before", () => {
+  const { logger, lines } = capturingLogger();
+  const named = { name: "gpu-1", toString: () => "replica gpu-1" };
+  logger.info("%s and %s and %s", named, new Error("refused"), { plain: true });
+  assert.equal(lines()[0]!.msg, "replica gpu-1 and Error: refused and [object Object]");
+});
