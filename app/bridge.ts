@@ -11,7 +11,13 @@ import { commandObserverWiring, DeviceAgent } from "../agents/device/index.ts";
 import { type Broker, createBroker } from "../broker/index.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "../broker/registry/index.ts";
 import { createEngineClient, type EngineClient } from "../engine-client/index.ts";
-import { API_TOKEN_FILE, type ApiTokenSource, loadOrCreateApiToken, registerOperatorApi } from "./api/index.ts";
+import {
+  API_TOKEN_FILE,
+  type ApiTokenSource,
+  loadOrCreateApiToken,
+  registerOperatorApi,
+  removeGeneratedApiToken,
+} from "./api/index.ts";
 import { loadServedAgentClasses, registryClasses } from "./bridge/agent-classes.ts";
 import { agentConfigError, checkAgentConfig } from "./bridge/agent-config.ts";
 import { acquireDataDirLock, type DataDirLock } from "./bridge/data-dir-lock.ts";
@@ -235,11 +241,17 @@ async function buildBridge(
   );
   const token = loadOrCreateApiToken(config.dataDir, config.http.apiToken);
   if (token.source === "generated") {
+    const tokenFile = path.join(config.dataDir, API_TOKEN_FILE);
     // The token itself never reaches a log line (logs get shipped and shared); the file is readable only by this user.
     logger.warn(
-      { file: path.join(config.dataDir, API_TOKEN_FILE) },
+      { file: tokenFile },
       "generated the operator API token; it is printed once on stdout, kept in this file, or set BRIDGE_API_TOKEN",
     );
+    // A build that fails from here has shown it to nobody: removed, the next start generates one and shows it.
+    opened.add("api-token", token.token, (generated) => {
+      removeGeneratedApiToken(config.dataDir, generated);
+      logger.warn({ file: tokenFile }, "removed the generated operator API token: the bridge could not be built");
+    });
   }
 
   const lifecycle = new BridgeLifecycle();

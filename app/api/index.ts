@@ -20,4 +20,10 @@ export type {
 export { API_ERROR_CODES, type ApiErrorBody, ApiError, statusForAgentCode } from "./errors.ts";
 export { type JsonValue, toJsonValue } from "./json-value.ts";
 export { API_BODY_LIMIT_BYTES, API_MAX_PARAM_LENGTH, bearerHook, registerOperatorApi } from "./register.ts";
-export { API_TOKEN_FILE, type ApiTokenSource, loadOrCreateApiToken, MIN_API_TOKEN_LENGTH } from "./token.ts";
+export {
+  API_TOKEN_FILE,
+  type ApiTokenSource,
+  loadOrCreateApiToken,
+  MIN_API_TOKEN_LENGTH,
+  removeGeneratedApiToken,
+} from "./token.ts";

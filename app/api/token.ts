@@ -3,7 +3,7 @@
  * directory so a fresh install is never open. The caller prints a generated token once at start.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { BridgeError } from "../../errors/index.ts";
 import { API_TOKEN_RULE, isValidApiToken } from "./token-rule.ts";
@@ -71,6 +71,25 @@ export function loadOrCreateApiToken(
     );
   }
   return { token, source: "generated" };
+}
+
+/**
+ * Undoes the `generated` outcome of `loadOrCreateApiToken`: removes `<dataDir>/api-token` while it still holds
+ * `token`. For a bridge whose build fails after generating it: nothing ever listened with it and nobody was shown it,
+ * so left behind it would never be shown (a later start only says where it is); removed, the next start generates
+ * one and shows it.
+ */
+export function removeGeneratedApiToken(dataDir: string, token: string): void {
+  const file = join(dataDir, API_TOKEN_FILE);
+  let stored: string;
+  try {
+    stored = readFileSync(file, "utf8").trim();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw err;
+  }
+  // Another token in its place is someone's own (the data directory is locked, so it should not happen): kept.
+  if (stored === token) rmSync(file);
 }
 
 /** The token rule; a stored token's message names its file (`the token file D/api-token must hold ...`). */

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
-import { API_TOKEN_FILE, loadOrCreateApiToken, tokensEqual } from "../../app/api/index.ts";
+import { API_TOKEN_FILE, loadOrCreateApiToken, removeGeneratedApiToken, tokensEqual } from "../../app/api/index.ts";
 import { type BridgeError, hasErrorCode } from "../../errors/index.ts";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "api-token-"));
@@ -40,6 +40,19 @@ test("without one, a token is generated once into the data dir with owner-only p
   assert.equal(mode, 0o600);
   const second = loadOrCreateApiToken(sub, "");
   assert.deepEqual(second, { token: first.token, source: "file" });
+});
+
+test("a generated token is removed only while its file still holds it, and an absent file is no fault", () => {
+  const sub = path.join(dir, "undo");
+  const { token } = loadOrCreateApiToken(sub);
+  const file = path.join(sub, API_TOKEN_FILE);
+  fs.writeFileSync(file, "someone-elses-token-0123456789\n");
+  removeGeneratedApiToken(sub, token);
+  assert.equal(fs.readFileSync(file, "utf8"), "someone-elses-token-0123456789\n", "another token is kept");
+  fs.writeFileSync(file, `${token}\n`);
+  removeGeneratedApiToken(sub, token);
+  assert.equal(fs.existsSync(file), false);
+  removeGeneratedApiToken(sub, token);
 });
 
 test("a stored token that is too short is refused rather than trusted", () => {

@@ -72,6 +72,28 @@ describe("createBridge that fails while building", () => {
     }
   });
 
+  test("a failure after generating the API token removes its file: the next start makes and shows one", async () => {
+    const dataDir = freshDir();
+    // A build step after the token is generated fails: the agent socket server's logger cannot be made.
+    const failing = pino({ level: "silent" });
+    const child = failing.child.bind(failing);
+    failing.child = ((bindings, options) => {
+      if (bindings.component === "ws") throw new Error("injected build failure");
+      return child(bindings, options);
+    }) as typeof failing.child;
+    await assert.rejects(createBridge(configFor(dataDir), { logger: failing }), /injected build failure/);
+    // Nobody saw it and nothing ever listened with it: left behind, it would never be shown (later starts only say
+    // where it is).
+    assert.equal(fs.existsSync(path.join(dataDir, "api-token")), false, "the unseen token file is removed");
+    const bridge = await createBridge(configFor(dataDir), { logger });
+    try {
+      assert.equal(bridge.apiTokenSource, "generated");
+      assert.equal(fs.readFileSync(path.join(dataDir, "api-token"), "utf8").trim(), bridge.apiToken);
+    } finally {
+      await bridge.stop();
+    }
+  });
+
   test("an engine setting the engine client refuses leaves no registry handle open", async () => {
     const dataDir = freshDir();
     const url = "http://127.0.0.1:9";
