@@ -10,7 +10,8 @@ import { after, test } from "node:test";
 import { runStart } from "../../app/cli/start.ts";
 import { LOCK_FILE } from "../../app/bridge/data-dir-lock.ts";
 import { BridgeLifecycle } from "../../app/bridge/lifecycle.ts";
-import { makeTempDir, ROOT, runCli } from "./support/bridge-process.ts";
+import { makeTempDir, runCli } from "./support/bridge-process.ts";
+import { writeSignalOnImportConfig } from "./support/signal-on-import.ts";
 
 const dataDir = makeTempDir("bridge-start-signal-");
 const buildDir = makeTempDir("bridge-start-signal-build-");
@@ -48,27 +49,8 @@ test("a SIGTERM while the bridge is starting stops it gracefully with exit code 
 });
 
 test("a SIGTERM while the bridge is still being built (its agent classes loading) stops it with exit code 0", () => {
-  // The agent class module signals its own process as it is imported, and its import ends only once the signal has
-  // been heard: the signal lands inside createBridge, before bridge.start() (which the test above covers).
-  fs.writeFileSync(
-    path.join(buildDir, "signal-on-import.mts"),
-    [
-      `import { DeviceAgent } from ${JSON.stringify(path.join(ROOT, "agents/device/index.ts"))};`,
-      'process.kill(process.pid, "SIGTERM");',
-      // A signal does not keep the event loop alive until it is heard: the interval does.
-      "const alive = setInterval(() => {}, 60_000);",
-      'await new Promise((resolve) => process.once("SIGTERM", resolve));',
-      "clearInterval(alive);",
-      "export class SignalOnImport extends DeviceAgent {}",
-    ].join("\n"),
-  );
-  const configFile = path.join(buildDir, "bridge.json");
-  fs.writeFileSync(
-    configFile,
-    JSON.stringify({
-      agents: { classes: [{ pattern: "sig-*", module: "./signal-on-import.mts", export: "SignalOnImport" }] },
-    }),
-  );
+  // The signal lands inside createBridge, before bridge.start() (which the test above covers).
+  const configFile = writeSignalOnImportConfig(buildDir);
   const bridgeDir = path.join(buildDir, "data");
   const result = runCli(
     ["start", "--data-dir", bridgeDir, "--config", configFile, "--host", "127.0.0.1", "--mqtt-port", "0"].concat([
