@@ -10,6 +10,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { CODEC_NAMES, type CodecName } from "../codecs/frames.ts";
 import { onStopSignals } from "../app/cli/stop-signals.ts";
 import { BridgeError, namedByFlag } from "../errors/index.ts";
+import { readApiTokenFile, simApiToken } from "./api-token.ts";
 import { loadCredentials } from "./credentials.ts";
 import { SimErrorCode } from "./errors.ts";
 import type { ApiDriveOptions } from "./fleet/api-driver.ts";
@@ -73,6 +74,7 @@ interface RawFlags {
   localAddresses?: string;
   verifyApi?: string;
   apiToken?: string;
+  apiTokenFile?: string;
   commandsPerMin?: number;
   desiredPerMin?: number;
   seed?: number;
@@ -158,7 +160,17 @@ export function createSimCommand(): Command {
       "--verify-api <url>",
       "bridge operator API base URL to read telemetry and command states back, e.g. http://127.0.0.1:8080",
     )
-    .option("--api-token <token>", "operator API token (default: $BRIDGE_API_TOKEN, else $AGENT_BRIDGE_API_TOKEN)")
+    .option(
+      "--api-token <token>",
+      "operator API token, visible to other users in ps: prefer --api-token-file or $BRIDGE_API_TOKEN (the default, " +
+        "else $AGENT_BRIDGE_API_TOKEN)",
+    )
+    .addOption(
+      new Option(
+        "--api-token-file <file>",
+        "file holding the operator API token, e.g. the bridge's data/api-token",
+      ).conflicts("apiToken"),
+    )
     .option(
       "--commands-per-min <n>",
       "with --verify-api: commands sent through the API per online device per minute (default 0)",
@@ -190,7 +202,10 @@ export function createSimCommand(): Command {
 }
 
 async function toFleetOptions(flags: RawFlags, env: NodeJS.ProcessEnv): Promise<FleetOptions> {
-  const token = simApiToken(flags.apiToken, env);
+  const token = simApiToken(
+    flags.apiTokenFile === undefined ? flags.apiToken : readApiTokenFile(flags.apiTokenFile),
+    env,
+  );
   const tls =
     flags.ca || flags.insecure
       ? { ca: flags.ca ? readCa(flags.ca) : undefined, rejectUnauthorized: !flags.insecure }
@@ -265,18 +280,6 @@ function toDriveApi(flags: RawFlags, token: string | undefined): ApiDriveOptions
   drive.desiredPerMin = flags.desiredPerMin ?? 0;
   if (token !== undefined) drive.token = token;
   return drive;
-}
-
-/**
- * The operator token: the flag, else BRIDGE_API_TOKEN (the name the bridge reads), else the older
- * AGENT_BRIDGE_API_TOKEN. Empty values count as unset.
- */
-export function simApiToken(flag: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
-  return nonEmpty(flag) ?? nonEmpty(env.BRIDGE_API_TOKEN) ?? nonEmpty(env.AGENT_BRIDGE_API_TOKEN);
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value === "" ? undefined : value;
 }
 
 /**

@@ -13,7 +13,8 @@ export {
   seededRandom,
   systemClock,
 } from "./clock.ts";
-export { createSimCommand, runSimCli, type SimCliIo, simApiToken } from "./cli.ts";
+export { readApiTokenFile, simApiToken } from "./api-token.ts";
+export { createSimCommand, runSimCli, type SimCliIo } from "./cli.ts";
 export { type DeviceCredential, loadCredentials, parseCredentials } from "./credentials.ts";
 export { SimErrorCode } from "./errors.ts";
 export {

@@ -7,7 +7,7 @@ import type { DeviceContext } from "../../firmware-sim/handlers/context.ts";
 import { getProfile } from "../../firmware-sim/profiles/index.ts";
 import { FleetMetrics } from "../../firmware-sim/stats.ts";
 import { verifyCommands } from "../../firmware-sim/fleet/verify-run.ts";
-import { simApiToken } from "../../firmware-sim/cli.ts";
+import { simApiToken } from "../../firmware-sim/api-token.ts";
 import { stalledFetch, within } from "./helpers/stalled-fetch.ts";
 
 type Call = { method: string; url: string; body: unknown };

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -181,6 +183,61 @@ describe("sim CLI", () => {
     const code = await runSimCli(["--url", broker.url, "--ca", path.join(dir, "missing-ca.pem")], io);
     assert.equal(code, 2);
     assert.match(err.join(""), /--ca .*missing-ca\.pem.*BRIDGE_ERR_SIM_OPTIONS/);
+  });
+
+  it("takes the operator token from --api-token-file or BRIDGE_API_TOKEN, off the command line", async () => {
+    const seen: string[] = [];
+    const api = http.createServer((req, res) => {
+      seen.push(req.headers.authorization ?? "");
+      res.writeHead(401).end();
+    });
+    await new Promise<void>((resolve) => api.listen(0, "127.0.0.1", resolve));
+    const apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+    const tokenFile = path.join(dir, "api-token");
+    // As the bridge writes its generated token: one line.
+    fs.writeFileSync(tokenFile, "token-from-file-0123456789\n", { mode: 0o600 });
+    const run = (extra: string[], env: NodeJS.ProcessEnv) => {
+      const { io } = captureIo();
+      const argv = [
+        "--url",
+        broker.url,
+        "--devices",
+        "1",
+        "--rate",
+        "20",
+        "--duration",
+        "0.5",
+        "--settle-ms",
+        "50",
+        "--quiet",
+      ];
+      return runSimCli([...argv, "--verify-api", apiUrl, ...extra], { ...io, env });
+    };
+    try {
+      await run(["--api-token-file", tokenFile], { BRIDGE_API_TOKEN: "token-from-env-0123456789" });
+      assert.ok(seen.length > 0, "the API was asked");
+      assert.deepEqual(new Set(seen), new Set(["Bearer token-from-file-0123456789"]));
+      seen.length = 0;
+      await run([], { BRIDGE_API_TOKEN: "token-from-env-0123456789" });
+      assert.deepEqual(new Set(seen), new Set(["Bearer token-from-env-0123456789"]));
+    } finally {
+      await new Promise((resolve) => api.close(resolve));
+    }
+  });
+
+  it("refuses an unreadable or empty --api-token-file, and one given with --api-token, as bad usage", async () => {
+    const empty = path.join(dir, "empty-token");
+    fs.writeFileSync(empty, " \n");
+    const bad = [
+      [["--api-token-file", path.join(dir, "missing-token")], /^sim: --api-token-file cannot read .*missing-token/],
+      [["--api-token-file", empty], /^sim: --api-token-file .*empty-token holds no token/],
+      [["--api-token-file", empty, "--api-token", "t"], /--api-token-file.* cannot be used with .*--api-token/],
+    ] as const;
+    for (const [extra, message] of bad) {
+      const { err, io } = captureIo();
+      assert.equal(await runSimCli(["--url", broker.url, ...extra], io), 2, extra.join(" "));
+      assert.match(err.join(""), message);
+    }
   });
 
   it("reports a missing credentials file as bad usage", async () => {
