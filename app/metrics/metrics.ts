@@ -12,11 +12,15 @@ import { BatchedCounter } from "./batched-counter.ts";
 import { finishReasonLabel } from "./finish-reason.ts";
 import { collectProcessMetrics } from "./process-metrics.ts";
 import { type RuntimeStats, runtimeMetrics } from "./runtime-metrics.ts";
+import { systemClock } from "../../agents/clock.ts";
 import type { NowSource } from "./sliding-window.ts";
 
 /** Options of `createMetrics`. */
 export interface MetricsOptions {
-  /** Time source for the live rates. Default `Date`. */
+  /**
+   * Clock of the live rates and last-seen marks: the window counts seconds on its `monotonicNow()`, the marks and the
+   * points' dates read `now()`. Default the system clock.
+   */
   clock?: NowSource;
   /**
    * Collect prom-client's default process metrics (CPU, memory, event loop, GC). Default true. Their event-loop
@@ -81,7 +85,7 @@ const ENGINE_BUCKETS_S = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60
 export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
   const registry = new Registry();
   const processMetrics = (options.defaultMetrics ?? true) ? collectProcessMetrics(registry) : undefined;
-  const activity = new ActivityTracker(options.clock ?? Date, options.activityWindowSeconds ?? 60);
+  const activity = new ActivityTracker(options.clock ?? systemClock, options.activityWindowSeconds ?? 60);
   let sources: MetricsSources = {};
   const reg = [registry];
 

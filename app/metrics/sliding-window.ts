@@ -3,19 +3,27 @@
  * history; this only answers "what is happening now" for the dashboard without a time-series database.
  */
 
-/** Time source (ms since the Unix epoch). */
+/**
+ * The two readings of the bridge's clock (agents/types.ts `Clock`): `now()`, ms since the Unix epoch, which NTP or an
+ * operator may step either way, and `monotonicNow()`, which never steps, for durations.
+ */
 export interface NowSource {
   now(): number;
+  monotonicNow(): number;
 }
 
-/** One second of counts, `t` is the start of that second. */
+/** One second of counts; `t` is that second's start on the wall clock as it reads now. */
 export type WindowPoint<K extends string> = { t: number } & Record<K, number>;
 
 export class SlidingWindow<K extends string> {
   readonly #keys: readonly K[];
   readonly #seconds: number;
   readonly #clock: NowSource;
-  /** Ring of per-second buckets indexed by (second % size); `second` tells whether a slot is current. */
+  /**
+   * Ring of per-second buckets indexed by (second % size); `second` tells whether a slot is current. Seconds are
+   * counted on the monotonic clock: on the wall clock a step back would keep counts past the window, or a step either
+   * way empty it.
+   */
   readonly #ring: Array<{ second: number; counts: Record<K, number> }>;
 
   /**
@@ -38,7 +46,7 @@ export class SlidingWindow<K extends string> {
 
   /** Adds `amount` to counter `key` in the current second. */
   add(key: K, amount = 1): void {
-    const second = Math.floor(this.#clock.now() / 1000);
+    const second = Math.floor(this.#clock.monotonicNow() / 1000);
     const slot = this.#ring[second % this.#seconds] as { second: number; counts: Record<K, number> };
     if (slot.second !== second) {
       slot.second = second;
@@ -47,14 +55,19 @@ export class SlidingWindow<K extends string> {
     slot.counts[key] += amount;
   }
 
-  /** The last `windowSeconds` complete and current seconds, oldest first, with zeros where nothing happened. */
+  /**
+   * The last `windowSeconds` complete and current seconds, oldest first, with zeros where nothing happened. They are
+   * dated back from the current wall-clock second, one second apart, so the chart shows the last minute as of now
+   * whatever step the wall clock took meanwhile.
+   */
   points(): Array<WindowPoint<K>> {
-    const current = Math.floor(this.#clock.now() / 1000);
+    const current = Math.floor(this.#clock.monotonicNow() / 1000);
+    const currentWallMs = Math.floor(this.#clock.now() / 1000) * 1000;
     const out: Array<WindowPoint<K>> = [];
     for (let s = current - this.#seconds + 1; s <= current; s++) {
       const slot = this.#ring[((s % this.#seconds) + this.#seconds) % this.#seconds];
       const counts = slot !== undefined && slot.second === s ? slot.counts : this.#zero();
-      out.push({ t: s * 1000, ...counts } as WindowPoint<K>);
+      out.push({ t: currentWallMs - (current - s) * 1000, ...counts } as WindowPoint<K>);
     }
     return out;
   }

@@ -92,6 +92,34 @@ describe("metrics", () => {
     assert.equal(rates.outPerSecond, 0);
   });
 
+  test("a step of the wall clock neither empties nor stretches the live rates' window", () => {
+    const clock = new ManualClock(START_MS);
+    const metrics = createMetrics({ clock, defaultMetrics: false, activityWindowSeconds: 10 });
+    for (let i = 0; i < 20; i++) metrics.brokerObserver.messageIn?.("telemetry", "json");
+    clock.advanceSync(1000);
+    // NTP steps the clock back an hour: the messages of a second ago are still the last minute's.
+    clock.stepWall(-3_600_000);
+    assert.equal(metrics.activity.rates().inPerSecond, 2);
+    metrics.brokerObserver.messageIn?.("telemetry", "json");
+    clock.stepWall(86_400_000);
+    assert.equal(metrics.activity.rates().inPerSecond, 2.1);
+    const history = metrics.activity.rates().history;
+    assert.deepEqual(
+      history.slice(-2).map((point) => point.in),
+      [20, 1],
+    );
+    // The points are dated on the wall clock as it reads now, one whole second apart.
+    assert.equal(history.at(-1)?.t, Math.floor(clock.now() / 1000) * 1000);
+    assert.equal(history.at(0)?.t, Math.floor(clock.now() / 1000) * 1000 - 9000);
+    // A step back does not keep seconds longer than the window: 10 s on, the first second has left it.
+    clock.advanceSync(8000);
+    clock.stepWall(-5000);
+    clock.advanceSync(1000);
+    assert.equal(metrics.activity.rates().inPerSecond, 0.1);
+    clock.advanceSync(1000);
+    assert.equal(metrics.activity.rates().inPerSecond, 0);
+  });
+
   test("a sliding window refuses a window that is not a positive integer", () => {
     assert.throws(() => new SlidingWindow(["a"], new ManualClock(START_MS), 0), /windowSeconds/);
   });
