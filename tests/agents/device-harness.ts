@@ -91,6 +91,11 @@ export class DeviceHarness {
   readonly clock: ManualClock;
   runtime: AgentRuntime;
   #n = 0;
+  /**
+   * The seeded random source's state, kept across `restart`: a restarted bridge draws new numbers, as a real one does,
+   * where starting over would repeat the ids of schedules still stored (a UNIQUE violation on the next one set).
+   */
+  #seed = 42;
   /** runtime.start() arms alarms; every helper waits for it. */
   #ready: Promise<void>;
 
@@ -101,14 +106,13 @@ export class DeviceHarness {
   }
 
   #create(): AgentRuntime {
-    let seed = 42;
     return createRuntime({
       dataDir: this.dataDir,
       defaultAgentClass: this.options.agentClass ?? DeviceAgent,
       clock: this.clock,
       random: () => {
-        seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
-        return seed / 2 ** 31;
+        this.#seed = (this.#seed * 1_103_515_245 + 12_345) % 2 ** 31;
+        return this.#seed / 2 ** 31;
       },
       engine: this.options.engine,
       logger: this.options.logger ?? pino({ level: "silent" }),
