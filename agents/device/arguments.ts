@@ -60,19 +60,34 @@ export function readTelemetryQuery(query: Value): TelemetryQuery {
   return out;
 }
 
-export function readCommandInput(
-  input: Value,
-  options: DeviceAgentOptions,
-): { name: string; args: Value; ttlSeconds: number; maxAttempts: number } {
-  if (!isValueMap(input)) throw invalidArgument("command", "must be a map {name, args?, ttlSeconds?, maxAttempts?}");
+/** A command as `sendCommand` takes it, checked, with the class's defaults for what it leaves out. */
+export interface CommandInput {
+  name: string;
+  args: Value;
+  ttlSeconds: number;
+  maxAttempts: number;
+  /** 0: no ack timeout (only a reconnect redelivers). */
+  ackTimeoutMs: number;
+}
+
+export function readCommandInput(input: Value, options: DeviceAgentOptions): CommandInput {
+  if (!isValueMap(input)) {
+    throw invalidArgument("command", "must be a map {name, args?, ttlSeconds?, maxAttempts?, ackTimeoutSeconds?}");
+  }
   if (typeof input.name !== "string" || !COMMAND_NAME.test(input.name)) {
     throw invalidArgument("name", "must be 1-64 characters of A-Z a-z 0-9 _ . : -");
   }
   const ttlSeconds = optionalInteger(input.ttlSeconds, "ttlSeconds") ?? options.commandTtlSeconds;
   const maxAttempts = optionalInteger(input.maxAttempts, "maxAttempts") ?? options.commandMaxAttempts;
+  const ackTimeoutSeconds = optionalInteger(input.ackTimeoutSeconds, "ackTimeoutSeconds");
   if (ttlSeconds < 1 || ttlSeconds > COMMAND_TTL_MAX_SECONDS) {
     throw invalidArgument("ttlSeconds", `must be from 1 to ${COMMAND_TTL_MAX_SECONDS}`);
   }
   if (maxAttempts < 1) throw invalidArgument("maxAttempts", "must be >= 1");
-  return { name: input.name, args: input.args ?? null, ttlSeconds, maxAttempts };
+  // 0 turns the timeout off for this command, as commandAckTimeoutMs 0 does for the class.
+  if (ackTimeoutSeconds !== undefined && (ackTimeoutSeconds < 0 || ackTimeoutSeconds > COMMAND_TTL_MAX_SECONDS)) {
+    throw invalidArgument("ackTimeoutSeconds", `must be from 0 to ${COMMAND_TTL_MAX_SECONDS}`);
+  }
+  const ackTimeoutMs = ackTimeoutSeconds === undefined ? options.commandAckTimeoutMs : ackTimeoutSeconds * 1000;
+  return { name: input.name, args: input.args ?? null, ttlSeconds, maxAttempts, ackTimeoutMs };
 }

@@ -3,6 +3,7 @@
  * order, redelivered after a reconnect until acknowledged, counted against `max_attempts`, and expired at their TTL.
  * Flow control: only the oldest open commands, as many as the window allows, are delivered; the rest stay QUEUED
  * until one of those finishes. Commands go SENT in `seq` order, so the open ones are the SENT ones, then the QUEUED.
+ * A SENT command not acknowledged within its ack timeout after its latest delivery is delivered again (ack-timeout.ts).
  * The store only changes rows and says what to send; the agent sends the frames (after commit) and owns schedules.
  */
 import type { CommandFrame, Value } from "../../codecs/frames.ts";
@@ -22,6 +23,8 @@ export interface CommandRecord {
   state: CommandState;
   attempts: number;
   maxAttempts: number;
+  /** How long after a delivery without an ack it is delivered again while the device is online, ms; 0: never. */
+  ackTimeoutMs: number;
   createdAt: number;
   expiresAt: number;
   sentAt: number | null;
@@ -47,16 +50,47 @@ interface CommandRow {
   schedule_id: string | null;
   /** The device sessions (connection ids) that got the latest delivery, and still open ones that got an earlier. */
   sent_sessions: Uint8Array | null;
+  /** Null for a command stored before commands had their own (schema.ts, migration 13): the class's option holds. */
+  ack_timeout_ms: number | null;
+  /** The alarm of the latest delivery's ack timeout, while one is armed. */
+  ack_schedule_id: string | null;
 }
+
+/** The alarms a command holds: its expiry at the TTL, and the ack timeout of its latest delivery. */
+export interface CommandAlarms {
+  ttl: string | null;
+  ack: string | null;
+}
+
+function alarmsOf(row: CommandRow): CommandAlarms {
+  return { ttl: row.schedule_id, ack: row.ack_schedule_id };
+}
+
+/** How the outbox arms ack timeouts: the agent owns the alarms, the outbox keeps their ids with the commands. */
+export interface AckTimer {
+  /** The class's `commandAckTimeoutMs`, for commands stored before they had their own. */
+  defaultMs: number;
+  /**
+   * A command was delivered now: cancels its alarm `previous` (null: none) and, unless `timeoutMs` is 0, sets one
+   * `timeoutMs` from now; the new alarm's id, or null.
+   */
+  rearm(commandId: string, timeoutMs: number, previous: string | null): string | null;
+}
+
+const NO_ACK_TIMER: AckTimer = { defaultMs: 0, rearm: () => null };
 
 /** Outcome of an ack from the device. */
 export type AckOutcome =
-  | { status: "applied"; command: CommandRecord; scheduleId: string | null }
+  | { status: "applied"; command: CommandRecord; alarms: CommandAlarms }
   /** A repeated ack for a finished command: ignored (dedup by id). */
   | { status: "duplicate"; command: CommandRecord }
   | { status: "unknown" };
 
-function toRecord(row: CommandRow): CommandRecord {
+function ackTimeoutOf(row: CommandRow, defaultMs: number): number {
+  return row.ack_timeout_ms === null ? defaultMs : Number(row.ack_timeout_ms);
+}
+
+function toRecord(row: CommandRow, defaultAckTimeoutMs: number): CommandRecord {
   return {
     id: row.id,
     seq: Number(row.seq),
@@ -65,6 +99,7 @@ function toRecord(row: CommandRow): CommandRecord {
     state: row.state as CommandState,
     attempts: Number(row.attempts),
     maxAttempts: Number(row.max_attempts),
+    ackTimeoutMs: ackTimeoutOf(row, defaultAckTimeoutMs),
     createdAt: Number(row.created_at),
     expiresAt: Number(row.expires_at),
     sentAt: row.sent_at === null ? null : Number(row.sent_at),
@@ -102,20 +137,34 @@ export class CommandOutbox {
     private readonly sql: SqlTag,
     private readonly now: () => number,
     private readonly onTransition: CommandTransitionListener = () => {},
+    private readonly ackTimer: AckTimer = NO_ACK_TIMER,
   ) {}
+
+  #toRecord(row: CommandRow): CommandRecord {
+    return toRecord(row, this.ackTimer.defaultMs);
+  }
 
   /**
    * Adds a QUEUED command with the next sequence number. Throws BRIDGE_ERR_INVALID_ARGUMENT (field `args`) for args
    * nested deeper than a `down/cmd` frame allows or holding what no codec can write.
    */
-  add(input: { id: string; name: string; args: Value; ttlSeconds: number; maxAttempts: number }): CommandRecord {
+  add(input: {
+    id: string;
+    name: string;
+    args: Value;
+    ttlSeconds: number;
+    maxAttempts: number;
+    /** Left out: the class's, as for a command stored before commands had their own. */
+    ackTimeoutMs?: number;
+  }): CommandRecord {
     checkFieldDepth(input.args, "args");
     checkFieldEncodable(input.args, "args");
     const now = this.now();
     const seq = Number(this.sql<{ s: number }>`SELECT COALESCE(MAX(seq), 0) + 1 AS s FROM commands`[0].s);
-    this.sql`INSERT INTO commands (id, seq, name, args, state, attempts, max_attempts, created_at, expires_at)
+    this.sql`INSERT INTO commands
+        (id, seq, name, args, state, attempts, max_attempts, created_at, expires_at, ack_timeout_ms)
       VALUES (${input.id}, ${seq}, ${input.name}, ${input.args === null ? null : encodeValue(input.args)}, 'QUEUED', 0,
-        ${input.maxAttempts}, ${now}, ${now + input.ttlSeconds * 1000})`;
+        ${input.maxAttempts}, ${now}, ${now + input.ttlSeconds * 1000}, ${input.ackTimeoutMs ?? null})`;
     if (this.#open !== undefined) this.#open += 1;
     this.onTransition(input.id, null, "QUEUED");
     return this.get(input.id)!;
@@ -127,7 +176,7 @@ export class CommandOutbox {
 
   get(id: string): CommandRecord | undefined {
     const rows = this.sql<CommandRow>`SELECT * FROM commands WHERE id = ${id}`;
-    return rows.length > 0 ? toRecord(rows[0]) : undefined;
+    return rows.length > 0 ? this.#toRecord(rows[0]) : undefined;
   }
 
   /** Newest first. */
@@ -137,7 +186,7 @@ export class CommandOutbox {
       filter.state === undefined
         ? this.sql<CommandRow>`SELECT * FROM commands ORDER BY seq DESC LIMIT ${limit}`
         : this.sql<CommandRow>`SELECT * FROM commands WHERE state = ${filter.state} ORDER BY seq DESC LIMIT ${limit}`;
-    return rows.map(toRecord);
+    return rows.map((row) => this.#toRecord(row));
   }
 
   /**
@@ -178,14 +227,14 @@ export class CommandOutbox {
     maxInFlight?: number;
   }): {
     deliver: Array<{ command: CommandRecord; to: readonly string[] }>;
-    finished: Array<{ command: CommandRecord; scheduleId: string | null }>;
+    finished: Array<{ command: CommandRecord; alarms: CommandAlarms }>;
   } {
     const { onlyQueued, sessions } = options;
     const route = options.route ?? ((_command, pending) => ({ to: pending }));
     const open = new Set(options.openSessions ?? sessions);
     const now = this.now();
     const deliver: Array<{ command: CommandRecord; to: readonly string[] }> = [];
-    const finished: Array<{ command: CommandRecord; scheduleId: string | null }> = [];
+    const finished: Array<{ command: CommandRecord; alarms: CommandAlarms }> = [];
     let places = options.maxInFlight ?? Number.MAX_SAFE_INTEGER;
     let after = 0;
     // One read of the window on the common path; another only when commands in it ended and left places to fill.
@@ -207,20 +256,63 @@ export class CommandOutbox {
         const decided = this.decide(row, now, pending, route);
         if (decided.status === "ended") {
           this.finish(row, decided.state, null, decided.reason);
-          finished.push({ command: this.get(row.id)!, scheduleId: row.schedule_id });
+          finished.push({ command: this.get(row.id)!, alarms: alarmsOf(row) });
           continue;
         }
         places -= 1;
-        // Still open sessions that had it, and those it goes to now.
-        const remembered = encodeValue([...had.filter((id) => open.has(id)), ...decided.to]);
-        this.sql`UPDATE commands SET state = 'SENT', attempts = attempts + 1, sent_at = ${now},
-          sent_sessions = ${remembered} WHERE id = ${row.id}`;
-        if (row.state !== "SENT") this.onTransition(row.id, row.state as CommandState, "SENT");
-        deliver.push({ command: this.get(row.id)!, to: decided.to });
+        deliver.push({ command: this.markSent(row, now, decided.to, had, open), to: decided.to });
       }
       if (rows.length < asked) break;
     }
     return { deliver, finished };
+  }
+
+  /**
+   * The ack timeout of SENT command `id` elapsed (its alarm fired): delivers it once more to every one of `sessions`
+   * (the device's open sessions), as a reconnect does, or ends it as a reconnect would (past its expiry, out of
+   * attempts, too large for every session). Undefined, changing nothing, when it is no longer SENT, has no ack
+   * timeout, or its latest delivery is more recent than that (an alarm left over, or a call ahead of time).
+   */
+  takeTimedOut(
+    id: string,
+    sessions: readonly string[],
+    route: (command: CommandRecord, sessions: readonly string[]) => CommandRoute,
+  ):
+    | { status: "deliver"; command: CommandRecord; to: readonly string[] }
+    | { status: "ended"; command: CommandRecord; alarms: CommandAlarms }
+    | undefined {
+    const rows = this.sql<CommandRow>`SELECT * FROM commands WHERE id = ${id} AND state = 'SENT'`;
+    if (rows.length === 0) return undefined;
+    const row = rows[0];
+    const now = this.now();
+    const timeoutMs = ackTimeoutOf(row, this.ackTimer.defaultMs);
+    if (timeoutMs === 0 || row.sent_at === null || Number(row.sent_at) + timeoutMs > now) return undefined;
+    const decided = this.decide(row, now, sessions, route);
+    if (decided.status === "ended") {
+      this.finish(row, decided.state, null, decided.reason);
+      return { status: "ended", command: this.get(id)!, alarms: alarmsOf(row) };
+    }
+    const had = sentSessions(row);
+    return { status: "deliver", command: this.markSent(row, now, decided.to, had, new Set(sessions)), to: decided.to };
+  }
+
+  /**
+   * Records a delivery of `row` to `to` now (one more attempt) and re-arms its ack timeout. The sessions remembered
+   * are the still open ones of `had` (those that got it before) and `to`.
+   */
+  private markSent(
+    row: CommandRow,
+    now: number,
+    to: readonly string[],
+    had: readonly string[],
+    open: ReadonlySet<string>,
+  ): CommandRecord {
+    const remembered = encodeValue([...had.filter((id) => open.has(id) && !to.includes(id)), ...to]);
+    const ackAlarm = this.ackTimer.rearm(row.id, ackTimeoutOf(row, this.ackTimer.defaultMs), row.ack_schedule_id);
+    this.sql`UPDATE commands SET state = 'SENT', attempts = attempts + 1, sent_at = ${now},
+      sent_sessions = ${remembered}, ack_schedule_id = ${ackAlarm} WHERE id = ${row.id}`;
+    if (row.state !== "SENT") this.onTransition(row.id, row.state as CommandState, "SENT");
+    return this.get(row.id)!;
   }
 
   /** Whether an open command goes to `pending` now, and to which of them; or the final state it moves to, and why. */
@@ -236,7 +328,7 @@ export class CommandOutbox {
     if (Number(row.attempts) >= Number(row.max_attempts)) {
       return { status: "ended", state: "FAILED", reason: `no ack after ${row.attempts} deliveries` };
     }
-    const routed = route(toRecord(row), pending);
+    const routed = route(this.#toRecord(row), pending);
     return "refused" in routed
       ? { status: "ended", state: "FAILED", reason: routed.refused }
       : { status: "deliver", to: routed.to };
@@ -247,17 +339,18 @@ export class CommandOutbox {
     const rows = this.sql<CommandRow>`SELECT * FROM commands WHERE id = ${id}`;
     if (rows.length === 0) return { status: "unknown" };
     const row = rows[0];
-    if (row.state !== "QUEUED" && row.state !== "SENT") return { status: "duplicate", command: toRecord(row) };
+    if (row.state !== "QUEUED" && row.state !== "SENT") return { status: "duplicate", command: this.#toRecord(row) };
     this.finish(row, ok ? "SUCCEEDED" : "FAILED", result, ok ? null : (error ?? "device reported failure"));
-    return { status: "applied", command: this.get(id)!, scheduleId: row.schedule_id };
+    return { status: "applied", command: this.get(id)!, alarms: alarmsOf(row) };
   }
 
   /** Expires `id` when it is still open (the TTL schedule fired). */
-  expire(id: string): CommandRecord | undefined {
+  expire(id: string): { command: CommandRecord; alarms: CommandAlarms } | undefined {
     const rows = this.sql<CommandRow>`SELECT * FROM commands WHERE id = ${id} AND state IN ('QUEUED', 'SENT')`;
     if (rows.length === 0) return undefined;
     this.finish(rows[0], "EXPIRED", null, "time to live elapsed before an ack");
-    return this.get(id);
+    // The TTL alarm is the one running (a schedule may cancel itself): only the ack timeout's is left to cancel.
+    return { command: this.get(id)!, alarms: { ttl: null, ack: rows[0].ack_schedule_id } };
   }
 
   /** Deletes the oldest finished commands beyond `keep`. */

@@ -12,6 +12,7 @@ import type { AgentWiring, Connection, TaskInfo } from "../types.ts";
 import type { CommandRecord, CommandState } from "./command-outbox.ts";
 import { COMMAND_STATES } from "./command-outbox.ts";
 import { cutText } from "../../codecs/cut-text.ts";
+import { onAckTimeout } from "./ack-timeout.ts";
 import type { CommandObserver } from "./command-observer.ts";
 import { DeviceCore } from "./device-core.ts";
 import { handleAck } from "./handlers/ack.ts";
@@ -323,7 +324,7 @@ export class DeviceAgent extends Agent<ValueMap> {
     return { status: "ok", version: result.version };
   }
 
-  /** Queues a command `{name, args?, ttlSeconds?, maxAttempts?}`; sent at once when the device is online. */
+  /** Queues a command `{name, args?, ttlSeconds?, maxAttempts?, ackTimeoutSeconds?}`; sent at once when online. */
   sendCommand(input: Value): CommandRecord {
     return this.#core.queueCommand(readCommandInput(input, this.options));
   }
@@ -349,8 +350,13 @@ export class DeviceAgent extends Agent<ValueMap> {
   /** Alarm target: expires command `payload.id` if it is still open at its TTL. */
   expireCommand(payload: Value): void {
     if (!isValueMap(payload) || typeof payload.id !== "string") return;
-    const command = this.#core.commands.expire(payload.id);
-    if (command !== undefined) this.#core.commandFinished(command, null);
+    const expired = this.#core.commands.expire(payload.id);
+    if (expired !== undefined) this.#core.commandFinished(expired.command, expired.alarms);
+  }
+
+  /** Alarm target: command `payload.id` was not acknowledged in time after its latest delivery (ack-timeout.ts). */
+  commandAckTimedOut(payload: Value): void {
+    onAckTimeout(this.#core, payload);
   }
 
   /** The last `limit` conversation messages (default 50), oldest first. */

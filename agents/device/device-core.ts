@@ -3,12 +3,14 @@
  * (error frames, shadow resync and deltas, command delivery). Frames go through `Connection.send`, so they leave only
  * after the event's writes commit and always in the connection's own codec.
  */
-import type { DesiredStateFrame, DownMessage, Value, ValueMap } from "../../codecs/frames.ts";
+import type { DesiredStateFrame, DownMessage, ValueMap } from "../../codecs/frames.ts";
 import type { ProtocolMessage } from "../host.ts";
 import { protocolToDown } from "../protocol-down.ts";
 import type { Connection } from "../types.ts";
+import { ackTimer } from "./ack-timeout.ts";
 import { CommandOutbox, commandFrame } from "./command-outbox.ts";
-import type { CommandRecord, CommandRoute } from "./command-outbox.ts";
+import type { CommandAlarms, CommandRecord, CommandRoute } from "./command-outbox.ts";
+import type { CommandInput } from "./arguments.ts";
 import type { DeviceAgentOptions } from "./options.ts";
 import { MetricAliasStore } from "./metric-aliases.ts";
 import type { DevicePorts } from "./ports.ts";
@@ -51,7 +53,12 @@ export class DeviceCore {
       everyRows: options.telemetryRetentionEveryRows,
     });
     this.shadow = new ShadowStore(ports.sql, now);
-    this.commands = new CommandOutbox(ports.sql, now, (id, from, to) => ports.commandTransition?.(id, from, to));
+    this.commands = new CommandOutbox(
+      ports.sql,
+      now,
+      (id, from, to) => ports.commandTransition?.(id, from, to),
+      ackTimer(ports, options.commandAckTimeoutMs),
+    );
     this.presence = new PresenceStore(ports.sql, now);
     this.aliases = new MetricAliasStore(ports.sql);
   }
@@ -186,7 +193,7 @@ export class DeviceCore {
    * Queues a command (its TTL alarm set) and delivers it at once to the device's open sessions when the window has
    * room (`commandMaxInFlight`); its record.
    */
-  queueCommand(input: { name: string; args: Value; ttlSeconds: number; maxAttempts: number }): CommandRecord {
+  queueCommand(input: CommandInput): CommandRecord {
     let id = "";
     do
       id = `cmd-${Math.floor(this.ports.random() * 36 ** 8)
@@ -216,20 +223,50 @@ export class DeviceCore {
     const targets = target === undefined ? open : [target];
     if (targets.length === 0) return;
     const byId = new Map(targets.map((conn) => [conn.id, conn]));
-    const maxFrame = this.presence.profile().caps.maxFrame;
     const { deliver, finished } = this.commands.takeDeliveries({
       onlyQueued,
       sessions: [...byId.keys()],
       openSessions: open.map((conn) => conn.id),
-      route: (command, sessions) =>
-        routeCommand(
-          command,
-          sessions.map((id) => byId.get(id)!),
-          maxFrame,
-        ),
+      route: this.#routeAmong(byId),
       maxInFlight: this.options.commandMaxInFlight,
     });
-    for (const done of finished) this.#commandEnded(done.command, done.scheduleId);
+    for (const done of finished) this.#commandEnded(done.command, done.alarms);
+    this.#sendCommands(deliver, byId);
+  }
+
+  /**
+   * The ack timeout of SENT command `id` elapsed (ack-timeout.ts): it goes again to every open device session, one
+   * more attempt with its timeout re-armed, or ends as a reconnect would end it (out of attempts: FAILED), its place
+   * going to the next. Offline nothing happens: the next session's greeting redelivers it, as after any reconnect.
+   */
+  redeliverTimedOut(id: string): void {
+    const open = this.deviceConnections();
+    if (open.length === 0) return;
+    const byId = new Map(open.map((conn) => [conn.id, conn]));
+    const outcome = this.commands.takeTimedOut(id, [...byId.keys()], this.#routeAmong(byId));
+    if (outcome === undefined) return;
+    if (outcome.status === "ended") this.commandFinished(outcome.command, outcome.alarms);
+    else this.#sendCommands([outcome], byId);
+  }
+
+  /** The route of a command among the sessions (connection ids) of `byId`: those its frame fits (routeCommand). */
+  #routeAmong(
+    byId: ReadonlyMap<string, Connection>,
+  ): (command: CommandRecord, sessions: readonly string[]) => CommandRoute {
+    const maxFrame = this.presence.profile().caps.maxFrame;
+    return (command, sessions) =>
+      routeCommand(
+        command,
+        sessions.map((id) => byId.get(id)!),
+        maxFrame,
+      );
+  }
+
+  /** Sends each command's `down/cmd` to the sessions it goes to. */
+  #sendCommands(
+    deliver: ReadonlyArray<{ command: CommandRecord; to: readonly string[] }>,
+    byId: ReadonlyMap<string, Connection>,
+  ): void {
     for (const { command, to } of deliver) {
       const message: DownMessage = { channel: "cmd", frame: commandFrame(command) };
       for (const id of to) byId.get(id)!.send(message, { qos: 1 });
@@ -237,20 +274,21 @@ export class DeviceCore {
   }
 
   /**
-   * The device acknowledged a command, or it expired: besides what ends with it, the place it held in the window
-   * goes to the next open command, sent at once to the device's open sessions.
+   * The device acknowledged a command, it expired, or its last attempt went unacknowledged: besides what ends with
+   * it, the place it held in the window goes to the next open command, sent at once to the device's open sessions.
    */
-  commandFinished(command: CommandRecord, scheduleId: string | null): void {
-    this.#commandEnded(command, scheduleId);
+  commandFinished(command: CommandRecord, alarms: CommandAlarms): void {
+    this.#commandEnded(command, alarms);
     // Only a delivered command (sentAt set) held a place, and only a full window leaves commands waiting for it: the
     // common command-at-a-time ack costs no read of the window (the open count is kept in memory).
     if (command.sentAt === null || this.commands.openCount() < this.options.commandMaxInFlight) return;
     this.deliverCommands(false);
   }
 
-  /** A command reached a final state: its TTL alarm is no longer needed; old history is pruned. */
-  #commandEnded(command: CommandRecord, scheduleId: string | null): void {
-    if (scheduleId !== null) this.ports.cancelSchedule(scheduleId);
+  /** A command reached a final state: its TTL and ack timeout alarms are no longer needed; old history is pruned. */
+  #commandEnded(command: CommandRecord, alarms: CommandAlarms): void {
+    if (alarms.ttl !== null) this.ports.cancelSchedule(alarms.ttl);
+    if (alarms.ack !== null) this.ports.cancelSchedule(alarms.ack);
     this.commands.prune(this.options.commandHistoryMax);
     this.ports.logger.debug({ command: command.id, state: command.state }, "command finished");
   }

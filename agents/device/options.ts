@@ -35,6 +35,12 @@ export interface DeviceAgentOptions {
    * QoS 1 frames per device (`mqtt.limits.maxUnackedDownPerDevice`, 20), with room for state and error frames.
    */
   commandMaxInFlight: number;
+  /**
+   * A delivered command not acknowledged this long after its latest delivery is delivered again while the device is
+   * online (one of its attempts; out of attempts it fails), when `sendCommand` gives no `ackTimeoutSeconds`. 0: never
+   * (only a reconnect redelivers). Default 300000 (5 min), at most 315360000000 (the longest TTL).
+   */
+  commandAckTimeoutMs: number;
   /** The stable system prompt, first in every reasoning prompt. */
   systemPrompt: string;
   /** Engine calls per reasoning turn that may call tools; the one after them gets `tool_choice: "none"`. Default 4. */
@@ -154,6 +160,7 @@ export const DEVICE_AGENT_DEFAULTS: Readonly<DeviceAgentOptions> = Object.freeze
   commandMaxAttempts: 5,
   commandHistoryMax: 1000,
   commandMaxInFlight: 16,
+  commandAckTimeoutMs: 5 * 60 * 1000,
   systemPrompt: DEFAULT_SYSTEM_PROMPT,
   maxToolRounds: 4,
   maxHistoryTurns: 8,
@@ -193,6 +200,7 @@ const MINIMUMS: Record<NumberKey, number> = {
   commandMaxAttempts: 1,
   commandHistoryMax: 1,
   commandMaxInFlight: 1,
+  commandAckTimeoutMs: 0,
   maxToolRounds: 1,
   maxHistoryTurns: 0,
   maxHistoryChars: 0,
@@ -222,6 +230,8 @@ const MAXIMUMS: Partial<Record<NumberKey, number>> = {
   reasonTimeoutMs: MAX_TIMER_MS,
   // Not a timer: the expiry must stay a safe integer in the command frame.
   commandTtlSeconds: COMMAND_TTL_MAX_SECONDS,
+  // Not a timer either (an alarm): a timeout past the longest TTL could never fire before the expiry.
+  commandAckTimeoutMs: COMMAND_TTL_MAX_SECONDS * 1000,
   reasonChunkIntervalMs: MAX_TIMER_MS,
   reasonBusyChunkIntervalMs: MAX_TIMER_MS,
 };

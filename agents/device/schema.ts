@@ -147,6 +147,13 @@ const MIGRATIONS: readonly Migration[] = [
   (sql) => {
     sql`CREATE INDEX IF NOT EXISTS commands_open_seq ON commands (seq) WHERE state IN ('QUEUED', 'SENT')`;
   },
+  // 13: each command's ack timeout, ms (0: none), and the alarm of its latest delivery's (ack-timeout.ts). A command
+  // stored before it has none of its own and follows the class's commandAckTimeoutMs; one already SENT gets its alarm
+  // at its next delivery.
+  (sql) => {
+    sql`ALTER TABLE commands ADD COLUMN ack_timeout_ms INTEGER`;
+    sql`ALTER TABLE commands ADD COLUMN ack_schedule_id TEXT`;
+  },
 ];
 
 /** The schema version this code writes. */

@@ -154,6 +154,10 @@ export const RESPONSE_COMPONENTS = {
     state: { type: "string", enum: [...COMMAND_STATES] },
     attempts: count,
     maxAttempts: count,
+    ackTimeoutMs: {
+      ...count,
+      description: "Delivered again when not acknowledged this long after a delivery; 0: never",
+    },
     createdAt: msTime,
     expiresAt: msTime,
     sentAt: nullable(msTime),

@@ -62,6 +62,7 @@ const COMMAND = [
   "state",
   "attempts",
   "maxAttempts",
+  "ackTimeoutMs",
   "createdAt",
   "expiresAt",
   "sentAt",
@@ -280,7 +281,7 @@ describe("the OpenAPI document matches the bridge's real answers", () => {
       {
         op: "POST /api/devices/{id}/commands",
         url: "/api/devices/c1/commands",
-        body: json({ name: "reboot", args: { x: 1 }, ttlSeconds: 60, maxAttempts: 2 }),
+        body: json({ name: "reboot", args: { x: 1 }, ttlSeconds: 60, maxAttempts: 2, ackTimeoutSeconds: 30 }),
         status: 201,
         fields: COMMAND,
       },

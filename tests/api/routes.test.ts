@@ -296,6 +296,26 @@ describe("operator REST API", () => {
     );
   });
 
+  test("a command's ackTimeoutSeconds reaches the agent (0: none), and one out of range names the field", async () => {
+    await f.provision("cmd-2");
+    const timeoutOf = async (body: Record<string, unknown>): Promise<number> => {
+      const res = await send("POST", "/api/devices/cmd-2/commands", { name: "reboot", ...body });
+      assert.equal(res.statusCode, 201, res.body);
+      return (res.json() as { ackTimeoutMs: number }).ackTimeoutMs;
+    };
+    assert.equal(await timeoutOf({ ackTimeoutSeconds: 30 }), 30_000);
+    assert.equal(await timeoutOf({ ackTimeoutSeconds: 0 }), 0);
+    assert.equal(await timeoutOf({}), 300_000, "the class's commandAckTimeoutMs");
+    for (const bad of [-1, 30 * 86400 + 1, 1.5]) {
+      assertError(
+        await send("POST", "/api/devices/cmd-2/commands", { name: "x", ackTimeoutSeconds: bad }),
+        400,
+        "BRIDGE_ERR_API_VALIDATION",
+        "body.ackTimeoutSeconds",
+      );
+    }
+  });
+
   test("telemetry is queried by range and metric, oldest first, with the limit capped and bad bounds refused", async () => {
     await f.provision("tel-1");
     const dev = await f.device("tel-1");

@@ -19,6 +19,6 @@ export function handleAck(core: DeviceCore, conn: Connection, frame: AckFrame): 
     core.ports.logger.debug({ command: frame.id, outcome: outcome.status }, "ack ignored");
     return undefined;
   }
-  core.commandFinished(outcome.command, outcome.scheduleId);
+  core.commandFinished(outcome.command, outcome.alarms);
   return outcome.command;
 }

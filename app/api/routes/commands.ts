@@ -21,6 +21,7 @@ interface CommandBody {
   args?: Value;
   ttlSeconds?: number;
   maxAttempts?: number;
+  ackTimeoutSeconds?: number;
 }
 
 export function registerCommandRoutes(api: FastifyInstance, deps: OperatorDeps): void {
@@ -40,17 +41,22 @@ export function registerCommandRoutes(api: FastifyInstance, deps: OperatorDeps):
             args: { description: "Command arguments, any JSON" },
             ttlSeconds: { ...integerField(1, 30 * 86400), description: "Expires after" },
             maxAttempts: { ...integerField(1, 100), description: "Deliveries before FAILED" },
+            ackTimeoutSeconds: {
+              ...integerField(0, 30 * 86400),
+              description: "Delivered again when not acknowledged this long after a delivery; 0: never",
+            },
           },
         },
       },
       config: { successStatus: 201, successSchema: commandAnswer, errorResponses: AGENT_CALL_RESPONSES },
     },
     async (request, reply) => {
-      const { name, args, ttlSeconds, maxAttempts } = request.body;
+      const { name, args, ttlSeconds, maxAttempts, ackTimeoutSeconds } = request.body;
       const spec: ValueMap = { name };
       if (args !== undefined) spec.args = args;
       if (ttlSeconds !== undefined) spec.ttlSeconds = ttlSeconds;
       if (maxAttempts !== undefined) spec.maxAttempts = maxAttempts;
+      if (ackTimeoutSeconds !== undefined) spec.ackTimeoutSeconds = ackTimeoutSeconds;
       const command = await callDeviceAgent(deps, request.params.id, "sendCommand", [spec]);
       reply.code(201);
       return toJsonValue(command);
