@@ -1,7 +1,8 @@
 /**
  * The DeviceAgent never hands a device connection a frame larger than the `maxFrame` its hello declared, measured in
  * the connection's codec: an rpc result too large becomes BRIDGE_ERR_FRAME_TOO_LARGE, a command too large ends FAILED
- * unsent, a delta or full state too large becomes a `down/error`. Without maxFrame everything goes as before.
+ * unsent, a delta or full state too large becomes a `down/error`. Without maxFrame everything goes as before. Each
+ * hello declares it anew (unlike the metric alias table): a later hello without it, or with 0, lifts the limit.
  */
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
@@ -15,7 +16,7 @@ import { DeviceHarness } from "./device-harness.ts";
 /** Small enough that a 300-character text cannot fit, large enough for every ordinary frame. */
 const MAX_FRAME = 128;
 const BIG_TEXT = "x".repeat(300);
-const CODECS: readonly CodecName[] = ["cbor", "json"];
+const CODECS: readonly CodecName[] = ["cbor", "pb", "json"];
 
 class Sensor extends DeviceAgent {
   static override callable = [...DeviceAgent.callable, "dump", "hi"];
@@ -147,3 +148,24 @@ test("an error frame's message is cut to fit a very small maxFrame, keeping the 
   assert.ok(error.msg.length < "reported version is 1, not 0".length, "the message was cut");
   assertAllWithin(dev, 48);
 });
+
+for (const lifted of [
+  { how: "without maxFrame", maxFrame: undefined },
+  { how: "with maxFrame 0", maxFrame: 0 },
+]) {
+  test(`a later hello ${lifted.how} lifts the limit an earlier hello set`, async () => {
+    const h = harness();
+    const dev = await online(h, "again-1", "pb", MAX_FRAME);
+    await h.send(dev, { channel: "rpc", frame: { id: "r1", m: "dump", a: [] } });
+    assert.deepEqual(dev.frames("rpc"), [{ id: "r1", ok: false, err: "BRIDGE_ERR_FRAME_TOO_LARGE" }]);
+    dev.clear();
+    const hello = {
+      fw: "1.0",
+      codec: "pb" as const,
+      ...(lifted.maxFrame === undefined ? {} : { maxFrame: lifted.maxFrame }),
+    };
+    await h.send(dev, { channel: "hello", frame: hello });
+    await h.send(dev, { channel: "rpc", frame: { id: "r2", m: "dump", a: [] } });
+    assert.deepEqual(dev.frames("rpc"), [{ id: "r2", ok: true, res: BIG_TEXT }]);
+  });
+}
