@@ -139,6 +139,17 @@ test("without an engine a reasoning request gets BRIDGE_ERR_ENGINE_NOT_CONFIGURE
   assert.deepEqual(dev.frames("reason"), []);
 });
 
+test("a reason id over 64 characters is refused with the id it came with, so the device knows which question", async () => {
+  const h = harness();
+  const dev = await h.open("long-id-r4b", "cbor");
+  const id = "q".repeat(65);
+  await h.send(dev, { channel: "reason", frame: { id, q: "Too long an id?" } });
+  assert.deepEqual(dev.frames("error"), [
+    { code: "BRIDGE_ERR_FRAME_INVALID", msg: "reason needs id (1-64 characters)", id },
+  ]);
+  assert.deepEqual(dev.frames("reason"), []);
+});
+
 test("an engine error becomes an error frame with its code and a final frame with fr error", async () => {
   const h = harness();
   const dev = await h.open("err-r5", "cbor");

@@ -270,7 +270,12 @@ async function checkDecoded(
     case "reason": {
       const id = String(frame.id);
       if (id.length > 64) {
-        if (roomyBefore) assert.deepEqual(codes(), ["BRIDGE_ERR_FRAME_INVALID"], context());
+        if (!roomyBefore) return;
+        assert.deepEqual(codes(), ["BRIDGE_ERR_FRAME_INVALID"], context());
+        assert.ok(
+          errorsIn(got()).some((e) => e.id === id),
+          context(),
+        );
         return;
       }
       if (!roomyBefore) return;

@@ -28,13 +28,7 @@ import { tryEndStrandedTurns } from "./stranded-turns.ts";
 import { TurnStore } from "./turn-store.ts";
 import { hasFreeSlot, startQueuedTurns } from "./turn-queue.ts";
 import { endViewerTurns, VIEWER_STREAMS } from "./viewer-turns.ts";
-
-const REQUEST_ID_MAX = 64;
-
-/** The request id of a `reason` frame: a string of 1 to REQUEST_ID_MAX characters, or null when it has none. */
-export function reasonRequestId(frame: ReasonRequestFrame | undefined): string | null {
-  return typeof frame?.id === "string" && frame.id.length > 0 && frame.id.length <= REQUEST_ID_MAX ? frame.id : null;
-}
+import { REQUEST_ID_MAX, reasonRequestId, refusedRequestId } from "./request-id.ts";
 
 export class Reasoner {
   readonly turns: TurnStore;
@@ -62,7 +56,8 @@ export class Reasoner {
     const { core } = this;
     const id = reasonRequestId(frame);
     if (id === null) {
-      core.sendError(conn, "BRIDGE_ERR_FRAME_INVALID", `reason needs id (1-${REQUEST_ID_MAX} characters)`);
+      const message = `reason needs id (1-${REQUEST_ID_MAX} characters)`;
+      core.sendError(conn, "BRIDGE_ERR_FRAME_INVALID", message, refusedRequestId(frame));
       return undefined;
     }
     if (typeof frame.q !== "string" || frame.q.trim().length === 0 || frame.q.length > core.options.maxQuestionChars) {
