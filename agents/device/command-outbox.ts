@@ -271,12 +271,15 @@ export class CommandOutbox {
    * The ack timeout of SENT command `id` elapsed (its alarm fired): delivers it once more to every one of `sessions`
    * (the device's open sessions), as a reconnect does, or ends it as a reconnect would (past its expiry, out of
    * attempts, too large for every session). Undefined, changing nothing, when it is no longer SENT, has no ack
-   * timeout, or its latest delivery is more recent than that (an alarm left over, or a call ahead of time).
+   * timeout, its latest delivery is more recent than that (an alarm left over, or a call ahead of time), or it is
+   * beyond the window of the `maxInFlight` oldest open commands (SENT before `commandMaxInFlight` was lowered): like
+   * a reconnect, the timeout leaves such a command to the acks, and the delivery that lets it in arms a new one.
    */
   takeTimedOut(
     id: string,
     sessions: readonly string[],
     route: (command: CommandRecord, sessions: readonly string[]) => CommandRoute,
+    maxInFlight = Number.MAX_SAFE_INTEGER,
   ):
     | { status: "deliver"; command: CommandRecord; to: readonly string[] }
     | { status: "ended"; command: CommandRecord; alarms: CommandAlarms }
@@ -287,6 +290,11 @@ export class CommandOutbox {
     const now = this.now();
     const timeoutMs = ackTimeoutOf(row, this.ackTimer.defaultMs);
     if (timeoutMs === 0 || row.sent_at === null || Number(row.sent_at) + timeoutMs > now) return undefined;
+    const older = Number(
+      this.sql<{ n: number }>`SELECT COUNT(*) AS n FROM commands INDEXED BY commands_open_seq
+        WHERE state IN ('QUEUED', 'SENT') AND seq < ${row.seq}`[0].n,
+    );
+    if (older >= maxInFlight) return undefined;
     const decided = this.decide(row, now, sessions, route);
     if (decided.status === "ended") {
       this.finish(row, decided.state, null, decided.reason);

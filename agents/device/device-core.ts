@@ -243,7 +243,12 @@ export class DeviceCore {
     const open = this.deviceConnections();
     if (open.length === 0) return;
     const byId = new Map(open.map((conn) => [conn.id, conn]));
-    const outcome = this.commands.takeTimedOut(id, [...byId.keys()], this.#routeAmong(byId));
+    const outcome = this.commands.takeTimedOut(
+      id,
+      [...byId.keys()],
+      this.#routeAmong(byId),
+      this.options.commandMaxInFlight,
+    );
     if (outcome === undefined) return;
     if (outcome.status === "ended") this.commandFinished(outcome.command, outcome.alarms);
     else this.#sendCommands([outcome], byId);

@@ -183,6 +183,30 @@ test("the timer survives a bridge restart: it fires for the session open when it
   assert.equal((await record(h, "ack-8", cmd.id)).attempts, 2);
 });
 
+test("after commandMaxInFlight was lowered, the timeout leaves the SENT commands beyond the window to the acks", async () => {
+  const options: Record<string, unknown> = { commandMaxInFlight: 3, commandAckTimeoutMs: 10_000 };
+  const h = harness(options);
+  await online(h, "ack-11");
+  const cmds: CommandRecord[] = [];
+  for (const name of ["a", "b", "c"]) cmds.push(await h.call<CommandRecord>("ack-11", "sendCommand", { name }));
+  const [a, b, c] = cmds;
+  options.commandMaxInFlight = 1;
+  await h.restart();
+  const dev = await online(h, "ack-11");
+  assert.deepEqual(cmdIds(dev), [a.id], "the reconnect resends the window only");
+  await h.clock.advance(10_000);
+  assert.deepEqual(cmdIds(dev), [a.id, a.id], "the timeouts armed before the restart send nothing beyond it");
+  assert.deepEqual(
+    [(await record(h, "ack-11", b.id)).attempts, (await record(h, "ack-11", c.id)).attempts],
+    [1, 1],
+    "and spend no attempt",
+  );
+  await h.send(dev, { channel: "ack", frame: { id: a.id, ok: true } });
+  assert.deepEqual(cmdIds(dev), [a.id, a.id, b.id], "the ack lets the next in");
+  await h.clock.advance(10_000);
+  assert.deepEqual(cmdIds(dev), [a.id, a.id, b.id, b.id], "and its delivery armed its timeout");
+});
+
 test("a command stored before commands had an ack timeout follows the class's", async () => {
   const h = harness({ commandAckTimeoutMs: 15_000 });
   const queued = await h.call<CommandRecord>("ack-9", "sendCommand", { name: "a" });
