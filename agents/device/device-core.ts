@@ -238,10 +238,16 @@ export class DeviceCore {
    * The ack timeout of SENT command `id` elapsed (ack-timeout.ts): it goes again to every open device session, one
    * more attempt with its timeout re-armed, or ends as a reconnect would end it (out of attempts: FAILED), its place
    * going to the next. Offline nothing happens: the next session's greeting redelivers it, as after any reconnect.
+   * A session that connected and has not been greeted yet first gets the older open commands it lacks, as a new
+   * command gives them (queueCommand): one whose own timeout fell while the device was offline must not be
+   * overtaken, and the greeting does not send again what that session got here.
    */
   redeliverTimedOut(id: string): void {
     const open = this.deviceConnections();
     if (open.length === 0) return;
+    // Sends nothing when every session has every command of the window. When it sent this one to a session that
+    // lacked it, that delivery was its attempt: takeTimedOut below then finds it sent just now and leaves it.
+    this.deliverCommands(false);
     const byId = new Map(open.map((conn) => [conn.id, conn]));
     const outcome = this.commands.takeTimedOut(
       id,

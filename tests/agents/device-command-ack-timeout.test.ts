@@ -207,6 +207,25 @@ test("after commandMaxInFlight was lowered, the timeout leaves the SENT commands
   assert.deepEqual(cmdIds(dev), [a.id, a.id, b.id, b.id], "and its delivery armed its timeout");
 });
 
+test("a session not greeted yet gets the older command first when a newer one's timeout falls", async () => {
+  const h = harness({ commandAckTimeoutMs: 10_000 });
+  const first = await online(h, "ack-12");
+  const older = await h.call<CommandRecord>("ack-12", "sendCommand", { name: "a" });
+  await h.clock.advance(5_000);
+  const newer = await h.call<CommandRecord>("ack-12", "sendCommand", { name: "b" });
+  await h.close(first);
+  await h.clock.advance(5_000); // the older one's timeout falls while the device is offline
+  const quiet = await h.open("ack-12");
+  await h.clock.advance(5_000); // the newer one's falls while the new session has said nothing yet
+  assert.deepEqual(cmdIds(quiet), [older.id, newer.id], "in seq order");
+  await h.send(quiet, { channel: "telemetry", frame: { r: { t: 1 } } });
+  assert.deepEqual(cmdIds(quiet), [older.id, newer.id], "its greeting sends neither again");
+  assert.deepEqual(
+    [(await record(h, "ack-12", older.id)).attempts, (await record(h, "ack-12", newer.id)).attempts],
+    [2, 2],
+  );
+});
+
 test("a command stored before commands had an ack timeout follows the class's", async () => {
   const h = harness({ commandAckTimeoutMs: 15_000 });
   const queued = await h.call<CommandRecord>("ack-9", "sendCommand", { name: "a" });
