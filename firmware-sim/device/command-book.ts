@@ -2,7 +2,8 @@
  * Commands a device has seen, by id. Firmware must execute a command once even when the bridge or the broker
  * redelivers it (QoS 1 is at-least-once), and answer a redelivery with the same ack it gave the first time.
  * An ack can fall out of the full offline buffer like any message; a command whose every ack did is not owed an ack
- * any more (the bridge redelivers it on the device's next session, and the device answers it again).
+ * any more (the bridge redelivers it on the device's next session, or once its ack timeout elapses, and the device
+ * answers it again).
  *
  * The book is bounded, so that a long run does not grow it for good. A command still owed an ack is always kept (the
  * end-of-run check needs it): each such ack is a message in the device's outbox, so there are never more of them than
