@@ -56,16 +56,33 @@ export function redactSecretsInValue(value: unknown): unknown {
 /**
  * A value a message interpolates (`%s`, `%j`, `%o`, `%O`), censored; itself when it holds none. pino prints `%s` with
  * `String()`, which no JSON form reaches, and the placeholder an argument fills is not known here, so one that holds a
- * secret is replaced by a stand-in that prints the censored form both ways: as text a URL is its censored address and
- * anything else its censored JSON, since its own `toString` would print what the JSON form hides.
+ * secret is replaced by a stand-in that prints the censored form both ways: as text a URL is its censored address, an
+ * error its type and message, and anything else its censored JSON, since its own `toString` would print what the JSON
+ * form hides.
  */
 export function redactInterpolatedValue(value: unknown): unknown {
   const redacted = redactSecretsInValue(value);
   if (redacted === value) return value;
   return {
     toJSON: (key: string): unknown => jsonFormOf(redacted, key),
-    toString: (): string => (typeof redacted === "string" ? redacted : censoredJsonText(redacted)),
+    toString: (): string => censoredText(redacted),
   };
+}
+
+/**
+ * The censored form as `%s` prints it. An error prints as `Name: message`, as `String()` prints it: its JSON form would
+ * drop both and keep only its own keys. The standard form, not the error's own `toString`, which could print the secret.
+ */
+function censoredText(redacted: unknown): string {
+  if (typeof redacted === "string") return redacted;
+  if (redacted instanceof Error) {
+    try {
+      return Error.prototype.toString.call(redacted);
+    } catch {
+      // A `name` or `message` getter that throws: the JSON form, which does not read them.
+    }
+  }
+  return censoredJsonText(redacted);
 }
 
 /** What JSON prints for `value`: it calls one `toJSON` per value, so the stand-in's must call the censored form's. */

@@ -235,3 +235,18 @@ test("a %s value with nothing to censor prints through its own toString, as befo
   logger.info("%s and %s and %s", named, new Error("refused"), { plain: true });
   assert.equal(lines()[0]!.msg, "replica gpu-1 and Error: refused and [object Object]");
 });
+
+test("an error printed with %s that holds a secret keeps its type and message, the secret left out", () => {
+  const { logger, lines, raw } = capturingLogger();
+  const refused = Object.assign(new TypeError("engine refused"), { headers: { authorization: "Bearer sk-in-error" } });
+  // A subclass's own toString could print what the walk censored: the line uses the standard form instead.
+  class Chatty extends Error {
+    token = "sk-chatty";
+    override toString(): string {
+      return `chatty ${this.token}`;
+    }
+  }
+  logger.warn("call failed: %s; then %s", refused, new Chatty("gave up"));
+  for (const line of raw) assert.doesNotMatch(line, /sk-in-error|sk-chatty/);
+  assert.equal(lines()[0]!.msg, "call failed: TypeError: engine refused; then Error: gave up");
+});
