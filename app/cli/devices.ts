@@ -27,7 +27,8 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/g;
 
 /**
  * A device's own text (its hello's firmware) as a table cell: control characters written as `\u001b`, so a device can
- * neither drive the operator's terminal (escape sequences) nor add rows or cells to the list.
+ * neither drive the operator's terminal (escape sequences) nor add rows or cells to the list. Applied to `--json` text
+ * too: JSON escapes C0 itself but writes DEL and C1 (the one-byte CSI, `\u009b`) as they are, and `\u009b` is JSON.
  */
 function escapeControls(text: string): string {
   return text.replace(CONTROL_CHARACTERS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
@@ -172,7 +173,7 @@ async function list(flags: Flags): Promise<void> {
     const onlyFallback = flags.agentClassFallback === true;
     if (onlyFallback) devices = devices.filter((d) => d.fallback !== null);
     if (flags.json) {
-      out(JSON.stringify(devices.map((d) => toJson(d.record, d.fallback))));
+      out(escapeControls(JSON.stringify(devices.map((d) => toJson(d.record, d.fallback)))));
       return;
     }
     if (devices.length === 0) {
