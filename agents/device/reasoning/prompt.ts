@@ -36,10 +36,21 @@ export function systemMessage(
     `- device id: ${agent.id}`,
     `- agent class: ${agent.className}`,
     // The device's own free text, quoted: written as it came, its newlines added lines to the system prompt.
-    `- firmware: ${profile.firmware === null ? "unknown" : JSON.stringify(profile.firmware)}`,
+    `- firmware: ${profile.firmware === null ? "unknown" : quotedOnOneLine(profile.firmware)}`,
     `- codec: ${profile.codec ?? "unknown"}`,
     `- capabilities: sync=${caps.sync} stream=${caps.stream} maxFrame=${caps.maxFrame ?? "unknown"}`,
   ].join("\n");
+}
+
+/** NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR end a line in Unicode text, but JSON writes them as they are. */
+const UNICODE_LINE_BREAKS = /[\u0085\u2028\u2029]/g;
+
+/** `text` as a JSON string with no line break of any kind in it. */
+function quotedOnOneLine(text: string): string {
+  return JSON.stringify(text).replace(
+    UNICODE_LINE_BREAKS,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 }
 
 /** The shadow's part of the device context: both documents with their versions, and the pending delta. */
