@@ -144,10 +144,27 @@ test("an error frame's message is cut to fit a very small maxFrame, keeping the 
   const [error] = dev.frames("error");
   assert.equal(error.code, "BRIDGE_ERR_STALE_VERSION");
   assert.equal(error.v, 1);
-  assert.ok("reported version is 1, not 0".startsWith(error.msg));
-  assert.ok(error.msg.length < "reported version is 1, not 0".length, "the message was cut");
+  // Cut in the middle: its beginning and its end around one ellipsis.
+  assert.match(error.msg, /^re.*\u2026.* 0$/u);
+  const [head = "", tail = ""] = error.msg.split("\u2026");
+  assert.ok("reported version is 1, not 0".startsWith(head) && "reported version is 1, not 0".endsWith(tail));
   assertAllWithin(dev, 48);
 });
+
+for (const codec of CODECS) {
+  test(`${codec}: an error message too long for maxFrame keeps what to do, at its end`, async () => {
+    const h = harness();
+    const dev = await online(h, `ahead-${codec}`, codec, 112);
+    await h.send(dev, { channel: "state", frame: { v: 5, s: { on: true } } });
+    const [error] = dev.frames("error");
+    assert.equal(error.code, "BRIDGE_ERR_STALE_VERSION");
+    const whole = "reported version is 0, not 5: version 5 is ahead and was never issued; report the whole state on 0";
+    const [head = "", tail = ""] = error.msg.split("\u2026");
+    assert.ok(head.length > 0 && whole.startsWith(head), error.msg);
+    assert.ok(tail.endsWith("report the whole state on 0") && whole.endsWith(tail), error.msg);
+    assertAllWithin(dev, 112);
+  });
+}
 
 for (const lifted of [
   { how: "without maxFrame", maxFrame: undefined },

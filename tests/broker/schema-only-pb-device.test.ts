@@ -123,3 +123,28 @@ test("a maxFrame-256 protobuf device decodes every frame it gets with bridge.pro
     "readings sent by position are stored by name",
   );
 });
+
+test("a refusal whose field path holds the device's own 300-character key keeps the reason at its end", async () => {
+  // The broker refuses the frame before any agent sees it: its message is the path, then the rule, over 300 bytes.
+  const id = "pb-mcu-long-key";
+  const secret = await rb.addDevice(id, "pb");
+  const device = await connectDevice(rb.url, { clientId: id, username: id, password: secret });
+  try {
+    const received = collect(device);
+    await subscribe(device, `devices/${id}/down/#`);
+    const up = (channel: string, body: Record<string, unknown>) =>
+      publish(device, `devices/${id}/up/${channel}`, encode(body));
+    await up("hello", { upHello: { fw: "0.9.1", codec: "pb", stream: false, maxFrame: MAX_FRAME } });
+    const key = "k".repeat(300);
+    const twice = [key, key].map((k) => ({ key: k, value: { stringValue: "on" } }));
+    await up("state", { upState: { v: 0, s: { entries: twice } } });
+    await waitUntil(() => received.some((m) => m.topic === `devices/${id}/down/error`));
+    const errors = received.filter((m) => m.topic === `devices/${id}/down/error`).map(decodeWithSchemaOnly);
+    assert.equal(errors.length, 1);
+    const { code, msg } = errors[0].body as { code: string; msg: string };
+    assert.equal(code, "BRIDGE_ERR_FRAME_INVALID");
+    assert.match(msg, /^s\.k+\u2026k+: duplicate map key$/, "the path's beginning, an ellipsis, then the reason");
+  } finally {
+    await endClient(device, true);
+  }
+});
