@@ -95,16 +95,32 @@ function exitOnApiTokenError(err: unknown): void {
 }
 
 /**
+ * Ends the command when a database of the data directory was written by a newer build (its schema version is past
+ * the one this build knows: `details.schemaVersion` > `details.knownSchemaVersion`, the registry's and the runtime's
+ * refusal): one `error:` line naming the file and both versions, exit 2. Only another build resolves it, so a service
+ * manager must not restart this one in a loop (the systemd unit's `RestartPreventExitStatus=2`). Returns otherwise.
+ */
+function exitOnNewerDataDir(err: unknown): void {
+  if (!(err instanceof BridgeError)) return;
+  const { schemaVersion, knownSchemaVersion } = err.details;
+  if (typeof schemaVersion !== "number" || typeof knownSchemaVersion !== "number") return;
+  if (schemaVersion <= knownSchemaVersion) return;
+  process.stderr.write(`error: ${err.message}\n`);
+  throw new CliExit(EXIT_USAGE, `${err.code}: ${err.message}`);
+}
+
+/**
  * Ends `start` or `demo` when building the bridge failed on something the operator resolves: a setting (its lines,
  * exit 2), an agents.classes entry (one line, exit 1, as `devices` ends), another bridge on the data directory (one
- * line naming its holder, exit 1), an unusable api-token file (one line naming the file and the rule, exit 2). Returns
- * for any other error, a fault the caller reports.
+ * line naming its holder, exit 1), an unusable api-token file (one line naming the file and the rule, exit 2), a
+ * database a newer build wrote (one line naming it, exit 2). Returns for any other error, a fault the caller reports.
  */
 export function exitOnBridgeBuildError(err: unknown, sources: ReadonlyMap<string, string>): void {
   exitOnConfigError(err, sources);
   exitOnAgentClassError(err);
   exitOnDataDirLocked(err);
   exitOnApiTokenError(err);
+  exitOnNewerDataDir(err);
 }
 
 /** The one setting a BRIDGE_ERR_CONFIG names in `details.field`, its rule being the message after the field name. */
