@@ -1,6 +1,7 @@
 import type { AgentCell } from "./cell.ts";
 import { failure, runBatch } from "./cell-batch.ts";
 import { finishDestroy, retireCell, wakeCell } from "./cell-lifecycle.ts";
+import { batchLength, runSnapshot } from "./cell-snapshot.ts";
 import { reportError } from "./cell-scope.ts";
 import type { EventOutcome, QueuedEvent } from "./events/types.ts";
 import { dropUncommittedTasks } from "./tasks.ts";
@@ -82,7 +83,12 @@ export function drain(cell: AgentCell): void {
     // stopDrain finishes the destroy, which fails what waits.
     if (cell.retired !== null && !cell.closed && cell.pendingDestroy === null) retireCell(cell);
     while (cell.mailbox.length > 0 && !cell.closed && cell.retired === null) {
-      const taken = cell.mailbox.splice(0, cell.core.maxBatchEvents);
+      // A backup's copy runs alone, between batches: the events before it have committed, those after it wait.
+      if (cell.mailbox[0].event.kind === "snapshot") {
+        runSnapshot(cell, cell.mailbox.shift()!);
+        continue;
+      }
+      const taken = cell.mailbox.splice(0, batchLength(cell.mailbox, cell.core.maxBatchEvents));
       for (const item of taken) if (item.user) cell.userDepth--;
       releaseCapacityWaiters(cell);
       // A report of a task with an earlier report held for a later try (retryReportLater) waits behind it.

@@ -166,6 +166,14 @@ export class DeferredClose {
   }
 
   /**
+   * A handle of `file` opened outside its agent's cell (a backup's copy of a hibernated agent, after `settle`) has
+   * closed: the descriptors earlier closes left wait for no handle of the file any more.
+   */
+  handleClosed(file: string): void {
+    if (!this.#waiting.has(file)) this.#leftovers.handleClosed(file);
+  }
+
+  /**
    * Finishes every waiting close (shutdown). A handle whose file could not be synced, or whose `synchronous` cannot
    * be put back, stays open, with its WAL. Descriptors whose fsync is still queued close once it returned (`idle`).
    */

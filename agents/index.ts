@@ -44,6 +44,8 @@ export type {
   FleetDirectory,
   QueueItem,
   RetryOptions,
+  RuntimeBackupOptions,
+  RuntimeBackupResult,
   RuntimeObserver,
   Schedule,
   ScheduleType,

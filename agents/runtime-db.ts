@@ -2,6 +2,7 @@ import type Database from "better-sqlite3";
 import type { Value } from "../codecs/frames.ts";
 import { storageError } from "./storage.ts";
 import { openRuntimeDatabase } from "./runtime-db-open.ts";
+import { vacuumInto } from "./snapshot-db.ts";
 import { decodeValue, encodeValue } from "./value-codec.ts";
 
 type Param = null | number | bigint | string | Uint8Array;
@@ -145,6 +146,11 @@ export class RuntimeDb {
       }
       return rows > 0;
     })();
+  }
+
+  /** Copies the file into the new file `into` (a backup, snapshot-db.ts); returns the copy's size. */
+  vacuumInto(into: string): number {
+    return vacuumInto(this.#db, into, "the runtime database");
   }
 
   close(): void {

@@ -29,12 +29,13 @@ import {
 } from "./runtime-alarms.ts";
 import { cellIdle, clearIdleTimer } from "./runtime-hibernation.ts";
 import { cellFor, destroyFiles, enqueueInternal, reroute, runEvent } from "./runtime-registry.ts";
+import { backupRuntime } from "./runtime-snapshot.ts";
 import { dropRowsOfMissingAgents, START_WAKE_CONCURRENCY, wakePendingAgents } from "./runtime-start.ts";
 import { callFailed, callResolver, eventResolver, failed, toEventResult } from "./runtime-results.ts";
 import { StartBackoff } from "./start-backoff.ts";
 import { abandonTasks } from "./tasks.ts";
 import { TransportTable } from "./transport-table.ts";
-import type { AgentRuntime, CallResult } from "./types.ts";
+import type { AgentRuntime, CallResult, RuntimeBackupOptions, RuntimeBackupResult } from "./types.ts";
 
 /**
  * Creates the agent runtime: the registry of agents (get-or-create by id), their mailboxes, storage, alarms and
@@ -303,6 +304,11 @@ export class Runtime implements AgentRuntime {
     if (cell === undefined) return destroyFiles(this, agentId);
     await cell.requestDestroy();
     return true;
+  }
+
+  backup(targetDir: string, options?: RuntimeBackupOptions): Promise<RuntimeBackupResult> {
+    // Async: a refusal (closed runtime, bad option) is a rejection like a failed copy, never a throw.
+    return Promise.resolve().then(() => backupRuntime(this, targetDir, options));
   }
 
   stats(): { active: number; hibernated: number; mailboxDepth: number; commits: number } {

@@ -226,4 +226,25 @@ export interface AgentRuntime extends AgentHost {
   stats(): { active: number; hibernated: number; mailboxDepth: number; commits: number };
   /** Fleet-wide read side of `AgentEnv.directory`. `list` throws BRIDGE_ERR_RUNTIME_CLOSED after shutdown. */
   readonly directory: { list(kind: string): Array<{ agentId: string; key: string; value: Value }> };
+  /**
+   * Copies every agent's database and runtime.db into `targetDir` (`agents/<id>.db`, `runtime.db`: the layout of the
+   * runtime's own data directory), each consistent at an event boundary of its owner, without waking hibernated
+   * agents (docs/agents.md, "Backup"). Works on a runtime never started. Rejects with BRIDGE_ERR_RUNTIME_CLOSED once a
+   * shutdown began, BRIDGE_ERR_STORAGE when a copy fails (a file of that name exists, the disk is full).
+   */
+  backup(targetDir: string, options?: RuntimeBackupOptions): Promise<RuntimeBackupResult>;
+}
+
+export interface RuntimeBackupOptions {
+  /** Agents copied at once (default 4). */
+  concurrency?: number;
+  /** Told after each agent's copy. */
+  onAgent?: (progress: { agentId: string; done: number; total: number }) => void;
+}
+
+export interface RuntimeBackupResult {
+  /** Agent databases copied. */
+  agents: number;
+  /** Bytes written, runtime.db included. */
+  bytes: number;
 }

@@ -36,5 +36,8 @@ export function dispatchEvent(cell: AgentCell, event: AgentEvent): unknown {
       return handleTaskDone(cell, event.taskId, event.result, event.origin);
     case "task-failed":
       return handleTaskFailed(cell, event.taskId, event.error, event.origin);
+    case "snapshot":
+      // The drain runs a snapshot between batches (cell-snapshot.ts); one inside a batch would copy it half done.
+      throw new Error("a snapshot event never runs inside a batch");
   }
 }

@@ -19,6 +19,11 @@ export type AgentEvent =
   | { kind: "message"; connectionId: string; message: InboundMessage }
   | { kind: "close"; connectionId: string; reason: CloseReason }
   | { kind: "call"; method: string; args: Value[] }
+  /**
+   * A copy of the agent's database into the new file `into` (a backup, runtime-snapshot.ts). Never part of a batch:
+   * the drain runs it between batches, where no transaction is open (cell-snapshot.ts).
+   */
+  | { kind: "snapshot"; into: string }
   | { kind: "alarm" }
   | { kind: "queue" }
   | { kind: "task-progress"; taskId: string; batch: ProgressBatch }

@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 /**
  * The device registry: one SQLite file (better-sqlite3, WAL) in the data directory. Other processes (the CLI's
  * `devices add`) open the same file at the same time, so it never takes an exclusive lock and waits on a busy
@@ -130,6 +131,11 @@ export interface DeviceRegistry {
    * `agent-bridge devices rm`. This registry's own writes leave it as it is (SQLite `PRAGMA data_version`).
    */
   externalVersion(): number;
+  /**
+   * Writes a consistent copy of the registry into the new file `into` (a backup): pending last_seen updates first, then
+   * SQLite's `VACUUM INTO` on this connection, one synchronous statement. Returns the copy's size in bytes.
+   */
+  backupTo(into: string): number;
   /** Flushes and closes the database. */
   close(): void;
 }
@@ -348,6 +354,11 @@ export function createDeviceRegistry(options: DeviceRegistryOptions): DeviceRegi
       if (touchTimer === undefined) touchTimer = clock.setTimeout(flushInBackground, opts.touchFlushMs);
     },
     flush,
+    backupTo(into) {
+      flush();
+      guard("backup", () => db.prepare("VACUUM INTO ?").run(into));
+      return statSync(into).size;
+    },
     externalVersion() {
       return guard("data_version", () => db.pragma("data_version", { simple: true }) as number);
     },
