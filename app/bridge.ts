@@ -6,7 +6,7 @@
  */
 import path from "node:path";
 import type { Logger } from "pino";
-import { type AgentRuntime, type Clock, createRuntime } from "../agents/index.ts";
+import { type AgentRuntime, type Clock, createRuntime, systemClock } from "../agents/index.ts";
 import { commandObserverWiring, DeviceAgent } from "../agents/device/index.ts";
 import { type Broker, createBroker } from "../broker/index.ts";
 import { createDeviceRegistry, type DeviceRegistry } from "../broker/registry/index.ts";
@@ -18,6 +18,8 @@ import {
   registerOperatorApi,
   removeGeneratedApiToken,
 } from "./api/index.ts";
+import { backupDirOf } from "./backup/backup-dir.ts";
+import { BackupService } from "./backup/service.ts";
 import { loadServedAgentClasses, registryClasses } from "./bridge/agent-classes.ts";
 import { agentConfigError, checkAgentConfig } from "./bridge/agent-config.ts";
 import { acquireDataDirLock, type DataDirLock } from "./bridge/data-dir-lock.ts";
@@ -307,8 +309,22 @@ async function buildBridge(
     }),
     (h) => h.close(),
   );
+  const clock = options.clock ?? systemClock;
+  const backup = new BackupService(
+    {
+      dataDir: config.dataDir,
+      registry,
+      runtime,
+      logger: logger.child({ component: "backup" }),
+      now: () => clock.now(),
+      monotonicNow: () => clock.monotonicNow(),
+    },
+    backupDirOf(config),
+    metrics.backupObserver,
+  );
   await registerOperatorApi(http.app, {
     runtime,
+    backup,
     registry,
     broker,
     engine,

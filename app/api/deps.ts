@@ -13,6 +13,14 @@ export type AgentCallResult =
   | { ok: true; value: Value }
   | { ok: false; code: string; message: string; retryInMs?: number };
 
+/** What `POST /api/backup` answers. */
+export interface OperatorBackupResult {
+  dir: string;
+  agents: number;
+  bytes: number;
+  durationMs: number;
+}
+
 /** The part of the agent runtime the API uses. */
 export interface OperatorRuntime {
   /** Runs one agent method as a mailbox event; resolves after the event committed. */
@@ -137,6 +145,11 @@ export interface OperatorDeps {
    * `loadServedAgentClasses(...).fallback`. Default: no device falls back.
    */
   agentClassFallback?: (device: OperatorDeviceRecord) => string | null;
+  /**
+   * The bridge's backups (app/backup/service.ts): `POST /api/backup` runs one. Absent: the route is not there. Throws
+   * BridgeErrors of app/backup/errors.ts.
+   */
+  backup?: { run(request: { dir?: string }): Promise<OperatorBackupResult> };
   /** The operator API token (see `loadOrCreateApiToken`). */
   apiToken: string;
   /**

@@ -11,6 +11,7 @@ import { API_ERROR_CODES, apiErrorHandler, sendError } from "./errors.ts";
 import { useExactJsonBodies } from "./json-body.ts";
 import { OpenApiCollector } from "./openapi.ts";
 import { registerApprovalRoutes } from "./routes/approvals.ts";
+import { registerBackupRoutes } from "./routes/backup.ts";
 import { registerCommandRoutes } from "./routes/commands.ts";
 import { registerConversationRoutes } from "./routes/conversation.ts";
 import { registerDeviceRoutes } from "./routes/devices.ts";
@@ -83,6 +84,7 @@ export async function registerOperatorApi(app: FastifyInstance, deps: OperatorDe
       registerConversationRoutes(api, deps);
       registerApprovalRoutes(api, deps);
       registerFleetRoutes(api, deps);
+      registerBackupRoutes(api, deps);
     },
     { prefix: "/api" },
   );

@@ -290,3 +290,10 @@ export const fleetAnswer = exactObject({
   }),
   approvalsPending: count,
 });
+
+export const backupAnswer = exactObject({
+  dir: { type: "string", description: "The snapshot's folder, absolute" },
+  agents: count,
+  bytes: count,
+  durationMs: number,
+});

@@ -3,6 +3,7 @@
  * clear message and exit 2; configuration errors exit 2; run-time failures exit 1.
  */
 import { Command, CommanderError } from "commander";
+import { registerBackupCommand } from "./backup.ts";
 import { registerDevicesCommand } from "./devices.ts";
 import { CliExit, EXIT_FAILURE, EXIT_USAGE } from "./exit.ts";
 import { registerStartCommand } from "./start.ts";
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerStartCommand(program);
   registerDevicesCommand(program);
+  registerBackupCommand(program);
   registerToolCommands(program);
   // Each command's usage error points at its own help: the top-level help lists neither a subcommand's arguments
   // nor its flags.

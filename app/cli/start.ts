@@ -44,6 +44,7 @@ export function addBridgeFlags(cmd: Command, defaults: BridgeFlagDefaults = STAR
   return cmd
     .option("-c, --config <file>", "JSON config file (or BRIDGE_CONFIG)")
     .option("--data-dir <dir>", `data directory (${defaults.dataDir})`)
+    .option("--backup-dir <dir>", "folder POST /api/backup writes snapshots into (default <data-dir>/backups)")
     .option("--host <address>", `MQTT bind address (default ${defaults.host})`)
     .option("--mqtt-port <port>", `MQTT TCP port, 0 picks a free one (default ${defaults.mqttPort})`)
     .option(

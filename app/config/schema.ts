@@ -74,6 +74,9 @@ export const agentClassSchema = z.strictObject({
   export: text("an export name").default("default"),
 });
 
+/** The folder under the data directory that `backup.dir` defaults to. */
+export const BACKUP_DIR_NAME = "backups";
+
 export const configSchema = z.strictObject({
   /** Where agent databases and the device registry live. */
   dataDir: text("a directory path").default("./data"),
@@ -161,10 +164,7 @@ export const configSchema = z.strictObject({
        * Bearer token for the operator API. Never logged. When absent, one is generated once into the data
        * directory (file `api-token`, mode 0600), so a fresh install is never open.
        */
-      apiToken: z
-        .string({ error: TOKEN_RULE })
-        .refine(isValidApiToken, { error: TOKEN_RULE })
-        .optional(),
+      apiToken: z.string({ error: TOKEN_RULE }).refine(isValidApiToken, { error: TOKEN_RULE }).optional(),
       /**
        * A request's head must have arrived within this many ms of its first byte, or it gets a 408 and its connection
        * is closed (Node's own default is 60 s). Upgraded WebSockets (`/mqtt`, `/agents/{id}`) are not timed by it.
@@ -270,6 +270,15 @@ export const configSchema = z.strictObject({
       config: z
         .record(z.string(), z.record(z.string(), z.unknown()), { error: "must be an object of objects by class name" })
         .default({}),
+    })
+    .prefault({}),
+  backup: z
+    .strictObject({
+      /**
+       * The one folder `POST /api/backup` writes snapshots into (under a generated name, or a name the request gives):
+       * the API never writes anywhere an operator did not choose in the config. Default: `<dataDir>/backups`.
+       */
+      dir: text("a directory path").optional(),
     })
     .prefault({}),
   shutdown: z

@@ -85,6 +85,7 @@ export const SETTING_SOURCES: readonly SettingSource[] = [
     env: "BRIDGE_DROP_MISSING_AGENT_ROWS",
     flag: "--drop-missing-agent-rows",
   },
+  { path: "backup.dir", kind: "string", env: "BRIDGE_BACKUP_DIR", flag: "--backup-dir" },
   { path: "shutdown.timeoutMs", kind: "int", env: "BRIDGE_SHUTDOWN_TIMEOUT_MS" },
 ];
 

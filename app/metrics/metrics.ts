@@ -7,7 +7,9 @@ import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { RuntimeObserver } from "../../agents/types.ts";
 import type { BrokerObserver } from "../../broker/observer.ts";
 import type { EngineObserver } from "../../engine-client/observer.ts";
+import type { BackupObserver } from "../backup/service.ts";
 import { ActivityTracker } from "./activity.ts";
+import { backupMetrics } from "./backup-metrics.ts";
 import { BatchedCounter } from "./batched-counter.ts";
 import { finishReasonLabel } from "./finish-reason.ts";
 import { collectProcessMetrics } from "./process-metrics.ts";
@@ -55,6 +57,8 @@ export interface BridgeMetrics {
   readonly brokerObserver: BrokerObserver;
   readonly engineObserver: EngineObserver;
   readonly socketObserver: SocketObserver;
+  /** Hooks of the bridge's backups (app/backup/service.ts). */
+  readonly backupObserver: BackupObserver;
   /** Live rates and last-seen facts for the REST API (`OperatorDeps.activity`). */
   readonly activity: ActivityTracker;
   /** Counts a command state transition (QUEUED, SENT, SUCCEEDED, FAILED, EXPIRED). */
@@ -305,6 +309,7 @@ export function createMetrics(options: MetricsOptions = {}): BridgeMetrics {
     brokerObserver,
     engineObserver,
     socketObserver,
+    backupObserver: backupMetrics(registry),
     activity,
     commandState(state) {
       commandStates.inc({ state });
