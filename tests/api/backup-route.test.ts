@@ -22,7 +22,12 @@ async function fixture(dataDir: string) {
       return { agents: 0, bytes: 1 };
     },
   };
-  const registry = { backupTo: (into: string) => (fs.writeFileSync(into, "reg"), 3) };
+  const registry = {
+    backupTo: (into: string) => {
+      fs.writeFileSync(into, "reg");
+      return 3;
+    },
+  };
   const metrics = createMetrics({ defaultMetrics: false });
   const service = new BackupService(
     {

@@ -390,6 +390,14 @@ describe("the OpenAPI document matches the bridge's real answers", () => {
         fields: ["id", "removed"],
       },
       { op: "DELETE /api/devices/{id}", url: "/api/devices/c1", status: 404 },
+      {
+        op: "POST /api/backup",
+        url: "/api/backup",
+        body: json({ dir: "contract" }),
+        status: 200,
+        fields: ["dir", "agents", "bytes", "durationMs"],
+      },
+      { op: "POST /api/backup", url: "/api/backup", body: json({ dir: "contract" }), status: 400 },
     ];
     const exercised = new Set<string>();
     const answered = new Set<string>();
