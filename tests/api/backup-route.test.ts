@@ -120,7 +120,7 @@ describe("POST /api/backup", () => {
   test("refuses a dir outside backup.dir or one that exists, and a request without the token", async () => {
     const dataDir = path.join(t.dir, "three");
     const f = await fixture(dataDir);
-    for (const dir of ["../escape", "/tmp/elsewhere", "."]) {
+    for (const dir of ["../escape", "/srv/elsewhere", "."]) {
       const res = await f.app.inject({ method: "POST", url: "/api/backup", headers: AUTH, payload: { dir } });
       assert.equal(res.statusCode, 400, `${dir}: ${res.body}`);
       assert.equal((res.json() as { error: { code: string } }).error.code, "BRIDGE_ERR_BACKUP_TARGET");
