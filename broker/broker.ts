@@ -144,7 +144,7 @@ export function createBroker(options: BrokerOptions): Broker {
     {
       settle: (c) => sender.discard(c),
       settled: (deviceId) => offlineQueue.settled(deviceId),
-      queued: (c) => offlineQueue.queuedAtOpen(c),
+      queued: (c, earlier) => offlineQueue.queuedAtOpen(c, earlier),
     },
   );
   // A device removed from the registry by another process (the CLI) loses its live session within registryCheckMs,

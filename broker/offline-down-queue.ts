@@ -11,7 +11,7 @@
  * subscriptions once, then): frames added later would wait for yet another session.
  *
  * It also notes which devices keep a persistent session there (kept-sessions.ts), as their sessions open and as it
- * clears them, and keeps the packet id counter of each such session across its connections (session-packet-ids.ts).
+ * clears them, and numbers a resuming session's new frames past those it resends (session-packet-ids.ts).
  */
 import type { Clock } from "./clock.ts";
 import type { DeviceConnection, EncodedDown } from "./connection.ts";
@@ -20,7 +20,7 @@ import { KeptSessions } from "./kept-sessions.ts";
 import type { ObserverHub } from "./observer.ts";
 import type { BrokerLogger } from "./options.ts";
 import { clearPersistentSession, type SessionStore } from "./persistent-session.ts";
-import { SessionPacketIds } from "./session-packet-ids.ts";
+import { type EarlierConnection, idsOfUnwrittenFrames, numberPastResent } from "./session-packet-ids.ts";
 import { ThrottledWarningPerKey } from "./throttled-warning-per-key.ts";
 
 /** A QoS 1 PUBLISH as aedes stores it (aedes-packet): `brokerId` and `brokerCounter` tell it apart in the queue. */
@@ -61,8 +61,6 @@ export class OfflineDownQueue {
   readonly #full: ThrottledWarningPerKey;
   /** The devices whose persistent session aedes' store may hold. */
   readonly kept = new KeptSessions();
-  /** The packet id counters of the persistent sessions aedes' store may hold. */
-  readonly #packetIds = new SessionPacketIds();
 
   constructor(
     private readonly store: () => SessionStore,
@@ -86,15 +84,12 @@ export class OfflineDownQueue {
    */
   clearSession(deviceId: string): Promise<void> {
     this.kept.forget(deviceId);
-    this.#packetIds.forget(deviceId);
     return this.#after(deviceId, () => clearPersistentSession(this.store(), deviceId));
   }
 
   /** A session of the device opened (its open committed): noted, or forgotten, as a kept one (kept-sessions.ts). */
   opened(connection: Pick<DeviceConnection, "deviceId" | "clean" | "recordId">): void {
     this.kept.opened(connection);
-    // aedes dropped the session's queue at the CONNECT ([MQTT-3.1.2-6]): no id of it is in use any more.
-    if (connection.clean) this.#packetIds.forget(connection.deviceId);
   }
 
   /** Resolves once every write and clear of the device started so far is done. */
@@ -108,10 +103,16 @@ export class OfflineDownQueue {
    * be read). First it drops a session aedes holds for another record of the id (removed and added again, or just
    * removed, by another process before the registry watch looked), so the device resumes nothing of the removed one:
    * before the count, and before the agent's open, which may send frames of its own into the queue. Then the session's
-   * new frames are numbered past the packet ids of those it resends (session-packet-ids.ts). Never rejects.
+   * new frames are numbered past the packet ids of those it resends, and past those `earlier` connections of the
+   * device (a takeover's) may still give frames of the queue (session-packet-ids.ts). Never rejects.
    */
-  async queuedAtOpen(connection: Pick<DeviceConnection, "deviceId" | "recordId" | "client">): Promise<number> {
+  async queuedAtOpen(
+    connection: Pick<DeviceConnection, "deviceId" | "recordId" | "client">,
+    earlier: readonly EarlierConnection[] = [],
+  ): Promise<number> {
     const { deviceId } = connection;
+    // Before the store is read: what aedes numbers meanwhile is in the range this takes.
+    const unwritten = idsOfUnwrittenFrames(earlier);
     if (this.kept.heldForOtherRecord(deviceId, connection.recordId)) await this.clearSession(deviceId);
     await this.settled(deviceId);
     let queued: QueuedIds = { count: 0, ids: [] };
@@ -120,7 +121,7 @@ export class OfflineDownQueue {
     } catch (err) {
       this.logger.error({ err, device: deviceId }, "device's offline queue could not be read");
     }
-    this.#packetIds.resume(deviceId, connection.client, queued.ids);
+    numberPastResent(connection.client, [...queued.ids, ...unwritten]);
     return queued.count;
   }
 

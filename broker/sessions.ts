@@ -64,8 +64,9 @@ export interface SessionDownFrames {
   /**
    * For a persistent session about to open: as `settled`, then drops a session aedes keeps for another record of the
    * id (offline-down-queue.ts `queuedAtOpen`), then resolves with how many frames the device's offline queue holds.
+   * `earlier`: the device's sessions it took over, whose frames aedes may still be numbering.
    */
-  queued(connection: DeviceConnection): Promise<number>;
+  queued(connection: DeviceConnection, earlier: readonly DeviceConnection[]): Promise<number>;
 }
 
 export class SessionManager {
@@ -176,7 +177,7 @@ export class SessionManager {
         // aedes resends every frame of that queue right after the CONNACK: until acknowledged, they count against the
         // session's window of unacknowledged frames (down-hand-over.ts), or a device that never acknowledges would
         // have a window's worth more in aedes' store at each of its sessions.
-        connection.downUnacked = await this.down.queued(connection);
+        connection.downUnacked = await this.down.queued(connection, earlier);
       }
       if (connection.closed) return { status: "ended" };
       let result: EventResult;

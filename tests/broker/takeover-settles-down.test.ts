@@ -52,6 +52,8 @@ const transport = {} as ConnectionTransport;
 test("a takeover opens the new session once the old one's down frames are in the device's offline queue", async () => {
   const host = new RecordingHost();
   const settledSessions: string[] = [];
+  /** The sessions the opening one took over, as the offline queue hears of them (their counters may still number). */
+  const takenOver: string[] = [];
   let write!: () => void;
   /** The device's offline queue being written; set by the first settle, as a real write would be. */
   let writing: Promise<void> | undefined;
@@ -64,7 +66,10 @@ test("a takeover opens the new session once the old one's down frames are in the
       return writing;
     },
     settled: () => writing ?? Promise.resolve(),
-    queued: () => (writing ?? Promise.resolve()).then(() => 0),
+    queued: (_connection, earlier) => {
+      takenOver.push(...earlier.map((c) => c.connectionId));
+      return (writing ?? Promise.resolve()).then(() => 0);
+    },
   });
   const old = session("dev-1", "old");
   assert.equal((await sessions.open(old, transport)).status, "committed");
@@ -82,6 +87,7 @@ test("a takeover opens the new session once the old one's down frames are in the
     host.events.map((e) => `${e.type}:${e.connectionId}`),
     ["open:old", "close:old", "open:new"],
   );
+  assert.deepEqual(takenOver, ["old"]);
 });
 
 test("an ended session's frames are settled once: a removed device's queue is not emptied again later", async () => {
