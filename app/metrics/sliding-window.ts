@@ -15,6 +15,12 @@ export interface NowSource {
 /** One second of counts; `t` is that second's start on the wall clock as it reads now. */
 export type WindowPoint<K extends string> = { t: number } & Record<K, number>;
 
+/** One slot of the ring: the counts of monotonic second `second`. */
+interface Bucket<K extends string> {
+  second: number;
+  counts: Record<K, number>;
+}
+
 export class SlidingWindow<K extends string> {
   readonly #keys: readonly K[];
   readonly #seconds: number;
@@ -22,9 +28,9 @@ export class SlidingWindow<K extends string> {
   /**
    * Ring of per-second buckets indexed by (second % size); `second` tells whether a slot is current. Seconds are
    * counted on the monotonic clock: on the wall clock a step back would keep counts past the window, or a step either
-   * way empty it.
+   * way empty it. An injected clock's monotonic reading may be negative: its seconds before 0 count like any other.
    */
-  readonly #ring: Array<{ second: number; counts: Record<K, number> }>;
+  readonly #ring: Array<Bucket<K>>;
 
   /**
    * @param keys the counters kept per second
@@ -37,7 +43,8 @@ export class SlidingWindow<K extends string> {
     this.#keys = keys;
     this.#seconds = windowSeconds;
     this.#clock = clock;
-    this.#ring = Array.from({ length: windowSeconds }, () => ({ second: -1, counts: this.#zero() }));
+    // NaN matches no second: -1 is a second like any other on such a clock.
+    this.#ring = Array.from({ length: windowSeconds }, () => ({ second: Number.NaN, counts: this.#zero() }));
   }
 
   get windowSeconds(): number {
@@ -47,7 +54,7 @@ export class SlidingWindow<K extends string> {
   /** Adds `amount` to counter `key` in the current second. */
   add(key: K, amount = 1): void {
     const second = Math.floor(this.#clock.monotonicNow() / 1000);
-    const slot = this.#ring[second % this.#seconds] as { second: number; counts: Record<K, number> };
+    const slot = this.#slotOf(second);
     if (slot.second !== second) {
       slot.second = second;
       slot.counts = this.#zero();
@@ -65,8 +72,8 @@ export class SlidingWindow<K extends string> {
     const currentWallMs = Math.floor(this.#clock.now() / 1000) * 1000;
     const out: Array<WindowPoint<K>> = [];
     for (let s = current - this.#seconds + 1; s <= current; s++) {
-      const slot = this.#ring[((s % this.#seconds) + this.#seconds) % this.#seconds];
-      const counts = slot !== undefined && slot.second === s ? slot.counts : this.#zero();
+      const slot = this.#slotOf(s);
+      const counts = slot.second === s ? slot.counts : this.#zero();
       out.push({ t: currentWallMs - (current - s) * 1000, ...counts } as WindowPoint<K>);
     }
     return out;
@@ -77,6 +84,11 @@ export class SlidingWindow<K extends string> {
     const sum = this.#zero();
     for (const p of this.points()) for (const k of this.#keys) sum[k] += p[k];
     return sum;
+  }
+
+  /** The ring slot of monotonic second `second`; the remainder is taken non-negative, as `%` leaves a negative one. */
+  #slotOf(second: number): Bucket<K> {
+    return this.#ring[((second % this.#seconds) + this.#seconds) % this.#seconds] as Bucket<K>;
   }
 
   #zero(): Record<K, number> {

@@ -124,6 +124,28 @@ describe("metrics", () => {
     assert.throws(() => new SlidingWindow(["a"], new ManualClock(START_MS), 0), /windowSeconds/);
   });
 
+  test("a sliding window counts on a clock whose monotonic reading is negative, as it reads it back", () => {
+    // An injected clock may start its monotonic reading anywhere: seconds before 0 are seconds like any other.
+    const clock = { wall: START_MS, monotonic: -2_500, now: () => clock.wall, monotonicNow: () => clock.monotonic };
+    const window = new SlidingWindow(["a"], clock, 3);
+    window.add("a");
+    window.add("a", 2);
+    assert.deepEqual(
+      window.points().map((p) => p.a),
+      [0, 0, 3],
+    );
+    clock.monotonic += 1_000;
+    window.add("a");
+    clock.monotonic += 1_000; // from -0.5 s to 0.5 s: across zero
+    window.add("a", 5);
+    assert.deepEqual(
+      window.points().map((p) => p.a),
+      [3, 1, 5],
+    );
+    clock.monotonic += 1_000;
+    assert.deepEqual(window.totals(), { a: 6 }, "the first second left the window");
+  });
+
   test("engine activity averages time to first token and queue wait over the window", () => {
     const clock = new ManualClock(START_MS);
     const metrics = createMetrics({ clock, defaultMetrics: false });
