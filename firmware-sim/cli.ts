@@ -10,7 +10,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from "commander
 import { CODEC_NAMES, type CodecName } from "../codecs/frames.ts";
 import { onStopSignals } from "../app/cli/stop-signals.ts";
 import { BridgeError, namedByFlag } from "../errors/index.ts";
-import { readApiTokenFile, simApiToken } from "./api-token.ts";
+import { checkSimApiToken, findSimApiToken, readApiTokenFile } from "./api-token.ts";
 import { loadCredentials } from "./credentials.ts";
 import { SimErrorCode } from "./errors.ts";
 import type { ApiDriveOptions } from "./fleet/api-driver.ts";
@@ -202,10 +202,12 @@ export function createSimCommand(): Command {
 }
 
 async function toFleetOptions(flags: RawFlags, env: NodeJS.ProcessEnv): Promise<FleetOptions> {
-  const token = simApiToken(
+  const found = findSimApiToken(
     flags.apiTokenFile === undefined ? flags.apiToken : readApiTokenFile(flags.apiTokenFile),
     env,
   );
+  // Checked only for a run that sends it: a token in the environment of any other run is none of its business.
+  const token = found === undefined || flags.verifyApi === undefined ? found?.token : checkSimApiToken(found);
   const tls =
     flags.ca || flags.insecure
       ? { ca: flags.ca ? readCa(flags.ca) : undefined, rejectUnauthorized: !flags.insecure }

@@ -240,6 +240,35 @@ describe("sim CLI", () => {
     }
   });
 
+  it("refuses an operator token the bridge could never accept as bad usage, naming where it came from", async () => {
+    const short = path.join(dir, "short-token");
+    fs.writeFileSync(short, "too-short\n");
+    const twoLines = path.join(dir, "two-line-token");
+    fs.writeFileSync(twoLines, "token-from-file-0123456789\nsecond-line-0123456789\n");
+    const spaced = path.join(dir, "spaced-token");
+    fs.writeFileSync(spaced, "token with spaces 0123456789\n");
+    const rule = "at least 16 visible ASCII characters \\(no spaces\\)";
+    const verify = ["--verify-api", "http://127.0.0.1:9"];
+    const bad: ReadonlyArray<readonly [string[], NodeJS.ProcessEnv, RegExp]> = [
+      [["--api-token-file", short], {}, new RegExp(`^sim: --api-token-file .*short-token must hold ${rule}`)],
+      [["--api-token-file", twoLines], {}, new RegExp(`^sim: --api-token-file .*two-line-token must hold ${rule}`)],
+      [["--api-token-file", spaced], {}, new RegExp(`^sim: --api-token-file .*spaced-token must hold ${rule}`)],
+      [verify, { BRIDGE_API_TOKEN: "too-short" }, new RegExp(`^sim: BRIDGE_API_TOKEN must be ${rule}`)],
+      [verify, { AGENT_BRIDGE_API_TOKEN: "tok\u00e9n-0123456789" }, /^sim: AGENT_BRIDGE_API_TOKEN must be /],
+      [[...verify, "--api-token", "too-short"], {}, new RegExp(`^sim: --api-token must be ${rule}`)],
+    ];
+    for (const [extra, env, message] of bad) {
+      const { err, io } = captureIo();
+      assert.equal(await runSimCli(["--url", broker.url, ...extra], { ...io, env }), 2, extra.join(" "));
+      assert.match(err.join(""), message);
+      assert.match(err.join(""), /\(BRIDGE_ERR_SIM_OPTIONS\)/);
+    }
+    // A token in the environment of a run that sends none is none of its business.
+    const { io } = captureIo();
+    const argv = ["--url", broker.url, "--devices", "1", "--duration", "0.2", "--settle-ms", "10", "--quiet"];
+    assert.equal(await runSimCli(argv, { ...io, env: { BRIDGE_API_TOKEN: "too-short" } }), 0);
+  });
+
   it("reports a missing credentials file as bad usage", async () => {
     const { err, io } = captureIo();
     const code = await runSimCli(["--url", broker.url, "--credentials", path.join(dir, "missing.json")], io);
