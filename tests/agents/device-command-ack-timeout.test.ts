@@ -229,21 +229,49 @@ test("a session not greeted yet gets the older command first when a newer one's 
 test("a command stored before commands had an ack timeout follows the class's", async () => {
   const h = harness({ commandAckTimeoutMs: 15_000 });
   const queued = await h.call<CommandRecord>("ack-9", "sendCommand", { name: "a" });
-  await h.restart(() => {
-    // What a bridge without schema migration 13 left.
-    const db = new Database(path.join(h.dataDir, "agents", "ack-9.db"));
-    try {
-      db.exec("ALTER TABLE commands DROP COLUMN ack_timeout_ms; ALTER TABLE commands DROP COLUMN ack_schedule_id");
-      db.exec("UPDATE device_schema SET version = 12");
-    } finally {
-      db.close();
-    }
-  });
+  await h.restart(() => dropAckColumns(h, "ack-9"));
   assert.equal((await record(h, "ack-9", queued.id)).ackTimeoutMs, 15_000);
   const dev = await online(h, "ack-9");
   await h.clock.advance(15_000);
   assert.deepEqual(cmdIds(dev), [queued.id, queued.id]);
 });
+
+/** What a bridge without schema migration 13 left: commands without their own ack timeout. */
+function dropAckColumns(h: DeviceHarness, agentId: string): void {
+  const db = new Database(path.join(h.dataDir, "agents", `${agentId}.db`));
+  try {
+    db.exec("ALTER TABLE commands DROP COLUMN ack_timeout_ms; ALTER TABLE commands DROP COLUMN ack_schedule_id");
+    db.exec("UPDATE device_schema SET version = 12");
+  } finally {
+    db.close();
+  }
+}
+
+// No alarm armed with the old timeout can find the command early with a session that has it: sessions do not outlive
+// a restart, and the next delivery, to a new session, re-arms with the new timeout.
+for (const greeted of [true, false]) {
+  test(`a restart raising commandAckTimeoutMs times the next delivery by it (greeted: ${greeted})`, async () => {
+    const options: Record<string, unknown> = { commandAckTimeoutMs: 10_000 };
+    const agentId = `ack-13-${greeted}`;
+    const h = harness(options);
+    const cmd = await h.call<CommandRecord>(agentId, "sendCommand", { name: "a" });
+    await h.restart(() => dropAckColumns(h, agentId));
+    await online(h, agentId); // delivered now; its alarm is 10 s on
+    options.commandAckTimeoutMs = 60_000;
+    await h.clock.advance(5_000);
+    await h.restart();
+    const dev = greeted ? await online(h, agentId) : await h.open(agentId);
+    // Greeted: the greeting delivered it 5 s on. Not: the old alarm, 10 s on, gives it to the session lacking it.
+    const deliveredAfter = greeted ? 5_000 : 10_000;
+    await h.clock.advance(5_000);
+    assert.deepEqual(cmdIds(dev), [cmd.id]);
+    await h.clock.advance(deliveredAfter + 60_000 - 10_000 - 1);
+    assert.deepEqual(cmdIds(dev), [cmd.id], "not before the raised timeout");
+    await h.clock.advance(1);
+    assert.deepEqual(cmdIds(dev), [cmd.id, cmd.id]);
+    assert.equal((await record(h, agentId, cmd.id)).attempts, 3);
+  });
+}
 
 test("a bad ackTimeoutSeconds or commandAckTimeoutMs is refused naming the field", async () => {
   const h = harness();
