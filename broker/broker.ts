@@ -88,8 +88,7 @@ export interface Broker {
 
 /** The registry the broker opens when given none: on the broker's clock, as the rest of its timing. */
 function openOwnRegistry(dataDir: string, clock: Clock): DeviceRegistry {
-  // Owner only: registry.db holds the scrypt hashes of the device secrets.
-  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 }); // owner only: registry.db holds the secrets' hashes
   return createDeviceRegistry({ path: path.join(dataDir, "registry.db"), clock });
 }
 
