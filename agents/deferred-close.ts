@@ -166,10 +166,11 @@ export class DeferredClose {
   }
 
   /**
-   * A handle of `file` opened outside its agent's cell (a backup's copy of a hibernated agent, after `settle`) has
-   * closed: the descriptors earlier closes left wait for no handle of the file any more.
+   * A handle of `file` has closed (this closer's own, or one opened outside its agent's cell: a backup's copy of a
+   * hibernated agent, after `settle`): the descriptors earlier closes left wait for no handle of the file any more.
    */
   handleClosed(file: string): void {
+    // A handle of the file still waiting (its sync failed) keeps its lock: nothing of the file is closed under it.
     if (!this.#waiting.has(file)) this.#leftovers.handleClosed(file);
   }
 
@@ -185,7 +186,7 @@ export class DeferredClose {
         this.#logger.error({ err, path: file }, "agent database left open with its WAL: it could not be closed safely");
       }
     }
-    for (const file of this.#leftovers.files) if (!this.#waiting.has(file)) this.#leftovers.handleClosed(file);
+    for (const file of this.#leftovers.files) this.handleClosed(file);
   }
 
   /** Resolves once no fsync or close of this closer is queued on the thread pool (a shutdown's last step). */
@@ -322,8 +323,7 @@ export class DeferredClose {
       sql.close();
     } finally {
       for (const fd of dbFds) this.#closeFd(fd);
-      // A handle of the file still waiting (its sync failed) keeps its lock: nothing of the file is closed under it.
-      if (!this.#waiting.has(file)) this.#leftovers.handleClosed(file);
+      this.handleClosed(file);
       if (walFd !== undefined) this.#closeInBackground(walFd);
     }
   }
