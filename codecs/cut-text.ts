@@ -15,9 +15,19 @@ export function cutText(text: string, max: number): string {
 export function truncateUtf8(text: string, maxBytes: number): { text: string; cut: boolean } {
   const bytes = Buffer.from(text, "utf8");
   if (bytes.byteLength <= maxBytes) return { text, cut: false };
-  let end = Math.max(0, maxBytes);
-  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
-  return { text: bytes.subarray(0, end).toString("utf8"), cut: true };
+  return { text: bytes.subarray(0, headEnd(bytes, Math.max(0, maxBytes))).toString("utf8"), cut: true };
+}
+
+/** A byte that continues a UTF-8 character rather than starting one (past the end counts as a start). */
+function continuesCharacter(bytes: Buffer, at: number): boolean {
+  return at < bytes.length && (bytes[at] & 0xc0) === 0x80;
+}
+
+/** The end of the longest head of `bytes` within `maxBytes` that splits no character. */
+function headEnd(bytes: Buffer, maxBytes: number): number {
+  let end = maxBytes;
+  while (end > 0 && continuesCharacter(bytes, end)) end--;
+  return end;
 }
 
 /**
@@ -46,11 +56,6 @@ export function longestPrefixWhere(text: string, fits: (candidate: string) => bo
 /** What stands where the middle of a text was cut (U+2026, one character, three UTF-8 bytes). */
 export const ELLIPSIS = "\u2026";
 
-/** A byte that continues a UTF-8 character rather than starting one (past the end counts as a start). */
-function continuesCharacter(bytes: Buffer, at: number): boolean {
-  return at < bytes.length && (bytes[at] & 0xc0) === 0x80;
-}
-
 /**
  * The longest `head…tail` form of `text` (its beginning and its end around one ELLIPSIS, each cut on a UTF-8
  * character boundary, together at most the text less one character) for which `fits` holds; "" when none holding at
@@ -63,11 +68,6 @@ function continuesCharacter(bytes: Buffer, at: number): boolean {
 export function longestHeadTailWhere(text: string, fits: (candidate: string) => boolean): string {
   if (fits(text)) return text;
   const bytes = Buffer.from(text, "utf8");
-  const headEnd = (maxBytes: number): number => {
-    let end = maxBytes;
-    while (end > 0 && continuesCharacter(bytes, end)) end--;
-    return end;
-  };
   const tailStart = (maxBytes: number): number => {
     let start = bytes.length - maxBytes;
     while (continuesCharacter(bytes, start)) start++;
@@ -82,7 +82,7 @@ export function longestHeadTailWhere(text: string, fits: (candidate: string) => 
   while (lo <= hi) {
     const kept = (lo + hi) >>> 1;
     const half = kept >>> 1;
-    const candidateEnd = headEnd(half);
+    const candidateEnd = headEnd(bytes, half);
     const candidateStart = tailStart(kept - half);
     if (fits(form(candidateEnd, candidateStart))) {
       end = candidateEnd;
