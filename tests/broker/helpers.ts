@@ -302,6 +302,37 @@ export function closed(client: MqttClient): Promise<void> {
   });
 }
 
+/** An mqtt.js device with the PUBLISH packets it received, in order. */
+export interface RecordingDevice {
+  client: MqttClient;
+  publishes: mqttPacket.IPublishPacket[];
+}
+
+/**
+ * Connects an mqtt.js device, with a persistent session unless `options.clean`, recording every PUBLISH it receives
+ * from its first packet on (a resumed session's frames come right after the CONNACK). With `withhold` it acknowledges
+ * no QoS 1 frame: mqtt.js writes the PUBACK once `handleMessage` calls back, and handles the next packet only then.
+ */
+export async function connectRecording(
+  url: string,
+  options: IClientOptions,
+  withhold: boolean,
+): Promise<RecordingDevice> {
+  const client = mqtt.connect(url, { clean: false, ...options, reconnectPeriod: 0, protocolVersion: 4 });
+  client.handleMessage = (packet, callback) => {
+    if (!withhold || packet.qos === 0) callback();
+  };
+  const publishes: mqttPacket.IPublishPacket[] = [];
+  client.on("packetreceive", (packet: mqttPacket.Packet) => {
+    if (packet.cmd === "publish") publishes.push(packet);
+  });
+  await new Promise<void>((resolve, reject) => {
+    client.once("connect", () => resolve());
+    client.once("error", reject);
+  });
+  return { client, publishes };
+}
+
 /** Collects messages the client receives, with the QoS and DUP flag of the PUBLISH that carried each. */
 export function collect(client: MqttClient): Array<{ topic: string; payload: Buffer; qos: number; dup: boolean }> {
   const out: Array<{ topic: string; payload: Buffer; qos: number; dup: boolean }> = [];

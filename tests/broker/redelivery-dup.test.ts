@@ -5,42 +5,26 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import type { IPublishPacket, Packet } from "mqtt-packet";
+import mqtt, { type IClientOptions } from "mqtt";
+import type { IPublishPacket } from "mqtt-packet";
 import { isRedelivery, markRedeliveries, type QueuedFrame } from "../../broker/redelivery-dup.ts";
 import type { DownMessage } from "../../codecs/frames.ts";
 import { missingDebianPackage } from "../support/debian-package.ts";
 import { startMosquitto } from "../firmware-sim/helpers/mosquitto.ts";
-import { endClient, startTestBroker, type TestBroker, waitUntil } from "./helpers.ts";
-
-/** A persistent-session client that records every PUBLISH it receives; `withhold` keeps it from acknowledging any. */
-interface Session {
-  client: MqttClient;
-  publishes: IPublishPacket[];
-}
-
-async function open(url: string, options: IClientOptions, withhold: boolean): Promise<Session> {
-  const client = mqtt.connect(url, { ...options, clean: false, reconnectPeriod: 0, protocolVersion: 4 });
-  // mqtt.js writes a QoS 1 frame's PUBACK once this calls back: never, for a device that withholds it.
-  client.handleMessage = (packet, callback) => {
-    if (!withhold || packet.qos === 0) callback();
-  };
-  const publishes: IPublishPacket[] = [];
-  client.on("packetreceive", (packet: Packet) => {
-    if (packet.cmd === "publish") publishes.push(packet);
-  });
-  await new Promise<void>((resolve, reject) => {
-    client.once("connect", () => resolve());
-    client.once("error", reject);
-  });
-  return { client, publishes };
-}
+import {
+  connectRecording,
+  endClient,
+  type RecordingDevice,
+  startTestBroker,
+  type TestBroker,
+  waitUntil,
+} from "./helpers.ts";
 
 /** What the scenario needs of a broker: where to connect as the device, and a way to send it a frame. */
 interface Target {
   url: string;
   device: IClientOptions;
-  subscribe(session: Session): Promise<void>;
+  subscribe(session: RecordingDevice): Promise<void>;
   send(payload: string, qos: 0 | 1): void;
   /** The text `send` was given, read back from a frame. */
   textOf(packet: IPublishPacket | undefined): string;
@@ -59,7 +43,7 @@ function utf8(packet: IPublishPacket | undefined): string {
  */
 async function resendAfterReconnect(target: Target): Promise<void> {
   const text = (packet: IPublishPacket | undefined): string => target.textOf(packet);
-  const first = await open(target.url, target.device, true);
+  const first = await connectRecording(target.url, target.device, true);
   try {
     await target.subscribe(first);
     target.send("zero", 0);
@@ -72,7 +56,7 @@ async function resendAfterReconnect(target: Target): Promise<void> {
   const [zero, one] = first.publishes;
   assert.deepEqual([text(zero), zero?.qos, zero?.dup], ["zero", 0, false], "a QoS 0 frame is never DUP");
   assert.deepEqual([text(one), one?.qos, one?.dup], ["one", 1, false], "a first delivery is not DUP");
-  const second = await open(target.url, target.device, false);
+  const second = await connectRecording(target.url, target.device, false);
   try {
     await waitUntil(() => second.publishes.length === 1);
     const again = second.publishes[0];
@@ -96,7 +80,7 @@ async function resendAfterReconnect(target: Target): Promise<void> {
   }
   await target.gone();
   // Acknowledged in the second session: nothing is resent in a third.
-  const third = await open(target.url, target.device, false);
+  const third = await connectRecording(target.url, target.device, false);
   try {
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.deepEqual(third.publishes, []);

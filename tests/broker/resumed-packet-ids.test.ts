@@ -11,10 +11,17 @@ import { after, before, describe, type TestContext, test } from "node:test";
 import vm from "node:vm";
 import v8 from "node:v8";
 import { Aedes } from "aedes";
-import mqtt from "mqtt";
 import type { IPublishPacket, Packet } from "mqtt-packet";
 import type { DownMessage } from "../../codecs/frames.ts";
-import { connectRaw, endClient, type RawDevice, startTestBroker, type TestBroker, waitUntil } from "./helpers.ts";
+import {
+  connectRaw,
+  connectRecording,
+  endClient,
+  type RawDevice,
+  startTestBroker,
+  type TestBroker,
+  waitUntil,
+} from "./helpers.ts";
 
 // V8's own test of an object's properties: a client turned into a dictionary costs ~1.4 KB more, and aedes' reads.
 v8.setFlagsFromString("--allow-natives-syntax");
@@ -46,30 +53,9 @@ async function withCounterAt<T>(t: TestContext, id: number, connect: () => Promi
   }
 }
 
-/**
- * An mqtt.js device, with a persistent session unless `clean`; with `withhold` it acknowledges nothing (and so handles
- * nothing after that).
- */
-async function mqttDevice(tb: TestBroker, id: string, secret: string, withhold: boolean, clean = false) {
-  const client = mqtt.connect(tb.url, {
-    clientId: id,
-    username: id,
-    password: secret,
-    clean,
-    reconnectPeriod: 0,
-    protocolVersion: 4,
-  });
-  // mqtt.js writes a QoS 1 frame's PUBACK once this calls back, and handles the next packet only then.
-  client.handleMessage = (_packet, callback) => {
-    if (!withhold) callback();
-  };
-  const packets: Packet[] = [];
-  client.on("packetreceive", (packet: Packet) => packets.push(packet));
-  await new Promise<void>((resolve, reject) => {
-    client.once("connect", () => resolve());
-    client.once("error", reject);
-  });
-  return { client, packets };
+/** An mqtt.js device, with a persistent session unless `clean`; with `withhold` it acknowledges nothing. */
+function mqttDevice(tb: TestBroker, id: string, secret: string, withhold: boolean, clean = false) {
+  return connectRecording(tb.url, { clientId: id, username: id, password: secret, clean }, withhold);
 }
 
 /** A persistent-session device over raw MQTT: it acknowledges only what the test writes. */
@@ -97,18 +83,18 @@ describe("packet ids of a resumed persistent session", () => {
     await waitUntil(() => tb.broker.isOnline(id));
     send(id, "c1");
     send(id, "c2");
-    await waitUntil(() => seen(first.packets).length === 1);
+    await waitUntil(() => seen(first.publishes).length === 1);
     await endClient(first.client, true);
     await sessionsEnded(id, 1);
-    assert.deepEqual(seen(first.packets), [["c1", 65_535, false]]);
+    assert.deepEqual(seen(first.publishes), [["c1", 65_535, false]]);
 
     // aedes' new counter starts on c1's id: the worst case.
     const second = await withCounterAt(t, 65_535, () => mqttDevice(tb, id, secret, false));
-    await waitUntil(() => seen(second.packets).length === 2);
+    await waitUntil(() => seen(second.publishes).length === 2);
     send(id, "c3");
-    await waitUntil(() => seen(second.packets).length === 3);
+    await waitUntil(() => seen(second.publishes).length === 3);
     assert.deepEqual(
-      seen(second.packets),
+      seen(second.publishes),
       [
         ["c1", 65_535, true],
         ["c2", 1, false],
@@ -122,8 +108,8 @@ describe("packet ids of a resumed persistent session", () => {
     // All acknowledged: nothing is resent, and aedes' own start stays.
     const third = await withCounterAt(t, 7, () => mqttDevice(tb, id, secret, false));
     send(id, "c4");
-    await waitUntil(() => seen(third.packets).length === 1);
-    assert.deepEqual(seen(third.packets), [["c4", 7, false]]);
+    await waitUntil(() => seen(third.publishes).length === 1);
+    assert.deepEqual(seen(third.publishes), [["c4", 7, false]]);
     await endClient(third.client);
     await sessionsEnded(id, 3);
   });
@@ -176,10 +162,10 @@ describe("packet ids of a resumed persistent session", () => {
       await device.client.subscribeAsync(`devices/${id}/down/#`, { qos: 1 });
       await waitUntil(() => tb.broker.isOnline(id));
       send(id, "c");
-      await waitUntil(() => seen(device.packets).length === 1);
+      await waitUntil(() => seen(device.publishes).length === 1);
       await endClient(device.client);
       await sessionsEnded(id, ++ended);
-      return seen(device.packets)[0]?.[1];
+      return seen(device.publishes)[0]?.[1];
     };
     assert.equal(await oneCommand(200), 200);
     assert.equal(await oneCommand(900), 900, "the frame was acknowledged: the next connection numbers from its own");
@@ -193,7 +179,7 @@ describe("packet ids of a resumed persistent session", () => {
     await first.client.subscribeAsync(`devices/${id}/down/#`, { qos: 1 });
     await waitUntil(() => tb.broker.isOnline(id));
     send(id, "c1");
-    await waitUntil(() => seen(first.packets).length === 1);
+    await waitUntil(() => seen(first.publishes).length === 1);
     await endClient(first.client, true);
     await sessionsEnded(id, 1);
 
@@ -201,8 +187,8 @@ describe("packet ids of a resumed persistent session", () => {
     const aedes = Aedes.prototype as unknown as { registerClient(client: object): void };
     const registered = t.mock.method(aedes, "registerClient");
     const second = await withCounterAt(t, 500, () => mqttDevice(tb, id, secret, false));
-    await waitUntil(() => seen(second.packets).length === 1);
-    assert.deepEqual(seen(second.packets), [["c1", 500, true]]);
+    await waitUntil(() => seen(second.publishes).length === 1);
+    assert.deepEqual(seen(second.publishes), [["c1", 500, true]]);
     const client: unknown = registered.mock.calls.at(-1)?.arguments[0];
     assert.ok(typeof client === "object" && client !== null);
     assert.deepEqual(
