@@ -9,8 +9,9 @@ import type { z } from "zod";
 import { parseJson } from "../../codecs/json/json-parse.ts";
 import { DecodeFault, DUPLICATE_MAP_KEY } from "../../codecs/schema/fault.ts";
 import { withoutByteOrderMark } from "../../codecs/text-utf8.ts";
+import { backupDirOf } from "../backup/backup-dir.ts";
 import { jsonSyntaxProblem } from "./json-problem.ts";
-import { BACKUP_DIR_NAME, type BridgeConfig, configSchema } from "./schema.ts";
+import { type BridgeConfig, configSchema } from "./schema.ts";
 import { defaultHttpMaxConnections } from "./http-connections.ts";
 import { convertText, flagAttribute, SETTING_SOURCES } from "./sources.ts";
 
@@ -289,7 +290,7 @@ function resolvePaths(config: BridgeConfig, baseDir: string, sources: ReadonlyMa
     ...config,
     dataDir: path.resolve(config.dataDir),
     // Like dataDir, against the working directory wherever it comes from; its default follows dataDir.
-    backup: { dir: path.resolve(config.backup.dir ?? path.join(config.dataDir, BACKUP_DIR_NAME)) },
+    backup: { dir: backupDirOf(config) },
     mqtt: {
       ...config.mqtt,
       tls: {
