@@ -27,11 +27,6 @@ export class BackupService {
     this.#observer = observer;
   }
 
-  /** Whether a backup is running now. */
-  get running(): boolean {
-    return this.#running;
-  }
-
   /** Takes a snapshot into `dir` under backup.dir (a generated name when absent). */
   async run(request: { dir?: string } = {}): Promise<SnapshotResult> {
     if (this.#running) {
