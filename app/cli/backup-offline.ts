@@ -10,7 +10,7 @@ import { AGENTS_DIR, REGISTRY_FILE } from "../bridge/layout.ts";
 
 export async function offlineSnapshot(dataDir: string, target: string): Promise<SnapshotResult> {
   // Loaded on use, like the registry in `devices`: `--help` and the other commands never load SQLite.
-  const { Agent, createRuntime } = await import("../../agents/index.ts");
+  const { Agent, createRuntime, systemClock } = await import("../../agents/index.ts");
   const { createDeviceRegistry } = await import("../../broker/registry/index.ts");
   const { default: pino } = await import("pino");
   const runtimeDir = path.join(dataDir, AGENTS_DIR);
@@ -31,8 +31,8 @@ export async function offlineSnapshot(dataDir: string, target: string): Promise<
         runtime: runtime ?? { backup: async () => ({ agents: 0, bytes: 0 }) },
         // Progress and the outcome as JSON lines on stderr; stdout gets the result alone.
         logger: pino({ base: null }, pino.destination(2)),
-        now: () => Date.now(),
-        monotonicNow: () => performance.now(),
+        now: systemClock.now,
+        monotonicNow: systemClock.monotonicNow,
       },
       target,
     );
