@@ -11,8 +11,10 @@ import { apiTarget } from "./target.ts";
 /** What the metrics hear of backups (app/metrics/backup-metrics.ts). */
 export interface BackupObserver {
   started(): void;
-  /** `refused`: not taken (another one runs, or the target is refused); `result` and `atMs` (wall clock) on `ok`. */
+  /** The backup `started` told of ended; `refused`: its target was refused. `result` and `atMs` (wall clock) on `ok`. */
   finished(outcome: "ok" | "failed" | "refused", result?: SnapshotResult, atMs?: number): void;
+  /** A request refused because another backup runs: counted as `refused`, and that one is still running. */
+  refusedAsBusy(): void;
 }
 
 export class BackupService {
@@ -30,7 +32,7 @@ export class BackupService {
   /** Takes a snapshot into `dir` under backup.dir (a generated name when absent). */
   async run(request: { dir?: string } = {}): Promise<SnapshotResult> {
     if (this.#running) {
-      this.#observer?.finished("refused");
+      this.#observer?.refusedAsBusy();
       throw new BridgeError(BACKUP_ERRORS.IN_PROGRESS, "a backup is already running; try again when it has finished");
     }
     this.#running = true;

@@ -37,5 +37,7 @@ export function backupMetrics(registry: Registry): BackupObserver {
       lastBytes.set(result.bytes);
       lastDuration.set(result.durationMs / 1000);
     },
+    // Not finished(): the gauge belongs to the backup that keeps running.
+    refusedAsBusy: () => total.inc({ outcome: "refused" }),
   };
 }

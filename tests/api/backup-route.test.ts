@@ -105,6 +105,7 @@ describe("POST /api/backup", () => {
     const second = await f.app.inject({ method: "POST", url: "/api/backup", headers: AUTH, payload: { dir: "x" } });
     assert.equal(second.statusCode, 409, second.body);
     assert.equal((second.json() as { error: { code: string } }).error.code, "BRIDGE_ERR_BACKUP_IN_PROGRESS");
+    assert.match(await f.metrics.scrape(), /^bridge_backup_running 1$/m, "the refusal leaves the first one running");
     assert.deepEqual(
       fs.readdirSync(path.join(dataDir, "backups")).filter((n) => !n.startsWith(".")),
       [],
