@@ -13,7 +13,7 @@ export function backupMetrics(registry: Registry): BackupObserver {
   const running = new Gauge({ name: "bridge_backup_running", help: "1 while a backup runs", registers });
   const lastSuccess = new Gauge({
     name: "bridge_backup_last_success_timestamp_seconds",
-    help: "Unix time the last successful backup finished (absent until one has)",
+    help: "Unix time the last successful backup finished (0 until one has)",
     registers,
   });
   const lastBytes = new Gauge({
