@@ -49,11 +49,17 @@ const PROGRESS_EVERY = 1000;
 /** Writes a snapshot into `target`, a directory that must not exist yet (target.ts). */
 export async function writeSnapshot(sources: SnapshotSources, target: string): Promise<SnapshotResult> {
   const started = sources.monotonicNow();
-  const out = checkTarget(target, sources.dataDir);
+  const out = path.resolve(target);
   const parent = path.dirname(out);
-  fs.mkdirSync(parent, { recursive: true, mode: 0o700 });
   const temp = path.join(parent, `.${path.basename(out)}.partial-${randomBytes(4).toString("hex")}`);
-  fs.mkdirSync(temp, { mode: 0o700 });
+  try {
+    checkTarget(out, sources.dataDir);
+    fs.mkdirSync(parent, { recursive: true, mode: 0o700 });
+    fs.mkdirSync(temp, { mode: 0o700 });
+  } catch (err) {
+    // A backup.dir that is a file, or not writable: a failed backup naming the path, not a bare system error.
+    throw backupError(err, out);
+  }
   const log = sources.logger;
   log.info({ dir: out }, "backup started");
   try {
@@ -79,10 +85,15 @@ export async function writeSnapshot(sources: SnapshotSources, target: string): P
   } catch (err) {
     fs.rmSync(temp, { recursive: true, force: true });
     log.error({ err, dir: out }, "backup failed; nothing was left at its target");
-    if (err instanceof BridgeError && err.code === BACKUP_ERRORS.TARGET) throw err;
-    const message = err instanceof Error ? err.message : String(err);
-    throw new BridgeError(BACKUP_ERRORS.FAILED, `backup to ${out} failed: ${message}`, { path: out }, { cause: err });
+    throw backupError(err, out);
   }
+}
+
+/** A refused target as it is; any other fault as BRIDGE_ERR_BACKUP_FAILED naming the target, with it as its cause. */
+function backupError(err: unknown, out: string): BridgeError {
+  if (err instanceof BridgeError && err.code === BACKUP_ERRORS.TARGET) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new BridgeError(BACKUP_ERRORS.FAILED, `backup to ${out} failed: ${message}`, { path: out }, { cause: err });
 }
 
 /**

@@ -25,7 +25,8 @@ export function apiTarget(backupDir: string, dir: string | undefined, nowMs: num
   if (dir === undefined) return path.join(backupDir, snapshotName(nowMs));
   const target = path.resolve(backupDir, dir);
   const rel = path.relative(backupDir, target);
-  if (rel === "" || rel.startsWith("..") || path.isAbsolute(rel)) {
+  // A NUL byte names no file: every fs call would throw a bare TypeError on it.
+  if (rel === "" || rel.startsWith("..") || path.isAbsolute(rel) || dir.includes("\0")) {
     throw new BridgeError(
       BACKUP_ERRORS.TARGET,
       `dir must name a new folder under backup.dir (${backupDir}); got ${JSON.stringify(dir)}`,

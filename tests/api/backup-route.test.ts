@@ -11,7 +11,7 @@ import { tempDir } from "../agents/helpers.ts";
 import { AUTH, TOKEN } from "./helpers.ts";
 
 /** A bridge's backup with a runtime whose copy waits for the test: the first backup stays running meanwhile. */
-async function fixture(dataDir: string) {
+async function fixture(dataDir: string, backupDir = path.join(dataDir, "backups")) {
   let release = (): void => {};
   let held = false;
   const runtime = {
@@ -38,7 +38,7 @@ async function fixture(dataDir: string) {
       now: () => Date.UTC(2026, 0, 15, 12, 0, 0),
       monotonicNow: () => performance.now(),
     },
-    path.join(dataDir, "backups"),
+    backupDir,
     metrics.backupObserver,
   );
   const app = Fastify();
@@ -130,8 +130,28 @@ describe("POST /api/backup", () => {
     const taken = await f.app.inject({ method: "POST", url: "/api/backup", headers: AUTH, payload: { dir: "taken" } });
     assert.equal(taken.statusCode, 400, taken.body);
     assert.match((taken.json() as { error: { message: string } }).error.message, /exists already/);
+    const nul = await f.app.inject({ method: "POST", url: "/api/backup", headers: AUTH, payload: { dir: "a\u0000b" } });
+    assert.equal(nul.statusCode, 400, nul.body);
+    assert.equal((nul.json() as { error: { code: string } }).error.code, "BRIDGE_ERR_BACKUP_TARGET");
     const anonymous = await f.app.inject({ method: "POST", url: "/api/backup" });
     assert.equal(anonymous.statusCode, 401);
+    await f.app.close();
+  });
+
+  test("a backup.dir that cannot be a folder is a failed backup that names it, and counted as one", async () => {
+    const dataDir = path.join(t.dir, "four");
+    fs.mkdirSync(dataDir, { recursive: true });
+    const backupDir = path.join(dataDir, "not-a-folder");
+    fs.writeFileSync(backupDir, "x");
+    const f = await fixture(dataDir, backupDir);
+    const res = await f.app.inject({ method: "POST", url: "/api/backup", headers: AUTH });
+    assert.equal(res.statusCode, 500, res.body);
+    const error = (res.json() as { error: { code: string; message: string } }).error;
+    assert.equal(error.code, "BRIDGE_ERR_BACKUP_FAILED");
+    assert.match(error.message, /not-a-folder/);
+    const scrape = await f.metrics.scrape();
+    assert.match(scrape, /bridge_backups_total\{outcome="failed"\} 1/);
+    assert.match(scrape, /^bridge_backup_running 0$/m);
     await f.app.close();
   });
 });
