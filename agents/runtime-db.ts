@@ -7,6 +7,12 @@ import { decodeValue, encodeValue } from "./value-codec.ts";
 
 type Param = null | number | bigint | string | Uint8Array;
 
+/** An agent's rows that make a start wake it (RuntimeDb.wakeRowsOf). */
+export interface AgentWakeRows {
+  alarmAt: number | null;
+  pending: boolean;
+}
+
 /**
  * The runtime's own small database in the data dir: the next alarm of every agent that has one, the agents with
  * unfinished work (queue items, tasks, directory changes) to wake on start, and the fleet directory. It lets the
@@ -74,6 +80,13 @@ export class RuntimeDb {
 
   pendingAgents(): string[] {
     return this.#all<{ agent_id: string }>("SELECT agent_id FROM pending").map((r) => r.agent_id);
+  }
+
+  /** The rows that wake the agent (its next alarm, its pending mark), as a start would read them now. */
+  wakeRowsOf(agentId: string): AgentWakeRows {
+    const alarm = this.#all<{ at: number }>("SELECT at FROM alarms WHERE agent_id = ?", agentId)[0];
+    const pending = this.#all<{ one: number }>("SELECT 1 AS one FROM pending WHERE agent_id = ?", agentId).length > 0;
+    return { alarmAt: alarm?.at ?? null, pending };
   }
 
   /** Every agent with a row in any table (alarm, pending mark, directory entry). */

@@ -2,11 +2,14 @@ import fs from "node:fs";
 import path from "node:path";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { BridgeError } from "../errors/bridge-error.ts";
+import { failure } from "./cell-batch.ts";
 import { copyClosedAgentDatabase } from "./cell-snapshot.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 import type { EventOutcome } from "./events/types.ts";
 import { isValidAgentId } from "./ids.ts";
 import type { Runtime } from "./runtime.ts";
+import type { AgentWakeRows } from "./runtime-db.ts";
+import { keepWakeRows } from "./snapshot-rows.ts";
 import type { RuntimeBackupOptions, RuntimeBackupResult } from "./types.ts";
 
 // A backup of the runtime's data (runtime.backup): every agent's database and runtime.db, each copied with VACUUM
@@ -20,9 +23,10 @@ export const BACKUP_CONCURRENCY = 4;
  * the runtime's own data directory. An agent in memory is copied inside its actor, between two batches (a `snapshot`
  * event, cell-snapshot.ts); one hibernated is copied from its closed file by the runtime, which opens, copies and
  * closes it in one synchronous call, so its wake cannot race the copy and no agent is woken for a backup. runtime.db
- * goes last: rows it holds for work an agent copied earlier has are there too (an extra row costs a wake that finds
- * nothing to do; a missing one would leave a schedule unfired), and rows of agents made after the list was read are
- * dropped by the start of a restored bridge (dropRowsOfMissingAgents).
+ * goes last, with each agent's alarm and pending mark as they were at its copy joined in (snapshot-rows.ts): a row
+ * gone since (a schedule that fired meanwhile) would leave the copy's schedule unfired, while an extra row costs a
+ * wake that finds nothing to do. Rows of agents made after the list was read are dropped by the start of a restored
+ * bridge (dropRowsOfMissingAgents).
  */
 export async function backupRuntime(
   rt: Runtime,
@@ -47,11 +51,12 @@ export async function backupRuntime(
   let next = 0;
   let agents = 0;
   let bytes = 0;
+  const wakeRows = new Map<string, AgentWakeRows>();
   const worker = async (): Promise<void> => {
     while (next < ids.length) {
       refuseWhenClosing(rt);
       const id = ids[next++];
-      const size = await snapshotAgent(rt, id, path.join(agentsOut, `${id}.db`));
+      const size = await snapshotAgent(rt, id, path.join(agentsOut, `${id}.db`), wakeRows);
       if (size === null) continue;
       agents++;
       bytes += size;
@@ -60,21 +65,45 @@ export async function backupRuntime(
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, ids.length)) }, worker));
   refuseWhenClosing(rt);
-  bytes += rt.core.db.vacuumInto(path.join(targetDir, "runtime.db"));
+  const runtimeCopy = path.join(targetDir, "runtime.db");
+  rt.core.db.vacuumInto(runtimeCopy);
+  keepWakeRows(runtimeCopy, wakeRows, rt.core.storage.lockingMode);
+  bytes += fs.statSync(runtimeCopy).size;
   return { agents, bytes };
 }
 
-/** Copies one agent's database into `into`; its size, or null when the agent was destroyed since it was listed. */
-async function snapshotAgent(rt: Runtime, id: string, into: string): Promise<number | null> {
+/**
+ * Copies one agent's database into `into`; its size, or null when the agent was destroyed since it was listed. The
+ * agent's wake rows in runtime.db at that instant go into `wakeRows` (snapshot-rows.ts).
+ */
+async function snapshotAgent(
+  rt: Runtime,
+  id: string,
+  into: string,
+  wakeRows: Map<string, AgentWakeRows>,
+): Promise<number | null> {
   const cell = rt.cells.get(id);
   if (cell === undefined || cell.closed) {
     const size = copyClosedAgentDatabase(rt.core, rt.core.agentFile(id), into, `the database of agent ${id}`);
+    if (size !== null) wakeRows.set(id, rt.core.db.wakeRowsOf(id));
     // Each copy holds the event loop: devices' traffic is served between two of them.
     await nextTurn();
     return size;
   }
   const outcome = await new Promise<EventOutcome>((resolve) =>
-    cell.enqueue({ event: { kind: "snapshot", into }, user: false, resolve }),
+    cell.enqueue({
+      event: { kind: "snapshot", into },
+      user: false,
+      // Called by the drain right after the copy, before the agent's next batch can change its rows.
+      resolve: (o) => {
+        try {
+          if (o.status === "committed" && o.value !== null) wakeRows.set(id, rt.core.db.wakeRowsOf(id));
+          resolve(o);
+        } catch (err) {
+          resolve(failure(err));
+        }
+      },
+    }),
   );
   if (outcome.status === "failed") {
     // Destroyed while its copy waited: like a file gone, not a failed backup.
