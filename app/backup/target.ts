@@ -46,8 +46,10 @@ export function checkTarget(target: string, dataDir: string): string {
   const data = path.resolve(dataDir);
   if (out === data || isInside(out, path.join(data, AGENTS_DIR))) refuse("it is the live data directory's own");
   for (let dir = path.dirname(out); ; dir = path.dirname(dir)) {
-    // A snapshot a bridge runs on (restored in place) is live data now, not a snapshot: its backups/ is fine.
-    if (dir !== data && fs.existsSync(path.join(dir, MANIFEST_FILE))) refuse(`it lies inside the snapshot ${dir}`);
+    // A snapshot a bridge runs on (restored in place) is live data now, not a snapshot: its backups/ is fine. So is
+    // one holding the data directory: an earlier data directory restored in place, whose backup a bridge now runs on.
+    const live = isInside(data, dir);
+    if (!live && fs.existsSync(path.join(dir, MANIFEST_FILE))) refuse(`it lies inside the snapshot ${dir}`);
     if (path.dirname(dir) === dir) break;
   }
   return out;
