@@ -50,7 +50,7 @@ export async function backupRuntime(
     .sort();
   let next = 0;
   let agents = 0;
-  let bytes = 0;
+  const copied = new Map<string, number>();
   const wakeRows = new Map<string, AgentWakeRows>();
   const worker = async (): Promise<void> => {
     while (next < ids.length) {
@@ -59,17 +59,28 @@ export async function backupRuntime(
       const size = await snapshotAgent(rt, id, path.join(agentsOut, `${id}.db`), wakeRows);
       if (size === null) continue;
       agents++;
-      bytes += size;
+      copied.set(id, size);
       options.onAgent?.({ agentId: id, done: agents, total: ids.length });
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, ids.length)) }, worker));
   refuseWhenClosing(rt);
+  // An agent destroyed after its copy (its device removed) is left out, as one destroyed before it is: restored, its
+  // data would come back to a device registered later under the same id. In the same synchronous step as the copy of
+  // runtime.db, so the two agree on it.
+  for (const id of copied.keys()) {
+    if (fs.existsSync(rt.core.agentFile(id))) continue;
+    fs.rmSync(path.join(agentsOut, `${id}.db`));
+    copied.delete(id);
+    wakeRows.delete(id);
+  }
+  let bytes = 0;
+  for (const size of copied.values()) bytes += size;
   const runtimeCopy = path.join(targetDir, "runtime.db");
   rt.core.db.vacuumInto(runtimeCopy);
   keepWakeRows(runtimeCopy, wakeRows, rt.core.storage.lockingMode);
   bytes += fs.statSync(runtimeCopy).size;
-  return { agents, bytes };
+  return { agents: copied.size, bytes };
 }
 
 /**

@@ -27,7 +27,7 @@ class Timer extends Agent<{ rung: number; n: number }> {
   }
 }
 
-describe("runtime backup and the runtime's rows", () => {
+describe("runtime backup: runtime.db and the agents agree", () => {
   const t = tempDir("runtime-backup-alarms-");
   after(() => t.remove());
 
@@ -72,6 +72,36 @@ describe("runtime backup and the runtime's rows", () => {
       await restoredClock.advance(60_000);
       await settle();
       assert.deepEqual(await restored.call("a", "rung", []), { ok: true, value: 1 }, "the copied schedule ran");
+    } finally {
+      await restored.shutdown();
+    }
+  });
+
+  test("an agent destroyed after its copy is left out of the backup, as one destroyed before it", async () => {
+    const rt = testRuntime(path.join(t.dir, "destroyed"), Timer, 3);
+    const out = path.join(t.dir, "destroyed-copy");
+    try {
+      await rt.call("a", "arm", []);
+      await rt.call("b", "arm", []);
+      const result = await rt.backup(out, {
+        concurrency: 1,
+        onAgent: ({ agentId }) => {
+          if (agentId === "a") void rt.destroyAgent("a");
+        },
+      });
+      assert.deepEqual(fs.readdirSync(path.join(out, "agents")), ["b.db"]);
+      assert.equal(result.agents, 1);
+      assert.equal(
+        result.bytes,
+        fs.statSync(path.join(out, "agents", "b.db")).size + fs.statSync(path.join(out, "runtime.db")).size,
+      );
+    } finally {
+      await rt.shutdown();
+    }
+    const restored = testRuntime(out, Timer, 4);
+    try {
+      await restored.start();
+      assert.equal(restored.stats().hibernated, 1, "only b is there");
     } finally {
       await restored.shutdown();
     }
