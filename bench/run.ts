@@ -40,6 +40,7 @@ const SUITES: Suite[] = [
     args: [],
     quickArgs: ["--rounds", "1", "--cycles", "500", "--devices", "400", "--max-active", "100"],
   },
+  { name: "backup", script: "backup.ts", args: [], quickArgs: ["--agents", "200", "--large", "2", "--rounds", "2"] },
 ];
 
 const { values } = parseArgs({
