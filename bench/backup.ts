@@ -11,27 +11,30 @@
  *
  * Options (defaults in bench/backup/options.ts): --agents 1000 --rows 200 (telemetry rows of 8 readings per agent)
  * --large 5 --large-rows 20000 --shadow-keys 20 --active 100 --devices 4 --rate 50 (messages/s per device)
- * --rounds 5 --json FILE. Bounded: stops by itself after 15 minutes; every process and temp dir it made is removed.
+ * --rounds 5 --json FILE, --cpu-prof (the bridge's CPU profile into bench/results/). Bounded: stops by itself after
+ * 15 minutes; every process and temp dir it made is removed.
  */
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { syncTree } from "../app/backup/sync-tree.ts";
+import { fsyncDir, syncTree } from "../app/backup/sync-tree.ts";
 import { coldCopy, type ColdCopy, treeSize } from "./backup/baseline.ts";
 import { BridgeApi } from "./backup/bridge-api.ts";
 import { LiveDevices } from "./backup/devices.ts";
-import { readBackupBenchOptions } from "./backup/options.ts";
+import { type BackupBenchOptions, readBackupBenchOptions } from "./backup/options.ts";
 import {
   copyTable,
   devicesTable,
   type OnlineBackup,
   sideFigures,
+  slowPubacksByWindow,
   stallsByWindow,
   type Window,
 } from "./backup/report.ts";
 import { seedDataDir } from "./backup/seed.ts";
 import { readStallFile, type StallReport, startStallProbe } from "./backup/stalls.ts";
+import { flag } from "./cli-args.ts";
 import { Cleanup } from "./fleet/cleanup.ts";
 import { startBridge } from "./fleet/targets.ts";
 import { describeMachine, machineLine } from "./machine.ts";
@@ -44,8 +47,24 @@ const GAP_MS = 1000;
 /** Device traffic before the first window, and the unrecorded warm-up backup that sizes the first quiet window. */
 const WARMUP_MS = 2000;
 
+/**
+ * Removes a copy and syncs its parent: the removal's journal commit happens here, outside every window, instead of in
+ * the next window's first fsync (on ext4 an fsync commits the whole journal, a large removal's metadata included).
+ */
+async function removeDurably(dir: string): Promise<void> {
+  await fs.promises.rm(dir, { recursive: true, force: true });
+  await fsyncDir(path.dirname(dir));
+}
+
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
-const options = readBackupBenchOptions();
+const options = ((): BackupBenchOptions => {
+  try {
+    return readBackupBenchOptions();
+  } catch (err) {
+    log(`backup benchmark: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(2);
+  }
+})();
 const cleanup = new Cleanup();
 const disarmDeadline = cleanup.guardProcess("backup benchmark", DEADLINE_MS, log);
 const startedAt = new Date();
@@ -65,7 +84,7 @@ const copies: ColdCopy[] = [];
 for (let round = 0; round < options.rounds; round++) {
   const target = path.join(work, `cp-${round}`);
   copies.push(await coldCopy(seeded.dataDir, target));
-  await fs.promises.rm(target, { recursive: true, force: true });
+  await removeDurably(target);
 }
 log(`baseline: cp -a ${copies.map((c) => c.copyMs.toFixed(0)).join(", ")} ms`);
 
@@ -80,6 +99,12 @@ fs.writeFileSync(
   }),
 );
 const probeFile = path.join(work, "bridge-stalls.txt");
+// `--cpu-prof`: the bridge's V8 CPU profile of the whole run, kept in bench/results/ (gitignored): what a stall is.
+const profileDir = flag("cpu-prof")
+  ? path.resolve(import.meta.dirname, "results", `backup-cpu-prof-${startedAt.toISOString().replace(/[:.]/g, "-")}`)
+  : undefined;
+if (profileDir !== undefined) fs.mkdirSync(profileDir, { recursive: true });
+const profileFlags = profileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir];
 process.env.BENCH_LOOP_PROBE_FILE = probeFile;
 const bridge = await startBridge(
   {
@@ -87,7 +112,7 @@ const bridge = await startBridge(
     configFile,
     apiToken: token,
     anonymous: false,
-    nodeFlags: ["--import", "tsx", "--import", path.join(import.meta.dirname, "backup/loop-probe.ts")],
+    nodeFlags: [...profileFlags, "--import", "tsx", "--import", path.join(import.meta.dirname, "backup/loop-probe.ts")],
   },
   cleanup,
 );
@@ -104,7 +129,7 @@ devices.start(options.rate);
 await sleep(WARMUP_MS);
 const backupDir = path.join(seeded.dataDir, "backups");
 const warmup = await api.backup("warmup");
-await fs.promises.rm(warmup.dir, { recursive: true, force: true });
+await removeDurably(warmup.dir);
 let lastBackupMs = warmup.durationMs;
 await sleep(GAP_MS);
 
@@ -120,7 +145,7 @@ for (let round = 0; round < options.rounds; round++) {
       windows.push({ kind, round, fromMs, toMs: Date.now() });
       backups.push({ round, wallMs, durationMs: answer.durationMs, agents: answer.agents, bytes: answer.bytes });
       lastBackupMs = wallMs;
-      await fs.promises.rm(path.join(backupDir, `round-${round}`), { recursive: true, force: true });
+      await removeDurably(path.join(backupDir, `round-${round}`));
     } else {
       await sleep(lastBackupMs);
       windows.push({ kind, round, fromMs, toMs: Date.now() });
@@ -158,6 +183,7 @@ if (options.json !== "") {
     backups,
     windows,
     bridgeStallsOver10Ms: stallsByWindow(windows, bridgeStalls, 10),
+    pubacksOver20Ms: slowPubacksByWindow(windows, devices.samples, 20),
     quiet,
     backup: during,
     failedPublishes: devices.failed,
@@ -165,5 +191,6 @@ if (options.json !== "") {
   fs.writeFileSync(options.json, `${JSON.stringify(results, null, 2)}\n`);
   log(`results: ${options.json}`);
 }
+if (profileDir !== undefined) log(`CPU profile of the bridge: ${path.relative(process.cwd(), profileDir)}`);
 disarmDeadline();
 cleanup.all();

@@ -84,6 +84,21 @@ export function stallsByWindow(
   }));
 }
 
+/** PUBACKs of `min` ms or more in each window, as [ms after the window's start they were sent, latency ms]. */
+export function slowPubacksByWindow(
+  windows: readonly Window[],
+  samples: readonly PubackSample[],
+  min: number,
+): { kind: Window["kind"]; round: number; pubacks: [number, number][] }[] {
+  return windows.map((w) => ({
+    kind: w.kind,
+    round: w.round,
+    pubacks: samples
+      .filter((s) => s.latencyMs >= min && s.sentAtMs >= w.fromMs && s.sentAtMs < w.toMs)
+      .map((s): [number, number] => [s.sentAtMs - w.fromMs, Math.round(s.latencyMs * 10) / 10]),
+  }));
+}
+
 /** One markdown table row. */
 const row = (...cells: (string | number)[]): string => `| ${cells.join(" | ")} |`;
 
