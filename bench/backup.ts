@@ -188,6 +188,7 @@ if (options.json !== "") {
     backup: during,
     failedPublishes: devices.failed,
   };
+  fs.mkdirSync(path.dirname(path.resolve(options.json)), { recursive: true });
   fs.writeFileSync(options.json, `${JSON.stringify(results, null, 2)}\n`);
   log(`results: ${options.json}`);
 }
