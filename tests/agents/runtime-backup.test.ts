@@ -74,6 +74,30 @@ describe("runtime backup", () => {
     assert.deepEqual(await stateIn(out, "c"), { ok: true, value: 2 });
   });
 
+  test("copies go one per turn of the event loop, agents in memory included, so other work runs between them", async () => {
+    const rt = testRuntime(path.join(t.dir, "turns"), Tally, 3, { maxActiveAgents: 64 });
+    const out = path.join(t.dir, "turns-copy");
+    const ids = Array.from({ length: 12 }, (_, i) => `t${String(i).padStart(2, "0")}`);
+    let turn = 0;
+    let ticking = true;
+    const tick = (): void => {
+      turn++;
+      if (ticking) setImmediate(tick);
+    };
+    try {
+      for (const id of ids) await rt.call(id, "bump", []);
+      assert.equal(rt.stats().hibernated, 0, "every agent is in memory");
+      const turnsOfCopies: number[] = [];
+      setImmediate(tick);
+      await rt.backup(out, { concurrency: 4, onAgent: () => turnsOfCopies.push(turn) });
+      assert.equal(turnsOfCopies.length, ids.length);
+      assert.equal(new Set(turnsOfCopies).size, ids.length, `one copy per turn: ${turnsOfCopies.join(", ")}`);
+    } finally {
+      ticking = false;
+      await rt.shutdown();
+    }
+  });
+
   test("an agent's copy lands between its events: after the one running, before the ones behind it", async () => {
     const rt = testRuntime(path.join(t.dir, "boundary"), Tally, 2);
     const out = path.join(t.dir, "boundary-copy");
