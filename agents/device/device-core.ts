@@ -15,6 +15,7 @@ import type { DeviceAgentOptions } from "./options.ts";
 import { MetricAliasStore } from "./metric-aliases.ts";
 import type { DevicePorts } from "./ports.ts";
 import { PresenceStore } from "./presence.ts";
+import { refuseNewerDeviceTables } from "./schema.ts";
 import { ShadowStore } from "./shadow-store.ts";
 import { TelemetryStore } from "./telemetry-store.ts";
 import type { Oversize } from "./frame-limit.ts";
@@ -46,6 +47,8 @@ export class DeviceCore {
     readonly ports: DevicePorts,
     readonly options: DeviceAgentOptions,
   ) {
+    // First, as the agent is constructed: tables a newer build migrated fail the wake before any store reads them.
+    refuseNewerDeviceTables(ports.sql);
     const now = () => ports.now();
     this.telemetry = new TelemetryStore(ports.sql, now, {
       maxAgeSeconds: options.telemetryMaxAgeSeconds,

@@ -3,6 +3,8 @@
  * `device_schema` (not `PRAGMA user_version`, which belongs to the runtime), so a subclass or the runtime may add
  * their own tables without clashing.
  */
+import { BridgeError } from "../../errors/bridge-error.ts";
+import { AGENT_ERRORS } from "../errors.ts";
 import type { SqlTag } from "./sql.ts";
 import { migrateTelemetryRows } from "./telemetry-migration.ts";
 
@@ -170,4 +172,26 @@ export function migrateDeviceSchema(sql: SqlTag): number {
     sql`INSERT INTO device_schema (id, version) VALUES (1, ${version}) ON CONFLICT (id) DO UPDATE SET version = excluded.version`;
   }
   return version;
+}
+
+/**
+ * Refuses DeviceAgent tables a newer build migrated (the bridge was rolled back): this build would run its older code
+ * on tables and rows of a shape it does not know. Called as the agent is constructed, so the wake fails (its events
+ * fail with BRIDGE_ERR_STORAGE and the agent stays asleep, as for an agent database whose runtime tables are newer,
+ * agents/storage.ts) before any of its code touches them, and they stay as the newer build left them.
+ */
+export function refuseNewerDeviceTables(sql: SqlTag): true {
+  const table = sql<{
+    n: number;
+  }>`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'device_schema'`;
+  if (table.length === 0 || Number(table[0].n) === 0) return true;
+  const rows = sql<{ version: number }>`SELECT version FROM device_schema WHERE id = 1`;
+  const version = rows.length > 0 ? Number(rows[0].version) : 0;
+  if (version <= MIGRATIONS.length) return true;
+  throw new BridgeError(
+    AGENT_ERRORS.STORAGE,
+    `cannot open the device agent's tables: their schema version ${version} is newer than this agent-bridge knows ` +
+      `(${MIGRATIONS.length}); a newer agent-bridge wrote them: use that version or a later one`,
+    { schemaVersion: version, knownSchemaVersion: MIGRATIONS.length },
+  );
 }
