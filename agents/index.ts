@@ -34,6 +34,7 @@ export { isValidAgentId } from "./ids.ts";
 export { RUNTIME_DEFAULTS, type RuntimeOptions } from "./options.ts";
 export { backoffDelayMs, RETRY_DEFAULTS, resolveRetryOptions } from "./retry.ts";
 export { createRuntime } from "./runtime.ts";
+export { backupClosedRuntime, refuseNewerRuntimeDir } from "./runtime-snapshot-closed.ts";
 export type {
   AgentEnv,
   AgentRuntime,

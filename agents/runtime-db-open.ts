@@ -67,6 +67,27 @@ export function openRuntimeDatabase(
 }
 
 /**
+ * Refuses, with the error a runtime's open gives, a runtime.db a newer build wrote; writes nothing to it (an offline
+ * backup must leave the file as it found it, unlike openRuntimeDatabase, which migrates an older file).
+ */
+export function refuseNewerRuntimeDatabase(file: string, lockingMode: "EXCLUSIVE" | "NORMAL"): void {
+  let db: Database.Database;
+  try {
+    db = new Database(file, { fileMustExist: true });
+  } catch (err) {
+    throw openFault(err, file);
+  }
+  try {
+    db.pragma(`locking_mode = ${lockingMode}`);
+    refuseNewer(file, Number(db.pragma("user_version", { simple: true })));
+  } catch (err) {
+    throw openFault(err, file);
+  } finally {
+    db.close();
+  }
+}
+
+/**
  * A file a newer build wrote: this build knows neither its tables nor the rules its rows keep, so it opens nothing
  * rather than read rows it may misread (an alarm it takes for another) or write rows the newer build finds wrong.
  */

@@ -15,7 +15,7 @@ import { snapshotName } from "../backup/target.ts";
 import { acquireDataDirLock } from "../bridge/data-dir-lock.ts";
 import type { BridgeConfig } from "../config/index.ts";
 import { operatorToken, operatorUrl, requestBackup } from "./backup-request.ts";
-import { loadConfigOrExit } from "./config-flags.ts";
+import { exitOnNewerDataDir, loadConfigOrExit } from "./config-flags.ts";
 import { offlineSnapshot } from "./backup-offline.ts";
 import { CliExit, EXIT_FAILURE } from "./exit.ts";
 
@@ -53,6 +53,8 @@ async function backup(flags: Flags): Promise<void> {
     const target = out ?? path.join(backupDirOf(config), snapshotName(Date.now()));
     report(await offlineSnapshot(config.dataDir, target), flags.json === true);
   } catch (err) {
+    // A database a newer build wrote: refused as `start` refuses it (exit 2), since only that build may copy it.
+    exitOnNewerDataDir(err);
     fail(err instanceof Error ? err.message : String(err));
   } finally {
     lock.release();

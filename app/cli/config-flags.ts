@@ -97,10 +97,11 @@ function exitOnApiTokenError(err: unknown): void {
 /**
  * Ends the command when a database of the data directory was written by a newer build (its schema version is past
  * the one this build knows: `details.schemaVersion` > `details.knownSchemaVersion`, the registry's and the runtime's
- * refusal): one `error:` line naming the file and both versions, exit 2. Only another build resolves it, so a service
- * manager must not restart this one in a loop (the systemd unit's `RestartPreventExitStatus=2`). Returns otherwise.
+ * refusal, at `start` or at an offline `backup`): one `error:` line naming the file and both versions, exit 2. Only
+ * another build resolves it, so a service manager must not restart this one in a loop (the systemd unit's
+ * `RestartPreventExitStatus=2`). Returns otherwise.
  */
-function exitOnNewerDataDir(err: unknown): void {
+export function exitOnNewerDataDir(err: unknown): void {
   if (!(err instanceof BridgeError)) return;
   const { schemaVersion, knownSchemaVersion } = err.details;
   if (typeof schemaVersion !== "number" || typeof knownSchemaVersion !== "number") return;

@@ -9,3 +9,4 @@ export {
   type VerifyResult,
 } from "./device-registry.ts";
 export { DEFAULT_SCRYPT_PARAMS, type ScryptParams } from "./secret-hash.ts";
+export { copyRegistryFile, refuseNewerRegistryFile } from "./schema.ts";

@@ -1,4 +1,5 @@
 /** The registry's SQLite schema, its migrations and how the file is opened. */
+import { statSync } from "node:fs";
 import Database from "better-sqlite3";
 import { BridgeError } from "../../errors/index.ts";
 import { BrokerErrorCode } from "../errors.ts";
@@ -96,6 +97,34 @@ function migrate(db: Database.Database, path: string): void {
     for (const step of MIGRATIONS.slice(from)) db.exec(step);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
+}
+
+/**
+ * Copies the registry file at `path` into the new file `into` (VACUUM INTO) through a connection that runs no
+ * migration, for a backup with no bridge running: an older file is copied as it is (a bridge started on the copy
+ * migrates it), so the backup leaves the live file as an older build can still open it. A newer build's file is
+ * refused, as openRegistryDatabase refuses it. Returns the copy's size.
+ */
+export function copyRegistryFile(path: string, into: string): number {
+  const db = new Database(path, { fileMustExist: true });
+  try {
+    db.pragma("busy_timeout = 5000");
+    refuseNewer(path, userVersion(db));
+    db.prepare("VACUUM INTO ?").run(into);
+  } finally {
+    db.close();
+  }
+  return statSync(into).size;
+}
+
+/** Refuses, with the error openRegistryDatabase gives, a registry file a newer build wrote; writes nothing. */
+export function refuseNewerRegistryFile(path: string): void {
+  const db = new Database(path, { fileMustExist: true });
+  try {
+    refuseNewer(path, userVersion(db));
+  } finally {
+    db.close();
+  }
 }
 
 /**
