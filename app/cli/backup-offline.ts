@@ -16,6 +16,7 @@ export async function offlineSnapshot(dataDir: string, target: string): Promise<
   const { backupClosedRuntime, refuseNewerRuntimeDir, systemClock } = await import("../../agents/index.ts");
   const { copyRegistryFile, refuseNewerRegistryFile } = await import("../../broker/registry/index.ts");
   const { default: pino } = await import("pino");
+  const { createLogger } = await import("../logging.ts");
   const runtimeDir = path.join(dataDir, AGENTS_DIR);
   const registryFile = path.join(dataDir, REGISTRY_FILE);
   // A directory no bridge ran on has no agents, nor a registry: the snapshot then has none either, as a bridge started
@@ -32,8 +33,9 @@ export async function offlineSnapshot(dataDir: string, target: string): Promise<
         backup: async (dir, options) =>
           hasRuntime ? backupClosedRuntime(runtimeDir, dir, options) : { agents: 0, bytes: 0 },
       },
-      // Progress and the outcome as JSON lines on stderr; stdout gets the result alone.
-      logger: pino({ base: null }, pino.destination(2)),
+      // Progress and the outcome as the bridge's own log lines (ISO time, `service`, secrets censored), on stderr:
+      // stdout gets the result alone.
+      logger: createLogger({ destination: pino.destination({ dest: 2, sync: true }) }),
       now: systemClock.now,
       monotonicNow: systemClock.monotonicNow,
     },

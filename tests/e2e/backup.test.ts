@@ -181,6 +181,19 @@ describe("backup and restore end to end", () => {
     const offline = runCli(["backup", "--data-dir", dataDir, "--out", elsewhere, "--json"]);
     assert.equal(offline.status, 0, offline.stderr);
     assert.equal((JSON.parse(offline.stdout) as { agents: number }).agents, 2);
+    // Its progress goes to stderr as the bridge's own log lines are written (ISO time, the service's name).
+    const logLines = offline.stderr
+      .split("\n")
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as { time: unknown; service: unknown; msg: unknown });
+    assert.ok(
+      logLines.some((line) => line.msg === "backup finished"),
+      offline.stderr,
+    );
+    for (const line of logLines) {
+      assert.equal(line.service, "agent-bridge", offline.stderr);
+      assert.match(String(line.time), /^\d{4}-\d{2}-\d{2}T/, offline.stderr);
+    }
     integrityOfEveryDatabase(elsewhere);
     const again = runCli(["backup", "--data-dir", dataDir, "--out", elsewhere]);
     assert.equal(again.status, 1);
