@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { BridgeError } from "../errors/bridge-error.ts";
 import { AGENT_ERRORS } from "./errors.ts";
+import { isValidAgentId } from "./ids.ts";
 
 /**
  * Makes the folder of the agent databases (`<dataDir>/agents`) when missing and returns the names of the files in it.
@@ -17,6 +18,20 @@ export function openAgentsDir(agentsDir: string): string[] {
   } catch (err) {
     throw dirFault(err, agentsDir);
   }
+}
+
+/**
+ * The ids of the agent databases in `agentsDir` (`<id>.db` files whose name is a valid agent id), sorted; none when
+ * the folder is not there. What a backup copies, online (runtime-snapshot.ts) or offline (runtime-snapshot-closed.ts).
+ */
+export function agentIdsIn(agentsDir: string): string[] {
+  if (!fs.existsSync(agentsDir)) return [];
+  return fs
+    .readdirSync(agentsDir)
+    .filter((f) => f.endsWith(".db"))
+    .map((f) => f.slice(0, -3))
+    .filter(isValidAgentId)
+    .sort();
 }
 
 function dirFault(err: unknown, agentsDir: string): BridgeError {

@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { isValidAgentId } from "./ids.ts";
+import { agentIdsIn } from "./data-dir.ts";
 import { RUNTIME_DEFAULTS } from "./options.ts";
 import { refuseNewerRuntimeDatabase } from "./runtime-db-open.ts";
 import { snapshotClosedDatabase } from "./snapshot-db.ts";
@@ -44,14 +44,7 @@ export async function backupClosedRuntime(
   const agentsIn = path.join(dataDir, "agents");
   const agentsOut = path.join(targetDir, "agents");
   fs.mkdirSync(agentsOut, { recursive: true, mode: 0o700 });
-  const ids = fs.existsSync(agentsIn)
-    ? fs
-        .readdirSync(agentsIn)
-        .filter((f) => f.endsWith(".db"))
-        .map((f) => f.slice(0, -3))
-        .filter(isValidAgentId)
-        .sort()
-    : [];
+  const ids = agentIdsIn(agentsIn);
   let agents = 0;
   let bytes = 0;
   for (const id of ids) {

@@ -4,9 +4,9 @@ import { setImmediate as nextTurn } from "node:timers/promises";
 import { BridgeError } from "../errors/bridge-error.ts";
 import { failure } from "./cell-batch.ts";
 import { copyClosedAgentDatabase } from "./cell-snapshot.ts";
+import { agentIdsIn } from "./data-dir.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 import type { EventOutcome } from "./events/types.ts";
-import { isValidAgentId } from "./ids.ts";
 import type { Runtime } from "./runtime.ts";
 import type { AgentWakeRows } from "./runtime-db.ts";
 import { keepWakeRows } from "./snapshot-rows.ts";
@@ -42,12 +42,7 @@ export async function backupRuntime(
   }
   const agentsOut = path.join(targetDir, "agents");
   fs.mkdirSync(agentsOut, { recursive: true, mode: 0o700 });
-  const ids = fs
-    .readdirSync(rt.agentsDir)
-    .filter((f) => f.endsWith(".db"))
-    .map((f) => f.slice(0, -3))
-    .filter(isValidAgentId)
-    .sort();
+  const ids = agentIdsIn(rt.agentsDir);
   let next = 0;
   let agents = 0;
   const copied = new Map<string, number>();
