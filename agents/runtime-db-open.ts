@@ -1,5 +1,6 @@
 import Database from "better-sqlite3";
 import { BridgeError } from "../errors/bridge-error.ts";
+import { refuseNewerSchema } from "../errors/newer-schema.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 import { sqliteCode } from "./sqlite-code.ts";
 
@@ -92,13 +93,8 @@ export function refuseNewerRuntimeDatabase(file: string, lockingMode: "EXCLUSIVE
  * rather than read rows it may misread (an alarm it takes for another) or write rows the newer build finds wrong.
  */
 function refuseNewer(file: string, version: number): void {
-  if (version <= RUNTIME_DB_SCHEMA_VERSION) return;
-  throw new BridgeError(
-    AGENT_ERRORS.STORAGE,
-    `cannot open the runtime database ${file}: its schema version ${version} is newer than this agent-bridge knows ` +
-      `(${RUNTIME_DB_SCHEMA_VERSION}); a newer agent-bridge wrote it: use that version or a later one`,
-    { path: file, schemaVersion: version, knownSchemaVersion: RUNTIME_DB_SCHEMA_VERSION },
-  );
+  const subject = `cannot open the runtime database ${file}`;
+  refuseNewerSchema(AGENT_ERRORS.STORAGE, subject, version, RUNTIME_DB_SCHEMA_VERSION, { path: file });
 }
 
 function checkShape(db: Database.Database, file: string, statement: string): void {

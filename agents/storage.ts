@@ -3,6 +3,7 @@
 // sql-runner.ts.
 import Database from "better-sqlite3";
 import { BridgeError } from "../errors/bridge-error.ts";
+import { refuseNewerSchema } from "../errors/newer-schema.ts";
 import { AGENT_ERRORS } from "./errors.ts";
 import { creationSynchronous, walAutocheckpointPages } from "./wal-tuning.ts";
 
@@ -120,11 +121,7 @@ export function openAgentDatabase(file: string, settings: StorageSettings): Db {
  * `details.path` is for the log line of the failed wake.
  */
 function refuseNewer(file: string, version: number): void {
-  if (version <= AGENT_DB_SCHEMA_VERSION) return;
-  throw new BridgeError(
-    AGENT_ERRORS.STORAGE,
-    `cannot open the agent database: its schema version ${version} is newer than this agent-bridge knows ` +
-      `(${AGENT_DB_SCHEMA_VERSION}); a newer agent-bridge wrote it: use that version or a later one`,
-    { path: file, schemaVersion: version, knownSchemaVersion: AGENT_DB_SCHEMA_VERSION },
-  );
+  refuseNewerSchema(AGENT_ERRORS.STORAGE, "cannot open the agent database", version, AGENT_DB_SCHEMA_VERSION, {
+    path: file,
+  });
 }

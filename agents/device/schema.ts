@@ -3,7 +3,7 @@
  * `device_schema` (not `PRAGMA user_version`, which belongs to the runtime), so a subclass or the runtime may add
  * their own tables without clashing.
  */
-import { BridgeError } from "../../errors/bridge-error.ts";
+import { refuseNewerSchema } from "../../errors/newer-schema.ts";
 import { AGENT_ERRORS } from "../errors.ts";
 import type { SqlTag } from "./sql.ts";
 import { migrateTelemetryRows } from "./telemetry-migration.ts";
@@ -164,8 +164,7 @@ export const DEVICE_SCHEMA_VERSION = MIGRATIONS.length;
 /** Brings the agent's database to `DEVICE_SCHEMA_VERSION`. Safe to run on every start. */
 export function migrateDeviceSchema(sql: SqlTag): number {
   sql`CREATE TABLE IF NOT EXISTS device_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)`;
-  const rows = sql<{ version: number }>`SELECT version FROM device_schema WHERE id = 1`;
-  let version = rows.length > 0 ? Number(rows[0].version) : 0;
+  let version = storedVersion(sql);
   while (version < MIGRATIONS.length) {
     MIGRATIONS[version](sql);
     version += 1;
@@ -180,18 +179,16 @@ export function migrateDeviceSchema(sql: SqlTag): number {
  * fail with BRIDGE_ERR_STORAGE and the agent stays asleep, as for an agent database whose runtime tables are newer,
  * agents/storage.ts) before any of its code touches them, and they stay as the newer build left them.
  */
-export function refuseNewerDeviceTables(sql: SqlTag): true {
-  const table = sql<{
-    n: number;
-  }>`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'device_schema'`;
-  if (table.length === 0 || Number(table[0].n) === 0) return true;
+export function refuseNewerDeviceTables(sql: SqlTag): void {
+  const table = sql<{ n: number }>`SELECT count(*) AS n FROM sqlite_master
+    WHERE type = 'table' AND name = 'device_schema'`;
+  if (table.length === 0 || Number(table[0].n) === 0) return;
+  const subject = "cannot open the device agent's tables";
+  refuseNewerSchema(AGENT_ERRORS.STORAGE, subject, storedVersion(sql), MIGRATIONS.length);
+}
+
+/** The migrations `device_schema` says were applied: 0 before the first. */
+function storedVersion(sql: SqlTag): number {
   const rows = sql<{ version: number }>`SELECT version FROM device_schema WHERE id = 1`;
-  const version = rows.length > 0 ? Number(rows[0].version) : 0;
-  if (version <= MIGRATIONS.length) return true;
-  throw new BridgeError(
-    AGENT_ERRORS.STORAGE,
-    `cannot open the device agent's tables: their schema version ${version} is newer than this agent-bridge knows ` +
-      `(${MIGRATIONS.length}); a newer agent-bridge wrote them: use that version or a later one`,
-    { schemaVersion: version, knownSchemaVersion: MIGRATIONS.length },
-  );
+  return rows.length > 0 ? Number(rows[0].version) : 0;
 }

@@ -1,7 +1,7 @@
 /** The registry's SQLite schema, its migrations and how the file is opened. */
 import { statSync } from "node:fs";
 import Database from "better-sqlite3";
-import { BridgeError } from "../../errors/index.ts";
+import { refuseNewerSchema } from "../../errors/index.ts";
 import { BrokerErrorCode } from "../errors.ts";
 
 /** A row of the `devices` table. */
@@ -67,13 +67,9 @@ const SCHEMA_VERSION = MIGRATIONS.length;
  * rather than write rows the newer build would find half-filled (as a build of schema 1 wrote rows with empty ids).
  */
 function refuseNewer(path: string, version: number): void {
-  if (version <= SCHEMA_VERSION) return;
-  throw new BridgeError(
-    BrokerErrorCode.registry,
-    `cannot open device registry at ${path}: its schema version ${version} is newer than this agent-bridge knows ` +
-      `(${SCHEMA_VERSION}); a newer agent-bridge wrote it: use that version or a later one`,
-    { path, schemaVersion: version, knownSchemaVersion: SCHEMA_VERSION },
-  );
+  refuseNewerSchema(BrokerErrorCode.registry, `cannot open device registry at ${path}`, version, SCHEMA_VERSION, {
+    path,
+  });
 }
 
 function userVersion(db: Database.Database): number {
