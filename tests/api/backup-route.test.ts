@@ -9,6 +9,7 @@ import { BackupService } from "../../app/backup/service.ts";
 import { createMetrics } from "../../app/metrics/index.ts";
 import { tempDir } from "../agents/helpers.ts";
 import { AUTH, TOKEN } from "./helpers.ts";
+import { idleOperatorDeps } from "./idle-operator-deps.ts";
 
 /** A bridge's backup with a runtime whose copy waits for the test: the first backup stays running meanwhile. */
 async function fixture(dataDir: string, backupDir = path.join(dataDir, "backups")) {
@@ -43,22 +44,7 @@ async function fixture(dataDir: string, backupDir = path.join(dataDir, "backups"
   );
   const app = Fastify();
   await registerOperatorApi(app, {
-    runtime: {
-      call: async () => ({ ok: true, value: null }),
-      directory: { list: () => [] },
-      stats: () => ({ active: 0, hibernated: 0, mailboxDepth: 0, commits: 0 }),
-      destroyAgent: async () => false,
-      closed: false,
-    },
-    registry: {
-      add: async () => ({ status: "invalid", field: "id", message: "no" }),
-      get: () => undefined,
-      list: () => [],
-      count: () => 0,
-      remove: () => false,
-      rotateSecret: async () => undefined,
-    },
-    broker: { isOnline: () => false, connectedDevices: () => [] },
+    ...idleOperatorDeps(),
     apiToken: TOKEN,
     backup: service,
   });

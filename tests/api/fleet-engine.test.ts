@@ -6,6 +6,7 @@ import type { OperatorDeps } from "../../app/api/deps.ts";
 import { ENGINE_HEALTH_CACHE_MS, registerFleetRoutes } from "../../app/api/routes/fleet.ts";
 import { ManualClock } from "../support/manual-clock.ts";
 import { AUTH, type ApiFixture, createApiFixture } from "./helpers.ts";
+import { idleOperatorDeps } from "./idle-operator-deps.ts";
 
 let probes = 0;
 let failing = false;
@@ -60,21 +61,7 @@ for (const stepMs of [-3_600_000, 365 * 86_400_000]) {
     const clock = new ManualClock();
     let healthProbes = 0;
     const deps: OperatorDeps = {
-      runtime: {
-        call: async () => ({ ok: true, value: null }),
-        directory: { list: () => [] },
-        stats: () => ({ active: 0, hibernated: 0, mailboxDepth: 0, commits: 0 }),
-        destroyAgent: async () => false,
-        closed: false,
-      },
-      registry: {
-        add: async () => ({ status: "invalid", field: "id", message: "not in this test" }),
-        get: () => undefined,
-        list: () => [],
-        count: () => 0,
-        remove: () => false,
-      },
-      broker: { isOnline: () => false, connectedDevices: () => [] },
+      ...idleOperatorDeps(),
       engine: {
         health: async () => {
           healthProbes++;
